@@ -1,0 +1,81 @@
+"""Merchants, API keys and the principal a request runs as."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from core.access.roles import Role, permissions_of
+
+
+class KeyType(StrEnum):
+    SECRET = "SECRET"
+    PUBLISHABLE = "PUBLISHABLE"
+
+
+KEY_PREFIXES = {KeyType.SECRET: "sk", KeyType.PUBLISHABLE: "pk"}
+# Characters of a key kept in clear for lookup: "sk_test_" plus 8 random characters.
+LOOKUP_CHARS = 8
+
+
+@dataclass(frozen=True)
+class Merchant:
+    id: str
+    name: str
+    created: datetime
+
+
+@dataclass
+class ApiKey:
+    id: str
+    merchant_id: str
+    type: KeyType
+    role: Role | None
+    livemode: bool
+    lookup: str  # e.g. sk_test_3kTq9xYz: indexed, shown in lists
+    last4: str
+    secret_hash: bytes
+    created: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    usage_count: int = 0
+
+    def matches(self, plaintext: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, hash_key(plaintext))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def mode_prefix(key_type: KeyType, livemode: bool) -> str:
+    return f"{KEY_PREFIXES[key_type]}_{'live' if livemode else 'test'}_"
+
+
+def hash_key(plaintext: str) -> bytes:
+    # API keys carry 190 bits of randomness, so a fast hash cannot be brute-forced the way a
+    # password hash could; it keeps authentication at one indexed lookup and one digest.
+    return hashlib.sha256(plaintext.encode()).digest()
+
+
+def lookup_of(plaintext: str) -> str:
+    head, _, body = plaintext.rpartition("_")
+    return f"{head}_{body[:LOOKUP_CHARS]}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, for which merchant, with what rights."""
+
+    merchant_id: str
+    livemode: bool
+    actor: str  # "key_..." or "usr_...": written into events and audit records
+    role: Role | None
+    is_publishable: bool = False
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return permissions_of(self.role) if self.role else frozenset()

@@ -1,0 +1,119 @@
+"""Payment intent use-cases: validate, load, decide, persist. Nothing here knows the wire."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from core.access.model import Principal
+from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
+from core.shared.errors import NotFound, Violations
+from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
+from core.shared.pagination import Page, page_limit
+from core.shared.ports import Clock, IdGenerator
+from core.shared.unit_of_work import UnitOfWorkFactory
+
+MAX_METADATA_KEYS = 50
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class CreatePaymentIntent:
+    amount: int
+    currency: str
+    capture_method: CaptureMethod | None = None
+    payment_method_types: tuple[str, ...] = ()
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    receipt_email: str = ""
+    return_url: str = ""
+
+
+class PaymentIntents:
+    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._clock = clock
+
+    async def create(self, caller: Principal, cmd: CreatePaymentIntent) -> PaymentIntent:
+        violations = Violations()
+        if cmd.amount <= 0:
+            violations.add("amount", "must be a positive integer of minor units")
+        elif cmd.amount > MAX_AMOUNT:
+            violations.add("amount", f"must be at most {MAX_AMOUNT}")
+        currency = ""
+        if not cmd.currency:
+            violations.add("currency", "is required (ISO 4217 code such as usd)")
+        else:
+            try:
+                currency = normalize_currency(cmd.currency)
+            except UnknownCurrency:
+                violations.add("currency", f"{cmd.currency[:8]!r} is not a supported currency")
+        types = cmd.payment_method_types or ("card",)
+        for i, kind in enumerate(types):
+            if kind not in PAYMENT_METHOD_TYPES:
+                violations.add(f"payment_method_types[{i}]", "must be card or upi")
+        if len(cmd.metadata) > MAX_METADATA_KEYS:
+            violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys")
+        for key, value in cmd.metadata.items():
+            if not key or len(key) > 40 or len(value) > 500:
+                violations.add(f"metadata[{key[:40]}]", "keys are 1-40 and values 0-500 characters")
+        if cmd.receipt_email and not _EMAIL.match(cmd.receipt_email):
+            violations.add("receipt_email", "is not an email address")
+        if len(cmd.description) > 1000:
+            violations.add("description", "may be at most 1000 characters")
+        violations.raise_if_any()
+
+        intent_id = self._ids.new("pi")
+        intent = PaymentIntent.create(
+            id=intent_id,
+            merchant_id=caller.merchant_id,
+            amount=cmd.amount,
+            currency=currency,
+            capture_method=cmd.capture_method or CaptureMethod.AUTOMATIC,
+            client_secret=f"{intent_id}_secret_{self._ids.secret(18)}",
+            livemode=caller.livemode,
+            created=self._clock.now(),
+            actor=caller.actor,
+            payment_method_types=tuple(dict.fromkeys(types)),
+            description=cmd.description,
+            metadata=cmd.metadata,
+            receipt_email=cmd.receipt_email,
+            return_url=cmd.return_url,
+        )
+        async with self._uow() as uow:
+            await uow.payment_intents.add(intent)
+            await uow.payment_events.append(intent.pull_events())
+            await uow.commit()
+        return intent
+
+    async def get(
+        self, caller: Principal, intent_id: str, *, client_secret: str = ""
+    ) -> PaymentIntent:
+        async with self._uow() as uow:
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
+        # A publishable key reads an intent only with its client secret; a wrong one looks
+        # exactly like a missing intent so that ids cannot be probed.
+        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+            raise NotFound(f"No such payment intent: {intent_id[:40]!r}", metadata={"param": "id"})
+        return intent
+
+    async def list(
+        self,
+        caller: Principal,
+        *,
+        limit: int = 0,
+        starting_after: str = "",
+        status: Status | None = None,
+    ) -> Page[PaymentIntent]:
+        violations = Violations()
+        limit = page_limit(limit, violations)
+        violations.raise_if_any()
+        async with self._uow() as uow:
+            rows = await uow.payment_intents.list(
+                caller.merchant_id,
+                limit=limit + 1,
+                starting_after=starting_after or None,
+                status=status,
+            )
+        return Page.from_overfetch(list(rows), limit)

@@ -1,0 +1,33 @@
+"""One transaction across the repositories of every context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+
+
+class UnitOfWork(Protocol):
+    """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
+
+    payment_intents: PaymentIntentRepository
+    payment_events: PaymentEventLog
+    merchants: MerchantRepository
+    api_keys: ApiKeyRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
