@@ -37,13 +37,16 @@ class PaymentIntents:
 
     async def create(self, caller: Principal, cmd: CreatePaymentIntent) -> PaymentIntent:
         violations = Violations()
-        if cmd.amount <= 0:
+        # proto3 cannot tell an absent amount from 0, and neither is a valid one.
+        if cmd.amount == 0:
+            violations.missing("amount", "is required: a positive integer of minor units")
+        elif cmd.amount < 0:
             violations.add("amount", "must be a positive integer of minor units")
         elif cmd.amount > MAX_AMOUNT:
             violations.add("amount", f"must be at most {MAX_AMOUNT}")
         currency = ""
         if not cmd.currency:
-            violations.add("currency", "is required (ISO 4217 code such as usd)")
+            violations.missing("currency", "is required (an ISO 4217 code such as usd)")
         else:
             try:
                 currency = normalize_currency(cmd.currency)

@@ -41,10 +41,13 @@ class PaygateError(Exception):
 class FieldViolation:
     field: str
     description: str
+    missing: bool = False
 
 
 class InvalidArgument(PaygateError):
-    default_reason = "INVALID_ARGUMENT"
+    """Reason PARAMETER_MISSING when the first bad field is absent, else PARAMETER_INVALID."""
+
+    default_reason = "PARAMETER_INVALID"
 
     def __init__(
         self,
@@ -58,7 +61,7 @@ class InvalidArgument(PaygateError):
         first = violations[0]
         super().__init__(
             "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason=reason,
+            reason=reason or ("PARAMETER_MISSING" if first.missing else None),
             metadata={"param": first.field, **(metadata or {})},
         )
         self.violations = list(violations)
@@ -114,6 +117,9 @@ class Violations:
 
     def add(self, field: str, description: str) -> None:
         self._items.append(FieldViolation(field, description))
+
+    def missing(self, field: str, description: str = "is required") -> None:
+        self._items.append(FieldViolation(field, description, missing=True))
 
     def raise_if_any(self, *, reason: str | None = None) -> None:
         if self._items:

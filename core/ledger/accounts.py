@@ -1,0 +1,134 @@
+"""The chart of accounts: who owns an account, what it holds, and its normal balance.
+
+An account is (kind, currency, merchant): a merchant has one account of each merchant kind
+per currency it holds money in; the platform has one account of each platform kind per
+currency. Accounts are never created or stored on their own: one exists as soon as a
+posting names it, and its balance is the sum of its postings.
+
+Sign convention: a posting's amount is positive for a debit and negative for a credit, so
+the postings of an entry sum to zero per currency. `Account.normal_balance` turns that raw
+sum into the figure a human reads: debit-normal accounts (assets: what others owe the
+platform) read as the raw sum, credit-normal ones (liabilities to merchants and cardholders,
+revenue) as its negation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.shared.money import CURRENCY_EXPONENTS
+
+__all__ = [
+    "BALANCE_KINDS",
+    "MERCHANT_KINDS",
+    "NON_NEGATIVE_KINDS",
+    "PLATFORM_KINDS",
+    "Account",
+    "AccountKind",
+    "Side",
+]
+
+
+class Side(StrEnum):
+    DEBIT = "DEBIT"
+    CREDIT = "CREDIT"
+
+
+class AccountKind(StrEnum):
+    # Per merchant and currency (the merchant's settlement currency, except REFUNDS).
+    PENDING = "pending"  # net proceeds of captures, not yet available (T+2)
+    AVAILABLE = "available"  # may be paid out; never below zero
+    RESERVE = "reserve"  # held back from available by risk; released later
+    FEES = "fees"  # fees charged to this merchant: a per-merchant revenue sub-ledger
+    REFUNDS = "refunds"  # refunds on their way to cardholders (presentment currency)
+    DISPUTES = "disputes"  # funds withdrawn while a dispute is open
+    RECEIVABLE = "receivable"  # what the merchant owes when a forced debit outran its funds
+    # Platform, per currency.
+    ACQUIRER_CLEARING = "acquirer_clearing"  # what acquirers owe the platform
+    FEE_REVENUE = "fee_revenue"  # fees swept from the merchants' FEES accounts
+    FX = "fx"  # the currency conversion book: one leg per currency of each conversion
+    PAYOUTS_IN_TRANSIT = "payouts_in_transit"  # sent to merchants' banks, not yet confirmed
+    ADJUSTMENTS = "adjustments"  # operator corrections and goodwill credits
+
+
+K = AccountKind
+MERCHANT_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RESERVE, K.FEES, K.REFUNDS, K.DISPUTES,
+                            K.RECEIVABLE})  # fmt: skip
+PLATFORM_KINDS = frozenset(K) - MERCHANT_KINDS
+
+_NORMAL_SIDE: dict[AccountKind, Side] = {
+    K.PENDING: Side.CREDIT,
+    K.AVAILABLE: Side.CREDIT,
+    K.RESERVE: Side.CREDIT,
+    K.FEES: Side.CREDIT,
+    K.REFUNDS: Side.CREDIT,
+    K.DISPUTES: Side.CREDIT,
+    K.RECEIVABLE: Side.DEBIT,
+    K.ACQUIRER_CLEARING: Side.DEBIT,
+    K.FEE_REVENUE: Side.CREDIT,
+    K.FX: Side.DEBIT,
+    K.PAYOUTS_IN_TRANSIT: Side.CREDIT,
+    K.ADJUSTMENTS: Side.DEBIT,
+}
+
+# The merchant's balance as the API shows it: available + pending - receivable. A balance
+# transaction's `net` is the change an entry makes to exactly these accounts.
+BALANCE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RECEIVABLE})
+
+# Accounts whose normal balance must never go below zero. Debits against them are planned
+# from a balance read under the merchant's debit lock (see ports.LedgerRepository).
+NON_NEGATIVE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RESERVE, K.REFUNDS, K.DISPUTES,
+                                K.RECEIVABLE})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    kind: AccountKind
+    currency: str
+    merchant_id: str = ""  # empty for platform accounts
+
+    def __post_init__(self) -> None:
+        if self.currency not in CURRENCY_EXPONENTS:
+            raise ValueError(f"unknown currency {self.currency!r}")
+        if self.kind in MERCHANT_KINDS and not self.merchant_id:
+            raise ValueError(f"a {self.kind.value} account belongs to a merchant")
+        if self.kind in PLATFORM_KINDS and self.merchant_id:
+            raise ValueError(f"a {self.kind.value} account belongs to the platform")
+        if ":" in self.merchant_id:
+            raise ValueError("a merchant id cannot contain ':'")
+
+    @classmethod
+    def merchant(cls, merchant_id: str, kind: AccountKind, currency: str) -> Account:
+        return cls(kind, currency, merchant_id)
+
+    @classmethod
+    def platform(cls, kind: AccountKind, currency: str) -> Account:
+        return cls(kind, currency)
+
+    @property
+    def code(self) -> str:
+        """Stable text key: `merchant:acct_...:available:USD` or `platform:fx:JPY`."""
+        if self.merchant_id:
+            return f"merchant:{self.merchant_id}:{self.kind.value}:{self.currency}"
+        return f"platform:{self.kind.value}:{self.currency}"
+
+    @classmethod
+    def parse(cls, code: str) -> Account:
+        parts = code.split(":")
+        if len(parts) == 4 and parts[0] == "merchant":
+            return cls(AccountKind(parts[2]), parts[3], parts[1])
+        if len(parts) == 3 and parts[0] == "platform":
+            return cls(AccountKind(parts[1]), parts[2])
+        raise ValueError(f"not an account code: {code!r}")
+
+    @property
+    def normal_side(self) -> Side:
+        return _NORMAL_SIDE[self.kind]
+
+    def normal_balance(self, raw: int) -> int:
+        """The raw sum of postings (debits positive) read on this account's normal side."""
+        return raw if self.normal_side is Side.DEBIT else -raw
+
+    def __str__(self) -> str:
+        return self.code

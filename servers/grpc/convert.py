@@ -1,0 +1,110 @@
+"""Core objects <-> protobuf messages. Pure translation, no rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from paygate.v1 import api_keys_pb2, payment_intents_pb2
+
+from core.access.model import ApiKey, KeyType
+from core.access.roles import Role
+from core.payments.model import CaptureMethod, PaymentIntent, Status
+from core.shared.errors import InvalidArgument
+
+PI = payment_intents_pb2.PaymentIntent
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def payment_intent(intent: PaymentIntent) -> payment_intents_pb2.PaymentIntent:
+    message = PI(
+        id=intent.id,
+        amount=intent.amount,
+        currency=intent.currency,
+        status=PI.Status.Value(intent.status.value),
+        capture_method=PI.CaptureMethod.Value(intent.capture_method.value),
+        amount_capturable=intent.amount_capturable,
+        amount_received=intent.amount_received,
+        amount_refunded=intent.amount_refunded,
+        client_secret=intent.client_secret,
+        payment_method=intent.payment_method,
+        attempts=intent.attempts,
+        livemode=intent.livemode,
+        metadata=intent.metadata,
+        created=timestamp(intent.created),
+        canceled_at=timestamp(intent.canceled_at),
+        cancellation_reason=intent.cancellation_reason,
+        description=intent.description,
+        receipt_email=intent.receipt_email,
+        return_url=intent.return_url,
+        payment_method_types=intent.payment_method_types,
+    )
+    if intent.last_payment_error:
+        error = intent.last_payment_error
+        message.last_payment_error.code = error.code
+        message.last_payment_error.decline_code = error.decline_code
+        message.last_payment_error.message = error.message
+    if intent.next_action:
+        action = intent.next_action
+        message.next_action.type = payment_intents_pb2.NextAction.Type.Value(action.type)
+        message.next_action.url = action.url
+        message.next_action.qr_code = action.qr_code
+    return message
+
+
+def capture_method(value: int) -> CaptureMethod | None:
+    if value == PI.CAPTURE_METHOD_UNSPECIFIED:
+        return None
+    try:
+        return CaptureMethod(PI.CaptureMethod.Name(value))
+    except ValueError:
+        raise InvalidArgument.field("capture_method", "must be AUTOMATIC or MANUAL") from None
+
+
+def status_filter(value: int) -> Status | None:
+    if value == PI.STATUS_UNSPECIFIED:
+        return None
+    try:
+        return Status(PI.Status.Name(value))
+    except ValueError:
+        raise InvalidArgument.field("status", "is not a payment intent status") from None
+
+
+def api_key(key: ApiKey, plaintext: str = "") -> api_keys_pb2.ApiKey:
+    return api_keys_pb2.ApiKey(
+        id=key.id,
+        type=api_keys_pb2.ApiKey.Type.Value(key.type.value),
+        role=api_keys_pb2.Role.Value(key.role.value) if key.role else api_keys_pb2.ROLE_UNSPECIFIED,
+        secret=plaintext,
+        prefix=key.lookup,
+        last4=key.last4,
+        livemode=key.livemode,
+        created=timestamp(key.created),
+        revoked_at=timestamp(key.revoked_at),
+        last_used=timestamp(key.last_used_at),
+    )
+
+
+def key_type(value: int) -> KeyType | None:
+    if value == api_keys_pb2.ApiKey.TYPE_UNSPECIFIED:
+        return None
+    try:
+        return KeyType(api_keys_pb2.ApiKey.Type.Name(value))
+    except ValueError:
+        raise InvalidArgument.field("type", "must be SECRET or PUBLISHABLE") from None
+
+
+def role(value: int) -> Role | None:
+    if value == api_keys_pb2.ROLE_UNSPECIFIED:
+        return None
+    try:
+        return Role(api_keys_pb2.Role.Name(value))
+    except ValueError:
+        raise InvalidArgument.field("role", "is not a role") from None

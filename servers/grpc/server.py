@@ -1,0 +1,128 @@
+"""The API role: a grpc.aio server with the public services, reflection and health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from paygate.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    options_pb2,
+    payment_intents_pb2,
+    payment_intents_pb2_grpc,
+)
+
+from adapters.system import RandomIds
+from servers import logging_setup
+from servers.app import App, build_app
+from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.servicers.api_keys import ApiKeyService
+from servers.grpc.servicers.payment_intents import PaymentIntentService
+from servers.settings import Settings
+
+log = logging.getLogger("paygate.server")
+
+# Seconds in-flight calls get to finish after SIGTERM before they are cancelled.
+GRACE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Service:
+    descriptor: ServiceDescriptor
+    register: Callable[[Any, grpc.aio.Server], None]
+    build: Callable[[App], Any]
+
+
+SERVICES = (
+    Service(
+        payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
+        payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
+        lambda app: PaymentIntentService(app.payment_intents),
+    ),
+    Service(
+        api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
+        api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server,
+        lambda app: ApiKeyService(app.api_keys),
+    ),
+)
+
+
+def method_access(services: tuple[Service, ...] = SERVICES) -> dict[str, options_pb2.Access]:
+    """The (paygate.v1.access) option of every public method, by its full path."""
+    access: dict[str, options_pb2.Access] = {}
+    for service in services:
+        for method in service.descriptor.methods:
+            options = method.GetOptions()
+            if options.HasExtension(options_pb2.access):
+                path = f"/{service.descriptor.full_name}/{method.name}"
+                access[path] = options.Extensions[options_pb2.access]
+    return access
+
+
+_ids = RandomIds()
+
+
+def _new_request_id() -> str:
+    return _ids.new("req")
+
+
+async def start(app: App, listen: str) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+    """Builds and starts the server; returns it, its health servicer and the bound port."""
+    server = grpc.aio.server(
+        interceptors=[
+            RequestLogInterceptor(_new_request_id),
+            ErrorInterceptor(),
+            AuthInterceptor(app.api_keys, method_access()),
+        ],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    for service in SERVICES:
+        service.register(service.build(app), server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [s.descriptor.full_name for s in SERVICES]
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(listen)
+    await server.start()
+    for name in ["", *names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health, port
+
+
+async def run(settings: Settings, listen: str) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
+    logging_setup.configure(settings.log_level)
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is required for `paygate serve` (paygate up sets it)")
+    app = build_app(settings, settings.database_url)
+    server, health, port = await start(app, listen)
+    log.info("serving", extra={"fields": {"listen": listen, "port": port}})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
+        await health.enter_graceful_shutdown()
+        await server.stop(GRACE_SECONDS)
+    finally:
+        await app.aclose()
+        log.info("stopped")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import grpc
+from paygate.v1 import api_keys_pb2 as pb
+from paygate.v1 import api_keys_pb2_grpc
+
+from core.access.use_cases import ApiKeys
+from servers.grpc import convert
+from servers.grpc.context import caller
+
+
+class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
+    def __init__(self, keys: ApiKeys) -> None:
+        self._keys = keys
+
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKey:
+        issued = await self._keys.create(
+            caller(), convert.key_type(request.type), convert.role(request.role)
+        )
+        return convert.api_key(issued.key, issued.plaintext)
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListApiKeysResponse:
+        page = await self._keys.list(
+            caller(), limit=request.limit, starting_after=request.starting_after
+        )
+        return pb.ListApiKeysResponse(
+            data=[convert.api_key(k) for k in page.data], has_more=page.has_more
+        )
+
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKey:
+        return convert.api_key(await self._keys.revoke(caller(), request.id))

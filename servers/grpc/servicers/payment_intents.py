@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import grpc
+from paygate.v1 import payment_intents_pb2 as pb
+from paygate.v1 import payment_intents_pb2_grpc
+
+from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from servers.grpc import convert
+from servers.grpc.context import caller
+
+
+class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
+    def __init__(self, intents: PaymentIntents) -> None:
+        self._intents = intents
+
+    async def CreatePaymentIntent(
+        self, request: pb.CreatePaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PaymentIntent:
+        command = CreatePaymentIntent(
+            amount=request.amount,
+            currency=request.currency,
+            capture_method=convert.capture_method(request.capture_method),
+            payment_method_types=tuple(request.payment_method_types),
+            description=request.description,
+            metadata=dict(request.metadata),
+            receipt_email=request.receipt_email,
+            return_url=request.return_url,
+        )
+        return convert.payment_intent(await self._intents.create(caller(), command))
+
+    async def GetPaymentIntent(
+        self, request: pb.GetPaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PaymentIntent:
+        intent = await self._intents.get(caller(), request.id, client_secret=request.client_secret)
+        return convert.payment_intent(intent)
+
+    async def ListPaymentIntents(
+        self, request: pb.ListPaymentIntentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPaymentIntentsResponse:
+        page = await self._intents.list(
+            caller(),
+            limit=request.limit,
+            starting_after=request.starting_after,
+            status=convert.status_filter(request.status),
+        )
+        return pb.ListPaymentIntentsResponse(
+            data=[convert.payment_intent(i) for i in page.data], has_more=page.has_more
+        )
