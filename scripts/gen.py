@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Generate everything derived from proto/ (run through `make gen` / `make check-gen`).
+
+    scripts/gen.py           regenerate and update the working tree
+    scripts/gen.py --check   regenerate into a scratch directory and list what differs
+
+Outputs, all checked in (gen owns the directories: files it does not produce are removed):
+    proto/third_party/                google/api + google/rpc protos, copied from the
+                                      googleapis-common-protos wheel (the BSR is unreachable)
+    servers/grpc/stubs/               grpcio-tools stubs, importable as `paygate.v1.*_pb2`
+    clients/python/paygate_client/    async betterproto2 client (a named package, so its
+                                      generated google/* does not shadow google.protobuf)
+    envoy/paygate.binpb               descriptor set for Envoy's gRPC-JSON transcoder
+    docs/openapi.json                 Swagger 2.0 of the REST surface, post-processed
+
+Every input is discovered from proto/paygate/**, so a new proto file needs no edit here.
+Everything is generated into a scratch directory first: the check mode shares all the
+code with the real run, and a failed run never leaves the tree half-generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO = ROOT / "proto"
+VENDOR = "proto/third_party"
+STUBS = "servers/grpc/stubs"
+CLIENT = "clients/python/paygate_client"
+DESCRIPTOR_SET = "envoy/paygate.binpb"
+OPENAPI = "docs/openapi.json"
+OWNED_DIRS = (VENDOR, STUBS, CLIENT)
+OWNED_FILES = (DESCRIPTOR_SET, OPENAPI)
+
+# Vendored even though no paygate proto imports them: Envoy needs ErrorInfo and
+# BadRequest in its descriptor set to render error details (or error bodies come back
+# empty), and the OpenAPI error schema is google.rpc.Status.
+ALWAYS_VENDORED = (
+    "google/rpc/code.proto",
+    "google/rpc/error_details.proto",
+    "google/rpc/status.proto",
+)
+
+# What each documented HTTP error means here (API.md, "Errors"). Every operation can
+# answer all of them, so they are added to every operation rather than guessed per method.
+ERROR_RESPONSES = {
+    "400": "INVALID_ARGUMENT (a field is missing or malformed: details carry BadRequest) "
+    "or FAILED_PRECONDITION (e.g. CARD_DECLINED: details carry ErrorInfo).",
+    "401": "UNAUTHENTICATED: no credential, or an unknown, revoked or expired one.",
+    "403": "PERMISSION_DENIED: the credential's role lacks this method's permission.",
+    "404": "NOT_FOUND: no such object for this merchant (objects of other merchants included).",
+    "409": "ABORTED or ALREADY_EXISTS: e.g. a concurrent request with the same Idempotency-Key.",
+    "429": "RESOURCE_EXHAUSTED: rate limited; retry later with the same Idempotency-Key.",
+    "503": "UNAVAILABLE: retry with the same Idempotency-Key.",
+}
+ERROR_DEFINITIONS = {
+    "googleRpcStatus": {
+        "type": "object",
+        "description": "google.rpc.Status. `details` holds a google.rpc.ErrorInfo (`reason` "
+        "such as CARD_DECLINED, `domain` paygate.dev, `metadata` such as `decline_code` and "
+        "`param`) and, for bad input, a google.rpc.BadRequest naming the fields.",
+        "properties": {
+            "code": {"type": "integer", "format": "int32", "description": "google.rpc.Code value."},
+            "message": {"type": "string", "description": "For humans; may change."},
+            "details": {"type": "array", "items": {"$ref": "#/definitions/protobufAny"}},
+        },
+    },
+    "protobufAny": {
+        "type": "object",
+        "description": "A message of the type named by `@type`, with that message's fields.",
+        "properties": {"@type": {"type": "string"}},
+        "additionalProperties": {},
+    },
+}
+
+IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
+
+
+class GenError(Exception):
+    pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="fail if checked-in outputs are stale")
+    args = parser.parse_args()
+    try:
+        with tempfile.TemporaryDirectory(prefix="paygate-gen-") as tmp:
+            out = Path(tmp) / "out"
+            generate(out, scratch=Path(tmp))
+            if args.check:
+                problems = compare(out)
+                if problems:
+                    print("gen: generated files are out of date with proto/ (run `make gen`):")
+                    for kind, name in problems:
+                        print(f"  {kind:8} {name}")
+                    return 1
+            else:
+                for kind, name in install(out):
+                    print(f"gen: {kind:8} {name}".rstrip())
+    except GenError as exc:
+        print(f"gen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def generate(out: Path, scratch: Path) -> None:
+    protos = sorted(p.relative_to(PROTO).as_posix() for p in (PROTO / "paygate").rglob("*.proto"))
+    if not protos:
+        raise GenError("no .proto files under proto/paygate")
+    # internal services (vault, admin, worker control) are never exposed over REST.
+    public = [p for p in protos if "internal" not in Path(p).parts]
+    vendor_dir = out / VENDOR
+    vendor(protos, vendor_dir)
+    protoc = Protoc(scratch, include=[PROTO, vendor_dir])
+
+    stubs, client = out / STUBS, out / CLIENT
+    for directory in (stubs, client, (out / DESCRIPTOR_SET).parent, (out / OPENAPI).parent):
+        directory.mkdir(parents=True, exist_ok=True)  # protoc only writes into existing dirs
+    protoc.run(f"--python_out={stubs}", f"--pyi_out={stubs}", f"--grpc_python_out={stubs}", *protos)
+    # grpcio-tools writes no __init__.py; regular packages keep setuptools' package
+    # discovery and mypy simple. stubs/ itself stays a plain directory (package root).
+    for module in list(stubs.rglob("*.py")):
+        for directory in module.relative_to(stubs).parents[:-1]:
+            (stubs / directory / "__init__.py").touch()
+
+    plugin = protoc.tool(
+        "protoc-gen-python_betterproto2", "pip install -e '.[dev]' (betterproto2-compiler)"
+    )
+    protoc.tool("ruff", "pip install -e '.[dev]' (the betterproto2 plugin formats with ruff)")
+    protoc.run(
+        f"--plugin=protoc-gen-python_betterproto2={plugin}",
+        f"--python_betterproto2_out={client}",
+        "--python_betterproto2_opt=client_generation=async",
+        *protos,
+    )
+
+    descriptor_set = out / DESCRIPTOR_SET
+    # Envoy renders error details only for types in this set (DESIGN.md): add the error model.
+    errors = ["google/rpc/error_details.proto", "google/rpc/status.proto"]
+    protoc.run("--include_imports", f"--descriptor_set_out={descriptor_set}", *protos, *errors)
+
+    openapi(protoc, public, descriptor_set, out / OPENAPI, scratch / "swagger")
+
+
+def vendor(protos: list[str], dest: Path) -> None:
+    """Copy the google/* protos that paygate imports (transitively) from the wheel.
+
+    google/protobuf/* is not copied: protoc (grpcio-tools) and buf both ship it.
+    """
+    dist = metadata.distribution("googleapis-common-protos")
+    pending = list(ALWAYS_VENDORED)
+    for proto in protos:
+        pending += IMPORT_RE.findall((PROTO / proto).read_text())
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name.startswith(("google/protobuf/", "paygate/")):
+            continue
+        seen.add(name)
+        source = Path(str(dist.locate_file(name)))
+        if not name.startswith("google/") or not source.is_file():
+            raise GenError(
+                f"cannot resolve import {name!r}: not under proto/ nor in googleapis-common-protos"
+            )
+        text = source.read_text()
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).write_text(text)
+        pending += IMPORT_RE.findall(text)
+    (dest / "README.md").write_text(
+        f"Copied by scripts/gen.py from googleapis-common-protos {dist.version} (Apache-2.0).\n"
+        "Do not edit: `make gen` rewrites this directory with what proto/paygate imports.\n"
+    )
+
+
+class Protoc:
+    """grpcio-tools' protoc: pinned by the venv, so no system protoc is needed."""
+
+    def __init__(self, scratch: Path, include: list[Path]) -> None:
+        # protoc runs in an empty directory: the betterproto2 plugin formats its output
+        # with `ruff` from the cwd, and the repo's [tool.ruff] settings (or a user's
+        # ~/.config/ruff) must not change generated bytes. An empty ruff.toml pins the
+        # defaults. It also catches the plugin's invalid-generated-code.py on failure.
+        self.cwd = scratch / "cwd"
+        self.cwd.mkdir(parents=True)
+        (self.cwd / "ruff.toml").write_text("")
+        self.include = [f"-I{path}" for path in include]
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+
+    def tool(self, name: str, install_hint: str) -> str:
+        found = shutil.which(name, path=self.env["PATH"])
+        if not found:
+            raise GenError(f"{name} not found; install it: {install_hint}")
+        return found
+
+    def run(self, *args: str) -> None:
+        command = [sys.executable, "-m", "grpc_tools.protoc", *self.include, *args]
+        result = subprocess.run(command, cwd=self.cwd, env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise GenError(f"protoc failed: {' '.join(args[:3])} ...\n{result.stderr.strip()}")
+
+
+def openapi(
+    protoc: Protoc, public: list[str], descriptor_set: Path, dest: Path, scratch: Path
+) -> None:
+    plugin = protoc.tool(
+        "protoc-gen-swagger",
+        "apt-get install -y golang-grpc-gateway (Debian/Ubuntu), or `make tools` as root",
+    )
+    scratch.mkdir()
+    try:
+        # One file per proto, merged below: protoc-gen-swagger 1.6's own allow_merge
+        # drops the comments (summaries) of every service but one.
+        protoc.run(f"--plugin=protoc-gen-swagger={plugin}", f"--swagger_out={scratch}", *public)
+    except GenError as exc:
+        hint = ""
+        if "optional" in str(exc):
+            hint = "\nprotoc-gen-swagger 1.6 cannot read proto3 `optional`: use a wrapper or oneof."
+        if "inconsistent package names" in str(exc):
+            hint = "\nAll files of a proto package need the same `option go_package`."
+        raise GenError(f"{exc}{hint}") from None
+
+    doc: dict[str, Any] = {
+        "swagger": "2.0",
+        "info": {
+            "title": "paygate",
+            "version": "v1",
+            "description": "REST/JSON surface of paygate's public gRPC API, as Envoy's gRPC-JSON "
+            "transcoder serves it. Generated from proto/paygate by scripts/gen.py: do not edit.",
+        },
+        "paths": {},
+        "definitions": {},
+    }
+    for path in sorted(scratch.rglob("*.swagger.json")):
+        part = json.loads(path.read_text())
+        for key in ("schemes", "consumes", "produces"):
+            doc[key] = part[key]
+        for route, operations in part.get("paths", {}).items():
+            for verb, operation in operations.items():
+                if verb in doc["paths"].setdefault(route, {}):
+                    raise GenError(f"OpenAPI: {verb.upper()} {route} is bound by two RPCs")
+                doc["paths"][route][verb] = operation
+        for name, schema in part.get("definitions", {}).items():
+            if doc["definitions"].setdefault(name, schema) != schema:
+                raise GenError(f"OpenAPI: two different schemas named {name}")
+
+    streaming = server_streaming_methods(descriptor_set)
+    for route, operations in doc["paths"].items():
+        for verb, operation in operations.items():
+            rpc = (operation["tags"][0], operation["operationId"])
+            if rpc not in streaming:
+                raise GenError(
+                    f"OpenAPI: {verb.upper()} {route} ({rpc}) matches no RPC in the descriptor set"
+                )
+            if streaming[rpc]:
+                # Envoy answers a server stream as Server-Sent Events (API.md): each
+                # event's data is one message; the tool describes it as one JSON object.
+                operation["produces"] = ["text/event-stream"]
+                operation["responses"]["200"]["description"] = (
+                    "A stream of Server-Sent Events; the data of each event is one message "
+                    "of this schema. The stream ends with a final message that says so."
+                )
+            for code, description in ERROR_RESPONSES.items():
+                operation["responses"][code] = {
+                    "description": description,
+                    "schema": {"$ref": "#/definitions/googleRpcStatus"},
+                }
+    for name, schema in ERROR_DEFINITIONS.items():
+        doc["definitions"].setdefault(name, schema)
+
+    dest.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def server_streaming_methods(descriptor_set: Path) -> dict[tuple[str, str], bool]:
+    """(service name, method name) -> server streaming, as protoc-gen-swagger tags them."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes()).file
+    return {
+        (service.name, method.name): method.server_streaming
+        for file in files
+        for service in file.service
+        for method in service.method
+    }
+
+
+def walk(base: Path) -> set[str]:
+    """Files under base, relative, without interpreter caches."""
+    if base.is_file():
+        return {""}
+    if not base.is_dir():
+        return set()
+    return {
+        p.relative_to(base).as_posix()
+        for p in base.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def compare(out: Path) -> list[tuple[str, str]]:
+    """(missing | stale | differs, path) for every checked-in output that is not as generated."""
+    problems = []
+    for owned in (*OWNED_DIRS, *OWNED_FILES):
+        generated, checked_in = walk(out / owned), walk(ROOT / owned)
+        for rel in sorted(generated | checked_in):
+            name = f"{owned}/{rel}".rstrip("/")
+            if rel not in checked_in:
+                problems.append(("missing", name))
+            elif rel not in generated:
+                problems.append(("stale", name))
+            elif not filecmp.cmp(out / owned / rel, ROOT / owned / rel, shallow=False):
+                problems.append(("differs", name))
+    return problems
+
+
+INSTALLED = {"missing": "added", "differs": "updated", "stale": "removed"}
+
+
+def install(out: Path) -> list[tuple[str, str]]:
+    """Copy changed files into the tree and delete stale ones; untouched files keep their mtime."""
+    changes = []
+    for kind, name in compare(out):
+        target = ROOT / name
+        if kind == "stale":
+            target.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / name, target)
+        changes.append((INSTALLED[kind], name))
+    for owned in OWNED_DIRS:  # drop directories emptied by removed protos
+        for directory in sorted((ROOT / owned).rglob("*"), reverse=True):
+            if (
+                directory.is_dir()
+                and directory.name != "__pycache__"
+                and not any(directory.iterdir())
+            ):
+                directory.rmdir()
+    return changes or [("up to date", "")]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
