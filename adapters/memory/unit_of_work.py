@@ -16,8 +16,10 @@ from types import TracebackType
 from typing import Self
 
 from core.access.model import ApiKey, Merchant
+from core.access.ports import ApiKeyRepository, MerchantRepository
 from core.payments.model import PaymentEvent, PaymentIntent, Status
-from core.shared.errors import Conflict
+from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.shared.errors import AlreadyExists, Conflict
 
 
 @dataclass
@@ -39,6 +41,8 @@ class _PaymentIntents:
         self._t = tables
 
     async def add(self, intent: PaymentIntent) -> None:
+        if intent.id in self._t.payment_intents:
+            raise AlreadyExists(f"payment intent {intent.id} exists")
         self._t.payment_intents[intent.id] = replace(intent, events=[])
 
     async def get(
@@ -111,6 +115,8 @@ class _ApiKeys:
         self._t = tables
 
     async def add(self, key: ApiKey) -> None:
+        if key.id in self._t.api_keys:
+            raise AlreadyExists(f"API key {key.id} exists")
         self._t.api_keys[key.id] = copy.deepcopy(key)
 
     async def by_lookup(self, lookup: str) -> Sequence[ApiKey]:
@@ -143,12 +149,18 @@ class _ApiKeys:
             key.revoked_at = at
 
     async def record_use(self, key_id: str, at: datetime) -> None:
-        key = self._t.api_keys[key_id]
-        key.last_used_at = at
-        key.usage_count += 1
+        key = self._t.api_keys.get(key_id)
+        if key is not None:
+            key.last_used_at = max(at, key.last_used_at or at)
+            key.usage_count += 1
 
 
 class MemoryUnitOfWork:
+    payment_intents: PaymentIntentRepository
+    payment_events: PaymentEventLog
+    merchants: MerchantRepository
+    api_keys: ApiKeyRepository
+
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 

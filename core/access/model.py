@@ -62,8 +62,9 @@ def hash_key(plaintext: str) -> bytes:
 
 
 def lookup_of(plaintext: str) -> str:
-    head, _, body = plaintext.rpartition("_")
-    return f"{head}_{body[:LOOKUP_CHARS]}"
+    # The random body may itself contain "_", so split at the first two only.
+    kind, mode, body = (plaintext.split("_", 2) + ["", ""])[:3]
+    return f"{kind}_{mode}_{body[:LOOKUP_CHARS]}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: engine, tables, migrations, repositories and the unit of work."""

@@ -1,0 +1,147 @@
+"""The schema as SQLAlchemy Core tables: what the repositories query.
+
+The migrations in migrations/versions/ create the same schema by hand; a contract test
+compares the migrated database with this metadata so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from core.access.model import KeyType
+from core.access.roles import Role
+from core.payments.model import CaptureMethod, Status
+
+# Constraint names are part of the schema: migrations refer to them by name.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _timestamp(name: str, *, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    _timestamp("created"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("role", Text, nullable=True),
+    Column("livemode", Boolean, nullable=False),
+    Column("lookup", Text, nullable=False),
+    Column("last4", Text, nullable=False),
+    Column("secret_hash", LargeBinary, nullable=False),
+    _timestamp("created"),
+    _timestamp("revoked_at", nullable=True),
+    _timestamp("last_used_at", nullable=True),
+    Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint(_one_of("type", [t.value for t in KeyType]), name="type"),
+    CheckConstraint(f"role IS NULL OR {_one_of('role', [r.value for r in Role])}", name="role"),
+    CheckConstraint("type = 'SECRET' OR role IS NULL", name="publishable_has_no_role"),
+    CheckConstraint("usage_count >= 0", name="usage_count"),
+    Index("ix_api_keys_lookup", "lookup"),
+    Index("ix_api_keys_merchant_id_id", "merchant_id", text("id DESC")),
+)
+
+payment_intents = Table(
+    "payment_intents",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("capture_method", Text, nullable=False),
+    Column("client_secret", Text, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    _timestamp("created"),
+    Column("payment_method_types", ARRAY(Text), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("receipt_email", Text, nullable=False, server_default=""),
+    Column("return_url", Text, nullable=False, server_default=""),
+    Column("amount_capturable", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount_received", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount_refunded", BigInteger, nullable=False, server_default=text("0")),
+    Column("payment_method", Text, nullable=False, server_default=""),
+    Column("last_payment_error", JSONB, nullable=True),
+    Column("next_action", JSONB, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _timestamp("canceled_at", nullable=True),
+    Column("cancellation_reason", Text, nullable=False, server_default=""),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(_one_of("status", [s.value for s in Status]), name="status"),
+    CheckConstraint(
+        _one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
+    ),
+    CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("amount_received >= 0 AND amount_received <= amount", name="amount_received"),
+    CheckConstraint(
+        "amount_refunded >= 0 AND amount_refunded <= amount_received", name="amount_refunded"
+    ),
+    CheckConstraint("amount_capturable >= 0", name="amount_capturable"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    CheckConstraint("version >= 1", name="version"),
+    Index("ix_payment_intents_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_payment_intents_merchant_id_status_id", "merchant_id", "status", text("id DESC")),
+)
+
+# Append-only: triggers installed by the migration refuse UPDATE, DELETE and TRUNCATE.
+payment_events = Table(
+    "payment_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("payment_intent_id", Text, ForeignKey("payment_intents.id"), nullable=False),
+    Column("merchant_id", Text, nullable=False),
+    Column("from_status", Text, nullable=True),
+    Column("to_status", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    _timestamp("occurred_at"),
+    Index(
+        "ix_payment_events_merchant_id_payment_intent_id_id",
+        "merchant_id",
+        "payment_intent_id",
+        "id",
+    ),
+)
+
+APPEND_ONLY_TABLES = ("payment_events",)

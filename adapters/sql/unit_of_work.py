@@ -1,0 +1,102 @@
+"""The unit of work over PostgreSQL: one pooled connection, one transaction."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sql.repositories import (
+    SqlApiKeys,
+    SqlMerchants,
+    SqlPaymentEvents,
+    SqlPaymentIntents,
+)
+from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.shared.errors import Conflict, Unavailable
+
+# SQLSTATEs of a transaction that lost a race and may be retried from the start.
+_RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
+
+
+class SqlUnitOfWork:
+    """`async with uow:` checks out a connection; the transaction begins with the first
+    statement. Leaving without `commit()` rolls it back; the connection goes back to the
+    pool either way. After `commit()` the unit of work may go on: the next statement opens
+    a new transaction.
+    """
+
+    # Typed as the ports: the Protocol's attributes are mutable, hence invariant, so the
+    # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
+    payment_intents: PaymentIntentRepository
+    payment_events: PaymentEventLog
+    merchants: MerchantRepository
+    api_keys: ApiKeyRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The connection in use, for queries no repository offers (tests, reports)."""
+        if self._connection is None:
+            raise RuntimeError("use the unit of work inside `async with`")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("a unit of work is not reentrant")
+        try:
+            connection = await self._engine.connect()
+        except (OSError, OperationalError, InterfaceError) as error:
+            raise Unavailable("The database is unavailable.") from error
+        self._connection = connection
+        self.payment_intents = SqlPaymentIntents(connection)
+        self.payment_events = SqlPaymentEvents(connection)
+        self.merchants = SqlMerchants(connection)
+        self.api_keys = SqlApiKeys(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        except Exception:
+            # A broken connection cannot roll back, and its server session is gone with
+            # the transaction anyway; don't let that hide the error already in flight.
+            if exc is None:
+                raise
+        finally:
+            await connection.close()
+        if isinstance(exc, DBAPIError):
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate in _RETRYABLE:
+                raise Conflict(
+                    "The transaction lost a race with another one; retry it.",
+                    reason=_RETRYABLE[sqlstate],
+                ) from exc
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Callable that returns a new SqlUnitOfWork: core's UnitOfWorkFactory."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

@@ -1,0 +1,291 @@
+"""Session fixtures shared by every test tier: PostgreSQL, a migrated database, Redis.
+
+PostgreSQL: the server on 127.0.0.1:5432 (user postgres, trust auth) when it answers,
+else a private one started from the pgserver wheel under /tmp and stopped at the end.
+Redis: 127.0.0.1:6379 when it answers, else a redis-server on a free port.
+PAYGATE_TEST_FORCE_EMBEDDED=1 skips both probes (to exercise the fallbacks);
+PAYGATE_TEST_POSTGRES_URL / PAYGATE_TEST_REDIS_URL point the tests at other servers.
+
+Each session creates its own database (paygate_test_<random>), migrates it and drops it.
+Tests stay independent without cleaning tables: each makes its own merchant (see
+`merchant_id`), and every query is scoped by merchant. payment_events refuses TRUNCATE
+by design anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from adapters.sql.engine import create_engine
+from adapters.sql.migrate import create_database, drop_database, migrate
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from adapters.system import RandomIds
+
+FORCE_EMBEDDED = os.environ.get("PAYGATE_TEST_FORCE_EMBEDDED", "") not in ("", "0")
+LOCAL_POSTGRES_ADDRESS = ("127.0.0.1", 5432)
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = ("127.0.0.1", 6379)
+# Folders of the servers a session starts, each with the pid of the session that owns it.
+_EMBEDDED_PG_PREFIX = "paygate-test-pg-"
+_REDIS_PREFIX = "paygate-test-redis-"
+_OWNER_FILE = "owner.pid"
+_SERVER_FILE = "server.pid"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    """A throwaway pgserver PostgreSQL (servers/embedded_postgres.py runs the app's own).
+
+    pgserver starts it (initdb, as the system user `pgserver` when we are root); the
+    wheel's pg_ctl stops it, because pgserver's cleanup modes would stop servers that
+    other processes started.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        # pgserver grants o+rx on every parent of the data dir so that its system user
+        # can reach it: never put it under a folder that must stay private (a home).
+        self.data_dir = data_dir.resolve()
+        self._system_user: str | None = None
+
+    def start(self) -> str:
+        """Starts the server, or attaches to the one running on this data dir, and returns
+        the admin URL (database `postgres`) as postgresql+asyncpg://postgres@/postgres?host=.
+        """
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        info = server.get_postmaster_info()
+        if info.socket_dir is None:
+            raise RuntimeError(f"the PostgreSQL in {self.data_dir} listens on no Unix socket")
+        self._system_user = server.system_user
+        return f"postgresql+asyncpg://postgres@/postgres?host={info.socket_dir}"
+
+    @property
+    def pg_ctl(self) -> Path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
+        return Path(POSTGRES_BIN_PATH) / "pg_ctl"
+
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(self.pg_ctl), "-D", str(self.data_dir), *args]
+        # pg_ctl refuses to run as root; the data dir belongs to the pgserver user then.
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", self._system_user or "pgserver", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    def running(self) -> bool:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        return self._pg_ctl("status").returncode == 0
+
+    def stop(self) -> None:
+        """Fast shutdown (disconnects clients, no crash recovery on the next start)."""
+        if not self.running():
+            return
+        result = self._pg_ctl("-w", "-m", "fast", "stop")
+        if result.returncode != 0 and self.running():
+            raise RuntimeError(f"pg_ctl stop failed: {result.stderr.strip()}")
+
+
+async def _postgres_answers(host: str, port: int) -> bool:
+    try:
+        connection = await asyncpg.connect(
+            host=host, port=port, user="postgres", database="postgres", timeout=3
+        )
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_folder(prefix: str) -> Path:
+    """A new folder under /tmp marked as this process's, for _orphaned_folders()."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / _OWNER_FILE).write_text(str(os.getpid()))
+    return folder
+
+
+def _orphaned_folders(prefix: str) -> Iterator[Path]:
+    """Folders of sessions that were killed before their finalizers ran."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((folder / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # being set up right now, or not ours
+        if not _pid_alive(owner):
+            yield folder
+
+
+def _reap_orphaned_embedded_servers() -> None:
+    for folder in _orphaned_folders(_EMBEDDED_PG_PREFIX):
+        with contextlib.suppress(Exception):
+            EmbeddedPostgres(folder / "data").stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def postgres_admin_url() -> AsyncIterator[str]:
+    """An asyncpg URL of the `postgres` database on a server the tests may create
+    databases on."""
+    configured = os.environ.get("PAYGATE_TEST_POSTGRES_URL", "")
+    if configured:
+        yield configured
+        return
+    if not FORCE_EMBEDDED and await _postgres_answers(*LOCAL_POSTGRES_ADDRESS):
+        yield LOCAL_POSTGRES
+        return
+
+    await asyncio.to_thread(_reap_orphaned_embedded_servers)
+    # Under /tmp: pgserver opens every parent folder to its system user (o+rx).
+    root = _claim_folder(_EMBEDDED_PG_PREFIX)
+    server = EmbeddedPostgres(root / "data")
+    try:
+        yield await asyncio.to_thread(server.start)
+    finally:
+        await asyncio.to_thread(server.stop)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this session; dropped at the end."""
+    name = f"paygate_test_{secrets.token_hex(6)}"
+    url = await create_database(postgres_admin_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def uow_factory(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
+    """PostgreSQL units of work on the session's database."""
+    return SqlUnitOfWorkFactory(engine)
+
+
+@pytest.fixture
+def memory_uow_factory() -> MemoryUnitOfWorkFactory:
+    """In-memory units of work over a store of this test's own."""
+    return MemoryUnitOfWorkFactory()
+
+
+@pytest.fixture(scope="session")
+def ids() -> RandomIds:
+    return RandomIds()
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed")
+    subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=True)
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL; keys written by tests must be unique per test (the server is shared)."""
+    configured = os.environ.get("PAYGATE_TEST_REDIS_URL", "")
+    if configured:
+        yield configured
+        return
+    if not FORCE_EMBEDDED and _redis_answers(*LOCAL_REDIS):
+        yield f"redis://{LOCAL_REDIS[0]}:{LOCAL_REDIS[1]}/15"
+        return
+
+    _reap_orphaned_redis_servers()
+    port = _free_port()
+    workdir = _claim_folder(_REDIS_PREFIX)
+    command = [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (workdir / _SERVER_FILE).write_text(str(process.pid))
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reap_orphaned_redis_servers() -> None:
+    for folder in _orphaned_folders(_REDIS_PREFIX):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((folder / _SERVER_FILE).read_text())
+            if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,36 @@
+"""The rules of the house that a reviewer would otherwise have to remember."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN_IN_CORE = {
+    "adapters", "servers", "paygate", "grpc", "grpc_status", "google", "sqlalchemy", "asyncpg",
+    "redis", "cryptography", "limits", "httpx", "alembic", "qrcode",
+}  # fmt: skip
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_core_imports_no_outer_layer_or_driver() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) & FORBIDDEN_IN_CORE)
+        for path in (ROOT / "core").rglob("*.py")
+    }
+    assert {p: bad for p, bad in offenders.items() if bad} == {}
+
+
+def test_no_sqlite_anywhere() -> None:
+    for folder in ("core", "adapters", "servers"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert "sqlite" not in path.read_text().lower(), path
