@@ -195,7 +195,7 @@ class AuthorizationResult:
     outcome: AuthorizationOutcome
     amount: Money
     acquirer_reference: str = ""  # the acquirer's id of this attempt, for support and recon
-    decline_code: DeclineCode | None = None  # set for every outcome but APPROVED / pending
+    decline_code: DeclineCode | None = None  # None when APPROVED or still pending
     acquirer_code: str = ""  # the acquirer's raw code (ISO 8583 field 39, NPCI, ...)
     authorization_code: str = ""  # the issuer's approval code when APPROVED
     message: str = ""  # for humans; never holds a card number
