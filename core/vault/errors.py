@@ -8,13 +8,17 @@
     │   ├── TokenExpired           TOKEN_EXPIRED: older than its 15 minutes
     │   ├── TokenRevoked           TOKEN_REVOKED
     │   └── PaymentMethodRevoked   PAYMENT_METHOD_REVOKED
-    ├── Unavailable
-    │   └── KeyUnavailable         VAULT_KEY_UNAVAILABLE: the KEK or KMS did not answer
-    └── CiphertextRejected         VAULT_INTEGRITY_ERROR: stored card data that does not
-                                   decrypt (tampered, copied to another row or merchant,
-                                   corrupt, or its data key is missing). Not the caller's
-                                   fault and not retryable: map to INTERNAL (or DATA_LOSS)
-                                   and alert.
+    └── Unavailable
+        └── KeyUnavailable         VAULT_KEY_UNAVAILABLE: the KEK or KMS did not answer
+
+    Exception
+    └── CiphertextRejected         stored card data that does not decrypt: tampered,
+                                   copied to another row or merchant, corrupt, or its
+                                   data key is missing. Deliberately NOT a PaygateError:
+                                   it is nobody's input error and nothing to retry, so it
+                                   takes the servers' unmapped-exception path (logged with
+                                   its traceback, a bare INTERNAL to the client) and
+                                   should page someone.
 
 No message here ever contains a card number, a CVC or key material: messages name the
 object by its id only.
@@ -22,7 +26,7 @@ object by its id only.
 
 from __future__ import annotations
 
-from core.shared.errors import FailedPrecondition, PaygateError, Unavailable
+from core.shared.errors import FailedPrecondition, Unavailable
 
 # Reasons of the InvalidArgument errors card validation raises.
 INVALID_NUMBER = "INVALID_NUMBER"
@@ -50,8 +54,8 @@ class KeyUnavailable(Unavailable):
     default_reason = "VAULT_KEY_UNAVAILABLE"
 
 
-class CiphertextRejected(PaygateError):
-    default_reason = "VAULT_INTEGRITY_ERROR"
+class CiphertextRejected(Exception):
+    """One error for every decryption failure, without detail: no decryption oracle."""
 
     def __init__(self, message: str = "Stored card data could not be decrypted.") -> None:
         super().__init__(message)

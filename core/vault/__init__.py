@@ -1,0 +1,1 @@
+"""The card vault (PCI zone): validation, tokens, payment methods, envelope encryption."""
