@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from adapters.logging_filter import PanMaskingFormatter
 from servers.grpc import context as call
 
 
@@ -30,7 +31,8 @@ class JsonLines(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonLines())
+    # Masking the finished line covers the message, structured fields and tracebacks alike.
+    handler.setFormatter(PanMaskingFormatter(JsonLines()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
