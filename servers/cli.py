@@ -1,0 +1,154 @@
+"""The `paygate` command.
+
+    paygate up                                   the whole gateway (servers/launcher.py)
+    paygate migrate                              schema to the newest revision
+    paygate serve --role api --listen HOST:PORT  one role in the foreground
+
+Configuration comes from the environment (servers/settings.py): DATABASE_URL, REDIS_URL,
+PAYGATE_DATA_DIR, PAYGATE_HTTP_PORT, ...; `up`'s flags override the ports and folders.
+Without DATABASE_URL, `migrate` and `serve` use the embedded PostgreSQL under
+<data_dir>/pg: the one a running `paygate up` owns, or (`migrate` only) one they start
+and stop themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from servers.settings import Settings
+
+# Role -> "module:coroutine function" taking (settings, listen); imported only when chosen.
+# The worker, vault and web roles join here.
+ROLES: dict[str, str] = {
+    "api": "servers.grpc.server:run",
+}
+
+RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
+
+
+def _say(level: str, msg: str, **fields: Any) -> None:
+    record = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": "paygate.cli",
+        "msg": msg,
+        **fields,
+    }
+    print(
+        json.dumps(record, default=str),
+        file=sys.stderr if level == "error" else sys.stdout,
+        flush=True,
+    )
+
+
+def role_main(role: str) -> RoleMain:
+    module_name, _, function = ROLES[role].partition(":")
+    main: RoleMain = getattr(importlib.import_module(module_name), function)
+    return main
+
+
+def _migrate(settings: Settings) -> int:
+    from adapters.sql.migrate import migrate
+    from servers.launcher import embedded_postgres
+
+    if settings.database_url:
+        asyncio.run(migrate(settings.database_url))
+        _say("info", "database migrated")
+        return 0
+    pg = embedded_postgres(settings)
+    url = pg.attach()  # `paygate up` is running: its server, left running
+    if url is not None:
+        asyncio.run(migrate(url))
+        _say("info", "database migrated", database="embedded (running)")
+        return 0
+    url = pg.start()
+    try:
+        asyncio.run(migrate(url))
+    finally:
+        pg.stop()
+    _say("info", "database migrated", database="embedded")
+    return 0
+
+
+def _serve(settings: Settings, role: str, listen: str) -> int:
+    if not settings.database_url:
+        from servers.launcher import embedded_postgres
+
+        url = embedded_postgres(settings).attach()
+        if url is None:
+            _say(
+                "error",
+                "DATABASE_URL is not set and no embedded PostgreSQL is running "
+                f"under {Path(settings.data_dir) / 'pg'}: set it, or start `paygate up`",
+            )
+            return 2
+        settings = dataclasses.replace(settings, database_url=url)
+    asyncio.run(role_main(role)(settings, listen))
+    return 0
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from servers.launcher import up
+
+    overrides = {
+        "data_dir": args.data_dir,
+        "http_port": args.http_port,
+        "grpc_port": args.grpc_port,
+        "envoy_admin_port": args.admin_port,
+        "api_processes": args.api_processes,
+        "api_base_port": args.api_base_port,
+    }
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    if settings.api_processes < 1:
+        _say("error", "--api-processes must be at least 1")
+        return 2
+    return up(settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="paygate", description="paygate payment gateway")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up", help="start the gateway: database, API processes, Envoy (Ctrl-C stops it)"
+    )
+    up.add_argument("--data-dir", type=Path, help="folder for pg/, envoy.yaml, seed.json")
+    up.add_argument("--http-port", type=int, help="REST/JSON and gRPC-Web port")
+    up.add_argument("--grpc-port", type=int, help="native gRPC port")
+    up.add_argument("--admin-port", type=int, help="Envoy admin port (127.0.0.1 only)")
+    up.add_argument("--api-processes", type=int, help="number of API processes")
+    up.add_argument("--api-base-port", type=int, help="port of the first API process")
+
+    commands.add_parser("migrate", help="bring the database schema to the newest revision")
+
+    serve = commands.add_parser("serve", help="run one role in the foreground")
+    serve.add_argument("--role", choices=sorted(ROLES), default="api")
+    serve.add_argument("--listen", default="127.0.0.1:50061", help="HOST:PORT to listen on")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "up":
+        code = _up(settings, args)
+    elif args.command == "migrate":
+        code = _migrate(settings)
+    else:
+        code = _serve(settings, args.role, args.listen)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

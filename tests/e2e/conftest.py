@@ -1,0 +1,120 @@
+"""End-to-end fixtures: the real process group (API processes + Envoy) on free ports.
+
+    def test_something(gateway):
+        httpx.get(f"{gateway.rest_url}/v1/payment_intents",
+                  headers={"Authorization": f"Bearer {gateway.secret_key}"})
+        grpc.insecure_channel(gateway.grpc_target)
+
+`gateway` (session scope) is a servers.launcher.Gateway: rest_url, grpc_target,
+admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir, pids
+(child name -> pid). It runs on the session's migrated test database (`database_url`),
+with a data dir of its own; its children's output goes to <data_dir>/gateway.log
+(PAYGATE_E2E_LOG=stdout streams it instead). Every test under tests/e2e is marked e2e.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers.launcher import Gateway, start_gateway
+from servers.settings import Settings
+
+API_PROCESSES = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open together while they are picked)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) -> int:
+    """The first of `count` consecutive free ports (API process i listens on base + i)."""
+    for _ in range(200):
+        base = free_port()
+        span = set(range(base, base + count))
+        if base + count < 65535 and not span & avoid and all(map(_port_free, span)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> Settings:
+    """Settings for a gateway of its own: every port free, everything under data_dir."""
+    http_port, grpc_port, admin_port = free_ports(3)
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        envoy_admin_port=admin_port,
+        api_processes=api_processes,
+        api_base_port=free_port_range(api_processes, {http_port, grpc_port, admin_port}),
+        log_level="INFO",
+        db_pool_size=5,
+    )
+
+
+def log_tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url: str) -> Iterator[Gateway]:
+    # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
+    data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
+    log_path = data_dir / "gateway.log"
+    settings = gateway_settings(database_url, data_dir, API_PROCESSES)
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("PAYGATE_E2E_LOG") == "stdout":
+            out = sys.stdout
+        else:
+            out = stack.enter_context(open(log_path, "w", buffering=1))
+        try:
+            running = start_gateway(settings, out=out)
+        except Exception as err:
+            pytest.fail(f"the gateway did not start: {err}\n{log_tail(log_path)}")
+        try:
+            yield running
+        finally:
+            code = running.stop()
+            if code != 0:
+                pytest.fail(f"the gateway stopped with exit code {code}\n{log_tail(log_path)}")
+    shutil.rmtree(data_dir, ignore_errors=True)

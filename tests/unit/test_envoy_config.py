@@ -1,0 +1,140 @@
+"""Rendering envoy/envoy.yaml.tmpl: Envoy accepts the result, and it holds what we meant."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pb2
+
+from servers import envoy_config
+from servers.settings import Settings
+
+SETTINGS = Settings(
+    data_dir=Path("/nonexistent"),
+    http_port=18080,
+    grpc_port=15051,
+    envoy_admin_port=19901,
+    api_processes=3,
+    api_base_port=40061,
+)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> str:
+    return envoy_config.render(SETTINGS, envoy_config.descriptor_path())
+
+
+def test_envoy_accepts_the_rendered_config(rendered: str, tmp_path: Path) -> None:
+    # Envoy's own YAML parser and proto validation: the strictest check there is.
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    envoy_config.validate(config)
+
+
+def test_no_placeholder_is_left(rendered: str) -> None:
+    assert "${" not in rendered
+
+
+def test_every_api_process_is_an_upstream_endpoint(rendered: str) -> None:
+    line = next(x for x in rendered.splitlines() if "lb_endpoints:" in x)
+    endpoints = json.loads(line.split("lb_endpoints:", 1)[1])
+    addresses = [e["endpoint"]["address"]["socket_address"] for e in endpoints]
+    assert addresses == [
+        {"address": "127.0.0.1", "port_value": 40061},
+        {"address": "127.0.0.1", "port_value": 40062},
+        {"address": "127.0.0.1", "port_value": 40063},
+    ]
+    assert "lb_policy: ROUND_ROBIN" in rendered
+    assert "http2_protocol_options: {}" in rendered
+
+
+def test_the_transcoder_serves_every_public_service(rendered: str) -> None:
+    line = next(x for x in rendered.splitlines() if x.strip().startswith("services:"))
+    services = json.loads(line.split("services:", 1)[1])
+    assert set(services) == {"paygate.v1.PaymentIntentService", "paygate.v1.ApiKeyService"}
+    descriptor = re.search(r"proto_descriptor: (.*)", rendered)
+    assert descriptor is not None
+    assert Path(json.loads(descriptor.group(1))) == envoy_config.DESCRIPTOR.resolve()
+
+
+def test_transcoder_options_are_the_documented_ones(rendered: str) -> None:
+    for option in (
+        "convert_grpc_status: true",
+        "preserve_proto_field_names: true",
+        "always_print_primitive_fields: true",
+        "reject_unknown_method: true",
+        "reject_unknown_query_parameters: true",
+    ):
+        assert option in rendered
+    # gRPC-Web must come before the transcoder.
+    assert rendered.index("envoy.filters.http.grpc_web") < rendered.index(
+        "envoy.filters.http.grpc_json_transcoder\n"
+    )
+
+
+def test_listeners_and_admin_addresses(rendered: str) -> None:
+    assert "socket_address: {address: 0.0.0.0, port_value: 18080}" in rendered
+    assert "socket_address: {address: 0.0.0.0, port_value: 15051}" in rendered
+    assert "socket_address: {address: 127.0.0.1, port_value: 19901}" in rendered
+    assert "codec_type: HTTP2" in rendered  # the native gRPC listener
+
+
+def _descriptor_set(tmp_path: Path) -> Path:
+    """paygate.v1 with two services (one streaming method), plus a service elsewhere."""
+    public = descriptor_pb2.FileDescriptorProto(name="paygate/v1/x.proto", package="paygate.v1")
+    public.message_type.add(name="M")
+    refunds = public.service.add(name="RefundService")
+    refunds.method.add(name="GetRefund", input_type=".paygate.v1.M", output_type=".paygate.v1.M")
+    watch = public.service.add(name="WatchService")
+    watch.method.add(
+        name="Watch",
+        input_type=".paygate.v1.M",
+        output_type=".paygate.v1.M",
+        server_streaming=True,
+    )
+    internal = descriptor_pb2.FileDescriptorProto(
+        name="paygate/internal/v1/y.proto", package="paygate.internal.v1"
+    )
+    internal.message_type.add(name="N")
+    internal.service.add(name="Admin")
+    path = tmp_path / "set.binpb"
+    path.write_bytes(descriptor_pb2.FileDescriptorSet(file=[public, internal]).SerializeToString())
+    return path
+
+
+def test_services_and_streams_are_read_from_the_descriptor(tmp_path: Path) -> None:
+    api = envoy_config.read_descriptor(_descriptor_set(tmp_path))
+    assert api.services == ("paygate.v1.RefundService", "paygate.v1.WatchService")
+    assert api.server_streaming == ("/paygate.v1.WatchService/Watch",)
+
+
+def test_streams_have_no_route_timeout_and_internal_services_no_route(tmp_path: Path) -> None:
+    text = envoy_config.render(SETTINGS, _descriptor_set(tmp_path))
+    rest_routes = json.loads(re.search(r"routes: (\[.*\])", text).group(1))  # type: ignore[union-attr]
+    stream = next(r for r in rest_routes if r["match"].get("path"))
+    assert stream["match"]["path"] == "/paygate.v1.WatchService/Watch"
+    assert stream["route"]["timeout"] == "0s"
+    assert rest_routes[-1]["match"] == {"prefix": "/"}
+    assert rest_routes[-1]["route"]["timeout"] == envoy_config.UNARY_TIMEOUT
+    grpc_line = [x for x in text.splitlines() if x.strip().startswith("routes:")][1]
+    grpc_prefixes = [r["match"]["prefix"] for r in json.loads(grpc_line.split("routes:", 1)[1])]
+    assert "/paygate.v1.RefundService/" in grpc_prefixes
+    assert "/grpc.health.v1.Health/" in grpc_prefixes
+    assert not any("internal" in p for p in grpc_prefixes)
+
+
+def test_a_descriptor_without_public_services_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.binpb"
+    path.write_bytes(descriptor_pb2.FileDescriptorSet().SerializeToString())
+    with pytest.raises(ValueError, match=r"no service in package paygate\.v1"):
+        envoy_config.read_descriptor(path)
+
+
+def test_write_puts_envoy_yaml_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    path = envoy_config.write(settings, envoy_config.descriptor_path())
+    assert path == tmp_path / "var" / "envoy.yaml"
+    assert "port_value: 8080" in path.read_text()
