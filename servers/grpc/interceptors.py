@@ -17,7 +17,7 @@ import grpc
 
 from core.access.model import Principal
 from core.access.use_cases import ApiKeys
-from core.shared.errors import PaygateError, PermissionDenied, Unauthenticated
+from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status
 
@@ -39,6 +39,12 @@ class _Around(grpc.aio.ServerInterceptor):
         """An async context manager entered for the whole call, stream or not."""
         raise NotImplementedError
 
+    def deserializer(self, original: Callable[[bytes], Any] | None) -> Any:
+        return original
+
+    def inspect(self, request: Any) -> None:
+        """Runs inside `scope`, before the next layer sees the request."""
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -51,13 +57,13 @@ class _Around(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=self.deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=self.deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -65,6 +71,7 @@ class _Around(grpc.aio.ServerInterceptor):
     def _unary(self, behavior: Unary, method: str) -> Unary:
         async def unary(request: Any, context: Context) -> Any:
             async with self.scope(context, method):
+                self.inspect(request)
                 return await behavior(request, context)
 
         return unary
@@ -72,6 +79,7 @@ class _Around(grpc.aio.ServerInterceptor):
     def _stream(self, behavior: Stream, method: str) -> Stream:
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             async with self.scope(context, method):
+                self.inspect(request)
                 async for message in behavior(request, context):
                     yield message
 
@@ -113,11 +121,37 @@ class RequestLogInterceptor(_Around):
             access_log.info("rpc", extra={"fields": fields})
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not the method's message."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
 class ErrorInterceptor(_Around):
     """Core errors become statuses with ErrorInfo; anything else a bare INTERNAL.
 
-    An unmapped exception would otherwise leak its class name to the client.
+    An unmapped exception would otherwise leak its class name to the client. Undecodable
+    request bytes are INVALID_ARGUMENT like malformed JSON over REST, not grpcio's INTERNAL.
     """
+
+    def deserializer(self, original: Callable[[bytes], Any] | None) -> Any:
+        if original is None:
+            return None
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return original(data)
+            except Exception:
+                return _UNDECODABLE
+
+        return tolerant
+
+    def inspect(self, request: Any) -> None:
+        if isinstance(request, _Undecodable):
+            raise InvalidArgument.field(
+                "request", "is not a valid message of this method", reason="INVALID_REQUEST"
+            )
 
     @asynccontextmanager
     async def scope(self, context: Context, method: str) -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ from servers.grpc.server import start
 
 @dataclass
 class Api:
+    channel: grpc.aio.Channel
     intents: payment_intents_pb2_grpc.PaymentIntentServiceStub
     keys: api_keys_pb2_grpc.ApiKeyServiceStub
     secret_key: str
@@ -48,6 +49,7 @@ async def api() -> AsyncIterator[Api]:
     server, _, port = await start(app, "127.0.0.1:0")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Api(
+            channel,
             payment_intents_pb2_grpc.PaymentIntentServiceStub(channel),
             api_keys_pb2_grpc.ApiKeyServiceStub(channel),
             seeded.secret_key.plaintext,
@@ -205,3 +207,11 @@ async def test_api_key_lifecycle(api: Api) -> None:
             payment_intents_pb2.ListPaymentIntentsRequest(), metadata=staff
         )
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_undecodable_bytes_are_invalid_argument(api: Api) -> None:
+    raw = api.channel.unary_unary("/paygate.v1.PaymentIntentService/CreatePaymentIntent")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await raw(b"\xff\xff\xff", metadata=api.auth())
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(raised.value)[0].reason == "INVALID_REQUEST"
