@@ -24,6 +24,7 @@ __all__ = [
     "MERCHANT_KINDS",
     "NON_NEGATIVE_KINDS",
     "PLATFORM_KINDS",
+    "PRESENTMENT_KINDS",
     "Account",
     "AccountKind",
     "Side",
@@ -36,13 +37,15 @@ class Side(StrEnum):
 
 
 class AccountKind(StrEnum):
-    # Per merchant and currency (the merchant's settlement currency, except REFUNDS).
+    # Per merchant and currency: the merchant's settlement currency, except REFUNDS and
+    # DISPUTES, which hold what is owed to or claimed by the cardholder's side in the
+    # charge (presentment) currency.
     PENDING = "pending"  # net proceeds of captures, not yet available (T+2)
     AVAILABLE = "available"  # may be paid out; never below zero
     RESERVE = "reserve"  # held back from available by risk; released later
     FEES = "fees"  # fees charged to this merchant: a per-merchant revenue sub-ledger
     REFUNDS = "refunds"  # refunds on their way to cardholders (presentment currency)
-    DISPUTES = "disputes"  # funds withdrawn while a dispute is open
+    DISPUTES = "disputes"  # funds withdrawn while a dispute is open (presentment currency)
     RECEIVABLE = "receivable"  # what the merchant owes when a forced debit outran its funds
     # Platform, per currency.
     ACQUIRER_CLEARING = "acquirer_clearing"  # what acquirers owe the platform
@@ -78,6 +81,9 @@ BALANCE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RECEIVABLE})
 
 # Accounts whose normal balance must never go below zero. Debits against them are planned
 # from a balance read under the merchant's debit lock (see ports.LedgerRepository).
+# Merchant accounts kept in the charge currency rather than the settlement currency.
+PRESENTMENT_KINDS = frozenset({K.REFUNDS, K.DISPUTES})
+
 NON_NEGATIVE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RESERVE, K.REFUNDS, K.DISPUTES,
                                 K.RECEIVABLE})  # fmt: skip
 

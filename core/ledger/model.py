@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
-from core.ledger.accounts import Account, AccountKind
+from core.ledger.accounts import PRESENTMENT_KINDS, Account, AccountKind
 from core.ledger.errors import UnbalancedEntry
 from core.ledger.fees import DEFAULT_PRICING, Pricing
 from core.ledger.fx import FxRate
@@ -111,6 +112,18 @@ class JournalEntry:
         if unbalanced:
             raise UnbalancedEntry(f"{self.kind.value} {self.id} does not balance: {unbalanced}")
 
+    @property
+    def settlement_currency(self) -> str:
+        """The currency this entry moves merchant funds in (for the entries that do)."""
+        if self.fx is not None:
+            return self.fx.quote
+        for posting in self.postings:
+            if posting.account.merchant_id and posting.account.kind not in PRESENTMENT_KINDS:
+                return posting.currency
+        if self.presentment is not None:
+            return self.presentment.currency
+        return self.postings[0].currency
+
     def raw(self, account: Account) -> int:
         """This entry's posting to `account` (debit positive), 0 when it has none."""
         return sum(p.amount for p in self.postings if p.account == account)
@@ -169,8 +182,12 @@ class MerchantFunds:
     reserve: int = 0
     receivable: int = 0
 
-    KINDS = (AccountKind.AVAILABLE, AccountKind.PENDING, AccountKind.RESERVE,
-             AccountKind.RECEIVABLE)  # fmt: skip
+    KINDS: ClassVar[tuple[AccountKind, ...]] = (
+        AccountKind.AVAILABLE,
+        AccountKind.PENDING,
+        AccountKind.RESERVE,
+        AccountKind.RECEIVABLE,
+    )
 
     @classmethod
     def accounts(cls, merchant_id: str, currency: str) -> list[Account]:
