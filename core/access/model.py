@@ -63,7 +63,7 @@ def hash_key(plaintext: str) -> bytes:
 
 def lookup_of(plaintext: str) -> str:
     # The random body may itself contain "_", so split at the first two only.
-    kind, mode, body = (plaintext.split("_", 2) + ["", ""])[:3]
+    kind, mode, body = [*plaintext.split("_", 2), "", ""][:3]
     return f"{kind}_{mode}_{body[:LOOKUP_CHARS]}"
 
 
