@@ -99,6 +99,10 @@ class RequestLogInterceptor(_Around):
     def __init__(self, new_request_id: Callable[[], str]) -> None:
         self._new_request_id = new_request_id
 
+    def applies_to(self, method: str) -> bool:
+        # Envoy checks every API process every few seconds; a line each would drown the log.
+        return method != "/grpc.health.v1.Health/Check"
+
     @asynccontextmanager
     async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
         given = metadata_value(context, "x-request-id")
