@@ -243,7 +243,8 @@ class ApiKey(betterproto2.Message):
 
     secret: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    The whole key; only in the response of CreateApiKey.
+    The whole key; only in the response of CreateApiKey. `debug_redact`: kept out of
+    debug output and out of the stored copy an Idempotency-Key replay returns.
     """
 
     prefix: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
