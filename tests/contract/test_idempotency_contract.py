@@ -12,10 +12,13 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.tables import idempotency_keys
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
 from core.idempotency.ports import IdempotencyStore
 from tests.contract.helpers import T0
@@ -193,3 +196,48 @@ async def test_reap_deletes_the_oldest_records_up_to_the_limit(store: Idempotenc
     # Reaped keys are free; the young one is still held.
     assert await claim(store, in_flight(records[0].scope, HASH_B, at=now), now) is None
     assert await claim(store, in_flight(records[4].scope, HASH_B, at=now), now) == records[4]
+
+
+async def test_concurrent_takeovers_of_a_crashed_key_have_one_winner(
+    store: IdempotencyStore, scope: Scope
+) -> None:
+    await claim(store, in_flight(scope), T0)
+    now = T0 + LOCK
+    retries = [in_flight(scope, at=now) for _ in range(10)]
+    results = await asyncio.gather(*(claim(store, retry, now) for retry in retries))
+    assert sum(result is None for result in results) == 1
+    # The losers see the winner's fresh claim, not the crashed one.
+    assert {r.locked_until for r in results if r is not None} == {now + LOCK}
+
+
+# --- PostgreSQL only -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"status": "COMPLETED"},  # no outcome
+        {"status": "IN_FLIGHT", "response": b"x"},  # an outcome while in flight
+        {"status": "COMPLETED", "response": b"x", "error_code": 9, "error_status": b"s"},
+        {"status": "COMPLETED", "error_code": 9},  # a code without its status
+        {"status": "DONE"},
+        {"key": ""},
+        {"request_hash": b"short"},
+    ],
+    ids=["no-outcome", "early-outcome", "both", "half-error", "status", "empty-key", "hash"],
+)
+async def test_the_table_refuses_inconsistent_rows(engine: AsyncEngine, values: dict) -> None:
+    row = {
+        "merchant_id": f"acct_{secrets.token_hex(8)}",
+        "key": "k",
+        "method": METHOD,
+        "request_hash": HASH_A,
+        "status": "IN_FLIGHT",
+        "created_at": T0,
+        "locked_until": T0 + LOCK,
+    }
+    if values.get("status") == "COMPLETED":
+        row["completed_at"] = T0
+    async with engine.connect() as connection:
+        with pytest.raises(IntegrityError):
+            await connection.execute(insert(idempotency_keys).values({**row, **values}))
