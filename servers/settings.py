@@ -22,6 +22,9 @@ class Settings:
     api_base_port: int = 50061
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
+    # same on every API process). Empty: a development key (docs/idempotency.md).
+    idempotency_hash_key: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +45,5 @@ class Settings:
             api_base_port=integer("PAYGATE_API_BASE_PORT", 50061),
             log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
             db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
+            idempotency_hash_key=env.get("PAYGATE_IDEMPOTENCY_HASH_KEY", ""),
         )

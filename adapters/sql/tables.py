@@ -27,6 +27,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from core.access.model import KeyType
 from core.access.roles import Role
+from core.idempotency.model import KEY_MAX_LENGTH
+from core.idempotency.model import State as IdempotencyState
 from core.payments.model import CaptureMethod, Status
 
 # Constraint names are part of the schema: migrations refer to them by name.
@@ -142,6 +144,42 @@ payment_events = Table(
         "payment_intent_id",
         "id",
     ),
+)
+
+# Idempotency keys of mutating calls (docs/idempotency.md): a short-lived record per
+# (merchant, key, method), written outside the call's own transaction. No foreign key to
+# merchants: the claim is one index probe and one insert, and rows are reaped after 24 h.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("merchant_id", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("method", Text, primary_key=True),
+    # HMAC-SHA-256 of the canonical request; the request itself is never stored.
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),
+    # The serialized response message, or the error's google.rpc.Code and serialized
+    # google.rpc.Status; all NULL while IN_FLIGHT.
+    Column("response", LargeBinary, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_status", LargeBinary, nullable=True),
+    _timestamp("created_at"),
+    _timestamp("completed_at", nullable=True),
+    _timestamp("locked_until"),
+    CheckConstraint(_one_of("status", [s.value for s in IdempotencyState]), name="status"),
+    CheckConstraint(f"char_length(key) BETWEEN 1 AND {KEY_MAX_LENGTH}", name="key_length"),
+    CheckConstraint("octet_length(request_hash) = 32", name="request_hash_length"),
+    CheckConstraint("error_code BETWEEN 1 AND 16", name="error_code"),
+    CheckConstraint(
+        "(status = 'IN_FLIGHT' AND completed_at IS NULL AND response IS NULL"
+        " AND error_code IS NULL AND error_status IS NULL)"
+        " OR (status = 'COMPLETED' AND completed_at IS NOT NULL"
+        " AND (response IS NULL) = (error_code IS NOT NULL)"
+        " AND (error_code IS NULL) = (error_status IS NULL))",
+        name="outcome",
+    ),
+    # The reaper's scan, oldest first.
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 APPEND_ONLY_TABLES = ("payment_events",)

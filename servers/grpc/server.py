@@ -25,6 +25,7 @@ from paygate.v1 import (
 from adapters.system import RandomIds
 from servers import logging_setup
 from servers.app import App, build_app
+from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
@@ -83,6 +84,10 @@ async def start(app: App, listen: str) -> tuple[grpc.aio.Server, health_aio.Heal
             RequestLogInterceptor(_new_request_id),
             ErrorInterceptor(),
             AuthInterceptor(app.api_keys, method_access()),
+            # After auth: keys are scoped to the caller's merchant.
+            IdempotencyInterceptor(
+                app.idempotency, idempotent_methods(s.descriptor for s in SERVICES)
+            ),
         ],
         options=[("grpc.so_reuseport", 0)],
     )

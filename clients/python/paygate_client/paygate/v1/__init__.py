@@ -211,6 +211,13 @@ class Access(betterproto2.Message):
     No credential is needed (signup, login).
     """
 
+    idempotent: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    A mutating method that honours Idempotency-Key (gRPC metadata `idempotency-key`):
+    a retry with the same key and the same request gets the stored response of the
+    first call (docs/idempotency.md). Unary methods of authenticated callers only.
+    """
+
 
 default_message_pool.register_message("paygate.v1", "Access", Access)
 
@@ -236,7 +243,8 @@ class ApiKey(betterproto2.Message):
 
     secret: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    The whole key; only in the response of CreateApiKey.
+    The whole key; only in the response of CreateApiKey. `debug_redact`: kept out of
+    debug output and out of the stored copy an Idempotency-Key replay returns.
     """
 
     prefix: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)

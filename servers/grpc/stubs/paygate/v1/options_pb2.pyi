@@ -8,11 +8,13 @@ ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
-    __slots__ = ("permission", "publishable", "unauthenticated")
+    __slots__ = ("permission", "publishable", "unauthenticated", "idempotent")
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
     PUBLISHABLE_FIELD_NUMBER: _ClassVar[int]
     UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     permission: str
     publishable: bool
     unauthenticated: bool
-    def __init__(self, permission: _Optional[str] = ..., publishable: _Optional[bool] = ..., unauthenticated: _Optional[bool] = ...) -> None: ...
+    idempotent: bool
+    def __init__(self, permission: _Optional[str] = ..., publishable: _Optional[bool] = ..., unauthenticated: _Optional[bool] = ..., idempotent: _Optional[bool] = ...) -> None: ...

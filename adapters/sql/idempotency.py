@@ -1,0 +1,155 @@
+"""Idempotency records in PostgreSQL: each operation is one short transaction of its own.
+
+The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE <may take over> RETURNING`:
+it inserts a new key, or takes over an expired or crashed one, atomically; when it does
+neither, PostgreSQL has still locked the holding row (ON CONFLICT DO UPDATE locks the
+conflicting row even when its WHERE is false), so the SELECT that follows in the same
+transaction reads it as it stands, and nobody can complete, release or reap it between
+the two statements. A concurrent duplicate waits only for the winner's claim
+transaction (one insert), never for the call itself: it then sees IN_FLIGHT and is
+answered 409 at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, and_, delete, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sql.tables import idempotency_keys as keys
+from core.idempotency.model import Claim, Outcome, Record, Scope, State
+from core.shared.errors import Unavailable
+
+_PRIMARY_KEY = (keys.c.merchant_id, keys.c.key, keys.c.method)
+
+
+def _scope_is(scope: Scope) -> ColumnElement[bool]:
+    return and_(
+        keys.c.merchant_id == scope.merchant_id,
+        keys.c.key == scope.key,
+        keys.c.method == scope.method,
+    )
+
+
+def _held_by(claim: Claim) -> ColumnElement[bool]:
+    return and_(
+        _scope_is(claim.scope),
+        keys.c.status == State.IN_FLIGHT.value,
+        keys.c.locked_until == claim.locked_until,
+    )
+
+
+def _values(record: Record) -> dict[str, Any]:
+    outcome = record.outcome
+    return {
+        "merchant_id": record.scope.merchant_id,
+        "key": record.scope.key,
+        "method": record.scope.method,
+        "request_hash": record.request_hash,
+        "status": record.state.value,
+        "response": outcome.response if outcome else None,
+        "error_code": outcome.error_code if outcome else None,
+        "error_status": outcome.error_status if outcome else None,
+        "created_at": record.created_at,
+        "completed_at": record.completed_at,
+        "locked_until": record.locked_until,
+    }
+
+
+def _record(row: RowMapping) -> Record:
+    state = State(row["status"])
+    outcome = None
+    if state is State.COMPLETED:
+        outcome = Outcome(
+            response=row["response"],
+            error_code=row["error_code"],
+            error_status=row["error_status"],
+        )
+    return Record(
+        scope=Scope(merchant_id=row["merchant_id"], method=row["method"], key=row["key"]),
+        request_hash=bytes(row["request_hash"]),
+        state=state,
+        created_at=row["created_at"],
+        locked_until=row["locked_until"],
+        completed_at=row["completed_at"],
+        outcome=outcome,
+    )
+
+
+class SqlIdempotencyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.begin() as connection:
+                yield connection
+        except (OSError, OperationalError, InterfaceError) as error:
+            raise Unavailable("The database is unavailable.") from error
+
+    async def claim(
+        self, record: Record, *, now: datetime, expired_before: datetime
+    ) -> Record | None:
+        if record.state is not State.IN_FLIGHT:
+            raise ValueError("only an IN_FLIGHT record can claim a key")
+        insert_new = insert(keys).values(_values(record))
+        replaceable = or_(
+            keys.c.created_at <= expired_before,
+            and_(
+                keys.c.status == State.IN_FLIGHT.value,
+                keys.c.locked_until <= now,
+                keys.c.request_hash == insert_new.excluded.request_hash,
+            ),
+        )
+        statement = insert_new.on_conflict_do_update(
+            index_elements=list(_PRIMARY_KEY),
+            set_={
+                column.name: insert_new.excluded[column.name]
+                for column in keys.columns
+                if not column.primary_key
+            },
+            where=replaceable,
+        ).returning(keys.c.merchant_id)
+        async with self._transaction() as connection:
+            if (await connection.execute(statement)).first() is not None:
+                return None
+            held = await connection.execute(select(keys).where(_scope_is(record.scope)))
+            return _record(held.mappings().one())
+
+    async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
+        statement = (
+            update(keys)
+            .where(_held_by(claim))
+            .values(
+                status=State.COMPLETED.value,
+                response=outcome.response,
+                error_code=outcome.error_code,
+                error_status=outcome.error_status,
+                completed_at=at,
+            )
+        )
+        async with self._transaction() as connection:
+            return (await connection.execute(statement)).rowcount == 1
+
+    async def release(self, claim: Claim) -> bool:
+        async with self._transaction() as connection:
+            return (await connection.execute(delete(keys).where(_held_by(claim)))).rowcount == 1
+
+    async def reap(self, created_before: datetime, limit: int) -> int:
+        oldest = (
+            select(*_PRIMARY_KEY)
+            .where(keys.c.created_at <= created_before)
+            .order_by(keys.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = delete(keys).where(tuple_(*_PRIMARY_KEY).in_(oldest))
+        async with self._transaction() as connection:
+            return (await connection.execute(statement)).rowcount

@@ -1,0 +1,79 @@
+"""Begin, complete or release a call under an idempotency key; reap old keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.idempotency.model import (
+    LOCK_DURATION,
+    RETENTION,
+    Claim,
+    Outcome,
+    Record,
+    Scope,
+    State,
+    replay,
+    request_hash,
+)
+from core.idempotency.ports import IdempotencyStore
+from core.shared.ports import Clock
+
+
+class Idempotency:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        clock: Clock,
+        *,
+        hash_key: bytes,
+        retention: timedelta = RETENTION,
+        lock_duration: timedelta = LOCK_DURATION,
+    ) -> None:
+        if len(hash_key) < 16:
+            raise ValueError("the request hash key must be at least 16 bytes")
+        self._store = store
+        self._clock = clock
+        self._hash_key = hash_key
+        self.retention = retention
+        self.lock_duration = lock_duration
+
+    def request_hash(self, *, livemode: bool, request: bytes) -> bytes:
+        """The stored fingerprint of a canonically serialized request."""
+        return request_hash(self._hash_key, livemode=livemode, request=request)
+
+    async def begin(self, scope: Scope, request_hash: bytes) -> Claim | Outcome:
+        """A Claim when this call is to run (then complete() or release() it), or the
+        stored Outcome of an earlier call to replay.
+
+        Raises IdempotencyKeyReused when the key holds another request, and
+        IdempotencyKeyInUse while an earlier call with the same request still runs.
+        """
+        now = self._clock.now()
+        claim = Claim(scope, request_hash, locked_until=now + self.lock_duration)
+        record = Record(
+            scope=scope,
+            request_hash=request_hash,
+            state=State.IN_FLIGHT,
+            created_at=now,
+            locked_until=claim.locked_until,
+        )
+        held = await self._store.claim(record, now=now, expired_before=now - self.retention)
+        if held is None:
+            return claim
+        return replay(held, request_hash)
+
+    async def complete(self, claim: Claim, outcome: Outcome) -> bool:
+        """Stores the outcome for replays; False when the claim had lost the key (its call
+        outlived the lock and a retry took over: that retry's outcome will be kept)."""
+        return await self._store.complete(claim, outcome, self._clock.now())
+
+    async def release(self, claim: Claim) -> bool:
+        """Frees the key without storing anything: the next call with it runs afresh."""
+        return await self._store.release(claim)
+
+    async def reap_expired(self, now: datetime, limit: int) -> int:
+        """Deletes up to `limit` keys older than the retention; returns how many. A worker
+        calls it until it returns less than `limit`."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        return await self._store.reap(now - self.retention, limit)

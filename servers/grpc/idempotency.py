@@ -1,0 +1,235 @@
+"""Idempotency-Key on the methods whose (paygate.v1.access) option says `idempotent`.
+
+Runs after the auth interceptor (keys are scoped to the caller's merchant) and before the
+servicer. The rules live in core/idempotency; this module only moves bytes: it hashes
+the request's deterministic serialization, serializes the response itself so that the
+bytes it stores are the bytes it sends, and answers a replay with the stored bytes
+through the same serializer hook, so a replay is byte-for-byte the first answer.
+The one exception: fields marked `debug_redact` in the proto (credentials shown once,
+such as ApiKey.secret) are cleared in the stored copy, so they never rest in the table.
+See docs/idempotency.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from grpc_status.rpc_status import GRPC_DETAILS_METADATA_KEY
+from paygate.v1 import options_pb2
+
+from core.idempotency.model import Claim, Outcome, Scope, is_stored, parse_key
+from core.idempotency.use_cases import Idempotency
+from core.shared.errors import InvalidArgument, PaygateError
+from servers.grpc import context as call
+from servers.grpc.errors import to_status
+
+log = logging.getLogger("paygate.idempotency")
+
+Context = grpc.aio.ServicerContext
+Unary = Callable[[Any, Context], Awaitable[Any]]
+
+# gRPC metadata; Envoy forwards the REST header Idempotency-Key under this name.
+METADATA_KEY = "idempotency-key"
+# Sent (as initial metadata, an HTTP response header through Envoy) with replayed answers.
+REPLAYED = (("idempotent-replayed", "true"),)
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def idempotent_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
+    """Full paths of the methods marked idempotent; refuses marks that cannot work."""
+    found = set()
+    for service in services:
+        for method in service.methods:
+            options = method.GetOptions()
+            if not options.HasExtension(options_pb2.access):
+                continue
+            access = options.Extensions[options_pb2.access]
+            if not access.idempotent:
+                continue
+            if method.client_streaming or method.server_streaming:
+                raise ValueError(f"{method.full_name}: only unary methods can be idempotent")
+            if access.unauthenticated:
+                # Keys are scoped per merchant: without a caller, one client could replay
+                # another's answer (a login's tokens) by guessing its key.
+                raise ValueError(f"{method.full_name}: an unauthenticated method has no scope")
+            found.add(f"/{service.full_name}/{method.name}")
+    return frozenset(found)
+
+
+class _Serialized:
+    """A response already serialized: the interceptor's serializer sends it as is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class IdempotencyInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, idempotency: Idempotency, methods: frozenset[str]) -> None:
+        self._idempotency = idempotency
+        self._methods = methods
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method not in self._methods or not handler.unary_unary:
+            return handler
+        serializer = handler.response_serializer or (lambda data: data)
+
+        def serialize(message: Any) -> bytes:
+            if isinstance(message, _Serialized):
+                return message.data
+            data: bytes = serializer(message)
+            return data
+
+        return grpc.unary_unary_rpc_method_handler(
+            self._unary(handler.unary_unary, method, serializer),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=serialize,
+        )
+
+    def _unary(self, behavior: Unary, method: str, serializer: Callable[[Any], bytes]) -> Unary:
+        async def unary(request: Any, context: Context) -> Any:
+            key = _idempotency_key(context)
+            if key is None:
+                return await behavior(request, context)
+            caller = call.caller()
+            scope = Scope(merchant_id=caller.merchant_id, method=method, key=key)
+            request_hash = self._idempotency.request_hash(
+                livemode=caller.livemode, request=request.SerializeToString(deterministic=True)
+            )
+            begun = await self._idempotency.begin(scope, request_hash)
+            if isinstance(begun, Outcome):
+                await context.send_initial_metadata(REPLAYED)
+                return await _answer(begun, context)
+            return await self._run(begun, behavior, request, context, serializer)
+
+        return unary
+
+    async def _run(
+        self,
+        claim: Claim,
+        behavior: Unary,
+        request: Any,
+        context: Context,
+        serializer: Callable[[Any], bytes],
+    ) -> Any:
+        try:
+            response = await behavior(request, context)
+        except PaygateError as error:
+            if not is_stored(error):
+                await self._release(claim)
+                raise
+            status = to_status(error)
+            outcome = Outcome.failed(status.code, status.SerializeToString())
+        except asyncio.CancelledError:
+            # The client went away or the server is stopping, maybe after the call's
+            # commit: keep the key IN_FLIGHT; its lock expiry is the recovery point.
+            raise
+        except Exception:
+            # INTERNAL, or an abort deeper down: nothing is known to be final.
+            await self._release(claim)
+            raise
+        else:
+            sent = serializer(response)
+            kept = without_redacted_fields(response)
+            await self._complete(
+                claim, Outcome.succeeded(sent if kept is None else serializer(kept))
+            )
+            return _Serialized(sent)
+        await self._complete(claim, outcome)
+        return await _answer(outcome, context)
+
+    async def _complete(self, claim: Claim, outcome: Outcome) -> None:
+        # The call has happened: whatever the store says, the caller gets its answer.
+        try:
+            if not await self._idempotency.complete(claim, outcome):
+                log.warning(
+                    "idempotency key taken over before the call completed",
+                    extra={"fields": {"method": claim.scope.method}},
+                )
+        except Exception:
+            log.exception("could not store the outcome of %s", claim.scope.method)
+
+    async def _release(self, claim: Claim) -> None:
+        try:
+            await self._idempotency.release(claim)
+        except Exception:
+            # The key stays IN_FLIGHT until its lock expires; the call's own error wins.
+            log.exception("could not release an idempotency key of %s", claim.scope.method)
+
+
+def without_redacted_fields(message: Message) -> Message | None:
+    """A copy of `message` without its `debug_redact` fields (at any depth), or None when
+    it has none set."""
+    if not _has_redacted(message):
+        return None
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _clear_redacted(copy)
+    return copy
+
+
+def _sub_messages(field: FieldDescriptor, value: Any) -> Iterable[Message]:
+    if field.message_type is None:
+        return ()
+    if field.message_type.GetOptions().map_entry:
+        value_field = field.message_type.fields_by_name["value"]
+        return value.values() if value_field.message_type is not None else ()
+    return value if field.is_repeated else (value,)
+
+
+def _has_redacted(message: Message) -> bool:
+    return any(
+        field.GetOptions().debug_redact
+        or any(_has_redacted(sub) for sub in _sub_messages(field, value))
+        for field, value in message.ListFields()
+    )
+
+
+def _clear_redacted(message: Message) -> None:
+    for field, value in message.ListFields():
+        if field.GetOptions().debug_redact:
+            message.ClearField(field.name)
+        else:
+            for sub in _sub_messages(field, value):
+                _clear_redacted(sub)
+
+
+def _idempotency_key(context: Context) -> str | None:
+    values = {
+        v if isinstance(v, str) else v.decode(errors="replace")
+        for k, v in context.invocation_metadata() or ()
+        if k == METADATA_KEY
+    }
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument.field("idempotency_key", "send one Idempotency-Key, not several")
+    return parse_key(values.pop())
+
+
+async def _answer(outcome: Outcome, context: Context) -> Any:
+    """The stored outcome as the call's answer: the response bytes, or the same abort."""
+    if outcome.response is not None:
+        return _Serialized(outcome.response)
+    assert outcome.error_code is not None and outcome.error_status is not None
+    message = status_pb2.Status.FromString(outcome.error_status).message
+    await context.abort(
+        _CODES[outcome.error_code],
+        message,
+        trailing_metadata=((GRPC_DETAILS_METADATA_KEY, outcome.error_status),),
+    )
