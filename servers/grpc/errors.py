@@ -65,8 +65,14 @@ def to_status(error: errors.PaygateError) -> status_pb2.Status:
     return status
 
 
-def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
-    return rpc_status.to_status(status)
+def to_grpc_status(status: status_pb2.Status, request_id: str = "") -> grpc.Status:
+    converted = rpc_status.to_status(status)
+    if not request_id:
+        return converted
+    # Aborting replaces the trailers set earlier, so the request id rides along here.
+    # grpc_status returns a namedtuple.
+    trailers = (*converted.trailing_metadata, ("request-id", request_id))
+    return converted._replace(trailing_metadata=trailers)  # type: ignore[attr-defined,no-any-return]
 
 
 INTERNAL = build_status(

@@ -162,12 +162,12 @@ class ErrorInterceptor(_Around):
         try:
             yield
         except PaygateError as error:
-            await context.abort_with_status(to_grpc_status(to_status(error)))
+            await context.abort_with_status(to_grpc_status(to_status(error), call.request_id.get()))
         except Exception:
             if context.code() not in (None, grpc.StatusCode.OK):
                 raise  # the call was already aborted deeper down
             log.exception("unhandled error in %s", method)
-            await context.abort_with_status(to_grpc_status(INTERNAL))
+            await context.abort_with_status(to_grpc_status(INTERNAL, call.request_id.get()))
 
 
 class AuthInterceptor(_Around):

@@ -215,3 +215,12 @@ async def test_undecodable_bytes_are_invalid_argument(api: Api) -> None:
         await raw(b"\xff\xff\xff", metadata=api.auth())
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(raised.value)[0].reason == "INVALID_REQUEST"
+
+
+async def test_errors_carry_the_request_id(api: Api) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await api.intents.GetPaymentIntent(
+            payment_intents_pb2.GetPaymentIntentRequest(id="pi_missing"),
+            metadata=(*api.auth(), ("x-request-id", "req-from-caller")),
+        )
+    assert ("request-id", "req-from-caller") in tuple(raised.value.trailing_metadata())
