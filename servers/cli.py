@@ -27,9 +27,9 @@ from typing import Any
 from servers.settings import Settings
 
 # Role -> "module:coroutine function" taking (settings, listen); imported only when chosen.
-# The worker, vault and web roles join here.
 ROLES: dict[str, str] = {
     "api": "servers.grpc.server:run",
+    "worker": "servers.worker.server:run",
 }
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]

@@ -7,7 +7,8 @@ Start-up, in order:
 3. the test merchant: seeded once, its keys kept in <data_dir>/seed.json (mode 0600) and
    reused while that merchant and its secret key still exist in the database;
 4. `api_processes` API processes (`python -m servers.cli serve --role api --listen
-   127.0.0.1:<api_base_port + i>`), each ready when its gRPC health check says SERVING;
+   127.0.0.1:<api_base_port + i>`) and one worker (`--role worker`, health on
+   127.0.0.1:<worker_port>), each ready when its gRPC health check says SERVING;
 5. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
@@ -72,6 +73,7 @@ MERCHANT_NAME = "Test merchant"
 READY_TIMEOUT = 60.0  # seconds a child gets to become ready
 API_GRACE = 15.0  # the API server drains for 10 s (servers.grpc.server.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
+WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
@@ -463,16 +465,30 @@ class Launcher:
             )
             for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
         ]
+        worker = _Child(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "servers.cli",
+                "serve",
+                "--role",
+                "worker",
+                "--listen",
+                f"127.0.0.1:{settings.worker_port}",
+            ],
+            WORKER_GRACE,
+        )
         envoy = _Child(
             "envoy",
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*apis, envoy]
+        self._children = [*apis, worker, envoy]
 
-        for child in apis:
+        for child in [*apis, worker]:
             await self._spawn(child)
-        await asyncio.gather(*(self._wait_ready(c) for c in apis))
+        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker]))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
 

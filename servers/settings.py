@@ -20,6 +20,8 @@ class Settings:
     api_processes: int = 2
     # API process i listens on 127.0.0.1:(api_base_port + i); only Envoy talks to them.
     api_base_port: int = 50061
+    # The worker answers gRPC health checks here (loopback only).
+    worker_port: int = 50060
     log_level: str = "INFO"
     db_pool_size: int = 10
     # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
@@ -43,6 +45,7 @@ class Settings:
             envoy_admin_port=integer("PAYGATE_ENVOY_ADMIN_PORT", 9901),
             api_processes=integer("PAYGATE_API_PROCESSES", 2),
             api_base_port=integer("PAYGATE_API_BASE_PORT", 50061),
+            worker_port=integer("PAYGATE_WORKER_PORT", 50060),
             log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
             db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
             idempotency_hash_key=env.get("PAYGATE_IDEMPOTENCY_HASH_KEY", ""),

@@ -75,7 +75,7 @@ def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) 
 
 def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir."""
-    http_port, grpc_port, admin_port = free_ports(3)
+    http_port, grpc_port, admin_port, worker_port = free_ports(4)
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -83,7 +83,10 @@ def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> S
         grpc_port=grpc_port,
         envoy_admin_port=admin_port,
         api_processes=api_processes,
-        api_base_port=free_port_range(api_processes, {http_port, grpc_port, admin_port}),
+        api_base_port=free_port_range(
+            api_processes, {http_port, grpc_port, admin_port, worker_port}
+        ),
+        worker_port=worker_port,
         log_level="INFO",
         db_pool_size=5,
     )

@@ -1,0 +1,59 @@
+"""Runs batch jobs on intervals. Any number of workers may run the same jobs at once: every
+batch use-case claims its rows with FOR UPDATE SKIP LOCKED, so workers share the work
+instead of electing a leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.shared.ports import Clock
+
+log = logging.getLogger("paygate.worker")
+
+# A job failing repeatedly waits this much longer each time, up to MAX_BACKOFF seconds.
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """`run(now, limit)` handles at most `limit` items and returns how many it handled.
+
+    A full batch means more may be waiting, so the job runs again at once; a short one
+    means it is caught up and sleeps for `every` seconds.
+    """
+
+    name: str
+    every: float
+    run: Callable[[datetime, int], Awaitable[int]]
+    batch: int = 500
+
+
+async def run_job(job: Job, clock: Clock, stop: asyncio.Event) -> None:
+    failures = 0
+    while not stop.is_set():
+        try:
+            handled = await job.run(clock.now(), job.batch)
+        except Exception:
+            failures += 1
+            log.exception("job failed", extra={"fields": {"job": job.name, "failures": failures}})
+            delay = min(job.every * 2**failures, MAX_BACKOFF)
+        else:
+            failures = 0
+            if handled:
+                log.info("job ran", extra={"fields": {"job": job.name, "handled": handled}})
+            if handled >= job.batch:
+                continue
+            delay = job.every
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def run_jobs(jobs: list[Job], clock: Clock, stop: asyncio.Event) -> None:
+    """Runs every job until `stop` is set; a job's batch in progress finishes first."""
+    await asyncio.gather(*(run_job(job, clock, stop) for job in jobs))
