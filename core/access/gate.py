@@ -64,7 +64,12 @@ class AccessGate:
         self.rate_limits = rate_limits
 
     def check(self, requirement: Requirement) -> list[str]:
-        return requirement.problems(self.rate_limits.known_class(requirement.rate_limit_class))
+        problems = requirement.problems(self.rate_limits.known_class(requirement.rate_limit_class))
+        if requirement.unauthenticated and not self.rate_limits.per_origin(
+            requirement.rate_limit_class
+        ):
+            problems.append("an unauthenticated method needs a per-address rate_limit_class")
+        return problems
 
     async def admit(self, requirement: Requirement, credentials: Credentials) -> Principal | None:
         """The caller's principal (None for unauthenticated methods), or an error."""
@@ -73,12 +78,11 @@ class AccessGate:
             return None
         principal = await self._authenticate(requirement, credentials)
         authorize(principal, requirement)
-        if principal.merchant_id:
-            await self.rate_limits.check_merchant(
-                principal.merchant_id, requirement.rate_limit_class
-            )
-        else:  # a user acting outside any account (accepting an invitation)
-            await self.rate_limits.check_origin(credentials.origin, "auth")
+        route_class = requirement.rate_limit_class
+        if principal.merchant_id and not self.rate_limits.per_origin(route_class):
+            await self.rate_limits.check_merchant(principal.merchant_id, route_class)
+        else:  # a user outside any account (accepting an invitation): by address
+            await self.rate_limits.check_origin(credentials.origin, route_class or "auth")
         return principal
 
     async def _authenticate(self, requirement: Requirement, credentials: Credentials) -> Principal:

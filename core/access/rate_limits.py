@@ -67,6 +67,10 @@ class RateLimits:
     def known_class(self, route_class: str) -> bool:
         return (route_class or DEFAULT_CLASS) in self._defaults
 
+    def per_origin(self, route_class: str) -> bool:
+        """Counted per client address rather than per merchant."""
+        return route_class in PER_ORIGIN_CLASSES
+
     async def check_merchant(self, merchant_id: str, route_class: str) -> None:
         route_class = route_class or DEFAULT_CLASS
         overrides = await self._overrides(merchant_id)
