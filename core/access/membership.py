@@ -29,6 +29,7 @@ from core.shared.errors import (
     PermissionDenied,
     Violations,
 )
+from core.shared.ids import has_prefix
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -184,7 +185,8 @@ async def _member(uow: UnitOfWork, merchant_id: str, user_id: str) -> Member:
     membership = await uow.memberships.get(merchant_id, user_id)
     user = await uow.users.get(user_id) if membership else None
     if membership is None or user is None:
-        raise NotFound(f"No such member: {user_id[:40]!r}", metadata={"param": "user_id"})
+        shown = f": {user_id!r}" if has_prefix(user_id, "usr") else ""
+        raise NotFound(f"No such member{shown}.", metadata={"param": "user_id"})
     return Member(merchant_id, user_id, user.email, membership.role, membership.created)
 
 

@@ -24,6 +24,7 @@ from core.shared.errors import (
     Unauthenticated,
     Violations,
 )
+from core.shared.ids import has_prefix
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
@@ -203,7 +204,10 @@ def _default_role(caller: Principal) -> Role:
 def _found(key: ApiKey | None, key_id: str) -> ApiKey:
     # Another merchant's key is as absent as a key that never existed.
     if key is None:
-        raise NotFound(f"No such API key: {key_id[:40]!r}", metadata={"param": "id"})
+        # The id is echoed only when it looks like one: a secret pasted into the wrong
+        # field must not come back in an error (and from there into a client's logs).
+        shown = f": {key_id!r}" if has_prefix(key_id, "key") else ""
+        raise NotFound(f"No such API key{shown}.", metadata={"param": "id"})
     return key
 
 

@@ -327,3 +327,15 @@ async def test_creation_and_revocation_are_audited_without_the_secret(
     assert created.actor == revoked.actor == admin.actor
     assert created.details == {"type": "SECRET", "role": "STAFF", "prefix": issued.key.lookup}
     assert issued.plaintext not in str(uow.store.tables.audit_events)
+
+
+async def test_a_secret_pasted_as_an_id_is_not_echoed(
+    keys: ApiKeys, seeded: SeededMerchant
+) -> None:
+    other = await keys.seed_merchant("Other")
+    with pytest.raises(NotFound) as raised:
+        await keys.revoke(admin_of(seeded), other.secret_key.plaintext)
+    assert other.secret_key.plaintext[:12] not in raised.value.message
+    with pytest.raises(NotFound) as known:
+        await keys.revoke(admin_of(seeded), other.secret_key.key.id)
+    assert other.secret_key.key.id in known.value.message
