@@ -47,9 +47,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --loglevel=error --no-audit --no-fund >/dev/null
 	@touch $@
 
-# Regenerate everything derived from proto/ (see scripts/gen.py); commit the result.
+# Regenerate everything derived from proto/ (see scripts/gen.py) and the generated
+# tables of docs/access.md (scripts/access_doc.py); commit the result.
 gen: tools
 	$(PYTHON) scripts/gen.py
+	$(PYTHON) scripts/access_doc.py
 
 # Fails when the checked-in generated files are stale, or proto/ is not lint-clean
 # and buf-formatted. Touches nothing in the working tree. The staleness check goes
@@ -57,5 +59,6 @@ gen: tools
 # (fixed by `make gen`) rather than as buf's "imported file does not exist".
 check-gen: tools
 	@$(PYTHON) scripts/gen.py --check
+	@$(PYTHON) scripts/access_doc.py --check
 	@$(BUF) lint
 	@$(BUF) format --diff --exit-code --path proto/paygate

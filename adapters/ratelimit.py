@@ -14,7 +14,6 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -24,17 +23,14 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
+from core.access.ports import RateLimitResult
+
+__all__ = ["KEY_PREFIX", "LimitsRateLimiter", "RateLimitResult", "parse_limit"]
+
 _log = logging.getLogger(__name__)
 
 KEY_PREFIX = "paygate:ratelimit"
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
-
-
-@dataclass(frozen=True)
-class RateLimitResult:
-    allowed: bool
-    # Whole seconds until a refused call could succeed; 0 when allowed.
-    retry_after_seconds: int = 0
 
 
 @lru_cache(maxsize=256)

@@ -27,6 +27,13 @@ class Settings:
     # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
     # same on every API process). Empty: a development key (docs/idempotency.md).
     idempotency_hash_key: str = ""
+    # PKCS#8 PEM of the Ed25519 key that signs access tokens; every API process needs the
+    # same one. Empty: a key kept under data_dir/secrets/ (the embedded mode).
+    jwt_signing_key: str = ""
+    jwt_issuer: str = "paygate"
+    jwt_audience: str = "paygate-api"
+    # Peers whose X-Forwarded-For is believed (Envoy): see servers/grpc/client_address.py.
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -49,4 +56,8 @@ class Settings:
             log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
             db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
             idempotency_hash_key=env.get("PAYGATE_IDEMPOTENCY_HASH_KEY", ""),
+            jwt_signing_key=env.get("PAYGATE_JWT_SIGNING_KEY", ""),
+            jwt_issuer=env.get("PAYGATE_JWT_ISSUER", "") or "paygate",
+            jwt_audience=env.get("PAYGATE_JWT_AUDIENCE", "") or "paygate-api",
+            trusted_proxies=env.get("PAYGATE_TRUSTED_PROXIES", "") or "127.0.0.1/32,::1/128",
         )

@@ -15,8 +15,29 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.access import (
+    MemoryAuditLog,
+    MemoryInvitations,
+    MemoryMemberships,
+    MemoryRateLimitOverrides,
+    MemorySessions,
+    MemoryUsers,
+)
+from core.access.audit import AuditEvent
+from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
-from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.access.ports import (
+    ApiKeyRepository,
+    AuditLog,
+    InvitationRepository,
+    MembershipRepository,
+    MerchantRepository,
+    RateLimitOverrides,
+    SessionRepository,
+    UserRepository,
+)
+from core.access.sessions import AuthSession, RefreshToken
+from core.access.users import User
 from core.payments.model import PaymentEvent, PaymentIntent, Status
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 from core.shared.errors import AlreadyExists, Conflict
@@ -28,6 +49,13 @@ class Tables:
     payment_events: list[PaymentEvent] = field(default_factory=list)
     merchants: dict[str, Merchant] = field(default_factory=dict)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], Membership] = field(default_factory=dict)
+    invitations: dict[str, Invitation] = field(default_factory=dict)
+    sessions: dict[str, AuthSession] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    audit_events: list[AuditEvent] = field(default_factory=list)
+    rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -148,6 +176,11 @@ class _ApiKeys:
         if key is not None and key.merchant_id == merchant_id and key.revoked_at is None:
             key.revoked_at = at
 
+    async def expire(self, merchant_id: str, key_id: str, at: datetime) -> None:
+        key = self._t.api_keys.get(key_id)
+        if key is not None and key.merchant_id == merchant_id and key.revoked_at is None:
+            key.expires_at = at
+
     async def record_use(self, key_id: str, at: datetime) -> None:
         key = self._t.api_keys.get(key_id)
         if key is not None:
@@ -160,6 +193,12 @@ class MemoryUnitOfWork:
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    users: UserRepository
+    memberships: MembershipRepository
+    invitations: InvitationRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    rate_limit_overrides: RateLimitOverrides
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -188,6 +227,12 @@ class MemoryUnitOfWork:
         self.payment_events = _PaymentEvents(self._work)
         self.merchants = _Merchants(self._work)
         self.api_keys = _ApiKeys(self._work)
+        self.users = MemoryUsers(self._work)
+        self.memberships = MemoryMemberships(self._work)
+        self.invitations = MemoryInvitations(self._work)
+        self.sessions = MemorySessions(self._work)
+        self.audit = MemoryAuditLog(self._work)
+        self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
 
 
 class MemoryUnitOfWorkFactory:

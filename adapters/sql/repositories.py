@@ -271,6 +271,7 @@ def _api_key(row: RowMapping) -> ApiKey:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
         usage_count=row["usage_count"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -297,6 +298,7 @@ class SqlApiKeys:
                     revoked_at=key.revoked_at,
                     last_used_at=key.last_used_at,
                     usage_count=key.usage_count,
+                    expires_at=key.expires_at,
                 )
             )
         except IntegrityError as error:
@@ -325,6 +327,14 @@ class SqlApiKeys:
             update(api_keys)
             .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
             .values(revoked_at=at)
+        )
+
+    async def expire(self, merchant_id: str, key_id: str, at: datetime) -> None:
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
+            .values(expires_at=at)
         )
 
     async def record_use(self, key_id: str, at: datetime) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from core.access.audit import Outcome
 from core.access.model import KeyType
 from core.access.roles import Role
 from core.idempotency.model import KEY_MAX_LENGTH
@@ -74,6 +75,7 @@ api_keys = Table(
     _timestamp("revoked_at", nullable=True),
     _timestamp("last_used_at", nullable=True),
     Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
+    _timestamp("expires_at", nullable=True),  # 0002: the end of a rolled key's grace period
     CheckConstraint(_one_of("type", [t.value for t in KeyType]), name="type"),
     CheckConstraint(f"role IS NULL OR {_one_of('role', [r.value for r in Role])}", name="role"),
     CheckConstraint("type = 'SECRET' OR role IS NULL", name="publishable_has_no_role"),
@@ -182,4 +184,114 @@ idempotency_keys = Table(
     Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
-APPEND_ONLY_TABLES = ("payment_events",)
+
+# --- access (0002): users, members, invitations, sessions, audit, rate limits ----------
+
+_ROLE_VALUES = [r.value for r in Role]
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    _timestamp("created"),
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    _timestamp("locked_until", nullable=True),
+    _timestamp("last_login_at", nullable=True),
+    CheckConstraint("email = lower(email)", name="email_normalized"),
+    # A plaintext password cannot be stored by mistake: only an argon2id PHC string fits.
+    CheckConstraint("password_hash LIKE '$argon2id$%'", name="password_hash_argon2id"),
+    CheckConstraint("failed_logins >= 0", name="failed_logins"),
+    Index("uq_users_email", "email", unique=True),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
+    Column("user_id", Text, ForeignKey("users.id"), primary_key=True),
+    Column("role", Text, nullable=False),
+    _timestamp("created"),
+    CheckConstraint(_one_of("role", _ROLE_VALUES), name="role"),
+    Index("ix_memberships_user_id", "user_id"),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("invited_by", Text, nullable=False),
+    _timestamp("created"),
+    _timestamp("expires_at"),
+    _timestamp("accepted_at", nullable=True),
+    Column("accepted_by", Text, ForeignKey("users.id"), nullable=True),
+    CheckConstraint(_one_of("role", _ROLE_VALUES), name="role"),
+    CheckConstraint("email = lower(email)", name="email_normalized"),
+    CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
+    CheckConstraint("(accepted_at IS NULL) = (accepted_by IS NULL)", name="accepted"),
+    Index("uq_invitations_token_hash", "token_hash", unique=True),
+    Index("ix_invitations_merchant_id_id", "merchant_id", text("id DESC")),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user_id", Text, ForeignKey("users.id"), nullable=False),
+    _timestamp("created"),
+    _timestamp("expires_at"),
+    _timestamp("revoked_at", nullable=True),
+    Column("revoke_reason", Text, nullable=False, server_default=""),
+    Index("ix_auth_sessions_user_id", "user_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("session_id", Text, ForeignKey("auth_sessions.id"), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    _timestamp("issued_at"),
+    _timestamp("expires_at"),
+    _timestamp("used_at", nullable=True),
+    CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
+    Index("uq_refresh_tokens_token_hash", "token_hash", unique=True),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+# Append-only, like payment_events: the migration installs the same refusing triggers.
+# No foreign keys: the record of an event outlives whatever it was about.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    _timestamp("occurred_at"),
+    Column("action", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("origin", Text, nullable=False, server_default=""),
+    Column("merchant_id", Text, nullable=True),
+    Column("target", Text, nullable=False, server_default=""),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    CheckConstraint(_one_of("outcome", [o.value for o in Outcome]), name="outcome"),
+    Index("ix_audit_events_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_audit_events_actor_id", "actor", text("id DESC")),
+    Index("ix_audit_events_target_id", "target", text("id DESC")),
+)
+
+rate_limit_overrides = Table(
+    "rate_limit_overrides",
+    metadata,
+    Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
+    Column("route_class", Text, primary_key=True),
+    Column("limits", ARRAY(Text), nullable=False),
+    _timestamp("updated_at"),
+    CheckConstraint("cardinality(limits) BETWEEN 1 AND 4", name="limits"),
+)
+
+APPEND_ONLY_TABLES = ("payment_events", "audit_events")

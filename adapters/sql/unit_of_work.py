@@ -8,13 +8,30 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.access_repositories import (
+    SqlAuditLog,
+    SqlInvitations,
+    SqlMemberships,
+    SqlRateLimitOverrides,
+    SqlSessions,
+    SqlUsers,
+)
 from adapters.sql.repositories import (
     SqlApiKeys,
     SqlMerchants,
     SqlPaymentEvents,
     SqlPaymentIntents,
 )
-from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.access.ports import (
+    ApiKeyRepository,
+    AuditLog,
+    InvitationRepository,
+    MembershipRepository,
+    MerchantRepository,
+    RateLimitOverrides,
+    SessionRepository,
+    UserRepository,
+)
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 from core.shared.errors import Conflict, Unavailable
 
@@ -35,6 +52,12 @@ class SqlUnitOfWork:
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    users: UserRepository
+    memberships: MembershipRepository
+    invitations: InvitationRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    rate_limit_overrides: RateLimitOverrides
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -59,6 +82,12 @@ class SqlUnitOfWork:
         self.payment_events = SqlPaymentEvents(connection)
         self.merchants = SqlMerchants(connection)
         self.api_keys = SqlApiKeys(connection)
+        self.users = SqlUsers(connection)
+        self.memberships = SqlMemberships(connection)
+        self.invitations = SqlInvitations(connection)
+        self.sessions = SqlSessions(connection)
+        self.audit = SqlAuditLog(connection)
+        self.rate_limit_overrides = SqlRateLimitOverrides(connection)
         return self
 
     async def __aexit__(

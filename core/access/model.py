@@ -42,13 +42,20 @@ class ApiKey:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     usage_count: int = 0
+    # Set when the key is rolled: it keeps working until then (the grace period), so a
+    # merchant can deploy the new key before the old one stops.
+    expires_at: datetime | None = None
 
     def matches(self, plaintext: str) -> bool:
         return hmac.compare_digest(self.secret_hash, hash_key(plaintext))
 
     @property
     def active(self) -> bool:
+        """Not revoked (a rolled key may still be inside its grace period: see usable_at)."""
         return self.revoked_at is None
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.active and (self.expires_at is None or now < self.expires_at)
 
 
 def mode_prefix(key_type: KeyType, livemode: bool) -> str:
@@ -76,6 +83,15 @@ class Principal:
     actor: str  # "key_..." or "usr_...": written into events and audit records
     role: Role | None
     is_publishable: bool = False
+    # The user behind a dashboard session; empty for API keys.
+    user_id: str = ""
+    # The client's address as the gRPC layer established it (see docs/access.md): for
+    # the audit log, never for decisions.
+    origin: str = ""
+
+    @property
+    def is_user(self) -> bool:
+        return bool(self.user_id)
 
     @property
     def permissions(self) -> frozenset[str]:

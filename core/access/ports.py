@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.access.audit import AuditEvent
+from core.access.members import Invitation, Member, Membership
 from core.access.model import ApiKey, Merchant
+from core.access.roles import Role
+from core.access.sessions import AccessClaims, AuthSession, RefreshToken
+from core.access.users import User
+
+# --- repositories (one transaction: see core/shared/unit_of_work.py) ---------------------
 
 
 class MerchantRepository(Protocol):
@@ -32,6 +40,159 @@ class ApiKeyRepository(Protocol):
 
     async def revoke(self, merchant_id: str, key_id: str, at: datetime) -> None: ...
 
+    async def expire(self, merchant_id: str, key_id: str, at: datetime) -> None:
+        """Sets expires_at (a rolled key's end of grace) unless the key is revoked."""
+        ...
+
     async def record_use(self, key_id: str, at: datetime) -> None:
         """Sets last_used_at and increments usage_count in one statement."""
+        ...
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Raises AlreadyExists when the (normalized) email is taken."""
+        ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_email(self, email: str, *, for_update: bool = False) -> User | None:
+        """`for_update` locks the row until commit: concurrent logins of one account queue
+        up, so parallel guesses cannot all slip in before the lockout counts them."""
+        ...
+
+    async def update_login_state(self, user: User) -> None:
+        """Saves failed_logins, locked_until and last_login_at."""
+        ...
+
+
+class MembershipRepository(Protocol):
+    async def add(self, membership: Membership) -> None:
+        """Raises AlreadyExists when the user is already a member."""
+        ...
+
+    async def get(self, merchant_id: str, user_id: str) -> Membership | None: ...
+
+    async def for_user(self, user_id: str) -> Sequence[Membership]:
+        """Every account the user belongs to, oldest membership first."""
+        ...
+
+    async def list(
+        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Sequence[Member]:
+        """By user id, newest first; `starting_after` is a user id."""
+        ...
+
+    async def owners(self, merchant_id: str, *, for_update: bool = False) -> Sequence[Membership]:
+        """The account's owners; `for_update` locks them, so two transactions that each
+        remove or demote "another" owner cannot together remove the last one."""
+        ...
+
+    async def set_role(self, merchant_id: str, user_id: str, role: Role) -> None: ...
+
+    async def remove(self, merchant_id: str, user_id: str) -> None: ...
+
+
+class InvitationRepository(Protocol):
+    async def add(self, invitation: Invitation) -> None: ...
+
+    async def by_token_hash(self, token_hash: bytes) -> Invitation | None: ...
+
+    async def accept(self, invitation_id: str, user_id: str, at: datetime) -> bool:
+        """Marks an unaccepted invitation accepted; False when someone accepted it first."""
+        ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: AuthSession) -> None: ...
+
+    async def get(self, session_id: str) -> AuthSession | None: ...
+
+    async def revoke(self, session_id: str, at: datetime, reason: str) -> None:
+        """Ends the session (idempotent: the first revocation's time and reason stay)."""
+        ...
+
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    async def refresh_token_by_hash(self, token_hash: bytes) -> RefreshToken | None: ...
+
+    async def use_refresh_token(self, token_id: str, at: datetime) -> bool:
+        """Spends an unspent token; False when it was spent already (by a racing call)."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def append(self, event: AuditEvent) -> None: ...
+
+    async def recent(
+        self,
+        *,
+        merchant_id: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[AuditEvent]:
+        """Newest first, filtered by whichever of the arguments are given."""
+        ...
+
+
+class RateLimitOverrides(Protocol):
+    async def for_merchant(self, merchant_id: str) -> Mapping[str, tuple[str, ...]]:
+        """Route class -> the merchant's own limits, for the classes it has any."""
+        ...
+
+    async def set(
+        self, merchant_id: str, route_class: str, limits: tuple[str, ...], at: datetime
+    ) -> None: ...
+
+    async def clear(self, merchant_id: str, route_class: str) -> None: ...
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+class PasswordHasher(Protocol):
+    """A slow, salted hash (argon2id). Both calls are slow on purpose: run off the loop."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """False for a wrong password; never raises for one."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with weaker parameters than today's."""
+        ...
+
+
+class InvalidAccessToken(Exception):
+    """A token that is malformed, forged, expired or not meant for us. The message says
+    which, for logs; callers all get the same answer."""
+
+
+class AccessTokenCodec(Protocol):
+    def issue(self, claims: AccessClaims) -> str: ...
+
+    def verify(self, token: str) -> AccessClaims:
+        """The claims of a token we signed, for our issuer and audience, not expired.
+
+        Raises InvalidAccessToken otherwise (alg "none", a foreign key, another audience).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    # Whole seconds until a refused call could succeed; 0 when allowed.
+    retry_after_seconds: int = 0
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: str) -> RateLimitResult:
+        """Counts one call against `key` under `limit` ("20/second", "10000/hour").
+
+        Atomic where the counters live (one Lua script in Redis), so several API
+        processes sharing them let through exactly `limit` calls, never more.
+        """
         ...

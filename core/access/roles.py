@@ -1,4 +1,8 @@
-"""Roles and what each may do. docs/access.md renders this table for humans."""
+"""Roles and what each may do. scripts/access_doc.py renders this table into docs/access.md.
+
+A permission is `resource:action`. Each RPC names the one it needs in its proto
+((paygate.v1.access) option), so "who may call what" is this table joined with the protos.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ PERMISSIONS = frozenset({
 
 _ADMIN = PERMISSIONS - {"account:write", "vault:detokenize"}
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    # vault:detokenize belongs to no role: only internal services (the acquirer connectors
+    # in the PCI zone) may turn a token back into a card number.
     Role.OWNER: PERMISSIONS - {"vault:detokenize"},
     Role.ADMIN: _ADMIN,
     Role.DEVELOPER: frozenset({
@@ -35,9 +41,36 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     }),
     Role.STAFF: frozenset({"payments:read", "balance:read", "disputes:read", "members:read"}),
 }  # fmt: skip
-# A publishable key has no role; the proto marks the few methods it may call.
+
+ROLE_SUMMARIES: dict[Role, str] = {
+    Role.OWNER: "Everything, including the account itself and making other owners. "
+    "An account always keeps at least one owner.",
+    Role.ADMIN: "Everything but the account itself and the OWNER role: payments, refunds, "
+    "payouts, disputes, keys, webhooks and members up to ADMIN.",
+    Role.DEVELOPER: "Integrates: payments, refunds, API keys and webhooks; reads balance, "
+    "disputes and members. No payouts, no member changes.",
+    Role.MANAGER: "Runs the business: payments, refunds, payouts and disputes; reads balance "
+    "and members. No API keys, no webhooks.",
+    Role.STAFF: "Reads payments, balance, disputes and members. Changes nothing.",
+}
+
+# A publishable key has no role; the proto marks the few methods it may call, and these
+# are the only permissions such a method may ask for (defence in depth: a method that
+# needs more cannot be opened to browsers by a proto flag alone).
 PUBLISHABLE_PERMISSIONS = frozenset({"vault:tokenize", "payments:read", "payments:write"})
 
 
 def permissions_of(role: Role) -> frozenset[str]:
     return ROLE_PERMISSIONS[role]
+
+
+def may_grant(granter: Role | None, role: Role) -> bool:
+    """Whether a caller with role `granter` may give `role` to a member or an API key.
+
+    Nobody hands out rights they do not hold: the granted role's permissions must be a
+    subset of the granter's. So only an OWNER makes owners, and a DEVELOPER (who may
+    create keys) cannot mint an ADMIN key.
+    """
+    if granter is None:
+        return False
+    return ROLE_PERMISSIONS[role] <= ROLE_PERMISSIONS[granter]

@@ -1,9 +1,11 @@
-"""Authentication by API key and the keys' lifecycle."""
+"""Authentication by API key and the keys' lifecycle: create, list, revoke, roll."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from core.access.audit import Action, AuditEvent, caller_event
 from core.access.model import (
     ApiKey,
     KeyType,
@@ -13,13 +15,26 @@ from core.access.model import (
     lookup_of,
     mode_prefix,
 )
-from core.access.roles import Role
-from core.shared.errors import InvalidArgument, NotFound, Unauthenticated, Violations
+from core.access.roles import Role, may_grant
+from core.shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Violations,
+)
+from core.shared.ids import has_prefix
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 
 _BAD_KEY = "Invalid API key provided."
+
+# A rolled key keeps working this long unless the caller asks for another grace period:
+# a day covers a deploy that waits for a business-hours window.
+DEFAULT_ROLL_GRACE = timedelta(hours=24)
+MAX_ROLL_GRACE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,9 @@ class IssuedKey:
 
     key: ApiKey
     plaintext: str
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(key={self.key.id!r}, plaintext='**********')"
 
 
 @dataclass(frozen=True)
@@ -47,12 +65,14 @@ class ApiKeys:
         """The principal of a presented key; every failure looks the same to the caller."""
         if not plaintext.startswith(("sk_", "pk_")) or len(plaintext) > 200:
             raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
+        now = self._clock.now()
         async with self._uow() as uow:
             candidates = await uow.api_keys.by_lookup(lookup_of(plaintext))
+            # ApiKey.matches compares digests in constant time.
             key = next((k for k in candidates if k.matches(plaintext)), None)
-            if key is None or not key.active:
+            if key is None or not key.usable_at(now):
                 raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
-            await uow.api_keys.record_use(key.id, self._clock.now())
+            await uow.api_keys.record_use(key.id, now)
             await uow.commit()
         return Principal(
             merchant_id=key.merchant_id,
@@ -86,9 +106,20 @@ class ApiKeys:
             raise InvalidArgument.field("type", "must be SECRET or PUBLISHABLE")
         if key_type is KeyType.PUBLISHABLE and role is not None:
             raise InvalidArgument.field("role", "a publishable key has no role")
-        issued = self._issue(caller.merchant_id, key_type, role or Role.ADMIN, caller.livemode)
+        if key_type is KeyType.SECRET:
+            role = role or _default_role(caller)
+            if not may_grant(caller.role, role):
+                raise PermissionDenied(
+                    f"Your role cannot create a key with role {role.value}.",
+                    reason="ROLE_NOT_GRANTABLE",
+                    metadata={"param": "role"},
+                )
+        issued = self._issue(caller.merchant_id, key_type, role, caller.livemode)
         async with self._uow() as uow:
             await uow.api_keys.add(issued.key)
+            await uow.audit.append(
+                _key_event(caller, Action.API_KEY_CREATE, issued.key, issued.key.created)
+            )
             await uow.commit()
         return issued
 
@@ -106,14 +137,49 @@ class ApiKeys:
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKey:
         async with self._uow() as uow:
-            key = await uow.api_keys.get(caller.merchant_id, key_id)
-            if key is None:
-                raise NotFound(f"No such API key: {key_id[:40]!r}", metadata={"param": "id"})
+            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
             if key.active:
                 key.revoked_at = self._clock.now()
                 await uow.api_keys.revoke(caller.merchant_id, key_id, key.revoked_at)
+                await uow.audit.append(
+                    _key_event(caller, Action.API_KEY_REVOKE, key, key.revoked_at)
+                )
                 await uow.commit()
         return key
+
+    async def roll(
+        self, caller: Principal, key_id: str, *, grace: timedelta | None = None
+    ) -> IssuedKey:
+        """A new key with the same type, role and mode; the old one works for `grace` more
+        (default 24 h, at most 7 days; zero revokes it at once)."""
+        grace = DEFAULT_ROLL_GRACE if grace is None else grace
+        if not timedelta(0) <= grace <= MAX_ROLL_GRACE:
+            limit = int(MAX_ROLL_GRACE.total_seconds())
+            raise InvalidArgument.field("grace_period_seconds", f"must be between 0 and {limit}")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            old = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            if not old.usable_at(now) or old.expires_at is not None:
+                raise FailedPrecondition(
+                    "Only an active key that was not rolled already can be rolled.",
+                    reason="API_KEY_NOT_ROLLABLE",
+                    metadata={"param": "id"},
+                )
+            if old.role is not None and not may_grant(caller.role, old.role):
+                raise PermissionDenied(
+                    f"Your role cannot create a key with role {old.role.value}.",
+                    reason="ROLE_NOT_GRANTABLE",
+                )
+            issued = self._issue(caller.merchant_id, old.type, old.role, old.livemode)
+            await uow.api_keys.add(issued.key)
+            if grace:
+                await uow.api_keys.expire(caller.merchant_id, key_id, now + grace)
+            else:
+                await uow.api_keys.revoke(caller.merchant_id, key_id, now)
+            details = {"new_key": issued.key.id, "grace_seconds": str(int(grace.total_seconds()))}
+            await uow.audit.append(_key_event(caller, Action.API_KEY_ROLL, old, now, details))
+            await uow.commit()
+        return issued
 
     async def seed_merchant(self, name: str) -> SeededMerchant:
         """A test-mode merchant with an ADMIN secret key and a publishable key."""
@@ -126,3 +192,33 @@ class ApiKeys:
             await uow.api_keys.add(publishable.key)
             await uow.commit()
         return SeededMerchant(merchant, secret, publishable)
+
+
+def _default_role(caller: Principal) -> Role:
+    """ADMIN, or the caller's own role when it may not grant ADMIN (a DEVELOPER's key)."""
+    if may_grant(caller.role, Role.ADMIN) or caller.role is None:
+        return Role.ADMIN
+    return caller.role
+
+
+def _found(key: ApiKey | None, key_id: str) -> ApiKey:
+    # Another merchant's key is as absent as a key that never existed.
+    if key is None:
+        # The id is echoed only when it looks like one: a secret pasted into the wrong
+        # field must not come back in an error (and from there into a client's logs).
+        shown = f": {key_id!r}" if has_prefix(key_id, "key") else ""
+        raise NotFound(f"No such API key{shown}.", metadata={"param": "id"})
+    return key
+
+
+def _key_event(
+    caller: Principal,
+    action: Action,
+    key: ApiKey,
+    at: datetime,
+    extra: dict[str, str] | None = None,
+) -> AuditEvent:
+    details = {"type": key.type.value, "prefix": key.lookup, **(extra or {})}
+    if key.role is not None:
+        details["role"] = key.role.value
+    return caller_event(caller, action, at, target=key.id, details=details)

@@ -6,7 +6,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
-from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.access.ports import (
+    ApiKeyRepository,
+    AuditLog,
+    InvitationRepository,
+    MembershipRepository,
+    MerchantRepository,
+    RateLimitOverrides,
+    SessionRepository,
+    UserRepository,
+)
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 
 
@@ -17,6 +26,12 @@ class UnitOfWork(Protocol):
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    users: UserRepository
+    memberships: MembershipRepository
+    invitations: InvitationRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    rate_limit_overrides: RateLimitOverrides
 
     async def __aenter__(self) -> Self: ...
 

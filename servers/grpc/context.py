@@ -8,6 +8,8 @@ from core.access.model import Principal
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 principal: ContextVar[Principal | None] = ContextVar("principal", default=None)
+# The client's address (servers/grpc/client_address.py), for rate limits and the audit log.
+origin: ContextVar[str] = ContextVar("origin", default="")
 
 
 def caller() -> Principal:

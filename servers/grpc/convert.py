@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from paygate.v1 import api_keys_pb2, payment_intents_pb2
+from paygate.v1 import api_keys_pb2, auth_pb2, members_pb2, payment_intents_pb2
 
-from core.access.model import ApiKey, KeyType
+from core.access.authentication import AccountAccess, SessionTokens
+from core.access.members import Invitation, Member
+from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
+from core.access.users import User
 from core.payments.model import CaptureMethod, PaymentIntent, Status
 from core.shared.errors import InvalidArgument
 
@@ -81,7 +84,7 @@ def api_key(key: ApiKey, plaintext: str = "") -> api_keys_pb2.ApiKey:
     return api_keys_pb2.ApiKey(
         id=key.id,
         type=api_keys_pb2.ApiKey.Type.Value(key.type.value),
-        role=api_keys_pb2.Role.Value(key.role.value) if key.role else api_keys_pb2.ROLE_UNSPECIFIED,
+        role=role_message(key.role),
         secret=plaintext,
         prefix=key.lookup,
         last4=key.last4,
@@ -89,6 +92,8 @@ def api_key(key: ApiKey, plaintext: str = "") -> api_keys_pb2.ApiKey:
         created=timestamp(key.created),
         revoked_at=timestamp(key.revoked_at),
         last_used=timestamp(key.last_used_at),
+        usage_count=key.usage_count,
+        expires_at=timestamp(key.expires_at),
     )
 
 
@@ -101,6 +106,10 @@ def key_type(value: int) -> KeyType | None:
         raise InvalidArgument.field("type", "must be SECRET or PUBLISHABLE") from None
 
 
+def role_message(value: Role | None) -> int:
+    return api_keys_pb2.Role.Value(value.value) if value else api_keys_pb2.ROLE_UNSPECIFIED
+
+
 def role(value: int) -> Role | None:
     if value == api_keys_pb2.ROLE_UNSPECIFIED:
         return None
@@ -108,3 +117,52 @@ def role(value: int) -> Role | None:
         return Role(api_keys_pb2.Role.Name(value))
     except ValueError:
         raise InvalidArgument.field("role", "is not a role") from None
+
+
+# --- users, sessions, members -----------------------------------------------------------
+
+
+def user(value: User) -> auth_pb2.User:
+    return auth_pb2.User(id=value.id, email=value.email, created=timestamp(value.created))
+
+
+def account(merchant: Merchant) -> auth_pb2.Account:
+    return auth_pb2.Account(id=merchant.id, name=merchant.name, created=timestamp(merchant.created))
+
+
+def session(tokens: SessionTokens) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        access_token=tokens.access_token.reveal(),
+        refresh_token=tokens.refresh_token.reveal(),
+        expires_in=tokens.expires_in,
+        token_type="Bearer",
+        refresh_token_expires_in=tokens.refresh_expires_in,
+        user=user(tokens.user),
+        accounts=[_account_membership(a) for a in tokens.accounts],
+    )
+
+
+def _account_membership(access: AccountAccess) -> auth_pb2.AccountMembership:
+    return auth_pb2.AccountMembership(
+        account=account(access.merchant), role=role_message(access.role)
+    )
+
+
+def member(value: Member) -> members_pb2.Member:
+    return members_pb2.Member(
+        user_id=value.user_id,
+        email=value.email,
+        role=role_message(value.role),
+        created=timestamp(value.created),
+    )
+
+
+def invitation(value: Invitation, token: str = "") -> members_pb2.Invitation:
+    return members_pb2.Invitation(
+        id=value.id,
+        email=value.email,
+        role=role_message(value.role),
+        token=token,
+        created=timestamp(value.created),
+        expires_at=timestamp(value.expires_at),
+    )

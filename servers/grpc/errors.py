@@ -7,7 +7,7 @@ tests/unit/test_error_mapping.py.
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -62,17 +62,22 @@ def to_status(error: errors.PaygateError) -> status_pb2.Status:
             ]
         )
         status.details.append(_pack(bad_request))
+    if isinstance(error, errors.ResourceExhausted):
+        delay = duration_pb2.Duration(seconds=error.retry_after_seconds)
+        status.details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status
 
 
-def to_grpc_status(status: status_pb2.Status, request_id: str = "") -> grpc.Status:
-    converted = rpc_status.to_status(status)
-    if not request_id:
-        return converted
-    # Aborting replaces the trailers set earlier, so the request id rides along here.
-    # grpc_status returns a namedtuple.
-    trailers = (*converted.trailing_metadata, ("request-id", request_id))
-    return converted._replace(trailing_metadata=trailers)  # type: ignore[attr-defined,no-any-return]
+def trailing_metadata(error: errors.PaygateError) -> tuple[tuple[str, str], ...]:
+    """Metadata an error adds to the response: `retry-after` (whole seconds) on a rate
+    limit, which Envoy passes to HTTP clients as the Retry-After header."""
+    if isinstance(error, errors.ResourceExhausted):
+        return (("retry-after", str(error.retry_after_seconds)),)
+    return ()
+
+
+def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
+    return rpc_status.to_status(status)
 
 
 INTERNAL = build_status(

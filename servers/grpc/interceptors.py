@@ -1,4 +1,5 @@
-"""The interceptor chain, outermost first: request log -> error mapping -> authentication.
+"""The interceptor chain, outermost first: request log -> error mapping -> access gate
+(authentication, authorization and rate limits, in core/access/gate.py).
 
 gRPC interceptors see the handler, not the response, so each one wraps the handler's
 behaviour: unary-unary methods and server streams. Other kinds (the reflection service's
@@ -9,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
 
-from core.access.model import Principal
-from core.access.use_cases import ApiKeys
+from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
-from servers.grpc.errors import INTERNAL, to_grpc_status, to_status
+from servers.grpc.client_address import LOOPBACK, IpNetwork, client_address
+from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 
 log = logging.getLogger("paygate.rpc")
 access_log = logging.getLogger("paygate.access")
@@ -137,6 +138,7 @@ class ErrorInterceptor(_Around):
 
     An unmapped exception would otherwise leak its class name to the client. Undecodable
     request bytes are INVALID_ARGUMENT like malformed JSON over REST, not grpcio's INTERNAL.
+    Aborting replaces the trailing metadata set so far, so the request id is sent again.
     """
 
     def deserializer(self, original: Callable[[bytes], Any] | None) -> Any:
@@ -162,59 +164,71 @@ class ErrorInterceptor(_Around):
         try:
             yield
         except PaygateError as error:
-            await context.abort_with_status(to_grpc_status(to_status(error), call.request_id.get()))
+            status = to_grpc_status(to_status(error))
+            metadata = (*status.trailing_metadata, *trailing_metadata(error), *_request_id())
+            await context.abort(status.code, status.details, metadata)
         except Exception:
             if context.code() not in (None, grpc.StatusCode.OK):
                 raise  # the call was already aborted deeper down
             log.exception("unhandled error in %s", method)
-            await context.abort_with_status(to_grpc_status(INTERNAL, call.request_id.get()))
+            status = to_grpc_status(INTERNAL)
+            await context.abort(
+                status.code, status.details, (*status.trailing_metadata, *_request_id())
+            )
+
+
+def _request_id() -> tuple[tuple[str, str], ...]:
+    rid = call.request_id.get()
+    return (("request-id", rid),) if rid else ()
 
 
 class AuthInterceptor(_Around):
-    """Authenticates the API key and checks the permission the method declares in the proto.
+    """Hands every call of a public method to the access gate (core/access/gate.py) with
+    the method's declared Requirement and the caller's credentials from the metadata.
 
     Fails closed: a paygate method without a (paygate.v1.access) option cannot be called.
+    Credentials: `authorization: Bearer <sk_/pk_ key | access token>`, and with a user's
+    access token `paygate-account: acct_...` (REST: the Paygate-Account header).
     """
 
-    def __init__(self, api_keys: ApiKeys, access: Mapping[str, Any]) -> None:
-        self._api_keys = api_keys
-        self._access = access
+    def __init__(
+        self,
+        gate: AccessGate,
+        requirements: Mapping[str, Requirement],
+        trusted_proxies: Sequence[IpNetwork] = LOOPBACK,
+    ) -> None:
+        self._gate = gate
+        self._requirements = requirements
+        self._trusted = trusted_proxies
 
     def applies_to(self, method: str) -> bool:
         return method.startswith("/paygate.")
 
     @asynccontextmanager
     async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
-        rule = self._access.get(method)
-        if rule is None:
+        requirement = self._requirements.get(method)
+        if requirement is None:
             raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
-        if not rule.unauthenticated:
-            call.principal.set(await self._authorize(context, rule))
+        origin = client_address(
+            context.peer() or "", metadata_value(context, "x-forwarded-for"), self._trusted
+        )
+        call.origin.set(origin)
+        credentials = Credentials(
+            bearer="" if requirement.unauthenticated else _bearer(context),
+            account=metadata_value(context, "paygate-account").strip(),
+            origin=origin,
+        )
+        call.principal.set(await self._gate.admit(requirement, credentials))
         yield
 
-    async def _authorize(self, context: Context, rule: Any) -> Principal:
-        header = metadata_value(context, "authorization")
-        if not header:
-            raise Unauthenticated(
-                "No API key provided: send 'Authorization: Bearer sk_test_...'.",
-                reason="MISSING_API_KEY",
-            )
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "Authorization must be 'Bearer <API key>'.", reason="INVALID_API_KEY"
-            )
-        principal = await self._api_keys.authenticate(token.strip())
-        if principal.is_publishable:
-            if not rule.publishable:
-                raise PermissionDenied(
-                    "A publishable key cannot call this method; use a secret key.",
-                    reason="PUBLISHABLE_KEY_NOT_ALLOWED",
-                )
-        elif rule.permission not in principal.permissions:
-            raise PermissionDenied(
-                f"This key's role does not grant {rule.permission}.",
-                reason="MISSING_PERMISSION",
-                metadata={"permission": rule.permission},
-            )
-        return principal
+
+def _bearer(context: Context) -> str:
+    header = metadata_value(context, "authorization")
+    if not header:
+        return ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "Authorization must be 'Bearer <API key or access token>'.", reason="INVALID_API_KEY"
+        )
+    return token.strip()

@@ -17,17 +17,24 @@ from grpc_reflection.v1alpha import reflection
 from paygate.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
     options_pb2,
     payment_intents_pb2,
     payment_intents_pb2_grpc,
 )
 
 from adapters.system import RandomIds
+from core.access.gate import AccessGate, Requirement
 from servers import logging_setup
 from servers.app import App, build_app
 from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
+from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.members import MemberService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
 from servers.settings import Settings
 
@@ -55,6 +62,16 @@ SERVICES = (
         api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server,
         lambda app: ApiKeyService(app.api_keys),
     ),
+    Service(
+        auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+        auth_pb2_grpc.add_AuthServiceServicer_to_server,
+        lambda app: AuthService(app.auth),
+    ),
+    Service(
+        members_pb2.DESCRIPTOR.services_by_name["MemberService"],
+        members_pb2_grpc.add_MemberServiceServicer_to_server,
+        lambda app: MemberService(app.members),
+    ),
 )
 
 
@@ -70,6 +87,27 @@ def method_access(services: tuple[Service, ...] = SERVICES) -> dict[str, options
     return access
 
 
+def requirements(
+    gate: AccessGate, services: tuple[Service, ...] = SERVICES
+) -> dict[str, Requirement]:
+    """Each method's access option as core's Requirement; refuses to start on a bad one
+    (an unknown permission or rate-limit class), rather than fail closed at call time."""
+    found, problems = {}, []
+    for path, access in method_access(services).items():
+        requirement = Requirement(
+            permission=access.permission,
+            publishable=access.publishable,
+            unauthenticated=access.unauthenticated,
+            user_only=access.user_only,
+            rate_limit_class=access.rate_limit_class,
+        )
+        problems += [f"{path}: {problem}" for problem in gate.check(requirement)]
+        found[path] = requirement
+    if problems:
+        raise ValueError("bad (paygate.v1.access) options:\n" + "\n".join(problems))
+    return found
+
+
 _ids = RandomIds()
 
 
@@ -83,7 +121,7 @@ async def start(app: App, listen: str) -> tuple[grpc.aio.Server, health_aio.Heal
         interceptors=[
             RequestLogInterceptor(_new_request_id),
             ErrorInterceptor(),
-            AuthInterceptor(app.api_keys, method_access()),
+            AuthInterceptor(app.gate, requirements(app.gate), app.trusted_proxies),
             # After auth: keys are scoped to the caller's merchant.
             IdempotencyInterceptor(
                 app.idempotency, idempotent_methods(s.descriptor for s in SERVICES)

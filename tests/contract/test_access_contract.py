@@ -133,3 +133,19 @@ async def test_revoke_stamps_once_and_only_for_the_owner(
     assert revoked is not None
     assert (revoked.revoked_at, revoked.active) == (later(2), False)
     assert by_lookup == revoked
+
+
+async def test_expire_sets_the_end_of_a_rolled_keys_grace_only_for_the_owner(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    key, _ = new_key(ids, merchant_id)
+    await add_key(any_uow_factory, key)
+    other = await add_merchant(any_uow_factory, ids)
+    async with any_uow_factory() as uow:
+        await uow.api_keys.expire(other, key.id, later(1))
+        await uow.api_keys.expire(merchant_id, key.id, later(60))
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        stored = await uow.api_keys.get(merchant_id, key.id)
+    assert stored == replace(key, expires_at=later(60))
+    assert stored.usable_at(later(59)) and not stored.usable_at(later(60))

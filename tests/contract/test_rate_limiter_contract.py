@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -75,3 +76,12 @@ async def test_a_dead_redis_fails_open() -> None:
             assert await limiter.hit("test:dead", "1/minute") == RateLimitResult(allowed=True)
     finally:
         await limiter.aclose()
+
+
+async def test_concurrent_hits_let_through_exactly_the_limit(
+    limiter: LimitsRateLimiter, key: str
+) -> None:
+    # The check and the increment are one atomic step (a Lua script in Redis), so a
+    # burst of concurrent calls cannot all read "9 of 10" and all pass.
+    results = await asyncio.gather(*(limiter.hit(key, "10/hour") for _ in range(40)))
+    assert sum(r.allowed for r in results) == 10

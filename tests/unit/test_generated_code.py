@@ -60,7 +60,7 @@ def test_every_public_rpc_has_an_http_rule_and_an_access_policy() -> None:
                 problems.append(f"{method.full_name}: no option (paygate.v1.access)")
                 continue
             access = options.Extensions[options_pb2.access]
-            if not access.permission and not access.unauthenticated:
+            if not (access.permission or access.unauthenticated or access.user_only):
                 problems.append(f"{method.full_name}: (paygate.v1.access) names no permission")
     assert not problems, "\n".join(problems)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 from paygate.v1 import api_keys_pb2 as pb
 from paygate.v1 import api_keys_pb2_grpc
@@ -35,3 +37,14 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ApiKey:
         return convert.api_key(await self._keys.revoke(caller(), request.id))
+
+    async def RollApiKey(
+        self, request: pb.RollApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKey:
+        grace = None
+        if request.HasField("grace_period_seconds"):
+            seconds = request.grace_period_seconds.value
+            # The use-case checks the range; this only keeps timedelta from overflowing.
+            grace = timedelta(seconds=max(-1, min(seconds, 10**9)))
+        issued = await self._keys.roll(caller(), request.id, grace=grace)
+        return convert.api_key(issued.key, issued.plaintext)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from core.access.audit import Action
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys, SeededMerchant
-from core.shared.errors import InvalidArgument, NotFound, Unauthenticated
+from core.shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from tests.fakes import FixedClock, SequentialIds
 
 
@@ -211,3 +220,122 @@ async def test_the_clear_lookup_holds_only_eight_random_characters(
     keys = ApiKeys(uow, _UnderscoreSecrets(clock), clock)
     seeded = await keys.seed_merchant("Underscore Ltd")
     assert seeded.secret_key.key.lookup == "sk_test_abcdefgh"
+
+
+# --- roles of new keys, roll, audit ------------------------------------------------------
+
+
+def caller_with(seeded: SeededMerchant, role: Role) -> Principal:
+    return Principal(seeded.merchant.id, False, f"usr_{role.value.lower()}", role)
+
+
+@pytest.mark.parametrize(
+    ("caller_role", "asked", "granted"),
+    [
+        (Role.OWNER, None, Role.ADMIN),
+        (Role.OWNER, Role.OWNER, Role.OWNER),
+        (Role.ADMIN, Role.OWNER, None),
+        (Role.DEVELOPER, None, Role.DEVELOPER),  # not ADMIN: that would be an escalation
+        (Role.DEVELOPER, Role.ADMIN, None),
+        (Role.DEVELOPER, Role.STAFF, Role.STAFF),
+    ],
+)
+async def test_a_key_never_gets_more_rights_than_its_creator(
+    keys: ApiKeys,
+    seeded: SeededMerchant,
+    caller_role: Role,
+    asked: Role | None,
+    granted: Role | None,
+) -> None:
+    caller = caller_with(seeded, caller_role)
+    if granted is None:
+        with pytest.raises(PermissionDenied) as raised:
+            await keys.create(caller, KeyType.SECRET, asked)
+        assert raised.value.reason == "ROLE_NOT_GRANTABLE"
+    else:
+        assert (await keys.create(caller, KeyType.SECRET, asked)).key.role is granted
+
+
+async def test_rolling_keeps_the_old_key_for_the_grace_period(
+    keys: ApiKeys, seeded: SeededMerchant, clock: FixedClock, uow: MemoryUnitOfWorkFactory
+) -> None:
+    admin = admin_of(seeded)
+    old = seeded.secret_key
+    new = await keys.roll(admin, old.key.id, grace=timedelta(hours=1))
+    assert (new.key.type, new.key.role, new.key.livemode) == (KeyType.SECRET, Role.ADMIN, False)
+    assert new.plaintext != old.plaintext and new.plaintext not in repr(new)
+
+    clock.advance(minutes=59)
+    await keys.authenticate(old.plaintext)
+    await keys.authenticate(new.plaintext)
+    clock.advance(minutes=1)
+    await assert_refused(keys, old.plaintext)
+    await keys.authenticate(new.plaintext)
+
+    listed = {k.id: k for k in (await keys.list(admin, limit=10)).data}
+    assert listed[old.key.id].expires_at == clock.now()
+    event = uow.store.tables.audit_events[-1]
+    assert (event.action, event.target, event.details["new_key"]) == (
+        Action.API_KEY_ROLL, old.key.id, new.key.id,
+    )  # fmt: skip
+    assert old.plaintext not in str(uow.store.tables.audit_events)
+
+
+async def test_roll_defaults_to_a_day_and_zero_revokes_at_once(
+    keys: ApiKeys, seeded: SeededMerchant, clock: FixedClock
+) -> None:
+    admin = admin_of(seeded)
+    await keys.roll(admin, seeded.secret_key.key.id)
+    clock.advance(hours=23, minutes=59)
+    await keys.authenticate(seeded.secret_key.plaintext)
+    clock.advance(minutes=1)
+    await assert_refused(keys, seeded.secret_key.plaintext)
+
+    await keys.roll(admin, seeded.publishable_key.key.id, grace=timedelta(0))
+    await assert_refused(keys, seeded.publishable_key.plaintext)
+
+
+async def test_roll_refuses_rolled_revoked_unknown_keys_and_bad_grace(
+    keys: ApiKeys, seeded: SeededMerchant
+) -> None:
+    admin = admin_of(seeded)
+    await keys.roll(admin, seeded.secret_key.key.id)
+    with pytest.raises(FailedPrecondition):
+        await keys.roll(admin, seeded.secret_key.key.id)  # rolled already
+    await keys.revoke(admin, seeded.publishable_key.key.id)
+    with pytest.raises(FailedPrecondition):
+        await keys.roll(admin, seeded.publishable_key.key.id)
+    with pytest.raises(NotFound):
+        await keys.roll(admin, "key_nope")
+    other = await keys.seed_merchant("Other")
+    with pytest.raises(NotFound):
+        await keys.roll(admin, other.secret_key.key.id)
+    for grace in (timedelta(seconds=-1), timedelta(days=8)):
+        with pytest.raises(InvalidArgument) as raised:
+            await keys.roll(admin, other.publishable_key.key.id, grace=grace)
+        assert raised.value.metadata["param"] == "grace_period_seconds"
+
+
+async def test_creation_and_revocation_are_audited_without_the_secret(
+    keys: ApiKeys, seeded: SeededMerchant, uow: MemoryUnitOfWorkFactory
+) -> None:
+    admin = admin_of(seeded)
+    issued = await keys.create(admin, KeyType.SECRET, Role.STAFF)
+    await keys.revoke(admin, issued.key.id)
+    created, revoked = uow.store.tables.audit_events[-2:]
+    assert (created.action, revoked.action) == (Action.API_KEY_CREATE, Action.API_KEY_REVOKE)
+    assert created.actor == revoked.actor == admin.actor
+    assert created.details == {"type": "SECRET", "role": "STAFF", "prefix": issued.key.lookup}
+    assert issued.plaintext not in str(uow.store.tables.audit_events)
+
+
+async def test_a_secret_pasted_as_an_id_is_not_echoed(
+    keys: ApiKeys, seeded: SeededMerchant
+) -> None:
+    other = await keys.seed_merchant("Other")
+    with pytest.raises(NotFound) as raised:
+        await keys.revoke(admin_of(seeded), other.secret_key.plaintext)
+    assert other.secret_key.plaintext[:12] not in raised.value.message
+    with pytest.raises(NotFound) as known:
+        await keys.revoke(admin_of(seeded), other.secret_key.key.id)
+    assert other.secret_key.key.id in known.value.message

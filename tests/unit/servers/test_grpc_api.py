@@ -20,11 +20,11 @@ from paygate.v1 import (
 )
 
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from adapters.ratelimit import LimitsRateLimiter
 from adapters.system import RandomIds, SystemClock
-from core.access.use_cases import ApiKeys
-from core.payments.use_cases import PaymentIntents
-from servers.app import App
+from servers.app import assemble
 from servers.grpc.server import start
+from tests.fakes import cheap_hasher, token_codec
 
 
 @dataclass
@@ -43,7 +43,10 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     uow, ids, clock = MemoryUnitOfWorkFactory(), RandomIds(), SystemClock()
-    app = App(api_keys=ApiKeys(uow, ids, clock), payment_intents=PaymentIntents(uow, ids, clock))
+    limiter = LimitsRateLimiter("memory://")
+    app = assemble(
+        uow, ids, clock, limiter=limiter, hasher=cheap_hasher(), tokens=token_codec(clock)
+    )
     seeded = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -57,6 +60,7 @@ async def api() -> AsyncIterator[Api]:
             other.secret_key.plaintext,
         )
     await server.stop(None)
+    await limiter.aclose()
 
 
 def details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.model import Principal
-from core.access.use_cases import ApiKeys
 from core.idempotency.model import LOCK_DURATION, RETENTION
 from core.idempotency.ports import IdempotencyStore
 from core.idempotency.use_cases import Idempotency
@@ -32,9 +32,10 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
 from core.shared.unit_of_work import UnitOfWorkFactory
-from servers.app import App
+from core.access.rate_limits import DEFAULT_LIMITS
+from servers.app import assemble
 from servers.grpc.server import start
-from tests.fakes import FixedClock
+from tests.fakes import FixedClock, cheap_hasher, token_codec
 
 PI = payment_intents_pb2
 CREATE_INTENT = "/paygate.v1.PaymentIntentService/CreatePaymentIntent"
@@ -120,9 +121,18 @@ async def serve(
     ids, system_clock = RandomIds(), SystemClock()
     intents = ScriptedIntents(uow, ids, system_clock)
     idempotency = Idempotency(store, clock, hash_key=b"test-hash-key-of-32-bytes-length")
-    app = App(
-        api_keys=ApiKeys(uow, ids, system_clock), payment_intents=intents, idempotency=idempotency
+    limiter = LimitsRateLimiter("memory://")
+    app = assemble(
+        uow,
+        ids,
+        system_clock,
+        limiter=limiter,
+        hasher=cheap_hasher(),
+        tokens=token_codec(clock),
+        # The concurrency cases send 100 creations at once: rate limits are not under test.
+        rate_limit_defaults={**DEFAULT_LIMITS, "payments_create": ("100000/second",)},
     )
+    app.payment_intents, app.idempotency, app.limiter = intents, idempotency, limiter
     shop = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -139,6 +149,7 @@ async def serve(
             )
     finally:
         await server.stop(None)
+        await limiter.aclose()
 
 
 @pytest.fixture

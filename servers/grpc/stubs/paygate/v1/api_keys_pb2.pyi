@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from paygate.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -30,7 +31,7 @@ MANAGER: Role
 STAFF: Role
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "type", "role", "secret", "prefix", "last4", "livemode", "created", "revoked_at", "last_used")
+    __slots__ = ("id", "type", "role", "secret", "prefix", "last4", "livemode", "created", "revoked_at", "last_used", "usage_count", "expires_at")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[ApiKey.Type]
@@ -49,6 +50,8 @@ class ApiKey(_message.Message):
     CREATED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: ApiKey.Type
     role: Role
@@ -59,7 +62,9 @@ class ApiKey(_message.Message):
     created: _timestamp_pb2.Timestamp
     revoked_at: _timestamp_pb2.Timestamp
     last_used: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ApiKey.Type, str]] = ..., role: _Optional[_Union[Role, str]] = ..., secret: _Optional[str] = ..., prefix: _Optional[str] = ..., last4: _Optional[str] = ..., livemode: _Optional[bool] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    usage_count: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ApiKey.Type, str]] = ..., role: _Optional[_Union[Role, str]] = ..., secret: _Optional[str] = ..., prefix: _Optional[str] = ..., last4: _Optional[str] = ..., livemode: _Optional[bool] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_count: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
     __slots__ = ("type", "role")
@@ -90,3 +95,11 @@ class RevokeApiKeyRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RollApiKeyRequest(_message.Message):
+    __slots__ = ("id", "grace_period_seconds")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GRACE_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    grace_period_seconds: _wrappers_pb2.Int64Value
+    def __init__(self, id: _Optional[str] = ..., grace_period_seconds: _Optional[_Union[_wrappers_pb2.Int64Value, _Mapping]] = ...) -> None: ...

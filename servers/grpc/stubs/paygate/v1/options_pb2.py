@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/options.proto\x12\npaygate.v1\x1a google/protobuf/descriptor.proto\"^\n\x06\x41\x63\x63\x65ss\x12\x12\n\npermission\x18\x01 \x01(\t\x12\x13\n\x0bpublishable\x18\x02 \x01(\x08\x12\x17\n\x0funauthenticated\x18\x03 \x01(\x08\x12\x12\n\nidempotent\x18\x04 \x01(\x08:D\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0b\x32\x12.paygate.v1.AccessB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/options.proto\x12\npaygate.v1\x1a google/protobuf/descriptor.proto\"\x8b\x01\n\x06\x41\x63\x63\x65ss\x12\x12\n\npermission\x18\x01 \x01(\t\x12\x13\n\x0bpublishable\x18\x02 \x01(\x08\x12\x17\n\x0funauthenticated\x18\x03 \x01(\x08\x12\x12\n\nidempotent\x18\x04 \x01(\x08\x12\x11\n\tuser_only\x18\x05 \x01(\x08\x12\x18\n\x10rate_limit_class\x18\x06 \x01(\t:D\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0b\x32\x12.paygate.v1.AccessB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,6 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paygate.v1.options_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z$paygate.dev/gen/paygate/v1;paygatev1'
-  _globals['_ACCESS']._serialized_start=74
-  _globals['_ACCESS']._serialized_end=168
+  _globals['_ACCESS']._serialized_start=75
+  _globals['_ACCESS']._serialized_end=214
 # @@protoc_insertion_point(module_scope)

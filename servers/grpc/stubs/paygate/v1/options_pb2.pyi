@@ -8,13 +8,17 @@ ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
-    __slots__ = ("permission", "publishable", "unauthenticated", "idempotent")
+    __slots__ = ("permission", "publishable", "unauthenticated", "idempotent", "user_only", "rate_limit_class")
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
     PUBLISHABLE_FIELD_NUMBER: _ClassVar[int]
     UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
+    USER_ONLY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_CLASS_FIELD_NUMBER: _ClassVar[int]
     permission: str
     publishable: bool
     unauthenticated: bool
     idempotent: bool
-    def __init__(self, permission: _Optional[str] = ..., publishable: _Optional[bool] = ..., unauthenticated: _Optional[bool] = ..., idempotent: _Optional[bool] = ...) -> None: ...
+    user_only: bool
+    rate_limit_class: str
+    def __init__(self, permission: _Optional[str] = ..., publishable: _Optional[bool] = ..., unauthenticated: _Optional[bool] = ..., idempotent: _Optional[bool] = ..., user_only: _Optional[bool] = ..., rate_limit_class: _Optional[str] = ...) -> None: ...

@@ -1,11 +1,10 @@
 """Idempotency keys of mutating calls.
 
-Revision ID: 0004
-Revises: 0001
+Revision ID: 0003_idempotency
+Revises: 0002_access
 Create Date: 2025-01-20
 
-Written by hand (see 0001). Revises 0001 directly: 0002 and 0003 come from other
-branches and are chained in order when they are merged.
+Written by hand (see 0001).
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0001"
+revision: str = "0003_idempotency"
+down_revision: str | None = "0002_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,58 @@
+"""The client's address, for per-address rate limits (login) and the audit log.
+
+Trust assumption: API processes listen on loopback (or a private network) and only Envoy
+reaches them. Envoy is configured with `use_remote_address: true`, so it appends the
+address of the connection it accepted to X-Forwarded-For; the LAST entry is therefore the
+one our own proxy wrote, while every earlier entry came from the client and may be forged.
+X-Forwarded-For is read only when the direct peer is a trusted proxy
+(PAYGATE_TRUSTED_PROXIES, loopback by default); anyone else is known by their own address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from urllib.parse import unquote
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[IpNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
+def parse_networks(spec: str) -> tuple[IpNetwork, ...]:
+    """ "127.0.0.1/32, 10.0.0.0/8" -> networks; empty -> loopback."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    return tuple(ipaddress.ip_network(p, strict=False) for p in parts) or LOOPBACK
+
+
+def peer_address(peer: str) -> str:
+    """grpc's context.peer(): "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path"."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    if kind == "ipv6":
+        return unquote(rest.rpartition(":")[0]).strip("[]")
+    return kind  # "unix": a local process
+
+
+def _is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
+    if address == "unix":
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(peer: str, forwarded_for: str, trusted: Sequence[IpNetwork]) -> str:
+    direct = peer_address(peer)
+    if not forwarded_for or not _is_trusted(direct, trusted):
+        return direct
+    last = forwarded_for.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return direct

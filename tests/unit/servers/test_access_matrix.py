@@ -1,0 +1,217 @@
+"""The access matrix, derived from the protos: every public RPC, every role, every kind
+of credential, and every RPC that takes an id called with another merchant's object.
+
+Nothing here lists RPCs by hand: a new RPC is called by these tests as soon as it is in
+SERVICES. One without a (paygate.v1.access) option is closed to everyone, and fails the
+first test; one that takes an id needs an entry in OTHER_MERCHANTS_OBJECTS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from google.protobuf.descriptor import MethodDescriptor
+from paygate.v1 import api_keys_pb2, options_pb2
+
+from core.access.model import KeyType
+from core.access.roles import ROLE_PERMISSIONS, Role
+from core.payments.use_cases import CreatePaymentIntent
+from core.shared.secret import Secret
+from servers.app import App
+from tests.unit.servers.access_helpers import (
+    GENEROUS,
+    PASSWORD,
+    Metadata,
+    bearer,
+    call,
+    member_of,
+    owner_of,
+    public_methods,
+    serving,
+    user_token,
+)
+
+METHODS = public_methods()
+DENIALS = {"MISSING_PERMISSION", "USER_SESSION_REQUIRED", "PUBLISHABLE_KEY_NOT_ALLOWED"}
+
+
+def access_of(method: MethodDescriptor) -> options_pb2.Access:
+    return method.GetOptions().Extensions[options_pb2.access]
+
+
+@dataclass
+class World:
+    app: App
+    channel: grpc.aio.Channel
+    # Merchant A's credentials: ("key" | "user", role) -> metadata; plus "publishable".
+    a: dict[tuple[str, Role | None], Metadata] = field(default_factory=dict)
+    # Ids and secrets of merchant B's objects.
+    b: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+async def world() -> AsyncIterator[World]:
+    async with serving(GENEROUS) as served:
+        app = served.app
+        w = World(app, served.channel)
+        owner_a = await app.auth.signup("owner@a.example", Secret(PASSWORD), "A")
+        account = owner_a.merchant.id
+        for role in Role:
+            key = await app.api_keys.create(owner_of(owner_a), KeyType.SECRET, role)
+            w.a[("key", role)] = bearer(key.plaintext)
+            email = "owner@a.example"
+            if role is not Role.OWNER:
+                email = f"{role.value.lower()}@a.example"
+                await member_of(app, owner_a, email, role)
+            w.a[("user", role)] = bearer(await user_token(app, email), account)
+        pk = await app.api_keys.create(owner_of(owner_a), KeyType.PUBLISHABLE, None)
+        w.a[("publishable", None)] = bearer(pk.plaintext)
+
+        owner_b = await app.auth.signup("owner@b.example", Secret(PASSWORD), "B")
+        b = owner_of(owner_b)
+        intent = await app.payment_intents.create(
+            b, CreatePaymentIntent(amount=100, currency="EUR")
+        )
+        key_b = await app.api_keys.create(b, KeyType.SECRET, Role.STAFF)
+        staff_b = await member_of(app, owner_b, "staff@b.example", Role.STAFF)
+        invitation_b = await app.members.invite(b, "newcomer@b.example", Role.STAFF)
+        w.b = {
+            "intent": intent.id,
+            "client_secret": intent.client_secret,
+            "key": key_b.key.id,
+            "key_secret": key_b.plaintext,
+            "member": staff_b.user.id,
+            "invitation": invitation_b.token,
+            "account": owner_b.merchant.id,
+        }
+        yield w
+
+
+# --- every RPC declares its access, and each role gets exactly that -----------------------
+
+
+def test_every_served_rpc_declares_its_access() -> None:
+    assert METHODS
+    missing = [path for path, m in METHODS if not m.GetOptions().HasExtension(options_pb2.access)]
+    assert missing == []
+
+
+def expected_allowed(access: options_pb2.Access, kind: str, role: Role | None) -> bool:
+    """The documented policy (docs/access.md), restated from the protos and roles.py."""
+    if access.unauthenticated:
+        return True
+    if access.user_only:
+        return kind == "user"
+    if kind == "publishable":
+        return access.publishable
+    assert role is not None
+    return access.permission in ROLE_PERMISSIONS[role]
+
+
+CREDENTIALS = [("key", r) for r in Role] + [("user", r) for r in Role] + [("publishable", None)]
+
+
+@pytest.mark.parametrize(("path", "method"), METHODS, ids=[p for p, _ in METHODS])
+async def test_each_credential_is_allowed_or_denied_as_documented(
+    world: World, path: str, method: MethodDescriptor
+) -> None:
+    access = access_of(method)
+    wrong = []
+    for kind, role in CREDENTIALS:
+        code, reason = await call(world.channel, method, world.a[(kind, role)])
+        denied = code == grpc.StatusCode.PERMISSION_DENIED and reason in DENIALS
+        assert code != grpc.StatusCode.UNAUTHENTICATED, (kind, role, reason)
+        if denied == expected_allowed(access, kind, role):
+            wrong.append(f"{kind} {role}: {code.name} {reason}")
+    assert wrong == [], f"{path} ({access})"
+
+
+@pytest.mark.parametrize(("path", "method"), METHODS, ids=[p for p, _ in METHODS])
+async def test_no_credential_is_unauthenticated_unless_the_method_is_open(
+    world: World, path: str, method: MethodDescriptor
+) -> None:
+    code, _ = await call(world.channel, method, ())
+    assert (code == grpc.StatusCode.UNAUTHENTICATED) != access_of(method).unauthenticated
+
+
+# --- tenant isolation: A's credentials on B's objects ----------------------------------
+
+# (service, request field) -> which of B's objects to put there. Every id-like field of
+# every request must be covered.
+OTHER_MERCHANTS_OBJECTS = {
+    ("paygate.v1.PaymentIntentService", "id"): "intent",
+    ("paygate.v1.ApiKeyService", "id"): "key",
+    ("paygate.v1.MemberService", "user_id"): "member",
+    ("paygate.v1.MemberService", "token"): "invitation",
+}
+# Other fields a request needs so that it reaches the lookup instead of failing validation.
+VALID_EXTRAS = {
+    "UpdateMemberRole": {"role": api_keys_pb2.STAFF},
+    "GetPaymentIntent": {"client_secret": "B's"},
+}
+ID_FIELD_NAMES = {"id", "token"}
+
+
+def id_fields(method: MethodDescriptor) -> list[str]:
+    return [
+        f.name
+        for f in method.input_type.fields
+        if f.name in ID_FIELD_NAMES or f.name.endswith("_id") or f.name == "payment_intent"
+    ]
+
+
+ID_METHODS = [(p, m) for p, m in METHODS if id_fields(m) and not access_of(m).unauthenticated]
+
+
+def test_every_id_field_has_an_object_of_another_merchant() -> None:
+    uncovered = [
+        f"{m.containing_service.full_name}.{m.name}({name})"
+        for _, m in ID_METHODS
+        for name in id_fields(m)
+        if (m.containing_service.full_name, name) not in OTHER_MERCHANTS_OBJECTS
+    ]
+    assert uncovered == []
+    assert len(ID_METHODS) >= 6
+
+
+@pytest.mark.parametrize(("path", "method"), ID_METHODS, ids=[p for p, _ in ID_METHODS])
+async def test_another_merchants_object_is_not_found(
+    world: World, path: str, method: MethodDescriptor
+) -> None:
+    service = method.containing_service.full_name
+    fields = {name: world.b[OTHER_MERCHANTS_OBJECTS[(service, name)]] for name in id_fields(method)}
+    extras = dict(VALID_EXTRAS.get(method.name, {}))
+    if "client_secret" in extras:
+        extras["client_secret"] = world.b["client_secret"]
+    credentials = [world.a[("key", Role.OWNER)], world.a[("user", Role.OWNER)]]
+    if access_of(method).publishable:
+        credentials.append(world.a[("publishable", None)])
+    for metadata in credentials:
+        code, reason = await call(world.channel, method, metadata, **fields, **extras)
+        if access_of(method).user_only and metadata is world.a[("key", Role.OWNER)]:
+            assert reason == "USER_SESSION_REQUIRED"
+            continue
+        assert code == grpc.StatusCode.NOT_FOUND, (path, metadata[0][1][:20], code, reason)
+
+
+async def test_b_is_untouched_and_a_cannot_act_in_bs_account(world: World) -> None:
+    principal = await world.app.api_keys.authenticate(world.b["key_secret"])
+    assert principal.merchant_id == world.b["account"]
+    page = await world.app.members.list(
+        principal.__class__(world.b["account"], False, "t", Role.OWNER)
+    )
+    assert world.b["member"] in {m.user_id for m in page.data}
+
+    list_intents = next(m for p, m in METHODS if m.name == "ListPaymentIntents")
+    user_a = dict(world.a[("user", Role.OWNER)])
+    as_b = bearer(user_a["authorization"].removeprefix("Bearer "), world.b["account"])
+    assert await call(world.channel, list_intents, as_b) == (
+        grpc.StatusCode.PERMISSION_DENIED, "NOT_A_MEMBER",
+    )  # fmt: skip
+    key_a = dict(world.a[("key", Role.OWNER)])["authorization"].removeprefix("Bearer ")
+    assert await call(world.channel, list_intents, bearer(key_a, world.b["account"])) == (
+        grpc.StatusCode.PERMISSION_DENIED, "ACCOUNT_MISMATCH",
+    )  # fmt: skip
