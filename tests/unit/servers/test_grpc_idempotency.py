@@ -25,6 +25,7 @@ from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.model import Principal
+from core.access.rate_limits import DEFAULT_LIMITS
 from core.idempotency.model import LOCK_DURATION, RETENTION
 from core.idempotency.ports import IdempotencyStore
 from core.idempotency.use_cases import Idempotency
@@ -32,7 +33,6 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
 from core.shared.unit_of_work import UnitOfWorkFactory
-from core.access.rate_limits import DEFAULT_LIMITS
 from servers.app import assemble
 from servers.grpc.server import start
 from tests.fakes import FixedClock, cheap_hasher, token_codec
