@@ -49,6 +49,8 @@ CORS_EXPOSE_HEADERS = (
     "x-request-id",
     "idempotency-key",
     "idempotent-replayed",
+    "request-id",
+    "retry-after",
 )
 
 # Status codes of replies Envoy makes itself -> (gRPC code, ErrorInfo reason), so that they
