@@ -68,7 +68,10 @@ class RedisCvcStore:
             value = await self._redis.getdel(self._key(key))
         except _DOWN:
             raise _unavailable() from None
-        return bytes(value) if value is not None else None
+        if value is None:
+            return None
+        # The client is built without decode_responses: values come back as bytes.
+        return value if isinstance(value, bytes) else value.encode("latin-1")
 
     async def discard(self, key: str) -> None:
         try:
