@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.shared.secret import Secret
+
+_NO_SECRET = Secret("")  # immutable: safe to share as a dataclass default
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -22,6 +26,35 @@ class Settings:
     api_base_port: int = 50061
     log_level: str = "INFO"
     db_pool_size: int = 10
+
+    # --- the vault (docs/vault.md) ------------------------------------------------------
+    # host:port of the vault role (`paygate serve --role vault`); empty = the vault runs
+    # inside this process (embedded mode).
+    vault_target: str = ""
+    # The vault's own database (split mode); empty = database_url. Only the vault role
+    # (or an embedded process) opens it.
+    vault_database_url: str = ""
+    # The credential the payments core / API role presents to the vault role, and the
+    # vault role requires. Both sides need it in split mode; unused in embedded mode.
+    vault_service_token: Secret = _NO_SECRET
+    # Accepted too while the credential is being rotated (vault side only).
+    vault_service_token_previous: Secret = _NO_SECRET
+    # The KEK: file:PATH, env:NAME or xor:SPEC,SPEC (adapters/crypto/kek.py). Empty = a
+    # development KEK generated under data_dir/vault/ on first start (with a warning).
+    vault_kek: str = ""
+    # Older KEKs that still unwrap data keys until `paygate vault rotate` has re-wrapped
+    # them, separated by ";" (a spec may itself contain commas: xor:...).
+    vault_previous_keks: tuple[str, ...] = ()
+    # The fingerprint HMAC key, as a key spec; empty = a development key under data_dir.
+    vault_fingerprint_key: str = ""
+    # Data key rotation: a data key stops encrypting after this age or this many uses.
+    vault_key_max_age_days: int = 90
+    vault_key_max_encryptions: int = 1_000_000
+    # Where CVCs wait for their authorization: "memory" or "redis" (sealed, with a TTL).
+    # Empty = redis when redis_url is set (several vault replicas), else memory.
+    vault_cvc_store: str = ""
+    # Rows per transaction of the rotation job and the expiry sweep.
+    vault_batch_size: int = 200
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +75,21 @@ class Settings:
             api_base_port=integer("PAYGATE_API_BASE_PORT", 50061),
             log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
             db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
+            vault_target=env.get("PAYGATE_VAULT_TARGET", ""),
+            vault_database_url=env.get("VAULT_DATABASE_URL", ""),
+            vault_service_token=Secret(env.get("PAYGATE_VAULT_SERVICE_TOKEN", "")),
+            vault_service_token_previous=Secret(
+                env.get("PAYGATE_VAULT_SERVICE_TOKEN_PREVIOUS", "")
+            ),
+            vault_kek=env.get("PAYGATE_VAULT_KEK", ""),
+            vault_previous_keks=tuple(
+                spec.strip()
+                for spec in env.get("PAYGATE_VAULT_PREVIOUS_KEKS", "").split(";")
+                if spec.strip()
+            ),
+            vault_fingerprint_key=env.get("PAYGATE_VAULT_FINGERPRINT_KEY", ""),
+            vault_key_max_age_days=integer("PAYGATE_VAULT_KEY_MAX_AGE_DAYS", 90),
+            vault_key_max_encryptions=integer("PAYGATE_VAULT_KEY_MAX_ENCRYPTIONS", 1_000_000),
+            vault_cvc_store=env.get("PAYGATE_VAULT_CVC_STORE", ""),
+            vault_batch_size=integer("PAYGATE_VAULT_BATCH_SIZE", 200),
         )

@@ -20,6 +20,10 @@ from paygate.v1 import (
     options_pb2,
     payment_intents_pb2,
     payment_intents_pb2_grpc,
+    payment_methods_pb2,
+    payment_methods_pb2_grpc,
+    tokens_pb2,
+    tokens_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -28,6 +32,8 @@ from servers.app import App, build_app
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
+from servers.grpc.servicers.payment_methods import PaymentMethodService
+from servers.grpc.servicers.tokens import TokenService
 from servers.settings import Settings
 
 log = logging.getLogger("paygate.server")
@@ -53,6 +59,16 @@ SERVICES = (
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
         api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server,
         lambda app: ApiKeyService(app.api_keys),
+    ),
+    Service(
+        tokens_pb2.DESCRIPTOR.services_by_name["TokenService"],
+        tokens_pb2_grpc.add_TokenServiceServicer_to_server,
+        lambda app: TokenService(app.vault),
+    ),
+    Service(
+        payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"],
+        payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server,
+        lambda app: PaymentMethodService(app.vault),
     ),
 )
 
@@ -113,6 +129,7 @@ async def run(settings: Settings, listen: str) -> None:
         raise SystemExit("DATABASE_URL is required for `paygate serve` (paygate up sets it)")
     app = build_app(settings, settings.database_url)
     server, health, port = await start(app, listen)
+    app.start_background(settings)
     log.info("serving", extra={"fields": {"listen": listen, "port": port}})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
