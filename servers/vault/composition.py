@@ -26,6 +26,7 @@ from adapters.crypto.kek import AesGcmKeyWrapper, KeyConfigError, key_check_valu
 from adapters.memory.cvc_store import MemoryCvcStore
 from adapters.redis.cvc_store import RedisCvcStore
 from adapters.sql.engine import create_engine
+from adapters.sql.vault.migrate import migrate_vault
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_client import GrpcVault
@@ -162,6 +163,13 @@ def vault_database_url(settings: Settings) -> str:
     if not url:
         raise SystemExit("VAULT_DATABASE_URL or DATABASE_URL is required for the vault")
     return url
+
+
+async def migrate(settings: Settings) -> None:
+    """`paygate migrate`'s part for the vault: the vault's own chain, on VAULT_DATABASE_URL
+    or the shared database. Not for an API node in split mode (PAYGATE_VAULT_TARGET set):
+    the vault node migrates its database itself."""
+    await migrate_vault(vault_database_url(settings))
 
 
 def cvc_store(settings: Settings, clock: Clock) -> tuple[CvcStore, Closer | None]:
