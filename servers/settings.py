@@ -55,6 +55,14 @@ class Settings:
     vault_cvc_store: str = ""
     # Rows per transaction of the rotation job and the expiry sweep.
     vault_batch_size: int = 200
+    # TLS on the vault channel (PEM file paths). Vault role: its certificate and key, and
+    # vault_tls_ca = the CA that callers' certificates must chain to (mutual TLS). Callers:
+    # vault_tls_ca = the CA of the vault's certificate, plus their client certificate.
+    vault_tls_cert: str = ""
+    vault_tls_key: str = ""
+    vault_tls_ca: str = ""
+    vault_tls_client_cert: str = ""
+    vault_tls_client_key: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,4 +100,9 @@ class Settings:
             vault_key_max_encryptions=integer("PAYGATE_VAULT_KEY_MAX_ENCRYPTIONS", 1_000_000),
             vault_cvc_store=env.get("PAYGATE_VAULT_CVC_STORE", ""),
             vault_batch_size=integer("PAYGATE_VAULT_BATCH_SIZE", 200),
+            vault_tls_cert=env.get("PAYGATE_VAULT_TLS_CERT", ""),
+            vault_tls_key=env.get("PAYGATE_VAULT_TLS_KEY", ""),
+            vault_tls_ca=env.get("PAYGATE_VAULT_TLS_CA", ""),
+            vault_tls_client_cert=env.get("PAYGATE_VAULT_TLS_CLIENT_CERT", ""),
+            vault_tls_client_key=env.get("PAYGATE_VAULT_TLS_CLIENT_KEY", ""),
         )

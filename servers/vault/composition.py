@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.aes_gcm import AesGcmCipher
@@ -155,6 +156,56 @@ def service_tokens(settings: Settings) -> list[str]:
     return tokens
 
 
+# --- TLS on the vault channel ----------------------------------------------------------
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyConfigError(f"{what} {path}: {exc.strerror}") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """The vault role's TLS: none without a certificate; mutual TLS when a CA is set
+    (callers must then present a certificate that chains to it)."""
+    if not (settings.vault_tls_cert or settings.vault_tls_key):
+        return None
+    if not (settings.vault_tls_cert and settings.vault_tls_key):
+        raise KeyConfigError("PAYGATE_VAULT_TLS_CERT and PAYGATE_VAULT_TLS_KEY go together")
+    pair = (
+        _read(settings.vault_tls_key, "PAYGATE_VAULT_TLS_KEY"),
+        _read(settings.vault_tls_cert, "PAYGATE_VAULT_TLS_CERT"),
+    )
+    ca = _read(settings.vault_tls_ca, "PAYGATE_VAULT_TLS_CA") if settings.vault_tls_ca else None
+    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=bool(ca))
+
+
+def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """A caller's TLS to the vault role: none without a CA; a client certificate if set."""
+    if not settings.vault_tls_ca:
+        if settings.vault_tls_client_cert or settings.vault_tls_client_key:
+            raise KeyConfigError("a client certificate for the vault needs PAYGATE_VAULT_TLS_CA")
+        return None
+    if bool(settings.vault_tls_client_cert) != bool(settings.vault_tls_client_key):
+        raise KeyConfigError(
+            "PAYGATE_VAULT_TLS_CLIENT_CERT and PAYGATE_VAULT_TLS_CLIENT_KEY go together"
+        )
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(settings.vault_tls_ca, "PAYGATE_VAULT_TLS_CA"),
+        private_key=(
+            _read(settings.vault_tls_client_key, "PAYGATE_VAULT_TLS_CLIENT_KEY")
+            if settings.vault_tls_client_key
+            else None
+        ),
+        certificate_chain=(
+            _read(settings.vault_tls_client_cert, "PAYGATE_VAULT_TLS_CLIENT_CERT")
+            if settings.vault_tls_client_cert
+            else None
+        ),
+    )
+
+
 # --- the vault itself ------------------------------------------------------------------
 
 
@@ -241,6 +292,7 @@ def vault_access(settings: Settings) -> VaultAccess:
         client = GrpcVault.connect(
             settings.vault_target,
             service_token=service_tokens(settings)[0],
+            credentials=channel_credentials(settings),
             request_id=call.request_id.get,
         )
         return VaultAccess(client, client, None, client.aclose)

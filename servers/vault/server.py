@@ -29,7 +29,7 @@ from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import ErrorInterceptor, RequestLogInterceptor, _Around
 from servers.settings import Settings
 from servers.vault.auth import ServiceAuthInterceptor
-from servers.vault.composition import build_vault, service_tokens
+from servers.vault.composition import build_vault, server_credentials, service_tokens
 from servers.vault.maintenance import sweep_expired_tokens
 from servers.vault.servicer import VaultInternalServicer
 
@@ -108,12 +108,24 @@ async def run(settings: Settings, listen: str) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
     logging_setup.configure(settings.log_level)
     tokens = service_tokens(settings)
+    credentials = server_credentials(settings)
+    if credentials is None:
+        log.warning(
+            "the vault channel is not encrypted: card numbers cross it in clear; set "
+            "PAYGATE_VAULT_TLS_CERT/KEY (and PAYGATE_VAULT_TLS_CA for mutual TLS) unless a "
+            "mesh encrypts it"
+        )
     components = build_vault(settings)
-    server, health, port = await start(components.vault, listen, tokens=tokens)
+    server, health, port = await start(
+        components.vault, listen, tokens=tokens, credentials=credentials
+    )
     sweeper = asyncio.create_task(
         sweep_expired_tokens(components.vault, batch_size=settings.vault_batch_size)
     )
-    log.info("vault serving", extra={"fields": {"listen": listen, "port": port}})
+    log.info(
+        "vault serving",
+        extra={"fields": {"listen": listen, "port": port, "tls": credentials is not None}},
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
