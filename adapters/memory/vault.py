@@ -141,6 +141,7 @@ class MemoryPaymentMethods:
         self,
         merchant_id: str,
         *,
+        livemode: bool,
         limit: int,
         customer_id: str | None = None,
         starting_after: str | None = None,
@@ -150,6 +151,7 @@ class MemoryPaymentMethods:
                 m
                 for m in self._t.payment_methods.values()
                 if m.merchant_id == merchant_id
+                and m.livemode == livemode
                 and (customer_id is None or m.customer_id == customer_id)
                 and (starting_after is None or m.id < starting_after)
             ),

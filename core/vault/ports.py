@@ -82,12 +82,13 @@ class PaymentMethodRepository(Protocol):
         self,
         merchant_id: str,
         *,
+        livemode: bool,
         limit: int,
         customer_id: str | None = None,
         starting_after: str | None = None,
     ) -> Sequence[PaymentMethod]:
-        """Up to `limit` of the merchant's payment methods (of one customer when given),
-        newest first, older than `starting_after` when given."""
+        """Up to `limit` of the merchant's payment methods of that mode (of one customer
+        when given), newest first, older than `starting_after` when given."""
         ...
 
     async def sealed_under_other_keys(

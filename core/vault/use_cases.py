@@ -192,12 +192,12 @@ class Vault:
         async with self._uow() as uow:
             rows = await uow.payment_methods.list(
                 caller.merchant_id,
+                livemode=caller.livemode,
                 limit=limit + 1,
                 customer_id=customer_id or None,
                 starting_after=starting_after or None,
             )
-        mode = [m for m in rows if m.livemode == caller.livemode]
-        return Page.from_overfetch(mode, limit)
+        return Page.from_overfetch(list(rows), limit)
 
     async def revoke_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod:
         """Erases the card's ciphertext; the payment method can never pay again."""

@@ -266,12 +266,13 @@ class SqlPaymentMethods:
         self,
         merchant_id: str,
         *,
+        livemode: bool,
         limit: int,
         customer_id: str | None = None,
         starting_after: str | None = None,
     ) -> Sequence[PaymentMethod]:
         c = payment_methods.c
-        query = select(payment_methods).where(c.merchant_id == merchant_id)
+        query = select(payment_methods).where(c.merchant_id == merchant_id, c.livemode == livemode)
         if customer_id is not None:
             query = query.where(c.customer_id == customer_id)
         if starting_after is not None:

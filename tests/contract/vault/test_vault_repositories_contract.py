@@ -155,12 +155,17 @@ async def test_payment_methods_list_newest_first_by_customer(
     await add(any_vault_uow, key, *methods, other_key, method(elsewhere, other_key, "cus_1"))
     newest_first = [m.id for m in reversed(methods)]
     async with any_vault_uow() as uow:
-        listed = await uow.payment_methods.list(merchant, limit=10)
+        listed = await uow.payment_methods.list(merchant, livemode=False, limit=10)
         assert [m.id for m in listed] == newest_first
         assert listed[-1] == methods[0]
-        page = await uow.payment_methods.list(merchant, limit=2, starting_after=newest_first[1])
+        page = await uow.payment_methods.list(
+            merchant, livemode=False, limit=2, starting_after=newest_first[1]
+        )
         assert [m.id for m in page] == newest_first[2:]
-        mine = await uow.payment_methods.list(merchant, limit=10, customer_id="cus_1")
+        mine = await uow.payment_methods.list(
+            merchant, livemode=False, limit=10, customer_id="cus_1"
+        )
+        assert not await uow.payment_methods.list(merchant, livemode=True, limit=10)
         assert [m.id for m in mine] == [methods[2].id, methods[0].id]
         assert await uow.payment_methods.get(elsewhere, methods[0].id) is None
 

@@ -163,6 +163,22 @@ async def test_payment_methods_list_newest_first_per_customer(h: Harness) -> Non
         await h.vault.list_payment_methods(MERCHANT, limit=101)
 
 
+async def test_listing_pages_within_one_mode(h: Harness) -> None:
+    live = principal("acct_a", livemode=True)
+    made = {}
+    for who in (MERCHANT, live, live, MERCHANT):
+        token = await h.vault.tokenize_card(who, card())
+        made.setdefault(who.livemode, []).append(
+            (await h.vault.create_payment_method_from_token(who, token.id)).id
+        )
+    page = await h.vault.list_payment_methods(MERCHANT, limit=1)
+    assert [m.id for m in page.data] == [made[False][1]] and page.has_more
+    rest = await h.vault.list_payment_methods(MERCHANT, limit=1, starting_after=made[False][1])
+    assert [m.id for m in rest.data] == [made[False][0]] and not rest.has_more
+    live_page = await h.vault.list_payment_methods(live)
+    assert [m.id for m in live_page.data] == made[True][::-1]
+
+
 async def test_the_expiry_sweep_erases_expired_tokens_and_their_cvcs(h: Harness) -> None:
     old = await h.vault.tokenize_card(MERCHANT, card())
     h.clock.advance(minutes=10)
