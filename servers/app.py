@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,13 @@ from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.idempotency.use_cases import Idempotency
 from core.payments.use_cases import PaymentIntents
+from core.payments.vault_port import CardVault
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
+from core.vault.ports import VaultApi
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.settings import Settings
+from servers.vault.composition import VaultAccess, vault_access
 
 log = logging.getLogger("paygate.app")
 
@@ -54,9 +58,17 @@ class App:
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
     limiter: LimitsRateLimiter | None = None
 
+    # The vault: in this process or a client of the vault role (servers/vault/).
+    vault: VaultApi | None = None
+    # What the payments core detokenizes through (hand it to the confirm use-case).
+    card_vault: CardVault | None = None
+    vault_access: VaultAccess | None = None
+
     async def aclose(self) -> None:
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.vault_access is not None:
+            await self.vault_access.aclose()
         if self.engine is not None:
             await self.engine.dispose()
 
@@ -113,4 +125,7 @@ def build_app(settings: Settings, database_url: str) -> App:
     app.engine, app.limiter = engine, limiter
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
+    # Embedded, the vault uses VAULT_DATABASE_URL or else this database (its own schema).
+    vault = vault_access(dataclasses.replace(settings, database_url=database_url))
+    app.vault, app.card_vault, app.vault_access = vault.api, vault.cards, vault
     return app

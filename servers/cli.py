@@ -2,7 +2,9 @@
 
     paygate up                                   the whole gateway (servers/launcher.py)
     paygate migrate                              schema to the newest revision
-    paygate serve --role api --listen HOST:PORT  one role in the foreground
+    paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
+                                                 vault)
+    paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
 
 Configuration comes from the environment (servers/settings.py): DATABASE_URL, REDIS_URL,
 PAYGATE_DATA_DIR, PAYGATE_HTTP_PORT, ...; `up`'s flags override the ports and folders.
@@ -30,6 +32,7 @@ from servers.settings import Settings
 ROLES: dict[str, str] = {
     "api": "servers.grpc.server:run",
     "worker": "servers.worker.server:run",
+    "vault": "servers.vault.server:run",
 }
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
@@ -57,43 +60,61 @@ def role_main(role: str) -> RoleMain:
 
 
 def _migrate(settings: Settings) -> int:
-    from adapters.sql.migrate import migrate
     from servers.launcher import embedded_postgres
+    from servers.migrations import migrate_all
 
     if settings.database_url:
-        asyncio.run(migrate(settings.database_url))
+        asyncio.run(migrate_all(settings, settings.database_url))
         _say("info", "database migrated")
         return 0
     pg = embedded_postgres(settings)
     url = pg.attach()  # `paygate up` is running: its server, left running
     if url is not None:
-        asyncio.run(migrate(url))
+        asyncio.run(migrate_all(settings, url))
         _say("info", "database migrated", database="embedded (running)")
         return 0
     url = pg.start()
     try:
-        asyncio.run(migrate(url))
+        asyncio.run(migrate_all(settings, url))
     finally:
         pg.stop()
     _say("info", "database migrated", database="embedded")
     return 0
 
 
-def _serve(settings: Settings, role: str, listen: str) -> int:
-    if not settings.database_url:
-        from servers.launcher import embedded_postgres
+def _with_database(settings: Settings, role: str) -> Settings | None:
+    """Settings whose database_url is set: DATABASE_URL, or the running embedded server.
 
-        url = embedded_postgres(settings).attach()
-        if url is None:
-            _say(
-                "error",
-                "DATABASE_URL is not set and no embedded PostgreSQL is running "
-                f"under {Path(settings.data_dir) / 'pg'}: set it, or start `paygate up`",
-            )
-            return 2
-        settings = dataclasses.replace(settings, database_url=url)
-    asyncio.run(role_main(role)(settings, listen))
+    A split vault node needs only VAULT_DATABASE_URL.
+    """
+    if settings.database_url or (role == "vault" and settings.vault_database_url):
+        return settings
+    from servers.launcher import embedded_postgres
+
+    url = embedded_postgres(settings).attach()
+    if url is None:
+        _say(
+            "error",
+            "DATABASE_URL is not set and no embedded PostgreSQL is running "
+            f"under {Path(settings.data_dir) / 'pg'}: set it, or start `paygate up`",
+        )
+        return None
+    return dataclasses.replace(settings, database_url=url)
+
+
+def _serve(settings: Settings, role: str, listen: str) -> int:
+    resolved = _with_database(settings, role)
+    if resolved is None:
+        return 2
+    asyncio.run(role_main(role)(resolved, listen))
     return 0
+
+
+def _vault(settings: Settings, argv: list[str]) -> int:
+    from servers.vault import rotate
+
+    resolved = _with_database(settings, "vault")
+    return 2 if resolved is None else rotate.main(argv, resolved)
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,6 +153,14 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
 
+    vault = commands.add_parser("vault", help="vault maintenance")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    vault_commands.add_parser(
+        "rotate",
+        add_help=False,
+        help="re-wrap data keys under the current KEK and re-encrypt old card data",
+    )
+
     serve = commands.add_parser("serve", help="run one role in the foreground")
     serve.add_argument("--role", choices=sorted(ROLES), default="api")
     serve.add_argument("--listen", default="127.0.0.1:50061", help="HOST:PORT to listen on")
@@ -139,8 +168,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args, rest = parser().parse_known_args(argv)
     settings = Settings.from_env()
+    if args.command == "vault":
+        sys.exit(_vault(settings, rest))
+    if rest:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "up":
         code = _up(settings, args)
     elif args.command == "migrate":

@@ -87,19 +87,6 @@ class StartupError(RuntimeError):
 # --- settings, seed, logs --------------------------------------------------------------
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes Settings.from_env() in a child return `settings`.
-
-    DATABASE_URL and REDIS_URL keep their names; every other field is PAYGATE_<FIELD>.
-    """
-    special = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
-    env = {}
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        env[special.get(field.name, f"PAYGATE_{field.name.upper()}")] = str(value)
-    return env
-
-
 def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
     return EmbeddedPostgres(Path(settings.data_dir) / "pg")
 
@@ -420,7 +407,7 @@ class Launcher:
     # -- start-up ----------------------------------------------------------------------
 
     async def _start(self) -> Ready:
-        from adapters.sql.migrate import migrate
+        from servers.migrations import migrate_all
 
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -435,7 +422,7 @@ class Launcher:
             self.log("info", "embedded PostgreSQL ready", pgdata=str(self._pg.pgdata))
         settings = self.settings = dataclasses.replace(settings, database_url=database_url)
 
-        await migrate(database_url)
+        await migrate_all(settings, database_url)
         self.log("info", "database migrated")
         seed, created = await ensure_seed(database_url, settings.data_dir / "seed.json")
         self.log(
@@ -514,7 +501,7 @@ class Launcher:
 
     def _child_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(settings_env(settings))
+        env.update(settings.to_env())
         paths = [str(REPO_ROOT)]
         if STUBS.is_dir():
             paths.append(str(STUBS))

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.shared.secret import Secret
+
+_NO_SECRET = Secret("")  # immutable: safe to share as a dataclass default
 
 
 @dataclass(frozen=True)
@@ -35,29 +42,91 @@ class Settings:
     # Peers whose X-Forwarded-For is believed (Envoy): see servers/grpc/client_address.py.
     trusted_proxies: str = "127.0.0.1/32,::1/128"
 
+    # --- the vault (docs/vault.md) ------------------------------------------------------
+    # host:port of the vault role (`paygate serve --role vault`); empty = the vault runs
+    # inside this process (embedded mode).
+    vault_target: str = ""
+    # The vault's own database (split mode); empty = database_url. Only the vault role
+    # (or an embedded process) opens it.
+    vault_database_url: str = ""
+    # The credential the payments core / API role presents to the vault role, and the
+    # vault role requires. Both sides need it in split mode; unused in embedded mode.
+    vault_service_token: Secret = _NO_SECRET
+    # Accepted too while the credential is being rotated (vault side only).
+    vault_service_token_previous: Secret = _NO_SECRET
+    # The KEK: file:PATH, env:NAME or xor:SPEC,SPEC (adapters/crypto/kek.py). Empty = a
+    # development KEK generated under data_dir/vault/ on first start (with a warning).
+    vault_kek: str = ""
+    # Older KEKs that still unwrap data keys until `paygate vault rotate` has re-wrapped
+    # them, separated by ";" (a spec may itself contain commas: xor:...).
+    vault_previous_keks: tuple[str, ...] = ()
+    # The fingerprint HMAC key, as a key spec; empty = a development key under data_dir.
+    vault_fingerprint_key: str = ""
+    # Data key rotation: a data key stops encrypting after this age or this many uses.
+    vault_key_max_age_days: int = 90
+    vault_key_max_encryptions: int = 1_000_000
+    # Where CVCs wait for their authorization: "memory" or "redis" (sealed, with a TTL).
+    # Empty = redis when redis_url is set (several vault replicas), else memory.
+    vault_cvc_store: str = ""
+    # Rows per transaction of the rotation job and the expiry sweep.
+    vault_batch_size: int = 200
+    # TLS on the vault channel (PEM file paths). Vault role: its certificate and key, and
+    # vault_tls_ca = the CA that callers' certificates must chain to (mutual TLS). Callers:
+    # vault_tls_ca = the CA of the vault's certificate, plus their client certificate.
+    vault_tls_cert: str = ""
+    vault_tls_key: str = ""
+    vault_tls_ca: str = ""
+    vault_tls_client_cert: str = ""
+    vault_tls_client_key: str = ""
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Each field from its variable (env_name); an unset or empty one keeps the default."""
+        env = os.environ if env is None else env
+        hints = typing.get_type_hints(cls)
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(env_name(field.name), "")
+            if raw:
+                values[field.name] = _parse(hints[field.name], raw)
+        return cls(**values)  # type: ignore[arg-type]
 
-        def integer(name: str, default: int) -> int:
-            raw = env.get(name, "")
-            return int(raw) if raw else default
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes from_env() in a child process return these settings."""
+        return {
+            env_name(field.name): _render(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
 
-        return cls(
-            database_url=env.get("DATABASE_URL", ""),
-            redis_url=env.get("REDIS_URL", ""),
-            data_dir=Path(env.get("PAYGATE_DATA_DIR", "var")),
-            http_port=integer("PAYGATE_HTTP_PORT", 8080),
-            grpc_port=integer("PAYGATE_GRPC_PORT", 50051),
-            envoy_admin_port=integer("PAYGATE_ENVOY_ADMIN_PORT", 9901),
-            api_processes=integer("PAYGATE_API_PROCESSES", 2),
-            api_base_port=integer("PAYGATE_API_BASE_PORT", 50061),
-            worker_port=integer("PAYGATE_WORKER_PORT", 50060),
-            log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
-            db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
-            idempotency_hash_key=env.get("PAYGATE_IDEMPOTENCY_HASH_KEY", ""),
-            jwt_signing_key=env.get("PAYGATE_JWT_SIGNING_KEY", ""),
-            jwt_issuer=env.get("PAYGATE_JWT_ISSUER", "") or "paygate",
-            jwt_audience=env.get("PAYGATE_JWT_AUDIENCE", "") or "paygate-api",
-            trusted_proxies=env.get("PAYGATE_TRUSTED_PROXIES", "") or "127.0.0.1/32,::1/128",
-        )
+
+# Variables whose names are conventions of their own; every other field is PAYGATE_<FIELD>.
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "vault_database_url": "VAULT_DATABASE_URL",
+}
+
+
+def env_name(field: str) -> str:
+    return _ENV_NAMES.get(field, f"PAYGATE_{field.upper()}")
+
+
+def _parse(kind: object, raw: str) -> object:
+    if kind is int:
+        return int(raw)
+    if kind is Path:
+        return Path(raw)
+    if kind is Secret:
+        return Secret(raw)
+    if kind == tuple[str, ...]:
+        # ";" because a key spec may itself contain commas (xor:...).
+        return tuple(part.strip() for part in raw.split(";") if part.strip())
+    return raw
+
+
+def _render(value: object) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, tuple):
+        return ";".join(value)
+    return str(value)

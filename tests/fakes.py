@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import argon2
@@ -9,8 +11,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
+from adapters.crypto.aes_gcm import AesGcmCipher
+from adapters.crypto.fingerprint import HmacFingerprinter
+from adapters.crypto.kek import AesGcmKeyWrapper
+from adapters.memory.cvc_store import MemoryCvcStore
+from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from adapters.memory.vault import MemoryVaultUnitOfWorkFactory
+from adapters.ratelimit import LimitsRateLimiter
+from adapters.system import RandomIds, SystemClock
+from adapters.vault.in_process import InProcessCardVault
+from core.access.rate_limits import DEFAULT_LIMITS
 from core.shared.ids import encode, uuid7_int
-from core.shared.ports import Clock
+from core.shared.ports import Clock, IdGenerator
+from core.shared.unit_of_work import UnitOfWorkFactory
+from core.vault.model import KeyMaterial
+from core.vault.use_cases import Vault
+from servers.app import App, assemble
 
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -54,3 +70,44 @@ def cheap_hasher() -> Argon2Hasher:
 
 def token_codec(clock: Clock) -> JwtCodec:
     return JwtCodec(Ed25519PrivateKey.generate(), clock)
+
+
+def in_memory_app(
+    uow: UnitOfWorkFactory | None = None,
+    *,
+    ids: IdGenerator | None = None,
+    clock: Clock | None = None,
+    rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
+) -> App:
+    """servers.app's wiring over in-process adapters, for gRPC tests that need no database.
+
+    Tests swap single use-cases on the result (app.vault = ..., app.idempotency = ...).
+    """
+    clock = clock or SystemClock()
+    limiter = LimitsRateLimiter("memory://")
+    app = assemble(
+        uow or MemoryUnitOfWorkFactory(),
+        ids or RandomIds(),
+        clock,
+        limiter=limiter,
+        hasher=cheap_hasher(),
+        tokens=token_codec(clock),
+        rate_limit_defaults=rate_limit_defaults,
+    )
+    app.limiter = limiter  # closed by app.aclose()
+    app.vault = in_memory_vault(clock)
+    app.card_vault = InProcessCardVault(app.vault)
+    return app
+
+
+def in_memory_vault(clock: Clock) -> Vault:
+    """A vault with fresh random keys over in-memory tables."""
+    return Vault(
+        MemoryVaultUnitOfWorkFactory(),
+        cipher=AesGcmCipher(),
+        key_wrapper=AesGcmKeyWrapper({"kek-test": KeyMaterial(os.urandom(32))}, current="kek-test"),
+        fingerprinter=HmacFingerprinter(KeyMaterial(os.urandom(32))),
+        cvc_store=MemoryCvcStore(clock),
+        ids=RandomIds(),
+        clock=clock,
+    )

@@ -1,14 +1,13 @@
 """The CVC store in process memory: `core.vault.ports.CvcStore` with a time to live.
 
-A CVC lives here from tokenization until the one authorization that uses it, at most as
-long as its token (15 minutes); nothing writes it to disk, a log or a database. Expired
-entries are dropped on every call (a heap ordered by expiry), and the store holds at most
-`max_entries` (the soonest to expire go first), so memory stays bounded under any load.
+A sealed CVC (encrypted by the vault under the merchant's data key) lives here from
+tokenization until the one authorization that uses it, at most as long as its token (15
+minutes); nothing writes it to disk, a log or a database. Expired entries are dropped on
+every call (a heap ordered by expiry), and the store holds at most `max_entries` (the
+soonest to expire go first), so memory stays bounded under any load.
 
-One process only: when the vault runs as several replicas, the authorization must reach
-the replica that tokenized the card (or a shared store with the same Protocol, e.g. Redis
-with the CVC encrypted under a per-process key and a TTL, replaces this one). Python
-strings cannot be wiped from memory; dropping the last reference is the best we can do.
+One process only: when the vault runs as several replicas, use the Redis store
+(adapters/redis/cvc_store.py), which keeps the same sealed bytes with a TTL.
 """
 
 from __future__ import annotations
@@ -17,26 +16,25 @@ import heapq
 from datetime import datetime
 
 from core.shared.ports import Clock
-from core.shared.secret import Secret
 
 
 class MemoryCvcStore:
     def __init__(self, clock: Clock, *, max_entries: int = 100_000) -> None:
         self._clock = clock
         self._max = max_entries
-        self._entries: dict[str, tuple[datetime, Secret]] = {}
+        self._entries: dict[str, tuple[datetime, bytes]] = {}
         self._expiries: list[tuple[datetime, str]] = []
 
-    async def put(self, key: str, cvc: Secret, *, expires_at: datetime) -> None:
+    async def put(self, key: str, sealed: bytes, *, expires_at: datetime) -> None:
         self._sweep()
         if expires_at <= self._clock.now():
             return
-        self._entries[key] = (expires_at, cvc)
+        self._entries[key] = (expires_at, bytes(sealed))
         heapq.heappush(self._expiries, (expires_at, key))
         while len(self._entries) > self._max:
             self._drop_first()
 
-    async def pop(self, key: str) -> Secret | None:
+    async def pop(self, key: str) -> bytes | None:
         self._sweep()
         entry = self._entries.pop(key, None)
         return entry[1] if entry is not None else None

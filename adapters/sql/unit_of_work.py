@@ -39,25 +39,15 @@ from core.shared.errors import Conflict, Unavailable
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
 
 
-class SqlUnitOfWork:
+class SqlTransaction:
     """`async with uow:` checks out a connection; the transaction begins with the first
     statement. Leaving without `commit()` rolls it back; the connection goes back to the
     pool either way. After `commit()` the unit of work may go on: the next statement opens
     a new transaction.
-    """
 
-    # Typed as the ports: the Protocol's attributes are mutable, hence invariant, so the
-    # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
-    payment_intents: PaymentIntentRepository
-    payment_events: PaymentEventLog
-    merchants: MerchantRepository
-    api_keys: ApiKeyRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    invitations: InvitationRepository
-    sessions: SessionRepository
-    audit: AuditLog
-    rate_limit_overrides: RateLimitOverrides
+    Subclasses put their context's repositories on the connection in `_bind`
+    (SqlUnitOfWork here, SqlVaultUnitOfWork in adapters/sql/vault/).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -78,17 +68,11 @@ class SqlUnitOfWork:
         except (OSError, OperationalError, InterfaceError) as error:
             raise Unavailable("The database is unavailable.") from error
         self._connection = connection
-        self.payment_intents = SqlPaymentIntents(connection)
-        self.payment_events = SqlPaymentEvents(connection)
-        self.merchants = SqlMerchants(connection)
-        self.api_keys = SqlApiKeys(connection)
-        self.users = SqlUsers(connection)
-        self.memberships = SqlMemberships(connection)
-        self.invitations = SqlInvitations(connection)
-        self.sessions = SqlSessions(connection)
-        self.audit = SqlAuditLog(connection)
-        self.rate_limit_overrides = SqlRateLimitOverrides(connection)
+        self._bind(connection)
         return self
+
+    def _bind(self, connection: AsyncConnection) -> None:
+        raise NotImplementedError
 
     async def __aexit__(
         self,
@@ -119,6 +103,35 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         await self.connection.commit()
+
+
+class SqlUnitOfWork(SqlTransaction):
+    """The unit of work of payments and access (core.shared.unit_of_work.UnitOfWork)."""
+
+    # Typed as the ports: the Protocol's attributes are mutable, hence invariant, so the
+    # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
+    payment_intents: PaymentIntentRepository
+    payment_events: PaymentEventLog
+    merchants: MerchantRepository
+    api_keys: ApiKeyRepository
+    users: UserRepository
+    memberships: MembershipRepository
+    invitations: InvitationRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    rate_limit_overrides: RateLimitOverrides
+
+    def _bind(self, connection: AsyncConnection) -> None:
+        self.payment_intents = SqlPaymentIntents(connection)
+        self.payment_events = SqlPaymentEvents(connection)
+        self.merchants = SqlMerchants(connection)
+        self.api_keys = SqlApiKeys(connection)
+        self.users = SqlUsers(connection)
+        self.memberships = SqlMemberships(connection)
+        self.invitations = SqlInvitations(connection)
+        self.sessions = SqlSessions(connection)
+        self.audit = SqlAuditLog(connection)
+        self.rate_limit_overrides = SqlRateLimitOverrides(connection)
 
 
 class SqlUnitOfWorkFactory:

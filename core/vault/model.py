@@ -362,3 +362,28 @@ class RotationPolicy:
 
 def next_data_key_version(current: DataKey | None) -> int:
     return 1 if current is None else current.version + 1
+
+
+# ------------------------------------------------------------- detokenization audit
+
+
+class DetokenizationOutcome(StrEnum):
+    GRANTED = "GRANTED"  # the card left the vault in clear, for one authorization
+    DENIED = "DENIED"  # refused: see `reason` (TOKEN_ALREADY_USED, RESOURCE_MISSING, ...)
+
+
+@dataclass(frozen=True)
+class DetokenizationRecord:
+    """Who asked for which card in clear, when, why, and what they got. Append-only.
+
+    `payment_method` is the tok_/pm_ id as asked (cut to 64 characters: a denied request
+    may carry anything); never a card number.
+    """
+
+    merchant_id: str
+    payment_method: str
+    actor: str  # the authenticated caller: "service:payments", "in-process:payments"
+    purpose: str  # what the card is for, e.g. "authorize pa_..." (the caller says)
+    outcome: DetokenizationOutcome
+    reason: str  # "" when granted, else the error's reason
+    occurred_at: datetime

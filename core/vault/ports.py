@@ -1,5 +1,9 @@
-"""What the vault needs from the outside world: storage, key wrapping, a cipher, a keyed
-fingerprint and a short-lived CVC store.
+"""The vault's ports.
+
+Driven (what the vault needs from the outside world): storage, key wrapping, a cipher, a
+keyed fingerprint, a short-lived store of sealed CVCs and the detokenization audit trail.
+Driving (`VaultApi`): the vault's public operations as the API servicers call them, served
+in-process by core.vault.use_cases.Vault or forwarded to the vault role over gRPC.
 
 core/ never touches a cryptographic library: AES-GCM, HMAC and the KEK live behind these
 Protocols (adapters/crypto/). The vault has its own unit of work because it is its own PCI
@@ -13,11 +17,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from core.shared.secret import Secret
+from core.access.model import Principal
+from core.shared.pagination import Page
+from core.vault.cards import CardInput
 from core.vault.model import (
     CipherContext,
     DataKey,
     DataKeyRef,
+    DetokenizationRecord,
     KeyMaterial,
     Pan,
     PaymentMethod,
@@ -43,6 +50,22 @@ class TokenRepository(Protocol):
         """
         ...
 
+    async def expired(self, now: datetime, *, limit: int) -> Sequence[Token]:
+        """ACTIVE tokens past `expires_at`, locked, skipping rows another transaction holds
+        (FOR UPDATE SKIP LOCKED): the expiry sweep erases their ciphertexts."""
+        ...
+
+    async def sealed_under_other_keys(
+        self, merchant_id: str, current_key_id: str, *, limit: int
+    ) -> Sequence[Token]:
+        """The merchant's tokens that still hold a ciphertext under a data key other than
+        `current_key_id`, locked with FOR UPDATE SKIP LOCKED (the re-encryption job)."""
+        ...
+
+    async def count_sealed_under_other_keys(self, merchant_id: str, current_key_id: str) -> int:
+        """How many such tokens remain, locked or not."""
+        ...
+
 
 class PaymentMethodRepository(Protocol):
     async def add(self, method: PaymentMethod) -> None: ...
@@ -55,11 +78,26 @@ class PaymentMethodRepository(Protocol):
         """Optimistic like TokenRepository.update."""
         ...
 
-    async def list_for_customer(
-        self, merchant_id: str, customer_id: str, *, limit: int
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool,
+        limit: int,
+        customer_id: str | None = None,
+        starting_after: str | None = None,
     ) -> Sequence[PaymentMethod]:
-        """Newest first."""
+        """Up to `limit` of the merchant's payment methods of that mode (of one customer
+        when given), newest first, older than `starting_after` when given."""
         ...
+
+    async def sealed_under_other_keys(
+        self, merchant_id: str, current_key_id: str, *, limit: int
+    ) -> Sequence[PaymentMethod]:
+        """Like TokenRepository.sealed_under_other_keys."""
+        ...
+
+    async def count_sealed_under_other_keys(self, merchant_id: str, current_key_id: str) -> int: ...
 
 
 class DataKeyRepository(Protocol):
@@ -88,6 +126,27 @@ class DataKeyRepository(Protocol):
         """
         ...
 
+    async def wrapped_by_other_keks(self, current_kek_id: str, *, limit: int) -> Sequence[DataKey]:
+        """Data keys wrapped by a KEK other than the current one, locked with FOR UPDATE
+        SKIP LOCKED: the KEK rotation re-wraps them."""
+        ...
+
+    async def merchants(self, *, limit: int, starting_after: str | None = None) -> Sequence[str]:
+        """Ids of the merchants that have data keys, in id order, after `starting_after`."""
+        ...
+
+
+class DetokenizationAudit(Protocol):
+    """Append-only: every request for a card in clear, granted or denied."""
+
+    async def append(self, record: DetokenizationRecord) -> None: ...
+
+    async def for_payment_method(
+        self, merchant_id: str, payment_method: str
+    ) -> Sequence[DetokenizationRecord]:
+        """The records about one tok_/pm_ id, oldest first."""
+        ...
+
 
 class VaultUnitOfWork(Protocol):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
@@ -95,6 +154,7 @@ class VaultUnitOfWork(Protocol):
     tokens: TokenRepository
     payment_methods: PaymentMethodRepository
     data_keys: DataKeyRepository
+    detokenizations: DetokenizationAudit
 
     async def __aenter__(self) -> Self: ...
 
@@ -168,13 +228,47 @@ class Fingerprinter(Protocol):
 
 
 class CvcStore(Protocol):
-    """The CVC between tokenization and the one authorization that uses it, in memory only
-    (PCI DSS forbids storing it after authorization, and we never write it to disk)."""
+    """The CVC between tokenization and the one authorization that uses it, never on disk
+    (PCI DSS forbids storing it after authorization): process memory or a Redis entry with
+    a time to live. The store only ever sees it SEALED: the vault encrypts it under the
+    merchant's data key, bound to the token or payment method it belongs to, before `put`.
+    """
 
-    async def put(self, key: str, cvc: Secret, *, expires_at: datetime) -> None: ...
+    async def put(self, key: str, sealed: bytes, *, expires_at: datetime) -> None:
+        """Keeps `sealed` until `expires_at` (an entry already expired is not kept)."""
+        ...
 
-    async def pop(self, key: str) -> Secret | None:
-        """The CVC, removed; None when there was none or it expired."""
+    async def pop(self, key: str) -> bytes | None:
+        """The sealed CVC, removed; None when there was none or it expired."""
         ...
 
     async def discard(self, key: str) -> None: ...
+
+
+# ------------------------------------------------------------------ driving side
+
+
+class VaultApi(Protocol):
+    """The vault's public operations (POST /v1/tokens, /v1/payment_methods ...) for the API
+    servicers: core.vault.use_cases.Vault in-process (embedded mode), or a gRPC client of
+    the vault role (split mode). Both return the same core objects; a client-side Token or
+    PaymentMethod never carries ciphertext (`encrypted_card` is None)."""
+
+    async def tokenize_card(self, caller: Principal, card: CardInput) -> Token: ...
+
+    async def create_payment_method_from_token(
+        self, caller: Principal, token_id: str, *, customer_id: str = ""
+    ) -> PaymentMethod: ...
+
+    async def get_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod: ...
+
+    async def list_payment_methods(
+        self,
+        caller: Principal,
+        *,
+        customer_id: str = "",
+        limit: int = 0,
+        starting_after: str = "",
+    ) -> Page[PaymentMethod]: ...
+
+    async def revoke_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod: ...

@@ -1,46 +1,43 @@
 """Vault use-cases: tokenize a card, turn a token into a payment method, hand a card to one
-authorization, revoke. Validate -> load -> decide -> persist; nothing here knows the wire,
-SQL or a crypto library.
+authorization (audited), list and revoke payment methods, sweep expired tokens.
+Validate -> load -> decide -> persist; nothing here knows the wire, SQL or a crypto
+library. Key handling (sealing keys, rotation on use, opening) is core.vault.keyring's.
 
-Key handling, in order, for every encryption:
-1. `_sealing_key` reads the merchant's newest data key. When it has none, or the rotation
-   policy says it is spent (age, usage, retired), a new version is generated and wrapped
-   by the KEK OUTSIDE any transaction (a KMS is a network call), then inserted in a short
-   transaction that also retires the old one. Two processes rotating at once collide on
-   (merchant, version): the loser rereads and uses the winner's key.
-2. The card is sealed with AES-GCM under that key, bound to (merchant, record id), and the
-   row is written together with the key's encryption count (an atomic increment).
-Decryption reads the key id/version from the ciphertext header, loads that data key (a
-retired one too) and unwraps it.
+The CVC never reaches storage in clear, nor the CVC store: it is sealed under the same
+data key as the card, bound to `<record id>#cvc` (so it cannot be swapped with a card
+ciphertext or another record's CVC), and kept in the CvcStore until the one authorization
+that takes it, at most until the token expires.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.access.model import Principal
-from core.shared.errors import Conflict, InvalidArgument, NotFound
+from core.shared.errors import InvalidArgument, NotFound, PaygateError, Violations
 from core.shared.ids import has_prefix
+from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
+from core.shared.redaction import mask_pans
+from core.shared.secret import Secret
 from core.vault.bin_table import DEFAULT_BIN_TABLE, BinTable
 from core.vault.cards import CardInput, validate_card
 from core.vault.errors import CiphertextRejected, TokenExpired
+from core.vault.keyring import Keyring, SealingKey
 from core.vault.model import (
     TOKEN_TTL,
     CardForAuthorization,
     CardSummary,
     CipherContext,
-    DataKey,
-    DataKeyRef,
+    DetokenizationOutcome,
+    DetokenizationRecord,
     EncryptedCard,
-    KeyMaterial,
     PaymentMethod,
     RotationPolicy,
     SensitiveCard,
     Token,
     TokenStatus,
-    next_data_key_version,
 )
 from core.vault.ports import (
     Cipher,
@@ -52,7 +49,19 @@ from core.vault.ports import (
 )
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ROTATION_ATTEMPTS = 3
+# What a caller may say about why it wants a card: printable ASCII, kept in the audit.
+_PURPOSE = re.compile(r"^[\x20-\x7e]{1,200}$")
+CIPHERTEXT_REJECTED = "CIPHERTEXT_REJECTED"
+
+
+def cvc_context(merchant_id: str, record_id: str) -> CipherContext:
+    return CipherContext(merchant_id, f"{record_id}#cvc")
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A caller's id as we may repeat it (an error message, the audit): cut short, and any
+    card number in it masked, since a confused client may send a PAN where an id belongs."""
+    return mask_pans(value[:200])[:limit]
 
 
 class Vault:
@@ -71,17 +80,17 @@ class Vault:
         token_ttl: timedelta = TOKEN_TTL,
     ) -> None:
         self._uow = uow
-        self._cipher = cipher
-        self._kek = key_wrapper
         self._fingerprinter = fingerprinter
         self._cvc = cvc_store
         self._ids = ids
         self._clock = clock
         self._bins = bins
-        self._rotation = rotation or RotationPolicy()
         self._token_ttl = token_ttl
+        self.keyring = Keyring(
+            uow, cipher=cipher, key_wrapper=key_wrapper, ids=ids, clock=clock, rotation=rotation
+        )
 
-    # ------------------------------------------------------------------ use-cases
+    # ----------------------------------------------------------- public operations
 
     async def tokenize_card(self, caller: Principal, card: CardInput) -> Token:
         """POST /v1/tokens: a single-use `tok_...` valid for 15 minutes."""
@@ -96,29 +105,30 @@ class Vault:
             funding=valid.bin.funding,
             country=valid.bin.country,
         )
-        key, material = await self._sealing_key(caller.merchant_id)
+        sealing = await self.keyring.sealing_key(caller.merchant_id)
         token_id = self._ids.new("tok")
-        encrypted = self._seal(
-            SensitiveCard(valid.pan, valid.name),
-            key,
-            material,
-            CipherContext(caller.merchant_id, token_id),
-        )
         token = Token.create(
             id=token_id,
             merchant_id=caller.merchant_id,
             livemode=caller.livemode,
             card=summary,
-            encrypted_card=encrypted,
+            encrypted_card=self.keyring.seal(
+                SensitiveCard(valid.pan, valid.name).to_bytes(),
+                sealing,
+                CipherContext(caller.merchant_id, token_id),
+            ),
             created=now,
             ttl=self._token_ttl,
         )
+        encryptions = 1
+        if valid.cvc is not None:
+            # Before the token is committed: when the CVC store is down, nothing is written.
+            await self._put_cvc(token.id, valid.cvc, sealing, token)
+            encryptions += 1
         async with self._uow() as uow:
             await uow.tokens.add(token)
-            await uow.data_keys.count_encryptions(key.id)
+            await uow.data_keys.count_encryptions(sealing.key.id, encryptions)
             await uow.commit()
-        if valid.cvc is not None:
-            await self._cvc.put(token.id, valid.cvc, expires_at=token.expires_at)
         return token
 
     async def create_payment_method_from_token(
@@ -127,99 +137,191 @@ class Vault:
         """POST /v1/payment_methods {token}: uses the token up, gives a reusable `pm_...`.
 
         The card is re-encrypted for the new row (its ciphertext is bound to its row id).
-        A CVC still in memory moves to the payment method for the rest of the token's
-        lifetime, so the first payment with it can still send the CVC.
+        A CVC still in the CVC store moves to the payment method for the rest of the
+        token's lifetime, so the first payment with it can still send the CVC.
         """
         if customer_id and not _CUSTOMER_ID.match(customer_id):
             raise InvalidArgument.field("customer", "must be 1-64 letters, digits, '_' or '-'")
-        key, material = await self._sealing_key(caller.merchant_id)
+        sealing = await self.keyring.sealing_key(caller.merchant_id)
         method_id = self._ids.new("pm")
         async with self._uow() as uow:
             now = self._clock.now()
-            token = await self._usable_token(uow, caller, token_id, param="token")
+            token = await self._usable_token(
+                uow, caller.merchant_id, caller.livemode, token_id, param="token"
+            )
             encrypted = token.use(now)  # saved only if everything below succeeds
-            card = await self._open(uow, encrypted, CipherContext(token.merchant_id, token.id))
+            card = await self._open_card(uow, encrypted, CipherContext(token.merchant_id, token.id))
+            cvc = await self._take_cvc(uow, token.merchant_id, token.id)
             method = PaymentMethod(
                 id=method_id,
                 merchant_id=caller.merchant_id,
                 livemode=caller.livemode,
                 card=token.card,
-                encrypted_card=self._seal(
-                    card, key, material, CipherContext(caller.merchant_id, method_id)
+                encrypted_card=self.keyring.seal(
+                    card.to_bytes(), sealing, CipherContext(caller.merchant_id, method_id)
                 ),
                 created=now,
                 customer_id=customer_id,
             )
+            if cvc is not None:
+                await self._put_cvc(method.id, cvc, sealing, token)
             await uow.tokens.update(token)
             await uow.payment_methods.add(method)
-            await uow.data_keys.count_encryptions(key.id)
+            await uow.data_keys.count_encryptions(sealing.key.id, 1 if cvc is None else 2)
             await uow.commit()
-        cvc = await self._cvc.pop(token.id)
-        if cvc is not None:
-            await self._cvc.put(method.id, cvc, expires_at=token.expires_at)
         return method
 
-    async def consume_token_for_payment(
-        self, caller: Principal, token_id: str
-    ) -> CardForAuthorization:
-        """The card behind a token, for exactly one authorization; the token is USED after.
-
-        The token row is locked for the decryption, so two confirmations racing for one
-        token cannot both get the card: the second sees TOKEN_ALREADY_USED.
-        """
+    async def get_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod:
         async with self._uow() as uow:
-            now = self._clock.now()
-            token = await self._usable_token(uow, caller, token_id, param="payment_method")
-            encrypted = token.use(now)
-            card = await self._open(uow, encrypted, CipherContext(token.merchant_id, token.id))
-            await uow.tokens.update(token)
-            await uow.commit()
-        return CardForAuthorization(
-            pan=card.pan,
-            exp_month=token.card.exp_month,
-            exp_year=token.card.exp_year,
-            cvc=await self._cvc.pop(token.id),
-            name=card.name,
-            card=token.card,
-        )
+            return await self._method(uow, caller.merchant_id, caller.livemode, method_id)
 
-    async def card_for_payment_method(
-        self, caller: Principal, method_id: str
-    ) -> CardForAuthorization:
-        """The card behind a reusable payment method, for one authorization."""
+    async def list_payment_methods(
+        self,
+        caller: Principal,
+        *,
+        customer_id: str = "",
+        limit: int = 0,
+        starting_after: str = "",
+    ) -> Page[PaymentMethod]:
+        """The merchant's payment methods (of one customer when given), newest first."""
+        violations = Violations()
+        limit = page_limit(limit, violations)
+        if customer_id and not _CUSTOMER_ID.match(customer_id):
+            violations.add("customer", "must be 1-64 letters, digits, '_' or '-'")
+        violations.raise_if_any()
         async with self._uow() as uow:
-            method = await self._method(uow, caller, method_id)
-            encrypted = method.ensure_usable()
-            card = await self._open(uow, encrypted, CipherContext(method.merchant_id, method.id))
-        return CardForAuthorization(
-            pan=card.pan,
-            exp_month=method.card.exp_month,
-            exp_year=method.card.exp_year,
-            cvc=await self._cvc.pop(method.id),
-            name=card.name,
-            card=method.card,
-        )
+            rows = await uow.payment_methods.list(
+                caller.merchant_id,
+                livemode=caller.livemode,
+                limit=limit + 1,
+                customer_id=customer_id or None,
+                starting_after=starting_after or None,
+            )
+        return Page.from_overfetch(list(rows), limit)
 
     async def revoke_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod:
         """Erases the card's ciphertext; the payment method can never pay again."""
         async with self._uow() as uow:
-            method = await self._method(uow, caller, method_id, for_update=True)
+            method = await self._method(
+                uow, caller.merchant_id, caller.livemode, method_id, for_update=True
+            )
             method.revoke(self._clock.now())
             await uow.payment_methods.update(method)
             await uow.commit()
         await self._cvc.discard(method.id)
         return method
 
+    # ------------------------------------------------------ the payments core's door
+
+    async def detokenize_for_payment(
+        self,
+        merchant_id: str,
+        payment_method: str,
+        *,
+        purpose: str,
+        actor: str,
+        livemode: bool | None = None,
+    ) -> CardForAuthorization:
+        """The card behind a `tok_` (consumed: single use) or a `pm_` (reusable), in clear,
+        for one authorization. Every call leaves a DetokenizationRecord: a grant in the
+        same transaction that uses the token, a denial in a transaction of its own.
+
+        Unknown ids, another merchant's, and (when `livemode` is given) the other mode's
+        are NOT_FOUND with param=payment_method.
+        """
+        try:
+            if not _PURPOSE.match(purpose):
+                raise InvalidArgument.field("purpose", "must be 1-200 printable ASCII characters")
+            audit = _Audit(merchant_id, shown(payment_method, 64), actor, shown(purpose, 200))
+            if has_prefix(payment_method, "tok"):
+                return await self._consume_token(merchant_id, livemode, payment_method, audit)
+            if has_prefix(payment_method, "pm"):
+                return await self._card_for_method(merchant_id, livemode, payment_method, audit)
+            raise NotFound(
+                f"No such payment method: {shown(payment_method)!r}",
+                metadata={"param": "payment_method"},
+            )
+        except (PaygateError, CiphertextRejected) as error:
+            reason = error.reason if isinstance(error, PaygateError) else CIPHERTEXT_REJECTED
+            await self._record_denial(merchant_id, payment_method, actor, purpose, reason)
+            raise
+
+    async def _consume_token(
+        self, merchant_id: str, livemode: bool | None, token_id: str, audit: _Audit
+    ) -> CardForAuthorization:
+        # The token row stays locked from the read to the commit, so two confirmations
+        # racing for one token cannot both get the card: the second sees TOKEN_ALREADY_USED.
+        async with self._uow() as uow:
+            now = self._clock.now()
+            token = await self._usable_token(
+                uow, merchant_id, livemode, token_id, param="payment_method"
+            )
+            encrypted = token.use(now)
+            card = await self._open_card(uow, encrypted, CipherContext(token.merchant_id, token.id))
+            cvc = await self._take_cvc(uow, token.merchant_id, token.id)
+            await uow.tokens.update(token)
+            await uow.detokenizations.append(audit.granted(now))
+            await uow.commit()
+        return _for_authorization(card, cvc, token.card)
+
+    async def _card_for_method(
+        self, merchant_id: str, livemode: bool | None, method_id: str, audit: _Audit
+    ) -> CardForAuthorization:
+        async with self._uow() as uow:
+            method = await self._method(
+                uow, merchant_id, livemode, method_id, param="payment_method"
+            )
+            encrypted = method.ensure_usable()
+            card = await self._open_card(
+                uow, encrypted, CipherContext(method.merchant_id, method.id)
+            )
+            cvc = await self._take_cvc(uow, method.merchant_id, method.id)
+            await uow.detokenizations.append(audit.granted(self._clock.now()))
+            await uow.commit()
+        return _for_authorization(card, cvc, method.card)
+
+    async def _record_denial(
+        self, merchant_id: str, payment_method: str, actor: str, purpose: str, reason: str
+    ) -> None:
+        record = _Audit(
+            merchant_id, shown(payment_method, 64), actor, shown(purpose, 200) or "(none)"
+        ).denied(self._clock.now(), reason)
+        async with self._uow() as uow:
+            await uow.detokenizations.append(record)
+            await uow.commit()
+
+    # ------------------------------------------------------------------ upkeep
+
+    async def expire_tokens(self, *, limit: int = 500) -> int:
+        """Erases the ciphertexts of up to `limit` tokens past their lifetime (rows that a
+        payment holds are skipped: it will see them expired itself). Returns how many."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            tokens = await uow.tokens.expired(now, limit=limit)
+            for token in tokens:
+                token.expire(now)
+                await uow.tokens.update(token)
+            await uow.commit()
+        for token in tokens:
+            await self._cvc.discard(token.id)
+        return len(tokens)
+
     # -------------------------------------------------------------------- loading
 
     async def _usable_token(
-        self, uow: VaultUnitOfWork, caller: Principal, token_id: str, *, param: str
+        self,
+        uow: VaultUnitOfWork,
+        merchant_id: str,
+        livemode: bool | None,
+        token_id: str,
+        *,
+        param: str,
     ) -> Token:
         token = None
         if has_prefix(token_id, "tok"):
-            token = await uow.tokens.get(caller.merchant_id, token_id, for_update=True)
-        if token is None or token.livemode != caller.livemode:
-            raise NotFound(f"No such token: {token_id[:40]!r}", metadata={"param": param})
+            token = await uow.tokens.get(merchant_id, token_id, for_update=True)
+        if token is None or (livemode is not None and token.livemode != livemode):
+            raise NotFound(f"No such token: {shown(token_id)!r}", metadata={"param": param})
         now = self._clock.now()
         if token.status is TokenStatus.ACTIVE and token.is_expired(now):
             # Record the expiry (and erase the card) before saying so.
@@ -232,73 +334,80 @@ class Vault:
         return token
 
     async def _method(
-        self, uow: VaultUnitOfWork, caller: Principal, method_id: str, *, for_update: bool = False
+        self,
+        uow: VaultUnitOfWork,
+        merchant_id: str,
+        livemode: bool | None,
+        method_id: str,
+        *,
+        for_update: bool = False,
+        param: str = "id",
     ) -> PaymentMethod:
         method = None
         if has_prefix(method_id, "pm"):
-            method = await uow.payment_methods.get(
-                caller.merchant_id, method_id, for_update=for_update
-            )
-        if method is None or method.livemode != caller.livemode:
+            method = await uow.payment_methods.get(merchant_id, method_id, for_update=for_update)
+        if method is None or (livemode is not None and method.livemode != livemode):
             raise NotFound(
-                f"No such payment method: {method_id[:40]!r}", metadata={"param": "payment_method"}
+                f"No such payment method: {shown(method_id)!r}", metadata={"param": param}
             )
         return method
 
     # --------------------------------------------------------------------- crypto
 
-    async def _sealing_key(self, merchant_id: str) -> tuple[DataKey, KeyMaterial]:
-        """The data key new ciphertexts of this merchant go under, rotating when due."""
-        for _ in range(_ROTATION_ATTEMPTS):
-            async with self._uow() as uow:
-                current = await uow.data_keys.latest(merchant_id)
-            now = self._clock.now()
-            if current is not None and self._rotation.reason_to_rotate(current, now) is None:
-                return current, await self._unwrap(current)
-            material = self._cipher.generate_key()
-            ref = DataKeyRef(f"dek_{self._ids.secret(12)}", next_data_key_version(current))
-            fresh = DataKey(
-                id=ref.key_id,
-                merchant_id=merchant_id,
-                version=ref.version,
-                wrapped_key=await self._kek.wrap(material, merchant_id=merchant_id, ref=ref),
-                kek_id=self._kek.kek_id,
-                created=now,
-            )
-            try:
-                async with self._uow() as uow:
-                    await uow.data_keys.add(fresh)
-                    if current is not None and current.active:
-                        current.retire(now)
-                        await uow.data_keys.update(current)
-                    await uow.commit()
-            except Conflict:
-                continue  # another process rotated first: take its key on the next round
-            return fresh, material
-        raise Conflict(
-            "The merchant's data key is being rotated; retry.", reason="CONCURRENT_UPDATE"
-        )
-
-    async def _unwrap(self, key: DataKey) -> KeyMaterial:
-        return await self._kek.unwrap(key.wrapped_key, merchant_id=key.merchant_id, ref=key.ref)
-
-    def _seal(
-        self, card: SensitiveCard, key: DataKey, material: KeyMaterial, context: CipherContext
-    ) -> EncryptedCard:
-        ciphertext = self._cipher.encrypt(material, card.to_bytes(), ref=key.ref, context=context)
-        return EncryptedCard(ciphertext, key.id, key.version)
-
-    async def _open(
+    async def _open_card(
         self, uow: VaultUnitOfWork, encrypted: EncryptedCard, context: CipherContext
     ) -> SensitiveCard:
-        ref = self._cipher.key_ref(encrypted.ciphertext)
-        key = await uow.data_keys.get(context.merchant_id, ref.key_id)
-        if key is None or key.version != ref.version:
-            raise CiphertextRejected()
-        plaintext = self._cipher.decrypt(
-            await self._unwrap(key), encrypted.ciphertext, context=context
-        )
+        plaintext = await self.keyring.open(uow, encrypted.ciphertext, context)
         try:
             return SensitiveCard.from_bytes(plaintext)
         except (ValueError, KeyError) as exc:
             raise CiphertextRejected() from exc
+
+    async def _put_cvc(
+        self, record_id: str, cvc: Secret, sealing: SealingKey, token: Token
+    ) -> None:
+        merchant_id = sealing.key.merchant_id
+        sealed = self.keyring.seal(
+            cvc.reveal().encode("ascii"), sealing, cvc_context(merchant_id, record_id)
+        )
+        await self._cvc.put(record_id, sealed.ciphertext, expires_at=token.expires_at)
+
+    async def _take_cvc(
+        self, uow: VaultUnitOfWork, merchant_id: str, record_id: str
+    ) -> Secret | None:
+        """The record's CVC, out of the store for good (it serves one authorization)."""
+        sealed = await self._cvc.pop(record_id)
+        if sealed is None:
+            return None
+        plaintext = await self.keyring.open(uow, sealed, cvc_context(merchant_id, record_id))
+        return Secret(plaintext.decode("ascii"))
+
+
+class _Audit:
+    """The parts of a DetokenizationRecord known before the outcome."""
+
+    def __init__(self, merchant_id: str, payment_method: str, actor: str, purpose: str) -> None:
+        self._fields = (merchant_id, payment_method, actor, purpose)
+
+    def granted(self, now: datetime) -> DetokenizationRecord:
+        return DetokenizationRecord(
+            *self._fields, outcome=DetokenizationOutcome.GRANTED, reason="", occurred_at=now
+        )
+
+    def denied(self, now: datetime, reason: str) -> DetokenizationRecord:
+        return DetokenizationRecord(
+            *self._fields, outcome=DetokenizationOutcome.DENIED, reason=reason, occurred_at=now
+        )
+
+
+def _for_authorization(
+    card: SensitiveCard, cvc: Secret | None, summary: CardSummary
+) -> CardForAuthorization:
+    return CardForAuthorization(
+        pan=card.pan,
+        exp_month=summary.exp_month,
+        exp_year=summary.exp_year,
+        cvc=cvc,
+        name=card.name,
+        card=summary,
+    )

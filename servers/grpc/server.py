@@ -24,6 +24,10 @@ from paygate.v1 import (
     options_pb2,
     payment_intents_pb2,
     payment_intents_pb2_grpc,
+    payment_methods_pb2,
+    payment_methods_pb2_grpc,
+    tokens_pb2,
+    tokens_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -36,6 +40,8 @@ from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
 from servers.grpc.servicers.members import MemberService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
+from servers.grpc.servicers.payment_methods import PaymentMethodService
+from servers.grpc.servicers.tokens import TokenService
 from servers.settings import Settings
 
 log = logging.getLogger("paygate.server")
@@ -71,6 +77,16 @@ SERVICES = (
         members_pb2.DESCRIPTOR.services_by_name["MemberService"],
         members_pb2_grpc.add_MemberServiceServicer_to_server,
         lambda app: MemberService(app.members),
+    ),
+    Service(
+        tokens_pb2.DESCRIPTOR.services_by_name["TokenService"],
+        tokens_pb2_grpc.add_TokenServiceServicer_to_server,
+        lambda app: TokenService(app.vault),
+    ),
+    Service(
+        payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"],
+        payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server,
+        lambda app: PaymentMethodService(app.vault),
     ),
 )
 

@@ -34,7 +34,7 @@ async def run(settings: Settings, listen: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    scheduled = jobs(app)
+    scheduled = jobs(app, settings)
     log.info("working", extra={"fields": {"jobs": [j.name for j in scheduled]}})
     try:
         await run_jobs(scheduled, SystemClock(), stop)

@@ -22,8 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from servers.embedded_postgres import EmbeddedPostgres
-from servers.launcher import REPO_ROOT, Gateway, settings_env
-from servers.settings import Settings
+from servers.launcher import REPO_ROOT, Gateway
 from tests.e2e.conftest import free_port_range, free_ports, log_tail
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -202,22 +201,6 @@ def _direct_health(gateway: Gateway, index: int) -> int | None:
 
 
 # --- `paygate up` as a process -------------------------------------------------------------
-
-
-def test_settings_survive_the_trip_through_the_environment() -> None:
-    settings = Settings(
-        database_url="postgresql+asyncpg://u:p@db:5432/x",
-        redis_url="redis://r:6379/1",
-        data_dir=Path("/srv/paygate"),
-        http_port=1,
-        grpc_port=2,
-        envoy_admin_port=3,
-        api_processes=4,
-        api_base_port=5,
-        log_level="DEBUG",
-        db_pool_size=6,
-    )
-    assert Settings.from_env(settings_env(settings)) == settings
 
 
 class Up:

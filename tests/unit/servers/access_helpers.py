@@ -14,17 +14,15 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from adapters.ratelimit import LimitsRateLimiter
-from adapters.system import RandomIds, SystemClock
 from core.access.audit import AuditEvent
 from core.access.authentication import SignedUp
 from core.access.model import Principal
 from core.access.rate_limits import DEFAULT_LIMITS
 from core.access.roles import Role
 from core.shared.secret import Secret
-from servers.app import App, assemble
+from servers.app import App
 from servers.grpc.server import SERVICES, start
-from tests.fakes import cheap_hasher, token_codec
+from tests.fakes import in_memory_app
 
 PASSWORD = "a long enough secret"
 Metadata = tuple[tuple[str, str], ...]
@@ -45,24 +43,15 @@ class Served:
 async def serving(
     rate_limits: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
 ) -> AsyncIterator[Served]:
-    uow, ids, clock = MemoryUnitOfWorkFactory(), RandomIds(), SystemClock()
-    limiter = LimitsRateLimiter("memory://")
-    app = assemble(
-        uow,
-        ids,
-        clock,
-        limiter=limiter,
-        hasher=cheap_hasher(),
-        tokens=token_codec(clock),
-        rate_limit_defaults=rate_limits,
-    )
+    uow = MemoryUnitOfWorkFactory()
+    app = in_memory_app(uow, rate_limit_defaults=rate_limits)
     server, _, port = await start(app, "127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield Served(app, channel, uow)
     finally:
         await server.stop(None)
-        await limiter.aclose()
+        await app.aclose()
 
 
 GENEROUS = {name: ("1000000/second",) for name in DEFAULT_LIMITS}

@@ -20,6 +20,7 @@ from core.access.model import KeyType
 from core.access.roles import ROLE_PERMISSIONS, Role
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.secret import Secret
+from core.vault.cards import CardInput
 from servers.app import App
 from tests.unit.servers.access_helpers import (
     GENEROUS,
@@ -78,6 +79,11 @@ async def world() -> AsyncIterator[World]:
         key_b = await app.api_keys.create(b, KeyType.SECRET, Role.STAFF)
         staff_b = await member_of(app, owner_b, "staff@b.example", Role.STAFF)
         invitation_b = await app.members.invite(b, "newcomer@b.example", Role.STAFF)
+        assert app.vault is not None
+        card = CardInput(Secret("4242424242424242"), exp_month=12, exp_year=2040)
+        token_b = await app.vault.tokenize_card(b, card)
+        saved_card = await app.vault.tokenize_card(b, card)
+        method_b = await app.vault.create_payment_method_from_token(b, saved_card.id)
         w.b = {
             "intent": intent.id,
             "client_secret": intent.client_secret,
@@ -86,6 +92,8 @@ async def world() -> AsyncIterator[World]:
             "member": staff_b.user.id,
             "invitation": invitation_b.token,
             "account": owner_b.merchant.id,
+            "token": token_b.id,
+            "payment_method": method_b.id,
         }
         yield w
 
@@ -146,6 +154,8 @@ OTHER_MERCHANTS_OBJECTS = {
     ("paygate.v1.ApiKeyService", "id"): "key",
     ("paygate.v1.MemberService", "user_id"): "member",
     ("paygate.v1.MemberService", "token"): "invitation",
+    ("paygate.v1.PaymentMethodService", "id"): "payment_method",
+    ("paygate.v1.PaymentMethodService", "token"): "token",
 }
 # Other fields a request needs so that it reaches the lookup instead of failing validation.
 VALID_EXTRAS = {

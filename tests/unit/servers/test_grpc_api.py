@@ -19,12 +19,8 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from adapters.ratelimit import LimitsRateLimiter
-from adapters.system import RandomIds, SystemClock
-from servers.app import assemble
 from servers.grpc.server import start
-from tests.fakes import cheap_hasher, token_codec
+from tests.fakes import in_memory_app
 
 
 @dataclass
@@ -42,11 +38,7 @@ class Api:
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    uow, ids, clock = MemoryUnitOfWorkFactory(), RandomIds(), SystemClock()
-    limiter = LimitsRateLimiter("memory://")
-    app = assemble(
-        uow, ids, clock, limiter=limiter, hasher=cheap_hasher(), tokens=token_codec(clock)
-    )
+    app = in_memory_app()
     seeded = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -60,7 +52,7 @@ async def api() -> AsyncIterator[Api]:
             other.secret_key.plaintext,
         )
     await server.stop(None)
-    await limiter.aclose()
+    await app.aclose()
 
 
 def details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:

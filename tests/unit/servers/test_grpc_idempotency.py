@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -33,9 +32,8 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
 from core.shared.unit_of_work import UnitOfWorkFactory
-from servers.app import assemble
 from servers.grpc.server import start
-from tests.fakes import FixedClock, cheap_hasher, token_codec
+from tests.fakes import FixedClock, in_memory_app
 
 PI = payment_intents_pb2
 CREATE_INTENT = "/paygate.v1.PaymentIntentService/CreatePaymentIntent"
@@ -121,18 +119,13 @@ async def serve(
     ids, system_clock = RandomIds(), SystemClock()
     intents = ScriptedIntents(uow, ids, system_clock)
     idempotency = Idempotency(store, clock, hash_key=b"test-hash-key-of-32-bytes-length")
-    limiter = LimitsRateLimiter("memory://")
-    app = assemble(
+    app = in_memory_app(
         uow,
-        ids,
-        system_clock,
-        limiter=limiter,
-        hasher=cheap_hasher(),
-        tokens=token_codec(clock),
+        ids=ids,
         # The concurrency cases send 100 creations at once: rate limits are not under test.
         rate_limit_defaults={**DEFAULT_LIMITS, "payments_create": ("100000/second",)},
     )
-    app.payment_intents, app.idempotency, app.limiter = intents, idempotency, limiter
+    app.payment_intents, app.idempotency = intents, idempotency
     shop = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -149,7 +142,7 @@ async def serve(
             )
     finally:
         await server.stop(None)
-        await limiter.aclose()
+        await app.aclose()
 
 
 @pytest.fixture

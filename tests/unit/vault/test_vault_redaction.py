@@ -167,9 +167,9 @@ def test_secrets_never_show_in_a_log_line() -> None:
 async def test_cvc_store_pops_once_and_expires() -> None:
     clock = FakeClock()
     store = MemoryCvcStore(clock)
-    await store.put("tok_1", Secret("123"), expires_at=clock.now() + timedelta(minutes=15))
-    await store.put("tok_2", Secret("456"), expires_at=clock.now() + timedelta(minutes=5))
-    assert await store.pop("tok_1") == Secret("123")
+    await store.put("tok_1", b"sealed-1", expires_at=clock.now() + timedelta(minutes=15))
+    await store.put("tok_2", b"sealed-2", expires_at=clock.now() + timedelta(minutes=5))
+    assert await store.pop("tok_1") == b"sealed-1"
     assert await store.pop("tok_1") is None
     clock.advance(minutes=5)
     assert await store.pop("tok_2") is None
@@ -180,15 +180,13 @@ async def test_cvc_store_is_bounded_and_ignores_stale_entries() -> None:
     clock = FakeClock()
     store = MemoryCvcStore(clock, max_entries=2)
     for i in range(3):
-        await store.put(
-            f"tok_{i}", Secret("123"), expires_at=clock.now() + timedelta(minutes=i + 1)
-        )
+        await store.put(f"tok_{i}", b"sealed", expires_at=clock.now() + timedelta(minutes=i + 1))
     assert len(store) == 2
     assert await store.pop("tok_0") is None  # the soonest to expire went first
     # Put again with a later expiry: the old heap line must not evict the new entry.
-    await store.put("tok_1", Secret("999"), expires_at=clock.now() + timedelta(minutes=30))
+    await store.put("tok_1", b"again", expires_at=clock.now() + timedelta(minutes=30))
     clock.advance(minutes=10)
-    assert await store.pop("tok_1") == Secret("999")
-    await store.put("tok_x", Secret("1"), expires_at=clock.now())  # already expired
+    assert await store.pop("tok_1") == b"again"
+    await store.put("tok_x", b"late", expires_at=clock.now())  # already expired
     await store.discard("tok_2")
     assert len(store) == 0

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from core.access.model import Principal
 from core.shared.errors import InvalidArgument, NotFound
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
@@ -17,6 +18,7 @@ from core.vault.errors import (
 )
 from core.vault.model import (
     Brand,
+    CardForAuthorization,
     CipherContext,
     DataKey,
     DataKeyRef,
@@ -39,6 +41,17 @@ def card(number: str = VISA, cvc: str = "123", name: str = "Jenny Rosen") -> Car
 @pytest.fixture
 def h() -> Harness:
     return make_vault()
+
+
+async def pay(h: Harness, caller: Principal, payment_method: str) -> CardForAuthorization:
+    """The card for one authorization, as the payments core asks for it."""
+    return await h.vault.detokenize_for_payment(
+        caller.merchant_id,
+        payment_method,
+        purpose="authorize pa_test",
+        actor="in-process:payments",
+        livemode=caller.livemode,
+    )
 
 
 # ------------------------------------------------------------------ tokenize
@@ -89,9 +102,10 @@ async def test_each_merchant_has_its_own_data_key(h: Harness) -> None:
     await h.vault.tokenize_card(MERCHANT, card())
     await h.vault.tokenize_card(OTHER, card())
     keys = sorted(h.store.tables.data_keys.values(), key=lambda k: k.merchant_id)
+    # Two encryptions per card: the card, and its CVC (sealed for the CVC store).
     assert [(k.merchant_id, k.version, k.encryptions) for k in keys] == [
-        ("acct_a", 1, 2),
-        ("acct_b", 1, 1),
+        ("acct_a", 1, 4),
+        ("acct_b", 1, 2),
     ]
     assert all(k.kek_id == "kek-1" and len(k.wrapped_key) > 32 for k in keys)
 
@@ -101,7 +115,7 @@ async def test_each_merchant_has_its_own_data_key(h: Harness) -> None:
 
 async def test_consume_gives_the_card_once(h: Harness) -> None:
     token = await h.vault.tokenize_card(MERCHANT, card(cvc="321"))
-    auth = await h.vault.consume_token_for_payment(MERCHANT, token.id)
+    auth = await pay(h, MERCHANT, token.id)
     assert auth.pan.reveal() == VISA
     assert auth.cvc == Secret("321")
     assert (auth.exp_month, auth.exp_year, auth.name) == (12, 2030, "Jenny Rosen")
@@ -112,7 +126,7 @@ async def test_consume_gives_the_card_once(h: Harness) -> None:
     assert len(h.cvcs) == 0
 
     with pytest.raises(TokenAlreadyUsed) as exc:
-        await h.vault.consume_token_for_payment(MERCHANT, token.id)
+        await pay(h, MERCHANT, token.id)
     assert exc.value.reason == "TOKEN_ALREADY_USED"
 
 
@@ -120,7 +134,7 @@ async def test_an_expired_token_is_recorded_expired_and_forgets_its_card(h: Harn
     token = await h.vault.tokenize_card(MERCHANT, card())
     h.clock.advance(minutes=15)
     with pytest.raises(TokenExpired) as exc:
-        await h.vault.consume_token_for_payment(MERCHANT, token.id)
+        await pay(h, MERCHANT, token.id)
     assert exc.value.reason == "TOKEN_EXPIRED"
     stored = h.store.tables.tokens[token.id]
     assert stored.status is TokenStatus.EXPIRED and stored.encrypted_card is None
@@ -130,22 +144,22 @@ async def test_an_expired_token_is_recorded_expired_and_forgets_its_card(h: Harn
 async def test_a_token_one_second_before_expiry_still_works(h: Harness) -> None:
     token = await h.vault.tokenize_card(MERCHANT, card())
     h.clock.advance(minutes=14, seconds=59)
-    assert (await h.vault.consume_token_for_payment(MERCHANT, token.id)).pan.last4 == "4242"
+    assert (await pay(h, MERCHANT, token.id)).pan.last4 == "4242"
 
 
 @pytest.mark.parametrize("token_id", ["tok_nope", "pm_01jd0000000000000000000000", ""])
 async def test_unknown_tokens_are_not_found(h: Harness, token_id: str) -> None:
     with pytest.raises(NotFound) as exc:
-        await h.vault.consume_token_for_payment(MERCHANT, token_id)
+        await pay(h, MERCHANT, token_id)
     assert exc.value.metadata["param"] == "payment_method"
 
 
 async def test_another_merchants_token_or_mode_is_not_found(h: Harness) -> None:
     token = await h.vault.tokenize_card(MERCHANT, card())
     with pytest.raises(NotFound):
-        await h.vault.consume_token_for_payment(OTHER, token.id)
+        await pay(h, OTHER, token.id)
     with pytest.raises(NotFound):
-        await h.vault.consume_token_for_payment(principal("acct_a", livemode=True), token.id)
+        await pay(h, principal("acct_a", livemode=True), token.id)
     assert h.store.tables.tokens[token.id].status is TokenStatus.ACTIVE
 
 
@@ -155,7 +169,7 @@ async def test_a_ciphertext_copied_to_another_row_does_not_decrypt(h: Harness) -
     tables = h.store.tables
     tables.tokens[attacker.id].encrypted_card = tables.tokens[victim.id].encrypted_card
     with pytest.raises(CiphertextRejected):
-        await h.vault.consume_token_for_payment(MERCHANT, attacker.id)
+        await pay(h, MERCHANT, attacker.id)
     assert tables.tokens[attacker.id].status is TokenStatus.ACTIVE  # nothing half-written
 
 
@@ -165,7 +179,7 @@ async def test_a_ciphertext_copied_to_another_merchant_does_not_decrypt(h: Harne
     tables = h.store.tables
     tables.tokens[theirs.id].encrypted_card = tables.tokens[victim.id].encrypted_card
     with pytest.raises(CiphertextRejected):  # acct_a's data key is not acct_b's to load
-        await h.vault.consume_token_for_payment(OTHER, theirs.id)
+        await pay(h, OTHER, theirs.id)
     # Even with the key lookup out of the way, the associated data refuses it.
     sealed = tables.tokens[victim.id].encrypted_card
     assert sealed is not None
@@ -179,11 +193,11 @@ async def test_a_kek_outage_is_unavailable_and_writes_nothing(h: Harness) -> Non
     token = await h.vault.tokenize_card(MERCHANT, card())
     h.kek.down = True
     with pytest.raises(KeyUnavailable) as exc:
-        await h.vault.consume_token_for_payment(MERCHANT, token.id)
+        await pay(h, MERCHANT, token.id)
     assert exc.value.reason == "VAULT_KEY_UNAVAILABLE"
     assert h.store.tables.tokens[token.id].status is TokenStatus.ACTIVE
     h.kek.down = False
-    assert (await h.vault.consume_token_for_payment(MERCHANT, token.id)).pan.last4 == "4242"
+    assert (await pay(h, MERCHANT, token.id)).pan.last4 == "4242"
 
 
 # ---------------------------------------------------------- payment methods
@@ -195,8 +209,8 @@ async def test_a_payment_method_is_reusable_and_carries_the_cvc_once(h: Harness)
     assert pm.id.startswith("pm_") and pm.customer_id == "cus_42" and pm.card == token.card
     assert h.store.tables.tokens[token.id].status is TokenStatus.USED
 
-    first = await h.vault.card_for_payment_method(MERCHANT, pm.id)
-    second = await h.vault.card_for_payment_method(MERCHANT, pm.id)
+    first = await pay(h, MERCHANT, pm.id)
+    second = await pay(h, MERCHANT, pm.id)
     assert first.pan.reveal() == second.pan.reveal() == VISA
     assert (first.cvc, second.cvc) == (Secret("555"), None)
 
@@ -211,7 +225,8 @@ async def test_the_payment_method_ciphertext_is_its_own(h: Harness) -> None:
     sealed_for_pm = h.store.tables.payment_methods[pm.id].encrypted_card
     assert sealed_for_token is not None and sealed_for_pm is not None
     assert sealed_for_pm.ciphertext != sealed_for_token.ciphertext
-    assert h.store.tables.data_keys[sealed_for_pm.key_id].encryptions == 2
+    # token: card + CVC; payment method: card + the CVC sealed again for its new record.
+    assert h.store.tables.data_keys[sealed_for_pm.key_id].encryptions == 4
 
 
 async def test_revoked_payment_methods_never_pay_again(h: Harness) -> None:
@@ -222,7 +237,7 @@ async def test_revoked_payment_methods_never_pay_again(h: Harness) -> None:
     assert h.store.tables.payment_methods[pm.id].encrypted_card is None
     assert len(h.cvcs) == 0
     with pytest.raises(PaymentMethodRevoked):
-        await h.vault.card_for_payment_method(MERCHANT, pm.id)
+        await pay(h, MERCHANT, pm.id)
     assert (await h.vault.revoke_payment_method(MERCHANT, pm.id)).revoked_at == revoked.revoked_at
     with pytest.raises(NotFound):
         await h.vault.revoke_payment_method(OTHER, pm.id)
@@ -259,8 +274,8 @@ async def test_rotation_by_age_keeps_old_ciphertexts_readable() -> None:
     assert versions[1].retired_at == h.clock.now() and versions[2].active
 
     # Everything sealed under version 1 still decrypts after the rotation.
-    assert (await h.vault.card_for_payment_method(MERCHANT, saved.id)).pan.last4 == "4242"
-    auth = await h.vault.consume_token_for_payment(MERCHANT, last_under_v1.id)
+    assert (await pay(h, MERCHANT, saved.id)).pan.last4 == "4242"
+    auth = await pay(h, MERCHANT, last_under_v1.id)
     assert auth.pan.reveal() == VISA
     # And a payment method made now is sealed under version 2.
     pm = await h.vault.create_payment_method_from_token(MERCHANT, first_under_v2.id)
@@ -270,7 +285,7 @@ async def test_rotation_by_age_keeps_old_ciphertexts_readable() -> None:
 
 async def test_rotation_by_usage() -> None:
     h = make_vault(rotation=RotationPolicy(max_encryptions=2))
-    tokens = [await h.vault.tokenize_card(MERCHANT, card()) for _ in range(5)]
+    tokens = [await h.vault.tokenize_card(MERCHANT, card(cvc="")) for _ in range(5)]
     versions = []
     for token in tokens:
         sealed = h.store.tables.tokens[token.id].encrypted_card
@@ -278,7 +293,7 @@ async def test_rotation_by_usage() -> None:
         versions.append(sealed.key_version)
     assert versions == [1, 1, 2, 2, 3]
     for token in tokens:
-        assert (await h.vault.consume_token_for_payment(MERCHANT, token.id)).pan.reveal() == VISA
+        assert (await pay(h, MERCHANT, token.id)).pan.reveal() == VISA
 
 
 async def test_a_lost_rotation_race_uses_the_winners_key(
@@ -305,7 +320,7 @@ async def test_a_lost_rotation_race_uses_the_winners_key(
     sealed = h.store.tables.tokens[token.id].encrypted_card
     assert sealed is not None and (sealed.key_id, sealed.key_version) == ("dek_winner", 1)
     assert list(h.store.tables.data_keys) == ["dek_winner"]
-    assert (await h.vault.consume_token_for_payment(MERCHANT, token.id)).pan.reveal() == VISA
+    assert (await pay(h, MERCHANT, token.id)).pan.reveal() == VISA
 
 
 async def test_a_kek_outage_during_rotation_writes_no_key() -> None:

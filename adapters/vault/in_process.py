@@ -1,0 +1,34 @@
+"""The vault in this process (embedded mode): CardVault straight onto the Vault use-cases.
+
+The public operations need no adapter in embedded mode: core.vault.use_cases.Vault is a
+VaultApi itself.
+"""
+
+from __future__ import annotations
+
+from adapters.vault.wire import acquirer_card
+from core.payments.acquirer import Card
+from core.vault.use_cases import Vault
+
+IN_PROCESS_ACTOR = "in-process:payments"
+
+
+class InProcessCardVault:
+    def __init__(self, vault: Vault, *, actor: str = IN_PROCESS_ACTOR) -> None:
+        self._vault = vault
+        self._actor = actor
+
+    async def card_for_payment(
+        self,
+        merchant_id: str,
+        payment_method: str,
+        *,
+        purpose: str,
+        livemode: bool | None = None,
+    ) -> Card:
+        """See core.payments.vault_port.CardVault. `livemode`, when the caller knows the
+        payment's mode, also refuses a token or payment method of the other mode."""
+        card = await self._vault.detokenize_for_payment(
+            merchant_id, payment_method, purpose=purpose, actor=self._actor, livemode=livemode
+        )
+        return acquirer_card(card)

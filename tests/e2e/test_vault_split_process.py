@@ -1,0 +1,159 @@
+"""The vault role as real processes (split mode): two replicas of `servers.vault.server.run`
+on a database of their own and a shared Redis, reached only through the gRPC CardVault
+and VaultApi adapters with the service credential. A token made on one replica pays on
+the other (its CVC crosses through Redis, sealed); the logs carry no card data; SIGTERM
+drains and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from adapters.sql.migrate import create_database, drop_database
+from adapters.sql.vault.migrate import migrate_vault
+from adapters.vault.grpc_client import GrpcVault
+from core.access.model import Principal
+from core.shared.errors import FailedPrecondition, NotFound
+from core.shared.secret import Secret
+from core.vault.cards import CardInput
+from tests.sentinel import Sentinels
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_TOKEN = secrets.token_urlsafe(32)
+RUN_VAULT = (
+    "import asyncio, sys\n"
+    "from servers.settings import Settings\n"
+    "from servers.vault.server import run\n"
+    "asyncio.run(run(Settings.from_env(), sys.argv[1]))\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Replica:
+    process: subprocess.Popen[bytes]
+    target: str
+    log: Path
+
+
+@pytest.fixture
+async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    name = f"paygate_vault_split_{secrets.token_hex(6)}"
+    url = await create_database(postgres_admin_url, name)
+    try:
+        await migrate_vault(url)
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
+    env = {
+        **os.environ,
+        "VAULT_DATABASE_URL": vault_database,
+        "DATABASE_URL": "",
+        "REDIS_URL": redis_url,
+        "PAYGATE_VAULT_CVC_STORE": "redis",
+        "PAYGATE_VAULT_SERVICE_TOKEN": SERVICE_TOKEN,
+        "PAYGATE_DATA_DIR": str(tmp_path / "vault-node"),  # both replicas: one dev KEK
+        "PAYGATE_LOG_LEVEL": "DEBUG",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "servers/grpc/stubs")]),
+    }
+    started = []
+    try:
+        for i in range(2):
+            port = free_port()
+            log = tmp_path / f"vault-{i}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", RUN_VAULT, f"127.0.0.1:{port}"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            started.append(Replica(process, f"127.0.0.1:{port}", log))
+        yield started
+    finally:
+        for replica in started:
+            if replica.process.poll() is None:
+                replica.process.kill()
+                replica.process.wait(timeout=10)
+
+
+async def wait_serving(replica: Replica) -> None:
+    async with grpc.aio.insecure_channel(replica.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            if replica.process.poll() is not None:
+                raise AssertionError(replica.log.read_text()[-3000:])
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the vault on {replica.target} never served")
+
+
+def principal(merchant_id: str) -> Principal:
+    return Principal(merchant_id=merchant_id, livemode=False, actor="key_e2e", role=None)
+
+
+async def test_the_vault_runs_as_its_own_processes(replicas: list[Replica]) -> None:
+    await asyncio.gather(*(wait_serving(r) for r in replicas))
+    sentinels = Sentinels()
+    one, two = (GrpcVault.connect(r.target, service_token=SERVICE_TOKEN) for r in replicas)
+    shop, other = principal(f"acct_e2e{secrets.token_hex(4)}"), principal("acct_e2e_other")
+    try:
+        number, cvc = sentinels.pan("4"), sentinels.cvc()
+        card = CardInput(Secret(number), exp_month=12, exp_year=2031, cvc=Secret(cvc))
+        token = await one.tokenize_card(shop, card)
+        got = await two.card_for_payment(shop.merchant_id, token.id, purpose="authorize pa_e2e")
+        assert (got.number.reveal(), got.cvc) == (number, Secret(cvc))  # CVC via Redis
+        with pytest.raises(FailedPrecondition) as used:
+            await one.card_for_payment(shop.merchant_id, token.id, purpose="authorize pa_e2e")
+        assert used.value.reason == "TOKEN_ALREADY_USED"
+
+        saved = await two.create_payment_method_from_token(
+            shop, (await one.tokenize_card(shop, card)).id
+        )
+        for replica in (one, two):
+            again = await replica.card_for_payment(shop.merchant_id, saved.id, purpose="p")
+            assert again.number.reveal() == number
+        with pytest.raises(NotFound) as missing:
+            await one.card_for_payment(other.merchant_id, saved.id, purpose="p")
+        assert missing.value.metadata == {"param": "payment_method"}
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+    for replica in replicas:
+        replica.process.send_signal(signal.SIGTERM)
+    for replica in replicas:
+        assert replica.process.wait(timeout=20) == 0
+        output = replica.log.read_text()
+        assert '"msg": "vault serving"' in output and '"msg": "vault stopped"' in output
+        assert sentinels.hits_in_text(output, replica.log.name) == []
