@@ -7,7 +7,12 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from core.access.ports import ApiKeyRepository, MerchantRepository
-from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.payments.ports import (
+    PaymentAttemptRepository,
+    PaymentEventLog,
+    PaymentIntentRepository,
+    RefundRepository,
+)
 
 
 class UnitOfWork(Protocol):
@@ -15,6 +20,8 @@ class UnitOfWork(Protocol):
 
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
 
