@@ -19,6 +19,7 @@ from adapters.system import RandomIds
 from core.payments.acquirer import Card
 from core.payments.ports import CardForPayment, CardVault
 from core.shared.errors import FailedPrecondition, NotFound
+from core.shared.redaction import mask_pans
 from core.shared.secret import Secret
 
 
@@ -98,7 +99,7 @@ class MemoryCardVault:
             entry = self._entries.get(payment_method)
             if entry is None or entry.merchant_id != merchant_id or entry.livemode != livemode:
                 raise NotFound(
-                    f"No such payment method: {payment_method[:40]!r}",
+                    f"No such payment method: {mask_pans(payment_method[:40])!r}",
                     metadata={"param": "payment_method"},
                 )
             if entry.single_use:

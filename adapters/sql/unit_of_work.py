@@ -11,11 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sql.repositories import (
     SqlApiKeys,
     SqlMerchants,
+    SqlPaymentAttempts,
     SqlPaymentEvents,
     SqlPaymentIntents,
+    SqlRefunds,
 )
 from core.access.ports import ApiKeyRepository, MerchantRepository
-from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.payments.ports import (
+    PaymentAttemptRepository,
+    PaymentEventLog,
+    PaymentIntentRepository,
+    RefundRepository,
+)
 from core.shared.errors import Conflict, Unavailable
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
@@ -33,6 +40,8 @@ class SqlUnitOfWork:
     # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
 
@@ -57,6 +66,8 @@ class SqlUnitOfWork:
         self._connection = connection
         self.payment_intents = SqlPaymentIntents(connection)
         self.payment_events = SqlPaymentEvents(connection)
+        self.payment_attempts = SqlPaymentAttempts(connection)
+        self.refunds = SqlRefunds(connection)
         self.merchants = SqlMerchants(connection)
         self.api_keys = SqlApiKeys(connection)
         return self

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from core.payments.model import ErrorCode, PaymentError
 from core.shared.errors import FailedPrecondition, Unavailable
+from core.shared.redaction import mask_pans
 
 
 class PaymentFailed(FailedPrecondition):
@@ -34,3 +35,9 @@ class PaymentFailed(FailedPrecondition):
 
 class AcquirerUnavailableError(Unavailable):
     default_reason = ErrorCode.ACQUIRER_UNAVAILABLE.value
+
+
+def shown(value: str) -> str:
+    """A caller's id quoted back in a message: cut short, and never a card number (a PAN
+    pasted into an id field would otherwise land in the error and in logs)."""
+    return repr(mask_pans(value[:40]))

@@ -38,7 +38,7 @@ from core.payments.acquirer import (
     VoidRequest,
     parse_vpa,
 )
-from core.payments.errors import AcquirerUnavailableError, PaymentFailed
+from core.payments.errors import AcquirerUnavailableError, PaymentFailed, shown
 from core.payments.model import (
     MERCHANT_CANCELLATION_REASONS,
     AttemptStatus,
@@ -592,7 +592,7 @@ class PaymentLifecycle:
                 attempt = await uow.payment_attempts.get(attempt_id)
         if attempt is None:
             raise NotFound(
-                f"No such payment attempt: {attempt_id[:40]!r}", metadata={"param": "attempt"}
+                f"No such payment attempt: {shown(attempt_id)}", metadata={"param": "attempt"}
             )
         return attempt
 
@@ -627,4 +627,4 @@ def parse_cancellation_reason(value: str) -> CancellationReason | None:
 
 
 def _no_such_intent(intent_id: str) -> NotFound:
-    return NotFound(f"No such payment intent: {intent_id[:40]!r}", metadata={"param": "id"})
+    return NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})

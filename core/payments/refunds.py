@@ -24,6 +24,7 @@ from core.payments.acquirer import (
     OperationResult,
     RefundRequest,
 )
+from core.payments.errors import shown
 from core.payments.model import PaymentIntent, Refund, RefundReason, RefundStatus
 from core.payments.ports import AcquirerRouter
 from core.payments.settlement import apply_refund
@@ -136,7 +137,7 @@ class Refunds:
             async with self._uow() as uow:
                 refund = await uow.refunds.get(caller.merchant_id, refund_id)
         if refund is None:
-            raise NotFound(f"No such refund: {refund_id[:40]!r}", metadata={"param": "id"})
+            raise NotFound(f"No such refund: {shown(refund_id)}", metadata={"param": "id"})
         return refund
 
     async def list(
@@ -187,6 +188,6 @@ class Refunds:
             intent = await uow.payment_intents.get(merchant_id, intent_id, for_update=True)
         if intent is None:
             raise NotFound(
-                f"No such payment intent: {intent_id[:40]!r}", metadata={"param": "payment_intent"}
+                f"No such payment intent: {shown(intent_id)}", metadata={"param": "payment_intent"}
             )
         return intent
