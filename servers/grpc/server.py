@@ -20,6 +20,8 @@ from paygate.v1 import (
     options_pb2,
     payment_intents_pb2,
     payment_intents_pb2_grpc,
+    refunds_pb2,
+    refunds_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -28,6 +30,7 @@ from servers.app import App, build_app
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
+from servers.grpc.servicers.refunds import RefundService
 from servers.settings import Settings
 
 log = logging.getLogger("paygate.server")
@@ -47,7 +50,12 @@ SERVICES = (
     Service(
         payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
         payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
-        lambda app: PaymentIntentService(app.payment_intents),
+        lambda app: PaymentIntentService(app.payment_intents, app.payments),
+    ),
+    Service(
+        refunds_pb2.DESCRIPTOR.services_by_name["RefundService"],
+        refunds_pb2_grpc.add_RefundServiceServicer_to_server,
+        lambda app: RefundService(app.refunds),
     ),
     Service(
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],

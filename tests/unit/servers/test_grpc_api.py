@@ -19,11 +19,7 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from adapters.system import RandomIds, SystemClock
-from core.access.use_cases import ApiKeys
-from core.payments.use_cases import PaymentIntents
-from servers.app import App
+from servers.app import build_memory_app
 from servers.grpc.server import start
 
 
@@ -41,8 +37,7 @@ class Api:
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    uow, ids, clock = MemoryUnitOfWorkFactory(), RandomIds(), SystemClock()
-    app = App(api_keys=ApiKeys(uow, ids, clock), payment_intents=PaymentIntents(uow, ids, clock))
+    app = build_memory_app()
     seeded = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -55,6 +50,7 @@ async def api() -> AsyncIterator[Api]:
             other.secret_key.plaintext,
         )
     await server.stop(None)
+    await app.aclose()
 
 
 def details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
