@@ -1,8 +1,10 @@
 """Races on a real PostgreSQL: row locks keep money where it belongs.
 
 The use-cases run against the session database with the simulators (a small latency, so
-calls really overlap). The world's clock stands in 1950: recovery claims rows of every
-merchant older than a cutoff, and no other test writes rows that old.
+calls really overlap). Claims (expiry, recovery) pick rows of every merchant older than a
+cutoff, oldest first; the world's clock stands in 2150, so these tests' cutoffs come after
+every other test's rows, and their limits are large enough to get past those rows to
+their own. (The claim contract tests date their rows in the 1970s for the same reason.)
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tests.contract.helpers import add_merchant
 from tests.fakes import FixedClock
 
 LATENCY = 0.002
+ERA = datetime(2150, 1, 1, tzinfo=UTC)
+BIG = 100_000  # claim limit: other tests' leftovers are older and come first
 
 
 @dataclass
@@ -65,10 +69,13 @@ class Shop:
                 capture_method=CaptureMethod.MANUAL if manual else CaptureMethod.AUTOMATIC,
             ),
         )
-        token = self.vault.add_token(self.merchant_id, number)
+        token = self.token(number)
         return await self.payments.confirm(
             self.key, intent.id, ConfirmPaymentIntent(payment_method=token)
         )
+
+    def token(self, number: str = "4242424242424242") -> str:
+        return self.vault.add_token(self.merchant_id, number, exp_year=ERA.year + 3)
 
     async def stored(self, intent_id: str) -> PaymentIntent:
         async with self.uow() as uow:
@@ -79,7 +86,7 @@ class Shop:
 
 @pytest.fixture
 async def shop(uow_factory: SqlUnitOfWorkFactory, ids: RandomIds) -> AsyncIterator[Shop]:
-    clock = FixedClock(datetime(1950, 1, 1, tzinfo=UTC))
+    clock = FixedClock(ERA)
     network = CardNetworkSimulator(latency=LATENCY, clock=clock)
     upi = UpiSimulator(latency=LATENCY, clock=clock)
     router = StaticAcquirerRouter(
@@ -174,7 +181,7 @@ async def test_concurrent_captures_capture_once(shop: Shop) -> None:
 
 async def test_concurrent_confirms_authorize_once(shop: Shop) -> None:
     intent = await shop.intents.create(shop.key, CreatePaymentIntent(amount=1_500, currency="eur"))
-    tokens = [shop.vault.add_token(shop.merchant_id, "4242424242424242") for _ in range(6)]
+    tokens = [shop.token() for _ in range(6)]
     results = await asyncio.gather(
         *(
             shop.payments.confirm(shop.key, intent.id, ConfirmPaymentIntent(payment_method=t))
@@ -197,7 +204,7 @@ async def test_racing_recovery_workers_settle_each_attempt_once(shop: Shop) -> N
     assert {i.status for i in stuck} == {Status.PROCESSING}
     shop.clock.advance(minutes=10)
     claims = await asyncio.gather(
-        *(shop.payments.recover_stuck_attempts(timedelta(minutes=5), limit=4) for _ in range(3))
+        *(shop.payments.recover_stuck_attempts(timedelta(minutes=5), limit=BIG) for _ in range(3))
     )
     claimed = [attempt for claim in claims for attempt in claim]
     assert len(claimed) == len(set(claimed))  # never the same attempt twice
@@ -220,14 +227,12 @@ async def test_expiry_racing_confirm_never_does_both(shop: Shop) -> None:
         shop.payments.confirm(
             shop.key,
             i.id,
-            ConfirmPaymentIntent(
-                payment_method=shop.vault.add_token(shop.merchant_id, "4242424242424242")
-            ),
+            ConfirmPaymentIntent(payment_method=shop.token()),
         )
         for i in intents
     ]
     results = await asyncio.gather(
-        shop.payments.expire_unconfirmed(limit=100), *confirms, return_exceptions=True
+        shop.payments.expire_unconfirmed(limit=BIG), *confirms, return_exceptions=True
     )
     expired = results[0]
     assert isinstance(expired, list)
