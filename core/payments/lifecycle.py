@@ -221,7 +221,7 @@ class PaymentLifecycle:
             answer = rejected
 
         # phase 3: the result
-        intent, attempt = await self._settle_authorization(attempt.id, answer, caller.actor)
+        intent, attempt = await self._settle_authorization(attempt, answer, caller.actor)
         intent, attempt = await self._continue(intent, attempt, caller.actor)
         if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
             if isinstance(answer, InvalidPaymentDetails):
@@ -411,7 +411,7 @@ class PaymentLifecycle:
         except (AcquirerUnavailable, AcquirerRejected):
             # Not sent, or refused as such: what does the acquirer hold now?
             answer = await self._lookup(acquirer, attempt.id)
-        intent, attempt = await self._settle_authorization(attempt.id, answer, actor)
+        intent, attempt = await self._settle_authorization(attempt, answer, actor)
         intent, attempt = await self._continue(intent, attempt, actor)
         return intent
 
@@ -426,7 +426,7 @@ class PaymentLifecycle:
         if attempt.status in (AttemptStatus.PROCESSING, AttemptStatus.REQUIRES_ACTION):
             answer = await self._lookup(self._acquirer_of(attempt), attempt.id)
             intent, attempt = await self._settle_authorization(
-                attempt.id, answer, actor, give_up=give_up
+                attempt, answer, actor, give_up=give_up
             )
             intent, attempt = await self._continue(intent, attempt, actor)
             return intent
@@ -444,12 +444,14 @@ class PaymentLifecycle:
         return NOT_RECEIVED if result is None else result
 
     async def _settle_authorization(
-        self, attempt_id: str, answer: AuthorizationAnswer, actor: str, *, give_up: bool = False
+        self,
+        attempt: PaymentAttempt,
+        answer: AuthorizationAnswer,
+        actor: str,
+        *,
+        give_up: bool = False,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         async with self._uow() as uow:
-            attempt = await uow.payment_attempts.get(attempt_id)
-            if attempt is None:
-                raise LookupError(f"attempt {attempt_id} vanished")
             intent, attempt = await self._locked_pair(uow, attempt)
             changed = apply_authorization(
                 intent,
