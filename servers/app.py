@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.acquirers import CardNetworkSimulator, UpiSimulator
+from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
@@ -25,8 +27,12 @@ from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.idempotency.use_cases import Idempotency
+from core.payments.acquirer import AuthorizationResult
+from core.payments.lifecycle import PaymentLifecycle
+from core.payments.model import PaymentPolicy
+from core.payments.ports import CardVault
+from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
-from core.payments.vault_port import CardVault
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
@@ -40,6 +46,12 @@ log = logging.getLogger("paygate.app")
 # one machine, never for live card data (docs/idempotency.md).
 DEVELOPMENT_HASH_KEY = b"paygate-development-idempotency-hash-key"
 
+# Acquirer names, as attempts remember them: renaming one strands its attempts.
+CARD_NETWORK = "card_network_simulator"
+UPI_SWITCH = "upi_simulator"
+
+Closer = Callable[[], Awaitable[None]]
+
 
 def in_process_idempotency() -> Idempotency:
     """Idempotency kept in this process: for tests and an App built by hand."""
@@ -50,49 +62,78 @@ def in_process_idempotency() -> Idempotency:
 class App:
     api_keys: ApiKeys
     payment_intents: PaymentIntents
+    payments: PaymentLifecycle
+    refunds: Refunds
     auth: Auth
     members: Members
     gate: AccessGate
+    # What the payments core detokenizes through: the vault in this process or its client.
+    card_vault: CardVault
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     engine: AsyncEngine | None = None
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
-    limiter: LimitsRateLimiter | None = None
-
-    # The vault: in this process or a client of the vault role (servers/vault/).
+    # The vault's public operations: in this process or a client of the vault role.
     vault: VaultApi | None = None
-    # What the payments core detokenizes through (hand it to the confirm use-case).
-    card_vault: CardVault | None = None
     vault_access: VaultAccess | None = None
+    # Closed in order by aclose(): simulators' timers, the limiter's pool, the vault.
+    closers: list[Closer] = field(default_factory=list)
 
     async def aclose(self) -> None:
-        if self.limiter is not None:
-            await self.limiter.aclose()
-        if self.vault_access is not None:
-            await self.vault_access.aclose()
+        for close in self.closers:
+            await close()
         if self.engine is not None:
             await self.engine.dispose()
 
 
 def assemble(
+    settings: Settings,
     uow: UnitOfWorkFactory,
     ids: IdGenerator,
     clock: Clock,
     *,
+    card_vault: CardVault,
     limiter: RateLimiter,
     hasher: PasswordHasher,
     tokens: AccessTokenCodec,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'."""
+    settle_collect = _LateBound()
+    card_network = CardNetworkSimulator(
+        challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
+    )
+    upi = UpiSimulator(
+        approval_delay=settings.upi_approval_delay,
+        latency=settings.simulator_latency,
+        on_complete=settle_collect,
+        clock=clock,
+    )
+    router = StaticAcquirerRouter(
+        {CARD_NETWORK: card_network, UPI_SWITCH: upi},
+        {"card": CARD_NETWORK, "upi": UPI_SWITCH},
+    )
+    policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
+    payments = PaymentLifecycle(uow, ids, clock, vault=card_vault, acquirers=router, policy=policy)
+
+    async def sync_collect(result: AuthorizationResult) -> None:
+        # The switch's completion callback, as a PSP's webhook would be: settle at once
+        # instead of waiting for the poller (which stays the fallback).
+        await payments.sync_attempt(result.attempt_reference)
+
+    settle_collect.target = sync_collect
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
     rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
     return App(
         api_keys=api_keys,
         payment_intents=PaymentIntents(uow, ids, clock),
+        payments=payments,
+        refunds=Refunds(uow, ids, clock, acquirers=router),
         auth=auth,
         members=Members(uow, ids, clock),
         gate=AccessGate(api_keys, auth, rate_limits),
+        card_vault=card_vault,
+        closers=[upi.aclose],
     )
 
 
@@ -103,8 +144,8 @@ def build_app(settings: Settings, database_url: str) -> App:
     if not hash_key:
         log.warning("PAYGATE_IDEMPOTENCY_HASH_KEY is not set: using the development key")
         hash_key = DEVELOPMENT_HASH_KEY
-    # Redis in production, so that every API process counts against the same limits;
-    # in-process in the embedded mode (one process, nothing to share).
+    # Redis in production, so that every API process counts against the same limits.
+    # In-process without REDIS_URL: each API process then counts on its own.
     limiter = LimitsRateLimiter(settings.redis_url or "memory://")
     signing_key = (
         load_signing_key(settings.jwt_signing_key)
@@ -114,18 +155,31 @@ def build_app(settings: Settings, database_url: str) -> App:
     tokens = JwtCodec(
         signing_key, clock, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
+    # Embedded, the vault uses VAULT_DATABASE_URL or else this database (its own schema).
+    vault = vault_access(dataclasses.replace(settings, database_url=database_url))
     app = assemble(
+        settings,
         SqlUnitOfWorkFactory(engine),
         ids,
         clock,
+        card_vault=vault.cards,
         limiter=limiter,
         hasher=Argon2Hasher(),
         tokens=tokens,
     )
-    app.engine, app.limiter = engine, limiter
+    app.engine = engine
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
-    # Embedded, the vault uses VAULT_DATABASE_URL or else this database (its own schema).
-    vault = vault_access(dataclasses.replace(settings, database_url=database_url))
-    app.vault, app.card_vault, app.vault_access = vault.api, vault.cards, vault
+    app.vault, app.vault_access = vault.api, vault
+    app.closers += [limiter.aclose, vault.aclose]
     return app
+
+
+class _LateBound:
+    """A callback whose target is set after the object that calls it is built."""
+
+    target: Callable[[AuthorizationResult], Awaitable[None]] | None = None
+
+    async def __call__(self, result: AuthorizationResult) -> None:
+        if self.target is not None:
+            await self.target(result)

@@ -79,6 +79,16 @@ class Settings:
     vault_tls_client_cert: str = ""
     vault_tls_client_key: str = ""
 
+    # Where the web role serves its pages; the 3-D Secure challenge is {web_url}/3ds/pa_...
+    # Empty: Envoy's REST listener on this machine (http://127.0.0.1:<http_port>).
+    web_base_url: str = ""
+    # Seconds every simulated acquirer call takes (0: instant).
+    simulator_latency: float = 0.0
+    # Seconds before the UPI switch settles a collect to success@upi / failure@upi.
+    upi_approval_delay: float = 2.0
+    # Failed attempts an intent allows before confirm answers ATTEMPTS_EXHAUSTED.
+    max_failed_attempts: int = 5
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""
@@ -90,6 +100,10 @@ class Settings:
             if raw:
                 values[field.name] = _parse(hints[field.name], raw)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def web_url(self) -> str:
+        return self.web_base_url or f"http://127.0.0.1:{self.http_port}"
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes from_env() in a child process return these settings."""
@@ -114,6 +128,8 @@ def env_name(field: str) -> str:
 def _parse(kind: object, raw: str) -> object:
     if kind is int:
         return int(raw)
+    if kind is float:
+        return float(raw)
     if kind is Path:
         return Path(raw)
     if kind is Secret:

@@ -21,12 +21,14 @@ from adapters.ratelimit import LimitsRateLimiter
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.in_process import InProcessCardVault
 from core.access.rate_limits import DEFAULT_LIMITS
+from core.payments.ports import CardVault
 from core.shared.ids import encode, uuid7_int
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.model import KeyMaterial
 from core.vault.use_cases import Vault
 from servers.app import App, assemble
+from servers.settings import Settings
 
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -75,28 +77,32 @@ def token_codec(clock: Clock) -> JwtCodec:
 def in_memory_app(
     uow: UnitOfWorkFactory | None = None,
     *,
+    settings: Settings | None = None,
+    card_vault: CardVault | None = None,
     ids: IdGenerator | None = None,
     clock: Clock | None = None,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
 ) -> App:
     """servers.app's wiring over in-process adapters, for gRPC tests that need no database.
 
-    Tests swap single use-cases on the result (app.vault = ..., app.idempotency = ...).
+    Tests swap single use-cases on the result (app.idempotency = ...).
     """
     clock = clock or SystemClock()
     limiter = LimitsRateLimiter("memory://")
+    vault = in_memory_vault(clock)
     app = assemble(
+        settings or Settings(upi_approval_delay=0),
         uow or MemoryUnitOfWorkFactory(),
         ids or RandomIds(),
         clock,
+        card_vault=card_vault or InProcessCardVault(vault),
         limiter=limiter,
         hasher=cheap_hasher(),
         tokens=token_codec(clock),
         rate_limit_defaults=rate_limit_defaults,
     )
-    app.limiter = limiter  # closed by app.aclose()
-    app.vault = in_memory_vault(clock)
-    app.card_vault = InProcessCardVault(app.vault)
+    app.vault = vault
+    app.closers.append(limiter.aclose)
     return app
 
 

@@ -38,8 +38,23 @@ from core.access.ports import (
 )
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
-from core.payments.model import PaymentEvent, PaymentIntent, Status
-from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.payments.model import (
+    CONFIRMABLE,
+    IN_FLIGHT,
+    AttemptStatus,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentIntent,
+    Refund,
+    RefundStatus,
+    Status,
+)
+from core.payments.ports import (
+    PaymentAttemptRepository,
+    PaymentEventLog,
+    PaymentIntentRepository,
+    RefundRepository,
+)
 from core.shared.errors import AlreadyExists, Conflict
 
 
@@ -47,6 +62,8 @@ from core.shared.errors import AlreadyExists, Conflict
 class Tables:
     payment_intents: dict[str, PaymentIntent] = field(default_factory=dict)
     payment_events: list[PaymentEvent] = field(default_factory=list)
+    payment_attempts: dict[str, PaymentAttempt] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
     merchants: dict[str, Merchant] = field(default_factory=dict)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -110,6 +127,173 @@ class _PaymentIntents:
             )
         intent.version += 1
         self._t.payment_intents[intent.id] = replace(intent, events=[])
+
+    async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
+        for intent in intents:
+            intent.version += 1
+            self._t.payment_intents[intent.id] = replace(intent, events=[])
+
+    async def claim_unconfirmed(
+        self, created_before: datetime, *, limit: int
+    ) -> Sequence[PaymentIntent]:
+        rows = sorted(
+            (
+                i
+                for i in self._t.payment_intents.values()
+                if i.status in CONFIRMABLE and i.created < created_before
+            ),
+            key=lambda i: (i.created, i.id),
+        )
+        return [copy.deepcopy(i) for i in rows[:limit]]
+
+    async def claim_capture_expired(self, now: datetime, *, limit: int) -> Sequence[PaymentIntent]:
+        rows = sorted(
+            (
+                i
+                for i in self._t.payment_intents.values()
+                if i.status is Status.REQUIRES_CAPTURE
+                and i.capture_before is not None
+                and i.capture_before <= now
+            ),
+            key=lambda i: (i.capture_before, i.id),
+        )
+        return [copy.deepcopy(i) for i in rows[:limit]]
+
+
+class _PaymentAttempts:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(self, attempt: PaymentAttempt) -> None:
+        if attempt.id in self._t.payment_attempts:
+            raise AlreadyExists(f"payment attempt {attempt.id} exists")
+        if attempt.status is not AttemptStatus.FAILED and any(
+            a.payment_intent_id == attempt.payment_intent_id
+            and a.status is not AttemptStatus.FAILED
+            for a in self._t.payment_attempts.values()
+        ):
+            raise active_attempt_exists(attempt.payment_intent_id)
+        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+
+    async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
+        attempt = self._t.payment_attempts.get(attempt_id)
+        return copy.deepcopy(attempt) if attempt is not None else None
+
+    async def get_many(
+        self, attempt_ids: Sequence[str], *, for_update: bool = False
+    ) -> Sequence[PaymentAttempt]:
+        return [
+            copy.deepcopy(self._t.payment_attempts[i])
+            for i in dict.fromkeys(attempt_ids)
+            if i in self._t.payment_attempts
+        ]
+
+    async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentAttempt]:
+        rows = (
+            a
+            for a in self._t.payment_attempts.values()
+            if a.merchant_id == merchant_id and a.payment_intent_id == intent_id
+        )
+        return [copy.deepcopy(a) for a in sorted(rows, key=lambda a: a.id)]
+
+    async def update(self, attempt: PaymentAttempt) -> None:
+        stored = self._t.payment_attempts.get(attempt.id)
+        if stored is None or stored.version != attempt.version:
+            raise Conflict(
+                "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
+            )
+        attempt.version += 1
+        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+
+    async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
+        for attempt in attempts:
+            attempt.version += 1
+            self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+
+    async def claim_in_flight(
+        self, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        rows = sorted(
+            (
+                a
+                for a in self._t.payment_attempts.values()
+                if a.status in IN_FLIGHT and a.updated_at < updated_before
+            ),
+            key=lambda a: (a.updated_at, a.id),
+        )[:limit]
+        for attempt in rows:
+            attempt.updated_at = now
+            attempt.version += 1
+        return [copy.deepcopy(a) for a in rows]
+
+
+def active_attempt_exists(intent_id: str) -> Conflict:
+    return Conflict(
+        f"Payment intent {intent_id} already has an attempt in progress.",
+        reason="ATTEMPT_IN_PROGRESS",
+    )
+
+
+class _Refunds:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(self, refund: Refund) -> None:
+        if refund.id in self._t.refunds:
+            raise AlreadyExists(f"refund {refund.id} exists")
+        self._t.refunds[refund.id] = copy.deepcopy(refund)
+
+    async def get(
+        self, merchant_id: str, refund_id: str, *, for_update: bool = False
+    ) -> Refund | None:
+        refund = self._t.refunds.get(refund_id)
+        if refund is None or refund.merchant_id != merchant_id:
+            return None
+        return copy.deepcopy(refund)
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        payment_intent_id: str | None = None,
+    ) -> Sequence[Refund]:
+        rows = sorted(
+            (
+                r
+                for r in self._t.refunds.values()
+                if r.merchant_id == merchant_id
+                and (payment_intent_id is None or r.payment_intent_id == payment_intent_id)
+                and (starting_after is None or r.id < starting_after)
+            ),
+            key=lambda r: r.id,
+            reverse=True,
+        )
+        return [copy.deepcopy(r) for r in rows[:limit]]
+
+    async def update(self, refund: Refund) -> None:
+        stored = self._t.refunds.get(refund.id)
+        if stored is None or stored.version != refund.version:
+            raise Conflict("The refund was changed concurrently.", reason="CONCURRENT_UPDATE")
+        refund.version += 1
+        self._t.refunds[refund.id] = copy.deepcopy(refund)
+
+    async def claim_pending(
+        self, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[Refund]:
+        rows = sorted(
+            (
+                r
+                for r in self._t.refunds.values()
+                if r.status is RefundStatus.PENDING and r.updated_at < updated_before
+            ),
+            key=lambda r: (r.updated_at, r.id),
+        )[:limit]
+        for refund in rows:
+            refund.updated_at = now
+            refund.version += 1
+        return [copy.deepcopy(r) for r in rows]
 
 
 class _PaymentEvents:
@@ -191,6 +375,8 @@ class _ApiKeys:
 class MemoryUnitOfWork:
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
     users: UserRepository
@@ -225,6 +411,8 @@ class MemoryUnitOfWork:
     def _rebind(self) -> None:
         self.payment_intents = _PaymentIntents(self._work)
         self.payment_events = _PaymentEvents(self._work)
+        self.payment_attempts = _PaymentAttempts(self._work)
+        self.refunds = _Refunds(self._work)
         self.merchants = _Merchants(self._work)
         self.api_keys = _ApiKeys(self._work)
         self.users = MemoryUsers(self._work)

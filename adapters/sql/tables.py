@@ -30,7 +30,15 @@ from core.access.model import KeyType
 from core.access.roles import Role
 from core.idempotency.model import KEY_MAX_LENGTH
 from core.idempotency.model import State as IdempotencyState
-from core.payments.model import CaptureMethod, Status
+from core.payments.model import (
+    IN_FLIGHT,
+    AttemptStatus,
+    CaptureMethod,
+    EventKind,
+    RefundReason,
+    RefundStatus,
+    Status,
+)
 
 # Constraint names are part of the schema: migrations refer to them by name.
 metadata = MetaData(
@@ -112,6 +120,10 @@ payment_intents = Table(
     Column("cancellation_reason", Text, nullable=False, server_default=""),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # 0003_payments: the attempt that holds the money, the tries used up, the capture deadline.
+    Column("latest_attempt", Text, nullable=False, server_default=""),
+    Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
+    _timestamp("capture_before", nullable=True),
     CheckConstraint(_one_of("status", [s.value for s in Status]), name="status"),
     CheckConstraint(
         _one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
@@ -125,8 +137,22 @@ payment_intents = Table(
     CheckConstraint("amount_capturable >= 0", name="amount_capturable"),
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("version >= 1", name="version"),
+    CheckConstraint("failed_attempts >= 0 AND failed_attempts <= attempts", name="failed_attempts"),
+    # What is held and what was taken never exceed the amount together.
+    CheckConstraint("amount_capturable + amount_received <= amount", name="amount_held"),
     Index("ix_payment_intents_merchant_id_id", "merchant_id", text("id DESC")),
     Index("ix_payment_intents_merchant_id_status_id", "merchant_id", "status", text("id DESC")),
+    # The expiry jobs' claims (partial: only the few rows they can ever pick).
+    Index(
+        "ix_payment_intents_unconfirmed_created",
+        "created",
+        postgresql_where=text("status IN ('REQUIRES_PAYMENT_METHOD', 'REQUIRES_CONFIRMATION')"),
+    ),
+    Index(
+        "ix_payment_intents_capture_before",
+        "capture_before",
+        postgresql_where=text("status = 'REQUIRES_CAPTURE'"),
+    ),
 )
 
 # Append-only: triggers installed by the migration refuse UPDATE, DELETE and TRUNCATE.
@@ -140,6 +166,11 @@ payment_events = Table(
     Column("to_status", Text, nullable=False),
     Column("actor", Text, nullable=False),
     _timestamp("occurred_at"),
+    # 0003_payments: events that are not status changes (refunds), and what they are about.
+    Column("kind", Text, nullable=False, server_default=EventKind.STATUS_CHANGED.value),
+    Column("object_id", Text, nullable=False, server_default=""),
+    Column("amount", BigInteger, nullable=True),
+    CheckConstraint(_one_of("kind", [k.value for k in EventKind]), name="kind"),
     Index(
         "ix_payment_events_merchant_id_payment_intent_id_id",
         "merchant_id",
@@ -147,6 +178,112 @@ payment_events = Table(
         "id",
     ),
 )
+
+# One try at an acquirer. Card numbers and CVCs never come here: brand, last4, fingerprint.
+payment_attempts = Table(
+    "payment_attempts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("payment_intent_id", Text, ForeignKey("payment_intents.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("payment_method_type", Text, nullable=False),
+    Column("acquirer", Text, nullable=False),
+    Column("payment_method", Text, nullable=False, server_default=""),
+    Column("card_brand", Text, nullable=False, server_default=""),
+    Column("card_last4", Text, nullable=False, server_default=""),
+    Column("card_fingerprint", Text, nullable=False, server_default=""),
+    Column("upi_vpa", Text, nullable=False, server_default=""),
+    Column("acquirer_reference", Text, nullable=False, server_default=""),
+    Column("acquirer_code", Text, nullable=False, server_default=""),
+    Column("authorization_code", Text, nullable=False, server_default=""),
+    Column("error", JSONB, nullable=True),
+    Column("next_action", JSONB, nullable=True),
+    Column("amount_authorized", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount_captured", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount_to_capture", BigInteger, nullable=False, server_default=text("0")),
+    Column("capture_reference", Text, nullable=False, server_default=""),
+    Column("captures", Integer, nullable=False, server_default=text("0")),
+    _timestamp("authorized_at", nullable=True),
+    _timestamp("created"),
+    _timestamp("updated_at"),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint(_one_of("status", [s.value for s in AttemptStatus]), name="status"),
+    CheckConstraint(_one_of("payment_method_type", ["card", "upi"]), name="payment_method_type"),
+    CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(
+        "amount_authorized >= 0 AND amount_authorized <= amount", name="amount_authorized"
+    ),
+    CheckConstraint(
+        "amount_captured >= 0 AND amount_to_capture >= 0"
+        " AND amount_captured + amount_to_capture <= amount_authorized",
+        name="amount_captured",
+    ),
+    # Only the last four digits, ever.
+    CheckConstraint("card_last4 ~ '^([0-9]{4})?$'", name="card_last4"),
+    CheckConstraint("captures >= 0", name="captures"),
+    CheckConstraint("version >= 1", name="version"),
+    Index(
+        "ix_payment_attempts_merchant_id_payment_intent_id_id",
+        "merchant_id",
+        "payment_intent_id",
+        "id",
+    ),
+    # At most one attempt per intent that holds or may still hold money: a second
+    # authorization of one intent cannot even be recorded.
+    Index(
+        "uq_payment_attempts_payment_intent_id_active",
+        "payment_intent_id",
+        unique=True,
+        postgresql_where=text("status <> 'FAILED'"),
+    ),
+    # Recovery's claim.
+    Index(
+        "ix_payment_attempts_in_flight_updated_at",
+        "updated_at",
+        postgresql_where=text(_one_of("status", sorted(s.value for s in IN_FLIGHT))),
+    ),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("payment_intent_id", Text, ForeignKey("payment_intents.id"), nullable=False),
+    Column("attempt_id", Text, ForeignKey("payment_attempts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("acquirer_reference", Text, nullable=False, server_default=""),
+    Column("failure_code", Text, nullable=False, server_default=""),
+    _timestamp("created"),
+    _timestamp("updated_at"),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint(_one_of("status", [s.value for s in RefundStatus]), name="status"),
+    CheckConstraint(
+        f"reason = '' OR {_one_of('reason', [r.value for r in RefundReason])}", name="reason"
+    ),
+    CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("version >= 1", name="version"),
+    Index("ix_refunds_merchant_id_id", "merchant_id", text("id DESC")),
+    Index(
+        "ix_refunds_merchant_id_payment_intent_id_id",
+        "merchant_id",
+        "payment_intent_id",
+        text("id DESC"),
+    ),
+    Index(
+        "ix_refunds_pending_updated_at", "updated_at", postgresql_where=text("status = 'PENDING'")
+    ),
+)
+
+APPEND_ONLY_TABLES = ("payment_events",)
 
 # Idempotency keys of mutating calls (docs/idempotency.md): a short-lived record per
 # (merchant, key, method), written outside the call's own transaction. No foreign key to

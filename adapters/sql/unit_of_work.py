@@ -19,8 +19,10 @@ from adapters.sql.access_repositories import (
 from adapters.sql.repositories import (
     SqlApiKeys,
     SqlMerchants,
+    SqlPaymentAttempts,
     SqlPaymentEvents,
     SqlPaymentIntents,
+    SqlRefunds,
 )
 from core.access.ports import (
     ApiKeyRepository,
@@ -32,7 +34,12 @@ from core.access.ports import (
     SessionRepository,
     UserRepository,
 )
-from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.payments.ports import (
+    PaymentAttemptRepository,
+    PaymentEventLog,
+    PaymentIntentRepository,
+    RefundRepository,
+)
 from core.shared.errors import Conflict, Unavailable
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
@@ -112,6 +119,8 @@ class SqlUnitOfWork(SqlTransaction):
     # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
     users: UserRepository
@@ -124,6 +133,8 @@ class SqlUnitOfWork(SqlTransaction):
     def _bind(self, connection: AsyncConnection) -> None:
         self.payment_intents = SqlPaymentIntents(connection)
         self.payment_events = SqlPaymentEvents(connection)
+        self.payment_attempts = SqlPaymentAttempts(connection)
+        self.refunds = SqlRefunds(connection)
         self.merchants = SqlMerchants(connection)
         self.api_keys = SqlApiKeys(connection)
         self.users = SqlUsers(connection)

@@ -21,7 +21,7 @@ from paygate.v1 import payment_methods_pb2, tokens_pb2
 from adapters.vault import wire
 from adapters.vault.grpc_errors import from_rpc_error
 from core.access.model import Principal
-from core.payments.acquirer import Card
+from core.payments.ports import CardForPayment
 from core.shared.pagination import Page
 from core.vault.cards import CardInput
 from core.vault.model import PaymentMethod, Token
@@ -162,13 +162,12 @@ class GrpcVault:
         merchant_id: str,
         payment_method: str,
         *,
+        livemode: bool,
         purpose: str,
-        livemode: bool | None = None,
-    ) -> Card:
+    ) -> CardForPayment:
         request = internal.DetokenizeForPaymentRequest(
             merchant_id=merchant_id, payment_method=payment_method, purpose=purpose
         )
-        if livemode is not None:
-            request.livemode = livemode
+        request.livemode = livemode
         response = await self._call(self._stub.DetokenizeForPayment, request)
         return wire.detokenized(response)

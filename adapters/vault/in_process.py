@@ -6,8 +6,8 @@ VaultApi itself.
 
 from __future__ import annotations
 
-from adapters.vault.wire import acquirer_card
-from core.payments.acquirer import Card
+from adapters.vault.wire import card_for_payment
+from core.payments.ports import CardForPayment
 from core.vault.use_cases import Vault
 
 IN_PROCESS_ACTOR = "in-process:payments"
@@ -23,12 +23,11 @@ class InProcessCardVault:
         merchant_id: str,
         payment_method: str,
         *,
+        livemode: bool,
         purpose: str,
-        livemode: bool | None = None,
-    ) -> Card:
-        """See core.payments.vault_port.CardVault. `livemode`, when the caller knows the
-        payment's mode, also refuses a token or payment method of the other mode."""
+    ) -> CardForPayment:
+        """See core.payments.ports.CardVault."""
         card = await self._vault.detokenize_for_payment(
             merchant_id, payment_method, purpose=purpose, actor=self._actor, livemode=livemode
         )
-        return acquirer_card(card)
+        return card_for_payment(card)

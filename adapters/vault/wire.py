@@ -17,6 +17,7 @@ from paygate.v1 import payment_methods_pb2, tokens_pb2
 
 from core.access.model import Principal
 from core.payments.acquirer import Card
+from core.payments.ports import CardForPayment
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from core.vault.model import (
@@ -170,23 +171,33 @@ def detokenize_response(card: CardForAuthorization) -> internal.DetokenizeForPay
     return response
 
 
-def acquirer_card(card: CardForAuthorization) -> Card:
-    return Card(
-        number=card.pan,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        brand=card.card.brand.value,
-        cvc=card.cvc,
-        holder_name=card.name,
+def card_for_payment(card: CardForAuthorization) -> CardForPayment:
+    return CardForPayment(
+        card=Card(
+            number=card.pan,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            brand=card.card.brand.value,
+            cvc=card.cvc,
+            holder_name=card.name,
+        ),
+        fingerprint=card.card.fingerprint,
+        funding=card.card.funding.value,
+        country=card.card.country,
     )
 
 
-def detokenized(response: internal.DetokenizeForPaymentResponse) -> Card:
-    return Card(
-        number=Secret(response.number),
-        exp_month=response.exp_month,
-        exp_year=response.exp_year,
-        brand=response.card.brand,
-        cvc=Secret(response.cvc) if response.HasField("cvc") else None,
-        holder_name=response.holder_name,
+def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayment:
+    return CardForPayment(
+        card=Card(
+            number=Secret(response.number),
+            exp_month=response.exp_month,
+            exp_year=response.exp_year,
+            brand=response.card.brand,
+            cvc=Secret(response.cvc) if response.HasField("cvc") else None,
+            holder_name=response.holder_name,
+        ),
+        fingerprint=response.card.fingerprint,
+        funding=response.card.funding,
+        country=response.card.country,
     )

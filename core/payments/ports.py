@@ -1,11 +1,25 @@
-"""What the payments context needs from the outside world."""
+"""What the payments context needs from the outside world.
+
+Repositories (one transaction through the unit of work), the card vault and the acquirers.
+Claims (`claim_*`) are for background work any number of workers share: they lock with
+FOR UPDATE SKIP LOCKED, so two workers never take the same row.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from core.payments.model import PaymentEvent, PaymentIntent, Status
+from core.payments.acquirer import Acquirer, Card
+from core.payments.model import (
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentIntent,
+    Refund,
+    Status,
+)
 
 
 class PaymentIntentRepository(Protocol):
@@ -35,10 +49,147 @@ class PaymentIntentRepository(Protocol):
         """
         ...
 
+    async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
+        """Saves intents this transaction holds locked (claimed), in one round trip.
+
+        Bumps each version; no version check, the row locks make it unnecessary.
+        """
+        ...
+
+    async def claim_unconfirmed(
+        self, created_before: datetime, *, limit: int
+    ) -> Sequence[PaymentIntent]:
+        """Locks (FOR UPDATE SKIP LOCKED) up to `limit` intents of any merchant still waiting
+        for a payment method or confirmation and created before the cutoff, oldest first."""
+        ...
+
+    async def claim_capture_expired(self, now: datetime, *, limit: int) -> Sequence[PaymentIntent]:
+        """Locks (FOR UPDATE SKIP LOCKED) up to `limit` REQUIRES_CAPTURE intents whose
+        `capture_before` has passed, oldest deadline first."""
+        ...
+
 
 class PaymentEventLog(Protocol):
     async def append(self, events: Sequence[PaymentEvent]) -> None: ...
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
         """The intent's history, oldest first."""
+        ...
+
+
+class PaymentAttemptRepository(Protocol):
+    async def add(self, attempt: PaymentAttempt) -> None:
+        """Raises core.shared.errors.Conflict when the intent already has an attempt that is
+        not FAILED (at most one attempt per intent holds or may hold money)."""
+        ...
+
+    async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
+        """By id alone: the 3-D Secure page and the acquirers' callbacks know no merchant."""
+        ...
+
+    async def get_many(
+        self, attempt_ids: Sequence[str], *, for_update: bool = False
+    ) -> Sequence[PaymentAttempt]:
+        """The attempts that exist among `attempt_ids`, in one round trip, in no order."""
+        ...
+
+    async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentAttempt]:
+        """The intent's attempts, oldest first."""
+        ...
+
+    async def update(self, attempt: PaymentAttempt) -> None:
+        """Optimistic like PaymentIntentRepository.update."""
+        ...
+
+    async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
+        """Like PaymentIntentRepository.update_many, for locked attempts."""
+        ...
+
+    async def claim_in_flight(
+        self, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        """Leases up to `limit` attempts left PROCESSING, CAPTURE_PENDING or VOID_PENDING
+        since before the cutoff: picks them FOR UPDATE SKIP LOCKED, sets their `updated_at`
+        to `now` (so no other worker picks them again before the cutoff passes anew), bumps
+        their version and returns them as saved. Oldest first."""
+        ...
+
+
+class RefundRepository(Protocol):
+    async def add(self, refund: Refund) -> None: ...
+
+    async def get(
+        self, merchant_id: str, refund_id: str, *, for_update: bool = False
+    ) -> Refund | None: ...
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        payment_intent_id: str | None = None,
+    ) -> Sequence[Refund]:
+        """Newest first."""
+        ...
+
+    async def update(self, refund: Refund) -> None:
+        """Optimistic like PaymentIntentRepository.update."""
+        ...
+
+    async def claim_pending(
+        self, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[Refund]:
+        """Leases PENDING refunds untouched since before the cutoff, like
+        PaymentAttemptRepository.claim_in_flight."""
+        ...
+
+
+# --- the card vault ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardForPayment:
+    """A card out of the vault for one authorization. Only `card` holds the number and the
+    CVC (as Secrets); the rest may be stored with the attempt."""
+
+    card: Card
+    fingerprint: str  # keyed, per merchant: the same card gives the same value
+    funding: str = ""  # credit | debit | prepaid | unknown
+    country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+
+
+class CardVault(Protocol):
+    """The PCI zone seen from payments: the only way a card number reaches an acquirer.
+
+    tests/contract/test_card_vault_contract.py is what every implementation must do.
+    """
+
+    async def card_for_payment(
+        self, merchant_id: str, payment_method: str, *, livemode: bool, purpose: str
+    ) -> CardForPayment:
+        """The card behind `payment_method` for one authorization.
+
+        `tok_...` is single-use: it is consumed here, and a second call raises
+        FailedPrecondition reason TOKEN_ALREADY_USED. `pm_...` is reusable. An unknown id,
+        another merchant's, or one of the other mode (live/test) raises NotFound with
+        metadata param=payment_method. `purpose` (e.g. "payment_intent pi_... attempt
+        pa_...") goes into the vault's audit trail. Errors never contain the number.
+        """
+        ...
+
+
+# --- acquirers ---------------------------------------------------------------------------
+
+
+class AcquirerRouter(Protocol):
+    """Which acquirer takes a payment: chosen per payment method type, remembered by name
+    on the attempt so that later calls (capture, void, refund, lookup) go to the same one."""
+
+    def route(self, payment_method_type: str) -> str:
+        """The name of the acquirer new attempts of this type go to (KeyError if none)."""
+        ...
+
+    def acquirer(self, name: str) -> Acquirer:
+        """The acquirer of that name (KeyError if none)."""
         ...

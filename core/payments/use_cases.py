@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
+from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
@@ -98,7 +99,7 @@ class PaymentIntents:
         # A publishable key reads an intent only with its client secret; a wrong one looks
         # exactly like a missing intent so that ids cannot be probed.
         if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
-            raise NotFound(f"No such payment intent: {intent_id[:40]!r}", metadata={"param": "id"})
+            raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent
 
     async def list(

@@ -16,7 +16,12 @@ from core.access.ports import (
     SessionRepository,
     UserRepository,
 )
-from core.payments.ports import PaymentEventLog, PaymentIntentRepository
+from core.payments.ports import (
+    PaymentAttemptRepository,
+    PaymentEventLog,
+    PaymentIntentRepository,
+    RefundRepository,
+)
 
 
 class UnitOfWork(Protocol):
@@ -24,6 +29,8 @@ class UnitOfWork(Protocol):
 
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
     users: UserRepository

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from paygate.v1 import api_keys_pb2, auth_pb2, members_pb2, payment_intents_pb2
+from paygate.v1 import api_keys_pb2, auth_pb2, members_pb2, payment_intents_pb2, refunds_pb2
 
 from core.access.authentication import AccountAccess, SessionTokens
 from core.access.members import Invitation, Member
 from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
 from core.access.users import User
-from core.payments.model import CaptureMethod, PaymentIntent, Status
+from core.payments.lifecycle import ConfirmPaymentIntent
+from core.payments.model import CaptureMethod, PaymentIntent, Refund, Status
 from core.shared.errors import InvalidArgument
 
 PI = payment_intents_pb2.PaymentIntent
@@ -48,6 +49,7 @@ def payment_intent(intent: PaymentIntent) -> payment_intents_pb2.PaymentIntent:
         receipt_email=intent.receipt_email,
         return_url=intent.return_url,
         payment_method_types=intent.payment_method_types,
+        latest_attempt=intent.latest_attempt,
     )
     if intent.last_payment_error:
         error = intent.last_payment_error
@@ -60,6 +62,30 @@ def payment_intent(intent: PaymentIntent) -> payment_intents_pb2.PaymentIntent:
         message.next_action.url = action.url
         message.next_action.qr_code = action.qr_code
     return message
+
+
+def confirm_command(
+    request: payment_intents_pb2.ConfirmPaymentIntentRequest,
+) -> ConfirmPaymentIntent:
+    return ConfirmPaymentIntent(
+        payment_method=request.payment_method,
+        upi_vpa=request.upi.vpa if request.HasField("upi") else None,
+        client_secret=request.client_secret,
+        return_url=request.return_url,
+    )
+
+
+def refund(value: Refund) -> refunds_pb2.Refund:
+    return refunds_pb2.Refund(
+        id=value.id,
+        payment_intent=value.payment_intent_id,
+        amount=value.amount,
+        currency=value.currency,
+        status=refunds_pb2.Refund.Status.Value(value.status.value),
+        reason=value.reason,
+        failure_reason=value.failure_code,
+        created=timestamp(value.created),
+    )
 
 
 def capture_method(value: int) -> CaptureMethod | None:

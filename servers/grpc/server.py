@@ -26,6 +26,8 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
+    refunds_pb2,
+    refunds_pb2_grpc,
     tokens_pb2,
     tokens_pb2_grpc,
 )
@@ -41,6 +43,7 @@ from servers.grpc.servicers.auth import AuthService
 from servers.grpc.servicers.members import MemberService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
 from servers.grpc.servicers.payment_methods import PaymentMethodService
+from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.tokens import TokenService
 from servers.settings import Settings
 
@@ -61,7 +64,12 @@ SERVICES = (
     Service(
         payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
         payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
-        lambda app: PaymentIntentService(app.payment_intents),
+        lambda app: PaymentIntentService(app.payment_intents, app.payments),
+    ),
+    Service(
+        refunds_pb2.DESCRIPTOR.services_by_name["RefundService"],
+        refunds_pb2_grpc.add_RefundServiceServicer_to_server,
+        lambda app: RefundService(app.refunds),
     ),
     Service(
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],

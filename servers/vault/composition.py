@@ -32,7 +32,7 @@ from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
-from core.payments.vault_port import CardVault
+from core.payments.ports import CardVault
 from core.shared.ports import Clock
 from core.vault.model import KeyMaterial, RotationPolicy
 from core.vault.ports import CvcStore, VaultApi

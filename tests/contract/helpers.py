@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.access.model import Merchant
-from core.payments.model import CaptureMethod, PaymentIntent
+from core.payments.model import (
+    AttemptStatus,
+    CaptureMethod,
+    PaymentAttempt,
+    PaymentIntent,
+    Refund,
+    RefundStatus,
+)
 from core.shared.ports import IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 
@@ -57,3 +64,58 @@ async def add_intent(
         await uow.payment_events.append(intent.pull_events())
         await uow.commit()
     return intent
+
+
+def new_attempt(
+    ids: IdGenerator, intent: PaymentIntent, *, at: datetime = T0, **fields: Any
+) -> PaymentAttempt:
+    """A PROCESSING card attempt of `intent`; `fields` override."""
+    attempt = PaymentAttempt(
+        id=ids.new("pa"),
+        merchant_id=intent.merchant_id,
+        payment_intent_id=intent.id,
+        amount=intent.amount,
+        currency=intent.currency,
+        status=AttemptStatus.PROCESSING,
+        payment_method_type="card",
+        acquirer="card_network",
+        created=at,
+        updated_at=at,
+    )
+    for name, value in fields.items():
+        setattr(attempt, name, value)
+    return attempt
+
+
+async def add_attempt(
+    uow_factory: UnitOfWorkFactory, ids: IdGenerator, intent: PaymentIntent, **fields: Any
+) -> PaymentAttempt:
+    attempt = new_attempt(ids, intent, **fields)
+    async with uow_factory() as uow:
+        await uow.payment_attempts.add(attempt)
+        await uow.commit()
+    return attempt
+
+
+def new_refund(
+    ids: IdGenerator,
+    attempt: PaymentAttempt,
+    *,
+    amount: int = 500,
+    at: datetime = T0,
+    **fields: Any,
+) -> Refund:
+    refund = Refund(
+        id=ids.new("re"),
+        merchant_id=attempt.merchant_id,
+        payment_intent_id=attempt.payment_intent_id,
+        attempt_id=attempt.id,
+        amount=amount,
+        currency=attempt.currency,
+        status=RefundStatus.PENDING,
+        created=at,
+        updated_at=at,
+    )
+    for name, value in fields.items():
+        setattr(refund, name, value)
+    return refund

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.auth.passwords import Argon2Hasher
+from adapters.memory.card_vault import MemoryCardVault
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -20,6 +21,7 @@ from core.access.model import KeyType, Principal
 from core.access.roles import Role
 from core.shared.secret import Secret
 from servers.app import assemble
+from servers.settings import Settings
 from tests.fakes import token_codec
 
 PASSWORD = "Tr0ub4dor&3 is not enough"
@@ -31,8 +33,8 @@ async def test_no_table_holds_a_secret_in_clear(
     clock = SystemClock()
     limiter = LimitsRateLimiter("memory://")
     app = assemble(
-        uow_factory, RandomIds(), clock, limiter=limiter, hasher=Argon2Hasher(),
-        tokens=token_codec(clock),
+        Settings(), uow_factory, RandomIds(), clock, card_vault=MemoryCardVault(),
+        limiter=limiter, hasher=Argon2Hasher(), tokens=token_codec(clock),
     )  # fmt: skip
     email = f"{ids.new('usr')}@example.com"
     signed = await app.auth.signup(email, Secret(PASSWORD), "Scan Ltd")
@@ -46,6 +48,7 @@ async def test_no_table_holds_a_secret_in_clear(
     invitation = await app.members.invite(owner, "invitee@example.com", Role.STAFF)
     await app.auth.logout(second.refresh_token)
     await limiter.aclose()
+    await app.aclose()
 
     secrets = {
         "password": PASSWORD,

@@ -131,20 +131,26 @@ async def test_the_vault_runs_as_its_own_processes(replicas: list[Replica]) -> N
         number, cvc = sentinels.pan("4"), sentinels.cvc()
         card = CardInput(Secret(number), exp_month=12, exp_year=2031, cvc=Secret(cvc))
         token = await one.tokenize_card(shop, card)
-        got = await two.card_for_payment(shop.merchant_id, token.id, purpose="authorize pa_e2e")
-        assert (got.number.reveal(), got.cvc) == (number, Secret(cvc))  # CVC via Redis
+        got = await two.card_for_payment(
+            shop.merchant_id, token.id, livemode=False, purpose="authorize pa_e2e"
+        )
+        assert (got.card.number.reveal(), got.card.cvc) == (number, Secret(cvc))  # CVC via Redis
         with pytest.raises(FailedPrecondition) as used:
-            await one.card_for_payment(shop.merchant_id, token.id, purpose="authorize pa_e2e")
+            await one.card_for_payment(
+                shop.merchant_id, token.id, livemode=False, purpose="authorize pa_e2e"
+            )
         assert used.value.reason == "TOKEN_ALREADY_USED"
 
         saved = await two.create_payment_method_from_token(
             shop, (await one.tokenize_card(shop, card)).id
         )
         for replica in (one, two):
-            again = await replica.card_for_payment(shop.merchant_id, saved.id, purpose="p")
-            assert again.number.reveal() == number
+            again = await replica.card_for_payment(
+                shop.merchant_id, saved.id, livemode=False, purpose="p"
+            )
+            assert again.card.number.reveal() == number
         with pytest.raises(NotFound) as missing:
-            await one.card_for_payment(other.merchant_id, saved.id, purpose="p")
+            await one.card_for_payment(other.merchant_id, saved.id, livemode=False, purpose="p")
         assert missing.value.metadata == {"param": "payment_method"}
     finally:
         await one.aclose()

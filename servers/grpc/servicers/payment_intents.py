@@ -4,14 +4,16 @@ import grpc
 from paygate.v1 import payment_intents_pb2 as pb
 from paygate.v1 import payment_intents_pb2_grpc
 
+from core.payments.lifecycle import PaymentLifecycle
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from servers.grpc import convert
 from servers.grpc.context import caller
 
 
 class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
-    def __init__(self, intents: PaymentIntents) -> None:
+    def __init__(self, intents: PaymentIntents, payments: PaymentLifecycle) -> None:
         self._intents = intents
+        self._payments = payments
 
     async def CreatePaymentIntent(
         self, request: pb.CreatePaymentIntentRequest, context: grpc.aio.ServicerContext
@@ -46,3 +48,23 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         return pb.ListPaymentIntentsResponse(
             data=[convert.payment_intent(i) for i in page.data], has_more=page.has_more
         )
+
+    async def ConfirmPaymentIntent(
+        self, request: pb.ConfirmPaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PaymentIntent:
+        intent = await self._payments.confirm(
+            caller(), request.id, convert.confirm_command(request)
+        )
+        return convert.payment_intent(intent)
+
+    async def CapturePaymentIntent(
+        self, request: pb.CapturePaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PaymentIntent:
+        intent = await self._payments.capture(caller(), request.id, request.amount_to_capture)
+        return convert.payment_intent(intent)
+
+    async def CancelPaymentIntent(
+        self, request: pb.CancelPaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PaymentIntent:
+        intent = await self._payments.cancel(caller(), request.id, request.cancellation_reason)
+        return convert.payment_intent(intent)

@@ -148,14 +148,22 @@ async def exercise(app: App, sentinels: Sentinels, redis_url: str, vault_url: st
 
         # The payments core's side: a token once, a payment method twice, refusals.
         merchant = shop.merchant.id
-        card = await app.card_vault.card_for_payment(merchant, paid.id, purpose="authorize pa_1")
-        assert card.number.reveal() == visa and card.cvc is not None
-        assert (await app.card_vault.card_for_payment(merchant, pm.id, purpose="p")).cvc is not None
-        await app.card_vault.card_for_payment(merchant, pm.id, purpose="authorize pa_2")
-        await app.card_vault.card_for_payment(merchant, amex_token.id, purpose="p")
+        found = await app.card_vault.card_for_payment(
+            merchant, paid.id, livemode=False, purpose="authorize pa_1"
+        )
+        assert found.card.number.reveal() == visa and found.card.cvc is not None
+        assert (
+            await app.card_vault.card_for_payment(merchant, pm.id, livemode=False, purpose="p")
+        ).card.cvc is not None
+        await app.card_vault.card_for_payment(
+            merchant, pm.id, livemode=False, purpose="authorize pa_2"
+        )
+        await app.card_vault.card_for_payment(merchant, amex_token.id, livemode=False, purpose="p")
         for refused in (paid.id, visa, f"pm_{visa}"):
             with pytest.raises(Exception):  # noqa: B017 - used, and not ids at all
-                await app.card_vault.card_for_payment(merchant, refused, purpose=f"for {visa}")
+                await app.card_vault.card_for_payment(
+                    merchant, refused, livemode=False, purpose=f"for {visa}"
+                )
     finally:
         await server.stop(None)
 

@@ -113,7 +113,7 @@ async def test_only_callers_with_a_certificate_of_our_ca_reach_the_vault(
             try:
                 with pytest.raises(Unavailable):
                     await client.card_for_payment(
-                        hosted.merchant.merchant_id, token.id, purpose="p"
+                        hosted.merchant.merchant_id, token.id, livemode=False, purpose="p"
                     )
             finally:
                 await client.aclose()
@@ -123,8 +123,10 @@ async def test_only_callers_with_a_certificate_of_our_ca_reach_the_vault(
             credentials=channel_credentials(caller("payments")),
         )
         try:
-            got = await client.card_for_payment(hosted.merchant.merchant_id, token.id, purpose="p")
-            assert got.number.reveal() == VISA
+            got = await client.card_for_payment(
+                hosted.merchant.merchant_id, token.id, livemode=False, purpose="p"
+            )
+            assert got.card.number.reveal() == VISA
         finally:
             await client.aclose()
     finally:

@@ -18,6 +18,8 @@ from paygate.v1 import api_keys_pb2, options_pb2
 
 from core.access.model import KeyType
 from core.access.roles import ROLE_PERMISSIONS, Role
+from core.payments.lifecycle import ConfirmPaymentIntent
+from core.payments.refunds import CreateRefund
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
@@ -84,6 +86,10 @@ async def world() -> AsyncIterator[World]:
         token_b = await app.vault.tokenize_card(b, card)
         saved_card = await app.vault.tokenize_card(b, card)
         method_b = await app.vault.create_payment_method_from_token(b, saved_card.id)
+        paid = await app.payment_intents.create(b, CreatePaymentIntent(amount=500, currency="EUR"))
+        paying_card = await app.vault.tokenize_card(b, card)
+        await app.payments.confirm(b, paid.id, ConfirmPaymentIntent(paying_card.id))
+        refund_b = await app.refunds.create(b, CreateRefund(paid.id, amount=100))
         w.b = {
             "intent": intent.id,
             "client_secret": intent.client_secret,
@@ -94,6 +100,7 @@ async def world() -> AsyncIterator[World]:
             "account": owner_b.merchant.id,
             "token": token_b.id,
             "payment_method": method_b.id,
+            "refund": refund_b.id,
         }
         yield w
 
@@ -156,13 +163,17 @@ OTHER_MERCHANTS_OBJECTS = {
     ("paygate.v1.MemberService", "token"): "invitation",
     ("paygate.v1.PaymentMethodService", "id"): "payment_method",
     ("paygate.v1.PaymentMethodService", "token"): "token",
+    ("paygate.v1.PaymentIntentService", "payment_method"): "token",
+    ("paygate.v1.RefundService", "id"): "refund",
+    ("paygate.v1.RefundService", "payment_intent"): "intent",
 }
 # Other fields a request needs so that it reaches the lookup instead of failing validation.
 VALID_EXTRAS = {
     "UpdateMemberRole": {"role": api_keys_pb2.STAFF},
     "GetPaymentIntent": {"client_secret": "B's"},
+    "ConfirmPaymentIntent": {"client_secret": "B's"},
 }
-ID_FIELD_NAMES = {"id", "token"}
+ID_FIELD_NAMES = {"id", "token", "payment_method"}
 
 
 def id_fields(method: MethodDescriptor) -> list[str]:

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_intents.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\x99\t\n\rPaymentIntent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x04 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x03\x12?\n\x0e\x63\x61pture_method\x18\x05 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethod\x12\x1f\n\x11\x61mount_capturable\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_received\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_refunded\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_method\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x12last_payment_error\x18\x0b \x01(\x0b\x32\x18.paygate.v1.PaymentErrorB\x04\xe2\x41\x01\x03\x12\x31\n\x0bnext_action\x18\x0c \x01(\x0b\x32\x16.paygate.v1.NextActionB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0e \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x39\n\x08metadata\x18\x0f \x03(\x0b\x32\'.paygate.v1.PaymentIntent.MetadataEntry\x12\x31\n\x07\x63reated\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61nceled_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x63\x61ncellation_reason\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12\x15\n\rreceipt_email\x18\x14 \x01(\t\x12\x12\n\nreturn_url\x18\x15 \x01(\t\x12\x1c\n\x14payment_method_types\x18\x16 \x03(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb0\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUIRES_PAYMENT_METHOD\x10\x01\x12\x19\n\x15REQUIRES_CONFIRMATION\x10\x02\x12\x13\n\x0fREQUIRES_ACTION\x10\x03\x12\x0e\n\nPROCESSING\x10\x04\x12\x14\n\x10REQUIRES_CAPTURE\x10\x05\x12\r\n\tSUCCEEDED\x10\x06\x12\x0c\n\x08\x43\x41NCELED\x10\x07\"J\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\r\n\tAUTOMATIC\x10\x01\x12\n\n\x06MANUAL\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentIntent\x12 payment_intents/{payment_intent}\"C\n\x0cPaymentError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65\x63line_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x99\x01\n\nNextAction\x12)\n\x04type\x18\x01 \x01(\x0e\x32\x1b.paygate.v1.NextAction.Type\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07qr_code\x18\x03 \x01(\t\"B\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fREDIRECT_TO_URL\x10\x01\x12\x0f\n\x0bUPI_COLLECT\x10\x02\"\xe2\x02\n\x1a\x43reatePaymentIntentRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x0e\x63\x61pture_method\x18\x03 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethod\x12\x1c\n\x14payment_method_types\x18\x04 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x46\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.paygate.v1.CreatePaymentIntentRequest.MetadataEntry\x12\x15\n\rreceipt_email\x18\x07 \x01(\t\x12\x12\n\nreturn_url\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x17GetPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"t\n\x19ListPaymentIntentsRequest\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .paygate.v1.PaymentIntent.Status\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x16\n\x0estarting_after\x18\x03 \x01(\t\"W\n\x1aListPaymentIntentsResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentIntent\x12\x10\n\x08has_more\x18\x02 \x01(\x08\x32\xda\x03\n\x14PaymentIntentService\x12\x9f\x01\n\x13\x43reatePaymentIntent\x12&.paygate.v1.CreatePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"E\xa2\xbb\x18#\n\x0epayments:write \x01\x32\x0fpayments_create\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_intents:\x01*\x12\x89\x01\n\x10GetPaymentIntent\x12#.paygate.v1.GetPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"5\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_intents/{id}\x12\x93\x01\n\x12ListPaymentIntents\x12%.paygate.v1.ListPaymentIntentsRequest\x1a&.paygate.v1.ListPaymentIntentsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_intentsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_intents.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xb7\t\n\rPaymentIntent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x04 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x03\x12?\n\x0e\x63\x61pture_method\x18\x05 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethod\x12\x1f\n\x11\x61mount_capturable\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_received\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_refunded\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_method\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x12last_payment_error\x18\x0b \x01(\x0b\x32\x18.paygate.v1.PaymentErrorB\x04\xe2\x41\x01\x03\x12\x31\n\x0bnext_action\x18\x0c \x01(\x0b\x32\x16.paygate.v1.NextActionB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0e \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x39\n\x08metadata\x18\x0f \x03(\x0b\x32\'.paygate.v1.PaymentIntent.MetadataEntry\x12\x31\n\x07\x63reated\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61nceled_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x63\x61ncellation_reason\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12\x15\n\rreceipt_email\x18\x14 \x01(\t\x12\x12\n\nreturn_url\x18\x15 \x01(\t\x12\x1c\n\x14payment_method_types\x18\x16 \x03(\t\x12\x1c\n\x0elatest_attempt\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb0\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUIRES_PAYMENT_METHOD\x10\x01\x12\x19\n\x15REQUIRES_CONFIRMATION\x10\x02\x12\x13\n\x0fREQUIRES_ACTION\x10\x03\x12\x0e\n\nPROCESSING\x10\x04\x12\x14\n\x10REQUIRES_CAPTURE\x10\x05\x12\r\n\tSUCCEEDED\x10\x06\x12\x0c\n\x08\x43\x41NCELED\x10\x07\"J\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\r\n\tAUTOMATIC\x10\x01\x12\n\n\x06MANUAL\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentIntent\x12 payment_intents/{payment_intent}\"C\n\x0cPaymentError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65\x63line_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x99\x01\n\nNextAction\x12)\n\x04type\x18\x01 \x01(\x0e\x32\x1b.paygate.v1.NextAction.Type\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07qr_code\x18\x03 \x01(\t\"B\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fREDIRECT_TO_URL\x10\x01\x12\x0f\n\x0bUPI_COLLECT\x10\x02\"\xe2\x02\n\x1a\x43reatePaymentIntentRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x0e\x63\x61pture_method\x18\x03 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethod\x12\x1c\n\x14payment_method_types\x18\x04 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x46\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.paygate.v1.CreatePaymentIntentRequest.MetadataEntry\x12\x15\n\rreceipt_email\x18\x07 \x01(\t\x12\x12\n\nreturn_url\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x17GetPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"t\n\x19ListPaymentIntentsRequest\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .paygate.v1.PaymentIntent.Status\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x16\n\x0estarting_after\x18\x03 \x01(\t\"W\n\x1aListPaymentIntentsResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentIntent\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"\xc6\x01\n\x1b\x43onfirmPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0epayment_method\x18\x02 \x01(\t\x12\x38\n\x03upi\x18\x03 \x01(\x0b\x32+.paygate.v1.ConfirmPaymentIntentRequest.Upi\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x12\n\nreturn_url\x18\x05 \x01(\t\x1a\x18\n\x03Upi\x12\x11\n\x03vpa\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x1b\x43\x61pturePaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11\x61mount_to_capture\x18\x02 \x01(\x03\"K\n\x1a\x43\x61ncelPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x13\x63\x61ncellation_reason\x18\x02 \x01(\t2\xb9\x07\n\x14PaymentIntentService\x12\x9f\x01\n\x13\x43reatePaymentIntent\x12&.paygate.v1.CreatePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"E\xa2\xbb\x18#\n\x0epayments:write \x01\x32\x0fpayments_create\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_intents:\x01*\x12\x89\x01\n\x10GetPaymentIntent\x12#.paygate.v1.GetPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"5\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_intents/{id}\x12\x93\x01\n\x12ListPaymentIntents\x12%.paygate.v1.ListPaymentIntentsRequest\x1a&.paygate.v1.ListPaymentIntentsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_intents\x12\x9f\x01\n\x14\x43onfirmPaymentIntent\x12\'.paygate.v1.ConfirmPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"C\xa2\xbb\x18\x14\n\x0epayments:write\x10\x01 \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/confirm:\x01*\x12\x9d\x01\n\x14\x43\x61pturePaymentIntent\x12\'.paygate.v1.CapturePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"A\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/capture:\x01*\x12\x9a\x01\n\x13\x43\x61ncelPaymentIntent\x12&.paygate.v1.CancelPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"@\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/payment_intents/{id}/cancel:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -71,6 +71,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTINTENT'].fields_by_name['canceled_at']._serialized_options = b'\342A\001\003'
   _globals['_PAYMENTINTENT'].fields_by_name['cancellation_reason']._loaded_options = None
   _globals['_PAYMENTINTENT'].fields_by_name['cancellation_reason']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENTINTENT'].fields_by_name['latest_attempt']._loaded_options = None
+  _globals['_PAYMENTINTENT'].fields_by_name['latest_attempt']._serialized_options = b'\342A\001\003'
   _globals['_PAYMENTINTENT']._loaded_options = None
   _globals['_PAYMENTINTENT']._serialized_options = b'\352A=\n\031paygate.dev/PaymentIntent\022 payment_intents/{payment_intent}'
   _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._loaded_options = None
@@ -81,36 +83,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEPAYMENTINTENTREQUEST'].fields_by_name['currency']._serialized_options = b'\342A\001\002'
   _globals['_GETPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI'].fields_by_name['vpa']._loaded_options = None
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI'].fields_by_name['vpa']._serialized_options = b'\342A\001\002'
+  _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_CANCELPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CreatePaymentIntent']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CreatePaymentIntent']._serialized_options = b'\242\273\030#\n\016payments:write \0012\017payments_create\202\323\344\223\002\030\"\023/v1/payment_intents:\001*'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['GetPaymentIntent']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['GetPaymentIntent']._serialized_options = b'\242\273\030\021\n\rpayments:read\020\001\202\323\344\223\002\032\022\030/v1/payment_intents/{id}'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ListPaymentIntents']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ListPaymentIntents']._serialized_options = b'\242\273\030\017\n\rpayments:read\202\323\344\223\002\025\022\023/v1/payment_intents'
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ConfirmPaymentIntent']._loaded_options = None
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ConfirmPaymentIntent']._serialized_options = b'\242\273\030\024\n\016payments:write\020\001 \001\202\323\344\223\002%\" /v1/payment_intents/{id}/confirm:\001*'
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CapturePaymentIntent']._loaded_options = None
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CapturePaymentIntent']._serialized_options = b'\242\273\030\022\n\016payments:write \001\202\323\344\223\002%\" /v1/payment_intents/{id}/capture:\001*'
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CancelPaymentIntent']._loaded_options = None
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CancelPaymentIntent']._serialized_options = b'\242\273\030\022\n\016payments:write \001\202\323\344\223\002$\"\037/v1/payment_intents/{id}/cancel:\001*'
   _globals['_PAYMENTINTENT']._serialized_start=198
-  _globals['_PAYMENTINTENT']._serialized_end=1375
-  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_start=1007
-  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_end=1054
-  _globals['_PAYMENTINTENT_STATUS']._serialized_start=1057
-  _globals['_PAYMENTINTENT_STATUS']._serialized_end=1233
-  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_start=1235
-  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_end=1309
-  _globals['_PAYMENTERROR']._serialized_start=1377
-  _globals['_PAYMENTERROR']._serialized_end=1444
-  _globals['_NEXTACTION']._serialized_start=1447
-  _globals['_NEXTACTION']._serialized_end=1600
-  _globals['_NEXTACTION_TYPE']._serialized_start=1534
-  _globals['_NEXTACTION_TYPE']._serialized_end=1600
-  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_start=1603
-  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_end=1957
-  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_start=1007
-  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_end=1054
-  _globals['_GETPAYMENTINTENTREQUEST']._serialized_start=1959
-  _globals['_GETPAYMENTINTENTREQUEST']._serialized_end=2025
-  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_start=2027
-  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_end=2143
-  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_start=2145
-  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_end=2232
-  _globals['_PAYMENTINTENTSERVICE']._serialized_start=2235
-  _globals['_PAYMENTINTENTSERVICE']._serialized_end=2709
+  _globals['_PAYMENTINTENT']._serialized_end=1405
+  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_start=1037
+  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_end=1084
+  _globals['_PAYMENTINTENT_STATUS']._serialized_start=1087
+  _globals['_PAYMENTINTENT_STATUS']._serialized_end=1263
+  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_start=1265
+  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_end=1339
+  _globals['_PAYMENTERROR']._serialized_start=1407
+  _globals['_PAYMENTERROR']._serialized_end=1474
+  _globals['_NEXTACTION']._serialized_start=1477
+  _globals['_NEXTACTION']._serialized_end=1630
+  _globals['_NEXTACTION_TYPE']._serialized_start=1564
+  _globals['_NEXTACTION_TYPE']._serialized_end=1630
+  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_start=1633
+  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_end=1987
+  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_start=1037
+  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_end=1084
+  _globals['_GETPAYMENTINTENTREQUEST']._serialized_start=1989
+  _globals['_GETPAYMENTINTENTREQUEST']._serialized_end=2055
+  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_start=2057
+  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_end=2173
+  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_start=2175
+  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_end=2262
+  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_start=2265
+  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_end=2463
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_start=2439
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_end=2463
+  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_start=2465
+  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_end=2539
+  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_start=2541
+  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_end=2616
+  _globals['_PAYMENTINTENTSERVICE']._serialized_start=2619
+  _globals['_PAYMENTINTENTSERVICE']._serialized_end=3572
 # @@protoc_insertion_point(module_scope)

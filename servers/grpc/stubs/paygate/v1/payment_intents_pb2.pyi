@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PaymentIntent(_message.Message):
-    __slots__ = ("id", "amount", "currency", "status", "capture_method", "amount_capturable", "amount_received", "amount_refunded", "client_secret", "payment_method", "last_payment_error", "next_action", "attempts", "livemode", "metadata", "created", "canceled_at", "cancellation_reason", "description", "receipt_email", "return_url", "payment_method_types")
+    __slots__ = ("id", "amount", "currency", "status", "capture_method", "amount_capturable", "amount_received", "amount_refunded", "client_secret", "payment_method", "last_payment_error", "next_action", "attempts", "livemode", "metadata", "created", "canceled_at", "cancellation_reason", "description", "receipt_email", "return_url", "payment_method_types", "latest_attempt")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[PaymentIntent.Status]
@@ -71,6 +71,7 @@ class PaymentIntent(_message.Message):
     RECEIPT_EMAIL_FIELD_NUMBER: _ClassVar[int]
     RETURN_URL_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_METHOD_TYPES_FIELD_NUMBER: _ClassVar[int]
+    LATEST_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     id: str
     amount: int
     currency: str
@@ -93,7 +94,8 @@ class PaymentIntent(_message.Message):
     receipt_email: str
     return_url: str
     payment_method_types: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentIntent.Status, str]] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., amount_capturable: _Optional[int] = ..., amount_received: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., client_secret: _Optional[str] = ..., payment_method: _Optional[str] = ..., last_payment_error: _Optional[_Union[PaymentError, _Mapping]] = ..., next_action: _Optional[_Union[NextAction, _Mapping]] = ..., attempts: _Optional[int] = ..., livemode: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancellation_reason: _Optional[str] = ..., description: _Optional[str] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ..., payment_method_types: _Optional[_Iterable[str]] = ...) -> None: ...
+    latest_attempt: str
+    def __init__(self, id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentIntent.Status, str]] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., amount_capturable: _Optional[int] = ..., amount_received: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., client_secret: _Optional[str] = ..., payment_method: _Optional[str] = ..., last_payment_error: _Optional[_Union[PaymentError, _Mapping]] = ..., next_action: _Optional[_Union[NextAction, _Mapping]] = ..., attempts: _Optional[int] = ..., livemode: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancellation_reason: _Optional[str] = ..., description: _Optional[str] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ..., payment_method_types: _Optional[_Iterable[str]] = ..., latest_attempt: _Optional[str] = ...) -> None: ...
 
 class PaymentError(_message.Message):
     __slots__ = ("code", "decline_code", "message")
@@ -175,3 +177,38 @@ class ListPaymentIntentsResponse(_message.Message):
     data: _containers.RepeatedCompositeFieldContainer[PaymentIntent]
     has_more: bool
     def __init__(self, data: _Optional[_Iterable[_Union[PaymentIntent, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class ConfirmPaymentIntentRequest(_message.Message):
+    __slots__ = ("id", "payment_method", "upi", "client_secret", "return_url")
+    class Upi(_message.Message):
+        __slots__ = ("vpa",)
+        VPA_FIELD_NUMBER: _ClassVar[int]
+        vpa: str
+        def __init__(self, vpa: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    UPI_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    RETURN_URL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    payment_method: str
+    upi: ConfirmPaymentIntentRequest.Upi
+    client_secret: str
+    return_url: str
+    def __init__(self, id: _Optional[str] = ..., payment_method: _Optional[str] = ..., upi: _Optional[_Union[ConfirmPaymentIntentRequest.Upi, _Mapping]] = ..., client_secret: _Optional[str] = ..., return_url: _Optional[str] = ...) -> None: ...
+
+class CapturePaymentIntentRequest(_message.Message):
+    __slots__ = ("id", "amount_to_capture")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_TO_CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    amount_to_capture: int
+    def __init__(self, id: _Optional[str] = ..., amount_to_capture: _Optional[int] = ...) -> None: ...
+
+class CancelPaymentIntentRequest(_message.Message):
+    __slots__ = ("id", "cancellation_reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CANCELLATION_REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cancellation_reason: str
+    def __init__(self, id: _Optional[str] = ..., cancellation_reason: _Optional[str] = ...) -> None: ...

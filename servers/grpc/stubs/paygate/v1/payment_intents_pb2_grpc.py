@@ -50,6 +50,21 @@ class PaymentIntentServiceStub:
                 request_serializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.SerializeToString,
                 response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.FromString,
                 _registered_method=True)
+        self.ConfirmPaymentIntent = channel.unary_unary(
+                '/paygate.v1.PaymentIntentService/ConfirmPaymentIntent',
+                request_serializer=paygate_dot_v1_dot_payment__intents__pb2.ConfirmPaymentIntentRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+                _registered_method=True)
+        self.CapturePaymentIntent = channel.unary_unary(
+                '/paygate.v1.PaymentIntentService/CapturePaymentIntent',
+                request_serializer=paygate_dot_v1_dot_payment__intents__pb2.CapturePaymentIntentRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+                _registered_method=True)
+        self.CancelPaymentIntent = channel.unary_unary(
+                '/paygate.v1.PaymentIntentService/CancelPaymentIntent',
+                request_serializer=paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+                _registered_method=True)
 
 
 class PaymentIntentServiceServicer:
@@ -78,6 +93,37 @@ class PaymentIntentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmPaymentIntent(self, request, context):
+        """Confirms the intent with a payment method: authorizes the amount, and captures it
+        when capture_method is AUTOMATIC. Answers the intent in SUCCEEDED, REQUIRES_CAPTURE,
+        REQUIRES_ACTION (see next_action) or PROCESSING (the acquirer's answer is not known
+        yet: read the intent again later). A declined payment answers FAILED_PRECONDITION
+        with reason CARD_DECLINED (ErrorInfo metadata decline_code), PROCESSING_ERROR or
+        RISK_BLOCKED, and the intent is back in REQUIRES_PAYMENT_METHOD with
+        last_payment_error set. A publishable key must also send the client_secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CapturePaymentIntent(self, request, context):
+        """Captures a REQUIRES_CAPTURE intent, in full or in part (the rest of the
+        authorization is released). Answers SUCCEEDED, or PROCESSING when the acquirer's
+        answer is not known yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelPaymentIntent(self, request, context):
+        """Cancels an intent that is not SUCCEEDED, voiding an authorization or a pending
+        action at the acquirer. Answers CANCELED, or PROCESSING while the void's answer is
+        not known yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentIntentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +141,21 @@ def add_PaymentIntentServiceServicer_to_server(servicer, server):
                     servicer.ListPaymentIntents,
                     request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.FromString,
                     response_serializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.SerializeToString,
+            ),
+            'ConfirmPaymentIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPaymentIntent,
+                    request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.ConfirmPaymentIntentRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.SerializeToString,
+            ),
+            'CapturePaymentIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CapturePaymentIntent,
+                    request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.CapturePaymentIntentRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.SerializeToString,
+            ),
+            'CancelPaymentIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelPaymentIntent,
+                    request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +240,87 @@ class PaymentIntentService:
             '/paygate.v1.PaymentIntentService/ListPaymentIntents',
             paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.SerializeToString,
             paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPaymentIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.PaymentIntentService/ConfirmPaymentIntent',
+            paygate_dot_v1_dot_payment__intents__pb2.ConfirmPaymentIntentRequest.SerializeToString,
+            paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CapturePaymentIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.PaymentIntentService/CapturePaymentIntent',
+            paygate_dot_v1_dot_payment__intents__pb2.CapturePaymentIntentRequest.SerializeToString,
+            paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelPaymentIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.PaymentIntentService/CancelPaymentIntent',
+            paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.SerializeToString,
+            paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
             options,
             channel_credentials,
             insecure,

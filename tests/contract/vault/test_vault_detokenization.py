@@ -1,6 +1,7 @@
-"""core.payments.vault_port.CardVault, the payments core's door to the vault: the same cases
-in-process (embedded mode, memory and PostgreSQL) and over gRPC against a real vault
-server on port 0 with a database of its own (split mode)."""
+"""The vault behind core.payments.ports.CardVault (whose contract is in
+tests/contract/test_card_vault_contract.py): its audit, expiry, revocation and tamper
+cases, in-process (embedded mode, memory and PostgreSQL) and over gRPC against a real
+vault server on port 0 with a database of its own (split mode)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
 from core.payments.acquirer import Card
-from core.payments.vault_port import CardVault
+from core.payments.ports import CardVault
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.shared.secret import Secret
 from core.vault.errors import CiphertextRejected, PaymentMethodRevoked, TokenExpired
@@ -48,9 +49,13 @@ class Backend:
         return (await self.api.tokenize_card(who, card(number, cvc))).id
 
     async def card_for(self, payment_method: str, merchant_id: str | None = None) -> Card:
-        return await self.cards.card_for_payment(
-            merchant_id or self.hosted.merchant.merchant_id, payment_method, purpose=PURPOSE
+        found = await self.cards.card_for_payment(
+            merchant_id or self.hosted.merchant.merchant_id,
+            payment_method,
+            livemode=False,
+            purpose=PURPOSE,
         )
+        return found.card
 
 
 @pytest.fixture(params=["in-process/memory", "in-process/postgres", "grpc/postgres"])
@@ -141,7 +146,9 @@ async def test_expired_tokens_and_revoked_methods_say_so(backend: Backend) -> No
 async def test_the_purpose_is_required(backend: Backend) -> None:
     token = await backend.tokenize()
     with pytest.raises(InvalidArgument) as raised:
-        await backend.cards.card_for_payment(backend.hosted.merchant.merchant_id, token, purpose="")
+        await backend.cards.card_for_payment(
+            backend.hosted.merchant.merchant_id, token, livemode=False, purpose=""
+        )
     assert raised.value.metadata["param"] == "purpose"
 
 
@@ -229,7 +236,7 @@ async def test_an_unreachable_vault_is_unavailable() -> None:
     client = GrpcVault.connect("127.0.0.1:1", service_token=SERVICE_TOKEN, timeout_seconds=1)
     try:
         with pytest.raises(Unavailable) as raised:
-            await client.card_for_payment("acct_x", "tok_x", purpose=PURPOSE)
+            await client.card_for_payment("acct_x", "tok_x", livemode=False, purpose=PURPOSE)
         assert raised.value.reason == "VAULT_UNAVAILABLE"
     finally:
         await client.aclose()

@@ -1,0 +1,632 @@
+"""Confirm, capture, cancel, complete an action, sync, recover and expire: the attempt flows.
+
+Every flow runs the same phases (docs/payments.md):
+
+    validate -> load -> decide -> phase 1: one transaction locks the intent (FOR UPDATE),
+    checks its state and writes "about to call" (attempt PROCESSING / CAPTURE_PENDING /
+    VOID_PENDING, intent PROCESSING, event) -> phase 2: the acquirer call, outside any
+    transaction, with the attempt id as its idempotency reference -> phase 3: one
+    transaction locks the intent again, applies the answer (core.payments.settlement)
+    and appends the events.
+
+No answer (a timeout) leaves the attempt in flight: the intent stays PROCESSING and the
+call answers with it. sync_attempt and recover_stuck_attempts ask the acquirer again later
+with the same reference, so nothing is ever authorized or captured twice.
+
+Lock order, everywhere: the intent, then its attempt. Batch claims skip locked rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.access.model import Principal
+from core.payments.acquirer import (
+    Acquirer,
+    AcquirerError,
+    AcquirerRejected,
+    AcquirerTimeout,
+    AcquirerUnavailable,
+    AuthorizationRequest,
+    CaptureRequest,
+    InvalidPaymentDetails,
+    OperationResult,
+    PaymentSource,
+    Upi,
+    VoidRequest,
+    parse_vpa,
+)
+from core.payments.errors import AcquirerUnavailableError, PaymentFailed, shown
+from core.payments.model import (
+    MERCHANT_CANCELLATION_REASONS,
+    AttemptStatus,
+    CancellationReason,
+    ErrorCode,
+    PaymentAttempt,
+    PaymentError,
+    PaymentIntent,
+    PaymentPolicy,
+    Status,
+)
+from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.settlement import (
+    NOT_RECEIVED,
+    AuthorizationAnswer,
+    apply_authorization,
+    apply_capture,
+    apply_void,
+)
+from core.risk.rules import CardSignals, screen_card
+from core.shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Violations,
+)
+from core.shared.ids import has_prefix
+from core.shared.money import MAX_AMOUNT, Money
+from core.shared.ports import Clock, IdGenerator
+from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+# Actors written into events by flows no API key starts.
+CUSTOMER = "customer"  # the payer, through the 3-D Secure page or the UPI app
+SYSTEM_SYNC = "system:sync"
+SYSTEM_RECOVERY = "system:recovery"
+SYSTEM_EXPIRY = "system:expiry"
+
+MAX_RETURN_URL = 2000
+
+
+@dataclass(frozen=True)
+class ConfirmPaymentIntent:
+    payment_method: str = ""  # tok_... or pm_...
+    upi_vpa: str | None = None  # set when the request had `upi`
+    client_secret: str = ""  # required with a publishable key
+    return_url: str = ""
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: str  # card | upi
+    payment_method: str = ""
+    vpa: str = ""
+
+
+OperationAnswer = OperationResult | AcquirerRejected | None
+
+
+class PaymentLifecycle:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        *,
+        vault: CardVault,
+        acquirers: AcquirerRouter,
+        policy: PaymentPolicy | None = None,
+    ) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._clock = clock
+        self._vault = vault
+        self._acquirers = acquirers
+        self.policy = policy or PaymentPolicy()
+
+    # ================================================================== confirm
+
+    async def confirm(
+        self, caller: Principal, intent_id: str, cmd: ConfirmPaymentIntent
+    ) -> PaymentIntent:
+        """Authorizes (and with capture_method AUTOMATIC captures) the intent's amount.
+
+        Answers the intent: REQUIRES_CAPTURE, SUCCEEDED, REQUIRES_ACTION (next_action), or
+        PROCESSING when the acquirer's answer is not known yet. A failed attempt raises
+        PaymentFailed (CARD_DECLINED, PROCESSING_ERROR, RISK_BLOCKED, ...) after the intent
+        went back to REQUIRES_PAYMENT_METHOD with last_payment_error.
+        """
+        # validate
+        source = self._validate_confirm(cmd)
+        # load: a confirm that cannot succeed must not use up a single-use token
+        intent = await self._readable(caller, intent_id, cmd.client_secret)
+        intent.ensure_can_attempt(self.policy)
+        if source.kind not in intent.payment_method_types:
+            allowed = ", ".join(intent.payment_method_types)
+            field = "payment_method" if source.kind == "card" else "upi"
+            raise InvalidArgument.field(field, f"this payment intent accepts {allowed} only")
+        # decide
+        now = self._clock.now()
+        attempt = PaymentAttempt(
+            id=self._ids.new("pa"),
+            merchant_id=intent.merchant_id,
+            payment_intent_id=intent.id,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=AttemptStatus.PROCESSING,
+            payment_method_type=source.kind,
+            acquirer=self._acquirers.route(source.kind),
+            created=now,
+            updated_at=now,
+            payment_method=source.payment_method,
+            upi_vpa=source.vpa,
+        )
+        payment_source: PaymentSource
+        if source.kind == "card":
+            vaulted = await self._vault.card_for_payment(
+                intent.merchant_id,
+                source.payment_method,
+                livemode=intent.livemode,
+                purpose=f"payment_intent {intent.id} attempt {attempt.id}",
+            )
+            payment_source = vaulted.card
+            attempt.card_brand = vaulted.card.brand
+            attempt.card_last4 = vaulted.card.last4
+            attempt.card_fingerprint = vaulted.fingerprint
+            risk = screen_card(
+                CardSignals.from_number(vaulted.card.number, livemode=intent.livemode)
+            )
+            if risk.blocked:
+                attempt.status = AttemptStatus.FAILED
+                attempt.error = PaymentError(
+                    ErrorCode.RISK_BLOCKED, "", "The payment was blocked as likely fraudulent."
+                )
+        else:
+            payment_source = Upi(source.vpa)
+
+        # phase 1: about to call
+        merchant_name = ""
+        async with self._uow() as uow:
+            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            if attempt.status is AttemptStatus.FAILED:
+                intent.reject_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
+            else:
+                intent.begin_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
+            if cmd.return_url:
+                intent.return_url = cmd.return_url
+            await uow.payment_attempts.add(attempt)
+            await self._save(uow, intent)
+            if source.kind == "upi":
+                merchant = await uow.merchants.get(intent.merchant_id)
+                merchant_name = merchant.name if merchant else ""
+            await uow.commit()
+        if attempt.error is not None:
+            raise PaymentFailed.of(attempt.error, intent_id=intent.id, attempt_id=attempt.id)
+
+        # phase 2: the call
+        request = AuthorizationRequest(
+            attempt_reference=attempt.id,
+            merchant_id=intent.merchant_id,
+            amount=Money(intent.amount, intent.currency),
+            source=payment_source,
+            merchant_name=merchant_name,
+            description=intent.description,
+        )
+        acquirer = self._acquirers.acquirer(attempt.acquirer)
+        answer: AuthorizationAnswer
+        try:
+            answer = await acquirer.authorize(request)
+        except AcquirerTimeout:
+            answer = None  # unknown: stays PROCESSING until asked again
+        except AcquirerUnavailable:
+            intent, attempt = await self._fail_unsent(attempt, caller.actor)
+            raise AcquirerUnavailableError(
+                "The acquirer could not be reached; nothing was charged. Try again.",
+                metadata={"payment_intent": intent.id, "attempt": attempt.id},
+            ) from None
+        except AcquirerRejected as rejected:
+            answer = rejected
+
+        # phase 3: the result
+        intent, attempt = await self._settle_authorization(attempt, answer, caller.actor)
+        intent, attempt = await self._continue(intent, attempt, caller.actor)
+        if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
+            if isinstance(answer, InvalidPaymentDetails):
+                raise answer.to_invalid_argument()
+            raise PaymentFailed.of(attempt.error, intent_id=intent.id, attempt_id=attempt.id)
+        return intent
+
+    def _validate_confirm(self, cmd: ConfirmPaymentIntent) -> _Source:
+        violations = Violations()
+        source = _Source("card")
+        if cmd.payment_method and cmd.upi_vpa is not None:
+            violations.add("payment_method", "give either payment_method or upi, not both")
+        elif cmd.upi_vpa is not None:
+            try:
+                source = _Source("upi", vpa=parse_vpa(cmd.upi_vpa))
+            except InvalidArgument as error:
+                violations.add(error.violations[0].field, error.violations[0].description)
+        elif not cmd.payment_method:
+            violations.missing(
+                "payment_method", "is required: a token (tok_...), a payment method (pm_...) or upi"
+            )
+        elif has_prefix(cmd.payment_method, "tok") or has_prefix(cmd.payment_method, "pm"):
+            source = _Source("card", payment_method=cmd.payment_method)
+        else:
+            violations.add(
+                "payment_method", "must be a token (tok_...) or a payment method (pm_...)"
+            )
+        if len(cmd.return_url) > MAX_RETURN_URL:
+            violations.add("return_url", f"may be at most {MAX_RETURN_URL} characters")
+        violations.raise_if_any()
+        return source
+
+    async def _fail_unsent(
+        self, attempt: PaymentAttempt, actor: str
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The authorization never left: the attempt fails without using up a try."""
+        error = PaymentError(
+            ErrorCode.ACQUIRER_UNAVAILABLE, message="The acquirer could not be reached."
+        )
+        async with self._uow() as uow:
+            intent, attempt = await self._locked_pair(uow, attempt)
+            if attempt.status is AttemptStatus.PROCESSING:
+                now = self._clock.now()
+                attempt.fail(error, now)
+                intent.attempt_failed(error, actor=actor, at=now)
+                await self._save(uow, intent, attempt)
+                await uow.commit()
+        return intent, attempt
+
+    # ================================================================== capture
+
+    async def capture(
+        self, caller: Principal, intent_id: str, amount_to_capture: int = 0
+    ) -> PaymentIntent:
+        """Captures a REQUIRES_CAPTURE intent: all of it, or `amount_to_capture` of it (the
+        rest of the authorization is released). Answers SUCCEEDED, or PROCESSING when the
+        acquirer's answer is not known yet."""
+        if amount_to_capture < 0 or amount_to_capture > MAX_AMOUNT:
+            raise InvalidArgument.field(
+                "amount_to_capture", "must be a positive integer of minor units"
+            )
+        now = self._clock.now()
+        async with self._uow() as uow:
+            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            intent.require("be captured", Status.REQUIRES_CAPTURE)
+            amount = amount_to_capture or intent.amount_capturable
+            intent.begin_capture(amount, actor=caller.actor, at=now)
+            attempt = await self._locked_attempt(uow, intent)
+            attempt.begin_capture(amount, now)
+            await self._save(uow, intent, attempt)
+            await uow.commit()
+        intent, attempt = await self._run_capture(attempt, caller.actor)
+        if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
+            raise FailedPrecondition(
+                attempt.error.message or "The capture failed.",
+                reason=ErrorCode.CAPTURE_FAILED,
+                metadata={"payment_intent": intent.id, "acquirer_code": attempt.error.decline_code},
+            )
+        return intent
+
+    async def _run_capture(
+        self, attempt: PaymentAttempt, actor: str
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed."""
+        reference = attempt.capture_reference
+        request = CaptureRequest(
+            attempt_reference=attempt.id,
+            capture_reference=reference,
+            merchant_id=attempt.merchant_id,
+            amount=Money(attempt.amount_to_capture, attempt.currency),
+            final=True,
+        )
+        answer: OperationAnswer
+        try:
+            answer = await self._acquirer_of(attempt).capture(request)
+        except (AcquirerTimeout, AcquirerUnavailable):
+            answer = None  # retried with the same reference by recovery
+        except AcquirerRejected as rejected:
+            answer = rejected
+        async with self._uow() as uow:
+            intent, attempt = await self._locked_pair(uow, attempt)
+            now = self._clock.now()
+            if apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
+                await self._save(uow, intent, attempt)
+                await uow.commit()
+        return intent, attempt
+
+    # =================================================================== cancel
+
+    async def cancel(self, caller: Principal, intent_id: str, reason: str = "") -> PaymentIntent:
+        """Cancels an intent. Without an attempt in flight it is one transaction; with an
+        authorization (REQUIRES_CAPTURE) or a pending action (REQUIRES_ACTION) the acquirer
+        voids it first. Answers CANCELED, or PROCESSING when the void's answer is unknown."""
+        cancellation = parse_cancellation_reason(reason)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            if intent.status in (Status.REQUIRES_PAYMENT_METHOD, Status.REQUIRES_CONFIRMATION):
+                intent.cancel(cancellation, actor=caller.actor, at=now)
+                await self._save(uow, intent)
+                await uow.commit()
+                return intent
+            intent.begin_void(cancellation, actor=caller.actor, at=now)
+            attempt = await self._locked_attempt(uow, intent)
+            attempt.move(AttemptStatus.VOID_PENDING, now)
+            await self._save(uow, intent, attempt)
+            await uow.commit()
+        intent, attempt, error = await self._run_void(attempt, caller.actor)
+        if error is not None:
+            raise FailedPrecondition(
+                error.message or "The acquirer refused to cancel the payment.",
+                reason=ErrorCode.CANCEL_FAILED,
+                metadata={"status": intent.status.value, "acquirer_code": error.decline_code},
+            )
+        return intent
+
+    async def _run_void(
+        self, attempt: PaymentAttempt, actor: str
+    ) -> tuple[PaymentIntent, PaymentAttempt, PaymentError | None]:
+        """Phases 2 and 3 of a void whose phase 1 (VOID_PENDING) is committed."""
+        request = VoidRequest(
+            attempt_reference=attempt.id, merchant_id=attempt.merchant_id, reason="canceled"
+        )
+        answer: OperationAnswer
+        try:
+            answer = await self._acquirer_of(attempt).void(request)
+        except (AcquirerTimeout, AcquirerUnavailable):
+            answer = None
+        except AcquirerRejected as rejected:
+            answer = rejected
+        error = None
+        async with self._uow() as uow:
+            intent, attempt = await self._locked_pair(uow, attempt)
+            was = attempt.status
+            error = apply_void(intent, attempt, answer, actor=actor, at=self._clock.now())
+            if attempt.status is not was:
+                await self._save(uow, intent, attempt)
+                await uow.commit()
+        return intent, attempt, error
+
+    # ============================================================ action, sync
+
+    async def complete_action(
+        self, attempt_id: str, passed: bool, *, actor: str = CUSTOMER
+    ) -> PaymentIntent:
+        """The payer finished the action (3-D Secure challenge, UPI approval): the acquirer
+        is told, and the intent moves on (REQUIRES_CAPTURE, SUCCEEDED) or back to
+        REQUIRES_PAYMENT_METHOD. Submitting twice answers the intent as it is."""
+        attempt = await self._attempt(attempt_id)
+        if attempt.status is not AttemptStatus.REQUIRES_ACTION:
+            return await self._intent_of(attempt)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            intent, attempt = await self._locked_pair(uow, attempt)
+            if attempt.status is not AttemptStatus.REQUIRES_ACTION:
+                return intent  # someone else got there first
+            intent.action_started(actor=actor, at=now)
+            attempt.move(AttemptStatus.PROCESSING, now)
+            await self._save(uow, intent, attempt)
+            await uow.commit()
+        acquirer = self._acquirers.acquirer(attempt.acquirer)
+        answer: AuthorizationAnswer
+        try:
+            answer = await acquirer.complete_challenge(attempt.id, passed)
+        except AcquirerTimeout:
+            answer = None
+        except (AcquirerUnavailable, AcquirerRejected):
+            # Not sent, or refused as such: what does the acquirer hold now?
+            answer = await self._lookup(acquirer, attempt.id)
+        intent, attempt = await self._settle_authorization(attempt, answer, actor)
+        intent, attempt = await self._continue(intent, attempt, actor)
+        return intent
+
+    async def sync_attempt(
+        self, attempt_id: str, *, actor: str = SYSTEM_SYNC, give_up: bool = False
+    ) -> PaymentIntent:
+        """Asks the acquirer about an attempt still waiting on it and settles it: a lookup
+        for PROCESSING / REQUIRES_ACTION (the UPI poller), the same capture or void again
+        for CAPTURE_PENDING / VOID_PENDING. An unanswered lookup changes nothing, unless
+        `give_up` (recovery only: see settlement.apply_authorization)."""
+        attempt = await self._attempt(attempt_id)
+        if attempt.status in (AttemptStatus.PROCESSING, AttemptStatus.REQUIRES_ACTION):
+            answer = await self._lookup(self._acquirer_of(attempt), attempt.id)
+            intent, attempt = await self._settle_authorization(
+                attempt, answer, actor, give_up=give_up
+            )
+            intent, attempt = await self._continue(intent, attempt, actor)
+            return intent
+        if attempt.status is AttemptStatus.CAPTURE_PENDING:
+            return (await self._run_capture(attempt, actor))[0]
+        if attempt.status is AttemptStatus.VOID_PENDING:
+            return (await self._run_void(attempt, actor))[0]
+        return await self._intent_of(attempt)
+
+    async def _lookup(self, acquirer: Acquirer, attempt_id: str) -> AuthorizationAnswer:
+        try:
+            result = await acquirer.lookup(attempt_id)
+        except AcquirerError:
+            return None  # no answer: nothing is known, nothing changes
+        return NOT_RECEIVED if result is None else result
+
+    async def _settle_authorization(
+        self,
+        attempt: PaymentAttempt,
+        answer: AuthorizationAnswer,
+        actor: str,
+        *,
+        give_up: bool = False,
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        async with self._uow() as uow:
+            intent, attempt = await self._locked_pair(uow, attempt)
+            changed = apply_authorization(
+                intent,
+                attempt,
+                answer,
+                policy=self.policy,
+                actor=actor,
+                at=self._clock.now(),
+                give_up=give_up,
+            )
+            if changed:
+                await self._save(uow, intent, attempt)
+                await uow.commit()
+        return intent, attempt
+
+    async def _continue(
+        self, intent: PaymentIntent, attempt: PaymentAttempt, actor: str
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """After an approval with capture_method AUTOMATIC: the capture."""
+        if attempt.status is AttemptStatus.CAPTURE_PENDING:
+            return await self._run_capture(attempt, actor)
+        return intent, attempt
+
+    # ============================================================ background
+
+    async def recover_stuck_attempts(self, older_than: timedelta, *, limit: int = 100) -> list[str]:
+        """Settles attempts left in flight (a crash, a timeout) for longer than `older_than`:
+        claims them (SKIP LOCKED, leased for another `older_than`), then syncs each. An
+        attempt the acquirer never received fails. Returns the ids it looked at.
+
+        `older_than` must exceed the longest acquirer call, so that no call that could
+        still arrive is declared lost.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claimed = await uow.payment_attempts.claim_in_flight(now - older_than, now, limit=limit)
+            await uow.commit()
+        for attempt in claimed:
+            try:
+                await self.sync_attempt(attempt.id, actor=SYSTEM_RECOVERY, give_up=True)
+            except Exception:  # one bad attempt must not stop the batch; it comes back
+                log.exception("recovery of attempt %s failed", attempt.id)
+        return [a.id for a in claimed]
+
+    async def expire_unconfirmed(self, *, limit: int = 100) -> list[str]:
+        """Cancels (reason EXPIRED) intents still waiting for a payment method or a
+        confirmation `policy.unconfirmed_ttl` after they were created. One transaction."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            intents = await uow.payment_intents.claim_unconfirmed(
+                now - self.policy.unconfirmed_ttl, limit=limit
+            )
+            for intent in intents:
+                intent.cancel(CancellationReason.EXPIRED, actor=SYSTEM_EXPIRY, at=now)
+            await uow.payment_intents.update_many(intents)
+            await uow.payment_events.append([e for i in intents for e in i.pull_events()])
+            await uow.commit()
+        return [i.id for i in intents]
+
+    async def void_expired_authorizations(self, *, limit: int = 100) -> list[str]:
+        """Voids authorizations not captured by their `capture_before` (authorized +
+        policy.authorization_ttl) and cancels the intents (reason VOIDED): phase 1 for the
+        whole batch in one transaction, then one void call and settlement per intent."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            intents = await uow.payment_intents.claim_capture_expired(now, limit=limit)
+            attempts = {
+                a.id: a
+                for a in await uow.payment_attempts.get_many(
+                    [i.latest_attempt for i in intents], for_update=True
+                )
+            }
+            pending = []
+            for intent in intents:
+                attempt = attempts[intent.latest_attempt]
+                intent.begin_void(CancellationReason.VOIDED, actor=SYSTEM_EXPIRY, at=now)
+                attempt.move(AttemptStatus.VOID_PENDING, now)
+                pending.append(attempt)
+            await uow.payment_intents.update_many(intents)
+            await uow.payment_attempts.update_many(pending)
+            await uow.payment_events.append([e for i in intents for e in i.pull_events()])
+            await uow.commit()
+        for attempt in pending:
+            try:
+                await self._run_void(attempt, SYSTEM_EXPIRY)
+            except Exception:  # left VOID_PENDING: recover_stuck_attempts finishes it
+                log.exception("void of expired authorization %s failed", attempt.id)
+        return [i.id for i in intents]
+
+    # ================================================================ helpers
+
+    def _acquirer_of(self, attempt: PaymentAttempt) -> Acquirer:
+        return self._acquirers.acquirer(attempt.acquirer)
+
+    async def _readable(
+        self, caller: Principal, intent_id: str, client_secret: str
+    ) -> PaymentIntent:
+        intent = None
+        if has_prefix(intent_id, "pi"):
+            async with self._uow() as uow:
+                intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
+        # A publishable key reaches an intent only with its client secret; a wrong one
+        # looks exactly like a missing intent so that ids cannot be probed.
+        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+            raise _no_such_intent(intent_id)
+        return intent
+
+    async def _locked_intent(
+        self, uow: UnitOfWork, merchant_id: str, intent_id: str
+    ) -> PaymentIntent:
+        intent = None
+        if has_prefix(intent_id, "pi"):
+            intent = await uow.payment_intents.get(merchant_id, intent_id, for_update=True)
+        if intent is None:
+            raise _no_such_intent(intent_id)
+        return intent
+
+    async def _locked_attempt(self, uow: UnitOfWork, intent: PaymentIntent) -> PaymentAttempt:
+        attempt = await uow.payment_attempts.get(intent.latest_attempt, for_update=True)
+        if attempt is None:  # an intent past confirmation always has its attempt
+            raise LookupError(f"payment intent {intent.id} lost attempt {intent.latest_attempt}")
+        return attempt
+
+    async def _locked_pair(
+        self, uow: UnitOfWork, attempt: PaymentAttempt
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The attempt's intent and the attempt, locked in that order and read afresh."""
+        intent = await uow.payment_intents.get(
+            attempt.merchant_id, attempt.payment_intent_id, for_update=True
+        )
+        fresh = await uow.payment_attempts.get(attempt.id, for_update=True)
+        if intent is None or fresh is None:
+            raise LookupError(f"attempt {attempt.id} or its intent vanished")
+        return intent, fresh
+
+    async def _attempt(self, attempt_id: str) -> PaymentAttempt:
+        attempt = None
+        if has_prefix(attempt_id, "pa"):
+            async with self._uow() as uow:
+                attempt = await uow.payment_attempts.get(attempt_id)
+        if attempt is None:
+            raise NotFound(
+                f"No such payment attempt: {shown(attempt_id)}", metadata={"param": "attempt"}
+            )
+        return attempt
+
+    async def _intent_of(self, attempt: PaymentAttempt) -> PaymentIntent:
+        async with self._uow() as uow:
+            intent = await uow.payment_intents.get(attempt.merchant_id, attempt.payment_intent_id)
+        if intent is None:
+            raise LookupError(f"attempt {attempt.id} has no intent")
+        return intent
+
+    @staticmethod
+    async def _save(
+        uow: UnitOfWork, intent: PaymentIntent, attempt: PaymentAttempt | None = None
+    ) -> None:
+        if attempt is not None:
+            await uow.payment_attempts.update(attempt)
+        await uow.payment_intents.update(intent)
+        await uow.payment_events.append(intent.pull_events())
+
+
+def parse_cancellation_reason(value: str) -> CancellationReason | None:
+    if not value:
+        return None
+    try:
+        reason = CancellationReason(value.strip().upper())
+    except ValueError:
+        reason = None
+    if reason not in MERCHANT_CANCELLATION_REASONS:
+        choices = ", ".join(sorted(r.value for r in MERCHANT_CANCELLATION_REASONS))
+        raise InvalidArgument.field("cancellation_reason", f"must be one of {choices}")
+    return reason
+
+
+def _no_such_intent(intent_id: str) -> NotFound:
+    return NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})

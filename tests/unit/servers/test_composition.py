@@ -1,0 +1,39 @@
+"""Settings for payments and the composition root's wiring of the acquirers."""
+
+from __future__ import annotations
+
+from servers.app import CARD_NETWORK, UPI_SWITCH, build_app
+from servers.settings import Settings
+
+
+def test_payment_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "PAYGATE_WEB_BASE_URL": "https://pay.example",
+            "PAYGATE_SIMULATOR_LATENCY": "0.25",
+            "PAYGATE_UPI_APPROVAL_DELAY": "0",
+            "PAYGATE_MAX_FAILED_ATTEMPTS": "3",
+        }
+    )
+    assert settings.web_base_url == "https://pay.example"
+    assert (settings.simulator_latency, settings.upi_approval_delay) == (0.25, 0.0)
+    assert settings.max_failed_attempts == 3
+
+
+def test_the_web_base_url_follows_the_http_port_by_default() -> None:
+    assert Settings.from_env({}).web_url == "http://127.0.0.1:8080"
+    assert Settings.from_env({"PAYGATE_HTTP_PORT": "9000"}).web_url == ("http://127.0.0.1:9000")
+
+
+async def test_build_app_routes_cards_and_upi_to_their_simulators() -> None:
+    settings = Settings(web_base_url="https://pay.example", max_failed_attempts=2)
+    # The engine connects lazily: nothing is opened here.
+    app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        router = app.payments._acquirers
+        assert (router.route("card"), router.route("upi")) == (CARD_NETWORK, UPI_SWITCH)
+        network = router.acquirer(CARD_NETWORK)
+        assert network.challenge_url("pa_1") == "https://pay.example/3ds/pa_1"  # type: ignore[attr-defined]
+        assert app.payments.policy.max_failed_attempts == 2
+    finally:
+        await app.aclose()
