@@ -65,12 +65,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name="fk_api_keys_merchant_id_merchants"
         ),
-        sa.CheckConstraint(_one_of("type", ("SECRET", "PUBLISHABLE")), name="ck_api_keys_type"),
-        sa.CheckConstraint(f"role IS NULL OR {_one_of('role', _ROLES)}", name="ck_api_keys_role"),
+        sa.CheckConstraint(_one_of("type", ("SECRET", "PUBLISHABLE")), name=op.f("ck_api_keys_type")),
+        sa.CheckConstraint(f"role IS NULL OR {_one_of('role', _ROLES)}", name=op.f("ck_api_keys_role")),
         sa.CheckConstraint(
-            "type = 'SECRET' OR role IS NULL", name="ck_api_keys_publishable_has_no_role"
+            "type = 'SECRET' OR role IS NULL", name=op.f("ck_api_keys_publishable_has_no_role")
         ),
-        sa.CheckConstraint("usage_count >= 0", name="ck_api_keys_usage_count"),
+        sa.CheckConstraint("usage_count >= 0", name=op.f("ck_api_keys_usage_count")),
     )
     op.create_index("ix_api_keys_lookup", "api_keys", ["lookup"])
     op.create_index("ix_api_keys_merchant_id_id", "api_keys", ["merchant_id", sa.text("id DESC")])
@@ -112,24 +112,24 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name="fk_payment_intents_merchant_id_merchants"
         ),
-        sa.CheckConstraint(_one_of("status", _STATUSES), name="ck_payment_intents_status"),
+        sa.CheckConstraint(_one_of("status", _STATUSES), name=op.f("ck_payment_intents_status")),
         sa.CheckConstraint(
             _one_of("capture_method", ("AUTOMATIC", "MANUAL")),
-            name="ck_payment_intents_capture_method",
+            name=op.f("ck_payment_intents_capture_method"),
         ),
-        sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="ck_payment_intents_currency"),
-        sa.CheckConstraint("amount > 0", name="ck_payment_intents_amount_positive"),
+        sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name=op.f("ck_payment_intents_currency")),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_payment_intents_amount_positive")),
         sa.CheckConstraint(
             "amount_received >= 0 AND amount_received <= amount",
-            name="ck_payment_intents_amount_received",
+            name=op.f("ck_payment_intents_amount_received"),
         ),
         sa.CheckConstraint(
             "amount_refunded >= 0 AND amount_refunded <= amount_received",
-            name="ck_payment_intents_amount_refunded",
+            name=op.f("ck_payment_intents_amount_refunded"),
         ),
-        sa.CheckConstraint("amount_capturable >= 0", name="ck_payment_intents_amount_capturable"),
-        sa.CheckConstraint("attempts >= 0", name="ck_payment_intents_attempts"),
-        sa.CheckConstraint("version >= 1", name="ck_payment_intents_version"),
+        sa.CheckConstraint("amount_capturable >= 0", name=op.f("ck_payment_intents_amount_capturable")),
+        sa.CheckConstraint("attempts >= 0", name=op.f("ck_payment_intents_attempts")),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_payment_intents_version")),
     )
     op.create_index(
         "ix_payment_intents_merchant_id_id",

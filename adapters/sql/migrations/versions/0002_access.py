@@ -48,11 +48,11 @@ def upgrade() -> None:
         _ts("locked_until", nullable=True),
         _ts("last_login_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
-        sa.CheckConstraint("email = lower(email)", name="ck_users_email_normalized"),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_normalized")),
         sa.CheckConstraint(
-            "password_hash LIKE '$argon2id$%'", name="ck_users_password_hash_argon2id"
+            "password_hash LIKE '$argon2id$%'", name=op.f("ck_users_password_hash_argon2id")
         ),
-        sa.CheckConstraint("failed_logins >= 0", name="ck_users_failed_logins"),
+        sa.CheckConstraint("failed_logins >= 0", name=op.f("ck_users_failed_logins")),
     )
     op.create_index("uq_users_email", "users", ["email"], unique=True)
 
@@ -67,7 +67,7 @@ def upgrade() -> None:
             ["merchant_id"], ["merchants.id"], name="fk_memberships_merchant_id_merchants"
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_memberships_user_id_users"),
-        sa.CheckConstraint(_one_of("role", _ROLES), name="ck_memberships_role"),
+        sa.CheckConstraint(_one_of("role", _ROLES), name=op.f("ck_memberships_role")),
     )
     op.create_index("ix_memberships_user_id", "memberships", ["user_id"])
 
@@ -90,13 +90,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["accepted_by"], ["users.id"], name="fk_invitations_accepted_by_users"
         ),
-        sa.CheckConstraint(_one_of("role", _ROLES), name="ck_invitations_role"),
-        sa.CheckConstraint("email = lower(email)", name="ck_invitations_email_normalized"),
+        sa.CheckConstraint(_one_of("role", _ROLES), name=op.f("ck_invitations_role")),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_invitations_email_normalized")),
         sa.CheckConstraint(
-            "octet_length(token_hash) = 32", name="ck_invitations_token_hash_sha256"
+            "octet_length(token_hash) = 32", name=op.f("ck_invitations_token_hash_sha256")
         ),
         sa.CheckConstraint(
-            "(accepted_at IS NULL) = (accepted_by IS NULL)", name="ck_invitations_accepted"
+            "(accepted_at IS NULL) = (accepted_by IS NULL)", name=op.f("ck_invitations_accepted")
         ),
     )
     op.create_index("uq_invitations_token_hash", "invitations", ["token_hash"], unique=True)
@@ -130,7 +130,7 @@ def upgrade() -> None:
             ["session_id"], ["auth_sessions.id"], name="fk_refresh_tokens_session_id_auth_sessions"
         ),
         sa.CheckConstraint(
-            "octet_length(token_hash) = 32", name="ck_refresh_tokens_token_hash_sha256"
+            "octet_length(token_hash) = 32", name=op.f("ck_refresh_tokens_token_hash_sha256")
         ),
     )
     op.create_index("uq_refresh_tokens_token_hash", "refresh_tokens", ["token_hash"], unique=True)
@@ -150,7 +150,7 @@ def upgrade() -> None:
             "details", postgresql.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name="pk_audit_events"),
-        sa.CheckConstraint(_one_of("outcome", _OUTCOMES), name="ck_audit_events_outcome"),
+        sa.CheckConstraint(_one_of("outcome", _OUTCOMES), name=op.f("ck_audit_events_outcome")),
     )
     op.create_index(
         "ix_audit_events_merchant_id_id", "audit_events", ["merchant_id", sa.text("id DESC")]
@@ -184,7 +184,7 @@ def upgrade() -> None:
             ["merchant_id"], ["merchants.id"], name="fk_rate_limit_overrides_merchant_id_merchants"
         ),
         sa.CheckConstraint(
-            "cardinality(limits) BETWEEN 1 AND 4", name="ck_rate_limit_overrides_limits"
+            "cardinality(limits) BETWEEN 1 AND 4", name=op.f("ck_rate_limit_overrides_limits")
         ),
     )
 

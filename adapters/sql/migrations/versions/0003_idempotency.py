@@ -39,23 +39,23 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("merchant_id", "key", "method", name="pk_idempotency_keys"),
         sa.CheckConstraint(
-            "status IN ('IN_FLIGHT', 'COMPLETED')", name="ck_idempotency_keys_status"
+            "status IN ('IN_FLIGHT', 'COMPLETED')", name=op.f("ck_idempotency_keys_status")
         ),
         sa.CheckConstraint(
             f"char_length(key) BETWEEN 1 AND {_KEY_MAX_LENGTH}",
-            name="ck_idempotency_keys_key_length",
+            name=op.f("ck_idempotency_keys_key_length"),
         ),
         sa.CheckConstraint(
-            "octet_length(request_hash) = 32", name="ck_idempotency_keys_request_hash_length"
+            "octet_length(request_hash) = 32", name=op.f("ck_idempotency_keys_request_hash_length")
         ),
-        sa.CheckConstraint("error_code BETWEEN 1 AND 16", name="ck_idempotency_keys_error_code"),
+        sa.CheckConstraint("error_code BETWEEN 1 AND 16", name=op.f("ck_idempotency_keys_error_code")),
         sa.CheckConstraint(
             "(status = 'IN_FLIGHT' AND completed_at IS NULL AND response IS NULL"
             " AND error_code IS NULL AND error_status IS NULL)"
             " OR (status = 'COMPLETED' AND completed_at IS NOT NULL"
             " AND (response IS NULL) = (error_code IS NOT NULL)"
             " AND (error_code IS NULL) = (error_status IS NULL))",
-            name="ck_idempotency_keys_outcome",
+            name=op.f("ck_idempotency_keys_outcome"),
         ),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
