@@ -15,8 +15,25 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.ledger import (
+    LedgerTables,
+    MemoryDisputes,
+    MemoryFxRateStore,
+    MemoryLedgerRepository,
+    MemoryMerchantTermsStore,
+    MemoryPayouts,
+    MemorySettlements,
+)
 from core.access.model import ApiKey, Merchant
 from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
+)
 from core.payments.model import PaymentEvent, PaymentIntent, Status
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 from core.shared.errors import AlreadyExists, Conflict
@@ -28,6 +45,7 @@ class Tables:
     payment_events: list[PaymentEvent] = field(default_factory=list)
     merchants: dict[str, Merchant] = field(default_factory=dict)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    ledger: LedgerTables = field(default_factory=LedgerTables)
 
 
 class MemoryStore:
@@ -160,6 +178,12 @@ class MemoryUnitOfWork:
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -188,6 +212,13 @@ class MemoryUnitOfWork:
         self.payment_events = _PaymentEvents(self._work)
         self.merchants = _Merchants(self._work)
         self.api_keys = _ApiKeys(self._work)
+        ledger = self._work.ledger
+        self.ledger = MemoryLedgerRepository(ledger)
+        self.merchant_terms = MemoryMerchantTermsStore(ledger.merchant_terms)
+        self.fx_rates = MemoryFxRateStore(ledger.fx_rates)
+        self.settlements = MemorySettlements(ledger)
+        self.payouts = MemoryPayouts(ledger)
+        self.disputes = MemoryDisputes(ledger)
 
 
 class MemoryUnitOfWorkFactory:

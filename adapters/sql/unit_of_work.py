@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.ledger import (
+    SqlDisputes,
+    SqlFxRates,
+    SqlLedger,
+    SqlMerchantTerms,
+    SqlPayouts,
+    SqlSettlements,
+)
 from adapters.sql.repositories import (
     SqlApiKeys,
     SqlMerchants,
@@ -15,6 +24,14 @@ from adapters.sql.repositories import (
     SqlPaymentIntents,
 )
 from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
+)
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 from core.shared.errors import Conflict, Unavailable
 
@@ -35,9 +52,16 @@ class SqlUnitOfWork:
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
         self._engine = engine
+        self._fx_max_age = fx_max_age
         self._connection: AsyncConnection | None = None
 
     @property
@@ -59,6 +83,12 @@ class SqlUnitOfWork:
         self.payment_events = SqlPaymentEvents(connection)
         self.merchants = SqlMerchants(connection)
         self.api_keys = SqlApiKeys(connection)
+        self.ledger = SqlLedger(connection)
+        self.merchant_terms = SqlMerchantTerms(connection)
+        self.fx_rates = SqlFxRates(connection, max_age=self._fx_max_age)
+        self.settlements = SqlSettlements(connection)
+        self.payouts = SqlPayouts(connection)
+        self.disputes = SqlDisputes(connection)
         return self
 
     async def __aexit__(
@@ -95,8 +125,10 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Callable that returns a new SqlUnitOfWork: core's UnitOfWorkFactory."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
         self.engine = engine
+        # Rates older than this are refused (FX_RATE_UNAVAILABLE); None: no limit.
+        self.fx_max_age = fx_max_age
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age)

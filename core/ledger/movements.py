@@ -204,6 +204,7 @@ def capture(
     fee: Money,
     terms: MerchantTerms,
     fx: FxRate | None,
+    reference: str = "",
 ) -> JournalEntry:
     """A capture of `amount` (charge currency C) with processing `fee` (also in C).
 
@@ -235,6 +236,7 @@ def capture(
         presentment=amount,
         fx=fx,
         available_on=available_on(at, terms.settlement_delay_days),
+        reference=reference,
     )
 
 

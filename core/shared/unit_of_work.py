@@ -7,6 +7,14 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from core.access.ports import ApiKeyRepository, MerchantRepository
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
+)
 from core.payments.ports import PaymentEventLog, PaymentIntentRepository
 
 
@@ -17,6 +25,14 @@ class UnitOfWork(Protocol):
     payment_events: PaymentEventLog
     merchants: MerchantRepository
     api_keys: ApiKeyRepository
+    # The ledger joins the same transaction, so an entry commits with the state change
+    # that causes it (core/ledger/hooks.py) or not at all.
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
     async def __aenter__(self) -> Self: ...
 
