@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from core.ledger.accounts import Account
+from core.ledger.accounts import Account, AccountKind
 from core.ledger.fx import FxRate, RateTable
 from core.ledger.model import (
     BalanceTransaction,
@@ -30,6 +30,7 @@ from core.ledger.records import (
     AutomaticPayout,
     Dispute,
     DisputeEvidence,
+    DueTransaction,
     Payout,
     PayoutStatus,
     Settlement,
@@ -304,7 +305,7 @@ class MemorySettlements:
 
     async def take_due(
         self, merchant_id: str, currency: str, cutoff: datetime
-    ) -> Sequence[BalanceTransaction]:
+    ) -> Sequence[DueTransaction]:
         due = sorted(
             (
                 t
@@ -315,9 +316,13 @@ class MemorySettlements:
             ),
             key=lambda t: t.id,
         )
+        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency)
         for transaction in due:
             del self._t.unsettled[transaction.id]
-        return due
+        return [
+            DueTransaction(t, pending.normal_balance(self._t.entries[t.id].raw(pending)))
+            for t in due
+        ]
 
     async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:
         self._t.settlements[settlement.id] = settlement

@@ -41,7 +41,7 @@ from adapters.sql.tables import (
     settlement_lines,
     settlements,
 )
-from core.ledger.accounts import Account
+from core.ledger.accounts import Account, AccountKind
 from core.ledger.fees import FeeRule, Pricing
 from core.ledger.fx import FxRate, RateTable
 from core.ledger.model import (
@@ -60,6 +60,7 @@ from core.ledger.records import (
     Dispute,
     DisputeEvidence,
     DisputeStatus,
+    DueTransaction,
     Payout,
     PayoutMethod,
     PayoutStatus,
@@ -628,7 +629,7 @@ class SqlSettlements:
 
     async def take_due(
         self, merchant_id: str, currency: str, cutoff: datetime
-    ) -> Sequence[BalanceTransaction]:
+    ) -> Sequence[DueTransaction]:
         u = ledger_unsettled.c
         taken = await self._conn.execute(
             delete(ledger_unsettled)
@@ -638,10 +639,23 @@ class SqlSettlements:
         ids = [transaction_id for (transaction_id,) in taken]
         if not ids:
             return []
-        rows = await self._conn.execute(
-            select(ledger_entries).where(ledger_entries.c.id.in_(ids)).order_by(ledger_entries.c.id)
+        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency)
+        p = ledger_postings.c
+        on_pending = (
+            select(func.coalesce(func.sum(p.amount), 0))
+            .where(p.entry_id == ledger_entries.c.id, p.account == pending.code)
+            .scalar_subquery()
+            .label("pending_raw")
         )
-        return [_transaction(row) for row in rows.mappings()]
+        rows = await self._conn.execute(
+            select(ledger_entries, on_pending)
+            .where(ledger_entries.c.id.in_(ids))
+            .order_by(ledger_entries.c.id)
+        )
+        return [
+            DueTransaction(_transaction(row), pending.normal_balance(int(row["pending_raw"])))
+            for row in rows.mappings()
+        ]
 
     async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:
         if lines:

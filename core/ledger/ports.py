@@ -24,6 +24,7 @@ from core.ledger.records import (
     Dispute,
     DisputeEvidence,
     DisputeOutcome,
+    DueTransaction,
     Payout,
     PayoutStatus,
     Settlement,
@@ -156,9 +157,10 @@ class SettlementRepository(Protocol):
 
     async def take_due(
         self, merchant_id: str, currency: str, cutoff: datetime
-    ) -> Sequence[BalanceTransaction]:
+    ) -> Sequence[DueTransaction]:
         """Removes from the unsettled queue, and returns oldest first, the merchant's
-        balance transactions in `currency` available by `cutoff`."""
+        balance transactions in `currency` available by `cutoff`, each with what its
+        entry did to the merchant's pending account in that currency."""
         ...
 
     async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from core.ledger.model import BalanceTransaction, BalanceTransactionType
+from core.ledger.model import BalanceTransaction
 from core.shared.errors import FailedPrecondition
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "DisputeEvidence",
     "DisputeOutcome",
     "DisputeStatus",
+    "DueTransaction",
     "Payout",
     "PayoutMethod",
     "PayoutStatus",
@@ -50,6 +51,16 @@ class AutomaticPayout(StrEnum):
     DUE = "DUE"  # completed; the payout batch has not looked at it yet
     PAID = "PAID"  # a payout was sent (payout_id)
     SKIPPED = "SKIPPED"  # manual schedule, nothing available, or under the minimum
+
+
+@dataclass(frozen=True)
+class DueTransaction:
+    """A balance transaction a settlement takes, with what its entry did to the
+    merchant's pending balance (credits positive: a capture's net; a refund or dispute
+    paid partly from pending is negative)."""
+
+    transaction: BalanceTransaction
+    pending: int
 
 
 @dataclass(frozen=True)
@@ -116,9 +127,13 @@ class Settlement:
         )
 
     @staticmethod
-    def due_charges(transactions: list[BalanceTransaction]) -> int:
-        """What the CHARGE lines credited to pending: the amount to release."""
-        return sum(t.net for t in transactions if t.type is BalanceTransactionType.CHARGE)
+    def to_release(due: list[DueTransaction]) -> int:
+        """What the settlement moves from pending to available: what its lines left in
+        pending (captures credited it; refunds and disputes may have taken from it), so
+        that afterwards pending holds exactly the part of the unsettled transactions.
+        Never negative: a settlement of refunds paid from later captures' pending moves
+        nothing back (the later settlements then release at most what pending holds)."""
+        return max(0, sum(d.pending for d in due))
 
 
 # --- payouts -------------------------------------------------------------------------

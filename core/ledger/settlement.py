@@ -8,11 +8,15 @@
    (merchant, currency, day) makes planning idempotent.
 2. work, one settlement per transaction: claim a PENDING settlement of the day (FOR
    UPDATE SKIP LOCKED: workers never wait on each other), take the merchant's debit lock,
-   take its due balance transactions off the unsettled queue, release the captures that
-   came due from pending to available (`release_pending`: at most what pending holds,
-   since refunds and disputes may have been paid from it), sweep the merchant's fees to
-   platform revenue, and write the lines and totals. A worker that dies mid-way rolls
-   back; the settlement stays PENDING for the next claim.
+   take its due balance transactions off the unsettled queue, move what they left in
+   pending to available (`Settlement.to_release`: the captures' net, less what refunds
+   and disputes among them paid from pending), sweep the merchant's fees to platform
+   revenue, and write the lines and totals. A worker that dies mid-way rolls back; the
+   settlement stays PENDING for the next claim.
+
+Afterwards pending holds exactly the pending part of the unsettled transactions, so once
+everything up to a cutoff is settled, available - receivable is the sum of the settled
+transactions' net (less what payouts took).
 
 The report is one CSV line per balance transaction plus a TOTAL line (docs/ledger.md).
 """
@@ -75,9 +79,10 @@ class SettlementBatch:
             merchant_id, currency = claimed.merchant_id, claimed.currency
             keeper = Bookkeeper(uow.fx_rates, self._ids, FixedClock(now))
             await uow.ledger.lock_funds(merchant_id, currency)
-            lines = list(await uow.settlements.take_due(merchant_id, currency, claimed.cutoff))
+            taken = list(await uow.settlements.take_due(merchant_id, currency, claimed.cutoff))
+            lines = [d.transaction for d in taken]
             released = swept = 0
-            due = Settlement.due_charges(lines)
+            due = Settlement.to_release(taken)
             if due > 0:
                 release = await keeper.release_pending(
                     uow.ledger, merchant_id=merchant_id, source=claimed.id, due=Money(due, currency)
