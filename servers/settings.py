@@ -22,6 +22,9 @@ class Settings:
     api_base_port: int = 50061
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # FX rates older than this are not used (FX_RATE_UNAVAILABLE): load a fresh rates file
+    # daily with `paygate fx load`.
+    fx_max_age_hours: int = 36
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +45,5 @@ class Settings:
             api_base_port=integer("PAYGATE_API_BASE_PORT", 50061),
             log_level=env.get("PAYGATE_LOG_LEVEL", "INFO"),
             db_pool_size=integer("PAYGATE_DB_POOL_SIZE", 10),
+            fx_max_age_hours=integer("PAYGATE_FX_MAX_AGE_HOURS", 36),
         )

@@ -17,9 +17,17 @@ from grpc_reflection.v1alpha import reflection
 from paygate.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    balance_pb2,
+    balance_pb2_grpc,
+    disputes_pb2,
+    disputes_pb2_grpc,
     options_pb2,
     payment_intents_pb2,
     payment_intents_pb2_grpc,
+    payouts_pb2,
+    payouts_pb2_grpc,
+    settlements_pb2,
+    settlements_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -27,6 +35,12 @@ from servers import logging_setup
 from servers.app import App, build_app
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
+from servers.grpc.servicers.ledger import (
+    BalanceService,
+    DisputeService,
+    PayoutService,
+    SettlementService,
+)
 from servers.grpc.servicers.payment_intents import PaymentIntentService
 from servers.settings import Settings
 
@@ -53,6 +67,26 @@ SERVICES = (
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
         api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server,
         lambda app: ApiKeyService(app.api_keys),
+    ),
+    Service(
+        balance_pb2.DESCRIPTOR.services_by_name["BalanceService"],
+        balance_pb2_grpc.add_BalanceServiceServicer_to_server,
+        lambda app: BalanceService(app.balances),
+    ),
+    Service(
+        payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"],
+        payouts_pb2_grpc.add_PayoutServiceServicer_to_server,
+        lambda app: PayoutService(app.payouts),
+    ),
+    Service(
+        settlements_pb2.DESCRIPTOR.services_by_name["SettlementService"],
+        settlements_pb2_grpc.add_SettlementServiceServicer_to_server,
+        lambda app: SettlementService(app.settlements),
+    ),
+    Service(
+        disputes_pb2.DESCRIPTOR.services_by_name["DisputeService"],
+        disputes_pb2_grpc.add_DisputeServiceServicer_to_server,
+        lambda app: DisputeService(app.disputes),
     ),
 )
 

@@ -21,9 +21,7 @@ from paygate.v1 import (
 
 from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
-from core.access.use_cases import ApiKeys
-from core.payments.use_cases import PaymentIntents
-from servers.app import App
+from servers.app import compose
 from servers.grpc.server import start
 
 
@@ -43,7 +41,7 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     uow, ids, clock = MemoryUnitOfWorkFactory(), RandomIds(), SystemClock()
-    app = App(api_keys=ApiKeys(uow, ids, clock), payment_intents=PaymentIntents(uow, ids, clock))
+    app = compose(uow, ids, clock)
     seeded = await app.api_keys.seed_merchant("Shop")
     other = await app.api_keys.seed_merchant("Other shop")
     server, _, port = await start(app, "127.0.0.1:0")
