@@ -248,6 +248,10 @@ class SqlLedger:
         )
         return await self.balances([Account.parse(code) for (code,) in rows])
 
+    async def entries_where(self, *conditions: Any) -> list[JournalEntry]:
+        """Entries matching SQLAlchemy conditions on ledger_entries, oldest first."""
+        return await self._entries(*conditions)
+
     async def _entries(self, *conditions: Any) -> list[JournalEntry]:
         rows = (
             (
