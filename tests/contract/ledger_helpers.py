@@ -12,7 +12,8 @@ from core.shared.ports import IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 
 # A Tuesday, so T+2 is a Thursday; microseconds survive PostgreSQL's round trip.
-DAY0 = datetime(2026, 3, 3, tzinfo=UTC)
+# Long past, so that no e2e test (which reconciles a recent day, platform-wide) sees it.
+DAY0 = datetime(2025, 3, 4, tzinfo=UTC)
 T0 = DAY0 + timedelta(hours=10, microseconds=123456)
 RATES_AS_OF = DAY0 - timedelta(days=1)
 

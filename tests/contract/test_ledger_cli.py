@@ -19,12 +19,12 @@ from tests.contract.helpers import add_merchant
 from tests.contract.ledger_helpers import set_terms
 from tests.ledger_traffic import PaymentsStandIn
 
-DAY = datetime(2026, 6, 9, tzinfo=UTC)  # only this test posts on this day
+DAY = datetime(2025, 6, 10, tzinfo=UTC)  # only this test posts on this day
 RATES = """\
 # paygate FX rates: major units of quote per one major unit of base
 base,quote,rate,as_of,source
-EUR,USD,1.0869,2026-06-09T00:00:00Z,ecb
-USD,JPY,151.37,2026-06-09T00:00:00Z,ecb
+EUR,USD,1.0869,2025-06-10T00:00:00Z,ecb
+USD,JPY,151.37,2025-06-10T00:00:00Z,ecb
 """
 
 
