@@ -24,10 +24,23 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    RowMapping,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Text
 
 from adapters.sql.tables import (
     dispute_evidence,
@@ -72,6 +85,13 @@ from core.shared.errors import AlreadyExists, FailedPrecondition
 from core.shared.money import Money
 
 _UNIQUE_VIOLATION = "23505"
+
+
+def _text_array(name: str, values: list[str]) -> Any:
+    """A list as one text[] parameter (= ANY(...)), whatever its length: an expanding IN
+    sends one parameter per value, and asyncpg takes at most 32767."""
+    return bindparam(name, values, type_=ARRAY(Text))
+
 
 # --- entries and balances ---------------------------------------------------------------
 
@@ -267,7 +287,7 @@ class SqlLedger:
         postings: dict[str, list[Posting]] = {row["id"]: [] for row in rows}
         found = await self._conn.execute(
             select(ledger_postings.c.entry_id, ledger_postings.c.account, ledger_postings.c.amount)
-            .where(ledger_postings.c.entry_id.in_(list(postings)))
+            .where(ledger_postings.c.entry_id == any_(_text_array("entry_ids", list(postings))))
             .order_by(ledger_postings.c.entry_id, ledger_postings.c.position)
         )
         for entry_id, account, amount in found:
@@ -427,12 +447,7 @@ class SqlFxRates:
         keys = [(r.base, r.quote, r.as_of) for r in rates]
         stored = await self._conn.execute(
             select(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.as_of, fx_rates.c.rate).where(
-                or_(
-                    *(
-                        and_(fx_rates.c.base == b, fx_rates.c.quote == q, fx_rates.c.as_of == t)
-                        for b, q, t in keys
-                    )
-                )
+                tuple_(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.as_of).in_(keys)
             )
         )
         known = {(b, q, t): rate for b, q, t, rate in stored}
@@ -635,14 +650,13 @@ class SqlSettlements:
         self, merchant_id: str, currency: str, cutoff: datetime
     ) -> Sequence[DueTransaction]:
         u = ledger_unsettled.c
-        taken = await self._conn.execute(
+        # One statement: the queue rows are deleted and their entries read together.
+        taken = (
             delete(ledger_unsettled)
             .where(u.merchant_id == merchant_id, u.currency == currency, u.available_on <= cutoff)
             .returning(u.transaction_id)
+            .cte("taken")
         )
-        ids = [transaction_id for (transaction_id,) in taken]
-        if not ids:
-            return []
         pending = Account.merchant(merchant_id, AccountKind.PENDING, currency)
         p = ledger_postings.c
         on_pending = (
@@ -653,7 +667,7 @@ class SqlSettlements:
         )
         rows = await self._conn.execute(
             select(ledger_entries, on_pending)
-            .where(ledger_entries.c.id.in_(ids))
+            .join(taken, taken.c.transaction_id == ledger_entries.c.id)
             .order_by(ledger_entries.c.id)
         )
         return [
@@ -663,27 +677,28 @@ class SqlSettlements:
 
     async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:
         if lines:
+            # A list of parameter sets: SQLAlchemy batches the VALUES under asyncpg's
+            # 32767-parameter limit, however many lines a settlement has.
             await self._conn.execute(
-                insert(settlement_lines).values(
-                    [
-                        {
-                            "transaction_id": t.id,
-                            "settlement_id": settlement.id,
-                            "merchant_id": t.merchant_id,
-                            "type": t.type.value,
-                            "source": t.source,
-                            "currency": t.currency,
-                            "amount": t.amount,
-                            "fee": t.fee,
-                            "net": t.net,
-                            "exchange_rate": t.exchange_rate,
-                            "created": t.created,
-                            "available_on": t.available_on,
-                            "description": t.description,
-                        }
-                        for t in lines
-                    ]
-                )
+                insert(settlement_lines),
+                [
+                    {
+                        "transaction_id": t.id,
+                        "settlement_id": settlement.id,
+                        "merchant_id": t.merchant_id,
+                        "type": t.type.value,
+                        "source": t.source,
+                        "currency": t.currency,
+                        "amount": t.amount,
+                        "fee": t.fee,
+                        "net": t.net,
+                        "exchange_rate": t.exchange_rate,
+                        "created": t.created,
+                        "available_on": t.available_on,
+                        "description": t.description,
+                    }
+                    for t in lines
+                ],
             )
         totals = settlement.totals
         await self._conn.execute(

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, select, tuple_
+from sqlalchemy import bindparam, exists, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Text
 
 from adapters.sql.ledger import SqlLedger
 from adapters.sql.tables import ledger_entries, payment_events, payment_intents
@@ -25,6 +28,14 @@ _COLUMNS = (
     payment_intents.c.amount_received,
     payment_intents.c.amount_refunded,
 )
+
+
+def _pairs(keys: Sequence[tuple[str, str]]) -> Any:
+    """(merchant_id, payment_intent_id) pairs as two array parameters zipped by unnest:
+    two parameters however many payments a day has (asyncpg takes at most 32767)."""
+    merchants = bindparam("merchants", [m for m, _ in keys], type_=ARRAY(Text))
+    intents = bindparam("intents", [i for _, i in keys], type_=ARRAY(Text))
+    return select(func.unnest(merchants), func.unnest(intents))
 
 
 class SqlReconciliationSource:
@@ -55,7 +66,7 @@ class SqlReconciliationSource:
             return []
         rows = await self._conn.execute(
             select(*_COLUMNS).where(
-                tuple_(payment_intents.c.merchant_id, payment_intents.c.id).in_(list(keys))
+                tuple_(payment_intents.c.merchant_id, payment_intents.c.id).in_(_pairs(keys))
             )
         )
         return [PaymentRecord(*row) for row in rows]
@@ -65,5 +76,5 @@ class SqlReconciliationSource:
             return []
         c = ledger_entries.c
         return await self._ledger.entries_where(
-            tuple_(c.merchant_id, c.payment_intent_id).in_(list(keys))
+            tuple_(c.merchant_id, c.payment_intent_id).in_(_pairs(keys))
         )
