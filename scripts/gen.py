@@ -86,6 +86,11 @@ ERROR_DEFINITIONS = {
     },
 }
 
+# RPCs answering google.api.HttpBody: Envoy sends the body as is, with its content type,
+# not a JSON object. (service, method) -> the content type the servicer sets.
+HTTP_BODY_CONTENT_TYPES = {("SettlementService", "GetSettlementReport"): "text/csv"}
+HTTP_BODY_REF = "#/definitions/apiHttpBody"
+
 IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
 
@@ -276,6 +281,13 @@ def openapi(
                     "A stream of Server-Sent Events; the data of each event is one message "
                     "of this schema. The stream ends with a final message that says so."
                 )
+            ok = operation["responses"]["200"]
+            if ok.get("schema", {}).get("$ref") == HTTP_BODY_REF:
+                operation["produces"] = [
+                    HTTP_BODY_CONTENT_TYPES.get(rpc, "application/octet-stream")
+                ]
+                ok["schema"] = {"type": "string", "format": "binary"}
+                ok["description"] = "The document itself (google.api.HttpBody), not JSON."
             for code, description in ERROR_RESPONSES.items():
                 operation["responses"][code] = {
                     "description": description,

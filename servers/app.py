@@ -6,10 +6,12 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.acquirers import CardNetworkSimulator, UpiSimulator
+from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
 from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
@@ -27,7 +29,14 @@ from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.idempotency.use_cases import Idempotency
-from core.payments.acquirer import AuthorizationResult
+from core.ledger.balances import Balances
+from core.ledger.disputes import Disputes
+from core.ledger.hooks import LedgerHooks
+from core.ledger.payment_postings import LedgerBookkeeping
+from core.ledger.payouts import Payouts
+from core.ledger.ports import DisputeDecisions
+from core.ledger.settlement import SettlementBatch, Settlements
+from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
 from core.payments.ports import CardVault
@@ -69,6 +78,16 @@ class App:
     gate: AccessGate
     # What the payments core detokenizes through: the vault in this process or its client.
     card_vault: CardVault
+    balances: Balances
+    payouts: Payouts
+    settlements: Settlements
+    disputes: Disputes
+    # For the worker role: the daily batches (settlement, payouts, disputes).
+    settlement_batch: SettlementBatch
+    # For the payment use-cases: post captures, refunds and disputes in their transaction.
+    ledger_hooks: LedgerHooks
+    # Where the card network announces disputes (read by the worker's ingestion job).
+    dispute_feed: DisputeFeed
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     engine: AsyncEngine | None = None
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
@@ -96,6 +115,7 @@ def assemble(
     hasher: PasswordHasher,
     tokens: AccessTokenCodec,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
+    dispute_decisions: DisputeDecisions | None = None,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'."""
     settle_collect = _LateBound()
@@ -113,7 +133,11 @@ def assemble(
         {"card": CARD_NETWORK, "upi": UPI_SWITCH},
     )
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
-    payments = PaymentLifecycle(uow, ids, clock, vault=card_vault, acquirers=router, policy=policy)
+    ledger_hooks = LedgerHooks(ids)
+    books = LedgerBookkeeping(ledger_hooks)
+    payments = PaymentLifecycle(
+        uow, ids, clock, vault=card_vault, acquirers=router, policy=policy, books=books
+    )
 
     async def sync_collect(result: AuthorizationResult) -> None:
         # The switch's completion callback, as a PSP's webhook would be: settle at once
@@ -128,11 +152,18 @@ def assemble(
         api_keys=api_keys,
         payment_intents=PaymentIntents(uow, ids, clock),
         payments=payments,
-        refunds=Refunds(uow, ids, clock, acquirers=router),
+        refunds=Refunds(uow, ids, clock, acquirers=router, books=books),
         auth=auth,
         members=Members(uow, ids, clock),
         gate=AccessGate(api_keys, auth, rate_limits),
         card_vault=card_vault,
+        balances=Balances(uow),
+        payouts=Payouts(uow, ids, clock),
+        settlements=Settlements(uow),
+        disputes=Disputes(uow, ids, clock, dispute_decisions or SimulatedDisputeDecisions()),
+        settlement_batch=SettlementBatch(uow, ids),
+        ledger_hooks=ledger_hooks,
+        dispute_feed=card_network,
         closers=[upi.aclose],
     )
 
@@ -159,7 +190,7 @@ def build_app(settings: Settings, database_url: str) -> App:
     vault = vault_access(dataclasses.replace(settings, database_url=database_url))
     app = assemble(
         settings,
-        SqlUnitOfWorkFactory(engine),
+        SqlUnitOfWorkFactory(engine, fx_max_age=timedelta(hours=settings.fx_max_age_hours)),
         ids,
         clock,
         card_vault=vault.cards,

@@ -5,6 +5,11 @@
     paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
                                                  vault)
     paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
+    paygate fx load FILE                         store an FX rates file (docs/ledger.md)
+    paygate settle --date D                      settle day D (the worker's daily batch)
+    paygate payouts run                          automatic payouts after settlements
+    paygate disputes resolve                     close disputes whose decision time came
+    paygate reconcile --date D                   ledger vs payments vs the acquirer's file
 
 Configuration comes from the environment (servers/settings.py): DATABASE_URL, REDIS_URL,
 PAYGATE_DATA_DIR, PAYGATE_HTTP_PORT, ...; `up`'s flags override the ports and folders.
@@ -22,7 +27,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +122,36 @@ def _vault(settings: Settings, argv: list[str]) -> int:
     return 2 if resolved is None else rotate.main(argv, resolved)
 
 
+def _ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from servers import ledger_cli
+
+    resolved = _with_database(settings, "ledger")
+    if resolved is None:
+        return 2
+    url = resolved.database_url
+    if args.command == "fx":
+        return asyncio.run(ledger_cli.fx_load(url, args.file, _say))
+    if args.command == "settle":
+        return asyncio.run(ledger_cli.settle(url, args.date, _say))
+    if args.command == "payouts":
+        return asyncio.run(ledger_cli.run_payouts(url, _say))
+    if args.command == "disputes":
+        return asyncio.run(ledger_cli.resolve_disputes(url, _say))
+    directory = args.acquirer_dir or ledger_cli.acquirer_dir(settings.data_dir)
+    return asyncio.run(
+        ledger_cli.run_reconcile(
+            url, args.date, _say, files=list(args.acquirer_file), directory=directory
+        )
+    )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _up(settings: Settings, args: argparse.Namespace) -> int:
     from servers.launcher import up
 
@@ -164,6 +199,38 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one role in the foreground")
     serve.add_argument("--role", choices=sorted(ROLES), default="api")
     serve.add_argument("--listen", default="127.0.0.1:50061", help="HOST:PORT to listen on")
+
+    fx = commands.add_parser("fx", help="FX rates")
+    fx_commands = fx.add_subparsers(dest="fx_command", required=True, metavar="ACTION")
+    load = fx_commands.add_parser("load", help="store the rates of a rates file (CSV)")
+    load.add_argument("file", type=Path, help="base,quote,rate,as_of,source lines")
+
+    settle = commands.add_parser("settle", help="settle one day (the daily batch)")
+    settle.add_argument("--date", type=_day, required=True, help="the day, YYYY-MM-DD (UTC)")
+
+    payouts = commands.add_parser("payouts", help="payouts")
+    payouts_commands = payouts.add_subparsers(dest="payouts_command", required=True)
+    payouts_commands.add_parser("run", help="automatic payouts after completed settlements")
+
+    disputes = commands.add_parser("disputes", help="disputes")
+    disputes_commands = disputes.add_subparsers(dest="disputes_command", required=True)
+    disputes_commands.add_parser("resolve", help="close disputes whose decision time came")
+
+    recon = commands.add_parser(
+        "reconcile", help="compare the ledger, payments and the acquirer's file of a day"
+    )
+    recon.add_argument("--date", type=_day, required=True, help="the day, YYYY-MM-DD (UTC)")
+    recon.add_argument(
+        "--acquirer-file",
+        type=Path,
+        action="append",
+        default=[],
+        help="the acquirer's settlement file of the day (repeatable); default: the files "
+        "of the day in --acquirer-dir",
+    )
+    recon.add_argument(
+        "--acquirer-dir", type=Path, help="folder of settlement files (default <data_dir>/acquirer)"
+    )
     return root
 
 
@@ -178,8 +245,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _up(settings, args)
     elif args.command == "migrate":
         code = _migrate(settings)
-    else:
+    elif args.command == "serve":
         code = _serve(settings, args.role, args.listen)
+    else:
+        code = _ledger(settings, args)
     sys.exit(code)
 
 

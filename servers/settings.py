@@ -89,6 +89,10 @@ class Settings:
     # Failed attempts an intent allows before confirm answers ATTEMPTS_EXHAUSTED.
     max_failed_attempts: int = 5
 
+    # FX rates older than this are not used (FX_RATE_UNAVAILABLE): load a fresh rates file
+    # daily with `paygate fx load`.
+    fx_max_age_hours: int = 36
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""

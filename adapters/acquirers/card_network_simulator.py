@@ -40,6 +40,7 @@ from adapters.acquirers.simulation import (
     CodeMeaning,
     Delivery,
     OperationAnswer,
+    SettledCallback,
     SimulatedAcquirer,
     Sleep,
     new_reference,
@@ -163,8 +164,9 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
         latency: float = 0.0,
         sleep: Sleep = asyncio.sleep,
         clock: Clock | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> None:
-        super().__init__(latency=latency, sleep=sleep, clock=clock)
+        super().__init__(latency=latency, sleep=sleep, clock=clock, on_settled=on_settled)
         self._handler = handler
         self._challenge_base_url = challenge_base_url.rstrip("/")
         self._disputes: list[AcquirerDispute] = []

@@ -18,6 +18,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -89,6 +90,23 @@ class AttemptRecord:
         )
 
 
+@dataclass(frozen=True)
+class SettledOperation:
+    """A capture or refund the acquirer completed: one line of its settlement file
+    (adapters/acquirers/settlement_file.py)."""
+
+    kind: OperationKind  # CAPTURE or REFUND
+    reference: str  # the capture reference / refund reference we sent
+    attempt_reference: str
+    merchant_id: str
+    amount: Money
+    acquirer_reference: str
+    settled_at: datetime
+
+
+SettledCallback = Callable[[SettledOperation], None]
+
+
 def _succeeded_total(operations: dict[str, OperationResult]) -> int:
     return sum(
         op.amount.amount for op in operations.values() if op.status is OperationStatus.SUCCEEDED
@@ -108,7 +126,12 @@ class SimulatedAcquirer(Generic[RecordT]):
     reference_prefix = "sim"
 
     def __init__(
-        self, *, latency: float = 0.0, sleep: Sleep = asyncio.sleep, clock: Clock | None = None
+        self,
+        *,
+        latency: float = 0.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> None:
         self._latency = latency
         self._sleep = sleep
@@ -117,6 +140,9 @@ class SimulatedAcquirer(Generic[RecordT]):
         self._lock = asyncio.Lock()
         # Fingerprints are keyed so the books never hold a plain hash of a card number.
         self._fingerprint_key = secrets.token_bytes(32)
+        # Every completed capture and refund, in order: what the settlement file lists.
+        self.settled_operations: list[SettledOperation] = []
+        self._on_settled = on_settled
 
     # --- hooks -------------------------------------------------------------------------
 
@@ -131,6 +157,21 @@ class SimulatedAcquirer(Generic[RecordT]):
 
     def _on_canceled(self, attempt_reference: str) -> None:
         """Called under the lock when a void cancels a pending action."""
+
+    def _record_settled(self, record: RecordT, result: OperationResult) -> None:
+        """Called under the lock when a capture or refund succeeds."""
+        operation = SettledOperation(
+            kind=result.kind,
+            reference=result.reference,
+            attempt_reference=result.attempt_reference,
+            merchant_id=record.merchant_id,
+            amount=result.amount,
+            acquirer_reference=result.acquirer_reference,
+            settled_at=self._clock.now(),
+        )
+        self.settled_operations.append(operation)
+        if self._on_settled is not None:
+            self._on_settled(operation)
 
     # --- shared helpers ----------------------------------------------------------------
 
@@ -231,6 +272,7 @@ class SimulatedAcquirer(Generic[RecordT]):
             record.captures[request.capture_reference] = result
             if result.status is OperationStatus.SUCCEEDED:
                 record.final_capture_done = request.final
+                self._record_settled(record, result)
                 self._on_captured(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.capture_reference)
@@ -265,6 +307,8 @@ class SimulatedAcquirer(Generic[RecordT]):
                 acquirer_code=answer.acquirer_code,
             )
             record.refunds[request.refund_reference] = result
+            if result.status is OperationStatus.SUCCEEDED:
+                self._record_settled(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.refund_reference)
         return result

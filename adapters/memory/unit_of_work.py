@@ -23,6 +23,15 @@ from adapters.memory.access import (
     MemorySessions,
     MemoryUsers,
 )
+from adapters.memory.ledger import (
+    LedgerTables,
+    MemoryDisputes,
+    MemoryFxRateStore,
+    MemoryLedgerRepository,
+    MemoryMerchantTermsStore,
+    MemoryPayouts,
+    MemorySettlements,
+)
 from core.access.audit import AuditEvent
 from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
@@ -38,6 +47,14 @@ from core.access.ports import (
 )
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
+)
 from core.payments.model import (
     CONFIRMABLE,
     IN_FLIGHT,
@@ -73,6 +90,7 @@ class Tables:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     audit_events: list[AuditEvent] = field(default_factory=list)
     rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    ledger: LedgerTables = field(default_factory=LedgerTables)
 
 
 class MemoryStore:
@@ -385,6 +403,12 @@ class MemoryUnitOfWork:
     sessions: SessionRepository
     audit: AuditLog
     rate_limit_overrides: RateLimitOverrides
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -421,6 +445,13 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(self._work)
         self.audit = MemoryAuditLog(self._work)
         self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
+        ledger = self._work.ledger
+        self.ledger = MemoryLedgerRepository(ledger)
+        self.merchant_terms = MemoryMerchantTermsStore(ledger.merchant_terms)
+        self.fx_rates = MemoryFxRateStore(ledger.fx_rates)
+        self.settlements = MemorySettlements(ledger)
+        self.payouts = MemoryPayouts(ledger)
+        self.disputes = MemoryDisputes(ledger)
 
 
 class MemoryUnitOfWorkFactory:

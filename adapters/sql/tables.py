@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -18,8 +19,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -30,6 +35,14 @@ from core.access.model import KeyType
 from core.access.roles import Role
 from core.idempotency.model import KEY_MAX_LENGTH
 from core.idempotency.model import State as IdempotencyState
+from core.ledger.model import BalanceTransactionType, EntryKind, PayoutSchedule
+from core.ledger.records import (
+    AutomaticPayout,
+    DisputeStatus,
+    PayoutMethod,
+    PayoutStatus,
+    SettlementStatus,
+)
 from core.payments.model import (
     IN_FLIGHT,
     AttemptStatus,
@@ -283,7 +296,6 @@ refunds = Table(
     ),
 )
 
-APPEND_ONLY_TABLES = ("payment_events",)
 
 # Idempotency keys of mutating calls (docs/idempotency.md): a short-lived record per
 # (merchant, key, method), written outside the call's own transaction. No foreign key to
@@ -431,4 +443,288 @@ rate_limit_overrides = Table(
     CheckConstraint("cardinality(limits) BETWEEN 1 AND 4", name="limits"),
 )
 
-APPEND_ONLY_TABLES = ("payment_events", "audit_events")
+
+# --- ledger (docs/ledger.md, "Persistence") ---------------------------------------------
+#
+# No foreign key from the ledger to merchants: a foreign key check takes a KEY SHARE lock
+# on the merchant's row, and every capture of a busy merchant would churn that one row's
+# multixact: the hot row the design avoids.
+
+_CURRENCY = "~ '^[A-Z]{3}$'"
+# pg_current_xact_id() is xid8; as bigint (64 bits, epoch included) it compares like one.
+CURRENT_XID = text("(pg_current_xact_id()::text)::bigint")
+ACCOUNT = Text(collation="C")  # byte order: a merchant's accounts are one prefix range
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("payment_intent_id", Text, nullable=False, server_default=""),
+    Column("reference", Text, nullable=False, server_default=""),
+    Column("presentment_amount", BigInteger, nullable=True),
+    Column("presentment_currency", Text, nullable=True),
+    Column("fx_base", Text, nullable=True),
+    Column("fx_quote", Text, nullable=True),
+    Column("fx_rate", Numeric, nullable=True),
+    _timestamp("fx_as_of", nullable=True),
+    Column("fx_source", Text, nullable=True),
+    _timestamp("available_on", nullable=True),
+    Column("related_entry_id", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    _timestamp("created"),
+    # The balance transaction the entry derives to (core.ledger.projections); NULL type:
+    # none (RELEASE, REFUND_SUCCEEDED, DISPUTE_LOST, FEE_SWEEP).
+    Column("bt_type", Text, nullable=True),
+    Column("bt_amount", BigInteger, nullable=True),
+    Column("bt_fee", BigInteger, nullable=True),
+    Column("bt_net", BigInteger, nullable=True),
+    Column("bt_currency", Text, nullable=True),
+    _timestamp("bt_available_on", nullable=True),
+    CheckConstraint(_one_of("kind", [k.value for k in EntryKind]), name="kind"),
+    CheckConstraint(
+        f"bt_type IS NULL OR {_one_of('bt_type', [t.value for t in BalanceTransactionType])}",
+        name="bt_type",
+    ),
+    CheckConstraint(
+        "(bt_type IS NULL) = (bt_amount IS NULL)"
+        " AND (bt_type IS NULL) = (bt_fee IS NULL)"
+        " AND (bt_type IS NULL) = (bt_net IS NULL)"
+        " AND (bt_type IS NULL) = (bt_currency IS NULL)"
+        " AND (bt_type IS NULL) = (bt_available_on IS NULL)",
+        name="bt_complete",
+    ),
+    CheckConstraint("bt_amount - bt_fee = bt_net", name="bt_net"),
+    CheckConstraint(f"presentment_currency {_CURRENCY}", name="presentment_currency"),
+    CheckConstraint("(fx_rate IS NULL) = (fx_base IS NULL) AND fx_rate > 0", name="fx_rate"),
+    Index(
+        "ix_ledger_entries_merchant_id_bt",
+        "merchant_id",
+        text("id DESC"),
+        postgresql_where=text("bt_type IS NOT NULL"),
+    ),
+    Index(
+        "ix_ledger_entries_merchant_id_payment_intent_id",
+        "merchant_id",
+        "payment_intent_id",
+        postgresql_where=text("payment_intent_id <> ''"),
+    ),
+    Index("ix_ledger_entries_merchant_id_source", "merchant_id", "source"),
+    Index(
+        "ix_ledger_entries_merchant_id_reference",
+        "merchant_id",
+        "reference",
+        postgresql_where=text("reference <> ''"),
+    ),
+    Index("ix_ledger_entries_created", "created"),
+)
+
+# Postings: a balance is the sum of an account's postings, read as its latest checkpoint
+# plus the postings with xid >= the checkpoint's watermark (the (account, xid) index).
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("entry_id", Text, ForeignKey("ledger_entries.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("account", ACCOUNT, nullable=False),
+    Column("merchant_id", Text, nullable=False),  # the entry's, also on platform postings
+    Column("currency", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("xid", BigInteger, nullable=False, server_default=CURRENT_XID),
+    _timestamp("created"),
+    PrimaryKeyConstraint("entry_id", "account", name="pk_ledger_postings"),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    CheckConstraint("right(account, 4) = ':' || currency", name="account_currency"),
+    CheckConstraint(
+        "starts_with(account, 'platform:')"
+        " OR starts_with(account, 'merchant:' || merchant_id || ':')",
+        name="account_owner",
+    ),
+    Index("ix_ledger_postings_account_xid", "account", "xid", postgresql_include=["amount"]),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("account", ACCOUNT, nullable=False),
+    Column("below_xid", BigInteger, nullable=False),  # covers every posting with xid < it
+    Column("balance", BigInteger, nullable=False),
+    _timestamp("taken_at"),
+    PrimaryKeyConstraint("account", "below_xid", name="pk_ledger_checkpoints"),
+)
+
+# The queue of balance transactions no settlement holds yet: one row per balance
+# transaction, deleted by the settlement that takes it.
+ledger_unsettled = Table(
+    "ledger_unsettled",
+    metadata,
+    Column("transaction_id", Text, ForeignKey("ledger_entries.id"), primary_key=True),
+    Column("merchant_id", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    _timestamp("available_on"),
+    Index(
+        "ix_ledger_unsettled_merchant_id_currency_available_on",
+        "merchant_id",
+        "currency",
+        "available_on",
+    ),
+    Index("ix_ledger_unsettled_available_on", "available_on"),
+)
+
+fx_rates = Table(
+    "fx_rates",
+    metadata,
+    Column("base", Text, nullable=False),
+    Column("quote", Text, nullable=False),
+    _timestamp("as_of"),
+    Column("rate", Numeric, nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("base", "quote", "as_of", name="pk_fx_rates"),
+    CheckConstraint("rate > 0", name="rate_positive"),
+    CheckConstraint(f"base {_CURRENCY} AND quote {_CURRENCY} AND base <> quote", name="pair"),
+)
+
+merchant_terms = Table(
+    "merchant_terms",
+    metadata,
+    Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
+    Column("settlement_currency", Text, nullable=False),
+    Column("settlement_delay_days", Integer, nullable=False),
+    Column("payout_schedule", Text, nullable=False),
+    Column("payout_minimum", BigInteger, nullable=False),
+    Column("pricing", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(f"settlement_currency {_CURRENCY}", name="settlement_currency"),
+    CheckConstraint("settlement_delay_days >= 0", name="settlement_delay_days"),
+    CheckConstraint(
+        _one_of("payout_schedule", [p.value for p in PayoutSchedule]), name="payout_schedule"
+    ),
+    CheckConstraint("payout_minimum >= 1", name="payout_minimum"),
+)
+
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    _timestamp("cutoff"),
+    Column("status", Text, nullable=False),
+    _timestamp("created"),
+    _timestamp("completed_at", nullable=True),
+    Column("transaction_count", Integer, nullable=False, server_default=text("0")),
+    Column("amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("fee", BigInteger, nullable=False, server_default=text("0")),
+    Column("net", BigInteger, nullable=False, server_default=text("0")),
+    Column("released", BigInteger, nullable=False, server_default=text("0")),
+    Column("fees_swept", BigInteger, nullable=False, server_default=text("0")),
+    Column("automatic_payout", Text, nullable=False),
+    Column("payout_id", Text, nullable=False, server_default=""),
+    UniqueConstraint("merchant_id", "currency", "day"),
+    CheckConstraint(_one_of("status", [s.value for s in SettlementStatus]), name="status"),
+    CheckConstraint(
+        _one_of("automatic_payout", [a.value for a in AutomaticPayout]), name="automatic_payout"
+    ),
+    CheckConstraint("amount - fee = net", name="net"),
+    Index("ix_settlements_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_settlements_pending", "day", "id", postgresql_where=text("status = 'PENDING'")),
+    Index("ix_settlements_payout_due", "id", postgresql_where=text("automatic_payout = 'DUE'")),
+)
+
+# Append-only: a balance transaction is in at most one settlement (the primary key).
+settlement_lines = Table(
+    "settlement_lines",
+    metadata,
+    Column("transaction_id", Text, ForeignKey("ledger_entries.id"), primary_key=True),
+    Column("settlement_id", Text, ForeignKey("settlements.id"), nullable=False),
+    Column("merchant_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("exchange_rate", Numeric, nullable=True),
+    _timestamp("created"),
+    _timestamp("available_on"),
+    Column("description", Text, nullable=False, server_default=""),
+    Index("ix_settlement_lines_settlement_id_transaction_id", "settlement_id", "transaction_id"),
+)
+
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    _timestamp("created"),
+    _timestamp("arrival_date"),
+    Column("balance_transaction_id", Text, ForeignKey("ledger_entries.id"), nullable=False),
+    Column("settlement_id", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(_one_of("status", [s.value for s in PayoutStatus]), name="status"),
+    CheckConstraint(_one_of("method", [m.value for m in PayoutMethod]), name="method"),
+    Index("ix_payouts_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_payouts_in_transit", "arrival_date", postgresql_where=text("status = 'IN_TRANSIT'")),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("payment_intent_id", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    _timestamp("created"),
+    _timestamp("evidence_due_by"),
+    _timestamp("decide_at"),
+    Column("acquirer_reference", Text, nullable=False),
+    Column("capture_reference", Text, nullable=False, server_default=""),
+    _timestamp("evidence_submitted_at", nullable=True),
+    _timestamp("closed_at", nullable=True),
+    Column("balance_transactions", ARRAY(Text), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("acquirer_reference"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(_one_of("status", [s.value for s in DisputeStatus]), name="status"),
+    Index("ix_disputes_merchant_id_id", "merchant_id", text("id DESC")),
+    Index(
+        "ix_disputes_open_decide_at",
+        "decide_at",
+        postgresql_where=text("status IN ('NEEDS_RESPONSE', 'UNDER_REVIEW')"),
+    ),
+)
+
+# Append-only: every submission is kept; the dispute shows the latest.
+dispute_evidence = Table(
+    "dispute_evidence",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("dispute_id", Text, ForeignKey("disputes.id"), nullable=False),
+    Column("merchant_id", Text, nullable=False),
+    _timestamp("submitted_at"),
+    Column("evidence", JSONB, nullable=False),
+    Index("ix_dispute_evidence_dispute_id_id", "dispute_id", "id"),
+)
+
+APPEND_ONLY_TABLES = (
+    "payment_events",
+    "audit_events",
+    "ledger_entries",
+    "ledger_postings",
+    "ledger_checkpoints",
+    "settlement_lines",
+    "dispute_evidence",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
@@ -15,6 +16,14 @@ from adapters.sql.access_repositories import (
     SqlRateLimitOverrides,
     SqlSessions,
     SqlUsers,
+)
+from adapters.sql.ledger import (
+    SqlDisputes,
+    SqlFxRates,
+    SqlLedger,
+    SqlMerchantTerms,
+    SqlPayouts,
+    SqlSettlements,
 )
 from adapters.sql.repositories import (
     SqlApiKeys,
@@ -33,6 +42,14 @@ from core.access.ports import (
     RateLimitOverrides,
     SessionRepository,
     UserRepository,
+)
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
 )
 from core.payments.ports import (
     PaymentAttemptRepository,
@@ -129,6 +146,18 @@ class SqlUnitOfWork(SqlTransaction):
     sessions: SessionRepository
     audit: AuditLog
     rate_limit_overrides: RateLimitOverrides
+    # The ledger joins the same transaction, so an entry commits with the state change
+    # that causes it (core/ledger/hooks.py) or not at all.
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
+
+    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
+        super().__init__(engine)
+        self._fx_max_age = fx_max_age
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.payment_intents = SqlPaymentIntents(connection)
@@ -143,13 +172,21 @@ class SqlUnitOfWork(SqlTransaction):
         self.sessions = SqlSessions(connection)
         self.audit = SqlAuditLog(connection)
         self.rate_limit_overrides = SqlRateLimitOverrides(connection)
+        self.ledger = SqlLedger(connection)
+        self.merchant_terms = SqlMerchantTerms(connection)
+        self.fx_rates = SqlFxRates(connection, max_age=self._fx_max_age)
+        self.settlements = SqlSettlements(connection)
+        self.payouts = SqlPayouts(connection)
+        self.disputes = SqlDisputes(connection)
 
 
 class SqlUnitOfWorkFactory:
     """Callable that returns a new SqlUnitOfWork: core's UnitOfWorkFactory."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
         self.engine = engine
+        # Rates older than this are refused (FX_RATE_UNAVAILABLE); None: no limit.
+        self.fx_max_age = fx_max_age
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age)

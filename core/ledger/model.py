@@ -31,6 +31,7 @@ __all__ = [
     "MerchantBalance",
     "MerchantFunds",
     "MerchantTerms",
+    "PayoutSchedule",
     "Posting",
     "totals_by_currency",
 ]
@@ -93,6 +94,9 @@ class JournalEntry:
     # The entry this one continues or undoes (refund -> its outcome, dispute -> its close).
     related_entry_id: str = ""
     description: str = ""
+    # The acquirer's reference of the money movement (a capture's capture reference), to
+    # match disputes and the acquirer's settlement file (docs/ledger.md, reconciliation).
+    reference: str = ""
 
     def __post_init__(self) -> None:
         if not has_prefix(self.id, "txn"):
@@ -156,6 +160,11 @@ class BalanceTransaction:
     description: str = ""
 
 
+class PayoutSchedule(StrEnum):
+    DAILY = "DAILY"  # the daily batch pays out the whole available balance after settling
+    MANUAL = "MANUAL"  # only POST /v1/payouts pays out
+
+
 @dataclass(frozen=True)
 class MerchantTerms:
     """How the ledger treats one merchant's money."""
@@ -163,12 +172,16 @@ class MerchantTerms:
     settlement_currency: str = "USD"
     settlement_delay_days: int = 2  # calendar days after the capture day (UTC)
     pricing: Pricing = DEFAULT_PRICING
+    payout_schedule: PayoutSchedule = PayoutSchedule.DAILY
+    payout_minimum: int = 1  # minor units of the settlement currency
 
     def __post_init__(self) -> None:
         if self.settlement_currency not in CURRENCY_EXPONENTS:
             raise ValueError(f"unknown settlement currency {self.settlement_currency!r}")
         if type(self.settlement_delay_days) is not int or self.settlement_delay_days < 0:
             raise ValueError("settlement_delay_days is a non-negative int")
+        if type(self.payout_minimum) is not int or self.payout_minimum < 1:
+            raise ValueError("payout_minimum is a positive int of minor units")
 
 
 @dataclass(frozen=True)

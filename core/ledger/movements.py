@@ -204,6 +204,7 @@ def capture(
     fee: Money,
     terms: MerchantTerms,
     fx: FxRate | None,
+    reference: str = "",
 ) -> JournalEntry:
     """A capture of `amount` (charge currency C) with processing `fee` (also in C).
 
@@ -235,6 +236,7 @@ def capture(
         presentment=amount,
         fx=fx,
         available_on=available_on(at, terms.settlement_delay_days),
+        reference=reference,
     )
 
 
@@ -279,7 +281,10 @@ def refund(
         share = prorated_fee(charge.fee.amount, amount.amount, charge.captured.amount)
         fee_back = max(0, min(fee_left if empties_charge else share, fee_left, refund_s.amount))
     book = _Book()
-    _debit_funds(book, funds, plan_debit(funds, refund_s.amount - fee_back))
+    # A refund is owed to the cardholder whatever the merchant's balance: what available
+    # and pending cannot pay becomes the merchant's debt (receivable), repaid by later
+    # funds, as with disputes. Refusing it would strand the customer.
+    _debit_funds(book, funds, plan_debit(funds, refund_s.amount - fee_back, allow_receivable=True))
     book.debit(funds.account(K.FEES), fee_back)
     book.through_fx(refund_s, amount)
     book.credit(Account.merchant(charge.merchant_id, K.REFUNDS, amount.currency), amount.amount)

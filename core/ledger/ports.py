@@ -8,7 +8,7 @@ is the sum of an account's postings, served from a checkpoint plus the postings 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from core.ledger.accounts import Account
@@ -19,8 +19,28 @@ from core.ledger.model import (
     JournalEntry,
     MerchantTerms,
 )
+from core.ledger.records import (
+    AutomaticPayout,
+    Dispute,
+    DisputeEvidence,
+    DisputeOutcome,
+    DueTransaction,
+    Payout,
+    PayoutStatus,
+    Settlement,
+)
 
-__all__ = ["FxRates", "LedgerRepository", "MerchantTermsRepository"]
+__all__ = [
+    "DisputeDecisions",
+    "DisputeRepository",
+    "FxRateStore",
+    "FxRates",
+    "LedgerRepository",
+    "LedgerScope",
+    "MerchantTermsRepository",
+    "PayoutRepository",
+    "SettlementRepository",
+]
 
 
 class LedgerRepository(Protocol):
@@ -64,6 +84,12 @@ class LedgerRepository(Protocol):
         """Every entry whose source is `source` (a refund, dispute, payout ...), oldest first."""
         ...
 
+    async def entries_for_reference(
+        self, merchant_id: str, reference: str
+    ) -> Sequence[JournalEntry]:
+        """Every entry carrying that acquirer reference (a capture's), oldest first."""
+        ...
+
     async def balance_transaction(
         self, merchant_id: str, transaction_id: str
     ) -> BalanceTransaction | None: ...
@@ -88,7 +114,136 @@ class FxRates(Protocol):
         ...
 
 
+class FxRateStore(FxRates, Protocol):
+    async def add(self, rates: Sequence[FxRate]) -> int:
+        """Stores rates (`paygate fx load`); returns how many were new. A rate already
+        stored for the same (base, quote, as_of) with the same value is skipped; with
+        another value it is a FailedPrecondition (FX_RATE_CONFLICT): rates are history,
+        a correction is a new as_of."""
+        ...
+
+
 class MerchantTermsRepository(Protocol):
     async def get(self, merchant_id: str) -> MerchantTerms:
         """The merchant's settlement currency, delay and pricing; defaults when none stored."""
         ...
+
+    async def put(self, merchant_id: str, terms: MerchantTerms) -> None: ...
+
+
+class LedgerScope(Protocol):
+    """What the ledger hooks need of the caller's unit of work (core UnitOfWork has it)."""
+
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+
+
+class SettlementRepository(Protocol):
+    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str]]:
+        """(merchant_id, currency) of every merchant with balance transactions available by
+        `cutoff` that no settlement holds yet."""
+        ...
+
+    async def add(self, settlement: Settlement) -> bool:
+        """Inserts a PENDING settlement; False (and nothing written) when the merchant
+        already has one for that currency and day."""
+        ...
+
+    async def claim(self, day: date) -> Settlement | None:
+        """A PENDING settlement of `day`, locked until the transaction ends; settlements
+        other transactions hold are skipped (FOR UPDATE SKIP LOCKED), so workers share."""
+        ...
+
+    async def take_due(
+        self, merchant_id: str, currency: str, cutoff: datetime
+    ) -> Sequence[DueTransaction]:
+        """Removes from the unsettled queue, and returns oldest first, the merchant's
+        balance transactions in `currency` available by `cutoff`, each with what its
+        entry did to the merchant's pending account in that currency."""
+        ...
+
+    async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:
+        """Writes the lines of a completed settlement and its new state."""
+        ...
+
+    async def get(self, merchant_id: str, settlement_id: str) -> Settlement | None: ...
+
+    async def list(
+        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Sequence[Settlement]:
+        """Newest first."""
+        ...
+
+    async def lines(self, merchant_id: str, settlement_id: str) -> Sequence[BalanceTransaction]:
+        """The settlement's balance transactions, oldest first."""
+        ...
+
+    async def claim_payout(self) -> Settlement | None:
+        """A COMPLETED settlement whose automatic payout is DUE, locked, SKIP LOCKED."""
+        ...
+
+    async def set_payout(
+        self, settlement_id: str, state: AutomaticPayout, payout_id: str = ""
+    ) -> None: ...
+
+
+class PayoutRepository(Protocol):
+    async def add(self, payout: Payout) -> None: ...
+
+    async def get(self, merchant_id: str, payout_id: str) -> Payout | None: ...
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: PayoutStatus | None = None,
+    ) -> Sequence[Payout]:
+        """Newest first."""
+        ...
+
+    async def mark_arrived(self, now: datetime) -> int:
+        """IN_TRANSIT payouts whose arrival date has passed become PAID; returns how many."""
+        ...
+
+
+class DisputeRepository(Protocol):
+    async def add(self, dispute: Dispute) -> bool:
+        """False (nothing written) when a dispute with that acquirer reference exists."""
+        ...
+
+    async def get(
+        self, merchant_id: str, dispute_id: str, *, for_update: bool = False
+    ) -> Dispute | None: ...
+
+    async def by_acquirer_reference(self, merchant_id: str, reference: str) -> Dispute | None:
+        """The dispute the network opened under that reference, if ingested."""
+        ...
+
+    async def list(
+        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Sequence[Dispute]:
+        """Newest first."""
+        ...
+
+    async def update(self, dispute: Dispute) -> None:
+        """Saves status, decision time, evidence time, closing and transactions."""
+        ...
+
+    async def add_evidence(
+        self, merchant_id: str, dispute_id: str, evidence: DisputeEvidence, at: datetime
+    ) -> None:
+        """Appends a submission (kept for audit; the dispute shows the latest)."""
+        ...
+
+    async def claim_due(self, now: datetime) -> Dispute | None:
+        """An open dispute whose decide_at has passed, locked, SKIP LOCKED."""
+        ...
+
+
+class DisputeDecisions(Protocol):
+    """The card network's verdict on a dispute (the simulator's rule: docs/ledger.md)."""
+
+    async def outcome(self, dispute: Dispute) -> DisputeOutcome: ...

@@ -8,9 +8,11 @@ then reads the balances it plans from.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from core.ledger import movements
+from core.ledger.accounts import Account, AccountKind
 from core.ledger.errors import FxRateUnavailable
 from core.ledger.fees import fee_for
 from core.ledger.fx import FxRate
@@ -49,8 +51,18 @@ class Bookkeeper:
         payment_intent_id: str,
         amount: Money,
         payment_method: str,
+        reference: str = "",
     ) -> JournalEntry:
+        """Credits a capture's net to pending; never takes the debit lock. `reference` is
+        the capture's reference at the acquirer (disputes and reconciliation match on it)."""
         at = self._clock.now()
+        try:
+            fx = await self._rate(amount.currency, terms.settlement_currency, at)
+        except FxRateUnavailable:
+            # The acquirer has captured, so the books must follow. With no usable rate the
+            # charge is kept in its own currency (a balance per currency) rather than
+            # converted at a guessed rate; its refunds and disputes follow the charge.
+            fx, terms = None, dataclasses.replace(terms, settlement_currency=amount.currency)
         entry = movements.capture(
             entry_id=self._ids.new("txn"),
             at=at,
@@ -59,7 +71,8 @@ class Bookkeeper:
             amount=amount,
             fee=fee_for(amount, payment_method, terms.pricing),
             terms=terms,
-            fx=await self._rate(amount.currency, terms.settlement_currency, at),
+            fx=fx,
+            reference=reference,
         )
         await ledger.append(entry)
         return entry
@@ -282,6 +295,25 @@ class Bookkeeper:
         )
         if entry is not None:
             await ledger.append(entry)
+        return entry
+
+    async def sweep_fees(
+        self, ledger: LedgerRepository, *, merchant_id: str, source: str, currency: str
+    ) -> JournalEntry | None:
+        """For the settlement batch: moves what the merchant's FEES sub-ledger holds in
+        `currency` to platform revenue. None when it holds nothing."""
+        fees = Account.merchant(merchant_id, AccountKind.FEES, currency)
+        held = fees.normal_balance((await ledger.balances([fees]))[fees])
+        if held == 0:
+            return None
+        entry = movements.sweep_fees(
+            entry_id=self._ids.new("txn"),
+            at=self._clock.now(),
+            merchant_id=merchant_id,
+            source=source,
+            amount=Money(held, currency),
+        )
+        await ledger.append(entry)
         return entry
 
     async def _rate(self, base: str, quote: str, at: datetime) -> FxRate | None:

@@ -19,6 +19,7 @@ Lock order, everywhere: the intent, then its attempt. Batch claims skip locked r
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,11 +47,12 @@ from core.payments.model import (
     ErrorCode,
     PaymentAttempt,
     PaymentError,
+    PaymentEvent,
     PaymentIntent,
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.ports import AcquirerRouter, Bookkeeping, CardVault, NoBookkeeping
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -109,6 +111,7 @@ class PaymentLifecycle:
         vault: CardVault,
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
+        books: Bookkeeping | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -116,6 +119,7 @@ class PaymentLifecycle:
         self._vault = vault
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
+        self._books = books or NoBookkeeping()
 
     # ================================================================== confirm
 
@@ -507,7 +511,7 @@ class PaymentLifecycle:
             for intent in intents:
                 intent.cancel(CancellationReason.EXPIRED, actor=SYSTEM_EXPIRY, at=now)
             await uow.payment_intents.update_many(intents)
-            await uow.payment_events.append([e for i in intents for e in i.pull_events()])
+            await self._record(uow, [e for i in intents for e in i.pull_events()])
             await uow.commit()
         return [i.id for i in intents]
 
@@ -532,7 +536,7 @@ class PaymentLifecycle:
                 pending.append(attempt)
             await uow.payment_intents.update_many(intents)
             await uow.payment_attempts.update_many(pending)
-            await uow.payment_events.append([e for i in intents for e in i.pull_events()])
+            await self._record(uow, [e for i in intents for e in i.pull_events()])
             await uow.commit()
         for attempt in pending:
             try:
@@ -605,14 +609,18 @@ class PaymentLifecycle:
             raise LookupError(f"attempt {attempt.id} has no intent")
         return intent
 
-    @staticmethod
     async def _save(
-        uow: UnitOfWork, intent: PaymentIntent, attempt: PaymentAttempt | None = None
+        self, uow: UnitOfWork, intent: PaymentIntent, attempt: PaymentAttempt | None = None
     ) -> None:
         if attempt is not None:
             await uow.payment_attempts.update(attempt)
         await uow.payment_intents.update(intent)
-        await uow.payment_events.append(intent.pull_events())
+        await self._record(uow, intent.pull_events())
+
+    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+        """The events, and the money they moved, in the caller's transaction."""
+        await uow.payment_events.append(events)
+        await self._books.record(uow, events)
 
 
 def parse_cancellation_reason(value: str) -> CancellationReason | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,8 +26,8 @@ from core.payments.acquirer import (
     RefundRequest,
 )
 from core.payments.errors import shown
-from core.payments.model import PaymentIntent, Refund, RefundReason, RefundStatus
-from core.payments.ports import AcquirerRouter
+from core.payments.model import PaymentEvent, PaymentIntent, Refund, RefundReason, RefundStatus
+from core.payments.ports import AcquirerRouter, Bookkeeping, NoBookkeeping
 from core.payments.settlement import apply_refund
 from core.shared.errors import NotFound, Violations
 from core.shared.ids import has_prefix
@@ -49,12 +50,24 @@ class CreateRefund:
 
 class Refunds:
     def __init__(
-        self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock, *, acquirers: AcquirerRouter
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        *,
+        acquirers: AcquirerRouter,
+        books: Bookkeeping | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
         self._acquirers = acquirers
+        self._books = books or NoBookkeeping()
+
+    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+        """The events, and the money they moved, in the caller's transaction."""
+        await uow.payment_events.append(events)
+        await self._books.record(uow, events)
 
     async def create(self, caller: Principal, cmd: CreateRefund) -> Refund:
         # validate
@@ -94,7 +107,7 @@ class Refunds:
                 raise LookupError(f"payment intent {intent.id} lost its attempt")
             await uow.refunds.add(refund)
             await uow.payment_intents.update(intent)
-            await uow.payment_events.append(intent.pull_events())
+            await self._record(uow, intent.pull_events())
             await uow.commit()
 
         # phases 2 and 3
@@ -127,7 +140,7 @@ class Refunds:
             if apply_refund(intent, fresh, answer, actor=actor, at=self._clock.now()):
                 await uow.refunds.update(fresh)
                 await uow.payment_intents.update(intent)
-                await uow.payment_events.append(intent.pull_events())
+                await self._record(uow, intent.pull_events())
                 await uow.commit()
         return fresh
 

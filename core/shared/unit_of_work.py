@@ -16,6 +16,14 @@ from core.access.ports import (
     SessionRepository,
     UserRepository,
 )
+from core.ledger.ports import (
+    DisputeRepository,
+    FxRateStore,
+    LedgerRepository,
+    MerchantTermsRepository,
+    PayoutRepository,
+    SettlementRepository,
+)
 from core.payments.ports import (
     PaymentAttemptRepository,
     PaymentEventLog,
@@ -39,6 +47,14 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     audit: AuditLog
     rate_limit_overrides: RateLimitOverrides
+    # The ledger joins the same transaction, so an entry commits with the state change
+    # that causes it (core/ledger/hooks.py) or not at all.
+    ledger: LedgerRepository
+    merchant_terms: MerchantTermsRepository
+    fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
     async def __aenter__(self) -> Self: ...
 

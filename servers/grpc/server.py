@@ -19,6 +19,10 @@ from paygate.v1 import (
     api_keys_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    balance_pb2,
+    balance_pb2_grpc,
+    disputes_pb2,
+    disputes_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     options_pb2,
@@ -26,8 +30,12 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
+    payouts_pb2,
+    payouts_pb2_grpc,
     refunds_pb2,
     refunds_pb2_grpc,
+    settlements_pb2,
+    settlements_pb2_grpc,
     tokens_pb2,
     tokens_pb2_grpc,
 )
@@ -40,6 +48,12 @@ from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.ledger import (
+    BalanceService,
+    DisputeService,
+    PayoutService,
+    SettlementService,
+)
 from servers.grpc.servicers.members import MemberService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
 from servers.grpc.servicers.payment_methods import PaymentMethodService
@@ -95,6 +109,26 @@ SERVICES = (
         payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"],
         payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server,
         lambda app: PaymentMethodService(app.vault),
+    ),
+    Service(
+        balance_pb2.DESCRIPTOR.services_by_name["BalanceService"],
+        balance_pb2_grpc.add_BalanceServiceServicer_to_server,
+        lambda app: BalanceService(app.balances),
+    ),
+    Service(
+        payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"],
+        payouts_pb2_grpc.add_PayoutServiceServicer_to_server,
+        lambda app: PayoutService(app.payouts),
+    ),
+    Service(
+        settlements_pb2.DESCRIPTOR.services_by_name["SettlementService"],
+        settlements_pb2_grpc.add_SettlementServiceServicer_to_server,
+        lambda app: SettlementService(app.settlements),
+    ),
+    Service(
+        disputes_pb2.DESCRIPTOR.services_by_name["DisputeService"],
+        disputes_pb2_grpc.add_DisputeServiceServicer_to_server,
+        lambda app: DisputeService(app.disputes),
     ),
 )
 

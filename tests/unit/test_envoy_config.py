@@ -54,9 +54,11 @@ def test_every_api_process_is_an_upstream_endpoint(rendered: str) -> None:
 def test_the_transcoder_serves_every_public_service(rendered: str) -> None:
     line = next(x for x in rendered.splitlines() if x.strip().startswith("services:"))
     services = json.loads(line.split("services:", 1)[1])
-    public = {f"paygate.v1.{name}" for name in ("PaymentIntentService", "ApiKeyService")}
-    assert public <= set(services)
-    assert all(name.startswith("paygate.v1.") for name in services)
+    # Exactly what the API role serves (servers/grpc/server.py), discovered from proto/.
+    from servers.grpc.server import SERVICES
+
+    assert set(services) == {s.descriptor.full_name for s in SERVICES}
+    assert {"paygate.v1.PaymentIntentService", "paygate.v1.BalanceService"} <= set(services)
     descriptor = re.search(r"proto_descriptor: (.*)", rendered)
     assert descriptor is not None
     assert Path(json.loads(descriptor.group(1))) == envoy_config.DESCRIPTOR.resolve()

@@ -216,11 +216,13 @@ class TestRefund:
             "merchant:acct_m:refunds:USD": -400,
         }
 
-    def test_never_takes_a_balance_below_zero(self) -> None:
-        with pytest.raises(InsufficientFunds) as caught:
-            self.refund(400, funds=funds(available=150, pending=200))
-        assert caught.value.reason == "BALANCE_INSUFFICIENT"
-        assert caught.value.metadata == {"currency": "USD", "needed": "400", "available": "350"}
+    def test_what_the_balance_cannot_pay_becomes_the_merchants_debt(self) -> None:
+        entry = self.refund(400, funds=funds(available=150, pending=200))
+        assert_balanced(entry)
+        # Debits (positive): the whole balance, then the shortfall owed by the merchant.
+        assert entry.raw(merchant(K.AVAILABLE)) == 150
+        assert entry.raw(merchant(K.PENDING)) == 200
+        assert entry.raw(merchant(K.RECEIVABLE)) == 50
 
     def test_never_exceeds_what_is_left_of_the_charge(self) -> None:
         with pytest.raises(AmountTooLarge) as caught:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ from paygate.v1 import api_keys_pb2, options_pb2
 
 from core.access.model import KeyType
 from core.access.roles import ROLE_PERMISSIONS, Role
+from core.ledger.payouts import CreatePayout
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.refunds import CreateRefund
 from core.payments.use_cases import CreatePaymentIntent
@@ -86,10 +88,25 @@ async def world() -> AsyncIterator[World]:
         token_b = await app.vault.tokenize_card(b, card)
         saved_card = await app.vault.tokenize_card(b, card)
         method_b = await app.vault.create_payment_method_from_token(b, saved_card.id)
-        paid = await app.payment_intents.create(b, CreatePaymentIntent(amount=500, currency="EUR"))
+        paid = await app.payment_intents.create(
+            b, CreatePaymentIntent(amount=500_000, currency="EUR")
+        )
         paying_card = await app.vault.tokenize_card(b, card)
         await app.payments.confirm(b, paid.id, ConfirmPaymentIntent(paying_card.id))
         refund_b = await app.refunds.create(b, CreateRefund(paid.id, amount=100))
+        # The money side of B: a disputed charge, a settlement, a payout.
+        disputed = await app.payment_intents.create(
+            b, CreatePaymentIntent(amount=900, currency="EUR")
+        )
+        disputed_card = CardInput(Secret("4000000000000259"), exp_month=12, exp_year=2040)
+        disputed_token = await app.vault.tokenize_card(b, disputed_card)
+        await app.payments.confirm(b, disputed.id, ConfirmPaymentIntent(disputed_token.id))
+        (dispute_b,) = (await app.disputes.ingest(app.dispute_feed)).opened
+        settle_day = (datetime.now(UTC) + timedelta(days=3)).date()
+        (settlement_b,) = await app.settlement_batch.run_settlement(
+            settle_day, datetime.combine(settle_day, time(1), UTC)
+        )
+        payout_b = await app.payouts.create(b, CreatePayout(amount=1, currency="EUR"))
         w.b = {
             "intent": intent.id,
             "client_secret": intent.client_secret,
@@ -101,6 +118,9 @@ async def world() -> AsyncIterator[World]:
             "token": token_b.id,
             "payment_method": method_b.id,
             "refund": refund_b.id,
+            "dispute": dispute_b.id,
+            "settlement": settlement_b.id,
+            "payout": payout_b.id,
         }
         yield w
 
@@ -166,12 +186,16 @@ OTHER_MERCHANTS_OBJECTS = {
     ("paygate.v1.PaymentIntentService", "payment_method"): "token",
     ("paygate.v1.RefundService", "id"): "refund",
     ("paygate.v1.RefundService", "payment_intent"): "intent",
+    ("paygate.v1.PayoutService", "id"): "payout",
+    ("paygate.v1.SettlementService", "id"): "settlement",
+    ("paygate.v1.DisputeService", "id"): "dispute",
 }
 # Other fields a request needs so that it reaches the lookup instead of failing validation.
 VALID_EXTRAS = {
     "UpdateMemberRole": {"role": api_keys_pb2.STAFF},
     "GetPaymentIntent": {"client_secret": "B's"},
     "ConfirmPaymentIntent": {"client_secret": "B's"},
+    "SubmitDisputeEvidence": {"evidence": {"receipt": "B's receipt"}},
 }
 ID_FIELD_NAMES = {"id", "token", "payment_method"}
 

@@ -65,8 +65,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name="fk_api_keys_merchant_id_merchants"
         ),
-        sa.CheckConstraint(_one_of("type", ("SECRET", "PUBLISHABLE")), name=op.f("ck_api_keys_type")),
-        sa.CheckConstraint(f"role IS NULL OR {_one_of('role', _ROLES)}", name=op.f("ck_api_keys_role")),
+        sa.CheckConstraint(
+            _one_of("type", ("SECRET", "PUBLISHABLE")), name=op.f("ck_api_keys_type")
+        ),
+        sa.CheckConstraint(
+            f"role IS NULL OR {_one_of('role', _ROLES)}", name=op.f("ck_api_keys_role")
+        ),
         sa.CheckConstraint(
             "type = 'SECRET' OR role IS NULL", name=op.f("ck_api_keys_publishable_has_no_role")
         ),
@@ -127,7 +131,9 @@ def upgrade() -> None:
             "amount_refunded >= 0 AND amount_refunded <= amount_received",
             name=op.f("ck_payment_intents_amount_refunded"),
         ),
-        sa.CheckConstraint("amount_capturable >= 0", name=op.f("ck_payment_intents_amount_capturable")),
+        sa.CheckConstraint(
+            "amount_capturable >= 0", name=op.f("ck_payment_intents_amount_capturable")
+        ),
         sa.CheckConstraint("attempts >= 0", name=op.f("ck_payment_intents_attempts")),
         sa.CheckConstraint("version >= 1", name=op.f("ck_payment_intents_version")),
     )

@@ -48,7 +48,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "octet_length(request_hash) = 32", name=op.f("ck_idempotency_keys_request_hash_length")
         ),
-        sa.CheckConstraint("error_code BETWEEN 1 AND 16", name=op.f("ck_idempotency_keys_error_code")),
+        sa.CheckConstraint(
+            "error_code BETWEEN 1 AND 16", name=op.f("ck_idempotency_keys_error_code")
+        ),
         sa.CheckConstraint(
             "(status = 'IN_FLIGHT' AND completed_at IS NULL AND response IS NULL"
             " AND error_code IS NULL AND error_status IS NULL)"
