@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from adapters.sql.schema import NAMING_CONVENTION, one_of, timestamp
 from core.access.audit import Outcome
 from core.access.model import KeyType
 from core.access.roles import Role
@@ -53,24 +54,7 @@ from core.payments.model import (
     Status,
 )
 
-# Constraint names are part of the schema: migrations refer to them by name.
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-
-def _one_of(column: str, values: list[str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _timestamp(name: str, *, nullable: bool = False) -> Column[object]:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 merchants = Table(
@@ -78,7 +62,7 @@ merchants = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("name", Text, nullable=False),
-    _timestamp("created"),
+    timestamp("created"),
 )
 
 api_keys = Table(
@@ -92,13 +76,13 @@ api_keys = Table(
     Column("lookup", Text, nullable=False),
     Column("last4", Text, nullable=False),
     Column("secret_hash", LargeBinary, nullable=False),
-    _timestamp("created"),
-    _timestamp("revoked_at", nullable=True),
-    _timestamp("last_used_at", nullable=True),
+    timestamp("created"),
+    timestamp("revoked_at", nullable=True),
+    timestamp("last_used_at", nullable=True),
     Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
-    _timestamp("expires_at", nullable=True),  # 0002: the end of a rolled key's grace period
-    CheckConstraint(_one_of("type", [t.value for t in KeyType]), name="type"),
-    CheckConstraint(f"role IS NULL OR {_one_of('role', [r.value for r in Role])}", name="role"),
+    timestamp("expires_at", nullable=True),  # 0002: the end of a rolled key's grace period
+    CheckConstraint(one_of("type", [t.value for t in KeyType]), name="type"),
+    CheckConstraint(f"role IS NULL OR {one_of('role', [r.value for r in Role])}", name="role"),
     CheckConstraint("type = 'SECRET' OR role IS NULL", name="publishable_has_no_role"),
     CheckConstraint("usage_count >= 0", name="usage_count"),
     Index("ix_api_keys_lookup", "lookup"),
@@ -116,7 +100,7 @@ payment_intents = Table(
     Column("capture_method", Text, nullable=False),
     Column("client_secret", Text, nullable=False),
     Column("livemode", Boolean, nullable=False),
-    _timestamp("created"),
+    timestamp("created"),
     Column("payment_method_types", ARRAY(Text), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -129,17 +113,17 @@ payment_intents = Table(
     Column("last_payment_error", JSONB, nullable=True),
     Column("next_action", JSONB, nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    _timestamp("canceled_at", nullable=True),
+    timestamp("canceled_at", nullable=True),
     Column("cancellation_reason", Text, nullable=False, server_default=""),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # 0003_payments: the attempt that holds the money, the tries used up, the capture deadline.
     Column("latest_attempt", Text, nullable=False, server_default=""),
     Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
-    _timestamp("capture_before", nullable=True),
-    CheckConstraint(_one_of("status", [s.value for s in Status]), name="status"),
+    timestamp("capture_before", nullable=True),
+    CheckConstraint(one_of("status", [s.value for s in Status]), name="status"),
     CheckConstraint(
-        _one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
+        one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
     ),
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
@@ -178,12 +162,12 @@ payment_events = Table(
     Column("from_status", Text, nullable=True),
     Column("to_status", Text, nullable=False),
     Column("actor", Text, nullable=False),
-    _timestamp("occurred_at"),
+    timestamp("occurred_at"),
     # 0003_payments: events that are not status changes (refunds), and what they are about.
     Column("kind", Text, nullable=False, server_default=EventKind.STATUS_CHANGED.value),
     Column("object_id", Text, nullable=False, server_default=""),
     Column("amount", BigInteger, nullable=True),
-    CheckConstraint(_one_of("kind", [k.value for k in EventKind]), name="kind"),
+    CheckConstraint(one_of("kind", [k.value for k in EventKind]), name="kind"),
     Index(
         "ix_payment_events_merchant_id_payment_intent_id_id",
         "merchant_id",
@@ -219,12 +203,12 @@ payment_attempts = Table(
     Column("amount_to_capture", BigInteger, nullable=False, server_default=text("0")),
     Column("capture_reference", Text, nullable=False, server_default=""),
     Column("captures", Integer, nullable=False, server_default=text("0")),
-    _timestamp("authorized_at", nullable=True),
-    _timestamp("created"),
-    _timestamp("updated_at"),
+    timestamp("authorized_at", nullable=True),
+    timestamp("created"),
+    timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    CheckConstraint(_one_of("status", [s.value for s in AttemptStatus]), name="status"),
-    CheckConstraint(_one_of("payment_method_type", ["card", "upi"]), name="payment_method_type"),
+    CheckConstraint(one_of("status", [s.value for s in AttemptStatus]), name="status"),
+    CheckConstraint(one_of("payment_method_type", ["card", "upi"]), name="payment_method_type"),
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(
@@ -257,7 +241,7 @@ payment_attempts = Table(
     Index(
         "ix_payment_attempts_in_flight_updated_at",
         "updated_at",
-        postgresql_where=text(_one_of("status", sorted(s.value for s in IN_FLIGHT))),
+        postgresql_where=text(one_of("status", sorted(s.value for s in IN_FLIGHT))),
     ),
 )
 
@@ -274,12 +258,12 @@ refunds = Table(
     Column("reason", Text, nullable=False, server_default=""),
     Column("acquirer_reference", Text, nullable=False, server_default=""),
     Column("failure_code", Text, nullable=False, server_default=""),
-    _timestamp("created"),
-    _timestamp("updated_at"),
+    timestamp("created"),
+    timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    CheckConstraint(_one_of("status", [s.value for s in RefundStatus]), name="status"),
+    CheckConstraint(one_of("status", [s.value for s in RefundStatus]), name="status"),
     CheckConstraint(
-        f"reason = '' OR {_one_of('reason', [r.value for r in RefundReason])}", name="reason"
+        f"reason = '' OR {one_of('reason', [r.value for r in RefundReason])}", name="reason"
     ),
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
@@ -314,10 +298,10 @@ idempotency_keys = Table(
     Column("response", LargeBinary, nullable=True),
     Column("error_code", Integer, nullable=True),
     Column("error_status", LargeBinary, nullable=True),
-    _timestamp("created_at"),
-    _timestamp("completed_at", nullable=True),
-    _timestamp("locked_until"),
-    CheckConstraint(_one_of("status", [s.value for s in IdempotencyState]), name="status"),
+    timestamp("created_at"),
+    timestamp("completed_at", nullable=True),
+    timestamp("locked_until"),
+    CheckConstraint(one_of("status", [s.value for s in IdempotencyState]), name="status"),
     CheckConstraint(f"char_length(key) BETWEEN 1 AND {KEY_MAX_LENGTH}", name="key_length"),
     CheckConstraint("octet_length(request_hash) = 32", name="request_hash_length"),
     CheckConstraint("error_code BETWEEN 1 AND 16", name="error_code"),
@@ -344,10 +328,10 @@ users = Table(
     Column("id", Text, primary_key=True),
     Column("email", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
-    _timestamp("created"),
+    timestamp("created"),
     Column("failed_logins", Integer, nullable=False, server_default=text("0")),
-    _timestamp("locked_until", nullable=True),
-    _timestamp("last_login_at", nullable=True),
+    timestamp("locked_until", nullable=True),
+    timestamp("last_login_at", nullable=True),
     CheckConstraint("email = lower(email)", name="email_normalized"),
     # A plaintext password cannot be stored by mistake: only an argon2id PHC string fits.
     CheckConstraint("password_hash LIKE '$argon2id$%'", name="password_hash_argon2id"),
@@ -361,8 +345,8 @@ memberships = Table(
     Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
     Column("user_id", Text, ForeignKey("users.id"), primary_key=True),
     Column("role", Text, nullable=False),
-    _timestamp("created"),
-    CheckConstraint(_one_of("role", _ROLE_VALUES), name="role"),
+    timestamp("created"),
+    CheckConstraint(one_of("role", _ROLE_VALUES), name="role"),
     Index("ix_memberships_user_id", "user_id"),
 )
 
@@ -375,11 +359,11 @@ invitations = Table(
     Column("role", Text, nullable=False),
     Column("token_hash", LargeBinary, nullable=False),
     Column("invited_by", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("expires_at"),
-    _timestamp("accepted_at", nullable=True),
+    timestamp("created"),
+    timestamp("expires_at"),
+    timestamp("accepted_at", nullable=True),
     Column("accepted_by", Text, ForeignKey("users.id"), nullable=True),
-    CheckConstraint(_one_of("role", _ROLE_VALUES), name="role"),
+    CheckConstraint(one_of("role", _ROLE_VALUES), name="role"),
     CheckConstraint("email = lower(email)", name="email_normalized"),
     CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
     CheckConstraint("(accepted_at IS NULL) = (accepted_by IS NULL)", name="accepted"),
@@ -392,9 +376,9 @@ auth_sessions = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("user_id", Text, ForeignKey("users.id"), nullable=False),
-    _timestamp("created"),
-    _timestamp("expires_at"),
-    _timestamp("revoked_at", nullable=True),
+    timestamp("created"),
+    timestamp("expires_at"),
+    timestamp("revoked_at", nullable=True),
     Column("revoke_reason", Text, nullable=False, server_default=""),
     Index("ix_auth_sessions_user_id", "user_id"),
 )
@@ -405,9 +389,9 @@ refresh_tokens = Table(
     Column("id", Text, primary_key=True),
     Column("session_id", Text, ForeignKey("auth_sessions.id"), nullable=False),
     Column("token_hash", LargeBinary, nullable=False),
-    _timestamp("issued_at"),
-    _timestamp("expires_at"),
-    _timestamp("used_at", nullable=True),
+    timestamp("issued_at"),
+    timestamp("expires_at"),
+    timestamp("used_at", nullable=True),
     CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
     Index("uq_refresh_tokens_token_hash", "token_hash", unique=True),
     Index("ix_refresh_tokens_session_id", "session_id"),
@@ -419,7 +403,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    _timestamp("occurred_at"),
+    timestamp("occurred_at"),
     Column("action", Text, nullable=False),
     Column("outcome", Text, nullable=False),
     Column("actor", Text, nullable=False),
@@ -427,7 +411,7 @@ audit_events = Table(
     Column("merchant_id", Text, nullable=True),
     Column("target", Text, nullable=False, server_default=""),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    CheckConstraint(_one_of("outcome", [o.value for o in Outcome]), name="outcome"),
+    CheckConstraint(one_of("outcome", [o.value for o in Outcome]), name="outcome"),
     Index("ix_audit_events_merchant_id_id", "merchant_id", text("id DESC")),
     Index("ix_audit_events_actor_id", "actor", text("id DESC")),
     Index("ix_audit_events_target_id", "target", text("id DESC")),
@@ -439,7 +423,7 @@ rate_limit_overrides = Table(
     Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
     Column("route_class", Text, primary_key=True),
     Column("limits", ARRAY(Text), nullable=False),
-    _timestamp("updated_at"),
+    timestamp("updated_at"),
     CheckConstraint("cardinality(limits) BETWEEN 1 AND 4", name="limits"),
 )
 
@@ -469,12 +453,12 @@ ledger_entries = Table(
     Column("fx_base", Text, nullable=True),
     Column("fx_quote", Text, nullable=True),
     Column("fx_rate", Numeric, nullable=True),
-    _timestamp("fx_as_of", nullable=True),
+    timestamp("fx_as_of", nullable=True),
     Column("fx_source", Text, nullable=True),
-    _timestamp("available_on", nullable=True),
+    timestamp("available_on", nullable=True),
     Column("related_entry_id", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
-    _timestamp("created"),
+    timestamp("created"),
     # The balance transaction the entry derives to (core.ledger.projections); NULL type:
     # none (RELEASE, REFUND_SUCCEEDED, DISPUTE_LOST, FEE_SWEEP).
     Column("bt_type", Text, nullable=True),
@@ -482,10 +466,10 @@ ledger_entries = Table(
     Column("bt_fee", BigInteger, nullable=True),
     Column("bt_net", BigInteger, nullable=True),
     Column("bt_currency", Text, nullable=True),
-    _timestamp("bt_available_on", nullable=True),
-    CheckConstraint(_one_of("kind", [k.value for k in EntryKind]), name="kind"),
+    timestamp("bt_available_on", nullable=True),
+    CheckConstraint(one_of("kind", [k.value for k in EntryKind]), name="kind"),
     CheckConstraint(
-        f"bt_type IS NULL OR {_one_of('bt_type', [t.value for t in BalanceTransactionType])}",
+        f"bt_type IS NULL OR {one_of('bt_type', [t.value for t in BalanceTransactionType])}",
         name="bt_type",
     ),
     CheckConstraint(
@@ -533,7 +517,7 @@ ledger_postings = Table(
     Column("currency", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("xid", BigInteger, nullable=False, server_default=CURRENT_XID),
-    _timestamp("created"),
+    timestamp("created"),
     PrimaryKeyConstraint("entry_id", "account", name="pk_ledger_postings"),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
     CheckConstraint("right(account, 4) = ':' || currency", name="account_currency"),
@@ -551,7 +535,7 @@ ledger_checkpoints = Table(
     Column("account", ACCOUNT, nullable=False),
     Column("below_xid", BigInteger, nullable=False),  # covers every posting with xid < it
     Column("balance", BigInteger, nullable=False),
-    _timestamp("taken_at"),
+    timestamp("taken_at"),
     PrimaryKeyConstraint("account", "below_xid", name="pk_ledger_checkpoints"),
 )
 
@@ -563,7 +547,7 @@ ledger_unsettled = Table(
     Column("transaction_id", Text, ForeignKey("ledger_entries.id"), primary_key=True),
     Column("merchant_id", Text, nullable=False),
     Column("currency", Text, nullable=False),
-    _timestamp("available_on"),
+    timestamp("available_on"),
     Index(
         "ix_ledger_unsettled_merchant_id_currency_available_on",
         "merchant_id",
@@ -578,7 +562,7 @@ fx_rates = Table(
     metadata,
     Column("base", Text, nullable=False),
     Column("quote", Text, nullable=False),
-    _timestamp("as_of"),
+    timestamp("as_of"),
     Column("rate", Numeric, nullable=False),
     Column("source", Text, nullable=False, server_default=""),
     Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -600,7 +584,7 @@ merchant_terms = Table(
     CheckConstraint(f"settlement_currency {_CURRENCY}", name="settlement_currency"),
     CheckConstraint("settlement_delay_days >= 0", name="settlement_delay_days"),
     CheckConstraint(
-        _one_of("payout_schedule", [p.value for p in PayoutSchedule]), name="payout_schedule"
+        one_of("payout_schedule", [p.value for p in PayoutSchedule]), name="payout_schedule"
     ),
     CheckConstraint("payout_minimum >= 1", name="payout_minimum"),
 )
@@ -612,10 +596,10 @@ settlements = Table(
     Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
     Column("currency", Text, nullable=False),
     Column("day", Date, nullable=False),
-    _timestamp("cutoff"),
+    timestamp("cutoff"),
     Column("status", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("completed_at", nullable=True),
+    timestamp("created"),
+    timestamp("completed_at", nullable=True),
     Column("transaction_count", Integer, nullable=False, server_default=text("0")),
     Column("amount", BigInteger, nullable=False, server_default=text("0")),
     Column("fee", BigInteger, nullable=False, server_default=text("0")),
@@ -625,9 +609,9 @@ settlements = Table(
     Column("automatic_payout", Text, nullable=False),
     Column("payout_id", Text, nullable=False, server_default=""),
     UniqueConstraint("merchant_id", "currency", "day"),
-    CheckConstraint(_one_of("status", [s.value for s in SettlementStatus]), name="status"),
+    CheckConstraint(one_of("status", [s.value for s in SettlementStatus]), name="status"),
     CheckConstraint(
-        _one_of("automatic_payout", [a.value for a in AutomaticPayout]), name="automatic_payout"
+        one_of("automatic_payout", [a.value for a in AutomaticPayout]), name="automatic_payout"
     ),
     CheckConstraint("amount - fee = net", name="net"),
     Index("ix_settlements_merchant_id_id", "merchant_id", text("id DESC")),
@@ -649,8 +633,8 @@ settlement_lines = Table(
     Column("fee", BigInteger, nullable=False),
     Column("net", BigInteger, nullable=False),
     Column("exchange_rate", Numeric, nullable=True),
-    _timestamp("created"),
-    _timestamp("available_on"),
+    timestamp("created"),
+    timestamp("available_on"),
     Column("description", Text, nullable=False, server_default=""),
     Index("ix_settlement_lines_settlement_id_transaction_id", "settlement_id", "transaction_id"),
 )
@@ -664,15 +648,15 @@ payouts = Table(
     Column("currency", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("method", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("arrival_date"),
+    timestamp("created"),
+    timestamp("arrival_date"),
     Column("balance_transaction_id", Text, ForeignKey("ledger_entries.id"), nullable=False),
     Column("settlement_id", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount > 0", name="amount_positive"),
-    CheckConstraint(_one_of("status", [s.value for s in PayoutStatus]), name="status"),
-    CheckConstraint(_one_of("method", [m.value for m in PayoutMethod]), name="method"),
+    CheckConstraint(one_of("status", [s.value for s in PayoutStatus]), name="status"),
+    CheckConstraint(one_of("method", [m.value for m in PayoutMethod]), name="method"),
     Index("ix_payouts_merchant_id_id", "merchant_id", text("id DESC")),
     Index("ix_payouts_in_transit", "arrival_date", postgresql_where=text("status = 'IN_TRANSIT'")),
 )
@@ -687,18 +671,18 @@ disputes = Table(
     Column("currency", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("status", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("evidence_due_by"),
-    _timestamp("decide_at"),
+    timestamp("created"),
+    timestamp("evidence_due_by"),
+    timestamp("decide_at"),
     Column("acquirer_reference", Text, nullable=False),
     Column("capture_reference", Text, nullable=False, server_default=""),
-    _timestamp("evidence_submitted_at", nullable=True),
-    _timestamp("closed_at", nullable=True),
+    timestamp("evidence_submitted_at", nullable=True),
+    timestamp("closed_at", nullable=True),
     Column("balance_transactions", ARRAY(Text), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("acquirer_reference"),
     CheckConstraint("amount > 0", name="amount_positive"),
-    CheckConstraint(_one_of("status", [s.value for s in DisputeStatus]), name="status"),
+    CheckConstraint(one_of("status", [s.value for s in DisputeStatus]), name="status"),
     Index("ix_disputes_merchant_id_id", "merchant_id", text("id DESC")),
     Index(
         "ix_disputes_open_decide_at",
@@ -714,7 +698,7 @@ dispute_evidence = Table(
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("dispute_id", Text, ForeignKey("disputes.id"), nullable=False),
     Column("merchant_id", Text, nullable=False),
-    _timestamp("submitted_at"),
+    timestamp("submitted_at"),
     Column("evidence", JSONB, nullable=False),
     Index("ix_dispute_evidence_dispute_id_id", "dispute_id", "id"),
 )

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -29,28 +28,15 @@ from sqlalchemy import (
     text,
 )
 
+from adapters.sql.schema import NAMING_CONVENTION, one_of, timestamp
 from core.vault.model import DetokenizationOutcome, PaymentMethodStatus, TokenStatus
 
 SCHEMA = "vault"
 
 metadata = MetaData(
     schema=SCHEMA,
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
+    naming_convention=NAMING_CONVENTION,
 )
-
-
-def _one_of(column: str, values: list[str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _timestamp(name: str, *, nullable: bool = False) -> Column[object]:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
 def _card_summary() -> list[Column[object]]:
@@ -91,9 +77,9 @@ data_keys = Table(
     Column("version", Integer, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("kek_id", Text, nullable=False),
-    _timestamp("created"),
+    timestamp("created"),
     Column("encryptions", BigInteger, nullable=False, server_default=text("0")),
-    _timestamp("retired_at", nullable=True),
+    timestamp("retired_at", nullable=True),
     UniqueConstraint("merchant_id", "version"),
     CheckConstraint("version >= 1", name="version"),
     CheckConstraint("encryptions >= 0", name="encryptions"),
@@ -109,11 +95,11 @@ tokens = Table(
     *_card_summary(),
     *_sealed_card(),
     Column("status", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("expires_at"),
-    _timestamp("used_at", nullable=True),
+    timestamp("created"),
+    timestamp("expires_at"),
+    timestamp("used_at", nullable=True),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    CheckConstraint(_one_of("status", [s.value for s in TokenStatus]), name="status"),
+    CheckConstraint(one_of("status", [s.value for s in TokenStatus]), name="status"),
     *(CheckConstraint(sql, name=name) for sql, name in _SUMMARY_CHECKS),
     CheckConstraint("version >= 1", name="version"),
     Index("ix_tokens_merchant_id_id", "merchant_id", text("id DESC")),
@@ -137,10 +123,10 @@ payment_methods = Table(
     *_card_summary(),
     *_sealed_card(),
     Column("status", Text, nullable=False),
-    _timestamp("created"),
-    _timestamp("revoked_at", nullable=True),
+    timestamp("created"),
+    timestamp("revoked_at", nullable=True),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    CheckConstraint(_one_of("status", [s.value for s in PaymentMethodStatus]), name="status"),
+    CheckConstraint(one_of("status", [s.value for s in PaymentMethodStatus]), name="status"),
     *(CheckConstraint(sql, name=name) for sql, name in _SUMMARY_CHECKS),
     CheckConstraint("(status = 'REVOKED') = (revoked_at IS NOT NULL)", name="revoked_at"),
     CheckConstraint("version >= 1", name="version"),
@@ -171,8 +157,8 @@ detokenization_audit = Table(
     Column("purpose", Text, nullable=False),
     Column("outcome", Text, nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
-    _timestamp("occurred_at"),
-    CheckConstraint(_one_of("outcome", [o.value for o in DetokenizationOutcome]), name="outcome"),
+    timestamp("occurred_at"),
+    CheckConstraint(one_of("outcome", [o.value for o in DetokenizationOutcome]), name="outcome"),
     Index(
         "ix_detokenization_audit_merchant_id_payment_method_id",
         "merchant_id",
