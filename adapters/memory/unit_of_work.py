@@ -7,13 +7,10 @@ the PostgreSQL adapter.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from adapters.memory.access import (
     MemoryAuditLog,
@@ -32,6 +29,8 @@ from adapters.memory.ledger import (
     MemoryPayouts,
     MemorySettlements,
 )
+from adapters.memory.transaction import MemoryStore as BaseStore
+from adapters.memory.transaction import MemoryTransaction
 from core.access.audit import AuditEvent
 from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
@@ -93,10 +92,9 @@ class Tables:
     ledger: LedgerTables = field(default_factory=LedgerTables)
 
 
-class MemoryStore:
+class MemoryStore(BaseStore[Tables]):
     def __init__(self) -> None:
-        self.tables = Tables()
-        self.lock = asyncio.Lock()
+        super().__init__(Tables())
 
 
 class _PaymentIntents:
@@ -390,7 +388,7 @@ class _ApiKeys:
             key.usage_count += 1
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(MemoryTransaction[Tables]):
     payment_intents: PaymentIntentRepository
     payment_events: PaymentEventLog
     payment_attempts: PaymentAttemptRepository
@@ -409,28 +407,6 @@ class MemoryUnitOfWork:
     settlements: SettlementRepository
     payouts: PayoutRepository
     disputes: DisputeRepository
-
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-
-    async def __aenter__(self) -> Self:
-        await self._store.lock.acquire()
-        self._work = copy.deepcopy(self._store.tables)
-        self._rebind()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._store.lock.release()
-
-    async def commit(self) -> None:
-        self._store.tables = self._work
-        self._work = copy.deepcopy(self._work)
-        self._rebind()
 
     def _rebind(self) -> None:
         self.payment_intents = _PaymentIntents(self._work)

@@ -9,14 +9,13 @@ concurrently with a unit of work, so FOR UPDATE and SKIP LOCKED have nothing to 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
+from adapters.memory.transaction import MemoryStore, MemoryTransaction
 from core.shared.errors import AlreadyExists, Conflict
 from core.vault.model import (
     DataKey,
@@ -42,11 +41,9 @@ class VaultTables:
     detokenizations: list[DetokenizationRecord] = field(default_factory=list)
 
 
-class MemoryVaultStore:
+class MemoryVaultStore(MemoryStore[VaultTables]):
     def __init__(self) -> None:
-        self.tables = VaultTables()
-        self.lock = asyncio.Lock()
-        self.commits = 0
+        super().__init__(VaultTables())
 
 
 R = TypeVar("R", Token, PaymentMethod)
@@ -240,34 +237,11 @@ class MemoryDetokenizations:
         ]
 
 
-class MemoryVaultUnitOfWork:
+class MemoryVaultUnitOfWork(MemoryTransaction[VaultTables]):
     tokens: TokenRepository
     payment_methods: PaymentMethodRepository
     data_keys: DataKeyRepository
     detokenizations: DetokenizationAudit
-
-    def __init__(self, store: MemoryVaultStore) -> None:
-        self._store = store
-
-    async def __aenter__(self) -> Self:
-        await self._store.lock.acquire()
-        self._work = copy.deepcopy(self._store.tables)
-        self._rebind()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._store.lock.release()
-
-    async def commit(self) -> None:
-        self._store.tables = self._work
-        self._store.commits += 1
-        self._work = copy.deepcopy(self._work)
-        self._rebind()
 
     def _rebind(self) -> None:
         self.tokens = MemoryTokens(self._work)
