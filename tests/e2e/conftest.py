@@ -15,6 +15,7 @@ with a data dir of its own; its children's output goes to <data_dir>/gateway.log
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import socket
@@ -100,11 +101,14 @@ def log_tail(path: Path, lines: int = 60) -> str:
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url: str) -> Iterator[Gateway]:
+def gateway(database_url: str, redis_url: str) -> Iterator[Gateway]:
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
-    settings = gateway_settings(database_url, data_dir, API_PROCESSES)
+    # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
+    settings = dataclasses.replace(
+        gateway_settings(database_url, data_dir, API_PROCESSES), redis_url=redis_url
+    )
     with contextlib.ExitStack() as stack:
         if os.environ.get("PAYGATE_E2E_LOG") == "stdout":
             out = sys.stdout
