@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.acquirers import CardNetworkSimulator, UpiSimulator
 from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
@@ -36,6 +35,8 @@ from core.payments.use_cases import PaymentIntents
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
+from servers.acquirer.composition import AcquirerAccess, acquirer_access
+from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.settings import Settings
 from servers.vault.composition import VaultAccess, vault_access
@@ -75,7 +76,9 @@ class App:
     # The vault's public operations: in this process or a client of the vault role.
     vault: VaultApi | None = None
     vault_access: VaultAccess | None = None
-    # Closed in order by aclose(): simulators' timers, the limiter's pool, the vault.
+    # The acquirers: the simulators in this process, or clients of the acquirer role.
+    acquirers: AcquirerAccess | None = None
+    # Closed in order by aclose(): the acquirers, the limiter's pool, the vault.
     closers: list[Closer] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -97,27 +100,26 @@ def assemble(
     tokens: AccessTokenCodec,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
 ) -> App:
-    """The use-cases over the given adapters: build_app's wiring, and the tests'."""
+    """The use-cases over the given adapters: build_app's wiring, and the tests'.
+
+    The acquirers are clients of the acquirer role when settings.acquirer_target is set
+    (every process then sees the same acquirer books), else simulators in this process.
+    """
     settle_collect = _LateBound()
-    card_network = CardNetworkSimulator(
-        challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
-    )
-    upi = UpiSimulator(
-        approval_delay=settings.upi_approval_delay,
-        latency=settings.simulator_latency,
-        on_complete=settle_collect,
-        clock=clock,
+    acquirers = acquirer_access(
+        settings, clock=clock, on_complete=settle_collect, request_id=call.request_id.get
     )
     router = StaticAcquirerRouter(
-        {CARD_NETWORK: card_network, UPI_SWITCH: upi},
+        {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},
         {"card": CARD_NETWORK, "upi": UPI_SWITCH},
     )
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
     payments = PaymentLifecycle(uow, ids, clock, vault=card_vault, acquirers=router, policy=policy)
 
     async def sync_collect(result: AuthorizationResult) -> None:
-        # The switch's completion callback, as a PSP's webhook would be: settle at once
-        # instead of waiting for the poller (which stays the fallback).
+        # The in-process switch's completion callback, as a PSP's webhook would be: settle
+        # at once instead of waiting for the poller (which stays the fallback, and is the
+        # only way when the switch is the acquirer role's).
         await payments.sync_attempt(result.attempt_reference)
 
     settle_collect.target = sync_collect
@@ -133,7 +135,8 @@ def assemble(
         members=Members(uow, ids, clock),
         gate=AccessGate(api_keys, auth, rate_limits),
         card_vault=card_vault,
-        closers=[upi.aclose],
+        acquirers=acquirers,
+        closers=[acquirers.aclose],
     )
 
 

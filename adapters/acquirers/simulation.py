@@ -18,6 +18,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -89,6 +90,19 @@ class AttemptRecord:
         )
 
 
+@dataclass(frozen=True)
+class SettlementRecord:
+    """One line of the acquirer's settlement file: money it moved on a given day."""
+
+    reference: str  # our capture or refund reference
+    kind: OperationKind  # CAPTURE or REFUND
+    amount: Money
+    booked_at: datetime  # UTC
+    attempt_reference: str
+    merchant_id: str
+    acquirer_reference: str
+
+
 def _succeeded_total(operations: dict[str, OperationResult]) -> int:
     return sum(
         op.amount.amount for op in operations.values() if op.status is OperationStatus.SUCCEEDED
@@ -114,6 +128,7 @@ class SimulatedAcquirer(Generic[RecordT]):
         self._sleep = sleep
         self._clock: Clock = clock or SystemClock()
         self._records: dict[str, RecordT] = {}
+        self._settlement: list[SettlementRecord] = []  # in booking order
         self._lock = asyncio.Lock()
         # Fingerprints are keyed so the books never hold a plain hash of a card number.
         self._fingerprint_key = secrets.token_bytes(32)
@@ -181,6 +196,27 @@ class SimulatedAcquirer(Generic[RecordT]):
                 f"The attempt is in {record.result.amount.currency}, not {amount.currency}.",
             )
 
+    def _book(self, record: RecordT, operation: OperationResult) -> None:
+        """Writes a successful capture or refund into the settlement file. Under the lock."""
+        self._settlement.append(
+            SettlementRecord(
+                reference=operation.reference,
+                kind=operation.kind,
+                amount=operation.amount,
+                booked_at=self._clock.now().astimezone(UTC),
+                attempt_reference=operation.attempt_reference,
+                merchant_id=record.merchant_id,
+                acquirer_reference=operation.acquirer_reference,
+            )
+        )
+
+    # --- the settlement file -----------------------------------------------------------
+
+    async def settlement_records(self, day: date) -> list[SettlementRecord]:
+        """The captures and refunds booked on `day` (UTC), in booking order."""
+        async with self._lock:
+            return [r for r in self._settlement if r.booked_at.date() == day]
+
     # --- the port ----------------------------------------------------------------------
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
@@ -231,6 +267,7 @@ class SimulatedAcquirer(Generic[RecordT]):
             record.captures[request.capture_reference] = result
             if result.status is OperationStatus.SUCCEEDED:
                 record.final_capture_done = request.final
+                self._book(record, result)
                 self._on_captured(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.capture_reference)
@@ -265,6 +302,8 @@ class SimulatedAcquirer(Generic[RecordT]):
                 acquirer_code=answer.acquirer_code,
             )
             record.refunds[request.refund_reference] = result
+            if result.status is OperationStatus.SUCCEEDED:
+                self._book(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.refund_reference)
         return result
