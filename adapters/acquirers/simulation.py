@@ -4,6 +4,11 @@ The books are the acquirer's side of each attempt, kept by our attempt reference
 authorization result, the captures and refunds by their references, the void. They make
 every operation idempotent by its reference and refuse what a real acquirer refuses
 (capturing more than authorized, refunding more than captured, voiding a captured charge).
+They also keep the acquirer's settlement file: each successful capture and refund, with
+the time it was booked, read back per UTC day (`settlement_records`) for reconciliation.
+
+The simulators are in-process objects; `paygate up` hosts one of each in the acquirer role
+(servers/acquirer) so that every process of the gateway sees the same books.
 
 State lives in memory, in a dict guarded by one asyncio lock: the check-then-record of an
 idempotent call is one critical section, so concurrent duplicates act once. Simulated

@@ -8,15 +8,24 @@ another process, as the worker's recovery will find it.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from paygate.v1 import payment_intents_pb2 as intents_pb
 from paygate.v1 import payment_intents_pb2_grpc, tokens_pb2, tokens_pb2_grpc
 from sqlalchemy import text
@@ -28,11 +37,12 @@ from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
-from core.payments.acquirer import AuthorizationOutcome
+from core.payments.acquirer import AuthorizationOutcome, AuthorizationRequest, Card
 from core.payments.model import Status
+from core.shared.money import Money
 from core.shared.secret import Secret
 from servers.app import assemble
-from servers.launcher import Gateway
+from servers.launcher import REPO_ROOT, Gateway
 from servers.settings import Settings
 from tests.fakes import token_codec
 
@@ -252,3 +262,87 @@ def test_the_acquirer_service_is_not_routed_by_envoy(gateway: Gateway) -> None:
         content=b"{}",
     )
     assert response.status_code == 404
+
+
+# --- `paygate serve --role acquirer` on its own ------------------------------------------
+
+
+@dataclass
+class ByHand:
+    process: subprocess.Popen[bytes]
+    target: str
+    token: str
+    log: Path
+
+
+@pytest.fixture
+def acquirer_by_hand(tmp_path: Path) -> Iterator[ByHand]:
+    """`paygate serve --role acquirer` with no database anywhere in sight."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target, token = f"127.0.0.1:{port}", "k" * 40
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")},
+        "DATABASE_URL": "",
+        "PAYGATE_DATA_DIR": str(tmp_path / "no-database-here"),
+        "PAYGATE_ACQUIRER_SERVICE_TOKEN": token,
+        "PAYGATE_WEB_BASE_URL": "https://pay.example",
+        "PAYGATE_LOG_LEVEL": "DEBUG",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "servers/grpc/stubs")]),
+    }
+    log = tmp_path / "acquirer.log"
+    argv = ["serve", "--role", "acquirer", "--listen", target]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "servers.cli", *argv],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield ByHand(process, target, token, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def test_the_role_by_hand_needs_no_database_and_stops_cleanly(
+    acquirer_by_hand: ByHand,
+) -> None:
+    role = acquirer_by_hand
+    async with grpc.aio.insecure_channel(role.target) as probe:
+        health = health_pb2_grpc.HealthStub(probe)
+        for _ in range(300):
+            assert role.process.poll() is None, role.log.read_text()[-3000:]
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.05)
+    channel = open_channel(role.target)
+    try:
+        network = GrpcAcquirer.card_network(channel, service_token=role.token)
+        challenged = await network.authorize(
+            AuthorizationRequest(
+                "pa_by_hand_1",
+                "acct_by_hand",
+                Money(700, "EUR"),
+                Card(Secret("4000002760003184"), 12, 2040, "visa", cvc=Secret("123")),
+            )
+        )
+        assert challenged.outcome is AuthorizationOutcome.REQUIRES_ACTION
+        assert challenged.next_action is not None
+        assert challenged.next_action.url == "https://pay.example/3ds/pa_by_hand_1"
+    finally:
+        await channel.close()
+    role.process.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(role.process.wait, 30)
+    logged = role.log.read_text()
+    assert code == 0, logged[-3000:]
+    assert "acquirer serving" in logged and "acquirer stopped" in logged
+    assert "400000276000" not in logged  # the card's first 12 digits, in no form
