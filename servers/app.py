@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.acquirers import CardNetworkSimulator, UpiSimulator
 from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
 from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.auth.jwt_tokens import JwtCodec
@@ -45,6 +44,8 @@ from core.payments.use_cases import PaymentIntents
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
+from servers.acquirer.composition import AcquirerAccess, acquirer_access
+from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.settings import Settings
 from servers.vault.composition import VaultAccess, vault_access
@@ -94,7 +95,9 @@ class App:
     # The vault's public operations: in this process or a client of the vault role.
     vault: VaultApi | None = None
     vault_access: VaultAccess | None = None
-    # Closed in order by aclose(): simulators' timers, the limiter's pool, the vault.
+    # The acquirers: the simulators in this process, or clients of the acquirer role.
+    acquirers: AcquirerAccess | None = None
+    # Closed in order by aclose(): the acquirers, the limiter's pool, the vault.
     closers: list[Closer] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -117,19 +120,17 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
 ) -> App:
-    """The use-cases over the given adapters: build_app's wiring, and the tests'."""
+    """The use-cases over the given adapters: build_app's wiring, and the tests'.
+
+    The acquirers are clients of the acquirer role when settings.acquirer_target is set
+    (every process then sees the same acquirer books), else simulators in this process.
+    """
     settle_collect = _LateBound()
-    card_network = CardNetworkSimulator(
-        challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
-    )
-    upi = UpiSimulator(
-        approval_delay=settings.upi_approval_delay,
-        latency=settings.simulator_latency,
-        on_complete=settle_collect,
-        clock=clock,
+    acquirers = acquirer_access(
+        settings, clock=clock, on_complete=settle_collect, request_id=call.request_id.get
     )
     router = StaticAcquirerRouter(
-        {CARD_NETWORK: card_network, UPI_SWITCH: upi},
+        {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},
         {"card": CARD_NETWORK, "upi": UPI_SWITCH},
     )
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
@@ -140,8 +141,9 @@ def assemble(
     )
 
     async def sync_collect(result: AuthorizationResult) -> None:
-        # The switch's completion callback, as a PSP's webhook would be: settle at once
-        # instead of waiting for the poller (which stays the fallback).
+        # The in-process switch's completion callback, as a PSP's webhook would be: settle
+        # at once instead of waiting for the poller (which stays the fallback, and is the
+        # only way when the switch is the acquirer role's).
         await payments.sync_attempt(result.attempt_reference)
 
     settle_collect.target = sync_collect
@@ -163,8 +165,9 @@ def assemble(
         disputes=Disputes(uow, ids, clock, dispute_decisions or SimulatedDisputeDecisions()),
         settlement_batch=SettlementBatch(uow, ids),
         ledger_hooks=ledger_hooks,
-        dispute_feed=card_network,
-        closers=[upi.aclose],
+        dispute_feed=acquirers.disputes,
+        acquirers=acquirers,
+        closers=[acquirers.aclose],
     )
 
 

@@ -3,7 +3,7 @@
     paygate up                                   the whole gateway (servers/launcher.py)
     paygate migrate                              schema to the newest revision
     paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
-                                                 vault)
+                                                 vault, acquirer)
     paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
     paygate fx load FILE                         store an FX rates file (docs/ledger.md)
     paygate settle --date D                      settle day D (the worker's daily batch)
@@ -38,7 +38,10 @@ ROLES: dict[str, str] = {
     "api": "servers.grpc.server:run",
     "worker": "servers.worker.server:run",
     "vault": "servers.vault.server:run",
+    "acquirer": "servers.acquirer.server:run",
 }
+# Roles that never open the database: `serve` does not look for one.
+DATABASE_FREE_ROLES = frozenset({"acquirer"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 
@@ -108,7 +111,7 @@ def _with_database(settings: Settings, role: str) -> Settings | None:
 
 
 def _serve(settings: Settings, role: str, listen: str) -> int:
-    resolved = _with_database(settings, role)
+    resolved = settings if role in DATABASE_FREE_ROLES else _with_database(settings, role)
     if resolved is None:
         return 2
     asyncio.run(role_main(role)(resolved, listen))

@@ -6,10 +6,14 @@ Start-up, in order:
 2. migrations (`adapters.sql.migrate.migrate`, a no-op when the schema is current);
 3. the test merchant: seeded once, its keys kept in <data_dir>/seed.json (mode 0600) and
    reused while that merchant and its secret key still exist in the database;
-4. `api_processes` API processes (`python -m servers.cli serve --role api --listen
+4. the acquirer role (`--role acquirer --listen 127.0.0.1:<acquirer_port>`: the simulated
+   card network and UPI switch as one process, so that every process below sees the same
+   acquirer), unless PAYGATE_ACQUIRER_TARGET names one already; every child gets
+   PAYGATE_ACQUIRER_TARGET, and a random PAYGATE_ACQUIRER_SERVICE_TOKEN unless one is set;
+5. `api_processes` API processes (`python -m servers.cli serve --role api --listen
    127.0.0.1:<api_base_port + i>`) and one worker (`--role worker`, health on
    127.0.0.1:<worker_port>), each ready when its gRPC health check says SERVING;
-5. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
+6. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
 
@@ -21,8 +25,9 @@ stops everything and exits 1 (a restart would not help; a human must look). A ch
 dies during start-up fails the start-up the same way.
 
 Shutdown (Ctrl-C, SIGTERM, or stop() of the test handle): SIGTERM to the API processes
-first, so that they drain while Envoy still carries their in-flight responses, then
-SIGTERM to Envoy; a child still running after its grace period is SIGKILLed (a second
+and the worker first, so that they drain while Envoy still carries their in-flight
+responses and the acquirer still answers their calls, then SIGTERM to Envoy and the
+acquirer; a child still running after its grace period is SIGKILLed (a second
 Ctrl-C does that at once). The embedded PostgreSQL is stopped last. Exit code 0.
 
 Children run in their own process group (the terminal's Ctrl-C reaches the launcher only,
@@ -44,6 +49,7 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -61,6 +67,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from core.shared.secret import Secret
 from servers import envoy_config
 from servers.embedded_postgres import EmbeddedPostgres
 from servers.settings import Settings
@@ -74,6 +81,9 @@ READY_TIMEOUT = 60.0  # seconds a child gets to become ready
 API_GRACE = 15.0  # the API server drains for 10 s (servers.grpc.server.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
+ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.acquirer.server.GRACE_SECONDS)
+# Children that others call: started first, stopped last.
+INFRASTRUCTURE = frozenset({"envoy", "acquirer"})
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
@@ -302,6 +312,7 @@ class Ready:
     embedded_database: bool
     seed: Seed
     data_dir: Path
+    acquirer_target: str = ""
 
 
 class Launcher:
@@ -386,9 +397,9 @@ class Launcher:
                     await task
             if self._children:
                 self.log("info", "stopping")
-            apis = [c for c in self._children if c.name != "envoy"]
-            await asyncio.gather(*(self._terminate(c) for c in apis))
-            await asyncio.gather(*(self._terminate(c) for c in self._children if c not in apis))
+            callers = [c for c in self._children if c.name not in INFRASTRUCTURE]
+            await asyncio.gather(*(self._terminate(c) for c in callers))
+            await asyncio.gather(*(self._terminate(c) for c in self._children if c not in callers))
             if self._pg is not None:
                 if self._pg_start is not None:
                     with contextlib.suppress(Exception):
@@ -434,6 +445,28 @@ class Launcher:
         descriptor = envoy_config.descriptor_path()
         config = envoy_config.write(settings, descriptor)
 
+        acquirer: _Child | None = None
+        if not settings.acquirer_target:
+            acquirer = _Child(
+                "acquirer",
+                [
+                    sys.executable,
+                    "-m",
+                    "servers.cli",
+                    "serve",
+                    "--role",
+                    "acquirer",
+                    "--listen",
+                    f"127.0.0.1:{settings.acquirer_port}",
+                ],
+                ACQUIRER_GRACE,
+            )
+            token = settings.acquirer_service_token.reveal() or secrets.token_urlsafe(32)
+            settings = self.settings = dataclasses.replace(
+                settings,
+                acquirer_target=f"127.0.0.1:{settings.acquirer_port}",
+                acquirer_service_token=Secret(token),
+            )
         self._env = self._child_env(settings)
         apis = [
             _Child(
@@ -471,8 +504,11 @@ class Launcher:
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*apis, worker, envoy]
+        self._children = [*([acquirer] if acquirer else []), *apis, worker, envoy]
 
+        if acquirer is not None:  # the others call it from their first request on
+            await self._spawn(acquirer)
+            await self._wait_ready(acquirer)
         for child in [*apis, worker]:
             await self._spawn(child)
         await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker]))
@@ -488,6 +524,7 @@ class Launcher:
             embedded_database=embedded,
             seed=seed,
             data_dir=settings.data_dir,
+            acquirer_target=settings.acquirer_target,
         )
         self.log(
             "info",
@@ -495,6 +532,7 @@ class Launcher:
             rest=ready.rest_url,
             grpc=ready.grpc_target,
             admin=ready.admin_url,
+            acquirer=ready.acquirer_target,
             pids=self.pids,
         )
         return ready
@@ -681,6 +719,7 @@ def banner(ready: Ready) -> str:
         f"  REST/JSON        {ready.rest_url}",
         f"  gRPC             {ready.grpc_target}  (h2c, reflection and grpc.health.v1)",
         f"  Envoy admin      {ready.admin_url}  (loopback only)",
+        f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
         f"  database         {database}" + (f"  ({where})" if where else ""),
         f"  merchant         {seed.merchant_id}  ({seed.merchant_name})",
         f"  secret key       {seed.secret_key}",
@@ -735,6 +774,9 @@ class Gateway:
     merchant_id: str
     secret_key: str
     publishable_key: str
+    # The acquirer role every child talks to, and the credential it requires.
+    acquirer_target: str
+    acquirer_service_token: str
     _launcher: Launcher
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
@@ -742,7 +784,7 @@ class Gateway:
 
     @property
     def pids(self) -> dict[str, int]:
-        """Child name (api-0, ..., envoy) -> pid, for the children running now."""
+        """Child name (acquirer, api-0, ..., worker, envoy) -> pid, for those running now."""
         return dict(self._launcher.pids)
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -809,6 +851,8 @@ def start_gateway(
         merchant_id=ready.seed.merchant_id,
         secret_key=ready.seed.secret_key,
         publishable_key=ready.seed.publishable_key,
+        acquirer_target=ready.acquirer_target,
+        acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
         _launcher=launcher,
         _loop=loop,
         _thread=thread,

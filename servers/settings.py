@@ -93,6 +93,21 @@ class Settings:
     # daily with `paygate fx load`.
     fx_max_age_hours: int = 36
 
+    # --- the acquirer role (docs/operations.md) -----------------------------------------
+    # host:port of the acquirer role (`paygate serve --role acquirer`: the simulated card
+    # network and UPI switch as one process); empty = the simulators run inside this
+    # process. `paygate up` starts the role and sets this for its children.
+    acquirer_target: str = ""
+    # Where `paygate up` runs the acquirer role (loopback only).
+    acquirer_port: int = 50059
+    # The credential callers present to the acquirer role, and the role requires when set.
+    # Empty: `paygate up` makes a random one for its children; a role started by hand
+    # without it accepts any caller that reaches its port.
+    acquirer_service_token: Secret = _NO_SECRET
+    # Deadline, in seconds, of each call to the acquirer role. A call that changes
+    # something and gets no answer in time is "outcome unknown" (asked again later).
+    acquirer_timeout: float = 10.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""

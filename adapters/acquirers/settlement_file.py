@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from adapters.acquirers.simulation import SettledOperation
+from adapters.acquirers.simulation import SettlementRecord
 from core.ledger.reconciliation import AcquirerLine, LineKind, MalformedLine
 from core.shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money
 
@@ -57,7 +57,7 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _row(operation: SettledOperation) -> list[str]:
+def _row(operation: SettlementRecord) -> list[str]:
     return [
         operation.kind.value,
         operation.reference,
@@ -66,15 +66,15 @@ def _row(operation: SettledOperation) -> list[str]:
         str(operation.amount.amount),
         operation.amount.currency,
         operation.acquirer_reference,
-        _time(operation.settled_at),
+        _time(operation.booked_at),
     ]
 
 
-def _settled_on(operation: SettledOperation, day: date) -> bool:
-    return operation.settled_at.astimezone(UTC).date() == day
+def _settled_on(operation: SettlementRecord, day: date) -> bool:
+    return operation.booked_at.astimezone(UTC).date() == day
 
 
-def render(operations: Iterable[SettledOperation], day: date) -> str:
+def render(operations: Iterable[SettlementRecord], day: date) -> str:
     """The file of `day`: the operations settled on that UTC day, in order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -89,7 +89,7 @@ def file_name(day: date, suffix: str = "") -> str:
     return f"settlement-{day.isoformat()}{'.' + suffix if suffix else ''}.csv"
 
 
-def write_day(directory: Path, operations: Iterable[SettledOperation], day: date) -> Path:
+def write_day(directory: Path, operations: Iterable[SettlementRecord], day: date) -> Path:
     """Writes the day's file (replacing it atomically) and returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file_name(day)
@@ -108,8 +108,8 @@ class SettlementJournal:
         self._process = process or str(os.getpid())
         self._lock = threading.Lock()
 
-    def __call__(self, operation: SettledOperation) -> None:
-        day = operation.settled_at.astimezone(UTC).date()
+    def __call__(self, operation: SettlementRecord) -> None:
+        day = operation.booked_at.astimezone(UTC).date()
         path = self.directory / file_name(day, self._process)
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)

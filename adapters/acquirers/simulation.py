@@ -4,6 +4,11 @@ The books are the acquirer's side of each attempt, kept by our attempt reference
 authorization result, the captures and refunds by their references, the void. They make
 every operation idempotent by its reference and refuse what a real acquirer refuses
 (capturing more than authorized, refunding more than captured, voiding a captured charge).
+They also keep the acquirer's settlement file: each successful capture and refund, with
+the time it was booked, read back per UTC day (`settlement_records`) for reconciliation.
+
+The simulators are in-process objects; `paygate up` hosts one of each in the acquirer role
+(servers/acquirer) so that every process of the gateway sees the same books.
 
 State lives in memory, in a dict guarded by one asyncio lock: the check-then-record of an
 idempotent call is one critical section, so concurrent duplicates act once. Simulated
@@ -18,7 +23,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -91,20 +96,19 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
-class SettledOperation:
-    """A capture or refund the acquirer completed: one line of its settlement file
-    (adapters/acquirers/settlement_file.py)."""
+class SettlementRecord:
+    """One line of the acquirer's settlement file: money it moved on a given day."""
 
+    reference: str  # our capture or refund reference
     kind: OperationKind  # CAPTURE or REFUND
-    reference: str  # the capture reference / refund reference we sent
+    amount: Money
+    booked_at: datetime  # UTC
     attempt_reference: str
     merchant_id: str
-    amount: Money
     acquirer_reference: str
-    settled_at: datetime
 
 
-SettledCallback = Callable[[SettledOperation], None]
+SettledCallback = Callable[[SettlementRecord], None]
 
 
 def _succeeded_total(operations: dict[str, OperationResult]) -> int:
@@ -137,11 +141,11 @@ class SimulatedAcquirer(Generic[RecordT]):
         self._sleep = sleep
         self._clock: Clock = clock or SystemClock()
         self._records: dict[str, RecordT] = {}
+        self._settlement: list[SettlementRecord] = []  # in booking order
         self._lock = asyncio.Lock()
         # Fingerprints are keyed so the books never hold a plain hash of a card number.
         self._fingerprint_key = secrets.token_bytes(32)
         # Every completed capture and refund, in order: what the settlement file lists.
-        self.settled_operations: list[SettledOperation] = []
         self._on_settled = on_settled
 
     # --- hooks -------------------------------------------------------------------------
@@ -152,32 +156,15 @@ class SimulatedAcquirer(Generic[RecordT]):
         """How the network answers a capture, void or refund that the books allow."""
         return OperationAnswer(OperationStatus.SUCCEEDED)
 
+    async def _simulate_latency(self) -> None:
+        if self._latency > 0:
+            await self._sleep(self._latency)
+
     def _on_captured(self, record: RecordT, capture: OperationResult) -> None:
         """Called under the lock after a successful capture."""
 
     def _on_canceled(self, attempt_reference: str) -> None:
         """Called under the lock when a void cancels a pending action."""
-
-    def _record_settled(self, record: RecordT, result: OperationResult) -> None:
-        """Called under the lock when a capture or refund succeeds."""
-        operation = SettledOperation(
-            kind=result.kind,
-            reference=result.reference,
-            attempt_reference=result.attempt_reference,
-            merchant_id=record.merchant_id,
-            amount=result.amount,
-            acquirer_reference=result.acquirer_reference,
-            settled_at=self._clock.now(),
-        )
-        self.settled_operations.append(operation)
-        if self._on_settled is not None:
-            self._on_settled(operation)
-
-    # --- shared helpers ----------------------------------------------------------------
-
-    async def _simulate_latency(self) -> None:
-        if self._latency > 0:
-            await self._sleep(self._latency)
 
     def _fingerprint(self, request: AuthorizationRequest, source_identity: str) -> str:
         material = "|".join(
@@ -221,6 +208,33 @@ class SimulatedAcquirer(Generic[RecordT]):
                 RejectionCode.CURRENCY_MISMATCH,
                 f"The attempt is in {record.result.amount.currency}, not {amount.currency}.",
             )
+
+    def _book(self, record: RecordT, operation: OperationResult) -> None:
+        """Writes a successful capture or refund into the settlement file. Under the lock."""
+        booked = SettlementRecord(
+            reference=operation.reference,
+            kind=operation.kind,
+            amount=operation.amount,
+            booked_at=self._clock.now().astimezone(UTC),
+            attempt_reference=operation.attempt_reference,
+            merchant_id=record.merchant_id,
+            acquirer_reference=operation.acquirer_reference,
+        )
+        self._settlement.append(booked)
+        if self._on_settled is not None:
+            self._on_settled(booked)
+
+    # --- the settlement file -----------------------------------------------------------
+
+    @property
+    def settlement(self) -> list[SettlementRecord]:
+        """Every capture and refund booked so far, in booking order."""
+        return list(self._settlement)
+
+    async def settlement_records(self, day: date) -> list[SettlementRecord]:
+        """The captures and refunds booked on `day` (UTC), in booking order."""
+        async with self._lock:
+            return [r for r in self._settlement if r.booked_at.date() == day]
 
     # --- the port ----------------------------------------------------------------------
 
@@ -272,7 +286,7 @@ class SimulatedAcquirer(Generic[RecordT]):
             record.captures[request.capture_reference] = result
             if result.status is OperationStatus.SUCCEEDED:
                 record.final_capture_done = request.final
-                self._record_settled(record, result)
+                self._book(record, result)
                 self._on_captured(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.capture_reference)
@@ -308,7 +322,7 @@ class SimulatedAcquirer(Generic[RecordT]):
             )
             record.refunds[request.refund_reference] = result
             if result.status is OperationStatus.SUCCEEDED:
-                self._record_settled(record, result)
+                self._book(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.refund_reference)
         return result

@@ -333,7 +333,9 @@ def refund_failed(
     back = 0
     for posting in refund.postings:
         kind = posting.account.kind
-        if posting.account.merchant_id and kind in (K.AVAILABLE, K.PENDING):
+        # What the refund took from the merchant, debt included, comes back as one credit
+        # that repays the receivable first.
+        if posting.account.merchant_id and kind in (K.AVAILABLE, K.PENDING, K.RECEIVABLE):
             if posting.currency != funds.currency:
                 raise ValueError("funds are not in the refund's settlement currency")
             back += posting.amount

@@ -4,6 +4,10 @@ A new connector joins by adding one Harness below: how to build it, which of its
 sources approve, decline, challenge or time out, and how to wait for an asynchronous
 outcome (UPI). Cases that need a capability a connector lacks (no test source that times
 out, say) are skipped for it, not weakened.
+
+Each simulator runs twice: in this process, and over gRPC (the acquirer role's
+AcquirerSimulatorService on a real server bound to port 0, with GrpcAcquirer as the
+client), so the split deployment answers exactly as the embedded one.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 
 import pytest
+from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers import CardNetworkSimulator, UpiSimulator
+from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from core.payments.acquirer import (
     Acquirer,
     AcquirerRejected,
@@ -35,6 +42,7 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.shared.secret import Secret
+from servers.acquirer import server as acquirer_server
 
 MERCHANT = "acct_contract"
 AMOUNT = 1000
@@ -55,6 +63,19 @@ async def _upi_settled(acquirer: Acquirer, result: AuthorizationResult) -> Autho
     return settled
 
 
+async def _polled_until_final(
+    acquirer: Acquirer, result: AuthorizationResult
+) -> AuthorizationResult:
+    """Over gRPC the gateway cannot wait on the switch's timer: it asks, as its poller does."""
+    for _ in range(200):
+        found = await acquirer.lookup(result.attempt_reference)
+        assert found is not None
+        if found.is_final:
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{result.attempt_reference} did not settle")
+
+
 @dataclass(frozen=True)
 class Harness:
     name: str
@@ -67,29 +88,41 @@ class Harness:
     times_out: PaymentSource | None  # AcquirerTimeout, with the outcome recorded
     # Waits for an outcome that arrives on its own (a UPI collect); identity elsewhere.
     settle: Callable[[Acquirer, AuthorizationResult], Awaitable[AuthorizationResult]] = _as_is
+    # Set: `build` makes the simulator that a real AcquirerSimulatorService hosts as this
+    # acquirer, and the subject is a GrpcAcquirer talking to it.
+    over_grpc: pb.Acquirer.ValueType | None = None
 
 
+CARD_NETWORK = Harness(
+    name="card_network_simulator",
+    build=lambda: CardNetworkSimulator(challenge_base_url="https://pay.example"),
+    currency="USD",
+    approves=card("4242424242424242"),
+    declines=card("4000000000000002"),
+    foreign=Upi("success@upi"),
+    challenges=card("4000002760003184"),
+    times_out=card("4000000000000408"),
+)
+UPI_SWITCH = Harness(
+    name="upi_simulator",
+    build=lambda: UpiSimulator(approval_delay=0, collect_expiry=3600),
+    currency="INR",
+    approves=Upi("success@upi"),
+    declines=Upi("failure@upi"),
+    foreign=card("4242424242424242"),
+    challenges=Upi("payer@okaxis"),
+    times_out=None,
+    settle=_upi_settled,
+)
 HARNESSES = [
-    Harness(
-        name="card_network_simulator",
-        build=lambda: CardNetworkSimulator(challenge_base_url="https://pay.example"),
-        currency="USD",
-        approves=card("4242424242424242"),
-        declines=card("4000000000000002"),
-        foreign=Upi("success@upi"),
-        challenges=card("4000002760003184"),
-        times_out=card("4000000000000408"),
-    ),
-    Harness(
-        name="upi_simulator",
-        build=lambda: UpiSimulator(approval_delay=0, collect_expiry=3600),
-        currency="INR",
-        approves=Upi("success@upi"),
-        declines=Upi("failure@upi"),
-        foreign=card("4242424242424242"),
-        challenges=Upi("payer@okaxis"),
-        times_out=None,
-        settle=_upi_settled,
+    CARD_NETWORK,
+    UPI_SWITCH,
+    replace(CARD_NETWORK, name="card_network_over_grpc", over_grpc=pb.ACQUIRER_CARD_NETWORK),
+    replace(
+        UPI_SWITCH,
+        name="upi_switch_over_grpc",
+        over_grpc=pb.ACQUIRER_UPI_SWITCH,
+        settle=_polled_until_final,
     ),
 ]
 
@@ -136,10 +169,26 @@ class Subject:
 async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     harness: Harness = request.param
     acquirer = harness.build()
-    yield Subject(harness, acquirer)
+    if harness.over_grpc is None:
+        yield Subject(harness, acquirer)
+    else:
+        async with served(harness.over_grpc, acquirer) as client:
+            yield Subject(harness, client)
     aclose = getattr(acquirer, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+@asynccontextmanager
+async def served(which: pb.Acquirer.ValueType, acquirer: Acquirer) -> AsyncIterator[Acquirer]:
+    """`acquirer` hosted by a real acquirer-role server on a free port, and a client of it."""
+    server, health, port = await acquirer_server.start({which: acquirer}, "127.0.0.1:0")
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        yield GrpcAcquirer(channel, which)
+    finally:
+        await channel.close()
+        await acquirer_server.stop(server, health)
 
 
 async def rejected(call: Awaitable[object], code: RejectionCode) -> None:

@@ -67,7 +67,7 @@ async def test_fx_load_settle_and_reconcile(
 
     # The acquirer's file for the day, as the simulator writes it.
     acquirer = tmp_path / "acquirer"
-    settlement_file.write_day(acquirer, payments.acquirer.settled_operations, DAY.date())
+    settlement_file.write_day(acquirer, payments.acquirer.settlement, DAY.date())
     clean = Said()
     code = await ledger_cli.run_reconcile(
         database_url, DAY.date(), clean, files=[], directory=acquirer

@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the real process group (API processes + Envoy) on free ports.
+"""End-to-end fixtures: the real process group (acquirer, API processes, worker, Envoy) on
+free ports.
 
     def test_something(gateway):
         httpx.get(f"{gateway.rest_url}/v1/payment_intents",
@@ -6,9 +7,10 @@
         grpc.insecure_channel(gateway.grpc_target)
 
 `gateway` (session scope) is a servers.launcher.Gateway: rest_url, grpc_target,
-admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir, pids
-(child name -> pid). It runs on the session's migrated test database (`database_url`),
-with a data dir of its own; its children's output goes to <data_dir>/gateway.log
+admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir,
+acquirer_target and acquirer_service_token (the acquirer role), pids (child name -> pid).
+It runs on the session's migrated test database (`database_url`), with a data dir of its
+own; its children's output goes to <data_dir>/gateway.log
 (PAYGATE_E2E_LOG=stdout streams it instead). Every test under tests/e2e is marked e2e.
 """
 
@@ -76,7 +78,7 @@ def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) 
 
 def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir."""
-    http_port, grpc_port, admin_port, worker_port = free_ports(4)
+    http_port, grpc_port, admin_port, worker_port, acquirer_port = free_ports(5)
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -85,9 +87,10 @@ def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> S
         envoy_admin_port=admin_port,
         api_processes=api_processes,
         api_base_port=free_port_range(
-            api_processes, {http_port, grpc_port, admin_port, worker_port}
+            api_processes, {http_port, grpc_port, admin_port, worker_port, acquirer_port}
         ),
         worker_port=worker_port,
+        acquirer_port=acquirer_port,
         log_level="INFO",
         db_pool_size=5,
     )

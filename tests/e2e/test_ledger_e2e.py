@@ -126,7 +126,7 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     (dispute,) = (await disputes.ingest(payments.acquirer)).opened
     assert dispute.payment_intent_id == disputed.payment_intent_id
     acquirer_dir = gateway.data_dir / "acquirer"
-    settlement_file.write_day(acquirer_dir, payments.acquirer.settled_operations, DAY.date())
+    settlement_file.write_day(acquirer_dir, payments.acquirer.settlement, DAY.date())
 
     # --- the dispute, answered through the API ----------------------------------------
     listed = (await rest.get("/v1/disputes")).json()

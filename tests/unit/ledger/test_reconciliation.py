@@ -40,7 +40,7 @@ async def _traffic(payments: PaymentsStandIn) -> None:
 
 
 def _file(payments: PaymentsStandIn, day: datetime = DAY) -> str:
-    return settlement_file.render(payments.acquirer.settled_operations, day.date())
+    return settlement_file.render(payments.acquirer.settlement, day.date())
 
 
 async def _reconcile(
@@ -186,7 +186,7 @@ async def test_each_process_journals_its_own_file_and_a_day_reads_them_all(
     tmp_path: Path, payments: PaymentsStandIn
 ) -> None:
     await _traffic(payments)
-    operations = payments.acquirer.settled_operations
+    operations = payments.acquirer.settlement
     SettlementJournal(tmp_path, process="api-0")(operations[0])
     for operation in operations[1:]:
         SettlementJournal(tmp_path, process="api-1")(operation)

@@ -1,7 +1,10 @@
-"""Settings for payments and the composition root's wiring of the acquirers."""
+"""Settings for payments and the composition root's wiring of the acquirers (in-process
+simulators, or clients of the acquirer role)."""
 
 from __future__ import annotations
 
+from adapters.acquirers.grpc_client import GrpcAcquirer
+from core.shared.secret import Secret
 from servers.app import CARD_NETWORK, UPI_SWITCH, build_app
 from servers.settings import Settings
 
@@ -35,5 +38,33 @@ async def test_build_app_routes_cards_and_upi_to_their_simulators() -> None:
         network = router.acquirer(CARD_NETWORK)
         assert network.challenge_url("pa_1") == "https://pay.example/3ds/pa_1"  # type: ignore[attr-defined]
         assert app.payments.policy.max_failed_attempts == 2
+    finally:
+        await app.aclose()
+
+
+def test_acquirer_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "PAYGATE_ACQUIRER_TARGET": "10.0.0.7:50059",
+            "PAYGATE_ACQUIRER_PORT": "50159",
+            "PAYGATE_ACQUIRER_SERVICE_TOKEN": "t" * 40,
+            "PAYGATE_ACQUIRER_TIMEOUT": "2.5",
+        }
+    )
+    assert (settings.acquirer_target, settings.acquirer_port) == ("10.0.0.7:50059", 50159)
+    assert settings.acquirer_service_token == Secret("t" * 40)
+    assert settings.acquirer_timeout == 2.5
+    assert Settings.from_env(settings.to_env()) == settings
+    assert Settings().acquirer_target == ""  # in-process simulators by default
+
+
+async def test_build_app_uses_the_acquirer_role_when_its_target_is_set() -> None:
+    settings = Settings(acquirer_target="127.0.0.1:1")
+    app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        router = app.payments._acquirers
+        assert isinstance(router.acquirer(CARD_NETWORK), GrpcAcquirer)
+        assert isinstance(router.acquirer(UPI_SWITCH), GrpcAcquirer)
+        assert app.acquirers is not None and app.acquirers.hosted is None
     finally:
         await app.aclose()
