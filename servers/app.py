@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,9 +16,11 @@ from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.authentication import Auth
@@ -28,11 +31,13 @@ from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.idempotency.use_cases import Idempotency
 from core.payments.acquirer import AuthorizationResult
+from core.payments.challenges import Challenges
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
-from core.payments.ports import CardVault
+from core.payments.ports import CardVault, IntentChanges
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
+from core.payments.watch import IntentWatch
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
@@ -53,6 +58,12 @@ UPI_SWITCH = "upi_simulator"
 Closer = Callable[[], Awaitable[None]]
 
 
+class IntentFeed(IntentChanges, Protocol):
+    """An IntentChanges adapter, which the process closes when it shuts down."""
+
+    async def aclose(self) -> None: ...
+
+
 def in_process_idempotency() -> Idempotency:
     """Idempotency kept in this process: for tests and an App built by hand."""
     return Idempotency(MemoryIdempotencyStore(), SystemClock(), hash_key=DEVELOPMENT_HASH_KEY)
@@ -69,6 +80,9 @@ class App:
     gate: AccessGate
     # What the payments core detokenizes through: the vault in this process or its client.
     card_vault: CardVault
+    # The 3-D Secure page (the web role) and WatchPaymentIntent.
+    challenges: Challenges
+    intent_watch: IntentWatch
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     engine: AsyncEngine | None = None
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
@@ -77,6 +91,13 @@ class App:
     vault_access: VaultAccess | None = None
     # Closed in order by aclose(): simulators' timers, the limiter's pool, the vault.
     closers: list[Closer] = field(default_factory=list)
+    # Run first when the process begins to shut down, before in-flight calls drain: the
+    # change feed ends every watch with a final message instead of a cut stream.
+    stoppers: list[Closer] = field(default_factory=list)
+
+    async def begin_shutdown(self) -> None:
+        for stop in self.stoppers:
+            await stop()
 
     async def aclose(self) -> None:
         for close in self.closers:
@@ -96,8 +117,13 @@ def assemble(
     hasher: PasswordHasher,
     tokens: AccessTokenCodec,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
+    intent_changes: IntentFeed | None = None,
 ) -> App:
-    """The use-cases over the given adapters: build_app's wiring, and the tests'."""
+    """The use-cases over the given adapters: build_app's wiring, and the tests'.
+
+    Without `intent_changes`, watches see the intent when they start and nothing after
+    (tests that do not watch); build_app passes the PostgreSQL feed.
+    """
     settle_collect = _LateBound()
     card_network = CardNetworkSimulator(
         challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
@@ -124,16 +150,21 @@ def assemble(
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
     rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
+    intents = PaymentIntents(uow, ids, clock)
+    changes = intent_changes or MemoryIntentChanges()
     return App(
         api_keys=api_keys,
-        payment_intents=PaymentIntents(uow, ids, clock),
+        payment_intents=intents,
         payments=payments,
+        challenges=Challenges(uow, payments),
+        intent_watch=IntentWatch(intents, changes, max_seconds=settings.watch_max_seconds),
         refunds=Refunds(uow, ids, clock, acquirers=router),
         auth=auth,
         members=Members(uow, ids, clock),
         gate=AccessGate(api_keys, auth, rate_limits),
         card_vault=card_vault,
         closers=[upi.aclose],
+        stoppers=[changes.aclose],
     )
 
 
@@ -166,6 +197,8 @@ def build_app(settings: Settings, database_url: str) -> App:
         limiter=limiter,
         hasher=Argon2Hasher(),
         tokens=tokens,
+        # Connects on the first watch only: roles that never watch open nothing.
+        intent_changes=PostgresIntentChanges(database_url),
     )
     app.engine = engine
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)

@@ -7,8 +7,10 @@ Start-up, in order:
 3. the test merchant: seeded once, its keys kept in <data_dir>/seed.json (mode 0600) and
    reused while that merchant and its secret key still exist in the database;
 4. `api_processes` API processes (`python -m servers.cli serve --role api --listen
-   127.0.0.1:<api_base_port + i>`) and one worker (`--role worker`, health on
-   127.0.0.1:<worker_port>), each ready when its gRPC health check says SERVING;
+   127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
+   127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
+   the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
+   each ready when its gRPC health check says SERVING;
 5. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
@@ -74,6 +76,7 @@ READY_TIMEOUT = 60.0  # seconds a child gets to become ready
 API_GRACE = 15.0  # the API server drains for 10 s (servers.grpc.server.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
+WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
@@ -258,6 +261,12 @@ async def _envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) 
 # --- children --------------------------------------------------------------------------
 
 
+def _role_child(name: str, role: str, listen: str, grace: float) -> _Child:
+    """`paygate serve --role ROLE --listen LISTEN` in this interpreter."""
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--role", role, "--listen", listen]
+    return _Child(name, argv, grace)
+
+
 class _Child:
     def __init__(self, name: str, argv: Sequence[str], grace: float) -> None:
         self.name = name
@@ -436,46 +445,23 @@ class Launcher:
 
         self._env = self._child_env(settings)
         apis = [
-            _Child(
-                f"api-{i}",
-                [
-                    sys.executable,
-                    "-m",
-                    "servers.cli",
-                    "serve",
-                    "--role",
-                    "api",
-                    "--listen",
-                    f"{host}:{port}",
-                ],
-                API_GRACE,
-            )
+            _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE)
             for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
         ]
-        worker = _Child(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "servers.cli",
-                "serve",
-                "--role",
-                "worker",
-                "--listen",
-                f"127.0.0.1:{settings.worker_port}",
-            ],
-            WORKER_GRACE,
-        )
+        worker = _role_child("worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE)
+        web: list[_Child] = []
+        if settings.web_port:  # else the API processes serve the pages
+            web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
         envoy = _Child(
             "envoy",
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*apis, worker, envoy]
+        self._children = [*apis, worker, *web, envoy]
 
-        for child in [*apis, worker]:
+        for child in [*apis, worker, *web]:
             await self._spawn(child)
-        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker]))
+        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
 

@@ -23,6 +23,7 @@ from adapters.memory.access import (
     MemorySessions,
     MemoryUsers,
 )
+from adapters.memory.intent_changes import MemoryIntentChanges
 from core.access.audit import AuditEvent
 from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
@@ -79,6 +80,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self.tables = Tables()
         self.lock = asyncio.Lock()
+        # Told the intents whose events each commit appended, as NOTIFY does in SQL.
+        self.changes = MemoryIntentChanges()
 
 
 class _PaymentIntents:
@@ -218,6 +221,24 @@ class _PaymentAttempts:
                 a
                 for a in self._t.payment_attempts.values()
                 if a.status in IN_FLIGHT and a.updated_at < updated_before
+            ),
+            key=lambda a: (a.updated_at, a.id),
+        )[:limit]
+        for attempt in rows:
+            attempt.updated_at = now
+            attempt.version += 1
+        return [copy.deepcopy(a) for a in rows]
+
+    async def claim_awaiting_action(
+        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        rows = sorted(
+            (
+                a
+                for a in self._t.payment_attempts.values()
+                if a.status is AttemptStatus.REQUIRES_ACTION
+                and a.payment_method_type == payment_method_type
+                and a.updated_at < updated_before
             ),
             key=lambda a: (a.updated_at, a.id),
         )[:limit]
@@ -392,6 +413,7 @@ class MemoryUnitOfWork:
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
         self._work = copy.deepcopy(self._store.tables)
+        self._events_seen = len(self._work.payment_events)
         self._rebind()
         return self
 
@@ -404,9 +426,12 @@ class MemoryUnitOfWork:
         self._store.lock.release()
 
     async def commit(self) -> None:
+        appended = self._work.payment_events[self._events_seen :]
         self._store.tables = self._work
         self._work = copy.deepcopy(self._work)
+        self._events_seen = len(self._work.payment_events)
         self._rebind()
+        self._store.changes.publish(dict.fromkeys(e.payment_intent_id for e in appended))
 
     def _rebind(self) -> None:
         self.payment_intents = _PaymentIntents(self._work)

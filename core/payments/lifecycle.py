@@ -496,6 +496,27 @@ class PaymentLifecycle:
                 log.exception("recovery of attempt %s failed", attempt.id)
         return [a.id for a in claimed]
 
+    async def poll_pending_actions(
+        self, older_than: timedelta, *, payment_method_type: str = "upi", limit: int = 100
+    ) -> list[str]:
+        """Asks the acquirer about attempts waiting for the payer (REQUIRES_ACTION) of one
+        payment method type, untouched for `older_than`: the UPI poller, the fallback for
+        a switch's completion callback that never came. Claims them (SKIP LOCKED, leased
+        for another `older_than`), then syncs each; an attempt still pending is left as
+        it is and comes back after the lease. Returns the ids it looked at."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claimed = await uow.payment_attempts.claim_awaiting_action(
+                payment_method_type, now - older_than, now, limit=limit
+            )
+            await uow.commit()
+        for attempt in claimed:
+            try:
+                await self.sync_attempt(attempt.id, actor=SYSTEM_SYNC)
+            except Exception:  # one bad attempt must not stop the batch; it comes back
+                log.exception("poll of attempt %s failed", attempt.id)
+        return [a.id for a in claimed]
+
     async def expire_unconfirmed(self, *, limit: int = 100) -> list[str]:
         """Cancels (reason EXPIRED) intents still waiting for a payment method or a
         confirmation `policy.unconfirmed_ttl` after they were created. One transaction."""

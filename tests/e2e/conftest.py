@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the real process group (API processes + Envoy) on free ports.
+"""End-to-end fixtures: the real process group (API, worker and web processes + Envoy) on
+free ports.
 
     def test_something(gateway):
         httpx.get(f"{gateway.rest_url}/v1/payment_intents",
@@ -10,6 +11,8 @@ admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir, pid
 (child name -> pid). It runs on the session's migrated test database (`database_url`),
 with a data dir of its own; its children's output goes to <data_dir>/gateway.log
 (PAYGATE_E2E_LOG=stdout streams it instead). Every test under tests/e2e is marked e2e.
+`running_gateway(database_url, api_processes, web_process=...)` starts another one (a
+different topology) for a module of its own.
 """
 
 from __future__ import annotations
@@ -73,9 +76,14 @@ def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) 
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> Settings:
-    """Settings for a gateway of its own: every port free, everything under data_dir."""
-    http_port, grpc_port, admin_port, worker_port = free_ports(4)
+def gateway_settings(
+    database_url: str, data_dir: Path, api_processes: int, *, web_process: bool = True
+) -> Settings:
+    """Settings for a gateway of its own: every port free, everything under data_dir.
+
+    Without `web_process` the API processes serve the checkout pages (web_port 0).
+    """
+    http_port, grpc_port, admin_port, worker_port, web_port = ports = free_ports(5)
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -83,10 +91,9 @@ def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> S
         grpc_port=grpc_port,
         envoy_admin_port=admin_port,
         api_processes=api_processes,
-        api_base_port=free_port_range(
-            api_processes, {http_port, grpc_port, admin_port, worker_port}
-        ),
+        api_base_port=free_port_range(api_processes, set(ports)),
         worker_port=worker_port,
+        web_port=web_port if web_process else 0,
         log_level="INFO",
         db_pool_size=5,
     )
@@ -99,12 +106,15 @@ def log_tail(path: Path, lines: int = 60) -> str:
         return ""
 
 
-@pytest.fixture(scope="session")
-def gateway(database_url: str) -> Iterator[Gateway]:
+@contextlib.contextmanager
+def running_gateway(
+    database_url: str, api_processes: int = API_PROCESSES, *, web_process: bool = True
+) -> Iterator[Gateway]:
+    """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end."""
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
-    settings = gateway_settings(database_url, data_dir, API_PROCESSES)
+    settings = gateway_settings(database_url, data_dir, api_processes, web_process=web_process)
     with contextlib.ExitStack() as stack:
         if os.environ.get("PAYGATE_E2E_LOG") == "stdout":
             out = sys.stdout
@@ -121,3 +131,9 @@ def gateway(database_url: str) -> Iterator[Gateway]:
             if code != 0:
                 pytest.fail(f"the gateway stopped with exit code {code}\n{log_tail(log_path)}")
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url: str) -> Iterator[Gateway]:
+    with running_gateway(database_url) as running:
+        yield running

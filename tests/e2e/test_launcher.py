@@ -241,7 +241,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
     # Directly under /tmp: as root the data dir's parents are opened to the pgserver user.
     root = Path(tempfile.mkdtemp(prefix="paygate-up-"))
     data_dir = root / "var"
-    http_port, grpc_port, admin_port, worker_port = free_ports(4)
+    http_port, grpc_port, admin_port, worker_port, web_port = ports = free_ports(5)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         PAYGATE_DATA_DIR=str(data_dir),
@@ -249,10 +249,9 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_GRPC_PORT=str(grpc_port),
         PAYGATE_ENVOY_ADMIN_PORT=str(admin_port),
         PAYGATE_API_PROCESSES="2",
-        PAYGATE_API_BASE_PORT=str(
-            free_port_range(2, {http_port, grpc_port, admin_port, worker_port})
-        ),
+        PAYGATE_API_BASE_PORT=str(free_port_range(2, set(ports))),
         PAYGATE_WORKER_PORT=str(worker_port),
+        PAYGATE_WEB_PORT=str(web_port),
         PAYGATE_DB_POOL_SIZE="2",
     )
     yield data_dir, env
@@ -276,7 +275,8 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     assert json.loads(seed_file.read_text())["secret_key"] == keys["secret key"]
     children = first.children()
     assert {p.name() for p in children} >= {"envoy"}
-    assert len(children) == 4  # two API processes, the worker, Envoy; PostgreSQL is a daemon
+    # Two API processes, the worker, the web process, Envoy; PostgreSQL is a daemon.
+    assert len(children) == 5
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()
