@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,54 @@ def test_write_puts_envoy_yaml_in_the_data_dir(tmp_path: Path) -> None:
     path = envoy_config.write(settings, envoy_config.descriptor_path())
     assert path == tmp_path / "var" / "envoy.yaml"
     assert "port_value: 8080" in path.read_text()
+
+
+# --- the web role --------------------------------------------------------------------
+
+
+def _routes(text: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The REST listener's routes and the gRPC listener's."""
+    lines = [x for x in text.splitlines() if x.strip().startswith("routes:")]
+    rest, grpc_ = (json.loads(line.split("routes:", 1)[1]) for line in lines)
+    return rest, grpc_
+
+
+def _cluster_endpoints(text: str, name: str) -> list[dict[str, object]]:
+    block = text.split(f"cluster_name: {name}", 1)[1]
+    line = next(x for x in block.splitlines() if "lb_endpoints:" in x)
+    endpoints = json.loads(line.split("lb_endpoints:", 1)[1])
+    return [e["endpoint"]["address"]["socket_address"] for e in endpoints]
+
+
+def test_the_checkout_pages_go_to_the_web_cluster(rendered: str) -> None:
+    rest, grpc_ = _routes(rendered)
+    by_prefix = {r["match"].get("prefix"): r for r in rest}  # type: ignore[union-attr]
+    for prefix in ("/paygate.v1.CheckoutPageService/", "/3ds/"):
+        route = by_prefix[prefix]["route"]
+        assert route["cluster"] == "web"  # type: ignore[index]
+        assert route["timeout"] == envoy_config.UNARY_TIMEOUT  # type: ignore[index]
+    # Ahead of the catch-all, which stays the API's.
+    assert rest[-1]["match"] == {"prefix": "/"} and rest[-1]["route"]["cluster"] == "api"  # type: ignore[index]
+    clusters = {r["match"]["prefix"]: r["route"]["cluster"] for r in grpc_}  # type: ignore[index]
+    assert clusters["/paygate.v1.CheckoutPageService/"] == "web"
+    assert clusters["/paygate.v1.PaymentIntentService/"] == "api"
+    # The watch stream is a server stream: a route of its own without a timeout.
+    watch = next(r for r in rest if r["match"].get("path", "").endswith("/WatchPaymentIntent"))  # type: ignore[union-attr]
+    assert watch["route"]["timeout"] == "0s"  # type: ignore[index]
+
+
+def test_the_web_cluster_is_the_web_process_or_else_the_api_processes() -> None:
+    descriptor = envoy_config.descriptor_path()
+    split = envoy_config.render(SETTINGS, descriptor)
+    assert _cluster_endpoints(split, "web") == [
+        {"address": "127.0.0.1", "port_value": SETTINGS.web_port}
+    ]
+    embedded = envoy_config.render(replace(SETTINGS, web_port=0), descriptor)
+    assert _cluster_endpoints(embedded, "web") == _cluster_endpoints(embedded, "api")
+    assert len(_cluster_endpoints(embedded, "api")) == SETTINGS.api_processes
+
+
+def test_envoy_knows_every_service_the_web_role_serves() -> None:
+    from servers.grpc.server import PAGE_SERVICES
+
+    assert {s.descriptor.full_name for s in PAGE_SERVICES} == set(envoy_config.WEB_SERVICES)
