@@ -276,6 +276,7 @@ def openapi(
                     "A stream of Server-Sent Events; the data of each event is one message "
                     "of this schema. The stream ends with a final message that says so."
                 )
+            raw_http_bodies(operation)
             for code, description in ERROR_RESPONSES.items():
                 operation["responses"][code] = {
                     "description": description,
@@ -285,6 +286,24 @@ def openapi(
         doc["definitions"].setdefault(name, schema)
 
     dest.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+HTTP_BODY = "#/definitions/apiHttpBody"
+
+
+def raw_http_bodies(operation: dict[str, Any]) -> None:
+    """google.api.HttpBody is the raw HTTP body, not a JSON object (the checkout pages):
+    the transcoder answers its data with its content_type, and hands a request body over
+    as it came. protoc-gen-swagger describes both as the message."""
+    ok = operation["responses"].get("200", {})
+    if ok.get("schema", {}).get("$ref") == HTTP_BODY:
+        operation["produces"] = ["text/html"]
+        ok["description"] = "An HTML page."
+        ok["schema"] = {"type": "string"}
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "body" and parameter["schema"].get("$ref") == HTTP_BODY:
+            operation["consumes"] = ["application/x-www-form-urlencoded"]
+            parameter["schema"] = {"type": "string", "format": "binary"}
 
 
 def server_streaming_methods(descriptor_set: Path) -> dict[tuple[str, str], bool]:

@@ -100,6 +100,7 @@ class App:
             await stop()
 
     async def aclose(self) -> None:
+        await self.begin_shutdown()  # idempotent: nothing left to stop after a drain
         for close in self.closers:
             await close()
         if self.engine is not None:

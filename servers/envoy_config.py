@@ -256,23 +256,37 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers, "body_format": _status_json(*_UNKNOWN)}
 
 
-def _route(match: dict[str, Any], timeout: str, cluster: str = "api") -> dict[str, Any]:
-    return {
-        "match": match,
-        "route": {
-            "cluster": cluster,
-            "timeout": timeout,
-            # A gRPC or gRPC-Web client's deadline (grpc-timeout) bounds its call.
-            "max_stream_duration": {"grpc_timeout_header_max": "0s"},
-            "retry_policy": _RETRY_POLICY,
-        },
+def _route(
+    match: dict[str, Any], timeout: str, cluster: str = "api", idle_timeout: str = ""
+) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "cluster": cluster,
+        "timeout": timeout,
+        # A gRPC or gRPC-Web client's deadline (grpc-timeout) bounds its call.
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "retry_policy": _RETRY_POLICY,
     }
+    if idle_timeout:
+        action["idle_timeout"] = idle_timeout
+    return {"match": match, "route": action}
 
 
-def _rest_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+def stream_idle_timeout(settings: Settings) -> str:
+    """How long a server stream may stay silent. Envoy's default (the connection manager's
+    stream_idle_timeout, 5 minutes) would cut a watch of a quiet intent before it ends by
+    itself (Settings.watch_max_seconds, 10 minutes): the route allows that plus a minute."""
+    return f"{int(settings.watch_max_seconds) + 60}s"
+
+
+def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    idle = stream_idle_timeout(settings)
+    return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+
+
+def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
-    routes = [_route({"path": path}, "0s") for path in api.server_streaming]
+    routes = _stream_routes(api, settings)
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
@@ -281,8 +295,9 @@ def _rest_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
     return routes
 
 
-def _grpc_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
-    routes = [
+def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    routes = _stream_routes(api, settings)
+    routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
         for service in api.services
     ]
@@ -311,8 +326,8 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "services": list(api.services),
         "api_endpoints": endpoints,
         "web_endpoints": _endpoints(web_endpoints(settings)),
-        "rest_routes": _rest_routes(api),
-        "grpc_routes": _grpc_routes(api),
+        "rest_routes": _rest_routes(api, settings),
+        "grpc_routes": _grpc_routes(api, settings),
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
         "local_reply_config": _local_reply_config(),

@@ -123,7 +123,9 @@ def test_streams_have_no_route_timeout_and_internal_services_no_route(tmp_path: 
     assert rest_routes[-1]["match"] == {"prefix": "/"}
     assert rest_routes[-1]["route"]["timeout"] == envoy_config.UNARY_TIMEOUT
     grpc_line = [x for x in text.splitlines() if x.strip().startswith("routes:")][1]
-    grpc_prefixes = [r["match"]["prefix"] for r in json.loads(grpc_line.split("routes:", 1)[1])]
+    grpc_routes = json.loads(grpc_line.split("routes:", 1)[1])
+    grpc_prefixes = [r["match"]["prefix"] for r in grpc_routes if "prefix" in r["match"]]
+    assert grpc_routes[0]["match"] == {"path": "/paygate.v1.WatchService/Watch"}
     assert "/paygate.v1.RefundService/" in grpc_prefixes
     assert "/grpc.health.v1.Health/" in grpc_prefixes
     assert not any("internal" in p for p in grpc_prefixes)
@@ -169,12 +171,28 @@ def test_the_checkout_pages_go_to_the_web_cluster(rendered: str) -> None:
         assert route["timeout"] == envoy_config.UNARY_TIMEOUT  # type: ignore[index]
     # Ahead of the catch-all, which stays the API's.
     assert rest[-1]["match"] == {"prefix": "/"} and rest[-1]["route"]["cluster"] == "api"  # type: ignore[index]
-    clusters = {r["match"]["prefix"]: r["route"]["cluster"] for r in grpc_}  # type: ignore[index]
+    clusters = {
+        r["match"].get("prefix") or r["match"]["path"]: r["route"]["cluster"]  # type: ignore[union-attr, index]
+        for r in grpc_
+    }
     assert clusters["/paygate.v1.CheckoutPageService/"] == "web"
     assert clusters["/paygate.v1.PaymentIntentService/"] == "api"
-    # The watch stream is a server stream: a route of its own without a timeout.
-    watch = next(r for r in rest if r["match"].get("path", "").endswith("/WatchPaymentIntent"))  # type: ignore[union-attr]
-    assert watch["route"]["timeout"] == "0s"  # type: ignore[index]
+
+
+def test_server_streams_outlive_the_longest_quiet_watch(rendered: str) -> None:
+    """No route timeout, and an idle timeout above Settings.watch_max_seconds (Envoy's
+    default of 5 minutes would cut a quiet 10-minute watch), on both listeners."""
+    for routes in _routes(rendered):
+        watch = next(
+            r
+            for r in routes
+            if r["match"].get("path") == "/paygate.v1.PaymentIntentService/WatchPaymentIntent"  # type: ignore[union-attr]
+        )
+        assert watch["route"]["timeout"] == "0s"  # type: ignore[index]
+        idle = watch["route"]["idle_timeout"]  # type: ignore[index]
+        assert idle == f"{int(SETTINGS.watch_max_seconds) + 60}s"
+        assert int(idle.rstrip("s")) > SETTINGS.watch_max_seconds
+        assert routes.index(watch) < len(routes) - 1  # ahead of the prefixes
 
 
 def test_the_web_cluster_is_the_web_process_or_else_the_api_processes() -> None:
