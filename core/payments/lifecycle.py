@@ -545,22 +545,33 @@ class PaymentLifecycle:
                     [i.latest_attempt for i in intents], for_update=True
                 )
             }
-            pending = []
+            voiding, pending = [], []
             for intent in intents:
-                attempt = attempts[intent.latest_attempt]
+                attempt = attempts.get(intent.latest_attempt)
+                if attempt is None or attempt.status is not AttemptStatus.AUTHORIZED:
+                    # Broken data must not stop the voids of every other intent: left
+                    # as it is, for a human.
+                    log.error(
+                        "intent %s is REQUIRES_CAPTURE but its attempt %r is %s: not voided",
+                        intent.id,
+                        intent.latest_attempt,
+                        attempt.status.value if attempt else "missing",
+                    )
+                    continue
                 intent.begin_void(CancellationReason.VOIDED, actor=SYSTEM_EXPIRY, at=now)
                 attempt.move(AttemptStatus.VOID_PENDING, now)
+                voiding.append(intent)
                 pending.append(attempt)
-            await uow.payment_intents.update_many(intents)
+            await uow.payment_intents.update_many(voiding)
             await uow.payment_attempts.update_many(pending)
-            await uow.payment_events.append([e for i in intents for e in i.pull_events()])
+            await uow.payment_events.append([e for i in voiding for e in i.pull_events()])
             await uow.commit()
         for attempt in pending:
             try:
                 await self._run_void(attempt, SYSTEM_EXPIRY)
             except Exception:  # left VOID_PENDING: recover_stuck_attempts finishes it
                 log.exception("void of expired authorization %s failed", attempt.id)
-        return [i.id for i in intents]
+        return [i.id for i in voiding]
 
     # ================================================================ helpers
 

@@ -8,26 +8,29 @@ free ports.
 
 `gateway` (session scope) is a servers.launcher.Gateway: rest_url, grpc_target,
 admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir, pids
-(child name -> pid). It runs on the session's migrated test database (`database_url`),
-with a data dir of its own; its children's output goes to <data_dir>/gateway.log
-(PAYGATE_E2E_LOG=stdout streams it instead). Every test under tests/e2e is marked e2e.
-`running_gateway(database_url, api_processes, web_process=...)` starts another one (a
-different topology) for a module of its own.
+(child name -> pid). It runs on a migrated database of the gateways' own
+(`gateway_database_url`: their workers' batch jobs claim rows of every merchant, and the
+other tiers leave deliberately odd ones), with a data dir of its own; its children's
+output goes to <data_dir>/gateway.log (PAYGATE_E2E_LOG=stdout streams it instead).
+Every test under tests/e2e is marked e2e. `running_gateway(database_url, api_processes,
+web_process=...)` starts another one (a different topology) for a module of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from adapters.sql.migrate import create_database, drop_database, migrate
 from servers.launcher import Gateway, start_gateway
 from servers.settings import Settings
 
@@ -134,6 +137,21 @@ def running_gateway(
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url: str) -> Iterator[Gateway]:
-    with running_gateway(database_url) as running:
+async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for the gateways of this session. Not the session's
+    `database_url`: a gateway's worker recovers, expires and voids rows of every
+    merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
+    process has."""
+    name = f"paygate_e2e_{secrets.token_hex(6)}"
+    url = await create_database(postgres_admin_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_database_url: str) -> Iterator[Gateway]:
+    with running_gateway(gateway_database_url) as running:
         yield running

@@ -33,8 +33,8 @@ PI = payment_intents_pb2.PaymentIntent
 
 
 @pytest.fixture(scope="module")
-def single_process_gateway(database_url: str) -> Iterator[Gateway]:
-    with running_gateway(database_url, api_processes=1, web_process=False) as running:
+def single_process_gateway(gateway_database_url: str) -> Iterator[Gateway]:
+    with running_gateway(gateway_database_url, api_processes=1, web_process=False) as running:
         yield running
 
 
