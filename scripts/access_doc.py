@@ -6,8 +6,8 @@
 
 Sources: core/access/roles.py (roles, permissions), core/access/rate_limits.py (default
 limits) and the (paygate.v1.access) and google.api.http options of every served RPC
-(servers/grpc/server.py SERVICES), so the table of who may call what is the policy
-itself. tests/unit/test_access_doc.py fails when the doc is stale.
+(servers/grpc/server.py SERVICES and PAGE_SERVICES), so the table of who may call what
+is the policy itself. tests/unit/test_access_doc.py fails when the doc is stale.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from core.access.roles import (  # noqa: E402
     ROLE_SUMMARIES,
     Role,
 )
-from servers.grpc.server import SERVICES  # noqa: E402
+from servers.grpc.server import PAGE_SERVICES, SERVICES  # noqa: E402
 
 DOC = ROOT / "docs" / "access.md"
 _SECTION = re.compile(
@@ -67,7 +67,7 @@ def _route(rule: annotations_pb2.http) -> str:  # type: ignore[valid-type]
 def rpcs_section() -> str:
     head = "| RPC | REST | needs | limit class | " + " | ".join(r.value[:3] for r in ROLES)
     lines = [head + " | pk |", "| --- | --- | --- | --- |" + " :-: |" * (len(ROLES) + 1)]
-    for service in SERVICES:
+    for service in (*SERVICES, *PAGE_SERVICES):
         for method in service.descriptor.methods:
             options = method.GetOptions()
             access = options.Extensions[options_pb2.access]

@@ -89,7 +89,6 @@ ERROR_DEFINITIONS = {
 # RPCs answering google.api.HttpBody: Envoy sends the body as is, with its content type,
 # not a JSON object. (service, method) -> the content type the servicer sets.
 HTTP_BODY_CONTENT_TYPES = {("SettlementService", "GetSettlementReport"): "text/csv"}
-HTTP_BODY_REF = "#/definitions/apiHttpBody"
 
 IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
@@ -281,13 +280,7 @@ def openapi(
                     "A stream of Server-Sent Events; the data of each event is one message "
                     "of this schema. The stream ends with a final message that says so."
                 )
-            ok = operation["responses"]["200"]
-            if ok.get("schema", {}).get("$ref") == HTTP_BODY_REF:
-                operation["produces"] = [
-                    HTTP_BODY_CONTENT_TYPES.get(rpc, "application/octet-stream")
-                ]
-                ok["schema"] = {"type": "string", "format": "binary"}
-                ok["description"] = "The document itself (google.api.HttpBody), not JSON."
+            raw_http_bodies(operation, HTTP_BODY_CONTENT_TYPES.get(rpc, "text/html"))
             for code, description in ERROR_RESPONSES.items():
                 operation["responses"][code] = {
                     "description": description,
@@ -297,6 +290,24 @@ def openapi(
         doc["definitions"].setdefault(name, schema)
 
     dest.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+HTTP_BODY = "#/definitions/apiHttpBody"
+
+
+def raw_http_bodies(operation: dict[str, Any], content_type: str) -> None:
+    """google.api.HttpBody is the raw HTTP body, not a JSON object (the checkout pages, the
+    settlement report): the transcoder answers its data with its content_type, and hands a
+    request body over as it came. protoc-gen-swagger describes both as the message."""
+    ok = operation["responses"].get("200", {})
+    if ok.get("schema", {}).get("$ref") == HTTP_BODY:
+        operation["produces"] = [content_type]
+        ok["description"] = "The document itself (google.api.HttpBody), not JSON."
+        ok["schema"] = {"type": "string", "format": "binary"}
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "body" and parameter["schema"].get("$ref") == HTTP_BODY:
+            operation["consumes"] = ["application/x-www-form-urlencoded"]
+            parameter["schema"] = {"type": "string", "format": "binary"}
 
 
 def server_streaming_methods(descriptor_set: Path) -> dict[tuple[str, str], bool]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,9 +17,11 @@ from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.authentication import Auth
@@ -36,11 +39,13 @@ from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
+from core.payments.challenges import Challenges
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
-from core.payments.ports import CardVault
+from core.payments.ports import CardVault, IntentChanges
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
+from core.payments.watch import IntentWatch
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
@@ -61,6 +66,12 @@ CARD_NETWORK = "card_network_simulator"
 UPI_SWITCH = "upi_simulator"
 
 Closer = Callable[[], Awaitable[None]]
+
+
+class IntentFeed(IntentChanges, Protocol):
+    """An IntentChanges adapter, which the process closes when it shuts down."""
+
+    async def aclose(self) -> None: ...
 
 
 def in_process_idempotency() -> Idempotency:
@@ -89,6 +100,9 @@ class App:
     ledger_hooks: LedgerHooks
     # Where the card network announces disputes (read by the worker's ingestion job).
     dispute_feed: DisputeFeed
+    # The 3-D Secure page (the web role) and WatchPaymentIntent.
+    challenges: Challenges
+    intent_watch: IntentWatch
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     engine: AsyncEngine | None = None
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
@@ -99,8 +113,16 @@ class App:
     acquirers: AcquirerAccess | None = None
     # Closed in order by aclose(): the acquirers, the limiter's pool, the vault.
     closers: list[Closer] = field(default_factory=list)
+    # Run first when the process begins to shut down, before in-flight calls drain: the
+    # change feed ends every watch with a final message instead of a cut stream.
+    stoppers: list[Closer] = field(default_factory=list)
+
+    async def begin_shutdown(self) -> None:
+        for stop in self.stoppers:
+            await stop()
 
     async def aclose(self) -> None:
+        await self.begin_shutdown()  # idempotent: nothing left to stop after a drain
         for close in self.closers:
             await close()
         if self.engine is not None:
@@ -119,8 +141,12 @@ def assemble(
     tokens: AccessTokenCodec,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
+    intent_changes: IntentFeed | None = None,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'.
+
+    Without `intent_changes`, watches see the intent when they start and nothing after
+    (tests that do not watch); build_app passes the PostgreSQL feed.
 
     The acquirers are clients of the acquirer role when settings.acquirer_target is set
     (every process then sees the same acquirer books), else simulators in this process.
@@ -150,10 +176,14 @@ def assemble(
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
     rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
+    intents = PaymentIntents(uow, ids, clock)
+    changes = intent_changes or MemoryIntentChanges()
     return App(
         api_keys=api_keys,
-        payment_intents=PaymentIntents(uow, ids, clock),
+        payment_intents=intents,
         payments=payments,
+        challenges=Challenges(uow, payments),
+        intent_watch=IntentWatch(intents, changes, max_seconds=settings.watch_max_seconds),
         refunds=Refunds(uow, ids, clock, acquirers=router, books=books),
         auth=auth,
         members=Members(uow, ids, clock),
@@ -168,6 +198,7 @@ def assemble(
         dispute_feed=acquirers.disputes,
         acquirers=acquirers,
         closers=[acquirers.aclose],
+        stoppers=[changes.aclose],
     )
 
 
@@ -200,6 +231,8 @@ def build_app(settings: Settings, database_url: str) -> App:
         limiter=limiter,
         hasher=Argon2Hasher(),
         tokens=tokens,
+        # Connects on the first watch only: roles that never watch open nothing.
+        intent_changes=PostgresIntentChanges(database_url),
     )
     app.engine = engine
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)

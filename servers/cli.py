@@ -3,7 +3,7 @@
     paygate up                                   the whole gateway (servers/launcher.py)
     paygate migrate                              schema to the newest revision
     paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
-                                                 vault, acquirer)
+                                                 vault, acquirer, web)
     paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
     paygate fx load FILE                         store an FX rates file (docs/ledger.md)
     paygate settle --date D                      settle day D (the worker's daily batch)
@@ -39,6 +39,7 @@ ROLES: dict[str, str] = {
     "worker": "servers.worker.server:run",
     "vault": "servers.vault.server:run",
     "acquirer": "servers.acquirer.server:run",
+    "web": "servers.web.server:run",
 }
 # Roles that never open the database: `serve` does not look for one.
 DATABASE_FREE_ROLES = frozenset({"acquirer"})
@@ -165,6 +166,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
         "envoy_admin_port": args.admin_port,
         "api_processes": args.api_processes,
         "api_base_port": args.api_base_port,
+        "web_port": args.web_port,
     }
     settings = dataclasses.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
@@ -180,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser(
-        "up", help="start the gateway: database, API processes, Envoy (Ctrl-C stops it)"
+        "up", help="start the gateway: database, API, worker, web and Envoy (Ctrl-C stops it)"
     )
     up.add_argument("--data-dir", type=Path, help="folder for pg/, envoy.yaml, seed.json")
     up.add_argument("--http-port", type=int, help="REST/JSON and gRPC-Web port")
@@ -188,6 +190,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--admin-port", type=int, help="Envoy admin port (127.0.0.1 only)")
     up.add_argument("--api-processes", type=int, help="number of API processes")
     up.add_argument("--api-base-port", type=int, help="port of the first API process")
+    up.add_argument(
+        "--web-port", type=int, help="port of the web process (3-D Secure page); 0: none"
+    )
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
 

@@ -71,6 +71,15 @@ LOCAL_REPLY_STATUS: dict[int, tuple[int, str]] = {
 }
 _UNKNOWN = (2, "UNKNOWN")
 
+# Services of the web role (servers/grpc/server.py PAGE_SERVICES), routed to the `web`
+# cluster; every other public service goes to the `api` cluster. Without a web process
+# (Settings.web_port 0) the `web` cluster is the API processes, which then serve them.
+WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
+# The pages' browser paths. The transcoder rewrites them to the gRPC path (and clears the
+# route cache), which the service's own route sends to `web`; this route says so for any
+# request under them that the transcoder leaves alone.
+WEB_PATH_PREFIXES = ("/3ds/",)
+
 # Unary REST calls end after this; server streams and native gRPC calls are bounded by the
 # client's deadline (grpc-timeout) instead.
 UNARY_TIMEOUT = "60s"
@@ -126,6 +135,13 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
 def api_endpoints(settings: Settings) -> list[tuple[str, int]]:
     """The (host, port) each API process listens on; only Envoy talks to them."""
     return [("127.0.0.1", settings.api_base_port + i) for i in range(settings.api_processes)]
+
+
+def web_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """Where the `web` cluster sends the pages: the web role, or the API processes."""
+    if settings.web_port:
+        return [("127.0.0.1", settings.web_port)]
+    return api_endpoints(settings)
 
 
 def descriptor_path() -> Path:
@@ -240,41 +256,66 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers, "body_format": _status_json(*_UNKNOWN)}
 
 
-def _route(match: dict[str, Any], timeout: str) -> dict[str, Any]:
-    return {
-        "match": match,
-        "route": {
-            "cluster": "api",
-            "timeout": timeout,
-            # A gRPC or gRPC-Web client's deadline (grpc-timeout) bounds its call.
-            "max_stream_duration": {"grpc_timeout_header_max": "0s"},
-            "retry_policy": _RETRY_POLICY,
-        },
+def _route(
+    match: dict[str, Any], timeout: str, cluster: str = "api", idle_timeout: str = ""
+) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "cluster": cluster,
+        "timeout": timeout,
+        # A gRPC or gRPC-Web client's deadline (grpc-timeout) bounds its call.
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "retry_policy": _RETRY_POLICY,
     }
+    if idle_timeout:
+        action["idle_timeout"] = idle_timeout
+    return {"match": match, "route": action}
 
 
-def _rest_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+def stream_idle_timeout(settings: Settings) -> str:
+    """How long a server stream may stay silent. Envoy's default (the connection manager's
+    stream_idle_timeout, 5 minutes) would cut a watch of a quiet intent before it ends by
+    itself (Settings.watch_max_seconds, 10 minutes): the route allows that plus a minute."""
+    return f"{int(settings.watch_max_seconds) + 60}s"
+
+
+def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    idle = stream_idle_timeout(settings)
+    return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+
+
+def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
-    routes = [_route({"path": path}, "0s") for path in api.server_streaming]
+    routes = _stream_routes(api, settings)
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
+    web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
+    web += WEB_PATH_PREFIXES
+    routes += [_route({"prefix": prefix}, UNARY_TIMEOUT, "web") for prefix in web]
     routes.append(_route({"prefix": "/"}, UNARY_TIMEOUT))
     return routes
 
 
-def _grpc_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
-    prefixes = [f"/{service}/" for service in api.services]
-    prefixes += ["/grpc.health.v1.Health/", "/grpc.reflection."]
-    return [_route({"prefix": prefix}, "0s") for prefix in prefixes]
+def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    routes = _stream_routes(api, settings)
+    routes += [
+        _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
+        for service in api.services
+    ]
+    prefixes = ["/grpc.health.v1.Health/", "/grpc.reflection."]
+    return routes + [_route({"prefix": prefix}, "0s") for prefix in prefixes]
+
+
+def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [
+        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+        for host, port in addresses
+    ]
 
 
 def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> str:
     """Envoy's YAML for `settings`, with the public services of `descriptor`."""
     api = read_descriptor(descriptor)
-    endpoints = [
-        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
-        for host, port in api_endpoints(settings)
-    ]
+    endpoints = _endpoints(api_endpoints(settings))
     if not endpoints:
         raise ValueError("api_processes must be at least 1")
     values: dict[str, Any] = {
@@ -284,8 +325,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "proto_descriptor": str(Path(descriptor).resolve()),
         "services": list(api.services),
         "api_endpoints": endpoints,
-        "rest_routes": _rest_routes(api),
-        "grpc_routes": _grpc_routes(api),
+        "web_endpoints": _endpoints(web_endpoints(settings)),
+        "rest_routes": _rest_routes(api, settings),
+        "grpc_routes": _grpc_routes(api, settings),
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
         "local_reply_config": _local_reply_config(),

@@ -11,8 +11,10 @@ Start-up, in order:
    acquirer), unless PAYGATE_ACQUIRER_TARGET names one already; every child gets
    PAYGATE_ACQUIRER_TARGET, and a random PAYGATE_ACQUIRER_SERVICE_TOKEN unless one is set;
 5. `api_processes` API processes (`python -m servers.cli serve --role api --listen
-   127.0.0.1:<api_base_port + i>`) and one worker (`--role worker`, health on
-   127.0.0.1:<worker_port>), each ready when its gRPC health check says SERVING;
+   127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
+   127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
+   the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
+   each ready when its gRPC health check says SERVING;
 6. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
@@ -84,6 +86,7 @@ WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
 ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.acquirer.server.GRACE_SECONDS)
 # Children that others call: started first, stopped last.
 INFRASTRUCTURE = frozenset({"envoy", "acquirer"})
+WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
@@ -266,6 +269,12 @@ async def _envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) 
 
 
 # --- children --------------------------------------------------------------------------
+
+
+def _role_child(name: str, role: str, listen: str, grace: float) -> _Child:
+    """`paygate serve --role ROLE --listen LISTEN` in this interpreter."""
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--role", role, "--listen", listen]
+    return _Child(name, argv, grace)
 
 
 class _Child:
@@ -469,49 +478,26 @@ class Launcher:
             )
         self._env = self._child_env(settings)
         apis = [
-            _Child(
-                f"api-{i}",
-                [
-                    sys.executable,
-                    "-m",
-                    "servers.cli",
-                    "serve",
-                    "--role",
-                    "api",
-                    "--listen",
-                    f"{host}:{port}",
-                ],
-                API_GRACE,
-            )
+            _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE)
             for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
         ]
-        worker = _Child(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "servers.cli",
-                "serve",
-                "--role",
-                "worker",
-                "--listen",
-                f"127.0.0.1:{settings.worker_port}",
-            ],
-            WORKER_GRACE,
-        )
+        worker = _role_child("worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE)
+        web: list[_Child] = []
+        if settings.web_port:  # else the API processes serve the pages
+            web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
         envoy = _Child(
             "envoy",
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*([acquirer] if acquirer else []), *apis, worker, envoy]
+        self._children = [*([acquirer] if acquirer else []), *apis, worker, *web, envoy]
 
         if acquirer is not None:  # the others call it from their first request on
             await self._spawn(acquirer)
             await self._wait_ready(acquirer)
-        for child in [*apis, worker]:
+        for child in [*apis, worker, *web]:
             await self._spawn(child)
-        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker]))
+        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
 

@@ -108,6 +108,15 @@ class Settings:
     # something and gets no answer in time is "outcome unknown" (asked again later).
     acquirer_timeout: float = 10.0
 
+    # --- the web role and watches (docs/operations.md) --------------------------------------
+    # The web role (`paygate serve --role web`: the 3-D Secure page) listens on
+    # 127.0.0.1:<web_port>; Envoy routes /3ds/ to it. 0: no web process, the API
+    # processes serve the pages themselves.
+    web_port: int = 50058
+    # The longest a WatchPaymentIntent stream runs before it ends (final message
+    # MAX_DURATION) and the client watches again.
+    watch_max_seconds: float = 600.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""

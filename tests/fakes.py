@@ -90,9 +90,10 @@ def in_memory_app(
     clock = clock or SystemClock()
     limiter = LimitsRateLimiter("memory://")
     vault = in_memory_vault(clock)
+    uow = uow or MemoryUnitOfWorkFactory()
     app = assemble(
         settings or Settings(upi_approval_delay=0),
-        uow or MemoryUnitOfWorkFactory(),
+        uow,
         ids or RandomIds(),
         clock,
         card_vault=card_vault or InProcessCardVault(vault),
@@ -100,6 +101,8 @@ def in_memory_app(
         hasher=cheap_hasher(),
         tokens=token_codec(clock),
         rate_limit_defaults=rate_limit_defaults,
+        # The memory unit of work tells its own feed about every commit.
+        intent_changes=uow.store.changes if isinstance(uow, MemoryUnitOfWorkFactory) else None,
     )
     app.vault = vault
     app.closers.append(limiter.aclose)

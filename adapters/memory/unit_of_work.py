@@ -11,6 +11,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Self
 
 from adapters.memory.access import (
     MemoryAuditLog,
@@ -20,6 +21,7 @@ from adapters.memory.access import (
     MemorySessions,
     MemoryUsers,
 )
+from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.memory.ledger import (
     LedgerTables,
     MemoryDisputes,
@@ -95,6 +97,8 @@ class Tables:
 class MemoryStore(BaseStore[Tables]):
     def __init__(self) -> None:
         super().__init__(Tables())
+        # Told the intents whose events each commit appended, as NOTIFY does in SQL.
+        self.changes = MemoryIntentChanges()
 
 
 class _PaymentIntents:
@@ -234,6 +238,24 @@ class _PaymentAttempts:
                 a
                 for a in self._t.payment_attempts.values()
                 if a.status in IN_FLIGHT and a.updated_at < updated_before
+            ),
+            key=lambda a: (a.updated_at, a.id),
+        )[:limit]
+        for attempt in rows:
+            attempt.updated_at = now
+            attempt.version += 1
+        return [copy.deepcopy(a) for a in rows]
+
+    async def claim_awaiting_action(
+        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        rows = sorted(
+            (
+                a
+                for a in self._t.payment_attempts.values()
+                if a.status is AttemptStatus.REQUIRES_ACTION
+                and a.payment_method_type == payment_method_type
+                and a.updated_at < updated_before
             ),
             key=lambda a: (a.updated_at, a.id),
         )[:limit]
@@ -407,6 +429,19 @@ class MemoryUnitOfWork(MemoryTransaction[Tables]):
     settlements: SettlementRepository
     payouts: PayoutRepository
     disputes: DisputeRepository
+
+    _store: MemoryStore
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._events_seen = len(self._work.payment_events)
+        return self
+
+    async def commit(self) -> None:
+        appended = self._work.payment_events[self._events_seen :]
+        await super().commit()
+        self._events_seen = len(self._work.payment_events)
+        self._store.changes.publish(dict.fromkeys(e.payment_intent_id for e in appended))
 
     def _rebind(self) -> None:
         self.payment_intents = _PaymentIntents(self._work)

@@ -486,6 +486,31 @@ class SqlPaymentAttempts:
         rows = (await self._conn.execute(statement)).mappings()
         return sorted((_attempt(row) for row in rows), key=lambda a: a.id)
 
+    async def claim_awaiting_action(
+        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        t = payment_attempts.c
+        # Like claim_in_flight, over ix_payment_attempts_awaiting_action.
+        picked = (
+            select(t.id)
+            .where(
+                t.status == AttemptStatus.REQUIRES_ACTION.value,
+                t.payment_method_type == payment_method_type,
+                t.updated_at < updated_before,
+            )
+            .order_by(t.updated_at, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(payment_attempts)
+            .where(t.id.in_(picked.scalar_subquery()))
+            .values(updated_at=now, version=t.version + 1)
+            .returning(payment_attempts)
+        )
+        rows = (await self._conn.execute(statement)).mappings()
+        return sorted((_attempt(row) for row in rows), key=lambda a: a.id)
+
 
 # --- refunds ---------------------------------------------------------------------------
 

@@ -153,6 +153,8 @@ payment_intents = Table(
 )
 
 # Append-only: triggers installed by the migration refuse UPDATE, DELETE and TRUNCATE.
+# 0006_watch: every INSERT also sends NOTIFY payment_intent_changed with each intent id
+# (INTENT_CHANGED_CHANNEL), delivered at commit: adapters/sql/intent_changes.py listens.
 payment_events = Table(
     "payment_events",
     metadata,
@@ -242,6 +244,13 @@ payment_attempts = Table(
         "ix_payment_attempts_in_flight_updated_at",
         "updated_at",
         postgresql_where=text(one_of("status", sorted(s.value for s in IN_FLIGHT))),
+    ),
+    # 0006_watch: the pollers' claim (claim_awaiting_action).
+    Index(
+        "ix_payment_attempts_awaiting_action",
+        "payment_method_type",
+        "updated_at",
+        postgresql_where=text("status = 'REQUIRES_ACTION'"),
     ),
 )
 
@@ -712,3 +721,7 @@ APPEND_ONLY_TABLES = (
     "settlement_lines",
     "dispute_evidence",
 )
+
+# The NOTIFY channel of payment_events' insert trigger (0006_watch); the payload is the
+# payment intent's id.
+INTENT_CHANGED_CHANNEL = "payment_intent_changed"

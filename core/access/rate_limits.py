@@ -33,8 +33,11 @@ DEFAULT_LIMITS: dict[str, tuple[str, ...]] = {
     "login": ("5/minute",),
     "signup": ("10/hour",),
     "auth": ("60/minute",),
+    # Shoppers' browsers on the checkout pages (the 3-D Secure challenge): generous, since
+    # many shoppers may share one address (carrier NAT).
+    "pages": ("300/minute",),
 }
-PER_ORIGIN_CLASSES = frozenset({"login", "signup", "auth"})
+PER_ORIGIN_CLASSES = frozenset({"login", "signup", "auth", "pages"})
 
 # How long a process keeps a merchant's overrides before reading them again: a change
 # takes effect within this time on every API process.

@@ -500,6 +500,27 @@ class PaymentLifecycle:
                 log.exception("recovery of attempt %s failed", attempt.id)
         return [a.id for a in claimed]
 
+    async def poll_pending_actions(
+        self, older_than: timedelta, *, payment_method_type: str = "upi", limit: int = 100
+    ) -> list[str]:
+        """Asks the acquirer about attempts waiting for the payer (REQUIRES_ACTION) of one
+        payment method type, untouched for `older_than`: the UPI poller, the fallback for
+        a switch's completion callback that never came. Claims them (SKIP LOCKED, leased
+        for another `older_than`), then syncs each; an attempt still pending is left as
+        it is and comes back after the lease. Returns the ids it looked at."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claimed = await uow.payment_attempts.claim_awaiting_action(
+                payment_method_type, now - older_than, now, limit=limit
+            )
+            await uow.commit()
+        for attempt in claimed:
+            try:
+                await self.sync_attempt(attempt.id, actor=SYSTEM_SYNC)
+            except Exception:  # one bad attempt must not stop the batch; it comes back
+                log.exception("poll of attempt %s failed", attempt.id)
+        return [a.id for a in claimed]
+
     async def expire_unconfirmed(self, *, limit: int = 100) -> list[str]:
         """Cancels (reason EXPIRED) intents still waiting for a payment method or a
         confirmation `policy.unconfirmed_ttl` after they were created. One transaction."""
@@ -528,22 +549,33 @@ class PaymentLifecycle:
                     [i.latest_attempt for i in intents], for_update=True
                 )
             }
-            pending = []
+            voiding, pending = [], []
             for intent in intents:
-                attempt = attempts[intent.latest_attempt]
+                attempt = attempts.get(intent.latest_attempt)
+                if attempt is None or attempt.status is not AttemptStatus.AUTHORIZED:
+                    # Broken data must not stop the voids of every other intent: left
+                    # as it is, for a human.
+                    log.error(
+                        "intent %s is REQUIRES_CAPTURE but its attempt %r is %s: not voided",
+                        intent.id,
+                        intent.latest_attempt,
+                        attempt.status.value if attempt else "missing",
+                    )
+                    continue
                 intent.begin_void(CancellationReason.VOIDED, actor=SYSTEM_EXPIRY, at=now)
                 attempt.move(AttemptStatus.VOID_PENDING, now)
+                voiding.append(intent)
                 pending.append(attempt)
-            await uow.payment_intents.update_many(intents)
+            await uow.payment_intents.update_many(voiding)
             await uow.payment_attempts.update_many(pending)
-            await self._record(uow, [e for i in intents for e in i.pull_events()])
+            await self._record(uow, [e for i in voiding for e in i.pull_events()])
             await uow.commit()
         for attempt in pending:
             try:
                 await self._run_void(attempt, SYSTEM_EXPIRY)
             except Exception:  # left VOID_PENDING: recover_stuck_attempts finishes it
                 log.exception("void of expired authorization %s failed", attempt.id)
-        return [i.id for i in intents]
+        return [i.id for i in voiding]
 
     # ================================================================ helpers
 

@@ -7,7 +7,7 @@ FOR UPDATE SKIP LOCKED, so two workers never take the same row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -114,6 +114,14 @@ class PaymentAttemptRepository(Protocol):
         their version and returns them as saved. Oldest first."""
         ...
 
+    async def claim_awaiting_action(
+        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        """Leases up to `limit` REQUIRES_ACTION attempts of `payment_method_type` (upi)
+        untouched since before the cutoff, like claim_in_flight: the pollers' queue. A
+        leased attempt comes back once the cutoff passes its new `updated_at`."""
+        ...
+
 
 class RefundRepository(Protocol):
     async def add(self, refund: Refund) -> None: ...
@@ -213,3 +221,30 @@ class NoBookkeeping:
 
     async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
         return None
+
+
+# --- change notification -----------------------------------------------------------------
+
+
+class IntentChanges(Protocol):
+    """Tells a waiting reader that a payment intent changed (WatchPaymentIntent).
+
+    Every committed transaction that appends to an intent's event history (which every
+    change of an intent does) counts as a change. Only that something changed is told,
+    not what: the reader loads the intent again. Several changes may come as one tick,
+    and a tick may come without a visible change; a change is never missed while
+    subscribed.
+
+    tests/contract/test_intent_changes_contract.py is what every implementation must do.
+    """
+
+    def subscribe(self, merchant_id: str, intent_id: str) -> AsyncGenerator[None, None]:
+        """Ticks once as soon as listening has begun (so that the reader loads the
+        intent after it could miss nothing), then once after each committed change.
+
+        Ends (StopAsyncIteration) when the feed stops: the process is shutting down or
+        lost its connection; the reader should end its watch and let the client come
+        back. Raises core.shared.errors.Unavailable when listening cannot begin. Close
+        it (aclose) to stop listening.
+        """
+        ...

@@ -21,6 +21,8 @@ from paygate.v1 import (
     auth_pb2_grpc,
     balance_pb2,
     balance_pb2_grpc,
+    checkout_pages_pb2,
+    checkout_pages_pb2_grpc,
     disputes_pb2,
     disputes_pb2_grpc,
     members_pb2,
@@ -60,6 +62,7 @@ from servers.grpc.servicers.payment_methods import PaymentMethodService
 from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.tokens import TokenService
 from servers.settings import Settings
+from servers.web.servicer import CheckoutPageService
 
 log = logging.getLogger("paygate.server")
 
@@ -78,7 +81,7 @@ SERVICES = (
     Service(
         payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
         payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
-        lambda app: PaymentIntentService(app.payment_intents, app.payments),
+        lambda app: PaymentIntentService(app.payment_intents, app.payments, app.intent_watch),
     ),
     Service(
         refunds_pb2.DESCRIPTOR.services_by_name["RefundService"],
@@ -133,6 +136,22 @@ SERVICES = (
 )
 
 
+# What the web role serves (servers/web/server.py), or the API processes themselves when
+# there is no web role (Settings.web_port 0): pages for shoppers' browsers.
+PAGE_SERVICES = (
+    Service(
+        checkout_pages_pb2.DESCRIPTOR.services_by_name["CheckoutPageService"],
+        checkout_pages_pb2_grpc.add_CheckoutPageServiceServicer_to_server,
+        lambda app: CheckoutPageService(app.challenges),
+    ),
+)
+
+
+def api_services(settings: Settings) -> tuple[Service, ...]:
+    """The API role's services: the public API, and the pages without a web role."""
+    return SERVICES if settings.web_port else SERVICES + PAGE_SERVICES
+
+
 def method_access(services: tuple[Service, ...] = SERVICES) -> dict[str, options_pb2.Access]:
     """The (paygate.v1.access) option of every public method, by its full path."""
     access: dict[str, options_pb2.Access] = {}
@@ -173,25 +192,29 @@ def _new_request_id() -> str:
     return _ids.new("req")
 
 
-async def start(app: App, listen: str) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
-    """Builds and starts the server; returns it, its health servicer and the bound port."""
+async def start(
+    app: App, listen: str, services: tuple[Service, ...] = SERVICES
+) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+    """Builds and starts a server of `services` (the API role's by default, the web
+    role's PAGE_SERVICES) behind the whole interceptor chain; returns it, its health
+    servicer and the bound port."""
     server = grpc.aio.server(
         interceptors=[
             RequestLogInterceptor(_new_request_id),
             ErrorInterceptor(),
-            AuthInterceptor(app.gate, requirements(app.gate), app.trusted_proxies),
+            AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
             # After auth: keys are scoped to the caller's merchant.
             IdempotencyInterceptor(
-                app.idempotency, idempotent_methods(s.descriptor for s in SERVICES)
+                app.idempotency, idempotent_methods(s.descriptor for s in services)
             ),
         ],
         options=[("grpc.so_reuseport", 0)],
     )
-    for service in SERVICES:
+    for service in services:
         service.register(service.build(app), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [s.descriptor.full_name for s in SERVICES]
+    names = [s.descriptor.full_name for s in services]
     reflection.enable_server_reflection(
         [
             *names,
@@ -212,9 +235,16 @@ async def run(settings: Settings, listen: str) -> None:
     logging_setup.configure(settings.log_level)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for `paygate serve` (paygate up sets it)")
+    await serve(settings, listen, api_services(settings))
+
+
+async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) -> None:
+    """Serves `services` until SIGTERM or SIGINT, then drains: health turns NOT_SERVING,
+    watches end with their final message, in-flight calls get GRACE_SECONDS."""
     app = build_app(settings, settings.database_url)
-    server, health, port = await start(app, listen)
-    log.info("serving", extra={"fields": {"listen": listen, "port": port}})
+    server, health, port = await start(app, listen, services)
+    names = [s.descriptor.full_name for s in services]
+    log.info("serving", extra={"fields": {"listen": listen, "port": port, "services": names}})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -223,6 +253,7 @@ async def run(settings: Settings, listen: str) -> None:
         await stop.wait()
         log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
         await health.enter_graceful_shutdown()
+        await app.begin_shutdown()
         await server.stop(GRACE_SECONDS)
     finally:
         await app.aclose()

@@ -20,6 +20,10 @@ log = logging.getLogger("paygate.worker")
 MAX_BACKOFF = 300.0
 
 
+# run(now, limit) -> how many items it handled
+JobRun = Callable[[datetime, int], Awaitable[int]]
+
+
 @dataclass(frozen=True)
 class Job:
     """`run(now, limit)` handles at most `limit` items and returns how many it handled.
@@ -30,7 +34,7 @@ class Job:
 
     name: str
     every: float
-    run: Callable[[datetime, int], Awaitable[int]]
+    run: JobRun
     batch: int = 500
 
 

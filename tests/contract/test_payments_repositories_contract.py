@@ -315,6 +315,92 @@ async def test_claim_in_flight_leases_old_in_flight_attempts(
         assert await uow.payment_attempts.get(stuck[0].id) == claimed[0]
 
 
+async def test_claim_awaiting_action_leases_old_pending_actions_of_one_type(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    base = era(1979)
+    waiting = []
+    for _ in range(3):
+        intent = await add_intent(any_uow_factory, ids, merchant_id)
+        waiting.append(
+            await add_attempt(
+                any_uow_factory,
+                ids,
+                intent,
+                status=AttemptStatus.REQUIRES_ACTION,
+                payment_method_type="upi",
+                updated_at=base,
+            )
+        )
+    not_due = [
+        {"status": AttemptStatus.REQUIRES_ACTION, "payment_method_type": "card"},  # 3DS
+        {"status": AttemptStatus.PROCESSING, "payment_method_type": "upi"},
+        {"status": AttemptStatus.AUTHORIZED, "payment_method_type": "upi"},
+        {"status": AttemptStatus.FAILED, "payment_method_type": "upi"},
+    ]
+    for fields in not_due:
+        intent = await add_intent(any_uow_factory, ids, merchant_id)
+        await add_attempt(any_uow_factory, ids, intent, updated_at=base, **fields)
+    young = await add_intent(any_uow_factory, ids, merchant_id)
+    await add_attempt(
+        any_uow_factory,
+        ids,
+        young,
+        status=AttemptStatus.REQUIRES_ACTION,
+        payment_method_type="upi",
+        updated_at=base + timedelta(minutes=1),
+    )
+
+    cutoff, now = base + timedelta(seconds=5), base + timedelta(seconds=10)
+    claim = "upi", cutoff, now
+    async with any_uow_factory() as uow:
+        first = await uow.payment_attempts.claim_awaiting_action(*claim, limit=2)
+        rest = await uow.payment_attempts.claim_awaiting_action(*claim, limit=10)
+        await uow.commit()
+    assert len(first) == 2
+    claimed = sorted([*first, *rest], key=lambda a: a.id)
+    assert [a.id for a in claimed] == [a.id for a in waiting]
+    assert all(a.updated_at == now and a.version == 2 for a in claimed)
+    assert all(a.status is AttemptStatus.REQUIRES_ACTION for a in claimed)
+    async with any_uow_factory() as uow:
+        # Leased: not claimable again until the cutoff passes `now`.
+        assert await uow.payment_attempts.claim_awaiting_action(*claim, limit=10) == []
+        assert await uow.payment_attempts.get(waiting[0].id) == claimed[0]
+        later_claim = await uow.payment_attempts.claim_awaiting_action(
+            "upi", now + timedelta(seconds=1), now, limit=10
+        )
+    assert sorted(a.id for a in later_claim) == sorted([a.id for a in waiting])
+
+
+async def test_claim_awaiting_action_skips_rows_another_worker_holds(
+    uow_factory: UnitOfWorkFactory, ids: RandomIds
+) -> None:
+    """PostgreSQL: two pollers at once never take the same attempt (SKIP LOCKED)."""
+    merchant_id = await add_merchant(uow_factory, ids)
+    base = era(1981)
+    made = set()
+    for _ in range(4):
+        intent = await add_intent(uow_factory, ids, merchant_id)
+        attempt = await add_attempt(
+            uow_factory,
+            ids,
+            intent,
+            status=AttemptStatus.REQUIRES_ACTION,
+            payment_method_type="upi",
+            updated_at=base,
+        )
+        made.add(attempt.id)
+    # Rows of earlier eras (other tests) may be claimed too: only ours are asserted on.
+    claim = "upi", base + timedelta(seconds=5), base + timedelta(seconds=10)
+    async with uow_factory() as first, uow_factory() as second:
+        mine = {a.id for a in await first.payment_attempts.claim_awaiting_action(*claim, limit=2)}
+        theirs = {
+            a.id for a in await second.payment_attempts.claim_awaiting_action(*claim, limit=100)
+        }
+        assert len(mine) == 2 and not mine & theirs
+        assert made <= mine | theirs
+
+
 # --- refunds ----------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""End-to-end fixtures: the real process group (acquirer, API processes, worker, Envoy) on
-free ports.
+"""End-to-end fixtures: the real process group (acquirer, API, worker and web processes,
+Envoy) on free ports.
 
     def test_something(gateway):
         httpx.get(f"{gateway.rest_url}/v1/payment_intents",
@@ -9,9 +9,12 @@ free ports.
 `gateway` (session scope) is a servers.launcher.Gateway: rest_url, grpc_target,
 admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir,
 acquirer_target and acquirer_service_token (the acquirer role), pids (child name -> pid).
-It runs on the session's migrated test database (`database_url`), with a data dir of its
-own; its children's output goes to <data_dir>/gateway.log
-(PAYGATE_E2E_LOG=stdout streams it instead). Every test under tests/e2e is marked e2e.
+It runs with Redis, on a migrated database of the gateways' own (`gateway_database_url`:
+their workers' batch jobs claim rows of every merchant, and the other tiers leave
+deliberately odd ones), with a data dir of its own; its children's output goes to
+<data_dir>/gateway.log (PAYGATE_E2E_LOG=stdout streams it instead). Every test under
+tests/e2e is marked e2e. `running_gateway(database_url, api_processes, web_process=...)`
+starts another one (a different topology) for a module of its own.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import secrets
 import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from adapters.sql.migrate import create_database, drop_database, migrate
 from servers.launcher import Gateway, start_gateway
 from servers.settings import Settings
 
@@ -76,9 +81,15 @@ def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) 
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> Settings:
-    """Settings for a gateway of its own: every port free, everything under data_dir."""
-    http_port, grpc_port, admin_port, worker_port, acquirer_port = free_ports(5)
+def gateway_settings(
+    database_url: str, data_dir: Path, api_processes: int, *, web_process: bool = True
+) -> Settings:
+    """Settings for a gateway of its own: every port free, everything under data_dir.
+
+    Without `web_process` the API processes serve the checkout pages (web_port 0).
+    """
+    ports = free_ports(6)
+    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port = ports
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -86,10 +97,9 @@ def gateway_settings(database_url: str, data_dir: Path, api_processes: int) -> S
         grpc_port=grpc_port,
         envoy_admin_port=admin_port,
         api_processes=api_processes,
-        api_base_port=free_port_range(
-            api_processes, {http_port, grpc_port, admin_port, worker_port, acquirer_port}
-        ),
+        api_base_port=free_port_range(api_processes, set(ports)),
         worker_port=worker_port,
+        web_port=web_port if web_process else 0,
         acquirer_port=acquirer_port,
         log_level="INFO",
         db_pool_size=5,
@@ -103,14 +113,21 @@ def log_tail(path: Path, lines: int = 60) -> str:
         return ""
 
 
-@pytest.fixture(scope="session")
-def gateway(database_url: str, redis_url: str) -> Iterator[Gateway]:
+@contextlib.contextmanager
+def running_gateway(
+    database_url: str,
+    api_processes: int = API_PROCESSES,
+    *,
+    web_process: bool = True,
+    redis_url: str = "",
+) -> Iterator[Gateway]:
+    """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end."""
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
-    # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
     settings = dataclasses.replace(
-        gateway_settings(database_url, data_dir, API_PROCESSES), redis_url=redis_url
+        gateway_settings(database_url, data_dir, api_processes, web_process=web_process),
+        redis_url=redis_url,
     )
     with contextlib.ExitStack() as stack:
         if os.environ.get("PAYGATE_E2E_LOG") == "stdout":
@@ -128,3 +145,25 @@ def gateway(database_url: str, redis_url: str) -> Iterator[Gateway]:
             if code != 0:
                 pytest.fail(f"the gateway stopped with exit code {code}\n{log_tail(log_path)}")
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for the gateways of this session. Not the session's
+    `database_url`: a gateway's worker recovers, expires and voids rows of every
+    merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
+    process has."""
+    name = f"paygate_e2e_{secrets.token_hex(6)}"
+    url = await create_database(postgres_admin_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
+    # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
+    with running_gateway(gateway_database_url, redis_url=redis_url) as running:
+        yield running

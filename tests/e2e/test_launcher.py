@@ -241,7 +241,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
     # Directly under /tmp: as root the data dir's parents are opened to the pgserver user.
     root = Path(tempfile.mkdtemp(prefix="paygate-up-"))
     data_dir = root / "var"
-    http_port, grpc_port, admin_port, worker_port, acquirer_port = free_ports(5)
+    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port = ports = free_ports(6)
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PAYGATE_ACQUIRER_TARGET")
     }
@@ -251,10 +251,9 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_GRPC_PORT=str(grpc_port),
         PAYGATE_ENVOY_ADMIN_PORT=str(admin_port),
         PAYGATE_API_PROCESSES="2",
-        PAYGATE_API_BASE_PORT=str(
-            free_port_range(2, {http_port, grpc_port, admin_port, worker_port, acquirer_port})
-        ),
+        PAYGATE_API_BASE_PORT=str(free_port_range(2, set(ports))),
         PAYGATE_WORKER_PORT=str(worker_port),
+        PAYGATE_WEB_PORT=str(web_port),
         PAYGATE_ACQUIRER_PORT=str(acquirer_port),
         PAYGATE_DB_POOL_SIZE="2",
     )
@@ -279,8 +278,9 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     assert json.loads(seed_file.read_text())["secret_key"] == keys["secret key"]
     children = first.children()
     assert {p.name() for p in children} >= {"envoy"}
-    # The acquirer, two API processes, the worker, Envoy; PostgreSQL is a daemon.
-    assert len(children) == 5
+    # The acquirer, two API processes, the worker, the web process, Envoy; PostgreSQL is
+    # a daemon.
+    assert len(children) == 6
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()

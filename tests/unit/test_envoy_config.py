@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,9 @@ def test_the_transcoder_serves_every_public_service(rendered: str) -> None:
     line = next(x for x in rendered.splitlines() if x.strip().startswith("services:"))
     services = json.loads(line.split("services:", 1)[1])
     # Exactly what the API role serves (servers/grpc/server.py), discovered from proto/.
-    from servers.grpc.server import SERVICES
+    from servers.grpc.server import PAGE_SERVICES, SERVICES
 
-    assert set(services) == {s.descriptor.full_name for s in SERVICES}
+    assert set(services) == {s.descriptor.full_name for s in (*SERVICES, *PAGE_SERVICES)}
     assert {"paygate.v1.PaymentIntentService", "paygate.v1.BalanceService"} <= set(services)
     descriptor = re.search(r"proto_descriptor: (.*)", rendered)
     assert descriptor is not None
@@ -124,7 +125,9 @@ def test_streams_have_no_route_timeout_and_internal_services_no_route(tmp_path: 
     assert rest_routes[-1]["match"] == {"prefix": "/"}
     assert rest_routes[-1]["route"]["timeout"] == envoy_config.UNARY_TIMEOUT
     grpc_line = [x for x in text.splitlines() if x.strip().startswith("routes:")][1]
-    grpc_prefixes = [r["match"]["prefix"] for r in json.loads(grpc_line.split("routes:", 1)[1])]
+    grpc_routes = json.loads(grpc_line.split("routes:", 1)[1])
+    grpc_prefixes = [r["match"]["prefix"] for r in grpc_routes if "prefix" in r["match"]]
+    assert grpc_routes[0]["match"] == {"path": "/paygate.v1.WatchService/Watch"}
     assert "/paygate.v1.RefundService/" in grpc_prefixes
     assert "/grpc.health.v1.Health/" in grpc_prefixes
     assert not any("internal" in p for p in grpc_prefixes)
@@ -142,3 +145,70 @@ def test_write_puts_envoy_yaml_in_the_data_dir(tmp_path: Path) -> None:
     path = envoy_config.write(settings, envoy_config.descriptor_path())
     assert path == tmp_path / "var" / "envoy.yaml"
     assert "port_value: 8080" in path.read_text()
+
+
+# --- the web role --------------------------------------------------------------------
+
+
+def _routes(text: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The REST listener's routes and the gRPC listener's."""
+    lines = [x for x in text.splitlines() if x.strip().startswith("routes:")]
+    rest, grpc_ = (json.loads(line.split("routes:", 1)[1]) for line in lines)
+    return rest, grpc_
+
+
+def _cluster_endpoints(text: str, name: str) -> list[dict[str, object]]:
+    block = text.split(f"cluster_name: {name}", 1)[1]
+    line = next(x for x in block.splitlines() if "lb_endpoints:" in x)
+    endpoints = json.loads(line.split("lb_endpoints:", 1)[1])
+    return [e["endpoint"]["address"]["socket_address"] for e in endpoints]
+
+
+def test_the_checkout_pages_go_to_the_web_cluster(rendered: str) -> None:
+    rest, grpc_ = _routes(rendered)
+    by_prefix = {r["match"].get("prefix"): r for r in rest}  # type: ignore[union-attr]
+    for prefix in ("/paygate.v1.CheckoutPageService/", "/3ds/"):
+        route = by_prefix[prefix]["route"]
+        assert route["cluster"] == "web"  # type: ignore[index]
+        assert route["timeout"] == envoy_config.UNARY_TIMEOUT  # type: ignore[index]
+    # Ahead of the catch-all, which stays the API's.
+    assert rest[-1]["match"] == {"prefix": "/"} and rest[-1]["route"]["cluster"] == "api"  # type: ignore[index]
+    clusters = {
+        r["match"].get("prefix") or r["match"]["path"]: r["route"]["cluster"]  # type: ignore[union-attr, index]
+        for r in grpc_
+    }
+    assert clusters["/paygate.v1.CheckoutPageService/"] == "web"
+    assert clusters["/paygate.v1.PaymentIntentService/"] == "api"
+
+
+def test_server_streams_outlive_the_longest_quiet_watch(rendered: str) -> None:
+    """No route timeout, and an idle timeout above Settings.watch_max_seconds (Envoy's
+    default of 5 minutes would cut a quiet 10-minute watch), on both listeners."""
+    for routes in _routes(rendered):
+        watch = next(
+            r
+            for r in routes
+            if r["match"].get("path") == "/paygate.v1.PaymentIntentService/WatchPaymentIntent"  # type: ignore[union-attr]
+        )
+        assert watch["route"]["timeout"] == "0s"  # type: ignore[index]
+        idle = watch["route"]["idle_timeout"]  # type: ignore[index]
+        assert idle == f"{int(SETTINGS.watch_max_seconds) + 60}s"
+        assert int(idle.rstrip("s")) > SETTINGS.watch_max_seconds
+        assert routes.index(watch) < len(routes) - 1  # ahead of the prefixes
+
+
+def test_the_web_cluster_is_the_web_process_or_else_the_api_processes() -> None:
+    descriptor = envoy_config.descriptor_path()
+    split = envoy_config.render(SETTINGS, descriptor)
+    assert _cluster_endpoints(split, "web") == [
+        {"address": "127.0.0.1", "port_value": SETTINGS.web_port}
+    ]
+    embedded = envoy_config.render(replace(SETTINGS, web_port=0), descriptor)
+    assert _cluster_endpoints(embedded, "web") == _cluster_endpoints(embedded, "api")
+    assert len(_cluster_endpoints(embedded, "api")) == SETTINGS.api_processes
+
+
+def test_envoy_knows_every_service_the_web_role_serves() -> None:
+    from servers.grpc.server import PAGE_SERVICES
+
+    assert {s.descriptor.full_name for s in PAGE_SERVICES} == set(envoy_config.WEB_SERVICES)

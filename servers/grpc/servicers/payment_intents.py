@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
 import grpc
 from paygate.v1 import payment_intents_pb2 as pb
 from paygate.v1 import payment_intents_pb2_grpc
 
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
 from servers.grpc.context import caller
 
 
 class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
-    def __init__(self, intents: PaymentIntents, payments: PaymentLifecycle) -> None:
+    def __init__(
+        self, intents: PaymentIntents, payments: PaymentLifecycle, watch: IntentWatch
+    ) -> None:
         self._intents = intents
         self._payments = payments
+        self._watch = watch
 
     async def CreatePaymentIntent(
         self, request: pb.CreatePaymentIntentRequest, context: grpc.aio.ServicerContext
@@ -68,3 +75,24 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
     ) -> pb.PaymentIntent:
         intent = await self._payments.cancel(caller(), request.id, request.cancellation_reason)
         return convert.payment_intent(intent)
+
+    async def WatchPaymentIntent(
+        self, request: pb.WatchPaymentIntentRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchPaymentIntentResponse]:
+        updates = self._watch.watch(caller(), request.id, client_secret=request.client_secret)
+        # Closed here, not whenever the garbage collector gets to it: a client that goes
+        # away stops the subscription at once.
+        async with aclosing(updates):
+            async for update in updates:
+                yield pb.WatchPaymentIntentResponse(
+                    payment_intent=convert.payment_intent(update.intent),
+                    final=update.final,
+                    reason=_END_REASONS[update.end] if update.end else 0,
+                )
+
+
+_END_REASONS = {
+    WatchEnd.TERMINAL_STATUS: pb.WatchPaymentIntentResponse.TERMINAL_STATUS,
+    WatchEnd.MAX_DURATION: pb.WatchPaymentIntentResponse.MAX_DURATION,
+    WatchEnd.INTERRUPTED: pb.WatchPaymentIntentResponse.INTERRUPTED,
+}

@@ -265,6 +265,23 @@ async def test_uncaptured_authorizations_are_voided_after_seven_days(world: Worl
         assert world.card_network._records[stored.latest_attempt].void is not None
 
 
+async def test_an_authorization_without_its_attempt_does_not_stop_the_other_voids(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken, held = await world.paid(1000, manual=True), await world.paid(2000, manual=True)
+    async with world.uow() as uow:
+        stored = await uow.payment_intents.get(MERCHANT, broken.id, for_update=True)
+        assert stored is not None
+        stored.latest_attempt = "pa_01lost"  # an inconsistency, as only a bug would leave
+        await uow.payment_intents.update(stored)
+        await uow.commit()
+    world.clock.advance(days=8)
+    assert await world.payments.void_expired_authorizations() == [held.id]
+    assert (await world.stored(held.id)).status is Status.CANCELED
+    assert (await world.stored(broken.id)).status is Status.REQUIRES_CAPTURE
+    assert "not voided" in caplog.text
+
+
 # --- hygiene --------------------------------------------------------------------------
 
 

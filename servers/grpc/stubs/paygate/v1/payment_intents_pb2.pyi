@@ -212,3 +212,31 @@ class CancelPaymentIntentRequest(_message.Message):
     id: str
     cancellation_reason: str
     def __init__(self, id: _Optional[str] = ..., cancellation_reason: _Optional[str] = ...) -> None: ...
+
+class WatchPaymentIntentRequest(_message.Message):
+    __slots__ = ("id", "client_secret")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    client_secret: str
+    def __init__(self, id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
+
+class WatchPaymentIntentResponse(_message.Message):
+    __slots__ = ("payment_intent", "final", "reason")
+    class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        END_REASON_UNSPECIFIED: _ClassVar[WatchPaymentIntentResponse.EndReason]
+        TERMINAL_STATUS: _ClassVar[WatchPaymentIntentResponse.EndReason]
+        MAX_DURATION: _ClassVar[WatchPaymentIntentResponse.EndReason]
+        INTERRUPTED: _ClassVar[WatchPaymentIntentResponse.EndReason]
+    END_REASON_UNSPECIFIED: WatchPaymentIntentResponse.EndReason
+    TERMINAL_STATUS: WatchPaymentIntentResponse.EndReason
+    MAX_DURATION: WatchPaymentIntentResponse.EndReason
+    INTERRUPTED: WatchPaymentIntentResponse.EndReason
+    PAYMENT_INTENT_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    payment_intent: PaymentIntent
+    final: bool
+    reason: WatchPaymentIntentResponse.EndReason
+    def __init__(self, payment_intent: _Optional[_Union[PaymentIntent, _Mapping]] = ..., final: _Optional[bool] = ..., reason: _Optional[_Union[WatchPaymentIntentResponse.EndReason, str]] = ...) -> None: ...

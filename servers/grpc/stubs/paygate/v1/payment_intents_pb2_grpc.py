@@ -65,6 +65,11 @@ class PaymentIntentServiceStub:
                 request_serializer=paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.SerializeToString,
                 response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
                 _registered_method=True)
+        self.WatchPaymentIntent = channel.unary_stream(
+                '/paygate.v1.PaymentIntentService/WatchPaymentIntent',
+                request_serializer=paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentIntentServiceServicer:
@@ -124,6 +129,18 @@ class PaymentIntentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPaymentIntent(self, request, context):
+        """Streams the intent: first as it is now, then each time it changes, until it
+        reaches a terminal status (SUCCEEDED or CANCELED). The last message has `final`
+        set and says why the stream ends; a stream that ends without one was cut (a
+        network failure): watch again. Over REST this is Server-Sent Events
+        (text/event-stream), one message per event. A publishable key must also send the
+        client_secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentIntentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +173,11 @@ def add_PaymentIntentServiceServicer_to_server(servicer, server):
                     servicer.CancelPaymentIntent,
                     request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.FromString,
                     response_serializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.SerializeToString,
+            ),
+            'WatchPaymentIntent': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPaymentIntent,
+                    request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -321,6 +343,33 @@ class PaymentIntentService:
             '/paygate.v1.PaymentIntentService/CancelPaymentIntent',
             paygate_dot_v1_dot_payment__intents__pb2.CancelPaymentIntentRequest.SerializeToString,
             paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPaymentIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/paygate.v1.PaymentIntentService/WatchPaymentIntent',
+            paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentRequest.SerializeToString,
+            paygate_dot_v1_dot_payment__intents__pb2.WatchPaymentIntentResponse.FromString,
             options,
             channel_credentials,
             insecure,
