@@ -142,9 +142,24 @@ def _ledger(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "disputes":
         return asyncio.run(ledger_cli.resolve_disputes(url, _say))
     directory = args.acquirer_dir or ledger_cli.acquirer_dir(settings.data_dir)
+    # With an acquirer role, its records are the acquirer's file (downloaded first).
+    acquirer = (
+        ledger_cli.AcquirerRole(
+            settings.acquirer_target,
+            settings.acquirer_service_token.reveal(),
+            settings.acquirer_timeout,
+        )
+        if settings.acquirer_target
+        else None
+    )
     return asyncio.run(
         ledger_cli.run_reconcile(
-            url, args.date, _say, files=list(args.acquirer_file), directory=directory
+            url,
+            args.date,
+            _say,
+            files=list(args.acquirer_file),
+            directory=directory,
+            acquirer=acquirer,
         )
     )
 
@@ -234,7 +249,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="the acquirer's settlement file of the day (repeatable); default: the files "
-        "of the day in --acquirer-dir",
+        "of the day in --acquirer-dir (with PAYGATE_ACQUIRER_TARGET set, the acquirer "
+        "role's records, downloaded there first)",
     )
     recon.add_argument(
         "--acquirer-dir", type=Path, help="folder of settlement files (default <data_dir>/acquirer)"

@@ -6,6 +6,9 @@
     paygate disputes resolve             close the disputes whose decision time has come
     paygate reconcile --date D [--acquirer-file F]... [--acquirer-dir DIR]
                                          ledger vs payments vs the acquirer's file of D
+                                         (with PAYGATE_ACQUIRER_TARGET set and no
+                                         --acquirer-file: first downloaded from the
+                                         acquirer role into --acquirer-dir)
 
 Each prints JSON lines (like every paygate log line) and exits 0 on success. `reconcile`
 prints one line per difference and exits 1 when there is any; every command exits 2 on
@@ -16,13 +19,15 @@ use-cases the worker role runs (several runs at once share the work).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from adapters.acquirers import settlement_file
 from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
+from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from adapters.sql.engine import create_engine
 from adapters.sql.ledger import take_checkpoints
 from adapters.sql.reconciliation import SqlReconciliationSource
@@ -33,6 +38,7 @@ from core.ledger.fx import parse_rates_csv
 from core.ledger.payouts import Payouts
 from core.ledger.reconciliation import reconcile
 from core.ledger.settlement import SettlementBatch
+from core.payments.acquirer import AcquirerUnavailable
 from core.shared.errors import PaygateError
 
 Say = Callable[..., None]
@@ -126,6 +132,42 @@ async def resolve_disputes(database_url: str, say: Say) -> int:
     return OK
 
 
+@dataclass(frozen=True)
+class AcquirerRole:
+    """Where the acquirer role listens (PAYGATE_ACQUIRER_TARGET) and how to call it."""
+
+    target: str
+    service_token: str = ""
+    timeout_seconds: float = 10.0
+
+
+async def download_settlement_files(
+    acquirer: AcquirerRole, directory: Path, days: Sequence[date]
+) -> list[Path]:
+    """The acquirer role's settlement records of each day (the card network's and the UPI
+    switch's), written as that day's file in `directory` (`settlement-D.csv`, replaced):
+    what a real acquirer delivers by SFTP, kept as the record of what was reconciled."""
+    channel = open_channel(acquirer.target)
+    options: dict[str, Any] = {
+        "service_token": acquirer.service_token,
+        "timeout_seconds": acquirer.timeout_seconds,
+    }
+    books = [
+        GrpcAcquirer.card_network(channel, **options),
+        GrpcAcquirer.upi_switch(channel, **options),
+    ]
+    try:
+        paths = []
+        for day in days:
+            records = [record for book in books for record in await book.settlement_records(day)]
+            paths.append(
+                await asyncio.to_thread(settlement_file.write_day, directory, records, day)
+            )
+        return paths
+    finally:
+        await channel.close()
+
+
 async def run_reconcile(
     database_url: str,
     day: date,
@@ -133,9 +175,22 @@ async def run_reconcile(
     *,
     files: list[Path],
     directory: Path,
+    acquirer: AcquirerRole | None = None,
 ) -> int:
     previous: list[Path] = []
-    if not files:
+    if not files and acquirer is not None:
+        try:
+            files, previous = [
+                [path]
+                for path in await download_settlement_files(
+                    acquirer, directory, [day, day - timedelta(days=1)]
+                )
+            ]
+        except (AcquirerUnavailable, OSError) as error:
+            say("error", "the acquirer's settlement records cannot be fetched",
+                target=acquirer.target, problem=str(error))  # fmt: skip
+            return BAD_INPUT
+    elif not files:
         files = settlement_file.day_files(directory, day)
         previous = settlement_file.day_files(directory, day - timedelta(days=1))
     if not files:

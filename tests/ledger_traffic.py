@@ -1,8 +1,7 @@
-"""A stand-in for the payments branch's capture and refund, for the ledger's tests.
-
-TODO(merge): once confirm/capture/refund exist as use-cases and API calls, the e2e day of
-traffic (tests/e2e/test_ledger_e2e.py) should drive them through the API instead of this
-helper; the contract tests may keep it.
+"""A stand-in for the payment use-cases' capture and refund, for the ledger's unit and
+contract tests (tests/unit/ledger, tests/contract, tests/unit/servers/test_grpc_ledger.py):
+posting at chosen times, without an API or an acquirer process. The e2e day of traffic
+(tests/e2e/test_ledger_e2e.py) goes through the real API instead.
 
 It does what the payment use-cases will do, in their order: call the acquirer first (the
 card network simulator), then, in one unit of work, move the payment intent and post the

@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.acquirers import settlement_file
+from paygate.internal.v1 import acquirer_pb2 as pb
+
+from adapters.acquirers import UpiSimulator, settlement_file
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.ledger.model import MerchantTerms
 from servers import ledger_cli
+from servers.acquirer import server as acquirer_server
 from tests.contract.helpers import add_merchant
 from tests.contract.ledger_helpers import set_terms
 from tests.ledger_traffic import PaymentsStandIn
@@ -92,6 +95,33 @@ async def test_fx_load_settle_and_reconcile(
     (difference,) = dirty.messages("difference")
     assert (difference["kind"], difference["line"]) == ("AMOUNT_MISMATCH", 4)
     assert "ledger 1200 JPY, acquirer 1300 JPY" in difference["detail"]
+
+    # With an acquirer role, reconcile downloads its records (card network + UPI switch)
+    # over gRPC into the directory, then reads exactly that file: the same clean result.
+    roles = {pb.ACQUIRER_CARD_NETWORK: payments.acquirer, pb.ACQUIRER_UPI_SWITCH: UpiSimulator()}
+    server, health, port = await acquirer_server.start(roles, "127.0.0.1:0", service_token="t0k")
+    downloaded = tmp_path / "downloaded"
+    try:
+        fetched = Said()
+        role = ledger_cli.AcquirerRole(f"127.0.0.1:{port}", "t0k")
+        code = await ledger_cli.run_reconcile(
+            database_url, DAY.date(), fetched, files=[], directory=downloaded, acquirer=role
+        )
+    finally:
+        await acquirer_server.stop(server, health)
+    assert (code, fetched.messages("difference")) == (ledger_cli.OK, [])
+    (summary,) = fetched.messages("reconciled")
+    assert (summary["ledger_movements"], summary["acquirer_lines"]) == (4, 4)
+    day_file = downloaded / settlement_file.file_name(DAY.date())
+    assert summary["files"] == [str(day_file)]
+    assert day_file.read_bytes() == path.read_bytes()  # what the simulator's file says
+    # Nobody listening there any more: unusable input, exit 2.
+    gone = Said()
+    code = await ledger_cli.run_reconcile(
+        database_url, DAY.date(), gone, files=[], directory=downloaded, acquirer=role
+    )
+    assert code == ledger_cli.BAD_INPUT
+    assert gone.lines[-1][1] == "the acquirer's settlement records cannot be fetched"
 
     nothing = Said()
     code = await ledger_cli.run_reconcile(

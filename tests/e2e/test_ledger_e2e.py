@@ -1,30 +1,35 @@
-"""A day of traffic through the real gateway: settlement, its report, payouts, a dispute,
-and `paygate reconcile`, all on the gateway's PostgreSQL, read through Envoy.
+"""A day of traffic through the real gateway: payments in three currencies, refunds, a
+dispute, `paygate reconcile` against the acquirer process's own books, settlement, its
+report, payouts, all on the gateway's PostgreSQL, read through Envoy.
 
-TODO(merge): the payments branch brings confirm/capture/refund. Until then the traffic is
-posted by tests/ledger_traffic.PaymentsStandIn: it calls the card network simulator and
-then, in one transaction, moves the payment intent and posts through core.ledger.hooks,
-exactly as the payment use-cases will. After the merge, switch (marked `STAND-IN` below):
-  1. charges: POST /v1/payment_intents + /confirm (+ /capture) instead of payments.charge;
-  2. refunds: POST /v1/refunds instead of payments.refund;
-  3. the dispute feed: the worker role ingests it instead of this test's Disputes.ingest;
-  4. the acquirer's file: the API processes' simulators journal it (SettlementJournal into
-     <data_dir>/acquirer) instead of settlement_file.write_day from this test's simulator.
-Everything after the traffic (settle, report, balance, payouts, evidence, reconcile) is
-already the real thing: `paygate` subprocesses and REST calls through Envoy.
+The traffic is a merchant's: tokens with the publishable key, payment intents confirmed
+with them (AUTOMATIC capture), refunds through POST /v1/refunds. Two steps still drive a
+use-case directly, because they run on the worker's schedule or in the future:
+  - the dispute feed: the worker does not ingest disputes yet, so `ingest_disputes` builds
+    the application (servers.app.build_app) against the gateway's database and acquirer
+    role and runs app.disputes.ingest(app.dispute_feed), as the worker's job will;
+  - settlement: captures of today come due at T+2, a day that has not begun, which
+    `paygate settle` refuses; the test runs SettlementBatch.run_settlement(D+2) with a
+    clock at that day's start (and the dispute's decision two days ahead likewise).
+`paygate reconcile` reads the acquirer role's settlement records over gRPC
+(PAYGATE_ACQUIRER_TARGET; docs/ledger.md, "Reconciliation"), so the whole day of the
+session reconciles: this test's movements and every other test's before it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +40,34 @@ from adapters.acquirers import settlement_file
 from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-from adapters.system import RandomIds
+from adapters.system import RandomIds, SystemClock
 from core.access.use_cases import ApiKeys
 from core.ledger.disputes import Disputes
+from core.ledger.records import Dispute
+from core.ledger.settlement import SettlementBatch
+from core.shared.secret import Secret
+from servers.app import build_app
 from servers.launcher import Gateway
-from tests.ledger_traffic import DISPUTED, PaymentsStandIn, SettableClock
+from servers.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-# Three days ago: the day's captures are due (T+2) by the settlement of yesterday, and the
-# dispute opened that day still takes evidence (due 7 days after it opened).
-DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
+APPROVED = "4242424242424242"
+DISPUTED = "4000000000000259"  # approved, then disputed (fraudulent) after capture
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def paygate(gateway: Gateway, *args: str) -> tuple[int, list[dict[str, Any]]]:
-    """Runs `paygate ARGS` as an operator would, on the gateway's database and data dir."""
+    """Runs `paygate ARGS` as an operator would, on the gateway's database and data dir,
+    with the acquirer role's address (reconcile reads its records)."""
     env = {
         **os.environ,
         "DATABASE_URL": gateway.database_url,
         "PAYGATE_DATA_DIR": str(gateway.data_dir),
+        "PAYGATE_ACQUIRER_TARGET": gateway.acquirer_target,
+        "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
     }
     done = subprocess.run(
         [sys.executable, "-m", "servers.cli", *args],
@@ -75,6 +90,59 @@ def paygate(gateway: Gateway, *args: str) -> tuple[int, list[dict[str, Any]]]:
 class Merchant:
     id: str
     rest: httpx.AsyncClient
+    publishable_key: str
+
+    async def charge(self, amount: int, currency: str, card: str = APPROVED) -> dict[str, Any]:
+        """Tokenize, create (AUTOMATIC capture) and confirm: the intent, SUCCEEDED."""
+        token = await self.rest.post(
+            "/v1/tokens",
+            json={"card": {"number": card, "exp_month": 12, "exp_year": 2040, "cvc": "123"}},
+            headers={"Authorization": f"Bearer {self.publishable_key}", **key()},
+        )
+        assert token.status_code == 200, token.text
+        created = await self.rest.post(
+            "/v1/payment_intents", json={"amount": amount, "currency": currency}, headers=key()
+        )
+        assert created.status_code == 200, created.text
+        confirmed = await self.rest.post(
+            f"/v1/payment_intents/{created.json()['id']}/confirm",
+            json={"payment_method": token.json()["id"]},
+            headers=key(),
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        intent: dict[str, Any] = confirmed.json()
+        assert intent["status"] == "SUCCEEDED", intent
+        return intent
+
+    async def refund(self, intent: dict[str, Any], amount: int) -> dict[str, Any]:
+        refunded = await self.rest.post(
+            "/v1/refunds", json={"payment_intent": intent["id"], "amount": amount}, headers=key()
+        )
+        assert refunded.status_code == 200, refunded.text
+        refund: dict[str, Any] = refunded.json()
+        assert refund["status"] == "SUCCEEDED", refund
+        return refund
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+async def ingest_disputes(gateway: Gateway, data_dir: Path) -> list[Dispute]:
+    """The worker's dispute ingestion, once: the application built as a process of the
+    gateway builds it (its database, its acquirer role), reading the card network's feed."""
+    settings = Settings(
+        database_url=gateway.database_url,
+        data_dir=data_dir,
+        acquirer_target=gateway.acquirer_target,
+        acquirer_service_token=Secret(gateway.acquirer_service_token),
+        db_pool_size=2,
+    )
+    app = build_app(settings, gateway.database_url)
+    try:
+        return list((await app.disputes.ingest(app.dispute_feed)).opened)
+    finally:
+        await app.aclose()
 
 
 @pytest.fixture
@@ -87,10 +155,10 @@ async def uow(gateway: Gateway) -> AsyncIterator[SqlUnitOfWorkFactory]:
 @pytest.fixture
 async def merchant(gateway: Gateway, uow: SqlUnitOfWorkFactory) -> AsyncIterator[Merchant]:
     """A merchant of this test's own (the seeded one is shared with other e2e tests)."""
-    seeded = await ApiKeys(uow, RandomIds(), SettableClock(DAY)).seed_merchant("Ledger e2e")
+    seeded = await ApiKeys(uow, RandomIds(), SystemClock()).seed_merchant("Ledger e2e")
     headers = {"Authorization": f"Bearer {seeded.secret_key.plaintext}"}
-    async with httpx.AsyncClient(base_url=gateway.rest_url, headers=headers) as rest:
-        yield Merchant(seeded.merchant.id, rest)
+    async with httpx.AsyncClient(base_url=gateway.rest_url, headers=headers, timeout=30) as rest:
+        yield Merchant(seeded.merchant.id, rest, seeded.publishable_key.plaintext)
 
 
 def error_reason(response: httpx.Response) -> str:
@@ -101,11 +169,12 @@ def error_reason(response: httpx.Response) -> str:
 async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     gateway: Gateway, uow: SqlUnitOfWorkFactory, merchant: Merchant, tmp_path: Path
 ) -> None:
-    rest, ids = merchant.rest, RandomIds()
+    rest = merchant.rest
+    day = datetime.now(UTC).date()
 
     # --- rates for the day, loaded as an operator does --------------------------------
     rates = tmp_path / "rates.csv"
-    as_of = DAY.isoformat().replace("+00:00", "Z")
+    as_of = midnight(day).isoformat().replace("+00:00", "Z")
     rates.write_text(
         f"base,quote,rate,as_of,source\nEUR,USD,1.0869,{as_of},ecb\nUSD,JPY,151.37,{as_of},ecb\n"
     )
@@ -113,20 +182,26 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     assert code == 0, said
     assert said[-1]["msg"] == "fx rates loaded"
 
-    # --- the day's traffic (STAND-IN for the payments API, see the module docstring) ---
-    payments = PaymentsStandIn(uow, ids, DAY)
-    hour = timedelta(hours=1)
-    usd = await payments.charge(merchant.id, 12_000, "USD", at=DAY + 9 * hour)
-    eur = await payments.charge(merchant.id, 5000, "EUR", at=DAY + 10 * hour)
-    await payments.charge(merchant.id, 8000, "JPY", at=DAY + 11 * hour)
-    disputed = await payments.charge(merchant.id, 3000, "USD", at=DAY + 12 * hour, card=DISPUTED)
-    await payments.refund(usd, 2000, at=DAY + 13 * hour)
-    await payments.refund(eur, 1500, at=DAY + 14 * hour)
-    disputes = Disputes(uow, ids, SettableClock(DAY), SimulatedDisputeDecisions())
-    (dispute,) = (await disputes.ingest(payments.acquirer)).opened
-    assert dispute.payment_intent_id == disputed.payment_intent_id
-    acquirer_dir = gateway.data_dir / "acquirer"
-    settlement_file.write_day(acquirer_dir, payments.acquirer.settlement, DAY.date())
+    # --- the day's traffic, as the merchant sends it ----------------------------------
+    usd = await merchant.charge(12_000, "usd")
+    eur = await merchant.charge(5000, "eur")
+    await merchant.charge(8000, "jpy")
+    disputed = await merchant.charge(3000, "usd", card=DISPUTED)
+    await merchant.refund(usd, 2000)
+    await merchant.refund(eur, 1500)
+
+    # The card network opens the dispute on its feed; the worker's ingestion (run here
+    # once, see the module docstring) records it. Other tests' disputed payments may
+    # come in with it.
+    deadline = time.monotonic() + 20
+    mine: list[Dispute] = []
+    while not mine and time.monotonic() < deadline:
+        opened = await ingest_disputes(gateway, tmp_path / "ingest")
+        mine = [d for d in opened if d.merchant_id == merchant.id]
+        if not mine:
+            await asyncio.sleep(0.2)
+    (dispute,) = mine
+    assert dispute.payment_intent_id == disputed["id"]
 
     # --- the dispute, answered through the API ----------------------------------------
     listed = (await rest.get("/v1/disputes")).json()
@@ -136,39 +211,70 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     answered = await rest.post(
         f"/v1/disputes/{dispute.id}/evidence",
         json={"receipt": "INV-2291", "product_description": "Walnut desk"},
+        headers=key(),
     )
     assert answered.status_code == 200, answered.text
     assert answered.json()["status"] == "UNDER_REVIEW"
     assert answered.json()["evidence"]["receipt"] == "INV-2291"
 
-    # --- reconciliation of the day: nothing to report ---------------------------------
-    code, said = paygate(gateway, "reconcile", "--date", DAY.date().isoformat())
+    # --- reconciliation of the day against the acquirer process: nothing to report ----
+    code, said = paygate(gateway, "reconcile", "--date", day.isoformat())
+    if datetime.now(UTC).date() != day:
+        pytest.skip("the traffic straddled midnight UTC: its day is split in two")
     assert code == 0, said
     summary = said[-1]
-    assert (summary["msg"], summary["differences"]) == ("reconciled", 0)
-    assert (summary["ledger_movements"], summary["acquirer_lines"]) == (6, 6)
-    assert summary["payments_checked"] == 4
-    assert summary["ledger_totals"] == {"USD": 13_000, "EUR": 3500, "JPY": 8000}
+    assert (summary["msg"], summary["differences"]) == ("reconciled", 0), said
+    # The whole session's day reconciles (every test's payments); ours are in it.
+    assert summary["ledger_movements"] == summary["acquirer_lines"]
+    assert summary["ledger_totals"] == summary["acquirer_totals"]
+    assert summary["payments_checked"] >= 4
+    # reconcile downloaded the acquirer's records of the day into the file it read.
+    acquirer_dir = gateway.data_dir / "acquirer"
+    day_file = acquirer_dir / settlement_file.file_name(day)
+    assert summary["files"] == [str(day_file)]
+    rows = day_file.read_bytes().decode().split("\r\n")
+    ours = [row.split(",") for row in rows[1:] if f",{merchant.id}," in row]
+    assert sorted((r[0], int(r[4]), r[5]) for r in ours) == sorted(
+        [
+            ("CAPTURE", 12_000, "USD"),
+            ("CAPTURE", 5000, "EUR"),
+            ("CAPTURE", 8000, "JPY"),
+            ("CAPTURE", 3000, "USD"),
+            ("REFUND", 2000, "USD"),
+            ("REFUND", 1500, "EUR"),
+        ]
+    )
 
     # ...and a corrupted line of the acquirer's file is reported.
-    day_file = acquirer_dir / settlement_file.file_name(DAY.date())
-    rows = day_file.read_bytes().decode().split("\r\n")
-    rows[2] = rows[2].replace(",5000,EUR,", ",5001,EUR,")
+    (line,) = [
+        i
+        for i, row in enumerate(rows)
+        if row.startswith("CAPTURE,") and f",{merchant.id},5000,EUR," in row
+    ]
+    capture_reference, attempt_reference = rows[line].split(",")[1:3]
+    assert attempt_reference == eur["latest_attempt"]
+    rows[line] = rows[line].replace(",5000,EUR,", ",5001,EUR,")
     corrupted = tmp_path / "corrupted.csv"
     corrupted.write_text("\r\n".join(rows))
     code, said = paygate(
-        gateway, "reconcile", "--date", DAY.date().isoformat(), "--acquirer-file", str(corrupted)
+        gateway, "reconcile", "--date", day.isoformat(), "--acquirer-file", str(corrupted)
     )
     assert code == 1
     differences = [line for line in said if line["msg"] == "difference"]
     assert [(d["kind"], d["line"], d["reference"]) for d in differences] == [
-        ("AMOUNT_MISMATCH", 3, eur.capture_reference)
+        ("AMOUNT_MISMATCH", line + 1, capture_reference)
     ]
 
     # --- settlement of the day the captures came due (T+2) ----------------------------
-    due_day = (DAY + timedelta(days=2)).date()
-    code, said = paygate(gateway, "settle", "--date", due_day.isoformat())
-    assert code == 0, said
+    # `paygate settle --date D+2` would refuse a day that has not begun: the use-case runs
+    # with a clock at its start (it settles every merchant's funds due by then).
+    due_day = day + timedelta(days=2)
+    settled = await SettlementBatch(uow, RandomIds()).run_settlement(
+        due_day, midnight(due_day) + timedelta(minutes=1)
+    )
+    assert [(s.merchant_id, s.currency) for s in settled if s.merchant_id == merchant.id] == [
+        (merchant.id, "USD")
+    ]
     settlements = (await rest.get("/v1/settlements")).json()["data"]
     assert len(settlements) == 1
     settlement = settlements[0]
@@ -215,10 +321,12 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     assert balance["pending"] == [{"amount": "0", "currency": "USD"}]
 
     # --- payouts: a manual one, never more than available, then the automatic one ---
-    too_much = await rest.post("/v1/payouts", json={"amount": net + 1, "currency": "usd"})
+    too_much = await rest.post(
+        "/v1/payouts", json={"amount": net + 1, "currency": "usd"}, headers=key()
+    )
     assert too_much.status_code == 400
     assert error_reason(too_much) == "BALANCE_INSUFFICIENT"
-    manual = await rest.post("/v1/payouts", json={"amount": 5000, "currency": "usd"})
+    manual = await rest.post("/v1/payouts", json={"amount": 5000, "currency": "usd"}, headers=key())
     assert manual.status_code == 200, manual.text
     assert (manual.json()["status"], manual.json()["method"]) == ("IN_TRANSIT", "MANUAL")
     code, said = paygate(gateway, "payouts", "run")
@@ -237,7 +345,8 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     assert sorted(int(t["net"]) for t in paid_out) == sorted([-5000, -(net - 5000)])
 
     # --- the network decides the dispute (evidence: WON) once its review is over ----
-    # STAND-IN clock: the worker would run this after decide_at; the test cannot wait a day.
+    # The worker would run this after decide_at; the test cannot wait two days.
+    disputes = Disputes(uow, RandomIds(), SystemClock(), SimulatedDisputeDecisions())
     (won,) = [
         d
         for d in await disputes.resolve_due_disputes(datetime.now(UTC) + timedelta(days=2))
