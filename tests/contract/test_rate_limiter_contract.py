@@ -14,7 +14,9 @@ from adapters.ratelimit import LimitsRateLimiter, RateLimitResult, parse_limit
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimitsRateLimiter]:
     url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    limiter = LimitsRateLimiter(url)
+    # A generous timeout: the cases test counting, not the fail-open path (tested below),
+    # and a loaded machine must not turn a slow reply into a let-through.
+    limiter = LimitsRateLimiter(url, timeout_seconds=5.0)
     try:
         yield limiter
     finally:

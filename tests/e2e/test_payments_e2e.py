@@ -430,11 +430,6 @@ async def test_upi_collect_asks_the_payer(rest: httpx.AsyncClient) -> None:
     assert base64.b64decode(action["qr_code"][len(prefix) :])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="over gRPC the UPI switch has no callback: the gateway learns of the approval "
-    "only from a worker job polling UPI collects (sync_attempt), which another branch adds",
-)
 async def test_upi_collect_completes(rest: httpx.AsyncClient) -> None:
     confirmed = await upi_collect(rest)
     # success@upi approves after a short delay (PAYGATE_UPI_APPROVAL_DELAY, 2 s).
