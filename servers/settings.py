@@ -88,6 +88,9 @@ class Settings:
     upi_approval_delay: float = 2.0
     # Failed attempts an intent allows before confirm answers ATTEMPTS_EXHAUSTED.
     max_failed_attempts: int = 5
+    # How long an attempt or refund may stay in flight before the worker asks the acquirer
+    # again; it must exceed any acquirer call (docs/payments.md).
+    recovery_after_seconds: int = 300
 
     # FX rates older than this are not used (FX_RATE_UNAVAILABLE): load a fresh rates file
     # daily with `paygate fx load`.
