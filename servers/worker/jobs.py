@@ -64,13 +64,13 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
     return [
         Job(
             "payments.recover_stuck_attempts",
-            every=30.0,
+            every=min(30.0, recovery_after.total_seconds()),
             run=counted(lambda n: payments.recover_stuck_attempts(recovery_after, limit=n)),
             batch=ACQUIRER_BATCH,
         ),
         Job(
             "refunds.recover_stuck_refunds",
-            every=30.0,
+            every=min(30.0, recovery_after.total_seconds()),
             run=counted(lambda n: refunds.recover_stuck_refunds(recovery_after, limit=n)),
             batch=ACQUIRER_BATCH,
         ),

@@ -120,14 +120,19 @@ def running_gateway(
     *,
     web_process: bool = True,
     redis_url: str = "",
+    **overrides: object,
 ) -> Iterator[Gateway]:
-    """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end."""
+    """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
+
+    `overrides` replace settings fields (simulator_latency=2.0, ...).
+    """
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
     settings = dataclasses.replace(
         gateway_settings(database_url, data_dir, api_processes, web_process=web_process),
         redis_url=redis_url,
+        **overrides,
     )
     with contextlib.ExitStack() as stack:
         if os.environ.get("PAYGATE_E2E_LOG") == "stdout":

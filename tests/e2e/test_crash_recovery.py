@@ -1,0 +1,116 @@
+"""Kill -9 of the API process between the acquirer's authorization and the transaction that
+records it: after the restart, the worker's recovery asks the acquirer and settles the
+attempt. Nothing stays PROCESSING and nothing is authorized twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from adapters.sql.engine import create_engine
+from servers.launcher import Gateway
+from tests.e2e.conftest import running_gateway
+
+# Every acquirer call takes this long: the window in which the API process dies.
+ACQUIRER_LATENCY = 3.0
+RECOVERY_AFTER = 2
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def slow_gateway(gateway_database_url: str) -> Iterator[Gateway]:
+    with running_gateway(
+        gateway_database_url,
+        api_processes=1,
+        web_process=False,
+        simulator_latency=ACQUIRER_LATENCY,
+        recovery_after_seconds=RECOVERY_AFTER,
+    ) as running:
+        yield running
+
+
+async def attempts_of(gateway: Gateway, intent_id: str) -> list[tuple[str, str]]:
+    engine = create_engine(gateway.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT id, status FROM payment_attempts WHERE payment_intent_id = :id"),
+                {"id": intent_id},
+            )
+            return [(row.id, row.status) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def wait_for(check: Callable[[], Awaitable[T]], what: str, within: float = 90.0) -> T:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def test_a_killed_api_process_leaves_nothing_stuck_and_nothing_authorized_twice(
+    slow_gateway: Gateway,
+) -> None:
+    gateway = slow_gateway
+    sk = {"Authorization": f"Bearer {gateway.secret_key}"}
+    pk = {"Authorization": f"Bearer {gateway.publishable_key}"}
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+    async with httpx.AsyncClient(base_url=gateway.rest_url, timeout=60) as http:
+        token = (await http.post("/v1/tokens", json={"card": card}, headers=pk)).json()["id"]
+        intent = (
+            await http.post(
+                "/v1/payment_intents",
+                json={"amount": 4200, "currency": "usd", "capture_method": "MANUAL"},
+                headers=sk,
+            )
+        ).json()
+        confirm = asyncio.create_task(
+            http.post(
+                f"/v1/payment_intents/{intent['id']}/confirm",
+                json={"payment_method": token},
+                headers=sk,
+            )
+        )
+
+        # Phase 1 is committed (the attempt is PROCESSING) and the acquirer is working:
+        # now the process that waits for its answer dies without a word.
+        async def in_flight() -> list[tuple[str, str]]:
+            rows = await attempts_of(gateway, intent["id"])
+            return rows if rows and rows[0][1] == "PROCESSING" else []
+
+        await wait_for(in_flight, "the attempt to be in flight")
+        killed = gateway.pids["api-0"]
+        os.kill(killed, signal.SIGKILL)
+        answer = await confirm
+        assert answer.status_code >= 500  # the caller learns nothing; it may retry
+
+        async def restarted() -> bool:
+            pid = gateway.pids.get("api-0")
+            return pid is not None and pid != killed
+
+        await wait_for(restarted, "the launcher to restart the API process")
+
+        async def settled() -> dict[str, object]:
+            got = await http.get(f"/v1/payment_intents/{intent['id']}", headers=sk)
+            body: dict[str, object] = got.json() if got.status_code == 200 else {}
+            return body if body.get("status") == "REQUIRES_CAPTURE" else {}
+
+        recovered = await wait_for(settled, "recovery to settle the attempt")
+
+    assert recovered["amount_capturable"] == "4200"
+    rows = await attempts_of(gateway, intent["id"])
+    assert [status for _, status in rows] == ["AUTHORIZED"]  # one attempt, one authorization
