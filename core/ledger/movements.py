@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.errors import AmountTooLarge, InsufficientFunds, NothingToReverse
@@ -87,6 +88,28 @@ class _Book:
 
     def postings(self) -> tuple[Posting, ...]:
         return tuple(Posting(a, amount) for a, amount in self._amounts.items() if amount)
+
+    def entry(
+        self,
+        kind: EntryKind,
+        *,
+        id: str,
+        merchant_id: str,
+        source: str,
+        created: datetime,
+        **details: Any,
+    ) -> JournalEntry:
+        """The journal entry of these postings (JournalEntry refuses one that does not
+        balance)."""
+        return JournalEntry(
+            id=id,
+            kind=kind,
+            merchant_id=merchant_id,
+            source=source,
+            postings=self.postings(),
+            created=created,
+            **details,
+        )
 
 
 def available_on(captured_at: datetime, delay_days: int) -> datetime:
@@ -225,12 +248,11 @@ def capture(
     book.through_fx(amount, gross_s)
     book.credit(Account.merchant(merchant_id, K.PENDING, settlement), gross_s.amount - fee_s.amount)
     book.credit(Account.merchant(merchant_id, K.FEES, settlement), fee_s.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.CAPTURE,
         id=entry_id,
-        kind=EntryKind.CAPTURE,
         merchant_id=merchant_id,
         source=payment_intent_id,
-        postings=book.postings(),
         created=at,
         payment_intent_id=payment_intent_id,
         presentment=amount,
@@ -288,12 +310,11 @@ def refund(
     book.debit(funds.account(K.FEES), fee_back)
     book.through_fx(refund_s, amount)
     book.credit(Account.merchant(charge.merchant_id, K.REFUNDS, amount.currency), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.REFUND,
         id=entry_id,
-        kind=EntryKind.REFUND,
         merchant_id=charge.merchant_id,
         source=refund_id,
-        postings=book.postings(),
         created=at,
         payment_intent_id=charge.payment_intent_id,
         presentment=amount,
@@ -309,12 +330,11 @@ def refund_succeeded(*, entry_id: str, at: datetime, refund: JournalEntry) -> Jo
     book = _Book()
     book.debit(Account.merchant(refund.merchant_id, K.REFUNDS, amount.currency), amount.amount)
     book.credit(Account.platform(K.ACQUIRER_CLEARING, amount.currency), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.REFUND_SUCCEEDED,
         id=entry_id,
-        kind=EntryKind.REFUND_SUCCEEDED,
         merchant_id=refund.merchant_id,
         source=refund.source,
-        postings=book.postings(),
         created=at,
         payment_intent_id=refund.payment_intent_id,
         presentment=amount,
@@ -344,12 +364,11 @@ def refund_failed(
         else:
             book.debit(posting.account, -posting.amount)
     _credit_funds(book, funds, back)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.REFUND_FAILED,
         id=entry_id,
-        kind=EntryKind.REFUND_FAILED,
         merchant_id=refund.merchant_id,
         source=refund.source,
-        postings=book.postings(),
         created=at,
         payment_intent_id=refund.payment_intent_id,
         presentment=refund.presentment,
@@ -402,12 +421,11 @@ def dispute_opened(
     book.credit(funds.account(K.FEES), dispute_fee.amount)
     book.through_fx(held, amount)
     book.credit(Account.merchant(charge.merchant_id, K.DISPUTES, amount.currency), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.DISPUTE_OPENED,
         id=entry_id,
-        kind=EntryKind.DISPUTE_OPENED,
         merchant_id=charge.merchant_id,
         source=dispute_id,
-        postings=book.postings(),
         created=at,
         payment_intent_id=charge.payment_intent_id,
         presentment=amount,
@@ -440,12 +458,11 @@ def dispute_won(
     book.through_fx(disputed, held)
     book.debit(funds.account(K.FEES), fee_back)
     _credit_funds(book, funds, held.amount + fee_back)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.DISPUTE_WON,
         id=entry_id,
-        kind=EntryKind.DISPUTE_WON,
         merchant_id=opened.merchant_id,
         source=opened.source,
-        postings=book.postings(),
         created=at,
         payment_intent_id=opened.payment_intent_id,
         presentment=opened.presentment,
@@ -466,12 +483,11 @@ def dispute_lost(*, entry_id: str, at: datetime, opened: JournalEntry) -> Journa
     book = _Book()
     book.debit(Account.merchant(opened.merchant_id, K.DISPUTES, disputed.currency), disputed.amount)
     book.credit(Account.platform(K.ACQUIRER_CLEARING, disputed.currency), disputed.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.DISPUTE_LOST,
         id=entry_id,
-        kind=EntryKind.DISPUTE_LOST,
         merchant_id=opened.merchant_id,
         source=opened.source,
-        postings=book.postings(),
         created=at,
         payment_intent_id=opened.payment_intent_id,
         presentment=opened.presentment,
@@ -524,12 +540,11 @@ def payout(
     book = _Book()
     book.debit(funds.account(K.AVAILABLE), amount.amount)
     book.credit(Account.platform(K.PAYOUTS_IN_TRANSIT, amount.currency), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.PAYOUT,
         id=entry_id,
-        kind=EntryKind.PAYOUT,
         merchant_id=funds.merchant_id,
         source=payout_id,
-        postings=book.postings(),
         created=at,
     )
 
@@ -544,12 +559,11 @@ def payout_failed(
     book = _Book()
     book.debit(in_transit.account, -in_transit.amount)
     _credit_funds(book, funds, -in_transit.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.PAYOUT_FAILED,
         id=entry_id,
-        kind=EntryKind.PAYOUT_FAILED,
         merchant_id=payout.merchant_id,
         source=payout.source,
-        postings=book.postings(),
         created=at,
         related_entry_id=payout.id,
     )
@@ -574,12 +588,11 @@ def fee(
     book = _Book()
     _debit_funds(book, funds, plan_debit(funds, amount.amount, allow_receivable=True))
     book.credit(funds.account(K.FEES), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.FEE,
         id=entry_id,
-        kind=EntryKind.FEE,
         merchant_id=funds.merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
         description=description,
     )
@@ -610,12 +623,11 @@ def adjustment(
     else:
         _debit_funds(book, funds, plan_debit(funds, -amount.amount, allow_receivable=True))
         book.credit(platform, -amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.ADJUSTMENT,
         id=entry_id,
-        kind=EntryKind.ADJUSTMENT,
         merchant_id=funds.merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
         description=description,
     )
@@ -636,12 +648,11 @@ def release_pending(
     book = _Book()
     book.debit(funds.account(K.PENDING), moved)
     _credit_funds(book, funds, moved)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.RELEASE,
         id=entry_id,
-        kind=EntryKind.RELEASE,
         merchant_id=funds.merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
     )
 
@@ -655,12 +666,11 @@ def hold_reserve(
     book = _Book()
     _debit_funds(book, funds, plan_debit(funds, amount.amount, sources=(K.AVAILABLE,)))
     book.credit(funds.account(K.RESERVE), amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.RESERVE_HOLD,
         id=entry_id,
-        kind=EntryKind.RESERVE_HOLD,
         merchant_id=funds.merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
     )
 
@@ -674,12 +684,11 @@ def release_reserve(
     book = _Book()
     _debit_funds(book, funds, plan_debit(funds, amount.amount, sources=(K.RESERVE,)))
     _credit_funds(book, funds, amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.RESERVE_RELEASE,
         id=entry_id,
-        kind=EntryKind.RESERVE_RELEASE,
         merchant_id=funds.merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
     )
 
@@ -701,11 +710,10 @@ def sweep_fees(
     else:
         book.debit(revenue, -amount.amount)
         book.credit(fees, -amount.amount)
-    return JournalEntry(
+    return book.entry(
+        EntryKind.FEE_SWEEP,
         id=entry_id,
-        kind=EntryKind.FEE_SWEEP,
         merchant_id=merchant_id,
         source=source,
-        postings=book.postings(),
         created=at,
     )
