@@ -245,14 +245,15 @@ async def test_the_client_reconnects_when_the_acquirer_comes_back() -> None:
         {pb.ACQUIRER_CARD_NETWORK: network}, "127.0.0.1:0"
     )
     target = f"127.0.0.1:{port}"
-    async with client(target, connect_timeout_seconds=0.3) as acquirer:
+    # Refused connections fail at once; the margin is for a slow first connect.
+    async with client(target, connect_timeout_seconds=2.0) as acquirer:
         first = await acquirer.authorize(authorization(card("4242424242424242")))
         await acquirer_server.stop(server, health)
         with pytest.raises(AcquirerUnavailable):
             await acquirer.authorize(authorization(card("4242424242424242")))
         server, health, _ = await acquirer_server.start({pb.ACQUIRER_CARD_NETWORK: network}, target)
         try:
-            for _ in range(50):  # within the channel's short reconnect back-off
+            for _ in range(100):  # within the channel's short reconnect back-off
                 try:
                     assert await acquirer.lookup(first.attempt_reference) == first
                     break
