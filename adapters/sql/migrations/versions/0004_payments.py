@@ -15,9 +15,7 @@ Create Date: 2025-01-20
 
 Written by hand; tests/contract/test_postgres_only.py compares the result with tables.py.
 CHECK names go through op.f(): they are final as written. Without it Alembic applies the
-metadata's "ck" naming convention to an already-prefixed name and doubles the prefix
-(which is what 0001 does: its CHECKs are named ck_<table>_ck_<table>_<name>).
-The lead re-chains down_revision when 0002 (another branch) lands before it.
+metadata's "ck" naming convention to an already-prefixed name and doubles the prefix.
 """
 
 from __future__ import annotations

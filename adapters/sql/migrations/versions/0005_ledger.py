@@ -6,8 +6,7 @@ Revision ID: 0005_ledger
 Revises: 0004_payments
 Create Date: 2026-03-10
 
-Written by hand (docs/ledger.md, "Persistence"). Other branches add revisions on top of
-0001 too; whoever merges re-chains down_revision. A contract test compares the migrated
+Written by hand (docs/ledger.md, "Persistence"). A contract test compares the migrated
 database with adapters/sql/tables.py.
 """
 
