@@ -3,7 +3,7 @@ contract tests (tests/unit/ledger, tests/contract, tests/unit/servers/test_grpc_
 posting at chosen times, without an API or an acquirer process. The e2e day of traffic
 (tests/e2e/test_ledger_e2e.py) goes through the real API instead.
 
-It does what the payment use-cases will do, in their order: call the acquirer first (the
+It does what the payment use-cases do, in their order: call the acquirer first (the
 card network simulator), then, in one unit of work, move the payment intent and post the
 ledger entry through core.ledger.hooks, and commit both together.
 """

@@ -3,11 +3,10 @@
 - The session gateway (two API processes, the worker, the web process, Envoy): the page
   is served by the web process through Envoy's `web` cluster; watches over REST (Server-
   Sent Events) and gRPC see changes made by another API process (LISTEN/NOTIFY).
-- The whole 3-D Secure flow runs on a gateway of its own with ONE API process and no
-  web process (the API process serves the page), because the card network is still a
-  simulator inside each process: the challenge lives in the process that confirmed, so
-  the page's answer must reach that process. Once the acquirers run as a process of
-  their own, this flow runs on the session gateway as well.
+- The whole 3-D Secure flow runs on both topologies: the session gateway (the page on the
+  web process, the confirm on an API process: the challenge lives at the acquirer role,
+  which both reach) and a gateway of its own with one API process and no web process
+  (the API process serves the page).
 """
 
 from __future__ import annotations
@@ -219,11 +218,18 @@ def test_watching_another_merchants_intent_is_not_found(gateway: Gateway) -> Non
     assert response.json()["code"] == 5
 
 
-# --- the whole 3-D Secure flow (one API process serving the page) ---------------------
+# --- the whole 3-D Secure flow, on both topologies ------------------------------------
 
 
-def test_a_3ds_payment_from_token_to_succeeded(single_process_gateway: Gateway) -> None:
-    gateway = single_process_gateway
+@pytest.fixture(params=["session", "single_process"])
+def any_gateway(request: pytest.FixtureRequest) -> Gateway:
+    name = "gateway" if request.param == "session" else "single_process_gateway"
+    running: Gateway = request.getfixturevalue(name)
+    return running
+
+
+def test_a_3ds_payment_from_token_to_succeeded(any_gateway: Gateway) -> None:
+    gateway = any_gateway
     token = tokenize(gateway, THREE_DS_CARD)
     intent = create_intent(gateway, return_url="https://shop.example/thanks?order=9")
     with (
