@@ -52,7 +52,8 @@ def api_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator
     processes = []
     for i, address in enumerate(addresses):
         with (tmp_path / f"api{i}.log").open("w") as log:  # the child keeps its own copy
-            command = [sys.executable, str(ROOT / "tests/e2e/api_process.py"), address]
+            command = [sys.executable, "-m", "servers.cli", "serve", "--role", "api"]
+            command += ["--listen", address]
             processes.append(
                 subprocess.Popen(
                     command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
