@@ -29,17 +29,10 @@ from core.shared.money import Money
 from core.shared.ports import IdGenerator
 from core.shared.secret import Secret
 from core.shared.unit_of_work import UnitOfWorkFactory
+from tests.fakes import FixedClock
 
 APPROVED = "4242424242424242"
 DISPUTED = "4000000000000259"  # approved, then disputed (fraudulent) after capture
-
-
-class SettableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ class PaymentsStandIn:
     def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, start: datetime) -> None:
         self._uow = uow
         self._ids = ids
-        self.clock = SettableClock(start)
+        self.clock = FixedClock(start)
         self.acquirer = CardNetworkSimulator(clock=self.clock)
         self.hooks = LedgerHooks(ids)
 

@@ -34,7 +34,8 @@ from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.shared.money import Money
 from core.shared.unit_of_work import UnitOfWorkFactory
 from tests.contract.ledger_helpers import DAY0, at, load_rates, set_terms
-from tests.ledger_traffic import DISPUTED, PaymentsStandIn, SettableClock
+from tests.fakes import FixedClock
+from tests.ledger_traffic import DISPUTED, PaymentsStandIn
 
 T = BalanceTransactionType
 
@@ -118,7 +119,7 @@ async def test_automatic_payouts_pay_out_available_after_each_settlement(
     day = (DAY0 + timedelta(days=2)).date()
     now = DAY0 + timedelta(days=2, hours=1)
     await SettlementBatch(any_uow_factory, ids).run_settlement(day, now)
-    payouts = Payouts(any_uow_factory, ids, SettableClock(now))
+    payouts = Payouts(any_uow_factory, ids, FixedClock(now))
     paid = [p for p in await payouts.run_automatic_payouts(now) if p.merchant_id == merchant_id]
     assert [(p.amount, p.currency, p.method, p.status) for p in paid] == [
         (9680, "USD", PayoutMethod.AUTOMATIC, PayoutStatus.IN_TRANSIT)
@@ -152,7 +153,7 @@ async def test_manual_payouts_never_take_available_below_zero(
     await payments.charge(merchant_id, 10_000, "USD", at=at())
     now = DAY0 + timedelta(days=2, hours=1)
     await SettlementBatch(any_uow_factory, ids).run_settlement(now.date(), now)
-    payouts = Payouts(any_uow_factory, ids, SettableClock(now))
+    payouts = Payouts(any_uow_factory, ids, FixedClock(now))
     assert [
         p for p in await payouts.run_automatic_payouts(now) if p.merchant_id == merchant_id
     ] == []
@@ -188,7 +189,7 @@ async def test_a_disputed_capture_opens_a_dispute_that_evidence_wins(
     payments = PaymentsStandIn(any_uow_factory, ids, at())
     charge = await payments.charge(merchant_id, 10_000, "USD", at=at(), card=DISPUTED)
     await payments.charge(merchant_id, 2000, "USD", at=at(1))  # not disputed
-    clock = SettableClock(at(2))
+    clock = FixedClock(at(2))
     disputes = Disputes(any_uow_factory, ids, clock, SimulatedDisputeDecisions())
     ingested = await disputes.ingest(payments.acquirer)
     assert ingested.unmatched == [] and ingested.cursor == 1
@@ -248,7 +249,7 @@ async def test_a_dispute_without_evidence_is_lost_at_its_due_date(
 ) -> None:
     payments = PaymentsStandIn(any_uow_factory, ids, at())
     await payments.charge(merchant_id, 3000, "USD", at=at(), card=DISPUTED)
-    disputes = Disputes(any_uow_factory, ids, SettableClock(at(1)), SimulatedDisputeDecisions())
+    disputes = Disputes(any_uow_factory, ids, FixedClock(at(1)), SimulatedDisputeDecisions())
     (dispute,) = (await disputes.ingest(payments.acquirer)).opened
     lost = [
         d for d in await disputes.resolve_due_disputes(at(days=8)) if d.merchant_id == merchant_id
@@ -257,9 +258,7 @@ async def test_a_dispute_without_evidence_is_lost_at_its_due_date(
         (dispute.id, DisputeStatus.LOST, at(days=8))
     ]
     assert lost[0].balance_transactions == dispute.balance_transactions  # no second one
-    clock_late = Disputes(
-        any_uow_factory, ids, SettableClock(at(days=9)), SimulatedDisputeDecisions()
-    )
+    clock_late = Disputes(any_uow_factory, ids, FixedClock(at(days=9)), SimulatedDisputeDecisions())
     with pytest.raises(FailedPrecondition):
         await clock_late.submit_evidence(
             owner(merchant_id), dispute.id, DisputeEvidence(receipt="r")
@@ -287,7 +286,7 @@ async def test_a_dispute_the_ledger_cannot_place_is_reported_not_opened(
                 )
             ]
 
-    disputes = Disputes(any_uow_factory, ids, SettableClock(at()), SimulatedDisputeDecisions())
+    disputes = Disputes(any_uow_factory, ids, FixedClock(at()), SimulatedDisputeDecisions())
     result = await disputes.ingest(Feed())
     assert (result.opened, len(result.unmatched), result.cursor) == ([], 1, 7)
     assert (await disputes.list(owner(merchant_id))).data == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -24,18 +23,12 @@ from core.access.ports import RateLimitResult
 from core.access.rate_limits import RateLimits
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys
+from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 10  # per hour: no window boundary can let an extra call in during the test
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from core.access.model import Principal
 from core.shared.errors import FailedPrecondition, NotFound
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
+from tests.e2e.conftest import free_port
 from tests.sentinel import Sentinels
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +40,6 @@ RUN_VAULT = (
     "from servers.vault.server import run\n"
     "asyncio.run(run(Settings.from_env(), sys.argv[1]))\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

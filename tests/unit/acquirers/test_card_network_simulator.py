@@ -34,19 +34,12 @@ from core.payments.acquirer import (
 from core.risk.rules import CardSignals, RiskAction, screen_card
 from core.shared.money import Money
 from core.shared.secret import Secret
+from tests.fakes import FixedClock
 
 Out = AuthorizationOutcome
 D = DeclineCode
 MERCHANT = "acct_sim"
 _refs = itertools.count(1)
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
 
 
 def ref(prefix: str = "pa") -> str:
