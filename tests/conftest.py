@@ -24,7 +24,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.migrate import create_database, drop_database, migrate
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
+from servers.embedded_postgres import EmbeddedPostgres
 
 FORCE_EMBEDDED = os.environ.get("PAYGATE_TEST_FORCE_EMBEDDED", "") not in ("", "0")
 LOCAL_POSTGRES_ADDRESS = ("127.0.0.1", 5432)
@@ -50,65 +50,6 @@ _SERVER_FILE = "server.pid"
 
 
 # --- PostgreSQL ------------------------------------------------------------------------
-
-
-class EmbeddedPostgres:
-    """A throwaway pgserver PostgreSQL (servers/embedded_postgres.py runs the app's own).
-
-    pgserver starts it (initdb, as the system user `pgserver` when we are root); the
-    wheel's pg_ctl stops it, because pgserver's cleanup modes would stop servers that
-    other processes started.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        # pgserver grants o+rx on every parent of the data dir so that its system user
-        # can reach it: never put it under a folder that must stay private (a home).
-        self.data_dir = data_dir.resolve()
-        self._system_user: str | None = None
-
-    def start(self) -> str:
-        """Starts the server, or attaches to the one running on this data dir, and returns
-        the admin URL (database `postgres`) as postgresql+asyncpg://postgres@/postgres?host=.
-        """
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
-            warnings.simplefilter("ignore")
-            import pgserver
-
-            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(self.data_dir, cleanup_mode=None)
-        info = server.get_postmaster_info()
-        if info.socket_dir is None:
-            raise RuntimeError(f"the PostgreSQL in {self.data_dir} listens on no Unix socket")
-        self._system_user = server.system_user
-        return f"postgresql+asyncpg://postgres@/postgres?host={info.socket_dir}"
-
-    @property
-    def pg_ctl(self) -> Path:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from pgserver._commands import POSTGRES_BIN_PATH
-        return Path(POSTGRES_BIN_PATH) / "pg_ctl"
-
-    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(self.pg_ctl), "-D", str(self.data_dir), *args]
-        # pg_ctl refuses to run as root; the data dir belongs to the pgserver user then.
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", self._system_user or "pgserver", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-
-    def running(self) -> bool:
-        if not (self.data_dir / "postmaster.pid").exists():
-            return False
-        return self._pg_ctl("status").returncode == 0
-
-    def stop(self) -> None:
-        """Fast shutdown (disconnects clients, no crash recovery on the next start)."""
-        if not self.running():
-            return
-        result = self._pg_ctl("-w", "-m", "fast", "stop")
-        if result.returncode != 0 and self.running():
-            raise RuntimeError(f"pg_ctl stop failed: {result.stderr.strip()}")
 
 
 async def _postgres_answers(host: str, port: int) -> bool:
@@ -172,6 +113,8 @@ async def postgres_admin_url() -> AsyncIterator[str]:
     await asyncio.to_thread(_reap_orphaned_embedded_servers)
     # Under /tmp: pgserver opens every parent folder to its system user (o+rx).
     root = _claim_folder(_EMBEDDED_PG_PREFIX)
+    # The app's own launcher of the wheel's server; its `paygate` database serves as the
+    # admin database the tests create theirs from.
     server = EmbeddedPostgres(root / "data")
     try:
         yield await asyncio.to_thread(server.start)
