@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "servers/grpc/stubs")]
+sys.path[:0] = [str(ROOT)]
 
 from google.api import annotations_pb2  # noqa: E402
 from paygate.v1 import options_pb2  # noqa: E402

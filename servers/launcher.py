@@ -75,8 +75,6 @@ from servers.embedded_postgres import EmbeddedPostgres
 from servers.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The generated gRPC stubs are a package root of their own (`paygate.v1.*_pb2`).
-STUBS = REPO_ROOT / "servers" / "grpc" / "stubs"
 
 MERCHANT_NAME = "Test merchant"
 READY_TIMEOUT = 60.0  # seconds a child gets to become ready
@@ -526,12 +524,6 @@ class Launcher:
     def _child_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
         env.update(settings.to_env())
-        paths = [str(REPO_ROOT)]
-        if STUBS.is_dir():
-            paths.append(str(STUBS))
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(paths)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

@@ -289,7 +289,6 @@ def acquirer_by_hand(tmp_path: Path) -> Iterator[ByHand]:
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": token,
         "PAYGATE_WEB_BASE_URL": "https://pay.example",
         "PAYGATE_LOG_LEVEL": "DEBUG",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "servers/grpc/stubs")]),
     }
     log = tmp_path / "acquirer.log"
     argv = ["serve", "--role", "acquirer", "--listen", target]

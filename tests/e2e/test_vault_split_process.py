@@ -71,7 +71,6 @@ def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[li
         "PAYGATE_VAULT_SERVICE_TOKEN": SERVICE_TOKEN,
         "PAYGATE_DATA_DIR": str(tmp_path / "vault-node"),  # both replicas: one dev KEK
         "PAYGATE_LOG_LEVEL": "DEBUG",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "servers/grpc/stubs")]),
     }
     started = []
     try:
