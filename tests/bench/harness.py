@@ -1,0 +1,828 @@
+"""`make bench`: paygate's throughput and latency next to the physical limit of this machine.
+
+    python -m tests.bench [--quick] [--scenarios a,b] [--duration S] [--out DIR]
+    python -m tests.bench --url http://127.0.0.1:8080 --grpc 127.0.0.1:50051 \
+        --secret-key sk_test_... --publishable-key pk_test_... [--database-url URL]
+    python -m tests.bench capture-sql      rewrite tests/bench/payment.sql (see capture.py)
+
+Without --url it starts the gateway as `make run` does (embedded PostgreSQL, two API
+processes, Envoy, the simulated acquirer at zero latency) on free loopback ports with its
+own data folder, and raises the bench merchants' rate limits with `paygate limits set`.
+Every scenario is bounded in time (--duration) and in count (--max-ops), and talks to
+loopback only. Load: wrk (Debian's package) with tests/bench/rest.lua for REST, several
+Python processes for native gRPC (grpc_load.py); pgbench for the database references.
+
+For each scenario it prints and stores (tests/bench/results/<time>.json): throughput,
+p50/p99 latency, CPU milliseconds per operation for each process kind (api, envoy,
+postgres, loadgen, other), transactions, commits and WAL flushes per operation
+(pg_stat_database, pg_stat_wal), and the ratio to the references of the same run.
+No test asserts on these figures: tests/bench/test_harness.py only checks the shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.bench import measure
+from tests.bench.measure import Processes
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+RESULTS = HERE / "results"
+LUA = HERE / "rest.lua"
+PAYMENT_SQL = HERE / "payment.sql"
+PAYGATE = Path(sys.executable).with_name("paygate")
+
+# What the bench merchants may do: far above any rate this machine reaches, so that the
+# scenarios measure the gateway, not the limiter (except `overload`, which sets its own).
+UNLIMITED = ("1000000/second",)
+LIMITED_CLASSES = ("payments_create", "default")
+
+
+@dataclass
+class Merchant:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+
+@dataclass
+class Target:
+    rest_url: str
+    grpc_target: str
+    merchants: list[Merchant]
+    database_url: str = ""  # SQLAlchemy URL; "" when unknown (no database counters)
+    processes: Processes | None = None
+    pg_socket_dir: str = ""
+    stop: Any = None
+
+    @property
+    def dsn(self) -> str:
+        return plain_dsn(self.database_url) if self.database_url else ""
+
+    @property
+    def database(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).database or "" if self.database_url else ""
+
+
+def plain_dsn(url: str) -> str:
+    """An asyncpg/libpq DSN from paygate's SQLAlchemy URL."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    host = u.query.get("host") or u.host or ""
+    host = host if isinstance(host, str) else host[0]
+    user = u.username or "postgres"
+    return f"postgresql://{user}@/{u.database}?host={host}" + (f"&port={u.port}" if u.port else "")
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+
+def _free_ports(n: int) -> list[int]:
+    """n consecutive free loopback ports."""
+    for base in range(42000, 60000, 37):
+        ports = list(range(base, base + n))
+        if all(_port_free(p) for p in ports):
+            return ports
+    raise RuntimeError("no free ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def start_gateway(data_dir: Path) -> Target:
+    from servers.launcher import start_gateway as launch
+    from servers.settings import Settings
+
+    ports = _free_ports(9)
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        data_dir=data_dir,
+        http_port=ports[0],
+        grpc_port=ports[1],
+        envoy_admin_port=ports[2],
+        worker_port=ports[3],
+        acquirer_port=ports[4],
+        web_port=ports[5],
+        api_base_port=ports[6],  # and the next one: two API processes
+        api_processes=2,
+        log_level="WARNING",
+    )
+    gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
+    pids = gateway.pids
+    processes = Processes()
+    for name, pid in pids.items():
+        processes.by_kind.setdefault(measure.kind_of(name), []).append(pid)
+    processes.postmaster = _postmaster_pid(data_dir / "pg")
+    target = Target(
+        rest_url=gateway.rest_url,
+        grpc_target=gateway.grpc_target,
+        merchants=[Merchant(gateway.merchant_id, gateway.secret_key, gateway.publishable_key)],
+        database_url=gateway.database_url,
+        processes=processes,
+        stop=gateway.stop,
+    )
+    target.pg_socket_dir = _socket_dir(gateway.database_url)
+    return target
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _socket_dir(database_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    host = make_url(database_url).query.get("host", "")
+    return host if isinstance(host, str) else host[0]
+
+
+def set_limits(target: Target, merchants: Sequence[Merchant], limits: Sequence[str]) -> None:
+    """`paygate limits set` for each class the scenarios use (the operator's command)."""
+    env = {**os.environ, "DATABASE_URL": target.database_url}
+    for route_class in LIMITED_CLASSES:
+        argv = [str(PAYGATE), "limits", "set", "--class", route_class, *limits]
+        for m in merchants:
+            argv += ["--merchant", m.id]
+        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
+
+
+def add_merchants(target: Target, count: int) -> None:
+    """More test merchants, each with a secret and a publishable key."""
+
+    async def seed() -> list[Merchant]:
+        from adapters.sql.engine import create_engine
+        from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+        from adapters.system import RandomIds, SystemClock
+        from core.access.use_cases import ApiKeys
+
+        engine = create_engine(target.database_url, pool_size=1)
+        try:
+            keys = ApiKeys(SqlUnitOfWorkFactory(engine), RandomIds(), SystemClock())
+            out = []
+            for i in range(count):
+                s = await keys.seed_merchant(f"Bench merchant {i}")
+                out.append(
+                    Merchant(s.merchant.id, s.secret_key.plaintext, s.publishable_key.plaintext)
+                )
+            return out
+        finally:
+            await engine.dispose()
+
+    target.merchants += asyncio.run(seed())
+
+
+# --- load generators --------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """One run of a load generator: what it did and what it cost."""
+
+    ops: int
+    duration_s: float
+    latencies_ms: list[float]
+    statuses: dict[str, int]
+    failures: int
+    loadgen_cpu_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_wrk(
+    target: Target,
+    scenario: str,
+    *,
+    connections: int,
+    duration: float,
+    rate: float = 0.0,
+    merchants: Sequence[Merchant] | None = None,
+    ids: Sequence[str] = (),
+    max_ops: int = 0,
+) -> Load:
+    merchants = list(merchants or target.merchants[:1])
+    env = {
+        **os.environ,
+        "BENCH_SCENARIO": scenario,
+        "BENCH_RATE": str(rate),
+        "BENCH_THREADS": str(connections),
+        "BENCH_KEYS": ",".join(m.secret_key for m in merchants),
+        "BENCH_PK": ",".join(m.publishable_key for m in merchants),
+        "BENCH_IDS": ",".join(ids),
+        "BENCH_MAX_OPS": str(max(1, max_ops // connections) if max_ops else 0),
+    }
+    argv = [
+        _wrk(),
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        target.rest_url,
+    ]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    line = next((x for x in out.splitlines() if x.startswith("BENCHJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result (status {status}): {out[-2000:]}{err[-2000:]}")
+    data = json.loads(line.removeprefix("BENCHJSON "))
+    return Load(
+        ops=data["ops"],
+        duration_s=data["duration_s"],
+        latencies_ms=data["latencies_ms"],
+        statuses=data["statuses"],
+        failures=data["failures"] + data["socket_errors"],
+        loadgen_cpu_s=usage.ru_utime + usage.ru_stime,
+    )
+
+
+def _wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("wrk is missing: apt-get install -y wrk")
+    return found
+
+
+def run_grpc(
+    target: Target,
+    scenario: str,
+    *,
+    processes: int,
+    concurrency: int,
+    duration: float,
+    rate: float = 0.0,
+    max_ops: int = 0,
+    extra_args: Sequence[str] = (),
+) -> Load:
+    """Native gRPC load from `processes` Python processes (tests/bench/grpc_load.py)."""
+    m = target.merchants[0]
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.bench.grpc_load",
+        "--target",
+        target.grpc_target,
+        "--scenario",
+        scenario,
+        "--processes",
+        str(processes),
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--rate",
+        str(rate),
+        "--max-ops",
+        str(max_ops),
+        "--secret-key",
+        m.secret_key,
+        "--publishable-key",
+        m.publishable_key,
+        *extra_args,
+    ]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    if status != 0:
+        raise RuntimeError(f"grpc_load failed ({status}): {err[-3000:]}")
+    data = json.loads(out.strip().splitlines()[-1])
+    return Load(
+        ops=data["ops"],
+        duration_s=data["duration_s"],
+        latencies_ms=data["latencies_ms"],
+        statuses=data["statuses"],
+        failures=data["failures"],
+        loadgen_cpu_s=usage.ru_utime + usage.ru_stime,
+    )
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    duration: float = 10.0
+    max_ops: int = 200_000
+    settle: float = measure.STATS_SETTLE_SECONDS
+    quick: bool = False
+
+
+def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) -> dict[str, Any]:
+    """Runs `run()` between two probes and summarizes it."""
+    before = measure.probe(target.processes, target.dsn, target.database, opts.settle)
+    load: Load = run()
+    cpu_after = target.processes.cpu() if target.processes else {}
+    db_after = measure.probe(None, target.dsn, target.database, opts.settle).db
+    after = measure.Probe(cpu_after, db_after)
+    result: dict[str, Any] = {
+        "scenario": name,
+        **info,
+        "ops": load.ops,
+        "duration_s": round(load.duration_s, 3),
+        "throughput": round(load.ops / load.duration_s, 1) if load.duration_s else 0.0,
+        "p50_ms": measure.percentile(load.latencies_ms, 50),
+        "p99_ms": measure.percentile(load.latencies_ms, 99),
+        "statuses": load.statuses,
+        "failures": load.failures,
+        **measure.per_op(before, after, load.ops, load.loadgen_cpu_s),
+        **load.extra,
+    }
+    _print_row(result)
+    return result
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    cpu = r.get("cpu_ms_per_op", {})
+    print(
+        f"{r['scenario']:<28} {r['throughput']:>9.1f}/s  p50 {r['p50_ms']} ms  p99 "
+        f"{r['p99_ms']} ms  tx/op {r.get('transactions_per_op')}  commits/op "
+        f"{r.get('commits_per_op')}  cpu ms/op {cpu}  {r['statuses']}",
+        flush=True,
+    )
+
+
+def make_intents(target: Target, count: int) -> list[str]:
+    m = target.merchants[0]
+    ids = []
+    with httpx.Client(base_url=target.rest_url, timeout=30) as client:
+        for _ in range(count):
+            r = client.post(
+                "/v1/payment_intents",
+                json={"amount": 1000, "currency": "usd"},
+                headers={"Authorization": f"Bearer {m.secret_key}"},
+            )
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+    return ids
+
+
+def peak_and_half(
+    target: Target,
+    opts: Options,
+    name: str,
+    scenario: str,
+    connections: int,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Closed loop for the peak, then the open model at half of it for latency."""
+    peak = measured(
+        target,
+        opts,
+        f"{name} peak",
+        lambda: run_wrk(
+            target,
+            scenario,
+            connections=connections,
+            duration=opts.duration,
+            max_ops=opts.max_ops,
+            **kwargs,
+        ),
+        model="closed",
+        transport="rest",
+        connections=connections,
+    )
+    rate = max(1.0, peak["throughput"] / 2)
+    half = measured(
+        target,
+        opts,
+        f"{name} at half peak",
+        lambda: run_wrk(
+            target,
+            scenario,
+            connections=connections,
+            duration=opts.duration,
+            rate=rate,
+            max_ops=opts.max_ops,
+            **kwargs,
+        ),
+        model="open",
+        transport="rest",
+        connections=connections,
+        target_rate=round(rate, 1),
+    )
+    return [peak, half]
+
+
+def scenario_get(target: Target, opts: Options) -> list[dict[str, Any]]:
+    ids = make_intents(target, 5 if opts.quick else 100)
+    return peak_and_half(target, opts, "get intent", "get", 4 if opts.quick else 32, ids=ids)
+
+
+def scenario_create(target: Target, opts: Options) -> list[dict[str, Any]]:
+    return peak_and_half(target, opts, "create intent", "create", 4 if opts.quick else 32)
+
+
+def scenario_payment(target: Target, opts: Options) -> list[dict[str, Any]]:
+    return peak_and_half(target, opts, "full payment", "payment", 4 if opts.quick else 16)
+
+
+def _simple(name: str, scenario: str, connections: int) -> Any:
+    def run(target: Target, opts: Options) -> list[dict[str, Any]]:
+        c = min(connections, 4) if opts.quick else connections
+        return [
+            measured(
+                target,
+                opts,
+                name,
+                lambda: run_wrk(
+                    target, scenario, connections=c, duration=opts.duration, max_ops=opts.max_ops
+                ),
+                model="closed",
+                transport="rest",
+                connections=c,
+            )
+        ]
+
+    return run
+
+
+def scenario_grpc_payment(target: Target, opts: Options) -> list[dict[str, Any]]:
+    procs, conc = (1, 2) if opts.quick else (2, 8)
+    return [
+        measured(
+            target,
+            opts,
+            "full payment grpc peak",
+            lambda: run_grpc(
+                target,
+                "payment",
+                processes=procs,
+                concurrency=conc,
+                duration=opts.duration,
+                max_ops=opts.max_ops,
+            ),
+            model="closed",
+            transport="grpc",
+            connections=procs * conc,
+        )
+    ]
+
+
+def scenario_merchants(target: Target, opts: Options) -> list[dict[str, Any]]:
+    """The same payment load from one merchant, then spread over 100 merchants."""
+    count = 3 if opts.quick else 100
+    if len(target.merchants) < count:
+        add_merchants(target, count - len(target.merchants))
+        set_limits(target, target.merchants[1:], UNLIMITED)
+        time.sleep(0 if opts.quick else 1)
+    c = 4 if opts.quick else 16
+    out = []
+    for name, merchants in (
+        ("payment hot merchant", target.merchants[:1]),
+        (f"payment over {count} merchants", target.merchants[:count]),
+    ):
+        out.append(
+            measured(
+                target,
+                opts,
+                name,
+                lambda ms=merchants: run_wrk(
+                    target,
+                    "payment",
+                    connections=c,
+                    duration=opts.duration,
+                    merchants=ms,
+                    max_ops=opts.max_ops,
+                ),
+                model="closed",
+                transport="rest",
+                connections=c,
+                merchants=len(merchants),
+            )
+        )
+    return out
+
+
+def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
+    """Twice the measured peak of payment creation against a merchant whose limit is that
+    peak: the excess must be refused with 429, nothing else; then how long until a lone
+    request is served again."""
+    c = 4 if opts.quick else 32
+    peak = run_wrk(target, "create", connections=c, duration=max(2.0, opts.duration / 2))
+    peak_rate = max(2, int(peak.ops / peak.duration_s))
+    m = target.merchants[0]
+    set_limits(target, [m], (f"{peak_rate}/second",))
+    time.sleep(31 if not opts.quick else 0)  # the API processes' override cache (30 s)
+    result = measured(
+        target,
+        opts,
+        "create at 2x peak",
+        lambda: run_wrk(
+            target,
+            "create",
+            connections=c,
+            duration=opts.duration,
+            rate=2 * peak_rate,
+            max_ops=opts.max_ops,
+        ),
+        model="open",
+        transport="rest",
+        connections=c,
+        target_rate=2 * peak_rate,
+        limit=f"{peak_rate}/second",
+    )
+    result["recovery_s"] = _recovery_seconds(target)
+    result["only_429_refusals"] = all(
+        code.startswith("2") or code == "429" for code in result["statuses"]
+    )
+    set_limits(target, [m], UNLIMITED)
+    time.sleep(31 if not opts.quick else 0)
+    return [result]
+
+
+def _recovery_seconds(target: Target, limit: float = 60.0) -> float | None:
+    """Seconds from the end of the overload to the first request answered 200."""
+    m = target.merchants[0]
+    started = time.monotonic()
+    with httpx.Client(base_url=target.rest_url, timeout=10) as client:
+        while time.monotonic() - started < limit:
+            r = client.post(
+                "/v1/payment_intents",
+                json={"amount": 1000, "currency": "usd"},
+                headers={"Authorization": f"Bearer {m.secret_key}"},
+            )
+            if r.status_code == 200:
+                return round(time.monotonic() - started, 3)
+            time.sleep(0.05)
+    return None
+
+
+# --- references -----------------------------------------------------------------------------
+
+
+def pgbench(
+    target: Target,
+    args: Sequence[str],
+    database: str,
+    duration: float,
+    clients: int = 8,
+) -> dict[str, Any]:
+    argv = [
+        _pgbench(),
+        "-h",
+        target.pg_socket_dir,
+        "-U",
+        "postgres",
+        "-n",
+        "-c",
+        str(clients),
+        "-j",
+        "2",
+        "-T",
+        str(max(1, round(duration))),
+        *args,
+        database,
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    tps = None
+    for line in out.splitlines():
+        if line.startswith("tps = "):
+            tps = float(line.split()[2])
+    if tps is None:
+        raise RuntimeError(f"pgbench failed ({status}): {out[-1500:]} {err[-1500:]}")
+    return {"tps": round(tps, 1), "clients": clients, "loadgen_cpu_s": usage.ru_utime}
+
+
+def _pgbench() -> str:
+    for candidate in (shutil.which("pgbench"), *_pg_bin_candidates("pgbench")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise RuntimeError("pgbench is missing: apt-get install -y postgresql-client")
+
+
+def _pg_bin_candidates(name: str) -> list[str]:
+    try:
+        import pgserver  # type: ignore[import-untyped]
+
+        return [str(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)]
+    except ImportError:
+        return []
+
+
+def references(target: Target, opts: Options) -> dict[str, Any]:
+    """The database's own limits, measured now on the same machine."""
+    if not target.pg_socket_dir:
+        return {}
+    refs: dict[str, Any] = {}
+    db = "bench_tpcb"
+    asyncio.run(_recreate_database(target.dsn, db))
+    init = [_pgbench(), "-h", target.pg_socket_dir, "-U", "postgres", "-i", "-q", "-s", "10", db]
+    subprocess.run(init, check=True, capture_output=True, timeout=600)
+    refs["pg_select"] = pgbench(target, ["-S"], db, opts.duration)
+    refs["pg_tpcb"] = pgbench(target, [], db, opts.duration)
+    if PAYMENT_SQL.exists() and target.merchants[0].id:
+        from tests.bench import capture
+
+        values = asyncio.run(capture.merchant_values(target.dsn, target.merchants[0]))
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+            script.write(capture.filled(PAYMENT_SQL, values))
+            script.flush()
+            refs["pg_payment"] = pgbench(
+                target,
+                ["-f", script.name, "-M", "simple"],
+                target.database,
+                opts.duration,
+                16,
+            ) | {"script": capture.describe(PAYMENT_SQL)}
+    return refs
+
+
+async def _recreate_database(dsn: str, name: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+SCENARIOS: dict[str, Any] = {
+    "get": scenario_get,
+    "create": scenario_create,
+    "payment": scenario_payment,
+    "grpc_payment": scenario_grpc_payment,
+    "capture": _simple("capture flow", "capture", 16),
+    "refund": _simple("refund flow", "refund", 16),
+    "tokenize": _simple("tokenize", "tokenize", 16),
+    "replay": _simple("idempotent replay", "replay", 32),
+    "list": _simple("list with paging", "list", 32),
+    "merchants": scenario_merchants,
+    "overload": scenario_overload,
+}
+
+
+def ratios(results: list[dict[str, Any]], refs: dict[str, Any]) -> dict[str, float]:
+    by_name = {r["scenario"]: r for r in results}
+    out: dict[str, float] = {}
+
+    def ratio(name: str, scenario: str, ref: str) -> None:
+        r, base = by_name.get(scenario), refs.get(ref)
+        if r and base and base.get("tps"):
+            out[name] = round(r["throughput"] / base["tps"], 3)
+
+    ratio("payment_vs_pg_payment", "full payment peak", "pg_payment")
+    ratio("payment_vs_pg_tpcb", "full payment peak", "pg_tpcb")
+    ratio("get_vs_pg_select", "get intent peak", "pg_select")
+    ratio("create_vs_pg_tpcb", "create intent peak", "pg_tpcb")
+    for name, ref in (("get_vs_grpc_echo_2", "grpc_echo_2"), ("get_vs_envoy_echo", "envoy_echo")):
+        ratio(name, "get intent peak", ref)
+    rest, grpc = by_name.get("full payment peak"), by_name.get("full payment grpc peak")
+    if rest and grpc and grpc["throughput"]:
+        out["payment_rest_vs_grpc"] = round(rest["throughput"] / grpc["throughput"], 3)
+    hot = by_name.get("payment hot merchant")
+    spread = next((r for r in results if r["scenario"].startswith("payment over")), None)
+    if hot and spread and spread["throughput"]:
+        out["hot_vs_spread"] = round(hot["throughput"] / spread["throughput"], 3)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "capture-sql":
+        from tests.bench import capture
+
+        return capture.main(args)
+    opts = Options(
+        duration=args.duration if args.duration else (2.0 if args.quick else 10.0),
+        max_ops=args.max_ops or (200 if args.quick else 200_000),
+        settle=0.0 if args.quick else measure.STATS_SETTLE_SECONDS,
+        quick=args.quick,
+    )
+    names = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenarios: {unknown}; known: {list(SCENARIOS)}", file=sys.stderr)
+        return 2
+    started = datetime.now(UTC)
+    target = _target(args)
+    try:
+        if not args.url:
+            set_limits(target, target.merchants, UNLIMITED)
+        results: list[dict[str, Any]] = []
+        for name in names:
+            results += SCENARIOS[name](target, opts)
+        refs = {} if args.no_references else references(target, opts)
+        if not args.no_references and not args.quick:
+            from tests.bench import echo
+
+            refs.update(echo.references(opts.duration))
+    finally:
+        if target.stop is not None:
+            target.stop()
+    report = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine() | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "options": dataclasses.asdict(opts),
+        "gateway": "started by the harness (make run's topology)" if not args.url else args.url,
+        "scenarios": results,
+        "references": refs,
+        "ratios": ratios(results, refs),
+    }
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({"references": refs, "ratios": report["ratios"]}, indent=2))
+    print(f"results: {path}")
+    return 0
+
+
+def _target(args: argparse.Namespace) -> Target:
+    if args.url:
+        if not args.secret_key:
+            raise SystemExit("--url needs --secret-key (and --publishable-key for payments)")
+        target = Target(
+            rest_url=args.url.rstrip("/"),
+            grpc_target=args.grpc or "",
+            merchants=[Merchant(args.merchant or "", args.secret_key, args.publishable_key)],
+            database_url=args.database_url or "",
+        )
+        target.pg_socket_dir = _socket_dir(target.database_url) if target.database_url else ""
+        return target
+    data_dir = Path(args.data_dir or (REPO / "var" / "bench")).absolute()
+    if data_dir.exists() and not args.keep_data:
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return start_gateway(data_dir)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
+    p.add_argument("command", nargs="?", default="run", choices=["run", "capture-sql"])
+    p.add_argument("--quick", action="store_true", help="tiny counts: checks the harness")
+    p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")
+    p.add_argument("--max-ops", type=int, default=0, help="operations per run at most")
+    p.add_argument("--out", default=str(RESULTS), help="folder for the results JSON")
+    p.add_argument("--data-dir", default="", help="the gateway's data folder (var/bench)")
+    p.add_argument("--keep-data", action="store_true", help="reuse the data folder")
+    p.add_argument("--no-references", action="store_true", help="skip pgbench and echo")
+    p.add_argument("--url", default="", help="benchmark a running gateway's REST URL")
+    p.add_argument("--grpc", default="", help="its gRPC target, host:port")
+    p.add_argument("--merchant", default="")
+    p.add_argument("--secret-key", default="")
+    p.add_argument("--publishable-key", default="")
+    p.add_argument("--database-url", default="", help="its database, for the counters")
+    return p

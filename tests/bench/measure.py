@@ -1,0 +1,134 @@
+"""What the harness measures around a scenario: CPU per process kind, database counters.
+
+A Probe is taken before and after a scenario; the difference, divided by the operations
+done, gives CPU seconds per operation for each process kind and transactions, commits
+and WAL flushes per operation (pg_stat_database, pg_stat_wal). The probe's own query is
+one transaction, which `diff` subtracts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import psutil
+
+# Process kinds, as the results name them.
+API, ENVOY, POSTGRES, LOADGEN, OTHER = "api", "envoy", "postgres", "loadgen", "other"
+
+
+def kind_of(name: str) -> str:
+    """The kind of a child that `paygate up` names (api-0, envoy, worker, acquirer...)."""
+    if name.startswith("api"):
+        return API
+    if name == "envoy":
+        return ENVOY
+    return OTHER
+
+
+@dataclass
+class Processes:
+    """The gateway's processes by kind; PostgreSQL's are found from its postmaster."""
+
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+    postmaster: int | None = None
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each kind's live processes."""
+        totals: dict[str, float] = {}
+        pids = {kind: list(pids) for kind, pids in self.by_kind.items()}
+        if self.postmaster is not None:
+            try:
+                master = psutil.Process(self.postmaster)
+                pids[POSTGRES] = [master.pid] + [p.pid for p in master.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pids[POSTGRES] = []
+        for kind, members in pids.items():
+            total = 0.0
+            for pid in members:
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+            totals[kind] = total
+        return totals
+
+
+@dataclass(frozen=True)
+class DbCounters:
+    commits: int
+    rollbacks: int
+    wal_syncs: int
+
+    @property
+    def transactions(self) -> int:
+        return self.commits + self.rollbacks
+
+
+async def db_counters(dsn: str, database: str) -> DbCounters:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT d.xact_commit, d.xact_rollback, w.wal_sync "
+            "FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = $1",
+            database,
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return DbCounters(int(row[0]), int(row[1]), int(row[2]))
+
+
+@dataclass(frozen=True)
+class Probe:
+    cpu: Mapping[str, float]
+    db: DbCounters | None
+
+
+def probe(processes: Processes | None, dsn: str | None, database: str, settle: float) -> Probe:
+    cpu = processes.cpu() if processes else {}
+    db = asyncio.run(_settled_counters(dsn, database, settle)) if dsn else None
+    return Probe(cpu, db)
+
+
+# A backend sends its counters to pg_stat_database when it goes idle, but at most once a
+# second, and an idle pooled connection that missed that window only after 10 s
+# (PGSTAT_IDLE_INTERVAL): a reading waits that long to include every transaction.
+STATS_SETTLE_SECONDS = 11.0
+
+
+async def _settled_counters(dsn: str, database: str, settle: float) -> DbCounters:
+    await asyncio.sleep(settle)
+    return await db_counters(dsn, database)
+
+
+def per_op(before: Probe, after: Probe, ops: int, loadgen_cpu: float) -> dict[str, object]:
+    """CPU seconds per operation by kind, and database counters per operation."""
+    n = max(ops, 1)
+    cpu = {
+        kind: round((after.cpu.get(kind, 0.0) - before.cpu.get(kind, 0.0)) / n * 1e3, 4)
+        for kind in after.cpu
+    }
+    cpu[LOADGEN] = round(loadgen_cpu / n * 1e3, 4)
+    out: dict[str, object] = {"cpu_ms_per_op": cpu}
+    if before.db and after.db:
+        # one transaction of the probe's own, committed, between the two readings
+        out["transactions_per_op"] = round(
+            (after.db.transactions - before.db.transactions - 1) / n, 3
+        )
+        out["commits_per_op"] = round((after.db.commits - before.db.commits - 1) / n, 3)
+        out["wal_syncs_per_op"] = round((after.db.wal_syncs - before.db.wal_syncs) / n, 3)
+    return out
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return round(ordered[rank - 1], 3)

@@ -1,0 +1,103 @@
+"""The harness runs end to end with tiny counts and writes results of the agreed shape.
+
+No figure is asserted: a benchmark is not a timed test (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bench import capture, measure
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.e2e
+def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench",
+            "--quick",
+            "--scenarios",
+            "get,payment,grpc_payment",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=REPO,
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    (path,) = out.glob("*-quick.json")
+    report = json.loads(path.read_text())
+    assert set(report) >= {"machine", "scenarios", "references", "ratios", "options"}
+    assert report["machine"]["cores"] >= 1
+    names = [s["scenario"] for s in report["scenarios"]]
+    assert names == [
+        "get intent peak",
+        "get intent at half peak",
+        "full payment peak",
+        "full payment at half peak",
+        "full payment grpc peak",
+    ]
+    for s in report["scenarios"]:
+        assert s["ops"] > 0 and s["failures"] == 0, s
+        assert s["throughput"] > 0 and 0 < s["p50_ms"] <= s["p99_ms"]
+        assert set(s["cpu_ms_per_op"]) >= {"api", "envoy", "postgres", "loadgen"}
+        assert {"transactions_per_op", "commits_per_op", "wal_syncs_per_op"} <= set(s)
+    half = report["scenarios"][1]
+    assert half["model"] == "open" and half["target_rate"] > 0
+    assert {"pg_select", "pg_tpcb", "pg_payment"} <= set(report["references"])
+    assert report["references"]["pg_payment"]["tps"] > 0
+    assert {"payment_vs_pg_payment", "payment_rest_vs_grpc"} <= set(report["ratios"])
+
+
+LOG = """\
+2026-12-06 04:40:00.001 UTC [11] LOG:  statement: BEGIN ISOLATION LEVEL READ COMMITTED;
+2026-12-06 04:40:00.002 UTC [11] LOG:  execute __asyncpg_stmt_1__: SELECT id FROM api_keys
+\tWHERE lookup = $1
+2026-12-06 04:40:00.002 UTC [11] DETAIL:  parameters: $1 = 'sk_test_abcdefgh'
+2026-12-06 04:40:00.003 UTC [11] LOG:  execute __asyncpg_stmt_2__: INSERT INTO payment_intents \
+(id, merchant_id, note) VALUES ($1, $2, $3)
+2026-12-06 04:40:00.003 UTC [11] DETAIL:  parameters: $1 = 'pi_01m94v26xde2kseskhfr865t56', \
+$2 = 'acct_01m94v1yaze1kbs85tnhdsj32y', $3 = 'it''s'
+2026-12-06 04:40:00.004 UTC [11] LOG:  statement: COMMIT;
+2026-12-06 04:40:00.005 UTC [12] LOG:  execute __asyncpg_stmt_9__: SELECT 1 FROM jobs
+"""
+
+
+def test_the_captured_log_becomes_a_replayable_script() -> None:
+    captured = capture.statements(LOG)
+    assert [pid for pid, _ in captured] == [11, 11, 11, 11, 12]
+    assert captured[1][1] == "SELECT id FROM api_keys\nWHERE lookup = 'sk_test_abcdefgh'"
+    script = capture.to_pgbench(
+        captured,
+        markers=["sk_test_abcdefgh"],
+        variables={"acct_01m94v1yaze1kbs85tnhdsj32y": "merchant", "sk_test_abcdefgh": "lookup"},
+    )
+    body = [line for line in script.splitlines() if not line.startswith(("--", "\\"))]
+    assert body == [
+        "BEGIN ISOLATION LEVEL READ COMMITTED;",
+        "SELECT id FROM api_keys WHERE lookup = '{{lookup}}';",
+        "INSERT INTO payment_intents (id, merchant_id, note) VALUES "
+        "('pi_01m94v26xde2kseskhfr865t56_:run', '{{merchant}}', 'it''s');",
+        "COMMIT;",
+    ]  # the worker's session (12) named nothing of the payment: left out
+    filled = capture.filled_text(script, {"merchant": "acct_X", "lookup": "sk_test_Y"})
+    assert "'acct_X'" in filled and "{{" not in filled
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(x) for x in range(1, 101)]
+    assert (measure.percentile(values, 50), measure.percentile(values, 99)) == (50.0, 99.0)
+    assert measure.percentile([], 50) is None
