@@ -403,11 +403,11 @@ class _ApiKeys:
         if key is not None and key.merchant_id == merchant_id and key.revoked_at is None:
             key.expires_at = at
 
-    async def record_use(self, key_id: str, at: datetime) -> None:
+    async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:
         key = self._t.api_keys.get(key_id)
         if key is not None:
             key.last_used_at = max(at, key.last_used_at or at)
-            key.usage_count += 1
+            key.usage_count += count
 
 
 class MemoryUnitOfWork(MemoryTransaction[Tables]):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _DRIVERLESS = {"postgres", "postgresql"}
@@ -22,15 +27,42 @@ def asyncpg_url(database_url: str | URL) -> URL:
     return url
 
 
+# A pooled connection idle for longer than this is checked with a ping before it is used.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine for one process; dispose() it on shutdown. Creates no connection yet."""
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size // 2,
-        # A connection that died while pooled (server restart, failover) is replaced
-        # instead of failing the next request.
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "paygate"}},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """A connection that died while pooled (server restart, failover) is replaced instead
+    of failing the next request; but only a connection that sat idle is pinged: under load
+    (connections back in the pool within milliseconds) a ping per checkout would be a
+    round trip per transaction. A server lost mid-use fails that request, and SQLAlchemy
+    then discards the whole pool, so the next requests reconnect."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("the pooled connection is gone") from error

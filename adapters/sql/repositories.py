@@ -730,12 +730,14 @@ class SqlApiKeys:
             .values(expires_at=at)
         )
 
-    async def record_use(self, key_id: str, at: datetime) -> None:
+    async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:
         # GREATEST ignores NULL, and keeps last_used_at from moving backwards when two
         # requests with the same key commit out of order.
         t = api_keys.c
         await self._conn.execute(
             update(api_keys)
             .where(t.id == key_id)
-            .values(last_used_at=func.greatest(t.last_used_at, at), usage_count=t.usage_count + 1)
+            .values(
+                last_used_at=func.greatest(t.last_used_at, at), usage_count=t.usage_count + count
+            )
         )

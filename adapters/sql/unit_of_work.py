@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -63,11 +66,68 @@ from core.shared.errors import Conflict, Unavailable
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
 
 
+def _plain_read(statement: Any) -> bool:
+    """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
+    alone, since each statement there sees its own snapshot anyway."""
+    return isinstance(statement, Select) and statement._for_update_arg is None
+
+
+class LazyTransaction:
+    """The connection as the repositories see it: the transaction begins at the first
+    statement that needs one (a write, a locking read, raw SQL), not at the first read.
+
+    Plain reads before it run on their own (autocommit), which under READ COMMITTED sees
+    exactly what they would see inside the transaction, and costs no BEGIN and no
+    ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
+    is one statement, one transaction. Anything else takes the connection out of
+    autocommit first, so writes, locks and advisory locks keep their transaction.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self.begun = False
+
+    async def start_reading(self) -> None:
+        await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def begin(self) -> None:
+        if self.begun:
+            return
+        # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing is
+        # sent), so that the isolation level may change; the next statement sends BEGIN.
+        await self._connection.commit()
+        await self._connection.execution_options(isolation_level="READ COMMITTED")
+        self.begun = True
+
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.begun and not _plain_read(statement):
+            await self.begin()
+        return await self._connection.execute(statement, *args, **kwargs)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[Any]:
+        """A savepoint, inside the transaction (begun here if need be)."""
+        await self.begin()
+        async with self._connection.begin_nested() as savepoint:
+            yield savepoint
+
+    async def commit(self) -> None:
+        if self.begun:
+            await self._connection.commit()
+            self.begun = False
+            await self.start_reading()
+
+    async def rollback(self) -> None:
+        if self.begun and self._connection.in_transaction():
+            await self._connection.rollback()
+        self.begun = False
+
+
 class SqlTransaction:
     """`async with uow:` checks out a connection; the transaction begins with the first
-    statement. Leaving without `commit()` rolls it back; the connection goes back to the
-    pool either way. After `commit()` the unit of work may go on: the next statement opens
-    a new transaction.
+    statement that writes or locks (LazyTransaction). Leaving without `commit()` rolls it
+    back; the connection goes back to the pool either way. After `commit()` the unit of
+    work may go on: the next such statement opens a new transaction.
 
     Subclasses put their context's repositories on the connection in `_bind`
     (SqlUnitOfWork here, SqlVaultUnitOfWork in adapters/sql/vault/).
@@ -76,13 +136,14 @@ class SqlTransaction:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._lazy: LazyTransaction | None = None
 
     @property
-    def connection(self) -> AsyncConnection:
+    def connection(self) -> LazyTransaction:
         """The connection in use, for queries no repository offers (tests, reports)."""
-        if self._connection is None:
+        if self._lazy is None:
             raise RuntimeError("use the unit of work inside `async with`")
-        return self._connection
+        return self._lazy
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -91,11 +152,17 @@ class SqlTransaction:
             connection = await self._engine.connect()
         except (OSError, OperationalError, InterfaceError) as error:
             raise Unavailable("The database is unavailable.") from error
-        self._connection = connection
-        self._bind(connection)
+        lazy = LazyTransaction(connection)
+        try:
+            await lazy.start_reading()
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._lazy = connection, lazy
+        self._bind(lazy)
         return self
 
-    def _bind(self, connection: AsyncConnection) -> None:
+    def _bind(self, connection: Any) -> None:
         raise NotImplementedError
 
     async def __aexit__(
@@ -105,11 +172,11 @@ class SqlTransaction:
         tb: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
+        lazy, self._lazy = self._lazy, None
+        if connection is None or lazy is None:
             return
         try:
-            if connection.in_transaction():
-                await connection.rollback()
+            await lazy.rollback()
         except Exception:
             # A broken connection cannot roll back, and its server session is gone with
             # the transaction anyway; don't let that hide the error already in flight.
@@ -159,7 +226,7 @@ class SqlUnitOfWork(SqlTransaction):
         super().__init__(engine)
         self._fx_max_age = fx_max_age
 
-    def _bind(self, connection: AsyncConnection) -> None:
+    def _bind(self, connection: Any) -> None:
         self.payment_intents = SqlPaymentIntents(connection)
         self.payment_events = SqlPaymentEvents(connection)
         self.payment_attempts = SqlPaymentAttempts(connection)

@@ -44,8 +44,9 @@ class ApiKeyRepository(Protocol):
         """Sets expires_at (a rolled key's end of grace) unless the key is revoked."""
         ...
 
-    async def record_use(self, key_id: str, at: datetime) -> None:
-        """Sets last_used_at and increments usage_count in one statement."""
+    async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:
+        """Adds `count` to usage_count and moves last_used_at forward to `at` (never
+        backwards) in one statement."""
         ...
 
 

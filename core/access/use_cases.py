@@ -36,6 +36,13 @@ _BAD_KEY = "Invalid API key provided."
 DEFAULT_ROLL_GRACE = timedelta(hours=24)
 MAX_ROLL_GRACE = timedelta(days=7)
 
+# How long a process trusts what it last read of an API key: a key revoked, rolled or
+# expired through another process stops working everywhere within this time (through this
+# process: at once). Authentication then costs no query on the hot path (docs/access.md).
+KEY_CACHE_TTL = timedelta(seconds=5)
+# Keys cached per process at most; past it the cache starts over (one query per key).
+KEY_CACHE_SIZE = 10_000
+
 
 @dataclass(frozen=True)
 class IssuedKey:
@@ -56,24 +63,39 @@ class SeededMerchant:
 
 
 class ApiKeys:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        *,
+        cache_ttl: timedelta = KEY_CACHE_TTL,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._cache_ttl = cache_ttl
+        # lookup -> (read at, the keys with that lookup)
+        self._cache: dict[str, tuple[datetime, list[ApiKey]]] = {}
+        # key id -> (uses not yet written, latest use): written by flush_usage()
+        self._usage: dict[str, tuple[int, datetime]] = {}
 
     async def authenticate(self, plaintext: str) -> Principal:
-        """The principal of a presented key; every failure looks the same to the caller."""
+        """The principal of a presented key; every failure looks the same to the caller.
+
+        Reads the key through a per-process cache (KEY_CACHE_TTL) and counts the use in
+        memory: the caller's request neither waits for nor writes anything; the counts
+        reach the table with flush_usage()."""
         if not plaintext.startswith(("sk_", "pk_")) or len(plaintext) > 200:
             raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
         now = self._clock.now()
-        async with self._uow() as uow:
-            candidates = await uow.api_keys.by_lookup(lookup_of(plaintext))
-            # ApiKey.matches compares digests in constant time.
-            key = next((k for k in candidates if k.matches(plaintext)), None)
-            if key is None or not key.usable_at(now):
-                raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
-            await uow.api_keys.record_use(key.id, now)
-            await uow.commit()
+        candidates = await self._candidates(lookup_of(plaintext), now)
+        # ApiKey.matches compares digests in constant time.
+        key = next((k for k in candidates if k.matches(plaintext)), None)
+        if key is None or not key.usable_at(now):
+            raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
+        count, latest = self._usage.get(key.id, (0, now))
+        self._usage[key.id] = (count + 1, max(latest, now))
         return Principal(
             merchant_id=key.merchant_id,
             livemode=key.livemode,
@@ -81,6 +103,44 @@ class ApiKeys:
             role=key.role,
             is_publishable=key.type is KeyType.PUBLISHABLE,
         )
+
+    async def _candidates(self, lookup: str, now: datetime) -> list[ApiKey]:
+        cached = self._cache.get(lookup)
+        if cached is not None and now - cached[0] < self._cache_ttl:
+            return cached[1]
+        async with self._uow() as uow:
+            candidates = list(await uow.api_keys.by_lookup(lookup))
+        if not candidates:  # an unknown key is not remembered: nothing to fill memory with
+            self._cache.pop(lookup, None)
+            return candidates
+        if len(self._cache) >= KEY_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[lookup] = (now, candidates)
+        return candidates
+
+    def _forget(self, key: ApiKey) -> None:
+        """A key changed through this process: the next authentication reads it again."""
+        self._cache.pop(key.lookup, None)
+
+    async def flush_usage(self) -> int:
+        """Writes the uses counted since the last flush (usage_count, last_used_at) in one
+        transaction; returns how many keys it updated. The API process calls it every few
+        seconds and when it stops; uses counted by a process that dies are lost (the
+        counts are statistics, never used to decide anything)."""
+        pending, self._usage = self._usage, {}
+        if not pending:
+            return 0
+        try:
+            async with self._uow() as uow:
+                for key_id, (count, latest) in sorted(pending.items()):
+                    await uow.api_keys.record_use(key_id, latest, count)
+                await uow.commit()
+        except BaseException:
+            for key_id, (count, latest) in pending.items():  # kept for the next flush
+                now_count, now_latest = self._usage.get(key_id, (0, latest))
+                self._usage[key_id] = (now_count + count, max(now_latest, latest))
+            raise
+        return len(pending)
 
     def _issue(
         self, merchant_id: str, key_type: KeyType, role: Role | None, livemode: bool
@@ -145,6 +205,7 @@ class ApiKeys:
                     _key_event(caller, Action.API_KEY_REVOKE, key, key.revoked_at)
                 )
                 await uow.commit()
+        self._forget(key)
         return key
 
     async def roll(
@@ -179,6 +240,7 @@ class ApiKeys:
             details = {"new_key": issued.key.id, "grace_seconds": str(int(grace.total_seconds()))}
             await uow.audit.append(_key_event(caller, Action.API_KEY_ROLL, old, now, details))
             await uow.commit()
+        self._forget(old)
         return issued
 
     async def seed_merchant(self, name: str) -> SeededMerchant:

@@ -68,6 +68,8 @@ log = logging.getLogger("paygate.server")
 
 # Seconds in-flight calls get to finish after SIGTERM before they are cancelled.
 GRACE_SECONDS = 10.0
+# How often the API keys' usage counted in memory is written (ApiKeys.flush_usage).
+USAGE_FLUSH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    usage = asyncio.create_task(_flush_usage_every(app, USAGE_FLUSH_SECONDS))
     try:
         await stop.wait()
         log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
@@ -256,5 +259,20 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
         await app.begin_shutdown()
         await server.stop(GRACE_SECONDS)
     finally:
+        usage.cancel()
+        await _flush_usage(app)  # what the last calls counted
         await app.aclose()
         log.info("stopped")
+
+
+async def _flush_usage_every(app: App, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await _flush_usage(app)
+
+
+async def _flush_usage(app: App) -> None:
+    try:
+        await app.api_keys.flush_usage()
+    except Exception:  # the database is away: the counts wait for the next flush
+        log.warning("could not write API key usage", exc_info=True)

@@ -15,6 +15,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
+| ledger.checkpoint | 60 s | a balance checkpoint per account with new postings, so balance reads stay flat |
 
 Recovery waits PAYGATE_RECOVERY_AFTER_SECONDS (5 min by default).
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from adapters.sql.ledger import take_checkpoints
 from servers.app import App
 from servers.settings import Settings
 from servers.vault.maintenance import vault_jobs
@@ -38,6 +40,9 @@ UPI_POLL_AFTER = timedelta(seconds=5)
 UPI_POLL_EVERY = 2.0
 # Jobs that call an acquirer per item run smaller batches, so a batch ends in seconds.
 ACQUIRER_BATCH = 50
+# Balance reads sum an account's postings since its last checkpoint (docs/ledger.md): a
+# checkpoint a minute keeps that tail at a minute of postings however large the books.
+CHECKPOINT_EVERY = 60.0
 
 
 def jobs(app: App, settings: Settings) -> list[Job]:
@@ -122,9 +127,22 @@ def ledger_jobs(app: App) -> list[Job]:
     # The batch is the count that makes a job run again at once: these are bounded by
     # the day's work, not by a limit, so they never ask to.
     unbounded = 1_000_000
-    return [
+    scheduled = [
         Job("ledger.settle", every=300.0, run=settle, batch=unbounded),
         Job("ledger.payouts", every=300.0, run=payouts, batch=unbounded),
         Job("disputes.ingest", every=30.0, run=ingest, batch=unbounded),
         Job("disputes.resolve", every=300.0, run=resolve, batch=unbounded),
     ]
+    engine = app.engine
+    if engine is not None:  # PostgreSQL: the checkpoints are its own query
+
+        async def checkpoint(now: datetime, limit: int) -> int:
+            async with engine.connect() as connection:
+                taken = await take_checkpoints(connection)
+                await connection.commit()
+            return taken
+
+        scheduled.append(
+            Job("ledger.checkpoint", every=CHECKPOINT_EVERY, run=checkpoint, batch=unbounded)
+        )
+    return scheduled

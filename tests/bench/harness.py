@@ -134,7 +134,6 @@ def start_gateway(data_dir: Path) -> Target:
         web_port=ports[5],
         api_base_port=ports[6],  # and the next one: two API processes
         api_processes=2,
-        log_level="WARNING",
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
     pids = gateway.pids
@@ -371,7 +370,8 @@ def _print_row(r: dict[str, Any]) -> None:
     print(
         f"{r['scenario']:<28} {r['throughput']:>9.1f}/s  p50 {r['p50_ms']} ms  p99 "
         f"{r['p99_ms']} ms  tx/op {r.get('transactions_per_op')}  commits/op "
-        f"{r.get('commits_per_op')}  cpu ms/op {cpu}  {r['statuses']}",
+        f"{r.get('commits_per_op')}  writing tx/op {r.get('write_transactions_per_op')}  "
+        f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu}  {r['statuses']}",
         flush=True,
     )
 

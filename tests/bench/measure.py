@@ -63,6 +63,11 @@ class DbCounters:
     commits: int
     rollbacks: int
     wal_syncs: int
+    rows_written: int  # inserted + updated + deleted
+    # The next transaction id: only a transaction that writes takes one, so the difference
+    # counts the commits (or rollbacks) that wrote, which xact_commit does not tell apart
+    # from read-only ones.
+    next_xid: int
 
     @property
     def transactions(self) -> int:
@@ -73,14 +78,16 @@ async def db_counters(dsn: str, database: str) -> DbCounters:
     connection = await asyncpg.connect(dsn)
     try:
         row = await connection.fetchrow(
-            "SELECT d.xact_commit, d.xact_rollback, w.wal_sync "
+            "SELECT d.xact_commit, d.xact_rollback, w.wal_sync, "
+            "d.tup_inserted + d.tup_updated + d.tup_deleted, "
+            "pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
             "FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = $1",
             database,
         )
     finally:
         await connection.close()
     assert row is not None
-    return DbCounters(int(row[0]), int(row[1]), int(row[2]))
+    return DbCounters(*(int(x) for x in row))
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,8 @@ def per_op(before: Probe, after: Probe, ops: int, loadgen_cpu: float) -> dict[st
             (after.db.transactions - before.db.transactions - 1) / n, 3
         )
         out["commits_per_op"] = round((after.db.commits - before.db.commits - 1) / n, 3)
+        out["write_transactions_per_op"] = round((after.db.next_xid - before.db.next_xid) / n, 3)
+        out["rows_written_per_op"] = round((after.db.rows_written - before.db.rows_written) / n, 3)
         out["wal_syncs_per_op"] = round((after.db.wal_syncs - before.db.wal_syncs) / n, 3)
     return out
 

@@ -54,7 +54,13 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
         assert s["ops"] > 0 and s["failures"] == 0, s
         assert s["throughput"] > 0 and 0 < s["p50_ms"] <= s["p99_ms"]
         assert set(s["cpu_ms_per_op"]) >= {"api", "envoy", "postgres", "loadgen"}
-        assert {"transactions_per_op", "commits_per_op", "wal_syncs_per_op"} <= set(s)
+        assert {
+            "transactions_per_op",
+            "commits_per_op",
+            "write_transactions_per_op",
+            "rows_written_per_op",
+            "wal_syncs_per_op",
+        } <= set(s)
     half = report["scenarios"][1]
     assert half["model"] == "open" and half["target_rate"] > 0
     assert {"pg_select", "pg_tpcb", "pg_payment"} <= set(report["references"])

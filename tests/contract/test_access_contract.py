@@ -105,6 +105,13 @@ async def test_record_use_counts_and_stamps(
         stored = await uow.api_keys.get(merchant_id, key.id)
     assert stored == replace(key, usage_count=2, last_used_at=later(2))
 
+    async with any_uow_factory() as uow:  # a batch of uses counted in memory
+        await uow.api_keys.record_use(key.id, later(4), 5)
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        stored = await uow.api_keys.get(merchant_id, key.id)
+    assert stored == replace(key, usage_count=7, last_used_at=later(4))
+
 
 async def test_revoke_stamps_once_and_only_for_the_owner(
     any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str

@@ -427,3 +427,29 @@ async def test_checkpoints_cover_only_postings_that_can_no_longer_change(
             )
         ).scalar_one()
     assert everything == balance[pending]
+
+
+async def test_the_worker_takes_checkpoints_on_its_schedule(
+    uow_factory: SqlUnitOfWorkFactory, engine: AsyncEngine, ids: RandomIds, merchant: str
+) -> None:
+    from types import SimpleNamespace
+
+    from servers.worker.jobs import ledger_jobs
+
+    pending = Account.merchant(merchant, AccountKind.PENDING, "USD")
+    await capture(uow_factory, ids, merchant, 1000)
+    async with uow_factory() as uow:
+        before = await uow.ledger.balances([pending])
+    jobs = {job.name: job for job in ledger_jobs(SimpleNamespace(engine=engine))}  # type: ignore[arg-type]
+    job = jobs["ledger.checkpoint"]
+    assert job.every <= 60
+    assert await job.run(T0, job.batch) >= 1
+    async with uow_factory() as uow:
+        taken = (
+            await uow.connection.execute(
+                text("SELECT count(*) FROM ledger_checkpoints WHERE account = :a"),
+                {"a": pending.code},
+            )
+        ).scalar_one()
+        assert taken == 1
+        assert await uow.ledger.balances([pending]) == before  # same balance, shorter tail

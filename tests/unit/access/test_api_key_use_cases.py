@@ -10,7 +10,7 @@ from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import Action
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
-from core.access.use_cases import ApiKeys, SeededMerchant
+from core.access.use_cases import KEY_CACHE_TTL, ApiKeys, SeededMerchant
 from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -112,9 +112,28 @@ async def test_each_authentication_is_counted(
     await keys.authenticate(seeded.secret_key.plaintext)
     latest = clock.advance(minutes=5)
     await keys.authenticate(seeded.secret_key.plaintext)
+    stored = uow.store.tables.api_keys[seeded.secret_key.key.id]
+    assert (stored.usage_count, stored.last_used_at) == (0, None)  # counted off the request
 
+    assert await keys.flush_usage() == 1
     stored = uow.store.tables.api_keys[seeded.secret_key.key.id]
     assert (stored.usage_count, stored.last_used_at) == (2, latest)
+    assert await keys.flush_usage() == 0  # nothing counted twice
+
+
+async def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(
+    keys: ApiKeys, seeded: SeededMerchant, uow: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    other_process = ApiKeys(uow, SequentialIds(), clock)
+    await keys.authenticate(seeded.secret_key.plaintext)  # cached here
+    await other_process.revoke(admin_of(seeded), seeded.secret_key.key.id)
+    with pytest.raises(Unauthenticated):  # at once where it was revoked
+        await other_process.authenticate(seeded.secret_key.plaintext)
+    clock.advance(seconds=KEY_CACHE_TTL.total_seconds() - 1)
+    await keys.authenticate(seeded.secret_key.plaintext)  # still trusted: within the bound
+    clock.advance(seconds=1)
+    with pytest.raises(Unauthenticated):
+        await keys.authenticate(seeded.secret_key.plaintext)
     assert uow.store.tables.api_keys[seeded.publishable_key.key.id].usage_count == 0
 
 
