@@ -15,7 +15,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
-| ledger.checkpoint | 60 s | a balance checkpoint per account with new postings, so balance reads stay flat |
+| ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
 
 Recovery waits PAYGATE_RECOVERY_AFTER_SECONDS (5 min by default).
 """
