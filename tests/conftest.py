@@ -36,7 +36,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.migrate import create_database, drop_database, migrate
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from servers.embedded_postgres import EmbeddedPostgres
+from servers.runtime.embedded_postgres import EmbeddedPostgres
 
 FORCE_EMBEDDED = os.environ.get("PAYGATE_TEST_FORCE_EMBEDDED", "") not in ("", "0")
 LOCAL_POSTGRES_ADDRESS = ("127.0.0.1", 5432)

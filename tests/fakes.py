@@ -27,8 +27,8 @@ from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.vault.model import KeyMaterial
 from core.vault.use_cases import Vault
-from servers.app import App, assemble
-from servers.settings import Settings
+from servers.bootstrap.app import App, assemble
+from servers.runtime.settings import Settings
 
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -83,7 +83,8 @@ def in_memory_app(
     clock: Clock | None = None,
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
 ) -> App:
-    """servers.app's wiring over in-process adapters, for gRPC tests that need no database.
+    """The wiring of servers.bootstrap.app over in-process adapters, for gRPC tests that need
+    no database.
 
     Tests swap single use-cases on the result (app.idempotency = ...).
     """

@@ -20,8 +20,8 @@ from adapters.system import RandomIds, SystemClock
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
 from core.shared.secret import Secret
-from servers.app import assemble
-from servers.settings import Settings
+from servers.bootstrap.app import assemble
+from servers.runtime.settings import Settings
 from tests.fakes import token_codec
 
 PASSWORD = "Tr0ub4dor&3 is not enough"

@@ -41,9 +41,9 @@ from core.payments.acquirer import AuthorizationOutcome, AuthorizationRequest, C
 from core.payments.model import Status
 from core.shared.money import Money
 from core.shared.secret import Secret
-from servers.app import assemble
-from servers.launcher import REPO_ROOT, Gateway
-from servers.settings import Settings
+from servers.bootstrap.app import assemble
+from servers.runtime.launcher import REPO_ROOT, Gateway
+from servers.runtime.settings import Settings
 from tests.fakes import token_codec
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}

@@ -22,7 +22,7 @@ from core.shared.secret import Secret
 from core.vault.errors import CiphertextRejected, PaymentMethodRevoked, TokenExpired
 from core.vault.model import DetokenizationOutcome
 from core.vault.ports import VaultApi, VaultUnitOfWorkFactory
-from servers.vault.server import start
+from servers.roles.vault.server import start
 from tests.contract.vault.vault_helpers import (
     MASTERCARD,
     VISA,

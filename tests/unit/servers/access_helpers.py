@@ -20,8 +20,8 @@ from core.access.model import Principal
 from core.access.rate_limits import DEFAULT_LIMITS
 from core.access.roles import Role
 from core.shared.secret import Secret
-from servers.app import App
-from servers.grpc.server import SERVICES, start
+from servers.bootstrap.app import App
+from servers.roles.api import SERVICES, start
 from tests.fakes import in_memory_app
 
 PASSWORD = "a long enough secret"

@@ -27,11 +27,11 @@ from core.payments.model import Status
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.errors import InvalidArgument
 from core.shared.money import Money
-from servers.app import App
-from servers.grpc.server import PAGE_SERVICES, SERVICES, api_services, start
-from servers.settings import Settings
-from servers.web import pages
-from servers.web.servicer import outcome_of
+from servers.bootstrap.app import App
+from servers.roles.api import PAGE_SERVICES, SERVICES, api_services, start
+from servers.roles.web import pages
+from servers.roles.web.servicer import outcome_of
+from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
 
 FORM = "application/x-www-form-urlencoded"

@@ -32,7 +32,7 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
 from core.shared.unit_of_work import UnitOfWorkFactory
-from servers.grpc.server import start
+from servers.roles.api import start
 from tests.fakes import FixedClock, in_memory_app
 
 PI = payment_intents_pb2

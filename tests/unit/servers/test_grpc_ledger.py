@@ -31,8 +31,8 @@ from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.access.model import KeyType
 from core.access.roles import Role
-from servers.app import App
-from servers.grpc.server import start
+from servers.bootstrap.app import App
+from servers.roles.api import start
 from tests.fakes import in_memory_app
 from tests.ledger_traffic import DISPUTED, Charge, PaymentsStandIn
 from tests.unit.servers.test_grpc_api import details
