@@ -13,7 +13,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.auth.passwords import Argon2Hasher
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -23,6 +22,7 @@ from core.shared.secret import Secret
 from servers.bootstrap.app import assemble
 from servers.runtime.settings import Settings
 from tests.fakes import token_codec
+from tests.fakes.card_vault import MemoryCardVault
 
 PASSWORD = "Tr0ub4dor&3 is not enough"
 

@@ -32,7 +32,6 @@ from sqlalchemy import text
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from adapters.auth.passwords import Argon2Hasher
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -45,6 +44,7 @@ from servers.bootstrap.app import assemble
 from servers.runtime.launcher import REPO_ROOT, Gateway
 from servers.runtime.settings import Settings
 from tests.fakes import token_codec
+from tests.fakes.card_vault import MemoryCardVault
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 TIMEOUT_CARD = {**TEST_CARD, "number": "4000000000000408"}

@@ -44,9 +44,13 @@ def offenders_in(folder: str, forbidden: set[str]) -> dict[str, list[str]]:
     return {p: bad for p, bad in found.items() if bad}
 
 
-def test_adapters_import_neither_servers_nor_the_sandbox() -> None:
-    assert offenders_in("adapters", {"servers", "sandbox"}) == {}
+def test_adapters_import_neither_servers_nor_the_sandbox_nor_tests() -> None:
+    assert offenders_in("adapters", {"servers", "sandbox", "tests"}) == {}
 
 
-def test_the_sandbox_never_imports_servers() -> None:
-    assert offenders_in("sandbox", {"servers"}) == {}
+def test_the_sandbox_never_imports_servers_or_tests() -> None:
+    assert offenders_in("sandbox", {"servers", "tests"}) == {}
+
+
+def test_servers_never_import_tests() -> None:
+    assert offenders_in("servers", {"tests"}) == {}

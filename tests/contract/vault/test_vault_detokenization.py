@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from adapters.memory.vault import MemoryVaultUnitOfWorkFactory
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
@@ -31,6 +30,7 @@ from tests.contract.vault.vault_helpers import (
     make_harness,
     new_principal,
 )
+from tests.fakes.vault import MemoryVaultUnitOfWorkFactory
 
 SERVICE_TOKEN = "test-service-token-0123456789abcdefghijkl"
 PURPOSE = "authorize pa_contract"

@@ -13,7 +13,6 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import AuditEvent
 from core.access.authentication import SignedUp
 from core.access.model import Principal
@@ -23,6 +22,7 @@ from core.shared.secret import Secret
 from servers.bootstrap.app import App
 from servers.roles.api import SERVICES, start
 from tests.fakes import in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 PASSWORD = "a long enough secret"
 Metadata = tuple[tuple[str, str], ...]

@@ -18,7 +18,6 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
-from adapters.memory.card_vault import MemoryCardVault
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.challenges import Challenge, ChallengeAnswer, ChallengeState
@@ -33,6 +32,7 @@ from servers.roles.web import pages
 from servers.roles.web.servicer import outcome_of
 from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
+from tests.fakes.card_vault import MemoryCardVault
 
 FORM = "application/x-www-form-urlencoded"
 PENDING = Challenge(

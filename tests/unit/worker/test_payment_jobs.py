@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.model import Merchant, Principal
 from core.access.roles import Role
 from core.ledger.payment_postings import LedgerBookkeeping
@@ -31,6 +30,7 @@ from servers.roles.worker.jobs import RECOVERY_AFTER, UPI_POLL_AFTER, jobs
 from servers.roles.worker.scheduler import Job
 from servers.runtime.settings import Settings
 from tests.fakes import FixedClock, SequentialIds, in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 MERCHANT = "acct_01jhf0000000000000000000jb"
 CALLER = Principal(MERCHANT, livemode=False, actor="key_jobs", role=Role.ADMIN)

@@ -20,7 +20,7 @@ from core.access.users import User
 from core.shared.errors import AlreadyExists
 
 if TYPE_CHECKING:
-    from adapters.memory.unit_of_work import Tables
+    from tests.fakes.unit_of_work import Tables
 
 
 class MemoryUsers:

@@ -1,4 +1,14 @@
-"""Deterministic clock and ids for tests that assert on exact values; cheap real crypto."""
+"""The test doubles: in-memory implementations of core's ports, and deterministic clock and
+ids for tests that assert on exact values; cheap real crypto.
+
+    unit_of_work.py    MemoryUnitOfWorkFactory: payments, ledger and access in one store
+    transaction.py     the copy-on-write transaction under it
+    ledger.py, access.py, reconciliation.py   the repositories of those contexts
+    vault.py, card_vault.py                   the vault's unit of work and the CardVault port
+
+tests/contract/ runs every case against these and the real adapters alike, so the fakes
+that the fast core tests use cannot drift from PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +25,6 @@ from adapters.crypto.aes_gcm import AesGcmCipher
 from adapters.crypto.fingerprint import HmacFingerprinter
 from adapters.crypto.kek import AesGcmKeyWrapper
 from adapters.memory.cvc_store import MemoryCvcStore
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from adapters.memory.vault import MemoryVaultUnitOfWorkFactory
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.in_process import InProcessCardVault
@@ -29,6 +37,8 @@ from core.vault.model import KeyMaterial
 from core.vault.use_cases import Vault
 from servers.bootstrap.app import App, assemble
 from servers.runtime.settings import Settings
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
+from tests.fakes.vault import MemoryVaultUnitOfWorkFactory
 
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -13,26 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Self
 
-from adapters.memory.access import (
-    MemoryAuditLog,
-    MemoryInvitations,
-    MemoryMemberships,
-    MemoryRateLimitOverrides,
-    MemorySessions,
-    MemoryUsers,
-)
 from adapters.memory.intent_changes import MemoryIntentChanges
-from adapters.memory.ledger import (
-    LedgerTables,
-    MemoryDisputes,
-    MemoryFxRateStore,
-    MemoryLedgerRepository,
-    MemoryMerchantTermsStore,
-    MemoryPayouts,
-    MemorySettlements,
-)
-from adapters.memory.transaction import MemoryStore as BaseStore
-from adapters.memory.transaction import MemoryTransaction
 from core.access.audit import AuditEvent
 from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
@@ -74,6 +55,25 @@ from core.payments.ports import (
     RefundRepository,
 )
 from core.shared.errors import AlreadyExists, Conflict
+from tests.fakes.access import (
+    MemoryAuditLog,
+    MemoryInvitations,
+    MemoryMemberships,
+    MemoryRateLimitOverrides,
+    MemorySessions,
+    MemoryUsers,
+)
+from tests.fakes.ledger import (
+    LedgerTables,
+    MemoryDisputes,
+    MemoryFxRateStore,
+    MemoryLedgerRepository,
+    MemoryMerchantTermsStore,
+    MemoryPayouts,
+    MemorySettlements,
+)
+from tests.fakes.transaction import MemoryStore as BaseStore
+from tests.fakes.transaction import MemoryTransaction
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from adapters.memory.unit_of_work import MemoryStore
 from core.ledger.model import JournalEntry
 from core.ledger.reconciliation import PaymentRecord
 from core.payments.model import PaymentIntent, Status
+from tests.fakes.unit_of_work import MemoryStore
 
 
 def _record(intent: PaymentIntent) -> PaymentRecord:

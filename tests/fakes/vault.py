@@ -1,7 +1,7 @@
 """The vault's repositories and unit of work in process memory.
 
 For core unit tests and as the reference the PostgreSQL adapter is contract-tested
-against (tests/contract/vault/). Like adapters/memory/unit_of_work.py, a unit of work works
+against (tests/contract/vault/). Like tests/fakes/unit_of_work.py, a unit of work works
 on a deep copy of the store under one lock and swaps it in on commit, so a failed use-case
 leaves nothing half-written. The lock also stands in for row locks: nothing runs
 concurrently with a unit of work, so FOR UPDATE and SKIP LOCKED have nothing to do here.
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
-from adapters.memory.transaction import MemoryStore, MemoryTransaction
 from core.shared.errors import AlreadyExists, Conflict
 from core.vault.model import (
     DataKey,
@@ -31,6 +30,7 @@ from core.vault.ports import (
     PaymentMethodRepository,
     TokenRepository,
 )
+from tests.fakes.transaction import MemoryStore, MemoryTransaction
 
 
 @dataclass
