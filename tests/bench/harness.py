@@ -119,8 +119,8 @@ def _port_free(port: int) -> bool:
 
 
 def start_gateway(data_dir: Path) -> Target:
-    from servers.launcher import start_gateway as launch
-    from servers.settings import Settings
+    from servers.runtime.settings import Settings
+    from tests.e2e.gateway import start_gateway as launch
 
     ports = _free_ports(9)
     settings = dataclasses.replace(

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.ledger import take_checkpoints
+from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.tables import APPEND_ONLY_TABLES
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds
@@ -434,7 +434,7 @@ async def test_the_worker_takes_checkpoints_on_its_schedule(
 ) -> None:
     from types import SimpleNamespace
 
-    from servers.worker.jobs import ledger_jobs
+    from servers.roles.worker.jobs import ledger_jobs
 
     pending = Account.merchant(merchant, AccountKind.PENDING, "USD")
     await capture(uow_factory, ids, merchant, 1000)
