@@ -1,9 +1,13 @@
-"""R_grpc: the ceiling of a bare grpc.aio unary call on this machine.
+"""R_grpc and R_envoy: the ceiling of a bare grpc.aio unary call on this machine.
 
-A server with one generic unary method that answers its request bytes, in 1 and then 2
-processes sharing one port (SO_REUSEPORT, as grpc sets it on Linux), driven by h2load
-(nghttp2-client: compiled, cheap) with a fixed gRPC frame. What paygate adds on top of
-this (authentication, the database, the servicer) is the difference to the GET scenario.
+R_grpc: a server with one generic unary method that answers its request bytes, in 1 and
+then 2 processes sharing one port (SO_REUSEPORT, as grpc sets it on Linux), driven by
+h2load (nghttp2-client: compiled, cheap) with a fixed gRPC frame.
+R_envoy: the same method (echo.proto, compiled here) served by 2 processes behind Envoy
+with the gateway's own configuration (servers/runtime/envoy_config.py), driven over REST
+by wrk: GET /v1/bench_echo/{id}, which the transcoder turns into the gRPC call.
+What paygate adds on top (authentication, the database, the servicer) is the difference
+to the GET scenario.
 
     python -m tests.bench.echo serve --port P      one server process (the harness starts it)
 """
@@ -25,7 +29,9 @@ from typing import Any
 
 import grpc
 
-METHOD = "/paygate.bench.Echo/Echo"
+METHOD = "/paygate.v1.BenchEcho/Echo"
+PROTO = Path(__file__).resolve().with_name("echo.proto")
+REPO = Path(__file__).resolve().parents[2]
 # A payload the size of a GetPaymentIntent request.
 PAYLOAD = b"\n\x1epi_0193a1b2c3d4e5f6a7b8c9d0e1f2"
 
@@ -46,7 +52,7 @@ async def _serve(port: int) -> None:
         return request
 
     handler = grpc.method_handlers_generic_handler(
-        "paygate.bench.Echo",
+        "paygate.v1.BenchEcho",
         {
             "Echo": grpc.unary_unary_rpc_method_handler(
                 echo, request_deserializer=_identity, response_serializer=_identity
@@ -125,13 +131,7 @@ def references(duration: float) -> dict[str, Any]:
     refs: dict[str, Any] = {}
     for count in (1, 2):
         port = _free_port()
-        servers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.bench.echo", "serve", "--port", str(port)],
-                cwd=Path(__file__).resolve().parents[2],
-            )
-            for _ in range(count)
-        ]
+        servers = _start_servers([port] * count)
         try:
             _wait_open(port)
             time.sleep(0.5)  # the second process binds a moment later
@@ -141,7 +141,109 @@ def references(duration: float) -> dict[str, Any]:
                 s.terminate()
             for s in servers:
                 s.wait(10)
+    refs["envoy_echo"] = envoy_reference(duration)
     return refs
+
+
+def _start_servers(ports: list[int]) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.echo", "serve", "--port", str(port)], cwd=REPO
+        )
+        for port in ports
+    ]
+
+
+def _descriptor(out: Path) -> Path:
+    import grpc_tools
+    from grpc_tools import protoc
+
+    path = out / "echo.binpb"
+    code = protoc.main(
+        [
+            "protoc",
+            f"-I{PROTO.parent}",
+            f"-I{REPO / 'proto' / 'third_party'}",
+            f"-I{Path(grpc_tools.__file__).parent / '_proto'}",
+            "--include_imports",
+            f"--descriptor_set_out={path}",
+            str(PROTO),
+        ]
+    )
+    if code != 0:
+        raise RuntimeError("protoc could not compile echo.proto")
+    return path
+
+
+def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
+    """R_envoy: REST through Envoy's transcoder to 2 echo processes, closed loop."""
+    from servers.runtime import envoy_config
+    from servers.runtime.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ports = [_free_port() for _ in range(3)]
+        base = _consecutive_ports(2)
+        settings = Settings(
+            data_dir=Path(tmp),
+            http_port=ports[0],
+            grpc_port=ports[1],
+            envoy_admin_port=ports[2],
+            api_processes=2,
+            api_base_port=base,
+            web_port=0,
+        )
+        config = envoy_config.write(settings, _descriptor(Path(tmp)), Path(tmp) / "envoy.yaml")
+        servers = _start_servers([base, base + 1])
+        envoy = subprocess.Popen(
+            list(envoy_config.envoy_command(config)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for port in (base, base + 1, ports[0]):
+                _wait_open(port)
+            time.sleep(1.0)  # Envoy's first health checks of the two upstreams
+            url = f"http://127.0.0.1:{ports[0]}/v1/bench_echo/pi_0193a1b2c3d4e5f6a7b8c9d0e1f2"
+            wrk = shutil.which("wrk")
+            if wrk is None:
+                raise RuntimeError("wrk is missing: apt-get install -y wrk")
+            argv = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", url]
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, _, usage = os.wait4(process.pid, 0)
+            out = process.stdout.read().decode() if process.stdout else ""
+        finally:
+            envoy.terminate()
+            for s in servers:
+                s.terminate()
+            for p in (envoy, *servers):
+                p.wait(10)
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if rps is None:
+        raise RuntimeError(f"wrk printed no result: {out[-1500:]}")
+    return {
+        "tps": round(float(rps.group(1)), 1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "connections": connections,
+        "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+    }
+
+
+def _consecutive_ports(n: int) -> int:
+    for _ in range(100):
+        base = _free_port()
+        if all(_is_free(base + i) for i in range(1, n)):
+            return base
+    raise RuntimeError("no consecutive free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def main() -> None:

@@ -50,12 +50,14 @@ REPO = HERE.parent.parent
 RESULTS = HERE / "results"
 LUA = HERE / "rest.lua"
 PAYMENT_SQL = HERE / "payment.sql"
-PAYGATE = Path(sys.executable).with_name("paygate")
+# `paygate`, as the operator runs it.
+PAYGATE = [sys.executable, "-m", "servers.cli"]
 
 # What the bench merchants may do: far above any rate this machine reaches, so that the
 # scenarios measure the gateway, not the limiter (except `overload`, which sets its own).
 UNLIMITED = ("1000000/second",)
 LIMITED_CLASSES = ("payments_create", "default")
+API_PROCESSES = 2  # as `make run` starts them
 
 
 @dataclass
@@ -133,7 +135,7 @@ def start_gateway(data_dir: Path) -> Target:
         acquirer_port=ports[4],
         web_port=ports[5],
         api_base_port=ports[6],  # and the next one: two API processes
-        api_processes=2,
+        api_processes=API_PROCESSES,
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
     pids = gateway.pids
@@ -171,7 +173,7 @@ def set_limits(target: Target, merchants: Sequence[Merchant], limits: Sequence[s
     """`paygate limits set` for each class the scenarios use (the operator's command)."""
     env = {**os.environ, "DATABASE_URL": target.database_url}
     for route_class in LIMITED_CLASSES:
-        argv = [str(PAYGATE), "limits", "set", "--class", route_class, *limits]
+        argv = [*PAYGATE, "limits", "set", "--class", route_class, *limits]
         for m in merchants:
             argv += ["--merchant", m.id]
         subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
@@ -339,6 +341,7 @@ class Options:
     max_ops: int = 200_000
     settle: float = measure.STATS_SETTLE_SECONDS
     quick: bool = False
+    growth: tuple[int, ...] = (0, 1_000_000, 10_000_000)
 
 
 def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) -> dict[str, Any]:
@@ -528,6 +531,77 @@ def scenario_merchants(target: Target, opts: Options) -> list[dict[str, Any]]:
     return out
 
 
+def scenario_growth(target: Target, opts: Options) -> list[dict[str, Any]]:
+    """The same payment and balance read with the books at each size of opts.growth."""
+    from tests.bench import growth
+
+    out: list[dict[str, Any]] = []
+    m = target.merchants[0]
+    c = 4 if opts.quick else 16
+    have = 0
+    make_payments(target, 1)  # the template the seeding clones
+    tag = f"g{int(time.time())}"
+    for size in opts.growth:
+        seeded_s = asyncio.run(growth.seed(target.dsn, m.id, size, have, tag))
+        have = max(have, size)
+        checkpoint_s = asyncio.run(growth.wait_for_checkpoint(target.dsn, m.id))
+        books = asyncio.run(growth.counts(target.dsn))
+        info = {"seeded_payments": size, "seeding_s": seeded_s, "checkpoint_wait_s": checkpoint_s}
+        out.append(
+            measured(
+                target,
+                opts,
+                f"payment at {size} rows",
+                lambda: run_wrk(
+                    target, "payment", connections=c, duration=opts.duration, max_ops=opts.max_ops
+                ),
+                model="closed",
+                transport="rest",
+                connections=c,
+                books=books,
+                **info,
+            )
+        )
+        out.append(
+            measured(
+                target,
+                opts,
+                f"balance at {size} rows",
+                lambda: run_wrk(
+                    target, "balance", connections=c, duration=opts.duration, max_ops=opts.max_ops
+                ),
+                model="closed",
+                transport="rest",
+                connections=c,
+                books=books,
+                **info,
+            )
+        )
+    return out
+
+
+def make_payments(target: Target, count: int) -> None:
+    """Full card payments over REST, one after the other."""
+    m = target.merchants[0]
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+    with httpx.Client(base_url=target.rest_url, timeout=30) as client:
+        for _ in range(count):
+            token = client.post(
+                "/v1/tokens",
+                json={"card": card},
+                headers={"Authorization": f"Bearer {m.publishable_key}"},
+            ).json()["id"]
+            secret = {"Authorization": f"Bearer {m.secret_key}"}
+            intent = client.post(
+                "/v1/payment_intents", json={"amount": 2500, "currency": "usd"}, headers=secret
+            ).json()["id"]
+            client.post(
+                f"/v1/payment_intents/{intent}/confirm",
+                json={"payment_method": token},
+                headers=secret,
+            ).raise_for_status()
+
+
 def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     """Twice the measured peak of payment creation against a merchant whose limit is that
     peak: the excess must be refused with 429, nothing else; then how long until a lone
@@ -536,7 +610,10 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     peak = run_wrk(target, "create", connections=c, duration=max(2.0, opts.duration / 2))
     peak_rate = max(2, int(peak.ops / peak.duration_s))
     m = target.merchants[0]
-    set_limits(target, [m], (f"{peak_rate}/second",))
+    # Embedded (no REDIS_URL) each API process counts on its own: the limit per process
+    # that makes the gateway's total the measured peak.
+    per_process = max(1, peak_rate // API_PROCESSES)
+    set_limits(target, [m], (f"{per_process}/second",))
     time.sleep(31 if not opts.quick else 0)  # the API processes' override cache (30 s)
     result = measured(
         target,
@@ -554,7 +631,7 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
         transport="rest",
         connections=c,
         target_rate=2 * peak_rate,
-        limit=f"{peak_rate}/second",
+        limit_per_process=f"{per_process}/second",
     )
     result["recovery_s"] = _recovery_seconds(target)
     result["only_429_refusals"] = all(
@@ -689,6 +766,7 @@ SCENARIOS: dict[str, Any] = {
     "replay": _simple("idempotent replay", "replay", 32),
     "list": _simple("list with paging", "list", 32),
     "merchants": scenario_merchants,
+    "growth": scenario_growth,
     "overload": scenario_overload,
 }
 
@@ -711,6 +789,13 @@ def ratios(results: list[dict[str, Any]], refs: dict[str, Any]) -> dict[str, flo
     rest, grpc = by_name.get("full payment peak"), by_name.get("full payment grpc peak")
     if rest and grpc and grpc["throughput"]:
         out["payment_rest_vs_grpc"] = round(rest["throughput"] / grpc["throughput"], 3)
+    sizes = [r for r in results if r["scenario"].startswith(("payment at ", "balance at "))]
+    for kind in ("payment", "balance"):
+        runs = [r for r in sizes if r["scenario"].startswith(kind)]
+        if len(runs) >= 2 and runs[0]["throughput"]:
+            out[f"{kind}_largest_vs_empty"] = round(
+                runs[-1]["throughput"] / runs[0]["throughput"], 3
+            )
     hot = by_name.get("payment hot merchant")
     spread = next((r for r in results if r["scenario"].startswith("payment over")), None)
     if hot and spread and spread["throughput"]:
@@ -748,6 +833,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_ops=args.max_ops or (200 if args.quick else 200_000),
         settle=0.0 if args.quick else measure.STATS_SETTLE_SECONDS,
         quick=args.quick,
+        growth=tuple(int(x) for x in args.growth.split(","))
+        if args.growth
+        else ((0, 200) if args.quick else (0, 1_000_000, 10_000_000)),
     )
     names = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -815,6 +903,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")
     p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")
     p.add_argument("--max-ops", type=int, default=0, help="operations per run at most")
+    p.add_argument("--growth", default="", help="book sizes for `growth` (0,1000000,10000000)")
     p.add_argument("--out", default=str(RESULTS), help="folder for the results JSON")
     p.add_argument("--data-dir", default="", help="the gateway's data folder (var/bench)")
     p.add_argument("--keep-data", action="store_true", help="reuse the data folder")

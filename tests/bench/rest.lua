@@ -1,7 +1,8 @@
 -- wrk script for every REST scenario of the benchmark (tests/bench/harness.py runs it).
 --
 -- The scenario and its inputs come from the environment:
---   BENCH_SCENARIO  get | list | create | tokenize | replay | payment | capture | refund
+--   BENCH_SCENARIO  get | list | balance | create | tokenize | replay | payment | capture |
+--                   refund
 --   BENCH_RATE      operations per second over all threads (0: closed loop, as fast as
 --                   answers come back); an operation is one request, or one flow for
 --                   payment / capture / refund
@@ -89,6 +90,8 @@ local function next_request()
     seq = seq + 1
     local id = ids[(seq % #ids) + 1]
     return wrk.format("GET", "/v1/payment_intents/" .. id, json_headers(sk))
+  elseif scenario == "balance" then
+    return wrk.format("GET", "/v1/balance", json_headers(sk))
   elseif scenario == "list" then
     local path = "/v1/payment_intents?limit=10"
     if cursor then path = path .. "&starting_after=" .. cursor end

@@ -1,0 +1,134 @@
+"""The growth scenario: the same payment, and the balance read, with the books at 0, 1 M
+and 10 M payments (--growth sets the sizes).
+
+Seeding clones one real captured payment of the bench merchant inside PostgreSQL: its
+intent row, its ledger entry and its postings, N times with new ids, in batches of
+BATCH rows (INSERT ... SELECT over generate_series, every constraint and trigger in
+force; no data crosses the socket, which is faster than COPY from a client). The cloned
+postings belong to the bench merchant's accounts, so its balance read has N more
+postings behind it; the worker's checkpoint job (every 60 s) must bring the read back to
+a short tail, which the scenario waits for before it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+BATCH = 200_000
+
+
+async def _columns(connection: asyncpg.Connection, table: str) -> list[str]:
+    rows = await connection.fetch(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = $1 AND is_generated = 'NEVER' "
+        "ORDER BY ordinal_position",
+        table,
+    )
+    return [r["column_name"] for r in rows]
+
+
+def _clone(table: str, columns: list[str], replace: dict[str, str], where: str) -> str:
+    """INSERT of `table`'s template rows (`where`) once per g in generate_series($1, $2),
+    with the columns in `replace` computed (they may use g and $3, the run's tag)."""
+    kept = [c for c in columns if c not in replace or replace[c]]
+    values = [replace.get(c) or f't."{c}"' for c in kept]
+    names = ", ".join(f'"{c}"' for c in kept)
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(values)} "
+        f"FROM {table} t, generate_series($1::bigint, $2::bigint) g WHERE {where}"
+    )
+
+
+async def seed(dsn: str, merchant_id: str, upto: int, have: int, tag: str) -> float:
+    """Adds (upto - have) cloned payments; returns the seconds it took."""
+    if upto <= have:
+        return 0.0
+    started = time.monotonic()
+    connection = await asyncpg.connect(dsn)
+    try:
+        template = await connection.fetchrow(
+            "SELECT e.id AS entry, e.payment_intent_id AS intent FROM ledger_entries e "
+            "WHERE e.merchant_id = $1 AND e.kind = 'CAPTURE' ORDER BY e.id LIMIT 1",
+            merchant_id,
+        )
+        if template is None:
+            raise RuntimeError("the growth scenario needs one captured payment to clone")
+        intent_cols = await _columns(connection, "payment_intents")
+        entry_cols = await _columns(connection, "ledger_entries")
+        posting_cols = await _columns(connection, "ledger_postings")
+        new_intent = "t.id || '_' || $3 || g"
+        new_entry = "t.id || '_' || $3 || g"
+        intents = _clone("payment_intents", intent_cols, {"id": new_intent}, "t.id = $4")
+        entries = _clone(
+            "ledger_entries",
+            entry_cols,
+            {"id": new_entry, "payment_intent_id": "t.payment_intent_id || '_' || $3 || g"},
+            "t.id = $4",
+        )
+        postings = _clone(
+            "ledger_postings",
+            posting_cols,
+            # xid: the seeding transaction's own (the column default), as a real write's
+            {"entry_id": "t.entry_id || '_' || $3 || g", "xid": ""},
+            "t.entry_id = $4",
+        )
+        for low in range(have + 1, upto + 1, BATCH):
+            high = min(upto, low + BATCH - 1)
+            async with connection.transaction():
+                await connection.execute(intents, low, high, tag, template["intent"])
+                await connection.execute(entries, low, high, tag, template["entry"])
+                await connection.execute(postings, low, high, tag, template["entry"])
+        await connection.execute("ANALYZE payment_intents, ledger_entries, ledger_postings")
+    finally:
+        await connection.close()
+    return round(time.monotonic() - started, 1)
+
+
+async def wait_for_checkpoint(dsn: str, merchant_id: str, limit_s: float = 150.0) -> float | None:
+    """Seconds until the worker has checkpointed the merchant's accounts past every posting
+    they have now (the seeded ones included); None if it has not within `limit_s`."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        accounts = [
+            r["account"]
+            for r in await connection.fetch(
+                "SELECT DISTINCT p.account FROM ledger_postings p JOIN ledger_entries e "
+                "ON e.id = p.entry_id WHERE e.merchant_id = $1 AND e.kind = 'CAPTURE' "
+                "AND e.id = (SELECT min(id) FROM ledger_entries WHERE merchant_id = $1 "
+                "AND kind = 'CAPTURE')",
+                merchant_id,
+            )
+        ]
+        newest = await connection.fetchval(
+            "SELECT max(xid) FROM ledger_postings WHERE account = ANY($1::text[])", accounts
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            behind = await connection.fetchval(
+                "SELECT count(*) FROM unnest($1::text[]) a(account) WHERE NOT EXISTS "
+                "(SELECT 1 FROM ledger_checkpoints c WHERE c.account = a.account "
+                "AND c.below_xid > $2)",
+                accounts,
+                newest,
+            )
+            if behind == 0:
+                return round(time.monotonic() - started, 1)
+            await asyncio.sleep(1.0)
+        return None
+    finally:
+        await connection.close()
+
+
+async def counts(dsn: str) -> dict[str, Any]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return {
+            "payment_intents": await connection.fetchval("SELECT count(*) FROM payment_intents"),
+            "ledger_postings": await connection.fetchval("SELECT count(*) FROM ledger_postings"),
+        }
+    finally:
+        await connection.close()
