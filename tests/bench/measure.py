@@ -18,6 +18,7 @@ import psutil
 
 # Process kinds, as the results name them.
 API, ENVOY, POSTGRES, LOADGEN, OTHER = "api", "envoy", "postgres", "loadgen", "other"
+LAUNCHER = "launcher"  # `paygate up`'s supervisor (in the benchmark: the harness process)
 
 
 def kind_of(name: str) -> str:

@@ -106,6 +106,11 @@ def _constraint_of(error: IntegrityError) -> str:
     return str(getattr(cause, "constraint_name", "") or "")
 
 
+# Built once: SQLAlchemy reuses its cache key and compiled form on every call.
+_GET = select(payment_attempts).where(payment_attempts.c.id == bindparam("attempt_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+
+
 class SqlPaymentAttempts:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -123,10 +128,8 @@ class SqlPaymentAttempts:
             raise already_exists(error, "Payment attempt", attempt.id) from error
 
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
-        query = select(payment_attempts).where(payment_attempts.c.id == attempt_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+        query = _GET_FOR_UPDATE if for_update else _GET
+        row = (await self._conn.execute(query, {"attempt_id": attempt_id})).mappings().first()
         return _attempt(row) if row is not None else None
 
     async def get_many(

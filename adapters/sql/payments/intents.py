@@ -128,6 +128,14 @@ def _intent(row: RowMapping) -> PaymentIntent:
 
 _INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
 
+# The hot reads, built once: SQLAlchemy then reuses their cache key and compiled form
+# instead of building and hashing a new statement on every call.
+_GET = select(*_INTENT_COLUMNS).where(
+    payment_intents.c.id == bindparam("intent_id"),
+    payment_intents.c.merchant_id == bindparam("merchant_id"),
+)
+_GET_FOR_UPDATE = _GET.with_for_update()
+
 
 class SqlPaymentIntents:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -142,12 +150,9 @@ class SqlPaymentIntents:
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
     ) -> PaymentIntent | None:
-        query = select(*_INTENT_COLUMNS).where(
-            payment_intents.c.id == intent_id, payment_intents.c.merchant_id == merchant_id
-        )
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+        query = _GET_FOR_UPDATE if for_update else _GET
+        params = {"intent_id": intent_id, "merchant_id": merchant_id}
+        row = (await self._conn.execute(query, params)).mappings().first()
         return _intent(row) if row is not None else None
 
     async def list(
