@@ -165,7 +165,7 @@ async def download_settlement_files(
             )
         return paths
     finally:
-        await channel.close()
+        await channel.close(None)
 
 
 async def run_reconcile(

@@ -15,7 +15,7 @@ def grpc_health(target: str, timeout: float = 1.0, *, strict: bool = False) -> b
     the health service counts as ready once it answers at all)."""
     with grpc.insecure_channel(target) as channel:
         try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
+            response = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout
             )
         except grpc.RpcError as err:
