@@ -234,7 +234,7 @@ async def start(
 
 async def run(settings: Settings, listen: str) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
-    logging_setup.configure(settings.log_level)
+    logging_setup.configure(settings.log_level, background=True)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for `paygate serve` (paygate up sets it)")
     await serve(settings, listen, api_services(settings))
