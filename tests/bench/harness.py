@@ -4,6 +4,7 @@
     python -m tests.bench --url http://127.0.0.1:8080 --grpc 127.0.0.1:50051 \
         --secret-key sk_test_... --publishable-key pk_test_... [--database-url URL]
     python -m tests.bench capture-sql      rewrite tests/bench/payment.sql (see capture.py)
+    python -m tests.bench table RESULTS    the results as docs/performance.md's tables
 
 Without --url it starts the gateway as `make run` does (embedded PostgreSQL, two API
 processes, Envoy, the simulated acquirer at zero latency) on free loopback ports with its
@@ -825,8 +826,46 @@ def machine() -> dict[str, Any]:
     }
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The results of one run as the tables of docs/performance.md."""
+    m = report["machine"]
+    lines = [
+        f"Run {report['started']} to {report['finished']} on {m['cores']} cores ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, kernel {m['kernel']}, Python {m['python']}; load average "
+        f"{m['load_average_at_start']} at the start, {m['load_average_at_end']} at the end.",
+        "",
+        "| scenario | model | ops/s | p50 ms | p99 ms | tx/op | writing tx/op | rows written/op "
+        "| CPU ms/op api | envoy | postgres | launcher | other | loadgen | answers |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | --- |",
+    ]
+    for r in report["scenarios"]:
+        cpu = r.get("cpu_ms_per_op", {})
+        model = r.get("model", "")
+        if model == "open":
+            model += f" @{r.get('target_rate')}/s"
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+        lines.append(
+            f"| {r['scenario']} | {model} | {r['throughput']} | {r['p50_ms']} | {r['p99_ms']} "
+            f"| {r.get('transactions_per_op')} | {r.get('write_transactions_per_op')} "
+            f"| {r.get('rows_written_per_op')} | {cpu.get('api')} | {cpu.get('envoy')} "
+            f"| {cpu.get('postgres')} | {cpu.get('launcher')} | {cpu.get('other')} "
+            f"| {cpu.get('loadgen')} | {answers} |"
+        )
+    lines += ["", "| reference | tps |", "| --- | ---: |"]
+    for name, ref in report["references"].items():
+        lines.append(f"| {name} | {ref.get('tps')} |")
+    lines += ["", "| ratio | value |", "| --- | ---: |"]
+    for name, value in report["ratios"].items():
+        lines.append(f"| {name} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "table":
+        print(markdown(json.loads(Path(args.results).read_text())), end="")
+        return 0
     if args.command == "capture-sql":
         from tests.bench import capture
 
@@ -901,7 +940,8 @@ def _target(args: argparse.Namespace) -> Target:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
-    p.add_argument("command", nargs="?", default="run", choices=["run", "capture-sql"])
+    p.add_argument("command", nargs="?", default="run", choices=["run", "capture-sql", "table"])
+    p.add_argument("results", nargs="?", default="", help="for `table`: a results JSON")
     p.add_argument("--quick", action="store_true", help="tiny counts: checks the harness")
     p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")
     p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")
