@@ -29,6 +29,8 @@ from typing import Any
 
 import grpc
 
+from tests.e2e.conftest import free_port, free_port_range
+
 METHOD = "/paygate.v1.BenchEcho/Echo"
 PROTO = Path(__file__).resolve().with_name("echo.proto")
 REPO = Path(__file__).resolve().parents[2]
@@ -64,13 +66,6 @@ async def _serve(port: int) -> None:
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_open(port: int, timeout: float = 20.0) -> None:
@@ -130,7 +125,7 @@ def references(duration: float) -> dict[str, Any]:
     """grpc_echo_1 and grpc_echo_2: the echo served by 1 and by 2 processes."""
     refs: dict[str, Any] = {}
     for count in (1, 2):
-        port = _free_port()
+        port = free_port()
         servers = _start_servers([port] * count)
         try:
             _wait_open(port)
@@ -181,8 +176,8 @@ def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
     from servers.runtime.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        ports = [_free_port() for _ in range(3)]
-        base = _consecutive_ports(2)
+        ports = [free_port() for _ in range(3)]
+        base = free_port_range(2, avoid=set(ports))
         settings = Settings(
             data_dir=Path(tmp),
             http_port=ports[0],
@@ -227,23 +222,6 @@ def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
         "connections": connections,
         "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
     }
-
-
-def _consecutive_ports(n: int) -> int:
-    for _ in range(100):
-        base = _free_port()
-        if all(_is_free(base + i) for i in range(1, n)):
-            return base
-    raise RuntimeError("no consecutive free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def main() -> None:

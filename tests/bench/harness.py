@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ import psutil
 
 from tests.bench import measure
 from tests.bench.measure import Processes
+from tests.e2e.conftest import free_port_range, free_ports
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -103,29 +103,11 @@ def plain_dsn(url: str) -> str:
 # --- the gateway ---------------------------------------------------------------------------
 
 
-def _free_ports(n: int) -> list[int]:
-    """n consecutive free loopback ports."""
-    for base in range(42000, 60000, 37):
-        ports = list(range(base, base + n))
-        if all(_port_free(p) for p in ports):
-            return ports
-    raise RuntimeError("no free ports")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def start_gateway(data_dir: Path) -> Target:
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
-    ports = _free_ports(9)
+    ports = free_ports(6)
     settings = dataclasses.replace(
         Settings.from_env(),
         data_dir=data_dir,
@@ -135,7 +117,7 @@ def start_gateway(data_dir: Path) -> Target:
         worker_port=ports[3],
         acquirer_port=ports[4],
         web_port=ports[5],
-        api_base_port=ports[6],  # and the next one: two API processes
+        api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
@@ -372,6 +354,40 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
     return result
 
 
+def measured_rest(
+    target: Target,
+    opts: Options,
+    name: str,
+    scenario: str,
+    connections: int,
+    *,
+    rate: float = 0.0,
+    wrk: dict[str, Any] | None = None,
+    **info: Any,
+) -> dict[str, Any]:
+    """One wrk run of `scenario`: closed loop, or at `rate` operations per second."""
+    if rate:
+        info = {"target_rate": round(rate, 1), **info}
+    return measured(
+        target,
+        opts,
+        name,
+        lambda: run_wrk(
+            target,
+            scenario,
+            connections=connections,
+            duration=opts.duration,
+            rate=rate,
+            max_ops=opts.max_ops,
+            **(wrk or {}),
+        ),
+        model="open" if rate else "closed",
+        transport="rest",
+        connections=connections,
+        **info,
+    )
+
+
 def _print_row(r: dict[str, Any]) -> None:
     cpu = r.get("cpu_ms_per_op", {})
     print(
@@ -404,43 +420,13 @@ def peak_and_half(
     name: str,
     scenario: str,
     connections: int,
-    **kwargs: Any,
+    **wrk: Any,
 ) -> list[dict[str, Any]]:
     """Closed loop for the peak, then the open model at half of it for latency."""
-    peak = measured(
-        target,
-        opts,
-        f"{name} peak",
-        lambda: run_wrk(
-            target,
-            scenario,
-            connections=connections,
-            duration=opts.duration,
-            max_ops=opts.max_ops,
-            **kwargs,
-        ),
-        model="closed",
-        transport="rest",
-        connections=connections,
-    )
+    peak = measured_rest(target, opts, f"{name} peak", scenario, connections, wrk=wrk)
     rate = max(1.0, peak["throughput"] / 2)
-    half = measured(
-        target,
-        opts,
-        f"{name} at half peak",
-        lambda: run_wrk(
-            target,
-            scenario,
-            connections=connections,
-            duration=opts.duration,
-            rate=rate,
-            max_ops=opts.max_ops,
-            **kwargs,
-        ),
-        model="open",
-        transport="rest",
-        connections=connections,
-        target_rate=round(rate, 1),
+    half = measured_rest(
+        target, opts, f"{name} at half peak", scenario, connections, rate=rate, wrk=wrk
     )
     return [peak, half]
 
@@ -461,19 +447,7 @@ def scenario_payment(target: Target, opts: Options) -> list[dict[str, Any]]:
 def _simple(name: str, scenario: str, connections: int) -> Any:
     def run(target: Target, opts: Options) -> list[dict[str, Any]]:
         c = min(connections, 4) if opts.quick else connections
-        return [
-            measured(
-                target,
-                opts,
-                name,
-                lambda: run_wrk(
-                    target, scenario, connections=c, duration=opts.duration, max_ops=opts.max_ops
-                ),
-                model="closed",
-                transport="rest",
-                connections=c,
-            )
-        ]
+        return [measured_rest(target, opts, name, scenario, c)]
 
     return run
 
@@ -514,21 +488,13 @@ def scenario_merchants(target: Target, opts: Options) -> list[dict[str, Any]]:
         (f"payment over {count} merchants", target.merchants[:count]),
     ):
         out.append(
-            measured(
+            measured_rest(
                 target,
                 opts,
                 name,
-                lambda ms=merchants: run_wrk(
-                    target,
-                    "payment",
-                    connections=c,
-                    duration=opts.duration,
-                    merchants=ms,
-                    max_ops=opts.max_ops,
-                ),
-                model="closed",
-                transport="rest",
-                connections=c,
+                "payment",
+                c,
+                wrk={"merchants": merchants},
                 merchants=len(merchants),
             )
         )
@@ -551,36 +517,10 @@ def scenario_growth(target: Target, opts: Options) -> list[dict[str, Any]]:
         checkpoint_s = asyncio.run(growth.wait_for_checkpoint(target.dsn, m.id))
         books = asyncio.run(growth.counts(target.dsn))
         info = {"seeded_payments": size, "seeding_s": seeded_s, "checkpoint_wait_s": checkpoint_s}
-        out.append(
-            measured(
-                target,
-                opts,
-                f"payment at {size} rows",
-                lambda: run_wrk(
-                    target, "payment", connections=c, duration=opts.duration, max_ops=opts.max_ops
-                ),
-                model="closed",
-                transport="rest",
-                connections=c,
-                books=books,
-                **info,
+        for flow in ("payment", "balance"):
+            out.append(
+                measured_rest(target, opts, f"{flow} at {size} rows", flow, c, books=books, **info)
             )
-        )
-        out.append(
-            measured(
-                target,
-                opts,
-                f"balance at {size} rows",
-                lambda: run_wrk(
-                    target, "balance", connections=c, duration=opts.duration, max_ops=opts.max_ops
-                ),
-                model="closed",
-                transport="rest",
-                connections=c,
-                books=books,
-                **info,
-            )
-        )
     return out
 
 
@@ -619,22 +559,13 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     per_process = max(1, peak_rate // API_PROCESSES)
     set_limits(target, [m], (f"{per_process}/second",))
     time.sleep(31 if not opts.quick else 0)  # the API processes' override cache (30 s)
-    result = measured(
+    result = measured_rest(
         target,
         opts,
         "create at 2x peak",
-        lambda: run_wrk(
-            target,
-            "create",
-            connections=c,
-            duration=opts.duration,
-            rate=2 * peak_rate,
-            max_ops=opts.max_ops,
-        ),
-        model="open",
-        transport="rest",
-        connections=c,
-        target_rate=2 * peak_rate,
+        "create",
+        c,
+        rate=2 * peak_rate,
         limit_per_process=f"{per_process}/second",
     )
     result["recovery_s"] = _recovery_seconds(target)

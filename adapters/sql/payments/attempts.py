@@ -109,6 +109,22 @@ def _constraint_of(error: IntegrityError) -> str:
 # Built once: SQLAlchemy reuses its cache key and compiled form on every call.
 _GET = select(payment_attempts).where(payment_attempts.c.id == bindparam("attempt_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+# The optimistic update of every mutable column (the version must not have moved).
+_MUTABLE_ATTEMPT_COLUMNS = [
+    c.name for c in payment_attempts.c if c.name not in _FIXED_ATTEMPT_COLUMNS
+]
+_UPDATE = (
+    update(payment_attempts)
+    .where(
+        payment_attempts.c.id == bindparam("b_id"),
+        payment_attempts.c.version == bindparam("b_version"),
+    )
+    .values(
+        {name: bindparam(f"v_{name}") for name in _MUTABLE_ATTEMPT_COLUMNS}
+        | {"version": payment_attempts.c.version + 1}
+    )
+    .returning(payment_attempts.c.version)
+)
 
 
 class SqlPaymentAttempts:
@@ -155,17 +171,9 @@ class SqlPaymentAttempts:
 
     async def update(self, attempt: PaymentAttempt) -> None:
         values = _attempt_values(attempt)
-        t = payment_attempts.c
-        statement = (
-            update(payment_attempts)
-            .where(t.id == attempt.id, t.version == attempt.version)
-            .values(
-                {k: v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS}
-                | {"version": t.version + 1}
-            )
-            .returning(t.version)
-        )
-        new_version = (await self._conn.execute(statement)).scalar_one_or_none()
+        params = {f"v_{k}": v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS}
+        params |= {"b_id": attempt.id, "b_version": attempt.version}
+        new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
         if new_version is None:
             raise Conflict(
                 "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"

@@ -135,6 +135,20 @@ _GET = select(*_INTENT_COLUMNS).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
 _GET_FOR_UPDATE = _GET.with_for_update()
+# The optimistic update of every mutable column (the version must not have moved).
+_UPDATE = (
+    update(payment_intents)
+    .where(
+        payment_intents.c.id == bindparam("b_id"),
+        payment_intents.c.merchant_id == bindparam("b_merchant_id"),
+        payment_intents.c.version == bindparam("b_version"),
+    )
+    .values(
+        {name: bindparam(f"v_{name}") for name in _MUTABLE_INTENT_COLUMNS}
+        | {"version": payment_intents.c.version + 1, "updated_at": func.now()}
+    )
+    .returning(payment_intents.c.version)
+)
 
 
 class SqlPaymentIntents:
@@ -174,21 +188,12 @@ class SqlPaymentIntents:
 
     async def update(self, intent: PaymentIntent) -> None:
         values = _intent_values(intent)
-        t = payment_intents.c
-        statement = (
-            update(payment_intents)
-            .where(
-                t.id == intent.id,
-                t.merchant_id == intent.merchant_id,
-                t.version == intent.version,
-            )
-            .values(
-                {name: values[name] for name in _MUTABLE_INTENT_COLUMNS}
-                | {"version": t.version + 1, "updated_at": func.now()}
-            )
-            .returning(t.version)
-        )
-        new_version = (await self._conn.execute(statement)).scalar_one_or_none()
+        params = {f"v_{name}": values[name] for name in _MUTABLE_INTENT_COLUMNS} | {
+            "b_id": intent.id,
+            "b_merchant_id": intent.merchant_id,
+            "b_version": intent.version,
+        }
+        new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
         if new_version is None:
             raise Conflict(
                 "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
