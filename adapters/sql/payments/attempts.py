@@ -109,6 +109,8 @@ def _constraint_of(error: IntegrityError) -> str:
 # Built once: SQLAlchemy reuses its cache key and compiled form on every call.
 _GET = select(payment_attempts).where(payment_attempts.c.id == bindparam("attempt_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+# Run with a row of parameters: compiled once for that set of columns.
+_INSERT = insert(payment_attempts)
 # The optimistic update of every mutable column (the version must not have moved).
 _MUTABLE_ATTEMPT_COLUMNS = [
     c.name for c in payment_attempts.c if c.name not in _FIXED_ATTEMPT_COLUMNS
@@ -133,7 +135,7 @@ class SqlPaymentAttempts:
 
     async def add(self, attempt: PaymentAttempt) -> None:
         try:
-            await self._conn.execute(insert(payment_attempts).values(_attempt_values(attempt)))
+            await self._conn.execute(_INSERT, _attempt_values(attempt))
         except IntegrityError as error:
             if _constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
                 raise Conflict(

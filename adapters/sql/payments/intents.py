@@ -135,6 +135,9 @@ _GET = select(*_INTENT_COLUMNS).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
 _GET_FOR_UPDATE = _GET.with_for_update()
+# A statement without values, run with a row of parameters: SQLAlchemy compiles it once
+# for that set of columns and reuses it.
+_INSERT = insert(payment_intents)
 # The optimistic update of every mutable column (the version must not have moved).
 _UPDATE = (
     update(payment_intents)
@@ -157,7 +160,7 @@ class SqlPaymentIntents:
 
     async def add(self, intent: PaymentIntent) -> None:
         try:
-            await self._conn.execute(insert(payment_intents).values(_intent_values(intent)))
+            await self._conn.execute(_INSERT, _intent_values(intent))
         except IntegrityError as error:
             raise already_exists(error, "Payment intent", intent.id) from error
 
