@@ -38,25 +38,36 @@ class Processes:
     postmaster: int | None = None
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds (user + system) used so far by each kind's live processes."""
+        """CPU seconds (user + system) used so far by each kind's processes."""
         totals: dict[str, float] = {}
-        pids = {kind: list(pids) for kind, pids in self.by_kind.items()}
+        for kind, members in self.by_kind.items():
+            totals[kind] = sum(_cpu(pid) for pid in members)
         if self.postmaster is not None:
+            # The postmaster, its live backends, and (counted by the kernel into the
+            # postmaster's children times when they exit) the backends gone since.
             try:
                 master = psutil.Process(self.postmaster)
-                pids[POSTGRES] = [master.pid] + [p.pid for p in master.children(recursive=True)]
+                times = master.cpu_times()
+                live = master.children(recursive=True)
             except psutil.NoSuchProcess:
-                pids[POSTGRES] = []
-        for kind, members in pids.items():
-            total = 0.0
-            for pid in members:
-                try:
-                    times = psutil.Process(pid).cpu_times()
-                except psutil.NoSuchProcess:
-                    continue
-                total += times.user + times.system
-            totals[kind] = total
+                totals[POSTGRES] = 0.0
+            else:
+                totals[POSTGRES] = (
+                    times.user
+                    + times.system
+                    + times.children_user
+                    + times.children_system
+                    + sum(_cpu(p.pid) for p in live)
+                )
         return totals
+
+
+def _cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(times.user + times.system)
 
 
 @dataclass(frozen=True)
