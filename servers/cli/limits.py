@@ -14,12 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.ratelimit import LimitsRateLimiter
-from adapters.sql.engine import create_engine
-from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
 from core.access.model import Principal
 from core.access.rate_limits import RateLimits
 from core.shared.errors import InvalidArgument
+from servers.bootstrap.database import database
 
 Say = Callable[..., None]
 
@@ -31,9 +30,9 @@ OPERATOR = "operator:cli"
 async def set_limits(
     database_url: str, merchants: Sequence[str], route_class: str, limits: Sequence[str], say: Say
 ) -> int:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        uow = SqlUnitOfWorkFactory(engine)
+    async with database(database_url) as db:
+        uow = db.uow
+        # The limiter is never asked here: configure() only writes the overrides.
         rate_limits = RateLimits(LimitsRateLimiter("memory://"), uow, SystemClock())
         for merchant_id in merchants:
             async with uow() as unit:
@@ -55,6 +54,4 @@ async def set_limits(
                 route_class=route_class,
                 limits=",".join(limits) or "default",
             )
-        return OK
-    finally:
-        await engine.dispose()
+    return OK
