@@ -816,6 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unknown scenarios: {unknown}; known: {list(SCENARIOS)}", file=sys.stderr)
         return 2
     started = datetime.now(UTC)
+    host = machine()
     target = _target(args)
     try:
         if not args.url:
@@ -834,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine() | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": host | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "options": dataclasses.asdict(opts),
         "gateway": "started by the harness (make run's topology)" if not args.url else args.url,
         "scenarios": results,
