@@ -349,6 +349,8 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
         "failures": load.failures,
         **measure.per_op(before, after, load.ops, load.loadgen_cpu_s),
         **load.extra,
+        # The machine's 1-minute load average as the run ended: other work shares it.
+        "load_average": round(os.getloadavg()[0], 2),
     }
     _print_row(result)
     return result
@@ -766,9 +768,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['load_average_at_start']} at the start, {m['load_average_at_end']} at the end.",
         "",
         "| scenario | model | ops/s | p50 ms | p99 ms | tx/op | writing tx/op | rows written/op "
-        "| CPU ms/op api | envoy | postgres | launcher | other | loadgen | answers |",
+        "| CPU ms/op api | envoy | postgres | launcher | other | loadgen | answers | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | --- |",
+        "| ---: | ---: | --- | ---: |",
     ]
     for r in report["scenarios"]:
         cpu = r.get("cpu_ms_per_op", {})
@@ -781,7 +783,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r.get('transactions_per_op')} | {r.get('write_transactions_per_op')} "
             f"| {r.get('rows_written_per_op')} | {cpu.get('api')} | {cpu.get('envoy')} "
             f"| {cpu.get('postgres')} | {cpu.get('launcher')} | {cpu.get('other')} "
-            f"| {cpu.get('loadgen')} | {answers} |"
+            f"| {cpu.get('loadgen')} | {answers} | {r.get('load_average')} |"
         )
     lines += ["", "| reference | tps |", "| --- | ---: |"]
     for name, ref in report["references"].items():
