@@ -819,18 +819,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = datetime.now(UTC)
     host = machine()
+    failed: list[dict[str, Any]] = []
     target = _target(args)
     try:
         if not args.url:
             set_limits(target, target.merchants, UNLIMITED)
         results: list[dict[str, Any]] = []
         for name in names:
-            results += SCENARIOS[name](target, opts)
-        refs = {} if args.no_references else references(target, opts)
-        if not args.no_references and not args.quick:
+            try:
+                results += SCENARIOS[name](target, opts)
+            except Exception as error:  # the other scenarios still run and are reported
+                print(f"{name}: failed: {error!r}", file=sys.stderr, flush=True)
+                failed.append({"scenario": name, "error": repr(error)[:2000]})
+        refs: dict[str, Any] = {}
+        if not args.no_references:
             from tests.bench import echo
 
-            refs.update(echo.references(opts.duration))
+            measures = [lambda: references(target, opts)]
+            if not args.quick:
+                measures.append(lambda: echo.references(opts.duration))
+            for reference in measures:
+                try:
+                    refs.update(reference())
+                except Exception as error:
+                    print(f"references: failed: {error!r}", file=sys.stderr, flush=True)
+                    failed.append({"reference": True, "error": repr(error)[:2000]})
     finally:
         if target.stop is not None:
             target.stop()
@@ -841,6 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "options": dataclasses.asdict(opts),
         "gateway": "started by the harness (make run's topology)" if not args.url else args.url,
         "scenarios": results,
+        "failed": failed,
         "references": refs,
         "ratios": ratios(results, refs),
     }
