@@ -21,6 +21,12 @@ from adapters.memory.access import (
     MemorySessions,
     MemoryUsers,
 )
+from adapters.memory.events import (
+    EventTables,
+    MemoryDeliveries,
+    MemoryEvents,
+    MemoryWebhookEndpoints,
+)
 from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.memory.ledger import (
     LedgerTables,
@@ -48,6 +54,7 @@ from core.access.ports import (
 )
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
+from core.events.ports import DeliveryRepository, EventRepository, WebhookEndpointRepository
 from core.ledger.ports import (
     DisputeRepository,
     FxRateStore,
@@ -92,6 +99,7 @@ class Tables:
     audit_events: list[AuditEvent] = field(default_factory=list)
     rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     ledger: LedgerTables = field(default_factory=LedgerTables)
+    webhooks: EventTables = field(default_factory=EventTables)
 
 
 class MemoryStore(BaseStore[Tables]):
@@ -429,6 +437,9 @@ class MemoryUnitOfWork(MemoryTransaction[Tables]):
     settlements: SettlementRepository
     payouts: PayoutRepository
     disputes: DisputeRepository
+    events: EventRepository
+    webhook_endpoints: WebhookEndpointRepository
+    webhook_deliveries: DeliveryRepository
 
     _store: MemoryStore
 
@@ -456,6 +467,9 @@ class MemoryUnitOfWork(MemoryTransaction[Tables]):
         self.sessions = MemorySessions(self._work)
         self.audit = MemoryAuditLog(self._work)
         self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
+        self.events = MemoryEvents(self._work.webhooks)
+        self.webhook_endpoints = MemoryWebhookEndpoints(self._work.webhooks)
+        self.webhook_deliveries = MemoryDeliveries(self._work.webhooks)
         ledger = self._work.ledger
         self.ledger = MemoryLedgerRepository(ledger)
         self.merchant_terms = MemoryMerchantTermsStore(ledger.merchant_terms)

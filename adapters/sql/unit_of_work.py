@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.crypto.secret_box import SecretBox
 from adapters.sql.access_repositories import (
     SqlAuditLog,
     SqlInvitations,
@@ -17,6 +18,7 @@ from adapters.sql.access_repositories import (
     SqlSessions,
     SqlUsers,
 )
+from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.ledger import (
     SqlDisputes,
     SqlFxRates,
@@ -43,6 +45,7 @@ from core.access.ports import (
     SessionRepository,
     UserRepository,
 )
+from core.events.ports import DeliveryRepository, EventRepository, WebhookEndpointRepository
 from core.ledger.ports import (
     DisputeRepository,
     FxRateStore,
@@ -154,10 +157,20 @@ class SqlUnitOfWork(SqlTransaction):
     settlements: SettlementRepository
     payouts: PayoutRepository
     disputes: DisputeRepository
+    events: EventRepository
+    webhook_endpoints: WebhookEndpointRepository
+    webhook_deliveries: DeliveryRepository
 
-    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        fx_max_age: timedelta | None = None,
+        secret_box: SecretBox | None = None,
+    ) -> None:
         super().__init__(engine)
         self._fx_max_age = fx_max_age
+        self._box = secret_box or SecretBox()
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.payment_intents = SqlPaymentIntents(connection)
@@ -178,15 +191,26 @@ class SqlUnitOfWork(SqlTransaction):
         self.settlements = SqlSettlements(connection)
         self.payouts = SqlPayouts(connection)
         self.disputes = SqlDisputes(connection)
+        self.events = SqlEvents(connection)
+        self.webhook_endpoints = SqlWebhookEndpoints(connection, self._box)
+        self.webhook_deliveries = SqlDeliveries(connection, self._box)
 
 
 class SqlUnitOfWorkFactory:
     """Callable that returns a new SqlUnitOfWork: core's UnitOfWorkFactory."""
 
-    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        fx_max_age: timedelta | None = None,
+        secret_box: SecretBox | None = None,
+    ) -> None:
         self.engine = engine
         # Rates older than this are refused (FX_RATE_UNAVAILABLE); None: no limit.
         self.fx_max_age = fx_max_age
+        # Seals webhook secrets at rest (PAYGATE_WEBHOOK_SECRET_KEY).
+        self.secret_box = secret_box or SecretBox()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age)
+        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age, secret_box=self.secret_box)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.access.model import Principal
+from core.events.model import EventType
+from core.events.ports import NoPublisher, Publisher
 from core.ledger.hooks import FixedClock
 from core.ledger.model import PayoutSchedule
 from core.ledger.records import AutomaticPayout, Payout, PayoutMethod, PayoutStatus, Settlement
@@ -35,10 +37,17 @@ class CreatePayout:
 
 
 class Payouts:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        events: Publisher | None = None,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._events = events or NoPublisher()
 
     async def create(self, caller: Principal, cmd: CreatePayout) -> Payout:
         violations = Violations()
@@ -68,6 +77,7 @@ class Payouts:
                 method=PayoutMethod.MANUAL,
                 now=now,
                 description=cmd.description,
+                livemode=caller.livemode,
             )
             await uow.commit()
         return payout
@@ -105,7 +115,15 @@ class Payouts:
         its currency to a merchant on the DAILY schedule. Settlements are claimed one per
         transaction with FOR UPDATE SKIP LOCKED, so several workers share the work."""
         async with self._uow() as uow:
-            await uow.payouts.mark_arrived(now)
+            for arrived in await uow.payouts.mark_arrived(now):
+                await self._events.publish(
+                    uow,
+                    merchant_id=arrived.merchant_id,
+                    type=EventType.PAYOUT_PAID.value,
+                    obj=arrived,
+                    livemode=False,
+                    at=now,
+                )
             await uow.commit()
         paid: list[Payout] = []
         while True:
@@ -154,6 +172,7 @@ class Payouts:
         minimum: int = 1,
         settlement_id: str = "",
         description: str = "",
+        livemode: bool = False,
     ) -> Payout:
         payout_id = self._ids.new("po")
         keeper = Bookkeeper(uow.fx_rates, self._ids, FixedClock(now))
@@ -180,4 +199,12 @@ class Payouts:
             description=description,
         )
         await uow.payouts.add(payout)
+        await self._events.publish(
+            uow,
+            merchant_id=merchant_id,
+            type=EventType.PAYOUT_CREATED.value,
+            obj=payout,
+            livemode=livemode,
+            at=now,
+        )
         return payout

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from core.access.model import Principal
+from core.events.model import EventType
+from core.events.ports import NoPublisher, Publisher
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.hooks import FixedClock
 from core.ledger.model import BalanceTransaction
@@ -44,9 +46,12 @@ __all__ = ["REPORT_COLUMNS", "SettlementBatch", "Settlements", "report_csv"]
 
 
 class SettlementBatch:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, ids: IdGenerator, events: Publisher | None = None
+    ) -> None:
         self._uow = uow
         self._ids = ids
+        self._events = events or NoPublisher()
 
     async def run_settlement(self, day: date, now: datetime) -> list[Settlement]:
         """Settles `day` (cutoff 00:00 UTC of it); returns what this worker completed."""
@@ -98,6 +103,14 @@ class SettlementBatch:
                 swept = sweep.raw(Account.merchant(merchant_id, AccountKind.FEES, currency))
             completed = claimed.completed(lines, released=released, fees_swept=swept, at=now)
             await uow.settlements.complete(completed, lines)
+            await self._events.publish(
+                uow,
+                merchant_id=merchant_id,
+                type=EventType.SETTLEMENT_COMPLETED.value,
+                obj=completed,
+                livemode=False,
+                at=now,
+            )
             await uow.commit()
         return completed
 

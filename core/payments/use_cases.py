@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from core.access.model import Principal
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
+from core.payments.ports import Bookkeeping, NoBookkeeping
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
@@ -31,10 +32,18 @@ class CreatePaymentIntent:
 
 
 class PaymentIntents:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        books: Bookkeeping | None = None,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        # The outbox (payment_intent.created) joins the transaction through this hook.
+        self._books = books or NoBookkeeping()
 
     async def create(self, caller: Principal, cmd: CreatePaymentIntent) -> PaymentIntent:
         violations = Violations()
@@ -87,7 +96,9 @@ class PaymentIntents:
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)
-            await uow.payment_events.append(intent.pull_events())
+            events = intent.pull_events()
+            await uow.payment_events.append(events)
+            await self._books.record(uow, events)
             await uow.commit()
         return intent
 

@@ -16,6 +16,7 @@ from core.access.ports import (
     SessionRepository,
     UserRepository,
 )
+from core.events.ports import DeliveryRepository, EventRepository, WebhookEndpointRepository
 from core.ledger.ports import (
     DisputeRepository,
     FxRateStore,
@@ -55,6 +56,10 @@ class UnitOfWork(Protocol):
     settlements: SettlementRepository
     payouts: PayoutRepository
     disputes: DisputeRepository
+    # The outbox joins it too: an event commits with its change (core/events/outbox.py).
+    events: EventRepository
+    webhook_endpoints: WebhookEndpointRepository
+    webhook_deliveries: DeliveryRepository
 
     async def __aenter__(self) -> Self: ...
 

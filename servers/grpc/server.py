@@ -25,6 +25,8 @@ from paygate.v1 import (
     checkout_pages_pb2_grpc,
     disputes_pb2,
     disputes_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     options_pb2,
@@ -40,6 +42,8 @@ from paygate.v1 import (
     settlements_pb2_grpc,
     tokens_pb2,
     tokens_pb2_grpc,
+    webhook_endpoints_pb2,
+    webhook_endpoints_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -50,6 +54,7 @@ from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.events import EventService, WebhookEndpointService
 from servers.grpc.servicers.ledger import (
     BalanceService,
     DisputeService,
@@ -132,6 +137,16 @@ SERVICES = (
         disputes_pb2.DESCRIPTOR.services_by_name["DisputeService"],
         disputes_pb2_grpc.add_DisputeServiceServicer_to_server,
         lambda app: DisputeService(app.disputes),
+    ),
+    Service(
+        events_pb2.DESCRIPTOR.services_by_name["EventService"],
+        events_pb2_grpc.add_EventServiceServicer_to_server,
+        lambda app: EventService(app.events, poll_seconds=app.listen_poll_seconds),
+    ),
+    Service(
+        webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
+        webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
+        lambda app: WebhookEndpointService(app.webhook_endpoints),
     ),
 )
 

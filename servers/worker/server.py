@@ -37,7 +37,10 @@ async def run(settings: Settings, listen: str) -> None:
     scheduled = jobs(app, settings)
     log.info("working", extra={"fields": {"jobs": [j.name for j in scheduled]}})
     try:
-        await run_jobs(scheduled, SystemClock(), stop)
+        await asyncio.gather(
+            run_jobs(scheduled, SystemClock(), stop),
+            app.webhook_dispatcher.run(stop, max_in_flight=settings.webhook_max_in_flight),
+        )
     finally:
         await health.enter_graceful_shutdown()
         await server.stop(1.0)
