@@ -10,57 +10,27 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.crypto.secret_box import SecretBox
-from adapters.sql.access_repositories import (
+from adapters.sql.access import (
+    SqlApiKeys,
     SqlAuditLog,
     SqlInvitations,
     SqlMemberships,
+    SqlMerchants,
     SqlRateLimitOverrides,
     SqlSessions,
     SqlUsers,
 )
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
-from adapters.sql.ledger import (
-    SqlDisputes,
-    SqlFxRates,
-    SqlLedger,
-    SqlMerchantTerms,
-    SqlPayouts,
-    SqlSettlements,
-)
-from adapters.sql.repositories import (
-    SqlApiKeys,
-    SqlMerchants,
-    SqlPaymentAttempts,
-    SqlPaymentEvents,
-    SqlPaymentIntents,
-    SqlRefunds,
-)
-from core.access.ports import (
-    ApiKeyRepository,
-    AuditLog,
-    InvitationRepository,
-    MembershipRepository,
-    MerchantRepository,
-    RateLimitOverrides,
-    SessionRepository,
-    UserRepository,
-)
-from core.events.ports import DeliveryRepository, EventRepository, WebhookEndpointRepository
-from core.ledger.ports import (
-    DisputeRepository,
-    FxRateStore,
-    LedgerRepository,
-    MerchantTermsRepository,
-    PayoutRepository,
-    SettlementRepository,
-)
-from core.payments.ports import (
-    PaymentAttemptRepository,
-    PaymentEventLog,
-    PaymentIntentRepository,
-    RefundRepository,
-)
+from adapters.sql.ledger.disputes import SqlDisputes
+from adapters.sql.ledger.journal import SqlLedger
+from adapters.sql.ledger.payouts import SqlPayouts
+from adapters.sql.ledger.settlements import SqlSettlements
+from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
+from adapters.sql.payments.attempts import SqlPaymentAttempts
+from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
+from adapters.sql.payments.refunds import SqlRefunds
 from core.shared.errors import Conflict, Unavailable
+from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
@@ -132,34 +102,9 @@ class SqlTransaction:
         await self.connection.commit()
 
 
-class SqlUnitOfWork(SqlTransaction):
-    """The unit of work of payments and access (core.shared.unit_of_work.UnitOfWork)."""
-
-    # Typed as the ports: the Protocol's attributes are mutable, hence invariant, so the
-    # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
-    payment_intents: PaymentIntentRepository
-    payment_events: PaymentEventLog
-    payment_attempts: PaymentAttemptRepository
-    refunds: RefundRepository
-    merchants: MerchantRepository
-    api_keys: ApiKeyRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    invitations: InvitationRepository
-    sessions: SessionRepository
-    audit: AuditLog
-    rate_limit_overrides: RateLimitOverrides
-    # The ledger joins the same transaction, so an entry commits with the state change
-    # that causes it (core/ledger/hooks.py) or not at all.
-    ledger: LedgerRepository
-    merchant_terms: MerchantTermsRepository
-    fx_rates: FxRateStore
-    settlements: SettlementRepository
-    payouts: PayoutRepository
-    disputes: DisputeRepository
-    events: EventRepository
-    webhook_endpoints: WebhookEndpointRepository
-    webhook_deliveries: DeliveryRepository
+class SqlUnitOfWork(SqlTransaction, UnitOfWork):
+    """The gateway's unit of work (core/unit_of_work.py) on one PostgreSQL transaction;
+    the repositories it carries are declared there, once, and built here."""
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ from core.events.signing import headers as signed_headers
 from core.events.signing import loggable
 from core.events.ssrf import UrlGuard, UrlRefused
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

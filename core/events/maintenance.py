@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.events.model import WebhookPolicy
 from core.events.ports import EventStream
 from core.shared.ports import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 
 class EventMaintenance:

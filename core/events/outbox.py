@@ -20,9 +20,8 @@ from datetime import datetime, timedelta
 from core.events.model import Delivery, DeliveryStatus, Event, EventType, WebhookPolicy
 from core.events.ports import NoRequest, ObjectRenderer, RequestContext
 from core.payments.model import EventKind, PaymentEvent, Status
-from core.payments.ports import Bookkeeping
 from core.shared.ports import IdGenerator
-from core.shared.unit_of_work import UnitOfWork
+from core.unit_of_work import Bookkeeping, UnitOfWork
 
 _BY_STATUS = {
     Status.REQUIRES_ACTION: EventType.PAYMENT_INTENT_REQUIRES_ACTION,

@@ -19,7 +19,7 @@ from core.events.model import (
 from core.events.ssrf import Destination
 
 if TYPE_CHECKING:
-    from core.shared.unit_of_work import UnitOfWork
+    from core.unit_of_work import UnitOfWork
 
 
 class ObjectRenderer(Protocol):
@@ -151,6 +151,15 @@ class DeliveryRepository(Protocol):
         """FAILED deliveries of the endpoint created at or after `since`: PENDING, due
         `now`. Returns how many."""
         ...
+
+
+class EventsScope(Protocol):
+    """The events context's repositories in a unit of work (core/unit_of_work.py): the
+    outbox joins the transaction of every change, so an event commits with it."""
+
+    events: EventRepository
+    webhook_endpoints: WebhookEndpointRepository
+    webhook_deliveries: DeliveryRepository
 
 
 # --- delivery over HTTP ------------------------------------------------------------------

@@ -52,7 +52,7 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, Bookkeeping, CardVault, NoBookkeeping
+from core.payments.ports import AcquirerRouter, CardVault
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -70,7 +70,7 @@ from core.shared.errors import (
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ class PaymentLifecycle:
                 intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reaches an intent only with its client secret; a wrong one
         # looks exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
             raise _no_such_intent(intent_id)
         return intent
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from core.access.model import Principal
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
-from core.payments.ports import Bookkeeping, NoBookkeeping
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -109,7 +108,7 @@ class PaymentIntents:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reads an intent only with its client secret; a wrong one looks
         # exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, timedelta
 
-import grpc
 from paygate.v1 import (
     events_pb2,
     events_pb2_grpc,
@@ -16,7 +15,7 @@ from paygate.v1 import (
 
 from core.events.use_cases import EndpointSettings, Events, WebhookEndpoints
 from servers.grpc import events_convert as convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 WE = webhook_endpoints_pb2
 
@@ -27,7 +26,7 @@ class EventService(events_pb2_grpc.EventServiceServicer):
         self._poll_seconds = poll_seconds
 
     async def ListEvents(
-        self, request: events_pb2.ListEventsRequest, context: grpc.aio.ServicerContext
+        self, request: events_pb2.ListEventsRequest, context: ServicerContext
     ) -> events_pb2.ListEventsResponse:
         types = [*([request.type] if request.type else []), *request.types]
         page = await self._events.list(
@@ -54,12 +53,12 @@ class EventService(events_pb2_grpc.EventServiceServicer):
         )
 
     async def GetEvent(
-        self, request: events_pb2.GetEventRequest, context: grpc.aio.ServicerContext
+        self, request: events_pb2.GetEventRequest, context: ServicerContext
     ) -> events_pb2.Event:
         return convert.event(await self._events.get(caller(), request.id))
 
     async def ListenEvents(
-        self, request: events_pb2.ListenEventsRequest, context: grpc.aio.ServicerContext
+        self, request: events_pb2.ListenEventsRequest, context: ServicerContext
     ) -> AsyncIterator[events_pb2.ListenEventsResponse]:
         follow = self._events.follow(
             caller(), list(request.events), poll_seconds=self._poll_seconds
@@ -78,7 +77,7 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         self._endpoints = endpoints
 
     async def CreateWebhookEndpoint(
-        self, request: WE.CreateWebhookEndpointRequest, context: grpc.aio.ServicerContext
+        self, request: WE.CreateWebhookEndpointRequest, context: ServicerContext
     ) -> WE.WebhookEndpoint:
         created = await self._endpoints.create(
             caller(),
@@ -91,12 +90,12 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         return convert.webhook_endpoint(created.endpoint, created.secret)
 
     async def GetWebhookEndpoint(
-        self, request: WE.GetWebhookEndpointRequest, context: grpc.aio.ServicerContext
+        self, request: WE.GetWebhookEndpointRequest, context: ServicerContext
     ) -> WE.WebhookEndpoint:
         return convert.webhook_endpoint(await self._endpoints.get(caller(), request.id))
 
     async def ListWebhookEndpoints(
-        self, request: WE.ListWebhookEndpointsRequest, context: grpc.aio.ServicerContext
+        self, request: WE.ListWebhookEndpointsRequest, context: ServicerContext
     ) -> WE.ListWebhookEndpointsResponse:
         page = await self._endpoints.list(
             caller(), limit=request.limit, starting_after=request.starting_after
@@ -106,7 +105,7 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         )
 
     async def UpdateWebhookEndpoint(
-        self, request: WE.UpdateWebhookEndpointRequest, context: grpc.aio.ServicerContext
+        self, request: WE.UpdateWebhookEndpointRequest, context: ServicerContext
     ) -> WE.WebhookEndpoint:
         settings = EndpointSettings(
             url=request.url.value if request.HasField("url") else None,
@@ -119,13 +118,13 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         )
 
     async def DeleteWebhookEndpoint(
-        self, request: WE.DeleteWebhookEndpointRequest, context: grpc.aio.ServicerContext
+        self, request: WE.DeleteWebhookEndpointRequest, context: ServicerContext
     ) -> WE.DeleteWebhookEndpointResponse:
         deleted = await self._endpoints.delete(caller(), request.id)
         return WE.DeleteWebhookEndpointResponse(id=deleted.id, deleted=True)
 
     async def RotateWebhookEndpointSecret(
-        self, request: WE.RotateWebhookEndpointSecretRequest, context: grpc.aio.ServicerContext
+        self, request: WE.RotateWebhookEndpointSecretRequest, context: ServicerContext
     ) -> WE.WebhookEndpoint:
         overlap = (
             timedelta(seconds=request.overlap_seconds.value)
@@ -136,7 +135,7 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         return convert.webhook_endpoint(rotated.endpoint, rotated.secret)
 
     async def ListWebhookDeliveries(
-        self, request: WE.ListWebhookDeliveriesRequest, context: grpc.aio.ServicerContext
+        self, request: WE.ListWebhookDeliveriesRequest, context: ServicerContext
     ) -> WE.ListWebhookDeliveriesResponse:
         page = await self._endpoints.deliveries(
             caller(),
@@ -150,12 +149,12 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
         )
 
     async def RetryWebhookDelivery(
-        self, request: WE.RetryWebhookDeliveryRequest, context: grpc.aio.ServicerContext
+        self, request: WE.RetryWebhookDeliveryRequest, context: ServicerContext
     ) -> WE.WebhookDelivery:
         return convert.delivery(await self._endpoints.retry(caller(), request.id))
 
     async def ReplayWebhookDeliveries(
-        self, request: WE.ReplayWebhookDeliveriesRequest, context: grpc.aio.ServicerContext
+        self, request: WE.ReplayWebhookDeliveriesRequest, context: ServicerContext
     ) -> WE.ReplayWebhookDeliveriesResponse:
         since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
         count = await self._endpoints.replay(caller(), request.id, since)

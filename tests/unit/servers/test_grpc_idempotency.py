@@ -13,13 +13,11 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from paygate.v1 import api_keys_pb2, payment_intents_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters import rich_errors
 from adapters.memory.idempotency import MemoryIdempotencyStore
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -31,9 +29,10 @@ from core.idempotency.use_cases import Idempotency
 from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
-from core.shared.unit_of_work import UnitOfWorkFactory
-from servers.grpc.server import start
+from core.unit_of_work import UnitOfWorkFactory
+from servers.roles.api import start
 from tests.fakes import FixedClock, in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 PI = payment_intents_pb2
 CREATE_INTENT = "/paygate.v1.PaymentIntentService/CreatePaymentIntent"
@@ -93,17 +92,9 @@ class Api:
 
 
 def reason(error: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    info, fields = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return info.reason, fields
+    rich = rich_errors.read(error)
+    assert rich.info is not None
+    return rich.reason, rich.fields
 
 
 def status_details(error: grpc.aio.AioRpcError) -> bytes:
