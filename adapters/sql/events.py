@@ -349,7 +349,7 @@ class SqlDeliveries:
                 (d.lease_until.is_(None)) | (d.lease_until <= now),
                 e.disabled.is_(False),
             )
-            .order_by(d.next_attempt_at)
+            .order_by(d.next_attempt_at, d.id)
             .limit(limit * _OVERSCAN)
             .with_for_update(of=webhook_deliveries, skip_locked=True)
         )

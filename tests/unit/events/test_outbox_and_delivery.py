@@ -106,9 +106,7 @@ async def test_a_payment_tells_each_transition_with_the_intent_as_the_api_render
         "payment_intent.processing",
         "payment_intent.succeeded",
     ]
-    page = await world.app.events.list(
-        world.merchant, types=["payment_intent.succeeded"], limit=10
-    )
+    page = await world.app.events.list(world.merchant, types=["payment_intent.succeeded"], limit=10)
     (event,) = page.data
     obj = event.data
     assert obj["id"] == intent_id and obj["object"] == "payment_intent"

@@ -132,7 +132,9 @@ async def test_a_hostile_url_is_refused(url: str) -> None:
         await checker.check(url, livemode=False)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.2/hook", "http://[::1]/hook", "http://0x7f000002/"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.2/hook", "http://[::1]/hook", "http://0x7f000002/"]
+)
 async def test_loopback_outside_the_allowed_network_is_still_refused(url: str) -> None:
     checker, _ = guard("127.0.0.1/32")
     with pytest.raises(UrlRefused):
@@ -141,7 +143,11 @@ async def test_loopback_outside_the_allowed_network_is_still_refused(url: str) -
 
 async def test_an_allowed_network_is_reachable_in_any_spelling() -> None:
     checker, _ = guard("127.0.0.1/32")
-    for url in ("http://127.0.0.1:8080/hook", "http://2130706433:8080/", "http://[::ffff:127.0.0.1]/"):
+    for url in (
+        "http://127.0.0.1:8080/hook",
+        "http://2130706433:8080/",
+        "http://[::ffff:127.0.0.1]/",
+    ):
         destination = await checker.check(url, livemode=False)
         assert destination.address in (
             ipaddress.ip_address("127.0.0.1"),
