@@ -299,6 +299,7 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
     return WebhookPolicy(
         schedule=parse_schedule(settings.webhook_retry_schedule),
         timeout=settings.webhook_timeout,
+        lease_margin=settings.webhook_lease_margin_seconds,
         endpoint_concurrency=settings.webhook_endpoint_concurrency,
         disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
     )

@@ -126,6 +126,9 @@ class Settings:
     webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000"
     # Seconds a webhook request may take before it counts as failed.
     webhook_timeout: float = 10.0
+    # A delivery's claim outlives its request by this much; after it, a killed worker's
+    # claim passes to another worker.
+    webhook_lease_margin_seconds: float = 20.0
     # Requests in flight to one endpoint at once, across every worker.
     webhook_endpoint_concurrency: int = 10
     # Requests in flight per worker process.
