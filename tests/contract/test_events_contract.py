@@ -310,7 +310,8 @@ async def test_the_webhook_secret_is_sealed_at_rest(
         row = (
             await uow.connection.execute(
                 text(
-                    "SELECT secret::text, row_to_json(w)::text FROM webhook_endpoints w WHERE id = :id"
+                    "SELECT secret::text, row_to_json(w)::text"
+                    " FROM webhook_endpoints w WHERE id = :id"
                 ),
                 {"id": ep.id},
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -69,10 +70,8 @@ class World:
         vault = self.app.card_vault
         assert isinstance(vault, MemoryCardVault)
         token = vault.add_token(self.merchant.merchant_id, number)
-        try:
+        with contextlib.suppress(FailedPrecondition):
             await self.app.payments.confirm(self.merchant, intent.id, ConfirmPaymentIntent(token))
-        except FailedPrecondition:
-            pass
         return intent.id
 
     async def types(self) -> list[str]:
