@@ -450,3 +450,29 @@ async def test_paygate_listen_forwards_the_events_to_a_local_receiver(
         return "<-- [200]" in out.read_text()
 
     await eventually(shown, ceiling=30)
+
+
+async def test_paygate_trigger_makes_the_objects_that_fire_the_event(
+    rest: httpx.AsyncClient, hooks_gateway: Gateway
+) -> None:
+    since = now_rfc3339()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "servers.cli",
+        "trigger",
+        "payment_intent.payment_failed",
+        "--target",
+        hooks_gateway.grpc_target,
+        env={**os.environ, "PAYGATE_API_KEY": hooks_gateway.secret_key},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    assert b"Triggered payment_intent.payment_failed" in output
+    failed = await rest.get(
+        "/v1/events", params={"types": "payment_intent.payment_failed", "created.gte": since}
+    )
+    (event,) = failed.json()["data"]
+    assert event["data"]["object"]["last_payment_error"]["decline_code"] == "generic_decline"

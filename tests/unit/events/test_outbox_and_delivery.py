@@ -341,3 +341,21 @@ async def test_events_are_pruned_after_thirty_days(world: World) -> None:
     world.clock.advance(days=31)
     assert await world.app.event_maintenance.prune() == 1
     assert (await world.app.events.list(world.merchant)).data == []
+
+
+async def test_disputes_settlements_and_payouts_fire_their_events(world: World) -> None:
+    await world.pay(number="4000000000000259")  # approved, then disputed
+    opened = (await world.app.disputes.ingest(world.app.dispute_feed)).opened
+    assert len(opened) == 1
+    world.clock.advance(days=3)
+    day = world.clock.now().date()
+    world.clock.advance(hours=1)
+    await world.app.settlement_batch.run_settlement(day, world.clock.now())
+    await world.app.disputes.resolve_due_disputes(world.clock.now() + timedelta(days=60))
+    types = await world.types()
+    for expected in ("charge.dispute.created", "settlement.completed", "charge.dispute.closed"):
+        assert expected in types, types
+    (dispute,) = (
+        await world.app.events.list(world.merchant, types=["charge.dispute.created"])
+    ).data
+    assert dispute.data["object"] == "dispute" and dispute.data["id"] == opened[0].id
