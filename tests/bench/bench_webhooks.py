@@ -18,7 +18,6 @@ load: compare runs on the same machine, never assert on them.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.sql.migrate import create_database, drop_database, migrate
+from tests.databases import fresh_database
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
 
@@ -67,13 +66,8 @@ class Sink:
 
 @pytest.fixture(scope="module")
 async def bench_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    name = f"paygate_bench_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate(url)
+    async with fresh_database(postgres_admin_url, "paygate_bench") as url:
         yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
 
 
 def key() -> dict[str, str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import socket
 import sys
@@ -32,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql.migrate import create_database, drop_database, migrate
 from servers.runtime.settings import Settings
+from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
 
 API_PROCESSES = 2
@@ -158,13 +157,8 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     `database_url`: a gateway's worker recovers, expires and voids rows of every
     merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
     process has."""
-    name = f"paygate_e2e_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate(url)
+    async with fresh_database(postgres_admin_url, "paygate_e2e") as url:
         yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture(scope="session")

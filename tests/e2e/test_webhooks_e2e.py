@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.v1 import events_pb2, events_pb2_grpc
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from adapters.sql.migrate import create_database, drop_database, migrate
+from tests.databases import fresh_database
 from tests.e2e.conftest import free_port, running_gateway
 from tests.e2e.gateway import Gateway
 
@@ -103,13 +102,8 @@ class Receiver:
 @pytest.fixture(scope="module")
 async def own_database(postgres_admin_url: str) -> AsyncIterator[str]:
     """A database of this module's own: no other gateway's worker claims its deliveries."""
-    name = f"paygate_hooks_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate(url)
+    async with fresh_database(postgres_admin_url, "paygate_hooks") as url:
         yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture(scope="module")
