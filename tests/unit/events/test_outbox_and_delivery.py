@@ -14,7 +14,7 @@ from core.access.roles import Role
 from core.events.delivery import WebhookDispatcher
 from core.events.model import DeliveryStatus, WebhookPolicy
 from core.events.ports import SendResult
-from core.events.ssrf import Destination
+from core.events.ssrf import Destination, UrlGuard, UrlPolicy
 from core.events.use_cases import EndpointSettings
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.refunds import CreateRefund
@@ -359,3 +359,25 @@ async def test_disputes_settlements_and_payouts_fire_their_events(world: World) 
         await world.app.events.list(world.merchant, types=["charge.dispute.created"])
     ).data
     assert dispute.data["object"] == "dispute" and dispute.data["id"] == opened[0].id
+
+
+async def test_the_url_is_checked_again_before_every_attempt(world: World) -> None:
+    await world.app.webhook_endpoints.create(
+        world.merchant, EndpointSettings(url=HOOK, enabled_events=("*",))
+    )
+    await world.app.payment_intents.create(
+        world.merchant, CreatePaymentIntent(amount=5, currency="USD")
+    )
+    # The operator withdrew 127.0.0.1/32 from the allowed networks since the endpoint was made.
+    strict = WebhookDispatcher(
+        world.uow,
+        world.ids,
+        world.clock,
+        sender=world.sender,
+        guard=UrlGuard(UrlPolicy(()), world.app.webhook_endpoints._guard._resolver),
+        outbox=world.app.event_outbox,
+    )
+    (refused,) = await strict.run_once()
+    assert world.sender.sent == []  # no connection was attempted
+    assert refused.attempt.status_code == 0 and "URL refused" in refused.attempt.error
+    assert refused.delivery is not None and refused.delivery.status is DeliveryStatus.PENDING
