@@ -70,7 +70,8 @@ class Event:
     request: RequestRef = RequestRef()
 
     def envelope(self) -> dict[str, Any]:
-        """The JSON body of a webhook: what GET /v1/events/{id} answers, too."""
+        """The JSON body of a webhook. The Events API answers the same fields, with
+        `created` as an RFC 3339 string (the API's rule for timestamps)."""
         return {
             "id": self.id,
             "object": "event",
