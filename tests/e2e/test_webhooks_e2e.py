@@ -195,7 +195,7 @@ async def events_since(rest: httpx.AsyncClient, since: str) -> list[dict[str, An
         cursor = page["data"][-1]["id"]
 
 
-async def eventually(check: Any, ceiling: float = 90.0) -> None:
+async def eventually(check: Any, ceiling: float = 180.0) -> None:
     """Polls `check` until it is true; fails after `ceiling` seconds (a hung system)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + ceiling
@@ -424,7 +424,7 @@ async def test_paygate_listen_forwards_the_events_to_a_local_receiver(
     async def ready() -> bool:
         return "Ready!" in out.read_text()
 
-    await eventually(ready, ceiling=30)
+    await eventually(ready, ceiling=120)
     receiver.secret = out.read_text().split("signing secret is ")[1].split()[0]
     intent_id = await pay(rest, hooks_gateway)
 
@@ -443,7 +443,7 @@ async def test_paygate_listen_forwards_the_events_to_a_local_receiver(
     async def shown() -> bool:
         return "<-- [200]" in out.read_text()
 
-    await eventually(shown, ceiling=30)
+    await eventually(shown, ceiling=120)
 
 
 async def test_paygate_trigger_makes_the_objects_that_fire_the_event(
@@ -470,3 +470,29 @@ async def test_paygate_trigger_makes_the_objects_that_fire_the_event(
     )
     (event,) = failed.json()["data"]
     assert event["data"]["object"]["last_payment_error"]["decline_code"] == "generic_decline"
+
+
+async def test_the_event_stream_over_rest_is_server_sent_events(
+    rest: httpx.AsyncClient, hooks_gateway: Gateway
+) -> None:
+    async def data_lines(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+        async for line in lines:
+            if line.startswith("data:"):
+                yield json.loads(line.removeprefix("data:"))
+
+    async with rest.stream(
+        "GET",
+        "/v1/event_stream",
+        params={"events": "payment_intent.created"},
+        headers={"Accept": "text/event-stream"},
+    ) as response:
+        assert response.status_code == 200
+        messages = data_lines(response.aiter_lines())
+        first = await anext(messages)
+        assert first["listening"] is True
+        made = await rest.post(
+            "/v1/payment_intents", json={"amount": 700, "currency": "usd"}, headers=key()
+        )
+        second = await asyncio.wait_for(anext(messages), timeout=60)
+        assert second["event"]["type"] == "payment_intent.created"
+        assert second["event"]["data"]["object"]["id"] == made.json()["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
@@ -381,3 +382,37 @@ async def test_the_url_is_checked_again_before_every_attempt(world: World) -> No
     assert world.sender.sent == []  # no connection was attempted
     assert refused.attempt.status_code == 0 and "URL refused" in refused.attempt.error
     assert refused.delivery is not None and refused.delivery.status is DeliveryStatus.PENDING
+
+
+async def test_3ds_completion_and_the_upi_poller_fire_events_without_a_request(
+    world: World,
+) -> None:
+    challenged = await world.pay(number="4000002760003184")
+    intent = await world.app.payment_intents.get(world.merchant, challenged)
+    await world.app.payments.complete_action(intent.latest_attempt, True)
+
+    upi = await world.app.payment_intents.create(
+        world.merchant,
+        CreatePaymentIntent(amount=49900, currency="inr", payment_method_types=["upi"]),
+    )
+    await world.app.payments.confirm(
+        world.merchant, upi.id, ConfirmPaymentIntent(upi_vpa="success@upi")
+    )
+    for _ in range(50):  # the switch settles on its own; the poller asks it
+        world.clock.advance(seconds=10)
+        await world.app.payments.poll_pending_actions(timedelta(seconds=5))
+        now = await world.app.payment_intents.get(world.merchant, upi.id)
+        if now.status.value == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.01)
+
+    for intent_id in (challenged, upi.id):
+        events = [
+            e
+            for e in reversed((await world.app.events.list(world.merchant, limit=100)).data)
+            if e.data["id"] == intent_id
+        ]
+        types = [e.type for e in events]
+        assert "payment_intent.requires_action" in types
+        assert types[-1] == "payment_intent.succeeded", types
+        assert events[-1].request.id == ""  # the payer's or the worker's doing, no API call
