@@ -57,6 +57,7 @@ CORS_EXPOSE_HEADERS = (
 # read like every other API error: a google.rpc.Status in JSON (API.md, "Errors").
 LOCAL_REPLY_STATUS: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_REQUEST"),  # malformed JSON, bad query parameter value
+    401: (16, "INVALID_API_KEY"),  # a credential header that is not printable ASCII
     403: (7, "FORBIDDEN"),
     404: (5, "ROUTE_NOT_FOUND"),  # no such REST route (reject_unknown_method)
     405: (12, "METHOD_NOT_ALLOWED"),
@@ -278,9 +279,39 @@ def stream_idle_timeout(settings: Settings) -> str:
     return f"{int(settings.watch_max_seconds) + 60}s"
 
 
+# Request headers that carry a credential. A value with a byte outside printable ASCII
+# (a pasted non-breaking space after a key) is refused here, before any API process: such
+# a value is never a valid credential, and grpcio would log it whole while decoding it.
+CREDENTIAL_HEADERS = ("authorization", "paygate-account")
+
+
+def _credential_guard_routes() -> list[dict[str, Any]]:
+    return [
+        {
+            "match": {
+                "prefix": "/",
+                "headers": [
+                    {
+                        "name": header,
+                        "string_match": {"safe_regex": {"regex": "[\\x20-\\x7e]*"}},
+                        "invert_match": True,
+                    }
+                ],
+            },
+            "direct_response": {
+                "status": 401,
+                "body": {"inline_string": f"The {header} header must be printable ASCII."},
+            },
+        }
+        for header in CREDENTIAL_HEADERS
+    ]
+
+
 def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     idle = stream_idle_timeout(settings)
-    return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+    routes = _credential_guard_routes()
+    routes += [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+    return routes
 
 
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:

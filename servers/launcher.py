@@ -69,6 +69,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from core.shared.redaction import scrub
 from core.shared.secret import Secret
 from servers import envoy_config
 from servers.embedded_postgres import EmbeddedPostgres
@@ -201,8 +202,12 @@ class JsonLog:
         self.write_line(json.dumps(record, default=str))
 
     def child_json(self, proc: str, line: str) -> None:
-        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it."""
-        inner = line[1:].lstrip()
+        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it.
+
+        Children's lines are scrubbed (card numbers, credentials) here once more: Envoy's
+        and gRPC core's output passes through no Python logging handler of ours.
+        """
+        inner = scrub(line[1:].lstrip())
         tag = '{"proc":' + json.dumps(proc)
         self.write_line(tag + ("," + inner if inner != "}" else "}"))
 
@@ -218,7 +223,7 @@ class JsonLog:
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": level,
             "proc": proc,
-            "msg": "\n".join(lines),
+            "msg": scrub("\n".join(lines)),
         }
         self.write_line(json.dumps(record))
 
