@@ -81,6 +81,18 @@ WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
 # request under them that the transcoder leaves alone.
 WEB_PATH_PREFIXES = ("/3ds/",)
 
+# Edge limits, sized from the largest legitimate request (docs/operations.md, "Limits at
+# the edge"). Bodies: dispute evidence, five texts of up to 20,000 characters, is the
+# largest (at most ~500 KB of JSON even in 4-byte UTF-8); a payment intent with 50
+# metadata entries is ~30 KB. Beyond the bound the transcoder answers 413 before it has
+# buffered more. Headers (the request line and the URL included): an access token of up to
+# 4 KiB is the largest; beyond 16 KiB Envoy answers 431. The API processes accept twice
+# that in metadata (API_MAX_METADATA_BYTES), so Envoy's own additions (x-forwarded-for,
+# x-envoy-original-path...) never push a request that Envoy let through over grpcio's bound.
+MAX_REQUEST_BODY_BYTES = 1 << 20
+MAX_REQUEST_HEADERS_KB = 16
+API_MAX_METADATA_BYTES = 64 << 10
+
 # Unary REST calls end after this; server streams and native gRPC calls are bounded by the
 # client's deadline (grpc-timeout) instead.
 UNARY_TIMEOUT = "60s"
@@ -309,15 +321,13 @@ def _credential_guard_routes() -> list[dict[str, Any]]:
 
 def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     idle = stream_idle_timeout(settings)
-    routes = _credential_guard_routes()
-    routes += [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
-    return routes
+    return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
 
 
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
-    routes = _stream_routes(api, settings)
+    routes = [*_credential_guard_routes(), *_stream_routes(api, settings)]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
@@ -327,7 +337,7 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
 
 
 def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
-    routes = _stream_routes(api, settings)
+    routes = [*_credential_guard_routes(), *_stream_routes(api, settings)]
     routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
         for service in api.services
@@ -362,6 +372,8 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
         "local_reply_config": _local_reply_config(),
+        "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
     }

@@ -46,6 +46,7 @@ from adapters.system import RandomIds
 from core.access.gate import AccessGate, Requirement
 from servers import logging_setup
 from servers.app import App, build_app
+from servers.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.servicers.api_keys import ApiKeyService
@@ -208,7 +209,14 @@ async def start(
                 app.idempotency, idempotent_methods(s.descriptor for s in services)
             ),
         ],
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # One bound, not grpcio's soft/hard pair (8/16 KiB) between which it refuses
+            # requests at random: Envoy's max_request_headers_kb is the edge's limit.
+            ("grpc.max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BODY_BYTES),
+        ],
     )
     for service in services:
         service.register(service.build(app), server)

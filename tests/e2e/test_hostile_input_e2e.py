@@ -55,3 +55,80 @@ def test_a_nul_in_any_string_field_is_invalid_argument_naming_it(
         for violation in detail["field_violations"]
     ]
     assert field.expected_path() in violations, error
+
+
+# --- edge limits: bodies, headers, URLs -------------------------------------------------
+# Every size on either side of each bound: the answer is the request's own (2xx or a
+# 4xx naming a field) up to the bound and 413/431 with a JSON error past it, never a 429
+# (a client that retries on 429 would loop), never a 5xx, and never flipping back.
+
+
+def _refusal(response: httpx.Response) -> str | None:
+    """The reason of Envoy's refusal for size, None when the request went through."""
+    assert response.status_code != 429 and response.status_code < 500, response.text[:300]
+    if response.status_code not in (413, 431):
+        return None
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()
+    return str(error["details"][0]["reason"])
+
+
+def _sizes(bound: int) -> list[int]:
+    return [bound // 4, bound // 2, bound - 2048, bound + 1024, 2 * bound, 3 * bound]
+
+
+def test_request_bodies_are_bounded_at_the_edge(gateway: Gateway) -> None:
+    from servers.envoy_config import MAX_REQUEST_BODY_BYTES
+
+    headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+    seen: list[str | None] = []
+    with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=60) as http:
+        for size in _sizes(MAX_REQUEST_BODY_BYTES):
+            body = '{"amount": 100, "currency": "usd", "description": "' + "x" * size + '"}'
+            response = http.post(
+                "/v1/payment_intents",
+                content=body,
+                headers={"Content-Type": "application/json", "Idempotency-Key": f"body-{size}"},
+            )
+            seen.append(_refusal(response))
+            if seen[-1] is None:  # through to the API: refused for the field, not the size
+                assert response.status_code == 400 and "description" in response.text
+    assert seen == [None, None, None, *["REQUEST_TOO_LARGE"] * 3]
+
+
+@pytest.mark.parametrize("where", ["header", "url", "query"])
+def test_headers_and_urls_are_bounded_at_the_edge(gateway: Gateway, where: str) -> None:
+    from servers.envoy_config import MAX_REQUEST_HEADERS_KB
+
+    bound = MAX_REQUEST_HEADERS_KB * 1024
+    seen: list[str | None] = []
+    with httpx.Client(base_url=gateway.rest_url, timeout=30) as http:
+        for size in _sizes(bound):
+            headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+            url = "/v1/payment_intents"
+            if where == "header":
+                headers["X-Padding"] = "p" * size
+            elif where == "url":
+                url += "/pi_" + "a" * size
+            else:
+                url += "?starting_after=pi_" + "a" * size
+            seen.append(_refusal(http.get(url, headers=headers)))
+    assert seen == [None, None, None, *["HEADERS_TOO_LARGE"] * 3], seen
+
+
+def test_the_largest_legitimate_request_goes_through(gateway: Gateway) -> None:
+    """50 metadata entries of the longest key and value, every text field at its limit."""
+    metadata = {f"{i:02d}".ljust(40, "k"): "v" * 500 for i in range(50)}
+    body = {
+        "amount": 100,
+        "currency": "usd",
+        "description": "d" * 1000,
+        "metadata": metadata,
+        "return_url": "https://shop.example/return?" + "q" * 1900,
+        "receipt_email": "buyer@example.com",
+    }
+    headers = {"Authorization": f"Bearer {gateway.secret_key}", "Idempotency-Key": "i" * 255}
+    with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=30) as http:
+        response = http.post("/v1/payment_intents", json=body)
+    assert response.status_code == 200, response.text[:400]
+    assert response.json()["metadata"] == metadata
