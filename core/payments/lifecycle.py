@@ -131,8 +131,15 @@ class PaymentLifecycle:
         Answers the intent: REQUIRES_CAPTURE, SUCCEEDED, REQUIRES_ACTION (next_action), or
         PROCESSING when the acquirer's answer is not known yet. A failed attempt raises
         PaymentFailed (CARD_DECLINED, PROCESSING_ERROR, RISK_BLOCKED, ...) after the intent
-        went back to REQUIRES_PAYMENT_METHOD with last_payment_error.
+        went back to REQUIRES_PAYMENT_METHOD with last_payment_error. A publishable key
+        gets the browser's view of the intent (PaymentIntent.browser_view).
         """
+        intent = await self._confirm(caller, intent_id, cmd)
+        return intent.as_seen_by(caller.is_publishable)
+
+    async def _confirm(
+        self, caller: Principal, intent_id: str, cmd: ConfirmPaymentIntent
+    ) -> PaymentIntent:
         # validate
         source = self._validate_confirm(cmd)
         # load: a confirm that cannot succeed must not use up a single-use token

@@ -100,7 +100,7 @@ class PaymentIntents:
         # exactly like a missing intent so that ids cannot be probed.
         if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
-        return intent
+        return intent.as_seen_by(caller.is_publishable)
 
     async def list(
         self,
