@@ -195,8 +195,7 @@ def _access_log(listener: str) -> list[dict[str, Any]]:
                         "logger": "envoy.access",
                         "listener": listener,
                         "method": "%REQ(:METHOD)%",
-                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                        "grpc_path": "%REQ(:PATH)%",
+                        **_paths(listener),
                         "protocol": "%PROTOCOL%",
                         "status": "%RESPONSE_CODE%",
                         "grpc_status": "%GRPC_STATUS(NUMBER)%",
@@ -214,6 +213,16 @@ def _access_log(listener: str) -> list[dict[str, Any]]:
             },
         }
     ]
+
+
+def _paths(listener: str) -> dict[str, str]:
+    """REST: the path as the Lua filter made it loggable (envoy.yaml.tmpl: no query, card
+    numbers masked, tokens redacted), never the raw one, which may hold a card number
+    typed where an id belongs; the request id leads to the API's line naming the RPC.
+    Native gRPC: the method's path, which holds nothing of the caller's."""
+    if listener == "rest":
+        return {"path": "%DYNAMIC_METADATA(paygate:path)%"}
+    return {"path": "%REQ(:PATH)%", "grpc_path": "%REQ(:PATH)%"}
 
 
 def _status_json(code: int, reason: str) -> dict[str, Any]:

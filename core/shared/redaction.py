@@ -115,7 +115,8 @@ def _digits_to_mask(groups: list[str]) -> set[int]:
 _CREDENTIALS = re.compile(
     r"""
       \b(?P<key>(?:sk|pk|rk)_(?:test|live)_)[A-Za-z0-9_\-]+
-    | \b(?P<refresh>rt_)[A-Za-z0-9_\-]{8,}
+    | \b(?P<refresh>rt_|invtok_)[A-Za-z0-9_\-]{8,}
+    | (?P<client>\b[a-z]{2,4}_[A-Za-z0-9]+_secret_)[A-Za-z0-9_\-]+
     | \beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*
     | (?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{12,}
     | (?P<field>\b(?:authorization|password|passwd|client_secret|secret_key|api_key
@@ -134,7 +135,8 @@ def redact_credentials(text: str) -> str:
 
 
 def _redact(match: re.Match[str]) -> str:
-    keep = match.group("key") or match.group("refresh") or match.group("scheme")
+    keep = match.group("key") or match.group("refresh") or match.group("client")
+    keep = keep or match.group("scheme")
     keep = keep or match.group("field") or ""
     return keep + REDACTED
 
