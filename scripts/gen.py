@@ -7,7 +7,8 @@
 Outputs, all checked in (gen owns the directories: files it does not produce are removed):
     proto/third_party/                google/api + google/rpc protos, copied from the
                                       googleapis-common-protos wheel (the BSR is unreachable)
-    servers/grpc/stubs/               grpcio-tools stubs, importable as `paygate.v1.*_pb2`
+    paygate/                          grpcio-tools bindings (`paygate.v1.*_pb2`), the package
+                                      that adapters/ and servers/ both import
     clients/python/paygate_client/    async betterproto2 client (a named package, so its
                                       generated google/* does not shadow google.protobuf)
     envoy/paygate.binpb               descriptor set for Envoy's gRPC-JSON transcoder
@@ -38,7 +39,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 VENDOR = "proto/third_party"
-STUBS = "servers/grpc/stubs"
+STUBS = "paygate"
 CLIENT = "clients/python/paygate_client"
 DESCRIPTOR_SET = "envoy/paygate.binpb"
 OPENAPI = "docs/openapi.json"
@@ -169,12 +170,13 @@ def generate(out: Path, scratch: Path) -> None:
     stubs, client = out / STUBS, out / CLIENT
     for directory in (stubs, client, (out / DESCRIPTOR_SET).parent, (out / OPENAPI).parent):
         directory.mkdir(parents=True, exist_ok=True)  # protoc only writes into existing dirs
-    protoc.run(f"--python_out={stubs}", f"--pyi_out={stubs}", f"--grpc_python_out={stubs}", *protos)
+    # The repository root is the package root: proto/paygate/v1/x.proto -> paygate/v1/x_pb2.py.
+    protoc.run(f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos)
     # grpcio-tools writes no __init__.py; regular packages keep setuptools' package
-    # discovery and mypy simple. stubs/ itself stays a plain directory (package root).
+    # discovery and mypy simple.
     for module in list(stubs.rglob("*.py")):
-        for directory in module.relative_to(stubs).parents[:-1]:
-            (stubs / directory / "__init__.py").touch()
+        for directory in module.relative_to(out).parents[:-1]:
+            (out / directory / "__init__.py").touch()
 
     plugin = protoc.tool(
         "protoc-gen-python_betterproto2", "pip install -e '.[dev]' (betterproto2-compiler)"

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
-from servers.envoy_config import DESCRIPTOR, PUBLIC_PACKAGE
+from servers.runtime.envoy_config import DESCRIPTOR, PUBLIC_PACKAGE
 
 _STRING = descriptor_pb2.FieldDescriptorProto.TYPE_STRING
 _MESSAGE = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE

@@ -1,5 +1,5 @@
 """The default topology (`make run`: two API processes, no REDIS_URL) enforces exactly the
-documented rate limits: its processes share the embedded Redis (servers/embedded_redis.py)
+documented rate limits: its processes share the embedded Redis (servers/runtime/embedded_redis.py)
 instead of counting alone, which let through twice the documented limit."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from core.access.rate_limits import DEFAULT_LIMITS
-from servers.launcher import Gateway
+from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
 
 API_PROCESSES = 2

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servers.launcher import Gateway
+from servers.runtime.launcher import Gateway
 from tests.e2e.rest_surface import FieldPath, RestRpc, rest_rpcs
 
 NUL = "\u0000"
@@ -78,7 +78,7 @@ def _sizes(bound: int) -> list[int]:
 
 
 def test_request_bodies_are_bounded_at_the_edge(gateway: Gateway) -> None:
-    from servers.envoy_config import MAX_REQUEST_BODY_BYTES
+    from servers.runtime.envoy_config import MAX_REQUEST_BODY_BYTES
 
     headers = {"Authorization": f"Bearer {gateway.secret_key}"}
     seen: list[str | None] = []
@@ -98,7 +98,7 @@ def test_request_bodies_are_bounded_at_the_edge(gateway: Gateway) -> None:
 
 @pytest.mark.parametrize("where", ["header", "url", "query"])
 def test_headers_and_urls_are_bounded_at_the_edge(gateway: Gateway, where: str) -> None:
-    from servers.envoy_config import MAX_REQUEST_HEADERS_KB
+    from servers.runtime.envoy_config import MAX_REQUEST_HEADERS_KB
 
     bound = MAX_REQUEST_HEADERS_KB * 1024
     seen: list[str | None] = []

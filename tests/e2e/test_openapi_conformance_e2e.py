@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from servers.launcher import Gateway
+from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
