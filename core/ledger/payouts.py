@@ -22,6 +22,7 @@ from core.shared.errors import FailedPrecondition, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
+from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan
 from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CreatePayout", "Payouts"]
@@ -56,6 +57,8 @@ class Payouts:
                 violations.add("currency", f"{cmd.currency[:8]!r} is not a supported currency")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
+        elif looks_like_pan(cmd.description):
+            violations.add("description", PAN_IN_TEXT)
         violations.raise_if_any()
 
         now = self._clock.now()

@@ -70,6 +70,7 @@ from core.shared.errors import (
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
+from core.shared.text_rules import return_url_problem
 from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ CUSTOMER = "customer"  # the payer, through the 3-D Secure page or the UPI app
 SYSTEM_SYNC = "system:sync"
 SYSTEM_RECOVERY = "system:recovery"
 SYSTEM_EXPIRY = "system:expiry"
-
-MAX_RETURN_URL = 2000
 
 
 @dataclass(frozen=True)
@@ -260,8 +259,8 @@ class PaymentLifecycle:
             violations.add(
                 "payment_method", "must be a token (tok_...) or a payment method (pm_...)"
             )
-        if len(cmd.return_url) > MAX_RETURN_URL:
-            violations.add("return_url", f"may be at most {MAX_RETURN_URL} characters")
+        if (problem := return_url_problem(cmd.return_url)) is not None:
+            violations.add("return_url", problem)
         violations.raise_if_any()
         return source
 

@@ -12,6 +12,8 @@ from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
+from core.shared.redaction import mask_pans
+from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
 from core.shared.unit_of_work import UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
@@ -60,12 +62,19 @@ class PaymentIntents:
         if len(cmd.metadata) > MAX_METADATA_KEYS:
             violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys")
         for key, value in cmd.metadata.items():
+            shown = mask_pans(key[:40])
             if not key or len(key) > 40 or len(value) > 500:
-                violations.add(f"metadata[{key[:40]}]", "keys are 1-40 and values 0-500 characters")
+                violations.add(f"metadata[{shown}]", "keys are 1-40 and values 0-500 characters")
+            elif looks_like_pan(key) or looks_like_pan(value):
+                violations.add(f"metadata[{shown}]", PAN_IN_TEXT)
         if cmd.receipt_email and not _EMAIL.match(cmd.receipt_email):
             violations.add("receipt_email", "is not an email address")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
+        elif looks_like_pan(cmd.description):
+            violations.add("description", PAN_IN_TEXT)
+        if (problem := return_url_problem(cmd.return_url)) is not None:
+            violations.add("return_url", problem)
         violations.raise_if_any()
 
         intent_id = self._ids.new("pi")

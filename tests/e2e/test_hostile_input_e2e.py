@@ -16,6 +16,15 @@ from tests.e2e.rest_surface import FieldPath, RestRpc, rest_rpcs
 NUL = "\u0000"
 
 
+def _violations(error: dict[str, Any]) -> list[str]:
+    return [
+        violation["field"]
+        for detail in error["details"]
+        if detail["@type"].endswith("google.rpc.BadRequest")
+        for violation in detail["field_violations"]
+    ]
+
+
 def _string_field_cases() -> list[Any]:
     cases = []
     for rpc in rest_rpcs():
@@ -48,13 +57,7 @@ def test_a_nul_in_any_string_field_is_invalid_argument_naming_it(
         response = http.request(method, url, json=body, headers=headers)
     assert response.status_code == 400, (method, url, body, response.text)
     error = response.json()
-    violations = [
-        violation["field"]
-        for detail in error["details"]
-        if detail["@type"].endswith("google.rpc.BadRequest")
-        for violation in detail["field_violations"]
-    ]
-    assert field.expected_path() in violations, error
+    assert field.expected_path() in _violations(error), error
 
 
 # --- edge limits: bodies, headers, URLs -------------------------------------------------
@@ -132,3 +135,80 @@ def test_the_largest_legitimate_request_goes_through(gateway: Gateway) -> None:
         response = http.post("/v1/payment_intents", json=body)
     assert response.status_code == 200, response.text[:400]
     assert response.json()["metadata"] == metadata
+
+
+# --- values that must be refused ----------------------------------------------------------
+
+PANS = ["4242424242424242", "4242 4242 4242 4242", "3782-822463-10005"]
+HOSTILE_RETURN_URLS = [
+    "javascript:alert(1)",
+    "JaVaScRiPt://shop.example/%0aalert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "//shop.example/no-scheme",
+    "https:///no-host",
+    "https://shop.example/" + "a" * 10_000,
+    "https://shop.example/with space",
+]
+
+
+def _rejected_field(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text[:300]
+    return str(response.json()["details"][0]["metadata"]["param"])
+
+
+@pytest.mark.parametrize("pan", PANS)
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/payment_intents", {"description": "{pan}"}, "description"),
+        ("/v1/payment_intents", {"metadata": {"card": "{pan}"}}, "metadata[card]"),
+        ("/v1/payment_intents", {"metadata": {"note": "paid with {pan} ok"}}, "metadata[note]"),
+        ("/v1/payouts", {"description": "card {pan}"}, "description"),
+    ],
+)
+def test_a_card_number_in_free_text_is_refused(
+    gateway: Gateway, pan: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    import json
+
+    filled = json.loads(json.dumps(body).replace("{pan}", pan))
+    request = {"amount": 100, "currency": "usd", **filled}
+    headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+    with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=30) as http:
+        response = http.post(path, json=request)
+    assert _rejected_field(response) == field
+    assert (
+        pan not in response.text and pan[-4:] in response.text
+    ) or "card number" in response.text
+
+
+@pytest.fixture(scope="module")
+def open_intent(gateway: Gateway) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+    created = httpx.post(
+        f"{gateway.rest_url}/v1/payment_intents",
+        json={"amount": 100, "currency": "usd"},
+        headers=headers,
+    )
+    assert created.status_code == 200, created.text
+    intent: dict[str, Any] = created.json()
+    return intent
+
+
+@pytest.mark.parametrize("url", HOSTILE_RETURN_URLS)
+def test_a_return_url_that_is_not_a_web_address_is_refused(
+    gateway: Gateway, open_intent: dict[str, Any], url: str
+) -> None:
+    headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+    with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=30) as http:
+        created = http.post(
+            "/v1/payment_intents", json={"amount": 100, "currency": "usd", "return_url": url}
+        )
+        assert _rejected_field(created) == "return_url"
+        intent = open_intent
+        confirmed = http.post(
+            f"/v1/payment_intents/{intent['id']}/confirm",
+            json={"payment_method": "tok_unknown", "return_url": url},
+        )
+        assert confirmed.status_code == 400, confirmed.text[:300]
+        assert "return_url" in _violations(confirmed.json())
