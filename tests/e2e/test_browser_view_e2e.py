@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from paygate.v1 import payment_intents_pb2
 
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 from tests.e2e.test_web_and_watch_e2e import (
     bearer,
     confirm,

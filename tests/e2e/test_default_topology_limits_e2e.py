@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from core.access.rate_limits import DEFAULT_LIMITS
-from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
+from tests.e2e.gateway import Gateway
 
 API_PROCESSES = 2
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 from tests.e2e.rest_surface import FieldPath, RestRpc, rest_rpcs
 
 NUL = "\u0000"

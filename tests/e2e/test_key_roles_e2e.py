@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from core.access.roles import Role, may_grant, permissions_of
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 
 MANAGERS = [role for role in Role if "api_keys:write" in permissions_of(role)]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
+from tests.e2e.gateway import Gateway
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 CHECKS = (

@@ -15,7 +15,7 @@ import secrets
 import httpx
 
 from adapters.sql.engine import create_engine
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 from tests.sentinel import Sentinels, credential_leaks, scan_redis, scan_tables, tables
 
 # Every card number of API.md's table and the others the e2e tests use.

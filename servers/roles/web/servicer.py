@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import grpc
 from google.api import httpbody_pb2
 from paygate.v1 import checkout_pages_pb2 as pb
 from paygate.v1 import checkout_pages_pb2_grpc
 
 from core.payments.challenges import Challenges
 from core.shared.errors import InvalidArgument
+from servers.grpc.context import ServicerContext
 from servers.roles.web import pages
 
 FORM = "application/x-www-form-urlencoded"
@@ -27,13 +27,13 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
         self._challenges = challenges
 
     async def GetChallengePage(
-        self, request: pb.GetChallengePageRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetChallengePageRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         challenge = await self._challenges.view(request.attempt)
         return await _send(context, pages.challenge_page(challenge))
 
     async def SubmitChallenge(
-        self, request: pb.SubmitChallengeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SubmitChallengeRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         passed = outcome_of(request.form)
         answer = await self._challenges.answer(request.attempt, passed)
@@ -55,6 +55,6 @@ def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
     return _OUTCOMES[values[0]]
 
 
-async def _send(context: grpc.aio.ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
+async def _send(context: ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
     await context.send_initial_metadata(pages.PAGE_HEADERS)
     return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=page.html())
