@@ -65,6 +65,7 @@ from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Violations,
 )
 from core.shared.ids import has_prefix
@@ -143,6 +144,16 @@ class PaymentLifecycle:
         source = self._validate_confirm(cmd)
         # load: a confirm that cannot succeed must not use up a single-use token
         intent = await self._readable(caller, intent_id, cmd.client_secret)
+        if caller.is_publishable and has_prefix(source.payment_method, "pm"):
+            # A saved card is the merchant's to charge. A browser holding a client secret
+            # pays with a card it tokenized itself (tok_...); otherwise anyone with one
+            # intent's secret could charge any card the merchant keeps on file.
+            raise PermissionDenied(
+                "A publishable key confirms with a token (tok_...); a saved payment method "
+                "is confirmed with the secret key.",
+                reason="PAYMENT_METHOD_NOT_ALLOWED",
+                metadata={"param": "payment_method"},
+            )
         intent.ensure_can_attempt(self.policy)
         if source.kind not in intent.payment_method_types:
             allowed = ", ".join(intent.payment_method_types)

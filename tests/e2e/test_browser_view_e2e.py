@@ -71,3 +71,33 @@ def test_the_browser_sees_only_the_checkout_fields_everywhere(gateway: Gateway) 
     with httpx.Client(base_url=gateway.rest_url, headers=bearer(gateway.secret_key)) as http:
         full = http.get(f"/v1/payment_intents/{intent['id']}").json()
     assert full["metadata"] == PRIVATE["metadata"] and full["payment_method"]
+
+
+def test_the_browser_cannot_charge_a_card_the_merchant_keeps_on_file(gateway: Gateway) -> None:
+    """A client secret lets a browser pay one intent with a card it tokenized itself, not
+    with any saved payment method (pm_...) of the merchant; the merchant's secret key can."""
+    sk = bearer(gateway.secret_key)
+    with httpx.Client(base_url=gateway.rest_url, timeout=30) as http:
+        saved = http.post(
+            "/v1/payment_methods",
+            json={"token": tokenize(gateway, CARD), "customer": "cus_regular"},
+            headers=sk,
+        )
+        assert saved.status_code == 200, saved.text
+        pm = saved.json()["id"]
+        intent = create_intent(gateway)
+        from_browser = http.post(
+            f"/v1/payment_intents/{intent['id']}/confirm",
+            json={"payment_method": pm, "client_secret": intent["client_secret"]},
+            headers=bearer(gateway.publishable_key),
+        )
+        assert from_browser.status_code == 403, from_browser.text
+        assert from_browser.json()["details"][0]["reason"] == "PAYMENT_METHOD_NOT_ALLOWED"
+        untouched = http.get(f"/v1/payment_intents/{intent['id']}", headers=sk).json()
+        assert untouched["status"] == "REQUIRES_PAYMENT_METHOD" and untouched["attempts"] == 0
+
+        by_merchant = http.post(
+            f"/v1/payment_intents/{intent['id']}/confirm", json={"payment_method": pm}, headers=sk
+        )
+        assert by_merchant.status_code == 200, by_merchant.text
+        assert by_merchant.json()["status"] == "SUCCEEDED"
