@@ -25,7 +25,7 @@ from core.shared.errors import (
     Violations,
 )
 from core.shared.ids import has_prefix
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.unit_of_work import UnitOfWorkFactory
 
@@ -130,6 +130,11 @@ class ApiKeys:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.api_keys.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.api_keys.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

@@ -10,7 +10,7 @@ from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
@@ -123,6 +123,11 @@ class PaymentIntents:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.payment_intents.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.payment_intents.list(
                 caller.merchant_id,
                 limit=limit + 1,

@@ -212,3 +212,22 @@ def test_a_return_url_that_is_not_a_web_address_is_refused(
         )
         assert confirmed.status_code == 400, confirmed.text[:300]
         assert "return_url" in _violations(confirmed.json())
+
+
+LISTS = [rpc for rpc in rest_rpcs() if "starting_after" in {str(f) for f in rpc.string_fields()}]
+
+
+def test_every_list_is_swept() -> None:
+    assert len(LISTS) >= 9
+
+
+@pytest.mark.parametrize("rpc", LISTS, ids=lambda rpc: rpc.name)
+@pytest.mark.parametrize("cursor", ["nothing_here", "pi_01m94zzzzzzzzzzzzzzzzzzzzz"])
+def test_an_unknown_cursor_is_an_error_naming_it(
+    gateway: Gateway, rpc: RestRpc, cursor: str
+) -> None:
+    """Not an empty page, which a client would take for the end of the list."""
+    headers = {"Authorization": f"Bearer {gateway.secret_key}"}
+    with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=30) as http:
+        response = http.get(rpc.url({}), params={"starting_after": cursor})
+    assert _rejected_field(response) == "starting_after"
