@@ -110,3 +110,12 @@ def start_gateway(
         _thread=thread,
         _result=result,
     )
+
+
+def fresh_client_address() -> str:
+    """A loopback address of its own (127.x.y.z: all of 127/8 reaches this host), so that
+    per-address rate limits (signup 10/hour, login 5/minute) count this test's calls only,
+    not those of earlier runs that share the test Redis."""
+    import secrets
+
+    return "127." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))

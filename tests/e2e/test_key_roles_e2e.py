@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from core.access.roles import Role, may_grant, permissions_of
-from tests.e2e.gateway import Gateway
+from tests.e2e.gateway import Gateway, fresh_client_address
 
 MANAGERS = [role for role in Role if "api_keys:write" in permissions_of(role)]
 
@@ -32,7 +32,8 @@ def owner(gateway: Gateway) -> dict[str, str]:
     """An OWNER's credentials: a user who signed up, acting in their account."""
     email = f"owner-{secrets.token_hex(6)}@example.com"
     password = secrets.token_urlsafe(18)
-    with httpx.Client(base_url=gateway.rest_url, timeout=30) as http:
+    transport = httpx.HTTPTransport(local_address=fresh_client_address())
+    with httpx.Client(base_url=gateway.rest_url, timeout=30, transport=transport) as http:
         signup = http.post(
             "/v1/auth/signup",
             json={"email": email, "password": password, "business_name": "Roles Ltd"},
