@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from core.access.roles import Role, may_grant, permissions_of
-from tests.e2e.gateway import Gateway, fresh_client_address
+from tests.e2e.gateway import Gateway, sign_up
 
 MANAGERS = [role for role in Role if "api_keys:write" in permissions_of(role)]
 
@@ -30,18 +30,7 @@ def _post(http: httpx.Client, url: str, headers: dict[str, str], body: Any) -> h
 @pytest.fixture(scope="module")
 def owner(gateway: Gateway) -> dict[str, str]:
     """An OWNER's credentials: a user who signed up, acting in their account."""
-    email = f"owner-{secrets.token_hex(6)}@example.com"
-    password = secrets.token_urlsafe(18)
-    transport = httpx.HTTPTransport(local_address=fresh_client_address())
-    with httpx.Client(base_url=gateway.rest_url, timeout=30, transport=transport) as http:
-        signup = http.post(
-            "/v1/auth/signup",
-            json={"email": email, "password": password, "business_name": "Roles Ltd"},
-        )
-        assert signup.status_code == 200, signup.text
-        login = http.post("/v1/auth/login", json={"email": email, "password": password})
-        assert login.status_code == 200, login.text
-    session = login.json()
+    session = sign_up(gateway, secrets.token_urlsafe(18))
     return {
         "Authorization": f"Bearer {session['access_token']}",
         "Paygate-Account": session["accounts"][0]["account"]["id"],

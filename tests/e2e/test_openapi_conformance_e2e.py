@@ -59,6 +59,8 @@ def test_the_gateway_answers_as_its_openapi_document_says(
         "--seed", os.environ.get("PAYGATE_SCHEMATHESIS_SEED", "20261206"),
         "--suppress-health-check", "all",
         "--request-timeout", "30",
+        "--report", "ndjson",
+        "--report-ndjson-path", str(tmp_path / "events.ndjson"),
     ]  # fmt: skip
     run = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=3000, check=False
@@ -74,6 +76,7 @@ def test_the_gateway_answers_as_its_openapi_document_says(
     assert int(tested.group(1)) == len(_operations()), summary
     assert cases.group(1) == cases.group(2), summary
     print(summary)  # the figures, for `pytest -s`
+    print(_cases_per_operation(tmp_path / "events.ndjson"))
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -81,3 +84,19 @@ def _operations() -> list[tuple[str, str]]:
 
     paths = json.loads(OPENAPI.read_text())["paths"]
     return [(verb, path) for path, operations in paths.items() for verb in operations]
+
+
+def _cases_per_operation(events: Path) -> str:
+    """Test cases (requests schemathesis checked) per operation, fewest first."""
+    import json
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        finished = event.get("ScenarioFinished")
+        if finished and finished.get("recorder"):
+            label = finished["recorder"].get("label", "?")
+            counts[label] += len(finished["recorder"].get("cases", {}))
+    rows = sorted(counts.items(), key=lambda item: item[1])
+    return "\n".join(f"{count:6d}  {label}" for label, count in rows)

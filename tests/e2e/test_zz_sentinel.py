@@ -15,7 +15,7 @@ import secrets
 import httpx
 
 from adapters.sql.engine import create_engine
-from tests.e2e.gateway import Gateway, fresh_client_address
+from tests.e2e.gateway import Gateway, sign_up
 from tests.sentinel import Sentinels, credential_leaks, scan_redis, scan_tables, tables
 
 # Every card number of API.md's table and the others the e2e tests use.
@@ -104,21 +104,8 @@ STRAY = [b"\xa0", b"\xc2\xa0", b"\xe2\x80\x8b", b"\x01", b"\xff"]
 
 def test_no_credential_leaked_anywhere(gateway: Gateway) -> None:
     password = "sentinel-" + secrets.token_urlsafe(18)
-    email = f"sentinel-{secrets.token_hex(6)}@example.com"
-    # Signup and login count per client address: this test's own.
-    transport = httpx.HTTPTransport(local_address=fresh_client_address())
-    with httpx.Client(base_url=gateway.rest_url, timeout=30, transport=transport) as client:
-        signup = client.post(
-            "/v1/auth/signup",
-            json={"email": email, "password": password, "business_name": "Sentinel Ltd"},
-        )
-        assert signup.status_code == 200, signup.text
-        wrong = client.post("/v1/auth/login", json={"email": email, "password": password + "x"})
-        assert wrong.status_code == 401, wrong.text
-        login = client.post("/v1/auth/login", json={"email": email, "password": password})
-        assert login.status_code == 200, login.text
-        session = login.json()
-        access, refresh = session["access_token"], session["refresh_token"]
+    session = sign_up(gateway, password, wrong_login_first=True)
+    access, refresh = session["access_token"], session["refresh_token"]
 
     # A credential with a stray byte is no credential (the key must match exactly), and
     # whichever library sees the header must not log it.
