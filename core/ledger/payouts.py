@@ -23,7 +23,7 @@ from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CreatePayout", "Payouts"]
 

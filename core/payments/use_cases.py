@@ -14,7 +14,7 @@ from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
