@@ -111,7 +111,8 @@ def _digits_to_mask(groups: list[str]) -> set[int]:
 # access tokens (JWTs: three base64url parts, the first a JSON header "eyJ..."), the
 # value after "Bearer"/"Basic", and the value of a field named like a secret. A Python
 # bytes repr escapes stray bytes (b'Bearer sk_test_...\xa0'): a credential ends at a
-# quote, a backslash or whitespace, so the escape does not shield it.
+# quote, a backslash or whitespace, so the escape does not shield it; a quoted value of a
+# secret-named field ends at its quote (a password may hold spaces).
 _CREDENTIALS = re.compile(
     r"""
       \b(?P<key>(?:sk|pk|rk)_(?:test|live)_)[A-Za-z0-9_\-]+
@@ -121,7 +122,8 @@ _CREDENTIALS = re.compile(
     | (?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{12,}
     | (?P<field>\b(?:authorization|password|passwd|client_secret|secret_key|api_key
           |service_token|access_token|refresh_token)\b["']?\s*[:=]\s*["']?
-          (?:(?:bearer|basic)\s+)?)[^\s'"\\,;}]+
+          (?:(?:bearer|basic)\s+)?)
+          (?:(?<=")[^"\\]+|(?<=')[^'\\]+|[^\s'"\\,;}]+)
     """,
     re.VERBOSE | re.IGNORECASE,
 )

@@ -215,3 +215,27 @@ def test_envoy_knows_every_service_the_web_role_serves() -> None:
     from servers.roles.api import PAGE_SERVICES
 
     assert {s.descriptor.full_name for s in PAGE_SERVICES} == set(envoy_config.WEB_SERVICES)
+
+
+def test_no_bound_method_is_answered_405_on_any_of_its_paths() -> None:
+    """Each REST binding's path, called with its own method, passes every 405 route: two
+    templates whose regexes overlap must not shadow each other's methods."""
+    api = envoy_config.read_descriptor(envoy_config.descriptor_path())
+    assert len(api.http_rules) >= 40
+    allowed = envoy_config.allowed_methods(api)
+    for verb, template in api.http_rules:
+        sample = re.sub(r"\{[^}]*\}", "x_1", template)
+        for regex, verbs in allowed.items():
+            if re.fullmatch(regex.strip("^$"), sample):
+                assert verb in verbs, (verb, template, regex)
+
+
+def test_methods_needing_a_credential_are_those_not_marked_unauthenticated() -> None:
+    api = envoy_config.read_descriptor(envoy_config.descriptor_path())
+    open_paths = {template for verb, template in api.http_rules} - {
+        template for verb, template in api.authenticated_rules
+    }
+    assert open_paths == {
+        "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout",
+        "/3ds/{attempt}",
+    }  # fmt: skip
