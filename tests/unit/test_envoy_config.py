@@ -239,3 +239,13 @@ def test_methods_needing_a_credential_are_those_not_marked_unauthenticated() -> 
         "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout",
         "/3ds/{attempt}",
     }  # fmt: skip
+
+
+def test_the_rest_access_log_never_prints_the_raw_path() -> None:
+    """A card number typed where an id belongs, or a client secret in the query, must not
+    reach Envoy's log: REST lines show the path the Lua filter made loggable."""
+    fields = envoy_config._access_log("rest")[0]["typed_config"]["log_format"]["json_format"]
+    assert fields["path"] == "%DYNAMIC_METADATA(paygate:path)%"
+    assert not any("PATH)" in str(value) for key, value in fields.items() if key != "path")
+    template = envoy_config.TEMPLATE.read_text()
+    assert 'dynamicMetadata():set("paygate", "path"' in template
