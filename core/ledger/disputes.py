@@ -40,7 +40,7 @@ from core.ledger.records import (
 )
 from core.payments.acquirer import AcquirerDispute, DisputeFeed
 from core.shared.errors import NotFound, Violations
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -200,6 +200,11 @@ class Disputes:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.disputes.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.disputes.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

@@ -22,8 +22,9 @@ from core.ledger.records import AutomaticPayout, Payout, PayoutMethod, PayoutSta
 from core.ledger.use_cases import Bookkeeper
 from core.shared.errors import FailedPrecondition, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
+from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CreatePayout", "Payouts"]
@@ -65,6 +66,8 @@ class Payouts:
                 violations.add("currency", f"{cmd.currency[:8]!r} is not a supported currency")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
+        elif looks_like_pan(cmd.description):
+            violations.add("description", PAN_IN_TEXT)
         violations.raise_if_any()
 
         now = self._clock.now()
@@ -101,6 +104,10 @@ class Payouts:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if starting_after and (
+                await uow.payouts.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.payouts.list(
                 caller.merchant_id,
                 limit=limit + 1,

@@ -38,7 +38,7 @@ from core.ledger.records import Settlement, midnight
 from core.ledger.use_cases import Bookkeeper
 from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import Money
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import IdGenerator
 from core.unit_of_work import UnitOfWorkFactory
 
@@ -128,6 +128,11 @@ class Settlements:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.settlements.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.settlements.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

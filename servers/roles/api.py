@@ -66,6 +66,7 @@ from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.tokens import TokenService
 from servers.roles.web.servicer import CheckoutPageService
 from servers.runtime import logging_setup
+from servers.runtime.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.runtime.settings import Settings
 
 log = logging.getLogger("paygate.server")
@@ -225,7 +226,18 @@ async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> 
         IdempotencyInterceptor(app.idempotency, idempotent_methods(s.descriptor for s in services)),
     ]
     hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
-    return await serve_grpc.start(listen, hosted, interceptors=interceptors)
+    return await serve_grpc.start(
+        listen,
+        hosted,
+        interceptors=interceptors,
+        options=[
+            # One bound, not grpcio's soft/hard pair (8/16 KiB) between which it refuses
+            # requests at random: Envoy's max_request_headers_kb is the edge's limit.
+            ("grpc.max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BODY_BYTES),
+        ],
+    )
 
 
 async def run(settings: Settings, listen: str) -> None:

@@ -34,6 +34,7 @@ import pytest
 from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
+from tests.sentinel import credential_leaks
 
 API_PROCESSES = 2
 
@@ -105,6 +106,13 @@ def gateway_settings(
     )
 
 
+def log_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:  # streamed to stdout (PAYGATE_E2E_LOG=stdout)
+        return ""
+
+
 def log_tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -148,7 +156,11 @@ def running_gateway(
             code = running.stop()
             if code != 0:
                 pytest.fail(f"the gateway stopped with exit code {code}\n{log_tail(log_path)}")
+    # Whatever the tests did, no process of this gateway logged a credential.
+    leaks = credential_leaks(log_text(log_path), "gateway.log", [running.secret_key])
     shutil.rmtree(data_dir, ignore_errors=True)
+    if leaks:
+        pytest.fail("credentials in the gateway's log:\n" + "\n".join(leaks[:20]))
 
 
 @pytest.fixture(scope="session")
