@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from servers.cli import webhooks
 from servers.runtime.logging_setup import json_line
 from servers.runtime.settings import Settings
 
@@ -279,6 +280,7 @@ def parser() -> argparse.ArgumentParser:
         "--class", dest="route_class", required=True, help="route class, e.g. payments_create"
     )
     limits_set.add_argument("limits", nargs="*", help="e.g. 1000/second 1000000/hour")
+    webhooks.add_commands(commands)
     return root
 
 
@@ -297,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _serve(settings, args.role, args.listen)
     elif args.command == "limits":
         code = _limits(settings, args)
+    elif args.command in ("listen", "trigger", "webhooks"):
+        code = webhooks.run(settings, args)
     else:
         code = _ledger(settings, args)
     sys.exit(code)

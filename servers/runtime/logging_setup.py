@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.logging_filter import PanMaskingFormatter
+from adapters.logging_filter import RedactingFormatter
 from servers.grpc import context as call
 
 
@@ -60,9 +60,9 @@ class JsonLines(logging.Formatter):
 
 
 class _Deferred(logging.handlers.QueueHandler):
-    """Hands the record to the writer thread as it is: formatting, masking and the write
-    to stdout happen there, off the event loop. Only the call's request id (a context
-    variable, unknown to another thread) is taken along."""
+    """Hands the record to the writer thread as it is: formatting, scrubbing and the
+    write to stdout happen there, off the event loop. Only the call's request id (a
+    context variable, unknown to another thread) is taken along."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         rid = call.request_id.get()
@@ -76,8 +76,9 @@ def configure(level: str = "INFO", *, background: bool = False) -> None:
     formats and writes them, so a slow reader of stdout never stalls the event loop; the
     lines still written when the process exits are flushed first."""
     handler: logging.Handler = logging.StreamHandler(sys.stdout)
-    # Masking the finished line covers the message, structured fields and tracebacks alike.
-    handler.setFormatter(PanMaskingFormatter(JsonLines()))
+    # Scrubbing the finished line covers the message, structured fields and tracebacks
+    # alike, of every logger that propagates to the root (grpcio's and asyncio's too).
+    handler.setFormatter(RedactingFormatter(JsonLines()))
     if background:
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         listener = logging.handlers.QueueListener(records, handler)
