@@ -40,9 +40,10 @@ ROLES: dict[str, str] = {
     "vault": "servers.vault.server:run",
     "acquirer": "servers.acquirer.server:run",
     "web": "servers.web.server:run",
+    "demo": "servers.web.demo:run",
 }
 # Roles that never open the database: `serve` does not look for one.
-DATABASE_FREE_ROLES = frozenset({"acquirer"})
+DATABASE_FREE_ROLES = frozenset({"acquirer", "demo"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 

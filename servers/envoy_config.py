@@ -78,7 +78,7 @@ WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
 # The pages' browser paths. The transcoder rewrites them to the gRPC path (and clears the
 # route cache), which the service's own route sends to `web`; this route says so for any
 # request under them that the transcoder leaves alone.
-WEB_PATH_PREFIXES = ("/3ds/",)
+WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/")
 
 # Unary REST calls end after this; server streams and native gRPC calls are bounded by the
 # client's deadline (grpc-timeout) instead.

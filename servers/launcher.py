@@ -322,6 +322,7 @@ class Ready:
     seed: Seed
     data_dir: Path
     acquirer_target: str = ""
+    demo_url: str = ""  # the demo merchant's shop, when it runs
 
 
 class Launcher:
@@ -485,12 +486,15 @@ class Launcher:
         web: list[_Child] = []
         if settings.web_port:  # else the API processes serve the pages
             web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+        demo: list[_Child] = []
+        if settings.demo_port:  # a merchant's site: needs Envoy, started after it
+            demo.append(_role_child("demo", "demo", f"127.0.0.1:{settings.demo_port}", WEB_GRACE))
         envoy = _Child(
             "envoy",
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*([acquirer] if acquirer else []), *apis, worker, *web, envoy]
+        self._children = [*([acquirer] if acquirer else []), *apis, worker, *web, envoy, *demo]
 
         if acquirer is not None:  # the others call it from their first request on
             await self._spawn(acquirer)
@@ -500,6 +504,9 @@ class Launcher:
         await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
+        for child in demo:
+            await self._spawn(child)
+            await self._wait_ready(child)
 
         self._supervisors = [asyncio.create_task(self._supervise(c)) for c in self._children]
         ready = Ready(
@@ -511,6 +518,7 @@ class Launcher:
             seed=seed,
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
+            demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
         )
         self.log(
             "info",
@@ -588,6 +596,9 @@ class Launcher:
                 ("127.0.0.1", settings.http_port),
             )
         listen = child.argv[child.argv.index("--listen") + 1]
+        if child.name == "demo":  # plain HTTP, no gRPC health
+            host, _, port = listen.rpartition(":")
+            return await asyncio.to_thread(_tcp_open, host, int(port))
         return await asyncio.to_thread(_grpc_health, listen)
 
     async def _wait_ready(self, child: _Child) -> None:
@@ -710,6 +721,9 @@ def banner(ready: Ready) -> str:
         f"  merchant         {seed.merchant_id}  ({seed.merchant_name})",
         f"  secret key       {seed.secret_key}",
         f"  publishable key  {seed.publishable_key}",
+        f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
+        " checkout_url)",
+        *([f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"] if ready.demo_url else []),
         "",
         "Try it:",
         f"  {curl}",

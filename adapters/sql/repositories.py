@@ -61,6 +61,8 @@ _MUTABLE_INTENT_COLUMNS = (
     "metadata",
     "receipt_email",
     "return_url",
+    "success_url",
+    "cancel_url",
     "amount_capturable",
     "amount_received",
     "amount_refunded",
@@ -92,6 +94,8 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
         "metadata": dict(intent.metadata),
         "receipt_email": intent.receipt_email,
         "return_url": intent.return_url,
+        "success_url": intent.success_url,
+        "cancel_url": intent.cancel_url,
         "amount_capturable": intent.amount_capturable,
         "amount_received": intent.amount_received,
         "amount_refunded": intent.amount_refunded,
@@ -127,6 +131,8 @@ def _intent(row: RowMapping) -> PaymentIntent:
         metadata=dict(row["metadata"]),
         receipt_email=row["receipt_email"],
         return_url=row["return_url"],
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
         amount_capturable=row["amount_capturable"],
         amount_received=row["amount_received"],
         amount_refunded=row["amount_refunded"],
@@ -164,6 +170,11 @@ class SqlPaymentIntents:
         )
         if for_update:
             query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        return _intent(row) if row is not None else None
+
+    async def by_id(self, intent_id: str) -> PaymentIntent | None:
+        query = select(*_INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
         row = (await self._conn.execute(query)).mappings().first()
         return _intent(row) if row is not None else None
 
@@ -665,6 +676,7 @@ def _api_key(row: RowMapping) -> ApiKey:
         last_used_at=row["last_used_at"],
         usage_count=row["usage_count"],
         expires_at=row["expires_at"],
+        publishable_key=row["publishable_key"] or "",
     )
 
 
@@ -692,6 +704,7 @@ class SqlApiKeys:
                     last_used_at=key.last_used_at,
                     usage_count=key.usage_count,
                     expires_at=key.expires_at,
+                    publishable_key=key.publishable_key or None,
                 )
             )
         except IntegrityError as error:

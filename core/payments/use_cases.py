@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
+from core.payments.checkout import is_web_url
 from core.payments.errors import shown
+from core.payments.lifecycle import MAX_RETURN_URL
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
@@ -28,6 +30,8 @@ class CreatePaymentIntent:
     metadata: dict[str, str] = field(default_factory=dict)
     receipt_email: str = ""
     return_url: str = ""
+    success_url: str = ""
+    cancel_url: str = ""
 
 
 class PaymentIntents:
@@ -66,6 +70,11 @@ class PaymentIntents:
             violations.add("receipt_email", "is not an email address")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
+        for name, url in (("success_url", cmd.success_url), ("cancel_url", cmd.cancel_url)):
+            if len(url) > MAX_RETURN_URL:
+                violations.add(name, f"may be at most {MAX_RETURN_URL} characters")
+            elif url and not is_web_url(url):
+                violations.add(name, "must be an http or https URL")
         violations.raise_if_any()
 
         intent_id = self._ids.new("pi")
@@ -84,6 +93,8 @@ class PaymentIntents:
             metadata=cmd.metadata,
             receipt_email=cmd.receipt_email,
             return_url=cmd.return_url,
+            success_url=cmd.success_url.strip(),
+            cancel_url=cmd.cancel_url.strip(),
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)

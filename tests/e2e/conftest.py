@@ -100,6 +100,7 @@ def gateway_settings(
         api_base_port=free_port_range(api_processes, set(ports)),
         worker_port=worker_port,
         web_port=web_port if web_process else 0,
+        demo_port=0,  # the demo merchant only where a test asks for it
         acquirer_port=acquirer_port,
         log_level="INFO",
         db_pool_size=5,

@@ -22,3 +22,17 @@ class SubmitChallengeRequest(_message.Message):
     attempt: str
     form: _httpbody_pb2.HttpBody
     def __init__(self, attempt: _Optional[str] = ..., form: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class GetCheckoutPageRequest(_message.Message):
+    __slots__ = ("payment_intent", "client_secret")
+    PAYMENT_INTENT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    payment_intent: str
+    client_secret: str
+    def __init__(self, payment_intent: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
+
+class GetCheckoutAssetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PaymentIntent(_message.Message):
-    __slots__ = ("id", "amount", "currency", "status", "capture_method", "amount_capturable", "amount_received", "amount_refunded", "client_secret", "payment_method", "last_payment_error", "next_action", "attempts", "livemode", "metadata", "created", "canceled_at", "cancellation_reason", "description", "receipt_email", "return_url", "payment_method_types", "latest_attempt")
+    __slots__ = ("id", "amount", "currency", "status", "capture_method", "amount_capturable", "amount_received", "amount_refunded", "client_secret", "payment_method", "last_payment_error", "next_action", "attempts", "livemode", "metadata", "created", "canceled_at", "cancellation_reason", "description", "receipt_email", "return_url", "payment_method_types", "latest_attempt", "success_url", "cancel_url", "checkout_url")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[PaymentIntent.Status]
@@ -72,6 +72,9 @@ class PaymentIntent(_message.Message):
     RETURN_URL_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_METHOD_TYPES_FIELD_NUMBER: _ClassVar[int]
     LATEST_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     amount: int
     currency: str
@@ -95,7 +98,10 @@ class PaymentIntent(_message.Message):
     return_url: str
     payment_method_types: _containers.RepeatedScalarFieldContainer[str]
     latest_attempt: str
-    def __init__(self, id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentIntent.Status, str]] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., amount_capturable: _Optional[int] = ..., amount_received: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., client_secret: _Optional[str] = ..., payment_method: _Optional[str] = ..., last_payment_error: _Optional[_Union[PaymentError, _Mapping]] = ..., next_action: _Optional[_Union[NextAction, _Mapping]] = ..., attempts: _Optional[int] = ..., livemode: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancellation_reason: _Optional[str] = ..., description: _Optional[str] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ..., payment_method_types: _Optional[_Iterable[str]] = ..., latest_attempt: _Optional[str] = ...) -> None: ...
+    success_url: str
+    cancel_url: str
+    checkout_url: str
+    def __init__(self, id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentIntent.Status, str]] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., amount_capturable: _Optional[int] = ..., amount_received: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., client_secret: _Optional[str] = ..., payment_method: _Optional[str] = ..., last_payment_error: _Optional[_Union[PaymentError, _Mapping]] = ..., next_action: _Optional[_Union[NextAction, _Mapping]] = ..., attempts: _Optional[int] = ..., livemode: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancellation_reason: _Optional[str] = ..., description: _Optional[str] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ..., payment_method_types: _Optional[_Iterable[str]] = ..., latest_attempt: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., checkout_url: _Optional[str] = ...) -> None: ...
 
 class PaymentError(_message.Message):
     __slots__ = ("code", "decline_code", "message")
@@ -126,7 +132,7 @@ class NextAction(_message.Message):
     def __init__(self, type: _Optional[_Union[NextAction.Type, str]] = ..., url: _Optional[str] = ..., qr_code: _Optional[str] = ...) -> None: ...
 
 class CreatePaymentIntentRequest(_message.Message):
-    __slots__ = ("amount", "currency", "capture_method", "payment_method_types", "description", "metadata", "receipt_email", "return_url")
+    __slots__ = ("amount", "currency", "capture_method", "payment_method_types", "description", "metadata", "receipt_email", "return_url", "success_url", "cancel_url")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +148,8 @@ class CreatePaymentIntentRequest(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_EMAIL_FIELD_NUMBER: _ClassVar[int]
     RETURN_URL_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
     amount: int
     currency: str
     capture_method: PaymentIntent.CaptureMethod
@@ -150,7 +158,9 @@ class CreatePaymentIntentRequest(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     receipt_email: str
     return_url: str
-    def __init__(self, amount: _Optional[int] = ..., currency: _Optional[str] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., payment_method_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ...) -> None: ...
+    success_url: str
+    cancel_url: str
+    def __init__(self, amount: _Optional[int] = ..., currency: _Optional[str] = ..., capture_method: _Optional[_Union[PaymentIntent.CaptureMethod, str]] = ..., payment_method_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., receipt_email: _Optional[str] = ..., return_url: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ...) -> None: ...
 
 class GetPaymentIntentRequest(_message.Message):
     __slots__ = ("id", "client_secret")
