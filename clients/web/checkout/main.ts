@@ -126,7 +126,6 @@ number.input.addEventListener("input", () => {
   if (formatted !== number.input.value && caretAtEnd) number.input.value = formatted;
   showBrand();
   setError(number.input, number.error, validateCardNumber(number.input.value, false));
-  if (!validateCardNumber(number.input.value, true) && digits.length === maxCardDigits(digits)) expiry.input.focus();
 });
 expiry.input.addEventListener("input", (event) => {
   const deleting = (event as InputEvent).inputType?.startsWith("delete") ?? false;

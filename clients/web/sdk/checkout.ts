@@ -35,7 +35,7 @@ function style(el: HTMLElement, css: Partial<CSSStyleDeclaration>): void {
 }
 
 function Paygate(publishableKey: string, options: PaygateOptions = {}) {
-  if (!/^pk_(test|live)_\w+$/.test(publishableKey || "")) {
+  if (!/^pk_(test|live)_[\w-]+$/.test(publishableKey || "")) {
     throw new Error("Paygate(publishableKey): pass your publishable key (pk_test_... or pk_live_...)");
   }
   const origin = options.baseUrl ? new URL(options.baseUrl).origin : scriptOrigin;
@@ -43,7 +43,7 @@ function Paygate(publishableKey: string, options: PaygateOptions = {}) {
   function openCheckout(checkout: CheckoutOptions): { close: () => void } {
     const secret = checkout.clientSecret || "";
     const intent = secret.split("_secret_")[0];
-    if (!/^pi_\w+_secret_\w+$/.test(secret)) throw new Error("openCheckout: clientSecret is the intent's client_secret");
+    if (!/^pi_[\w-]+_secret_[\w-]+$/.test(secret)) throw new Error("openCheckout: clientSecret is the intent's client_secret");
     const opener = document.activeElement as HTMLElement | null;
 
     const overlay = document.createElement("div");
