@@ -5,7 +5,7 @@ Two pieces, use either or both:
 - `PanMaskingFilter`, a logging.Filter for HANDLERS (a filter on a logger does not see
   records that propagate from child loggers). It rewrites the record in place: the
   message with its arguments, `exc_text`/`stack_info`, and the string values of a
-  `fields` dict (the structured extras servers/logging_setup.py prints). A traceback is
+  `fields` dict (the structured extras servers/runtime/logging_setup.py prints). A traceback is
   rendered and masked into `exc_text` and `exc_info` is dropped, because an exception
   message may quote its input (`invalid literal for int(): '4242 4242 ...'`) and a
   formatter that renders `exc_info` again would print it unmasked.

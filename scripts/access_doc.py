@@ -6,7 +6,7 @@
 
 Sources: core/access/roles.py (roles, permissions), core/access/rate_limits.py (default
 limits) and the (paygate.v1.access) and google.api.http options of every served RPC
-(servers/grpc/server.py SERVICES and PAGE_SERVICES), so the table of who may call what
+(servers/roles/api.py SERVICES and PAGE_SERVICES), so the table of who may call what
 is the policy itself. tests/unit/test_access_doc.py fails when the doc is stale.
 """
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "servers/grpc/stubs")]
+sys.path[:0] = [str(ROOT)]
 
 from google.api import annotations_pb2  # noqa: E402
 from paygate.v1 import options_pb2  # noqa: E402
@@ -30,7 +30,7 @@ from core.access.roles import (  # noqa: E402
     ROLE_SUMMARIES,
     Role,
 )
-from servers.grpc.server import PAGE_SERVICES, SERVICES  # noqa: E402
+from servers.roles.api import PAGE_SERVICES, SERVICES  # noqa: E402
 
 DOC = ROOT / "docs" / "access.md"
 _SECTION = re.compile(

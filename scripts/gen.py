@@ -7,7 +7,8 @@
 Outputs, all checked in (gen owns the directories: files it does not produce are removed):
     proto/third_party/                google/api + google/rpc protos, copied from the
                                       googleapis-common-protos wheel (the BSR is unreachable)
-    servers/grpc/stubs/               grpcio-tools stubs, importable as `paygate.v1.*_pb2`
+    paygate/                          grpcio-tools bindings (`paygate.v1.*_pb2`), the package
+                                      that adapters/ and servers/ both import
     clients/python/paygate_client/    async betterproto2 client (a named package, so its
                                       generated google/* does not shadow google.protobuf)
     clients/typescript/src/gen/       TypeScript messages and service descriptors of the public
@@ -15,7 +16,7 @@ Outputs, all checked in (gen owns the directories: files it does not produce are
                                       @connectrpc/connect-web calls over gRPC-Web
     envoy/paygate.binpb               descriptor set for Envoy's gRPC-JSON transcoder
     docs/openapi.json                 Swagger 2.0 of the REST surface, post-processed
-    servers/web/static/               the browser bundles (hosted checkout, checkout.js), built
+    servers/roles/web/static/         the browser bundles (hosted checkout, checkout.js), built
                                       by clients/web/build.mjs (esbuild) from clients/web/ and
                                       the TypeScript client generated in the same run
 
@@ -44,10 +45,10 @@ from google.protobuf import descriptor_pb2
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 VENDOR = "proto/third_party"
-STUBS = "servers/grpc/stubs"
+STUBS = "paygate"
 CLIENT = "clients/python/paygate_client"
 TS_CLIENT = "clients/typescript/src/gen"
-BUNDLES = "servers/web/static"
+BUNDLES = "servers/roles/web/static"
 DESCRIPTOR_SET = "envoy/paygate.binpb"
 OPENAPI = "docs/openapi.json"
 OWNED_DIRS = (VENDOR, STUBS, CLIENT, TS_CLIENT, BUNDLES)
@@ -147,12 +148,13 @@ def generate(out: Path, scratch: Path) -> None:
     stubs, client = out / STUBS, out / CLIENT
     for directory in (stubs, client, (out / DESCRIPTOR_SET).parent, (out / OPENAPI).parent):
         directory.mkdir(parents=True, exist_ok=True)  # protoc only writes into existing dirs
-    protoc.run(f"--python_out={stubs}", f"--pyi_out={stubs}", f"--grpc_python_out={stubs}", *protos)
+    # The repository root is the package root: proto/paygate/v1/x.proto -> paygate/v1/x_pb2.py.
+    protoc.run(f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos)
     # grpcio-tools writes no __init__.py; regular packages keep setuptools' package
-    # discovery and mypy simple. stubs/ itself stays a plain directory (package root).
+    # discovery and mypy simple.
     for module in list(stubs.rglob("*.py")):
-        for directory in module.relative_to(stubs).parents[:-1]:
-            (stubs / directory / "__init__.py").touch()
+        for directory in module.relative_to(out).parents[:-1]:
+            (out / directory / "__init__.py").touch()
 
     plugin = protoc.tool(
         "protoc-gen-python_betterproto2", "pip install -e '.[dev]' (betterproto2-compiler)"

@@ -31,12 +31,12 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.sql.engine import create_engine
 from adapters.sql.migrate import create_database, drop_database, migrate
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from servers.embedded_postgres import EmbeddedPostgres
+from servers.runtime.embedded_postgres import EmbeddedPostgres
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 FORCE_EMBEDDED = os.environ.get("PAYGATE_TEST_FORCE_EMBEDDED", "") not in ("", "0")
 LOCAL_POSTGRES_ADDRESS = ("127.0.0.1", 5432)

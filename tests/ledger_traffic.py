@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.acquirers.card_network_simulator import CardNetworkSimulator
 from core.ledger.hooks import LedgerHooks
 from core.ledger.model import JournalEntry
 from core.payments.acquirer import (
@@ -29,6 +28,7 @@ from core.shared.money import Money
 from core.shared.ports import IdGenerator
 from core.shared.secret import Secret
 from core.shared.unit_of_work import UnitOfWorkFactory
+from sandbox.acquirer.card_network_simulator import CardNetworkSimulator
 from tests.fakes import FixedClock
 
 APPROVED = "4242424242424242"

@@ -1,31 +1,13 @@
-"""Acquirer adapters: the simulated card network and UPI switch (test mode), later PSPs.
+"""Our side of each acquirer: the Acquirer port over the wire, and the routing between them.
 
-The simulators run in the acquirer role (servers/acquirer) and are reached over gRPC
-through grpc_client.GrpcAcquirer (wire.py and grpc_errors.py are its translation tables);
-without PAYGATE_ACQUIRER_TARGET they run inside the calling process.
+    grpc_client.py      GrpcAcquirer: the Acquirer (and DisputeFeed) port on
+                        AcquirerSimulatorService, the acquirer role's API
+    wire.py             core objects <-> acquirer messages, both ways (shared with the
+                        acquirer role's servicer, sandbox/acquirer/servicer.py)
+    grpc_errors.py      AcquirerErrors <-> gRPC statuses, both ways
+    router.py           which acquirer a payment method goes to
+    settlement_file.py  the acquirer's daily settlement file, written and read
 
-Each connector is a pair of modules, as in hyperswitch: the wire glue (`*_simulator.py`,
-later `<psp>.py`) and `*_transformers.py`, a total table from the acquirer's raw codes to
-paygate's outcomes and decline codes.
+The simulated acquirers themselves are an external system and live apart, in
+sandbox/acquirer/; later PSP connectors land here, one module (plus its code table) each.
 """
-
-from adapters.acquirers.card_network_simulator import (
-    CardNetworkSimulator,
-    NetworkReply,
-    NetworkRequest,
-    RequestKind,
-)
-from adapters.acquirers.simulation import Delivery, SettlementRecord
-from adapters.acquirers.upi_simulator import CollectPlan, CollectRequest, UpiSimulator
-
-__all__ = [
-    "CardNetworkSimulator",
-    "CollectPlan",
-    "CollectRequest",
-    "Delivery",
-    "NetworkReply",
-    "NetworkRequest",
-    "RequestKind",
-    "SettlementRecord",
-    "UpiSimulator",
-]

@@ -28,7 +28,7 @@ from paygate.internal.v1 import acquirer_pb2_grpc
 
 from adapters.acquirers import wire
 from adapters.acquirers.grpc_errors import from_rpc_error
-from adapters.acquirers.simulation import SettlementRecord
+from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     Acquirer,
     AcquirerDispute,

@@ -23,16 +23,18 @@ import io
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from adapters.acquirers.simulation import SettlementRecord
 from core.ledger.reconciliation import AcquirerLine, LineKind, MalformedLine
+from core.payments.acquirer import OperationKind
 from core.shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money
 
 __all__ = [
     "COLUMNS",
     "SettlementJournal",
+    "SettlementRecord",
     "day_files",
     "file_name",
     "parse",
@@ -40,6 +42,20 @@ __all__ = [
     "render",
     "write_day",
 ]
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    """One line of the acquirer's settlement file: money it moved on a given day."""
+
+    reference: str  # our capture or refund reference
+    kind: OperationKind  # CAPTURE or REFUND
+    amount: Money
+    booked_at: datetime  # UTC
+    attempt_reference: str
+    merchant_id: str
+    acquirer_reference: str
+
 
 COLUMNS = (
     "type",

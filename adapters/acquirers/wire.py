@@ -19,7 +19,7 @@ from typing import TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.internal.v1 import acquirer_pb2 as pb
 
-from adapters.acquirers.simulation import SettlementRecord
+from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     AcquirerDispute,
     AuthorizationOutcome,

@@ -2,7 +2,7 @@
 // Builds the browser bundles with esbuild (pinned in package-lock.json) and prints their
 // sizes. scripts/gen.py runs it (`make gen`, `make check-gen`):
 //
-//   node clients/web/build.mjs --outdir=servers/web/static [--client=clients/typescript/src/gen]
+//   node clients/web/build.mjs --outdir=servers/roles/web/static [--client=clients/typescript/src/gen]
 //
 //   page.js, page.css  the hosted checkout (clients/web/checkout/), /checkout/assets/...
 //   checkout.js        the embeddable SDK (clients/web/sdk/), /js/v1/checkout.js
@@ -24,7 +24,7 @@ const args = Object.fromEntries(
     return [name, value.join("=")];
   }),
 );
-const outdir = path.resolve(root, args.outdir || "servers/web/static");
+const outdir = path.resolve(root, args.outdir || "servers/roles/web/static");
 const generated = path.resolve(root, args.client || "clients/typescript/src/gen");
 const clientIndex = path.join(root, "clients/typescript/src/index.ts");
 

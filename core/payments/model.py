@@ -116,7 +116,7 @@ NOT_COUNTED = frozenset(
 
 @dataclass(frozen=True)
 class PaymentPolicy:
-    """The knobs of the lifecycle (servers/settings.py sets them)."""
+    """The knobs of the lifecycle (servers/runtime/settings.py sets them)."""
 
     max_failed_attempts: int = 5
     unconfirmed_ttl: timedelta = timedelta(hours=1)

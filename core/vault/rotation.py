@@ -1,6 +1,6 @@
 """Key rotation: re-wrap data keys under the current KEK, retire every merchant's active data
 key, re-encrypt what old data keys sealed. `paygate vault rotate` runs it
-(servers/vault/rotate.py) while the gateway keeps serving.
+(servers/cli/vault_rotate.py) while the gateway keeps serving.
 
 Why it is safe to run at any time, from any number of processes at once:
 - Old data keys stay readable throughout: a ciphertext names its key in its header, and a

@@ -21,7 +21,6 @@ import pytest
 from paygate.internal.v1 import acquirer_pb2 as pb
 from paygate.internal.v1 import acquirer_pb2_grpc
 
-from adapters.acquirers import CardNetworkSimulator, UpiSimulator
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from core.payments.acquirer import (
     Acquirer,
@@ -44,7 +43,8 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.shared.secret import Secret
-from servers.acquirer import server as acquirer_server
+from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
+from servers.roles import acquirer as acquirer_server
 from tests.fakes import FixedClock
 from tests.sentinel import Sentinels
 

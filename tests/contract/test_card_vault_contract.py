@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.in_process import InProcessCardVault
 from core.access.model import Principal
@@ -21,6 +20,7 @@ from core.shared.errors import FailedPrecondition, NotFound, PaygateError
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from tests.fakes import in_memory_vault
+from tests.fakes.card_vault import MemoryCardVault
 
 VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"

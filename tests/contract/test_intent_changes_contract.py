@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 
 from adapters.memory.intent_changes import MemoryIntentChanges
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds
@@ -20,6 +19,7 @@ from core.payments.model import PaymentEvent, PaymentIntent
 from core.payments.ports import IntentChanges
 from core.shared.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_intent, add_merchant, later
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 QUIET = 0.3  # seconds without a tick that count as "no tick"
 SOON = 5.0  # seconds a tick may take to arrive

@@ -12,12 +12,13 @@ from typing import Any
 
 from paygate.internal.v1 import acquirer_pb2 as pb
 
-from adapters.acquirers import UpiSimulator, settlement_file
+from adapters.acquirers import settlement_file
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.ledger.model import MerchantTerms
-from servers import ledger_cli
-from servers.acquirer import server as acquirer_server
+from sandbox.acquirer import UpiSimulator
+from servers.cli import ledger as ledger_cli
+from servers.roles import acquirer as acquirer_server
 from tests.contract.helpers import add_merchant
 from tests.contract.ledger_helpers import set_terms
 from tests.ledger_traffic import PaymentsStandIn

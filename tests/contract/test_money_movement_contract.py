@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
 from adapters.system import RandomIds
 from core.access.model import Principal
 from core.access.roles import Role
@@ -33,6 +32,7 @@ from core.payments.acquirer import AcquirerDispute, DisputeReason
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.shared.money import Money
 from core.shared.unit_of_work import UnitOfWorkFactory
+from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from tests.contract.ledger_helpers import DAY0, at, load_rates, set_terms
 from tests.fakes import FixedClock
 from tests.ledger_traffic import DISPUTED, PaymentsStandIn

@@ -13,16 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.auth.passwords import Argon2Hasher
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
 from core.shared.secret import Secret
-from servers.app import assemble
-from servers.settings import Settings
+from servers.bootstrap.app import assemble
+from servers.runtime.settings import Settings
 from tests.fakes import token_codec
+from tests.fakes.card_vault import MemoryCardVault
 
 PASSWORD = "Tr0ub4dor&3 is not enough"
 

@@ -17,9 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.acquirers import CardNetworkSimulator, UpiSimulator
 from adapters.acquirers.router import StaticAcquirerRouter
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.access.model import Principal
@@ -35,8 +33,10 @@ from core.payments.model import (
 from core.payments.refunds import CreateRefund, Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared.errors import FailedPrecondition
+from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from tests.contract.helpers import add_merchant
 from tests.fakes import FixedClock
+from tests.fakes.card_vault import MemoryCardVault
 
 LATENCY = 0.002
 ERA = datetime(2150, 1, 1, tzinfo=UTC)

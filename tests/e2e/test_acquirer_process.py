@@ -32,7 +32,6 @@ from sqlalchemy import text
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from adapters.auth.passwords import Argon2Hasher
-from adapters.memory.card_vault import MemoryCardVault
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -41,10 +40,11 @@ from core.payments.acquirer import AuthorizationOutcome, AuthorizationRequest, C
 from core.payments.model import Status
 from core.shared.money import Money
 from core.shared.secret import Secret
-from servers.app import assemble
-from servers.launcher import REPO_ROOT, Gateway
-from servers.settings import Settings
+from servers.bootstrap.app import assemble
+from servers.runtime.launcher import REPO_ROOT, Gateway
+from servers.runtime.settings import Settings
 from tests.fakes import token_codec
+from tests.fakes.card_vault import MemoryCardVault
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 TIMEOUT_CARD = {**TEST_CARD, "number": "4000000000000408"}
@@ -289,7 +289,6 @@ def acquirer_by_hand(tmp_path: Path) -> Iterator[ByHand]:
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": token,
         "PAYGATE_WEB_BASE_URL": "https://pay.example",
         "PAYGATE_LOG_LEVEL": "DEBUG",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "servers/grpc/stubs")]),
     }
     log = tmp_path / "acquirer.log"
     argv = ["serve", "--role", "acquirer", "--listen", target]

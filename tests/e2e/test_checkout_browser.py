@@ -10,6 +10,7 @@ the server says about the intent. Screenshots are kept under var/artifacts/check
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -24,9 +25,9 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sql.engine import create_engine
-from servers.app import build_app
-from servers.launcher import Gateway
-from servers.settings import Settings
+from servers.bootstrap.app import build_app
+from servers.runtime.launcher import Gateway
+from servers.runtime.settings import Settings
 from tests.e2e.conftest import free_port, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,9 @@ async def expire(gateway: Gateway, intent_id: str) -> None:
             )
     finally:
         await engine.dispose()
-    settings = Settings(database_url=gateway.database_url, data_dir=gateway.data_dir, db_pool_size=1)
+    settings = Settings(
+        database_url=gateway.database_url, data_dir=gateway.data_dir, db_pool_size=1
+    )
     app = build_app(settings, gateway.database_url)
     try:
         assert intent_id in await app.payments.expire_unconfirmed()
@@ -146,7 +149,8 @@ async def browser_run(checkout_gateway: Gateway, demo_port: int) -> dict[str, An
     config_path.write_text(json.dumps(config, indent=2))
     node = shutil.which("node")
     assert node, "node is missing (it runs `make gen` too)"
-    run = subprocess.run(
+    run = await asyncio.to_thread(
+        subprocess.run,
         [node, str(FLOWS), str(config_path), str(results_path)],
         cwd=ROOT,
         capture_output=True,
@@ -250,9 +254,7 @@ def test_no_card_number_leaves_the_browser_except_to_tokenization(
 def test_the_pages_run_without_errors_under_their_csp(browser_run: dict[str, Any]) -> None:
     # A CSP violation or an uncaught exception shows up as a console error. The declined
     # confirm's 400 may be logged by the browser as a failed resource; nothing else.
-    errors = [
-        e for e in browser_run["console"] if "Failed to load resource" not in e["text"]
-    ]
+    errors = [e for e in browser_run["console"] if "Failed to load resource" not in e["text"]]
     assert errors == []
 
 

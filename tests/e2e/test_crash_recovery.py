@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sql.engine import create_engine
-from servers.launcher import Gateway
+from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
 
 # Every acquirer call takes this long: the window in which the API process dies.

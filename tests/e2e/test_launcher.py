@@ -21,8 +21,8 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from servers.embedded_postgres import EmbeddedPostgres
-from servers.launcher import REPO_ROOT, Gateway
+from servers.runtime.embedded_postgres import EmbeddedPostgres
+from servers.runtime.launcher import REPO_ROOT, Gateway
 from tests.e2e.conftest import free_port_range, free_ports, log_tail
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -6,7 +6,7 @@ The traffic is a merchant's: tokens with the publishable key, payment intents co
 with them (AUTOMATIC capture), refunds through POST /v1/refunds. Two steps still drive a
 use-case directly, because they run on the worker's schedule or in the future:
   - the dispute feed: the worker does not ingest disputes yet, so `ingest_disputes` builds
-    the application (servers.app.build_app) against the gateway's database and acquirer
+    the application (servers.bootstrap.app.build_app) against the gateway's database and acquirer
     role and runs app.disputes.ingest(app.dispute_feed), as the worker's job will;
   - settlement: captures of today come due at T+2, a day that has not begun, which
     `paygate settle` refuses; the test runs SettlementBatch.run_settlement(D+2) with a
@@ -37,7 +37,6 @@ import httpx
 import pytest
 
 from adapters.acquirers import settlement_file
-from adapters.acquirers.dispute_decisions import SimulatedDisputeDecisions
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -46,9 +45,10 @@ from core.ledger.disputes import Disputes
 from core.ledger.records import Dispute
 from core.ledger.settlement import SettlementBatch
 from core.shared.secret import Secret
-from servers.app import build_app
-from servers.launcher import Gateway
-from servers.settings import Settings
+from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
+from servers.bootstrap.app import build_app
+from servers.runtime.launcher import Gateway
+from servers.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 APPROVED = "4242424242424242"

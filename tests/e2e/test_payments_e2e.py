@@ -34,7 +34,7 @@ from core.access.ports import RateLimitResult
 from core.access.rate_limits import RateLimits
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys
-from servers.launcher import Gateway
+from servers.runtime.launcher import Gateway
 
 
 def card(number: str) -> dict[str, Any]:

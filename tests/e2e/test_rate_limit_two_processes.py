@@ -39,7 +39,6 @@ def api_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator
         "REDIS_URL": redis_url,
         "PAYGATE_DATA_DIR": str(tmp_path),
         "PAYGATE_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "servers/grpc/stubs")]),
     }
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     processes = []

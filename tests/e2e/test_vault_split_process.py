@@ -1,4 +1,4 @@
-"""The vault role as real processes (split mode): two replicas of `servers.vault.server.run`
+"""The vault role as real processes (split mode): two replicas of `servers.roles.vault.server.run`
 on a database of their own and a shared Redis, reached only through the gRPC CardVault
 and VaultApi adapters with the service credential. A token made on one replica pays on
 the other (its CVC crosses through Redis, sealed); the logs carry no card data; SIGTERM
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_TOKEN = secrets.token_urlsafe(32)
 RUN_VAULT = (
     "import asyncio, sys\n"
-    "from servers.settings import Settings\n"
-    "from servers.vault.server import run\n"
+    "from servers.runtime.settings import Settings\n"
+    "from servers.roles.vault.server import run\n"
     "asyncio.run(run(Settings.from_env(), sys.argv[1]))\n"
 )
 
@@ -71,7 +71,6 @@ def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[li
         "PAYGATE_VAULT_SERVICE_TOKEN": SERVICE_TOKEN,
         "PAYGATE_DATA_DIR": str(tmp_path / "vault-node"),  # both replicas: one dev KEK
         "PAYGATE_LOG_LEVEL": "DEBUG",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "servers/grpc/stubs")]),
     }
     started = []
     try:

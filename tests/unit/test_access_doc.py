@@ -25,7 +25,7 @@ def test_the_generated_sections_match_roles_protos_and_limits() -> None:
 
 def test_every_served_rpc_and_role_is_in_the_doc() -> None:
     from core.access.roles import Role
-    from servers.grpc.server import PAGE_SERVICES, SERVICES
+    from servers.roles.api import PAGE_SERVICES, SERVICES
 
     text = (ROOT / "docs/access.md").read_text()
     for service in (*SERVICES, *PAGE_SERVICES):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_IN_CORE = {
-    "adapters", "servers", "paygate", "grpc", "grpc_status", "google", "sqlalchemy", "asyncpg",
-    "redis", "cryptography", "limits", "httpx", "alembic", "qrcode",
+    "adapters", "sandbox", "servers", "paygate", "grpc", "grpc_status", "google", "sqlalchemy",
+    "asyncpg", "redis", "cryptography", "limits", "httpx", "alembic", "qrcode",
 }  # fmt: skip
 
 
@@ -34,3 +34,23 @@ def test_no_sqlite_anywhere() -> None:
     for folder in ("core", "adapters", "servers"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "sqlite" not in path.read_text().lower(), path
+
+
+def offenders_in(folder: str, forbidden: set[str]) -> dict[str, list[str]]:
+    found = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) & forbidden)
+        for path in (ROOT / folder).rglob("*.py")
+    }
+    return {p: bad for p, bad in found.items() if bad}
+
+
+def test_adapters_import_neither_servers_nor_the_sandbox_nor_tests() -> None:
+    assert offenders_in("adapters", {"servers", "sandbox", "tests"}) == {}
+
+
+def test_the_sandbox_never_imports_servers_or_tests() -> None:
+    assert offenders_in("sandbox", {"servers", "tests"}) == {}
+
+
+def test_servers_never_import_tests() -> None:
+    assert offenders_in("servers", {"tests"}) == {}

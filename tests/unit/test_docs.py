@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from servers.settings import Settings, env_name
+from servers.runtime.settings import Settings, env_name
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
-from servers import envoy_config
-from servers.settings import Settings
+from servers.runtime import envoy_config
+from servers.runtime.settings import Settings
 
 SETTINGS = Settings(
     data_dir=Path("/nonexistent"),
@@ -55,8 +55,8 @@ def test_every_api_process_is_an_upstream_endpoint(rendered: str) -> None:
 def test_the_transcoder_serves_every_public_service(rendered: str) -> None:
     line = next(x for x in rendered.splitlines() if x.strip().startswith("services:"))
     services = json.loads(line.split("services:", 1)[1])
-    # Exactly what the API role serves (servers/grpc/server.py), discovered from proto/.
-    from servers.grpc.server import PAGE_SERVICES, SERVICES
+    # Exactly what the API role serves (servers/roles/api.py), discovered from proto/.
+    from servers.roles.api import PAGE_SERVICES, SERVICES
 
     assert set(services) == {s.descriptor.full_name for s in (*SERVICES, *PAGE_SERVICES)}
     assert {"paygate.v1.PaymentIntentService", "paygate.v1.BalanceService"} <= set(services)
@@ -209,6 +209,6 @@ def test_the_web_cluster_is_the_web_process_or_else_the_api_processes() -> None:
 
 
 def test_envoy_knows_every_service_the_web_role_serves() -> None:
-    from servers.grpc.server import PAGE_SERVICES
+    from servers.roles.api import PAGE_SERVICES
 
     assert {s.descriptor.full_name for s in PAGE_SERVICES} == set(envoy_config.WEB_SERVICES)

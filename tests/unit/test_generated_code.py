@@ -5,7 +5,7 @@ new proto file without stubs, or a new RPC without `google.api.http` or
 `(paygate.v1.access)`, fails here. Whether the checked-in files are up to date with
 proto/ is `make check-gen`'s job.
 
-Imports need `paygate` (servers/grpc/stubs) and `paygate_client` (clients/python)
+Imports need `paygate` (the generated bindings, paygate/) and `paygate_client` (clients/python)
 installed: `pip install -e . -e ./clients/python`.
 """
 

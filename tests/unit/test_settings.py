@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.shared.secret import Secret
-from servers.settings import Settings
+from servers.runtime.settings import Settings
 
 
 def test_settings_survive_the_trip_through_the_environment() -> None:

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.memory.vault import MemoryVaultUnitOfWorkFactory
 from adapters.sql.engine import create_engine
 from adapters.sql.migrate import create_database, drop_database, migrate
 from adapters.sql.vault.migrate import migrate_vault
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from core.vault.ports import VaultUnitOfWorkFactory
 from tests.contract.vault.vault_helpers import VaultHarness, make_harness
+from tests.fakes.vault import MemoryVaultUnitOfWorkFactory
 
 
 @pytest.fixture(scope="session")

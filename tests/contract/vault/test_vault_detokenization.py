@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from adapters.memory.vault import MemoryVaultUnitOfWorkFactory
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
@@ -22,7 +21,7 @@ from core.shared.secret import Secret
 from core.vault.errors import CiphertextRejected, PaymentMethodRevoked, TokenExpired
 from core.vault.model import DetokenizationOutcome
 from core.vault.ports import VaultApi, VaultUnitOfWorkFactory
-from servers.vault.server import start
+from servers.roles.vault.server import start
 from tests.contract.vault.vault_helpers import (
     MASTERCARD,
     VISA,
@@ -31,6 +30,7 @@ from tests.contract.vault.vault_helpers import (
     make_harness,
     new_principal,
 )
+from tests.fakes.vault import MemoryVaultUnitOfWorkFactory
 
 SERVICE_TOKEN = "test-service-token-0123456789abcdefghijkl"
 PURPOSE = "authorize pa_contract"

@@ -23,8 +23,8 @@ from adapters.vault.grpc_client import GrpcVault
 from core.access.model import KeyType
 from core.access.roles import Role
 from core.vault.ports import VaultApi
-from servers.grpc.server import start as start_api
-from servers.vault.server import start as start_vault
+from servers.roles.api import start as start_api
+from servers.roles.vault.server import start as start_vault
 from tests.contract.vault.vault_helpers import VISA, make_harness
 from tests.fakes import in_memory_app
 

@@ -1,4 +1,4 @@
-"""`paygate vault rotate` (servers/vault/rotate.py) against PostgreSQL, while payments go on."""
+"""`paygate vault rotate` (servers/cli/vault_rotate.py) against PostgreSQL, while payments go on."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from adapters.sql.vault.migrate import migrate_vault
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from core.vault.model import KeyMaterial
-from servers.settings import Settings
-from servers.vault import rotate as rotate_command
-from servers.vault.composition import VaultComponents, build_vault
+from servers.bootstrap.vault import VaultComponents, build_vault
+from servers.cli import vault_rotate as rotate_command
+from servers.runtime.settings import Settings
 from tests.contract.vault.vault_helpers import MASTERCARD, VISA, new_principal
 
 

@@ -27,12 +27,12 @@ from sqlalchemy import text
 from adapters.redis.cvc_store import KEY_PREFIX
 from adapters.sql.engine import create_engine
 from core.shared.secret import Secret
-from servers import logging_setup
-from servers.app import App, build_app
-from servers.grpc.server import start as start_api
-from servers.settings import Settings
-from servers.vault.composition import build_vault
-from servers.vault.server import start as start_vault
+from servers.bootstrap.app import App, build_app
+from servers.bootstrap.vault import build_vault
+from servers.roles.api import start as start_api
+from servers.roles.vault.server import start as start_vault
+from servers.runtime import logging_setup
+from servers.runtime.settings import Settings
 from tests.sentinel import Sentinels, scan_redis, scan_tables, tables
 
 SERVICE_TOKEN = "sentinel-test-service-token-0123456789abc"

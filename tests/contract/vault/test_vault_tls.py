@@ -16,9 +16,9 @@ from cryptography.x509.oid import NameOID
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.vault.grpc_client import GrpcVault
 from core.shared.errors import Unavailable
-from servers.settings import Settings
-from servers.vault.composition import channel_credentials, server_credentials
-from servers.vault.server import start
+from servers.bootstrap.vault import channel_credentials, server_credentials
+from servers.roles.vault.server import start
+from servers.runtime.settings import Settings
 from tests.contract.vault.vault_helpers import VISA, card, make_harness
 
 SERVICE_TOKEN = "tls-test-service-token-0123456789abcdefgh"

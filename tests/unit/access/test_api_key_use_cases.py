@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import Action
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
@@ -19,6 +18,7 @@ from core.shared.errors import (
     Unauthenticated,
 )
 from tests.fakes import FixedClock, SequentialIds
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import Action, Outcome
 from core.access.authentication import Auth, SessionTokens, SignedUp
 from core.access.roles import Role
@@ -15,6 +14,7 @@ from core.access.sessions import RevokeReason
 from core.shared.errors import AlreadyExists, InvalidArgument, PermissionDenied, Unauthenticated
 from core.shared.secret import Secret
 from tests.fakes import FixedClock, SequentialIds, cheap_hasher, token_codec
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 PASSWORD = "correct horse battery staple"
 

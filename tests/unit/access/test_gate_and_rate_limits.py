@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.gate import Requirement, authorize
 from core.access.model import Principal
 from core.access.ports import RateLimitResult
@@ -14,6 +13,7 @@ from core.access.rate_limits import RateLimits, valid_limit
 from core.access.roles import ROLE_PERMISSIONS, Role, may_grant
 from core.shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from tests.fakes import FixedClock
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 
 class CountingLimiter:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import Action
 from core.access.authentication import Auth, SignedUp
 from core.access.membership import Members
@@ -22,6 +21,7 @@ from core.shared.errors import (
 )
 from core.shared.secret import Secret
 from tests.fakes import FixedClock, SequentialIds, cheap_hasher, token_codec
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.acquirers import card_network_transformers as card
-from adapters.acquirers import upi_transformers as upi
-from adapters.acquirers.card_network_simulator import TEST_CARDS
-from adapters.acquirers.simulation import CodeMeaning
 from core.payments.acquirer import AuthorizationOutcome, DeclineCode, OperationStatus
+from sandbox.acquirer import card_network_transformers as card
+from sandbox.acquirer import upi_transformers as upi
+from sandbox.acquirer.card_network_simulator import TEST_CARDS
+from sandbox.acquirer.simulation import CodeMeaning
 
 Out = AuthorizationOutcome
 

@@ -11,7 +11,7 @@ from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers import wire
 from adapters.acquirers.grpc_errors import REJECTION_STATUS
-from adapters.acquirers.simulation import SettlementRecord
+from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     AcquirerDispute,
     AuthorizationOutcome,

@@ -8,15 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.acquirers import (
-    CardNetworkSimulator,
-    Delivery,
-    NetworkReply,
-    NetworkRequest,
-    RequestKind,
-)
-from adapters.acquirers.card_network_simulator import NetworkHandler, default_handler, luhn_valid
-from adapters.acquirers.card_network_transformers import NetworkCode
 from core.payments.acquirer import (
     AcquirerRejected,
     AcquirerTimeout,
@@ -34,6 +25,15 @@ from core.payments.acquirer import (
 from core.risk.rules import CardSignals, RiskAction, screen_card
 from core.shared.money import Money
 from core.shared.secret import Secret
+from sandbox.acquirer import (
+    CardNetworkSimulator,
+    Delivery,
+    NetworkReply,
+    NetworkRequest,
+    RequestKind,
+)
+from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler, luhn_valid
+from sandbox.acquirer.card_network_transformers import NetworkCode
 from tests.fakes import FixedClock
 
 Out = AuthorizationOutcome

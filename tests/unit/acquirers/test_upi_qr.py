@@ -8,14 +8,14 @@ import zlib
 
 import pytest
 
-from adapters.acquirers.upi_qr import (
+from core.shared.money import Money
+from sandbox.acquirer.upi_qr import (
     PNG_SIGNATURE,
     format_amount,
     qr_matrix,
     qr_png_data_uri,
     upi_deep_link,
 )
-from core.shared.money import Money
 
 LINK = "upi://pay?pa=paygate@sim&pn=paygate&am=100.50&cu=INR&tr=pa_01jd3xk5q8r0000000000000"
 

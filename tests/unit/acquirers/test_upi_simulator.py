@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from adapters.acquirers import CollectPlan, CollectRequest, UpiSimulator
 from core.payments.acquirer import (
     AcquirerRejected,
     AuthorizationOutcome,
@@ -27,6 +26,7 @@ from core.payments.acquirer import (
 from core.shared.errors import InvalidArgument
 from core.shared.money import Money
 from core.shared.secret import Secret
+from sandbox.acquirer import CollectPlan, CollectRequest, UpiSimulator
 
 Out = AuthorizationOutcome
 MERCHANT = "acct_upi"
@@ -275,7 +275,7 @@ async def test_a_failing_callback_is_logged_and_polling_still_tells(
 
     upi = make(on_complete=on_complete)
     pending = await upi.authorize(collect("success@upi"))
-    with caplog.at_level(logging.ERROR, logger="adapters.acquirers.upi_simulator"):
+    with caplog.at_level(logging.ERROR, logger="sandbox.acquirer.upi_simulator"):
         await upi.settled(pending.attempt_reference)
     assert "callback failed" in caplog.text
     looked_up = await upi.lookup(pending.attempt_reference)

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.ledger.hooks import FixedClock, LedgerHooks
 from core.ledger.model import BalanceTransaction, BalanceTransactionType
 from core.ledger.records import (
@@ -23,6 +22,7 @@ from core.ledger.records import (
 )
 from core.ledger.settlement import report_csv
 from core.shared.errors import FailedPrecondition
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 from tests.unit.ledger.support import SequentialIds
 
 T = datetime(2026, 3, 3, 10, tzinfo=UTC)

@@ -11,7 +11,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from adapters.memory.ledger import LedgerBook
 from core.ledger import movements as mv
 from core.ledger.accounts import NON_NEGATIVE_KINDS, Account, AccountKind
 from core.ledger.errors import AmountTooLarge, InsufficientFunds
@@ -26,6 +25,7 @@ from core.ledger.model import (
 )
 from core.ledger.projections import charge_state
 from core.shared.money import Money
+from tests.fakes.ledger import LedgerBook
 from tests.unit.ledger.support import CURRENCIES, SequentialIds, SteppingClock, full_rate_table
 
 K = AccountKind

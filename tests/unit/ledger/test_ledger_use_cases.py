@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory.ledger import MemoryFxRates, MemoryLedgerRepository, MemoryMerchantTerms
 from core.ledger.fees import Pricing
 from core.ledger.fx import RateTable
 from core.ledger.model import BalanceTransactionType, EntryKind, MerchantTerms
 from core.ledger.use_cases import Bookkeeper, get_balance, list_balance_transactions
 from core.shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from core.shared.money import Money
+from tests.fakes.ledger import MemoryFxRates, MemoryLedgerRepository, MemoryMerchantTerms
 from tests.unit.ledger.support import SequentialIds, SteppingClock, full_rate_table
 
 M = "acct_m"

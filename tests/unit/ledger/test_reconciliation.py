@@ -11,12 +11,12 @@ import pytest
 
 from adapters.acquirers import settlement_file
 from adapters.acquirers.settlement_file import SettlementJournal
-from adapters.memory.reconciliation import MemoryReconciliationSource
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.ledger.reconciliation import DifferenceKind, ReconciliationReport, reconcile
 from core.payments.model import CaptureMethod, PaymentIntent, Status
 from core.shared.money import Money
+from tests.fakes.reconciliation import MemoryReconciliationSource
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 from tests.ledger_traffic import PaymentsStandIn
 
 DAY = datetime(2026, 3, 3, tzinfo=UTC)

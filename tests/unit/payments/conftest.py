@@ -8,11 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from adapters.acquirers import CardNetworkSimulator, UpiSimulator
-from adapters.acquirers.card_network_simulator import NetworkHandler, default_handler
 from adapters.acquirers.router import StaticAcquirerRouter
-from adapters.memory.card_vault import MemoryCardVault
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.acquirer import Acquirer
@@ -20,7 +16,11 @@ from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import CaptureMethod, PaymentIntent, PaymentPolicy
 from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
+from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
+from tests.fakes.card_vault import MemoryCardVault
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 MERCHANT = "acct_01jhf0000000000000000000aa"
 OTHER_MERCHANT = "acct_01jhf0000000000000000000bb"

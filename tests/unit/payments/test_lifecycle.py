@@ -10,10 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.acquirers import NetworkReply, RequestKind
-from adapters.acquirers.card_network_simulator import NetworkRequest, default_handler
-from adapters.acquirers.card_network_transformers import NetworkCode
-from adapters.acquirers.simulation import Delivery
 from core.payments.acquirer import (
     AcquirerUnavailable,
     AuthorizationRequest,
@@ -28,6 +24,10 @@ from core.payments.model import (
     Status,
 )
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from sandbox.acquirer import NetworkReply, RequestKind
+from sandbox.acquirer.card_network_simulator import NetworkRequest, default_handler
+from sandbox.acquirer.card_network_transformers import NetworkCode
+from sandbox.acquirer.simulation import Delivery
 from tests.unit.payments.conftest import (
     MERCHANT,
     OTHER_MERCHANT,

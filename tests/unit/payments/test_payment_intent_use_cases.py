@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.model import CaptureMethod, PaymentEvent, Status
@@ -12,6 +11,7 @@ from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared.errors import InvalidArgument, NotFound
 from core.shared.money import MAX_AMOUNT
 from tests.fakes import FixedClock, SequentialIds
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 MERCHANT = "acct_01jhf0000000000000000000aa"
 OTHER_MERCHANT = "acct_01jhf0000000000000000000bb"

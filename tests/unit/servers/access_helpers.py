@@ -13,16 +13,16 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.audit import AuditEvent
 from core.access.authentication import SignedUp
 from core.access.model import Principal
 from core.access.rate_limits import DEFAULT_LIMITS
 from core.access.roles import Role
 from core.shared.secret import Secret
-from servers.app import App
-from servers.grpc.server import SERVICES, start
+from servers.bootstrap.app import App
+from servers.roles.api import SERVICES, start
 from tests.fakes import in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 PASSWORD = "a long enough secret"
 Metadata = tuple[tuple[str, str], ...]

@@ -23,7 +23,7 @@ from paygate.v1 import (
 )
 
 from core.access.rate_limits import DEFAULT_LIMITS
-from servers.app import App
+from servers.bootstrap.app import App
 from servers.grpc.client_address import client_address, parse_networks, peer_address
 from tests.unit.servers.access_helpers import (
     PASSWORD,

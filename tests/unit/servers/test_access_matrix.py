@@ -25,7 +25,7 @@ from core.payments.refunds import CreateRefund
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
-from servers.app import App
+from servers.bootstrap.app import App
 from tests.unit.servers.access_helpers import (
     GENEROUS,
     PASSWORD,

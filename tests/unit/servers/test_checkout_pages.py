@@ -18,7 +18,6 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
-from adapters.memory.card_vault import MemoryCardVault
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.challenges import Challenge, ChallengeAnswer, ChallengeState
@@ -27,12 +26,13 @@ from core.payments.model import Status
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.errors import InvalidArgument
 from core.shared.money import Money
-from servers.app import App
-from servers.grpc.server import PAGE_SERVICES, SERVICES, api_services, start
-from servers.settings import Settings
-from servers.web import pages
-from servers.web.servicer import outcome_of
+from servers.bootstrap.app import App
+from servers.roles.api import PAGE_SERVICES, SERVICES, api_services, start
+from servers.roles.web import pages
+from servers.roles.web.servicer import outcome_of
+from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
+from tests.fakes.card_vault import MemoryCardVault
 
 FORM = "application/x-www-form-urlencoded"
 PENDING = Challenge(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
 from core.shared.secret import Secret
-from servers.app import CARD_NETWORK, UPI_SWITCH, build_app
-from servers.settings import Settings
+from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
+from servers.runtime.settings import Settings
 
 
 def test_payment_settings_from_the_environment() -> None:

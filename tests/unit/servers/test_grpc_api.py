@@ -19,7 +19,7 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
-from servers.grpc.server import start
+from servers.roles.api import start
 from tests.fakes import in_memory_app
 
 

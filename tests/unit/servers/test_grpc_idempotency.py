@@ -19,7 +19,6 @@ from paygate.v1 import api_keys_pb2, payment_intents_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
@@ -32,8 +31,9 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
 from core.shared.unit_of_work import UnitOfWorkFactory
-from servers.grpc.server import start
+from servers.roles.api import start
 from tests.fakes import FixedClock, in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 PI = payment_intents_pb2
 CREATE_INTENT = "/paygate.v1.PaymentIntentService/CreatePaymentIntent"

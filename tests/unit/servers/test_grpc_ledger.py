@@ -27,13 +27,13 @@ from paygate.v1 import (
     settlements_pb2_grpc,
 )
 
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.access.model import KeyType
 from core.access.roles import Role
-from servers.app import App
-from servers.grpc.server import start
+from servers.bootstrap.app import App
+from servers.roles.api import start
 from tests.fakes import in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 from tests.ledger_traffic import DISPUTED, Charge, PaymentsStandIn
 from tests.unit.servers.test_grpc_api import details
 

@@ -20,11 +20,11 @@ from paygate.v1 import (
     refunds_pb2_grpc,
 )
 
-from adapters.memory.card_vault import MemoryCardVault
-from servers.app import App
-from servers.grpc.server import start
-from servers.settings import Settings
+from servers.bootstrap.app import App
+from servers.roles.api import start
+from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
+from tests.fakes.card_vault import MemoryCardVault
 
 PI = payment_intents_pb2.PaymentIntent
 WEB = "https://pay.example.test"

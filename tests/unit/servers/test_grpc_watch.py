@@ -11,11 +11,11 @@ import grpc
 import pytest
 from paygate.v1 import payment_intents_pb2, payment_intents_pb2_grpc
 
-from adapters.memory.card_vault import MemoryCardVault
-from servers.app import App
-from servers.grpc.server import start
-from servers.settings import Settings
+from servers.bootstrap.app import App
+from servers.roles.api import start
+from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
+from tests.fakes.card_vault import MemoryCardVault
 
 PI = payment_intents_pb2.PaymentIntent
 Watched = payment_intents_pb2.WatchPaymentIntentResponse

@@ -11,7 +11,7 @@ from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
 from servers.grpc.idempotency import idempotent_methods, without_redacted_fields
-from servers.grpc.server import SERVICES
+from servers.roles.api import SERVICES
 from tests.unit.test_generated_code import public_services
 
 

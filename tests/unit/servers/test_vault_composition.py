@@ -17,8 +17,7 @@ from adapters.redis.cvc_store import RedisCvcStore
 from adapters.system import SystemClock
 from core.shared.secret import Secret
 from core.vault.model import DataKeyRef, KeyMaterial
-from servers.settings import Settings
-from servers.vault.composition import (
+from servers.bootstrap.vault import (
     cvc_store,
     dev_key,
     fingerprinter,
@@ -27,6 +26,7 @@ from servers.vault.composition import (
     rotation_policy,
     service_tokens,
 )
+from servers.runtime.settings import Settings
 
 
 def test_settings_from_the_environment() -> None:

@@ -1,6 +1,6 @@
 """Test doubles for the unit tests of core.vault: a clock, a KEK that can fail, a KMS.
 
-The repositories and unit of work are adapters/memory/vault.py (contract-tested against
+The repositories and unit of work are tests/fakes/vault.py (contract-tested against
 PostgreSQL in tests/contract/vault/).
 """
 
@@ -18,17 +18,17 @@ from adapters.crypto.aes_gcm import AesGcmCipher
 from adapters.crypto.fingerprint import HmacFingerprinter
 from adapters.crypto.kek import AesGcmKeyWrapper, KmsRejected, KmsUnavailable
 from adapters.memory.cvc_store import MemoryCvcStore
-from adapters.memory.vault import (
-    MemoryDataKeys,
-    MemoryVaultStore,
-    MemoryVaultUnitOfWorkFactory,
-)
 from adapters.system import RandomIds
 from core.access.model import Principal
 from core.access.roles import Role
 from core.vault.errors import KeyUnavailable
 from core.vault.model import DataKeyRef, KeyMaterial, RotationPolicy
 from core.vault.use_cases import Vault
+from tests.fakes.vault import (
+    MemoryDataKeys,
+    MemoryVaultStore,
+    MemoryVaultUnitOfWorkFactory,
+)
 
 FakeDataKeys = MemoryDataKeys  # what tests monkeypatch to stage races
 

@@ -10,7 +10,7 @@ from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
-from servers.worker.jobs import ledger_jobs
+from servers.roles.worker.jobs import ledger_jobs
 from tests.fakes import in_memory_app
 
 

@@ -1,4 +1,4 @@
-"""The worker's payments jobs, wired as servers.worker.jobs builds them, over the in-memory
+"""The worker's payments jobs, wired as servers.roles.worker.jobs builds them, over the in-memory
 application with a clock that stands still until a test moves it: each job finds what is
 due and nothing else. (The use-cases themselves are tested in tests/unit/payments.)"""
 
@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.acquirers import UpiSimulator
-from adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from core.access.model import Merchant, Principal
 from core.access.roles import Role
 from core.ledger.payment_postings import LedgerBookkeeping
@@ -26,11 +24,13 @@ from core.payments.model import (
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
-from servers.app import UPI_SWITCH, App
-from servers.settings import Settings
-from servers.worker.jobs import RECOVERY_AFTER, UPI_POLL_AFTER, jobs
-from servers.worker.scheduler import Job
+from sandbox.acquirer import UpiSimulator
+from servers.bootstrap.app import UPI_SWITCH, App
+from servers.roles.worker.jobs import RECOVERY_AFTER, UPI_POLL_AFTER, jobs
+from servers.roles.worker.scheduler import Job
+from servers.runtime.settings import Settings
 from tests.fakes import FixedClock, SequentialIds, in_memory_app
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 MERCHANT = "acct_01jhf0000000000000000000jb"
 CALLER = Principal(MERCHANT, livemode=False, actor="key_jobs", role=Role.ADMIN)

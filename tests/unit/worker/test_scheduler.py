@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from servers.worker.scheduler import Job, run_job
+from servers.roles.worker.scheduler import Job, run_job
 from tests.fakes import FixedClock
 
 

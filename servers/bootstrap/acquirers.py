@@ -1,0 +1,108 @@
+"""The acquirers from Settings: the simulators themselves (the acquirer role, or the
+embedded mode) or clients of the acquirer role. servers/bootstrap/app.py calls acquirer_access()
+for the API and worker roles; servers/roles/acquirer.py calls build_simulators().
+
+    in-process (PAYGATE_ACQUIRER_TARGET empty)   the simulators live in this process; the
+                                                 UPI switch's completion callback settles
+                                                 a collect at once
+    split (PAYGATE_ACQUIRER_TARGET=host:port)    GrpcAcquirer clients of the acquirer
+                                                 role; the gateway learns that a collect
+                                                 completed by asking (payments.sync_attempt)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from paygate.internal.v1 import acquirer_pb2 as pb
+
+from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from core.payments.acquirer import Acquirer, DisputeFeed
+from core.shared.ports import Clock
+from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
+from sandbox.acquirer.upi_simulator import CompletionCallback
+from servers.runtime.settings import Settings
+
+Closer = Callable[[], Awaitable[None]]
+
+
+def _no_request_id() -> str:
+    return ""
+
+
+@dataclass
+class Simulators:
+    card_network: CardNetworkSimulator
+    upi_switch: UpiSimulator
+
+    def by_wire_name(self) -> dict[pb.Acquirer.ValueType, Acquirer]:
+        return {
+            pb.ACQUIRER_CARD_NETWORK: self.card_network,
+            pb.ACQUIRER_UPI_SWITCH: self.upi_switch,
+        }
+
+    async def aclose(self) -> None:
+        await self.upi_switch.aclose()  # its collect timers
+
+
+def build_simulators(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_complete: CompletionCallback | None = None,
+) -> Simulators:
+    return Simulators(
+        card_network=CardNetworkSimulator(
+            challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
+        ),
+        upi_switch=UpiSimulator(
+            approval_delay=settings.upi_approval_delay,
+            latency=settings.simulator_latency,
+            on_complete=on_complete,
+            clock=clock,
+        ),
+    )
+
+
+@dataclass
+class AcquirerAccess:
+    """The acquirers as the payments core sees them, and how to let go of them."""
+
+    card_network: Acquirer
+    upi_switch: Acquirer
+    # Where the card network announces disputes (the worker ingests them).
+    disputes: DisputeFeed
+    aclose: Closer
+    # The simulators, when they live in this process (tests reach into them).
+    hosted: Simulators | None = None
+
+
+def acquirer_access(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_complete: CompletionCallback | None = None,
+    request_id: Callable[[], str] = _no_request_id,
+) -> AcquirerAccess:
+    """Clients of the acquirer role when PAYGATE_ACQUIRER_TARGET is set (`on_complete` is
+    then unused: the gateway polls), else the simulators in this process."""
+    if settings.acquirer_target:
+        channel = open_channel(settings.acquirer_target)
+        options = {
+            "service_token": settings.acquirer_service_token.reveal(),
+            "timeout_seconds": settings.acquirer_timeout,
+            "request_id": request_id,
+        }
+
+        async def close() -> None:
+            await channel.close()
+
+        card_network = GrpcAcquirer.card_network(channel, **options)
+        return AcquirerAccess(
+            card_network, GrpcAcquirer.upi_switch(channel, **options), card_network, close
+        )
+    hosted = build_simulators(settings, clock=clock, on_complete=on_complete)
+    return AcquirerAccess(
+        hosted.card_network, hosted.upi_switch, hosted.card_network, hosted.aclose, hosted
+    )

@@ -1,0 +1,259 @@
+"""The composition root: builds adapters from settings and hands them to the use-cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.acquirers.router import StaticAcquirerRouter
+from adapters.auth.jwt_tokens import JwtCodec
+from adapters.auth.passwords import Argon2Hasher
+from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
+from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.intent_changes import MemoryIntentChanges
+from adapters.ratelimit import LimitsRateLimiter
+from adapters.sql.engine import create_engine
+from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.intent_changes import PostgresIntentChanges
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from adapters.system import RandomIds, SystemClock
+from core.access.authentication import Auth
+from core.access.gate import AccessGate
+from core.access.membership import Members
+from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
+from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
+from core.access.use_cases import ApiKeys
+from core.idempotency.use_cases import Idempotency
+from core.ledger.balances import Balances
+from core.ledger.disputes import Disputes
+from core.ledger.hooks import LedgerHooks
+from core.ledger.payment_postings import LedgerBookkeeping
+from core.ledger.payouts import Payouts
+from core.ledger.ports import DisputeDecisions
+from core.ledger.settlement import SettlementBatch, Settlements
+from core.payments.acquirer import AuthorizationResult, DisputeFeed
+from core.payments.challenges import Challenges
+from core.payments.checkout import HostedCheckout
+from core.payments.lifecycle import PaymentLifecycle
+from core.payments.model import PaymentPolicy
+from core.payments.ports import CardVault, IntentChanges
+from core.payments.refunds import Refunds
+from core.payments.use_cases import PaymentIntents
+from core.payments.watch import IntentWatch
+from core.shared.ports import Clock, IdGenerator
+from core.shared.unit_of_work import UnitOfWorkFactory
+from core.vault.ports import VaultApi
+from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
+from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access
+from servers.bootstrap.vault import VaultAccess, vault_access
+from servers.grpc import context as call
+from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
+from servers.runtime.settings import Settings
+
+log = logging.getLogger("paygate.app")
+
+# The request-hash key when PAYGATE_IDEMPOTENCY_HASH_KEY is unset: fine for test mode on
+# one machine, never for live card data (docs/idempotency.md).
+DEVELOPMENT_HASH_KEY = b"paygate-development-idempotency-hash-key"
+
+# Acquirer names, as attempts remember them: renaming one strands its attempts.
+CARD_NETWORK = "card_network_simulator"
+UPI_SWITCH = "upi_simulator"
+
+Closer = Callable[[], Awaitable[None]]
+
+
+class IntentFeed(IntentChanges, Protocol):
+    """An IntentChanges adapter, which the process closes when it shuts down."""
+
+    async def aclose(self) -> None: ...
+
+
+def in_process_idempotency() -> Idempotency:
+    """Idempotency kept in this process: for tests and an App built by hand."""
+    return Idempotency(MemoryIdempotencyStore(), SystemClock(), hash_key=DEVELOPMENT_HASH_KEY)
+
+
+@dataclass
+class App:
+    api_keys: ApiKeys
+    payment_intents: PaymentIntents
+    payments: PaymentLifecycle
+    refunds: Refunds
+    auth: Auth
+    members: Members
+    gate: AccessGate
+    # What the payments core detokenizes through: the vault in this process or its client.
+    card_vault: CardVault
+    balances: Balances
+    payouts: Payouts
+    settlements: Settlements
+    disputes: Disputes
+    # For the worker role: the daily batches (settlement, payouts, disputes).
+    settlement_batch: SettlementBatch
+    # For the payment use-cases: post captures, refunds and disputes in their transaction.
+    ledger_hooks: LedgerHooks
+    # Where the card network announces disputes (read by the worker's ingestion job).
+    dispute_feed: DisputeFeed
+    # The 3-D Secure page (the web role) and WatchPaymentIntent.
+    challenges: Challenges
+    intent_watch: IntentWatch
+    # The hosted checkout page (the web role), and the public URL it is served under
+    # (every intent's checkout_url starts with it).
+    checkout: HostedCheckout
+    checkout_base_url: str
+    trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
+    engine: AsyncEngine | None = None
+    idempotency: Idempotency = field(default_factory=in_process_idempotency)
+    # The vault's public operations: in this process or a client of the vault role.
+    vault: VaultApi | None = None
+    vault_access: VaultAccess | None = None
+    # The acquirers: the simulators in this process, or clients of the acquirer role.
+    acquirers: AcquirerAccess | None = None
+    # Closed in order by aclose(): the acquirers, the limiter's pool, the vault.
+    closers: list[Closer] = field(default_factory=list)
+    # Run first when the process begins to shut down, before in-flight calls drain: the
+    # change feed ends every watch with a final message instead of a cut stream.
+    stoppers: list[Closer] = field(default_factory=list)
+
+    async def begin_shutdown(self) -> None:
+        for stop in self.stoppers:
+            await stop()
+
+    async def aclose(self) -> None:
+        await self.begin_shutdown()  # idempotent: nothing left to stop after a drain
+        for close in self.closers:
+            await close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def assemble(
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    ids: IdGenerator,
+    clock: Clock,
+    *,
+    card_vault: CardVault,
+    limiter: RateLimiter,
+    hasher: PasswordHasher,
+    tokens: AccessTokenCodec,
+    rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
+    dispute_decisions: DisputeDecisions | None = None,
+    intent_changes: IntentFeed | None = None,
+) -> App:
+    """The use-cases over the given adapters: build_app's wiring, and the tests'.
+
+    Without `intent_changes`, watches see the intent when they start and nothing after
+    (tests that do not watch); build_app passes the PostgreSQL feed.
+
+    The acquirers are clients of the acquirer role when settings.acquirer_target is set
+    (every process then sees the same acquirer books), else simulators in this process.
+    """
+    settle_collect = _LateBound()
+    acquirers = acquirer_access(
+        settings, clock=clock, on_complete=settle_collect, request_id=call.request_id.get
+    )
+    router = StaticAcquirerRouter(
+        {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},
+        {"card": CARD_NETWORK, "upi": UPI_SWITCH},
+    )
+    policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
+    ledger_hooks = LedgerHooks(ids)
+    books = LedgerBookkeeping(ledger_hooks)
+    payments = PaymentLifecycle(
+        uow, ids, clock, vault=card_vault, acquirers=router, policy=policy, books=books
+    )
+
+    async def sync_collect(result: AuthorizationResult) -> None:
+        # The in-process switch's completion callback, as a PSP's webhook would be: settle
+        # at once instead of waiting for the poller (which stays the fallback, and is the
+        # only way when the switch is the acquirer role's).
+        await payments.sync_attempt(result.attempt_reference)
+
+    settle_collect.target = sync_collect
+    api_keys = ApiKeys(uow, ids, clock)
+    auth = Auth(uow, ids, clock, hasher, tokens)
+    rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
+    intents = PaymentIntents(uow, ids, clock)
+    changes = intent_changes or MemoryIntentChanges()
+    return App(
+        api_keys=api_keys,
+        payment_intents=intents,
+        payments=payments,
+        challenges=Challenges(uow, payments),
+        checkout=HostedCheckout(uow, clock),
+        checkout_base_url=settings.web_url,
+        intent_watch=IntentWatch(intents, changes, max_seconds=settings.watch_max_seconds),
+        refunds=Refunds(uow, ids, clock, acquirers=router, books=books),
+        auth=auth,
+        members=Members(uow, ids, clock),
+        gate=AccessGate(api_keys, auth, rate_limits),
+        card_vault=card_vault,
+        balances=Balances(uow),
+        payouts=Payouts(uow, ids, clock),
+        settlements=Settlements(uow),
+        disputes=Disputes(uow, ids, clock, dispute_decisions or SimulatedDisputeDecisions()),
+        settlement_batch=SettlementBatch(uow, ids),
+        ledger_hooks=ledger_hooks,
+        dispute_feed=acquirers.disputes,
+        acquirers=acquirers,
+        closers=[acquirers.aclose],
+        stoppers=[changes.aclose],
+    )
+
+
+def build_app(settings: Settings, database_url: str) -> App:
+    engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    ids, clock = RandomIds(), SystemClock()
+    hash_key = settings.idempotency_hash_key.encode()
+    if not hash_key:
+        log.warning("PAYGATE_IDEMPOTENCY_HASH_KEY is not set: using the development key")
+        hash_key = DEVELOPMENT_HASH_KEY
+    # Redis in production, so that every API process counts against the same limits.
+    # In-process without REDIS_URL: each API process then counts on its own.
+    limiter = LimitsRateLimiter(settings.redis_url or "memory://")
+    signing_key = (
+        load_signing_key(settings.jwt_signing_key)
+        if settings.jwt_signing_key
+        else load_or_create_signing_key(settings.data_dir / "secrets" / "jwt-ed25519.pem")
+    )
+    tokens = JwtCodec(
+        signing_key, clock, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    # Embedded, the vault uses VAULT_DATABASE_URL or else this database (its own schema).
+    vault = vault_access(dataclasses.replace(settings, database_url=database_url))
+    app = assemble(
+        settings,
+        SqlUnitOfWorkFactory(engine, fx_max_age=timedelta(hours=settings.fx_max_age_hours)),
+        ids,
+        clock,
+        card_vault=vault.cards,
+        limiter=limiter,
+        hasher=Argon2Hasher(),
+        tokens=tokens,
+        # Connects on the first watch only: roles that never watch open nothing.
+        intent_changes=PostgresIntentChanges(database_url),
+    )
+    app.engine = engine
+    app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
+    app.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.vault, app.vault_access = vault.api, vault
+    app.closers += [limiter.aclose, vault.aclose]
+    return app
+
+
+class _LateBound:
+    """A callback whose target is set after the object that calls it is built."""
+
+    target: Callable[[AuthorizationResult], Awaitable[None]] | None = None
+
+    async def __call__(self, result: AuthorizationResult) -> None:
+        if self.target is not None:
+            await self.target(result)

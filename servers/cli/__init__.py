@@ -1,0 +1,1 @@
+"""The `paygate` command (main.py) and its operator subcommands (ledger, vault rotate)."""

@@ -1,0 +1,177 @@
+"""The acquirer role: `paygate serve --role acquirer` (servers.roles.acquirer.run).
+
+One process hosts one CardNetworkSimulator and one UpiSimulator behind
+AcquirerSimulatorService, with health and reflection, on its own port and never behind
+Envoy. Every API process and the worker reach it through PAYGATE_ACQUIRER_TARGET, so an
+authorization made through one process is captured, looked up or completed through any
+other, and survives the restart of any of them: the simulator is one external system,
+as a real acquirer is. Its books live in this process's memory: restarting it is a
+sandbox reset (attempts in flight then read as never received).
+
+With PAYGATE_ACQUIRER_SERVICE_TOKEN set, every call of paygate.internal.* must carry it
+(`authorization: Bearer <token>`); health and reflection stay open for probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from paygate.internal.v1 import acquirer_pb2 as pb
+from paygate.internal.v1 import acquirer_pb2_grpc
+
+from adapters.acquirers.grpc_errors import reason_of
+from adapters.system import RandomIds
+from core.payments.acquirer import Acquirer, AcquirerError, InvalidPaymentDetails
+from core.shared.errors import Unauthenticated
+from sandbox.acquirer.servicer import AcquirerSimulatorServicer
+from servers.bootstrap.acquirers import build_simulators
+from servers.grpc.errors import build_status, to_grpc_status
+from servers.grpc.interceptors import (
+    ErrorInterceptor,
+    RequestLogInterceptor,
+    _Around,
+    metadata_value,
+)
+from servers.runtime import logging_setup
+from servers.runtime.settings import Settings
+
+log = logging.getLogger("paygate.acquirer")
+
+GRACE_SECONDS = 5.0
+SERVICE = pb.DESCRIPTOR.services_by_name["AcquirerSimulatorService"].full_name
+_ids = RandomIds()
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()  # equal lengths for compare_digest
+
+
+class ServiceTokenInterceptor(_Around):
+    """Only callers holding the service credential get in (when one is configured)."""
+
+    def __init__(self, token: str) -> None:
+        self._digest = _digest(token)
+
+    def applies_to(self, method: str) -> bool:
+        return method.startswith("/paygate.")
+
+    @asynccontextmanager
+    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+        scheme, _, token = metadata_value(context, "authorization").partition(" ")
+        presented = _digest(token.strip()) if scheme.lower() == "bearer" else b""
+        if not hmac.compare_digest(presented, self._digest):
+            raise Unauthenticated(
+                "The acquirer requires its service credential.",
+                reason="INVALID_SERVICE_CREDENTIAL",
+            )
+        yield
+
+
+class AcquirerErrorInterceptor(_Around):
+    """AcquirerErrors -> statuses the client turns back into the same errors
+    (adapters/acquirers/grpc_errors.py). Messages of acquirer errors hold no card data."""
+
+    def applies_to(self, method: str) -> bool:
+        return method.startswith("/paygate.internal.")
+
+    @asynccontextmanager
+    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except AcquirerError as error:
+            code, reason, metadata = reason_of(error)
+            status = build_status(code, str(error), reason, metadata)
+            if isinstance(error, InvalidPaymentDetails):
+                violation = error_details_pb2.BadRequest.FieldViolation(
+                    field=error.field, description=error.description
+                )
+                status.details.add().Pack(
+                    error_details_pb2.BadRequest(field_violations=[violation])
+                )
+            await context.abort_with_status(to_grpc_status(status))
+
+
+async def start(
+    acquirers: Mapping[pb.Acquirer.ValueType, Acquirer],
+    listen: str,
+    *,
+    service_token: str = "",
+) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+    """Builds and starts the server; returns it, its health servicer and the bound port."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        RequestLogInterceptor(lambda: _ids.new("req")),
+        ErrorInterceptor(),
+    ]
+    if service_token:
+        interceptors.append(ServiceTokenInterceptor(service_token))
+    interceptors.append(AcquirerErrorInterceptor())
+    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+    acquirer_pb2_grpc.add_AcquirerSimulatorServiceServicer_to_server(
+        AcquirerSimulatorServicer(acquirers), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [
+            SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(listen)
+    await server.start()
+    for name in ("", SERVICE):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health, port
+
+
+async def stop(server: grpc.aio.Server, health: health_aio.HealthServicer) -> None:
+    await health.enter_graceful_shutdown()
+    await server.stop(GRACE_SECONDS)
+
+
+async def run(settings: Settings, listen: str) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls."""
+    logging_setup.configure(settings.log_level)
+    simulators = build_simulators(settings)
+    token = settings.acquirer_service_token.reveal()
+    server, health, port = await start(simulators.by_wire_name(), listen, service_token=token)
+    log.info(
+        "acquirer serving",
+        extra={
+            "fields": {
+                "listen": listen,
+                "port": port,
+                "service_token": bool(token),
+                "challenge_base_url": settings.web_url,
+            }
+        },
+    )
+    if not token:
+        log.warning(
+            "PAYGATE_ACQUIRER_SERVICE_TOKEN is not set: any caller that reaches this port "
+            "can use the acquirer; keep it on loopback or a private network"
+        )
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+    try:
+        await stop_requested.wait()
+        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
+        await stop(server, health)
+    finally:
+        await simulators.aclose()
+        log.info("acquirer stopped")

@@ -1,0 +1,262 @@
+"""The API role: a grpc.aio server with the public services, reflection and health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from paygate.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    balance_pb2,
+    balance_pb2_grpc,
+    checkout_pages_pb2,
+    checkout_pages_pb2_grpc,
+    disputes_pb2,
+    disputes_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+    options_pb2,
+    payment_intents_pb2,
+    payment_intents_pb2_grpc,
+    payment_methods_pb2,
+    payment_methods_pb2_grpc,
+    payouts_pb2,
+    payouts_pb2_grpc,
+    refunds_pb2,
+    refunds_pb2_grpc,
+    settlements_pb2,
+    settlements_pb2_grpc,
+    tokens_pb2,
+    tokens_pb2_grpc,
+)
+
+from adapters.system import RandomIds
+from core.access.gate import AccessGate, Requirement
+from servers.bootstrap.app import App, build_app
+from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
+from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.servicers.api_keys import ApiKeyService
+from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.ledger import (
+    BalanceService,
+    DisputeService,
+    PayoutService,
+    SettlementService,
+)
+from servers.grpc.servicers.members import MemberService
+from servers.grpc.servicers.payment_intents import PaymentIntentService
+from servers.grpc.servicers.payment_methods import PaymentMethodService
+from servers.grpc.servicers.refunds import RefundService
+from servers.grpc.servicers.tokens import TokenService
+from servers.roles.web.servicer import CheckoutPageService
+from servers.runtime import logging_setup
+from servers.runtime.settings import Settings
+
+log = logging.getLogger("paygate.server")
+
+# Seconds in-flight calls get to finish after SIGTERM before they are cancelled.
+GRACE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Service:
+    descriptor: ServiceDescriptor
+    register: Callable[[Any, grpc.aio.Server], None]
+    build: Callable[[App], Any]
+
+
+SERVICES = (
+    Service(
+        payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
+        payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
+        lambda app: PaymentIntentService(
+            app.payment_intents, app.payments, app.intent_watch, app.checkout_base_url
+        ),
+    ),
+    Service(
+        refunds_pb2.DESCRIPTOR.services_by_name["RefundService"],
+        refunds_pb2_grpc.add_RefundServiceServicer_to_server,
+        lambda app: RefundService(app.refunds),
+    ),
+    Service(
+        api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
+        api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server,
+        lambda app: ApiKeyService(app.api_keys),
+    ),
+    Service(
+        auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+        auth_pb2_grpc.add_AuthServiceServicer_to_server,
+        lambda app: AuthService(app.auth),
+    ),
+    Service(
+        members_pb2.DESCRIPTOR.services_by_name["MemberService"],
+        members_pb2_grpc.add_MemberServiceServicer_to_server,
+        lambda app: MemberService(app.members),
+    ),
+    Service(
+        tokens_pb2.DESCRIPTOR.services_by_name["TokenService"],
+        tokens_pb2_grpc.add_TokenServiceServicer_to_server,
+        lambda app: TokenService(app.vault),
+    ),
+    Service(
+        payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"],
+        payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server,
+        lambda app: PaymentMethodService(app.vault),
+    ),
+    Service(
+        balance_pb2.DESCRIPTOR.services_by_name["BalanceService"],
+        balance_pb2_grpc.add_BalanceServiceServicer_to_server,
+        lambda app: BalanceService(app.balances),
+    ),
+    Service(
+        payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"],
+        payouts_pb2_grpc.add_PayoutServiceServicer_to_server,
+        lambda app: PayoutService(app.payouts),
+    ),
+    Service(
+        settlements_pb2.DESCRIPTOR.services_by_name["SettlementService"],
+        settlements_pb2_grpc.add_SettlementServiceServicer_to_server,
+        lambda app: SettlementService(app.settlements),
+    ),
+    Service(
+        disputes_pb2.DESCRIPTOR.services_by_name["DisputeService"],
+        disputes_pb2_grpc.add_DisputeServiceServicer_to_server,
+        lambda app: DisputeService(app.disputes),
+    ),
+)
+
+
+# What the web role serves (servers/roles/web/server.py), or the API processes themselves when
+# there is no web role (Settings.web_port 0): pages for shoppers' browsers.
+PAGE_SERVICES = (
+    Service(
+        checkout_pages_pb2.DESCRIPTOR.services_by_name["CheckoutPageService"],
+        checkout_pages_pb2_grpc.add_CheckoutPageServiceServicer_to_server,
+        lambda app: CheckoutPageService(app.challenges, app.checkout),
+    ),
+)
+
+
+def api_services(settings: Settings) -> tuple[Service, ...]:
+    """The API role's services: the public API, and the pages without a web role."""
+    return SERVICES if settings.web_port else SERVICES + PAGE_SERVICES
+
+
+def method_access(services: tuple[Service, ...] = SERVICES) -> dict[str, options_pb2.Access]:
+    """The (paygate.v1.access) option of every public method, by its full path."""
+    access: dict[str, options_pb2.Access] = {}
+    for service in services:
+        for method in service.descriptor.methods:
+            options = method.GetOptions()
+            if options.HasExtension(options_pb2.access):
+                path = f"/{service.descriptor.full_name}/{method.name}"
+                access[path] = options.Extensions[options_pb2.access]
+    return access
+
+
+def requirements(
+    gate: AccessGate, services: tuple[Service, ...] = SERVICES
+) -> dict[str, Requirement]:
+    """Each method's access option as core's Requirement; refuses to start on a bad one
+    (an unknown permission or rate-limit class), rather than fail closed at call time."""
+    found, problems = {}, []
+    for path, access in method_access(services).items():
+        requirement = Requirement(
+            permission=access.permission,
+            publishable=access.publishable,
+            unauthenticated=access.unauthenticated,
+            user_only=access.user_only,
+            rate_limit_class=access.rate_limit_class,
+        )
+        problems += [f"{path}: {problem}" for problem in gate.check(requirement)]
+        found[path] = requirement
+    if problems:
+        raise ValueError("bad (paygate.v1.access) options:\n" + "\n".join(problems))
+    return found
+
+
+_ids = RandomIds()
+
+
+def _new_request_id() -> str:
+    return _ids.new("req")
+
+
+async def start(
+    app: App, listen: str, services: tuple[Service, ...] = SERVICES
+) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+    """Builds and starts a server of `services` (the API role's by default, the web
+    role's PAGE_SERVICES) behind the whole interceptor chain; returns it, its health
+    servicer and the bound port."""
+    server = grpc.aio.server(
+        interceptors=[
+            RequestLogInterceptor(_new_request_id),
+            ErrorInterceptor(),
+            AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
+            # After auth: keys are scoped to the caller's merchant.
+            IdempotencyInterceptor(
+                app.idempotency, idempotent_methods(s.descriptor for s in services)
+            ),
+        ],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    for service in services:
+        service.register(service.build(app), server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [s.descriptor.full_name for s in services]
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(listen)
+    await server.start()
+    for name in ["", *names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health, port
+
+
+async def run(settings: Settings, listen: str) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
+    logging_setup.configure(settings.log_level)
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is required for `paygate serve` (paygate up sets it)")
+    await serve(settings, listen, api_services(settings))
+
+
+async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) -> None:
+    """Serves `services` until SIGTERM or SIGINT, then drains: health turns NOT_SERVING,
+    watches end with their final message, in-flight calls get GRACE_SECONDS."""
+    app = build_app(settings, settings.database_url)
+    server, health, port = await start(app, listen, services)
+    names = [s.descriptor.full_name for s in services]
+    log.info("serving", extra={"fields": {"listen": listen, "port": port, "services": names}})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
+        await health.enter_graceful_shutdown()
+        await app.begin_shutdown()
+        await server.stop(GRACE_SECONDS)
+    finally:
+        await app.aclose()
+        log.info("stopped")

@@ -1,0 +1,1 @@
+"""The vault role (`paygate serve --role vault`): the vault behind VaultInternalService."""

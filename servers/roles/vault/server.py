@@ -1,0 +1,141 @@
+"""The vault role: `paygate serve --role vault` (servers.roles.vault.server.run).
+
+A grpc.aio server with VaultInternalService, health and reflection, on its own port and
+never behind Envoy. It alone holds the KEK, the fingerprint key and the vault database's
+credentials (VAULT_DATABASE_URL); callers present the service credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from paygate.internal.v1 import vault_pb2, vault_pb2_grpc
+
+from adapters.system import RandomIds, SystemClock
+from adapters.vault.grpc_errors import CIPHERTEXT_REJECTED_REASON
+from core.vault.errors import CiphertextRejected
+from core.vault.use_cases import Vault
+from servers.bootstrap.vault import build_vault, server_credentials, service_tokens
+from servers.grpc.errors import build_status, to_grpc_status
+from servers.grpc.interceptors import ErrorInterceptor, RequestLogInterceptor, _Around
+from servers.roles.vault.auth import ServiceAuthInterceptor
+from servers.roles.vault.maintenance import vault_jobs
+from servers.roles.vault.servicer import VaultInternalServicer
+from servers.roles.worker.scheduler import run_jobs
+from servers.runtime import logging_setup
+from servers.runtime.settings import Settings
+
+log = logging.getLogger("paygate.vault")
+
+GRACE_SECONDS = 10.0
+SERVICE = vault_pb2.DESCRIPTOR.services_by_name["VaultInternalService"].full_name
+_CIPHERTEXT_REJECTED = build_status(
+    grpc.StatusCode.INTERNAL,
+    "Stored card data could not be decrypted.",
+    CIPHERTEXT_REJECTED_REASON,
+)
+_ids = RandomIds()
+
+
+class CiphertextRejectedInterceptor(_Around):
+    """A ciphertext that does not open is an incident, not a client error: logged loudly,
+    and told to the (trusted) caller by reason so that its CardVault raises the same
+    CiphertextRejected as the in-process vault. Still no detail: no decryption oracle."""
+
+    def applies_to(self, method: str) -> bool:
+        return method.startswith("/paygate.internal.")
+
+    @asynccontextmanager
+    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except CiphertextRejected:
+            log.error(
+                "stored card data was rejected: tampering or a key problem",
+                extra={"fields": {"method": method}},
+            )
+            await context.abort_with_status(to_grpc_status(_CIPHERTEXT_REJECTED))
+
+
+async def start(
+    vault: Vault,
+    listen: str,
+    *,
+    tokens: Sequence[str],
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+    """Builds and starts the vault server; returns it, its health servicer and the port."""
+    server = grpc.aio.server(
+        interceptors=[
+            RequestLogInterceptor(lambda: _ids.new("req")),
+            ErrorInterceptor(),
+            ServiceAuthInterceptor(tokens),
+            CiphertextRejectedInterceptor(),
+        ],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    vault_pb2_grpc.add_VaultInternalServiceServicer_to_server(VaultInternalServicer(vault), server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [
+            SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = (
+        server.add_secure_port(listen, credentials)
+        if credentials is not None
+        else server.add_insecure_port(listen)
+    )
+    await server.start()
+    for name in ("", SERVICE):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health, port
+
+
+async def run(settings: Settings, listen: str) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
+    logging_setup.configure(settings.log_level)
+    tokens = service_tokens(settings)
+    credentials = server_credentials(settings)
+    if credentials is None:
+        log.warning(
+            "the vault channel is not encrypted: card numbers cross it in clear; set "
+            "PAYGATE_VAULT_TLS_CERT/KEY (and PAYGATE_VAULT_TLS_CA for mutual TLS) unless a "
+            "mesh encrypts it"
+        )
+    components = build_vault(settings)
+    server, health, port = await start(
+        components.vault, listen, tokens=tokens, credentials=credentials
+    )
+    stop = asyncio.Event()
+    jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
+    upkeep = asyncio.create_task(run_jobs(jobs, SystemClock(), stop))
+    log.info(
+        "vault serving",
+        extra={"fields": {"listen": listen, "port": port, "tls": credentials is not None}},
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
+        await health.enter_graceful_shutdown()
+        await server.stop(GRACE_SECONDS)
+    finally:
+        stop.set()
+        await upkeep
+        await components.aclose()
+        log.info("vault stopped")

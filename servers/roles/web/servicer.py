@@ -1,0 +1,80 @@
+"""CheckoutPageService: the hosted checkout, its assets and checkout.js, and the 3-D
+Secure challenge pages over gRPC, HTML (or the asset) over REST.
+
+Envoy's transcoder answers a google.api.HttpBody with its content_type and data as the
+HTTP response, and hands a form POST to us as an HttpBody (content type and raw bytes);
+gRPC initial metadata becomes HTTP response headers (the page's security headers).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import grpc
+from google.api import httpbody_pb2
+from paygate.v1 import checkout_pages_pb2 as pb
+from paygate.v1 import checkout_pages_pb2_grpc
+
+from core.payments.challenges import Challenges
+from core.payments.checkout import HostedCheckout
+from core.shared.errors import InvalidArgument, NotFound
+from servers.roles.web import assets, pages
+
+FORM = "application/x-www-form-urlencoded"
+_OUTCOMES = {"complete": True, "fail": False}
+
+
+class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
+    def __init__(self, challenges: Challenges, checkout: HostedCheckout) -> None:
+        self._challenges = challenges
+        self._checkout = checkout
+        self._assets = assets.load()
+
+    async def GetCheckoutPage(
+        self, request: pb.GetCheckoutPageRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        session = await self._checkout.open(request.payment_intent, request.client_secret)
+        return await _send(context, pages.checkout_page(session))
+
+    async def GetCheckoutAsset(
+        self, request: pb.GetCheckoutAssetRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        asset = self._assets.get(request.name)
+        if asset is None:
+            raise NotFound(f"No such asset: {request.name[:40]!r}", metadata={"param": "name"})
+        await context.send_initial_metadata(assets.HEADERS)
+        return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
+
+    async def GetChallengePage(
+        self, request: pb.GetChallengePageRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        challenge = await self._challenges.view(request.attempt)
+        return await _send(context, pages.challenge_page(challenge))
+
+    async def SubmitChallenge(
+        self, request: pb.SubmitChallengeRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        passed = outcome_of(request.form)
+        answer = await self._challenges.answer(request.attempt, passed)
+        return await _send(context, pages.answer_page(answer))
+
+
+def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
+    """The form's `outcome`: complete (True) or fail (False)."""
+    media_type = form.content_type.split(";", 1)[0].strip().lower()
+    if media_type != FORM:
+        raise InvalidArgument.field("form", f"must be {FORM} (the challenge page's form)")
+    try:
+        fields = parse_qs(form.data.decode("ascii"), max_num_fields=10, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        fields = {}
+    values = fields.get("outcome", [])
+    if len(values) != 1 or values[0] not in _OUTCOMES:
+        raise InvalidArgument.field("form.outcome", "must be complete or fail")
+    return _OUTCOMES[values[0]]
+
+
+async def _send(context: grpc.aio.ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
+    headers = pages.CHECKOUT_HEADERS if page.scripted else pages.PAGE_HEADERS
+    await context.send_initial_metadata(headers)
+    return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=page.html())

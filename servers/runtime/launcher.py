@@ -1,0 +1,856 @@
+"""`paygate up`: the whole gateway as one supervised group of processes.
+
+Start-up, in order:
+1. the database: DATABASE_URL when set, else the embedded PostgreSQL under
+   <data_dir>/pg (started here, stopped here);
+2. migrations (`adapters.sql.migrate.migrate`, a no-op when the schema is current);
+3. the test merchant: seeded once, its keys kept in <data_dir>/seed.json (mode 0600) and
+   reused while that merchant and its secret key still exist in the database;
+4. the acquirer role (`--role acquirer --listen 127.0.0.1:<acquirer_port>`: the simulated
+   card network and UPI switch as one process, so that every process below sees the same
+   acquirer), unless PAYGATE_ACQUIRER_TARGET names one already; every child gets
+   PAYGATE_ACQUIRER_TARGET, and a random PAYGATE_ACQUIRER_SERVICE_TOKEN unless one is set;
+5. `api_processes` API processes (`python -m servers.cli serve --role api --listen
+   127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
+   127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
+   the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
+   each ready when its gRPC health check says SERVING;
+6. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
+   admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
+Then the endpoints, the keys and a curl line are printed.
+
+Supervision: a child that dies unexpectedly is logged and restarted after a back-off
+(0.5 s, doubling up to 15 s). While an API process is down, Envoy's health check and its
+connect-failure retries send traffic to the others. A child that dies more than
+MAX_CRASHES times within CRASH_WINDOW seconds is crash-looping: the launcher gives up,
+stops everything and exits 1 (a restart would not help; a human must look). A child that
+dies during start-up fails the start-up the same way.
+
+Shutdown (Ctrl-C, SIGTERM, or stop() of the test handle): SIGTERM to the API processes
+and the worker first, so that they drain while Envoy still carries their in-flight
+responses and the acquirer still answers their calls, then SIGTERM to Envoy and the
+acquirer; a child still running after its grace period is SIGKILLed (a second
+Ctrl-C does that at once). The embedded PostgreSQL is stopped last. Exit code 0.
+
+Children run in their own process group (the terminal's Ctrl-C reaches the launcher only,
+which then stops them in order) and, where util-linux's setpriv exists, with a parent-death
+signal, so that they do not outlive a launcher that was SIGKILLed. Their stdout and stderr
+flow into the launcher's stdout, one JSON object per line, tagged with "proc" (api-0,
+envoy...); a line that is not JSON is wrapped into one.
+
+Tests use `start_gateway(settings)`, which runs the same launcher on a thread of its own
+and returns a `Gateway` handle with the endpoints, the keys and stop().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from core.shared.secret import Secret
+from servers.runtime import envoy_config
+from servers.runtime.embedded_postgres import EmbeddedPostgres
+from servers.runtime.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MERCHANT_NAME = "Test merchant"
+READY_TIMEOUT = 60.0  # seconds a child gets to become ready
+API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECONDS)
+ENVOY_GRACE = 5.0
+WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
+ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.roles.acquirer.GRACE_SECONDS)
+# Children that others call: started first, stopped last.
+INFRASTRUCTURE = frozenset({"envoy", "acquirer"})
+WEB_GRACE = API_GRACE  # the web role drains like an API process
+MAX_CRASHES = 5
+CRASH_WINDOW = 60.0
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
+_LINE_LIMIT = 1 << 20  # longest child output line kept whole
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+# --- settings, seed, logs --------------------------------------------------------------
+
+
+def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(Path(settings.data_dir) / "pg")
+
+
+@dataclass(frozen=True)
+class Seed:
+    merchant_id: str
+    secret_key: str
+    publishable_key: str
+    merchant_name: str = MERCHANT_NAME
+
+
+def _read_seed(path: Path) -> Seed | None:
+    try:
+        data = json.loads(path.read_text())
+        return Seed(
+            merchant_id=data["merchant_id"],
+            secret_key=data["secret_key"],
+            publishable_key=data["publishable_key"],
+            merchant_name=data.get("merchant_name", MERCHANT_NAME),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_seed(path: Path, seed: Seed) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(dataclasses.asdict(seed), handle, indent=2)
+        handle.write("\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+async def ensure_seed(database_url: str, seed_file: Path) -> tuple[Seed, bool]:
+    """The test merchant's keys, seeding it when seed_file is missing or stale.
+
+    Returns (seed, created). A seed is stale when its merchant or its secret key is not in
+    this database (another DATABASE_URL, a wiped data dir, a revoked key).
+    """
+    from adapters.sql.engine import create_engine
+    from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+    from adapters.system import RandomIds, SystemClock
+    from core.access.use_cases import ApiKeys
+    from core.shared.errors import Unauthenticated
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        uow = SqlUnitOfWorkFactory(engine)
+        keys = ApiKeys(uow, RandomIds(), SystemClock())
+        saved = _read_seed(seed_file)
+        if saved is not None:
+            async with uow() as unit:
+                merchant = await unit.merchants.get(saved.merchant_id)
+            if merchant is not None:
+                try:
+                    principal = await keys.authenticate(saved.secret_key)
+                except Unauthenticated:
+                    principal = None
+                if principal is not None and principal.merchant_id == saved.merchant_id:
+                    return saved, False
+        seeded = await keys.seed_merchant(MERCHANT_NAME)
+        seed = Seed(
+            merchant_id=seeded.merchant.id,
+            secret_key=seeded.secret_key.plaintext,
+            publishable_key=seeded.publishable_key.plaintext,
+        )
+        _write_seed(seed_file, seed)
+        return seed, True
+    finally:
+        await engine.dispose()
+
+
+class JsonLog:
+    """The launcher's own log lines and its children's, on one text stream."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._lock = threading.Lock()
+
+    def write_line(self, line: str) -> None:
+        with self._lock:
+            try:
+                self.out.write(line if line.endswith("\n") else line + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass  # stdout closed (the terminal went away): keep supervising
+
+    def __call__(self, level: str, msg: str, **fields: Any) -> None:
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": level,
+            "logger": "paygate.launcher",
+            "proc": "launcher",
+            "msg": msg,
+            **fields,
+        }
+        self.write_line(json.dumps(record, default=str))
+
+    def child_json(self, proc: str, line: str) -> None:
+        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it."""
+        inner = line[1:].lstrip()
+        tag = '{"proc":' + json.dumps(proc)
+        self.write_line(tag + ("," + inner if inner != "}" else "}"))
+
+    def child_text(self, proc: str, lines: list[str]) -> None:
+        """Plain text (a traceback, a gRPC core message): one record for the whole burst."""
+        first = lines[0]
+        level = "info"
+        if first.startswith("Traceback") or any(x.startswith("Traceback") for x in lines):
+            level = "error"
+        elif (grpc_core := _GRPC_CORE_LINE.match(first)) is not None:
+            level = _GRPC_CORE_LEVELS[grpc_core.group(1)]
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": level,
+            "proc": proc,
+            "msg": "\n".join(lines),
+        }
+        self.write_line(json.dumps(record))
+
+
+# gRPC core's own lines: "E1123 21:08:26.174700    2219 add_port.cc:83] ..."
+_GRPC_CORE_LINE = re.compile(r"^([DIWEF])\d{4} \d\d:\d\d:\d\d")
+_GRPC_CORE_LEVELS = {"D": "debug", "I": "info", "W": "warning", "E": "error", "F": "critical"}
+# Plain-text lines that follow each other within this many seconds make one record.
+_TEXT_BURST = 0.05
+
+
+# --- readiness probes --------------------------------------------------------------------
+
+
+def _grpc_health(target: str, timeout: float = 1.0, *, strict: bool = False) -> bool:
+    """True when target's overall health is SERVING (unless strict, a server without
+    the health service counts as ready once it answers at all)."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError as err:
+            code = err.code()
+            return not strict and code == grpc.StatusCode.UNIMPLEMENTED
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def _envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            response = await client.get(f"{admin_url}/ready")
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200:
+        return False
+    if not await asyncio.to_thread(_grpc_health, grpc_target, strict=True):
+        return False
+    return await asyncio.to_thread(_tcp_open, *rest)
+
+
+# --- children --------------------------------------------------------------------------
+
+
+def _role_child(name: str, role: str, listen: str, grace: float) -> _Child:
+    """`paygate serve --role ROLE --listen LISTEN` in this interpreter."""
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--role", role, "--listen", listen]
+    return _Child(name, argv, grace)
+
+
+class _Child:
+    def __init__(self, name: str, argv: Sequence[str], grace: float) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.grace = grace
+        self.process: asyncio.subprocess.Process | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.crashes: deque[float] = deque()
+        self.started_at = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+
+async def _read_line(stream: asyncio.StreamReader) -> bytes:
+    try:
+        return await stream.readline()
+    except ValueError:  # a line longer than the limit: pass it on in pieces
+        return await stream.read(_LINE_LIMIT)
+
+
+def _parent_death_prefix() -> list[str]:
+    """`setpriv --pdeathsig TERM --`: the child gets SIGTERM if the launcher dies."""
+    if sys.platform.startswith("linux"):
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            return [setpriv, "--pdeathsig", "TERM", "--"]
+    return []
+
+
+@dataclass(frozen=True)
+class Ready:
+    rest_url: str
+    grpc_target: str
+    admin_url: str
+    database_url: str
+    embedded_database: bool
+    seed: Seed
+    data_dir: Path
+    acquirer_target: str = ""
+    demo_url: str = ""  # the demo merchant's shop, when it runs
+
+
+class Launcher:
+    """The process group. start(), then wait(); request_stop() from a signal or a test."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        out: TextIO | None = None,
+        envoy_log_level: str = "warn",
+    ) -> None:
+        data_dir = Path(settings.data_dir).absolute()
+        self.settings = dataclasses.replace(settings, data_dir=data_dir)
+        self.log = JsonLog(out if out is not None else sys.stdout)
+        self.envoy_log_level = envoy_log_level
+        self.exit_code = 0
+        self._pg: EmbeddedPostgres | None = None
+        self._pg_start: asyncio.Future[str] | None = None
+        self._children: list[_Child] = []
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._force = False
+        self._start_task: asyncio.Task[Any] | None = None
+        self._shutdown_done: asyncio.Future[None] | None = None
+        self._env: dict[str, str] = {}
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.pid for c in self._children if c.running and c.pid is not None}
+
+    async def start(self) -> Ready:
+        """Everything up and ready; on failure (or request_stop()) everything is stopped."""
+        self._start_task = asyncio.current_task()
+        try:
+            return await self._start()
+        except BaseException as err:
+            if not isinstance(err, asyncio.CancelledError):
+                self.log("error", "start-up failed", error=str(err))
+                self.exit_code = 1
+            await self.shutdown()
+            raise
+        finally:
+            self._start_task = None
+
+    def request_stop(self) -> None:
+        """Stop gracefully; called a second time, kill the children at once."""
+        if self._stop.is_set():
+            if not self._force:
+                self._force = True
+                self.log("warning", "second stop request: killing the children")
+                for child in self._children:
+                    if child.running and child.process is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            child.process.kill()
+            return
+        self._stop.set()
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+
+    async def wait(self) -> int:
+        """Supervise until a stop request or a crash loop; then shut down. The exit code."""
+        await self._stop.wait()
+        await self.shutdown()
+        return self.exit_code
+
+    async def shutdown(self) -> None:
+        if self._shutdown_done is not None:
+            await asyncio.shield(self._shutdown_done)
+            return
+        self._shutdown_done = asyncio.get_running_loop().create_future()
+        self._stopping = True
+        self._stop.set()
+        try:
+            for task in self._supervisors:
+                task.cancel()
+            for task in self._supervisors:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self._children:
+                self.log("info", "stopping")
+            callers = [c for c in self._children if c.name not in INFRASTRUCTURE]
+            await asyncio.gather(*(self._terminate(c) for c in callers))
+            await asyncio.gather(*(self._terminate(c) for c in self._children if c not in callers))
+            if self._pg is not None:
+                if self._pg_start is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pg_start
+                try:
+                    await asyncio.to_thread(self._pg.stop)
+                except Exception as err:
+                    self.exit_code = 1
+                    self.log("error", "embedded PostgreSQL did not stop", error=str(err))
+                else:
+                    self.log("info", "embedded PostgreSQL stopped")
+            self.log("info", "stopped", exit_code=self.exit_code)
+        finally:
+            self._shutdown_done.set_result(None)
+
+    # -- start-up ----------------------------------------------------------------------
+
+    async def _start(self) -> Ready:
+        from servers.runtime.migrations import migrate_all
+
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = settings.database_url
+        embedded = not database_url
+        if embedded:
+            self._pg = embedded_postgres(settings)
+            # Shielded: a stop request must not leave a server starting behind our back
+            # (shutdown() waits for this before it stops the server).
+            self._pg_start = asyncio.ensure_future(asyncio.to_thread(self._pg.start))
+            database_url = await asyncio.shield(self._pg_start)
+            self.log("info", "embedded PostgreSQL ready", pgdata=str(self._pg.pgdata))
+        settings = self.settings = dataclasses.replace(settings, database_url=database_url)
+
+        await migrate_all(settings, database_url)
+        self.log("info", "database migrated")
+        seed, created = await ensure_seed(database_url, settings.data_dir / "seed.json")
+        self.log(
+            "info",
+            "test merchant seeded" if created else "test merchant reused",
+            merchant_id=seed.merchant_id,
+        )
+
+        descriptor = envoy_config.descriptor_path()
+        config = envoy_config.write(settings, descriptor)
+
+        acquirer: _Child | None = None
+        if not settings.acquirer_target:
+            acquirer = _Child(
+                "acquirer",
+                [
+                    sys.executable,
+                    "-m",
+                    "servers.cli",
+                    "serve",
+                    "--role",
+                    "acquirer",
+                    "--listen",
+                    f"127.0.0.1:{settings.acquirer_port}",
+                ],
+                ACQUIRER_GRACE,
+            )
+            token = settings.acquirer_service_token.reveal() or secrets.token_urlsafe(32)
+            settings = self.settings = dataclasses.replace(
+                settings,
+                acquirer_target=f"127.0.0.1:{settings.acquirer_port}",
+                acquirer_service_token=Secret(token),
+            )
+        self._env = self._child_env(settings)
+        apis = [
+            _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE)
+            for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
+        ]
+        worker = _role_child("worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE)
+        web: list[_Child] = []
+        if settings.web_port:  # else the API processes serve the pages
+            web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+        demo: list[_Child] = []
+        if settings.demo_port:  # a merchant's site: needs Envoy, started after it
+            demo.append(_role_child("demo", "demo", f"127.0.0.1:{settings.demo_port}", WEB_GRACE))
+        envoy = _Child(
+            "envoy",
+            envoy_config.envoy_command(config, log_level=self.envoy_log_level),
+            ENVOY_GRACE,
+        )
+        self._children = [*([acquirer] if acquirer else []), *apis, worker, *web, envoy, *demo]
+
+        if acquirer is not None:  # the others call it from their first request on
+            await self._spawn(acquirer)
+            await self._wait_ready(acquirer)
+        for child in [*apis, worker, *web]:
+            await self._spawn(child)
+        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
+        await self._spawn(envoy)
+        await self._wait_ready(envoy)
+        for child in demo:
+            await self._spawn(child)
+            await self._wait_ready(child)
+
+        self._supervisors = [asyncio.create_task(self._supervise(c)) for c in self._children]
+        ready = Ready(
+            rest_url=f"http://127.0.0.1:{settings.http_port}",
+            grpc_target=f"127.0.0.1:{settings.grpc_port}",
+            admin_url=f"http://127.0.0.1:{settings.envoy_admin_port}",
+            database_url=database_url,
+            embedded_database=embedded,
+            seed=seed,
+            data_dir=settings.data_dir,
+            acquirer_target=settings.acquirer_target,
+            demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
+        )
+        self.log(
+            "info",
+            "ready",
+            rest=ready.rest_url,
+            grpc=ready.grpc_target,
+            admin=ready.admin_url,
+            acquirer=ready.acquirer_target,
+            pids=self.pids,
+        )
+        return ready
+
+    def _child_env(self, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(settings.to_env())
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def _spawn(self, child: _Child) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *_parent_death_prefix(),
+            *child.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._env,
+            process_group=0,
+            limit=_LINE_LIMIT,
+        )
+        child.process = process
+        child.started_at = time.monotonic()
+        child.pump = asyncio.create_task(self._pump(child, process))
+        self.log("info", "started", child=child.name, pid=process.pid)
+
+    async def _pump(self, child: _Child, process: asyncio.subprocess.Process) -> None:
+        stream = process.stdout
+        assert stream is not None
+        text: list[str] = []  # plain-text lines waiting for the rest of their burst
+        while True:
+            try:
+                if text:
+                    raw = await asyncio.wait_for(_read_line(stream), _TEXT_BURST)
+                else:
+                    raw = await _read_line(stream)
+            except TimeoutError:
+                self.log.child_text(child.name, text)
+                text = []
+                continue
+            if not raw:
+                break
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            stripped = line.strip()
+            if stripped.startswith("{") and stripped.endswith("}"):
+                if text:
+                    self.log.child_text(child.name, text)
+                    text = []
+                self.log.child_json(child.name, stripped)
+            elif stripped:
+                text.append(line)
+        if text:
+            self.log.child_text(child.name, text)
+
+    async def _probe(self, child: _Child) -> bool:
+        settings = self.settings
+        if child.name == "envoy":
+            return await _envoy_ready(
+                f"http://127.0.0.1:{settings.envoy_admin_port}",
+                f"127.0.0.1:{settings.grpc_port}",
+                ("127.0.0.1", settings.http_port),
+            )
+        listen = child.argv[child.argv.index("--listen") + 1]
+        if child.name == "demo":  # plain HTTP, no gRPC health
+            host, _, port = listen.rpartition(":")
+            return await asyncio.to_thread(_tcp_open, host, int(port))
+        return await asyncio.to_thread(_grpc_health, listen)
+
+    async def _wait_ready(self, child: _Child) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            process = child.process
+            assert process is not None
+            if process.returncode is not None:
+                if child.pump is not None:
+                    await child.pump
+                raise StartupError(f"{child.name} exited with code {process.returncode}")
+            if await self._probe(child):
+                self.log("info", "ready", child=child.name, pid=process.pid)
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(f"{child.name} not ready after {READY_TIMEOUT:.0f} s")
+            await asyncio.sleep(0.1)
+
+    # -- supervision and shutdown ---------------------------------------------------------
+
+    async def _supervise(self, child: _Child) -> None:
+        while True:
+            process = child.process
+            assert process is not None
+            code = await process.wait()
+            if child.pump is not None:
+                await child.pump
+            if self._stopping:
+                return
+            now = time.monotonic()
+            child.crashes.append(now)
+            while child.crashes and child.crashes[0] < now - CRASH_WINDOW:
+                child.crashes.popleft()
+            self.log(
+                "error",
+                "exited unexpectedly",
+                child=child.name,
+                pid=process.pid,
+                exit_code=code,
+                crashes_in_window=len(child.crashes),
+            )
+            if len(child.crashes) > MAX_CRASHES:
+                self.log(
+                    "error",
+                    "crash loop: giving up",
+                    child=child.name,
+                    crashes=len(child.crashes),
+                    window_seconds=CRASH_WINDOW,
+                )
+                self.exit_code = 1
+                self._stop.set()
+                return
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (len(child.crashes) - 1))
+            self.log("warning", "restarting", child=child.name, in_seconds=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+                return  # a stop was requested meanwhile
+            await self._spawn(child)
+            try:
+                await self._wait_ready(child)
+            except StartupError as err:
+                self.log("error", "restart failed", child=child.name, error=str(err))
+                if child.running and child.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.kill()
+
+    async def _terminate(self, child: _Child) -> None:
+        process = child.process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL if self._force else signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), child.grace)
+            except TimeoutError:
+                self.log(
+                    "warning",
+                    "grace period over: killing",
+                    child=child.name,
+                    pid=process.pid,
+                    grace_seconds=child.grace,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+            self.log(
+                "info", "exited", child=child.name, pid=process.pid, exit_code=process.returncode
+            )
+        if child.pump is not None:
+            with contextlib.suppress(Exception):
+                await child.pump
+
+
+# --- `paygate up` ------------------------------------------------------------------------
+
+
+def banner(ready: Ready) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(ready.database_url)
+    database = url.render_as_string(hide_password=True) if url.password else ready.database_url
+    where = "embedded, data in " + str(ready.data_dir / "pg") if ready.embedded_database else ""
+    seed = ready.seed
+    curl = (
+        f"curl {ready.rest_url}/v1/payment_intents"
+        f" -H 'Authorization: Bearer {seed.secret_key}'"
+        ' -H "Idempotency-Key: $(date +%s%N)"'
+        " -H 'Content-Type: application/json'"
+        ' -d \'{"amount": 1000, "currency": "usd"}\''
+    )
+    lines = [
+        "",
+        "paygate is up",
+        f"  REST/JSON        {ready.rest_url}",
+        f"  gRPC             {ready.grpc_target}  (h2c, reflection and grpc.health.v1)",
+        f"  Envoy admin      {ready.admin_url}  (loopback only)",
+        f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
+        f"  database         {database}" + (f"  ({where})" if where else ""),
+        f"  merchant         {seed.merchant_id}  ({seed.merchant_name})",
+        f"  secret key       {seed.secret_key}",
+        f"  publishable key  {seed.publishable_key}",
+        f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
+        " checkout_url)",
+        *(
+            [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
+            if ready.demo_url
+            else []
+        ),
+        "",
+        "Try it:",
+        f"  {curl}",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _up(settings: Settings, out: TextIO) -> int:
+    launcher = Launcher(settings, out=out)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, launcher.request_stop)
+    try:
+        start = asyncio.create_task(launcher.start())
+        try:
+            ready = await start
+        except asyncio.CancelledError:
+            return launcher.exit_code  # stopped during start-up
+        except Exception:
+            return 1
+        launcher.log.write_line(banner(ready))
+        return await launcher.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def up(settings: Settings, out: TextIO | None = None) -> int:
+    """`paygate up` in the foreground; returns the process exit code."""
+    return asyncio.run(_up(settings, out if out is not None else sys.stdout))
+
+
+# --- for tests ---------------------------------------------------------------------------
+
+
+@dataclass
+class Gateway:
+    """A running process group, started by start_gateway() on a thread of its own."""
+
+    rest_url: str
+    grpc_target: str
+    admin_url: str
+    database_url: str
+    data_dir: Path
+    merchant_id: str
+    secret_key: str
+    publishable_key: str
+    # The acquirer role every child talks to, and the credential it requires.
+    acquirer_target: str
+    acquirer_service_token: str
+    _launcher: Launcher
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _result: concurrent.futures.Future[int]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Child name (acquirer, api-0, ..., worker, envoy) -> pid, for those running now."""
+        return dict(self._launcher.pids)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM to everything, wait; returns the launcher's exit code."""
+        if not self._result.done():
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                self._loop.call_soon_threadsafe(self._launcher.request_stop)
+        code = self._result.result(timeout)
+        self._thread.join(timeout)
+        return code
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_gateway(
+    settings: Settings, *, out: TextIO | None = None, timeout: float = 120.0
+) -> Gateway:
+    """Start the whole group with `settings` (ports, data dir, DATABASE_URL...) and wait
+    until it is ready. The launcher runs its own event loop on a thread, so it keeps
+    reading its children's output whatever the caller's loop is doing."""
+    ready_future: concurrent.futures.Future[tuple[Ready, Launcher, asyncio.AbstractEventLoop]]
+    ready_future = concurrent.futures.Future()
+    result: concurrent.futures.Future[int] = concurrent.futures.Future()
+    started: dict[str, Any] = {}
+
+    async def main() -> int:
+        launcher = Launcher(settings, out=out)
+        started.update(launcher=launcher, loop=asyncio.get_running_loop())
+        try:
+            ready = await launcher.start()
+        except BaseException as err:
+            ready_future.set_exception(err)
+            return 1
+        ready_future.set_result((ready, launcher, asyncio.get_running_loop()))
+        return await launcher.wait()
+
+    def thread_main() -> None:
+        try:
+            result.set_result(asyncio.run(main()))
+        except BaseException as err:
+            result.set_exception(err)
+            if not ready_future.done():
+                ready_future.set_exception(err)
+
+    thread = threading.Thread(target=thread_main, name="paygate-launcher", daemon=True)
+    thread.start()
+    try:
+        ready, launcher, loop = ready_future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        if started:
+            started["loop"].call_soon_threadsafe(started["launcher"].request_stop)
+        thread.join(READY_TIMEOUT)
+        raise StartupError(f"the gateway was not ready after {timeout:.0f} s") from None
+    return Gateway(
+        rest_url=ready.rest_url,
+        grpc_target=ready.grpc_target,
+        admin_url=ready.admin_url,
+        database_url=ready.database_url,
+        data_dir=ready.data_dir,
+        merchant_id=ready.seed.merchant_id,
+        secret_key=ready.seed.secret_key,
+        publishable_key=ready.seed.publishable_key,
+        acquirer_target=ready.acquirer_target,
+        acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
+        _launcher=launcher,
+        _loop=loop,
+        _thread=thread,
+        _result=result,
+    )

@@ -1,0 +1,182 @@
+"""Typed settings, read once from the environment by the composition root."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.shared.secret import Secret
+
+_NO_SECRET = Secret("")  # immutable: safe to share as a dataclass default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # postgresql+asyncpg://...; empty means the embedded PostgreSQL under data_dir/pg.
+    database_url: str = ""
+    # redis://...; empty means the in-process cache and rate limiter.
+    redis_url: str = ""
+    data_dir: Path = Path("var")
+    http_port: int = 8080
+    grpc_port: int = 50051
+    envoy_admin_port: int = 9901
+    api_processes: int = 2
+    # API process i listens on 127.0.0.1:(api_base_port + i); only Envoy talks to them.
+    api_base_port: int = 50061
+    # The worker answers gRPC health checks here (loopback only).
+    worker_port: int = 50060
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
+    # same on every API process). Empty: a development key (docs/idempotency.md).
+    idempotency_hash_key: str = ""
+    # PKCS#8 PEM of the Ed25519 key that signs access tokens; every API process needs the
+    # same one. Empty: a key kept under data_dir/secrets/ (the embedded mode).
+    jwt_signing_key: str = ""
+    jwt_issuer: str = "paygate"
+    jwt_audience: str = "paygate-api"
+    # Peers whose X-Forwarded-For is believed (Envoy): see servers/grpc/client_address.py.
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
+
+    # --- the vault (docs/vault.md) ------------------------------------------------------
+    # host:port of the vault role (`paygate serve --role vault`); empty = the vault runs
+    # inside this process (embedded mode).
+    vault_target: str = ""
+    # The vault's own database (split mode); empty = database_url. Only the vault role
+    # (or an embedded process) opens it.
+    vault_database_url: str = ""
+    # The credential the payments core / API role presents to the vault role, and the
+    # vault role requires. Both sides need it in split mode; unused in embedded mode.
+    vault_service_token: Secret = _NO_SECRET
+    # Accepted too while the credential is being rotated (vault side only).
+    vault_service_token_previous: Secret = _NO_SECRET
+    # The KEK: file:PATH, env:NAME or xor:SPEC,SPEC (adapters/crypto/kek.py). Empty = a
+    # development KEK generated under data_dir/vault/ on first start (with a warning).
+    vault_kek: str = ""
+    # Older KEKs that still unwrap data keys until `paygate vault rotate` has re-wrapped
+    # them, separated by ";" (a spec may itself contain commas: xor:...).
+    vault_previous_keks: tuple[str, ...] = ()
+    # The fingerprint HMAC key, as a key spec; empty = a development key under data_dir.
+    vault_fingerprint_key: str = ""
+    # Data key rotation: a data key stops encrypting after this age or this many uses.
+    vault_key_max_age_days: int = 90
+    vault_key_max_encryptions: int = 1_000_000
+    # Where CVCs wait for their authorization: "memory" or "redis" (sealed, with a TTL).
+    # Empty = redis when redis_url is set (several vault replicas), else memory.
+    vault_cvc_store: str = ""
+    # Rows per transaction of the rotation job and the expiry sweep.
+    vault_batch_size: int = 200
+    # TLS on the vault channel (PEM file paths). Vault role: its certificate and key, and
+    # vault_tls_ca = the CA that callers' certificates must chain to (mutual TLS). Callers:
+    # vault_tls_ca = the CA of the vault's certificate, plus their client certificate.
+    vault_tls_cert: str = ""
+    vault_tls_key: str = ""
+    vault_tls_ca: str = ""
+    vault_tls_client_cert: str = ""
+    vault_tls_client_key: str = ""
+
+    # Where the web role serves its pages; the 3-D Secure challenge is {web_url}/3ds/pa_...
+    # Empty: Envoy's REST listener on this machine (http://127.0.0.1:<http_port>).
+    web_base_url: str = ""
+    # Seconds every simulated acquirer call takes (0: instant).
+    simulator_latency: float = 0.0
+    # Seconds before the UPI switch settles a collect to success@upi / failure@upi.
+    upi_approval_delay: float = 2.0
+    # Failed attempts an intent allows before confirm answers ATTEMPTS_EXHAUSTED.
+    max_failed_attempts: int = 5
+    # How long an attempt or refund may stay in flight before the worker asks the acquirer
+    # again; it must exceed any acquirer call (docs/payments.md).
+    recovery_after_seconds: int = 300
+
+    # FX rates older than this are not used (FX_RATE_UNAVAILABLE): load a fresh rates file
+    # daily with `paygate fx load`.
+    fx_max_age_hours: int = 36
+
+    # --- the acquirer role (docs/operations.md) -----------------------------------------
+    # host:port of the acquirer role (`paygate serve --role acquirer`: the simulated card
+    # network and UPI switch as one process); empty = the simulators run inside this
+    # process. `paygate up` starts the role and sets this for its children.
+    acquirer_target: str = ""
+    # Where `paygate up` runs the acquirer role (loopback only).
+    acquirer_port: int = 50059
+    # The credential callers present to the acquirer role, and the role requires when set.
+    # Empty: `paygate up` makes a random one for its children; a role started by hand
+    # without it accepts any caller that reaches its port.
+    acquirer_service_token: Secret = _NO_SECRET
+    # Deadline, in seconds, of each call to the acquirer role. A call that changes
+    # something and gets no answer in time is "outcome unknown" (asked again later).
+    acquirer_timeout: float = 10.0
+
+    # --- the web role and watches (docs/operations.md) --------------------------------------
+    # The web role (`paygate serve --role web`: the 3-D Secure page) listens on
+    # 127.0.0.1:<web_port>; Envoy routes /3ds/ to it. 0: no web process, the API
+    # processes serve the pages themselves.
+    web_port: int = 50058
+    # Where `paygate up` runs the demo merchant (a shop's page taking a payment with
+    # checkout.js, servers/roles/web/demo.py) on 127.0.0.1; 0: none.
+    demo_port: int = 4242
+    # The longest a WatchPaymentIntent stream runs before it ends (final message
+    # MAX_DURATION) and the client watches again.
+    watch_max_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Each field from its variable (env_name); an unset or empty one keeps the default."""
+        env = os.environ if env is None else env
+        hints = typing.get_type_hints(cls)
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(env_name(field.name), "")
+            if raw:
+                values[field.name] = _parse(hints[field.name], raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def web_url(self) -> str:
+        return self.web_base_url or f"http://127.0.0.1:{self.http_port}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes from_env() in a child process return these settings."""
+        return {
+            env_name(field.name): _render(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
+
+
+# Variables whose names are conventions of their own; every other field is PAYGATE_<FIELD>.
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "vault_database_url": "VAULT_DATABASE_URL",
+}
+
+
+def env_name(field: str) -> str:
+    return _ENV_NAMES.get(field, f"PAYGATE_{field.upper()}")
+
+
+def _parse(kind: object, raw: str) -> object:
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    if kind is Path:
+        return Path(raw)
+    if kind is Secret:
+        return Secret(raw)
+    if kind == tuple[str, ...]:
+        # ";" because a key spec may itself contain commas (xor:...).
+        return tuple(part.strip() for part in raw.split(";") if part.strip())
+    return raw
+
+
+def _render(value: object) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, tuple):
+        return ";".join(value)
+    return str(value)
