@@ -38,6 +38,9 @@ class CheckoutSession:
     success_url: str
     cancel_url: str
     return_url: str
+    # Why a CANCELED intent was canceled (EXPIRED, ...): the page's message says which,
+    # whatever the publishable-key view of the intent shows.
+    cancellation_reason: str = ""
 
 
 class HostedCheckout:
@@ -77,6 +80,7 @@ class HostedCheckout:
             success_url=intent.success_url,
             cancel_url=intent.cancel_url,
             return_url=intent.return_url,
+            cancellation_reason=intent.cancellation_reason,
         )
 
 

@@ -33,7 +33,7 @@ from tests.e2e.conftest import free_port, running_gateway
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "e2e" / "browser" / "checkout_flows.mjs"
 ARTIFACTS = ROOT / "var" / "artifacts" / "checkout"
-# The whole browser run: eight flows, each bounded by the script at 60 s.
+# The whole browser run: ten flows, each bounded by the script at 60 s.
 RUN_TIMEOUT = 420
 
 
@@ -67,6 +67,16 @@ class Shop:
             f"{self.gateway.rest_url}/v1/payment_intents",
             json=body,
             headers={**bearer(self.gateway.secret_key), "Idempotency-Key": f"browser-{name}"},
+        )
+        assert response.status_code == 200, response.text
+        intent: dict[str, Any] = response.json()
+        return intent
+
+    def cancel(self, intent_id: str) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.gateway.rest_url}/v1/payment_intents/{intent_id}/cancel",
+            json={"cancellation_reason": "requested_by_customer"},
+            headers={**bearer(self.gateway.secret_key), "Idempotency-Key": f"cancel-{intent_id}"},
         )
         assert response.status_code == 200, response.text
         intent: dict[str, Any] = response.json()
@@ -126,6 +136,9 @@ async def browser_run(checkout_gateway: Gateway, demo_port: int) -> dict[str, An
     for name in [*card_flows, "keyboard_only"]:
         intent = shop.intent(name)
         scenarios[name] = {"intentId": intent["id"], "checkoutUrl": intent["checkout_url"]}
+    scenarios["already_paid"] = dict(scenarios["card_success"])  # runs after it
+    canceled = shop.cancel(shop.intent("canceled")["id"])
+    scenarios["canceled"] = {"intentId": canceled["id"], "checkoutUrl": canceled["checkout_url"]}
     upi = shop.intent("upi_success", currency="inr", payment_method_types=["card", "upi"])
     scenarios["upi_success"] = {"intentId": upi["id"], "checkoutUrl": upi["checkout_url"]}
     expired = shop.intent("expired")
@@ -239,6 +252,21 @@ def test_an_expired_intent_shows_its_message(browser_run: dict[str, Any]) -> Non
     result = flow(browser_run, "expired")
     assert result["heading"] == "This payment link has expired"
     assert not result["formShown"]
+
+
+def test_a_paid_intent_says_so_and_charges_nothing_more(browser_run: dict[str, Any]) -> None:
+    result = flow(browser_run, "already_paid")
+    assert result["heading"] == "This payment has already been made"
+    assert not result["formShown"]
+    assert "/checkout/" in result["url"]  # no redirect the second time
+    assert intent_of(browser_run, "card_success")["attempts"] == 1
+
+
+def test_a_canceled_intent_says_so_and_leads_back(browser_run: dict[str, Any]) -> None:
+    result = flow(browser_run, "canceled")
+    assert result["heading"] == "This payment was canceled"
+    assert "redirect_status=canceled" in result["back"]
+    assert "cancelled=canceled" in result["back"]  # the intent's cancel_url
 
 
 def test_no_card_number_leaves_the_browser_except_to_tokenization(

@@ -306,7 +306,8 @@ function render(next: PaymentIntent): void {
     case Status.REQUIRES_CAPTURE:
       return succeeded();
     case Status.CANCELED: {
-      const expired = intent.cancellationReason === "EXPIRED";
+      // The page's own note covers a view of the intent that leaves the reason out.
+      const expired = (intent.cancellationReason || data.cancellationReason) === "EXPIRED";
       tell("failure", { message: expired ? "expired" : "canceled" });
       return showResult(
         "info",

@@ -127,6 +127,7 @@ def checkout_page(session: CheckoutSession | None) -> Page:
         "success-url": session.success_url if is_web_url(session.success_url) else "",
         "cancel-url": session.cancel_url if is_web_url(session.cancel_url) else "",
         "return-url": session.return_url if is_web_url(session.return_url) else "",
+        "cancellation-reason": session.cancellation_reason,
     }
     attributes = "".join(
         f' data-{name}="{escape(value, quote=True)}"' for name, value in data.items()

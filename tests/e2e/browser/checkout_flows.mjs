@@ -168,6 +168,23 @@ const flows = {
     return { outcome, intentId, buyEnabled, url: page.url() };
   },
 
+  // The shopper comes back to a checkout that was paid already: no form, no second charge.
+  async already_paid(page, s) {
+    await page.goto(s.checkoutUrl);
+    const heading = await expectText(page.getByRole("heading"), /already been made/);
+    const formShown = await page.getByLabel("Card number").isVisible();
+    return { heading, formShown, url: page.url() };
+  },
+
+  // An intent the merchant canceled.
+  async canceled(page, s) {
+    await page.goto(s.checkoutUrl);
+    const heading = await expectText(page.getByRole("heading"), /canceled/);
+    const back = await page.getByRole("link", { name: /^Return to / }).getAttribute("href");
+    await page.screenshot({ path: shot("canceled") });
+    return { heading, back };
+  },
+
   // An intent that expired before the shopper came.
   async expired(page, s) {
     await page.goto(s.checkoutUrl);

@@ -85,6 +85,7 @@ async def test_the_page_carries_merchant_key_and_destinations_under_a_strict_csp
         "success-url": "https://shop.example/ok?a=1&amp;b=2",
         "cancel-url": "",
         "return-url": "",
+        "cancellation-reason": "",
     }
     assert b'<script src="assets/page.js" defer></script>' in page.data
     assert b"<style>" not in page.data and b"client_secret" not in page.data
