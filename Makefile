@@ -26,9 +26,11 @@ lint: $(VENV_STAMP)
 test-py: $(VENV_STAMP) browser
 	.venv/bin/pytest -q -p no:cacheprovider
 
-# The TypeScript unit tests (checkout validators, the generated client) on node's own
-# test runner; esbuild compiles them first (clients/web/test.mjs).
+# The TypeScript sources type-checked (tsconfig.json), then their unit tests (checkout
+# validators, the generated client) on node's own test runner; esbuild compiles them
+# first (clients/web/test.mjs).
 test-ts: node_modules/.package-lock.json
+	node_modules/.bin/tsc -p tsconfig.json
 	node clients/web/test.mjs
 
 # The browser e2e (tests/e2e/test_checkout_browser.py) drives Debian's chromium with

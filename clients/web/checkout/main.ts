@@ -323,7 +323,8 @@ function render(next: PaymentIntent): void {
     case Status.PROCESSING:
       status.textContent = "Processing your payment…";
       busy(true);
-      return watch();
+      void watch();
+      return;
     default: {
       show(challenge, false);
       challenge.replaceChildren();
@@ -380,7 +381,7 @@ function action(): void {
     show(cardForm, false);
     show(upiWait, true);
   }
-  watch();
+  void watch();
 }
 
 // WatchPaymentIntent until the intent is done; watched again when the stream is cut.
