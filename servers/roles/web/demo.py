@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -130,12 +131,17 @@ async def handle(
 
 
 async def run(settings: Settings, listen: str) -> None:
+    """Serves until SIGTERM or SIGINT, then exits 0 like the other roles."""
     logging_setup.configure(settings.log_level)
     demo = DemoMerchant.from_seed(settings)
     host, _, port = listen.rpartition(":")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     async with httpx.AsyncClient(timeout=30) as client:
         server = await asyncio.start_server(
             lambda r, w: handle(demo, client, r, w), host or "127.0.0.1", int(port)
         )
         async with server:
-            await server.serve_forever()
+            await stop.wait()
