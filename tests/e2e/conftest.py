@@ -153,19 +153,30 @@ def running_gateway(
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A fresh migrated database for the gateways of this session. Not the session's
-    `database_url`: a gateway's worker recovers, expires and voids rows of every
-    merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
-    process has."""
-    name = f"paygate_e2e_{secrets.token_hex(6)}"
+@contextlib.asynccontextmanager
+async def fresh_database(
+    postgres_admin_url: str, prefix: str = "paygate_e2e"
+) -> AsyncIterator[str]:
+    """A new migrated database, dropped at the end."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     url = await create_database(postgres_admin_url, name)
     try:
         await migrate(url)
         yield url
     finally:
         await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for the gateways of this session. Not the session's
+    `database_url`: a gateway's worker recovers, expires and voids rows of every
+    merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
+    process has. A gateway whose acquirer role is not the session gateway's (its books
+    differ) takes a database of its own (fresh_database), or the ledger's reconciliation
+    with the acquirer would see its payments as differences."""
+    async with fresh_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

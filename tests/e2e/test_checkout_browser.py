@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from adapters.sql.engine import create_engine
 from servers.bootstrap.app import build_app
 from servers.runtime.launcher import Gateway
 from servers.runtime.settings import Settings
-from tests.e2e.conftest import free_port, running_gateway
+from tests.e2e.conftest import free_port, fresh_database, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "e2e" / "browser" / "checkout_flows.mjs"
@@ -55,6 +55,17 @@ class Shop:
         self.gateway = gateway
         self.demo_url = demo_url
 
+    def _call(self, method: str, path: str, key: str = "", **body: Any) -> dict[str, Any]:
+        headers = bearer(self.gateway.secret_key)
+        if key:
+            headers["Idempotency-Key"] = key
+        response = httpx.request(
+            method, f"{self.gateway.rest_url}{path}", json=body or None, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        intent: dict[str, Any] = response.json()
+        return intent
+
     def intent(self, name: str, **fields: Any) -> dict[str, Any]:
         body = {
             "amount": 4200,
@@ -63,33 +74,15 @@ class Shop:
             "cancel_url": f"{self.demo_url}/?cancelled={name}",
             **fields,
         }
-        response = httpx.post(
-            f"{self.gateway.rest_url}/v1/payment_intents",
-            json=body,
-            headers={**bearer(self.gateway.secret_key), "Idempotency-Key": f"browser-{name}"},
-        )
-        assert response.status_code == 200, response.text
-        intent: dict[str, Any] = response.json()
-        return intent
+        return self._call("POST", "/v1/payment_intents", f"browser-{name}", **body)
 
     def cancel(self, intent_id: str) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.gateway.rest_url}/v1/payment_intents/{intent_id}/cancel",
-            json={"cancellation_reason": "requested_by_customer"},
-            headers={**bearer(self.gateway.secret_key), "Idempotency-Key": f"cancel-{intent_id}"},
-        )
-        assert response.status_code == 200, response.text
-        intent: dict[str, Any] = response.json()
-        return intent
+        path = f"/v1/payment_intents/{intent_id}/cancel"
+        reason = "requested_by_customer"
+        return self._call("POST", path, f"cancel-{intent_id}", cancellation_reason=reason)
 
     def get(self, intent_id: str) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.gateway.rest_url}/v1/payment_intents/{intent_id}",
-            headers=bearer(self.gateway.secret_key),
-        )
-        assert response.status_code == 200, response.text
-        intent: dict[str, Any] = response.json()
-        return intent
+        return self._call("GET", f"/v1/payment_intents/{intent_id}")
 
 
 async def expire(gateway: Gateway, intent_id: str) -> None:
@@ -122,8 +115,15 @@ def demo_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def checkout_gateway(gateway_database_url: str, demo_port: int) -> Iterator[Gateway]:
-    with running_gateway(gateway_database_url, demo_port=demo_port) as running:
+async def checkout_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """Its own: this gateway's acquirer role keeps books the session gateway's does not."""
+    async with fresh_database(postgres_admin_url, "paygate_checkout") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def checkout_gateway(checkout_database_url: str, demo_port: int) -> Iterator[Gateway]:
+    with running_gateway(checkout_database_url, demo_port=demo_port) as running:
         yield running
 
 
