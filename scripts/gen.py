@@ -7,8 +7,9 @@
 Outputs, all checked in (gen owns the directories: files it does not produce are removed):
     proto/third_party/                google/api + google/rpc protos, copied from the
                                       googleapis-common-protos wheel (the BSR is unreachable)
-    paygate/                          grpcio-tools bindings (`paygate.v1.*_pb2`), the package
-                                      that adapters/ and servers/ both import
+    paygate/                          grpcio-tools bindings (`paygate.v1.*_pb2`) with
+                                      mypy-protobuf stubs: the package that adapters/ and
+                                      servers/ both import
     clients/python/paygate_client/    async betterproto2 client (a named package, so its
                                       generated google/* does not shadow google.protobuf)
     clients/typescript/src/gen/       TypeScript messages and service descriptors of the public
@@ -149,7 +150,16 @@ def generate(out: Path, scratch: Path) -> None:
     for directory in (stubs, client, (out / DESCRIPTOR_SET).parent, (out / OPENAPI).parent):
         directory.mkdir(parents=True, exist_ok=True)  # protoc only writes into existing dirs
     # The repository root is the package root: proto/paygate/v1/x.proto -> paygate/v1/x_pb2.py.
-    protoc.run(f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos)
+    # Type stubs by mypy-protobuf (enum ValueTypes, typed service stubs), so that strict
+    # mypy checks the code that uses the bindings.
+    protoc.tool("protoc-gen-mypy", "pip install -e '.[dev]' (mypy-protobuf)")
+    protoc.run(
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
+        *protos,
+    )
     # grpcio-tools writes no __init__.py; regular packages keep setuptools' package
     # discovery and mypy simple.
     for module in list(stubs.rglob("*.py")):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
@@ -37,6 +38,11 @@ from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from servers.runtime.embedded_postgres import EmbeddedPostgres
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
+
+# Tests never assert on wall time: Hypothesis' per-example deadline would, and fails
+# when the shared machine is busy.
+settings.register_profile("paygate", deadline=None)
+settings.load_profile("paygate")
 
 FORCE_EMBEDDED = os.environ.get("PAYGATE_TEST_FORCE_EMBEDDED", "") not in ("", "0")
 LOCAL_POSTGRES_ADDRESS = ("127.0.0.1", 5432)

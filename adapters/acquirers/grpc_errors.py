@@ -35,8 +35,8 @@ import logging
 
 import grpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from adapters import rich_errors
 from core.payments.acquirer import (
     AcquirerError,
     AcquirerRejected,
@@ -102,21 +102,8 @@ def reason_of(error: AcquirerError) -> tuple[grpc.StatusCode, str, dict[str, str
 def _details(
     error: grpc.aio.AioRpcError,
 ) -> tuple[error_details_pb2.ErrorInfo | None, list[error_details_pb2.BadRequest.FieldViolation]]:
-    try:
-        status = rpc_status.from_call(error)
-    except ValueError:  # details that contradict the status: trust neither
-        return None, []
-    info: error_details_pb2.ErrorInfo | None = None
-    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations = list(bad.field_violations)
-    return info, violations
+    rich = rich_errors.read(error)
+    return rich.info, rich.violations
 
 
 def from_rpc_error(

@@ -98,8 +98,8 @@ class PostgresIntentChanges:
             if self._probe is None or self._probe.done():
                 self._probe = asyncio.create_task(self._probe_forever())
 
-    def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
-        self._subscribers.tick((payload,))
+    def _notified(self, connection: Any, pid: int, channel: str, payload: object) -> None:
+        self._subscribers.tick((str(payload),))  # the id of the intent that changed
 
     def _lost(self, connection: Any) -> None:
         if connection is not self._connection:

@@ -9,30 +9,24 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sql.access_repositories import (
+from adapters.sql.access import (
+    SqlApiKeys,
     SqlAuditLog,
     SqlInvitations,
     SqlMemberships,
+    SqlMerchants,
     SqlRateLimitOverrides,
     SqlSessions,
     SqlUsers,
 )
-from adapters.sql.ledger import (
-    SqlDisputes,
-    SqlFxRates,
-    SqlLedger,
-    SqlMerchantTerms,
-    SqlPayouts,
-    SqlSettlements,
-)
-from adapters.sql.repositories import (
-    SqlApiKeys,
-    SqlMerchants,
-    SqlPaymentAttempts,
-    SqlPaymentEvents,
-    SqlPaymentIntents,
-    SqlRefunds,
-)
+from adapters.sql.ledger.disputes import SqlDisputes
+from adapters.sql.ledger.journal import SqlLedger
+from adapters.sql.ledger.payouts import SqlPayouts
+from adapters.sql.ledger.settlements import SqlSettlements
+from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
+from adapters.sql.payments.attempts import SqlPaymentAttempts
+from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
+from adapters.sql.payments.refunds import SqlRefunds
 from core.access.ports import (
     ApiKeyRepository,
     AuditLog,

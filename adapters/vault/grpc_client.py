@@ -74,7 +74,7 @@ class GrpcVault:
         return cls(channel, service_token=service_token, **kwargs)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._token}"),)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import grpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from adapters import rich_errors
 from core.shared import errors
 from core.vault import errors as vault_errors
 
@@ -53,20 +53,8 @@ class VaultInternalError(Exception):
 def _details(
     error: grpc.aio.AioRpcError,
 ) -> tuple[error_details_pb2.ErrorInfo | None, list[errors.FieldViolation]]:
-    status = rpc_status.from_call(error)
-    info: error_details_pb2.ErrorInfo | None = None
-    violations: list[errors.FieldViolation] = []
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations = [
-                errors.FieldViolation(v.field, v.description) for v in bad.field_violations
-            ]
-    return info, violations
+    rich = rich_errors.read(error)
+    return rich.info, [errors.FieldViolation(v.field, v.description) for v in rich.violations]
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> Exception:

@@ -26,7 +26,7 @@ from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.errors import InvalidArgument
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
 
 

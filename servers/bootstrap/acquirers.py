@@ -96,7 +96,7 @@ def acquirer_access(
         }
 
         async def close() -> None:
-            await channel.close()
+            await channel.close(None)
 
         card_network = GrpcAcquirer.card_network(channel, **options)
         return AcquirerAccess(

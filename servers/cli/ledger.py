@@ -28,8 +28,8 @@ from typing import Any
 from adapters.acquirers import settlement_file
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from adapters.sql.engine import create_engine
-from adapters.sql.ledger import take_checkpoints
-from adapters.sql.reconciliation import SqlReconciliationSource
+from adapters.sql.ledger.journal import take_checkpoints
+from adapters.sql.ledger.reconciliation import SqlReconciliationSource
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.ledger.disputes import Disputes
@@ -165,7 +165,7 @@ async def download_settlement_files(
             )
         return paths
     finally:
-        await channel.close()
+        await channel.close(None)
 
 
 async def run_reconcile(

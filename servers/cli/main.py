@@ -70,7 +70,7 @@ def role_main(role: str) -> RoleMain:
 
 
 def _migrate(settings: Settings) -> int:
-    from servers.runtime.launcher import embedded_postgres
+    from servers.runtime.embedded_postgres import embedded_postgres
     from servers.runtime.migrations import migrate_all
 
     if settings.database_url:
@@ -99,7 +99,7 @@ def _with_database(settings: Settings, role: str) -> Settings | None:
     """
     if settings.database_url or (role == "vault" and settings.vault_database_url):
         return settings
-    from servers.runtime.launcher import embedded_postgres
+    from servers.runtime.embedded_postgres import embedded_postgres
 
     url = embedded_postgres(settings).attach()
     if url is None:

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import grpc
 
 from core.access.model import Principal
+
+# The servicer context of every handler and interceptor here (requests and responses are
+# protobuf messages of any type).
+ServicerContext = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:  # generic in the type stubs only
+    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    RpcMethodHandler = grpc.RpcMethodHandler[Any, Any]
+else:
+    ServerInterceptor = grpc.aio.ServerInterceptor
+    RpcMethodHandler = grpc.RpcMethodHandler
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 principal: ContextVar[Principal | None] = ContextVar("principal", default=None)

@@ -95,7 +95,7 @@ def refund(value: Refund) -> refunds_pb2.Refund:
     )
 
 
-def capture_method(value: int) -> CaptureMethod | None:
+def capture_method(value: PI.CaptureMethod.ValueType) -> CaptureMethod | None:
     if value == PI.CAPTURE_METHOD_UNSPECIFIED:
         return None
     try:
@@ -104,7 +104,7 @@ def capture_method(value: int) -> CaptureMethod | None:
         raise InvalidArgument.field("capture_method", "must be AUTOMATIC or MANUAL") from None
 
 
-def status_filter(value: int) -> Status | None:
+def status_filter(value: PI.Status.ValueType) -> Status | None:
     if value == PI.STATUS_UNSPECIFIED:
         return None
     try:
@@ -130,7 +130,7 @@ def api_key(key: ApiKey, plaintext: str = "") -> api_keys_pb2.ApiKey:
     )
 
 
-def key_type(value: int) -> KeyType | None:
+def key_type(value: api_keys_pb2.ApiKey.Type.ValueType) -> KeyType | None:
     if value == api_keys_pb2.ApiKey.TYPE_UNSPECIFIED:
         return None
     try:
@@ -139,11 +139,11 @@ def key_type(value: int) -> KeyType | None:
         raise InvalidArgument.field("type", "must be SECRET or PUBLISHABLE") from None
 
 
-def role_message(value: Role | None) -> int:
+def role_message(value: Role | None) -> api_keys_pb2.Role.ValueType:
     return api_keys_pb2.Role.Value(value.value) if value else api_keys_pb2.ROLE_UNSPECIFIED
 
 
-def role(value: int) -> Role | None:
+def role(value: api_keys_pb2.Role.ValueType) -> Role | None:
     if value == api_keys_pb2.ROLE_UNSPECIFIED:
         return None
     try:

@@ -31,7 +31,7 @@ STATUS_CODES: dict[type[errors.PaygateError], grpc.StatusCode] = {
 def code_of(error: errors.PaygateError) -> grpc.StatusCode:
     for cls in type(error).__mro__:
         if cls in STATUS_CODES:
-            return STATUS_CODES[cls]  # type: ignore[index]
+            return STATUS_CODES[cls]
     raise LookupError(f"{type(error).__name__} has no gRPC status code")
 
 

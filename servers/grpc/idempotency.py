@@ -15,24 +15,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from grpc_status.rpc_status import GRPC_DETAILS_METADATA_KEY
+from grpc_status.rpc_status import GRPC_DETAILS_METADATA_KEY  # type: ignore[attr-defined]
 from paygate.v1 import options_pb2
 
 from core.idempotency.model import Claim, Outcome, Scope, is_stored, parse_key
 from core.idempotency.use_cases import Idempotency
 from core.shared.errors import InvalidArgument, PaygateError
 from servers.grpc import context as call
+from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import to_status
 
 log = logging.getLogger("paygate.idempotency")
 
-Context = grpc.aio.ServicerContext
+Context = ServicerContext
 Unary = Callable[[Any, Context], Awaitable[Any]]
 
 # gRPC metadata; Envoy forwards the REST header Idempotency-Key under this name.
@@ -73,18 +74,18 @@ class _Serialized:
         self.data = data
 
 
-class IdempotencyInterceptor(grpc.aio.ServerInterceptor):
+class IdempotencyInterceptor(ServerInterceptor):
     def __init__(self, idempotency: Idempotency, methods: frozenset[str]) -> None:
         self._idempotency = idempotency
         self._methods = methods
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method not in self._methods or not handler.unary_unary:
             return handler
         serializer = handler.response_serializer or (lambda data: data)
@@ -96,7 +97,7 @@ class IdempotencyInterceptor(grpc.aio.ServerInterceptor):
             return data
 
         return grpc.unary_unary_rpc_method_handler(
-            self._unary(handler.unary_unary, method, serializer),
+            self._unary(cast(Unary, handler.unary_unary), method, serializer),
             request_deserializer=handler.request_deserializer,
             response_serializer=serialize,
         )

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -20,17 +20,18 @@ from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, client_address
+from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 
 log = logging.getLogger("paygate.rpc")
 access_log = logging.getLogger("paygate.access")
 
-Context = grpc.aio.ServicerContext
+Context = ServicerContext
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Stream = Callable[[Any, Context], AsyncIterator[Any]]
 
 
-class _Around(grpc.aio.ServerInterceptor):
+class AroundCall(ServerInterceptor):
     """Runs `scope(context, method)` around every call of the methods it applies to."""
 
     def applies_to(self, method: str) -> bool:
@@ -48,22 +49,22 @@ class _Around(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or not self.applies_to(method):
             return handler
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method),
+                self._unary(cast(Unary, handler.unary_unary), method),
                 request_deserializer=self.deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method),
+                self._stream(cast(Stream, handler.unary_stream), method),
                 request_deserializer=self.deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
@@ -94,7 +95,7 @@ def metadata_value(context: Context, key: str) -> str:
     return ""
 
 
-class RequestLogInterceptor(_Around):
+class RequestLogInterceptor(AroundCall):
     """One JSON line per call, tagged with a request id that the caller also receives."""
 
     def __init__(self, new_request_id: Callable[[], str]) -> None:
@@ -133,7 +134,7 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
-class ErrorInterceptor(_Around):
+class ErrorInterceptor(AroundCall):
     """Core errors become statuses with ErrorInfo; anything else a bare INTERNAL.
 
     An unmapped exception would otherwise leak its class name to the client. Undecodable
@@ -182,7 +183,7 @@ def _request_id() -> tuple[tuple[str, str], ...]:
     return (("request-id", rid),) if rid else ()
 
 
-class AuthInterceptor(_Around):
+class AuthInterceptor(AroundCall):
     """Hands every call of a public method to the access gate (core/access/gate.py) with
     the method's declared Requirement and the caller's credentials from the metadata.
 

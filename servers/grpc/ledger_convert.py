@@ -45,7 +45,7 @@ def balance_transaction(value: BalanceTransaction) -> balance_pb2.BalanceTransac
     )
 
 
-def balance_transaction_type(value: int) -> BalanceTransactionType | None:
+def balance_transaction_type(value: BT.Type.ValueType) -> BalanceTransactionType | None:
     if value == BT.TYPE_UNSPECIFIED:
         return None
     try:
@@ -70,7 +70,7 @@ def payout(value: Payout) -> payouts_pb2.Payout:
     )
 
 
-def payout_status(value: int) -> PayoutStatus | None:
+def payout_status(value: payouts_pb2.Payout.Status.ValueType) -> PayoutStatus | None:
     message = payouts_pb2.Payout
     if value == message.STATUS_UNSPECIFIED:
         return None

@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 import grpc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 from paygate.internal.v1 import acquirer_pb2 as pb
 from paygate.internal.v1 import acquirer_pb2_grpc
@@ -36,11 +36,12 @@ from core.payments.acquirer import Acquirer, AcquirerError, InvalidPaymentDetail
 from core.shared.errors import Unauthenticated
 from sandbox.acquirer.servicer import AcquirerSimulatorServicer
 from servers.bootstrap.acquirers import build_simulators
+from servers.grpc.context import ServerInterceptor, ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import (
+    AroundCall,
     ErrorInterceptor,
     RequestLogInterceptor,
-    _Around,
     metadata_value,
 )
 from servers.runtime import logging_setup
@@ -57,7 +58,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()  # equal lengths for compare_digest
 
 
-class ServiceTokenInterceptor(_Around):
+class ServiceTokenInterceptor(AroundCall):
     """Only callers holding the service credential get in (when one is configured)."""
 
     def __init__(self, token: str) -> None:
@@ -67,7 +68,7 @@ class ServiceTokenInterceptor(_Around):
         return method.startswith("/paygate.")
 
     @asynccontextmanager
-    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
         scheme, _, token = metadata_value(context, "authorization").partition(" ")
         presented = _digest(token.strip()) if scheme.lower() == "bearer" else b""
         if not hmac.compare_digest(presented, self._digest):
@@ -78,7 +79,7 @@ class ServiceTokenInterceptor(_Around):
         yield
 
 
-class AcquirerErrorInterceptor(_Around):
+class AcquirerErrorInterceptor(AroundCall):
     """AcquirerErrors -> statuses the client turns back into the same errors
     (adapters/acquirers/grpc_errors.py). Messages of acquirer errors hold no card data."""
 
@@ -86,7 +87,7 @@ class AcquirerErrorInterceptor(_Around):
         return method.startswith("/paygate.internal.")
 
     @asynccontextmanager
-    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
         try:
             yield
         except AcquirerError as error:
@@ -99,7 +100,7 @@ class AcquirerErrorInterceptor(_Around):
                 status.details.add().Pack(
                     error_details_pb2.BadRequest(field_violations=[violation])
                 )
-            await context.abort_with_status(to_grpc_status(status))
+            await context.abort_with_status(to_grpc_status(status))  # type: ignore[attr-defined]
 
 
 async def start(
@@ -109,7 +110,7 @@ async def start(
     service_token: str = "",
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
     """Builds and starts the server; returns it, its health servicer and the bound port."""
-    interceptors: list[grpc.aio.ServerInterceptor] = [
+    interceptors: list[ServerInterceptor] = [
         RequestLogInterceptor(lambda: _ids.new("req")),
         ErrorInterceptor(),
     ]

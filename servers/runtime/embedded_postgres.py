@@ -40,6 +40,8 @@ from typing import IO, Any, Self
 
 import psutil
 
+from servers.runtime.settings import Settings
+
 DATABASE = "paygate"
 SUPERUSER = "postgres"
 SYSTEM_USER = "pgserver"  # runs postgres when we are root; the name pgserver itself uses
@@ -427,3 +429,8 @@ class _Postmaster:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
         return name.startswith("postgres") and str(pgdata) in " ".join(cmdline)
+
+
+def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
+    """The embedded PostgreSQL of these settings: <data_dir>/pg."""
+    return EmbeddedPostgres(Path(settings.data_dir) / "pg")

@@ -38,45 +38,38 @@ signal, so that they do not outlive a launcher that was SIGKILLed. Their stdout 
 flow into the launcher's stdout, one JSON object per line, tagged with "proc" (api-0,
 envoy...); a line that is not JSON is wrapped into one.
 
-Tests use `start_gateway(settings)`, which runs the same launcher on a thread of its own
-and returns a `Gateway` handle with the endpoints, the keys and stop().
+Beside it in servers/runtime: seed.py (the test merchant), child_logs.py (the children's
+output on one stream), probes.py (readiness). Tests run the same launcher on a thread of
+their own through tests/e2e/gateway.py (`start_gateway`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import grpc
-import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from core.shared.secret import Secret
 from servers.runtime import envoy_config
-from servers.runtime.embedded_postgres import EmbeddedPostgres
+from servers.runtime.child_logs import LINE_LIMIT, TEXT_BURST, JsonLog, read_line
+from servers.runtime.embedded_postgres import EmbeddedPostgres, embedded_postgres
+from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
+from servers.runtime.seed import Seed, ensure_seed
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-MERCHANT_NAME = "Test merchant"
 READY_TIMEOUT = 60.0  # seconds a child gets to become ready
 API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
@@ -88,182 +81,10 @@ WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
-_LINE_LIMIT = 1 << 20  # longest child output line kept whole
 
 
 class StartupError(RuntimeError):
     pass
-
-
-# --- settings, seed, logs --------------------------------------------------------------
-
-
-def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(Path(settings.data_dir) / "pg")
-
-
-@dataclass(frozen=True)
-class Seed:
-    merchant_id: str
-    secret_key: str
-    publishable_key: str
-    merchant_name: str = MERCHANT_NAME
-
-
-def _read_seed(path: Path) -> Seed | None:
-    try:
-        data = json.loads(path.read_text())
-        return Seed(
-            merchant_id=data["merchant_id"],
-            secret_key=data["secret_key"],
-            publishable_key=data["publishable_key"],
-            merchant_name=data.get("merchant_name", MERCHANT_NAME),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_seed(path: Path, seed: Seed) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(dataclasses.asdict(seed), handle, indent=2)
-        handle.write("\n")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-
-
-async def ensure_seed(database_url: str, seed_file: Path) -> tuple[Seed, bool]:
-    """The test merchant's keys, seeding it when seed_file is missing or stale.
-
-    Returns (seed, created). A seed is stale when its merchant or its secret key is not in
-    this database (another DATABASE_URL, a wiped data dir, a revoked key).
-    """
-    from adapters.sql.engine import create_engine
-    from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-    from adapters.system import RandomIds, SystemClock
-    from core.access.use_cases import ApiKeys
-    from core.shared.errors import Unauthenticated
-
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        uow = SqlUnitOfWorkFactory(engine)
-        keys = ApiKeys(uow, RandomIds(), SystemClock())
-        saved = _read_seed(seed_file)
-        if saved is not None:
-            async with uow() as unit:
-                merchant = await unit.merchants.get(saved.merchant_id)
-            if merchant is not None:
-                try:
-                    principal = await keys.authenticate(saved.secret_key)
-                except Unauthenticated:
-                    principal = None
-                if principal is not None and principal.merchant_id == saved.merchant_id:
-                    return saved, False
-        seeded = await keys.seed_merchant(MERCHANT_NAME)
-        seed = Seed(
-            merchant_id=seeded.merchant.id,
-            secret_key=seeded.secret_key.plaintext,
-            publishable_key=seeded.publishable_key.plaintext,
-        )
-        _write_seed(seed_file, seed)
-        return seed, True
-    finally:
-        await engine.dispose()
-
-
-class JsonLog:
-    """The launcher's own log lines and its children's, on one text stream."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self._lock = threading.Lock()
-
-    def write_line(self, line: str) -> None:
-        with self._lock:
-            try:
-                self.out.write(line if line.endswith("\n") else line + "\n")
-                self.out.flush()
-            except (OSError, ValueError):
-                pass  # stdout closed (the terminal went away): keep supervising
-
-    def __call__(self, level: str, msg: str, **fields: Any) -> None:
-        record = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": level,
-            "logger": "paygate.launcher",
-            "proc": "launcher",
-            "msg": msg,
-            **fields,
-        }
-        self.write_line(json.dumps(record, default=str))
-
-    def child_json(self, proc: str, line: str) -> None:
-        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it."""
-        inner = line[1:].lstrip()
-        tag = '{"proc":' + json.dumps(proc)
-        self.write_line(tag + ("," + inner if inner != "}" else "}"))
-
-    def child_text(self, proc: str, lines: list[str]) -> None:
-        """Plain text (a traceback, a gRPC core message): one record for the whole burst."""
-        first = lines[0]
-        level = "info"
-        if first.startswith("Traceback") or any(x.startswith("Traceback") for x in lines):
-            level = "error"
-        elif (grpc_core := _GRPC_CORE_LINE.match(first)) is not None:
-            level = _GRPC_CORE_LEVELS[grpc_core.group(1)]
-        record = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": level,
-            "proc": proc,
-            "msg": "\n".join(lines),
-        }
-        self.write_line(json.dumps(record))
-
-
-# gRPC core's own lines: "E1123 21:08:26.174700    2219 add_port.cc:83] ..."
-_GRPC_CORE_LINE = re.compile(r"^([DIWEF])\d{4} \d\d:\d\d:\d\d")
-_GRPC_CORE_LEVELS = {"D": "debug", "I": "info", "W": "warning", "E": "error", "F": "critical"}
-# Plain-text lines that follow each other within this many seconds make one record.
-_TEXT_BURST = 0.05
-
-
-# --- readiness probes --------------------------------------------------------------------
-
-
-def _grpc_health(target: str, timeout: float = 1.0, *, strict: bool = False) -> bool:
-    """True when target's overall health is SERVING (unless strict, a server without
-    the health service counts as ready once it answers at all)."""
-    with grpc.insecure_channel(target) as channel:
-        try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout
-            )
-        except grpc.RpcError as err:
-            code = err.code()
-            return not strict and code == grpc.StatusCode.UNIMPLEMENTED
-    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-async def _envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            response = await client.get(f"{admin_url}/ready")
-    except httpx.HTTPError:
-        return False
-    if response.status_code != 200:
-        return False
-    if not await asyncio.to_thread(_grpc_health, grpc_target, strict=True):
-        return False
-    return await asyncio.to_thread(_tcp_open, *rest)
 
 
 # --- children --------------------------------------------------------------------------
@@ -292,13 +113,6 @@ class _Child:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
-
-
-async def _read_line(stream: asyncio.StreamReader) -> bytes:
-    try:
-        return await stream.readline()
-    except ValueError:  # a line longer than the limit: pass it on in pieces
-        return await stream.read(_LINE_LIMIT)
 
 
 def _parent_death_prefix() -> list[str]:
@@ -544,7 +358,7 @@ class Launcher:
             stderr=asyncio.subprocess.STDOUT,
             env=self._env,
             process_group=0,
-            limit=_LINE_LIMIT,
+            limit=LINE_LIMIT,
         )
         child.process = process
         child.started_at = time.monotonic()
@@ -558,9 +372,9 @@ class Launcher:
         while True:
             try:
                 if text:
-                    raw = await asyncio.wait_for(_read_line(stream), _TEXT_BURST)
+                    raw = await asyncio.wait_for(read_line(stream), TEXT_BURST)
                 else:
-                    raw = await _read_line(stream)
+                    raw = await read_line(stream)
             except TimeoutError:
                 self.log.child_text(child.name, text)
                 text = []
@@ -582,7 +396,7 @@ class Launcher:
     async def _probe(self, child: _Child) -> bool:
         settings = self.settings
         if child.name == "envoy":
-            return await _envoy_ready(
+            return await envoy_ready(
                 f"http://127.0.0.1:{settings.envoy_admin_port}",
                 f"127.0.0.1:{settings.grpc_port}",
                 ("127.0.0.1", settings.http_port),
@@ -590,8 +404,8 @@ class Launcher:
         listen = child.argv[child.argv.index("--listen") + 1]
         if child.name == "demo":  # plain HTTP, no gRPC health
             host, _, port = listen.rpartition(":")
-            return await asyncio.to_thread(_tcp_open, host, int(port))
-        return await asyncio.to_thread(_grpc_health, listen)
+            return await asyncio.to_thread(tcp_open, host, int(port))
+        return await asyncio.to_thread(grpc_health, listen)
 
     async def _wait_ready(self, child: _Child) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -753,104 +567,3 @@ async def _up(settings: Settings, out: TextIO) -> int:
 def up(settings: Settings, out: TextIO | None = None) -> int:
     """`paygate up` in the foreground; returns the process exit code."""
     return asyncio.run(_up(settings, out if out is not None else sys.stdout))
-
-
-# --- for tests ---------------------------------------------------------------------------
-
-
-@dataclass
-class Gateway:
-    """A running process group, started by start_gateway() on a thread of its own."""
-
-    rest_url: str
-    grpc_target: str
-    admin_url: str
-    database_url: str
-    data_dir: Path
-    merchant_id: str
-    secret_key: str
-    publishable_key: str
-    # The acquirer role every child talks to, and the credential it requires.
-    acquirer_target: str
-    acquirer_service_token: str
-    _launcher: Launcher
-    _loop: asyncio.AbstractEventLoop
-    _thread: threading.Thread
-    _result: concurrent.futures.Future[int]
-
-    @property
-    def pids(self) -> dict[str, int]:
-        """Child name (acquirer, api-0, ..., worker, envoy) -> pid, for those running now."""
-        return dict(self._launcher.pids)
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM to everything, wait; returns the launcher's exit code."""
-        if not self._result.done():
-            with contextlib.suppress(RuntimeError):  # the loop already closed
-                self._loop.call_soon_threadsafe(self._launcher.request_stop)
-        code = self._result.result(timeout)
-        self._thread.join(timeout)
-        return code
-
-    def __enter__(self) -> Gateway:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def start_gateway(
-    settings: Settings, *, out: TextIO | None = None, timeout: float = 120.0
-) -> Gateway:
-    """Start the whole group with `settings` (ports, data dir, DATABASE_URL...) and wait
-    until it is ready. The launcher runs its own event loop on a thread, so it keeps
-    reading its children's output whatever the caller's loop is doing."""
-    ready_future: concurrent.futures.Future[tuple[Ready, Launcher, asyncio.AbstractEventLoop]]
-    ready_future = concurrent.futures.Future()
-    result: concurrent.futures.Future[int] = concurrent.futures.Future()
-    started: dict[str, Any] = {}
-
-    async def main() -> int:
-        launcher = Launcher(settings, out=out)
-        started.update(launcher=launcher, loop=asyncio.get_running_loop())
-        try:
-            ready = await launcher.start()
-        except BaseException as err:
-            ready_future.set_exception(err)
-            return 1
-        ready_future.set_result((ready, launcher, asyncio.get_running_loop()))
-        return await launcher.wait()
-
-    def thread_main() -> None:
-        try:
-            result.set_result(asyncio.run(main()))
-        except BaseException as err:
-            result.set_exception(err)
-            if not ready_future.done():
-                ready_future.set_exception(err)
-
-    thread = threading.Thread(target=thread_main, name="paygate-launcher", daemon=True)
-    thread.start()
-    try:
-        ready, launcher, loop = ready_future.result(timeout)
-    except concurrent.futures.TimeoutError:
-        if started:
-            started["loop"].call_soon_threadsafe(started["launcher"].request_stop)
-        thread.join(READY_TIMEOUT)
-        raise StartupError(f"the gateway was not ready after {timeout:.0f} s") from None
-    return Gateway(
-        rest_url=ready.rest_url,
-        grpc_target=ready.grpc_target,
-        admin_url=ready.admin_url,
-        database_url=ready.database_url,
-        data_dir=ready.data_dir,
-        merchant_id=ready.seed.merchant_id,
-        secret_key=ready.seed.secret_key,
-        publishable_key=ready.seed.publishable_key,
-        acquirer_target=ready.acquirer_target,
-        acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
-        _launcher=launcher,
-        _loop=loop,
-        _thread=thread,
-        _result=result,
-    )

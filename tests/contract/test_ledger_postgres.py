@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.ledger import take_checkpoints
+from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.tables import APPEND_ONLY_TABLES
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds

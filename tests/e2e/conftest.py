@@ -6,7 +6,7 @@ Envoy) on free ports.
                   headers={"Authorization": f"Bearer {gateway.secret_key}"})
         grpc.insecure_channel(gateway.grpc_target)
 
-`gateway` (session scope) is a servers.runtime.launcher.Gateway: rest_url, grpc_target,
+`gateway` (session scope) is a tests.e2e.gateway.Gateway: rest_url, grpc_target,
 admin_url, secret_key, publishable_key, merchant_id, database_url, data_dir,
 acquirer_target and acquirer_service_token (the acquirer role), pids (child name -> pid).
 It runs with Redis, on a migrated database of the gateways' own (`gateway_database_url`:
@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 
 from adapters.sql.migrate import create_database, drop_database, migrate
-from servers.runtime.launcher import Gateway, start_gateway
 from servers.runtime.settings import Settings
+from tests.e2e.gateway import Gateway, start_gateway
 
 API_PROCESSES = 2
 

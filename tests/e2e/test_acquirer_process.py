@@ -41,8 +41,9 @@ from core.payments.model import Status
 from core.shared.money import Money
 from core.shared.secret import Secret
 from servers.bootstrap.app import assemble
-from servers.runtime.launcher import REPO_ROOT, Gateway
+from servers.runtime.launcher import REPO_ROOT
 from servers.runtime.settings import Settings
+from tests.e2e.gateway import Gateway
 from tests.fakes import token_codec
 from tests.fakes.card_vault import MemoryCardVault
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sql.engine import create_engine
-from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
+from tests.e2e.gateway import Gateway
 
 # Every acquirer call takes this long: the window in which the API process dies.
 ACQUIRER_LATENCY = 3.0

@@ -22,8 +22,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from servers.runtime.embedded_postgres import EmbeddedPostgres
-from servers.runtime.launcher import REPO_ROOT, Gateway
+from servers.runtime.launcher import REPO_ROOT
 from tests.e2e.conftest import free_port_range, free_ports, log_tail
+from tests.e2e.gateway import Gateway
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 

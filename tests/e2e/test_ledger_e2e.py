@@ -47,8 +47,8 @@ from core.ledger.settlement import SettlementBatch
 from core.shared.secret import Secret
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from servers.bootstrap.app import build_app
-from servers.runtime.launcher import Gateway
 from servers.runtime.settings import Settings
+from tests.e2e.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 APPROVED = "4242424242424242"

@@ -19,7 +19,7 @@ from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 from paygate_client.paygate import v1 as client
 
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from core.access.ports import RateLimitResult
 from core.access.rate_limits import RateLimits
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 
 
 def card(number: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 

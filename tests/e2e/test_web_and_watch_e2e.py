@@ -22,8 +22,8 @@ import httpx
 import pytest
 from paygate.v1 import payment_intents_pb2, payment_intents_pb2_grpc
 
-from servers.runtime.launcher import Gateway
 from tests.e2e.conftest import running_gateway
+from tests.e2e.gateway import Gateway
 
 THREE_DS_CARD = {"number": "4000002760003184", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 CARD = {**THREE_DS_CARD, "number": "4242424242424242"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from adapters.sql.engine import create_engine
-from servers.runtime.launcher import Gateway
+from tests.e2e.gateway import Gateway
 from tests.sentinel import Sentinels, scan_redis, scan_tables, tables
 
 # Every card number of API.md's table and the others the e2e tests use.

@@ -1,6 +1,6 @@
 """In-memory repositories of the access context, over the fake unit of work's Tables.
 
-Each mirrors its PostgreSQL twin (adapters/sql/access_repositories.py); the contract tests
+Each mirrors its PostgreSQL twin (adapters/sql/access.py); the contract tests
 in tests/contract/test_access_*.py run the same cases against both.
 """
 

@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import grpc
 from paygate.v1 import api_keys_pb2 as pb
 from paygate.v1 import api_keys_pb2_grpc
 
 from core.access.use_cases import ApiKeys
 from servers.grpc import convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 
 class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
@@ -16,7 +15,7 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         self._keys = keys
 
     async def CreateApiKey(
-        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateApiKeyRequest, context: ServicerContext
     ) -> pb.ApiKey:
         issued = await self._keys.create(
             caller(), convert.key_type(request.type), convert.role(request.role)
@@ -24,7 +23,7 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         return convert.api_key(issued.key, issued.plaintext)
 
     async def ListApiKeys(
-        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListApiKeysRequest, context: ServicerContext
     ) -> pb.ListApiKeysResponse:
         page = await self._keys.list(
             caller(), limit=request.limit, starting_after=request.starting_after
@@ -34,12 +33,12 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         )
 
     async def RevokeApiKey(
-        self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RevokeApiKeyRequest, context: ServicerContext
     ) -> pb.ApiKey:
         return convert.api_key(await self._keys.revoke(caller(), request.id))
 
     async def RollApiKey(
-        self, request: pb.RollApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RollApiKeyRequest, context: ServicerContext
     ) -> pb.ApiKey:
         grace = None
         if request.HasField("grace_period_seconds"):

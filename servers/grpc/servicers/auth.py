@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import grpc
 from paygate.v1 import auth_pb2 as pb
 from paygate.v1 import auth_pb2_grpc
 
@@ -8,6 +7,7 @@ from core.access.authentication import Auth
 from core.shared.secret import Secret
 from servers.grpc import context as call
 from servers.grpc import convert
+from servers.grpc.context import ServicerContext
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
@@ -17,7 +17,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self._auth = auth
 
     async def Signup(
-        self, request: pb.SignupRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SignupRequest, context: ServicerContext
     ) -> pb.SignupResponse:
         done = await self._auth.signup(
             request.email,
@@ -29,22 +29,18 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             user=convert.user(done.user), account=convert.account(done.merchant)
         )
 
-    async def Login(
-        self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Session:
+    async def Login(self, request: pb.LoginRequest, context: ServicerContext) -> pb.Session:
         tokens = await self._auth.login(
             request.email, Secret(request.password), origin=call.origin.get()
         )
         return convert.session(tokens)
 
-    async def Refresh(
-        self, request: pb.RefreshRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Session:
+    async def Refresh(self, request: pb.RefreshRequest, context: ServicerContext) -> pb.Session:
         tokens = await self._auth.refresh(Secret(request.refresh_token), origin=call.origin.get())
         return convert.session(tokens)
 
     async def Logout(
-        self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext
+        self, request: pb.LogoutRequest, context: ServicerContext
     ) -> pb.LogoutResponse:
         await self._auth.logout(Secret(request.refresh_token), origin=call.origin.get())
         return pb.LogoutResponse()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
 from google.api import httpbody_pb2
 from paygate.v1 import (
     balance_pb2,
@@ -20,7 +19,7 @@ from core.ledger.disputes import Disputes
 from core.ledger.payouts import CreatePayout, Payouts
 from core.ledger.settlement import Settlements
 from servers.grpc import ledger_convert as convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 REPORT_CONTENT_TYPE = "text/csv; charset=utf-8"
 
@@ -30,14 +29,14 @@ class BalanceService(balance_pb2_grpc.BalanceServiceServicer):
         self._balances = balances
 
     async def GetBalance(
-        self, request: balance_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
+        self, request: balance_pb2.GetBalanceRequest, context: ServicerContext
     ) -> balance_pb2.Balance:
         return convert.balance(await self._balances.get(caller()))
 
     async def ListBalanceTransactions(
         self,
         request: balance_pb2.ListBalanceTransactionsRequest,
-        context: grpc.aio.ServicerContext,
+        context: ServicerContext,
     ) -> balance_pb2.ListBalanceTransactionsResponse:
         page = await self._balances.transactions(
             caller(),
@@ -56,7 +55,7 @@ class PayoutService(payouts_pb2_grpc.PayoutServiceServicer):
         self._payouts = payouts
 
     async def CreatePayout(
-        self, request: payouts_pb2.CreatePayoutRequest, context: grpc.aio.ServicerContext
+        self, request: payouts_pb2.CreatePayoutRequest, context: ServicerContext
     ) -> payouts_pb2.Payout:
         command = CreatePayout(
             amount=request.amount, currency=request.currency, description=request.description
@@ -64,12 +63,12 @@ class PayoutService(payouts_pb2_grpc.PayoutServiceServicer):
         return convert.payout(await self._payouts.create(caller(), command))
 
     async def GetPayout(
-        self, request: payouts_pb2.GetPayoutRequest, context: grpc.aio.ServicerContext
+        self, request: payouts_pb2.GetPayoutRequest, context: ServicerContext
     ) -> payouts_pb2.Payout:
         return convert.payout(await self._payouts.get(caller(), request.id))
 
     async def ListPayouts(
-        self, request: payouts_pb2.ListPayoutsRequest, context: grpc.aio.ServicerContext
+        self, request: payouts_pb2.ListPayoutsRequest, context: ServicerContext
     ) -> payouts_pb2.ListPayoutsResponse:
         page = await self._payouts.list(
             caller(),
@@ -87,7 +86,7 @@ class SettlementService(settlements_pb2_grpc.SettlementServiceServicer):
         self._settlements = settlements
 
     async def ListSettlements(
-        self, request: settlements_pb2.ListSettlementsRequest, context: grpc.aio.ServicerContext
+        self, request: settlements_pb2.ListSettlementsRequest, context: ServicerContext
     ) -> settlements_pb2.ListSettlementsResponse:
         page = await self._settlements.list(
             caller(), limit=request.limit, starting_after=request.starting_after
@@ -97,14 +96,14 @@ class SettlementService(settlements_pb2_grpc.SettlementServiceServicer):
         )
 
     async def GetSettlement(
-        self, request: settlements_pb2.GetSettlementRequest, context: grpc.aio.ServicerContext
+        self, request: settlements_pb2.GetSettlementRequest, context: ServicerContext
     ) -> settlements_pb2.Settlement:
         return convert.settlement(await self._settlements.get(caller(), request.id))
 
     async def GetSettlementReport(
         self,
         request: settlements_pb2.GetSettlementReportRequest,
-        context: grpc.aio.ServicerContext,
+        context: ServicerContext,
     ) -> httpbody_pb2.HttpBody:
         report = await self._settlements.report(caller(), request.id)
         # Envoy passes response metadata on as HTTP headers: browsers save it as a file.
@@ -119,7 +118,7 @@ class DisputeService(disputes_pb2_grpc.DisputeServiceServicer):
         self._disputes = disputes
 
     async def ListDisputes(
-        self, request: disputes_pb2.ListDisputesRequest, context: grpc.aio.ServicerContext
+        self, request: disputes_pb2.ListDisputesRequest, context: ServicerContext
     ) -> disputes_pb2.ListDisputesResponse:
         page = await self._disputes.list(
             caller(), limit=request.limit, starting_after=request.starting_after
@@ -129,14 +128,14 @@ class DisputeService(disputes_pb2_grpc.DisputeServiceServicer):
         )
 
     async def GetDispute(
-        self, request: disputes_pb2.GetDisputeRequest, context: grpc.aio.ServicerContext
+        self, request: disputes_pb2.GetDisputeRequest, context: ServicerContext
     ) -> disputes_pb2.Dispute:
         return convert.dispute(await self._disputes.get(caller(), request.id))
 
     async def SubmitDisputeEvidence(
         self,
         request: disputes_pb2.SubmitDisputeEvidenceRequest,
-        context: grpc.aio.ServicerContext,
+        context: ServicerContext,
     ) -> disputes_pb2.Dispute:
         submitted = await self._disputes.submit_evidence(
             caller(), request.id, convert.evidence_from(request.evidence)

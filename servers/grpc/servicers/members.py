@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import grpc
 from paygate.v1 import members_pb2 as pb
 from paygate.v1 import members_pb2_grpc
 
 from core.access.membership import Members
 from servers.grpc import convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 
 class MemberService(members_pb2_grpc.MemberServiceServicer):
@@ -14,18 +13,18 @@ class MemberService(members_pb2_grpc.MemberServiceServicer):
         self._members = members
 
     async def CreateInvitation(
-        self, request: pb.CreateInvitationRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateInvitationRequest, context: ServicerContext
     ) -> pb.Invitation:
         issued = await self._members.invite(caller(), request.email, convert.role(request.role))
         return convert.invitation(issued.invitation, issued.token)
 
     async def AcceptInvitation(
-        self, request: pb.AcceptInvitationRequest, context: grpc.aio.ServicerContext
+        self, request: pb.AcceptInvitationRequest, context: ServicerContext
     ) -> pb.Member:
         return convert.member(await self._members.accept(caller(), request.token))
 
     async def ListMembers(
-        self, request: pb.ListMembersRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListMembersRequest, context: ServicerContext
     ) -> pb.ListMembersResponse:
         page = await self._members.list(
             caller(), limit=request.limit, starting_after=request.starting_after
@@ -35,7 +34,7 @@ class MemberService(members_pb2_grpc.MemberServiceServicer):
         )
 
     async def UpdateMemberRole(
-        self, request: pb.UpdateMemberRoleRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateMemberRoleRequest, context: ServicerContext
     ) -> pb.Member:
         member = await self._members.update_role(
             caller(), request.user_id, convert.role(request.role)
@@ -43,6 +42,6 @@ class MemberService(members_pb2_grpc.MemberServiceServicer):
         return convert.member(member)
 
     async def RemoveMember(
-        self, request: pb.RemoveMemberRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RemoveMemberRequest, context: ServicerContext
     ) -> pb.Member:
         return convert.member(await self._members.remove(caller(), request.user_id))

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-import grpc
 from paygate.v1 import payment_intents_pb2 as pb
 from paygate.v1 import payment_intents_pb2_grpc
 
@@ -12,7 +11,7 @@ from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 
 class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
@@ -32,7 +31,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         return convert.payment_intent(intent, checkout_base_url=self._checkout_base_url)
 
     async def CreatePaymentIntent(
-        self, request: pb.CreatePaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreatePaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         command = CreatePaymentIntent(
             amount=request.amount,
@@ -49,13 +48,13 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         return self._out(await self._intents.create(caller(), command))
 
     async def GetPaymentIntent(
-        self, request: pb.GetPaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._intents.get(caller(), request.id, client_secret=request.client_secret)
         return self._out(intent)
 
     async def ListPaymentIntents(
-        self, request: pb.ListPaymentIntentsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListPaymentIntentsRequest, context: ServicerContext
     ) -> pb.ListPaymentIntentsResponse:
         page = await self._intents.list(
             caller(),
@@ -68,7 +67,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         )
 
     async def ConfirmPaymentIntent(
-        self, request: pb.ConfirmPaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ConfirmPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._payments.confirm(
             caller(), request.id, convert.confirm_command(request)
@@ -76,19 +75,19 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         return self._out(intent)
 
     async def CapturePaymentIntent(
-        self, request: pb.CapturePaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CapturePaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._payments.capture(caller(), request.id, request.amount_to_capture)
         return self._out(intent)
 
     async def CancelPaymentIntent(
-        self, request: pb.CancelPaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CancelPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._payments.cancel(caller(), request.id, request.cancellation_reason)
         return self._out(intent)
 
     async def WatchPaymentIntent(
-        self, request: pb.WatchPaymentIntentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.WatchPaymentIntentRequest, context: ServicerContext
     ) -> AsyncIterator[pb.WatchPaymentIntentResponse]:
         updates = self._watch.watch(caller(), request.id, client_secret=request.client_secret)
         # Closed here, not whenever the garbage collector gets to it: a client that goes
@@ -98,7 +97,11 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
                 yield pb.WatchPaymentIntentResponse(
                     payment_intent=self._out(update.intent),
                     final=update.final,
-                    reason=_END_REASONS[update.end] if update.end else 0,
+                    reason=(
+                        _END_REASONS[update.end]
+                        if update.end
+                        else pb.WatchPaymentIntentResponse.END_REASON_UNSPECIFIED
+                    ),
                 )
 
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import grpc
 from paygate.v1 import payment_methods_pb2 as pb
 from paygate.v1 import payment_methods_pb2_grpc
 
 from adapters.vault import wire
 from core.vault.ports import VaultApi
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 from servers.grpc.servicers.vault_api import required
 
 
@@ -15,7 +14,7 @@ class PaymentMethodService(payment_methods_pb2_grpc.PaymentMethodServiceServicer
         self._vault = vault
 
     async def CreatePaymentMethod(
-        self, request: pb.CreatePaymentMethodRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreatePaymentMethodRequest, context: ServicerContext
     ) -> pb.PaymentMethod:
         method = await required(self._vault).create_payment_method_from_token(
             caller(), request.token, customer_id=request.customer
@@ -23,13 +22,13 @@ class PaymentMethodService(payment_methods_pb2_grpc.PaymentMethodServiceServicer
         return wire.payment_method(method)
 
     async def GetPaymentMethod(
-        self, request: pb.GetPaymentMethodRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetPaymentMethodRequest, context: ServicerContext
     ) -> pb.PaymentMethod:
         method = await required(self._vault).get_payment_method(caller(), request.id)
         return wire.payment_method(method)
 
     async def ListPaymentMethods(
-        self, request: pb.ListPaymentMethodsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListPaymentMethodsRequest, context: ServicerContext
     ) -> pb.ListPaymentMethodsResponse:
         page = await required(self._vault).list_payment_methods(
             caller(),
@@ -42,7 +41,7 @@ class PaymentMethodService(payment_methods_pb2_grpc.PaymentMethodServiceServicer
         )
 
     async def RevokePaymentMethod(
-        self, request: pb.RevokePaymentMethodRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RevokePaymentMethodRequest, context: ServicerContext
     ) -> pb.PaymentMethod:
         method = await required(self._vault).revoke_payment_method(caller(), request.id)
         return wire.payment_method(method)

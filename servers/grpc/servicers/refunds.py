@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import grpc
 from paygate.v1 import refunds_pb2 as pb
 from paygate.v1 import refunds_pb2_grpc
 
 from core.payments.refunds import CreateRefund, Refunds
 from servers.grpc import convert
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 
 
 class RefundService(refunds_pb2_grpc.RefundServiceServicer):
@@ -14,20 +13,18 @@ class RefundService(refunds_pb2_grpc.RefundServiceServicer):
         self._refunds = refunds
 
     async def CreateRefund(
-        self, request: pb.CreateRefundRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateRefundRequest, context: ServicerContext
     ) -> pb.Refund:
         command = CreateRefund(
             payment_intent=request.payment_intent, amount=request.amount, reason=request.reason
         )
         return convert.refund(await self._refunds.create(caller(), command))
 
-    async def GetRefund(
-        self, request: pb.GetRefundRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Refund:
+    async def GetRefund(self, request: pb.GetRefundRequest, context: ServicerContext) -> pb.Refund:
         return convert.refund(await self._refunds.get(caller(), request.id))
 
     async def ListRefunds(
-        self, request: pb.ListRefundsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRefundsRequest, context: ServicerContext
     ) -> pb.ListRefundsResponse:
         page = await self._refunds.list(
             caller(),

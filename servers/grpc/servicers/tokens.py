@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import grpc
 from paygate.v1 import tokens_pb2 as pb
 from paygate.v1 import tokens_pb2_grpc
 
 from adapters.vault import wire
 from core.vault.ports import VaultApi
-from servers.grpc.context import caller
+from servers.grpc.context import ServicerContext, caller
 from servers.grpc.servicers.vault_api import required
 
 
@@ -18,7 +17,7 @@ class TokenService(tokens_pb2_grpc.TokenServiceServicer):
         self._vault = vault
 
     async def CreateToken(
-        self, request: pb.CreateTokenRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateTokenRequest, context: ServicerContext
     ) -> pb.Token:
         token = await required(self._vault).tokenize_card(caller(), wire.card_input(request.card))
         return wire.token(token)

@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-import grpc
-
 from core.shared.errors import Unauthenticated
-from servers.grpc.interceptors import _Around, metadata_value
+from servers.grpc.context import ServicerContext
+from servers.grpc.interceptors import AroundCall, metadata_value
 
 SERVICE_NAME = "payments"
 # The authenticated service of the current call (for the audit's actor).
@@ -31,7 +30,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class ServiceAuthInterceptor(_Around):
+class ServiceAuthInterceptor(AroundCall):
     def __init__(self, tokens: Sequence[str], *, service_name: str = SERVICE_NAME) -> None:
         if not tokens or not all(tokens):
             raise ValueError("the vault role needs at least one service credential")
@@ -42,7 +41,7 @@ class ServiceAuthInterceptor(_Around):
         return method.startswith("/paygate.")
 
     @asynccontextmanager
-    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
         scheme, _, token = metadata_value(context, "authorization").partition(" ")
         presented = _digest(token.strip()) if scheme.lower() == "bearer" else b""
         # No short-circuit: every configured token is compared, matching or not.

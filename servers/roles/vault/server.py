@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 from paygate.internal.v1 import vault_pb2, vault_pb2_grpc
 
@@ -24,8 +24,9 @@ from adapters.vault.grpc_errors import CIPHERTEXT_REJECTED_REASON
 from core.vault.errors import CiphertextRejected
 from core.vault.use_cases import Vault
 from servers.bootstrap.vault import build_vault, server_credentials, service_tokens
+from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
-from servers.grpc.interceptors import ErrorInterceptor, RequestLogInterceptor, _Around
+from servers.grpc.interceptors import AroundCall, ErrorInterceptor, RequestLogInterceptor
 from servers.roles.vault.auth import ServiceAuthInterceptor
 from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
@@ -45,7 +46,7 @@ _CIPHERTEXT_REJECTED = build_status(
 _ids = RandomIds()
 
 
-class CiphertextRejectedInterceptor(_Around):
+class CiphertextRejectedInterceptor(AroundCall):
     """A ciphertext that does not open is an incident, not a client error: logged loudly,
     and told to the (trusted) caller by reason so that its CardVault raises the same
     CiphertextRejected as the in-process vault. Still no detail: no decryption oracle."""
@@ -54,7 +55,7 @@ class CiphertextRejectedInterceptor(_Around):
         return method.startswith("/paygate.internal.")
 
     @asynccontextmanager
-    async def scope(self, context: grpc.aio.ServicerContext, method: str) -> AsyncIterator[None]:
+    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
         try:
             yield
         except CiphertextRejected:
@@ -62,7 +63,9 @@ class CiphertextRejectedInterceptor(_Around):
                 "stored card data was rejected: tampering or a key problem",
                 extra={"fields": {"method": method}},
             )
-            await context.abort_with_status(to_grpc_status(_CIPHERTEXT_REJECTED))
+            await context.abort_with_status(  # type: ignore[attr-defined]
+                to_grpc_status(_CIPHERTEXT_REJECTED)
+            )
 
 
 async def start(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
 from paygate.internal.v1 import vault_pb2 as pb
 from paygate.internal.v1 import vault_pb2_grpc
 from paygate.v1 import payment_methods_pb2, tokens_pb2
@@ -11,9 +10,10 @@ from adapters.vault import wire
 from core.access.model import Principal
 from core.shared.errors import InvalidArgument
 from core.vault.use_cases import Vault
+from servers.grpc.context import ServicerContext
 from servers.roles.vault.auth import service
 
-Context = grpc.aio.ServicerContext
+Context = ServicerContext
 
 
 def _principal(caller: pb.Caller) -> Principal:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import grpc
 from google.api import httpbody_pb2
 from paygate.v1 import checkout_pages_pb2 as pb
 from paygate.v1 import checkout_pages_pb2_grpc
@@ -18,6 +17,7 @@ from paygate.v1 import checkout_pages_pb2_grpc
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
 from core.shared.errors import InvalidArgument, NotFound
+from servers.grpc.context import ServicerContext
 from servers.roles.web import assets, pages
 
 FORM = "application/x-www-form-urlencoded"
@@ -31,13 +31,13 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
         self._assets = assets.load()
 
     async def GetCheckoutPage(
-        self, request: pb.GetCheckoutPageRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetCheckoutPageRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         session = await self._checkout.open(request.payment_intent, request.client_secret)
         return await _send(context, pages.checkout_page(session))
 
     async def GetCheckoutAsset(
-        self, request: pb.GetCheckoutAssetRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetCheckoutAssetRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         asset = self._assets.get(request.name)
         if asset is None:
@@ -46,13 +46,13 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
         return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
 
     async def GetChallengePage(
-        self, request: pb.GetChallengePageRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetChallengePageRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         challenge = await self._challenges.view(request.attempt)
         return await _send(context, pages.challenge_page(challenge))
 
     async def SubmitChallenge(
-        self, request: pb.SubmitChallengeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SubmitChallengeRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
         passed = outcome_of(request.form)
         answer = await self._challenges.answer(request.attempt, passed)
@@ -74,7 +74,7 @@ def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
     return _OUTCOMES[values[0]]
 
 
-async def _send(context: grpc.aio.ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
+async def _send(context: ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
     headers = pages.CHECKOUT_HEADERS if page.scripted else pages.PAGE_HEADERS
     await context.send_initial_metadata(headers)
     return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=page.html())

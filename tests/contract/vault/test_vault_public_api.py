@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from paygate.v1 import (
     payment_methods_pb2,
     payment_methods_pb2_grpc,
@@ -18,6 +17,7 @@ from paygate.v1 import (
     tokens_pb2_grpc,
 )
 
+from adapters import rich_errors
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.vault.grpc_client import GrpcVault
 from core.access.model import KeyType
@@ -47,17 +47,9 @@ class Api:
 
 
 def details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    info, fields = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return info, fields
+    rich = rich_errors.read(error)
+    assert rich.info is not None
+    return rich.info, rich.fields
 
 
 def card(number: str = VISA, **fields: object) -> tokens_pb2.CardInput:

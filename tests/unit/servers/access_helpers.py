@@ -11,8 +11,8 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from adapters import rich_errors
 from core.access.audit import AuditEvent
 from core.access.authentication import SignedUp
 from core.access.model import Principal
@@ -121,10 +121,4 @@ async def call(
 
 
 def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    info = error_details_pb2.ErrorInfo()
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-    return info
+    return rich_errors.read(error).info or error_details_pb2.ErrorInfo()

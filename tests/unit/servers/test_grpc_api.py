@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from paygate.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
@@ -19,6 +18,7 @@ from paygate.v1 import (
     payment_intents_pb2_grpc,
 )
 
+from adapters import rich_errors
 from servers.roles.api import start
 from tests.fakes import in_memory_app
 
@@ -56,17 +56,9 @@ async def api() -> AsyncIterator[Api]:
 
 
 def details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    info, fields = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return info, fields
+    rich = rich_errors.read(error)
+    assert rich.info is not None
+    return rich.info, rich.fields
 
 
 async def test_create_get_list(api: Api) -> None:

@@ -13,11 +13,10 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from paygate.v1 import api_keys_pb2, payment_intents_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters import rich_errors
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -93,17 +92,9 @@ class Api:
 
 
 def reason(error: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    info, fields = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return info.reason, fields
+    rich = rich_errors.read(error)
+    assert rich.info is not None
+    return rich.reason, rich.fields
 
 
 def status_details(error: grpc.aio.AioRpcError) -> bytes:

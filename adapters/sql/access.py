@@ -1,29 +1,34 @@
 """PostgreSQL repositories of the access context: users, members, invitations, sessions,
-the audit log and per-merchant rate limits. SQLAlchemy Core, one round trip each.
+the audit log, per-merchant rate limits, merchants and API keys. SQLAlchemy Core, one
+round trip each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.repositories import _already_exists
+from adapters.sql.errors import already_exists
 from adapters.sql.tables import (
+    api_keys,
     audit_events,
     auth_sessions,
     invitations,
     memberships,
+    merchants,
     rate_limit_overrides,
     refresh_tokens,
     users,
 )
 from core.access.audit import Action, AuditEvent, Outcome
 from core.access.members import Invitation, Member, Membership
+from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
@@ -59,7 +64,7 @@ class SqlUsers:
                 )
             )
         except IntegrityError as error:
-            raise _already_exists(error, "User", user.id) from error
+            raise already_exists(error, "User", user.id) from error
 
     async def get(self, user_id: str) -> User | None:
         row = (await self._conn.execute(select(users).where(users.c.id == user_id))).mappings()
@@ -104,7 +109,7 @@ class SqlMemberships:
                 )
             )
         except IntegrityError as error:
-            raise _already_exists(error, "Membership of", membership.user_id) from error
+            raise already_exists(error, "Membership of", membership.user_id) from error
 
     async def get(self, merchant_id: str, user_id: str) -> Membership | None:
         t = memberships.c
@@ -192,7 +197,7 @@ class SqlInvitations:
                 )
             )
         except IntegrityError as error:
-            raise _already_exists(error, "Invitation", invitation.id) from error
+            raise already_exists(error, "Invitation", invitation.id) from error
 
     async def by_token_hash(self, token_hash: bytes) -> Invitation | None:
         query = select(invitations).where(invitations.c.token_hash == token_hash)
@@ -227,7 +232,7 @@ class SqlSessions:
                 )
             )
         except IntegrityError as error:
-            raise _already_exists(error, "Session", session.id) from error
+            raise already_exists(error, "Session", session.id) from error
 
     async def get(self, session_id: str) -> AuthSession | None:
         query = select(auth_sessions).where(auth_sessions.c.id == session_id)
@@ -264,7 +269,7 @@ class SqlSessions:
                 )
             )
         except IntegrityError as error:
-            raise _already_exists(error, "Refresh token", token.id) from error
+            raise already_exists(error, "Refresh token", token.id) from error
 
     async def refresh_token_by_hash(self, token_hash: bytes) -> RefreshToken | None:
         query = select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
@@ -371,4 +376,121 @@ class SqlRateLimitOverrides:
             delete(rate_limit_overrides).where(
                 t.merchant_id == merchant_id, t.route_class == route_class
             )
+        )
+
+
+# --- merchants and API keys ------------------------------------------------------------
+
+
+class SqlMerchants:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, merchant: Merchant) -> None:
+        try:
+            await self._conn.execute(
+                insert(merchants).values(
+                    id=merchant.id, name=merchant.name, created=merchant.created
+                )
+            )
+        except IntegrityError as error:
+            raise already_exists(error, "Merchant", merchant.id) from error
+
+    async def get(self, merchant_id: str) -> Merchant | None:
+        row = (
+            await self._conn.execute(select(merchants).where(merchants.c.id == merchant_id))
+        ).first()
+        return Merchant(id=row.id, name=row.name, created=row.created) if row else None
+
+
+def _api_key(row: RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        type=KeyType(row["type"]),
+        role=Role(row["role"]) if row["role"] is not None else None,
+        livemode=row["livemode"],
+        lookup=row["lookup"],
+        last4=row["last4"],
+        secret_hash=bytes(row["secret_hash"]),
+        created=row["created"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+        usage_count=row["usage_count"],
+        expires_at=row["expires_at"],
+        publishable_key=row["publishable_key"] or "",
+    )
+
+
+class SqlApiKeys:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def _select(self, query: Select[Any]) -> list[ApiKey]:
+        return [_api_key(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def add(self, key: ApiKey) -> None:
+        try:
+            await self._conn.execute(
+                insert(api_keys).values(
+                    id=key.id,
+                    merchant_id=key.merchant_id,
+                    type=key.type.value,
+                    role=key.role.value if key.role is not None else None,
+                    livemode=key.livemode,
+                    lookup=key.lookup,
+                    last4=key.last4,
+                    secret_hash=key.secret_hash,
+                    created=key.created,
+                    revoked_at=key.revoked_at,
+                    last_used_at=key.last_used_at,
+                    usage_count=key.usage_count,
+                    expires_at=key.expires_at,
+                    publishable_key=key.publishable_key or None,
+                )
+            )
+        except IntegrityError as error:
+            raise already_exists(error, "API key", key.id) from error
+
+    async def by_lookup(self, lookup: str) -> Sequence[ApiKey]:
+        return await self._select(select(api_keys).where(api_keys.c.lookup == lookup))
+
+    async def get(self, merchant_id: str, key_id: str) -> ApiKey | None:
+        rows = await self._select(
+            select(api_keys).where(api_keys.c.id == key_id, api_keys.c.merchant_id == merchant_id)
+        )
+        return rows[0] if rows else None
+
+    async def list(
+        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Sequence[ApiKey]:
+        query = select(api_keys).where(api_keys.c.merchant_id == merchant_id)
+        if starting_after is not None:
+            query = query.where(api_keys.c.id < starting_after)
+        return await self._select(query.order_by(api_keys.c.id.desc()).limit(limit))
+
+    async def revoke(self, merchant_id: str, key_id: str, at: datetime) -> None:
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+    async def expire(self, merchant_id: str, key_id: str, at: datetime) -> None:
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
+            .values(expires_at=at)
+        )
+
+    async def record_use(self, key_id: str, at: datetime) -> None:
+        # GREATEST ignores NULL, and keeps last_used_at from moving backwards when two
+        # requests with the same key commit out of order.
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id)
+            .values(last_used_at=func.greatest(t.last_used_at, at), usage_count=t.usage_count + 1)
         )

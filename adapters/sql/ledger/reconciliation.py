@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
-from adapters.sql.ledger import SqlLedger
+from adapters.sql.ledger.journal import SqlLedger
 from adapters.sql.tables import ledger_entries, payment_events, payment_intents
 from core.ledger.model import JournalEntry
 from core.ledger.reconciliation import PaymentRecord

@@ -1,0 +1,373 @@
+"""The journal on PostgreSQL: append-only entries and postings, balances from checkpoints.
+
+docs/ledger.md ("Balances without a hot row", "Persistence") is the design; in short:
+
+- `append` inserts the entry (with its balance transaction), its postings in one
+  statement (a statement trigger checks they balance per currency) and, when it has a
+  balance transaction, a row of the unsettled queue. Nothing is ever updated, so two
+  captures of one merchant, or of every merchant through the one acquirer clearing
+  account, never wait for each other.
+- A balance is the account's latest checkpoint plus the sum of its postings with
+  `xid >= below_xid`: an index range scan of the (account, xid) index's recent tail.
+  `take_checkpoints` (worker role, daily and when tails grow) inserts new checkpoints
+  below the watermark W = pg_snapshot_xmin(pg_current_snapshot()): every transaction
+  with an xid below W has ended, so no posting below W can still appear.
+- `lock_funds` is a transaction-level advisory lock on (merchant, currency), taken by
+  every debit of merchant funds before it reads them; captures never take it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    RowMapping,
+    any_,
+    bindparam,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Text
+
+from adapters.sql.errors import is_unique_violation
+from adapters.sql.tables import (
+    ledger_entries,
+    ledger_postings,
+    ledger_unsettled,
+)
+from core.ledger.accounts import Account
+from core.ledger.fx import FxRate
+from core.ledger.model import (
+    BalanceTransaction,
+    BalanceTransactionType,
+    EntryKind,
+    JournalEntry,
+    Posting,
+)
+from core.ledger.projections import balance_transaction
+from core.shared.errors import AlreadyExists
+from core.shared.money import Money
+
+
+def _text_array(name: str, values: list[str]) -> Any:
+    """A list as one text[] parameter (= ANY(...)), whatever its length: an expanding IN
+    sends one parameter per value, and asyncpg takes at most 32767."""
+    return bindparam(name, values, type_=ARRAY(Text))
+
+
+# --- entries and balances ---------------------------------------------------------------
+
+
+def _entry_values(entry: JournalEntry) -> dict[str, Any]:
+    bt = balance_transaction(entry)
+    fx = entry.fx
+    presentment = entry.presentment
+    return {
+        "id": entry.id,
+        "merchant_id": entry.merchant_id,
+        "kind": entry.kind.value,
+        "source": entry.source,
+        "payment_intent_id": entry.payment_intent_id,
+        "reference": entry.reference,
+        "presentment_amount": presentment.amount if presentment else None,
+        "presentment_currency": presentment.currency if presentment else None,
+        "fx_base": fx.base if fx else None,
+        "fx_quote": fx.quote if fx else None,
+        "fx_rate": fx.rate if fx else None,
+        "fx_as_of": fx.as_of if fx else None,
+        "fx_source": fx.source if fx else None,
+        "available_on": entry.available_on,
+        "related_entry_id": entry.related_entry_id,
+        "description": entry.description,
+        "created": entry.created,
+        "bt_type": bt.type.value if bt else None,
+        "bt_amount": bt.amount if bt else None,
+        "bt_fee": bt.fee if bt else None,
+        "bt_net": bt.net if bt else None,
+        "bt_currency": bt.currency if bt else None,
+        "bt_available_on": bt.available_on if bt else None,
+    }
+
+
+def _entry(row: RowMapping, postings: list[Posting]) -> JournalEntry:
+    fx = None
+    if row["fx_rate"] is not None:
+        fx = FxRate(
+            row["fx_base"], row["fx_quote"], row["fx_rate"], row["fx_as_of"], row["fx_source"]
+        )
+    presentment = None
+    if row["presentment_amount"] is not None:
+        presentment = Money(row["presentment_amount"], row["presentment_currency"])
+    return JournalEntry(
+        id=row["id"],
+        kind=EntryKind(row["kind"]),
+        merchant_id=row["merchant_id"],
+        source=row["source"],
+        postings=tuple(postings),
+        created=row["created"],
+        payment_intent_id=row["payment_intent_id"],
+        presentment=presentment,
+        fx=fx,
+        available_on=row["available_on"],
+        related_entry_id=row["related_entry_id"],
+        description=row["description"],
+        reference=row["reference"],
+    )
+
+
+def transaction_of(row: RowMapping) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        type=BalanceTransactionType(row["bt_type"]),
+        amount=row["bt_amount"],
+        fee=row["bt_fee"],
+        net=row["bt_net"],
+        currency=row["bt_currency"],
+        source=row["source"],
+        available_on=row["bt_available_on"],
+        created=row["created"],
+        exchange_rate=row["fx_rate"],
+        description=row["description"],
+    )
+
+
+_BALANCES = text(
+    """
+    SELECT a.account,
+           COALESCE(c.balance, 0) + COALESCE((
+               SELECT sum(p.amount) FROM ledger_postings p
+               WHERE p.account = a.account COLLATE "C" AND p.xid >= COALESCE(c.below_xid, 0)
+           ), 0) AS balance
+    FROM unnest(CAST(:accounts AS text[])) AS a(account)
+    LEFT JOIN LATERAL (
+        SELECT below_xid, balance FROM ledger_checkpoints k
+        WHERE k.account = a.account COLLATE "C"
+        ORDER BY below_xid DESC LIMIT 1
+    ) c ON true
+    """
+)
+
+# A loose index scan over the (account, xid) index: each step jumps to the next account
+# code in the merchant's prefix range, so listing a merchant's accounts costs one index
+# probe per account, however many postings they have.
+_MERCHANT_ACCOUNTS = text(
+    """
+    WITH RECURSIVE accounts(account) AS (
+        (SELECT account FROM ledger_postings
+         WHERE account >= :low AND account < :high ORDER BY account LIMIT 1)
+        UNION ALL
+        SELECT (SELECT p.account FROM ledger_postings p
+                WHERE p.account > accounts.account AND p.account < :high
+                ORDER BY p.account LIMIT 1)
+        FROM accounts WHERE accounts.account IS NOT NULL
+    )
+    SELECT account FROM accounts WHERE account IS NOT NULL
+    """
+)
+
+_LOCK_FUNDS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('funds:' || :merchant || ':' || :currency, 0))"
+)
+
+
+class SqlLedger:
+    """core.ledger.ports.LedgerRepository over one connection (the unit of work's)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def append(self, entry: JournalEntry) -> None:
+        values = _entry_values(entry)
+        try:
+            await self._conn.execute(insert(ledger_entries).values(values))
+        except IntegrityError as error:
+            if is_unique_violation(error):
+                raise AlreadyExists(
+                    f"Journal entry {entry.id} exists.", reason="ENTRY_EXISTS"
+                ) from error
+            raise
+        await self._conn.execute(
+            insert(ledger_postings).values(
+                [
+                    {
+                        "entry_id": entry.id,
+                        "position": position,
+                        "account": posting.account.code,
+                        "merchant_id": entry.merchant_id,
+                        "currency": posting.currency,
+                        "amount": posting.amount,
+                        "created": entry.created,
+                    }
+                    for position, posting in enumerate(entry.postings)
+                ]
+            )
+        )
+        if values["bt_type"] is not None:
+            await self._conn.execute(
+                insert(ledger_unsettled).values(
+                    transaction_id=entry.id,
+                    merchant_id=entry.merchant_id,
+                    currency=values["bt_currency"],
+                    available_on=values["bt_available_on"],
+                )
+            )
+
+    async def lock_funds(self, merchant_id: str, currency: str) -> None:
+        await self._conn.execute(_LOCK_FUNDS, {"merchant": merchant_id, "currency": currency})
+
+    async def balances(self, accounts: Sequence[Account]) -> dict[Account, int]:
+        if not accounts:
+            return {}
+        by_code = {account.code: account for account in accounts}
+        rows = await self._conn.execute(_BALANCES, {"accounts": list(by_code)})
+        return {by_code[code]: int(balance) for code, balance in rows}
+
+    async def merchant_accounts(self, merchant_id: str) -> dict[Account, int]:
+        prefix = f"merchant:{merchant_id}:"
+        rows = await self._conn.execute(
+            _MERCHANT_ACCOUNTS, {"low": prefix, "high": prefix[:-1] + ";"}
+        )
+        return await self.balances([Account.parse(code) for (code,) in rows])
+
+    async def entries_where(self, *conditions: Any) -> list[JournalEntry]:
+        """Entries matching SQLAlchemy conditions on ledger_entries, oldest first."""
+        return await self._entries(*conditions)
+
+    async def _entries(self, *conditions: Any) -> list[JournalEntry]:
+        rows = (
+            (
+                await self._conn.execute(
+                    select(ledger_entries).where(*conditions).order_by(ledger_entries.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return []
+        postings: dict[str, list[Posting]] = {row["id"]: [] for row in rows}
+        found = await self._conn.execute(
+            select(ledger_postings.c.entry_id, ledger_postings.c.account, ledger_postings.c.amount)
+            .where(ledger_postings.c.entry_id == any_(_text_array("entry_ids", list(postings))))
+            .order_by(ledger_postings.c.entry_id, ledger_postings.c.position)
+        )
+        for entry_id, account, amount in found:
+            postings[entry_id].append(Posting(Account.parse(account), amount))
+        return [_entry(row, postings[row["id"]]) for row in rows]
+
+    async def get(self, merchant_id: str, entry_id: str) -> JournalEntry | None:
+        found = await self._entries(
+            ledger_entries.c.id == entry_id, ledger_entries.c.merchant_id == merchant_id
+        )
+        return found[0] if found else None
+
+    async def entries_for_payment(
+        self, merchant_id: str, payment_intent_id: str
+    ) -> Sequence[JournalEntry]:
+        if not payment_intent_id:
+            return []
+        return await self._entries(
+            ledger_entries.c.merchant_id == merchant_id,
+            ledger_entries.c.payment_intent_id == payment_intent_id,
+        )
+
+    async def entries_for_source(self, merchant_id: str, source: str) -> Sequence[JournalEntry]:
+        return await self._entries(
+            ledger_entries.c.merchant_id == merchant_id, ledger_entries.c.source == source
+        )
+
+    async def entries_for_reference(
+        self, merchant_id: str, reference: str
+    ) -> Sequence[JournalEntry]:
+        if not reference:
+            return []
+        return await self._entries(
+            ledger_entries.c.merchant_id == merchant_id, ledger_entries.c.reference == reference
+        )
+
+    async def entries_created_between(
+        self, start: datetime, end: datetime
+    ) -> Sequence[JournalEntry]:
+        """For reconciliation: every merchant's entries created in [start, end)."""
+        return await self._entries(
+            ledger_entries.c.created >= start, ledger_entries.c.created < end
+        )
+
+    async def balance_transaction(
+        self, merchant_id: str, transaction_id: str
+    ) -> BalanceTransaction | None:
+        row = (
+            (
+                await self._conn.execute(
+                    select(ledger_entries).where(
+                        ledger_entries.c.id == transaction_id,
+                        ledger_entries.c.merchant_id == merchant_id,
+                        ledger_entries.c.bt_type.is_not(None),
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return transaction_of(row) if row is not None else None
+
+    async def balance_transactions(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        type: BalanceTransactionType | None = None,
+        source: str | None = None,
+    ) -> Sequence[BalanceTransaction]:
+        query = select(ledger_entries).where(
+            ledger_entries.c.merchant_id == merchant_id, ledger_entries.c.bt_type.is_not(None)
+        )
+        if starting_after is not None:
+            query = query.where(ledger_entries.c.id < starting_after)
+        if type is not None:
+            query = query.where(ledger_entries.c.bt_type == type.value)
+        if source is not None:
+            query = query.where(ledger_entries.c.source == source)
+        rows = await self._conn.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit))
+        return [transaction_of(row) for row in rows.mappings()]
+
+
+# The watermark W and, per account with postings between its last checkpoint and W, a new
+# checkpoint = last balance + those postings. Inserted, never updated; two runs at once
+# compute correct checkpoints each (a clash on the same W is skipped).
+_TAKE_CHECKPOINTS = text(
+    """
+    WITH w AS (
+        SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS below
+    ), last AS (
+        SELECT DISTINCT ON (account) account, below_xid, balance
+        FROM ledger_checkpoints ORDER BY account, below_xid DESC
+    ), tail AS (
+        SELECT p.account, sum(p.amount) AS amount, count(*) AS postings
+        FROM ledger_postings p CROSS JOIN w
+        LEFT JOIN last l ON l.account = p.account
+        WHERE p.xid >= COALESCE(l.below_xid, 0) AND p.xid < w.below
+        GROUP BY p.account
+    )
+    INSERT INTO ledger_checkpoints (account, below_xid, balance, taken_at)
+    SELECT t.account, w.below, COALESCE(l.balance, 0) + t.amount, now()
+    FROM tail t CROSS JOIN w LEFT JOIN last l ON l.account = t.account
+    WHERE t.postings >= :min_postings
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def take_checkpoints(connection: AsyncConnection, *, min_postings: int = 1) -> int:
+    """Checkpoints every account with at least `min_postings` final postings past its
+    last checkpoint; returns how many were taken. Commit is the caller's."""
+    result = await connection.execute(_TAKE_CHECKPOINTS, {"min_postings": min_postings})
+    return result.rowcount

@@ -1,0 +1,234 @@
+"""Payment attempts on PostgreSQL: at most one active attempt per intent (a partial unique
+index), found again by reference when the acquirer's answer was lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.sql.errors import already_exists
+from adapters.sql.tables import (
+    payment_attempts,
+)
+from core.payments.model import (
+    IN_FLIGHT,
+    AttemptStatus,
+    NextAction,
+    PaymentAttempt,
+    PaymentError,
+)
+from core.shared.errors import Conflict
+
+# --- payment attempts ------------------------------------------------------------------
+
+
+def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "merchant_id": attempt.merchant_id,
+        "payment_intent_id": attempt.payment_intent_id,
+        "amount": attempt.amount,
+        "currency": attempt.currency,
+        "status": attempt.status.value,
+        "payment_method_type": attempt.payment_method_type,
+        "acquirer": attempt.acquirer,
+        "payment_method": attempt.payment_method,
+        "card_brand": attempt.card_brand,
+        "card_last4": attempt.card_last4,
+        "card_fingerprint": attempt.card_fingerprint,
+        "upi_vpa": attempt.upi_vpa,
+        "acquirer_reference": attempt.acquirer_reference,
+        "acquirer_code": attempt.acquirer_code,
+        "authorization_code": attempt.authorization_code,
+        "error": asdict(attempt.error) if attempt.error else None,
+        "next_action": asdict(attempt.next_action) if attempt.next_action else None,
+        "amount_authorized": attempt.amount_authorized,
+        "amount_captured": attempt.amount_captured,
+        "amount_to_capture": attempt.amount_to_capture,
+        "capture_reference": attempt.capture_reference,
+        "captures": attempt.captures,
+        "authorized_at": attempt.authorized_at,
+        "created": attempt.created,
+        "updated_at": attempt.updated_at,
+        "version": attempt.version,
+    }
+
+
+# Fixed at creation: who, what for, how much, and where it goes.
+_FIXED_ATTEMPT_COLUMNS = frozenset(
+    {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
+     "acquirer", "created", "version"}
+)  # fmt: skip
+
+
+def _attempt(row: RowMapping) -> PaymentAttempt:
+    error, action = row["error"], row["next_action"]
+    return PaymentAttempt(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        payment_intent_id=row["payment_intent_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=AttemptStatus(row["status"]),
+        payment_method_type=row["payment_method_type"],
+        acquirer=row["acquirer"],
+        created=row["created"],
+        updated_at=row["updated_at"],
+        payment_method=row["payment_method"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
+        card_fingerprint=row["card_fingerprint"],
+        upi_vpa=row["upi_vpa"],
+        acquirer_reference=row["acquirer_reference"],
+        acquirer_code=row["acquirer_code"],
+        authorization_code=row["authorization_code"],
+        error=PaymentError(**error) if error is not None else None,
+        next_action=NextAction(**action) if action is not None else None,
+        amount_authorized=row["amount_authorized"],
+        amount_captured=row["amount_captured"],
+        amount_to_capture=row["amount_to_capture"],
+        capture_reference=row["capture_reference"],
+        captures=row["captures"],
+        authorized_at=row["authorized_at"],
+        version=row["version"],
+    )
+
+
+def _constraint_of(error: IntegrityError) -> str:
+    cause = getattr(error.orig, "__cause__", None)
+    return str(getattr(cause, "constraint_name", "") or "")
+
+
+class SqlPaymentAttempts:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, attempt: PaymentAttempt) -> None:
+        try:
+            await self._conn.execute(insert(payment_attempts).values(_attempt_values(attempt)))
+        except IntegrityError as error:
+            if _constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
+                raise Conflict(
+                    f"Payment intent {attempt.payment_intent_id} already has an attempt in "
+                    "progress.",
+                    reason="ATTEMPT_IN_PROGRESS",
+                ) from error
+            raise already_exists(error, "Payment attempt", attempt.id) from error
+
+    async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
+        query = select(payment_attempts).where(payment_attempts.c.id == attempt_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        return _attempt(row) if row is not None else None
+
+    async def get_many(
+        self, attempt_ids: Sequence[str], *, for_update: bool = False
+    ) -> Sequence[PaymentAttempt]:
+        if not attempt_ids:
+            return []
+        t = payment_attempts.c
+        # Locked in id order, as every batch does, so two batches cannot deadlock.
+        query = select(payment_attempts).where(t.id.in_(list(attempt_ids))).order_by(t.id)
+        if for_update:
+            query = query.with_for_update()
+        return [_attempt(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentAttempt]:
+        t = payment_attempts.c
+        query = (
+            select(payment_attempts)
+            .where(t.merchant_id == merchant_id, t.payment_intent_id == intent_id)
+            .order_by(t.id)
+        )
+        return [_attempt(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def update(self, attempt: PaymentAttempt) -> None:
+        values = _attempt_values(attempt)
+        t = payment_attempts.c
+        statement = (
+            update(payment_attempts)
+            .where(t.id == attempt.id, t.version == attempt.version)
+            .values(
+                {k: v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS}
+                | {"version": t.version + 1}
+            )
+            .returning(t.version)
+        )
+        new_version = (await self._conn.execute(statement)).scalar_one_or_none()
+        if new_version is None:
+            raise Conflict(
+                "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
+            )
+        attempt.version = new_version
+
+    async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
+        if not attempts:
+            return
+        t = payment_attempts.c
+        statement = (
+            update(payment_attempts).where(t.id == bindparam("b_id")).values(version=t.version + 1)
+        )
+        rows = []
+        for attempt in attempts:
+            values = _attempt_values(attempt)
+            rows.append(
+                {"b_id": attempt.id}
+                | {k: v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS}
+            )
+        await self._conn.execute(statement, rows)
+        for attempt in attempts:
+            attempt.version += 1
+
+    async def claim_in_flight(
+        self, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        t = payment_attempts.c
+        # The queue pattern in one round trip: pick with SKIP LOCKED, lease, return.
+        picked = (
+            select(t.id)
+            .where(t.status.in_([s.value for s in IN_FLIGHT]), t.updated_at < updated_before)
+            .order_by(t.updated_at, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(payment_attempts)
+            .where(t.id.in_(picked.scalar_subquery()))
+            .values(updated_at=now, version=t.version + 1)
+            .returning(payment_attempts)
+        )
+        rows = (await self._conn.execute(statement)).mappings()
+        return sorted((_attempt(row) for row in rows), key=lambda a: a.id)
+
+    async def claim_awaiting_action(
+        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+    ) -> Sequence[PaymentAttempt]:
+        t = payment_attempts.c
+        # Like claim_in_flight, over ix_payment_attempts_awaiting_action.
+        picked = (
+            select(t.id)
+            .where(
+                t.status == AttemptStatus.REQUIRES_ACTION.value,
+                t.payment_method_type == payment_method_type,
+                t.updated_at < updated_before,
+            )
+            .order_by(t.updated_at, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(payment_attempts)
+            .where(t.id.in_(picked.scalar_subquery()))
+            .values(updated_at=now, version=t.version + 1)
+            .returning(payment_attempts)
+        )
+        rows = (await self._conn.execute(statement)).mappings()
+        return sorted((_attempt(row) for row in rows), key=lambda a: a.id)

@@ -1,0 +1,298 @@
+"""Payment intents and their append-only events on PostgreSQL: SQLAlchemy Core, one round
+trip each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.sql.errors import already_exists
+from adapters.sql.tables import (
+    payment_events,
+    payment_intents,
+)
+from core.payments.model import (
+    CONFIRMABLE,
+    CaptureMethod,
+    EventKind,
+    NextAction,
+    PaymentError,
+    PaymentEvent,
+    PaymentIntent,
+    Status,
+)
+from core.shared.errors import Conflict
+
+# --- payment intents -------------------------------------------------------------------
+
+# Everything a later save may change; id, merchant, livemode, created and the client
+# secret are fixed when the intent is created.
+_MUTABLE_INTENT_COLUMNS = (
+    "amount",
+    "currency",
+    "status",
+    "capture_method",
+    "payment_method_types",
+    "description",
+    "metadata",
+    "receipt_email",
+    "return_url",
+    "success_url",
+    "cancel_url",
+    "amount_capturable",
+    "amount_received",
+    "amount_refunded",
+    "payment_method",
+    "last_payment_error",
+    "next_action",
+    "attempts",
+    "canceled_at",
+    "cancellation_reason",
+    "latest_attempt",
+    "failed_attempts",
+    "capture_before",
+)
+
+
+def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
+    return {
+        "id": intent.id,
+        "merchant_id": intent.merchant_id,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "status": intent.status.value,
+        "capture_method": intent.capture_method.value,
+        "client_secret": intent.client_secret,
+        "livemode": intent.livemode,
+        "created": intent.created,
+        "payment_method_types": list(intent.payment_method_types),
+        "description": intent.description,
+        "metadata": dict(intent.metadata),
+        "receipt_email": intent.receipt_email,
+        "return_url": intent.return_url,
+        "success_url": intent.success_url,
+        "cancel_url": intent.cancel_url,
+        "amount_capturable": intent.amount_capturable,
+        "amount_received": intent.amount_received,
+        "amount_refunded": intent.amount_refunded,
+        "payment_method": intent.payment_method,
+        "last_payment_error": (
+            asdict(intent.last_payment_error) if intent.last_payment_error else None
+        ),
+        "next_action": asdict(intent.next_action) if intent.next_action else None,
+        "attempts": intent.attempts,
+        "canceled_at": intent.canceled_at,
+        "cancellation_reason": intent.cancellation_reason,
+        "latest_attempt": intent.latest_attempt,
+        "failed_attempts": intent.failed_attempts,
+        "capture_before": intent.capture_before,
+        "version": intent.version,
+    }
+
+
+def _intent(row: RowMapping) -> PaymentIntent:
+    error, action = row["last_payment_error"], row["next_action"]
+    return PaymentIntent(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=Status(row["status"]),
+        capture_method=CaptureMethod(row["capture_method"]),
+        client_secret=row["client_secret"],
+        livemode=row["livemode"],
+        created=row["created"],
+        payment_method_types=tuple(row["payment_method_types"]),
+        description=row["description"],
+        metadata=dict(row["metadata"]),
+        receipt_email=row["receipt_email"],
+        return_url=row["return_url"],
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
+        amount_capturable=row["amount_capturable"],
+        amount_received=row["amount_received"],
+        amount_refunded=row["amount_refunded"],
+        payment_method=row["payment_method"],
+        last_payment_error=PaymentError(**error) if error is not None else None,
+        next_action=NextAction(**action) if action is not None else None,
+        attempts=row["attempts"],
+        canceled_at=row["canceled_at"],
+        cancellation_reason=row["cancellation_reason"],
+        latest_attempt=row["latest_attempt"],
+        failed_attempts=row["failed_attempts"],
+        capture_before=row["capture_before"],
+        version=row["version"],
+    )
+
+
+_INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
+
+
+class SqlPaymentIntents:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, intent: PaymentIntent) -> None:
+        try:
+            await self._conn.execute(insert(payment_intents).values(_intent_values(intent)))
+        except IntegrityError as error:
+            raise already_exists(error, "Payment intent", intent.id) from error
+
+    async def get(
+        self, merchant_id: str, intent_id: str, *, for_update: bool = False
+    ) -> PaymentIntent | None:
+        query = select(*_INTENT_COLUMNS).where(
+            payment_intents.c.id == intent_id, payment_intents.c.merchant_id == merchant_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        return _intent(row) if row is not None else None
+
+    async def by_id(self, intent_id: str) -> PaymentIntent | None:
+        query = select(*_INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        return _intent(row) if row is not None else None
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: Status | None = None,
+    ) -> Sequence[PaymentIntent]:
+        t = payment_intents.c
+        query = select(*_INTENT_COLUMNS).where(t.merchant_id == merchant_id)
+        if status is not None:
+            query = query.where(t.status == status.value)
+        if starting_after is not None:
+            query = query.where(t.id < starting_after)
+        query = query.order_by(t.id.desc()).limit(limit)
+        return [_intent(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def update(self, intent: PaymentIntent) -> None:
+        values = _intent_values(intent)
+        t = payment_intents.c
+        statement = (
+            update(payment_intents)
+            .where(
+                t.id == intent.id,
+                t.merchant_id == intent.merchant_id,
+                t.version == intent.version,
+            )
+            .values(
+                {name: values[name] for name in _MUTABLE_INTENT_COLUMNS}
+                | {"version": t.version + 1, "updated_at": func.now()}
+            )
+            .returning(t.version)
+        )
+        new_version = (await self._conn.execute(statement)).scalar_one_or_none()
+        if new_version is None:
+            raise Conflict(
+                "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
+            )
+        intent.version = new_version
+
+    async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
+        if not intents:
+            return
+        t = payment_intents.c
+        # One executemany (asyncpg pipelines it); the rows are locked by this transaction.
+        statement = (
+            update(payment_intents)
+            .where(t.id == bindparam("b_id"))
+            .values(version=t.version + 1, updated_at=func.now())
+        )
+        rows = []
+        for intent in intents:
+            values = _intent_values(intent)
+            rows.append({"b_id": intent.id} | {n: values[n] for n in _MUTABLE_INTENT_COLUMNS})
+        await self._conn.execute(statement, rows)
+        for intent in intents:
+            intent.version += 1
+
+    async def _claim(self, query: Select[Any]) -> Sequence[PaymentIntent]:
+        rows = await self._conn.execute(query.with_for_update(skip_locked=True))
+        return [_intent(row) for row in rows.mappings()]
+
+    async def claim_unconfirmed(
+        self, created_before: datetime, *, limit: int
+    ) -> Sequence[PaymentIntent]:
+        t = payment_intents.c
+        return await self._claim(
+            select(*_INTENT_COLUMNS)
+            .where(t.status.in_([s.value for s in CONFIRMABLE]), t.created < created_before)
+            .order_by(t.created, t.id)
+            .limit(limit)
+        )
+
+    async def claim_capture_expired(self, now: datetime, *, limit: int) -> Sequence[PaymentIntent]:
+        t = payment_intents.c
+        return await self._claim(
+            select(*_INTENT_COLUMNS)
+            .where(t.status == Status.REQUIRES_CAPTURE.value, t.capture_before <= now)
+            .order_by(t.capture_before, t.id)
+            .limit(limit)
+        )
+
+
+# --- payment events --------------------------------------------------------------------
+
+
+class SqlPaymentEvents:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def append(self, events: Sequence[PaymentEvent]) -> None:
+        if not events:
+            return
+        # One multi-row INSERT: the identity column keeps the order they were given in.
+        await self._conn.execute(
+            insert(payment_events).values(
+                [
+                    {
+                        "payment_intent_id": e.payment_intent_id,
+                        "merchant_id": e.merchant_id,
+                        "from_status": e.from_status.value if e.from_status else None,
+                        "to_status": e.to_status.value,
+                        "actor": e.actor,
+                        "occurred_at": e.occurred_at,
+                        "kind": e.kind.value,
+                        "object_id": e.object_id,
+                        "amount": e.amount,
+                    }
+                    for e in events
+                ]
+            )
+        )
+
+    async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
+        t = payment_events.c
+        columns = (t.payment_intent_id, t.merchant_id, t.from_status, t.to_status, t.actor)
+        query = (
+            select(*columns, t.occurred_at, t.kind, t.object_id, t.amount)
+            .where(t.merchant_id == merchant_id, t.payment_intent_id == intent_id)
+            .order_by(t.id)
+        )
+        return [
+            PaymentEvent(
+                payment_intent_id=row.payment_intent_id,
+                merchant_id=row.merchant_id,
+                from_status=Status(row.from_status) if row.from_status else None,
+                to_status=Status(row.to_status),
+                actor=row.actor,
+                occurred_at=row.occurred_at,
+                kind=EventKind(row.kind),
+                object_id=row.object_id,
+                amount=row.amount,
+            )
+            for row in await self._conn.execute(query)
+        ]

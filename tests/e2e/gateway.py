@@ -1,0 +1,112 @@
+"""The whole gateway for tests: the launcher of `paygate up` on a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from servers.runtime.launcher import READY_TIMEOUT, Launcher, Ready, StartupError
+from servers.runtime.settings import Settings
+
+
+@dataclass
+class Gateway:
+    """A running process group, started by start_gateway() on a thread of its own."""
+
+    rest_url: str
+    grpc_target: str
+    admin_url: str
+    database_url: str
+    data_dir: Path
+    merchant_id: str
+    secret_key: str
+    publishable_key: str
+    # The acquirer role every child talks to, and the credential it requires.
+    acquirer_target: str
+    acquirer_service_token: str
+    _launcher: Launcher
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _result: concurrent.futures.Future[int]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Child name (acquirer, api-0, ..., worker, envoy) -> pid, for those running now."""
+        return dict(self._launcher.pids)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM to everything, wait; returns the launcher's exit code."""
+        if not self._result.done():
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                self._loop.call_soon_threadsafe(self._launcher.request_stop)
+        code = self._result.result(timeout)
+        self._thread.join(timeout)
+        return code
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_gateway(
+    settings: Settings, *, out: TextIO | None = None, timeout: float = 120.0
+) -> Gateway:
+    """Start the whole group with `settings` (ports, data dir, DATABASE_URL...) and wait
+    until it is ready. The launcher runs its own event loop on a thread, so it keeps
+    reading its children's output whatever the caller's loop is doing."""
+    ready_future: concurrent.futures.Future[tuple[Ready, Launcher, asyncio.AbstractEventLoop]]
+    ready_future = concurrent.futures.Future()
+    result: concurrent.futures.Future[int] = concurrent.futures.Future()
+    started: dict[str, Any] = {}
+
+    async def main() -> int:
+        launcher = Launcher(settings, out=out)
+        started.update(launcher=launcher, loop=asyncio.get_running_loop())
+        try:
+            ready = await launcher.start()
+        except BaseException as err:
+            ready_future.set_exception(err)
+            return 1
+        ready_future.set_result((ready, launcher, asyncio.get_running_loop()))
+        return await launcher.wait()
+
+    def thread_main() -> None:
+        try:
+            result.set_result(asyncio.run(main()))
+        except BaseException as err:
+            result.set_exception(err)
+            if not ready_future.done():
+                ready_future.set_exception(err)
+
+    thread = threading.Thread(target=thread_main, name="paygate-launcher", daemon=True)
+    thread.start()
+    try:
+        ready, launcher, loop = ready_future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        if started:
+            started["loop"].call_soon_threadsafe(started["launcher"].request_stop)
+        thread.join(READY_TIMEOUT)
+        raise StartupError(f"the gateway was not ready after {timeout:.0f} s") from None
+    return Gateway(
+        rest_url=ready.rest_url,
+        grpc_target=ready.grpc_target,
+        admin_url=ready.admin_url,
+        database_url=ready.database_url,
+        data_dir=ready.data_dir,
+        merchant_id=ready.seed.merchant_id,
+        secret_key=ready.seed.secret_key,
+        publishable_key=ready.seed.publishable_key,
+        acquirer_target=ready.acquirer_target,
+        acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
+        _launcher=launcher,
+        _loop=loop,
+        _thread=thread,
+        _result=result,
+    )
