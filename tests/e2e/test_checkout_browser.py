@@ -26,9 +26,9 @@ from sqlalchemy import text
 
 from adapters.sql.engine import create_engine
 from servers.bootstrap.app import build_app
-from servers.runtime.launcher import Gateway
 from servers.runtime.settings import Settings
 from tests.e2e.conftest import free_port, fresh_database, running_gateway
+from tests.e2e.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "e2e" / "browser" / "checkout_flows.mjs"
