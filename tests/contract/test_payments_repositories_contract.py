@@ -52,18 +52,6 @@ async def test_new_intent_fields_round_trip(
         attempts=3,
         failed_attempts=2,
         capture_before=later(7 * 86400),
-    )
-    async with any_uow_factory() as uow:
-        assert await uow.payment_intents.get(merchant_id, intent.id) == intent
-
-
-async def test_checkout_fields_round_trip_and_an_intent_reads_by_id_alone(
-    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
-) -> None:
-    intent = await add_intent(
-        any_uow_factory,
-        ids,
-        merchant_id,
         success_url="https://shop.example/thanks?order=1",
         cancel_url="https://shop.example/cart",
     )
