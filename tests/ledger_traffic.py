@@ -27,7 +27,7 @@ from core.payments.model import CaptureMethod, PaymentIntent, Status
 from core.shared.money import Money
 from core.shared.ports import IdGenerator
 from core.shared.secret import Secret
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from sandbox.acquirer.card_network_simulator import CardNetworkSimulator
 from tests.fakes import FixedClock
 

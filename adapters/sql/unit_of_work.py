@@ -27,31 +27,8 @@ from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
-from core.access.ports import (
-    ApiKeyRepository,
-    AuditLog,
-    InvitationRepository,
-    MembershipRepository,
-    MerchantRepository,
-    RateLimitOverrides,
-    SessionRepository,
-    UserRepository,
-)
-from core.ledger.ports import (
-    DisputeRepository,
-    FxRateStore,
-    LedgerRepository,
-    MerchantTermsRepository,
-    PayoutRepository,
-    SettlementRepository,
-)
-from core.payments.ports import (
-    PaymentAttemptRepository,
-    PaymentEventLog,
-    PaymentIntentRepository,
-    RefundRepository,
-)
 from core.shared.errors import Conflict, Unavailable
+from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
@@ -123,31 +100,9 @@ class SqlTransaction:
         await self.connection.commit()
 
 
-class SqlUnitOfWork(SqlTransaction):
-    """The unit of work of payments and access (core.shared.unit_of_work.UnitOfWork)."""
-
-    # Typed as the ports: the Protocol's attributes are mutable, hence invariant, so the
-    # concrete repository classes would not satisfy core's UnitOfWork for a type checker.
-    payment_intents: PaymentIntentRepository
-    payment_events: PaymentEventLog
-    payment_attempts: PaymentAttemptRepository
-    refunds: RefundRepository
-    merchants: MerchantRepository
-    api_keys: ApiKeyRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    invitations: InvitationRepository
-    sessions: SessionRepository
-    audit: AuditLog
-    rate_limit_overrides: RateLimitOverrides
-    # The ledger joins the same transaction, so an entry commits with the state change
-    # that causes it (core/ledger/hooks.py) or not at all.
-    ledger: LedgerRepository
-    merchant_terms: MerchantTermsRepository
-    fx_rates: FxRateStore
-    settlements: SettlementRepository
-    payouts: PayoutRepository
-    disputes: DisputeRepository
+class SqlUnitOfWork(SqlTransaction, UnitOfWork):
+    """The gateway's unit of work (core/unit_of_work.py) on one PostgreSQL transaction;
+    the repositories it carries are declared there, once, and built here."""
 
     def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
         super().__init__(engine)

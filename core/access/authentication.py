@@ -41,7 +41,7 @@ from core.shared.errors import (
 from core.shared.ids import has_prefix
 from core.shared.ports import Clock, IdGenerator
 from core.shared.secret import Secret
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 _BAD_LOGIN = (
     "Invalid email or password. After 5 failed attempts an account is locked for 30 minutes."

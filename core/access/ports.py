@@ -14,7 +14,7 @@ from core.access.roles import Role
 from core.access.sessions import AccessClaims, AuthSession, RefreshToken
 from core.access.users import User
 
-# --- repositories (one transaction: see core/shared/unit_of_work.py) ---------------------
+# --- repositories (one transaction: see core/unit_of_work.py) ---------------------
 
 
 class MerchantRepository(Protocol):
@@ -149,6 +149,19 @@ class RateLimitOverrides(Protocol):
 
 
 # --- services ---------------------------------------------------------------------------
+
+
+class AccessScope(Protocol):
+    """The access context's repositories in a unit of work (core/unit_of_work.py)."""
+
+    merchants: MerchantRepository
+    api_keys: ApiKeyRepository
+    users: UserRepository
+    memberships: MembershipRepository
+    invitations: InvitationRepository
+    sessions: SessionRepository
+    audit: AuditLog
+    rate_limit_overrides: RateLimitOverrides
 
 
 class PasswordHasher(Protocol):

@@ -21,7 +21,7 @@ from core.access.model import Principal
 from core.access.ports import RateLimiter
 from core.shared.errors import InvalidArgument, ResourceExhausted
 from core.shared.ports import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 DEFAULT_CLASS = "default"
 DEFAULT_LIMITS: dict[str, tuple[str, ...]] = {

@@ -27,7 +27,7 @@ from core.shared.errors import (
 from core.shared.ids import has_prefix
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 _BAD_KEY = "Invalid API key provided."
 

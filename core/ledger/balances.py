@@ -6,7 +6,7 @@ from core.access.model import Principal
 from core.ledger.model import BalanceTransaction, BalanceTransactionType, MerchantBalance
 from core.ledger.use_cases import get_balance, list_balance_transactions
 from core.shared.pagination import Page
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 __all__ = ["Balances"]
 

@@ -40,7 +40,7 @@ from core.payments.acquirer import AcquirerDispute, DisputeFeed
 from core.shared.errors import NotFound, Violations
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["DisputePolicy", "Disputes", "IngestResult"]
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from core.ledger.hooks import LedgerHooks
 from core.payments.model import EventKind, PaymentEvent, Status
-from core.shared.unit_of_work import UnitOfWork
+from core.unit_of_work import UnitOfWork
 
 
 class LedgerBookkeeping:

@@ -22,7 +22,7 @@ from core.shared.errors import FailedPrecondition, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CreatePayout", "Payouts"]
 

@@ -132,11 +132,16 @@ class MerchantTermsRepository(Protocol):
 
 
 class LedgerScope(Protocol):
-    """What the ledger hooks need of the caller's unit of work (core UnitOfWork has it)."""
+    """The ledger's repositories in a unit of work (core/unit_of_work.py). The ledger
+    joins the payments' transaction, so an entry commits with the state change that
+    causes it (core/ledger/hooks.py) or not at all."""
 
     ledger: LedgerRepository
     merchant_terms: MerchantTermsRepository
     fx_rates: FxRateStore
+    settlements: SettlementRepository
+    payouts: PayoutRepository
+    disputes: DisputeRepository
 
 
 class SettlementRepository(Protocol):

@@ -38,7 +38,7 @@ from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import Money
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 __all__ = ["REPORT_COLUMNS", "SettlementBatch", "Settlements", "report_csv"]
 

@@ -19,7 +19,7 @@ from core.payments.lifecycle import CUSTOMER, PaymentLifecycle
 from core.payments.model import AttemptStatus, PaymentAttempt, PaymentIntent
 from core.shared.ids import has_prefix
 from core.shared.money import Money
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 
 class ChallengeState(StrEnum):

@@ -52,7 +52,7 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, Bookkeeping, CardVault, NoBookkeeping
+from core.payments.ports import AcquirerRouter, CardVault
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -70,7 +70,7 @@ from core.shared.errors import (
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from core.payments.acquirer import Acquirer, Card
 from core.payments.model import (
@@ -157,6 +157,15 @@ class RefundRepository(Protocol):
         ...
 
 
+class PaymentsScope(Protocol):
+    """The payments context's repositories in a unit of work (core/unit_of_work.py)."""
+
+    payment_intents: PaymentIntentRepository
+    payment_events: PaymentEventLog
+    payment_attempts: PaymentAttemptRepository
+    refunds: RefundRepository
+
+
 # --- the card vault ----------------------------------------------------------------------
 
 
@@ -205,26 +214,6 @@ class AcquirerRouter(Protocol):
     def acquirer(self, name: str) -> Acquirer:
         """The acquirer of that name (KeyError if none)."""
         ...
-
-
-# --- bookkeeping ---------------------------------------------------------------------------
-
-if TYPE_CHECKING:
-    from core.shared.unit_of_work import UnitOfWork
-
-
-class Bookkeeping(Protocol):
-    """Where the money an intent's events moved is posted: the ledger, in the same unit of
-    work as the state change, so both commit or neither does."""
-
-    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None: ...
-
-
-class NoBookkeeping:
-    """For tests of the payment flows alone."""
-
-    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
-        return None
 
 
 # --- change notification -----------------------------------------------------------------

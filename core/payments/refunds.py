@@ -27,14 +27,14 @@ from core.payments.acquirer import (
 )
 from core.payments.errors import shown
 from core.payments.model import PaymentEvent, PaymentIntent, Refund, RefundReason, RefundStatus
-from core.payments.ports import AcquirerRouter, Bookkeeping, NoBookkeeping
+from core.payments.ports import AcquirerRouter
 from core.payments.settlement import apply_refund
 from core.shared.errors import NotFound, Violations
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

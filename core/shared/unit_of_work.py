@@ -1,60 +1,19 @@
-"""One transaction across the repositories of every context."""
+"""What every unit of work is: one transaction, committed or rolled back as a whole.
+
+The repositories a unit of work carries belong to the contexts: each declares its own
+scope (core.payments.ports.PaymentsScope, core.access.ports.AccessScope,
+core.ledger.ports.LedgerScope, core.vault.ports.VaultUnitOfWork), and core/unit_of_work.py
+composes the gateway's. The shared kernel knows none of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
-from core.access.ports import (
-    ApiKeyRepository,
-    AuditLog,
-    InvitationRepository,
-    MembershipRepository,
-    MerchantRepository,
-    RateLimitOverrides,
-    SessionRepository,
-    UserRepository,
-)
-from core.ledger.ports import (
-    DisputeRepository,
-    FxRateStore,
-    LedgerRepository,
-    MerchantTermsRepository,
-    PayoutRepository,
-    SettlementRepository,
-)
-from core.payments.ports import (
-    PaymentAttemptRepository,
-    PaymentEventLog,
-    PaymentIntentRepository,
-    RefundRepository,
-)
 
-
-class UnitOfWork(Protocol):
+class Transaction(Protocol):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
-
-    payment_intents: PaymentIntentRepository
-    payment_events: PaymentEventLog
-    payment_attempts: PaymentAttemptRepository
-    refunds: RefundRepository
-    merchants: MerchantRepository
-    api_keys: ApiKeyRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    invitations: InvitationRepository
-    sessions: SessionRepository
-    audit: AuditLog
-    rate_limit_overrides: RateLimitOverrides
-    # The ledger joins the same transaction, so an entry commits with the state change
-    # that causes it (core/ledger/hooks.py) or not at all.
-    ledger: LedgerRepository
-    merchant_terms: MerchantTermsRepository
-    fx_rates: FxRateStore
-    settlements: SettlementRepository
-    payouts: PayoutRepository
-    disputes: DisputeRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -66,6 +25,3 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self) -> None: ...
-
-
-UnitOfWorkFactory = Callable[[], UnitOfWork]

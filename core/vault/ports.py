@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from core.access.model import Principal
 from core.shared.pagination import Page
+from core.shared.unit_of_work import Transaction
 from core.vault.cards import CardInput
 from core.vault.model import (
     CipherContext,
@@ -148,24 +148,13 @@ class DetokenizationAudit(Protocol):
         ...
 
 
-class VaultUnitOfWork(Protocol):
-    """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
+class VaultUnitOfWork(Transaction, Protocol):
+    """The vault's unit of work, on the vault's own database (apart from the gateway's)."""
 
     tokens: TokenRepository
     payment_methods: PaymentMethodRepository
     data_keys: DataKeyRepository
     detokenizations: DetokenizationAudit
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 VaultUnitOfWorkFactory = Callable[[], VaultUnitOfWork]

@@ -47,7 +47,7 @@ from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
 from core.payments.watch import IntentWatch
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.system import RandomIds
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_merchant
 
 

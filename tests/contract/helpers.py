@@ -15,7 +15,7 @@ from core.payments.model import (
     RefundStatus,
 )
 from core.shared.ports import IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 # Microsecond precision on purpose: PostgreSQL keeps microseconds, so values must survive
 # the round trip unchanged.

@@ -9,7 +9,7 @@ from core.ledger.fx import FxRate
 from core.ledger.hooks import LedgerHooks
 from core.ledger.model import JournalEntry, MerchantTerms
 from core.shared.ports import IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 # A Tuesday, so T+2 is a Thursday; microseconds survive PostgreSQL's round trip.
 # Long past, so that no e2e test (which reconciles a recent day, platform-wide) sees it.

@@ -7,7 +7,7 @@ from dataclasses import replace
 from adapters.system import RandomIds
 from core.access.model import ApiKey, KeyType, Merchant, hash_key, lookup_of
 from core.access.roles import Role
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import T0, add_merchant, later
 
 

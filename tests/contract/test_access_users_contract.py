@@ -15,7 +15,7 @@ from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
 from core.shared.errors import AlreadyExists
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import T0, add_merchant, later
 
 # A syntactically real argon2id string: the database refuses anything else.

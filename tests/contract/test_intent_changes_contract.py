@@ -17,7 +17,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.payments.model import PaymentEvent, PaymentIntent
 from core.payments.ports import IntentChanges
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_intent, add_merchant, later
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 

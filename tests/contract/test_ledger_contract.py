@@ -27,7 +27,7 @@ from core.ledger.model import (
 from core.ledger.use_cases import get_balance
 from core.shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from core.shared.money import Money
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.ledger_helpers import DAY0, RATES_AS_OF, T0, at, capture, load_rates, set_terms
 
 K = AccountKind

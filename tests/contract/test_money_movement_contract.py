@@ -31,7 +31,7 @@ from core.ledger.settlement import REPORT_COLUMNS, SettlementBatch, Settlements
 from core.payments.acquirer import AcquirerDispute, DisputeReason
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.shared.money import Money
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from tests.contract.ledger_helpers import DAY0, at, load_rates, set_terms
 from tests.fakes import FixedClock

@@ -7,7 +7,7 @@ import pytest
 from adapters.system import RandomIds
 from core.payments.model import NextAction, PaymentError, PaymentEvent, Status
 from core.shared.errors import Conflict
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_intent, add_merchant, later, new_intent
 
 

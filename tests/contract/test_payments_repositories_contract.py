@@ -22,7 +22,7 @@ from core.payments.model import (
     Status,
 )
 from core.shared.errors import AlreadyExists, Conflict
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import (
     T0,
     add_attempt,

@@ -32,7 +32,7 @@ from core.access.rate_limits import DEFAULT_LIMITS
 from core.payments.ports import CardVault
 from core.shared.ids import encode, uuid7_int
 from core.shared.ports import Clock, IdGenerator
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from core.vault.model import KeyMaterial
 from core.vault.use_cases import Vault
 from servers.bootstrap.app import App, assemble

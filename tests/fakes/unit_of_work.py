@@ -17,26 +17,8 @@ from adapters.memory.intent_changes import MemoryIntentChanges
 from core.access.audit import AuditEvent
 from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
-from core.access.ports import (
-    ApiKeyRepository,
-    AuditLog,
-    InvitationRepository,
-    MembershipRepository,
-    MerchantRepository,
-    RateLimitOverrides,
-    SessionRepository,
-    UserRepository,
-)
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
-from core.ledger.ports import (
-    DisputeRepository,
-    FxRateStore,
-    LedgerRepository,
-    MerchantTermsRepository,
-    PayoutRepository,
-    SettlementRepository,
-)
 from core.payments.model import (
     CONFIRMABLE,
     IN_FLIGHT,
@@ -48,13 +30,8 @@ from core.payments.model import (
     RefundStatus,
     Status,
 )
-from core.payments.ports import (
-    PaymentAttemptRepository,
-    PaymentEventLog,
-    PaymentIntentRepository,
-    RefundRepository,
-)
 from core.shared.errors import AlreadyExists, Conflict
+from core.unit_of_work import UnitOfWork
 from tests.fakes.access import (
     MemoryAuditLog,
     MemoryInvitations,
@@ -414,25 +391,8 @@ class _ApiKeys:
             key.usage_count += 1
 
 
-class MemoryUnitOfWork(MemoryTransaction[Tables]):
-    payment_intents: PaymentIntentRepository
-    payment_events: PaymentEventLog
-    payment_attempts: PaymentAttemptRepository
-    refunds: RefundRepository
-    merchants: MerchantRepository
-    api_keys: ApiKeyRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    invitations: InvitationRepository
-    sessions: SessionRepository
-    audit: AuditLog
-    rate_limit_overrides: RateLimitOverrides
-    ledger: LedgerRepository
-    merchant_terms: MerchantTermsRepository
-    fx_rates: FxRateStore
-    settlements: SettlementRepository
-    payouts: PayoutRepository
-    disputes: DisputeRepository
+class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
+    """The gateway's unit of work (core/unit_of_work.py) on the in-memory tables."""
 
     _store: MemoryStore
 

@@ -22,12 +22,35 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    return modules
+
+
 def test_core_imports_no_outer_layer_or_driver() -> None:
     offenders = {
         str(path.relative_to(ROOT)): sorted(imported_roots(path) & FORBIDDEN_IN_CORE)
         for path in (ROOT / "core").rglob("*.py")
     }
     assert {p: bad for p, bad in offenders.items() if bad} == {}
+
+
+def test_the_shared_kernel_imports_no_context() -> None:
+    """core/shared serves the contexts; it never points up at them (or at
+    core/unit_of_work.py, which composes them)."""
+    offenders = {}
+    for path in (ROOT / "core" / "shared").rglob("*.py"):
+        modules = imported_modules(path)
+        parts = [m.split(".") for m in modules]
+        bad = sorted(".".join(p) for p in parts if p[0] == "core" and p[1:2] != ["shared"])
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
 
 
 def test_no_sqlite_anywhere() -> None:

@@ -29,7 +29,7 @@ from core.idempotency.use_cases import Idempotency
 from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared import errors
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 from servers.roles.api import start
 from tests.fakes import FixedClock, in_memory_app
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory

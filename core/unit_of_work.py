@@ -1,0 +1,42 @@
+"""The gateway's unit of work: one transaction across the scopes of payments, access and
+the ledger, so that a state change, its events and the postings of the money it moved
+commit together or not at all.
+
+Each context owns its scope (the repositories of its own tables); this is the one place
+that composes them. The adapters declare nothing again: SqlUnitOfWork
+(adapters/sql/unit_of_work.py) and the in-memory fake (tests/fakes/unit_of_work.py)
+subclass UnitOfWork and only build the repositories. A new context adds its scope here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from core.access.ports import AccessScope
+from core.ledger.ports import LedgerScope
+from core.payments.model import PaymentEvent
+from core.payments.ports import PaymentsScope
+from core.shared.unit_of_work import Transaction
+
+
+class UnitOfWork(PaymentsScope, AccessScope, LedgerScope, Transaction, Protocol):
+    """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class Bookkeeping(Protocol):
+    """Where the money an intent's events moved is posted: the ledger, in the same unit of
+    work as the state change, so both commit or neither does
+    (core/ledger/payment_postings.py)."""
+
+    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None: ...
+
+
+class NoBookkeeping:
+    """For tests of the payment flows alone."""
+
+    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+        return None
