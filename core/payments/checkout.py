@@ -19,7 +19,7 @@ from core.access.model import KeyType
 from core.payments.model import PaymentIntent
 from core.shared.ids import has_prefix
 from core.shared.ports import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.unit_of_work import UnitOfWorkFactory
 
 # How many of the merchant's newest keys are searched for a usable publishable key.
 KEYS_SEARCHED = 100
