@@ -65,7 +65,8 @@ function Paygate(publishableKey: string, options: PaygateOptions = {}) {
     closeButton.setAttribute("aria-label", "Close checkout");
     style(closeButton, {
       position: "absolute", top: ".75rem", right: ".75rem", width: "2.5rem", height: "2.5rem", fontSize: "1.5rem",
-      border: "0", borderRadius: "50%", background: "#fff", cursor: "pointer",
+      border: "0", borderRadius: "50%", background: "#fff", color: "#1a1f36", lineHeight: "1",
+      padding: "0", cursor: "pointer", font: "400 1.5rem/1 system-ui, sans-serif",
     });
     overlay.append(frame, closeButton);
 
