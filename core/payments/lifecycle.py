@@ -591,7 +591,7 @@ class PaymentLifecycle:
                 intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reaches an intent only with its client secret; a wrong one
         # looks exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
             raise _no_such_intent(intent_id)
         return intent
 

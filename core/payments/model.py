@@ -23,6 +23,7 @@ amount_refunded counts PENDING refunds too (they hold their amount until they fa
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -205,6 +206,11 @@ class PaymentIntent:
     # Optimistic concurrency: bumped by every saved change.
     version: int = 1
     events: list[PaymentEvent] = field(default_factory=list, compare=False, repr=False)
+
+    def secret_matches(self, client_secret: str) -> bool:
+        """Whether a publishable key's caller presented this intent's client_secret; in
+        constant time, as every secret is compared."""
+        return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
 
     @classmethod
     def create(

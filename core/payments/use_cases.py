@@ -109,7 +109,7 @@ class PaymentIntents:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reads an intent only with its client secret; a wrong one looks
         # exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and client_secret != intent.client_secret):
+        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent
 

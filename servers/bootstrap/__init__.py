@@ -1,7 +1,9 @@
-"""The composition root: builds adapters from Settings and hands them to the use-cases.
+"""The composition root: every adapter is built here from Settings and handed to the
+use-cases; nothing else in servers/ constructs an adapter.
 
-app.py         the application (API, worker, web roles and the operator commands)
-vault.py       the vault, or a client of the vault role
-acquirers.py   the acquirers: the sandbox's simulators in process, or clients of the
-               acquirer role
+    app.py         the application (API, worker and web roles): build_app(settings)
+    vault.py       the vault, or a client of the vault role: build_vault, vault_access
+    acquirers.py   the sandbox's simulators in process, or clients of the acquirer role
+    database.py    the database of a command that runs and ends (operator commands, the
+                   launcher's seeding)
 """

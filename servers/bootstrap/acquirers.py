@@ -88,21 +88,50 @@ def acquirer_access(
     """Clients of the acquirer role when PAYGATE_ACQUIRER_TARGET is set (`on_complete` is
     then unused: the gateway polls), else the simulators in this process."""
     if settings.acquirer_target:
-        channel = open_channel(settings.acquirer_target)
-        options = {
-            "service_token": settings.acquirer_service_token.reveal(),
-            "timeout_seconds": settings.acquirer_timeout,
-            "request_id": request_id,
-        }
-
-        async def close() -> None:
-            await channel.close(None)
-
-        card_network = GrpcAcquirer.card_network(channel, **options)
+        clients = acquirer_clients(
+            settings.acquirer_target,
+            service_token=settings.acquirer_service_token.reveal(),
+            timeout_seconds=settings.acquirer_timeout,
+            request_id=request_id,
+        )
         return AcquirerAccess(
-            card_network, GrpcAcquirer.upi_switch(channel, **options), card_network, close
+            clients.card_network, clients.upi_switch, clients.card_network, clients.aclose
         )
     hosted = build_simulators(settings, clock=clock, on_complete=on_complete)
     return AcquirerAccess(
         hosted.card_network, hosted.upi_switch, hosted.card_network, hosted.aclose, hosted
+    )
+
+
+@dataclass
+class AcquirerClients:
+    """Clients of the acquirer role on one channel, and how to close it."""
+
+    card_network: GrpcAcquirer
+    upi_switch: GrpcAcquirer
+    aclose: Closer
+
+
+def acquirer_clients(
+    target: str,
+    *,
+    service_token: str,
+    timeout_seconds: float,
+    request_id: Callable[[], str] = _no_request_id,
+) -> AcquirerClients:
+    """Clients of the acquirer role at `target` (host:port), on one channel."""
+    channel = open_channel(target)
+    options = {
+        "service_token": service_token,
+        "timeout_seconds": timeout_seconds,
+        "request_id": request_id,
+    }
+
+    async def close() -> None:
+        await channel.close(None)
+
+    return AcquirerClients(
+        GrpcAcquirer.card_network(channel, **options),
+        GrpcAcquirer.upi_switch(channel, **options),
+        close,
     )

@@ -26,11 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.acquirers import settlement_file
-from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
-from adapters.sql.engine import create_engine
 from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.ledger.reconciliation import SqlReconciliationSource
-from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.ledger.disputes import Disputes
 from core.ledger.fx import parse_rates_csv
@@ -40,6 +37,8 @@ from core.ledger.settlement import SettlementBatch
 from core.payments.acquirer import AcquirerUnavailable
 from core.shared.errors import PaygateError
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
+from servers.bootstrap.acquirers import acquirer_clients
+from servers.bootstrap.database import database
 
 Say = Callable[..., None]
 
@@ -58,25 +57,21 @@ async def fx_load(database_url: str, path: Path, say: Say) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         say("error", "the rates file cannot be read", file=str(path), problem=str(error))
         return BAD_INPUT
-    engine = create_engine(database_url, pool_size=1)
     try:
-        async with SqlUnitOfWorkFactory(engine)() as uow:
+        async with database(database_url, pool_size=1) as db, db.uow() as uow:
             added = await uow.fx_rates.add(rates)
             await uow.commit()
     except PaygateError as error:
         say("error", "rates not loaded", file=str(path), reason=error.reason, problem=error.message)
         return BAD_INPUT
-    finally:
-        await engine.dispose()
     pairs = sorted({f"{r.base}{r.quote}" for r in rates})
     say("info", "fx rates loaded", file=str(path), rates=len(rates), new=added, pairs=pairs)
     return OK
 
 
 async def settle(database_url: str, day: date, say: Say) -> int:
-    engine = create_engine(database_url, pool_size=2)
-    try:
-        batch = SettlementBatch(SqlUnitOfWorkFactory(engine), RandomIds())
+    async with database(database_url) as db:
+        batch = SettlementBatch(db.uow, RandomIds())
         try:
             completed = await batch.run_settlement(day, datetime.now(UTC))
         except PaygateError as error:
@@ -93,24 +88,17 @@ async def settle(database_url: str, day: date, say: Say) -> int:
                 net=s.totals.net,
                 released=s.released,
             )
-        async with engine.connect() as connection:
+        async with db.engine.connect() as connection:
             checkpoints = await take_checkpoints(connection)
             await connection.commit()
-    finally:
-        await engine.dispose()
     say("info", "settled", day=day.isoformat(), settlements=len(completed), checkpoints=checkpoints)
     return OK
 
 
 async def run_payouts(database_url: str, say: Say) -> int:
-    engine = create_engine(database_url, pool_size=2)
-    try:
+    async with database(database_url) as db:
         ids, clock = RandomIds(), SystemClock()
-        paid = await Payouts(SqlUnitOfWorkFactory(engine), ids, clock).run_automatic_payouts(
-            clock.now()
-        )
-    finally:
-        await engine.dispose()
+        paid = await Payouts(db.uow, ids, clock).run_automatic_payouts(clock.now())
     for p in paid:
         say("info", "payout sent", payout=p.id, merchant=p.merchant_id, amount=p.amount,
             currency=p.currency, settlement=p.settlement_id)  # fmt: skip
@@ -119,13 +107,10 @@ async def run_payouts(database_url: str, say: Say) -> int:
 
 
 async def resolve_disputes(database_url: str, say: Say) -> int:
-    engine = create_engine(database_url, pool_size=2)
-    try:
+    async with database(database_url) as db:
         ids, clock = RandomIds(), SystemClock()
-        disputes = Disputes(SqlUnitOfWorkFactory(engine), ids, clock, SimulatedDisputeDecisions())
+        disputes = Disputes(db.uow, ids, clock, SimulatedDisputeDecisions())
         closed = await disputes.resolve_due_disputes(clock.now())
-    finally:
-        await engine.dispose()
     for d in closed:
         say("info", "dispute closed", dispute=d.id, merchant=d.merchant_id, status=d.status.value)
     say("info", "disputes resolved", closed=len(closed))
@@ -147,15 +132,12 @@ async def download_settlement_files(
     """The acquirer role's settlement records of each day (the card network's and the UPI
     switch's), written as that day's file in `directory` (`settlement-D.csv`, replaced):
     what a real acquirer delivers by SFTP, kept as the record of what was reconciled."""
-    channel = open_channel(acquirer.target)
-    options: dict[str, Any] = {
-        "service_token": acquirer.service_token,
-        "timeout_seconds": acquirer.timeout_seconds,
-    }
-    books = [
-        GrpcAcquirer.card_network(channel, **options),
-        GrpcAcquirer.upi_switch(channel, **options),
-    ]
+    clients = acquirer_clients(
+        acquirer.target,
+        service_token=acquirer.service_token,
+        timeout_seconds=acquirer.timeout_seconds,
+    )
+    books = [clients.card_network, clients.upi_switch]
     try:
         paths = []
         for day in days:
@@ -165,7 +147,7 @@ async def download_settlement_files(
             )
         return paths
     finally:
-        await channel.close(None)
+        await clients.aclose()
 
 
 async def run_reconcile(
@@ -205,23 +187,19 @@ async def run_reconcile(
     except (OSError, UnicodeDecodeError) as error:
         say("error", "the acquirer file cannot be read", problem=str(error))
         return BAD_INPUT
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as connection:
-            # One snapshot for the ledger and the payments; nothing is written.
-            conn = await connection.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-            report = await reconcile(
-                SqlReconciliationSource(conn),
-                day,
-                lines,
-                malformed=malformed,
-                previous_lines=previous_lines,
-            )
-            await conn.rollback()
-    finally:
-        await engine.dispose()
+    async with database(database_url, pool_size=1) as db, db.engine.connect() as connection:
+        # One snapshot for the ledger and the payments; nothing is written.
+        conn = await connection.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        report = await reconcile(
+            SqlReconciliationSource(conn),
+            day,
+            lines,
+            malformed=malformed,
+            previous_lines=previous_lines,
+        )
+        await conn.rollback()
     for difference in report.differences:
         say("warning", "difference", **difference.as_dict())
     summary: dict[str, Any] = {

@@ -24,13 +24,13 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from servers.runtime.logging_setup import json_line
 from servers.runtime.settings import Settings
 
 # Role -> "module:coroutine function" taking (settings, listen); imported only when chosen.
@@ -49,15 +49,8 @@ RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 
 
 def _say(level: str, msg: str, **fields: Any) -> None:
-    record = {
-        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": level,
-        "logger": "paygate.cli",
-        "msg": msg,
-        **fields,
-    }
     print(
-        json.dumps(record, default=str),
+        json_line(level, msg, logger="paygate.cli", **fields),
         file=sys.stderr if level == "error" else sys.stdout,
         flush=True,
     )

@@ -14,36 +14,32 @@ With PAYGATE_ACQUIRER_SERVICE_TOKEN set, every call of paygate.internal.* must c
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import logging
-import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 import grpc
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
 from paygate.internal.v1 import acquirer_pb2 as pb
 from paygate.internal.v1 import acquirer_pb2_grpc
 
 from adapters.acquirers.grpc_errors import reason_of
 from adapters.system import RandomIds
 from core.payments.acquirer import Acquirer, AcquirerError, InvalidPaymentDetails
-from core.shared.errors import Unauthenticated
 from sandbox.acquirer.servicer import AcquirerSimulatorServicer
 from servers.bootstrap.acquirers import build_simulators
+from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServerInterceptor, ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import (
     AroundCall,
     ErrorInterceptor,
     RequestLogInterceptor,
-    metadata_value,
 )
+from servers.grpc.serve import Hosted, Server, serve_until_signalled
+from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.runtime import logging_setup
 from servers.runtime.settings import Settings
 
@@ -52,31 +48,6 @@ log = logging.getLogger("paygate.acquirer")
 GRACE_SECONDS = 5.0
 SERVICE = pb.DESCRIPTOR.services_by_name["AcquirerSimulatorService"].full_name
 _ids = RandomIds()
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()  # equal lengths for compare_digest
-
-
-class ServiceTokenInterceptor(AroundCall):
-    """Only callers holding the service credential get in (when one is configured)."""
-
-    def __init__(self, token: str) -> None:
-        self._digest = _digest(token)
-
-    def applies_to(self, method: str) -> bool:
-        return method.startswith("/paygate.")
-
-    @asynccontextmanager
-    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
-        scheme, _, token = metadata_value(context, "authorization").partition(" ")
-        presented = _digest(token.strip()) if scheme.lower() == "bearer" else b""
-        if not hmac.compare_digest(presented, self._digest):
-            raise Unauthenticated(
-                "The acquirer requires its service credential.",
-                reason="INVALID_SERVICE_CREDENTIAL",
-            )
-        yield
 
 
 class AcquirerErrorInterceptor(AroundCall):
@@ -110,35 +81,27 @@ async def start(
     service_token: str = "",
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
     """Builds and starts the server; returns it, its health servicer and the bound port."""
+    server = await start_server(acquirers, listen, service_token=service_token)
+    return server.as_tuple()
+
+
+async def start_server(
+    acquirers: Mapping[pb.Acquirer.ValueType, Acquirer], listen: str, *, service_token: str
+) -> Server:
     interceptors: list[ServerInterceptor] = [
         RequestLogInterceptor(lambda: _ids.new("req")),
         ErrorInterceptor(),
     ]
     if service_token:
-        interceptors.append(ServiceTokenInterceptor(service_token))
+        interceptors.append(ServiceTokenInterceptor([service_token], role="acquirer"))
     interceptors.append(AcquirerErrorInterceptor())
-    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
-    acquirer_pb2_grpc.add_AcquirerSimulatorServiceServicer_to_server(
-        AcquirerSimulatorServicer(acquirers), server
-    )
-    health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        [
-            SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    port = server.add_insecure_port(listen)
-    await server.start()
-    for name in ("", SERVICE):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, health, port
+    servicer = AcquirerSimulatorServicer(acquirers)
+    add = partial(acquirer_pb2_grpc.add_AcquirerSimulatorServiceServicer_to_server, servicer)
+    return await serve_grpc.start(listen, [Hosted(SERVICE, add)], interceptors=interceptors)
 
 
 async def stop(server: grpc.aio.Server, health: health_aio.HealthServicer) -> None:
+    """Drains a server that start() returned (tests stop the role this way)."""
     await health.enter_graceful_shutdown()
     await server.stop(GRACE_SECONDS)
 
@@ -148,31 +111,25 @@ async def run(settings: Settings, listen: str) -> None:
     logging_setup.configure(settings.log_level)
     simulators = build_simulators(settings)
     token = settings.acquirer_service_token.reveal()
-    server, health, port = await start(simulators.by_wire_name(), listen, service_token=token)
-    log.info(
-        "acquirer serving",
-        extra={
-            "fields": {
-                "listen": listen,
-                "port": port,
-                "service_token": bool(token),
-                "challenge_base_url": settings.web_url,
-            }
-        },
-    )
-    if not token:
-        log.warning(
-            "PAYGATE_ACQUIRER_SERVICE_TOKEN is not set: any caller that reaches this port "
-            "can use the acquirer; keep it on loopback or a private network"
-        )
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_requested.set)
     try:
-        await stop_requested.wait()
-        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
-        await stop(server, health)
+        server = await start_server(simulators.by_wire_name(), listen, service_token=token)
+        log.info(
+            "acquirer serving",
+            extra={
+                "fields": {
+                    "listen": listen,
+                    "port": server.port,
+                    "service_token": bool(token),
+                    "challenge_base_url": settings.web_url,
+                }
+            },
+        )
+        if not token:
+            log.warning(
+                "PAYGATE_ACQUIRER_SERVICE_TOKEN is not set: any caller that reaches this port "
+                "can use the acquirer; keep it on loopback or a private network"
+            )
+        await serve_until_signalled(server, grace=GRACE_SECONDS)
     finally:
         await simulators.aclose()
         log.info("acquirer stopped")

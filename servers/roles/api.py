@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
 from paygate.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
@@ -45,8 +42,10 @@ from paygate.v1 import (
 from adapters.system import RandomIds
 from core.access.gate import AccessGate, Requirement
 from servers.bootstrap.app import App, build_app
+from servers.grpc import serve as serve_grpc
 from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
 from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
 from servers.grpc.servicers.ledger import (
@@ -200,36 +199,20 @@ async def start(
     """Builds and starts a server of `services` (the API role's by default, the web
     role's PAGE_SERVICES) behind the whole interceptor chain; returns it, its health
     servicer and the bound port."""
-    server = grpc.aio.server(
-        interceptors=[
-            RequestLogInterceptor(_new_request_id),
-            ErrorInterceptor(),
-            AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
-            # After auth: keys are scoped to the caller's merchant.
-            IdempotencyInterceptor(
-                app.idempotency, idempotent_methods(s.descriptor for s in services)
-            ),
-        ],
-        options=[("grpc.so_reuseport", 0)],
-    )
-    for service in services:
-        service.register(service.build(app), server)
-    health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [s.descriptor.full_name for s in services]
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    port = server.add_insecure_port(listen)
-    await server.start()
-    for name in ["", *names]:
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, health, port
+    server = await start_server(app, listen, services)
+    return server.as_tuple()
+
+
+async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> Server:
+    interceptors = [
+        RequestLogInterceptor(_new_request_id),
+        ErrorInterceptor(),
+        AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
+        # After auth: keys are scoped to the caller's merchant.
+        IdempotencyInterceptor(app.idempotency, idempotent_methods(s.descriptor for s in services)),
+    ]
+    hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
+    return await serve_grpc.start(listen, hosted, interceptors=interceptors)
 
 
 async def run(settings: Settings, listen: str) -> None:
@@ -244,19 +227,13 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     """Serves `services` until SIGTERM or SIGINT, then drains: health turns NOT_SERVING,
     watches end with their final message, in-flight calls get GRACE_SECONDS."""
     app = build_app(settings, settings.database_url)
-    server, health, port = await start(app, listen, services)
-    names = [s.descriptor.full_name for s in services]
-    log.info("serving", extra={"fields": {"listen": listen, "port": port, "services": names}})
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
-        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
-        await health.enter_graceful_shutdown()
-        await app.begin_shutdown()
-        await server.stop(GRACE_SECONDS)
+        server = await start_server(app, listen, services)
+        log.info(
+            "serving",
+            extra={"fields": {"listen": listen, "port": server.port, "services": server.names}},
+        )
+        await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
     finally:
         await app.aclose()
         log.info("stopped")

@@ -6,8 +6,9 @@ import asyncio
 import json
 import re
 import threading
-from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from servers.runtime.logging_setup import json_line
 
 LINE_LIMIT = 1 << 20  # longest child output line kept whole
 
@@ -28,15 +29,7 @@ class JsonLog:
                 pass  # stdout closed (the terminal went away): keep supervising
 
     def __call__(self, level: str, msg: str, **fields: Any) -> None:
-        record = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": level,
-            "logger": "paygate.launcher",
-            "proc": "launcher",
-            "msg": msg,
-            **fields,
-        }
-        self.write_line(json.dumps(record, default=str))
+        self.write_line(json_line(level, msg, logger="paygate.launcher", proc="launcher", **fields))
 
     def child_json(self, proc: str, line: str) -> None:
         """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it."""
@@ -52,13 +45,7 @@ class JsonLog:
             level = "error"
         elif (grpc_core := _GRPC_CORE_LINE.match(first)) is not None:
             level = _GRPC_CORE_LEVELS[grpc_core.group(1)]
-        record = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": level,
-            "proc": proc,
-            "msg": "\n".join(lines),
-        }
-        self.write_line(json.dumps(record))
+        self.write_line(json_line(level, "\n".join(lines), proc=proc))
 
 
 # gRPC core's own lines: "E1123 21:08:26.174700    2219 add_port.cc:83] ..."

@@ -6,27 +6,53 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from adapters.logging_filter import PanMaskingFormatter
 from servers.grpc import context as call
 
 
+def json_line(
+    level: str,
+    msg: str,
+    *,
+    logger: str = "",
+    proc: str = "",
+    at: datetime | None = None,
+    **fields: Any,
+) -> str:
+    """One log record as one JSON line: the shape of every line paygate writes (this
+    module's formatter, the launcher's own lines and its children's text, the `paygate`
+    command's messages)."""
+    line: dict[str, object] = {
+        "ts": (at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
+        "level": level,
+    }
+    if logger:
+        line["logger"] = logger
+    if proc:  # the process of `paygate up` that wrote it
+        line["proc"] = proc
+    line["msg"] = msg
+    line.update(fields)
+    return json.dumps(line, default=str)
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        line["msg"] = record.getMessage()
         # Structured fields: log.info("serving", extra={"fields": {"port": 50061}}).
-        line.update(getattr(record, "fields", {}))
+        fields: dict[str, Any] = dict(getattr(record, "fields", {}))
         rid = call.request_id.get()
         if rid:
-            line.setdefault("request_id", rid)
+            fields.setdefault("request_id", rid)
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+            fields["exc"] = self.formatException(record.exc_info)
+        return json_line(
+            record.levelname.lower(),
+            record.getMessage(),
+            logger=record.name,
+            at=datetime.fromtimestamp(record.created, UTC),
+            **fields,
+        )
 
 
 def configure(level: str = "INFO") -> None:

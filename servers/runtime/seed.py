@@ -50,15 +50,13 @@ async def ensure_seed(database_url: str, seed_file: Path) -> tuple[Seed, bool]:
     Returns (seed, created). A seed is stale when its merchant or its secret key is not in
     this database (another DATABASE_URL, a wiped data dir, a revoked key).
     """
-    from adapters.sql.engine import create_engine
-    from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
     from adapters.system import RandomIds, SystemClock
     from core.access.use_cases import ApiKeys
     from core.shared.errors import Unauthenticated
+    from servers.bootstrap.database import database
 
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        uow = SqlUnitOfWorkFactory(engine)
+    async with database(database_url, pool_size=1) as db:
+        uow = db.uow
         keys = ApiKeys(uow, RandomIds(), SystemClock())
         saved = read_seed(seed_file)
         if saved is not None:
@@ -79,5 +77,3 @@ async def ensure_seed(database_url: str, seed_file: Path) -> tuple[Seed, bool]:
         )
         write_seed(seed_file, seed)
         return seed, True
-    finally:
-        await engine.dispose()

@@ -7,16 +7,13 @@ credentials (VAULT_DATABASE_URL); callers present the service credential.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
 from paygate.internal.v1 import vault_pb2, vault_pb2_grpc
 
 from adapters.system import RandomIds, SystemClock
@@ -24,10 +21,12 @@ from adapters.vault.grpc_errors import CIPHERTEXT_REJECTED_REASON
 from core.vault.errors import CiphertextRejected
 from core.vault.use_cases import Vault
 from servers.bootstrap.vault import build_vault, server_credentials, service_tokens
+from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import AroundCall, ErrorInterceptor, RequestLogInterceptor
-from servers.roles.vault.auth import ServiceAuthInterceptor
+from servers.grpc.serve import Hosted, Server, serve_until_signalled
+from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
 from servers.roles.worker.scheduler import run_jobs
@@ -38,6 +37,8 @@ log = logging.getLogger("paygate.vault")
 
 GRACE_SECONDS = 10.0
 SERVICE = vault_pb2.DESCRIPTOR.services_by_name["VaultInternalService"].full_name
+# The one service the vault admits (its audit names it as the actor of every call).
+SERVICE_NAME = "payments"
 _CIPHERTEXT_REJECTED = build_status(
     grpc.StatusCode.INTERNAL,
     "Stored card data could not be decrypted.",
@@ -76,35 +77,34 @@ async def start(
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
     """Builds and starts the vault server; returns it, its health servicer and the port."""
-    server = grpc.aio.server(
+    server = await start_server(vault, listen, tokens=tokens, credentials=credentials)
+    return server.as_tuple()
+
+
+async def start_server(
+    vault: Vault,
+    listen: str,
+    *,
+    tokens: Sequence[str],
+    credentials: grpc.ServerCredentials | None = None,
+) -> Server:
+    servicer = VaultInternalServicer(vault)
+    return await serve_grpc.start(
+        listen,
+        [
+            Hosted(
+                SERVICE,
+                partial(vault_pb2_grpc.add_VaultInternalServiceServicer_to_server, servicer),
+            )
+        ],
         interceptors=[
             RequestLogInterceptor(lambda: _ids.new("req")),
             ErrorInterceptor(),
-            ServiceAuthInterceptor(tokens),
+            ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
             CiphertextRejectedInterceptor(),
         ],
-        options=[("grpc.so_reuseport", 0)],
+        credentials=credentials,
     )
-    vault_pb2_grpc.add_VaultInternalServiceServicer_to_server(VaultInternalServicer(vault), server)
-    health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        [
-            SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    port = (
-        server.add_secure_port(listen, credentials)
-        if credentials is not None
-        else server.add_insecure_port(listen)
-    )
-    await server.start()
-    for name in ("", SERVICE):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, health, port
 
 
 async def run(settings: Settings, listen: str) -> None:
@@ -119,26 +119,20 @@ async def run(settings: Settings, listen: str) -> None:
             "mesh encrypts it"
         )
     components = build_vault(settings)
-    server, health, port = await start(
-        components.vault, listen, tokens=tokens, credentials=credentials
-    )
-    stop = asyncio.Event()
-    jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
-    upkeep = asyncio.create_task(run_jobs(jobs, SystemClock(), stop))
-    log.info(
-        "vault serving",
-        extra={"fields": {"listen": listen, "port": port, "tls": credentials is not None}},
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
-        log.info("draining", extra={"fields": {"grace_seconds": GRACE_SECONDS}})
-        await health.enter_graceful_shutdown()
-        await server.stop(GRACE_SECONDS)
+        server = await start_server(
+            components.vault, listen, tokens=tokens, credentials=credentials
+        )
+        log.info(
+            "vault serving",
+            extra={
+                "fields": {"listen": listen, "port": server.port, "tls": credentials is not None}
+            },
+        )
+        jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
+        await serve_until_signalled(
+            server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
+        )
     finally:
-        stop.set()
-        await upkeep
         await components.aclose()
         log.info("vault stopped")

@@ -11,7 +11,7 @@ from core.access.model import Principal
 from core.shared.errors import InvalidArgument
 from core.vault.use_cases import Vault
 from servers.grpc.context import ServicerContext
-from servers.roles.vault.auth import service
+from servers.grpc.service_auth import service
 
 Context = ServicerContext
 

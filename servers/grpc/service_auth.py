@@ -1,11 +1,12 @@
-"""The vault role's door: only callers holding the service credential get in.
+"""The door of the internal roles (vault, acquirer): only callers holding the service
+credential get in.
 
 Every method of paygate.internal.* needs `authorization: Bearer <service token>`; the
 token is compared in constant time with each configured one (the current and, while it
-is being rotated, the previous). Health and reflection stay open for probes and
-operators. This is a shared-secret check: run the vault role on a private network, and
-put TLS (or a mesh's mTLS) on the channel, since the DetokenizeForPayment response
-carries a card number.
+is being rotated, the previous), all of them, matching or not. Health and reflection stay
+open for probes and operators. This is a shared-secret check: run these roles on a
+private network, and put TLS (or a mesh's mTLS) on the channel, since the vault's
+DetokenizeForPayment response carries a card number.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from core.shared.errors import Unauthenticated
 from servers.grpc.context import ServicerContext
 from servers.grpc.interceptors import AroundCall, metadata_value
 
-SERVICE_NAME = "payments"
-# The authenticated service of the current call (for the audit's actor).
-service: ContextVar[str] = ContextVar("vault_service", default="")
+# The authenticated service of the current call (the vault's audit names it as actor).
+service: ContextVar[str] = ContextVar("calling_service", default="")
 
 
 def _digest(token: str) -> bytes:
@@ -30,11 +30,15 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class ServiceAuthInterceptor(AroundCall):
-    def __init__(self, tokens: Sequence[str], *, service_name: str = SERVICE_NAME) -> None:
+class ServiceTokenInterceptor(AroundCall):
+    """`role` names the refusing role in the error ("vault", "acquirer"); `service_name`
+    is what a successful call records in `service`."""
+
+    def __init__(self, tokens: Sequence[str], *, role: str, service_name: str = "") -> None:
         if not tokens or not all(tokens):
-            raise ValueError("the vault role needs at least one service credential")
+            raise ValueError(f"the {role} role needs at least one service credential")
         self._digests = [_digest(t) for t in tokens]
+        self._role = role
         self._service_name = service_name
 
     def applies_to(self, method: str) -> bool:
@@ -48,7 +52,8 @@ class ServiceAuthInterceptor(AroundCall):
         matches = [hmac.compare_digest(presented, d) for d in self._digests]
         if not token.strip() or not any(matches):
             raise Unauthenticated(
-                "The vault requires its service credential.", reason="INVALID_SERVICE_CREDENTIAL"
+                f"The {self._role} requires its service credential.",
+                reason="INVALID_SERVICE_CREDENTIAL",
             )
         service.set(self._service_name)
         yield
