@@ -11,7 +11,6 @@ API answers a publishable key with a wrong client_secret.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -54,9 +53,7 @@ class HostedCheckout:
             return None
         async with self._uow() as uow:
             intent = await uow.payment_intents.by_id(intent_id)
-            if intent is None or not hmac.compare_digest(
-                client_secret.encode(), intent.client_secret.encode()
-            ):
+            if intent is None or not intent.secret_matches(client_secret):
                 return None
             merchant = await uow.merchants.get(intent.merchant_id)
             keys = await uow.api_keys.list(intent.merchant_id, limit=KEYS_SEARCHED)
