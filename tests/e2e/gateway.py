@@ -33,6 +33,8 @@ class Gateway:
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _result: concurrent.futures.Future[int]
+    # The demo shop, when it runs (Settings.demo_port).
+    demo_url: str = ""
 
     @property
     def pids(self) -> dict[str, int]:
@@ -109,4 +111,5 @@ def start_gateway(
         _loop=loop,
         _thread=thread,
         _result=result,
+        demo_url=ready.demo_url,
     )

@@ -11,11 +11,11 @@ the server says about the intent. Screenshots are kept under var/artifacts/check
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy import text
 from adapters.sql.engine import create_engine
 from servers.bootstrap.app import build_app
 from servers.runtime.settings import Settings
-from tests.e2e.conftest import free_port, fresh_database, running_gateway
+from tests.e2e.conftest import fresh_database, running_gateway
 from tests.e2e.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,11 +110,6 @@ async def expire(gateway: Gateway, intent_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
 async def checkout_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """Its own: this gateway's acquirer role keeps books the session gateway's does not."""
     async with fresh_database(postgres_admin_url, "paygate_checkout") as url:
@@ -122,15 +117,15 @@ async def checkout_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def checkout_gateway(checkout_database_url: str, demo_port: int) -> Iterator[Gateway]:
-    with running_gateway(checkout_database_url, demo_port=demo_port) as running:
+def checkout_gateway(checkout_database_url: str) -> Iterator[Gateway]:
+    with running_gateway(checkout_database_url, demo_shop=True) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-async def browser_run(checkout_gateway: Gateway, demo_port: int) -> dict[str, Any]:
+async def browser_run(checkout_gateway: Gateway, request: pytest.FixtureRequest) -> dict[str, Any]:
     """Prepares an intent per flow, runs them all in Chromium, returns the report."""
-    shop = Shop(checkout_gateway, f"http://127.0.0.1:{demo_port}")
+    shop = Shop(checkout_gateway, checkout_gateway.demo_url)
     card_flows = ["card_success", "decline_then_retry", "three_ds_pass", "three_ds_fail"]
     scenarios: dict[str, dict[str, Any]] = {}
     for name in [*card_flows, "keyboard_only"]:
@@ -171,7 +166,10 @@ async def browser_run(checkout_gateway: Gateway, demo_port: int) -> dict[str, An
         timeout=RUN_TIMEOUT,
         env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
     )
-    print(f"checkout screenshots: {ARTIFACTS}", file=sys.stderr)
+    # Past pytest's capture, so that every run says where the screenshots are.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\ncheckout screenshots: {ARTIFACTS}", flush=True)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     report: dict[str, Any] = json.loads(results_path.read_text())
     report["shop"] = shop
