@@ -68,10 +68,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # Regenerate everything derived from proto/ (see scripts/gen.py: server bindings, the
 # Python and TypeScript clients, the descriptor set, OpenAPI, and the browser bundles,
-# whose sizes it prints) and the generated tables of docs/access.md; commit the result.
+# whose sizes it prints) and the generated tables of docs/access.md
+# (scripts/access_doc.py) and docs/errors.md (scripts/errors_doc.py); commit the result.
 gen: tools
 	$(PYTHON) scripts/gen.py
 	$(PYTHON) scripts/access_doc.py
+	$(PYTHON) scripts/errors_doc.py
 
 # Fails when the checked-in generated files are stale, or proto/ is not lint-clean
 # and buf-formatted. Touches nothing in the working tree. The staleness check goes
@@ -80,5 +82,6 @@ gen: tools
 check-gen: tools
 	@$(PYTHON) scripts/gen.py --check
 	@$(PYTHON) scripts/access_doc.py --check
+	@$(PYTHON) scripts/errors_doc.py --check
 	@$(BUF) lint
 	@$(BUF) format --diff --exit-code --path proto/paygate

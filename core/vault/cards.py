@@ -113,7 +113,9 @@ def validate_card(
     cvc = _check_cvc(card.cvc.reveal(), BRAND_RULES[info.brand], problems)
     name = card.name.strip()
     if len(name) > MAX_NAME_CHARS:
-        problems.add("card.name", f"may be at most {MAX_NAME_CHARS} characters", "INVALID_NAME")
+        problems.add(
+            "card.name", f"may be at most {MAX_NAME_CHARS} characters", reason="INVALID_NAME"
+        )
     problems.raise_if_any()
     return ValidatedCard(
         pan=Pan(digits),
@@ -128,39 +130,47 @@ def validate_card(
 def _check_number(raw: str, bins: BinTable, problems: _Problems) -> tuple[str, BinInfo]:
     field = "card.number"
     if not raw.strip():
-        problems.add(field, "is required", INVALID_NUMBER)
+        problems.add(field, "is required", reason=INVALID_NUMBER)
         return "", BinInfo(Brand.UNKNOWN)
     digits = raw.replace(" ", "").replace("-", "")
     if not (digits.isascii() and digits.isdigit()):
-        problems.add(field, "must contain only digits", INVALID_NUMBER)
+        problems.add(field, "must contain only digits", reason=INVALID_NUMBER)
         return "", BinInfo(Brand.UNKNOWN)
     info = bins.lookup(digits)
     rule = BRAND_RULES[info.brand]
     if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
-        problems.add(field, f"must have {MIN_DIGITS} to {MAX_DIGITS} digits", INVALID_NUMBER)
+        problems.add(field, f"must have {MIN_DIGITS} to {MAX_DIGITS} digits", reason=INVALID_NUMBER)
     elif len(digits) not in rule.lengths:
         lengths = " or ".join(str(n) for n in sorted(rule.lengths))
-        problems.add(field, f"a {info.brand} card number has {lengths} digits", INVALID_NUMBER)
+        problems.add(
+            field, f"a {info.brand} card number has {lengths} digits", reason=INVALID_NUMBER
+        )
     elif not luhn_valid(digits):
-        problems.add(field, "is not a valid card number", INVALID_NUMBER)
+        problems.add(field, "is not a valid card number", reason=INVALID_NUMBER)
     return digits, info
 
 
 def _check_expiry(month: int, year: int, now: datetime, problems: _Problems) -> int:
     month_ok = 1 <= month <= 12
     if not month_ok:
-        problems.add("card.exp_month", "must be a month from 1 to 12", INVALID_EXPIRY)
+        problems.add("card.exp_month", "must be a month from 1 to 12", reason=INVALID_EXPIRY)
     if 0 < year < 100:
         year += 2000
     latest_past = now - _LATEST_OFFSET
     if year <= 0:
-        problems.add("card.exp_year", "is required: four digits such as 2030", INVALID_EXPIRY)
+        problems.add(
+            "card.exp_year", "is required: four digits such as 2030", reason=INVALID_EXPIRY
+        )
     elif year < latest_past.year:
-        problems.add("card.exp_year", "is in the past: the card has expired", INVALID_EXPIRY)
+        problems.add("card.exp_year", "is in the past: the card has expired", reason=INVALID_EXPIRY)
     elif year > latest_past.year + MAX_YEARS_AHEAD:
-        problems.add("card.exp_year", f"is more than {MAX_YEARS_AHEAD} years ahead", INVALID_EXPIRY)
+        problems.add(
+            "card.exp_year", f"is more than {MAX_YEARS_AHEAD} years ahead", reason=INVALID_EXPIRY
+        )
     elif month_ok and year == latest_past.year and month < latest_past.month:
-        problems.add("card.exp_month", "is in the past: the card has expired", INVALID_EXPIRY)
+        problems.add(
+            "card.exp_month", "is in the past: the card has expired", reason=INVALID_EXPIRY
+        )
     return year
 
 
@@ -170,5 +180,5 @@ def _check_cvc(raw: str, rule: BrandRule, problems: _Problems) -> Secret | None:
     if raw.isascii() and raw.isdigit() and len(raw) in rule.cvc_lengths:
         return Secret(raw)
     lengths = " or ".join(str(n) for n in sorted(rule.cvc_lengths))
-    problems.add("card.cvc", f"must be {lengths} digits for this card", INVALID_CVC)
+    problems.add("card.cvc", f"must be {lengths} digits for this card", reason=INVALID_CVC)
     return None

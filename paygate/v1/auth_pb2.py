@@ -29,7 +29,7 @@ from paygate.v1 import api_keys_pb2 as paygate_dot_v1_dot_api__keys__pb2
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15paygate/v1/auth.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"`\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"b\n\x07\x41\x63\x63ount\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"e\n\x11\x41\x63\x63ountMembership\x12*\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paygate.v1.AccountB\x04\xe2\x41\x01\x03\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x03\"Z\n\rSignupRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x1b\n\rbusiness_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"V\n\x0eSignupResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.paygate.v1.User\x12$\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x13.paygate.v1.Account\"<\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\"\xfb\x01\n\x07Session\x12\x1a\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rrefresh_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nexpires_in\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x18\n\ntoken_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18refresh_token_expires_in\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12$\n\x04user\x18\x06 \x01(\x0b\x32\x10.paygate.v1.UserB\x04\xe2\x41\x01\x03\x12\x35\n\x08\x61\x63\x63ounts\x18\x07 \x03(\x0b\x32\x1d.paygate.v1.AccountMembershipB\x04\xe2\x41\x01\x03\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x10\n\x0eLogoutResponse2\xa6\x03\n\x0b\x41uthService\x12i\n\x06Signup\x12\x19.paygate.v1.SignupRequest\x1a\x1a.paygate.v1.SignupResponse\"(\xa2\xbb\x18\n\x18\x01\x32\x06signup\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/signup:\x01*\x12^\n\x05Login\x12\x18.paygate.v1.LoginRequest\x1a\x13.paygate.v1.Session\"&\xa2\xbb\x18\t\x18\x01\x32\x05login\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12\x63\n\x07Refresh\x12\x1a.paygate.v1.RefreshRequest\x1a\x13.paygate.v1.Session\"\'\xa2\xbb\x18\x08\x18\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12g\n\x06Logout\x12\x19.paygate.v1.LogoutRequest\x1a\x1a.paygate.v1.LogoutResponse\"&\xa2\xbb\x18\x08\x18\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15paygate/v1/auth.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"`\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"b\n\x07\x41\x63\x63ount\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"e\n\x11\x41\x63\x63ountMembership\x12*\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paygate.v1.AccountB\x04\xe2\x41\x01\x03\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x03\"Z\n\rSignupRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x1b\n\rbusiness_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"b\n\x0eSignupResponse\x12$\n\x04user\x18\x01 \x01(\x0b\x32\x10.paygate.v1.UserB\x04\xe2\x41\x01\x03\x12*\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x13.paygate.v1.AccountB\x04\xe2\x41\x01\x03\"<\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\"\xfb\x01\n\x07Session\x12\x1a\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rrefresh_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nexpires_in\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x18\n\ntoken_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18refresh_token_expires_in\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12$\n\x04user\x18\x06 \x01(\x0b\x32\x10.paygate.v1.UserB\x04\xe2\x41\x01\x03\x12\x35\n\x08\x61\x63\x63ounts\x18\x07 \x03(\x0b\x32\x1d.paygate.v1.AccountMembershipB\x04\xe2\x41\x01\x03\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x10\n\x0eLogoutResponse2\xa6\x03\n\x0b\x41uthService\x12i\n\x06Signup\x12\x19.paygate.v1.SignupRequest\x1a\x1a.paygate.v1.SignupResponse\"(\xa2\xbb\x18\n\x18\x01\x32\x06signup\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/signup:\x01*\x12^\n\x05Login\x12\x18.paygate.v1.LoginRequest\x1a\x13.paygate.v1.Session\"&\xa2\xbb\x18\t\x18\x01\x32\x05login\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12\x63\n\x07Refresh\x12\x1a.paygate.v1.RefreshRequest\x1a\x13.paygate.v1.Session\"\'\xa2\xbb\x18\x08\x18\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12g\n\x06Logout\x12\x19.paygate.v1.LogoutRequest\x1a\x1a.paygate.v1.LogoutResponse\"&\xa2\xbb\x18\x08\x18\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,6 +59,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNUPREQUEST'].fields_by_name['password']._serialized_options = b'\342A\002\002\004'
   _globals['_SIGNUPREQUEST'].fields_by_name['business_name']._loaded_options = None
   _globals['_SIGNUPREQUEST'].fields_by_name['business_name']._serialized_options = b'\342A\001\002'
+  _globals['_SIGNUPRESPONSE'].fields_by_name['user']._loaded_options = None
+  _globals['_SIGNUPRESPONSE'].fields_by_name['user']._serialized_options = b'\342A\001\003'
+  _globals['_SIGNUPRESPONSE'].fields_by_name['account']._loaded_options = None
+  _globals['_SIGNUPRESPONSE'].fields_by_name['account']._serialized_options = b'\342A\001\003'
   _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
   _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
   _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
@@ -98,17 +102,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNUPREQUEST']._serialized_start=487
   _globals['_SIGNUPREQUEST']._serialized_end=577
   _globals['_SIGNUPRESPONSE']._serialized_start=579
-  _globals['_SIGNUPRESPONSE']._serialized_end=665
-  _globals['_LOGINREQUEST']._serialized_start=667
-  _globals['_LOGINREQUEST']._serialized_end=727
-  _globals['_SESSION']._serialized_start=730
-  _globals['_SESSION']._serialized_end=981
-  _globals['_REFRESHREQUEST']._serialized_start=983
-  _globals['_REFRESHREQUEST']._serialized_end=1028
-  _globals['_LOGOUTREQUEST']._serialized_start=1030
-  _globals['_LOGOUTREQUEST']._serialized_end=1074
-  _globals['_LOGOUTRESPONSE']._serialized_start=1076
-  _globals['_LOGOUTRESPONSE']._serialized_end=1092
-  _globals['_AUTHSERVICE']._serialized_start=1095
-  _globals['_AUTHSERVICE']._serialized_end=1517
+  _globals['_SIGNUPRESPONSE']._serialized_end=677
+  _globals['_LOGINREQUEST']._serialized_start=679
+  _globals['_LOGINREQUEST']._serialized_end=739
+  _globals['_SESSION']._serialized_start=742
+  _globals['_SESSION']._serialized_end=993
+  _globals['_REFRESHREQUEST']._serialized_start=995
+  _globals['_REFRESHREQUEST']._serialized_end=1040
+  _globals['_LOGOUTREQUEST']._serialized_start=1042
+  _globals['_LOGOUTREQUEST']._serialized_end=1086
+  _globals['_LOGOUTRESPONSE']._serialized_start=1088
+  _globals['_LOGOUTRESPONSE']._serialized_end=1104
+  _globals['_AUTHSERVICE']._serialized_start=1107
+  _globals['_AUTHSERVICE']._serialized_end=1529
 # @@protoc_insertion_point(module_scope)

@@ -30,7 +30,7 @@ from paygate.v1 import api_keys_pb2 as paygate_dot_v1_dot_api__keys__pb2
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/members.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"\xb2\x01\n\x06Member\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.Role\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:)\xea\x41&\n\x12paygate.dev/Member\x12\x10members/{member}\"\x8e\x02\n\nInvitation\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x13\n\x05token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:5\xea\x41\x32\n\x16paygate.dev/Invitation\x12\x18invitations/{invitation}\"T\n\x17\x43reateInvitationRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\".\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x12ListMembersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x16\n\x0estarting_after\x18\x02 \x01(\t\"I\n\x13ListMembersResponse\x12 \n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.Member\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"V\n\x17UpdateMemberRoleRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\",\n\x13RemoveMemberRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x8e\x05\n\rMemberService\x12\x80\x01\n\x10\x43reateInvitation\x12#.paygate.v1.CreateInvitationRequest\x1a\x16.paygate.v1.Invitation\"/\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/invitations:\x01*\x12\x84\x01\n\x10\x41\x63\x63\x65ptInvitation\x12#.paygate.v1.AcceptInvitationRequest\x1a\x12.paygate.v1.Member\"7\xa2\xbb\x18\n \x01(\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02#\"\x1e/v1/invitations/{token}/accept:\x01*\x12u\n\x0bListMembers\x12\x1e.paygate.v1.ListMembersRequest\x1a\x1f.paygate.v1.ListMembersResponse\"%\xa2\xbb\x18\x0e\n\x0cmembers:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/members\x12\x82\x01\n\x10UpdateMemberRole\x12#.paygate.v1.UpdateMemberRoleRequest\x1a\x12.paygate.v1.Member\"5\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/members/{user_id}:\x01*\x12w\n\x0cRemoveMember\x12\x1f.paygate.v1.RemoveMemberRequest\x1a\x12.paygate.v1.Member\"2\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/members/{user_id}B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/members.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"\xb8\x01\n\x06Member\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x01\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:)\xea\x41&\n\x12paygate.dev/Member\x12\x10members/{member}\"\x8e\x02\n\nInvitation\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x13\n\x05token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:5\xea\x41\x32\n\x16paygate.dev/Invitation\x12\x18invitations/{invitation}\"T\n\x17\x43reateInvitationRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\".\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"G\n\x12ListMembersRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListMembersResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.MemberB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"V\n\x17UpdateMemberRoleRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\",\n\x13RemoveMemberRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x8e\x05\n\rMemberService\x12\x80\x01\n\x10\x43reateInvitation\x12#.paygate.v1.CreateInvitationRequest\x1a\x16.paygate.v1.Invitation\"/\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/invitations:\x01*\x12\x84\x01\n\x10\x41\x63\x63\x65ptInvitation\x12#.paygate.v1.AcceptInvitationRequest\x1a\x12.paygate.v1.Member\"7\xa2\xbb\x18\n \x01(\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02#\"\x1e/v1/invitations/{token}/accept:\x01*\x12u\n\x0bListMembers\x12\x1e.paygate.v1.ListMembersRequest\x1a\x1f.paygate.v1.ListMembersResponse\"%\xa2\xbb\x18\x0e\n\x0cmembers:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/members\x12\x82\x01\n\x10UpdateMemberRole\x12#.paygate.v1.UpdateMemberRoleRequest\x1a\x12.paygate.v1.Member\"5\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/members/{user_id}:\x01*\x12w\n\x0cRemoveMember\x12\x1f.paygate.v1.RemoveMemberRequest\x1a\x12.paygate.v1.Member\"2\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/members/{user_id}B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMBER'].fields_by_name['user_id']._serialized_options = b'\342A\001\003'
   _globals['_MEMBER'].fields_by_name['email']._loaded_options = None
   _globals['_MEMBER'].fields_by_name['email']._serialized_options = b'\342A\001\003'
+  _globals['_MEMBER'].fields_by_name['role']._loaded_options = None
+  _globals['_MEMBER'].fields_by_name['role']._serialized_options = b'\342A\001\001'
   _globals['_MEMBER'].fields_by_name['created']._loaded_options = None
   _globals['_MEMBER'].fields_by_name['created']._serialized_options = b'\342A\001\003'
   _globals['_MEMBER']._loaded_options = None
@@ -66,6 +68,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEINVITATIONREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\002'
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['token']._loaded_options = None
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_LISTMEMBERSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTMEMBERSREQUEST'].fields_by_name['limit']._serialized_options = b'\342A\001\001'
+  _globals['_LISTMEMBERSREQUEST'].fields_by_name['starting_after']._loaded_options = None
+  _globals['_LISTMEMBERSREQUEST'].fields_by_name['starting_after']._serialized_options = b'\342A\001\001'
+  _globals['_LISTMEMBERSRESPONSE'].fields_by_name['data']._loaded_options = None
+  _globals['_LISTMEMBERSRESPONSE'].fields_by_name['data']._serialized_options = b'\342A\001\003'
+  _globals['_LISTMEMBERSRESPONSE'].fields_by_name['has_more']._loaded_options = None
+  _globals['_LISTMEMBERSRESPONSE'].fields_by_name['has_more']._serialized_options = b'\342A\001\003'
   _globals['_UPDATEMEMBERROLEREQUEST'].fields_by_name['user_id']._loaded_options = None
   _globals['_UPDATEMEMBERROLEREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
   _globals['_UPDATEMEMBERROLEREQUEST'].fields_by_name['role']._loaded_options = None
@@ -83,21 +93,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMBERSERVICE'].methods_by_name['RemoveMember']._loaded_options = None
   _globals['_MEMBERSERVICE'].methods_by_name['RemoveMember']._serialized_options = b'\242\273\030\021\n\rmembers:write \001\202\323\344\223\002\027*\025/v1/members/{user_id}'
   _globals['_MEMBER']._serialized_start=217
-  _globals['_MEMBER']._serialized_end=395
-  _globals['_INVITATION']._serialized_start=398
-  _globals['_INVITATION']._serialized_end=668
-  _globals['_CREATEINVITATIONREQUEST']._serialized_start=670
-  _globals['_CREATEINVITATIONREQUEST']._serialized_end=754
-  _globals['_ACCEPTINVITATIONREQUEST']._serialized_start=756
-  _globals['_ACCEPTINVITATIONREQUEST']._serialized_end=802
-  _globals['_LISTMEMBERSREQUEST']._serialized_start=804
-  _globals['_LISTMEMBERSREQUEST']._serialized_end=863
-  _globals['_LISTMEMBERSRESPONSE']._serialized_start=865
-  _globals['_LISTMEMBERSRESPONSE']._serialized_end=938
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=940
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=1026
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=1028
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=1072
-  _globals['_MEMBERSERVICE']._serialized_start=1075
-  _globals['_MEMBERSERVICE']._serialized_end=1729
+  _globals['_MEMBER']._serialized_end=401
+  _globals['_INVITATION']._serialized_start=404
+  _globals['_INVITATION']._serialized_end=674
+  _globals['_CREATEINVITATIONREQUEST']._serialized_start=676
+  _globals['_CREATEINVITATIONREQUEST']._serialized_end=760
+  _globals['_ACCEPTINVITATIONREQUEST']._serialized_start=762
+  _globals['_ACCEPTINVITATIONREQUEST']._serialized_end=808
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=810
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=881
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=883
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=968
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=970
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=1056
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=1058
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=1102
+  _globals['_MEMBERSERVICE']._serialized_start=1105
+  _globals['_MEMBERSERVICE']._serialized_end=1759
 # @@protoc_insertion_point(module_scope)

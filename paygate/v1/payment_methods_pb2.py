@@ -30,7 +30,7 @@ from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 from paygate.v1 import tokens_pb2 as paygate_dot_v1_dot_tokens__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_methods.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\x1a\x17paygate/v1/tokens.proto\"\xa9\x03\n\rPaymentMethod\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04\x63\x61rd\x18\x03 \x01(\x0b\x32\x10.paygate.v1.CardB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63ustomer\x18\x04 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x05 \x01(\x0e\x32 .paygate.v1.PaymentMethod.StatusB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"9\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0b\n\x07REVOKED\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentMethod\x12 payment_methods/{payment_method}\"C\n\x1a\x43reatePaymentMethodRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x63ustomer\x18\x02 \x01(\t\"+\n\x17GetPaymentMethodRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"T\n\x19ListPaymentMethodsRequest\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x16\n\x0estarting_after\x18\x03 \x01(\t\"W\n\x1aListPaymentMethodsResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentMethod\x12\x10\n\x08has_more\x18\x02 \x01(\x08\".\n\x1aRevokePaymentMethodRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xe4\x04\n\x14PaymentMethodService\x12\x8e\x01\n\x13\x43reatePaymentMethod\x12&.paygate.v1.CreatePaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"4\xa2\xbb\x18\x12\n\x0evault:tokenize \x01\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_methods:\x01*\x12\x87\x01\n\x10GetPaymentMethod\x12#.paygate.v1.GetPaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"3\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_methods/{id}\x12\x93\x01\n\x12ListPaymentMethods\x12%.paygate.v1.ListPaymentMethodsRequest\x1a&.paygate.v1.ListPaymentMethodsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_methods\x12\x9a\x01\n\x13RevokePaymentMethod\x12&.paygate.v1.RevokePaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"@\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/payment_methods/{id}/revoke:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_methods.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\x1a\x17paygate/v1/tokens.proto\"\xa9\x03\n\rPaymentMethod\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04\x63\x61rd\x18\x03 \x01(\x0b\x32\x10.paygate.v1.CardB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63ustomer\x18\x04 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x05 \x01(\x0e\x32 .paygate.v1.PaymentMethod.StatusB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"9\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0b\n\x07REVOKED\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentMethod\x12 payment_methods/{payment_method}\"I\n\x1a\x43reatePaymentMethodRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63ustomer\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"+\n\x17GetPaymentMethodRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x19ListPaymentMethodsRequest\x12\x16\n\x08\x63ustomer\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"c\n\x1aListPaymentMethodsResponse\x12-\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentMethodB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\".\n\x1aRevokePaymentMethodRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xe4\x04\n\x14PaymentMethodService\x12\x8e\x01\n\x13\x43reatePaymentMethod\x12&.paygate.v1.CreatePaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"4\xa2\xbb\x18\x12\n\x0evault:tokenize \x01\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_methods:\x01*\x12\x87\x01\n\x10GetPaymentMethod\x12#.paygate.v1.GetPaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"3\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_methods/{id}\x12\x93\x01\n\x12ListPaymentMethods\x12%.paygate.v1.ListPaymentMethodsRequest\x1a&.paygate.v1.ListPaymentMethodsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_methods\x12\x9a\x01\n\x13RevokePaymentMethod\x12&.paygate.v1.RevokePaymentMethodRequest\x1a\x19.paygate.v1.PaymentMethod\"@\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/payment_methods/{id}/revoke:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,8 +58,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTMETHOD']._serialized_options = b'\352A=\n\031paygate.dev/PaymentMethod\022 payment_methods/{payment_method}'
   _globals['_CREATEPAYMENTMETHODREQUEST'].fields_by_name['token']._loaded_options = None
   _globals['_CREATEPAYMENTMETHODREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPAYMENTMETHODREQUEST'].fields_by_name['customer']._loaded_options = None
+  _globals['_CREATEPAYMENTMETHODREQUEST'].fields_by_name['customer']._serialized_options = b'\342A\001\001'
   _globals['_GETPAYMENTMETHODREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETPAYMENTMETHODREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['customer']._loaded_options = None
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['customer']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['limit']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['starting_after']._loaded_options = None
+  _globals['_LISTPAYMENTMETHODSREQUEST'].fields_by_name['starting_after']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPAYMENTMETHODSRESPONSE'].fields_by_name['data']._loaded_options = None
+  _globals['_LISTPAYMENTMETHODSRESPONSE'].fields_by_name['data']._serialized_options = b'\342A\001\003'
+  _globals['_LISTPAYMENTMETHODSRESPONSE'].fields_by_name['has_more']._loaded_options = None
+  _globals['_LISTPAYMENTMETHODSRESPONSE'].fields_by_name['has_more']._serialized_options = b'\342A\001\003'
   _globals['_REVOKEPAYMENTMETHODREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REVOKEPAYMENTMETHODREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_PAYMENTMETHODSERVICE'].methods_by_name['CreatePaymentMethod']._loaded_options = None
@@ -75,15 +87,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTMETHOD_STATUS']._serialized_start=525
   _globals['_PAYMENTMETHOD_STATUS']._serialized_end=582
   _globals['_CREATEPAYMENTMETHODREQUEST']._serialized_start=650
-  _globals['_CREATEPAYMENTMETHODREQUEST']._serialized_end=717
-  _globals['_GETPAYMENTMETHODREQUEST']._serialized_start=719
-  _globals['_GETPAYMENTMETHODREQUEST']._serialized_end=762
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=764
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=848
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=850
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=937
-  _globals['_REVOKEPAYMENTMETHODREQUEST']._serialized_start=939
-  _globals['_REVOKEPAYMENTMETHODREQUEST']._serialized_end=985
-  _globals['_PAYMENTMETHODSERVICE']._serialized_start=988
-  _globals['_PAYMENTMETHODSERVICE']._serialized_end=1600
+  _globals['_CREATEPAYMENTMETHODREQUEST']._serialized_end=723
+  _globals['_GETPAYMENTMETHODREQUEST']._serialized_start=725
+  _globals['_GETPAYMENTMETHODREQUEST']._serialized_end=768
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=770
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=872
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=874
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=973
+  _globals['_REVOKEPAYMENTMETHODREQUEST']._serialized_start=975
+  _globals['_REVOKEPAYMENTMETHODREQUEST']._serialized_end=1021
+  _globals['_PAYMENTMETHODSERVICE']._serialized_start=1024
+  _globals['_PAYMENTMETHODSERVICE']._serialized_end=1636
 # @@protoc_insertion_point(module_scope)

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17paygate/v1/tokens.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"m\n\tCardInput\x12\x14\n\x06number\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\texp_month\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x65xp_year\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x0b\n\x03\x63vc\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xaa\x01\n\x04\x43\x61rd\x12\x13\n\x05\x62rand\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05last4\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\texp_month\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65xp_year\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x66unding\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ountry\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\"\xfc\x01\n\x05Token\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x10.paygate.v1.CardB\x04\xe2\x41\x01\x03\x12\x12\n\x04used\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:&\xea\x41#\n\x11paygate.dev/Token\x12\x0etokens/{token}\"?\n\x12\x43reateTokenRequest\x12)\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x15.paygate.v1.CardInputB\x04\xe2\x41\x01\x02\x32\x7f\n\x0cTokenService\x12o\n\x0b\x43reateToken\x12\x1e.paygate.v1.CreateTokenRequest\x1a\x11.paygate.v1.Token\"-\xa2\xbb\x18\x14\n\x0evault:tokenize\x10\x01 \x01\x82\xd3\xe4\x93\x02\x0f\"\n/v1/tokens:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17paygate/v1/tokens.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"y\n\tCardInput\x12\x14\n\x06number\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\texp_month\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x65xp_year\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x11\n\x03\x63vc\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04name\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"\xaa\x01\n\x04\x43\x61rd\x12\x13\n\x05\x62rand\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05last4\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\texp_month\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65xp_year\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x66unding\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ountry\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\"\xfc\x01\n\x05Token\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x10.paygate.v1.CardB\x04\xe2\x41\x01\x03\x12\x12\n\x04used\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:&\xea\x41#\n\x11paygate.dev/Token\x12\x0etokens/{token}\"?\n\x12\x43reateTokenRequest\x12)\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x15.paygate.v1.CardInputB\x04\xe2\x41\x01\x02\x32\x7f\n\x0cTokenService\x12o\n\x0b\x43reateToken\x12\x1e.paygate.v1.CreateTokenRequest\x1a\x11.paygate.v1.Token\"-\xa2\xbb\x18\x14\n\x0evault:tokenize\x10\x01 \x01\x82\xd3\xe4\x93\x02\x0f\"\n/v1/tokens:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CARDINPUT'].fields_by_name['exp_month']._serialized_options = b'\342A\001\002'
   _globals['_CARDINPUT'].fields_by_name['exp_year']._loaded_options = None
   _globals['_CARDINPUT'].fields_by_name['exp_year']._serialized_options = b'\342A\001\002'
+  _globals['_CARDINPUT'].fields_by_name['cvc']._loaded_options = None
+  _globals['_CARDINPUT'].fields_by_name['cvc']._serialized_options = b'\342A\001\001'
+  _globals['_CARDINPUT'].fields_by_name['name']._loaded_options = None
+  _globals['_CARDINPUT'].fields_by_name['name']._serialized_options = b'\342A\001\001'
   _globals['_CARD'].fields_by_name['brand']._loaded_options = None
   _globals['_CARD'].fields_by_name['brand']._serialized_options = b'\342A\001\003'
   _globals['_CARD'].fields_by_name['last4']._loaded_options = None
@@ -76,13 +80,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENSERVICE'].methods_by_name['CreateToken']._loaded_options = None
   _globals['_TOKENSERVICE'].methods_by_name['CreateToken']._serialized_options = b'\242\273\030\024\n\016vault:tokenize\020\001 \001\202\323\344\223\002\017\"\n/v1/tokens:\001*'
   _globals['_CARDINPUT']._serialized_start=188
-  _globals['_CARDINPUT']._serialized_end=297
-  _globals['_CARD']._serialized_start=300
-  _globals['_CARD']._serialized_end=470
-  _globals['_TOKEN']._serialized_start=473
-  _globals['_TOKEN']._serialized_end=725
-  _globals['_CREATETOKENREQUEST']._serialized_start=727
-  _globals['_CREATETOKENREQUEST']._serialized_end=790
-  _globals['_TOKENSERVICE']._serialized_start=792
-  _globals['_TOKENSERVICE']._serialized_end=919
+  _globals['_CARDINPUT']._serialized_end=309
+  _globals['_CARD']._serialized_start=312
+  _globals['_CARD']._serialized_end=482
+  _globals['_TOKEN']._serialized_start=485
+  _globals['_TOKEN']._serialized_end=737
+  _globals['_CREATETOKENREQUEST']._serialized_start=739
+  _globals['_CREATETOKENREQUEST']._serialized_end=802
+  _globals['_TOKENSERVICE']._serialized_start=804
+  _globals['_TOKENSERVICE']._serialized_end=931
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,7 @@
 """Core errors -> gRPC status with google.rpc.ErrorInfo (and BadRequest for bad input).
 
 The one translation table of the API: a core error class without an entry here fails
-tests/unit/test_error_mapping.py.
+tests/unit/test_error_catalogue.py; docs/errors.md lists the classes and every reason.
 """
 
 from __future__ import annotations

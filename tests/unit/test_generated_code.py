@@ -65,6 +65,35 @@ def test_every_public_rpc_has_an_http_rule_and_an_access_policy() -> None:
     assert not problems, "\n".join(problems)
 
 
+def _messages(
+    container: descriptor.FileDescriptor | descriptor.Descriptor,
+) -> Iterator[descriptor.Descriptor]:
+    for message in (
+        container.message_types_by_name.values()
+        if isinstance(container, descriptor.FileDescriptor)
+        else container.nested_types
+    ):
+        if not message.GetOptions().map_entry:
+            yield message
+            yield from _messages(message)
+
+
+def test_every_public_field_declares_its_field_behavior() -> None:
+    """REQUIRED, OPTIONAL, OUTPUT_ONLY, IMMUTABLE...: what a client may (or must) send.
+    (paygate.v1.access), a method option rather than a message of the API, is exempt."""
+    from google.api import field_behavior_pb2
+
+    missing = []
+    for proto in PUBLIC:
+        for message in _messages(stub_module(proto).DESCRIPTOR):
+            if message.full_name == "paygate.v1.Access":
+                continue
+            for field in message.fields:
+                if not field.GetOptions().Extensions[field_behavior_pb2.field_behavior]:
+                    missing.append(field.full_name)
+    assert missing == []
+
+
 def test_envoy_descriptor_set_has_every_proto_and_the_error_details() -> None:
     data = (ROOT / "envoy" / "paygate.binpb").read_bytes()
     names = {file.name for file in descriptor_pb2.FileDescriptorSet.FromString(data).file}
