@@ -12,13 +12,13 @@ is the policy itself. tests/unit/test_access_doc.py fails when the doc is stale.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+import doc_sections  # noqa: E402
 from google.api import annotations_pb2  # noqa: E402
 from paygate.v1 import options_pb2  # noqa: E402
 
@@ -33,10 +33,6 @@ from core.access.roles import (  # noqa: E402
 from servers.roles.api import PAGE_SERVICES, SERVICES  # noqa: E402
 
 DOC = ROOT / "docs" / "access.md"
-_SECTION = re.compile(
-    r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+) -->\n).*?(<!-- END GENERATED: (?P=name) -->)",
-    re.DOTALL,
-)
 ROLES = list(Role)
 YES, NO = "yes", ""
 
@@ -101,29 +97,8 @@ SECTIONS = {"roles": roles_section, "rpcs": rpcs_section, "rate-limits": limits_
 
 
 def render(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        return match.group(1) + SECTIONS[match.group("name")]() + match.group(3)
-
-    return _SECTION.sub(replace, text)
-
-
-def main() -> int:
-    current = DOC.read_text()
-    rendered = render(current)
-    missing = [name for name in SECTIONS if f"BEGIN GENERATED: {name} " not in current]
-    if missing:
-        print(f"access_doc: {DOC} lacks the generated sections {missing}", file=sys.stderr)
-        return 1
-    if "--check" in sys.argv[1:]:
-        if rendered != current:
-            print("access_doc: docs/access.md is out of date: run `make gen`", file=sys.stderr)
-            return 1
-        return 0
-    if rendered != current:
-        DOC.write_text(rendered)
-        print("access_doc: updated docs/access.md")
-    return 0
+    return doc_sections.render(text, SECTIONS)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(doc_sections.main(DOC, SECTIONS, sys.argv))

@@ -23,7 +23,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import doc_sections  # noqa: E402
 
 import core  # noqa: E402
 from core.payments.model import ErrorCode  # noqa: E402
@@ -33,10 +35,6 @@ from servers.grpc.errors import STATUS_CODES  # noqa: E402
 DOC = ROOT / "docs" / "errors.md"
 LAYERS = ("core", "adapters", "sandbox", "servers")
 REASON = re.compile(r"^[A-Z][A-Z0-9_]+$")
-_SECTION = re.compile(
-    r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+) -->\n).*?(<!-- END GENERATED: (?P=name) -->)",
-    re.DOTALL,
-)
 
 
 def error_classes() -> list[type[PaygateError]]:
@@ -140,29 +138,8 @@ SECTIONS = {"error-classes": classes_section, "reasons": reasons_section}
 
 
 def render(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        return match.group(1) + SECTIONS[match.group("name")]() + match.group(3)
-
-    return _SECTION.sub(replace, text)
-
-
-def main() -> int:
-    current = DOC.read_text()
-    rendered = render(current)
-    missing = [name for name in SECTIONS if f"BEGIN GENERATED: {name} " not in current]
-    if missing:
-        print(f"errors_doc: {DOC} lacks the generated sections {missing}", file=sys.stderr)
-        return 1
-    if "--check" in sys.argv[1:]:
-        if rendered != current:
-            print("errors_doc: docs/errors.md is out of date: run `make gen`", file=sys.stderr)
-            return 1
-        return 0
-    if rendered != current:
-        DOC.write_text(rendered)
-        print("errors_doc: updated docs/errors.md")
-    return 0
+    return doc_sections.render(text, SECTIONS)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(doc_sections.main(DOC, SECTIONS, sys.argv))

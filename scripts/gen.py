@@ -165,6 +165,7 @@ def generate(out: Path, scratch: Path) -> None:
     for module in list(stubs.rglob("*.py")):
         for directory in module.relative_to(out).parents[:-1]:
             (out / directory / "__init__.py").touch()
+    (stubs / "py.typed").touch()  # PEP 561: the .pyi stubs are the bindings' types
 
     plugin = protoc.tool(
         "protoc-gen-python_betterproto2", "pip install -e '.[dev]' (betterproto2-compiler)"

@@ -1,5 +1,8 @@
 """The schema as SQLAlchemy Core tables: what the repositories query.
 
+One cohesive thing, kept in one module (about 730 lines): one MetaData, every table of
+the gateway's database (access and ledger tables in their own sections below).
+
 The migrations in migrations/versions/ create the same schema by hand; a contract test
 compares the migrated database with this metadata so the two cannot drift.
 """

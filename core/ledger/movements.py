@@ -1,5 +1,8 @@
 """The postings of every business movement: pure functions from an event to a JournalEntry.
 
+One cohesive thing, kept in one module (about 720 lines): the chart of every movement's
+postings, read side by side when one changes.
+
 Each function takes the id and time of the entry to write (from the caller's IdGenerator
 and Clock), the facts of the event, and, where it reads a merchant's funds (every
 movement but a capture and the platform-side ones), a MerchantFunds snapshot read under

@@ -1,5 +1,9 @@
 """Confirm, capture, cancel, complete an action, sync, recover and expire: the attempt flows.
 
+One cohesive thing, kept in one module (about 670 lines): PaymentLifecycle and the phases
+every flow shares; a flow read alone would hide the recovery point it shares with the
+others.
+
 Every flow runs the same phases (docs/payments.md):
 
     validate -> load -> decide -> phase 1: one transaction locks the intent (FOR UPDATE),

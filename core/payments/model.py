@@ -1,5 +1,8 @@
 """The payments aggregates: the payment intent, its attempts at an acquirer, its refunds.
 
+One cohesive thing, kept in one module (about 670 lines): the three records and their
+transition tables, which refer to each other.
+
 As in hyperswitch, the intent (what the merchant wants to collect) and each attempt (one
 try at an acquirer with one payment method) are separate records with separate statuses:
 

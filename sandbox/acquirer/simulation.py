@@ -8,7 +8,7 @@ They also keep the acquirer's settlement file: each successful capture and refun
 the time it was booked, read back per UTC day (`settlement_records`) for reconciliation.
 
 The simulators are in-process objects; `paygate up` hosts one of each in the acquirer role
-(servers/acquirer) so that every process of the gateway sees the same books.
+(servers/roles/acquirer.py) so that every process of the gateway sees the same books.
 
 State lives in memory, in a dict guarded by one asyncio lock: the check-then-record of an
 idempotent call is one critical section, so concurrent duplicates act once. Simulated

@@ -9,12 +9,17 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def access_doc() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("access_doc", ROOT / "scripts/access_doc.py")
+def load_script(name: str) -> ModuleType:
+    """scripts/NAME.py as a module (the scripts are run as files, not imported)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"scripts/{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def access_doc() -> ModuleType:
+    return load_script("access_doc")
 
 
 def test_the_generated_sections_match_roles_protos_and_limits() -> None:

@@ -7,19 +7,13 @@ class in a module that no other test happens to import cannot slip through unmap
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.test_access_doc import load_script
 
 
 def errors_doc() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("errors_doc", ROOT / "scripts/errors_doc.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("errors_doc")
 
 
 def test_every_error_class_of_core_has_a_status() -> None:

@@ -1,4 +1,8 @@
-"""The postings of every movement, their balance per currency, and what they derive to."""
+"""The postings of every movement, their balance per currency, and what they derive to.
+
+One cohesive thing (about 850 lines): one test group per function of
+core/ledger/movements.py, in the same order.
+"""
 
 from __future__ import annotations
 
