@@ -62,8 +62,10 @@ class LimitsRateLimiter:
                 socket_timeout=timeout_seconds,
                 socket_connect_timeout=timeout_seconds,
             )
+            # limits names a Unix socket "redis+unix://" (redis-py: "unix://").
+            scheme_prefix = "async+redis+" if scheme == "unix" else "async+"
             self._storage = RedisStorage(
-                f"async+{storage_url}",
+                scheme_prefix + storage_url,
                 implementation="redispy",
                 key_prefix=KEY_PREFIX,
                 wrap_exceptions=True,

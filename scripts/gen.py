@@ -41,7 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
@@ -73,8 +73,41 @@ ERROR_RESPONSES = {
     "403": "PERMISSION_DENIED: the credential's role lacks this method's permission.",
     "404": "NOT_FOUND: no such object for this merchant (objects of other merchants included).",
     "409": "ABORTED or ALREADY_EXISTS: e.g. a concurrent request with the same Idempotency-Key.",
+    "405": "METHOD_NOT_ALLOWED: the path exists, not with this HTTP method (see Allow).",
+    "413": "REQUEST_TOO_LARGE: the body is larger than the edge accepts (1 MiB).",
     "429": "RESOURCE_EXHAUSTED: rate limited; retry later with the same Idempotency-Key.",
+    "431": "HEADERS_TOO_LARGE: the request line and headers exceed 16 KiB.",
+    "500": "INTERNAL: logged on our side; retry with the same Idempotency-Key.",
     "503": "UNAVAILABLE: retry with the same Idempotency-Key.",
+}
+
+# How a caller authenticates (API.md, "Authentication"): one header for API keys and
+# users' access tokens alike. Methods marked unauthenticated in (paygate.v1.access) say
+# `security: []`.
+SECURITY_DEFINITIONS = {
+    "bearer": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Bearer <key>`: a secret key (sk_...), a publishable key (pk_...) "
+        "where the method allows it, or a signed-in user's access token.",
+    }
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "type": "string",
+    "maxLength": 255,
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same request answers the "
+    "first response again (docs/idempotency.md); kept 24 hours per merchant.",
+}
+PAYGATE_ACCOUNT = {
+    "name": "Paygate-Account",
+    "in": "header",
+    "type": "string",
+    "required": False,
+    "description": "With a user's access token: the merchant account (acct_...) to act on.",
 }
 ERROR_DEFINITIONS = {
     "googleRpcStatus": {
@@ -322,6 +355,9 @@ def openapi(
                 raise GenError(f"OpenAPI: two different schemas named {name}")
 
     streaming = server_streaming_methods(descriptor_set)
+    access = method_access(descriptor_set)
+    doc["securityDefinitions"] = SECURITY_DEFINITIONS
+    doc["security"] = [{"bearer": []}]
     for route, operations in doc["paths"].items():
         for verb, operation in operations.items():
             rpc = (operation["tags"][0], operation["operationId"])
@@ -331,10 +367,19 @@ def openapi(
                 raise GenError(
                     f"OpenAPI: {verb.upper()} {route} ({rpc}) matches no RPC in the descriptor set"
                 )
+            rules = access[rpc]
+            parameters = operation.setdefault("parameters", [])
+            if rules.unauthenticated:
+                operation["security"] = []
+            else:
+                parameters.append(PAYGATE_ACCOUNT)
+            if rules.idempotent:
+                parameters.append(IDEMPOTENCY_KEY)
             if streaming[rpc]:
                 # Envoy answers a server stream as Server-Sent Events (API.md): each
                 # event's data is one message; the tool describes it as one JSON object.
-                operation["produces"] = ["text/event-stream"]
+                # An error before the first event is an ordinary JSON error.
+                operation["produces"] = ["text/event-stream", "application/json"]
                 operation["responses"]["200"]["description"] = (
                     "A stream of Server-Sent Events; the data of each event is one message "
                     "of this schema. The stream ends with a final message that says so."
@@ -360,13 +405,34 @@ def raw_http_bodies(operation: dict[str, Any], content_type: str) -> None:
     request body over as it came. protoc-gen-swagger describes both as the message."""
     ok = operation["responses"].get("200", {})
     if ok.get("schema", {}).get("$ref") == HTTP_BODY:
-        operation["produces"] = content_type.split(", ")
+        operation["produces"] = [*content_type.split(", "), "application/json"]  # errors: JSON
         ok["description"] = "The document itself (google.api.HttpBody), not JSON."
         ok["schema"] = {"type": "string", "format": "binary"}
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "body" and parameter["schema"].get("$ref") == HTTP_BODY:
             operation["consumes"] = ["application/x-www-form-urlencoded"]
             parameter["schema"] = {"type": "string", "format": "binary"}
+
+
+def method_access(descriptor_set: Path) -> dict[tuple[str, str], Any]:
+    """(service name, method name) -> its (paygate.v1.access) option, read through a pool
+    of the descriptor set itself (the option's message is defined in it)."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes()).file
+    pool = descriptor_pool.DescriptorPool()
+    for file in files:
+        pool.Add(file)
+    extension = pool.FindExtensionByName("paygate.v1.access")
+    options = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("google.protobuf.MethodOptions")
+    )
+    return {
+        (service.name, method.name): options.FromString(
+            method.options.SerializeToString()
+        ).Extensions[extension]
+        for file in files
+        for service in file.service
+        for method in service.method
+    }
 
 
 def server_streaming_methods(descriptor_set: Path) -> dict[tuple[str, str], bool]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -33,10 +32,10 @@ from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.migrate import create_database, drop_database, migrate
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from servers.runtime.embedded_postgres import EmbeddedPostgres
+from tests.databases import fresh_database
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 # Tests never assert on wall time: Hypothesis' per-example deadline would, and fails
@@ -132,13 +131,8 @@ async def postgres_admin_url() -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this session; dropped at the end."""
-    name = f"paygate_test_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate(url)
+    async with fresh_database(postgres_admin_url, "paygate_test") as url:
         yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from adapters.sql.schema import NAMING_CONVENTION, one_of, timestamp
 from core.access.audit import Outcome
 from core.access.model import KeyType
 from core.access.roles import Role
+from core.events.model import DeliveryStatus
 from core.idempotency.model import KEY_MAX_LENGTH
 from core.idempotency.model import State as IdempotencyState
 from core.ledger.model import BalanceTransactionType, EntryKind, PayoutSchedule
@@ -84,7 +85,7 @@ api_keys = Table(
     timestamp("last_used_at", nullable=True),
     Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
     timestamp("expires_at", nullable=True),  # 0002: the end of a rolled key's grace period
-    # 0007: the whole key, publishable keys only (public by design: the hosted checkout
+    # 0008: the whole key, publishable keys only (public by design: the hosted checkout
     # page carries it); secret keys are a digest only.
     Column("publishable_key", Text, nullable=True),
     CheckConstraint(one_of("type", [t.value for t in KeyType]), name="type"),
@@ -115,8 +116,8 @@ payment_intents = Table(
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("receipt_email", Text, nullable=False, server_default=""),
     Column("return_url", Text, nullable=False, server_default=""),
-    Column("success_url", Text, nullable=False, server_default=""),  # 0007
-    Column("cancel_url", Text, nullable=False, server_default=""),  # 0007
+    Column("success_url", Text, nullable=False, server_default=""),  # 0008
+    Column("cancel_url", Text, nullable=False, server_default=""),  # 0008
     Column("amount_capturable", BigInteger, nullable=False, server_default=text("0")),
     Column("amount_received", BigInteger, nullable=False, server_default=text("0")),
     Column("amount_refunded", BigInteger, nullable=False, server_default=text("0")),
@@ -721,6 +722,112 @@ dispute_evidence = Table(
     timestamp("submitted_at"),
     Column("evidence", JSONB, nullable=False),
     Index("ix_dispute_evidence_dispute_id_id", "dispute_id", "id"),
+)
+
+
+# --- events and webhooks (docs/events.md) -----------------------------------------------
+
+# The outbox: one row per event, written in the transaction of the change it tells.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("type", Text, nullable=False),
+    timestamp("created"),
+    Column("livemode", Boolean, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("request_id", Text, nullable=False, server_default=""),
+    Column("idempotency_key", Text, nullable=False, server_default=""),
+    # Set once appended to the internal Redis Stream (only when REDIS_URL is set).
+    timestamp("streamed_at", nullable=True),
+    Index("ix_events_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
+    Index("ix_events_merchant_id_livemode_created", "merchant_id", "livemode", "created"),
+    Index("ix_events_created", "created"),
+    Index("ix_events_unstreamed", "created", postgresql_where=text("streamed_at IS NULL")),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("enabled_events", ARRAY(Text), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    # AES-256-GCM sealed (adapters/crypto/secret_box.py): the secret signs, so it is kept,
+    # but never in clear.
+    Column("secret", LargeBinary, nullable=False),
+    Column("previous_secret", LargeBinary, nullable=True),
+    timestamp("previous_secret_expires_at", nullable=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("disabled_reason", Text, nullable=False, server_default=""),
+    timestamp("failing_since", nullable=True),
+    timestamp("created"),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint("cardinality(enabled_events) >= 1", name="enabled_events"),
+    Index(
+        "ix_webhook_endpoints_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")
+    ),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("event_id", Text, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_id", Text, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("merchant_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    timestamp("created"),
+    timestamp("next_attempt_at", nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    timestamp("lease_until", nullable=True),
+    Column("lease_token", Text, nullable=False, server_default=""),
+    Column("last_status_code", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=False, server_default=""),
+    CheckConstraint(one_of("status", [s.value for s in DeliveryStatus]), name="status"),
+    # The workers' claim: due PENDING deliveries, oldest first.
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'PENDING'"),
+    ),
+    # The per-endpoint cap counts the leased ones.
+    Index(
+        "ix_webhook_deliveries_leased",
+        "endpoint_id",
+        "lease_until",
+        postgresql_where=text("status = 'PENDING' AND lease_until IS NOT NULL"),
+    ),
+    Index("ix_webhook_deliveries_event_id", "event_id"),
+    Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", text("id DESC")),
+)
+
+# The delivery log: one row per HTTP request (headers without signatures, first KiB).
+webhook_delivery_attempts = Table(
+    "webhook_delivery_attempts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column(
+        "delivery_id",
+        Text,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", Text, nullable=False),
+    Column("endpoint_id", Text, nullable=False),
+    Column("merchant_id", Text, nullable=False),
+    timestamp("attempted_at"),
+    Column("request_headers", JSONB, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response_body", Text, nullable=False, server_default=""),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=False, server_default=""),
+    Index("ix_webhook_delivery_attempts_delivery_id_id", "delivery_id", "id"),
 )
 
 APPEND_ONLY_TABLES = (

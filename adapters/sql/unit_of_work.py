@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.crypto.secret_box import SecretBox
 from adapters.sql.access import (
     SqlApiKeys,
     SqlAuditLog,
@@ -19,6 +20,7 @@ from adapters.sql.access import (
     SqlSessions,
     SqlUsers,
 )
+from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
 from adapters.sql.ledger.payouts import SqlPayouts
@@ -104,9 +106,16 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
     """The gateway's unit of work (core/unit_of_work.py) on one PostgreSQL transaction;
     the repositories it carries are declared there, once, and built here."""
 
-    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        fx_max_age: timedelta | None = None,
+        secret_box: SecretBox | None = None,
+    ) -> None:
         super().__init__(engine)
         self._fx_max_age = fx_max_age
+        self._box = secret_box or SecretBox()
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.payment_intents = SqlPaymentIntents(connection)
@@ -127,15 +136,26 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.settlements = SqlSettlements(connection)
         self.payouts = SqlPayouts(connection)
         self.disputes = SqlDisputes(connection)
+        self.events = SqlEvents(connection)
+        self.webhook_endpoints = SqlWebhookEndpoints(connection, self._box)
+        self.webhook_deliveries = SqlDeliveries(connection, self._box)
 
 
 class SqlUnitOfWorkFactory:
     """Callable that returns a new SqlUnitOfWork: core's UnitOfWorkFactory."""
 
-    def __init__(self, engine: AsyncEngine, *, fx_max_age: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        fx_max_age: timedelta | None = None,
+        secret_box: SecretBox | None = None,
+    ) -> None:
         self.engine = engine
         # Rates older than this are refused (FX_RATE_UNAVAILABLE); None: no limit.
         self.fx_max_age = fx_max_age
+        # Seals webhook secrets at rest (PAYGATE_WEBHOOK_SECRET_KEY).
+        self.secret_box = secret_box or SecretBox()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age)
+        return SqlUnitOfWork(self.engine, fx_max_age=self.fx_max_age, secret_box=self.secret_box)

@@ -32,6 +32,12 @@ class Action(StrEnum):
     MEMBER_ROLE_CHANGE = "member.role_change"
     MEMBER_REMOVE = "member.remove"
     RATE_LIMITS_CHANGE = "account.rate_limits_change"
+    WEBHOOK_ENDPOINT_CREATE = "webhook_endpoint.create"
+    WEBHOOK_ENDPOINT_UPDATE = "webhook_endpoint.update"
+    WEBHOOK_ENDPOINT_DELETE = "webhook_endpoint.delete"
+    WEBHOOK_SECRET_ROTATE = "webhook_endpoint.rotate_secret"
+    WEBHOOK_DELIVERY_RETRY = "webhook_delivery.retry"
+    WEBHOOK_DELIVERIES_REPLAY = "webhook_endpoint.replay"
     # For the vault's use: a card number handed out of the PCI zone.
     DETOKENIZE = "vault.detokenize"
 

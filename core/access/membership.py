@@ -30,7 +30,7 @@ from core.shared.errors import (
     Violations,
 )
 from core.shared.ids import has_prefix
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -130,6 +130,11 @@ class Members:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.memberships.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.memberships.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

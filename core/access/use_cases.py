@@ -25,7 +25,7 @@ from core.shared.errors import (
     Violations,
 )
 from core.shared.ids import has_prefix
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWorkFactory
 
@@ -131,6 +131,11 @@ class ApiKeys:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.api_keys.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.api_keys.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )
@@ -139,6 +144,7 @@ class ApiKeys:
     async def revoke(self, caller: Principal, key_id: str) -> ApiKey:
         async with self._uow() as uow:
             key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            _check_may_manage(caller, key)
             if key.active:
                 key.revoked_at = self._clock.now()
                 await uow.api_keys.revoke(caller.merchant_id, key_id, key.revoked_at)
@@ -166,11 +172,7 @@ class ApiKeys:
                     reason="API_KEY_NOT_ROLLABLE",
                     metadata={"param": "id"},
                 )
-            if old.role is not None and not may_grant(caller.role, old.role):
-                raise PermissionDenied(
-                    f"Your role cannot create a key with role {old.role.value}.",
-                    reason="ROLE_NOT_GRANTABLE",
-                )
+            _check_may_manage(caller, old)
             issued = self._issue(caller.merchant_id, old.type, old.role, old.livemode)
             await uow.api_keys.add(issued.key)
             if grace:
@@ -193,6 +195,19 @@ class ApiKeys:
             await uow.api_keys.add(publishable.key)
             await uow.commit()
         return SeededMerchant(merchant, secret, publishable)
+
+
+def _check_may_manage(caller: Principal, key: ApiKey) -> None:
+    """Revoking or rolling a key is managing its role: the same ordering as granting it
+    (roles.may_grant), so a DEVELOPER or an ADMIN cannot revoke an OWNER's key, which
+    would lock the owner's integration out (a publishable key has no role: anyone who
+    manages keys may)."""
+    if key.role is not None and not may_grant(caller.role, key.role):
+        raise PermissionDenied(
+            f"Your role cannot manage a key with role {key.role.value}.",
+            reason="ROLE_NOT_GRANTABLE",
+            metadata={"param": "id"},
+        )
 
 
 def _default_role(caller: Principal) -> Role:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.access.model import Principal
+from core.events.model import EventType
+from core.events.ports import NoPublisher, Publisher
 from core.ledger.hooks import LedgerHooks
 from core.ledger.model import EntryKind
 from core.ledger.ports import DisputeDecisions
@@ -38,7 +40,7 @@ from core.ledger.records import (
 )
 from core.payments.acquirer import AcquirerDispute, DisputeFeed
 from core.shared.errors import NotFound, Violations
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -76,6 +78,7 @@ class Disputes:
         clock: Clock,
         decisions: DisputeDecisions,
         policy: DisputePolicy | None = None,
+        events: Publisher | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -83,6 +86,7 @@ class Disputes:
         self._decisions = decisions
         self._policy = policy or DisputePolicy()
         self._hooks = LedgerHooks(ids)
+        self._events = events or NoPublisher()
 
     # --- the feed (worker role) ----------------------------------------------------------
 
@@ -102,6 +106,7 @@ class Disputes:
                     continue
                 if not await uow.disputes.add(dispute):
                     continue  # a concurrent run took it: roll back the entry just posted
+                await self._publish(uow, EventType.CHARGE_DISPUTE_CREATED, dispute)
                 await uow.commit()
             result.opened.append(dispute)
         return result
@@ -149,6 +154,18 @@ class Disputes:
             balance_transactions=(entry.id,),
         )
 
+    async def _publish(self, uow: UnitOfWork, type: EventType, dispute: Dispute) -> None:
+        # Disputes come from the card network's feed: the charge's mode is the intent's.
+        intent = await uow.payment_intents.get(dispute.merchant_id, dispute.payment_intent_id)
+        await self._events.publish(
+            uow,
+            merchant_id=dispute.merchant_id,
+            type=type.value,
+            obj=dispute,
+            livemode=intent.livemode if intent is not None else False,
+            at=dispute.closed_at or dispute.created,
+        )
+
     # --- the schedule (worker role) ------------------------------------------------------
 
     async def resolve_due_disputes(self, now: datetime) -> Sequence[Dispute]:
@@ -170,6 +187,7 @@ class Disputes:
                     transaction_id = ""
                 done = due.closed(outcome, at=now, transaction_id=transaction_id)
                 await uow.disputes.update(done)
+                await self._publish(uow, EventType.CHARGE_DISPUTE_CLOSED, done)
                 await uow.commit()
             closed.append(done)
 
@@ -182,6 +200,11 @@ class Disputes:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.disputes.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.disputes.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.access.model import Principal
+from core.events.model import EventType
+from core.events.ports import NoPublisher, Publisher
 from core.ledger.hooks import FixedClock
 from core.ledger.model import PayoutSchedule
 from core.ledger.records import AutomaticPayout, Payout, PayoutMethod, PayoutStatus, Settlement
 from core.ledger.use_cases import Bookkeeper
 from core.shared.errors import FailedPrecondition, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
+from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CreatePayout", "Payouts"]
@@ -35,10 +38,17 @@ class CreatePayout:
 
 
 class Payouts:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        events: Publisher | None = None,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._events = events or NoPublisher()
 
     async def create(self, caller: Principal, cmd: CreatePayout) -> Payout:
         violations = Violations()
@@ -56,6 +66,8 @@ class Payouts:
                 violations.add("currency", f"{cmd.currency[:8]!r} is not a supported currency")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
+        elif looks_like_pan(cmd.description):
+            violations.add("description", PAN_IN_TEXT)
         violations.raise_if_any()
 
         now = self._clock.now()
@@ -68,6 +80,7 @@ class Payouts:
                 method=PayoutMethod.MANUAL,
                 now=now,
                 description=cmd.description,
+                livemode=caller.livemode,
             )
             await uow.commit()
         return payout
@@ -91,6 +104,10 @@ class Payouts:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if starting_after and (
+                await uow.payouts.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.payouts.list(
                 caller.merchant_id,
                 limit=limit + 1,
@@ -105,7 +122,15 @@ class Payouts:
         its currency to a merchant on the DAILY schedule. Settlements are claimed one per
         transaction with FOR UPDATE SKIP LOCKED, so several workers share the work."""
         async with self._uow() as uow:
-            await uow.payouts.mark_arrived(now)
+            for arrived in await uow.payouts.mark_arrived(now):
+                await self._events.publish(
+                    uow,
+                    merchant_id=arrived.merchant_id,
+                    type=EventType.PAYOUT_PAID.value,
+                    obj=arrived,
+                    livemode=False,
+                    at=now,
+                )
             await uow.commit()
         paid: list[Payout] = []
         while True:
@@ -154,6 +179,7 @@ class Payouts:
         minimum: int = 1,
         settlement_id: str = "",
         description: str = "",
+        livemode: bool = False,
     ) -> Payout:
         payout_id = self._ids.new("po")
         keeper = Bookkeeper(uow.fx_rates, self._ids, FixedClock(now))
@@ -180,4 +206,12 @@ class Payouts:
             description=description,
         )
         await uow.payouts.add(payout)
+        await self._events.publish(
+            uow,
+            merchant_id=merchant_id,
+            type=EventType.PAYOUT_CREATED.value,
+            obj=payout,
+            livemode=livemode,
+            at=now,
+        )
         return payout

@@ -209,8 +209,8 @@ class PayoutRepository(Protocol):
         """Newest first."""
         ...
 
-    async def mark_arrived(self, now: datetime) -> int:
-        """IN_TRANSIT payouts whose arrival date has passed become PAID; returns how many."""
+    async def mark_arrived(self, now: datetime) -> Sequence[Payout]:
+        """IN_TRANSIT payouts whose arrival date has passed become PAID; returns them."""
         ...
 
 

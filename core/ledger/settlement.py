@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from core.access.model import Principal
+from core.events.model import EventType
+from core.events.ports import NoPublisher, Publisher
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.hooks import FixedClock
 from core.ledger.model import BalanceTransaction
@@ -36,7 +38,7 @@ from core.ledger.records import Settlement, midnight
 from core.ledger.use_cases import Bookkeeper
 from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import Money
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import IdGenerator
 from core.unit_of_work import UnitOfWorkFactory
 
@@ -44,9 +46,12 @@ __all__ = ["REPORT_COLUMNS", "SettlementBatch", "Settlements", "report_csv"]
 
 
 class SettlementBatch:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, ids: IdGenerator, events: Publisher | None = None
+    ) -> None:
         self._uow = uow
         self._ids = ids
+        self._events = events or NoPublisher()
 
     async def run_settlement(self, day: date, now: datetime) -> list[Settlement]:
         """Settles `day` (cutoff 00:00 UTC of it); returns what this worker completed."""
@@ -98,6 +103,14 @@ class SettlementBatch:
                 swept = sweep.raw(Account.merchant(merchant_id, AccountKind.FEES, currency))
             completed = claimed.completed(lines, released=released, fees_swept=swept, at=now)
             await uow.settlements.complete(completed, lines)
+            await self._events.publish(
+                uow,
+                merchant_id=merchant_id,
+                type=EventType.SETTLEMENT_COMPLETED.value,
+                obj=completed,
+                livemode=False,
+                at=now,
+            )
             await uow.commit()
         return completed
 
@@ -115,6 +128,11 @@ class Settlements:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.settlements.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.settlements.list(
                 caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
             )

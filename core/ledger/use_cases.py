@@ -30,7 +30,7 @@ from core.ledger.ports import FxRates, LedgerRepository
 from core.ledger.projections import charge_state, merchant_balance
 from core.shared.errors import FailedPrecondition, NotFound, Violations
 from core.shared.money import Money
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 
 __all__ = ["Bookkeeper", "get_balance", "list_balance_transactions"]
@@ -390,6 +390,8 @@ async def list_balance_transactions(
     violations = Violations()
     limit = page_limit(limit, violations)
     violations.raise_if_any()
+    if starting_after and await ledger.balance_transaction(merchant_id, starting_after) is None:
+        raise unknown_cursor()
     rows = await ledger.balance_transactions(
         merchant_id,
         limit=limit + 1,

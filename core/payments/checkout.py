@@ -12,12 +12,13 @@ API answers a publishable key with a wrong client_secret.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from core.access.model import KeyType
 from core.payments.model import PaymentIntent
 from core.shared.ids import has_prefix
 from core.shared.ports import Clock
+from core.shared.text_rules import return_url_problem
 from core.unit_of_work import UnitOfWorkFactory
 
 # How many of the merchant's newest keys are searched for a usable publishable key.
@@ -89,10 +90,7 @@ def checkout_url(base_url: str, intent: PaymentIntent) -> str:
 
 
 def is_web_url(url: str) -> bool:
-    """An absolute http(s) URL with a host: the only kind a page may send a browser to
-    (a `javascript:` or `data:` URL would run on our origin)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    """An absolute http(s) URL with a host (return_url's rule): the only kind a page may
+    send a browser to (a `javascript:` or `data:` URL would run on our origin)."""
+    url = url.strip()
+    return bool(url) and return_url_problem(url) is None

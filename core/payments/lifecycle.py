@@ -69,11 +69,13 @@ from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Violations,
 )
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
+from core.shared.text_rules import return_url_problem
 from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,6 @@ CUSTOMER = "customer"  # the payer, through the 3-D Secure page or the UPI app
 SYSTEM_SYNC = "system:sync"
 SYSTEM_RECOVERY = "system:recovery"
 SYSTEM_EXPIRY = "system:expiry"
-
-MAX_RETURN_URL = 2000
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,29 @@ class PaymentLifecycle:
         Answers the intent: REQUIRES_CAPTURE, SUCCEEDED, REQUIRES_ACTION (next_action), or
         PROCESSING when the acquirer's answer is not known yet. A failed attempt raises
         PaymentFailed (CARD_DECLINED, PROCESSING_ERROR, RISK_BLOCKED, ...) after the intent
-        went back to REQUIRES_PAYMENT_METHOD with last_payment_error.
+        went back to REQUIRES_PAYMENT_METHOD with last_payment_error. A publishable key
+        gets the browser's view of the intent (PaymentIntent.browser_view).
         """
+        intent = await self._confirm(caller, intent_id, cmd)
+        return intent.as_seen_by(caller.is_publishable)
+
+    async def _confirm(
+        self, caller: Principal, intent_id: str, cmd: ConfirmPaymentIntent
+    ) -> PaymentIntent:
         # validate
         source = self._validate_confirm(cmd)
         # load: a confirm that cannot succeed must not use up a single-use token
         intent = await self._readable(caller, intent_id, cmd.client_secret)
+        if caller.is_publishable and has_prefix(source.payment_method, "pm"):
+            # A saved card is the merchant's to charge. A browser holding a client secret
+            # pays with a card it tokenized itself (tok_...); otherwise anyone with one
+            # intent's secret could charge any card the merchant keeps on file.
+            raise PermissionDenied(
+                "A publishable key confirms with a token (tok_...); a saved payment method "
+                "is confirmed with the secret key.",
+                reason="PAYMENT_METHOD_NOT_ALLOWED",
+                metadata={"param": "payment_method"},
+            )
         intent.ensure_can_attempt(self.policy)
         if source.kind not in intent.payment_method_types:
             allowed = ", ".join(intent.payment_method_types)
@@ -257,8 +274,8 @@ class PaymentLifecycle:
             violations.add(
                 "payment_method", "must be a token (tok_...) or a payment method (pm_...)"
             )
-        if len(cmd.return_url) > MAX_RETURN_URL:
-            violations.add("return_url", f"may be at most {MAX_RETURN_URL} characters")
+        if (problem := return_url_problem(cmd.return_url)) is not None:
+            violations.add("return_url", problem)
         violations.raise_if_any()
         return source
 

@@ -215,6 +215,34 @@ class PaymentIntent:
         constant time, as every secret is compared."""
         return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
 
+    def browser_view(self) -> PaymentIntent:
+        """What a browser holding the publishable key and the client secret may read: what
+        a checkout needs to show and to complete the payment (docs/payments.md, "The
+        browser's view"), nothing of the merchant's own records: no metadata,
+        description, receipt email, saved payment method or attempt ids, no amounts
+        captured or refunded."""
+        return PaymentIntent(
+            id=self.id,
+            merchant_id=self.merchant_id,
+            amount=self.amount,
+            currency=self.currency,
+            status=self.status,
+            capture_method=self.capture_method,
+            client_secret=self.client_secret,
+            livemode=self.livemode,
+            created=self.created,
+            payment_method_types=self.payment_method_types,
+            return_url=self.return_url,
+            last_payment_error=self.last_payment_error,
+            next_action=self.next_action,
+            canceled_at=self.canceled_at,
+            cancellation_reason=self.cancellation_reason,
+            version=self.version,
+        )
+
+    def as_seen_by(self, publishable: bool) -> PaymentIntent:
+        return self.browser_view() if publishable else self
+
     @classmethod
     def create(
         cls,

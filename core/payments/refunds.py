@@ -32,7 +32,7 @@ from core.payments.settlement import apply_refund
 from core.shared.errors import NotFound, Violations
 from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
@@ -174,6 +174,10 @@ class Refunds:
                     f"No such payment intent: {shown(payment_intent)}",
                     metadata={"param": "payment_intent"},
                 )
+            if starting_after and (
+                await uow.refunds.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.refunds.list(
                 caller.merchant_id,
                 limit=limit + 1,

@@ -6,15 +6,15 @@ import re
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
-from core.payments.checkout import is_web_url
 from core.payments.errors import shown
-from core.payments.lifecycle import MAX_RETURN_URL
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
 from core.shared.errors import NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
-from core.unit_of_work import UnitOfWorkFactory
+from core.shared.redaction import mask_pans
+from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -35,10 +35,18 @@ class CreatePaymentIntent:
 
 
 class PaymentIntents:
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        books: Bookkeeping | None = None,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        # The outbox (payment_intent.created) joins the transaction through this hook.
+        self._books = books or NoBookkeeping()
 
     async def create(self, caller: Principal, cmd: CreatePaymentIntent) -> PaymentIntent:
         violations = Violations()
@@ -64,17 +72,22 @@ class PaymentIntents:
         if len(cmd.metadata) > MAX_METADATA_KEYS:
             violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys")
         for key, value in cmd.metadata.items():
+            shown = mask_pans(key[:40])
             if not key or len(key) > 40 or len(value) > 500:
-                violations.add(f"metadata[{key[:40]}]", "keys are 1-40 and values 0-500 characters")
+                violations.add(f"metadata[{shown}]", "keys are 1-40 and values 0-500 characters")
+            elif looks_like_pan(key) or looks_like_pan(value):
+                violations.add(f"metadata[{shown}]", PAN_IN_TEXT)
         if cmd.receipt_email and not _EMAIL.match(cmd.receipt_email):
             violations.add("receipt_email", "is not an email address")
         if len(cmd.description) > 1000:
             violations.add("description", "may be at most 1000 characters")
-        for name, url in (("success_url", cmd.success_url), ("cancel_url", cmd.cancel_url)):
-            if len(url) > MAX_RETURN_URL:
-                violations.add(name, f"may be at most {MAX_RETURN_URL} characters")
-            elif url and not is_web_url(url):
-                violations.add(name, "must be an http or https URL")
+        elif looks_like_pan(cmd.description):
+            violations.add("description", PAN_IN_TEXT)
+        if (problem := return_url_problem(cmd.return_url)) is not None:
+            violations.add("return_url", problem)
+        for name in ("success_url", "cancel_url"):
+            if (problem := return_url_problem(getattr(cmd, name))) is not None:
+                violations.add(name, problem)
         violations.raise_if_any()
 
         intent_id = self._ids.new("pi")
@@ -98,7 +111,9 @@ class PaymentIntents:
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)
-            await uow.payment_events.append(intent.pull_events())
+            events = intent.pull_events()
+            await uow.payment_events.append(events)
+            await self._books.record(uow, events)
             await uow.commit()
         return intent
 
@@ -111,7 +126,7 @@ class PaymentIntents:
         # exactly like a missing intent so that ids cannot be probed.
         if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
-        return intent
+        return intent.as_seen_by(caller.is_publishable)
 
     async def list(
         self,
@@ -125,6 +140,11 @@ class PaymentIntents:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.payment_intents.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.payment_intents.list(
                 caller.merchant_id,
                 limit=limit + 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from core.shared.errors import Violations
+from core.shared.errors import InvalidArgument, Violations
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -30,3 +30,11 @@ def page_limit(limit: int, violations: Violations) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         violations.add("limit", f"must be between 1 and {MAX_LIMIT}")
     return limit
+
+
+def unknown_cursor() -> InvalidArgument:
+    """`starting_after` must name an object of the list (an id from a previous page): an
+    unknown one is a mistake to report, not an empty page a client would take for the end."""
+    return InvalidArgument.field(
+        "starting_after", "names no object of this list: pass an id from a previous page"
+    )

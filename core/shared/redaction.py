@@ -103,3 +103,46 @@ def _digits_to_mask(groups: list[str]) -> set[int]:
                 cover[begin] += 1
                 cover[end - KEEP_LAST] -= 1
     return {i for i, depth in enumerate(accumulate(cover[:n])) if depth}
+
+
+# --- credentials ----------------------------------------------------------------------
+# What a credential looks like in a line of text, wherever it comes from (our loggers,
+# a library's, Envoy's): API keys (sk_/pk_/rk_ + mode + body), refresh tokens (rt_),
+# access tokens (JWTs: three base64url parts, the first a JSON header "eyJ..."), the
+# value after "Bearer"/"Basic", and the value of a field named like a secret. A Python
+# bytes repr escapes stray bytes (b'Bearer sk_test_...\xa0'): a credential ends at a
+# quote, a backslash or whitespace, so the escape does not shield it; a quoted value of a
+# secret-named field ends at its quote (a password may hold spaces).
+_CREDENTIALS = re.compile(
+    r"""
+      \b(?P<key>(?:sk|pk|rk)_(?:test|live)_)[A-Za-z0-9_\-]+
+    | \b(?P<refresh>rt_|invtok_)[A-Za-z0-9_\-]{8,}
+    | (?P<client>\b[a-z]{2,4}_[A-Za-z0-9]+_secret_)[A-Za-z0-9_\-]+
+    | \beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*
+    | (?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{12,}
+    | (?P<field>\b(?:authorization|password|passwd|client_secret|secret_key|api_key
+          |service_token|access_token|refresh_token)\b["']?\s*[:=]\s*["']?
+          (?:(?:bearer|basic)\s+)?)
+          (?:(?<=")[^"\\]+|(?<=')[^'\\]+|[^\s'"\\,;}]+)
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+REDACTED = "[REDACTED]"
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with every API key, token and secret-named value replaced by [REDACTED]
+    (an API key keeps its sk_test_ prefix: which kind of key it was helps debugging)."""
+    return _CREDENTIALS.sub(_redact, text)
+
+
+def _redact(match: re.Match[str]) -> str:
+    keep = match.group("key") or match.group("refresh") or match.group("client")
+    keep = keep or match.group("scheme")
+    keep = keep or match.group("field") or ""
+    return keep + REDACTED
+
+
+def scrub(text: str) -> str:
+    """What every log line goes through: card numbers masked, credentials redacted."""
+    return redact_credentials(mask_pans(text))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from core.access.model import Principal
 from core.shared.errors import InvalidArgument, NotFound, PaygateError, Violations
 from core.shared.ids import has_prefix
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.secret import Secret
@@ -190,6 +190,11 @@ class Vault:
             violations.add("customer", "must be 1-64 letters, digits, '_' or '-'")
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.payment_methods.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.payment_methods.list(
                 caller.merchant_id,
                 livemode=caller.livemode,

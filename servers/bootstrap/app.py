@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,20 +16,30 @@ from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
+from adapters.crypto.secret_box import SecretBox
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.ratelimit import LimitsRateLimiter
+from adapters.redis.event_stream import RedisEventStream
 from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
+from adapters.webhooks.http_sender import HttpxSender, SystemResolver
 from core.access.authentication import Auth
 from core.access.gate import AccessGate
 from core.access.membership import Members
 from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
+from core.events.delivery import WebhookDispatcher
+from core.events.maintenance import EventMaintenance
+from core.events.model import WebhookPolicy, parse_schedule
+from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
+from core.events.ssrf import UrlGuard, UrlPolicy
+from core.events.ssrf import parse_networks as parse_webhook_networks
+from core.events.use_cases import Events, WebhookEndpoints
 from core.idempotency.use_cases import Idempotency
 from core.ledger.balances import Balances
 from core.ledger.disputes import Disputes
@@ -54,6 +65,7 @@ from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access
 from servers.bootstrap.vault import VaultAccess, vault_access
 from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
+from servers.grpc.events_convert import ApiRenderer, CallContext
 from servers.runtime.settings import Settings
 
 log = logging.getLogger("paygate.app")
@@ -108,7 +120,14 @@ class App:
     # (every intent's checkout_url starts with it).
     checkout: HostedCheckout
     checkout_base_url: str
+    # Events and webhooks: the API's, the worker's delivery and housekeeping.
+    events: Events
+    webhook_endpoints: WebhookEndpoints
+    webhook_dispatcher: WebhookDispatcher
+    event_maintenance: EventMaintenance
+    event_outbox: EventOutbox
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
+    listen_poll_seconds: float = 0.25
     engine: AsyncEngine | None = None
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
     # The vault's public operations: in this process or a client of the vault role.
@@ -166,7 +185,16 @@ def assemble(
     )
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
     ledger_hooks = LedgerHooks(ids)
-    books = LedgerBookkeeping(ledger_hooks)
+    webhooks = webhook_policy(settings)
+    outbox = EventOutbox(ids, ApiRenderer(), CallContext(), webhooks)
+    announce = PaymentOutbox(outbox)
+    # The ledger's postings, then the events: both in the state change's transaction.
+    books = Recorders(LedgerBookkeeping(ledger_hooks), announce)
+    guard = UrlGuard(
+        UrlPolicy(parse_webhook_networks(settings.webhook_allowed_networks)), SystemResolver()
+    )
+    sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
+    stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
     payments = PaymentLifecycle(
         uow, ids, clock, vault=card_vault, acquirers=router, policy=policy, books=books
     )
@@ -181,7 +209,7 @@ def assemble(
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
     rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
-    intents = PaymentIntents(uow, ids, clock)
+    intents = PaymentIntents(uow, ids, clock, books=announce)
     changes = intent_changes or MemoryIntentChanges()
     return App(
         api_keys=api_keys,
@@ -197,14 +225,31 @@ def assemble(
         gate=AccessGate(api_keys, auth, rate_limits),
         card_vault=card_vault,
         balances=Balances(uow),
-        payouts=Payouts(uow, ids, clock),
+        payouts=Payouts(uow, ids, clock, events=outbox),
         settlements=Settlements(uow),
-        disputes=Disputes(uow, ids, clock, dispute_decisions or SimulatedDisputeDecisions()),
-        settlement_batch=SettlementBatch(uow, ids),
+        disputes=Disputes(
+            uow, ids, clock, dispute_decisions or SimulatedDisputeDecisions(), events=outbox
+        ),
+        settlement_batch=SettlementBatch(uow, ids, events=outbox),
+        events=Events(uow, clock),
+        webhook_endpoints=WebhookEndpoints(uow, ids, clock, guard, webhooks),
+        webhook_dispatcher=WebhookDispatcher(
+            uow,
+            ids,
+            clock,
+            sender=sender,
+            guard=guard,
+            outbox=outbox,
+            policy=webhooks,
+            random=random.random,
+        ),
+        event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
+        event_outbox=outbox,
+        listen_poll_seconds=settings.listen_poll_seconds,
         ledger_hooks=ledger_hooks,
         dispute_feed=acquirers.disputes,
         acquirers=acquirers,
-        closers=[acquirers.aclose],
+        closers=[acquirers.aclose, sender.aclose, *([stream.aclose] if stream else [])],
         stoppers=[changes.aclose],
     )
 
@@ -229,9 +274,17 @@ def build_app(settings: Settings, database_url: str) -> App:
     )
     # Embedded, the vault uses VAULT_DATABASE_URL or else this database (its own schema).
     vault = vault_access(dataclasses.replace(settings, database_url=database_url))
+    if not settings.webhook_secret_key.reveal():
+        log.warning(
+            "PAYGATE_WEBHOOK_SECRET_KEY is not set: webhook secrets use the development key"
+        )
     app = assemble(
         settings,
-        SqlUnitOfWorkFactory(engine, fx_max_age=timedelta(hours=settings.fx_max_age_hours)),
+        SqlUnitOfWorkFactory(
+            engine,
+            fx_max_age=timedelta(hours=settings.fx_max_age_hours),
+            secret_box=SecretBox(settings.webhook_secret_key.reveal()),
+        ),
         ids,
         clock,
         card_vault=vault.cards,
@@ -247,6 +300,16 @@ def build_app(settings: Settings, database_url: str) -> App:
     app.vault, app.vault_access = vault.api, vault
     app.closers += [limiter.aclose, vault.aclose]
     return app
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    return WebhookPolicy(
+        schedule=parse_schedule(settings.webhook_retry_schedule),
+        timeout=settings.webhook_timeout,
+        lease_margin=settings.webhook_lease_margin_seconds,
+        endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
+    )
 
 
 class _LateBound:

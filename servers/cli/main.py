@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from servers.cli import webhooks
 from servers.runtime.logging_setup import json_line
 from servers.runtime.settings import Settings
 
@@ -249,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
     recon.add_argument(
         "--acquirer-dir", type=Path, help="folder of settlement files (default <data_dir>/acquirer)"
     )
+    webhooks.add_commands(commands)
     return root
 
 
@@ -265,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _migrate(settings)
     elif args.command == "serve":
         code = _serve(settings, args.role, args.listen)
+    elif args.command in ("listen", "trigger", "webhooks"):
+        code = webhooks.run(settings, args)
     else:
         code = _ledger(settings, args)
     sys.exit(code)

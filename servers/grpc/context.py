@@ -23,6 +23,8 @@ request_id: ContextVar[str] = ContextVar("request_id", default="")
 principal: ContextVar[Principal | None] = ContextVar("principal", default=None)
 # The client's address (servers/grpc/client_address.py), for rate limits and the audit log.
 origin: ContextVar[str] = ContextVar("origin", default="")
+# The call's Idempotency-Key, for the events it causes (event.request.idempotency_key).
+idempotency_key: ContextVar[str] = ContextVar("idempotency_key", default="")
 
 
 def caller() -> Principal:

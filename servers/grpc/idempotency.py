@@ -107,6 +107,7 @@ class IdempotencyInterceptor(ServerInterceptor):
             key = _idempotency_key(context)
             if key is None:
                 return await behavior(request, context)
+            call.idempotency_key.set(key)
             caller = call.caller()
             scope = Scope(merchant_id=caller.merchant_id, method=method, key=key)
             request_hash = self._idempotency.request_hash(

@@ -9,12 +9,14 @@ bidirectional stream) pass untouched.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import grpc
+from google.protobuf.message import Message
 
 from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
@@ -22,6 +24,7 @@ from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, client_address
 from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
+from servers.grpc.text_check import check_text
 
 log = logging.getLogger("paygate.rpc")
 access_log = logging.getLogger("paygate.access")
@@ -159,6 +162,8 @@ class ErrorInterceptor(AroundCall):
             raise InvalidArgument.field(
                 "request", "is not a valid message of this method", reason="INVALID_REQUEST"
             )
+        if isinstance(request, Message):
+            check_text(request)  # no NUL in any string field (servers/grpc/text_check.py)
 
     @asynccontextmanager
     async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
@@ -223,13 +228,19 @@ class AuthInterceptor(AroundCall):
         yield
 
 
+# What an API key, access token or refresh token is made of (base64url, JWT dots). The
+# token is taken exactly as sent: nothing is stripped, so a key with a stray character
+# (a pasted non-breaking space, which grpcio hands over decoded as Latin-1) is not a key.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
 def _bearer(context: Context) -> str:
     header = metadata_value(context, "authorization")
     if not header:
         return ""
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or _TOKEN.fullmatch(token) is None:
         raise Unauthenticated(
             "Authorization must be 'Bearer <API key or access token>'.", reason="INVALID_API_KEY"
         )
-    return token.strip()
+    return token

@@ -58,10 +58,13 @@ async def start(
     *,
     interceptors: Sequence[ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
+    options: Sequence[tuple[str, int]] = (),
 ) -> Server:
     """Builds and starts the server; every service and the server as a whole ("") report
-    SERVING once it listens."""
-    server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
+    SERVING once it listens. `options`: grpcio channel arguments beyond the defaults."""
+    server = grpc.aio.server(
+        interceptors=list(interceptors), options=[("grpc.so_reuseport", 0), *options]
+    )
     for service in services:
         service.add(server)
     health = health_aio.HealthServicer()

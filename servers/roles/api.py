@@ -22,6 +22,8 @@ from paygate.v1 import (
     checkout_pages_pb2_grpc,
     disputes_pb2,
     disputes_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     options_pb2,
@@ -37,6 +39,8 @@ from paygate.v1 import (
     settlements_pb2_grpc,
     tokens_pb2,
     tokens_pb2_grpc,
+    webhook_endpoints_pb2,
+    webhook_endpoints_pb2_grpc,
 )
 
 from adapters.system import RandomIds
@@ -48,6 +52,7 @@ from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, Request
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.events import EventService, WebhookEndpointService
 from servers.grpc.servicers.ledger import (
     BalanceService,
     DisputeService,
@@ -61,6 +66,7 @@ from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.tokens import TokenService
 from servers.roles.web.servicer import CheckoutPageService
 from servers.runtime import logging_setup
+from servers.runtime.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.runtime.settings import Settings
 
 log = logging.getLogger("paygate.server")
@@ -133,6 +139,16 @@ SERVICES = (
         disputes_pb2.DESCRIPTOR.services_by_name["DisputeService"],
         disputes_pb2_grpc.add_DisputeServiceServicer_to_server,
         lambda app: DisputeService(app.disputes),
+    ),
+    Service(
+        events_pb2.DESCRIPTOR.services_by_name["EventService"],
+        events_pb2_grpc.add_EventServiceServicer_to_server,
+        lambda app: EventService(app.events, poll_seconds=app.listen_poll_seconds),
+    ),
+    Service(
+        webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
+        webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
+        lambda app: WebhookEndpointService(app.webhook_endpoints),
     ),
 )
 
@@ -212,7 +228,18 @@ async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> 
         IdempotencyInterceptor(app.idempotency, idempotent_methods(s.descriptor for s in services)),
     ]
     hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
-    return await serve_grpc.start(listen, hosted, interceptors=interceptors)
+    return await serve_grpc.start(
+        listen,
+        hosted,
+        interceptors=interceptors,
+        options=[
+            # One bound, not grpcio's soft/hard pair (8/16 KiB) between which it refuses
+            # requests at random: Envoy's max_request_headers_kb is the edge's limit.
+            ("grpc.max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", API_MAX_METADATA_BYTES),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BODY_BYTES),
+        ],
+    )
 
 
 async def run(settings: Settings, listen: str) -> None:

@@ -8,6 +8,7 @@ import re
 import threading
 from typing import Any, TextIO
 
+from core.shared.redaction import scrub
 from servers.runtime.logging_setup import json_line
 
 LINE_LIMIT = 1 << 20  # longest child output line kept whole
@@ -32,8 +33,12 @@ class JsonLog:
         self.write_line(json_line(level, msg, logger="paygate.launcher", proc="launcher", **fields))
 
     def child_json(self, proc: str, line: str) -> None:
-        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it."""
-        inner = line[1:].lstrip()
+        """A JSON object line (the API's logs, Envoy's): tagged without re-parsing it.
+
+        Children's lines are scrubbed (card numbers, credentials) here once more: Envoy's
+        and gRPC core's output passes through no Python logging handler of ours.
+        """
+        inner = scrub(line[1:].lstrip())
         tag = '{"proc":' + json.dumps(proc)
         self.write_line(tag + ("," + inner if inner != "}" else "}"))
 
@@ -45,7 +50,7 @@ class JsonLog:
             level = "error"
         elif (grpc_core := _GRPC_CORE_LINE.match(first)) is not None:
             level = _GRPC_CORE_LEVELS[grpc_core.group(1)]
-        self.write_line(json_line(level, "\n".join(lines), proc=proc))
+        self.write_line(json_line(level, scrub("\n".join(lines)), proc=proc))
 
 
 # gRPC core's own lines: "E1123 21:08:26.174700    2219 add_port.cc:83] ..."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import string
 import subprocess
 import tempfile
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
+from paygate.v1 import options_pb2
 
 from servers.runtime.settings import Settings
 
@@ -57,9 +60,10 @@ CORS_EXPOSE_HEADERS = (
 # read like every other API error: a google.rpc.Status in JSON (API.md, "Errors").
 LOCAL_REPLY_STATUS: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_REQUEST"),  # malformed JSON, bad query parameter value
+    401: (16, "INVALID_API_KEY"),  # a credential header that is not printable ASCII
     403: (7, "FORBIDDEN"),
     404: (5, "ROUTE_NOT_FOUND"),  # no such REST route (reject_unknown_method)
-    405: (12, "METHOD_NOT_ALLOWED"),
+    405: (12, "METHOD_NOT_ALLOWED"),  # a REST path with a method it is not bound to
     408: (4, "REQUEST_TIMEOUT"),
     413: (3, "REQUEST_TOO_LARGE"),
     429: (8, "RATE_LIMITED"),
@@ -79,6 +83,18 @@ WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
 # route cache), which the service's own route sends to `web`; this route says so for any
 # request under them that the transcoder leaves alone.
 WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/")
+
+# Edge limits, sized from the largest legitimate request (docs/operations.md, "Limits at
+# the edge"). Bodies: dispute evidence, five texts of up to 20,000 characters, is the
+# largest (at most ~500 KB of JSON even in 4-byte UTF-8); a payment intent with 50
+# metadata entries is ~30 KB. Beyond the bound the transcoder answers 413 before it has
+# buffered more. Headers (the request line and the URL included): an access token of up to
+# 4 KiB is the largest; beyond 16 KiB Envoy answers 431. The API processes accept twice
+# that in metadata (API_MAX_METADATA_BYTES), so Envoy's own additions (x-forwarded-for,
+# x-envoy-original-path...) never push a request that Envoy let through over grpcio's bound.
+MAX_REQUEST_BODY_BYTES = 1 << 20
+MAX_REQUEST_HEADERS_KB = 16
+API_MAX_METADATA_BYTES = 64 << 10
 
 # Unary REST calls end after this; server streams and native gRPC calls are bounded by the
 # client's deadline (grpc-timeout) instead.
@@ -109,6 +125,10 @@ class ApiDescriptor:
     services: tuple[str, ...]
     # gRPC paths (/paygate.v1.Service/Method) of server-streaming methods.
     server_streaming: tuple[str, ...]
+    # (HTTP method, path template) of every REST binding: GET /v1/payment_intents/{id}.
+    http_rules: tuple[tuple[str, str], ...] = ()
+    # The bindings whose method needs a credential ((paygate.v1.access) not unauthenticated).
+    authenticated_rules: tuple[tuple[str, str], ...] = ()
 
 
 def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
@@ -116,6 +136,8 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
     descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(Path(path).read_bytes())
     services: list[str] = []
     streaming: list[str] = []
+    rules: list[tuple[str, str]] = []
+    authenticated: list[tuple[str, str]] = []
     for file in descriptor_set.file:
         if file.package != package:
             continue
@@ -127,9 +149,19 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                 for method in service.method
                 if method.server_streaming
             )
+            for method in service.method:
+                top = method.options.Extensions[annotations_pb2.http]
+                open_method = method.options.Extensions[options_pb2.access].unauthenticated
+                # A method may be bound to more than one path (additional_bindings).
+                for rule in (top, *top.additional_bindings):
+                    verb = rule.WhichOneof("pattern")
+                    if verb and verb != "custom":
+                        rules.append((verb.upper(), getattr(rule, verb)))
+                        if not open_method:
+                            authenticated.append(rules[-1])
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
-    return ApiDescriptor(tuple(services), tuple(streaming))
+    return ApiDescriptor(tuple(services), tuple(streaming), tuple(rules), tuple(authenticated))
 
 
 def api_endpoints(settings: Settings) -> list[tuple[str, int]]:
@@ -166,8 +198,7 @@ def _access_log(listener: str) -> list[dict[str, Any]]:
                         "logger": "envoy.access",
                         "listener": listener,
                         "method": "%REQ(:METHOD)%",
-                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                        "grpc_path": "%REQ(:PATH)%",
+                        **_paths(listener),
                         "protocol": "%PROTOCOL%",
                         "status": "%RESPONSE_CODE%",
                         "grpc_status": "%GRPC_STATUS(NUMBER)%",
@@ -187,6 +218,16 @@ def _access_log(listener: str) -> list[dict[str, Any]]:
     ]
 
 
+def _paths(listener: str) -> dict[str, str]:
+    """REST: the path as the Lua filter made it loggable (envoy.yaml.tmpl: no query, card
+    numbers masked, tokens redacted), never the raw one, which may hold a card number
+    typed where an id belongs; the request id leads to the API's line naming the RPC.
+    Native gRPC: the method's path, which holds nothing of the caller's."""
+    if listener == "rest":
+        return {"path": "%DYNAMIC_METADATA(paygate:path)%"}
+    return {"path": "%REQ(:PATH)%", "grpc_path": "%REQ(:PATH)%"}
+
+
 def _status_json(code: int, reason: str) -> dict[str, Any]:
     return {
         "json_format": {
@@ -204,7 +245,52 @@ def _status_json(code: int, reason: str) -> dict[str, Any]:
     }
 
 
-def _local_reply_config() -> dict[str, Any]:
+def _query_method_mappers(api: ApiDescriptor) -> list[dict[str, Any]]:
+    """HTTP's QUERY method without a Content-Type is refused by Envoy's codec (400) before
+    any route; on a path of the API it is a method the path does not take: 405 + Allow."""
+    mappers = []
+    for regex, ordered in allowed_methods(api).items():
+        with_query = regex.removesuffix("$") + "(\\?.*)?$"
+        headers = [
+            {"name": ":method", "string_match": {"exact": "QUERY"}},
+            {"name": ":path", "string_match": {"safe_regex": {"regex": with_query}}},
+        ]
+        mappers.append(
+            {
+                "filter": {
+                    "and_filter": {
+                        "filters": [
+                            *({"header_filter": {"header": header}} for header in headers),
+                            _status_filter(400),
+                        ]
+                    }
+                },
+                "status_code": 405,
+                "headers_to_add": [
+                    {
+                        "header": {"key": "allow", "value": ", ".join(ordered)},
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    }
+                ],
+                "body": {"inline_string": f"This path answers {', '.join(ordered)} only."},
+                "body_format_override": _status_json(*LOCAL_REPLY_STATUS[405]),
+            }
+        )
+    return mappers
+
+
+def _status_filter(status: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": "paygate.local_reply.status"},
+            }
+        }
+    }
+
+
+def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [
         # A gRPC or gRPC-Web caller keeps Envoy's own text, which becomes its grpc-message.
         # A transcoded REST call also says application/grpc by the time its body fails to
@@ -236,22 +322,17 @@ def _local_reply_config() -> dict[str, Any]:
             "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
         }
     ]
+    mappers += _query_method_mappers(api)
+    missing = {"header_filter": {"header": {"name": "authorization", "present_match": False}}}
+    mappers.append(
+        {
+            "filter": {"and_filter": {"filters": [missing, _status_filter(401)]}},
+            "body_format_override": _status_json(16, "MISSING_API_KEY"),
+        }
+    )
     for status, (code, reason) in LOCAL_REPLY_STATUS.items():
         mappers.append(
-            {
-                "filter": {
-                    "status_code_filter": {
-                        "comparison": {
-                            "op": "EQ",
-                            "value": {
-                                "default_value": status,
-                                "runtime_key": "paygate.local_reply.status",
-                            },
-                        }
-                    }
-                },
-                "body_format_override": _status_json(code, reason),
-            }
+            {"filter": _status_filter(status), "body_format_override": _status_json(code, reason)}
         )
     return {"mappers": mappers, "body_format": _status_json(*_UNKNOWN)}
 
@@ -278,6 +359,124 @@ def stream_idle_timeout(settings: Settings) -> str:
     return f"{int(settings.watch_max_seconds) + 60}s"
 
 
+# Request headers that carry a credential. A value with a byte outside printable ASCII
+# (a pasted non-breaking space after a key) is refused here, before any API process: such
+# a value is never a valid credential, and grpcio would log it whole while decoding it.
+CREDENTIAL_HEADERS = ("authorization", "paygate-account")
+# The API's own words for a call without a credential (core/access/gate.py).
+MISSING_CREDENTIAL = (
+    "No credential provided: send 'Authorization: Bearer sk_test_...' or a "
+    "user's access token with 'Paygate-Account: acct_...'."
+)
+
+
+def _credential_guard_routes() -> list[dict[str, Any]]:
+    return [
+        {
+            "match": {
+                "prefix": "/",
+                "headers": [
+                    {
+                        "name": header,
+                        "string_match": {"safe_regex": {"regex": "[\\x20-\\x7e]*"}},
+                        "invert_match": True,
+                    }
+                ],
+            },
+            "direct_response": {
+                "status": 401,
+                "body": {"inline_string": f"The {header} header must be printable ASCII."},
+            },
+        }
+        for header in CREDENTIAL_HEADERS
+    ]
+
+
+def path_regex(template: str) -> str:
+    """/v1/payment_intents/{id}/confirm -> ^/v1/payment_intents/[^/]+/confirm$"""
+    parts = re.split(r"(\{[^}]*\})", template)
+    return "^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$"
+
+
+def allowed_methods(api: ApiDescriptor) -> dict[str, list[str]]:
+    """Path regex -> the HTTP methods bound to it, of every REST path of the API."""
+    allowed: dict[str, set[str]] = {}
+    for verb, template in api.http_rules:
+        allowed.setdefault(path_regex(template), set()).add(verb)
+    return {regex: sorted(verbs) for regex, verbs in allowed.items()}
+
+
+def _method_not_allowed_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+    """405 with Allow for a REST path of the API called with a method it is not bound
+    to (the transcoder would answer 404, as if the path did not exist). The transcoder is
+    off on these routes, so that it does not answer first."""
+    routes = []
+    for regex, ordered in allowed_methods(api).items():
+        accepted = "|".join([*ordered, "OPTIONS"])  # OPTIONS: CORS preflight
+        routes.append(
+            {
+                "match": {
+                    "safe_regex": {"regex": regex},
+                    "headers": [
+                        {
+                            "name": ":method",
+                            "string_match": {"safe_regex": {"regex": accepted}},
+                            "invert_match": True,
+                        }
+                    ],
+                },
+                "direct_response": {
+                    "status": 405,
+                    "body": {"inline_string": f"This path answers {', '.join(ordered)} only."},
+                },
+                "response_headers_to_add": [
+                    {
+                        "header": {"key": "allow", "value": ", ".join(ordered)},
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    }
+                ],
+                "typed_per_filter_config": {
+                    "envoy.filters.http.grpc_json_transcoder": {
+                        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                        "disabled": True,
+                    }
+                },
+            }
+        )
+    return routes
+
+
+def _credential_required_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+    """401 for a call without Authorization to a method that needs one, before the
+    transcoder reads the body: a client learns that it must authenticate first, not what
+    its body does wrong (the API process would say the same, after the transcoder)."""
+    by_regex: dict[str, set[str]] = {}
+    for verb, template in api.authenticated_rules:
+        by_regex.setdefault(path_regex(template), set()).add(verb)
+    return [
+        {
+            "match": {
+                "safe_regex": {"regex": regex},
+                "headers": [
+                    {
+                        "name": ":method",
+                        "string_match": {"safe_regex": {"regex": "|".join(sorted(verbs))}},
+                    },
+                    {"name": "authorization", "present_match": False},
+                ],
+            },
+            "direct_response": {"status": 401, "body": {"inline_string": MISSING_CREDENTIAL}},
+            "typed_per_filter_config": {
+                "envoy.filters.http.grpc_json_transcoder": {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "disabled": True,
+                }
+            },
+        }
+        for regex, verbs in by_regex.items()
+    ]
+
+
 def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     idle = stream_idle_timeout(settings)
     return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
@@ -286,7 +485,12 @@ def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
-    routes = _stream_routes(api, settings)
+    routes = [
+        *_credential_guard_routes(),
+        *_method_not_allowed_routes(api),
+        *_credential_required_routes(api),
+        *_stream_routes(api, settings),
+    ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
@@ -296,7 +500,7 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
 
 
 def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
-    routes = _stream_routes(api, settings)
+    routes = [*_credential_guard_routes(), *_stream_routes(api, settings)]
     routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
         for service in api.services
@@ -330,7 +534,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "grpc_routes": _grpc_routes(api, settings),
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
-        "local_reply_config": _local_reply_config(),
+        "local_reply_config": _local_reply_config(api),
+        "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
     }

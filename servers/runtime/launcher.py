@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.shared.secret import Secret
-from servers.runtime import envoy_config
+from servers.runtime import embedded_redis, envoy_config
 from servers.runtime.child_logs import LINE_LIMIT, TEXT_BURST, JsonLog, read_line
 from servers.runtime.embedded_postgres import EmbeddedPostgres, embedded_postgres
 from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
@@ -75,8 +75,9 @@ API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECO
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
 ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.roles.acquirer.GRACE_SECONDS)
+REDIS_GRACE = 5.0
 # Children that others call: started first, stopped last.
-INFRASTRUCTURE = frozenset({"envoy", "acquirer"})
+INFRASTRUCTURE = frozenset({"envoy", "acquirer", "redis"})
 WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
@@ -154,6 +155,7 @@ class Launcher:
         self.exit_code = 0
         self._pg: EmbeddedPostgres | None = None
         self._pg_start: asyncio.Future[str] | None = None
+        self._redis_socket = Path()  # the embedded Redis's, when there is one
         self._children: list[_Child] = []
         self._supervisors: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -267,6 +269,15 @@ class Launcher:
         descriptor = envoy_config.descriptor_path()
         config = envoy_config.write(settings, descriptor)
 
+        redis_child: _Child | None = None
+        if not settings.redis_url:  # one Redis for every process: servers/runtime/embedded_redis.py
+            socket_file = embedded_redis.socket_path(settings.data_dir)
+            self._redis_socket = socket_file
+            redis_child = _Child("redis", embedded_redis.command(socket_file), REDIS_GRACE)
+            settings = self.settings = dataclasses.replace(
+                settings, redis_url=embedded_redis.url(socket_file)
+            )
+
         acquirer: _Child | None = None
         if not settings.acquirer_target:
             acquirer = _Child(
@@ -306,8 +317,13 @@ class Launcher:
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        self._children = [*([acquirer] if acquirer else []), *apis, worker, *web, envoy, *demo]
+        infrastructure = [c for c in (redis_child, acquirer) if c is not None]
+        self._children = [*infrastructure, *apis, worker, *web, envoy, *demo]
 
+        if redis_child is not None:
+            await self._spawn(redis_child)
+            await self._wait_ready(redis_child)
+            self.log("info", "embedded Redis ready", socket=str(self._redis_socket))
         if acquirer is not None:  # the others call it from their first request on
             await self._spawn(acquirer)
             await self._wait_ready(acquirer)
@@ -395,6 +411,8 @@ class Launcher:
 
     async def _probe(self, child: _Child) -> bool:
         settings = self.settings
+        if child.name == "redis":
+            return await embedded_redis.ping(self._redis_socket)
         if child.name == "envoy":
             return await envoy_ready(
                 f"http://127.0.0.1:{settings.envoy_admin_port}",

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.logging_filter import PanMaskingFormatter
+from adapters.logging_filter import RedactingFormatter
 from servers.grpc import context as call
 
 
@@ -57,8 +57,9 @@ class JsonLines(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
-    # Masking the finished line covers the message, structured fields and tracebacks alike.
-    handler.setFormatter(PanMaskingFormatter(JsonLines()))
+    # Scrubbing the finished line covers the message, structured fields and tracebacks
+    # alike, of every logger that propagates to the root (grpcio's and asyncio's too).
+    handler.setFormatter(RedactingFormatter(JsonLines()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

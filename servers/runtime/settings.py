@@ -123,6 +123,29 @@ class Settings:
     # MAX_DURATION) and the client watches again.
     watch_max_seconds: float = 600.0
 
+    # --- events and webhooks (docs/events.md) ----------------------------------------------
+    # Seconds before each delivery attempt, the first one included, comma separated:
+    # immediately, then about 3 days of back-off (each delay +-10% jitter).
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000"
+    # Seconds a webhook request may take before it counts as failed.
+    webhook_timeout: float = 10.0
+    # A delivery's claim outlives its request by this much; after it, a killed worker's
+    # claim passes to another worker.
+    webhook_lease_margin_seconds: float = 20.0
+    # Requests in flight to one endpoint at once, across every worker.
+    webhook_endpoint_concurrency: int = 10
+    # Requests in flight per worker process.
+    webhook_max_in_flight: int = 200
+    # An endpoint failing without a success for this long is disabled (5 days).
+    webhook_disable_after_seconds: int = 432000
+    # CIDRs webhooks may reach despite the SSRF policy (e.g. 127.0.0.1/32 on a laptop),
+    # comma separated. Empty: only public addresses.
+    webhook_allowed_networks: str = ""
+    # The key that seals webhook signing secrets at rest; empty: a development key.
+    webhook_secret_key: Secret = _NO_SECRET
+    # How often `paygate listen`'s stream looks for new events.
+    listen_poll_seconds: float = 0.25
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import socket
 import sys
@@ -32,9 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql.migrate import create_database, drop_database, migrate
 from servers.runtime.settings import Settings
+from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
+from tests.sentinel import credential_leaks
 
 API_PROCESSES = 2
 
@@ -113,6 +113,13 @@ def gateway_settings(
     )
 
 
+def log_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:  # streamed to stdout (PAYGATE_E2E_LOG=stdout)
+        return ""
+
+
 def log_tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -159,21 +166,11 @@ def running_gateway(
             code = running.stop()
             if code != 0:
                 pytest.fail(f"the gateway stopped with exit code {code}\n{log_tail(log_path)}")
+    # Whatever the tests did, no process of this gateway logged a credential.
+    leaks = credential_leaks(log_text(log_path), "gateway.log", [running.secret_key])
     shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(
-    postgres_admin_url: str, prefix: str = "paygate_e2e"
-) -> AsyncIterator[str]:
-    """A new migrated database, dropped at the end."""
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate(url)
-        yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
+    if leaks:
+        pytest.fail("credentials in the gateway's log:\n" + "\n".join(leaks[:20]))
 
 
 @pytest.fixture(scope="session")
@@ -181,10 +178,8 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A fresh migrated database for the gateways of this session. Not the session's
     `database_url`: a gateway's worker recovers, expires and voids rows of every
     merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
-    process has. A gateway whose acquirer role is not the session gateway's (its books
-    differ) takes a database of its own (fresh_database), or the ledger's reconciliation
-    with the acquirer would see its payments as differences."""
-    async with fresh_database(postgres_admin_url) as url:
+    process has."""
+    async with fresh_database(postgres_admin_url, "paygate_e2e") as url:
         yield url
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+import httpx
 
 from servers.runtime.launcher import READY_TIMEOUT, Launcher, Ready, StartupError
 from servers.runtime.settings import Settings
@@ -113,3 +116,30 @@ def start_gateway(
         _result=result,
         demo_url=ready.demo_url,
     )
+
+
+def fresh_client_address() -> str:
+    """A loopback address of its own (127.x.y.z: all of 127/8 reaches this host), so that
+    per-address rate limits (signup 10/hour, login 5/minute) count this test's calls only,
+    not those of earlier runs that share the test Redis."""
+    return "127." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))
+
+
+def sign_up(gateway: Gateway, password: str, *, wrong_login_first: bool = False) -> dict[str, Any]:
+    """A new user and their account (they are its OWNER), signed in over REST: the
+    Session (access_token, refresh_token, accounts...). From an address of its own."""
+    email = f"user-{secrets.token_hex(6)}@example.com"
+    transport = httpx.HTTPTransport(local_address=fresh_client_address())
+    with httpx.Client(base_url=gateway.rest_url, timeout=30, transport=transport) as http:
+        signup = http.post(
+            "/v1/auth/signup",
+            json={"email": email, "password": password, "business_name": "Test Ltd"},
+        )
+        assert signup.status_code == 200, signup.text
+        if wrong_login_first:  # a failed login with the password in it, for log scans
+            wrong = http.post("/v1/auth/login", json={"email": email, "password": password + "x"})
+            assert wrong.status_code == 401, wrong.text
+        login = http.post("/v1/auth/login", json={"email": email, "password": password})
+        assert login.status_code == 200, login.text
+    session: dict[str, Any] = login.json()
+    return session

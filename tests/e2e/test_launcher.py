@@ -280,10 +280,10 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     assert stat.S_IMODE(seed_file.stat().st_mode) == 0o600
     assert json.loads(seed_file.read_text())["secret_key"] == keys["secret key"]
     children = first.children()
-    assert {p.name() for p in children} >= {"envoy"}
-    # The acquirer, two API processes, the worker, the web process, Envoy, the demo shop;
-    # PostgreSQL is a daemon.
-    assert len(children) == 7
+    assert {p.name() for p in children} >= {"envoy", "redis-server"}
+    # The embedded Redis, the acquirer, two API processes, the worker, the web process,
+    # Envoy, the demo shop; PostgreSQL is a daemon.
+    assert len(children) == 8
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()

@@ -126,7 +126,9 @@ def test_the_challenge_page_is_served_by_the_web_process(gateway: Gateway) -> No
     assert confirmed["status"] == "REQUIRES_ACTION"
     url = confirmed["next_action"]["url"]
     assert confirmed["next_action"]["type"] == "REDIRECT_TO_URL"
-    assert url == f"{gateway.rest_url}/3ds/{confirmed['latest_attempt']}"
+    # The browser's view has no attempt ids: the merchant's has (docs/payments.md).
+    attempt = get_intent(gateway, intent["id"])["latest_attempt"]
+    assert url == f"{gateway.rest_url}/3ds/{attempt}"
 
     before = upstream_requests(gateway, "web")
     page = httpx.get(url)
@@ -146,8 +148,8 @@ def test_pages_without_a_challenge_say_so_and_bad_forms_are_refused(gateway: Gat
     assert "No such authentication" in unknown.text
 
     paid = create_intent(gateway)
-    paid = confirm(gateway, paid, tokenize(gateway, CARD))
-    assert paid["status"] == "SUCCEEDED"
+    assert confirm(gateway, paid, tokenize(gateway, CARD))["status"] == "SUCCEEDED"
+    paid = get_intent(gateway, paid["id"])  # the merchant's view names the attempt
     page = httpx.get(f"{gateway.rest_url}/3ds/{paid['latest_attempt']}")
     assert "no longer pending" in page.text and "<form" not in page.text
     # Posting to it changes nothing, whatever it says.
@@ -187,7 +189,9 @@ def test_watch_over_rest_is_server_sent_events_to_the_final_message(gateway: Gat
     assert set(statuses) <= {"PROCESSING", "SUCCEEDED"}
     assert rest[-1]["final"] is True and rest[-1]["reason"] == "TERMINAL_STATUS"
     assert not any(e["final"] for e in rest[:-1])
-    assert rest[-1]["payment_intent"]["amount_received"] == "4200"
+    # The browser watched: money figures are the merchant's to read.
+    assert rest[-1]["payment_intent"]["amount_received"] == "0"
+    assert get_intent(gateway, intent["id"])["amount_received"] == "4200"
 
 
 def test_watch_over_grpc_through_envoy(gateway: Gateway) -> None:
@@ -250,7 +254,9 @@ def test_a_3ds_payment_from_token_to_succeeded(any_gateway: Gateway) -> None:
         confirmed = confirm(gateway, intent, token)
         assert confirmed["status"] == "REQUIRES_ACTION"
         url = confirmed["next_action"]["url"]
-        assert url == f"{gateway.rest_url}/3ds/{confirmed['latest_attempt']}"
+        # The browser's view has no attempt ids: the merchant's has (docs/payments.md).
+        attempt = get_intent(gateway, intent["id"])["latest_attempt"]
+        assert url == f"{gateway.rest_url}/3ds/{attempt}"
 
         page = httpx.get(url)
         assert page.status_code == 200

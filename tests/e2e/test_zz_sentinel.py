@@ -1,16 +1,22 @@
 """After the rest of the e2e suite (pytest runs this module last): no card number that any
 test sent, nor a fresh sentinel card paid with here, is anywhere it must never be: the
 processes' log lines, any table outside the vault's schema (payment events and the audit
-log included), or Redis.
+log included), or Redis. And no credential (a secret key, an access or refresh token, a
+password) is in any process's log: neither those every test used nor sentinel ones sent
+here the hostile ways (with a stray byte, as an id, in a bad header). Every other gateway
+the suite starts is scanned the same way when it stops (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
+import http.client
+import secrets
+
 import httpx
 
 from adapters.sql.engine import create_engine
-from tests.e2e.gateway import Gateway
-from tests.sentinel import Sentinels, scan_redis, scan_tables, tables
+from tests.e2e.gateway import Gateway, sign_up
+from tests.sentinel import Sentinels, credential_leaks, scan_redis, scan_tables, tables
 
 # Every card number of API.md's table and the others the e2e tests use.
 TEST_CARDS = [
@@ -69,3 +75,63 @@ async def test_no_card_number_leaked_anywhere(gateway: Gateway, redis_url: str) 
 def _context(log: str, sentinels: Sentinels) -> list[str]:
     """The log lines that hold a hit, to say where a leak came from."""
     return [line[:400] for line in log.splitlines() if sentinels.hits_in_text(line, "")]
+
+
+# --- credentials ------------------------------------------------------------------------
+
+
+def _raw_request(gateway: Gateway, method: str, path: str, headers: dict[str, bytes]) -> int:
+    """One request with header values sent byte for byte (httpx refuses non-ASCII)."""
+    host, port = gateway.rest_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest(method, path)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+# Stray bytes a copy-paste puts after a credential: a non-breaking space (Latin-1 and
+# UTF-8), a zero-width space, a control character. (Trailing spaces and tabs are not part
+# of an HTTP header's value: RFC 9110 strips them before anyone sees the value.)
+STRAY = [b"\xa0", b"\xc2\xa0", b"\xe2\x80\x8b", b"\x01", b"\xff"]
+
+
+def test_no_credential_leaked_anywhere(gateway: Gateway) -> None:
+    password = "sentinel-" + secrets.token_urlsafe(18)
+    session = sign_up(gateway, password, wrong_login_first=True)
+    access, refresh = session["access_token"], session["refresh_token"]
+
+    # A credential with a stray byte is no credential (the key must match exactly), and
+    # whichever library sees the header must not log it.
+    for credential in (gateway.secret_key, access):
+        for stray in STRAY:
+            status = _raw_request(
+                gateway,
+                "GET",
+                "/v1/payment_intents",
+                {"Authorization": b"Bearer " + credential.encode() + stray},
+            )
+            # 401, or 400 where the HTTP codec refuses the byte itself; never admitted.
+            assert status in (400, 401), (stray, status)
+    # The same credentials where they do not belong: an id, a query, a body, a bad header.
+    with httpx.Client(base_url=gateway.rest_url, timeout=30) as client:
+        sk = {"Authorization": f"Bearer {gateway.secret_key}"}
+        client.get(f"/v1/payment_intents/{gateway.secret_key}", headers=sk)
+        client.get("/v1/payment_intents", params={"starting_after": access}, headers=sk)
+        client.post("/v1/auth/refresh", json={"refresh_token": refresh + "\u0000"})
+        client.post("/v1/auth/login", json={"email": password, "password": password + "\u0000"})
+        client.get("/v1/members", headers={"Authorization": f"Basic {password}"})
+
+    bad_account = {"Authorization": f"Bearer {access}".encode(), "Paygate-Account": b"\xe9"}
+    assert _raw_request(gateway, "GET", "/v1/members", bad_account) == 401
+
+    log = (gateway.data_dir / "gateway.log").read_text(errors="replace")
+    assert log.count('"msg": "rpc"') >= 10  # the traffic really was logged here
+    leaks = credential_leaks(log, "gateway.log", [password, access, refresh, gateway.secret_key])
+    assert leaks == [], "\n".join(leaks[:20])

@@ -103,7 +103,8 @@ def in_memory_app(
     vault = in_memory_vault(clock)
     uow = uow or MemoryUnitOfWorkFactory()
     app = assemble(
-        settings or Settings(upi_approval_delay=0),
+        # Webhook endpoints on this machine (nothing is sent without a worker).
+        settings or Settings(upi_approval_delay=0, webhook_allowed_networks="127.0.0.1/32"),
         uow,
         ids or RandomIds(),
         clock,

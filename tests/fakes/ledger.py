@@ -388,15 +388,16 @@ class MemoryPayouts:
         )
         return _newest_first(mine, limit, starting_after)
 
-    async def mark_arrived(self, now: datetime) -> int:
+    async def mark_arrived(self, now: datetime) -> Sequence[Payout]:
         arrived = [
             p
             for p in self._t.payouts.values()
             if p.status is PayoutStatus.IN_TRANSIT and p.arrival_date <= now
         ]
-        for payout in arrived:
-            self._t.payouts[payout.id] = replace(payout, status=PayoutStatus.PAID)
-        return len(arrived)
+        paid = [replace(payout, status=PayoutStatus.PAID) for payout in arrived]
+        for payout in paid:
+            self._t.payouts[payout.id] = payout
+        return paid
 
 
 class MemoryDisputes:

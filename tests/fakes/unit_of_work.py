@@ -40,6 +40,12 @@ from tests.fakes.access import (
     MemorySessions,
     MemoryUsers,
 )
+from tests.fakes.events import (
+    EventTables,
+    MemoryDeliveries,
+    MemoryEvents,
+    MemoryWebhookEndpoints,
+)
 from tests.fakes.ledger import (
     LedgerTables,
     MemoryDisputes,
@@ -69,6 +75,7 @@ class Tables:
     audit_events: list[AuditEvent] = field(default_factory=list)
     rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     ledger: LedgerTables = field(default_factory=LedgerTables)
+    webhooks: EventTables = field(default_factory=EventTables)
 
 
 class MemoryStore(BaseStore[Tables]):
@@ -420,6 +427,9 @@ class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
         self.sessions = MemorySessions(self._work)
         self.audit = MemoryAuditLog(self._work)
         self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
+        self.events = MemoryEvents(self._work.webhooks)
+        self.webhook_endpoints = MemoryWebhookEndpoints(self._work.webhooks)
+        self.webhook_deliveries = MemoryDeliveries(self._work.webhooks)
         ledger = self._work.ledger
         self.ledger = MemoryLedgerRepository(ledger)
         self.merchant_terms = MemoryMerchantTermsStore(ledger.merchant_terms)

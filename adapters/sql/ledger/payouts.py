@@ -99,10 +99,11 @@ class SqlPayouts:
         rows = await self._conn.execute(query.order_by(payouts.c.id.desc()).limit(limit))
         return [_payout(row) for row in rows.mappings()]
 
-    async def mark_arrived(self, now: datetime) -> int:
+    async def mark_arrived(self, now: datetime) -> Sequence[Payout]:
         result = await self._conn.execute(
             update(payouts)
             .where(payouts.c.status == PayoutStatus.IN_TRANSIT.value, payouts.c.arrival_date <= now)
             .values(status=PayoutStatus.PAID.value, updated_at=func.now())
+            .returning(*payouts.c)
         )
-        return result.rowcount
+        return [_payout(row) for row in result.mappings()]

@@ -28,7 +28,10 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         self._checkout_base_url = checkout_base_url
 
     def _out(self, intent: PaymentIntent) -> pb.PaymentIntent:
-        return convert.payment_intent(intent, checkout_base_url=self._checkout_base_url)
+        # The browser's view leaves checkout_url out with the merchant's other fields:
+        # the browser is on that page already.
+        base = "" if caller().is_publishable else self._checkout_base_url
+        return convert.payment_intent(intent, checkout_base_url=base)
 
     async def CreatePaymentIntent(
         self, request: pb.CreatePaymentIntentRequest, context: ServicerContext

@@ -15,6 +15,11 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
+| events.prune | 1 h | events older than 30 days go, with their deliveries |
+| events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
+
+Beside the jobs, the worker sends webhooks continuously (core/events/delivery.py: claim
+under a lease, send, record), PAYGATE_WEBHOOK_MAX_IN_FLIGHT requests at a time.
 
 Recovery waits PAYGATE_RECOVERY_AFTER_SECONDS (5 min by default).
 """
@@ -45,6 +50,7 @@ def jobs(app: App, settings: Settings) -> list[Job]:
         Job("idempotency.reap", every=60.0, run=app.idempotency.reap_expired, batch=1000),
         *payment_jobs(app, timedelta(seconds=settings.recovery_after_seconds)),
         *ledger_jobs(app),
+        *event_jobs(app),
     ]
     hosted = app.vault_access.hosted if app.vault_access else None
     if hosted is not None:  # embedded mode; a split vault role sweeps its own tokens
@@ -97,6 +103,21 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
             batch=ACQUIRER_BATCH,
         ),
     ]
+
+
+def event_jobs(app: App) -> list[Job]:
+    maintenance = app.event_maintenance
+
+    async def prune(now: datetime, limit: int) -> int:
+        return await maintenance.prune(limit=limit)
+
+    async def stream(now: datetime, limit: int) -> int:
+        return await maintenance.relay_to_stream(limit=limit)
+
+    found = [Job("events.prune", every=3600.0, run=prune, batch=1000)]
+    if maintenance.stream is not None:
+        found.append(Job("events.stream", every=0.25, run=stream, batch=500))
+    return found
 
 
 def ledger_jobs(app: App) -> list[Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from adapters.system import SystemClock
@@ -27,9 +28,15 @@ async def run(settings: Settings, listen: str) -> None:
         server = await serve_grpc.start(listen, [])
         scheduled = jobs(app, settings)
         log.info("working", extra={"fields": {"jobs": [j.name for j in scheduled]}})
-        await serve_until_signalled(
-            server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(scheduled, SystemClock(), stop)
-        )
+
+        async def work(stop: asyncio.Event) -> None:
+            # The jobs, and the webhook deliveries (continuous, not a job: core/events/delivery.py).
+            await asyncio.gather(
+                run_jobs(scheduled, SystemClock(), stop),
+                app.webhook_dispatcher.run(stop, max_in_flight=settings.webhook_max_in_flight),
+            )
+
+        await serve_until_signalled(server, grace=GRACE_SECONDS, work=work)
     finally:
         await app.aclose()
         log.info("stopped")

@@ -8,7 +8,7 @@ import pytest
 
 from core.access.audit import Action
 from core.access.model import KeyType, Principal
-from core.access.roles import Role
+from core.access.roles import Role, may_grant, permissions_of
 from core.access.use_cases import ApiKeys, SeededMerchant
 from core.shared.errors import (
     FailedPrecondition,
@@ -254,6 +254,32 @@ async def test_a_key_never_gets_more_rights_than_its_creator(
         assert raised.value.reason == "ROLE_NOT_GRANTABLE"
     else:
         assert (await keys.create(caller, KeyType.SECRET, asked)).key.role is granted
+
+
+@pytest.mark.parametrize("caller_role", [r for r in Role if "api_keys:write" in permissions_of(r)])
+@pytest.mark.parametrize("target_role", list(Role))
+@pytest.mark.parametrize("operation", ["revoke", "roll"])
+async def test_keys_are_managed_only_by_callers_who_could_grant_their_role(
+    keys: ApiKeys, seeded: SeededMerchant, caller_role: Role, target_role: Role, operation: str
+) -> None:
+    """Every operation on an existing key follows the ordering of creating it."""
+    owner = caller_with(seeded, Role.OWNER)
+    target = (await keys.create(owner, KeyType.SECRET, target_role)).key
+    caller = caller_with(seeded, caller_role)
+
+    async def act() -> object:
+        if operation == "revoke":
+            return await keys.revoke(caller, target.id)
+        return await keys.roll(caller, target.id)
+
+    if may_grant(caller_role, target_role):
+        await act()
+    else:
+        with pytest.raises(PermissionDenied) as raised:
+            await act()
+        assert raised.value.reason == "ROLE_NOT_GRANTABLE"
+        listed = {key.id: key for key in (await keys.list(owner)).data}
+        assert listed[target.id].active and listed[target.id].expires_at is None
 
 
 async def test_rolling_keeps_the_old_key_for_the_grace_period(

@@ -23,7 +23,7 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from sandbox.acquirer import NetworkReply, RequestKind
 from sandbox.acquirer.card_network_simulator import NetworkRequest, default_handler
 from sandbox.acquirer.card_network_transformers import NetworkCode
@@ -332,6 +332,17 @@ async def test_a_publishable_key_confirms_with_the_client_secret(world: World) -
     assert paid.status is Status.SUCCEEDED
     events = await history(world, intent.id)
     assert len(events) == 3
+
+
+async def test_a_publishable_key_cannot_charge_a_saved_payment_method(world: World) -> None:
+    intent = await world.intent()
+    command = ConfirmPaymentIntent(
+        payment_method="pm_01m94abcdefghjkmnpqrstvwxy", client_secret=intent.client_secret
+    )
+    with pytest.raises(PermissionDenied) as raised:
+        await world.payments.confirm(publishable_key(), intent.id, command)
+    assert raised.value.reason == "PAYMENT_METHOD_NOT_ALLOWED"
+    assert await world.stored(intent.id) == intent
 
 
 async def test_another_merchants_intent_is_not_found(world: World) -> None:

@@ -19,6 +19,7 @@ from paygate.v1 import api_keys_pb2, options_pb2
 
 from core.access.model import KeyType
 from core.access.roles import ROLE_PERMISSIONS, Role
+from core.events.use_cases import EndpointSettings
 from core.ledger.payouts import CreatePayout
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.refunds import CreateRefund
@@ -107,6 +108,14 @@ async def world() -> AsyncIterator[World]:
             settle_day, datetime.combine(settle_day, time(1), UTC)
         )
         payout_b = await app.payouts.create(b, CreatePayout(amount=1, currency="EUR"))
+        endpoint_b = await app.webhook_endpoints.create(
+            b, EndpointSettings(url="http://127.0.0.1:9/hooks", enabled_events=("*",))
+        )
+        refund_after = await app.refunds.create(b, CreateRefund(paid.id, amount=100))
+        (delivery_b, *_) = (
+            await app.webhook_endpoints.deliveries(b, endpoint_id=endpoint_b.endpoint.id)
+        ).data
+        assert delivery_b.delivery.event_id and refund_after.id
         w.b = {
             "intent": intent.id,
             "client_secret": intent.client_secret,
@@ -121,6 +130,9 @@ async def world() -> AsyncIterator[World]:
             "dispute": dispute_b.id,
             "settlement": settlement_b.id,
             "payout": payout_b.id,
+            "event": delivery_b.delivery.event_id,
+            "webhook_endpoint": endpoint_b.endpoint.id,
+            "delivery": delivery_b.delivery.id,
         }
         yield w
 
@@ -189,13 +201,18 @@ OTHER_MERCHANTS_OBJECTS = {
     ("paygate.v1.PayoutService", "id"): "payout",
     ("paygate.v1.SettlementService", "id"): "settlement",
     ("paygate.v1.DisputeService", "id"): "dispute",
+    ("paygate.v1.EventService", "id"): "event",
+    ("paygate.v1.WebhookEndpointService", "id"): "webhook_endpoint",
 }
+# Methods whose `id` names another kind of object than their service's usual one.
+METHOD_OBJECTS = {("RetryWebhookDelivery", "id"): "delivery"}
 # Other fields a request needs so that it reaches the lookup instead of failing validation.
 VALID_EXTRAS = {
     "UpdateMemberRole": {"role": api_keys_pb2.STAFF},
     "GetPaymentIntent": {"client_secret": "B's"},
     "ConfirmPaymentIntent": {"client_secret": "B's"},
     "SubmitDisputeEvidence": {"evidence": {"receipt": "B's receipt"}},
+    "ReplayWebhookDeliveries": {"since": {"seconds": 1}},
 }
 ID_FIELD_NAMES = {"id", "token", "payment_method"}
 
@@ -227,7 +244,12 @@ async def test_another_merchants_object_is_not_found(
     world: World, path: str, method: MethodDescriptor
 ) -> None:
     service = method.containing_service.full_name
-    fields = {name: world.b[OTHER_MERCHANTS_OBJECTS[(service, name)]] for name in id_fields(method)}
+    fields = {
+        name: world.b[
+            METHOD_OBJECTS.get((method.name, name)) or OTHER_MERCHANTS_OBJECTS[(service, name)]
+        ]
+        for name in id_fields(method)
+    }
     extras = dict(VALID_EXTRAS.get(method.name, {}))
     if "client_secret" in extras:
         extras["client_secret"] = world.b["client_secret"]

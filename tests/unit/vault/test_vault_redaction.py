@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.logging_filter import PanMaskingFilter, PanMaskingFormatter
+from adapters.logging_filter import RedactingFilter, RedactingFormatter
 from adapters.memory.cvc_store import MemoryCvcStore
 from core.shared.redaction import luhn_valid, mask_pans
 from core.shared.secret import Secret
@@ -128,7 +128,7 @@ def test_filter_masks_message_arguments_and_fields() -> None:
         1000,
         fields={"pan": "5555555555554444", "order": 4242424242424241, "n": 4242424242424242},
     )
-    assert PanMaskingFilter().filter(rec) is True
+    assert RedactingFilter().filter(rec) is True
     assert rec.getMessage() == "charging **** **** **** 4242 for 1000"
     assert rec.fields == {
         "pan": "************4444",
@@ -144,7 +144,7 @@ def test_filter_masks_tracebacks() -> None:
         rec = logging.LogRecord(
             "paygate", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
         )
-    PanMaskingFilter().filter(rec)
+    RedactingFilter().filter(rec)
     text = logging.Formatter().format(rec)
     assert "4242 4242 4242 4242x" not in text
     assert "**** **** **** 4242x" in text
@@ -152,7 +152,7 @@ def test_filter_masks_tracebacks() -> None:
 
 
 def test_formatter_wrapper_masks_the_finished_line() -> None:
-    formatter = PanMaskingFormatter(logging.Formatter("%(message)s %(card)s"))
+    formatter = RedactingFormatter(logging.Formatter("%(message)s %(card)s"))
     assert formatter.format(record("x", card="4242424242424242")) == "x ************4242"
 
 

@@ -1,7 +1,7 @@
 """Hosted checkout: where the checkout sends the shopper, and the key it pays with.
 
-Revision ID: 0007_checkout
-Revises: 0006_watch
+Revision ID: 0008_checkout
+Revises: 0007_events
 Create Date: 2026-12-06
 
 - payment_intents gets success_url and cancel_url (CreatePaymentIntent), where the hosted
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_checkout"
-down_revision: str | None = "0006_watch"
+revision: str = "0008_checkout"
+down_revision: str | None = "0007_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

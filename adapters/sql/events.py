@@ -1,0 +1,531 @@
+"""Events, webhook endpoints and deliveries over PostgreSQL (core/events/ports.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.crypto.secret_box import SecretBox
+from adapters.sql.tables import (
+    events,
+    webhook_deliveries,
+    webhook_delivery_attempts,
+    webhook_endpoints,
+)
+from core.events.model import (
+    ALL_EVENTS,
+    Claimed,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    EventFilter,
+    RequestRef,
+    WebhookEndpoint,
+)
+from core.shared.errors import Conflict
+
+# Candidates looked at per claimed delivery: enough that a capped endpoint's backlog
+# does not hide other endpoints' due deliveries behind it.
+_OVERSCAN = 4
+
+
+def _event(row: RowMapping) -> Event:
+    return Event(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        type=row["type"],
+        created=row["created"],
+        livemode=row["livemode"],
+        data=row["data"],
+        request=RequestRef(row["request_id"], row["idempotency_key"]),
+    )
+
+
+class SqlEvents:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, event: Event) -> None:
+        await self._conn.execute(
+            insert(events).values(
+                id=event.id,
+                merchant_id=event.merchant_id,
+                type=event.type,
+                created=event.created,
+                livemode=event.livemode,
+                data=dict(event.data),
+                request_id=event.request.id,
+                idempotency_key=event.request.idempotency_key,
+            )
+        )
+
+    async def get(self, merchant_id: str, event_id: str) -> Event | None:
+        t = events.c
+        row = (
+            (
+                await self._conn.execute(
+                    select(events).where(t.id == event_id, t.merchant_id == merchant_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _event(row) if row is not None else None
+
+    async def list(
+        self,
+        merchant_id: str,
+        livemode: bool,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        where: EventFilter | None = None,
+    ) -> Sequence[Event]:
+        where = where or EventFilter()
+        t = events.c
+        query = select(events).where(t.merchant_id == merchant_id, t.livemode == livemode)
+        if starting_after is not None:
+            query = query.where(t.id < starting_after)
+        if where.types:
+            query = query.where(t.type.in_(where.types))
+        if where.created_gte is not None:
+            query = query.where(t.created >= where.created_gte)
+        if where.created_lte is not None:
+            query = query.where(t.created <= where.created_lte)
+        if where.delivery_success is not None:
+            d = webhook_deliveries.c
+            undelivered = exists().where(
+                d.event_id == t.id, d.status != DeliveryStatus.SUCCEEDED.value
+            )
+            query = query.where(~undelivered if where.delivery_success else undelivered)
+        query = query.order_by(t.id.desc()).limit(limit)
+        return [_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def created_since(
+        self, merchant_id: str, livemode: bool, since: datetime, *, limit: int
+    ) -> Sequence[Event]:
+        t = events.c
+        query = (
+            select(events)
+            .where(t.merchant_id == merchant_id, t.livemode == livemode, t.created >= since)
+            .order_by(t.created, t.id)
+            .limit(limit)
+        )
+        return [_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def prune(self, created_before: datetime, *, limit: int) -> int:
+        t = events.c
+        old = (
+            select(t.id)
+            .where(t.created < created_before)
+            .order_by(t.created)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        result = await self._conn.execute(delete(events).where(t.id.in_(old)))
+        return int(result.rowcount or 0)
+
+    async def claim_unstreamed(self, *, limit: int) -> Sequence[Event]:
+        t = events.c
+        query = (
+            select(events)
+            .where(t.streamed_at.is_(None))
+            .order_by(t.created, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None:
+        if event_ids:
+            await self._conn.execute(
+                update(events).where(events.c.id.in_(list(event_ids))).values(streamed_at=at)
+            )
+
+
+class SqlWebhookEndpoints:
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
+        self._conn = connection
+        self._box = box
+
+    def _endpoint(self, row: RowMapping) -> WebhookEndpoint:
+        previous = row["previous_secret"]
+        return WebhookEndpoint(
+            id=row["id"],
+            merchant_id=row["merchant_id"],
+            url=row["url"],
+            enabled_events=tuple(row["enabled_events"]),
+            livemode=row["livemode"],
+            secret=self._box.open(row["secret"]),
+            created=row["created"],
+            description=row["description"],
+            disabled=row["disabled"],
+            previous_secret=self._box.open(previous) if previous is not None else None,
+            previous_secret_expires_at=row["previous_secret_expires_at"],
+            failing_since=row["failing_since"],
+            disabled_reason=row["disabled_reason"],
+            version=row["version"],
+        )
+
+    def _values(self, endpoint: WebhookEndpoint) -> dict[str, Any]:
+        return {
+            "url": endpoint.url,
+            "enabled_events": list(endpoint.enabled_events),
+            "secret": self._box.seal(endpoint.secret),
+            "previous_secret": (
+                self._box.seal(endpoint.previous_secret) if endpoint.previous_secret else None
+            ),
+            "previous_secret_expires_at": endpoint.previous_secret_expires_at,
+            "description": endpoint.description,
+            "disabled": endpoint.disabled,
+            "disabled_reason": endpoint.disabled_reason,
+            "failing_since": endpoint.failing_since,
+        }
+
+    async def add(self, endpoint: WebhookEndpoint) -> None:
+        await self._conn.execute(
+            insert(webhook_endpoints).values(
+                id=endpoint.id,
+                merchant_id=endpoint.merchant_id,
+                livemode=endpoint.livemode,
+                created=endpoint.created,
+                version=endpoint.version,
+                **self._values(endpoint),
+            )
+        )
+
+    async def get(
+        self, merchant_id: str, endpoint_id: str, *, for_update: bool = False
+    ) -> WebhookEndpoint | None:
+        t = webhook_endpoints.c
+        query = select(webhook_endpoints).where(t.id == endpoint_id, t.merchant_id == merchant_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        return self._endpoint(row) if row is not None else None
+
+    async def list(
+        self, merchant_id: str, livemode: bool, *, limit: int, starting_after: str | None = None
+    ) -> Sequence[WebhookEndpoint]:
+        t = webhook_endpoints.c
+        query = select(webhook_endpoints).where(
+            t.merchant_id == merchant_id, t.livemode == livemode
+        )
+        if starting_after is not None:
+            query = query.where(t.id < starting_after)
+        query = query.order_by(t.id.desc()).limit(limit)
+        return [self._endpoint(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def subscribed(
+        self, merchant_id: str, livemode: bool, event_type: str
+    ) -> Sequence[WebhookEndpoint]:
+        t = webhook_endpoints.c
+        query = (
+            select(webhook_endpoints)
+            .where(
+                t.merchant_id == merchant_id,
+                t.livemode == livemode,
+                t.disabled.is_(False),
+                t.enabled_events.overlap([ALL_EVENTS, event_type]),
+            )
+            .order_by(t.id)
+        )
+        return [self._endpoint(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def count(self, merchant_id: str) -> int:
+        t = webhook_endpoints.c
+        query = (
+            select(func.count()).select_from(webhook_endpoints).where(t.merchant_id == merchant_id)
+        )
+        return int((await self._conn.execute(query)).scalar_one())
+
+    async def update(self, endpoint: WebhookEndpoint) -> None:
+        t = webhook_endpoints.c
+        statement = (
+            update(webhook_endpoints)
+            .where(t.id == endpoint.id, t.version == endpoint.version)
+            .values(version=t.version + 1, **self._values(endpoint))
+            .returning(t.version)
+        )
+        new_version = (await self._conn.execute(statement)).scalar_one_or_none()
+        if new_version is None:
+            raise Conflict(
+                "The webhook endpoint was changed concurrently.", reason="CONCURRENT_UPDATE"
+            )
+        endpoint.version = new_version
+
+    async def delete(self, merchant_id: str, endpoint_id: str) -> bool:
+        t = webhook_endpoints.c
+        result = await self._conn.execute(
+            delete(webhook_endpoints).where(t.id == endpoint_id, t.merchant_id == merchant_id)
+        )
+        return bool(result.rowcount)
+
+
+def _delivery(row: RowMapping, prefix: str = "") -> Delivery:
+    return Delivery(
+        id=row[prefix + "id"],
+        event_id=row[prefix + "event_id"],
+        endpoint_id=row[prefix + "endpoint_id"],
+        merchant_id=row[prefix + "merchant_id"],
+        status=DeliveryStatus(row[prefix + "status"]),
+        created=row[prefix + "created"],
+        next_attempt_at=row[prefix + "next_attempt_at"],
+        attempts=row[prefix + "attempts"],
+        lease_until=row[prefix + "lease_until"],
+        lease_token=row[prefix + "lease_token"],
+        last_status_code=row[prefix + "last_status_code"],
+        last_error=row[prefix + "last_error"],
+    )
+
+
+def _attempt(row: RowMapping) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        id=row["id"],
+        delivery_id=row["delivery_id"],
+        event_id=row["event_id"],
+        endpoint_id=row["endpoint_id"],
+        merchant_id=row["merchant_id"],
+        attempted_at=row["attempted_at"],
+        request_headers=row["request_headers"],
+        status_code=row["status_code"],
+        response_body=row["response_body"],
+        latency_ms=row["latency_ms"],
+        error=row["error"],
+    )
+
+
+class SqlDeliveries:
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
+        self._conn = connection
+        self._endpoints = SqlWebhookEndpoints(connection, box)
+
+    async def add_many(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        await self._conn.execute(
+            insert(webhook_deliveries),
+            [
+                {
+                    "id": d.id,
+                    "event_id": d.event_id,
+                    "endpoint_id": d.endpoint_id,
+                    "merchant_id": d.merchant_id,
+                    "status": d.status.value,
+                    "created": d.created,
+                    "next_attempt_at": d.next_attempt_at,
+                    "attempts": d.attempts,
+                }
+                for d in deliveries
+            ],
+        )
+
+    async def get(
+        self, merchant_id: str, delivery_id: str, *, for_update: bool = False
+    ) -> Delivery | None:
+        t = webhook_deliveries.c
+        query = select(webhook_deliveries).where(t.id == delivery_id, t.merchant_id == merchant_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        return _delivery(row) if row is not None else None
+
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, token: str, *, limit: int, per_endpoint: int
+    ) -> Sequence[Claimed]:
+        d, e = webhook_deliveries.c, webhook_endpoints.c
+        candidates = (
+            select(d.id, d.endpoint_id)
+            .join(webhook_endpoints, e.id == d.endpoint_id)
+            .where(
+                d.status == DeliveryStatus.PENDING.value,
+                d.next_attempt_at <= now,
+                (d.lease_until.is_(None)) | (d.lease_until <= now),
+                e.disabled.is_(False),
+            )
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit * _OVERSCAN)
+            .with_for_update(of=webhook_deliveries, skip_locked=True)
+        )
+        rows = (await self._conn.execute(candidates)).all()
+        if not rows:
+            return []
+        endpoint_ids = list({r.endpoint_id for r in rows})
+        leased_query = (
+            select(d.endpoint_id, func.count())
+            .where(
+                d.endpoint_id.in_(endpoint_ids),
+                d.status == DeliveryStatus.PENDING.value,
+                d.lease_until > now,
+            )
+            .group_by(d.endpoint_id)
+        )
+        leased: dict[str, int] = {
+            endpoint_id: count
+            for endpoint_id, count in (await self._conn.execute(leased_query)).all()
+        }
+        chosen: list[str] = []
+        for row in rows:
+            if len(chosen) >= limit:
+                break
+            if leased.get(row.endpoint_id, 0) >= per_endpoint:
+                continue
+            leased[row.endpoint_id] = leased.get(row.endpoint_id, 0) + 1
+            chosen.append(row.id)
+        if not chosen:
+            return []
+        updated = (
+            (
+                await self._conn.execute(
+                    update(webhook_deliveries)
+                    .where(d.id.in_(chosen))
+                    .values(attempts=d.attempts + 1, lease_until=lease_until, lease_token=token)
+                    .returning(*webhook_deliveries.c)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        deliveries = {row["id"]: _delivery(row) for row in updated}
+        event_rows = (
+            await self._conn.execute(
+                select(events).where(events.c.id.in_({x.event_id for x in deliveries.values()}))
+            )
+        ).mappings()
+        by_event = {row["id"]: _event(row) for row in event_rows}
+        endpoint_rows = (
+            await self._conn.execute(
+                select(webhook_endpoints).where(
+                    e.id.in_({x.endpoint_id for x in deliveries.values()})
+                )
+            )
+        ).mappings()
+        by_endpoint = {row["id"]: self._endpoints._endpoint(row) for row in endpoint_rows}
+        return [
+            Claimed(
+                deliveries[i],
+                by_event[deliveries[i].event_id],
+                by_endpoint[deliveries[i].endpoint_id],
+            )
+            for i in chosen
+        ]
+
+    async def update(self, delivery: Delivery) -> None:
+        t = webhook_deliveries.c
+        await self._conn.execute(
+            update(webhook_deliveries)
+            .where(t.id == delivery.id)
+            .values(
+                status=delivery.status.value,
+                next_attempt_at=delivery.next_attempt_at,
+                attempts=delivery.attempts,
+                lease_until=delivery.lease_until,
+                lease_token=delivery.lease_token,
+                last_status_code=delivery.last_status_code,
+                last_error=delivery.last_error,
+            )
+        )
+
+    async def add_attempt(self, attempt: DeliveryAttempt) -> None:
+        # The delivery may be gone (its endpoint deleted, its event pruned) while the
+        # request was in flight: then there is nothing left to log it against.
+        t = webhook_deliveries.c
+        await self._conn.execute(
+            insert(webhook_delivery_attempts).from_select(
+                [
+                    "id",
+                    "delivery_id",
+                    "event_id",
+                    "endpoint_id",
+                    "merchant_id",
+                    "attempted_at",
+                    "request_headers",
+                    "status_code",
+                    "response_body",
+                    "latency_ms",
+                    "error",
+                ],
+                select(
+                    _literal(attempt.id),
+                    t.id,
+                    t.event_id,
+                    t.endpoint_id,
+                    t.merchant_id,
+                    _literal(attempt.attempted_at, webhook_delivery_attempts.c.attempted_at.type),
+                    _literal(
+                        dict(attempt.request_headers),
+                        webhook_delivery_attempts.c.request_headers.type,
+                    ),
+                    _literal(attempt.status_code, webhook_delivery_attempts.c.status_code.type),
+                    _literal(_clean(attempt.response_body)),
+                    _literal(attempt.latency_ms, webhook_delivery_attempts.c.latency_ms.type),
+                    _literal(_clean(attempt.error)),
+                ).where(t.id == attempt.delivery_id),
+            )
+        )
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        event_id: str | None = None,
+        endpoint_id: str | None = None,
+        limit: int,
+        starting_after: str | None = None,
+    ) -> Sequence[Delivery]:
+        t = webhook_deliveries.c
+        query = select(webhook_deliveries).where(t.merchant_id == merchant_id)
+        if event_id is not None:
+            query = query.where(t.event_id == event_id)
+        if endpoint_id is not None:
+            query = query.where(t.endpoint_id == endpoint_id)
+        if starting_after is not None:
+            query = query.where(t.id < starting_after)
+        query = query.order_by(t.id.desc()).limit(limit)
+        return [_delivery(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def attempts(
+        self, merchant_id: str, delivery_ids: Sequence[str]
+    ) -> Sequence[DeliveryAttempt]:
+        if not delivery_ids:
+            return []
+        t = webhook_delivery_attempts.c
+        query = (
+            select(webhook_delivery_attempts)
+            .where(t.merchant_id == merchant_id, t.delivery_id.in_(list(delivery_ids)))
+            .order_by(t.id)
+        )
+        return [_attempt(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def requeue_failed(
+        self, merchant_id: str, endpoint_id: str, since: datetime, now: datetime
+    ) -> int:
+        t = webhook_deliveries.c
+        result = await self._conn.execute(
+            update(webhook_deliveries)
+            .where(
+                and_(
+                    t.merchant_id == merchant_id,
+                    t.endpoint_id == endpoint_id,
+                    t.status == DeliveryStatus.FAILED.value,
+                    t.created >= since,
+                )
+            )
+            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now)
+        )
+        return int(result.rowcount or 0)
+
+
+def _clean(text: str) -> str:
+    """PostgreSQL text takes no NUL byte; a response body may carry one."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _literal(value: object, type_: Any = None) -> Any:
+    return literal(value, type_) if type_ is not None else literal(value)
