@@ -380,10 +380,7 @@ def openapi(
                 # event's data is one message; the tool describes it as one JSON object.
                 # An error before the first event is an ordinary JSON error.
                 operation["produces"] = ["text/event-stream", "application/json"]
-                operation["responses"]["200"]["description"] = (
-                    "A stream of Server-Sent Events; the data of each event is one message "
-                    "of this schema. The stream ends with a final message that says so."
-                )
+                operation["responses"]["200"] = sse_response(operation["responses"]["200"])
             raw_http_bodies(operation, HTTP_BODY_CONTENT_TYPES.get(rpc, "text/html"))
             for code, description in ERROR_RESPONSES.items():
                 operation["responses"][code] = {
@@ -394,6 +391,34 @@ def openapi(
         doc["definitions"].setdefault(name, schema)
 
     dest.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def sse_response(ok: dict[str, Any]) -> dict[str, Any]:
+    """A server stream's 200 is Server-Sent Events, not one JSON object: the schema says
+    so (a list of events, as SSE clients read them) and names the message each event's
+    data holds, which protoc-gen-swagger gave as the whole answer."""
+    message = ok["schema"]["$ref"]
+    name = message.rsplit("/", 1)[-1]
+    return {
+        "description": (
+            f"A stream of Server-Sent Events; the data of each event is one {name} as "
+            "JSON. The stream ends with a final message that says so."
+        ),
+        "schema": {
+            "type": "array",
+            "x-event-data": message,
+            "items": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "event": {"type": "string"},
+                    "data": {"type": "string", "description": f"One {name}, as JSON."},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                },
+            },
+        },
+    }
 
 
 HTTP_BODY = "#/definitions/apiHttpBody"

@@ -30,7 +30,7 @@ from core.events.signing import new_secret
 from core.events.ssrf import UrlGuard, UrlRefused
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from core.shared.ids import has_prefix
-from core.shared.pagination import Page, page_limit
+from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -108,6 +108,8 @@ class Events:
         violations.raise_if_any()
         where = EventFilter(wanted, created_gte, created_lte, delivery_success)
         async with self._uow() as uow:
+            if starting_after and await uow.events.get(caller.merchant_id, starting_after) is None:
+                raise unknown_cursor()
             rows = await uow.events.list(
                 caller.merchant_id,
                 caller.livemode,
@@ -254,6 +256,11 @@ class WebhookEndpoints:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.webhook_endpoints.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = await uow.webhook_endpoints.list(
                 caller.merchant_id,
                 caller.livemode,
@@ -363,6 +370,11 @@ class WebhookEndpoints:
                 or (await uow.events.get(caller.merchant_id, event_id)) is None
             ):
                 raise _not_found("event", event_id)
+            if (
+                starting_after
+                and await uow.webhook_deliveries.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
             rows = list(
                 await uow.webhook_deliveries.list(
                     caller.merchant_id,

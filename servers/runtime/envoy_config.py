@@ -129,6 +129,9 @@ class ApiDescriptor:
     http_rules: tuple[tuple[str, str], ...] = ()
     # The bindings whose method needs a credential ((paygate.v1.access) not unauthenticated).
     authenticated_rules: tuple[tuple[str, str], ...] = ()
+    # Names of the request fields that are lists (repeated, not maps) wherever they occur
+    # in a request message of a REST binding: Envoy refuses a lone value for them.
+    repeated_request_fields: tuple[str, ...] = ()
 
 
 def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
@@ -138,6 +141,12 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
     streaming: list[str] = []
     rules: list[tuple[str, str]] = []
     authenticated: list[tuple[str, str]] = []
+    messages = {
+        f"{file.package}.{name}": message
+        for file in descriptor_set.file
+        for name, message in _messages(file.message_type)
+    }
+    request_types: list[str] = []
     for file in descriptor_set.file:
         if file.package != package:
             continue
@@ -156,12 +165,58 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                 for rule in (top, *top.additional_bindings):
                     verb = rule.WhichOneof("pattern")
                     if verb and verb != "custom":
+                        request_types.append(method.input_type.lstrip("."))
                         rules.append((verb.upper(), getattr(rule, verb)))
                         if not open_method:
                             authenticated.append(rules[-1])
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
-    return ApiDescriptor(tuple(services), tuple(streaming), tuple(rules), tuple(authenticated))
+    return ApiDescriptor(
+        tuple(services),
+        tuple(streaming),
+        tuple(rules),
+        tuple(authenticated),
+        _lists_everywhere(messages, request_types),
+    )
+
+
+def _messages(
+    found: Sequence[descriptor_pb2.DescriptorProto], prefix: str = ""
+) -> list[tuple[str, descriptor_pb2.DescriptorProto]]:
+    """(Name qualified within its file, message) of every message, nested ones too."""
+    named: list[tuple[str, descriptor_pb2.DescriptorProto]] = []
+    for message in found:
+        name = f"{prefix}{message.name}"
+        named.append((name, message))
+        named += _messages(message.nested_type, f"{name}.")
+    return named
+
+
+def _lists_everywhere(
+    messages: dict[str, descriptor_pb2.DescriptorProto], roots: list[str]
+) -> tuple[str, ...]:
+    """Field names that are repeated (maps excluded: JSON objects) in every message
+    reachable from `roots` where they occur."""
+    repeated: set[str] = set()
+    single: set[str] = set()
+    seen: set[str] = set()
+    pending = list(roots)
+    label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in messages:
+            continue
+        seen.add(name)
+        for field in messages[name].field:
+            child = field.type_name.lstrip(".")
+            is_map = child in messages and messages[child].options.map_entry
+            if field.label == label_repeated and not is_map:
+                repeated.add(field.name)
+            else:
+                single.add(field.name)
+            if child:
+                pending.append(child)
+    return tuple(sorted(repeated - single))
 
 
 def api_endpoints(settings: Settings) -> list[tuple[str, int]]:
@@ -537,6 +592,7 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "local_reply_config": _local_reply_config(api),
         "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
         "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+        "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
     }

@@ -60,6 +60,43 @@ def test_a_nul_in_any_string_field_is_invalid_argument_naming_it(
     assert field.expected_path() in _violations(error), error
 
 
+def _lone_value_cases() -> list[Any]:
+    """Every list-of-strings field that travels in a JSON body, sent as a lone string."""
+    cases = []
+    for rpc in rest_rpcs():
+        for field in rpc.string_fields():
+            if not field.repeated:
+                continue
+            _, _, body = rpc.request_with(field, "x")
+            if body is not None:
+                cases.append(pytest.param(rpc, field, id=f"{rpc.name}:{field}"))
+    return cases
+
+
+LONE_VALUE_CASES = _lone_value_cases()
+
+
+def test_the_lone_value_sweep_reaches_the_lists_merchants_send() -> None:
+    swept = {str(case.values[1]) for case in LONE_VALUE_CASES}
+    assert {"payment_method_types", "enabled_events"} <= swept
+
+
+@pytest.mark.parametrize(("rpc", "field"), LONE_VALUE_CASES)
+def test_a_lone_value_where_a_list_belongs_is_refused_naming_the_field(
+    gateway: Gateway, rpc: RestRpc, field: FieldPath
+) -> None:
+    # The transcoder alone would read "card" as ["card"]: a client's mistake that passes.
+    method, url, body = rpc.request_with(FieldPath(field.names), "card")
+    headers = {"Authorization": f"Bearer {gateway.secret_key}", "Idempotency-Key": url[-40:]}
+    with httpx.Client(base_url=gateway.rest_url, timeout=30) as http:
+        response = http.request(method, url, json=body, headers=headers)
+    assert response.status_code == 400, (method, url, body, response.text)
+    error = response.json()
+    assert error["code"] == 3
+    assert field.names[-1] in error["message"], error
+    assert error["details"][0]["reason"] == "INVALID_REQUEST"
+
+
 # --- edge limits: bodies, headers, URLs -------------------------------------------------
 # Every size on either side of each bound: the answer is the request's own (2xx or a
 # 4xx naming a field) up to the bound and 413/431 with a JSON error past it, never a 429
@@ -229,5 +266,17 @@ def test_an_unknown_cursor_is_an_error_naming_it(
     """Not an empty page, which a client would take for the end of the list."""
     headers = {"Authorization": f"Bearer {gateway.secret_key}"}
     with httpx.Client(base_url=gateway.rest_url, headers=headers, timeout=30) as http:
-        response = http.get(rpc.url({}), params={"starting_after": cursor})
+        params = {"starting_after": cursor, **_required_scope(http, rpc)}
+        response = http.get(rpc.url({}), params=params)
     assert _rejected_field(response) == "starting_after"
+
+
+def _required_scope(http: httpx.Client, rpc: RestRpc) -> dict[str, str]:
+    """The filter a list cannot do without (a delivery log is an event's or an
+    endpoint's), so that the cursor is what the answer is about."""
+    if rpc.method != "ListWebhookDeliveries":
+        return {}
+    created = http.post("/v1/payment_intents", json={"amount": 100, "currency": "usd"})
+    assert created.status_code == 200, created.text[:300]
+    events = http.get("/v1/events", params={"limit": 1}).json()["data"]
+    return {"event": events[0]["id"]}
