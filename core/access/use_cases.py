@@ -156,6 +156,7 @@ class ApiKeys:
             last4=plaintext[-4:],
             secret_hash=hash_key(plaintext),
             created=self._clock.now(),
+            publishable_key=plaintext if key_type is KeyType.PUBLISHABLE else "",
         )
         return IssuedKey(key, plaintext)
 

@@ -192,6 +192,8 @@ class PaymentIntent:
     metadata: dict[str, str] = field(default_factory=dict)
     receipt_email: str = ""
     return_url: str = ""
+    success_url: str = ""  # the hosted checkout's destination after a payment
+    cancel_url: str = ""  # ... and its "Back" link
     amount_capturable: int = 0
     amount_received: int = 0
     amount_refunded: int = 0
@@ -259,6 +261,8 @@ class PaymentIntent:
         metadata: dict[str, str] | None = None,
         receipt_email: str = "",
         return_url: str = "",
+        success_url: str = "",
+        cancel_url: str = "",
     ) -> PaymentIntent:
         intent = cls(
             id=id,
@@ -275,6 +279,8 @@ class PaymentIntent:
             metadata=dict(metadata or {}),
             receipt_email=receipt_email,
             return_url=return_url,
+            success_url=success_url,
+            cancel_url=cancel_url,
         )
         intent.events.append(
             PaymentEvent(id, merchant_id, None, Status.REQUIRES_PAYMENT_METHOD, actor, created)

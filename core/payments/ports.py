@@ -31,6 +31,10 @@ class PaymentIntentRepository(Protocol):
         """The intent if it belongs to that merchant; `for_update` locks it until commit."""
         ...
 
+    async def by_id(self, intent_id: str) -> PaymentIntent | None:
+        """By id alone: the hosted checkout page knows the intent, not its merchant."""
+        ...
+
     async def list(
         self,
         merchant_id: str,

@@ -30,6 +30,8 @@ class CreatePaymentIntent:
     metadata: dict[str, str] = field(default_factory=dict)
     receipt_email: str = ""
     return_url: str = ""
+    success_url: str = ""
+    cancel_url: str = ""
 
 
 class PaymentIntents:
@@ -83,6 +85,9 @@ class PaymentIntents:
             violations.add("description", PAN_IN_TEXT)
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
+        for name in ("success_url", "cancel_url"):
+            if (problem := return_url_problem(getattr(cmd, name))) is not None:
+                violations.add(name, problem)
         violations.raise_if_any()
 
         intent_id = self._ids.new("pi")
@@ -101,6 +106,8 @@ class PaymentIntents:
             metadata=cmd.metadata,
             receipt_email=cmd.receipt_email,
             return_url=cmd.return_url,
+            success_url=cmd.success_url.strip(),
+            cancel_url=cmd.cancel_url.strip(),
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)

@@ -28,7 +28,7 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaygate/v1/checkout_pages.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x18paygate/v1/options.proto\"0\n\x17GetChallengePageRequest\x12\x15\n\x07\x61ttempt\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Y\n\x16SubmitChallengeRequest\x12\x15\n\x07\x61ttempt\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04\x66orm\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x32\x81\x02\n\x13\x43heckoutPageService\x12r\n\x10GetChallengePage\x12#.paygate.v1.GetChallengePageRequest\x1a\x14.google.api.HttpBody\"#\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02\x10\x12\x0e/3ds/{attempt}\x12v\n\x0fSubmitChallenge\x12\".paygate.v1.SubmitChallengeRequest\x1a\x14.google.api.HttpBody\")\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02\x16\"\x0e/3ds/{attempt}:\x04\x66ormB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaygate/v1/checkout_pages.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x18paygate/v1/options.proto\"0\n\x17GetChallengePageRequest\x12\x15\n\x07\x61ttempt\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Y\n\x16SubmitChallengeRequest\x12\x15\n\x07\x61ttempt\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04\x66orm\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"S\n\x16GetCheckoutPageRequest\x12\x1c\n\x0epayment_intent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"-\n\x17GetCheckoutAssetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x8e\x04\n\x13\x43heckoutPageService\x12|\n\x0fGetCheckoutPage\x12\".paygate.v1.GetCheckoutPageRequest\x1a\x14.google.api.HttpBody\"/\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02\x1c\x12\x1a/checkout/{payment_intent}\x12\x8c\x01\n\x10GetCheckoutAsset\x12#.paygate.v1.GetCheckoutAssetRequest\x1a\x14.google.api.HttpBody\"=\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02*\x12\x17/checkout/assets/{name}Z\x0f\x12\r/js/v1/{name}\x12r\n\x10GetChallengePage\x12#.paygate.v1.GetChallengePageRequest\x1a\x14.google.api.HttpBody\"#\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02\x10\x12\x0e/3ds/{attempt}\x12v\n\x0fSubmitChallenge\x12\".paygate.v1.SubmitChallengeRequest\x1a\x14.google.api.HttpBody\")\xa2\xbb\x18\t\x18\x01\x32\x05pages\x82\xd3\xe4\x93\x02\x16\"\x0e/3ds/{attempt}:\x04\x66ormB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITCHALLENGEREQUEST'].fields_by_name['attempt']._serialized_options = b'\342A\001\002'
   _globals['_SUBMITCHALLENGEREQUEST'].fields_by_name['form']._loaded_options = None
   _globals['_SUBMITCHALLENGEREQUEST'].fields_by_name['form']._serialized_options = b'\342A\001\002'
+  _globals['_GETCHECKOUTPAGEREQUEST'].fields_by_name['payment_intent']._loaded_options = None
+  _globals['_GETCHECKOUTPAGEREQUEST'].fields_by_name['payment_intent']._serialized_options = b'\342A\001\002'
+  _globals['_GETCHECKOUTPAGEREQUEST'].fields_by_name['client_secret']._loaded_options = None
+  _globals['_GETCHECKOUTPAGEREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\002'
+  _globals['_GETCHECKOUTASSETREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETCHECKOUTASSETREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetCheckoutPage']._loaded_options = None
+  _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetCheckoutPage']._serialized_options = b'\242\273\030\t\030\0012\005pages\202\323\344\223\002\034\022\032/checkout/{payment_intent}'
+  _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetCheckoutAsset']._loaded_options = None
+  _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetCheckoutAsset']._serialized_options = b'\242\273\030\t\030\0012\005pages\202\323\344\223\002*\022\027/checkout/assets/{name}Z\017\022\r/js/v1/{name}'
   _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetChallengePage']._loaded_options = None
   _globals['_CHECKOUTPAGESERVICE'].methods_by_name['GetChallengePage']._serialized_options = b'\242\273\030\t\030\0012\005pages\202\323\344\223\002\020\022\016/3ds/{attempt}'
   _globals['_CHECKOUTPAGESERVICE'].methods_by_name['SubmitChallenge']._loaded_options = None
@@ -50,6 +60,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHALLENGEPAGEREQUEST']._serialized_end=211
   _globals['_SUBMITCHALLENGEREQUEST']._serialized_start=213
   _globals['_SUBMITCHALLENGEREQUEST']._serialized_end=302
-  _globals['_CHECKOUTPAGESERVICE']._serialized_start=305
-  _globals['_CHECKOUTPAGESERVICE']._serialized_end=562
+  _globals['_GETCHECKOUTPAGEREQUEST']._serialized_start=304
+  _globals['_GETCHECKOUTPAGEREQUEST']._serialized_end=387
+  _globals['_GETCHECKOUTASSETREQUEST']._serialized_start=389
+  _globals['_GETCHECKOUTASSETREQUEST']._serialized_end=434
+  _globals['_CHECKOUTPAGESERVICE']._serialized_start=437
+  _globals['_CHECKOUTPAGESERVICE']._serialized_end=963
 # @@protoc_insertion_point(module_scope)

@@ -68,3 +68,51 @@ class SubmitChallengeRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitChallengeRequest: _TypeAlias = SubmitChallengeRequest  # noqa: Y015
+
+@_typing.final
+class GetCheckoutPageRequest(_message.Message):
+    """Request of GetCheckoutPage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_INTENT_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    payment_intent: _builtins.str
+    """The payment intent (`pi_...`) to pay."""
+    client_secret: _builtins.str
+    """The intent's client_secret, as in its checkout_url."""
+    def __init__(
+        self,
+        *,
+        payment_intent: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "payment_intent", b"payment_intent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckoutPageRequest: _TypeAlias = GetCheckoutPageRequest  # noqa: Y015
+
+@_typing.final
+class GetCheckoutAssetRequest(_message.Message):
+    """Request of GetCheckoutAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The file name: page.js, page.css or checkout.js."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckoutAssetRequest: _TypeAlias = GetCheckoutAssetRequest  # noqa: Y015

@@ -27,13 +27,15 @@ if _version_not_supported:
 
 
 class CheckoutPageServiceStub:
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
 
     def __init__(self, channel):
@@ -42,6 +44,16 @@ class CheckoutPageServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetCheckoutPage = channel.unary_unary(
+                '/paygate.v1.CheckoutPageService/GetCheckoutPage',
+                request_serializer=paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutPageRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetCheckoutAsset = channel.unary_unary(
+                '/paygate.v1.CheckoutPageService/GetCheckoutAsset',
+                request_serializer=paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutAssetRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.GetChallengePage = channel.unary_unary(
                 '/paygate.v1.CheckoutPageService/GetChallengePage',
                 request_serializer=paygate_dot_v1_dot_checkout__pages__pb2.GetChallengePageRequest.SerializeToString,
@@ -55,14 +67,35 @@ class CheckoutPageServiceStub:
 
 
 class CheckoutPageServiceServicer:
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
+
+    def GetCheckoutPage(self, request, context):
+        """The hosted checkout of one payment intent. The page itself is the same for every
+        intent; it carries the merchant's name and publishable key, and its script reads
+        and confirms the intent through the API (gRPC-Web) with them. An unknown intent or
+        a wrong client_secret gets a page that says so, not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckoutAsset(self, request, context):
+        """A built browser asset: the checkout page's script and style sheet
+        (/checkout/assets/page.js, page.css) and the embeddable SDK (/js/v1/checkout.js).
+        Names are one namespace whichever path serves them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetChallengePage(self, request, context):
         """The challenge page: who is asking for how much, and two buttons. An attempt that
@@ -86,6 +119,16 @@ class CheckoutPageServiceServicer:
 
 def add_CheckoutPageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetCheckoutPage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckoutPage,
+                    request_deserializer=paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutPageRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetCheckoutAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckoutAsset,
+                    request_deserializer=paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutAssetRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
             'GetChallengePage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetChallengePage,
                     request_deserializer=paygate_dot_v1_dot_checkout__pages__pb2.GetChallengePageRequest.FromString,
@@ -105,14 +148,70 @@ def add_CheckoutPageServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CheckoutPageService:
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
+
+    @staticmethod
+    def GetCheckoutPage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.CheckoutPageService/GetCheckoutPage',
+            paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutPageRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckoutAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.CheckoutPageService/GetCheckoutAsset',
+            paygate_dot_v1_dot_checkout__pages__pb2.GetCheckoutAssetRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetChallengePage(request,

@@ -28,19 +28,32 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CheckoutPageServiceStub:
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CheckoutPageServiceAsyncStub: ...
+    GetCheckoutPage: _grpc.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetCheckoutPageRequest, _httpbody_pb2.HttpBody]
+    """The hosted checkout of one payment intent. The page itself is the same for every
+    intent; it carries the merchant's name and publishable key, and its script reads
+    and confirms the intent through the API (gRPC-Web) with them. An unknown intent or
+    a wrong client_secret gets a page that says so, not an error.
+    """
+    GetCheckoutAsset: _grpc.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetCheckoutAssetRequest, _httpbody_pb2.HttpBody]
+    """A built browser asset: the checkout page's script and style sheet
+    (/checkout/assets/page.js, page.css) and the embeddable SDK (/js/v1/checkout.js).
+    Names are one namespace whichever path serves them.
+    """
     GetChallengePage: _grpc.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetChallengePageRequest, _httpbody_pb2.HttpBody]
     """The challenge page: who is asking for how much, and two buttons. An attempt that
     waits for no challenge (unknown, completed, canceled, not a card) gets a page that
@@ -55,16 +68,29 @@ class CheckoutPageServiceStub:
 
 @_typing.type_check_only
 class CheckoutPageServiceAsyncStub(CheckoutPageServiceStub):
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    GetCheckoutPage: _aio.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetCheckoutPageRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The hosted checkout of one payment intent. The page itself is the same for every
+    intent; it carries the merchant's name and publishable key, and its script reads
+    and confirms the intent through the API (gRPC-Web) with them. An unknown intent or
+    a wrong client_secret gets a page that says so, not an error.
+    """
+    GetCheckoutAsset: _aio.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetCheckoutAssetRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """A built browser asset: the checkout page's script and style sheet
+    (/checkout/assets/page.js, page.css) and the embeddable SDK (/js/v1/checkout.js).
+    Names are one namespace whichever path serves them.
+    """
     GetChallengePage: _aio.UnaryUnaryMultiCallable[_checkout_pages_pb2.GetChallengePageRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """The challenge page: who is asking for how much, and two buttons. An attempt that
     waits for no challenge (unknown, completed, canceled, not a card) gets a page that
@@ -78,14 +104,39 @@ class CheckoutPageServiceAsyncStub(CheckoutPageServiceStub):
     """
 
 class CheckoutPageServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    """Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
+
+    @_abc_1.abstractmethod
+    def GetCheckoutPage(
+        self,
+        request: _checkout_pages_pb2.GetCheckoutPageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """The hosted checkout of one payment intent. The page itself is the same for every
+        intent; it carries the merchant's name and publishable key, and its script reads
+        and confirms the intent through the API (gRPC-Web) with them. An unknown intent or
+        a wrong client_secret gets a page that says so, not an error.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCheckoutAsset(
+        self,
+        request: _checkout_pages_pb2.GetCheckoutAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """A built browser asset: the checkout page's script and style sheet
+        (/checkout/assets/page.js, page.css) and the embeddable SDK (/js/v1/checkout.js).
+        Names are one namespace whichever path serves them.
+        """
 
     @_abc_1.abstractmethod
     def GetChallengePage(

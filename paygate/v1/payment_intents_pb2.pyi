@@ -135,6 +135,9 @@ class PaymentIntent(_message.Message):
     RETURN_URL_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_TYPES_FIELD_NUMBER: _builtins.int
     LATEST_ATTEMPT_FIELD_NUMBER: _builtins.int
+    SUCCESS_URL_FIELD_NUMBER: _builtins.int
+    CANCEL_URL_FIELD_NUMBER: _builtins.int
+    CHECKOUT_URL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, `pi_` followed by a time-ordered suffix."""
     amount: _builtins.int
@@ -165,6 +168,18 @@ class PaymentIntent(_message.Message):
     latest_attempt: _builtins.str
     """The last attempt at an acquirer (`pa_...`): the one holding the money once
     authorized. Each confirm makes a new attempt.
+    """
+    success_url: _builtins.str
+    """Where the hosted checkout sends the shopper after a successful payment, with
+    `payment_intent` and `redirect_status=succeeded` added to the query.
+    """
+    cancel_url: _builtins.str
+    """Where the hosted checkout sends a shopper who gives up (its "Back" link), with
+    `payment_intent` and `redirect_status=canceled` added to the query.
+    """
+    checkout_url: _builtins.str
+    """The hosted checkout page for this intent, with its client_secret: redirect the
+    shopper here, or open it with checkout.js.
     """
     @_builtins.property
     def last_payment_error(self) -> Global___PaymentError:
@@ -212,10 +227,13 @@ class PaymentIntent(_message.Message):
         return_url: _builtins.str = ...,
         payment_method_types: _abc.Iterable[_builtins.str] | None = ...,
         latest_attempt: _builtins.str = ...,
+        success_url: _builtins.str = ...,
+        cancel_url: _builtins.str = ...,
+        checkout_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "created", b"created", "last_payment_error", b"last_payment_error", "next_action", b"next_action"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "cancel_url", b"cancel_url", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "checkout_url", b"checkout_url", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "status", b"status", "success_url", b"success_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -339,6 +357,8 @@ class CreatePaymentIntentRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     RECEIPT_EMAIL_FIELD_NUMBER: _builtins.int
     RETURN_URL_FIELD_NUMBER: _builtins.int
+    SUCCESS_URL_FIELD_NUMBER: _builtins.int
+    CANCEL_URL_FIELD_NUMBER: _builtins.int
     amount: _builtins.int
     """Amount to collect in minor units; positive."""
     currency: _builtins.str
@@ -347,6 +367,10 @@ class CreatePaymentIntentRequest(_message.Message):
     description: _builtins.str
     receipt_email: _builtins.str
     return_url: _builtins.str
+    success_url: _builtins.str
+    """http(s) URL the hosted checkout sends the shopper to after a successful payment."""
+    cancel_url: _builtins.str
+    """http(s) URL the hosted checkout's "Back" link leads to."""
     @_builtins.property
     def payment_method_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """"card" and/or "upi"; defaults to ["card"]."""
@@ -364,10 +388,12 @@ class CreatePaymentIntentRequest(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         receipt_email: _builtins.str = ...,
         return_url: _builtins.str = ...,
+        success_url: _builtins.str = ...,
+        cancel_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "currency", b"currency", "description", b"description", "metadata", b"metadata", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "cancel_url", b"cancel_url", "capture_method", b"capture_method", "currency", b"currency", "description", b"description", "metadata", b"metadata", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "success_url", b"success_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

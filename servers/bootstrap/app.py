@@ -50,6 +50,7 @@ from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.challenges import Challenges
+from core.payments.checkout import HostedCheckout
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
 from core.payments.ports import CardVault, IntentChanges
@@ -115,6 +116,10 @@ class App:
     # The 3-D Secure page (the web role) and WatchPaymentIntent.
     challenges: Challenges
     intent_watch: IntentWatch
+    # The hosted checkout page (the web role), and the public URL it is served under
+    # (every intent's checkout_url starts with it).
+    checkout: HostedCheckout
+    checkout_base_url: str
     # Events and webhooks: the API's, the worker's delivery and housekeeping.
     events: Events
     webhook_endpoints: WebhookEndpoints
@@ -211,6 +216,8 @@ def assemble(
         payment_intents=intents,
         payments=payments,
         challenges=Challenges(uow, payments),
+        checkout=HostedCheckout(uow, clock),
+        checkout_base_url=settings.web_url,
         intent_watch=IntentWatch(intents, changes, max_seconds=settings.watch_max_seconds),
         refunds=Refunds(uow, ids, clock, acquirers=router, books=books),
         auth=auth,

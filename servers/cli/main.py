@@ -43,9 +43,10 @@ ROLES: dict[str, str] = {
     "vault": "servers.roles.vault.server:run",
     "acquirer": "servers.roles.acquirer:run",
     "web": "servers.roles.web.server:run",
+    "demo": "servers.roles.web.demo:run",
 }
 # Roles that never open the database: `serve` does not look for one.
-DATABASE_FREE_ROLES = frozenset({"acquirer"})
+DATABASE_FREE_ROLES = frozenset({"acquirer", "demo"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 

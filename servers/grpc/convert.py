@@ -12,6 +12,7 @@ from core.access.members import Invitation, Member
 from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
 from core.access.users import User
+from core.payments.checkout import checkout_url
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import CaptureMethod, PaymentIntent, Refund, Status
 from core.shared.errors import InvalidArgument
@@ -27,7 +28,10 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return ts
 
 
-def payment_intent(intent: PaymentIntent) -> payment_intents_pb2.PaymentIntent:
+def payment_intent(
+    intent: PaymentIntent, *, checkout_base_url: str = ""
+) -> payment_intents_pb2.PaymentIntent:
+    """The intent as the API shows it; checkout_url when the web role's URL is known."""
     message = PI(
         id=intent.id,
         amount=intent.amount,
@@ -50,6 +54,9 @@ def payment_intent(intent: PaymentIntent) -> payment_intents_pb2.PaymentIntent:
         return_url=intent.return_url,
         payment_method_types=intent.payment_method_types,
         latest_attempt=intent.latest_attempt,
+        success_url=intent.success_url,
+        cancel_url=intent.cancel_url,
+        checkout_url=checkout_url(checkout_base_url, intent) if checkout_base_url else "",
     )
     if intent.last_payment_error:
         error = intent.last_payment_error

@@ -89,7 +89,9 @@ SERVICES = (
     Service(
         payment_intents_pb2.DESCRIPTOR.services_by_name["PaymentIntentService"],
         payment_intents_pb2_grpc.add_PaymentIntentServiceServicer_to_server,
-        lambda app: PaymentIntentService(app.payment_intents, app.payments, app.intent_watch),
+        lambda app: PaymentIntentService(
+            app.payment_intents, app.payments, app.intent_watch, app.checkout_base_url
+        ),
     ),
     Service(
         refunds_pb2.DESCRIPTOR.services_by_name["RefundService"],
@@ -160,7 +162,7 @@ PAGE_SERVICES = (
     Service(
         checkout_pages_pb2.DESCRIPTOR.services_by_name["CheckoutPageService"],
         checkout_pages_pb2_grpc.add_CheckoutPageServiceServicer_to_server,
-        lambda app: CheckoutPageService(app.challenges),
+        lambda app: CheckoutPageService(app.challenges, app.checkout),
     ),
 )
 

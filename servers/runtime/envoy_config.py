@@ -82,7 +82,7 @@ WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
 # The pages' browser paths. The transcoder rewrites them to the gRPC path (and clears the
 # route cache), which the service's own route sends to `web`; this route says so for any
 # request under them that the transcoder leaves alone.
-WEB_PATH_PREFIXES = ("/3ds/",)
+WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/")
 
 # Edge limits, sized from the largest legitimate request (docs/operations.md, "Limits at
 # the edge"). Bodies: dispute evidence, five texts of up to 20,000 characters, is the
@@ -159,13 +159,16 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                 if method.server_streaming
             )
             for method in service.method:
-                rule = method.options.Extensions[annotations_pb2.http]
-                verb = rule.WhichOneof("pattern")
-                if verb and verb != "custom":
-                    request_types.append(method.input_type.lstrip("."))
-                    rules.append((verb.upper(), getattr(rule, verb)))
-                    if not method.options.Extensions[options_pb2.access].unauthenticated:
-                        authenticated.append(rules[-1])
+                top = method.options.Extensions[annotations_pb2.http]
+                open_method = method.options.Extensions[options_pb2.access].unauthenticated
+                # A method may be bound to more than one path (additional_bindings).
+                for rule in (top, *top.additional_bindings):
+                    verb = rule.WhichOneof("pattern")
+                    if verb and verb != "custom":
+                        request_types.append(method.input_type.lstrip("."))
+                        rules.append((verb.upper(), getattr(rule, verb)))
+                        if not open_method:
+                            authenticated.append(rules[-1])
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
     return ApiDescriptor(

@@ -64,7 +64,7 @@ from core.shared.secret import Secret
 from servers.runtime import embedded_redis, envoy_config
 from servers.runtime.child_logs import LINE_LIMIT, TEXT_BURST, JsonLog, read_line
 from servers.runtime.embedded_postgres import EmbeddedPostgres, embedded_postgres
-from servers.runtime.probes import envoy_ready, grpc_health
+from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
 from servers.runtime.seed import Seed, ensure_seed
 from servers.runtime.settings import Settings
 
@@ -135,6 +135,7 @@ class Ready:
     seed: Seed
     data_dir: Path
     acquirer_target: str = ""
+    demo_url: str = ""  # the demo merchant's shop, when it runs
 
 
 class Launcher:
@@ -308,13 +309,16 @@ class Launcher:
         web: list[_Child] = []
         if settings.web_port:  # else the API processes serve the pages
             web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+        demo: list[_Child] = []
+        if settings.demo_port:  # a merchant's site: needs Envoy, started after it
+            demo.append(_role_child("demo", "demo", f"127.0.0.1:{settings.demo_port}", WEB_GRACE))
         envoy = _Child(
             "envoy",
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
         infrastructure = [c for c in (redis_child, acquirer) if c is not None]
-        self._children = [*infrastructure, *apis, worker, *web, envoy]
+        self._children = [*infrastructure, *apis, worker, *web, envoy, *demo]
 
         if redis_child is not None:
             await self._spawn(redis_child)
@@ -328,6 +332,9 @@ class Launcher:
         await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
+        for child in demo:
+            await self._spawn(child)
+            await self._wait_ready(child)
 
         self._supervisors = [asyncio.create_task(self._supervise(c)) for c in self._children]
         ready = Ready(
@@ -339,6 +346,7 @@ class Launcher:
             seed=seed,
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
+            demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
         )
         self.log(
             "info",
@@ -412,6 +420,9 @@ class Launcher:
                 ("127.0.0.1", settings.http_port),
             )
         listen = child.argv[child.argv.index("--listen") + 1]
+        if child.name == "demo":  # plain HTTP, no gRPC health
+            host, _, port = listen.rpartition(":")
+            return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
 
     async def _wait_ready(self, child: _Child) -> None:
@@ -534,6 +545,13 @@ def banner(ready: Ready) -> str:
         f"  merchant         {seed.merchant_id}  ({seed.merchant_name})",
         f"  secret key       {seed.secret_key}",
         f"  publishable key  {seed.publishable_key}",
+        f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
+        " checkout_url)",
+        *(
+            [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
+            if ready.demo_url
+            else []
+        ),
         "",
         "Try it:",
         f"  {curl}",

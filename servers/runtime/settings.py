@@ -116,6 +116,9 @@ class Settings:
     # 127.0.0.1:<web_port>; Envoy routes /3ds/ to it. 0: no web process, the API
     # processes serve the pages themselves.
     web_port: int = 50058
+    # Where `paygate up` runs the demo merchant (a shop's page taking a payment with
+    # checkout.js, servers/roles/web/demo.py) on 127.0.0.1; 0: none.
+    demo_port: int = 4242
     # The longest a WatchPaymentIntent stream runs before it ends (final message
     # MAX_DURATION) and the client watches again.
     watch_max_seconds: float = 600.0

@@ -72,6 +72,21 @@ async def test_a_key_reads_back_by_id_and_by_lookup(
     assert isinstance(found[0].secret_hash, bytes)
 
 
+async def test_a_publishable_key_keeps_its_whole_value(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    """Public by design: the hosted checkout puts it into its page. Secret keys: digest only."""
+    key, plaintext = new_key(ids, merchant_id, key_type=KeyType.PUBLISHABLE)
+    key = replace(key, publishable_key=plaintext)
+    secret, _ = new_key(ids, merchant_id)
+    await add_key(any_uow_factory, key)
+    await add_key(any_uow_factory, secret)
+    async with any_uow_factory() as uow:
+        assert (await uow.api_keys.get(merchant_id, key.id)) == key
+        listed = await uow.api_keys.list(merchant_id, limit=10)
+    assert {k.id: k.publishable_key for k in listed} == {key.id: plaintext, secret.id: ""}
+
+
 async def test_keys_list_newest_first_per_merchant(
     any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
 ) -> None:

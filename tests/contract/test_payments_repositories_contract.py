@@ -52,9 +52,14 @@ async def test_new_intent_fields_round_trip(
         attempts=3,
         failed_attempts=2,
         capture_before=later(7 * 86400),
+        success_url="https://shop.example/thanks?order=1",
+        cancel_url="https://shop.example/cart",
     )
     async with any_uow_factory() as uow:
         assert await uow.payment_intents.get(merchant_id, intent.id) == intent
+        # The hosted checkout page knows the intent, not its merchant.
+        assert await uow.payment_intents.by_id(intent.id) == intent
+        assert await uow.payment_intents.by_id(ids.new("pi")) is None
 
 
 async def test_update_many_saves_and_bumps_every_version(

@@ -82,14 +82,20 @@ def free_port_range(count: int, avoid: frozenset[int] | set[int] = frozenset()) 
 
 
 def gateway_settings(
-    database_url: str, data_dir: Path, api_processes: int, *, web_process: bool = True
+    database_url: str,
+    data_dir: Path,
+    api_processes: int,
+    *,
+    web_process: bool = True,
+    demo_shop: bool = False,
 ) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir.
 
-    Without `web_process` the API processes serve the checkout pages (web_port 0).
+    Without `web_process` the API processes serve the checkout pages (web_port 0); with
+    `demo_shop` the demo merchant runs too (Gateway.demo_url).
     """
-    ports = free_ports(6)
-    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port = ports
+    ports = free_ports(7)
+    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -100,6 +106,7 @@ def gateway_settings(
         api_base_port=free_port_range(api_processes, set(ports)),
         worker_port=worker_port,
         web_port=web_port if web_process else 0,
+        demo_port=demo_port if demo_shop else 0,
         acquirer_port=acquirer_port,
         log_level="INFO",
         db_pool_size=5,
@@ -126,6 +133,7 @@ def running_gateway(
     api_processes: int = API_PROCESSES,
     *,
     web_process: bool = True,
+    demo_shop: bool = False,
     redis_url: str = "",
     **overrides: object,
 ) -> Iterator[Gateway]:
@@ -137,7 +145,9 @@ def running_gateway(
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
     settings = dataclasses.replace(
-        gateway_settings(database_url, data_dir, api_processes, web_process=web_process),
+        gateway_settings(
+            database_url, data_dir, api_processes, web_process=web_process, demo_shop=demo_shop
+        ),
         redis_url=redis_url,
         **overrides,
     )

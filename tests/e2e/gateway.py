@@ -36,6 +36,8 @@ class Gateway:
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _result: concurrent.futures.Future[int]
+    # The demo shop, when it runs (Settings.demo_port).
+    demo_url: str = ""
 
     @property
     def pids(self) -> dict[str, int]:
@@ -112,6 +114,7 @@ def start_gateway(
         _loop=loop,
         _thread=thread,
         _result=result,
+        demo_url=ready.demo_url,
     )
 
 

@@ -102,6 +102,10 @@ class _PaymentIntents:
             return None
         return copy.deepcopy(intent)
 
+    async def by_id(self, intent_id: str) -> PaymentIntent | None:
+        intent = self._t.payment_intents.get(intent_id)
+        return copy.deepcopy(intent) if intent is not None else None
+
     async def list(
         self,
         merchant_id: str,

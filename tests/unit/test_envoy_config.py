@@ -237,7 +237,7 @@ def test_methods_needing_a_credential_are_those_not_marked_unauthenticated() -> 
     }
     assert open_paths == {
         "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout",
-        "/3ds/{attempt}",
+        "/3ds/{attempt}", "/checkout/{payment_intent}", "/checkout/assets/{name}", "/js/v1/{name}",
     }  # fmt: skip
 
 

@@ -44,6 +44,8 @@ _MUTABLE_INTENT_COLUMNS = (
     "metadata",
     "receipt_email",
     "return_url",
+    "success_url",
+    "cancel_url",
     "amount_capturable",
     "amount_received",
     "amount_refunded",
@@ -75,6 +77,8 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
         "metadata": dict(intent.metadata),
         "receipt_email": intent.receipt_email,
         "return_url": intent.return_url,
+        "success_url": intent.success_url,
+        "cancel_url": intent.cancel_url,
         "amount_capturable": intent.amount_capturable,
         "amount_received": intent.amount_received,
         "amount_refunded": intent.amount_refunded,
@@ -110,6 +114,8 @@ def _intent(row: RowMapping) -> PaymentIntent:
         metadata=dict(row["metadata"]),
         receipt_email=row["receipt_email"],
         return_url=row["return_url"],
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
         amount_capturable=row["amount_capturable"],
         amount_received=row["amount_received"],
         amount_refunded=row["amount_refunded"],
@@ -170,6 +176,11 @@ class SqlPaymentIntents:
         query = _GET_FOR_UPDATE if for_update else _GET
         params = {"intent_id": intent_id, "merchant_id": merchant_id}
         row = (await self._conn.execute(query, params)).mappings().first()
+        return _intent(row) if row is not None else None
+
+    async def by_id(self, intent_id: str) -> PaymentIntent | None:
+        query = select(*_INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
+        row = (await self._conn.execute(query)).mappings().first()
         return _intent(row) if row is not None else None
 
     async def list(

@@ -7,6 +7,7 @@ from paygate.v1 import payment_intents_pb2 as pb
 from paygate.v1 import payment_intents_pb2_grpc
 
 from core.payments.lifecycle import PaymentLifecycle
+from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
@@ -15,11 +16,22 @@ from servers.grpc.context import ServicerContext, caller
 
 class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
     def __init__(
-        self, intents: PaymentIntents, payments: PaymentLifecycle, watch: IntentWatch
+        self,
+        intents: PaymentIntents,
+        payments: PaymentLifecycle,
+        watch: IntentWatch,
+        checkout_base_url: str = "",
     ) -> None:
         self._intents = intents
         self._payments = payments
         self._watch = watch
+        self._checkout_base_url = checkout_base_url
+
+    def _out(self, intent: PaymentIntent) -> pb.PaymentIntent:
+        # The browser's view leaves checkout_url out with the merchant's other fields:
+        # the browser is on that page already.
+        base = "" if caller().is_publishable else self._checkout_base_url
+        return convert.payment_intent(intent, checkout_base_url=base)
 
     async def CreatePaymentIntent(
         self, request: pb.CreatePaymentIntentRequest, context: ServicerContext
@@ -33,14 +45,16 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
             metadata=dict(request.metadata),
             receipt_email=request.receipt_email,
             return_url=request.return_url,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
         )
-        return convert.payment_intent(await self._intents.create(caller(), command))
+        return self._out(await self._intents.create(caller(), command))
 
     async def GetPaymentIntent(
         self, request: pb.GetPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._intents.get(caller(), request.id, client_secret=request.client_secret)
-        return convert.payment_intent(intent)
+        return self._out(intent)
 
     async def ListPaymentIntents(
         self, request: pb.ListPaymentIntentsRequest, context: ServicerContext
@@ -52,7 +66,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
             status=convert.status_filter(request.status),
         )
         return pb.ListPaymentIntentsResponse(
-            data=[convert.payment_intent(i) for i in page.data], has_more=page.has_more
+            data=[self._out(i) for i in page.data], has_more=page.has_more
         )
 
     async def ConfirmPaymentIntent(
@@ -61,19 +75,19 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         intent = await self._payments.confirm(
             caller(), request.id, convert.confirm_command(request)
         )
-        return convert.payment_intent(intent)
+        return self._out(intent)
 
     async def CapturePaymentIntent(
         self, request: pb.CapturePaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._payments.capture(caller(), request.id, request.amount_to_capture)
-        return convert.payment_intent(intent)
+        return self._out(intent)
 
     async def CancelPaymentIntent(
         self, request: pb.CancelPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
         intent = await self._payments.cancel(caller(), request.id, request.cancellation_reason)
-        return convert.payment_intent(intent)
+        return self._out(intent)
 
     async def WatchPaymentIntent(
         self, request: pb.WatchPaymentIntentRequest, context: ServicerContext
@@ -84,7 +98,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         async with aclosing(updates):
             async for update in updates:
                 yield pb.WatchPaymentIntentResponse(
-                    payment_intent=convert.payment_intent(update.intent),
+                    payment_intent=self._out(update.intent),
                     final=update.final,
                     reason=(
                         _END_REASONS[update.end]

@@ -1,4 +1,9 @@
-"""The 3-D Secure challenge pages as HTML: small, self-contained, no script.
+"""The hosted checkout's page and the 3-D Secure challenge pages as HTML.
+
+The checkout page is a shell: the merchant's name and publishable key and where to send
+the shopper, as data attributes, for its script (servers/roles/web/static/page.js, built from
+clients/web/checkout/) to read; the script does the rest through the API. The challenge
+pages are small, self-contained and have no script.
 
 Everything shown is escaped; a return URL is followed only when it is http(s) (a
 `javascript:` URL in a link would run on our origin). The response headers
@@ -13,6 +18,7 @@ from html import escape
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from core.payments.challenges import Challenge, ChallengeAnswer, ChallengeState
+from core.payments.checkout import CheckoutSession, is_web_url
 
 # Seconds the result page shows before the browser goes back to the merchant.
 REDIRECT_DELAY = 3
@@ -29,6 +35,19 @@ PAGE_HEADERS = (
     ),
 )
 CONTENT_TYPE = "text/html; charset=utf-8"
+
+# The checkout runs its own script and style sheet and talks only to this origin (the
+# API through Envoy). It may be framed by any web page (checkout.js opens it in a modal
+# on the merchant's site); the 3-D Secure challenge opens inside it, same origin.
+CHECKOUT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors http: https:"
+)
+CHECKOUT_HEADERS = tuple(
+    (name, CHECKOUT_CSP if name == "content-security-policy" else value)
+    for name, value in PAGE_HEADERS
+)
 
 # redirect_status appended to the return URL, as Stripe does.
 _REDIRECT_STATUS = {
@@ -60,19 +79,65 @@ class Page:
     title: str
     body: str
     redirect_to: str = ""
+    # The checkout's shell: its own style sheet and script (relative to /checkout/)
+    # instead of the inline style, which its CSP does not allow.
+    scripted: bool = False
 
     def html(self) -> bytes:
         refresh = ""
         if self.redirect_to:
             target = escape(self.redirect_to, quote=True)
             refresh = f'<meta http-equiv="refresh" content="{REDIRECT_DELAY};url={target}">'
+        if self.scripted:
+            head = (
+                '<link rel="stylesheet" href="assets/page.css">'
+                '<script src="assets/page.js" defer></script>'
+            )
+        else:
+            head = f"<style>{_STYLE}</style>"
         return (
             "<!doctype html>\n"
             '<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"{refresh}<title>{escape(self.title)}</title><style>{_STYLE}</style></head>"
+            f"{refresh}<title>{escape(self.title)}</title>{head}</head>"
             f"<body><main>{self.body}</main></body></html>\n"
         ).encode()
+
+
+def checkout_page(session: CheckoutSession | None) -> Page:
+    """GET /checkout/{pi}?client_secret=...: the shell the checkout script fills in."""
+    if session is None:
+        body = (
+            "<h1>This payment link is not valid</h1>"
+            "<p>Check the link, or return to the merchant's site and start again.</p>"
+        )
+        return Page("Payment link not valid", body)
+    merchant = session.merchant_name or "the merchant"
+    if not session.publishable_key:
+        body = (
+            f"<h1>{escape(merchant)} cannot take payments here yet</h1>"
+            "<p>The merchant has no publishable key for this checkout. "
+            "Return to the merchant's site.</p>"
+        )
+        return Page("Checkout unavailable", body)
+    data = {
+        "key": session.publishable_key,
+        "merchant": session.merchant_name,
+        "livemode": "true" if session.livemode else "false",
+        "success-url": session.success_url if is_web_url(session.success_url) else "",
+        "cancel-url": session.cancel_url if is_web_url(session.cancel_url) else "",
+        "return-url": session.return_url if is_web_url(session.return_url) else "",
+        "cancellation-reason": session.cancellation_reason,
+    }
+    attributes = "".join(
+        f' data-{name}="{escape(value, quote=True)}"' for name, value in data.items()
+    )
+    return Page(
+        f"Pay {merchant}",
+        f'<div id="checkout"{attributes} aria-busy="true"><p>Loading the checkout…</p></div>'
+        "<noscript><p>This checkout needs JavaScript.</p></noscript>",
+        scripted=True,
+    )
 
 
 def challenge_page(challenge: Challenge) -> Page:

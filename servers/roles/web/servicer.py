@@ -1,4 +1,5 @@
-"""CheckoutPageService: the 3-D Secure challenge pages over gRPC, HTML over REST.
+"""CheckoutPageService: the hosted checkout, its assets and checkout.js, and the 3-D
+Secure challenge pages over gRPC, HTML (or the asset) over REST.
 
 Envoy's transcoder answers a google.api.HttpBody with its content_type and data as the
 HTTP response, and hands a form POST to us as an HttpBody (content type and raw bytes);
@@ -14,17 +15,35 @@ from paygate.v1 import checkout_pages_pb2 as pb
 from paygate.v1 import checkout_pages_pb2_grpc
 
 from core.payments.challenges import Challenges
-from core.shared.errors import InvalidArgument
+from core.payments.checkout import HostedCheckout
+from core.shared.errors import InvalidArgument, NotFound
 from servers.grpc.context import ServicerContext
-from servers.roles.web import pages
+from servers.roles.web import assets, pages
 
 FORM = "application/x-www-form-urlencoded"
 _OUTCOMES = {"complete": True, "fail": False}
 
 
 class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
-    def __init__(self, challenges: Challenges) -> None:
+    def __init__(self, challenges: Challenges, checkout: HostedCheckout) -> None:
         self._challenges = challenges
+        self._checkout = checkout
+        self._assets = assets.load()
+
+    async def GetCheckoutPage(
+        self, request: pb.GetCheckoutPageRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        session = await self._checkout.open(request.payment_intent, request.client_secret)
+        return await _send(context, pages.checkout_page(session))
+
+    async def GetCheckoutAsset(
+        self, request: pb.GetCheckoutAssetRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        asset = self._assets.get(request.name)
+        if asset is None:
+            raise NotFound(f"No such asset: {request.name[:40]!r}", metadata={"param": "name"})
+        await context.send_initial_metadata(assets.HEADERS)
+        return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
 
     async def GetChallengePage(
         self, request: pb.GetChallengePageRequest, context: ServicerContext
@@ -56,5 +75,6 @@ def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
 
 
 async def _send(context: ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
-    await context.send_initial_metadata(pages.PAGE_HEADERS)
+    headers = pages.CHECKOUT_HEADERS if page.scripted else pages.PAGE_HEADERS
+    await context.send_initial_metadata(headers)
     return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=page.html())

@@ -44,6 +44,8 @@ __all__ = (
     "EventServiceStub",
     "GetBalanceRequest",
     "GetChallengePageRequest",
+    "GetCheckoutAssetRequest",
+    "GetCheckoutPageRequest",
     "GetDisputeRequest",
     "GetEventRequest",
     "GetPaymentIntentRequest",
@@ -1112,6 +1114,16 @@ class CreatePaymentIntentRequest(betterproto2.Message):
 
     return_url: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
 
+    success_url: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    http(s) URL the hosted checkout sends the shopper to after a successful payment.
+    """
+
+    cancel_url: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+    """
+    http(s) URL the hosted checkout's "Back" link leads to.
+    """
+
 
 default_message_pool.register_message(
     "paygate.v1", "CreatePaymentIntentRequest", CreatePaymentIntentRequest
@@ -1501,6 +1513,45 @@ class GetChallengePageRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "GetChallengePageRequest", GetChallengePageRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class GetCheckoutAssetRequest(betterproto2.Message):
+    """
+    Request of GetCheckoutAsset.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The file name: page.js, page.css or checkout.js.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "GetCheckoutAssetRequest", GetCheckoutAssetRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class GetCheckoutPageRequest(betterproto2.Message):
+    """
+    Request of GetCheckoutPage.
+    """
+
+    payment_intent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The payment intent (`pi_...`) to pay.
+    """
+
+    client_secret: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The intent's client_secret, as in its checkout_url.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "GetCheckoutPageRequest", GetCheckoutPageRequest
 )
 
 
@@ -2597,6 +2648,24 @@ class PaymentIntent(betterproto2.Message):
     """
     The last attempt at an acquirer (`pa_...`): the one holding the money once
     authorized. Each confirm makes a new attempt.
+    """
+
+    success_url: "str" = betterproto2.field(24, betterproto2.TYPE_STRING)
+    """
+    Where the hosted checkout sends the shopper after a successful payment, with
+    `payment_intent` and `redirect_status=succeeded` added to the query.
+    """
+
+    cancel_url: "str" = betterproto2.field(25, betterproto2.TYPE_STRING)
+    """
+    Where the hosted checkout sends a shopper who gives up (its "Back" link), with
+    `payment_intent` and `redirect_status=canceled` added to the query.
+    """
+
+    checkout_url: "str" = betterproto2.field(26, betterproto2.TYPE_STRING)
+    """
+    The hosted checkout page for this intent, with its client_secret: redirect the
+    shopper here, or open it with checkout.js.
     """
 
 
@@ -3820,14 +3889,63 @@ class BalanceServiceStub(betterproto2_grpclib.ServiceStub):
 
 class CheckoutPageServiceStub(betterproto2_grpclib.ServiceStub):
     """
-    Pages a shopper's browser opens: the 3-D Secure challenge that next_action
-    REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web role; Envoy
-    transcodes the browser's GET and form POST, and answers with the page as HTML.
+    Pages a shopper's browser opens: the hosted checkout ({web_url}/checkout/pi_...), its
+    script and style sheet, checkout.js (/js/v1/checkout.js) and the 3-D Secure challenge
+    that next_action REDIRECT_TO_URL points to ({web_url}/3ds/pa_...). Served by the web
+    role; Envoy transcodes the browser's GET and form POST, and answers with the page as
+    HTML (or the asset with its own content type).
 
-    No credential: the shopper's browser holds no API key. The attempt id in the URL is
-    the capability (unguessable, and known only to the merchant's checkout and the
-    shopper); a page is only ever about that one attempt.
+    No credential: the shopper's browser holds no API key. The intent's client_secret or
+    the attempt id in the URL is the capability (unguessable, and known only to the
+    merchant and the shopper); a page is only ever about that one intent or attempt.
     """
+
+    async def get_checkout_page(
+        self,
+        message: "GetCheckoutPageRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "__google__api__.HttpBody":
+        """
+        The hosted checkout of one payment intent. The page itself is the same for every
+        intent; it carries the merchant's name and publishable key, and its script reads
+        and confirms the intent through the API (gRPC-Web) with them. An unknown intent or
+        a wrong client_secret gets a page that says so, not an error.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.CheckoutPageService/GetCheckoutPage",
+            message,
+            __google__api__.HttpBody,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_checkout_asset(
+        self,
+        message: "GetCheckoutAssetRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "__google__api__.HttpBody":
+        """
+        A built browser asset: the checkout page's script and style sheet
+        (/checkout/assets/page.js, page.css) and the embeddable SDK (/js/v1/checkout.js).
+        Names are one namespace whichever path serves them.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.CheckoutPageService/GetCheckoutAsset",
+            message,
+            __google__api__.HttpBody,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
 
     async def get_challenge_page(
         self,

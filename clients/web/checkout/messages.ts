@@ -1,0 +1,51 @@
+// What the shopper reads when the API says no: by stable reason and decline code (never
+// by the server's message text, which is for developers and may change).
+
+import type { ApiError } from "@paygate/client";
+
+const DECLINES: Record<string, string> = {
+  generic_decline: "Your card was declined.",
+  insufficient_funds: "Your card has insufficient funds.",
+  expired_card: "Your card has expired.",
+  incorrect_cvc: "Your card's security code is incorrect.",
+  processing_error: "An error occurred while processing your card.",
+  authentication_failed: "Your bank could not confirm it was you.",
+  authentication_required: "Your bank could not confirm it was you.",
+  do_not_honor: "Your card was declined.",
+  lost_card: "Your card was declined.",
+  stolen_card: "Your card was declined.",
+  collect_expired: "The UPI payment request was not approved in time.",
+  collect_declined: "The UPI payment was declined.",
+};
+
+export function declineMessage(code: string): string {
+  return DECLINES[code] ?? "Your payment was declined.";
+}
+
+export function errorMessage(error: ApiError): string {
+  switch (error.reason) {
+    case "PROCESSING_ERROR":
+      return "An error occurred while processing your payment. Try again.";
+    case "RISK_BLOCKED":
+      return "This payment was blocked. Use another payment method.";
+    case "ATTEMPTS_EXHAUSTED":
+      return "Too many attempts. Return to the merchant and start again.";
+    case "RATE_LIMITED":
+      return "Too many attempts in a short time. Wait a minute and try again.";
+  }
+  switch (error.code) {
+    case "invalidArgument":
+      return error.metadata.param?.startsWith("card.")
+        ? "Check your card details and try again."
+        : "Check your details and try again.";
+    case "failedPrecondition":
+      return "This payment cannot be made any more.";
+    case "notFound":
+      return "This payment link is not valid any more.";
+    case "unavailable":
+    case "deadlineExceeded":
+      return "We could not reach the payment service. Check your connection and try again.";
+    default:
+      return "Something went wrong. Try again.";
+  }
+}
