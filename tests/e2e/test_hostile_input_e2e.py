@@ -5,33 +5,15 @@ descriptors (tests/e2e/rest_surface.py), not a list of remembered cases.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.gateway import Gateway
+from tests.e2e.gateway import Gateway, Patient
 from tests.e2e.rest_surface import FieldPath, RestRpc, rest_rpcs
 
 NUL = "\u0000"
-
-
-class Patient(httpx.HTTPTransport):
-    """Waits out a 429 as a merchant's client does (Retry-After). These sweeps share one
-    merchant, whose payment creation is limited to 20 a second, and go faster than that;
-    what they test is the answer after the limiter. The edge-limit tests do not use it:
-    for them a 429 is the defect."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        for _ in range(20):
-            response = super().handle_request(request)
-            if response.status_code != 429:
-                return response
-            response.read()
-            response.close()
-            time.sleep(float(response.headers.get("retry-after", "1")))
-        return response
 
 
 def _violations(error: dict[str, Any]) -> list[str]:
