@@ -14,7 +14,9 @@ simulation.py keep the acquirer's record by attempt reference.
 3-D Secure: a `1A` reply (authentication required) makes the attempt REQUIRES_ACTION with a
 redirect to `{challenge_base_url}/3ds/{attempt_reference}`, the gateway's web role page that
 plays the issuer's challenge and then calls complete_challenge(reference, passed). The card
-is kept only while the challenge is pending.
+is kept in memory only while the challenge is pending; the books on disk keep instead the
+network's answer for the authenticated retry (asked at once), so a challenge survives a
+restart without the card ever being written down.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from core.payments.acquirer import (
 from core.payments.model import NextAction
 from core.shared.money import Money
 from core.shared.ports import Clock
+from sandbox.acquirer.books_journal import AttemptState, Books, BooksJournal
 from sandbox.acquirer.card_network_transformers import (
     THREE_DS_RESULTS,
     NetworkCode,
@@ -63,6 +66,7 @@ from sandbox.acquirer.simulation import (
     SimulatedAcquirer,
     Sleep,
     new_reference,
+    record_from,
 )
 
 
@@ -149,6 +153,9 @@ def default_handler(request: NetworkRequest) -> NetworkReply:
 class _CardAttempt(AttemptRecord):
     pending_request: AuthorizationRequest | None = None  # while a challenge is pending
     dispute_after_capture: DisputeReason | None = None
+    # The network's answer once the challenge passes: what a restart keeps of a pending
+    # challenge instead of the card.
+    authenticated_reply: NetworkReply | None = None
 
 
 class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
@@ -165,11 +172,14 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
         sleep: Sleep = asyncio.sleep,
         clock: Clock | None = None,
         on_settled: SettledCallback | None = None,
+        journal: BooksJournal | None = None,
     ) -> None:
-        super().__init__(latency=latency, sleep=sleep, clock=clock, on_settled=on_settled)
         self._handler = handler
         self._challenge_base_url = challenge_base_url.rstrip("/")
         self._disputes: list[AcquirerDispute] = []
+        super().__init__(
+            latency=latency, sleep=sleep, clock=clock, on_settled=on_settled, journal=journal
+        )
 
     def challenge_url(self, attempt_reference: str) -> str:
         return f"{self._challenge_base_url}/3ds/{quote(attempt_reference, safe='')}"
@@ -202,13 +212,22 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
                 reply.code,
                 meaning_of(reply.code),
             )
+            pending = not result.is_final
             self._records[request.attempt_reference] = _CardAttempt(
                 merchant_id=request.merchant_id,
                 fingerprint=fingerprint,
                 result=result,
-                pending_request=None if result.is_final else request,
+                pending_request=request if pending else None,
                 dispute_after_capture=reply.dispute_after_capture,
+                authenticated_reply=(
+                    self._handler(
+                        self._network_request(RequestKind.AUTHORIZE, request, authenticated=True)
+                    )
+                    if pending and self._journal is not None
+                    else None
+                ),
             )
+            self._save(request.attempt_reference)
         if reply.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.attempt_reference)
         return result
@@ -225,16 +244,21 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
                     RejectionCode.NO_ACTION_PENDING, f"{attempt_reference} awaits no challenge."
                 )
             pending = record.pending_request
-            if pending is None:  # canceled by a void meanwhile; is_final covers it already
+            if pending is None and record.authenticated_reply is None:
                 raise AcquirerRejected(
                     RejectionCode.NO_ACTION_PENDING, f"{attempt_reference} awaits no challenge."
                 )
             status = ThreeDSStatus.AUTHENTICATED if passed else ThreeDSStatus.NOT_AUTHENTICATED
             verdict = THREE_DS_RESULTS[status]
             if verdict is None:
-                reply = self._handler(
-                    self._network_request(RequestKind.AUTHORIZE, pending, authenticated=True)
+                reply = (
+                    self._handler(
+                        self._network_request(RequestKind.AUTHORIZE, pending, authenticated=True)
+                    )
+                    if pending is not None
+                    else record.authenticated_reply
                 )
+                assert reply is not None  # one of the two was checked above
                 if reply.delivery is Delivery.REQUEST_LOST:
                     raise AcquirerTimeout(attempt_reference)
                 code, verdict = reply.code, meaning_of(reply.code)
@@ -251,6 +275,8 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
             record.result = result
             if result.is_final:
                 record.pending_request = None
+                record.authenticated_reply = None
+            self._save(attempt_reference)
         if reply is not None and reply.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(attempt_reference)
         return result
@@ -281,21 +307,60 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
     def _on_captured(self, record: _CardAttempt, capture: OperationResult) -> None:
         if record.dispute_after_capture is None:
             return
-        self._disputes.append(
-            AcquirerDispute(
-                sequence=len(self._disputes) + 1,
-                dispute_reference=new_reference(f"{self.reference_prefix}_dp"),
-                attempt_reference=capture.attempt_reference,
-                capture_reference=capture.reference,
-                merchant_id=record.merchant_id,
-                amount=capture.amount,
-                reason=record.dispute_after_capture,
-                opened_at=self._clock.now(),
-            )
+        dispute = AcquirerDispute(
+            sequence=len(self._disputes) + 1,
+            dispute_reference=new_reference(f"{self.reference_prefix}_dp"),
+            attempt_reference=capture.attempt_reference,
+            capture_reference=capture.reference,
+            merchant_id=record.merchant_id,
+            amount=capture.amount,
+            reason=record.dispute_after_capture,
+            opened_at=self._clock.now(),
         )
+        self._disputes.append(dispute)
+        if self._journal is not None:
+            self._journal.dispute(dispute)
 
     def _on_canceled(self, attempt_reference: str) -> None:
-        self._records[attempt_reference].pending_request = None
+        record = self._records[attempt_reference]
+        record.pending_request = None
+        record.authenticated_reply = None
+
+    # --- the books on disk -------------------------------------------------------------
+
+    def _restore(self, books: Books) -> None:
+        super()._restore(books)
+        self._disputes = list(books.disputes)
+
+    def _record_from(self, state: AttemptState) -> _CardAttempt:
+        common = record_from(state)
+        extra = state.extra
+        dispute = extra.get("dispute_after_capture")
+        reply_code = extra.get("authenticated_code")
+        reply_dispute = extra.get("authenticated_dispute")
+        return _CardAttempt(
+            **vars(common),
+            dispute_after_capture=DisputeReason(dispute) if dispute else None,
+            authenticated_reply=(
+                NetworkReply(
+                    str(reply_code),
+                    dispute_after_capture=DisputeReason(reply_dispute) if reply_dispute else None,
+                )
+                if reply_code
+                else None
+            ),
+        )
+
+    def _extra_of(self, record: _CardAttempt) -> dict[str, str | float]:
+        extra: dict[str, str | float] = {}
+        if record.dispute_after_capture is not None:
+            extra["dispute_after_capture"] = record.dispute_after_capture.value
+        reply = record.authenticated_reply
+        if reply is not None:
+            extra["authenticated_code"] = reply.code
+            if reply.dispute_after_capture is not None:
+                extra["authenticated_dispute"] = reply.dispute_after_capture.value
+        return extra
 
     def _network_request(
         self, kind: RequestKind, request: AuthorizationRequest, *, authenticated: bool = False

@@ -10,8 +10,11 @@ the time it was booked, read back per UTC day (`settlement_records`) for reconci
 The simulators are in-process objects; `paygate up` hosts one of each in the acquirer role
 (servers/roles/acquirer.py) so that every process of the gateway sees the same books.
 
-State lives in memory, in a dict guarded by one asyncio lock: the check-then-record of an
-idempotent call is one critical section, so concurrent duplicates act once. Simulated
+State lives in memory, in a dict guarded by one asyncio lock, and, given a BooksJournal
+(books_journal.py, as the acquirer role does), on disk too: every change is appended to the
+journal under the same lock and read back at start, so a restart forgets nothing. The
+check-then-record of an idempotent call is one critical section, so concurrent duplicates
+act once. Simulated
 latency is slept outside the lock, so slow calls still overlap as they would on a network.
 """
 
@@ -46,6 +49,7 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.shared.ports import Clock
+from sandbox.acquirer.books_journal import AttemptState, Books, BooksJournal
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -124,6 +128,7 @@ class SimulatedAcquirer(Generic[RecordT]):
         sleep: Sleep = asyncio.sleep,
         clock: Clock | None = None,
         on_settled: SettledCallback | None = None,
+        journal: BooksJournal | None = None,
     ) -> None:
         self._latency = latency
         self._sleep = sleep
@@ -132,9 +137,47 @@ class SimulatedAcquirer(Generic[RecordT]):
         self._settlement: list[SettlementRecord] = []  # in booking order
         self._lock = asyncio.Lock()
         # Fingerprints are keyed so the books never hold a plain hash of a card number.
-        self._fingerprint_key = secrets.token_bytes(32)
+        self._fingerprint_key = journal.fingerprint_key() if journal else secrets.token_bytes(32)
         # Every completed capture and refund, in order: what the settlement file lists.
         self._on_settled = on_settled
+        self._journal = journal
+        if journal is not None:
+            self._restore(journal.read())
+
+    # --- the books on disk -------------------------------------------------------------
+
+    def _restore(self, books: Books) -> None:
+        """Takes up the books a journal held (at start, before any call)."""
+        for reference, state in books.attempts.items():
+            self._records[reference] = self._record_from(state)
+        self._settlement = list(books.settlement)
+
+    def _record_from(self, state: AttemptState) -> RecordT:
+        """A record of this simulator's kind from its journal state."""
+        raise NotImplementedError
+
+    def _extra_of(self, record: RecordT) -> dict[str, str | float]:
+        """What this simulator keeps on a record beyond the common books (for the journal)."""
+        return {}
+
+    def _save(self, reference: str) -> None:
+        """Writes the attempt's record to the journal, if any. Call under the lock."""
+        if self._journal is None:
+            return
+        record = self._records[reference]
+        self._journal.attempt(
+            reference,
+            AttemptState(
+                merchant_id=record.merchant_id,
+                fingerprint=record.fingerprint,
+                result=record.result,
+                captures=list(record.captures.values()),
+                refunds=list(record.refunds.values()),
+                void=record.void,
+                final_capture_done=record.final_capture_done,
+                extra=dict(self._extra_of(record)),
+            ),
+        )
 
     # --- hooks -------------------------------------------------------------------------
 
@@ -209,6 +252,8 @@ class SimulatedAcquirer(Generic[RecordT]):
             acquirer_reference=operation.acquirer_reference,
         )
         self._settlement.append(booked)
+        if self._journal is not None:
+            self._journal.settled(booked)
         if self._on_settled is not None:
             self._on_settled(booked)
 
@@ -274,6 +319,8 @@ class SimulatedAcquirer(Generic[RecordT]):
             record.captures[request.capture_reference] = result
             if result.status is OperationStatus.SUCCEEDED:
                 record.final_capture_done = request.final
+            self._save(request.attempt_reference)
+            if result.status is OperationStatus.SUCCEEDED:
                 self._book(record, result)
                 self._on_captured(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
@@ -309,6 +356,7 @@ class SimulatedAcquirer(Generic[RecordT]):
                 acquirer_code=answer.acquirer_code,
             )
             record.refunds[request.refund_reference] = result
+            self._save(request.attempt_reference)
             if result.status is OperationStatus.SUCCEEDED:
                 self._book(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
@@ -365,9 +413,23 @@ class SimulatedAcquirer(Generic[RecordT]):
                     message="The payment was canceled before it was completed.",
                 )
                 self._on_canceled(request.attempt_reference)
+            self._save(request.attempt_reference)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.attempt_reference)
         return result
+
+
+def record_from(state: AttemptState) -> AttemptRecord:
+    """The common books of a journal state."""
+    return AttemptRecord(
+        merchant_id=state.merchant_id,
+        fingerprint=state.fingerprint,
+        result=state.result,
+        captures={c.reference: c for c in state.captures},
+        refunds={r.reference: r for r in state.refunds},
+        void=state.void,
+        final_capture_done=state.final_capture_done,
+    )
 
 
 def _same_amount(prior: OperationResult, amount: Money, reference: str) -> None:

@@ -30,6 +30,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -48,7 +49,14 @@ from core.payments.acquirer import (
 from core.payments.model import NextAction
 from core.shared.money import Money
 from core.shared.ports import Clock
-from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, Sleep, new_reference
+from sandbox.acquirer.books_journal import AttemptState, Books, BooksJournal
+from sandbox.acquirer.simulation import (
+    AttemptRecord,
+    SimulatedAcquirer,
+    Sleep,
+    new_reference,
+    record_from,
+)
 from sandbox.acquirer.upi_qr import qr_png_data_uri, upi_deep_link
 from sandbox.acquirer.upi_transformers import UpiCode, meaning_of
 
@@ -79,7 +87,15 @@ UpiHandler = Callable[[CollectRequest], CollectPlan]
 CompletionCallback = Callable[[AuthorizationResult], Awaitable[None]]
 
 
-class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
+@dataclass
+class _Collect(AttemptRecord):
+    # How the collect ends unless the payer acts first, and when: a restarted switch
+    # picks up the timer where it was.
+    plan_code: str = ""
+    due_at: datetime | None = None
+
+
+class UpiSimulator(SimulatedAcquirer[_Collect]):
     """An in-memory UPI switch implementing the Acquirer port."""
 
     reference_prefix = "simupi"
@@ -96,8 +112,10 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
         latency: float = 0.0,
         sleep: Sleep = asyncio.sleep,
         clock: Clock | None = None,
+        journal: BooksJournal | None = None,
     ) -> None:
-        super().__init__(latency=latency, sleep=sleep, clock=clock)
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        super().__init__(latency=latency, sleep=sleep, clock=clock, journal=journal)
         canonical_payee = normalize_vpa(payee_vpa)
         if canonical_payee is None:
             raise ValueError(f"payee_vpa {payee_vpa!r} is not a valid VPA")
@@ -107,7 +125,6 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
         self._approval_delay = approval_delay
         self._collect_expiry = collect_expiry
         self._on_complete = on_complete
-        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def test_vpas(self, request: CollectRequest) -> CollectPlan:
         """The default handler: the test VPAs of API.md."""
@@ -157,12 +174,17 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
                     type=NextActionType.UPI_COLLECT, url=link, qr_code=qr_png_data_uri(link)
                 ),
             )
-            self._records[request.attempt_reference] = AttemptRecord(
-                merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
-            )
             plan = self._handler(
                 CollectRequest(request.attempt_reference, request.merchant_id, vpa, request.amount)
             )
+            self._records[request.attempt_reference] = _Collect(
+                merchant_id=request.merchant_id,
+                fingerprint=fingerprint,
+                result=result,
+                plan_code=plan.code,
+                due_at=self._clock.now() + timedelta(seconds=plan.after),
+            )
+            self._save(request.attempt_reference)
             self._start_timer(request.attempt_reference, plan)
         return result
 
@@ -179,6 +201,7 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
                 )
             code = UpiCode.SUCCESS if passed else UpiCode.DECLINED_BY_PAYER
             result = self._settle(record, code)
+            self._save(attempt_reference)
             self._stop_timer(attempt_reference)
         await self._notify(result)
         return result
@@ -236,6 +259,7 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
             if record.result.outcome is not AuthorizationOutcome.REQUIRES_ACTION:
                 return  # the payer acted, or a void canceled it, first
             result = self._settle(record, plan.code)
+            self._save(attempt_reference)
         await self._notify(result)
 
     def _settle(self, record: AttemptRecord, code: str) -> AuthorizationResult:
@@ -256,6 +280,32 @@ class UpiSimulator(SimulatedAcquirer[AttemptRecord]):
 
     def _on_canceled(self, attempt_reference: str) -> None:
         self._stop_timer(attempt_reference)
+
+    # --- the books on disk -------------------------------------------------------------
+
+    def _restore(self, books: Books) -> None:
+        """Takes up the books, and restarts the timer of every collect still pending
+        (with the time it had left): the switch must run inside an event loop then."""
+        super()._restore(books)
+        now = self._clock.now()
+        for reference, record in self._records.items():
+            pending = record.result.outcome is AuthorizationOutcome.REQUIRES_ACTION
+            if pending and record.plan_code and record.due_at is not None:
+                left = max(0.0, (record.due_at - now).total_seconds())
+                self._start_timer(reference, CollectPlan(record.plan_code, left))
+
+    def _record_from(self, state: AttemptState) -> _Collect:
+        due = state.extra.get("due_at")
+        return _Collect(
+            **vars(record_from(state)),
+            plan_code=str(state.extra.get("plan_code", "")),
+            due_at=datetime.fromisoformat(due) if due else None,
+        )
+
+    def _extra_of(self, record: _Collect) -> dict[str, str | float]:
+        if not record.plan_code or record.due_at is None:
+            return {}
+        return {"plan_code": record.plan_code, "due_at": record.due_at.isoformat()}
 
     async def _notify(self, result: AuthorizationResult) -> None:
         if self._on_complete is None:

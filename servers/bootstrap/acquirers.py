@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from paygate.internal.v1 import acquirer_pb2 as pb
 
@@ -21,6 +22,7 @@ from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.ports import Clock
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
+from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.acquirer.upi_simulator import CompletionCallback
 from servers.runtime.settings import Settings
 
@@ -51,16 +53,27 @@ def build_simulators(
     *,
     clock: Clock | None = None,
     on_complete: CompletionCallback | None = None,
+    books: Path | None = None,
 ) -> Simulators:
+    """The simulators; with `books` (a directory) each keeps its books in a journal there
+    and takes them up again at start (the acquirer role's `<data_dir>/acquirer`)."""
+
+    def journal(name: str) -> BooksJournal | None:
+        return BooksJournal(books, name) if books is not None else None
+
     return Simulators(
         card_network=CardNetworkSimulator(
-            challenge_base_url=settings.web_url, latency=settings.simulator_latency, clock=clock
+            challenge_base_url=settings.web_url,
+            latency=settings.simulator_latency,
+            clock=clock,
+            journal=journal("card_network"),
         ),
         upi_switch=UpiSimulator(
             approval_delay=settings.upi_approval_delay,
             latency=settings.simulator_latency,
             on_complete=on_complete,
             clock=clock,
+            journal=journal("upi_switch"),
         ),
     )
 

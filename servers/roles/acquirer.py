@@ -5,8 +5,10 @@ AcquirerSimulatorService, with health and reflection, on its own port and never 
 Envoy. Every API process and the worker reach it through PAYGATE_ACQUIRER_TARGET, so an
 authorization made through one process is captured, looked up or completed through any
 other, and survives the restart of any of them: the simulator is one external system,
-as a real acquirer is. Its books live in this process's memory: restarting it is a
-sandbox reset (attempts in flight then read as never received).
+as a real acquirer is. Its books are journaled under `<data_dir>/acquirer/`
+(sandbox/acquirer/books_journal.py) and taken up again at start, so a restart of the
+role, or of the whole gateway, forgets no authorization, capture or settlement line;
+deleting that directory is the sandbox reset.
 
 With PAYGATE_ACQUIRER_SERVICE_TOKEN set, every call of paygate.internal.* must carry it
 (`authorization: Bearer <token>`); health and reflection stay open for probes.
@@ -18,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 import grpc
 from google.rpc import error_details_pb2
@@ -109,7 +112,7 @@ async def stop(server: grpc.aio.Server, health: health_aio.HealthServicer) -> No
 async def run(settings: Settings, listen: str) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls."""
     logging_setup.configure(settings.log_level)
-    simulators = build_simulators(settings)
+    simulators = build_simulators(settings, books=Path(settings.data_dir) / "acquirer")
     token = settings.acquirer_service_token.reveal()
     try:
         server = await start_server(simulators.by_wire_name(), listen, service_token=token)
