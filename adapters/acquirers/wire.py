@@ -27,6 +27,7 @@ from core.payments.acquirer import (
     AuthorizationResult,
     CaptureRequest,
     Card,
+    CardReference,
     DeclineCode,
     DisputeReason,
     NextActionType,
@@ -175,6 +176,14 @@ def authorize_request(
     )
     if isinstance(r.source, Card):
         message.card.CopyFrom(card_source(r.source))
+    elif isinstance(r.source, CardReference):
+        message.card_reference.CopyFrom(
+            pb.CardReference(
+                payment_method=r.source.payment_method,
+                livemode=r.source.livemode,
+                purpose=r.source.purpose,
+            )
+        )
     else:
         message.upi.vpa = r.source.vpa
     return message
@@ -228,7 +237,12 @@ def source_from(message: pb.AuthorizeRequest) -> PaymentSource:
         )
     if kind == "upi":
         return Upi(message.upi.vpa)
-    raise InvalidArgument.field("source", "card or upi is required", reason="INVALID_REQUEST")
+    if kind == "card_reference":
+        reference = message.card_reference
+        return CardReference(reference.payment_method, reference.livemode, reference.purpose)
+    raise InvalidArgument.field(
+        "source", "card, card_reference or upi is required", reason="INVALID_REQUEST"
+    )
 
 
 def authorization_request_from(message: pb.AuthorizeRequest) -> AuthorizationRequest:

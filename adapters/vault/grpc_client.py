@@ -21,7 +21,7 @@ from paygate.v1 import payment_methods_pb2, tokens_pb2
 from adapters.vault import wire
 from adapters.vault.grpc_errors import from_rpc_error
 from core.access.model import Principal
-from core.payments.ports import CardForPayment
+from core.payments.ports import CardForPayment, CardProfile
 from core.shared.pagination import Page
 from core.vault.cards import CardInput
 from core.vault.model import PaymentMethod, Token
@@ -154,6 +154,16 @@ class GrpcVault:
         )
         method = await self._call(self._stub.RevokePaymentMethod, request)
         return wire.payment_method_from(method, caller.merchant_id)
+
+    # --- CardProfiles -----------------------------------------------------------------
+
+    async def card_profile(
+        self, merchant_id: str, payment_method: str, *, livemode: bool
+    ) -> CardProfile:
+        request = internal.DescribeForPaymentRequest(
+            merchant_id=merchant_id, payment_method=payment_method, livemode=livemode
+        )
+        return wire.described(await self._call(self._stub.DescribeForPayment, request))
 
     # --- CardVault --------------------------------------------------------------------
 

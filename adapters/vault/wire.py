@@ -17,11 +17,12 @@ from paygate.v1 import payment_methods_pb2, tokens_pb2
 
 from core.access.model import Principal
 from core.payments.acquirer import Card
-from core.payments.ports import CardForPayment
+from core.payments.ports import CardForPayment, CardProfile
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from core.vault.model import (
     Brand,
+    CardDescription,
     CardForAuthorization,
     CardSummary,
     Funding,
@@ -197,6 +198,35 @@ def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayme
             cvc=Secret(response.cvc) if response.HasField("cvc") else None,
             holder_name=response.holder_name,
         ),
+        fingerprint=response.card.fingerprint,
+        funding=response.card.funding,
+        country=response.card.country,
+    )
+
+
+def describe_response(description: CardDescription) -> internal.DescribeForPaymentResponse:
+    return internal.DescribeForPaymentResponse(
+        card=card_summary(description.card), iin=description.iin
+    )
+
+
+def card_profile(description: CardDescription) -> CardProfile:
+    card = description.card
+    return CardProfile(
+        brand=card.brand.value,
+        last4=card.last4,
+        iin=description.iin,
+        fingerprint=card.fingerprint,
+        funding=card.funding.value,
+        country=card.country,
+    )
+
+
+def described(response: internal.DescribeForPaymentResponse) -> CardProfile:
+    return CardProfile(
+        brand=response.card.brand,
+        last4=response.card.last4,
+        iin=response.iin,
         fingerprint=response.card.fingerprint,
         funding=response.card.funding,
         country=response.card.country,

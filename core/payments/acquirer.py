@@ -145,7 +145,18 @@ class Upi:
     vpa: str
 
 
-PaymentSource = Card | Upi
+@dataclass(frozen=True)
+class CardReference:
+    """A vaulted card, named and not carried: what the application zone (the API and the
+    worker) sends. The cardholder-data zone (core.payments.zone) swaps it for the Card
+    just before the connector's call, so the number never enters the application zone."""
+
+    payment_method: str  # tok_... (single use: the zone consumes it) or pm_...
+    livemode: bool
+    purpose: str  # for the vault's audit: "payment_intent pi_... attempt pa_..."
+
+
+PaymentSource = Card | Upi | CardReference
 
 
 # --- requests --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from core.payments.acquirer import (
     AcquirerUnavailable,
     AuthorizationRequest,
     CaptureRequest,
+    CardReference,
     InvalidPaymentDetails,
     OperationResult,
     PaymentSource,
@@ -56,7 +57,7 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.ports import AcquirerRouter, CardProfiles
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -112,7 +113,7 @@ class PaymentLifecycle:
         ids: IdGenerator,
         clock: Clock,
         *,
-        vault: CardVault,
+        vault: CardProfiles,
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
@@ -181,18 +182,21 @@ class PaymentLifecycle:
         )
         payment_source: PaymentSource
         if source.kind == "card":
-            vaulted = await self._vault.card_for_payment(
-                intent.merchant_id,
+            # The card is described, never handed out: the cardholder-data zone swaps the
+            # reference for the number just before the connector's call (core.payments.zone).
+            profile = await self._vault.card_profile(
+                intent.merchant_id, source.payment_method, livemode=intent.livemode
+            )
+            payment_source = CardReference(
                 source.payment_method,
                 livemode=intent.livemode,
                 purpose=f"payment_intent {intent.id} attempt {attempt.id}",
             )
-            payment_source = vaulted.card
-            attempt.card_brand = vaulted.card.brand
-            attempt.card_last4 = vaulted.card.last4
-            attempt.card_fingerprint = vaulted.fingerprint
+            attempt.card_brand = profile.brand
+            attempt.card_last4 = profile.last4
+            attempt.card_fingerprint = profile.fingerprint
             risk = screen_card(
-                CardSignals.from_number(vaulted.card.number, livemode=intent.livemode)
+                CardSignals(iin=profile.iin, last4=profile.last4, livemode=intent.livemode)
             )
             if risk.blocked:
                 attempt.status = AttemptStatus.FAILED

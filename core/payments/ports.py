@@ -180,8 +180,38 @@ class CardForPayment:
     country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
 
 
+@dataclass(frozen=True)
+class CardProfile:
+    """What the application zone may know of a vaulted card before paying with it: never
+    the number. The first six and last four digits are what PCI DSS lets be shown."""
+
+    brand: str  # lower case: visa, mastercard, amex, ...
+    last4: str
+    iin: str  # the first six digits: routing by network and BIN, risk rules
+    fingerprint: str  # keyed, per merchant
+    funding: str = ""  # credit | debit | prepaid | unknown
+    country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+
+
+class CardProfiles(Protocol):
+    """The vault as the application zone sees it before a payment (core.payments.lifecycle):
+    describes a card without giving it out or using up a token."""
+
+    async def card_profile(
+        self, merchant_id: str, payment_method: str, *, livemode: bool
+    ) -> CardProfile:
+        """The card behind `payment_method` (tok_... or pm_...), if it can pay now.
+
+        Raises what card_for_payment would raise, without consuming anything: NotFound
+        (param payment_method) for an unknown id, another merchant's or the other mode's;
+        FailedPrecondition TOKEN_ALREADY_USED, TOKEN_EXPIRED.
+        """
+        ...
+
+
 class CardVault(Protocol):
-    """The PCI zone seen from payments: the only way a card number reaches an acquirer.
+    """The vault seen from the cardholder-data zone (core.payments.zone): the only way a
+    card number reaches a connector.
 
     tests/contract/test_card_vault_contract.py is what every implementation must do.
     """
@@ -198,6 +228,11 @@ class CardVault(Protocol):
         pa_...") goes into the vault's audit trail. Errors never contain the number.
         """
         ...
+
+
+class VaultForPayments(CardVault, CardProfiles, Protocol):
+    """Both faces of the vault, as the composition root holds it: CardProfiles for the
+    application zone, CardVault for the cardholder-data zone it builds in this process."""
 
 
 # --- acquirers ---------------------------------------------------------------------------

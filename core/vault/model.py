@@ -150,6 +150,15 @@ class CardForAuthorization:
     card: CardSummary
 
 
+@dataclass(frozen=True)
+class CardDescription:
+    """A vaulted card as the application zone may see it before a payment: the summary
+    and the first six digits (PCI DSS lets the first six and last four be shown)."""
+
+    card: CardSummary
+    iin: str
+
+
 # ---------------------------------------------------------------------------- tokens
 
 

@@ -27,6 +27,7 @@ from core.vault.errors import CiphertextRejected, TokenExpired
 from core.vault.keyring import Keyring, SealingKey
 from core.vault.model import (
     TOKEN_TTL,
+    CardDescription,
     CardForAuthorization,
     CardSummary,
     CipherContext,
@@ -250,6 +251,45 @@ class Vault:
             reason = error.reason if isinstance(error, PaygateError) else CIPHERTEXT_REJECTED
             await self._record_denial(merchant_id, payment_method, actor, purpose, reason)
             raise
+
+    async def describe_for_payment(
+        self, merchant_id: str, payment_method: str, *, livemode: bool
+    ) -> CardDescription:
+        """What the application zone may know of the card behind a `tok_` or `pm_` before
+        paying with it (core.payments.ports.CardProfiles): the summary and the first six
+        digits, never the number. Nothing is used up and no audit record is written (no
+        card leaves the vault); the errors are those of detokenize_for_payment."""
+        async with self._uow() as uow:
+            if has_prefix(payment_method, "tok"):
+                token = await self._usable_token(
+                    uow, merchant_id, livemode, payment_method, param="payment_method"
+                )
+                summary, encrypted, context = (
+                    token.card,
+                    token.encrypted_card,
+                    CipherContext(token.merchant_id, token.id),
+                )
+            elif has_prefix(payment_method, "pm"):
+                method = await self._method(
+                    uow, merchant_id, livemode, payment_method, param="payment_method"
+                )
+                summary, encrypted, context = (
+                    method.card,
+                    method.ensure_usable(),
+                    CipherContext(method.merchant_id, method.id),
+                )
+            else:
+                raise NotFound(
+                    f"No such payment method: {shown(payment_method)!r}",
+                    metadata={"param": "payment_method"},
+                )
+            if encrypted is None:
+                raise NotFound(
+                    f"No such payment method: {shown(payment_method)!r}",
+                    metadata={"param": "payment_method"},
+                )
+            card = await self._open_card(uow, encrypted, context)
+        return CardDescription(card=summary, iin=card.pan.reveal()[:6])
 
     async def _consume_token(
         self, merchant_id: str, livemode: bool | None, token_id: str, audit: _Audit

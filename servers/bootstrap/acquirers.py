@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
@@ -131,9 +132,11 @@ def acquirer_clients(
     service_token: str,
     timeout_seconds: float,
     request_id: Callable[[], str] = _no_request_id,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> AcquirerClients:
-    """Clients of the acquirer role at `target` (host:port), on one channel."""
-    channel = open_channel(target)
+    """Clients of AcquirerSimulatorService at `target` (host:port), on one channel: the
+    acquirer role's, or the cardholder-data zone's (servers/bootstrap/zone.py)."""
+    channel = open_channel(target, credentials)
     options = {
         "service_token": service_token,
         "timeout_seconds": timeout_seconds,

@@ -53,7 +53,7 @@ from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
-from core.payments.ports import CardVault, IntentChanges
+from core.payments.ports import IntentChanges, VaultForPayments
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
 from core.payments.watch import IntentWatch
@@ -61,8 +61,9 @@ from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
-from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access
+from servers.bootstrap.acquirers import AcquirerAccess
 from servers.bootstrap.vault import VaultAccess, vault_access
+from servers.bootstrap.zone import zone_access
 from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.grpc.events_convert import ApiRenderer, CallContext
@@ -102,7 +103,7 @@ class App:
     members: Members
     gate: AccessGate
     # What the payments core detokenizes through: the vault in this process or its client.
-    card_vault: CardVault
+    card_vault: VaultForPayments
     balances: Balances
     payouts: Payouts
     settlements: Settlements
@@ -159,7 +160,7 @@ def assemble(
     ids: IdGenerator,
     clock: Clock,
     *,
-    card_vault: CardVault,
+    card_vault: VaultForPayments,
     limiter: RateLimiter,
     hasher: PasswordHasher,
     tokens: AccessTokenCodec,
@@ -172,12 +173,18 @@ def assemble(
     Without `intent_changes`, watches see the intent when they start and nothing after
     (tests that do not watch); build_app passes the PostgreSQL feed.
 
-    The acquirers are clients of the acquirer role when settings.acquirer_target is set
-    (every process then sees the same acquirer books), else simulators in this process.
+    The acquirers are reached through the cardholder-data zone (servers/bootstrap/zone.py):
+    the vault role's when settings.vault_target is set, else the zone in this process, over
+    clients of the acquirer role (settings.acquirer_target: every process then sees the
+    same acquirer books) or simulators in this process.
     """
     settle_collect = _LateBound()
-    acquirers = acquirer_access(
-        settings, clock=clock, on_complete=settle_collect, request_id=call.request_id.get
+    acquirers = zone_access(
+        settings,
+        card_vault,
+        clock=clock,
+        on_complete=settle_collect,
+        request_id=call.request_id.get,
     )
     router = StaticAcquirerRouter(
         {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},

@@ -32,7 +32,7 @@ from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
-from core.payments.ports import CardVault
+from core.payments.ports import VaultForPayments
 from core.shared.ports import Clock
 from core.vault.model import KeyMaterial, RotationPolicy
 from core.vault.ports import CvcStore, VaultApi
@@ -282,7 +282,7 @@ class VaultAccess:
     port, and (embedded only) the hosted vault for its background upkeep."""
 
     api: VaultApi
-    cards: CardVault
+    cards: VaultForPayments
     hosted: VaultComponents | None
     aclose: Closer
 

@@ -15,7 +15,7 @@ from adapters.system import RandomIds, SystemClock
 from adapters.vault.in_process import InProcessCardVault
 from core.access.model import Principal
 from core.access.roles import Role
-from core.payments.ports import CardVault
+from core.payments.ports import VaultForPayments
 from core.shared.errors import FailedPrecondition, NotFound, PaygateError
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
@@ -28,7 +28,7 @@ MASTERCARD = "5555555555554444"
 
 @dataclass
 class VaultUnderTest:
-    vault: CardVault
+    vault: VaultForPayments
     merchant: Callable[[], Awaitable[str]]
     # (merchant_id, number, livemode) -> tok_... / pm_...
     token: Callable[[str, str, bool], Awaitable[str]]
@@ -185,3 +185,36 @@ async def test_errors_never_show_the_number(subject: VaultUnderTest) -> None:
     for error in errors:
         assert VISA not in error.message
         assert VISA not in str(error.metadata)
+
+
+# --- CardProfiles: what the application zone may know, nothing used up -----------------
+
+
+async def test_a_profile_tells_the_first_six_and_uses_up_nothing(subject: VaultUnderTest) -> None:
+    merchant = await subject.merchant()
+    token = await subject.token(merchant, MASTERCARD, False)
+    profile = await subject.vault.card_profile(merchant, token, livemode=False)
+    assert (profile.brand, profile.iin, profile.last4) == ("mastercard", "555555", "4444")
+    assert MASTERCARD not in repr(profile)
+    again = await subject.vault.card_profile(merchant, token, livemode=False)
+    got = await subject.vault.card_for_payment(merchant, token, livemode=False, purpose="after")
+    assert again == profile and got.fingerprint == profile.fingerprint
+    with pytest.raises(FailedPrecondition) as used:
+        await subject.vault.card_profile(merchant, token, livemode=False)
+    assert used.value.reason == "TOKEN_ALREADY_USED"
+
+
+async def test_a_profile_of_a_card_the_merchant_cannot_use_is_not_found(
+    subject: VaultUnderTest,
+) -> None:
+    merchant, other = await subject.merchant(), await subject.merchant()
+    method = await subject.payment_method(merchant, VISA, False)
+    assert (await subject.vault.card_profile(merchant, method, livemode=False)).iin == "424242"
+    for who, what, live in (
+        (other, method, False),
+        (merchant, method, True),
+        (merchant, "pm_x", False),
+    ):
+        with pytest.raises(NotFound) as missing:
+            await subject.vault.card_profile(who, what, livemode=live)
+        assert missing.value.metadata["param"] == "payment_method"

@@ -32,6 +32,7 @@ from core.payments.model import (
 )
 from core.payments.refunds import CreateRefund, Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.zone import CardholderDataZone
 from core.shared.errors import FailedPrecondition
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from tests.contract.helpers import add_merchant
@@ -89,10 +90,11 @@ async def shop(uow_factory: SqlUnitOfWorkFactory, ids: RandomIds) -> AsyncIterat
     clock = FixedClock(ERA)
     network = CardNetworkSimulator(latency=LATENCY, clock=clock)
     upi = UpiSimulator(latency=LATENCY, clock=clock)
-    router = StaticAcquirerRouter(
-        {"network": network, "upi": upi}, {"card": "network", "upi": "upi"}
-    )
     vault = MemoryCardVault()
+    router = StaticAcquirerRouter(
+        {"network": CardholderDataZone(network, vault), "upi": upi},
+        {"card": "network", "upi": "upi"},
+    )
     merchant_id = await add_merchant(uow_factory, ids)
     yield Shop(
         merchant_id=merchant_id,

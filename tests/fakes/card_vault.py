@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from adapters.system import RandomIds
 from core.payments.acquirer import Card
-from core.payments.ports import CardForPayment, CardVault
+from core.payments.ports import CardForPayment, CardProfile, CardVault
 from core.shared.errors import FailedPrecondition, NotFound
 from core.shared.redaction import mask_pans
 from core.shared.secret import Secret
@@ -92,29 +92,49 @@ class MemoryCardVault:
 
     # --- the port ----------------------------------------------------------------------
 
+    async def card_profile(
+        self, merchant_id: str, payment_method: str, *, livemode: bool
+    ) -> CardProfile:
+        async with self._lock:
+            entry = self._usable(merchant_id, payment_method, livemode)
+            card = entry.card
+        number = card.number.reveal()
+        return CardProfile(
+            brand=card.brand,
+            last4=number[-4:],
+            iin=number[:6],
+            fingerprint=self._fingerprint(merchant_id, card),
+        )
+
+    def _usable(self, merchant_id: str, payment_method: str, livemode: bool) -> _Entry:
+        entry = self._entries.get(payment_method)
+        if entry is None or entry.merchant_id != merchant_id or entry.livemode != livemode:
+            raise NotFound(
+                f"No such payment method: {mask_pans(payment_method[:40])!r}",
+                metadata={"param": "payment_method"},
+            )
+        if entry.single_use and entry.used:
+            raise FailedPrecondition(
+                f"Token {payment_method} has already been used; a token can be used "
+                "once. Create a new token, or a payment method for repeated use.",
+                reason="TOKEN_ALREADY_USED",
+            )
+        return entry
+
+    def _fingerprint(self, merchant_id: str, card: Card) -> str:
+        material = f"{merchant_id}|{card.number.reveal()}".encode()
+        return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()[:16]
+
     async def card_for_payment(
         self, merchant_id: str, payment_method: str, *, livemode: bool, purpose: str
     ) -> CardForPayment:
         async with self._lock:  # check-and-consume is one step, as a row lock makes it
-            entry = self._entries.get(payment_method)
-            if entry is None or entry.merchant_id != merchant_id or entry.livemode != livemode:
-                raise NotFound(
-                    f"No such payment method: {mask_pans(payment_method[:40])!r}",
-                    metadata={"param": "payment_method"},
-                )
+            entry = self._usable(merchant_id, payment_method, livemode)
             if entry.single_use:
-                if entry.used:
-                    raise FailedPrecondition(
-                        f"Token {payment_method} has already been used; a token can be used "
-                        "once. Create a new token, or a payment method for repeated use.",
-                        reason="TOKEN_ALREADY_USED",
-                    )
                 entry.used = True
             self.purposes.append(purpose)
             card = entry.card
-        material = f"{merchant_id}|{card.number.reveal()}".encode()
-        fingerprint = hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()[:16]
-        return CardForPayment(card=card, fingerprint=fingerprint)
+        return CardForPayment(card=card, fingerprint=self._fingerprint(merchant_id, card))
 
 
 def _brand(number: str) -> str:

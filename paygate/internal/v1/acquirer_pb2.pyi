@@ -109,6 +109,38 @@ class CardSource(_message.Message):
 Global___CardSource: _TypeAlias = CardSource  # noqa: Y015
 
 @_typing.final
+class CardReference(_message.Message):
+    """A vaulted card, named and not carried: what the application zone sends to the
+    cardholder-data zone, which swaps it for the card itself.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    payment_method: _builtins.str
+    """`tok_...` (single use: consumed by the zone) or `pm_...`."""
+    livemode: _builtins.bool
+    """A token or payment method of the other mode is NOT_FOUND."""
+    purpose: _builtins.str
+    """Why the card is needed, kept in the vault's audit, e.g. "payment_intent pi_... attempt pa_..."."""
+    def __init__(
+        self,
+        *,
+        payment_method: _builtins.str = ...,
+        livemode: _builtins.bool = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["livemode", b"livemode", "payment_method", b"payment_method", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CardReference: _TypeAlias = CardReference  # noqa: Y015
+
+@_typing.final
 class UpiSource(_message.Message):
     """A UPI payer."""
 
@@ -142,6 +174,7 @@ class AuthorizeRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     CARD_FIELD_NUMBER: _builtins.int
     UPI_FIELD_NUMBER: _builtins.int
+    CARD_REFERENCE_FIELD_NUMBER: _builtins.int
     MERCHANT_NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     acquirer: Global___Acquirer.ValueType
@@ -157,6 +190,8 @@ class AuthorizeRequest(_message.Message):
     def card(self) -> Global___CardSource: ...
     @_builtins.property
     def upi(self) -> Global___UpiSource: ...
+    @_builtins.property
+    def card_reference(self) -> Global___CardReference: ...
     def __init__(
         self,
         *,
@@ -166,14 +201,15 @@ class AuthorizeRequest(_message.Message):
         amount: Global___Money | None = ...,
         card: Global___CardSource | None = ...,
         upi: Global___UpiSource | None = ...,
+        card_reference: Global___CardReference | None = ...,
         merchant_name: _builtins.str = ...,
         description: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "card", b"card", "source", b"source", "upi", b"upi"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "card", b"card", "card_reference", b"card_reference", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "card", b"card", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "source", b"source", "upi", b"upi"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "card", b"card", "card_reference", b"card_reference", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["card", "upi"]  # noqa: Y015
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["card", "upi", "card_reference"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
 

@@ -39,6 +39,11 @@ class AcquirerSimulatorServiceStub:
     Card data (number, CVC) crosses this channel as it would cross to a real acquirer:
     neither side logs a message of this service.
 
+    The cardholder-data zone serves the same service (the vault role with the connectors,
+    docs/connectors.md): there the application zone names a vaulted card
+    (`card_reference`) instead of carrying it, and the zone detokenizes it just before the
+    connector's call, so a card number never travels from or to an API process.
+
     Errors, each a google.rpc.Status with one ErrorInfo (domain paygate.dev):
       DEADLINE_EXCEEDED, reason ACQUIRER_TIMEOUT: the acquirer acted (or not) but its reply
         was lost; the outcome is unknown. metadata `reference` names the request. Ask again
@@ -92,6 +97,11 @@ class AcquirerSimulatorServiceAsyncStub(AcquirerSimulatorServiceStub):
     Card data (number, CVC) crosses this channel as it would cross to a real acquirer:
     neither side logs a message of this service.
 
+    The cardholder-data zone serves the same service (the vault role with the connectors,
+    docs/connectors.md): there the application zone names a vaulted card
+    (`card_reference`) instead of carrying it, and the zone detokenizes it just before the
+    connector's call, so a card number never travels from or to an API process.
+
     Errors, each a google.rpc.Status with one ErrorInfo (domain paygate.dev):
       DEADLINE_EXCEEDED, reason ACQUIRER_TIMEOUT: the acquirer acted (or not) but its reply
         was lost; the outcome is unknown. metadata `reference` names the request. Ask again
@@ -140,6 +150,11 @@ class AcquirerSimulatorServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Card data (number, CVC) crosses this channel as it would cross to a real acquirer:
     neither side logs a message of this service.
+
+    The cardholder-data zone serves the same service (the vault role with the connectors,
+    docs/connectors.md): there the application zone names a vaulted card
+    (`card_reference`) instead of carrying it, and the zone detokenizes it just before the
+    connector's call, so a card number never travels from or to an API process.
 
     Errors, each a google.rpc.Status with one ErrorInfo (domain paygate.dev):
       DEADLINE_EXCEEDED, reason ACQUIRER_TIMEOUT: the acquirer acted (or not) but its reply

@@ -215,6 +215,64 @@ class DetokenizeForPaymentRequest(_message.Message):
 Global___DetokenizeForPaymentRequest: _TypeAlias = DetokenizeForPaymentRequest  # noqa: Y015
 
 @_typing.final
+class DescribeForPaymentRequest(_message.Message):
+    """Request of DescribeForPayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """`acct_...`: the merchant whose payment this is."""
+    payment_method: _builtins.str
+    """`tok_...` or `pm_...`."""
+    livemode: _builtins.bool
+    """A token or payment method of the other mode is NOT_FOUND."""
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        payment_method: _builtins.str = ...,
+        livemode: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["livemode", b"livemode", "merchant_id", b"merchant_id", "payment_method", b"payment_method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeForPaymentRequest: _TypeAlias = DescribeForPaymentRequest  # noqa: Y015
+
+@_typing.final
+class DescribeForPaymentResponse(_message.Message):
+    """Response of DescribeForPayment: the card as the application zone may see it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    IIN_FIELD_NUMBER: _builtins.int
+    iin: _builtins.str
+    """The first six digits (the issuer identification number), for routing and risk rules."""
+    @_builtins.property
+    def card(self) -> _tokens_pb2.Card:
+        """Brand, last four, expiry, fingerprint, funding, country."""
+
+    def __init__(
+        self,
+        *,
+        card: _tokens_pb2.Card | None = ...,
+        iin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "iin", b"iin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeForPaymentResponse: _TypeAlias = DescribeForPaymentResponse  # noqa: Y015
+
+@_typing.final
 class DetokenizeForPaymentResponse(_message.Message):
     """Response of DetokenizeForPayment: the card for one authorization."""
 

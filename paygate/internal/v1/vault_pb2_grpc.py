@@ -73,6 +73,11 @@ class VaultInternalServiceStub:
                 request_serializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentRequest.SerializeToString,
                 response_deserializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentResponse.FromString,
                 _registered_method=True)
+        self.DescribeForPayment = channel.unary_unary(
+                '/paygate.internal.v1.VaultInternalService/DescribeForPayment',
+                request_serializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentRequest.SerializeToString,
+                response_deserializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentResponse.FromString,
+                _registered_method=True)
 
 
 class VaultInternalServiceServicer:
@@ -129,6 +134,15 @@ class VaultInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeForPayment(self, request, context):
+        """What the application zone may know of the card behind a `tok_` or `pm_` before a
+        payment (brand, last four, first six, fingerprint): never the number, and the token
+        is not used up. The same errors as DetokenizeForPayment, TOKEN_EXPIRED included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +175,11 @@ def add_VaultInternalServiceServicer_to_server(servicer, server):
                     servicer.DetokenizeForPayment,
                     request_deserializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentRequest.FromString,
                     response_serializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentResponse.SerializeToString,
+            ),
+            'DescribeForPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeForPayment,
+                    request_deserializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentRequest.FromString,
+                    response_serializer=paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -332,6 +351,33 @@ class VaultInternalService:
             '/paygate.internal.v1.VaultInternalService/DetokenizeForPayment',
             paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentRequest.SerializeToString,
             paygate_dot_internal_dot_v1_dot_vault__pb2.DetokenizeForPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeForPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.internal.v1.VaultInternalService/DescribeForPayment',
+            paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentRequest.SerializeToString,
+            paygate_dot_internal_dot_v1_dot_vault__pb2.DescribeForPaymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,11 @@ class VaultInternalServiceStub:
     one authorization. NOT_FOUND (param payment_method) for an unknown id or another
     merchant's; FAILED_PRECONDITION TOKEN_ALREADY_USED for a token used before.
     """
+    DescribeForPayment: _grpc.UnaryUnaryMultiCallable[_vault_pb2.DescribeForPaymentRequest, _vault_pb2.DescribeForPaymentResponse]
+    """What the application zone may know of the card behind a `tok_` or `pm_` before a
+    payment (brand, last four, first six, fingerprint): never the number, and the token
+    is not used up. The same errors as DetokenizeForPayment, TOKEN_EXPIRED included.
+    """
 
 @_typing.type_check_only
 class VaultInternalServiceAsyncStub(VaultInternalServiceStub):
@@ -84,6 +89,11 @@ class VaultInternalServiceAsyncStub(VaultInternalServiceStub):
     """The card behind a `tok_` (consumed: single use) or a `pm_` (reusable), in clear, for
     one authorization. NOT_FOUND (param payment_method) for an unknown id or another
     merchant's; FAILED_PRECONDITION TOKEN_ALREADY_USED for a token used before.
+    """
+    DescribeForPayment: _aio.UnaryUnaryMultiCallable[_vault_pb2.DescribeForPaymentRequest, _vault_pb2.DescribeForPaymentResponse]  # type: ignore[assignment]
+    """What the application zone may know of the card behind a `tok_` or `pm_` before a
+    payment (brand, last four, first six, fingerprint): never the number, and the token
+    is not used up. The same errors as DetokenizeForPayment, TOKEN_EXPIRED included.
     """
 
 class VaultInternalServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -145,6 +155,17 @@ class VaultInternalServiceServicer(metaclass=_abc_1.ABCMeta):
         """The card behind a `tok_` (consumed: single use) or a `pm_` (reusable), in clear, for
         one authorization. NOT_FOUND (param payment_method) for an unknown id or another
         merchant's; FAILED_PRECONDITION TOKEN_ALREADY_USED for a token used before.
+        """
+
+    @_abc_1.abstractmethod
+    def DescribeForPayment(
+        self,
+        request: _vault_pb2.DescribeForPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.DescribeForPaymentResponse, _abc.Awaitable[_vault_pb2.DescribeForPaymentResponse]]:
+        """What the application zone may know of the card behind a `tok_` or `pm_` before a
+        payment (brand, last four, first six, fingerprint): never the number, and the token
+        is not used up. The same errors as DetokenizeForPayment, TOKEN_EXPIRED included.
         """
 
 def add_VaultInternalServiceServicer_to_server(servicer: VaultInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,30 +3,44 @@
 A grpc.aio server with VaultInternalService, health and reflection, on its own port and
 never behind Envoy. It alone holds the KEK, the fingerprint key and the vault database's
 credentials (VAULT_DATABASE_URL); callers present the service credential.
+
+It is the cardholder-data zone: it also serves AcquirerSimulatorService with the
+connectors behind core.payments.zone.CardholderDataZone, so the API processes and the
+worker send card references and the routing decision, and the card number goes from the
+vault to the connector without leaving this process (docs/connectors.md). The connectors
+call the acquirer role (PAYGATE_ACQUIRER_TARGET), or the simulators run in here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
 import grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from paygate.internal.v1 import vault_pb2, vault_pb2_grpc
+from paygate.internal.v1 import acquirer_pb2, acquirer_pb2_grpc, vault_pb2, vault_pb2_grpc
 
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_errors import CIPHERTEXT_REJECTED_REASON
+from adapters.vault.in_process import InProcessCardVault
+from core.payments.acquirer import Acquirer
 from core.vault.errors import CiphertextRejected
 from core.vault.use_cases import Vault
+from sandbox.acquirer.servicer import AcquirerSimulatorServicer
+from servers.bootstrap.acquirers import acquirer_access
 from servers.bootstrap.vault import build_vault, server_credentials, service_tokens
+from servers.bootstrap.zone import by_wire_name, zoned
+from servers.grpc import context as call
 from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import AroundCall, ErrorInterceptor, RequestLogInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
+from servers.roles.acquirer import SERVICE as ACQUIRER_SERVICE
+from servers.roles.acquirer import AcquirerErrorInterceptor
 from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
 from servers.roles.worker.scheduler import run_jobs
@@ -39,6 +53,8 @@ GRACE_SECONDS = 10.0
 SERVICE = vault_pb2.DESCRIPTOR.services_by_name["VaultInternalService"].full_name
 # The one service the vault admits (its audit names it as the actor of every call).
 SERVICE_NAME = "payments"
+# The actor of the zone's detokenizations in the vault's audit.
+ZONE_ACTOR = "zone:connectors"
 _CIPHERTEXT_REJECTED = build_status(
     grpc.StatusCode.INTERNAL,
     "Stored card data could not be decrypted.",
@@ -87,21 +103,32 @@ async def start_server(
     *,
     tokens: Sequence[str],
     credentials: grpc.ServerCredentials | None = None,
+    zone: Mapping[acquirer_pb2.Acquirer.ValueType, Acquirer] | None = None,
 ) -> Server:
+    """The vault's service and, given `zone` (the connectors behind the zone, by wire
+    name), the zone's AcquirerSimulatorService."""
     servicer = VaultInternalServicer(vault)
+    hosted = [
+        Hosted(
+            SERVICE,
+            partial(vault_pb2_grpc.add_VaultInternalServiceServicer_to_server, servicer),
+        )
+    ]
+    if zone is not None:
+        add_zone = partial(
+            acquirer_pb2_grpc.add_AcquirerSimulatorServiceServicer_to_server,
+            AcquirerSimulatorServicer(zone),
+        )
+        hosted.append(Hosted(ACQUIRER_SERVICE, add_zone))
     return await serve_grpc.start(
         listen,
-        [
-            Hosted(
-                SERVICE,
-                partial(vault_pb2_grpc.add_VaultInternalServiceServicer_to_server, servicer),
-            )
-        ],
+        hosted,
         interceptors=[
             RequestLogInterceptor(lambda: _ids.new("req")),
             ErrorInterceptor(),
             ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
             CiphertextRejectedInterceptor(),
+            AcquirerErrorInterceptor(),
         ],
         credentials=credentials,
     )
@@ -119,9 +146,15 @@ async def run(settings: Settings, listen: str) -> None:
             "mesh encrypts it"
         )
     components = build_vault(settings)
+    connectors = acquirer_access(settings, request_id=call.request_id.get)
+    zone = zoned(connectors, InProcessCardVault(components.vault, actor=ZONE_ACTOR))
     try:
         server = await start_server(
-            components.vault, listen, tokens=tokens, credentials=credentials
+            components.vault,
+            listen,
+            tokens=tokens,
+            credentials=credentials,
+            zone=by_wire_name(zone),
         )
         log.info(
             "vault serving",
@@ -134,5 +167,6 @@ async def run(settings: Settings, listen: str) -> None:
             server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
         )
     finally:
+        await connectors.aclose()
         await components.aclose()
         log.info("vault stopped")

@@ -82,3 +82,13 @@ class VaultInternalServicer(vault_pb2_grpc.VaultInternalServiceServicer):
             livemode=request.livemode if request.HasField("livemode") else None,
         )
         return wire.detokenize_response(card)
+
+    async def DescribeForPayment(
+        self, request: pb.DescribeForPaymentRequest, context: Context
+    ) -> pb.DescribeForPaymentResponse:
+        if not request.merchant_id:
+            raise InvalidArgument.field("merchant_id", "is required")
+        description = await self._vault.describe_for_payment(
+            request.merchant_id, request.payment_method, livemode=request.livemode
+        )
+        return wire.describe_response(description)

@@ -16,6 +16,7 @@ from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import CaptureMethod, PaymentIntent, PaymentPolicy
 from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.zone import CardholderDataZone
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
@@ -107,7 +108,7 @@ def build_world(
     card_network = CardNetworkSimulator(handler, challenge_base_url=WEB_BASE_URL, clock=clock)
     upi = UpiSimulator(approval_delay=0, collect_expiry=3600, clock=clock)
     router = StaticAcquirerRouter(
-        {"card_network": card_acquirer or card_network, "upi": upi},
+        {"card_network": CardholderDataZone(card_acquirer or card_network, vault), "upi": upi},
         {"card": "card_network", "upi": "upi"},
     )
     return World(

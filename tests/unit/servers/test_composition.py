@@ -4,6 +4,7 @@ simulators, or clients of the acquirer role)."""
 from __future__ import annotations
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
+from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
 from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
 from servers.runtime.settings import Settings
@@ -28,14 +29,17 @@ def test_the_web_base_url_follows_the_http_port_by_default() -> None:
     assert Settings.from_env({"PAYGATE_HTTP_PORT": "9000"}).web_url == ("http://127.0.0.1:9000")
 
 
-async def test_build_app_routes_cards_and_upi_to_their_simulators() -> None:
+async def test_build_app_routes_cards_and_upi_through_the_zone_to_their_simulators() -> None:
     settings = Settings(web_base_url="https://pay.example", max_failed_attempts=2)
     # The engine connects lazily: nothing is opened here.
     app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
         router = app.payments._acquirers
         assert (router.route("card"), router.route("upi")) == (CARD_NETWORK, UPI_SWITCH)
-        network = router.acquirer(CARD_NETWORK)
+        zone = router.acquirer(CARD_NETWORK)
+        # Embedded, the cardholder-data zone runs in this process around each connector.
+        assert isinstance(zone, CardholderDataZone)
+        network = zone.connector
         assert network.challenge_url("pa_1") == "https://pay.example/3ds/pa_1"  # type: ignore[attr-defined]
         assert app.payments.policy.max_failed_attempts == 2
     finally:
@@ -63,8 +67,26 @@ async def test_build_app_uses_the_acquirer_role_when_its_target_is_set() -> None
     app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
         router = app.payments._acquirers
+        for name in (CARD_NETWORK, UPI_SWITCH):
+            zone = router.acquirer(name)
+            assert isinstance(zone, CardholderDataZone)
+            assert isinstance(zone.connector, GrpcAcquirer)
+        assert app.acquirers is not None and app.acquirers.hosted is None
+    finally:
+        await app.aclose()
+
+
+async def test_build_app_reaches_the_vault_roles_zone_when_the_vault_is_split() -> None:
+    settings = Settings(
+        acquirer_target="127.0.0.1:1",
+        vault_target="127.0.0.1:2",
+        vault_service_token=Secret("s" * 40),
+    )
+    app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        router = app.payments._acquirers
+        # No zone here: card references go to the vault role, which detokenizes.
         assert isinstance(router.acquirer(CARD_NETWORK), GrpcAcquirer)
         assert isinstance(router.acquirer(UPI_SWITCH), GrpcAcquirer)
-        assert app.acquirers is not None and app.acquirers.hosted is None
     finally:
         await app.aclose()

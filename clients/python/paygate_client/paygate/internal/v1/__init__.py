@@ -11,10 +11,13 @@ __all__ = (
     "AuthorizeRequest",
     "Caller",
     "CaptureRequest",
+    "CardReference",
     "CardSource",
     "CompleteChallengeRequest",
     "CreatePaymentMethodRequest",
     "CreateTokenRequest",
+    "DescribeForPaymentRequest",
+    "DescribeForPaymentResponse",
     "DetokenizeForPaymentRequest",
     "DetokenizeForPaymentResponse",
     "Dispute",
@@ -358,6 +361,10 @@ class AuthorizeRequest(betterproto2.Message):
         6, betterproto2.TYPE_MESSAGE, optional=True, group="source"
     )
 
+    card_reference: "CardReference | None" = betterproto2.field(
+        9, betterproto2.TYPE_MESSAGE, optional=True, group="source"
+    )
+
     merchant_name: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
     """
     Shown to the payer (UPI `pn`, statement descriptor).
@@ -427,6 +434,34 @@ class CaptureRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.internal.v1", "CaptureRequest", CaptureRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class CardReference(betterproto2.Message):
+    """
+    A vaulted card, named and not carried: what the application zone sends to the
+    cardholder-data zone, which swaps it for the card itself.
+    """
+
+    payment_method: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `tok_...` (single use: consumed by the zone) or `pm_...`.
+    """
+
+    livemode: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+    """
+    A token or payment method of the other mode is NOT_FOUND.
+    """
+
+    purpose: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Why the card is needed, kept in the vault's audit, e.g. "payment_intent pi_... attempt pa_...".
+    """
+
+
+default_message_pool.register_message(
+    "paygate.internal.v1", "CardReference", CardReference
 )
 
 
@@ -521,6 +556,57 @@ class CreateTokenRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.internal.v1", "CreateTokenRequest", CreateTokenRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class DescribeForPaymentRequest(betterproto2.Message):
+    """
+    Request of DescribeForPayment.
+    """
+
+    merchant_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `acct_...`: the merchant whose payment this is.
+    """
+
+    payment_method: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    `tok_...` or `pm_...`.
+    """
+
+    livemode: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    A token or payment method of the other mode is NOT_FOUND.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.internal.v1", "DescribeForPaymentRequest", DescribeForPaymentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class DescribeForPaymentResponse(betterproto2.Message):
+    """
+    Response of DescribeForPayment: the card as the application zone may see it.
+    """
+
+    card: "__v1__.Card | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Brand, last four, expiry, fingerprint, funding, country.
+    """
+
+    iin: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The first six digits (the issuer identification number), for routing and risk rules.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.internal.v1", "DescribeForPaymentResponse", DescribeForPaymentResponse
 )
 
 
@@ -1007,6 +1093,11 @@ class AcquirerSimulatorServiceStub(betterproto2_grpclib.ServiceStub):
     Card data (number, CVC) crosses this channel as it would cross to a real acquirer:
     neither side logs a message of this service.
 
+    The cardholder-data zone serves the same service (the vault role with the connectors,
+    docs/connectors.md): there the application zone names a vaulted card
+    (`card_reference`) instead of carrying it, and the zone detokenizes it just before the
+    connector's call, so a card number never travels from or to an API process.
+
     Errors, each a google.rpc.Status with one ErrorInfo (domain paygate.dev):
       DEADLINE_EXCEEDED, reason ACQUIRER_TIMEOUT: the acquirer acted (or not) but its reply
         was lost; the outcome is unknown. metadata `reference` names the request. Ask again
@@ -1326,6 +1417,29 @@ class VaultInternalServiceStub(betterproto2_grpclib.ServiceStub):
             "/paygate.internal.v1.VaultInternalService/DetokenizeForPayment",
             message,
             DetokenizeForPaymentResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def describe_for_payment(
+        self,
+        message: "DescribeForPaymentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "DescribeForPaymentResponse":
+        """
+        What the application zone may know of the card behind a `tok_` or `pm_` before a
+        payment (brand, last four, first six, fingerprint): never the number, and the token
+        is not used up. The same errors as DetokenizeForPayment, TOKEN_EXPIRED included.
+        """
+
+        return await self._unary_unary(
+            "/paygate.internal.v1.VaultInternalService/DescribeForPayment",
+            message,
+            DescribeForPaymentResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

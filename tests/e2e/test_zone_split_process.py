@@ -1,0 +1,247 @@
+"""The cardholder-data zone as real processes (split mode): an API process, the vault role
+(which hosts the zone: detokenization and the connectors) and the acquirer role. Cards
+are paid, captured and declined through the API process's gRPC port, and then its memory
+is read (/proc/PID/mem) for the sentinel card numbers: none is there, in full or in
+part, while the token ids it handled are (the scan sees what the process holds). The
+API process's log has none either.
+
+The cards are tokenized at the vault role directly, as a browser does when its token
+route leads to the zone (docs/connectors.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from paygate.v1 import payment_intents_pb2 as intents_pb
+from paygate.v1 import payment_intents_pb2_grpc
+
+from adapters.sql.engine import create_engine
+from adapters.sql.migrate import create_database, drop_database
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from adapters.sql.vault.migrate import migrate_vault
+from adapters.system import RandomIds, SystemClock
+from adapters.vault.grpc_client import GrpcVault
+from core.access.model import Principal
+from core.access.use_cases import ApiKeys
+from core.shared.secret import Secret
+from core.vault.cards import CardInput
+from tests.e2e.conftest import free_port
+from tests.sentinel import Sentinels
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+VAULT_TOKEN = secrets.token_urlsafe(32)
+ACQUIRER_TOKEN = secrets.token_urlsafe(32)
+DECLINED = "4000000000000002"
+
+
+@dataclass
+class Role:
+    name: str
+    process: subprocess.Popen[bytes]
+    target: str
+    log: Path
+
+
+@pytest.fixture
+async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    name = f"paygate_zone_vault_{secrets.token_hex(6)}"
+    url = await create_database(postgres_admin_url, name)
+    try:
+        await migrate_vault(url)
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, name)
+
+
+def serve(name: str, env: dict[str, str], tmp_path: Path) -> Role:
+    port = free_port()
+    log = tmp_path / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "servers.cli",
+                "serve",
+                "--role",
+                name,
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env, "PAYGATE_DATA_DIR": str(tmp_path / name)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Role(name, process, f"127.0.0.1:{port}", log)
+
+
+@pytest.fixture
+def roles(
+    database_url: str, vault_database: str, redis_url: str, tmp_path: Path
+) -> Iterator[dict[str, Role]]:
+    started: dict[str, Role] = {}
+    try:
+        started["acquirer"] = serve(
+            "acquirer", {"PAYGATE_ACQUIRER_SERVICE_TOKEN": ACQUIRER_TOKEN}, tmp_path
+        )
+        reach_acquirer = {
+            "PAYGATE_ACQUIRER_TARGET": started["acquirer"].target,
+            "PAYGATE_ACQUIRER_SERVICE_TOKEN": ACQUIRER_TOKEN,
+            "PAYGATE_VAULT_SERVICE_TOKEN": VAULT_TOKEN,
+            "REDIS_URL": redis_url,
+        }
+        started["vault"] = serve(
+            "vault",
+            {
+                **reach_acquirer,
+                "VAULT_DATABASE_URL": vault_database,
+                "DATABASE_URL": "",
+                "PAYGATE_VAULT_CVC_STORE": "redis",
+            },
+            tmp_path,
+        )
+        started["api"] = serve(
+            "api",
+            {
+                **reach_acquirer,
+                "DATABASE_URL": database_url,
+                "PAYGATE_VAULT_TARGET": started["vault"].target,
+                "PAYGATE_LOG_LEVEL": "DEBUG",
+            },
+            tmp_path,
+        )
+        yield started
+    finally:
+        for role in started.values():
+            if role.process.poll() is None:
+                role.process.kill()
+                role.process.wait(timeout=10)
+
+
+async def wait_serving(role: Role) -> None:
+    async with grpc.aio.insecure_channel(role.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(600):
+            if role.process.poll() is not None:
+                raise AssertionError(role.log.read_text()[-3000:])
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{role.name} on {role.target} never served")
+
+
+def process_memory(pid: int) -> bytes:
+    """Every readable private or anonymous mapping of a process (its heaps, stacks and
+    arenas, where Python keeps its objects)."""
+    chunks = []
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    with open(f"/proc/{pid}/mem", "rb", 0) as memory:
+        for line in maps:
+            fields = line.split()
+            span, perms = fields[0], fields[1]
+            path = fields[5] if len(fields) > 5 else ""
+            if not perms.startswith("r") or path.startswith(("/", "[vvar", "[vsyscall")):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                memory.seek(start)
+                chunks.append(memory.read(end - start))
+            except (OSError, ValueError, OverflowError):
+                continue
+    return b"\0".join(chunks)
+
+
+async def test_the_api_process_never_holds_a_card_number(
+    roles: dict[str, Role], database_url: str
+) -> None:
+    await asyncio.gather(*(wait_serving(r) for r in roles.values()))
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        seeded = await ApiKeys(
+            SqlUnitOfWorkFactory(engine), RandomIds(), SystemClock()
+        ).seed_merchant("Zone e2e")
+    finally:
+        await engine.dispose()
+    merchant = seeded.merchant.id
+    secret_key = (("authorization", f"Bearer {seeded.secret_key.plaintext}"),)
+    sentinels = Sentinels()
+    vault = GrpcVault.connect(roles["vault"].target, service_token=VAULT_TOKEN)
+    tokens: list[str] = []
+
+    async def tokenize(number: str) -> str:
+        card = CardInput(Secret(number), exp_month=12, exp_year=2031, cvc=Secret(sentinels.cvc()))
+        owner = Principal(merchant, False, "key_zone", None)
+        token = (await vault.tokenize_card(owner, card)).id
+        tokens.append(token)
+        return token
+
+    async with grpc.aio.insecure_channel(roles["api"].target) as channel:
+        intents = payment_intents_pb2_grpc.PaymentIntentServiceStub(channel)
+
+        async def pay(number: str, manual: bool) -> intents_pb.PaymentIntent:
+            intent = await intents.CreatePaymentIntent(
+                intents_pb.CreatePaymentIntentRequest(
+                    amount=2100,
+                    currency="eur",
+                    capture_method=(
+                        intents_pb.PaymentIntent.MANUAL
+                        if manual
+                        else intents_pb.PaymentIntent.AUTOMATIC
+                    ),
+                ),
+                metadata=(*secret_key, ("idempotency-key", str(uuid.uuid4()))),
+            )
+            confirmed: intents_pb.PaymentIntent = await intents.ConfirmPaymentIntent(
+                intents_pb.ConfirmPaymentIntentRequest(
+                    id=intent.id, payment_method=await tokenize(number)
+                ),
+                metadata=(*secret_key, ("idempotency-key", str(uuid.uuid4()))),
+            )
+            return confirmed
+
+        for _ in range(3):
+            paid = await pay(sentinels.pan("4"), manual=False)
+            assert paid.status == intents_pb.PaymentIntent.SUCCEEDED, paid
+        held = await pay(sentinels.pan("5"), manual=True)
+        assert held.status == intents_pb.PaymentIntent.REQUIRES_CAPTURE
+        captured = await intents.CapturePaymentIntent(
+            intents_pb.CapturePaymentIntentRequest(id=held.id),
+            metadata=(*secret_key, ("idempotency-key", str(uuid.uuid4()))),
+        )
+        assert captured.status == intents_pb.PaymentIntent.SUCCEEDED
+        with pytest.raises(grpc.aio.AioRpcError) as declined:
+            await pay(DECLINED, manual=False)
+        assert declined.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await vault.aclose()
+
+    memory = process_memory(roles["api"].process.pid)
+    # The scan sees what the process holds: the tokens it was given are there.
+    assert all(token.encode() in memory for token in tokens)
+    # (The public test cards are in the code every process loads; the sentinels are not.)
+    for pan in sentinels.pans:
+        assert pan.encode() not in memory, "a card number is in the API process's memory"
+        assert pan[:12].encode() not in memory
+    # And so are the card references it sent to the zone (their purpose text).
+    assert re.search(rb"payment_intent pi_\w+ attempt pa_\w+", memory)
+    api_log = roles["api"].log.read_text()
+    assert sentinels.hits_in_text(api_log, "api.log") == []
