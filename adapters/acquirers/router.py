@@ -1,32 +1,47 @@
-"""Chooses the acquirer of a payment by its payment method type (core's AcquirerRouter).
+"""Chooses the acquirers of a payment by the routing table (core's AcquirerRouter).
 
-A static table for now: card -> the card network, upi -> the UPI switch. Routing rules
-(by currency, BIN, merchant, cost or success rate) would replace `route`; `acquirer` must
-keep answering for every name ever routed to, since attempts remember it.
+`TableRouter` answers the routing table's decision (core.payments.routing: rules by
+method, network, currency, amount and merchant, cheapest route first) and the acquirer
+of each name. `acquirer` must keep answering for every name ever routed to, since
+attempts remember it. `StaticAcquirerRouter` is the table of one rule per payment method
+type, for tests and the default configuration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from core.payments.acquirer import Acquirer
 from core.payments.ports import AcquirerRouter
+from core.payments.routing import PaymentFacts, RouteDecision, RoutingTable
 
 
-class StaticAcquirerRouter:
-    def __init__(self, acquirers: Mapping[str, Acquirer], routes: Mapping[str, str]) -> None:
-        unknown = set(routes.values()) - set(acquirers)
+class TableRouter:
+    def __init__(self, acquirers: Mapping[str, Acquirer], table: RoutingTable) -> None:
+        unknown = table.acquirers() - set(acquirers)
         if unknown:
             raise ValueError(f"routes name unknown acquirers: {sorted(unknown)}")
         self._acquirers = dict(acquirers)
-        self._routes = dict(routes)
+        self.table = table
 
-    def route(self, payment_method_type: str) -> str:
-        return self._routes[payment_method_type]
+    def route(self, facts: PaymentFacts) -> RouteDecision | None:
+        return self.table.decide(facts)
 
     def acquirer(self, name: str) -> Acquirer:
         return self._acquirers[name]
+
+
+class StaticAcquirerRouter(TableRouter):
+    """payment method type -> an acquirer, or acquirers in failover order."""
+
+    def __init__(
+        self, acquirers: Mapping[str, Acquirer], routes: Mapping[str, str | Sequence[str]]
+    ) -> None:
+        table = RoutingTable.simple(
+            {m: [a] if isinstance(a, str) else list(a) for m, a in routes.items()}
+        )
+        super().__init__(acquirers, table)
 
 
 if TYPE_CHECKING:  # mypy proves the router fits the port

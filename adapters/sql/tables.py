@@ -217,6 +217,9 @@ payment_attempts = Table(
     Column("amount_to_capture", BigInteger, nullable=False, server_default=text("0")),
     Column("capture_reference", Text, nullable=False, server_default=""),
     Column("captures", Integer, nullable=False, server_default=text("0")),
+    # The routing rule that chose the acquirers, and every try along the route.
+    Column("route", Text, nullable=False, server_default=""),
+    Column("tries", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     timestamp("authorized_at", nullable=True),
     timestamp("created"),
     timestamp("updated_at"),

@@ -44,7 +44,9 @@ from core.payments.acquirer import (
     VoidRequest,
     parse_vpa,
 )
+from core.payments.breaker import Breakers
 from core.payments.errors import AcquirerUnavailableError, PaymentFailed, shown
+from core.payments.failover import NotSent, authorize_along
 from core.payments.model import (
     MERCHANT_CANCELLATION_REASONS,
     AttemptStatus,
@@ -57,7 +59,9 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
+from core.payments.observer import NoObserver, PaymentsObserver
 from core.payments.ports import AcquirerRouter, CardProfiles
+from core.payments.routing import PaymentFacts, RouteDecision
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -117,6 +121,8 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        breakers: Breakers | None = None,
+        observer: PaymentsObserver | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -125,6 +131,8 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._observer = observer or NoObserver()
+        self._breakers = breakers or Breakers(clock, on_change=self._observer.breaker_changed)
 
     # ================================================================== confirm
 
@@ -174,7 +182,7 @@ class PaymentLifecycle:
             currency=intent.currency,
             status=AttemptStatus.PROCESSING,
             payment_method_type=source.kind,
-            acquirer=self._acquirers.route(source.kind),
+            acquirer="",  # routed below, once the card's network is known
             created=now,
             updated_at=now,
             payment_method=source.payment_method,
@@ -205,6 +213,7 @@ class PaymentLifecycle:
                 )
         else:
             payment_source = Upi(source.vpa)
+        route = self._route(intent, attempt)
 
         # phase 1: about to call
         merchant_name = ""
@@ -234,23 +243,31 @@ class PaymentLifecycle:
             merchant_name=merchant_name,
             description=intent.description,
         )
-        acquirer = self._acquirers.acquirer(attempt.acquirer)
-        answer: AuthorizationAnswer
-        try:
-            answer = await acquirer.authorize(request)
-        except AcquirerTimeout:
-            answer = None  # unknown: stays PROCESSING until asked again
-        except AcquirerUnavailable:
-            intent, attempt = await self._fail_unsent(attempt, caller.actor)
+        routed = await authorize_along(
+            route.candidates,
+            request,
+            acquirer_of=self._acquirers.acquirer,
+            breakers=self._breakers,
+            clock=self._clock,
+            current=attempt.acquirer,
+            before_send=lambda name: self._move_to(attempt, name),
+            observer=self._observer,
+        )
+        attempt.acquirer = routed.acquirer
+        tries = [t.as_dict() for t in routed.tries]
+        if isinstance(routed.answer, NotSent):
+            intent, attempt = await self._fail_unsent(attempt, caller.actor, tries)
             raise AcquirerUnavailableError(
                 "The acquirer could not be reached; nothing was charged. Try again.",
                 metadata={"payment_intent": intent.id, "attempt": attempt.id},
             ) from None
-        except AcquirerRejected as rejected:
-            answer = rejected
+        self._observer.routed(route.rule, routed.acquirer, source.kind)
+        answer: AuthorizationAnswer = routed.answer
 
         # phase 3: the result
-        intent, attempt = await self._settle_authorization(attempt, answer, caller.actor)
+        intent, attempt = await self._settle_authorization(
+            attempt, answer, caller.actor, tries=tries
+        )
         intent, attempt = await self._continue(intent, attempt, caller.actor)
         if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
             if isinstance(answer, InvalidPaymentDetails):
@@ -283,8 +300,38 @@ class PaymentLifecycle:
         violations.raise_if_any()
         return source
 
+    def _route(self, intent: PaymentIntent, attempt: PaymentAttempt) -> RouteDecision:
+        """Decide: the routing rule's acquirers for this payment, cheapest first."""
+        facts = PaymentFacts(
+            payment_method_type=attempt.payment_method_type,
+            currency=intent.currency,
+            amount=intent.amount,
+            merchant_id=intent.merchant_id,
+            network=attempt.card_brand,
+        )
+        route = self._acquirers.route(facts)
+        if route is None or not route.candidates:
+            raise AcquirerUnavailableError(
+                "No acquirer takes this payment; nothing was charged.",
+                metadata={"payment_intent": intent.id},
+            )
+        attempt.acquirer, attempt.route = route.candidates[0], route.rule
+        return route
+
+    async def _move_to(self, attempt: PaymentAttempt, acquirer: str) -> None:
+        """Failover's recovery point: the attempt names its next acquirer before the call,
+        so recovery asks the one that may hold it."""
+        async with self._uow() as uow:
+            _, fresh = await self._locked_pair(uow, attempt)
+            if fresh.status is not AttemptStatus.PROCESSING:
+                raise LookupError(f"attempt {attempt.id} left PROCESSING during its failover")
+            fresh.acquirer = acquirer
+            fresh.updated_at = self._clock.now()
+            await uow.payment_attempts.update(fresh)
+            await uow.commit()
+
     async def _fail_unsent(
-        self, attempt: PaymentAttempt, actor: str
+        self, attempt: PaymentAttempt, actor: str, tries: list[dict[str, str]] | None = None
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """The authorization never left: the attempt fails without using up a try."""
         error = PaymentError(
@@ -293,6 +340,8 @@ class PaymentLifecycle:
         async with self._uow() as uow:
             intent, attempt = await self._locked_pair(uow, attempt)
             if attempt.status is AttemptStatus.PROCESSING:
+                if tries is not None:
+                    attempt.tries = tries
                 now = self._clock.now()
                 attempt.fail(error, now)
                 intent.attempt_failed(error, actor=actor, at=now)
@@ -479,9 +528,13 @@ class PaymentLifecycle:
         actor: str,
         *,
         give_up: bool = False,
+        tries: list[dict[str, str]] | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         async with self._uow() as uow:
             intent, attempt = await self._locked_pair(uow, attempt)
+            record_tries = tries is not None and attempt.status is AttemptStatus.PROCESSING
+            if record_tries and tries is not None:
+                attempt.tries = tries  # saved with the answer, or by itself when unknown
             changed = apply_authorization(
                 intent,
                 attempt,
@@ -493,6 +546,9 @@ class PaymentLifecycle:
             )
             if changed:
                 await self._save(uow, intent, attempt)
+                await uow.commit()
+            elif record_tries:
+                await uow.payment_attempts.update(attempt)
                 await uow.commit()
         return intent, attempt
 

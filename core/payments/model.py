@@ -585,7 +585,7 @@ class PaymentAttempt:
     currency: str
     status: AttemptStatus
     payment_method_type: str  # card | upi
-    acquirer: str  # which connector (AcquirerRouter name)
+    acquirer: str  # which connector holds it (AcquirerRouter name); moves on a failover
     created: datetime
     updated_at: datetime
     payment_method: str = ""  # tok_... or pm_...; "" for UPI
@@ -603,6 +603,9 @@ class PaymentAttempt:
     amount_to_capture: int = 0  # while CAPTURE_PENDING
     capture_reference: str = ""  # idempotency key of the capture at the acquirer
     captures: int = 0  # capture tries, to make each one's reference unique
+    route: str = ""  # the routing rule that chose the acquirers (core.payments.routing)
+    # Every acquirer asked, in order: {acquirer, outcome, code} (core.payments.failover.Try)
+    tries: list[dict[str, str]] = field(default_factory=list)
     authorized_at: datetime | None = None
     version: int = 1
 

@@ -20,6 +20,7 @@ from core.payments.model import (
     Refund,
     Status,
 )
+from core.payments.routing import PaymentFacts, RouteDecision
 
 
 class PaymentIntentRepository(Protocol):
@@ -239,11 +240,12 @@ class VaultForPayments(CardVault, CardProfiles, Protocol):
 
 
 class AcquirerRouter(Protocol):
-    """Which acquirer takes a payment: chosen per payment method type, remembered by name
-    on the attempt so that later calls (capture, void, refund, lookup) go to the same one."""
+    """Which acquirers may take a payment (core.payments.routing), and each by name. The
+    attempt remembers the acquirer that holds it, so later calls (capture, void, refund,
+    lookup) go to the same one."""
 
-    def route(self, payment_method_type: str) -> str:
-        """The name of the acquirer new attempts of this type go to (KeyError if none)."""
+    def route(self, facts: PaymentFacts) -> RouteDecision | None:
+        """The rule that matched and its acquirers, cheapest first; None: no rule."""
         ...
 
     def acquirer(self, name: str) -> Acquirer:

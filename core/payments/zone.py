@@ -15,12 +15,18 @@ AcquirerSimulatorService in split mode, where the API process only ever sends re
 A reference the vault refuses (a token used or expired since the confirm described it,
 another merchant's) never reaches the connector: it is InvalidPaymentDetails naming
 `payment_method`, before anything was sent.
+
+Failover (core.payments.failover) may send one attempt to a second connector after the
+first could not be reached: a token is single-use, so the zone's connectors share one
+ZoneCards, which keeps the card of an attempt in memory (inside the zone) for
+`hold` after it was taken out of the vault, for that attempt's reference only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.payments.acquirer import (
@@ -29,6 +35,7 @@ from core.payments.acquirer import (
     AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
+    Card,
     CardReference,
     DisputeFeed,
     InvalidPaymentDetails,
@@ -38,28 +45,52 @@ from core.payments.acquirer import (
 )
 from core.payments.ports import CardVault
 from core.shared.errors import PaygateError
+from core.shared.ports import Clock
+from core.shared.redaction import mask_pans
+
+HOLD = timedelta(minutes=2)
+
+
+class ZoneCards:
+    """The zone's cards by attempt: out of the vault once, kept for `hold` for failover."""
+
+    def __init__(self, vault: CardVault, clock: Clock, hold: timedelta = HOLD) -> None:
+        self._vault = vault
+        self._clock = clock
+        self._hold = hold
+        self._held: dict[tuple[str, str, str], tuple[datetime, Card]] = {}
+
+    async def card(self, request: AuthorizationRequest, reference: CardReference) -> Card:
+        now = self._clock.now()
+        self._held = {k: v for k, v in self._held.items() if v[0] > now}
+        key = (request.merchant_id, request.attempt_reference, reference.payment_method)
+        held = self._held.get(key)
+        if held is not None:
+            return held[1]
+        try:
+            vaulted = await self._vault.card_for_payment(
+                request.merchant_id,
+                reference.payment_method,
+                livemode=reference.livemode,
+                purpose=reference.purpose,
+            )
+        except PaygateError as refused:
+            raise InvalidPaymentDetails("payment_method", mask_pans(refused.message)) from None
+        self._held[key] = (now + self._hold, vaulted.card)
+        return vaulted.card
 
 
 class CardholderDataZone:
     """One connector inside the zone: detokenizes card references, then calls it."""
 
-    def __init__(self, connector: Acquirer, vault: CardVault) -> None:
+    def __init__(self, connector: Acquirer, cards: ZoneCards) -> None:
         self.connector = connector
-        self._vault = vault
+        self._cards = cards
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         source = request.source
         if isinstance(source, CardReference):
-            try:
-                vaulted = await self._vault.card_for_payment(
-                    request.merchant_id,
-                    source.payment_method,
-                    livemode=source.livemode,
-                    purpose=source.purpose,
-                )
-            except PaygateError as refused:
-                raise InvalidPaymentDetails("payment_method", refused.message) from None
-            request = replace(request, source=vaulted.card)
+            request = replace(request, source=await self._cards.card(request, source))
         return await self.connector.authorize(request)
 
     async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:

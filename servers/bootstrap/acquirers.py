@@ -13,7 +13,7 @@ for the API and worker roles; servers/roles/acquirer.py calls build_simulators()
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -90,6 +90,8 @@ class AcquirerAccess:
     aclose: Closer
     # The simulators, when they live in this process (tests reach into them).
     hosted: Simulators | None = None
+    # The other connectors (the JSON PSPs), by the name routes give them.
+    others: dict[str, Acquirer] = field(default_factory=dict)
 
 
 def acquirer_access(

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.acquirers.router import StaticAcquirerRouter
+from adapters.acquirers.router import TableRouter
 from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
@@ -49,10 +49,12 @@ from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
+from core.payments.breaker import Breakers
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
+from core.payments.observer import NoObserver, PaymentsObserver
 from core.payments.ports import IntentChanges, VaultForPayments
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
@@ -62,6 +64,7 @@ from core.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from servers.bootstrap.acquirers import AcquirerAccess
+from servers.bootstrap.routing import CARD_NETWORK, UPI_SWITCH, breaker_policy, routing_table
 from servers.bootstrap.vault import VaultAccess, vault_access
 from servers.bootstrap.zone import zone_access
 from servers.grpc import context as call
@@ -76,8 +79,6 @@ log = logging.getLogger("paygate.app")
 DEVELOPMENT_HASH_KEY = b"paygate-development-idempotency-hash-key"
 
 # Acquirer names, as attempts remember them: renaming one strands its attempts.
-CARD_NETWORK = "card_network_simulator"
-UPI_SWITCH = "upi_simulator"
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -167,6 +168,7 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
     intent_changes: IntentFeed | None = None,
+    payments_observer: PaymentsObserver | None = None,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'.
 
@@ -186,10 +188,16 @@ def assemble(
         on_complete=settle_collect,
         request_id=call.request_id.get,
     )
-    router = StaticAcquirerRouter(
-        {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},
-        {"card": CARD_NETWORK, "upi": UPI_SWITCH},
+    router = TableRouter(
+        {
+            CARD_NETWORK: acquirers.card_network,
+            UPI_SWITCH: acquirers.upi_switch,
+            **acquirers.others,
+        },
+        routing_table(settings),
     )
+    observer = payments_observer or NoObserver()
+    breakers = Breakers(clock, breaker_policy(settings), on_change=observer.breaker_changed)
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
     ledger_hooks = LedgerHooks(ids)
     webhooks = webhook_policy(settings)
@@ -203,7 +211,15 @@ def assemble(
     sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
     stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
     payments = PaymentLifecycle(
-        uow, ids, clock, vault=card_vault, acquirers=router, policy=policy, books=books
+        uow,
+        ids,
+        clock,
+        vault=card_vault,
+        acquirers=router,
+        policy=policy,
+        books=books,
+        breakers=breakers,
+        observer=observer,
     )
 
     async def sync_collect(result: AuthorizationResult) -> None:

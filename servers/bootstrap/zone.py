@@ -19,9 +19,10 @@ from collections.abc import Callable
 
 from paygate.internal.v1 import acquirer_pb2 as pb
 
+from adapters.system import SystemClock
 from core.payments.acquirer import Acquirer
 from core.payments.ports import CardVault
-from core.payments.zone import CardholderDataZone
+from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.ports import Clock
 from sandbox.acquirer.upi_simulator import CompletionCallback
 from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access, acquirer_clients
@@ -33,12 +34,15 @@ def _no_request_id() -> str:
     return ""
 
 
-def zoned(connectors: AcquirerAccess, vault: CardVault) -> AcquirerAccess:
-    """Each connector behind the zone's detokenization."""
+def zoned(
+    connectors: AcquirerAccess, vault: CardVault, clock: Clock | None = None
+) -> AcquirerAccess:
+    """Each connector behind the zone's detokenization (one ZoneCards for all of them)."""
+    cards = ZoneCards(vault, clock or SystemClock())
     return dataclasses.replace(
         connectors,
-        card_network=CardholderDataZone(connectors.card_network, vault),
-        upi_switch=CardholderDataZone(connectors.upi_switch, vault),
+        card_network=CardholderDataZone(connectors.card_network, cards),
+        upi_switch=CardholderDataZone(connectors.upi_switch, cards),
     )
 
 
@@ -74,4 +78,4 @@ def zone_access(
     connectors = acquirer_access(
         settings, clock=clock, on_complete=on_complete, request_id=request_id
     )
-    return zoned(connectors, vault)
+    return zoned(connectors, vault, clock)

@@ -111,6 +111,22 @@ class Settings:
     # something and gets no answer in time is "outcome unknown" (asked again later).
     acquirer_timeout: float = 10.0
 
+    # --- connectors and routing (docs/connectors.md) -------------------------------------
+    # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
+    # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
+    # Empty: card -> card_network, upi -> upi_switch.
+    routing: str = ""
+    # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
+    # loopback; empty = not configured (no route may name it).
+    orbit_url: str = ""
+    # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
+    # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
+    # lets one probe through after `breaker_cooldown` seconds.
+    breaker_window: int = 50
+    breaker_min_calls: int = 20
+    breaker_error_rate: float = 0.5
+    breaker_cooldown: float = 30.0
+
     # --- the web role and watches (docs/operations.md) --------------------------------------
     # The web role (`paygate serve --role web`: the 3-D Secure page) listens on
     # 127.0.0.1:<web_port>; Envoy routes /3ds/ to it. 0: no web process, the API

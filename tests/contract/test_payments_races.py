@@ -32,7 +32,7 @@ from core.payments.model import (
 )
 from core.payments.refunds import CreateRefund, Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
-from core.payments.zone import CardholderDataZone
+from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.errors import FailedPrecondition
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from tests.contract.helpers import add_merchant
@@ -92,7 +92,7 @@ async def shop(uow_factory: SqlUnitOfWorkFactory, ids: RandomIds) -> AsyncIterat
     upi = UpiSimulator(latency=LATENCY, clock=clock)
     vault = MemoryCardVault()
     router = StaticAcquirerRouter(
-        {"network": CardholderDataZone(network, vault), "upi": upi},
+        {"network": CardholderDataZone(network, ZoneCards(vault, clock)), "upi": upi},
         {"card": "network", "upi": "upi"},
     )
     merchant_id = await add_merchant(uow_factory, ids)

@@ -54,6 +54,8 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "amount_to_capture": attempt.amount_to_capture,
         "capture_reference": attempt.capture_reference,
         "captures": attempt.captures,
+        "route": attempt.route,
+        "tries": [dict(t) for t in attempt.tries],
         "authorized_at": attempt.authorized_at,
         "created": attempt.created,
         "updated_at": attempt.updated_at,
@@ -61,10 +63,10 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
     }
 
 
-# Fixed at creation: who, what for, how much, and where it goes.
+# Fixed at creation: who, what for, how much. (`acquirer` moves on a failover.)
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "acquirer", "created", "version"}
+     "created", "version"}
 )  # fmt: skip
 
 
@@ -96,6 +98,8 @@ def _attempt(row: RowMapping) -> PaymentAttempt:
         amount_to_capture=row["amount_to_capture"],
         capture_reference=row["capture_reference"],
         captures=row["captures"],
+        route=row["route"],
+        tries=[dict(t) for t in row["tries"]],
         authorized_at=row["authorized_at"],
         version=row["version"],
     )

@@ -12,11 +12,12 @@ from adapters.acquirers.router import StaticAcquirerRouter
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.acquirer import Acquirer
+from core.payments.breaker import Breakers
 from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import CaptureMethod, PaymentIntent, PaymentPolicy
 from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
-from core.payments.zone import CardholderDataZone
+from core.payments.zone import CardholderDataZone, ZoneCards
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
@@ -100,17 +101,26 @@ def build_world(
     handler: NetworkHandler = default_handler,
     policy: PaymentPolicy | None = None,
     card_acquirer: Acquirer | None = None,
+    backup: Acquirer | None = None,
+    breakers: Breakers | None = None,
 ) -> World:
+    """With `backup`, cards route to card_network first and fail over to it ("backup")."""
     clock = FixedClock()
     ids = SequentialIds(clock)
     uow = MemoryUnitOfWorkFactory()
     vault = MemoryCardVault()
     card_network = CardNetworkSimulator(handler, challenge_base_url=WEB_BASE_URL, clock=clock)
     upi = UpiSimulator(approval_delay=0, collect_expiry=3600, clock=clock)
-    router = StaticAcquirerRouter(
-        {"card_network": CardholderDataZone(card_acquirer or card_network, vault), "upi": upi},
-        {"card": "card_network", "upi": "upi"},
-    )
+    cards = ZoneCards(vault, clock)
+    acquirers: dict[str, Acquirer] = {
+        "card_network": CardholderDataZone(card_acquirer or card_network, cards),
+        "upi": upi,
+    }
+    card_route = ["card_network"]
+    if backup is not None:
+        acquirers["backup"] = CardholderDataZone(backup, cards)
+        card_route.append("backup")
+    router = StaticAcquirerRouter(acquirers, {"card": card_route, "upi": "upi"})
     return World(
         clock=clock,
         uow=uow,
@@ -119,7 +129,13 @@ def build_world(
         upi=upi,
         intents=PaymentIntents(uow, ids, clock),
         payments=PaymentLifecycle(
-            uow, ids, clock, vault=vault, acquirers=router, policy=policy or PaymentPolicy()
+            uow,
+            ids,
+            clock,
+            vault=vault,
+            acquirers=router,
+            policy=policy or PaymentPolicy(),
+            breakers=breakers,
         ),
         refunds=Refunds(uow, ids, clock, acquirers=router),
     )

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from adapters.system import SystemClock
 from core.payments.acquirer import (
     AuthorizationOutcome,
     AuthorizationRequest,
@@ -16,7 +17,7 @@ from core.payments.acquirer import (
     InvalidPaymentDetails,
 )
 from core.payments.model import Status
-from core.payments.zone import CardholderDataZone
+from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.money import Money
 from sandbox.acquirer import CardNetworkSimulator
 from tests.fakes.card_vault import MemoryCardVault
@@ -47,7 +48,7 @@ def reference(payment_method: str) -> AuthorizationRequest:
 async def test_the_zone_swaps_the_reference_for_the_card_and_uses_up_the_token() -> None:
     vault, network = MemoryCardVault(), Recording()
     token = vault.add_token(MERCHANT, "4242424242424242", exp_month=1, exp_year=2040)
-    zone = CardholderDataZone(network, vault)
+    zone = CardholderDataZone(network, ZoneCards(vault, SystemClock()))
     result = await zone.authorize(reference(token))
     assert result.outcome is AuthorizationOutcome.APPROVED
     [sent] = network.sources
@@ -58,7 +59,7 @@ async def test_the_zone_swaps_the_reference_for_the_card_and_uses_up_the_token()
 async def test_a_refused_reference_never_reaches_the_connector() -> None:
     vault, network = MemoryCardVault(), Recording()
     token = vault.add_token(MERCHANT, "4242424242424242", exp_month=1, exp_year=2040)
-    zone = CardholderDataZone(network, vault)
+    zone = CardholderDataZone(network, ZoneCards(vault, SystemClock()))
     await zone.authorize(reference(token))
     for refused in (token, "tok_unknown"):  # used up; unknown
         request = replace(reference(refused), attempt_reference=f"pa_{refused}")
@@ -86,7 +87,7 @@ class Spy:
 async def test_the_orchestrator_sends_a_reference_never_a_card() -> None:
     network = Recording()
     world = build_world()
-    spy = Spy(CardholderDataZone(network, world.vault))
+    spy = Spy(CardholderDataZone(network, ZoneCards(world.vault, SystemClock())))
     world.payments._acquirers._acquirers["card_network"] = spy  # type: ignore[attr-defined]
     intent = await world.intent()
     assert (await world.confirm_card(intent)).status is Status.SUCCEEDED

@@ -4,6 +4,7 @@ simulators, or clients of the acquirer role)."""
 from __future__ import annotations
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
+from core.payments.routing import PaymentFacts
 from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
 from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
@@ -35,7 +36,9 @@ async def test_build_app_routes_cards_and_upi_through_the_zone_to_their_simulato
     app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
         router = app.payments._acquirers
-        assert (router.route("card"), router.route("upi")) == (CARD_NETWORK, UPI_SWITCH)
+        for method, acquirer in (("card", CARD_NETWORK), ("upi", UPI_SWITCH)):
+            decision = router.route(PaymentFacts(method, "INR", 100, "acct_1", "visa"))
+            assert decision is not None and decision.candidates[0] == acquirer
         zone = router.acquirer(CARD_NETWORK)
         # Embedded, the cardholder-data zone runs in this process around each connector.
         assert isinstance(zone, CardholderDataZone)

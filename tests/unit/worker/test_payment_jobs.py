@@ -22,6 +22,7 @@ from core.payments.model import (
     Status,
 )
 from core.payments.use_cases import CreatePaymentIntent
+from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from sandbox.acquirer import UpiSimulator
@@ -186,7 +187,9 @@ async def test_recover_stuck_refunds_sends_them_again_after_five_minutes(world: 
 async def test_the_upi_poller_settles_collects_whose_callback_never_came(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    switch = world.app.payments._acquirers.acquirer(UPI_SWITCH)
+    zone = world.app.payments._acquirers.acquirer(UPI_SWITCH)
+    assert isinstance(zone, CardholderDataZone)
+    switch = zone.connector
     assert isinstance(switch, UpiSimulator)
     monkeypatch.setattr(switch, "_on_complete", None)  # the switch's callbacks get lost
     due = await world.upi_collect()
