@@ -101,6 +101,10 @@ class GrpcAcquirer:
     def upi_switch(cls, channel: grpc.aio.Channel, **kwargs: Any) -> GrpcAcquirer:
         return cls(channel, pb.ACQUIRER_UPI_SWITCH, **kwargs)
 
+    @classmethod
+    def orbit(cls, channel: grpc.aio.Channel, **kwargs: Any) -> GrpcAcquirer:
+        return cls(channel, pb.ACQUIRER_ORBIT, **kwargs)
+
     # --- plumbing ------------------------------------------------------------------------
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:

@@ -13,18 +13,20 @@ for the API and worker roles; servers/roles/acquirer.py calls build_simulators()
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from adapters.acquirers.orbit_client import OrbitConnector
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.ports import Clock
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.acquirer.upi_simulator import CompletionCallback
+from servers.bootstrap.routing import ORBIT
 from servers.runtime.settings import Settings
 
 Closer = Callable[[], Awaitable[None]]
@@ -110,13 +112,29 @@ def acquirer_access(
             timeout_seconds=settings.acquirer_timeout,
             request_id=request_id,
         )
-        return AcquirerAccess(
+        access = AcquirerAccess(
             clients.card_network, clients.upi_switch, clients.card_network, clients.aclose
         )
-    hosted = build_simulators(settings, clock=clock, on_complete=on_complete)
-    return AcquirerAccess(
-        hosted.card_network, hosted.upi_switch, hosted.card_network, hosted.aclose, hosted
-    )
+    else:
+        hosted = build_simulators(settings, clock=clock, on_complete=on_complete)
+        access = AcquirerAccess(
+            hosted.card_network, hosted.upi_switch, hosted.card_network, hosted.aclose, hosted
+        )
+    return with_psps(settings, access)
+
+
+def with_psps(settings: Settings, access: AcquirerAccess) -> AcquirerAccess:
+    """The JSON PSPs that settings configure, next to the card network and UPI switch."""
+    if not settings.orbit_url:
+        return access
+    orbit = OrbitConnector(settings.orbit_url, timeout_seconds=settings.acquirer_timeout)
+    close_first = access.aclose
+
+    async def close() -> None:
+        await orbit.aclose()
+        await close_first()
+
+    return replace(access, others={**access.others, ORBIT: orbit}, aclose=close)
 
 
 @dataclass
@@ -126,6 +144,7 @@ class AcquirerClients:
     card_network: GrpcAcquirer
     upi_switch: GrpcAcquirer
     aclose: Closer
+    orbit: GrpcAcquirer  # answered by the cardholder-data zone only
 
 
 def acquirer_clients(
@@ -152,4 +171,5 @@ def acquirer_clients(
         GrpcAcquirer.card_network(channel, **options),
         GrpcAcquirer.upi_switch(channel, **options),
         close,
+        GrpcAcquirer.orbit(channel, **options),
     )

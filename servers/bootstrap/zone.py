@@ -26,6 +26,7 @@ from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.ports import Clock
 from sandbox.acquirer.upi_simulator import CompletionCallback
 from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access, acquirer_clients
+from servers.bootstrap.routing import ORBIT
 from servers.bootstrap.vault import channel_credentials, service_tokens
 from servers.runtime.settings import Settings
 
@@ -43,6 +44,7 @@ def zoned(
         connectors,
         card_network=CardholderDataZone(connectors.card_network, cards),
         upi_switch=CardholderDataZone(connectors.upi_switch, cards),
+        others={name: CardholderDataZone(c, cards) for name, c in connectors.others.items()},
     )
 
 
@@ -73,7 +75,11 @@ def zone_access(
             credentials=channel_credentials(settings),
         )
         return AcquirerAccess(
-            clients.card_network, clients.upi_switch, clients.card_network, clients.aclose
+            clients.card_network,
+            clients.upi_switch,
+            clients.card_network,
+            clients.aclose,
+            others={ORBIT: clients.orbit},
         )
     connectors = acquirer_access(
         settings, clock=clock, on_complete=on_complete, request_id=request_id

@@ -42,11 +42,12 @@ ROLES: dict[str, str] = {
     "worker": "servers.roles.worker.server:run",
     "vault": "servers.roles.vault.server:run",
     "acquirer": "servers.roles.acquirer:run",
+    "psp": "servers.roles.psp:run",
     "web": "servers.roles.web.server:run",
     "demo": "servers.roles.web.demo:run",
 }
 # Roles that never open the database: `serve` does not look for one.
-DATABASE_FREE_ROLES = frozenset({"acquirer", "demo"})
+DATABASE_FREE_ROLES = frozenset({"acquirer", "psp", "demo"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 

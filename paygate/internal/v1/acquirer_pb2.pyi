@@ -31,6 +31,10 @@ class _AcquirerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Acquirer.Val
     """The card network (ISO 8583 codes, 3-D Secure, disputes)."""
     ACQUIRER_UPI_SWITCH: _Acquirer.ValueType  # 2
     """The UPI switch (collect requests approved in the payer's UPI app)."""
+    ACQUIRER_ORBIT: _Acquirer.ValueType  # 3
+    """Orbit, a JSON card PSP (served by the cardholder-data zone only: its connector lives
+    there, not in the acquirer role).
+    """
 
 class Acquirer(_Acquirer, metaclass=_AcquirerEnumTypeWrapper):
     """Which simulated acquirer a request is for."""
@@ -40,6 +44,10 @@ ACQUIRER_CARD_NETWORK: Acquirer.ValueType  # 1
 """The card network (ISO 8583 codes, 3-D Secure, disputes)."""
 ACQUIRER_UPI_SWITCH: Acquirer.ValueType  # 2
 """The UPI switch (collect requests approved in the payer's UPI app)."""
+ACQUIRER_ORBIT: Acquirer.ValueType  # 3
+"""Orbit, a JSON card PSP (served by the cardholder-data zone only: its connector lives
+there, not in the acquirer role).
+"""
 Global___Acquirer: _TypeAlias = Acquirer  # noqa: Y015
 
 @_typing.final

@@ -78,12 +78,19 @@ class Acquirer(betterproto2.Enum):
     The UPI switch (collect requests approved in the payer's UPI app).
     """
 
+    ORBIT = 3
+    """
+    Orbit, a JSON card PSP (served by the cardholder-data zone only: its connector lives
+    there, not in the acquirer role).
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
             0: "ACQUIRER_UNSPECIFIED",
             1: "ACQUIRER_CARD_NETWORK",
             2: "ACQUIRER_UPI_SWITCH",
+            3: "ACQUIRER_ORBIT",
         }
 
     @classmethod
@@ -92,6 +99,7 @@ class Acquirer(betterproto2.Enum):
             "ACQUIRER_UNSPECIFIED": 0,
             "ACQUIRER_CARD_NETWORK": 1,
             "ACQUIRER_UPI_SWITCH": 2,
+            "ACQUIRER_ORBIT": 3,
         }
 
 

@@ -1,0 +1,215 @@
+"""The Orbit connector: the Acquirer port over Orbit's JSON API (httpx, loopback).
+
+Wire glue only; what Orbit's statuses and decline codes mean is orbit_codes.py. The
+port's semantics on HTTP:
+
+    no connection (refused, connect timeout)   AcquirerUnavailable: nothing was sent
+    sent, then no answer (read timeout, a
+      dropped connection, 5xx)                 AcquirerTimeout: outcome unknown, ask again
+    402 card_error                             a DECLINED result (decline_code mapped)
+    400 invalid_request_error                  AcquirerRejected with Orbit's code
+    404 on a lookup                            None: Orbit never received the charge
+
+Every request carries our reference as `Idempotency-Key`, so a repeat acts once. The card
+is sent in the body as Orbit requires; this connector runs in the cardholder-data zone
+and logs no request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from adapters.acquirers.orbit_codes import decline_of, operation_status_of, outcome_of
+from adapters.acquirers.settlement_file import SettlementRecord
+from core.payments.acquirer import (
+    Acquirer,
+    AcquirerRejected,
+    AcquirerTimeout,
+    AcquirerUnavailable,
+    AuthorizationOutcome,
+    AuthorizationRequest,
+    AuthorizationResult,
+    CaptureRequest,
+    Card,
+    OperationKind,
+    OperationResult,
+    RefundRequest,
+    RejectionCode,
+    VoidRequest,
+)
+from core.shared.money import Money
+
+
+class OrbitConnector:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 2.0))
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the port --------------------------------------------------------------------
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
+        card = request.source
+        if not isinstance(card, Card):
+            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Orbit takes cards.")
+        source: dict[str, Any] = {
+            "number": card.number.reveal(),
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "brand": card.brand,
+        }
+        if card.cvc is not None:
+            source["cvc"] = card.cvc.reveal()
+        body = {
+            "reference": request.attempt_reference,
+            "merchant": request.merchant_id,
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+            "source": source,
+            "capture": False,
+        }
+        response = await self._send("POST", "/v1/charges", request.attempt_reference, body)
+        if response.status_code == 402:
+            error = response.json()["error"]
+            outcome, decline = decline_of(error.get("decline_code"))
+            return AuthorizationResult(
+                attempt_reference=request.attempt_reference,
+                outcome=outcome,
+                amount=request.amount,
+                acquirer_reference=str(error.get("charge") or ""),
+                decline_code=decline,
+                acquirer_code=str(error.get("decline_code") or ""),
+                message=str(error.get("message") or ""),
+            )
+        return self._charge(self._ok(response, request.attempt_reference))
+
+    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
+        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Orbit runs no challenges.")
+
+    async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
+        response = await self._send("GET", f"/v1/charges/{attempt_reference}", attempt_reference)
+        if response.status_code == 404:
+            return None
+        return self._charge(self._ok(response, attempt_reference))
+
+    async def capture(self, request: CaptureRequest) -> OperationResult:
+        body = {
+            "reference": request.capture_reference,
+            "merchant": request.merchant_id,
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+            "final": request.final,
+        }
+        path = f"/v1/charges/{request.attempt_reference}/capture"
+        response = await self._send("POST", path, request.capture_reference, body)
+        return self._operation(OperationKind.CAPTURE, self._ok(response, request.capture_reference))
+
+    async def void(self, request: VoidRequest) -> OperationResult:
+        path = f"/v1/charges/{request.attempt_reference}/cancel"
+        body = {"merchant": request.merchant_id, "reason": request.reason}
+        response = await self._send("POST", path, f"void-{request.attempt_reference}", body)
+        return self._operation(OperationKind.VOID, self._ok(response, request.attempt_reference))
+
+    async def refund(self, request: RefundRequest) -> OperationResult:
+        body = {
+            "charge": request.attempt_reference,
+            "reference": request.refund_reference,
+            "merchant": request.merchant_id,
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+        }
+        response = await self._send("POST", "/v1/refunds", request.refund_reference, body)
+        return self._operation(OperationKind.REFUND, self._ok(response, request.refund_reference))
+
+    async def settlement_records(self, day: date) -> Sequence[SettlementRecord]:
+        """Orbit's settlement file of `day`, as settlement records."""
+        response = await self._send("GET", f"/v1/settlement?day={day.isoformat()}", day.isoformat())
+        lines = self._ok(response, day.isoformat())["data"]
+        return [
+            SettlementRecord(
+                reference=line["reference"],
+                kind=OperationKind.CAPTURE if line["type"] == "charge" else OperationKind.REFUND,
+                amount=Money(int(line["amount"]), str(line["currency"]).upper()),
+                booked_at=datetime.fromisoformat(line["booked_at"]),
+                attempt_reference=line["charge"],
+                merchant_id=line["merchant"],
+                acquirer_reference=line["id"],
+            )
+            for line in lines
+        ]
+
+    # --- the wire --------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method, path, json=body, headers={"Idempotency-Key": reference}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise AcquirerUnavailable("Orbit could not be reached; nothing was sent.") from None
+        except httpx.TransportError:
+            raise AcquirerTimeout(reference, f"No answer from Orbit for {reference}.") from None
+
+    @staticmethod
+    def _ok(response: httpx.Response, reference: str) -> dict[str, Any]:
+        if response.status_code >= 500:
+            raise AcquirerTimeout(reference, f"Orbit answered {response.status_code}.")
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            raise AcquirerTimeout(reference, "Orbit's answer was not JSON.") from None
+        if response.status_code >= 400:
+            error = body.get("error", {})
+            code = str(error.get("code", ""))
+            try:
+                rejection = RejectionCode(code)
+            except ValueError:
+                rejection = RejectionCode.INVALID_PAYMENT_DETAILS
+            raise AcquirerRejected(rejection, str(error.get("message") or code))
+        return body
+
+    @staticmethod
+    def _charge(charge: dict[str, Any]) -> AuthorizationResult:
+        outcome = outcome_of(str(charge["status"]))
+        decline = None
+        if outcome is AuthorizationOutcome.DECLINED:
+            outcome, decline = decline_of(charge.get("decline_code"))
+        return AuthorizationResult(
+            attempt_reference=str(charge["reference"]),
+            outcome=outcome,
+            amount=Money(int(charge["amount"]), str(charge["currency"]).upper()),
+            acquirer_reference=str(charge["id"]),
+            decline_code=decline,
+            acquirer_code=str(charge.get("decline_code") or charge["status"]),
+            authorization_code=str(charge.get("auth_code") or ""),
+        )
+
+    @staticmethod
+    def _operation(kind: OperationKind, body: dict[str, Any]) -> OperationResult:
+        return OperationResult(
+            kind=kind,
+            attempt_reference=str(body["charge"]),
+            reference=str(body["reference"]),
+            status=operation_status_of(str(body["status"])),
+            amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+            acquirer_reference=str(body["id"]),
+            acquirer_code=str(body["status"]),
+        )
+
+
+if TYPE_CHECKING:  # mypy proves the connector fits the port
+    _port: Acquirer = OrbitConnector("http://127.0.0.1:1")

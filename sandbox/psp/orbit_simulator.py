@@ -1,0 +1,318 @@
+"""Orbit: a simulated JSON card PSP (in the style of Stripe's charges API), over HTTP.
+
+Its own shapes, spoken at `paygate serve --role psp` (127.0.0.1, aiohttp):
+
+    POST /v1/charges                 {reference, amount, currency, source: {number,
+                                      exp_month, exp_year, cvc}, capture: false}
+                                     200 charge {id, object: "charge", reference, amount,
+                                      currency, status: requires_capture | canceled |
+                                      succeeded | failed, decline_code, auth_code}
+                                     402 {error: {type: card_error, code: card_declined,
+                                      decline_code, message, charge}}
+    GET  /v1/charges/{reference}     the charge, or 404 {error: {type:
+                                      invalid_request_error, code: resource_missing}}
+    POST /v1/charges/{reference}/capture {amount, reference, final} -> the capture
+    POST /v1/charges/{reference}/cancel  {} -> the cancellation
+    POST /v1/refunds                 {charge: reference, amount, reference} -> the refund
+    GET  /v1/settlement?day=D        {object: list, data: [{type: charge | refund,
+                                      reference, charge, merchant, amount, currency, id,
+                                      booked_at}]} (its settlement file)
+
+Errors: 400 {error: {type: invalid_request_error, code, message}} when the request is
+refused as such (code = the books' rejection code); 502 {error: {type: api_error, code:
+upstream_timeout}} when the network's reply was lost (the charge may exist: ask again).
+Every request's `Idempotency-Key` header is our reference.
+
+The books are paygate's simulated books (sandbox/acquirer/simulation.py, journaled under
+`<data_dir>/psp/orbit.jsonl`), so captures, refunds and voids keep the same rules as the
+card network's. Test cards are the card network's (API.md), with Orbit's own codes:
+decline codes are Stripe's vocabulary, which adapters/acquirers/orbit_codes.py maps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from adapters.acquirers.settlement_file import SettlementRecord
+from core.payments.acquirer import (
+    AcquirerError,
+    AcquirerRejected,
+    AcquirerTimeout,
+    AuthorizationOutcome,
+    AuthorizationRequest,
+    AuthorizationResult,
+    CaptureRequest,
+    Card,
+    OperationResult,
+    RefundRequest,
+    RejectionCode,
+    VoidRequest,
+)
+from core.shared.money import Money
+from core.shared.ports import Clock
+from core.shared.secret import Secret
+from sandbox.acquirer.books_journal import AttemptState, BooksJournal
+from sandbox.acquirer.card_network_simulator import luhn_valid
+from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, new_reference, record_from
+
+APPROVED = "approved"
+REPLY_LOST = "reply_lost"
+# The test cards of API.md, in Orbit's decline codes.
+TEST_CARDS: dict[str, str] = {
+    "4000000000000002": "generic_decline",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+    "4000000000000127": "incorrect_cvc",
+    "4000000000000119": "processing_error",
+    "4000000000000408": REPLY_LOST,
+    "4100000000000019": "fraudulent",
+    "4000002760003184": "authentication_required",
+}
+
+
+def orbit_code(card: Card, today: date) -> str:
+    number = card.number.reveal()
+    if not luhn_valid(number):
+        return "incorrect_number"
+    if number in TEST_CARDS:
+        return TEST_CARDS[number]
+    if (card.exp_year, card.exp_month) < (today.year, today.month):
+        return "expired_card"
+    return APPROVED
+
+
+class OrbitBooks(SimulatedAcquirer[AttemptRecord]):
+    """Orbit's books: authorizations with Orbit's codes, the shared capture/refund rules."""
+
+    reference_prefix = "ch"
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
+        card = request.source
+        if not isinstance(card, Card):
+            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Orbit takes cards.")
+        if request.amount.amount <= 0:
+            raise AcquirerRejected(RejectionCode.INVALID_AMOUNT, "The amount must be positive.")
+        fingerprint = self._fingerprint(
+            request, f"{card.number.reveal()}|{card.exp_month}|{card.exp_year}"
+        )
+        await self._simulate_latency()
+        async with self._lock:
+            recorded = self._replay(request, fingerprint)
+            if recorded is not None:
+                return recorded
+            code = orbit_code(card, self._clock.now().date())
+            approved = code in (APPROVED, REPLY_LOST)
+            result = AuthorizationResult(
+                attempt_reference=request.attempt_reference,
+                # The books keep the outcome; the wire shows Orbit's status and code.
+                outcome=AuthorizationOutcome.APPROVED
+                if approved
+                else AuthorizationOutcome.DECLINED,
+                amount=request.amount,
+                acquirer_reference=new_reference(self.reference_prefix),
+                acquirer_code=APPROVED if approved else code,
+                authorization_code=f"{secrets.randbelow(10**6):06d}" if approved else "",
+            )
+            self._records[request.attempt_reference] = AttemptRecord(
+                merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
+            )
+            self._save(request.attempt_reference)
+        if code == REPLY_LOST:
+            raise AcquirerTimeout(request.attempt_reference)
+        return result
+
+    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
+        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Orbit runs no challenges.")
+
+    def _record_from(self, state: AttemptState) -> AttemptRecord:
+        return record_from(state)
+
+
+# --- the wire ---------------------------------------------------------------------------
+
+
+def _status(result: AuthorizationResult) -> str:
+    if result.outcome is AuthorizationOutcome.CANCELED:
+        return "canceled"
+    if result.outcome is AuthorizationOutcome.APPROVED:
+        return "requires_capture"
+    return "failed"
+
+
+def charge_json(result: AuthorizationResult, merchant_id: str = "") -> dict[str, Any]:
+    declined = result.outcome is not AuthorizationOutcome.APPROVED
+    return {
+        "id": result.acquirer_reference,
+        "object": "charge",
+        "reference": result.attempt_reference,
+        "merchant": merchant_id,
+        "amount": result.amount.amount,
+        "currency": result.amount.currency.lower(),
+        "status": _status(result),
+        "decline_code": result.acquirer_code if declined and result.acquirer_code else None,
+        "auth_code": result.authorization_code or None,
+    }
+
+
+def operation_json(result: OperationResult) -> dict[str, Any]:
+    return {
+        "id": result.acquirer_reference,
+        "object": result.kind.value.lower(),
+        "reference": result.reference,
+        "charge": result.attempt_reference,
+        "amount": result.amount.amount,
+        "currency": result.amount.currency.lower(),
+        "status": result.status.value.lower(),
+        "failure_code": result.failure_code.value if result.failure_code else None,
+    }
+
+
+def settlement_json(record: SettlementRecord) -> dict[str, Any]:
+    return {
+        "type": "charge" if record.kind.value == "CAPTURE" else "refund",
+        "reference": record.reference,
+        "charge": record.attempt_reference,
+        "merchant": record.merchant_id,
+        "amount": record.amount.amount,
+        "currency": record.amount.currency.lower(),
+        "id": record.acquirer_reference,
+        "booked_at": record.booked_at.isoformat(),
+    }
+
+
+def _error(status: int, kind: str, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": {"type": kind, "code": code, "message": message, **extra}}
+    return web.json_response(body, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class OrbitServer:
+    books: OrbitBooks
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors])
+        app.add_routes(
+            [
+                web.post("/v1/charges", self.create_charge),
+                web.get("/v1/charges/{reference}", self.get_charge),
+                web.post("/v1/charges/{reference}/capture", self.capture),
+                web.post("/v1/charges/{reference}/cancel", self.cancel),
+                web.post("/v1/refunds", self.refund),
+                web.get("/v1/settlement", self.settlement),
+            ]
+        )
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except AcquirerTimeout:
+            return _error(502, "api_error", "upstream_timeout", "The network did not answer.")
+        except AcquirerRejected as rejected:
+            return _error(400, "invalid_request_error", rejected.code.value, rejected.message)
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+            return _error(400, "invalid_request_error", "parameter_invalid", "Malformed request.")
+        except AcquirerError as error:
+            return _error(500, "api_error", "internal", str(error))
+
+    async def create_charge(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        source = body["source"]
+        card = Card(
+            number=Secret(str(source["number"])),
+            exp_month=int(source["exp_month"]),
+            exp_year=int(source["exp_year"]),
+            brand=str(source.get("brand", "")),
+            cvc=Secret(str(source["cvc"])) if source.get("cvc") else None,
+        )
+        result = await self.books.authorize(
+            AuthorizationRequest(
+                attempt_reference=str(body["reference"]),
+                merchant_id=str(body["merchant"]),
+                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                source=card,
+            )
+        )
+        charge = charge_json(result, str(body["merchant"]))
+        if result.outcome is not AuthorizationOutcome.APPROVED:
+            return _error(
+                402,
+                "card_error",
+                "card_declined",
+                "Your card was declined.",
+                decline_code=result.acquirer_code,
+                charge=charge["id"],
+            )
+        return web.json_response(charge)
+
+    async def get_charge(self, request: web.Request) -> web.Response:
+        result = await self.books.lookup(request.match_info["reference"])
+        if result is None:
+            return _error(404, "invalid_request_error", "resource_missing", "No such charge.")
+        return web.json_response(charge_json(result))
+
+    async def capture(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        result = await self.books.capture(
+            CaptureRequest(
+                attempt_reference=request.match_info["reference"],
+                capture_reference=str(body["reference"]),
+                merchant_id=str(body["merchant"]),
+                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                final=bool(body.get("final", True)),
+            )
+        )
+        return web.json_response(operation_json(result))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        result = await self.books.void(
+            VoidRequest(request.match_info["reference"], str(body["merchant"]))
+        )
+        return web.json_response(operation_json(result))
+
+    async def refund(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        result = await self.books.refund(
+            RefundRequest(
+                attempt_reference=str(body["charge"]),
+                refund_reference=str(body["reference"]),
+                merchant_id=str(body["merchant"]),
+                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+            )
+        )
+        return web.json_response(operation_json(result))
+
+    async def settlement(self, request: web.Request) -> web.Response:
+        day = date.fromisoformat(request.query["day"])
+        records = await self.books.settlement_records(day)
+        return web.json_response({"object": "list", "data": [settlement_json(r) for r in records]})
+
+
+async def serve(books: OrbitBooks, host: str, port: int, *, stop: asyncio.Event) -> None:
+    """Serves until `stop` is set."""
+    runner = web.AppRunner(OrbitServer(books).app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def orbit_books(data_dir: Path | None, clock: Clock | None = None) -> OrbitBooks:
+    journal = BooksJournal(data_dir / "psp", "orbit") if data_dir is not None else None
+    return OrbitBooks(clock=clock, journal=journal)
