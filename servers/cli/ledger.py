@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.acquirers import settlement_file
+from adapters.acquirers.orbit_client import OrbitConnector
+from adapters.acquirers.settlement_file import SettlementRecord
 from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.ledger.reconciliation import SqlReconciliationSource
 from adapters.system import RandomIds, SystemClock
@@ -124,20 +126,27 @@ class AcquirerRole:
     target: str
     service_token: str = ""
     timeout_seconds: float = 10.0
+    # The JSON PSP Orbit, when configured: its settlement file joins the day's records.
+    orbit_url: str = ""
 
 
 async def download_settlement_files(
     acquirer: AcquirerRole, directory: Path, days: Sequence[date]
 ) -> list[Path]:
-    """The acquirer role's settlement records of each day (the card network's and the UPI
-    switch's), written as that day's file in `directory` (`settlement-D.csv`, replaced):
-    what a real acquirer delivers by SFTP, kept as the record of what was reconciled."""
+    """The acquirers' settlement records of each day (the card network's and the UPI
+    switch's, and Orbit's when configured), written as that day's file in `directory`
+    (`settlement-D.csv`, replaced): what a real acquirer delivers by SFTP, kept as the
+    record of what was reconciled."""
     clients = acquirer_clients(
         acquirer.target,
         service_token=acquirer.service_token,
         timeout_seconds=acquirer.timeout_seconds,
     )
-    books = [clients.card_network, clients.upi_switch]
+    books: list[SettlementBooks] = [clients.card_network, clients.upi_switch]
+    orbit = None
+    if acquirer.orbit_url:
+        orbit = OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds)
+        books.append(orbit)
     try:
         paths = []
         for day in days:
@@ -148,6 +157,12 @@ async def download_settlement_files(
         return paths
     finally:
         await clients.aclose()
+        if orbit is not None:
+            await orbit.aclose()
+
+
+class SettlementBooks(Protocol):
+    async def settlement_records(self, day: date) -> Sequence[SettlementRecord]: ...
 
 
 async def run_reconcile(

@@ -18,8 +18,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +48,7 @@ from tests.fakes.card_vault import MemoryCardVault
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_urlsafe(32)
-COOLDOWN = 1.0
+COOLDOWN = 3.0
 
 
 @dataclass
@@ -92,10 +94,30 @@ def acquirers(tmp_path: Path) -> Iterator[dict[str, tuple[Process, int]]]:
 
 
 @dataclass
+class Observed:
+    """A PaymentsObserver that keeps what it is told."""
+
+    changes: dict[str, list[BreakerState]] = field(default_factory=dict)
+    routes: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def routed(self, rule: str, acquirer: str, payment_method_type: str) -> None:
+        self.routes.append((rule, acquirer))
+
+    def breaker_changed(self, acquirer: str, state: BreakerState) -> None:
+        self.changes.setdefault(acquirer, []).append(state)
+
+    def connector_called(self, acquirer: str, operation: str, seconds: float, outcome: str) -> None:
+        self.calls.append((acquirer, outcome))
+
+
+@dataclass
 class Shop:
     app: App
     vault: MemoryCardVault
     key: Principal
+    settings: Settings
+    observed: Observed
 
     async def pay(self) -> PaymentAttempt:
         intent = await self.app.payment_intents.create(
@@ -136,13 +158,14 @@ async def shop(acquirers: dict[str, tuple[Process, int]], database_url: str) -> 
         breaker_error_rate=0.5,
         breaker_cooldown=COOLDOWN,
     )
-    vault, limiter = MemoryCardVault(), LimitsRateLimiter("memory://")
+    vault, limiter, observed = MemoryCardVault(), LimitsRateLimiter("memory://"), Observed()
     app = assemble(
         settings, SqlUnitOfWorkFactory(engine), RandomIds(), clock, card_vault=vault,
         limiter=limiter, hasher=Argon2Hasher(), tokens=token_codec(clock),
+        payments_observer=observed,
     )  # fmt: skip
     key = Principal(seeded.merchant.id, False, "key_failover", Role.ADMIN)
-    yield Shop(app, vault, key)
+    yield Shop(app, vault, key, settings, observed)
     await app.aclose()
     await limiter.aclose()
     await engine.dispose()
@@ -162,7 +185,7 @@ async def until_served(shop: Shop, acquirer: str) -> PaymentAttempt:
 
 
 async def test_payments_fail_over_while_the_primary_is_down_and_its_breaker_opens_and_closes(
-    shop: Shop, acquirers: dict[str, tuple[Process, int]]
+    shop: Shop, acquirers: dict[str, tuple[Process, int]], database_url: str, tmp_path: Path
 ) -> None:
     first = await until_served(shop, ORBIT)
     assert first.route == "cards" and first.tries[-1]["outcome"] == "answered"
@@ -175,12 +198,42 @@ async def test_payments_fail_over_while_the_primary_is_down_and_its_breaker_open
     assert {a.acquirer for a in down} == {CARD_NETWORK}
     assert down[0].tries[0] == {"acquirer": ORBIT, "outcome": "unavailable", "code": ""}
     # Three failures of three calls: the breaker opened, and Orbit was skipped unasked.
-    assert shop.breaker(ORBIT) is BreakerState.OPEN
-    assert down[-1].tries[0]["outcome"] == "circuit_open"
+    assert shop.observed.changes[ORBIT][0] is BreakerState.OPEN
+    assert any(a.tries[0]["outcome"] == "circuit_open" for a in down)
 
     psp.start()
     await asyncio.sleep(COOLDOWN)
     back = await until_served(shop, ORBIT)  # the half-open probe, once Orbit listens
     assert back.acquirer == ORBIT
     assert shop.breaker(ORBIT) is BreakerState.CLOSED
+    assert shop.observed.changes[ORBIT][-2:] == [BreakerState.HALF_OPEN, BreakerState.CLOSED]
+    # The metrics hooks saw the route of every payment and Orbit's calls.
+    assert {acquirer for _, acquirer in shop.observed.routes} == {ORBIT, CARD_NETWORK}
+    assert ("orbit", "unavailable") in shop.observed.calls
     assert (await shop.pay()).acquirer == ORBIT
+
+    # Each acquirer's settlement file (Orbit's over its JSON API) against the ledger.
+    code, said = reconcile(shop.settings, database_url, tmp_path)
+    summary = said[-1]
+    assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
+    assert summary["acquirer_lines"] == summary["ledger_movements"] >= 8, summary
+
+
+def reconcile(
+    settings: Settings, database_url: str, data_dir: Path
+) -> tuple[int, list[dict[str, Any]]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PAYGATE_DATA_DIR": str(data_dir / "operator"),
+        "PAYGATE_ACQUIRER_TARGET": settings.acquirer_target,
+        "PAYGATE_ACQUIRER_SERVICE_TOKEN": TOKEN,
+        "PAYGATE_ORBIT_URL": settings.orbit_url,
+    }
+    day = datetime.now(UTC).date().isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "reconcile", "--date", day],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    lines = [json.loads(x) for x in (done.stdout + done.stderr).splitlines() if x.startswith("{")]
+    return done.returncode, lines
