@@ -261,9 +261,12 @@ class Vault:
         card leaves the vault); the errors are those of detokenize_for_payment."""
         async with self._uow() as uow:
             if has_prefix(payment_method, "tok"):
+                # A plain read (no transaction, no lock): nothing changes here, and the
+                # zone's detokenization locks the token when it uses it up.
                 token = await self._usable_token(
-                    uow, merchant_id, livemode, payment_method, param="payment_method"
-                )
+                    uow, merchant_id, livemode, payment_method, param="payment_method",
+                    for_update=False,
+                )  # fmt: skip
                 summary, encrypted, context = (
                     token.card,
                     token.encrypted_card,
@@ -361,10 +364,11 @@ class Vault:
         token_id: str,
         *,
         param: str,
+        for_update: bool = True,
     ) -> Token:
         token = None
         if has_prefix(token_id, "tok"):
-            token = await uow.tokens.get(merchant_id, token_id, for_update=True)
+            token = await uow.tokens.get(merchant_id, token_id, for_update=for_update)
         if token is None or (livemode is not None and token.livemode != livemode):
             raise NotFound(f"No such token: {shown(token_id)!r}", metadata={"param": param})
         now = self._clock.now()
