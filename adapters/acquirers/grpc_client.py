@@ -105,6 +105,10 @@ class GrpcAcquirer:
     def orbit(cls, channel: grpc.aio.Channel, **kwargs: Any) -> GrpcAcquirer:
         return cls(channel, pb.ACQUIRER_ORBIT, **kwargs)
 
+    @classmethod
+    def kora(cls, channel: grpc.aio.Channel, **kwargs: Any) -> GrpcAcquirer:
+        return cls(channel, pb.ACQUIRER_KORA, **kwargs)
+
     # --- plumbing ------------------------------------------------------------------------
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:

@@ -1,11 +1,9 @@
 """The Orbit connector: the Acquirer port over Orbit's JSON API (httpx, loopback).
 
 Wire glue only; what Orbit's statuses and decline codes mean is orbit_codes.py. The
-port's semantics on HTTP:
+port's semantics on HTTP (json_http.py: unreachable = not sent, no answer or a 5xx =
+outcome unknown), and Orbit's shapes:
 
-    no connection (refused, connect timeout)   AcquirerUnavailable: nothing was sent
-    sent, then no answer (read timeout, a
-      dropped connection, 5xx)                 AcquirerTimeout: outcome unknown, ask again
     402 card_error                             a DECLINED result (decline_code mapped)
     400 invalid_request_error                  AcquirerRejected with Orbit's code
     404 on a lookup                            None: Orbit never received the charge
@@ -23,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from adapters.acquirers.json_http import JsonHttp
 from adapters.acquirers.orbit_codes import decline_of, operation_status_of, outcome_of
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     Acquirer,
     AcquirerRejected,
-    AcquirerTimeout,
-    AcquirerUnavailable,
     AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
@@ -52,8 +49,9 @@ class OrbitConnector:
         timeout_seconds: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 2.0))
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = JsonHttp(
+            base_url, "Orbit", timeout_seconds=timeout_seconds, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -155,23 +153,10 @@ class OrbitConnector:
     async def _send(
         self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
     ) -> httpx.Response:
-        try:
-            return await self._http.request(
-                method, path, json=body, headers={"Idempotency-Key": reference}
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-            raise AcquirerUnavailable("Orbit could not be reached; nothing was sent.") from None
-        except httpx.TransportError:
-            raise AcquirerTimeout(reference, f"No answer from Orbit for {reference}.") from None
+        return await self._http.send(method, path, reference, body)
 
-    @staticmethod
-    def _ok(response: httpx.Response, reference: str) -> dict[str, Any]:
-        if response.status_code >= 500:
-            raise AcquirerTimeout(reference, f"Orbit answered {response.status_code}.")
-        try:
-            body: dict[str, Any] = response.json()
-        except ValueError:
-            raise AcquirerTimeout(reference, "Orbit's answer was not JSON.") from None
+    def _ok(self, response: httpx.Response, reference: str) -> dict[str, Any]:
+        body = self._http.body(response, reference)
         if response.status_code >= 400:
             error = body.get("error", {})
             code = str(error.get("code", ""))

@@ -31,7 +31,6 @@ decline codes are Stripe's vocabulary, which adapters/acquirers/orbit_codes.py m
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -300,17 +299,6 @@ class OrbitServer:
         day = date.fromisoformat(request.query["day"])
         records = await self.books.settlement_records(day)
         return web.json_response({"object": "list", "data": [settlement_json(r) for r in records]})
-
-
-async def serve(books: OrbitBooks, host: str, port: int, *, stop: asyncio.Event) -> None:
-    """Serves until `stop` is set."""
-    runner = web.AppRunner(OrbitServer(books).app(), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 def orbit_books(data_dir: Path | None, clock: Clock | None = None) -> OrbitBooks:

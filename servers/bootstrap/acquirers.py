@@ -20,13 +20,14 @@ import grpc
 from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.ports import Clock
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.acquirer.upi_simulator import CompletionCallback
-from servers.bootstrap.routing import ORBIT
+from servers.bootstrap.routing import KORA, ORBIT
 from servers.runtime.settings import Settings
 
 Closer = Callable[[], Awaitable[None]]
@@ -125,16 +126,21 @@ def acquirer_access(
 
 def with_psps(settings: Settings, access: AcquirerAccess) -> AcquirerAccess:
     """The JSON PSPs that settings configure, next to the card network and UPI switch."""
-    if not settings.orbit_url:
+    psps: dict[str, OrbitConnector | KoraConnector] = {}
+    if settings.orbit_url:
+        psps[ORBIT] = OrbitConnector(settings.orbit_url, timeout_seconds=settings.acquirer_timeout)
+    if settings.kora_url:
+        psps[KORA] = KoraConnector(settings.kora_url, timeout_seconds=settings.acquirer_timeout)
+    if not psps:
         return access
-    orbit = OrbitConnector(settings.orbit_url, timeout_seconds=settings.acquirer_timeout)
     close_first = access.aclose
 
     async def close() -> None:
-        await orbit.aclose()
+        for psp in psps.values():
+            await psp.aclose()
         await close_first()
 
-    return replace(access, others={**access.others, ORBIT: orbit}, aclose=close)
+    return replace(access, others={**access.others, **psps}, aclose=close)
 
 
 @dataclass
@@ -145,6 +151,7 @@ class AcquirerClients:
     upi_switch: GrpcAcquirer
     aclose: Closer
     orbit: GrpcAcquirer  # answered by the cardholder-data zone only
+    kora: GrpcAcquirer  # the same
 
 
 def acquirer_clients(
@@ -172,4 +179,5 @@ def acquirer_clients(
         GrpcAcquirer.upi_switch(channel, **options),
         close,
         GrpcAcquirer.orbit(channel, **options),
+        GrpcAcquirer.kora(channel, **options),
     )

@@ -12,6 +12,7 @@ from servers.runtime.settings import Settings
 CARD_NETWORK = "card_network_simulator"
 UPI_SWITCH = "upi_simulator"
 ORBIT = "orbit"
+KORA = "kora"
 
 DEFAULT_ROUTES = {"card": [CARD_NETWORK], "upi": [UPI_SWITCH]}
 

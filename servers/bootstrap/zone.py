@@ -26,7 +26,7 @@ from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.ports import Clock
 from sandbox.acquirer.upi_simulator import CompletionCallback
 from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access, acquirer_clients
-from servers.bootstrap.routing import ORBIT
+from servers.bootstrap.routing import KORA, ORBIT
 from servers.bootstrap.vault import channel_credentials, service_tokens
 from servers.runtime.settings import Settings
 
@@ -50,10 +50,14 @@ def zoned(
 
 def by_wire_name(access: AcquirerAccess) -> dict[pb.Acquirer.ValueType, Acquirer]:
     """The zone's acquirers as AcquirerSimulatorService names them."""
-    return {
+    named: dict[pb.Acquirer.ValueType, Acquirer] = {
         pb.ACQUIRER_CARD_NETWORK: access.card_network,
         pb.ACQUIRER_UPI_SWITCH: access.upi_switch,
     }
+    for name, wire_name in ((ORBIT, pb.ACQUIRER_ORBIT), (KORA, pb.ACQUIRER_KORA)):
+        if name in access.others:
+            named[wire_name] = access.others[name]
+    return named
 
 
 def zone_access(
@@ -79,7 +83,7 @@ def zone_access(
             clients.upi_switch,
             clients.card_network,
             clients.aclose,
-            others={ORBIT: clients.orbit},
+            others={ORBIT: clients.orbit, KORA: clients.kora},
         )
     connectors = acquirer_access(
         settings, clock=clock, on_complete=on_complete, request_id=request_id

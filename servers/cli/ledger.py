@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adapters.acquirers import settlement_file
+from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.acquirers.settlement_file import SettlementRecord
 from adapters.sql.ledger.journal import take_checkpoints
@@ -126,15 +127,16 @@ class AcquirerRole:
     target: str
     service_token: str = ""
     timeout_seconds: float = 10.0
-    # The JSON PSP Orbit, when configured: its settlement file joins the day's records.
+    # The JSON PSPs, when configured: their settlement files join the day's records.
     orbit_url: str = ""
+    kora_url: str = ""
 
 
 async def download_settlement_files(
     acquirer: AcquirerRole, directory: Path, days: Sequence[date]
 ) -> list[Path]:
     """The acquirers' settlement records of each day (the card network's and the UPI
-    switch's, and Orbit's when configured), written as that day's file in `directory`
+    switch's, and the JSON PSPs' when configured), written as that day's file in `directory`
     (`settlement-D.csv`, replaced): what a real acquirer delivers by SFTP, kept as the
     record of what was reconciled."""
     clients = acquirer_clients(
@@ -143,10 +145,12 @@ async def download_settlement_files(
         timeout_seconds=acquirer.timeout_seconds,
     )
     books: list[SettlementBooks] = [clients.card_network, clients.upi_switch]
-    orbit = None
+    psps: list[OrbitConnector | KoraConnector] = []
     if acquirer.orbit_url:
-        orbit = OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds)
-        books.append(orbit)
+        psps.append(OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds))
+    if acquirer.kora_url:
+        psps.append(KoraConnector(acquirer.kora_url, timeout_seconds=acquirer.timeout_seconds))
+    books.extend(psps)
     try:
         paths = []
         for day in days:
@@ -157,8 +161,8 @@ async def download_settlement_files(
         return paths
     finally:
         await clients.aclose()
-        if orbit is not None:
-            await orbit.aclose()
+        for psp in psps:
+            await psp.aclose()
 
 
 class SettlementBooks(Protocol):

@@ -150,6 +150,7 @@ def _ledger(settings: Settings, args: argparse.Namespace) -> int:
             settings.acquirer_service_token.reveal(),
             settings.acquirer_timeout,
             settings.orbit_url,
+            settings.kora_url,
         )
         if settings.acquirer_target
         else None

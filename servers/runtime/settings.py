@@ -119,6 +119,8 @@ class Settings:
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
     # loopback; empty = not configured (no route may name it).
     orbit_url: str = ""
+    # The JSON PSP "kora" (Paystack-style, the PSP role's `/kora`): its base URL.
+    kora_url: str = ""
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.

@@ -35,6 +35,8 @@ class _AcquirerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Acquirer.Val
     """Orbit, a JSON card PSP (served by the cardholder-data zone only: its connector lives
     there, not in the acquirer role).
     """
+    ACQUIRER_KORA: _Acquirer.ValueType  # 4
+    """Kora, a JSON card PSP (Paystack-style); the zone only, like Orbit."""
 
 class Acquirer(_Acquirer, metaclass=_AcquirerEnumTypeWrapper):
     """Which simulated acquirer a request is for."""
@@ -48,6 +50,8 @@ ACQUIRER_ORBIT: Acquirer.ValueType  # 3
 """Orbit, a JSON card PSP (served by the cardholder-data zone only: its connector lives
 there, not in the acquirer role).
 """
+ACQUIRER_KORA: Acquirer.ValueType  # 4
+"""Kora, a JSON card PSP (Paystack-style); the zone only, like Orbit."""
 Global___Acquirer: _TypeAlias = Acquirer  # noqa: Y015
 
 @_typing.final

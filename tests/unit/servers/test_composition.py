@@ -3,11 +3,16 @@ simulators, or clients of the acquirer role)."""
 
 from __future__ import annotations
 
+from paygate.internal.v1 import acquirer_pb2
+
 from adapters.acquirers.grpc_client import GrpcAcquirer
+from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.orbit_client import OrbitConnector
 from core.payments.routing import PaymentFacts
 from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
 from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
+from servers.bootstrap.zone import by_wire_name
 from servers.runtime.settings import Settings
 
 
@@ -91,5 +96,26 @@ async def test_build_app_reaches_the_vault_roles_zone_when_the_vault_is_split() 
         # No zone here: card references go to the vault role, which detokenizes.
         assert isinstance(router.acquirer(CARD_NETWORK), GrpcAcquirer)
         assert isinstance(router.acquirer(UPI_SWITCH), GrpcAcquirer)
+    finally:
+        await app.aclose()
+
+
+async def test_the_json_psps_are_routable_and_served_by_the_zone_under_their_wire_names() -> None:
+    routing = '[{"method": "card", "routes": ["orbit", "kora", "card_network_simulator"]}]'
+    settings = Settings(
+        orbit_url="http://127.0.0.1:1", kora_url="http://127.0.0.1:1/kora", routing=routing
+    )
+    app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        router = app.payments._acquirers
+        decision = router.route(PaymentFacts("card", "EUR", 100, "acct_1", "visa"))
+        assert decision is not None and decision.candidates == ("orbit", "kora", CARD_NETWORK)
+        orbit, kora = router.acquirer("orbit"), router.acquirer("kora")
+        assert isinstance(orbit, CardholderDataZone) and isinstance(orbit.connector, OrbitConnector)
+        assert isinstance(kora, CardholderDataZone) and isinstance(kora.connector, KoraConnector)
+        assert app.acquirers is not None
+        served = by_wire_name(app.acquirers)
+        assert served[acquirer_pb2.ACQUIRER_ORBIT] is orbit
+        assert served[acquirer_pb2.ACQUIRER_KORA] is kora
     finally:
         await app.aclose()

@@ -84,6 +84,11 @@ class Acquirer(betterproto2.Enum):
     there, not in the acquirer role).
     """
 
+    KORA = 4
+    """
+    Kora, a JSON card PSP (Paystack-style); the zone only, like Orbit.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -91,6 +96,7 @@ class Acquirer(betterproto2.Enum):
             1: "ACQUIRER_CARD_NETWORK",
             2: "ACQUIRER_UPI_SWITCH",
             3: "ACQUIRER_ORBIT",
+            4: "ACQUIRER_KORA",
         }
 
     @classmethod
@@ -100,6 +106,7 @@ class Acquirer(betterproto2.Enum):
             "ACQUIRER_CARD_NETWORK": 1,
             "ACQUIRER_UPI_SWITCH": 2,
             "ACQUIRER_ORBIT": 3,
+            "ACQUIRER_KORA": 4,
         }
 
 

@@ -1,6 +1,7 @@
-"""The Orbit connector against the Orbit simulator over HTTP on loopback: the Acquirer
-port's semantics on Orbit's JSON (approvals, declines, a lost reply recovered by lookup,
-capture, refund, void, the settlement file), and an unreachable Orbit is "not sent"."""
+"""Each JSON PSP connector (Orbit, Kora) against its simulator over HTTP on loopback (the
+PSP role's server): the Acquirer port's semantics on each PSP's own JSON (approvals,
+declines in paygate's codes, a lost reply recovered by lookup, capture, refund, void, the
+settlement file), and an unreachable PSP is "not sent"."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from core.payments.acquirer import (
     AcquirerRejected,
@@ -28,7 +30,9 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.shared.secret import Secret
-from sandbox.psp.orbit_simulator import OrbitBooks, serve
+from sandbox.psp.kora_simulator import KoraBooks
+from sandbox.psp.orbit_simulator import OrbitBooks
+from sandbox.psp.server import KORA_PREFIX, psp_app, serve
 from tests.e2e.conftest import free_port
 
 MERCHANT = "acct_orbit"
@@ -40,27 +44,35 @@ def authorization(number: str, amount: int = 4000) -> AuthorizationRequest:
     return AuthorizationRequest(f"pa_orbit_{next(_refs)}", MERCHANT, Money(amount, "EUR"), card)
 
 
-@pytest.fixture
-async def orbit() -> AsyncIterator[tuple[OrbitConnector, OrbitBooks]]:
-    books, stop, port = OrbitBooks(), asyncio.Event(), free_port()
-    server = asyncio.create_task(serve(books, "127.0.0.1", port, stop=stop))
-    connector = OrbitConnector(f"http://127.0.0.1:{port}", timeout_seconds=5)
+Connector = OrbitConnector | KoraConnector
+
+
+@pytest.fixture(params=["orbit", "kora"])
+async def psp(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Connector, object]]:
+    stop, port = asyncio.Event(), free_port()
+    app = psp_app(OrbitBooks(), KoraBooks())
+    server = asyncio.create_task(serve(app, "127.0.0.1", port, stop=stop))
+    connector: Connector = (
+        OrbitConnector(f"http://127.0.0.1:{port}", timeout_seconds=5)
+        if request.param == "orbit"
+        else KoraConnector(f"http://127.0.0.1:{port}{KORA_PREFIX}", timeout_seconds=5)
+    )
     for _ in range(100):  # until it listens
         try:
             await connector.lookup("pa_none")
             break
         except AcquirerUnavailable:
             await asyncio.sleep(0.02)
-    yield connector, books
+    yield connector, app
     await connector.aclose()
     stop.set()
     await server
 
 
 async def test_approve_capture_refund_and_the_settlement_file(
-    orbit: tuple[OrbitConnector, OrbitBooks],
+    psp: tuple[Connector, object],
 ) -> None:
-    connector, _ = orbit
+    connector, _ = psp
     request = authorization("4242424242424242")
     approved = await connector.authorize(request)
     assert approved.outcome is AuthorizationOutcome.APPROVED and approved.authorization_code
@@ -91,12 +103,12 @@ async def test_approve_capture_refund_and_the_settlement_file(
     ],
 )
 async def test_declines_in_paygates_codes(
-    orbit: tuple[OrbitConnector, OrbitBooks],
+    psp: tuple[Connector, object],
     number: str,
     outcome: AuthorizationOutcome,
     code: DeclineCode,
 ) -> None:
-    connector, _ = orbit
+    connector, _ = psp
     request = authorization(number)
     declined = await connector.authorize(request)
     assert (declined.outcome, declined.decline_code) == (outcome, code)
@@ -105,9 +117,9 @@ async def test_declines_in_paygates_codes(
 
 
 async def test_a_lost_reply_is_unknown_then_found_and_a_void_releases_it(
-    orbit: tuple[OrbitConnector, OrbitBooks],
+    psp: tuple[Connector, object],
 ) -> None:
-    connector, _ = orbit
+    connector, _ = psp
     request = authorization("4000000000000408")
     with pytest.raises(AcquirerTimeout):
         await connector.authorize(request)
@@ -118,8 +130,9 @@ async def test_a_lost_reply_is_unknown_then_found_and_a_void_releases_it(
     assert await connector.lookup("pa_never_sent") is None
 
 
-async def test_an_orbit_that_is_not_there_is_not_sent() -> None:
-    connector = OrbitConnector(f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
+@pytest.mark.parametrize("kind", [OrbitConnector, KoraConnector])
+async def test_a_psp_that_is_not_there_is_not_sent(kind: type[Connector]) -> None:
+    connector = kind(f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
     with pytest.raises(AcquirerUnavailable):
         await connector.authorize(authorization("4242424242424242"))
     await connector.aclose()
