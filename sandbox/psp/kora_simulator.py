@@ -50,15 +50,13 @@ from core.payments.acquirer import (
     Card,
     OperationResult,
     RefundRequest,
-    RejectionCode,
     VoidRequest,
 )
 from core.shared.money import Money
 from core.shared.ports import Clock
 from core.shared.secret import Secret
-from sandbox.acquirer.books_journal import AttemptState, BooksJournal
-from sandbox.acquirer.card_network_simulator import luhn_valid
-from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, new_reference, record_from
+from sandbox.acquirer.books_journal import BooksJournal
+from sandbox.psp.card_books import CardPspBooks
 
 APPROVED = "Approved"
 REPLY_LOST = "(reply lost)"
@@ -74,59 +72,17 @@ TEST_CARDS: dict[str, str] = {
 }
 
 
-def gateway_response(card: Card, today: date) -> str:
-    number = card.number.reveal()
-    if not luhn_valid(number):
-        return "Invalid Card Number"
-    if number in TEST_CARDS:
-        return TEST_CARDS[number]
-    if (card.exp_year, card.exp_month) < (today.year, today.month):
-        return "Expired Card"
-    return APPROVED
-
-
-class KoraBooks(SimulatedAcquirer[AttemptRecord]):
+class KoraBooks(CardPspBooks):
     reference_prefix = "kora"
+    name = "Kora"
+    APPROVED = APPROVED
+    REPLY_LOST = REPLY_LOST
+    INVALID_NUMBER = "Invalid Card Number"
+    EXPIRED = "Expired Card"
+    TEST_CARDS = TEST_CARDS
 
-    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        card = request.source
-        if not isinstance(card, Card):
-            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Kora takes cards.")
-        if request.amount.amount <= 0:
-            raise AcquirerRejected(RejectionCode.INVALID_AMOUNT, "The amount must be positive.")
-        fingerprint = self._fingerprint(
-            request, f"{card.number.reveal()}|{card.exp_month}|{card.exp_year}"
-        )
-        await self._simulate_latency()
-        async with self._lock:
-            recorded = self._replay(request, fingerprint)
-            if recorded is not None:
-                return recorded
-            response = gateway_response(card, self._clock.now().date())
-            approved = response in (APPROVED, REPLY_LOST)
-            result = AuthorizationResult(
-                attempt_reference=request.attempt_reference,
-                outcome=AuthorizationOutcome.APPROVED
-                if approved
-                else AuthorizationOutcome.DECLINED,
-                amount=request.amount,
-                acquirer_reference=new_reference(self.reference_prefix),
-                acquirer_code=APPROVED if approved else response,
-                authorization_code=f"AUTH_{secrets.token_hex(5)}" if approved else "",
-            )
-            self._records[request.attempt_reference] = AttemptRecord(
-                merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
-            )
-            self._save(request.attempt_reference)
-        if response == REPLY_LOST:
-            raise AcquirerTimeout(request.attempt_reference)
-        return result
-
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Kora runs no challenges.")
-
-    def _record_from(self, state: AttemptState) -> AttemptRecord:
-        return record_from(state)
+    def authorization_code(self) -> str:
+        return f"AUTH_{secrets.token_hex(5)}"
 
 
 def transaction_json(result: AuthorizationResult) -> dict[str, Any]:

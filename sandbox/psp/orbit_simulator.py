@@ -32,7 +32,6 @@ decline codes are Stripe's vocabulary, which adapters/acquirers/orbit_codes.py m
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -53,15 +52,13 @@ from core.payments.acquirer import (
     Card,
     OperationResult,
     RefundRequest,
-    RejectionCode,
     VoidRequest,
 )
 from core.shared.money import Money
 from core.shared.ports import Clock
 from core.shared.secret import Secret
-from sandbox.acquirer.books_journal import AttemptState, BooksJournal
-from sandbox.acquirer.card_network_simulator import luhn_valid
-from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, new_reference, record_from
+from sandbox.acquirer.books_journal import BooksJournal
+from sandbox.psp.card_books import CardPspBooks
 
 APPROVED = "approved"
 REPLY_LOST = "reply_lost"
@@ -78,62 +75,14 @@ TEST_CARDS: dict[str, str] = {
 }
 
 
-def orbit_code(card: Card, today: date) -> str:
-    number = card.number.reveal()
-    if not luhn_valid(number):
-        return "incorrect_number"
-    if number in TEST_CARDS:
-        return TEST_CARDS[number]
-    if (card.exp_year, card.exp_month) < (today.year, today.month):
-        return "expired_card"
-    return APPROVED
-
-
-class OrbitBooks(SimulatedAcquirer[AttemptRecord]):
+class OrbitBooks(CardPspBooks):
     """Orbit's books: authorizations with Orbit's codes, the shared capture/refund rules."""
 
     reference_prefix = "ch"
-
-    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        card = request.source
-        if not isinstance(card, Card):
-            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Orbit takes cards.")
-        if request.amount.amount <= 0:
-            raise AcquirerRejected(RejectionCode.INVALID_AMOUNT, "The amount must be positive.")
-        fingerprint = self._fingerprint(
-            request, f"{card.number.reveal()}|{card.exp_month}|{card.exp_year}"
-        )
-        await self._simulate_latency()
-        async with self._lock:
-            recorded = self._replay(request, fingerprint)
-            if recorded is not None:
-                return recorded
-            code = orbit_code(card, self._clock.now().date())
-            approved = code in (APPROVED, REPLY_LOST)
-            result = AuthorizationResult(
-                attempt_reference=request.attempt_reference,
-                # The books keep the outcome; the wire shows Orbit's status and code.
-                outcome=AuthorizationOutcome.APPROVED
-                if approved
-                else AuthorizationOutcome.DECLINED,
-                amount=request.amount,
-                acquirer_reference=new_reference(self.reference_prefix),
-                acquirer_code=APPROVED if approved else code,
-                authorization_code=f"{secrets.randbelow(10**6):06d}" if approved else "",
-            )
-            self._records[request.attempt_reference] = AttemptRecord(
-                merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
-            )
-            self._save(request.attempt_reference)
-        if code == REPLY_LOST:
-            raise AcquirerTimeout(request.attempt_reference)
-        return result
-
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Orbit runs no challenges.")
-
-    def _record_from(self, state: AttemptState) -> AttemptRecord:
-        return record_from(state)
+    name = "Orbit"
+    APPROVED = APPROVED
+    REPLY_LOST = REPLY_LOST
+    TEST_CARDS = TEST_CARDS
 
 
 # --- the wire ---------------------------------------------------------------------------

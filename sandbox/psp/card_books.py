@@ -1,0 +1,92 @@
+"""The books of a simulated card PSP: one authorization per reference, decided by the PSP's
+own code for the card (its test cards), the shared capture / refund / void rules of
+sandbox/acquirer/simulation.py, journaled when given a journal.
+
+A PSP subclass names its codes: `code_for(card, today)` answers its raw code, `APPROVED`
+and `REPLY_LOST` are the two that approve (the second also loses the reply). The wire
+glue (orbit_simulator.py, kora_simulator.py) renders the recorded result in its shapes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import ClassVar
+
+from core.payments.acquirer import (
+    AcquirerRejected,
+    AcquirerTimeout,
+    AuthorizationOutcome,
+    AuthorizationRequest,
+    AuthorizationResult,
+    Card,
+    RejectionCode,
+)
+from sandbox.acquirer.books_journal import AttemptState
+from sandbox.acquirer.card_network_simulator import luhn_valid
+from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, new_reference, record_from
+
+
+class CardPspBooks(SimulatedAcquirer[AttemptRecord]):
+    APPROVED = "approved"
+    REPLY_LOST = "reply_lost"
+    INVALID_NUMBER = "incorrect_number"
+    EXPIRED = "expired_card"
+    TEST_CARDS: ClassVar[dict[str, str]] = {}
+    name = "The PSP"
+
+    def code_for(self, card: Card, today: date) -> str:
+        number = card.number.reveal()
+        if not luhn_valid(number):
+            return self.INVALID_NUMBER
+        if number in self.TEST_CARDS:
+            return self.TEST_CARDS[number]
+        if (card.exp_year, card.exp_month) < (today.year, today.month):
+            return self.EXPIRED
+        return self.APPROVED
+
+    def authorization_code(self) -> str:
+        return f"{secrets.randbelow(10**6):06d}"
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
+        card = request.source
+        if not isinstance(card, Card):
+            raise AcquirerRejected(
+                RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, f"{self.name} takes cards."
+            )
+        if request.amount.amount <= 0:
+            raise AcquirerRejected(RejectionCode.INVALID_AMOUNT, "The amount must be positive.")
+        fingerprint = self._fingerprint(
+            request, f"{card.number.reveal()}|{card.exp_month}|{card.exp_year}"
+        )
+        await self._simulate_latency()
+        async with self._lock:
+            recorded = self._replay(request, fingerprint)
+            if recorded is not None:
+                return recorded
+            code = self.code_for(card, self._clock.now().date())
+            approved = code in (self.APPROVED, self.REPLY_LOST)
+            result = AuthorizationResult(
+                attempt_reference=request.attempt_reference,
+                # The books keep the outcome; the wire shows the PSP's status and code.
+                outcome=AuthorizationOutcome.APPROVED
+                if approved
+                else AuthorizationOutcome.DECLINED,
+                amount=request.amount,
+                acquirer_reference=new_reference(self.reference_prefix),
+                acquirer_code=self.APPROVED if approved else code,
+                authorization_code=self.authorization_code() if approved else "",
+            )
+            self._records[request.attempt_reference] = AttemptRecord(
+                merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
+            )
+            self._save(request.attempt_reference)
+        if code == self.REPLY_LOST:
+            raise AcquirerTimeout(request.attempt_reference)
+        return result
+
+    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
+        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, f"{self.name} runs no challenges.")
+
+    def _record_from(self, state: AttemptState) -> AttemptRecord:
+        return record_from(state)
