@@ -8,9 +8,10 @@ the acquirer that was last sent to, and it was named before that call went out.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,9 @@ from core.payments.acquirer import (
     AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
+    CardReference,
     DeclineCode,
+    InvalidPaymentDetails,
     RejectionCode,
     Upi,
 )
@@ -33,9 +36,11 @@ from core.payments.failover import (
     authorize_along,
 )
 from core.payments.model import Status
+from core.payments.zone import ZoneCards
 from core.shared.money import Money
 from sandbox.acquirer import CardNetworkSimulator
 from tests.fakes import FixedClock
+from tests.fakes.card_vault import MemoryCardVault
 from tests.unit.payments.conftest import build_world, secret_key
 from tests.unit.payments.test_lifecycle import attempts_of
 
@@ -246,3 +251,52 @@ async def test_an_unknown_outcome_stays_with_its_acquirer() -> None:
     assert [t["outcome"] for t in attempt.tries] == ["unknown"]
     assert await backup.lookup(attempt.id) is None
     await world.upi.aclose()
+
+
+class LostReply:
+    """The backup acts on the authorization but its reply is lost."""
+
+    def __init__(self) -> None:
+        self.network = CardNetworkSimulator()
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
+        await self.network.authorize(request)
+        raise AcquirerTimeout(request.attempt_reference)
+
+    async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
+        return await self.network.lookup(attempt_reference)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.network, name)
+
+
+async def test_after_a_failover_recovery_asks_the_acquirer_the_attempt_went_to() -> None:
+    backup = LostReply()
+    world = build_world(card_acquirer=Down(), backup=backup)  # type: ignore[arg-type]
+    intent = await world.intent(manual=True)
+    assert (await world.confirm_card(intent)).status is Status.PROCESSING
+    [attempt] = await attempts_of(world, intent.id)
+    # The attempt was moved to the backup before the call: that is where it lives.
+    assert attempt.acquirer == "backup"
+    assert [t["outcome"] for t in attempt.tries] == ["unavailable", "unknown"]
+    world.clock.advance(minutes=10)
+    await world.payments.recover_stuck_attempts(timedelta(minutes=5))
+    assert (await world.stored(intent.id)).status is Status.REQUIRES_CAPTURE
+    await world.upi.aclose()
+
+
+async def test_the_zone_keeps_an_attempts_card_for_the_next_connector_only_for_a_while() -> None:
+    clock = FixedClock()
+    vault = MemoryCardVault()
+    cards = ZoneCards(vault, clock, hold=timedelta(minutes=2))
+    token = vault.add_token("acct_1", "4242424242424242")
+    reference = CardReference(token, livemode=False, purpose="p")
+    request = replace(REQUEST, merchant_id="acct_1", source=reference)
+    first = await cards.card(request, reference)
+    assert await cards.card(request, reference) is first  # the token is used up, the card held
+    other = replace(request, attempt_reference="pa_other")
+    with pytest.raises(InvalidPaymentDetails):  # another attempt cannot have it
+        await cards.card(other, reference)
+    clock.advance(minutes=3)
+    with pytest.raises(InvalidPaymentDetails):  # and the hold ends
+        await cards.card(request, reference)
