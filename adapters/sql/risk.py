@@ -46,8 +46,10 @@ class SqlRiskOverrides:
     async def for_merchant(self, merchant_id: str) -> MerchantOverrides:
         t = risk_overrides.c
         row = (
-            await self._conn.execute(select(risk_overrides).where(t.merchant_id == merchant_id))
-        ).mappings().first()
+            (await self._conn.execute(select(risk_overrides).where(t.merchant_id == merchant_id)))
+            .mappings()
+            .first()
+        )
         if row is None:
             return NO_OVERRIDES
         return MerchantOverrides(

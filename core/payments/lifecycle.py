@@ -57,6 +57,7 @@ from core.payments.model import (
     Status,
 )
 from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -64,7 +65,6 @@ from core.payments.settlement import (
     apply_capture,
     apply_void,
 )
-from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.risk.engine import RiskEngine
 from core.shared.errors import (
     FailedPrecondition,

@@ -24,8 +24,10 @@ class VelocityStore(Protocol):
         """Records the payment `event_id` at `at` under every counter's key, and answers
         for each counter, in order, how many payments its key holds within its window
         ending at `at` (after `at` minus the window), this one included. Recording the
-        same event id again counts it once. One round trip; checking and recording are
-        one atomic step, so two processes never both see room for the last payment.
+        same event id again counts it once. A key keeps the payments of the longest
+        window asked for it in this call: the rules ask the same windows every time.
+        One round trip; checking and recording are one atomic step, so two processes
+        never both see room for the last payment.
 
         Raises VelocityUnavailable when the store cannot answer."""
         ...

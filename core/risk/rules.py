@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core.risk.model import CounterKey, Counter, PaymentSignals
+from core.risk.model import Counter, CounterKey, PaymentSignals
 
 Counts = Mapping[Counter, int]
 
@@ -153,7 +153,15 @@ class Velocity(Rule):
 
 RULE_KINDS: dict[str, type[Rule]] = {
     kind.kind: kind
-    for kind in (AmountOver, CountryMismatch, BinList, EmailDomain, Funding, FirstTimeCard, Velocity)
+    for kind in (
+        AmountOver,
+        CountryMismatch,
+        BinList,
+        EmailDomain,
+        Funding,
+        FirstTimeCard,
+        Velocity,
+    )
 }
 
 
