@@ -6,9 +6,10 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
+import redis.asyncio
 
 from adapters.memory.velocity import MemoryVelocityStore
 from adapters.redis.velocity import RedisVelocityStore
@@ -103,3 +104,32 @@ async def test_an_unreachable_redis_is_velocity_unavailable() -> None:
             await dead.record_and_count(pay(1), [Counter("risk:{x}:card:y", MINUTE)], T0)
     finally:
         await dead.aclose()
+
+
+async def test_a_payment_is_one_round_trip_to_redis(redis_url: str, key: str) -> None:
+    """Every counter of a payment, checked and recorded, in one request (the first call
+    of a process also loads the script: EVALSHA, NOSCRIPT, EVAL)."""
+    sent: list[bytes] = []
+
+    class CountingConnection(redis.asyncio.Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+            await super().send_packed_command(command, check_health)
+
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5.0)
+    client.connection_pool.connection_class = CountingConnection
+    store = RedisVelocityStore(client)
+    counters = [
+        Counter(key, MINUTE),
+        Counter(key, timedelta(days=30)),
+        Counter(key + ":ip", MINUTE),
+    ]
+    try:
+        await store.record_and_count(pay(0), counters, T0)  # warms the connection and script
+        sent.clear()
+        for i in range(1, 6):
+            await store.record_and_count(pay(i), counters, T0 + timedelta(seconds=i))
+    finally:
+        await client.aclose()
+    assert len(sent) == 5
+    assert all(b"EVALSHA" in command for command in sent)
