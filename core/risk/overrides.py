@@ -10,18 +10,18 @@ the same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from core.access.audit import Action, caller_event
 from core.access.model import Principal
 from core.risk.engine import RuleSet
 from core.risk.model import MAX_SCORE, MerchantOverrides, Thresholds
+from core.shared.cache import TtlCache
 from core.shared.errors import InvalidArgument, Violations
 from core.shared.ports import Clock
 from core.unit_of_work import UnitOfWorkFactory
 
 OVERRIDE_CACHE_TTL = timedelta(seconds=30)
-_CACHE_LIMIT = 10_000
 
 
 class RiskSettings:
@@ -29,23 +29,18 @@ class RiskSettings:
         self._rules = rules
         self._uow = uow
         self._clock = clock
-        self._cache: dict[str, tuple[datetime, MerchantOverrides]] = {}
+        self._cache: TtlCache[MerchantOverrides] = TtlCache(clock, OVERRIDE_CACHE_TTL)
 
     @property
     def rules(self) -> RuleSet:
         return self._rules
 
     async def for_merchant(self, merchant_id: str) -> MerchantOverrides:
-        now = self._clock.now()
-        cached = self._cache.get(merchant_id)
-        if cached is not None and now - cached[0] < OVERRIDE_CACHE_TTL:
-            return cached[1]
-        async with self._uow() as uow:
-            overrides = await uow.risk_overrides.for_merchant(merchant_id)
-        if len(self._cache) > _CACHE_LIMIT:  # bounded: an old entry costs one query again
-            self._cache.clear()
-        self._cache[merchant_id] = (now, overrides)
-        return overrides
+        async def load() -> MerchantOverrides:
+            async with self._uow() as uow:
+                return await uow.risk_overrides.for_merchant(merchant_id)
+
+        return await self._cache.get(merchant_id, load)
 
     async def get(self, caller: Principal) -> MerchantOverrides:
         async with self._uow() as uow:
@@ -64,7 +59,7 @@ class RiskSettings:
                 )
             )  # fmt: skip
             await uow.commit()
-        self._cache.pop(caller.merchant_id, None)
+        self._cache.forget(caller.merchant_id)
         return overrides
 
     def _validate(self, overrides: MerchantOverrides) -> None:

@@ -11,12 +11,8 @@ merchant never count each other's payments.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,9 +37,10 @@ from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from core.access.use_cases import ApiKeys
-from tests.e2e.conftest import free_port
+from sandbox.acquirer.card_network_simulator import luhn_valid
+from tests.e2e.api_processes import api_processes as two_api_processes
+from tests.e2e.api_processes import wait_until_serving
 from tests.e2e.gateway import Gateway
-from tests.e2e.test_rate_limit_two_processes import wait_until_serving
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 LARGE_USD = 1_000_001  # over the default rules' large_amount: the review band
@@ -52,17 +49,7 @@ LARGE_USD = 1_000_001  # over the default rules' large_amount: the review band
 def fresh_card() -> str:
     """A Luhn-valid visa number no other test uses."""
     body = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
-    for check in "0123456789":
-        number = body + check
-        total = 0
-        for i, ch in enumerate(reversed(number)):
-            digit = int(ch)
-            if i % 2:
-                digit = digit * 2 - 9 if digit > 4 else digit * 2
-            total += digit
-        if total % 10 == 0:
-            return number
-    raise AssertionError("unreachable: one check digit always fits")
+    return next(body + check for check in "0123456789" if luhn_valid(body + check))
 
 
 def key() -> dict[str, str]:
@@ -279,38 +266,8 @@ async def test_risk_settings_are_permission_gated_validated_and_audited(
 
 @pytest.fixture
 def api_processes(gateway_database_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": gateway_database_url,
-        "REDIS_URL": redis_url,
-        "PAYGATE_DATA_DIR": str(tmp_path),
-        "PAYGATE_LOG_LEVEL": "WARNING",
-    }
-    addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    processes = []
-    for i, address in enumerate(addresses):
-        with (tmp_path / f"api{i}.log").open("w") as log:
-            command = [sys.executable, "-m", "servers.cli", "serve", "--role", "api"]
-            processes.append(
-                subprocess.Popen(
-                    [*command, "--listen", address],
-                    env=env,
-                    cwd=tmp_path,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    try:
+    with two_api_processes(gateway_database_url, redis_url, tmp_path) as addresses:
         yield addresses
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -5,19 +5,18 @@ acquirer for 3-D Secure, and the assessment is kept on the attempt and the inten
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.memory.velocity import MemoryVelocityStore
 from adapters.risk.rules_file import load_rules
 from core.payments.errors import PaymentFailed
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import AttemptStatus, Status
 from core.risk.engine import RiskEngine
-from core.risk.model import Counter, Decision
+from core.risk.model import Decision
 from core.shared.errors import InvalidArgument
+from tests.fakes.risk import CountingVelocityStore
 from tests.unit.payments.conftest import World, build_world, publishable_key, secret_key
 from tests.unit.payments.test_lifecycle import attempts_of
 
@@ -26,25 +25,13 @@ PUBLISHED = "4242424242424242"
 LARGE = 1_000_001  # over the default rules' large_amount for USD
 
 
-class CountingStore:
-    def __init__(self) -> None:
-        self.inner = MemoryVelocityStore()
-        self.calls = 0
-
-    async def record_and_count(
-        self, event_id: str, counters: Sequence[Counter], at: datetime
-    ) -> Sequence[int]:
-        self.calls += 1
-        return await self.inner.record_and_count(event_id, counters, at)
+@pytest.fixture
+async def store() -> CountingVelocityStore:
+    return CountingVelocityStore()
 
 
 @pytest.fixture
-async def store() -> CountingStore:
-    return CountingStore()
-
-
-@pytest.fixture
-async def risky_world(store: CountingStore) -> AsyncIterator[World]:
+async def risky_world(store: CountingVelocityStore) -> AsyncIterator[World]:
     world = build_world(risk=RiskEngine(load_rules(), store))
     try:
         yield world
@@ -64,7 +51,7 @@ async def pay_with(world: World, number: str, amount: int = 2000) -> str:
 
 
 async def test_the_sixth_payment_with_one_card_in_a_minute_is_blocked(
-    risky_world: World, store: CountingStore
+    risky_world: World, store: CountingVelocityStore
 ) -> None:
     method = risky_world.vault.add_payment_method("acct_01jhf0000000000000000000aa", PLAIN_CARD)
     outcomes = []
@@ -95,7 +82,7 @@ async def test_the_sixth_payment_with_one_card_in_a_minute_is_blocked(
 
 
 async def test_published_test_cards_are_exempt_in_test_mode(
-    risky_world: World, store: CountingStore
+    risky_world: World, store: CountingVelocityStore
 ) -> None:
     for _ in range(8):
         intent_id = await pay_with(risky_world, PUBLISHED)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.memory.velocity import MemoryVelocityStore
 from core.risk.engine import RiskEngine, RuleSet
 from core.risk.model import (
     CardFacts,
@@ -34,6 +33,7 @@ from core.risk.rules import (
     counter_key,
 )
 from core.shared.money import Money
+from tests.fakes.risk import CountingVelocityStore
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 MERCHANT = "acct_01jhf0000000000000000000aa"
@@ -149,20 +149,6 @@ def test_published_test_cards_are_counted_in_live_mode_only() -> None:
 # --- scoring --------------------------------------------------------------------------------
 
 
-class CountingStore:
-    """The in-process store, counting the round trips the engine makes."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryVelocityStore()
-        self.calls = 0
-
-    async def record_and_count(
-        self, event_id: str, counters: Sequence[Counter], at: datetime
-    ) -> Sequence[int]:
-        self.calls += 1
-        return await self.inner.record_and_count(event_id, counters, at)
-
-
 class DeadStore:
     async def record_and_count(
         self, event_id: str, counters: Sequence[Counter], at: datetime
@@ -196,7 +182,7 @@ RULES = RuleSet(
 
 
 async def test_a_quiet_payment_scores_its_reasons_and_is_allowed() -> None:
-    engine = RiskEngine(RULES, CountingStore())
+    engine = RiskEngine(RULES, CountingVelocityStore())
     first = await engine.assess("pa_1", signals(), T0)
     assert (first.score, first.decision, first.rules_version) == (10, Decision.ALLOW, 3)
     assert [r.rule for r in first.reasons] == ["first_time_card"]
@@ -205,7 +191,7 @@ async def test_a_quiet_payment_scores_its_reasons_and_is_allowed() -> None:
 
 
 async def test_scores_add_up_to_the_review_band_and_cap_at_100() -> None:
-    engine = RiskEngine(RULES, CountingStore())
+    engine = RiskEngine(RULES, CountingVelocityStore())
     review = await engine.assess("pa_1", signals(amount=Money(1_000_001, "USD")), T0)
     assert (review.score, review.decision) == (60, Decision.REVIEW)
     assert review.needs_authentication and not review.blocked
@@ -220,7 +206,7 @@ async def test_scores_add_up_to_the_review_band_and_cap_at_100() -> None:
 
 
 async def test_the_sixth_payment_of_a_card_within_a_minute_is_blocked() -> None:
-    store = CountingStore()
+    store = CountingVelocityStore()
     engine = RiskEngine(RULES, store)
     decisions = [
         (await engine.assess(f"pa_{i}", signals(), T0 + timedelta(seconds=i))).decision
@@ -233,7 +219,7 @@ async def test_the_sixth_payment_of_a_card_within_a_minute_is_blocked() -> None:
 
 
 async def test_published_test_cards_are_never_counted_in_test_mode() -> None:
-    store = CountingStore()
+    store = CountingVelocityStore()
     engine = RiskEngine(RULES, store)
     for i in range(10):
         assert not (await engine.assess(f"pa_{i}", signals(card=TEST_CARD), T0)).blocked
@@ -241,7 +227,7 @@ async def test_published_test_cards_are_never_counted_in_test_mode() -> None:
 
 
 async def test_the_always_blocked_test_card_is_blocked_in_test_mode_only() -> None:
-    engine = RiskEngine(RULES, CountingStore())
+    engine = RiskEngine(RULES, CountingVelocityStore())
     card = replace(TEST_CARD, bin="410000", last4="0019")
     blocked = await engine.assess("pa_1", signals(card=card), T0)
     assert blocked.blocked and blocked.reasons[0].rule == "test_card_blocked"
@@ -267,7 +253,7 @@ async def test_merchant_overrides_change_thresholds_scores_and_switch_rules_off(
                 scores={"first_time_card": 20},
             )
 
-    engine = RiskEngine(RULES, CountingStore(), overrides=Overrides())
+    engine = RiskEngine(RULES, CountingVelocityStore(), overrides=Overrides())
     first = await engine.assess("pa_0", signals(), T0)
     assert (first.score, first.decision) == (20, Decision.REVIEW)
     for i in range(1, 7):
@@ -277,7 +263,7 @@ async def test_merchant_overrides_change_thresholds_scores_and_switch_rules_off(
 
 async def test_the_observer_sees_every_assessment() -> None:
     observer = RecordingObserver()
-    engine = RiskEngine(RULES, CountingStore(), observer=observer)
+    engine = RiskEngine(RULES, CountingVelocityStore(), observer=observer)
     a = await engine.assess("pa_1", signals(), T0)
     b = await engine.assess("pa_2", signals(amount=Money(1_000_001, "USD")), T0)
     assert observer.assessments == [a, b]
@@ -289,7 +275,7 @@ async def test_the_shoppers_ip_country_comes_from_the_table() -> None:
             return "DE" if ip.startswith("203.0.113.") else ""
 
     rules = RuleSet(1, Thresholds(), (CountryMismatch("country_mismatch", 30),))
-    engine = RiskEngine(rules, CountingStore(), ip_countries=Table())
+    engine = RiskEngine(rules, CountingVelocityStore(), ip_countries=Table())
     abroad = await engine.assess("pa_1", signals(ip="203.0.113.7"), T0)
     assert [r.rule for r in abroad.reasons] == ["country_mismatch"]
     assert (await engine.assess("pa_2", signals(ip="198.51.100.1"), T0)).score == 0
