@@ -26,6 +26,7 @@ from core.vault.model import (
     CardForAuthorization,
     CardSummary,
     Funding,
+    Pan,
     PaymentMethod,
     PaymentMethodStatus,
     Token,
@@ -185,13 +186,16 @@ def card_for_payment(card: CardForAuthorization) -> CardForPayment:
         fingerprint=card.card.fingerprint,
         funding=card.card.funding.value,
         country=card.card.country,
+        bin=card.pan.bin,
+        test_card=card.pan.published_test_card,
     )
 
 
 def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayment:
+    pan = Pan(response.number)
     return CardForPayment(
         card=Card(
-            number=Secret(response.number),
+            number=pan,
             exp_month=response.exp_month,
             exp_year=response.exp_year,
             brand=response.card.brand,
@@ -201,12 +205,16 @@ def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayme
         fingerprint=response.card.fingerprint,
         funding=response.card.funding,
         country=response.card.country,
+        bin=pan.bin,
+        test_card=pan.published_test_card,
     )
 
 
 def describe_response(description: CardDescription) -> internal.DescribeForPaymentResponse:
     return internal.DescribeForPaymentResponse(
-        card=card_summary(description.card), iin=description.iin
+        card=card_summary(description.card),
+        iin=description.iin,
+        test_card=description.test_card,
     )
 
 
@@ -219,6 +227,7 @@ def card_profile(description: CardDescription) -> CardProfile:
         fingerprint=card.fingerprint,
         funding=card.funding.value,
         country=card.country,
+        test_card=description.test_card,
     )
 
 
@@ -230,4 +239,5 @@ def described(response: internal.DescribeForPaymentResponse) -> CardProfile:
         fingerprint=response.card.fingerprint,
         funding=response.card.funding,
         country=response.card.country,
+        test_card=response.test_card,
     )

@@ -60,7 +60,8 @@ from core.payments.model import (
     Status,
 )
 from core.payments.observer import NoObserver, PaymentsObserver
-from core.payments.ports import AcquirerRouter, CardProfiles
+from core.payments.ports import AcquirerRouter, CardProfile, CardProfiles
+from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.routing import PaymentFacts, RouteDecision
 from core.payments.settlement import (
     NOT_RECEIVED,
@@ -69,7 +70,7 @@ from core.payments.settlement import (
     apply_capture,
     apply_void,
 )
-from core.risk.rules import CardSignals, screen_card
+from core.risk.engine import RiskEngine
 from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -98,6 +99,7 @@ class ConfirmPaymentIntent:
     upi_vpa: str | None = None  # set when the request had `upi`
     client_secret: str = ""  # required with a publishable key
     return_url: str = ""
+    device_fingerprint: str = ""  # the checkout's, for the risk engine; optional
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        risk: RiskEngine | None = None,
         breakers: Breakers | None = None,
         observer: PaymentsObserver | None = None,
     ) -> None:
@@ -131,6 +134,7 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._risk = risk or RiskEngine.without_rules()
         self._observer = observer or NoObserver()
         self._breakers = breakers or Breakers(clock, on_change=self._observer.breaker_changed)
 
@@ -189,6 +193,7 @@ class PaymentLifecycle:
             upi_vpa=source.vpa,
         )
         payment_source: PaymentSource
+        profile: CardProfile | None = None
         if source.kind == "card":
             # The card is described, never handed out: the cardholder-data zone swaps the
             # reference for the number just before the connector's call (core.payments.zone).
@@ -203,16 +208,14 @@ class PaymentLifecycle:
             attempt.card_brand = profile.brand
             attempt.card_last4 = profile.last4
             attempt.card_fingerprint = profile.fingerprint
-            risk = screen_card(
-                CardSignals(iin=profile.iin, last4=profile.last4, livemode=intent.livemode)
-            )
-            if risk.blocked:
-                attempt.status = AttemptStatus.FAILED
-                attempt.error = PaymentError(
-                    ErrorCode.RISK_BLOCKED, "", "The payment was blocked as likely fraudulent."
-                )
         else:
             payment_source = Upi(source.vpa)
+        attempt.risk = await self._risk.assess(
+            attempt.id, signals_of(intent, caller, profile, cmd.device_fingerprint), now
+        )
+        if attempt.risk.blocked:
+            attempt.status = AttemptStatus.FAILED
+            attempt.error = RISK_BLOCKED
         route = self._route(intent, attempt)
 
         # phase 1: about to call
@@ -242,6 +245,7 @@ class PaymentLifecycle:
             source=payment_source,
             merchant_name=merchant_name,
             description=intent.description,
+            require_authentication=attempt.risk.needs_authentication,
         )
         routed = await authorize_along(
             route.candidates,
@@ -297,6 +301,10 @@ class PaymentLifecycle:
             )
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
+        if len(cmd.device_fingerprint) > MAX_DEVICE_FINGERPRINT:
+            violations.add(
+                "device_fingerprint", f"must be at most {MAX_DEVICE_FINGERPRINT} characters"
+            )
         violations.raise_if_any()
         return source
 

@@ -179,6 +179,8 @@ class CardForPayment:
     fingerprint: str  # keyed, per merchant: the same card gives the same value
     funding: str = ""  # credit | debit | prepaid | unknown
     country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+    bin: str = ""  # the first six digits
+    test_card: bool = False  # one of the test card numbers API.md publishes
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class CardProfile:
     fingerprint: str  # keyed, per merchant
     funding: str = ""  # credit | debit | prepaid | unknown
     country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+    test_card: bool = False  # one of the test card numbers API.md publishes
 
 
 class CardProfiles(Protocol):

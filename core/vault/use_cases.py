@@ -292,7 +292,9 @@ class Vault:
                     metadata={"param": "payment_method"},
                 )
             card = await self._open_card(uow, encrypted, context)
-        return CardDescription(card=summary, iin=card.pan.reveal()[:6])
+        return CardDescription(
+            card=summary, iin=card.pan.bin, test_card=card.pan.published_test_card
+        )
 
     async def _consume_token(
         self, merchant_id: str, livemode: bool | None, token_id: str, audit: _Audit

@@ -21,6 +21,7 @@ from core.payments.ports import CardForPayment, CardProfile, CardVault
 from core.shared.errors import FailedPrecondition, NotFound
 from core.shared.redaction import mask_pans
 from core.shared.secret import Secret
+from core.vault.model import Pan
 
 
 @dataclass
@@ -98,12 +99,13 @@ class MemoryCardVault:
         async with self._lock:
             entry = self._usable(merchant_id, payment_method, livemode)
             card = entry.card
-        number = card.number.reveal()
+        pan = Pan(card.number.reveal())
         return CardProfile(
             brand=card.brand,
-            last4=number[-4:],
-            iin=number[:6],
+            last4=pan.last4,
+            iin=pan.bin,
             fingerprint=self._fingerprint(merchant_id, card),
+            test_card=pan.published_test_card,
         )
 
     def _usable(self, merchant_id: str, payment_method: str, livemode: bool) -> _Entry:
@@ -134,7 +136,13 @@ class MemoryCardVault:
                 entry.used = True
             self.purposes.append(purpose)
             card = entry.card
-        return CardForPayment(card=card, fingerprint=self._fingerprint(merchant_id, card))
+        pan = Pan(card.number.reveal())
+        return CardForPayment(
+            card=card,
+            fingerprint=self._fingerprint(merchant_id, card),
+            bin=pan.bin,
+            test_card=pan.published_test_card,
+        )
 
 
 def _brand(number: str) -> str:

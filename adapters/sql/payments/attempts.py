@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
+from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_attempts,
 )
@@ -57,6 +58,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "route": attempt.route,
         "tries": [dict(t) for t in attempt.tries],
         "authorized_at": attempt.authorized_at,
+        "risk": assessment_json(attempt.risk),
         "created": attempt.created,
         "updated_at": attempt.updated_at,
         "version": attempt.version,
@@ -66,7 +68,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
 # Fixed at creation: who, what for, how much. (`acquirer` moves on a failover.)
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "created", "version"}
+     "created", "version", "risk"}
 )  # fmt: skip
 
 
@@ -101,6 +103,7 @@ def _attempt(row: RowMapping) -> PaymentAttempt:
         route=row["route"],
         tries=[dict(t) for t in row["tries"]],
         authorized_at=row["authorized_at"],
+        risk=assessment_of(row["risk"]),
         version=row["version"],
     )
 

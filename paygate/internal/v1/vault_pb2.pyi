@@ -252,8 +252,11 @@ class DescribeForPaymentResponse(_message.Message):
 
     CARD_FIELD_NUMBER: _builtins.int
     IIN_FIELD_NUMBER: _builtins.int
+    TEST_CARD_FIELD_NUMBER: _builtins.int
     iin: _builtins.str
     """The first six digits (the issuer identification number), for routing and risk rules."""
+    test_card: _builtins.bool
+    """One of the test card numbers API.md publishes (risk rules treat them apart)."""
     @_builtins.property
     def card(self) -> _tokens_pb2.Card:
         """Brand, last four, expiry, fingerprint, funding, country."""
@@ -263,10 +266,11 @@ class DescribeForPaymentResponse(_message.Message):
         *,
         card: _tokens_pb2.Card | None = ...,
         iin: _builtins.str = ...,
+        test_card: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "iin", b"iin"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "iin", b"iin", "test_card", b"test_card"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

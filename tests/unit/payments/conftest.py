@@ -18,6 +18,7 @@ from core.payments.model import CaptureMethod, PaymentIntent, PaymentPolicy
 from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.payments.zone import CardholderDataZone, ZoneCards
+from core.risk.engine import RiskEngine
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
@@ -101,6 +102,7 @@ def build_world(
     handler: NetworkHandler = default_handler,
     policy: PaymentPolicy | None = None,
     card_acquirer: Acquirer | None = None,
+    risk: RiskEngine | None = None,
     backup: Acquirer | None = None,
     breakers: Breakers | None = None,
 ) -> World:
@@ -135,6 +137,7 @@ def build_world(
             vault=vault,
             acquirers=router,
             policy=policy or PaymentPolicy(),
+            risk=risk,
             breakers=breakers,
         ),
         refunds=Refunds(uow, ids, clock, acquirers=router),

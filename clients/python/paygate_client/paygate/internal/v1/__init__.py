@@ -377,7 +377,7 @@ class AuthorizeRequest(betterproto2.Message):
     )
 
     card_reference: "CardReference | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True, group="source"
+        10, betterproto2.TYPE_MESSAGE, optional=True, group="source"
     )
 
     merchant_name: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
@@ -386,6 +386,12 @@ class AuthorizeRequest(betterproto2.Message):
     """
 
     description: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    require_authentication: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    """
+    The gateway asks for 3-D Secure whatever the issuer would do (its risk engine
+    put the payment in the review band). Cards only.
+    """
 
 
 default_message_pool.register_message(
@@ -617,6 +623,11 @@ class DescribeForPaymentResponse(betterproto2.Message):
     iin: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     The first six digits (the issuer identification number), for routing and risk rules.
+    """
+
+    test_card: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    One of the test card numbers API.md publishes (risk rules treat them apart).
     """
 
 
