@@ -93,6 +93,23 @@ async def test_a_killed_api_process_leaves_nothing_stuck_and_nothing_authorized_
             return rows if rows and rows[0][1] == "PROCESSING" else []
 
         await wait_for(in_flight, "the attempt to be in flight")
+
+        # The cardholder-data zone (in the API process) takes the card out of the vault
+        # after phase 1, then sends: once the token is used, the request is on its way, and
+        # the acquirer takes ACQUIRER_LATENCY seconds to answer.
+        async def detokenized() -> bool:
+            engine = create_engine(gateway.database_url, pool_size=1)
+            try:
+                async with engine.connect() as connection:
+                    status = await connection.scalar(
+                        text("SELECT status FROM vault.tokens WHERE id = :id"), {"id": token}
+                    )
+            finally:
+                await engine.dispose()
+            return status == "USED"
+
+        await wait_for(detokenized, "the zone to take the card out of the vault")
+        await asyncio.sleep(ACQUIRER_LATENCY / 6)  # the send itself, well inside the latency
         killed = gateway.pids["api-0"]
         os.kill(killed, signal.SIGKILL)
         answer = await confirm
