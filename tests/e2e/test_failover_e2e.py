@@ -17,13 +17,17 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.auth.passwords import Argon2Hasher
 from adapters.ratelimit import LimitsRateLimiter
@@ -158,6 +162,7 @@ async def shop(acquirers: dict[str, tuple[Process, int]], database_url: str) -> 
         breaker_error_rate=0.5,
         breaker_cooldown=COOLDOWN,
     )
+    await ready(settings)  # no breaker should learn anything from the processes' start-up
     vault, limiter, observed = MemoryCardVault(), LimitsRateLimiter("memory://"), Observed()
     app = assemble(
         settings, SqlUnitOfWorkFactory(engine), RandomIds(), clock, card_vault=vault,
@@ -169,6 +174,25 @@ async def shop(acquirers: dict[str, tuple[Process, int]], database_url: str) -> 
     await app.aclose()
     await limiter.aclose()
     await engine.dispose()
+
+
+async def ready(settings: Settings, budget: float = 90.0) -> None:
+    """Both processes answer: the acquirer role's health, Orbit's 404 for an unknown charge."""
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        try:
+            async with grpc.aio.insecure_channel(settings.acquirer_target) as channel:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+            async with httpx.AsyncClient(base_url=settings.orbit_url, timeout=1) as http:
+                orbit = await http.get("/v1/charges/pa_ready")
+            if reply.status == health_pb2.HealthCheckResponse.SERVING and orbit.status_code == 404:
+                return
+        except (grpc.aio.AioRpcError, httpx.HTTPError):
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the acquirer role or the PSP role never answered")
 
 
 async def until_served(shop: Shop, acquirer: str) -> PaymentAttempt:

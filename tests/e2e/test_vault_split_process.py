@@ -12,6 +12,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,10 @@ def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[li
 async def wait_serving(replica: Replica) -> None:
     async with grpc.aio.insecure_channel(replica.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(300):
+        # A budget of time, not of polls: the role also starts the cardholder-data zone, and
+        # a loaded machine starts processes slowly.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
             if replica.process.poll() is not None:
                 raise AssertionError(replica.log.read_text()[-3000:])
             try:
