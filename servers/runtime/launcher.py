@@ -14,7 +14,9 @@ Start-up, in order:
    127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
    127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
    the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
-   each ready when its gRPC health check says SERVING;
+   each ready when its gRPC health check says SERVING, and the Stripe-compatible surface
+   (`--role stripe` on 127.0.0.1:<stripe_port>, servers/stripe; none when it is 0),
+   ready when its port accepts;
 6. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
@@ -309,6 +311,10 @@ class Launcher:
         web: list[_Child] = []
         if settings.web_port:  # else the API processes serve the pages
             web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+        if settings.stripe_port:  # Stripe's wire format over the API processes' gRPC
+            web.append(
+                _role_child("stripe", "stripe", f"127.0.0.1:{settings.stripe_port}", WEB_GRACE)
+            )
         demo: list[_Child] = []
         if settings.demo_port:  # a merchant's site: needs Envoy, started after it
             demo.append(_role_child("demo", "demo", f"127.0.0.1:{settings.demo_port}", WEB_GRACE))
@@ -420,7 +426,7 @@ class Launcher:
                 ("127.0.0.1", settings.http_port),
             )
         listen = child.argv[child.argv.index("--listen") + 1]
-        if child.name == "demo":  # plain HTTP, no gRPC health
+        if child.name in ("demo", "stripe"):  # plain HTTP, no gRPC health
             host, _, port = listen.rpartition(":")
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)

@@ -136,6 +136,7 @@ __all__ = (
     "WebhookDeliveryStatus",
     "WebhookEndpoint",
     "WebhookEndpointServiceStub",
+    "WebhookEndpointSignatureScheme",
 )
 
 import datetime
@@ -537,6 +538,27 @@ class WebhookDeliveryStatus(betterproto2.Enum):
     FAILED = 3
     """
     Retries spent, or the endpoint answered 410 Gone.
+    """
+
+
+class WebhookEndpointSignatureScheme(betterproto2.Enum):
+    """
+    How deliveries are signed and shaped.
+    """
+
+    SIGNATURE_SCHEME_UNSPECIFIED = 0
+
+    STANDARD_WEBHOOKS = 1
+    """
+    Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature "v1,<base64>";
+    the event as this API renders it. The default.
+    """
+
+    STRIPE = 2
+    """
+    Stripe's: Stripe-Signature "t=<unix>,v1=<hex HMAC-SHA256 of t.body>"; the event and
+    its object in Stripe's shape (docs/stripe-compatibility.md), so Stripe's SDKs
+    verify and read them. Endpoints made through /stripe/v1/webhook_endpoints have it.
     """
 
 
@@ -1243,6 +1265,15 @@ class CreateWebhookEndpointRequest(betterproto2.Message):
     description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     The merchant's note, up to 500 characters.
+    """
+
+    signature_scheme: "WebhookEndpointSignatureScheme" = betterproto2.field(
+        4,
+        betterproto2.TYPE_ENUM,
+        default_factory=lambda: WebhookEndpointSignatureScheme(0),
+    )
+    """
+    How deliveries are signed and shaped; unset means STANDARD_WEBHOOKS.
     """
 
 
@@ -3642,6 +3673,15 @@ class WebhookEndpoint(betterproto2.Message):
     )
     """
     While a rotation overlaps: when the previous secret stops signing.
+    """
+
+    signature_scheme: "WebhookEndpointSignatureScheme" = betterproto2.field(
+        11,
+        betterproto2.TYPE_ENUM,
+        default_factory=lambda: WebhookEndpointSignatureScheme(0),
+    )
+    """
+    How its deliveries are signed and shaped; set on creation.
     """
 
 
