@@ -7,6 +7,7 @@ Request-Id header (Envoy's x-request-id when it set one, which the API logs too)
 
 from __future__ import annotations
 
+import base64
 import datetime
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -379,6 +380,20 @@ async def list_webhook_endpoints(c: Call) -> Json:
 PREFIX = "/stripe"
 
 
+def _authorization(request: Request) -> str:
+    """Bearer as it comes; HTTP Basic with the key as the user name (`curl -u sk_...:`,
+    which Stripe's documentation uses) as the same Bearer."""
+    value = request.headers.get("authorization", "")
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() != "basic":
+        return value
+    try:
+        user = base64.b64decode(credentials, validate=True).decode("ascii").partition(":")[0]
+    except (ValueError, UnicodeDecodeError):
+        return value  # the API answers 401 for it
+    return f"Bearer {user}"
+
+
 def _request_id(request: Request) -> str:
     return request.headers.get("x-request-id") or "req_" + secrets.token_hex(12)
 
@@ -422,7 +437,7 @@ def _endpoint(
     async def endpoint(request: Request) -> JSONResponse:
         request_id = _request_id(request)
         caller = Caller(
-            authorization=request.headers.get("authorization", ""),
+            authorization=_authorization(request),
             request_id=request_id,
             idempotency_key=request.headers.get("idempotency-key", "")
             if route.method == "POST"
