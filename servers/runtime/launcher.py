@@ -138,6 +138,7 @@ class Ready:
     data_dir: Path
     acquirer_target: str = ""
     demo_url: str = ""  # the demo merchant's shop, when it runs
+    stripe_url: str = ""  # the Stripe-compatible surface through Envoy, when it runs
 
 
 class Launcher:
@@ -353,6 +354,11 @@ class Launcher:
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
             demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
+            stripe_url=(
+                f"http://127.0.0.1:{settings.http_port}{envoy_config.STRIPE_PREFIX}".rstrip("/")
+                if settings.stripe_port
+                else ""
+            ),
         )
         self.log(
             "info",
@@ -553,6 +559,11 @@ def banner(ready: Ready) -> str:
         f"  publishable key  {seed.publishable_key}",
         f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
         " checkout_url)",
+        *(
+            [f"  Stripe API       {ready.stripe_url}  (api_base for the official Stripe SDKs)"]
+            if ready.stripe_url
+            else []
+        ),
         *(
             [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
             if ready.demo_url
