@@ -159,7 +159,14 @@ async def retrieve_payment_intent(c: Call) -> Json:
 
 @handles("POST /v1/payment_intents/{id}")
 async def update_payment_intent(c: Call) -> Json:
-    return await _intent_json(c, c.id)
+    request = payment_intents_pb2.UpdatePaymentIntentRequest(
+        id=c.id, metadata=c.get("metadata", {})
+    )
+    for name in ("description", "receipt_email"):
+        if name in c.params:
+            getattr(request, name).CopyFrom(wrappers_pb2.StringValue(value=c.get(name)))
+    intent = await call(c.backend.payment_intents.UpdatePaymentIntent, request, c.caller)
+    return render.payment_intent(render.as_json(intent))
 
 
 @handles("POST /v1/payment_intents/{id}/confirm")

@@ -80,8 +80,16 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/v1/payment_intents/{id}",
-        {"expand": EXPAND},
-        note="no field can be changed yet: each one is refused by name",
+        {
+            "description": STRING,
+            "metadata": Param(
+                Kind.MAP,
+                partial="merged key by key, an empty value removes its key; `metadata=` "
+                "alone changes nothing",
+            ),
+            "receipt_email": STRING,
+            "expand": EXPAND,
+        },
     ),
     Route(
         "POST",

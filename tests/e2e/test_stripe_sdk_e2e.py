@@ -93,6 +93,14 @@ def test_a_visa_payment_with_confirm_true_succeeds(client: stripe.StripeClient) 
     assert intent.payment_method and intent.payment_method.startswith("tok_")
     fetched = client.v1.payment_intents.retrieve(intent.id)
     assert fetched.status == "succeeded"
+    updated = client.v1.payment_intents.update(
+        intent.id, params={"description": "A pot of tea", "metadata": {"shipped": "yes"}}
+    )
+    assert updated.description == "A pot of tea"
+    assert dict(updated.metadata) == {"order": "6735", "shipped": "yes"}
+    with pytest.raises(stripe.InvalidRequestError) as amount:
+        client.v1.payment_intents.update(intent.id, params={"amount": 1})
+    assert amount.value.param == "amount"
 
 
 def test_manual_capture_then_a_partial_refund(client: stripe.StripeClient) -> None:

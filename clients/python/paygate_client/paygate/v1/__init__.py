@@ -126,6 +126,7 @@ __all__ = (
     "Token",
     "TokenServiceStub",
     "UpdateMemberRoleRequest",
+    "UpdatePaymentIntentRequest",
     "UpdateWebhookEndpointRequest",
     "User",
     "WatchPaymentIntentRequest",
@@ -3365,6 +3366,54 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class UpdatePaymentIntentRequest(betterproto2.Message):
+    """
+    Request of UpdatePaymentIntent: absent fields stay as they are.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `pi_...`
+    """
+
+    description: "str | None" = betterproto2.field(
+        2,
+        betterproto2.TYPE_MESSAGE,
+        unwrap=lambda: __google__protobuf__.StringValue,
+        optional=True,
+    )
+    """
+    Replaces the description (an empty string clears it).
+    """
+
+    metadata: "dict[str, str]" = betterproto2.field(
+        3,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(
+            betterproto2.TYPE_STRING, betterproto2.TYPE_STRING
+        ),
+    )
+    """
+    Merged into the intent's metadata key by key; a key with an empty value is removed.
+    """
+
+    receipt_email: "str | None" = betterproto2.field(
+        4,
+        betterproto2.TYPE_MESSAGE,
+        unwrap=lambda: __google__protobuf__.StringValue,
+        optional=True,
+    )
+    """
+    Replaces the receipt address (an empty string clears it).
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "UpdatePaymentIntentRequest", UpdatePaymentIntentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
 class UpdateWebhookEndpointRequest(betterproto2.Message):
     """
     Request of UpdateWebhookEndpoint: absent fields stay as they are.
@@ -4357,6 +4406,28 @@ class PaymentIntentServiceStub(betterproto2_grpclib.ServiceStub):
             "/paygate.v1.PaymentIntentService/ListPaymentIntents",
             message,
             ListPaymentIntentsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def update_payment_intent(
+        self,
+        message: "UpdatePaymentIntentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "PaymentIntent":
+        """
+        Changes the merchant's own fields (description, metadata, receipt_email) in any
+        status; absent fields stay as they are. No money moves and no webhook is sent.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.PaymentIntentService/UpdatePaymentIntent",
+            message,
+            PaymentIntent,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
