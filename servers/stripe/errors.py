@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from adapters.rich_errors import read
+from core.shared.redaction import mask_pans
 
 # Stripe codes that stand for themselves where paygate says CARD_DECLINED + decline_code.
 _OWN_CODES = frozenset({"expired_card", "incorrect_cvc", "incorrect_number"})
@@ -43,6 +44,7 @@ class StripeError(Exception):
 
 
 def unknown_parameter(name: str) -> StripeError:
+    name = mask_pans(name[:100])  # a parameter name is the caller's text: never echo a PAN
     return StripeError(
         400,
         "invalid_request_error",
@@ -54,6 +56,7 @@ def unknown_parameter(name: str) -> StripeError:
 
 
 def invalid_parameter(name: str, why: str) -> StripeError:
+    name = mask_pans(name[:100])
     return StripeError(
         400, "invalid_request_error", f"Invalid {name}: {why}", code="parameter_invalid", param=name
     )

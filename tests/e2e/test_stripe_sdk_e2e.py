@@ -97,7 +97,7 @@ def test_a_visa_payment_with_confirm_true_succeeds(client: stripe.StripeClient) 
         intent.id, params={"description": "A pot of tea", "metadata": {"shipped": "yes"}}
     )
     assert updated.description == "A pot of tea"
-    assert dict(updated.metadata) == {"order": "6735", "shipped": "yes"}
+    assert updated.metadata.to_dict() == {"order": "6735", "shipped": "yes"}
     with pytest.raises(stripe.InvalidRequestError) as amount:
         client.v1.payment_intents.update(intent.id, params={"amount": 1})
     assert amount.value.param == "amount"

@@ -68,3 +68,9 @@ def test_too_deep_or_too_many_is_refused_not_truncated() -> None:
         parse("metadata[a][b][c][d][e]=1")
     too_many = "&".join(f"metadata[k{i}]=v" for i in range(51))
     assert _refused(too_many).param == "metadata"
+
+
+def test_a_card_number_sent_as_a_parameter_name_is_not_echoed() -> None:
+    error = _refused("4242424242424242=1")
+    assert "4242424242424242" not in error.message
+    assert error.param.endswith("4242") and "*" in error.param
