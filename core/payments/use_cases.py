@@ -14,7 +14,7 @@ from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -127,11 +127,15 @@ class PaymentIntents:
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)
-            events = intent.pull_events()
-            await uow.payment_events.append(events)
-            await self._books.record(uow, events)
-            await uow.commit()
+            await self._commit(uow, intent)
         return intent
+
+    async def _commit(self, uow: UnitOfWork, intent: PaymentIntent) -> None:
+        """The intent's new history lines and their bookkeeping, in its transaction."""
+        events = intent.pull_events()
+        await uow.payment_events.append(events)
+        await self._books.record(uow, events)
+        await uow.commit()
 
     async def update(
         self, caller: Principal, intent_id: str, cmd: UpdatePaymentIntent
@@ -156,10 +160,7 @@ class PaymentIntents:
                 violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys in all")
                 violations.raise_if_any()
             await uow.payment_intents.update(intent)
-            events = intent.pull_events()
-            await uow.payment_events.append(events)
-            await self._books.record(uow, events)
-            await uow.commit()
+            await self._commit(uow, intent)
         return intent
 
     async def get(

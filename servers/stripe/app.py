@@ -74,6 +74,17 @@ def handles(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
+async def _one(c: Call, method: Any, request: Any, shape: Callable[[Json], Json]) -> Json:
+    """One call to the API, its answer in Stripe's shape."""
+    return shape(render.as_json(await call(method, request, c.caller)))
+
+
+async def _page(c: Call, method: Any, request: Any, shape: Callable[[Json], Json]) -> Json:
+    """A list call to the API as Stripe's list object."""
+    answer = await call(method, request, c.caller)
+    return render.page(c.url, [shape(render.as_json(x)) for x in answer.data], answer.has_more)
+
+
 # --- payment methods: Stripe's test ids become tokens of the vault --------------------------
 
 
@@ -102,12 +113,8 @@ async def _payment_method(c: Call, value: str) -> str:
 
 
 async def _intent_json(c: Call, intent_id: str) -> Json:
-    intent = await call(
-        c.backend.payment_intents.GetPaymentIntent,
-        payment_intents_pb2.GetPaymentIntentRequest(id=intent_id),
-        c.caller,
-    )
-    return render.payment_intent(render.as_json(intent))
+    request = payment_intents_pb2.GetPaymentIntentRequest(id=intent_id)
+    return await _one(c, c.backend.payment_intents.GetPaymentIntent, request, render.payment_intent)
 
 
 async def _confirm(c: Call, intent_id: str, payment_method: str, return_url: str) -> Json:
@@ -153,8 +160,7 @@ async def retrieve_payment_intent(c: Call) -> Json:
     request = payment_intents_pb2.GetPaymentIntentRequest(
         id=c.id, client_secret=c.get("client_secret", "")
     )
-    intent = await call(c.backend.payment_intents.GetPaymentIntent, request, c.caller)
-    return render.payment_intent(render.as_json(intent))
+    return await _one(c, c.backend.payment_intents.GetPaymentIntent, request, render.payment_intent)
 
 
 @handles("POST /v1/payment_intents/{id}")
@@ -165,8 +171,9 @@ async def update_payment_intent(c: Call) -> Json:
     for name in ("description", "receipt_email"):
         if name in c.params:
             getattr(request, name).CopyFrom(wrappers_pb2.StringValue(value=c.get(name)))
-    intent = await call(c.backend.payment_intents.UpdatePaymentIntent, request, c.caller)
-    return render.payment_intent(render.as_json(intent))
+    return await _one(
+        c, c.backend.payment_intents.UpdatePaymentIntent, request, render.payment_intent
+    )
 
 
 @handles("POST /v1/payment_intents/{id}/confirm")
@@ -179,8 +186,9 @@ async def capture_payment_intent(c: Call) -> Json:
     request = payment_intents_pb2.CapturePaymentIntentRequest(
         id=c.id, amount_to_capture=c.get("amount_to_capture", 0)
     )
-    intent = await call(c.backend.payment_intents.CapturePaymentIntent, request, c.caller)
-    return render.payment_intent(render.as_json(intent))
+    return await _one(
+        c, c.backend.payment_intents.CapturePaymentIntent, request, render.payment_intent
+    )
 
 
 @handles("POST /v1/payment_intents/{id}/cancel")
@@ -188,8 +196,9 @@ async def cancel_payment_intent(c: Call) -> Json:
     request = payment_intents_pb2.CancelPaymentIntentRequest(
         id=c.id, cancellation_reason=c.get("cancellation_reason", "").upper()
     )
-    intent = await call(c.backend.payment_intents.CancelPaymentIntent, request, c.caller)
-    return render.payment_intent(render.as_json(intent))
+    return await _one(
+        c, c.backend.payment_intents.CancelPaymentIntent, request, render.payment_intent
+    )
 
 
 @handles("GET /v1/payment_intents")
@@ -197,9 +206,9 @@ async def list_payment_intents(c: Call) -> Json:
     request = payment_intents_pb2.ListPaymentIntentsRequest(
         limit=c.get("limit", 0), starting_after=c.get("starting_after", "")
     )
-    answer = await call(c.backend.payment_intents.ListPaymentIntents, request, c.caller)
-    items = [render.payment_intent(render.as_json(i)) for i in answer.data]
-    return render.page(c.url, items, answer.has_more)
+    return await _page(
+        c, c.backend.payment_intents.ListPaymentIntents, request, render.payment_intent
+    )
 
 
 # --- refunds --------------------------------------------------------------------------------
@@ -212,15 +221,13 @@ async def create_refund(c: Call) -> Json:
         amount=c.get("amount", 0),
         reason=c.get("reason", ""),
     )
-    return render.refund(
-        render.as_json(await call(c.backend.refunds.CreateRefund, request, c.caller))
-    )
+    return await _one(c, c.backend.refunds.CreateRefund, request, render.refund)
 
 
 @handles("GET /v1/refunds/{id}")
 async def retrieve_refund(c: Call) -> Json:
     request = refunds_pb2.GetRefundRequest(id=c.id)
-    return render.refund(render.as_json(await call(c.backend.refunds.GetRefund, request, c.caller)))
+    return await _one(c, c.backend.refunds.GetRefund, request, render.refund)
 
 
 @handles("GET /v1/refunds")
@@ -230,10 +237,7 @@ async def list_refunds(c: Call) -> Json:
         limit=c.get("limit", 0),
         starting_after=c.get("starting_after", ""),
     )
-    answer = await call(c.backend.refunds.ListRefunds, request, c.caller)
-    return render.page(
-        c.url, [render.refund(render.as_json(r)) for r in answer.data], answer.has_more
-    )
+    return await _page(c, c.backend.refunds.ListRefunds, request, render.refund)
 
 
 # --- tokens and payment methods -------------------------------------------------------------
@@ -279,15 +283,15 @@ async def create_payment_method(c: Call) -> Json:
     else:
         token_id = str((await _tokenize(c, _card_number(card, "card"), card)).id)
     request = payment_methods_pb2.CreatePaymentMethodRequest(token=token_id)
-    method = await call(c.backend.payment_methods.CreatePaymentMethod, request, c.caller)
-    return render.payment_method(render.as_json(method))
+    return await _one(
+        c, c.backend.payment_methods.CreatePaymentMethod, request, render.payment_method
+    )
 
 
 @handles("GET /v1/payment_methods/{id}")
 async def retrieve_payment_method(c: Call) -> Json:
     request = payment_methods_pb2.GetPaymentMethodRequest(id=c.id)
-    method = await call(c.backend.payment_methods.GetPaymentMethod, request, c.caller)
-    return render.payment_method(render.as_json(method))
+    return await _one(c, c.backend.payment_methods.GetPaymentMethod, request, render.payment_method)
 
 
 # --- balance --------------------------------------------------------------------------------
@@ -295,8 +299,8 @@ async def retrieve_payment_method(c: Call) -> Json:
 
 @handles("GET /v1/balance")
 async def retrieve_balance(c: Call) -> Json:
-    answer = await call(c.backend.balance.GetBalance, balance_pb2.GetBalanceRequest(), c.caller)
-    return render.balance(render.as_json(answer))
+    request = balance_pb2.GetBalanceRequest()
+    return await _one(c, c.backend.balance.GetBalance, request, render.balance)
 
 
 @handles("GET /v1/balance_transactions")
@@ -306,9 +310,9 @@ async def list_balance_transactions(c: Call) -> Json:
         starting_after=c.get("starting_after", ""),
         source=c.get("source", ""),
     )
-    answer = await call(c.backend.balance.ListBalanceTransactions, request, c.caller)
-    items = [render.balance_transaction(render.as_json(t)) for t in answer.data]
-    return render.page(c.url, items, answer.has_more)
+    return await _page(
+        c, c.backend.balance.ListBalanceTransactions, request, render.balance_transaction
+    )
 
 
 # --- events and webhook endpoints -----------------------------------------------------------
@@ -316,8 +320,8 @@ async def list_balance_transactions(c: Call) -> Json:
 
 @handles("GET /v1/events/{id}")
 async def retrieve_event(c: Call) -> Json:
-    answer = await call(c.backend.events.GetEvent, events_pb2.GetEventRequest(id=c.id), c.caller)
-    return render.api_event(render.as_json(answer))
+    request = events_pb2.GetEventRequest(id=c.id)
+    return await _one(c, c.backend.events.GetEvent, request, render.api_event)
 
 
 @handles("GET /v1/events")
@@ -325,9 +329,7 @@ async def list_events(c: Call) -> Json:
     request = events_pb2.ListEventsRequest(
         type=c.get("type", ""), limit=c.get("limit", 0), starting_after=c.get("starting_after", "")
     )
-    answer = await call(c.backend.events.ListEvents, request, c.caller)
-    items = [render.api_event(render.as_json(e)) for e in answer.data]
-    return render.page(c.url, items, answer.has_more)
+    return await _page(c, c.backend.events.ListEvents, request, render.api_event)
 
 
 WE = webhook_endpoints_pb2
@@ -341,15 +343,17 @@ async def create_webhook_endpoint(c: Call) -> Json:
         description=c.get("description", ""),
         signature_scheme=WE.WebhookEndpoint.STRIPE,
     )
-    answer = await call(c.backend.webhook_endpoints.CreateWebhookEndpoint, request, c.caller)
-    return render.webhook_endpoint(render.as_json(answer))
+    return await _one(
+        c, c.backend.webhook_endpoints.CreateWebhookEndpoint, request, render.webhook_endpoint
+    )
 
 
 @handles("GET /v1/webhook_endpoints/{id}")
 async def retrieve_webhook_endpoint(c: Call) -> Json:
     request = WE.GetWebhookEndpointRequest(id=c.id)
-    answer = await call(c.backend.webhook_endpoints.GetWebhookEndpoint, request, c.caller)
-    return render.webhook_endpoint(render.as_json(answer))
+    return await _one(
+        c, c.backend.webhook_endpoints.GetWebhookEndpoint, request, render.webhook_endpoint
+    )
 
 
 @handles("POST /v1/webhook_endpoints/{id}")
@@ -361,8 +365,9 @@ async def update_webhook_endpoint(c: Call) -> Json:
         request.description.CopyFrom(wrappers_pb2.StringValue(value=c.get("description")))
     if "disabled" in c.params:
         request.disabled.CopyFrom(wrappers_pb2.BoolValue(value=c.get("disabled")))
-    answer = await call(c.backend.webhook_endpoints.UpdateWebhookEndpoint, request, c.caller)
-    return render.webhook_endpoint(render.as_json(answer))
+    return await _one(
+        c, c.backend.webhook_endpoints.UpdateWebhookEndpoint, request, render.webhook_endpoint
+    )
 
 
 @handles("DELETE /v1/webhook_endpoints/{id}")
@@ -377,9 +382,9 @@ async def list_webhook_endpoints(c: Call) -> Json:
     request = WE.ListWebhookEndpointsRequest(
         limit=c.get("limit", 0), starting_after=c.get("starting_after", "")
     )
-    answer = await call(c.backend.webhook_endpoints.ListWebhookEndpoints, request, c.caller)
-    items = [render.webhook_endpoint(render.as_json(e)) for e in answer.data]
-    return render.page(c.url, items, answer.has_more)
+    return await _page(
+        c, c.backend.webhook_endpoints.ListWebhookEndpoints, request, render.webhook_endpoint
+    )
 
 
 # --- the app --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import stripe
 
 from core.access.model import Principal
 from core.access.roles import Role
-from core.events.delivery import WebhookDispatcher
+from core.events.delivery import EventBody, WebhookDispatcher
 from core.events.model import DeliveryStatus, SignatureScheme, WebhookPolicy
 from core.events.ports import SendResult
 from core.events.ssrf import Destination, UrlGuard, UrlPolicy
@@ -55,7 +55,11 @@ class World:
     uow: MemoryUnitOfWorkFactory
     ids: SequentialIds
 
-    def dispatcher(self, policy: WebhookPolicy | None = None) -> WebhookDispatcher:
+    def dispatcher(
+        self,
+        policy: WebhookPolicy | None = None,
+        bodies: Mapping[SignatureScheme, EventBody] | None = None,
+    ) -> WebhookDispatcher:
         return WebhookDispatcher(
             self.uow,
             self.ids,
@@ -64,6 +68,7 @@ class World:
             guard=self.app.webhook_endpoints._guard,
             outbox=self.app.event_outbox,
             policy=policy or self.app.event_outbox.policy,
+            bodies=bodies,
         )
 
     async def pay(self, amount: int = 1000, number: str = "4242424242424242") -> str:
@@ -435,15 +440,7 @@ async def test_an_endpoint_with_stripes_scheme_gets_stripe_signature_and_stripes
         world.merchant, EndpointSettings(url=HOOK, enabled_events=("payment_intent.succeeded",))
     )
     intent_id = await world.pay(amount=4200)
-    dispatcher = WebhookDispatcher(
-        world.uow,
-        world.ids,
-        world.clock,
-        sender=world.sender,
-        guard=world.app.webhook_endpoints._guard,
-        outbox=world.app.event_outbox,
-        bodies={SignatureScheme.STRIPE: stripe_render.webhook_body},
-    )
+    dispatcher = world.dispatcher(bodies={SignatureScheme.STRIPE: stripe_render.webhook_body})
     outcomes = await dispatcher.run_once()
     assert len(outcomes) == 2
     by_scheme = {
