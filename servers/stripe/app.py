@@ -34,7 +34,7 @@ from servers.stripe import render
 from servers.stripe.backend import Backend, Caller, call
 from servers.stripe.errors import StripeError, invalid_parameter, missing_parameter, not_found
 from servers.stripe.forms import check, parse
-from servers.stripe.surface import BY_NAME, REFUSED_RESOURCES, ROUTES, Route, test_card
+from servers.stripe.surface import BY_NAME, REFUSED_RESOURCES, ROUTES, Route, card_for_test_id
 
 Json = dict[str, Any]
 PI = payment_intents_pb2.PaymentIntent
@@ -105,7 +105,7 @@ async def _tokenize(c: Call, number: str, fields: Mapping[str, Any] | None = Non
 
 async def _payment_method(c: Call, value: str) -> str:
     """A paygate tok_/pm_ id as it is; a Stripe test id as a fresh token of its test card."""
-    number = test_card(value)
+    number = card_for_test_id(value)
     return str((await _tokenize(c, number)).id) if number is not None else value
 
 

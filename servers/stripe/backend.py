@@ -37,12 +37,12 @@ class Caller:
     idempotency_key: str = ""
     forwarded_for: str = ""
 
-    def metadata(self, *, idempotency_suffix: str = "") -> tuple[tuple[str, str], ...]:
+    def metadata(self) -> tuple[tuple[str, str], ...]:
         pairs = [("x-request-id", self.request_id)]
         if self.authorization:
             pairs.append(("authorization", self.authorization))
         if self.idempotency_key:
-            pairs.append(("idempotency-key", self.idempotency_key + idempotency_suffix))
+            pairs.append(("idempotency-key", self.idempotency_key))
         if self.forwarded_for:
             pairs.append(("x-forwarded-for", self.forwarded_for))
         return tuple(pairs)
@@ -66,12 +66,12 @@ class Backend:
         await self.channel.close(None)
 
 
-async def call(method: Any, request: Any, caller: Caller, *, idempotency_suffix: str = "") -> Any:
+async def call(method: Any, request: Any, caller: Caller) -> Any:
     """One unary call; a failed one raises its StripeError."""
     try:
         return await method(
             request,
-            metadata=caller.metadata(idempotency_suffix=idempotency_suffix),
+            metadata=caller.metadata(),
             timeout=CALL_TIMEOUT,
         )
     except grpc.aio.AioRpcError as error:

@@ -197,7 +197,7 @@ TEST_CARDS: Mapping[str, str] = {
 TEST_PREFIXES = ("pm_card_", "tok_")
 
 
-def test_card(payment_method: str) -> str | None:
+def card_for_test_id(payment_method: str) -> str | None:
     """The paygate test card number for a Stripe test id (pm_card_visa, tok_visa)."""
     for prefix in TEST_PREFIXES:
         if payment_method.startswith(prefix):
