@@ -431,6 +431,14 @@ async def _params(request: Request, route: Route) -> dict[str, Any]:
             values.update(parse(body.decode("utf-8")))
         except UnicodeDecodeError:
             raise StripeError(400, "invalid_request_error", "The body is not UTF-8.") from None
+    if "stripe-account" in request.headers:
+        raise StripeError(
+            400,
+            "invalid_request_error",
+            "Stripe-Account (Connect) is not supported: each paygate key is one account.",
+            code="parameter_unknown",
+            param="Stripe-Account",
+        )
     params = check(values, route.params)
     for path in params.get("expand", []):
         raise StripeError(

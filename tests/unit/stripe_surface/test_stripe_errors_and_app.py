@@ -144,3 +144,8 @@ async def test_resources_not_served_and_unknown_routes(client: httpx.AsyncClient
     assert _error(await client.delete("/stripe/v1/payment_intents"), 405)["type"] == (
         "invalid_request_error"
     )
+
+
+async def test_a_connect_account_header_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/stripe/v1/balance", headers={"stripe-account": "acct_1"})
+    assert _error(response, 400)["param"] == "Stripe-Account"
