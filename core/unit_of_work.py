@@ -16,12 +16,21 @@ from typing import Protocol
 from core.access.ports import AccessScope
 from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
+from core.notifications.ports import NotificationsScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
 from core.shared.unit_of_work import Transaction
 
 
-class UnitOfWork(PaymentsScope, AccessScope, LedgerScope, EventsScope, Transaction, Protocol):
+class UnitOfWork(
+    PaymentsScope,
+    AccessScope,
+    LedgerScope,
+    EventsScope,
+    NotificationsScope,
+    Transaction,
+    Protocol,
+):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
 
 

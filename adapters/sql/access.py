@@ -447,6 +447,7 @@ class SqlApiKeys:
                     usage_count=key.usage_count,
                     expires_at=key.expires_at,
                     publishable_key=key.publishable_key or None,
+                    allowed_ips=list(key.allowed_ips),
                 )
             )
         except IntegrityError as error:
@@ -483,6 +484,16 @@ class SqlApiKeys:
             update(api_keys)
             .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
             .values(expires_at=at)
+        )
+
+    async def set_allowed_ips(
+        self, merchant_id: str, key_id: str, allowed_ips: tuple[str, ...]
+    ) -> None:
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id, t.merchant_id == merchant_id)
+            .values(allowed_ips=list(allowed_ips))
         )
 
     async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:

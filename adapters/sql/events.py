@@ -148,6 +148,23 @@ class SqlEvents:
                 update(events).where(events.c.id.in_(list(event_ids))).values(streamed_at=at)
             )
 
+    async def claim_unnotified(self, *, limit: int) -> Sequence[Event]:
+        t = events.c
+        query = (
+            select(events)
+            .where(t.notified_at.is_(None))
+            .order_by(t.created, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def mark_notified(self, event_ids: Sequence[str], at: datetime) -> None:
+        if event_ids:
+            await self._conn.execute(
+                update(events).where(events.c.id.in_(list(event_ids))).values(notified_at=at)
+            )
+
 
 class SqlWebhookEndpoints:
     def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:

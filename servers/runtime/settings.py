@@ -146,6 +146,23 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
+    # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
+    smtp_host: str = ""
+    # 587 (STARTTLS when offered), 465 (implicit TLS) or 25.
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: Secret = _NO_SECRET
+    smtp_from: str = "paygate <receipts@localhost>"
+    # The locale amounts and dates are written in (babel), e.g. en_US, de_DE, hi_IN.
+    mail_locale: str = "en_US"
+
+    # --- the edge: TLS at Envoy (docs/operations.md, "TLS") ------------------------------
+    # PEM certificate chain and private key of Envoy's listeners; both empty: plain HTTP
+    # and h2c (a laptop). `paygate tls selfsigned` writes a pair for 127.0.0.1/localhost.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""
