@@ -571,6 +571,40 @@ def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+# Below TLS 1.2 nothing a payment client should speak.
+TLS_MINIMUM_VERSION = "TLSv1_2"
+
+
+def transport_socket(settings: Settings, alpn: Sequence[str]) -> dict[str, Any] | None:
+    """Envoy's DownstreamTlsContext for the configured certificate; None (plain TCP) when
+    neither file is set. One of the two without the other is a configuration mistake."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError("PAYGATE_TLS_CERT_FILE and PAYGATE_TLS_KEY_FILE go together")
+    for path in (cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"TLS file not found: {path}")
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": list(alpn),
+                "tls_params": {"tls_minimum_protocol_version": TLS_MINIMUM_VERSION},
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(Path(cert).resolve())},
+                        "private_key": {"filename": str(Path(key).resolve())},
+                    }
+                ],
+            },
+        },
+    }
+
+
 def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> str:
     """Envoy's YAML for `settings`, with the public services of `descriptor`."""
     api = read_descriptor(descriptor)
@@ -595,6 +629,8 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+        "rest_transport_socket": transport_socket(settings, ("h2", "http/1.1")),
+        "grpc_transport_socket": transport_socket(settings, ("h2",)),
     }
     text = Path(template).read_text()
     return string.Template(text).substitute(

@@ -176,8 +176,18 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @property
+    def tls(self) -> bool:
+        """Envoy's listeners serve TLS (a certificate is configured)."""
+        return bool(self.tls_cert_file or self.tls_key_file)
+
+    @property
+    def rest_url(self) -> str:
+        """Envoy's REST listener on this machine."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
     def web_url(self) -> str:
-        return self.web_base_url or f"http://127.0.0.1:{self.http_port}"
+        return self.web_base_url or self.rest_url
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes from_env() in a child process return these settings."""
