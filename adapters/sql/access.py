@@ -419,6 +419,7 @@ def _api_key(row: RowMapping) -> ApiKey:
         usage_count=row["usage_count"],
         expires_at=row["expires_at"],
         publishable_key=row["publishable_key"] or "",
+        allowed_ips=tuple(row["allowed_ips"]),
     )
 
 

@@ -114,27 +114,33 @@ class SqlMailDirectory:
         self._conn = connection
 
     async def merchant_name(self, merchant_id: str) -> str:
-        name = await self._conn.scalar(
-            select(merchants.c.name).where(merchants.c.id == merchant_id)
-        )
+        name = (
+            await self._conn.execute(select(merchants.c.name).where(merchants.c.id == merchant_id))
+        ).scalar()
         return name or ""
 
     async def owner_email(self, merchant_id: str) -> str:
         m = memberships.c
-        email = await self._conn.scalar(
-            select(users.c.email)
-            .join(memberships, m.user_id == users.c.id)
-            .where(m.merchant_id == merchant_id, m.role == Role.OWNER.value)
-            .order_by(m.created, m.user_id)
-            .limit(1)
-        )
+        email = (
+            await self._conn.execute(
+                select(users.c.email)
+                .join(memberships, m.user_id == users.c.id)
+                .where(m.merchant_id == merchant_id, m.role == Role.OWNER.value)
+                .order_by(m.created, m.user_id)
+                .limit(1)
+            )
+        ).scalar()
         return email or ""
 
     async def receipt_details(self, merchant_id: str, payment_intent_id: str) -> ReceiptDetails:
         i, a = payment_intents.c, payment_attempts.c
-        receipt_email = await self._conn.scalar(
-            select(i.receipt_email).where(i.id == payment_intent_id, i.merchant_id == merchant_id)
-        )
+        receipt_email = (
+            await self._conn.execute(
+                select(i.receipt_email).where(
+                    i.id == payment_intent_id, i.merchant_id == merchant_id
+                )
+            )
+        ).scalar()
         if not receipt_email:
             return ReceiptDetails("")
         card = (

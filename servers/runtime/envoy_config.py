@@ -23,6 +23,7 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
+from servers.grpc.client_address import CLIENT_ADDRESS_HEADER
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -571,6 +572,20 @@ def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+# The address of the connection Envoy accepted, for the API processes' per-key allow-lists,
+# rate limits and audit log (servers/grpc/client_address.py); a client's own value is
+# overwritten. X-Forwarded-For alone would not do: for a loopback client Envoy appends the
+# host's address there, not the client's.
+CLIENT_ADDRESS = [
+    {
+        "header": {
+            "key": CLIENT_ADDRESS_HEADER,
+            "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+        },
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+]
+
 # Below TLS 1.2 nothing a payment client should speak.
 TLS_MINIMUM_VERSION = "TLSv1_2"
 
@@ -629,6 +644,7 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+        "client_address_header": CLIENT_ADDRESS,
         "rest_transport_socket": transport_socket(settings, ("h2", "http/1.1")),
         "grpc_transport_socket": transport_socket(settings, ("h2",)),
     }

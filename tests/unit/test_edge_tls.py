@@ -73,3 +73,20 @@ def test_a_half_or_missing_pair_is_refused_before_envoy_starts(files: dict[str, 
 def test_tls_settings_come_from_the_environment() -> None:
     settings = Settings.from_env({"PAYGATE_TLS_CERT_FILE": "c.pem", "PAYGATE_TLS_KEY_FILE": "k"})
     assert (settings.tls_cert_file, settings.tls_key_file, settings.tls) == ("c.pem", "k", True)
+
+
+def test_the_proxys_own_client_address_header_wins_over_forwarded_for() -> None:
+    from servers.grpc.client_address import LOOPBACK, client_address
+
+    envoy = "ipv4:127.0.0.1:40000"
+    # Envoy appends the host's address to X-Forwarded-For for a loopback client.
+    assert client_address(envoy, "192.0.2.2", LOOPBACK, "127.0.0.2") == "127.0.0.2"
+    assert client_address(envoy, "192.0.2.2", LOOPBACK, "junk") == "192.0.2.2"
+    # From a peer that is not a trusted proxy, neither header is believed.
+    assert client_address("ipv4:10.1.1.1:5", "127.0.0.9", LOOPBACK, "127.0.0.2") == "10.1.1.1"
+
+
+def test_envoy_overwrites_the_client_address_header_on_both_listeners() -> None:
+    rendered = envoy_config.render(SETTINGS, envoy_config.descriptor_path())
+    assert rendered.count('"key": "x-paygate-client-address"') == 2
+    assert rendered.count("OVERWRITE_IF_EXISTS_OR_ADD") >= 2
