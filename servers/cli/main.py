@@ -12,6 +12,8 @@
     paygate reconcile --date D                   ledger vs payments vs the acquirer's file
     paygate limits set --merchant acct_... --class payments_create 1000/second
                                                  a merchant's own rate limits (none: defaults)
+    paygate login | payments ... | keys ... | events tail
+                                                 the merchant's commands (servers/cli/merchant)
     paygate tls selfsigned [--dir DIR]           a CA and a certificate for 127.0.0.1 and
                                                  localhost, for Envoy's TLS on a laptop
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from servers.cli import webhooks
+from servers.cli.merchant import commands as merchant
 from servers.runtime.logging_setup import json_line
 from servers.runtime.settings import Settings
 
@@ -290,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     )
     selfsigned.add_argument("--dir", type=Path, help="where to write (default <data_dir>/tls)")
     webhooks.add_commands(commands)
+    merchant.add_commands(commands)
     return root
 
 
@@ -320,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _limits(settings, args)
     elif args.command == "tls":
         code = _tls(settings, args)
+    elif args.command in merchant.COMMANDS:
+        code = merchant.run(args)
     elif args.command in ("listen", "trigger", "webhooks"):
         code = webhooks.run(settings, args)
     else:

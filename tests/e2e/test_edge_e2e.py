@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import os
 import ssl
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -242,3 +246,25 @@ def test_a_receipt_reaches_the_mail_server_with_the_amount_and_no_card_number(
     time.sleep(3)
     about = [m for m in inbox.messages if intent["id"] in _body(m, "plain")]
     assert len(about) == 2
+
+
+def test_the_merchant_cli_over_tls(edge: Gateway, tls_dir: Path) -> None:
+    env = {
+        **os.environ,
+        "PAYGATE_API_URL": f"https://{edge.grpc_target}",
+        "PAYGATE_CA_FILE": str(tls_dir / "ca.pem"),
+        "PAYGATE_API_KEY": edge.secret_key,
+        "PAYGATE_CONFIG": str(tls_dir / "no-config.json"),
+    }
+    paygate = str(Path(sys.executable).with_name("paygate"))
+    created = subprocess.run(
+        [paygate, "payments", "create", "--amount", "900", "--currency", "usd", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["amount"] == "900"
+    unverified = subprocess.run(
+        [paygate, "payments", "list"], env={**env, "PAYGATE_CA_FILE": ""},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unverified.returncode == 1 and "cannot reach the gateway" in unverified.stderr
