@@ -17,6 +17,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -34,16 +35,14 @@ class Steps:
     s.step("settling") ... s.step("checkpointing")`; each step() completes the previous one.
     `total` may grow (`grow`), for work whose size is learnt on the way (rotation passes)."""
 
-    def __init__(
-        self, title: str, steps: Sequence[str], *, console: Console | None = None
-    ) -> None:
+    def __init__(self, title: str, steps: Sequence[str], *, console: Console | None = None) -> None:
         self.title = title
         self.total = len(steps)
         self.done = 0
         self.current = ""
         self._console = console if console is not None else _console()
         self._progress: Progress | None = None
-        self._task = 0
+        self._task = TaskID(0)
 
     def __enter__(self) -> Steps:
         if self._console is not None:

@@ -158,8 +158,9 @@ def test_a_key_is_refused_outside_its_networks_and_the_refusal_is_audited(
     edge: Gateway, tls_dir: Path
 ) -> None:
     with client(edge, tls_dir, edge.secret_key) as admin:
+        networks = ["127.0.0.1", "10.0.0.1/8"]
         bad = admin.post("/v1/api_keys", headers=idempotent(),
-                         json={"type": "SECRET", "allowed_ips": ["127.0.0.1", "10.0.0.1/8"]})  # fmt: skip
+                         json={"type": "SECRET", "allowed_ips": networks})  # fmt: skip
         assert bad.status_code == 400, bad.text
         assert "allowed_ips[1]" in bad.text
         created = admin.post("/v1/api_keys", headers=idempotent(),

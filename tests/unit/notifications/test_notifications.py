@@ -148,8 +148,8 @@ async def test_alerts_go_to_the_owner_on_a_dispute_and_a_disabled_endpoint(
     add_event(uow, clock, EventType.CHARGE_DISPUTE_CREATED,
               {"id": "dp_1", "payment_intent": "pi_1", "amount": "2500", "currency": "EUR",
                "reason": "fraudulent"})  # fmt: skip
-    add_event(uow, clock, EventType.WEBHOOK_ENDPOINT_DISABLED,
-              {"id": "we_1", "url": "https://shop.test/hooks", "disabled_reason": "GONE"})  # fmt: skip
+    endpoint = {"id": "we_1", "url": "https://shop.test/hooks", "disabled_reason": "GONE"}
+    add_event(uow, clock, EventType.WEBHOOK_ENDPOINT_DISABLED, endpoint)
     await notifications.queue(limit=10)
     await notifications.send_due(limit=10)
     assert {(m.recipient, m.subject) for m in mailer.sent} == {
