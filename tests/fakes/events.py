@@ -108,24 +108,23 @@ class MemoryEvents:
         return len(gone)
 
     async def claim_unstreamed(self, *, limit: int) -> Sequence[Event]:
-        rows = sorted(
-            (e for e in self._t.events.values() if e.id not in self._t.streamed),
-            key=lambda e: (e.created, e.id),
-        )
-        return rows[:limit]
+        return self._unmarked(self._t.streamed, limit)
 
     async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None:
         self._t.streamed.update(event_ids)
 
     async def claim_unnotified(self, *, limit: int) -> Sequence[Event]:
-        rows = sorted(
-            (e for e in self._t.events.values() if e.id not in self._t.notified),
-            key=lambda e: (e.created, e.id),
-        )
-        return rows[:limit]
+        return self._unmarked(self._t.notified, limit)
 
     async def mark_notified(self, event_ids: Sequence[str], at: datetime) -> None:
         self._t.notified.update(event_ids)
+
+    def _unmarked(self, marked: set[str], limit: int) -> list[Event]:
+        rows = sorted(
+            (e for e in self._t.events.values() if e.id not in marked),
+            key=lambda e: (e.created, e.id),
+        )
+        return rows[:limit]
 
 
 class MemoryWebhookEndpoints:
