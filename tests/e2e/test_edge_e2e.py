@@ -83,6 +83,7 @@ def edge(
     with running_gateway(
         gateway_database_url,
         redis_url=redis_url,
+        demo_shop=True,
         tls_cert_file=str(tls_dir / "cert.pem"),
         tls_key_file=str(tls_dir / "key.pem"),
         smtp_host="127.0.0.1",
@@ -269,3 +270,9 @@ def test_the_merchant_cli_over_tls(edge: Gateway, tls_dir: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert unverified.returncode == 1 and "cannot reach the gateway" in unverified.stderr
+
+
+def test_the_demo_shop_pays_through_the_tls_listener(edge: Gateway) -> None:
+    created = httpx.post(f"{edge.demo_url}/create-payment-intent", timeout=30)
+    assert created.status_code == 200, created.text
+    assert created.json()["client_secret"].startswith("pi_")
