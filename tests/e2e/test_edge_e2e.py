@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from aiosmtpd.controller import Controller
 from paygate.v1 import payment_intents_pb2, payment_intents_pb2_grpc
 
 from servers.runtime.tls import selfsigned
+from tests.databases import fresh_database
 from tests.e2e.conftest import free_port, running_gateway
 from tests.e2e.gateway import Gateway
 
@@ -77,11 +78,17 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def edge(
-    gateway_database_url: str, inbox: Inbox, tls_dir: Path, redis_url: str
-) -> Iterator[Gateway]:
+async def edge_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """Its own: this gateway's acquirer role keeps books the session gateway's does not
+    (its payments would be differences in that gateway's reconciliation)."""
+    async with fresh_database(postgres_admin_url, "paygate_edge") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def edge(edge_database_url: str, inbox: Inbox, tls_dir: Path, redis_url: str) -> Iterator[Gateway]:
     with running_gateway(
-        gateway_database_url,
+        edge_database_url,
         redis_url=redis_url,
         demo_shop=True,
         tls_cert_file=str(tls_dir / "cert.pem"),
