@@ -19,6 +19,7 @@ from core.ledger.ports import LedgerScope
 from core.notifications.ports import NotificationsScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
+from core.risk.ports import RiskScope
 from core.shared.unit_of_work import Transaction
 
 
@@ -28,6 +29,7 @@ class UnitOfWork(
     LedgerScope,
     EventsScope,
     NotificationsScope,
+    RiskScope,
     Transaction,
     Protocol,
 ):

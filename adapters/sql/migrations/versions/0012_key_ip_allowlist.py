@@ -1,7 +1,7 @@
 """Per-key IP allow-lists, and the bookkeeping of receipts and alerts by email.
 
 Revision ID: 0012_key_ip_allowlist
-Revises: 0008_checkout
+Revises: 0013_stripe
 Create Date: 2026-12-06
 
 - api_keys gets allowed_ips: the networks (normalized CIDRs) a secret key may be used
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0012_key_ip_allowlist"
-down_revision: str | None = "0008_checkout"
+down_revision: str | None = "0013_stripe"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
