@@ -1,7 +1,7 @@
 """Connectors and routing: the route an attempt took and every try along it.
 
 Revision ID: 0010_connectors
-Revises: 0013_stripe
+Revises: 0012_key_ip_allowlist
 Create Date: 2026-12-06
 
 - payment_attempts gets `route` (the routing rule that chose its acquirers) and `tries`
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0010_connectors"
-down_revision: str | None = "0013_stripe"
+down_revision: str | None = "0012_key_ip_allowlist"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
