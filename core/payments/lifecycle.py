@@ -56,7 +56,12 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.ports import (
+    AcquirerRouter,
+    CardVault,
+    NoPaymentObserver,
+    PaymentObserver,
+)
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -116,6 +121,7 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        observer: PaymentObserver | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -124,6 +130,7 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._observer = observer or NoPaymentObserver()
 
     # ================================================================== confirm
 
@@ -213,6 +220,7 @@ class PaymentLifecycle:
             if cmd.return_url:
                 intent.return_url = cmd.return_url
             await uow.payment_attempts.add(attempt)
+            self._observer.attempt_saved(attempt)
             await self._save(uow, intent)
             if source.kind == "upi":
                 merchant = await uow.merchants.get(intent.merchant_id)
@@ -667,6 +675,7 @@ class PaymentLifecycle:
     ) -> None:
         if attempt is not None:
             await uow.payment_attempts.update(attempt)
+            self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
         await self._record(uow, intent.pull_events())
 

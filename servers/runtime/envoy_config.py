@@ -595,11 +595,58 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+        "tracing": _tracing(settings),
     }
     text = Path(template).read_text()
-    return string.Template(text).substitute(
+    rendered = string.Template(text).substitute(
         {key: json.dumps(value) for key, value in values.items()}
     )
+    if settings.otlp_endpoint:  # the clusters list ends the file: one more item
+        rendered += "  - " + json.dumps(_otlp_cluster(settings.otlp_endpoint)) + "\n"
+    return rendered
+
+
+OTLP_CLUSTER = "otlp"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _tracing(settings: Settings) -> dict[str, Any] | None:
+    """Envoy's OpenTelemetry tracer: a span per request, sent over OTLP/gRPC; the trace
+    context goes upstream in the W3C traceparent header, which the API process's
+    tracing interceptor continues (adapters/observability/tracing.py)."""
+    if not settings.otlp_endpoint:
+        return None
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                "service_name": "paygate-envoy",
+            },
+        },
+    }
+
+
+def _otlp_cluster(endpoint: str) -> dict[str, Any]:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"PAYGATE_OTLP_ENDPOINT must be host:port, got {endpoint!r}")
+    return {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            _HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [{"lb_endpoints": _endpoints([(host, int(port))])}],
+        },
+    }
 
 
 def write(settings: Settings, descriptor: Path, path: Path | None = None) -> Path:

@@ -146,6 +146,19 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- metrics, traces and probes (docs/operations.md) ----------------------------------
+    # This process's HTTP port for /metrics, /readyz and /livez; 0: none. `paygate up`
+    # gives each child its own (metrics_base_port).
+    metrics_port: int = 0
+    # Where that port listens: loopback on one machine, 0.0.0.0 in a pod.
+    metrics_host: str = "127.0.0.1"
+    # `paygate up`: API process i gets metrics_base_port + i, then the worker, then the web
+    # process; 0: no metrics ports.
+    metrics_base_port: int = 9100
+    # host:port of an OTLP/gRPC collector (Jaeger, Tempo, the OpenTelemetry Collector);
+    # empty: tracing off, at no cost. Envoy sends its spans there too.
+    otlp_endpoint: str = ""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""
