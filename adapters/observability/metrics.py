@@ -144,7 +144,10 @@ class Metrics:
         """core.payments.ports.PaymentObserver."""
         decline = attempt.error.decline_code if attempt.error is not None else ""
         self.payment_attempts.labels(
-            attempt.status.value, attempt.payment_method_type, attempt.currency.lower(), decline
+            attempt.status.value.lower(),
+            attempt.payment_method_type,
+            attempt.currency.lower(),
+            decline,
         ).inc()
 
     def record_acquirer_call(

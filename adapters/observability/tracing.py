@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-_state: dict[str, Any] = {"tracer": None}
+_state: dict[str, Any] = {"tracer": None, "provider": None, "instrumentors": []}
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -42,7 +42,9 @@ def configure(
     collector) or a test's `exporter` is given; otherwise does nothing at all.
 
     Installs the instrumentations: SQLAlchemy (every engine created from now on), the
-    gRPC clients (acquirer and vault channels) and httpx (webhooks)."""
+    gRPC clients (acquirer and vault channels) and httpx (webhooks). A test's exporter
+    gets every span at once, and the process-wide provider is left alone (reset() undoes
+    the rest)."""
     if not otlp_endpoint and exporter is None:
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": f"paygate-{service}"}))
@@ -54,23 +56,33 @@ def configure(
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
         )
-    trace.set_tracer_provider(provider)
-    _instrument_libraries(provider)
+        trace.set_tracer_provider(provider)
+    _state["instrumentors"] = _instrument_libraries(provider)
+    _state["provider"] = provider
     _state["tracer"] = provider.get_tracer("paygate")
     return provider
 
 
-def _instrument_libraries(provider: TracerProvider) -> None:
+def reset() -> None:
+    """Tracing off again, the libraries uninstrumented (tests)."""
+    for instrumentor in _state["instrumentors"]:
+        instrumentor.uninstrument()
+    _state.update(tracer=None, provider=None, instrumentors=[])
+
+
+def _instrument_libraries(provider: TracerProvider) -> list[Any]:
     from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
+    sql = SQLAlchemyInstrumentor()
     # enable_commenter stays off: it would write trace ids into the SQL text.
-    SQLAlchemyInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
-    GrpcAioInstrumentorClient().instrument(  # type: ignore[no-untyped-call]
-        tracer_provider=provider
-    )
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    sql.instrument(tracer_provider=provider, enable_commenter=False)
+    grpc_client = GrpcAioInstrumentorClient()  # type: ignore[no-untyped-call]
+    grpc_client.instrument(tracer_provider=provider)
+    http = HTTPXClientInstrumentor()
+    http.instrument(tracer_provider=provider)
+    return [sql, grpc_client, http]
 
 
 def server_interceptors() -> list[Any]:
@@ -82,7 +94,10 @@ def server_interceptors() -> list[Any]:
     from opentelemetry.instrumentation.grpc.filters import negate, service_name
 
     skip_health = negate(service_name(HEALTH_SERVICE))
-    return [aio_server_interceptor(filter_=skip_health)]  # type: ignore[no-untyped-call]
+    interceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
+        tracer_provider=_state["provider"], filter_=skip_health
+    )
+    return [interceptor]
 
 
 @contextlib.contextmanager
@@ -104,6 +119,6 @@ def annotate(key: str, value: str) -> None:
 
 def shutdown() -> None:
     """Flushes the spans still buffered (at process exit)."""
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
+    provider = _state["provider"]
+    if provider is not None:
         provider.shutdown()

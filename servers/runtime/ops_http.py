@@ -77,13 +77,21 @@ def start(
     if not port:
         return None
     try:
-        server = make_server(
-            host, port, wsgi_app(registry, readiness), ThreadingWSGIServer, handler_class=_Quiet
-        )
+        server = serve(host, port, registry, readiness)
     except OSError as error:
         log.error("metrics port unavailable", extra={"fields": {"port": port, "error": str(error)}})
         return None
+    log.info("metrics and probes", extra={"fields": {"url": f"http://{host}:{server.port}"}})
+    return server
+
+
+def serve(
+    host: str, port: int, registry: CollectorRegistry, readiness: Readiness | None
+) -> OpsServer:
+    """The server on host:port (0: any free port) from a daemon thread."""
+    server = make_server(
+        host, port, wsgi_app(registry, readiness), ThreadingWSGIServer, handler_class=_Quiet
+    )
     thread = threading.Thread(target=server.serve_forever, name="ops-http", daemon=True)
     thread.start()
-    log.info("metrics and probes", extra={"fields": {"url": f"http://{host}:{server.server_port}"}})
     return OpsServer(server, thread)
