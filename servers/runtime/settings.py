@@ -159,6 +159,16 @@ class Settings:
     # empty: tracing off, at no cost. Envoy sends its spans there too.
     otlp_endpoint: str = ""
 
+    # --- Envoy beyond one machine (deploy/kubernetes) -----------------------------------------
+    # host:port Envoy resolves for the API processes (a headless Service: every pod one
+    # endpoint); empty: the local API processes of `paygate up`.
+    envoy_api_upstream: str = ""
+    # The same for the web role; empty: the local web process (or the API processes).
+    envoy_web_upstream: str = ""
+    # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
+    # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
+    envoy_stats_port: int = 0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""
