@@ -13,6 +13,7 @@ import json
 import re
 import string
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +27,15 @@ from paygate.v1 import options_pb2
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
+# Where Envoy's files are: the source tree's envoy/, or an installed wheel's data files.
+ENVOY_DIR = (
+    REPO_ROOT / "envoy"
+    if (REPO_ROOT / "envoy" / "envoy.yaml.tmpl").exists()
+    else Path(sys.prefix) / "share" / "paygate" / "envoy"
+)
+TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
 # Written by `make gen` and checked in.
-DESCRIPTOR = REPO_ROOT / "envoy" / "paygate.binpb"
+DESCRIPTOR = ENVOY_DIR / "paygate.binpb"
 PUBLIC_PACKAGE = "paygate.v1"
 
 # Request headers a browser may send cross-origin, and response headers it may read.
