@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
+from tests.unit.observability.test_dashboard import envoy_names_in_dashboard
 
 PAN = "4242424242424242"
 DECLINED = "4000000000000002"
@@ -152,8 +153,11 @@ def test_a_scrape_after_a_few_payments_shows_the_counters_moving(
     assert total(apis, "paygate_acquirer_call_duration_seconds_count", operation="authorize") >= 4
     assert total(apis, "paygate_db_pool_connections", state="size") == 2 * 5
     assert total(apis, "paygate_ready") == 2
-    # Envoy's own stats, scraped from its admin port the same way.
+    # Envoy's own stats, scraped from its admin port the same way, with every name the
+    # Grafana dashboard (deploy/grafana/paygate.json) queries.
     assert total([gateway.metrics_urls["envoy"]], "envoy_cluster_upstream_rq_total") > envoy_before
+    envoy_scrape = httpx.get(gateway.metrics_urls["envoy"], timeout=5).text
+    assert {n for n in envoy_names_in_dashboard() if n not in envoy_scrape} == set()
     worker = gateway.metrics_urls["worker"]
     deadline = time.monotonic() + 30
     while not total([worker], "paygate_job_runs_total", outcome="ok"):
