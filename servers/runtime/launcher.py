@@ -580,8 +580,10 @@ def banner(ready: Ready) -> str:
             if ready.demo_url
             else []
         ),
-        "  metrics          " + (ready.metrics_urls[0][1] if ready.metrics_urls else "none"),
-        *(f"                   {url}" for _, url in ready.metrics_urls[1:]),
+        *(
+            f"  {'metrics' if i == 0 else '':<17}{url}  ({name})"
+            for i, (name, url) in enumerate(ready.metrics_urls)
+        ),
         "",
         "Try it:",
         f"  {curl}",
