@@ -6,8 +6,9 @@ connector is measured the moment it is routed to.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from adapters.observability import tracing
 from adapters.observability.metrics import Metrics
@@ -30,9 +31,7 @@ from core.payments.acquirer import (
 )
 
 
-def _outcome(error: BaseException | None) -> str:
-    if error is None:
-        return "ok"
+def _outcome(error: BaseException) -> str:
     if isinstance(error, AcquirerRejected):
         return "rejected"
     if isinstance(error, AcquirerTimeout):
@@ -78,34 +77,21 @@ class MeteredAcquirer:
         # What an acquirer offers beyond the port (a simulator's challenge_url) passes through.
         return getattr(self.inner, name)
 
-    def _measure(self, operation: str, reference: str) -> _Measured:
-        return _Measured(self, operation, reference)
-
-
-class _Measured:
-    """The span and the timing of one acquirer call (a context manager per call)."""
-
-    def __init__(self, acquirer: MeteredAcquirer, operation: str, reference: str) -> None:
-        self._acquirer = acquirer
-        self._operation = operation
-        self._reference = reference
-        self._started = 0.0
-        self._span = tracing.phase(
-            f"acquirer.{operation}",
-            {"paygate.acquirer": acquirer._name, "paygate.attempt": reference},
-        )
-
-    def __enter__(self) -> None:
-        self._started = time.perf_counter()
-        self._span.__enter__()
-
-    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
-        outcome = _outcome(error)
-        acquirer = self._acquirer
-        acquirer._metrics.record_acquirer_call(
-            acquirer._name, self._operation, outcome, time.perf_counter() - self._started
-        )
-        self._span.__exit__(type(error) if error else None, error, None)
+    @contextlib.contextmanager
+    def _measure(self, operation: str, reference: str) -> Iterator[None]:
+        attributes = {"paygate.acquirer": self._name, "paygate.attempt": reference}
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with tracing.phase(f"acquirer.{operation}", attributes):
+                yield
+            outcome = "ok"
+        except BaseException as error:
+            outcome = _outcome(error)
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            self._metrics.record_acquirer_call(self._name, operation, outcome, seconds)
 
 
 def metered_acquirers(acquirers: Mapping[str, Acquirer], metrics: Metrics) -> dict[str, Acquirer]:

@@ -5,12 +5,14 @@ metrics; refusals, webhook results and job runs land under their documented name
 from __future__ import annotations
 
 import grpc
+import pytest
 from paygate.v1 import payment_intents_pb2, payment_intents_pb2_grpc, tokens_pb2, tokens_pb2_grpc
 from prometheus_client import CollectorRegistry, generate_latest
 
-from adapters.observability.metered import MeteredRateLimiter
+from adapters.observability.metered import MeteredAcquirer, MeteredRateLimiter
 from adapters.observability.metrics import Metrics, process_metrics
 from core.access.ports import RateLimitResult
+from core.payments.acquirer import AcquirerTimeout
 from servers.roles.api import start
 from tests.fakes import in_memory_app
 
@@ -107,3 +109,21 @@ def test_webhook_results_jobs_and_the_pool_under_their_names() -> None:
     assert value(metrics, pool, pool="payments", state="checked_out") == 2
     assert value(metrics, "paygate_process_info", role="worker") == 1
     assert value(metrics, "process_open_fds") > 0
+
+
+class Silent:
+    """An acquirer whose every lookup times out (outcome unknown)."""
+
+    async def lookup(self, attempt_reference: str) -> None:
+        raise AcquirerTimeout(attempt_reference)
+
+
+async def test_acquirer_errors_are_counted_by_outcome() -> None:
+    metrics = Metrics(CollectorRegistry())
+    acquirer = MeteredAcquirer("card_network_simulator", Silent(), metrics)  # type: ignore[arg-type]
+    with pytest.raises(AcquirerTimeout):
+        await acquirer.lookup("pa_1")
+    name = "paygate_acquirer_call_duration_seconds_count"
+    labels = {"acquirer": "card_network_simulator", "operation": "lookup"}
+    assert value(metrics, name, outcome="timeout", **labels) == 1
+    assert value(metrics, name, outcome="ok", **labels) == 0
