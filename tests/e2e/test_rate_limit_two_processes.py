@@ -65,8 +65,10 @@ def api_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator
 
 
 async def wait_until_serving(channel: grpc.aio.Channel) -> None:
+    """Up to a minute: two interpreters importing the whole gateway on a loaded 2-core
+    machine took more than the 15 s this once allowed."""
     health = health_pb2_grpc.HealthStub(channel)
-    for _ in range(300):
+    for _ in range(1200):
         try:
             reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
             if reply.status == health_pb2.HealthCheckResponse.SERVING:
