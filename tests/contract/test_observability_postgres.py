@@ -3,13 +3,9 @@ inside the unit of work's span; readiness says why when the schema is behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
-from adapters.observability import tracing
 from adapters.sql.engine import create_engine
 from adapters.sql.readiness import code_heads, schema_problem
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -18,18 +14,8 @@ from tests.databases import fresh_database
 PAN = "4242424242424242"
 
 
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    spans = InMemorySpanExporter()
-    tracing.configure("api", exporter=spans)
-    try:
-        yield spans
-    finally:
-        tracing.reset()
-
-
 async def test_sql_spans_hold_statements_not_parameters(
-    database_url: str, exporter: InMemorySpanExporter
+    database_url: str, span_exporter: InMemorySpanExporter
 ) -> None:
     engine = create_engine(database_url, pool_size=1)  # created traced
     try:
@@ -39,7 +25,7 @@ async def test_sql_spans_hold_statements_not_parameters(
     finally:
         await engine.dispose()
 
-    spans = exporter.get_finished_spans()
+    spans = span_exporter.get_finished_spans()
     unit = next(s for s in spans if s.name.startswith("unit_of_work"))
     sql = [s for s in spans if s.attributes and "db.statement" in s.attributes]
     assert any("SELECT $1" in str(s.attributes["db.statement"]) for s in sql if s.attributes)

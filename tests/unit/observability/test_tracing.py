@@ -4,7 +4,7 @@ attribute or event of any span holds card data (adapters/observability/tracing.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -27,17 +27,9 @@ CVC = "731"
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    spans = InMemorySpanExporter()
-    tracing.configure("api", exporter=spans)
-    try:
-        yield spans
-    finally:
-        tracing.reset()
-
-
-@pytest.fixture
-async def channel(exporter: InMemorySpanExporter) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
+async def channel(
+    span_exporter: InMemorySpanExporter,
+) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
     app = in_memory_app()
     seeded = await app.api_keys.seed_merchant("Shop")
     server, _, port = await start(app, "127.0.0.1:0")
@@ -76,12 +68,12 @@ def everything_recorded(span: ReadableSpan) -> list[str]:
 
 
 async def test_a_payment_is_one_trace_from_the_server_span_to_the_acquirer_call(
-    channel: tuple[grpc.aio.Channel, str], exporter: InMemorySpanExporter
+    channel: tuple[grpc.aio.Channel, str], span_exporter: InMemorySpanExporter
 ) -> None:
     chan, key = channel
     assert await pay(chan, key, PAN, "req_trace_test_1") == grpc.StatusCode.OK
 
-    spans = exporter.get_finished_spans()
+    spans = span_exporter.get_finished_spans()
     servers = {s.name: s for s in spans if s.kind.name == "SERVER"}
     confirm = servers["/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"]
     assert confirm.attributes is not None
@@ -96,13 +88,13 @@ async def test_a_payment_is_one_trace_from_the_server_span_to_the_acquirer_call(
 
 
 async def test_no_span_holds_card_data(
-    channel: tuple[grpc.aio.Channel, str], exporter: InMemorySpanExporter
+    channel: tuple[grpc.aio.Channel, str], span_exporter: InMemorySpanExporter
 ) -> None:
     chan, key = channel
     assert await pay(chan, key, PAN, "req_trace_test_2") == grpc.StatusCode.OK
     assert await pay(chan, key, DECLINED_PAN, "req_trace_test_3") != grpc.StatusCode.OK
 
-    spans = exporter.get_finished_spans()
+    spans = span_exporter.get_finished_spans()
     assert any(s.name.endswith("/CreateToken") for s in spans)  # the PAN went through
     for span in spans:
         for text in everything_recorded(span):
