@@ -31,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from core.payments.model import PaymentAttempt
+from core.risk.model import RiskAssessment
 
 # Seconds: an RPC served from memory (~1 ms) to one held by a slow acquirer (10 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -119,8 +120,21 @@ class Metrics:
         )
         self.risk_decisions = Counter(
             "paygate_risk_decisions",
-            "Risk engine decisions, by outcome and rule (zero until a risk engine reports)",
-            ["decision", "rule"],
+            "Risk assessments of confirms, by decision (allow, review, block) and mode",
+            ["decision", "livemode"],
+            registry=r,
+        )
+        self.risk_rules = Counter(
+            "paygate_risk_rules_fired", "Risk rules that added to a score, by rule", ["rule"],
+            registry=r,
+        )  # fmt: skip
+        self.risk_scores = Histogram(
+            "paygate_risk_score", "Risk scores (0-100) of confirms",
+            buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), registry=r,
+        )  # fmt: skip
+        self.risk_velocity_unavailable = Counter(
+            "paygate_risk_velocity_unavailable",
+            "Assessments made without the velocity counters (their store was unreachable)",
             registry=r,
         )
         # Children of labelled metrics by label values: a dict lookup on the hot path
@@ -183,10 +197,17 @@ class Metrics:
             self.job_items.labels(job).inc(handled)
             self.job_last_success.labels(job).set(time.time())
 
-    # -- the risk engine ---------------------------------------------------------------
+    # -- the risk engine (core.risk.ports.RiskObserver) ---------------------------------
 
-    def record_risk_decision(self, decision: str, rule: str = "") -> None:
-        self.risk_decisions.labels(decision, rule).inc()
+    def assessed(self, assessment: RiskAssessment, *, livemode: bool) -> None:
+        decision = assessment.decision.value.lower()
+        self.risk_decisions.labels(decision, "true" if livemode else "false").inc()
+        self.risk_scores.observe(assessment.score)
+        for reason in assessment.reasons:
+            self.risk_rules.labels(reason.rule).inc()
+
+    def velocity_unavailable(self) -> None:
+        self.risk_velocity_unavailable.inc()
 
     # -- resources read at scrape time ---------------------------------------------------
 

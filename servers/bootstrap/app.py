@@ -211,7 +211,7 @@ def assemble(
     http_sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
     sender = MeteredSender(http_sender, metrics)
     stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
-    risk = risk_engine(settings, uow, clock, observer=risk_observer)
+    risk = risk_engine(settings, uow, clock, observer=risk_observer or metrics)
     payments = PaymentLifecycle(
         uow,
         ids,

@@ -62,6 +62,10 @@ async def test_a_payment_moves_the_rpc_attempt_and_acquirer_metrics() -> None:
     assert value(metrics, attempts, status="processing", decline_code="", **labels) == 2
     declines = {"status": "failed", "decline_code": "generic_decline"}
     assert value(metrics, attempts, **declines, **labels) == 1
+    # The risk engine assessed both confirms (core.risk.ports.RiskObserver).
+    decisions = "paygate_risk_decisions_total"
+    assert value(metrics, decisions, decision="allow", livemode="false") == 2
+    assert value(metrics, "paygate_risk_score_count") == 2
     calls = "paygate_acquirer_call_duration_seconds_count"
     assert (
         value(
