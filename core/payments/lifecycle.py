@@ -60,7 +60,13 @@ from core.payments.model import (
     Status,
 )
 from core.payments.observer import NoObserver, PaymentsObserver
-from core.payments.ports import AcquirerRouter, CardProfile, CardProfiles
+from core.payments.ports import (
+    AcquirerRouter,
+    CardProfile,
+    CardProfiles,
+    NoPaymentObserver,
+    PaymentObserver,
+)
 from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.routing import PaymentFacts, RouteDecision
 from core.payments.settlement import (
@@ -123,9 +129,10 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        observer: PaymentObserver | None = None,
         risk: RiskEngine | None = None,
         breakers: Breakers | None = None,
-        observer: PaymentsObserver | None = None,
+        routing_observer: PaymentsObserver | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -134,9 +141,12 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._observer = observer or NoPaymentObserver()
         self._risk = risk or RiskEngine.without_rules()
-        self._observer = observer or NoObserver()
-        self._breakers = breakers or Breakers(clock, on_change=self._observer.breaker_changed)
+        self._routing_observer = routing_observer or NoObserver()
+        self._breakers = breakers or Breakers(
+            clock, on_change=self._routing_observer.breaker_changed
+        )
 
     # ================================================================== confirm
 
@@ -229,6 +239,7 @@ class PaymentLifecycle:
             if cmd.return_url:
                 intent.return_url = cmd.return_url
             await uow.payment_attempts.add(attempt)
+            self._observer.attempt_saved(attempt)
             await self._save(uow, intent)
             if source.kind == "upi":
                 merchant = await uow.merchants.get(intent.merchant_id)
@@ -255,7 +266,7 @@ class PaymentLifecycle:
             clock=self._clock,
             current=attempt.acquirer,
             before_send=lambda name: self._move_to(attempt, name),
-            observer=self._observer,
+            observer=self._routing_observer,
         )
         attempt.acquirer = routed.acquirer
         tries = [t.as_dict() for t in routed.tries]
@@ -265,7 +276,7 @@ class PaymentLifecycle:
                 "The acquirer could not be reached; nothing was charged. Try again.",
                 metadata={"payment_intent": intent.id, "attempt": attempt.id},
             ) from None
-        self._observer.routed(route.rule, routed.acquirer, source.kind)
+        self._routing_observer.routed(route.rule, routed.acquirer, source.kind)
         answer: AuthorizationAnswer = routed.answer
 
         # phase 3: the result
@@ -735,6 +746,7 @@ class PaymentLifecycle:
     ) -> None:
         if attempt is not None:
             await uow.payment_attempts.update(attempt)
+            self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
         await self._record(uow, intent.pull_events())
 

@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,9 +21,11 @@ from adapters.crypto.secret_box import SecretBox
 from adapters.mail.smtp import SmtpMailer, SmtpSettings
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.intent_changes import MemoryIntentChanges
+from adapters.observability.metered import MeteredRateLimiter, MeteredSender, metered_acquirers
+from adapters.observability.metrics import Metrics
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.redis.event_stream import RedisEventStream
-from adapters.sql.engine import create_engine
+from adapters.sql.engine import create_engine, pool_stats
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -56,7 +59,7 @@ from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentPolicy
-from core.payments.observer import NoObserver, PaymentsObserver
+from core.payments.observer import PaymentsObserver
 from core.payments.ports import IntentChanges, VaultForPayments
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
@@ -140,6 +143,8 @@ class App:
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     listen_poll_seconds: float = 0.25
     engine: AsyncEngine | None = None
+    # This process's Prometheus metrics (servers/runtime/ops_http.py serves them).
+    metrics: Metrics = field(default_factory=Metrics)
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
     # The vault's public operations: in this process or a client of the vault role.
     vault: VaultApi | None = None
@@ -177,6 +182,7 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
     intent_changes: IntentFeed | None = None,
+    metrics: Metrics | None = None,
     risk_observer: RiskObserver | None = None,
     payments_observer: PaymentsObserver | None = None,
 ) -> App:
@@ -190,6 +196,7 @@ def assemble(
     clients of the acquirer role (settings.acquirer_target: every process then sees the
     same acquirer books) or simulators in this process.
     """
+    metrics = metrics or Metrics()
     settle_collect = _LateBound()
     acquirers = zone_access(
         settings,
@@ -199,15 +206,18 @@ def assemble(
         request_id=call.request_id.get,
     )
     router = TableRouter(
-        {
-            CARD_NETWORK: acquirers.card_network,
-            UPI_SWITCH: acquirers.upi_switch,
-            **acquirers.others,
-        },
+        metered_acquirers(
+            {
+                CARD_NETWORK: acquirers.card_network,
+                UPI_SWITCH: acquirers.upi_switch,
+                **acquirers.others,
+            },
+            metrics,
+        ),
         routing_table(settings),
     )
-    observer = payments_observer or NoObserver()
-    breakers = Breakers(clock, breaker_policy(settings), on_change=observer.breaker_changed)
+    routing_observer = payments_observer or metrics
+    breakers = Breakers(clock, breaker_policy(settings), on_change=routing_observer.breaker_changed)
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
     ledger_hooks = LedgerHooks(ids)
     webhooks = webhook_policy(settings)
@@ -218,9 +228,10 @@ def assemble(
     guard = UrlGuard(
         UrlPolicy(parse_webhook_networks(settings.webhook_allowed_networks)), SystemResolver()
     )
-    sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
+    http_sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
+    sender = MeteredSender(http_sender, metrics)
     stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
-    risk = risk_engine(settings, uow, clock, observer=risk_observer)
+    risk = risk_engine(settings, uow, clock, observer=risk_observer or metrics)
     payments = PaymentLifecycle(
         uow,
         ids,
@@ -229,9 +240,10 @@ def assemble(
         acquirers=router,
         policy=policy,
         books=books,
+        observer=metrics,
         risk=risk.engine,
         breakers=breakers,
-        observer=observer,
+        routing_observer=routing_observer,
     )
 
     async def sync_collect(result: AuthorizationResult) -> None:
@@ -243,7 +255,9 @@ def assemble(
     settle_collect.target = sync_collect
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
-    rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
+    rate_limits = RateLimits(
+        MeteredRateLimiter(limiter, metrics), uow, clock, defaults=rate_limit_defaults
+    )
     intents = PaymentIntents(uow, ids, clock, books=announce)
     changes = intent_changes or MemoryIntentChanges()
     return App(
@@ -291,16 +305,19 @@ def assemble(
         risk_settings=risk.settings,
         closers=[
             acquirers.aclose,
-            sender.aclose,
+            http_sender.aclose,
             *([stream.aclose] if stream else []),
             *risk.closers,
         ],
         stoppers=[changes.aclose],
+        metrics=metrics,
     )
 
 
-def build_app(settings: Settings, database_url: str) -> App:
+def build_app(settings: Settings, database_url: str, metrics: Metrics | None = None) -> App:
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    metrics = metrics or Metrics()
+    metrics.watch_pool("payments", partial(pool_stats, engine))
     ids, clock = RandomIds(), SystemClock()
     hash_key = settings.idempotency_hash_key.encode()
     if not hash_key:
@@ -338,6 +355,7 @@ def build_app(settings: Settings, database_url: str) -> App:
         tokens=tokens,
         # Connects on the first watch only: roles that never watch open nothing.
         intent_changes=PostgresIntentChanges(database_url),
+        metrics=metrics,
     )
     app.engine = engine
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)

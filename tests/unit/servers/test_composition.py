@@ -8,6 +8,7 @@ from paygate.internal.v1 import acquirer_pb2
 from adapters.acquirers.grpc_client import GrpcAcquirer
 from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
+from adapters.observability.metered import MeteredAcquirer
 from core.payments.routing import PaymentFacts
 from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
@@ -44,7 +45,7 @@ async def test_build_app_routes_cards_and_upi_through_the_zone_to_their_simulato
         for method, acquirer in (("card", CARD_NETWORK), ("upi", UPI_SWITCH)):
             decision = router.route(PaymentFacts(method, "INR", 100, "acct_1", "visa"))
             assert decision is not None and decision.candidates[0] == acquirer
-        zone = router.acquirer(CARD_NETWORK)
+        zone = _unmetered(router.acquirer(CARD_NETWORK))
         # Embedded, the cardholder-data zone runs in this process around each connector.
         assert isinstance(zone, CardholderDataZone)
         network = zone.connector
@@ -75,8 +76,9 @@ async def test_build_app_uses_the_acquirer_role_when_its_target_is_set() -> None
     app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
         router = app.payments._acquirers
+        # Each measured (adapters/observability/metered.py) around the zone's connector.
         for name in (CARD_NETWORK, UPI_SWITCH):
-            zone = router.acquirer(name)
+            zone = _unmetered(router.acquirer(name))
             assert isinstance(zone, CardholderDataZone)
             assert isinstance(zone.connector, GrpcAcquirer)
         assert app.acquirers is not None and app.acquirers.hosted is None
@@ -94,8 +96,8 @@ async def test_build_app_reaches_the_vault_roles_zone_when_the_vault_is_split() 
     try:
         router = app.payments._acquirers
         # No zone here: card references go to the vault role, which detokenizes.
-        assert isinstance(router.acquirer(CARD_NETWORK), GrpcAcquirer)
-        assert isinstance(router.acquirer(UPI_SWITCH), GrpcAcquirer)
+        assert isinstance(_unmetered(router.acquirer(CARD_NETWORK)), GrpcAcquirer)
+        assert isinstance(_unmetered(router.acquirer(UPI_SWITCH)), GrpcAcquirer)
     finally:
         await app.aclose()
 
@@ -110,7 +112,7 @@ async def test_the_json_psps_are_routable_and_served_by_the_zone_under_their_wir
         router = app.payments._acquirers
         decision = router.route(PaymentFacts("card", "EUR", 100, "acct_1", "visa"))
         assert decision is not None and decision.candidates == ("orbit", "kora", CARD_NETWORK)
-        orbit, kora = router.acquirer("orbit"), router.acquirer("kora")
+        orbit, kora = _unmetered(router.acquirer("orbit")), _unmetered(router.acquirer("kora"))
         assert isinstance(orbit, CardholderDataZone) and isinstance(orbit.connector, OrbitConnector)
         assert isinstance(kora, CardholderDataZone) and isinstance(kora.connector, KoraConnector)
         assert app.acquirers is not None
@@ -119,3 +121,9 @@ async def test_the_json_psps_are_routable_and_served_by_the_zone_under_their_wir
         assert served[acquirer_pb2.ACQUIRER_KORA] is kora
     finally:
         await app.aclose()
+
+
+def _unmetered(acquirer: object) -> object:
+    """The acquirer inside the metrics wrapper the composition root puts around each."""
+    assert isinstance(acquirer, MeteredAcquirer)
+    return acquirer.inner

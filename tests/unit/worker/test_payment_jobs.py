@@ -187,7 +187,7 @@ async def test_recover_stuck_refunds_sends_them_again_after_five_minutes(world: 
 async def test_the_upi_poller_settles_collects_whose_callback_never_came(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    zone = world.app.payments._acquirers.acquirer(UPI_SWITCH)
+    zone = world.app.payments._acquirers.acquirer(UPI_SWITCH).inner  # type: ignore[attr-defined]
     assert isinstance(zone, CardholderDataZone)
     switch = zone.connector
     assert isinstance(switch, UpiSimulator)
