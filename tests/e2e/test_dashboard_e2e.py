@@ -145,6 +145,8 @@ async def test_profile_checklist_analytics_and_audit_over_rest(
     assert captured.json()["status"] == "SUCCEEDED", captured.text
 
     # The hosted checkout shows the name, the colour and the logo.
+    publishable = await rest.post("/v1/api_keys", json={"type": "PUBLISHABLE"}, headers=owner)
+    assert publishable.status_code == 200, publishable.text
     page = await rest.get(held["checkout_url"].replace(gateway.rest_url, ""))
     assert page.status_code == 200, page.text
     assert 'data-merchant="Acme Coffee"' in page.text
