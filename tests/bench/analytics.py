@@ -2,14 +2,15 @@
 
     python -m tests.bench.analytics --payments 10000000 [--database-url URL]
 
-Seeds one merchant's payments into a fresh database (or the one given) with COPY, in
-batches of BATCH rows: an intent, its attempt (9 in 10 captured, the rest declined with
-one of four decline codes) and, for each capture, its ledger entry with the CHARGE
-balance transaction (2.9% + 30), one in 20 refunded in half; spread evenly over DAYS
-days. Then ANALYZE, and the use-case (three queries) timed over a 30-day range in DAY
-buckets and a 1-day range in HOUR buckets, each run REPEAT times (median printed), and
-the EXPLAIN (ANALYZE, BUFFERS) of each query over the 30 days. No PAN, no card data:
-attempts carry no card at all.
+Seeds N payments of MERCHANTS merchants (the measured one has every MERCHANTS-th, the
+others are the rest of the platform in the same tables and indexes) into a fresh
+database (or the one given) with COPY, in batches of BATCH rows: an intent, its attempt
+(9 in 10 captured, the rest declined with one of four decline codes) and, for each
+capture, its ledger entry with the CHARGE balance transaction (2.9% + 30), one in 20
+refunded in half; spread evenly over DAYS days. Then VACUUM ANALYZE, and the use-case
+(three queries) timed over a 30-day range in DAY buckets and a 1-day range in HOUR
+buckets, each run REPEAT times (median printed), and the EXPLAIN (ANALYZE, BUFFERS) of
+each query over the 30 days. No card data: the attempts carry no card at all.
 
 Not part of `make test` and never under load here: the integrator runs it at ten million
 on an idle machine; tests/bench/test_analytics_bench.py runs it at a few thousand rows
@@ -41,6 +42,7 @@ from core.analytics.use_cases import Analytics
 
 BATCH = 100_000
 DAYS = 90
+MERCHANTS = 10
 REPEAT = 5
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MERCHANT = "acct_analyticsbench"
@@ -68,25 +70,35 @@ def _fee(amount: int) -> int:
     return (amount * 29 + 500) // 1000 + 30  # 2.9% half up, + 30
 
 
-async def seed(database_url: str, payments: int, *, days: int = DAYS) -> Seeded:
+def merchant_of(n: int, merchants: int) -> str:
+    return MERCHANT if n % merchants == 0 else f"{MERCHANT}_{n % merchants}"
+
+
+async def seed(
+    database_url: str, payments: int, *, days: int = DAYS, merchants: int = MERCHANTS
+) -> Seeded:
+    """Seeds the rows; answers what the measured merchant's add up to."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    totals = dict(succeeded=0, volume=0, refunds=0, fees=0, net=0)
+    totals = dict(payments=0, succeeded=0, volume=0, refunds=0, fees=0, net=0)
     step = timedelta(days=days) / max(payments, 1)
     try:
-        await connection.execute(
+        await connection.executemany(
             "INSERT INTO merchants (id, name, created) VALUES ($1, 'Analytics bench', $2)",
-            MERCHANT,
-            START,
+            [(merchant_of(m, merchants), START) for m in range(merchants)],
         )
         for first in range(0, payments, BATCH):
             intents, attempts, entries = [], [], []
             for n in range(first, min(first + BATCH, payments)):
+                merchant = merchant_of(n, merchants)
+                measured = merchant == MERCHANT
                 at = START + step * n
-                amount = 1_000 + (n % 97) * 100
-                ok = n % 10 != 0
+                k = n // merchants  # the n-th payment is the merchant's k-th
+                amount = 1_000 + (k % 97) * 100
+                ok = k % 10 != 0
                 intent, attempt = f"pi_bench{n:012d}", f"pa_bench{n:012d}"
+                totals["payments"] += measured
                 intents.append((
-                    intent, MERCHANT, amount, "USD", "SUCCEEDED" if ok else
+                    intent, merchant, amount, "USD", "SUCCEEDED" if ok else
                     "REQUIRES_PAYMENT_METHOD", "AUTOMATIC", f"{intent}_secret", False, at,
                     ["card"], amount if ok else 0, 1 if ok else 0,
                 ))  # fmt: skip
@@ -96,33 +108,35 @@ async def seed(database_url: str, payments: int, *, days: int = DAYS) -> Seeded:
                     else json.dumps(
                         {
                             "code": "card_declined",
-                            "decline_code": DECLINES[n // 10 % 4],
+                            "decline_code": DECLINES[k // 10 % 4],
                             "message": "",
                         }
                     )
                 )
                 attempts.append((
-                    attempt, MERCHANT, intent, amount, "USD", "CAPTURED" if ok else "FAILED",
+                    attempt, merchant, intent, amount, "USD", "CAPTURED" if ok else "FAILED",
                     "card", "card_network_simulator", error, amount if ok else 0,
                     amount if ok else 0, at, at,
                 ))  # fmt: skip
                 if not ok:
                     continue
                 fee = _fee(amount)
-                totals["succeeded"] += 1
-                totals["volume"] += amount
-                totals["fees"] += fee
-                totals["net"] += amount - fee
+                if measured:
+                    totals["succeeded"] += 1
+                    totals["volume"] += amount
+                    totals["fees"] += fee
+                    totals["net"] += amount - fee
                 entries.append((
-                    f"txn_bench{n:012d}", MERCHANT, "CAPTURE", attempt, intent, at, "CHARGE",
+                    f"txn_bench{n:012d}", merchant, "CAPTURE", attempt, intent, at, "CHARGE",
                     amount, fee, amount - fee, "USD", at + timedelta(days=2),
                 ))  # fmt: skip
-                if n % 20 == 1:
+                if k % 20 == 1:
                     refund = amount // 2
-                    totals["refunds"] += refund
-                    totals["net"] -= refund
+                    if measured:
+                        totals["refunds"] += refund
+                        totals["net"] -= refund
                     entries.append((
-                        f"txn_benchr{n:011d}", MERCHANT, "REFUND", f"re_bench{n:012d}", intent,
+                        f"txn_benchr{n:011d}", merchant, "REFUND", f"re_bench{n:012d}", intent,
                         at + timedelta(minutes=1), "REFUND", -refund, 0, -refund, "USD",
                         at + timedelta(minutes=1),
                     ))  # fmt: skip
@@ -156,7 +170,7 @@ async def seed(database_url: str, payments: int, *, days: int = DAYS) -> Seeded:
             await connection.execute(f"VACUUM ANALYZE {table}")
     finally:
         await connection.close()
-    return Seeded(payments=payments, **totals)
+    return Seeded(**totals)
 
 
 def month(days: int = 30) -> AnalyticsRange:
@@ -219,7 +233,10 @@ async def main(payments: int, database_url: str) -> None:
         url = database_url or fresh
         started = time.monotonic()
         seeded = await seed(url, payments)
-        print(f"seeded {payments} payments in {time.monotonic() - started:.1f} s")
+        print(
+            f"seeded {payments} payments of {MERCHANTS} merchants in "
+            f"{time.monotonic() - started:.1f} s"
+        )
         for label, span in (
             ("30 days, DAY buckets", month()),
             ("1 day, HOUR buckets", AnalyticsRange(MERCHANT, "USD", START + timedelta(days=15),
@@ -232,7 +249,7 @@ async def main(payments: int, database_url: str) -> None:
             )
         for name, plan in (await explain(url, month())).items():
             print(f"\n-- {name}\n{plan}")
-        print(f"\nseeded totals (all {DAYS} days): {seeded}")
+        print(f"\nthe measured merchant's seeded totals (all {DAYS} days): {seeded}")
 
 
 if __name__ == "__main__":

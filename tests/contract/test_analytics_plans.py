@@ -48,7 +48,7 @@ def scans(plan: dict[str, Any]) -> list[tuple[str, str]]:
     [
         (attempts_query, "ix_payment_attempts_analytics", "Index Only Scan"),
         (money_query, "ix_ledger_entries_analytics", "Index Only Scan"),
-        (decline_reasons_query, "ix_payment_attempts_analytics", "Index Scan"),
+        (decline_reasons_query, "ix_payment_attempts_failed", "Index Scan"),
     ],
 )
 async def test_each_query_reads_its_index(
