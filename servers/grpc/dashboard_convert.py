@@ -13,7 +13,7 @@ from core.access.audit_log import AuditFilter, ExportFormat, event_id
 from core.account.profile import EDITABLE, BusinessProfile, ProfileUpdate
 from core.account.use_cases import OnboardingChecklist
 from core.analytics.model import Figures, Interval, PaymentAnalytics
-from core.shared.errors import InvalidArgument
+from core.shared.errors import FieldViolation, InvalidArgument
 from servers.grpc.convert import capture_method, timestamp
 
 PI = payment_intents_pb2.PaymentIntent
@@ -45,6 +45,10 @@ def business_profile(profile: BusinessProfile) -> business_profile_pb2.BusinessP
 
 
 def profile_update(request: business_profile_pb2.UpdateBusinessProfileRequest) -> ProfileUpdate:
+    if not request.HasField("profile"):
+        raise InvalidArgument(
+            [FieldViolation("profile", "is required: the fields to change", missing=True)]
+        )
     p = request.profile
     try:
         method = capture_method(p.default_capture_method)
