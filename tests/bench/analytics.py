@@ -199,6 +199,12 @@ async def run_analytics(database_url: str, span: AnalyticsRange) -> tuple[Any, l
     return result, timings
 
 
+def sql_and_params(query: Any, dialect: Any) -> tuple[str, list[Any]]:
+    """A SQLAlchemy statement as asyncpg runs it: the text ($1, $2, ...) and its values."""
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return compiled.string, [compiled.params[p] for p in compiled.positiontup or ()]
+
+
 async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of each query, as text, by query name."""
     engine = create_engine(database_url, pool_size=1)
@@ -212,13 +218,8 @@ async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
                 ("money", money_query),
                 ("decline_reasons", decline_reasons_query),
             ):
-                compiled = build(span).compile(
-                    dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-                )
-                params = [compiled.params[p] for p in compiled.positiontup or ()]
-                rows = await raw.fetch(
-                    f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {compiled.string}", *params
-                )
+                sql, params = sql_and_params(build(span), engine.dialect)
+                rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *params)
                 plans[name] = "\n".join(r[0] for r in rows)
     finally:
         await engine.dispose()
