@@ -433,8 +433,14 @@ def raw_http_bodies(operation: dict[str, Any], content_type: str) -> None:
     if ok.get("schema", {}).get("$ref") == HTTP_BODY:
         # Errors are JSON too (once, when the document may also be JSON).
         operation["produces"] = list(dict.fromkeys([*content_type.split(", "), "application/json"]))
-        ok["description"] = "The document itself (google.api.HttpBody), not JSON."
-        ok["schema"] = {"type": "string", "format": "binary"}
+        if "application/json" in content_type.split(", "):
+            # A JSON document (the audit export's array): Swagger 2.0 has one schema per
+            # response whatever its media type, so none is claimed.
+            ok["description"] = "The document itself (google.api.HttpBody): CSV or JSON."
+            del ok["schema"]
+        else:
+            ok["description"] = "The document itself (google.api.HttpBody), not JSON."
+            ok["schema"] = {"type": "string", "format": "binary"}
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "body" and parameter["schema"].get("$ref") == HTTP_BODY:
             operation["consumes"] = ["application/x-www-form-urlencoded"]
