@@ -37,7 +37,7 @@ from adapters.sql.schema import NAMING_CONVENTION, one_of, timestamp
 from core.access.audit import Outcome
 from core.access.model import KeyType
 from core.access.roles import Role
-from core.events.model import DeliveryStatus
+from core.events.model import DeliveryStatus, SignatureScheme
 from core.idempotency.model import KEY_MAX_LENGTH
 from core.idempotency.model import State as IdempotencyState
 from core.ledger.model import BalanceTransactionType, EntryKind, PayoutSchedule
@@ -834,7 +834,12 @@ webhook_endpoints = Table(
     timestamp("failing_since", nullable=True),
     timestamp("created"),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # core.events.model.SignatureScheme: how deliveries are signed and shaped.
+    Column("signature_scheme", Text, nullable=False, server_default="STANDARD_WEBHOOKS"),
     CheckConstraint("cardinality(enabled_events) >= 1", name="enabled_events"),
+    CheckConstraint(
+        one_of("signature_scheme", [s.value for s in SignatureScheme]), name="signature_scheme"
+    ),
     Index(
         "ix_webhook_endpoints_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")
     ),

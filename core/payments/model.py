@@ -27,6 +27,7 @@ amount_refunded counts PENDING refunds too (they hold their amount until they fa
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -152,6 +153,9 @@ class EventKind(StrEnum):
     REFUND_PENDING = "REFUND_PENDING"
     REFUND_SUCCEEDED = "REFUND_SUCCEEDED"
     REFUND_FAILED = "REFUND_FAILED"
+    # The merchant's own fields changed (description, metadata, receipt_email): no money,
+    # no status, no webhook (Stripe has no event for it), but a line of history.
+    DETAILS_UPDATED = "DETAILS_UPDATED"
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,26 @@ class PaymentIntent:
                 amount=amount,
             )
         )
+
+    def update_details(
+        self,
+        *,
+        description: str | None,
+        metadata: Mapping[str, str],
+        receipt_email: str | None,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """The merchant's own fields, in any status. Metadata merges key by key, Stripe's
+        way: a key with an empty value is removed."""
+        if description is not None:
+            self.description = description
+        if receipt_email is not None:
+            self.receipt_email = receipt_email
+        if metadata:
+            merged = {**self.metadata, **metadata}
+            self.metadata = {k: v for k, v in merged.items() if v != ""}
+        self.record(EventKind.DETAILS_UPDATED, actor=actor, at=at, object_id="", amount=None)
 
     def pull_events(self) -> list[PaymentEvent]:
         events, self.events = self.events, []

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -681,6 +682,66 @@ class CapturePaymentIntentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CapturePaymentIntentRequest: _TypeAlias = CapturePaymentIntentRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePaymentIntentRequest(_message.Message):
+    """Request of UpdatePaymentIntent: absent fields stay as they are."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    RECEIPT_EMAIL_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`pi_...`"""
+    @_builtins.property
+    def description(self) -> _wrappers_pb2.StringValue:
+        """Replaces the description (an empty string clears it)."""
+
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Merged into the intent's metadata key by key; a key with an empty value is removed."""
+
+    @_builtins.property
+    def receipt_email(self) -> _wrappers_pb2.StringValue:
+        """Replaces the receipt address (an empty string clears it)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        description: _wrappers_pb2.StringValue | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        receipt_email: _wrappers_pb2.StringValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "receipt_email", b"receipt_email"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "metadata", b"metadata", "receipt_email", b"receipt_email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePaymentIntentRequest: _TypeAlias = UpdatePaymentIntentRequest  # noqa: Y015
 
 @_typing.final
 class CancelPaymentIntentRequest(_message.Message):

@@ -38,7 +38,7 @@ from core.account.use_cases import BusinessProfiles
 from core.analytics.use_cases import Analytics
 from core.events.delivery import WebhookDispatcher
 from core.events.maintenance import EventMaintenance
-from core.events.model import WebhookPolicy, parse_schedule
+from core.events.model import SignatureScheme, WebhookPolicy, parse_schedule
 from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
 from core.events.ssrf import UrlGuard, UrlPolicy
 from core.events.ssrf import parse_networks as parse_webhook_networks
@@ -73,6 +73,7 @@ from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.grpc.events_convert import ApiRenderer, CallContext
 from servers.runtime.settings import Settings
+from servers.stripe import render as stripe_render
 
 log = logging.getLogger("paygate.app")
 
@@ -262,6 +263,7 @@ def assemble(
             outbox=outbox,
             policy=webhooks,
             random=random.random,
+            bodies={SignatureScheme.STRIPE: stripe_render.webhook_body},
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,

@@ -3,7 +3,7 @@
     paygate up                                   the whole gateway (servers/runtime/launcher.py)
     paygate migrate                              schema to the newest revision
     paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
-                                                 vault, acquirer, web)
+                                                 vault, acquirer, web, demo, stripe)
     paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
     paygate fx load FILE                         store an FX rates file (docs/ledger.md)
     paygate settle --date D                      settle day D (the worker's daily batch)
@@ -44,9 +44,10 @@ ROLES: dict[str, str] = {
     "acquirer": "servers.roles.acquirer:run",
     "web": "servers.roles.web.server:run",
     "demo": "servers.roles.web.demo:run",
+    "stripe": "servers.roles.stripe:run",
 }
 # Roles that never open the database: `serve` does not look for one.
-DATABASE_FREE_ROLES = frozenset({"acquirer", "demo"})
+DATABASE_FREE_ROLES = frozenset({"acquirer", "demo", "stripe"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 

@@ -119,6 +119,9 @@ class Settings:
     # Where `paygate up` runs the demo merchant (a shop's page taking a payment with
     # checkout.js, servers/roles/web/demo.py) on 127.0.0.1; 0: none.
     demo_port: int = 4242
+    # The Stripe-compatible surface (`paygate serve --role stripe`, servers/stripe/) on
+    # 127.0.0.1:<stripe_port>; Envoy routes /stripe/ to it. 0: none (/stripe/ is 404).
+    stripe_port: int = 50057
     # The longest a WatchPaymentIntent stream runs before it ends (final message
     # MAX_DURATION) and the client watches again.
     watch_max_seconds: float = 600.0

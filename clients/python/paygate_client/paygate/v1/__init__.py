@@ -153,6 +153,7 @@ __all__ = (
     "TokenServiceStub",
     "UpdateBusinessProfileRequest",
     "UpdateMemberRoleRequest",
+    "UpdatePaymentIntentRequest",
     "UpdateRiskSettingsRequest",
     "UpdateWebhookEndpointRequest",
     "User",
@@ -164,6 +165,7 @@ __all__ = (
     "WebhookDeliveryStatus",
     "WebhookEndpoint",
     "WebhookEndpointServiceStub",
+    "WebhookEndpointSignatureScheme",
 )
 
 import datetime
@@ -653,6 +655,27 @@ class WebhookDeliveryStatus(betterproto2.Enum):
     FAILED = 3
     """
     Retries spent, or the endpoint answered 410 Gone.
+    """
+
+
+class WebhookEndpointSignatureScheme(betterproto2.Enum):
+    """
+    How deliveries are signed and shaped.
+    """
+
+    SIGNATURE_SCHEME_UNSPECIFIED = 0
+
+    STANDARD_WEBHOOKS = 1
+    """
+    Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature "v1,<base64>";
+    the event as this API renders it. The default.
+    """
+
+    STRIPE = 2
+    """
+    Stripe's: Stripe-Signature "t=<unix>,v1=<hex HMAC-SHA256 of t.body>"; the event and
+    its object in Stripe's shape (docs/stripe-compatibility.md), so Stripe's SDKs
+    verify and read them. Endpoints made through /stripe/v1/webhook_endpoints have it.
     """
 
 
@@ -1582,6 +1605,15 @@ class CreateWebhookEndpointRequest(betterproto2.Message):
     description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     The merchant's note, up to 500 characters.
+    """
+
+    signature_scheme: "WebhookEndpointSignatureScheme" = betterproto2.field(
+        4,
+        betterproto2.TYPE_ENUM,
+        default_factory=lambda: WebhookEndpointSignatureScheme(0),
+    )
+    """
+    How deliveries are signed and shaped; unset means STANDARD_WEBHOOKS.
     """
 
 
@@ -4140,6 +4172,54 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class UpdatePaymentIntentRequest(betterproto2.Message):
+    """
+    Request of UpdatePaymentIntent: absent fields stay as they are.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `pi_...`
+    """
+
+    description: "str | None" = betterproto2.field(
+        2,
+        betterproto2.TYPE_MESSAGE,
+        unwrap=lambda: __google__protobuf__.StringValue,
+        optional=True,
+    )
+    """
+    Replaces the description (an empty string clears it).
+    """
+
+    metadata: "dict[str, str]" = betterproto2.field(
+        3,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(
+            betterproto2.TYPE_STRING, betterproto2.TYPE_STRING
+        ),
+    )
+    """
+    Merged into the intent's metadata key by key; a key with an empty value is removed.
+    """
+
+    receipt_email: "str | None" = betterproto2.field(
+        4,
+        betterproto2.TYPE_MESSAGE,
+        unwrap=lambda: __google__protobuf__.StringValue,
+        optional=True,
+    )
+    """
+    Replaces the receipt address (an empty string clears it).
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "UpdatePaymentIntentRequest", UpdatePaymentIntentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
 class UpdateRiskSettingsRequest(betterproto2.Message):
     """
     Request of UpdateRiskSettings.
@@ -4498,6 +4578,15 @@ class WebhookEndpoint(betterproto2.Message):
     )
     """
     While a rotation overlaps: when the previous secret stops signing.
+    """
+
+    signature_scheme: "WebhookEndpointSignatureScheme" = betterproto2.field(
+        11,
+        betterproto2.TYPE_ENUM,
+        default_factory=lambda: WebhookEndpointSignatureScheme(0),
+    )
+    """
+    How its deliveries are signed and shaped; set on creation.
     """
 
 
@@ -5332,6 +5421,28 @@ class PaymentIntentServiceStub(betterproto2_grpclib.ServiceStub):
             "/paygate.v1.PaymentIntentService/ListPaymentIntents",
             message,
             ListPaymentIntentsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def update_payment_intent(
+        self,
+        message: "UpdatePaymentIntentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "PaymentIntent":
+        """
+        Changes the merchant's own fields (description, metadata, receipt_email) in any
+        status; absent fields stay as they are. No money moves and no webhook is sent.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.PaymentIntentService/UpdatePaymentIntent",
+            message,
+            PaymentIntent,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
