@@ -18,6 +18,7 @@ from core.account.ports import AccountScope
 from core.analytics.ports import AnalyticsScope
 from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
+from core.notifications.ports import NotificationsScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
 from core.risk.ports import RiskScope
@@ -31,6 +32,7 @@ class UnitOfWork(
     AnalyticsScope,
     LedgerScope,
     EventsScope,
+    NotificationsScope,
     RiskScope,
     Transaction,
     Protocol,

@@ -31,6 +31,7 @@ from adapters.sql.ledger.journal import SqlLedger
 from adapters.sql.ledger.payouts import SqlPayouts
 from adapters.sql.ledger.settlements import SqlSettlements
 from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
+from adapters.sql.notifications import SqlEmails, SqlMailDirectory
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
@@ -212,6 +213,8 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.events = SqlEvents(connection)
         self.webhook_endpoints = SqlWebhookEndpoints(connection, self._box)
         self.webhook_deliveries = SqlDeliveries(connection, self._box)
+        self.emails = SqlEmails(connection)
+        self.mail_directory = SqlMailDirectory(connection)
 
 
 class SqlUnitOfWorkFactory:

@@ -17,6 +17,7 @@ from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
 from adapters.crypto.secret_box import SecretBox
+from adapters.mail.smtp import SmtpMailer, SmtpSettings
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.ratelimit import LimitsRateLimiter
@@ -51,6 +52,7 @@ from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
+from core.notifications.use_cases import Notifications
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
@@ -138,6 +140,8 @@ class App:
     business_profiles: BusinessProfiles
     analytics: Analytics
     audit_log: AuditLogReader
+    # Receipts and alerts by email (the worker's notifications jobs).
+    notifications: Notifications
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     listen_poll_seconds: float = 0.25
     engine: AsyncEngine | None = None
@@ -270,6 +274,9 @@ def assemble(
         business_profiles=BusinessProfiles(uow, clock),
         analytics=Analytics(uow),
         audit_log=AuditLogReader(uow, clock),
+        notifications=Notifications(
+            uow, ids, clock, smtp_mailer(settings), locale=settings.mail_locale
+        ),
         listen_poll_seconds=settings.listen_poll_seconds,
         ledger_hooks=ledger_hooks,
         dispute_feed=acquirers.disputes,
@@ -331,6 +338,21 @@ def build_app(settings: Settings, database_url: str) -> App:
     app.vault, app.vault_access = vault.api, vault
     app.closers += [limiter.aclose, vault.aclose]
     return app
+
+
+def smtp_mailer(settings: Settings) -> SmtpMailer | None:
+    """The SMTP adapter when PAYGATE_SMTP_HOST is set; without it no email is sent."""
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+        )
+    )
 
 
 def webhook_policy(settings: Settings) -> WebhookPolicy:

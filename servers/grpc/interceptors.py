@@ -21,7 +21,12 @@ from google.protobuf.message import Message
 from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
-from servers.grpc.client_address import LOOPBACK, IpNetwork, client_address
+from servers.grpc.client_address import (
+    CLIENT_ADDRESS_HEADER,
+    LOOPBACK,
+    IpNetwork,
+    client_address,
+)
 from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 from servers.grpc.text_check import check_text
@@ -216,7 +221,10 @@ class AuthInterceptor(AroundCall):
         if requirement is None:
             raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
         origin = client_address(
-            context.peer() or "", metadata_value(context, "x-forwarded-for"), self._trusted
+            context.peer() or "",
+            metadata_value(context, "x-forwarded-for"),
+            self._trusted,
+            metadata_value(context, CLIENT_ADDRESS_HEADER),
         )
         call.origin.set(origin)
         credentials = Credentials(

@@ -23,6 +23,7 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
+from servers.grpc.client_address import CLIENT_ADDRESS_HEADER
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -598,6 +599,54 @@ def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+# The address of the connection Envoy accepted, for the API processes' per-key allow-lists,
+# rate limits and audit log (servers/grpc/client_address.py); a client's own value is
+# overwritten. X-Forwarded-For alone would not do: for a loopback client Envoy appends the
+# host's address there, not the client's.
+CLIENT_ADDRESS = [
+    {
+        "header": {
+            "key": CLIENT_ADDRESS_HEADER,
+            "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+        },
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+]
+
+# Below TLS 1.2 nothing a payment client should speak.
+TLS_MINIMUM_VERSION = "TLSv1_2"
+
+
+def transport_socket(settings: Settings, alpn: Sequence[str]) -> dict[str, Any] | None:
+    """Envoy's DownstreamTlsContext for the configured certificate; None (plain TCP) when
+    neither file is set. One of the two without the other is a configuration mistake."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError("PAYGATE_TLS_CERT_FILE and PAYGATE_TLS_KEY_FILE go together")
+    for path in (cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"TLS file not found: {path}")
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": list(alpn),
+                "tls_params": {"tls_minimum_protocol_version": TLS_MINIMUM_VERSION},
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(Path(cert).resolve())},
+                        "private_key": {"filename": str(Path(key).resolve())},
+                    }
+                ],
+            },
+        },
+    }
+
+
 def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> str:
     """Envoy's YAML for `settings`, with the public services of `descriptor`."""
     api = read_descriptor(descriptor)
@@ -623,6 +672,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+        "client_address_header": CLIENT_ADDRESS,
+        "rest_transport_socket": transport_socket(settings, ("h2", "http/1.1")),
+        "grpc_transport_socket": transport_socket(settings, ("h2",)),
     }
     text = Path(template).read_text()
     return string.Template(text).substitute(

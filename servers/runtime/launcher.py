@@ -345,7 +345,7 @@ class Launcher:
 
         self._supervisors = [asyncio.create_task(self._supervise(c)) for c in self._children]
         ready = Ready(
-            rest_url=f"http://127.0.0.1:{settings.http_port}",
+            rest_url=settings.rest_url,
             grpc_target=f"127.0.0.1:{settings.grpc_port}",
             admin_url=f"http://127.0.0.1:{settings.envoy_admin_port}",
             database_url=database_url,
@@ -430,6 +430,7 @@ class Launcher:
                 f"http://127.0.0.1:{settings.envoy_admin_port}",
                 f"127.0.0.1:{settings.grpc_port}",
                 ("127.0.0.1", settings.http_port),
+                tls=settings.tls,
             )
         listen = child.argv[child.argv.index("--listen") + 1]
         if child.name in ("demo", "stripe"):  # plain HTTP, no gRPC health
@@ -550,7 +551,9 @@ def banner(ready: Ready) -> str:
         "",
         "paygate is up",
         f"  REST/JSON        {ready.rest_url}",
-        f"  gRPC             {ready.grpc_target}  (h2c, reflection and grpc.health.v1)",
+        f"  gRPC             {ready.grpc_target}  "
+        f"({'TLS' if ready.rest_url.startswith('https') else 'h2c'}, reflection and "
+        "grpc.health.v1)",
         f"  Envoy admin      {ready.admin_url}  (loopback only)",
         f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
         f"  database         {database}" + (f"  ({where})" if where else ""),

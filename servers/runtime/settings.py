@@ -149,6 +149,23 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
+    # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
+    smtp_host: str = ""
+    # 587 (STARTTLS when offered), 465 (implicit TLS) or 25.
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: Secret = _NO_SECRET
+    smtp_from: str = "paygate <receipts@localhost>"
+    # The locale amounts and dates are written in (babel), e.g. en_US, de_DE, hi_IN.
+    mail_locale: str = "en_US"
+
+    # --- the edge: TLS at Envoy (docs/operations.md, "TLS") ------------------------------
+    # PEM certificate chain and private key of Envoy's listeners; both empty: plain HTTP
+    # and h2c (a laptop). `paygate tls selfsigned` writes a pair for 127.0.0.1/localhost.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
     # --- risk (docs/risk.md) ----------------------------------------------------------------
     # The risk rules file (versioned YAML), read at start; a mistake stops the start with
     # its line. Empty: the default rules shipped in core/risk/default_rules.yaml.
@@ -169,8 +186,18 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @property
+    def tls(self) -> bool:
+        """Envoy's listeners serve TLS (a certificate is configured)."""
+        return bool(self.tls_cert_file or self.tls_key_file)
+
+    @property
+    def rest_url(self) -> str:
+        """Envoy's REST listener on this machine."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
     def web_url(self) -> str:
-        return self.web_base_url or f"http://127.0.0.1:{self.http_port}"
+        return self.web_base_url or self.rest_url
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes from_env() in a child process return these settings."""
