@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.crypto.secret_box import SecretBox
+from adapters.observability import tracing
 from adapters.sql.access import (
     SqlApiKeys,
     SqlAuditLog,
@@ -114,6 +116,9 @@ class SqlTransaction:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._lazy: LazyTransaction | None = None
+        # Traced: one span per unit of work, the phases of a payment around its
+        # acquirer call (adapters/observability/tracing.py).
+        self._span: contextlib.AbstractContextManager[Any] | None = None
 
     @property
     def connection(self) -> LazyTransaction:
@@ -125,15 +130,20 @@ class SqlTransaction:
     async def __aenter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("a unit of work is not reentrant")
+        if tracing.enabled():
+            self._span = tracing.phase(f"unit_of_work {type(self).__name__}")
+            self._span.__enter__()
         try:
             connection = await self._engine.connect()
         except (OSError, OperationalError, InterfaceError) as error:
+            self._end_span(error)
             raise Unavailable("The database is unavailable.") from error
         lazy = LazyTransaction(connection)
         try:
             await lazy.start_reading()
-        except BaseException:
+        except BaseException as error:
             await connection.close()
+            self._end_span(error)
             raise
         self._connection, self._lazy = connection, lazy
         self._bind(lazy)
@@ -142,12 +152,25 @@ class SqlTransaction:
     def _bind(self, connection: Any) -> None:
         raise NotImplementedError
 
+    def _end_span(self, error: BaseException) -> None:
+        span, self._span = self._span, None
+        if span is not None:
+            span.__exit__(type(error), error, None)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        span, self._span = self._span, None
+        try:
+            await self._finish(exc)
+        finally:
+            if span is not None:
+                span.__exit__(exc_type, exc, tb)
+
+    async def _finish(self, exc: BaseException | None) -> None:
         connection, self._connection = self._connection, None
         lazy, self._lazy = self._lazy, None
         if connection is None or lazy is None:

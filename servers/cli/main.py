@@ -94,6 +94,16 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _envoy_config(settings: Settings, out: Path) -> int:
+    """What an Envoy of its own (a Kubernetes init container) runs: the same rendering as
+    `paygate up`'s, upstreams and tracing from PAYGATE_ENVOY_* and PAYGATE_OTLP_ENDPOINT."""
+    from servers.runtime import envoy_config
+
+    written = envoy_config.write(settings, envoy_config.descriptor_path(), out)
+    _say("info", "envoy configuration written", path=str(written))
+    return 0
+
+
 def _with_database(settings: Settings, role: str) -> Settings | None:
     """Settings whose database_url is set: DATABASE_URL, or the running embedded server.
 
@@ -230,6 +240,11 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
 
+    envoy = commands.add_parser(
+        "envoy-config", help="render Envoy's configuration from the environment's settings"
+    )
+    envoy.add_argument("--out", type=Path, required=True, help="where to write envoy.yaml")
+
     vault = commands.add_parser("vault", help="vault maintenance")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
     vault_commands.add_parser(
@@ -335,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _up(settings, args)
     elif args.command == "migrate":
         code = _migrate(settings)
+    elif args.command == "envoy-config":
+        code = _envoy_config(settings, args.out)
     elif args.command == "serve":
         code = _serve(settings, args.role, args.listen)
     elif args.command == "limits":

@@ -149,6 +149,29 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- metrics, traces and probes (docs/operations.md) ----------------------------------
+    # This process's HTTP port for /metrics, /readyz and /livez; 0: none. `paygate up`
+    # gives each child its own (metrics_base_port).
+    metrics_port: int = 0
+    # Where that port listens: loopback on one machine, 0.0.0.0 in a pod.
+    metrics_host: str = "127.0.0.1"
+    # `paygate up`: API process i gets metrics_base_port + i, then the worker, then the web
+    # process; 0: no metrics ports.
+    metrics_base_port: int = 9100
+    # host:port of an OTLP/gRPC collector (Jaeger, Tempo, the OpenTelemetry Collector);
+    # empty: tracing off, at no cost. Envoy sends its spans there too.
+    otlp_endpoint: str = ""
+
+    # --- Envoy beyond one machine (deploy/kubernetes) -----------------------------------------
+    # host:port Envoy resolves for the API processes (a headless Service: every pod one
+    # endpoint); empty: the local API processes of `paygate up`.
+    envoy_api_upstream: str = ""
+    # The same for the web role; empty: the local web process (or the API processes).
+    envoy_web_upstream: str = ""
+    # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
+    # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
+    envoy_stats_port: int = 0
+
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
     smtp_host: str = ""
