@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from core.access.ports import AccessScope
+from core.account.ports import AccountScope
+from core.analytics.ports import AnalyticsScope
 from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
 from core.notifications.ports import NotificationsScope
@@ -26,6 +28,8 @@ from core.shared.unit_of_work import Transaction
 class UnitOfWork(
     PaymentsScope,
     AccessScope,
+    AccountScope,
+    AnalyticsScope,
     LedgerScope,
     EventsScope,
     NotificationsScope,

@@ -25,6 +25,8 @@ from adapters.sql.access import (
     SqlSessions,
     SqlUsers,
 )
+from adapters.sql.account import SqlBusinessProfiles
+from adapters.sql.analytics import SqlPaymentAnalytics
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -222,6 +224,8 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.sessions = SqlSessions(connection)
         self.audit = SqlAuditLog(connection)
         self.rate_limit_overrides = SqlRateLimitOverrides(connection)
+        self.business_profiles = SqlBusinessProfiles(connection)
+        self.analytics = SqlPaymentAnalytics(connection)
         self.risk_overrides = SqlRiskOverrides(connection)
         self.ledger = SqlLedger(connection)
         self.merchant_terms = SqlMerchantTerms(connection)

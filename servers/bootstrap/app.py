@@ -31,12 +31,15 @@ from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.webhooks.http_sender import HttpxSender, SystemResolver
+from core.access.audit_log import AuditLogReader
 from core.access.authentication import Auth
 from core.access.gate import AccessGate
 from core.access.membership import Members
 from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
+from core.account.use_cases import BusinessProfiles
+from core.analytics.use_cases import Analytics
 from core.events.delivery import WebhookDispatcher
 from core.events.maintenance import EventMaintenance
 from core.events.model import SignatureScheme, WebhookPolicy, parse_schedule
@@ -138,6 +141,10 @@ class App:
     webhook_dispatcher: WebhookDispatcher
     event_maintenance: EventMaintenance
     event_outbox: EventOutbox
+    # The dashboard's: business profile and onboarding, analytics, the audit log.
+    business_profiles: BusinessProfiles
+    analytics: Analytics
+    audit_log: AuditLogReader
     # Receipts and alerts by email (the worker's notifications jobs).
     notifications: Notifications
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
@@ -295,6 +302,9 @@ def assemble(
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,
+        business_profiles=BusinessProfiles(uow, clock),
+        analytics=Analytics(uow),
+        audit_log=AuditLogReader(uow, clock),
         notifications=Notifications(
             uow, ids, clock, smtp_mailer(settings), locale=settings.mail_locale
         ),
