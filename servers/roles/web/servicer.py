@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from google.api import httpbody_pb2
 from paygate.v1 import checkout_pages_pb2 as pb
-from paygate.v1 import checkout_pages_pb2_grpc
+from paygate.v1 import checkout_pages_pb2_grpc, dashboard_pages_pb2, dashboard_pages_pb2_grpc
 
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
@@ -57,6 +57,28 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
         passed = outcome_of(request.form)
         answer = await self._challenges.answer(request.attempt, passed)
         return await _send(context, pages.answer_page(answer))
+
+
+class DashboardPageService(dashboard_pages_pb2_grpc.DashboardPageServiceServicer):
+    """The dashboard's page and assets; the app itself talks to the API."""
+
+    def __init__(self) -> None:
+        self._assets = assets.load_dashboard()
+
+    async def GetDashboardPage(
+        self, request: dashboard_pages_pb2.GetDashboardPageRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        await context.send_initial_metadata(pages.DASHBOARD_HEADERS)
+        return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=pages.dashboard_page())
+
+    async def GetDashboardAsset(
+        self, request: dashboard_pages_pb2.GetDashboardAssetRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        asset = self._assets.get(request.name)
+        if asset is None:
+            raise NotFound(f"No such asset: {request.name[:40]!r}", metadata={"param": "name"})
+        await context.send_initial_metadata(assets.HEADERS)
+        return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
 
 
 def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
