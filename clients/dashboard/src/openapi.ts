@@ -85,7 +85,11 @@ export function resolve(doc: OpenApi, schema: Schema | undefined): Schema | unde
 // A type as a reader wants it: "string (int64)", "PaymentIntent", "array of string".
 export function typeName(doc: OpenApi, schema: Schema | undefined): string {
   if (!schema) return "";
-  if (schema.$ref) return schema.$ref.replace("#/definitions/", "").replace(/^v1/, "");
+  if (schema.$ref) {
+    const target = resolve(doc, schema);
+    if (target?.enum) return typeName(doc, target); // an enum's values say more than its name
+    return schema.$ref.replace("#/definitions/", "").replace(/^v1/, "");
+  }
   if (schema.type === "array") return `array of ${typeName(doc, schema.items)}`;
   if (schema.enum) return `enum: ${schema.enum.join(" | ")}`;
   if (schema.type === "object" && schema.additionalProperties && typeof schema.additionalProperties === "object") {
