@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from core.access.ports import AccessScope
+from core.account.ports import AccountScope
+from core.analytics.ports import AnalyticsScope
 from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
 from core.payments.model import PaymentEvent
@@ -21,7 +23,16 @@ from core.payments.ports import PaymentsScope
 from core.shared.unit_of_work import Transaction
 
 
-class UnitOfWork(PaymentsScope, AccessScope, LedgerScope, EventsScope, Transaction, Protocol):
+class UnitOfWork(
+    PaymentsScope,
+    AccessScope,
+    AccountScope,
+    AnalyticsScope,
+    LedgerScope,
+    EventsScope,
+    Transaction,
+    Protocol,
+):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
 
 

@@ -26,7 +26,7 @@ from adapters.sql.tables import (
     refresh_tokens,
     users,
 )
-from core.access.audit import Action, AuditEvent, Outcome
+from core.access.audit import Action, AuditEvent, AuditQuery, Outcome, RecordedAuditEvent
 from core.access.members import Invitation, Member, Membership
 from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
@@ -333,19 +333,41 @@ class SqlAuditLog:
         if target is not None:
             query = query.where(t.target == target)
         query = query.order_by(t.id.desc()).limit(limit)
+        return [_audit_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def search(self, query: AuditQuery, *, limit: int) -> Sequence[RecordedAuditEvent]:
+        # (merchant_id, id DESC) or (merchant_id, action, id DESC) walks the newest first;
+        # time bounds are filters on that walk (ids grow with time).
+        t = audit_events.c
+        statement = select(audit_events).where(t.merchant_id == query.merchant_id)
+        if query.actor:
+            statement = statement.where(t.actor == query.actor)
+        if query.action:
+            statement = statement.where(t.action == query.action)
+        if query.occurred_from is not None:
+            statement = statement.where(t.occurred_at >= query.occurred_from)
+        if query.occurred_to is not None:
+            statement = statement.where(t.occurred_at <= query.occurred_to)
+        if query.before_id is not None:
+            statement = statement.where(t.id < query.before_id)
+        statement = statement.order_by(t.id.desc()).limit(limit)
         return [
-            AuditEvent(
-                occurred_at=row["occurred_at"],
-                action=Action(row["action"]),
-                outcome=Outcome(row["outcome"]),
-                actor=row["actor"],
-                origin=row["origin"],
-                merchant_id=row["merchant_id"],
-                target=row["target"],
-                details=dict(row["details"]),
-            )
-            for row in (await self._conn.execute(query)).mappings()
+            RecordedAuditEvent(id=row["id"], event=_audit_event(row))
+            for row in (await self._conn.execute(statement)).mappings()
         ]
+
+
+def _audit_event(row: RowMapping) -> AuditEvent:
+    return AuditEvent(
+        occurred_at=row["occurred_at"],
+        action=Action(row["action"]),
+        outcome=Outcome(row["outcome"]),
+        actor=row["actor"],
+        origin=row["origin"],
+        merchant_id=row["merchant_id"],
+        target=row["target"],
+        details=dict(row["details"]),
+    )
 
 
 class SqlRateLimitOverrides:

@@ -69,6 +69,31 @@ merchants = Table(
     timestamp("created"),
 )
 
+# 0011: the business profile and payment settings (core/account/profile.py); the business
+# name is merchants.name. A merchant without a row has the defaults.
+merchant_profiles = Table(
+    "merchant_profiles",
+    metadata,
+    Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
+    Column("statement_descriptor", Text, nullable=False, server_default=""),
+    Column("support_email", Text, nullable=False, server_default=""),
+    Column("support_url", Text, nullable=False, server_default=""),
+    Column("country", Text, nullable=False, server_default=""),
+    Column("accepted_currencies", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("default_capture_method", Text, nullable=False, server_default="AUTOMATIC"),
+    Column("branding_color", Text, nullable=False, server_default=""),
+    Column("logo_url", Text, nullable=False, server_default=""),
+    timestamp("updated"),
+    CheckConstraint(
+        one_of("default_capture_method", [c.value for c in CaptureMethod]),
+        name="default_capture_method",
+    ),
+    CheckConstraint("country = '' OR country ~ '^[A-Z]{2}$'", name="country"),
+    CheckConstraint(
+        "branding_color = '' OR branding_color ~ '^#[0-9a-f]{6}$'", name="branding_color"
+    ),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -257,6 +282,14 @@ payment_attempts = Table(
         "updated_at",
         postgresql_where=text(one_of("status", sorted(s.value for s in IN_FLIGHT))),
     ),
+    # 0011: analytics counts a merchant's attempts in a currency by time from this index.
+    Index(
+        "ix_payment_attempts_analytics",
+        "merchant_id",
+        "currency",
+        "created",
+        postgresql_include=["status", "amount_authorized"],
+    ),
     # 0006_watch: the pollers' claim (claim_awaiting_action).
     Index(
         "ix_payment_attempts_awaiting_action",
@@ -436,6 +469,7 @@ audit_events = Table(
     Index("ix_audit_events_merchant_id_id", "merchant_id", text("id DESC")),
     Index("ix_audit_events_actor_id", "actor", text("id DESC")),
     Index("ix_audit_events_target_id", "target", text("id DESC")),
+    Index("ix_audit_events_merchant_id_action_id", "merchant_id", "action", text("id DESC")),
 )
 
 rate_limit_overrides = Table(
@@ -524,6 +558,16 @@ ledger_entries = Table(
         postgresql_where=text("reference <> ''"),
     ),
     Index("ix_ledger_entries_created", "created"),
+    # 0011: analytics sums a merchant's balance transactions in a currency by time from
+    # this index alone (an index-only scan: docs/dashboard.md).
+    Index(
+        "ix_ledger_entries_analytics",
+        "merchant_id",
+        "bt_currency",
+        "created",
+        postgresql_include=["bt_type", "bt_amount", "bt_fee", "bt_net"],
+        postgresql_where=text("bt_type IS NOT NULL"),
+    ),
 )
 
 # Postings: a balance is the sum of an account's postings, read as its latest checkpoint

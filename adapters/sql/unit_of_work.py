@@ -23,6 +23,8 @@ from adapters.sql.access import (
     SqlSessions,
     SqlUsers,
 )
+from adapters.sql.account import SqlBusinessProfiles
+from adapters.sql.analytics import SqlPaymentAnalytics
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -197,6 +199,8 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.sessions = SqlSessions(connection)
         self.audit = SqlAuditLog(connection)
         self.rate_limit_overrides = SqlRateLimitOverrides(connection)
+        self.business_profiles = SqlBusinessProfiles(connection)
+        self.analytics = SqlPaymentAnalytics(connection)
         self.ledger = SqlLedger(connection)
         self.merchant_terms = SqlMerchantTerms(connection)
         self.fx_rates = SqlFxRates(connection, max_age=self._fx_max_age)

@@ -38,6 +38,8 @@ class Action(StrEnum):
     WEBHOOK_SECRET_ROTATE = "webhook_endpoint.rotate_secret"
     WEBHOOK_DELIVERY_RETRY = "webhook_delivery.retry"
     WEBHOOK_DELIVERIES_REPLAY = "webhook_endpoint.replay"
+    PROFILE_UPDATE = "account.profile_update"
+    AUDIT_LOG_EXPORT = "audit_log.export"
     # For the vault's use: a card number handed out of the PCI zone.
     DETOKENIZE = "vault.detokenize"
 
@@ -61,6 +63,26 @@ class AuditEvent:
     merchant_id: str | None = None  # None for events outside an account (logins)
     target: str = ""  # the object acted on: usr_..., key_..., inv_..., or a login email
     details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which of a merchant's audit events to read: every filter given must match."""
+
+    merchant_id: str
+    actor: str = ""
+    action: str = ""
+    occurred_from: datetime | None = None  # inclusive
+    occurred_to: datetime | None = None  # inclusive
+    before_id: int | None = None  # the cursor: only events older than this one
+
+
+@dataclass(frozen=True)
+class RecordedAuditEvent:
+    """An event as stored: with the id the log gave it (increasing with time)."""
+
+    id: int
+    event: AuditEvent
 
 
 def caller_event(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.access.audit import AuditEvent
+from core.access.audit import AuditEvent, AuditQuery, RecordedAuditEvent
 from core.access.members import Invitation, Member, Membership
 from core.access.model import ApiKey, Merchant
 from core.access.roles import Role
@@ -134,6 +134,10 @@ class AuditLog(Protocol):
         limit: int = 100,
     ) -> Sequence[AuditEvent]:
         """Newest first, filtered by whichever of the arguments are given."""
+        ...
+
+    async def search(self, query: AuditQuery, *, limit: int) -> Sequence[RecordedAuditEvent]:
+        """A merchant's events matching `query`, newest (highest id) first."""
         ...
 
 

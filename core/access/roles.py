@@ -21,7 +21,7 @@ PERMISSIONS = frozenset({
     "payments:read", "payments:write", "refunds:write", "api_keys:read", "api_keys:write",
     "members:read", "members:write", "webhooks:read", "webhooks:write", "balance:read",
     "payouts:write", "disputes:read", "disputes:write", "vault:tokenize", "vault:detokenize",
-    "account:write",
+    "account:write", "settings:read", "settings:write", "analytics:read", "audit:read",
 })  # fmt: skip
 
 _ADMIN = PERMISSIONS - {"account:write", "vault:detokenize"}
@@ -33,25 +33,31 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.DEVELOPER: frozenset({
         "payments:read", "payments:write", "refunds:write", "api_keys:read", "api_keys:write",
         "webhooks:read", "webhooks:write", "balance:read", "disputes:read", "vault:tokenize",
-        "members:read",
+        "members:read", "settings:read", "analytics:read",
     }),
     Role.MANAGER: frozenset({
         "payments:read", "payments:write", "refunds:write", "balance:read", "payouts:write",
-        "disputes:read", "disputes:write", "vault:tokenize", "members:read",
+        "disputes:read", "disputes:write", "vault:tokenize", "members:read", "settings:read",
+        "analytics:read",
     }),
-    Role.STAFF: frozenset({"payments:read", "balance:read", "disputes:read", "members:read"}),
+    Role.STAFF: frozenset({
+        "payments:read", "balance:read", "disputes:read", "members:read", "settings:read",
+        "analytics:read",
+    }),
 }  # fmt: skip
 
 ROLE_SUMMARIES: dict[Role, str] = {
     Role.OWNER: "Everything, including the account itself and making other owners. "
     "An account always keeps at least one owner.",
     Role.ADMIN: "Everything but the account itself and the OWNER role: payments, refunds, "
-    "payouts, disputes, keys, webhooks and members up to ADMIN.",
+    "payouts, disputes, keys, webhooks, members up to ADMIN, the business profile and "
+    "the audit log.",
     Role.DEVELOPER: "Integrates: payments, refunds, API keys and webhooks; reads balance, "
-    "disputes and members. No payouts, no member changes.",
-    Role.MANAGER: "Runs the business: payments, refunds, payouts and disputes; reads balance "
-    "and members. No API keys, no webhooks.",
-    Role.STAFF: "Reads payments, balance, disputes and members. Changes nothing.",
+    "disputes, members, the business profile and analytics. No payouts, no member changes.",
+    Role.MANAGER: "Runs the business: payments, refunds, payouts and disputes; reads balance, "
+    "members, the business profile and analytics. No API keys, no webhooks.",
+    Role.STAFF: "Reads payments, balance, disputes, members, the business profile and "
+    "analytics. Changes nothing.",
 }
 
 # A publishable key has no role; the proto marks the few methods it may call, and these

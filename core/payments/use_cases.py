@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from core.access.model import Principal
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
-from core.shared.errors import NotFound, Violations
+from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
@@ -90,26 +90,36 @@ class PaymentIntents:
                 violations.add(name, problem)
         violations.raise_if_any()
 
-        intent_id = self._ids.new("pi")
-        intent = PaymentIntent.create(
-            id=intent_id,
-            merchant_id=caller.merchant_id,
-            amount=cmd.amount,
-            currency=currency,
-            capture_method=cmd.capture_method or CaptureMethod.AUTOMATIC,
-            client_secret=f"{intent_id}_secret_{self._ids.secret(18)}",
-            livemode=caller.livemode,
-            created=self._clock.now(),
-            actor=caller.actor,
-            payment_method_types=tuple(dict.fromkeys(types)),
-            description=cmd.description,
-            metadata=cmd.metadata,
-            receipt_email=cmd.receipt_email,
-            return_url=cmd.return_url,
-            success_url=cmd.success_url.strip(),
-            cancel_url=cmd.cancel_url.strip(),
-        )
         async with self._uow() as uow:
+            # The merchant's payment settings (core/account/profile.py): one indexed read.
+            profile = await uow.business_profiles.get(caller.merchant_id)
+            if profile is not None and not profile.accepts(currency):
+                accepted = ", ".join(profile.accepted_currencies)
+                raise InvalidArgument.field(
+                    "currency",
+                    f"{currency} is not accepted by this account (accepted: {accepted})",
+                    reason="CURRENCY_NOT_ACCEPTED",
+                )
+            default_capture = profile.default_capture_method if profile else CaptureMethod.AUTOMATIC
+            intent_id = self._ids.new("pi")
+            intent = PaymentIntent.create(
+                id=intent_id,
+                merchant_id=caller.merchant_id,
+                amount=cmd.amount,
+                currency=currency,
+                capture_method=cmd.capture_method or default_capture,
+                client_secret=f"{intent_id}_secret_{self._ids.secret(18)}",
+                livemode=caller.livemode,
+                created=self._clock.now(),
+                actor=caller.actor,
+                payment_method_types=tuple(dict.fromkeys(types)),
+                description=cmd.description,
+                metadata=cmd.metadata,
+                receipt_email=cmd.receipt_email,
+                return_url=cmd.return_url,
+                success_url=cmd.success_url.strip(),
+                cancel_url=cmd.cancel_url.strip(),
+            )
             await uow.payment_intents.add(intent)
             events = intent.pull_events()
             await uow.payment_events.append(events)

@@ -27,12 +27,15 @@ from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.webhooks.http_sender import HttpxSender, SystemResolver
+from core.access.audit_log import AuditLogReader
 from core.access.authentication import Auth
 from core.access.gate import AccessGate
 from core.access.membership import Members
 from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
+from core.account.use_cases import BusinessProfiles
+from core.analytics.use_cases import Analytics
 from core.events.delivery import WebhookDispatcher
 from core.events.maintenance import EventMaintenance
 from core.events.model import WebhookPolicy, parse_schedule
@@ -126,6 +129,10 @@ class App:
     webhook_dispatcher: WebhookDispatcher
     event_maintenance: EventMaintenance
     event_outbox: EventOutbox
+    # The dashboard's: business profile and onboarding, analytics, the audit log.
+    business_profiles: BusinessProfiles
+    analytics: Analytics
+    audit_log: AuditLogReader
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     listen_poll_seconds: float = 0.25
     engine: AsyncEngine | None = None
@@ -245,6 +252,9 @@ def assemble(
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,
+        business_profiles=BusinessProfiles(uow, clock),
+        analytics=Analytics(uow),
+        audit_log=AuditLogReader(uow, clock),
         listen_poll_seconds=settings.listen_poll_seconds,
         ledger_hooks=ledger_hooks,
         dispute_feed=acquirers.disputes,

@@ -13,12 +13,18 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from paygate.v1 import (
+    analytics_pb2,
+    analytics_pb2_grpc,
     api_keys_pb2,
     api_keys_pb2_grpc,
+    audit_log_pb2,
+    audit_log_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     balance_pb2,
     balance_pb2_grpc,
+    business_profile_pb2,
+    business_profile_pb2_grpc,
     checkout_pages_pb2,
     checkout_pages_pb2_grpc,
     dashboard_pages_pb2,
@@ -55,6 +61,11 @@ from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, Request
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
+from servers.grpc.servicers.dashboard import (
+    AnalyticsService,
+    AuditLogService,
+    BusinessProfileService,
+)
 from servers.grpc.servicers.events import EventService, WebhookEndpointService
 from servers.grpc.servicers.ledger import (
     BalanceService,
@@ -154,6 +165,21 @@ SERVICES = (
         webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
         webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
         lambda app: WebhookEndpointService(app.webhook_endpoints),
+    ),
+    Service(
+        business_profile_pb2.DESCRIPTOR.services_by_name["BusinessProfileService"],
+        business_profile_pb2_grpc.add_BusinessProfileServiceServicer_to_server,
+        lambda app: BusinessProfileService(app.business_profiles),
+    ),
+    Service(
+        analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"],
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
+        lambda app: AnalyticsService(app.analytics),
+    ),
+    Service(
+        audit_log_pb2.DESCRIPTOR.services_by_name["AuditLogService"],
+        audit_log_pb2_grpc.add_AuditLogServiceServicer_to_server,
+        lambda app: AuditLogService(app.audit_log),
     ),
 )
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from core.access.audit import AuditEvent
+from core.access.audit import AuditEvent, AuditQuery, RecordedAuditEvent
 from core.access.members import Invitation, Member, Membership
 from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
@@ -178,6 +178,19 @@ class MemoryAuditLog:
             and (target is None or e.target == target)
         ]
         return rows[:limit]
+
+    async def search(self, query: AuditQuery, *, limit: int) -> Sequence[RecordedAuditEvent]:
+        rows = [
+            RecordedAuditEvent(id=i + 1, event=e)
+            for i, e in enumerate(self._t.audit_events)
+            if e.merchant_id == query.merchant_id
+            and (not query.actor or e.actor == query.actor)
+            and (not query.action or e.action.value == query.action)
+            and (query.occurred_from is None or e.occurred_at >= query.occurred_from)
+            and (query.occurred_to is None or e.occurred_at <= query.occurred_to)
+            and (query.before_id is None or i + 1 < query.before_id)
+        ]
+        return rows[::-1][:limit]
 
 
 class MemoryRateLimitOverrides:

@@ -19,6 +19,7 @@ from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
+from core.account.profile import BusinessProfile
 from core.payments.model import (
     CONFIRMABLE,
     IN_FLIGHT,
@@ -40,6 +41,8 @@ from tests.fakes.access import (
     MemorySessions,
     MemoryUsers,
 )
+from tests.fakes.account import MemoryBusinessProfiles
+from tests.fakes.analytics import MemoryPaymentAnalytics
 from tests.fakes.events import (
     EventTables,
     MemoryDeliveries,
@@ -74,6 +77,7 @@ class Tables:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     audit_events: list[AuditEvent] = field(default_factory=list)
     rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    business_profiles: dict[str, BusinessProfile] = field(default_factory=dict)
     ledger: LedgerTables = field(default_factory=LedgerTables)
     webhooks: EventTables = field(default_factory=EventTables)
 
@@ -427,6 +431,8 @@ class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
         self.sessions = MemorySessions(self._work)
         self.audit = MemoryAuditLog(self._work)
         self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
+        self.business_profiles = MemoryBusinessProfiles(self._work)
+        self.analytics = MemoryPaymentAnalytics(self._work)
         self.events = MemoryEvents(self._work.webhooks)
         self.webhook_endpoints = MemoryWebhookEndpoints(self._work.webhooks)
         self.webhook_deliveries = MemoryDeliveries(self._work.webhooks)
