@@ -36,7 +36,7 @@ RUN_TIMEOUT = 300
 PASSWORD = "correct horse battery staple"
 # What the story screenshots (var/artifacts/dashboard/<who>-<n>-<page>.png).
 PAGES = (
-    "signup", "overview", "api-key-created", "payments", "payment-detail", "balance-after",
+    "signup", "overview", "settings", "api-key-created", "payments", "payment-detail", "balance-after",
     "settlements", "payouts", "disputes", "webhooks", "docs", "team-invited", "signed-out",
     "joined", "payment-no-refund",
 )  # fmt: skip
@@ -111,7 +111,9 @@ def test_an_owner_signs_up_into_test_mode_and_sees_a_payment_made_through_the_ap
     assert seen["testModeBanner"].startswith("Test mode")
     assert seen["payment"]["status"] == "SUCCEEDED"
     assert seen["keyWorks"] == 200
-    assert seen["overviewVolume"] == "€25.00"
+    assert seen["overviewVolume"] == "€25.00"  # the analytics API's, for EUR
+    assert seen["overviewSuccessRate"] == "100.0 %"
+    assert "Complete your business profile" in seen["checklist"]
     assert seen["filteredEmpty"] is True
 
 
@@ -121,10 +123,15 @@ def test_a_refund_from_the_payment_page_refunds_it_and_changes_the_balance(
     seen = steps(story)
     assert seen["refunded"] == "€25.00"
     assert "Refund created" in seen["timeline"] and "Payment succeeded" in seen["timeline"]
+    assert seen["overviewNetAfterRefund"].startswith("-€")  # the fee is kept
     assert (seen["balanceBefore"], seen["availableBefore"]) != (
         seen["balanceAfter"],
         seen["availableAfter"],
     )
+
+
+def test_the_business_profile_is_saved_and_audited(story: dict[str, Any]) -> None:
+    assert "account.profile_update" in steps(story)["auditActions"]
 
 
 def test_a_revoked_key_is_refused_at_once(story: dict[str, Any]) -> None:

@@ -5,10 +5,13 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import {
   PaymentIntentService,
+  analytics,
   apiError,
   apiKeys,
+  auditLog,
   auth,
   balance,
+  businessProfile,
   createHeaderTransport,
   disputes,
   events,
@@ -33,6 +36,9 @@ export interface Api {
   members: Client<typeof members.MemberService>;
   events: Client<typeof events.EventService>;
   webhooks: Client<typeof webhooks.WebhookEndpointService>;
+  analytics: Client<typeof analytics.AnalyticsService>;
+  businessProfile: Client<typeof businessProfile.BusinessProfileService>;
+  auditLog: Client<typeof auditLog.AuditLogService>;
 }
 
 export interface SessionHolder {
@@ -94,6 +100,9 @@ export function createApi(baseUrl: string, holder: SessionHolder): Api {
     members: createClient(members.MemberService, transport),
     events: createClient(events.EventService, transport),
     webhooks: createClient(webhooks.WebhookEndpointService, transport),
+    analytics: createClient(analytics.AnalyticsService, transport),
+    businessProfile: createClient(businessProfile.BusinessProfileService, transport),
+    auditLog: createClient(auditLog.AuditLogService, transport),
   };
 }
 

@@ -1,5 +1,5 @@
-// The overview's figures: payments bucketed per day, and the SVG geometry of the charts
-// that show them. Pure, so that the arithmetic is tested without a browser.
+// The overview's figures: the analytics API's buckets per day, and the SVG geometry of
+// the charts that show them. Pure, so that the arithmetic is tested without a browser.
 
 export interface Bucket {
   start: Date;
@@ -10,59 +10,29 @@ export interface Bucket {
   volume: bigint;
 }
 
-// What the overview needs of a payment intent (a PaymentIntent fits).
-export interface IntentLike {
-  amount: bigint;
-  amountReceived: bigint;
-  currency: string;
-  status: number;
-  created?: { seconds: bigint };
-  lastPaymentError?: { code: string };
-}
-
 const DAY_MS = 86_400_000;
 
-export function startOfUtcDay(date: Date): Date {
-  return new Date(Math.floor(date.getTime() / DAY_MS) * DAY_MS);
+// The overview's range: `days` whole UTC days, today included. The analytics API wants
+// bucket boundaries (midnight UTC), the end exclusive.
+export function lastDays(now: Date, days: number): { start: Date; end: Date } {
+  const tomorrow = Math.floor(now.getTime() / DAY_MS) * DAY_MS + DAY_MS;
+  return { start: new Date(tomorrow - days * DAY_MS), end: new Date(tomorrow) };
 }
 
-// One bucket per UTC day from `days` days before `now` up to today, oldest first.
-export function emptyDays(now: Date, days: number): Bucket[] {
-  const today = startOfUtcDay(now).getTime();
-  return Array.from({ length: days }, (_, index) => ({
-    start: new Date(today - (days - 1 - index) * DAY_MS),
-    payments: 0,
-    succeeded: 0,
-    failed: 0,
-    volume: 0n,
+// What the analytics API answers per bucket (an AnalyticsBucket fits).
+export interface BucketLike {
+  start?: { seconds: bigint };
+  figures?: { payments: bigint; succeeded: bigint; failed: bigint; volume: bigint };
+}
+
+export function bucketsOf(answer: BucketLike[]): Bucket[] {
+  return answer.map((b) => ({
+    start: new Date(Number(b.start?.seconds ?? 0n) * 1000),
+    payments: Number(b.figures?.payments ?? 0n),
+    succeeded: Number(b.figures?.succeeded ?? 0n),
+    failed: Number(b.figures?.failed ?? 0n),
+    volume: b.figures?.volume ?? 0n,
   }));
-}
-
-// Intents of `currency` counted into the day they were created. Succeeded: money was
-// received (captured, wholly or partly); failed: the last attempt was declined or erred.
-export function bucketIntents(
-  intents: IntentLike[],
-  currency: string,
-  now: Date,
-  days: number,
-  succeededStatuses: number[],
-): Bucket[] {
-  const buckets = emptyDays(now, days);
-  const first = buckets[0].start.getTime();
-  for (const intent of intents) {
-    if (intent.currency.toUpperCase() !== currency.toUpperCase() || !intent.created) continue;
-    const index = Math.floor((Number(intent.created.seconds) * 1000 - first) / DAY_MS);
-    const bucket = buckets[index];
-    if (!bucket) continue;
-    bucket.payments += 1;
-    if (succeededStatuses.includes(intent.status) || intent.amountReceived > 0n) {
-      bucket.succeeded += 1;
-      bucket.volume += intent.amountReceived;
-    } else if (intent.lastPaymentError?.code) {
-      bucket.failed += 1;
-    }
-  }
-  return buckets;
 }
 
 // Succeeded over attempted (succeeded + failed); null when nothing was attempted, which
@@ -72,29 +42,8 @@ export function successRate(bucket: Pick<Bucket, "succeeded" | "failed">): numbe
   return attempted === 0 ? null : bucket.succeeded / attempted;
 }
 
-export interface Totals {
-  payments: number;
-  succeeded: number;
-  failed: number;
-  volume: bigint;
-  rate: number | null;
-}
-
-export function totalsOf(buckets: Bucket[]): Totals {
-  const sum = buckets.reduce(
-    (acc, b) => ({
-      payments: acc.payments + b.payments,
-      succeeded: acc.succeeded + b.succeeded,
-      failed: acc.failed + b.failed,
-      volume: acc.volume + b.volume,
-    }),
-    { payments: 0, succeeded: 0, failed: 0, volume: 0n },
-  );
-  return { ...sum, rate: successRate(sum) };
-}
-
 // Currencies by how many intents use them, most first: the overview's default is the first.
-export function currenciesByUse(intents: Pick<IntentLike, "currency">[]): string[] {
+export function currenciesByUse(intents: { currency: string }[]): string[] {
   const counts = new Map<string, number>();
   for (const intent of intents) {
     const code = intent.currency.toUpperCase();

@@ -15,6 +15,7 @@ import { PaymentDetail, Payments } from "./pages/payments";
 import { Balance, Disputes, Payouts, Settlements } from "./pages/money";
 import { ApiKeys, Webhooks } from "./pages/developers";
 import { Docs } from "./pages/docs";
+import { Settings } from "./pages/settings";
 import { AcceptInvitation, Team } from "./pages/team";
 
 const baseUrl = location.origin;
@@ -46,6 +47,7 @@ const NAV: NavItem[] = [
   { parts: ["developers", "webhooks"], label: "Webhooks", permission: "webhooks:read" },
   { parts: ["developers", "docs"], label: "Docs", permission: "" },
   { parts: ["team"], label: "Team", permission: "members:read" },
+  { parts: ["settings"], label: "Settings", permission: "settings:read" },
 ];
 
 function page(route: Route): ReactNode {
@@ -67,6 +69,8 @@ function page(route: Route): ReactNode {
       return <Docs />;
     case "team":
       return <Team />;
+    case "settings":
+      return <Settings />;
     case "invitations":
       return <AcceptInvitation token={route.query.get("token") ?? ""} />;
     default:

@@ -2,11 +2,12 @@
 // the overview's arithmetic and the payment timeline.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { bars, bucketIntents, currenciesByUse, emptyDays, linePath, points, successRate, totalsOf } from "../src/charts";
+import { bars, bucketsOf, currenciesByUse, lastDays, linePath, points, successRate } from "../src/charts";
 import { amountInput, parseAmount } from "../src/money";
 import { cursorOf, firstPage, nextPage, pageNumber, previousPage } from "../src/paging";
 import { assignableRoles, can } from "../src/permissions";
 import { href, parseRoute } from "../src/route";
+import { changedFields, profileForm } from "../src/profile";
 import { chooseAccount, loadSession, needsRefresh, saveSession, type StoredSession } from "../src/session";
 import { isAbout, timelineOf } from "../src/timeline";
 
@@ -118,35 +119,23 @@ describe("roles", () => {
 });
 
 describe("the overview", () => {
-  const now = new Date("2026-03-10T15:00:00Z");
-  const SUCCEEDED = 6;
-  const intent = (created: string, status: number, received: bigint, currency = "usd", declined = false) => ({
-    amount: 1000n, amountReceived: received, currency, status, created: at(created),
-    lastPaymentError: declined ? { code: "card_declined" } : undefined,
+  test("the last days are whole UTC days, today included, the end exclusive", () => {
+    const range = lastDays(new Date("2026-03-10T15:00:00Z"), 30);
+    assert.equal(range.start.toISOString(), "2026-02-09T00:00:00.000Z");
+    assert.equal(range.end.toISOString(), "2026-03-11T00:00:00.000Z");
+    const midnight = lastDays(new Date("2026-03-10T00:00:00Z"), 1);
+    assert.equal(midnight.start.toISOString(), "2026-03-10T00:00:00.000Z");
   });
-  test("intents are counted into their UTC day; other currencies and older days are left out", () => {
-    const buckets = bucketIntents(
-      [
-        intent("2026-03-10T01:00:00Z", SUCCEEDED, 1000n),
-        intent("2026-03-10T23:59:59Z", SUCCEEDED, 400n),
-        intent("2026-03-09T12:00:00Z", 1, 0n, "usd", true),
-        intent("2026-03-09T12:00:00Z", 1, 0n),
-        intent("2026-03-10T12:00:00Z", SUCCEEDED, 1000n, "eur"),
-        intent("2026-02-01T12:00:00Z", SUCCEEDED, 1000n),
-      ],
-      "USD", now, 7, [SUCCEEDED],
-    );
-    assert.equal(buckets.length, 7);
-    assert.equal(buckets[6].start.toISOString(), "2026-03-10T00:00:00.000Z");
-    assert.deepEqual([buckets[6].payments, buckets[6].succeeded, buckets[6].volume], [2, 2, 1400n]);
-    assert.deepEqual([buckets[5].payments, buckets[5].succeeded, buckets[5].failed], [2, 0, 1]);
-    const totals = totalsOf(buckets);
-    assert.deepEqual([totals.payments, totals.volume, totals.rate], [4, 1400n, 2 / 3]);
+  test("the analytics API's buckets become chart buckets", () => {
+    const [bucket] = bucketsOf([
+      { start: at("2026-03-10T00:00:00Z"), figures: { payments: 3n, succeeded: 2n, failed: 1n, volume: 4200n } },
+    ]);
+    assert.deepEqual(bucket, { start: new Date("2026-03-10T00:00:00Z"), payments: 3, succeeded: 2, failed: 1, volume: 4200n });
+    assert.equal(bucketsOf([{}])[0].volume, 0n);
   });
   test("no attempt is no rate, not 0 %", () => {
     assert.equal(successRate({ succeeded: 0, failed: 0 }), null);
     assert.equal(successRate({ succeeded: 1, failed: 3 }), 0.25);
-    assert.equal(totalsOf(emptyDays(now, 3)).rate, null);
   });
   test("currencies by use, most used first", () => {
     assert.deepEqual(currenciesByUse([{ currency: "eur" }, { currency: "usd" }, { currency: "EUR" }]), ["EUR", "USD"]);
@@ -188,5 +177,26 @@ describe("the payment timeline", () => {
     const refunds = [{ id: "re_1", created: at("2026-03-10T11:00:00Z"), amount: 100n, currency: "USD" }];
     const canceled = { ...intent, canceledAt: at("2026-03-10T12:00:00Z"), cancellationReason: "duplicate" };
     assert.deepEqual(timelineOf(canceled, refunds, []).map((e) => e.title), ["Payment canceled", "Refund created", "Payment created"]);
+  });
+});
+
+describe("the business profile form", () => {
+  const profile = {
+    businessName: "Shop", statementDescriptor: "SHOP", supportEmail: "", supportUrl: "", country: "DE",
+    acceptedCurrencies: ["EUR", "USD"], defaultCaptureMethod: 0, brandingColor: "", logoUrl: "",
+  };
+  test("shows every field as text, automatic capture by default", () => {
+    const form = profileForm(profile);
+    assert.equal(form.acceptedCurrencies, "EUR, USD");
+    assert.equal(form.defaultCaptureMethod, "1");
+  });
+  test("sends the changed fields only, named as the API names them", () => {
+    const before = profileForm(profile);
+    const after = { ...before, supportEmail: " help@shop.example ", acceptedCurrencies: "eur, usd, inr", country: "DE " };
+    const { profile: sent, mask } = changedFields(before, after);
+    assert.deepEqual(mask, ["support_email", "accepted_currencies"]);
+    assert.equal(sent.supportEmail, "help@shop.example");
+    assert.deepEqual(sent.acceptedCurrencies, ["EUR", "USD", "INR"]);
+    assert.deepEqual(changedFields(before, before).mask, []);
   });
 });

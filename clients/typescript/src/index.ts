@@ -13,9 +13,12 @@ import { TokenService } from "./gen/paygate/v1/tokens_pb.js";
 export * from "./gen/paygate/v1/payment_intents_pb.js";
 export * from "./gen/paygate/v1/tokens_pb.js";
 // The rest of the public API, one namespace per proto file (their names overlap).
+export * as analytics from "./gen/paygate/v1/analytics_pb.js";
 export * as apiKeys from "./gen/paygate/v1/api_keys_pb.js";
+export * as auditLog from "./gen/paygate/v1/audit_log_pb.js";
 export * as auth from "./gen/paygate/v1/auth_pb.js";
 export * as balance from "./gen/paygate/v1/balance_pb.js";
+export * as businessProfile from "./gen/paygate/v1/business_profile_pb.js";
 export * as disputes from "./gen/paygate/v1/disputes_pb.js";
 export * as events from "./gen/paygate/v1/events_pb.js";
 export * as members from "./gen/paygate/v1/members_pb.js";

@@ -64,9 +64,21 @@ async function signUp(page, who) {
 
 async function owner(page) {
   await signUp(page, { ...config.owner, name: "owner" });
-  await page.getByRole("status").filter({ hasText: "No payments yet" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "No payments in" }).waitFor();
   steps.testModeBanner = await text(page.getByRole("note"));
+  steps.checklist = await text(page.getByRole("region", { name: "Get started" }));
   await shot(page, "owner-02-overview-empty");
+
+  // The business profile.
+  await open(page, "settings");
+  await page.getByLabel("Support email").fill(config.owner.email);
+  await page.getByLabel("Statement descriptor").fill("OWNER SHOP");
+  await page.getByLabel("Accepted currencies (comma-separated)").fill("EUR, USD");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("status").filter({ hasText: "Business profile saved" }).waitFor();
+  await page.getByRole("region", { name: "Audit events" }).getByText("account.profile_update").waitFor();
+  steps.auditActions = await page.getByRole("region", { name: "Audit events" }).innerText();
+  await shot(page, "owner-03-settings");
 
   // A secret key, shown once.
   await open(page, "developers/keys");
@@ -74,7 +86,7 @@ async function owner(page) {
   await page.getByRole("button", { name: "Create key" }).click();
   const secret = await text(page.getByTestId("secret-value"));
   steps.keyPrefix = secret.slice(0, 16); // the key's lookup prefix, as lists show it
-  await shot(page, "owner-03-api-key-created");
+  await shot(page, "owner-03b-api-key-created");
   await page.getByRole("button", { name: "Done" }).click();
 
   // The merchant's server pays with it.
@@ -90,6 +102,7 @@ async function owner(page) {
   // The overview and the list show it.
   await open(page, "overview");
   steps.overviewVolume = await text(page.getByTestId("volume"));
+  steps.overviewSuccessRate = await text(page.getByTestId("success-rate"));
   await shot(page, "owner-04-overview");
   await open(page, "payments");
   await page.getByRole("link", { name: intentId }).waitFor();
@@ -122,6 +135,8 @@ async function owner(page) {
   steps.balanceAfter = await text(page.getByTestId("pending"));
   steps.availableAfter = await text(page.getByTestId("available"));
   await shot(page, "owner-09-balance-after");
+  await open(page, "overview");
+  steps.overviewNetAfterRefund = await text(page.getByTestId("net"));
 
   // The other pages, as this merchant sees them.
   for (const [view, name] of [

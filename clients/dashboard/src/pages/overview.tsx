@@ -1,36 +1,30 @@
-// The overview: the last 30 days of payments in one currency, as volume per day and
-// success rate per day, with the totals.
+// The overview: the onboarding checklist until it is done, then the last 30 days of one
+// currency from the analytics API (computed in PostgreSQL): volume and success rate per
+// day, the totals (refunds, disputes, fees, net) and why payments were declined.
 
 import { useState } from "react";
-import { PaymentIntent_Status as IntentStatus, type PaymentIntent } from "@paygate/client";
-import { bars, bucketIntents, currenciesByUse, linePath, points, successRate, totalsOf, type Bucket } from "../charts";
+import { analytics as analyticsPb } from "@paygate/client";
+import { bars, bucketsOf, currenciesByUse, lastDays, linePath, points, successRate, type Bucket } from "../charts";
 import { useDashboard } from "../context";
 import { formatAmount } from "../money";
 import { href } from "../route";
-import { EmptyState, ErrorState, PageHeader, useLoad } from "../ui";
+import { ErrorState, PageHeader, useLoad } from "../ui";
 
 const DAYS = 30;
-// How many of the latest intents the charts read (the API lists 100 a page).
-const MAX_PAGES = 10;
-const SUCCEEDED = [IntentStatus.SUCCEEDED];
 const WIDTH = 600;
 const HEIGHT = 140;
 
-async function recentIntents(list: (after: string) => Promise<{ data: PaymentIntent[]; hasMore: boolean }>, since: number) {
-  const found: PaymentIntent[] = [];
-  let after = "";
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const answer = await list(after);
-    found.push(...answer.data);
-    const last = answer.data[answer.data.length - 1];
-    if (!answer.hasMore || !last || Number(last.created?.seconds ?? 0n) * 1000 < since) break;
-    after = last.id;
-  }
-  return found;
-}
-
 function dayLabel(date: Date): string {
   return date.toISOString().slice(5, 10);
+}
+
+function Axis(props: { buckets: Bucket[] }) {
+  return (
+    <div className="axis">
+      <span>{dayLabel(props.buckets[0].start)}</span>
+      <span>{dayLabel(props.buckets[props.buckets.length - 1].start)}</span>
+    </div>
+  );
 }
 
 function VolumeChart(props: { buckets: Bucket[]; currency: string }) {
@@ -47,10 +41,7 @@ function VolumeChart(props: { buckets: Bucket[]; currency: string }) {
           </rect>
         ))}
       </svg>
-      <div className="axis">
-        <span>{dayLabel(props.buckets[0].start)}</span>
-        <span>{dayLabel(props.buckets[props.buckets.length - 1].start)}</span>
-      </div>
+      <Axis buckets={props.buckets} />
     </figure>
   );
 }
@@ -60,7 +51,7 @@ function SuccessChart(props: { buckets: Bucket[] }) {
   return (
     <figure className="chart">
       <figcaption>Success rate per day</figcaption>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label="Success rate per day">
+      <svg viewBox={`-6 -6 ${WIDTH + 12} ${HEIGHT + 12}`} role="img" aria-label="Success rate per day">
         <line className="grid" x1="0" x2={WIDTH} y1={HEIGHT / 2} y2={HEIGHT / 2} />
         <path className="line" d={linePath(rates, WIDTH, HEIGHT)} />
         {points(rates, WIDTH, HEIGHT).map((point, index) =>
@@ -73,75 +64,143 @@ function SuccessChart(props: { buckets: Bucket[] }) {
           ) : null,
         )}
       </svg>
-      <div className="axis">
-        <span>{dayLabel(props.buckets[0].start)}</span>
-        <span>{dayLabel(props.buckets[props.buckets.length - 1].start)}</span>
-      </div>
+      <Axis buckets={props.buckets} />
     </figure>
   );
 }
 
-export function Overview() {
-  const { api, membership } = useDashboard();
-  const [currency, setCurrency] = useState("");
-  const now = new Date();
-  const since = now.getTime() - DAYS * 86_400_000;
-  const intents = useLoad(
-    () => recentIntents((after) => api.paymentIntents.listPaymentIntents({ limit: 100, startingAfter: after }), since),
-    [],
+function Checklist() {
+  const { api } = useDashboard();
+  const checklist = useLoad(() => api.businessProfile.getOnboardingChecklist({}), []);
+  const c = checklist.data;
+  if (!c || c.complete) return null;
+  const items: [boolean, string, string][] = [
+    [c.profileComplete, "Complete your business profile", href(["settings"])],
+    [c.apiKeyCreated, "Create an API key", href(["developers", "keys"])],
+    [c.webhookEndpointSet, "Add a webhook endpoint", href(["developers", "webhooks"])],
+    [c.testPaymentMade, "Make a test payment", href(["developers", "docs"])],
+  ];
+  return (
+    <section className="card checklist" aria-label="Get started">
+      <h2>Get started</h2>
+      <ul>
+        {items.map(([done, label, link]) => (
+          <li key={label} className={done ? "done" : undefined}>
+            <span aria-hidden="true">{done ? "✓" : "○"}</span> {done ? label : <a href={link}>{label}</a>}
+            {done && <span className="visually-hidden"> (done)</span>}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
-  const all = intents.data ?? [];
-  const currencies = currenciesByUse(all);
-  const chosen = currency || currencies[0] || "USD";
-  const buckets = bucketIntents(all, chosen, now, DAYS, SUCCEEDED);
-  const totals = totalsOf(buckets);
+}
+
+export function Overview() {
+  const { api, can, membership } = useDashboard();
+  const [chosen, setChosen] = useState("");
+  const currencies = useLoad(async () => {
+    const [profile, recent] = await Promise.all([
+      can("settings:read") ? api.businessProfile.getBusinessProfile({}) : null,
+      api.paymentIntents.listPaymentIntents({ limit: 100 }),
+    ]);
+    const used = currenciesByUse(recent.data);
+    const accepted = (profile?.acceptedCurrencies ?? []).map((c) => c.toUpperCase());
+    return [...new Set([...used, ...accepted])];
+  }, []);
+  const list = currencies.data ?? [];
+  const currency = chosen || list[0] || "USD";
+  const range = lastDays(new Date(), DAYS);
+  const figures = useLoad(
+    () =>
+      api.analytics.getPaymentAnalytics({
+        currency,
+        start: { seconds: BigInt(range.start.getTime() / 1000), nanos: 0 },
+        end: { seconds: BigInt(range.end.getTime() / 1000), nanos: 0 },
+        interval: analyticsPb.PaymentAnalytics_Interval.DAY,
+      }),
+    [currency, currencies.loading],
+  );
+  const totals = figures.data?.totals;
+  const buckets = bucketsOf(figures.data?.buckets ?? []);
   return (
     <>
       <PageHeader title={`Overview: ${membership.accountName}`}>
-        {currencies.length > 1 && (
+        {list.length > 1 && (
           <label>
             Currency{" "}
-            <select value={chosen} onChange={(e) => setCurrency(e.target.value)}>
-              {currencies.map((c) => (
+            <select value={currency} onChange={(e) => setChosen(e.target.value)}>
+              {list.map((c) => (
                 <option key={c}>{c}</option>
               ))}
             </select>
           </label>
         )}
       </PageHeader>
-      {intents.error ? (
-        <ErrorState message={intents.error} retry={intents.reload} />
-      ) : intents.loading ? (
+      {can("settings:read") && <Checklist />}
+      {!can("analytics:read") ? (
+        <p className="muted">Your role does not show analytics.</p>
+      ) : figures.error ? (
+        <ErrorState message={figures.error} retry={figures.reload} />
+      ) : !figures.data || currencies.loading ? (
         <p className="muted">Loading…</p>
-      ) : all.length === 0 ? (
-        <EmptyState>
-          No payments yet. Create one with your API key (see <a href={href(["developers", "docs"])}>Docs</a>) and it shows
-          up here.
-        </EmptyState>
+      ) : totals && totals.payments === 0n && totals.volume === 0n ? (
+        <div className="empty" role="status">
+          No payments in {currency} in the last {DAYS} days. Create one with your API key (see{" "}
+          <a href={href(["developers", "docs"])}>Docs</a>) and it shows up here.
+        </div>
       ) : (
         <>
-          <div className="tiles" aria-label="Last 30 days">
+          <div className="tiles" aria-label={`Last ${DAYS} days`}>
             <div className="tile">
               <span>Volume, last {DAYS} days</span>
-              <strong data-testid="volume">{formatAmount(totals.volume, chosen)}</strong>
-            </div>
-            <div className="tile">
-              <span>Payments</span>
-              <strong>{totals.payments}</strong>
+              <strong data-testid="volume">{formatAmount(totals?.volume ?? 0n, currency)}</strong>
             </div>
             <div className="tile">
               <span>Success rate</span>
-              <strong>{totals.rate === null ? "—" : `${(totals.rate * 100).toFixed(1)} %`}</strong>
+              <strong data-testid="success-rate">
+                {totals && totals.payments > 0n ? `${(totals.successRate * 100).toFixed(1)} %` : "—"}
+              </strong>
             </div>
             <div className="tile">
-              <span>Declined or failed</span>
-              <strong>{totals.failed}</strong>
+              <span>Payments (declined)</span>
+              <strong>
+                {totals?.payments.toString()} ({totals?.failed.toString()})
+              </strong>
+            </div>
+            <div className="tile">
+              <span>Refunds</span>
+              <strong>{formatAmount(totals?.refunds ?? 0n, currency)}</strong>
+            </div>
+            <div className="tile">
+              <span>Fees</span>
+              <strong>{formatAmount(totals?.fees ?? 0n, currency)}</strong>
+            </div>
+            <div className="tile">
+              <span>Net</span>
+              <strong data-testid="net">{formatAmount(totals?.net ?? 0n, currency)}</strong>
             </div>
           </div>
-          <div className="charts">
-            <VolumeChart buckets={buckets} currency={chosen} />
-            <SuccessChart buckets={buckets} />
-          </div>
+          {buckets.length > 0 && (
+            <div className="charts">
+              <VolumeChart buckets={buckets} currency={currency} />
+              <SuccessChart buckets={buckets} />
+            </div>
+          )}
+          {(figures.data.declineReasons ?? []).length > 0 && (
+            <section>
+              <h2>Why payments were declined</h2>
+              <table className="table">
+                <tbody>
+                  {figures.data.declineReasons.map((r) => (
+                    <tr key={r.reason}>
+                      <td>{r.reason}</td>
+                      <td className="num">{r.count.toString()}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </section>
+          )}
         </>
       )}
     </>
