@@ -547,6 +547,7 @@ def banner(ready: Ready) -> str:
         f"  publishable key  {seed.publishable_key}",
         f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
         " checkout_url)",
+        f"  dashboard        {ready.rest_url}/dashboard  (sign up, then run the business)",
         *(
             [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
             if ready.demo_url

@@ -36,9 +36,9 @@ RUN_TIMEOUT = 300
 PASSWORD = "correct horse battery staple"
 # What the story screenshots (var/artifacts/dashboard/<who>-<n>-<page>.png).
 PAGES = (
-    "signup", "overview", "settings", "api-key-created", "payments", "payment-detail", "balance-after",
-    "settlements", "payouts", "disputes", "webhooks", "docs", "team-invited", "signed-out",
-    "joined", "payment-no-refund",
+    "signup", "overview", "settings", "api-key-created", "payments", "payment-detail",
+    "balance-after", "settlements", "payouts", "disputes", "webhooks", "docs", "team-invited",
+    "signed-out", "joined", "payment-no-refund",
 )  # fmt: skip
 
 
@@ -160,6 +160,14 @@ def test_the_guides_sample_runs_with_the_merchants_own_test_key(story: dict[str,
     intent = json.loads(run.stdout)
     assert intent["id"].startswith("pi_") and intent["amount"] == "2500"
     assert intent["checkout_url"].startswith(f"{gateway.rest_url}/checkout/")
+    redirect = subprocess.run(
+        ["sh", "-c", steps(story)["guideRedirectSample"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert redirect.returncode == 0, redirect.stderr
+    assert redirect.stdout.startswith(f"Location: {gateway.rest_url}/checkout/pi_")
 
 
 def test_the_api_reference_is_rendered_from_openapi(story: dict[str, Any]) -> None:

@@ -86,7 +86,7 @@ async function owner(page) {
   await page.getByRole("button", { name: "Create key" }).click();
   const secret = await text(page.getByTestId("secret-value"));
   steps.keyPrefix = secret.slice(0, 16); // the key's lookup prefix, as lists show it
-  await shot(page, "owner-03b-api-key-created");
+  await shot(page, "owner-04-api-key-created");
   await page.getByRole("button", { name: "Done" }).click();
 
   // The merchant's server pays with it.
@@ -103,10 +103,10 @@ async function owner(page) {
   await open(page, "overview");
   steps.overviewVolume = await text(page.getByTestId("volume"));
   steps.overviewSuccessRate = await text(page.getByTestId("success-rate"));
-  await shot(page, "owner-04-overview");
+  await shot(page, "owner-05-overview");
   await open(page, "payments");
   await page.getByRole("link", { name: intentId }).waitFor();
-  await shot(page, "owner-05-payments");
+  await shot(page, "owner-06-payments");
   await open(page, "payments?status=7");
   await page.getByRole("status").filter({ hasText: "No payments with this status" }).waitFor();
   steps.filteredEmpty = true;
@@ -114,7 +114,7 @@ async function owner(page) {
   await open(page, "balance");
   steps.balanceBefore = await text(page.getByTestId("pending"));
   steps.availableBefore = await text(page.getByTestId("available"));
-  await shot(page, "owner-06-balance-before");
+  await shot(page, "owner-07-balance-before");
 
   // Search by id opens the payment; refund it there.
   await open(page, "payments");
@@ -122,28 +122,28 @@ async function owner(page) {
   await page.getByRole("button", { name: "Find" }).click();
   await page.getByRole("heading", { name: "Payment" }).waitFor();
   await page.getByRole("button", { name: "Refund" }).waitFor();
-  await shot(page, "owner-07-payment-detail");
+  await shot(page, "owner-08-payment-detail");
   await page.getByRole("button", { name: "Refund" }).click();
   await page.getByRole("status").filter({ hasText: "Refund created" }).waitFor();
   await page.getByTestId("refunded").filter({ hasText: "25.00" }).waitFor();
   steps.refunded = await text(page.getByTestId("refunded"));
   steps.timeline = await text(page.getByRole("list", { name: "Timeline" }));
-  await shot(page, "owner-08-payment-refunded");
+  await shot(page, "owner-09-payment-refunded");
 
   await open(page, "balance");
   await page.getByTestId("pending").waitFor();
   steps.balanceAfter = await text(page.getByTestId("pending"));
   steps.availableAfter = await text(page.getByTestId("available"));
-  await shot(page, "owner-09-balance-after");
+  await shot(page, "owner-10-balance-after");
   await open(page, "overview");
   steps.overviewNetAfterRefund = await text(page.getByTestId("net"));
 
   // The other pages, as this merchant sees them.
   for (const [view, name] of [
-    ["settlements", "owner-10-settlements"],
-    ["payouts", "owner-11-payouts"],
-    ["disputes", "owner-12-disputes"],
-    ["developers/webhooks", "owner-13-webhooks"],
+    ["settlements", "owner-11-settlements"],
+    ["payouts", "owner-12-payouts"],
+    ["disputes", "owner-13-disputes"],
+    ["developers/webhooks", "owner-14-webhooks"],
   ]) {
     await open(page, view);
     await page.getByRole("region").first().waitFor();
@@ -157,11 +157,12 @@ async function owner(page) {
   await page.getByRole("button", { name: "Create test keys for these samples" }).click();
   await page.getByRole("status").filter({ hasText: "Test keys created" }).waitFor();
   steps.guideSample = await text(page.locator('[data-sample="create-intent"]'));
+  steps.guideRedirectSample = await text(page.locator('[data-sample="redirect"]'));
   await page.getByRole("group").first().waitFor().catch(() => {});
   await page.getByRole("heading", { name: "PaymentIntent" }).waitFor();
   await page.getByLabel("Filter endpoints").fill("refunds");
   steps.referenceRefunds = await page.locator(".endpoint").count();
-  await shot(page, "owner-14-docs");
+  await shot(page, "owner-15-docs");
 
   // A colleague, invited as STAFF.
   await open(page, "team");
@@ -169,7 +170,7 @@ async function owner(page) {
   await page.getByLabel("Invitee role").selectOption("STAFF");
   await page.getByRole("button", { name: "Invite" }).click();
   steps.invitationLink = await text(page.getByTestId("invitation-link"));
-  await shot(page, "owner-15-team-invited");
+  await shot(page, "owner-16-team-invited");
 
   // Revoke the key: the merchant's server is refused at once.
   await open(page, "developers/keys");
@@ -177,11 +178,11 @@ async function owner(page) {
   await page.getByRole("button", { name: new RegExp(`^Revoke ${steps.keyPrefix}`) }).click();
   await page.getByRole("status").filter({ hasText: "revoked" }).waitFor();
   steps.revokedKeyStatus = (await rest("GET", "/v1/balance", secret)).status;
-  await shot(page, "owner-16-api-key-revoked");
+  await shot(page, "owner-17-api-key-revoked");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
-  await shot(page, "owner-17-signed-out");
+  await shot(page, "owner-18-signed-out");
   steps.signedOut = await page.evaluate(() => sessionStorage.length === 0);
 }
 
