@@ -19,7 +19,9 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,8 @@ PASSWORD = "correct horse battery staple"
 # What the story screenshots (var/artifacts/dashboard/<who>-<n>-<page>.png).
 PAGES = (
     "signup", "overview", "settings", "api-key-created", "payments", "payment-detail",
-    "balance-after", "settlements", "payouts", "disputes", "webhooks", "docs", "team-invited",
+    "balance-after", "settlements", "payouts", "disputes", "webhook-created", "webhook-retried",
+    "docs", "team-invited",
     "signed-out", "joined", "payment-no-refund",
 )  # fmt: skip
 
@@ -50,12 +53,53 @@ async def dashboard_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def dashboard_gateway(dashboard_database_url: str) -> Iterator[Gateway]:
-    with running_gateway(dashboard_database_url) as running:
-        yield running
+    # The story's webhook receiver listens on loopback, which webhooks may otherwise
+    # never reach.
+    with running_gateway(dashboard_database_url, webhook_allowed_networks="127.0.0.1/32") as gw:
+        yield gw
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """The merchant's webhook endpoint: 500 until GET /ok, then 200; counts deliveries."""
+
+    healthy = False
+    hits = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        type(self).hits += 1
+        self.send_response(200 if type(self).healthy else 500)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        type(self).healthy = True
+        body = json.dumps({"hits": type(self).hits}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
-async def story(dashboard_gateway: Gateway, request: pytest.FixtureRequest) -> dict[str, Any]:
+def receiver() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+async def story(
+    dashboard_gateway: Gateway, receiver: str, request: pytest.FixtureRequest
+) -> dict[str, Any]:
     """Runs the whole story in Chromium; returns its report."""
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
@@ -65,6 +109,7 @@ async def story(dashboard_gateway: Gateway, request: pytest.FixtureRequest) -> d
         "chromium": chromium(),
         "artifacts": str(ARTIFACTS),
         "baseUrl": dashboard_gateway.rest_url,
+        "receiverUrl": receiver,
         "owner": {
             "email": f"owner-{tag}@example.com",
             "password": PASSWORD,
@@ -132,6 +177,15 @@ def test_a_refund_from_the_payment_page_refunds_it_and_changes_the_balance(
 
 def test_the_business_profile_is_saved_and_audited(story: dict[str, Any]) -> None:
     assert "account.profile_update" in steps(story)["auditActions"]
+
+
+def test_webhooks_are_logged_and_a_failed_one_is_delivered_on_retry(
+    story: dict[str, Any],
+) -> None:
+    seen = steps(story)
+    assert seen["webhookSecretPrefix"] == "whsec_"
+    assert seen["receiverHits"] >= 1  # the payment's events reached the receiver, refused
+    assert seen["deliveredAfterRetry"] is True
 
 
 def test_a_revoked_key_is_refused_at_once(story: dict[str, Any]) -> None:

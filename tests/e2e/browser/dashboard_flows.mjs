@@ -5,12 +5,13 @@
 //
 //   node tests/e2e/browser/dashboard_flows.mjs CONFIG.json RESULTS.json
 //
-// CONFIG: {chromium, artifacts, baseUrl, owner: {email, password, business}, staff: {...}}
+// CONFIG: {chromium, artifacts, baseUrl, receiverUrl, owner: {email, password, business}, staff: {...}}
 // RESULTS: {ok, error, steps: {...}, console: [...]}
 //
 // One story, in order, as a merchant lives it: the owner signs up, makes a key, pays
 // through the API with it (as the merchant's server would: plain HTTP over loopback),
-// sees the payment, refunds it from its page and sees the balance change, invites a
+// has its webhooks sent to a receiver on loopback that fails until told otherwise (and
+// retries one from the delivery log), sees the payment, refunds it from its page and sees the balance change, invites a
 // colleague as STAFF, revokes the key (the next request with it is 401) and signs out.
 // The colleague signs up, accepts the invitation, sees no refund button, and the API
 // refuses the refund their session asks for anyway. Each page is screenshotted.
@@ -89,6 +90,14 @@ async function owner(page) {
   await shot(page, "owner-04-api-key-created");
   await page.getByRole("button", { name: "Done" }).click();
 
+  // A webhook endpoint: the test's receiver on loopback, which answers 500 for now.
+  await open(page, "developers/webhooks");
+  await page.getByLabel("Endpoint URL").fill(`${config.receiverUrl}/hooks`);
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  steps.webhookSecretPrefix = (await text(page.getByTestId("secret-value"))).slice(0, 6);
+  await shot(page, "owner-05-webhook-created");
+  await page.getByRole("button", { name: "Done" }).click();
+
   // The merchant's server pays with it.
   const token = await rest("POST", "/v1/tokens", secret, {
     card: { number: "4242424242424242", exp_month: 12, exp_year: 2040, cvc: "123" },
@@ -103,10 +112,10 @@ async function owner(page) {
   await open(page, "overview");
   steps.overviewVolume = await text(page.getByTestId("volume"));
   steps.overviewSuccessRate = await text(page.getByTestId("success-rate"));
-  await shot(page, "owner-05-overview");
+  await shot(page, "owner-06-overview");
   await open(page, "payments");
   await page.getByRole("link", { name: intentId }).waitFor();
-  await shot(page, "owner-06-payments");
+  await shot(page, "owner-07-payments");
   await open(page, "payments?status=7");
   await page.getByRole("status").filter({ hasText: "No payments with this status" }).waitFor();
   steps.filteredEmpty = true;
@@ -114,7 +123,7 @@ async function owner(page) {
   await open(page, "balance");
   steps.balanceBefore = await text(page.getByTestId("pending"));
   steps.availableBefore = await text(page.getByTestId("available"));
-  await shot(page, "owner-07-balance-before");
+  await shot(page, "owner-08-balance-before");
 
   // Search by id opens the payment; refund it there.
   await open(page, "payments");
@@ -122,34 +131,53 @@ async function owner(page) {
   await page.getByRole("button", { name: "Find" }).click();
   await page.getByRole("heading", { name: "Payment" }).waitFor();
   await page.getByRole("button", { name: "Refund" }).waitFor();
-  await shot(page, "owner-08-payment-detail");
+  await shot(page, "owner-09-payment-detail");
   await page.getByRole("button", { name: "Refund" }).click();
   await page.getByRole("status").filter({ hasText: "Refund created" }).waitFor();
   await page.getByTestId("refunded").filter({ hasText: "25.00" }).waitFor();
   steps.refunded = await text(page.getByTestId("refunded"));
   steps.timeline = await text(page.getByRole("list", { name: "Timeline" }));
-  await shot(page, "owner-09-payment-refunded");
+  await shot(page, "owner-10-payment-refunded");
 
   await open(page, "balance");
   await page.getByTestId("pending").waitFor();
   steps.balanceAfter = await text(page.getByTestId("pending"));
   steps.availableAfter = await text(page.getByTestId("available"));
-  await shot(page, "owner-10-balance-after");
+  await shot(page, "owner-11-balance-after");
   await open(page, "overview");
   steps.overviewNetAfterRefund = await text(page.getByTestId("net"));
 
   // The other pages, as this merchant sees them.
   for (const [view, name] of [
-    ["settlements", "owner-11-settlements"],
-    ["payouts", "owner-12-payouts"],
-    ["disputes", "owner-13-disputes"],
-    ["developers/webhooks", "owner-14-webhooks"],
+    ["settlements", "owner-12-settlements"],
+    ["payouts", "owner-13-payouts"],
+    ["disputes", "owner-14-disputes"],
   ]) {
     await open(page, view);
     await page.getByRole("region").first().waitFor();
     await page.locator('[aria-busy="true"]').waitFor({ state: "detached" }).catch(() => {});
     await shot(page, name);
   }
+
+  // The delivery log: the payment's events failed at the receiver; once it answers
+  // again, Retry sends one and the log shows it delivered.
+  await open(page, "developers/webhooks");
+  await page.getByRole("button", { name: "Deliveries" }).click();
+  const deliveries = page.getByRole("region", { name: "Deliveries" });
+  await deliveries.getByText("HTTP 500").first().waitFor();
+  await shot(page, "owner-15-webhooks");
+  steps.receiverHits = (await (await fetch(`${config.receiverUrl}/ok`)).json()).hits;
+  const failing = deliveries.locator("tbody tr").filter({ has: page.getByRole("button", { name: /^Retry / }) }).first();
+  const retried = (await failing.locator("td").first().textContent()).trim();
+  await failing.getByRole("button", { name: /^Retry / }).click();
+  await page.getByRole("status").filter({ hasText: "queued again" }).waitFor();
+  const row = deliveries.locator("tbody tr").filter({ hasText: retried });
+  for (let i = 0; i < 40 && (await row.getByText("Succeeded").count()) === 0; i++) {
+    await page.waitForTimeout(500);
+    await page.getByRole("button", { name: "Refresh" }).click();
+  }
+  steps.deliveredAfterRetry = (await row.getByText("Succeeded").count()) === 1;
+  await shot(page, "owner-16-webhook-retried");
 
   // The guide: test keys made for it fill its samples; the create-intent sample is
   // handed to the test, which runs it.
@@ -162,7 +190,7 @@ async function owner(page) {
   await page.getByRole("heading", { name: "PaymentIntent" }).waitFor();
   await page.getByLabel("Filter endpoints").fill("refunds");
   steps.referenceRefunds = await page.locator(".endpoint").count();
-  await shot(page, "owner-15-docs");
+  await shot(page, "owner-17-docs");
 
   // A colleague, invited as STAFF.
   await open(page, "team");
@@ -170,7 +198,7 @@ async function owner(page) {
   await page.getByLabel("Invitee role").selectOption("STAFF");
   await page.getByRole("button", { name: "Invite" }).click();
   steps.invitationLink = await text(page.getByTestId("invitation-link"));
-  await shot(page, "owner-16-team-invited");
+  await shot(page, "owner-18-team-invited");
 
   // Revoke the key: the merchant's server is refused at once.
   await open(page, "developers/keys");
@@ -178,11 +206,11 @@ async function owner(page) {
   await page.getByRole("button", { name: new RegExp(`^Revoke ${steps.keyPrefix}`) }).click();
   await page.getByRole("status").filter({ hasText: "revoked" }).waitFor();
   steps.revokedKeyStatus = (await rest("GET", "/v1/balance", secret)).status;
-  await shot(page, "owner-17-api-key-revoked");
+  await shot(page, "owner-19-api-key-revoked");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
-  await shot(page, "owner-18-signed-out");
+  await shot(page, "owner-20-signed-out");
   steps.signedOut = await page.evaluate(() => sessionStorage.length === 0);
 }
 

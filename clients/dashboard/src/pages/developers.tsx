@@ -136,7 +136,12 @@ function Deliveries(props: { endpoint: hooksPb.WebhookEndpoint }) {
     });
   return (
     <section>
-      <h2>Deliveries to {props.endpoint.url}</h2>
+      <div className="row">
+        <h2>Deliveries to {props.endpoint.url}</h2>
+        <button type="button" onClick={() => setRefresh((n) => n + 1)}>
+          Refresh
+        </button>
+      </div>
       {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
       <PagedTable<hooksPb.WebhookDelivery>
         label="Deliveries"
@@ -160,7 +165,7 @@ function Deliveries(props: { endpoint: hooksPb.WebhookEndpoint }) {
             title: "",
             cell: (d) =>
               can("webhooks:write") && d.status !== hooksPb.WebhookDelivery_Status.SUCCEEDED ? (
-                <button type="button" onClick={() => retry(d)}>
+                <button type="button" onClick={() => retry(d)} aria-label={`Retry ${d.event}`}>
                   Retry
                 </button>
               ) : null,
