@@ -2,7 +2,7 @@
 // transport through Envoy, each call carrying the user's access token and the account
 // they act in (Paygate-Account). The token is refreshed shortly before it expires.
 
-import { createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import {
   PaymentIntentService,
   analytics,
@@ -64,9 +64,10 @@ export function sessionFrom(answer: auth.Session, wanted: string, previous = "")
   };
 }
 
-export function createApi(baseUrl: string, holder: SessionHolder): Api {
+// `fetch`: for tests, the fetch to send requests with.
+export function createApi(baseUrl: string, holder: SessionHolder, fetch?: typeof globalThis.fetch): Api {
   // The bare auth client: it sends no session (login, signup, refresh).
-  const open = createClient(auth.AuthService, createHeaderTransport(baseUrl, async () => ({})));
+  const open = createClient(auth.AuthService, createHeaderTransport(baseUrl, async () => ({}), [], fetch));
   let refreshing: Promise<void> | null = null;
 
   async function refresh(session: StoredSession): Promise<void> {
@@ -78,7 +79,7 @@ export function createApi(baseUrl: string, holder: SessionHolder): Api {
     }
   }
 
-  const transport = createHeaderTransport(baseUrl, async (): Promise<Record<string, string>> => {
+  const sessionHeaders = async (): Promise<Record<string, string>> => {
     let session = holder.get();
     if (session && needsRefresh(session, Date.now())) {
       refreshing ??= refresh(session).finally(() => (refreshing = null));
@@ -87,7 +88,18 @@ export function createApi(baseUrl: string, holder: SessionHolder): Api {
     }
     if (!session) return {};
     return { authorization: `Bearer ${session.accessToken}`, "paygate-account": session.accountId };
-  });
+  };
+  // The session ended on the server (revoked, the user removed): sign the tab out, which
+  // shows the sign-in page, rather than fail every call that follows.
+  const signOutWhenRefused: Interceptor = (next) => async (request) => {
+    try {
+      return await next(request);
+    } catch (error) {
+      if (error instanceof ConnectError && error.code === Code.Unauthenticated) holder.set(null);
+      throw error;
+    }
+  };
+  const transport = createHeaderTransport(baseUrl, sessionHeaders, [signOutWhenRefused], fetch);
   return {
     auth: open,
     paymentIntents: createClient(PaymentIntentService, transport),

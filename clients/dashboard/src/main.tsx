@@ -19,6 +19,7 @@ import { Settings } from "./pages/settings";
 import { AcceptInvitation, Team } from "./pages/team";
 
 const baseUrl = location.origin;
+const NEXT_KEY = "paygate.dashboard.next";
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -152,15 +153,16 @@ function App() {
 
   const [first] = route.parts;
   if (!session) {
-    const signup = first === "signup";
-    const wantedAfter = first === "invitations" ? location.hash : "";
+    // An invitation link opened signed out: back to it after signing in or up.
+    if (first === "invitations") sessionStorage.setItem(NEXT_KEY, location.hash);
     return (
       <SignIn
         api={api}
-        signup={signup}
+        signup={first === "signup"}
         onSession={(answer) => {
           holder.set(sessionFrom(answer, ""));
-          location.hash = wantedAfter || href(["overview"]);
+          location.hash = sessionStorage.getItem(NEXT_KEY) || href(["overview"]);
+          sessionStorage.removeItem(NEXT_KEY);
         }}
       />
     );

@@ -1,3 +1,5 @@
+import type { businessProfile } from "@paygate/client";
+
 // The business profile as a form edits it (every field text), and back: only the fields
 // the user changed are sent, named in the update mask (snake_case, as the API's paths).
 
@@ -13,17 +15,12 @@ export interface ProfileForm {
   logoUrl: string;
 }
 
-export interface ProfileLike {
-  businessName: string;
-  statementDescriptor: string;
-  supportEmail: string;
-  supportUrl: string;
-  country: string;
-  acceptedCurrencies: string[];
-  defaultCaptureMethod: number;
-  brandingColor: string;
-  logoUrl: string;
-}
+// The profile's editable fields, as the generated message has them.
+export type ProfileLike = Pick<
+  businessProfile.BusinessProfile,
+  | "businessName" | "statementDescriptor" | "supportEmail" | "supportUrl" | "country"
+  | "acceptedCurrencies" | "defaultCaptureMethod" | "brandingColor" | "logoUrl"
+>;
 
 export function profileForm(profile: ProfileLike): ProfileForm {
   return {

@@ -228,6 +228,33 @@ export function useAction(): {
   return { busy, message, run, clear: () => setMessage(null) };
 }
 
+// A form whose submit runs `onSubmit` instead of loading a page.
+export function ActionForm(props: { label: string; className?: string; onSubmit: () => unknown; children: ReactNode }) {
+  return (
+    <form
+      className={props.className}
+      aria-label={props.label}
+      onSubmit={(event) => {
+        event.preventDefault();
+        void props.onSubmit();
+      }}
+    >
+      {props.children}
+    </form>
+  );
+}
+
+// A document the API answered (google.api.HttpBody: a report, an export) handed to the
+// browser as a file download.
+export function saveFile(body: { data: Uint8Array; contentType: string }, name: string): void {
+  const url = URL.createObjectURL(new Blob([body.data as BlobPart], { type: body.contentType }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 // An idempotency key per user action: a retried click is the same request.
 export function idempotencyKey(): string {
   return `dash-${crypto.randomUUID()}`;

@@ -62,16 +62,18 @@ export function createPaygate(options: PaygateOptions): Paygate {
 
 // A gRPC-Web transport through Envoy whose every call carries the headers `headers()`
 // answers at the time (a dashboard's session changes while the page lives).
+// `interceptors` run after the headers are set (e.g. to sign out on UNAUTHENTICATED).
 export function createHeaderTransport(
   baseUrl: string,
   headers: () => Promise<Record<string, string>>,
+  interceptors: Interceptor[] = [],
   fetch?: typeof globalThis.fetch,
 ): Transport {
   const attach: Interceptor = (next) => async (request) => {
     for (const [name, value] of Object.entries(await headers())) request.header.set(name, value);
     return next(request);
   };
-  return createGrpcWebTransport({ baseUrl, interceptors: [attach], fetch });
+  return createGrpcWebTransport({ baseUrl, interceptors: [attach, ...interceptors], fetch });
 }
 
 export interface ApiError {

@@ -53,18 +53,19 @@ async function text(locator) {
   return (await locator.first().textContent()).trim();
 }
 
+// The sign-up form, from wherever the page is on it.
 async function signUp(page, who) {
-  await open(page, "signup");
   await page.getByLabel("Business name").fill(who.business);
   await page.getByLabel("Email").fill(who.email);
   await page.getByLabel("Password").fill(who.password);
   await shot(page, `${who.name}-01-signup`);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: /^Overview/ }).waitFor({ timeout: TIMEOUT });
 }
 
 async function owner(page) {
+  await open(page, "signup");
   await signUp(page, { ...config.owner, name: "owner" });
+  await page.getByRole("heading", { name: /^Overview/ }).waitFor();
   await page.getByRole("status").filter({ hasText: "No payments in" }).waitFor();
   steps.testModeBanner = await text(page.getByRole("note"));
   steps.checklist = await text(page.getByRole("region", { name: "Get started" }));
@@ -215,9 +216,11 @@ async function owner(page) {
 }
 
 async function staff(page) {
-  await signUp(page, { ...config.staff, name: "staff" });
-  // The link from the invitation: accept it, and the dashboard acts in that account.
+  // The link from the invitation, opened signed out: sign up from it, come back to it,
+  // accept it, and the dashboard acts in that account.
   await page.goto(steps.invitationLink);
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await signUp(page, { ...config.staff, name: "staff" });
   await page.getByRole("button", { name: "Accept invitation" }).click();
   await page.getByRole("heading", { name: `Overview: ${config.owner.business}` }).waitFor();
   steps.staffRole = await text(page.getByText(/^Role: /));

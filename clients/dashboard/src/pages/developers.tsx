@@ -5,9 +5,7 @@ import { useState } from "react";
 import { apiKeys as keysPb, webhooks as hooksPb } from "@paygate/client";
 import { useDashboard } from "../context";
 import { ROLE_NAMES } from "../permissions";
-import {
-  Notice, PageHeader, PagedTable, ShownOnce, Status, When, enumLabel, idempotencyKey, useAction,
-} from "../ui";
+import { ActionForm, Notice, PagedTable, PageHeader, ShownOnce, Status, When, enumLabel, idempotencyKey, useAction } from "../ui";
 
 const names = (e: object) => e as unknown as Record<number, string>;
 const ROLES = names(keysPb.Role);
@@ -60,13 +58,10 @@ export function ApiKeys() {
     <>
       <PageHeader title="API keys" />
       {writable && (
-        <form
+        <ActionForm
           className="inline card"
-          aria-label="New key"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void create();
-          }}
+          label="New key"
+          onSubmit={create}
         >
           <label>
             Type
@@ -88,7 +83,7 @@ export function ApiKeys() {
           <button type="submit" className="primary" disabled={action.busy}>
             Create key
           </button>
-        </form>
+        </ActionForm>
       )}
       {shown && <ShownOnce label={shown.label} value={shown.value} onDone={() => setShown(null)} />}
       {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
@@ -215,13 +210,10 @@ export function Webhooks() {
     <>
       <PageHeader title="Webhooks" />
       {writable && (
-        <form
+        <ActionForm
           className="inline card"
-          aria-label="New endpoint"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void create();
-          }}
+          label="New endpoint"
+          onSubmit={create}
         >
           <label>
             Endpoint URL
@@ -234,7 +226,7 @@ export function Webhooks() {
           <button type="submit" className="primary" disabled={action.busy}>
             Add endpoint
           </button>
-        </form>
+        </ActionForm>
       )}
       {shown && <ShownOnce label="Signing secret" value={shown} onDone={() => setShown("")} />}
       {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}

@@ -6,10 +6,7 @@ import { balance as balancePb, disputes as disputesPb, payouts as payoutsPb, set
 import { useDashboard } from "../context";
 import { parseAmount } from "../money";
 import { href } from "../route";
-import {
-  ErrorState, Money, Notice, PageHeader, PagedTable, Status, When, enumLabel, idempotencyKey, useAction,
-  useLoad,
-} from "../ui";
+import { ActionForm, ErrorState, Money, Notice, PagedTable, PageHeader, Status, When, enumLabel, idempotencyKey, saveFile, useAction, useLoad } from "../ui";
 
 const names = (e: object) => e as unknown as Record<number, string>;
 
@@ -91,13 +88,7 @@ function ReportButton(props: { id: string }) {
   const action = useAction();
   const download = () =>
     action.run(async () => {
-      const body = await api.settlements.getSettlementReport({ id: props.id });
-      const url = URL.createObjectURL(new Blob([body.data as BlobPart], { type: body.contentType || "text/csv" }));
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = `${props.id}.csv`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveFile(await api.settlements.getSettlementReport({ id: props.id }), `${props.id}.csv`);
       return "Downloaded.";
     });
   return (
@@ -155,13 +146,10 @@ export function Payouts() {
     <>
       <PageHeader title="Payouts" />
       {can("payouts:write") && (
-        <form
+        <ActionForm
           className="inline card"
-          aria-label="New payout"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void create();
-          }}
+          label="New payout"
+          onSubmit={create}
         >
           <label>
             Amount
@@ -174,7 +162,7 @@ export function Payouts() {
           <button type="submit" className="primary" disabled={action.busy}>
             Pay out
           </button>
-        </form>
+        </ActionForm>
       )}
       {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
       <PagedTable<payoutsPb.Payout>
@@ -215,14 +203,7 @@ function EvidenceForm(props: { dispute: disputesPb.Dispute; done: () => void }) 
       return "Evidence submitted.";
     });
   return (
-    <form
-      className="card"
-      aria-label={`Evidence for ${props.dispute.id}`}
-      onSubmit={(e) => {
-        e.preventDefault();
-        void submit();
-      }}
-    >
+    <ActionForm className="card" label={`Evidence for ${props.dispute.id}`} onSubmit={submit}>
       <h3>Evidence for {props.dispute.id}</h3>
       {EVIDENCE_FIELDS.map(([field, label]) => (
         <label key={field}>
@@ -238,7 +219,7 @@ function EvidenceForm(props: { dispute: disputesPb.Dispute; done: () => void }) 
       <button type="submit" className="primary" disabled={action.busy}>
         Submit evidence
       </button>
-    </form>
+    </ActionForm>
   );
 }
 

@@ -6,12 +6,11 @@ import { PaymentIntent_Status as IntentStatus, refunds as refundsPb, type Paymen
 import { useDashboard } from "../context";
 import { amountInput, parseAmount } from "../money";
 import { href } from "../route";
-import {
-  ErrorState, Money, Notice, PageHeader, PagedTable, Status, When, enumLabel, idempotencyKey, useAction, useLoad,
-} from "../ui";
+import { ActionForm, ErrorState, Money, Notice, PagedTable, PageHeader, Status, When, enumLabel, idempotencyKey, useAction, useLoad } from "../ui";
 import { timelineOf, type TimelineEntry } from "../timeline";
 
 const STATUS_NAMES = IntentStatus as unknown as Record<number, string>;
+const REFUND_STATUS = refundsPb.Refund_Status as unknown as Record<number, string>;
 const FILTERABLE = [
   IntentStatus.SUCCEEDED, IntentStatus.REQUIRES_CAPTURE, IntentStatus.REQUIRES_PAYMENT_METHOD,
   IntentStatus.REQUIRES_ACTION, IntentStatus.PROCESSING, IntentStatus.CANCELED,
@@ -107,8 +106,11 @@ export function PaymentDetail(props: { id: string }) {
   const { api, can } = useDashboard();
   const action = useAction();
   const [refundAmount, setRefundAmount] = useState("");
+  // Bumped after each action, so the refunds list reads again.
+  const [refreshed, setRefreshed] = useState(0);
   const detail = useLoad(async () => {
     const intent = await api.paymentIntents.getPaymentIntent({ id: props.id });
+    // The timeline's refunds (for roles that may not read events): the latest 100.
     const refunds = await api.refunds.listRefunds({ paymentIntent: props.id, limit: 100 });
     const events = [];
     let after = "";
@@ -118,12 +120,12 @@ export function PaymentDetail(props: { id: string }) {
       if (!answer.hasMore || !answer.data.length) break;
       after = answer.data[answer.data.length - 1].id;
     }
-    return { intent, refunds: refunds.data, timeline: timelineOf(intent, refunds.data, events) };
+    return { intent, timeline: timelineOf(intent, refunds.data, events) };
   }, [props.id]);
 
   if (detail.error) return <ErrorState message={detail.error} retry={detail.reload} />;
   if (!detail.data) return <p className="muted">Loading…</p>;
-  const { intent, refunds } = detail.data;
+  const { intent } = detail.data;
   const refundable = intent.amountReceived - intent.amountRefunded;
   const canRefund = can("refunds:write") && intent.status === IntentStatus.SUCCEEDED && refundable > 0n;
   const canCapture = can("payments:write") && intent.status === IntentStatus.REQUIRES_CAPTURE;
@@ -139,6 +141,7 @@ export function PaymentDetail(props: { id: string }) {
       );
       setRefundAmount("");
       detail.reload();
+      setRefreshed((n) => n + 1);
       return "Refund created.";
     });
   const capture = () =>
@@ -224,13 +227,10 @@ export function PaymentDetail(props: { id: string }) {
       <section>
         <h2>Refunds</h2>
         {canRefund && (
-          <form
+          <ActionForm
             className="inline"
-            aria-label="Refund"
-            onSubmit={(e) => {
-              e.preventDefault();
-              void refund();
-            }}
+            label="Refund"
+            onSubmit={refund}
           >
             <label>
               Amount to refund ({intent.currency})
@@ -243,42 +243,22 @@ export function PaymentDetail(props: { id: string }) {
             <button type="submit" className="primary" disabled={action.busy}>
               Refund
             </button>
-          </form>
+          </ActionForm>
         )}
-        {refunds.length === 0 ? (
-          <p className="muted">No refunds.</p>
-        ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Refund</th>
-                <th scope="col" className="num">
-                  Amount
-                </th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {refunds.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <code>{r.id}</code>
-                  </td>
-                  <td className="num">
-                    <Money amount={r.amount} currency={r.currency} />
-                  </td>
-                  <td>
-                    <Status names={refundsPb.Refund_Status as unknown as Record<number, string>} value={r.status} />
-                  </td>
-                  <td>
-                    <When at={r.created} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <PagedTable<refundsPb.Refund>
+          label="Refunds"
+          refresh={refreshed}
+          filters={[intent.id]}
+          load={(after, limit) => api.refunds.listRefunds({ paymentIntent: intent.id, limit, startingAfter: after })}
+          empty="No refunds."
+          columns={[
+            { title: "Refund", cell: (r) => <code>{r.id}</code> },
+            { title: "Amount", cell: (r) => <Money amount={r.amount} currency={r.currency} />, numeric: true },
+            { title: "Status", cell: (r) => <Status names={REFUND_STATUS} value={r.status} /> },
+            { title: "Reason", cell: (r) => r.reason || "—" },
+            { title: "Created", cell: (r) => <When at={r.created} /> },
+          ]}
+        />
       </section>
     </>
   );

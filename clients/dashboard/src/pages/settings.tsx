@@ -4,7 +4,7 @@
 import { useEffect, useState } from "react";
 import { PaymentIntent_CaptureMethod as CaptureMethod, auditLog as auditPb } from "@paygate/client";
 import { useDashboard } from "../context";
-import { ErrorState, Notice, PageHeader, PagedTable, Status, When, idempotencyKey, useAction, useLoad } from "../ui";
+import { ActionForm, ErrorState, Notice, PagedTable, PageHeader, Status, When, idempotencyKey, saveFile, useAction, useLoad } from "../ui";
 import { changedFields, profileForm, type ProfileForm } from "../profile";
 
 const TEXT_FIELDS: [keyof ProfileForm, string, string][] = [
@@ -45,13 +45,10 @@ export function Settings() {
   return (
     <>
       <PageHeader title="Business profile" />
-      <form
+      <ActionForm
         className="card profile"
-        aria-label="Business profile"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
+        label="Business profile"
+        onSubmit={save}
       >
         <fieldset disabled={!writable || action.busy}>
           {TEXT_FIELDS.map(([field, label, type]) => (
@@ -82,7 +79,7 @@ export function Settings() {
         </fieldset>
         {!writable && <p className="muted">Your role may read the profile, not change it.</p>}
         {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
-      </form>
+      </ActionForm>
       {can("audit:read") && <AuditLog refresh={saved} />}
     </>
   );
@@ -97,13 +94,7 @@ function AuditLog(props: { refresh: number }) {
   const [verb, setVerb] = useState("");
   const exportAs = (format: auditPb.ExportAuditEventsRequest_Format, extension: string) =>
     action.run(async () => {
-      const body = await api.auditLog.exportAuditEvents({ actor, action: verb, format });
-      const url = URL.createObjectURL(new Blob([body.data as BlobPart], { type: body.contentType }));
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = `audit-log.${extension}`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveFile(await api.auditLog.exportAuditEvents({ actor, action: verb, format }), `audit-log.${extension}`);
       return `Exported as ${extension.toUpperCase()}.`;
     });
   return (

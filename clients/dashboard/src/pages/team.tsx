@@ -6,7 +6,7 @@ import { apiKeys as keysPb, members as membersPb } from "@paygate/client";
 import { useDashboard } from "../context";
 import { ROLE_NAMES, assignableRoles, summaryOf } from "../permissions";
 import { href } from "../route";
-import { Notice, PageHeader, PagedTable, When, idempotencyKey, useAction } from "../ui";
+import { ActionForm, Notice, PagedTable, PageHeader, When, idempotencyKey, useAction } from "../ui";
 
 const ROLES = keysPb.Role as unknown as Record<number, string>;
 const roleValue = (name: string) => keysPb.Role[name as keyof typeof keysPb.Role];
@@ -49,13 +49,10 @@ export function Team() {
     <>
       <PageHeader title="Team" />
       {can("members:write") && (
-        <form
+        <ActionForm
           className="inline card"
-          aria-label="Invite a member"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void invite();
-          }}
+          label="Invite a member"
+          onSubmit={invite}
         >
           <label>
             Email
@@ -72,7 +69,7 @@ export function Team() {
           <button type="submit" className="primary" disabled={action.busy}>
             Invite
           </button>
-        </form>
+        </ActionForm>
       )}
       {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
       {link && (
