@@ -12,12 +12,8 @@ var/artifacts/dashboard/ (not committed).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -27,9 +23,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.browser_run import fresh_artifacts, run_script
 from tests.e2e.conftest import fresh_database, running_gateway
 from tests.e2e.gateway import Gateway
-from tests.e2e.test_checkout_browser import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "e2e" / "browser" / "dashboard_flows.mjs"
@@ -101,13 +97,8 @@ async def story(
     dashboard_gateway: Gateway, receiver: str, request: pytest.FixtureRequest
 ) -> dict[str, Any]:
     """Runs the whole story in Chromium; returns its report."""
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
     tag = secrets.token_hex(4)
     config = {
-        "chromium": chromium(),
-        "artifacts": str(ARTIFACTS),
         "baseUrl": dashboard_gateway.rest_url,
         "receiverUrl": receiver,
         "owner": {
@@ -121,24 +112,9 @@ async def story(
             "business": f"Staff Co {tag}",
         },
     }
-    config_path, results_path = ARTIFACTS / "config.json", ARTIFACTS / "results.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    node = shutil.which("node")
-    assert node, "node is missing (it runs `make gen` too)"
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [node, str(FLOWS), str(config_path), str(results_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+    report = await run_script(
+        FLOWS, config, fresh_artifacts(ARTIFACTS), request, what="dashboard", seconds=RUN_TIMEOUT
     )
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print(f"\ndashboard screenshots: {ARTIFACTS}", flush=True)
-    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
-    report: dict[str, Any] = json.loads(results_path.read_text())
     assert report["ok"], f"{report.get('error')} (at {report.get('url')})"
     report["gateway"] = dashboard_gateway
     return report

@@ -150,8 +150,12 @@ function App() {
   }, []);
   const api = useMemo(() => createApi(baseUrl, holder), [holder]);
   useEffect(() => document.getElementById("app")?.setAttribute("aria-busy", "false"), []);
-
   const [first] = route.parts;
+  // Signed in, the sign-in views lead to the overview.
+  useEffect(() => {
+    if (session && (first === "login" || first === "signup")) location.hash = href(["overview"]);
+  }, [session, first]);
+
   if (!session) {
     // An invitation link opened signed out: back to it after signing in or up.
     if (first === "invitations") sessionStorage.setItem(NEXT_KEY, location.hash);
@@ -194,7 +198,6 @@ function App() {
       holder.set(sessionFrom(answer, joined, session.accountId));
     },
   };
-  if (first === "login" || first === "signup") location.hash = href(["overview"]);
   return (
     <DashboardContext.Provider value={dashboard}>
       <Shell dashboard={dashboard} route={route} />
