@@ -133,7 +133,9 @@ ERROR_DEFINITIONS = {
 # not a JSON object. (service, method) -> the content type the servicer sets.
 HTTP_BODY_CONTENT_TYPES = {
     ("SettlementService", "GetSettlementReport"): "text/csv",
+    ("AuditLogService", "ExportAuditEvents"): "text/csv, application/json",
     ("CheckoutPageService", "GetCheckoutAsset"): "text/javascript, text/css",
+    ("DashboardPageService", "GetDashboardAsset"): "text/javascript, text/css, application/json",
 }
 
 IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
@@ -430,9 +432,16 @@ def raw_http_bodies(operation: dict[str, Any], content_type: str) -> None:
     request body over as it came. protoc-gen-swagger describes both as the message."""
     ok = operation["responses"].get("200", {})
     if ok.get("schema", {}).get("$ref") == HTTP_BODY:
-        operation["produces"] = [*content_type.split(", "), "application/json"]  # errors: JSON
-        ok["description"] = "The document itself (google.api.HttpBody), not JSON."
-        ok["schema"] = {"type": "string", "format": "binary"}
+        # Errors are JSON too (once, when the document may also be JSON).
+        operation["produces"] = list(dict.fromkeys([*content_type.split(", "), "application/json"]))
+        if "application/json" in content_type.split(", "):
+            # A JSON document (the audit export's array): Swagger 2.0 has one schema per
+            # response whatever its media type, so none is claimed.
+            ok["description"] = "The document itself (google.api.HttpBody): CSV or JSON."
+            del ok["schema"]
+        else:
+            ok["description"] = "The document itself (google.api.HttpBody), not JSON."
+            ok["schema"] = {"type": "string", "format": "binary"}
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "body" and parameter["schema"].get("$ref") == HTTP_BODY:
             operation["consumes"] = ["application/x-www-form-urlencoded"]

@@ -4,7 +4,8 @@
   INCLUDE (status, amount_authorized), an index-only scan;
 - balance-transaction sums per bucket and type: ix_ledger_entries_analytics (merchant_id,
   bt_currency, created) INCLUDE (bt_type, bt_amount, bt_fee, bt_net), an index-only scan;
-- decline reasons: the attempts index again, reading the failed attempts' error.
+- decline reasons: ix_payment_attempts_failed (the same key, failed attempts only),
+  reading each one's error from the table.
 
 Buckets are `date_bin(step, created, origin)` with the origin at midnight UTC, so a DAY
 is a UTC calendar day. docs/dashboard.md shows the plans at ten million payments.

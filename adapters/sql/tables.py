@@ -290,6 +290,14 @@ payment_attempts = Table(
         "created",
         postgresql_include=["status", "amount_authorized"],
     ),
+    # 0011: the decline reasons read the failed attempts only.
+    Index(
+        "ix_payment_attempts_failed",
+        "merchant_id",
+        "currency",
+        "created",
+        postgresql_where=text("status = 'FAILED'"),
+    ),
     # 0006_watch: the pollers' claim (claim_awaiting_action).
     Index(
         "ix_payment_attempts_awaiting_action",

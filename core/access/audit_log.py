@@ -18,6 +18,7 @@ from core.access.model import Principal
 from core.shared.errors import FailedPrecondition, Violations
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock
+from core.shared.redaction import mask_pans
 from core.unit_of_work import UnitOfWorkFactory
 
 ID_PREFIX = "aev_"
@@ -144,7 +145,8 @@ def _query(caller: Principal, where: AuditFilter, violations: Violations) -> Aud
     if len(where.action) > 100:
         violations.add("action", "may be at most 100 characters")
     elif where.action and where.action not in {a.value for a in Action}:
-        violations.add("action", f"{where.action[:40]!r} is not an audit action")
+        shown = mask_pans(where.action[:40])  # a card number pasted here must not come back
+        violations.add("action", f"{shown!r} is not an audit action")
     if (
         where.occurred_from is not None
         and where.occurred_to is not None

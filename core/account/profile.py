@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from core.payments.model import CaptureMethod
 from core.shared.errors import Violations
 from core.shared.money import UnknownCurrency, normalize_currency
+from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan
 
 MAX_BUSINESS_NAME = 100
@@ -114,7 +115,8 @@ def _fields_to_write(update: ProfileUpdate, violations: Violations) -> tuple[str
         return tuple(name for name in EDITABLE if update.values.get(name))
     for i, name in enumerate(update.fields):
         if name not in EDITABLE:
-            violations.add(f"update_mask[{i}]", f"{name[:40]!r} is not a field of the profile")
+            shown = mask_pans(name[:40])  # a card number pasted here must not come back
+            violations.add(f"update_mask[{i}]", f"{shown!r} is not a field of the profile")
     return tuple(dict.fromkeys(n for n in update.fields if n in EDITABLE))
 
 

@@ -41,6 +41,9 @@ class CheckoutSession:
     # Why a CANCELED intent was canceled (EXPIRED, ...): the page's message says which,
     # whatever the publishable-key view of the intent shows.
     cancellation_reason: str = ""
+    # The merchant's branding (core/account/profile.py): checked when saved.
+    branding_color: str = ""
+    logo_url: str = ""
 
 
 class HostedCheckout:
@@ -56,7 +59,7 @@ class HostedCheckout:
             intent = await uow.payment_intents.by_id(intent_id)
             if intent is None or not intent.secret_matches(client_secret):
                 return None
-            merchant = await uow.merchants.get(intent.merchant_id)
+            profile = await uow.business_profiles.get(intent.merchant_id)
             keys = await uow.api_keys.list(intent.merchant_id, limit=KEYS_SEARCHED)
         now = self._clock.now()
         key = next(
@@ -72,13 +75,15 @@ class HostedCheckout:
         )
         return CheckoutSession(
             intent_id=intent.id,
-            merchant_name=merchant.name if merchant else "",
+            merchant_name=profile.business_name if profile else "",
             publishable_key=key,
             livemode=intent.livemode,
             success_url=intent.success_url,
             cancel_url=intent.cancel_url,
             return_url=intent.return_url,
             cancellation_reason=intent.cancellation_reason,
+            branding_color=profile.branding_color if profile else "",
+            logo_url=profile.logo_url if profile else "",
         )
 
 

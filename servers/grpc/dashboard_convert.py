@@ -4,6 +4,8 @@ analytics and the audit log. Pure translation, no rules."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.v1 import analytics_pb2, audit_log_pb2, business_profile_pb2, payment_intents_pb2
@@ -13,12 +15,13 @@ from core.access.audit_log import AuditFilter, ExportFormat, event_id
 from core.account.profile import EDITABLE, BusinessProfile, ProfileUpdate
 from core.account.use_cases import OnboardingChecklist
 from core.analytics.model import Figures, Interval, PaymentAnalytics
-from core.shared.errors import InvalidArgument
+from core.shared.errors import FieldViolation, InvalidArgument
 from servers.grpc.convert import capture_method, timestamp
 
 PI = payment_intents_pb2.PaymentIntent
 PA = analytics_pb2.PaymentAnalytics
 EXPORT = audit_log_pb2.ExportAuditEventsRequest
+E = TypeVar("E", bound=StrEnum)
 
 
 def time_of(message: Timestamp, field: str) -> datetime:
@@ -45,6 +48,10 @@ def business_profile(profile: BusinessProfile) -> business_profile_pb2.BusinessP
 
 
 def profile_update(request: business_profile_pb2.UpdateBusinessProfileRequest) -> ProfileUpdate:
+    if not request.HasField("profile"):
+        raise InvalidArgument(
+            [FieldViolation("profile", "is required: the fields to change", missing=True)]
+        )
     p = request.profile
     try:
         method = capture_method(p.default_capture_method)
@@ -69,13 +76,19 @@ def onboarding(checklist: OnboardingChecklist) -> business_profile_pb2.Onboardin
     )
 
 
-def interval(value: PA.Interval.ValueType) -> Interval | None:
-    if value == PA.INTERVAL_UNSPECIFIED:
+def _member(core: type[E], wrapper: Any, value: int, field: str) -> E | None:
+    """The core enum member named like the proto value; None for the zero value."""
+    if value == 0:
         return None
     try:
-        return Interval(PA.Interval.Name(value))
+        return core(wrapper.Name(value))
     except ValueError:
-        raise InvalidArgument.field("interval", "must be HOUR or DAY") from None
+        names = " or ".join(m.value for m in core)
+        raise InvalidArgument.field(field, f"must be {names}") from None
+
+
+def interval(value: PA.Interval.ValueType) -> Interval | None:
+    return _member(Interval, PA.Interval, value, "interval")
 
 
 def figures(value: Figures) -> analytics_pb2.AnalyticsFigures:
@@ -124,12 +137,7 @@ def audit_filter(
 
 
 def export_format(value: EXPORT.Format.ValueType) -> ExportFormat:
-    if value == EXPORT.FORMAT_UNSPECIFIED:
-        return ExportFormat.CSV
-    try:
-        return ExportFormat(EXPORT.Format.Name(value))
-    except ValueError:
-        raise InvalidArgument.field("format", "must be CSV or JSON") from None
+    return _member(ExportFormat, EXPORT.Format, value, "format") or ExportFormat.CSV
 
 
 def audit_event(recorded: RecordedAuditEvent) -> audit_log_pb2.AuditEvent:

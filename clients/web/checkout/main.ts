@@ -37,6 +37,12 @@ const params = new URLSearchParams(location.search);
 const intentId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() ?? "");
 const clientSecret = params.get("client_secret") ?? "";
 const merchant = data.merchant || "the merchant";
+// The merchant's branding (its business profile): the server checked both, and the
+// page's CSP allows the logo's origin only. Set through the CSSOM, which the CSP's
+// style-src does not govern (an inline style attribute would be refused).
+if (/^#[0-9a-f]{6}$/.test(data.brandColor ?? "")) {
+  document.documentElement.style.setProperty("--brand", data.brandColor ?? "");
+}
 const paygate = createPaygate({ baseUrl: location.origin, key: data.key ?? "" });
 
 // The merchant's page that opened us with checkout.js (its origin, in our fragment);
@@ -450,7 +456,8 @@ async function start(): Promise<void> {
     h("p", { className: "merchant" }, merchant),
     h("p", { className: "amount" }, amountText()),
   );
-  const header = h("header", {}, h("h1", {}, `Pay ${merchant}`), data.livemode === "true" ? "" : h("span", { className: "test" }, "Test mode"));
+  const logo = data.logo ? h("img", { className: "logo", src: data.logo, alt: `${merchant} logo` }) : "";
+  const header = h("header", {}, logo, h("h1", {}, `Pay ${merchant}`), data.livemode === "true" ? "" : h("span", { className: "test" }, "Test mode"));
   if (methods.includes("card")) tabs.append(tab("tab-card", "Card", cardForm));
   if (methods.includes("upi")) tabs.append(tab("tab-upi", "UPI", upiForm));
   const cancel = destination("cancel");

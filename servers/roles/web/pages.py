@@ -13,6 +13,7 @@ and allow nothing but inline styles and a form posting back to the same origin.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -48,6 +49,30 @@ CHECKOUT_HEADERS = tuple(
     (name, CHECKOUT_CSP if name == "content-security-policy" else value)
     for name, value in PAGE_HEADERS
 )
+# An origin fit to write into a CSP source list (the profile's check already refused
+# anything but https, or http to loopback, without credentials).
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^http://\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$"
+)
+
+
+def checkout_headers(image_origin: str = "") -> tuple[tuple[str, str], ...]:
+    """The checkout's headers; its CSP also lets images come from the logo's origin."""
+    if not image_origin or not _ORIGIN.match(image_origin):
+        return CHECKOUT_HEADERS
+    csp = CHECKOUT_CSP.replace("img-src 'self' data:", f"img-src 'self' data: {image_origin}")
+    return tuple(
+        (name, csp if name == "content-security-policy" else value) for name, value in PAGE_HEADERS
+    )
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, "" for anything else (a data: URL)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
 
 # The dashboard runs its own script and style sheet, talks only to this origin (the API
 # through Envoy) and is never framed: a merchant's session must not be clickjacked.
@@ -96,6 +121,12 @@ class Page:
     # The checkout's shell: its own style sheet and script (relative to /checkout/)
     # instead of the inline style, which its CSP does not allow.
     scripted: bool = False
+    # Where the merchant's logo comes from, allowed by the checkout's CSP.
+    image_origin: str = ""
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return checkout_headers(self.image_origin) if self.scripted else PAGE_HEADERS
 
     def html(self) -> bytes:
         refresh = ""
@@ -142,6 +173,8 @@ def checkout_page(session: CheckoutSession | None) -> Page:
         "cancel-url": session.cancel_url if is_web_url(session.cancel_url) else "",
         "return-url": session.return_url if is_web_url(session.return_url) else "",
         "cancellation-reason": session.cancellation_reason,
+        "brand-color": session.branding_color,
+        "logo": session.logo_url,
     }
     attributes = "".join(
         f' data-{name}="{escape(value, quote=True)}"' for name, value in data.items()
@@ -151,6 +184,7 @@ def checkout_page(session: CheckoutSession | None) -> Page:
         f'<div id="checkout"{attributes} aria-busy="true"><p>Loading the checkout…</p></div>'
         "<noscript><p>This checkout needs JavaScript.</p></noscript>",
         scripted=True,
+        image_origin=origin_of(session.logo_url),
     )
 
 

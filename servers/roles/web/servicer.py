@@ -99,6 +99,5 @@ async def _send_asset(
 
 
 async def _send(context: ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:
-    headers = pages.CHECKOUT_HEADERS if page.scripted else pages.PAGE_HEADERS
-    await context.send_initial_metadata(headers)
+    await context.send_initial_metadata(page.headers)
     return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=page.html())

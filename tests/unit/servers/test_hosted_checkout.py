@@ -15,6 +15,7 @@ from paygate.v1 import checkout_pages_pb2, checkout_pages_pb2_grpc
 
 from core.access.model import Principal
 from core.access.roles import Role
+from core.account.profile import ProfileUpdate
 from core.payments.checkout import CheckoutSession
 from core.payments.model import PaymentIntent
 from core.payments.use_cases import CreatePaymentIntent
@@ -86,6 +87,8 @@ async def test_the_page_carries_merchant_key_and_destinations_under_a_strict_csp
         "cancel-url": "",
         "return-url": "",
         "cancellation-reason": "",
+        "brand-color": "",
+        "logo": "",
     }
     assert b'<script src="assets/page.js" defer></script>' in page.data
     assert b"<style>" not in page.data and b"client_secret" not in page.data
@@ -95,6 +98,28 @@ async def test_the_page_carries_merchant_key_and_destinations_under_a_strict_csp
     assert "unsafe-inline" not in csp and "connect-src 'self'" in csp
     assert headers["referrer-policy"] == "no-referrer"  # the URL holds the client_secret
     assert headers["cache-control"] == "no-store"
+
+
+async def test_the_page_carries_the_business_profile_and_allows_the_logos_origin(
+    web: Web,
+) -> None:
+    owner = Principal(web.merchant_id, False, "usr_owner", Role.OWNER)
+    logo = "https://cdn.scones.example:8443/logo.png"
+    await web.app.business_profiles.update(
+        owner,
+        ProfileUpdate(
+            values={"business_name": "Scones & Co", "branding_color": "#FF8800", "logo_url": logo}
+        ),
+    )
+    intent = await web.intent()
+    call = web.pages.GetCheckoutPage(
+        REQUEST(payment_intent=intent.id, client_secret=intent.client_secret)
+    )
+    attributes = data_attributes((await call).data)
+    assert attributes["merchant"] == "Scones &amp; Co"
+    assert (attributes["brand-color"], attributes["logo"]) == ("#ff8800", logo)
+    csp = dict(await call.initial_metadata())["content-security-policy"]
+    assert "img-src 'self' data: https://cdn.scones.example:8443;" in csp
 
 
 @pytest.mark.parametrize("secret", ["wrong", ""])

@@ -1,0 +1,261 @@
+"""The analytics scenario: GetPaymentAnalytics' queries over a merchant with N payments.
+
+    python -m tests.bench.analytics --payments 10000000 [--database-url URL]
+
+Seeds N payments of MERCHANTS merchants (the measured one has every MERCHANTS-th, the
+others are the rest of the platform in the same tables and indexes) into a fresh
+database (or the one given) with COPY, in batches of BATCH rows: an intent, its attempt
+(9 in 10 captured, the rest declined with one of four decline codes) and, for each
+capture, its ledger entry with the CHARGE balance transaction (2.9% + 30), one in 20
+refunded in half; spread evenly over DAYS days. Then VACUUM ANALYZE, and the use-case
+(three queries) timed over a 30-day range in DAY buckets and a 1-day range in HOUR
+buckets, each run REPEAT times (median printed), and the EXPLAIN (ANALYZE, BUFFERS) of
+each query over the 30 days. No card data: the attempts carry no card at all.
+
+Not part of `make test` and never under load here: the integrator runs it at ten million
+on an idle machine; tests/bench/test_analytics_bench.py runs it at a few thousand rows
+and checks the sums, not the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from adapters.sql.analytics import attempts_query, decline_reasons_query, money_query
+from adapters.sql.engine import create_engine
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from core.access.model import Principal
+from core.access.roles import Role
+from core.analytics.model import AnalyticsRange, Interval
+from core.analytics.use_cases import Analytics
+
+BATCH = 100_000
+DAYS = 90
+MERCHANTS = 10
+REPEAT = 5
+START = datetime(2026, 1, 1, tzinfo=UTC)
+MERCHANT = "acct_analyticsbench"
+DECLINES = ("generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc")
+LOCAL_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the seeded rows add up to, for checking the queries' answers."""
+
+    payments: int
+    succeeded: int
+    volume: int
+    refunds: int
+    fees: int
+    net: int
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+def _fee(amount: int) -> int:
+    return (amount * 29 + 500) // 1000 + 30  # 2.9% half up, + 30
+
+
+def merchant_of(n: int, merchants: int) -> str:
+    return MERCHANT if n % merchants == 0 else f"{MERCHANT}_{n % merchants}"
+
+
+async def seed(
+    database_url: str, payments: int, *, days: int = DAYS, merchants: int = MERCHANTS
+) -> Seeded:
+    """Seeds the rows; answers what the measured merchant's add up to."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    totals = dict(payments=0, succeeded=0, volume=0, refunds=0, fees=0, net=0)
+    step = timedelta(days=days) / max(payments, 1)
+    try:
+        await connection.executemany(
+            "INSERT INTO merchants (id, name, created) VALUES ($1, 'Analytics bench', $2)",
+            [(merchant_of(m, merchants), START) for m in range(merchants)],
+        )
+        for first in range(0, payments, BATCH):
+            intents, attempts, entries = [], [], []
+            for n in range(first, min(first + BATCH, payments)):
+                merchant = merchant_of(n, merchants)
+                measured = merchant == MERCHANT
+                at = START + step * n
+                k = n // merchants  # the n-th payment is the merchant's k-th
+                amount = 1_000 + (k % 97) * 100
+                ok = k % 10 != 0
+                intent, attempt = f"pi_bench{n:012d}", f"pa_bench{n:012d}"
+                totals["payments"] += measured
+                intents.append((
+                    intent, merchant, amount, "USD", "SUCCEEDED" if ok else
+                    "REQUIRES_PAYMENT_METHOD", "AUTOMATIC", f"{intent}_secret", False, at,
+                    ["card"], amount if ok else 0, 1 if ok else 0,
+                ))  # fmt: skip
+                error = (
+                    None
+                    if ok
+                    else json.dumps(
+                        {
+                            "code": "card_declined",
+                            "decline_code": DECLINES[k // 10 % 4],
+                            "message": "",
+                        }
+                    )
+                )
+                attempts.append((
+                    attempt, merchant, intent, amount, "USD", "CAPTURED" if ok else "FAILED",
+                    "card", "card_network_simulator", error, amount if ok else 0,
+                    amount if ok else 0, at, at,
+                ))  # fmt: skip
+                if not ok:
+                    continue
+                fee = _fee(amount)
+                if measured:
+                    totals["succeeded"] += 1
+                    totals["volume"] += amount
+                    totals["fees"] += fee
+                    totals["net"] += amount - fee
+                entries.append((
+                    f"txn_bench{n:012d}", merchant, "CAPTURE", attempt, intent, at, "CHARGE",
+                    amount, fee, amount - fee, "USD", at + timedelta(days=2),
+                ))  # fmt: skip
+                if k % 20 == 1:
+                    refund = amount // 2
+                    if measured:
+                        totals["refunds"] += refund
+                        totals["net"] -= refund
+                    entries.append((
+                        f"txn_benchr{n:011d}", merchant, "REFUND", f"re_bench{n:012d}", intent,
+                        at + timedelta(minutes=1), "REFUND", -refund, 0, -refund, "USD",
+                        at + timedelta(minutes=1),
+                    ))  # fmt: skip
+            await connection.copy_records_to_table(
+                "payment_intents",
+                records=intents,
+                columns=[
+                    "id", "merchant_id", "amount", "currency", "status", "capture_method",
+                    "client_secret", "livemode", "created", "payment_method_types",
+                    "amount_received", "attempts",
+                ],
+            )  # fmt: skip
+            await connection.copy_records_to_table(
+                "payment_attempts",
+                records=attempts,
+                columns=[
+                    "id", "merchant_id", "payment_intent_id", "amount", "currency", "status",
+                    "payment_method_type", "acquirer", "error", "amount_authorized",
+                    "amount_captured", "created", "updated_at",
+                ],
+            )  # fmt: skip
+            await connection.copy_records_to_table(
+                "ledger_entries",
+                records=entries,
+                columns=[
+                    "id", "merchant_id", "kind", "source", "payment_intent_id", "created",
+                    "bt_type", "bt_amount", "bt_fee", "bt_net", "bt_currency", "bt_available_on",
+                ],
+            )  # fmt: skip
+        for table in ("payment_intents", "payment_attempts", "ledger_entries"):
+            await connection.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await connection.close()
+    return Seeded(**totals)
+
+
+def month(days: int = 30) -> AnalyticsRange:
+    return AnalyticsRange(MERCHANT, "USD", START, START + timedelta(days=days), Interval.DAY)
+
+
+async def run_analytics(database_url: str, span: AnalyticsRange) -> tuple[Any, list[float]]:
+    """The use-case's answer for `span`, and the seconds of each of REPEAT runs."""
+    engine = create_engine(database_url, pool_size=1)
+    analytics = Analytics(SqlUnitOfWorkFactory(engine))
+    merchant = Principal(MERCHANT, False, "key_bench", Role.STAFF)
+    timings, result = [], None
+    try:
+        for _ in range(REPEAT):
+            started = time.perf_counter()
+            result = await analytics.payments(
+                merchant,
+                currency=span.currency,
+                start=span.start,
+                end=span.end,
+                interval=span.interval,
+            )
+            timings.append(time.perf_counter() - started)
+    finally:
+        await engine.dispose()
+    return result, timings
+
+
+def sql_and_params(query: Any, dialect: Any) -> tuple[str, list[Any]]:
+    """A SQLAlchemy statement as asyncpg runs it: the text ($1, $2, ...) and its values."""
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return compiled.string, [compiled.params[p] for p in compiled.positiontup or ()]
+
+
+async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each query, as text, by query name."""
+    engine = create_engine(database_url, pool_size=1)
+    plans = {}
+    try:
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            for name, build in (
+                ("attempts", attempts_query),
+                ("money", money_query),
+                ("decline_reasons", decline_reasons_query),
+            ):
+                sql, params = sql_and_params(build(span), engine.dialect)
+                rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *params)
+                plans[name] = "\n".join(r[0] for r in rows)
+    finally:
+        await engine.dispose()
+    return plans
+
+
+async def main(payments: int, database_url: str) -> None:
+    from tests.databases import fresh_database
+
+    admin = os.environ.get("PAYGATE_TEST_POSTGRES_URL", LOCAL_ADMIN)
+    async with fresh_database(admin, "paygate_analytics_bench") as fresh:
+        url = database_url or fresh
+        started = time.monotonic()
+        seeded = await seed(url, payments)
+        print(
+            f"seeded {payments} payments of {MERCHANTS} merchants in "
+            f"{time.monotonic() - started:.1f} s"
+        )
+        for label, span in (
+            ("30 days, DAY buckets", month()),
+            ("1 day, HOUR buckets", AnalyticsRange(MERCHANT, "USD", START + timedelta(days=15),
+                                                   START + timedelta(days=16), Interval.HOUR)),
+        ):  # fmt: skip
+            result, timings = await run_analytics(url, span)
+            print(
+                f"{label}: median {statistics.median(timings) * 1000:.1f} ms "
+                f"(of {REPEAT}); {result.totals.payments} payments, volume {result.totals.volume}"
+            )
+        for name, plan in (await explain(url, month())).items():
+            print(f"\n-- {name}\n{plan}")
+        print(f"\nthe measured merchant's seeded totals (all {DAYS} days): {seeded}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--database-url", default="", help="seed here instead of a fresh db")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.payments, arguments.database_url))
