@@ -145,8 +145,7 @@ function App() {
         setSession(next);
       },
     };
-    // One holder for the page's life; it follows the state through set().
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // One holder for the page's life (made from the first state); set() keeps the two equal.
   }, []);
   const api = useMemo(() => createApi(baseUrl, holder), [holder]);
   useEffect(() => document.getElementById("app")?.setAttribute("aria-busy", "false"), []);
