@@ -20,6 +20,7 @@ from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
+from core.risk.ports import RiskScope
 from core.shared.unit_of_work import Transaction
 
 
@@ -30,6 +31,7 @@ class UnitOfWork(
     AnalyticsScope,
     LedgerScope,
     EventsScope,
+    RiskScope,
     Transaction,
     Protocol,
 ):

@@ -22,6 +22,7 @@ PERMISSIONS = frozenset({
     "members:read", "members:write", "webhooks:read", "webhooks:write", "balance:read",
     "payouts:write", "disputes:read", "disputes:write", "vault:tokenize", "vault:detokenize",
     "account:write", "settings:read", "settings:write", "analytics:read", "audit:read",
+    "risk:read", "risk:write",
 })  # fmt: skip
 
 _ADMIN = PERMISSIONS - {"account:write", "vault:detokenize"}
@@ -33,12 +34,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.DEVELOPER: frozenset({
         "payments:read", "payments:write", "refunds:write", "api_keys:read", "api_keys:write",
         "webhooks:read", "webhooks:write", "balance:read", "disputes:read", "vault:tokenize",
-        "members:read", "settings:read", "analytics:read",
+        "members:read", "settings:read", "analytics:read", "risk:read",
     }),
     Role.MANAGER: frozenset({
         "payments:read", "payments:write", "refunds:write", "balance:read", "payouts:write",
         "disputes:read", "disputes:write", "vault:tokenize", "members:read", "settings:read",
-        "analytics:read",
+        "analytics:read", "risk:read", "risk:write",
     }),
     Role.STAFF: frozenset({
         "payments:read", "balance:read", "disputes:read", "members:read", "settings:read",
@@ -50,12 +51,13 @@ ROLE_SUMMARIES: dict[Role, str] = {
     Role.OWNER: "Everything, including the account itself and making other owners. "
     "An account always keeps at least one owner.",
     Role.ADMIN: "Everything but the account itself and the OWNER role: payments, refunds, "
-    "payouts, disputes, keys, webhooks, members up to ADMIN, the business profile and "
-    "the audit log.",
+    "payouts, disputes, risk rules, keys, webhooks, members up to ADMIN, the business "
+    "profile and the audit log.",
     Role.DEVELOPER: "Integrates: payments, refunds, API keys and webhooks; reads balance, "
-    "disputes, members, the business profile and analytics. No payouts, no member changes.",
-    Role.MANAGER: "Runs the business: payments, refunds, payouts and disputes; reads balance, "
-    "members, the business profile and analytics. No API keys, no webhooks.",
+    "disputes, members, risk rules, the business profile and analytics. No payouts, no "
+    "member changes.",
+    Role.MANAGER: "Runs the business: payments, refunds, payouts, disputes and risk rules; "
+    "reads balance, members, the business profile and analytics. No API keys, no webhooks.",
     Role.STAFF: "Reads payments, balance, disputes, members, the business profile and "
     "analytics. Changes nothing.",
 }

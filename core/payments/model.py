@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core.risk.model import RiskAssessment
 from core.shared.errors import FailedPrecondition
 
 
@@ -206,6 +207,7 @@ class PaymentIntent:
     latest_attempt: str = ""  # pa_... of the attempt that holds (or last tried) the money
     failed_attempts: int = 0  # those that count against PaymentPolicy.max_failed_attempts
     capture_before: datetime | None = None  # set while authorized: voided after it
+    risk: RiskAssessment | None = None  # the latest attempt's (None before any)
     # Optimistic concurrency: bumped by every saved change.
     version: int = 1
     events: list[PaymentEvent] = field(default_factory=list, compare=False, repr=False)
@@ -386,6 +388,7 @@ class PaymentIntent:
         self.attempts += 1
         self.latest_attempt = attempt.id
         self.payment_method = attempt.payment_method
+        self.risk = attempt.risk
         self.last_payment_error = None
         self.next_action = None
 
@@ -604,6 +607,7 @@ class PaymentAttempt:
     capture_reference: str = ""  # idempotency key of the capture at the acquirer
     captures: int = 0  # capture tries, to make each one's reference unique
     authorized_at: datetime | None = None
+    risk: RiskAssessment | None = None  # the risk engine's, when it saw the attempt
     version: int = 1
 
     def move(self, to: AttemptStatus, at: datetime) -> None:

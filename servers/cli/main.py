@@ -285,6 +285,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _risk_rules_usable(settings: Settings) -> bool:
+    """A rules file with a mistake stops the start before anything runs, naming the line."""
+    from adapters.risk.rules_file import RulesFileError
+    from servers.bootstrap.risk import ip_countries_of, rules_of
+
+    try:
+        rules_of(settings)
+        ip_countries_of(settings)
+    except RulesFileError as error:
+        print(f"paygate: risk rules: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args, rest = parser().parse_known_args(argv)
     settings = Settings.from_env()
@@ -292,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(_vault(settings, rest))
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command in ("up", "serve") and not _risk_rules_usable(settings):
+        sys.exit(2)
     if args.command == "up":
         code = _up(settings, args)
     elif args.command == "migrate":

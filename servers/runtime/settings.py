@@ -146,6 +146,13 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- risk (docs/risk.md) ----------------------------------------------------------------
+    # The risk rules file (versioned YAML), read at start; a mistake stops the start with
+    # its line. Empty: the default rules shipped in core/risk/default_rules.yaml.
+    risk_rules_file: str = ""
+    # A CSV of `network,country` lines for the shopper's IP country; empty: unknown.
+    risk_ip_countries_file: str = ""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable (env_name); an unset or empty one keeps the default."""

@@ -1,7 +1,7 @@
 """Business profile and payment settings; the indexes of analytics and the audit log.
 
 Revision ID: 0011_merchant_profile
-Revises: 0008_checkout
+Revises: 0009_risk
 Create Date: 2026-12-06
 
 - merchant_profiles: one row per merchant that saved a profile (statement descriptor,
@@ -25,7 +25,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0011_merchant_profile"
-down_revision: str | None = "0008_checkout"
+down_revision: str | None = "0009_risk"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
