@@ -135,6 +135,7 @@ HTTP_BODY_CONTENT_TYPES = {
     ("SettlementService", "GetSettlementReport"): "text/csv",
     ("AuditLogService", "ExportAuditEvents"): "text/csv, application/json",
     ("CheckoutPageService", "GetCheckoutAsset"): "text/javascript, text/css",
+    ("DashboardPageService", "GetDashboardAsset"): "text/javascript, text/css, application/json",
 }
 
 IMPORT_RE = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)

@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const dirs = ["clients/web/test", "clients/typescript/test"];
+const dirs = ["clients/web/test", "clients/typescript/test", "clients/dashboard/test"];
 const tests = dirs.flatMap((dir) =>
   readdirSync(path.join(root, dir))
     .filter((name) => name.endsWith(".test.ts"))

@@ -27,6 +27,8 @@ from paygate.v1 import (
     business_profile_pb2_grpc,
     checkout_pages_pb2,
     checkout_pages_pb2_grpc,
+    dashboard_pages_pb2,
+    dashboard_pages_pb2_grpc,
     disputes_pb2,
     disputes_pb2_grpc,
     events_pb2,
@@ -81,7 +83,7 @@ from servers.grpc.servicers.payment_methods import PaymentMethodService
 from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.risk import RiskService
 from servers.grpc.servicers.tokens import TokenService
-from servers.roles.web.servicer import CheckoutPageService
+from servers.roles.web.servicer import CheckoutPageService, DashboardPageService
 from servers.runtime import logging_setup, operability
 from servers.runtime.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.runtime.settings import Settings
@@ -199,6 +201,11 @@ PAGE_SERVICES = (
         checkout_pages_pb2.DESCRIPTOR.services_by_name["CheckoutPageService"],
         checkout_pages_pb2_grpc.add_CheckoutPageServiceServicer_to_server,
         lambda app: CheckoutPageService(app.challenges, app.checkout),
+    ),
+    Service(
+        dashboard_pages_pb2.DESCRIPTOR.services_by_name["DashboardPageService"],
+        dashboard_pages_pb2_grpc.add_DashboardPageServiceServicer_to_server,
+        lambda app: DashboardPageService(),
     ),
 )
 

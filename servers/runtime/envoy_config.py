@@ -86,11 +86,11 @@ _UNKNOWN = (2, "UNKNOWN")
 # Services of the web role (servers/roles/api.py PAGE_SERVICES), routed to the `web`
 # cluster; every other public service goes to the `api` cluster. Without a web process
 # (Settings.web_port 0) the `web` cluster is the API processes, which then serve them.
-WEB_SERVICES = ("paygate.v1.CheckoutPageService",)
+WEB_SERVICES = ("paygate.v1.CheckoutPageService", "paygate.v1.DashboardPageService")
 # The pages' browser paths. The transcoder rewrites them to the gRPC path (and clears the
 # route cache), which the service's own route sends to `web`; this route says so for any
 # request under them that the transcoder leaves alone.
-WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/")
+WEB_PATH_PREFIXES = ("/3ds/", "/checkout/", "/js/", "/dashboard")
 
 # Edge limits, sized from the largest legitimate request (docs/operations.md, "Limits at
 # the edge"). Bodies: dispute evidence, five texts of up to 20,000 characters, is the

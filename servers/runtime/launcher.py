@@ -590,6 +590,7 @@ def banner(ready: Ready) -> str:
         f"  publishable key  {seed.publishable_key}",
         f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
         " checkout_url)",
+        f"  dashboard        {ready.rest_url}/dashboard  (sign up, then run the business)",
         *(
             [f"  Stripe API       {ready.stripe_url}  (api_base for the official Stripe SDKs)"]
             if ready.stripe_url

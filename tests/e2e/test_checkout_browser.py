@@ -10,12 +10,6 @@ the server says about the intent. Screenshots are kept under var/artifacts/check
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +21,7 @@ from sqlalchemy import text
 from adapters.sql.engine import create_engine
 from servers.bootstrap.app import build_app
 from servers.runtime.settings import Settings
+from tests.e2e.browser_run import fresh_artifacts, run_script
 from tests.e2e.conftest import fresh_database, running_gateway
 from tests.e2e.gateway import Gateway
 
@@ -35,13 +30,6 @@ FLOWS = ROOT / "tests" / "e2e" / "browser" / "checkout_flows.mjs"
 ARTIFACTS = ROOT / "var" / "artifacts" / "checkout"
 # The whole browser run: ten flows, each bounded by the script at 60 s.
 RUN_TIMEOUT = 420
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
-    return found
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -143,35 +131,14 @@ async def browser_run(checkout_gateway: Gateway, request: pytest.FixtureRequest)
     for name, scenario in scenarios.items():
         scenario["amountText"] = "₹42.00" if name == "upi_success" else "€42.00"
 
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
     config = {
-        "chromium": chromium(),
-        "artifacts": str(ARTIFACTS),
         "demoUrl": shop.demo_url,
         "successUrl": f"{shop.demo_url}/?order=",
         "scenarios": scenarios,
     }
-    config_path, results_path = ARTIFACTS / "config.json", ARTIFACTS / "results.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    node = shutil.which("node")
-    assert node, "node is missing (it runs `make gen` too)"
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [node, str(FLOWS), str(config_path), str(results_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+    report = await run_script(
+        FLOWS, config, fresh_artifacts(ARTIFACTS), request, what="checkout", seconds=RUN_TIMEOUT
     )
-    # Past pytest's capture, so that every run says where the screenshots are.
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print(f"\ncheckout screenshots: {ARTIFACTS}", flush=True)
-    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
-    report: dict[str, Any] = json.loads(results_path.read_text())
     report["shop"] = shop
     report["prepared"] = scenarios
     return report

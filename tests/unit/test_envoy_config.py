@@ -166,10 +166,11 @@ def _cluster_endpoints(text: str, name: str) -> list[dict[str, object]]:
     return [e["endpoint"]["address"]["socket_address"] for e in endpoints]
 
 
-def test_the_checkout_pages_go_to_the_web_cluster(rendered: str) -> None:
+def test_the_checkout_and_dashboard_pages_go_to_the_web_cluster(rendered: str) -> None:
     rest, grpc_ = _routes(rendered)
     by_prefix = {r["match"].get("prefix"): r for r in rest}  # type: ignore[union-attr]
-    for prefix in ("/paygate.v1.CheckoutPageService/", "/3ds/"):
+    pages = ("/paygate.v1.CheckoutPageService/", "/3ds/", "/paygate.v1.DashboardPageService/")
+    for prefix in (*pages, "/dashboard"):
         route = by_prefix[prefix]["route"]
         assert route["cluster"] == "web"  # type: ignore[index]
         assert route["timeout"] == envoy_config.UNARY_TIMEOUT  # type: ignore[index]
@@ -181,6 +182,7 @@ def test_the_checkout_pages_go_to_the_web_cluster(rendered: str) -> None:
         if "route" in r  # not the credential guards, which answer 401 themselves
     }
     assert clusters["/paygate.v1.CheckoutPageService/"] == "web"
+    assert clusters["/paygate.v1.DashboardPageService/"] == "web"
     assert clusters["/paygate.v1.PaymentIntentService/"] == "api"
 
 
@@ -238,6 +240,7 @@ def test_methods_needing_a_credential_are_those_not_marked_unauthenticated() -> 
     assert open_paths == {
         "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout",
         "/3ds/{attempt}", "/checkout/{payment_intent}", "/checkout/assets/{name}", "/js/v1/{name}",
+        "/dashboard", "/dashboard/assets/{name}",
     }  # fmt: skip
 
 

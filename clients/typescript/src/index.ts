@@ -12,6 +12,20 @@ import { TokenService } from "./gen/paygate/v1/tokens_pb.js";
 
 export * from "./gen/paygate/v1/payment_intents_pb.js";
 export * from "./gen/paygate/v1/tokens_pb.js";
+// The rest of the public API, one namespace per proto file (their names overlap).
+export * as analytics from "./gen/paygate/v1/analytics_pb.js";
+export * as apiKeys from "./gen/paygate/v1/api_keys_pb.js";
+export * as auditLog from "./gen/paygate/v1/audit_log_pb.js";
+export * as auth from "./gen/paygate/v1/auth_pb.js";
+export * as balance from "./gen/paygate/v1/balance_pb.js";
+export * as businessProfile from "./gen/paygate/v1/business_profile_pb.js";
+export * as disputes from "./gen/paygate/v1/disputes_pb.js";
+export * as events from "./gen/paygate/v1/events_pb.js";
+export * as members from "./gen/paygate/v1/members_pb.js";
+export * as payouts from "./gen/paygate/v1/payouts_pb.js";
+export * as refunds from "./gen/paygate/v1/refunds_pb.js";
+export * as settlements from "./gen/paygate/v1/settlements_pb.js";
+export * as webhooks from "./gen/paygate/v1/webhook_endpoints_pb.js";
 export { ConnectError, Code } from "@connectrpc/connect";
 
 export interface PaygateOptions {
@@ -44,6 +58,22 @@ export function createPaygate(options: PaygateOptions): Paygate {
     tokens: createClient(TokenService, transport),
     transport,
   };
+}
+
+// A gRPC-Web transport through Envoy whose every call carries the headers `headers()`
+// answers at the time (a dashboard's session changes while the page lives).
+// `interceptors` run after the headers are set (e.g. to sign out on UNAUTHENTICATED).
+export function createHeaderTransport(
+  baseUrl: string,
+  headers: () => Promise<Record<string, string>>,
+  interceptors: Interceptor[] = [],
+  fetch?: typeof globalThis.fetch,
+): Transport {
+  const attach: Interceptor = (next) => async (request) => {
+    for (const [name, value] of Object.entries(await headers())) request.header.set(name, value);
+    return next(request);
+  };
+  return createGrpcWebTransport({ baseUrl, interceptors: [attach, ...interceptors], fetch });
 }
 
 export interface ApiError {

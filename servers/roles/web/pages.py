@@ -74,6 +74,20 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
 
 
+# The dashboard runs its own script and style sheet, talks only to this origin (the API
+# through Envoy) and is never framed: a merchant's session must not be clickjacked.
+DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+DASHBOARD_HEADERS = (
+    *(
+        (name, DASHBOARD_CSP if name == "content-security-policy" else value)
+        for name, value in PAGE_HEADERS
+    ),
+    ("x-frame-options", "DENY"),
+)
+
 # redirect_status appended to the return URL, as Stripe does.
 _REDIRECT_STATUS = {
     ChallengeState.APPROVED: "succeeded",
@@ -172,6 +186,23 @@ def checkout_page(session: CheckoutSession | None) -> Page:
         scripted=True,
         image_origin=origin_of(session.logo_url),
     )
+
+
+def dashboard_page() -> bytes:
+    """GET /dashboard: the shell the dashboard's script fills in (the same for everyone:
+    what it shows comes from the API with the user's session)."""
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        "<title>paygate dashboard</title>"
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request
+        # Relative to /dashboard: under any path prefix.
+        '<link rel="stylesheet" href="dashboard/assets/app.css">'
+        '<script src="dashboard/assets/app.js" defer></script></head>'
+        '<body><div id="app" aria-busy="true"><p class="boot">Loading the dashboard…</p></div>'
+        "<noscript><p>The dashboard needs JavaScript.</p></noscript></body></html>\n"
+    ).encode()
 
 
 def challenge_page(challenge: Challenge) -> Page:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from google.api import httpbody_pb2
 from paygate.v1 import checkout_pages_pb2 as pb
-from paygate.v1 import checkout_pages_pb2_grpc
+from paygate.v1 import checkout_pages_pb2_grpc, dashboard_pages_pb2, dashboard_pages_pb2_grpc
 
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
@@ -39,11 +39,7 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
     async def GetCheckoutAsset(
         self, request: pb.GetCheckoutAssetRequest, context: ServicerContext
     ) -> httpbody_pb2.HttpBody:
-        asset = self._assets.get(request.name)
-        if asset is None:
-            raise NotFound(f"No such asset: {request.name[:40]!r}", metadata={"param": "name"})
-        await context.send_initial_metadata(assets.HEADERS)
-        return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
+        return await _send_asset(context, self._assets, request.name)
 
     async def GetChallengePage(
         self, request: pb.GetChallengePageRequest, context: ServicerContext
@@ -59,6 +55,24 @@ class CheckoutPageService(checkout_pages_pb2_grpc.CheckoutPageServiceServicer):
         return await _send(context, pages.answer_page(answer))
 
 
+class DashboardPageService(dashboard_pages_pb2_grpc.DashboardPageServiceServicer):
+    """The dashboard's page and assets; the app itself talks to the API."""
+
+    def __init__(self) -> None:
+        self._assets = assets.load_dashboard()
+
+    async def GetDashboardPage(
+        self, request: dashboard_pages_pb2.GetDashboardPageRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        await context.send_initial_metadata(pages.DASHBOARD_HEADERS)
+        return httpbody_pb2.HttpBody(content_type=pages.CONTENT_TYPE, data=pages.dashboard_page())
+
+    async def GetDashboardAsset(
+        self, request: dashboard_pages_pb2.GetDashboardAssetRequest, context: ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        return await _send_asset(context, self._assets, request.name)
+
+
 def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
     """The form's `outcome`: complete (True) or fail (False)."""
     media_type = form.content_type.split(";", 1)[0].strip().lower()
@@ -72,6 +86,16 @@ def outcome_of(form: httpbody_pb2.HttpBody) -> bool:
     if len(values) != 1 or values[0] not in _OUTCOMES:
         raise InvalidArgument.field("form.outcome", "must be complete or fail")
     return _OUTCOMES[values[0]]
+
+
+async def _send_asset(
+    context: ServicerContext, served: dict[str, assets.Asset], name: str
+) -> httpbody_pb2.HttpBody:
+    asset = served.get(name)
+    if asset is None:
+        raise NotFound(f"No such asset: {name[:40]!r}", metadata={"param": "name"})
+    await context.send_initial_metadata(assets.HEADERS)
+    return httpbody_pb2.HttpBody(content_type=asset.content_type, data=asset.data)
 
 
 async def _send(context: ServicerContext, page: pages.Page) -> httpbody_pb2.HttpBody:

@@ -1,0 +1,156 @@
+// The team: members and their roles, invitations (a link the invitee opens), and
+// accepting one.
+
+import { useState } from "react";
+import { apiKeys as keysPb, members as membersPb } from "@paygate/client";
+import { useDashboard } from "../context";
+import { ROLE_NAMES, assignableRoles, summaryOf } from "../permissions";
+import { href } from "../route";
+import { ActionForm, Notice, PagedTable, PageHeader, When, idempotencyKey, useAction } from "../ui";
+
+const ROLES = keysPb.Role as unknown as Record<number, string>;
+const roleValue = (name: string) => keysPb.Role[name as keyof typeof keysPb.Role];
+
+// The link the invitee opens: this dashboard, at the accept view with the token.
+export function invitationLink(baseUrl: string, token: string): string {
+  return `${baseUrl}/dashboard${href(["invitations", "accept"], { token })}`;
+}
+
+export function Team() {
+  const { api, can, membership, session, baseUrl } = useDashboard();
+  const action = useAction();
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState("STAFF");
+  const [link, setLink] = useState("");
+  const [refresh, setRefresh] = useState(0);
+  const roles = assignableRoles(membership.role);
+  const headers = () => ({ headers: { "idempotency-key": idempotencyKey() } });
+  const invite = () =>
+    action.run(async () => {
+      const invitation = await api.members.createInvitation({ email, role: roleValue(role) }, headers());
+      setLink(invitationLink(baseUrl, invitation.token));
+      setEmail("");
+      return `Invitation for ${invitation.email} created: send them the link below.`;
+    });
+  const changeRole = (member: membersPb.Member, next: string) =>
+    action.run(async () => {
+      await api.members.updateMemberRole({ userId: member.userId, role: roleValue(next) }, headers());
+      setRefresh((n) => n + 1);
+      return `${member.email} is now ${next}.`;
+    });
+  const remove = (member: membersPb.Member) =>
+    action.run(async () => {
+      if (!confirm(`Remove ${member.email} from this account?`)) return "Not removed.";
+      await api.members.removeMember({ userId: member.userId }, headers());
+      setRefresh((n) => n + 1);
+      return `${member.email} removed.`;
+    });
+  return (
+    <>
+      <PageHeader title="Team" />
+      {can("members:write") && (
+        <ActionForm
+          className="inline card"
+          label="Invite a member"
+          onSubmit={invite}
+        >
+          <label>
+            Email
+            <input type="email" aria-label="Invitee email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+          </label>
+          <label>
+            Role
+            <select aria-label="Invitee role" value={role} onChange={(e) => setRole(e.target.value)}>
+              {roles.map((r) => (
+                <option key={r}>{r}</option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" className="primary" disabled={action.busy}>
+            Invite
+          </button>
+        </ActionForm>
+      )}
+      {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
+      {link && (
+        <p className="shown-once">
+          Invitation link (shown once): <code data-testid="invitation-link">{link}</code>
+        </p>
+      )}
+      <PagedTable<membersPb.Member>
+        label="Members"
+        refresh={refresh}
+        load={(after, limit) => api.members.listMembers({ limit, startingAfter: after })}
+        empty="No members."
+        columns={[
+          { title: "Email", cell: (m) => m.email },
+          {
+            title: "Role",
+            cell: (m) =>
+              can("members:write") && m.email !== session.email ? (
+                <select aria-label={`Role of ${m.email}`} value={ROLES[m.role]} onChange={(e) => changeRole(m, e.target.value)}>
+                  {[...new Set([ROLES[m.role], ...roles])].map((r) => (
+                    <option key={r}>{r}</option>
+                  ))}
+                </select>
+              ) : (
+                ROLES[m.role]
+              ),
+          },
+          { title: "Joined", cell: (m) => <When at={m.created} /> },
+          {
+            title: "",
+            cell: (m) =>
+              can("members:write") && m.email !== session.email ? (
+                <button type="button" className="danger" onClick={() => remove(m)}>
+                  Remove
+                </button>
+              ) : null,
+          },
+        ]}
+      />
+      <h2>Roles</h2>
+      <dl className="roles">
+        {ROLE_NAMES.map((r) => (
+          <div key={r}>
+            <dt>{r}</dt>
+            <dd>{summaryOf(r)}</dd>
+          </div>
+        ))}
+      </dl>
+    </>
+  );
+}
+
+export function AcceptInvitation(props: { token: string }) {
+  const { api, reloadAccounts } = useDashboard();
+  const action = useAction();
+  return (
+    <>
+      <PageHeader title="Join an account" />
+      {!props.token ? (
+        <Notice kind="error">This invitation link has no token: open the link you were sent again.</Notice>
+      ) : (
+        <div className="card">
+          <p>You were invited to join a merchant account. Accepting adds it to your accounts.</p>
+          <button
+            type="button"
+            className="primary"
+            disabled={action.busy}
+            onClick={() =>
+              action.run(async () => {
+                await api.members.acceptInvitation({ token: props.token }, { headers: { "idempotency-key": idempotencyKey() } });
+                await reloadAccounts();
+                location.hash = href(["overview"]);
+                return "Invitation accepted.";
+              })
+            }
+          >
+            Accept invitation
+          </button>
+          {action.message && <Notice kind={action.message.kind}>{action.message.text}</Notice>}
+        </div>
+      )}
+    </>
+  );
+}
