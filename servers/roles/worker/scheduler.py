@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from adapters.failpoints import fail_point
 from core.shared.ports import Clock
 
 log = logging.getLogger("paygate.worker")
@@ -41,6 +42,7 @@ class Job:
 async def run_job(job: Job, clock: Clock, stop: asyncio.Event) -> None:
     failures = 0
     while not stop.is_set():
+        fail_point(f"job.before:{job.name}")
         try:
             handled = await job.run(clock.now(), job.batch)
         except Exception:
@@ -50,6 +52,7 @@ async def run_job(job: Job, clock: Clock, stop: asyncio.Event) -> None:
         else:
             failures = 0
             if handled:
+                fail_point(f"job.after:{job.name}")
                 log.info("job ran", extra={"fields": {"job": job.name, "handled": handled}})
             if handled >= job.batch:
                 continue
