@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +36,7 @@ from tests.e2e.gateway import Gateway
 from tests.faults import invariants
 from tests.faults.chaos import Chaos, fired
 from tests.faults.traffic import Merchant, shop
+from tests.faults.waiting import eventually
 
 RUNS = int(os.environ.get("PAYGATE_FAULT_RUNS", "20"))
 TRAFFIC_SECONDS = float(os.environ.get("PAYGATE_FAULT_TRAFFIC_SECONDS", "2"))
@@ -98,15 +98,6 @@ def faulty_gateway(faults_database: str, redis_url: str, control_file: Path) -> 
         yield running
 
 
-async def wait_for(check: Any, what: str, within: float = SETTLE_WITHIN) -> Any:
-    deadline = time.monotonic() + within
-    value = await check()
-    while not value and time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        value = await check()
-    return value
-
-
 async def all_children_up(gateway: Gateway) -> bool:
     return set(gateway.pids) >= CHILDREN
 
@@ -125,7 +116,7 @@ async def one_run(
     gateway: Gateway, chaos: Chaos, connection: AsyncConnection, run: int, figures: Figures
 ) -> list[str]:
     rng = random.Random(SEED * 1000 + run)
-    assert await wait_for(lambda: all_children_up(gateway), "every child up"), gateway.pids
+    assert await eventually(lambda: all_children_up(gateway)), gateway.pids
     armed = chaos.arm(gateway.pids)
     merchants = [
         Merchant(gateway.rest_url, gateway.secret_key, gateway.publishable_key, rng)
@@ -144,12 +135,12 @@ async def one_run(
         if gateway.pids.get(child) != pid:
             chaos.killed(child)
             figures.kills[child] += 1
-    assert await wait_for(lambda: all_children_up(gateway), "restarts"), gateway.pids
+    assert await eventually(lambda: all_children_up(gateway)), gateway.pids
 
     async def settled() -> bool:
         return not await invariants.stuck(connection)
 
-    if not await wait_for(settled, "recovery"):
+    if not await eventually(settled, SETTLE_WITHIN):
         return [
             f"stuck after {SETTLE_WITHIN:.0f} s: {x}" for x in await invariants.stuck(connection)
         ]
