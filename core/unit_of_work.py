@@ -18,10 +18,13 @@ from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
+from core.risk.ports import RiskScope
 from core.shared.unit_of_work import Transaction
 
 
-class UnitOfWork(PaymentsScope, AccessScope, LedgerScope, EventsScope, Transaction, Protocol):
+class UnitOfWork(
+    PaymentsScope, AccessScope, LedgerScope, EventsScope, RiskScope, Transaction, Protocol
+):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
 
 

@@ -172,6 +172,7 @@ def authorize_request(
         amount=money(r.amount),
         merchant_name=r.merchant_name,
         description=r.description,
+        require_authentication=r.require_authentication,
     )
     if isinstance(r.source, Card):
         message.card.CopyFrom(card_source(r.source))
@@ -239,6 +240,7 @@ def authorization_request_from(message: pb.AuthorizeRequest) -> AuthorizationReq
         source=source_from(message),
         merchant_name=message.merchant_name,
         description=message.description,
+        require_authentication=message.require_authentication,
     )
 
 

@@ -25,6 +25,7 @@ from core.events.model import (
     Event,
     EventFilter,
     RequestRef,
+    SignatureScheme,
     WebhookEndpoint,
 )
 from core.shared.errors import Conflict
@@ -171,6 +172,7 @@ class SqlWebhookEndpoints:
             failing_since=row["failing_since"],
             disabled_reason=row["disabled_reason"],
             version=row["version"],
+            signature_scheme=SignatureScheme(row["signature_scheme"]),
         )
 
     def _values(self, endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -196,6 +198,7 @@ class SqlWebhookEndpoints:
                 livemode=endpoint.livemode,
                 created=endpoint.created,
                 version=endpoint.version,
+                signature_scheme=endpoint.signature_scheme.value,
                 **self._values(endpoint),
             )
         )

@@ -37,7 +37,7 @@ from adapters.sql.schema import NAMING_CONVENTION, one_of, timestamp
 from core.access.audit import Outcome
 from core.access.model import KeyType
 from core.access.roles import Role
-from core.events.model import DeliveryStatus
+from core.events.model import DeliveryStatus, SignatureScheme
 from core.idempotency.model import KEY_MAX_LENGTH
 from core.idempotency.model import State as IdempotencyState
 from core.ledger.model import BalanceTransactionType, EntryKind, PayoutSchedule
@@ -132,6 +132,7 @@ payment_intents = Table(
     # 0003_payments: the attempt that holds the money, the tries used up, the capture deadline.
     Column("latest_attempt", Text, nullable=False, server_default=""),
     Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("risk", JSONB, nullable=True),  # 0009: the latest attempt's risk assessment
     timestamp("capture_before", nullable=True),
     CheckConstraint(one_of("status", [s.value for s in Status]), name="status"),
     CheckConstraint(
@@ -217,6 +218,7 @@ payment_attempts = Table(
     Column("amount_to_capture", BigInteger, nullable=False, server_default=text("0")),
     Column("capture_reference", Text, nullable=False, server_default=""),
     Column("captures", Integer, nullable=False, server_default=text("0")),
+    Column("risk", JSONB, nullable=True),  # 0009: score, decision and reasons
     timestamp("authorized_at", nullable=True),
     timestamp("created"),
     timestamp("updated_at"),
@@ -446,6 +448,20 @@ rate_limit_overrides = Table(
     Column("limits", ARRAY(Text), nullable=False),
     timestamp("updated_at"),
     CheckConstraint("cardinality(limits) BETWEEN 1 AND 4", name="limits"),
+)
+
+# A merchant's own risk settings over the rules file (core/risk/overrides.py). 0009.
+risk_overrides = Table(
+    "risk_overrides",
+    metadata,
+    Column("merchant_id", Text, ForeignKey("merchants.id"), primary_key=True),
+    Column("review_threshold", Integer, nullable=True),
+    Column("block_threshold", Integer, nullable=True),
+    Column("disabled_rules", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("scores", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    timestamp("updated_at"),
+    CheckConstraint("review_threshold BETWEEN 1 AND 100", name="review_threshold"),
+    CheckConstraint("block_threshold BETWEEN 1 AND 100", name="block_threshold"),
 )
 
 
@@ -766,7 +782,12 @@ webhook_endpoints = Table(
     timestamp("failing_since", nullable=True),
     timestamp("created"),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # core.events.model.SignatureScheme: how deliveries are signed and shaped.
+    Column("signature_scheme", Text, nullable=False, server_default="STANDARD_WEBHOOKS"),
     CheckConstraint("cardinality(enabled_events) >= 1", name="enabled_events"),
+    CheckConstraint(
+        one_of("signature_scheme", [s.value for s in SignatureScheme]), name="signature_scheme"
+    ),
     Index(
         "ix_webhook_endpoints_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")
     ),

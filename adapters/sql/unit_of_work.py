@@ -34,6 +34,7 @@ from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
+from adapters.sql.risk import SqlRiskOverrides
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
@@ -214,6 +215,7 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.sessions = SqlSessions(connection)
         self.audit = SqlAuditLog(connection)
         self.rate_limit_overrides = SqlRateLimitOverrides(connection)
+        self.risk_overrides = SqlRiskOverrides(connection)
         self.ledger = SqlLedger(connection)
         self.merchant_terms = SqlMerchantTerms(connection)
         self.fx_rates = SqlFxRates(connection, max_age=self._fx_max_age)

@@ -25,6 +25,7 @@ from core.vault.model import (
     CardForAuthorization,
     CardSummary,
     Funding,
+    Pan,
     PaymentMethod,
     PaymentMethodStatus,
     Token,
@@ -184,13 +185,16 @@ def card_for_payment(card: CardForAuthorization) -> CardForPayment:
         fingerprint=card.card.fingerprint,
         funding=card.card.funding.value,
         country=card.card.country,
+        bin=card.pan.bin,
+        test_card=card.pan.published_test_card,
     )
 
 
 def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayment:
+    pan = Pan(response.number)
     return CardForPayment(
         card=Card(
-            number=Secret(response.number),
+            number=pan,
             exp_month=response.exp_month,
             exp_year=response.exp_year,
             brand=response.card.brand,
@@ -200,4 +204,6 @@ def detokenized(response: internal.DetokenizeForPaymentResponse) -> CardForPayme
         fingerprint=response.card.fingerprint,
         funding=response.card.funding,
         country=response.card.country,
+        bin=pan.bin,
+        test_card=pan.published_test_card,
     )

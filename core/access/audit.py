@@ -32,6 +32,7 @@ class Action(StrEnum):
     MEMBER_ROLE_CHANGE = "member.role_change"
     MEMBER_REMOVE = "member.remove"
     RATE_LIMITS_CHANGE = "account.rate_limits_change"
+    RISK_RULES_CHANGE = "account.risk_rules_change"
     WEBHOOK_ENDPOINT_CREATE = "webhook_endpoint.create"
     WEBHOOK_ENDPOINT_UPDATE = "webhook_endpoint.update"
     WEBHOOK_ENDPOINT_DELETE = "webhook_endpoint.delete"

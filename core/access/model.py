@@ -89,7 +89,8 @@ class Principal:
     # The user behind a dashboard session; empty for API keys.
     user_id: str = ""
     # The client's address as the gRPC layer established it (see docs/access.md): for
-    # the audit log, never for decisions.
+    # the audit log, and for the risk engine when the client is a shopper's browser
+    # (docs/risk.md); never for access decisions.
     origin: str = ""
 
     @property

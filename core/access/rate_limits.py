@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from core.access.audit import Action, caller_event
 from core.access.model import Principal
 from core.access.ports import RateLimiter
+from core.shared.cache import TtlCache
 from core.shared.errors import InvalidArgument, ResourceExhausted
 from core.shared.ports import Clock
 from core.unit_of_work import UnitOfWorkFactory
@@ -65,7 +66,7 @@ class RateLimits:
         self._uow = uow
         self._clock = clock
         self._defaults = dict(defaults)
-        self._cache: dict[str, tuple[datetime, Mapping[str, tuple[str, ...]]]] = {}
+        self._cache: TtlCache[Mapping[str, tuple[str, ...]]] = TtlCache(clock, OVERRIDE_CACHE_TTL)
 
     def known_class(self, route_class: str) -> bool:
         return (route_class or DEFAULT_CLASS) in self._defaults
@@ -97,16 +98,11 @@ class RateLimits:
                 )
 
     async def _overrides(self, merchant_id: str) -> Mapping[str, tuple[str, ...]]:
-        now = self._clock.now()
-        cached = self._cache.get(merchant_id)
-        if cached is not None and now - cached[0] < OVERRIDE_CACHE_TTL:
-            return cached[1]
-        async with self._uow() as uow:
-            overrides = await uow.rate_limit_overrides.for_merchant(merchant_id)
-        if len(self._cache) > 10_000:  # bounded: an old entry costs one query to rebuild
-            self._cache.clear()
-        self._cache[merchant_id] = (now, overrides)
-        return overrides
+        async def load() -> Mapping[str, tuple[str, ...]]:
+            async with self._uow() as uow:
+                return await uow.rate_limit_overrides.for_merchant(merchant_id)
+
+        return await self._cache.get(merchant_id, load)
 
     async def configure(self, caller: Principal, route_class: str, limits: tuple[str, ...]) -> None:
         """Sets the caller's merchant's own limits for a class; no limits restores the
@@ -133,4 +129,4 @@ class RateLimits:
                 )
             )
             await uow.commit()
-        self._cache.pop(caller.merchant_id, None)
+        self._cache.forget(caller.merchant_id)

@@ -21,7 +21,7 @@ PERMISSIONS = frozenset({
     "payments:read", "payments:write", "refunds:write", "api_keys:read", "api_keys:write",
     "members:read", "members:write", "webhooks:read", "webhooks:write", "balance:read",
     "payouts:write", "disputes:read", "disputes:write", "vault:tokenize", "vault:detokenize",
-    "account:write",
+    "account:write", "risk:read", "risk:write",
 })  # fmt: skip
 
 _ADMIN = PERMISSIONS - {"account:write", "vault:detokenize"}
@@ -33,11 +33,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.DEVELOPER: frozenset({
         "payments:read", "payments:write", "refunds:write", "api_keys:read", "api_keys:write",
         "webhooks:read", "webhooks:write", "balance:read", "disputes:read", "vault:tokenize",
-        "members:read",
+        "members:read", "risk:read",
     }),
     Role.MANAGER: frozenset({
         "payments:read", "payments:write", "refunds:write", "balance:read", "payouts:write",
-        "disputes:read", "disputes:write", "vault:tokenize", "members:read",
+        "disputes:read", "disputes:write", "vault:tokenize", "members:read", "risk:read",
+        "risk:write",
     }),
     Role.STAFF: frozenset({"payments:read", "balance:read", "disputes:read", "members:read"}),
 }  # fmt: skip
@@ -46,11 +47,11 @@ ROLE_SUMMARIES: dict[Role, str] = {
     Role.OWNER: "Everything, including the account itself and making other owners. "
     "An account always keeps at least one owner.",
     Role.ADMIN: "Everything but the account itself and the OWNER role: payments, refunds, "
-    "payouts, disputes, keys, webhooks and members up to ADMIN.",
+    "payouts, disputes, risk rules, keys, webhooks and members up to ADMIN.",
     Role.DEVELOPER: "Integrates: payments, refunds, API keys and webhooks; reads balance, "
-    "disputes and members. No payouts, no member changes.",
-    Role.MANAGER: "Runs the business: payments, refunds, payouts and disputes; reads balance "
-    "and members. No API keys, no webhooks.",
+    "disputes, members and risk rules. No payouts, no member changes.",
+    Role.MANAGER: "Runs the business: payments, refunds, payouts, disputes and risk rules; "
+    "reads balance and members. No API keys, no webhooks.",
     Role.STAFF: "Reads payments, balance, disputes and members. Changes nothing.",
 }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +28,9 @@ from core.events.model import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    Event,
     EventType,
+    SignatureScheme,
     WebhookEndpoint,
     WebhookPolicy,
     next_attempt_delay,
@@ -36,19 +38,29 @@ from core.events.model import (
 from core.events.outbox import EventOutbox
 from core.events.ports import SendResult, WebhookSender
 from core.events.signing import headers as signed_headers
-from core.events.signing import loggable
+from core.events.signing import loggable, stripe_headers
 from core.events.ssrf import UrlGuard, UrlRefused
 from core.shared.ports import Clock, IdGenerator
+from core.shared.secret import Secret
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+
+EventBody = Callable[[Event], bytes]
 
 GONE = 410
 BODY_LOG_LIMIT = 1024
 
 
-def event_body(claimed: Claimed) -> bytes:
-    return json.dumps(claimed.event.envelope(), separators=(",", ":"), sort_keys=False).encode()
+def event_body(event: Event) -> bytes:
+    return json.dumps(event.envelope(), separators=(",", ":"), sort_keys=False).encode()
+
+
+# How each scheme signs an attempt: (secrets, event id, timestamp, body) -> headers.
+SIGNERS: dict[SignatureScheme, Callable[[Sequence[Secret], str, int, bytes], dict[str, str]]] = {
+    SignatureScheme.STANDARD_WEBHOOKS: signed_headers,
+    SignatureScheme.STRIPE: stripe_headers,
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class WebhookDispatcher:
         outbox: EventOutbox,
         policy: WebhookPolicy | None = None,
         random: Callable[[], float] = lambda: 0.5,
+        bodies: Mapping[SignatureScheme, EventBody] | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -78,6 +91,9 @@ class WebhookDispatcher:
         self._outbox = outbox
         self.policy = policy or WebhookPolicy()
         self._random = random
+        # The body of a delivery by its endpoint's scheme; the API's own rendering unless
+        # the composition root gives another (servers/stripe renders Stripe's).
+        self._bodies = dict(bodies or {})
 
     async def claim(self, limit: int) -> list[Claimed]:
         now = self._clock.now()
@@ -95,8 +111,9 @@ class WebhookDispatcher:
     async def deliver(self, claimed: Claimed) -> Outcome:
         endpoint, event = claimed.endpoint, claimed.event
         started = self._clock.now()
-        body = event_body(claimed)
-        sent = signed_headers(
+        scheme = endpoint.signature_scheme
+        body = self._bodies.get(scheme, event_body)(event)
+        sent = SIGNERS[scheme](
             endpoint.signing_secrets(started), event.id, int(started.timestamp()), body
         )
         try:

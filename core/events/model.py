@@ -47,6 +47,13 @@ class EventType(StrEnum):
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
+class SignatureScheme(StrEnum):
+    """How an endpoint's deliveries are signed and shaped (core.events.signing)."""
+
+    STANDARD_WEBHOOKS = "STANDARD_WEBHOOKS"  # webhook-signature; the API's own rendering
+    STRIPE = "STRIPE"  # Stripe-Signature; the event and its object in Stripe's shape
+
+
 ALL_EVENTS = "*"
 EVENT_TYPES = frozenset(t.value for t in EventType)
 
@@ -110,6 +117,7 @@ class WebhookEndpoint:
     failing_since: datetime | None = None
     disabled_reason: str = ""
     version: int = 1
+    signature_scheme: SignatureScheme = SignatureScheme.STANDARD_WEBHOOKS
 
     def wants(self, event_type: str) -> bool:
         return not self.disabled and (

@@ -49,6 +49,8 @@ def payment_event_types(event: PaymentEvent) -> list[tuple[EventType, str]]:
         return [(EventType.REFUND_UPDATED, "refund")]
     if event.kind is EventKind.REFUND_FAILED:
         return [(EventType.REFUND_FAILED, "refund")]
+    if event.kind is EventKind.DETAILS_UPDATED:
+        return []
     raise ValueError(f"no event type for {event.kind}")
 
 

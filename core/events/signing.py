@@ -1,4 +1,6 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com).
+"""Webhook signatures: Standard Webhooks (the default) and Stripe's (per endpoint).
+
+Standard Webhooks (https://www.standardwebhooks.com):
 
     webhook-id         the event id, the same on every retry
     webhook-timestamp  seconds since the epoch, when this attempt was signed
@@ -7,6 +9,13 @@
 
 A secret is `whsec_` + base64 of the key bytes, so any Standard Webhooks library (the
 `standardwebhooks` package among them) verifies what paygate signs.
+
+Stripe's (endpoints with SignatureScheme.STRIPE):
+
+    Stripe-Signature   "t=<timestamp>,v1=<hex HMAC-SHA256 of timestamp.body>", one v1 per
+                       secret (two while a secret rotates)
+
+keyed with the whole secret string, as Stripe's SDKs (Webhook.construct_event) verify it.
 """
 
 from __future__ import annotations
@@ -52,6 +61,25 @@ def headers(secrets: Sequence[Secret], msg_id: str, timestamp: int, body: bytes)
     }
 
 
+def stripe_signature(secrets: Sequence[Secret], timestamp: int, body: bytes) -> str:
+    signed = f"{timestamp}.".encode() + body
+    v1 = [
+        "v1=" + hmac.new(s.reveal().encode(), signed, hashlib.sha256).hexdigest() for s in secrets
+    ]
+    return ",".join([f"t={timestamp}", *v1])
+
+
+def stripe_headers(
+    secrets: Sequence[Secret], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Stripe's headers for one attempt (msg_id is in the body, Stripe sends no header)."""
+    return {
+        "stripe-signature": stripe_signature(secrets, timestamp, body),
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": USER_AGENT,
+    }
+
+
 def loggable(sent: dict[str, str]) -> dict[str, str]:
     """The headers for the delivery log: the signatures are left out (they prove nothing
     to a reader, and the log is no place for anything derived from a secret)."""
@@ -59,4 +87,7 @@ def loggable(sent: dict[str, str]) -> dict[str, str]:
     if "webhook-signature" in shown:
         count = len(shown["webhook-signature"].split())
         shown["webhook-signature"] = f"({count} signature{'s' if count > 1 else ''})"
+    if "stripe-signature" in shown:
+        count = shown["stripe-signature"].count("v1=")
+        shown["stripe-signature"] = f"({count} signature{'s' if count > 1 else ''})"
     return shown

@@ -23,6 +23,7 @@ from core.events.model import (
     DeliveryStatus,
     Event,
     EventFilter,
+    SignatureScheme,
     WebhookEndpoint,
     WebhookPolicy,
 )
@@ -47,6 +48,8 @@ class EndpointSettings:
     enabled_events: tuple[str, ...] | None = None
     description: str | None = None
     disabled: bool | None = None
+    # Create only; None is STANDARD_WEBHOOKS.
+    signature_scheme: SignatureScheme | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class WebhookEndpoints:
             created=now,
             description=settings.description or "",
             disabled=bool(settings.disabled),
+            signature_scheme=settings.signature_scheme or SignatureScheme.STANDARD_WEBHOOKS,
         )
         async with self._uow() as uow:
             if await uow.webhook_endpoints.count(caller.merchant_id) >= MAX_ENDPOINTS:

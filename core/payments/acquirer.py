@@ -159,6 +159,8 @@ class AuthorizationRequest:
     source: PaymentSource
     merchant_name: str = ""  # shown to the payer (UPI `pn`, statement descriptor)
     description: str = ""
+    # 3-D Secure whatever the issuer would do: the risk engine's review band. Cards only.
+    require_authentication: bool = False
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from core.payments.model import (
     Status,
 )
 from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.settlement import (
     NOT_RECEIVED,
     AuthorizationAnswer,
@@ -64,7 +65,7 @@ from core.payments.settlement import (
     apply_capture,
     apply_void,
 )
-from core.risk.rules import CardSignals, screen_card
+from core.risk.engine import RiskEngine
 from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -93,6 +94,7 @@ class ConfirmPaymentIntent:
     upi_vpa: str | None = None  # set when the request had `upi`
     client_secret: str = ""  # required with a publishable key
     return_url: str = ""
+    device_fingerprint: str = ""  # the checkout's, for the risk engine; optional
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        risk: RiskEngine | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
@@ -124,6 +127,7 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._risk = risk or RiskEngine.without_rules()
 
     # ================================================================== confirm
 
@@ -180,6 +184,7 @@ class PaymentLifecycle:
             upi_vpa=source.vpa,
         )
         payment_source: PaymentSource
+        vaulted = None
         if source.kind == "card":
             vaulted = await self._vault.card_for_payment(
                 intent.merchant_id,
@@ -191,16 +196,14 @@ class PaymentLifecycle:
             attempt.card_brand = vaulted.card.brand
             attempt.card_last4 = vaulted.card.last4
             attempt.card_fingerprint = vaulted.fingerprint
-            risk = screen_card(
-                CardSignals.from_number(vaulted.card.number, livemode=intent.livemode)
-            )
-            if risk.blocked:
-                attempt.status = AttemptStatus.FAILED
-                attempt.error = PaymentError(
-                    ErrorCode.RISK_BLOCKED, "", "The payment was blocked as likely fraudulent."
-                )
         else:
             payment_source = Upi(source.vpa)
+        attempt.risk = await self._risk.assess(
+            attempt.id, signals_of(intent, caller, vaulted, cmd.device_fingerprint), now
+        )
+        if attempt.risk.blocked:
+            attempt.status = AttemptStatus.FAILED
+            attempt.error = RISK_BLOCKED
 
         # phase 1: about to call
         merchant_name = ""
@@ -229,6 +232,7 @@ class PaymentLifecycle:
             source=payment_source,
             merchant_name=merchant_name,
             description=intent.description,
+            require_authentication=attempt.risk.needs_authentication,
         )
         acquirer = self._acquirers.acquirer(attempt.acquirer)
         answer: AuthorizationAnswer
@@ -276,6 +280,10 @@ class PaymentLifecycle:
             )
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
+        if len(cmd.device_fingerprint) > MAX_DEVICE_FINGERPRINT:
+            violations.add(
+                "device_fingerprint", f"must be at most {MAX_DEVICE_FINGERPRINT} characters"
+            )
         violations.raise_if_any()
         return source
 

@@ -27,10 +27,12 @@ amount_refunded counts PENDING refunds too (they hold their amount until they fa
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core.risk.model import RiskAssessment
 from core.shared.errors import FailedPrecondition
 
 
@@ -151,6 +153,9 @@ class EventKind(StrEnum):
     REFUND_PENDING = "REFUND_PENDING"
     REFUND_SUCCEEDED = "REFUND_SUCCEEDED"
     REFUND_FAILED = "REFUND_FAILED"
+    # The merchant's own fields changed (description, metadata, receipt_email): no money,
+    # no status, no webhook (Stripe has no event for it), but a line of history.
+    DETAILS_UPDATED = "DETAILS_UPDATED"
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,7 @@ class PaymentIntent:
     latest_attempt: str = ""  # pa_... of the attempt that holds (or last tried) the money
     failed_attempts: int = 0  # those that count against PaymentPolicy.max_failed_attempts
     capture_before: datetime | None = None  # set while authorized: voided after it
+    risk: RiskAssessment | None = None  # the latest attempt's (None before any)
     # Optimistic concurrency: bumped by every saved change.
     version: int = 1
     events: list[PaymentEvent] = field(default_factory=list, compare=False, repr=False)
@@ -336,6 +342,26 @@ class PaymentIntent:
             )
         )
 
+    def update_details(
+        self,
+        *,
+        description: str | None,
+        metadata: Mapping[str, str],
+        receipt_email: str | None,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """The merchant's own fields, in any status. Metadata merges key by key, Stripe's
+        way: a key with an empty value is removed."""
+        if description is not None:
+            self.description = description
+        if receipt_email is not None:
+            self.receipt_email = receipt_email
+        if metadata:
+            merged = {**self.metadata, **metadata}
+            self.metadata = {k: v for k, v in merged.items() if v != ""}
+        self.record(EventKind.DETAILS_UPDATED, actor=actor, at=at, object_id="", amount=None)
+
     def pull_events(self) -> list[PaymentEvent]:
         events, self.events = self.events, []
         return events
@@ -386,6 +412,7 @@ class PaymentIntent:
         self.attempts += 1
         self.latest_attempt = attempt.id
         self.payment_method = attempt.payment_method
+        self.risk = attempt.risk
         self.last_payment_error = None
         self.next_action = None
 
@@ -604,6 +631,7 @@ class PaymentAttempt:
     capture_reference: str = ""  # idempotency key of the capture at the acquirer
     captures: int = 0  # capture tries, to make each one's reference unique
     authorized_at: datetime | None = None
+    risk: RiskAssessment | None = None  # the risk engine's, when it saw the attempt
     version: int = 1
 
     def move(self, to: AttemptStatus, at: datetime) -> None:

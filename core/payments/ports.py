@@ -178,6 +178,8 @@ class CardForPayment:
     fingerprint: str  # keyed, per merchant: the same card gives the same value
     funding: str = ""  # credit | debit | prepaid | unknown
     country: str = ""  # ISO 3166-1 alpha-2, "" when unknown
+    bin: str = ""  # the first six digits
+    test_card: bool = False  # one of the test card numbers API.md publishes
 
 
 class CardVault(Protocol):

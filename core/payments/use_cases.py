@@ -14,7 +14,7 @@ from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -32,6 +32,35 @@ class CreatePaymentIntent:
     return_url: str = ""
     success_url: str = ""
     cancel_url: str = ""
+
+
+@dataclass(frozen=True)
+class UpdatePaymentIntent:
+    """The merchant's own fields; None (or no metadata) leaves a field as it is. A metadata
+    key with an empty value is removed."""
+
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    receipt_email: str | None = None
+
+
+def _check_details(
+    description: str, metadata: dict[str, str], receipt_email: str, violations: Violations
+) -> None:
+    if len(metadata) > MAX_METADATA_KEYS:
+        violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys")
+    for key, value in metadata.items():
+        shown = mask_pans(key[:40])
+        if not key or len(key) > 40 or len(value) > 500:
+            violations.add(f"metadata[{shown}]", "keys are 1-40 and values 0-500 characters")
+        elif looks_like_pan(key) or looks_like_pan(value):
+            violations.add(f"metadata[{shown}]", PAN_IN_TEXT)
+    if receipt_email and not _EMAIL.match(receipt_email):
+        violations.add("receipt_email", "is not an email address")
+    if len(description) > 1000:
+        violations.add("description", "may be at most 1000 characters")
+    elif looks_like_pan(description):
+        violations.add("description", PAN_IN_TEXT)
 
 
 class PaymentIntents:
@@ -69,20 +98,7 @@ class PaymentIntents:
         for i, kind in enumerate(types):
             if kind not in PAYMENT_METHOD_TYPES:
                 violations.add(f"payment_method_types[{i}]", "must be card or upi")
-        if len(cmd.metadata) > MAX_METADATA_KEYS:
-            violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys")
-        for key, value in cmd.metadata.items():
-            shown = mask_pans(key[:40])
-            if not key or len(key) > 40 or len(value) > 500:
-                violations.add(f"metadata[{shown}]", "keys are 1-40 and values 0-500 characters")
-            elif looks_like_pan(key) or looks_like_pan(value):
-                violations.add(f"metadata[{shown}]", PAN_IN_TEXT)
-        if cmd.receipt_email and not _EMAIL.match(cmd.receipt_email):
-            violations.add("receipt_email", "is not an email address")
-        if len(cmd.description) > 1000:
-            violations.add("description", "may be at most 1000 characters")
-        elif looks_like_pan(cmd.description):
-            violations.add("description", PAN_IN_TEXT)
+        _check_details(cmd.description, cmd.metadata, cmd.receipt_email, violations)
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
         for name in ("success_url", "cancel_url"):
@@ -111,10 +127,40 @@ class PaymentIntents:
         )
         async with self._uow() as uow:
             await uow.payment_intents.add(intent)
-            events = intent.pull_events()
-            await uow.payment_events.append(events)
-            await self._books.record(uow, events)
-            await uow.commit()
+            await self._commit(uow, intent)
+        return intent
+
+    async def _commit(self, uow: UnitOfWork, intent: PaymentIntent) -> None:
+        """The intent's new history lines and their bookkeeping, in its transaction."""
+        events = intent.pull_events()
+        await uow.payment_events.append(events)
+        await self._books.record(uow, events)
+        await uow.commit()
+
+    async def update(
+        self, caller: Principal, intent_id: str, cmd: UpdatePaymentIntent
+    ) -> PaymentIntent:
+        violations = Violations()
+        _check_details(cmd.description or "", cmd.metadata, cmd.receipt_email or "", violations)
+        violations.raise_if_any()
+        async with self._uow() as uow:
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+            if intent is None:
+                raise NotFound(
+                    f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"}
+                )
+            intent.update_details(
+                description=cmd.description,
+                metadata=cmd.metadata,
+                receipt_email=cmd.receipt_email,
+                actor=caller.actor,
+                at=self._clock.now(),
+            )
+            if len(intent.metadata) > MAX_METADATA_KEYS:
+                violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys in all")
+                violations.raise_if_any()
+            await uow.payment_intents.update(intent)
+            await self._commit(uow, intent)
         return intent
 
     async def get(

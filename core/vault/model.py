@@ -59,6 +59,16 @@ class Funding(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The test card numbers API.md publishes. In test mode the risk engine does not count
+# them in velocity rules, so integrations and load tests may reuse them; it learns that a
+# card is one of them from the vault (CardForPayment.test_card), never from its number.
+PUBLISHED_TEST_CARDS = frozenset({
+    "4242424242424242", "5555555555554444", "378282246310005", "4000000000000002",
+    "4000000000009995", "4000000000000069", "4000000000000127", "4000000000000119",
+    "4000002760003184", "4000000000000408", "4100000000000019", "4000000000000259",
+})  # fmt: skip
+
+
 class Pan(Secret):
     """A primary account number (ASCII digits only). Its repr shows the last four only."""
 
@@ -67,6 +77,15 @@ class Pan(Secret):
     @property
     def last4(self) -> str:
         return self.reveal()[-4:]
+
+    @property
+    def bin(self) -> str:
+        """The first six digits: the issuer, which may be shown outside the vault."""
+        return self.reveal()[:6]
+
+    @property
+    def published_test_card(self) -> bool:
+        return self.reveal() in PUBLISHED_TEST_CARDS
 
     def __repr__(self) -> str:
         return f"Pan('****{self.last4}')"

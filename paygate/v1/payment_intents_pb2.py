@@ -26,10 +26,11 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_intents.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xac\n\n\rPaymentIntent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x04 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x03\x12\x45\n\x0e\x63\x61pture_method\x18\x05 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethodB\x04\xe2\x41\x01\x01\x12\x1f\n\x11\x61mount_capturable\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_received\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_refunded\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_method\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x12last_payment_error\x18\x0b \x01(\x0b\x32\x18.paygate.v1.PaymentErrorB\x04\xe2\x41\x01\x03\x12\x31\n\x0bnext_action\x18\x0c \x01(\x0b\x32\x16.paygate.v1.NextActionB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0e \x01(\x08\x42\x04\xe2\x41\x01\x03\x12?\n\x08metadata\x18\x0f \x03(\x0b\x32\'.paygate.v1.PaymentIntent.MetadataEntryB\x04\xe2\x41\x01\x01\x12\x31\n\x07\x63reated\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61nceled_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x63\x61ncellation_reason\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x13 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rreceipt_email\x18\x14 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x15 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_types\x18\x16 \x03(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0elatest_attempt\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bsuccess_url\x18\x18 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ncancel_url\x18\x19 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x63heckout_url\x18\x1a \x01(\tB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb0\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUIRES_PAYMENT_METHOD\x10\x01\x12\x19\n\x15REQUIRES_CONFIRMATION\x10\x02\x12\x13\n\x0fREQUIRES_ACTION\x10\x03\x12\x0e\n\nPROCESSING\x10\x04\x12\x14\n\x10REQUIRES_CAPTURE\x10\x05\x12\r\n\tSUCCEEDED\x10\x06\x12\x0c\n\x08\x43\x41NCELED\x10\x07\"J\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\r\n\tAUTOMATIC\x10\x01\x12\n\n\x06MANUAL\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentIntent\x12 payment_intents/{payment_intent}\"U\n\x0cPaymentError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64\x65\x63line_code\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"\xab\x01\n\nNextAction\x12/\n\x04type\x18\x01 \x01(\x0e\x32\x1b.paygate.v1.NextAction.TypeB\x04\xe2\x41\x01\x03\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07qr_code\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"B\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fREDIRECT_TO_URL\x10\x01\x12\x0f\n\x0bUPI_COLLECT\x10\x02\"\xbb\x03\n\x1a\x43reatePaymentIntentRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x45\n\x0e\x63\x61pture_method\x18\x03 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethodB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_types\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12L\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.paygate.v1.CreatePaymentIntentRequest.MetadataEntryB\x04\xe2\x41\x01\x01\x12\x1b\n\rreceipt_email\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bsuccess_url\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ncancel_url\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"H\n\x17GetPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x86\x01\n\x19ListPaymentIntentsRequest\x12\x36\n\x06status\x18\x01 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"c\n\x1aListPaymentIntentsResponse\x12-\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentIntentB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\xde\x01\n\x1b\x43onfirmPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0epayment_method\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12>\n\x03upi\x18\x03 \x01(\x0b\x32+.paygate.v1.ConfirmPaymentIntentRequest.UpiB\x04\xe2\x41\x01\x01\x12\x1b\n\rclient_secret\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x1a\x18\n\x03Upi\x12\x11\n\x03vpa\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"P\n\x1b\x43\x61pturePaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_to_capture\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\"Q\n\x1a\x43\x61ncelPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x13\x63\x61ncellation_reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x19WatchPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x93\x02\n\x1aWatchPaymentIntentResponse\x12\x37\n\x0epayment_intent\x18\x01 \x01(\x0b\x32\x19.paygate.v1.PaymentIntentB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x66inal\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x46\n\x06reason\x18\x03 \x01(\x0e\x32\x30.paygate.v1.WatchPaymentIntentResponse.EndReasonB\x04\xe2\x41\x01\x03\"_\n\tEndReason\x12\x1a\n\x16\x45ND_REASON_UNSPECIFIED\x10\x00\x12\x13\n\x0fTERMINAL_STATUS\x10\x01\x12\x10\n\x0cMAX_DURATION\x10\x02\x12\x0f\n\x0bINTERRUPTED\x10\x03\x32\xde\x08\n\x14PaymentIntentService\x12\x9f\x01\n\x13\x43reatePaymentIntent\x12&.paygate.v1.CreatePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"E\xa2\xbb\x18#\n\x0epayments:write \x01\x32\x0fpayments_create\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_intents:\x01*\x12\x89\x01\n\x10GetPaymentIntent\x12#.paygate.v1.GetPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"5\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_intents/{id}\x12\x93\x01\n\x12ListPaymentIntents\x12%.paygate.v1.ListPaymentIntentsRequest\x1a&.paygate.v1.ListPaymentIntentsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_intents\x12\x9f\x01\n\x14\x43onfirmPaymentIntent\x12\'.paygate.v1.ConfirmPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"C\xa2\xbb\x18\x14\n\x0epayments:write\x10\x01 \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/confirm:\x01*\x12\x9d\x01\n\x14\x43\x61pturePaymentIntent\x12\'.paygate.v1.CapturePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"A\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/capture:\x01*\x12\x9a\x01\n\x13\x43\x61ncelPaymentIntent\x12&.paygate.v1.CancelPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"@\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/payment_intents/{id}/cancel:\x01*\x12\xa2\x01\n\x12WatchPaymentIntent\x12%.paygate.v1.WatchPaymentIntentRequest\x1a&.paygate.v1.WatchPaymentIntentResponse\";\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/payment_intents/{id}/watch0\x01\x42&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paygate/v1/payment_intents.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x18paygate/v1/options.proto\"\xd2\n\n\rPaymentIntent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x36\n\x06status\x18\x04 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x03\x12\x45\n\x0e\x63\x61pture_method\x18\x05 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethodB\x04\xe2\x41\x01\x01\x12\x1f\n\x11\x61mount_capturable\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_received\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x61mount_refunded\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_method\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x12last_payment_error\x18\x0b \x01(\x0b\x32\x18.paygate.v1.PaymentErrorB\x04\xe2\x41\x01\x03\x12\x31\n\x0bnext_action\x18\x0c \x01(\x0b\x32\x16.paygate.v1.NextActionB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0e \x01(\x08\x42\x04\xe2\x41\x01\x03\x12?\n\x08metadata\x18\x0f \x03(\x0b\x32\'.paygate.v1.PaymentIntent.MetadataEntryB\x04\xe2\x41\x01\x01\x12\x31\n\x07\x63reated\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61nceled_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x63\x61ncellation_reason\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x13 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rreceipt_email\x18\x14 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x15 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_types\x18\x16 \x03(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0elatest_attempt\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bsuccess_url\x18\x18 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ncancel_url\x18\x19 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x63heckout_url\x18\x1a \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04risk\x18\x1b \x01(\x0b\x32\x10.paygate.v1.RiskB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb0\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUIRES_PAYMENT_METHOD\x10\x01\x12\x19\n\x15REQUIRES_CONFIRMATION\x10\x02\x12\x13\n\x0fREQUIRES_ACTION\x10\x03\x12\x0e\n\nPROCESSING\x10\x04\x12\x14\n\x10REQUIRES_CAPTURE\x10\x05\x12\r\n\tSUCCEEDED\x10\x06\x12\x0c\n\x08\x43\x41NCELED\x10\x07\"J\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\r\n\tAUTOMATIC\x10\x01\x12\n\n\x06MANUAL\x10\x02:@\xea\x41=\n\x19paygate.dev/PaymentIntent\x12 payment_intents/{payment_intent}\"\xe2\x01\n\x04Risk\x12\x13\n\x05score\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x31\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x19.paygate.v1.Risk.DecisionB\x04\xe2\x41\x01\x03\x12-\n\x07reasons\x18\x03 \x03(\x0b\x32\x16.paygate.v1.RiskReasonB\x04\xe2\x41\x01\x03\x12\x1b\n\rrules_version\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"F\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\t\n\x05\x41LLOW\x10\x01\x12\n\n\x06REVIEW\x10\x02\x12\t\n\x05\x42LOCK\x10\x03\"_\n\nRiskReason\x12\x12\n\x04rule\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05score\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x64\x65tail\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"U\n\x0cPaymentError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64\x65\x63line_code\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"\xab\x01\n\nNextAction\x12/\n\x04type\x18\x01 \x01(\x0e\x32\x1b.paygate.v1.NextAction.TypeB\x04\xe2\x41\x01\x03\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07qr_code\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"B\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fREDIRECT_TO_URL\x10\x01\x12\x0f\n\x0bUPI_COLLECT\x10\x02\"\xbb\x03\n\x1a\x43reatePaymentIntentRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x45\n\x0e\x63\x61pture_method\x18\x03 \x01(\x0e\x32\'.paygate.v1.PaymentIntent.CaptureMethodB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_types\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12L\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.paygate.v1.CreatePaymentIntentRequest.MetadataEntryB\x04\xe2\x41\x01\x01\x12\x1b\n\rreceipt_email\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bsuccess_url\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ncancel_url\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"H\n\x17GetPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x86\x01\n\x19ListPaymentIntentsRequest\x12\x36\n\x06status\x18\x01 \x01(\x0e\x32 .paygate.v1.PaymentIntent.StatusB\x04\xe2\x41\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"c\n\x1aListPaymentIntentsResponse\x12-\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x19.paygate.v1.PaymentIntentB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\x80\x02\n\x1b\x43onfirmPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0epayment_method\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12>\n\x03upi\x18\x03 \x01(\x0b\x32+.paygate.v1.ConfirmPaymentIntentRequest.UpiB\x04\xe2\x41\x01\x01\x12\x1b\n\rclient_secret\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nreturn_url\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12 \n\x12\x64\x65vice_fingerprint\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x1a\x18\n\x03Upi\x12\x11\n\x03vpa\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"P\n\x1b\x43\x61pturePaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_to_capture\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\"\xa1\x02\n\x1aUpdatePaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.google.protobuf.StringValueB\x04\xe2\x41\x01\x01\x12L\n\x08metadata\x18\x03 \x03(\x0b\x32\x34.paygate.v1.UpdatePaymentIntentRequest.MetadataEntryB\x04\xe2\x41\x01\x01\x12\x39\n\rreceipt_email\x18\x04 \x01(\x0b\x32\x1c.google.protobuf.StringValueB\x04\xe2\x41\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x1a\x43\x61ncelPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x13\x63\x61ncellation_reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x19WatchPaymentIntentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x93\x02\n\x1aWatchPaymentIntentResponse\x12\x37\n\x0epayment_intent\x18\x01 \x01(\x0b\x32\x19.paygate.v1.PaymentIntentB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x66inal\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x46\n\x06reason\x18\x03 \x01(\x0e\x32\x30.paygate.v1.WatchPaymentIntentResponse.EndReasonB\x04\xe2\x41\x01\x03\"_\n\tEndReason\x12\x1a\n\x16\x45ND_REASON_UNSPECIFIED\x10\x00\x12\x13\n\x0fTERMINAL_STATUS\x10\x01\x12\x10\n\x0cMAX_DURATION\x10\x02\x12\x0f\n\x0bINTERRUPTED\x10\x03\x32\xf4\t\n\x14PaymentIntentService\x12\x9f\x01\n\x13\x43reatePaymentIntent\x12&.paygate.v1.CreatePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"E\xa2\xbb\x18#\n\x0epayments:write \x01\x32\x0fpayments_create\x82\xd3\xe4\x93\x02\x18\"\x13/v1/payment_intents:\x01*\x12\x89\x01\n\x10GetPaymentIntent\x12#.paygate.v1.GetPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"5\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/payment_intents/{id}\x12\x93\x01\n\x12ListPaymentIntents\x12%.paygate.v1.ListPaymentIntentsRequest\x1a&.paygate.v1.ListPaymentIntentsResponse\".\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/payment_intents\x12\x93\x01\n\x13UpdatePaymentIntent\x12&.paygate.v1.UpdatePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"9\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/payment_intents/{id}:\x01*\x12\x9f\x01\n\x14\x43onfirmPaymentIntent\x12\'.paygate.v1.ConfirmPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"C\xa2\xbb\x18\x14\n\x0epayments:write\x10\x01 \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/confirm:\x01*\x12\x9d\x01\n\x14\x43\x61pturePaymentIntent\x12\'.paygate.v1.CapturePaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"A\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02%\" /v1/payment_intents/{id}/capture:\x01*\x12\x9a\x01\n\x13\x43\x61ncelPaymentIntent\x12&.paygate.v1.CancelPaymentIntentRequest\x1a\x19.paygate.v1.PaymentIntent\"@\xa2\xbb\x18\x12\n\x0epayments:write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/payment_intents/{id}/cancel:\x01*\x12\xa2\x01\n\x12WatchPaymentIntent\x12%.paygate.v1.WatchPaymentIntentRequest\x1a&.paygate.v1.WatchPaymentIntentResponse\";\xa2\xbb\x18\x11\n\rpayments:read\x10\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/payment_intents/{id}/watch0\x01\x42&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -91,8 +92,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTINTENT'].fields_by_name['cancel_url']._serialized_options = b'\342A\001\001'
   _globals['_PAYMENTINTENT'].fields_by_name['checkout_url']._loaded_options = None
   _globals['_PAYMENTINTENT'].fields_by_name['checkout_url']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENTINTENT'].fields_by_name['risk']._loaded_options = None
+  _globals['_PAYMENTINTENT'].fields_by_name['risk']._serialized_options = b'\342A\001\003'
   _globals['_PAYMENTINTENT']._loaded_options = None
   _globals['_PAYMENTINTENT']._serialized_options = b'\352A=\n\031paygate.dev/PaymentIntent\022 payment_intents/{payment_intent}'
+  _globals['_RISK'].fields_by_name['score']._loaded_options = None
+  _globals['_RISK'].fields_by_name['score']._serialized_options = b'\342A\001\003'
+  _globals['_RISK'].fields_by_name['decision']._loaded_options = None
+  _globals['_RISK'].fields_by_name['decision']._serialized_options = b'\342A\001\003'
+  _globals['_RISK'].fields_by_name['reasons']._loaded_options = None
+  _globals['_RISK'].fields_by_name['reasons']._serialized_options = b'\342A\001\003'
+  _globals['_RISK'].fields_by_name['rules_version']._loaded_options = None
+  _globals['_RISK'].fields_by_name['rules_version']._serialized_options = b'\342A\001\003'
+  _globals['_RISKREASON'].fields_by_name['rule']._loaded_options = None
+  _globals['_RISKREASON'].fields_by_name['rule']._serialized_options = b'\342A\001\003'
+  _globals['_RISKREASON'].fields_by_name['kind']._loaded_options = None
+  _globals['_RISKREASON'].fields_by_name['kind']._serialized_options = b'\342A\001\003'
+  _globals['_RISKREASON'].fields_by_name['score']._loaded_options = None
+  _globals['_RISKREASON'].fields_by_name['score']._serialized_options = b'\342A\001\003'
+  _globals['_RISKREASON'].fields_by_name['detail']._loaded_options = None
+  _globals['_RISKREASON'].fields_by_name['detail']._serialized_options = b'\342A\001\003'
   _globals['_PAYMENTERROR'].fields_by_name['code']._loaded_options = None
   _globals['_PAYMENTERROR'].fields_by_name['code']._serialized_options = b'\342A\001\003'
   _globals['_PAYMENTERROR'].fields_by_name['decline_code']._loaded_options = None
@@ -153,10 +172,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\001'
   _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['return_url']._loaded_options = None
   _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['return_url']._serialized_options = b'\342A\001\001'
+  _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['device_fingerprint']._loaded_options = None
+  _globals['_CONFIRMPAYMENTINTENTREQUEST'].fields_by_name['device_fingerprint']._serialized_options = b'\342A\001\001'
   _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['amount_to_capture']._loaded_options = None
   _globals['_CAPTUREPAYMENTINTENTREQUEST'].fields_by_name['amount_to_capture']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEPAYMENTINTENTREQUEST_METADATAENTRY']._loaded_options = None
+  _globals['_UPDATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['description']._loaded_options = None
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['metadata']._loaded_options = None
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['metadata']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['receipt_email']._loaded_options = None
+  _globals['_UPDATEPAYMENTINTENTREQUEST'].fields_by_name['receipt_email']._serialized_options = b'\342A\001\001'
   _globals['_CANCELPAYMENTINTENTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_CANCELPAYMENTINTENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELPAYMENTINTENTREQUEST'].fields_by_name['cancellation_reason']._loaded_options = None
@@ -177,6 +208,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['GetPaymentIntent']._serialized_options = b'\242\273\030\021\n\rpayments:read\020\001\202\323\344\223\002\032\022\030/v1/payment_intents/{id}'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ListPaymentIntents']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ListPaymentIntents']._serialized_options = b'\242\273\030\017\n\rpayments:read\202\323\344\223\002\025\022\023/v1/payment_intents'
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['UpdatePaymentIntent']._loaded_options = None
+  _globals['_PAYMENTINTENTSERVICE'].methods_by_name['UpdatePaymentIntent']._serialized_options = b'\242\273\030\022\n\016payments:write \001\202\323\344\223\002\035\"\030/v1/payment_intents/{id}:\001*'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ConfirmPaymentIntent']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['ConfirmPaymentIntent']._serialized_options = b'\242\273\030\024\n\016payments:write\020\001 \001\202\323\344\223\002%\" /v1/payment_intents/{id}/confirm:\001*'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CapturePaymentIntent']._loaded_options = None
@@ -185,44 +218,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['CancelPaymentIntent']._serialized_options = b'\242\273\030\022\n\016payments:write \001\202\323\344\223\002$\"\037/v1/payment_intents/{id}/cancel:\001*'
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['WatchPaymentIntent']._loaded_options = None
   _globals['_PAYMENTINTENTSERVICE'].methods_by_name['WatchPaymentIntent']._serialized_options = b'\242\273\030\021\n\rpayments:read\020\001\202\323\344\223\002 \022\036/v1/payment_intents/{id}/watch'
-  _globals['_PAYMENTINTENT']._serialized_start=198
-  _globals['_PAYMENTINTENT']._serialized_end=1522
-  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_start=1154
-  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_end=1201
-  _globals['_PAYMENTINTENT_STATUS']._serialized_start=1204
-  _globals['_PAYMENTINTENT_STATUS']._serialized_end=1380
-  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_start=1382
-  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_end=1456
-  _globals['_PAYMENTERROR']._serialized_start=1524
-  _globals['_PAYMENTERROR']._serialized_end=1609
-  _globals['_NEXTACTION']._serialized_start=1612
-  _globals['_NEXTACTION']._serialized_end=1783
-  _globals['_NEXTACTION_TYPE']._serialized_start=1717
-  _globals['_NEXTACTION_TYPE']._serialized_end=1783
-  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_start=1786
-  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_end=2229
-  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_start=1154
-  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_end=1201
-  _globals['_GETPAYMENTINTENTREQUEST']._serialized_start=2231
-  _globals['_GETPAYMENTINTENTREQUEST']._serialized_end=2303
-  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_start=2306
-  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_end=2440
-  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_start=2442
-  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_end=2541
-  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_start=2544
-  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_end=2766
-  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_start=2742
-  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_end=2766
-  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_start=2768
-  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_end=2848
-  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_start=2850
-  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_end=2931
-  _globals['_WATCHPAYMENTINTENTREQUEST']._serialized_start=2933
-  _globals['_WATCHPAYMENTINTENTREQUEST']._serialized_end=3007
-  _globals['_WATCHPAYMENTINTENTRESPONSE']._serialized_start=3010
-  _globals['_WATCHPAYMENTINTENTRESPONSE']._serialized_end=3285
-  _globals['_WATCHPAYMENTINTENTRESPONSE_ENDREASON']._serialized_start=3190
-  _globals['_WATCHPAYMENTINTENTRESPONSE_ENDREASON']._serialized_end=3285
-  _globals['_PAYMENTINTENTSERVICE']._serialized_start=3288
-  _globals['_PAYMENTINTENTSERVICE']._serialized_end=4406
+  _globals['_PAYMENTINTENT']._serialized_start=230
+  _globals['_PAYMENTINTENT']._serialized_end=1592
+  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_start=1224
+  _globals['_PAYMENTINTENT_METADATAENTRY']._serialized_end=1271
+  _globals['_PAYMENTINTENT_STATUS']._serialized_start=1274
+  _globals['_PAYMENTINTENT_STATUS']._serialized_end=1450
+  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_start=1452
+  _globals['_PAYMENTINTENT_CAPTUREMETHOD']._serialized_end=1526
+  _globals['_RISK']._serialized_start=1595
+  _globals['_RISK']._serialized_end=1821
+  _globals['_RISK_DECISION']._serialized_start=1751
+  _globals['_RISK_DECISION']._serialized_end=1821
+  _globals['_RISKREASON']._serialized_start=1823
+  _globals['_RISKREASON']._serialized_end=1918
+  _globals['_PAYMENTERROR']._serialized_start=1920
+  _globals['_PAYMENTERROR']._serialized_end=2005
+  _globals['_NEXTACTION']._serialized_start=2008
+  _globals['_NEXTACTION']._serialized_end=2179
+  _globals['_NEXTACTION_TYPE']._serialized_start=2113
+  _globals['_NEXTACTION_TYPE']._serialized_end=2179
+  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_start=2182
+  _globals['_CREATEPAYMENTINTENTREQUEST']._serialized_end=2625
+  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_start=1224
+  _globals['_CREATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_end=1271
+  _globals['_GETPAYMENTINTENTREQUEST']._serialized_start=2627
+  _globals['_GETPAYMENTINTENTREQUEST']._serialized_end=2699
+  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_start=2702
+  _globals['_LISTPAYMENTINTENTSREQUEST']._serialized_end=2836
+  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_start=2838
+  _globals['_LISTPAYMENTINTENTSRESPONSE']._serialized_end=2937
+  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_start=2940
+  _globals['_CONFIRMPAYMENTINTENTREQUEST']._serialized_end=3196
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_start=3172
+  _globals['_CONFIRMPAYMENTINTENTREQUEST_UPI']._serialized_end=3196
+  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_start=3198
+  _globals['_CAPTUREPAYMENTINTENTREQUEST']._serialized_end=3278
+  _globals['_UPDATEPAYMENTINTENTREQUEST']._serialized_start=3281
+  _globals['_UPDATEPAYMENTINTENTREQUEST']._serialized_end=3570
+  _globals['_UPDATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_start=1224
+  _globals['_UPDATEPAYMENTINTENTREQUEST_METADATAENTRY']._serialized_end=1271
+  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_start=3572
+  _globals['_CANCELPAYMENTINTENTREQUEST']._serialized_end=3653
+  _globals['_WATCHPAYMENTINTENTREQUEST']._serialized_start=3655
+  _globals['_WATCHPAYMENTINTENTREQUEST']._serialized_end=3729
+  _globals['_WATCHPAYMENTINTENTRESPONSE']._serialized_start=3732
+  _globals['_WATCHPAYMENTINTENTRESPONSE']._serialized_end=4007
+  _globals['_WATCHPAYMENTINTENTRESPONSE_ENDREASON']._serialized_start=3912
+  _globals['_WATCHPAYMENTINTENTRESPONSE_ENDREASON']._serialized_end=4007
+  _globals['_PAYMENTINTENTSERVICE']._serialized_start=4010
+  _globals['_PAYMENTINTENTSERVICE']._serialized_end=5278
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -138,6 +139,7 @@ class PaymentIntent(_message.Message):
     SUCCESS_URL_FIELD_NUMBER: _builtins.int
     CANCEL_URL_FIELD_NUMBER: _builtins.int
     CHECKOUT_URL_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, `pi_` followed by a time-ordered suffix."""
     amount: _builtins.int
@@ -201,6 +203,13 @@ class PaymentIntent(_message.Message):
     def payment_method_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Which payment method types may confirm this intent: "card", "upi"."""
 
+    @_builtins.property
+    def risk(self) -> Global___Risk:
+        """The risk engine's assessment of the latest attempt: its score, decision and
+        reasons (docs/risk.md). Absent before the first confirm, and in the browser's
+        view.
+        """
+
     def __init__(
         self,
         *,
@@ -230,14 +239,113 @@ class PaymentIntent(_message.Message):
         success_url: _builtins.str = ...,
         cancel_url: _builtins.str = ...,
         checkout_url: _builtins.str = ...,
+        risk: Global___Risk | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "created", b"created", "last_payment_error", b"last_payment_error", "next_action", b"next_action"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "created", b"created", "last_payment_error", b"last_payment_error", "next_action", b"next_action", "risk", b"risk"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "cancel_url", b"cancel_url", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "checkout_url", b"checkout_url", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "status", b"status", "success_url", b"success_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "cancel_url", b"cancel_url", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "checkout_url", b"checkout_url", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "risk", b"risk", "status", b"status", "success_url", b"success_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PaymentIntent: _TypeAlias = PaymentIntent  # noqa: Y015
+
+@_typing.final
+class Risk(_message.Message):
+    """What the risk engine made of an attempt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Decision:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Risk._Decision.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        DECISION_UNSPECIFIED: Risk._Decision.ValueType  # 0
+        """Not assessed."""
+        ALLOW: Risk._Decision.ValueType  # 1
+        """Below the review threshold: sent to the acquirer as it is."""
+        REVIEW: Risk._Decision.ValueType  # 2
+        """In the review band: the payer must pass 3-D Secure."""
+        BLOCK: Risk._Decision.ValueType  # 3
+        """At or above the block threshold: failed with RISK_BLOCKED, never sent."""
+
+    class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
+        """What the score decided."""
+
+    DECISION_UNSPECIFIED: Risk.Decision.ValueType  # 0
+    """Not assessed."""
+    ALLOW: Risk.Decision.ValueType  # 1
+    """Below the review threshold: sent to the acquirer as it is."""
+    REVIEW: Risk.Decision.ValueType  # 2
+    """In the review band: the payer must pass 3-D Secure."""
+    BLOCK: Risk.Decision.ValueType  # 3
+    """At or above the block threshold: failed with RISK_BLOCKED, never sent."""
+
+    SCORE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    RULES_VERSION_FIELD_NUMBER: _builtins.int
+    score: _builtins.int
+    """0 (no rule fired) to 100."""
+    decision: Global___Risk.Decision.ValueType
+    rules_version: _builtins.int
+    """The `version` of the rules file that scored it."""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskReason]:
+        """The rules that fired, each with what it added to the score."""
+
+    def __init__(
+        self,
+        *,
+        score: _builtins.int = ...,
+        decision: Global___Risk.Decision.ValueType = ...,
+        reasons: _abc.Iterable[Global___RiskReason] | None = ...,
+        rules_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "reasons", b"reasons", "rules_version", b"rules_version", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Risk: _TypeAlias = Risk  # noqa: Y015
+
+@_typing.final
+class RiskReason(_message.Message):
+    """One rule that fired."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    rule: _builtins.str
+    """The rule's name in the rules file, e.g. card_velocity."""
+    kind: _builtins.str
+    """Its kind: velocity, amount_over, country_mismatch, bin_list, email_domain,
+    funding, first_time_card, test_card.
+    """
+    score: _builtins.int
+    """What it added to the score."""
+    detail: _builtins.str
+    """For humans; may change."""
+    def __init__(
+        self,
+        *,
+        rule: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        score: _builtins.int = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "kind", b"kind", "rule", b"rule", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskReason: _TypeAlias = RiskReason  # noqa: Y015
 
 @_typing.final
 class PaymentError(_message.Message):
@@ -514,6 +622,7 @@ class ConfirmPaymentIntentRequest(_message.Message):
     UPI_FIELD_NUMBER: _builtins.int
     CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     RETURN_URL_FIELD_NUMBER: _builtins.int
+    DEVICE_FINGERPRINT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`pi_...`"""
     payment_method: _builtins.str
@@ -522,6 +631,10 @@ class ConfirmPaymentIntentRequest(_message.Message):
     """Required with a publishable key; ignored with a secret key."""
     return_url: _builtins.str
     """Where the customer returns after an action such as 3-D Secure."""
+    device_fingerprint: _builtins.str
+    """An identifier of the payer's device (the hosted checkout sends one), counted by
+    the risk engine's device velocity rules. At most 128 characters.
+    """
     @_builtins.property
     def upi(self) -> Global___ConfirmPaymentIntentRequest.Upi:
         """Pay by UPI instead (the intent must allow "upi"; INR only)."""
@@ -534,10 +647,11 @@ class ConfirmPaymentIntentRequest(_message.Message):
         upi: Global___ConfirmPaymentIntentRequest.Upi | None = ...,
         client_secret: _builtins.str = ...,
         return_url: _builtins.str = ...,
+        device_fingerprint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["upi", b"upi"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "id", b"id", "payment_method", b"payment_method", "return_url", b"return_url", "upi", b"upi"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "device_fingerprint", b"device_fingerprint", "id", b"id", "payment_method", b"payment_method", "return_url", b"return_url", "upi", b"upi"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -568,6 +682,66 @@ class CapturePaymentIntentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CapturePaymentIntentRequest: _TypeAlias = CapturePaymentIntentRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePaymentIntentRequest(_message.Message):
+    """Request of UpdatePaymentIntent: absent fields stay as they are."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    RECEIPT_EMAIL_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`pi_...`"""
+    @_builtins.property
+    def description(self) -> _wrappers_pb2.StringValue:
+        """Replaces the description (an empty string clears it)."""
+
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Merged into the intent's metadata key by key; a key with an empty value is removed."""
+
+    @_builtins.property
+    def receipt_email(self) -> _wrappers_pb2.StringValue:
+        """Replaces the receipt address (an empty string clears it)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        description: _wrappers_pb2.StringValue | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        receipt_email: _wrappers_pb2.StringValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "receipt_email", b"receipt_email"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "metadata", b"metadata", "receipt_email", b"receipt_email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePaymentIntentRequest: _TypeAlias = UpdatePaymentIntentRequest  # noqa: Y015
 
 @_typing.final
 class CancelPaymentIntentRequest(_message.Message):

@@ -50,6 +50,11 @@ class PaymentIntentServiceStub:
                 request_serializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.SerializeToString,
                 response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.FromString,
                 _registered_method=True)
+        self.UpdatePaymentIntent = channel.unary_unary(
+                '/paygate.v1.PaymentIntentService/UpdatePaymentIntent',
+                request_serializer=paygate_dot_v1_dot_payment__intents__pb2.UpdatePaymentIntentRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
+                _registered_method=True)
         self.ConfirmPaymentIntent = channel.unary_unary(
                 '/paygate.v1.PaymentIntentService/ConfirmPaymentIntent',
                 request_serializer=paygate_dot_v1_dot_payment__intents__pb2.ConfirmPaymentIntentRequest.SerializeToString,
@@ -93,6 +98,14 @@ class PaymentIntentServiceServicer:
 
     def ListPaymentIntents(self, request, context):
         """Lists the caller's payment intents, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePaymentIntent(self, request, context):
+        """Changes the merchant's own fields (description, metadata, receipt_email) in any
+        status; absent fields stay as they are. No money moves and no webhook is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,6 +171,11 @@ def add_PaymentIntentServiceServicer_to_server(servicer, server):
                     servicer.ListPaymentIntents,
                     request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.FromString,
                     response_serializer=paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.SerializeToString,
+            ),
+            'UpdatePaymentIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePaymentIntent,
+                    request_deserializer=paygate_dot_v1_dot_payment__intents__pb2.UpdatePaymentIntentRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.SerializeToString,
             ),
             'ConfirmPaymentIntent': grpc.unary_unary_rpc_method_handler(
                     servicer.ConfirmPaymentIntent,
@@ -262,6 +280,33 @@ class PaymentIntentService:
             '/paygate.v1.PaymentIntentService/ListPaymentIntents',
             paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsRequest.SerializeToString,
             paygate_dot_v1_dot_payment__intents__pb2.ListPaymentIntentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePaymentIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.PaymentIntentService/UpdatePaymentIntent',
+            paygate_dot_v1_dot_payment__intents__pb2.UpdatePaymentIntentRequest.SerializeToString,
+            paygate_dot_v1_dot_payment__intents__pb2.PaymentIntent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class PaymentIntentServiceStub:
     """
     ListPaymentIntents: _grpc.UnaryUnaryMultiCallable[_payment_intents_pb2.ListPaymentIntentsRequest, _payment_intents_pb2.ListPaymentIntentsResponse]
     """Lists the caller's payment intents, newest first."""
+    UpdatePaymentIntent: _grpc.UnaryUnaryMultiCallable[_payment_intents_pb2.UpdatePaymentIntentRequest, _payment_intents_pb2.PaymentIntent]
+    """Changes the merchant's own fields (description, metadata, receipt_email) in any
+    status; absent fields stay as they are. No money moves and no webhook is sent.
+    """
     ConfirmPaymentIntent: _grpc.UnaryUnaryMultiCallable[_payment_intents_pb2.ConfirmPaymentIntentRequest, _payment_intents_pb2.PaymentIntent]
     """Confirms the intent with a payment method: authorizes the amount, and captures it
     when capture_method is AUTOMATIC. Answers the intent in SUCCEEDED, REQUIRES_CAPTURE,
@@ -82,6 +86,10 @@ class PaymentIntentServiceAsyncStub(PaymentIntentServiceStub):
     """
     ListPaymentIntents: _aio.UnaryUnaryMultiCallable[_payment_intents_pb2.ListPaymentIntentsRequest, _payment_intents_pb2.ListPaymentIntentsResponse]  # type: ignore[assignment]
     """Lists the caller's payment intents, newest first."""
+    UpdatePaymentIntent: _aio.UnaryUnaryMultiCallable[_payment_intents_pb2.UpdatePaymentIntentRequest, _payment_intents_pb2.PaymentIntent]  # type: ignore[assignment]
+    """Changes the merchant's own fields (description, metadata, receipt_email) in any
+    status; absent fields stay as they are. No money moves and no webhook is sent.
+    """
     ConfirmPaymentIntent: _aio.UnaryUnaryMultiCallable[_payment_intents_pb2.ConfirmPaymentIntentRequest, _payment_intents_pb2.PaymentIntent]  # type: ignore[assignment]
     """Confirms the intent with a payment method: authorizes the amount, and captures it
     when capture_method is AUTOMATIC. Answers the intent in SUCCEEDED, REQUIRES_CAPTURE,
@@ -138,6 +146,16 @@ class PaymentIntentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_intents_pb2.ListPaymentIntentsResponse, _abc.Awaitable[_payment_intents_pb2.ListPaymentIntentsResponse]]:
         """Lists the caller's payment intents, newest first."""
+
+    @_abc_1.abstractmethod
+    def UpdatePaymentIntent(
+        self,
+        request: _payment_intents_pb2.UpdatePaymentIntentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_intents_pb2.PaymentIntent, _abc.Awaitable[_payment_intents_pb2.PaymentIntent]]:
+        """Changes the merchant's own fields (description, metadata, receipt_email) in any
+        status; absent fields stay as they are. No money moves and no webhook is sent.
+        """
 
     @_abc_1.abstractmethod
     def ConfirmPaymentIntent(

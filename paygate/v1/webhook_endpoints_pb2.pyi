@@ -27,6 +27,37 @@ class WebhookEndpoint(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    class _SignatureScheme:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _SignatureSchemeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[WebhookEndpoint._SignatureScheme.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        SIGNATURE_SCHEME_UNSPECIFIED: WebhookEndpoint._SignatureScheme.ValueType  # 0
+        STANDARD_WEBHOOKS: WebhookEndpoint._SignatureScheme.ValueType  # 1
+        """Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature "v1,<base64>";
+        the event as this API renders it. The default.
+        """
+        STRIPE: WebhookEndpoint._SignatureScheme.ValueType  # 2
+        """Stripe's: Stripe-Signature "t=<unix>,v1=<hex HMAC-SHA256 of t.body>"; the event and
+        its object in Stripe's shape (docs/stripe-compatibility.md), so Stripe's SDKs
+        verify and read them. Endpoints made through /stripe/v1/webhook_endpoints have it.
+        """
+
+    class SignatureScheme(_SignatureScheme, metaclass=_SignatureSchemeEnumTypeWrapper):
+        """How deliveries are signed and shaped."""
+
+    SIGNATURE_SCHEME_UNSPECIFIED: WebhookEndpoint.SignatureScheme.ValueType  # 0
+    STANDARD_WEBHOOKS: WebhookEndpoint.SignatureScheme.ValueType  # 1
+    """Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature "v1,<base64>";
+    the event as this API renders it. The default.
+    """
+    STRIPE: WebhookEndpoint.SignatureScheme.ValueType  # 2
+    """Stripe's: Stripe-Signature "t=<unix>,v1=<hex HMAC-SHA256 of t.body>"; the event and
+    its object in Stripe's shape (docs/stripe-compatibility.md), so Stripe's SDKs
+    verify and read them. Endpoints made through /stripe/v1/webhook_endpoints have it.
+    """
+
     ID_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
@@ -37,6 +68,7 @@ class WebhookEndpoint(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_SCHEME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, `we_` followed by a time-ordered suffix."""
     url: _builtins.str
@@ -50,6 +82,8 @@ class WebhookEndpoint(_message.Message):
     livemode: _builtins.bool
     secret: _builtins.str
     """The signing secret (whsec_...): only in the answer of create and rotate_secret."""
+    signature_scheme: Global___WebhookEndpoint.SignatureScheme.ValueType
+    """How its deliveries are signed and shaped; set on creation."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Event types it receives; "*" for all."""
@@ -73,10 +107,11 @@ class WebhookEndpoint(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         secret: _builtins.str = ...,
         previous_secret_expires_at: _timestamp_pb2.Timestamp | None = ...,
+        signature_scheme: Global___WebhookEndpoint.SignatureScheme.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "previous_secret_expires_at", b"previous_secret_expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "description", b"description", "disabled", b"disabled", "disabled_reason", b"disabled_reason", "enabled_events", b"enabled_events", "id", b"id", "livemode", b"livemode", "previous_secret_expires_at", b"previous_secret_expires_at", "secret", b"secret", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "description", b"description", "disabled", b"disabled", "disabled_reason", b"disabled_reason", "enabled_events", b"enabled_events", "id", b"id", "livemode", b"livemode", "previous_secret_expires_at", b"previous_secret_expires_at", "secret", b"secret", "signature_scheme", b"signature_scheme", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -91,10 +126,13 @@ class CreateWebhookEndpointRequest(_message.Message):
     URL_FIELD_NUMBER: _builtins.int
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SIGNATURE_SCHEME_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     """Where events are POSTed."""
     description: _builtins.str
     """The merchant's note, up to 500 characters."""
+    signature_scheme: Global___WebhookEndpoint.SignatureScheme.ValueType
+    """How deliveries are signed and shaped; unset means STANDARD_WEBHOOKS."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Event types to receive; "*" for all."""
@@ -105,10 +143,11 @@ class CreateWebhookEndpointRequest(_message.Message):
         url: _builtins.str = ...,
         enabled_events: _abc.Iterable[_builtins.str] | None = ...,
         description: _builtins.str = ...,
+        signature_scheme: Global___WebhookEndpoint.SignatureScheme.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "enabled_events", b"enabled_events", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "enabled_events", b"enabled_events", "signature_scheme", b"signature_scheme", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

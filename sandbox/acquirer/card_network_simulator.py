@@ -82,6 +82,7 @@ class NetworkRequest:
     today: date
     card: Card | None = None  # AUTHORIZE only
     authenticated: bool = False  # 3-D Secure completed for this authorization
+    authentication_requested: bool = False  # the gateway asked for 3-D Secure
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,10 @@ def default_handler(request: NetworkRequest) -> NetworkReply:
     number = request.card.number.reveal()
     if not luhn_valid(number):
         return NetworkReply(NetworkCode.INVALID_CARD_NUMBER)
+    if (number == CHALLENGE_CARD or request.authentication_requested) and not request.authenticated:
+        return NetworkReply(NetworkCode.AUTHENTICATION_REQUIRED)
     if number == CHALLENGE_CARD:
-        return (
-            APPROVE if request.authenticated else NetworkReply(NetworkCode.AUTHENTICATION_REQUIRED)
-        )
+        return APPROVE
     if number in TEST_CARDS:
         return TEST_CARDS[number]
     card = request.card
@@ -309,6 +310,7 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
             today=self._clock.now().date(),
             card=card if isinstance(card, Card) else None,
             authenticated=authenticated,
+            authentication_requested=request.require_authentication,
         )
 
     def _result(

@@ -35,7 +35,7 @@ from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.events.delivery import WebhookDispatcher
 from core.events.maintenance import EventMaintenance
-from core.events.model import WebhookPolicy, parse_schedule
+from core.events.model import SignatureScheme, WebhookPolicy, parse_schedule
 from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
 from core.events.ssrf import UrlGuard, UrlPolicy
 from core.events.ssrf import parse_networks as parse_webhook_networks
@@ -57,16 +57,20 @@ from core.payments.ports import CardVault, IntentChanges
 from core.payments.refunds import Refunds
 from core.payments.use_cases import PaymentIntents
 from core.payments.watch import IntentWatch
+from core.risk.overrides import RiskSettings
+from core.risk.ports import RiskObserver
 from core.shared.ports import Clock, IdGenerator
 from core.unit_of_work import UnitOfWorkFactory
 from core.vault.ports import VaultApi
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access
+from servers.bootstrap.risk import risk_engine
 from servers.bootstrap.vault import VaultAccess, vault_access
 from servers.grpc import context as call
 from servers.grpc.client_address import LOOPBACK, IpNetwork, parse_networks
 from servers.grpc.events_convert import ApiRenderer, CallContext
 from servers.runtime.settings import Settings
+from servers.stripe import render as stripe_render
 
 log = logging.getLogger("paygate.app")
 
@@ -123,6 +127,7 @@ class App:
     # Events and webhooks: the API's, the worker's delivery and housekeeping.
     events: Events
     webhook_endpoints: WebhookEndpoints
+    risk_settings: RiskSettings
     webhook_dispatcher: WebhookDispatcher
     event_maintenance: EventMaintenance
     event_outbox: EventOutbox
@@ -166,6 +171,7 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
     intent_changes: IntentFeed | None = None,
+    risk_observer: RiskObserver | None = None,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'.
 
@@ -195,8 +201,16 @@ def assemble(
     )
     sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
     stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
+    risk = risk_engine(settings, uow, clock, observer=risk_observer)
     payments = PaymentLifecycle(
-        uow, ids, clock, vault=card_vault, acquirers=router, policy=policy, books=books
+        uow,
+        ids,
+        clock,
+        vault=card_vault,
+        acquirers=router,
+        policy=policy,
+        books=books,
+        risk=risk.engine,
     )
 
     async def sync_collect(result: AuthorizationResult) -> None:
@@ -242,6 +256,7 @@ def assemble(
             outbox=outbox,
             policy=webhooks,
             random=random.random,
+            bodies={SignatureScheme.STRIPE: stripe_render.webhook_body},
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,
@@ -249,7 +264,13 @@ def assemble(
         ledger_hooks=ledger_hooks,
         dispute_feed=acquirers.disputes,
         acquirers=acquirers,
-        closers=[acquirers.aclose, sender.aclose, *([stream.aclose] if stream else [])],
+        risk_settings=risk.settings,
+        closers=[
+            acquirers.aclose,
+            sender.aclose,
+            *([stream.aclose] if stream else []),
+            *risk.closers,
+        ],
         stoppers=[changes.aclose],
     )
 

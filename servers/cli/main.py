@@ -3,7 +3,7 @@
     paygate up                                   the whole gateway (servers/runtime/launcher.py)
     paygate migrate                              schema to the newest revision
     paygate serve --role api --listen HOST:PORT  one role in the foreground (api, worker,
-                                                 vault, acquirer, web)
+                                                 vault, acquirer, web, demo, stripe)
     paygate vault rotate [--keep-data-keys]      re-wrap data keys, re-encrypt card data
     paygate fx load FILE                         store an FX rates file (docs/ledger.md)
     paygate settle --date D                      settle day D (the worker's daily batch)
@@ -44,9 +44,10 @@ ROLES: dict[str, str] = {
     "acquirer": "servers.roles.acquirer:run",
     "web": "servers.roles.web.server:run",
     "demo": "servers.roles.web.demo:run",
+    "stripe": "servers.roles.stripe:run",
 }
 # Roles that never open the database: `serve` does not look for one.
-DATABASE_FREE_ROLES = frozenset({"acquirer", "demo"})
+DATABASE_FREE_ROLES = frozenset({"acquirer", "demo", "stripe"})
 
 RoleMain = Callable[[Settings, str], Coroutine[Any, Any, None]]
 
@@ -285,6 +286,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _risk_rules_usable(settings: Settings) -> bool:
+    """A rules file with a mistake stops the start before anything runs, naming the line."""
+    from adapters.risk.rules_file import RulesFileError
+    from servers.bootstrap.risk import ip_countries_of, rules_of
+
+    try:
+        rules_of(settings)
+        ip_countries_of(settings)
+    except RulesFileError as error:
+        print(f"paygate: risk rules: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args, rest = parser().parse_known_args(argv)
     settings = Settings.from_env()
@@ -292,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(_vault(settings, rest))
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command in ("up", "serve") and not _risk_rules_usable(settings):
+        sys.exit(2)
     if args.command == "up":
         code = _up(settings, args)
     elif args.command == "migrate":

@@ -15,6 +15,7 @@ from core.access.users import User
 from core.payments.checkout import checkout_url
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import CaptureMethod, PaymentIntent, Refund, Status
+from core.risk.model import RiskAssessment
 from core.shared.errors import InvalidArgument
 
 PI = payment_intents_pb2.PaymentIntent
@@ -68,7 +69,21 @@ def payment_intent(
         message.next_action.type = payment_intents_pb2.NextAction.Type.Value(action.type)
         message.next_action.url = action.url
         message.next_action.qr_code = action.qr_code
+    if intent.risk:
+        message.risk.CopyFrom(risk(intent.risk))
     return message
+
+
+def risk(assessment: RiskAssessment) -> payment_intents_pb2.Risk:
+    return payment_intents_pb2.Risk(
+        score=assessment.score,
+        decision=payment_intents_pb2.Risk.Decision.Value(assessment.decision.value),
+        rules_version=assessment.rules_version,
+        reasons=[
+            payment_intents_pb2.RiskReason(rule=r.rule, kind=r.kind, score=r.score, detail=r.detail)
+            for r in assessment.reasons
+        ],
+    )
 
 
 def confirm_command(
@@ -79,6 +94,7 @@ def confirm_command(
         upi_vpa=request.upi.vpa if request.HasField("upi") else None,
         client_secret=request.client_secret,
         return_url=request.return_url,
+        device_fingerprint=request.device_fingerprint,
     )
 
 

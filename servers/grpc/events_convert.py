@@ -20,16 +20,19 @@ from core.events.model import (
     DeliveryAttempt,
     Event,
     RequestRef,
+    SignatureScheme,
     WebhookEndpoint,
 )
 from core.events.use_cases import DeliveryWithAttempts
 from core.ledger.records import Dispute, Payout, Settlement
 from core.payments.model import PaymentIntent, Refund
+from core.shared.errors import FieldViolation, InvalidArgument
 from servers.grpc import context as call
 from servers.grpc import convert, ledger_convert
 from servers.grpc.convert import timestamp
 
 WD = webhook_endpoints_pb2.WebhookDelivery
+WE = webhook_endpoints_pb2.WebhookEndpoint
 
 
 def webhook_endpoint(
@@ -47,7 +50,19 @@ def webhook_endpoint(
         created=timestamp(value.created),
         secret=secret,
         previous_secret_expires_at=timestamp(previous),
+        signature_scheme=WE.SignatureScheme.Value(value.signature_scheme.value),
     )
+
+
+def signature_scheme(value: int) -> SignatureScheme | None:
+    """None for unset (the use-case's default)."""
+    if value == WE.SignatureScheme.SIGNATURE_SCHEME_UNSPECIFIED:
+        return None
+    if value not in WE.SignatureScheme.values():
+        raise InvalidArgument(
+            [FieldViolation("signature_scheme", "must be STANDARD_WEBHOOKS or STRIPE")]
+        )
+    return SignatureScheme(WE.SignatureScheme.Name(value))  # type: ignore[arg-type]
 
 
 def _message(obj: object) -> Message:

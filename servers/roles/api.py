@@ -36,6 +36,8 @@ from paygate.v1 import (
     payouts_pb2_grpc,
     refunds_pb2,
     refunds_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
     settlements_pb2,
     settlements_pb2_grpc,
     tokens_pb2,
@@ -64,6 +66,7 @@ from servers.grpc.servicers.members import MemberService
 from servers.grpc.servicers.payment_intents import PaymentIntentService
 from servers.grpc.servicers.payment_methods import PaymentMethodService
 from servers.grpc.servicers.refunds import RefundService
+from servers.grpc.servicers.risk import RiskService
 from servers.grpc.servicers.tokens import TokenService
 from servers.roles.web.servicer import CheckoutPageService
 from servers.runtime import logging_setup
@@ -152,6 +155,11 @@ SERVICES = (
         webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
         webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
         lambda app: WebhookEndpointService(app.webhook_endpoints),
+    ),
+    Service(
+        risk_pb2.DESCRIPTOR.services_by_name["RiskService"],
+        risk_pb2_grpc.add_RiskServiceServicer_to_server,
+        lambda app: RiskService(app.risk_settings),
     ),
 )
 

@@ -231,6 +231,32 @@ def web_endpoints(settings: Settings) -> list[tuple[str, int]]:
     return api_endpoints(settings)
 
 
+def stripe_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """The Stripe-compatible surface (servers/stripe), when it runs."""
+    return [("127.0.0.1", settings.stripe_port)] if settings.stripe_port else []
+
+
+# The Stripe-compatible surface speaks plain HTTP/1.1 (form bodies in, Stripe's JSON out):
+# its route turns off the filters that read or rewrite paygate's own REST bodies.
+STRIPE_PREFIX = "/stripe/"
+_STRIPE_SKIPS = (
+    "paygate.list_guard",
+    "envoy.filters.http.grpc_web",
+    "envoy.filters.http.grpc_json_transcoder",
+)
+
+
+def _stripe_routes(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.stripe_port:
+        return []
+    route = _route({"prefix": STRIPE_PREFIX}, UNARY_TIMEOUT, "stripe")
+    route["typed_per_filter_config"] = {
+        name: {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}
+        for name in _STRIPE_SKIPS
+    }
+    return [route]
+
+
 def descriptor_path() -> Path:
     """The checked-in descriptor set (`make gen` writes it)."""
     if not DESCRIPTOR.exists():
@@ -542,6 +568,7 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
     routes = [
         *_credential_guard_routes(),
+        *_stripe_routes(settings),
         *_method_not_allowed_routes(api),
         *_credential_required_routes(api),
         *_stream_routes(api, settings),
@@ -585,6 +612,7 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "services": list(api.services),
         "api_endpoints": endpoints,
         "web_endpoints": _endpoints(web_endpoints(settings)),
+        "stripe_endpoints": _endpoints(stripe_endpoints(settings)),
         "rest_routes": _rest_routes(api, settings),
         "grpc_routes": _grpc_routes(api, settings),
         "access_log_rest": _access_log("rest"),

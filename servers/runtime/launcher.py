@@ -14,7 +14,9 @@ Start-up, in order:
    127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
    127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
    the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
-   each ready when its gRPC health check says SERVING;
+   each ready when its gRPC health check says SERVING, and the Stripe-compatible surface
+   (`--role stripe` on 127.0.0.1:<stripe_port>, servers/stripe; none when it is 0),
+   ready when its port accepts;
 6. Envoy with <data_dir>/envoy.yaml rendered from envoy/envoy.yaml.tmpl, ready when its
    admin /ready answers and a gRPC health check through its gRPC listener says SERVING.
 Then the endpoints, the keys and a curl line are printed.
@@ -136,6 +138,7 @@ class Ready:
     data_dir: Path
     acquirer_target: str = ""
     demo_url: str = ""  # the demo merchant's shop, when it runs
+    stripe_url: str = ""  # the Stripe-compatible surface through Envoy, when it runs
 
 
 class Launcher:
@@ -309,6 +312,10 @@ class Launcher:
         web: list[_Child] = []
         if settings.web_port:  # else the API processes serve the pages
             web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+        if settings.stripe_port:  # Stripe's wire format over the API processes' gRPC
+            web.append(
+                _role_child("stripe", "stripe", f"127.0.0.1:{settings.stripe_port}", WEB_GRACE)
+            )
         demo: list[_Child] = []
         if settings.demo_port:  # a merchant's site: needs Envoy, started after it
             demo.append(_role_child("demo", "demo", f"127.0.0.1:{settings.demo_port}", WEB_GRACE))
@@ -347,6 +354,11 @@ class Launcher:
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
             demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
+            stripe_url=(
+                f"http://127.0.0.1:{settings.http_port}{envoy_config.STRIPE_PREFIX}".rstrip("/")
+                if settings.stripe_port
+                else ""
+            ),
         )
         self.log(
             "info",
@@ -420,7 +432,7 @@ class Launcher:
                 ("127.0.0.1", settings.http_port),
             )
         listen = child.argv[child.argv.index("--listen") + 1]
-        if child.name == "demo":  # plain HTTP, no gRPC health
+        if child.name in ("demo", "stripe"):  # plain HTTP, no gRPC health
             host, _, port = listen.rpartition(":")
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
@@ -547,6 +559,11 @@ def banner(ready: Ready) -> str:
         f"  publishable key  {seed.publishable_key}",
         f"  hosted checkout  {ready.rest_url}/checkout/pi_...?client_secret=...  (an intent's"
         " checkout_url)",
+        *(
+            [f"  Stripe API       {ready.stripe_url}  (api_base for the official Stripe SDKs)"]
+            if ready.stripe_url
+            else []
+        ),
         *(
             [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
             if ready.demo_url

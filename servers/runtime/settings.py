@@ -119,6 +119,9 @@ class Settings:
     # Where `paygate up` runs the demo merchant (a shop's page taking a payment with
     # checkout.js, servers/roles/web/demo.py) on 127.0.0.1; 0: none.
     demo_port: int = 4242
+    # The Stripe-compatible surface (`paygate serve --role stripe`, servers/stripe/) on
+    # 127.0.0.1:<stripe_port>; Envoy routes /stripe/ to it. 0: none (/stripe/ is 404).
+    stripe_port: int = 50057
     # The longest a WatchPaymentIntent stream runs before it ends (final message
     # MAX_DURATION) and the client watches again.
     watch_max_seconds: float = 600.0
@@ -145,6 +148,13 @@ class Settings:
     webhook_secret_key: Secret = _NO_SECRET
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
+
+    # --- risk (docs/risk.md) ----------------------------------------------------------------
+    # The risk rules file (versioned YAML), read at start; a mistake stops the start with
+    # its line. Empty: the default rules shipped in core/risk/default_rules.yaml.
+    risk_rules_file: str = ""
+    # A CSV of `network,country` lines for the shopper's IP country; empty: unknown.
+    risk_ip_countries_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

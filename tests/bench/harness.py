@@ -107,7 +107,7 @@ def start_gateway(data_dir: Path) -> Target:
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
-    ports = free_ports(6)
+    ports = free_ports(7)
     settings = dataclasses.replace(
         Settings.from_env(),
         data_dir=data_dir,
@@ -117,6 +117,7 @@ def start_gateway(data_dir: Path) -> Target:
         worker_port=ports[3],
         acquirer_port=ports[4],
         web_port=ports[5],
+        stripe_port=ports[6],
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
     )

@@ -101,6 +101,20 @@ async def test_a_token_gives_its_card_once(subject: VaultUnderTest) -> None:
     assert raised.value.reason == "TOKEN_ALREADY_USED"
 
 
+async def test_the_card_facts_the_risk_engine_reads(subject: VaultUnderTest) -> None:
+    merchant = await subject.merchant()
+    published = await subject.vault.card_for_payment(
+        merchant, await subject.token(merchant, VISA, False), livemode=False, purpose="risk"
+    )
+    assert (published.bin, published.test_card) == ("424242", True)
+    # Same BIN and last four as a published test card, but another number: not one.
+    lookalike = "4242420000004242"
+    other = await subject.vault.card_for_payment(
+        merchant, await subject.token(merchant, lookalike, False), livemode=False, purpose="risk"
+    )
+    assert (other.bin, other.card.last4, other.test_card) == ("424242", "4242", False)
+
+
 async def test_racing_uses_of_one_token_get_the_card_once(subject: VaultUnderTest) -> None:
     merchant = await subject.merchant()
     token = await subject.token(merchant, VISA, False)

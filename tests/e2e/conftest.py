@@ -94,8 +94,9 @@ def gateway_settings(
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
     `demo_shop` the demo merchant runs too (Gateway.demo_url).
     """
-    ports = free_ports(7)
-    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports
+    ports = free_ports(8)
+    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
+    stripe_port = ports[7]
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -107,6 +108,7 @@ def gateway_settings(
         worker_port=worker_port,
         web_port=web_port if web_process else 0,
         demo_port=demo_port if demo_shop else 0,
+        stripe_port=stripe_port,
         acquirer_port=acquirer_port,
         log_level="INFO",
         db_pool_size=5,

@@ -277,6 +277,17 @@ def test_no_card_number_leaves_the_browser_except_to_tokenization(
     assert tokenized == {"4242", "0002", "3184"}
 
 
+def test_every_confirm_carries_the_device_fingerprint(browser_run: dict[str, Any]) -> None:
+    confirms = browser_run["network"]["confirms"]
+    assert confirms, "no confirm was sent"
+    assert all(entry["device"].startswith("dev_") for entry in confirms), confirms
+    # One browser context per flow: each its own device, the same for each of its confirms.
+    per_flow: dict[str, set[str]] = {}
+    for entry in confirms:
+        per_flow.setdefault(entry["scenario"], set()).add(entry["device"])
+    assert all(len(devices) == 1 for devices in per_flow.values()), per_flow
+
+
 def test_the_pages_run_without_errors_under_their_csp(browser_run: dict[str, Any]) -> None:
     # A CSP violation or an uncaught exception shows up as a console error. The declined
     # confirm's 400 may be logged by the browser as a failed resource; nothing else.

@@ -242,8 +242,8 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
     # Directly under /tmp: as root the data dir's parents are opened to the pgserver user.
     root = Path(tempfile.mkdtemp(prefix="paygate-up-"))
     data_dir = root / "var"
-    ports = free_ports(7)
-    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports
+    ports = free_ports(8)
+    http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PAYGATE_ACQUIRER_TARGET")
     }
@@ -258,6 +258,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_WEB_PORT=str(web_port),
         PAYGATE_ACQUIRER_PORT=str(acquirer_port),
         PAYGATE_DEMO_PORT=str(demo_port),
+        PAYGATE_STRIPE_PORT=str(ports[7]),
         PAYGATE_DB_POOL_SIZE="2",
     )
     yield data_dir, env
@@ -282,8 +283,8 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     children = first.children()
     assert {p.name() for p in children} >= {"envoy", "redis-server"}
     # The embedded Redis, the acquirer, two API processes, the worker, the web process,
-    # Envoy, the demo shop; PostgreSQL is a daemon.
-    assert len(children) == 8
+    # the Stripe-compatible surface, Envoy, the demo shop; PostgreSQL is a daemon.
+    assert len(children) == 9
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()

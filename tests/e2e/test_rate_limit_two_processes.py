@@ -4,16 +4,11 @@ exactly the merchant's limit, not the limit per process."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from paygate.v1 import payment_intents_pb2, payment_intents_pb2_grpc
 
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -23,7 +18,8 @@ from core.access.ports import RateLimitResult
 from core.access.rate_limits import RateLimits
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys
-from tests.e2e.conftest import free_port
+from tests.e2e.api_processes import api_processes as two_api_processes
+from tests.e2e.api_processes import wait_until_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -33,48 +29,8 @@ LIMIT = 10  # per hour: no window boundary can let an extra call in during the t
 
 @pytest.fixture
 def api_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "PAYGATE_DATA_DIR": str(tmp_path),
-        "PAYGATE_LOG_LEVEL": "WARNING",
-    }
-    addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    processes = []
-    for i, address in enumerate(addresses):
-        with (tmp_path / f"api{i}.log").open("w") as log:  # the child keeps its own copy
-            command = [sys.executable, "-m", "servers.cli", "serve", "--role", "api"]
-            command += ["--listen", address]
-            processes.append(
-                subprocess.Popen(
-                    command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-    try:
+    with two_api_processes(database_url, redis_url, tmp_path) as addresses:
         yield addresses
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def wait_until_serving(channel: grpc.aio.Channel) -> None:
-    health = health_pb2_grpc.HealthStub(channel)
-    for _ in range(300):
-        try:
-            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.aio.AioRpcError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("the API process did not start")
 
 
 class _Unused:

@@ -21,6 +21,7 @@ from core.payments.ports import CardForPayment, CardVault
 from core.shared.errors import FailedPrecondition, NotFound
 from core.shared.redaction import mask_pans
 from core.shared.secret import Secret
+from core.vault.model import Pan
 
 
 @dataclass
@@ -114,7 +115,10 @@ class MemoryCardVault:
             card = entry.card
         material = f"{merchant_id}|{card.number.reveal()}".encode()
         fingerprint = hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()[:16]
-        return CardForPayment(card=card, fingerprint=fingerprint)
+        pan = Pan(card.number.reveal())
+        return CardForPayment(
+            card=card, fingerprint=fingerprint, bin=pan.bin, test_card=pan.published_test_card
+        )
 
 
 def _brand(number: str) -> str:

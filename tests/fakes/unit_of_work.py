@@ -30,6 +30,7 @@ from core.payments.model import (
     RefundStatus,
     Status,
 )
+from core.risk.model import NO_OVERRIDES, MerchantOverrides
 from core.shared.errors import AlreadyExists, Conflict
 from core.unit_of_work import UnitOfWork
 from tests.fakes.access import (
@@ -74,8 +75,23 @@ class Tables:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     audit_events: list[AuditEvent] = field(default_factory=list)
     rate_limit_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    risk_overrides: dict[str, MerchantOverrides] = field(default_factory=dict)
     ledger: LedgerTables = field(default_factory=LedgerTables)
     webhooks: EventTables = field(default_factory=EventTables)
+
+
+class _RiskOverrides:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def for_merchant(self, merchant_id: str) -> MerchantOverrides:
+        return self._t.risk_overrides.get(merchant_id, NO_OVERRIDES)
+
+    async def set(self, merchant_id: str, overrides: MerchantOverrides, at: datetime) -> None:
+        if overrides.empty:
+            self._t.risk_overrides.pop(merchant_id, None)
+        else:
+            self._t.risk_overrides[merchant_id] = overrides
 
 
 class MemoryStore(BaseStore[Tables]):
@@ -427,6 +443,7 @@ class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
         self.sessions = MemorySessions(self._work)
         self.audit = MemoryAuditLog(self._work)
         self.rate_limit_overrides = MemoryRateLimitOverrides(self._work)
+        self.risk_overrides = _RiskOverrides(self._work)
         self.events = MemoryEvents(self._work.webhooks)
         self.webhook_endpoints = MemoryWebhookEndpoints(self._work.webhooks)
         self.webhook_deliveries = MemoryDeliveries(self._work.webhooks)

@@ -249,3 +249,38 @@ def test_the_rest_access_log_never_prints_the_raw_path() -> None:
     assert not any("PATH)" in str(value) for key, value in fields.items() if key != "path")
     template = envoy_config.TEMPLATE.read_text()
     assert 'dynamicMetadata():set("paygate", "path"' in template
+
+
+def test_the_stripe_prefix_goes_to_its_role_past_paygates_body_filters(rendered: str) -> None:
+    rest, grpc_ = _routes(rendered)
+    index = next(i for i, r in enumerate(rest) if r["match"].get("prefix") == "/stripe/")  # type: ignore[union-attr]
+    route = rest[index]
+    assert route["route"]["cluster"] == "stripe"  # type: ignore[index]
+    disabled = {
+        name
+        for name, config in route["typed_per_filter_config"].items()  # type: ignore[attr-defined]
+        if config["disabled"]
+    }
+    assert disabled == {
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.grpc_web",
+        "paygate.list_guard",
+    }
+    # Every name it turns off is a filter of the REST chain.
+    for name in disabled:
+        assert f"- name: {name}\n" in rendered
+    # Before any route that answers for paygate's own REST paths, after the credential guards.
+    assert all(
+        "direct_response" in r and r["direct_response"]["status"] == 401 for r in rest[:index]
+    )  # type: ignore[index, operator]
+    assert _cluster_endpoints(rendered, "stripe") == [
+        {"address": "127.0.0.1", "port_value": SETTINGS.stripe_port}
+    ]
+    assert all(r.get("route", {}).get("cluster") != "stripe" for r in grpc_)  # type: ignore[union-attr]
+
+
+def test_without_a_stripe_role_there_is_no_stripe_route() -> None:
+    text = envoy_config.render(replace(SETTINGS, stripe_port=0), envoy_config.descriptor_path())
+    rest, _ = _routes(text)
+    assert all(r["match"].get("prefix") != "/stripe/" for r in rest)  # type: ignore[union-attr]
+    assert _cluster_endpoints(text, "stripe") == []

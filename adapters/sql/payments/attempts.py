@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
+from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_attempts,
 )
@@ -55,6 +56,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "capture_reference": attempt.capture_reference,
         "captures": attempt.captures,
         "authorized_at": attempt.authorized_at,
+        "risk": assessment_json(attempt.risk),
         "created": attempt.created,
         "updated_at": attempt.updated_at,
         "version": attempt.version,
@@ -64,7 +66,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
 # Fixed at creation: who, what for, how much, and where it goes.
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "acquirer", "created", "version"}
+     "acquirer", "created", "version", "risk"}
 )  # fmt: skip
 
 
@@ -97,6 +99,7 @@ def _attempt(row: RowMapping) -> PaymentAttempt:
         capture_reference=row["capture_reference"],
         captures=row["captures"],
         authorized_at=row["authorized_at"],
+        risk=assessment_of(row["risk"]),
         version=row["version"],
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
+from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
@@ -58,6 +59,7 @@ _MUTABLE_INTENT_COLUMNS = (
     "latest_attempt",
     "failed_attempts",
     "capture_before",
+    "risk",
 )
 
 
@@ -93,6 +95,7 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
         "latest_attempt": intent.latest_attempt,
         "failed_attempts": intent.failed_attempts,
         "capture_before": intent.capture_before,
+        "risk": assessment_json(intent.risk),
         "version": intent.version,
     }
 
@@ -128,6 +131,7 @@ def _intent(row: RowMapping) -> PaymentIntent:
         latest_attempt=row["latest_attempt"],
         failed_attempts=row["failed_attempts"],
         capture_before=row["capture_before"],
+        risk=assessment_of(row["risk"]),
         version=row["version"],
     )
 

@@ -14,6 +14,7 @@ import {
   PaymentIntent_Status as Status,
   type PaymentIntent,
 } from "@paygate/client";
+import { browserEnvironment, deviceFingerprint } from "./device";
 import { h, setError, show } from "./dom";
 import { declineMessage, errorMessage } from "./messages";
 import {
@@ -38,6 +39,9 @@ const intentId = decodeURIComponent(location.pathname.split("/").filter(Boolean)
 const clientSecret = params.get("client_secret") ?? "";
 const merchant = data.merchant || "the merchant";
 const paygate = createPaygate({ baseUrl: location.origin, key: data.key ?? "" });
+// Worked out while the shopper types; sent with the confirm (docs/risk.md). A browser
+// that cannot make one (no SubtleCrypto) pays without it.
+const device = deviceFingerprint(browserEnvironment()).catch(() => "");
 
 // The merchant's page that opened us with checkout.js (its origin, in our fragment);
 // kept for the tab's session, so it survives a reload.
@@ -227,7 +231,7 @@ upiForm.addEventListener("submit", async (event) => {
 
 async function confirm(method: { paymentMethod?: string; upi?: { vpa: string } }): Promise<void> {
   const confirmed = await paygate.paymentIntents.confirmPaymentIntent(
-    { id: intentId, clientSecret, ...method },
+    { id: intentId, clientSecret, deviceFingerprint: await device, ...method },
     { headers: { "idempotency-key": idempotencyKey() } },
   );
   render(confirmed);

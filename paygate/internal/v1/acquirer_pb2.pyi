@@ -144,6 +144,7 @@ class AuthorizeRequest(_message.Message):
     UPI_FIELD_NUMBER: _builtins.int
     MERCHANT_NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    REQUIRE_AUTHENTICATION_FIELD_NUMBER: _builtins.int
     acquirer: Global___Acquirer.ValueType
     attempt_reference: _builtins.str
     """Our attempt id (`pa_...`): the idempotency key at the acquirer."""
@@ -151,6 +152,10 @@ class AuthorizeRequest(_message.Message):
     merchant_name: _builtins.str
     """Shown to the payer (UPI `pn`, statement descriptor)."""
     description: _builtins.str
+    require_authentication: _builtins.bool
+    """The gateway asks for 3-D Secure whatever the issuer would do (its risk engine
+    put the payment in the review band). Cards only.
+    """
     @_builtins.property
     def amount(self) -> Global___Money: ...
     @_builtins.property
@@ -168,10 +173,11 @@ class AuthorizeRequest(_message.Message):
         upi: Global___UpiSource | None = ...,
         merchant_name: _builtins.str = ...,
         description: _builtins.str = ...,
+        require_authentication: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "card", b"card", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "card", b"card", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "source", b"source", "upi", b"upi"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "card", b"card", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "require_authentication", b"require_authentication", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["card", "upi"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015

@@ -85,6 +85,7 @@ class WebhookEndpointService(webhook_endpoints_pb2_grpc.WebhookEndpointServiceSe
                 url=request.url,
                 enabled_events=tuple(request.enabled_events),
                 description=request.description,
+                signature_scheme=convert.signature_scheme(request.signature_scheme),
             ),
         )
         return convert.webhook_endpoint(created.endpoint, created.secret)

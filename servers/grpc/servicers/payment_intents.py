@@ -8,7 +8,7 @@ from paygate.v1 import payment_intents_pb2_grpc
 
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentIntent
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
 from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
 from servers.grpc.context import ServicerContext, caller
@@ -68,6 +68,18 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
         return pb.ListPaymentIntentsResponse(
             data=[self._out(i) for i in page.data], has_more=page.has_more
         )
+
+    async def UpdatePaymentIntent(
+        self, request: pb.UpdatePaymentIntentRequest, context: ServicerContext
+    ) -> pb.PaymentIntent:
+        command = UpdatePaymentIntent(
+            description=request.description.value if request.HasField("description") else None,
+            metadata=dict(request.metadata),
+            receipt_email=(
+                request.receipt_email.value if request.HasField("receipt_email") else None
+            ),
+        )
+        return self._out(await self._intents.update(caller(), request.id, command))
 
     async def ConfirmPaymentIntent(
         self, request: pb.ConfirmPaymentIntentRequest, context: ServicerContext

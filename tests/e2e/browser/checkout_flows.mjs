@@ -23,6 +23,7 @@ mkdirSync(config.artifacts, { recursive: true });
 const TIMEOUT = 20_000; // any single wait
 const SCENARIO_TIMEOUT = 60_000;
 const TOKENIZE_PATH = "/paygate.v1.TokenService/CreateToken";
+const CONFIRM_PATH = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent";
 const CARDS = {
   ok: "4242424242424242",
   declined: "4000000000000002",
@@ -240,9 +241,14 @@ try {
 }
 
 // Which requests carried a card number, in digits or as typed with spaces.
-const network = { requests: requests.length, tokenizations: [], leaks: [] };
+const network = { requests: requests.length, tokenizations: [], leaks: [], confirms: [] };
 for (const request of requests) {
   const text = `${request.url}\n${request.body ? request.body.toString("latin1") : ""}`;
+  if (new URL(request.url).pathname === CONFIRM_PATH) {
+    // The device fingerprint the checkout sends for the risk engine (docs/risk.md).
+    const device = text.match(/dev_[0-9a-f]{32}/);
+    network.confirms.push({ scenario: request.scenario, device: device ? device[0] : "" });
+  }
   for (const pan of Object.values(CARDS)) {
     const spaced = pan.replace(/(\d{4})(?=\d)/g, "$1 ");
     if (!text.includes(pan) && !text.includes(spaced) && !text.includes(encodeURIComponent(spaced))) continue;

@@ -3,6 +3,7 @@ round trips (the contract tests run every case over gRPC; these pin each field).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -124,6 +125,11 @@ def test_authorization_requests_round_trip(source: Card | Upi) -> None:
     message = wire.authorize_request(pb.ACQUIRER_CARD_NETWORK, request)
     assert message.acquirer == pb.ACQUIRER_CARD_NETWORK
     assert wire.authorization_request_from(message) == request
+    asked = replace(request, require_authentication=True)  # the risk engine's review band
+    assert (
+        wire.authorization_request_from(wire.authorize_request(pb.ACQUIRER_CARD_NETWORK, asked))
+        == asked
+    )
 
 
 def test_operation_requests_round_trip() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +23,6 @@ from core.payments.acquirer import (
     RejectionCode,
     VoidRequest,
 )
-from core.risk.rules import CardSignals, RiskAction, screen_card
 from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.acquirer import (
@@ -108,17 +108,19 @@ async def test_processing_error_is_retryable_and_declines_are_not() -> None:
     assert error.retryable and not decline.retryable
 
 
-async def test_the_gateways_risk_engine_blocks_the_risk_card_before_the_network() -> None:
-    signals = CardSignals.from_number(Secret("4100000000000019"), livemode=False)
-    decision = screen_card(signals)
-    assert decision.blocked and decision.reason == "RISK_BLOCKED"
-    assert screen_card(CardSignals.from_number(Secret("4242424242424242"), livemode=False)) == (
-        screen_card(CardSignals("424242", "4242", livemode=False))
-    )
-    assert not screen_card(
-        CardSignals.from_number(Secret("4242424242424242"), livemode=False)
-    ).blocked
-    assert screen_card(CardSignals("410000", "0019", livemode=True)).action is RiskAction.ALLOW
+async def test_a_challenge_the_gateway_asks_for_comes_before_the_issuers_answer() -> None:
+    network = CardNetworkSimulator()
+    request = replace(authorization("4000056655665556"), require_authentication=True)
+    challenged = await network.authorize(request)
+    assert challenged.outcome is AuthorizationOutcome.REQUIRES_ACTION
+    assert challenged.next_action is not None
+    passed = await network.complete_challenge(request.attempt_reference, True)
+    assert passed.outcome is AuthorizationOutcome.APPROVED
+
+    declined = replace(authorization("4000000000000002"), require_authentication=True)
+    assert (await network.authorize(declined)).outcome is AuthorizationOutcome.REQUIRES_ACTION
+    after = await network.complete_challenge(declined.attempt_reference, True)
+    assert after.outcome is AuthorizationOutcome.DECLINED
 
 
 async def test_a_past_expiry_date_declines_as_expired_card() -> None:

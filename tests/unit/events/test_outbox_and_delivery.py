@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import pytest
+import stripe
 
 from core.access.model import Principal
 from core.access.roles import Role
-from core.events.delivery import WebhookDispatcher
-from core.events.model import DeliveryStatus, WebhookPolicy
+from core.events.delivery import EventBody, WebhookDispatcher
+from core.events.model import DeliveryStatus, SignatureScheme, WebhookPolicy
 from core.events.ports import SendResult
 from core.events.ssrf import Destination, UrlGuard, UrlPolicy
 from core.events.use_cases import EndpointSettings
@@ -23,6 +24,7 @@ from core.payments.use_cases import CreatePaymentIntent
 from core.shared.errors import FailedPrecondition, InvalidArgument
 from servers.bootstrap.app import App
 from servers.runtime.settings import Settings
+from servers.stripe import render as stripe_render
 from tests.fakes import FixedClock, SequentialIds, in_memory_app
 from tests.fakes.card_vault import MemoryCardVault
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
@@ -53,7 +55,11 @@ class World:
     uow: MemoryUnitOfWorkFactory
     ids: SequentialIds
 
-    def dispatcher(self, policy: WebhookPolicy | None = None) -> WebhookDispatcher:
+    def dispatcher(
+        self,
+        policy: WebhookPolicy | None = None,
+        bodies: Mapping[SignatureScheme, EventBody] | None = None,
+    ) -> WebhookDispatcher:
         return WebhookDispatcher(
             self.uow,
             self.ids,
@@ -62,6 +68,7 @@ class World:
             guard=self.app.webhook_endpoints._guard,
             outbox=self.app.event_outbox,
             policy=policy or self.app.event_outbox.policy,
+            bodies=bodies,
         )
 
     async def pay(self, amount: int = 1000, number: str = "4242424242424242") -> str:
@@ -416,3 +423,50 @@ async def test_3ds_completion_and_the_upi_poller_fire_events_without_a_request(
         assert "payment_intent.requires_action" in types
         assert types[-1] == "payment_intent.succeeded", types
         assert events[-1].request.id == ""  # the payer's or the worker's doing, no API call
+
+
+async def test_an_endpoint_with_stripes_scheme_gets_stripe_signature_and_stripes_shape(
+    world: World,
+) -> None:
+    created = await world.app.webhook_endpoints.create(
+        world.merchant,
+        EndpointSettings(
+            url=HOOK,
+            enabled_events=("payment_intent.succeeded",),
+            signature_scheme=SignatureScheme.STRIPE,
+        ),
+    )
+    standard = await world.app.webhook_endpoints.create(
+        world.merchant, EndpointSettings(url=HOOK, enabled_events=("payment_intent.succeeded",))
+    )
+    intent_id = await world.pay(amount=4200)
+    dispatcher = world.dispatcher(bodies={SignatureScheme.STRIPE: stripe_render.webhook_body})
+    outcomes = await dispatcher.run_once()
+    assert len(outcomes) == 2
+    by_scheme = {
+        "stripe-signature" in headers: (headers, body) for _, headers, body in world.sender.sent
+    }
+    headers, body = by_scheme[True]
+    assert "webhook-signature" not in headers
+    event = stripe.Webhook.construct_event(
+        body, headers["stripe-signature"], created.secret, tolerance=None
+    )
+    assert event.type == "payment_intent.succeeded"
+    obj = event.data.object
+    assert (obj["id"], obj["object"], obj["amount"], obj["status"]) == (
+        intent_id,
+        "payment_intent",
+        4200,
+        "succeeded",
+    )
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(
+            body, headers["stripe-signature"], standard.secret, tolerance=None
+        )
+    # The delivery log keeps no signature.
+    assert all(
+        "v1=" not in str(o.attempt.request_headers.get("stripe-signature", "")) for o in outcomes
+    )
+    headers, body = by_scheme[False]
+    assert headers["webhook-signature"].startswith("v1,")
+    assert b'"status":"SUCCEEDED"' in body  # the API's own rendering

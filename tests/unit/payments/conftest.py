@@ -16,6 +16,7 @@ from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import CaptureMethod, PaymentIntent, PaymentPolicy
 from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.risk.engine import RiskEngine
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
@@ -99,6 +100,7 @@ def build_world(
     handler: NetworkHandler = default_handler,
     policy: PaymentPolicy | None = None,
     card_acquirer: Acquirer | None = None,
+    risk: RiskEngine | None = None,
 ) -> World:
     clock = FixedClock()
     ids = SequentialIds(clock)
@@ -118,7 +120,13 @@ def build_world(
         upi=upi,
         intents=PaymentIntents(uow, ids, clock),
         payments=PaymentLifecycle(
-            uow, ids, clock, vault=vault, acquirers=router, policy=policy or PaymentPolicy()
+            uow,
+            ids,
+            clock,
+            vault=vault,
+            acquirers=router,
+            policy=policy or PaymentPolicy(),
+            risk=risk,
         ),
         refunds=Refunds(uow, ids, clock, acquirers=router),
     )

@@ -6,8 +6,13 @@ import pytest
 
 from core.access.model import Principal
 from core.access.roles import Role
-from core.payments.model import CaptureMethod, PaymentEvent, Status
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.model import CaptureMethod, EventKind, PaymentEvent, Status
+from core.payments.use_cases import (
+    MAX_METADATA_KEYS,
+    CreatePaymentIntent,
+    PaymentIntents,
+    UpdatePaymentIntent,
+)
 from core.shared.errors import InvalidArgument, NotFound
 from core.shared.money import MAX_AMOUNT
 from tests.fakes import FixedClock, SequentialIds
@@ -205,3 +210,48 @@ async def test_list_rejects_a_limit_out_of_range(payments: PaymentIntents, limit
     with pytest.raises(InvalidArgument) as raised:
         await payments.list(caller(), limit=limit)
     assert raised.value.metadata["param"] == "limit"
+
+
+# --- update ----------------------------------------------------------------------------
+
+
+async def test_update_changes_the_merchants_fields_and_records_a_line_of_history(
+    payments: PaymentIntents, uow: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    intent = await payments.create(caller(), usd(metadata={"order": "42", "note": "x"}))
+    updated = await payments.update(
+        caller(),
+        intent.id,
+        UpdatePaymentIntent(description="Tea", metadata={"order": "43", "note": "", "gift": "yes"}),
+    )
+    assert updated.description == "Tea"
+    assert updated.metadata == {"order": "43", "gift": "yes"}  # merged; "" removes
+    assert updated.receipt_email == ""  # absent: unchanged
+    assert (updated.amount, updated.status) == (2000, Status.REQUIRES_PAYMENT_METHOD)
+    assert uow.store.tables.payment_intents[intent.id].metadata == updated.metadata
+    last = uow.store.tables.payment_events[-1]
+    assert (last.kind, last.from_status, last.to_status) == (
+        EventKind.DETAILS_UPDATED,
+        Status.REQUIRES_PAYMENT_METHOD,
+        Status.REQUIRES_PAYMENT_METHOD,
+    )
+
+
+async def test_update_refuses_bad_fields_and_other_merchants_intents(
+    payments: PaymentIntents, uow: MemoryUnitOfWorkFactory
+) -> None:
+    intent = await payments.create(caller(), usd())
+    with pytest.raises(InvalidArgument) as bad:
+        await payments.update(
+            caller(),
+            intent.id,
+            UpdatePaymentIntent(receipt_email="nope", description="4242424242424242"),
+        )
+    assert [v.field for v in bad.value.violations] == ["receipt_email", "description"]
+    with pytest.raises(InvalidArgument):
+        many = {f"k{i}": "v" for i in range(MAX_METADATA_KEYS)}
+        await payments.update(caller(), intent.id, UpdatePaymentIntent(metadata=many))
+        await payments.update(caller(), intent.id, UpdatePaymentIntent(metadata={"one": "more"}))
+    with pytest.raises(NotFound):
+        await payments.update(caller(OTHER_MERCHANT), intent.id, UpdatePaymentIntent("x"))
+    assert uow.store.tables.payment_intents[intent.id].metadata.get("one") is None

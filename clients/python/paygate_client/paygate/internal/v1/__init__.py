@@ -365,6 +365,12 @@ class AuthorizeRequest(betterproto2.Message):
 
     description: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
 
+    require_authentication: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    """
+    The gateway asks for 3-D Secure whatever the issuer would do (its risk engine
+    put the payment in the review band). Cards only.
+    """
+
 
 default_message_pool.register_message(
     "paygate.internal.v1", "AuthorizeRequest", AuthorizeRequest

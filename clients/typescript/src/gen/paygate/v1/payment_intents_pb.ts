@@ -8,7 +8,7 @@ import { file_google_api_annotations } from "../../google/api/annotations_pb.js"
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import { file_google_api_resource } from "../../google/api/resource_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
 import { file_paygate_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file paygate/v1/payment_intents.proto.
  */
 export const file_paygate_v1_payment_intents: GenFile = /*@__PURE__*/
-  fileDesc("CiBwYXlnYXRlL3YxL3BheW1lbnRfaW50ZW50cy5wcm90bxIKcGF5Z2F0ZS52MSKsCgoNUGF5bWVudEludGVudBIQCgJpZBgBIAEoCUIE4kEBAxIUCgZhbW91bnQYAiABKANCBOJBAQUSFgoIY3VycmVuY3kYAyABKAlCBOJBAQUSNgoGc3RhdHVzGAQgASgOMiAucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50LlN0YXR1c0IE4kEBAxJFCg5jYXB0dXJlX21ldGhvZBgFIAEoDjInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5DYXB0dXJlTWV0aG9kQgTiQQEBEh8KEWFtb3VudF9jYXB0dXJhYmxlGAYgASgDQgTiQQEDEh0KD2Ftb3VudF9yZWNlaXZlZBgHIAEoA0IE4kEBAxIdCg9hbW91bnRfcmVmdW5kZWQYCCABKANCBOJBAQMSGwoNY2xpZW50X3NlY3JldBgJIAEoCUIE4kEBAxIcCg5wYXltZW50X21ldGhvZBgKIAEoCUIE4kEBAxI6ChJsYXN0X3BheW1lbnRfZXJyb3IYCyABKAsyGC5wYXlnYXRlLnYxLlBheW1lbnRFcnJvckIE4kEBAxIxCgtuZXh0X2FjdGlvbhgMIAEoCzIWLnBheWdhdGUudjEuTmV4dEFjdGlvbkIE4kEBAxIWCghhdHRlbXB0cxgNIAEoBUIE4kEBAxIWCghsaXZlbW9kZRgOIAEoCEIE4kEBAxI/CghtZXRhZGF0YRgPIAMoCzInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5NZXRhZGF0YUVudHJ5QgTiQQEBEjEKB2NyZWF0ZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC2NhbmNlbGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIhChNjYW5jZWxsYXRpb25fcmVhc29uGBIgASgJQgTiQQEDEhkKC2Rlc2NyaXB0aW9uGBMgASgJQgTiQQEBEhsKDXJlY2VpcHRfZW1haWwYFCABKAlCBOJBAQESGAoKcmV0dXJuX3VybBgVIAEoCUIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgWIAMoCUIE4kEBARIcCg5sYXRlc3RfYXR0ZW1wdBgXIAEoCUIE4kEBAxIZCgtzdWNjZXNzX3VybBgYIAEoCUIE4kEBARIYCgpjYW5jZWxfdXJsGBkgASgJQgTiQQEBEhoKDGNoZWNrb3V0X3VybBgaIAEoCUIE4kEBAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABIbChdSRVFVSVJFU19QQVlNRU5UX01FVEhPRBABEhkKFVJFUVVJUkVTX0NPTkZJUk1BVElPThACEhMKD1JFUVVJUkVTX0FDVElPThADEg4KClBST0NFU1NJTkcQBBIUChBSRVFVSVJFU19DQVBUVVJFEAUSDQoJU1VDQ0VFREVEEAYSDAoIQ0FOQ0VMRUQQByJKCg1DYXB0dXJlTWV0aG9kEh4KGkNBUFRVUkVfTUVUSE9EX1VOU1BFQ0lGSUVEEAASDQoJQVVUT01BVElDEAESCgoGTUFOVUFMEAI6QOpBPQoZcGF5Z2F0ZS5kZXYvUGF5bWVudEludGVudBIgcGF5bWVudF9pbnRlbnRzL3twYXltZW50X2ludGVudH0iVQoMUGF5bWVudEVycm9yEhIKBGNvZGUYASABKAlCBOJBAQMSGgoMZGVjbGluZV9jb2RlGAIgASgJQgTiQQEDEhUKB21lc3NhZ2UYAyABKAlCBOJBAQMiqwEKCk5leHRBY3Rpb24SLwoEdHlwZRgBIAEoDjIbLnBheWdhdGUudjEuTmV4dEFjdGlvbi5UeXBlQgTiQQEDEhEKA3VybBgCIAEoCUIE4kEBAxIVCgdxcl9jb2RlGAMgASgJQgTiQQEDIkIKBFR5cGUSFAoQVFlQRV9VTlNQRUNJRklFRBAAEhMKD1JFRElSRUNUX1RPX1VSTBABEg8KC1VQSV9DT0xMRUNUEAIiuwMKGkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0EhQKBmFtb3VudBgBIAEoA0IE4kEBAhIWCghjdXJyZW5jeRgCIAEoCUIE4kEBAhJFCg5jYXB0dXJlX21ldGhvZBgDIAEoDjInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5DYXB0dXJlTWV0aG9kQgTiQQEBEiIKFHBheW1lbnRfbWV0aG9kX3R5cGVzGAQgAygJQgTiQQEBEhkKC2Rlc2NyaXB0aW9uGAUgASgJQgTiQQEBEkwKCG1ldGFkYXRhGAYgAygLMjQucGF5Z2F0ZS52MS5DcmVhdGVQYXltZW50SW50ZW50UmVxdWVzdC5NZXRhZGF0YUVudHJ5QgTiQQEBEhsKDXJlY2VpcHRfZW1haWwYByABKAlCBOJBAQESGAoKcmV0dXJuX3VybBgIIAEoCUIE4kEBARIZCgtzdWNjZXNzX3VybBgJIAEoCUIE4kEBARIYCgpjYW5jZWxfdXJsGAogASgJQgTiQQEBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJIChdHZXRQYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIbCg1jbGllbnRfc2VjcmV0GAIgASgJQgTiQQEBIoYBChlMaXN0UGF5bWVudEludGVudHNSZXF1ZXN0EjYKBnN0YXR1cxgBIAEoDjIgLnBheWdhdGUudjEuUGF5bWVudEludGVudC5TdGF0dXNCBOJBAQESEwoFbGltaXQYAiABKAVCBOJBAQESHAoOc3RhcnRpbmdfYWZ0ZXIYAyABKAlCBOJBAQEiYwoaTGlzdFBheW1lbnRJbnRlbnRzUmVzcG9uc2USLQoEZGF0YRgBIAMoCzIZLnBheWdhdGUudjEuUGF5bWVudEludGVudEIE4kEBAxIWCghoYXNfbW9yZRgCIAEoCEIE4kEBAyLeAQobQ29uZmlybVBheW1lbnRJbnRlbnRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhwKDnBheW1lbnRfbWV0aG9kGAIgASgJQgTiQQEBEj4KA3VwaRgDIAEoCzIrLnBheWdhdGUudjEuQ29uZmlybVBheW1lbnRJbnRlbnRSZXF1ZXN0LlVwaUIE4kEBARIbCg1jbGllbnRfc2VjcmV0GAQgASgJQgTiQQEBEhgKCnJldHVybl91cmwYBSABKAlCBOJBAQEaGAoDVXBpEhEKA3ZwYRgBIAEoCUIE4kEBAiJQChtDYXB0dXJlUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISHwoRYW1vdW50X3RvX2NhcHR1cmUYAiABKANCBOJBAQEiUQoaQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISIQoTY2FuY2VsbGF0aW9uX3JlYXNvbhgCIAEoCUIE4kEBASJKChlXYXRjaFBheW1lbnRJbnRlbnRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhsKDWNsaWVudF9zZWNyZXQYAiABKAlCBOJBAQEikwIKGldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlEjcKDnBheW1lbnRfaW50ZW50GAEgASgLMhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50QgTiQQEDEhMKBWZpbmFsGAIgASgIQgTiQQEDEkYKBnJlYXNvbhgDIAEoDjIwLnBheWdhdGUudjEuV2F0Y2hQYXltZW50SW50ZW50UmVzcG9uc2UuRW5kUmVhc29uQgTiQQEDIl8KCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASEwoPVEVSTUlOQUxfU1RBVFVTEAESEAoMTUFYX0RVUkFUSU9OEAISDwoLSU5URVJSVVBURUQQAzLeCAoUUGF5bWVudEludGVudFNlcnZpY2USnwEKE0NyZWF0ZVBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkWiuxgjCg5wYXltZW50czp3cml0ZSABMg9wYXltZW50c19jcmVhdGWC0+STAhgiEy92MS9wYXltZW50X2ludGVudHM6ASoSiQEKEEdldFBheW1lbnRJbnRlbnQSIy5wYXlnYXRlLnYxLkdldFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IjWiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAhoSGC92MS9wYXltZW50X2ludGVudHMve2lkfRKTAQoSTGlzdFBheW1lbnRJbnRlbnRzEiUucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXF1ZXN0GiYucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXNwb25zZSIuorsYDwoNcGF5bWVudHM6cmVhZILT5JMCFRITL3YxL3BheW1lbnRfaW50ZW50cxKfAQoUQ29uZmlybVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJDorsYFAoOcGF5bWVudHM6d3JpdGUQASABgtPkkwIlIiAvdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY29uZmlybToBKhKdAQoUQ2FwdHVyZVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJBorsYEgoOcGF5bWVudHM6d3JpdGUgAYLT5JMCJSIgL3YxL3BheW1lbnRfaW50ZW50cy97aWR9L2NhcHR1cmU6ASoSmgEKE0NhbmNlbFBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNhbmNlbFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkCiuxgSCg5wYXltZW50czp3cml0ZSABgtPkkwIkIh8vdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY2FuY2VsOgEqEqIBChJXYXRjaFBheW1lbnRJbnRlbnQSJS5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlcXVlc3QaJi5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlIjuiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAiASHi92MS9wYXltZW50X2ludGVudHMve2lkfS93YXRjaDABQiZaJHBheWdhdGUuZGV2L2dlbi9wYXlnYXRlL3YxO3BheWdhdGV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_paygate_v1_options]);
+  fileDesc("CiBwYXlnYXRlL3YxL3BheW1lbnRfaW50ZW50cy5wcm90bxIKcGF5Z2F0ZS52MSLSCgoNUGF5bWVudEludGVudBIQCgJpZBgBIAEoCUIE4kEBAxIUCgZhbW91bnQYAiABKANCBOJBAQUSFgoIY3VycmVuY3kYAyABKAlCBOJBAQUSNgoGc3RhdHVzGAQgASgOMiAucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50LlN0YXR1c0IE4kEBAxJFCg5jYXB0dXJlX21ldGhvZBgFIAEoDjInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5DYXB0dXJlTWV0aG9kQgTiQQEBEh8KEWFtb3VudF9jYXB0dXJhYmxlGAYgASgDQgTiQQEDEh0KD2Ftb3VudF9yZWNlaXZlZBgHIAEoA0IE4kEBAxIdCg9hbW91bnRfcmVmdW5kZWQYCCABKANCBOJBAQMSGwoNY2xpZW50X3NlY3JldBgJIAEoCUIE4kEBAxIcCg5wYXltZW50X21ldGhvZBgKIAEoCUIE4kEBAxI6ChJsYXN0X3BheW1lbnRfZXJyb3IYCyABKAsyGC5wYXlnYXRlLnYxLlBheW1lbnRFcnJvckIE4kEBAxIxCgtuZXh0X2FjdGlvbhgMIAEoCzIWLnBheWdhdGUudjEuTmV4dEFjdGlvbkIE4kEBAxIWCghhdHRlbXB0cxgNIAEoBUIE4kEBAxIWCghsaXZlbW9kZRgOIAEoCEIE4kEBAxI/CghtZXRhZGF0YRgPIAMoCzInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5NZXRhZGF0YUVudHJ5QgTiQQEBEjEKB2NyZWF0ZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC2NhbmNlbGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIhChNjYW5jZWxsYXRpb25fcmVhc29uGBIgASgJQgTiQQEDEhkKC2Rlc2NyaXB0aW9uGBMgASgJQgTiQQEBEhsKDXJlY2VpcHRfZW1haWwYFCABKAlCBOJBAQESGAoKcmV0dXJuX3VybBgVIAEoCUIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgWIAMoCUIE4kEBARIcCg5sYXRlc3RfYXR0ZW1wdBgXIAEoCUIE4kEBAxIZCgtzdWNjZXNzX3VybBgYIAEoCUIE4kEBARIYCgpjYW5jZWxfdXJsGBkgASgJQgTiQQEBEhoKDGNoZWNrb3V0X3VybBgaIAEoCUIE4kEBAxIkCgRyaXNrGBsgASgLMhAucGF5Z2F0ZS52MS5SaXNrQgTiQQEDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKwAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhsKF1JFUVVJUkVTX1BBWU1FTlRfTUVUSE9EEAESGQoVUkVRVUlSRVNfQ09ORklSTUFUSU9OEAISEwoPUkVRVUlSRVNfQUNUSU9OEAMSDgoKUFJPQ0VTU0lORxAEEhQKEFJFUVVJUkVTX0NBUFRVUkUQBRINCglTVUNDRUVERUQQBhIMCghDQU5DRUxFRBAHIkoKDUNhcHR1cmVNZXRob2QSHgoaQ0FQVFVSRV9NRVRIT0RfVU5TUEVDSUZJRUQQABINCglBVVRPTUFUSUMQARIKCgZNQU5VQUwQAjpA6kE9ChlwYXlnYXRlLmRldi9QYXltZW50SW50ZW50EiBwYXltZW50X2ludGVudHMve3BheW1lbnRfaW50ZW50fSLiAQoEUmlzaxITCgVzY29yZRgBIAEoBUIE4kEBAxIxCghkZWNpc2lvbhgCIAEoDjIZLnBheWdhdGUudjEuUmlzay5EZWNpc2lvbkIE4kEBAxItCgdyZWFzb25zGAMgAygLMhYucGF5Z2F0ZS52MS5SaXNrUmVhc29uQgTiQQEDEhsKDXJ1bGVzX3ZlcnNpb24YBCABKAVCBOJBAQMiRgoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABIJCgVBTExPVxABEgoKBlJFVklFVxACEgkKBUJMT0NLEAMiXwoKUmlza1JlYXNvbhISCgRydWxlGAEgASgJQgTiQQEDEhIKBGtpbmQYAiABKAlCBOJBAQMSEwoFc2NvcmUYAyABKAVCBOJBAQMSFAoGZGV0YWlsGAQgASgJQgTiQQEDIlUKDFBheW1lbnRFcnJvchISCgRjb2RlGAEgASgJQgTiQQEDEhoKDGRlY2xpbmVfY29kZRgCIAEoCUIE4kEBAxIVCgdtZXNzYWdlGAMgASgJQgTiQQEDIqsBCgpOZXh0QWN0aW9uEi8KBHR5cGUYASABKA4yGy5wYXlnYXRlLnYxLk5leHRBY3Rpb24uVHlwZUIE4kEBAxIRCgN1cmwYAiABKAlCBOJBAQMSFQoHcXJfY29kZRgDIAEoCUIE4kEBAyJCCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABITCg9SRURJUkVDVF9UT19VUkwQARIPCgtVUElfQ09MTEVDVBACIrsDChpDcmVhdGVQYXltZW50SW50ZW50UmVxdWVzdBIUCgZhbW91bnQYASABKANCBOJBAQISFgoIY3VycmVuY3kYAiABKAlCBOJBAQISRQoOY2FwdHVyZV9tZXRob2QYAyABKA4yJy5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuQ2FwdHVyZU1ldGhvZEIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgEIAMoCUIE4kEBARIZCgtkZXNjcmlwdGlvbhgFIAEoCUIE4kEBARJMCghtZXRhZGF0YRgGIAMoCzI0LnBheWdhdGUudjEuQ3JlYXRlUGF5bWVudEludGVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeUIE4kEBARIbCg1yZWNlaXB0X2VtYWlsGAcgASgJQgTiQQEBEhgKCnJldHVybl91cmwYCCABKAlCBOJBAQESGQoLc3VjY2Vzc191cmwYCSABKAlCBOJBAQESGAoKY2FuY2VsX3VybBgKIAEoCUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoXR2V0UGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISGwoNY2xpZW50X3NlY3JldBgCIAEoCUIE4kEBASKGAQoZTGlzdFBheW1lbnRJbnRlbnRzUmVxdWVzdBI2CgZzdGF0dXMYASABKA4yIC5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuU3RhdHVzQgTiQQEBEhMKBWxpbWl0GAIgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAMgASgJQgTiQQEBImMKGkxpc3RQYXltZW50SW50ZW50c1Jlc3BvbnNlEi0KBGRhdGEYASADKAsyGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnRCBOJBAQMSFgoIaGFzX21vcmUYAiABKAhCBOJBAQMigAIKG0NvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIcCg5wYXltZW50X21ldGhvZBgCIAEoCUIE4kEBARI+CgN1cGkYAyABKAsyKy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdC5VcGlCBOJBAQESGwoNY2xpZW50X3NlY3JldBgEIAEoCUIE4kEBARIYCgpyZXR1cm5fdXJsGAUgASgJQgTiQQEBEiAKEmRldmljZV9maW5nZXJwcmludBgGIAEoCUIE4kEBARoYCgNVcGkSEQoDdnBhGAEgASgJQgTiQQECIlAKG0NhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIfChFhbW91bnRfdG9fY2FwdHVyZRgCIAEoA0IE4kEBASKhAgoaVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISNwoLZGVzY3JpcHRpb24YAiABKAsyHC5nb29nbGUucHJvdG9idWYuU3RyaW5nVmFsdWVCBOJBAQESTAoIbWV0YWRhdGEYAyADKAsyNC5wYXlnYXRlLnYxLlVwZGF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCBOJBAQESOQoNcmVjZWlwdF9lbWFpbBgEIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoaQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISIQoTY2FuY2VsbGF0aW9uX3JlYXNvbhgCIAEoCUIE4kEBASJKChlXYXRjaFBheW1lbnRJbnRlbnRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhsKDWNsaWVudF9zZWNyZXQYAiABKAlCBOJBAQEikwIKGldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlEjcKDnBheW1lbnRfaW50ZW50GAEgASgLMhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50QgTiQQEDEhMKBWZpbmFsGAIgASgIQgTiQQEDEkYKBnJlYXNvbhgDIAEoDjIwLnBheWdhdGUudjEuV2F0Y2hQYXltZW50SW50ZW50UmVzcG9uc2UuRW5kUmVhc29uQgTiQQEDIl8KCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASEwoPVEVSTUlOQUxfU1RBVFVTEAESEAoMTUFYX0RVUkFUSU9OEAISDwoLSU5URVJSVVBURUQQAzL0CQoUUGF5bWVudEludGVudFNlcnZpY2USnwEKE0NyZWF0ZVBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkWiuxgjCg5wYXltZW50czp3cml0ZSABMg9wYXltZW50c19jcmVhdGWC0+STAhgiEy92MS9wYXltZW50X2ludGVudHM6ASoSiQEKEEdldFBheW1lbnRJbnRlbnQSIy5wYXlnYXRlLnYxLkdldFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IjWiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAhoSGC92MS9wYXltZW50X2ludGVudHMve2lkfRKTAQoSTGlzdFBheW1lbnRJbnRlbnRzEiUucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXF1ZXN0GiYucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXNwb25zZSIuorsYDwoNcGF5bWVudHM6cmVhZILT5JMCFRITL3YxL3BheW1lbnRfaW50ZW50cxKTAQoTVXBkYXRlUGF5bWVudEludGVudBImLnBheWdhdGUudjEuVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QaGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQiOaK7GBIKDnBheW1lbnRzOndyaXRlIAGC0+STAh0iGC92MS9wYXltZW50X2ludGVudHMve2lkfToBKhKfAQoUQ29uZmlybVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJDorsYFAoOcGF5bWVudHM6d3JpdGUQASABgtPkkwIlIiAvdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY29uZmlybToBKhKdAQoUQ2FwdHVyZVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJBorsYEgoOcGF5bWVudHM6d3JpdGUgAYLT5JMCJSIgL3YxL3BheW1lbnRfaW50ZW50cy97aWR9L2NhcHR1cmU6ASoSmgEKE0NhbmNlbFBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNhbmNlbFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkCiuxgSCg5wYXltZW50czp3cml0ZSABgtPkkwIkIh8vdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY2FuY2VsOgEqEqIBChJXYXRjaFBheW1lbnRJbnRlbnQSJS5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlcXVlc3QaJi5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlIjuiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAiASHi92MS9wYXltZW50X2ludGVudHMve2lkfS93YXRjaDABQiZaJHBheWdhdGUuZGV2L2dlbi9wYXlnYXRlL3YxO3BheWdhdGV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_paygate_v1_options]);
 
 /**
  * A merchant's intent to collect an amount from a customer.
@@ -195,6 +195,15 @@ export type PaymentIntent = Message<"paygate.v1.PaymentIntent"> & {
    * @generated from field: string checkout_url = 26;
    */
   checkoutUrl: string;
+
+  /**
+   * The risk engine's assessment of the latest attempt: its score, decision and
+   * reasons (docs/risk.md). Absent before the first confirm, and in the browser's
+   * view.
+   *
+   * @generated from field: paygate.v1.Risk risk = 27;
+   */
+  risk?: Risk | undefined;
 };
 
 /**
@@ -308,6 +317,130 @@ export const PaymentIntent_CaptureMethodSchema: GenEnum<PaymentIntent_CaptureMet
   enumDesc(file_paygate_v1_payment_intents, 0, 1);
 
 /**
+ * What the risk engine made of an attempt.
+ *
+ * @generated from message paygate.v1.Risk
+ */
+export type Risk = Message<"paygate.v1.Risk"> & {
+  /**
+   * 0 (no rule fired) to 100.
+   *
+   * @generated from field: int32 score = 1;
+   */
+  score: number;
+
+  /**
+   * @generated from field: paygate.v1.Risk.Decision decision = 2;
+   */
+  decision: Risk_Decision;
+
+  /**
+   * The rules that fired, each with what it added to the score.
+   *
+   * @generated from field: repeated paygate.v1.RiskReason reasons = 3;
+   */
+  reasons: RiskReason[];
+
+  /**
+   * The `version` of the rules file that scored it.
+   *
+   * @generated from field: int32 rules_version = 4;
+   */
+  rulesVersion: number;
+};
+
+/**
+ * Describes the message paygate.v1.Risk.
+ * Use `create(RiskSchema)` to create a new message.
+ */
+export const RiskSchema: GenMessage<Risk> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1);
+
+/**
+ * What the score decided.
+ *
+ * @generated from enum paygate.v1.Risk.Decision
+ */
+export enum Risk_Decision {
+  /**
+   * Not assessed.
+   *
+   * @generated from enum value: DECISION_UNSPECIFIED = 0;
+   */
+  DECISION_UNSPECIFIED = 0,
+
+  /**
+   * Below the review threshold: sent to the acquirer as it is.
+   *
+   * @generated from enum value: ALLOW = 1;
+   */
+  ALLOW = 1,
+
+  /**
+   * In the review band: the payer must pass 3-D Secure.
+   *
+   * @generated from enum value: REVIEW = 2;
+   */
+  REVIEW = 2,
+
+  /**
+   * At or above the block threshold: failed with RISK_BLOCKED, never sent.
+   *
+   * @generated from enum value: BLOCK = 3;
+   */
+  BLOCK = 3,
+}
+
+/**
+ * Describes the enum paygate.v1.Risk.Decision.
+ */
+export const Risk_DecisionSchema: GenEnum<Risk_Decision> = /*@__PURE__*/
+  enumDesc(file_paygate_v1_payment_intents, 1, 0);
+
+/**
+ * One rule that fired.
+ *
+ * @generated from message paygate.v1.RiskReason
+ */
+export type RiskReason = Message<"paygate.v1.RiskReason"> & {
+  /**
+   * The rule's name in the rules file, e.g. card_velocity.
+   *
+   * @generated from field: string rule = 1;
+   */
+  rule: string;
+
+  /**
+   * Its kind: velocity, amount_over, country_mismatch, bin_list, email_domain,
+   * funding, first_time_card, test_card.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * What it added to the score.
+   *
+   * @generated from field: int32 score = 3;
+   */
+  score: number;
+
+  /**
+   * For humans; may change.
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message paygate.v1.RiskReason.
+ * Use `create(RiskReasonSchema)` to create a new message.
+ */
+export const RiskReasonSchema: GenMessage<RiskReason> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 2);
+
+/**
  * Why an attempt failed.
  *
  * @generated from message paygate.v1.PaymentError
@@ -342,7 +475,7 @@ export type PaymentError = Message<"paygate.v1.PaymentError"> & {
  * Use `create(PaymentErrorSchema)` to create a new message.
  */
 export const PaymentErrorSchema: GenMessage<PaymentError> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 1);
+  messageDesc(file_paygate_v1_payment_intents, 3);
 
 /**
  * The step the customer must take before the intent can proceed.
@@ -373,7 +506,7 @@ export type NextAction = Message<"paygate.v1.NextAction"> & {
  * Use `create(NextActionSchema)` to create a new message.
  */
 export const NextActionSchema: GenMessage<NextAction> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 2);
+  messageDesc(file_paygate_v1_payment_intents, 4);
 
 /**
  * Kind of action.
@@ -407,7 +540,7 @@ export enum NextAction_Type {
  * Describes the enum paygate.v1.NextAction.Type.
  */
 export const NextAction_TypeSchema: GenEnum<NextAction_Type> = /*@__PURE__*/
-  enumDesc(file_paygate_v1_payment_intents, 2, 0);
+  enumDesc(file_paygate_v1_payment_intents, 4, 0);
 
 /**
  * Request of CreatePaymentIntent.
@@ -481,7 +614,7 @@ export type CreatePaymentIntentRequest = Message<"paygate.v1.CreatePaymentIntent
  * Use `create(CreatePaymentIntentRequestSchema)` to create a new message.
  */
 export const CreatePaymentIntentRequestSchema: GenMessage<CreatePaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 3);
+  messageDesc(file_paygate_v1_payment_intents, 5);
 
 /**
  * Request of GetPaymentIntent.
@@ -509,7 +642,7 @@ export type GetPaymentIntentRequest = Message<"paygate.v1.GetPaymentIntentReques
  * Use `create(GetPaymentIntentRequestSchema)` to create a new message.
  */
 export const GetPaymentIntentRequestSchema: GenMessage<GetPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 4);
+  messageDesc(file_paygate_v1_payment_intents, 6);
 
 /**
  * Request of ListPaymentIntents.
@@ -544,7 +677,7 @@ export type ListPaymentIntentsRequest = Message<"paygate.v1.ListPaymentIntentsRe
  * Use `create(ListPaymentIntentsRequestSchema)` to create a new message.
  */
 export const ListPaymentIntentsRequestSchema: GenMessage<ListPaymentIntentsRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 5);
+  messageDesc(file_paygate_v1_payment_intents, 7);
 
 /**
  * Response of ListPaymentIntents.
@@ -572,7 +705,7 @@ export type ListPaymentIntentsResponse = Message<"paygate.v1.ListPaymentIntentsR
  * Use `create(ListPaymentIntentsResponseSchema)` to create a new message.
  */
 export const ListPaymentIntentsResponseSchema: GenMessage<ListPaymentIntentsResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 6);
+  messageDesc(file_paygate_v1_payment_intents, 8);
 
 /**
  * Request of ConfirmPaymentIntent: exactly one of payment_method and upi.
@@ -614,6 +747,14 @@ export type ConfirmPaymentIntentRequest = Message<"paygate.v1.ConfirmPaymentInte
    * @generated from field: string return_url = 5;
    */
   returnUrl: string;
+
+  /**
+   * An identifier of the payer's device (the hosted checkout sends one), counted by
+   * the risk engine's device velocity rules. At most 128 characters.
+   *
+   * @generated from field: string device_fingerprint = 6;
+   */
+  deviceFingerprint: string;
 };
 
 /**
@@ -621,7 +762,7 @@ export type ConfirmPaymentIntentRequest = Message<"paygate.v1.ConfirmPaymentInte
  * Use `create(ConfirmPaymentIntentRequestSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequestSchema: GenMessage<ConfirmPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 7);
+  messageDesc(file_paygate_v1_payment_intents, 9);
 
 /**
  * A payer who approves a UPI collect request in their UPI app.
@@ -642,7 +783,7 @@ export type ConfirmPaymentIntentRequest_Upi = Message<"paygate.v1.ConfirmPayment
  * Use `create(ConfirmPaymentIntentRequest_UpiSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequest_UpiSchema: GenMessage<ConfirmPaymentIntentRequest_Upi> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 7, 0);
+  messageDesc(file_paygate_v1_payment_intents, 9, 0);
 
 /**
  * Request of CapturePaymentIntent.
@@ -670,7 +811,49 @@ export type CapturePaymentIntentRequest = Message<"paygate.v1.CapturePaymentInte
  * Use `create(CapturePaymentIntentRequestSchema)` to create a new message.
  */
 export const CapturePaymentIntentRequestSchema: GenMessage<CapturePaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 8);
+  messageDesc(file_paygate_v1_payment_intents, 10);
+
+/**
+ * Request of UpdatePaymentIntent: absent fields stay as they are.
+ *
+ * @generated from message paygate.v1.UpdatePaymentIntentRequest
+ */
+export type UpdatePaymentIntentRequest = Message<"paygate.v1.UpdatePaymentIntentRequest"> & {
+  /**
+   * `pi_...`
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Replaces the description (an empty string clears it).
+   *
+   * @generated from field: google.protobuf.StringValue description = 2;
+   */
+  description?: string | undefined;
+
+  /**
+   * Merged into the intent's metadata key by key; a key with an empty value is removed.
+   *
+   * @generated from field: map<string, string> metadata = 3;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * Replaces the receipt address (an empty string clears it).
+   *
+   * @generated from field: google.protobuf.StringValue receipt_email = 4;
+   */
+  receiptEmail?: string | undefined;
+};
+
+/**
+ * Describes the message paygate.v1.UpdatePaymentIntentRequest.
+ * Use `create(UpdatePaymentIntentRequestSchema)` to create a new message.
+ */
+export const UpdatePaymentIntentRequestSchema: GenMessage<UpdatePaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 11);
 
 /**
  * Request of CancelPaymentIntent.
@@ -698,7 +881,7 @@ export type CancelPaymentIntentRequest = Message<"paygate.v1.CancelPaymentIntent
  * Use `create(CancelPaymentIntentRequestSchema)` to create a new message.
  */
 export const CancelPaymentIntentRequestSchema: GenMessage<CancelPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 9);
+  messageDesc(file_paygate_v1_payment_intents, 12);
 
 /**
  * Request of WatchPaymentIntent.
@@ -726,7 +909,7 @@ export type WatchPaymentIntentRequest = Message<"paygate.v1.WatchPaymentIntentRe
  * Use `create(WatchPaymentIntentRequestSchema)` to create a new message.
  */
 export const WatchPaymentIntentRequestSchema: GenMessage<WatchPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 10);
+  messageDesc(file_paygate_v1_payment_intents, 13);
 
 /**
  * One message of WatchPaymentIntent.
@@ -761,7 +944,7 @@ export type WatchPaymentIntentResponse = Message<"paygate.v1.WatchPaymentIntentR
  * Use `create(WatchPaymentIntentResponseSchema)` to create a new message.
  */
 export const WatchPaymentIntentResponseSchema: GenMessage<WatchPaymentIntentResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 11);
+  messageDesc(file_paygate_v1_payment_intents, 14);
 
 /**
  * Why the stream ends.
@@ -802,7 +985,7 @@ export enum WatchPaymentIntentResponse_EndReason {
  * Describes the enum paygate.v1.WatchPaymentIntentResponse.EndReason.
  */
 export const WatchPaymentIntentResponse_EndReasonSchema: GenEnum<WatchPaymentIntentResponse_EndReason> = /*@__PURE__*/
-  enumDesc(file_paygate_v1_payment_intents, 11, 0);
+  enumDesc(file_paygate_v1_payment_intents, 14, 0);
 
 /**
  * Payment intents: one intent per sale, from creation to the money received.
@@ -840,6 +1023,17 @@ export const PaymentIntentService: GenService<{
     methodKind: "unary";
     input: typeof ListPaymentIntentsRequestSchema;
     output: typeof ListPaymentIntentsResponseSchema;
+  },
+  /**
+   * Changes the merchant's own fields (description, metadata, receipt_email) in any
+   * status; absent fields stay as they are. No money moves and no webhook is sent.
+   *
+   * @generated from rpc paygate.v1.PaymentIntentService.UpdatePaymentIntent
+   */
+  updatePaymentIntent: {
+    methodKind: "unary";
+    input: typeof UpdatePaymentIntentRequestSchema;
+    output: typeof PaymentIntentSchema;
   },
   /**
    * Confirms the intent with a payment method: authorizes the amount, and captures it
