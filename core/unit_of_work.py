@@ -16,6 +16,7 @@ from typing import Protocol
 from core.access.ports import AccessScope
 from core.events.ports import EventsScope
 from core.ledger.ports import LedgerScope
+from core.notifications.ports import NotificationsScope
 from core.payments.model import PaymentEvent
 from core.payments.ports import PaymentsScope
 from core.risk.ports import RiskScope
@@ -23,7 +24,14 @@ from core.shared.unit_of_work import Transaction
 
 
 class UnitOfWork(
-    PaymentsScope, AccessScope, LedgerScope, EventsScope, RiskScope, Transaction, Protocol
+    PaymentsScope,
+    AccessScope,
+    LedgerScope,
+    EventsScope,
+    NotificationsScope,
+    RiskScope,
+    Transaction,
+    Protocol,
 ):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
 

@@ -29,8 +29,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from hypothesis import settings
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.observability import tracing
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
@@ -232,3 +234,14 @@ def _reap_orphaned_redis_servers() -> None:
             if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGTERM)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def span_exporter() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for this test, every finished span in memory; off again after it."""
+    spans = InMemorySpanExporter()
+    tracing.configure("api", exporter=spans)
+    try:
+        yield spans
+    finally:
+        tracing.reset()

@@ -419,6 +419,7 @@ def _api_key(row: RowMapping) -> ApiKey:
         usage_count=row["usage_count"],
         expires_at=row["expires_at"],
         publishable_key=row["publishable_key"] or "",
+        allowed_ips=tuple(row["allowed_ips"]),
     )
 
 
@@ -447,6 +448,7 @@ class SqlApiKeys:
                     usage_count=key.usage_count,
                     expires_at=key.expires_at,
                     publishable_key=key.publishable_key or None,
+                    allowed_ips=list(key.allowed_ips),
                 )
             )
         except IntegrityError as error:
@@ -483,6 +485,16 @@ class SqlApiKeys:
             update(api_keys)
             .where(t.id == key_id, t.merchant_id == merchant_id, t.revoked_at.is_(None))
             .values(expires_at=at)
+        )
+
+    async def set_allowed_ips(
+        self, merchant_id: str, key_id: str, allowed_ips: tuple[str, ...]
+    ) -> None:
+        t = api_keys.c
+        await self._conn.execute(
+            update(api_keys)
+            .where(t.id == key_id, t.merchant_id == merchant_id)
+            .values(allowed_ips=list(allowed_ips))
         )
 
     async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:

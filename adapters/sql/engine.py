@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import sqlalchemy.ext.asyncio as sqlalchemy_async
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 _DRIVERLESS = {"postgres", "postgresql"}
 
@@ -34,7 +35,9 @@ PING_AFTER_IDLE_SECONDS = 10.0
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine for one process; dispose() it on shutdown. Creates no connection yet."""
-    engine = create_async_engine(
+    # Looked up on the module at each call: tracing (adapters/observability/tracing.py)
+    # wraps it there, so that the engines of a traced process trace their statements.
+    engine = sqlalchemy_async.create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size // 2,
@@ -72,3 +75,15 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             dialect.do_ping(dbapi_connection)
         except Exception as error:
             raise DisconnectionError("the pooled connection is gone") from error
+
+
+def pool_stats(engine: AsyncEngine) -> dict[str, int]:
+    """The pool's connections by state, for the metrics (read from the scrape thread:
+    plain integer reads, no lock taken)."""
+    pool: Any = engine.sync_engine.pool
+    return {
+        "size": pool.size(),
+        "checked_out": pool.checkedout(),
+        "idle": pool.checkedin(),
+        "overflow": max(0, pool.overflow()),
+    }

@@ -133,20 +133,34 @@ class SqlEvents:
         return int(result.rowcount or 0)
 
     async def claim_unstreamed(self, *, limit: int) -> Sequence[Event]:
+        return await self._claim_unmarked(events.c.streamed_at, limit)
+
+    async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None:
+        await self._mark(event_ids, streamed_at=at)
+
+    async def claim_unnotified(self, *, limit: int) -> Sequence[Event]:
+        return await self._claim_unmarked(events.c.notified_at, limit)
+
+    async def mark_notified(self, event_ids: Sequence[str], at: datetime) -> None:
+        await self._mark(event_ids, notified_at=at)
+
+    async def _claim_unmarked(self, mark: Any, limit: int) -> Sequence[Event]:
+        """Oldest first, locked (SKIP LOCKED), the events a consumer has not marked yet (its
+        partial index: ix_events_unstreamed, ix_events_unnotified)."""
         t = events.c
         query = (
             select(events)
-            .where(t.streamed_at.is_(None))
+            .where(mark.is_(None))
             .order_by(t.created, t.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         return [_event(row) for row in (await self._conn.execute(query)).mappings()]
 
-    async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None:
+    async def _mark(self, event_ids: Sequence[str], **stamp: datetime) -> None:
         if event_ids:
             await self._conn.execute(
-                update(events).where(events.c.id.in_(list(event_ids))).values(streamed_at=at)
+                update(events).where(events.c.id.in_(list(event_ids))).values(**stamp)
             )
 
 

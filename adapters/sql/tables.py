@@ -88,12 +88,17 @@ api_keys = Table(
     # 0008: the whole key, publishable keys only (public by design: the hosted checkout
     # page carries it); secret keys are a digest only.
     Column("publishable_key", Text, nullable=True),
+    # 0012: networks the key may be used from (normalized CIDRs); empty: anywhere.
+    Column("allowed_ips", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     CheckConstraint(one_of("type", [t.value for t in KeyType]), name="type"),
     CheckConstraint(f"role IS NULL OR {one_of('role', [r.value for r in Role])}", name="role"),
     CheckConstraint("type = 'SECRET' OR role IS NULL", name="publishable_has_no_role"),
     CheckConstraint("usage_count >= 0", name="usage_count"),
     CheckConstraint(
         "type = 'PUBLISHABLE' OR publishable_key IS NULL", name="only_publishable_in_clear"
+    ),
+    CheckConstraint(
+        "type = 'SECRET' OR cardinality(allowed_ips) = 0", name="publishable_has_no_allowed_ips"
     ),
     Index("ix_api_keys_lookup", "lookup"),
     Index("ix_api_keys_merchant_id_id", "merchant_id", text("id DESC")),
@@ -757,10 +762,37 @@ events = Table(
     Column("idempotency_key", Text, nullable=False, server_default=""),
     # Set once appended to the internal Redis Stream (only when REDIS_URL is set).
     timestamp("streamed_at", nullable=True),
+    # 0012: set once the worker has queued the emails the event calls for (or none).
+    timestamp("notified_at", nullable=True),
     Index("ix_events_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
     Index("ix_events_merchant_id_livemode_created", "merchant_id", "livemode", "created"),
     Index("ix_events_created", "created"),
     Index("ix_events_unstreamed", "created", postgresql_where=text("streamed_at IS NULL")),
+    Index("ix_events_unnotified", "created", postgresql_where=text("notified_at IS NULL")),
+)
+
+# 0012: receipts and alerts on their way (core/notifications). One row per (event, kind):
+# the unique constraint is what keeps a receipt to one per event.
+emails = Table(
+    "emails",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("merchant_id", Text, ForeignKey("merchants.id"), nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    timestamp("next_attempt_at"),
+    timestamp("created"),
+    timestamp("sent_at", nullable=True),
+    Column("last_error", Text, nullable=False, server_default=""),
+    CheckConstraint("status IN ('PENDING', 'SENT', 'FAILED')", name="status"),
+    UniqueConstraint("event_id", "kind"),
+    Index("ix_emails_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
 )
 
 webhook_endpoints = Table(

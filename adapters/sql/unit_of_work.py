@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.crypto.secret_box import SecretBox
 from adapters.failpoints import ARMED, fail_point
+from adapters.observability import tracing
 from adapters.sql.access import (
     SqlApiKeys,
     SqlAuditLog,
@@ -31,6 +33,7 @@ from adapters.sql.ledger.journal import SqlLedger
 from adapters.sql.ledger.payouts import SqlPayouts
 from adapters.sql.ledger.settlements import SqlSettlements
 from adapters.sql.ledger.terms import SqlFxRates, SqlMerchantTerms
+from adapters.sql.notifications import SqlEmails, SqlMailDirectory
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
@@ -122,6 +125,9 @@ class SqlTransaction:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._lazy: LazyTransaction | None = None
+        # Traced: one span per unit of work, the phases of a payment around its
+        # acquirer call (adapters/observability/tracing.py).
+        self._span: contextlib.AbstractContextManager[Any] | None = None
 
     @property
     def connection(self) -> LazyTransaction:
@@ -133,17 +139,22 @@ class SqlTransaction:
     async def __aenter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("a unit of work is not reentrant")
+        if tracing.enabled():
+            self._span = tracing.phase(f"unit_of_work {type(self).__name__}")
+            self._span.__enter__()
         try:
             connection = await self._engine.connect()
         except Exception as error:
+            self._end_span(error)
             if is_outage(error):
                 raise unavailable() from error
             raise
         lazy = LazyTransaction(connection)
         try:
             await lazy.start_reading()
-        except BaseException:
+        except BaseException as error:
             await connection.close()
+            self._end_span(error)
             raise
         self._connection, self._lazy = connection, lazy
         self._bind(lazy)
@@ -152,12 +163,25 @@ class SqlTransaction:
     def _bind(self, connection: Any) -> None:
         raise NotImplementedError
 
+    def _end_span(self, error: BaseException) -> None:
+        span, self._span = self._span, None
+        if span is not None:
+            span.__exit__(type(error), error, None)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        span, self._span = self._span, None
+        try:
+            await self._finish(exc)
+        finally:
+            if span is not None:
+                span.__exit__(exc_type, exc, tb)
+
+    async def _finish(self, exc: BaseException | None) -> None:
         connection, self._connection = self._connection, None
         lazy, self._lazy = self._lazy, None
         if connection is None or lazy is None:
@@ -225,6 +249,8 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.events = SqlEvents(connection)
         self.webhook_endpoints = SqlWebhookEndpoints(connection, self._box)
         self.webhook_deliveries = SqlDeliveries(connection, self._box)
+        self.emails = SqlEmails(connection)
+        self.mail_directory = SqlMailDirectory(connection)
 
 
 class SqlUnitOfWorkFactory:

@@ -27,6 +27,9 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     API_KEY_ROLL = "api_key.roll"
+    API_KEY_UPDATE = "api_key.update"
+    # A key used from outside its allowed_ips (core/access/ip_allowlist.py).
+    API_KEY_IP_DENIED = "api_key.ip_denied"
     MEMBER_INVITE = "member.invite"
     MEMBER_JOIN = "member.join"
     MEMBER_ROLE_CHANGE = "member.role_change"

@@ -94,7 +94,7 @@ class AccessGate:
                 reason="MISSING_API_KEY",
             )
         if token.startswith(API_KEY_PREFIXES):
-            principal = await self._api_keys.authenticate(token)
+            principal = await self._api_keys.authenticate(token, credentials.origin)
             if credentials.account and credentials.account != principal.merchant_id:
                 raise PermissionDenied(
                     "An API key acts only in its own account: drop Paygate-Account.",

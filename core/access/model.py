@@ -48,6 +48,9 @@ class ApiKey:
     # The whole key, for publishable keys only: public by design (every checkout page
     # carries it), so the hosted checkout can put it into its page. "" for secret keys.
     publishable_key: str = ""
+    # Networks (normalized CIDRs) the key may be used from; empty: anywhere
+    # (core/access/ip_allowlist.py).
+    allowed_ips: tuple[str, ...] = ()
 
     def matches(self, plaintext: str) -> bool:
         return hmac.compare_digest(self.secret_hash, hash_key(plaintext))

@@ -44,6 +44,10 @@ class ApiKeyRepository(Protocol):
         """Sets expires_at (a rolled key's end of grace) unless the key is revoked."""
         ...
 
+    async def set_allowed_ips(
+        self, merchant_id: str, key_id: str, allowed_ips: tuple[str, ...]
+    ) -> None: ...
+
     async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:
         """Adds `count` to usage_count and moves last_used_at forward to `at` (never
         backwards) in one statement."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.access.audit import Action, AuditEvent, caller_event
+from core.access import ip_allowlist
+from core.access.audit import Action, AuditEvent, Outcome, caller_event
 from core.access.model import (
     ApiKey,
     KeyType,
@@ -42,6 +44,10 @@ MAX_ROLL_GRACE = timedelta(days=7)
 KEY_CACHE_TTL = timedelta(seconds=5)
 # Keys cached per process at most; past it the cache starts over (one query per key).
 KEY_CACHE_SIZE = 10_000
+# A key refused for its address is audited once per (key, address) in this window per
+# process: a leaked key hammered from outside its ranges must not turn every refused call
+# into a write.
+IP_DENIAL_AUDIT_INTERVAL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,10 @@ class ApiKeys:
         self._cache: dict[str, tuple[datetime, list[ApiKey]]] = {}
         # key id -> (uses not yet written, latest use): written by flush_usage()
         self._usage: dict[str, tuple[int, datetime]] = {}
+        # (key id, address) -> when its last refusal was audited
+        self._denials_audited: dict[tuple[str, str], datetime] = {}
 
-    async def authenticate(self, plaintext: str) -> Principal:
+    async def authenticate(self, plaintext: str, origin: str = "") -> Principal:
         """The principal of a presented key; every failure looks the same to the caller.
 
         Reads the key through a per-process cache (KEY_CACHE_TTL) and counts the use in
@@ -94,6 +102,8 @@ class ApiKeys:
         key = next((k for k in candidates if k.matches(plaintext)), None)
         if key is None or not key.usable_at(now):
             raise Unauthenticated(_BAD_KEY, reason="INVALID_API_KEY")
+        if not ip_allowlist.allows(key.allowed_ips, origin):
+            await self._refuse_origin(key, origin, now)
         count, latest = self._usage.get(key.id, (0, now))
         self._usage[key.id] = (count + 1, max(latest, now))
         return Principal(
@@ -117,6 +127,26 @@ class ApiKeys:
             self._cache.clear()
         self._cache[lookup] = (now, candidates)
         return candidates
+
+    async def _refuse_origin(self, key: ApiKey, origin: str, now: datetime) -> None:
+        """Audits (at most once a minute per key and address) and refuses the call."""
+        seen = self._denials_audited.get((key.id, origin))
+        if seen is None or now - seen >= IP_DENIAL_AUDIT_INTERVAL:
+            if len(self._denials_audited) >= KEY_CACHE_SIZE:
+                self._denials_audited.clear()
+            self._denials_audited[(key.id, origin)] = now
+            async with self._uow() as uow:
+                await uow.audit.append(
+                    AuditEvent(now, Action.API_KEY_IP_DENIED, Outcome.DENIED, key.id, origin,
+                               key.merchant_id, target=key.id,
+                               details={"prefix": key.lookup})
+                )  # fmt: skip
+                await uow.commit()
+        raise PermissionDenied(
+            "This API key may not be used from this address (its allowed_ips).",
+            reason="IP_NOT_ALLOWED",
+            metadata={"ip": origin},
+        )
 
     def _forget(self, key: ApiKey) -> None:
         """A key changed through this process: the next authentication reads it again."""
@@ -143,7 +173,12 @@ class ApiKeys:
         return len(pending)
 
     def _issue(
-        self, merchant_id: str, key_type: KeyType, role: Role | None, livemode: bool
+        self,
+        merchant_id: str,
+        key_type: KeyType,
+        role: Role | None,
+        livemode: bool,
+        allowed_ips: tuple[str, ...] = (),
     ) -> IssuedKey:
         plaintext = mode_prefix(key_type, livemode) + self._ids.secret(24)
         key = ApiKey(
@@ -157,16 +192,22 @@ class ApiKeys:
             secret_hash=hash_key(plaintext),
             created=self._clock.now(),
             publishable_key=plaintext if key_type is KeyType.PUBLISHABLE else "",
+            allowed_ips=allowed_ips,
         )
         return IssuedKey(key, plaintext)
 
     async def create(
-        self, caller: Principal, key_type: KeyType | None, role: Role | None
+        self,
+        caller: Principal,
+        key_type: KeyType | None,
+        role: Role | None,
+        allowed_ips: Sequence[str] = (),
     ) -> IssuedKey:
         if key_type is None:
             raise InvalidArgument.field("type", "must be SECRET or PUBLISHABLE")
         if key_type is KeyType.PUBLISHABLE and role is not None:
             raise InvalidArgument.field("role", "a publishable key has no role")
+        networks = _allowed_ips(key_type, allowed_ips)
         if key_type is KeyType.SECRET:
             role = role or _default_role(caller)
             if not may_grant(caller.role, role):
@@ -175,7 +216,7 @@ class ApiKeys:
                     reason="ROLE_NOT_GRANTABLE",
                     metadata={"param": "role"},
                 )
-        issued = self._issue(caller.merchant_id, key_type, role, caller.livemode)
+        issued = self._issue(caller.merchant_id, key_type, role, caller.livemode, networks)
         async with self._uow() as uow:
             await uow.api_keys.add(issued.key)
             await uow.audit.append(
@@ -215,6 +256,31 @@ class ApiKeys:
         self._forget(key)
         return key
 
+    async def set_allowed_ips(
+        self, caller: Principal, key_id: str, allowed_ips: Sequence[str]
+    ) -> ApiKey:
+        """Replaces the key's networks; an empty list lets it be used from anywhere. Every
+        API process applies the change within KEY_CACHE_TTL (this one at once)."""
+        async with self._uow() as uow:
+            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            _check_may_manage(caller, key)
+            networks = _allowed_ips(key.type, allowed_ips)
+            if not key.active:
+                raise FailedPrecondition(
+                    "A revoked key cannot be changed.",
+                    reason="API_KEY_REVOKED",
+                    metadata={"param": "id"},
+                )
+            if networks != key.allowed_ips:
+                key.allowed_ips = networks
+                await uow.api_keys.set_allowed_ips(caller.merchant_id, key_id, networks)
+                details = {"allowed_ips": ",".join(networks)}
+                now = self._clock.now()
+                await uow.audit.append(_key_event(caller, Action.API_KEY_UPDATE, key, now, details))
+                await uow.commit()
+        self._forget(key)
+        return key
+
     async def roll(
         self, caller: Principal, key_id: str, *, grace: timedelta | None = None
     ) -> IssuedKey:
@@ -234,7 +300,9 @@ class ApiKeys:
                     metadata={"param": "id"},
                 )
             _check_may_manage(caller, old)
-            issued = self._issue(caller.merchant_id, old.type, old.role, old.livemode)
+            issued = self._issue(
+                caller.merchant_id, old.type, old.role, old.livemode, old.allowed_ips
+            )
             await uow.api_keys.add(issued.key)
             if grace:
                 await uow.api_keys.expire(caller.merchant_id, key_id, now + grace)
@@ -257,6 +325,16 @@ class ApiKeys:
             await uow.api_keys.add(publishable.key)
             await uow.commit()
         return SeededMerchant(merchant, secret, publishable)
+
+
+def _allowed_ips(key_type: KeyType, values: Sequence[str]) -> tuple[str, ...]:
+    violations = Violations()
+    networks = ip_allowlist.parse_allowed_ips(values, violations)
+    if networks and key_type is KeyType.PUBLISHABLE:
+        # A publishable key is used from shoppers' browsers, at any address.
+        violations.add(ip_allowlist.FIELD, "only a secret key can be restricted to networks")
+    violations.raise_if_any()
+    return networks
 
 
 def _check_may_manage(caller: Principal, key: ApiKey) -> None:

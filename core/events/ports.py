@@ -75,6 +75,13 @@ class EventRepository(Protocol):
 
     async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None: ...
 
+    async def claim_unnotified(self, *, limit: int) -> Sequence[Event]:
+        """Locks (FOR UPDATE SKIP LOCKED) up to `limit` events the notifications context
+        has not looked at yet, oldest first (core/notifications/use_cases.py)."""
+        ...
+
+    async def mark_notified(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
 
 class WebhookEndpointRepository(Protocol):
     async def add(self, endpoint: WebhookEndpoint) -> None: ...

@@ -56,7 +56,12 @@ from core.payments.model import (
     PaymentPolicy,
     Status,
 )
-from core.payments.ports import AcquirerRouter, CardVault
+from core.payments.ports import (
+    AcquirerRouter,
+    CardVault,
+    NoPaymentObserver,
+    PaymentObserver,
+)
 from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.settlement import (
     NOT_RECEIVED,
@@ -118,6 +123,7 @@ class PaymentLifecycle:
         acquirers: AcquirerRouter,
         policy: PaymentPolicy | None = None,
         books: Bookkeeping | None = None,
+        observer: PaymentObserver | None = None,
         risk: RiskEngine | None = None,
     ) -> None:
         self._uow = uow
@@ -127,6 +133,7 @@ class PaymentLifecycle:
         self._acquirers = acquirers
         self.policy = policy or PaymentPolicy()
         self._books = books or NoBookkeeping()
+        self._observer = observer or NoPaymentObserver()
         self._risk = risk or RiskEngine.without_rules()
 
     # ================================================================== confirm
@@ -216,6 +223,7 @@ class PaymentLifecycle:
             if cmd.return_url:
                 intent.return_url = cmd.return_url
             await uow.payment_attempts.add(attempt)
+            self._observer.attempt_saved(attempt)
             await self._save(uow, intent)
             if source.kind == "upi":
                 merchant = await uow.merchants.get(intent.merchant_id)
@@ -675,6 +683,7 @@ class PaymentLifecycle:
     ) -> None:
         if attempt is not None:
             await uow.payment_attempts.update(attempt)
+            self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
         await self._record(uow, intent.pull_events())
 

@@ -243,3 +243,19 @@ class IntentChanges(Protocol):
         it (aclose) to stop listening.
         """
         ...
+
+
+# --- observation -------------------------------------------------------------------------
+
+
+class PaymentObserver(Protocol):
+    """Told of every saved change of a payment attempt (its status, method, currency,
+    decline code): the metrics hook. Called inside the change's transaction, so it must
+    not block or raise; a change rolled back afterwards has been told all the same."""
+
+    def attempt_saved(self, attempt: PaymentAttempt) -> None: ...
+
+
+class NoPaymentObserver:
+    def attempt_saved(self, attempt: PaymentAttempt) -> None:
+        pass

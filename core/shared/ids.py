@@ -10,7 +10,7 @@ import re
 
 PREFIXES = frozenset(
     {"acct", "pi", "pa", "pm", "tok", "re", "evt", "we", "key", "usr", "txn", "po", "dp", "st",
-     "inv", "req", "ses", "rt", "whd", "wha"}
+     "inv", "req", "ses", "rt", "whd", "wha", "eml"}
 )  # fmt: skip
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"

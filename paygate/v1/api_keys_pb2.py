@@ -30,7 +30,7 @@ from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paygate/v1/api_keys.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x18paygate/v1/options.proto\"\xa0\x04\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x17.paygate.v1.ApiKey.TypeB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x17\n\x06secret\x18\x04 \x01(\tB\x07\x80\x01\x01\xe2\x41\x01\x03\x12\x14\n\x06prefix\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05last4\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tlast_used\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0busage_count\x18\x0b \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"9\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06SECRET\x10\x01\x12\x0f\n\x0bPUBLISHABLE\x10\x02:+\xea\x41(\n\x12paygate.dev/ApiKey\x12\x12\x61pi_keys/{api_key}\"h\n\x13\x43reateApiKeyRequest\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x17.paygate.v1.ApiKey.TypeB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x01\"G\n\x12ListApiKeysRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListApiKeysResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x11RollApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x14grace_period_seconds\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64ValueB\x04\xe2\x41\x01\x01*Y\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\t\n\x05OWNER\x10\x01\x12\t\n\x05\x41\x44MIN\x10\x02\x12\r\n\tDEVELOPER\x10\x03\x12\x0b\n\x07MANAGER\x10\x04\x12\t\n\x05STAFF\x10\x05\x32\xf6\x03\n\rApiKeyService\x12r\n\x0c\x43reateApiKey\x12\x1f.paygate.v1.CreateApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"-\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/api_keys:\x01*\x12w\n\x0bListApiKeys\x12\x1e.paygate.v1.ListApiKeysRequest\x1a\x1f.paygate.v1.ListApiKeysResponse\"\'\xa2\xbb\x18\x0f\n\rapi_keys:read\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api_keys\x12~\n\x0cRevokeApiKey\x12\x1f.paygate.v1.RevokeApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"9\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api_keys/{id}/revoke:\x01*\x12x\n\nRollApiKey\x12\x1d.paygate.v1.RollApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"7\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/api_keys/{id}/roll:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paygate/v1/api_keys.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x18paygate/v1/options.proto\"\xbb\x04\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x17.paygate.v1.ApiKey.TypeB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x17\n\x06secret\x18\x04 \x01(\tB\x07\x80\x01\x01\xe2\x41\x01\x03\x12\x14\n\x06prefix\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05last4\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tlast_used\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0busage_count\x18\x0b \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61llowed_ips\x18\r \x03(\tB\x04\xe2\x41\x01\x01\"9\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06SECRET\x10\x01\x12\x0f\n\x0bPUBLISHABLE\x10\x02:+\xea\x41(\n\x12paygate.dev/ApiKey\x12\x12\x61pi_keys/{api_key}\"\x83\x01\n\x13\x43reateApiKeyRequest\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x17.paygate.v1.ApiKey.TypeB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x61llowed_ips\x18\x03 \x03(\tB\x04\xe2\x41\x01\x01\"B\n\x13UpdateApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x61llowed_ips\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\"G\n\x12ListApiKeysRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListApiKeysResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x11RollApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x14grace_period_seconds\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64ValueB\x04\xe2\x41\x01\x01*Y\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\t\n\x05OWNER\x10\x01\x12\t\n\x05\x41\x44MIN\x10\x02\x12\r\n\tDEVELOPER\x10\x03\x12\x0b\n\x07MANAGER\x10\x04\x12\t\n\x05STAFF\x10\x05\x32\xef\x04\n\rApiKeyService\x12r\n\x0c\x43reateApiKey\x12\x1f.paygate.v1.CreateApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"-\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/api_keys:\x01*\x12w\n\x0bListApiKeys\x12\x1e.paygate.v1.ListApiKeysRequest\x1a\x1f.paygate.v1.ListApiKeysResponse\"\'\xa2\xbb\x18\x0f\n\rapi_keys:read\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api_keys\x12~\n\x0cRevokeApiKey\x12\x1f.paygate.v1.RevokeApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"9\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api_keys/{id}/revoke:\x01*\x12w\n\x0cUpdateApiKey\x12\x1f.paygate.v1.UpdateApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"2\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x16\"\x11/v1/api_keys/{id}:\x01*\x12x\n\nRollApiKey\x12\x1d.paygate.v1.RollApiKeyRequest\x1a\x12.paygate.v1.ApiKey\"7\xa2\xbb\x18\x12\n\x0e\x61pi_keys:write \x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/api_keys/{id}/roll:\x01*B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,12 +62,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY'].fields_by_name['usage_count']._serialized_options = b'\342A\001\003'
   _globals['_APIKEY'].fields_by_name['expires_at']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['expires_at']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['allowed_ips']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['allowed_ips']._serialized_options = b'\342A\001\001'
   _globals['_APIKEY']._loaded_options = None
   _globals['_APIKEY']._serialized_options = b'\352A(\n\022paygate.dev/ApiKey\022\022api_keys/{api_key}'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['type']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['type']._serialized_options = b'\342A\001\002'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['role']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['allowed_ips']._loaded_options = None
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['allowed_ips']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['allowed_ips']._loaded_options = None
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['allowed_ips']._serialized_options = b'\342A\001\001'
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['limit']._loaded_options = None
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['limit']._serialized_options = b'\342A\001\001'
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['starting_after']._loaded_options = None
@@ -88,24 +96,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\242\273\030\017\n\rapi_keys:read\202\323\344\223\002\016\022\014/v1/api_keys'
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\242\273\030\022\n\016api_keys:write \001\202\323\344\223\002\035\"\030/v1/api_keys/{id}/revoke:\001*'
+  _globals['_APIKEYSERVICE'].methods_by_name['UpdateApiKey']._loaded_options = None
+  _globals['_APIKEYSERVICE'].methods_by_name['UpdateApiKey']._serialized_options = b'\242\273\030\022\n\016api_keys:write \001\202\323\344\223\002\026\"\021/v1/api_keys/{id}:\001*'
   _globals['_APIKEYSERVICE'].methods_by_name['RollApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['RollApiKey']._serialized_options = b'\242\273\030\022\n\016api_keys:write \001\202\323\344\223\002\033\"\026/v1/api_keys/{id}/roll:\001*'
-  _globals['_ROLE']._serialized_start=1180
-  _globals['_ROLE']._serialized_end=1269
+  _globals['_ROLE']._serialized_start=1303
+  _globals['_ROLE']._serialized_end=1392
   _globals['_APIKEY']._serialized_start=223
-  _globals['_APIKEY']._serialized_end=767
-  _globals['_APIKEY_TYPE']._serialized_start=665
-  _globals['_APIKEY_TYPE']._serialized_end=722
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=769
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=873
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=875
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=946
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=948
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1033
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1035
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1074
-  _globals['_ROLLAPIKEYREQUEST']._serialized_start=1076
-  _globals['_ROLLAPIKEYREQUEST']._serialized_end=1178
-  _globals['_APIKEYSERVICE']._serialized_start=1272
-  _globals['_APIKEYSERVICE']._serialized_end=1774
+  _globals['_APIKEY']._serialized_end=794
+  _globals['_APIKEY_TYPE']._serialized_start=692
+  _globals['_APIKEY_TYPE']._serialized_end=749
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=797
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=928
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=930
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=996
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=998
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1069
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1071
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1156
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1158
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1197
+  _globals['_ROLLAPIKEYREQUEST']._serialized_start=1199
+  _globals['_ROLLAPIKEYREQUEST']._serialized_end=1301
+  _globals['_APIKEYSERVICE']._serialized_start=1395
+  _globals['_APIKEYSERVICE']._serialized_end=2018
 # @@protoc_insertion_point(module_scope)

@@ -98,6 +98,7 @@ class ApiKey(_message.Message):
     LAST_USED_FIELD_NUMBER: _builtins.int
     USAGE_COUNT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ALLOWED_IPS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`key_...`"""
     type: Global___ApiKey.Type.ValueType
@@ -123,6 +124,13 @@ class ApiKey(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """Set on a rolled key: it stops working at this time."""
 
+    @_builtins.property
+    def allowed_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Networks (CIDRs, e.g. 203.0.113.0/24; an address alone is a /32 or /128) a secret
+        key may be used from; a call from elsewhere is PERMISSION_DENIED, reason
+        IP_NOT_ALLOWED. Empty: any address. A rolled key's successor inherits them.
+        """
+
     def __init__(
         self,
         *,
@@ -138,10 +146,11 @@ class ApiKey(_message.Message):
         last_used: _timestamp_pb2.Timestamp | None = ...,
         usage_count: _builtins.int = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        allowed_ips: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "expires_at", b"expires_at", "last_used", b"last_used", "revoked_at", b"revoked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "expires_at", b"expires_at", "id", b"id", "last4", b"last4", "last_used", b"last_used", "livemode", b"livemode", "prefix", b"prefix", "revoked_at", b"revoked_at", "role", b"role", "secret", b"secret", "type", b"type", "usage_count", b"usage_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ips", b"allowed_ips", "created", b"created", "expires_at", b"expires_at", "id", b"id", "last4", b"last4", "last_used", b"last_used", "livemode", b"livemode", "prefix", b"prefix", "revoked_at", b"revoked_at", "role", b"role", "secret", b"secret", "type", b"type", "usage_count", b"usage_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -155,24 +164,58 @@ class CreateApiKeyRequest(_message.Message):
 
     TYPE_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    ALLOWED_IPS_FIELD_NUMBER: _builtins.int
     type: Global___ApiKey.Type.ValueType
     role: Global___Role.ValueType
     """Role of a secret key; defaults to ADMIN, or to the caller's own role when the
     caller may not grant ADMIN. Nobody creates a key with more rights than their own.
     """
+    @_builtins.property
+    def allowed_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Networks the key may be used from (secret keys only); at most 50. Empty: any."""
+
     def __init__(
         self,
         *,
         type: Global___ApiKey.Type.ValueType = ...,
         role: Global___Role.ValueType = ...,
+        allowed_ips: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["role", b"role", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ips", b"allowed_ips", "role", b"role", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateApiKeyRequest: _TypeAlias = CreateApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class UpdateApiKeyRequest(_message.Message):
+    """Request of UpdateApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ALLOWED_IPS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`key_...`"""
+    @_builtins.property
+    def allowed_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The key's networks from now on (replacing its list); empty: any address."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        allowed_ips: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ips", b"allowed_ips", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateApiKeyRequest: _TypeAlias = UpdateApiKeyRequest  # noqa: Y015
 
 @_typing.final
 class ListApiKeysRequest(_message.Message):

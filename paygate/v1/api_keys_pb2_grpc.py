@@ -50,6 +50,11 @@ class ApiKeyServiceStub:
                 request_serializer=paygate_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=paygate_dot_v1_dot_api__keys__pb2.ApiKey.FromString,
                 _registered_method=True)
+        self.UpdateApiKey = channel.unary_unary(
+                '/paygate.v1.ApiKeyService/UpdateApiKey',
+                request_serializer=paygate_dot_v1_dot_api__keys__pb2.UpdateApiKeyRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_api__keys__pb2.ApiKey.FromString,
+                _registered_method=True)
         self.RollApiKey = channel.unary_unary(
                 '/paygate.v1.ApiKeyService/RollApiKey',
                 request_serializer=paygate_dot_v1_dot_api__keys__pb2.RollApiKeyRequest.SerializeToString,
@@ -82,6 +87,15 @@ class ApiKeyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateApiKey(self, request, context):
+        """Changes a key's networks (allowed_ips): the list given replaces the key's; an
+        empty list lets the key be used from any address again. Every API process applies
+        the change within 5 seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RollApiKey(self, request, context):
         """Replaces a key with a new one of the same type, role and mode. The new key's
         secret is in the response; the old key keeps working for the grace period
@@ -107,6 +121,11 @@ def add_ApiKeyServiceServicer_to_server(servicer, server):
             'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeApiKey,
                     request_deserializer=paygate_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_api__keys__pb2.ApiKey.SerializeToString,
+            ),
+            'UpdateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApiKey,
+                    request_deserializer=paygate_dot_v1_dot_api__keys__pb2.UpdateApiKeyRequest.FromString,
                     response_serializer=paygate_dot_v1_dot_api__keys__pb2.ApiKey.SerializeToString,
             ),
             'RollApiKey': grpc.unary_unary_rpc_method_handler(
@@ -196,6 +215,33 @@ class ApiKeyService:
             target,
             '/paygate.v1.ApiKeyService/RevokeApiKey',
             paygate_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.SerializeToString,
+            paygate_dot_v1_dot_api__keys__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.ApiKeyService/UpdateApiKey',
+            paygate_dot_v1_dot_api__keys__pb2.UpdateApiKeyRequest.SerializeToString,
             paygate_dot_v1_dot_api__keys__pb2.ApiKey.FromString,
             options,
             channel_credentials,

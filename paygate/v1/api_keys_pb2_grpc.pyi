@@ -39,6 +39,11 @@ class ApiKeyServiceStub:
     """Lists the merchant's keys by prefix and last 4 characters."""
     RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.RevokeApiKeyRequest, _api_keys_pb2.ApiKey]
     """Revokes a key at once."""
+    UpdateApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.UpdateApiKeyRequest, _api_keys_pb2.ApiKey]
+    """Changes a key's networks (allowed_ips): the list given replaces the key's; an
+    empty list lets the key be used from any address again. Every API process applies
+    the change within 5 seconds.
+    """
     RollApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.RollApiKeyRequest, _api_keys_pb2.ApiKey]
     """Replaces a key with a new one of the same type, role and mode. The new key's
     secret is in the response; the old key keeps working for the grace period
@@ -56,6 +61,11 @@ class ApiKeyServiceAsyncStub(ApiKeyServiceStub):
     """Lists the merchant's keys by prefix and last 4 characters."""
     RevokeApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.RevokeApiKeyRequest, _api_keys_pb2.ApiKey]  # type: ignore[assignment]
     """Revokes a key at once."""
+    UpdateApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.UpdateApiKeyRequest, _api_keys_pb2.ApiKey]  # type: ignore[assignment]
+    """Changes a key's networks (allowed_ips): the list given replaces the key's; an
+    empty list lets the key be used from any address again. Every API process applies
+    the change within 5 seconds.
+    """
     RollApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.RollApiKeyRequest, _api_keys_pb2.ApiKey]  # type: ignore[assignment]
     """Replaces a key with a new one of the same type, role and mode. The new key's
     secret is in the response; the old key keeps working for the grace period
@@ -88,6 +98,17 @@ class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_api_keys_pb2.ApiKey, _abc.Awaitable[_api_keys_pb2.ApiKey]]:
         """Revokes a key at once."""
+
+    @_abc_1.abstractmethod
+    def UpdateApiKey(
+        self,
+        request: _api_keys_pb2.UpdateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_keys_pb2.ApiKey, _abc.Awaitable[_api_keys_pb2.ApiKey]]:
+        """Changes a key's networks (allowed_ips): the list given replaces the key's; an
+        empty list lets the key be used from any address again. Every API process applies
+        the change within 5 seconds.
+        """
 
     @_abc_1.abstractmethod
     def RollApiKey(

@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,11 +18,14 @@ from adapters.auth.jwt_tokens import JwtCodec
 from adapters.auth.passwords import Argon2Hasher
 from adapters.auth.signing_keys import load_or_create_signing_key, load_signing_key
 from adapters.crypto.secret_box import SecretBox
+from adapters.mail.smtp import SmtpMailer, SmtpSettings
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.intent_changes import MemoryIntentChanges
+from adapters.observability.metered import MeteredRateLimiter, MeteredSender, metered_acquirers
+from adapters.observability.metrics import Metrics
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.redis.event_stream import RedisEventStream
-from adapters.sql.engine import create_engine
+from adapters.sql.engine import create_engine, pool_stats
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.intent_changes import PostgresIntentChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -48,6 +52,7 @@ from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
+from core.notifications.use_cases import Notifications
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.challenges import Challenges
 from core.payments.checkout import HostedCheckout
@@ -131,9 +136,13 @@ class App:
     webhook_dispatcher: WebhookDispatcher
     event_maintenance: EventMaintenance
     event_outbox: EventOutbox
+    # Receipts and alerts by email (the worker's notifications jobs).
+    notifications: Notifications
     trusted_proxies: tuple[IpNetwork, ...] = LOOPBACK
     listen_poll_seconds: float = 0.25
     engine: AsyncEngine | None = None
+    # This process's Prometheus metrics (servers/runtime/ops_http.py serves them).
+    metrics: Metrics = field(default_factory=Metrics)
     idempotency: Idempotency = field(default_factory=in_process_idempotency)
     # The vault's public operations: in this process or a client of the vault role.
     vault: VaultApi | None = None
@@ -171,6 +180,7 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
     intent_changes: IntentFeed | None = None,
+    metrics: Metrics | None = None,
     risk_observer: RiskObserver | None = None,
 ) -> App:
     """The use-cases over the given adapters: build_app's wiring, and the tests'.
@@ -181,12 +191,15 @@ def assemble(
     The acquirers are clients of the acquirer role when settings.acquirer_target is set
     (every process then sees the same acquirer books), else simulators in this process.
     """
+    metrics = metrics or Metrics()
     settle_collect = _LateBound()
     acquirers = acquirer_access(
         settings, clock=clock, on_complete=settle_collect, request_id=call.request_id.get
     )
     router = StaticAcquirerRouter(
-        {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch},
+        metered_acquirers(
+            {CARD_NETWORK: acquirers.card_network, UPI_SWITCH: acquirers.upi_switch}, metrics
+        ),
         {"card": CARD_NETWORK, "upi": UPI_SWITCH},
     )
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
@@ -199,9 +212,10 @@ def assemble(
     guard = UrlGuard(
         UrlPolicy(parse_webhook_networks(settings.webhook_allowed_networks)), SystemResolver()
     )
-    sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
+    http_sender = HttpxSender(max_connections=settings.webhook_max_in_flight)
+    sender = MeteredSender(http_sender, metrics)
     stream = RedisEventStream(settings.redis_url) if settings.redis_url else None
-    risk = risk_engine(settings, uow, clock, observer=risk_observer)
+    risk = risk_engine(settings, uow, clock, observer=risk_observer or metrics)
     payments = PaymentLifecycle(
         uow,
         ids,
@@ -210,6 +224,7 @@ def assemble(
         acquirers=router,
         policy=policy,
         books=books,
+        observer=metrics,
         risk=risk.engine,
     )
 
@@ -222,7 +237,9 @@ def assemble(
     settle_collect.target = sync_collect
     api_keys = ApiKeys(uow, ids, clock)
     auth = Auth(uow, ids, clock, hasher, tokens)
-    rate_limits = RateLimits(limiter, uow, clock, defaults=rate_limit_defaults)
+    rate_limits = RateLimits(
+        MeteredRateLimiter(limiter, metrics), uow, clock, defaults=rate_limit_defaults
+    )
     intents = PaymentIntents(uow, ids, clock, books=announce)
     changes = intent_changes or MemoryIntentChanges()
     return App(
@@ -260,6 +277,9 @@ def assemble(
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,
+        notifications=Notifications(
+            uow, ids, clock, smtp_mailer(settings), locale=settings.mail_locale
+        ),
         listen_poll_seconds=settings.listen_poll_seconds,
         ledger_hooks=ledger_hooks,
         dispute_feed=acquirers.disputes,
@@ -267,16 +287,19 @@ def assemble(
         risk_settings=risk.settings,
         closers=[
             acquirers.aclose,
-            sender.aclose,
+            http_sender.aclose,
             *([stream.aclose] if stream else []),
             *risk.closers,
         ],
         stoppers=[changes.aclose],
+        metrics=metrics,
     )
 
 
-def build_app(settings: Settings, database_url: str) -> App:
+def build_app(settings: Settings, database_url: str, metrics: Metrics | None = None) -> App:
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    metrics = metrics or Metrics()
+    metrics.watch_pool("payments", partial(pool_stats, engine))
     ids, clock = RandomIds(), SystemClock()
     hash_key = settings.idempotency_hash_key.encode()
     if not hash_key:
@@ -314,6 +337,7 @@ def build_app(settings: Settings, database_url: str) -> App:
         tokens=tokens,
         # Connects on the first watch only: roles that never watch open nothing.
         intent_changes=PostgresIntentChanges(database_url),
+        metrics=metrics,
     )
     app.engine = engine
     app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
@@ -321,6 +345,21 @@ def build_app(settings: Settings, database_url: str) -> App:
     app.vault, app.vault_access = vault.api, vault
     app.closers += [limiter.aclose, vault.aclose]
     return app
+
+
+def smtp_mailer(settings: Settings) -> SmtpMailer | None:
+    """The SMTP adapter when PAYGATE_SMTP_HOST is set; without it no email is sent."""
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+        )
+    )
 
 
 def webhook_policy(settings: Settings) -> WebhookPolicy:

@@ -39,6 +39,7 @@ from core.shared.errors import PaygateError
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
 from servers.bootstrap.acquirers import acquirer_clients
 from servers.bootstrap.database import database
+from servers.cli.progress import Steps
 
 Say = Callable[..., None]
 
@@ -70,8 +71,14 @@ async def fx_load(database_url: str, path: Path, say: Say) -> int:
 
 
 async def settle(database_url: str, day: date, say: Say) -> int:
+    with Steps(f"settle {day}", ["settling", "checkpointing balances"]) as steps:
+        return await _settle(database_url, day, say, steps)
+
+
+async def _settle(database_url: str, day: date, say: Say, steps: Steps) -> int:
     async with database(database_url) as db:
         batch = SettlementBatch(db.uow, RandomIds())
+        steps.step("settling")
         try:
             completed = await batch.run_settlement(day, datetime.now(UTC))
         except PaygateError as error:
@@ -88,6 +95,7 @@ async def settle(database_url: str, day: date, say: Say) -> int:
                 net=s.totals.net,
                 released=s.released,
             )
+        steps.step("checkpointing balances")
         async with db.engine.connect() as connection:
             checkpoints = await take_checkpoints(connection)
             await connection.commit()
@@ -150,6 +158,10 @@ async def download_settlement_files(
         await clients.aclose()
 
 
+RECONCILE_STEPS = ("fetching the acquirer's records", "reading the settlement files",
+                   "comparing ledger, payments and acquirer")  # fmt: skip
+
+
 async def run_reconcile(
     database_url: str,
     day: date,
@@ -159,7 +171,21 @@ async def run_reconcile(
     directory: Path,
     acquirer: AcquirerRole | None = None,
 ) -> int:
+    with Steps(f"reconcile {day}", RECONCILE_STEPS) as steps:
+        return await _reconcile(database_url, day, say, steps, files, directory, acquirer)
+
+
+async def _reconcile(
+    database_url: str,
+    day: date,
+    say: Say,
+    steps: Steps,
+    files: list[Path],
+    directory: Path,
+    acquirer: AcquirerRole | None,
+) -> int:
     previous: list[Path] = []
+    steps.step(RECONCILE_STEPS[0])
     if not files and acquirer is not None:
         try:
             files, previous = [
@@ -179,6 +205,7 @@ async def run_reconcile(
         say("error", "no acquirer settlement file for the day", day=day.isoformat(),
             directory=str(directory))  # fmt: skip
         return BAD_INPUT
+    steps.step(RECONCILE_STEPS[1])
     try:
         lines, malformed = await asyncio.to_thread(settlement_file.read_day, files, day)
         previous_lines, _ = await asyncio.to_thread(
@@ -187,6 +214,7 @@ async def run_reconcile(
     except (OSError, UnicodeDecodeError) as error:
         say("error", "the acquirer file cannot be read", problem=str(error))
         return BAD_INPUT
+    steps.step(RECONCILE_STEPS[2])
     async with database(database_url, pool_size=1) as db, db.engine.connect() as connection:
         # One snapshot for the ledger and the payments; nothing is written.
         conn = await connection.execution_options(

@@ -12,6 +12,10 @@
     paygate reconcile --date D                   ledger vs payments vs the acquirer's file
     paygate limits set --merchant acct_... --class payments_create 1000/second
                                                  a merchant's own rate limits (none: defaults)
+    paygate login | payments ... | keys ... | events tail
+                                                 the merchant's commands (servers/cli/merchant)
+    paygate tls selfsigned [--dir DIR]           a CA and a certificate for 127.0.0.1 and
+                                                 localhost, for Envoy's TLS on a laptop
 
 Configuration comes from the environment (servers/runtime/settings.py): DATABASE_URL, REDIS_URL,
 PAYGATE_DATA_DIR, PAYGATE_HTTP_PORT, ...; `up`'s flags override the ports and folders.
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from servers.cli import webhooks
+from servers.cli.merchant import commands as merchant
 from servers.runtime.logging_setup import json_line
 from servers.runtime.settings import Settings
 
@@ -86,6 +91,16 @@ def _migrate(settings: Settings) -> int:
     finally:
         pg.stop()
     _say("info", "database migrated", database="embedded")
+    return 0
+
+
+def _envoy_config(settings: Settings, out: Path) -> int:
+    """What an Envoy of its own (a Kubernetes init container) runs: the same rendering as
+    `paygate up`'s, upstreams and tracing from PAYGATE_ENVOY_* and PAYGATE_OTLP_ENDPOINT."""
+    from servers.runtime import envoy_config
+
+    written = envoy_config.write(settings, envoy_config.descriptor_path(), out)
+    _say("info", "envoy configuration written", path=str(written))
     return 0
 
 
@@ -225,6 +240,11 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
 
+    envoy = commands.add_parser(
+        "envoy-config", help="render Envoy's configuration from the environment's settings"
+    )
+    envoy.add_argument("--out", type=Path, required=True, help="where to write envoy.yaml")
+
     vault = commands.add_parser("vault", help="vault maintenance")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
     vault_commands.add_parser(
@@ -282,8 +302,25 @@ def parser() -> argparse.ArgumentParser:
         "--class", dest="route_class", required=True, help="route class, e.g. payments_create"
     )
     limits_set.add_argument("limits", nargs="*", help="e.g. 1000/second 1000000/hour")
+    tls = commands.add_parser("tls", help="certificates for Envoy's TLS")
+    tls_commands = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    selfsigned = tls_commands.add_parser(
+        "selfsigned", help="write a development CA and a certificate for 127.0.0.1/localhost"
+    )
+    selfsigned.add_argument("--dir", type=Path, help="where to write (default <data_dir>/tls)")
     webhooks.add_commands(commands)
+    merchant.add_commands(commands)
     return root
+
+
+def _tls(settings: Settings, args: argparse.Namespace) -> int:
+    from servers.runtime.tls import selfsigned
+
+    files = selfsigned(args.dir or Path(settings.data_dir) / "tls")
+    print(f"export PAYGATE_TLS_CERT_FILE={files.cert.resolve()}")
+    print(f"export PAYGATE_TLS_KEY_FILE={files.key.resolve()}")
+    print(f"# clients trust {files.ca.resolve()} (curl --cacert, PAYGATE_CA_FILE)")
+    return 0
 
 
 def _risk_rules_usable(settings: Settings) -> bool:
@@ -313,10 +350,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _up(settings, args)
     elif args.command == "migrate":
         code = _migrate(settings)
+    elif args.command == "envoy-config":
+        code = _envoy_config(settings, args.out)
     elif args.command == "serve":
         code = _serve(settings, args.role, args.listen)
     elif args.command == "limits":
         code = _limits(settings, args)
+    elif args.command == "tls":
+        code = _tls(settings, args)
+    elif args.command in merchant.COMMANDS:
+        code = merchant.run(args)
     elif args.command in ("listen", "trigger", "webhooks"):
         code = webhooks.run(settings, args)
     else:

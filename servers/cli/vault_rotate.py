@@ -24,8 +24,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from core.vault.rotation import RotationReport
+from core.vault.rotation import KeyRotation, RotationReport
 from servers.bootstrap.vault import build_vault
+from servers.cli.progress import Steps
 from servers.runtime import logging_setup
 from servers.runtime.settings import Settings
 
@@ -44,22 +45,32 @@ async def rotate(
     components = build_vault(settings)
     try:
         rotation = components.key_rotation()
-        total = await rotation.run(retire_active_keys=retire_active_keys)
-        log.info("vault rotation pass", extra={"fields": dataclasses.asdict(total)})
-        for _ in range(max_passes - 1):
-            if not total.remaining:
-                break
-            await asyncio.sleep(pause_seconds)
-            again = await rotation.run(retire_active_keys=False)
-            log.info("vault rotation pass", extra={"fields": dataclasses.asdict(again)})
-            remaining = again.remaining
-            again.remaining = 0
-            again.merchants = 0
-            total.add(again)
-            total.remaining = remaining
+        with Steps("vault rotate", ["pass 1"]) as steps:
+            steps.step("pass 1")
+            total = await rotation.run(retire_active_keys=retire_active_keys)
+            log.info("vault rotation pass", extra={"fields": dataclasses.asdict(total)})
+            for number in range(2, max_passes + 1):
+                if not total.remaining:
+                    break
+                steps.grow()
+                steps.step(f"pass {number}, {total.remaining} rows left")
+                await asyncio.sleep(pause_seconds)
+                total = await _another_pass(rotation, total)
         return total
     finally:
         await components.aclose()
+
+
+async def _another_pass(rotation: KeyRotation, total: RotationReport) -> RotationReport:
+    """Runs one more pass and folds it into `total` (remaining: what this pass left)."""
+    again = await rotation.run(retire_active_keys=False)
+    log.info("vault rotation pass", extra={"fields": dataclasses.asdict(again)})
+    remaining = again.remaining
+    again.remaining = 0
+    again.merchants = 0
+    total.add(again)
+    total.remaining = remaining
+    return total
 
 
 def parser() -> argparse.ArgumentParser:

@@ -49,6 +49,7 @@ from paygate.v1 import (
 from core.events.model import EVENT_TYPES
 from core.events.signing import headers as signed_headers
 from core.shared.secret import Secret
+from servers.cli.progress import Steps
 from servers.runtime.settings import Settings
 
 Metadata = tuple[tuple[str, str], ...]
@@ -291,6 +292,8 @@ async def _deliveries(target: str, auth: Metadata, args: argparse.Namespace) -> 
         else:
             request = WE.ReplayWebhookDeliveriesRequest(id=args.endpoint)
             request.since.FromJsonString(args.since)
-            answer = await stub.ReplayWebhookDeliveries(request, metadata=meta)
+            with Steps(f"replay {args.endpoint}", ["queueing failed deliveries"]) as steps:
+                steps.step("queueing failed deliveries")
+                answer = await stub.ReplayWebhookDeliveries(request, metadata=meta)
             _say(f"{answer.requeued} deliveries of {args.endpoint} queued again")
     return 0

@@ -6,6 +6,12 @@ address of the connection it accepted to X-Forwarded-For; the LAST entry is ther
 one our own proxy wrote, while every earlier entry came from the client and may be forged.
 X-Forwarded-For is read only when the direct peer is a trusted proxy
 (PAYGATE_TRUSTED_PROXIES, loopback by default); anyone else is known by their own address.
+
+Envoy also writes the address of the connection it accepted into CLIENT_ADDRESS_HEADER,
+replacing any value a client sent. It is preferred to X-Forwarded-For when present:
+for a client on loopback Envoy appends the host's own address to X-Forwarded-For instead
+of the client's, so two local clients (127.0.0.1, 127.0.0.2) would look alike there,
+and a per-key allow-list of loopback ranges could not tell them apart.
 """
 
 from __future__ import annotations
@@ -47,9 +53,22 @@ def _is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
     return any(ip in network for network in trusted)
 
 
-def client_address(peer: str, forwarded_for: str, trusted: Sequence[IpNetwork]) -> str:
+# Set by Envoy on every request (envoy/envoy.yaml.tmpl, request_headers_to_add).
+CLIENT_ADDRESS_HEADER = "x-paygate-client-address"
+
+
+def client_address(
+    peer: str, forwarded_for: str, trusted: Sequence[IpNetwork], proxy_says: str = ""
+) -> str:
     direct = peer_address(peer)
-    if not forwarded_for or not _is_trusted(direct, trusted):
+    if not _is_trusted(direct, trusted):
+        return direct
+    if proxy_says:
+        try:
+            return str(ipaddress.ip_address(proxy_says.strip()))
+        except ValueError:
+            pass
+    if not forwarded_for:
         return direct
     last = forwarded_for.rsplit(",", 1)[-1].strip()
     try:

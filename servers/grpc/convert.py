@@ -143,6 +143,7 @@ def api_key(key: ApiKey, plaintext: str = "") -> api_keys_pb2.ApiKey:
         last_used=timestamp(key.last_used_at),
         usage_count=key.usage_count,
         expires_at=timestamp(key.expires_at),
+        allowed_ips=list(key.allowed_ips),
     )
 
 

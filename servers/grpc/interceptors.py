@@ -18,11 +18,17 @@ from typing import Any, cast
 import grpc
 from google.protobuf.message import Message
 
+from adapters.observability import tracing
 from adapters.sql.errors import is_outage, unavailable
 from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
-from servers.grpc.client_address import LOOPBACK, IpNetwork, client_address
+from servers.grpc.client_address import (
+    CLIENT_ADDRESS_HEADER,
+    LOOPBACK,
+    IpNetwork,
+    client_address,
+)
 from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 from servers.grpc.text_check import check_text
@@ -102,8 +108,14 @@ def metadata_value(context: Context, key: str) -> str:
 class RequestLogInterceptor(AroundCall):
     """One JSON line per call, tagged with a request id that the caller also receives."""
 
-    def __init__(self, new_request_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        new_request_id: Callable[[], str],
+        observe: Callable[[str, str, float], None] | None = None,
+    ) -> None:
         self._new_request_id = new_request_id
+        # (method, code, seconds) of every finished call: the RPC metrics.
+        self._observe = observe
 
     def applies_to(self, method: str) -> bool:
         # Envoy checks every API process every few seconds; a line each would drown the log.
@@ -114,17 +126,22 @@ class RequestLogInterceptor(AroundCall):
         given = metadata_value(context, "x-request-id")
         rid = given if 0 < len(given) <= 64 and given.isprintable() else self._new_request_id()
         call.request_id.set(rid)
+        tracing.annotate("paygate.request_id", rid)
         call.principal.set(None)
         context.set_trailing_metadata((("request-id", rid),))
         started = time.perf_counter()
         try:
             yield
         finally:
+            seconds = time.perf_counter() - started
+            code = (context.code() or grpc.StatusCode.OK).name
+            if self._observe is not None:
+                self._observe(method, code, seconds)
             caller = call.principal.get()
             fields = {
                 "method": method,
-                "code": (context.code() or grpc.StatusCode.OK).name,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "code": code,
+                "ms": round(seconds * 1000, 2),
                 "merchant": caller.merchant_id if caller else None,
                 "actor": caller.actor if caller else None,
             }
@@ -221,7 +238,10 @@ class AuthInterceptor(AroundCall):
         if requirement is None:
             raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
         origin = client_address(
-            context.peer() or "", metadata_value(context, "x-forwarded-for"), self._trusted
+            context.peer() or "",
+            metadata_value(context, "x-forwarded-for"),
+            self._trusted,
+            metadata_value(context, CLIENT_ADDRESS_HEADER),
         )
         call.origin.set(origin)
         credentials = Credentials(

@@ -46,6 +46,8 @@ from paygate.v1 import (
     webhook_endpoints_pb2_grpc,
 )
 
+from adapters.observability import tracing
+from adapters.observability.metrics import process_metrics
 from adapters.system import RandomIds
 from core.access.gate import AccessGate, Requirement
 from servers.bootstrap.app import App, build_app
@@ -69,7 +71,7 @@ from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.risk import RiskService
 from servers.grpc.servicers.tokens import TokenService
 from servers.roles.web.servicer import CheckoutPageService
-from servers.runtime import logging_setup
+from servers.runtime import logging_setup, operability
 from servers.runtime.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.runtime.settings import Settings
 
@@ -232,7 +234,8 @@ async def start(
 
 async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> Server:
     interceptors = [
-        RequestLogInterceptor(_new_request_id),
+        *tracing.server_interceptors(),
+        RequestLogInterceptor(_new_request_id, app.metrics.record_rpc),
         ErrorInterceptor(),
         AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
         # After auth: keys are scoped to the caller's merchant.
@@ -263,20 +266,27 @@ async def run(settings: Settings, listen: str) -> None:
 
 async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) -> None:
     """Serves `services` until SIGTERM or SIGINT, then drains: health turns NOT_SERVING,
-    watches end with their final message, in-flight calls get GRACE_SECONDS."""
-    app = build_app(settings, settings.database_url)
+    watches end with their final message, in-flight calls get GRACE_SECONDS. Beside it:
+    the readiness checks and the metrics port (servers/runtime/operability.py)."""
+    role = "api" if services is not PAGE_SERVICES else "web"
+    tracing.configure(role, settings.otlp_endpoint)  # before the engine and channels exist
+    app = build_app(settings, settings.database_url, process_metrics(role))
     usage = asyncio.create_task(_flush_usage_every(app, USAGE_FLUSH_SECONDS))
     try:
-        server = await start_server(app, listen, services)
-        log.info(
-            "serving",
-            extra={"fields": {"listen": listen, "port": server.port, "services": server.names}},
-        )
-        await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
+        async with operability.watching(app, settings) as readiness:
+            server = await start_server(app, listen, services)
+            readiness.attach(server.health, server.names)
+            await readiness.check_once()
+            log.info(
+                "serving",
+                extra={"fields": {"listen": listen, "port": server.port, "services": server.names}},
+            )
+            await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
     finally:
         usage.cancel()
         await _flush_usage(app)  # what the last calls counted
         await app.aclose()
+        tracing.shutdown()
         log.info("stopped")
 
 

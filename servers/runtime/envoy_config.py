@@ -13,6 +13,7 @@ import json
 import re
 import string
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +24,19 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
+from servers.grpc.client_address import CLIENT_ADDRESS_HEADER
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
+# Where Envoy's files are: the source tree's envoy/, or an installed wheel's data files.
+ENVOY_DIR = (
+    REPO_ROOT / "envoy"
+    if (REPO_ROOT / "envoy" / "envoy.yaml.tmpl").exists()
+    else Path(sys.prefix) / "share" / "paygate" / "envoy"
+)
+TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
 # Written by `make gen` and checked in.
-DESCRIPTOR = REPO_ROOT / "envoy" / "paygate.binpb"
+DESCRIPTOR = ENVOY_DIR / "paygate.binpb"
 PUBLIC_PACKAGE = "paygate.v1"
 
 # Request headers a browser may send cross-origin, and response headers it may read.
@@ -598,12 +606,66 @@ def _endpoints(addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+# The address of the connection Envoy accepted, for the API processes' per-key allow-lists,
+# rate limits and audit log (servers/grpc/client_address.py); a client's own value is
+# overwritten. X-Forwarded-For alone would not do: for a loopback client Envoy appends the
+# host's address there, not the client's.
+CLIENT_ADDRESS = [
+    {
+        "header": {
+            "key": CLIENT_ADDRESS_HEADER,
+            "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+        },
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+]
+
+# Below TLS 1.2 nothing a payment client should speak.
+TLS_MINIMUM_VERSION = "TLSv1_2"
+
+
+def transport_socket(settings: Settings, alpn: Sequence[str]) -> dict[str, Any] | None:
+    """Envoy's DownstreamTlsContext for the configured certificate; None (plain TCP) when
+    neither file is set. One of the two without the other is a configuration mistake."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError("PAYGATE_TLS_CERT_FILE and PAYGATE_TLS_KEY_FILE go together")
+    for path in (cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"TLS file not found: {path}")
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": list(alpn),
+                "tls_params": {"tls_minimum_protocol_version": TLS_MINIMUM_VERSION},
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(Path(cert).resolve())},
+                        "private_key": {"filename": str(Path(key).resolve())},
+                    }
+                ],
+            },
+        },
+    }
+
+
 def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> str:
     """Envoy's YAML for `settings`, with the public services of `descriptor`."""
     api = read_descriptor(descriptor)
     endpoints = _endpoints(api_endpoints(settings))
     if not endpoints:
         raise ValueError("api_processes must be at least 1")
+    web = _endpoints(web_endpoints(settings))
+    if settings.envoy_api_upstream:
+        endpoints = _endpoints([_host_port(settings.envoy_api_upstream, "ENVOY_API_UPSTREAM")])
+        web = endpoints
+    if settings.envoy_web_upstream:
+        web = _endpoints([_host_port(settings.envoy_web_upstream, "ENVOY_WEB_UPSTREAM")])
     values: dict[str, Any] = {
         "http_port": settings.http_port,
         "grpc_port": settings.grpc_port,
@@ -611,7 +673,11 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "proto_descriptor": str(Path(descriptor).resolve()),
         "services": list(api.services),
         "api_endpoints": endpoints,
-        "web_endpoints": _endpoints(web_endpoints(settings)),
+        "web_endpoints": web,
+        "api_cluster_type": "STRICT_DNS" if settings.envoy_api_upstream else "STATIC",
+        "web_cluster_type": (
+            "STRICT_DNS" if settings.envoy_web_upstream or settings.envoy_api_upstream else "STATIC"
+        ),
         "stripe_endpoints": _endpoints(stripe_endpoints(settings)),
         "rest_routes": _rest_routes(api, settings),
         "grpc_routes": _grpc_routes(api, settings),
@@ -623,11 +689,129 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),
+        "tracing": _tracing(settings),
+        "client_address_header": CLIENT_ADDRESS,
+        "rest_transport_socket": transport_socket(settings, ("h2", "http/1.1")),
+        "grpc_transport_socket": transport_socket(settings, ("h2",)),
     }
     text = Path(template).read_text()
-    return string.Template(text).substitute(
+    rendered = string.Template(text).substitute(
         {key: json.dumps(value) for key, value in values.items()}
     )
+    if settings.otlp_endpoint:
+        rendered = _with_items(rendered, "clusters", [_otlp_cluster(settings.otlp_endpoint)])
+    if settings.envoy_stats_port:
+        rendered = _with_items(rendered, "listeners", [_stats_listener(settings.envoy_stats_port)])
+        rendered = _with_items(rendered, "clusters", [_admin_cluster(settings.envoy_admin_port)])
+    return rendered
+
+
+def _with_items(rendered: str, section: str, items: list[dict[str, Any]]) -> str:
+    """`items` (flow-style YAML) first in static_resources' `section` list: the parts of
+    the configuration that only some deployments have."""
+    marker = f"\n  {section}:\n"
+    if marker not in rendered:
+        raise ValueError(f"the template has no static_resources.{section} list")
+    head = "".join(f"  - {json.dumps(item)}\n" for item in items)
+    return rendered.replace(marker, marker + head, 1)
+
+
+def _host_port(address: str, name: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"PAYGATE_{name} must be host:port, got {address!r}")
+    return host, int(port)
+
+
+ADMIN_CLUSTER = "envoy_admin"
+STATS_PATHS = ("/stats/prometheus", "/ready")
+
+
+def _stats_listener(port: int) -> dict[str, Any]:
+    """Envoy's Prometheus stats and readiness, and nothing else of its admin interface."""
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        },
+    }
+    routes = [{"match": {"path": p}, "route": {"cluster": ADMIN_CLUSTER}} for p in STATS_PATHS]
+    manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network"
+        ".http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "stats",
+        "route_config": {
+            "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [router],
+    }
+    return {
+        "name": "stats",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _admin_cluster(admin_port: int) -> dict[str, Any]:
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": _endpoints([("127.0.0.1", admin_port)])}],
+        },
+    }
+
+
+OTLP_CLUSTER = "otlp"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _tracing(settings: Settings) -> dict[str, Any] | None:
+    """Envoy's OpenTelemetry tracer: a span per request, sent over OTLP/gRPC; the trace
+    context goes upstream in the W3C traceparent header, which the API process's
+    tracing interceptor continues (adapters/observability/tracing.py)."""
+    if not settings.otlp_endpoint:
+        return None
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                "service_name": "paygate-envoy",
+            },
+        },
+    }
+
+
+def _otlp_cluster(endpoint: str) -> dict[str, Any]:
+    host, port = _host_port(endpoint, "OTLP_ENDPOINT")
+    return {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            _HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [{"lb_endpoints": _endpoints([(host, port)])}],
+        },
+    }
 
 
 def write(settings: Settings, descriptor: Path, path: Path | None = None) -> Path:

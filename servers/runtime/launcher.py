@@ -93,10 +93,15 @@ class StartupError(RuntimeError):
 # --- children --------------------------------------------------------------------------
 
 
-def _role_child(name: str, role: str, listen: str, grace: float) -> _Child:
-    """`paygate serve --role ROLE --listen LISTEN` in this interpreter."""
+def _role_child(name: str, role: str, listen: str, grace: float, metrics_port: int = 0) -> _Child:
+    """`paygate serve --role ROLE --listen LISTEN` in this interpreter; with its own
+    metrics and probes port when `metrics_port` is set."""
     argv = [sys.executable, "-m", "servers.cli", "serve", "--role", role, "--listen", listen]
-    return _Child(name, argv, grace)
+    child = _Child(name, argv, grace)
+    if metrics_port:
+        child.env["PAYGATE_METRICS_PORT"] = str(metrics_port)
+        child.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    return child
 
 
 class _Child:
@@ -108,6 +113,8 @@ class _Child:
         self.pump: asyncio.Task[None] | None = None
         self.crashes: deque[float] = deque()
         self.started_at = 0.0
+        self.env: dict[str, str] = {}  # beside the group's environment
+        self.metrics_url = ""
 
     @property
     def running(self) -> bool:
@@ -138,6 +145,8 @@ class Ready:
     data_dir: Path
     acquirer_target: str = ""
     demo_url: str = ""  # the demo merchant's shop, when it runs
+    # Prometheus targets: each process's /metrics (name -> URL), Envoy's on its admin port.
+    metrics_urls: tuple[tuple[str, str], ...] = ()
     stripe_url: str = ""  # the Stripe-compatible surface through Envoy, when it runs
 
 
@@ -304,14 +313,27 @@ class Launcher:
                 acquirer_service_token=Secret(token),
             )
         self._env = self._child_env(settings)
+        # Metrics ports: API process i at base + i, then the worker, then the web process.
+        base = settings.metrics_base_port
+        n = settings.api_processes
+
+        def metrics_port(k: int) -> int:
+            return base + k if base else 0
+
         apis = [
-            _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE)
+            _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE, metrics_port(i))
             for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
         ]
-        worker = _role_child("worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE)
+        worker = _role_child(
+            "worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE, metrics_port(n)
+        )
         web: list[_Child] = []
         if settings.web_port:  # else the API processes serve the pages
-            web.append(_role_child("web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE))
+            web.append(
+                _role_child(
+                    "web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE, metrics_port(n + 1)
+                )
+            )
         if settings.stripe_port:  # Stripe's wire format over the API processes' gRPC
             web.append(
                 _role_child("stripe", "stripe", f"127.0.0.1:{settings.stripe_port}", WEB_GRACE)
@@ -344,8 +366,13 @@ class Launcher:
             await self._wait_ready(child)
 
         self._supervisors = [asyncio.create_task(self._supervise(c)) for c in self._children]
+        admin_url = f"http://127.0.0.1:{settings.envoy_admin_port}"
+        metrics_urls = (
+            *((c.name, c.metrics_url) for c in self._children if c.metrics_url),
+            ("envoy", f"{admin_url}/stats/prometheus"),
+        )
         ready = Ready(
-            rest_url=f"http://127.0.0.1:{settings.http_port}",
+            rest_url=settings.rest_url,
             grpc_target=f"127.0.0.1:{settings.grpc_port}",
             admin_url=f"http://127.0.0.1:{settings.envoy_admin_port}",
             database_url=database_url,
@@ -354,6 +381,7 @@ class Launcher:
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
             demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
+            metrics_urls=metrics_urls,
             stripe_url=(
                 f"http://127.0.0.1:{settings.http_port}{envoy_config.STRIPE_PREFIX}".rstrip("/")
                 if settings.stripe_port
@@ -384,7 +412,7 @@ class Launcher:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
+            env={**self._env, **child.env},
             process_group=0,
             limit=LINE_LIMIT,
         )
@@ -430,6 +458,7 @@ class Launcher:
                 f"http://127.0.0.1:{settings.envoy_admin_port}",
                 f"127.0.0.1:{settings.grpc_port}",
                 ("127.0.0.1", settings.http_port),
+                tls=settings.tls,
             )
         listen = child.argv[child.argv.index("--listen") + 1]
         if child.name in ("demo", "stripe"):  # plain HTTP, no gRPC health
@@ -550,7 +579,9 @@ def banner(ready: Ready) -> str:
         "",
         "paygate is up",
         f"  REST/JSON        {ready.rest_url}",
-        f"  gRPC             {ready.grpc_target}  (h2c, reflection and grpc.health.v1)",
+        f"  gRPC             {ready.grpc_target}  "
+        f"({'TLS' if ready.rest_url.startswith('https') else 'h2c'}, reflection and "
+        "grpc.health.v1)",
         f"  Envoy admin      {ready.admin_url}  (loopback only)",
         f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
         f"  database         {database}" + (f"  ({where})" if where else ""),
@@ -568,6 +599,10 @@ def banner(ready: Ready) -> str:
             [f"  checkout demo    {ready.demo_url}  (a shop paying with checkout.js)"]
             if ready.demo_url
             else []
+        ),
+        *(
+            f"  {'metrics' if i == 0 else '':<17}{url}  ({name})"
+            for i, (name, url) in enumerate(ready.metrics_urls)
         ),
         "",
         "Try it:",

@@ -32,7 +32,12 @@ def tcp_open(host: str, port: int) -> bool:
         return False
 
 
-async def envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) -> bool:
+async def envoy_ready(
+    admin_url: str, grpc_target: str, rest: tuple[str, int], *, tls: bool = False
+) -> bool:
+    """Envoy's admin says ready and both listeners accept. Over h2c the gRPC listener must
+    also route a health check; with TLS the launcher need not trust the certificate, so an
+    accepted connection is enough (the API processes behind it are checked one by one)."""
     try:
         async with httpx.AsyncClient(timeout=1.0) as client:
             response = await client.get(f"{admin_url}/ready")
@@ -40,6 +45,10 @@ async def envoy_ready(admin_url: str, grpc_target: str, rest: tuple[str, int]) -
         return False
     if response.status_code != 200:
         return False
-    if not await asyncio.to_thread(grpc_health, grpc_target, strict=True):
+    if tls:
+        host, _, port = grpc_target.rpartition(":")
+        if not await asyncio.to_thread(tcp_open, host, int(port)):
+            return False
+    elif not await asyncio.to_thread(grpc_health, grpc_target, strict=True):
         return False
     return await asyncio.to_thread(tcp_open, *rest)

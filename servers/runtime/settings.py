@@ -149,6 +149,46 @@ class Settings:
     # How often `paygate listen`'s stream looks for new events.
     listen_poll_seconds: float = 0.25
 
+    # --- metrics, traces and probes (docs/operations.md) ----------------------------------
+    # This process's HTTP port for /metrics, /readyz and /livez; 0: none. `paygate up`
+    # gives each child its own (metrics_base_port).
+    metrics_port: int = 0
+    # Where that port listens: loopback on one machine, 0.0.0.0 in a pod.
+    metrics_host: str = "127.0.0.1"
+    # `paygate up`: API process i gets metrics_base_port + i, then the worker, then the web
+    # process; 0: no metrics ports.
+    metrics_base_port: int = 9100
+    # host:port of an OTLP/gRPC collector (Jaeger, Tempo, the OpenTelemetry Collector);
+    # empty: tracing off, at no cost. Envoy sends its spans there too.
+    otlp_endpoint: str = ""
+
+    # --- Envoy beyond one machine (deploy/kubernetes) -----------------------------------------
+    # host:port Envoy resolves for the API processes (a headless Service: every pod one
+    # endpoint); empty: the local API processes of `paygate up`.
+    envoy_api_upstream: str = ""
+    # The same for the web role; empty: the local web process (or the API processes).
+    envoy_web_upstream: str = ""
+    # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
+    # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
+    envoy_stats_port: int = 0
+
+    # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
+    # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
+    smtp_host: str = ""
+    # 587 (STARTTLS when offered), 465 (implicit TLS) or 25.
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: Secret = _NO_SECRET
+    smtp_from: str = "paygate <receipts@localhost>"
+    # The locale amounts and dates are written in (babel), e.g. en_US, de_DE, hi_IN.
+    mail_locale: str = "en_US"
+
+    # --- the edge: TLS at Envoy (docs/operations.md, "TLS") ------------------------------
+    # PEM certificate chain and private key of Envoy's listeners; both empty: plain HTTP
+    # and h2c (a laptop). `paygate tls selfsigned` writes a pair for 127.0.0.1/localhost.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
     # --- risk (docs/risk.md) ----------------------------------------------------------------
     # The risk rules file (versioned YAML), read at start; a mistake stops the start with
     # its line. Empty: the default rules shipped in core/risk/default_rules.yaml.
@@ -169,8 +209,18 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @property
+    def tls(self) -> bool:
+        """Envoy's listeners serve TLS (a certificate is configured)."""
+        return bool(self.tls_cert_file or self.tls_key_file)
+
+    @property
+    def rest_url(self) -> str:
+        """Envoy's REST listener on this machine."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
     def web_url(self) -> str:
-        return self.web_base_url or f"http://127.0.0.1:{self.http_port}"
+        return self.web_base_url or self.rest_url
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes from_env() in a child process return these settings."""

@@ -120,6 +120,7 @@ def start_gateway(data_dir: Path) -> Target:
         stripe_port=ports[6],
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
+        metrics_base_port=0,  # no scrape endpoints: the measurement is the request path
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
     pids = gateway.pids

@@ -171,3 +171,23 @@ async def test_expire_sets_the_end_of_a_rolled_keys_grace_only_for_the_owner(
         stored = await uow.api_keys.get(merchant_id, key.id)
     assert stored == replace(key, expires_at=later(60))
     assert stored.usable_at(later(59)) and not stored.usable_at(later(60))
+
+
+async def test_a_keys_allowed_ips_read_back_and_are_replaced_only_for_the_owner(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    key, plaintext = new_key(ids, merchant_id)
+    key = replace(key, allowed_ips=("127.0.0.1/32", "10.0.0.0/8"))
+    await add_key(any_uow_factory, key)
+    other = await add_merchant(any_uow_factory, ids)
+    async with any_uow_factory() as uow:
+        assert (await uow.api_keys.by_lookup(lookup_of(plaintext)))[0].allowed_ips == (
+            "127.0.0.1/32",
+            "10.0.0.0/8",
+        )
+        await uow.api_keys.set_allowed_ips(other, key.id, ())
+        await uow.api_keys.set_allowed_ips(merchant_id, key.id, ("::1/128",))
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        stored = await uow.api_keys.get(merchant_id, key.id)
+    assert stored is not None and stored.allowed_ips == ("::1/128",)

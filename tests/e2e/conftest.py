@@ -97,6 +97,8 @@ def gateway_settings(
     ports = free_ports(8)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     stripe_port = ports[7]
+    api_base_port = free_port_range(api_processes, set(ports))
+    taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -104,7 +106,9 @@ def gateway_settings(
         grpc_port=grpc_port,
         envoy_admin_port=admin_port,
         api_processes=api_processes,
-        api_base_port=free_port_range(api_processes, set(ports)),
+        api_base_port=api_base_port,
+        # /metrics, /readyz, /livez of each API process, the worker and the web process.
+        metrics_base_port=free_port_range(api_processes + 2, taken),
         worker_port=worker_port,
         web_port=web_port if web_process else 0,
         demo_port=demo_port if demo_shop else 0,

@@ -8,7 +8,7 @@ import contextlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,6 +39,8 @@ class Gateway:
     _result: concurrent.futures.Future[int]
     # The demo shop, when it runs (Settings.demo_port).
     demo_url: str = ""
+    # Child name (api-0, ..., worker, web, envoy) -> its Prometheus /metrics URL.
+    metrics_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -116,6 +118,7 @@ def start_gateway(
         _thread=thread,
         _result=result,
         demo_url=ready.demo_url,
+        metrics_urls=dict(ready.metrics_urls),
     )
 
 

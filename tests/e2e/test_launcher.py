@@ -244,6 +244,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
     data_dir = root / "var"
     ports = free_ports(8)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
+    api_base = free_port_range(2, set(ports))
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PAYGATE_ACQUIRER_TARGET")
     }
@@ -253,7 +254,8 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_GRPC_PORT=str(grpc_port),
         PAYGATE_ENVOY_ADMIN_PORT=str(admin_port),
         PAYGATE_API_PROCESSES="2",
-        PAYGATE_API_BASE_PORT=str(free_port_range(2, set(ports))),
+        PAYGATE_API_BASE_PORT=str(api_base),
+        PAYGATE_METRICS_BASE_PORT=str(free_port_range(4, {*ports, api_base, api_base + 1})),
         PAYGATE_WORKER_PORT=str(worker_port),
         PAYGATE_WEB_PORT=str(web_port),
         PAYGATE_ACQUIRER_PORT=str(acquirer_port),

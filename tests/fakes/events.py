@@ -26,6 +26,7 @@ from core.shared.errors import Conflict
 class EventTables:
     events: dict[str, Event] = field(default_factory=dict)
     streamed: set[str] = field(default_factory=set)
+    notified: set[str] = field(default_factory=set)
     endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: list[DeliveryAttempt] = field(default_factory=list)
@@ -100,20 +101,30 @@ class MemoryEvents:
         for event_id in gone:
             del self._t.events[event_id]
             self._t.streamed.discard(event_id)
+            self._t.notified.discard(event_id)
         for delivery_id in [d.id for d in self._t.deliveries.values() if d.event_id in gone]:
             del self._t.deliveries[delivery_id]
         self._t.attempts = [a for a in self._t.attempts if a.event_id not in gone]
         return len(gone)
 
     async def claim_unstreamed(self, *, limit: int) -> Sequence[Event]:
-        rows = sorted(
-            (e for e in self._t.events.values() if e.id not in self._t.streamed),
-            key=lambda e: (e.created, e.id),
-        )
-        return rows[:limit]
+        return self._unmarked(self._t.streamed, limit)
 
     async def mark_streamed(self, event_ids: Sequence[str], at: datetime) -> None:
         self._t.streamed.update(event_ids)
+
+    async def claim_unnotified(self, *, limit: int) -> Sequence[Event]:
+        return self._unmarked(self._t.notified, limit)
+
+    async def mark_notified(self, event_ids: Sequence[str], at: datetime) -> None:
+        self._t.notified.update(event_ids)
+
+    def _unmarked(self, marked: set[str], limit: int) -> list[Event]:
+        rows = sorted(
+            (e for e in self._t.events.values() if e.id not in marked),
+            key=lambda e: (e.created, e.id),
+        )
+        return rows[:limit]
 
 
 class MemoryWebhookEndpoints:

@@ -19,6 +19,7 @@ from core.access.members import Invitation, Membership
 from core.access.model import ApiKey, Merchant
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
+from core.notifications.model import Email
 from core.payments.model import (
     CONFIRMABLE,
     IN_FLIGHT,
@@ -56,6 +57,7 @@ from tests.fakes.ledger import (
     MemoryPayouts,
     MemorySettlements,
 )
+from tests.fakes.notifications import MemoryEmails, MemoryMailDirectory
 from tests.fakes.transaction import MemoryStore as BaseStore
 from tests.fakes.transaction import MemoryTransaction
 
@@ -78,6 +80,7 @@ class Tables:
     risk_overrides: dict[str, MerchantOverrides] = field(default_factory=dict)
     ledger: LedgerTables = field(default_factory=LedgerTables)
     webhooks: EventTables = field(default_factory=EventTables)
+    emails: dict[str, Email] = field(default_factory=dict)
 
 
 class _RiskOverrides:
@@ -407,6 +410,13 @@ class _ApiKeys:
         if key is not None and key.merchant_id == merchant_id and key.revoked_at is None:
             key.expires_at = at
 
+    async def set_allowed_ips(
+        self, merchant_id: str, key_id: str, allowed_ips: tuple[str, ...]
+    ) -> None:
+        key = self._t.api_keys.get(key_id)
+        if key is not None and key.merchant_id == merchant_id:
+            key.allowed_ips = tuple(allowed_ips)
+
     async def record_use(self, key_id: str, at: datetime, count: int = 1) -> None:
         key = self._t.api_keys.get(key_id)
         if key is not None:
@@ -447,6 +457,8 @@ class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
         self.events = MemoryEvents(self._work.webhooks)
         self.webhook_endpoints = MemoryWebhookEndpoints(self._work.webhooks)
         self.webhook_deliveries = MemoryDeliveries(self._work.webhooks)
+        self.emails = MemoryEmails(self._work)
+        self.mail_directory = MemoryMailDirectory(self._work)
         ledger = self._work.ledger
         self.ledger = MemoryLedgerRepository(ledger)
         self.merchant_terms = MemoryMerchantTermsStore(ledger.merchant_terms)

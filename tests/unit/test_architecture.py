@@ -77,3 +77,11 @@ def test_no_sqlite_anywhere() -> None:
     for folder in ("core", "adapters", "sandbox", "servers"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "sqlite" not in path.read_text().lower(), path
+
+
+def test_the_merchant_cli_is_a_client_of_the_public_api_only() -> None:
+    # It runs on merchants' machines against the generated client: nothing of the gateway.
+    forbidden = {"core", "adapters", "sandbox", "paygate", "grpc", "sqlalchemy"}
+    assert offenders_in("servers/cli/merchant", forbidden) == {}
+    assert offenders_in("servers/cli/merchant", set()) == {}  # the folder is found
+    assert list((ROOT / "servers/cli/merchant").rglob("*.py"))

@@ -18,7 +18,10 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         self, request: pb.CreateApiKeyRequest, context: ServicerContext
     ) -> pb.ApiKey:
         issued = await self._keys.create(
-            caller(), convert.key_type(request.type), convert.role(request.role)
+            caller(),
+            convert.key_type(request.type),
+            convert.role(request.role),
+            list(request.allowed_ips),
         )
         return convert.api_key(issued.key, issued.plaintext)
 
@@ -36,6 +39,12 @@ class ApiKeyService(api_keys_pb2_grpc.ApiKeyServiceServicer):
         self, request: pb.RevokeApiKeyRequest, context: ServicerContext
     ) -> pb.ApiKey:
         return convert.api_key(await self._keys.revoke(caller(), request.id))
+
+    async def UpdateApiKey(
+        self, request: pb.UpdateApiKeyRequest, context: ServicerContext
+    ) -> pb.ApiKey:
+        key = await self._keys.set_allowed_ips(caller(), request.id, list(request.allowed_ips))
+        return convert.api_key(key)
 
     async def RollApiKey(
         self, request: pb.RollApiKeyRequest, context: ServicerContext

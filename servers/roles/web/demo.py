@@ -18,6 +18,7 @@ import asyncio
 import json
 import secrets
 import signal
+import ssl
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -37,6 +38,16 @@ MAX_REQUEST = 16 * 1024
 ORDER = {"amount": 2500, "currency": "eur", "description": "Paygate demo: a pot of tea"}
 
 
+def own_certificate(settings: Settings) -> ssl.SSLContext | bool:
+    """With TLS at Envoy, the demo's server trusts exactly the certificate Envoy serves
+    (a development one has no public CA behind it); without, plain HTTP."""
+    if not settings.tls:
+        return True
+    context = ssl.create_default_context(cafile=settings.tls_cert_file)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself is the anchor
+    return context
+
+
 @dataclass(frozen=True)
 class DemoMerchant:
     gateway_url: str  # Envoy's REST listener
@@ -48,7 +59,7 @@ class DemoMerchant:
     def from_seed(cls, settings: Settings) -> DemoMerchant:
         seed = json.loads((settings.data_dir / "seed.json").read_text())
         return cls(
-            gateway_url=f"http://127.0.0.1:{settings.http_port}",
+            gateway_url=settings.rest_url,
             secret_key=seed["secret_key"],
             publishable_key=seed["publishable_key"],
             merchant_name=seed.get("merchant_name", "Test merchant"),
@@ -139,7 +150,7 @@ async def run(settings: Settings, listen: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, verify=own_certificate(settings)) as client:
         server = await asyncio.start_server(
             lambda r, w: handle(demo, client, r, w), host or "127.0.0.1", int(port)
         )

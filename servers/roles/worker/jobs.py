@@ -18,6 +18,8 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
 | events.prune | 1 h | events older than 30 days go, with their deliveries |
 | events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
+| mail.queue | 1 s | (PAYGATE_SMTP_HOST set) the receipts and alerts new events call for |
+| mail.send | 1 s | (PAYGATE_SMTP_HOST set) due emails to the SMTP server, retried with back-off |
 
 Beside the jobs, the worker sends webhooks continuously (core/events/delivery.py: claim
 under a lease, send, record), PAYGATE_WEBHOOK_MAX_IN_FLIGHT requests at a time.
@@ -56,6 +58,7 @@ def jobs(app: App, settings: Settings) -> list[Job]:
         *payment_jobs(app, timedelta(seconds=settings.recovery_after_seconds)),
         *ledger_jobs(app),
         *event_jobs(app),
+        *mail_jobs(app),
     ]
     hosted = app.vault_access.hosted if app.vault_access else None
     if hosted is not None:  # embedded mode; a split vault role sweeps its own tokens
@@ -123,6 +126,25 @@ def event_jobs(app: App) -> list[Job]:
     if maintenance.stream is not None:
         found.append(Job("events.stream", every=0.25, run=stream, batch=500))
     return found
+
+
+def mail_jobs(app: App) -> list[Job]:
+    """Receipts and alerts, only when a mail server is configured: without one, events are
+    left unread and the queue skips anything older than a day once mail is turned on."""
+    notifications = app.notifications
+    if notifications.mailer is None:
+        return []
+
+    async def queue(now: datetime, limit: int) -> int:
+        return await notifications.queue(limit=limit)
+
+    async def send(now: datetime, limit: int) -> int:
+        return await notifications.send_due(limit=limit)
+
+    return [
+        Job("mail.queue", every=1.0, run=queue, batch=200),
+        Job("mail.send", every=1.0, run=send, batch=20),
+    ]
 
 
 def ledger_jobs(app: App) -> list[Job]:

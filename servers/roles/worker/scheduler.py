@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from adapters.failpoints import fail_point
+from adapters.observability.metrics import Metrics
 from core.shared.ports import Clock
 
 log = logging.getLogger("paygate.worker")
@@ -39,17 +41,28 @@ class Job:
     batch: int = 500
 
 
-async def run_job(job: Job, clock: Clock, stop: asyncio.Event) -> None:
+async def run_job(
+    job: Job, clock: Clock, stop: asyncio.Event, metrics: Metrics | None = None
+) -> None:
     failures = 0
     while not stop.is_set():
         fail_point(f"job.before:{job.name}")
+        started = time.perf_counter()
         try:
             handled = await job.run(clock.now(), job.batch)
         except Exception:
+            if metrics is not None:
+                metrics.record_job(
+                    job.name, handled=0, failed=True, seconds=time.perf_counter() - started
+                )
             failures += 1
             log.exception("job failed", extra={"fields": {"job": job.name, "failures": failures}})
             delay = min(job.every * 2**failures, MAX_BACKOFF)
         else:
+            if metrics is not None:
+                metrics.record_job(
+                    job.name, handled=handled, failed=False, seconds=time.perf_counter() - started
+                )
             failures = 0
             if handled:
                 fail_point(f"job.after:{job.name}")
@@ -61,6 +74,9 @@ async def run_job(job: Job, clock: Clock, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=delay)
 
 
-async def run_jobs(jobs: list[Job], clock: Clock, stop: asyncio.Event) -> None:
-    """Runs every job until `stop` is set; a job's batch in progress finishes first."""
-    await asyncio.gather(*(run_job(job, clock, stop) for job in jobs))
+async def run_jobs(
+    jobs: list[Job], clock: Clock, stop: asyncio.Event, metrics: Metrics | None = None
+) -> None:
+    """Runs every job until `stop` is set; a job's batch in progress finishes first.
+    With `metrics`, every batch is counted and timed (paygate_job_*)."""
+    await asyncio.gather(*(run_job(job, clock, stop, metrics) for job in jobs))

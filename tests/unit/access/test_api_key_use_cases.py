@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.access.audit import Action
+from core.access.audit import Action, Outcome
 from core.access.model import KeyType, Principal
 from core.access.roles import Role, may_grant, permissions_of
 from core.access.use_cases import KEY_CACHE_TTL, ApiKeys, SeededMerchant
@@ -384,3 +384,100 @@ async def test_a_secret_pasted_as_an_id_is_not_echoed(
     with pytest.raises(NotFound) as known:
         await keys.revoke(admin_of(seeded), other.secret_key.key.id)
     assert other.secret_key.key.id in known.value.message
+
+
+# --- IP allow-lists (core/access/ip_allowlist.py) ------------------------------------------
+
+
+async def test_a_key_with_ranges_works_inside_and_is_refused_and_audited_outside(
+    keys: ApiKeys, seeded: SeededMerchant, uow: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    issued = await keys.create(admin_of(seeded), KeyType.SECRET, None, ["127.0.0.1"])
+    assert issued.key.allowed_ips == ("127.0.0.1/32",)
+    principal = await keys.authenticate(issued.plaintext, "127.0.0.1")
+    assert principal.actor == issued.key.id
+
+    for _ in range(3):  # a burst from one address: one audit record, not three
+        with pytest.raises(PermissionDenied) as refused:
+            await keys.authenticate(issued.plaintext, "127.0.0.2")
+        assert refused.value.reason == "IP_NOT_ALLOWED"
+    denials = [e for e in uow.store.tables.audit_events if e.action is Action.API_KEY_IP_DENIED]
+    assert [(e.outcome, e.actor, e.origin, e.merchant_id) for e in denials] == [
+        (Outcome.DENIED, issued.key.id, "127.0.0.2", seeded.merchant.id)
+    ]
+    assert issued.plaintext not in str(denials)
+
+    clock.advance(seconds=61)
+    with pytest.raises(PermissionDenied):
+        await keys.authenticate(issued.plaintext, "127.0.0.2")
+    denials = [e for e in uow.store.tables.audit_events if e.action is Action.API_KEY_IP_DENIED]
+    assert len(denials) == 2
+
+
+async def test_updating_the_ranges_applies_at_once_in_this_process(
+    keys: ApiKeys, seeded: SeededMerchant, uow: MemoryUnitOfWorkFactory
+) -> None:
+    admin = admin_of(seeded)
+    issued = await keys.create(admin, KeyType.SECRET, None)
+    await keys.authenticate(issued.plaintext, "127.0.0.2")  # cached: any address
+
+    updated = await keys.set_allowed_ips(admin, issued.key.id, ["127.0.0.1/32"])
+    assert updated.allowed_ips == ("127.0.0.1/32",)
+    with pytest.raises(PermissionDenied):
+        await keys.authenticate(issued.plaintext, "127.0.0.2")
+    event = uow.store.tables.audit_events[-2]
+    assert (event.action, event.details["allowed_ips"]) == (Action.API_KEY_UPDATE, "127.0.0.1/32")
+
+    await keys.set_allowed_ips(admin, issued.key.id, [])
+    await keys.authenticate(issued.plaintext, "127.0.0.2")
+
+
+async def test_another_process_sees_the_change_within_the_cache_ttl(
+    uow: MemoryUnitOfWorkFactory, clock: FixedClock, seeded: SeededMerchant, keys: ApiKeys
+) -> None:
+    other = ApiKeys(uow, SequentialIds(clock), clock)
+    issued = await keys.create(admin_of(seeded), KeyType.SECRET, None)
+    await other.authenticate(issued.plaintext, "127.0.0.2")
+    await keys.set_allowed_ips(admin_of(seeded), issued.key.id, ["127.0.0.1"])
+    clock.advance(seconds=KEY_CACHE_TTL.total_seconds())
+    with pytest.raises(PermissionDenied):
+        await other.authenticate(issued.plaintext, "127.0.0.2")
+
+
+async def test_bad_ranges_are_invalid_argument_and_change_nothing(
+    keys: ApiKeys, seeded: SeededMerchant, uow: MemoryUnitOfWorkFactory
+) -> None:
+    admin = admin_of(seeded)
+    before = len(uow.store.tables.api_keys)
+    with pytest.raises(InvalidArgument) as raised:
+        await keys.create(admin, KeyType.SECRET, None, ["127.0.0.1", "not-a-network"])
+    assert [v.field for v in raised.value.violations] == ["allowed_ips[1]"]
+    assert len(uow.store.tables.api_keys) == before
+
+    key_id = seeded.secret_key.key.id
+    with pytest.raises(InvalidArgument):
+        await keys.set_allowed_ips(admin, key_id, ["10.0.0.1/8"])
+    assert uow.store.tables.api_keys[key_id].allowed_ips == ()
+
+
+async def test_a_publishable_key_cannot_be_restricted(
+    keys: ApiKeys, seeded: SeededMerchant
+) -> None:
+    admin = admin_of(seeded)
+    with pytest.raises(InvalidArgument) as raised:
+        await keys.create(admin, KeyType.PUBLISHABLE, None, ["127.0.0.1"])
+    assert [v.field for v in raised.value.violations] == ["allowed_ips"]
+    with pytest.raises(InvalidArgument):
+        await keys.set_allowed_ips(admin, seeded.publishable_key.key.id, ["127.0.0.1"])
+
+
+async def test_a_rolled_key_keeps_its_ranges_and_a_revoked_one_cannot_change(
+    keys: ApiKeys, seeded: SeededMerchant
+) -> None:
+    admin = admin_of(seeded)
+    issued = await keys.create(admin, KeyType.SECRET, None, ["127.0.0.1"])
+    rolled = await keys.roll(admin, issued.key.id)
+    assert rolled.key.allowed_ips == ("127.0.0.1/32",)
+    await keys.revoke(admin, issued.key.id)
+    with pytest.raises(FailedPrecondition):
+        await keys.set_allowed_ips(admin, issued.key.id, [])

@@ -4,6 +4,7 @@ simulators, or clients of the acquirer role)."""
 from __future__ import annotations
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
+from adapters.observability.metered import MeteredAcquirer
 from core.shared.secret import Secret
 from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
 from servers.runtime.settings import Settings
@@ -63,8 +64,11 @@ async def test_build_app_uses_the_acquirer_role_when_its_target_is_set() -> None
     app = build_app(settings, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
         router = app.payments._acquirers
-        assert isinstance(router.acquirer(CARD_NETWORK), GrpcAcquirer)
-        assert isinstance(router.acquirer(UPI_SWITCH), GrpcAcquirer)
+        # Each measured (adapters/observability/metered.py) around the role's client.
+        for name in (CARD_NETWORK, UPI_SWITCH):
+            acquirer = router.acquirer(name)
+            assert isinstance(acquirer, MeteredAcquirer)
+            assert isinstance(acquirer.inner, GrpcAcquirer)
         assert app.acquirers is not None and app.acquirers.hosted is None
     finally:
         await app.aclose()

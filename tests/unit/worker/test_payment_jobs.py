@@ -186,7 +186,7 @@ async def test_recover_stuck_refunds_sends_them_again_after_five_minutes(world: 
 async def test_the_upi_poller_settles_collects_whose_callback_never_came(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    switch = world.app.payments._acquirers.acquirer(UPI_SWITCH)
+    switch = world.app.payments._acquirers.acquirer(UPI_SWITCH).inner  # type: ignore[attr-defined]
     assert isinstance(switch, UpiSimulator)
     monkeypatch.setattr(switch, "_on_complete", None)  # the switch's callbacks get lost
     due = await world.upi_collect()

@@ -132,6 +132,7 @@ __all__ = (
     "TimeRange",
     "Token",
     "TokenServiceStub",
+    "UpdateApiKeyRequest",
     "UpdateMemberRoleRequest",
     "UpdatePaymentIntentRequest",
     "UpdateRiskSettingsRequest",
@@ -803,6 +804,15 @@ class ApiKey(betterproto2.Message):
     Set on a rolled key: it stops working at this time.
     """
 
+    allowed_ips: "list[str]" = betterproto2.field(
+        13, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    Networks (CIDRs, e.g. 203.0.113.0/24; an address alone is a /32 or /128) a secret
+    key may be used from; a call from elsewhere is PERMISSION_DENIED, reason
+    IP_NOT_ALLOWED. Empty: any address. A rolled key's successor inherits them.
+    """
+
 
 default_message_pool.register_message("paygate.v1", "ApiKey", ApiKey)
 
@@ -1107,6 +1117,13 @@ class CreateApiKeyRequest(betterproto2.Message):
     """
     Role of a secret key; defaults to ADMIN, or to the caller's own role when the
     caller may not grant ADMIN. Nobody creates a key with more rights than their own.
+    """
+
+    allowed_ips: "list[str]" = betterproto2.field(
+        3, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    Networks the key may be used from (secret keys only); at most 50. Empty: any.
     """
 
 
@@ -3536,6 +3553,30 @@ default_message_pool.register_message("paygate.v1", "Token", Token)
 
 
 @dataclass(eq=False, repr=False)
+class UpdateApiKeyRequest(betterproto2.Message):
+    """
+    Request of UpdateApiKey.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `key_...`
+    """
+
+    allowed_ips: "list[str]" = betterproto2.field(
+        2, betterproto2.TYPE_STRING, repeated=True
+    )
+    """
+    The key's networks from now on (replacing its list); empty: any address.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "UpdateApiKeyRequest", UpdateApiKeyRequest
+)
+
+
+@dataclass(eq=False, repr=False)
 class UpdateMemberRoleRequest(betterproto2.Message):
     """
     Request of UpdateMemberRole.
@@ -4039,6 +4080,29 @@ class ApiKeyServiceStub(betterproto2_grpclib.ServiceStub):
 
         return await self._unary_unary(
             "/paygate.v1.ApiKeyService/RevokeApiKey",
+            message,
+            ApiKey,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def update_api_key(
+        self,
+        message: "UpdateApiKeyRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ApiKey":
+        """
+        Changes a key's networks (allowed_ips): the list given replaces the key's; an
+        empty list lets the key be used from any address again. Every API process applies
+        the change within 5 seconds.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.ApiKeyService/UpdateApiKey",
             message,
             ApiKey,
             timeout=timeout,

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file paygate/v1/api_keys.proto.
  */
 export const file_paygate_v1_api_keys: GenFile = /*@__PURE__*/
-  fileDesc("ChlwYXlnYXRlL3YxL2FwaV9rZXlzLnByb3RvEgpwYXlnYXRlLnYxIqAECgZBcGlLZXkSEAoCaWQYASABKAlCBOJBAQMSKwoEdHlwZRgCIAEoDjIXLnBheWdhdGUudjEuQXBpS2V5LlR5cGVCBOJBAQUSJAoEcm9sZRgDIAEoDjIQLnBheWdhdGUudjEuUm9sZUIE4kEBBRIXCgZzZWNyZXQYBCABKAlCB4ABAeJBAQMSFAoGcHJlZml4GAUgASgJQgTiQQEDEhMKBWxhc3Q0GAYgASgJQgTiQQEDEhYKCGxpdmVtb2RlGAcgASgIQgTiQQEDEjEKB2NyZWF0ZWQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnJldm9rZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjMKCWxhc3RfdXNlZBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGQoLdXNhZ2VfY291bnQYCyABKANCBOJBAQMSNAoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiOQoEVHlwZRIUChBUWVBFX1VOU1BFQ0lGSUVEEAASCgoGU0VDUkVUEAESDwoLUFVCTElTSEFCTEUQAjor6kEoChJwYXlnYXRlLmRldi9BcGlLZXkSEmFwaV9rZXlzL3thcGlfa2V5fSJoChNDcmVhdGVBcGlLZXlSZXF1ZXN0EisKBHR5cGUYASABKA4yFy5wYXlnYXRlLnYxLkFwaUtleS5UeXBlQgTiQQECEiQKBHJvbGUYAiABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQEiRwoSTGlzdEFwaUtleXNSZXF1ZXN0EhMKBWxpbWl0GAEgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAIgASgJQgTiQQEBIlUKE0xpc3RBcGlLZXlzUmVzcG9uc2USJgoEZGF0YRgBIAMoCzISLnBheWdhdGUudjEuQXBpS2V5QgTiQQEDEhYKCGhhc19tb3JlGAIgASgIQgTiQQEDIicKE1Jldm9rZUFwaUtleVJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiZgoRUm9sbEFwaUtleVJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISPwoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAsyGy5nb29nbGUucHJvdG9idWYuSW50NjRWYWx1ZUIE4kEBASpZCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIJCgVPV05FUhABEgkKBUFETUlOEAISDQoJREVWRUxPUEVSEAMSCwoHTUFOQUdFUhAEEgkKBVNUQUZGEAUy9gMKDUFwaUtleVNlcnZpY2UScgoMQ3JlYXRlQXBpS2V5Eh8ucGF5Z2F0ZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GhIucGF5Z2F0ZS52MS5BcGlLZXkiLaK7GBIKDmFwaV9rZXlzOndyaXRlIAGC0+STAhEiDC92MS9hcGlfa2V5czoBKhJ3CgtMaXN0QXBpS2V5cxIeLnBheWdhdGUudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8ucGF5Z2F0ZS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIieiuxgPCg1hcGlfa2V5czpyZWFkgtPkkwIOEgwvdjEvYXBpX2tleXMSfgoMUmV2b2tlQXBpS2V5Eh8ucGF5Z2F0ZS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhIucGF5Z2F0ZS52MS5BcGlLZXkiOaK7GBIKDmFwaV9rZXlzOndyaXRlIAGC0+STAh0iGC92MS9hcGlfa2V5cy97aWR9L3Jldm9rZToBKhJ4CgpSb2xsQXBpS2V5Eh0ucGF5Z2F0ZS52MS5Sb2xsQXBpS2V5UmVxdWVzdBoSLnBheWdhdGUudjEuQXBpS2V5IjeiuxgSCg5hcGlfa2V5czp3cml0ZSABgtPkkwIbIhYvdjEvYXBpX2tleXMve2lkfS9yb2xsOgEqQiZaJHBheWdhdGUuZGV2L2dlbi9wYXlnYXRlL3YxO3BheWdhdGV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_paygate_v1_options]);
+  fileDesc("ChlwYXlnYXRlL3YxL2FwaV9rZXlzLnByb3RvEgpwYXlnYXRlLnYxIrsECgZBcGlLZXkSEAoCaWQYASABKAlCBOJBAQMSKwoEdHlwZRgCIAEoDjIXLnBheWdhdGUudjEuQXBpS2V5LlR5cGVCBOJBAQUSJAoEcm9sZRgDIAEoDjIQLnBheWdhdGUudjEuUm9sZUIE4kEBBRIXCgZzZWNyZXQYBCABKAlCB4ABAeJBAQMSFAoGcHJlZml4GAUgASgJQgTiQQEDEhMKBWxhc3Q0GAYgASgJQgTiQQEDEhYKCGxpdmVtb2RlGAcgASgIQgTiQQEDEjEKB2NyZWF0ZWQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnJldm9rZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjMKCWxhc3RfdXNlZBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGQoLdXNhZ2VfY291bnQYCyABKANCBOJBAQMSNAoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGQoLYWxsb3dlZF9pcHMYDSADKAlCBOJBAQEiOQoEVHlwZRIUChBUWVBFX1VOU1BFQ0lGSUVEEAASCgoGU0VDUkVUEAESDwoLUFVCTElTSEFCTEUQAjor6kEoChJwYXlnYXRlLmRldi9BcGlLZXkSEmFwaV9rZXlzL3thcGlfa2V5fSKDAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIrCgR0eXBlGAEgASgOMhcucGF5Z2F0ZS52MS5BcGlLZXkuVHlwZUIE4kEBAhIkCgRyb2xlGAIgASgOMhAucGF5Z2F0ZS52MS5Sb2xlQgTiQQEBEhkKC2FsbG93ZWRfaXBzGAMgAygJQgTiQQEBIkIKE1VwZGF0ZUFwaUtleVJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISGQoLYWxsb3dlZF9pcHMYAiADKAlCBOJBAQEiRwoSTGlzdEFwaUtleXNSZXF1ZXN0EhMKBWxpbWl0GAEgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAIgASgJQgTiQQEBIlUKE0xpc3RBcGlLZXlzUmVzcG9uc2USJgoEZGF0YRgBIAMoCzISLnBheWdhdGUudjEuQXBpS2V5QgTiQQEDEhYKCGhhc19tb3JlGAIgASgIQgTiQQEDIicKE1Jldm9rZUFwaUtleVJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiZgoRUm9sbEFwaUtleVJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISPwoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAsyGy5nb29nbGUucHJvdG9idWYuSW50NjRWYWx1ZUIE4kEBASpZCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIJCgVPV05FUhABEgkKBUFETUlOEAISDQoJREVWRUxPUEVSEAMSCwoHTUFOQUdFUhAEEgkKBVNUQUZGEAUy7wQKDUFwaUtleVNlcnZpY2UScgoMQ3JlYXRlQXBpS2V5Eh8ucGF5Z2F0ZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GhIucGF5Z2F0ZS52MS5BcGlLZXkiLaK7GBIKDmFwaV9rZXlzOndyaXRlIAGC0+STAhEiDC92MS9hcGlfa2V5czoBKhJ3CgtMaXN0QXBpS2V5cxIeLnBheWdhdGUudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8ucGF5Z2F0ZS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIieiuxgPCg1hcGlfa2V5czpyZWFkgtPkkwIOEgwvdjEvYXBpX2tleXMSfgoMUmV2b2tlQXBpS2V5Eh8ucGF5Z2F0ZS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhIucGF5Z2F0ZS52MS5BcGlLZXkiOaK7GBIKDmFwaV9rZXlzOndyaXRlIAGC0+STAh0iGC92MS9hcGlfa2V5cy97aWR9L3Jldm9rZToBKhJ3CgxVcGRhdGVBcGlLZXkSHy5wYXlnYXRlLnYxLlVwZGF0ZUFwaUtleVJlcXVlc3QaEi5wYXlnYXRlLnYxLkFwaUtleSIyorsYEgoOYXBpX2tleXM6d3JpdGUgAYLT5JMCFiIRL3YxL2FwaV9rZXlzL3tpZH06ASoSeAoKUm9sbEFwaUtleRIdLnBheWdhdGUudjEuUm9sbEFwaUtleVJlcXVlc3QaEi5wYXlnYXRlLnYxLkFwaUtleSI3orsYEgoOYXBpX2tleXM6d3JpdGUgAYLT5JMCGyIWL3YxL2FwaV9rZXlzL3tpZH0vcm9sbDoBKkImWiRwYXlnYXRlLmRldi9nZW4vcGF5Z2F0ZS92MTtwYXlnYXRldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_paygate_v1_options]);
 
 /**
  * A credential of a merchant account.
@@ -96,6 +96,15 @@ export type ApiKey = Message<"paygate.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 12;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * Networks (CIDRs, e.g. 203.0.113.0/24; an address alone is a /32 or /128) a secret
+   * key may be used from; a call from elsewhere is PERMISSION_DENIED, reason
+   * IP_NOT_ALLOWED. Empty: any address. A rolled key's successor inherits them.
+   *
+   * @generated from field: repeated string allowed_ips = 13;
+   */
+  allowedIps: string[];
 };
 
 /**
@@ -157,6 +166,13 @@ export type CreateApiKeyRequest = Message<"paygate.v1.CreateApiKeyRequest"> & {
    * @generated from field: paygate.v1.Role role = 2;
    */
   role: Role;
+
+  /**
+   * Networks the key may be used from (secret keys only); at most 50. Empty: any.
+   *
+   * @generated from field: repeated string allowed_ips = 3;
+   */
+  allowedIps: string[];
 };
 
 /**
@@ -165,6 +181,34 @@ export type CreateApiKeyRequest = Message<"paygate.v1.CreateApiKeyRequest"> & {
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
   messageDesc(file_paygate_v1_api_keys, 1);
+
+/**
+ * Request of UpdateApiKey.
+ *
+ * @generated from message paygate.v1.UpdateApiKeyRequest
+ */
+export type UpdateApiKeyRequest = Message<"paygate.v1.UpdateApiKeyRequest"> & {
+  /**
+   * `key_...`
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The key's networks from now on (replacing its list); empty: any address.
+   *
+   * @generated from field: repeated string allowed_ips = 2;
+   */
+  allowedIps: string[];
+};
+
+/**
+ * Describes the message paygate.v1.UpdateApiKeyRequest.
+ * Use `create(UpdateApiKeyRequestSchema)` to create a new message.
+ */
+export const UpdateApiKeyRequestSchema: GenMessage<UpdateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_api_keys, 2);
 
 /**
  * Request of ListApiKeys.
@@ -192,7 +236,7 @@ export type ListApiKeysRequest = Message<"paygate.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_api_keys, 2);
+  messageDesc(file_paygate_v1_api_keys, 3);
 
 /**
  * Response of ListApiKeys.
@@ -218,7 +262,7 @@ export type ListApiKeysResponse = Message<"paygate.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_api_keys, 3);
+  messageDesc(file_paygate_v1_api_keys, 4);
 
 /**
  * Request of RevokeApiKey.
@@ -239,7 +283,7 @@ export type RevokeApiKeyRequest = Message<"paygate.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_api_keys, 4);
+  messageDesc(file_paygate_v1_api_keys, 5);
 
 /**
  * Request of RollApiKey.
@@ -268,7 +312,7 @@ export type RollApiKeyRequest = Message<"paygate.v1.RollApiKeyRequest"> & {
  * Use `create(RollApiKeyRequestSchema)` to create a new message.
  */
 export const RollApiKeyRequestSchema: GenMessage<RollApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_api_keys, 5);
+  messageDesc(file_paygate_v1_api_keys, 6);
 
 /**
  * A role of a member or an API key within a merchant account.
@@ -359,6 +403,18 @@ export const ApiKeyService: GenService<{
   revokeApiKey: {
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
+    output: typeof ApiKeySchema;
+  },
+  /**
+   * Changes a key's networks (allowed_ips): the list given replaces the key's; an
+   * empty list lets the key be used from any address again. Every API process applies
+   * the change within 5 seconds.
+   *
+   * @generated from rpc paygate.v1.ApiKeyService.UpdateApiKey
+   */
+  updateApiKey: {
+    methodKind: "unary";
+    input: typeof UpdateApiKeyRequestSchema;
     output: typeof ApiKeySchema;
   },
   /**

@@ -1,0 +1,1 @@
+"""What an operator sees of a process: Prometheus metrics and OpenTelemetry traces."""
