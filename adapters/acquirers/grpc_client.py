@@ -29,6 +29,7 @@ from paygate.internal.v1 import acquirer_pb2_grpc
 from adapters.acquirers import wire
 from adapters.acquirers.grpc_errors import from_rpc_error
 from adapters.acquirers.settlement_file import SettlementRecord
+from adapters.failpoints import fail_point
 from core.payments.acquirer import (
     Acquirer,
     AcquirerDispute,
@@ -139,12 +140,16 @@ class GrpcAcquirer:
     ) -> T:
         if outcome_at_stake:
             await self._connected()
+        name = type(request).__name__.removesuffix("Request").lower()  # authorize, capture...
+        fail_point(f"acquirer.before.{name}")
         try:
-            return await method(request, metadata=self._metadata(), timeout=self._timeout)
+            answer = await method(request, metadata=self._metadata(), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(
                 error, reference=reference, outcome_at_stake=outcome_at_stake
             ) from None
+        fail_point(f"acquirer.after.{name}")
+        return answer
 
     # --- Acquirer ------------------------------------------------------------------------
 

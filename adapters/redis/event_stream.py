@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from adapters.failpoints import fail_point
 from core.events.model import Event
 
 STREAM = "paygate:events"
@@ -41,7 +42,9 @@ class RedisEventStream:
                     maxlen=self.max_length,
                     approximate=True,
                 )
+            fail_point("relay.stream.before")
             await pipe.execute()
+            fail_point("relay.stream.after")  # on the stream, not yet marked relayed
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -28,6 +28,7 @@ def asyncpg_url(database_url: str | URL) -> URL:
     return url
 
 
+CONNECT_TIMEOUT_SECONDS = 5.0
 # A pooled connection idle for longer than this is checked with a ping before it is used.
 PING_AFTER_IDLE_SECONDS = 10.0
 
@@ -41,7 +42,12 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "paygate"}},
+        # A server that does not answer (stopped, black-holed) fails a request in seconds
+        # as UNAVAILABLE rather than holding it for asyncpg's default minute.
+        connect_args={
+            "server_settings": {"application_name": "paygate"},
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+        },
     )
     _ping_when_idle(engine)
     return engine

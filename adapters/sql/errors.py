@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from core.shared.errors import AlreadyExists
+from core.shared.errors import AlreadyExists, Unavailable
 
 UNIQUE_VIOLATION = "23505"  # SQLSTATE unique_violation
+# SQLSTATEs of a server that is going away or not there yet: connection exceptions (08),
+# admin_shutdown, crash_shutdown, cannot_connect_now (a restart in progress).
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when `error` says the database could not be reached or went away during the
+    call (stopped, restarted, network cut), not that the statement was wrong: the caller
+    gets UNAVAILABLE and may retry, never INTERNAL."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (OSError, TimeoutError, OperationalError, InterfaceError)):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        sqlstate = getattr(seen, "sqlstate", None) or getattr(
+            getattr(seen, "orig", None), "sqlstate", None
+        )
+        if isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("The database is unavailable.")
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

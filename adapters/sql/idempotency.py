@@ -19,12 +19,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
-from core.shared.errors import Unavailable
 
 _PRIMARY_KEY = (keys.c.merchant_id, keys.c.key, keys.c.method)
 
@@ -91,8 +90,10 @@ class SqlIdempotencyStore:
         try:
             async with self._engine.begin() as connection:
                 yield connection
-        except (OSError, OperationalError, InterfaceError) as error:
-            raise Unavailable("The database is unavailable.") from error
+        except Exception as error:
+            if is_outage(error):
+                raise unavailable() from error
+            raise
 
     async def claim(
         self, record: Record, *, now: datetime, expired_before: datetime

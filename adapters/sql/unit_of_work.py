@@ -10,10 +10,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.crypto.secret_box import SecretBox
+from adapters.failpoints import ARMED, fail_point
 from adapters.observability import tracing
 from adapters.sql.access import (
     SqlApiKeys,
@@ -27,6 +28,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
+from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -38,7 +40,7 @@ from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
 from adapters.sql.risk import SqlRiskOverrides
-from core.shared.errors import Conflict, Unavailable
+from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
@@ -65,6 +67,9 @@ class LazyTransaction:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
         self.begun = False
+        # The tables this transaction wrote, which name its phase at the fail points
+        # around the commit (adapters/failpoints.py); kept only while they are armed.
+        self._written: set[str] = set()
 
     async def start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -81,6 +86,8 @@ class LazyTransaction:
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.begun and not _plain_read(statement):
             await self.begin()
+        if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
+            self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
 
     @asynccontextmanager
@@ -92,7 +99,11 @@ class LazyTransaction:
 
     async def commit(self) -> None:
         if self.begun:
+            phase = "+".join(sorted(self._written)) if ARMED else ""
+            fail_point(f"sql.commit.before:{phase}")
             await self._connection.commit()
+            fail_point(f"sql.commit.after:{phase}")
+            self._written.clear()
             self.begun = False
             await self.start_reading()
 
@@ -135,9 +146,11 @@ class SqlTransaction:
             self._span.__enter__()
         try:
             connection = await self._engine.connect()
-        except (OSError, OperationalError, InterfaceError) as error:
+        except Exception as error:
             self._end_span(error)
-            raise Unavailable("The database is unavailable.") from error
+            if is_outage(error):
+                raise unavailable() from error
+            raise
         lazy = LazyTransaction(connection)
         try:
             await lazy.start_reading()
@@ -191,6 +204,10 @@ class SqlTransaction:
                     "The transaction lost a race with another one; retry it.",
                     reason=_RETRYABLE[sqlstate],
                 ) from exc
+        if isinstance(exc, Exception) and not isinstance(exc, PaygateError) and is_outage(exc):
+            # A transaction cut off before COMMIT left nothing behind; one cut off during
+            # it is a lost reply, which the caller's idempotency key makes safe to retry.
+            raise unavailable() from exc
 
     async def commit(self) -> None:
         await self.connection.commit()

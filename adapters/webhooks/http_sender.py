@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from adapters.failpoints import fail_point
 from core.events.ports import SendResult
 from core.events.ssrf import Destination
 
@@ -82,6 +83,8 @@ class HttpxSender:
                 timeout=httpx.Timeout(within),
                 extensions=extensions,
             ) as response:
+                # Mid-delivery: the endpoint has the event, the worker has not recorded it.
+                fail_point("webhook.send.mid")
                 text = await _first_kib(response)
         except httpx.TimeoutException:
             return SendResult(0, "", _ms(started), error=f"timed out after {within:g} s")

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf.message import Message
 
 from adapters.observability import tracing
+from adapters.sql.errors import is_outage, unavailable
 from core.access.gate import AccessGate, Credentials, Requirement
 from core.shared.errors import InvalidArgument, PaygateError, PermissionDenied, Unauthenticated
 from servers.grpc import context as call
@@ -190,11 +191,15 @@ class ErrorInterceptor(AroundCall):
             status = to_grpc_status(to_status(error))
             metadata = (*status.trailing_metadata, *trailing_metadata(error), *_request_id())
             await context.abort(status.code, status.details, metadata)
-        except Exception:
+        except Exception as error:
             if context.code() not in (None, grpc.StatusCode.OK):
                 raise  # the call was already aborted deeper down
-            log.exception("unhandled error in %s", method)
-            status = to_grpc_status(INTERNAL)
+            if is_outage(error):  # PostgreSQL stopped or cut off outside a unit of work
+                log.warning("database unavailable in %s: %s", method, type(error).__name__)
+                status = to_grpc_status(to_status(unavailable()))
+            else:
+                log.exception("unhandled error in %s", method)
+                status = to_grpc_status(INTERNAL)
             await context.abort(
                 status.code, status.details, (*status.trailing_metadata, *_request_id())
             )

@@ -138,6 +138,12 @@ class EmbeddedPostgres:
             self._socket_dir = None
             self._unlock()
 
+    def crash(self) -> None:
+        """Stop the server as a power cut would (`-m immediate`: no checkpoint, every
+        session cut); it stays ours, and start() brings it back through crash recovery.
+        For outage tests (tests/faults/test_outages.py)."""
+        self._pg_ctl(["-w", "-t", str(_STOP_TIMEOUT), "-m", "immediate", "stop"])
+
     def is_running(self) -> bool:
         return self._postmaster_alive()
 

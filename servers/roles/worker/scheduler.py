@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from adapters.failpoints import fail_point
 from adapters.observability.metrics import Metrics
 from core.shared.ports import Clock
 
@@ -45,6 +46,7 @@ async def run_job(
 ) -> None:
     failures = 0
     while not stop.is_set():
+        fail_point(f"job.before:{job.name}")
         started = time.perf_counter()
         try:
             handled = await job.run(clock.now(), job.batch)
@@ -63,6 +65,7 @@ async def run_job(
                 )
             failures = 0
             if handled:
+                fail_point(f"job.after:{job.name}")
                 log.info("job ran", extra={"fields": {"job": job.name, "handled": handled}})
             if handled >= job.batch:
                 continue
