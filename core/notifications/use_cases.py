@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from core.account.ports import AccountScope
 from core.events.model import Event, EventType
 from core.notifications.model import SEND_LEASE, Content, Email, EmailKind
 from core.notifications.ports import Mailer, MailRejected, NotificationsScope, OutgoingMessage
@@ -27,9 +28,17 @@ from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
 MAX_EVENT_AGE = timedelta(hours=24)
 
 
-async def alert_recipient(scope: NotificationsScope, merchant_id: str) -> str:
-    """Where a merchant's alerts go. The one place to change it: today the account owner's
-    email, the business profile's support email once merchants have one."""
+class AlertScope(NotificationsScope, AccountScope, Protocol):
+    """What finding an alert's recipient reads: the profile, then the owner."""
+
+
+async def alert_recipient(scope: AlertScope, merchant_id: str) -> str:
+    """Where a merchant's alerts go: the business profile's support email when the
+    merchant set one (the address it watches for its customers' trouble), else the
+    account owner's email."""
+    profile = await scope.business_profiles.get(merchant_id)
+    if profile is not None and profile.support_email:
+        return profile.support_email
     return await scope.mail_directory.owner_email(merchant_id)
 
 

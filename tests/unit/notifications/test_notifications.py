@@ -10,6 +10,7 @@ from core.access.members import Membership
 from core.access.model import Merchant
 from core.access.roles import Role
 from core.access.users import User
+from core.account.profile import BusinessProfile
 from core.events.model import Event, EventType
 from core.notifications.model import MAX_ATTEMPTS, EmailKind, EmailStatus
 from core.notifications.ports import MailRejected
@@ -141,7 +142,7 @@ async def test_a_refund_receipt_names_the_refunded_amount(
     assert "refunded €7.00" in message.text and "re_1" in message.text
 
 
-async def test_alerts_go_to_the_owner_on_a_dispute_and_a_disabled_endpoint(
+async def test_alerts_go_to_the_owner_without_a_profile_support_email(
     notifications: Notifications, uow: MemoryUnitOfWorkFactory, clock: FixedClock,
     mailer: RecordingMailer,
 ) -> None:  # fmt: skip
@@ -155,6 +156,26 @@ async def test_alerts_go_to_the_owner_on_a_dispute_and_a_disabled_endpoint(
     assert {(m.recipient, m.subject) for m in mailer.sent} == {
         ("owner@bakery.test", "A payment of €25.00 was disputed"),
         ("owner@bakery.test", "Webhook endpoint disabled: https://shop.test/hooks"),
+    }
+
+
+async def test_alerts_go_to_the_profile_support_email_when_the_merchant_set_one(
+    notifications: Notifications, uow: MemoryUnitOfWorkFactory, clock: FixedClock,
+    mailer: RecordingMailer,
+) -> None:  # fmt: skip
+    uow.store.tables.business_profiles[MERCHANT] = BusinessProfile(
+        merchant_id=MERCHANT, support_email="help@bakery.test"
+    )
+    add_event(uow, clock, EventType.CHARGE_DISPUTE_CREATED,
+              {"id": "dp_1", "payment_intent": "pi_1", "amount": "2500", "currency": "EUR",
+               "reason": "fraudulent"})  # fmt: skip
+    endpoint = {"id": "we_1", "url": "https://shop.test/hooks", "disabled_reason": "GONE"}
+    add_event(uow, clock, EventType.WEBHOOK_ENDPOINT_DISABLED, endpoint)
+    await notifications.queue(limit=10)
+    await notifications.send_due(limit=10)
+    assert {(m.recipient, m.subject) for m in mailer.sent} == {
+        ("help@bakery.test", "A payment of €25.00 was disputed"),
+        ("help@bakery.test", "Webhook endpoint disabled: https://shop.test/hooks"),
     }
 
 
