@@ -9,7 +9,7 @@ import uvicorn
 from servers.runtime import envoy_config, logging_setup
 from servers.runtime.settings import Settings
 from servers.stripe.app import create_app
-from servers.stripe.backend import Backend
+from servers.stripe.backend import Backend, api_target
 
 GRACE_SECONDS = 10
 
@@ -17,7 +17,7 @@ GRACE_SECONDS = 10
 async def run(settings: Settings, listen: str) -> None:
     logging_setup.configure(settings.log_level)
     host, _, port = listen.rpartition(":")
-    backend = Backend(envoy_config.api_endpoints(settings))
+    backend = Backend(api_target(envoy_config.api_endpoints(settings), settings.envoy_api_upstream))
     config = uvicorn.Config(
         create_app(backend),
         host=host,

@@ -240,7 +240,10 @@ def web_endpoints(settings: Settings) -> list[tuple[str, int]]:
 
 
 def stripe_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """The Stripe-compatible surface (servers/stripe), when it runs."""
+    """The Stripe-compatible surface (servers/stripe), when it runs: its own pods when
+    PAYGATE_ENVOY_STRIPE_UPSTREAM names them, else the local process."""
+    if settings.envoy_stripe_upstream:
+        return [_host_port(settings.envoy_stripe_upstream, "ENVOY_STRIPE_UPSTREAM")]
     return [("127.0.0.1", settings.stripe_port)] if settings.stripe_port else []
 
 
@@ -255,7 +258,7 @@ _STRIPE_SKIPS = (
 
 
 def _stripe_routes(settings: Settings) -> list[dict[str, Any]]:
-    if not settings.stripe_port:
+    if not stripe_endpoints(settings):
         return []
     route = _route({"prefix": STRIPE_PREFIX}, UNARY_TIMEOUT, "stripe")
     route["typed_per_filter_config"] = {
@@ -679,6 +682,7 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
             "STRICT_DNS" if settings.envoy_web_upstream or settings.envoy_api_upstream else "STATIC"
         ),
         "stripe_endpoints": _endpoints(stripe_endpoints(settings)),
+        "stripe_cluster_type": "STRICT_DNS" if settings.envoy_stripe_upstream else "STATIC",
         "rest_routes": _rest_routes(api, settings),
         "grpc_routes": _grpc_routes(api, settings),
         "access_log_rest": _access_log("rest"),

@@ -181,11 +181,14 @@ class Settings:
     otlp_endpoint: str = ""
 
     # --- Envoy beyond one machine (deploy/kubernetes) -----------------------------------------
-    # host:port Envoy resolves for the API processes (a headless Service: every pod one
-    # endpoint); empty: the local API processes of `paygate up`.
+    # host:port Envoy (and the stripe role, which calls the API too) resolves for the API
+    # processes (a headless Service: every pod one endpoint); empty: the local API
+    # processes of `paygate up`.
     envoy_api_upstream: str = ""
     # The same for the web role; empty: the local web process (or the API processes).
     envoy_web_upstream: str = ""
+    # The same for the stripe role; empty: the local stripe process on stripe_port.
+    envoy_stripe_upstream: str = ""
     # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
     # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
     envoy_stats_port: int = 0

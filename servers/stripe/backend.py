@@ -1,9 +1,10 @@
 """The API processes, as this surface calls them: gRPC with the caller's own credentials.
 
 One channel, balanced per call over every API process (grpc's round_robin policy over
-the addresses `paygate up` gives them), so a process being restarted is skipped as
-Envoy would skip it. The caller's Authorization, Idempotency-Key and address travel as
-the metadata the API's interceptors read; nothing is decided here.
+the addresses `paygate up` gives them, or every pod of the API's headless Service), so a
+process being restarted is skipped as Envoy would skip it. The caller's Authorization,
+Idempotency-Key and address travel as the metadata the API's interceptors read; nothing is
+decided here.
 """
 
 from __future__ import annotations
@@ -48,9 +49,16 @@ class Caller:
         return tuple(pairs)
 
 
+def api_target(addresses: Sequence[tuple[str, int]], upstream: str = "") -> str:
+    """The gRPC target of the API processes: `upstream` (host:port, a headless Service
+    whose every pod is one address) resolved by DNS when set, else the local addresses."""
+    if upstream:
+        return f"dns:///{upstream}"
+    return "ipv4:" + ",".join(f"{host}:{port}" for host, port in addresses)
+
+
 class Backend:
-    def __init__(self, addresses: Sequence[tuple[str, int]]) -> None:
-        target = "ipv4:" + ",".join(f"{host}:{port}" for host, port in addresses)
+    def __init__(self, target: str) -> None:
         self.channel = grpc.aio.insecure_channel(
             target, options=[("grpc.lb_policy_name", "round_robin")]
         )

@@ -67,7 +67,7 @@ def test_every_role_runs_as_its_own_deployment() -> None:
         d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         for d in of_kind("Deployment")
     }
-    assert components == {"api", "worker", "web", "vault", "acquirer", "envoy"}
+    assert components == {"api", "worker", "web", "stripe", "vault", "acquirer", "envoy"}
     jobs = of_kind("Job")
     assert [j["spec"]["template"]["spec"]["containers"][0]["args"] for j in jobs] == [["migrate"]]
 
@@ -158,6 +158,43 @@ def test_only_the_api_pods_reach_the_vault() -> None:
         }
         if "paygate-vault-secrets" in refs:
             assert name in {"paygate-vault", "paygate-migrate"}, name
+
+
+def _ingress_peers(component: str) -> dict[int, list[dict[str, str]]]:
+    """Port -> the pod labels each NetworkPolicy guarding `component` lets in there."""
+    allowed: dict[int, list[dict[str, str]]] = {}
+    for policy in of_kind("NetworkPolicy"):
+        if policy["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") != (
+            component
+        ):
+            continue
+        for rule in policy["spec"]["ingress"]:
+            peers = [p["podSelector"]["matchLabels"] for p in rule["from"] if "podSelector" in p]
+            for port in rule["ports"]:
+                allowed.setdefault(port["port"], []).extend(peers)
+    return allowed
+
+
+def _pods(component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "paygate", "app.kubernetes.io/component": component}
+
+
+def test_envoy_routes_stripe_to_its_pods_which_reach_only_the_api() -> None:
+    envoy = next(d for d in of_kind("Deployment") if d["metadata"]["name"] == "paygate-envoy")
+    (render,) = envoy["spec"]["template"]["spec"]["initContainers"]
+    env = {v["name"]: v.get("value") for v in render["env"]}
+    (service,) = [s for s in of_kind("Service") if s["metadata"]["name"] == "paygate-stripe"]
+    (port,) = service["spec"]["ports"]
+    assert env["PAYGATE_ENVOY_STRIPE_UPSTREAM"] == f"paygate-stripe:{port['port']}"
+    assert service["spec"]["clusterIP"] == "None"  # every pod an endpoint of Envoy's cluster
+    assert _ingress_peers("stripe")[port["port"]] == [_pods("envoy")]
+    stripe = next(d for d in of_kind("Deployment") if d["metadata"]["name"] == "paygate-stripe")
+    (container,) = stripe["spec"]["template"]["spec"]["containers"]
+    stripe_env = {v["name"]: v.get("value") for v in container["env"]}
+    assert stripe_env["PAYGATE_ENVOY_API_UPSTREAM"] == env["PAYGATE_ENVOY_API_UPSTREAM"]
+    assert _ingress_peers("api")[50061] == [_pods("envoy"), _pods("stripe")]
+    # It calls with its callers' credentials: it holds none of paygate's secrets.
+    assert not any("valueFrom" in v for v in container["env"])
 
 
 def test_the_image_is_multi_stage_non_root_and_installs_the_wheel() -> None:

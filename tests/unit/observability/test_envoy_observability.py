@@ -54,10 +54,16 @@ def test_kubernetes_upstreams_by_dns_and_a_stats_only_listener(tmp_path: Path) -
         tmp_path,
         envoy_api_upstream="paygate-api:50061",
         envoy_web_upstream="paygate-web:50058",
+        envoy_stripe_upstream="paygate-stripe:50057",
         envoy_stats_port=9902,
     )
     found = clusters(config)
-    assert (found["api"]["type"], found["web"]["type"]) == ("STRICT_DNS", "STRICT_DNS")
+    assert {found[name]["type"] for name in ("api", "web", "stripe")} == {"STRICT_DNS"}
+    (stripe,) = found["stripe"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert stripe["endpoint"]["address"]["socket_address"] == {
+        "address": "paygate-stripe",
+        "port_value": 50057,
+    }
     stats = managers(config)["stats"]
     routes = stats["route_config"]["virtual_hosts"][0]["routes"]
     assert {r["match"]["path"] for r in routes} == {"/stats/prometheus", "/ready"}

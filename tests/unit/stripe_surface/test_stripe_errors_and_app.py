@@ -11,7 +11,7 @@ import pytest
 
 from servers.grpc.errors import build_status
 from servers.stripe.app import create_app
-from servers.stripe.backend import Backend
+from servers.stripe.backend import Backend, api_target
 from servers.stripe.errors import from_rpc
 
 
@@ -95,7 +95,7 @@ def test_each_status_becomes_the_error_stripes_sdks_raise_for_it(
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     # Port 9 on loopback: nothing answers, and none of these requests gets that far.
-    backend = Backend([("127.0.0.1", 9)])
+    backend = Backend(api_target([("127.0.0.1", 9)]))
     transport = httpx.ASGITransport(app=create_app(backend))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         yield http
@@ -149,3 +149,9 @@ async def test_resources_not_served_and_unknown_routes(client: httpx.AsyncClient
 async def test_a_connect_account_header_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/stripe/v1/balance", headers={"stripe-account": "acct_1"})
     assert _error(response, 400)["param"] == "Stripe-Account"
+
+
+def test_the_api_is_found_locally_or_through_its_service_by_dns() -> None:
+    local = [("127.0.0.1", 50061), ("127.0.0.1", 50062)]
+    assert api_target(local) == "ipv4:127.0.0.1:50061,127.0.0.1:50062"
+    assert api_target(local, "paygate-api:50061") == "dns:///paygate-api:50061"
