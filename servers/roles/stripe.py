@@ -1,12 +1,14 @@
 """The Stripe-compatible surface (`paygate serve --role stripe`): servers/stripe's ASGI
 app under uvicorn, on loopback behind Envoy's /stripe/ route. It holds no state and no
-database connection: every call goes to the API processes over gRPC."""
+database connection: every call goes to the API processes over gRPC. Its metrics and
+probes port (PAYGATE_METRICS_PORT) serves /metrics, /readyz and /livez like every role's."""
 
 from __future__ import annotations
 
 import uvicorn
 
-from servers.runtime import envoy_config, logging_setup
+from adapters.observability.metrics import process_metrics
+from servers.runtime import envoy_config, logging_setup, operability
 from servers.runtime.settings import Settings
 from servers.stripe.app import create_app
 from servers.stripe.backend import Backend, api_target
@@ -28,7 +30,8 @@ async def run(settings: Settings, listen: str) -> None:
         server_header=False,
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
-    try:
-        await uvicorn.Server(config).serve()
-    finally:
-        await backend.close()
+    async with operability.watching_stateless(process_metrics("stripe"), settings):
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            await backend.close()

@@ -336,7 +336,13 @@ class Launcher:
             )
         if settings.stripe_port:  # Stripe's wire format over the API processes' gRPC
             web.append(
-                _role_child("stripe", "stripe", f"127.0.0.1:{settings.stripe_port}", WEB_GRACE)
+                _role_child(
+                    "stripe",
+                    "stripe",
+                    f"127.0.0.1:{settings.stripe_port}",
+                    WEB_GRACE,
+                    metrics_port(n + 2),
+                )
             )
         demo: list[_Child] = []
         if settings.demo_port:  # a merchant's site: needs Envoy, started after it

@@ -173,8 +173,8 @@ class Settings:
     metrics_port: int = 0
     # Where that port listens: loopback on one machine, 0.0.0.0 in a pod.
     metrics_host: str = "127.0.0.1"
-    # `paygate up`: API process i gets metrics_base_port + i, then the worker, then the web
-    # process; 0: no metrics ports.
+    # `paygate up`: API process i gets metrics_base_port + i, then the worker, the web
+    # process and the stripe process (+n, +n+1, +n+2); 0: no metrics ports.
     metrics_base_port: int = 9100
     # host:port of an OTLP/gRPC collector (Jaeger, Tempo, the OpenTelemetry Collector);
     # empty: tracing off, at no cost. Envoy sends its spans there too.

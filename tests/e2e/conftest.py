@@ -107,8 +107,9 @@ def gateway_settings(
         envoy_admin_port=admin_port,
         api_processes=api_processes,
         api_base_port=api_base_port,
-        # /metrics, /readyz, /livez of each API process, the worker and the web process.
-        metrics_base_port=free_port_range(api_processes + 2, taken),
+        # /metrics, /readyz, /livez of each API process, the worker, the web and the stripe
+        # process.
+        metrics_base_port=free_port_range(api_processes + 3, taken),
         worker_port=worker_port,
         web_port=web_port if web_process else 0,
         demo_port=demo_port if demo_shop else 0,

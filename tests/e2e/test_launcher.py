@@ -255,7 +255,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_ENVOY_ADMIN_PORT=str(admin_port),
         PAYGATE_API_PROCESSES="2",
         PAYGATE_API_BASE_PORT=str(api_base),
-        PAYGATE_METRICS_BASE_PORT=str(free_port_range(4, {*ports, api_base, api_base + 1})),
+        PAYGATE_METRICS_BASE_PORT=str(free_port_range(5, {*ports, api_base, api_base + 1})),
         PAYGATE_WORKER_PORT=str(worker_port),
         PAYGATE_WEB_PORT=str(web_port),
         PAYGATE_ACQUIRER_PORT=str(acquirer_port),

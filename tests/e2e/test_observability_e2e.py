@@ -168,6 +168,15 @@ def test_a_scrape_after_a_few_payments_shows_the_counters_moving(
     assert httpx.get(f"{probes}/livez").status_code == 200
 
 
+def test_the_stripe_process_has_its_own_metrics_and_probes(traced_gateway: Gateway) -> None:
+    stripe = traced_gateway.metrics_urls["stripe"]
+    assert total([stripe], "paygate_process_info", role="stripe") == 1
+    assert total([stripe], "process_resident_memory_bytes") > 0
+    probes = stripe.removesuffix("/metrics")
+    assert httpx.get(f"{probes}/readyz", timeout=5).status_code == 200
+    assert httpx.get(f"{probes}/livez", timeout=5).status_code == 200
+
+
 def test_one_payment_is_one_trace_from_envoy_to_sql(
     traced_gateway: Gateway, collector: tuple[Collector, int]
 ) -> None:

@@ -193,6 +193,9 @@ def test_envoy_routes_stripe_to_its_pods_which_reach_only_the_api() -> None:
     stripe_env = {v["name"]: v.get("value") for v in container["env"]}
     assert stripe_env["PAYGATE_ENVOY_API_UPSTREAM"] == env["PAYGATE_ENVOY_API_UPSTREAM"]
     assert _ingress_peers("api")[50061] == [_pods("envoy"), _pods("stripe")]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert stripe["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9100"
     # It calls with its callers' credentials: it holds none of paygate's secrets.
     assert not any("valueFrom" in v for v in container["env"])
 

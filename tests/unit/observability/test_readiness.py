@@ -3,14 +3,17 @@ HTTP probes (servers/runtime/ops_http.py) in step with what the check finds."""
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from prometheus_client import CollectorRegistry
 
 from adapters.observability.metrics import Metrics
-from servers.runtime import ops_http
+from servers.runtime import operability, ops_http
 from servers.runtime.readiness import Readiness
+from servers.runtime.settings import Settings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -62,3 +65,20 @@ async def test_health_turns_not_serving_while_the_database_is_away_and_back() ->
             assert (await client.get("/other")).status_code == 404
     finally:
         server.close()
+
+
+async def test_a_stateless_role_serves_metrics_and_is_ready_while_its_loop_turns() -> None:
+    """The stripe role's port: no database to wait for, the same /metrics and probes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(metrics_host="127.0.0.1", metrics_port=port)
+    metrics = Metrics(role="stripe")
+    async with operability.watching_stateless(metrics, settings) as readiness:
+        assert await readiness.check_once()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            assert (await http.get("/livez")).status_code == 200
+            scrape = (await http.get("/metrics")).text
+    assert 'paygate_process_info{role="stripe"} 1.0' in scrape
+    assert "paygate_ready 1.0" in scrape
