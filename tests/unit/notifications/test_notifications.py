@@ -142,10 +142,20 @@ async def test_a_refund_receipt_names_the_refunded_amount(
     assert "refunded €7.00" in message.text and "re_1" in message.text
 
 
-async def test_alerts_go_to_the_owner_without_a_profile_support_email(
+@pytest.mark.parametrize(
+    ("support_email", "recipient"),
+    [("", "owner@bakery.test"), ("help@bakery.test", "help@bakery.test")],
+    ids=["owner-without-a-support-email", "the-profile-support-email"],
+)
+async def test_alerts_on_a_dispute_and_a_disabled_endpoint_go_to_the_alert_address(
     notifications: Notifications, uow: MemoryUnitOfWorkFactory, clock: FixedClock,
-    mailer: RecordingMailer,
+    mailer: RecordingMailer, support_email: str, recipient: str,
 ) -> None:  # fmt: skip
+    """The business profile's support email when the merchant set one, else the owner's."""
+    if support_email:
+        uow.store.tables.business_profiles[MERCHANT] = BusinessProfile(
+            merchant_id=MERCHANT, support_email=support_email
+        )
     add_event(uow, clock, EventType.CHARGE_DISPUTE_CREATED,
               {"id": "dp_1", "payment_intent": "pi_1", "amount": "2500", "currency": "EUR",
                "reason": "fraudulent"})  # fmt: skip
@@ -154,28 +164,8 @@ async def test_alerts_go_to_the_owner_without_a_profile_support_email(
     await notifications.queue(limit=10)
     await notifications.send_due(limit=10)
     assert {(m.recipient, m.subject) for m in mailer.sent} == {
-        ("owner@bakery.test", "A payment of €25.00 was disputed"),
-        ("owner@bakery.test", "Webhook endpoint disabled: https://shop.test/hooks"),
-    }
-
-
-async def test_alerts_go_to_the_profile_support_email_when_the_merchant_set_one(
-    notifications: Notifications, uow: MemoryUnitOfWorkFactory, clock: FixedClock,
-    mailer: RecordingMailer,
-) -> None:  # fmt: skip
-    uow.store.tables.business_profiles[MERCHANT] = BusinessProfile(
-        merchant_id=MERCHANT, support_email="help@bakery.test"
-    )
-    add_event(uow, clock, EventType.CHARGE_DISPUTE_CREATED,
-              {"id": "dp_1", "payment_intent": "pi_1", "amount": "2500", "currency": "EUR",
-               "reason": "fraudulent"})  # fmt: skip
-    endpoint = {"id": "we_1", "url": "https://shop.test/hooks", "disabled_reason": "GONE"}
-    add_event(uow, clock, EventType.WEBHOOK_ENDPOINT_DISABLED, endpoint)
-    await notifications.queue(limit=10)
-    await notifications.send_due(limit=10)
-    assert {(m.recipient, m.subject) for m in mailer.sent} == {
-        ("help@bakery.test", "A payment of €25.00 was disputed"),
-        ("help@bakery.test", "Webhook endpoint disabled: https://shop.test/hooks"),
+        (recipient, "A payment of €25.00 was disputed"),
+        (recipient, "Webhook endpoint disabled: https://shop.test/hooks"),
     }
 
 
