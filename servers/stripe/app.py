@@ -250,32 +250,24 @@ def _card_number(card: Mapping[str, Any], param: str) -> str:
     return str(number)
 
 
+def _card(c: Call) -> Mapping[str, Any]:
+    """The card hash of a tokens or payment methods call, which both require."""
+    card: Mapping[str, Any] | None = c.get("card")
+    if card is None:
+        raise missing_parameter("card")
+    return card
+
+
 @handles("POST /v1/tokens")
 async def create_token(c: Call) -> Json:
-    card = c.get("card")
-    if card is None:
-        raise StripeError(
-            400,
-            "invalid_request_error",
-            "Missing required param: card.",
-            code="parameter_missing",
-            param="card",
-        )
+    card = _card(c)
     token = await _tokenize(c, _card_number(card, "card"), card)
     return render.token(render.as_json(token))
 
 
 @handles("POST /v1/payment_methods")
 async def create_payment_method(c: Call) -> Json:
-    card = c.get("card")
-    if card is None:
-        raise StripeError(
-            400,
-            "invalid_request_error",
-            "Missing required param: card.",
-            code="parameter_missing",
-            param="card",
-        )
+    card = _card(c)
     if card.get("token"):
         if len(card) > 1:
             raise invalid_parameter("card", "card[token] comes alone, without the card's fields.")

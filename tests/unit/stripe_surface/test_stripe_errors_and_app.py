@@ -146,6 +146,22 @@ async def test_resources_not_served_and_unknown_routes(client: httpx.AsyncClient
     )
 
 
+@pytest.mark.parametrize("path", ["/stripe/v1/tokens", "/stripe/v1/payment_methods"])
+async def test_a_card_call_without_its_card_names_the_missing_param(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.post(
+        path, content="", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    error = _error(response, 400)
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "parameter_missing",
+        "card",
+    )
+    assert error["message"] == "Missing required param: card."
+
+
 async def test_a_connect_account_header_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/stripe/v1/balance", headers={"stripe-account": "acct_1"})
     assert _error(response, 400)["param"] == "Stripe-Account"
