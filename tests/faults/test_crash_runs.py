@@ -9,6 +9,10 @@ PAYGATE_FAULT_TRAFFIC_SECONDS, disarms, waits for the launcher to restart what d
 for the worker's recovery to end every call in flight, then checks
 tests/faults/invariants.py over everything the runs so far wrote. The seed is printed:
 PAYGATE_FAULT_SEED replays a run's choices (the timing of the processes is not replayed).
+
+A long profile also runs in chunks, each on a database of its own: with the seed of the
+first chunk, PAYGATE_FAULT_RUN_OFFSET=50 PAYGATE_FAULT_RUNS=50 makes runs 50..99 of that
+seed, and the chunks' figures add up. A line a run says how far a profile got.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tests.faults.traffic import Merchant, shop
 from tests.faults.waiting import eventually
 
 RUNS = int(os.environ.get("PAYGATE_FAULT_RUNS", "20"))
+OFFSET = int(os.environ.get("PAYGATE_FAULT_RUN_OFFSET", "0"))
 TRAFFIC_SECONDS = float(os.environ.get("PAYGATE_FAULT_TRAFFIC_SECONDS", "2"))
 SEED = int(os.environ.get("PAYGATE_FAULT_SEED", str(random.randrange(1 << 30))))
 MERCHANT_SERVERS = 3
@@ -59,9 +64,17 @@ class Figures:
     flows: Counter[str] = field(default_factory=Counter)
     answers: Counter[int] = field(default_factory=Counter)
 
+    def progress(self, run: int) -> str:
+        """One line a run, so that a long profile stopped midway still says how far it got."""
+        return (
+            f"run {run} done: {self.runs} runs, {sum(self.kills.values())} kills, "
+            f"{self.checks} invariant checks passed"
+        )
+
     def summary(self) -> str:
         return (
-            f"seed {SEED}: {self.runs} runs, {sum(self.kills.values())} kills "
+            f"seed {SEED}, runs {OFFSET}..{OFFSET + RUNS - 1}: {self.runs} runs, "
+            f"{sum(self.kills.values())} kills "
             f"{dict(self.kills)}, {self.checks} invariant checks passed, "
             f"{self.attempts_asked} attempt lookups at the acquirer, "
             f"flows {dict(self.flows)}, answers {dict(sorted(self.answers.items()))}\n"
@@ -157,7 +170,7 @@ async def one_run(
 
 async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_file: Path) -> None:
     gateway = faulty_gateway
-    chaos = Chaos(control_file, random.Random(SEED))
+    chaos = Chaos(control_file, random.Random(SEED + OFFSET))
     figures = Figures()
     sink = Sink()
     await subscribe(gateway, sink.url)
@@ -165,9 +178,10 @@ async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_
     try:
         async with engine.connect() as connection:
             conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            for run in range(RUNS):
+            for run in range(OFFSET, OFFSET + RUNS):
                 problems = await one_run(gateway, chaos, conn, run, figures)
                 assert not problems, f"run {run} (seed {SEED}):\n" + "\n".join(problems[:30])
+                print(figures.progress(run), flush=True)
     finally:
         await engine.dispose()
         with contextlib.suppress(Exception):
