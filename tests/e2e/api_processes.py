@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -56,11 +56,22 @@ def api_processes(
                 process.wait()
 
 
-async def wait_until_serving(channel: grpc.aio.Channel, *, within: float = 180.0) -> None:
-    """A start-up budget, not a timed assertion: a loaded machine starts Python slowly."""
+async def wait_until_serving(
+    channel: grpc.aio.Channel,
+    *,
+    within: float = 180.0,
+    exited: Callable[[], str | None] = lambda: None,
+    what: str = "the API process",
+) -> None:
+    """Until the health service behind `channel` says SERVING; `exited()` says why the
+    process is gone (its log's tail) when it died first. A start-up budget, not a timed
+    assertion: a loaded machine starts Python slowly."""
     health = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        died = exited()
+        if died is not None:
+            raise AssertionError(died)
         try:
             reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
             if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -68,4 +79,4 @@ async def wait_until_serving(channel: grpc.aio.Channel, *, within: float = 180.0
         except grpc.aio.AioRpcError:
             pass
         await asyncio.sleep(0.05)
-    raise AssertionError("the API process did not start")
+    raise AssertionError(f"{what} did not start")

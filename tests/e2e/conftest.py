@@ -14,7 +14,9 @@ their workers' batch jobs claim rows of every merchant, and the other tiers leav
 deliberately odd ones), with a data dir of its own; its children's output goes to
 <data_dir>/gateway.log (PAYGATE_E2E_LOG=stdout streams it instead). Every test under
 tests/e2e is marked e2e. `running_gateway(database_url, api_processes, web_process=...)`
-starts another one (a different topology) for a module of its own.
+starts another one (a different topology) for a module of its own. Roles started one by
+one (split mode) come from tests/e2e/split_roles.py, the vault's own database from
+`vault_database`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.sql.vault.migrate import migrate_vault
 from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
@@ -187,6 +190,13 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     merchant, and the contract tests leave rows dated in the 1970s that name acquirers no
     process has."""
     async with fresh_database(postgres_admin_url, "paygate_e2e") as url:
+        yield url
+
+
+@pytest.fixture
+async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """The vault's own database, as split mode has it: only the vault's chain migrated."""
+    async with fresh_database(postgres_admin_url, "paygate_vault_split", migrate_vault) as url:
         yield url
 
 

@@ -7,33 +7,25 @@ drains and exits 0."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from adapters.sql.migrate import create_database, drop_database
-from adapters.sql.vault.migrate import migrate_vault
 from adapters.vault.grpc_client import GrpcVault
 from core.access.model import Principal
 from core.shared.errors import FailedPrecondition, NotFound
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from tests.e2e.conftest import free_port
+from tests.e2e.split_roles import RoleProcess, role_processes, spawn, wait_serving
 from tests.sentinel import Sentinels
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVICE_TOKEN = secrets.token_urlsafe(32)
 RUN_VAULT = (
     "import asyncio, sys\n"
@@ -43,28 +35,9 @@ RUN_VAULT = (
 )
 
 
-@dataclass
-class Replica:
-    process: subprocess.Popen[bytes]
-    target: str
-    log: Path
-
-
 @pytest.fixture
-async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    name = f"paygate_vault_split_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate_vault(url)
-        yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
-
-
-@pytest.fixture
-def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
+def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[list[RoleProcess]]:
     env = {
-        **os.environ,
         "VAULT_DATABASE_URL": vault_database,
         "DATABASE_URL": "",
         "REDIS_URL": redis_url,
@@ -73,52 +46,19 @@ def replicas(vault_database: str, redis_url: str, tmp_path: Path) -> Iterator[li
         "PAYGATE_DATA_DIR": str(tmp_path / "vault-node"),  # both replicas: one dev KEK
         "PAYGATE_LOG_LEVEL": "DEBUG",
     }
-    started = []
-    try:
+    with role_processes() as started:
         for i in range(2):
-            port = free_port()
-            log = tmp_path / f"vault-{i}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-c", RUN_VAULT, f"127.0.0.1:{port}"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append(Replica(process, f"127.0.0.1:{port}", log))
+            target = f"127.0.0.1:{free_port()}"
+            argv = [sys.executable, "-c", RUN_VAULT, target]
+            started.append(spawn(f"vault-{i}", argv, target, env, tmp_path / f"vault-{i}.log"))
         yield started
-    finally:
-        for replica in started:
-            if replica.process.poll() is None:
-                replica.process.kill()
-                replica.process.wait(timeout=10)
-
-
-async def wait_serving(replica: Replica) -> None:
-    async with grpc.aio.insecure_channel(replica.target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        # A budget of time, not of polls: the role also starts the cardholder-data zone, and
-        # a loaded machine starts processes slowly.
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if replica.process.poll() is not None:
-                raise AssertionError(replica.log.read_text()[-3000:])
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the vault on {replica.target} never served")
 
 
 def principal(merchant_id: str) -> Principal:
     return Principal(merchant_id=merchant_id, livemode=False, actor="key_e2e", role=None)
 
 
-async def test_the_vault_runs_as_its_own_processes(replicas: list[Replica]) -> None:
+async def test_the_vault_runs_as_its_own_processes(replicas: list[RoleProcess]) -> None:
     await asyncio.gather(*(wait_serving(r) for r in replicas))
     sentinels = Sentinels()
     one, two = (GrpcVault.connect(r.target, service_token=SERVICE_TOKEN) for r in replicas)

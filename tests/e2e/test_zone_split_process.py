@@ -12,101 +12,51 @@ route leads to the zone (docs/connectors.md).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from paygate.v1 import payment_intents_pb2 as intents_pb
 from paygate.v1 import payment_intents_pb2_grpc
 
 from adapters.sql.engine import create_engine
-from adapters.sql.migrate import create_database, drop_database
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-from adapters.sql.vault.migrate import migrate_vault
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_client import GrpcVault
 from core.access.model import Principal
 from core.access.use_cases import ApiKeys
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
-from tests.e2e.conftest import free_port
+from tests.e2e.split_roles import RoleProcess, role_processes, serve_role, wait_serving
 from tests.sentinel import Sentinels
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 VAULT_TOKEN = secrets.token_urlsafe(32)
 ACQUIRER_TOKEN = secrets.token_urlsafe(32)
 DECLINED = "4000000000000002"
 
 
-@dataclass
-class Role:
-    name: str
-    process: subprocess.Popen[bytes]
-    target: str
-    log: Path
-
-
-@pytest.fixture
-async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    name = f"paygate_zone_vault_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate_vault(url)
-        yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
-
-
-def serve(name: str, env: dict[str, str], tmp_path: Path) -> Role:
-    port = free_port()
-    log = tmp_path / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "servers.cli",
-                "serve",
-                "--role",
-                name,
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env, "PAYGATE_DATA_DIR": str(tmp_path / name)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Role(name, process, f"127.0.0.1:{port}", log)
-
-
 @pytest.fixture
 def roles(
     database_url: str, vault_database: str, redis_url: str, tmp_path: Path
-) -> Iterator[dict[str, Role]]:
-    started: dict[str, Role] = {}
-    try:
-        started["acquirer"] = serve(
+) -> Iterator[dict[str, RoleProcess]]:
+    with role_processes() as started:
+        acquirer = serve_role(
             "acquirer", {"PAYGATE_ACQUIRER_SERVICE_TOKEN": ACQUIRER_TOKEN}, tmp_path
         )
+        started.append(acquirer)
         reach_acquirer = {
-            "PAYGATE_ACQUIRER_TARGET": started["acquirer"].target,
+            "PAYGATE_ACQUIRER_TARGET": acquirer.target,
             "PAYGATE_ACQUIRER_SERVICE_TOKEN": ACQUIRER_TOKEN,
             "PAYGATE_VAULT_SERVICE_TOKEN": VAULT_TOKEN,
             "REDIS_URL": redis_url,
         }
-        started["vault"] = serve(
+        vault = serve_role(
             "vault",
             {
                 **reach_acquirer,
@@ -116,38 +66,19 @@ def roles(
             },
             tmp_path,
         )
-        started["api"] = serve(
+        started.append(vault)
+        api = serve_role(
             "api",
             {
                 **reach_acquirer,
                 "DATABASE_URL": database_url,
-                "PAYGATE_VAULT_TARGET": started["vault"].target,
+                "PAYGATE_VAULT_TARGET": vault.target,
                 "PAYGATE_LOG_LEVEL": "DEBUG",
             },
             tmp_path,
         )
-        yield started
-    finally:
-        for role in started.values():
-            if role.process.poll() is None:
-                role.process.kill()
-                role.process.wait(timeout=10)
-
-
-async def wait_serving(role: Role) -> None:
-    async with grpc.aio.insecure_channel(role.target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(600):
-            if role.process.poll() is not None:
-                raise AssertionError(role.log.read_text()[-3000:])
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{role.name} on {role.target} never served")
+        started.append(api)
+        yield {role.name: role for role in started}
 
 
 def process_memory(pid: int) -> bytes:
@@ -172,7 +103,7 @@ def process_memory(pid: int) -> bytes:
 
 
 async def test_the_api_process_never_holds_a_card_number(
-    roles: dict[str, Role], database_url: str
+    roles: dict[str, RoleProcess], database_url: str
 ) -> None:
     await asyncio.gather(*(wait_serving(r) for r in roles.values()))
     engine = create_engine(database_url, pool_size=1)
