@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import capture, measure
+from tests.bench import capture, harness, measure
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,3 +107,33 @@ def test_percentiles_are_nearest_rank() -> None:
     values = [float(x) for x in range(1, 101)]
     assert (measure.percentile(values, 50), measure.percentile(values, 99)) == (50.0, 99.0)
     assert measure.percentile([], 50) is None
+
+
+def test_the_overload_verdict_sets_admitted_latency_beside_the_unloaded_one() -> None:
+    under = {"p50_ms": 4.0, "p99_ms": 10.0, "statuses": {"200": 50}, "failures": 0}
+    at_2x = {"p50_ms": 5.0, "p99_ms": 12.0, "statuses": {"200": 100, "429": 90}, "failures": 92}
+    verdict = harness.overload_verdict(under, at_2x, recovery_s=0.2)
+    assert verdict == {
+        "admitted_p50_ms": 5.0,
+        "admitted_p99_ms": 12.0,
+        "unloaded_p50_ms": 4.0,
+        "unloaded_p99_ms": 10.0,
+        "admitted_p99_vs_unloaded": 1.2,
+        "server_errors": 0,
+        "no_answer": 2,  # failures that are not a status: socket errors, timeouts
+        "only_429_refusals": False,
+        "recovery_s": 0.2,
+        "recovered_within_target": True,
+    }
+    line = harness.overload_line({**at_2x, **verdict, "scenario": "create at 2x peak"})
+    assert "admitted p50/p99 5.0/12.0 ms against 4.0/10.0 ms" in line
+
+
+def test_a_server_error_or_a_slow_recovery_fails_the_overload_targets() -> None:
+    under = {"p50_ms": 4.0, "p99_ms": 10.0, "statuses": {"200": 50}, "failures": 0}
+    at_2x = {"p50_ms": 5.0, "p99_ms": 12.0, "statuses": {"200": 9, "503": 1}, "failures": 1}
+    verdict = harness.overload_verdict(under, at_2x, recovery_s=None)
+    assert (verdict["server_errors"], verdict["only_429_refusals"]) == (1, False)
+    assert verdict["recovered_within_target"] is False
+    slow = harness.overload_verdict(under, {**at_2x, "statuses": {"200": 9, "429": 1}}, 11.0)
+    assert (slow["only_429_refusals"], slow["recovered_within_target"]) == (True, False)
