@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from adapters.sql.vault.migrate import migrate_vault
+from servers.runtime import launcher
 from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
@@ -145,11 +146,14 @@ def running_gateway(
     web_process: bool = True,
     demo_shop: bool = False,
     redis_url: str = "",
+    start_budget: float | None = None,
     **overrides: object,
 ) -> Iterator[Gateway]:
     """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
 
-    `overrides` replace settings fields (simulator_latency=2.0, ...).
+    `overrides` replace settings fields (simulator_latency=2.0, ...). `start_budget`
+    (seconds) replaces the launcher's readiness timeout of each child, at the start and at
+    every restart, for a long run on a loaded machine.
     """
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
@@ -166,8 +170,13 @@ def running_gateway(
             out = sys.stdout
         else:
             out = stack.enter_context(open(log_path, "w", buffering=1))
+        start_timeout = 120.0
+        if start_budget is not None:
+            patch = stack.enter_context(pytest.MonkeyPatch.context())
+            patch.setattr(launcher, "READY_TIMEOUT", start_budget)
+            start_timeout = 2 * start_budget  # the acquirer first, then the others at once
         try:
-            running = start_gateway(settings, out=out)
+            running = start_gateway(settings, out=out, timeout=start_timeout)
         except Exception as err:
             pytest.fail(f"the gateway did not start: {err}\n{log_tail(log_path)}")
         try:

@@ -51,6 +51,10 @@ MERCHANT_SERVERS = 3
 # minutes): the runs wait for it.
 RECOVERY_AFTER = 2
 SETTLE_WITHIN = 120.0
+# Seconds each child may take to become ready, at the start and after each kill: five
+# Python processes importing everything at once on a loaded machine outlast the
+# launcher's 60 s.
+START_BUDGET = 300.0
 CHILDREN = {"acquirer", "api-0", "api-1", "worker", "web", "envoy"}
 
 
@@ -107,6 +111,7 @@ def faulty_gateway(faults_database: str, redis_url: str, control_file: Path) -> 
         redis_url=redis_url,
         recovery_after_seconds=RECOVERY_AFTER,
         webhook_allowed_networks="127.0.0.1/32",
+        start_budget=START_BUDGET,
     ) as running:
         yield running
 
