@@ -91,11 +91,55 @@ def intent(data: bytes) -> None:
         _loop.run_until_complete(_app.payment_intents.create(MERCHANT, command))
 
 
+# The body's field names as Envoy accepts them (proto and JSON names) and a stranger.
+FIELDS = [
+    name
+    for field in pb.CreatePaymentIntentRequest.DESCRIPTOR.fields
+    for name in dict.fromkeys((field.name, field.json_name))
+] + ["unknown_field"]
+
+
+def _json_value(given: atheris.FuzzedDataProvider, depth: int = 0) -> object:
+    """Any JSON value, leaning towards the scalars a request field takes."""
+    kind = given.ConsumeIntInRange(0, 8 if depth < 2 else 5)
+    if kind == 0:
+        return given.ConsumeInt(9)
+    if kind == 1:
+        return given.ConsumeUnicodeNoSurrogates(given.ConsumeIntInRange(0, 24))
+    if kind == 2:
+        return given.ConsumeRegularFloat()
+    if kind == 3:
+        return given.ConsumeBool()
+    if kind == 4:
+        return None
+    if kind == 5:
+        return str(given.ConsumeInt(9))  # int64 as JSON string, as proto3 JSON allows
+    if kind == 6:
+        return [_json_value(given, depth + 1) for _ in range(given.ConsumeIntInRange(0, 3))]
+    return {
+        given.ConsumeUnicodeNoSurrogates(12): _json_value(given, depth + 1)
+        for _ in range(given.ConsumeIntInRange(0, 3))
+    }
+
+
+def _body(given: atheris.FuzzedDataProvider) -> bytes:
+    """Mostly a JSON object of the request's fields with values of any type; sometimes raw
+    bytes. Random bytes alone are almost never JSON, and then nothing past the parse runs."""
+    if given.ConsumeIntInRange(0, 9) == 0:
+        return given.ConsumeBytes(given.remaining_bytes())
+    fields = {
+        given.PickValueInList(FIELDS): _json_value(given)
+        for _ in range(given.ConsumeIntInRange(0, len(FIELDS)))
+    }
+    return json.dumps(fields).encode()
+
+
 def json_body(data: bytes) -> None:
     """What a REST body goes through: Envoy's proto3 JSON parse (unknown fields dropped),
     the NUL check of every string, the servicer, the use-case."""
+    body = _body(atheris.FuzzedDataProvider(data))
     try:
-        parsed = json.loads(data)
+        parsed = json.loads(body)
         request = json_format.ParseDict(
             parsed, pb.CreatePaymentIntentRequest(), ignore_unknown_fields=True
         )
