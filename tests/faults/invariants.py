@@ -5,6 +5,8 @@ when it holds), so that a run reports all of them at once.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
 from core.events.outbox import payment_event_types
-from core.payments.acquirer import AuthorizationOutcome
+from core.payments.acquirer import AcquirerUnavailable, AuthorizationOutcome, AuthorizationResult
 from core.payments.model import EventKind, PaymentEvent, Status
 from servers.bootstrap.acquirers import acquirer_clients
 from servers.cli.ledger import AcquirerRole, run_reconcile
 from tests.e2e.gateway import Gateway
+
+# Seconds a lookup may wait for the acquirer role to answer again (_lookup).
+LOOKUP_WITHIN = 60.0
 
 # Outcome unknown or a call in flight: recovery must end each of them.
 STUCK = """
@@ -139,7 +144,7 @@ async def acquirer_books(gateway: Gateway, connection: AsyncConnection) -> tuple
             book: GrpcAcquirer = (
                 clients.upi_switch if attempt.payment_method_type == "upi" else clients.card_network
             )
-            known = await book.lookup(attempt.id)
+            known = await _lookup(book, attempt.id)
             if known is None or known.outcome is not AuthorizationOutcome.APPROVED:
                 continue
             approved[attempt.payment_intent_id] += 1
@@ -151,6 +156,20 @@ async def acquirer_books(gateway: Gateway, connection: AsyncConnection) -> tuple
         f"intent {pi}: {n} approved at the acquirer" for pi, n in approved.items() if n > 1
     ]
     return len(attempts), problems
+
+
+async def _lookup(book: GrpcAcquirer, attempt_id: str) -> AuthorizationResult | None:
+    """The acquirer's record of an attempt. A lookup changes nothing, so one the role did
+    not answer (a connection that failed on a loaded machine) is asked again: this check
+    is about the books, and an acquirer that stays away still fails it."""
+    deadline = time.monotonic() + LOOKUP_WITHIN
+    while True:
+        try:
+            return await book.lookup(attempt_id)
+        except AcquirerUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def reconciled(gateway: Gateway) -> list[str]:
