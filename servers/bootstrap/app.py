@@ -325,7 +325,9 @@ def assemble(
 
 
 def build_app(settings: Settings, database_url: str, metrics: Metrics | None = None) -> App:
-    engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        database_url, pool_size=settings.db_pool_size, command_timeout=settings.db_command_timeout
+    )
     metrics = metrics or Metrics()
     metrics.watch_pool("payments", partial(pool_stats, engine))
     ids, clock = RandomIds(), SystemClock()

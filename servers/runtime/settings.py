@@ -31,6 +31,9 @@ class Settings:
     worker_port: int = 50060
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Seconds one SQL statement may wait for PostgreSQL before the call fails UNAVAILABLE
+    # (a server that stopped answering without closing the connection).
+    db_command_timeout: float = 30.0
     # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
     # same on every API process). Empty: a development key (docs/idempotency.md).
     idempotency_hash_key: str = ""
@@ -192,6 +195,10 @@ class Settings:
     # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
     # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
     envoy_stats_port: int = 0
+    # Tests only: Envoy's fault filter on the REST listener, driven by the caller's
+    # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
+    # production: any client could then fail its own requests, or slow Envoy's replies.
+    envoy_fault_injection: bool = False
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
@@ -268,6 +275,8 @@ def _parse(kind: object, raw: str) -> object:
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind is Path:
         return Path(raw)
     if kind is Secret:
