@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -34,6 +35,10 @@ from tests.e2e.gateway import Gateway
 from tests.faults.proxy import FaultProxy, Upstream
 
 ROOT = Path(__file__).resolve().parents[2]
+# `make test` runs a few cases; `make test-faults` sets PAYGATE_PROXY_FAULTS=all for every
+# dependency in every mode.
+LONG_PROFILE = os.environ.get("PAYGATE_PROXY_FAULTS", "") == "all"
+long_profile = pytest.mark.skipif(not LONG_PROFILE, reason="long profile (make test-faults)")
 # Euro cards go to Orbit over HTTP, everything else to the card network over gRPC.
 ROUTING = [
     {"name": "euro-to-orbit", "method": "card", "currency": "eur", "routes": [ORBIT]},

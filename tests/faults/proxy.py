@@ -202,8 +202,12 @@ class FaultProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Cancelled only when the proxy stops: the connection simply ends (asyncio would
         # log a cancelled connection handler as an error).
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats["accepted"] += 1
@@ -229,10 +233,11 @@ class FaultProxy:
             asyncio.ensure_future(self._pipe(reader, up_writer, link, "to_upstream")),
             asyncio.ensure_future(self._pipe(up_reader, writer, link, "to_client")),
         ]
-        await asyncio.gather(*link.tasks, return_exceptions=True)
-        self._links.discard(link)
-        for end in (writer, up_writer):
-            end.transport.abort()
+        try:
+            await asyncio.gather(*link.tasks, return_exceptions=True)
+        finally:
+            self._links.discard(link)
+            up_writer.transport.abort()
 
     async def _swallow(self, reader: asyncio.StreamReader, link: _Link) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.faults.proxied import Proxied, payments_of
+from tests.faults.proxied import Proxied, long_profile, payments_of
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 ABORT = {"x-envoy-fault-abort-request": "503"}
@@ -92,6 +92,7 @@ async def test_an_answer_slower_than_the_client_is_retried_into_exactly_one_paym
     assert entries and set(entries.values()) == {1}, entries
 
 
+@long_profile
 async def test_a_request_delayed_past_the_client_timeout(proxied: Proxied) -> None:
     merchant, intent_id = await pay_through_faults(proxied, DELAY)
     assert merchant.tries[0] == "no answer", merchant.tries
@@ -100,6 +101,7 @@ async def test_a_request_delayed_past_the_client_timeout(proxied: Proxied) -> No
     assert entries and set(entries.values()) == {1}, entries
 
 
+@long_profile
 async def test_without_fault_headers_nothing_is_injected(proxied: Proxied) -> None:
     merchant, intent_id = await pay_through_faults(proxied, {})
     assert merchant.tries == ["200", "200"]

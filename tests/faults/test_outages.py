@@ -50,6 +50,8 @@ class Load:
     currency: str = "usd"
     phase: str = "before"
     answers: dict[str, Counter[str]] = field(default_factory=dict)
+    # The status of each intent a confirm answered 200 for, by phase.
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
     stop: bool = False
 
@@ -94,6 +96,8 @@ class Load:
             headers=sk | key(),
         )
         self.count(confirmed)
+        if confirmed.status_code == 200:
+            self.outcomes.setdefault(self.phase, Counter())[confirmed.json()["status"]] += 1
 
     def served(self, phase: str) -> int:
         return self.answers.get(phase, Counter())["200"]

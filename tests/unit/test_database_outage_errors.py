@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from adapters.sql.errors import is_outage, unavailable
 from core.shared.errors import Unavailable
@@ -25,6 +26,7 @@ def wrapped(error: Exception, cls: type[DBAPIError] = DBAPIError) -> DBAPIError:
         ConnectionRefusedError(),
         FileNotFoundError("/socket/.s.PGSQL.5432"),
         TimeoutError(),
+        PoolTimeout("QueuePool limit of size 5 overflow 2 reached"),
         wrapped(DriverError("XX000"), OperationalError),
         wrapped(DriverError("XX000"), InterfaceError),
         wrapped(DriverError("57P01")),  # admin_shutdown: pg_ctl stop
