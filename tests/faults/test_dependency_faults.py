@@ -58,7 +58,7 @@ async def test_a_dependency_fault_under_load(proxied: Proxied, dependency: str, 
             assert await eventually(lambda: load.served("before") >= 4), load.answers
             load.phase = "fault"
             FAULTS[fault](proxy)
-            assert await eventually(lambda: sum(load.answers.get("fault", Counter()).values()) >= 8)
+            assert await eventually(lambda: sum(load.answers.get("fault", Counter()).values()) >= 6)
         finally:
             proxy.healthy()
         load.phase = "back"
