@@ -90,13 +90,11 @@ def redis_upstream(redis_url: str) -> tuple[Upstream, str]:
     return Upstream.tcp(parts.hostname or "127.0.0.1", parts.port or 6379), database
 
 
-def _role(name: str, port: int, token: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PAYGATE_DATA_DIR": str(data_dir / name),
-        "PAYGATE_ACQUIRER_SERVICE_TOKEN": token,
-        "DATABASE_URL": "",
-    }
+def start_role(
+    name: str, port: int, env: dict[str, str], data_dir: Path
+) -> subprocess.Popen[bytes]:
+    """`paygate serve --role <name>` on 127.0.0.1:<port>, its output in data_dir."""
+    env = {**os.environ, "PAYGATE_DATA_DIR": str(data_dir / name), **env}
     argv = [sys.executable, "-m", "servers.cli", "serve", "--role", name, "--listen",
             f"127.0.0.1:{port}"]  # fmt: skip
     out = (data_dir / f"{name}.log").open("ab")
@@ -104,7 +102,7 @@ def _role(name: str, port: int, token: str, data_dir: Path) -> subprocess.Popen[
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while not tcp_open("127.0.0.1", port):
         assert process.poll() is None and time.monotonic() < deadline, "a role did not start"
@@ -120,10 +118,11 @@ def proxied_gateway(database_url: str, redis_url: str, **overrides: object) -> I
         ports = {}
         for name in ("acquirer", "psp"):
             ports[name] = free_port()
-            roles.append(_role(name, ports[name], token, data_dir))
-        stack.callback(_stop_all, roles)
+            env = {"PAYGATE_ACQUIRER_SERVICE_TOKEN": token, "DATABASE_URL": ""}
+            roles.append(start_role(name, ports[name], env, data_dir))
+        stack.callback(stop_roles, roles)
         for process, port in zip(roles, ports.values(), strict=True):
-            _wait_for_port(port, process)
+            wait_for_port(port, process)
         redis, redis_db = redis_upstream(redis_url)
         proxies = {
             name: stack.enter_context(FaultProxy.start(upstream, seed=17))
@@ -159,7 +158,7 @@ def proxied_gateway(database_url: str, redis_url: str, **overrides: object) -> I
         yield proxied
 
 
-def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_roles(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
