@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql.migrate import create_database, drop_database
 from adapters.sql.vault.migrate import migrate_vault
 from adapters.vault.grpc_client import GrpcVault
 from core.access.model import Principal
 from core.shared.errors import Unavailable
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
+from tests.databases import fresh_database
 from tests.e2e.conftest import free_port
 from tests.faults.proxied import long_profile, start_role, stop_roles, wait_for_port
 from tests.faults.proxy import FaultProxy, Upstream
@@ -33,13 +33,10 @@ OWNER = Principal("acct_vault_faults", False, "key_vault_faults", None)
 
 @pytest.fixture(scope="module")
 async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    name = f"paygate_vault_faults_{secrets.token_hex(6)}"
-    url = await create_database(postgres_admin_url, name)
-    try:
-        await migrate_vault(url)
+    async with fresh_database(
+        postgres_admin_url, "paygate_vault_faults", migrator=migrate_vault
+    ) as url:
         yield url
-    finally:
-        await drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture(scope="module")
