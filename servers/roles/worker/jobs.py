@@ -121,10 +121,14 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
             batch=ACQUIRER_BATCH,
         ),
         *(
-            Job(f"payments.poll_{method}", every=UPI_POLL_EVERY, run=poll(method),
-                batch=ACQUIRER_BATCH)
+            Job(
+                f"payments.poll_{method}",
+                every=UPI_POLL_EVERY,
+                run=poll(method),
+                batch=ACQUIRER_BATCH,
+            )
             for method in ("wallet", "netbanking")
-        ),  # fmt: skip
+        ),
     ]
 
 
