@@ -319,7 +319,7 @@ class PaymentLifecycle:
             if value is not None
         ]
         if len(given) > 1:
-            violations.add(given[1], f"give one of {', '.join(given)}, not several")
+            violations.add(given[0], f"give one of {', '.join(given)}, not several")
         elif cmd.wallet_provider is not None:
             try:
                 source = _Source("wallet", provider=parse_wallet(cmd.wallet_provider))

@@ -24,11 +24,13 @@ from core.payments.acquirer import (
     AuthorizationRequest,
     AuthorizationResult,
     DeclineCode,
+    NextActionType,
     OperationResult,
     PaymentSource,
     RejectionCode,
     VoidRequest,
 )
+from core.payments.model import NextAction
 from core.payments.redirect_methods import REDIRECT_CURRENCY
 from core.shared.ports import Clock
 from sandbox.acquirer.books_journal import AttemptState, BooksJournal
@@ -70,12 +72,16 @@ class RedirectBooks(SimulatedAcquirer[_Redirect]):
         *,
         expiry: float = 600.0,
         late_delay: float = 20.0,
+        page_base: str = "",
         clock: Clock | None = None,
         journal: BooksJournal | None = None,
     ) -> None:
         super().__init__(clock=clock, journal=journal)
         self._expiry = timedelta(seconds=expiry)
         self._late_delay = timedelta(seconds=late_delay)
+        # In-process books name the payer's page themselves; over HTTP the wire glue
+        # names it from the address the request came to.
+        self._page_base = page_base
 
     # --- what a subclass says ---------------------------------------------------------
 
@@ -116,6 +122,12 @@ class RedirectBooks(SimulatedAcquirer[_Redirect]):
                 acquirer_reference=new_reference(self.reference_prefix),
                 acquirer_code=self.AWAITING,
                 message="Approve the payment on the provider's page.",
+                next_action=NextAction(
+                    type=NextActionType.REDIRECT_TO_URL,
+                    url=f"{self._page_base}/{request.attempt_reference}",
+                )
+                if self._page_base
+                else None,
             )
             self._records[request.attempt_reference] = _Redirect(
                 merchant_id=request.merchant_id,
@@ -174,6 +186,7 @@ class RedirectBooks(SimulatedAcquirer[_Redirect]):
                     outcome=Out.PENDING,
                     acquirer_code=self.LATE,
                     message="Approved by the payer; the confirmation follows.",
+                    next_action=None,
                 )
                 # A late confirmation owes the payer its answer whatever the expiry says.
                 record.expires_at = None
@@ -207,6 +220,7 @@ class RedirectBooks(SimulatedAcquirer[_Redirect]):
             acquirer_code=code,
             authorization_code=secrets.token_hex(6).upper() if outcome is Out.APPROVED else "",
             message="",
+            next_action=None,
         )
         return record.result
 
