@@ -28,12 +28,12 @@ def _one_of(values: Sequence[str]) -> str:
 
 
 def upgrade() -> None:
-    op.drop_constraint(_NAME, "payment_attempts", type_="check")
+    op.drop_constraint(op.f(_NAME), "payment_attempts", type_="check")
     op.create_check_constraint(
         op.f(_NAME), "payment_attempts", _one_of(("card", "upi", "wallet", "netbanking"))
     )
 
 
 def downgrade() -> None:
-    op.drop_constraint(_NAME, "payment_attempts", type_="check")
+    op.drop_constraint(op.f(_NAME), "payment_attempts", type_="check")
     op.create_check_constraint(op.f(_NAME), "payment_attempts", _one_of(("card", "upi")))
