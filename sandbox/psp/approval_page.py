@@ -3,12 +3,15 @@ decline), then back to the merchant's return URL. Plain HTML, every value escape
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 
 from aiohttp import web
 
 from core.payments.acquirer import AuthorizationOutcome, AuthorizationResult
 from core.shared.money import Money
+from sandbox.psp.redirect_books import RedirectBooks
 
 
 def _money(amount: Money) -> str:
@@ -57,3 +60,35 @@ def _page(title: str, body: str) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head><body>{body}</body></html>"
     )
+
+
+@dataclass
+class ApprovalPage:
+    """The page of one simulator: `GET` shows the form, `POST` takes the payer's answer.
+    Routes name the payment `{ref}`."""
+
+    books: RedirectBooks
+    title_of: Callable[[str], str]  # the wallet or bank code -> the page's title
+    login_label: str
+    login_name: str
+    decline_label: str
+
+    async def show(self, request: web.Request) -> web.Response:
+        result, method, _ = await self.books.page(request.match_info["ref"])
+        return form(
+            title=self.title_of(method),
+            result=result,
+            login_label=self.login_label,
+            login_name=self.login_name,
+            approve_label="Approve",
+            decline_label=self.decline_label,
+        )
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        reference = request.match_info["ref"]
+        posted = await request.post()
+        approve = posted.get("decision") == "approve"
+        identity = str(posted.get(self.login_name, ""))
+        result = await self.books.answer(reference, identity, approve)
+        _, method, return_url = await self.books.page(reference)
+        return answered(self.title_of(method), result, return_url)

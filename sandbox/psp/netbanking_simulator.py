@@ -52,7 +52,6 @@ from core.payments.acquirer import (
 from core.payments.redirect_methods import BANKS, normalize_bank
 from core.shared.money import Money
 from core.shared.ports import Clock
-from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.psp import approval_page
 from sandbox.psp.redirect_books import Decision, Meaning, RedirectBooks
 
@@ -184,11 +183,21 @@ class NetBankingServer:
                 web.post("/v1/payments/{ref}/cancel", self.cancel),
                 web.post("/v1/payments/{ref}/refunds", self.refund),
                 web.get("/v1/recon", self.recon),
-                web.get("/bank/{ref}", self.page),
-                web.post("/bank/{ref}", self.answer),
+                web.get("/bank/{ref}", self._page.show),
+                web.post("/bank/{ref}", self._page.answer),
             ]
         )
         return app
+
+    @property
+    def _page(self) -> approval_page.ApprovalPage:
+        return approval_page.ApprovalPage(
+            self.books,
+            title_of=lambda bank: f"{BANKS.get(bank, bank)} net banking (test bank)",
+            login_label="Customer ID",
+            login_name="login",
+            decline_label="Cancel",
+        )
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -266,26 +275,6 @@ class NetBankingServer:
         records = await self.books.settlement_records(date.fromisoformat(request.query["day"]))
         return web.json_response({"items": [settlement_json(r) for r in records]})
 
-    async def page(self, request: web.Request) -> web.Response:
-        result, bank, _ = await self.books.page(request.match_info["ref"])
-        return approval_page.form(
-            title=f"{BANKS.get(bank, bank)} net banking (test bank)",
-            result=result,
-            login_label="Customer ID",
-            login_name="login",
-            approve_label="Approve",
-            decline_label="Cancel",
-        )
-
-    async def answer(self, request: web.Request) -> web.StreamResponse:
-        ref = request.match_info["ref"]
-        form = await request.post()
-        approve = form.get("decision") == "approve"
-        result = await self.books.answer(ref, str(form.get("login", "")), approve)
-        _, bank, return_url = await self.books.page(ref)
-        title = f"{BANKS.get(bank, bank)} net banking (test bank)"
-        return approval_page.answered(title, result, return_url)
-
 
 def netbanking_books(
     data_dir: Path | None,
@@ -294,5 +283,6 @@ def netbanking_books(
     late_delay: float = 20.0,
     clock: Clock | None = None,
 ) -> NetBankingBooks:
-    journal = BooksJournal(data_dir / "psp", "netbanking") if data_dir is not None else None
-    return NetBankingBooks(expiry=expiry, late_delay=late_delay, clock=clock, journal=journal)
+    return NetBankingBooks.on_disk(
+        data_dir, "netbanking", expiry=expiry, late_delay=late_delay, clock=clock
+    )

@@ -17,6 +17,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Self
 
 from core.payments.acquirer import (
     AcquirerRejected,
@@ -82,6 +84,20 @@ class RedirectBooks(SimulatedAcquirer[_Redirect]):
         # In-process books name the payer's page themselves; over HTTP the wire glue
         # names it from the address the request came to.
         self._page_base = page_base
+
+    @classmethod
+    def on_disk(
+        cls,
+        data_dir: Path | None,
+        name: str,
+        *,
+        expiry: float,
+        late_delay: float,
+        clock: Clock | None = None,
+    ) -> Self:
+        """Books journaled as `<data_dir>/psp/<name>.jsonl` (in memory without a dir)."""
+        journal = BooksJournal(data_dir / "psp", name) if data_dir is not None else None
+        return cls(expiry=expiry, late_delay=late_delay, clock=clock, journal=journal)
 
     # --- what a subclass says ---------------------------------------------------------
 

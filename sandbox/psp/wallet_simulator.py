@@ -49,7 +49,6 @@ from core.payments.acquirer import (
 )
 from core.payments.redirect_methods import WALLET_PROVIDERS, normalize_wallet
 from core.shared.ports import Clock
-from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.psp import approval_page
 from sandbox.psp.redirect_books import Decision, Meaning, RedirectBooks
 
@@ -148,11 +147,21 @@ class WalletServer:
                 web.post("/v1/payments/{order}/close", self.close),
                 web.post("/v1/refunds", self.refund),
                 web.get("/v1/settlements", self.settlement),
-                web.get("/pay/{order}", self.page),
-                web.post("/pay/{order}", self.answer),
+                web.get("/pay/{ref}", self._page.show),
+                web.post("/pay/{ref}", self._page.answer),
             ]
         )
         return app
+
+    @property
+    def _page(self) -> approval_page.ApprovalPage:
+        return approval_page.ApprovalPage(
+            self.books,
+            title_of=lambda provider: f"{WALLET_PROVIDERS.get(provider, provider)} (test wallet)",
+            login_label="Wallet mobile number",
+            login_name="account",
+            decline_label="Decline",
+        )
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -229,26 +238,6 @@ class WalletServer:
         records = await self.books.settlement_records(date.fromisoformat(request.query["date"]))
         return reply({"settlements": [settlement_json(r) for r in records]})
 
-    async def page(self, request: web.Request) -> web.Response:
-        result, provider, _ = await self.books.page(request.match_info["order"])
-        return approval_page.form(
-            title=f"{WALLET_PROVIDERS.get(provider, provider)} (test wallet)",
-            result=result,
-            login_label="Wallet mobile number",
-            login_name="account",
-            approve_label="Approve",
-            decline_label="Decline",
-        )
-
-    async def answer(self, request: web.Request) -> web.StreamResponse:
-        order = request.match_info["order"]
-        form = await request.post()
-        approve = form.get("decision") == "approve"
-        result = await self.books.answer(order, str(form.get("account", "")), approve)
-        _, provider, return_url = await self.books.page(order)
-        title = f"{WALLET_PROVIDERS.get(provider, provider)} (test wallet)"
-        return approval_page.answered(title, result, return_url)
-
 
 def wallet_books(
     data_dir: Path | None,
@@ -257,5 +246,6 @@ def wallet_books(
     late_delay: float = 20.0,
     clock: Clock | None = None,
 ) -> WalletBooks:
-    journal = BooksJournal(data_dir / "psp", "wallet") if data_dir is not None else None
-    return WalletBooks(expiry=expiry, late_delay=late_delay, clock=clock, journal=journal)
+    return WalletBooks.on_disk(
+        data_dir, "wallet", expiry=expiry, late_delay=late_delay, clock=clock
+    )
