@@ -17,25 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters.acquirers.json_http import JsonHttp
 from adapters.acquirers.netbanking_codes import operation_status_of, outcome_of
+from adapters.acquirers.redirect_connector import RedirectConnector, waiting_for
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     Acquirer,
     AcquirerRejected,
-    AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
     NetBanking,
-    NextActionType,
     OperationKind,
     OperationResult,
     RefundRequest,
     RejectionCode,
     VoidRequest,
 )
-from core.payments.model import NextAction
 from core.shared.money import Money
 
 
@@ -43,23 +40,8 @@ def _money(body: dict[str, Any]) -> Money:
     return Money(int(body["amount"]), str(body["currency"]).upper())
 
 
-class NetBankingConnector:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = JsonHttp(
-            base_url,
-            "The net banking gateway",
-            timeout_seconds=timeout_seconds,
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class NetBankingConnector(RedirectConnector):
+    name = "The net banking gateway"
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         source = request.source
@@ -79,9 +61,6 @@ class NetBankingConnector:
         return self._payment(
             await self._data("POST", "/v1/payments", request.attempt_reference, body)
         )
-
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "The payer answers at the bank.")
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
         path = f"/v1/payments/{attempt_reference}"
@@ -159,10 +138,7 @@ class NetBankingConnector:
         state = str(data["state"])
         reason = str(data.get("error_reason") or "")
         outcome, decline = outcome_of(state, reason)
-        page = str(data.get("redirect_url") or "")
-        waiting = outcome is AuthorizationOutcome.REQUIRES_ACTION
-        if waiting and not page:  # nowhere to send the payer: wait for the bank instead
-            outcome = AuthorizationOutcome.PENDING
+        outcome, action = waiting_for(outcome, str(data.get("redirect_url") or ""))
         return AuthorizationResult(
             attempt_reference=str(data["txn_ref"]),
             outcome=outcome,
@@ -171,9 +147,7 @@ class NetBankingConnector:
             decline_code=decline,
             acquirer_code=reason or state,
             authorization_code=str(data.get("bank_ref") or ""),
-            next_action=NextAction(type=NextActionType.REDIRECT_TO_URL, url=page)
-            if waiting and page
-            else None,
+            next_action=action,
         )
 
     @staticmethod

@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters.acquirers.json_http import JsonHttp
+from adapters.acquirers.redirect_connector import RedirectConnector, waiting_for
 from adapters.acquirers.settlement_file import SettlementRecord
 from adapters.acquirers.wallet_codes import minor_units, operation_status_of, outcome_of, rupees
 from core.payments.acquirer import (
     Acquirer,
     AcquirerRejected,
-    AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
-    NextActionType,
     OperationKind,
     OperationResult,
     RefundRequest,
@@ -34,23 +32,10 @@ from core.payments.acquirer import (
     VoidRequest,
     Wallet,
 )
-from core.payments.model import NextAction
 
 
-class WalletConnector:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = JsonHttp(
-            base_url, "The wallet", timeout_seconds=timeout_seconds, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class WalletConnector(RedirectConnector):
+    name = "The wallet"
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         wallet = request.source
@@ -67,11 +52,6 @@ class WalletConnector:
         }
         return self._payment(
             await self._body("POST", "/v1/payments", request.attempt_reference, body)
-        )
-
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(
-            RejectionCode.NO_ACTION_PENDING, "The payer answers on the wallet's page."
         )
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
@@ -151,10 +131,7 @@ class WalletConnector:
         info = body["resultInfo"]
         code = str(info.get("resultCode") or "")
         outcome, decline = outcome_of(str(info["resultStatus"]), code)
-        page = str(body.get("redirectUrl") or "")
-        waiting = outcome is AuthorizationOutcome.REQUIRES_ACTION
-        if waiting and not page:  # nowhere to send the payer: not an action we can show
-            outcome = AuthorizationOutcome.PENDING
+        outcome, action = waiting_for(outcome, str(body.get("redirectUrl") or ""))
         return AuthorizationResult(
             attempt_reference=str(body["orderId"]),
             outcome=outcome,
@@ -164,9 +141,7 @@ class WalletConnector:
             acquirer_code=code,
             authorization_code=str(body.get("bankTxnId") or ""),
             message=str(info.get("resultMsg") or ""),
-            next_action=NextAction(type=NextActionType.REDIRECT_TO_URL, url=page)
-            if waiting and page
-            else None,
+            next_action=action,
         )
 
     @staticmethod

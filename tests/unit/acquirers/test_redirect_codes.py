@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from adapters.acquirers import netbanking_codes as nb
 from adapters.acquirers import wallet_codes as wallet
+from adapters.acquirers.redirect_connector import waiting_for
 from core.payments.acquirer import AuthorizationOutcome, DeclineCode, OperationStatus
 from core.payments.failover import RETRYABLE_DECLINES
 from core.shared.money import Money
@@ -117,3 +118,11 @@ def test_wallet_amounts_round_trip_in_minor_units(amount: int) -> None:
 def test_a_wallet_amount_with_three_decimals_is_refused() -> None:
     with pytest.raises(ValueError, match="two decimals"):
         wallet.minor_units({"value": "1.005", "currency": "INR"})
+
+
+def test_a_payment_waiting_for_the_payer_needs_a_page_to_send_them_to() -> None:
+    outcome, action = waiting_for(Out.REQUIRES_ACTION, "http://127.0.0.1:1/wallet/pay/pa_1")
+    assert outcome is Out.REQUIRES_ACTION and action is not None
+    assert (action.type, action.url) == ("REDIRECT_TO_URL", "http://127.0.0.1:1/wallet/pay/pa_1")
+    assert waiting_for(Out.REQUIRES_ACTION, "") == (Out.PENDING, None)
+    assert waiting_for(Out.APPROVED, "http://127.0.0.1:1/x") == (Out.APPROVED, None)
