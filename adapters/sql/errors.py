@@ -18,7 +18,10 @@ def is_outage(error: BaseException) -> bool:
     call (stopped, restarted, network cut), not that the statement was wrong: the caller
     gets UNAVAILABLE and may retry, never INTERNAL."""
     seen: BaseException | None = error
-    while seen is not None:
+    visited: set[int] = set()
+    # A driver's error may name an error that names it back: walk each one once.
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         # PoolTimeout: every pooled connection is held by a statement waiting on a server
         # that does not answer, and no other came free within the pool's timeout.
         if isinstance(seen, (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceError)):
