@@ -39,6 +39,13 @@ class UnitOfWork(
 ):
     """`async with uow:` opens a transaction; leaving without `commit()` rolls it back."""
 
+    def conclude(self, answer: object) -> None:
+        """`answer` is the call's answer once this transaction commits: the next commit
+        may store it for the call's idempotency key in the same transaction
+        (core/idempotency/call.py). A hint: nothing else changes, and a unit of work
+        that keeps no keys ignores it."""
+        return None
+
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 

@@ -368,7 +368,11 @@ def build_app(settings: Settings, database_url: str, metrics: Metrics | None = N
         metrics=metrics,
     )
     app.engine = engine
-    app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
+    # Keys live in the gateway's database: a payment's own transactions may claim and
+    # answer them (core/idempotency/call.py).
+    app.idempotency = Idempotency(
+        SqlIdempotencyStore(engine), clock, hash_key=hash_key, claims_in_transaction=True
+    )
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.vault, app.vault_access = vault.api, vault
     app.closers += [limiter.aclose, vault.aclose]
