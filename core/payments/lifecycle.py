@@ -88,7 +88,14 @@ from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
 from core.shared.text_rules import return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import (
+    NOTHING_SAVED,
+    Bookkeeping,
+    NoBookkeeping,
+    Saved,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -733,13 +740,10 @@ class PaymentLifecycle:
         self, uow: UnitOfWork, attempt: PaymentAttempt
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """The attempt's intent and the attempt, locked in that order and read afresh."""
-        intent = await uow.payment_intents.get(
-            attempt.merchant_id, attempt.payment_intent_id, for_update=True
-        )
-        fresh = await uow.payment_attempts.get(attempt.id, for_update=True)
-        if intent is None or fresh is None:
+        pair = await uow.payment_attempts.locked_with_intent(attempt.merchant_id, attempt.id)
+        if pair is None:
             raise LookupError(f"attempt {attempt.id} or its intent vanished")
-        return intent, fresh
+        return pair
 
     async def _attempt(self, attempt_id: str) -> PaymentAttempt:
         attempt = None
@@ -766,12 +770,14 @@ class PaymentLifecycle:
             await uow.payment_attempts.update(attempt)
             self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
-        await self._record(uow, intent.pull_events())
+        await self._record(uow, intent.pull_events(), Saved(intent, attempt))
 
-    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def _record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         """The events, and the money they moved, in the caller's transaction."""
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, saved)
 
 
 def _conclude(

@@ -55,6 +55,7 @@ from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
+from core.ledger.terms_cache import TermsCache
 from core.notifications.use_cases import Notifications
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.breaker import Breakers
@@ -226,7 +227,7 @@ def assemble(
     routing_observer = payments_observer or metrics
     breakers = Breakers(clock, breaker_policy(settings), on_change=routing_observer.breaker_changed)
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
-    ledger_hooks = LedgerHooks(ids)
+    ledger_hooks = LedgerHooks(ids, TermsCache(clock))
     webhooks = webhook_policy(settings)
     outbox = EventOutbox(ids, ApiRenderer(), CallContext(), webhooks)
     announce = PaymentOutbox(outbox)
