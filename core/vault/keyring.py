@@ -16,7 +16,7 @@ For every encryption:
    or before its cap.
 
 `open` reads the key id/version from the ciphertext header, loads that data key (a retired
-one too, but only the merchant's own) and unwraps it.
+one too, but only the merchant's own; its row is read once per process) and unwraps it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _ROTATION_ATTEMPTS = 3
 ENCRYPTION_BLOCK = 1000
 _BLOCKS_PER_CAP = 1000
 _RESERVED_KEYS = 10_000  # keys (merchants) a process keeps a block for
+_KEPT_KEYS = 10_000  # data key rows a process keeps for decryption
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Keyring:
         self.rotation = rotation or RotationPolicy()
         self._block = min(ENCRYPTION_BLOCK, self.rotation.max_encryptions // _BLOCKS_PER_CAP)
         self._reserved: dict[str, int] = {}  # key id -> encryptions counted, not yet made
+        self._opening: dict[tuple[str, str], DataKey] = {}  # (merchant, key id) -> its row
 
     @property
     def kek_id(self) -> str:
@@ -168,7 +170,18 @@ class Keyring:
     async def open(self, uow: VaultUnitOfWork, ciphertext: bytes, context: CipherContext) -> bytes:
         """The plaintext, or CiphertextRejected whatever went wrong (no decryption oracle)."""
         ref = self._cipher.key_ref(ciphertext)
-        key = await uow.data_keys.get(context.merchant_id, ref.key_id)
+        # The data key's row is read once per process: what decryption uses of it (id,
+        # version, the wrapped material) never changes, and a key that a KEK rotation
+        # rewrapped still unwraps with the old KEK, which stays configured until every
+        # key is rewrapped. Only a row that has opened a ciphertext is kept (a tampered
+        # one is read again and refused every time), never the unwrapped material.
+        kept = self._opening.get((context.merchant_id, ref.key_id))
+        key = kept or await uow.data_keys.get(context.merchant_id, ref.key_id)
         if key is None or key.version != ref.version:
             raise CiphertextRejected()
-        return self._cipher.decrypt(await self.unwrap(key), ciphertext, context=context)
+        plaintext = self._cipher.decrypt(await self.unwrap(key), ciphertext, context=context)
+        if kept is None:
+            if len(self._opening) >= _KEPT_KEYS:
+                del self._opening[next(iter(self._opening))]  # the oldest read
+            self._opening[(context.merchant_id, ref.key_id)] = key
+        return plaintext
