@@ -163,10 +163,14 @@ class IdempotencyInterceptor(ServerInterceptor):
         ending that they did not cover takes the key's own transactions, as _run does."""
         token = deferral.current.set(call)
         try:
-            response = await behavior(request, context)
+            try:
+                response = await behavior(request, context)
+            finally:
+                deferral.current.reset(token)
         except ClaimLost:
             # The first writing transaction found the key taken and rolled back: nothing
-            # of this call was committed. Answered as a claim that lost is.
+            # of this call was committed. Answered as a claim that lost is (and run with a
+            # claim of its own in the rare case that the key was freed meanwhile).
             begun = await self._idempotency.begin(call.record.scope, call.record.request_hash)
             return await self._claimed(begun, behavior, request, context, serializer)
         except asyncio.CancelledError:
@@ -193,8 +197,6 @@ class IdempotencyInterceptor(ServerInterceptor):
                 await context.send_initial_metadata(REPLAYED)
                 return await _answer(stored, context)
             return _Serialized(sent)
-        finally:
-            deferral.current.reset(token)
         stored = await self._store_late(call, outcome)
         if stored is not None:
             await context.send_initial_metadata(REPLAYED)

@@ -20,11 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import rich_errors
-from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.idempotency import Executor, KeyInTransaction, SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
+from core.idempotency.call import ClaimLost
 from core.idempotency.use_cases import Idempotency
-from core.payments.ports import CardForPayment
+from core.payments.ports import CardForPayment, CardProfile
 from servers.roles.api import start
 from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
@@ -37,12 +38,25 @@ CAPTURE = "/paygate.v1.PaymentIntentService/CapturePaymentIntent"
 
 
 class HeldVault(MemoryCardVault):
-    """Holds the zone's detokenization (phase 2, after phase 1 committed) while `held`."""
+    """Holds the zone's detokenization (phase 2, after phase 1 committed) while `held`, and
+    the confirm that reads the first card profile after `held_once` is set (before its
+    phase 1) until it is."""
 
     def __init__(self) -> None:
         super().__init__()
         self.held: asyncio.Event | None = None
         self.entered = asyncio.Event()
+        self.held_once: asyncio.Event | None = None
+
+    async def card_profile(
+        self, merchant_id: str, payment_method: str, *, livemode: bool
+    ) -> CardProfile:
+        profile = await super().card_profile(merchant_id, payment_method, livemode=livemode)
+        held, self.held_once = self.held_once, None
+        if held is not None:
+            self.entered.set()
+            await held.wait()
+        return profile
 
     async def card_for_payment(
         self, merchant_id: str, payment_method: str, *, livemode: bool, purpose: str
@@ -170,6 +184,33 @@ async def test_phase_1_claims_the_key_and_the_last_phase_stores_the_answer(api: 
 
     again, headers = await api.raw(CONFIRM, request, "confirm-1")
     assert (again, headers["idempotent-replayed"]) == (answer, "true")
+    assert await api.attempts(intent_id) == 1
+
+
+async def test_a_claim_lost_in_phase_1_rolls_back_and_answers_the_winners_answer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost: list[ClaimLost] = []
+    began = KeyInTransaction.began
+
+    async def watched(self: KeyInTransaction, connection: Executor) -> None:
+        try:
+            await began(self, connection)
+        except ClaimLost as error:
+            lost.append(error)
+            raise
+
+    monkeypatch.setattr(KeyInTransaction, "began", watched)
+    intent_id = await api.intent(amount=2500)
+    request = api.confirm(intent_id)
+    api.vault.held_once = proceed = asyncio.Event()
+    late = asyncio.create_task(api.raw(CONFIRM, request, "race-1"))
+    await api.vault.entered.wait()  # read the key (free), now before its phase 1
+    winner, _ = await api.raw(CONFIRM, request, "race-1")
+    proceed.set()
+    answer, headers = await late
+    assert (answer, headers["idempotent-replayed"]) == (winner, "true")
+    assert len(lost) == 1
     assert await api.attempts(intent_id) == 1
 
 
