@@ -23,7 +23,7 @@ Lock order, everywhere: the intent, then its attempt. Batch claims skip locked r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -91,7 +91,14 @@ from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
 from core.shared.text_rules import return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import (
+    NOTHING_SAVED,
+    Bookkeeping,
+    NoBookkeeping,
+    Saved,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +134,9 @@ class _Source:
 
 
 OperationAnswer = OperationResult | AcquirerRejected | None
+# What a flow answers when the transaction in hand commits: the object the servicer
+# renders (UnitOfWork.conclude), or None when the flow goes on or raises after it.
+Conclusion = Callable[[PaymentIntent, PaymentAttempt], object | None]
 
 
 class PaymentLifecycle:
@@ -295,10 +305,17 @@ class PaymentLifecycle:
         answer: AuthorizationAnswer = routed.answer
 
         # phase 3: the result
+        publishable = caller.is_publishable
+
+        def concludes(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:
+            if attempt.status is AttemptStatus.FAILED:
+                return None  # raised below
+            return intent.as_seen_by(publishable)
+
         intent, attempt = await self._settle_authorization(
-            attempt, answer, caller.actor, tries=tries
+            attempt, answer, caller.actor, tries=tries, concludes=concludes
         )
-        intent, attempt = await self._continue(intent, attempt, caller.actor)
+        intent, attempt = await self._continue(intent, attempt, caller.actor, concludes)
         if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
             if isinstance(answer, InvalidPaymentDetails):
                 raise answer.to_invalid_argument()
@@ -427,7 +444,7 @@ class PaymentLifecycle:
             attempt.begin_capture(amount, now)
             await self._save(uow, intent, attempt)
             await uow.commit()
-        intent, attempt = await self._run_capture(attempt, caller.actor)
+        intent, attempt = await self._run_capture(attempt, caller.actor, _capture_answer)
         if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
             raise FailedPrecondition(
                 attempt.error.message or "The capture failed.",
@@ -437,7 +454,7 @@ class PaymentLifecycle:
         return intent
 
     async def _run_capture(
-        self, attempt: PaymentAttempt, actor: str
+        self, attempt: PaymentAttempt, actor: str, concludes: Conclusion | None = None
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed."""
         reference = attempt.capture_reference
@@ -460,6 +477,7 @@ class PaymentLifecycle:
             now = self._clock.now()
             if apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
                 await self._save(uow, intent, attempt)
+                _conclude(uow, concludes, intent, attempt)
                 await uow.commit()
         return intent, attempt
 
@@ -585,6 +603,7 @@ class PaymentLifecycle:
         *,
         give_up: bool = False,
         tries: list[dict[str, str]] | None = None,
+        concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         async with self._uow() as uow:
             intent, attempt = await self._locked_pair(uow, attempt)
@@ -602,18 +621,24 @@ class PaymentLifecycle:
             )
             if changed:
                 await self._save(uow, intent, attempt)
-                await uow.commit()
             elif record_tries:
                 await uow.payment_attempts.update(attempt)
+            if changed or record_tries:
+                if attempt.status is not AttemptStatus.CAPTURE_PENDING:  # else: the capture
+                    _conclude(uow, concludes, intent, attempt)
                 await uow.commit()
         return intent, attempt
 
     async def _continue(
-        self, intent: PaymentIntent, attempt: PaymentAttempt, actor: str
+        self,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        actor: str,
+        concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """After an approval with capture_method AUTOMATIC: the capture."""
         if attempt.status is AttemptStatus.CAPTURE_PENDING:
-            return await self._run_capture(attempt, actor)
+            return await self._run_capture(attempt, actor, concludes)
         return intent, attempt
 
     # ============================================================ background
@@ -752,13 +777,10 @@ class PaymentLifecycle:
         self, uow: UnitOfWork, attempt: PaymentAttempt
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """The attempt's intent and the attempt, locked in that order and read afresh."""
-        intent = await uow.payment_intents.get(
-            attempt.merchant_id, attempt.payment_intent_id, for_update=True
-        )
-        fresh = await uow.payment_attempts.get(attempt.id, for_update=True)
-        if intent is None or fresh is None:
+        pair = await uow.payment_attempts.locked_with_intent(attempt.merchant_id, attempt.id)
+        if pair is None:
             raise LookupError(f"attempt {attempt.id} or its intent vanished")
-        return intent, fresh
+        return pair
 
     async def _attempt(self, attempt_id: str) -> PaymentAttempt:
         attempt = None
@@ -785,12 +807,28 @@ class PaymentLifecycle:
             await uow.payment_attempts.update(attempt)
             self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
-        await self._record(uow, intent.pull_events())
+        await self._record(uow, intent.pull_events(), Saved(intent, attempt))
 
-    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def _record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         """The events, and the money they moved, in the caller's transaction."""
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, saved)
+
+
+def _conclude(
+    uow: UnitOfWork, concludes: Conclusion | None, intent: PaymentIntent, attempt: PaymentAttempt
+) -> None:
+    if concludes is not None and (answer := concludes(intent, attempt)) is not None:
+        uow.conclude(answer)
+
+
+def _capture_answer(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:
+    """capture()'s answer: the intent, unless the capture failed (raised)."""
+    if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
+        return None
+    return intent
 
 
 def parse_cancellation_reason(value: str) -> CancellationReason | None:

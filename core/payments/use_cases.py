@@ -15,7 +15,7 @@ from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, Saved, UnitOfWork, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -149,7 +149,7 @@ class PaymentIntents:
         """The intent's new history lines and their bookkeeping, in its transaction."""
         events = intent.pull_events()
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, Saved(intent))
         await uow.commit()
 
     async def update(
