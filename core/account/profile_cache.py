@@ -2,7 +2,7 @@
 kept per process for a short, bounded time.
 
 A profile changed through this process is forgotten at once; one changed through
-another API process reaches this one within PROFILE_CACHE_TTL (docs/account.md). The
+another API process reaches this one within PROFILE_CACHE_TTL (docs/dashboard.md). The
 values it holds only shape new intents, never money already moved.
 """
 
