@@ -15,7 +15,7 @@ import string
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,21 +212,25 @@ def _messages(
     return named
 
 
-def _field_names(messages: dict[str, descriptor_pb2.DescriptorProto], root: str) -> set[str]:
-    """Names of every field of `root` and of the messages it holds, at any depth."""
-    names: set[str] = set()
+def _reachable_fields(
+    messages: dict[str, descriptor_pb2.DescriptorProto], roots: Sequence[str]
+) -> Iterator[descriptor_pb2.FieldDescriptorProto]:
+    """Every field of the `roots` and of the messages they hold, at any depth."""
     seen: set[str] = set()
-    pending = [root]
+    pending = list(roots)
     while pending:
         name = pending.pop()
         if name in seen or name not in messages:
             continue
         seen.add(name)
         for field in messages[name].field:
-            names.add(field.name)
+            yield field
             if field.type_name:
                 pending.append(field.type_name.lstrip("."))
-    return names
+
+
+def _field_names(messages: dict[str, descriptor_pb2.DescriptorProto], root: str) -> set[str]:
+    return {field.name for field in _reachable_fields(messages, [root])}
 
 
 def _lists_everywhere(
@@ -236,23 +240,14 @@ def _lists_everywhere(
     reachable from `roots` where they occur."""
     repeated: set[str] = set()
     single: set[str] = set()
-    seen: set[str] = set()
-    pending = list(roots)
     label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in messages:
-            continue
-        seen.add(name)
-        for field in messages[name].field:
-            child = field.type_name.lstrip(".")
-            is_map = child in messages and messages[child].options.map_entry
-            if field.label == label_repeated and not is_map:
-                repeated.add(field.name)
-            else:
-                single.add(field.name)
-            if child:
-                pending.append(child)
+    for field in _reachable_fields(messages, roots):
+        child = field.type_name.lstrip(".")
+        is_map = child in messages and messages[child].options.map_entry
+        if field.label == label_repeated and not is_map:
+            repeated.add(field.name)
+        else:
+            single.add(field.name)
     return tuple(sorted(repeated - single))
 
 
