@@ -167,6 +167,8 @@ class _Plan:
 
     method: str
     logged: bool
+    # (status code name, seconds) of every finished call: the RPC metrics.
+    observe: Callable[[str, float], None] | None
     # None: no access check (health, reflection, or a server without the gate).
     access: Access | None
     requirement: Requirement | None
@@ -194,10 +196,11 @@ def _tolerant(original: Callable[[bytes], Any] | None) -> Any:
 
 class CallInterceptor(ServerInterceptor):
     """Every call: a request id (the caller's x-request-id when sane) sent back as the
-    `request-id` trailer, one JSON line and one `observe(method, code, seconds)` when it
-    ends (health checks excepted); core errors become statuses with ErrorInfo, anything
-    else a bare INTERNAL; with `access`, the gate admits the caller of every paygate
-    method; with `idempotency`, the Idempotency-Key of the methods marked idempotent.
+    `request-id` trailer, and when it ends one JSON line and its time in the method's
+    recorder (`recorder(method)`, adapters/observability/metrics.py), health checks
+    excepted. Core errors become statuses with ErrorInfo, anything else a bare INTERNAL;
+    with `access`, the gate admits the caller of every paygate method; with
+    `idempotency`, the Idempotency-Key of the methods marked idempotent.
 
     An unmapped exception would otherwise leak its class name to the client. Undecodable
     request bytes are INVALID_ARGUMENT like malformed JSON over REST, not grpcio's
@@ -208,13 +211,13 @@ class CallInterceptor(ServerInterceptor):
     def __init__(
         self,
         new_request_id: Callable[[], str],
-        observe: Callable[[str, str, float], None] | None = None,
+        recorder: Callable[[str], Callable[[str, float], None]] | None = None,
         *,
         access: Access | None = None,
         idempotency: IdempotentCalls | None = None,
     ) -> None:
         self._new_request_id = new_request_id
-        self._observe = observe
+        self._recorder = recorder
         self._access = access
         self._idempotency = idempotency
         self._cache = _HandlerCache(self._wrap)
@@ -227,7 +230,9 @@ class CallInterceptor(ServerInterceptor):
     def _plan(self, method: str) -> _Plan:
         access = self._access if method.startswith("/paygate.") else None
         requirement = access.requirements.get(method) if access is not None else None
-        return _Plan(method, method != HEALTH_CHECK, access, requirement)
+        logged = method != HEALTH_CHECK
+        observe = self._recorder(method) if logged and self._recorder is not None else None
+        return _Plan(method, logged, observe, access, requirement)
 
     def _wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
         plan = self._plan(method)
@@ -263,7 +268,7 @@ class CallInterceptor(ServerInterceptor):
                     raise  # not reached: abort raises
             finally:
                 if plan.logged:
-                    self._end(context, plan.method, started)
+                    self._end(context, plan, started)
 
         return unary
 
@@ -281,7 +286,7 @@ class CallInterceptor(ServerInterceptor):
                     raise  # not reached: abort raises
             finally:
                 if plan.logged:
-                    self._end(context, plan.method, started)
+                    self._end(context, plan, started)
 
         return stream
 
@@ -294,15 +299,15 @@ class CallInterceptor(ServerInterceptor):
         context.set_trailing_metadata((("request-id", rid),))
         return time.perf_counter()
 
-    def _end(self, context: Context, method: str, started: float) -> None:
+    def _end(self, context: Context, plan: _Plan, started: float) -> None:
         seconds = time.perf_counter() - started
         code = (context.code() or grpc.StatusCode.OK).name
-        if self._observe is not None:
-            self._observe(method, code, seconds)
+        if plan.observe is not None:
+            plan.observe(code, seconds)
         if access_log.isEnabledFor(logging.INFO):
             caller = call.principal.get()
             fields = {
-                "method": method,
+                "method": plan.method,
                 "code": code,
                 "ms": round(seconds * 1000, 2),
                 "merchant": caller.merchant_id if caller else None,

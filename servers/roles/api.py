@@ -270,7 +270,7 @@ async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> 
         *tracing.server_interceptors(),
         CallInterceptor(
             _new_request_id,
-            app.metrics.record_rpc,
+            app.metrics.rpc_recorder,
             access=Access(app.gate, requirements(app.gate, services), app.trusted_proxies),
             idempotency=IdempotentCalls(
                 app.idempotency, idempotent_methods(s.descriptor for s in services)
