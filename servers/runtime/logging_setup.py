@@ -105,8 +105,11 @@ class _Writer(threading.Thread):
                 except Exception:
                     self._handler.handleError(record)
             if lines:
-                self._stream.write("".join(lines))
-                self._stream.flush()
+                try:
+                    self._stream.write("".join(lines))
+                    self._stream.flush()
+                except Exception:  # a closed stdout: as logging does, report and go on
+                    self._handler.handleError(batch[-1])
             if not stopping:
                 time.sleep(self.PAUSE)
 
