@@ -96,10 +96,9 @@ class _Writer(threading.Thread):
                 except queue.Empty:
                     break
             lines = []
-            for record in batch:
-                if record is _STOP:
-                    stopping = True
-                    continue
+            records = [record for record in batch if record is not _STOP]
+            stopping = len(records) < len(batch)
+            for record in records:
                 try:
                     lines.append(self._handler.format(record) + "\n")
                 except Exception:
@@ -109,7 +108,7 @@ class _Writer(threading.Thread):
                     self._stream.write("".join(lines))
                     self._stream.flush()
                 except Exception:  # a closed stdout: as logging does, report and go on
-                    self._handler.handleError(batch[-1])
+                    self._handler.handleError(records[-1])
             if not stopping:
                 time.sleep(self.PAUSE)
 
