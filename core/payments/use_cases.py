@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
+from core.account.profile_cache import ProfileCache
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
 from core.payments.redirect_methods import REDIRECT_CURRENCY, REDIRECT_METHOD_TYPES
@@ -71,10 +72,13 @@ class PaymentIntents:
         ids: IdGenerator,
         clock: Clock,
         books: Bookkeeping | None = None,
+        profiles: ProfileCache | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        # The merchant's payment settings through the process's short cache, or read.
+        self._profiles = profiles
         # The outbox (payment_intent.created) joins the transaction through this hook.
         self._books = books or NoBookkeeping()
 
@@ -112,8 +116,13 @@ class PaymentIntents:
         violations.raise_if_any()
 
         async with self._uow() as uow:
-            # The merchant's payment settings (core/account/profile.py): one indexed read.
-            profile = await uow.business_profiles.get(caller.merchant_id)
+            # The merchant's payment settings (core/account/profile.py): at most one read
+            # per PROFILE_CACHE_TTL, at once again after a change through this process.
+            profile = (
+                await self._profiles.get(uow, caller.merchant_id)
+                if self._profiles is not None
+                else await uow.business_profiles.get(caller.merchant_id)
+            )
             if profile is not None and not profile.accepts(currency):
                 accepted = ", ".join(profile.accepted_currencies)
                 raise InvalidArgument.field(

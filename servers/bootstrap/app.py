@@ -38,6 +38,7 @@ from core.access.membership import Members
 from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
+from core.account.profile_cache import ProfileCache
 from core.account.use_cases import BusinessProfiles
 from core.analytics.use_cases import Analytics
 from core.events.delivery import WebhookDispatcher
@@ -266,7 +267,8 @@ def assemble(
     rate_limits = RateLimits(
         MeteredRateLimiter(limiter, metrics), uow, clock, defaults=rate_limit_defaults
     )
-    intents = PaymentIntents(uow, ids, clock, books=announce)
+    profiles = ProfileCache(clock)  # shared: a profile changed here is forgotten at once
+    intents = PaymentIntents(uow, ids, clock, books=announce, profiles=profiles)
     changes = intent_changes or MemoryIntentChanges()
     return App(
         api_keys=api_keys,
@@ -303,7 +305,7 @@ def assemble(
         ),
         event_maintenance=EventMaintenance(uow, clock, webhooks, stream),
         event_outbox=outbox,
-        business_profiles=BusinessProfiles(uow, clock),
+        business_profiles=BusinessProfiles(uow, clock, profiles),
         analytics=Analytics(uow),
         audit_log=AuditLogReader(uow, clock),
         notifications=Notifications(

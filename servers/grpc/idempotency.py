@@ -1,6 +1,6 @@
 """Idempotency-Key on the methods whose (paygate.v1.access) option says `idempotent`.
 
-Runs after the auth interceptor (keys are scoped to the caller's merchant) and before the
+Runs after the access gate (keys are scoped to the caller's merchant) and before the
 servicer. The rules live in core/idempotency; this module only moves bytes: it hashes
 the request's deterministic serialization, serializes the response itself so that the
 bytes it stores are the bytes it sends, and answers a replay with the stored bytes
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
@@ -30,7 +30,7 @@ from core.idempotency.model import Claim, Outcome, Scope, is_stored, parse_key
 from core.idempotency.use_cases import Idempotency
 from core.shared.errors import InvalidArgument, PaygateError
 from servers.grpc import context as call
-from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
+from servers.grpc.context import ServicerContext
 from servers.grpc.errors import to_status
 
 log = logging.getLogger("paygate.idempotency")
@@ -88,33 +88,30 @@ class _Serialized:
         self.data = data
 
 
-class IdempotencyInterceptor(ServerInterceptor):
+class IdempotentCalls:
+    """The Idempotency-Key step of the API's interceptor (servers/grpc/interceptors.py):
+    wraps the behaviour and the response serializer of each method marked idempotent."""
+
     def __init__(self, idempotency: Idempotency, methods: frozenset[str]) -> None:
         self._idempotency = idempotency
         self._methods = methods
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method not in self._methods or not handler.unary_unary:
-            return handler
-        serializer = handler.response_serializer or (lambda data: data)
+    def applies_to(self, method: str) -> bool:
+        return method in self._methods
+
+    def wrap(
+        self, behavior: Unary, method: str, serializer: Callable[[Any], bytes] | None
+    ) -> tuple[Unary, Callable[[Any], bytes]]:
+        """The method's behaviour and response serializer with the key's rules around."""
+        inner = serializer or (lambda data: data)
 
         def serialize(message: Any) -> bytes:
             if isinstance(message, _Serialized):
                 return message.data
-            data: bytes = serializer(message)
+            data: bytes = inner(message)
             return data
 
-        return grpc.unary_unary_rpc_method_handler(
-            self._unary(cast(Unary, handler.unary_unary), method, serializer),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=serialize,
-        )
+        return self._unary(behavior, method, inner), serialize
 
     def _unary(self, behavior: Unary, method: str, serializer: Callable[[Any], bytes]) -> Unary:
         async def unary(request: Any, context: Context) -> Any:

@@ -60,8 +60,8 @@ from adapters.system import RandomIds
 from core.access.gate import AccessGate, Requirement
 from servers.bootstrap.app import App, build_app
 from servers.grpc import serve as serve_grpc
-from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
-from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.idempotency import IdempotentCalls, idempotent_methods
+from servers.grpc.interceptors import Access, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
@@ -268,11 +268,14 @@ async def start(
 async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> Server:
     interceptors = [
         *tracing.server_interceptors(),
-        RequestLogInterceptor(_new_request_id, app.metrics.record_rpc),
-        ErrorInterceptor(),
-        AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
-        # After auth: keys are scoped to the caller's merchant.
-        IdempotencyInterceptor(app.idempotency, idempotent_methods(s.descriptor for s in services)),
+        CallInterceptor(
+            _new_request_id,
+            app.metrics.rpc_recorder,
+            access=Access(app.gate, requirements(app.gate, services), app.trusted_proxies),
+            idempotency=IdempotentCalls(
+                app.idempotency, idempotent_methods(s.descriptor for s in services)
+            ),
+        ),
     ]
     hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
     return await serve_grpc.start(

@@ -15,7 +15,7 @@ import string
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,9 @@ class ApiDescriptor:
     # Names of the request fields that are lists (repeated, not maps) wherever they occur
     # in a request message of a REST binding: Envoy refuses a lone value for them.
     repeated_request_fields: tuple[str, ...] = ()
+    # The bindings with a JSON body whose message holds one of those fields, at any depth:
+    # the only routes where the list guard runs.
+    list_body_rules: tuple[tuple[str, str], ...] = ()
 
 
 def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
@@ -155,6 +158,7 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
         for name, message in _messages(file.message_type)
     }
     request_types: list[str] = []
+    body_rules: list[tuple[tuple[str, str], str]] = []  # (binding, request type)
     for file in descriptor_set.file:
         if file.package != package:
             continue
@@ -175,16 +179,24 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                     if verb and verb != "custom":
                         request_types.append(method.input_type.lstrip("."))
                         rules.append((verb.upper(), getattr(rule, verb)))
+                        if rule.body:
+                            body_rules.append((rules[-1], request_types[-1]))
                         if not open_method:
                             authenticated.append(rules[-1])
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
+    lists = _lists_everywhere(messages, request_types)
     return ApiDescriptor(
         tuple(services),
         tuple(streaming),
         tuple(rules),
         tuple(authenticated),
-        _lists_everywhere(messages, request_types),
+        lists,
+        tuple(
+            binding
+            for binding, request in body_rules
+            if not _field_names(messages, request).isdisjoint(lists)
+        ),
     )
 
 
@@ -200,6 +212,27 @@ def _messages(
     return named
 
 
+def _reachable_fields(
+    messages: dict[str, descriptor_pb2.DescriptorProto], roots: Sequence[str]
+) -> Iterator[descriptor_pb2.FieldDescriptorProto]:
+    """Every field of the `roots` and of the messages they hold, at any depth."""
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in messages:
+            continue
+        seen.add(name)
+        for field in messages[name].field:
+            yield field
+            if field.type_name:
+                pending.append(field.type_name.lstrip("."))
+
+
+def _field_names(messages: dict[str, descriptor_pb2.DescriptorProto], root: str) -> set[str]:
+    return {field.name for field in _reachable_fields(messages, [root])}
+
+
 def _lists_everywhere(
     messages: dict[str, descriptor_pb2.DescriptorProto], roots: list[str]
 ) -> tuple[str, ...]:
@@ -207,23 +240,14 @@ def _lists_everywhere(
     reachable from `roots` where they occur."""
     repeated: set[str] = set()
     single: set[str] = set()
-    seen: set[str] = set()
-    pending = list(roots)
     label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in messages:
-            continue
-        seen.add(name)
-        for field in messages[name].field:
-            child = field.type_name.lstrip(".")
-            is_map = child in messages and messages[child].options.map_entry
-            if field.label == label_repeated and not is_map:
-                repeated.add(field.name)
-            else:
-                single.add(field.name)
-            if child:
-                pending.append(child)
+    for field in _reachable_fields(messages, roots):
+        child = field.type_name.lstrip(".")
+        is_map = child in messages and messages[child].options.map_entry
+        if field.label == label_repeated and not is_map:
+            repeated.add(field.name)
+        else:
+            single.add(field.name)
     return tuple(sorted(repeated - single))
 
 
@@ -569,6 +593,37 @@ def _credential_required_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
     ]
 
 
+# The list guard (envoy.yaml.tmpl) has no default code; these routes name its code.
+LIST_GUARD = "paygate.list_guard"
+_LIST_GUARD_ON = {
+    LIST_GUARD: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+        "name": "list_guard",
+    }
+}
+
+
+def _list_guard_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+    """The bindings whose JSON body may hold a list field, each to the cluster the
+    catch-all routes would choose, with the list guard on: every other request (a GET
+    above all) never enters Lua for it."""
+    by_regex: dict[str, tuple[str, set[str]]] = {}
+    for verb, template in api.list_body_rules:
+        cluster = "web" if template.startswith(WEB_PATH_PREFIXES) else "api"
+        by_regex.setdefault(path_regex(template), (cluster, set()))[1].add(verb)
+    routes = []
+    for regex, (cluster, verbs) in by_regex.items():
+        methods = {"safe_regex": {"regex": "|".join(sorted(verbs))}}
+        match = {
+            "safe_regex": {"regex": regex},
+            "headers": [{"name": ":method", "string_match": methods}],
+        }
+        route = _route(match, UNARY_TIMEOUT, cluster)
+        route["typed_per_filter_config"] = _LIST_GUARD_ON
+        routes.append(route)
+    return routes
+
+
 def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     idle = stream_idle_timeout(settings)
     return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
@@ -585,6 +640,7 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
         *_stream_routes(api, settings),
     ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
+    routes += _list_guard_routes(api)
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
     routes += [_route({"prefix": prefix}, UNARY_TIMEOUT, "web") for prefix in web]

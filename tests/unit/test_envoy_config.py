@@ -309,3 +309,30 @@ def test_with_fault_injection_the_fault_filter_runs_first_on_rest(tmp_path: Path
     config.write_text(rendered)
     envoy_config.validate(config)
     assert Settings.from_env({"PAYGATE_ENVOY_FAULT_INJECTION": "1"}).envoy_fault_injection
+
+
+def test_the_list_guard_runs_only_where_a_body_can_hold_a_list(rendered: str) -> None:
+    """A GET (or a body without list fields) never enters Lua for the guard; every binding
+    whose body holds a list field reaches it, on the cluster the catch-alls would pick."""
+    rest, _ = _routes(rendered)
+    guarded = [r for r in rest if envoy_config.LIST_GUARD in r.get("typed_per_filter_config", {})]  # type: ignore[operator]
+    on = [
+        r
+        for r in guarded
+        if not r["typed_per_filter_config"][envoy_config.LIST_GUARD].get("disabled")
+    ]  # type: ignore[index]
+    api = envoy_config.read_descriptor(envoy_config.descriptor_path())
+    assert ("POST", "/v1/payment_intents") in api.list_body_rules
+    assert all(verb != "GET" for verb, _ in api.list_body_rules)
+    for verb, template in api.list_body_rules:
+        regex = envoy_config.path_regex(template)
+        route = next(r for r in on if r["match"]["safe_regex"]["regex"] == regex)  # type: ignore[index]
+        assert re.fullmatch(
+            route["match"]["headers"][0]["string_match"]["safe_regex"]["regex"], verb
+        )  # type: ignore[index]
+        web = template.startswith(envoy_config.WEB_PATH_PREFIXES)
+        assert route["route"]["cluster"] == ("web" if web else "api")  # type: ignore[index]
+    assert (
+        "default_source_code"
+        not in rendered.split("name: paygate.list_guard", 1)[1].split("- name:", 1)[0]
+    )

@@ -36,7 +36,7 @@ from servers.grpc import context as call
 from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
-from servers.grpc.interceptors import AroundCall, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.interceptors import AroundCall, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.roles.acquirer import SERVICE as ACQUIRER_SERVICE
@@ -124,8 +124,7 @@ async def start_server(
         listen,
         hosted,
         interceptors=[
-            RequestLogInterceptor(lambda: _ids.new("req")),
-            ErrorInterceptor(),
+            CallInterceptor(lambda: _ids.new("req")),
             ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
             CiphertextRejectedInterceptor(),
             AcquirerErrorInterceptor(),
