@@ -547,9 +547,16 @@ class SqlApiKeys:
         return rows[0] if rows else None
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
         query = select(api_keys).where(api_keys.c.merchant_id == merchant_id)
+        if livemode is not None:
+            query = query.where(api_keys.c.livemode.is_(livemode))
         if starting_after is not None:
             query = query.where(api_keys.c.id < starting_after)
         return await self._select(query.order_by(api_keys.c.id.desc()).limit(limit))

@@ -33,9 +33,14 @@ class ApiKeyRepository(Protocol):
     async def get(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
-        """Newest first."""
+        """Newest first; of one mode when `livemode` is given."""
         ...
 
     async def revoke(self, merchant_id: str, key_id: str, at: datetime) -> None: ...

@@ -88,7 +88,7 @@ class Refunds:
         # phase 1: load, decide, reserve
         now = self._clock.now()
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller.merchant_id, cmd.payment_intent)
+            intent = await self._locked_intent(uow, caller, cmd.payment_intent)
             refund = Refund(
                 id=self._ids.new("re"),
                 merchant_id=intent.merchant_id,
@@ -207,12 +207,13 @@ class Refunds:
         return [r.id for r in claimed]
 
     async def _locked_intent(
-        self, uow: UnitOfWork, merchant_id: str, intent_id: str
+        self, uow: UnitOfWork, caller: Principal, intent_id: str
     ) -> PaymentIntent:
         intent = None
         if has_prefix(intent_id, "pi"):
-            intent = await uow.payment_intents.get(merchant_id, intent_id, for_update=True)
-        if intent is None:
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+        # Another mode's intent does not exist for this caller (docs/dashboard.md).
+        if intent is None or intent.livemode != caller.livemode:
             raise NotFound(
                 f"No such payment intent: {shown(intent_id)}", metadata={"param": "payment_intent"}
             )

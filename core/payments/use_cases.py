@@ -179,8 +179,13 @@ class PaymentIntents:
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reads an intent only with its client secret; a wrong one looks
-        # exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
+        # exactly like a missing intent so that ids cannot be probed. Another mode's intent
+        # does not exist for this caller either.
+        if (
+            intent is None
+            or intent.livemode != caller.livemode
+            or (caller.is_publishable and not intent.secret_matches(client_secret))
+        ):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent.as_seen_by(caller.is_publishable)
 
@@ -206,5 +211,6 @@ class PaymentIntents:
                 limit=limit + 1,
                 starting_after=starting_after or None,
                 status=status,
+                livemode=caller.livemode,
             )
         return Page.from_overfetch(list(rows), limit)

@@ -216,7 +216,8 @@ class AuthInterceptor(AroundCall):
 
     Fails closed: a paygate method without a (paygate.v1.access) option cannot be called.
     Credentials: `authorization: Bearer <sk_/pk_ key | access token>`, and with a user's
-    access token `paygate-account: acct_...` (REST: the Paygate-Account header).
+    access token `paygate-account: acct_...` (REST: the Paygate-Account header) and
+    `paygate-mode: live|test` (test when absent; an API key's mode is its own).
     """
 
     def __init__(
@@ -248,6 +249,7 @@ class AuthInterceptor(AroundCall):
             bearer="" if requirement.unauthenticated else _bearer(context),
             account=metadata_value(context, "paygate-account").strip(),
             origin=origin,
+            mode=metadata_value(context, "paygate-mode").strip().lower(),
         )
         call.principal.set(await self._gate.admit(requirement, credentials))
         yield

@@ -83,7 +83,9 @@ async def test_a_revoked_invitations_link_is_refused_and_the_revocation_audited(
             AuditQuery(merchant_id=world.owner.merchant.id, action=Action.MEMBER_INVITE_REVOKE),
             limit=10,
         )
-    assert [(e.event.target, e.event.actor) for e in log] == [(issued.invitation.id, world.owner.user.id)]
+    assert [(e.event.target, e.event.actor) for e in log] == [
+        (issued.invitation.id, world.owner.user.id)
+    ]
 
 
 async def test_an_accepted_invitation_cannot_be_revoked(world: World) -> None:

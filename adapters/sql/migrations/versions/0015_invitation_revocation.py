@@ -23,9 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "invitations", sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True)
-    )
+    op.add_column("invitations", sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_check_constraint(
         op.f("ck_invitations_accepted_or_revoked"),
         "invitations",

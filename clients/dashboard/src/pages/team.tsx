@@ -1,5 +1,5 @@
-// The team: members and their roles, invitations (a link the invitee opens), and
-// accepting one.
+// The team: members and their roles, invitations (a link the invitee opens) pending until
+// accepted, revoked or re-sent, and accepting one.
 
 import { useState } from "react";
 import { apiKeys as keysPb, members as membersPb } from "@paygate/client";
@@ -9,6 +9,7 @@ import { href } from "../route";
 import { ActionForm, Notice, PagedTable, PageHeader, When, idempotencyKey, useAction } from "../ui";
 
 const ROLES = keysPb.Role as unknown as Record<number, string>;
+const PENDING = membersPb.Invitation_Status.PENDING;
 const roleValue = (name: string) => keysPb.Role[name as keyof typeof keysPb.Role];
 
 // The link the invitee opens: this dashboard, at the accept view with the token.
@@ -30,7 +31,23 @@ export function Team() {
       const invitation = await api.members.createInvitation({ email, role: roleValue(role) }, headers());
       setLink(invitationLink(baseUrl, invitation.token));
       setEmail("");
+      setRefresh((n) => n + 1);
       return `Invitation for ${invitation.email} created: send them the link below.`;
+    });
+  const resend = (invitation: membersPb.Invitation) =>
+    action.run(async () => {
+      const reissued = await api.members.resendInvitation({ id: invitation.id }, headers());
+      setLink(invitationLink(baseUrl, reissued.token));
+      setRefresh((n) => n + 1);
+      return `New link for ${invitation.email}: the old one no longer works. Send them the link below.`;
+    });
+  const revoke = (invitation: membersPb.Invitation) =>
+    action.run(async () => {
+      if (!confirm(`Revoke the invitation of ${invitation.email}? Its link stops working.`)) return "Not revoked.";
+      await api.members.revokeInvitation({ id: invitation.id }, headers());
+      setLink("");
+      setRefresh((n) => n + 1);
+      return `Invitation of ${invitation.email} revoked: its link no longer works.`;
     });
   const changeRole = (member: membersPb.Member, next: string) =>
     action.run(async () => {
@@ -76,6 +93,38 @@ export function Team() {
         <p className="shown-once">
           Invitation link (shown once): <code data-testid="invitation-link">{link}</code>
         </p>
+      )}
+      {can("members:write") && (
+        <>
+          <h2>Pending invitations</h2>
+          <PagedTable<membersPb.Invitation>
+            label="Pending invitations"
+            refresh={refresh}
+            load={(after, limit) => api.members.listInvitations({ limit, startingAfter: after, status: PENDING })}
+            empty="No pending invitations. An invitation waits here until it is accepted; revoke it to make its link useless."
+            columns={[
+              { title: "Email", cell: (i) => i.email },
+              { title: "Role", cell: (i) => ROLES[i.role] },
+              { title: "Invited by", cell: (i) => (i.invitedBy === session.userId ? "you" : i.invitedBy) },
+              { title: "Sent", cell: (i) => <When at={i.created} /> },
+              { title: "Expires", cell: (i) => <When at={i.expiresAt} /> },
+              {
+                title: "",
+                cell: (i) => (
+                  <span className="actions">
+                    <button type="button" aria-label={`Resend invitation of ${i.email}`} onClick={() => resend(i)}>
+                      Resend
+                    </button>{" "}
+                    <button type="button" className="danger" aria-label={`Revoke invitation of ${i.email}`} onClick={() => revoke(i)}>
+                      Revoke
+                    </button>
+                  </span>
+                ),
+              },
+            ]}
+          />
+          <h2>Members</h2>
+        </>
       )}
       <PagedTable<membersPb.Member>
         label="Members"
