@@ -3,6 +3,7 @@
 
 import { useState } from "react";
 import { apiKeys as keysPb, members as membersPb } from "@paygate/client";
+import { apiError } from "../api";
 import { useDashboard } from "../context";
 import { ROLE_NAMES, assignableRoles, summaryOf } from "../permissions";
 import { href } from "../route";
@@ -171,6 +172,10 @@ export function Team() {
   );
 }
 
+const LINK_REFUSED =
+  "This invitation link does not work: it was revoked or replaced by a newer one, it has expired or was used, " +
+  "or it is for another email address. Ask the account for a new invitation.";
+
 export function AcceptInvitation(props: { token: string }) {
   const { api, reloadAccounts } = useDashboard();
   const action = useAction();
@@ -188,7 +193,14 @@ export function AcceptInvitation(props: { token: string }) {
             disabled={action.busy}
             onClick={() =>
               action.run(async () => {
-                await api.members.acceptInvitation({ token: props.token }, { headers: { "idempotency-key": idempotencyKey() } });
+                try {
+                  await api.members.acceptInvitation({ token: props.token }, { headers: { "idempotency-key": idempotencyKey() } });
+                } catch (error) {
+                  // The API does not say which (so that links cannot be probed); the user
+                  // needs to know what to do next.
+                  if (apiError(error).code === "notFound") throw new Error(LINK_REFUSED);
+                  throw error;
+                }
                 await reloadAccounts();
                 location.hash = href(["overview"]);
                 return "Invitation accepted.";
