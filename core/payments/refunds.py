@@ -165,15 +165,15 @@ class Refunds:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
-            # Filtering by another merchant's intent answers like a missing one, as a get
-            # would, rather than with an empty page.
-            if payment_intent and not await uow.payment_intents.get(
-                caller.merchant_id, payment_intent
-            ):
-                raise NotFound(
-                    f"No such payment intent: {shown(payment_intent)}",
-                    metadata={"param": "payment_intent"},
-                )
+            # Filtering by another merchant's (or mode's) intent answers like a missing one,
+            # as a get would, rather than with an empty page.
+            if payment_intent:
+                intent = await uow.payment_intents.get(caller.merchant_id, payment_intent)
+                if intent is None or intent.livemode != caller.livemode:
+                    raise NotFound(
+                        f"No such payment intent: {shown(payment_intent)}",
+                        metadata={"param": "payment_intent"},
+                    )
             if starting_after and (
                 await uow.refunds.get(caller.merchant_id, starting_after) is None
             ):

@@ -155,7 +155,7 @@ class PaymentIntents:
         violations.raise_if_any()
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
-            if intent is None:
+            if intent is None or intent.livemode != caller.livemode:
                 raise NotFound(
                     f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"}
                 )
