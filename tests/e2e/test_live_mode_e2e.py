@@ -4,20 +4,10 @@ keys are made per mode, and neither mode sees the other's payment intents or key
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.e2e.gateway import Gateway, sign_up
-
-
-@pytest.fixture
-async def rest(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=gateway.rest_url, transport=httpx.AsyncHTTPTransport(), timeout=30
-    ) as http:
-        yield http
 
 
 def once() -> dict[str, str]:

@@ -4,21 +4,11 @@ accepted, revoked and re-sent, each link refused once it is no longer the live o
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.gateway import Gateway, sign_up
-
-
-@pytest.fixture
-async def rest(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=gateway.rest_url, transport=httpx.AsyncHTTPTransport(), timeout=30
-    ) as http:
-        yield http
 
 
 def user(gateway: Gateway) -> tuple[str, dict[str, str]]:
