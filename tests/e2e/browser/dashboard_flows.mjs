@@ -121,7 +121,7 @@ async function owner(page) {
   await page.getByRole("link", { name: intentId }).waitFor();
   await shot(page, "owner-07-payments");
   await open(page, "payments?status=7");
-  await page.getByRole("status").filter({ hasText: "No payments with this status" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "No test payments with this status" }).waitFor();
   steps.filteredEmpty = true;
 
   await open(page, "balance");
