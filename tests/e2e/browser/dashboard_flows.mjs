@@ -214,7 +214,7 @@ async function owner(page) {
   await page.getByRole("status").filter({ hasText: "revoked: its link no longer works" }).waitFor();
   await pending.getByRole("status").filter({ hasText: "No pending invitations" }).waitFor();
   steps.invitationLink = await invite();
-  await pending.getByRole("cell", { name: config.staff.email }).waitFor();
+  await pending.getByRole("cell", { name: config.staff.email, exact: true }).waitFor();
   steps.pendingBefore = await pending.innerText();
   await shot(page, "owner-18-team-invited");
 
