@@ -13,9 +13,9 @@ refunded in half; spread evenly over DAYS days. Then VACUUM ANALYZE, and the use
 buckets, each run REPEAT times (median printed), and the EXPLAIN (ANALYZE, BUFFERS) of
 each query over the 30 days. No card data: the attempts carry no card at all.
 
-Not part of `make test` and never under load here: the integrator runs it at ten million
-on an idle machine; tests/bench/test_analytics_bench.py runs it at a few thousand rows
-and checks the sums, not the time.
+Not part of `make test`; its figures at ten million are in docs/dashboard.md.
+tests/bench/test_analytics_bench.py runs it at a few thousand rows and checks the sums,
+not the time.
 """
 
 from __future__ import annotations
