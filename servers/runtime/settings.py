@@ -114,13 +114,22 @@ class Settings:
     # --- connectors and routing (docs/connectors.md) -------------------------------------
     # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
     # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
-    # Empty: card -> card_network, upi -> upi_switch.
+    # Empty: card -> card_network, upi -> upi_switch, wallet -> wallet, netbanking ->
+    # netbanking.
     routing: str = ""
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
     # loopback; empty = not configured (no route may name it).
     orbit_url: str = ""
     # The JSON PSP "kora" (Paystack-style, the PSP role's `/kora`): its base URL.
     kora_url: str = ""
+    # The wallet aggregator (the PSP role's `/wallet`) and the net banking gateway (its
+    # `/netbanking`): their base URLs; empty = wallet / netbanking payments have no route.
+    wallet_url: str = ""
+    netbanking_url: str = ""
+    # The PSP role's wallet and bank pages: seconds a payment waits for the payer before
+    # it expires, and how late a late-confirming bank or wallet account confirms.
+    redirect_expiry: float = 600.0
+    redirect_late_delay: float = 20.0
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.

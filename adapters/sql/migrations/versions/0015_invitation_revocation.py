@@ -1,7 +1,7 @@
 """Invitations can be revoked.
 
 Revision ID: 0015_invitation_revocation
-Revises: 0011_merchant_profile
+Revises: 0014_redirect_methods
 Create Date: 2026-12-06
 
 - invitations gets revoked_at: a revoked invitation's link is refused like an expired
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_invitation_revocation"
-down_revision: str | None = "0011_merchant_profile"
+down_revision: str | None = "0014_redirect_methods"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
