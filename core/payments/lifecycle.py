@@ -255,7 +255,7 @@ class PaymentLifecycle:
         # phase 1: about to call
         merchant_name = ""
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            intent = await self._locked_intent(uow, caller, intent_id)
             if attempt.status is AttemptStatus.FAILED:
                 intent.reject_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
             else:
@@ -436,7 +436,7 @@ class PaymentLifecycle:
             )
         now = self._clock.now()
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            intent = await self._locked_intent(uow, caller, intent_id)
             intent.require("be captured", Status.REQUIRES_CAPTURE)
             amount = amount_to_capture or intent.amount_capturable
             intent.begin_capture(amount, actor=caller.actor, at=now)
@@ -490,7 +490,7 @@ class PaymentLifecycle:
         cancellation = parse_cancellation_reason(reason)
         now = self._clock.now()
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller.merchant_id, intent_id)
+            intent = await self._locked_intent(uow, caller, intent_id)
             if intent.status in (Status.REQUIRES_PAYMENT_METHOD, Status.REQUIRES_CONFIRMATION):
                 intent.cancel(cancellation, actor=caller.actor, at=now)
                 await self._save(uow, intent)
@@ -752,18 +752,24 @@ class PaymentLifecycle:
             async with self._uow() as uow:
                 intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reaches an intent only with its client secret; a wrong one
-        # looks exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
+        # looks exactly like a missing intent so that ids cannot be probed; so does
+        # another mode's intent.
+        if (
+            intent is None
+            or intent.livemode != caller.livemode
+            or (caller.is_publishable and not intent.secret_matches(client_secret))
+        ):
             raise _no_such_intent(intent_id)
         return intent
 
     async def _locked_intent(
-        self, uow: UnitOfWork, merchant_id: str, intent_id: str
+        self, uow: UnitOfWork, caller: Principal, intent_id: str
     ) -> PaymentIntent:
         intent = None
         if has_prefix(intent_id, "pi"):
-            intent = await uow.payment_intents.get(merchant_id, intent_id, for_update=True)
-        if intent is None:
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+        # Another mode's intent does not exist for this caller (docs/dashboard.md).
+        if intent is None or intent.livemode != caller.livemode:
             raise _no_such_intent(intent_id)
         return intent
 

@@ -43,8 +43,10 @@ class PaymentIntentRepository(Protocol):
         limit: int,
         starting_after: str | None = None,
         status: Status | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[PaymentIntent]:
-        """Up to `limit` intents, newest first, older than `starting_after` when given."""
+        """Up to `limit` intents, newest first, older than `starting_after` when given, of
+        one mode when `livemode` is given."""
         ...
 
     async def update(self, intent: PaymentIntent) -> None:

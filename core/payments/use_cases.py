@@ -169,7 +169,7 @@ class PaymentIntents:
         violations.raise_if_any()
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
-            if intent is None:
+            if intent is None or intent.livemode != caller.livemode:
                 raise NotFound(
                     f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"}
                 )
@@ -193,8 +193,13 @@ class PaymentIntents:
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reads an intent only with its client secret; a wrong one looks
-        # exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
+        # exactly like a missing intent so that ids cannot be probed. Another mode's intent
+        # does not exist for this caller either.
+        if (
+            intent is None
+            or intent.livemode != caller.livemode
+            or (caller.is_publishable and not intent.secret_matches(client_secret))
+        ):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent.as_seen_by(caller.is_publishable)
 
@@ -220,5 +225,6 @@ class PaymentIntents:
                 limit=limit + 1,
                 starting_after=starting_after or None,
                 status=status,
+                livemode=caller.livemode,
             )
         return Page.from_overfetch(list(rows), limit)

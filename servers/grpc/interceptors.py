@@ -136,7 +136,14 @@ def metadata_value(context: Context, key: str) -> str:
 
 # The metadata this interceptor reads, gathered in one pass over the call's metadata.
 _READ = frozenset(
-    ("x-request-id", "authorization", "paygate-account", "x-forwarded-for", CLIENT_ADDRESS_HEADER)
+    (
+        "x-request-id",
+        "authorization",
+        "paygate-account",
+        "paygate-mode",
+        "x-forwarded-for",
+        CLIENT_ADDRESS_HEADER,
+    )
 )
 
 
@@ -154,7 +161,8 @@ class Access:
 
     Fails closed: a paygate method without a (paygate.v1.access) option cannot be called.
     Credentials: `authorization: Bearer <sk_/pk_ key | access token>`, and with a user's
-    access token `paygate-account: acct_...` (REST: the Paygate-Account header)."""
+    access token `paygate-account: acct_...` (REST: the Paygate-Account header) and
+    `paygate-mode: live|test` (test when absent; an API key's mode is its own)."""
 
     gate: AccessGate
     requirements: Mapping[str, Requirement]
@@ -341,6 +349,7 @@ class CallInterceptor(ServerInterceptor):
             bearer="" if requirement.unauthenticated else _bearer(metadata),
             account=metadata.get("paygate-account", "").strip(),
             origin=origin,
+            mode=metadata.get("paygate-mode", "").strip().lower(),
         )
         call.principal.set(await access.gate.admit(requirement, credentials))
 

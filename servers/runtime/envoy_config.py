@@ -46,6 +46,7 @@ CORS_ALLOW_HEADERS = (
     "accept",
     "idempotency-key",
     "paygate-account",
+    "paygate-mode",
     "x-request-id",
     "x-grpc-web",
     "x-user-agent",

@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from servers.runtime.settings import Settings
@@ -195,3 +196,13 @@ def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
     # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
     with running_gateway(gateway_database_url, redis_url=redis_url) as running:
         yield running
+
+
+@pytest.fixture
+async def rest(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client of the session's gateway with no credentials of its own (a test that
+    wants a key's client defines its own `rest`)."""
+    async with httpx.AsyncClient(
+        base_url=gateway.rest_url, transport=httpx.AsyncHTTPTransport(), timeout=30
+    ) as http:
+        yield http

@@ -136,12 +136,14 @@ class _PaymentIntents:
         limit: int,
         starting_after: str | None = None,
         status: Status | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[PaymentIntent]:
         rows = sorted(
             (
                 i
                 for i in self._t.payment_intents.values()
                 if i.merchant_id == merchant_id
+                and (livemode is None or i.livemode is livemode)
                 and (status is None or i.status is status)
                 and (starting_after is None or i.id < starting_after)
             ),
@@ -399,13 +401,19 @@ class _ApiKeys:
         return copy.deepcopy(key)
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
         rows = sorted(
             (
                 k
                 for k in self._t.api_keys.values()
                 if k.merchant_id == merchant_id
+                and (livemode is None or k.livemode is livemode)
                 and (starting_after is None or k.id < starting_after)
             ),
             key=lambda k: k.id,

@@ -194,9 +194,12 @@ class SqlPaymentIntents:
         limit: int,
         starting_after: str | None = None,
         status: Status | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[PaymentIntent]:
         t = payment_intents.c
         query = select(*INTENT_COLUMNS).where(t.merchant_id == merchant_id)
+        if livemode is not None:
+            query = query.where(t.livemode.is_(livemode))
         if status is not None:
             query = query.where(t.status == status.value)
         if starting_after is not None:

@@ -76,6 +76,7 @@ __all__ = (
     "GetSettlementRequest",
     "GetWebhookEndpointRequest",
     "Invitation",
+    "InvitationStatus",
     "ListApiKeysRequest",
     "ListApiKeysResponse",
     "ListAuditEventsRequest",
@@ -86,6 +87,8 @@ __all__ = (
     "ListDisputesResponse",
     "ListEventsRequest",
     "ListEventsResponse",
+    "ListInvitationsRequest",
+    "ListInvitationsResponse",
     "ListMembersRequest",
     "ListMembersResponse",
     "ListPaymentIntentsRequest",
@@ -133,8 +136,10 @@ __all__ = (
     "RemoveMemberRequest",
     "ReplayWebhookDeliveriesRequest",
     "ReplayWebhookDeliveriesResponse",
+    "ResendInvitationRequest",
     "RetryWebhookDeliveryRequest",
     "RevokeApiKeyRequest",
+    "RevokeInvitationRequest",
     "RevokePaymentMethodRequest",
     "Risk",
     "RiskDecision",
@@ -323,6 +328,28 @@ class ExportAuditEventsRequestFormat(betterproto2.Enum):
     JSON = 2
     """
     application/json, an array of AuditEvent objects as ListAuditEvents renders them.
+    """
+
+
+class InvitationStatus(betterproto2.Enum):
+    """
+    Where an invitation stands.
+    """
+
+    STATUS_UNSPECIFIED = 0
+
+    PENDING = 1
+    """
+    Open: the link can be accepted until expires_at.
+    """
+
+    ACCEPTED = 2
+
+    REVOKED = 3
+
+    EXPIRED = 4
+    """
+    Not accepted in time; ResendInvitation re-opens it.
     """
 
 
@@ -2356,7 +2383,8 @@ class Invitation(betterproto2.Message):
 
     token: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    The secret to accept with; only in the response of CreateInvitation.
+    The secret to accept with; only in the response of CreateInvitation and
+    ResendInvitation, never in a list.
     """
 
     created: "datetime.datetime | None" = betterproto2.field(
@@ -2371,6 +2399,15 @@ class Invitation(betterproto2.Message):
         betterproto2.TYPE_MESSAGE,
         unwrap=lambda: __google__protobuf__.Timestamp,
         optional=True,
+    )
+
+    invited_by: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    Who invited: `usr_...` or `key_...`.
+    """
+
+    status: "InvitationStatus" = betterproto2.field(
+        8, betterproto2.TYPE_ENUM, default_factory=lambda: InvitationStatus(0)
     )
 
 
@@ -2690,6 +2727,56 @@ class ListEventsResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "ListEventsResponse", ListEventsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsRequest(betterproto2.Message):
+    """
+    Request of ListInvitations.
+    """
+
+    limit: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    1..100; 0 means 10.
+    """
+
+    starting_after: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Cursor: the id of the last invitation of the previous page.
+    """
+
+    status: "InvitationStatus" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: InvitationStatus(0)
+    )
+    """
+    Only invitations in this status; unset: all.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ListInvitationsRequest", ListInvitationsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsResponse(betterproto2.Message):
+    """
+    Response of ListInvitations.
+    """
+
+    data: "list[Invitation]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Newest first; without tokens.
+    """
+
+    has_more: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ListInvitationsResponse", ListInvitationsResponse
 )
 
 
@@ -3704,6 +3791,23 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ResendInvitationRequest(betterproto2.Message):
+    """
+    Request of ResendInvitation.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `inv_...`
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ResendInvitationRequest", ResendInvitationRequest
+)
+
+
+@dataclass(eq=False, repr=False)
 class RetryWebhookDeliveryRequest(betterproto2.Message):
     """
     Request of RetryWebhookDelivery.
@@ -3734,6 +3838,23 @@ class RevokeApiKeyRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "RevokeApiKeyRequest", RevokeApiKeyRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class RevokeInvitationRequest(betterproto2.Message):
+    """
+    Request of RevokeInvitation.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `inv_...`
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "RevokeInvitationRequest", RevokeInvitationRequest
 )
 
 
@@ -5503,6 +5624,71 @@ class MemberServiceStub(betterproto2_grpclib.ServiceStub):
             "/paygate.v1.MemberService/AcceptInvitation",
             message,
             Member,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_invitations(
+        self,
+        message: "ListInvitationsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListInvitationsResponse":
+        """
+        Lists the account's invitations, newest first; never their tokens.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/ListInvitations",
+            message,
+            ListInvitationsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def revoke_invitation(
+        self,
+        message: "RevokeInvitationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Invitation":
+        """
+        Revokes a pending invitation: its link stops working at once. Revoking a revoked
+        invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/RevokeInvitation",
+            message,
+            Invitation,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def resend_invitation(
+        self,
+        message: "ResendInvitationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Invitation":
+        """
+        Re-issues a pending or expired invitation: a new token (in this response only) and
+        7 more days; the old link stops working.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/ResendInvitation",
+            message,
+            Invitation,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
