@@ -114,13 +114,17 @@ class Settings:
     # --- connectors and routing (docs/connectors.md) -------------------------------------
     # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
     # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
-    # Empty: card -> card_network, upi -> upi_switch.
+    # Empty: the default table (servers/bootstrap/routing.py): European currencies to
+    # Orbit, African ones to Kora, the rest to the card network, each failing over.
     routing: str = ""
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
-    # loopback; empty = not configured (no route may name it).
+    # loopback; empty = not configured (no route may name it, the default table leaves
+    # it out). `paygate up` starts the PSP role and sets both when both are empty.
     orbit_url: str = ""
     # The JSON PSP "kora" (Paystack-style, the PSP role's `/kora`): its base URL.
     kora_url: str = ""
+    # Where `paygate up` runs the PSP role (loopback only); 0: no PSP role.
+    psp_port: int = 50056
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.
