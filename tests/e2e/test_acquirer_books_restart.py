@@ -104,7 +104,7 @@ class Shop:
         )
         assert confirmed.status_code == 200, confirmed.text
         status, deadline = confirmed.json()["status"], time.monotonic() + 30
-        while status == "REQUIRES_ACTION" and time.monotonic() < deadline:
+        while status in ("REQUIRES_ACTION", "PROCESSING") and time.monotonic() < deadline:
             time.sleep(0.5)
             status = self.rest.get(f"/v1/payment_intents/{intent_id}").json()["status"]
         assert status == "SUCCEEDED"

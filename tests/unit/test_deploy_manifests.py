@@ -67,7 +67,7 @@ def test_every_role_runs_as_its_own_deployment() -> None:
         d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         for d in of_kind("Deployment")
     }
-    assert components == {"api", "worker", "web", "stripe", "vault", "acquirer", "envoy"}
+    assert components == {"api", "worker", "web", "stripe", "vault", "acquirer", "psp", "envoy"}
     jobs = of_kind("Job")
     assert [j["spec"]["template"]["spec"]["containers"][0]["args"] for j in jobs] == [["migrate"]]
 
@@ -177,6 +177,15 @@ def _ingress_peers(component: str) -> dict[int, list[dict[str, str]]]:
 
 def _pods(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "paygate", "app.kubernetes.io/component": component}
+
+
+def test_only_the_zone_and_the_worker_reach_the_psps() -> None:
+    peers = _ingress_peers("psp")
+    assert list(peers) == [50056]
+    assert sorted(p["app.kubernetes.io/component"] for p in peers[50056]) == ["vault", "worker"]
+    config = next(c for c in of_kind("ConfigMap") if c["metadata"]["name"] == "paygate-config")
+    assert config["data"]["PAYGATE_ORBIT_URL"] == "http://paygate-psp:50056"
+    assert config["data"]["PAYGATE_KORA_URL"] == "http://paygate-psp:50056/kora"
 
 
 def test_envoy_routes_stripe_to_its_pods_which_reach_only_the_api() -> None:
