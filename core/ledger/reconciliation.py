@@ -466,8 +466,8 @@ def compare(
     for movement in day_movements:
         key = (movement.kind, movement.reference)
         # Matched, it is counted where its line came from: where the money moved.
-        listed = by_key[key].acquirer if key in matched else ""
-        own = summary(listed or of_movement(movement))
+        where = by_key[key].acquirer if key in matched else ""
+        own = summary(where or of_movement(movement))
         own.ledger_movements += 1
         if key in matched:
             own.matched += 1

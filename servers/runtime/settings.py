@@ -78,6 +78,11 @@ class Settings:
     vault_tls_ca: str = ""
     vault_tls_client_cert: str = ""
     vault_tls_client_key: str = ""
+    # Vault role: host:port where it serves the public paygate.v1.TokenService (POST
+    # /v1/tokens) for Envoy, behind the API's own authentication, rate limits and
+    # idempotency (it then needs DATABASE_URL: the access tables). Empty: none, tokens
+    # go through the API processes.
+    vault_public_listen: str = ""
 
     # Where the web role serves its pages; the 3-D Secure challenge is {web_url}/3ds/pa_...
     # Empty: Envoy's REST listener on this machine (http://127.0.0.1:<http_port>).
@@ -193,6 +198,10 @@ class Settings:
     envoy_web_upstream: str = ""
     # The same for the stripe role; empty: the local stripe process on stripe_port.
     envoy_stripe_upstream: str = ""
+    # host:port of the vault role's token listener (vault_public_listen): Envoy then routes
+    # paygate.v1.TokenService there, over REST, gRPC and gRPC-Web, so a card number never
+    # passes through an API process. Empty: tokens go to the API processes.
+    envoy_vault_upstream: str = ""
     # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
     # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
     envoy_stats_port: int = 0

@@ -143,18 +143,19 @@ def test_only_the_api_pods_reach_the_vault() -> None:
     assert len(guarding) == 1
     (policy,) = guarding
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    (rule,) = policy["spec"]["ingress"]
-    assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [
-        {"app.kubernetes.io/name": "paygate", "app.kubernetes.io/component": "api"}
-    ]
-    assert [p["port"] for p in rule["ports"]] == [50070]
+    # The internal port from the API pods; the public token service from Envoy only.
+    assert _ingress_peers("vault") == {50070: [_pods("api")], 50071: [_pods("envoy")]}
+    envoy = next(d for d in of_kind("Deployment") if d["metadata"]["name"] == "paygate-envoy")
+    render = envoy["spec"]["template"]["spec"]["initContainers"][0]["env"]
+    upstreams = {v["name"]: v.get("value") for v in render}
+    assert upstreams["PAYGATE_ENVOY_VAULT_UPSTREAM"] == "paygate-vault:50071"
     # The vault's keys are in a Secret only the vault mounts.
     for name, pod in workloads():
         refs = {
             v["valueFrom"]["secretKeyRef"]["name"]
             for c in pod["containers"]
             for v in c.get("env", [])
-            if "valueFrom" in v
+            if "secretKeyRef" in v.get("valueFrom", {})
         }
         if "paygate-vault-secrets" in refs:
             assert name in {"paygate-vault", "paygate-migrate"}, name
