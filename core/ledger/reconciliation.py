@@ -281,6 +281,10 @@ def _signed(kind: LineKind, amount: int) -> int:
     return amount if kind is LineKind.CAPTURE else -amount
 
 
+def _add(totals: dict[str, int], kind: LineKind, amount: Money) -> None:
+    totals[amount.currency] = totals.get(amount.currency, 0) + _signed(kind, amount.amount)
+
+
 def compare(
     day: date,
     *,
@@ -469,21 +473,13 @@ def compare(
         where = by_key[key].acquirer if key in matched else ""
         own = summary(where or of_movement(movement))
         own.ledger_movements += 1
-        if key in matched:
-            own.matched += 1
-        totals = own.ledger_totals
-        totals[movement.amount.currency] = totals.get(movement.amount.currency, 0) + _signed(
-            movement.kind, movement.amount.amount
-        )
+        own.matched += key in matched
+        _add(own.ledger_totals, movement.kind, movement.amount)
     for key, line in by_key.items():
         own = summary(line.acquirer or holder_of_line(line))
         own.acquirer_lines += 1
-        if key in matched_elsewhere:
-            own.matched += 1
-        totals = own.acquirer_totals
-        totals[line.amount.currency] = totals.get(line.amount.currency, 0) + _signed(
-            line.kind, line.amount.amount
-        )
+        own.matched += key in matched_elsewhere
+        _add(own.acquirer_totals, line.kind, line.amount)
     for difference in differences:
         if difference.kind is not DifferenceKind.UNBALANCED_DAY:  # the ledger's own
             summary(difference.acquirer).differences += 1
