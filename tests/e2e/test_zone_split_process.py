@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VAULT_TOKEN = secrets.token_urlsafe(32)
 ACQUIRER_TOKEN = secrets.token_urlsafe(32)
 DECLINED = "4000000000000002"
+STARTUP_POLLS = 3000  # health checks, 50 ms apart, before a role counts as not starting
 
 
 @dataclass
@@ -174,7 +175,7 @@ def envoy(api: Role, tokens: str, tmp_path: Path) -> Role:
 
 async def wait_envoy(role: Role) -> None:
     rest = ("127.0.0.1", int(role.target.rpartition(":")[2]))
-    for _ in range(600):
+    for _ in range(STARTUP_POLLS):
         if role.process.poll() is not None:
             raise AssertionError(role.log.read_text()[-3000:])
         if await envoy_ready(role.admin_url, role.grpc_target, rest):
@@ -186,7 +187,8 @@ async def wait_envoy(role: Role) -> None:
 async def wait_serving(role: Role) -> None:
     async with grpc.aio.insecure_channel(role.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(600):
+        # A bound on start-up, generous for a loaded machine (a process imports the world).
+        for _ in range(STARTUP_POLLS):
             if role.process.poll() is not None:
                 raise AssertionError(role.log.read_text()[-3000:])
             try:
