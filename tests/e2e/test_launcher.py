@@ -288,9 +288,9 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     assert json.loads(seed_file.read_text())["secret_key"] == keys["secret key"]
     children = first.children()
     assert {p.name() for p in children} >= {"envoy", "redis-server"}
-    # The embedded Redis, the acquirer, two API processes, the worker, the web process,
-    # the Stripe-compatible surface, Envoy, the demo shop; PostgreSQL is a daemon.
-    assert len(children) == 9
+    # The embedded Redis, the acquirer, the PSPs, two API processes, the worker, the web
+    # process, the Stripe-compatible surface, Envoy, the demo shop; PostgreSQL is a daemon.
+    assert len(children) == 10
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()
