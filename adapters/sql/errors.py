@@ -17,7 +17,10 @@ def is_outage(error: BaseException) -> bool:
     call (stopped, restarted, network cut), not that the statement was wrong: the caller
     gets UNAVAILABLE and may retry, never INTERNAL."""
     seen: BaseException | None = error
-    while seen is not None:
+    visited: set[int] = set()
+    # A driver's error may name an error that names it back: walk each one once.
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, (OSError, TimeoutError, OperationalError, InterfaceError)):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:

@@ -38,10 +38,12 @@ from core.payments.acquirer import (
     CaptureRequest,
     CardReference,
     InvalidPaymentDetails,
+    NetBanking,
     OperationResult,
     PaymentSource,
     Upi,
     VoidRequest,
+    Wallet,
     parse_vpa,
 )
 from core.payments.breaker import Breakers
@@ -67,6 +69,7 @@ from core.payments.ports import (
     NoPaymentObserver,
     PaymentObserver,
 )
+from core.payments.redirect_methods import parse_bank, parse_wallet
 from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.routing import PaymentFacts, RouteDecision
 from core.payments.settlement import (
@@ -103,6 +106,8 @@ SYSTEM_EXPIRY = "system:expiry"
 class ConfirmPaymentIntent:
     payment_method: str = ""  # tok_... or pm_...
     upi_vpa: str | None = None  # set when the request had `upi`
+    wallet_provider: str | None = None  # set when the request had `wallet`
+    netbanking_bank: str | None = None  # set when the request had `netbanking`
     client_secret: str = ""  # required with a publishable key
     return_url: str = ""
     device_fingerprint: str = ""  # the checkout's, for the risk engine; optional
@@ -110,9 +115,15 @@ class ConfirmPaymentIntent:
 
 @dataclass(frozen=True)
 class _Source:
-    kind: str  # card | upi
+    kind: str  # card | upi | wallet | netbanking
     payment_method: str = ""
     vpa: str = ""
+    provider: str = ""  # the wallet, or the bank's code
+
+    @property
+    def field(self) -> str:
+        """The request's field that named this source, for errors."""
+        return {"card": "payment_method"}.get(self.kind, self.kind)
 
 
 OperationAnswer = OperationResult | AcquirerRejected | None
@@ -184,8 +195,7 @@ class PaymentLifecycle:
         intent.ensure_can_attempt(self.policy)
         if source.kind not in intent.payment_method_types:
             allowed = ", ".join(intent.payment_method_types)
-            field = "payment_method" if source.kind == "card" else "upi"
-            raise InvalidArgument.field(field, f"this payment intent accepts {allowed} only")
+            raise InvalidArgument.field(source.field, f"this payment intent accepts {allowed} only")
         # decide
         now = self._clock.now()
         attempt = PaymentAttempt(
@@ -218,6 +228,10 @@ class PaymentLifecycle:
             attempt.card_brand = profile.brand
             attempt.card_last4 = profile.last4
             attempt.card_fingerprint = profile.fingerprint
+        elif source.kind == "wallet":
+            payment_source = Wallet(source.provider)
+        elif source.kind == "netbanking":
+            payment_source = NetBanking(source.provider)
         else:
             payment_source = Upi(source.vpa)
         attempt.risk = await self._risk.assess(
@@ -241,7 +255,7 @@ class PaymentLifecycle:
             await uow.payment_attempts.add(attempt)
             self._observer.attempt_saved(attempt)
             await self._save(uow, intent)
-            if source.kind == "upi":
+            if source.kind != "card":  # the payer's app or page shows the payee's name
                 merchant = await uow.merchants.get(intent.merchant_id)
                 merchant_name = merchant.name if merchant else ""
             await uow.commit()
@@ -257,6 +271,7 @@ class PaymentLifecycle:
             merchant_name=merchant_name,
             description=intent.description,
             require_authentication=attempt.risk.needs_authentication,
+            return_url=intent.return_url,
         )
         routed = await authorize_along(
             route.candidates,
@@ -293,8 +308,28 @@ class PaymentLifecycle:
     def _validate_confirm(self, cmd: ConfirmPaymentIntent) -> _Source:
         violations = Violations()
         source = _Source("card")
-        if cmd.payment_method and cmd.upi_vpa is not None:
-            violations.add("payment_method", "give either payment_method or upi, not both")
+        given = [
+            name
+            for name, value in (
+                ("payment_method", cmd.payment_method or None),
+                ("upi", cmd.upi_vpa),
+                ("wallet", cmd.wallet_provider),
+                ("netbanking", cmd.netbanking_bank),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            violations.add(given[0], f"give one of {', '.join(given)}, not several")
+        elif cmd.wallet_provider is not None:
+            try:
+                source = _Source("wallet", provider=parse_wallet(cmd.wallet_provider))
+            except InvalidArgument as error:
+                violations.add(error.violations[0].field, error.violations[0].description)
+        elif cmd.netbanking_bank is not None:
+            try:
+                source = _Source("netbanking", provider=parse_bank(cmd.netbanking_bank))
+            except InvalidArgument as error:
+                violations.add(error.violations[0].field, error.violations[0].description)
         elif cmd.upi_vpa is not None:
             try:
                 source = _Source("upi", vpa=parse_vpa(cmd.upi_vpa))
@@ -302,7 +337,9 @@ class PaymentLifecycle:
                 violations.add(error.violations[0].field, error.violations[0].description)
         elif not cmd.payment_method:
             violations.missing(
-                "payment_method", "is required: a token (tok_...), a payment method (pm_...) or upi"
+                "payment_method",
+                "is required: a token (tok_...), a payment method (pm_...), upi, wallet or "
+                "netbanking",
             )
         elif has_prefix(cmd.payment_method, "tok") or has_prefix(cmd.payment_method, "pm"):
             source = _Source("card", payment_method=cmd.payment_method)

@@ -13,6 +13,8 @@ CARD_NETWORK = "card_network_simulator"
 UPI_SWITCH = "upi_simulator"
 ORBIT = "orbit"
 KORA = "kora"
+WALLET = "wallet"
+NETBANKING = "netbanking"
 
 # Where each PSP acquires locally: a domestic authorization costs less (regional
 # interchange caps, no cross-border or FX fee) and is approved more often than the same
@@ -32,7 +34,9 @@ ORBIT_ABROAD = RouteCost(ORBIT, fixed=30, basis_points=320)
 KORA_AFRICA = RouteCost(KORA, fixed=0, basis_points=150)
 
 
-def default_table(*, orbit: bool, kora: bool) -> RoutingTable:
+def default_table(
+    *, orbit: bool, kora: bool, wallet: bool = False, netbanking: bool = False
+) -> RoutingTable:
     """The table without PAYGATE_ROUTING: cards by currency, each route failing over to
     the next; a PSP that is not configured is left out (a rule with one route left keeps
     its name, so attempts stay comparable)."""
@@ -47,16 +51,25 @@ def default_table(*, orbit: bool, kora: bool) -> RoutingTable:
     rest = (NETWORK_HOME, ORBIT_ABROAD) if orbit else (NETWORK_HOME,)
     rules.append(RouteRule("card", rest, card))
     rules.append(RouteRule("upi", (RouteCost(UPI_SWITCH),), frozenset({"upi"})))
+    if wallet:
+        rules.append(RouteRule("wallet", (RouteCost(WALLET),), frozenset({"wallet"})))
+    if netbanking:
+        rules.append(RouteRule("netbanking", (RouteCost(NETBANKING),), frozenset({"netbanking"})))
     return RoutingTable(tuple(rules))
 
 
 def routing_table(settings: Settings) -> RoutingTable:
-    """PAYGATE_ROUTING, or the default table over the PSPs that settings configure. A
-    malformed table raises RoutingConfigError naming the rule and field (the process does
-    not start)."""
+    """PAYGATE_ROUTING, or the default table over the connectors that settings configure
+    (the PSPs, wallet and netbanking). A malformed table raises RoutingConfigError naming
+    the rule and field (the process does not start)."""
     if settings.routing.strip():
         return RoutingTable.from_json(settings.routing)
-    return default_table(orbit=bool(settings.orbit_url), kora=bool(settings.kora_url))
+    return default_table(
+        orbit=bool(settings.orbit_url),
+        kora=bool(settings.kora_url),
+        wallet=bool(settings.wallet_url),
+        netbanking=bool(settings.netbanking_url),
+    )
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:

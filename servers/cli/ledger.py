@@ -30,8 +30,10 @@ from typing import Any, Protocol
 
 from adapters.acquirers import settlement_file
 from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.netbanking_client import NetBankingConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.acquirers.settlement_file import SettlementRecord
+from adapters.acquirers.wallet_client import WalletConnector
 from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.ledger.reconciliation import SqlReconciliationSource
 from adapters.system import RandomIds, SystemClock
@@ -43,9 +45,9 @@ from core.ledger.settlement import SettlementBatch
 from core.payments.acquirer import AcquirerUnavailable
 from core.shared.errors import PaygateError
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
-from servers.bootstrap.acquirers import Closer, acquirer_clients
+from servers.bootstrap.acquirers import Closer, HttpConnector, acquirer_clients
 from servers.bootstrap.database import database
-from servers.bootstrap.routing import CARD_NETWORK, KORA, ORBIT, UPI_SWITCH
+from servers.bootstrap.routing import CARD_NETWORK, KORA, NETBANKING, ORBIT, UPI_SWITCH, WALLET
 from servers.cli.progress import Steps
 
 Say = Callable[..., None]
@@ -142,6 +144,22 @@ class AcquirerRole:
     # The JSON PSPs, when configured: their settlement files join the day's records.
     orbit_url: str = ""
     kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
+
+    def http_books(self) -> dict[str, HttpConnector]:
+        """The HTTP acquirers configured, by the name attempts give them."""
+        timeout = self.timeout_seconds
+        books: dict[str, HttpConnector] = {}
+        if self.orbit_url:
+            books[ORBIT] = OrbitConnector(self.orbit_url, timeout_seconds=timeout)
+        if self.kora_url:
+            books[KORA] = KoraConnector(self.kora_url, timeout_seconds=timeout)
+        if self.wallet_url:
+            books[WALLET] = WalletConnector(self.wallet_url, timeout_seconds=timeout)
+        if self.netbanking_url:
+            books[NETBANKING] = NetBankingConnector(self.netbanking_url, timeout_seconds=timeout)
+        return books
 
 
 class SettlementBooks(Protocol):
@@ -159,8 +177,9 @@ class SettlementSource:
 
 def settlement_sources(acquirer: AcquirerRole) -> tuple[list[SettlementSource], Closer]:
     """Every acquirer whose records the day's reconciliation takes, and how to let go of
-    their clients: the acquirer role's card network and UPI switch, and each JSON PSP
-    that is configured. Another acquirer is one more entry here."""
+    their clients: the acquirer role's card network and UPI switch, and each HTTP
+    acquirer that is configured (AcquirerRole.http_books: the JSON PSPs, wallet, net
+    banking). Another acquirer is one more entry there."""
     clients = acquirer_clients(
         acquirer.target,
         service_token=acquirer.service_token,
@@ -170,17 +189,13 @@ def settlement_sources(acquirer: AcquirerRole) -> tuple[list[SettlementSource], 
         SettlementSource(CARD_NETWORK, clients.card_network),
         SettlementSource(UPI_SWITCH, clients.upi_switch),
     ]
-    psps: dict[str, OrbitConnector | KoraConnector] = {}
-    if acquirer.orbit_url:
-        psps[ORBIT] = OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds)
-    if acquirer.kora_url:
-        psps[KORA] = KoraConnector(acquirer.kora_url, timeout_seconds=acquirer.timeout_seconds)
-    sources.extend(SettlementSource(name, psp) for name, psp in psps.items())
+    http = acquirer.http_books()
+    sources.extend(SettlementSource(name, books) for name, books in http.items())
 
     async def close() -> None:
         await clients.aclose()
-        for psp in psps.values():
-            await psp.aclose()
+        for books in http.values():
+            await books.aclose()
 
     return sources, close
 

@@ -70,9 +70,9 @@ from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
 from servers.runtime.seed import Seed, ensure_seed
 from servers.runtime.settings import Settings
 
-# The PSP role serves Kora under this prefix (sandbox/psp/server.py); kept here so the
-# launcher does not import the simulators.
-KORA_PREFIX = "/kora"
+# Where the PSP role serves each (sandbox/psp/server.py); kept here so the launcher does
+# not import the simulators.
+KORA_PREFIX, WALLET_PREFIX, NETBANKING_PREFIX = "/kora", "/wallet", "/netbanking"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,6 +155,8 @@ class Ready:
     stripe_url: str = ""  # the Stripe-compatible surface through Envoy, when it runs
     orbit_url: str = ""  # the JSON PSPs the connectors call (the PSP role's, by default)
     kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
 
 
 class Launcher:
@@ -327,6 +329,8 @@ class Launcher:
                 settings,
                 orbit_url=f"http://{listen}",
                 kora_url=f"http://{listen}{KORA_PREFIX}",
+                wallet_url=settings.wallet_url or f"http://{listen}{WALLET_PREFIX}",
+                netbanking_url=settings.netbanking_url or f"http://{listen}{NETBANKING_PREFIX}",
             )
         self._env = self._child_env(settings)
         # Metrics ports: API process i at base + i, then the worker, then the web process.
@@ -405,6 +409,8 @@ class Launcher:
             acquirer_target=settings.acquirer_target,
             orbit_url=settings.orbit_url,
             kora_url=settings.kora_url,
+            wallet_url=settings.wallet_url,
+            netbanking_url=settings.netbanking_url,
             demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
             metrics_urls=metrics_urls,
             stripe_url=(

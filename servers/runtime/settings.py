@@ -120,7 +120,8 @@ class Settings:
     # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
     # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
     # Empty: the default table (servers/bootstrap/routing.py): European currencies to
-    # Orbit, African ones to Kora, the rest to the card network, each failing over.
+    # Orbit, African ones to Kora, the rest to the card network, each failing over; upi,
+    # wallet and netbanking to their one connector.
     routing: str = ""
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
     # loopback; empty = not configured (no route may name it, the default table leaves
@@ -130,6 +131,14 @@ class Settings:
     kora_url: str = ""
     # Where `paygate up` runs the PSP role (loopback only); 0: no PSP role.
     psp_port: int = 50056
+    # The wallet aggregator (the PSP role's `/wallet`) and the net banking gateway (its
+    # `/netbanking`): their base URLs; empty = wallet / netbanking payments have no route.
+    wallet_url: str = ""
+    netbanking_url: str = ""
+    # The PSP role's wallet and bank pages: seconds a payment waits for the payer before
+    # it expires, and how late a late-confirming bank or wallet account confirms.
+    redirect_expiry: float = 600.0
+    redirect_late_delay: float = 20.0
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.

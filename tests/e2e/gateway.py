@@ -44,6 +44,8 @@ class Gateway:
     # The JSON PSPs every child routes to (the PSP role's, by default).
     orbit_url: str = ""
     kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
 
     @property
     def pids(self) -> dict[str, int]:
@@ -118,6 +120,8 @@ def start_gateway(
         acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
         orbit_url=ready.orbit_url,
         kora_url=ready.kora_url,
+        wallet_url=ready.wallet_url,
+        netbanking_url=ready.netbanking_url,
         _launcher=launcher,
         _loop=loop,
         _thread=thread,

@@ -70,6 +70,8 @@ def paygate(gateway: Gateway, *args: str) -> tuple[int, list[dict[str, Any]]]:
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
         "PAYGATE_ORBIT_URL": gateway.orbit_url,
         "PAYGATE_KORA_URL": gateway.kora_url,
+        "PAYGATE_WALLET_URL": gateway.wallet_url,
+        "PAYGATE_NETBANKING_URL": gateway.netbanking_url,
     }
     done = subprocess.run(
         [sys.executable, "-m", "servers.cli", *args],
@@ -232,7 +234,7 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     assert summary["payments_checked"] >= 4
     # reconcile downloaded each acquirer's records of the day into the files it read.
     acquirer_dir = gateway.data_dir / "acquirer"
-    names = ("card_network_simulator", "upi_simulator", "orbit", "kora")
+    names = ("card_network_simulator", "upi_simulator", "orbit", "kora", "wallet", "netbanking")
     day_files = [acquirer_dir / settlement_file.file_name(day, name) for name in names]
     assert summary["files"] == [str(f) for f in day_files]
     by_file = {f: f.read_bytes().decode().split("\r\n") for f in day_files}

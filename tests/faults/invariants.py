@@ -172,6 +172,8 @@ async def reconciled(gateway: Gateway) -> list[str]:
             gateway.acquirer_service_token,
             orbit_url=gateway.orbit_url,
             kora_url=gateway.kora_url,
+            wallet_url=gateway.wallet_url,
+            netbanking_url=gateway.netbanking_url,
         ),
     )
     if code == 0:

@@ -60,3 +60,10 @@ def test_a_statement_that_failed_is_not_an_outage(error: Exception) -> None:
 
 def test_an_outage_is_unavailable() -> None:
     assert isinstance(unavailable(), Unavailable)
+
+
+def test_an_error_chain_that_loops_is_read_once() -> None:
+    # A driver error may name an error that names it back; the check must still end.
+    first, second = ValueError("statement"), KeyError("driver")
+    first.__cause__, second.__cause__ = second, first
+    assert not is_outage(first)
