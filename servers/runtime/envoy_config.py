@@ -588,22 +588,7 @@ def _token_routes(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _tokens_cluster(address: str) -> dict[str, Any]:
-    host, port = _host_port(address, "ENVOY_VAULT_UPSTREAM")
-    return {
-        "name": TOKENS_CLUSTER,
-        "type": "STRICT_DNS",
-        "connect_timeout": "1s",
-        "typed_extension_protocol_options": {
-            _HTTP_OPTIONS: {
-                "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        },
-        "load_assignment": {
-            "cluster_name": TOKENS_CLUSTER,
-            "endpoints": [{"lb_endpoints": _endpoints([(host, port)])}],
-        },
-    }
+    return _grpc_cluster(TOKENS_CLUSTER, _host_port(address, "ENVOY_VAULT_UPSTREAM"))
 
 
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
@@ -841,9 +826,13 @@ def _tracing(settings: Settings) -> dict[str, Any] | None:
 
 
 def _otlp_cluster(endpoint: str) -> dict[str, Any]:
-    host, port = _host_port(endpoint, "OTLP_ENDPOINT")
+    return _grpc_cluster(OTLP_CLUSTER, _host_port(endpoint, "OTLP_ENDPOINT"))
+
+
+def _grpc_cluster(name: str, address: tuple[str, int]) -> dict[str, Any]:
+    """A cluster of one gRPC (HTTP/2) upstream found by DNS."""
     return {
-        "name": OTLP_CLUSTER,
+        "name": name,
         "type": "STRICT_DNS",
         "connect_timeout": "1s",
         "typed_extension_protocol_options": {
@@ -853,8 +842,8 @@ def _otlp_cluster(endpoint: str) -> dict[str, Any]:
             }
         },
         "load_assignment": {
-            "cluster_name": OTLP_CLUSTER,
-            "endpoints": [{"lb_endpoints": _endpoints([(host, port)])}],
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": _endpoints([address])}],
         },
     }
 
