@@ -64,7 +64,7 @@ class NetBankingConnector(RedirectConnector):
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
         path = f"/v1/payments/{attempt_reference}"
-        response = await self._http.send("GET", path, attempt_reference)
+        response = await self.send("GET", path, attempt_reference)
         if response.status_code == 404:
             return None
         return self._payment(self._unwrap(response, attempt_reference))
@@ -119,10 +119,10 @@ class NetBankingConnector(RedirectConnector):
     async def _data(
         self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
     ) -> Any:
-        return self._unwrap(await self._http.send(method, path, reference, body), reference)
+        return self._unwrap(await self.send(method, path, reference, body), reference)
 
     def _unwrap(self, response: httpx.Response, reference: str) -> Any:
-        data = self._http.body(response, reference)
+        data = self.body(response, reference)
         if response.status_code >= 400:
             problem = data.get("error") or {}
             reason = str(problem.get("reason") or "")

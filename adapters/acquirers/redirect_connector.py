@@ -1,10 +1,8 @@
-"""What the wallet and net banking connectors share: their HTTP client, no challenges (the
-payer answers on the provider's page), and how a payment waiting for the payer becomes a
-next_action."""
+"""What the wallet and net banking connectors share beyond the JSON HTTP base
+(json_http.py: the client and the wire's rules): no challenges (the payer answers on the
+provider's page), and how a payment waiting for the payer becomes a next_action."""
 
 from __future__ import annotations
-
-import httpx
 
 from adapters.acquirers.json_http import JsonHttp
 from core.payments.acquirer import (
@@ -17,22 +15,8 @@ from core.payments.acquirer import (
 from core.payments.model import NextAction
 
 
-class RedirectConnector:
+class RedirectConnector(JsonHttp):
     name = "The provider"
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = JsonHttp(
-            base_url, self.name, timeout_seconds=timeout_seconds, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
         raise AcquirerRejected(

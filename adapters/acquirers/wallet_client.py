@@ -55,9 +55,7 @@ class WalletConnector(RedirectConnector):
         )
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
-        response = await self._http.send(
-            "GET", f"/v1/payments/{attempt_reference}", attempt_reference
-        )
+        response = await self.send("GET", f"/v1/payments/{attempt_reference}", attempt_reference)
         if response.status_code == 404:
             return None
         return self._payment(self._unwrap(response, attempt_reference))
@@ -112,10 +110,10 @@ class WalletConnector(RedirectConnector):
         self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
     ) -> Any:
         wrapped = None if body is None else {"head": {"requestId": reference}, "body": body}
-        return self._unwrap(await self._http.send(method, path, reference, wrapped), reference)
+        return self._unwrap(await self.send(method, path, reference, wrapped), reference)
 
     def _unwrap(self, response: httpx.Response, reference: str) -> Any:
-        body = self._http.body(response, reference).get("body") or {}
+        body = self.body(response, reference).get("body") or {}
         if response.status_code >= 400:
             info = body.get("resultInfo") or {}
             code = str(info.get("resultCode") or "")

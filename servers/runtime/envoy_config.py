@@ -630,6 +630,23 @@ def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any
     return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
 
 
+# POST /v1/tokens, when the cardholder-data zone serves it (PAYGATE_ENVOY_VAULT_UPSTREAM):
+# the transcoder has rewritten REST to this gRPC path by the time the route is chosen, so
+# one route covers REST, gRPC and gRPC-Web.
+TOKEN_SERVICE = "paygate.v1.TokenService"
+TOKENS_CLUSTER = "tokens"
+
+
+def _token_routes(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.envoy_vault_upstream:
+        return []
+    return [_route({"prefix": f"/{TOKEN_SERVICE}/"}, UNARY_TIMEOUT, TOKENS_CLUSTER)]
+
+
+def _tokens_cluster(address: str) -> dict[str, Any]:
+    return _grpc_cluster(TOKENS_CLUSTER, _host_port(address, "ENVOY_VAULT_UPSTREAM"))
+
+
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
@@ -639,6 +656,7 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
         *_method_not_allowed_routes(api),
         *_credential_required_routes(api),
         *_stream_routes(api, settings),
+        *_token_routes(settings),
     ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
     routes += _list_guard_routes(api)
@@ -650,10 +668,15 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
 
 
 def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
-    routes = [*_credential_guard_routes(), *_stream_routes(api, settings)]
+    routes = [
+        *_credential_guard_routes(),
+        *_stream_routes(api, settings),
+        *_token_routes(settings),
+    ]
     routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
         for service in api.services
+        if not (service == TOKEN_SERVICE and settings.envoy_vault_upstream)
     ]
     prefixes = ["/grpc.health.v1.Health/", "/grpc.reflection."]
     return routes + [_route({"prefix": prefix}, "0s") for prefix in prefixes]
@@ -763,6 +786,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         rendered = _with_items(rendered, "clusters", [_otlp_cluster(settings.otlp_endpoint)])
     if settings.envoy_fault_injection:
         rendered = _with_first_filter(rendered, FAULT_FILTER)
+    if settings.envoy_vault_upstream:
+        tokens = _tokens_cluster(settings.envoy_vault_upstream)
+        rendered = _with_items(rendered, "clusters", [tokens])
     if settings.envoy_stats_port:
         rendered = _with_items(rendered, "listeners", [_stats_listener(settings.envoy_stats_port)])
         rendered = _with_items(rendered, "clusters", [_admin_cluster(settings.envoy_admin_port)])
@@ -883,9 +909,13 @@ def _tracing(settings: Settings) -> dict[str, Any] | None:
 
 
 def _otlp_cluster(endpoint: str) -> dict[str, Any]:
-    host, port = _host_port(endpoint, "OTLP_ENDPOINT")
+    return _grpc_cluster(OTLP_CLUSTER, _host_port(endpoint, "OTLP_ENDPOINT"))
+
+
+def _grpc_cluster(name: str, address: tuple[str, int]) -> dict[str, Any]:
+    """A cluster of one gRPC (HTTP/2) upstream found by DNS."""
     return {
-        "name": OTLP_CLUSTER,
+        "name": name,
         "type": "STRICT_DNS",
         "connect_timeout": "1s",
         "typed_extension_protocol_options": {
@@ -895,8 +925,8 @@ def _otlp_cluster(endpoint: str) -> dict[str, Any]:
             }
         },
         "load_assignment": {
-            "cluster_name": OTLP_CLUSTER,
-            "endpoints": [{"lb_endpoints": _endpoints([(host, port)])}],
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": _endpoints([address])}],
         },
     }
 

@@ -249,7 +249,7 @@ async def test_the_books_survive_a_restart(gateway: Gateway) -> None:
     # A second server on the same books (as after a restart of the PSP role).
     port = free_port()
     server, stop = await _serve(gateway.data_dir, gateway.clock, port)
-    base = str(connector._http._http.base_url).replace(str(gateway.port), str(port))
+    base = str(connector._http.base_url).replace(str(gateway.port), str(port))
     again: Connector = type(connector)(base, timeout_seconds=5)
     try:
         await _listening(again)

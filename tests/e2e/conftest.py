@@ -95,9 +95,9 @@ def gateway_settings(
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
     `demo_shop` the demo merchant runs too (Gateway.demo_url).
     """
-    ports = free_ports(8)
+    ports = free_ports(9)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
-    stripe_port = ports[7]
+    stripe_port, psp_port = ports[7:]
     api_base_port = free_port_range(api_processes, set(ports))
     taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
     return Settings(
@@ -116,6 +116,7 @@ def gateway_settings(
         demo_port=demo_port if demo_shop else 0,
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
+        psp_port=psp_port,
         log_level="INFO",
         db_pool_size=5,
     )

@@ -250,6 +250,9 @@ async def test_zz_the_day_reconciles_with_no_difference(
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
         "PAYGATE_WALLET_URL": f"{psp_url}/wallet",
         "PAYGATE_NETBANKING_URL": f"{psp_url}/netbanking",
+        # The card PSPs `paygate up` started: cards may have been routed there.
+        "PAYGATE_ORBIT_URL": gateway.orbit_url,
+        "PAYGATE_KORA_URL": gateway.kora_url,
     }
     day = datetime.now(UTC).date().isoformat()
     done = await asyncio.to_thread(

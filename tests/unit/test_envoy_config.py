@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from google.protobuf import descriptor_pb2
 
 from servers.runtime import envoy_config
@@ -336,3 +337,32 @@ def test_the_list_guard_runs_only_where_a_body_can_hold_a_list(rendered: str) ->
         "default_source_code"
         not in rendered.split("name: paygate.list_guard", 1)[1].split("- name:", 1)[0]
     )
+
+
+def test_tokens_go_to_the_vault_role_when_it_serves_them(tmp_path: Path) -> None:
+    descriptor = envoy_config.descriptor_path()
+    split = envoy_config.render(
+        replace(SETTINGS, envoy_vault_upstream="127.0.0.1:40071"), descriptor
+    )
+    config = tmp_path / "envoy.yaml"
+    config.write_text(split)
+    envoy_config.validate(config)
+    for routes in _routes(split):
+        tokens = next(
+            r
+            for r in routes
+            if r["match"].get("prefix") == "/paygate.v1.TokenService/"  # type: ignore[union-attr]
+        )
+        assert tokens["route"]["cluster"] == envoy_config.TOKENS_CLUSTER  # type: ignore[index]
+        # Ahead of the catch-all and of the per-service routes to the API processes.
+        assert routes.index(tokens) < len(routes) - 1
+        later = routes[routes.index(tokens) + 1 :]
+        assert not any(r["match"].get("prefix") == "/paygate.v1.TokenService/" for r in later)  # type: ignore[union-attr]
+    clusters = {c["name"]: c for c in yaml.safe_load(split)["static_resources"]["clusters"]}
+    (endpoints,) = clusters[envoy_config.TOKENS_CLUSTER]["load_assignment"]["endpoints"]
+    address = endpoints["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert address == {"address": "127.0.0.1", "port_value": 40071}
+    # Without it, tokens go to the API processes with everything else.
+    embedded = envoy_config.render(SETTINGS, descriptor)
+    names = [c["name"] for c in yaml.safe_load(embedded)["static_resources"]["clusters"]]
+    assert envoy_config.TOKENS_CLUSTER not in names
