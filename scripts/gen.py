@@ -17,6 +17,9 @@ Outputs, all checked in (gen owns the directories: files it does not produce are
                                       @connectrpc/connect-web calls over gRPC-Web
     envoy/paygate.binpb               descriptor set for Envoy's gRPC-JSON transcoder
     docs/openapi.json                 Swagger 2.0 of the REST surface, post-processed
+    clients/dashboard/src/roles.json  each role's summary and permissions, from
+                                      core/access/roles.py: the dashboard shows what the
+                                      API would allow (and the bundle is built from it)
     servers/roles/web/static/         the browser bundles (hosted checkout, checkout.js), built
                                       by clients/web/build.mjs (esbuild) from clients/web/ and
                                       the TypeScript client generated in the same run
@@ -52,8 +55,9 @@ TS_CLIENT = "clients/typescript/src/gen"
 BUNDLES = "servers/roles/web/static"
 DESCRIPTOR_SET = "envoy/paygate.binpb"
 OPENAPI = "docs/openapi.json"
+ROLES_JSON = "clients/dashboard/src/roles.json"
 OWNED_DIRS = (VENDOR, STUBS, CLIENT, TS_CLIENT, BUNDLES)
-OWNED_FILES = (DESCRIPTOR_SET, OPENAPI)
+OWNED_FILES = (DESCRIPTOR_SET, OPENAPI, ROLES_JSON)
 
 # Vendored even though no paygate proto imports them: Envoy needs ErrorInfo and
 # BadRequest in its descriptor set to render error details (or error bodies come back
@@ -232,7 +236,23 @@ def generate(out: Path, scratch: Path) -> None:
         *public,
         *imported,
     )
-    bundle(ts_client, out / BUNDLES)
+    roles_json(out / ROLES_JSON)
+    bundle(ts_client, out / BUNDLES, roles=out / ROLES_JSON)
+
+
+def roles_json(dest: Path) -> None:
+    """The role table the dashboard bundles: the one core/access/roles.py enforces."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from core.access.roles import ROLE_PERMISSIONS, ROLE_SUMMARIES, Role
+    finally:
+        sys.path.remove(str(ROOT))
+    table = {
+        role.value: {"summary": ROLE_SUMMARIES[role], "permissions": sorted(ROLE_PERMISSIONS[role])}
+        for role in Role
+    }
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(table, indent=2) + "\n")
 
 
 def node_tool(name: str) -> str:
@@ -243,11 +263,12 @@ def node_tool(name: str) -> str:
     return str(path)
 
 
-def bundle(ts_client: Path, dest: Path) -> None:
-    """The browser bundles, built against the TypeScript client generated in this run (so
-    --check sees a stale bundle as well as a stale client). Prints their sizes."""
+def bundle(ts_client: Path, dest: Path, *, roles: Path) -> None:
+    """The browser bundles, built against the TypeScript client and role table generated
+    in this run (so --check sees a stale bundle as well as a stale client). Prints their
+    sizes."""
     command = ["node", str(ROOT / "clients/web/build.mjs"), f"--outdir={dest}"]
-    command.append(f"--client={ts_client}")
+    command += [f"--client={ts_client}", f"--roles={roles}"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise GenError(f"bundling failed:\n{result.stdout}{result.stderr.strip()}")

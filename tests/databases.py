@@ -11,14 +11,14 @@ from adapters.sql.migrate import create_database, drop_database, migrate
 
 @contextlib.asynccontextmanager
 async def fresh_database(
-    admin_url: str, prefix: str, migrate_with: Callable[[str], Awaitable[None]] = migrate
+    admin_url: str, prefix: str, *, migrator: Callable[[str], Awaitable[None]] = migrate
 ) -> AsyncIterator[str]:
-    """The URL of a new database named `<prefix>_<random>`, migrated by `migrate_with`
-    (the gateway's chain; the vault's own database takes `migrate_vault`); dropped on exit."""
+    """The URL of a new, migrated database named `<prefix>_<random>`; dropped on exit.
+    `migrator=migrate_vault` makes the vault's own database (split mode)."""
     name = f"{prefix}_{secrets.token_hex(6)}"
     url = await create_database(admin_url, name)
     try:
-        await migrate_with(url)
+        await migrator(url)
         yield url
     finally:
         await drop_database(admin_url, name)

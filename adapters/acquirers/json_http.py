@@ -1,5 +1,6 @@
-"""HTTP for the JSON PSP connectors (orbit_client.py, kora_client.py): one httpx client,
-and the port's reading of what happened on the wire, the same for every PSP:
+"""The base of the JSON PSP connectors (orbit_client.py, kora_client.py): one httpx client,
+the port's reading of what happened on the wire, and what every card-only PSP without
+challenges answers the same way.
 
     no connection (refused, connect timeout, no free connection)  AcquirerUnavailable:
                                                                    nothing was sent
@@ -12,28 +13,76 @@ Each connector reads its PSP's bodies and error shapes itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from core.payments.acquirer import AcquirerTimeout, AcquirerUnavailable
+from core.payments.acquirer import (
+    AcquirerRejected,
+    AcquirerTimeout,
+    AcquirerUnavailable,
+    AuthorizationRequest,
+    AuthorizationResult,
+    Card,
+    RejectionCode,
+)
+from core.shared.money import Money
 
 
 class JsonHttp:
+    """A JSON PSP's connector: subclasses name the PSP and speak its paths and shapes."""
+
+    name: ClassVar[str] = "The PSP"
+
     def __init__(
         self,
         base_url: str,
-        name: str,
         *,
         timeout_seconds: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 2.0))
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
-        self._name = name
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
+        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, f"{self.name} runs no challenges.")
+
+    # --- what every PSP request carries ---------------------------------------------------
+
+    def card_of(self, request: AuthorizationRequest) -> Card:
+        if not isinstance(request.source, Card):
+            raise AcquirerRejected(
+                RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, f"{self.name} takes cards."
+            )
+        return request.source
+
+    @staticmethod
+    def movement(
+        reference: str, merchant_id: str, amount: Money, *, lower_currency: bool = False
+    ) -> dict[str, Any]:
+        """The fields every request that moves money starts with: our reference (also the
+        Idempotency-Key), the merchant, the amount in minor units and its currency."""
+        currency = amount.currency.lower() if lower_currency else amount.currency
+        return {
+            "reference": reference,
+            "merchant": merchant_id,
+            "amount": amount.amount,
+            "currency": currency,
+        }
+
+    @staticmethod
+    def rejection(code: str, message: str) -> AcquirerRejected:
+        """The PSP's refusal as the port's; a code we do not know is invalid details."""
+        try:
+            rejection = RejectionCode(code)
+        except ValueError:
+            rejection = RejectionCode.INVALID_PAYMENT_DETAILS
+        return AcquirerRejected(rejection, message or code)
+
+    # --- the wire ---------------------------------------------------------------------------
 
     async def send(
         self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
@@ -45,19 +94,19 @@ class JsonHttp:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             raise AcquirerUnavailable(
-                f"{self._name} could not be reached; nothing was sent."
+                f"{self.name} could not be reached; nothing was sent."
             ) from None
         except httpx.TransportError:
             raise AcquirerTimeout(
-                reference, f"No answer from {self._name} for {reference}."
+                reference, f"No answer from {self.name} for {reference}."
             ) from None
         if response.status_code >= 500:
-            raise AcquirerTimeout(reference, f"{self._name} answered {response.status_code}.")
+            raise AcquirerTimeout(reference, f"{self.name} answered {response.status_code}.")
         return response
 
     def body(self, response: httpx.Response, reference: str) -> dict[str, Any]:
         try:
             parsed: dict[str, Any] = response.json()
         except ValueError:
-            raise AcquirerTimeout(reference, f"{self._name}'s answer was not JSON.") from None
+            raise AcquirerTimeout(reference, f"{self.name}'s answer was not JSON.") from None
         return parsed

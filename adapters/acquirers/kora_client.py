@@ -21,44 +21,24 @@ from adapters.acquirers.kora_codes import operation_status_of, outcome_of
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     Acquirer,
-    AcquirerRejected,
     AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
-    Card,
     OperationKind,
     OperationResult,
     RefundRequest,
-    RejectionCode,
     VoidRequest,
 )
 from core.shared.money import Money
 
 
-class KoraConnector:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = JsonHttp(
-            base_url, "Kora", timeout_seconds=timeout_seconds, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class KoraConnector(JsonHttp):
+    name = "Kora"
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        card = request.source
-        if not isinstance(card, Card):
-            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Kora takes cards.")
-        body = {
-            "reference": request.attempt_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
+        card = self.card_of(request)
+        body: dict[str, Any] = {
+            **self.movement(request.attempt_reference, request.merchant_id, request.amount),
             "card": {
                 "number": card.number.reveal(),
                 "cvv": card.cvc.reveal() if card.cvc is not None else "",
@@ -66,27 +46,23 @@ class KoraConnector:
                 "expiry_year": card.exp_year,
             },
         }
+        if request.require_authentication:  # Kora answers "Authentication Required"
+            body["authentication"] = "3DS"
         return self._transaction(
             await self._data("POST", "/charge", request.attempt_reference, body)
         )
 
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Kora runs no challenges.")
-
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
         path = f"/transaction/verify/{attempt_reference}"
-        response = await self._http.send("GET", path, attempt_reference)
+        response = await self.send("GET", path, attempt_reference)
         if response.status_code == 404:
             return None
         return self._transaction(self._unwrap(response, attempt_reference))
 
     async def capture(self, request: CaptureRequest) -> OperationResult:
         body = {
-            "reference": request.attempt_reference,
+            **self.movement(request.attempt_reference, request.merchant_id, request.amount),
             "capture_reference": request.capture_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
             "final": request.final,
         }
         data = await self._data(
@@ -103,10 +79,7 @@ class KoraConnector:
     async def refund(self, request: RefundRequest) -> OperationResult:
         body = {
             "transaction": request.attempt_reference,
-            "reference": request.refund_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
+            **self.movement(request.refund_reference, request.merchant_id, request.amount),
         }
         data = await self._data("POST", "/refund", request.refund_reference, body)
         return self._operation(OperationKind.REFUND, data)
@@ -133,17 +106,14 @@ class KoraConnector:
     async def _data(
         self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
     ) -> Any:
-        return self._unwrap(await self._http.send(method, path, reference, body), reference)
+        return self._unwrap(await self.send(method, path, reference, body), reference)
 
     def _unwrap(self, response: httpx.Response, reference: str) -> Any:
-        envelope = self._http.body(response, reference)
+        envelope = self.body(response, reference)
         if response.status_code >= 400 or envelope.get("status") is not True:
-            code = str(envelope.get("code") or "")
-            try:
-                rejection = RejectionCode(code)
-            except ValueError:
-                rejection = RejectionCode.INVALID_PAYMENT_DETAILS
-            raise AcquirerRejected(rejection, str(envelope.get("message") or code))
+            raise self.rejection(
+                str(envelope.get("code") or ""), str(envelope.get("message") or "")
+            )
         return envelope["data"]
 
     @staticmethod

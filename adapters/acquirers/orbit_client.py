@@ -26,42 +26,25 @@ from adapters.acquirers.orbit_codes import decline_of, operation_status_of, outc
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     Acquirer,
-    AcquirerRejected,
     AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
-    Card,
     OperationKind,
     OperationResult,
     RefundRequest,
-    RejectionCode,
     VoidRequest,
 )
 from core.shared.money import Money
 
 
-class OrbitConnector:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = JsonHttp(
-            base_url, "Orbit", timeout_seconds=timeout_seconds, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class OrbitConnector(JsonHttp):
+    name = "Orbit"
 
     # --- the port --------------------------------------------------------------------
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        card = request.source
-        if not isinstance(card, Card):
-            raise AcquirerRejected(RejectionCode.UNSUPPORTED_PAYMENT_SOURCE, "Orbit takes cards.")
+        card = self.card_of(request)
         source: dict[str, Any] = {
             "number": card.number.reveal(),
             "exp_month": card.exp_month,
@@ -71,14 +54,13 @@ class OrbitConnector:
         if card.cvc is not None:
             source["cvc"] = card.cvc.reveal()
         body = {
-            "reference": request.attempt_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency.lower(),
+            **self._movement(request.attempt_reference, request.merchant_id, request.amount),
             "source": source,
             "capture": False,
         }
-        response = await self._send("POST", "/v1/charges", request.attempt_reference, body)
+        if request.require_authentication:  # Orbit answers authentication_required
+            body["three_d_secure"] = "required"
+        response = await self.send("POST", "/v1/charges", request.attempt_reference, body)
         if response.status_code == 402:
             error = response.json()["error"]
             outcome, decline = decline_of(error.get("decline_code"))
@@ -93,47 +75,38 @@ class OrbitConnector:
             )
         return self._charge(self._ok(response, request.attempt_reference))
 
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, "Orbit runs no challenges.")
-
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
-        response = await self._send("GET", f"/v1/charges/{attempt_reference}", attempt_reference)
+        response = await self.send("GET", f"/v1/charges/{attempt_reference}", attempt_reference)
         if response.status_code == 404:
             return None
         return self._charge(self._ok(response, attempt_reference))
 
     async def capture(self, request: CaptureRequest) -> OperationResult:
         body = {
-            "reference": request.capture_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency.lower(),
+            **self._movement(request.capture_reference, request.merchant_id, request.amount),
             "final": request.final,
         }
         path = f"/v1/charges/{request.attempt_reference}/capture"
-        response = await self._send("POST", path, request.capture_reference, body)
+        response = await self.send("POST", path, request.capture_reference, body)
         return self._operation(OperationKind.CAPTURE, self._ok(response, request.capture_reference))
 
     async def void(self, request: VoidRequest) -> OperationResult:
         path = f"/v1/charges/{request.attempt_reference}/cancel"
         body = {"merchant": request.merchant_id, "reason": request.reason}
-        response = await self._send("POST", path, f"void-{request.attempt_reference}", body)
+        response = await self.send("POST", path, f"void-{request.attempt_reference}", body)
         return self._operation(OperationKind.VOID, self._ok(response, request.attempt_reference))
 
     async def refund(self, request: RefundRequest) -> OperationResult:
         body = {
             "charge": request.attempt_reference,
-            "reference": request.refund_reference,
-            "merchant": request.merchant_id,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency.lower(),
+            **self._movement(request.refund_reference, request.merchant_id, request.amount),
         }
-        response = await self._send("POST", "/v1/refunds", request.refund_reference, body)
+        response = await self.send("POST", "/v1/refunds", request.refund_reference, body)
         return self._operation(OperationKind.REFUND, self._ok(response, request.refund_reference))
 
     async def settlement_records(self, day: date) -> Sequence[SettlementRecord]:
         """Orbit's settlement file of `day`, as settlement records."""
-        response = await self._send("GET", f"/v1/settlement?day={day.isoformat()}", day.isoformat())
+        response = await self.send("GET", f"/v1/settlement?day={day.isoformat()}", day.isoformat())
         lines = self._ok(response, day.isoformat())["data"]
         return [
             SettlementRecord(
@@ -150,21 +123,14 @@ class OrbitConnector:
 
     # --- the wire --------------------------------------------------------------------
 
-    async def _send(
-        self, method: str, path: str, reference: str, body: dict[str, Any] | None = None
-    ) -> httpx.Response:
-        return await self._http.send(method, path, reference, body)
+    def _movement(self, reference: str, merchant_id: str, amount: Money) -> dict[str, Any]:
+        return self.movement(reference, merchant_id, amount, lower_currency=True)  # Stripe's
 
     def _ok(self, response: httpx.Response, reference: str) -> dict[str, Any]:
-        body = self._http.body(response, reference)
+        body = self.body(response, reference)
         if response.status_code >= 400:
             error = body.get("error", {})
-            code = str(error.get("code", ""))
-            try:
-                rejection = RejectionCode(code)
-            except ValueError:
-                rejection = RejectionCode.INVALID_PAYMENT_DETAILS
-            raise AcquirerRejected(rejection, str(error.get("message") or code))
+            raise self.rejection(str(error.get("code", "")), str(error.get("message") or ""))
         return body
 
     @staticmethod

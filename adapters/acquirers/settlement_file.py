@@ -10,6 +10,10 @@ from its books. Format (UTF-8 CSV, RFC 4180, one line per completed capture or r
 - `amount`: integer minor units of `currency` (ISO 4217), positive;
 - `settled_at`: RFC 3339 UTC; a file holds the operations of one UTC day.
 
+`paygate reconcile` downloads each acquirer's records of a day into a file of its own,
+`settlement-YYYY-MM-DD.<acquirer>.csv` (the name routes and attempts give the acquirer),
+so the report can tell each line's acquirer (`read_day(..., acquirers=...)`).
+
 Several processes each run their own simulator (one per API process), so
 `SettlementJournal` appends each process's operations to its own file per day
 (`settlement-YYYY-MM-DD.<pid>.csv`) and `read_day` merges the day's files.
@@ -22,7 +26,7 @@ import csv
 import io
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,6 +39,7 @@ __all__ = [
     "COLUMNS",
     "SettlementJournal",
     "SettlementRecord",
+    "acquirer_of",
     "day_files",
     "file_name",
     "parse",
@@ -105,10 +110,13 @@ def file_name(day: date, suffix: str = "") -> str:
     return f"settlement-{day.isoformat()}{'.' + suffix if suffix else ''}.csv"
 
 
-def write_day(directory: Path, operations: Iterable[SettlementRecord], day: date) -> Path:
-    """Writes the day's file (replacing it atomically) and returns its path."""
+def write_day(
+    directory: Path, operations: Iterable[SettlementRecord], day: date, acquirer: str = ""
+) -> Path:
+    """Writes the day's file (one acquirer's, when named), replacing it atomically, and
+    returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / file_name(day)
+    path = directory / file_name(day, acquirer)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(render(operations, day), encoding="utf-8", newline="")
     tmp.replace(path)
@@ -137,7 +145,7 @@ class SettlementJournal:
                 writer.writerow(_row(operation))
 
 
-def _line(fields: list[str], number: int, day: date | None) -> AcquirerLine:
+def _line(fields: list[str], number: int, day: date | None, acquirer: str) -> AcquirerLine:
     if len(fields) != len(COLUMNS):
         raise ValueError(f"expected {len(COLUMNS)} fields, found {len(fields)}")
     kind, reference, _attempt, merchant_id, amount, currency, _acquirer, settled = fields
@@ -168,36 +176,53 @@ def _line(fields: list[str], number: int, day: date | None) -> AcquirerLine:
         amount=Money(int(amount), currency),
         settled_at=settled_at,
         line=number,
+        acquirer=acquirer,
     )
 
 
 def parse(
-    text: str, *, day: date | None = None, name: str = ""
+    text: str, *, day: date | None = None, name: str = "", acquirer: str = ""
 ) -> tuple[list[AcquirerLine], list[MalformedLine]]:
     """The readable lines and, for every other one, what is wrong with it (a wrong header
-    makes the whole file unreadable). With `day`, a line of another day is malformed."""
+    makes the whole file unreadable). With `day`, a line of another day is malformed.
+    `acquirer`: whose records the file holds, given to every line."""
     where = f"{name}: " if name else ""
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or tuple(rows[0]) != COLUMNS:
-        return [], [MalformedLine(1, f"{where}the header is not {','.join(COLUMNS)}")]
+        header = f"{where}the header is not {','.join(COLUMNS)}"
+        return [], [MalformedLine(1, header, acquirer)]
     lines: list[AcquirerLine] = []
     malformed: list[MalformedLine] = []
     for number, fields in enumerate(rows[1:], start=2):
         if not fields:
             continue
         try:
-            lines.append(_line(fields, number, day))
+            lines.append(_line(fields, number, day, acquirer))
         except ValueError as problem:
-            malformed.append(MalformedLine(number, f"{where}{problem}"))
+            malformed.append(MalformedLine(number, f"{where}{problem}", acquirer))
     return lines, malformed
 
 
-def read_day(paths: Sequence[Path], day: date) -> tuple[list[AcquirerLine], list[MalformedLine]]:
-    """Merges the files of one day."""
+def acquirer_of(path: Path, day: date, acquirers: Collection[str]) -> str:
+    """The acquirer whose file `path` is (`settlement-D.<acquirer>.csv`), if one of
+    `acquirers`; else empty (a combined file, or a process's journal)."""
+    suffix = path.name.removeprefix(f"settlement-{day.isoformat()}.").removesuffix(".csv")
+    return suffix if suffix in acquirers else ""
+
+
+def read_day(
+    paths: Sequence[Path], day: date, *, acquirers: Collection[str] = ()
+) -> tuple[list[AcquirerLine], list[MalformedLine]]:
+    """Merges the files of one day; a file named for one of `acquirers` is its."""
     lines: list[AcquirerLine] = []
     malformed: list[MalformedLine] = []
     for path in paths:
-        found, bad = parse(path.read_text(encoding="utf-8"), day=day, name=path.name)
+        found, bad = parse(
+            path.read_text(encoding="utf-8"),
+            day=day,
+            name=path.name,
+            acquirer=acquirer_of(path, day, acquirers),
+        )
         lines.extend(found)
         malformed.extend(bad)
     return lines, malformed

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +27,7 @@ from adapters.sql.tables import (
     users,
 )
 from core.access.audit import Action, AuditEvent, AuditQuery, Outcome, RecordedAuditEvent
-from core.access.members import Invitation, Member, Membership
+from core.access.members import Invitation, InvitationStatus, Member, Membership
 from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
@@ -173,7 +173,19 @@ def _invitation(row: RowMapping) -> Invitation:
         expires_at=row["expires_at"],
         accepted_at=row["accepted_at"],
         accepted_by=row["accepted_by"],
+        revoked_at=row["revoked_at"],
     )
+
+
+def _invitation_status(status: InvitationStatus, now: datetime) -> ColumnElement[bool]:
+    t = invitations.c
+    unanswered = and_(t.accepted_at.is_(None), t.revoked_at.is_(None))
+    return {
+        InvitationStatus.PENDING: and_(unanswered, t.expires_at > now),
+        InvitationStatus.EXPIRED: and_(unanswered, t.expires_at <= now),
+        InvitationStatus.ACCEPTED: t.accepted_at.is_not(None),
+        InvitationStatus.REVOKED: and_(t.accepted_at.is_(None), t.revoked_at.is_not(None)),
+    }[status]
 
 
 class SqlInvitations:
@@ -194,6 +206,7 @@ class SqlInvitations:
                     expires_at=invitation.expires_at,
                     accepted_at=invitation.accepted_at,
                     accepted_by=invitation.accepted_by,
+                    revoked_at=invitation.revoked_at,
                 )
             )
         except IntegrityError as error:
@@ -208,11 +221,59 @@ class SqlInvitations:
         t = invitations.c
         accepted = await self._conn.execute(
             update(invitations)
-            .where(t.id == invitation_id, t.accepted_at.is_(None))
+            .where(t.id == invitation_id, t.accepted_at.is_(None), t.revoked_at.is_(None))
             .values(accepted_at=at, accepted_by=user_id)
             .returning(t.id)
         )
         return accepted.first() is not None
+
+    async def get(
+        self, merchant_id: str, invitation_id: str, *, for_update: bool = False
+    ) -> Invitation | None:
+        t = invitations.c
+        query = select(invitations).where(t.merchant_id == merchant_id, t.id == invitation_id)
+        if for_update:
+            query = query.with_for_update()
+        found = (await self._conn.execute(query)).mappings().first()
+        return _invitation(found) if found is not None else None
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: InvitationStatus | None = None,
+        now: datetime,
+    ) -> Sequence[Invitation]:
+        t = invitations.c
+        query = select(invitations).where(t.merchant_id == merchant_id)
+        if starting_after is not None:
+            query = query.where(t.id < starting_after)
+        if status is not None:
+            query = query.where(_invitation_status(status, now))
+        rows = await self._conn.execute(query.order_by(t.id.desc()).limit(limit))
+        return [_invitation(row) for row in rows.mappings()]
+
+    async def revoke(self, invitation_id: str, at: datetime) -> bool:
+        t = invitations.c
+        revoked = await self._conn.execute(
+            update(invitations)
+            .where(t.id == invitation_id, t.accepted_at.is_(None), t.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .returning(t.id)
+        )
+        return revoked.first() is not None
+
+    async def reissue(self, invitation_id: str, token_hash: bytes, expires_at: datetime) -> bool:
+        t = invitations.c
+        reissued = await self._conn.execute(
+            update(invitations)
+            .where(t.id == invitation_id, t.accepted_at.is_(None), t.revoked_at.is_(None))
+            .values(token_hash=token_hash, expires_at=expires_at)
+            .returning(t.id)
+        )
+        return reissued.first() is not None
 
 
 class SqlSessions:
@@ -486,9 +547,16 @@ class SqlApiKeys:
         return rows[0] if rows else None
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
         query = select(api_keys).where(api_keys.c.merchant_id == merchant_id)
+        if livemode is not None:
+            query = query.where(api_keys.c.livemode.is_(livemode))
         if starting_after is not None:
             query = query.where(api_keys.c.id < starting_after)
         return await self._select(query.order_by(api_keys.c.id.desc()).limit(limit))

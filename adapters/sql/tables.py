@@ -257,7 +257,11 @@ payment_attempts = Table(
     timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
     CheckConstraint(one_of("status", [s.value for s in AttemptStatus]), name="status"),
-    CheckConstraint(one_of("payment_method_type", ["card", "upi"]), name="payment_method_type"),
+    # 0014: wallets and net banking.
+    CheckConstraint(
+        one_of("payment_method_type", ["card", "upi", "wallet", "netbanking"]),
+        name="payment_method_type",
+    ),
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(
@@ -435,10 +439,13 @@ invitations = Table(
     timestamp("expires_at"),
     timestamp("accepted_at", nullable=True),
     Column("accepted_by", Text, ForeignKey("users.id"), nullable=True),
+    # 0015: a revoked invitation's link is refused; an accepted one cannot be revoked.
+    timestamp("revoked_at", nullable=True),
     CheckConstraint(one_of("role", _ROLE_VALUES), name="role"),
     CheckConstraint("email = lower(email)", name="email_normalized"),
     CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
     CheckConstraint("(accepted_at IS NULL) = (accepted_by IS NULL)", name="accepted"),
+    CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
     Index("uq_invitations_token_hash", "token_hash", unique=True),
     Index("ix_invitations_merchant_id_id", "merchant_id", text("id DESC")),
 )

@@ -3,6 +3,7 @@
 // sizes. scripts/gen.py runs it (`make gen`, `make check-gen`):
 //
 //   node clients/web/build.mjs --outdir=servers/roles/web/static [--client=clients/typescript/src/gen]
+//        [--roles=clients/dashboard/src/roles.json]
 //
 //   page.js, page.css  the hosted checkout (clients/web/checkout/), /checkout/assets/...
 //   checkout.js        the embeddable SDK (clients/web/sdk/), /js/v1/checkout.js
@@ -10,7 +11,8 @@
 //                               /dashboard/assets/...
 //
 // --client points the bundles at a freshly generated TypeScript client (gen.py's scratch
-// output), so a stale bundle is caught together with a stale client.
+// output), so a stale bundle is caught together with a stale client; --roles does the same
+// for the dashboard's role table (generated from core/access/roles.py).
 
 import { build } from "esbuild";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -29,6 +31,8 @@ const args = Object.fromEntries(
 const outdir = path.resolve(root, args.outdir || "servers/roles/web/static");
 const generated = path.resolve(root, args.client || "clients/typescript/src/gen");
 const clientIndex = path.join(root, "clients/typescript/src/index.ts");
+const rolesTable = path.resolve(root, args.roles || "clients/dashboard/src/roles.json");
+const permissionsModule = path.join(root, "clients/dashboard/src/permissions.ts");
 
 // The client's `./gen/...` imports resolve into `generated`.
 const generatedClient = {
@@ -38,6 +42,9 @@ const generatedClient = {
       args.importer === clientIndex
         ? { path: path.join(generated, args.path.slice("./gen/".length).replace(/\.js$/, ".ts")) }
         : undefined,
+    );
+    b.onResolve({ filter: /^\.\/roles\.json$/ }, (args) =>
+      args.importer === permissionsModule ? { path: rolesTable } : undefined,
     );
   },
 };

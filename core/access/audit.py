@@ -31,6 +31,8 @@ class Action(StrEnum):
     # A key used from outside its allowed_ips (core/access/ip_allowlist.py).
     API_KEY_IP_DENIED = "api_key.ip_denied"
     MEMBER_INVITE = "member.invite"
+    MEMBER_INVITE_REVOKE = "member.invite_revoke"
+    MEMBER_INVITE_RESEND = "member.invite_resend"
     MEMBER_JOIN = "member.join"
     MEMBER_ROLE_CHANGE = "member.role_change"
     MEMBER_REMOVE = "member.remove"

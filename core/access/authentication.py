@@ -341,7 +341,7 @@ class Auth:
                     )
         return Principal(
             merchant_id=account_id,
-            livemode=False,  # the dashboard works in test mode until live mode exists
+            livemode=False,  # test mode unless the call asks for live (core/access/gate.py)
             actor=claims.user_id,
             role=membership.role if membership else None,
             user_id=claims.user_id,

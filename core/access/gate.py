@@ -16,7 +16,7 @@ from core.access.model import Principal
 from core.access.rate_limits import RateLimits
 from core.access.roles import PERMISSIONS, PUBLISHABLE_PERMISSIONS
 from core.access.use_cases import ApiKeys
-from core.shared.errors import PermissionDenied, Unauthenticated
+from core.shared.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,13 @@ class Credentials:
     bearer: str  # the token after "Bearer ": an API key or an access token; "" if none
     account: str  # Paygate-Account: the acct_... a user session acts in
     origin: str  # the client's address
+    mode: str = ""  # Paygate-Mode: "live" or "test" ("": test for a session, the key's own)
 
     def __repr__(self) -> str:
-        return f"Credentials(bearer='***', account={self.account!r}, origin={self.origin!r})"
+        return (
+            f"Credentials(bearer='***', account={self.account!r}, origin={self.origin!r}, "
+            f"mode={self.mode!r})"
+        )
 
 
 API_KEY_PREFIXES = ("sk_", "pk_")
@@ -93,6 +97,7 @@ class AccessGate:
                 "user's access token with 'Paygate-Account: acct_...'.",
                 reason="MISSING_API_KEY",
             )
+        livemode = _livemode(credentials.mode)
         if token.startswith(API_KEY_PREFIXES):
             principal = await self._api_keys.authenticate(token, credentials.origin)
             if credentials.account and credentials.account != principal.merchant_id:
@@ -100,11 +105,30 @@ class AccessGate:
                     "An API key acts only in its own account: drop Paygate-Account.",
                     reason="ACCOUNT_MISMATCH",
                 )
+            # A key's mode is part of the key (sk_live_ / sk_test_): a header cannot change it.
+            if livemode is not None and livemode != principal.livemode:
+                raise PermissionDenied(
+                    "An API key acts only in its own mode: drop Paygate-Mode.",
+                    reason="MODE_MISMATCH",
+                )
         else:
             principal = await self._auth.authenticate(
                 token, credentials.account, require_account=not requirement.user_only
             )
+            # A user session has no mode of its own: each call says which data it acts on.
+            principal = replace(principal, livemode=bool(livemode))
         return replace(principal, origin=credentials.origin)
+
+
+def _livemode(mode: str) -> bool | None:
+    """Paygate-Mode as a livemode flag; None when the caller did not say."""
+    if not mode:
+        return None
+    if mode not in ("live", "test"):
+        raise InvalidArgument.field(
+            "paygate-mode", "must be 'live' or 'test'", reason="INVALID_MODE"
+        )
+    return mode == "live"
 
 
 def authorize(principal: Principal, requirement: Requirement) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from core.access.roles import Role
 
@@ -30,6 +31,13 @@ class Member:
     created: datetime
 
 
+class InvitationStatus(StrEnum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+
+
 @dataclass
 class Invitation:
     id: str  # inv_...
@@ -42,6 +50,16 @@ class Invitation:
     expires_at: datetime
     accepted_at: datetime | None = None
     accepted_by: str | None = None
+    revoked_at: datetime | None = None
 
     def is_open(self, now: datetime) -> bool:
-        return self.accepted_at is None and now < self.expires_at
+        return self.status(now) is InvitationStatus.PENDING
+
+    def status(self, now: datetime) -> InvitationStatus:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if now >= self.expires_at:
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING

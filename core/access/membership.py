@@ -15,6 +15,7 @@ from core.access.members import (
     INVITATION_TOKEN_PREFIX,
     INVITATION_TTL,
     Invitation,
+    InvitationStatus,
     Member,
     Membership,
 )
@@ -123,6 +124,76 @@ class Members:
             await uow.commit()
         return Member(membership.merchant_id, user.id, user.email, membership.role, now)
 
+    def status(self, invitation: Invitation) -> InvitationStatus:
+        return invitation.status(self._clock.now())
+
+    async def invitations(
+        self,
+        caller: Principal,
+        *,
+        limit: int = 0,
+        starting_after: str = "",
+        status: InvitationStatus | None = None,
+    ) -> Page[Invitation]:
+        """The account's invitations, newest first; they carry no token (only its hash)."""
+        violations = Violations()
+        limit = page_limit(limit, violations)
+        violations.raise_if_any()
+        async with self._uow() as uow:
+            if (
+                starting_after
+                and await uow.invitations.get(caller.merchant_id, starting_after) is None
+            ):
+                raise unknown_cursor()
+            rows = await uow.invitations.list(
+                caller.merchant_id,
+                limit=limit + 1,
+                starting_after=starting_after or None,
+                status=status,
+                now=self._clock.now(),
+            )
+        return Page.from_overfetch(list(rows), limit)
+
+    async def revoke_invitation(self, caller: Principal, invitation_id: str) -> Invitation:
+        """Closes a pending or expired invitation; its link is refused from now on."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            invitation = await _invitation(uow, caller.merchant_id, invitation_id)
+            _check_grantable(caller, invitation.role)
+            if invitation.status(now) is InvitationStatus.REVOKED:
+                return invitation
+            if not await uow.invitations.revoke(invitation.id, now):
+                raise _not_revocable()
+            await uow.audit.append(
+                caller_event(caller, Action.MEMBER_INVITE_REVOKE, now, target=invitation.id,
+                             details={"email": invitation.email, "role": invitation.role.value})
+            )  # fmt: skip
+            await uow.commit()
+        return replace(invitation, revoked_at=now)
+
+    async def resend_invitation(self, caller: Principal, invitation_id: str) -> IssuedInvitation:
+        """A new link for a pending or expired invitation, valid 7 days; the old one dies."""
+        now = self._clock.now()
+        token = INVITATION_TOKEN_PREFIX + self._ids.secret(32)
+        async with self._uow() as uow:
+            invitation = await _invitation(uow, caller.merchant_id, invitation_id)
+            _check_grantable(caller, invitation.role)
+            expires_at = now + INVITATION_TTL
+            if not await uow.invitations.reissue(invitation.id, hash_token(token), expires_at):
+                raise FailedPrecondition(
+                    f"The invitation is {invitation.status(now).value.lower()}: "
+                    "invite the address again instead.",
+                    reason="INVITATION_NOT_PENDING",
+                    metadata={"param": "id", "status": invitation.status(now).value},
+                )
+            await uow.audit.append(
+                caller_event(caller, Action.MEMBER_INVITE_RESEND, now, target=invitation.id,
+                             details={"email": invitation.email, "role": invitation.role.value})
+            )  # fmt: skip
+            await uow.commit()
+        reissued = replace(invitation, token_hash=hash_token(token), expires_at=expires_at)
+        return IssuedInvitation(reissued, token)
+
     async def list(
         self, caller: Principal, *, limit: int = 0, starting_after: str = ""
     ) -> Page[Member]:
@@ -193,6 +264,24 @@ async def _member(uow: UnitOfWork, merchant_id: str, user_id: str) -> Member:
         shown = f": {user_id!r}" if has_prefix(user_id, "usr") else ""
         raise NotFound(f"No such member{shown}.", metadata={"param": "user_id"})
     return Member(merchant_id, user_id, user.email, membership.role, membership.created)
+
+
+async def _invitation(uow: UnitOfWork, merchant_id: str, invitation_id: str) -> Invitation:
+    invitation = None
+    if invitation_id:
+        invitation = await uow.invitations.get(merchant_id, invitation_id, for_update=True)
+    if invitation is None:
+        shown = f": {invitation_id!r}" if has_prefix(invitation_id, "inv") else ""
+        raise NotFound(f"No such invitation{shown}.", metadata={"param": "id"})
+    return invitation
+
+
+def _not_revocable() -> FailedPrecondition:
+    return FailedPrecondition(
+        "The invitation was accepted: remove the member instead.",
+        reason="INVITATION_NOT_PENDING",
+        metadata={"param": "id", "status": InvitationStatus.ACCEPTED.value},
+    )
 
 
 def _check_grantable(caller: Principal, role: Role) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.access.audit import AuditEvent, AuditQuery, RecordedAuditEvent
-from core.access.members import Invitation, Member, Membership
+from core.access.members import Invitation, InvitationStatus, Member, Membership
 from core.access.model import ApiKey, Merchant
 from core.access.roles import Role
 from core.access.sessions import AccessClaims, AuthSession, RefreshToken
@@ -33,9 +33,14 @@ class ApiKeyRepository(Protocol):
     async def get(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
-        """Newest first."""
+        """Newest first; of one mode when `livemode` is given."""
         ...
 
     async def revoke(self, merchant_id: str, key_id: str, at: datetime) -> None: ...
@@ -104,7 +109,32 @@ class InvitationRepository(Protocol):
     async def by_token_hash(self, token_hash: bytes) -> Invitation | None: ...
 
     async def accept(self, invitation_id: str, user_id: str, at: datetime) -> bool:
-        """Marks an unaccepted invitation accepted; False when someone accepted it first."""
+        """Marks an open invitation accepted; False when it was accepted or revoked first."""
+        ...
+
+    async def get(
+        self, merchant_id: str, invitation_id: str, *, for_update: bool = False
+    ) -> Invitation | None: ...
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: InvitationStatus | None = None,
+        now: datetime,
+    ) -> Sequence[Invitation]:
+        """Newest first (by id); `status` as Invitation.status(now) would say."""
+        ...
+
+    async def revoke(self, invitation_id: str, at: datetime) -> bool:
+        """Marks an unaccepted, unrevoked invitation revoked (expired ones too); False when it
+        was accepted or revoked first."""
+        ...
+
+    async def reissue(self, invitation_id: str, token_hash: bytes, expires_at: datetime) -> bool:
+        """A new token and expiry for an unaccepted, unrevoked invitation; False otherwise."""
         ...
 
 

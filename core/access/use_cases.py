@@ -238,13 +238,16 @@ class ApiKeys:
             ):
                 raise unknown_cursor()
             rows = await uow.api_keys.list(
-                caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
+                caller.merchant_id,
+                limit=limit + 1,
+                starting_after=starting_after or None,
+                livemode=caller.livemode,
             )
         return Page.from_overfetch(list(rows), limit)
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKey:
         async with self._uow() as uow:
-            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id, caller)
             _check_may_manage(caller, key)
             if key.active:
                 key.revoked_at = self._clock.now()
@@ -262,7 +265,7 @@ class ApiKeys:
         """Replaces the key's networks; an empty list lets it be used from anywhere. Every
         API process applies the change within KEY_CACHE_TTL (this one at once)."""
         async with self._uow() as uow:
-            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id, caller)
             _check_may_manage(caller, key)
             networks = _allowed_ips(key.type, allowed_ips)
             if not key.active:
@@ -292,7 +295,7 @@ class ApiKeys:
             raise InvalidArgument.field("grace_period_seconds", f"must be between 0 and {limit}")
         now = self._clock.now()
         async with self._uow() as uow:
-            old = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id)
+            old = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id, caller)
             if not old.usable_at(now) or old.expires_at is not None:
                 raise FailedPrecondition(
                     "Only an active key that was not rolled already can be rolled.",
@@ -357,9 +360,10 @@ def _default_role(caller: Principal) -> Role:
     return caller.role
 
 
-def _found(key: ApiKey | None, key_id: str) -> ApiKey:
-    # Another merchant's key is as absent as a key that never existed.
-    if key is None:
+def _found(key: ApiKey | None, key_id: str, caller: Principal) -> ApiKey:
+    # Another merchant's key, or another mode's, is as absent as a key that never existed:
+    # a test-mode session cannot revoke or roll a live key.
+    if key is None or key.livemode != caller.livemode:
         # The id is echoed only when it looks like one: a secret pasted into the wrong
         # field must not come back in an error (and from there into a client's logs).
         shown = f": {key_id!r}" if has_prefix(key_id, "key") else ""

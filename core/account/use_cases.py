@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from core.access.audit import Action, caller_event
 from core.access.model import Principal
 from core.account.profile import BusinessProfile, ProfileUpdate, apply_update, changed_fields
+from core.account.profile_cache import ProfileCache
 from core.shared.errors import NotFound
 from core.shared.ports import Clock
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -34,9 +35,13 @@ class OnboardingChecklist:
 
 
 class BusinessProfiles:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, cache: ProfileCache | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        # The creates' cache of this process (core/account/profile_cache.py).
+        self._cache = cache
 
     async def get(self, caller: Principal) -> BusinessProfile:
         async with self._uow() as uow:
@@ -61,6 +66,8 @@ class BusinessProfiles:
                 )
             )
             await uow.commit()
+        if self._cache is not None:
+            self._cache.forget(caller.merchant_id)
         return after
 
     async def checklist(self, caller: Principal) -> OnboardingChecklist:

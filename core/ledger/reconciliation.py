@@ -17,6 +17,12 @@ difference; a healthy system has none:
 
 The file's lines that cannot be read are differences too (MALFORMED_LINE), as are lines
 listed twice (DUPLICATE_LINE). Disputes are not in the simulator's file (docs/ledger.md).
+
+Per acquirer: every line carries the acquirer whose records it came from, and every
+ledger movement and payment the acquirer that holds its payment (the latest attempt's);
+each difference is told to that acquirer (UNBALANCED_DAY, the ledger's own, to none),
+and the report sums matched movements and differences per acquirer
+(`ReconciliationReport.acquirers`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from core.shared.money import Money
 
 __all__ = [
     "AcquirerLine",
+    "AcquirerSummary",
     "Difference",
     "DifferenceKind",
     "LineKind",
@@ -61,12 +68,14 @@ class AcquirerLine:
     amount: Money
     settled_at: datetime
     line: int = 0  # line number in the file, for the report
+    acquirer: str = ""  # whose settlement records it came from; empty: not known
 
 
 @dataclass(frozen=True)
 class MalformedLine:
     line: int
     problem: str
+    acquirer: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class PaymentRecord:
     currency: str
     amount_received: int
     amount_refunded: int
+    acquirer: str = ""  # the acquirer of its latest attempt: the one that holds its money
 
 
 class DifferenceKind(StrEnum):
@@ -102,10 +112,12 @@ class Difference:
     merchant_id: str = ""
     payment_intent_id: str = ""
     line: int = 0
+    acquirer: str = ""  # whose books it concerns; empty: the ledger's own
 
     def as_dict(self) -> dict[str, str | int]:
         found = {
             "kind": self.kind.value,
+            "acquirer": self.acquirer,
             "reference": self.reference,
             "merchant_id": self.merchant_id,
             "payment_intent_id": self.payment_intent_id,
@@ -113,6 +125,35 @@ class Difference:
             "detail": self.detail,
         }
         return {k: v for k, v in found.items() if v not in ("", 0)}
+
+
+# Where a line from a file of no known acquirer, or a movement of a payment the payments
+# records lack, is counted.
+UNKNOWN_ACQUIRER = "(unknown)"
+
+
+@dataclass
+class AcquirerSummary:
+    """One acquirer's part of the day."""
+
+    acquirer: str
+    ledger_movements: int = 0  # the ledger's captures and refunds of its payments
+    acquirer_lines: int = 0  # the lines of its settlement records
+    matched: int = 0  # movements found on both sides
+    differences: int = 0
+    ledger_totals: dict[str, int] = field(default_factory=dict)
+    acquirer_totals: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "acquirer": self.acquirer,
+            "matched": self.matched,
+            "differences": self.differences,
+            "ledger_movements": self.ledger_movements,
+            "acquirer_lines": self.acquirer_lines,
+            "ledger_totals": self.ledger_totals,
+            "acquirer_totals": self.acquirer_totals,
+        }
 
 
 @dataclass(frozen=True)
@@ -125,6 +166,8 @@ class ReconciliationReport:
     # Per currency: what the ledger and the file say moved (captures - refunds).
     ledger_totals: dict[str, int] = field(default_factory=dict)
     acquirer_totals: dict[str, int] = field(default_factory=dict)
+    # Per acquirer, the expected ones first (in their order), then any other seen.
+    acquirers: list[AcquirerSummary] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -162,7 +205,10 @@ async def reconcile(
     *,
     malformed: Sequence[MalformedLine] = (),
     previous_lines: Sequence[AcquirerLine] = (),
+    acquirers: Sequence[str] = (),
 ) -> ReconciliationReport:
+    """`acquirers`: the acquirers whose records were taken, each reported even when it
+    moved nothing that day."""
     start = midnight(day)
     end = start + timedelta(days=1)
     window = await source.entries_created_between(
@@ -186,6 +232,7 @@ async def reconcile(
         lines=lines,
         malformed=malformed,
         previous_lines=previous_lines,
+        acquirers=acquirers,
     )
 
 
@@ -196,6 +243,7 @@ class _Movement:
     merchant_id: str
     amount: Money
     entry_id: str
+    payment_intent_id: str = ""
 
 
 def _movements(entries: Iterable[JournalEntry], failed_refunds: set[str]) -> list[_Movement]:
@@ -212,12 +260,18 @@ def _movements(entries: Iterable[JournalEntry], failed_refunds: set[str]) -> lis
                     entry.merchant_id,
                     entry.presentment,
                     entry.id,
+                    entry.payment_intent_id,
                 )
             )
         elif entry.kind is EntryKind.REFUND and entry.source not in failed_refunds:
             found.append(
                 _Movement(
-                    LineKind.REFUND, entry.source, entry.merchant_id, entry.presentment, entry.id
+                    LineKind.REFUND,
+                    entry.source,
+                    entry.merchant_id,
+                    entry.presentment,
+                    entry.id,
+                    entry.payment_intent_id,
                 )
             )
     return found
@@ -225,6 +279,10 @@ def _movements(entries: Iterable[JournalEntry], failed_refunds: set[str]) -> lis
 
 def _signed(kind: LineKind, amount: int) -> int:
     return amount if kind is LineKind.CAPTURE else -amount
+
+
+def _add(totals: dict[str, int], kind: LineKind, amount: Money) -> None:
+    totals[amount.currency] = totals.get(amount.currency, 0) + _signed(kind, amount.amount)
 
 
 def compare(
@@ -238,16 +296,34 @@ def compare(
     lines: Sequence[AcquirerLine],
     malformed: Sequence[MalformedLine] = (),
     previous_lines: Sequence[AcquirerLine] = (),
+    acquirers: Sequence[str] = (),
 ) -> ReconciliationReport:
     """The pure comparison (reconcile() gathers its inputs)."""
     differences = [
-        Difference(DifferenceKind.MALFORMED_LINE, m.problem, line=m.line) for m in malformed
+        Difference(DifferenceKind.MALFORMED_LINE, m.problem, line=m.line, acquirer=m.acquirer)
+        for m in malformed
     ]
+    records = {(p.merchant_id, p.payment_intent_id): p for p in payments}
+
+    def holder(merchant_id: str, payment_intent_id: str) -> str:
+        record = records.get((merchant_id, payment_intent_id))
+        return record.acquirer if record is not None else ""
+
+    def of_movement(movement: _Movement) -> str:
+        return holder(movement.merchant_id, movement.payment_intent_id)
+
     failed = {
         e.source for e in [*window_entries, *payment_entries] if e.kind is EntryKind.REFUND_FAILED
     }
 
     # --- ledger <-> acquirer ------------------------------------------------------------
+    nearby = {(m.kind, m.reference): m for m in _movements(window_entries, failed)}
+
+    def holder_of_line(line: AcquirerLine) -> str:
+        """A line without its acquirer (an older file): the acquirer of its payment."""
+        movement = nearby.get((line.kind, line.reference))
+        return of_movement(movement) if movement is not None else ""
+
     by_key: dict[tuple[LineKind, str], AcquirerLine] = {}
     for line in lines:
         key = (line.kind, line.reference)
@@ -259,14 +335,16 @@ def compare(
                     reference=line.reference,
                     merchant_id=line.merchant_id,
                     line=line.line,
+                    acquirer=line.acquirer or holder_of_line(line),
                 )
             )
             continue
         by_key[key] = line
     previous = {(line.kind, line.reference) for line in previous_lines}
     day_movements = _movements(day_entries, failed)
-    nearby = {(m.kind, m.reference): m for m in _movements(window_entries, failed)}
+
     matched: set[tuple[LineKind, str]] = set()
+    matched_elsewhere: set[tuple[LineKind, str]] = set()  # the entry is of another day
     ledger_totals: dict[str, int] = defaultdict(int)
     for movement in day_movements:
         key = (movement.kind, movement.reference)
@@ -282,11 +360,12 @@ def compare(
                         "in the acquirer's file",
                         reference=movement.reference,
                         merchant_id=movement.merchant_id,
+                        acquirer=of_movement(movement),
                     )
                 )
             continue
         matched.add(key)
-        differences.extend(_line_differences(movement, listed))
+        differences.extend(_line_differences(movement, listed, of_movement(movement)))
     for key, line in by_key.items():
         if key in matched:
             continue
@@ -300,16 +379,17 @@ def compare(
                     reference=line.reference,
                     merchant_id=line.merchant_id,
                     line=line.line,
+                    acquirer=line.acquirer,
                 )
             )
         else:
-            differences.extend(_line_differences(other_day, line))
+            matched_elsewhere.add(key)
+            differences.extend(_line_differences(other_day, line, of_movement(other_day)))
     acquirer_totals: dict[str, int] = defaultdict(int)
     for line in by_key.values():
         acquirer_totals[line.amount.currency] += _signed(line.kind, line.amount.amount)
 
     # --- ledger <-> payments ------------------------------------------------------------
-    records = {(p.merchant_id, p.payment_intent_id): p for p in payments}
     captured: dict[tuple[str, str], int] = defaultdict(int)
     refunded: dict[tuple[str, str], int] = defaultdict(int)
     for entry in payment_entries:
@@ -342,6 +422,7 @@ def compare(
                     "the ledger has no capture",
                     merchant_id=merchant_id,
                     payment_intent_id=intent_id,
+                    acquirer=record.acquirer,
                 )
             )
         elif got != record.amount_received:
@@ -351,6 +432,7 @@ def compare(
                     f"amount_received {record.amount_received}, captured in the ledger {got}",
                     merchant_id=merchant_id,
                     payment_intent_id=intent_id,
+                    acquirer=record.acquirer,
                 )
             )
         back = refunded[(merchant_id, intent_id)]
@@ -361,6 +443,7 @@ def compare(
                     f"amount_refunded {record.amount_refunded}, refunded in the ledger {back}",
                     merchant_id=merchant_id,
                     payment_intent_id=intent_id,
+                    acquirer=record.acquirer,
                 )
             )
 
@@ -377,6 +460,30 @@ def compare(
                 )
             )
 
+    # --- per acquirer -------------------------------------------------------------------
+    summaries = {name: AcquirerSummary(name) for name in acquirers}
+
+    def summary(name: str) -> AcquirerSummary:
+        name = name or UNKNOWN_ACQUIRER
+        return summaries.setdefault(name, AcquirerSummary(name))
+
+    for movement in day_movements:
+        key = (movement.kind, movement.reference)
+        # Matched, it is counted where its line came from: where the money moved.
+        where = by_key[key].acquirer if key in matched else ""
+        own = summary(where or of_movement(movement))
+        own.ledger_movements += 1
+        own.matched += key in matched
+        _add(own.ledger_totals, movement.kind, movement.amount)
+    for key, line in by_key.items():
+        own = summary(line.acquirer or holder_of_line(line))
+        own.acquirer_lines += 1
+        own.matched += key in matched_elsewhere
+        _add(own.acquirer_totals, line.kind, line.amount)
+    for difference in differences:
+        if difference.kind is not DifferenceKind.UNBALANCED_DAY:  # the ledger's own
+            summary(difference.acquirer).differences += 1
+
     return ReconciliationReport(
         day=day,
         differences=differences,
@@ -385,10 +492,13 @@ def compare(
         payments_checked=len(payment_keys),
         ledger_totals=dict(ledger_totals),
         acquirer_totals=dict(acquirer_totals),
+        acquirers=list(summaries.values()),
     )
 
 
-def _line_differences(movement: _Movement, line: AcquirerLine) -> list[Difference]:
+def _line_differences(
+    movement: _Movement, line: AcquirerLine, holder: str = ""
+) -> list[Difference]:
     found = []
     if movement.amount != line.amount:
         found.append(
@@ -399,6 +509,7 @@ def _line_differences(movement: _Movement, line: AcquirerLine) -> list[Differenc
                 reference=line.reference,
                 merchant_id=movement.merchant_id,
                 line=line.line,
+                acquirer=line.acquirer or holder,
             )
         )
     if movement.merchant_id != line.merchant_id:
@@ -409,6 +520,7 @@ def _line_differences(movement: _Movement, line: AcquirerLine) -> list[Differenc
                 reference=line.reference,
                 merchant_id=movement.merchant_id,
                 line=line.line,
+                acquirer=line.acquirer or holder,
             )
         )
     return found

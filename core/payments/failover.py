@@ -7,7 +7,8 @@ tests/unit/payments/test_failover.py hold them for every sequence of answers):
     AcquirerUnavailable      not sent (refused connection, no
                              channel: a timeout before sending)   -> next acquirer
     retryable answer         PROCESSING_ERROR, or a decline whose
-                             code says the acquirer's side failed -> next acquirer
+                             code says the acquirer's side failed,
+                             or a soft decline for 3-D Secure     -> next acquirer
     AcquirerTimeout          sent, outcome unknown                -> STOP: ask this acquirer
                                                                      again, never another
     any other answer         approved, declined (hard), requires
@@ -51,9 +52,16 @@ class TryOutcome(StrEnum):
 
 
 # Declines that speak of the acquirer's or the network's trouble, not of the card or the
-# payer: another acquirer may well get through.
+# payer: another acquirer may well get through. AUTHENTICATION_REQUIRED is the issuer's
+# soft decline for strong customer authentication from an acquirer that cannot run 3-D
+# Secure: nothing was authorized, and an acquirer that can will challenge the card.
 RETRYABLE_DECLINES = frozenset(
-    {DeclineCode.PROCESSING_ERROR, DeclineCode.ISSUER_NOT_AVAILABLE, DeclineCode.TRY_AGAIN_LATER}
+    {
+        DeclineCode.PROCESSING_ERROR,
+        DeclineCode.ISSUER_NOT_AVAILABLE,
+        DeclineCode.TRY_AGAIN_LATER,
+        DeclineCode.AUTHENTICATION_REQUIRED,
+    }
 )
 
 

@@ -43,8 +43,10 @@ class PaymentIntentRepository(Protocol):
         limit: int,
         starting_after: str | None = None,
         status: Status | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[PaymentIntent]:
-        """Up to `limit` intents, newest first, older than `starting_after` when given."""
+        """Up to `limit` intents, newest first, older than `starting_after` when given, of
+        one mode when `livemode` is given."""
         ...
 
     async def update(self, intent: PaymentIntent) -> None:
@@ -96,6 +98,13 @@ class PaymentAttemptRepository(Protocol):
         self, attempt_ids: Sequence[str], *, for_update: bool = False
     ) -> Sequence[PaymentAttempt]:
         """The attempts that exist among `attempt_ids`, in one round trip, in no order."""
+        ...
+
+    async def locked_with_intent(
+        self, merchant_id: str, attempt_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt] | None:
+        """The attempt and its intent, both locked FOR UPDATE in one round trip, the intent
+        first (the lock order everywhere); None when either is missing."""
         ...
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentAttempt]:

@@ -88,7 +88,7 @@ class Refunds:
         # phase 1: load, decide, reserve
         now = self._clock.now()
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller.merchant_id, cmd.payment_intent)
+            intent = await self._locked_intent(uow, caller, cmd.payment_intent)
             refund = Refund(
                 id=self._ids.new("re"),
                 merchant_id=intent.merchant_id,
@@ -165,15 +165,15 @@ class Refunds:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
-            # Filtering by another merchant's intent answers like a missing one, as a get
-            # would, rather than with an empty page.
-            if payment_intent and not await uow.payment_intents.get(
-                caller.merchant_id, payment_intent
-            ):
-                raise NotFound(
-                    f"No such payment intent: {shown(payment_intent)}",
-                    metadata={"param": "payment_intent"},
-                )
+            # Filtering by another merchant's (or mode's) intent answers like a missing one,
+            # as a get would, rather than with an empty page.
+            if payment_intent:
+                intent = await uow.payment_intents.get(caller.merchant_id, payment_intent)
+                if intent is None or intent.livemode != caller.livemode:
+                    raise NotFound(
+                        f"No such payment intent: {shown(payment_intent)}",
+                        metadata={"param": "payment_intent"},
+                    )
             if starting_after and (
                 await uow.refunds.get(caller.merchant_id, starting_after) is None
             ):
@@ -207,12 +207,13 @@ class Refunds:
         return [r.id for r in claimed]
 
     async def _locked_intent(
-        self, uow: UnitOfWork, merchant_id: str, intent_id: str
+        self, uow: UnitOfWork, caller: Principal, intent_id: str
     ) -> PaymentIntent:
         intent = None
         if has_prefix(intent_id, "pi"):
-            intent = await uow.payment_intents.get(merchant_id, intent_id, for_update=True)
-        if intent is None:
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+        # Another mode's intent does not exist for this caller (docs/dashboard.md).
+        if intent is None or intent.livemode != caller.livemode:
             raise NotFound(
                 f"No such payment intent: {shown(intent_id)}", metadata={"param": "payment_intent"}
             )

@@ -6,15 +6,17 @@ import re
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
+from core.account.profile_cache import ProfileCache
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
+from core.payments.redirect_methods import REDIRECT_CURRENCY, REDIRECT_METHOD_TYPES
 from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, Saved, UnitOfWork, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -70,10 +72,13 @@ class PaymentIntents:
         ids: IdGenerator,
         clock: Clock,
         books: Bookkeeping | None = None,
+        profiles: ProfileCache | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        # The merchant's payment settings through the process's short cache, or read.
+        self._profiles = profiles
         # The outbox (payment_intent.created) joins the transaction through this hook.
         self._books = books or NoBookkeeping()
 
@@ -97,7 +102,11 @@ class PaymentIntents:
         types = cmd.payment_method_types or ("card",)
         for i, kind in enumerate(types):
             if kind not in PAYMENT_METHOD_TYPES:
-                violations.add(f"payment_method_types[{i}]", "must be card or upi")
+                violations.add(
+                    f"payment_method_types[{i}]", "must be card, upi, wallet or netbanking"
+                )
+            elif kind in REDIRECT_METHOD_TYPES and currency and currency != REDIRECT_CURRENCY:
+                violations.add(f"payment_method_types[{i}]", f"{kind} is available in INR only")
         _check_details(cmd.description, cmd.metadata, cmd.receipt_email, violations)
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
@@ -107,8 +116,13 @@ class PaymentIntents:
         violations.raise_if_any()
 
         async with self._uow() as uow:
-            # The merchant's payment settings (core/account/profile.py): one indexed read.
-            profile = await uow.business_profiles.get(caller.merchant_id)
+            # The merchant's payment settings (core/account/profile.py): at most one read
+            # per PROFILE_CACHE_TTL, at once again after a change through this process.
+            profile = (
+                await self._profiles.get(uow, caller.merchant_id)
+                if self._profiles is not None
+                else await uow.business_profiles.get(caller.merchant_id)
+            )
             if profile is not None and not profile.accepts(currency):
                 accepted = ", ".join(profile.accepted_currencies)
                 raise InvalidArgument.field(
@@ -144,7 +158,7 @@ class PaymentIntents:
         """The intent's new history lines and their bookkeeping, in its transaction."""
         events = intent.pull_events()
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, Saved(intent))
         await uow.commit()
 
     async def update(
@@ -155,7 +169,7 @@ class PaymentIntents:
         violations.raise_if_any()
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
-            if intent is None:
+            if intent is None or intent.livemode != caller.livemode:
                 raise NotFound(
                     f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"}
                 )
@@ -179,8 +193,13 @@ class PaymentIntents:
         async with self._uow() as uow:
             intent = await uow.payment_intents.get(caller.merchant_id, intent_id)
         # A publishable key reads an intent only with its client secret; a wrong one looks
-        # exactly like a missing intent so that ids cannot be probed.
-        if intent is None or (caller.is_publishable and not intent.secret_matches(client_secret)):
+        # exactly like a missing intent so that ids cannot be probed. Another mode's intent
+        # does not exist for this caller either.
+        if (
+            intent is None
+            or intent.livemode != caller.livemode
+            or (caller.is_publishable and not intent.secret_matches(client_secret))
+        ):
             raise NotFound(f"No such payment intent: {shown(intent_id)}", metadata={"param": "id"})
         return intent.as_seen_by(caller.is_publishable)
 
@@ -206,5 +225,6 @@ class PaymentIntents:
                 limit=limit + 1,
                 starting_after=starting_after or None,
                 status=status,
+                livemode=caller.livemode,
             )
         return Page.from_overfetch(list(rows), limit)

@@ -30,7 +30,7 @@ from paygate.v1 import api_keys_pb2 as paygate_dot_v1_dot_api__keys__pb2
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/members.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"\xb8\x01\n\x06Member\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x01\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:)\xea\x41&\n\x12paygate.dev/Member\x12\x10members/{member}\"\x8e\x02\n\nInvitation\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x13\n\x05token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:5\xea\x41\x32\n\x16paygate.dev/Invitation\x12\x18invitations/{invitation}\"T\n\x17\x43reateInvitationRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\".\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"G\n\x12ListMembersRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListMembersResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.MemberB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"V\n\x17UpdateMemberRoleRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\",\n\x13RemoveMemberRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x8e\x05\n\rMemberService\x12\x80\x01\n\x10\x43reateInvitation\x12#.paygate.v1.CreateInvitationRequest\x1a\x16.paygate.v1.Invitation\"/\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/invitations:\x01*\x12\x84\x01\n\x10\x41\x63\x63\x65ptInvitation\x12#.paygate.v1.AcceptInvitationRequest\x1a\x12.paygate.v1.Member\"7\xa2\xbb\x18\n \x01(\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02#\"\x1e/v1/invitations/{token}/accept:\x01*\x12u\n\x0bListMembers\x12\x1e.paygate.v1.ListMembersRequest\x1a\x1f.paygate.v1.ListMembersResponse\"%\xa2\xbb\x18\x0e\n\x0cmembers:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/members\x12\x82\x01\n\x10UpdateMemberRole\x12#.paygate.v1.UpdateMemberRoleRequest\x1a\x12.paygate.v1.Member\"5\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/members/{user_id}:\x01*\x12w\n\x0cRemoveMember\x12\x1f.paygate.v1.RemoveMemberRequest\x1a\x12.paygate.v1.Member\"2\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/members/{user_id}B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/members.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19paygate/v1/api_keys.proto\x1a\x18paygate/v1/options.proto\"\xb8\x01\n\x06Member\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x01\x12\x31\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:)\xea\x41&\n\x12paygate.dev/Member\x12\x10members/{member}\"\xb4\x03\n\nInvitation\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x05\x12\x13\n\x05token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ninvited_by\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x06status\x18\x08 \x01(\x0e\x32\x1d.paygate.v1.Invitation.StatusB\x04\xe2\x41\x01\x03\"U\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x02\x12\x0b\n\x07REVOKED\x10\x03\x12\x0b\n\x07\x45XPIRED\x10\x04:5\xea\x41\x32\n\x16paygate.dev/Invitation\x12\x18invitations/{invitation}\"T\n\x17\x43reateInvitationRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\".\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x80\x01\n\x16ListInvitationsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32\x1d.paygate.v1.Invitation.StatusB\x04\xe2\x41\x01\x01\"]\n\x17ListInvitationsResponse\x12*\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x16.paygate.v1.InvitationB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"+\n\x17RevokeInvitationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x17ResendInvitationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"G\n\x12ListMembersRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListMembersResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.MemberB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"V\n\x17UpdateMemberRoleRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x10.paygate.v1.RoleB\x04\xe2\x41\x01\x02\",\n\x13RemoveMemberRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xb5\x08\n\rMemberService\x12\x80\x01\n\x10\x43reateInvitation\x12#.paygate.v1.CreateInvitationRequest\x1a\x16.paygate.v1.Invitation\"/\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/invitations:\x01*\x12\x84\x01\n\x10\x41\x63\x63\x65ptInvitation\x12#.paygate.v1.AcceptInvitationRequest\x1a\x12.paygate.v1.Member\"7\xa2\xbb\x18\n \x01(\x01\x32\x04\x61uth\x82\xd3\xe4\x93\x02#\"\x1e/v1/invitations/{token}/accept:\x01*\x12\x86\x01\n\x0fListInvitations\x12\".paygate.v1.ListInvitationsRequest\x1a#.paygate.v1.ListInvitationsResponse\"*\xa2\xbb\x18\x0f\n\rmembers:write\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/invitations\x12\x8c\x01\n\x10RevokeInvitation\x12#.paygate.v1.RevokeInvitationRequest\x1a\x16.paygate.v1.Invitation\";\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02 \"\x1b/v1/invitations/{id}/revoke:\x01*\x12\x8c\x01\n\x10ResendInvitation\x12#.paygate.v1.ResendInvitationRequest\x1a\x16.paygate.v1.Invitation\";\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02 \"\x1b/v1/invitations/{id}/resend:\x01*\x12u\n\x0bListMembers\x12\x1e.paygate.v1.ListMembersRequest\x1a\x1f.paygate.v1.ListMembersResponse\"%\xa2\xbb\x18\x0e\n\x0cmembers:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/members\x12\x82\x01\n\x10UpdateMemberRole\x12#.paygate.v1.UpdateMemberRoleRequest\x1a\x12.paygate.v1.Member\"5\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/members/{user_id}:\x01*\x12w\n\x0cRemoveMember\x12\x1f.paygate.v1.RemoveMemberRequest\x1a\x12.paygate.v1.Member\"2\xa2\xbb\x18\x11\n\rmembers:write \x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/members/{user_id}B&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,6 +60,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVITATION'].fields_by_name['created']._serialized_options = b'\342A\001\003'
   _globals['_INVITATION'].fields_by_name['expires_at']._loaded_options = None
   _globals['_INVITATION'].fields_by_name['expires_at']._serialized_options = b'\342A\001\003'
+  _globals['_INVITATION'].fields_by_name['invited_by']._loaded_options = None
+  _globals['_INVITATION'].fields_by_name['invited_by']._serialized_options = b'\342A\001\003'
+  _globals['_INVITATION'].fields_by_name['status']._loaded_options = None
+  _globals['_INVITATION'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_INVITATION']._loaded_options = None
   _globals['_INVITATION']._serialized_options = b'\352A2\n\026paygate.dev/Invitation\022\030invitations/{invitation}'
   _globals['_CREATEINVITATIONREQUEST'].fields_by_name['email']._loaded_options = None
@@ -68,6 +72,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEINVITATIONREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\002'
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['token']._loaded_options = None
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['limit']._serialized_options = b'\342A\001\001'
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['starting_after']._loaded_options = None
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['starting_after']._serialized_options = b'\342A\001\001'
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['status']._loaded_options = None
+  _globals['_LISTINVITATIONSREQUEST'].fields_by_name['status']._serialized_options = b'\342A\001\001'
+  _globals['_LISTINVITATIONSRESPONSE'].fields_by_name['data']._loaded_options = None
+  _globals['_LISTINVITATIONSRESPONSE'].fields_by_name['data']._serialized_options = b'\342A\001\003'
+  _globals['_LISTINVITATIONSRESPONSE'].fields_by_name['has_more']._loaded_options = None
+  _globals['_LISTINVITATIONSRESPONSE'].fields_by_name['has_more']._serialized_options = b'\342A\001\003'
+  _globals['_REVOKEINVITATIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_REVOKEINVITATIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_RESENDINVITATIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_RESENDINVITATIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_LISTMEMBERSREQUEST'].fields_by_name['limit']._loaded_options = None
   _globals['_LISTMEMBERSREQUEST'].fields_by_name['limit']._serialized_options = b'\342A\001\001'
   _globals['_LISTMEMBERSREQUEST'].fields_by_name['starting_after']._loaded_options = None
@@ -86,6 +104,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMBERSERVICE'].methods_by_name['CreateInvitation']._serialized_options = b'\242\273\030\021\n\rmembers:write \001\202\323\344\223\002\024\"\017/v1/invitations:\001*'
   _globals['_MEMBERSERVICE'].methods_by_name['AcceptInvitation']._loaded_options = None
   _globals['_MEMBERSERVICE'].methods_by_name['AcceptInvitation']._serialized_options = b'\242\273\030\n \001(\0012\004auth\202\323\344\223\002#\"\036/v1/invitations/{token}/accept:\001*'
+  _globals['_MEMBERSERVICE'].methods_by_name['ListInvitations']._loaded_options = None
+  _globals['_MEMBERSERVICE'].methods_by_name['ListInvitations']._serialized_options = b'\242\273\030\017\n\rmembers:write\202\323\344\223\002\021\022\017/v1/invitations'
+  _globals['_MEMBERSERVICE'].methods_by_name['RevokeInvitation']._loaded_options = None
+  _globals['_MEMBERSERVICE'].methods_by_name['RevokeInvitation']._serialized_options = b'\242\273\030\021\n\rmembers:write \001\202\323\344\223\002 \"\033/v1/invitations/{id}/revoke:\001*'
+  _globals['_MEMBERSERVICE'].methods_by_name['ResendInvitation']._loaded_options = None
+  _globals['_MEMBERSERVICE'].methods_by_name['ResendInvitation']._serialized_options = b'\242\273\030\021\n\rmembers:write \001\202\323\344\223\002 \"\033/v1/invitations/{id}/resend:\001*'
   _globals['_MEMBERSERVICE'].methods_by_name['ListMembers']._loaded_options = None
   _globals['_MEMBERSERVICE'].methods_by_name['ListMembers']._serialized_options = b'\242\273\030\016\n\014members:read\202\323\344\223\002\r\022\013/v1/members'
   _globals['_MEMBERSERVICE'].methods_by_name['UpdateMemberRole']._loaded_options = None
@@ -95,19 +119,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMBER']._serialized_start=217
   _globals['_MEMBER']._serialized_end=401
   _globals['_INVITATION']._serialized_start=404
-  _globals['_INVITATION']._serialized_end=674
-  _globals['_CREATEINVITATIONREQUEST']._serialized_start=676
-  _globals['_CREATEINVITATIONREQUEST']._serialized_end=760
-  _globals['_ACCEPTINVITATIONREQUEST']._serialized_start=762
-  _globals['_ACCEPTINVITATIONREQUEST']._serialized_end=808
-  _globals['_LISTMEMBERSREQUEST']._serialized_start=810
-  _globals['_LISTMEMBERSREQUEST']._serialized_end=881
-  _globals['_LISTMEMBERSRESPONSE']._serialized_start=883
-  _globals['_LISTMEMBERSRESPONSE']._serialized_end=968
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=970
-  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=1056
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=1058
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=1102
-  _globals['_MEMBERSERVICE']._serialized_start=1105
-  _globals['_MEMBERSERVICE']._serialized_end=1759
+  _globals['_INVITATION']._serialized_end=840
+  _globals['_INVITATION_STATUS']._serialized_start=700
+  _globals['_INVITATION_STATUS']._serialized_end=785
+  _globals['_CREATEINVITATIONREQUEST']._serialized_start=842
+  _globals['_CREATEINVITATIONREQUEST']._serialized_end=926
+  _globals['_ACCEPTINVITATIONREQUEST']._serialized_start=928
+  _globals['_ACCEPTINVITATIONREQUEST']._serialized_end=974
+  _globals['_LISTINVITATIONSREQUEST']._serialized_start=977
+  _globals['_LISTINVITATIONSREQUEST']._serialized_end=1105
+  _globals['_LISTINVITATIONSRESPONSE']._serialized_start=1107
+  _globals['_LISTINVITATIONSRESPONSE']._serialized_end=1200
+  _globals['_REVOKEINVITATIONREQUEST']._serialized_start=1202
+  _globals['_REVOKEINVITATIONREQUEST']._serialized_end=1245
+  _globals['_RESENDINVITATIONREQUEST']._serialized_start=1247
+  _globals['_RESENDINVITATIONREQUEST']._serialized_end=1290
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=1292
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=1363
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=1365
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=1450
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_start=1452
+  _globals['_UPDATEMEMBERROLEREQUEST']._serialized_end=1538
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=1540
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=1584
+  _globals['_MEMBERSERVICE']._serialized_start=1587
+  _globals['_MEMBERSERVICE']._serialized_end=2664
 # @@protoc_insertion_point(module_scope)

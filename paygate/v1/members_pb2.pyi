@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from paygate.v1 import api_keys_pb2 as _api_keys_pb2
 import builtins as _builtins
 import sys
@@ -60,19 +61,51 @@ class Invitation(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    class _Status:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Invitation._Status.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATUS_UNSPECIFIED: Invitation._Status.ValueType  # 0
+        PENDING: Invitation._Status.ValueType  # 1
+        """Open: the link can be accepted until expires_at."""
+        ACCEPTED: Invitation._Status.ValueType  # 2
+        REVOKED: Invitation._Status.ValueType  # 3
+        EXPIRED: Invitation._Status.ValueType  # 4
+        """Not accepted in time; ResendInvitation re-opens it."""
+
+    class Status(_Status, metaclass=_StatusEnumTypeWrapper):
+        """Where an invitation stands."""
+
+    STATUS_UNSPECIFIED: Invitation.Status.ValueType  # 0
+    PENDING: Invitation.Status.ValueType  # 1
+    """Open: the link can be accepted until expires_at."""
+    ACCEPTED: Invitation.Status.ValueType  # 2
+    REVOKED: Invitation.Status.ValueType  # 3
+    EXPIRED: Invitation.Status.ValueType  # 4
+    """Not accepted in time; ResendInvitation re-opens it."""
+
     ID_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    INVITED_BY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`inv_...`"""
     email: _builtins.str
     """Only the user with this email may accept."""
     role: _api_keys_pb2.Role.ValueType
     token: _builtins.str
-    """The secret to accept with; only in the response of CreateInvitation."""
+    """The secret to accept with; only in the response of CreateInvitation and
+    ResendInvitation, never in a list.
+    """
+    invited_by: _builtins.str
+    """Who invited: `usr_...` or `key_...`."""
+    status: Global___Invitation.Status.ValueType
     @_builtins.property
     def created(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -86,10 +119,12 @@ class Invitation(_message.Message):
         token: _builtins.str = ...,
         created: _timestamp_pb2.Timestamp | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        invited_by: _builtins.str = ...,
+        status: Global___Invitation.Status.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "email", b"email", "expires_at", b"expires_at", "id", b"id", "role", b"role", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "email", b"email", "expires_at", b"expires_at", "id", b"id", "invited_by", b"invited_by", "role", b"role", "status", b"status", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -141,6 +176,107 @@ class AcceptInvitationRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AcceptInvitationRequest: _TypeAlias = AcceptInvitationRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsRequest(_message.Message):
+    """Request of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    STARTING_AFTER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """1..100; 0 means 10."""
+    starting_after: _builtins.str
+    """Cursor: the id of the last invitation of the previous page."""
+    status: Global___Invitation.Status.ValueType
+    """Only invitations in this status; unset: all."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+        starting_after: _builtins.str = ...,
+        status: Global___Invitation.Status.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "starting_after", b"starting_after", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsRequest: _TypeAlias = ListInvitationsRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsResponse(_message.Message):
+    """Response of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
+    has_more: _builtins.bool
+    @_builtins.property
+    def data(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invitation]:
+        """Newest first; without tokens."""
+
+    def __init__(
+        self,
+        *,
+        data: _abc.Iterable[Global___Invitation] | None = ...,
+        has_more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "has_more", b"has_more"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsResponse: _TypeAlias = ListInvitationsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeInvitationRequest(_message.Message):
+    """Request of RevokeInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`inv_...`"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeInvitationRequest: _TypeAlias = RevokeInvitationRequest  # noqa: Y015
+
+@_typing.final
+class ResendInvitationRequest(_message.Message):
+    """Request of ResendInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`inv_...`"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendInvitationRequest: _TypeAlias = ResendInvitationRequest  # noqa: Y015
 
 @_typing.final
 class ListMembersRequest(_message.Message):

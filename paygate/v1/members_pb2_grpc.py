@@ -47,6 +47,21 @@ class MemberServiceStub:
                 request_serializer=paygate_dot_v1_dot_members__pb2.AcceptInvitationRequest.SerializeToString,
                 response_deserializer=paygate_dot_v1_dot_members__pb2.Member.FromString,
                 _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/paygate.v1.MemberService/ListInvitations',
+                request_serializer=paygate_dot_v1_dot_members__pb2.ListInvitationsRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_members__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.RevokeInvitation = channel.unary_unary(
+                '/paygate.v1.MemberService/RevokeInvitation',
+                request_serializer=paygate_dot_v1_dot_members__pb2.RevokeInvitationRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_members__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.ResendInvitation = channel.unary_unary(
+                '/paygate.v1.MemberService/ResendInvitation',
+                request_serializer=paygate_dot_v1_dot_members__pb2.ResendInvitationRequest.SerializeToString,
+                response_deserializer=paygate_dot_v1_dot_members__pb2.Invitation.FromString,
+                _registered_method=True)
         self.ListMembers = channel.unary_unary(
                 '/paygate.v1.MemberService/ListMembers',
                 request_serializer=paygate_dot_v1_dot_members__pb2.ListMembersRequest.SerializeToString,
@@ -85,6 +100,29 @@ class MemberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInvitations(self, request, context):
+        """Lists the account's invitations, newest first; never their tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeInvitation(self, request, context):
+        """Revokes a pending invitation: its link stops working at once. Revoking a revoked
+        invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendInvitation(self, request, context):
+        """Re-issues a pending or expired invitation: a new token (in this response only) and
+        7 more days; the old link stops working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMembers(self, request, context):
         """Lists the account's members.
         """
@@ -118,6 +156,21 @@ def add_MemberServiceServicer_to_server(servicer, server):
                     servicer.AcceptInvitation,
                     request_deserializer=paygate_dot_v1_dot_members__pb2.AcceptInvitationRequest.FromString,
                     response_serializer=paygate_dot_v1_dot_members__pb2.Member.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=paygate_dot_v1_dot_members__pb2.ListInvitationsRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_members__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'RevokeInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeInvitation,
+                    request_deserializer=paygate_dot_v1_dot_members__pb2.RevokeInvitationRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_members__pb2.Invitation.SerializeToString,
+            ),
+            'ResendInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendInvitation,
+                    request_deserializer=paygate_dot_v1_dot_members__pb2.ResendInvitationRequest.FromString,
+                    response_serializer=paygate_dot_v1_dot_members__pb2.Invitation.SerializeToString,
             ),
             'ListMembers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMembers,
@@ -192,6 +245,87 @@ class MemberService:
             '/paygate.v1.MemberService/AcceptInvitation',
             paygate_dot_v1_dot_members__pb2.AcceptInvitationRequest.SerializeToString,
             paygate_dot_v1_dot_members__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.MemberService/ListInvitations',
+            paygate_dot_v1_dot_members__pb2.ListInvitationsRequest.SerializeToString,
+            paygate_dot_v1_dot_members__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.MemberService/RevokeInvitation',
+            paygate_dot_v1_dot_members__pb2.RevokeInvitationRequest.SerializeToString,
+            paygate_dot_v1_dot_members__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.v1.MemberService/ResendInvitation',
+            paygate_dot_v1_dot_members__pb2.ResendInvitationRequest.SerializeToString,
+            paygate_dot_v1_dot_members__pb2.Invitation.FromString,
             options,
             channel_credentials,
             insecure,

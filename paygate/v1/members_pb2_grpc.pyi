@@ -42,6 +42,16 @@ class MemberServiceStub:
     """
     AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_members_pb2.AcceptInvitationRequest, _members_pb2.Member]
     """The signed-in user joins the account that invited their email address."""
+    ListInvitations: _grpc.UnaryUnaryMultiCallable[_members_pb2.ListInvitationsRequest, _members_pb2.ListInvitationsResponse]
+    """Lists the account's invitations, newest first; never their tokens."""
+    RevokeInvitation: _grpc.UnaryUnaryMultiCallable[_members_pb2.RevokeInvitationRequest, _members_pb2.Invitation]
+    """Revokes a pending invitation: its link stops working at once. Revoking a revoked
+    invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+    """
+    ResendInvitation: _grpc.UnaryUnaryMultiCallable[_members_pb2.ResendInvitationRequest, _members_pb2.Invitation]
+    """Re-issues a pending or expired invitation: a new token (in this response only) and
+    7 more days; the old link stops working.
+    """
     ListMembers: _grpc.UnaryUnaryMultiCallable[_members_pb2.ListMembersRequest, _members_pb2.ListMembersResponse]
     """Lists the account's members."""
     UpdateMemberRole: _grpc.UnaryUnaryMultiCallable[_members_pb2.UpdateMemberRoleRequest, _members_pb2.Member]
@@ -63,6 +73,16 @@ class MemberServiceAsyncStub(MemberServiceStub):
     """
     AcceptInvitation: _aio.UnaryUnaryMultiCallable[_members_pb2.AcceptInvitationRequest, _members_pb2.Member]  # type: ignore[assignment]
     """The signed-in user joins the account that invited their email address."""
+    ListInvitations: _aio.UnaryUnaryMultiCallable[_members_pb2.ListInvitationsRequest, _members_pb2.ListInvitationsResponse]  # type: ignore[assignment]
+    """Lists the account's invitations, newest first; never their tokens."""
+    RevokeInvitation: _aio.UnaryUnaryMultiCallable[_members_pb2.RevokeInvitationRequest, _members_pb2.Invitation]  # type: ignore[assignment]
+    """Revokes a pending invitation: its link stops working at once. Revoking a revoked
+    invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+    """
+    ResendInvitation: _aio.UnaryUnaryMultiCallable[_members_pb2.ResendInvitationRequest, _members_pb2.Invitation]  # type: ignore[assignment]
+    """Re-issues a pending or expired invitation: a new token (in this response only) and
+    7 more days; the old link stops working.
+    """
     ListMembers: _aio.UnaryUnaryMultiCallable[_members_pb2.ListMembersRequest, _members_pb2.ListMembersResponse]  # type: ignore[assignment]
     """Lists the account's members."""
     UpdateMemberRole: _aio.UnaryUnaryMultiCallable[_members_pb2.UpdateMemberRoleRequest, _members_pb2.Member]  # type: ignore[assignment]
@@ -93,6 +113,34 @@ class MemberServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_members_pb2.Member, _abc.Awaitable[_members_pb2.Member]]:
         """The signed-in user joins the account that invited their email address."""
+
+    @_abc_1.abstractmethod
+    def ListInvitations(
+        self,
+        request: _members_pb2.ListInvitationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_members_pb2.ListInvitationsResponse, _abc.Awaitable[_members_pb2.ListInvitationsResponse]]:
+        """Lists the account's invitations, newest first; never their tokens."""
+
+    @_abc_1.abstractmethod
+    def RevokeInvitation(
+        self,
+        request: _members_pb2.RevokeInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_members_pb2.Invitation, _abc.Awaitable[_members_pb2.Invitation]]:
+        """Revokes a pending invitation: its link stops working at once. Revoking a revoked
+        invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+        """
+
+    @_abc_1.abstractmethod
+    def ResendInvitation(
+        self,
+        request: _members_pb2.ResendInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_members_pb2.Invitation, _abc.Awaitable[_members_pb2.Invitation]]:
+        """Re-issues a pending or expired invitation: a new token (in this response only) and
+        7 more days; the old link stops working.
+        """
 
     @_abc_1.abstractmethod
     def ListMembers(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Self
 
 from core.payments.acquirer import (
     AcquirerRejected,
@@ -22,7 +23,8 @@ from core.payments.acquirer import (
     Card,
     RejectionCode,
 )
-from sandbox.acquirer.books_journal import AttemptState
+from core.shared.ports import Clock
+from sandbox.acquirer.books_journal import AttemptState, BooksJournal
 from sandbox.acquirer.card_network_simulator import luhn_valid
 from sandbox.acquirer.simulation import AttemptRecord, SimulatedAcquirer, new_reference, record_from
 
@@ -32,6 +34,7 @@ class CardPspBooks(SimulatedAcquirer[AttemptRecord]):
     REPLY_LOST = "reply_lost"
     INVALID_NUMBER = "incorrect_number"
     EXPIRED = "expired_card"
+    AUTHENTICATION_REQUIRED = "authentication_required"  # asked for 3-D Secure: none here
     TEST_CARDS: ClassVar[dict[str, str]] = {}
     name = "The PSP"
 
@@ -44,6 +47,12 @@ class CardPspBooks(SimulatedAcquirer[AttemptRecord]):
         if (card.exp_year, card.exp_month) < (today.year, today.month):
             return self.EXPIRED
         return self.APPROVED
+
+    @classmethod
+    def journaled(cls, data_dir: Path | None, name: str, clock: Clock | None = None) -> Self:
+        """The books, journaled under `<data_dir>/psp/<name>.jsonl` when given a data dir."""
+        journal = BooksJournal(data_dir / "psp", name) if data_dir is not None else None
+        return cls(clock=clock, journal=journal)
 
     def authorization_code(self) -> str:
         return f"{secrets.randbelow(10**6):06d}"
@@ -64,7 +73,11 @@ class CardPspBooks(SimulatedAcquirer[AttemptRecord]):
             recorded = self._replay(request, fingerprint)
             if recorded is not None:
                 return recorded
-            code = self.code_for(card, self._clock.now().date())
+            code = (
+                self.AUTHENTICATION_REQUIRED
+                if request.require_authentication
+                else self.code_for(card, self._clock.now().date())
+            )
             approved = code in (self.APPROVED, self.REPLY_LOST)
             result = AuthorizationResult(
                 attempt_reference=request.attempt_reference,

@@ -19,6 +19,9 @@ a declined charge is a 200 with `data.status: "failed"` and a human `gateway_res
                                         transaction, merchant, amount, currency, id,
                                         settled_at}]
 
+`authentication: "3DS"` on a charge (the gateway asks for 3-D Secure) is answered
+"Authentication Required": Kora runs no 3-D Secure.
+
 Errors: 400 `{status: false, message, code}` (the books' rejection code) when a request
 is refused as such; 504 `{status: false, message: "Gateway timeout"}` when the network's
 reply was lost (the charge may exist: verify it). Books journaled under
@@ -28,10 +31,7 @@ responses (TEST_CARDS).
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,23 +40,16 @@ from aiohttp import web
 
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
-    AcquirerError,
-    AcquirerRejected,
-    AcquirerTimeout,
     AuthorizationOutcome,
-    AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
-    Card,
     OperationResult,
     RefundRequest,
     VoidRequest,
 )
-from core.shared.money import Money
 from core.shared.ports import Clock
-from core.shared.secret import Secret
-from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.psp.card_books import CardPspBooks
+from sandbox.psp.json_psp import JsonPspServer, authorization, card, money
 
 APPROVED = "Approved"
 REPLY_LOST = "(reply lost)"
@@ -79,6 +72,7 @@ class KoraBooks(CardPspBooks):
     REPLY_LOST = REPLY_LOST
     INVALID_NUMBER = "Invalid Card Number"
     EXPIRED = "Expired Card"
+    AUTHENTICATION_REQUIRED = "Authentication Required"
     TEST_CARDS = TEST_CARDS
 
     def authorization_code(self) -> str:
@@ -133,55 +127,36 @@ def refusal(status: int, message: str, code: str = "") -> web.Response:
     return web.json_response({"status": False, "message": message, "code": code}, status=status)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+class KoraServer(JsonPspServer):
+    MALFORMED_CODE = "invalid_params"
+    MALFORMED_MESSAGE = "Invalid request"
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/charge", self.charge),
+            web.get("/transaction/verify/{reference}", self.verify),
+            web.post("/preauthorization/capture", self.capture),
+            web.post("/preauthorization/release", self.release),
+            web.post("/refund", self.refund),
+            web.get("/settlements/transactions", self.settlement),
+        ]
 
-@dataclass
-class KoraServer:
-    books: KoraBooks
+    def refused(self, status: int, code: str, message: str) -> web.Response:
+        return refusal(status, message, code)
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
-        app.add_routes(
-            [
-                web.post("/charge", self.charge),
-                web.get("/transaction/verify/{reference}", self.verify),
-                web.post("/preauthorization/capture", self.capture),
-                web.post("/preauthorization/release", self.release),
-                web.post("/refund", self.refund),
-                web.get("/settlements/transactions", self.settlement),
-            ]
-        )
-        return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except AcquirerTimeout:
-            return refusal(504, "Gateway timeout")
-        except AcquirerRejected as rejected:
-            return refusal(400, rejected.message, rejected.code.value)
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-            return refusal(400, "Invalid request", "invalid_params")
-        except AcquirerError as error:
-            return refusal(500, str(error))
+    def reply_lost(self) -> web.Response:
+        return refusal(504, "Gateway timeout")
 
     async def charge(self, request: web.Request) -> web.Response:
         body = await request.json()
-        card = body["card"]
+        given = body["card"]
         result = await self.books.authorize(
-            AuthorizationRequest(
-                attempt_reference=str(body["reference"]),
-                merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
-                source=Card(
-                    number=Secret(str(card["number"])),
-                    exp_month=int(card["expiry_month"]),
-                    exp_year=int(card["expiry_year"]),
-                    brand="",
-                    cvc=Secret(str(card["cvv"])) if card.get("cvv") else None,
+            authorization(
+                body,
+                card(
+                    given["number"], given["expiry_month"], given["expiry_year"], given.get("cvv")
                 ),
+                require_authentication=body.get("authentication") == "3DS",
             )
         )
         return envelope(transaction_json(result), "Charge attempted")
@@ -199,7 +174,7 @@ class KoraServer:
                 attempt_reference=str(body["reference"]),
                 capture_reference=str(body["capture_reference"]),
                 merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                amount=money(body),
                 final=bool(body.get("final", True)),
             )
         )
@@ -217,7 +192,7 @@ class KoraServer:
                 attempt_reference=str(body["transaction"]),
                 refund_reference=str(body["reference"]),
                 merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                amount=money(body),
             )
         )
         return envelope(operation_json(result), "Refund queued")
@@ -228,5 +203,4 @@ class KoraServer:
 
 
 def kora_books(data_dir: Path | None, clock: Clock | None = None) -> KoraBooks:
-    journal = BooksJournal(data_dir / "psp", "kora") if data_dir is not None else None
-    return KoraBooks(clock=clock, journal=journal)
+    return KoraBooks.journaled(data_dir, "kora", clock)

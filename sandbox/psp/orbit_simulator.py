@@ -18,6 +18,9 @@ Its own shapes, spoken at `paygate serve --role psp` (127.0.0.1, aiohttp):
                                       reference, charge, merchant, amount, currency, id,
                                       booked_at}]} (its settlement file)
 
+`three_d_secure: "required"` on a charge (the gateway's risk engine asks for 3-D Secure)
+is answered `authentication_required`: Orbit runs no 3-D Secure.
+
 Errors: 400 {error: {type: invalid_request_error, code, message}} when the request is
 refused as such (code = the books' rejection code); 502 {error: {type: api_error, code:
 upstream_timeout}} when the network's reply was lost (the charge may exist: ask again).
@@ -31,9 +34,6 @@ decline codes are Stripe's vocabulary, which adapters/acquirers/orbit_codes.py m
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,23 +42,16 @@ from aiohttp import web
 
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
-    AcquirerError,
-    AcquirerRejected,
-    AcquirerTimeout,
     AuthorizationOutcome,
-    AuthorizationRequest,
     AuthorizationResult,
     CaptureRequest,
-    Card,
     OperationResult,
     RefundRequest,
     VoidRequest,
 )
-from core.shared.money import Money
 from core.shared.ports import Clock
-from core.shared.secret import Secret
-from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.psp.card_books import CardPspBooks
+from sandbox.psp.json_psp import JsonPspServer, authorization, card, money
 
 APPROVED = "approved"
 REPLY_LOST = "reply_lost"
@@ -142,56 +135,38 @@ def _error(status: int, kind: str, code: str, message: str, **extra: Any) -> web
     return web.json_response(body, status=status)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+class OrbitServer(JsonPspServer):
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/charges", self.create_charge),
+            web.get("/v1/charges/{reference}", self.get_charge),
+            web.post("/v1/charges/{reference}/capture", self.capture),
+            web.post("/v1/charges/{reference}/cancel", self.cancel),
+            web.post("/v1/refunds", self.refund),
+            web.get("/v1/settlement", self.settlement),
+        ]
 
+    def refused(self, status: int, code: str, message: str) -> web.Response:
+        return _error(status, "invalid_request_error" if status < 500 else "api_error", code,
+                      message)  # fmt: skip
 
-@dataclass
-class OrbitServer:
-    books: OrbitBooks
-
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
-        app.add_routes(
-            [
-                web.post("/v1/charges", self.create_charge),
-                web.get("/v1/charges/{reference}", self.get_charge),
-                web.post("/v1/charges/{reference}/capture", self.capture),
-                web.post("/v1/charges/{reference}/cancel", self.cancel),
-                web.post("/v1/refunds", self.refund),
-                web.get("/v1/settlement", self.settlement),
-            ]
-        )
-        return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except AcquirerTimeout:
-            return _error(502, "api_error", "upstream_timeout", "The network did not answer.")
-        except AcquirerRejected as rejected:
-            return _error(400, "invalid_request_error", rejected.code.value, rejected.message)
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-            return _error(400, "invalid_request_error", "parameter_invalid", "Malformed request.")
-        except AcquirerError as error:
-            return _error(500, "api_error", "internal", str(error))
+    def reply_lost(self) -> web.Response:
+        return _error(502, "api_error", "upstream_timeout", "The network did not answer.")
 
     async def create_charge(self, request: web.Request) -> web.Response:
         body = await request.json()
         source = body["source"]
-        card = Card(
-            number=Secret(str(source["number"])),
-            exp_month=int(source["exp_month"]),
-            exp_year=int(source["exp_year"]),
-            brand=str(source.get("brand", "")),
-            cvc=Secret(str(source["cvc"])) if source.get("cvc") else None,
-        )
         result = await self.books.authorize(
-            AuthorizationRequest(
-                attempt_reference=str(body["reference"]),
-                merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
-                source=card,
+            authorization(
+                body,
+                card(
+                    source["number"],
+                    source["exp_month"],
+                    source["exp_year"],
+                    source.get("cvc"),
+                    source.get("brand"),
+                ),
+                require_authentication=body.get("three_d_secure") == "required",
             )
         )
         charge = charge_json(result, str(body["merchant"]))
@@ -219,7 +194,7 @@ class OrbitServer:
                 attempt_reference=request.match_info["reference"],
                 capture_reference=str(body["reference"]),
                 merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                amount=money(body),
                 final=bool(body.get("final", True)),
             )
         )
@@ -239,7 +214,7 @@ class OrbitServer:
                 attempt_reference=str(body["charge"]),
                 refund_reference=str(body["reference"]),
                 merchant_id=str(body["merchant"]),
-                amount=Money(int(body["amount"]), str(body["currency"]).upper()),
+                amount=money(body),
             )
         )
         return web.json_response(operation_json(result))
@@ -251,5 +226,4 @@ class OrbitServer:
 
 
 def orbit_books(data_dir: Path | None, clock: Clock | None = None) -> OrbitBooks:
-    journal = BooksJournal(data_dir / "psp", "orbit") if data_dir is not None else None
-    return OrbitBooks(clock=clock, journal=journal)
+    return OrbitBooks.journaled(data_dir, "orbit", clock)

@@ -5,13 +5,15 @@
     paygate payouts run                  automatic payouts after completed settlements
     paygate disputes resolve             close the disputes whose decision time has come
     paygate reconcile --date D [--acquirer-file F]... [--acquirer-dir DIR]
-                                         ledger vs payments vs the acquirer's file of D
+                                         ledger vs payments vs the acquirers' files of D
                                          (with PAYGATE_ACQUIRER_TARGET set and no
-                                         --acquirer-file: first downloaded from the
-                                         acquirer role into --acquirer-dir)
+                                         --acquirer-file: first downloaded, one file per
+                                         acquirer, into --acquirer-dir)
 
 Each prints JSON lines (like every paygate log line) and exits 0 on success. `reconcile`
-prints one line per difference and exits 1 when there is any; every command exits 2 on
+prints one line per difference and one per acquirer (matched, differences), and its
+summary breaks the day down per acquirer; it exits 1 when there is any difference;
+every command exits 2 on
 bad input (an unreadable file, no acquirer file for the day). The batches are the same
 use-cases the worker role runs (several runs at once share the work).
 """
@@ -22,13 +24,16 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from adapters.acquirers import settlement_file
 from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.netbanking_client import NetBankingConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.acquirers.settlement_file import SettlementRecord
+from adapters.acquirers.wallet_client import WalletConnector
 from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.ledger.reconciliation import SqlReconciliationSource
 from adapters.system import RandomIds, SystemClock
@@ -40,8 +45,9 @@ from core.ledger.settlement import SettlementBatch
 from core.payments.acquirer import AcquirerUnavailable
 from core.shared.errors import PaygateError
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
-from servers.bootstrap.acquirers import acquirer_clients
+from servers.bootstrap.acquirers import Closer, HttpConnector, acquirer_clients
 from servers.bootstrap.database import database
+from servers.bootstrap.routing import CARD_NETWORK, KORA, NETBANKING, ORBIT, UPI_SWITCH, WALLET
 from servers.cli.progress import Steps
 
 Say = Callable[..., None]
@@ -138,43 +144,77 @@ class AcquirerRole:
     # The JSON PSPs, when configured: their settlement files join the day's records.
     orbit_url: str = ""
     kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
+
+    def http_books(self) -> dict[str, HttpConnector]:
+        """The HTTP acquirers configured, by the name attempts give them."""
+        timeout = self.timeout_seconds
+        books: dict[str, HttpConnector] = {}
+        if self.orbit_url:
+            books[ORBIT] = OrbitConnector(self.orbit_url, timeout_seconds=timeout)
+        if self.kora_url:
+            books[KORA] = KoraConnector(self.kora_url, timeout_seconds=timeout)
+        if self.wallet_url:
+            books[WALLET] = WalletConnector(self.wallet_url, timeout_seconds=timeout)
+        if self.netbanking_url:
+            books[NETBANKING] = NetBankingConnector(self.netbanking_url, timeout_seconds=timeout)
+        return books
 
 
-async def download_settlement_files(
-    acquirer: AcquirerRole, directory: Path, days: Sequence[date]
-) -> list[Path]:
-    """The acquirers' settlement records of each day (the card network's and the UPI
-    switch's, and the JSON PSPs' when configured), written as that day's file in `directory`
-    (`settlement-D.csv`, replaced): what a real acquirer delivers by SFTP, kept as the
-    record of what was reconciled."""
+class SettlementBooks(Protocol):
+    async def settlement_records(self, day: date) -> Sequence[SettlementRecord]: ...
+
+
+@dataclass(frozen=True)
+class SettlementSource:
+    """One acquirer reconciled on its own: its name (as routes and attempts give it) and
+    where its settlement records come from."""
+
+    acquirer: str
+    books: SettlementBooks
+
+
+def settlement_sources(acquirer: AcquirerRole) -> tuple[list[SettlementSource], Closer]:
+    """Every acquirer whose records the day's reconciliation takes, and how to let go of
+    their clients: the acquirer role's card network and UPI switch, and each HTTP
+    acquirer that is configured (AcquirerRole.http_books: the JSON PSPs, wallet, net
+    banking). Another acquirer is one more entry there."""
     clients = acquirer_clients(
         acquirer.target,
         service_token=acquirer.service_token,
         timeout_seconds=acquirer.timeout_seconds,
     )
-    books: list[SettlementBooks] = [clients.card_network, clients.upi_switch]
-    psps: list[OrbitConnector | KoraConnector] = []
-    if acquirer.orbit_url:
-        psps.append(OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds))
-    if acquirer.kora_url:
-        psps.append(KoraConnector(acquirer.kora_url, timeout_seconds=acquirer.timeout_seconds))
-    books.extend(psps)
-    try:
-        paths = []
-        for day in days:
-            records = [record for book in books for record in await book.settlement_records(day)]
-            paths.append(
-                await asyncio.to_thread(settlement_file.write_day, directory, records, day)
-            )
-        return paths
-    finally:
+    sources = [
+        SettlementSource(CARD_NETWORK, clients.card_network),
+        SettlementSource(UPI_SWITCH, clients.upi_switch),
+    ]
+    http = acquirer.http_books()
+    sources.extend(SettlementSource(name, books) for name, books in http.items())
+
+    async def close() -> None:
         await clients.aclose()
-        for psp in psps:
-            await psp.aclose()
+        for books in http.values():
+            await books.aclose()
+
+    return sources, close
 
 
-class SettlementBooks(Protocol):
-    async def settlement_records(self, day: date) -> Sequence[SettlementRecord]: ...
+async def download_settlement_files(
+    sources: Sequence[SettlementSource], directory: Path, day: date
+) -> list[Path]:
+    """Each acquirer's settlement records of `day`, written as its file of the day in
+    `directory` (`settlement-D.<acquirer>.csv`, replaced): what a real acquirer delivers
+    by SFTP, kept as the record of what was reconciled."""
+    paths = []
+    for source in sources:
+        records = await source.books.settlement_records(day)
+        paths.append(
+            await asyncio.to_thread(
+                settlement_file.write_day, directory, records, day, source.acquirer
+            )
+        )
+    return paths
 
 
 RECONCILE_STEPS = ("fetching the acquirer's records", "reading the settlement files",
@@ -204,19 +244,20 @@ async def _reconcile(
     acquirer: AcquirerRole | None,
 ) -> int:
     previous: list[Path] = []
+    names: list[str] = []
     steps.step(RECONCILE_STEPS[0])
     if not files and acquirer is not None:
+        sources, close = settlement_sources(acquirer)
+        names = [source.acquirer for source in sources]
         try:
-            files, previous = [
-                [path]
-                for path in await download_settlement_files(
-                    acquirer, directory, [day, day - timedelta(days=1)]
-                )
-            ]
+            files = await download_settlement_files(sources, directory, day)
+            previous = await download_settlement_files(sources, directory, day - timedelta(days=1))
         except (AcquirerUnavailable, OSError) as error:
             say("error", "the acquirer's settlement records cannot be fetched",
                 target=acquirer.target, problem=str(error))  # fmt: skip
             return BAD_INPUT
+        finally:
+            await close()
     elif not files:
         files = settlement_file.day_files(directory, day)
         previous = settlement_file.day_files(directory, day - timedelta(days=1))
@@ -226,9 +267,11 @@ async def _reconcile(
         return BAD_INPUT
     steps.step(RECONCILE_STEPS[1])
     try:
-        lines, malformed = await asyncio.to_thread(settlement_file.read_day, files, day)
+        lines, malformed = await asyncio.to_thread(
+            partial(settlement_file.read_day, acquirers=names), files, day
+        )
         previous_lines, _ = await asyncio.to_thread(
-            settlement_file.read_day, previous, day - timedelta(days=1)
+            partial(settlement_file.read_day, acquirers=names), previous, day - timedelta(days=1)
         )
     except (OSError, UnicodeDecodeError) as error:
         say("error", "the acquirer file cannot be read", problem=str(error))
@@ -245,10 +288,13 @@ async def _reconcile(
             lines,
             malformed=malformed,
             previous_lines=previous_lines,
+            acquirers=names,
         )
         await conn.rollback()
     for difference in report.differences:
         say("warning", "difference", **difference.as_dict())
+    for part in report.acquirers:
+        say("info" if not part.differences else "error", "acquirer reconciled", **part.as_dict())
     summary: dict[str, Any] = {
         "day": day.isoformat(),
         "differences": len(report.differences),
@@ -258,6 +304,7 @@ async def _reconcile(
         "ledger_totals": report.ledger_totals,
         "acquirer_totals": report.acquirer_totals,
         "files": [str(f) for f in files],
+        "acquirers": [part.as_dict() for part in report.acquirers],
     }
     say("info" if report.clean else "error", "reconciled", **summary)
     return OK if report.clean else DIFFERENCES

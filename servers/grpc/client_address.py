@@ -17,7 +17,8 @@ and a per-key allow-list of loopback ranges could not tell them apart.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import unquote
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -43,7 +44,10 @@ def peer_address(peer: str) -> str:
     return kind  # "unix": a local process
 
 
-def _is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
+# Envoy's connections to an API process are few and long-lived, and so are the addresses
+# it reports: each distinct answer is worked out once, not parsed again on every call.
+@lru_cache(maxsize=4096)
+def _is_trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
     if address == "unix":
         return True
     try:
@@ -57,17 +61,23 @@ def _is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
 CLIENT_ADDRESS_HEADER = "x-paygate-client-address"
 
 
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    """The address in its canonical form, or "" when it is none."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return ""
+
+
 def client_address(
     peer: str, forwarded_for: str, trusted: Sequence[IpNetwork], proxy_says: str = ""
 ) -> str:
     direct = peer_address(peer)
-    if not _is_trusted(direct, trusted):
+    if not _is_trusted(direct, tuple(trusted)):
         return direct
-    if proxy_says:
-        try:
-            return str(ipaddress.ip_address(proxy_says.strip()))
-        except ValueError:
-            pass
+    if proxy_says and (said := _canonical(proxy_says)):
+        return said
     if not forwarded_for:
         return direct
     last = forwarded_for.rsplit(",", 1)[-1].strip()

@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.v1 import api_keys_pb2, auth_pb2, members_pb2, payment_intents_pb2, refunds_pb2
 
 from core.access.authentication import AccountAccess, SessionTokens
-from core.access.members import Invitation, Member
+from core.access.members import Invitation, InvitationStatus, Member
 from core.access.model import ApiKey, KeyType, Merchant
 from core.access.roles import Role
 from core.access.users import User
@@ -92,6 +92,8 @@ def confirm_command(
     return ConfirmPaymentIntent(
         payment_method=request.payment_method,
         upi_vpa=request.upi.vpa if request.HasField("upi") else None,
+        wallet_provider=request.wallet.provider if request.HasField("wallet") else None,
+        netbanking_bank=request.netbanking.bank if request.HasField("netbanking") else None,
         client_secret=request.client_secret,
         return_url=request.return_url,
         device_fingerprint=request.device_fingerprint,
@@ -207,7 +209,9 @@ def member(value: Member) -> members_pb2.Member:
     )
 
 
-def invitation(value: Invitation, token: str = "") -> members_pb2.Invitation:
+def invitation(
+    value: Invitation, status: InvitationStatus, token: str = ""
+) -> members_pb2.Invitation:
     return members_pb2.Invitation(
         id=value.id,
         email=value.email,
@@ -215,4 +219,15 @@ def invitation(value: Invitation, token: str = "") -> members_pb2.Invitation:
         token=token,
         created=timestamp(value.created),
         expires_at=timestamp(value.expires_at),
+        invited_by=value.invited_by,
+        status=members_pb2.Invitation.Status.Value(status.value),
     )
+
+
+def invitation_status(value: members_pb2.Invitation.Status.ValueType) -> InvitationStatus | None:
+    if value == members_pb2.Invitation.STATUS_UNSPECIFIED:
+        return None
+    try:
+        return InvitationStatus(members_pb2.Invitation.Status.Name(value))
+    except ValueError:
+        raise InvalidArgument.field("status", "is not an invitation status") from None

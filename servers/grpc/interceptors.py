@@ -1,9 +1,17 @@
-"""The interceptor chain, outermost first: request log -> error mapping -> access gate
-(authentication, authorization and rate limits, in core/access/gate.py).
+"""The API's interceptor: one per server, doing for every call, outermost first, what
+a chain of four did: request id and log line with the call's metrics, error mapping
+(with the undecodable-request and NUL-character checks), the access gate
+(authentication, authorization and rate limits, in core/access/gate.py), then the
+Idempotency-Key (servers/grpc/idempotency.py) for the methods marked idempotent.
 
-gRPC interceptors see the handler, not the response, so each one wraps the handler's
-behaviour: unary-unary methods and server streams. Other kinds (the reflection service's
-bidirectional stream) pass untouched.
+gRPC interceptors see the handler, not the response, so the interceptor wraps the
+handler's behaviour: unary-unary methods and server streams. Other kinds (the
+reflection service's bidirectional stream) pass untouched. A method's wrapped handler
+is built once, on its first call, and reused: a call costs one dictionary lookup here,
+not a handler and closures per interceptor.
+
+`AroundCall` is the base of the internal roles' own interceptors (the service token,
+the vault's error translations), which run after this one.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import grpc
@@ -31,6 +39,7 @@ from servers.grpc.client_address import (
 )
 from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
+from servers.grpc.idempotency import IdempotentCalls
 from servers.grpc.text_check import check_text
 
 log = logging.getLogger("paygate.rpc")
@@ -39,10 +48,39 @@ access_log = logging.getLogger("paygate.access")
 Context = ServicerContext
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Stream = Callable[[Any, Context], AsyncIterator[Any]]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]]
+
+# Envoy checks every API process every few seconds; a line each would drown the log.
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+
+
+class _HandlerCache:
+    """A method's wrapped handler, built on its first call. The server hands the same
+    registered handler for a method on every call; an unknown method has none, so the
+    cache holds at most one entry per registered method."""
+
+    def __init__(self, wrap: Callable[[RpcMethodHandler, str], RpcMethodHandler]) -> None:
+        self._wrap = wrap
+        self._built: dict[str, tuple[RpcMethodHandler, RpcMethodHandler]] = {}
+
+    async def handler(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method: str = details.method
+        built = self._built.get(method)
+        if built is None or built[0] is not handler:
+            built = self._built[method] = (handler, self._wrap(handler, method))
+        return built[1]
 
 
 class AroundCall(ServerInterceptor):
     """Runs `scope(context, method)` around every call of the methods it applies to."""
+
+    def __init__(self) -> None:
+        self._cache = _HandlerCache(self._wrap)
 
     def applies_to(self, method: str) -> bool:
         return True
@@ -51,31 +89,24 @@ class AroundCall(ServerInterceptor):
         """An async context manager entered for the whole call, stream or not."""
         raise NotImplementedError
 
-    def deserializer(self, original: Callable[[bytes], Any] | None) -> Any:
-        return original
-
-    def inspect(self, request: Any) -> None:
-        """Runs inside `scope`, before the next layer sees the request."""
-
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or not self.applies_to(method):
+        return await self._cache.handler(continuation, handler_call_details)
+
+    def _wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
+        if not self.applies_to(method):
             return handler
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(cast(Unary, handler.unary_unary), method),
-                request_deserializer=self.deserializer(handler.request_deserializer),
+                request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(cast(Stream, handler.unary_stream), method),
-                request_deserializer=self.deserializer(handler.request_deserializer),
+                request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -83,7 +114,6 @@ class AroundCall(ServerInterceptor):
     def _unary(self, behavior: Unary, method: str) -> Unary:
         async def unary(request: Any, context: Context) -> Any:
             async with self.scope(context, method):
-                self.inspect(request)
                 return await behavior(request, context)
 
         return unary
@@ -91,7 +121,6 @@ class AroundCall(ServerInterceptor):
     def _stream(self, behavior: Stream, method: str) -> Stream:
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             async with self.scope(context, method):
-                self.inspect(request)
                 async for message in behavior(request, context):
                     yield message
 
@@ -105,47 +134,52 @@ def metadata_value(context: Context, key: str) -> str:
     return ""
 
 
-class RequestLogInterceptor(AroundCall):
-    """One JSON line per call, tagged with a request id that the caller also receives."""
+# The metadata this interceptor reads, gathered in one pass over the call's metadata.
+_READ = frozenset(
+    (
+        "x-request-id",
+        "authorization",
+        "paygate-account",
+        "paygate-mode",
+        "x-forwarded-for",
+        CLIENT_ADDRESS_HEADER,
+    )
+)
 
-    def __init__(
-        self,
-        new_request_id: Callable[[], str],
-        observe: Callable[[str, str, float], None] | None = None,
-    ) -> None:
-        self._new_request_id = new_request_id
-        # (method, code, seconds) of every finished call: the RPC metrics.
-        self._observe = observe
 
-    def applies_to(self, method: str) -> bool:
-        # Envoy checks every API process every few seconds; a line each would drown the log.
-        return method != "/grpc.health.v1.Health/Check"
+def _metadata(context: Context) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if key in _READ and key not in found:  # the first value, as metadata_value reads
+            found[key] = value if isinstance(value, str) else value.decode()
+    return found
 
-    @asynccontextmanager
-    async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
-        given = metadata_value(context, "x-request-id")
-        rid = given if 0 < len(given) <= 64 and given.isprintable() else self._new_request_id()
-        call.request_id.set(rid)
-        tracing.annotate("paygate.request_id", rid)
-        call.principal.set(None)
-        context.set_trailing_metadata((("request-id", rid),))
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            seconds = time.perf_counter() - started
-            code = (context.code() or grpc.StatusCode.OK).name
-            if self._observe is not None:
-                self._observe(method, code, seconds)
-            caller = call.principal.get()
-            fields = {
-                "method": method,
-                "code": code,
-                "ms": round(seconds * 1000, 2),
-                "merchant": caller.merchant_id if caller else None,
-                "actor": caller.actor if caller else None,
-            }
-            access_log.info("rpc", extra={"fields": fields})
+
+@dataclass(frozen=True)
+class Access:
+    """The access gate and each public method's declared Requirement.
+
+    Fails closed: a paygate method without a (paygate.v1.access) option cannot be called.
+    Credentials: `authorization: Bearer <sk_/pk_ key | access token>`, and with a user's
+    access token `paygate-account: acct_...` (REST: the Paygate-Account header) and
+    `paygate-mode: live|test` (test when absent; an API key's mode is its own)."""
+
+    gate: AccessGate
+    requirements: Mapping[str, Requirement]
+    trusted_proxies: Sequence[IpNetwork] = LOOPBACK
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the interceptor does for one method, decided once."""
+
+    method: str
+    logged: bool
+    # (status code name, seconds) of every finished call: the RPC metrics.
+    observe: Callable[[str, float], None] | None
+    # None: no access check (health, reflection, or a server without the gate).
+    access: Access | None
+    requirement: Requirement | None
 
 
 class _Undecodable:
@@ -155,102 +189,191 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
-class ErrorInterceptor(AroundCall):
-    """Core errors become statuses with ErrorInfo; anything else a bare INTERNAL.
+def _tolerant(original: Callable[[bytes], Any] | None) -> Any:
+    if original is None:
+        return None
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return original(data)
+        except Exception:
+            return _UNDECODABLE
+
+    return tolerant
+
+
+class CallInterceptor(ServerInterceptor):
+    """Every call: a request id (the caller's x-request-id when sane) sent back as the
+    `request-id` trailer, and when it ends one JSON line and its time in the method's
+    recorder (`recorder(method)`, adapters/observability/metrics.py), health checks
+    excepted. Core errors become statuses with ErrorInfo, anything else a bare INTERNAL;
+    with `access`, the gate admits the caller of every paygate method; with
+    `idempotency`, the Idempotency-Key of the methods marked idempotent.
 
     An unmapped exception would otherwise leak its class name to the client. Undecodable
-    request bytes are INVALID_ARGUMENT like malformed JSON over REST, not grpcio's INTERNAL.
+    request bytes are INVALID_ARGUMENT like malformed JSON over REST, not grpcio's
+    INTERNAL; so is a NUL character in any string field (servers/grpc/text_check.py).
     Aborting replaces the trailing metadata set so far, so the request id is sent again.
     """
 
-    def deserializer(self, original: Callable[[bytes], Any] | None) -> Any:
-        if original is None:
-            return None
+    def __init__(
+        self,
+        new_request_id: Callable[[], str],
+        recorder: Callable[[str], Callable[[str, float], None]] | None = None,
+        *,
+        access: Access | None = None,
+        idempotency: IdempotentCalls | None = None,
+    ) -> None:
+        self._new_request_id = new_request_id
+        self._recorder = recorder
+        self._access = access
+        self._idempotency = idempotency
+        self._cache = _HandlerCache(self._wrap)
 
-        def tolerant(data: bytes) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> RpcMethodHandler:
+        return await self._cache.handler(continuation, handler_call_details)
+
+    def _plan(self, method: str) -> _Plan:
+        access = self._access if method.startswith("/paygate.") else None
+        requirement = access.requirements.get(method) if access is not None else None
+        logged = method != HEALTH_CHECK
+        observe = self._recorder(method) if logged and self._recorder is not None else None
+        return _Plan(method, logged, observe, access, requirement)
+
+    def _wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
+        plan = self._plan(method)
+        deserializer = _tolerant(handler.request_deserializer)
+        if handler.unary_unary:
+            behavior = cast(Unary, handler.unary_unary)
+            serializer = handler.response_serializer
+            if self._idempotency is not None and self._idempotency.applies_to(method):
+                behavior, serializer = self._idempotency.wrap(behavior, method, serializer)
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(behavior, plan),
+                request_deserializer=deserializer,
+                response_serializer=serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(cast(Stream, handler.unary_stream), plan),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _unary(self, behavior: Unary, plan: _Plan) -> Unary:
+        async def unary(request: Any, context: Context) -> Any:
+            metadata = _metadata(context)
+            started = self._begin(context, metadata) if plan.logged else 0.0
             try:
-                return original(data)
-            except Exception:
-                return _UNDECODABLE
+                try:
+                    await self._admit(plan, request, context, metadata)
+                    return await behavior(request, context)
+                except Exception as error:
+                    await _abort(context, error, plan.method)
+                    raise  # not reached: abort raises
+            finally:
+                if plan.logged:
+                    self._end(context, plan, started)
 
-        return tolerant
+        return unary
 
-    def inspect(self, request: Any) -> None:
-        if isinstance(request, _Undecodable):
+    def _stream(self, behavior: Stream, plan: _Plan) -> Stream:
+        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            metadata = _metadata(context)
+            started = self._begin(context, metadata) if plan.logged else 0.0
+            try:
+                try:
+                    await self._admit(plan, request, context, metadata)
+                    async for message in behavior(request, context):
+                        yield message
+                except Exception as error:
+                    await _abort(context, error, plan.method)
+                    raise  # not reached: abort raises
+            finally:
+                if plan.logged:
+                    self._end(context, plan, started)
+
+        return stream
+
+    def _begin(self, context: Context, metadata: Mapping[str, str]) -> float:
+        given = metadata.get("x-request-id", "")
+        rid = given if 0 < len(given) <= 64 and given.isprintable() else self._new_request_id()
+        call.request_id.set(rid)
+        tracing.annotate("paygate.request_id", rid)
+        call.principal.set(None)
+        context.set_trailing_metadata((("request-id", rid),))
+        return time.perf_counter()
+
+    def _end(self, context: Context, plan: _Plan, started: float) -> None:
+        seconds = time.perf_counter() - started
+        code = (context.code() or grpc.StatusCode.OK).name
+        if plan.observe is not None:
+            plan.observe(code, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            caller = call.principal.get()
+            fields = {
+                "method": plan.method,
+                "code": code,
+                "ms": round(seconds * 1000, 2),
+                "merchant": caller.merchant_id if caller else None,
+                "actor": caller.actor if caller else None,
+            }
+            access_log.info("rpc", extra={"fields": fields})
+
+    async def _admit(
+        self, plan: _Plan, request: Any, context: Context, metadata: Mapping[str, str]
+    ) -> None:
+        if request is _UNDECODABLE:
             raise InvalidArgument.field(
                 "request", "is not a valid message of this method", reason="INVALID_REQUEST"
             )
         if isinstance(request, Message):
-            check_text(request)  # no NUL in any string field (servers/grpc/text_check.py)
+            check_text(request)  # no NUL in any string field
+        access = plan.access
+        if access is None:
+            return
+        requirement = plan.requirement
+        if requirement is None:
+            raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
+        origin = client_address(
+            context.peer() or "",
+            metadata.get("x-forwarded-for", ""),
+            access.trusted_proxies,
+            metadata.get(CLIENT_ADDRESS_HEADER, ""),
+        )
+        call.origin.set(origin)
+        credentials = Credentials(
+            bearer="" if requirement.unauthenticated else _bearer(metadata),
+            account=metadata.get("paygate-account", "").strip(),
+            origin=origin,
+            mode=metadata.get("paygate-mode", "").strip().lower(),
+        )
+        call.principal.set(await access.gate.admit(requirement, credentials))
 
-    @asynccontextmanager
-    async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except PaygateError as error:
-            status = to_grpc_status(to_status(error))
-            metadata = (*status.trailing_metadata, *trailing_metadata(error), *_request_id())
-            await context.abort(status.code, status.details, metadata)
-        except Exception as error:
-            if context.code() not in (None, grpc.StatusCode.OK):
-                raise  # the call was already aborted deeper down
-            if is_outage(error):  # PostgreSQL stopped or cut off outside a unit of work
-                log.warning("database unavailable in %s: %s", method, type(error).__name__)
-                status = to_grpc_status(to_status(unavailable()))
-            else:
-                log.exception("unhandled error in %s", method)
-                status = to_grpc_status(INTERNAL)
-            await context.abort(
-                status.code, status.details, (*status.trailing_metadata, *_request_id())
-            )
+
+async def _abort(context: Context, error: Exception, method: str) -> None:
+    """Ends the call with the status of `error`; re-raises an abort made deeper down."""
+    if isinstance(error, PaygateError):
+        status = to_grpc_status(to_status(error))
+        metadata = (*status.trailing_metadata, *trailing_metadata(error), *_request_id())
+        await context.abort(status.code, status.details, metadata)
+    if context.code() not in (None, grpc.StatusCode.OK):
+        raise error  # the call was already aborted deeper down
+    if is_outage(error):  # PostgreSQL stopped or cut off outside a unit of work
+        log.warning("database unavailable in %s: %s", method, type(error).__name__)
+        status = to_grpc_status(to_status(unavailable()))
+    else:
+        log.exception("unhandled error in %s", method, exc_info=error)
+        status = to_grpc_status(INTERNAL)
+    await context.abort(status.code, status.details, (*status.trailing_metadata, *_request_id()))
 
 
 def _request_id() -> tuple[tuple[str, str], ...]:
     rid = call.request_id.get()
     return (("request-id", rid),) if rid else ()
-
-
-class AuthInterceptor(AroundCall):
-    """Hands every call of a public method to the access gate (core/access/gate.py) with
-    the method's declared Requirement and the caller's credentials from the metadata.
-
-    Fails closed: a paygate method without a (paygate.v1.access) option cannot be called.
-    Credentials: `authorization: Bearer <sk_/pk_ key | access token>`, and with a user's
-    access token `paygate-account: acct_...` (REST: the Paygate-Account header).
-    """
-
-    def __init__(
-        self,
-        gate: AccessGate,
-        requirements: Mapping[str, Requirement],
-        trusted_proxies: Sequence[IpNetwork] = LOOPBACK,
-    ) -> None:
-        self._gate = gate
-        self._requirements = requirements
-        self._trusted = trusted_proxies
-
-    def applies_to(self, method: str) -> bool:
-        return method.startswith("/paygate.")
-
-    @asynccontextmanager
-    async def scope(self, context: Context, method: str) -> AsyncIterator[None]:
-        requirement = self._requirements.get(method)
-        if requirement is None:
-            raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
-        origin = client_address(
-            context.peer() or "",
-            metadata_value(context, "x-forwarded-for"),
-            self._trusted,
-            metadata_value(context, CLIENT_ADDRESS_HEADER),
-        )
-        call.origin.set(origin)
-        credentials = Credentials(
-            bearer="" if requirement.unauthenticated else _bearer(context),
-            account=metadata_value(context, "paygate-account").strip(),
-            origin=origin,
-        )
-        call.principal.set(await self._gate.admit(requirement, credentials))
-        yield
 
 
 # What an API key, access token or refresh token is made of (base64url, JWT dots). The
@@ -259,8 +382,8 @@ class AuthInterceptor(AroundCall):
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
-def _bearer(context: Context) -> str:
-    header = metadata_value(context, "authorization")
+def _bearer(metadata: Mapping[str, str]) -> str:
+    header = metadata.get("authorization", "")
     if not header:
         return ""
     scheme, _, token = header.partition(" ")

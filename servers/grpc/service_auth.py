@@ -35,6 +35,7 @@ class ServiceTokenInterceptor(AroundCall):
     is what a successful call records in `service`."""
 
     def __init__(self, tokens: Sequence[str], *, role: str, service_name: str = "") -> None:
+        super().__init__()
         if not tokens or not all(tokens):
             raise ValueError(f"the {role} role needs at least one service credential")
         self._digests = [_digest(t) for t in tokens]

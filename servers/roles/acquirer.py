@@ -36,11 +36,7 @@ from servers.bootstrap.acquirers import build_simulators
 from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServerInterceptor, ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
-from servers.grpc.interceptors import (
-    AroundCall,
-    ErrorInterceptor,
-    RequestLogInterceptor,
-)
+from servers.grpc.interceptors import AroundCall, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.runtime import logging_setup
@@ -92,8 +88,7 @@ async def start_server(
     acquirers: Mapping[pb.Acquirer.ValueType, Acquirer], listen: str, *, service_token: str
 ) -> Server:
     interceptors: list[ServerInterceptor] = [
-        RequestLogInterceptor(lambda: _ids.new("req")),
-        ErrorInterceptor(),
+        CallInterceptor(lambda: _ids.new("req")),
     ]
     if service_token:
         interceptors.append(ServiceTokenInterceptor([service_token], role="acquirer"))

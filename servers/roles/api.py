@@ -60,8 +60,8 @@ from adapters.system import RandomIds
 from core.access.gate import AccessGate, Requirement
 from servers.bootstrap.app import App, build_app
 from servers.grpc import serve as serve_grpc
-from servers.grpc.idempotency import IdempotencyInterceptor, idempotent_methods
-from servers.grpc.interceptors import AuthInterceptor, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.idempotency import IdempotentCalls, idempotent_methods
+from servers.grpc.interceptors import Access, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.servicers.api_keys import ApiKeyService
 from servers.grpc.servicers.auth import AuthService
@@ -210,6 +210,11 @@ PAGE_SERVICES = (
 )
 
 
+# What the vault role serves to Envoy when it takes tokenization off the API processes
+# (Settings.vault_public_listen): the same servicer behind the same interceptor chain.
+TOKEN_SERVICES = tuple(s for s in SERVICES if s.descriptor.name == "TokenService")
+
+
 def api_services(settings: Settings) -> tuple[Service, ...]:
     """The API role's services: the public API, and the pages without a web role."""
     return SERVICES if settings.web_port else SERVICES + PAGE_SERVICES
@@ -268,11 +273,14 @@ async def start(
 async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> Server:
     interceptors = [
         *tracing.server_interceptors(),
-        RequestLogInterceptor(_new_request_id, app.metrics.record_rpc),
-        ErrorInterceptor(),
-        AuthInterceptor(app.gate, requirements(app.gate, services), app.trusted_proxies),
-        # After auth: keys are scoped to the caller's merchant.
-        IdempotencyInterceptor(app.idempotency, idempotent_methods(s.descriptor for s in services)),
+        CallInterceptor(
+            _new_request_id,
+            app.metrics.rpc_recorder,
+            access=Access(app.gate, requirements(app.gate, services), app.trusted_proxies),
+            idempotency=IdempotentCalls(
+                app.idempotency, idempotent_methods(s.descriptor for s in services)
+            ),
+        ),
     ]
     hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
     return await serve_grpc.start(
@@ -304,7 +312,7 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     role = "api" if services is not PAGE_SERVICES else "web"
     tracing.configure(role, settings.otlp_endpoint)  # before the engine and channels exist
     app = build_app(settings, settings.database_url, process_metrics(role))
-    usage = asyncio.create_task(_flush_usage_every(app, USAGE_FLUSH_SECONDS))
+    usage = asyncio.create_task(flush_usage_every(app))
     try:
         async with operability.watching(app, settings) as readiness:
             server = await start_server(app, listen, services)
@@ -317,19 +325,19 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
             await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
     finally:
         usage.cancel()
-        await _flush_usage(app)  # what the last calls counted
+        await flush_usage(app)  # what the last calls counted
         await app.aclose()
         tracing.shutdown()
         log.info("stopped")
 
 
-async def _flush_usage_every(app: App, seconds: float) -> None:
+async def flush_usage_every(app: App, seconds: float = USAGE_FLUSH_SECONDS) -> None:
     while True:
         await asyncio.sleep(seconds)
-        await _flush_usage(app)
+        await flush_usage(app)
 
 
-async def _flush_usage(app: App) -> None:
+async def flush_usage(app: App) -> None:
     try:
         await app.api_keys.flush_usage()
     except Exception:  # the database is away: the counts wait for the next flush

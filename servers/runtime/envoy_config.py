@@ -15,7 +15,7 @@ import string
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ CORS_ALLOW_HEADERS = (
     "accept",
     "idempotency-key",
     "paygate-account",
+    "paygate-mode",
     "x-request-id",
     "x-grpc-web",
     "x-user-agent",
@@ -140,6 +141,9 @@ class ApiDescriptor:
     # Names of the request fields that are lists (repeated, not maps) wherever they occur
     # in a request message of a REST binding: Envoy refuses a lone value for them.
     repeated_request_fields: tuple[str, ...] = ()
+    # The bindings with a JSON body whose message holds one of those fields, at any depth:
+    # the only routes where the list guard runs.
+    list_body_rules: tuple[tuple[str, str], ...] = ()
 
 
 def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
@@ -155,6 +159,7 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
         for name, message in _messages(file.message_type)
     }
     request_types: list[str] = []
+    body_rules: list[tuple[tuple[str, str], str]] = []  # (binding, request type)
     for file in descriptor_set.file:
         if file.package != package:
             continue
@@ -175,16 +180,24 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                     if verb and verb != "custom":
                         request_types.append(method.input_type.lstrip("."))
                         rules.append((verb.upper(), getattr(rule, verb)))
+                        if rule.body:
+                            body_rules.append((rules[-1], request_types[-1]))
                         if not open_method:
                             authenticated.append(rules[-1])
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
+    lists = _lists_everywhere(messages, request_types)
     return ApiDescriptor(
         tuple(services),
         tuple(streaming),
         tuple(rules),
         tuple(authenticated),
-        _lists_everywhere(messages, request_types),
+        lists,
+        tuple(
+            binding
+            for binding, request in body_rules
+            if not _field_names(messages, request).isdisjoint(lists)
+        ),
     )
 
 
@@ -200,6 +213,27 @@ def _messages(
     return named
 
 
+def _reachable_fields(
+    messages: dict[str, descriptor_pb2.DescriptorProto], roots: Sequence[str]
+) -> Iterator[descriptor_pb2.FieldDescriptorProto]:
+    """Every field of the `roots` and of the messages they hold, at any depth."""
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in messages:
+            continue
+        seen.add(name)
+        for field in messages[name].field:
+            yield field
+            if field.type_name:
+                pending.append(field.type_name.lstrip("."))
+
+
+def _field_names(messages: dict[str, descriptor_pb2.DescriptorProto], root: str) -> set[str]:
+    return {field.name for field in _reachable_fields(messages, [root])}
+
+
 def _lists_everywhere(
     messages: dict[str, descriptor_pb2.DescriptorProto], roots: list[str]
 ) -> tuple[str, ...]:
@@ -207,23 +241,14 @@ def _lists_everywhere(
     reachable from `roots` where they occur."""
     repeated: set[str] = set()
     single: set[str] = set()
-    seen: set[str] = set()
-    pending = list(roots)
     label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in messages:
-            continue
-        seen.add(name)
-        for field in messages[name].field:
-            child = field.type_name.lstrip(".")
-            is_map = child in messages and messages[child].options.map_entry
-            if field.label == label_repeated and not is_map:
-                repeated.add(field.name)
-            else:
-                single.add(field.name)
-            if child:
-                pending.append(child)
+    for field in _reachable_fields(messages, roots):
+        child = field.type_name.lstrip(".")
+        is_map = child in messages and messages[child].options.map_entry
+        if field.label == label_repeated and not is_map:
+            repeated.add(field.name)
+        else:
+            single.add(field.name)
     return tuple(sorted(repeated - single))
 
 
@@ -569,9 +594,57 @@ def _credential_required_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
     ]
 
 
+# The list guard (envoy.yaml.tmpl) has no default code; these routes name its code.
+LIST_GUARD = "paygate.list_guard"
+_LIST_GUARD_ON = {
+    LIST_GUARD: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+        "name": "list_guard",
+    }
+}
+
+
+def _list_guard_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
+    """The bindings whose JSON body may hold a list field, each to the cluster the
+    catch-all routes would choose, with the list guard on: every other request (a GET
+    above all) never enters Lua for it."""
+    by_regex: dict[str, tuple[str, set[str]]] = {}
+    for verb, template in api.list_body_rules:
+        cluster = "web" if template.startswith(WEB_PATH_PREFIXES) else "api"
+        by_regex.setdefault(path_regex(template), (cluster, set()))[1].add(verb)
+    routes = []
+    for regex, (cluster, verbs) in by_regex.items():
+        methods = {"safe_regex": {"regex": "|".join(sorted(verbs))}}
+        match = {
+            "safe_regex": {"regex": regex},
+            "headers": [{"name": ":method", "string_match": methods}],
+        }
+        route = _route(match, UNARY_TIMEOUT, cluster)
+        route["typed_per_filter_config"] = _LIST_GUARD_ON
+        routes.append(route)
+    return routes
+
+
 def _stream_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     idle = stream_idle_timeout(settings)
     return [_route({"path": path}, "0s", idle_timeout=idle) for path in api.server_streaming]
+
+
+# POST /v1/tokens, when the cardholder-data zone serves it (PAYGATE_ENVOY_VAULT_UPSTREAM):
+# the transcoder has rewritten REST to this gRPC path by the time the route is chosen, so
+# one route covers REST, gRPC and gRPC-Web.
+TOKEN_SERVICE = "paygate.v1.TokenService"
+TOKENS_CLUSTER = "tokens"
+
+
+def _token_routes(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.envoy_vault_upstream:
+        return []
+    return [_route({"prefix": f"/{TOKEN_SERVICE}/"}, UNARY_TIMEOUT, TOKENS_CLUSTER)]
+
+
+def _tokens_cluster(address: str) -> dict[str, Any]:
+    return _grpc_cluster(TOKENS_CLUSTER, _host_port(address, "ENVOY_VAULT_UPSTREAM"))
 
 
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
@@ -583,8 +656,10 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
         *_method_not_allowed_routes(api),
         *_credential_required_routes(api),
         *_stream_routes(api, settings),
+        *_token_routes(settings),
     ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
+    routes += _list_guard_routes(api)
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
     routes += [_route({"prefix": prefix}, UNARY_TIMEOUT, "web") for prefix in web]
@@ -593,10 +668,15 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
 
 
 def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
-    routes = [*_credential_guard_routes(), *_stream_routes(api, settings)]
+    routes = [
+        *_credential_guard_routes(),
+        *_stream_routes(api, settings),
+        *_token_routes(settings),
+    ]
     routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
         for service in api.services
+        if not (service == TOKEN_SERVICE and settings.envoy_vault_upstream)
     ]
     prefixes = ["/grpc.health.v1.Health/", "/grpc.reflection."]
     return routes + [_route({"prefix": prefix}, "0s") for prefix in prefixes]
@@ -704,6 +784,11 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
     )
     if settings.otlp_endpoint:
         rendered = _with_items(rendered, "clusters", [_otlp_cluster(settings.otlp_endpoint)])
+    if settings.envoy_fault_injection:
+        rendered = _with_first_filter(rendered, FAULT_FILTER)
+    if settings.envoy_vault_upstream:
+        tokens = _tokens_cluster(settings.envoy_vault_upstream)
+        rendered = _with_items(rendered, "clusters", [tokens])
     if settings.envoy_stats_port:
         rendered = _with_items(rendered, "listeners", [_stats_listener(settings.envoy_stats_port)])
         rendered = _with_items(rendered, "clusters", [_admin_cluster(settings.envoy_admin_port)])
@@ -718,6 +803,30 @@ def _with_items(rendered: str, section: str, items: list[dict[str, Any]]) -> str
         raise ValueError(f"the template has no static_resources.{section} list")
     head = "".join(f"  - {json.dumps(item)}\n" for item in items)
     return rendered.replace(marker, marker + head, 1)
+
+
+# Envoy's fault filter with every fault taken from the request's headers
+# (x-envoy-fault-abort-request: 503, x-envoy-fault-delay-request: ms,
+# x-envoy-fault-throughput-response: KiB/s, with their -percentage companions); a request
+# without them passes untouched.
+FAULT_FILTER: dict[str, Any] = {
+    "name": "envoy.filters.http.fault",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "abort": {"header_abort": {}, "percentage": {"numerator": 100}},
+        "delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+        "response_rate_limit": {"header_limit": {}, "percentage": {"numerator": 100}},
+    },
+}
+
+
+def _with_first_filter(rendered: str, item: dict[str, Any]) -> str:
+    """`item` first among the REST listener's HTTP filters (the fault filter must run
+    before any other)."""
+    marker = "\n          http_filters:\n"
+    if marker not in rendered:
+        raise ValueError("the template has no http_filters list")
+    return rendered.replace(marker, marker + f"          - {json.dumps(item)}\n", 1)
 
 
 def _host_port(address: str, name: str) -> tuple[str, int]:
@@ -800,9 +909,13 @@ def _tracing(settings: Settings) -> dict[str, Any] | None:
 
 
 def _otlp_cluster(endpoint: str) -> dict[str, Any]:
-    host, port = _host_port(endpoint, "OTLP_ENDPOINT")
+    return _grpc_cluster(OTLP_CLUSTER, _host_port(endpoint, "OTLP_ENDPOINT"))
+
+
+def _grpc_cluster(name: str, address: tuple[str, int]) -> dict[str, Any]:
+    """A cluster of one gRPC (HTTP/2) upstream found by DNS."""
     return {
-        "name": OTLP_CLUSTER,
+        "name": name,
         "type": "STRICT_DNS",
         "connect_timeout": "1s",
         "typed_extension_protocol_options": {
@@ -812,8 +925,8 @@ def _otlp_cluster(endpoint: str) -> dict[str, Any]:
             }
         },
         "load_assignment": {
-            "cluster_name": OTLP_CLUSTER,
-            "endpoints": [{"lb_endpoints": _endpoints([(host, port)])}],
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": _endpoints([address])}],
         },
     }
 

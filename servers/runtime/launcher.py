@@ -70,6 +70,10 @@ from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
 from servers.runtime.seed import Seed, ensure_seed
 from servers.runtime.settings import Settings
 
+# Where the PSP role serves each (sandbox/psp/server.py); kept here so the launcher does
+# not import the simulators.
+KORA_PREFIX, WALLET_PREFIX, NETBANKING_PREFIX = "/kora", "/wallet", "/netbanking"
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 READY_TIMEOUT = 60.0  # seconds a child gets to become ready
@@ -77,9 +81,10 @@ API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECO
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
 ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.roles.acquirer.GRACE_SECONDS)
+PSP_GRACE = 5.0  # aiohttp's cleanup closes its connections at once
 REDIS_GRACE = 5.0
 # Children that others call: started first, stopped last.
-INFRASTRUCTURE = frozenset({"envoy", "acquirer", "redis"})
+INFRASTRUCTURE = frozenset({"envoy", "acquirer", "psp", "redis"})
 WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
@@ -148,6 +153,10 @@ class Ready:
     # Prometheus targets: each process's /metrics (name -> URL), Envoy's on its admin port.
     metrics_urls: tuple[tuple[str, str], ...] = ()
     stripe_url: str = ""  # the Stripe-compatible surface through Envoy, when it runs
+    orbit_url: str = ""  # the JSON PSPs the connectors call (the PSP role's, by default)
+    kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
 
 
 class Launcher:
@@ -312,6 +321,17 @@ class Launcher:
                 acquirer_target=f"127.0.0.1:{settings.acquirer_port}",
                 acquirer_service_token=Secret(token),
             )
+        psp: _Child | None = None
+        if settings.psp_port and not (settings.orbit_url or settings.kora_url):
+            listen = f"127.0.0.1:{settings.psp_port}"
+            psp = _role_child("psp", "psp", listen, PSP_GRACE)
+            settings = self.settings = dataclasses.replace(
+                settings,
+                orbit_url=f"http://{listen}",
+                kora_url=f"http://{listen}{KORA_PREFIX}",
+                wallet_url=settings.wallet_url or f"http://{listen}{WALLET_PREFIX}",
+                netbanking_url=settings.netbanking_url or f"http://{listen}{NETBANKING_PREFIX}",
+            )
         self._env = self._child_env(settings)
         # Metrics ports: API process i at base + i, then the worker, then the web process.
         base = settings.metrics_base_port
@@ -352,16 +372,17 @@ class Launcher:
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        infrastructure = [c for c in (redis_child, acquirer) if c is not None]
+        infrastructure = [c for c in (redis_child, acquirer, psp) if c is not None]
         self._children = [*infrastructure, *apis, worker, *web, envoy, *demo]
 
         if redis_child is not None:
             await self._spawn(redis_child)
             await self._wait_ready(redis_child)
             self.log("info", "embedded Redis ready", socket=str(self._redis_socket))
-        if acquirer is not None:  # the others call it from their first request on
-            await self._spawn(acquirer)
-            await self._wait_ready(acquirer)
+        for external in (acquirer, psp):  # the others call them from their first request on
+            if external is not None:
+                await self._spawn(external)
+                await self._wait_ready(external)
         for child in [*apis, worker, *web]:
             await self._spawn(child)
         await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
@@ -386,6 +407,10 @@ class Launcher:
             seed=seed,
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
+            orbit_url=settings.orbit_url,
+            kora_url=settings.kora_url,
+            wallet_url=settings.wallet_url,
+            netbanking_url=settings.netbanking_url,
             demo_url=f"http://127.0.0.1:{settings.demo_port}" if demo else "",
             metrics_urls=metrics_urls,
             stripe_url=(
@@ -467,7 +492,7 @@ class Launcher:
                 tls=settings.tls,
             )
         listen = child.argv[child.argv.index("--listen") + 1]
-        if child.name in ("demo", "stripe"):  # plain HTTP, no gRPC health
+        if child.name in ("demo", "stripe", "psp"):  # plain HTTP, no gRPC health
             host, _, port = listen.rpartition(":")
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
@@ -590,6 +615,11 @@ def banner(ready: Ready) -> str:
         "grpc.health.v1)",
         f"  Envoy admin      {ready.admin_url}  (loopback only)",
         f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
+        *(
+            [f"  PSPs             {ready.orbit_url} (Orbit), {ready.kora_url} (Kora)"]
+            if ready.orbit_url and ready.kora_url
+            else []
+        ),
         f"  database         {database}" + (f"  ({where})" if where else ""),
         f"  merchant         {seed.merchant_id}  ({seed.merchant_name})",
         f"  secret key       {seed.secret_key}",

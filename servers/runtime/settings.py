@@ -31,6 +31,9 @@ class Settings:
     worker_port: int = 50060
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Seconds one SQL statement may wait for PostgreSQL before the call fails UNAVAILABLE
+    # (a server that stopped answering without closing the connection).
+    db_command_timeout: float = 30.0
     # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
     # same on every API process). Empty: a development key (docs/idempotency.md).
     idempotency_hash_key: str = ""
@@ -78,6 +81,11 @@ class Settings:
     vault_tls_ca: str = ""
     vault_tls_client_cert: str = ""
     vault_tls_client_key: str = ""
+    # Vault role: host:port where it serves the public paygate.v1.TokenService (POST
+    # /v1/tokens) for Envoy, behind the API's own authentication, rate limits and
+    # idempotency (it then needs DATABASE_URL: the access tables). Empty: none, tokens
+    # go through the API processes.
+    vault_public_listen: str = ""
 
     # Where the web role serves its pages; the 3-D Secure challenge is {web_url}/3ds/pa_...
     # Empty: Envoy's REST listener on this machine (http://127.0.0.1:<http_port>).
@@ -114,13 +122,26 @@ class Settings:
     # --- connectors and routing (docs/connectors.md) -------------------------------------
     # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
     # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
-    # Empty: card -> card_network, upi -> upi_switch.
+    # Empty: the default table (servers/bootstrap/routing.py): European currencies to
+    # Orbit, African ones to Kora, the rest to the card network, each failing over; upi,
+    # wallet and netbanking to their one connector.
     routing: str = ""
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
-    # loopback; empty = not configured (no route may name it).
+    # loopback; empty = not configured (no route may name it, the default table leaves
+    # it out). `paygate up` starts the PSP role and sets both when both are empty.
     orbit_url: str = ""
     # The JSON PSP "kora" (Paystack-style, the PSP role's `/kora`): its base URL.
     kora_url: str = ""
+    # Where `paygate up` runs the PSP role (loopback only); 0: no PSP role.
+    psp_port: int = 50056
+    # The wallet aggregator (the PSP role's `/wallet`) and the net banking gateway (its
+    # `/netbanking`): their base URLs; empty = wallet / netbanking payments have no route.
+    wallet_url: str = ""
+    netbanking_url: str = ""
+    # The PSP role's wallet and bank pages: seconds a payment waits for the payer before
+    # it expires, and how late a late-confirming bank or wallet account confirms.
+    redirect_expiry: float = 600.0
+    redirect_late_delay: float = 20.0
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.
@@ -189,9 +210,17 @@ class Settings:
     envoy_web_upstream: str = ""
     # The same for the stripe role; empty: the local stripe process on stripe_port.
     envoy_stripe_upstream: str = ""
+    # host:port of the vault role's token listener (vault_public_listen): Envoy then routes
+    # paygate.v1.TokenService there, over REST, gRPC and gRPC-Web, so a card number never
+    # passes through an API process. Empty: tokens go to the API processes.
+    envoy_vault_upstream: str = ""
     # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
     # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
     envoy_stats_port: int = 0
+    # Tests only: Envoy's fault filter on the REST listener, driven by the caller's
+    # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
+    # production: any client could then fail its own requests, or slow Envoy's replies.
+    envoy_fault_injection: bool = False
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
@@ -268,6 +297,8 @@ def _parse(kind: object, raw: str) -> object:
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind is Path:
         return Path(raw)
     if kind is Secret:

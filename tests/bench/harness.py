@@ -107,7 +107,7 @@ def start_gateway(data_dir: Path) -> Target:
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
-    ports = free_ports(7)
+    ports = free_ports(8)
     settings = dataclasses.replace(
         Settings.from_env(),
         data_dir=data_dir,
@@ -118,6 +118,7 @@ def start_gateway(data_dir: Path) -> Target:
         acquirer_port=ports[4],
         web_port=ports[5],
         stripe_port=ports[6],
+        psp_port=ports[7],
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
         metrics_base_port=0,  # no scrape endpoints: the measurement is the request path

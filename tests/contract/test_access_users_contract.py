@@ -10,7 +10,7 @@ import pytest
 
 from adapters.system import RandomIds
 from core.access.audit import Action, AuditEvent, Outcome
-from core.access.members import Invitation, Member, Membership
+from core.access.members import Invitation, InvitationStatus, Member, Membership
 from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
@@ -148,6 +148,67 @@ async def test_an_invitation_is_found_by_token_hash_and_accepted_once(
     async with any_uow_factory() as uow:
         stored = await uow.invitations.by_token_hash(invitation.token_hash)
     assert stored == replace(invitation, accepted_at=later(5), accepted_by=user.id)
+
+
+async def test_invitations_list_by_status_newest_first_and_are_revoked_or_reissued(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    user = await add_user(any_uow_factory, ids)
+    other_merchant = await add_merchant(any_uow_factory, ids)
+    base = ids.new("inv")
+
+    def invitation(n: int, merchant: str = merchant_id) -> Invitation:
+        return Invitation(
+            id=f"{base}{n}", merchant_id=merchant, email=f"p{n}@example.com",
+            role=Role.STAFF, token_hash=sha(ids.new("tok")), invited_by="usr_owner",
+            created=later(n), expires_at=later(600 + n),
+        )  # fmt: skip
+
+    # ids grow with n: the list is newest first by id.
+    accepted, revoked, expired, pending, foreign = (
+        invitation(1), invitation(2), replace(invitation(3), expires_at=later(10)),
+        invitation(4), invitation(5, other_merchant),
+    )  # fmt: skip
+    async with any_uow_factory() as uow:
+        for each in (accepted, revoked, expired, pending, foreign):
+            await uow.invitations.add(each)
+        assert await uow.invitations.accept(accepted.id, user.id, later(20)) is True
+        assert await uow.invitations.revoke(revoked.id, later(21)) is True
+        await uow.commit()
+
+    now = later(100)
+    async with any_uow_factory() as uow:
+        listed = await uow.invitations.list(merchant_id, limit=10, now=now)
+        assert [i.id for i in listed] == [pending.id, expired.id, revoked.id, accepted.id]
+        assert [i.status(now) for i in listed] == [
+            InvitationStatus.PENDING, InvitationStatus.EXPIRED,
+            InvitationStatus.REVOKED, InvitationStatus.ACCEPTED,
+        ]  # fmt: skip
+        for status, expected in (
+            (InvitationStatus.PENDING, pending), (InvitationStatus.EXPIRED, expired),
+            (InvitationStatus.REVOKED, revoked), (InvitationStatus.ACCEPTED, accepted),
+        ):  # fmt: skip
+            found = await uow.invitations.list(merchant_id, limit=10, status=status, now=now)
+            assert [i.id for i in found] == [expected.id]
+        page = await uow.invitations.list(merchant_id, limit=2, starting_after=expired.id, now=now)
+        assert [i.id for i in page] == [revoked.id, accepted.id]
+        assert await uow.invitations.get(merchant_id, foreign.id) is None
+        assert await uow.invitations.get(merchant_id, revoked.id, for_update=True) == replace(
+            revoked, revoked_at=later(21)
+        )
+
+        # Neither an accepted nor a revoked invitation is revoked, re-issued or accepted.
+        assert await uow.invitations.revoke(accepted.id, later(30)) is False
+        assert await uow.invitations.revoke(revoked.id, later(30)) is False
+        assert await uow.invitations.reissue(revoked.id, sha("new"), later(900)) is False
+        assert await uow.invitations.accept(revoked.id, user.id, later(30)) is False
+        # An expired one is re-issued: a new token and expiry, the old token gone.
+        assert await uow.invitations.reissue(expired.id, sha("new"), later(900)) is True
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        assert await uow.invitations.by_token_hash(expired.token_hash) is None
+        reissued = await uow.invitations.by_token_hash(sha("new"))
+    assert reissued == replace(expired, token_hash=sha("new"), expires_at=later(900))
 
 
 # --- sessions and refresh tokens --------------------------------------------------------

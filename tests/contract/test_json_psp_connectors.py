@@ -6,6 +6,7 @@ settlement file), and an unreachable PSP is "not sent"."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from core.payments.acquirer import (
     RejectionCode,
     VoidRequest,
 )
+from core.payments.failover import retryable_elsewhere
 from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.psp.kora_simulator import KoraBooks
@@ -100,6 +102,10 @@ async def test_approve_capture_refund_and_the_settlement_file(
         ("4000000000000002", AuthorizationOutcome.DECLINED, DeclineCode.GENERIC_DECLINE),
         ("4000000000000119", AuthorizationOutcome.PROCESSING_ERROR, DeclineCode.PROCESSING_ERROR),
         ("4100000000000019", AuthorizationOutcome.RISK_BLOCKED, DeclineCode.FRAUDULENT),
+        ("4000000000000069", AuthorizationOutcome.DECLINED, DeclineCode.EXPIRED_CARD),
+        ("4000000000000127", AuthorizationOutcome.DECLINED, DeclineCode.INCORRECT_CVC),
+        # No 3-D Secure at either PSP: a soft decline that fails over to the card network.
+        ("4000002760003184", AuthorizationOutcome.DECLINED, DeclineCode.AUTHENTICATION_REQUIRED),
     ],
 )
 async def test_declines_in_paygates_codes(
@@ -114,6 +120,17 @@ async def test_declines_in_paygates_codes(
     assert (declined.outcome, declined.decline_code) == (outcome, code)
     found = await connector.lookup(request.attempt_reference)
     assert found is not None and (found.outcome, found.decline_code) == (outcome, code)
+
+
+async def test_a_payment_that_must_be_authenticated_is_a_soft_decline(
+    psp: tuple[Connector, object],
+) -> None:
+    connector, _ = psp
+    request = dataclasses.replace(authorization("4242424242424242"), require_authentication=True)
+    declined = await connector.authorize(request)
+    assert declined.outcome is AuthorizationOutcome.DECLINED
+    assert declined.decline_code is DeclineCode.AUTHENTICATION_REQUIRED
+    assert retryable_elsewhere(declined)  # the route's next acquirer runs 3-D Secure
 
 
 async def test_a_lost_reply_is_unknown_then_found_and_a_void_releases_it(

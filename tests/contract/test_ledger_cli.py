@@ -98,7 +98,8 @@ async def test_fx_load_settle_and_reconcile(
     assert "ledger 1200 JPY, acquirer 1300 JPY" in difference["detail"]
 
     # With an acquirer role, reconcile downloads its records (card network + UPI switch)
-    # over gRPC into the directory, then reads exactly that file: the same clean result.
+    # over gRPC into the directory, one file per acquirer, then reads exactly those: the
+    # same clean result, broken down per acquirer.
     roles = {pb.ACQUIRER_CARD_NETWORK: payments.acquirer, pb.ACQUIRER_UPI_SWITCH: UpiSimulator()}
     server, health, port = await acquirer_server.start(roles, "127.0.0.1:0", service_token="t0k")
     downloaded = tmp_path / "downloaded"
@@ -113,9 +114,16 @@ async def test_fx_load_settle_and_reconcile(
     assert (code, fetched.messages("difference")) == (ledger_cli.OK, [])
     (summary,) = fetched.messages("reconciled")
     assert (summary["ledger_movements"], summary["acquirer_lines"]) == (4, 4)
-    day_file = downloaded / settlement_file.file_name(DAY.date())
-    assert summary["files"] == [str(day_file)]
+    day_file = downloaded / settlement_file.file_name(DAY.date(), "card_network_simulator")
+    upi_file = downloaded / settlement_file.file_name(DAY.date(), "upi_simulator")
+    assert summary["files"] == [str(day_file), str(upi_file)]
     assert day_file.read_bytes() == path.read_bytes()  # what the simulator's file says
+    parts = [(a["acquirer"], a["matched"], a["acquirer_lines"], a["differences"])
+             for a in summary["acquirers"]]  # fmt: skip
+    assert parts == [("card_network_simulator", 4, 4, 0), ("upi_simulator", 0, 0, 0)]
+    assert [line["acquirer"] for line in fetched.messages("acquirer reconciled")] == [
+        a["acquirer"] for a in summary["acquirers"]
+    ]
     # Nobody listening there any more: unusable input, exit 2.
     gone = Said()
     code = await ledger_cli.run_reconcile(

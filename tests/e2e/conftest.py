@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.sql.vault.migrate import migrate_vault
@@ -98,9 +99,9 @@ def gateway_settings(
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
     `demo_shop` the demo merchant runs too (Gateway.demo_url).
     """
-    ports = free_ports(8)
+    ports = free_ports(9)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
-    stripe_port = ports[7]
+    stripe_port, psp_port = ports[7:]
     api_base_port = free_port_range(api_processes, set(ports))
     taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
     return Settings(
@@ -119,6 +120,7 @@ def gateway_settings(
         demo_port=demo_port if demo_shop else 0,
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
+        psp_port=psp_port,
         log_level="INFO",
         db_pool_size=5,
     )
@@ -205,7 +207,9 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
     """The vault's own database, as split mode has it: only the vault's chain migrated."""
-    async with fresh_database(postgres_admin_url, "paygate_vault_split", migrate_vault) as url:
+    async with fresh_database(
+        postgres_admin_url, "paygate_vault_split", migrator=migrate_vault
+    ) as url:
         yield url
 
 
@@ -214,3 +218,13 @@ def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
     # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
     with running_gateway(gateway_database_url, redis_url=redis_url) as running:
         yield running
+
+
+@pytest.fixture
+async def rest(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client of the session's gateway with no credentials of its own (a test that
+    wants a key's client defines its own `rest`)."""
+    async with httpx.AsyncClient(
+        base_url=gateway.rest_url, transport=httpx.AsyncHTTPTransport(), timeout=30
+    ) as http:
+        yield http

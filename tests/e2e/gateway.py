@@ -41,6 +41,11 @@ class Gateway:
     demo_url: str = ""
     # Child name (api-0, ..., worker, web, envoy) -> its Prometheus /metrics URL.
     metrics_urls: dict[str, str] = field(default_factory=dict)
+    # The JSON PSPs every child routes to (the PSP role's, by default).
+    orbit_url: str = ""
+    kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
 
     @property
     def pids(self) -> dict[str, int]:
@@ -113,6 +118,10 @@ def start_gateway(
         publishable_key=ready.seed.publishable_key,
         acquirer_target=ready.acquirer_target,
         acquirer_service_token=launcher.settings.acquirer_service_token.reveal(),
+        orbit_url=ready.orbit_url,
+        kora_url=ready.kora_url,
+        wallet_url=ready.wallet_url,
+        netbanking_url=ready.netbanking_url,
         _launcher=launcher,
         _loop=loop,
         _thread=thread,

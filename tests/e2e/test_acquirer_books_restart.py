@@ -1,13 +1,16 @@
-"""The acquirer never forgets: a day of mixed traffic with a restart of the whole gateway in
-the middle reconciles with 0 differences, and an authorization made before the restart is
-captured after it. The acquirer role's books are journaled under the data dir
-(sandbox/acquirer/books_journal.py) and taken up again when the role starts."""
+"""The acquirers never forget: a day of mixed traffic across every acquirer the default
+routing uses (the card network for USD, Orbit for EUR, Kora for ZAR, the UPI switch), with
+a restart of the whole gateway in the middle, reconciles with 0 differences per acquirer,
+and an authorization made before the restart is captured after it. The acquirer role's
+and the PSP role's books are journaled under the data dir
+(sandbox/acquirer/books_journal.py) and taken up again when the roles start."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -25,6 +28,8 @@ from tests.e2e.test_ledger_e2e import paygate
 
 APPROVED = "4242424242424242"
 DECLINED = "4000000000000002"
+# The currency that the default routing sends to each card acquirer first.
+CARD_ACQUIRERS = {"usd": "card_network_simulator", "eur": "orbit", "zar": "kora"}
 
 
 @pytest.fixture
@@ -54,14 +59,16 @@ class Shop:
             timeout=30,
         )
 
-    def pay(self, amount: int, *, card: str = APPROVED, manual: bool = False) -> dict[str, Any]:
+    def pay(
+        self, amount: int, currency: str, *, card: str = APPROVED, manual: bool = False
+    ) -> dict[str, Any]:
         token = self.rest.post(
             "/v1/tokens",
             json={"card": {"number": card, "exp_month": 12, "exp_year": 2040, "cvc": "123"}},
             headers={"Authorization": f"Bearer {self.gateway.publishable_key}", **key()},
         )
         assert token.status_code == 200, token.text
-        body: dict[str, Any] = {"amount": amount, "currency": "eur"}
+        body: dict[str, Any] = {"amount": amount, "currency": currency}
         if manual:
             body["capture_method"] = "MANUAL"
         created = self.rest.post("/v1/payment_intents", json=body, headers=key())
@@ -84,6 +91,24 @@ class Shop:
         intent: dict[str, Any] = captured.json()
         return intent
 
+    def pay_by_upi(self, amount: int) -> None:
+        """A collect that success@upi approves after a short delay."""
+        body = {"amount": amount, "currency": "inr", "payment_method_types": ["upi"]}
+        created = self.rest.post("/v1/payment_intents", json=body, headers=key())
+        assert created.status_code == 200, created.text
+        intent_id = created.json()["id"]
+        confirmed = self.rest.post(
+            f"/v1/payment_intents/{intent_id}/confirm",
+            json={"upi": {"vpa": "success@upi"}},
+            headers=key(),
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        status, deadline = confirmed.json()["status"], time.monotonic() + 30
+        while status in ("REQUIRES_ACTION", "PROCESSING") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = self.rest.get(f"/v1/payment_intents/{intent_id}").json()["status"]
+        assert status == "SUCCEEDED"
+
     def refund(self, intent_id: str, amount: int) -> None:
         refunded = self.rest.post(
             "/v1/refunds", json={"payment_intent": intent_id, "amount": amount}, headers=key()
@@ -94,15 +119,18 @@ class Shop:
         self.rest.close()
 
 
-def traffic(shop: Shop) -> dict[str, Any]:
-    """Charges, a decline, a partial refund; returns a manual authorization to capture later."""
-    for amount in (1100, 2300):
-        assert shop.pay(amount)["status"] == "SUCCEEDED"
-    assert "declined" in shop.pay(900, card=DECLINED)
-    refunded = shop.pay(4000)
-    shop.refund(refunded["id"], 1500)
-    held = shop.pay(3100, manual=True)
-    assert held["status"] == "REQUIRES_CAPTURE", held
+def traffic(shop: Shop) -> list[dict[str, Any]]:
+    """At each card acquirer: a charge, a decline, a partially refunded charge; and a UPI
+    collect. Returns a manual authorization per card acquirer, to capture later."""
+    held = []
+    for currency in CARD_ACQUIRERS:
+        assert shop.pay(1100, currency)["status"] == "SUCCEEDED"
+        assert "declined" in shop.pay(900, currency, card=DECLINED)
+        refunded = shop.pay(4000, currency)
+        shop.refund(refunded["id"], 1500)
+        held.append(shop.pay(3100, currency, manual=True))
+        assert held[-1]["status"] == "REQUIRES_CAPTURE", held[-1]
+    shop.pay_by_upi(2500)
     return held
 
 
@@ -116,20 +144,32 @@ def test_a_restart_in_the_middle_of_a_day_reconciles_with_no_difference(
         shop = Shop(first)
         held_before = traffic(shop)
         shop.close()
-    assert (data_dir / "acquirer" / "card_network.jsonl").exists()  # the books on disk
+    for books in ("acquirer/card_network", "acquirer/upi_switch", "psp/orbit", "psp/kora"):
+        assert (data_dir / f"{books}.jsonl").exists(), books  # the books on disk
 
     with (data_dir / "gateway-2.log").open("w") as out, start_gateway(settings, out=out) as second:
         shop = Shop(second)
-        # Authorized before the restart, captured after it: the acquirer remembers it.
-        assert shop.capture(held_before["id"])["status"] == "SUCCEEDED"
-        held_after = traffic(shop)
-        assert shop.capture(held_after["id"])["status"] == "SUCCEEDED"
+        # Authorized before the restart, captured after it: each acquirer remembers it.
+        for held in [*held_before, *traffic(shop)]:
+            assert shop.capture(held["id"])["status"] == "SUCCEEDED"
         shop.close()
         if datetime.now(UTC).date() != day:
             pytest.skip("the UTC day turned during the test")
         code, said = paygate(second, "reconcile", "--date", day.isoformat())
     summary = said[-1]
-    assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
-    # Both halves of the day are in the acquirer's lines: 2 x (2 charges + 1 refunded
-    # charge + 1 refund + 1 manual capture) = 10.
-    assert summary["acquirer_lines"] == 10, summary
+    differences = "; ".join(
+        f"{line['kind']} at {line.get('acquirer')}: {line['detail']}"
+        for line in said
+        if line["msg"] == "difference"
+    )
+    assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), differences
+    # Both halves of the day are in each card acquirer's lines: 2 x (1 charge + 1 refunded
+    # charge + 1 refund + 1 manual capture) = 8; the UPI switch's, 2 collects.
+    parts = {
+        part["acquirer"]: (part["acquirer_lines"], part["matched"], part["differences"])
+        for part in summary["acquirers"]
+    }
+    expected = {name: (8, 8, 0) for name in CARD_ACQUIRERS.values()}
+    idle = {"wallet": (0, 0, 0), "netbanking": (0, 0, 0)}  # reconciled, though unused here
+    assert parts == {**expected, "upi_simulator": (2, 2, 0), **idle}, summary
+    assert summary["acquirer_lines"] == 26, summary

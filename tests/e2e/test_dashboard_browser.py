@@ -4,8 +4,10 @@ A gateway of its own (its own database and rate-limit store: the story signs up 
 users from the browser's one address) serves /dashboard through Envoy. Debian's
 `chromium`, driven by playwright-core from npm, runs tests/e2e/browser/dashboard_flows.mjs:
 an owner signs up, makes an API key, pays with it over plain HTTP, refunds the payment from
-its page and watches the balance change, invites a STAFF colleague and revokes the key; the
-colleague joins, sees no refund button, and the API refuses the refund anyway. The tests
+its page and watches the balance change, invites a STAFF colleague (revoking a first
+invitation), revokes the key, and switches to live mode and back; the colleague finds the
+revoked link refused, joins with the other, sees no refund button, and the API refuses the
+refund anyway; the owner then finds no invitation pending. The tests
 here check that report and what the server says. Screenshots of every page are kept under
 var/artifacts/dashboard/ (not committed).
 """
@@ -36,8 +38,8 @@ PASSWORD = "correct horse battery staple"
 PAGES = (
     "signup", "overview", "settings", "api-key-created", "payments", "payment-detail",
     "balance-after", "settlements", "payouts", "disputes", "webhook-created", "webhook-retried",
-    "docs", "team-invited",
-    "signed-out", "joined", "payment-no-refund",
+    "docs", "team-invited", "live-payments", "live-key-created", "test-mode-again",
+    "signed-out", "revoked-link-refused", "joined", "payment-no-refund", "team-after-join",
 )  # fmt: skip
 
 
@@ -178,6 +180,26 @@ def test_staff_sees_no_refund_button_and_the_api_refuses_the_refund_anyway(
     assert "API keys" not in seen["staffNav"] and "Webhooks" not in seen["staffNav"]
     assert seen["staffRefundStatus"] == 403
     assert seen["staffRefundReason"] == "MISSING_PERMISSION"
+
+
+def test_invitations_are_pending_until_accepted_and_a_revoked_link_is_refused(
+    story: dict[str, Any],
+) -> None:
+    seen = steps(story)
+    assert "staff-" in seen["pendingBefore"] and "STAFF" in seen["pendingBefore"]
+    assert "invtok_" not in seen["pendingBefore"]  # the list never shows a link's secret
+    assert "does not work" in seen["revokedLinkRefused"]
+    assert seen["pendingAfter"].startswith("No pending invitations")
+    assert "staff-" in seen["membersAfter"]
+
+
+def test_live_mode_shows_live_data_only_and_makes_live_keys(story: dict[str, Any]) -> None:
+    seen = steps(story)
+    assert seen["liveBanners"] == 0 and "live" in seen["liveShell"].split()
+    assert seen["livePayments"].startswith("No live payments yet")
+    assert seen["liveKeyPrefix"] == "sk_live_"
+    assert seen["liveKeyReadsTestPayment"] == 404
+    assert seen["testBannerAgain"].startswith("Test mode")
 
 
 def test_the_guides_sample_runs_with_the_merchants_own_test_key(story: dict[str, Any]) -> None:

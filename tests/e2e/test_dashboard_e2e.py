@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,14 +41,6 @@ def owner(gateway: Gateway) -> dict[str, str]:
         "Authorization": f"Bearer {session['access_token']}",
         "Paygate-Account": session["accounts"][0]["account"]["id"],
     }
-
-
-@pytest.fixture
-async def rest(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=gateway.rest_url, transport=httpx.AsyncHTTPTransport(), timeout=30
-    ) as http:
-        yield http
 
 
 async def secret_key(rest: httpx.AsyncClient, owner: dict[str, str], role: str) -> str:

@@ -242,11 +242,14 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
     # Directly under /tmp: as root the data dir's parents are opened to the pgserver user.
     root = Path(tempfile.mkdtemp(prefix="paygate-up-"))
     data_dir = root / "var"
-    ports = free_ports(8)
+    ports = free_ports(9)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     api_base = free_port_range(2, set(ports))
     env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PAYGATE_ACQUIRER_TARGET")
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("DATABASE_URL", "PAYGATE_ACQUIRER_TARGET", "PAYGATE_ORBIT_URL", "PAYGATE_KORA_URL")
     }
     env.update(
         PAYGATE_DATA_DIR=str(data_dir),
@@ -261,6 +264,7 @@ def up_env() -> Iterator[tuple[Path, dict[str, str]]]:
         PAYGATE_ACQUIRER_PORT=str(acquirer_port),
         PAYGATE_DEMO_PORT=str(demo_port),
         PAYGATE_STRIPE_PORT=str(ports[7]),
+        PAYGATE_PSP_PORT=str(ports[8]),
         PAYGATE_DB_POOL_SIZE="2",
     )
     yield data_dir, env
@@ -284,9 +288,9 @@ def test_up_survives_a_killed_launcher_and_stops_cleanly_on_sigterm(
     assert json.loads(seed_file.read_text())["secret_key"] == keys["secret key"]
     children = first.children()
     assert {p.name() for p in children} >= {"envoy", "redis-server"}
-    # The embedded Redis, the acquirer, two API processes, the worker, the web process,
-    # the Stripe-compatible surface, Envoy, the demo shop; PostgreSQL is a daemon.
-    assert len(children) == 9
+    # The embedded Redis, the acquirer, the PSPs, two API processes, the worker, the web
+    # process, the Stripe-compatible surface, Envoy, the demo shop; PostgreSQL is a daemon.
+    assert len(children) == 10
 
     # A SIGKILLed launcher takes its children with it (parent-death signal) ...
     first.process.kill()

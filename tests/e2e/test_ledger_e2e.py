@@ -61,13 +61,17 @@ def midnight(day: date) -> datetime:
 
 def paygate(gateway: Gateway, *args: str) -> tuple[int, list[dict[str, Any]]]:
     """Runs `paygate ARGS` as an operator would, on the gateway's database and data dir,
-    with the acquirer role's address (reconcile reads its records)."""
+    with the acquirers' addresses (reconcile reads their records)."""
     env = {
         **os.environ,
         "DATABASE_URL": gateway.database_url,
         "PAYGATE_DATA_DIR": str(gateway.data_dir),
         "PAYGATE_ACQUIRER_TARGET": gateway.acquirer_target,
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
+        "PAYGATE_ORBIT_URL": gateway.orbit_url,
+        "PAYGATE_KORA_URL": gateway.kora_url,
+        "PAYGATE_WALLET_URL": gateway.wallet_url,
+        "PAYGATE_NETBANKING_URL": gateway.netbanking_url,
     }
     done = subprocess.run(
         [sys.executable, "-m", "servers.cli", *args],
@@ -228,12 +232,15 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     assert summary["ledger_movements"] == summary["acquirer_lines"]
     assert summary["ledger_totals"] == summary["acquirer_totals"]
     assert summary["payments_checked"] >= 4
-    # reconcile downloaded the acquirer's records of the day into the file it read.
+    # reconcile downloaded each acquirer's records of the day into the files it read.
     acquirer_dir = gateway.data_dir / "acquirer"
-    day_file = acquirer_dir / settlement_file.file_name(day)
-    assert summary["files"] == [str(day_file)]
-    rows = day_file.read_bytes().decode().split("\r\n")
-    ours = [row.split(",") for row in rows[1:] if f",{merchant.id}," in row]
+    names = ("card_network_simulator", "upi_simulator", "orbit", "kora", "wallet", "netbanking")
+    day_files = [acquirer_dir / settlement_file.file_name(day, name) for name in names]
+    assert summary["files"] == [str(f) for f in day_files]
+    by_file = {f: f.read_bytes().decode().split("\r\n") for f in day_files}
+    ours = [
+        row.split(",") for rows in by_file.values() for row in rows[1:] if f",{merchant.id}," in row
+    ]
     assert sorted((r[0], int(r[4]), r[5]) for r in ours) == sorted(
         [
             ("CAPTURE", 12_000, "USD"),
@@ -245,7 +252,10 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
         ]
     )
 
-    # ...and a corrupted line of the acquirer's file is reported.
+    # ...and a corrupted line of an acquirer's file (Orbit's: EUR cards go there) is
+    # reported.
+    orbit = day_files[names.index("orbit")]
+    rows = by_file[orbit]
     (line,) = [
         i
         for i, row in enumerate(rows)
@@ -256,8 +266,13 @@ async def test_a_day_of_traffic_settles_pays_out_and_reconciles(
     rows[line] = rows[line].replace(",5000,EUR,", ",5001,EUR,")
     corrupted = tmp_path / "corrupted.csv"
     corrupted.write_text("\r\n".join(rows))
+    files = [str(corrupted if f == orbit else f) for f in day_files]
     code, said = paygate(
-        gateway, "reconcile", "--date", day.isoformat(), "--acquirer-file", str(corrupted)
+        gateway,
+        "reconcile",
+        "--date",
+        day.isoformat(),
+        *(arg for f in files for arg in ("--acquirer-file", f)),
     )
     assert code == 1
     differences = [line for line in said if line["msg"] == "difference"]

@@ -348,6 +348,8 @@ def second_worker(hooks_gateway: Gateway, own_database: str, tmp_path: Path) -> 
         "PAYGATE_DATA_DIR": str(hooks_gateway.data_dir),
         "PAYGATE_ACQUIRER_TARGET": hooks_gateway.acquirer_target,
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": hooks_gateway.acquirer_service_token,
+        "PAYGATE_ORBIT_URL": hooks_gateway.orbit_url,
+        "PAYGATE_KORA_URL": hooks_gateway.kora_url,
         "PAYGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "PAYGATE_WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
         "PAYGATE_WEBHOOK_TIMEOUT": "3",

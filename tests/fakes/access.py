@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.access.audit import AuditEvent, AuditQuery, RecordedAuditEvent
-from core.access.members import Invitation, Member, Membership
+from core.access.members import Invitation, InvitationStatus, Member, Membership
 from core.access.roles import Role
 from core.access.sessions import AuthSession, RefreshToken
 from core.access.users import User
@@ -112,11 +112,59 @@ class MemoryInvitations:
         return copy.deepcopy(found)
 
     async def accept(self, invitation_id: str, user_id: str, at: datetime) -> bool:
-        stored = self._t.invitations.get(invitation_id)
-        if stored is None or stored.accepted_at is not None:
+        stored = self._unanswered(invitation_id)
+        if stored is None:
             return False
         stored.accepted_at, stored.accepted_by = at, user_id
         return True
+
+    async def get(
+        self, merchant_id: str, invitation_id: str, *, for_update: bool = False
+    ) -> Invitation | None:
+        stored = self._t.invitations.get(invitation_id)
+        return copy.deepcopy(stored) if stored and stored.merchant_id == merchant_id else None
+
+    async def list(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: InvitationStatus | None = None,
+        now: datetime,
+    ) -> Sequence[Invitation]:
+        rows = sorted(
+            (
+                i
+                for i in self._t.invitations.values()
+                if i.merchant_id == merchant_id
+                and (starting_after is None or i.id < starting_after)
+                and (status is None or i.status(now) is status)
+            ),
+            key=lambda i: i.id,
+            reverse=True,
+        )
+        return [copy.deepcopy(i) for i in rows[:limit]]
+
+    async def revoke(self, invitation_id: str, at: datetime) -> bool:
+        stored = self._unanswered(invitation_id)
+        if stored is None:
+            return False
+        stored.revoked_at = at
+        return True
+
+    async def reissue(self, invitation_id: str, token_hash: bytes, expires_at: datetime) -> bool:
+        stored = self._unanswered(invitation_id)
+        if stored is None:
+            return False
+        stored.token_hash, stored.expires_at = token_hash, expires_at
+        return True
+
+    def _unanswered(self, invitation_id: str) -> Invitation | None:
+        stored = self._t.invitations.get(invitation_id)
+        if stored is None or stored.accepted_at is not None or stored.revoked_at is not None:
+            return None
+        return stored
 
 
 class MemorySessions:

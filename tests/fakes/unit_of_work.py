@@ -136,12 +136,14 @@ class _PaymentIntents:
         limit: int,
         starting_after: str | None = None,
         status: Status | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[PaymentIntent]:
         rows = sorted(
             (
                 i
                 for i in self._t.payment_intents.values()
                 if i.merchant_id == merchant_id
+                and (livemode is None or i.livemode is livemode)
                 and (status is None or i.status is status)
                 and (starting_after is None or i.id < starting_after)
             ),
@@ -209,6 +211,15 @@ class _PaymentAttempts:
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         attempt = self._t.payment_attempts.get(attempt_id)
         return copy.deepcopy(attempt) if attempt is not None else None
+
+    async def locked_with_intent(
+        self, merchant_id: str, attempt_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt] | None:
+        attempt = self._t.payment_attempts.get(attempt_id)
+        intent = self._t.payment_intents.get(attempt.payment_intent_id) if attempt else None
+        if attempt is None or intent is None or intent.merchant_id != merchant_id:
+            return None
+        return copy.deepcopy(intent), copy.deepcopy(attempt)
 
     async def get_many(
         self, attempt_ids: Sequence[str], *, for_update: bool = False
@@ -390,13 +401,19 @@ class _ApiKeys:
         return copy.deepcopy(key)
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        livemode: bool | None = None,
     ) -> Sequence[ApiKey]:
         rows = sorted(
             (
                 k
                 for k in self._t.api_keys.values()
                 if k.merchant_id == merchant_id
+                and (livemode is None or k.livemode is livemode)
                 and (starting_after is None or k.id < starting_after)
             ),
             key=lambda k: k.id,

@@ -174,7 +174,7 @@ async def _lookup(book: GrpcAcquirer, attempt_id: str) -> AuthorizationResult | 
 
 async def reconciled(gateway: Gateway) -> list[str]:
     """`paygate reconcile` of today (its code, in this process) finds no difference:
-    settlement = ledger = the acquirer role's settlement records."""
+    settlement = ledger = every acquirer's settlement records."""
     said: list[tuple[str, str, dict[str, Any]]] = []
 
     def say(level: str, message: str, **fields: Any) -> None:
@@ -186,7 +186,14 @@ async def reconciled(gateway: Gateway) -> list[str]:
         say,
         files=[],
         directory=gateway.data_dir,
-        acquirer=AcquirerRole(gateway.acquirer_target, gateway.acquirer_service_token),
+        acquirer=AcquirerRole(
+            gateway.acquirer_target,
+            gateway.acquirer_service_token,
+            orbit_url=gateway.orbit_url,
+            kora_url=gateway.kora_url,
+            wallet_url=gateway.wallet_url,
+            netbanking_url=gateway.netbanking_url,
+        ),
     )
     if code == 0:
         return []

@@ -67,7 +67,7 @@ def test_every_role_runs_as_its_own_deployment() -> None:
         d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         for d in of_kind("Deployment")
     }
-    assert components == {"api", "worker", "web", "stripe", "vault", "acquirer", "envoy"}
+    assert components == {"api", "worker", "web", "stripe", "vault", "acquirer", "psp", "envoy"}
     jobs = of_kind("Job")
     assert [j["spec"]["template"]["spec"]["containers"][0]["args"] for j in jobs] == [["migrate"]]
 
@@ -143,18 +143,19 @@ def test_only_the_api_pods_reach_the_vault() -> None:
     assert len(guarding) == 1
     (policy,) = guarding
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    (rule,) = policy["spec"]["ingress"]
-    assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [
-        {"app.kubernetes.io/name": "paygate", "app.kubernetes.io/component": "api"}
-    ]
-    assert [p["port"] for p in rule["ports"]] == [50070]
+    # The internal port from the API pods; the public token service from Envoy only.
+    assert _ingress_peers("vault") == {50070: [_pods("api")], 50071: [_pods("envoy")]}
+    envoy = next(d for d in of_kind("Deployment") if d["metadata"]["name"] == "paygate-envoy")
+    render = envoy["spec"]["template"]["spec"]["initContainers"][0]["env"]
+    upstreams = {v["name"]: v.get("value") for v in render}
+    assert upstreams["PAYGATE_ENVOY_VAULT_UPSTREAM"] == "paygate-vault:50071"
     # The vault's keys are in a Secret only the vault mounts.
     for name, pod in workloads():
         refs = {
             v["valueFrom"]["secretKeyRef"]["name"]
             for c in pod["containers"]
             for v in c.get("env", [])
-            if "valueFrom" in v
+            if "secretKeyRef" in v.get("valueFrom", {})
         }
         if "paygate-vault-secrets" in refs:
             assert name in {"paygate-vault", "paygate-migrate"}, name
@@ -177,6 +178,15 @@ def _ingress_peers(component: str) -> dict[int, list[dict[str, str]]]:
 
 def _pods(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "paygate", "app.kubernetes.io/component": component}
+
+
+def test_only_the_zone_and_the_worker_reach_the_psps() -> None:
+    peers = _ingress_peers("psp")
+    assert list(peers) == [50056]
+    assert sorted(p["app.kubernetes.io/component"] for p in peers[50056]) == ["vault", "worker"]
+    config = next(c for c in of_kind("ConfigMap") if c["metadata"]["name"] == "paygate-config")
+    assert config["data"]["PAYGATE_ORBIT_URL"] == "http://paygate-psp:50056"
+    assert config["data"]["PAYGATE_KORA_URL"] == "http://paygate-psp:50056/kora"
 
 
 def test_envoy_routes_stripe_to_its_pods_which_reach_only_the_api() -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from google.protobuf import descriptor_pb2
 
 from servers.runtime import envoy_config
@@ -287,3 +288,81 @@ def test_without_a_stripe_role_there_is_no_stripe_route() -> None:
     rest, _ = _routes(text)
     assert all(r["match"].get("prefix") != "/stripe/" for r in rest)  # type: ignore[union-attr]
     assert _cluster_endpoints(text, "stripe") == []
+
+
+def test_the_fault_filter_is_absent_unless_asked_for(rendered: str) -> None:
+    assert "envoy.filters.http.fault" not in rendered
+    assert Settings().envoy_fault_injection is False
+    off = Settings.from_env({"PAYGATE_ENVOY_FAULT_INJECTION": "false"})
+    assert off.envoy_fault_injection is False
+
+
+def test_with_fault_injection_the_fault_filter_runs_first_on_rest(tmp_path: Path) -> None:
+    rendered = envoy_config.render(
+        replace(SETTINGS, envoy_fault_injection=True), envoy_config.descriptor_path()
+    )
+    rest, grpc = rendered.split("\n  - name: grpc\n", 1)
+    filters = rest.split("http_filters:\n", 1)[1]
+    first = json.loads(filters.splitlines()[0].strip().removeprefix("- "))
+    assert first == envoy_config.FAULT_FILTER
+    assert "envoy.filters.http.fault" not in grpc
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    envoy_config.validate(config)
+    assert Settings.from_env({"PAYGATE_ENVOY_FAULT_INJECTION": "1"}).envoy_fault_injection
+
+
+def test_the_list_guard_runs_only_where_a_body_can_hold_a_list(rendered: str) -> None:
+    """A GET (or a body without list fields) never enters Lua for the guard; every binding
+    whose body holds a list field reaches it, on the cluster the catch-alls would pick."""
+    rest, _ = _routes(rendered)
+    guarded = [r for r in rest if envoy_config.LIST_GUARD in r.get("typed_per_filter_config", {})]  # type: ignore[operator]
+    on = [
+        r
+        for r in guarded
+        if not r["typed_per_filter_config"][envoy_config.LIST_GUARD].get("disabled")
+    ]  # type: ignore[index]
+    api = envoy_config.read_descriptor(envoy_config.descriptor_path())
+    assert ("POST", "/v1/payment_intents") in api.list_body_rules
+    assert all(verb != "GET" for verb, _ in api.list_body_rules)
+    for verb, template in api.list_body_rules:
+        regex = envoy_config.path_regex(template)
+        route = next(r for r in on if r["match"]["safe_regex"]["regex"] == regex)  # type: ignore[index]
+        assert re.fullmatch(
+            route["match"]["headers"][0]["string_match"]["safe_regex"]["regex"], verb
+        )  # type: ignore[index]
+        web = template.startswith(envoy_config.WEB_PATH_PREFIXES)
+        assert route["route"]["cluster"] == ("web" if web else "api")  # type: ignore[index]
+    assert (
+        "default_source_code"
+        not in rendered.split("name: paygate.list_guard", 1)[1].split("- name:", 1)[0]
+    )
+
+
+def test_tokens_go_to_the_vault_role_when_it_serves_them(tmp_path: Path) -> None:
+    descriptor = envoy_config.descriptor_path()
+    split = envoy_config.render(
+        replace(SETTINGS, envoy_vault_upstream="127.0.0.1:40071"), descriptor
+    )
+    config = tmp_path / "envoy.yaml"
+    config.write_text(split)
+    envoy_config.validate(config)
+    for routes in _routes(split):
+        tokens = next(
+            r
+            for r in routes
+            if r["match"].get("prefix") == "/paygate.v1.TokenService/"  # type: ignore[union-attr]
+        )
+        assert tokens["route"]["cluster"] == envoy_config.TOKENS_CLUSTER  # type: ignore[index]
+        # Ahead of the catch-all and of the per-service routes to the API processes.
+        assert routes.index(tokens) < len(routes) - 1
+        later = routes[routes.index(tokens) + 1 :]
+        assert not any(r["match"].get("prefix") == "/paygate.v1.TokenService/" for r in later)  # type: ignore[union-attr]
+    clusters = {c["name"]: c for c in yaml.safe_load(split)["static_resources"]["clusters"]}
+    (endpoints,) = clusters[envoy_config.TOKENS_CLUSTER]["load_assignment"]["endpoints"]
+    address = endpoints["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert address == {"address": "127.0.0.1", "port_value": 40071}
+    # Without it, tokens go to the API processes with everything else.
+    embedded = envoy_config.render(SETTINGS, descriptor)
+    names = [c["name"] for c in yaml.safe_load(embedded)["static_resources"]["clusters"]]
+    assert envoy_config.TOKENS_CLUSTER not in names

@@ -16,10 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
 from adapters.sql.ledger.journal import SqlLedger
-from adapters.sql.tables import ledger_entries, payment_events, payment_intents
+from adapters.sql.tables import ledger_entries, payment_attempts, payment_events, payment_intents
 from core.ledger.model import JournalEntry
 from core.ledger.reconciliation import PaymentRecord
 from core.payments.model import Status
+
+# The acquirer that holds a payment's money: its latest attempt's (after a failover, the
+# last one sent to).
+_HOLDER = (
+    select(payment_attempts.c.acquirer)
+    .where(
+        payment_attempts.c.id == payment_intents.c.latest_attempt,
+        payment_attempts.c.merchant_id == payment_intents.c.merchant_id,
+    )
+    .scalar_subquery()
+)
 
 _COLUMNS = (
     payment_intents.c.merchant_id,
@@ -27,6 +38,7 @@ _COLUMNS = (
     payment_intents.c.currency,
     payment_intents.c.amount_received,
     payment_intents.c.amount_refunded,
+    func.coalesce(_HOLDER, ""),
 )
 
 

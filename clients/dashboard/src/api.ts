@@ -59,6 +59,7 @@ export function sessionFrom(answer: auth.Session, wanted: string, previous = "")
     refreshToken: answer.refreshToken,
     expiresAt: Date.now() + Number(answer.expiresIn) * 1000,
     email: answer.user?.email ?? "",
+    userId: answer.user?.id ?? "",
     accounts,
     accountId: chooseAccount(accounts, wanted, previous),
   };
@@ -73,7 +74,7 @@ export function createApi(baseUrl: string, holder: SessionHolder, fetch?: typeof
   async function refresh(session: StoredSession): Promise<void> {
     try {
       const answer = await open.refresh({ refreshToken: session.refreshToken });
-      holder.set(sessionFrom(answer, session.accountId));
+      holder.set({ ...sessionFrom(answer, session.accountId), livemode: session.livemode });
     } catch {
       holder.set(null); // expired or revoked: sign in again
     }
@@ -87,7 +88,11 @@ export function createApi(baseUrl: string, holder: SessionHolder, fetch?: typeof
       session = holder.get();
     }
     if (!session) return {};
-    return { authorization: `Bearer ${session.accessToken}`, "paygate-account": session.accountId };
+    return {
+      authorization: `Bearer ${session.accessToken}`,
+      "paygate-account": session.accountId,
+      "paygate-mode": session.livemode ? "live" : "test",
+    };
   };
   // The session ended on the server (revoked, the user removed): sign the tab out, which
   // shows the sign-in page, rather than fail every call that follows.

@@ -9,8 +9,10 @@ export interface Dashboard {
   session: StoredSession;
   membership: Membership;
   can: (permission: string) => boolean;
-  // Test mode or live mode: the dashboard acts in test mode until live mode exists.
+  // Live mode or test mode (docs/dashboard.md): every call says which, and the API shows
+  // that mode's objects only.
   livemode: boolean;
+  switchMode: (livemode: boolean) => void;
   baseUrl: string;
   switchAccount: (accountId: string) => void;
   signOut: () => Promise<void>;

@@ -118,6 +118,16 @@ function Shell(props: { dashboard: Dashboard; route: Route }) {
         </nav>
         <div className="who">
           <span className={`mode-pill ${livemode ? "live" : "test"}`}>{livemode ? "Live" : "Test"} mode</span>
+          <label className="mode-toggle">
+            <input
+              type="checkbox"
+              role="switch"
+              aria-label="Test mode"
+              checked={!livemode}
+              onChange={(e) => props.dashboard.switchMode(!e.target.checked)}
+            />
+            Test mode
+          </label>
           <span className="email">{session.email}</span>
           <span className="muted">Role: {membership.role}</span>
           <button type="button" onClick={() => props.dashboard.signOut()}>
@@ -125,7 +135,7 @@ function Shell(props: { dashboard: Dashboard; route: Route }) {
           </button>
         </div>
       </aside>
-      <main className="content" key={session.accountId}>
+      <main className="content" key={`${session.accountId} ${livemode ? "live" : "test"}`}>
         {page(props.route)}
       </main>
     </div>
@@ -176,8 +186,9 @@ function App() {
     session,
     membership,
     baseUrl,
-    livemode: false,
+    livemode: session.livemode ?? false,
     can: (permission) => can(membership.role, permission),
+    switchMode: (livemode) => holder.set({ ...session, livemode }),
     switchAccount: (accountId) => {
       holder.set({ ...session, accountId });
       location.hash = href(["overview"]);
@@ -194,7 +205,7 @@ function App() {
       const answer = await api.auth.refresh({ refreshToken: session.refreshToken });
       const known = new Set(session.accounts.map((a) => a.accountId));
       const joined = answer.accounts.find((m) => m.account && !known.has(m.account.id))?.account?.id ?? "";
-      holder.set(sessionFrom(answer, joined, session.accountId));
+      holder.set({ ...sessionFrom(answer, joined, session.accountId), livemode: session.livemode });
     },
   };
   return (

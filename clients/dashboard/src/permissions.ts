@@ -1,6 +1,6 @@
 // What the signed-in user may do in the current account: the permissions of their role
-// there (roles.json, which tests/unit/test_dashboard_roles.py keeps equal to
-// core/access/roles.py). The dashboard hides what the role may not use; the API refuses
+// there (roles.json, generated from core/access/roles.py by `make gen`, so `make check-gen`
+// fails when they differ). The dashboard hides what the role may not use; the API refuses
 // it anyway.
 
 import roles from "./roles.json";

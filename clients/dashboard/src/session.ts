@@ -14,8 +14,13 @@ export interface StoredSession {
   // Milliseconds since the epoch when the access token stops working.
   expiresAt: number;
   email: string;
+  // usr_...: to tell the user's own doings (an invitation they sent) from others'.
+  userId?: string;
   accounts: Membership[];
   accountId: string;
+  // Live data (and live keys) or test data: sent as Paygate-Mode with every call, so the
+  // API, not the page, decides what each mode sees. Absent: test mode.
+  livemode?: boolean;
 }
 
 const KEY = "paygate.dashboard.session";

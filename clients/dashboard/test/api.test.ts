@@ -39,6 +39,26 @@ test("every call carries the access token and the account acted in", async () =>
   await api.balance.getBalance({});
   assert.equal(seen[0].get("authorization"), "Bearer at_1");
   assert.equal(seen[0].get("paygate-account"), "acct_1");
+  assert.equal(seen[0].get("paygate-mode"), "test");
+});
+
+test("a session in live mode says so on every call, and a refresh keeps the mode", async () => {
+  const seen: Headers[] = [];
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    if (new URL(String(input)).pathname.endsWith("/Refresh")) {
+      const answer = create(auth.SessionSchema, {
+        accessToken: "at_2", refreshToken: "rt_2", expiresIn: 900n,
+        accounts: [{ account: { id: "acct_1", name: "One" }, role: apiKeys.Role.OWNER }],
+      });
+      return grpcWeb(toBinary(auth.SessionSchema, answer));
+    }
+    seen.push(new Headers(init?.headers));
+    return grpcWeb(emptyBalance);
+  };
+  const holder = holderOf({ ...session, livemode: true, expiresAt: Date.now() + 1000 });
+  await createApi("http://127.0.0.1:8080", holder, fetch).balance.getBalance({});
+  assert.equal(seen[0].get("paygate-mode"), "live");
+  assert.equal(holder.current?.livemode, true);
 });
 
 test("an access token about to expire is refreshed once, before the calls", async () => {

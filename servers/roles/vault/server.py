@@ -9,6 +9,9 @@ connectors behind core.payments.zone.CardholderDataZone, so the API processes an
 worker send card references and the routing decision, and the card number goes from the
 vault to the connector without leaving this process (docs/connectors.md). The connectors
 call the acquirer role (PAYGATE_ACQUIRER_TARGET), or the simulators run in here.
+
+With PAYGATE_VAULT_PUBLIC_LISTEN it also serves the public POST /v1/tokens to Envoy
+(tokens.py), so cards are tokenized in the zone, not in an API process.
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from servers.grpc import context as call
 from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
-from servers.grpc.interceptors import AroundCall, ErrorInterceptor, RequestLogInterceptor
+from servers.grpc.interceptors import AroundCall, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.roles.acquirer import SERVICE as ACQUIRER_SERVICE
 from servers.roles.acquirer import AcquirerErrorInterceptor
 from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
+from servers.roles.vault.tokens import token_service
 from servers.roles.worker.scheduler import run_jobs
 from servers.runtime import logging_setup
 from servers.runtime.settings import Settings
@@ -124,8 +128,7 @@ async def start_server(
         listen,
         hosted,
         interceptors=[
-            RequestLogInterceptor(lambda: _ids.new("req")),
-            ErrorInterceptor(),
+            CallInterceptor(lambda: _ids.new("req")),
             ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
             CiphertextRejectedInterceptor(),
             AcquirerErrorInterceptor(),
@@ -163,9 +166,10 @@ async def run(settings: Settings, listen: str) -> None:
             },
         )
         jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
-        await serve_until_signalled(
-            server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
-        )
+        async with token_service(settings):
+            await serve_until_signalled(
+                server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
+            )
     finally:
         await connectors.aclose()
         await components.aclose()

@@ -11,10 +11,13 @@
 // One story, in order, as a merchant lives it: the owner signs up, makes a key, pays
 // through the API with it (as the merchant's server would: plain HTTP over loopback),
 // has its webhooks sent to a receiver on loopback that fails until told otherwise (and
-// retries one from the delivery log), sees the payment, refunds it from its page and sees the balance change, invites a
-// colleague as STAFF, revokes the key (the next request with it is 401) and signs out.
-// The colleague signs up, accepts the invitation, sees no refund button, and the API
-// refuses the refund their session asks for anyway. Each page is screenshotted.
+// retries one from the delivery log), sees the payment, refunds it from its page and sees
+// the balance change, invites a colleague as STAFF (revoking a first invitation, listing
+// the second as pending), revokes the key (the next request with it is 401), switches to
+// live mode (no test payment there, a live key made) and back, and signs out. The
+// colleague finds the revoked invitation's link refused, accepts the other, sees no refund
+// button, and the API refuses the refund their session asks for anyway. The owner, back,
+// finds no invitation pending. Each page is screenshotted.
 
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -118,7 +121,7 @@ async function owner(page) {
   await page.getByRole("link", { name: intentId }).waitFor();
   await shot(page, "owner-07-payments");
   await open(page, "payments?status=7");
-  await page.getByRole("status").filter({ hasText: "No payments with this status" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "No test payments with this status" }).waitFor();
   steps.filteredEmpty = true;
 
   await open(page, "balance");
@@ -193,12 +196,26 @@ async function owner(page) {
   steps.referenceRefunds = await page.locator(".endpoint").count();
   await shot(page, "owner-17-docs");
 
-  // A colleague, invited as STAFF.
+  // A colleague, invited as STAFF: a first invitation revoked (its link must be refused),
+  // then a second one, listed as pending.
   await open(page, "team");
-  await page.getByLabel("Invitee email").fill(config.staff.email);
-  await page.getByLabel("Invitee role").selectOption("STAFF");
-  await page.getByRole("button", { name: "Invite" }).click();
-  steps.invitationLink = await text(page.getByTestId("invitation-link"));
+  const pending = page.getByRole("region", { name: "Pending invitations" });
+  await pending.getByRole("status").filter({ hasText: "No pending invitations" }).waitFor();
+  const invite = async () => {
+    await page.getByLabel("Invitee email").fill(config.staff.email);
+    await page.getByLabel("Invitee role").selectOption("STAFF");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: `Invitation for ${config.staff.email} created` }).waitFor();
+    return text(page.getByTestId("invitation-link"));
+  };
+  steps.revokedInvitationLink = await invite();
+  page.once("dialog", (dialog) => dialog.accept());
+  await pending.getByRole("button", { name: `Revoke invitation of ${config.staff.email}` }).click();
+  await page.getByRole("status").filter({ hasText: "revoked: its link no longer works" }).waitFor();
+  await pending.getByRole("status").filter({ hasText: "No pending invitations" }).waitFor();
+  steps.invitationLink = await invite();
+  await pending.getByRole("cell", { name: config.staff.email, exact: true }).waitFor();
+  steps.pendingBefore = await pending.innerText();
   await shot(page, "owner-18-team-invited");
 
   // Revoke the key: the merchant's server is refused at once.
@@ -209,30 +226,60 @@ async function owner(page) {
   steps.revokedKeyStatus = (await rest("GET", "/v1/balance", secret)).status;
   await shot(page, "owner-19-api-key-revoked");
 
+  // Live mode: the switch leaves the test data behind (the API shows live objects only),
+  // the page loses its test-mode banner, and keys made there are live keys.
+  await page.getByRole("switch", { name: "Test mode" }).uncheck();
+  await page.getByText("Live mode", { exact: true }).waitFor();
+  steps.liveBanners = await page.getByRole("note").count();
+  steps.liveShell = await page.locator(".shell").getAttribute("class");
+  await open(page, "payments");
+  steps.livePayments = await text(page.getByRole("region", { name: "Payments" }).getByRole("status"));
+  await shot(page, "owner-20-live-payments");
+  await open(page, "developers/keys");
+  await page.getByRole("region", { name: "API keys" }).getByRole("status").waitFor();
+  await page.getByLabel("Key role").selectOption("DEVELOPER");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const liveKey = await text(page.getByTestId("secret-value"));
+  steps.liveKeyPrefix = liveKey.slice(0, 8);
+  await shot(page, "owner-21-live-key-created");
+  await page.getByRole("button", { name: "Done" }).click();
+  // The live key does not see the test payment; back in test mode the page does.
+  steps.liveKeyReadsTestPayment = (await rest("GET", `/v1/payment_intents/${intentId}`, liveKey)).status;
+  await page.getByRole("switch", { name: "Test mode" }).check();
+  await open(page, "payments");
+  await page.getByRole("link", { name: intentId }).waitFor();
+  steps.testBannerAgain = await text(page.getByRole("note"));
+  await shot(page, "owner-22-test-mode-again");
+
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
-  await shot(page, "owner-20-signed-out");
+  await shot(page, "owner-23-signed-out");
   steps.signedOut = await page.evaluate(() => sessionStorage.length === 0);
 }
 
 async function staff(page) {
   // The link from the invitation, opened signed out: sign up from it, come back to it,
   // accept it, and the dashboard acts in that account.
-  await page.goto(steps.invitationLink);
+  // The revoked invitation's link first: refused.
+  await page.goto(steps.revokedInvitationLink);
   await page.getByRole("link", { name: "Create an account" }).click();
   await signUp(page, { ...config.staff, name: "staff" });
+  await page.getByRole("button", { name: "Accept invitation" }).click();
+  steps.revokedLinkRefused = await text(page.getByRole("alert"));
+  await shot(page, "staff-02-revoked-link-refused");
+  await page.goto(steps.invitationLink);
   await page.getByRole("button", { name: "Accept invitation" }).click();
   await page.getByRole("heading", { name: `Overview: ${config.owner.business}` }).waitFor();
   steps.staffRole = await text(page.getByText(/^Role: /));
   steps.staffAccounts = await page.getByLabel("Account").locator("option").count();
   steps.staffNav = await page.getByRole("navigation", { name: "Sections" }).innerText();
-  await shot(page, "staff-02-joined");
+  await shot(page, "staff-03-joined");
 
   await open(page, `payments/${steps.payment.id}`);
   await page.getByTestId("amount").waitFor();
   steps.staffRefundButtons = await page.getByRole("button", { name: "Refund" }).count();
   steps.staffCancelButtons = await page.getByRole("button", { name: /Capture|Cancel payment/ }).count();
-  await shot(page, "staff-03-payment-no-refund");
+  await shot(page, "staff-04-payment-no-refund");
 
   // The API refuses what the page does not offer.
   const session = await page.evaluate(() => JSON.parse(sessionStorage.getItem("paygate.dashboard.session")));
@@ -251,7 +298,21 @@ async function staff(page) {
   // Back to their own account.
   await page.getByLabel("Account").selectOption({ label: config.staff.business });
   await page.getByRole("heading", { name: `Overview: ${config.staff.business}` }).waitFor();
-  await shot(page, "staff-04-own-account");
+  await shot(page, "staff-05-own-account");
+}
+
+async function ownerAgain(page) {
+  // The accepted invitation is no longer pending.
+  await open(page, "login");
+  await page.getByLabel("Email").fill(config.owner.email);
+  await page.getByLabel("Password").fill(config.owner.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: /^Overview/ }).waitFor();
+  await open(page, "team");
+  const pending = page.getByRole("region", { name: "Pending invitations" });
+  steps.pendingAfter = await text(pending.getByRole("status"));
+  steps.membersAfter = await page.getByRole("region", { name: "Members" }).innerText();
+  await shot(page, "owner-24-team-after-join");
 }
 
 function withTimeout(promise, ms) {
@@ -272,7 +333,7 @@ let page;
 try {
   await withTimeout(
     (async () => {
-      for (const [name, story] of [["owner", owner], ["staff", staff]]) {
+      for (const [name, story] of [["owner", owner], ["staff", staff], ["owner-again", ownerAgain]]) {
         const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
         context.setDefaultTimeout(TIMEOUT);
         page = await context.newPage();

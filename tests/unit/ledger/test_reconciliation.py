@@ -201,3 +201,48 @@ async def test_each_process_journals_its_own_file_and_a_day_reads_them_all(
     written = settlement_file.write_day(tmp_path / "one", operations, DAY.date())
     (one_file, _) = settlement_file.read_day([written], DAY.date())
     assert [replace(line, line=0) for line in one_file] == [replace(x, line=0) for x in lines]
+
+
+async def test_each_difference_and_match_is_told_to_its_acquirer(
+    uow: MemoryUnitOfWorkFactory, payments: PaymentsStandIn
+) -> None:
+    await _traffic(payments)
+    rows = _file(payments).split("\r\n")
+    del rows[3]  # the refund's line: Orbit's file lacks it
+    rows.append("CAPTURE,cap_stray,pa_x,acct_recon,700,USD,ch_1,2026-03-03T12:00:00Z")
+    lines, malformed = settlement_file.parse("\r\n".join(rows), day=DAY.date(), acquirer="orbit")
+    report = await reconcile(
+        MemoryReconciliationSource(uow.store),
+        DAY.date(),
+        lines,
+        malformed=malformed,
+        acquirers=["card_network_simulator", "orbit"],
+    )
+    assert sorted((d.kind, d.acquirer) for d in report.differences) == [
+        # The refund has no line, and the payments here name no acquirer.
+        (DifferenceKind.MISSING_AT_ACQUIRER, ""),
+        (DifferenceKind.MISSING_IN_LEDGER, "orbit"),  # the stray line: whose file it is in
+    ]
+    parts = {p.acquirer: (p.matched, p.acquirer_lines, p.differences) for p in report.acquirers}
+    # Every expected acquirer is reported, even one that moved nothing; matched captures
+    # count where their lines came from.
+    assert parts == {
+        "card_network_simulator": (0, 0, 0),
+        "orbit": (2, 3, 1),
+        "(unknown)": (0, 0, 1),
+    }
+    assert [p.acquirer for p in report.acquirers][:2] == ["card_network_simulator", "orbit"]
+    assert report.acquirers[1].as_dict()["acquirer_totals"] == {"USD": 10_000 + 2500 + 700}
+
+
+def test_a_file_named_for_an_acquirer_is_its(tmp_path: Path) -> None:
+    day = DAY.date()
+    named = settlement_file.write_day(tmp_path, [], day, "kora")
+    assert named.name == "settlement-2026-03-03.kora.csv"
+    assert settlement_file.acquirer_of(named, day, ["kora", "orbit"]) == "kora"
+    # A process's journal, or a combined file, is nobody's in particular.
+    journal = tmp_path / settlement_file.file_name(day, "api-0")
+    assert settlement_file.acquirer_of(journal, day, ["kora"]) == ""
+    assert (
+        settlement_file.acquirer_of(tmp_path / settlement_file.file_name(day), day, ["kora"]) == ""
+    )

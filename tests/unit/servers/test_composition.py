@@ -3,6 +3,7 @@ simulators, or clients of the acquirer role)."""
 
 from __future__ import annotations
 
+import pytest
 from paygate.internal.v1 import acquirer_pb2
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
@@ -13,6 +14,7 @@ from core.payments.routing import PaymentFacts
 from core.payments.zone import CardholderDataZone
 from core.shared.secret import Secret
 from servers.bootstrap.app import CARD_NETWORK, UPI_SWITCH, build_app
+from servers.bootstrap.routing import routing_table
 from servers.bootstrap.zone import by_wire_name
 from servers.runtime.settings import Settings
 
@@ -127,3 +129,31 @@ def _unmetered(acquirer: object) -> object:
     """The acquirer inside the metrics wrapper the composition root puts around each."""
     assert isinstance(acquirer, MeteredAcquirer)
     return acquirer.inner
+
+
+@pytest.mark.parametrize(
+    ("currency", "method", "candidates"),
+    [
+        ("EUR", "card", ("orbit", CARD_NETWORK)),
+        ("GBP", "card", ("orbit", CARD_NETWORK)),
+        ("ZAR", "card", ("kora", CARD_NETWORK)),
+        ("USD", "card", (CARD_NETWORK, "orbit")),
+        ("INR", "upi", (UPI_SWITCH,)),
+    ],
+)
+def test_the_default_routing_sends_cards_to_the_local_acquirer_first(
+    currency: str, method: str, candidates: tuple[str, ...]
+) -> None:
+    settings = Settings(orbit_url="http://127.0.0.1:1", kora_url="http://127.0.0.1:1/kora")
+    for amount in (1, 100, 10_000_000):  # the costs keep the order at every amount
+        decision = routing_table(settings).decide(
+            PaymentFacts(method, currency, amount, "acct_1", "visa")
+        )
+        assert decision is not None and decision.candidates == candidates
+
+
+def test_without_the_psps_the_default_routing_is_the_card_network_and_the_upi_switch() -> None:
+    table = routing_table(Settings())
+    assert table.acquirers() == {CARD_NETWORK, UPI_SWITCH}
+    decision = table.decide(PaymentFacts("card", "EUR", 100, "acct_1", "visa"))
+    assert decision is not None and decision.candidates == (CARD_NETWORK,)

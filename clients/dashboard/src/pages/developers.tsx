@@ -20,7 +20,7 @@ function keyState(key: keysPb.ApiKey): string {
 }
 
 export function ApiKeys() {
-  const { api, can } = useDashboard();
+  const { api, can, livemode } = useDashboard();
   const action = useAction();
   const [type, setType] = useState(keysPb.ApiKey_Type.SECRET);
   const [role, setRole] = useState("DEVELOPER");
@@ -91,7 +91,7 @@ export function ApiKeys() {
         label="API keys"
         refresh={refresh}
         load={(after, limit) => api.apiKeys.listApiKeys({ limit, startingAfter: after })}
-        empty="No API keys yet: create one to call the API from your server."
+        empty={`No ${livemode ? "live" : "test"} API keys yet: create one to call the API from your server. Keys belong to the mode they are made in.`}
         columns={[
           { title: "Key", cell: (k) => <code>{`${k.prefix}…${k.last4}`}</code> },
           { title: "Type", cell: (k) => enumLabel(KEY_TYPES, k.type) },

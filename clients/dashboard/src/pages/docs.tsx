@@ -114,7 +114,7 @@ function Reference() {
 }
 
 function Guide() {
-  const { api, baseUrl, can } = useDashboard();
+  const { api, baseUrl, can, livemode } = useDashboard();
   const action = useAction();
   const [keys, setKeys] = useState<GuideKeys>({ baseUrl, secretKey: "", publishableKey: "" });
   // Test keys made for the guide: shown in its samples while this page is open, never stored.
@@ -133,7 +133,10 @@ function Guide() {
         Take a payment in three steps: create a payment intent on your server, send the shopper to the hosted checkout
         (or open it on your page with checkout.js), and trust the outcome only from a verified webhook.
       </p>
-      {can("api_keys:write") && !keys.secretKey && (
+      {can("api_keys:write") && !keys.secretKey && livemode && (
+        <p className="muted">Switch to test mode to create test keys for these samples: keys made here would be live keys.</p>
+      )}
+      {can("api_keys:write") && !keys.secretKey && !livemode && (
         <button type="button" className="primary" disabled={action.busy} onClick={makeKeys}>
           Create test keys for these samples
         </button>

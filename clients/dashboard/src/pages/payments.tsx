@@ -21,7 +21,7 @@ const CANCELABLE = [
 ];
 
 export function Payments(props: { query: URLSearchParams }) {
-  const { api } = useDashboard();
+  const { api, livemode } = useDashboard();
   const status = Number(props.query.get("status") ?? "0");
   const [search, setSearch] = useState("");
   const [searchError, setSearchError] = useState("");
@@ -71,7 +71,11 @@ export function Payments(props: { query: URLSearchParams }) {
         filters={[status]}
         load={(after, limit) => api.paymentIntents.listPaymentIntents({ status, limit, startingAfter: after })}
         rowHref={(row) => href(["payments", row.id])}
-        empty={status ? "No payments with this status." : "No payments yet: they appear here as soon as you create one."}
+        empty={
+          status
+            ? `No ${livemode ? "live" : "test"} payments with this status.`
+            : `No ${livemode ? "live" : "test"} payments yet: they appear here as soon as you create one${livemode ? " with a live key" : ""}.`
+        }
         columns={[
           { title: "Amount", cell: (p) => <Money amount={p.amount} currency={p.currency} />, numeric: true },
           { title: "Status", cell: (p) => <Status names={STATUS_NAMES} value={p.status} /> },

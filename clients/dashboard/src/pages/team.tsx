@@ -1,14 +1,16 @@
-// The team: members and their roles, invitations (a link the invitee opens), and
-// accepting one.
+// The team: members and their roles, invitations (a link the invitee opens) pending until
+// accepted, revoked or re-sent, and accepting one.
 
 import { useState } from "react";
 import { apiKeys as keysPb, members as membersPb } from "@paygate/client";
+import { apiError } from "../api";
 import { useDashboard } from "../context";
 import { ROLE_NAMES, assignableRoles, summaryOf } from "../permissions";
 import { href } from "../route";
 import { ActionForm, Notice, PagedTable, PageHeader, When, idempotencyKey, useAction } from "../ui";
 
 const ROLES = keysPb.Role as unknown as Record<number, string>;
+const PENDING = membersPb.Invitation_Status.PENDING;
 const roleValue = (name: string) => keysPb.Role[name as keyof typeof keysPb.Role];
 
 // The link the invitee opens: this dashboard, at the accept view with the token.
@@ -30,7 +32,23 @@ export function Team() {
       const invitation = await api.members.createInvitation({ email, role: roleValue(role) }, headers());
       setLink(invitationLink(baseUrl, invitation.token));
       setEmail("");
+      setRefresh((n) => n + 1);
       return `Invitation for ${invitation.email} created: send them the link below.`;
+    });
+  const resend = (invitation: membersPb.Invitation) =>
+    action.run(async () => {
+      const reissued = await api.members.resendInvitation({ id: invitation.id }, headers());
+      setLink(invitationLink(baseUrl, reissued.token));
+      setRefresh((n) => n + 1);
+      return `New link for ${invitation.email}: the old one no longer works. Send them the link below.`;
+    });
+  const revoke = (invitation: membersPb.Invitation) =>
+    action.run(async () => {
+      if (!confirm(`Revoke the invitation of ${invitation.email}? Its link stops working.`)) return "Not revoked.";
+      await api.members.revokeInvitation({ id: invitation.id }, headers());
+      setLink("");
+      setRefresh((n) => n + 1);
+      return `Invitation of ${invitation.email} revoked: its link no longer works.`;
     });
   const changeRole = (member: membersPb.Member, next: string) =>
     action.run(async () => {
@@ -77,6 +95,38 @@ export function Team() {
           Invitation link (shown once): <code data-testid="invitation-link">{link}</code>
         </p>
       )}
+      {can("members:write") && (
+        <>
+          <h2>Pending invitations</h2>
+          <PagedTable<membersPb.Invitation>
+            label="Pending invitations"
+            refresh={refresh}
+            load={(after, limit) => api.members.listInvitations({ limit, startingAfter: after, status: PENDING })}
+            empty="No pending invitations. An invitation waits here until it is accepted; revoke it to make its link useless."
+            columns={[
+              { title: "Email", cell: (i) => i.email },
+              { title: "Role", cell: (i) => ROLES[i.role] },
+              { title: "Invited by", cell: (i) => (i.invitedBy === session.userId ? "you" : i.invitedBy) },
+              { title: "Sent", cell: (i) => <When at={i.created} /> },
+              { title: "Expires", cell: (i) => <When at={i.expiresAt} /> },
+              {
+                title: "",
+                cell: (i) => (
+                  <span className="actions">
+                    <button type="button" aria-label={`Resend invitation of ${i.email}`} onClick={() => resend(i)}>
+                      Resend
+                    </button>{" "}
+                    <button type="button" className="danger" aria-label={`Revoke invitation of ${i.email}`} onClick={() => revoke(i)}>
+                      Revoke
+                    </button>
+                  </span>
+                ),
+              },
+            ]}
+          />
+          <h2>Members</h2>
+        </>
+      )}
       <PagedTable<membersPb.Member>
         label="Members"
         refresh={refresh}
@@ -122,6 +172,10 @@ export function Team() {
   );
 }
 
+const LINK_REFUSED =
+  "This invitation link does not work: it was revoked or replaced by a newer one, it has expired or was used, " +
+  "or it is for another email address. Ask the account for a new invitation.";
+
 export function AcceptInvitation(props: { token: string }) {
   const { api, reloadAccounts } = useDashboard();
   const action = useAction();
@@ -139,7 +193,14 @@ export function AcceptInvitation(props: { token: string }) {
             disabled={action.busy}
             onClick={() =>
               action.run(async () => {
-                await api.members.acceptInvitation({ token: props.token }, { headers: { "idempotency-key": idempotencyKey() } });
+                try {
+                  await api.members.acceptInvitation({ token: props.token }, { headers: { "idempotency-key": idempotencyKey() } });
+                } catch (error) {
+                  // The API does not say which (so that links cannot be probed); the user
+                  // needs to know what to do next.
+                  if (apiError(error).code === "notFound") throw new Error(LINK_REFUSED);
+                  throw error;
+                }
                 await reloadAccounts();
                 location.hash = href(["overview"]);
                 return "Invitation accepted.";

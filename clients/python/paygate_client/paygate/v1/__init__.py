@@ -31,7 +31,9 @@ __all__ = (
     "CardInput",
     "CheckoutPageServiceStub",
     "ConfirmPaymentIntentRequest",
+    "ConfirmPaymentIntentRequestNetBanking",
     "ConfirmPaymentIntentRequestUpi",
+    "ConfirmPaymentIntentRequestWallet",
     "CreateApiKeyRequest",
     "CreateInvitationRequest",
     "CreatePaymentIntentRequest",
@@ -74,6 +76,7 @@ __all__ = (
     "GetSettlementRequest",
     "GetWebhookEndpointRequest",
     "Invitation",
+    "InvitationStatus",
     "ListApiKeysRequest",
     "ListApiKeysResponse",
     "ListAuditEventsRequest",
@@ -84,6 +87,8 @@ __all__ = (
     "ListDisputesResponse",
     "ListEventsRequest",
     "ListEventsResponse",
+    "ListInvitationsRequest",
+    "ListInvitationsResponse",
     "ListMembersRequest",
     "ListMembersResponse",
     "ListPaymentIntentsRequest",
@@ -131,8 +136,10 @@ __all__ = (
     "RemoveMemberRequest",
     "ReplayWebhookDeliveriesRequest",
     "ReplayWebhookDeliveriesResponse",
+    "ResendInvitationRequest",
     "RetryWebhookDeliveryRequest",
     "RevokeApiKeyRequest",
+    "RevokeInvitationRequest",
     "RevokePaymentMethodRequest",
     "Risk",
     "RiskDecision",
@@ -324,6 +331,28 @@ class ExportAuditEventsRequestFormat(betterproto2.Enum):
     """
 
 
+class InvitationStatus(betterproto2.Enum):
+    """
+    Where an invitation stands.
+    """
+
+    STATUS_UNSPECIFIED = 0
+
+    PENDING = 1
+    """
+    Open: the link can be accepted until expires_at.
+    """
+
+    ACCEPTED = 2
+
+    REVOKED = 3
+
+    EXPIRED = 4
+    """
+    Not accepted in time; ResendInvitation re-opens it.
+    """
+
+
 class NextActionType(betterproto2.Enum):
     """
     Kind of action.
@@ -336,7 +365,7 @@ class NextActionType(betterproto2.Enum):
 
     REDIRECT_TO_URL = 1
     """
-    Open `url` (3-D Secure challenge).
+    Open `url`: the 3-D Secure challenge, or the wallet's or bank's approval page.
     """
 
     UPI_COLLECT = 2
@@ -1344,7 +1373,8 @@ default_message_pool.register_message("paygate.v1", "CardInput", CardInput)
 @dataclass(eq=False, repr=False)
 class ConfirmPaymentIntentRequest(betterproto2.Message):
     """
-    Request of ConfirmPaymentIntent: exactly one of payment_method and upi.
+    Request of ConfirmPaymentIntent: exactly one of payment_method, upi, wallet and
+    netbanking.
     """
 
     id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
@@ -1380,9 +1410,44 @@ class ConfirmPaymentIntentRequest(betterproto2.Message):
     the risk engine's device velocity rules. At most 128 characters.
     """
 
+    wallet: "ConfirmPaymentIntentRequestWallet | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Pay from a wallet instead (the intent must allow "wallet"; INR only).
+    """
+
+    netbanking: "ConfirmPaymentIntentRequestNetBanking | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Pay by net banking instead (the intent must allow "netbanking"; INR only).
+    """
+
 
 default_message_pool.register_message(
     "paygate.v1", "ConfirmPaymentIntentRequest", ConfirmPaymentIntentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ConfirmPaymentIntentRequestNetBanking(betterproto2.Message):
+    """
+    A payer who logs in at their bank and approves there: next_action REDIRECT_TO_URL is
+    the bank's page.
+    """
+
+    bank: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The bank's code, the first four letters of its IFSC: HDFC, ICIC, SBIN, UTIB, KKBK,
+    PUNB, BARB or YESB.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1",
+    "ConfirmPaymentIntentRequest.NetBanking",
+    ConfirmPaymentIntentRequestNetBanking,
 )
 
 
@@ -1400,6 +1465,25 @@ class ConfirmPaymentIntentRequestUpi(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "ConfirmPaymentIntentRequest.Upi", ConfirmPaymentIntentRequestUpi
+)
+
+
+@dataclass(eq=False, repr=False)
+class ConfirmPaymentIntentRequestWallet(betterproto2.Message):
+    """
+    A payer who approves in their wallet: next_action REDIRECT_TO_URL is the wallet's page.
+    """
+
+    provider: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1",
+    "ConfirmPaymentIntentRequest.Wallet",
+    ConfirmPaymentIntentRequestWallet,
 )
 
 
@@ -1479,7 +1563,8 @@ class CreatePaymentIntentRequest(betterproto2.Message):
         4, betterproto2.TYPE_STRING, repeated=True
     )
     """
-    "card" and/or "upi"; defaults to ["card"].
+    Any of "card", "upi", "wallet", "netbanking"; defaults to ["card"]. Wallets and
+    net banking are INR only (INVALID_ARGUMENT naming the type otherwise).
     """
 
     description: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
@@ -2298,7 +2383,8 @@ class Invitation(betterproto2.Message):
 
     token: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    The secret to accept with; only in the response of CreateInvitation.
+    The secret to accept with; only in the response of CreateInvitation and
+    ResendInvitation, never in a list.
     """
 
     created: "datetime.datetime | None" = betterproto2.field(
@@ -2313,6 +2399,15 @@ class Invitation(betterproto2.Message):
         betterproto2.TYPE_MESSAGE,
         unwrap=lambda: __google__protobuf__.Timestamp,
         optional=True,
+    )
+
+    invited_by: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    Who invited: `usr_...` or `key_...`.
+    """
+
+    status: "InvitationStatus" = betterproto2.field(
+        8, betterproto2.TYPE_ENUM, default_factory=lambda: InvitationStatus(0)
     )
 
 
@@ -2632,6 +2727,56 @@ class ListEventsResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "ListEventsResponse", ListEventsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsRequest(betterproto2.Message):
+    """
+    Request of ListInvitations.
+    """
+
+    limit: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    1..100; 0 means 10.
+    """
+
+    starting_after: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Cursor: the id of the last invitation of the previous page.
+    """
+
+    status: "InvitationStatus" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: InvitationStatus(0)
+    )
+    """
+    Only invitations in this status; unset: all.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ListInvitationsRequest", ListInvitationsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsResponse(betterproto2.Message):
+    """
+    Response of ListInvitations.
+    """
+
+    data: "list[Invitation]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Newest first; without tokens.
+    """
+
+    has_more: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ListInvitationsResponse", ListInvitationsResponse
 )
 
 
@@ -3366,7 +3511,8 @@ class PaymentIntent(betterproto2.Message):
         22, betterproto2.TYPE_STRING, repeated=True
     )
     """
-    Which payment method types may confirm this intent: "card", "upi".
+    Which payment method types may confirm this intent: "card", "upi", "wallet",
+    "netbanking".
     """
 
     latest_attempt: "str" = betterproto2.field(23, betterproto2.TYPE_STRING)
@@ -3645,6 +3791,23 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ResendInvitationRequest(betterproto2.Message):
+    """
+    Request of ResendInvitation.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `inv_...`
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "ResendInvitationRequest", ResendInvitationRequest
+)
+
+
+@dataclass(eq=False, repr=False)
 class RetryWebhookDeliveryRequest(betterproto2.Message):
     """
     Request of RetryWebhookDelivery.
@@ -3675,6 +3838,23 @@ class RevokeApiKeyRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "RevokeApiKeyRequest", RevokeApiKeyRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class RevokeInvitationRequest(betterproto2.Message):
+    """
+    Request of RevokeInvitation.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `inv_...`
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "RevokeInvitationRequest", RevokeInvitationRequest
 )
 
 
@@ -5444,6 +5624,71 @@ class MemberServiceStub(betterproto2_grpclib.ServiceStub):
             "/paygate.v1.MemberService/AcceptInvitation",
             message,
             Member,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_invitations(
+        self,
+        message: "ListInvitationsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListInvitationsResponse":
+        """
+        Lists the account's invitations, newest first; never their tokens.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/ListInvitations",
+            message,
+            ListInvitationsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def revoke_invitation(
+        self,
+        message: "RevokeInvitationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Invitation":
+        """
+        Revokes a pending invitation: its link stops working at once. Revoking a revoked
+        invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/RevokeInvitation",
+            message,
+            Invitation,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def resend_invitation(
+        self,
+        message: "ResendInvitationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Invitation":
+        """
+        Re-issues a pending or expired invitation: a new token (in this response only) and
+        7 more days; the old link stops working.
+        """
+
+        return await self._unary_unary(
+            "/paygate.v1.MemberService/ResendInvitation",
+            message,
+            Invitation,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -2,8 +2,8 @@
 // @generated from file paygate/v1/members.proto (package paygate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import { file_google_api_resource } from "../../google/api/resource_pb.js";
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file paygate/v1/members.proto.
  */
 export const file_paygate_v1_members: GenFile = /*@__PURE__*/
-  fileDesc("ChhwYXlnYXRlL3YxL21lbWJlcnMucHJvdG8SCnBheWdhdGUudjEiuAEKBk1lbWJlchIVCgd1c2VyX2lkGAEgASgJQgTiQQEDEhMKBWVtYWlsGAIgASgJQgTiQQEDEiQKBHJvbGUYAyABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQESMQoHY3JlYXRlZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6KepBJgoScGF5Z2F0ZS5kZXYvTWVtYmVyEhBtZW1iZXJzL3ttZW1iZXJ9Io4CCgpJbnZpdGF0aW9uEhAKAmlkGAEgASgJQgTiQQEDEhMKBWVtYWlsGAIgASgJQgTiQQEFEiQKBHJvbGUYAyABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQUSEwoFdG9rZW4YBCABKAlCBOJBAQMSMQoHY3JlYXRlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6NepBMgoWcGF5Z2F0ZS5kZXYvSW52aXRhdGlvbhIYaW52aXRhdGlvbnMve2ludml0YXRpb259IlQKF0NyZWF0ZUludml0YXRpb25SZXF1ZXN0EhMKBWVtYWlsGAEgASgJQgTiQQECEiQKBHJvbGUYAiABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQIiLgoXQWNjZXB0SW52aXRhdGlvblJlcXVlc3QSEwoFdG9rZW4YASABKAlCBOJBAQIiRwoSTGlzdE1lbWJlcnNSZXF1ZXN0EhMKBWxpbWl0GAEgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAIgASgJQgTiQQEBIlUKE0xpc3RNZW1iZXJzUmVzcG9uc2USJgoEZGF0YRgBIAMoCzISLnBheWdhdGUudjEuTWVtYmVyQgTiQQEDEhYKCGhhc19tb3JlGAIgASgIQgTiQQEDIlYKF1VwZGF0ZU1lbWJlclJvbGVSZXF1ZXN0EhUKB3VzZXJfaWQYASABKAlCBOJBAQISJAoEcm9sZRgCIAEoDjIQLnBheWdhdGUudjEuUm9sZUIE4kEBAiIsChNSZW1vdmVNZW1iZXJSZXF1ZXN0EhUKB3VzZXJfaWQYASABKAlCBOJBAQIyjgUKDU1lbWJlclNlcnZpY2USgAEKEENyZWF0ZUludml0YXRpb24SIy5wYXlnYXRlLnYxLkNyZWF0ZUludml0YXRpb25SZXF1ZXN0GhYucGF5Z2F0ZS52MS5JbnZpdGF0aW9uIi+iuxgRCg1tZW1iZXJzOndyaXRlIAGC0+STAhQiDy92MS9pbnZpdGF0aW9uczoBKhKEAQoQQWNjZXB0SW52aXRhdGlvbhIjLnBheWdhdGUudjEuQWNjZXB0SW52aXRhdGlvblJlcXVlc3QaEi5wYXlnYXRlLnYxLk1lbWJlciI3orsYCiABKAEyBGF1dGiC0+STAiMiHi92MS9pbnZpdGF0aW9ucy97dG9rZW59L2FjY2VwdDoBKhJ1CgtMaXN0TWVtYmVycxIeLnBheWdhdGUudjEuTGlzdE1lbWJlcnNSZXF1ZXN0Gh8ucGF5Z2F0ZS52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlIiWiuxgOCgxtZW1iZXJzOnJlYWSC0+STAg0SCy92MS9tZW1iZXJzEoIBChBVcGRhdGVNZW1iZXJSb2xlEiMucGF5Z2F0ZS52MS5VcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBoSLnBheWdhdGUudjEuTWVtYmVyIjWiuxgRCg1tZW1iZXJzOndyaXRlIAGC0+STAhoiFS92MS9tZW1iZXJzL3t1c2VyX2lkfToBKhJ3CgxSZW1vdmVNZW1iZXISHy5wYXlnYXRlLnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaEi5wYXlnYXRlLnYxLk1lbWJlciIyorsYEQoNbWVtYmVyczp3cml0ZSABgtPkkwIXKhUvdjEvbWVtYmVycy97dXNlcl9pZH1CJlokcGF5Z2F0ZS5kZXYvZ2VuL3BheWdhdGUvdjE7cGF5Z2F0ZXYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_paygate_v1_api_keys, file_paygate_v1_options]);
+  fileDesc("ChhwYXlnYXRlL3YxL21lbWJlcnMucHJvdG8SCnBheWdhdGUudjEiuAEKBk1lbWJlchIVCgd1c2VyX2lkGAEgASgJQgTiQQEDEhMKBWVtYWlsGAIgASgJQgTiQQEDEiQKBHJvbGUYAyABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQESMQoHY3JlYXRlZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6KepBJgoScGF5Z2F0ZS5kZXYvTWVtYmVyEhBtZW1iZXJzL3ttZW1iZXJ9IrQDCgpJbnZpdGF0aW9uEhAKAmlkGAEgASgJQgTiQQEDEhMKBWVtYWlsGAIgASgJQgTiQQEFEiQKBHJvbGUYAyABKA4yEC5wYXlnYXRlLnYxLlJvbGVCBOJBAQUSEwoFdG9rZW4YBCABKAlCBOJBAQMSMQoHY3JlYXRlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoKaW52aXRlZF9ieRgHIAEoCUIE4kEBAxIzCgZzdGF0dXMYCCABKA4yHS5wYXlnYXRlLnYxLkludml0YXRpb24uU3RhdHVzQgTiQQEDIlUKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABILCgdQRU5ESU5HEAESDAoIQUNDRVBURUQQAhILCgdSRVZPS0VEEAMSCwoHRVhQSVJFRBAEOjXqQTIKFnBheWdhdGUuZGV2L0ludml0YXRpb24SGGludml0YXRpb25zL3tpbnZpdGF0aW9ufSJUChdDcmVhdGVJbnZpdGF0aW9uUmVxdWVzdBITCgVlbWFpbBgBIAEoCUIE4kEBAhIkCgRyb2xlGAIgASgOMhAucGF5Z2F0ZS52MS5Sb2xlQgTiQQECIi4KF0FjY2VwdEludml0YXRpb25SZXF1ZXN0EhMKBXRva2VuGAEgASgJQgTiQQECIoABChZMaXN0SW52aXRhdGlvbnNSZXF1ZXN0EhMKBWxpbWl0GAEgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAIgASgJQgTiQQEBEjMKBnN0YXR1cxgDIAEoDjIdLnBheWdhdGUudjEuSW52aXRhdGlvbi5TdGF0dXNCBOJBAQEiXQoXTGlzdEludml0YXRpb25zUmVzcG9uc2USKgoEZGF0YRgBIAMoCzIWLnBheWdhdGUudjEuSW52aXRhdGlvbkIE4kEBAxIWCghoYXNfbW9yZRgCIAEoCEIE4kEBAyIrChdSZXZva2VJbnZpdGF0aW9uUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiIrChdSZXNlbmRJbnZpdGF0aW9uUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiJHChJMaXN0TWVtYmVyc1JlcXVlc3QSEwoFbGltaXQYASABKAVCBOJBAQESHAoOc3RhcnRpbmdfYWZ0ZXIYAiABKAlCBOJBAQEiVQoTTGlzdE1lbWJlcnNSZXNwb25zZRImCgRkYXRhGAEgAygLMhIucGF5Z2F0ZS52MS5NZW1iZXJCBOJBAQMSFgoIaGFzX21vcmUYAiABKAhCBOJBAQMiVgoXVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QSFQoHdXNlcl9pZBgBIAEoCUIE4kEBAhIkCgRyb2xlGAIgASgOMhAucGF5Z2F0ZS52MS5Sb2xlQgTiQQECIiwKE1JlbW92ZU1lbWJlclJlcXVlc3QSFQoHdXNlcl9pZBgBIAEoCUIE4kEBAjK1CAoNTWVtYmVyU2VydmljZRKAAQoQQ3JlYXRlSW52aXRhdGlvbhIjLnBheWdhdGUudjEuQ3JlYXRlSW52aXRhdGlvblJlcXVlc3QaFi5wYXlnYXRlLnYxLkludml0YXRpb24iL6K7GBEKDW1lbWJlcnM6d3JpdGUgAYLT5JMCFCIPL3YxL2ludml0YXRpb25zOgEqEoQBChBBY2NlcHRJbnZpdGF0aW9uEiMucGF5Z2F0ZS52MS5BY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBoSLnBheWdhdGUudjEuTWVtYmVyIjeiuxgKIAEoATIEYXV0aILT5JMCIyIeL3YxL2ludml0YXRpb25zL3t0b2tlbn0vYWNjZXB0OgEqEoYBCg9MaXN0SW52aXRhdGlvbnMSIi5wYXlnYXRlLnYxLkxpc3RJbnZpdGF0aW9uc1JlcXVlc3QaIy5wYXlnYXRlLnYxLkxpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlIiqiuxgPCg1tZW1iZXJzOndyaXRlgtPkkwIREg8vdjEvaW52aXRhdGlvbnMSjAEKEFJldm9rZUludml0YXRpb24SIy5wYXlnYXRlLnYxLlJldm9rZUludml0YXRpb25SZXF1ZXN0GhYucGF5Z2F0ZS52MS5JbnZpdGF0aW9uIjuiuxgRCg1tZW1iZXJzOndyaXRlIAGC0+STAiAiGy92MS9pbnZpdGF0aW9ucy97aWR9L3Jldm9rZToBKhKMAQoQUmVzZW5kSW52aXRhdGlvbhIjLnBheWdhdGUudjEuUmVzZW5kSW52aXRhdGlvblJlcXVlc3QaFi5wYXlnYXRlLnYxLkludml0YXRpb24iO6K7GBEKDW1lbWJlcnM6d3JpdGUgAYLT5JMCICIbL3YxL2ludml0YXRpb25zL3tpZH0vcmVzZW5kOgEqEnUKC0xpc3RNZW1iZXJzEh4ucGF5Z2F0ZS52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHy5wYXlnYXRlLnYxLkxpc3RNZW1iZXJzUmVzcG9uc2UiJaK7GA4KDG1lbWJlcnM6cmVhZILT5JMCDRILL3YxL21lbWJlcnMSggEKEFVwZGF0ZU1lbWJlclJvbGUSIy5wYXlnYXRlLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXF1ZXN0GhIucGF5Z2F0ZS52MS5NZW1iZXIiNaK7GBEKDW1lbWJlcnM6d3JpdGUgAYLT5JMCGiIVL3YxL21lbWJlcnMve3VzZXJfaWR9OgEqEncKDFJlbW92ZU1lbWJlchIfLnBheWdhdGUudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBoSLnBheWdhdGUudjEuTWVtYmVyIjKiuxgRCg1tZW1iZXJzOndyaXRlIAGC0+STAhcqFS92MS9tZW1iZXJzL3t1c2VyX2lkfUImWiRwYXlnYXRlLmRldi9nZW4vcGF5Z2F0ZS92MTtwYXlnYXRldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_paygate_v1_api_keys, file_paygate_v1_options]);
 
 /**
  * A user's membership of a merchant account.
@@ -84,7 +84,8 @@ export type Invitation = Message<"paygate.v1.Invitation"> & {
   role: Role;
 
   /**
-   * The secret to accept with; only in the response of CreateInvitation.
+   * The secret to accept with; only in the response of CreateInvitation and
+   * ResendInvitation, never in a list.
    *
    * @generated from field: string token = 4;
    */
@@ -99,6 +100,18 @@ export type Invitation = Message<"paygate.v1.Invitation"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 6;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * Who invited: `usr_...` or `key_...`.
+   *
+   * @generated from field: string invited_by = 7;
+   */
+  invitedBy: string;
+
+  /**
+   * @generated from field: paygate.v1.Invitation.Status status = 8;
+   */
+  status: Invitation_Status;
 };
 
 /**
@@ -107,6 +120,48 @@ export type Invitation = Message<"paygate.v1.Invitation"> & {
  */
 export const InvitationSchema: GenMessage<Invitation> = /*@__PURE__*/
   messageDesc(file_paygate_v1_members, 1);
+
+/**
+ * Where an invitation stands.
+ *
+ * @generated from enum paygate.v1.Invitation.Status
+ */
+export enum Invitation_Status {
+  /**
+   * @generated from enum value: STATUS_UNSPECIFIED = 0;
+   */
+  STATUS_UNSPECIFIED = 0,
+
+  /**
+   * Open: the link can be accepted until expires_at.
+   *
+   * @generated from enum value: PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: ACCEPTED = 2;
+   */
+  ACCEPTED = 2,
+
+  /**
+   * @generated from enum value: REVOKED = 3;
+   */
+  REVOKED = 3,
+
+  /**
+   * Not accepted in time; ResendInvitation re-opens it.
+   *
+   * @generated from enum value: EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum paygate.v1.Invitation.Status.
+ */
+export const Invitation_StatusSchema: GenEnum<Invitation_Status> = /*@__PURE__*/
+  enumDesc(file_paygate_v1_members, 1, 0);
 
 /**
  * Request of CreateInvitation.
@@ -156,6 +211,109 @@ export const AcceptInvitationRequestSchema: GenMessage<AcceptInvitationRequest> 
   messageDesc(file_paygate_v1_members, 3);
 
 /**
+ * Request of ListInvitations.
+ *
+ * @generated from message paygate.v1.ListInvitationsRequest
+ */
+export type ListInvitationsRequest = Message<"paygate.v1.ListInvitationsRequest"> & {
+  /**
+   * 1..100; 0 means 10.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * Cursor: the id of the last invitation of the previous page.
+   *
+   * @generated from field: string starting_after = 2;
+   */
+  startingAfter: string;
+
+  /**
+   * Only invitations in this status; unset: all.
+   *
+   * @generated from field: paygate.v1.Invitation.Status status = 3;
+   */
+  status: Invitation_Status;
+};
+
+/**
+ * Describes the message paygate.v1.ListInvitationsRequest.
+ * Use `create(ListInvitationsRequestSchema)` to create a new message.
+ */
+export const ListInvitationsRequestSchema: GenMessage<ListInvitationsRequest> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_members, 4);
+
+/**
+ * Response of ListInvitations.
+ *
+ * @generated from message paygate.v1.ListInvitationsResponse
+ */
+export type ListInvitationsResponse = Message<"paygate.v1.ListInvitationsResponse"> & {
+  /**
+   * Newest first; without tokens.
+   *
+   * @generated from field: repeated paygate.v1.Invitation data = 1;
+   */
+  data: Invitation[];
+
+  /**
+   * @generated from field: bool has_more = 2;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message paygate.v1.ListInvitationsResponse.
+ * Use `create(ListInvitationsResponseSchema)` to create a new message.
+ */
+export const ListInvitationsResponseSchema: GenMessage<ListInvitationsResponse> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_members, 5);
+
+/**
+ * Request of RevokeInvitation.
+ *
+ * @generated from message paygate.v1.RevokeInvitationRequest
+ */
+export type RevokeInvitationRequest = Message<"paygate.v1.RevokeInvitationRequest"> & {
+  /**
+   * `inv_...`
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message paygate.v1.RevokeInvitationRequest.
+ * Use `create(RevokeInvitationRequestSchema)` to create a new message.
+ */
+export const RevokeInvitationRequestSchema: GenMessage<RevokeInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_members, 6);
+
+/**
+ * Request of ResendInvitation.
+ *
+ * @generated from message paygate.v1.ResendInvitationRequest
+ */
+export type ResendInvitationRequest = Message<"paygate.v1.ResendInvitationRequest"> & {
+  /**
+   * `inv_...`
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message paygate.v1.ResendInvitationRequest.
+ * Use `create(ResendInvitationRequestSchema)` to create a new message.
+ */
+export const ResendInvitationRequestSchema: GenMessage<ResendInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_members, 7);
+
+/**
  * Request of ListMembers.
  *
  * @generated from message paygate.v1.ListMembersRequest
@@ -181,7 +339,7 @@ export type ListMembersRequest = Message<"paygate.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_members, 4);
+  messageDesc(file_paygate_v1_members, 8);
 
 /**
  * Response of ListMembers.
@@ -207,7 +365,7 @@ export type ListMembersResponse = Message<"paygate.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_members, 5);
+  messageDesc(file_paygate_v1_members, 9);
 
 /**
  * Request of UpdateMemberRole.
@@ -233,7 +391,7 @@ export type UpdateMemberRoleRequest = Message<"paygate.v1.UpdateMemberRoleReques
  * Use `create(UpdateMemberRoleRequestSchema)` to create a new message.
  */
 export const UpdateMemberRoleRequestSchema: GenMessage<UpdateMemberRoleRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_members, 6);
+  messageDesc(file_paygate_v1_members, 10);
 
 /**
  * Request of RemoveMember.
@@ -254,7 +412,7 @@ export type RemoveMemberRequest = Message<"paygate.v1.RemoveMemberRequest"> & {
  * Use `create(RemoveMemberRequestSchema)` to create a new message.
  */
 export const RemoveMemberRequestSchema: GenMessage<RemoveMemberRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_members, 7);
+  messageDesc(file_paygate_v1_members, 11);
 
 /**
  * Members of the caller's merchant account and the invitations that add them.
@@ -284,6 +442,38 @@ export const MemberService: GenService<{
     methodKind: "unary";
     input: typeof AcceptInvitationRequestSchema;
     output: typeof MemberSchema;
+  },
+  /**
+   * Lists the account's invitations, newest first; never their tokens.
+   *
+   * @generated from rpc paygate.v1.MemberService.ListInvitations
+   */
+  listInvitations: {
+    methodKind: "unary";
+    input: typeof ListInvitationsRequestSchema;
+    output: typeof ListInvitationsResponseSchema;
+  },
+  /**
+   * Revokes a pending invitation: its link stops working at once. Revoking a revoked
+   * invitation answers it unchanged; an accepted one cannot be revoked (remove the member).
+   *
+   * @generated from rpc paygate.v1.MemberService.RevokeInvitation
+   */
+  revokeInvitation: {
+    methodKind: "unary";
+    input: typeof RevokeInvitationRequestSchema;
+    output: typeof InvitationSchema;
+  },
+  /**
+   * Re-issues a pending or expired invitation: a new token (in this response only) and
+   * 7 more days; the old link stops working.
+   *
+   * @generated from rpc paygate.v1.MemberService.ResendInvitation
+   */
+  resendInvitation: {
+    methodKind: "unary";
+    input: typeof ResendInvitationRequestSchema;
+    output: typeof InvitationSchema;
   },
   /**
    * Lists the account's members.
