@@ -88,17 +88,21 @@ def gateway_settings(
     *,
     web_process: bool = True,
     demo_shop: bool = False,
+    worker_processes: int = 1,
+    web_processes: int = 1,
 ) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir.
 
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
-    `demo_shop` the demo merchant runs too (Gateway.demo_url).
+    `demo_shop` the demo merchant runs too (Gateway.demo_url). The workers and web
+    processes beyond the first listen after the API processes' ports.
     """
     ports = free_ports(8)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     stripe_port = ports[7]
-    api_base_port = free_port_range(api_processes, set(ports))
-    taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
+    extra = worker_processes - 1 + web_processes - 1
+    api_base_port = free_port_range(api_processes + extra, set(ports))
+    taken = {*ports, *range(api_base_port, api_base_port + api_processes + extra)}
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -109,9 +113,11 @@ def gateway_settings(
         api_base_port=api_base_port,
         # /metrics, /readyz, /livez of each API process, the worker, the web and the stripe
         # process.
-        metrics_base_port=free_port_range(api_processes + 3, taken),
+        metrics_base_port=free_port_range(api_processes + 3 + extra, taken),
         worker_port=worker_port,
+        worker_processes=worker_processes,
         web_port=web_port if web_process else 0,
+        web_processes=web_processes,
         demo_port=demo_port if demo_shop else 0,
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
@@ -142,6 +148,8 @@ def running_gateway(
     web_process: bool = True,
     demo_shop: bool = False,
     redis_url: str = "",
+    worker_processes: int = 1,
+    web_processes: int = 1,
     **overrides: object,
 ) -> Iterator[Gateway]:
     """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
@@ -153,7 +161,13 @@ def running_gateway(
     log_path = data_dir / "gateway.log"
     settings = dataclasses.replace(
         gateway_settings(
-            database_url, data_dir, api_processes, web_process=web_process, demo_shop=demo_shop
+            database_url,
+            data_dir,
+            api_processes,
+            web_process=web_process,
+            demo_shop=demo_shop,
+            worker_processes=worker_processes,
+            web_processes=web_processes,
         ),
         redis_url=redis_url,
         **overrides,
