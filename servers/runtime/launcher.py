@@ -332,7 +332,9 @@ class Launcher:
             children = []
             for i, (host, port) in enumerate(endpoints):
                 name, metrics = (role, first_metrics) if i == 0 else (f"{role}-{i}", next(extra))
-                children.append(_role_child(name, role, f"{host}:{port}", grace, metrics_port(metrics)))
+                children.append(
+                    _role_child(name, role, f"{host}:{port}", grace, metrics_port(metrics))
+                )
             return children
 
         apis = [

@@ -35,6 +35,7 @@ from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
 from tests.sentinel import credential_leaks
+from tests.webhook_receiver import Receiver, subscribe
 
 API_PROCESSES = 2
 
@@ -150,15 +151,19 @@ def running_gateway(
     redis_url: str = "",
     worker_processes: int = 1,
     web_processes: int = 1,
+    spans: bool = False,
     **overrides: object,
 ) -> Iterator[Gateway]:
     """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
 
-    `overrides` replace settings fields (simulator_latency=2.0, ...).
+    `overrides` replace settings fields (simulator_latency=2.0, ...). With `spans`, every
+    process writes its spans under <data_dir>/spans (Settings.spans_dir).
     """
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
+    if spans:
+        overrides["spans_dir"] = str(data_dir / "spans")
     settings = dataclasses.replace(
         gateway_settings(
             database_url,
@@ -205,7 +210,28 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
+def webhook_receiver() -> Iterator[Receiver]:
+    """The seed merchant's webhook endpoint on the session's gateway: every body it was
+    sent, for the sentinel scan (test_zz_sentinel.py)."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    gateway_database_url: str, redis_url: str, webhook_receiver: Receiver
+) -> Iterator[Gateway]:
     # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
-    with running_gateway(gateway_database_url, redis_url=redis_url) as running:
+    # Spans to files and every event to a webhook endpoint of ours: the sentinel scan
+    # reads both after the suite.
+    with running_gateway(
+        gateway_database_url,
+        redis_url=redis_url,
+        spans=True,
+        webhook_allowed_networks="127.0.0.1/32",
+    ) as running:
+        subscribe(running.rest_url, running.secret_key, webhook_receiver.url)
         yield running

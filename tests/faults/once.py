@@ -19,7 +19,9 @@ from tests.faults.invariants import rows
 def acquirer_journals(data_dir: Path) -> dict[str, Books]:
     """The acquirer role's books as its journals hold them: name -> books."""
     directory = data_dir / "acquirer"
-    return {path.stem: BooksJournal(directory, path.stem).read() for path in directory.glob("*.jsonl")}
+    return {
+        path.stem: BooksJournal(directory, path.stem).read() for path in directory.glob("*.jsonl")
+    }
 
 
 async def at_the_acquirer(
@@ -74,3 +76,94 @@ async def at_the_acquirer(
                     f"{reference}: the acquirer refunded {there}, we {refunded.get(reference)}"
                 )
     return problems
+
+
+# A money movement is one entry: by kind, what it is about (the intent, refund, dispute,
+# payout or settlement) and its reference (a capture's): never two.
+LEDGER_TWICE = """
+SELECT kind || ' ' || source || ' ' || reference || ': posted ' || count(*) || ' times'
+  FROM ledger_entries
+ WHERE kind IN ('CAPTURE', 'REFUND', 'REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED',
+                'DISPUTE_WON', 'DISPUTE_LOST', 'PAYOUT', 'PAYOUT_FAILED', 'RELEASE',
+                'FEE_SWEEP')
+ GROUP BY kind, source, reference HAVING count(*) > 1
+UNION ALL
+SELECT 'refund ' || source || ': both succeeded and failed in the ledger'
+  FROM ledger_entries WHERE kind IN ('REFUND_SUCCEEDED', 'REFUND_FAILED')
+ GROUP BY source HAVING count(DISTINCT kind) > 1
+"""
+
+# What the ledger captured and refunded is what the payments' rows say.
+LEDGER_VS_PAYMENTS = """
+SELECT 'intent ' || i.id || ': received ' || i.amount_received || ', in the ledger '
+       || coalesce(e.total, 0)
+  FROM payment_intents i
+  LEFT JOIN (SELECT payment_intent_id, sum(presentment_amount) AS total FROM ledger_entries
+              WHERE kind = 'CAPTURE' GROUP BY payment_intent_id) e
+    ON e.payment_intent_id = i.id
+ WHERE i.amount_received <> coalesce(e.total, 0)
+UNION ALL
+SELECT 'refund ' || r.id || ' ' || r.status || ': in the ledger ' || count(e.id) || ' times'
+  FROM refunds r LEFT JOIN ledger_entries e ON e.kind = 'REFUND' AND e.source = r.id
+ GROUP BY r.id, r.status
+HAVING count(e.id) <> (CASE WHEN r.status IN ('PENDING', 'SUCCEEDED') THEN 1 ELSE 0 END)
+"""
+
+
+async def in_the_ledger(connection: AsyncConnection, counted: Counter[str]) -> list[str]:
+    entries = await rows(connection, "SELECT count(*) FROM ledger_entries")
+    counted["ledger entries"] = int(entries[0][0])
+    found = await rows(connection, LEDGER_TWICE) + await rows(connection, LEDGER_VS_PAYMENTS)
+    return [row[0] for row in found]
+
+
+async def webhooks(
+    connection: AsyncConnection,
+    endpoint_id: str,
+    arrivals: Counter[str],
+    counted: Counter[str],
+    *,
+    killed: int,
+) -> list[str]:
+    """Every event for the endpoint arrived there, and once: a delivery is sent again
+    only when a worker died holding it (the endpoint got it, the worker never recorded
+    it), so duplicates are allowed only after a kill, at most what a worker holds."""
+    due = await rows(
+        connection,
+        "SELECT d.event_id, d.status, count(a.id) AS requests FROM webhook_deliveries d"
+        " LEFT JOIN webhook_delivery_attempts a ON a.delivery_id = d.id"
+        f" WHERE d.endpoint_id = '{endpoint_id}' GROUP BY d.id, d.event_id, d.status",
+    )
+    counted["webhook events"] += len(due)
+    problems = [f"event {r.event_id}: delivery {r.status}" for r in due if r.status != "SUCCEEDED"]
+    problems += [f"event {r.event_id} never arrived" for r in due if not arrivals[r.event_id]]
+    twice = {event: n for event, n in arrivals.items() if n > 1}
+    counted["webhook events delivered twice"] = len(twice)
+    if twice and not killed:
+        problems += [f"event {event} arrived {n} times" for event, n in twice.items()]
+    events = await rows(connection, "SELECT count(*) FROM events")
+    if len(due) != int(events[0][0]):
+        problems.append(f"{len(due)} deliveries for {events[0][0]} events")
+    return problems
+
+
+# The scheduled jobs' rows: one settlement per merchant, currency and day (a constraint),
+# one payout per settlement, one dispute per acquirer dispute and per intent.
+JOBS_TWICE = """
+SELECT 'settlement ' || settlement_id || ': ' || count(*) || ' payouts'
+  FROM payouts WHERE settlement_id <> '' GROUP BY settlement_id HAVING count(*) > 1
+UNION ALL
+SELECT 'settlement ' || id || ' paid out as ' || payout_id || ', not in payouts'
+  FROM settlements s WHERE payout_id <> ''
+   AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.id = s.payout_id)
+UNION ALL
+SELECT 'intent ' || payment_intent_id || ': ' || count(*) || ' disputes'
+  FROM disputes GROUP BY payment_intent_id HAVING count(*) > 1
+"""
+
+
+async def jobs(connection: AsyncConnection, counted: Counter[str]) -> list[str]:
+    for table in ("settlements", "settlement_lines", "payouts", "disputes"):
+        found = await rows(connection, f"SELECT count(*) FROM {table}")
+        counted[table] = int(found[0][0])
+    return [row[0] for row in await rows(connection, JOBS_TWICE)]

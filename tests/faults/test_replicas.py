@@ -23,11 +23,18 @@ import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.engine import create_engine
+from adapters.system import RandomIds
+from core.ledger.hooks import FixedClock
+from core.ledger.payouts import Payouts
+from core.ledger.records import midnight
+from core.ledger.settlement import SettlementBatch
+from servers.bootstrap.database import database
 from tests.databases import fresh_database
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
@@ -117,8 +124,31 @@ async def settled(connection: AsyncConnection, receiver: Receiver) -> bool:
     return int(pending[0][0]) == 0
 
 
+async def settle_twice_at_once(database_url: str, counted: Counter[str]) -> None:
+    """The day's settlement and the payouts after it, by two workers at the same moment
+    (each its own pool): a week ahead, so that today's captures are due."""
+    day = datetime.now(UTC).date() + timedelta(days=7)
+    at = midnight(day) + timedelta(hours=1)
+
+    async def settle() -> int:
+        async with database(database_url, pool_size=2) as db:
+            return len(await SettlementBatch(db.uow, RandomIds()).run_settlement(day, at))
+
+    async def pay_out() -> int:
+        async with database(database_url, pool_size=2) as db:
+            payouts = Payouts(db.uow, RandomIds(), FixedClock(at))
+            return len(await payouts.run_automatic_payouts(at))
+
+    counted["settlements completed"] += sum(await asyncio.gather(settle(), settle()))
+    counted["payouts sent"] += sum(await asyncio.gather(pay_out(), pay_out()))
+
+
 async def checks(
-    gateway: Gateway, connection: AsyncConnection, receiver: Receiver, counted: Counter[str]
+    gateway: Gateway,
+    connection: AsyncConnection,
+    endpoint_id: str,
+    receiver: Receiver,
+    counted: Counter[str],
 ) -> list[str]:
     problems = await invariants.money_and_ledger(connection)
     problems += await invariants.outbox_once(connection)
@@ -127,6 +157,11 @@ async def checks(
     problems += at_acquirer
     problems += await invariants.reconciled(gateway)
     problems += await once.at_the_acquirer(connection, gateway.data_dir, counted)
+    problems += await once.in_the_ledger(connection, counted)
+    _, arrivals = receiver.snapshot()
+    kills = sum(n for what, n in counted.items() if what.startswith("killed"))
+    problems += await once.webhooks(connection, endpoint_id, arrivals, counted, killed=kills)
+    problems += await once.jobs(connection, counted)
     return problems
 
 
@@ -135,7 +170,7 @@ async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> Non
     rng = random.Random(SEED)
     counted: Counter[str] = Counter()
     receiver = Receiver()
-    subscribe(gateway.rest_url, gateway.secret_key, receiver.url)
+    endpoint_id = subscribe(gateway.rest_url, gateway.secret_key, receiver.url)
     engine = create_engine(gateway.database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
@@ -151,9 +186,14 @@ async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> Non
                 await restart_workers_together(gateway)
                 ok = await eventually(lambda: settled(conn, receiver), SETTLE_WITHIN)
                 assert ok, await invariants.stuck(conn)
-                problems = await checks(gateway, conn, receiver, counted)
+                problems = await checks(gateway, conn, endpoint_id, receiver, counted)
                 assert not problems, f"run {run} (seed {SEED}):\n" + "\n".join(problems[:30])
                 counted["runs"] += 1
+            await settle_twice_at_once(gateway.database_url, counted)
+            assert await eventually(lambda: settled(conn, receiver), SETTLE_WITHIN)
+            problems = await checks(gateway, conn, endpoint_id, receiver, counted)
+            assert not problems, f"after settlement (seed {SEED}):\n" + "\n".join(problems[:30])
+            assert counted["settlements completed"] > 0, counted
     finally:
         await engine.dispose()
         receiver.close()
