@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is turned on
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-_state: dict[str, Any] = {"tracer": None, "provider": None, "instrumentors": []}
+_state: dict[str, Any] = {"tracer": None, "provider": None, "instrumentors": [], "file": None}
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -83,6 +83,7 @@ def _file_exporter(directory: Path, service: str) -> SpanExporter:
 
     directory.mkdir(parents=True, exist_ok=True)
     out = (directory / f"{service}-{os.getpid()}.jsonl").open("a", buffering=1)
+    _state["file"] = out  # closed by shutdown() or reset()
     return ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
 
 
@@ -90,7 +91,15 @@ def reset() -> None:
     """Tracing off again, the libraries uninstrumented (tests)."""
     for instrumentor in _state["instrumentors"]:
         instrumentor.uninstrument()
+    _close_file()
     _state.update(tracer=None, provider=None, instrumentors=[])
+
+
+def _close_file() -> None:
+    out = _state["file"]
+    if out is not None:
+        out.close()
+        _state["file"] = None
 
 
 def _instrument_libraries(provider: TracerProvider) -> list[Any]:
@@ -147,3 +156,4 @@ def shutdown() -> None:
     provider = _state["provider"]
     if provider is not None:
         provider.shutdown()
+    _close_file()
