@@ -74,7 +74,7 @@ from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-READY_TIMEOUT = 60.0  # seconds a child gets to become ready
+READY_TIMEOUT = 60.0  # seconds a child gets to become ready, when it starts alone
 API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
@@ -374,7 +374,11 @@ class Launcher:
             await self._wait_ready(acquirer)
         for child in [*apis, *workers, *web]:
             await self._spawn(child)
-        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, *workers, *web]))
+        # Started together, they share the cores while they import and connect: each
+        # gets READY_TIMEOUT for every core's worth of them.
+        together = [*apis, *workers, *web]
+        share = max(1.0, len(together) / (os.cpu_count() or 1))
+        await asyncio.gather(*(self._wait_ready(c, READY_TIMEOUT * share) for c in together))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
         for child in demo:
@@ -482,8 +486,8 @@ class Launcher:
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
 
-    async def _wait_ready(self, child: _Child) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    async def _wait_ready(self, child: _Child, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             process = child.process
             assert process is not None
@@ -495,7 +499,7 @@ class Launcher:
                 self.log("info", "ready", child=child.name, pid=process.pid)
                 return
             if time.monotonic() > deadline:
-                raise StartupError(f"{child.name} not ready after {READY_TIMEOUT:.0f} s")
+                raise StartupError(f"{child.name} not ready after {timeout:.0f} s")
             await asyncio.sleep(0.1)
 
     # -- supervision and shutdown ---------------------------------------------------------
