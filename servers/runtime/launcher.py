@@ -486,8 +486,8 @@ class Launcher:
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
 
-    async def _wait_ready(self, child: _Child, timeout: float = READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_ready(self, child: _Child, within: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + within
         while True:
             process = child.process
             assert process is not None
@@ -499,7 +499,7 @@ class Launcher:
                 self.log("info", "ready", child=child.name, pid=process.pid)
                 return
             if time.monotonic() > deadline:
-                raise StartupError(f"{child.name} not ready after {timeout:.0f} s")
+                raise StartupError(f"{child.name} not ready after {within:.0f} s")
             await asyncio.sleep(0.1)
 
     # -- supervision and shutdown ---------------------------------------------------------
