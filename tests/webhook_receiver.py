@@ -1,14 +1,15 @@
 """A merchant's webhook endpoint on 127.0.0.1 that keeps everything it is sent.
 
-It answers 200 to every POST and keeps each body as it arrived (the sentinel scans them)
-and how many times each event id came (the replica tests count duplicates). Subscribe
+It answers 200 to every POST and keeps each body as it arrived (the sentinel scans them),
+how many times each event id (the webhook-id header) came (the replica tests count
+repeats) and when each first came (the webhook benchmark). Subscribe
 `receiver.url` on a gateway started with webhook_allowed_networks="127.0.0.1/32".
 """
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +21,7 @@ class Receiver:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
         self.arrivals: Counter[str] = Counter()  # event id -> deliveries received
+        self.first_arrival: dict[str, float] = {}  # event id -> time.monotonic()
         self.lock = threading.Lock()
         receiver = self
 
@@ -28,13 +30,11 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                try:
-                    event_id = str(json.loads(body).get("id", ""))
-                except ValueError:
-                    event_id = ""
+                event_id = self.headers.get("webhook-id", "")
                 with receiver.lock:
                     receiver.bodies.append(body)
                     receiver.arrivals[event_id] += 1
+                    receiver.first_arrival.setdefault(event_id, time.monotonic())
                 self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()

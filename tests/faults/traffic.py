@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -240,3 +241,28 @@ async def shop(merchant: Merchant, until: Callable[[], bool]) -> None:
         name = merchant.rng.choices(names, weights)[0]
         merchant.tally.flows[name] += 1
         await flows[name]()
+
+
+async def shops(
+    rest_url: str,
+    secret_key: str,
+    publishable_key: str,
+    rng: random.Random,
+    *,
+    servers: int,
+    seconds: float,
+) -> Tally:
+    """`servers` merchant servers shopping at once for `seconds`; what they did, summed
+    (also when cut short)."""
+    merchants = [Merchant(rest_url, secret_key, publishable_key, rng) for _ in range(servers)]
+    end = time.monotonic() + seconds
+    tally = Tally()
+    try:
+        await asyncio.gather(*(shop(m, lambda: time.monotonic() > end) for m in merchants))
+    finally:
+        for merchant in merchants:
+            tally.flows.update(merchant.tally.flows)
+            tally.answers.update(merchant.tally.answers)
+            tally.gave_up += merchant.tally.gave_up
+            await merchant.aclose()
+    return tally
