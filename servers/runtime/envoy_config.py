@@ -239,14 +239,17 @@ def _after_api(settings: Settings, k: int) -> int:
 
 
 def worker_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """Where each worker answers its health checks (only the launcher asks)."""
+    """Where each worker answers its health checks (only the launcher asks); none with
+    worker_processes 0 (the workers run elsewhere)."""
+    if settings.worker_processes < 1:
+        return []
     extra = [_after_api(settings, k) for k in range(settings.worker_processes - 1)]
     return [("127.0.0.1", port) for port in [settings.worker_port, *extra]]
 
 
 def web_processes(settings: Settings) -> list[tuple[str, int]]:
-    """Where each local web process listens; none when web_port is 0."""
-    if not settings.web_port:
+    """Where each local web process listens; none when web_port or web_processes is 0."""
+    if not settings.web_port or settings.web_processes < 1:
         return []
     first_extra = max(settings.worker_processes - 1, 0)
     extra = [_after_api(settings, first_extra + k) for k in range(settings.web_processes - 1)]

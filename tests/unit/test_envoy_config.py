@@ -317,3 +317,9 @@ def test_envoy_balances_the_web_processes_and_extra_processes_follow_the_api_por
         for _, port in endpoints(settings)
     ]
     assert len(ports) == len(set(ports)) == 7
+
+
+def test_no_local_worker_or_web_process_when_their_count_is_zero() -> None:
+    none = replace(SETTINGS, worker_processes=0, web_processes=0)
+    assert envoy_config.worker_endpoints(none) == []
+    assert envoy_config.web_endpoints(none) == envoy_config.api_endpoints(none)
