@@ -23,6 +23,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
+from adapters.redis.errors import CLOSED_TRANSPORT
 from core.access.ports import RateLimitResult
 
 __all__ = ["KEY_PREFIX", "LimitsRateLimiter", "RateLimitResult", "parse_limit"]
@@ -82,7 +83,7 @@ class LimitsRateLimiter:
                 return RateLimitResult(allowed=True)
             # Only a refusal pays for the second round trip.
             stats = await self._limiter.get_window_stats(item, key)
-        except StorageError as error:
+        except (StorageError, CLOSED_TRANSPORT) as error:
             _log.warning("rate limiter storage failed, letting the call through: %r", error)
             return RateLimitResult(allowed=True)
         wait = max(1, math.ceil(stats.reset_time - time.time()))

@@ -22,6 +22,7 @@ from paygate.internal.v1 import acquirer_pb2 as pb
 from adapters.acquirers.settlement_file import SettlementRecord
 from core.payments.acquirer import (
     AcquirerDispute,
+    AcquirerRejected,
     AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
@@ -36,6 +37,7 @@ from core.payments.acquirer import (
     OperationStatus,
     PaymentSource,
     RefundRequest,
+    RejectionCode,
     Upi,
     VoidRequest,
 )
@@ -185,8 +187,14 @@ def authorize_request(
                 purpose=r.source.purpose,
             )
         )
-    else:
+    elif isinstance(r.source, Upi):
         message.upi.vpa = r.source.vpa
+    else:
+        # Wallets and net banking go to their own HTTP connectors, never over this wire.
+        raise AcquirerRejected(
+            RejectionCode.UNSUPPORTED_PAYMENT_SOURCE,
+            "The acquirer role takes cards and UPI only.",
+        )
     return message
 
 

@@ -41,6 +41,9 @@ class MemoryIdempotencyStore:
             return None
         return held if held.locked_until == claim.locked_until else None
 
+    async def find(self, scope: Scope) -> Record | None:
+        return self.records.get(scope)
+
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
         async with self._lock:
             held = self._holds(claim)

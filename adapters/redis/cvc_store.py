@@ -19,14 +19,13 @@ import math
 from datetime import datetime
 
 import redis.asyncio
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.redis.errors import REDIS_DOWN
 from core.shared.errors import Unavailable
 from core.shared.ports import Clock
 
 KEY_PREFIX = "paygate:vault:cvc:"
-_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+_DOWN = REDIS_DOWN
 
 
 def _unavailable() -> Unavailable:

@@ -17,11 +17,16 @@ from core.events.model import Event
 
 STREAM = "paygate:events"
 MAX_LENGTH = 100_000
+# A Redis that stops answering holds the relay's batch for at most this long (then the
+# batch is tried again); without it, forever.
+TIMEOUT_SECONDS = 2.0
 
 
 class RedisEventStream:
     def __init__(self, url: str, *, stream: str = STREAM, max_length: int = MAX_LENGTH) -> None:
-        self._redis = Redis.from_url(url)
+        self._redis = Redis.from_url(
+            url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+        )
         self.stream = stream
         self.max_length = max_length
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import redis.asyncio
-from redis.exceptions import RedisError
 
+from adapters.redis.errors import REDIS_FAILED
 from core.risk.model import Counter
 from core.risk.ports import VelocityUnavailable
 
@@ -71,7 +71,7 @@ class RedisVelocityStore:
             args += [index[counter.key], int(counter.window.total_seconds() * 1000)]
         try:
             counts = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as error:
+        except REDIS_FAILED as error:
             raise VelocityUnavailable(type(error).__name__) from None
         return [int(count) for count in counts]
 

@@ -29,11 +29,22 @@ def asyncpg_url(database_url: str | URL) -> URL:
 
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# The longest one statement (BEGIN and COMMIT included) may wait for the server. Without
+# it a connection whose server stopped answering (a network black hole: no FIN, no RST)
+# holds its request forever; with it the call fails as UNAVAILABLE and the connection is
+# discarded. Transactions here are short; operator commands that scan whole tables pass
+# more.
+COMMAND_TIMEOUT_SECONDS = 30.0
 # A pooled connection idle for longer than this is checked with a ping before it is used.
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    command_timeout: float = COMMAND_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     """An engine for one process; dispose() it on shutdown. Creates no connection yet."""
     # Looked up on the module at each call: tracing (adapters/observability/tracing.py)
     # wraps it there, so that the engines of a traced process trace their statements.
@@ -47,6 +58,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         connect_args={
             "server_settings": {"application_name": "paygate"},
             "timeout": CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": command_timeout,
         },
     )
     _ping_when_idle(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.shared.errors import AlreadyExists, Unavailable
 
@@ -17,8 +18,13 @@ def is_outage(error: BaseException) -> bool:
     call (stopped, restarted, network cut), not that the statement was wrong: the caller
     gets UNAVAILABLE and may retry, never INTERNAL."""
     seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, (OSError, TimeoutError, OperationalError, InterfaceError)):
+    visited: set[int] = set()
+    # A driver's error may name an error that names it back: walk each one once.
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        # PoolTimeout: every pooled connection is held by a statement waiting on a server
+        # that does not answer, and no other came free within the pool's timeout.
+        if isinstance(seen, (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceError)):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True

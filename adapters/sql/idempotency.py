@@ -1,4 +1,5 @@
-"""Idempotency records in PostgreSQL: each operation is one short transaction of its own.
+"""Idempotency records in PostgreSQL: each operation is one short transaction of its own,
+or rides on the call's own transactions (KeyInTransaction, core/idempotency/call.py).
 
 The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE <may take over> RETURNING`:
 it inserts a new key, or takes over an expired or crashed one, atomically; when it does
@@ -7,7 +8,9 @@ conflicting row even when its WHERE is false), so the SELECT that follows in the
 transaction reads it as it stands, and nobody can complete, release or reap it between
 the two statements. A concurrent duplicate waits only for the winner's claim
 transaction (one insert), never for the call itself: it then sees IN_FLIGHT and is
-answered 409 at once.
+answered 409 at once. Claimed by the call's first writing transaction instead (a
+payment's phase 1), a duplicate waits for that transaction, which never spans an
+acquirer call either.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, RowMapping, and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.tables import idempotency_keys as keys
+from core.idempotency.call import ClaimLost, DeferredClaim, deferred
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
 
 _PRIMARY_KEY = (keys.c.merchant_id, keys.c.key, keys.c.method)
@@ -81,9 +85,100 @@ def _record(row: RowMapping) -> Record:
     )
 
 
+def claim_statement(record: Record, now: datetime, expired_before: datetime) -> Any:
+    """Inserts `record` (IN_FLIGHT) or takes an expired or crashed record over; returns a
+    row only when it did (the rule of IdempotencyStore.claim)."""
+    if record.state is not State.IN_FLIGHT:
+        raise ValueError("only an IN_FLIGHT record can claim a key")
+    insert_new = insert(keys).values(_values(record))
+    replaceable = or_(
+        keys.c.created_at <= expired_before,
+        and_(
+            keys.c.status == State.IN_FLIGHT.value,
+            keys.c.locked_until <= now,
+            keys.c.request_hash == insert_new.excluded.request_hash,
+        ),
+    )
+    return insert_new.on_conflict_do_update(
+        index_elements=list(_PRIMARY_KEY),
+        set_={
+            column.name: insert_new.excluded[column.name]
+            for column in keys.columns
+            if not column.primary_key
+        },
+        where=replaceable,
+    ).returning(keys.c.merchant_id)
+
+
+def complete_statement(claim: Claim, outcome: Outcome, at: datetime) -> Any:
+    """Marks the claimed record COMPLETED; touches no row once the claim lost the key."""
+    return (
+        update(keys)
+        .where(_held_by(claim))
+        .values(
+            status=State.COMPLETED.value,
+            response=outcome.response,
+            error_code=outcome.error_code,
+            error_status=outcome.error_status,
+            completed_at=at,
+        )
+    )
+
+
+class Executor(Protocol):
+    async def execute(self, statement: Any) -> Any: ...
+
+
+class KeyInTransaction:
+    """The unit of work's side of core/idempotency/call.py: the running call's deferred
+    claim is taken by the first statement of its first writing transaction, and its
+    answer stored just before the COMMIT of the transaction that concludes it. Whether
+    either happened is told to the call only once that transaction has committed."""
+
+    def __init__(self) -> None:
+        self.conclusion: object | None = None  # set by UnitOfWork.conclude
+        self._claiming: DeferredClaim | None = None
+        self._answering: tuple[DeferredClaim, Outcome] | None = None
+
+    async def began(self, connection: Executor) -> None:
+        call = deferred()
+        if call is None or call.claimed or call.claiming:
+            return
+        claim = claim_statement(call.record, call.now, call.expired_before)
+        if (await connection.execute(claim)).first() is None:
+            raise ClaimLost(call.record.scope.method)
+        call.claiming, self._claiming = True, call
+
+    async def committing(self, connection: Executor) -> None:
+        conclusion, self.conclusion = self.conclusion, None
+        call = deferred()
+        if conclusion is None or call is None or call.render is None:
+            return
+        if not (call.claimed or self._claiming is call):
+            return
+        response = call.render(conclusion)
+        if response is None:
+            return
+        outcome = Outcome.succeeded(response)
+        statement = complete_statement(call.claim, outcome, call.clock.now())
+        if (await connection.execute(statement)).rowcount == 1:
+            self._answering = (call, outcome)
+
+    def ended(self, committed: bool) -> None:
+        claiming, self._claiming = self._claiming, None
+        answering, self._answering = self._answering, None
+        self.conclusion = None
+        if claiming is not None:
+            claiming.claiming, claiming.claimed = False, committed
+        if answering is not None and committed:
+            answering[0].answer = answering[1]
+
+
 class SqlIdempotencyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # find() is one plain read: no BEGIN and no ROLLBACK around it.
+        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -98,46 +193,26 @@ class SqlIdempotencyStore:
     async def claim(
         self, record: Record, *, now: datetime, expired_before: datetime
     ) -> Record | None:
-        if record.state is not State.IN_FLIGHT:
-            raise ValueError("only an IN_FLIGHT record can claim a key")
-        insert_new = insert(keys).values(_values(record))
-        replaceable = or_(
-            keys.c.created_at <= expired_before,
-            and_(
-                keys.c.status == State.IN_FLIGHT.value,
-                keys.c.locked_until <= now,
-                keys.c.request_hash == insert_new.excluded.request_hash,
-            ),
-        )
-        statement = insert_new.on_conflict_do_update(
-            index_elements=list(_PRIMARY_KEY),
-            set_={
-                column.name: insert_new.excluded[column.name]
-                for column in keys.columns
-                if not column.primary_key
-            },
-            where=replaceable,
-        ).returning(keys.c.merchant_id)
         async with self._transaction() as connection:
-            if (await connection.execute(statement)).first() is not None:
+            claimed = await connection.execute(claim_statement(record, now, expired_before))
+            if claimed.first() is not None:
                 return None
             held = await connection.execute(select(keys).where(_scope_is(record.scope)))
             return _record(held.mappings().one())
 
+    async def find(self, scope: Scope) -> Record | None:
+        try:
+            async with self._reads.connect() as connection:
+                row = (await connection.execute(select(keys).where(_scope_is(scope)))).first()
+        except Exception as error:
+            if is_outage(error):
+                raise unavailable() from error
+            raise
+        return None if row is None else _record(row._mapping)
+
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
-        statement = (
-            update(keys)
-            .where(_held_by(claim))
-            .values(
-                status=State.COMPLETED.value,
-                response=outcome.response,
-                error_code=outcome.error_code,
-                error_status=outcome.error_status,
-                completed_at=at,
-            )
-        )
         async with self._transaction() as connection:
-            return (await connection.execute(statement)).rowcount == 1
+            return (await connection.execute(complete_statement(claim, outcome, at))).rowcount == 1
 
     async def release(self, claim: Claim) -> bool:
         async with self._transaction() as connection:

@@ -257,7 +257,11 @@ payment_attempts = Table(
     timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
     CheckConstraint(one_of("status", [s.value for s in AttemptStatus]), name="status"),
-    CheckConstraint(one_of("payment_method_type", ["card", "upi"]), name="payment_method_type"),
+    # 0014: wallets and net banking.
+    CheckConstraint(
+        one_of("payment_method_type", ["card", "upi", "wallet", "netbanking"]),
+        name="payment_method_type",
+    ),
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(

@@ -30,6 +30,7 @@ from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
+from adapters.sql.idempotency import KeyInTransaction
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
 from adapters.sql.ledger.payouts import SqlPayouts
@@ -70,6 +71,9 @@ class LazyTransaction:
         # The tables this transaction wrote, which name its phase at the fail points
         # around the commit (adapters/failpoints.py); kept only while they are armed.
         self._written: set[str] = set()
+        # The running call's idempotency key, when its claim and answer ride on this
+        # connection's transactions (SqlUnitOfWork only).
+        self.keys: KeyInTransaction | None = None
 
     async def start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -82,6 +86,8 @@ class LazyTransaction:
         await self._connection.commit()
         await self._connection.execution_options(isolation_level="READ COMMITTED")
         self.begun = True
+        if self.keys is not None:
+            await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.begun and not _plain_read(statement):
@@ -98,16 +104,29 @@ class LazyTransaction:
             yield savepoint
 
     async def commit(self) -> None:
-        if self.begun:
+        if not self.begun:
+            if self.keys is not None:
+                self.keys.ended(committed=False)
+            return
+        committed = False
+        try:
+            if self.keys is not None:
+                await self.keys.committing(self)
             phase = "+".join(sorted(self._written)) if ARMED else ""
             fail_point(f"sql.commit.before:{phase}")
             await self._connection.commit()
-            fail_point(f"sql.commit.after:{phase}")
-            self._written.clear()
-            self.begun = False
-            await self.start_reading()
+            committed = True
+        finally:
+            if self.keys is not None:
+                self.keys.ended(committed)
+        fail_point(f"sql.commit.after:{phase}")
+        self._written.clear()
+        self.begun = False
+        await self.start_reading()
 
     async def rollback(self) -> None:
+        if self.keys is not None:
+            self.keys.ended(committed=False)
         if self.begun and self._connection.in_transaction():
             await self._connection.rollback()
         self.begun = False
@@ -229,6 +248,7 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self._box = secret_box or SecretBox()
 
     def _bind(self, connection: Any) -> None:
+        self._keys = connection.keys = KeyInTransaction()
         self.payment_intents = SqlPaymentIntents(connection)
         self.payment_events = SqlPaymentEvents(connection)
         self.payment_attempts = SqlPaymentAttempts(connection)
@@ -255,6 +275,9 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         self.webhook_deliveries = SqlDeliveries(connection, self._box)
         self.emails = SqlEmails(connection)
         self.mail_directory = SqlMailDirectory(connection)
+
+    def conclude(self, answer: object) -> None:
+        self._keys.conclusion = answer
 
 
 class SqlUnitOfWorkFactory:

@@ -21,7 +21,7 @@ from core.events.model import Delivery, DeliveryStatus, Event, EventType, Webhoo
 from core.events.ports import NoRequest, ObjectRenderer, RequestContext
 from core.payments.model import EventKind, PaymentEvent, Status
 from core.shared.ports import IdGenerator
-from core.unit_of_work import Bookkeeping, UnitOfWork
+from core.unit_of_work import NOTHING_SAVED, Bookkeeping, Saved, UnitOfWork
 
 _BY_STATUS = {
     Status.REQUIRES_ACTION: EventType.PAYMENT_INTENT_REQUIRES_ACTION,
@@ -112,16 +112,19 @@ class EventOutbox:
 
 class PaymentOutbox:
     """The payments context's hook (core.payments.ports.Bookkeeping): events for every
-    line of an intent's history, in the transaction that wrote it. It reads the intent
-    and refunds back from the unit of work, so it sees them exactly as saved."""
+    line of an intent's history, in the transaction that wrote it. It renders the intent
+    the caller has just saved (`saved`), or reads it back from the unit of work, and reads
+    refunds back, so it sees them exactly as saved."""
 
     def __init__(self, outbox: EventOutbox) -> None:
         self._outbox = outbox
 
-    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         intents: dict[str, object] = {}
         for line in events:
-            intent = intents.get(line.payment_intent_id)
+            intent = intents.get(line.payment_intent_id) or saved.intent_of(line.payment_intent_id)
             if intent is None:
                 intent = await uow.payment_intents.get(line.merchant_id, line.payment_intent_id)
                 if intent is None:
@@ -152,6 +155,8 @@ class Recorders:
     def __init__(self, *hooks: Bookkeeping) -> None:
         self._hooks = hooks
 
-    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         for hook in self._hooks:
-            await hook.record(uow, events)
+            await hook.record(uow, events, saved)

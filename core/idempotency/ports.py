@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from core.idempotency.model import Claim, Outcome, Record
+from core.idempotency.model import Claim, Outcome, Record, Scope
 
 
 class IdempotencyStore(Protocol):
     """Durable records of idempotency keys. Each method is its own short transaction,
     never part of the call's unit of work: a concurrent duplicate must see the claim at
-    once, and the outcome must be kept whatever the call's transaction did."""
+    once, and the outcome must be kept whatever the call's transaction did. (A store on
+    the call's own database may instead be claimed and answered by the call's commits,
+    with the same statements: core/idempotency/call.py.)"""
 
     async def claim(
         self, record: Record, *, now: datetime, expired_before: datetime
@@ -23,6 +25,10 @@ class IdempotencyStore(Protocol):
         before `expired_before`, or when it is IN_FLIGHT with `locked_until <= now` and
         the same request_hash. Atomic: of concurrent claims on one scope, one wins.
         """
+        ...
+
+    async def find(self, scope: Scope) -> Record | None:
+        """The record that holds `scope`, if any; a plain read that locks nothing."""
         ...
 
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:

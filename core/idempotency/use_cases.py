@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core.idempotency.call import DeferredClaim
 from core.idempotency.model import (
     LOCK_DURATION,
     RETENTION,
@@ -12,6 +13,7 @@ from core.idempotency.model import (
     Record,
     Scope,
     State,
+    may_take_over,
     replay,
     request_hash,
 )
@@ -28,6 +30,7 @@ class Idempotency:
         hash_key: bytes,
         retention: timedelta = RETENTION,
         lock_duration: timedelta = LOCK_DURATION,
+        claims_in_transaction: bool = False,
     ) -> None:
         if len(hash_key) < 16:
             raise ValueError("the request hash key must be at least 16 bytes")
@@ -36,6 +39,9 @@ class Idempotency:
         self._hash_key = hash_key
         self.retention = retention
         self.lock_duration = lock_duration
+        # Whether the call's unit of work can claim and answer keys of this store inside
+        # its own transactions (the same database): core/idempotency/call.py.
+        self.claims_in_transaction = claims_in_transaction
 
     def request_hash(self, *, livemode: bool, request: bytes) -> bytes:
         """The stored fingerprint of a canonically serialized request."""
@@ -61,6 +67,25 @@ class Idempotency:
         if held is None:
             return claim
         return replay(held, request_hash)
+
+    async def check(self, scope: Scope, request_hash: bytes) -> DeferredClaim | Outcome:
+        """Like begin(), but only reads: a free key comes back as a DeferredClaim for the
+        call's first writing transaction to take (core/idempotency/call.py). Raises as
+        begin() does when the key is held."""
+        now = self._clock.now()
+        held = await self._store.find(scope)
+        if held is not None and not may_take_over(held, request_hash, now, self.retention):
+            return replay(held, request_hash)
+        record = Record(
+            scope=scope,
+            request_hash=request_hash,
+            state=State.IN_FLIGHT,
+            created_at=now,
+            locked_until=now + self.lock_duration,
+        )
+        return DeferredClaim(
+            record, now=now, expired_before=now - self.retention, clock=self._clock
+        )
 
     async def complete(self, claim: Claim, outcome: Outcome) -> bool:
         """Stores the outcome for replays; False when the claim had lost the key (its call

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from core.ledger.model import JournalEntry
 from core.ledger.ports import LedgerScope
+from core.ledger.terms_cache import NoTermsCache, TermsCache
 from core.ledger.use_cases import Bookkeeper
 from core.shared.errors import InvalidArgument
 from core.shared.money import MAX_AMOUNT, Money, UnknownCurrency, normalize_currency
@@ -60,8 +61,10 @@ def _money(amount: int, currency: str) -> Money:
 class LedgerHooks:
     """Built once by the composition root and handed to the payment use-cases."""
 
-    def __init__(self, ids: IdGenerator) -> None:
+    def __init__(self, ids: IdGenerator, terms: TermsCache | NoTermsCache | None = None) -> None:
         self._ids = ids
+        # Captures and refunds price with terms kept for a bounded time (terms_cache.py).
+        self._terms = terms or NoTermsCache()
 
     def _keeper(self, uow: LedgerScope, at: datetime) -> Bookkeeper:
         return Bookkeeper(uow.fx_rates, self._ids, FixedClock(at))
@@ -84,7 +87,7 @@ class LedgerHooks:
         the acquirer, which disputes and the acquirer's settlement file refer to."""
         if not capture_reference:
             raise ValueError("capture_reference is what disputes and reconciliation match on")
-        terms = await uow.merchant_terms.get(merchant_id)
+        terms = await self._terms.get(uow, merchant_id)
         return await self._keeper(uow, captured_at).capture(
             uow.ledger,
             terms,
@@ -108,7 +111,7 @@ class LedgerHooks:
         """A refund is sent (`refund_id` is the re_... id, also its reference at the
         acquirer): the merchant's funds pay it, owed to the cardholder until the acquirer
         confirms it (on_refund_succeeded / on_refund_failed)."""
-        terms = await uow.merchant_terms.get(merchant_id)
+        terms = await self._terms.get(uow, merchant_id)
         return await self._keeper(uow, refunded_at).refund(
             uow.ledger,
             terms,

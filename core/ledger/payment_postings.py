@@ -10,18 +10,20 @@ from collections.abc import Sequence
 
 from core.ledger.hooks import LedgerHooks
 from core.payments.model import EventKind, PaymentEvent, Status
-from core.unit_of_work import UnitOfWork
+from core.unit_of_work import NOTHING_SAVED, Saved, UnitOfWork
 
 
 class LedgerBookkeeping:
     def __init__(self, hooks: LedgerHooks) -> None:
         self._hooks = hooks
 
-    async def record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         for event in events:
             if event.kind is EventKind.STATUS_CHANGED:
                 if event.to_status is Status.SUCCEEDED and event.amount:
-                    await self._captured(uow, event)
+                    await self._captured(uow, event, saved)
             elif event.kind is EventKind.REFUND_PENDING:
                 await self._refund_sent(uow, event)
             elif event.kind is EventKind.REFUND_SUCCEEDED:
@@ -33,8 +35,10 @@ class LedgerBookkeeping:
                     uow, event.merchant_id, event.object_id, event.occurred_at
                 )
 
-    async def _captured(self, uow: UnitOfWork, event: PaymentEvent) -> None:
-        attempt = await uow.payment_attempts.get(event.object_id)
+    async def _captured(self, uow: UnitOfWork, event: PaymentEvent, saved: Saved) -> None:
+        attempt = saved.attempt_of(event.object_id) or await uow.payment_attempts.get(
+            event.object_id
+        )
         if attempt is None or event.amount is None:
             raise LookupError(f"capture event of {event.payment_intent_id} names no attempt")
         await self._hooks.on_capture(

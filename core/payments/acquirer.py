@@ -91,10 +91,12 @@ class DeclineCode(StrEnum):
     TRY_AGAIN_LATER = "try_again_later"
     DECLINED_BY_PAYER = "declined_by_payer"
     COLLECT_EXPIRED = "collect_expired"
+    # A wallet or bank page the payer left without answering until it expired.
+    APPROVAL_EXPIRED = "approval_expired"
 
 
 class NextActionType(StrEnum):
-    REDIRECT_TO_URL = "REDIRECT_TO_URL"  # 3-D Secure challenge page
+    REDIRECT_TO_URL = "REDIRECT_TO_URL"  # 3-D Secure page, a wallet's or bank's approval page
     UPI_COLLECT = "UPI_COLLECT"  # approve in the UPI app; url is a upi://pay deep link
 
 
@@ -146,6 +148,22 @@ class Upi:
 
 
 @dataclass(frozen=True)
+class Wallet:
+    """A wallet account (core.payments.redirect_methods.WALLET_PROVIDERS), approved by the
+    payer on the wallet's page; the account itself is entered there, never here."""
+
+    provider: str
+
+
+@dataclass(frozen=True)
+class NetBanking:
+    """A payer's bank (its IFSC prefix, redirect_methods.BANKS); the payer logs in and
+    approves on the bank's page."""
+
+    bank: str
+
+
+@dataclass(frozen=True)
 class CardReference:
     """A vaulted card, named and not carried: what the application zone (the API and the
     worker) sends. The cardholder-data zone (core.payments.zone) swaps it for the Card
@@ -156,7 +174,7 @@ class CardReference:
     purpose: str  # for the vault's audit: "payment_intent pi_... attempt pa_..."
 
 
-PaymentSource = Card | Upi | CardReference
+PaymentSource = Card | Upi | CardReference | Wallet | NetBanking
 
 
 # --- requests --------------------------------------------------------------------------
@@ -172,6 +190,8 @@ class AuthorizationRequest:
     description: str = ""
     # 3-D Secure whatever the issuer would do: the risk engine's review band. Cards only.
     require_authentication: bool = False
+    # Where a wallet's or bank's page sends the payer back after they answered.
+    return_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ Lock order, everywhere: the intent, then its attempt. Batch claims skip locked r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,10 +38,12 @@ from core.payments.acquirer import (
     CaptureRequest,
     CardReference,
     InvalidPaymentDetails,
+    NetBanking,
     OperationResult,
     PaymentSource,
     Upi,
     VoidRequest,
+    Wallet,
     parse_vpa,
 )
 from core.payments.breaker import Breakers
@@ -67,6 +69,7 @@ from core.payments.ports import (
     NoPaymentObserver,
     PaymentObserver,
 )
+from core.payments.redirect_methods import parse_bank, parse_wallet
 from core.payments.risk_check import MAX_DEVICE_FINGERPRINT, RISK_BLOCKED, signals_of
 from core.payments.routing import PaymentFacts, RouteDecision
 from core.payments.settlement import (
@@ -88,7 +91,14 @@ from core.shared.ids import has_prefix
 from core.shared.money import MAX_AMOUNT, Money
 from core.shared.ports import Clock, IdGenerator
 from core.shared.text_rules import return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import (
+    NOTHING_SAVED,
+    Bookkeeping,
+    NoBookkeeping,
+    Saved,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +113,8 @@ SYSTEM_EXPIRY = "system:expiry"
 class ConfirmPaymentIntent:
     payment_method: str = ""  # tok_... or pm_...
     upi_vpa: str | None = None  # set when the request had `upi`
+    wallet_provider: str | None = None  # set when the request had `wallet`
+    netbanking_bank: str | None = None  # set when the request had `netbanking`
     client_secret: str = ""  # required with a publishable key
     return_url: str = ""
     device_fingerprint: str = ""  # the checkout's, for the risk engine; optional
@@ -110,12 +122,21 @@ class ConfirmPaymentIntent:
 
 @dataclass(frozen=True)
 class _Source:
-    kind: str  # card | upi
+    kind: str  # card | upi | wallet | netbanking
     payment_method: str = ""
     vpa: str = ""
+    provider: str = ""  # the wallet, or the bank's code
+
+    @property
+    def field(self) -> str:
+        """The request's field that named this source, for errors."""
+        return {"card": "payment_method"}.get(self.kind, self.kind)
 
 
 OperationAnswer = OperationResult | AcquirerRejected | None
+# What a flow answers when the transaction in hand commits: the object the servicer
+# renders (UnitOfWork.conclude), or None when the flow goes on or raises after it.
+Conclusion = Callable[[PaymentIntent, PaymentAttempt], object | None]
 
 
 class PaymentLifecycle:
@@ -184,8 +205,7 @@ class PaymentLifecycle:
         intent.ensure_can_attempt(self.policy)
         if source.kind not in intent.payment_method_types:
             allowed = ", ".join(intent.payment_method_types)
-            field = "payment_method" if source.kind == "card" else "upi"
-            raise InvalidArgument.field(field, f"this payment intent accepts {allowed} only")
+            raise InvalidArgument.field(source.field, f"this payment intent accepts {allowed} only")
         # decide
         now = self._clock.now()
         attempt = PaymentAttempt(
@@ -218,6 +238,10 @@ class PaymentLifecycle:
             attempt.card_brand = profile.brand
             attempt.card_last4 = profile.last4
             attempt.card_fingerprint = profile.fingerprint
+        elif source.kind == "wallet":
+            payment_source = Wallet(source.provider)
+        elif source.kind == "netbanking":
+            payment_source = NetBanking(source.provider)
         else:
             payment_source = Upi(source.vpa)
         attempt.risk = await self._risk.assess(
@@ -241,7 +265,7 @@ class PaymentLifecycle:
             await uow.payment_attempts.add(attempt)
             self._observer.attempt_saved(attempt)
             await self._save(uow, intent)
-            if source.kind == "upi":
+            if source.kind != "card":  # the payer's app or page shows the payee's name
                 merchant = await uow.merchants.get(intent.merchant_id)
                 merchant_name = merchant.name if merchant else ""
             await uow.commit()
@@ -257,6 +281,7 @@ class PaymentLifecycle:
             merchant_name=merchant_name,
             description=intent.description,
             require_authentication=attempt.risk.needs_authentication,
+            return_url=intent.return_url,
         )
         routed = await authorize_along(
             route.candidates,
@@ -280,10 +305,17 @@ class PaymentLifecycle:
         answer: AuthorizationAnswer = routed.answer
 
         # phase 3: the result
+        publishable = caller.is_publishable
+
+        def concludes(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:
+            if attempt.status is AttemptStatus.FAILED:
+                return None  # raised below
+            return intent.as_seen_by(publishable)
+
         intent, attempt = await self._settle_authorization(
-            attempt, answer, caller.actor, tries=tries
+            attempt, answer, caller.actor, tries=tries, concludes=concludes
         )
-        intent, attempt = await self._continue(intent, attempt, caller.actor)
+        intent, attempt = await self._continue(intent, attempt, caller.actor, concludes)
         if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
             if isinstance(answer, InvalidPaymentDetails):
                 raise answer.to_invalid_argument()
@@ -293,8 +325,28 @@ class PaymentLifecycle:
     def _validate_confirm(self, cmd: ConfirmPaymentIntent) -> _Source:
         violations = Violations()
         source = _Source("card")
-        if cmd.payment_method and cmd.upi_vpa is not None:
-            violations.add("payment_method", "give either payment_method or upi, not both")
+        given = [
+            name
+            for name, value in (
+                ("payment_method", cmd.payment_method or None),
+                ("upi", cmd.upi_vpa),
+                ("wallet", cmd.wallet_provider),
+                ("netbanking", cmd.netbanking_bank),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            violations.add(given[0], f"give one of {', '.join(given)}, not several")
+        elif cmd.wallet_provider is not None:
+            try:
+                source = _Source("wallet", provider=parse_wallet(cmd.wallet_provider))
+            except InvalidArgument as error:
+                violations.add(error.violations[0].field, error.violations[0].description)
+        elif cmd.netbanking_bank is not None:
+            try:
+                source = _Source("netbanking", provider=parse_bank(cmd.netbanking_bank))
+            except InvalidArgument as error:
+                violations.add(error.violations[0].field, error.violations[0].description)
         elif cmd.upi_vpa is not None:
             try:
                 source = _Source("upi", vpa=parse_vpa(cmd.upi_vpa))
@@ -302,7 +354,9 @@ class PaymentLifecycle:
                 violations.add(error.violations[0].field, error.violations[0].description)
         elif not cmd.payment_method:
             violations.missing(
-                "payment_method", "is required: a token (tok_...), a payment method (pm_...) or upi"
+                "payment_method",
+                "is required: a token (tok_...), a payment method (pm_...), upi, wallet or "
+                "netbanking",
             )
         elif has_prefix(cmd.payment_method, "tok") or has_prefix(cmd.payment_method, "pm"):
             source = _Source("card", payment_method=cmd.payment_method)
@@ -390,7 +444,7 @@ class PaymentLifecycle:
             attempt.begin_capture(amount, now)
             await self._save(uow, intent, attempt)
             await uow.commit()
-        intent, attempt = await self._run_capture(attempt, caller.actor)
+        intent, attempt = await self._run_capture(attempt, caller.actor, _capture_answer)
         if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
             raise FailedPrecondition(
                 attempt.error.message or "The capture failed.",
@@ -400,7 +454,7 @@ class PaymentLifecycle:
         return intent
 
     async def _run_capture(
-        self, attempt: PaymentAttempt, actor: str
+        self, attempt: PaymentAttempt, actor: str, concludes: Conclusion | None = None
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed."""
         reference = attempt.capture_reference
@@ -423,6 +477,7 @@ class PaymentLifecycle:
             now = self._clock.now()
             if apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
                 await self._save(uow, intent, attempt)
+                _conclude(uow, concludes, intent, attempt)
                 await uow.commit()
         return intent, attempt
 
@@ -548,6 +603,7 @@ class PaymentLifecycle:
         *,
         give_up: bool = False,
         tries: list[dict[str, str]] | None = None,
+        concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         async with self._uow() as uow:
             intent, attempt = await self._locked_pair(uow, attempt)
@@ -565,18 +621,24 @@ class PaymentLifecycle:
             )
             if changed:
                 await self._save(uow, intent, attempt)
-                await uow.commit()
             elif record_tries:
                 await uow.payment_attempts.update(attempt)
+            if changed or record_tries:
+                if attempt.status is not AttemptStatus.CAPTURE_PENDING:  # else: the capture
+                    _conclude(uow, concludes, intent, attempt)
                 await uow.commit()
         return intent, attempt
 
     async def _continue(
-        self, intent: PaymentIntent, attempt: PaymentAttempt, actor: str
+        self,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        actor: str,
+        concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """After an approval with capture_method AUTOMATIC: the capture."""
         if attempt.status is AttemptStatus.CAPTURE_PENDING:
-            return await self._run_capture(attempt, actor)
+            return await self._run_capture(attempt, actor, concludes)
         return intent, attempt
 
     # ============================================================ background
@@ -715,13 +777,10 @@ class PaymentLifecycle:
         self, uow: UnitOfWork, attempt: PaymentAttempt
     ) -> tuple[PaymentIntent, PaymentAttempt]:
         """The attempt's intent and the attempt, locked in that order and read afresh."""
-        intent = await uow.payment_intents.get(
-            attempt.merchant_id, attempt.payment_intent_id, for_update=True
-        )
-        fresh = await uow.payment_attempts.get(attempt.id, for_update=True)
-        if intent is None or fresh is None:
+        pair = await uow.payment_attempts.locked_with_intent(attempt.merchant_id, attempt.id)
+        if pair is None:
             raise LookupError(f"attempt {attempt.id} or its intent vanished")
-        return intent, fresh
+        return pair
 
     async def _attempt(self, attempt_id: str) -> PaymentAttempt:
         attempt = None
@@ -748,12 +807,28 @@ class PaymentLifecycle:
             await uow.payment_attempts.update(attempt)
             self._observer.attempt_saved(attempt)
         await uow.payment_intents.update(intent)
-        await self._record(uow, intent.pull_events())
+        await self._record(uow, intent.pull_events(), Saved(intent, attempt))
 
-    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
+    async def _record(
+        self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED
+    ) -> None:
         """The events, and the money they moved, in the caller's transaction."""
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, saved)
+
+
+def _conclude(
+    uow: UnitOfWork, concludes: Conclusion | None, intent: PaymentIntent, attempt: PaymentAttempt
+) -> None:
+    if concludes is not None and (answer := concludes(intent, attempt)) is not None:
+        uow.conclude(answer)
+
+
+def _capture_answer(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:
+    """capture()'s answer: the intent, unless the capture failed (raised)."""
+    if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
+        return None
+    return intent
 
 
 def parse_cancellation_reason(value: str) -> CancellationReason | None:

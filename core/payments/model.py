@@ -51,7 +51,7 @@ class CaptureMethod(StrEnum):
     MANUAL = "MANUAL"
 
 
-PAYMENT_METHOD_TYPES = frozenset({"card", "upi"})
+PAYMENT_METHOD_TYPES = frozenset({"card", "upi", "wallet", "netbanking"})
 
 S = Status
 # Every legal move of an intent. Anything else is a bug or a wrong-state call.

@@ -98,6 +98,13 @@ class PaymentAttemptRepository(Protocol):
         """The attempts that exist among `attempt_ids`, in one round trip, in no order."""
         ...
 
+    async def locked_with_intent(
+        self, merchant_id: str, attempt_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt] | None:
+        """The attempt and its intent, both locked FOR UPDATE in one round trip, the intent
+        first (the lock order everywhere); None when either is missing."""
+        ...
+
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentAttempt]:
         """The intent's attempts, oldest first."""
         ...

@@ -50,6 +50,8 @@ AuthorizationAnswer = AuthorizationResult | AcquirerRejected | Lookup | None
 _DECLINE_MESSAGES = {
     "card": "Your card was declined.",
     "upi": "The UPI payment was declined.",
+    "wallet": "The wallet payment was declined.",
+    "netbanking": "The net banking payment was declined.",
 }
 NEVER_REACHED = PaymentError(
     ErrorCode.ACQUIRER_UNAVAILABLE,

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from core.access.model import Principal
 from core.payments.errors import shown
 from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
+from core.payments.redirect_methods import REDIRECT_CURRENCY, REDIRECT_METHOD_TYPES
 from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
 from core.shared.redaction import mask_pans
 from core.shared.text_rules import PAN_IN_TEXT, looks_like_pan, return_url_problem
-from core.unit_of_work import Bookkeeping, NoBookkeeping, UnitOfWork, UnitOfWorkFactory
+from core.unit_of_work import Bookkeeping, NoBookkeeping, Saved, UnitOfWork, UnitOfWorkFactory
 
 MAX_METADATA_KEYS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -97,7 +98,11 @@ class PaymentIntents:
         types = cmd.payment_method_types or ("card",)
         for i, kind in enumerate(types):
             if kind not in PAYMENT_METHOD_TYPES:
-                violations.add(f"payment_method_types[{i}]", "must be card or upi")
+                violations.add(
+                    f"payment_method_types[{i}]", "must be card, upi, wallet or netbanking"
+                )
+            elif kind in REDIRECT_METHOD_TYPES and currency and currency != REDIRECT_CURRENCY:
+                violations.add(f"payment_method_types[{i}]", f"{kind} is available in INR only")
         _check_details(cmd.description, cmd.metadata, cmd.receipt_email, violations)
         if (problem := return_url_problem(cmd.return_url)) is not None:
             violations.add("return_url", problem)
@@ -144,7 +149,7 @@ class PaymentIntents:
         """The intent's new history lines and their bookkeeping, in its transaction."""
         events = intent.pull_events()
         await uow.payment_events.append(events)
-        await self._books.record(uow, events)
+        await self._books.record(uow, events, Saved(intent))
         await uow.commit()
 
     async def update(

@@ -7,10 +7,16 @@ For every encryption:
    transaction that also retires the old one. Two processes rotating at once collide on
    (merchant, version): the loser rereads and uses the winner's key.
 2. `seal` encrypts under that key with AES-GCM, bound to (merchant, record id); the caller
-   writes the row together with the key's encryption count (an atomic increment).
+   writes the row together with the key's encryption count (an atomic increment). The
+   count is taken in blocks (`count`): a process adds a block of encryptions to the
+   key's counter in one tokenization's transaction and uses it up in memory, so most
+   tokenizations leave the merchant's key row alone (it was one hot row per merchant).
+   The counter runs ahead of the encryptions made (by the unused part of each process's
+   block, at most a thousandth of the usage cap), never behind: a key rotates on usage at
+   or before its cap.
 
 `open` reads the key id/version from the ciphertext header, loads that data key (a retired
-one too, but only the merchant's own) and unwraps it.
+one too, but only the merchant's own; its row is read once per process) and unwraps it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,23 @@ from core.vault.model import (
 from core.vault.ports import Cipher, KeyWrapper, VaultUnitOfWork, VaultUnitOfWorkFactory
 
 _ROTATION_ATTEMPTS = 3
+# The largest block of encryptions a process reserves at once, and its share of the
+# usage cap: a policy below 1,000 encryptions is counted one by one.
+ENCRYPTION_BLOCK = 1000
+_BLOCKS_PER_CAP = 1000
+_RESERVED_KEYS = 10_000  # keys (merchants) a process keeps a block for
+_KEPT_KEYS = 10_000  # data key rows a process keeps for decryption
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one sealing adds to its key's counter in the caller's transaction (`add`),
+    and the block this process may use without counting once that transaction has
+    committed (`block`, handed back to Keyring.committed)."""
+
+    key_id: str
+    add: int
+    block: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,9 @@ class Keyring:
         self._ids = ids
         self._clock = clock
         self.rotation = rotation or RotationPolicy()
+        self._block = min(ENCRYPTION_BLOCK, self.rotation.max_encryptions // _BLOCKS_PER_CAP)
+        self._reserved: dict[str, int] = {}  # key id -> encryptions counted, not yet made
+        self._opening: dict[tuple[str, str], DataKey] = {}  # (merchant, key id) -> its row
 
     @property
     def kek_id(self) -> str:
@@ -96,6 +122,24 @@ class Keyring:
             "The merchant's data key is being rotated; retry.", reason="CONCURRENT_UPDATE"
         )
 
+    def count(self, key: DataKey, encryptions: int) -> Counted:
+        """Counts `encryptions` under `key` against its usage cap: out of this process's
+        block when it covers them (nothing to write), else they and a new block are added
+        to the counter in the caller's transaction."""
+        left = self._reserved.get(key.id, 0)
+        if left >= encryptions:
+            self._reserved[key.id] = left - encryptions
+            return Counted(key.id, add=0)
+        return Counted(key.id, add=encryptions + self._block, block=self._block)
+
+    def committed(self, counted: Counted) -> None:
+        """The transaction that added `counted` committed: its block may be used."""
+        if not counted.block:
+            return
+        if len(self._reserved) >= _RESERVED_KEYS and counted.key_id not in self._reserved:
+            self._reserved.clear()  # an unused block only makes a key rotate earlier
+        self._reserved[counted.key_id] = self._reserved.get(counted.key_id, 0) + counted.block
+
     async def retire_active(self, merchant_id: str) -> bool:
         """Retires the merchant's active data key now: the next `sealing_key` makes a new
         version. False when the merchant has no active key."""
@@ -126,7 +170,18 @@ class Keyring:
     async def open(self, uow: VaultUnitOfWork, ciphertext: bytes, context: CipherContext) -> bytes:
         """The plaintext, or CiphertextRejected whatever went wrong (no decryption oracle)."""
         ref = self._cipher.key_ref(ciphertext)
-        key = await uow.data_keys.get(context.merchant_id, ref.key_id)
+        # The data key's row is read once per process: what decryption uses of it (id,
+        # version, the wrapped material) never changes, and a key that a KEK rotation
+        # rewrapped still unwraps with the old KEK, which stays configured until every
+        # key is rewrapped. Only a row that has opened a ciphertext is kept (a tampered
+        # one is read again and refused every time), never the unwrapped material.
+        kept = self._opening.get((context.merchant_id, ref.key_id))
+        key = kept or await uow.data_keys.get(context.merchant_id, ref.key_id)
         if key is None or key.version != ref.version:
             raise CiphertextRejected()
-        return self._cipher.decrypt(await self.unwrap(key), ciphertext, context=context)
+        plaintext = self._cipher.decrypt(await self.unwrap(key), ciphertext, context=context)
+        if kept is None:
+            if len(self._opening) >= _KEPT_KEYS:
+                del self._opening[next(iter(self._opening))]  # the oldest read
+            self._opening[(context.merchant_id, ref.key_id)] = key
+        return plaintext

@@ -126,10 +126,13 @@ class Vault:
             # Before the token is committed: when the CVC store is down, nothing is written.
             await self._put_cvc(token.id, valid.cvc, sealing, token)
             encryptions += 1
+        counted = self.keyring.count(sealing.key, encryptions)
         async with self._uow() as uow:
             await uow.tokens.add(token)
-            await uow.data_keys.count_encryptions(sealing.key.id, encryptions)
+            if counted.add:
+                await uow.data_keys.count_encryptions(sealing.key.id, counted.add)
             await uow.commit()
+        self.keyring.committed(counted)
         return token
 
     async def create_payment_method_from_token(

@@ -201,7 +201,9 @@ class PaymentIntent(_message.Message):
     def canceled_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def payment_method_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Which payment method types may confirm this intent: "card", "upi"."""
+        """Which payment method types may confirm this intent: "card", "upi", "wallet",
+        "netbanking".
+        """
 
     @_builtins.property
     def risk(self) -> Global___Risk:
@@ -395,7 +397,7 @@ class NextAction(_message.Message):
         TYPE_UNSPECIFIED: NextAction._Type.ValueType  # 0
         """No action."""
         REDIRECT_TO_URL: NextAction._Type.ValueType  # 1
-        """Open `url` (3-D Secure challenge)."""
+        """Open `url`: the 3-D Secure challenge, or the wallet's or bank's approval page."""
         UPI_COLLECT: NextAction._Type.ValueType  # 2
         """Approve the collect request in a UPI app (`url` is a upi:// link)."""
 
@@ -405,7 +407,7 @@ class NextAction(_message.Message):
     TYPE_UNSPECIFIED: NextAction.Type.ValueType  # 0
     """No action."""
     REDIRECT_TO_URL: NextAction.Type.ValueType  # 1
-    """Open `url` (3-D Secure challenge)."""
+    """Open `url`: the 3-D Secure challenge, or the wallet's or bank's approval page."""
     UPI_COLLECT: NextAction.Type.ValueType  # 2
     """Approve the collect request in a UPI app (`url` is a upi:// link)."""
 
@@ -481,7 +483,9 @@ class CreatePaymentIntentRequest(_message.Message):
     """http(s) URL the hosted checkout's "Back" link leads to."""
     @_builtins.property
     def payment_method_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """"card" and/or "upi"; defaults to ["card"]."""
+        """Any of "card", "upi", "wallet", "netbanking"; defaults to ["card"]. Wallets and
+        net banking are INR only (INVALID_ARGUMENT naming the type otherwise).
+        """
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -593,7 +597,9 @@ Global___ListPaymentIntentsResponse: _TypeAlias = ListPaymentIntentsResponse  # 
 
 @_typing.final
 class ConfirmPaymentIntentRequest(_message.Message):
-    """Request of ConfirmPaymentIntent: exactly one of payment_method and upi."""
+    """Request of ConfirmPaymentIntent: exactly one of payment_method, upi, wallet and
+    netbanking.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -617,12 +623,58 @@ class ConfirmPaymentIntentRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class Wallet(_message.Message):
+        """A payer who approves in their wallet: next_action REDIRECT_TO_URL is the wallet's page."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        PROVIDER_FIELD_NUMBER: _builtins.int
+        provider: _builtins.str
+        """paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney."""
+        def __init__(
+            self,
+            *,
+            provider: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NetBanking(_message.Message):
+        """A payer who logs in at their bank and approves there: next_action REDIRECT_TO_URL is
+        the bank's page.
+        """
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        BANK_FIELD_NUMBER: _builtins.int
+        bank: _builtins.str
+        """The bank's code, the first four letters of its IFSC: HDFC, ICIC, SBIN, UTIB, KKBK,
+        PUNB, BARB or YESB.
+        """
+        def __init__(
+            self,
+            *,
+            bank: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["bank", b"bank"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     UPI_FIELD_NUMBER: _builtins.int
     CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     RETURN_URL_FIELD_NUMBER: _builtins.int
     DEVICE_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    WALLET_FIELD_NUMBER: _builtins.int
+    NETBANKING_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`pi_...`"""
     payment_method: _builtins.str
@@ -639,6 +691,14 @@ class ConfirmPaymentIntentRequest(_message.Message):
     def upi(self) -> Global___ConfirmPaymentIntentRequest.Upi:
         """Pay by UPI instead (the intent must allow "upi"; INR only)."""
 
+    @_builtins.property
+    def wallet(self) -> Global___ConfirmPaymentIntentRequest.Wallet:
+        """Pay from a wallet instead (the intent must allow "wallet"; INR only)."""
+
+    @_builtins.property
+    def netbanking(self) -> Global___ConfirmPaymentIntentRequest.NetBanking:
+        """Pay by net banking instead (the intent must allow "netbanking"; INR only)."""
+
     def __init__(
         self,
         *,
@@ -648,10 +708,12 @@ class ConfirmPaymentIntentRequest(_message.Message):
         client_secret: _builtins.str = ...,
         return_url: _builtins.str = ...,
         device_fingerprint: _builtins.str = ...,
+        wallet: Global___ConfirmPaymentIntentRequest.Wallet | None = ...,
+        netbanking: Global___ConfirmPaymentIntentRequest.NetBanking | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["upi", b"upi"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["netbanking", b"netbanking", "upi", b"upi", "wallet", b"wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "device_fingerprint", b"device_fingerprint", "id", b"id", "payment_method", b"payment_method", "return_url", b"return_url", "upi", b"upi"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "device_fingerprint", b"device_fingerprint", "id", b"id", "netbanking", b"netbanking", "payment_method", b"payment_method", "return_url", b"return_url", "upi", b"upi", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

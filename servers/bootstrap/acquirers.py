@@ -21,13 +21,15 @@ from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
 from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.netbanking_client import NetBankingConnector
 from adapters.acquirers.orbit_client import OrbitConnector
+from adapters.acquirers.wallet_client import WalletConnector
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.ports import Clock
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.books_journal import BooksJournal
 from sandbox.acquirer.upi_simulator import CompletionCallback
-from servers.bootstrap.routing import KORA, ORBIT
+from servers.bootstrap.routing import KORA, NETBANKING, ORBIT, WALLET
 from servers.runtime.settings import Settings
 
 Closer = Callable[[], Awaitable[None]]
@@ -124,13 +126,32 @@ def acquirer_access(
     return with_psps(settings, access)
 
 
-def with_psps(settings: Settings, access: AcquirerAccess) -> AcquirerAccess:
-    """The JSON PSPs that settings configure, next to the card network and UPI switch."""
-    psps: dict[str, OrbitConnector | KoraConnector] = {}
-    if settings.orbit_url:
+HttpConnector = OrbitConnector | KoraConnector | WalletConnector | NetBankingConnector
+
+
+def redirect_connectors(settings: Settings) -> dict[str, HttpConnector]:
+    """The wallet and net banking connectors that settings configure. They carry no card
+    data, so the application zone reaches them directly in every topology."""
+    connectors: dict[str, HttpConnector] = {}
+    timeout = settings.acquirer_timeout
+    if settings.wallet_url:
+        connectors[WALLET] = WalletConnector(settings.wallet_url, timeout_seconds=timeout)
+    if settings.netbanking_url:
+        connectors[NETBANKING] = NetBankingConnector(
+            settings.netbanking_url, timeout_seconds=timeout
+        )
+    return connectors
+
+
+def with_psps(settings: Settings, access: AcquirerAccess, *, cards: bool = True) -> AcquirerAccess:
+    """The HTTP PSPs that settings configure, next to the card network and UPI switch;
+    without `cards`, only the wallet and net banking (the card PSPs are in the zone)."""
+    psps: dict[str, HttpConnector] = {}
+    if cards and settings.orbit_url:
         psps[ORBIT] = OrbitConnector(settings.orbit_url, timeout_seconds=settings.acquirer_timeout)
-    if settings.kora_url:
+    if cards and settings.kora_url:
         psps[KORA] = KoraConnector(settings.kora_url, timeout_seconds=settings.acquirer_timeout)
+    psps.update(redirect_connectors(settings))
     if not psps:
         return access
     close_first = access.aclose

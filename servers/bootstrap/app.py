@@ -55,6 +55,7 @@ from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.payouts import Payouts
 from core.ledger.ports import DisputeDecisions
 from core.ledger.settlement import SettlementBatch, Settlements
+from core.ledger.terms_cache import TermsCache
 from core.notifications.use_cases import Notifications
 from core.payments.acquirer import AuthorizationResult, DisputeFeed
 from core.payments.breaker import Breakers
@@ -226,7 +227,7 @@ def assemble(
     routing_observer = payments_observer or metrics
     breakers = Breakers(clock, breaker_policy(settings), on_change=routing_observer.breaker_changed)
     policy = PaymentPolicy(max_failed_attempts=settings.max_failed_attempts)
-    ledger_hooks = LedgerHooks(ids)
+    ledger_hooks = LedgerHooks(ids, TermsCache(clock))
     webhooks = webhook_policy(settings)
     outbox = EventOutbox(ids, ApiRenderer(), CallContext(), webhooks)
     announce = PaymentOutbox(outbox)
@@ -325,7 +326,9 @@ def assemble(
 
 
 def build_app(settings: Settings, database_url: str, metrics: Metrics | None = None) -> App:
-    engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        database_url, pool_size=settings.db_pool_size, command_timeout=settings.db_command_timeout
+    )
     metrics = metrics or Metrics()
     metrics.watch_pool("payments", partial(pool_stats, engine))
     ids, clock = RandomIds(), SystemClock()
@@ -368,7 +371,11 @@ def build_app(settings: Settings, database_url: str, metrics: Metrics | None = N
         metrics=metrics,
     )
     app.engine = engine
-    app.idempotency = Idempotency(SqlIdempotencyStore(engine), clock, hash_key=hash_key)
+    # Keys live in the gateway's database: a payment's own transactions may claim and
+    # answer them (core/idempotency/call.py).
+    app.idempotency = Idempotency(
+        SqlIdempotencyStore(engine), clock, hash_key=hash_key, claims_in_transaction=True
+    )
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.vault, app.vault_access = vault.api, vault
     app.closers += [limiter.aclose, vault.aclose]

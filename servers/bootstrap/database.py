@@ -19,9 +19,15 @@ class Database:
     uow: SqlUnitOfWorkFactory
 
 
+# Operator commands (reports, reconcile) may scan whole tables: a longer bound.
+OPERATOR_COMMAND_TIMEOUT_SECONDS = 600.0
+
+
 @asynccontextmanager
 async def database(url: str, *, pool_size: int = 2) -> AsyncIterator[Database]:
-    engine = create_engine(url, pool_size=pool_size)
+    engine = create_engine(
+        url, pool_size=pool_size, command_timeout=OPERATOR_COMMAND_TIMEOUT_SECONDS
+    )
     try:
         yield Database(engine, SqlUnitOfWorkFactory(engine))
     finally:

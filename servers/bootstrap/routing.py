@@ -13,16 +13,24 @@ CARD_NETWORK = "card_network_simulator"
 UPI_SWITCH = "upi_simulator"
 ORBIT = "orbit"
 KORA = "kora"
+WALLET = "wallet"
+NETBANKING = "netbanking"
 
 DEFAULT_ROUTES = {"card": [CARD_NETWORK], "upi": [UPI_SWITCH]}
 
 
 def routing_table(settings: Settings) -> RoutingTable:
-    """PAYGATE_ROUTING, or one route per payment method type. A malformed table raises
-    RoutingConfigError naming the rule and field (the process does not start)."""
+    """PAYGATE_ROUTING, or one route per payment method type (wallet and netbanking when
+    their connectors are configured). A malformed table raises RoutingConfigError naming
+    the rule and field (the process does not start)."""
     if settings.routing.strip():
         return RoutingTable.from_json(settings.routing)
-    return RoutingTable.simple(DEFAULT_ROUTES)
+    routes = dict(DEFAULT_ROUTES)
+    if settings.wallet_url:
+        routes["wallet"] = [WALLET]
+    if settings.netbanking_url:
+        routes["netbanking"] = [NETBANKING]
+    return RoutingTable.simple(routes)
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:

@@ -256,7 +256,11 @@ class VaultComponents:
 
 def build_vault(settings: Settings, *, clock: Clock | None = None) -> VaultComponents:
     clock = clock or SystemClock()
-    engine = create_engine(vault_database_url(settings), pool_size=settings.db_pool_size)
+    engine = create_engine(
+        vault_database_url(settings),
+        pool_size=settings.db_pool_size,
+        command_timeout=settings.db_command_timeout,
+    )
     uow = SqlVaultUnitOfWorkFactory(engine)
     cvcs, close_cvcs = cvc_store(settings, clock)
     vault = Vault(

@@ -25,7 +25,12 @@ from core.payments.ports import CardVault
 from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.ports import Clock
 from sandbox.acquirer.upi_simulator import CompletionCallback
-from servers.bootstrap.acquirers import AcquirerAccess, acquirer_access, acquirer_clients
+from servers.bootstrap.acquirers import (
+    AcquirerAccess,
+    acquirer_access,
+    acquirer_clients,
+    with_psps,
+)
 from servers.bootstrap.routing import KORA, ORBIT
 from servers.bootstrap.vault import channel_credentials, service_tokens
 from servers.runtime.settings import Settings
@@ -78,13 +83,14 @@ def zone_access(
             request_id=request_id,
             credentials=channel_credentials(settings),
         )
-        return AcquirerAccess(
+        zone = AcquirerAccess(
             clients.card_network,
             clients.upi_switch,
             clients.card_network,
             clients.aclose,
             others={ORBIT: clients.orbit, KORA: clients.kora},
         )
+        return with_psps(settings, zone, cards=False)
     connectors = acquirer_access(
         settings, clock=clock, on_complete=on_complete, request_id=request_id
     )

@@ -27,8 +27,10 @@ from typing import Any, Protocol
 
 from adapters.acquirers import settlement_file
 from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.netbanking_client import NetBankingConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.acquirers.settlement_file import SettlementRecord
+from adapters.acquirers.wallet_client import WalletConnector
 from adapters.sql.ledger.journal import take_checkpoints
 from adapters.sql.ledger.reconciliation import SqlReconciliationSource
 from adapters.system import RandomIds, SystemClock
@@ -40,8 +42,9 @@ from core.ledger.settlement import SettlementBatch
 from core.payments.acquirer import AcquirerUnavailable
 from core.shared.errors import PaygateError
 from sandbox.acquirer.dispute_decisions import SimulatedDisputeDecisions
-from servers.bootstrap.acquirers import acquirer_clients
+from servers.bootstrap.acquirers import HttpConnector, acquirer_clients
 from servers.bootstrap.database import database
+from servers.bootstrap.routing import KORA, NETBANKING, ORBIT, WALLET
 from servers.cli.progress import Steps
 
 Say = Callable[..., None]
@@ -138,6 +141,22 @@ class AcquirerRole:
     # The JSON PSPs, when configured: their settlement files join the day's records.
     orbit_url: str = ""
     kora_url: str = ""
+    wallet_url: str = ""
+    netbanking_url: str = ""
+
+    def http_books(self) -> dict[str, HttpConnector]:
+        """The HTTP acquirers configured, by the name attempts give them."""
+        timeout = self.timeout_seconds
+        books: dict[str, HttpConnector] = {}
+        if self.orbit_url:
+            books[ORBIT] = OrbitConnector(self.orbit_url, timeout_seconds=timeout)
+        if self.kora_url:
+            books[KORA] = KoraConnector(self.kora_url, timeout_seconds=timeout)
+        if self.wallet_url:
+            books[WALLET] = WalletConnector(self.wallet_url, timeout_seconds=timeout)
+        if self.netbanking_url:
+            books[NETBANKING] = NetBankingConnector(self.netbanking_url, timeout_seconds=timeout)
+        return books
 
 
 async def download_settlement_files(
@@ -153,11 +172,7 @@ async def download_settlement_files(
         timeout_seconds=acquirer.timeout_seconds,
     )
     books: list[SettlementBooks] = [clients.card_network, clients.upi_switch]
-    psps: list[OrbitConnector | KoraConnector] = []
-    if acquirer.orbit_url:
-        psps.append(OrbitConnector(acquirer.orbit_url, timeout_seconds=acquirer.timeout_seconds))
-    if acquirer.kora_url:
-        psps.append(KoraConnector(acquirer.kora_url, timeout_seconds=acquirer.timeout_seconds))
+    psps = list(acquirer.http_books().values())
     books.extend(psps)
     try:
         paths = []

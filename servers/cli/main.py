@@ -167,6 +167,8 @@ def _ledger(settings: Settings, args: argparse.Namespace) -> int:
             settings.acquirer_timeout,
             settings.orbit_url,
             settings.kora_url,
+            settings.wallet_url,
+            settings.netbanking_url,
         )
         if settings.acquirer_target
         else None

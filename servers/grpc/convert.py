@@ -92,6 +92,8 @@ def confirm_command(
     return ConfirmPaymentIntent(
         payment_method=request.payment_method,
         upi_vpa=request.upi.vpa if request.HasField("upi") else None,
+        wallet_provider=request.wallet.provider if request.HasField("wallet") else None,
+        netbanking_bank=request.netbanking.bank if request.HasField("netbanking") else None,
         client_secret=request.client_secret,
         return_url=request.return_url,
         device_fingerprint=request.device_fingerprint,

@@ -24,6 +24,8 @@ from google.rpc import status_pb2
 from grpc_status.rpc_status import GRPC_DETAILS_METADATA_KEY  # type: ignore[attr-defined]
 from paygate.v1 import options_pb2
 
+from core.idempotency import call as deferral
+from core.idempotency.call import ClaimLost, DeferredClaim
 from core.idempotency.model import Claim, Outcome, Scope, is_stored, parse_key
 from core.idempotency.use_cases import Idempotency
 from core.shared.errors import InvalidArgument, PaygateError
@@ -42,6 +44,18 @@ METADATA_KEY = "idempotency-key"
 REPLAYED = (("idempotent-replayed", "true"),)
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+# Methods whose key is claimed by their first writing transaction and answered by the
+# transaction that concludes them (core/idempotency/call.py): they change nothing
+# before that transaction (reads, and the risk engine's velocity count), and it is a
+# transaction of the gateway's own database. Any other method claims first, as before.
+IN_TRANSACTION = frozenset(
+    {
+        "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent",
+        "/paygate.v1.PaymentIntentService/CapturePaymentIntent",
+        "/paygate.v1.PaymentIntentService/CancelPaymentIntent",
+    }
+)
 
 
 def idempotent_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
@@ -113,13 +127,94 @@ class IdempotencyInterceptor(ServerInterceptor):
             request_hash = self._idempotency.request_hash(
                 livemode=caller.livemode, request=request.SerializeToString(deterministic=True)
             )
-            begun = await self._idempotency.begin(scope, request_hash)
-            if isinstance(begun, Outcome):
-                await context.send_initial_metadata(REPLAYED)
-                return await _answer(begun, context)
-            return await self._run(begun, behavior, request, context, serializer)
+            if method in IN_TRANSACTION and self._idempotency.claims_in_transaction:
+                checked = await self._idempotency.check(scope, request_hash)
+                if isinstance(checked, DeferredClaim):
+                    return await self._run_deferred(checked, behavior, request, context, serializer)
+                begun: Claim | Outcome = checked
+            else:
+                begun = await self._idempotency.begin(scope, request_hash)
+            return await self._claimed(begun, behavior, request, context, serializer)
 
         return unary
+
+    async def _claimed(
+        self,
+        begun: Claim | Outcome,
+        behavior: Unary,
+        request: Any,
+        context: Context,
+        serializer: Callable[[Any], bytes],
+    ) -> Any:
+        if isinstance(begun, Outcome):
+            await context.send_initial_metadata(REPLAYED)
+            return await _answer(begun, context)
+        return await self._run(begun, behavior, request, context, serializer)
+
+    async def _run_deferred(
+        self,
+        call: DeferredClaim,
+        behavior: Unary,
+        request: Any,
+        context: Context,
+        serializer: Callable[[Any], bytes],
+    ) -> Any:
+        """The call with its key claimed and answered by its own transactions; every
+        ending that they did not cover takes the key's own transactions, as _run does."""
+        token = deferral.current.set(call)
+        try:
+            try:
+                response = await behavior(request, context)
+            finally:
+                deferral.current.reset(token)
+        except ClaimLost:
+            # The first writing transaction found the key taken and rolled back: nothing
+            # of this call was committed. Answered as a claim that lost is (and run with a
+            # claim of its own in the rare case that the key was freed meanwhile).
+            begun = await self._idempotency.begin(call.record.scope, call.record.request_hash)
+            return await self._claimed(begun, behavior, request, context, serializer)
+        except asyncio.CancelledError:
+            raise  # as in _run: a claimed key stays IN_FLIGHT until its lock expires
+        except Exception as error:
+            if call.answer is not None:
+                # The concluding transaction committed the answer: it is the answer.
+                log.exception("error after the answer of %s was stored", call.claim.scope.method)
+                return await _answer(call.answer, context)
+            if not isinstance(error, PaygateError) or not is_stored(error):
+                if call.claimed:
+                    await self._release(call.claim)
+                raise
+            status = to_status(error)
+            outcome = Outcome.failed(status.code, status.SerializeToString())
+        else:
+            if call.answer is not None:
+                return _Serialized(_stored_response(call.answer, serializer(response)))
+            sent = serializer(response)
+            kept = without_redacted_fields(response)
+            outcome = Outcome.succeeded(sent if kept is None else serializer(kept))
+            stored = await self._store_late(call, outcome)
+            if stored is not None:
+                await context.send_initial_metadata(REPLAYED)
+                return await _answer(stored, context)
+            return _Serialized(sent)
+        stored = await self._store_late(call, outcome)
+        if stored is not None:
+            await context.send_initial_metadata(REPLAYED)
+            return await _answer(stored, context)
+        return await _answer(outcome, context)
+
+    async def _store_late(self, call: DeferredClaim, outcome: Outcome) -> Outcome | None:
+        """Stores an outcome no transaction of the call stored. A call that never wrote
+        claims the key now: None when it did, or the outcome another call stored first
+        (this call committed nothing, so that one is the answer)."""
+        if not call.claimed:
+            begun = await self._idempotency.begin(call.record.scope, call.record.request_hash)
+            if isinstance(begun, Outcome):
+                return begun
+            await self._complete(begun, outcome)
+            return None
+        await self._complete(call.claim, outcome)
+        return None
 
     async def _run(
         self,
@@ -172,6 +267,33 @@ class IdempotencyInterceptor(ServerInterceptor):
         except Exception:
             # The key stays IN_FLIGHT until its lock expires; the call's own error wins.
             log.exception("could not release an idempotency key of %s", claim.scope.method)
+
+
+def answer_with(convert: Callable[[Any], Message]) -> None:
+    """Called by a servicer before its use case: `convert` turns the object its use case
+    concludes with (UnitOfWork.conclude) into the response, so that the concluding
+    transaction can store the answer of a key claimed in the call's transactions. A
+    response with redacted fields is never stored that way."""
+    call = deferral.deferred()
+    if call is None:
+        return
+
+    def render(answer: object) -> bytes | None:
+        message = convert(answer)
+        if _has_redacted(message):
+            return None
+        return message.SerializeToString()
+
+    call.render = render
+
+
+def _stored_response(stored: Outcome, sent: bytes) -> bytes:
+    """The bytes to send when the concluding transaction stored the answer: the stored
+    ones, which a replay gets too."""
+    assert stored.response is not None
+    if stored.response != sent:
+        log.error("the stored answer differs from the servicer's response; sent the stored one")
+    return stored.response
 
 
 def without_redacted_fields(message: Message) -> Message | None:

@@ -726,6 +726,8 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
     )
     if settings.otlp_endpoint:
         rendered = _with_items(rendered, "clusters", [_otlp_cluster(settings.otlp_endpoint)])
+    if settings.envoy_fault_injection:
+        rendered = _with_first_filter(rendered, FAULT_FILTER)
     if settings.envoy_stats_port:
         rendered = _with_items(rendered, "listeners", [_stats_listener(settings.envoy_stats_port)])
         rendered = _with_items(rendered, "clusters", [_admin_cluster(settings.envoy_admin_port)])
@@ -740,6 +742,30 @@ def _with_items(rendered: str, section: str, items: list[dict[str, Any]]) -> str
         raise ValueError(f"the template has no static_resources.{section} list")
     head = "".join(f"  - {json.dumps(item)}\n" for item in items)
     return rendered.replace(marker, marker + head, 1)
+
+
+# Envoy's fault filter with every fault taken from the request's headers
+# (x-envoy-fault-abort-request: 503, x-envoy-fault-delay-request: ms,
+# x-envoy-fault-throughput-response: KiB/s, with their -percentage companions); a request
+# without them passes untouched.
+FAULT_FILTER: dict[str, Any] = {
+    "name": "envoy.filters.http.fault",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "abort": {"header_abort": {}, "percentage": {"numerator": 100}},
+        "delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+        "response_rate_limit": {"header_limit": {}, "percentage": {"numerator": 100}},
+    },
+}
+
+
+def _with_first_filter(rendered: str, item: dict[str, Any]) -> str:
+    """`item` first among the REST listener's HTTP filters (the fault filter must run
+    before any other)."""
+    marker = "\n          http_filters:\n"
+    if marker not in rendered:
+        raise ValueError("the template has no http_filters list")
+    return rendered.replace(marker, marker + f"          - {json.dumps(item)}\n", 1)
 
 
 def _host_port(address: str, name: str) -> tuple[str, int]:

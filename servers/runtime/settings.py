@@ -36,6 +36,9 @@ class Settings:
     worker_processes: int = 1
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Seconds one SQL statement may wait for PostgreSQL before the call fails UNAVAILABLE
+    # (a server that stopped answering without closing the connection).
+    db_command_timeout: float = 30.0
     # Key of the HMAC that fingerprints requests under an Idempotency-Key (16+ bytes, the
     # same on every API process). Empty: a development key (docs/idempotency.md).
     idempotency_hash_key: str = ""
@@ -119,13 +122,22 @@ class Settings:
     # --- connectors and routing (docs/connectors.md) -------------------------------------
     # The routing table, JSON: a list of rules {name, method, network, currency, merchant,
     # min_amount, max_amount, routes: [acquirer | {acquirer, cost: {fixed, basis_points}}]}.
-    # Empty: card -> card_network, upi -> upi_switch.
+    # Empty: card -> card_network, upi -> upi_switch, wallet -> wallet, netbanking ->
+    # netbanking.
     routing: str = ""
     # The JSON PSP "orbit" (sandbox/psp, `paygate serve --role psp`): its base URL on
     # loopback; empty = not configured (no route may name it).
     orbit_url: str = ""
     # The JSON PSP "kora" (Paystack-style, the PSP role's `/kora`): its base URL.
     kora_url: str = ""
+    # The wallet aggregator (the PSP role's `/wallet`) and the net banking gateway (its
+    # `/netbanking`): their base URLs; empty = wallet / netbanking payments have no route.
+    wallet_url: str = ""
+    netbanking_url: str = ""
+    # The PSP role's wallet and bank pages: seconds a payment waits for the payer before
+    # it expires, and how late a late-confirming bank or wallet account confirms.
+    redirect_expiry: float = 600.0
+    redirect_late_delay: float = 20.0
     # The circuit breaker of each connector: opens when at least `breaker_error_rate` of
     # the last `breaker_window` calls failed (with `breaker_min_calls` of them at least),
     # lets one probe through after `breaker_cooldown` seconds.
@@ -205,6 +217,10 @@ class Settings:
     # A listener on 0.0.0.0 serving only Envoy's /stats/prometheus and /ready (for
     # Prometheus and the kubelet), so that the admin port stays on loopback; 0: none.
     envoy_stats_port: int = 0
+    # Tests only: Envoy's fault filter on the REST listener, driven by the caller's
+    # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
+    # production: any client could then fail its own requests, or slow Envoy's replies.
+    envoy_fault_injection: bool = False
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
@@ -281,6 +297,8 @@ def _parse(kind: object, raw: str) -> object:
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind is Path:
         return Path(raw)
     if kind is Secret:

@@ -79,12 +79,16 @@ LOG = """\
 $2 = 'acct_01m94v1yaze1kbs85tnhdsj32y', $3 = 'it''s'
 2026-12-06 04:40:00.004 UTC [11] LOG:  statement: COMMIT;
 2026-12-06 04:40:00.005 UTC [12] LOG:  execute __asyncpg_stmt_9__: SELECT 1 FROM jobs
+2026-12-06 04:40:00.006 UTC [11] LOG:  statement: BEGIN ISOLATION LEVEL READ COMMITTED;
+2026-12-06 04:40:00.006 UTC [11] LOG:  execute __asyncpg_stmt_3__: SELECT version_num FROM \
+alembic_version
+2026-12-06 04:40:00.007 UTC [11] LOG:  statement: ROLLBACK;
 """
 
 
 def test_the_captured_log_becomes_a_replayable_script() -> None:
     captured = capture.statements(LOG)
-    assert [pid for pid, _ in captured] == [11, 11, 11, 11, 12]
+    assert [pid for pid, _ in captured] == [11, 11, 11, 11, 12, 11, 11, 11]
     assert captured[1][1] == "SELECT id FROM api_keys\nWHERE lookup = 'sk_test_abcdefgh'"
     script = capture.to_pgbench(
         captured,
@@ -98,7 +102,7 @@ def test_the_captured_log_becomes_a_replayable_script() -> None:
         "INSERT INTO payment_intents (id, merchant_id, note) VALUES "
         "('pi_01m94v26xde2kseskhfr865t56_:run', '{{merchant}}', 'it''s');",
         "COMMIT;",
-    ]  # the worker's session (12) named nothing of the payment: left out
+    ]  # the worker's session (12) named nothing of the payment, the probe is no part of it
     filled = capture.filled_text(script, {"merchant": "acct_X", "lookup": "sk_test_Y"})
     assert "'acct_X'" in filled and "{{" not in filled
 

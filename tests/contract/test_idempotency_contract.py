@@ -69,6 +69,16 @@ async def test_a_free_key_is_claimed_and_then_held(store: IdempotencyStore, scop
     assert await claim(store, in_flight(scope), T0 + timedelta(seconds=1)) == first
 
 
+async def test_find_reads_the_holding_record_or_none(store: IdempotencyStore, scope: Scope) -> None:
+    assert await store.find(scope) is None
+    record = in_flight(scope)
+    await claim(store, record, T0)
+    assert await store.find(scope) == record
+    await store.complete(claim_of(record), Outcome.succeeded(RESPONSE), T0)
+    found = await store.find(scope)
+    assert found is not None and found.outcome == Outcome.succeeded(RESPONSE)
+
+
 @pytest.mark.parametrize(
     "outcome",
     [Outcome.succeeded(RESPONSE), Outcome.succeeded(b""), Outcome.failed(9, b"\x08\x09\x12\x00")],

@@ -259,6 +259,20 @@ async def test_attempts_by_intent_and_in_batches_are_scoped(
     assert sorted(batch, key=lambda a: a.id) == [failed, live]
 
 
+async def test_an_attempt_is_locked_with_its_intent_in_one_read(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    intent = await add_intent(any_uow_factory, ids, merchant_id)
+    attempt = await add_attempt(any_uow_factory, ids, intent)
+    other = await add_merchant(any_uow_factory, ids)
+    async with any_uow_factory() as uow:
+        pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
+        stored = await uow.payment_intents.get(merchant_id, intent.id)
+        assert await uow.payment_attempts.locked_with_intent(other, attempt.id) is None
+        assert await uow.payment_attempts.locked_with_intent(merchant_id, ids.new("pa")) is None
+    assert pair == (stored, attempt)
+
+
 async def test_attempt_updates_are_optimistic(
     any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
 ) -> None:

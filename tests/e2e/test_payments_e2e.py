@@ -432,10 +432,11 @@ async def test_upi_collect_asks_the_payer(rest: httpx.AsyncClient) -> None:
 
 async def test_upi_collect_completes(rest: httpx.AsyncClient) -> None:
     confirmed = await upi_collect(rest)
-    # success@upi approves after a short delay (PAYGATE_UPI_APPROVAL_DELAY, 2 s).
+    # success@upi approves after a short delay (PAYGATE_UPI_APPROVAL_DELAY, 2 s); the
+    # automatic capture follows (PROCESSING while it is in flight).
     deadline = time.monotonic() + 20
     status = confirmed["status"]
-    while status == "REQUIRES_ACTION" and time.monotonic() < deadline:
+    while status in ("REQUIRES_ACTION", "PROCESSING") and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         status = (await get_intent(rest, confirmed["id"]))["status"]
     assert status == "SUCCEEDED"

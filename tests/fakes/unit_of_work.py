@@ -210,6 +210,15 @@ class _PaymentAttempts:
         attempt = self._t.payment_attempts.get(attempt_id)
         return copy.deepcopy(attempt) if attempt is not None else None
 
+    async def locked_with_intent(
+        self, merchant_id: str, attempt_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt] | None:
+        attempt = self._t.payment_attempts.get(attempt_id)
+        intent = self._t.payment_intents.get(attempt.payment_intent_id) if attempt else None
+        if attempt is None or intent is None or intent.merchant_id != merchant_id:
+            return None
+        return copy.deepcopy(intent), copy.deepcopy(attempt)
+
     async def get_many(
         self, attempt_ids: Sequence[str], *, for_update: bool = False
     ) -> Sequence[PaymentAttempt]:

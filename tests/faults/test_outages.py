@@ -47,8 +47,11 @@ class Load:
     """Clients paying in a loop; every answer counted under the phase it arrived in."""
 
     gateway: Gateway
+    currency: str = "usd"
     phase: str = "before"
     answers: dict[str, Counter[str]] = field(default_factory=dict)
+    # The status of each intent a confirm answered 200 for, by phase.
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
     stop: bool = False
 
@@ -75,7 +78,9 @@ class Load:
             return {"Idempotency-Key": str(uuid.uuid4())}
 
         created = await http.post(
-            "/v1/payment_intents", json={"amount": 1234, "currency": "usd"}, headers=sk | key()
+            "/v1/payment_intents",
+            json={"amount": 1234, "currency": self.currency},
+            headers=sk | key(),
         )
         self.count(created)
         if created.status_code != 200:
@@ -91,14 +96,18 @@ class Load:
             headers=sk | key(),
         )
         self.count(confirmed)
+        if confirmed.status_code == 200:
+            self.outcomes.setdefault(self.phase, Counter())[confirmed.json()["status"]] += 1
 
     def served(self, phase: str) -> int:
         return self.answers.get(phase, Counter())["200"]
 
 
 @contextmanager
-def loaded(gateway: Gateway) -> Iterator[tuple[Load, list[asyncio.Task[None]]]]:
-    load = Load(gateway)
+def loaded(
+    gateway: Gateway, currency: str = "usd"
+) -> Iterator[tuple[Load, list[asyncio.Task[None]]]]:
+    load = Load(gateway, currency)
     tasks = [asyncio.ensure_future(load.client()) for _ in range(LOAD_CLIENTS)]
     try:
         yield load, tasks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from adapters.sql.errors import is_outage, unavailable
 from core.shared.errors import Unavailable
@@ -25,6 +26,7 @@ def wrapped(error: Exception, cls: type[DBAPIError] = DBAPIError) -> DBAPIError:
         ConnectionRefusedError(),
         FileNotFoundError("/socket/.s.PGSQL.5432"),
         TimeoutError(),
+        PoolTimeout("QueuePool limit of size 5 overflow 2 reached"),
         wrapped(DriverError("XX000"), OperationalError),
         wrapped(DriverError("XX000"), InterfaceError),
         wrapped(DriverError("57P01")),  # admin_shutdown: pg_ctl stop
@@ -60,3 +62,10 @@ def test_a_statement_that_failed_is_not_an_outage(error: Exception) -> None:
 
 def test_an_outage_is_unavailable() -> None:
     assert isinstance(unavailable(), Unavailable)
+
+
+def test_an_error_chain_that_loops_is_read_once() -> None:
+    # A driver error may name an error that names it back; the check must still end.
+    first, second = ValueError("statement"), KeyError("driver")
+    first.__cause__, second.__cause__ = second, first
+    assert not is_outage(first)

@@ -323,3 +323,25 @@ def test_no_local_worker_or_web_process_when_their_count_is_zero() -> None:
     none = replace(SETTINGS, worker_processes=0, web_processes=0)
     assert envoy_config.worker_endpoints(none) == []
     assert envoy_config.web_endpoints(none) == envoy_config.api_endpoints(none)
+
+
+def test_the_fault_filter_is_absent_unless_asked_for(rendered: str) -> None:
+    assert "envoy.filters.http.fault" not in rendered
+    assert Settings().envoy_fault_injection is False
+    off = Settings.from_env({"PAYGATE_ENVOY_FAULT_INJECTION": "false"})
+    assert off.envoy_fault_injection is False
+
+
+def test_with_fault_injection_the_fault_filter_runs_first_on_rest(tmp_path: Path) -> None:
+    rendered = envoy_config.render(
+        replace(SETTINGS, envoy_fault_injection=True), envoy_config.descriptor_path()
+    )
+    rest, grpc = rendered.split("\n  - name: grpc\n", 1)
+    filters = rest.split("http_filters:\n", 1)[1]
+    first = json.loads(filters.splitlines()[0].strip().removeprefix("- "))
+    assert first == envoy_config.FAULT_FILTER
+    assert "envoy.filters.http.fault" not in grpc
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    envoy_config.validate(config)
+    assert Settings.from_env({"PAYGATE_ENVOY_FAULT_INJECTION": "1"}).envoy_fault_injection

@@ -4,19 +4,21 @@ index), found again by reference when the acquirer's answer was lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
+from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_attempts,
+    payment_intents,
 )
 from core.payments.model import (
     IN_FLIGHT,
@@ -24,6 +26,7 @@ from core.payments.model import (
     NextAction,
     PaymentAttempt,
     PaymentError,
+    PaymentIntent,
 )
 from core.shared.errors import Conflict
 
@@ -72,7 +75,7 @@ _FIXED_ATTEMPT_COLUMNS = frozenset(
 )  # fmt: skip
 
 
-def _attempt(row: RowMapping) -> PaymentAttempt:
+def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
     error, action = row["error"], row["next_action"]
     return PaymentAttempt(
         id=row["id"],
@@ -116,6 +119,22 @@ def _constraint_of(error: IntegrityError) -> str:
 # Built once: SQLAlchemy reuses its cache key and compiled form on every call.
 _GET = select(payment_attempts).where(payment_attempts.c.id == bindparam("attempt_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+# The attempt with its intent, both locked, in one round trip. PostgreSQL locks a joined
+# row's tables in the order of the FROM list: the intent, then the attempt, the lock
+# order of every flow.
+_LOCKED_PAIR = (
+    select(*INTENT_COLUMNS, *(c.label(f"a__{c.name}") for c in payment_attempts.c))
+    .select_from(
+        payment_intents.join(
+            payment_attempts, payment_attempts.c.payment_intent_id == payment_intents.c.id
+        )
+    )
+    .where(
+        payment_attempts.c.id == bindparam("attempt_id"),
+        payment_intents.c.merchant_id == bindparam("merchant_id"),
+    )
+    .with_for_update(of=[payment_intents, payment_attempts])
+)
 # Run with a row of parameters: compiled once for that set of columns.
 _INSERT = insert(payment_attempts)
 # The optimistic update of every mutable column (the version must not have moved).
@@ -156,6 +175,16 @@ class SqlPaymentAttempts:
         query = _GET_FOR_UPDATE if for_update else _GET
         row = (await self._conn.execute(query, {"attempt_id": attempt_id})).mappings().first()
         return _attempt(row) if row is not None else None
+
+    async def locked_with_intent(
+        self, merchant_id: str, attempt_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt] | None:
+        params = {"attempt_id": attempt_id, "merchant_id": merchant_id}
+        row = (await self._conn.execute(_LOCKED_PAIR, params)).mappings().first()
+        if row is None:
+            return None
+        attempt = {k[3:]: v for k, v in row.items() if k.startswith("a__")}
+        return intent_of(row), _attempt(attempt)
 
     async def get_many(
         self, attempt_ids: Sequence[str], *, for_update: bool = False

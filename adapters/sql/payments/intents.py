@@ -100,7 +100,7 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
     }
 
 
-def _intent(row: RowMapping) -> PaymentIntent:
+def intent_of(row: RowMapping) -> PaymentIntent:
     error, action = row["last_payment_error"], row["next_action"]
     return PaymentIntent(
         id=row["id"],
@@ -136,11 +136,11 @@ def _intent(row: RowMapping) -> PaymentIntent:
     )
 
 
-_INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
+INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
 
 # The hot reads, built once: SQLAlchemy then reuses their cache key and compiled form
 # instead of building and hashing a new statement on every call.
-_GET = select(*_INTENT_COLUMNS).where(
+_GET = select(*INTENT_COLUMNS).where(
     payment_intents.c.id == bindparam("intent_id"),
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
@@ -180,12 +180,12 @@ class SqlPaymentIntents:
         query = _GET_FOR_UPDATE if for_update else _GET
         params = {"intent_id": intent_id, "merchant_id": merchant_id}
         row = (await self._conn.execute(query, params)).mappings().first()
-        return _intent(row) if row is not None else None
+        return intent_of(row) if row is not None else None
 
     async def by_id(self, intent_id: str) -> PaymentIntent | None:
-        query = select(*_INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
+        query = select(*INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
         row = (await self._conn.execute(query)).mappings().first()
-        return _intent(row) if row is not None else None
+        return intent_of(row) if row is not None else None
 
     async def list(
         self,
@@ -196,13 +196,13 @@ class SqlPaymentIntents:
         status: Status | None = None,
     ) -> Sequence[PaymentIntent]:
         t = payment_intents.c
-        query = select(*_INTENT_COLUMNS).where(t.merchant_id == merchant_id)
+        query = select(*INTENT_COLUMNS).where(t.merchant_id == merchant_id)
         if status is not None:
             query = query.where(t.status == status.value)
         if starting_after is not None:
             query = query.where(t.id < starting_after)
         query = query.order_by(t.id.desc()).limit(limit)
-        return [_intent(row) for row in (await self._conn.execute(query)).mappings()]
+        return [intent_of(row) for row in (await self._conn.execute(query)).mappings()]
 
     async def update(self, intent: PaymentIntent) -> None:
         values = _intent_values(intent)
@@ -238,14 +238,14 @@ class SqlPaymentIntents:
 
     async def _claim(self, query: Select[Any]) -> Sequence[PaymentIntent]:
         rows = await self._conn.execute(query.with_for_update(skip_locked=True))
-        return [_intent(row) for row in rows.mappings()]
+        return [intent_of(row) for row in rows.mappings()]
 
     async def claim_unconfirmed(
         self, created_before: datetime, *, limit: int
     ) -> Sequence[PaymentIntent]:
         t = payment_intents.c
         return await self._claim(
-            select(*_INTENT_COLUMNS)
+            select(*INTENT_COLUMNS)
             .where(t.status.in_([s.value for s in CONFIRMABLE]), t.created < created_before)
             .order_by(t.created, t.id)
             .limit(limit)
@@ -254,7 +254,7 @@ class SqlPaymentIntents:
     async def claim_capture_expired(self, now: datetime, *, limit: int) -> Sequence[PaymentIntent]:
         t = payment_intents.c
         return await self._claim(
-            select(*_INTENT_COLUMNS)
+            select(*INTENT_COLUMNS)
             .where(t.status == Status.REQUIRES_CAPTURE.value, t.capture_before <= now)
             .order_by(t.capture_before, t.id)
             .limit(limit)

@@ -3,8 +3,9 @@
 // The page's shell carries the merchant's name and publishable key; everything else goes
 // through the public API with the generated client over gRPC-Web: GetPaymentIntent for
 // the order, CreateToken for the card (the only request that ever carries it),
-// ConfirmPaymentIntent with the token or a UPI address, and WatchPaymentIntent for every
-// change after that (3-D Secure, UPI collect, processing). Opened by checkout.js in a
+// ConfirmPaymentIntent with the token, a UPI address, a wallet or a bank, and
+// WatchPaymentIntent for every change after that (3-D Secure, UPI collect, the wallet's or
+// bank's page, processing). Opened by checkout.js in a
 // modal iframe, it reports to the merchant's page with postMessage instead of redirecting.
 
 import {
@@ -16,7 +17,7 @@ import {
 } from "@paygate/client";
 import { browserEnvironment, deviceFingerprint } from "./device";
 import { h, setError, show } from "./dom";
-import { declineMessage, errorMessage } from "./messages";
+import { BANKS, declineMessage, errorMessage, WALLETS } from "./messages";
 import {
   brandLabel,
   cardBrand,
@@ -112,6 +113,28 @@ const upiForm = h(
   vpa.wrap, payUpi, upiWait,
 ) as HTMLFormElement;
 
+// Wallets and net banking: pick one, approve on its page (opened in a new tab); this
+// page follows the intent meanwhile.
+function choice(id: string, label: string, options: Record<string, string>): { select: HTMLSelectElement; wrap: HTMLElement } {
+  const select = h("select", { id, name: id }, ...Object.entries(options).map(([value, text]) => h("option", { value }, text))) as HTMLSelectElement;
+  return { select, wrap: h("div", { className: "field" }, h("label", { htmlFor: id }, label), select) };
+}
+const wallet = choice("wallet-provider", "Wallet", WALLETS);
+const payWallet = h("button", { type: "submit", className: "pay" }) as HTMLButtonElement;
+const walletWait = h("div", { className: "redirect-wait", hidden: true });
+const walletForm = h(
+  "form", { id: "wallet-panel", className: "panel", noValidate: true, role: "tabpanel", "aria-labelledby": "tab-wallet", hidden: true },
+  wallet.wrap, payWallet, walletWait,
+) as HTMLFormElement;
+const bank = choice("netbanking-bank", "Bank", BANKS);
+const payBank = h("button", { type: "submit", className: "pay" }) as HTMLButtonElement;
+const bankWait = h("div", { className: "redirect-wait", hidden: true });
+const bankForm = h(
+  "form", { id: "netbanking-panel", className: "panel", noValidate: true, role: "tabpanel", "aria-labelledby": "tab-netbanking", hidden: true },
+  bank.wrap, payBank, bankWait,
+) as HTMLFormElement;
+const panels = () => [cardForm, upiForm, walletForm, bankForm];
+
 const tabs = h("div", { className: "tabs", role: "tablist", "aria-label": "Payment method" });
 const challenge = h("div", { className: "challenge", hidden: true });
 const result = h("div", { className: "result", hidden: true, tabIndex: -1 });
@@ -180,9 +203,11 @@ function validateCard(): { month: number; year: number } | null {
 const idempotencyKey = () => `checkout_${crypto.getRandomValues(new Uint32Array(4)).join("")}`;
 
 function busy(on: boolean): void {
-  for (const button of [payCard, payUpi]) button.disabled = on;
+  for (const button of [payCard, payUpi, payWallet, payBank]) button.disabled = on;
   payCard.textContent = on ? "Processing…" : `Pay ${amountText()}`;
   payUpi.textContent = on ? "Processing…" : `Pay ${amountText()} with UPI`;
+  payWallet.textContent = on ? "Processing…" : `Pay ${amountText()} with your wallet`;
+  payBank.textContent = on ? "Processing…" : `Pay ${amountText()} by net banking`;
   root.setAttribute("aria-busy", on ? "true" : "false");
 }
 
@@ -235,7 +260,36 @@ upiForm.addEventListener("submit", async (event) => {
   }
 });
 
-async function confirm(method: { paymentMethod?: string; upi?: { vpa: string } }): Promise<void> {
+walletForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  formError.textContent = "";
+  busy(true);
+  try {
+    await confirm({ wallet: { provider: wallet.select.value } });
+  } catch (error) {
+    handleError(error);
+  }
+});
+
+bankForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  formError.textContent = "";
+  busy(true);
+  try {
+    await confirm({ netbanking: { bank: bank.select.value } });
+  } catch (error) {
+    handleError(error);
+  }
+});
+
+type Method = {
+  paymentMethod?: string;
+  upi?: { vpa: string };
+  wallet?: { provider: string };
+  netbanking?: { bank: string };
+};
+
+async function confirm(method: Method): Promise<void> {
   const confirmed = await paygate.paymentIntents.confirmPaymentIntent(
     { id: intentId, clientSecret, deviceFingerprint: await device, ...method },
     { headers: { "idempotency-key": idempotencyKey() } },
@@ -292,8 +346,7 @@ function destination(kind: "success" | "cancel"): string {
 
 function showResult(kind: "success" | "info", title: string, text: string, link?: [string, string]): void {
   finished = true;
-  show(cardForm, false);
-  show(upiForm, false);
+  for (const panel of panels()) show(panel, false);
   show(tabs, false);
   show(challenge, false);
   challenge.replaceChildren();
@@ -338,10 +391,9 @@ function render(next: PaymentIntent): void {
     default: {
       show(challenge, false);
       challenge.replaceChildren();
-      show(upiWait, false);
+      for (const wait of [upiWait, walletWait, bankWait]) show(wait, false);
       show(tabs, tabs.children.length > 1);
-      show(cardForm, currentPanel === cardForm);
-      show(upiForm, currentPanel === upiForm);
+      for (const panel of panels()) show(panel, currentPanel === panel);
       const error = intent.lastPaymentError;
       if (error?.code && root.getAttribute("aria-busy") === "true" && watching) {
         // A 3-D Secure challenge or a UPI collect that failed: back to the form.
@@ -370,7 +422,18 @@ function succeeded(): void {
 function action(): void {
   const next = intent.nextAction;
   busy(true);
-  if (next?.type === NextAction_Type.REDIRECT_TO_URL && next.url) {
+  const away = next?.type === NextAction_Type.REDIRECT_TO_URL && next.url ? new URL(next.url, location.origin) : null;
+  if (away && away.origin !== location.origin && (away.protocol === "https:" || away.protocol === "http:")) {
+    // A wallet's or bank's own page: the shopper approves there, in a tab of its own.
+    const panel = currentPanel === bankForm ? bankForm : walletForm;
+    const wait = panel === bankForm ? bankWait : walletWait;
+    const where = panel === bankForm ? "your bank" : "your wallet";
+    status.textContent = `Approve the payment on ${where}'s page. This page updates by itself.`;
+    wait.replaceChildren(h("a", { href: away.toString(), target: "_blank", rel: "noopener", className: "deep-link" }, `Continue to ${where}`));
+    for (const other of panels()) show(other, other === panel);
+    show(tabs, false);
+    show(wait, true);
+  } else if (next?.type === NextAction_Type.REDIRECT_TO_URL && next.url) {
     // The bank's 3-D Secure page, in a frame of ours (same origin, so the CSP allows it);
     // the watch stream says when it is over.
     status.textContent = "Your bank wants to confirm it is you.";
@@ -437,8 +500,7 @@ function select(button: HTMLButtonElement, panel: HTMLElement): void {
     other.tabIndex = selected ? 0 : -1;
   }
   currentPanel = panel;
-  show(cardForm, panel === cardForm);
-  show(upiForm, panel === upiForm);
+  for (const other of panels()) show(other, panel === other);
   formError.textContent = "";
 }
 
@@ -464,14 +526,17 @@ async function start(): Promise<void> {
   const header = h("header", {}, logo, h("h1", {}, `Pay ${merchant}`), data.livemode === "true" ? "" : h("span", { className: "test" }, "Test mode"));
   if (methods.includes("card")) tabs.append(tab("tab-card", "Card", cardForm));
   if (methods.includes("upi")) tabs.append(tab("tab-upi", "UPI", upiForm));
+  if (methods.includes("wallet")) tabs.append(tab("tab-wallet", "Wallet", walletForm));
+  if (methods.includes("netbanking")) tabs.append(tab("tab-netbanking", "Net banking", bankForm));
   const cancel = destination("cancel");
   if (cancel) {
     back.href = cancel;
     show(back, true);
   }
-  root.replaceChildren(header, summary, tabs, cardForm, upiForm, challenge, formError, status, result, back);
+  root.replaceChildren(header, summary, tabs, ...panels(), challenge, formError, status, result, back);
   const first = tabs.querySelector<HTMLButtonElement>("[role=tab]");
-  if (first) select(first, first.id === "tab-upi" ? upiForm : cardForm);
+  const panelOf = (id: string) => panels().find((panel) => panel.id === id.replace("tab-", "") + "-panel") ?? cardForm;
+  if (first) select(first, panelOf(first.id));
   show(tabs, tabs.children.length > 1);
   busy(false);
   if (intent.lastPaymentError?.code && intent.status === Status.REQUIRES_PAYMENT_METHOD) {

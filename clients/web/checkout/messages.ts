@@ -16,6 +16,29 @@ const DECLINES: Record<string, string> = {
   stolen_card: "Your card was declined.",
   collect_expired: "The UPI payment request was not approved in time.",
   collect_declined: "The UPI payment was declined.",
+  approval_expired: "The payment was not approved in time.",
+  declined_by_payer: "The payment was declined.",
+};
+
+// The wallets and banks the API accepts (core/payments/redirect_methods.py).
+export const WALLETS: Record<string, string> = {
+  paytm: "Paytm",
+  phonepe: "PhonePe",
+  amazonpay: "Amazon Pay",
+  mobikwik: "MobiKwik",
+  freecharge: "Freecharge",
+  airtelmoney: "Airtel Money",
+};
+
+export const BANKS: Record<string, string> = {
+  HDFC: "HDFC Bank",
+  ICIC: "ICICI Bank",
+  SBIN: "State Bank of India",
+  UTIB: "Axis Bank",
+  KKBK: "Kotak Mahindra Bank",
+  PUNB: "Punjab National Bank",
+  BARB: "Bank of Baroda",
+  YESB: "Yes Bank",
 };
 
 export function declineMessage(code: string): string {

@@ -12,6 +12,7 @@ from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdateP
 from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
 from servers.grpc.context import ServicerContext, caller
+from servers.grpc.idempotency import answer_with
 
 
 class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer):
@@ -84,6 +85,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
     async def ConfirmPaymentIntent(
         self, request: pb.ConfirmPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
+        answer_with(self._out)
         intent = await self._payments.confirm(
             caller(), request.id, convert.confirm_command(request)
         )
@@ -92,12 +94,14 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
     async def CapturePaymentIntent(
         self, request: pb.CapturePaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
+        answer_with(self._out)
         intent = await self._payments.capture(caller(), request.id, request.amount_to_capture)
         return self._out(intent)
 
     async def CancelPaymentIntent(
         self, request: pb.CancelPaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
+        answer_with(self._out)
         intent = await self._payments.cancel(caller(), request.id, request.cancellation_reason)
         return self._out(intent)
 

@@ -11,6 +11,8 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | payments.expire_unconfirmed | 60 s | intents unconfirmed for 1 h: CANCELED, reason EXPIRED |
 | payments.void_expired_authorizations | 5 min | authorized 7 days, not captured: voided |
 | payments.poll_upi | 2 s | UPI collects waiting 5 s: ask the switch (its callback's fallback) |
+| payments.poll_wallet | 2 s | wallet payments waiting 5 s (payer, late confirmation): ask |
+| payments.poll_netbanking | 2 s | net banking payments waiting 5 s: ask the bank's gateway |
 | ledger.settle | 5 min | settles what came due by today's cutoff (00:00 UTC), once per merchant |
 | ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
@@ -75,6 +77,14 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
 
         return run
 
+    def poll(method: str) -> JobRun:
+        """The payer's answer on a wallet's or bank's page, or a late confirmation."""
+        return counted(
+            lambda n: payments.poll_pending_actions(
+                UPI_POLL_AFTER, payment_method_type=method, limit=n
+            )
+        )
+
     return [
         Job(
             "payments.recover_stuck_attempts",
@@ -109,6 +119,15 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
                 )
             ),
             batch=ACQUIRER_BATCH,
+        ),
+        *(
+            Job(
+                f"payments.poll_{method}",
+                every=UPI_POLL_EVERY,
+                run=poll(method),
+                batch=ACQUIRER_BATCH,
+            )
+            for method in ("wallet", "netbanking")
         ),
     ]
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from core.idempotency.call import DeferredClaim
 from core.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from core.idempotency.model import (
     LOCK_DURATION,
@@ -241,3 +242,37 @@ def test_an_outcome_is_a_response_or_an_error() -> None:
         Outcome(response=b"x", error_code=9, error_status=b"s")
     with pytest.raises(ValueError):
         Outcome(error_code=9)
+
+
+# --- a check that only reads (claims taken by the call's own transactions) ---------------
+
+
+async def test_check_defers_the_claim_of_a_free_key_and_writes_nothing(
+    idempotency: Idempotency, store: MemoryIdempotencyStore, clock: FixedClock
+) -> None:
+    checked = await idempotency.check(SCOPE, digest(idempotency))
+    assert isinstance(checked, DeferredClaim)
+    assert checked.record.state is State.IN_FLIGHT
+    assert checked.record.locked_until == clock.now() + LOCK_DURATION
+    assert checked.expired_before == clock.now() - RETENTION
+    assert not checked.claimed and store.records == {}
+
+
+async def test_check_answers_a_held_key_as_a_lost_claim_would(idempotency: Idempotency) -> None:
+    request = digest(idempotency)
+    claim = await claimed(idempotency, request)
+    with pytest.raises(IdempotencyKeyInUse):
+        await idempotency.check(SCOPE, request)
+    with pytest.raises(IdempotencyKeyReused):
+        await idempotency.check(SCOPE, digest(idempotency, b"amount=2000"))
+    await idempotency.complete(claim, Outcome.succeeded(b"answer"))
+    assert await idempotency.check(SCOPE, request) == Outcome.succeeded(b"answer")
+
+
+async def test_check_defers_a_takeover_after_the_lock_expired(
+    idempotency: Idempotency, clock: FixedClock
+) -> None:
+    request = digest(idempotency)
+    await claimed(idempotency, request)
+    clock.advance(seconds=LOCK_DURATION.total_seconds())
+    assert isinstance(await idempotency.check(SCOPE, request), DeferredClaim)

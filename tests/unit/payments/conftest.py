@@ -105,8 +105,10 @@ def build_world(
     risk: RiskEngine | None = None,
     backup: Acquirer | None = None,
     breakers: Breakers | None = None,
+    by_method: dict[str, Acquirer] | None = None,
 ) -> World:
-    """With `backup`, cards route to card_network first and fail over to it ("backup")."""
+    """With `backup`, cards route to card_network first and fail over to it ("backup");
+    `by_method` adds an acquirer per payment method type, named after it."""
     clock = FixedClock()
     ids = SequentialIds(clock)
     uow = MemoryUnitOfWorkFactory()
@@ -122,7 +124,10 @@ def build_world(
     if backup is not None:
         acquirers["backup"] = CardholderDataZone(backup, cards)
         card_route.append("backup")
-    router = StaticAcquirerRouter(acquirers, {"card": card_route, "upi": "upi"})
+    routes: dict[str, str | list[str]] = {"card": card_route, "upi": "upi"}
+    for method, acquirer in (by_method or {}).items():
+        acquirers[method], routes[method] = acquirer, method
+    router = StaticAcquirerRouter(acquirers, routes)
     return World(
         clock=clock,
         uow=uow,

@@ -16,6 +16,7 @@ from core.vault.errors import (
     TokenAlreadyUsed,
     TokenExpired,
 )
+from core.vault.keyring import ENCRYPTION_BLOCK
 from core.vault.model import (
     Brand,
     CardForAuthorization,
@@ -102,10 +103,11 @@ async def test_each_merchant_has_its_own_data_key(h: Harness) -> None:
     await h.vault.tokenize_card(MERCHANT, card())
     await h.vault.tokenize_card(OTHER, card())
     keys = sorted(h.store.tables.data_keys.values(), key=lambda k: k.merchant_id)
-    # Two encryptions per card: the card, and its CVC (sealed for the CVC store).
+    # Two encryptions per card: the card, and its CVC (sealed for the CVC store). The first
+    # tokenization of each key also counts a block of 1,000 that the next ones use up.
     assert [(k.merchant_id, k.version, k.encryptions) for k in keys] == [
-        ("acct_a", 1, 4),
-        ("acct_b", 1, 2),
+        ("acct_a", 1, 2 + ENCRYPTION_BLOCK),
+        ("acct_b", 1, 2 + ENCRYPTION_BLOCK),
     ]
     assert all(k.kek_id == "kek-1" and len(k.wrapped_key) > 32 for k in keys)
 
@@ -225,8 +227,8 @@ async def test_the_payment_method_ciphertext_is_its_own(h: Harness) -> None:
     sealed_for_pm = h.store.tables.payment_methods[pm.id].encrypted_card
     assert sealed_for_token is not None and sealed_for_pm is not None
     assert sealed_for_pm.ciphertext != sealed_for_token.ciphertext
-    # token: card + CVC; payment method: card + the CVC sealed again for its new record.
-    assert h.store.tables.data_keys[sealed_for_pm.key_id].encryptions == 4
+    # token: card + CVC (and a block); payment method: card + the CVC sealed again.
+    assert h.store.tables.data_keys[sealed_for_pm.key_id].encryptions == 4 + ENCRYPTION_BLOCK
 
 
 async def test_revoked_payment_methods_never_pay_again(h: Harness) -> None:
@@ -281,6 +283,16 @@ async def test_rotation_by_age_keeps_old_ciphertexts_readable() -> None:
     pm = await h.vault.create_payment_method_from_token(MERCHANT, first_under_v2.id)
     sealed = h.store.tables.payment_methods[pm.id].encrypted_card
     assert sealed is not None and sealed.key_version == 2
+
+
+async def test_tokenizations_count_their_encryptions_in_blocks_ahead_of_use() -> None:
+    h = make_vault(rotation=RotationPolicy(max_encryptions=10_000))  # blocks of 10
+    for made in range(1, 8):
+        await h.vault.tokenize_card(MERCHANT, card())  # the card and its CVC
+        (key,) = h.store.tables.data_keys.values()
+        assert key.encryptions >= 2 * made  # never behind
+    # The 1st counted 2 + 10, the 2nd to 6th used the block up, the 7th counted 2 + 10.
+    assert key.encryptions == 24
 
 
 async def test_rotation_by_usage() -> None:

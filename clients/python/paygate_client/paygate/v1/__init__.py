@@ -31,7 +31,9 @@ __all__ = (
     "CardInput",
     "CheckoutPageServiceStub",
     "ConfirmPaymentIntentRequest",
+    "ConfirmPaymentIntentRequestNetBanking",
     "ConfirmPaymentIntentRequestUpi",
+    "ConfirmPaymentIntentRequestWallet",
     "CreateApiKeyRequest",
     "CreateInvitationRequest",
     "CreatePaymentIntentRequest",
@@ -336,7 +338,7 @@ class NextActionType(betterproto2.Enum):
 
     REDIRECT_TO_URL = 1
     """
-    Open `url` (3-D Secure challenge).
+    Open `url`: the 3-D Secure challenge, or the wallet's or bank's approval page.
     """
 
     UPI_COLLECT = 2
@@ -1344,7 +1346,8 @@ default_message_pool.register_message("paygate.v1", "CardInput", CardInput)
 @dataclass(eq=False, repr=False)
 class ConfirmPaymentIntentRequest(betterproto2.Message):
     """
-    Request of ConfirmPaymentIntent: exactly one of payment_method and upi.
+    Request of ConfirmPaymentIntent: exactly one of payment_method, upi, wallet and
+    netbanking.
     """
 
     id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
@@ -1380,9 +1383,44 @@ class ConfirmPaymentIntentRequest(betterproto2.Message):
     the risk engine's device velocity rules. At most 128 characters.
     """
 
+    wallet: "ConfirmPaymentIntentRequestWallet | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Pay from a wallet instead (the intent must allow "wallet"; INR only).
+    """
+
+    netbanking: "ConfirmPaymentIntentRequestNetBanking | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Pay by net banking instead (the intent must allow "netbanking"; INR only).
+    """
+
 
 default_message_pool.register_message(
     "paygate.v1", "ConfirmPaymentIntentRequest", ConfirmPaymentIntentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ConfirmPaymentIntentRequestNetBanking(betterproto2.Message):
+    """
+    A payer who logs in at their bank and approves there: next_action REDIRECT_TO_URL is
+    the bank's page.
+    """
+
+    bank: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The bank's code, the first four letters of its IFSC: HDFC, ICIC, SBIN, UTIB, KKBK,
+    PUNB, BARB or YESB.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1",
+    "ConfirmPaymentIntentRequest.NetBanking",
+    ConfirmPaymentIntentRequestNetBanking,
 )
 
 
@@ -1400,6 +1438,25 @@ class ConfirmPaymentIntentRequestUpi(betterproto2.Message):
 
 default_message_pool.register_message(
     "paygate.v1", "ConfirmPaymentIntentRequest.Upi", ConfirmPaymentIntentRequestUpi
+)
+
+
+@dataclass(eq=False, repr=False)
+class ConfirmPaymentIntentRequestWallet(betterproto2.Message):
+    """
+    A payer who approves in their wallet: next_action REDIRECT_TO_URL is the wallet's page.
+    """
+
+    provider: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1",
+    "ConfirmPaymentIntentRequest.Wallet",
+    ConfirmPaymentIntentRequestWallet,
 )
 
 
@@ -1479,7 +1536,8 @@ class CreatePaymentIntentRequest(betterproto2.Message):
         4, betterproto2.TYPE_STRING, repeated=True
     )
     """
-    "card" and/or "upi"; defaults to ["card"].
+    Any of "card", "upi", "wallet", "netbanking"; defaults to ["card"]. Wallets and
+    net banking are INR only (INVALID_ARGUMENT naming the type otherwise).
     """
 
     description: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
@@ -3366,7 +3424,8 @@ class PaymentIntent(betterproto2.Message):
         22, betterproto2.TYPE_STRING, repeated=True
     )
     """
-    Which payment method types may confirm this intent: "card", "upi".
+    Which payment method types may confirm this intent: "card", "upi", "wallet",
+    "netbanking".
     """
 
     latest_attempt: "str" = betterproto2.field(23, betterproto2.TYPE_STRING)
