@@ -116,14 +116,7 @@ async def one_run(
     assert await eventually(lambda: all_children_up(gateway)), gateway.pids
     armed = chaos.arm(gateway.pids)
     try:
-        tally = await shops(
-            gateway.rest_url,
-            gateway.secret_key,
-            gateway.publishable_key,
-            rng,
-            servers=MERCHANT_SERVERS,
-            seconds=TRAFFIC_SECONDS,
-        )
+        tally = await shops(gateway, rng, servers=MERCHANT_SERVERS, seconds=TRAFFIC_SECONDS)
     finally:
         chaos.disarm()
     figures.flows.update(tally.flows)

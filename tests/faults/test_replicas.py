@@ -80,14 +80,7 @@ async def all_children_up(gateway: Gateway) -> bool:
 
 
 async def traffic(gateway: Gateway, rng: random.Random, counted: Counter[str]) -> None:
-    tally = await shops(
-        gateway.rest_url,
-        gateway.secret_key,
-        gateway.publishable_key,
-        rng,
-        servers=MERCHANT_SERVERS,
-        seconds=TRAFFIC_SECONDS,
-    )
+    tally = await shops(gateway, rng, servers=MERCHANT_SERVERS, seconds=TRAFFIC_SECONDS)
     counted.update({f"flow {name}": n for name, n in tally.flows.items()})
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.gateway import Gateway
+
 APPROVED = ("4242424242424242", "5555555555554444", "378282246310005")
 DECLINED = (
     "4000000000000002",
@@ -243,18 +245,11 @@ async def shop(merchant: Merchant, until: Callable[[], bool]) -> None:
         await flows[name]()
 
 
-async def shops(
-    rest_url: str,
-    secret_key: str,
-    publishable_key: str,
-    rng: random.Random,
-    *,
-    servers: int,
-    seconds: float,
-) -> Tally:
-    """`servers` merchant servers shopping at once for `seconds`; what they did, summed
-    (also when cut short)."""
-    merchants = [Merchant(rest_url, secret_key, publishable_key, rng) for _ in range(servers)]
+async def shops(gateway: Gateway, rng: random.Random, *, servers: int, seconds: float) -> Tally:
+    """`servers` of the seed merchant's servers shopping at once for `seconds`; what they
+    did, summed (also when cut short)."""
+    keys = (gateway.rest_url, gateway.secret_key, gateway.publishable_key)
+    merchants = [Merchant(*keys, rng) for _ in range(servers)]
     end = time.monotonic() + seconds
     tally = Tally()
     try:
