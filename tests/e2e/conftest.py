@@ -36,6 +36,7 @@ from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
 from tests.sentinel import credential_leaks
+from tests.webhook_receiver import Receiver, subscribe
 
 API_PROCESSES = 2
 
@@ -89,17 +90,21 @@ def gateway_settings(
     *,
     web_process: bool = True,
     demo_shop: bool = False,
+    worker_processes: int = 1,
+    web_processes: int = 1,
 ) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir.
 
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
-    `demo_shop` the demo merchant runs too (Gateway.demo_url).
+    `demo_shop` the demo merchant runs too (Gateway.demo_url). The workers and web
+    processes beyond the first listen after the API processes' ports.
     """
     ports = free_ports(9)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     stripe_port, psp_port = ports[7:]
-    api_base_port = free_port_range(api_processes, set(ports))
-    taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
+    extra = worker_processes - 1 + web_processes - 1
+    api_base_port = free_port_range(api_processes + extra, set(ports))
+    taken = {*ports, *range(api_base_port, api_base_port + api_processes + extra)}
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -110,9 +115,11 @@ def gateway_settings(
         api_base_port=api_base_port,
         # /metrics, /readyz, /livez of each API process, the worker, the web and the stripe
         # process.
-        metrics_base_port=free_port_range(api_processes + 3, taken),
+        metrics_base_port=free_port_range(api_processes + 3 + extra, taken),
         worker_port=worker_port,
+        worker_processes=worker_processes,
         web_port=web_port if web_process else 0,
+        web_processes=web_processes,
         demo_port=demo_port if demo_shop else 0,
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
@@ -144,18 +151,30 @@ def running_gateway(
     web_process: bool = True,
     demo_shop: bool = False,
     redis_url: str = "",
+    worker_processes: int = 1,
+    web_processes: int = 1,
+    spans: bool = False,
     **overrides: object,
 ) -> Iterator[Gateway]:
     """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
 
-    `overrides` replace settings fields (simulator_latency=2.0, ...).
+    `overrides` replace settings fields (simulator_latency=2.0, ...). With `spans`, every
+    process writes its spans under <data_dir>/spans (Settings.spans_dir).
     """
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
+    if spans:
+        overrides["spans_dir"] = str(data_dir / "spans")
     settings = dataclasses.replace(
         gateway_settings(
-            database_url, data_dir, api_processes, web_process=web_process, demo_shop=demo_shop
+            database_url,
+            data_dir,
+            api_processes,
+            web_process=web_process,
+            demo_shop=demo_shop,
+            worker_processes=worker_processes,
+            web_processes=web_processes,
         ),
         redis_url=redis_url,
         **overrides,
@@ -193,9 +212,30 @@ async def gateway_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
+def webhook_receiver() -> Iterator[Receiver]:
+    """The seed merchant's webhook endpoint on the session's gateway: every body it was
+    sent, for the sentinel scan (test_zz_sentinel.py)."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    gateway_database_url: str, redis_url: str, webhook_receiver: Receiver
+) -> Iterator[Gateway]:
     # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
-    with running_gateway(gateway_database_url, redis_url=redis_url) as running:
+    # Spans to files and every event to a webhook endpoint of ours: the sentinel scan
+    # reads both after the suite.
+    with running_gateway(
+        gateway_database_url,
+        redis_url=redis_url,
+        spans=True,
+        webhook_allowed_networks="127.0.0.1/32",
+    ) as running:
+        subscribe(running.rest_url, running.secret_key, webhook_receiver.url)
         yield running
 
 

@@ -13,11 +13,8 @@ PAYGATE_FAULT_SEED replays a run's choices (the timing of the processes is not r
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -29,14 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.failpoints import ENV
 from adapters.sql.engine import create_engine
-from tests.bench.bench_webhooks import Sink
 from tests.databases import fresh_database
 from tests.e2e.conftest import log_text, running_gateway
 from tests.e2e.gateway import Gateway
 from tests.faults import invariants
 from tests.faults.chaos import Chaos, fired
-from tests.faults.traffic import Merchant, shop
+from tests.faults.traffic import shops
 from tests.faults.waiting import eventually
+from tests.webhook_receiver import Receiver
 
 RUNS = int(os.environ.get("PAYGATE_FAULT_RUNS", "20"))
 TRAFFIC_SECONDS = float(os.environ.get("PAYGATE_FAULT_TRAFFIC_SECONDS", "2"))
@@ -118,19 +115,12 @@ async def one_run(
     rng = random.Random(SEED * 1000 + run)
     assert await eventually(lambda: all_children_up(gateway)), gateway.pids
     armed = chaos.arm(gateway.pids)
-    merchants = [
-        Merchant(gateway.rest_url, gateway.secret_key, gateway.publishable_key, rng)
-        for _ in range(MERCHANT_SERVERS)
-    ]
-    end = time.monotonic() + TRAFFIC_SECONDS
     try:
-        await asyncio.gather(*(shop(m, lambda: time.monotonic() > end) for m in merchants))
+        tally = await shops(gateway, rng, servers=MERCHANT_SERVERS, seconds=TRAFFIC_SECONDS)
     finally:
         chaos.disarm()
-        for merchant in merchants:
-            figures.flows.update(merchant.tally.flows)
-            figures.answers.update(merchant.tally.answers)
-            await merchant.aclose()
+    figures.flows.update(tally.flows)
+    figures.answers.update(tally.answers)
     for child, _, pid in armed:
         if gateway.pids.get(child) != pid:
             chaos.killed(child)
@@ -159,7 +149,7 @@ async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_
     gateway = faulty_gateway
     chaos = Chaos(control_file, random.Random(SEED))
     figures = Figures()
-    sink = Sink()
+    sink = Receiver()
     await subscribe(gateway, sink.url)
     engine = create_engine(gateway.database_url, pool_size=1)
     try:
@@ -170,9 +160,7 @@ async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_
                 assert not problems, f"run {run} (seed {SEED}):\n" + "\n".join(problems[:30])
     finally:
         await engine.dispose()
-        with contextlib.suppress(Exception):
-            sink.server.shutdown()
-        sink.server.server_close()
+        sink.close()
         figures.points.update(name for name, _ in fired(log_text(gateway.data_dir / "gateway.log")))
         print("\n" + figures.summary())
     assert sum(figures.kills.values()) > 0, figures.summary()
