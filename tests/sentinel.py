@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis.asyncio
 from sqlalchemy import text
@@ -108,10 +109,38 @@ async def scan_tables(
     return hits, rows_seen
 
 
+async def redis_value(client: redis.asyncio.Redis, key: bytes) -> bytes:
+    """Everything a key holds, read by its type (a stream's entries, a hash's fields...):
+    not DUMP, whose RDB form compresses long strings (LZF), where a number hides."""
+    kind = (await client.type(key)).decode()
+    parts: list[bytes | float] = []
+    if kind == "string":
+        parts = [await client.get(key) or b""]
+    elif kind == "hash":
+        for field_value in (await client.hgetall(key)).items():
+            parts += field_value
+    elif kind == "list":
+        parts = await client.lrange(key, 0, -1)
+    elif kind == "set":
+        parts = list(await client.smembers(key))
+    elif kind == "zset":
+        for member, score in await client.zrange(key, 0, -1, withscores=True):
+            parts += [member, str(score).encode()]
+    elif kind == "stream":
+        for entry_id, fields in await client.xrange(key):
+            parts.append(entry_id)
+            for field_value in fields.items():
+                parts += field_value
+    elif kind != "none":  # a type this scan does not know yet: its raw form
+        parts = [await client.dump(key) or b""]
+    return b"\n".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
+
+
 async def scan_redis(
     url: str, sentinels: Sentinels, *, cvc_prefix: bytes = b"paygate:vault:"
 ) -> tuple[list[str], int]:
-    """Hits in every key name and value (DUMP: any type, raw bytes) of the database.
+    """Hits in every key name and value (read by type: strings, hashes, lists, sets,
+    sorted sets and streams) of the database.
 
     Card numbers are looked for everywhere; CVCs (3-4 digits, which an unrelated counter
     may happen to equal) in the keys under `cvc_prefix` only.
@@ -126,13 +155,48 @@ async def scan_redis(
             # Key names hold random ids, where a 3-digit CVC turns up by chance: card
             # numbers only there.
             hits += sentinels.hits_in_bytes(key, f"redis key {key[:40]!r}", cvcs=False)
-            value = await client.dump(key)
-            if value is not None:
-                where = f"redis value of {key[:40]!r}"
-                hits += sentinels.hits_in_bytes(value, where, cvcs=ours)
+            value = await redis_value(client, key)
+            where = f"redis value of {key[:40]!r}"
+            hits += sentinels.hits_in_bytes(value, where, cvcs=ours)
     finally:
         await client.aclose()
     return hits, keys
+
+
+def scan_files(directory: Path, sentinels: Sentinels) -> tuple[list[str], int]:
+    """Hits in every file under `directory` (logs, spans, journals), read as text; and
+    how many files."""
+    hits: list[str] = []
+    files = 0
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            files += 1
+            text = path.read_text(errors="replace")
+            hits += sentinels.hits_in_text(text, f"file {path.relative_to(directory)}")
+    return hits, files
+
+
+# --- what the tests typed -------------------------------------------------------------
+# A card number in a test's source, grouped or not: 13 to 19 digits of a card network's
+# range (2-6), Luhn-valid.
+_NUMBER = re.compile(r"(?<![\d.])[2-6](?:[ -]?\d){12,18}(?![\d.])")
+_CVC = re.compile(r"""cvc["']?\s*[:=]\s*["'](\d{3,4})["']""", re.IGNORECASE)
+
+
+def card_numbers_in(paths: Iterable[Path]) -> list[str]:
+    """Every card number the sources under `paths` type (each once)."""
+    found: set[str] = set()
+    for path in paths:
+        for match in _NUMBER.finditer(path.read_text(errors="replace")):
+            digits = re.sub(r"[ -]", "", match.group(0))
+            if luhn_valid(digits):
+                found.add(digits)
+    return sorted(found)
+
+
+def cvcs_in(paths: Iterable[Path]) -> list[str]:
+    """Every CVC the sources under `paths` type (`"cvc": "123"`, `cvc=...`)."""
+    return sorted({m.group(1) for path in paths for m in _CVC.finditer(path.read_text())})
 
 
 # --- credentials ----------------------------------------------------------------------

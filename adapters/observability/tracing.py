@@ -18,7 +18,9 @@ Off, `phase` costs one global read: no span objects, no context switch on the ho
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is turned on
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-_state: dict[str, Any] = {"tracer": None, "provider": None, "instrumentors": []}
+_state: dict[str, Any] = {"tracer": None, "provider": None, "instrumentors": [], "file": None}
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -37,15 +39,21 @@ def enabled() -> bool:
 
 
 def configure(
-    service: str, otlp_endpoint: str = "", *, exporter: SpanExporter | None = None
+    service: str,
+    otlp_endpoint: str = "",
+    *,
+    exporter: SpanExporter | None = None,
+    spans_dir: str = "",
 ) -> TracerProvider | None:
     """Turns tracing on for this process when `otlp_endpoint` (host:port of an OTLP/gRPC
-    collector) or a test's `exporter` is given; otherwise does nothing at all.
+    collector), `spans_dir` or a test's `exporter` is given; otherwise does nothing at all.
 
     Installs the instrumentations: SQLAlchemy (every engine created from now on), the
     gRPC clients (acquirer and vault channels) and httpx (webhooks). A test's exporter
-    gets every span at once, and the process-wide provider is left alone (reset() undoes
-    the rest)."""
+    and the spans file get every span at once, and the process-wide provider is left
+    alone (reset() undoes the rest)."""
+    if spans_dir and exporter is None:
+        exporter = _file_exporter(Path(spans_dir), service)
     if not otlp_endpoint and exporter is None:
         return None
     from opentelemetry.sdk.resources import Resource
@@ -68,11 +76,30 @@ def configure(
     return provider
 
 
+def _file_exporter(directory: Path, service: str) -> SpanExporter:
+    """Each span as one JSON line in <directory>/<service>-<pid>.jsonl: a file per
+    process, so that no two processes interleave their lines (tests read them back)."""
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    directory.mkdir(parents=True, exist_ok=True)
+    out = (directory / f"{service}-{os.getpid()}.jsonl").open("a", buffering=1)
+    _state["file"] = out  # closed by shutdown() or reset()
+    return ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
+
+
 def reset() -> None:
     """Tracing off again, the libraries uninstrumented (tests)."""
     for instrumentor in _state["instrumentors"]:
         instrumentor.uninstrument()
+    _close_file()
     _state.update(tracer=None, provider=None, instrumentors=[])
+
+
+def _close_file() -> None:
+    out = _state["file"]
+    if out is not None:
+        out.close()
+        _state["file"] = None
 
 
 def _instrument_libraries(provider: TracerProvider) -> list[Any]:
@@ -129,3 +156,4 @@ def shutdown() -> None:
     provider = _state["provider"]
     if provider is not None:
         provider.shutdown()
+    _close_file()

@@ -310,7 +310,8 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     watches end with their final message, in-flight calls get GRACE_SECONDS. Beside it:
     the readiness checks and the metrics port (servers/runtime/operability.py)."""
     role = "api" if services is not PAGE_SERVICES else "web"
-    tracing.configure(role, settings.otlp_endpoint)  # before the engine and channels exist
+    # Before the engine and channels exist.
+    tracing.configure(role, settings.otlp_endpoint, spans_dir=settings.spans_dir)
     app = build_app(settings, settings.database_url, process_metrics(role))
     usage = asyncio.create_task(flush_usage_every(app))
     try:

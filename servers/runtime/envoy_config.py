@@ -257,11 +257,33 @@ def api_endpoints(settings: Settings) -> list[tuple[str, int]]:
     return [("127.0.0.1", settings.api_base_port + i) for i in range(settings.api_processes)]
 
 
+def _after_api(settings: Settings, k: int) -> int:
+    """The k-th port after the API processes' block: where the extra workers, then the
+    extra web processes, listen (the first of each keeps its own port)."""
+    return settings.api_base_port + settings.api_processes + k
+
+
+def worker_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """Where each worker answers its health checks (only the launcher asks); none with
+    worker_processes 0 (the workers run elsewhere)."""
+    if settings.worker_processes < 1:
+        return []
+    extra = [_after_api(settings, k) for k in range(settings.worker_processes - 1)]
+    return [("127.0.0.1", port) for port in [settings.worker_port, *extra]]
+
+
+def web_processes(settings: Settings) -> list[tuple[str, int]]:
+    """Where each local web process listens; none when web_port or web_processes is 0."""
+    if not settings.web_port or settings.web_processes < 1:
+        return []
+    first_extra = max(settings.worker_processes - 1, 0)
+    extra = [_after_api(settings, first_extra + k) for k in range(settings.web_processes - 1)]
+    return [("127.0.0.1", port) for port in [settings.web_port, *extra]]
+
+
 def web_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """Where the `web` cluster sends the pages: the web role, or the API processes."""
-    if settings.web_port:
-        return [("127.0.0.1", settings.web_port)]
-    return api_endpoints(settings)
+    """Where the `web` cluster sends the pages: the web processes, or the API processes."""
+    return web_processes(settings) or api_endpoints(settings)
 
 
 def stripe_endpoints(settings: Settings) -> list[tuple[str, int]]:

@@ -11,9 +11,11 @@ Start-up, in order:
    acquirer), unless PAYGATE_ACQUIRER_TARGET names one already; every child gets
    PAYGATE_ACQUIRER_TARGET, and a random PAYGATE_ACQUIRER_SERVICE_TOKEN unless one is set;
 5. `api_processes` API processes (`python -m servers.cli serve --role api --listen
-   127.0.0.1:<api_base_port + i>`), one worker (`--role worker`, health on
-   127.0.0.1:<worker_port>) and one web process (`--role web` on 127.0.0.1:<web_port>,
-   the 3-D Secure page; none when web_port is 0: the API processes serve the pages),
+   127.0.0.1:<api_base_port + i>`), `worker_processes` workers (`--role worker`, health
+   on 127.0.0.1:<worker_port>, the others after the API ports) and `web_processes` web
+   processes (`--role web` on 127.0.0.1:<web_port>, the others after the extra workers'
+   ports; the checkout and 3-D Secure pages, balanced by Envoy; none when web_port is 0:
+   the API processes serve the pages),
    each ready when its gRPC health check says SERVING, and the Stripe-compatible surface
    (`--role stripe` on 127.0.0.1:<stripe_port>, servers/stripe; none when it is 0),
    ready when its port accepts;
@@ -76,7 +78,7 @@ KORA_PREFIX, WALLET_PREFIX, NETBANKING_PREFIX = "/kora", "/wallet", "/netbanking
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-READY_TIMEOUT = 60.0  # seconds a child gets to become ready
+READY_TIMEOUT = 60.0  # seconds a child gets to become ready, when it starts alone
 API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECONDS)
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
@@ -333,27 +335,35 @@ class Launcher:
                 netbanking_url=settings.netbanking_url or f"http://{listen}{NETBANKING_PREFIX}",
             )
         self._env = self._child_env(settings)
-        # Metrics ports: API process i at base + i, then the worker, then the web process.
+        # Metrics ports: API process i at base + i, then the first worker, the first web
+        # process and the stripe process, then the other workers and web processes.
         base = settings.metrics_base_port
         n = settings.api_processes
+        extra = iter(range(n + 3, n + 3 + settings.worker_processes + settings.web_processes))
 
         def metrics_port(k: int) -> int:
             return base + k if base else 0
+
+        def replicas(
+            role: str, endpoints: list[tuple[str, int]], grace: float, first_metrics: int
+        ) -> list[_Child]:
+            """worker, worker-1, ...: the first keeps the name and the metrics port of a
+            topology with one; the others take the next metrics ports in turn."""
+            children = []
+            for i, (host, port) in enumerate(endpoints):
+                name, metrics = (role, first_metrics) if i == 0 else (f"{role}-{i}", next(extra))
+                children.append(
+                    _role_child(name, role, f"{host}:{port}", grace, metrics_port(metrics))
+                )
+            return children
 
         apis = [
             _role_child(f"api-{i}", "api", f"{host}:{port}", API_GRACE, metrics_port(i))
             for i, (host, port) in enumerate(envoy_config.api_endpoints(settings))
         ]
-        worker = _role_child(
-            "worker", "worker", f"127.0.0.1:{settings.worker_port}", WORKER_GRACE, metrics_port(n)
-        )
-        web: list[_Child] = []
-        if settings.web_port:  # else the API processes serve the pages
-            web.append(
-                _role_child(
-                    "web", "web", f"127.0.0.1:{settings.web_port}", WEB_GRACE, metrics_port(n + 1)
-                )
-            )
+        workers = replicas("worker", envoy_config.worker_endpoints(settings), WORKER_GRACE, n)
+        # None when web_port is 0: the API processes serve the pages.
+        web = replicas("web", envoy_config.web_processes(settings), WEB_GRACE, n + 1)
         if settings.stripe_port:  # Stripe's wire format over the API processes' gRPC
             web.append(
                 _role_child(
@@ -373,7 +383,7 @@ class Launcher:
             ENVOY_GRACE,
         )
         infrastructure = [c for c in (redis_child, acquirer, psp) if c is not None]
-        self._children = [*infrastructure, *apis, worker, *web, envoy, *demo]
+        self._children = [*infrastructure, *apis, *workers, *web, envoy, *demo]
 
         if redis_child is not None:
             await self._spawn(redis_child)
@@ -383,9 +393,13 @@ class Launcher:
             if external is not None:
                 await self._spawn(external)
                 await self._wait_ready(external)
-        for child in [*apis, worker, *web]:
+        for child in [*apis, *workers, *web]:
             await self._spawn(child)
-        await asyncio.gather(*(self._wait_ready(c) for c in [*apis, worker, *web]))
+        # Started together, they share the cores while they import and connect: each
+        # gets READY_TIMEOUT for every core's worth of them.
+        together = [*apis, *workers, *web]
+        share = max(1.0, len(together) / (os.cpu_count() or 1))
+        await asyncio.gather(*(self._wait_ready(c, READY_TIMEOUT * share) for c in together))
         await self._spawn(envoy)
         await self._wait_ready(envoy)
         for child in demo:
@@ -497,8 +511,8 @@ class Launcher:
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
 
-    async def _wait_ready(self, child: _Child) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    async def _wait_ready(self, child: _Child, within: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + within
         while True:
             process = child.process
             assert process is not None
@@ -510,7 +524,7 @@ class Launcher:
                 self.log("info", "ready", child=child.name, pid=process.pid)
                 return
             if time.monotonic() > deadline:
-                raise StartupError(f"{child.name} not ready after {READY_TIMEOUT:.0f} s")
+                raise StartupError(f"{child.name} not ready after {within:.0f} s")
             await asyncio.sleep(0.1)
 
     # -- supervision and shutdown ---------------------------------------------------------

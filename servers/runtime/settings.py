@@ -29,6 +29,11 @@ class Settings:
     api_base_port: int = 50061
     # The worker answers gRPC health checks here (loopback only).
     worker_port: int = 50060
+    # `paygate up`: how many worker processes share the batch jobs and the webhook
+    # deliveries (each claims with FOR UPDATE SKIP LOCKED). The first listens on
+    # worker_port, the others after the API processes' ports (api_base_port +
+    # api_processes, ...).
+    worker_processes: int = 1
     log_level: str = "INFO"
     db_pool_size: int = 10
     # Seconds one SQL statement may wait for PostgreSQL before the call fails UNAVAILABLE
@@ -155,6 +160,9 @@ class Settings:
     # 127.0.0.1:<web_port>; Envoy routes /3ds/ to it. 0: no web process, the API
     # processes serve the pages themselves.
     web_port: int = 50058
+    # `paygate up`: how many web processes Envoy balances the pages across; the first on
+    # web_port, the others after the extra workers' ports.
+    web_processes: int = 1
     # Where `paygate up` runs the demo merchant (a shop's page taking a payment with
     # checkout.js, servers/roles/web/demo.py) on 127.0.0.1; 0: none.
     demo_port: int = 4242
@@ -194,12 +202,17 @@ class Settings:
     metrics_port: int = 0
     # Where that port listens: loopback on one machine, 0.0.0.0 in a pod.
     metrics_host: str = "127.0.0.1"
-    # `paygate up`: API process i gets metrics_base_port + i, then the worker, the web
-    # process and the stripe process (+n, +n+1, +n+2); 0: no metrics ports.
+    # `paygate up`: API process i gets metrics_base_port + i, then the first worker, the
+    # first web process and the stripe process (+n, +n+1, +n+2), then the other workers
+    # and the other web processes; 0: no metrics ports.
     metrics_base_port: int = 9100
     # host:port of an OTLP/gRPC collector (Jaeger, Tempo, the OpenTelemetry Collector);
     # empty: tracing off, at no cost. Envoy sends its spans there too.
     otlp_endpoint: str = ""
+    # A directory where every process writes its spans as JSON lines (<role>-<pid>.jsonl),
+    # beside or instead of the collector: for tests and for a look without a collector.
+    # Empty: none.
+    spans_dir: str = ""
 
     # --- Envoy beyond one machine (deploy/kubernetes) -----------------------------------------
     # host:port Envoy (and the stripe role, which calls the API too) resolves for the API

@@ -21,13 +21,10 @@ import asyncio
 import os
 import statistics
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -36,35 +33,11 @@ from tests.bench.harness import LIMITED_CLASSES, PAYGATE, UNLIMITED
 from tests.databases import fresh_database
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
+from tests.webhook_receiver import Receiver
 
 PAYMENTS = 150
 CLIENTS = 12
 HALF_PEAK_SECONDS = 10.0
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive: the sender's pool reuses connections
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", "0")))
-                with sink.lock:
-                    sink.arrivals.setdefault(self.headers.get("webhook-id", ""), time.monotonic())
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +69,10 @@ async def pay(rest: httpx.AsyncClient, gateway: Gateway) -> None:
     assert confirmed.status_code == 200, confirmed.text
 
 
-async def wait_for(sink: Sink, count: int, ceiling: float = 300.0) -> None:
+async def wait_for(sink: Receiver, count: int, ceiling: float = 300.0) -> None:
     end = time.monotonic() + ceiling
-    while len(sink.arrivals) < count:
-        assert time.monotonic() < end, f"{len(sink.arrivals)} of {count} deliveries arrived"
+    while len(sink.first_arrival) < count:
+        assert time.monotonic() < end, f"{len(sink.first_arrival)} of {count} deliveries arrived"
         await asyncio.sleep(0.05)
 
 
@@ -118,7 +91,7 @@ def parse(text: str) -> datetime:
 
 
 async def test_webhook_throughput(bench_database: str) -> None:
-    sink = Sink()
+    sink = Receiver()
     with running_gateway(
         bench_database,
         api_processes=2,
@@ -153,13 +126,13 @@ async def test_webhook_throughput(bench_database: str) -> None:
             await asyncio.gather(*(client() for _ in range(CLIENTS)))
             paid = time.monotonic()
             await wait_for(sink, 3 * PAYMENTS)
-            delivered = max(sink.arrivals.values())
+            delivered = max(sink.first_arrival.values())
             payments_per_s = PAYMENTS / (paid - started)
             deliveries_per_s = 3 * PAYMENTS / (delivered - started)
 
             # 2. half of peak, paced
             half = payments_per_s / 2
-            before = len(sink.arrivals)
+            before = len(sink.first_arrival)
             since = datetime.now().astimezone().isoformat()
             count = max(int(half * HALF_PEAK_SECONDS), 10)
             begin = time.monotonic()

@@ -40,6 +40,7 @@ from servers.runtime.settings import Settings
 from tests.databases import fresh_database
 from tests.e2e.gateway import Gateway, start_gateway
 from tests.sentinel import credential_leaks
+from tests.webhook_receiver import Receiver, subscribe
 
 API_PROCESSES = 2
 
@@ -93,17 +94,21 @@ def gateway_settings(
     *,
     web_process: bool = True,
     demo_shop: bool = False,
+    worker_processes: int = 1,
+    web_processes: int = 1,
 ) -> Settings:
     """Settings for a gateway of its own: every port free, everything under data_dir.
 
     Without `web_process` the API processes serve the checkout pages (web_port 0); with
-    `demo_shop` the demo merchant runs too (Gateway.demo_url).
+    `demo_shop` the demo merchant runs too (Gateway.demo_url). The workers and web
+    processes beyond the first listen after the API processes' ports.
     """
     ports = free_ports(9)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
     stripe_port, psp_port = ports[7:]
-    api_base_port = free_port_range(api_processes, set(ports))
-    taken = {*ports, *range(api_base_port, api_base_port + api_processes)}
+    extra = worker_processes - 1 + web_processes - 1
+    api_base_port = free_port_range(api_processes + extra, set(ports))
+    taken = {*ports, *range(api_base_port, api_base_port + api_processes + extra)}
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -114,9 +119,11 @@ def gateway_settings(
         api_base_port=api_base_port,
         # /metrics, /readyz, /livez of each API process, the worker, the web and the stripe
         # process.
-        metrics_base_port=free_port_range(api_processes + 3, taken),
+        metrics_base_port=free_port_range(api_processes + 3 + extra, taken),
         worker_port=worker_port,
+        worker_processes=worker_processes,
         web_port=web_port if web_process else 0,
+        web_processes=web_processes,
         demo_port=demo_port if demo_shop else 0,
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
@@ -148,21 +155,33 @@ def running_gateway(
     web_process: bool = True,
     demo_shop: bool = False,
     redis_url: str = "",
+    worker_processes: int = 1,
+    web_processes: int = 1,
+    spans: bool = False,
     start_budget: float | None = None,
     **overrides: object,
 ) -> Iterator[Gateway]:
     """A gateway of its own on `database_url`, stopped (and checked to exit 0) at the end.
 
-    `overrides` replace settings fields (simulator_latency=2.0, ...). `start_budget`
-    (seconds) replaces the launcher's readiness timeout of each child, at the start and at
-    every restart, for a long run on a loaded machine.
+    `overrides` replace settings fields (simulator_latency=2.0, ...). With `spans`, every
+    process writes its spans under <data_dir>/spans (Settings.spans_dir). `start_budget`
+    (seconds) replaces the launcher's readiness timeout of a child starting alone, for a
+    long run on a loaded machine.
     """
     # Under /tmp rather than pytest's private tmp dir: nothing there must be opened up.
     data_dir = Path(tempfile.mkdtemp(prefix="paygate-e2e-"))
     log_path = data_dir / "gateway.log"
+    if spans:
+        overrides["spans_dir"] = str(data_dir / "spans")
     settings = dataclasses.replace(
         gateway_settings(
-            database_url, data_dir, api_processes, web_process=web_process, demo_shop=demo_shop
+            database_url,
+            data_dir,
+            api_processes,
+            web_process=web_process,
+            demo_shop=demo_shop,
+            worker_processes=worker_processes,
+            web_processes=web_processes,
         ),
         redis_url=redis_url,
         **overrides,
@@ -172,13 +191,13 @@ def running_gateway(
             out = sys.stdout
         else:
             out = stack.enter_context(open(log_path, "w", buffering=1))
-        start_timeout = 120.0
+        waits: dict[str, float] = {}
         if start_budget is not None:
             patch = stack.enter_context(pytest.MonkeyPatch.context())
             patch.setattr(launcher, "READY_TIMEOUT", start_budget)
-            start_timeout = 2 * start_budget  # the acquirer first, then the others at once
+            waits["timeout"] = 4 * start_budget  # the acquirer first, then the others at once
         try:
-            running = start_gateway(settings, out=out, timeout=start_timeout)
+            running = start_gateway(settings, out=out, **waits)
         except Exception as err:
             pytest.fail(f"the gateway did not start: {err}\n{log_tail(log_path)}")
         try:
@@ -214,9 +233,30 @@ async def vault_database(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_database_url: str, redis_url: str) -> Iterator[Gateway]:
+def webhook_receiver() -> Iterator[Receiver]:
+    """The seed merchant's webhook endpoint on the session's gateway: every body it was
+    sent, for the sentinel scan (test_zz_sentinel.py)."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    gateway_database_url: str, redis_url: str, webhook_receiver: Receiver
+) -> Iterator[Gateway]:
     # Redis as in production: rate limits shared by the API processes, CVCs sealed there.
-    with running_gateway(gateway_database_url, redis_url=redis_url) as running:
+    # Spans to files and every event to a webhook endpoint of ours: the sentinel scan
+    # reads both after the suite.
+    with running_gateway(
+        gateway_database_url,
+        redis_url=redis_url,
+        spans=True,
+        webhook_allowed_networks="127.0.0.1/32",
+    ) as running:
+        subscribe(running.rest_url, running.secret_key, webhook_receiver.url)
         yield running
 
 

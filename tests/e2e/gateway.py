@@ -69,7 +69,7 @@ class Gateway:
 
 
 def start_gateway(
-    settings: Settings, *, out: TextIO | None = None, timeout: float = 120.0
+    settings: Settings, *, out: TextIO | None = None, timeout: float = 300.0
 ) -> Gateway:
     """Start the whole group with `settings` (ports, data dir, DATABASE_URL...) and wait
     until it is ready. The launcher runs its own event loop on a thread, so it keeps

@@ -1,33 +1,65 @@
-"""After the rest of the e2e suite (pytest runs this module last): no card number that any
-test sent, nor a fresh sentinel card paid with here, is anywhere it must never be: the
-processes' log lines, any table outside the vault's schema (payment events and the audit
-log included), or Redis. And no credential (a secret key, an access or refresh token, a
-password) is in any process's log: neither those every test used nor sentinel ones sent
-here the hostile ways (with a stray byte, as an id, in a bad header). Every other gateway
-the suite starts is scanned the same way when it stops (tests/e2e/conftest.py).
+"""After the rest of the e2e suite (pytest runs this module last): no card number or CVC
+that any test typed, nor a fresh sentinel card paid with here, is anywhere it must never
+be: any file the gateway's processes wrote (their log lines, the spans of every process,
+the acquirer's books), any table outside the vault's schema (payment events, the outbox,
+webhook deliveries and the audit log included), Redis (every key's value read by its type,
+streams included), or the webhook bodies as the merchant's endpoint received them. A card
+number planted in each of those places first proves that each scan finds one. And no
+credential (a secret key, an access or refresh token, a password) is in any process's log:
+neither those every test used nor sentinel ones sent here the hostile ways (with a stray
+byte, as an id, in a bad header). Every other gateway the suite starts is scanned the same
+way when it stops (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
+import redis.asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
 from tests.e2e.gateway import Gateway, sign_up
-from tests.sentinel import Sentinels, credential_leaks, scan_redis, scan_tables, tables
+from tests.sentinel import (
+    Sentinels,
+    card_numbers_in,
+    credential_leaks,
+    cvcs_in,
+    scan_files,
+    scan_redis,
+    scan_tables,
+    tables,
+)
+from tests.webhook_receiver import Receiver
 
-# Every card number of API.md's table and the others the e2e tests use.
+# Every card number of API.md's table; the others any test types are read from the
+# sources under tests/ (Python, the browser and SDK scripts).
 TEST_CARDS = [
     "4242424242424242", "5555555555554444", "378282246310005", "4000000000000002",
     "4000000000009995", "4000000000000069", "4000000000000127", "4000000000000119",
     "4000002760003184", "4000000000000408", "4100000000000019", "4000000000000259",
 ]  # fmt: skip
+TESTS = Path(__file__).resolve().parents[1]
+SOURCES = [
+    path
+    for path in TESTS.rglob("*")
+    if path.suffix in (".py", ".mjs", ".js", ".ts") and path.is_file()
+]
+CONTROL_SCHEMA = "sentinel_control"
+CONTROL_KEY = "paygate:sentinel-control:"
 
 
-def pay_with(gateway: Gateway, number: str, cvc: str) -> None:
-    """Tokenize with the publishable key, then pay, capture and refund with the secret key."""
+def pay_with(gateway: Gateway, number: str, cvc: str) -> str:
+    """Tokenize with the publishable key, then pay and refund with the secret key; the
+    intent's id."""
     pk = {"Authorization": f"Bearer {gateway.publishable_key}"}
     sk = {"Authorization": f"Bearer {gateway.secret_key}"}
     card = {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": cvc}
@@ -49,27 +81,130 @@ def pay_with(gateway: Gateway, number: str, cvc: str) -> None:
         # A card number typed where an id belongs must not come back or be logged either.
         wrong = http.get(f"/v1/payment_intents/{number}", headers=sk)
         assert number not in wrong.text
+    return str(intent["id"])
 
 
-async def test_no_card_number_leaked_anywhere(gateway: Gateway, redis_url: str) -> None:
-    sentinels = Sentinels(pans=list(TEST_CARDS))
-    pay_with(gateway, sentinels.pan(), sentinels.cvc())
-    pay_with(gateway, sentinels.pan(prefix="37", length=15), sentinels.cvc(digits=4))
+def delivered(receiver: Receiver, intent_ids: list[str], within: float = 60.0) -> bool:
+    """The refund's webhook of each intent reached the endpoint (the last event a
+    payment above makes)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        bodies, _ = receiver.snapshot()
+        refunded = [
+            event for event in map(json.loads, bodies) if event.get("type") == "charge.refunded"
+        ]
+        if all(any(i in json.dumps(event) for event in refunded) for i in intent_ids):
+            return True
+        time.sleep(0.5)
+    return False
 
-    log = (gateway.data_dir / "gateway.log").read_text(errors="replace")
-    assert log.count('"msg": "rpc"') >= 5  # the traffic really was logged here
-    log_hits = sentinels.hits_in_text(log, "gateway.log")
+
+@contextlib.asynccontextmanager
+async def planted(
+    gateway: Gateway, engine: AsyncEngine, redis_url: str, control: Sentinels
+) -> AsyncIterator[bytes]:
+    """The control card number (and its CVC next to the word cvc) in a log file, a span
+    file, a table, three kinds of Redis keys; yields a webhook body holding it. All
+    removed again afterwards."""
+    pan, cvc = control.pans[0], control.cvcs[0]
+    line = json.dumps({"msg": "control", "card": pan, "cvc": cvc})
+    files = [gateway.data_dir / "control.log", gateway.data_dir / "spans" / "control-0.jsonl"]
+    for path in files:
+        path.write_text(line + "\n")
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE SCHEMA {CONTROL_SCHEMA}"))
+        await connection.execute(text(f"CREATE TABLE {CONTROL_SCHEMA}.planted (note text)"))
+        await connection.execute(
+            text(f"INSERT INTO {CONTROL_SCHEMA}.planted VALUES (:note)"), {"note": line}
+        )
+    client = redis.asyncio.Redis.from_url(redis_url)
+    # A long string (which DUMP would compress), a hash and a stream entry.
+    await client.set(CONTROL_KEY + "string", ("x" * 200 + pan) * 3)
+    await client.hset(CONTROL_KEY + "hash", "card", pan)
+    await client.xadd(CONTROL_KEY + "stream", {"card": pan})
+    try:
+        yield line.encode()
+    finally:
+        for path in files:
+            path.unlink(missing_ok=True)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA {CONTROL_SCHEMA} CASCADE"))
+        await client.delete(*(CONTROL_KEY + k for k in ("string", "hash", "stream")))
+        await client.aclose()
+
+
+def spans_of(directory: Path) -> Iterator[dict[str, object]]:
+    for path in directory.glob("*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            span: dict[str, object] = json.loads(line)
+            yield span
+
+
+async def test_no_card_number_leaked_anywhere(
+    gateway: Gateway, redis_url: str, webhook_receiver: Receiver
+) -> None:
+    typed = card_numbers_in(SOURCES)
+    assert set(TEST_CARDS) < set(typed)  # the sources were read
+    sentinels = Sentinels(pans=typed, cvcs=cvcs_in(SOURCES))
+    intents = [
+        pay_with(gateway, sentinels.pan(), sentinels.cvc()),
+        pay_with(gateway, sentinels.pan(prefix="37", length=15), sentinels.cvc(digits=4)),
+    ]
+    assert delivered(webhook_receiver, intents), "the sentinel payments' webhooks never came"
+    control = Sentinels()
+    while control.pan()[-4:] in {pan[-4:] for pan in sentinels.pans}:
+        control.pans.clear()
+    control.cvc(digits=4)
+    everything = Sentinels(
+        pans=[*sentinels.pans, *control.pans], cvcs=[*sentinels.cvcs, *control.cvcs]
+    )
+
+    spans = list(spans_of(gateway.data_dir / "spans"))
+    services = {str(s.get("resource", {}).get("attributes", {}).get("service.name")) for s in spans}  # type: ignore[union-attr]
+    assert {"paygate-api", "paygate-worker", "paygate-web"} <= services, services
+    assert any("db.statement" in json.dumps(s.get("attributes")) for s in spans)
 
     engine = create_engine(gateway.database_url, pool_size=1)
     try:
-        names = await tables(engine, exclude_schemas=["vault"])
-        table_hits, rows = await scan_tables(engine, sentinels, names)
+        async with planted(gateway, engine, redis_url, control) as planted_body:
+            file_hits, files = scan_files(gateway.data_dir, everything)
+            names = await tables(engine, exclude_schemas=["vault"])
+            table_hits, rows = await scan_tables(engine, everything, names)
+            redis_hits, keys = await scan_redis(redis_url, everything)
+            bodies, _ = webhook_receiver.snapshot()
+            body_hits = [
+                hit
+                for i, body in enumerate([*bodies, planted_body])
+                for hit in everything.hits_in_text(body.decode(errors="replace"), f"webhook {i}")
+            ]
     finally:
         await engine.dispose()
-    assert "payment_events" in " ".join(names) and rows > 0
+    assert "payment_events" in " ".join(names) and "webhook_deliveries" in " ".join(names)
+    assert rows > 0 and keys > 0 and files > 2 and len(bodies) > 0
+    print(
+        f"\nsentinel: {len(everything.pans)} card numbers, {len(everything.cvcs)} CVCs in"
+        f" {files} files ({len(spans)} spans), {rows} rows of {len(names)} tables,"
+        f" {keys} Redis keys, {len(bodies) + 1} webhook bodies"
+    )
 
-    redis_hits, _ = await scan_redis(redis_url, sentinels)
-    assert log_hits + table_hits + redis_hits == [], _context(log, sentinels)
+    hits = file_hits + table_hits + redis_hits + body_hits
+    # The control is found in every place it was planted, its CVC beside it...
+    places = [
+        "file control.log",
+        "file spans/control-0.jsonl",
+        f"{CONTROL_SCHEMA}.planted",
+        *(f"control:{kind}" for kind in ("string", "hash", "stream")),
+        f"webhook {len(bodies)}:",
+    ]
+    tag = f"card number {control.pans[0][-4:]}"
+    for place in places:
+        assert any(place in hit and tag in hit for hit in hits), (place, hits)
+    assert sum("a CVC next to the word cvc" in hit for hit in hits) >= 4, hits
+    # ... and nothing is anywhere else.
+    leaks = [hit for hit in hits if not any(place in hit for place in places)]
+    log = (gateway.data_dir / "gateway.log").read_text(errors="replace")
+    assert log.count('"msg": "rpc"') >= 5  # the traffic really was logged here
+    assert leaks == [], (leaks, _context(log, sentinels))
 
 
 def _context(log: str, sentinels: Sentinels) -> list[str]:

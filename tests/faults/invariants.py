@@ -83,8 +83,8 @@ SELECT type, coalesce(data->>'id', data->'object'->>'id') AS object_id, created 
 """
 
 
-async def rows(connection: AsyncConnection, query: str) -> list[Any]:
-    return list((await connection.execute(text(query))).all())
+async def rows(connection: AsyncConnection, query: str, **params: Any) -> list[Any]:
+    return list((await connection.execute(text(query), params)).all())
 
 
 async def stuck(connection: AsyncConnection) -> list[str]:

@@ -17,11 +17,8 @@ seed, and the chunks' figures add up. A line a run says how far a profile got.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -33,14 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.failpoints import ENV
 from adapters.sql.engine import create_engine
-from tests.bench.bench_webhooks import Sink
 from tests.databases import fresh_database
 from tests.e2e.conftest import log_text, running_gateway
 from tests.e2e.gateway import Gateway
 from tests.faults import invariants
 from tests.faults.chaos import Chaos, fired
-from tests.faults.traffic import Merchant, shop
+from tests.faults.traffic import shops
 from tests.faults.waiting import eventually
+from tests.webhook_receiver import Receiver
 
 RUNS = int(os.environ.get("PAYGATE_FAULT_RUNS", "20"))
 OFFSET = int(os.environ.get("PAYGATE_FAULT_RUN_OFFSET", "0"))
@@ -51,9 +48,8 @@ MERCHANT_SERVERS = 3
 # minutes): the runs wait for it.
 RECOVERY_AFTER = 2
 SETTLE_WITHIN = 120.0
-# Seconds each child may take to become ready, at the start and after each kill: five
-# Python processes importing everything at once on a loaded machine outlast the
-# launcher's 60 s.
+# Seconds a child starting alone may take to become ready at the start: five Python
+# processes importing everything at once on a loaded machine outlasted the launcher's 60 s.
 START_BUDGET = 300.0
 CHILDREN = {"acquirer", "api-0", "api-1", "worker", "web", "envoy"}
 
@@ -136,19 +132,12 @@ async def one_run(
     rng = random.Random(SEED * 1000 + run)
     assert await eventually(lambda: all_children_up(gateway)), gateway.pids
     armed = chaos.arm(gateway.pids)
-    merchants = [
-        Merchant(gateway.rest_url, gateway.secret_key, gateway.publishable_key, rng)
-        for _ in range(MERCHANT_SERVERS)
-    ]
-    end = time.monotonic() + TRAFFIC_SECONDS
     try:
-        await asyncio.gather(*(shop(m, lambda: time.monotonic() > end) for m in merchants))
+        tally = await shops(gateway, rng, servers=MERCHANT_SERVERS, seconds=TRAFFIC_SECONDS)
     finally:
         chaos.disarm()
-        for merchant in merchants:
-            figures.flows.update(merchant.tally.flows)
-            figures.answers.update(merchant.tally.answers)
-            await merchant.aclose()
+    figures.flows.update(tally.flows)
+    figures.answers.update(tally.answers)
     for child, _, pid in armed:
         if gateway.pids.get(child) != pid:
             chaos.killed(child)
@@ -177,7 +166,7 @@ async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_
     gateway = faulty_gateway
     chaos = Chaos(control_file, random.Random(SEED + OFFSET))
     figures = Figures()
-    sink = Sink()
+    sink = Receiver()
     await subscribe(gateway, sink.url)
     engine = create_engine(gateway.database_url, pool_size=1)
     try:
@@ -189,9 +178,7 @@ async def test_crash_runs_keep_every_invariant(faulty_gateway: Gateway, control_
                 print(figures.progress(run), flush=True)
     finally:
         await engine.dispose()
-        with contextlib.suppress(Exception):
-            sink.server.shutdown()
-        sink.server.server_close()
+        sink.close()
         figures.points.update(name for name, _ in fired(log_text(gateway.data_dir / "gateway.log")))
         print("\n" + figures.summary())
     assert sum(figures.kills.values()) > 0, figures.summary()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from tests.e2e.gateway import Gateway
 
 APPROVED = ("4242424242424242", "5555555555554444", "378282246310005")
 DECLINED = (
@@ -240,3 +243,21 @@ async def shop(merchant: Merchant, until: Callable[[], bool]) -> None:
         name = merchant.rng.choices(names, weights)[0]
         merchant.tally.flows[name] += 1
         await flows[name]()
+
+
+async def shops(gateway: Gateway, rng: random.Random, *, servers: int, seconds: float) -> Tally:
+    """`servers` of the seed merchant's servers shopping at once for `seconds`; what they
+    did, summed (also when cut short)."""
+    keys = (gateway.rest_url, gateway.secret_key, gateway.publishable_key)
+    merchants = [Merchant(*keys, rng) for _ in range(servers)]
+    end = time.monotonic() + seconds
+    tally = Tally()
+    try:
+        await asyncio.gather(*(shop(m, lambda: time.monotonic() > end) for m in merchants))
+    finally:
+        for merchant in merchants:
+            tally.flows.update(merchant.tally.flows)
+            tally.answers.update(merchant.tally.answers)
+            tally.gave_up += merchant.tally.gave_up
+            await merchant.aclose()
+    return tally

@@ -290,6 +290,42 @@ def test_without_a_stripe_role_there_is_no_stripe_route() -> None:
     assert _cluster_endpoints(text, "stripe") == []
 
 
+def test_envoy_balances_the_web_processes_and_extra_processes_follow_the_api_ports() -> None:
+    settings = replace(
+        SETTINGS, api_processes=2, api_base_port=50061, worker_processes=2, web_processes=3
+    )
+    assert envoy_config.worker_endpoints(settings) == [
+        ("127.0.0.1", settings.worker_port),
+        ("127.0.0.1", 50063),
+    ]
+    assert envoy_config.web_processes(settings) == [
+        ("127.0.0.1", settings.web_port),
+        ("127.0.0.1", 50064),
+        ("127.0.0.1", 50065),
+    ]
+    rendered = envoy_config.render(settings, envoy_config.descriptor_path())
+    assert _cluster_endpoints(rendered, "web") == [
+        {"address": host, "port_value": port} for host, port in envoy_config.web_processes(settings)
+    ]
+    # Every local process on a port of its own.
+    ports = [
+        port
+        for endpoints in (
+            envoy_config.api_endpoints,
+            envoy_config.worker_endpoints,
+            envoy_config.web_processes,
+        )
+        for _, port in endpoints(settings)
+    ]
+    assert len(ports) == len(set(ports)) == 7
+
+
+def test_no_local_worker_or_web_process_when_their_count_is_zero() -> None:
+    none = replace(SETTINGS, worker_processes=0, web_processes=0)
+    assert envoy_config.worker_endpoints(none) == []
+    assert envoy_config.web_endpoints(none) == envoy_config.api_endpoints(none)
+
+
 def test_the_fault_filter_is_absent_unless_asked_for(rendered: str) -> None:
     assert "envoy.filters.http.fault" not in rendered
     assert Settings().envoy_fault_injection is False

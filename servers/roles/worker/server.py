@@ -26,7 +26,7 @@ GRACE_SECONDS = 1.0
 
 async def run(settings: Settings, listen: str) -> None:
     logging_setup.configure(settings.log_level)
-    tracing.configure("worker", settings.otlp_endpoint)
+    tracing.configure("worker", settings.otlp_endpoint, spans_dir=settings.spans_dir)
     app = build_app(settings, settings.database_url, process_metrics("worker"))
     try:
         async with operability.watching(app, settings) as readiness:

@@ -4,7 +4,9 @@ attribute or event of any span holds card data (adapters/observability/tracing.p
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -107,3 +109,18 @@ def test_off_by_default_nothing_is_recorded() -> None:
     assert tracing.server_interceptors() == []
     with tracing.phase("unit_of_work") as span:
         assert span is None
+
+
+def test_spans_dir_gets_each_span_as_a_json_line(tmp_path: Path) -> None:
+    tracing.configure("worker", spans_dir=str(tmp_path))
+    try:
+        with tracing.phase("unit_of_work", {"phase": "confirm"}):
+            pass
+    finally:
+        tracing.shutdown()
+        tracing.reset()
+    (written,) = tmp_path.glob("worker-*.jsonl")
+    (line,) = written.read_text().splitlines()
+    span = json.loads(line)
+    assert span["name"] == "unit_of_work" and span["attributes"] == {"phase": "confirm"}
+    assert span["resource"]["attributes"]["service.name"] == "paygate-worker"
