@@ -7,10 +7,15 @@ TCP connection, nothing comes back):
   answers with the intent PROCESSING, never a decline; when the role answers again, the
   worker's recovery asks it, and our books say what the acquirer's say (authorized once,
   or never received).
+
+The card network is the only route here: with a second one (`make run`'s default sends
+a card the network could not be sent to on to Orbit), the unsent confirm fails over
+instead, which tests/e2e/test_failover_e2e.py shows.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -20,12 +25,16 @@ import httpx
 import pytest
 
 from adapters.sql.engine import create_engine
+from servers.bootstrap.routing import CARD_NETWORK
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
 from tests.faults import invariants
 from tests.faults.waiting import eventually
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+
+
+ONLY_THE_CARD_NETWORK = [{"name": "cards", "method": "card", "routes": [CARD_NETWORK]}]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +45,7 @@ def short_fuse_gateway(gateway_database_url: str) -> Iterator[Gateway]:
         web_process=False,
         acquirer_timeout=2.0,
         recovery_after_seconds=3,
+        routing=json.dumps(ONLY_THE_CARD_NETWORK),
     ) as running:
         yield running
 

@@ -311,7 +311,10 @@ async function ownerAgain(page) {
   await open(page, "team");
   const pending = page.getByRole("region", { name: "Pending invitations" });
   steps.pendingAfter = await text(pending.getByRole("status"));
-  steps.membersAfter = await page.getByRole("region", { name: "Members" }).innerText();
+  // The members table renders its header before its rows arrive: wait for the member.
+  const members = page.getByRole("region", { name: "Members" });
+  await members.getByText(config.staff.email).first().waitFor({ timeout: TIMEOUT });
+  steps.membersAfter = await members.innerText();
   await shot(page, "owner-24-team-after-join");
 }
 
