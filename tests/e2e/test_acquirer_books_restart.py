@@ -1,5 +1,6 @@
 """The acquirers never forget: a day of mixed traffic across every acquirer the default
-routing uses (the card network for USD, Orbit for EUR, Kora for ZAR, the UPI switch), with
+routing uses (the card network for USD, Orbit for EUR, Kora for ZAR, the UPI switch, the
+wallet and the net banking gateway), with
 a restart of the whole gateway in the middle, reconciles with 0 differences per acquirer,
 and an authorization made before the restart is captured after it. The acquirer role's
 and the PSP role's books are journaled under the data dir
@@ -109,6 +110,30 @@ class Shop:
             status = self.rest.get(f"/v1/payment_intents/{intent_id}").json()["status"]
         assert status == "SUCCEEDED"
 
+    def pay_by_redirect(self, method: str, choice: dict[str, str], answer: dict[str, str]) -> str:
+        """A wallet or net banking payment the shopper approves on the provider's page (the
+        form post their browser makes); the worker's poller learns it. Returns its id."""
+        body = {"amount": 74_900, "currency": "inr", "payment_method_types": [method]}
+        created = self.rest.post("/v1/payment_intents", json=body, headers=key())
+        assert created.status_code == 200, created.text
+        intent_id = created.json()["id"]
+        confirmed = self.rest.post(
+            f"/v1/payment_intents/{intent_id}/confirm",
+            json={method: choice, "return_url": "https://shop.example/order/42"},
+            headers=key(),
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        page = confirmed.json()["next_action"]["url"]
+        with httpx.Client(timeout=30) as browser:
+            answered = browser.post(page, data=answer)
+        assert answered.status_code == 303, answered.text
+        status, deadline = "REQUIRES_ACTION", time.monotonic() + 60
+        while status in ("REQUIRES_ACTION", "PROCESSING") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = self.rest.get(f"/v1/payment_intents/{intent_id}").json()["status"]
+        assert status == "SUCCEEDED", (method, status)
+        return str(intent_id)
+
     def refund(self, intent_id: str, amount: int) -> None:
         refunded = self.rest.post(
             "/v1/refunds", json={"payment_intent": intent_id, "amount": amount}, headers=key()
@@ -119,9 +144,17 @@ class Shop:
         self.rest.close()
 
 
+# The test identities that approve (docs/wallets-and-netbanking.md).
+REDIRECTS = {
+    "wallet": ({"provider": "paytm"}, {"account": "9999999999", "decision": "approve"}),
+    "netbanking": ({"bank": "HDFC"}, {"login": "success", "decision": "approve"}),
+}
+
+
 def traffic(shop: Shop) -> list[dict[str, Any]]:
-    """At each card acquirer: a charge, a decline, a partially refunded charge; and a UPI
-    collect. Returns a manual authorization per card acquirer, to capture later."""
+    """At each card acquirer: a charge, a decline, a partially refunded charge; a UPI
+    collect; at the wallet and at the bank, a partially refunded payment. Returns a manual
+    authorization per card acquirer, to capture later."""
     held = []
     for currency in CARD_ACQUIRERS:
         assert shop.pay(1100, currency)["status"] == "SUCCEEDED"
@@ -131,6 +164,8 @@ def traffic(shop: Shop) -> list[dict[str, Any]]:
         held.append(shop.pay(3100, currency, manual=True))
         assert held[-1]["status"] == "REQUIRES_CAPTURE", held[-1]
     shop.pay_by_upi(2500)
+    for method, (choice, answer) in REDIRECTS.items():
+        shop.refund(shop.pay_by_redirect(method, choice, answer), 20_000)
     return held
 
 
@@ -144,7 +179,14 @@ def test_a_restart_in_the_middle_of_a_day_reconciles_with_no_difference(
         shop = Shop(first)
         held_before = traffic(shop)
         shop.close()
-    for books in ("acquirer/card_network", "acquirer/upi_switch", "psp/orbit", "psp/kora"):
+    for books in (
+        "acquirer/card_network",
+        "acquirer/upi_switch",
+        "psp/orbit",
+        "psp/kora",
+        "psp/wallet",
+        "psp/netbanking",
+    ):
         assert (data_dir / f"{books}.jsonl").exists(), books  # the books on disk
 
     with (data_dir / "gateway-2.log").open("w") as out, start_gateway(settings, out=out) as second:
@@ -164,12 +206,13 @@ def test_a_restart_in_the_middle_of_a_day_reconciles_with_no_difference(
     )
     assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), differences
     # Both halves of the day are in each card acquirer's lines: 2 x (1 charge + 1 refunded
-    # charge + 1 refund + 1 manual capture) = 8; the UPI switch's, 2 collects.
+    # charge + 1 refund + 1 manual capture) = 8; the UPI switch's, 2 collects; the
+    # wallet's and the bank's, 2 x (1 payment + 1 refund) = 4.
     parts = {
         part["acquirer"]: (part["acquirer_lines"], part["matched"], part["differences"])
         for part in summary["acquirers"]
     }
     expected = {name: (8, 8, 0) for name in CARD_ACQUIRERS.values()}
-    idle = {"wallet": (0, 0, 0), "netbanking": (0, 0, 0)}  # reconciled, though unused here
-    assert parts == {**expected, "upi_simulator": (2, 2, 0), **idle}, summary
-    assert summary["acquirer_lines"] == 26, summary
+    redirects = {method: (4, 4, 0) for method in REDIRECTS}
+    assert parts == {**expected, "upi_simulator": (2, 2, 0), **redirects}, summary
+    assert summary["acquirer_lines"] == 34, summary
