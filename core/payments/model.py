@@ -720,6 +720,7 @@ class Refund:
     acquirer_reference: str = ""
     failure_code: str = ""
     version: int = 1
+    livemode: bool = False  # the intent's mode
 
     def settle(
         self,
