@@ -3,8 +3,9 @@
 An account is (kind, currency, merchant, mode): a merchant has one account of each merchant
 kind per currency it holds money in and per mode (test or live), the platform one of each
 platform kind per currency and mode. Test money and live money are two books that never
-share an account, so no entry can move money from one to the other. Accounts are never created or stored on their own: one exists as soon as a
-posting names it, and its balance is the sum of its postings.
+share an account, so no entry can move money from one to the other. Accounts are never
+created or stored on their own: one exists as soon as a posting names it, and its balance
+is the sum of its postings.
 
 Sign convention: a posting's amount is positive for a debit and negative for a credit, so
 the postings of an entry sum to zero per currency. `Account.normal_balance` turns that raw

@@ -144,8 +144,13 @@ def upgrade() -> None:
         "settlements",
         ["merchant_id", "currency", "day", "livemode"],
     )
-    _reindex("ledger_entries", "ix_ledger_entries_merchant_id_bt", "ix_ledger_entries_merchant_id_livemode_bt",
-             ["merchant_id", "livemode", sa.text("id DESC")], where="bt_type IS NOT NULL")  # fmt: skip
+    _reindex(
+        "ledger_entries",
+        "ix_ledger_entries_merchant_id_bt",
+        "ix_ledger_entries_merchant_id_livemode_bt",
+        ["merchant_id", "livemode", sa.text("id DESC")],
+        where="bt_type IS NOT NULL",
+    )
     op.drop_index("ix_ledger_entries_analytics", table_name="ledger_entries")
     op.create_index(
         "ix_ledger_entries_analytics",
@@ -198,8 +203,13 @@ def downgrade() -> None:
         postgresql_include=["bt_type", "bt_amount", "bt_fee", "bt_net"],
         postgresql_where=sa.text("bt_type IS NOT NULL"),
     )
-    _reindex("ledger_entries", "ix_ledger_entries_merchant_id_livemode_bt", "ix_ledger_entries_merchant_id_bt",
-             ["merchant_id", sa.text("id DESC")], where="bt_type IS NOT NULL")  # fmt: skip
+    _reindex(
+        "ledger_entries",
+        "ix_ledger_entries_merchant_id_livemode_bt",
+        "ix_ledger_entries_merchant_id_bt",
+        ["merchant_id", sa.text("id DESC")],
+        where="bt_type IS NOT NULL",
+    )
     op.drop_constraint(
         op.f("uq_settlements_merchant_id_currency_day_livemode"), "settlements", type_="unique"
     )
