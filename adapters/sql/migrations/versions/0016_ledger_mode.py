@@ -10,6 +10,10 @@ Create Date: 2026-12-06
 - `livemode` on ledger_entries, ledger_unsettled, settlements, payouts, disputes and
   refunds; the list indexes lead with (merchant_id, livemode); a settlement is unique per
   (merchant, currency, day, mode); the analytics index has livemode after merchant_id.
+- payment_attempts gets `livemode` (the intent's) and `decline_code` (the error's decline
+  code, else its code: what analytics' decline reasons group by, read from the JSON
+  before); the two analytics indexes lead with (merchant_id, livemode, currency, created)
+  and the failed attempts' one INCLUDEs decline_code, so both are index-only scans.
 - Backfill: a row takes the mode of its payment intent where it has one (entries, refunds,
   disputes); every other row is test. Before this revision the book was one, so the entries
   without an intent (settlement releases and fee sweeps, payouts, fees, adjustments) cannot
@@ -51,8 +55,8 @@ _BALANCE_PER_MODE = """
                sum(amount) AS total INTO bad
         FROM new_postings GROUP BY 1, 2, 3 HAVING sum(amount) <> 0 LIMIT 1;
         IF FOUND THEN
-            RAISE EXCEPTION 'journal entry % does not balance in % (live %): %',
-                bad.entry_id, bad.currency, bad.live, bad.total
+            RAISE EXCEPTION 'journal entry % does not balance in %: %', bad.entry_id,
+                bad.currency || CASE WHEN bad.live THEN ' (live)' ELSE '' END, bad.total
                 USING ERRCODE = 'check_violation';
         END IF;
         RETURN NULL;
@@ -172,6 +176,67 @@ def upgrade() -> None:
             f"ix_{table}_merchant_id_livemode_id",
             ["merchant_id", "livemode", sa.text("id DESC")],
         )
+    _attempts_upgrade()
+
+
+def _attempts_upgrade() -> None:
+    op.add_column(
+        "payment_attempts",
+        sa.Column("livemode", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "payment_attempts",
+        sa.Column("decline_code", sa.Text(), nullable=False, server_default=""),
+    )
+    op.execute(
+        """
+        UPDATE payment_attempts a SET livemode = true
+        FROM payment_intents i
+        WHERE i.id = a.payment_intent_id AND i.merchant_id = a.merchant_id AND i.livemode
+        """
+    )
+    # What the decline reasons grouped by, computed from the JSON until now.
+    op.execute(
+        """
+        UPDATE payment_attempts SET decline_code = coalesce(
+            nullif(error->>'decline_code', ''), nullif(error->>'code', ''), '')
+        WHERE error IS NOT NULL
+        """
+    )
+    op.drop_index("ix_payment_attempts_analytics", table_name="payment_attempts")
+    op.create_index(
+        "ix_payment_attempts_analytics",
+        "payment_attempts",
+        ["merchant_id", "livemode", "currency", "created"],
+        postgresql_include=["status", "amount_authorized"],
+    )
+    op.drop_index("ix_payment_attempts_failed", table_name="payment_attempts")
+    op.create_index(
+        "ix_payment_attempts_failed",
+        "payment_attempts",
+        ["merchant_id", "livemode", "currency", "created"],
+        postgresql_include=["decline_code"],
+        postgresql_where=sa.text("status = 'FAILED'"),
+    )
+
+
+def _attempts_downgrade() -> None:
+    op.drop_index("ix_payment_attempts_failed", table_name="payment_attempts")
+    op.create_index(
+        "ix_payment_attempts_failed",
+        "payment_attempts",
+        ["merchant_id", "currency", "created"],
+        postgresql_where=sa.text("status = 'FAILED'"),
+    )
+    op.drop_index("ix_payment_attempts_analytics", table_name="payment_attempts")
+    op.create_index(
+        "ix_payment_attempts_analytics",
+        "payment_attempts",
+        ["merchant_id", "currency", "created"],
+        postgresql_include=["status", "amount_authorized"],
+    )
+    op.drop_column("payment_attempts", "decline_code")
+    op.drop_column("payment_attempts", "livemode")
 
 
 def _reindex(
@@ -182,6 +247,7 @@ def _reindex(
 
 
 def downgrade() -> None:
+    _attempts_downgrade()
     for table in ("settlements", "payouts", "disputes", "refunds"):
         _reindex(
             table,
