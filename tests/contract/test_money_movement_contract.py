@@ -301,8 +301,9 @@ async def test_test_money_and_live_money_settle_and_pay_out_apart(
     live_charge = await payments.charge(merchant_id, 1_000, "USD", at=at(1), livemode=True)
     assert live_charge.entry.livemode
     assert all(p.account.livemode for p in live_charge.entry.postings)
-    test, live = owner(merchant_id), Principal(
-        merchant_id, livemode=True, actor="key_contract_live", role=Role.OWNER
+    test, live = (
+        owner(merchant_id),
+        Principal(merchant_id, livemode=True, actor="key_contract_live", role=Role.OWNER),
     )
     balances = Balances(any_uow_factory)
     assert (await balances.get(test)).pending == [Money(9680, "USD")]
