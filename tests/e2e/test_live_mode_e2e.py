@@ -137,7 +137,7 @@ async def test_each_mode_has_its_own_money(gateway: Gateway, rest: httpx.AsyncCl
         payout = await rest.post(
             "/v1/payouts",
             json={"amount": net + 1, "currency": "usd"},
-            headers=keys[mode] | once(),
+            headers=sessions[mode] | once(),  # the owner: a developer key may not pay out
         )
         assert payout.status_code == 400 and "BALANCE_INSUFFICIENT" in payout.text
 
