@@ -36,6 +36,10 @@ BOUNDS = {
     "recovery_after_seconds": 3,
 }
 
+# Seconds each process may take to start: three Python processes start at once on a
+# shared, loaded machine.
+START_BUDGET = 240.0
+
 
 @dataclass
 class SplitVault:
@@ -100,6 +104,7 @@ def split_vault_gateway(
                 acquirer_service_token=Secret(acquirer_token),
                 stripe_port=0,
                 psp_port=0,
+                start_budget=START_BUDGET,
                 **BOUNDS,
             )
         )

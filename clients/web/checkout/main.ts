@@ -368,6 +368,7 @@ function showResult(kind: "success" | "info", title: string, text: string, link?
   show(challenge, false);
   challenge.replaceChildren();
   show(back, false);
+  formError.textContent = ""; // a message about an earlier try is stale now
   result.className = `result result-${kind}`;
   result.replaceChildren(h("h2", {}, title), h("p", {}, text));
   if (link?.[0]) result.append(h("a", { href: link[0], className: "continue" }, link[1]));
