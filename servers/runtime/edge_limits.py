@@ -139,51 +139,42 @@ def status_json() -> dict[str, Any]:
     return json_format.MessageToDict(to_status(error), preserving_proto_field_name=True)
 
 
-def _status_is(status: int) -> dict[str, Any]:
-    return {
-        "status_code_filter": {
-            "comparison": {
-                "op": "EQ",
-                "value": {"default_value": status, "runtime_key": "paygate.local_reply.status"},
-            }
-        }
-    }
-
-
 # Envoy makes a 429 only here. A gRPC or gRPC-Web caller gets a trailers-only answer whose
 # grpc-message must be the Status' message (gRPC clients check that the two agree); the
 # status itself travels in grpc-status-details-bin.
-GRPC_REPLY_MAPPER: dict[str, Any] = {
-    "filter": {
-        "and_filter": {
-            "filters": [
-                _status_is(429),
-                {
-                    "header_filter": {
-                        "header": {
-                            "name": "content-type",
-                            "string_match": {"prefix": "application/grpc"},
+def grpc_reply_mapper(is_429: dict[str, Any]) -> dict[str, Any]:
+    """`is_429`: the local reply filter for status 429 (envoy_config)."""
+    return {
+        "filter": {
+            "and_filter": {
+                "filters": [
+                    is_429,
+                    {
+                        "header_filter": {
+                            "header": {
+                                "name": "content-type",
+                                "string_match": {"prefix": "application/grpc"},
+                            }
                         }
-                    }
-                },
-                # A REST call says application/grpc too once transcoded, but has this.
-                {
-                    "header_filter": {
-                        "header": {
-                            "name": "x-envoy-original-path",
-                            "present_match": True,
-                            "invert_match": True,
+                    },
+                    # A REST call says application/grpc too once transcoded, but has this.
+                    {
+                        "header_filter": {
+                            "header": {
+                                "name": "x-envoy-original-path",
+                                "present_match": True,
+                                "invert_match": True,
+                            }
                         }
-                    }
-                },
-            ]
-        }
-    },
-    "body_format_override": {"text_format_source": {"inline_string": MESSAGE}},
-    "headers_to_add": [_header("grpc-status-details-bin", status_details())],
-}
-# A REST caller gets the JSON body the transcoder makes of the same Status.
-REST_REPLY_MAPPER: dict[str, Any] = {
-    "filter": _status_is(429),
-    "body_format_override": {"json_format": status_json()},
-}
+                    },
+                ]
+            }
+        },
+        "body_format_override": {"text_format_source": {"inline_string": MESSAGE}},
+        "headers_to_add": [_header("grpc-status-details-bin", status_details())],
+    }
+
+
+def rest_reply_mapper(is_429: dict[str, Any]) -> dict[str, Any]:
+    """A REST caller gets the JSON body the transcoder makes of the same Status."""
+    return {"filter": is_429, "body_format_override": {"json_format": status_json()}}

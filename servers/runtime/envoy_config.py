@@ -447,7 +447,7 @@ def _status_filter(status: int) -> dict[str, Any]:
 
 def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [
-        edge_limits.GRPC_REPLY_MAPPER,
+        edge_limits.grpc_reply_mapper(_status_filter(429)),
         # A gRPC or gRPC-Web caller keeps Envoy's own text, which becomes its grpc-message.
         # A transcoded REST call also says application/grpc by the time its body fails to
         # parse, but the transcoder has set x-envoy-original-path on it.
@@ -486,7 +486,7 @@ def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
             "body_format_override": _status_json(16, "MISSING_API_KEY"),
         }
     )
-    mappers.append(edge_limits.REST_REPLY_MAPPER)  # before the generic 429
+    mappers.append(edge_limits.rest_reply_mapper(_status_filter(429)))  # before the generic 429
     for status, (code, reason) in LOCAL_REPLY_STATUS.items():
         mappers.append(
             {"filter": _status_filter(status), "body_format_override": _status_json(code, reason)}
@@ -868,7 +868,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
         "local_reply_config": _local_reply_config(api),
-        "grpc_local_reply_config": {"mappers": [edge_limits.GRPC_REPLY_MAPPER]},
+        "grpc_local_reply_config": {
+            "mappers": [edge_limits.grpc_reply_mapper(_status_filter(429))]
+        },
         "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
         "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
         "repeated_request_fields": ",".join(api.repeated_request_fields),
