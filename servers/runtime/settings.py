@@ -238,6 +238,13 @@ class Settings:
     # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
     # production: any client could then fail its own requests, or slow Envoy's replies.
     envoy_fault_injection: bool = False
+    # Load shedding at the edge: calls per second of a rate-limit class that Envoy lets
+    # through to the API processes, for all merchants together ("payments_create=150,
+    # default=400"); beyond it Envoy answers RESOURCE_EXHAUSTED (429) itself, as the API
+    # does for a merchant's own limit. Size it below the measured capacity of the API
+    # processes behind this Envoy (docs/operations.md, "Load shedding at the edge").
+    # Empty: off.
+    envoy_max_rps: str = ""
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.
