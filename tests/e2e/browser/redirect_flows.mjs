@@ -7,7 +7,7 @@
 //
 // CONFIG: {chromium, artifacts, scenarios: {name: {checkoutUrl, intentId, amountText,
 //          method: "wallet"|"netbanking", choice, identity, decision: "approve"|"decline"}}}
-// RESULTS: {scenarios: {name: {ok, error, url, ...}}, console: [...]}
+// RESULTS: {scenarios: {name: {ok, error, url, ...}}, console: [...], failedResponses: [...]}
 //
 // The shopper picks the tab by its accessible name, chooses the wallet or bank, pays,
 // follows "Continue to your wallet/bank" to the provider's page (a new tab: the checkout
@@ -41,6 +41,7 @@ const METHODS = {
 };
 
 const consoleErrors = [];
+const failedResponses = []; // {scenario, url, status}: what a "Failed to load resource" was
 
 function shot(name) {
   return path.join(config.artifacts, `${name}.png`);
@@ -116,6 +117,9 @@ try {
       if (message.type() === "error") consoleErrors.push({ scenario: name, text: message.text() });
     });
     page.on("pageerror", (error) => consoleErrors.push({ scenario: name, text: String(error) }));
+    page.on("response", (response) => {
+      if (response.status() >= 400) failedResponses.push({ scenario: name, url: response.url(), status: response.status() });
+    });
     try {
       const detail = await withTimeout(redirectFlow(name, page, scenario), SCENARIO_TIMEOUT, name);
       results[name] = { ok: true, ...detail };
@@ -130,4 +134,4 @@ try {
   await browser.close();
 }
 
-writeFileSync(resultsPath, JSON.stringify({ scenarios: results, console: consoleErrors }, null, 2));
+writeFileSync(resultsPath, JSON.stringify({ scenarios: results, console: consoleErrors, failedResponses }, null, 2));
