@@ -11,9 +11,12 @@ Create Date: 2026-12-06
   reading an intent stays one row.
 
 Every column is nullable without a default: adding it rewrites no row. The checks are
-added NOT VALID: every existing row holds NULL in the new columns, so validating them
-would only scan the whole table under the ALTER's lock to learn nothing; new and updated
-rows are checked all the same.
+added NOT VALID and validated by a statement of their own, the two steps a large table
+needs (VALIDATE CONSTRAINT lets reads and writes go on while it scans). Alembic runs them
+in one transaction, so here the scan does hold the ALTER's lock; it only reads, as every
+existing row is NULL in the new columns. A deployment with a very large table runs the
+VALIDATE statements later, by themselves. Validated, the constraints are what tables.py
+declares.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def upgrade() -> None:
         op.execute(
             f"ALTER TABLE payment_attempts ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID"
         )
+    for name in _CHECKS:
+        op.execute(f"ALTER TABLE payment_attempts VALIDATE CONSTRAINT {name}")
     op.add_column("payment_intents", sa.Column("payment_method_details", JSONB, nullable=True))
 
 
