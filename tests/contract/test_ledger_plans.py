@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql.ledger.journal import _TAKE_CHECKPOINTS
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
+from tests.contract.helpers import add_merchant
 from tests.contract.ledger_helpers import capture
 
 
@@ -31,8 +32,6 @@ def postings_reads(
 async def test_a_checkpoint_run_reads_each_account_as_one_index_range(
     engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory, ids: RandomIds
 ) -> None:
-    from tests.contract.helpers import add_merchant
-
     merchant = await add_merchant(uow_factory, ids)
     await capture(uow_factory, ids, merchant, 1000)
     async with engine.connect() as connection:
