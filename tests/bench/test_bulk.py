@@ -55,8 +55,10 @@ async def test_a_row_without_its_merchant_fails_when_the_key_comes_back(
 ) -> None:
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
+        # All in one transaction, rolled back by the failure: the orphan leaves no trace
+        # for the tests after this one on the same database.
         with pytest.raises(asyncpg.ForeignKeyViolationError):
-            async with deferred(connection, ["payment_intents"]):
+            async with connection.transaction(), deferred(connection, ["payment_intents"]):
                 await connection.execute(
                     "INSERT INTO payment_intents (id, merchant_id, amount, currency, status, "
                     "capture_method, client_secret, livemode, created, payment_method_types) "
@@ -65,5 +67,16 @@ async def test_a_row_without_its_merchant_fails_when_the_key_comes_back(
                     "ARRAY['card'])",
                     datetime(2026, 1, 1, tzinfo=UTC),
                 )
+        assert (
+            await connection.fetchval("SELECT count(*) FROM payment_intents WHERE id = 'pi_orphan'")
+            == 0
+        )
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_constraint WHERE conname = "
+                "'fk_payment_intents_merchant_id_merchants' AND convalidated"
+            )
+            == 1
+        )
     finally:
         await connection.close()
