@@ -324,6 +324,15 @@ def _data_key(row: RowMapping) -> DataKey:
     )
 
 
+# Read by every tokenization whose key is not cached yet.
+_LATEST_KEY = (
+    select(data_keys)
+    .where(data_keys.c.merchant_id == bindparam("merchant_id"))
+    .order_by(data_keys.c.version.desc())
+    .limit(1)
+)
+
+
 class SqlDataKeys:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -362,14 +371,9 @@ class SqlDataKeys:
         return _data_key(row) if row is not None else None
 
     async def latest(self, merchant_id: str) -> DataKey | None:
-        c = data_keys.c
-        query = (
-            select(data_keys)
-            .where(c.merchant_id == merchant_id)
-            .order_by(c.version.desc())
-            .limit(1)
+        row = (
+            (await self._conn.execute(_LATEST_KEY, {"merchant_id": merchant_id})).mappings().first()
         )
-        row = (await self._conn.execute(query)).mappings().first()
         return _data_key(row) if row is not None else None
 
     async def update(self, key: DataKey) -> None:
@@ -413,21 +417,25 @@ class SqlDataKeys:
 # --- detokenization audit --------------------------------------------------------------
 
 
+_INSERT_DETOKENIZATION = insert(detokenization_audit)
+
+
 class SqlDetokenizations:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def append(self, record: DetokenizationRecord) -> None:
         await self._conn.execute(
-            insert(detokenization_audit).values(
-                merchant_id=record.merchant_id,
-                payment_method=record.payment_method,
-                actor=record.actor,
-                purpose=record.purpose,
-                outcome=record.outcome.value,
-                reason=record.reason,
-                occurred_at=record.occurred_at,
-            )
+            _INSERT_DETOKENIZATION,
+            {
+                "merchant_id": record.merchant_id,
+                "payment_method": record.payment_method,
+                "actor": record.actor,
+                "purpose": record.purpose,
+                "outcome": record.outcome.value,
+                "reason": record.reason,
+                "occurred_at": record.occurred_at,
+            },
         )
 
     async def for_payment_method(
