@@ -127,7 +127,11 @@ def transactions(gateway: Gateway) -> int:
 
 
 def measure(
-    gateway: Gateway, name: str, count: int, clients: int, one: Callable[..., None],
+    gateway: Gateway,
+    name: str,
+    count: int,
+    clients: int,
+    one: Callable[..., None],
     profile: Path | None,
 ) -> dict[str, Any]:
     secret = {"Authorization": f"Bearer {gateway.secret_key}"}
@@ -141,9 +145,21 @@ def measure(
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(api),
-             "--rate", "200", "-f", "raw", "--nonblocking", "-o", str(profile / f"{name}.txt")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-p",
+                str(api),
+                "--rate",
+                "200",
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(profile / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     tx_before = transactions(gateway)
     before = {child: cpu_seconds(pid) for child, pid in gateway.pids.items()}
@@ -175,9 +191,22 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
     env = {**os.environ, "DATABASE_URL": gateway.database_url}
     for route_class in ("payments_create", "default"):
         subprocess.run(
-            [sys.executable, "-m", "servers.cli", "limits", "set", "--class", route_class,
-             "1000000/second", "--merchant", gateway.merchant_id],
-            env=env, check=True, capture_output=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "servers.cli",
+                "limits",
+                "set",
+                "--class",
+                route_class,
+                "1000000/second",
+                "--merchant",
+                gateway.merchant_id,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     secret = {"Authorization": f"Bearer {gateway.secret_key}"}
     with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
