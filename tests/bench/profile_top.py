@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import collections
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 LINE = re.compile(r" \((.*?):\d+\)$")
@@ -22,18 +23,18 @@ def frame_name(frame: str) -> str:
     return LINE.sub(lambda m: f" ({m.group(1)})", frame.strip())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.profile_top")
-    parser.add_argument("file")
-    parser.add_argument("--match", default="")
-    parser.add_argument("--top", type=int, default=40)
-    args = parser.parse_args()
+Shares = tuple[int, collections.Counter[str], collections.Counter[str]]
+
+
+def shares(lines: Iterable[str], match: str = "") -> Shares:
+    """(samples, inclusive, self): each function's samples anywhere on the stack (a
+    sample counted once however often it recurses) and as the innermost frame."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in Path(args.file).read_text().splitlines():
+    for line in lines:
         stack, _, count = line.rpartition(" ")
-        if not stack or (args.match and args.match not in stack):
+        if not stack or (match and match not in stack):
             continue
         samples = int(count)
         frames = [frame_name(f) for f in stack.split(";")]
@@ -41,6 +42,16 @@ def main() -> None:
         own[frames[-1]] += samples
         for name in set(frames):
             inclusive[name] += samples
+    return total, inclusive, own
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.profile_top")
+    parser.add_argument("file")
+    parser.add_argument("--match", default="")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+    total, inclusive, own = shares(Path(args.file).read_text().splitlines(), args.match)
     print(f"{total} samples")
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n{title}:")
