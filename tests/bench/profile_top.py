@@ -18,6 +18,9 @@ from pathlib import Path
 LINE = re.compile(r" \((.*?):\d+\)$")
 
 
+NO_FRAME = "(no Python frame)"
+
+
 def frame_name(frame: str) -> str:
     """`Name (path/to/file.py:123)` -> `Name (path/to/file.py)`: lines differ per sample."""
     return LINE.sub(lambda m: f" ({m.group(1)})", frame.strip())
@@ -34,10 +37,12 @@ def shares(lines: Iterable[str], match: str = "") -> Shares:
     total = 0
     for line in lines:
         stack, _, count = line.rpartition(" ")
-        if not stack or (match and match not in stack):
+        if not count or (match and match not in stack):
             continue
         samples = int(count)
-        frames = [frame_name(f) for f in stack.split(";")]
+        # A thread with no Python frame (grpcio's own threads, the loop in C): still the
+        # process's CPU, so counted in the total.
+        frames = [frame_name(f) for f in stack.split(";")] if stack else [NO_FRAME]
         total += samples
         own[frames[-1]] += samples
         for name in set(frames):
