@@ -64,6 +64,12 @@ def _text_array(name: str, values: list[str]) -> Any:
 # --- entries and balances ---------------------------------------------------------------
 
 
+# Every capture appends an entry: its single-row inserts are built once and run with a
+# row of parameters (SQLAlchemy compiles them once for that set of columns).
+_INSERT_ENTRY = insert(ledger_entries)
+_INSERT_UNSETTLED = insert(ledger_unsettled)
+
+
 def _entry_values(entry: JournalEntry) -> dict[str, Any]:
     bt = balance_transaction(entry)
     fx = entry.fx
@@ -191,7 +197,7 @@ class SqlLedger:
     async def append(self, entry: JournalEntry) -> None:
         values = _entry_values(entry)
         try:
-            await self._conn.execute(insert(ledger_entries).values(values))
+            await self._conn.execute(_INSERT_ENTRY, values)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise AlreadyExists(
@@ -216,13 +222,14 @@ class SqlLedger:
         )
         if values["bt_type"] is not None:
             await self._conn.execute(
-                insert(ledger_unsettled).values(
-                    transaction_id=entry.id,
-                    merchant_id=entry.merchant_id,
-                    currency=values["bt_currency"],
-                    available_on=values["bt_available_on"],
-                    livemode=entry.livemode,
-                )
+                _INSERT_UNSETTLED,
+                {
+                    "transaction_id": entry.id,
+                    "merchant_id": entry.merchant_id,
+                    "currency": values["bt_currency"],
+                    "available_on": values["bt_available_on"],
+                    "livemode": entry.livemode,
+                },
             )
 
     async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
