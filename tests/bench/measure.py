@@ -19,6 +19,7 @@ import psutil
 # Process kinds, as the results name them.
 API, ENVOY, POSTGRES, LOADGEN, OTHER = "api", "envoy", "postgres", "loadgen", "other"
 LAUNCHER = "launcher"  # `paygate up`'s supervisor (in the benchmark: the harness process)
+VAULT = "vault"  # the cardholder-data zone's own process (split topology only)
 
 
 def kind_of(name: str) -> str:
@@ -27,7 +28,15 @@ def kind_of(name: str) -> str:
         return API
     if name == "envoy":
         return ENVOY
+    if name == "vault":
+        return VAULT
     return OTHER
+
+
+def gateway_cpu_ms(cpu_ms_per_op: Mapping[str, float]) -> float:
+    """CPU ms per operation of every process kind of the gateway summed (all but the load
+    generator, which is the client)."""
+    return round(sum(v for kind, v in cpu_ms_per_op.items() if kind != LOADGEN), 4)
 
 
 @dataclass
@@ -133,7 +142,7 @@ def per_op(before: Probe, after: Probe, ops: int, loadgen_cpu: float) -> dict[st
         for kind in after.cpu
     }
     cpu[LOADGEN] = round(loadgen_cpu / n * 1e3, 4)
-    out: dict[str, object] = {"cpu_ms_per_op": cpu}
+    out: dict[str, object] = {"cpu_ms_per_op": cpu, "gateway_cpu_ms_per_op": gateway_cpu_ms(cpu)}
     if before.db and after.db:
         # one transaction of the probe's own, committed, between the two readings
         out["transactions_per_op"] = round(
