@@ -64,6 +64,7 @@ PAYGATE = [sys.executable, "-m", "servers.cli"]
 UNLIMITED = ("1000000/second",)
 LIMITED_CLASSES = ("payments_create", "default")
 API_PROCESSES = 2  # as `make run` starts them
+IDLE_S = 15.0  # seconds of no load over which each process kind's idle CPU is measured
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Target:
     merchants: list[Merchant]
     database_url: str = ""  # SQLAlchemy URL; "" when unknown (no database counters)
     processes: Processes | None = None
+    # CPU ms per second of each process kind with no load (measure.idle_cpu), once.
+    idle_cpu: dict[str, float] | None = None
     pg_socket_dir: str = ""
     stop: Any = None
 
@@ -349,9 +352,10 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
     """Runs `run()` between two probes and summarizes it."""
     before = measure.probe(target.processes, target.dsn, target.database, opts.settle)
     load: Load = run()
+    cpu_at = time.monotonic()
     cpu_after = target.processes.cpu() if target.processes else {}
     db_after = measure.probe(None, target.dsn, target.database, opts.settle).db
-    after = measure.Probe(cpu_after, db_after)
+    after = measure.Probe(cpu_after, db_after, cpu_at)
     result: dict[str, Any] = {
         "scenario": name,
         **info,
@@ -362,7 +366,7 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
         "p99_ms": measure.percentile(load.latencies_ms, 99),
         "statuses": load.statuses,
         "failures": load.failures,
-        **measure.per_op(before, after, load.ops, load.loadgen_cpu_s),
+        **measure.per_op(before, after, load.ops, load.loadgen_cpu_s, target.idle_cpu),
         **load.extra,
         "topology": opts.topology,
         # The machine's 1-minute load average as the run ended: other work shares it.
@@ -413,7 +417,8 @@ def _print_row(r: dict[str, Any]) -> None:
         f"{r['p99_ms']} ms  tx/op {r.get('transactions_per_op')}  commits/op "
         f"{r.get('commits_per_op')}  writing tx/op {r.get('write_transactions_per_op')}  "
         f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu} (gateway "
-        f"{r.get('gateway_cpu_ms_per_op')})  {r['statuses']}",
+        f"{r.get('gateway_cpu_ms_per_op')}, net of idle {r.get('gateway_net_cpu_ms_per_op')})  "
+        f"{r['statuses']}",
         flush=True,
     )
 
@@ -895,6 +900,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.url:
             set_limits(target, target.merchants, UNLIMITED)
+        if target.processes is not None:
+            target.idle_cpu = measure.idle_cpu(target.processes, 1.0 if args.quick else IDLE_S)
         results: list[dict[str, Any]] = []
         for name in names:
             try:
@@ -929,6 +936,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else args.url
         ),
         "topology": opts.topology,
+        "idle_cpu_ms_per_s": target.idle_cpu,
         "scenarios": results,
         "failed": failed,
         "references": refs,

@@ -42,6 +42,7 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
     report = json.loads(path.read_text())
     assert set(report) >= {"machine", "scenarios", "references", "ratios", "options"}
     assert report["topology"] == "embedded"
+    assert set(report["idle_cpu_ms_per_s"]) >= {"api", "envoy", "postgres"}
     assert report["machine"]["cores"] >= 1
     names = [s["scenario"] for s in report["scenarios"]]
     assert names == [
@@ -57,6 +58,7 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
         assert set(s["cpu_ms_per_op"]) >= {"api", "envoy", "postgres", "loadgen"}
         assert "vault" not in s["cpu_ms_per_op"]  # the zone runs in the API processes
         assert s["gateway_cpu_ms_per_op"] == measure.gateway_cpu_ms(s["cpu_ms_per_op"])
+        assert 0 <= s["gateway_net_cpu_ms_per_op"] <= s["gateway_cpu_ms_per_op"]
         assert {
             "transactions_per_op",
             "commits_per_op",
@@ -165,3 +167,13 @@ def test_the_topology_comparison_sets_split_runs_against_embedded_ones() -> None
     assert summary["split"]["cpu_ms_per_op"]["vault"] == 18.0
     assert (summary["cpu_split_vs_embedded"], summary["within_budget"]) == (1.190, False)
     assert summary["throughput_split_vs_embedded"] == 1.0
+
+
+def test_the_idle_cpu_of_the_window_is_taken_out_of_the_net_figures() -> None:
+    before = measure.Probe({"api": 1.0, "other": 2.0}, None, at=100.0)
+    after = measure.Probe({"api": 3.0, "other": 3.0}, None, at=110.0)
+    out = measure.per_op(before, after, 100, 0.1, idle={"api": 50.0, "other": 100.0})
+    # api: 2 s over 100 operations, of which 10 s at 50 ms/s idle
+    assert out["cpu_ms_per_op"] == {"api": 20.0, "other": 10.0, "loadgen": 1.0}
+    assert out["net_cpu_ms_per_op"] == {"api": 15.0, "other": 0.0, "loadgen": 1.0}
+    assert (out["gateway_cpu_ms_per_op"], out["gateway_net_cpu_ms_per_op"]) == (30.0, 15.0)

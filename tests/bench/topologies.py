@@ -4,8 +4,10 @@ the same arguments and `--topology embedded` / `--topology split` (alternate the
 machine's load drifts).
 
 For every scenario both topologies ran: each run's throughput, the gateway's CPU ms per
-operation (every process kind summed but the load generator) and each kind's, then the
-means by topology and split's ratio to embedded. The extra hop's budget is 10 % of the
+operation (every process kind summed but the load generator) and each kind's, net of the
+processes' idle CPU over the measurement's window where the run measured it (the
+figure compared; measure.idle_cpu says why), then the means by topology and split's
+ratio to embedded. The extra hop's budget is 10 % of the
 CPU per payment (docs/performance.md, "The cardholder-data zone in its own process");
 throughput is printed beside it, but on a shared machine it moves with the load.
 Prints the tables and writes <out>/<time>-topologies.json.
@@ -46,6 +48,8 @@ def runs(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                         round(sum(v for k, v in cpu.items() if k != "loadgen"), 4),
                     ),
                     "cpu_ms_per_op": cpu,
+                    "gateway_net_cpu_ms_per_op": s.get("gateway_net_cpu_ms_per_op"),
+                    "net_cpu_ms_per_op": s.get("net_cpu_ms_per_op"),
                     "load_average": s.get("load_average"),
                 }
             )
@@ -62,18 +66,22 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         if not by[EMBEDDED] or not by[SPLIT]:
             continue
+        # Net of idle CPU when every run of the scenario measured it.
+        net = all(r["gateway_net_cpu_ms_per_op"] is not None for rs in by.values() for r in rs)
+        total, kinds_of = (
+            ("gateway_net_cpu_ms_per_op", "net_cpu_ms_per_op")
+            if net
+            else ("gateway_cpu_ms_per_op", "cpu_ms_per_op")
+        )
         means: dict[str, dict[str, Any]] = {}
         for topology, members in by.items():
-            kinds = sorted({k for r in members for k in r["cpu_ms_per_op"]})
+            kinds = sorted({k for r in members for k in r[kinds_of]})
             means[topology] = {
                 "runs": len(members),
                 "throughput": round(fmean(r["throughput"] for r in members), 1),
-                "gateway_cpu_ms_per_op": round(
-                    fmean(r["gateway_cpu_ms_per_op"] for r in members), 3
-                ),
+                "gateway_cpu_ms_per_op": round(fmean(r[total] for r in members), 3),
                 "cpu_ms_per_op": {
-                    k: round(fmean(r["cpu_ms_per_op"].get(k, 0.0) for r in members), 3)
-                    for k in kinds
+                    k: round(fmean(r[kinds_of].get(k, 0.0) for r in members), 3) for k in kinds
                 },
                 "load_average": [r["load_average"] for r in members],
             }
@@ -81,6 +89,7 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "scenario": name,
+                "net_of_idle": net,
                 EMBEDDED: means[EMBEDDED],
                 SPLIT: means[SPLIT],
                 "cpu_split_vs_embedded": round(cpu_ratio, 3),
@@ -98,16 +107,18 @@ KINDS = ("api", "vault", "envoy", "postgres", "launcher", "other", "loadgen")
 
 def markdown(rows: Sequence[dict[str, Any]], summaries: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| scenario | zone | run | ops/s | gateway CPU ms/op | api | vault | envoy | postgres "
-        "| launcher | other | loadgen | load |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | zone | run | ops | ops/s | gateway CPU ms/op | net of idle | api | vault "
+        "| envoy | postgres | launcher | other | loadgen | load |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
     ]
     for r in rows:
-        cpu = r["cpu_ms_per_op"]
+        cpu = r["net_cpu_ms_per_op"] or r["cpu_ms_per_op"]
         kinds = " | ".join(str(cpu.get(k, "")) for k in KINDS)
         lines.append(
-            f"| {r['scenario']} | {r['topology']} | {r['started']} | {r['throughput']} "
-            f"| {r['gateway_cpu_ms_per_op']} | {kinds} | {r['load_average']} |"
+            f"| {r['scenario']} | {r['topology']} | {r['started']} | {r['ops']} "
+            f"| {r['throughput']} | {r['gateway_cpu_ms_per_op']} "
+            f"| {r['gateway_net_cpu_ms_per_op']} | {kinds} | {r['load_average']} |"
         )
     lines += [
         "",
