@@ -221,6 +221,7 @@ class PaymentLifecycle:
             updated_at=now,
             payment_method=source.payment_method,
             upi_vpa=source.vpa,
+            livemode=intent.livemode,
         )
         payment_source: PaymentSource
         profile: CardProfile | None = None

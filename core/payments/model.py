@@ -636,6 +636,13 @@ class PaymentAttempt:
     authorized_at: datetime | None = None
     risk: RiskAssessment | None = None  # the risk engine's, when it saw the attempt
     version: int = 1
+    livemode: bool = False  # the intent's mode (analytics counts attempts per mode)
+
+    @property
+    def decline_code(self) -> str:
+        """What a failed attempt counts under in the decline reasons: the acquirer's
+        decline code, else the error's code; "" when it has no error."""
+        return (self.error.decline_code or self.error.code) if self.error is not None else ""
 
     def move(self, to: AttemptStatus, at: datetime) -> None:
         if to not in ATTEMPT_TRANSITIONS[self.status]:
@@ -720,6 +727,7 @@ class Refund:
     acquirer_reference: str = ""
     failure_code: str = ""
     version: int = 1
+    livemode: bool = False  # the intent's mode
 
     def settle(
         self,

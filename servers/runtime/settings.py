@@ -62,6 +62,10 @@ class Settings:
     vault_service_token: Secret = _NO_SECRET
     # Accepted too while the credential is being rotated (vault side only).
     vault_service_token_previous: Secret = _NO_SECRET
+    # Deadline, in seconds, of each call to the vault role (split mode): tokenization,
+    # card profiles, payment methods. The zone's calls to the connectors through the vault
+    # role have the acquirer's bounds (acquirer_timeout).
+    vault_timeout: float = 5.0
     # The KEK: file:PATH, env:NAME or xor:SPEC,SPEC (adapters/crypto/kek.py). Empty = a
     # development KEK generated under data_dir/vault/ on first start (with a warning).
     vault_kek: str = ""

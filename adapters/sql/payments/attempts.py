@@ -52,6 +52,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "acquirer_code": attempt.acquirer_code,
         "authorization_code": attempt.authorization_code,
         "error": asdict(attempt.error) if attempt.error else None,
+        "decline_code": attempt.decline_code,
         "next_action": asdict(attempt.next_action) if attempt.next_action else None,
         "amount_authorized": attempt.amount_authorized,
         "amount_captured": attempt.amount_captured,
@@ -65,13 +66,14 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "created": attempt.created,
         "updated_at": attempt.updated_at,
         "version": attempt.version,
+        "livemode": attempt.livemode,
     }
 
 
 # Fixed at creation: who, what for, how much. (`acquirer` moves on a failover.)
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "created", "version", "risk"}
+     "created", "version", "risk", "livemode"}
 )  # fmt: skip
 
 
@@ -108,6 +110,7 @@ def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
         authorized_at=row["authorized_at"],
         risk=assessment_of(row["risk"]),
         version=row["version"],
+        livemode=row["livemode"],
     )
 
 
