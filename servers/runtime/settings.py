@@ -90,6 +90,16 @@ class Settings:
     vault_tls_ca: str = ""
     vault_tls_client_cert: str = ""
     vault_tls_client_key: str = ""
+    # `paygate up` (docs/operations.md#the-cardholder-data-zone-in-its-own-process): 1 runs
+    # the vault role (the cardholder-data zone: the vault and the connectors) as a process
+    # of its own on 127.0.0.1:vault_port, and points every other child at it
+    # (vault_target); 0 = the zone inside each process (embedded). Ignored when
+    # vault_target already names a vault role.
+    vault_processes: int = 0
+    vault_port: int = 50070
+    # Where that vault role serves POST /v1/tokens for Envoy (vault_public_listen and
+    # envoy_vault_upstream); 0 = the tokens go through the API processes.
+    vault_tokens_port: int = 50071
     # Vault role: host:port where it serves the public paygate.v1.TokenService (POST
     # /v1/tokens) for Envoy, behind the API's own authentication, rate limits and
     # idempotency (it then needs DATABASE_URL: the access tables). Empty: none, tokens

@@ -1,241 +1,74 @@
-"""`python -m tests.bench.payment_cpu`: CPU per payment of the embedded topology.
+"""`python -m tests.bench.payment_cpu [--topology embedded|split] [--rounds N]`: CPU per
+payment, counted.
 
-Starts `paygate up` (one API process, on its own embedded PostgreSQL). Without options it
-makes the mix of tests/e2e/test_zone_split_process.py, which prints the split topology's
-figures: five cards each tokenized twice with one Idempotency-Key, five intents created
-and confirmed (three captured automatically, one manually, one declined), and prints the
-user + system CPU seconds each child used for them (from /proc): counted, not timed, so a
-loaded machine skews it less than a throughput figure (docs/connectors.md, "What the
-extra hop costs").
-
-With `--payments N` it measures the three operations of docs/performance.md ("CPU per
-payment, by profile") one after the other instead: N full card payments (token, create,
-confirm with automatic capture, each with its Idempotency-Key), N GETs of an intent and
-N creates, over REST through Envoy from `--clients` threads, with the merchant's rate
-limits raised. It prints each child's CPU ms per operation and the database's
-transactions per operation; `--profile DIR` records the API process with py-spy during
-the payments (DIR/payment.txt, collapsed stacks, for `python -m tests.bench.profile_top`).
+Starts `paygate up` (one API process, on its own embedded PostgreSQL; with `--topology
+split` the cardholder-data zone in its own process, PAYGATE_VAULT_PROCESSES=1) and makes,
+N times over, the mix of tests/e2e/test_zone_split_process.py: five cards each tokenized
+twice with one Idempotency-Key, five intents created and confirmed (three captured
+automatically, one manually, one declined), one request at a time. Prints the user +
+system CPU milliseconds per payment of each child (from /proc) and of them all, raw and
+net of each child's idle CPU (measured over --idle seconds before the payments, no load):
+counted, one payment at a time, no flow left half done at the end, so a loaded machine
+skews it less than a throughput figure (docs/performance.md, "The cardholder-data zone in
+its own process").
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.e2e.conftest import gateway_settings
-from tests.e2e.gateway import Gateway, start_gateway
+from tests.e2e.gateway import start_gateway
 
 CARDS = ("4242424242424242",) * 3 + ("5555555555554444", "4000000000000002")
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 
 
-def cpu_seconds(pid: int, *, system: bool | None = None) -> float:
+def cpu_seconds(pid: int, *, system: bool = False) -> float:
     """User + system CPU seconds of `pid` (only system time with system=True)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    user, sys_ = int(fields[11]), int(fields[12])
-    ticks = sys_ if system else user + sys_
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu_seconds(gateway: Gateway) -> float:
-    """The embedded postmaster (under the data folder) and its backends."""
-    pid_files = list(gateway.data_dir.rglob("postmaster.pid"))
-    if not pid_files:
-        return 0.0
-    postmaster = int(pid_files[0].read_text().split()[0])
-    total = cpu_seconds(postmaster)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                total += cpu_seconds(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+    user, kernel = int(fields[11]), int(fields[12])
+    return (kernel if system else user + kernel) / os.sysconf("SC_CLK_TCK")
 
 
 def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
 
-def mix(gateway: Gateway) -> None:
-    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
-    public = {"Authorization": f"Bearer {gateway.publishable_key}"}
-    with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
-        before = {name: cpu_seconds(pid) for name, pid in gateway.pids.items()}
-        for i, number in enumerate(CARDS):
-            card = {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-            once = {**key(), **public}
-            token = rest.post("/v1/tokens", json={"card": card}, headers=once).json()
-            rest.post("/v1/tokens", json={"card": card}, headers=once)  # the replay
-            body: dict[str, Any] = {"amount": 2100, "currency": "usd"}
-            if i == 3:
-                body["capture_method"] = "MANUAL"
-            intent = rest.post("/v1/payment_intents", json=body, headers=key()).json()
-            path = f"/v1/payment_intents/{intent['id']}"
-            rest.post(f"{path}/confirm", json={"payment_method": token["id"]}, headers=key())
-            if i == 3:
-                rest.post(f"{path}/capture", json={}, headers=key())
-        used = {name: cpu_seconds(pid) - before[name] for name, pid in gateway.pids.items()}
-    print(json.dumps({name: round(seconds, 3) for name, seconds in used.items()}))
+def cpu_by_child(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-def payment(rest: httpx.Client, public: dict[str, str]) -> None:
-    token = rest.post("/v1/tokens", json={"card": CARD}, headers={**key(), **public})
-    intent = rest.post(
-        "/v1/payment_intents", json={"amount": 2100, "currency": "usd"}, headers=key()
-    ).json()
-    confirmed = rest.post(
-        f"/v1/payment_intents/{intent['id']}/confirm",
-        json={"payment_method": token.json()["id"]},
-        headers=key(),
-    )
-    if confirmed.json().get("status") != "SUCCEEDED":
-        raise RuntimeError(f"payment not succeeded: {confirmed.text[:300]}")
-
-
-def transactions(gateway: Gateway) -> int:
-    import asyncpg  # the gateway's own driver
-
-    async def read() -> int:
-        url = gateway.database_url.replace("postgresql+asyncpg://", "postgresql://")
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("SELECT pg_stat_clear_snapshot()")
-            row = await connection.fetchrow(
-                "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database"
-                " WHERE datname = current_database()"
-            )
-            return int(row["n"])
-        finally:
-            await connection.close()
-
-    import asyncio
-
-    return asyncio.run(read())
-
-
-def measure(
-    gateway: Gateway,
-    name: str,
-    count: int,
-    clients: int,
-    one: Callable[..., None],
-    profile: Path | None,
-) -> dict[str, Any]:
-    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
-    public = {"Authorization": f"Bearer {gateway.publishable_key}"}
-    rests = [
-        httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) for _ in range(clients)
-    ]
-    one(rests[0], public)  # warm: the caches and pools of this path
-    api = gateway.pids["api-0"]
-    spy = None
-    if profile is not None:
-        profile.mkdir(parents=True, exist_ok=True)
-        spy = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "-p",
-                str(api),
-                "--rate",
-                "200",
-                "-f",
-                "raw",
-                "--nonblocking",
-                "-o",
-                str(profile / f"{name}.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    tx_before = transactions(gateway)
-    before = {child: cpu_seconds(pid) for child, pid in gateway.pids.items()}
-    pg_before = postgres_cpu_seconds(gateway)
-    api_system = cpu_seconds(api, system=True)
-    load = os.getloadavg()[0]
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        jobs = [pool.submit(one, rests[i % clients], public) for i in range(count)]
-        for job in jobs:
-            job.result()
-    used = {child: cpu_seconds(pid) - before[child] for child, pid in gateway.pids.items()}
-    pg = postgres_cpu_seconds(gateway) - pg_before
-    api_system = cpu_seconds(api, system=True) - api_system
-    if spy is not None:
-        spy.send_signal(2)
-        spy.wait(60)
-    tx = transactions(gateway) - tx_before - 2  # this function's own two reads
-    for rest in rests:
-        rest.close()
-    result = {child: round(seconds * 1000 / count, 2) for child, seconds in used.items()}
-    result["api-0 system"] = round(api_system * 1000 / count, 2)
-    result["postgres"] = round(pg * 1000 / count, 2)
-    result["tx/op"] = round(tx / count, 2)
-    result["load"] = round((load + os.getloadavg()[0]) / 2, 1)
-    return result
-
-
-def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
-    env = {**os.environ, "DATABASE_URL": gateway.database_url}
-    for route_class in ("payments_create", "default"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "servers.cli",
-                "limits",
-                "set",
-                "--class",
-                route_class,
-                "1000000/second",
-                "--merchant",
-                gateway.merchant_id,
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
-    with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
-        intent_id = rest.post(
-            "/v1/payment_intents", json={"amount": 100, "currency": "usd"}, headers=key()
-        ).json()["id"]
-
-    def get(rest: httpx.Client, public: dict[str, str]) -> None:
-        rest.get(f"/v1/payment_intents/{intent_id}").raise_for_status()
-
-    def create(rest: httpx.Client, public: dict[str, str]) -> None:
-        rest.post(
-            "/v1/payment_intents", json={"amount": 100, "currency": "usd"}, headers=key()
-        ).raise_for_status()
-
-    profile = Path(args.profile) if args.profile else None
-    figures = {
-        "payment": measure(gateway, "payment", args.payments, args.clients, payment, profile),
-        "get": measure(gateway, "get", args.payments * 4, args.clients, get, profile),
-        "create": measure(gateway, "create", args.payments * 2, args.clients, create, profile),
-    }
-    print(json.dumps(figures, indent=1))
+def one_round(rest: httpx.Client, public: dict[str, str]) -> None:
+    for i, number in enumerate(CARDS):
+        card = {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+        once = {**key(), **public}
+        token = rest.post("/v1/tokens", json={"card": card}, headers=once).json()
+        rest.post("/v1/tokens", json={"card": card}, headers=once)  # the replay
+        body: dict[str, Any] = {"amount": 2100, "currency": "usd"}
+        if i == 3:
+            body["capture_method"] = "MANUAL"
+        intent = rest.post("/v1/payment_intents", json=body, headers=key()).json()
+        path = f"/v1/payment_intents/{intent['id']}"
+        rest.post(f"{path}/confirm", json={"payment_method": token["id"]}, headers=key())
+        if i == 3:
+            rest.post(f"{path}/capture", json={}, headers=key())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.payment_cpu")
-    parser.add_argument("--payments", type=int, default=0, help="N payments, 4N GETs, 2N creates")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--profile", default="", help="py-spy's raw output here")
+    parser.add_argument("--topology", choices=("embedded", "split"), default="embedded")
+    parser.add_argument("--rounds", type=int, default=1, help="times the five-payment mix")
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle baseline")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
     settings = dataclasses.replace(
@@ -243,12 +76,40 @@ def main() -> None:
         web_port=0,
         stripe_port=0,
         metrics_base_port=0,
+        vault_processes=1 if args.topology == "split" else 0,
     )
     with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
-        if args.payments:
-            per_operation(gateway, args)
-        else:
-            mix(gateway)
+        secret = {"Authorization": f"Bearer {gateway.secret_key}"}
+        public = {"Authorization": f"Bearer {gateway.publishable_key}"}
+        with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
+            one_round(rest, public)  # connections, caches and the processes' first calls
+            idle: dict[str, float] = {}
+            if args.idle:
+                before, started = cpu_by_child(gateway.pids), time.monotonic()
+                time.sleep(args.idle)
+                after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
+                idle = {n: (after[n] - before[n]) / elapsed for n in after}
+            before, started = cpu_by_child(gateway.pids), time.monotonic()
+            for _ in range(args.rounds):
+                one_round(rest, public)
+            after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
+    payments = len(CARDS) * args.rounds
+    raw = {n: (after[n] - before[n]) / payments * 1e3 for n in after}
+    net = {n: max(0.0, raw[n] - idle.get(n, 0.0) * elapsed / payments * 1e3) for n in raw}
+    print(
+        json.dumps(
+            {
+                "topology": args.topology,
+                "payments": payments,
+                "seconds": round(elapsed, 1),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "cpu_ms_per_payment": {n: round(v, 2) for n, v in raw.items()},
+                "total": round(sum(raw.values()), 2),
+                "net_cpu_ms_per_payment": {n: round(v, 2) for n, v in net.items()},
+                "net_total": round(sum(net.values()), 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
