@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.payments.acquirer import OperationStatus
 from sandbox.acquirer.books_journal import Books, BooksJournal
+from tests.e2e.gateway import Gateway
+from tests.faults import invariants
 from tests.faults.invariants import rows
+from tests.webhook_receiver import Receiver
 
 
 def acquirer_journals(data_dir: Path) -> dict[str, Books]:
@@ -173,3 +176,40 @@ async def jobs(connection: AsyncConnection, counted: Counter[str]) -> list[str]:
         found = await rows(connection, f"SELECT count(*) FROM {table}")
         counted[table] = int(found[0][0])
     return [row[0] for row in await rows(connection, JOBS_TWICE)]
+
+
+async def settled(connection: AsyncConnection) -> bool:
+    """No intent in flight and no webhook delivery left to make."""
+    if await invariants.stuck(connection):
+        return False
+    pending = await rows(
+        connection, "SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'"
+    )
+    return int(pending[0][0]) == 0
+
+
+# The checks of everything(): the invariants' five and the four above.
+CHECKS = 9
+
+
+async def everything(
+    gateway: Gateway,
+    connection: AsyncConnection,
+    endpoint_id: str,
+    receiver: Receiver,
+    counted: Counter[str],
+    may_repeat: set[str] | None,
+) -> list[str]:
+    """The invariants of every run and nothing processed twice, over all written so far."""
+    problems = await invariants.money_and_ledger(connection)
+    problems += await invariants.outbox_once(connection)
+    asked, at_acquirer = await invariants.acquirer_books(gateway, connection)
+    counted["attempt lookups"] = asked
+    problems += at_acquirer
+    problems += await invariants.reconciled(gateway)
+    problems += await at_the_acquirer(connection, gateway.data_dir, counted)
+    problems += await in_the_ledger(connection, counted)
+    _, arrivals = receiver.snapshot()
+    problems += await webhooks(connection, endpoint_id, arrivals, counted, may_repeat=may_repeat)
+    problems += await jobs(connection, counted)
+    return problems
