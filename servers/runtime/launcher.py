@@ -514,7 +514,8 @@ class Launcher:
     async def _wait_ready(self, child: _Child, within: float | None = None) -> None:
         # Read when called, not bound at definition: a test's longer budget for a loaded
         # machine (tests/e2e/conftest.py) reaches restarts and the external roles too.
-        deadline = time.monotonic() + (READY_TIMEOUT if within is None else within)
+        within = READY_TIMEOUT if within is None else within
+        deadline = time.monotonic() + within
         while True:
             process = child.process
             assert process is not None
