@@ -9,10 +9,11 @@ payouts, settlements and disputes always read them afresh (docs/ledger.md).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from core.ledger.model import MerchantTerms
 from core.ledger.ports import LedgerScope
+from core.shared.cache import TtlCache
 from core.shared.ports import Clock
 
 TERMS_CACHE_TTL = timedelta(seconds=30)
@@ -23,24 +24,10 @@ class TermsCache:
     def __init__(
         self, clock: Clock, *, ttl: timedelta = TERMS_CACHE_TTL, size: int = TERMS_CACHE_SIZE
     ) -> None:
-        if size < 1:
-            raise ValueError("the cache holds at least one merchant")
-        self._clock = clock
-        self._ttl = ttl
-        self._size = size
-        self._entries: dict[str, tuple[datetime, MerchantTerms]] = {}
+        self._cache: TtlCache[MerchantTerms] = TtlCache(clock, ttl, size=size)
 
     async def get(self, uow: LedgerScope, merchant_id: str) -> MerchantTerms:
-        now = self._clock.now()
-        kept = self._entries.get(merchant_id)
-        if kept is not None and now < kept[0]:
-            return kept[1]
-        terms = await uow.merchant_terms.get(merchant_id)
-        self._entries.pop(merchant_id, None)
-        while len(self._entries) >= self._size:
-            del self._entries[next(iter(self._entries))]  # the oldest read
-        self._entries[merchant_id] = (now + self._ttl, terms)
-        return terms
+        return await self._cache.get(merchant_id, lambda: uow.merchant_terms.get(merchant_id))
 
 
 class NoTermsCache:
