@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -192,6 +193,19 @@ async def jobs(connection: AsyncConnection, counted: Counter[str]) -> list[str]:
         found = await rows(connection, f"SELECT count(*) FROM {table}")
         counted[table] = int(found[0][0])
     return [row[0] for row in await rows(connection, JOBS_TWICE)]
+
+
+# Two of every process on one database, as test_replicas.py and
+# test_replica_crash_runs.py start them (running_gateway's keywords).
+TWO_OF_EVERY_PROCESS: dict[str, Any] = {
+    "api_processes": 2,
+    "worker_processes": 2,
+    "web_processes": 2,
+    "webhook_allowed_networks": "127.0.0.1/32",
+    # A delivery cut by a killed worker passes to the other one within seconds.
+    "webhook_timeout": 3.0,
+    "webhook_lease_margin_seconds": 2.0,
+}
 
 
 async def settled(connection: AsyncConnection) -> bool:

@@ -61,16 +61,10 @@ def faulty_replicas(
 ) -> Iterator[Gateway]:
     with running_gateway(
         replica_faults_database,
-        api_processes=2,
-        worker_processes=2,
-        web_processes=2,
         redis_url=redis_url,
         recovery_after_seconds=RECOVERY_AFTER,
-        webhook_allowed_networks="127.0.0.1/32",
-        # A delivery cut by a killed worker passes to the other one within seconds.
-        webhook_timeout=3.0,
-        webhook_lease_margin_seconds=2.0,
         start_budget=START_BUDGET,
+        **once.TWO_OF_EVERY_PROCESS,
     ) as running:
         yield running
 
