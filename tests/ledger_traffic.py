@@ -54,7 +54,14 @@ class PaymentsStandIn:
         self.hooks = LedgerHooks(ids)
 
     async def charge(
-        self, merchant_id: str, amount: int, currency: str, *, at: datetime, card: str = APPROVED
+        self,
+        merchant_id: str,
+        amount: int,
+        currency: str,
+        *,
+        at: datetime,
+        card: str = APPROVED,
+        livemode: bool = False,
     ) -> Charge:
         self.clock.at = at
         money = Money(amount, currency)
@@ -81,7 +88,7 @@ class PaymentsStandIn:
             currency=currency,
             capture_method=CaptureMethod.AUTOMATIC,
             client_secret=f"{intent_id}_secret_{self._ids.secret(18)}",
-            livemode=False,
+            livemode=livemode,
             created=at,
             actor="key_standin",
         )
@@ -100,6 +107,7 @@ class PaymentsStandIn:
                 "card",
                 at,
                 capture_reference=capture_reference,
+                livemode=livemode,
             )
             await uow.commit()
         return Charge(merchant_id, intent_id, attempt, capture_reference, money, entry)

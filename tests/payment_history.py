@@ -43,10 +43,16 @@ async def pay(app: App, merchant: Principal, amount: int, card: str, currency: s
     return intent.id
 
 
-async def make_history(app: App, name: str = "History Ltd") -> History:
-    """Three approved payments (one refunded in part), two declines, one disputed charge."""
-    seeded = await app.api_keys.seed_merchant(name)
-    merchant = Principal(seeded.merchant.id, False, seeded.secret_key.key.id, Role.ADMIN)
+async def make_history(
+    app: App, name: str = "History Ltd", *, livemode: bool = False, merchant_id: str = ""
+) -> History:
+    """Three approved payments (one refunded in part), two declines, one disputed charge,
+    in one mode; of a new merchant, or of `merchant_id`'s when given."""
+    if merchant_id:
+        merchant = Principal(merchant_id, livemode, "key_history", Role.ADMIN)
+    else:
+        seeded = await app.api_keys.seed_merchant(name)
+        merchant = Principal(seeded.merchant.id, livemode, seeded.secret_key.key.id, Role.ADMIN)
     first = await pay(app, merchant, 10_000, APPROVED)
     await pay(app, merchant, 2_500, APPROVED)
     await pay(app, merchant, 1_234, DECLINED)

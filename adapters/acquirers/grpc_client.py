@@ -2,7 +2,8 @@
 AcquirerSimulatorService, served by `paygate serve --role acquirer` (PAYGATE_ACQUIRER_TARGET).
 
 One GrpcAcquirer speaks for one acquirer of that process (the card network or the UPI
-switch); both share one channel (`open_channel`), which the composition root closes.
+switch); both share one channel (adapters.grpc_channel.open_channel), which the
+composition root closes.
 
 Every call has a deadline and carries the request id of the call being served
 (`x-request-id`) and, when configured, the service credential. Nothing is retried here:
@@ -49,24 +50,6 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # How long a call that changes something waits for the channel to connect before it
 # answers AcquirerUnavailable without sending anything.
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 1.0
-# Reconnect quickly after the acquirer process restarts: gRPC's default back-off grows to
-# two minutes, during which every payment would answer "unavailable".
-CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.enable_retries", 0),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-]
-
-
-def open_channel(
-    target: str, credentials: grpc.ChannelCredentials | None = None
-) -> grpc.aio.Channel:
-    """A channel to the acquirer role at `target` (host:port); close() it on shutdown."""
-    if credentials is not None:
-        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
 def _no_request_id() -> str:

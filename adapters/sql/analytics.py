@@ -1,11 +1,14 @@
 """Payment analytics summed by PostgreSQL: three indexed aggregate queries per range.
 
-- attempts per bucket: ix_payment_attempts_analytics (merchant_id, currency, created)
-  INCLUDE (status, amount_authorized), an index-only scan;
+- attempts per bucket: ix_payment_attempts_analytics (merchant_id, livemode, currency,
+  created) INCLUDE (status, amount_authorized), an index-only scan;
 - balance-transaction sums per bucket and type: ix_ledger_entries_analytics (merchant_id,
-  bt_currency, created) INCLUDE (bt_type, bt_amount, bt_fee, bt_net), an index-only scan;
-- decline reasons: ix_payment_attempts_failed (the same key, failed attempts only),
-  reading each one's error from the table.
+  livemode, bt_currency, created) INCLUDE (bt_type, bt_amount, bt_fee, bt_net), an
+  index-only scan;
+- decline reasons: ix_payment_attempts_failed (the same key, failed attempts only)
+  INCLUDE (decline_code), an index-only scan.
+
+Every query is of the caller's mode (`AnalyticsRange.livemode`).
 
 Buckets are `date_bin(step, created, origin)` with the origin at midnight UTC, so a DAY
 is a UTC calendar day. docs/dashboard.md shows the plans at ten million payments.
@@ -68,6 +71,7 @@ def _attempts_in(span: AnalyticsRange) -> ColumnElement[bool]:
     a = payment_attempts.c
     return and_(
         a.merchant_id == span.merchant_id,
+        a.livemode == span.livemode,
         a.currency == span.currency,
         a.created >= span.start,
         a.created < span.end,
@@ -102,6 +106,7 @@ def money_query(span: AnalyticsRange) -> Select[Any]:
         )
         .where(
             e.merchant_id == span.merchant_id,
+            e.livemode == span.livemode,
             e.bt_currency == span.currency,
             e.bt_type.is_not(None),  # the partial index's predicate
             e.bt_type.in_(PAYMENT_ACTIVITY),
@@ -114,9 +119,7 @@ def money_query(span: AnalyticsRange) -> Select[Any]:
 
 def decline_reasons_query(span: AnalyticsRange) -> Select[Any, int]:
     a = payment_attempts.c
-    decline = func.nullif(a.error["decline_code"].astext, "")
-    code = func.nullif(a.error["code"].astext, "")
-    reason = func.coalesce(decline, code, literal("unknown")).label("reason")
+    reason = func.coalesce(func.nullif(a.decline_code, ""), literal("unknown")).label("reason")
     return (
         select(reason, func.count().label("count"))
         .where(_attempts_in(span), a.status == "FAILED")

@@ -164,6 +164,9 @@ payment_intents = Table(
     Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
     Column("risk", JSONB, nullable=True),  # 0009: the latest attempt's risk assessment
     timestamp("capture_before", nullable=True),
+    # 0017: the latest attempt's method as the API shows it (type, card brand and last4,
+    # UPI address, wallet, bank); NULL before the first attempt.
+    Column("payment_method_details", JSONB, nullable=True),
     CheckConstraint(one_of("status", [s.value for s in Status]), name="status"),
     CheckConstraint(
         one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
@@ -242,6 +245,8 @@ payment_attempts = Table(
     Column("acquirer_code", Text, nullable=False, server_default=""),
     Column("authorization_code", Text, nullable=False, server_default=""),
     Column("error", JSONB, nullable=True),
+    # 0016: the error's decline code (else its code), for analytics' decline reasons.
+    Column("decline_code", Text, nullable=False, server_default=""),
     Column("next_action", JSONB, nullable=True),
     Column("amount_authorized", BigInteger, nullable=False, server_default=text("0")),
     Column("amount_captured", BigInteger, nullable=False, server_default=text("0")),
@@ -256,7 +261,17 @@ payment_attempts = Table(
     timestamp("created"),
     timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),  # 0016
+    # 0017: the wallet or the bank the payer chose; NULL for every other method.
+    Column("wallet_provider", Text, nullable=True),
+    Column("netbanking_bank", Text, nullable=True),
     CheckConstraint(one_of("status", [s.value for s in AttemptStatus]), name="status"),
+    CheckConstraint(
+        "wallet_provider IS NULL OR payment_method_type = 'wallet'", name="wallet_provider"
+    ),
+    CheckConstraint(
+        "netbanking_bank IS NULL OR payment_method_type = 'netbanking'", name="netbanking_bank"
+    ),
     # 0014: wallets and net banking.
     CheckConstraint(
         one_of("payment_method_type", ["card", "upi", "wallet", "netbanking"]),
@@ -300,16 +315,19 @@ payment_attempts = Table(
     Index(
         "ix_payment_attempts_analytics",
         "merchant_id",
+        "livemode",
         "currency",
         "created",
         postgresql_include=["status", "amount_authorized"],
     ),
-    # 0011: the decline reasons read the failed attempts only.
+    # 0011: the decline reasons read the failed attempts only; 0016: index-only, by mode.
     Index(
         "ix_payment_attempts_failed",
         "merchant_id",
+        "livemode",
         "currency",
         "created",
+        postgresql_include=["decline_code"],
         postgresql_where=text("status = 'FAILED'"),
     ),
     # 0006_watch: the pollers' claim (claim_awaiting_action).
@@ -337,6 +355,8 @@ refunds = Table(
     timestamp("created"),
     timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # 0016: the intent's mode.
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(one_of("status", [s.value for s in RefundStatus]), name="status"),
     CheckConstraint(
         f"reason = '' OR {one_of('reason', [r.value for r in RefundReason])}", name="reason"
@@ -344,7 +364,7 @@ refunds = Table(
     CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("version >= 1", name="version"),
-    Index("ix_refunds_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_refunds_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
     Index(
         "ix_refunds_merchant_id_payment_intent_id_id",
         "merchant_id",
@@ -561,6 +581,8 @@ ledger_entries = Table(
     Column("bt_net", BigInteger, nullable=True),
     Column("bt_currency", Text, nullable=True),
     timestamp("bt_available_on", nullable=True),
+    # 0016: the book (test or live) every posting of the entry is in.
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(one_of("kind", [k.value for k in EntryKind]), name="kind"),
     CheckConstraint(
         f"bt_type IS NULL OR {one_of('bt_type', [t.value for t in BalanceTransactionType])}",
@@ -578,8 +600,9 @@ ledger_entries = Table(
     CheckConstraint(f"presentment_currency {_CURRENCY}", name="presentment_currency"),
     CheckConstraint("(fx_rate IS NULL) = (fx_base IS NULL) AND fx_rate > 0", name="fx_rate"),
     Index(
-        "ix_ledger_entries_merchant_id_bt",
+        "ix_ledger_entries_merchant_id_livemode_bt",
         "merchant_id",
+        "livemode",
         text("id DESC"),
         postgresql_where=text("bt_type IS NOT NULL"),
     ),
@@ -602,6 +625,7 @@ ledger_entries = Table(
     Index(
         "ix_ledger_entries_analytics",
         "merchant_id",
+        "livemode",
         "bt_currency",
         "created",
         postgresql_include=["bt_type", "bt_amount", "bt_fee", "bt_net"],
@@ -625,9 +649,12 @@ ledger_postings = Table(
     PrimaryKeyConstraint("entry_id", "account", name="pk_ledger_postings"),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
     CheckConstraint("right(account, 4) = ':' || currency", name="account_currency"),
+    # 0016: a live account's code is the test one behind 'live:' (core.ledger.accounts).
     CheckConstraint(
         "starts_with(account, 'platform:')"
-        " OR starts_with(account, 'merchant:' || merchant_id || ':')",
+        " OR starts_with(account, 'merchant:' || merchant_id || ':')"
+        " OR starts_with(account, 'live:platform:')"
+        " OR starts_with(account, 'live:merchant:' || merchant_id || ':')",
         name="account_owner",
     ),
     Index("ix_ledger_postings_account_xid", "account", "xid", postgresql_include=["amount"]),
@@ -652,10 +679,12 @@ ledger_unsettled = Table(
     Column("merchant_id", Text, nullable=False),
     Column("currency", Text, nullable=False),
     timestamp("available_on"),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
     Index(
-        "ix_ledger_unsettled_merchant_id_currency_available_on",
+        "ix_ledger_unsettled_merchant_id_currency_livemode_available_on",
         "merchant_id",
         "currency",
+        "livemode",
         "available_on",
     ),
     Index("ix_ledger_unsettled_available_on", "available_on"),
@@ -712,13 +741,14 @@ settlements = Table(
     Column("fees_swept", BigInteger, nullable=False, server_default=text("0")),
     Column("automatic_payout", Text, nullable=False),
     Column("payout_id", Text, nullable=False, server_default=""),
-    UniqueConstraint("merchant_id", "currency", "day"),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
+    UniqueConstraint("merchant_id", "currency", "day", "livemode"),
     CheckConstraint(one_of("status", [s.value for s in SettlementStatus]), name="status"),
     CheckConstraint(
         one_of("automatic_payout", [a.value for a in AutomaticPayout]), name="automatic_payout"
     ),
     CheckConstraint("amount - fee = net", name="net"),
-    Index("ix_settlements_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_settlements_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
     Index("ix_settlements_pending", "day", "id", postgresql_where=text("status = 'PENDING'")),
     Index("ix_settlements_payout_due", "id", postgresql_where=text("automatic_payout = 'DUE'")),
 )
@@ -758,10 +788,11 @@ payouts = Table(
     Column("settlement_id", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(one_of("status", [s.value for s in PayoutStatus]), name="status"),
     CheckConstraint(one_of("method", [m.value for m in PayoutMethod]), name="method"),
-    Index("ix_payouts_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_payouts_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
     Index("ix_payouts_in_transit", "arrival_date", postgresql_where=text("status = 'IN_TRANSIT'")),
 )
 
@@ -784,10 +815,11 @@ disputes = Table(
     timestamp("closed_at", nullable=True),
     Column("balance_transactions", ARRAY(Text), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("acquirer_reference"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(one_of("status", [s.value for s in DisputeStatus]), name="status"),
-    Index("ix_disputes_merchant_id_id", "merchant_id", text("id DESC")),
+    Index("ix_disputes_merchant_id_livemode_id", "merchant_id", "livemode", text("id DESC")),
     Index(
         "ix_disputes_open_decide_at",
         "decide_at",

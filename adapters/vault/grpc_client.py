@@ -18,6 +18,7 @@ from paygate.internal.v1 import vault_pb2 as internal
 from paygate.internal.v1 import vault_pb2_grpc
 from paygate.v1 import payment_methods_pb2, tokens_pb2
 
+from adapters.grpc_channel import open_channel
 from adapters.vault import wire
 from adapters.vault.grpc_errors import from_rpc_error
 from core.access.model import Principal
@@ -65,12 +66,7 @@ class GrpcVault:
     ) -> GrpcVault:
         """A client on its own channel to `target` (host:port); aclose() it on shutdown.
         `credentials` make it a TLS channel (mTLS with a client certificate)."""
-        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)]
-        channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=options)
-        )
+        channel = open_channel(target, credentials)
         return cls(channel, service_token=service_token, **kwargs)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:

@@ -42,6 +42,7 @@ class AnalyticsRange:
     start: datetime  # inclusive, on a bucket boundary
     end: datetime  # exclusive, on a bucket boundary
     interval: Interval
+    livemode: bool = False  # the caller's mode: test and live figures never mix
 
     def bucket_starts(self) -> list[datetime]:
         step, at, starts = STEP[self.interval], self.start, []

@@ -72,4 +72,5 @@ def _range(
         start=start.astimezone(UTC),
         end=end.astimezone(UTC),
         interval=interval,
+        livemode=caller.livemode,
     )

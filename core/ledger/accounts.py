@@ -1,9 +1,11 @@
 """The chart of accounts: who owns an account, what it holds, and its normal balance.
 
-An account is (kind, currency, merchant): a merchant has one account of each merchant kind
-per currency it holds money in; the platform has one account of each platform kind per
-currency. Accounts are never created or stored on their own: one exists as soon as a
-posting names it, and its balance is the sum of its postings.
+An account is (kind, currency, merchant, mode): a merchant has one account of each merchant
+kind per currency it holds money in and per mode (test or live), the platform one of each
+platform kind per currency and mode. Test money and live money are two books that never
+share an account, so no entry can move money from one to the other. Accounts are never
+created or stored on their own: one exists as soon as a posting names it, and its balance
+is the sum of its postings.
 
 Sign convention: a posting's amount is positive for a debit and negative for a credit, so
 the postings of an entry sum to zero per currency. `Account.normal_balance` turns that raw
@@ -21,6 +23,7 @@ from core.shared.money import CURRENCY_EXPONENTS
 
 __all__ = [
     "BALANCE_KINDS",
+    "LIVE_PREFIX",
     "MERCHANT_KINDS",
     "NON_NEGATIVE_KINDS",
     "PLATFORM_KINDS",
@@ -84,6 +87,9 @@ BALANCE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RECEIVABLE})
 # Merchant accounts kept in the charge currency rather than the settlement currency.
 PRESENTMENT_KINDS = frozenset({K.REFUNDS, K.DISPUTES})
 
+# Live accounts' codes start with it; test accounts' do not (see Account.code).
+LIVE_PREFIX = "live:"
+
 NON_NEGATIVE_KINDS = frozenset({K.PENDING, K.AVAILABLE, K.RESERVE, K.REFUNDS, K.DISPUTES,
                                 K.RECEIVABLE})  # fmt: skip
 
@@ -93,6 +99,9 @@ class Account:
     kind: AccountKind
     currency: str
     merchant_id: str = ""  # empty for platform accounts
+    # The book the account is in: live money or test money (docs/ledger.md, "Test mode
+    # and live mode"). Test accounts keep the codes every account had before modes.
+    livemode: bool = False
 
     def __post_init__(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
@@ -105,28 +114,39 @@ class Account:
             raise ValueError("a merchant id cannot contain ':'")
 
     @classmethod
-    def merchant(cls, merchant_id: str, kind: AccountKind, currency: str) -> Account:
-        return cls(kind, currency, merchant_id)
+    def merchant(
+        cls, merchant_id: str, kind: AccountKind, currency: str, livemode: bool = False
+    ) -> Account:
+        return cls(kind, currency, merchant_id, livemode)
 
     @classmethod
-    def platform(cls, kind: AccountKind, currency: str) -> Account:
-        return cls(kind, currency)
+    def platform(cls, kind: AccountKind, currency: str, livemode: bool = False) -> Account:
+        return cls(kind, currency, "", livemode)
 
     @property
     def code(self) -> str:
-        """Stable text key: `merchant:acct_...:available:USD` or `platform:fx:JPY`."""
+        """Stable text key: `merchant:acct_...:available:USD` or `platform:fx:JPY` in test
+        mode, the same behind `live:` in live mode (`live:merchant:acct_...:available:USD`),
+        so each mode of a merchant is its own prefix range of codes."""
+        mode = LIVE_PREFIX if self.livemode else ""
         if self.merchant_id:
-            return f"merchant:{self.merchant_id}:{self.kind.value}:{self.currency}"
-        return f"platform:{self.kind.value}:{self.currency}"
+            return f"{mode}merchant:{self.merchant_id}:{self.kind.value}:{self.currency}"
+        return f"{mode}platform:{self.kind.value}:{self.currency}"
 
     @classmethod
     def parse(cls, code: str) -> Account:
-        parts = code.split(":")
+        livemode = code.startswith(LIVE_PREFIX)
+        parts = code.removeprefix(LIVE_PREFIX).split(":")
         if len(parts) == 4 and parts[0] == "merchant":
-            return cls(AccountKind(parts[2]), parts[3], parts[1])
+            return cls(AccountKind(parts[2]), parts[3], parts[1], livemode)
         if len(parts) == 3 and parts[0] == "platform":
-            return cls(AccountKind(parts[1]), parts[2])
+            return cls(AccountKind(parts[1]), parts[2], "", livemode)
         raise ValueError(f"not an account code: {code!r}")
+
+    @staticmethod
+    def merchant_prefix(merchant_id: str, livemode: bool) -> str:
+        """The common start of every code of one merchant's accounts in one mode."""
+        return f"{LIVE_PREFIX if livemode else ''}merchant:{merchant_id}:"
 
     @property
     def normal_side(self) -> Side:

@@ -17,7 +17,7 @@ class Balances:
 
     async def get(self, caller: Principal) -> MerchantBalance:
         async with self._uow() as uow:
-            return await get_balance(uow.ledger, caller.merchant_id)
+            return await get_balance(uow.ledger, caller.merchant_id, caller.livemode)
 
     async def transactions(
         self,
@@ -36,4 +36,5 @@ class Balances:
                 starting_after=starting_after,
                 type=type,
                 source=source,
+                livemode=caller.livemode,
             )

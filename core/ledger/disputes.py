@@ -70,6 +70,11 @@ class IngestResult:
     cursor: int = 0  # the highest feed sequence seen: pass it as `since` next time
 
 
+def _visible(caller: Principal, dispute: Dispute | None) -> bool:
+    """Another mode's dispute does not exist for the caller, like another merchant's."""
+    return dispute is not None and dispute.livemode == caller.livemode
+
+
 class Disputes:
     def __init__(
         self,
@@ -152,17 +157,16 @@ class Disputes:
             acquirer_reference=opened.dispute_reference,
             capture_reference=opened.capture_reference,
             balance_transactions=(entry.id,),
+            livemode=entry.livemode,
         )
 
     async def _publish(self, uow: UnitOfWork, type: EventType, dispute: Dispute) -> None:
-        # Disputes come from the card network's feed: the charge's mode is the intent's.
-        intent = await uow.payment_intents.get(dispute.merchant_id, dispute.payment_intent_id)
         await self._events.publish(
             uow,
             merchant_id=dispute.merchant_id,
             type=type.value,
             obj=dispute,
-            livemode=intent.livemode if intent is not None else False,
+            livemode=dispute.livemode,
             at=dispute.closed_at or dispute.created,
         )
 
@@ -200,20 +204,22 @@ class Disputes:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
-            if (
-                starting_after
-                and await uow.disputes.get(caller.merchant_id, starting_after) is None
+            if starting_after and not _visible(
+                caller, await uow.disputes.get(caller.merchant_id, starting_after)
             ):
                 raise unknown_cursor()
             rows = await uow.disputes.list(
-                caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
+                caller.merchant_id,
+                livemode=caller.livemode,
+                limit=limit + 1,
+                starting_after=starting_after or None,
             )
         return Page.from_overfetch(list(rows), limit)
 
     async def get(self, caller: Principal, dispute_id: str) -> Dispute:
         async with self._uow() as uow:
             found = await uow.disputes.get(caller.merchant_id, dispute_id)
-        if found is None:
+        if found is None or not _visible(caller, found):
             raise NotFound(f"No such dispute: {dispute_id[:40]!r}", metadata={"param": "id"})
         return found
 
@@ -232,7 +238,7 @@ class Disputes:
         now = self._clock.now()
         async with self._uow() as uow:
             found = await uow.disputes.get(caller.merchant_id, dispute_id, for_update=True)
-            if found is None:
+            if found is None or not _visible(caller, found):
                 raise NotFound(f"No such dispute: {dispute_id[:40]!r}", metadata={"param": "id"})
             updated = found.with_evidence(evidence, at=now, review=self._policy.review)
             await uow.disputes.update(updated)

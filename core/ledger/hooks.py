@@ -80,11 +80,14 @@ class LedgerHooks:
         captured_at: datetime,
         *,
         capture_reference: str,
+        livemode: bool = False,
     ) -> JournalEntry:
         """A capture succeeded at the acquirer: its net goes to pending (available T+n),
         its fee to the merchant's fees. `method` is the payment method type (card, upi)
         that prices it; `capture_reference` the CaptureRequest.capture_reference sent to
-        the acquirer, which disputes and the acquirer's settlement file refer to."""
+        the acquirer, which disputes and the acquirer's settlement file refer to;
+        `livemode` the intent's mode: the book the charge, its refunds and its disputes
+        are posted in."""
         if not capture_reference:
             raise ValueError("capture_reference is what disputes and reconciliation match on")
         terms = await self._terms.get(uow, merchant_id)
@@ -96,6 +99,7 @@ class LedgerHooks:
             amount=_money(amount, currency),
             payment_method=method,
             reference=capture_reference,
+            livemode=livemode,
         )
 
     async def on_refund(

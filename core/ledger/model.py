@@ -97,6 +97,9 @@ class JournalEntry:
     # The acquirer's reference of the money movement (a capture's capture reference), to
     # match disputes and the acquirer's settlement file (docs/ledger.md, reconciliation).
     reference: str = ""
+    # The book it is posted in: every account it names is of this mode, so an entry
+    # balances per currency within one mode and never moves money between test and live.
+    livemode: bool = False
 
     def __post_init__(self) -> None:
         if not has_prefix(self.id, "txn"):
@@ -112,6 +115,8 @@ class JournalEntry:
             seen.add(posting.account)
             if posting.account.merchant_id not in ("", self.merchant_id):
                 raise UnbalancedEntry(f"{posting.account} is not {self.merchant_id}'s")
+            if posting.account.livemode != self.livemode:
+                raise UnbalancedEntry(f"{posting.account} is not in the entry's mode")
         unbalanced = {c: t for c, t in totals_by_currency(self.postings).items() if t != 0}
         if unbalanced:
             raise UnbalancedEntry(f"{self.kind.value} {self.id} does not balance: {unbalanced}")
@@ -158,6 +163,7 @@ class BalanceTransaction:
     created: datetime
     exchange_rate: Decimal | None = None
     description: str = ""
+    livemode: bool = False
 
 
 class PayoutSchedule(StrEnum):
@@ -194,6 +200,7 @@ class MerchantFunds:
     pending: int = 0
     reserve: int = 0
     receivable: int = 0
+    livemode: bool = False
 
     KINDS: ClassVar[tuple[AccountKind, ...]] = (
         AccountKind.AVAILABLE,
@@ -203,20 +210,23 @@ class MerchantFunds:
     )
 
     @classmethod
-    def accounts(cls, merchant_id: str, currency: str) -> list[Account]:
-        return [Account.merchant(merchant_id, kind, currency) for kind in cls.KINDS]
+    def accounts(cls, merchant_id: str, currency: str, livemode: bool = False) -> list[Account]:
+        return [Account.merchant(merchant_id, kind, currency, livemode) for kind in cls.KINDS]
 
     @classmethod
-    def from_raw(cls, merchant_id: str, currency: str, raw: Mapping[Account, int]) -> MerchantFunds:
+    def from_raw(
+        cls, merchant_id: str, currency: str, raw: Mapping[Account, int], livemode: bool = False
+    ) -> MerchantFunds:
         """From raw sums of postings (debit positive), missing accounts reading zero."""
+        accounts = cls.accounts(merchant_id, currency, livemode)
         values = {
             kind.value: account.normal_balance(raw.get(account, 0))
-            for kind, account in zip(cls.KINDS, cls.accounts(merchant_id, currency), strict=True)
+            for kind, account in zip(cls.KINDS, accounts, strict=True)
         }
-        return cls(merchant_id, currency, **values)
+        return cls(merchant_id, currency, livemode=livemode, **values)
 
     def account(self, kind: AccountKind) -> Account:
-        return Account.merchant(self.merchant_id, kind, self.currency)
+        return Account.merchant(self.merchant_id, kind, self.currency, self.livemode)
 
 
 @dataclass(frozen=True)
@@ -230,6 +240,7 @@ class ChargeState:
     refunded: int = 0  # presentment minor units of refunds not failed
     fee_refunded: int = 0  # settlement minor units of fees given back by refunds
     disputed: int = 0  # presentment minor units under an open or lost dispute
+    livemode: bool = False  # the mode of the payment, so of every entry of the charge
 
     @property
     def refundable(self) -> int:

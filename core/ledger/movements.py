@@ -66,8 +66,15 @@ K = AccountKind
 class _Book:
     """The postings of one entry in the making: repeats merge, zeros drop out."""
 
-    def __init__(self) -> None:
+    def __init__(self, livemode: bool) -> None:
         self._amounts: dict[Account, int] = {}
+        self.livemode = livemode
+
+    def merchant(self, merchant_id: str, kind: AccountKind, currency: str) -> Account:
+        return Account.merchant(merchant_id, kind, currency, self.livemode)
+
+    def platform(self, kind: AccountKind, currency: str) -> Account:
+        return Account.platform(kind, currency, self.livemode)
 
     def debit(self, account: Account, amount: int) -> None:
         self._add(account, amount, amount)
@@ -86,8 +93,8 @@ class _Book:
             if received != paid:
                 raise ValueError("a same-currency transfer cannot change the amount")
             return
-        self.credit(Account.platform(K.FX, received.currency), received.amount)
-        self.debit(Account.platform(K.FX, paid.currency), paid.amount)
+        self.credit(self.platform(K.FX, received.currency), received.amount)
+        self.debit(self.platform(K.FX, paid.currency), paid.amount)
 
     def postings(self) -> tuple[Posting, ...]:
         return tuple(Posting(a, amount) for a, amount in self._amounts.items() if amount)
@@ -111,6 +118,7 @@ class _Book:
             source=source,
             postings=self.postings(),
             created=created,
+            livemode=self.livemode,
             **details,
         )
 
@@ -190,11 +198,15 @@ def _require_amount(money: Money, field: str) -> None:
         raise InvalidArgument.field(field, f"must be at most {MAX_AMOUNT}")
 
 
-def _require_funds(funds: MerchantFunds, merchant_id: str, currency: str) -> None:
-    if (funds.merchant_id, funds.currency) != (merchant_id, currency):
+def _require_funds(
+    funds: MerchantFunds, merchant_id: str, currency: str, livemode: bool | None = None
+) -> None:
+    if (funds.merchant_id, funds.currency) != (merchant_id, currency) or (
+        livemode is not None and funds.livemode != livemode
+    ):
         raise ValueError(
             f"funds of {funds.merchant_id} in {funds.currency} given for "
-            f"{merchant_id} in {currency}"
+            f"{merchant_id} in {currency} (livemode {livemode})"
         )
 
 
@@ -212,8 +224,8 @@ def _withdrawn(opened: JournalEntry) -> tuple[Money, Money, Money]:
     if currency == disputed.currency:
         held = disputed
     else:
-        held = Money(-opened.raw(Account.platform(K.FX, currency)), currency)
-    fees = Account.merchant(opened.merchant_id, K.FEES, currency)
+        held = Money(-opened.raw(Account.platform(K.FX, currency, opened.livemode)), currency)
+    fees = Account.merchant(opened.merchant_id, K.FEES, currency, opened.livemode)
     return disputed, held, Money(-opened.raw(fees), currency)
 
 
@@ -231,6 +243,7 @@ def capture(
     terms: MerchantTerms,
     fx: FxRate | None,
     reference: str = "",
+    livemode: bool = False,
 ) -> JournalEntry:
     """A capture of `amount` (charge currency C) with processing `fee` (also in C).
 
@@ -246,11 +259,11 @@ def capture(
     settlement = terms.settlement_currency
     gross_s = convert_to(amount, settlement, fx)
     fee_s = convert_to(fee, settlement, fx)
-    book = _Book()
-    book.debit(Account.platform(K.ACQUIRER_CLEARING, amount.currency), amount.amount)
+    book = _Book(livemode)
+    book.debit(book.platform(K.ACQUIRER_CLEARING, amount.currency), amount.amount)
     book.through_fx(amount, gross_s)
-    book.credit(Account.merchant(merchant_id, K.PENDING, settlement), gross_s.amount - fee_s.amount)
-    book.credit(Account.merchant(merchant_id, K.FEES, settlement), fee_s.amount)
+    book.credit(book.merchant(merchant_id, K.PENDING, settlement), gross_s.amount - fee_s.amount)
+    book.credit(book.merchant(merchant_id, K.FEES, settlement), fee_s.amount)
     return book.entry(
         EntryKind.CAPTURE,
         id=entry_id,
@@ -297,7 +310,7 @@ def refund(
             "amount", f"is more than the {charge.refundable} minor units left to refund"
         )
     settlement = charge.settlement_currency
-    _require_funds(funds, charge.merchant_id, settlement)
+    _require_funds(funds, charge.merchant_id, settlement, charge.livemode)
     refund_s = convert_to(amount, settlement, fx)
     fee_back = 0
     if return_fee:
@@ -305,14 +318,14 @@ def refund(
         empties_charge = amount.amount == charge.refundable and charge.disputed == 0
         share = prorated_fee(charge.fee.amount, amount.amount, charge.captured.amount)
         fee_back = max(0, min(fee_left if empties_charge else share, fee_left, refund_s.amount))
-    book = _Book()
+    book = _Book(charge.livemode)
     # A refund is owed to the cardholder whatever the merchant's balance: what available
     # and pending cannot pay becomes the merchant's debt (receivable), repaid by later
     # funds, as with disputes. Refusing it would strand the customer.
     _debit_funds(book, funds, plan_debit(funds, refund_s.amount - fee_back, allow_receivable=True))
     book.debit(funds.account(K.FEES), fee_back)
     book.through_fx(refund_s, amount)
-    book.credit(Account.merchant(charge.merchant_id, K.REFUNDS, amount.currency), amount.amount)
+    book.credit(book.merchant(charge.merchant_id, K.REFUNDS, amount.currency), amount.amount)
     return book.entry(
         EntryKind.REFUND,
         id=entry_id,
@@ -330,9 +343,9 @@ def refund_succeeded(*, entry_id: str, at: datetime, refund: JournalEntry) -> Jo
     _require_kind(refund, EntryKind.REFUND)
     assert refund.presentment is not None
     amount = refund.presentment
-    book = _Book()
-    book.debit(Account.merchant(refund.merchant_id, K.REFUNDS, amount.currency), amount.amount)
-    book.credit(Account.platform(K.ACQUIRER_CLEARING, amount.currency), amount.amount)
+    book = _Book(refund.livemode)
+    book.debit(book.merchant(refund.merchant_id, K.REFUNDS, amount.currency), amount.amount)
+    book.credit(book.platform(K.ACQUIRER_CLEARING, amount.currency), amount.amount)
     return book.entry(
         EntryKind.REFUND_SUCCEEDED,
         id=entry_id,
@@ -351,8 +364,8 @@ def refund_failed(
     """The refund bounced: the REFUND entry undone at its own rate, funds back to available
     (repaying any receivable first), the fee share taken back."""
     _require_kind(refund, EntryKind.REFUND)
-    _require_funds(funds, refund.merchant_id, funds.currency)
-    book = _Book()
+    _require_funds(funds, refund.merchant_id, funds.currency, refund.livemode)
+    book = _Book(refund.livemode)
     back = 0
     for posting in refund.postings:
         kind = posting.account.kind
@@ -416,14 +429,14 @@ def dispute_opened(
         )
     if dispute_fee.currency != settlement or dispute_fee.amount < 0:
         raise ValueError("the dispute fee is a non-negative amount in the settlement currency")
-    _require_funds(funds, charge.merchant_id, settlement)
+    _require_funds(funds, charge.merchant_id, settlement, charge.livemode)
     held = convert_to(amount, settlement, fx)
-    book = _Book()
+    book = _Book(charge.livemode)
     total = held.amount + dispute_fee.amount
     _debit_funds(book, funds, plan_debit(funds, total, allow_receivable=True))
     book.credit(funds.account(K.FEES), dispute_fee.amount)
     book.through_fx(held, amount)
-    book.credit(Account.merchant(charge.merchant_id, K.DISPUTES, amount.currency), amount.amount)
+    book.credit(book.merchant(charge.merchant_id, K.DISPUTES, amount.currency), amount.amount)
     return book.entry(
         EntryKind.DISPUTE_OPENED,
         id=entry_id,
@@ -454,10 +467,10 @@ def dispute_won(
     """
     _require_kind(opened, EntryKind.DISPUTE_OPENED)
     disputed, held, dispute_fee = _withdrawn(opened)
-    _require_funds(funds, opened.merchant_id, held.currency)
+    _require_funds(funds, opened.merchant_id, held.currency, opened.livemode)
     fee_back = dispute_fee.amount if return_fee else 0
-    book = _Book()
-    book.debit(Account.merchant(opened.merchant_id, K.DISPUTES, disputed.currency), disputed.amount)
+    book = _Book(opened.livemode)
+    book.debit(book.merchant(opened.merchant_id, K.DISPUTES, disputed.currency), disputed.amount)
     book.through_fx(disputed, held)
     book.debit(funds.account(K.FEES), fee_back)
     _credit_funds(book, funds, held.amount + fee_back)
@@ -483,9 +496,9 @@ def dispute_lost(*, entry_id: str, at: datetime, opened: JournalEntry) -> Journa
     """
     _require_kind(opened, EntryKind.DISPUTE_OPENED)
     disputed, _, _ = _withdrawn(opened)
-    book = _Book()
-    book.debit(Account.merchant(opened.merchant_id, K.DISPUTES, disputed.currency), disputed.amount)
-    book.credit(Account.platform(K.ACQUIRER_CLEARING, disputed.currency), disputed.amount)
+    book = _Book(opened.livemode)
+    book.debit(book.merchant(opened.merchant_id, K.DISPUTES, disputed.currency), disputed.amount)
+    book.credit(book.platform(K.ACQUIRER_CLEARING, disputed.currency), disputed.amount)
     return book.entry(
         EntryKind.DISPUTE_LOST,
         id=entry_id,
@@ -540,9 +553,9 @@ def payout(
         raise InsufficientFunds(
             currency=amount.currency, needed=amount.amount, available=max(funds.available, 0)
         )
-    book = _Book()
+    book = _Book(funds.livemode)
     book.debit(funds.account(K.AVAILABLE), amount.amount)
-    book.credit(Account.platform(K.PAYOUTS_IN_TRANSIT, amount.currency), amount.amount)
+    book.credit(book.platform(K.PAYOUTS_IN_TRANSIT, amount.currency), amount.amount)
     return book.entry(
         EntryKind.PAYOUT,
         id=entry_id,
@@ -558,8 +571,8 @@ def payout_failed(
     """The bank returned the payout: DR payouts_in_transit, CR receivable/available."""
     _require_kind(payout, EntryKind.PAYOUT)
     in_transit = next(p for p in payout.postings if p.account.kind is K.PAYOUTS_IN_TRANSIT)
-    _require_funds(funds, payout.merchant_id, in_transit.currency)
-    book = _Book()
+    _require_funds(funds, payout.merchant_id, in_transit.currency, payout.livemode)
+    book = _Book(payout.livemode)
     book.debit(in_transit.account, -in_transit.amount)
     _credit_funds(book, funds, -in_transit.amount)
     return book.entry(
@@ -588,7 +601,7 @@ def fee(
     the rest owed as a receivable. DR merchant funds:S, CR merchant fees:S."""
     _require_amount(amount, "amount")
     _require_funds(funds, funds.merchant_id, amount.currency)
-    book = _Book()
+    book = _Book(funds.livemode)
     _debit_funds(book, funds, plan_debit(funds, amount.amount, allow_receivable=True))
     book.credit(funds.account(K.FEES), amount.amount)
     return book.entry(
@@ -618,8 +631,8 @@ def adjustment(
     if not description:
         raise InvalidArgument.field("description", "an adjustment says why")
     _require_funds(funds, funds.merchant_id, amount.currency)
-    platform = Account.platform(K.ADJUSTMENTS, amount.currency)
-    book = _Book()
+    book = _Book(funds.livemode)
+    platform = book.platform(K.ADJUSTMENTS, amount.currency)
     if amount.amount > 0:
         book.debit(platform, amount.amount)
         _credit_funds(book, funds, amount.amount)
@@ -648,7 +661,7 @@ def release_pending(
     moved = min(max(due.amount, 0), max(funds.pending, 0))
     if moved == 0:
         return None
-    book = _Book()
+    book = _Book(funds.livemode)
     book.debit(funds.account(K.PENDING), moved)
     _credit_funds(book, funds, moved)
     return book.entry(
@@ -666,7 +679,7 @@ def hold_reserve(
     """Risk holds part of the available balance: DR available, CR reserve."""
     _require_amount(amount, "amount")
     _require_funds(funds, funds.merchant_id, amount.currency)
-    book = _Book()
+    book = _Book(funds.livemode)
     _debit_funds(book, funds, plan_debit(funds, amount.amount, sources=(K.AVAILABLE,)))
     book.credit(funds.account(K.RESERVE), amount.amount)
     return book.entry(
@@ -684,7 +697,7 @@ def release_reserve(
     """DR reserve, CR receivable/available; never more than the reserve holds."""
     _require_amount(amount, "amount")
     _require_funds(funds, funds.merchant_id, amount.currency)
-    book = _Book()
+    book = _Book(funds.livemode)
     _debit_funds(book, funds, plan_debit(funds, amount.amount, sources=(K.RESERVE,)))
     _credit_funds(book, funds, amount.amount)
     return book.entry(
@@ -697,16 +710,22 @@ def release_reserve(
 
 
 def sweep_fees(
-    *, entry_id: str, at: datetime, merchant_id: str, source: str, amount: Money
+    *,
+    entry_id: str,
+    at: datetime,
+    merchant_id: str,
+    source: str,
+    amount: Money,
+    livemode: bool = False,
 ) -> JournalEntry:
     """Moves fees from the merchant's FEES sub-ledger to the platform's FEE_REVENUE, so that
     platform revenue gets one posting per merchant per sweep, not one per capture. A
     negative amount moves revenue back (fees returned by refunds after the last sweep)."""
     if amount.amount == 0:
         raise InvalidArgument.field("amount", "must be non-zero")
-    fees = Account.merchant(merchant_id, K.FEES, amount.currency)
-    revenue = Account.platform(K.FEE_REVENUE, amount.currency)
-    book = _Book()
+    book = _Book(livemode)
+    fees = book.merchant(merchant_id, K.FEES, amount.currency)
+    revenue = book.platform(K.FEE_REVENUE, amount.currency)
     if amount.amount > 0:
         book.debit(fees, amount.amount)
         book.credit(revenue, amount.amount)

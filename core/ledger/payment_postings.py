@@ -41,6 +41,11 @@ class LedgerBookkeeping:
         )
         if attempt is None or event.amount is None:
             raise LookupError(f"capture event of {event.payment_intent_id} names no attempt")
+        intent = saved.intent_of(event.payment_intent_id) or await uow.payment_intents.get(
+            event.merchant_id, event.payment_intent_id
+        )
+        if intent is None:
+            raise LookupError(f"capture event names a missing intent {event.payment_intent_id}")
         await self._hooks.on_capture(
             uow,
             event.merchant_id,
@@ -50,6 +55,7 @@ class LedgerBookkeeping:
             attempt.payment_method_type,
             event.occurred_at,
             capture_reference=attempt.capture_reference,
+            livemode=intent.livemode,
         )
 
     async def _refund_sent(self, uow: UnitOfWork, event: PaymentEvent) -> None:

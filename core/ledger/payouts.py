@@ -88,7 +88,8 @@ class Payouts:
     async def get(self, caller: Principal, payout_id: str) -> Payout:
         async with self._uow() as uow:
             found = await uow.payouts.get(caller.merchant_id, payout_id)
-        if found is None:
+        # Another mode's payout does not exist for the caller, like another merchant's.
+        if found is None or found.livemode != caller.livemode:
             raise NotFound(f"No such payout: {payout_id[:40]!r}", metadata={"param": "id"})
         return found
 
@@ -104,12 +105,13 @@ class Payouts:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
-            if starting_after and (
-                await uow.payouts.get(caller.merchant_id, starting_after) is None
-            ):
-                raise unknown_cursor()
+            if starting_after:
+                cursor = await uow.payouts.get(caller.merchant_id, starting_after)
+                if cursor is None or cursor.livemode != caller.livemode:
+                    raise unknown_cursor()
             rows = await uow.payouts.list(
                 caller.merchant_id,
+                livemode=caller.livemode,
                 limit=limit + 1,
                 starting_after=starting_after or None,
                 status=status,
@@ -128,7 +130,7 @@ class Payouts:
                     merchant_id=arrived.merchant_id,
                     type=EventType.PAYOUT_PAID.value,
                     obj=arrived,
-                    livemode=False,
+                    livemode=arrived.livemode,
                     at=now,
                 )
             await uow.commit()
@@ -160,6 +162,7 @@ class Payouts:
                 now=now,
                 minimum=terms.payout_minimum,
                 settlement_id=settlement.id,
+                livemode=settlement.livemode,
             )
         except FailedPrecondition:  # nothing available, or less than the minimum
             await uow.settlements.set_payout(settlement.id, AutomaticPayout.SKIPPED)
@@ -190,6 +193,7 @@ class Payouts:
             currency=currency,
             amount=amount,
             minimum=minimum,
+            livemode=livemode,
         )
         sent = -entry.raw(next(p.account for p in entry.postings if p.amount < 0))
         payout = Payout(
@@ -204,6 +208,7 @@ class Payouts:
             balance_transaction_id=entry.id,
             settlement_id=settlement_id,
             description=description,
+            livemode=livemode,
         )
         await uow.payouts.add(payout)
         await self._events.publish(

@@ -50,9 +50,10 @@ class LedgerRepository(Protocol):
         business state change. Raises core.shared.errors.AlreadyExists for a known id."""
         ...
 
-    async def lock_funds(self, merchant_id: str, currency: str) -> None:
-        """Serializes debits of one merchant's funds in one currency until the transaction
-        ends (PostgreSQL: pg_advisory_xact_lock on a hash of merchant and currency).
+    async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
+        """Serializes debits of one merchant's funds in one currency and mode until the
+        transaction ends (PostgreSQL: pg_advisory_xact_lock on a hash of merchant, currency
+        and mode).
 
         Take it before reading the balances a debit is planned from. Credits (captures)
         never take it: they can only raise a balance, so a debit that misses a concurrent
@@ -66,8 +67,10 @@ class LedgerRepository(Protocol):
         in the answer."""
         ...
 
-    async def merchant_accounts(self, merchant_id: str) -> dict[Account, int]:
-        """Raw balances of every account of the merchant that has postings."""
+    async def merchant_accounts(
+        self, merchant_id: str, livemode: bool = False
+    ) -> dict[Account, int]:
+        """Raw balances of every account of the merchant in that mode that has postings."""
         ...
 
     async def get(self, merchant_id: str, entry_id: str) -> JournalEntry | None:
@@ -98,12 +101,13 @@ class LedgerRepository(Protocol):
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         type: BalanceTransactionType | None = None,
         source: str | None = None,
     ) -> Sequence[BalanceTransaction]:
-        """Up to `limit`, newest first, older than `starting_after` when given."""
+        """Up to `limit` of one mode, newest first, older than `starting_after` when given."""
         ...
 
 
@@ -145,14 +149,14 @@ class LedgerScope(Protocol):
 
 
 class SettlementRepository(Protocol):
-    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str]]:
-        """(merchant_id, currency) of every merchant with balance transactions available by
-        `cutoff` that no settlement holds yet."""
+    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str, bool]]:
+        """(merchant_id, currency, livemode) of every merchant book with balance
+        transactions available by `cutoff` that no settlement holds yet."""
         ...
 
     async def add(self, settlement: Settlement) -> bool:
         """Inserts a PENDING settlement; False (and nothing written) when the merchant
-        already has one for that currency and day."""
+        already has one for that currency, day and mode."""
         ...
 
     async def claim(self, day: date) -> Settlement | None:
@@ -161,11 +165,11 @@ class SettlementRepository(Protocol):
         ...
 
     async def take_due(
-        self, merchant_id: str, currency: str, cutoff: datetime
+        self, merchant_id: str, currency: str, cutoff: datetime, livemode: bool = False
     ) -> Sequence[DueTransaction]:
         """Removes from the unsettled queue, and returns oldest first, the merchant's
-        balance transactions in `currency` available by `cutoff`, each with what its
-        entry did to the merchant's pending account in that currency."""
+        balance transactions of one mode in `currency` available by `cutoff`, each with
+        what its entry did to the merchant's pending account in that currency."""
         ...
 
     async def complete(self, settlement: Settlement, lines: Sequence[BalanceTransaction]) -> None:
@@ -175,9 +179,14 @@ class SettlementRepository(Protocol):
     async def get(self, merchant_id: str, settlement_id: str) -> Settlement | None: ...
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Settlement]:
-        """Newest first."""
+        """One mode's, newest first."""
         ...
 
     async def lines(self, merchant_id: str, settlement_id: str) -> Sequence[BalanceTransaction]:
@@ -202,11 +211,12 @@ class PayoutRepository(Protocol):
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         status: PayoutStatus | None = None,
     ) -> Sequence[Payout]:
-        """Newest first."""
+        """One mode's, newest first."""
         ...
 
     async def mark_arrived(self, now: datetime) -> Sequence[Payout]:
@@ -228,9 +238,14 @@ class DisputeRepository(Protocol):
         ...
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Dispute]:
-        """Newest first."""
+        """One mode's, newest first."""
         ...
 
     async def update(self, dispute: Dispute) -> None:

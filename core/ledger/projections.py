@@ -78,6 +78,7 @@ def balance_transaction(entry: JournalEntry) -> BalanceTransaction | None:
         created=entry.created,
         exchange_rate=entry.fx.rate if entry.fx is not None else None,
         description=entry.description,
+        livemode=entry.livemode,
     )
 
 
@@ -96,6 +97,8 @@ def charge_state(entries: Iterable[JournalEntry]) -> ChargeState | None:
     for entry in entries:
         if entry.payment_intent_id != first.payment_intent_id:
             raise ValueError(f"{entry.id} belongs to {entry.payment_intent_id}")
+        if entry.livemode != first.livemode:
+            raise ValueError(f"{entry.id} is not in its payment's mode")
         amount = entry.presentment.amount if entry.presentment is not None else 0
         fees = [p for p in entry.postings if p.account.kind is AccountKind.FEES]
         if any(p.currency != settlement for p in fees):
@@ -121,6 +124,7 @@ def charge_state(entries: Iterable[JournalEntry]) -> ChargeState | None:
         refunded=refunded,
         fee_refunded=fee_refunded,
         disputed=disputed,
+        livemode=first.livemode,
     )
 
 

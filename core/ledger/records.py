@@ -105,6 +105,8 @@ class Settlement:
     fees_swept: int = 0  # moved from the merchant's fees sub-ledger to platform revenue
     automatic_payout: AutomaticPayout = AutomaticPayout.NOT_DUE
     payout_id: str = ""
+    # Test and live money settle apart: one settlement per (merchant, currency, day, mode).
+    livemode: bool = False
 
     def completed(
         self,
@@ -167,6 +169,9 @@ class Payout:
     balance_transaction_id: str  # the PAYOUT entry
     settlement_id: str = ""  # the settlement an automatic payout followed
     description: str = ""
+    # Paid from the book of this mode only. A test payout goes to a simulated bank: it
+    # runs the same states, and no money leaves the platform.
+    livemode: bool = False
 
     @staticmethod
     def arrival_for(created: datetime) -> datetime:
@@ -240,6 +245,7 @@ class Dispute:
     # The DISPUTE balance transactions: the withdrawal at opening, and the reinstatement
     # when won. A lost dispute has no second one: the money left at opening.
     balance_transactions: tuple[str, ...] = ()
+    livemode: bool = False  # the disputed payment's mode
 
     @property
     def is_open(self) -> bool:

@@ -59,7 +59,7 @@ class SettlementBatch:
         if now < cutoff:
             raise InvalidArgument.field("day", f"{day.isoformat()} has not begun yet")
         async with self._uow() as uow:
-            for merchant_id, currency in await uow.settlements.due_accounts(cutoff):
+            for merchant_id, currency, livemode in await uow.settlements.due_accounts(cutoff):
                 await uow.settlements.add(
                     Settlement(
                         id=self._ids.new("st"),
@@ -68,6 +68,7 @@ class SettlementBatch:
                         day=day,
                         cutoff=cutoff,
                         created=now,
+                        livemode=livemode,
                     )
                 )
             await uow.commit()
@@ -81,26 +82,42 @@ class SettlementBatch:
             claimed = await uow.settlements.claim(day)
             if claimed is None:
                 return None
-            merchant_id, currency = claimed.merchant_id, claimed.currency
+            merchant_id, currency, livemode = (
+                claimed.merchant_id,
+                claimed.currency,
+                claimed.livemode,
+            )
             keeper = Bookkeeper(uow.fx_rates, self._ids, FixedClock(now))
-            await uow.ledger.lock_funds(merchant_id, currency)
-            taken = list(await uow.settlements.take_due(merchant_id, currency, claimed.cutoff))
+            await uow.ledger.lock_funds(merchant_id, currency, livemode)
+            taken = list(
+                await uow.settlements.take_due(merchant_id, currency, claimed.cutoff, livemode)
+            )
             lines = [d.transaction for d in taken]
             released = swept = 0
             due = Settlement.to_release(taken)
             if due > 0:
                 release = await keeper.release_pending(
-                    uow.ledger, merchant_id=merchant_id, source=claimed.id, due=Money(due, currency)
+                    uow.ledger,
+                    merchant_id=merchant_id,
+                    source=claimed.id,
+                    due=Money(due, currency),
+                    livemode=livemode,
                 )
                 if release is not None:
                     released = release.raw(
-                        Account.merchant(merchant_id, AccountKind.PENDING, currency)
+                        Account.merchant(merchant_id, AccountKind.PENDING, currency, livemode)
                     )
             sweep = await keeper.sweep_fees(
-                uow.ledger, merchant_id=merchant_id, source=claimed.id, currency=currency
+                uow.ledger,
+                merchant_id=merchant_id,
+                source=claimed.id,
+                currency=currency,
+                livemode=livemode,
             )
             if sweep is not None:
-                swept = sweep.raw(Account.merchant(merchant_id, AccountKind.FEES, currency))
+                swept = sweep.raw(
+                    Account.merchant(merchant_id, AccountKind.FEES, currency, livemode)
+                )
             completed = claimed.completed(lines, released=released, fees_swept=swept, at=now)
             await uow.settlements.complete(completed, lines)
             await self._events.publish(
@@ -108,11 +125,16 @@ class SettlementBatch:
                 merchant_id=merchant_id,
                 type=EventType.SETTLEMENT_COMPLETED.value,
                 obj=completed,
-                livemode=False,
+                livemode=livemode,
                 at=now,
             )
             await uow.commit()
         return completed
+
+
+def _visible(caller: Principal, settlement: Settlement | None) -> bool:
+    """Another mode's settlement does not exist for the caller, like another merchant's."""
+    return settlement is not None and settlement.livemode == caller.livemode
 
 
 class Settlements:
@@ -128,20 +150,22 @@ class Settlements:
         limit = page_limit(limit, violations)
         violations.raise_if_any()
         async with self._uow() as uow:
-            if (
-                starting_after
-                and await uow.settlements.get(caller.merchant_id, starting_after) is None
+            if starting_after and not _visible(
+                caller, await uow.settlements.get(caller.merchant_id, starting_after)
             ):
                 raise unknown_cursor()
             rows = await uow.settlements.list(
-                caller.merchant_id, limit=limit + 1, starting_after=starting_after or None
+                caller.merchant_id,
+                livemode=caller.livemode,
+                limit=limit + 1,
+                starting_after=starting_after or None,
             )
         return Page.from_overfetch(list(rows), limit)
 
     async def get(self, caller: Principal, settlement_id: str) -> Settlement:
         async with self._uow() as uow:
             found = await uow.settlements.get(caller.merchant_id, settlement_id)
-        if found is None:
+        if found is None or not _visible(caller, found):
             raise NotFound(f"No such settlement: {settlement_id[:40]!r}", metadata={"param": "id"})
         return found
 
@@ -150,7 +174,7 @@ class Settlements:
         header and a zero TOTAL line)."""
         async with self._uow() as uow:
             found = await uow.settlements.get(caller.merchant_id, settlement_id)
-            if found is None:
+            if found is None or not _visible(caller, found):
                 raise NotFound(
                     f"No such settlement: {settlement_id[:40]!r}", metadata={"param": "id"}
                 )

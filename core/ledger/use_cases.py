@@ -52,9 +52,11 @@ class Bookkeeper:
         amount: Money,
         payment_method: str,
         reference: str = "",
+        livemode: bool = False,
     ) -> JournalEntry:
         """Credits a capture's net to pending; never takes the debit lock. `reference` is
-        the capture's reference at the acquirer (disputes and reconciliation match on it)."""
+        the capture's reference at the acquirer (disputes and reconciliation match on it);
+        `livemode` the payment's mode, the book the charge and all that follows it is in."""
         at = self._clock.now()
         try:
             fx = await self._rate(amount.currency, terms.settlement_currency, at)
@@ -73,6 +75,7 @@ class Bookkeeper:
             terms=terms,
             fx=fx,
             reference=reference,
+            livemode=livemode,
         )
         await ledger.append(entry)
         return entry
@@ -96,7 +99,9 @@ class Bookkeeper:
             charge=charge,
             amount=amount,
             fx=await self._rate(amount.currency, charge.settlement_currency, at),
-            funds=await self._funds(ledger, merchant_id, charge.settlement_currency),
+            funds=await self._funds(
+                ledger, merchant_id, charge.settlement_currency, charge.livemode
+            ),
             return_fee=terms.pricing.refund_fees,
         )
         await ledger.append(entry)
@@ -119,12 +124,12 @@ class Bookkeeper:
             )
         else:
             currency = opened.settlement_currency
-            await ledger.lock_funds(merchant_id, currency)
+            await ledger.lock_funds(merchant_id, currency, opened.livemode)
             entry = movements.refund_failed(
                 entry_id=self._ids.new("txn"),
                 at=self._clock.now(),
                 refund=opened,
-                funds=await self._funds(ledger, merchant_id, currency),
+                funds=await self._funds(ledger, merchant_id, currency, opened.livemode),
             )
         await ledger.append(entry)
         return entry
@@ -151,7 +156,9 @@ class Bookkeeper:
             amount=disputed,
             dispute_fee=terms.pricing.dispute_fee_for(charge.settlement_currency),
             fx=await self._rate(disputed.currency, charge.settlement_currency, at),
-            funds=await self._funds(ledger, merchant_id, charge.settlement_currency),
+            funds=await self._funds(
+                ledger, merchant_id, charge.settlement_currency, charge.livemode
+            ),
         )
         await ledger.append(entry)
         return entry
@@ -173,12 +180,12 @@ class Bookkeeper:
             return closed
         if won:
             currency = opened.settlement_currency
-            await ledger.lock_funds(merchant_id, currency)
+            await ledger.lock_funds(merchant_id, currency, opened.livemode)
             entry = movements.dispute_won(
                 entry_id=self._ids.new("txn"),
                 at=self._clock.now(),
                 opened=opened,
-                funds=await self._funds(ledger, merchant_id, currency),
+                funds=await self._funds(ledger, merchant_id, currency, opened.livemode),
                 return_fee=terms.pricing.refund_dispute_fee_on_win,
             )
         else:
@@ -197,11 +204,12 @@ class Bookkeeper:
         currency: str,
         amount: int | None = None,
         minimum: int = 1,
+        livemode: bool = False,
     ) -> JournalEntry:
-        """Pays out `amount` (None: everything available); InsufficientFunds if it would
-        take available below zero."""
-        await ledger.lock_funds(merchant_id, currency)
-        funds = await self._funds(ledger, merchant_id, currency)
+        """Pays out `amount` (None: everything available in the mode's book);
+        InsufficientFunds if it would take available below zero."""
+        await ledger.lock_funds(merchant_id, currency, livemode)
+        funds = await self._funds(ledger, merchant_id, currency, livemode)
         decision = movements.decide_payout(funds.available, amount, minimum=minimum)
         if not decision.approved:
             raise FailedPrecondition(
@@ -229,12 +237,12 @@ class Bookkeeper:
         if closed is not None:
             return closed
         currency = opened.settlement_currency
-        await ledger.lock_funds(merchant_id, currency)
+        await ledger.lock_funds(merchant_id, currency, opened.livemode)
         entry = movements.payout_failed(
             entry_id=self._ids.new("txn"),
             at=self._clock.now(),
             payout=opened,
-            funds=await self._funds(ledger, merchant_id, currency),
+            funds=await self._funds(ledger, merchant_id, currency, opened.livemode),
         )
         await ledger.append(entry)
         return entry
@@ -247,14 +255,15 @@ class Bookkeeper:
         source: str,
         amount: Money,
         description: str = "",
+        livemode: bool = False,
     ) -> JournalEntry:
-        await ledger.lock_funds(merchant_id, amount.currency)
+        await ledger.lock_funds(merchant_id, amount.currency, livemode)
         entry = movements.fee(
             entry_id=self._ids.new("txn"),
             at=self._clock.now(),
             source=source,
             amount=amount,
-            funds=await self._funds(ledger, merchant_id, amount.currency),
+            funds=await self._funds(ledger, merchant_id, amount.currency, livemode),
             description=description,
         )
         await ledger.append(entry)
@@ -268,41 +277,55 @@ class Bookkeeper:
         source: str,
         amount: Money,
         description: str,
+        livemode: bool = False,
     ) -> JournalEntry:
-        await ledger.lock_funds(merchant_id, amount.currency)
+        await ledger.lock_funds(merchant_id, amount.currency, livemode)
         entry = movements.adjustment(
             entry_id=self._ids.new("txn"),
             at=self._clock.now(),
             source=source,
             amount=amount,
-            funds=await self._funds(ledger, merchant_id, amount.currency),
+            funds=await self._funds(ledger, merchant_id, amount.currency, livemode),
             description=description,
         )
         await ledger.append(entry)
         return entry
 
     async def release_pending(
-        self, ledger: LedgerRepository, *, merchant_id: str, source: str, due: Money
+        self,
+        ledger: LedgerRepository,
+        *,
+        merchant_id: str,
+        source: str,
+        due: Money,
+        livemode: bool = False,
     ) -> JournalEntry | None:
         """For the settlement batch: moves captures that came due to available."""
-        await ledger.lock_funds(merchant_id, due.currency)
+        await ledger.lock_funds(merchant_id, due.currency, livemode)
         entry = movements.release_pending(
             entry_id=self._ids.new("txn"),
             at=self._clock.now(),
             source=source,
             due=due,
-            funds=await self._funds(ledger, merchant_id, due.currency),
+            funds=await self._funds(ledger, merchant_id, due.currency, livemode),
         )
         if entry is not None:
             await ledger.append(entry)
         return entry
 
     async def sweep_fees(
-        self, ledger: LedgerRepository, *, merchant_id: str, source: str, currency: str
+        self,
+        ledger: LedgerRepository,
+        *,
+        merchant_id: str,
+        source: str,
+        currency: str,
+        livemode: bool = False,
     ) -> JournalEntry | None:
         """For the settlement batch: moves what the merchant's FEES sub-ledger holds in
-        `currency` to platform revenue. None when it holds nothing."""
-        fees = Account.merchant(merchant_id, AccountKind.FEES, currency)
+        `currency` (in one mode) to that mode's platform revenue. None when it holds
+        nothing."""
+        fees = Account.merchant(merchant_id, AccountKind.FEES, currency, livemode)
         held = fees.normal_balance((await ledger.balances([fees]))[fees])
         if held == 0:
             return None
@@ -312,6 +335,7 @@ class Bookkeeper:
             merchant_id=merchant_id,
             source=source,
             amount=Money(held, currency),
+            livemode=livemode,
         )
         await ledger.append(entry)
         return entry
@@ -325,10 +349,10 @@ class Bookkeeper:
         return rate
 
     async def _funds(
-        self, ledger: LedgerRepository, merchant_id: str, currency: str
+        self, ledger: LedgerRepository, merchant_id: str, currency: str, livemode: bool
     ) -> MerchantFunds:
-        raw = await ledger.balances(MerchantFunds.accounts(merchant_id, currency))
-        return MerchantFunds.from_raw(merchant_id, currency, raw)
+        raw = await ledger.balances(MerchantFunds.accounts(merchant_id, currency, livemode))
+        return MerchantFunds.from_raw(merchant_id, currency, raw, livemode)
 
     async def _charge(
         self, ledger: LedgerRepository, merchant_id: str, payment_intent_id: str
@@ -341,7 +365,7 @@ class Bookkeeper:
                 f"Payment {payment_intent_id[:40]!r} has no capture to refund or dispute.",
                 reason="CHARGE_NOT_CAPTURED",
             )
-        await ledger.lock_funds(merchant_id, charge.settlement_currency)
+        await ledger.lock_funds(merchant_id, charge.settlement_currency, charge.livemode)
         locked = charge_state(await ledger.entries_for_payment(merchant_id, payment_intent_id))
         assert locked is not None
         return locked
@@ -372,9 +396,11 @@ class Bookkeeper:
         )
 
 
-async def get_balance(ledger: LedgerRepository, merchant_id: str) -> MerchantBalance:
-    """GET /v1/balance."""
-    return merchant_balance(await ledger.merchant_accounts(merchant_id))
+async def get_balance(
+    ledger: LedgerRepository, merchant_id: str, livemode: bool = False
+) -> MerchantBalance:
+    """GET /v1/balance: the book of the caller's mode only."""
+    return merchant_balance(await ledger.merchant_accounts(merchant_id, livemode))
 
 
 async def list_balance_transactions(
@@ -385,15 +411,19 @@ async def list_balance_transactions(
     starting_after: str = "",
     type: BalanceTransactionType | None = None,
     source: str = "",
+    livemode: bool = False,
 ) -> Page[BalanceTransaction]:
-    """GET /v1/balance_transactions."""
+    """GET /v1/balance_transactions, of the caller's mode only."""
     violations = Violations()
     limit = page_limit(limit, violations)
     violations.raise_if_any()
-    if starting_after and await ledger.balance_transaction(merchant_id, starting_after) is None:
-        raise unknown_cursor()
+    if starting_after:
+        cursor = await ledger.balance_transaction(merchant_id, starting_after)
+        if cursor is None or cursor.livemode != livemode:
+            raise unknown_cursor()
     rows = await ledger.balance_transactions(
         merchant_id,
+        livemode=livemode,
         limit=limit + 1,
         starting_after=starting_after or None,
         type=type,

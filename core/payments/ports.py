@@ -148,11 +148,12 @@ class RefundRepository(Protocol):
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         payment_intent_id: str | None = None,
     ) -> Sequence[Refund]:
-        """Newest first."""
+        """One mode's, newest first."""
         ...
 
     async def update(self, refund: Refund) -> None:

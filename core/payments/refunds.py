@@ -100,6 +100,7 @@ class Refunds:
                 created=now,
                 updated_at=now,
                 reason=reason,
+                livemode=intent.livemode,
             )
             intent.reserve_refund(refund, actor=caller.actor, at=now)
             attempt = await uow.payment_attempts.get(intent.latest_attempt)
@@ -149,7 +150,8 @@ class Refunds:
         if has_prefix(refund_id, "re"):
             async with self._uow() as uow:
                 refund = await uow.refunds.get(caller.merchant_id, refund_id)
-        if refund is None:
+        # Another mode's refund does not exist for the caller, like another merchant's.
+        if refund is None or refund.livemode != caller.livemode:
             raise NotFound(f"No such refund: {shown(refund_id)}", metadata={"param": "id"})
         return refund
 
@@ -174,12 +176,13 @@ class Refunds:
                         f"No such payment intent: {shown(payment_intent)}",
                         metadata={"param": "payment_intent"},
                     )
-            if starting_after and (
-                await uow.refunds.get(caller.merchant_id, starting_after) is None
-            ):
-                raise unknown_cursor()
+            if starting_after:
+                cursor = await uow.refunds.get(caller.merchant_id, starting_after)
+                if cursor is None or cursor.livemode != caller.livemode:
+                    raise unknown_cursor()
             rows = await uow.refunds.list(
                 caller.merchant_id,
+                livemode=caller.livemode,
                 limit=limit + 1,
                 starting_after=starting_after or None,
                 payment_intent_id=payment_intent or None,

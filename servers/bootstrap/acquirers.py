@@ -19,11 +19,12 @@ from pathlib import Path
 import grpc
 from paygate.internal.v1 import acquirer_pb2 as pb
 
-from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from adapters.acquirers.grpc_client import GrpcAcquirer
 from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.netbanking_client import NetBankingConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.acquirers.wallet_client import WalletConnector
+from adapters.grpc_channel import open_channel
 from core.payments.acquirer import Acquirer, DisputeFeed
 from core.shared.ports import Clock
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator

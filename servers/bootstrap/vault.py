@@ -297,6 +297,7 @@ def vault_access(settings: Settings) -> VaultAccess:
             settings.vault_target,
             service_token=service_tokens(settings)[0],
             credentials=channel_credentials(settings),
+            timeout_seconds=settings.vault_timeout,
             request_id=call.request_id.get,
         )
         return VaultAccess(client, client, None, client.aclose)

@@ -62,6 +62,10 @@ class Settings:
     vault_service_token: Secret = _NO_SECRET
     # Accepted too while the credential is being rotated (vault side only).
     vault_service_token_previous: Secret = _NO_SECRET
+    # Deadline, in seconds, of each call to the vault role (split mode): tokenization,
+    # card profiles, payment methods. The zone's calls to the connectors through the vault
+    # role have the acquirer's bounds (acquirer_timeout).
+    vault_timeout: float = 5.0
     # The KEK: file:PATH, env:NAME or xor:SPEC,SPEC (adapters/crypto/kek.py). Empty = a
     # development KEK generated under data_dir/vault/ on first start (with a warning).
     vault_kek: str = ""
@@ -234,6 +238,13 @@ class Settings:
     # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
     # production: any client could then fail its own requests, or slow Envoy's replies.
     envoy_fault_injection: bool = False
+    # Load shedding at the edge: calls per second of a rate-limit class that Envoy lets
+    # through to the API processes, for all merchants together ("payments_create=150,
+    # default=400"); beyond it Envoy answers RESOURCE_EXHAUSTED (429) itself, as the API
+    # does for a merchant's own limit. Size it below the measured capacity of the API
+    # processes behind this Envoy (docs/operations.md, "Load shedding at the edge").
+    # Empty: off.
+    envoy_max_rps: str = ""
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.

@@ -123,14 +123,16 @@ _SEED_INTENTS = f"""
 _SEED_ATTEMPTS = f"""
     INSERT INTO payment_attempts (
         id, merchant_id, payment_intent_id, amount, currency, status, payment_method_type,
-        acquirer, error, amount_authorized, amount_captured, created, updated_at)
+        acquirer, error, decline_code, amount_authorized, amount_captured, created,
+        updated_at)
     SELECT 'pa_bench' || nid, merchant, 'pi_bench' || nid, amount, 'USD',
            CASE WHEN ok THEN 'CAPTURED' ELSE 'FAILED' END, 'card', 'card_network_simulator',
            CASE WHEN ok THEN NULL ELSE jsonb_build_object(
-               'code', 'card_declined', 'message', '',
-               'decline_code', (ARRAY{list(DECLINES)!r})[(k / 10) % 4 + 1]) END,
+               'code', 'card_declined', 'message', '', 'decline_code', decline) END,
+           CASE WHEN ok THEN '' ELSE decline END,
            CASE WHEN ok THEN amount ELSE 0 END, CASE WHEN ok THEN amount ELSE 0 END, at, at
-    FROM ({_ROWS}) AS r
+    FROM ({_ROWS}) AS r,
+         LATERAL (SELECT (ARRAY{list(DECLINES)!r})[(k / 10) % 4 + 1] AS decline) AS d
 """
 
 _SEED_ENTRIES = f"""

@@ -77,6 +77,8 @@ class Target:
     processes: Processes | None = None
     pg_socket_dir: str = ""
     stop: Any = None
+    # The data folder of a gateway the harness started; None for --url.
+    data_dir: Path | None = None
 
     @property
     def dsn(self) -> str:
@@ -103,7 +105,8 @@ def plain_dsn(url: str) -> str:
 # --- the gateway ---------------------------------------------------------------------------
 
 
-def start_gateway(data_dir: Path) -> Target:
+def start_gateway(data_dir: Path, **overrides: Any) -> Target:
+    """`overrides` replace Settings fields (envoy_max_rps=...)."""
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
@@ -122,6 +125,7 @@ def start_gateway(data_dir: Path) -> Target:
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
         metrics_base_port=0,  # no scrape endpoints: the measurement is the request path
+        **overrides,
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
     pids = gateway.pids
@@ -139,6 +143,7 @@ def start_gateway(data_dir: Path) -> Target:
         database_url=gateway.database_url,
         processes=processes,
         stop=gateway.stop,
+        data_dir=data_dir,
     )
     target.pg_socket_dir = _socket_dir(gateway.database_url)
     return target
@@ -553,6 +558,9 @@ def make_payments(target: Target, count: int) -> None:
 
 # Issue 17's overload targets: after the load drops, a lone request is served within this.
 RECOVERY_TARGET_S = 10.0
+# The edge limit (PAYGATE_ENVOY_MAX_RPS) the second half of `overload` sets, as a share of
+# the measured peak: headroom below capacity, as a gateway is sized (docs/operations.md).
+EDGE_SHARE = 0.7
 
 
 def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
@@ -560,7 +568,11 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     peak. First the latency under the limit (half the peak, the same limit): the reference
     for the admitted requests' latency. Then twice the peak: the excess must be refused
     with 429, nothing else, and the admitted requests keep their latency. Then how long
-    until a lone request is served again (overload_verdict)."""
+    until a lone request is served again (overload_verdict).
+
+    Once with the merchant's limit alone (every refusal made by an API process), then on a
+    second gateway of the same shape whose Envoy sheds the class's calls beyond
+    EDGE_SHARE of the peak (PAYGATE_ENVOY_MAX_RPS), when the harness started the gateway."""
     c = 4 if opts.quick else 32
     peak = run_wrk(target, "create", connections=c, duration=max(2.0, opts.duration / 2))
     peak_rate = max(2, int(peak.ops / peak.duration_s))
@@ -570,22 +582,48 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     # against the same limit, so the limit is the measured peak itself.
     set_limits(target, [m], (limit,))
     time.sleep(31 if not opts.quick else 0)  # the API processes' override cache (30 s)
+    out = _overload_runs(target, opts, c, peak_rate, limit)
+    set_limits(target, [m], UNLIMITED)
+    time.sleep(31 if not opts.quick else 0)
+    if target.data_dir is None:
+        return out
+    edge_rps = max(1, int(peak_rate * EDGE_SHARE))
+    edge_dir = target.data_dir.with_name(target.data_dir.name + "-edge")
+    shutil.rmtree(edge_dir, ignore_errors=True)
+    edge_dir.mkdir(parents=True)
+    try:
+        edge = start_gateway(edge_dir, envoy_max_rps=f"payments_create={edge_rps}")
+    except Exception as error:  # the first half's figures still count
+        print(f"overload: the gateway with the edge limit did not start: {error!r}", flush=True)
+        return out
+    try:
+        set_limits(edge, edge.merchants, (limit,))  # before any call: nothing cached yet
+        out += _overload_runs(edge, opts, c, peak_rate, limit, edge_rps=edge_rps)
+    finally:
+        edge.stop()
+    return out
+
+
+def _overload_runs(
+    target: Target, opts: Options, c: int, peak_rate: int, limit: str, edge_rps: int = 0
+) -> list[dict[str, Any]]:
+    suffix = f", edge {edge_rps}/s" if edge_rps else ""
+    info: dict[str, Any] = {"limit": limit, "peak_rate": peak_rate, "edge_limit_rps": edge_rps}
     under = measured_rest(
-        target, opts, "create under the limit", "create", c, rate=peak_rate / 2, limit=limit
+        target, opts, f"create under the limit{suffix}", "create", c, rate=peak_rate / 2, **info
     )
     result = measured_rest(
-        target, opts, "create at 2x peak", "create", c, rate=2 * peak_rate, limit=limit
+        target, opts, f"create at 2x peak{suffix}", "create", c, rate=2 * peak_rate, **info
     )
     result.update(overload_verdict(under, result, _recovery_seconds(target)))
     print(
-        f"overload: admitted p50/p99 {result['admitted_p50_ms']}/{result['admitted_p99_ms']} ms "
-        f"vs {result['unloaded_p50_ms']}/{result['unloaded_p99_ms']} ms under the limit; "
-        f"server errors {result['server_errors']}, no answer {result['no_answer']}, "
-        f"recovery {result['recovery_s']} s",
+        f"overload{suffix}: admitted p50/p99 {result['admitted_p50_ms']}/"
+        f"{result['admitted_p99_ms']} ms vs {result['unloaded_p50_ms']}/"
+        f"{result['unloaded_p99_ms']} ms under the limit; server errors "
+        f"{result['server_errors']}, no answer {result['no_answer']}, recovery "
+        f"{result['recovery_s']} s",
         flush=True,
     )
-    set_limits(target, [m], UNLIMITED)
-    time.sleep(31 if not opts.quick else 0)
     return [under, result]
 
 
@@ -607,6 +645,11 @@ def overload_verdict(
         "unloaded_p50_ms": under["p50_ms"],
         "unloaded_p99_ms": unloaded_p99,
         "admitted_p99_vs_unloaded": round(p99 / unloaded_p99, 2) if p99 and unloaded_p99 else None,
+        "admitted_p50_vs_unloaded": (
+            round(overloaded["p50_ms"] / under["p50_ms"], 2)
+            if overloaded["p50_ms"] and under["p50_ms"]
+            else None
+        ),
         "server_errors": server_errors,
         "no_answer": no_answer,
         "only_429_refusals": set(refused) <= {"429"} and no_answer == 0,
@@ -840,7 +883,8 @@ def overload_line(r: dict[str, Any]) -> str:
         f"{r['server_errors']} server errors, {r['no_answer']} without an answer; admitted "
         f"p50/p99 {r['admitted_p50_ms']}/{r['admitted_p99_ms']} ms against "
         f"{r['unloaded_p50_ms']}/{r['unloaded_p99_ms']} ms under the limit "
-        f"({r['admitted_p99_vs_unloaded']} x); recovery {r['recovery_s']} s."
+        f"(p50 {r.get('admitted_p50_vs_unloaded')} x, p99 {r['admitted_p99_vs_unloaded']} x); "
+        f"recovery {r['recovery_s']} s."
     )
 
 

@@ -123,6 +123,7 @@ def test_the_overload_verdict_sets_admitted_latency_beside_the_unloaded_one() ->
         "unloaded_p50_ms": 4.0,
         "unloaded_p99_ms": 10.0,
         "admitted_p99_vs_unloaded": 1.2,
+        "admitted_p50_vs_unloaded": 1.25,
         "server_errors": 0,
         "no_answer": 2,  # failures that are not a status: socket errors, timeouts
         "only_429_refusals": False,

@@ -21,7 +21,8 @@ import pytest
 from paygate.internal.v1 import acquirer_pb2 as pb
 from paygate.internal.v1 import acquirer_pb2_grpc
 
-from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from adapters.acquirers.grpc_client import GrpcAcquirer
+from adapters.grpc_channel import open_channel
 from core.payments.acquirer import (
     Acquirer,
     AcquirerError,

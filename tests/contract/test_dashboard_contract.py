@@ -122,11 +122,14 @@ async def test_analytics_count_the_history_alike(app: App) -> None:
     assert result.decline_reasons == [("generic_decline", 1), ("insufficient_funds", 1)]
 
 
+@pytest.mark.parametrize("livemode", [False, True], ids=["test", "live"])
 async def test_analytics_equal_what_the_ledger_and_the_payments_say_for_the_range(
-    app: App, any_uow_factory: UnitOfWorkFactory
+    app: App, any_uow_factory: UnitOfWorkFactory, livemode: bool
 ) -> None:
-    history = await make_history(app)
+    history = await make_history(app, livemode=livemode)
     merchant = history.merchant
+    # The same history in the other mode: none of it may show in this mode's figures.
+    await make_history(app, livemode=not livemode, merchant_id=merchant.merchant_id)
     result = await app.analytics.payments(
         merchant,
         currency="USD",
@@ -145,6 +148,7 @@ async def test_analytics_equal_what_the_ledger_and_the_payments_say_for_the_rang
     T = BalanceTransactionType
     activity = [t for t in in_range if t.type in (T.CHARGE, T.REFUND, T.DISPUTE, T.FEE)]
     totals = result.totals
+    assert (totals.volume, totals.refunds) == (history.captured, history.refunded)
     assert totals.volume == total(T.CHARGE, "amount")
     assert totals.refunds == -total(T.REFUND, "amount")
     assert totals.disputes == -total(T.DISPUTE, "amount")

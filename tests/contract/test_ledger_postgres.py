@@ -351,7 +351,9 @@ async def test_a_claimed_settlement_is_skipped_not_waited_for(
         await capture(uow_factory, ids, merchant, 1000, when=when)
     day = (when + timedelta(days=2)).date()
     async with uow_factory() as uow:
-        for merchant_id, currency in await uow.settlements.due_accounts(when + timedelta(days=2)):
+        for merchant_id, currency, _ in await uow.settlements.due_accounts(
+            when + timedelta(days=2)
+        ):
             if merchant_id in merchants:
                 await uow.settlements.add(
                     Settlement(

@@ -28,6 +28,7 @@ from core.ledger.records import (
     SettlementStatus,
 )
 from core.ledger.settlement import REPORT_COLUMNS, SettlementBatch, Settlements
+from core.ledger.use_cases import Bookkeeper
 from core.payments.acquirer import AcquirerDispute, DisputeReason
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.shared.money import Money
@@ -290,3 +291,66 @@ async def test_a_dispute_the_ledger_cannot_place_is_reported_not_opened(
     result = await disputes.ingest(Feed())
     assert (result.opened, len(result.unmatched), result.cursor) == ([], 1, 7)
     assert (await disputes.list(owner(merchant_id))).data == []
+
+
+async def test_test_money_and_live_money_settle_and_pay_out_apart(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    payments = PaymentsStandIn(any_uow_factory, ids, at())
+    await payments.charge(merchant_id, 10_000, "USD", at=at())
+    live_charge = await payments.charge(merchant_id, 1_000, "USD", at=at(1), livemode=True)
+    assert live_charge.entry.livemode
+    assert all(p.account.livemode for p in live_charge.entry.postings)
+    test, live = (
+        owner(merchant_id),
+        Principal(merchant_id, livemode=True, actor="key_contract_live", role=Role.OWNER),
+    )
+    balances = Balances(any_uow_factory)
+    assert (await balances.get(test)).pending == [Money(9680, "USD")]
+    assert (await balances.get(live)).pending == [Money(941, "USD")]
+    assert [t.net for t in (await balances.transactions(live)).data] == [941]
+    assert [t.net for t in (await balances.transactions(test)).data] == [9680]
+
+    day = (DAY0 + timedelta(days=2)).date()
+    now = DAY0 + timedelta(days=2, hours=1)
+    settled = [
+        s
+        for s in await SettlementBatch(any_uow_factory, ids).run_settlement(day, now)
+        if s.merchant_id == merchant_id
+    ]
+    assert sorted((s.livemode, s.totals.net) for s in settled) == [(False, 9680), (True, 941)]
+    settlements = Settlements(any_uow_factory)
+    [live_settlement] = (await settlements.list(live)).data
+    [test_settlement] = (await settlements.list(test)).data
+    assert (live_settlement.livemode, test_settlement.livemode) == (True, False)
+    with pytest.raises(NotFound):
+        await settlements.get(test, live_settlement.id)
+    with pytest.raises(NotFound):
+        await settlements.report(live, test_settlement.id)
+
+    payouts = Payouts(any_uow_factory, ids, FixedClock(now))
+    paid = [p for p in await payouts.run_automatic_payouts(now) if p.merchant_id == merchant_id]
+    # A live payout never includes test money, nor a test payout live money.
+    assert sorted((p.livemode, p.amount) for p in paid) == [(False, 9680), (True, 941)]
+    [live_payout] = (await payouts.list(live)).data
+    assert (live_payout.livemode, live_payout.amount) == (True, 941)
+    with pytest.raises(NotFound):
+        await payouts.get(test, live_payout.id)
+    assert (await balances.get(live)).available == [Money(0, "USD")]
+    assert (await balances.get(test)).available == [Money(0, "USD")]
+
+    # Test money available does not fund a live payout.
+    async with any_uow_factory() as uow:
+        await Bookkeeper(uow.fx_rates, ids, FixedClock(now)).adjustment(
+            uow.ledger,
+            merchant_id=merchant_id,
+            source="adj_test_credit",
+            amount=Money(500, "USD"),
+            description="test credit",
+        )
+        await uow.commit()
+    with pytest.raises(FailedPrecondition) as refused:
+        await payouts.create(live, CreatePayout(amount=1, currency="usd"))
+    assert refused.value.reason == "BALANCE_INSUFFICIENT"
+    sent = await payouts.create(test, CreatePayout(amount=500, currency="usd"))
+    assert (sent.livemode, sent.amount) == (False, 500)

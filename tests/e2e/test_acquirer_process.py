@@ -30,8 +30,9 @@ from paygate.v1 import payment_intents_pb2 as intents_pb
 from paygate.v1 import payment_intents_pb2_grpc, tokens_pb2, tokens_pb2_grpc
 from sqlalchemy import text
 
-from adapters.acquirers.grpc_client import GrpcAcquirer, open_channel
+from adapters.acquirers.grpc_client import GrpcAcquirer
 from adapters.auth.passwords import Argon2Hasher
+from adapters.grpc_channel import open_channel
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory

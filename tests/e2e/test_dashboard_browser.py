@@ -38,7 +38,7 @@ PASSWORD = "correct horse battery staple"
 PAGES = (
     "signup", "overview", "settings", "api-key-created", "payments", "payment-detail",
     "balance-after", "settlements", "payouts", "disputes", "webhook-created", "webhook-retried",
-    "docs", "team-invited", "live-payments", "live-key-created", "test-mode-again",
+    "docs", "team-invited", "live-payments", "live-key-created", "live-balance", "test-mode-again",
     "signed-out", "revoked-link-refused", "joined", "payment-no-refund", "team-after-join",
 )  # fmt: skip
 
@@ -199,6 +199,11 @@ def test_live_mode_shows_live_data_only_and_makes_live_keys(story: dict[str, Any
     assert seen["livePayments"].startswith("No live payments yet")
     assert seen["liveKeyPrefix"] == "sk_live_"
     assert seen["liveKeyReadsTestPayment"] == 404
+    # Live money is its own: the live balance page shows the live payment's net only.
+    assert seen["livePayment"] == "SUCCEEDED"
+    assert seen["livePending"] not in (seen["balanceBefore"], seen["balanceAfter"])
+    live_pending = seen["liveKeyBalance"]["pending"]
+    assert len(live_pending) == 1 and int(live_pending[0]["amount"]) > 0, live_pending
     assert seen["testBannerAgain"].startswith("Test mode")
 
 

@@ -1,9 +1,12 @@
 """Live mode over REST through Envoy: a session picks its mode per call with Paygate-Mode,
-keys are made per mode, and neither mode sees the other's payment intents or keys."""
+keys are made per mode, and neither mode sees the other's payment intents, keys, money,
+refunds, settlements, payouts, disputes or analytics."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -64,3 +67,95 @@ async def test_live_and_test_data_are_apart(gateway: Gateway, rest: httpx.AsyncC
     assert mismatch.status_code == 403 and "MODE_MISMATCH" in mismatch.text
     bad = await rest.get("/v1/payment_intents", headers=test | {"Paygate-Mode": "prod"})
     assert bad.status_code == 400 and "paygate-mode" in bad.text
+
+
+async def test_each_mode_has_its_own_money(gateway: Gateway, rest: httpx.AsyncClient) -> None:
+    """A live key and a test key pay and refund; balance, balance transactions, refunds,
+    settlements, payouts, disputes and analytics each show the caller's mode only."""
+    signed_in = sign_up(gateway, secrets.token_urlsafe(18))
+    session = {
+        "Authorization": f"Bearer {signed_in['access_token']}",
+        "Paygate-Account": signed_in["accounts"][0]["account"]["id"],
+    }
+    sessions = {"test": session, "live": session | {"Paygate-Mode": "live"}}
+    keys = {}
+    for mode in ("test", "live"):
+        made = await rest.post(
+            "/v1/api_keys",
+            json={"type": "SECRET", "role": "DEVELOPER"},
+            headers=sessions[mode] | once(),
+        )
+        assert made.status_code == 200, made.text
+        keys[mode] = {"Authorization": f"Bearer {made.json()['secret']}"}
+
+    amounts = {"test": 10_000, "live": 2_000}
+    intents, refunds = {}, {}
+    for mode, amount in amounts.items():
+        intents[mode] = await pay(rest, keys[mode], amount)
+        assert intents[mode]["livemode"] is (mode == "live")
+        refunded = await rest.post(
+            "/v1/refunds",
+            json={"payment_intent": intents[mode]["id"], "amount": 500},
+            headers=keys[mode] | once(),
+        )
+        assert refunded.status_code == 200, refunded.text
+        refunds[mode] = refunded.json()["id"]
+
+    now = datetime.now(UTC)
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    span = {
+        "currency": "usd",
+        "start": (day - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        "end": (day + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        "interval": "DAY",
+    }
+    for mode, amount in amounts.items():
+        other = "live" if mode == "test" else "test"
+        fee = (amount * 29 + 500) // 1000 + 30  # 2.9% + 30, half up
+        net = amount - fee - 500  # the refund keeps the fee
+        for caller in (keys[mode], sessions[mode]):
+            balance = (await rest.get("/v1/balance", headers=caller)).json()
+            assert balance["pending"] == [{"amount": str(net), "currency": "USD"}], balance
+            listed = (await rest.get("/v1/balance_transactions", headers=caller)).json()["data"]
+            assert sorted(int(t["net"]) for t in listed) == [-500, amount - fee], listed
+            mine = (await rest.get("/v1/refunds", headers=caller)).json()["data"]
+            assert [r["id"] for r in mine] == [refunds[mode]]
+            unseen = await rest.get(f"/v1/refunds/{refunds[other]}", headers=caller)
+            assert unseen.status_code == 404, unseen.text
+            for listing in ("/v1/settlements", "/v1/payouts", "/v1/disputes"):
+                page = await rest.get(listing, headers=caller)
+                assert page.status_code == 200 and page.json()["data"] == [], page.text
+        analytics = await rest.get("/v1/analytics/payments", params=span, headers=sessions[mode])
+        assert analytics.status_code == 200, analytics.text
+        totals = analytics.json()["totals"]
+        assert (totals["payments"], totals["volume"], totals["refunds"]) == (
+            "1",
+            str(amount),
+            "500",
+        ), totals
+        # Test money never funds a live payout, nor live money a test one.
+        payout = await rest.post(
+            "/v1/payouts",
+            json={"amount": net + 1, "currency": "usd"},
+            headers=sessions[mode] | once(),  # the owner: a developer key may not pay out
+        )
+        assert payout.status_code == 400 and "BALANCE_INSUFFICIENT" in payout.text
+
+
+async def pay(rest: httpx.AsyncClient, key: dict[str, str], amount: int) -> dict[str, Any]:
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+    token = await rest.post("/v1/tokens", json={"card": card}, headers=key | once())
+    assert token.status_code == 200, token.text
+    intent = await rest.post(
+        "/v1/payment_intents", json={"amount": amount, "currency": "usd"}, headers=key | once()
+    )
+    assert intent.status_code == 200, intent.text
+    confirmed = await rest.post(
+        f"/v1/payment_intents/{intent.json()['id']}/confirm",
+        json={"payment_method": token.json()["id"]},
+        headers=key | once(),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "SUCCEEDED", confirmed.text
+    paid: dict[str, Any] = confirmed.json()
+    return paid

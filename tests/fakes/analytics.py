@@ -35,6 +35,7 @@ class MemoryPaymentAnalytics:
             a
             for a in self._t.payment_attempts.values()
             if a.merchant_id == span.merchant_id
+            and a.livemode == span.livemode
             and a.currency == span.currency
             and span.start <= a.created < span.end
         ]
@@ -44,14 +45,14 @@ class MemoryPaymentAnalytics:
             bucket = counts[_bucket(attempt.created, span)]
             if attempt.status is AttemptStatus.FAILED:
                 bucket[1] += 1
-                error = attempt.error
-                reasons[(error and (error.decline_code or error.code)) or "unknown"] += 1
+                reasons[attempt.decline_code or "unknown"] += 1
             elif attempt.amount_authorized > 0:
                 bucket[0] += 1
         money: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         for t in self._t.ledger.transactions.values():
             if (
                 t.merchant_id == span.merchant_id
+                and t.livemode == span.livemode
                 and t.currency == span.currency
                 and t.type.value in PAYMENT_ACTIVITY
                 and span.start <= t.created < span.end

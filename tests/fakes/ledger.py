@@ -94,8 +94,12 @@ class LedgerBook:
                 sums[posting.account] = sums.get(posting.account, 0) + posting.amount
         return sums
 
-    def merchant_accounts(self, merchant_id: str) -> dict[Account, int]:
-        return {a: v for a, v in self.tables.balances.items() if a.merchant_id == merchant_id}
+    def merchant_accounts(self, merchant_id: str, livemode: bool = False) -> dict[Account, int]:
+        return {
+            a: v
+            for a, v in self.tables.balances.items()
+            if a.merchant_id == merchant_id and a.livemode == livemode
+        }
 
     def get(self, merchant_id: str, entry_id: str) -> JournalEntry | None:
         entry = self.tables.entries.get(entry_id)
@@ -126,6 +130,7 @@ class LedgerBook:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int | None = None,
         starting_after: str | None = None,
         type: BalanceTransactionType | None = None,
@@ -136,6 +141,7 @@ class LedgerBook:
                 t
                 for t in self.tables.transactions.values()
                 if t.merchant_id == merchant_id
+                and t.livemode == livemode
                 and (type is None or t.type is type)
                 and (source is None or t.source == source)
                 and (starting_after is None or t.id < starting_after)
@@ -156,14 +162,16 @@ class MemoryLedgerRepository:
     async def append(self, entry: JournalEntry) -> None:
         self.book.append(entry)
 
-    async def lock_funds(self, merchant_id: str, currency: str) -> None:
+    async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
         return None
 
     async def balances(self, accounts: Sequence[Account]) -> dict[Account, int]:
         return self.book.balances(accounts)
 
-    async def merchant_accounts(self, merchant_id: str) -> dict[Account, int]:
-        return self.book.merchant_accounts(merchant_id)
+    async def merchant_accounts(
+        self, merchant_id: str, livemode: bool = False
+    ) -> dict[Account, int]:
+        return self.book.merchant_accounts(merchant_id, livemode)
 
     async def get(self, merchant_id: str, entry_id: str) -> JournalEntry | None:
         return self.book.get(merchant_id, entry_id)
@@ -191,13 +199,19 @@ class MemoryLedgerRepository:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         type: BalanceTransactionType | None = None,
         source: str | None = None,
     ) -> Sequence[BalanceTransaction]:
         return self.book.balance_transactions(
-            merchant_id, limit=limit, starting_after=starting_after, type=type, source=source
+            merchant_id,
+            livemode=livemode,
+            limit=limit,
+            starting_after=starting_after,
+            type=type,
+            source=source,
         )
 
 
@@ -273,10 +287,10 @@ class MemorySettlements:
     def __init__(self, tables: LedgerTables) -> None:
         self._t = tables
 
-    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str]]:
+    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str, bool]]:
         return sorted(
             {
-                (t.merchant_id, t.currency)
+                (t.merchant_id, t.currency, t.livemode)
                 for t in self._t.unsettled.values()
                 if t.available_on <= cutoff
             }
@@ -284,10 +298,11 @@ class MemorySettlements:
 
     async def add(self, settlement: Settlement) -> bool:
         for other in self._t.settlements.values():
-            if (other.merchant_id, other.currency, other.day) == (
+            if (other.merchant_id, other.currency, other.day, other.livemode) == (
                 settlement.merchant_id,
                 settlement.currency,
                 settlement.day,
+                settlement.livemode,
             ):
                 return False
         if settlement.id in self._t.settlements:
@@ -304,7 +319,7 @@ class MemorySettlements:
         return min(pending, key=lambda s: s.id, default=None)
 
     async def take_due(
-        self, merchant_id: str, currency: str, cutoff: datetime
+        self, merchant_id: str, currency: str, cutoff: datetime, livemode: bool = False
     ) -> Sequence[DueTransaction]:
         due = sorted(
             (
@@ -312,11 +327,12 @@ class MemorySettlements:
                 for t in self._t.unsettled.values()
                 if t.merchant_id == merchant_id
                 and t.currency == currency
+                and t.livemode == livemode
                 and t.available_on <= cutoff
             ),
             key=lambda t: t.id,
         )
-        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency)
+        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency, livemode)
         for transaction in due:
             del self._t.unsettled[transaction.id]
         return [
@@ -333,9 +349,18 @@ class MemorySettlements:
         return found if found is not None and found.merchant_id == merchant_id else None
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Settlement]:
-        mine = (s for s in self._t.settlements.values() if s.merchant_id == merchant_id)
+        mine = (
+            s
+            for s in self._t.settlements.values()
+            if s.merchant_id == merchant_id and s.livemode == livemode
+        )
         return _newest_first(mine, limit, starting_after)
 
     async def lines(self, merchant_id: str, settlement_id: str) -> Sequence[BalanceTransaction]:
@@ -377,6 +402,7 @@ class MemoryPayouts:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         status: PayoutStatus | None = None,
@@ -384,7 +410,9 @@ class MemoryPayouts:
         mine = (
             p
             for p in self._t.payouts.values()
-            if p.merchant_id == merchant_id and (status is None or p.status is status)
+            if p.merchant_id == merchant_id
+            and p.livemode == livemode
+            and (status is None or p.status is status)
         )
         return _newest_first(mine, limit, starting_after)
 
@@ -427,9 +455,18 @@ class MemoryDisputes:
         return None
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Dispute]:
-        mine = (d for d in self._t.disputes.values() if d.merchant_id == merchant_id)
+        mine = (
+            d
+            for d in self._t.disputes.values()
+            if d.merchant_id == merchant_id and d.livemode == livemode
+        )
         return _newest_first(mine, limit, starting_after)
 
     async def update(self, dispute: Dispute) -> None:

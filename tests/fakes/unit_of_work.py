@@ -315,6 +315,7 @@ class _Refunds:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         payment_intent_id: str | None = None,
@@ -324,6 +325,7 @@ class _Refunds:
                 r
                 for r in self._t.refunds.values()
                 if r.merchant_id == merchant_id
+                and r.livemode == livemode
                 and (payment_intent_id is None or r.payment_intent_id == payment_intent_id)
                 and (starting_after is None or r.id < starting_after)
             ),

@@ -64,12 +64,25 @@ SELECT 'intent ' || payment_intent_id || ': ' || count(*) || ' authorized attemp
  GROUP BY payment_intent_id HAVING count(*) > 1
 """
 
+# Test money and live money are two books (docs/ledger.md): each balances on its own, per
+# currency, and no entry posts to an account of the other mode.
 BALANCED = """
-SELECT 'entry ' || entry_id || ' ' || currency || ' sums to ' || sum(amount)
-  FROM ledger_postings GROUP BY entry_id, currency HAVING sum(amount) <> 0
+SELECT 'entry ' || entry_id || ' ' || currency || ' (live ' || starts_with(account, 'live:')
+       || ') sums to ' || sum(amount)
+  FROM ledger_postings GROUP BY entry_id, currency, starts_with(account, 'live:')
+ HAVING sum(amount) <> 0
 UNION ALL
-SELECT 'all balances in ' || currency || ' sum to ' || sum(amount)
-  FROM ledger_postings GROUP BY currency HAVING sum(amount) <> 0
+SELECT 'all ' || CASE WHEN starts_with(account, 'live:') THEN 'live' ELSE 'test' END
+       || ' balances in ' || currency || ' sum to ' || sum(amount)
+  FROM ledger_postings GROUP BY currency, starts_with(account, 'live:') HAVING sum(amount) <> 0
+UNION ALL
+SELECT 'entry ' || e.id || ' (live ' || e.livemode || ') posts to ' || p.account
+  FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id
+ WHERE e.livemode <> starts_with(p.account, 'live:')
+UNION ALL
+SELECT 'refund ' || r.id || ' (live ' || r.livemode || ') of a live ' || i.livemode || ' intent'
+  FROM refunds r JOIN payment_intents i ON i.id = r.payment_intent_id
+ WHERE r.livemode <> i.livemode
 """
 
 HISTORY = """

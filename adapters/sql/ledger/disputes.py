@@ -57,6 +57,7 @@ def _dispute(row: RowMapping) -> Dispute:
         evidence_submitted_at=row["evidence_submitted_at"],
         closed_at=row["closed_at"],
         balance_transactions=tuple(row["balance_transactions"]),
+        livemode=row["livemode"],
     )
 
 
@@ -86,6 +87,7 @@ class SqlDisputes:
                 evidence_submitted_at=dispute.evidence_submitted_at,
                 closed_at=dispute.closed_at,
                 balance_transactions=list(dispute.balance_transactions),
+                livemode=dispute.livemode,
             )
             .on_conflict_do_nothing(index_elements=["acquirer_reference"])
             .returning(disputes.c.id)
@@ -117,9 +119,16 @@ class SqlDisputes:
         )
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Dispute]:
-        query = self._select().where(disputes.c.merchant_id == merchant_id)
+        query = self._select().where(
+            disputes.c.merchant_id == merchant_id, disputes.c.livemode == livemode
+        )
         if starting_after is not None:
             query = query.where(disputes.c.id < starting_after)
         rows = await self._conn.execute(query.order_by(disputes.c.id.desc()).limit(limit))

@@ -86,6 +86,7 @@ def _entry_values(entry: JournalEntry) -> dict[str, Any]:
         "related_entry_id": entry.related_entry_id,
         "description": entry.description,
         "created": entry.created,
+        "livemode": entry.livemode,
         "bt_type": bt.type.value if bt else None,
         "bt_amount": bt.amount if bt else None,
         "bt_fee": bt.fee if bt else None,
@@ -118,6 +119,7 @@ def _entry(row: RowMapping, postings: list[Posting]) -> JournalEntry:
         related_entry_id=row["related_entry_id"],
         description=row["description"],
         reference=row["reference"],
+        livemode=row["livemode"],
     )
 
 
@@ -135,6 +137,7 @@ def transaction_of(row: RowMapping) -> BalanceTransaction:
         created=row["created"],
         exchange_rate=row["fx_rate"],
         description=row["description"],
+        livemode=row["livemode"],
     )
 
 
@@ -172,8 +175,10 @@ _MERCHANT_ACCOUNTS = text(
     """
 )
 
+# Test funds keep the key they had before modes; live funds are locked apart.
 _LOCK_FUNDS = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended('funds:' || :merchant || ':' || :currency, 0))"
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'funds:' || :merchant || ':' || :currency || :mode, 0))"
 )
 
 
@@ -216,11 +221,15 @@ class SqlLedger:
                     merchant_id=entry.merchant_id,
                     currency=values["bt_currency"],
                     available_on=values["bt_available_on"],
+                    livemode=entry.livemode,
                 )
             )
 
-    async def lock_funds(self, merchant_id: str, currency: str) -> None:
-        await self._conn.execute(_LOCK_FUNDS, {"merchant": merchant_id, "currency": currency})
+    async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
+        await self._conn.execute(
+            _LOCK_FUNDS,
+            {"merchant": merchant_id, "currency": currency, "mode": ":live" if livemode else ""},
+        )
 
     async def balances(self, accounts: Sequence[Account]) -> dict[Account, int]:
         if not accounts:
@@ -229,8 +238,10 @@ class SqlLedger:
         rows = await self._conn.execute(_BALANCES, {"accounts": list(by_code)})
         return {by_code[code]: int(balance) for code, balance in rows}
 
-    async def merchant_accounts(self, merchant_id: str) -> dict[Account, int]:
-        prefix = f"merchant:{merchant_id}:"
+    async def merchant_accounts(
+        self, merchant_id: str, livemode: bool = False
+    ) -> dict[Account, int]:
+        prefix = Account.merchant_prefix(merchant_id, livemode)
         rows = await self._conn.execute(
             _MERCHANT_ACCOUNTS, {"low": prefix, "high": prefix[:-1] + ";"}
         )
@@ -322,13 +333,16 @@ class SqlLedger:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         type: BalanceTransactionType | None = None,
         source: str | None = None,
     ) -> Sequence[BalanceTransaction]:
         query = select(ledger_entries).where(
-            ledger_entries.c.merchant_id == merchant_id, ledger_entries.c.bt_type.is_not(None)
+            ledger_entries.c.merchant_id == merchant_id,
+            ledger_entries.c.livemode == livemode,
+            ledger_entries.c.bt_type.is_not(None),
         )
         if starting_after is not None:
             query = query.where(ledger_entries.c.id < starting_after)

@@ -40,6 +40,7 @@ def _payout(row: RowMapping) -> Payout:
         balance_transaction_id=row["balance_transaction_id"],
         settlement_id=row["settlement_id"],
         description=row["description"],
+        livemode=row["livemode"],
     )
 
 
@@ -62,6 +63,7 @@ class SqlPayouts:
                     balance_transaction_id=payout.balance_transaction_id,
                     settlement_id=payout.settlement_id,
                     description=payout.description,
+                    livemode=payout.livemode,
                 )
             )
         except IntegrityError as error:
@@ -87,11 +89,14 @@ class SqlPayouts:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         status: PayoutStatus | None = None,
     ) -> Sequence[Payout]:
-        query = select(payouts).where(payouts.c.merchant_id == merchant_id)
+        query = select(payouts).where(
+            payouts.c.merchant_id == merchant_id, payouts.c.livemode == livemode
+        )
         if starting_after is not None:
             query = query.where(payouts.c.id < starting_after)
         if status is not None:

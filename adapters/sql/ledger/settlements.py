@@ -59,6 +59,7 @@ def _settlement(row: RowMapping) -> Settlement:
         fees_swept=row["fees_swept"],
         automatic_payout=AutomaticPayout(row["automatic_payout"]),
         payout_id=row["payout_id"],
+        livemode=row["livemode"],
     )
 
 
@@ -83,15 +84,15 @@ class SqlSettlements:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
-    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str]]:
+    async def due_accounts(self, cutoff: datetime) -> Sequence[tuple[str, str, bool]]:
         u = ledger_unsettled.c
         rows = await self._conn.execute(
-            select(u.merchant_id, u.currency)
+            select(u.merchant_id, u.currency, u.livemode)
             .where(u.available_on <= cutoff)
             .distinct()
-            .order_by(u.merchant_id, u.currency)
+            .order_by(u.merchant_id, u.currency, u.livemode)
         )
-        return [(merchant_id, currency) for merchant_id, currency in rows]
+        return [(merchant_id, currency, livemode) for merchant_id, currency, livemode in rows]
 
     async def add(self, settlement: Settlement) -> bool:
         result = await self._conn.execute(
@@ -105,8 +106,9 @@ class SqlSettlements:
                 status=settlement.status.value,
                 created=settlement.created,
                 automatic_payout=settlement.automatic_payout.value,
+                livemode=settlement.livemode,
             )
-            .on_conflict_do_nothing(index_elements=["merchant_id", "currency", "day"])
+            .on_conflict_do_nothing(index_elements=["merchant_id", "currency", "day", "livemode"])
             .returning(settlements.c.id)
         )
         return result.first() is not None
@@ -125,17 +127,22 @@ class SqlSettlements:
         )
 
     async def take_due(
-        self, merchant_id: str, currency: str, cutoff: datetime
+        self, merchant_id: str, currency: str, cutoff: datetime, livemode: bool = False
     ) -> Sequence[DueTransaction]:
         u = ledger_unsettled.c
         # One statement: the queue rows are deleted and their entries read together.
         taken = (
             delete(ledger_unsettled)
-            .where(u.merchant_id == merchant_id, u.currency == currency, u.available_on <= cutoff)
+            .where(
+                u.merchant_id == merchant_id,
+                u.currency == currency,
+                u.livemode == livemode,
+                u.available_on <= cutoff,
+            )
             .returning(u.transaction_id)
             .cte("taken")
         )
-        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency)
+        pending = Account.merchant(merchant_id, AccountKind.PENDING, currency, livemode)
         p = ledger_postings.c
         on_pending = (
             select(func.coalesce(func.sum(p.amount), 0))
@@ -204,9 +211,16 @@ class SqlSettlements:
         )
 
     async def list(
-        self, merchant_id: str, *, limit: int, starting_after: str | None = None
+        self,
+        merchant_id: str,
+        *,
+        livemode: bool = False,
+        limit: int,
+        starting_after: str | None = None,
     ) -> Sequence[Settlement]:
-        query = select(settlements).where(settlements.c.merchant_id == merchant_id)
+        query = select(settlements).where(
+            settlements.c.merchant_id == merchant_id, settlements.c.livemode == livemode
+        )
         if starting_after is not None:
             query = query.where(settlements.c.id < starting_after)
         rows = await self._conn.execute(query.order_by(settlements.c.id.desc()).limit(limit))

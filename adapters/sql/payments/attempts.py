@@ -48,10 +48,13 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "card_last4": attempt.card_last4,
         "card_fingerprint": attempt.card_fingerprint,
         "upi_vpa": attempt.upi_vpa,
+        "wallet_provider": attempt.wallet_provider or None,
+        "netbanking_bank": attempt.netbanking_bank or None,
         "acquirer_reference": attempt.acquirer_reference,
         "acquirer_code": attempt.acquirer_code,
         "authorization_code": attempt.authorization_code,
         "error": asdict(attempt.error) if attempt.error else None,
+        "decline_code": attempt.decline_code,
         "next_action": asdict(attempt.next_action) if attempt.next_action else None,
         "amount_authorized": attempt.amount_authorized,
         "amount_captured": attempt.amount_captured,
@@ -65,13 +68,14 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "created": attempt.created,
         "updated_at": attempt.updated_at,
         "version": attempt.version,
+        "livemode": attempt.livemode,
     }
 
 
 # Fixed at creation: who, what for, how much. (`acquirer` moves on a failover.)
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "created", "version", "risk"}
+     "created", "version", "risk", "livemode", "wallet_provider", "netbanking_bank"}
 )  # fmt: skip
 
 
@@ -93,6 +97,8 @@ def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
         card_last4=row["card_last4"],
         card_fingerprint=row["card_fingerprint"],
         upi_vpa=row["upi_vpa"],
+        wallet_provider=row["wallet_provider"] or "",
+        netbanking_bank=row["netbanking_bank"] or "",
         acquirer_reference=row["acquirer_reference"],
         acquirer_code=row["acquirer_code"],
         authorization_code=row["authorization_code"],
@@ -108,6 +114,7 @@ def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
         authorized_at=row["authorized_at"],
         risk=assessment_of(row["risk"]),
         version=row["version"],
+        livemode=row["livemode"],
     )
 
 

@@ -37,6 +37,7 @@ def _refund(row: RowMapping) -> Refund:
         acquirer_reference=row["acquirer_reference"],
         failure_code=row["failure_code"],
         version=row["version"],
+        livemode=row["livemode"],
     )
 
 
@@ -61,6 +62,7 @@ class SqlRefunds:
                     created=refund.created,
                     updated_at=refund.updated_at,
                     version=refund.version,
+                    livemode=refund.livemode,
                 )
             )
         except IntegrityError as error:
@@ -80,12 +82,13 @@ class SqlRefunds:
         self,
         merchant_id: str,
         *,
+        livemode: bool = False,
         limit: int,
         starting_after: str | None = None,
         payment_intent_id: str | None = None,
     ) -> Sequence[Refund]:
         t = refunds.c
-        query = select(refunds).where(t.merchant_id == merchant_id)
+        query = select(refunds).where(t.merchant_id == merchant_id, t.livemode == livemode)
         if payment_intent_id is not None:
             query = query.where(t.payment_intent_id == payment_intent_id)
         if starting_after is not None:

@@ -18,6 +18,7 @@ import {
 import { browserEnvironment, deviceFingerprint } from "./device";
 import { h, setError, show } from "./dom";
 import { BANKS, declineMessage, errorMessage, WALLETS } from "./messages";
+import { PaymentTry } from "./retry";
 import {
   brandLabel,
   cardBrand,
@@ -134,6 +135,8 @@ const bankForm = h(
   bank.wrap, payBank, bankWait,
 ) as HTMLFormElement;
 const panels = () => [cardForm, upiForm, walletForm, bankForm];
+// The payment method type of a panel, for messages in that method's words.
+const methodOf = (panel: HTMLElement) => panel.id.replace("-panel", "");
 
 const tabs = h("div", { className: "tabs", role: "tablist", "aria-label": "Payment method" });
 const challenge = h("div", { className: "challenge", hidden: true });
@@ -201,6 +204,12 @@ function validateCard(): { month: number; year: number } | null {
 // --- paying -----------------------------------------------------------------------------
 
 const idempotencyKey = () => `checkout_${crypto.getRandomValues(new Uint32Array(4)).join("")}`;
+// The shopper's current try: a retry after an answer that never came (a 503, a deadline)
+// sends the same requests under the same keys, so that it cannot pay twice (retry.ts).
+// Whatever the shopper changes (a field, a select, the tab) starts a new try.
+const payment = new PaymentTry(idempotencyKey);
+root.addEventListener("input", () => payment.end());
+root.addEventListener("change", () => payment.end());
 
 function busy(on: boolean): void {
   for (const button of [payCard, payUpi, payWallet, payBank]) button.disabled = on;
@@ -226,22 +235,30 @@ cardForm.addEventListener("submit", async (event) => {
   if (!exp) return;
   busy(true);
   status.textContent = "Processing your payment…";
-  try {
-    const token = await paygate.tokens.createToken(
-      {
-        card: {
-          number: digitsOf(number.input.value),
-          expMonth: exp.month,
-          expYear: exp.year,
-          cvc: cvc.input.value,
-          name: name.input.value.trim(),
-        },
-      },
-      { headers: { "idempotency-key": idempotencyKey() } },
-    );
-    await confirm({ paymentMethod: token.id });
-  } catch (error) {
-    handleError(error);
+  const card = {
+    number: digitsOf(number.input.value),
+    expMonth: exp.month,
+    expYear: exp.year,
+    cvc: cvc.input.value,
+    name: name.input.value.trim(),
+  };
+  for (let pass = 0; ; pass++) {
+    try {
+      if (!payment.token) {
+        const headers = { "idempotency-key": payment.key("tokenize") };
+        payment.token = (await paygate.tokens.createToken({ card }, { headers })).id;
+      }
+      return await confirm({ paymentMethod: payment.token });
+    } catch (error) {
+      // A retried token that the failed try used up (the acquirer was not reached after
+      // the card left the vault): that try made no payment, or the same key would have
+      // replayed it, so a new try with a new token is safe.
+      if (pass === 0 && payment.token && apiError(error).reason === "TOKEN_ALREADY_USED") {
+        payment.end();
+        continue;
+      }
+      return handleError(error);
+    }
   }
 });
 
@@ -292,13 +309,15 @@ type Method = {
 async function confirm(method: Method): Promise<void> {
   const confirmed = await paygate.paymentIntents.confirmPaymentIntent(
     { id: intentId, clientSecret, deviceFingerprint: await device, ...method },
-    { headers: { "idempotency-key": idempotencyKey() } },
+    { headers: { "idempotency-key": payment.key("confirm") } },
   );
+  payment.end();
   render(confirmed);
 }
 
 function handleError(error: unknown): void {
   const err = apiError(error);
+  payment.failed(err);
   if (err.reason === "CARD_DECLINED" || err.reason === "PAYMENT_DECLINED") {
     // The card number is kept: the shopper may only have mistyped the CVC.
     return fail(`${declineMessage(err.metadata.decline_code ?? "")} Try again or use another card.`);
@@ -351,6 +370,7 @@ function showResult(kind: "success" | "info", title: string, text: string, link?
   show(challenge, false);
   challenge.replaceChildren();
   show(back, false);
+  formError.textContent = ""; // a message about an earlier try is stale now
   result.className = `result result-${kind}`;
   result.replaceChildren(h("h2", {}, title), h("p", {}, text));
   if (link?.[0]) result.append(h("a", { href: link[0], className: "continue" }, link[1]));
@@ -397,7 +417,7 @@ function render(next: PaymentIntent): void {
       const error = intent.lastPaymentError;
       if (error?.code && root.getAttribute("aria-busy") === "true" && watching) {
         // A 3-D Secure challenge or a UPI collect that failed: back to the form.
-        const text = error.declineCode ? declineMessage(error.declineCode) : error.message || "The payment did not go through.";
+        const text = error.declineCode ? declineMessage(error.declineCode, methodOf(currentPanel)) : error.message || "The payment did not go through.";
         fail(`${text} Try again or use another payment method.`);
       } else {
         busy(false);
@@ -499,6 +519,7 @@ function select(button: HTMLButtonElement, panel: HTMLElement): void {
     other.setAttribute("aria-selected", String(selected));
     other.tabIndex = selected ? 0 : -1;
   }
+  if (currentPanel !== panel) payment.end();
   currentPanel = panel;
   for (const other of panels()) show(other, panel === other);
   formError.textContent = "";

@@ -243,6 +243,18 @@ async function owner(page) {
   steps.liveKeyPrefix = liveKey.slice(0, 8);
   await shot(page, "owner-21-live-key-created");
   await page.getByRole("button", { name: "Done" }).click();
+  // The live key pays; the balance page in live mode shows that live money only.
+  const liveToken = await rest("POST", "/v1/tokens", liveKey, {
+    card: { number: "4242424242424242", exp_month: 12, exp_year: 2040, cvc: "123" },
+  });
+  const liveIntent = await rest("POST", "/v1/payment_intents", liveKey, { amount: 3000, currency: "eur" });
+  const liveConfirmed = await rest("POST", `/v1/payment_intents/${liveIntent.body.id}/confirm`, liveKey, { payment_method: liveToken.body.id }, { "idempotency-key": `confirm-${liveIntent.body.id}` });
+  steps.livePayment = liveConfirmed.body?.status;
+  await open(page, "balance");
+  await page.getByTestId("pending").waitFor();
+  steps.livePending = await text(page.getByTestId("pending"));
+  steps.liveKeyBalance = (await rest("GET", "/v1/balance", liveKey)).body;
+  await shot(page, "owner-21b-live-balance");
   // The live key does not see the test payment; back in test mode the page does.
   steps.liveKeyReadsTestPayment = (await rest("GET", `/v1/payment_intents/${intentId}`, liveKey)).status;
   await page.getByRole("switch", { name: "Test mode" }).check();
