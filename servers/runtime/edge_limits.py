@@ -142,34 +142,32 @@ def status_json() -> dict[str, Any]:
 # Envoy makes a 429 only here. A gRPC or gRPC-Web caller gets a trailers-only answer whose
 # grpc-message must be the Status' message (gRPC clients check that the two agree); the
 # status itself travels in grpc-status-details-bin.
+def grpc_caller_filters() -> list[dict[str, Any]]:
+    """Local reply filters that match a gRPC or gRPC-Web caller. A transcoded REST call
+    also says application/grpc by the time Envoy replies, but the transcoder has set
+    x-envoy-original-path on it."""
+    return [
+        {
+            "header_filter": {
+                "header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+            }
+        },
+        {
+            "header_filter": {
+                "header": {
+                    "name": "x-envoy-original-path",
+                    "present_match": True,
+                    "invert_match": True,
+                }
+            }
+        },
+    ]
+
+
 def grpc_reply_mapper(is_429: dict[str, Any]) -> dict[str, Any]:
     """`is_429`: the local reply filter for status 429 (envoy_config)."""
     return {
-        "filter": {
-            "and_filter": {
-                "filters": [
-                    is_429,
-                    {
-                        "header_filter": {
-                            "header": {
-                                "name": "content-type",
-                                "string_match": {"prefix": "application/grpc"},
-                            }
-                        }
-                    },
-                    # A REST call says application/grpc too once transcoded, but has this.
-                    {
-                        "header_filter": {
-                            "header": {
-                                "name": "x-envoy-original-path",
-                                "present_match": True,
-                                "invert_match": True,
-                            }
-                        }
-                    },
-                ]
-            }
-        },
+        "filter": {"and_filter": {"filters": [is_429, *grpc_caller_filters()]}},
         "body_format_override": {"text_format_source": {"inline_string": MESSAGE}},
         "headers_to_add": [_header("grpc-status-details-bin", status_details())],
     }

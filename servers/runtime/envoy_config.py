@@ -449,32 +449,8 @@ def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [
         edge_limits.grpc_reply_mapper(_status_filter(429)),
         # A gRPC or gRPC-Web caller keeps Envoy's own text, which becomes its grpc-message.
-        # A transcoded REST call also says application/grpc by the time its body fails to
-        # parse, but the transcoder has set x-envoy-original-path on it.
         {
-            "filter": {
-                "and_filter": {
-                    "filters": [
-                        {
-                            "header_filter": {
-                                "header": {
-                                    "name": "content-type",
-                                    "string_match": {"prefix": "application/grpc"},
-                                }
-                            }
-                        },
-                        {
-                            "header_filter": {
-                                "header": {
-                                    "name": "x-envoy-original-path",
-                                    "present_match": True,
-                                    "invert_match": True,
-                                }
-                            }
-                        },
-                    ]
-                }
-            },
+            "filter": {"and_filter": {"filters": edge_limits.grpc_caller_filters()}},
             "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
         },
     ]

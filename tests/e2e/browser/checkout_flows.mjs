@@ -14,7 +14,7 @@
 
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launch, withTimeout } from "./common.mjs";
 
 const [configPath, resultsPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, "utf8"));
@@ -200,19 +200,8 @@ function shot(name) {
   return path.join(config.artifacts, `${name}.png`);
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
-const browser = await chromium.launch({
-  executablePath: config.chromium,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  timeout: TIMEOUT,
-});
+const browser = await launch(config.chromium, TIMEOUT);
 const results = {};
 try {
   for (const [name, scenario] of Object.entries(config.scenarios)) {

@@ -21,7 +21,7 @@
 
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launch, withTimeout } from "./common.mjs";
 
 const [configPath, resultsPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, "utf8"));
@@ -330,19 +330,8 @@ async function ownerAgain(page) {
   await shot(page, "owner-24-team-after-join");
 }
 
-function withTimeout(promise, ms) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the run took longer than ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
-const browser = await chromium.launch({
-  executablePath: config.chromium,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  timeout: TIMEOUT,
-});
+const browser = await launch(config.chromium, TIMEOUT);
 let result = { ok: true };
 let page;
 try {

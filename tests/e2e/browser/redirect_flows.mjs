@@ -17,7 +17,7 @@
 
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launch, withTimeout } from "./common.mjs";
 
 const [configPath, resultsPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, "utf8"));
@@ -94,19 +94,8 @@ async function redirectFlow(name, page, s) {
   return { selected, waiting, providerUrl, providerTitle, providerSays, message, tabsBack, url: page.url() };
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
-const browser = await chromium.launch({
-  executablePath: config.chromium,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  timeout: TIMEOUT,
-});
+const browser = await launch(config.chromium, TIMEOUT);
 const results = {};
 try {
   for (const [name, scenario] of Object.entries(config.scenarios)) {
