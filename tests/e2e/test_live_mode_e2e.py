@@ -78,21 +78,7 @@ async def test_live_and_test_data_are_apart(gateway: Gateway, rest: httpx.AsyncC
 async def test_each_mode_has_its_own_money(gateway: Gateway, rest: httpx.AsyncClient) -> None:
     """A live key and a test key pay and refund; balance, balance transactions, refunds,
     settlements, payouts, disputes and analytics each show the caller's mode only."""
-    signed_in = sign_up(gateway, secrets.token_urlsafe(18))
-    session = {
-        "Authorization": f"Bearer {signed_in['access_token']}",
-        "Paygate-Account": signed_in["accounts"][0]["account"]["id"],
-    }
-    sessions = {"test": session, "live": session | {"Paygate-Mode": "live"}}
-    keys = {}
-    for mode in ("test", "live"):
-        made = await rest.post(
-            "/v1/api_keys",
-            json={"type": "SECRET", "role": "DEVELOPER"},
-            headers=sessions[mode] | once(),
-        )
-        assert made.status_code == 200, made.text
-        keys[mode] = {"Authorization": f"Bearer {made.json()['secret']}"}
+    sessions, keys = await owner_and_keys(gateway, rest)
 
     amounts = {"test": 10_000, "live": 2_000}
     intents, refunds = {}, {}
@@ -156,21 +142,9 @@ async def test_settlements_payouts_and_disputes_say_their_mode(
 ) -> None:
     """A disputed payment in each mode, settled on the day it came due, then paid out
     automatically: every object of the book says the mode it belongs to."""
-    signed_in = sign_up(gateway, secrets.token_urlsafe(18))
-    session = {
-        "Authorization": f"Bearer {signed_in['access_token']}",
-        "Paygate-Account": signed_in["accounts"][0]["account"]["id"],
-    }
-    sessions = {"test": session, "live": session | {"Paygate-Mode": "live"}}
+    sessions, keys = await owner_and_keys(gateway, rest)
     intents = {}
-    for mode in ("test", "live"):
-        made = await rest.post(
-            "/v1/api_keys",
-            json={"type": "SECRET", "role": "DEVELOPER"},
-            headers=sessions[mode] | once(),
-        )
-        assert made.status_code == 200, made.text
-        key = {"Authorization": f"Bearer {made.json()['secret']}"}
+    for mode, key in keys.items():
         intents[mode] = (await pay(rest, key, 3_000, DISPUTED))["id"]
         await pay(rest, key, 8_000)  # the settlement then has money to pay out
 
@@ -206,6 +180,29 @@ async def test_settlements_payouts_and_disputes_say_their_mode(
         moved = (await rest.get("/v1/balance_transactions", headers=caller)).json()["data"]
         assert {t["type"] for t in moved} >= {"CHARGE", "DISPUTE", "PAYOUT"}, moved
         assert {t["livemode"] for t in moved} == {live}, moved
+
+
+Headers = dict[str, dict[str, str]]
+
+
+async def owner_and_keys(gateway: Gateway, rest: httpx.AsyncClient) -> tuple[Headers, Headers]:
+    """A new merchant's owner session per mode, and a developer secret key of each mode."""
+    signed_in = sign_up(gateway, secrets.token_urlsafe(18))
+    session = {
+        "Authorization": f"Bearer {signed_in['access_token']}",
+        "Paygate-Account": signed_in["accounts"][0]["account"]["id"],
+    }
+    sessions = {"test": session, "live": session | {"Paygate-Mode": "live"}}
+    keys = {}
+    for mode in ("test", "live"):
+        made = await rest.post(
+            "/v1/api_keys",
+            json={"type": "SECRET", "role": "DEVELOPER"},
+            headers=sessions[mode] | once(),
+        )
+        assert made.status_code == 200, made.text
+        keys[mode] = {"Authorization": f"Bearer {made.json()['secret']}"}
+    return sessions, keys
 
 
 async def until_disputed(rest: httpx.AsyncClient, caller: dict[str, str]) -> None:
