@@ -59,12 +59,14 @@ bench-tools:
 	    || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null; }; \
 	}
 
-# The long profile of the fault tests (docs/reliability.md): 200 crash runs, 20 replica
-# runs, the outage tests, every dependency in every fault-proxy mode, 1,000 schemathesis
-# cases per operation and 200,000 inputs per fuzz target. `make test` runs the same tests
-# short (20 crash runs, one replica run, one proxy case). Takes hours; not part of `make test`.
+# The long profile of the fault tests (docs/reliability.md): 200 crash runs, 50 crash runs
+# on two of every process, 20 replica runs, the outage tests, every dependency in every
+# fault-proxy mode, 1,000 schemathesis cases per operation and 200,000 inputs per fuzz
+# target. `make test` runs the same tests short (20 crash runs, 3 on two of every
+# process, one replica run, one proxy case). Takes hours; not part of `make test`.
 test-faults: $(VENV_STAMP)
-	PAYGATE_FAULT_RUNS=200 PAYGATE_REPLICA_RUNS=20 PAYGATE_REPLICA_TRAFFIC_SECONDS=10 \
+	PAYGATE_FAULT_RUNS=200 PAYGATE_FAULT_REPLICA_RUNS=50 \
+	  PAYGATE_REPLICA_RUNS=20 PAYGATE_REPLICA_TRAFFIC_SECONDS=10 \
 	  PAYGATE_FUZZ_RUNS=200000 PAYGATE_SCHEMATHESIS_EXAMPLES=1000 PAYGATE_PROXY_FAULTS=all \
 	  PAYGATE_TEST_FORCE_EMBEDDED=1 .venv/bin/pytest -q -s -p no:cacheprovider \
 	  tests/faults tests/e2e/test_openapi_conformance_e2e.py

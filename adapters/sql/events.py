@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto.secret_box import SecretBox
@@ -47,22 +58,38 @@ def _event(row: RowMapping) -> Event:
     )
 
 
+# Every change of a payment writes an event and reads who subscribed to it: both built
+# once (a statement object keeps its SQLAlchemy cache key) and run with parameters.
+_INSERT_EVENT = insert(events)
+_SUBSCRIBED = (
+    select(webhook_endpoints)
+    .where(
+        webhook_endpoints.c.merchant_id == bindparam("merchant_id"),
+        webhook_endpoints.c.livemode == bindparam("livemode"),
+        webhook_endpoints.c.disabled.is_(False),
+        webhook_endpoints.c.enabled_events.overlap(bindparam("types")),
+    )
+    .order_by(webhook_endpoints.c.id)
+)
+
+
 class SqlEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def add(self, event: Event) -> None:
         await self._conn.execute(
-            insert(events).values(
-                id=event.id,
-                merchant_id=event.merchant_id,
-                type=event.type,
-                created=event.created,
-                livemode=event.livemode,
-                data=dict(event.data),
-                request_id=event.request.id,
-                idempotency_key=event.request.idempotency_key,
-            )
+            _INSERT_EVENT,
+            {
+                "id": event.id,
+                "merchant_id": event.merchant_id,
+                "type": event.type,
+                "created": event.created,
+                "livemode": event.livemode,
+                "data": dict(event.data),
+                "request_id": event.request.id,
+                "idempotency_key": event.request.idempotency_key,
+            },
         )
 
     async def get(self, merchant_id: str, event_id: str) -> Event | None:
@@ -242,18 +269,13 @@ class SqlWebhookEndpoints:
     async def subscribed(
         self, merchant_id: str, livemode: bool, event_type: str
     ) -> Sequence[WebhookEndpoint]:
-        t = webhook_endpoints.c
-        query = (
-            select(webhook_endpoints)
-            .where(
-                t.merchant_id == merchant_id,
-                t.livemode == livemode,
-                t.disabled.is_(False),
-                t.enabled_events.overlap([ALL_EVENTS, event_type]),
-            )
-            .order_by(t.id)
-        )
-        return [self._endpoint(row) for row in (await self._conn.execute(query)).mappings()]
+        params = {
+            "merchant_id": merchant_id,
+            "livemode": livemode,
+            "types": [ALL_EVENTS, event_type],
+        }
+        rows = (await self._conn.execute(_SUBSCRIBED, params)).mappings()
+        return [self._endpoint(row) for row in rows]
 
     async def count(self, merchant_id: str) -> int:
         t = webhook_endpoints.c

@@ -20,7 +20,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, RowMapping, and_, delete, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -85,48 +95,75 @@ def _record(row: RowMapping) -> Record:
     )
 
 
-def claim_statement(record: Record, now: datetime, expired_before: datetime) -> Any:
-    """Inserts `record` (IN_FLIGHT) or takes an expired or crashed record over; returns a
-    row only when it did (the rule of IdempotencyStore.claim)."""
-    if record.state is not State.IN_FLIGHT:
-        raise ValueError("only an IN_FLIGHT record can claim a key")
-    insert_new = insert(keys).values(_values(record))
-    replaceable = or_(
-        keys.c.created_at <= expired_before,
+# The claim and the completion run on every call with an Idempotency-Key, so they are
+# built once, with named parameters: SQLAlchemy memoizes a statement object's cache key,
+# so executing the same object costs no construction and no cache-key walk per call
+# (docs/performance.md, "CPU per payment, by profile").
+_NEW = insert(keys).values({column.name: bindparam(f"p_{column.name}") for column in keys.columns})
+
+CLAIM = _NEW.on_conflict_do_update(
+    index_elements=list(_PRIMARY_KEY),
+    set_={
+        column.name: _NEW.excluded[column.name] for column in keys.columns if not column.primary_key
+    },
+    where=or_(
+        keys.c.created_at <= bindparam("p_expired_before"),
         and_(
             keys.c.status == State.IN_FLIGHT.value,
-            keys.c.locked_until <= now,
-            keys.c.request_hash == insert_new.excluded.request_hash,
+            keys.c.locked_until <= bindparam("p_now"),
+            keys.c.request_hash == _NEW.excluded.request_hash,
         ),
+    ),
+).returning(keys.c.merchant_id)
+
+_HELD = and_(
+    keys.c.merchant_id == bindparam("p_merchant_id"),
+    keys.c.key == bindparam("p_key"),
+    keys.c.method == bindparam("p_method"),
+    keys.c.status == State.IN_FLIGHT.value,
+    keys.c.locked_until == bindparam("p_locked_until"),
+)
+
+COMPLETE = (
+    update(keys)
+    .where(_HELD)
+    .values(
+        status=State.COMPLETED.value,
+        response=bindparam("p_response"),
+        error_code=bindparam("p_error_code"),
+        error_status=bindparam("p_error_status"),
+        completed_at=bindparam("p_completed_at"),
     )
-    return insert_new.on_conflict_do_update(
-        index_elements=list(_PRIMARY_KEY),
-        set_={
-            column.name: insert_new.excluded[column.name]
-            for column in keys.columns
-            if not column.primary_key
-        },
-        where=replaceable,
-    ).returning(keys.c.merchant_id)
+)
 
 
-def complete_statement(claim: Claim, outcome: Outcome, at: datetime) -> Any:
-    """Marks the claimed record COMPLETED; touches no row once the claim lost the key."""
-    return (
-        update(keys)
-        .where(_held_by(claim))
-        .values(
-            status=State.COMPLETED.value,
-            response=outcome.response,
-            error_code=outcome.error_code,
-            error_status=outcome.error_status,
-            completed_at=at,
-        )
-    )
+def claim_parameters(record: Record, now: datetime, expired_before: datetime) -> dict[str, Any]:
+    """CLAIM's parameters: inserts `record` (IN_FLIGHT) or takes an expired or crashed
+    record over; returns a row only when it did (the rule of IdempotencyStore.claim)."""
+    if record.state is not State.IN_FLIGHT:
+        raise ValueError("only an IN_FLIGHT record can claim a key")
+    parameters = {f"p_{name}": value for name, value in _values(record).items()}
+    parameters["p_now"], parameters["p_expired_before"] = now, expired_before
+    return parameters
+
+
+def complete_parameters(claim: Claim, outcome: Outcome, at: datetime) -> dict[str, Any]:
+    """COMPLETE's parameters: marks the claimed record COMPLETED; touches no row once the
+    claim lost the key."""
+    return {
+        "p_merchant_id": claim.scope.merchant_id,
+        "p_key": claim.scope.key,
+        "p_method": claim.scope.method,
+        "p_locked_until": claim.locked_until,
+        "p_response": outcome.response,
+        "p_error_code": outcome.error_code,
+        "p_error_status": outcome.error_status,
+        "p_completed_at": at,
+    }
 
 
 class Executor(Protocol):
-    async def execute(self, statement: Any) -> Any: ...
+    async def execute(self, statement: Any, parameters: dict[str, Any]) -> Any: ...
 
 
 class KeyInTransaction:
@@ -144,8 +181,8 @@ class KeyInTransaction:
         call = deferred()
         if call is None or call.claimed or call.claiming:
             return
-        claim = claim_statement(call.record, call.now, call.expired_before)
-        if (await connection.execute(claim)).first() is None:
+        claim = claim_parameters(call.record, call.now, call.expired_before)
+        if (await connection.execute(CLAIM, claim)).first() is None:
             raise ClaimLost(call.record.scope.method)
         call.claiming, self._claiming = True, call
 
@@ -160,8 +197,8 @@ class KeyInTransaction:
         if response is None:
             return
         outcome = Outcome.succeeded(response)
-        statement = complete_statement(call.claim, outcome, call.clock.now())
-        if (await connection.execute(statement)).rowcount == 1:
+        parameters = complete_parameters(call.claim, outcome, call.clock.now())
+        if (await connection.execute(COMPLETE, parameters)).rowcount == 1:
             self._answering = (call, outcome)
 
     def ended(self, committed: bool) -> None:
@@ -194,7 +231,7 @@ class SqlIdempotencyStore:
         self, record: Record, *, now: datetime, expired_before: datetime
     ) -> Record | None:
         async with self._transaction() as connection:
-            claimed = await connection.execute(claim_statement(record, now, expired_before))
+            claimed = await connection.execute(CLAIM, claim_parameters(record, now, expired_before))
             if claimed.first() is not None:
                 return None
             held = await connection.execute(select(keys).where(_scope_is(record.scope)))
@@ -212,7 +249,8 @@ class SqlIdempotencyStore:
 
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
         async with self._transaction() as connection:
-            return (await connection.execute(complete_statement(claim, outcome, at))).rowcount == 1
+            parameters = complete_parameters(claim, outcome, at)
+            return (await connection.execute(COMPLETE, parameters)).rowcount == 1
 
     async def release(self, claim: Claim) -> bool:
         async with self._transaction() as connection:

@@ -164,6 +164,9 @@ payment_intents = Table(
     Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
     Column("risk", JSONB, nullable=True),  # 0009: the latest attempt's risk assessment
     timestamp("capture_before", nullable=True),
+    # 0017: the latest attempt's method as the API shows it (type, card brand and last4,
+    # UPI address, wallet, bank); NULL before the first attempt.
+    Column("payment_method_details", JSONB, nullable=True),
     CheckConstraint(one_of("status", [s.value for s in Status]), name="status"),
     CheckConstraint(
         one_of("capture_method", [c.value for c in CaptureMethod]), name="capture_method"
@@ -259,7 +262,16 @@ payment_attempts = Table(
     timestamp("updated_at"),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("livemode", Boolean, nullable=False, server_default=text("false")),  # 0016
+    # 0017: the wallet or the bank the payer chose; NULL for every other method.
+    Column("wallet_provider", Text, nullable=True),
+    Column("netbanking_bank", Text, nullable=True),
     CheckConstraint(one_of("status", [s.value for s in AttemptStatus]), name="status"),
+    CheckConstraint(
+        "wallet_provider IS NULL OR payment_method_type = 'wallet'", name="wallet_provider"
+    ),
+    CheckConstraint(
+        "netbanking_bank IS NULL OR payment_method_type = 'netbanking'", name="netbanking_bank"
+    ),
     # 0014: wallets and net banking.
     CheckConstraint(
         one_of("payment_method_type", ["card", "upi", "wallet", "netbanking"]),

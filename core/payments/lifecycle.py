@@ -241,8 +241,10 @@ class PaymentLifecycle:
             attempt.card_fingerprint = profile.fingerprint
         elif source.kind == "wallet":
             payment_source = Wallet(source.provider)
+            attempt.wallet_provider = source.provider
         elif source.kind == "netbanking":
             payment_source = NetBanking(source.provider)
+            attempt.netbanking_bank = source.provider
         else:
             payment_source = Upi(source.vpa)
         attempt.risk = await self._risk.assess(

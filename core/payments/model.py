@@ -141,6 +141,19 @@ class PaymentError:
 
 
 @dataclass(frozen=True)
+class PaymentMethodDetails:
+    """How the latest attempt pays, as a merchant reads it (Stripe's
+    payment_method_details): the type and that type's details, never a card number."""
+
+    type: str  # card | upi | wallet | netbanking
+    card_brand: str = ""
+    card_last4: str = ""
+    upi_vpa: str = ""
+    wallet_provider: str = ""  # core.payments.redirect_methods.WALLET_PROVIDERS
+    netbanking_bank: str = ""  # core.payments.redirect_methods.BANKS
+
+
+@dataclass(frozen=True)
 class NextAction:
     type: str  # REDIRECT_TO_URL | UPI_COLLECT
     url: str
@@ -212,6 +225,9 @@ class PaymentIntent:
     failed_attempts: int = 0  # those that count against PaymentPolicy.max_failed_attempts
     capture_before: datetime | None = None  # set while authorized: voided after it
     risk: RiskAssessment | None = None  # the latest attempt's (None before any)
+    # The latest attempt's method (None before any); kept after it fails, as Stripe keeps
+    # a failed charge's.
+    payment_method_details: PaymentMethodDetails | None = None
     # Optimistic concurrency: bumped by every saved change.
     version: int = 1
     events: list[PaymentEvent] = field(default_factory=list, compare=False, repr=False)
@@ -413,6 +429,7 @@ class PaymentIntent:
         self.latest_attempt = attempt.id
         self.payment_method = attempt.payment_method
         self.risk = attempt.risk
+        self.payment_method_details = attempt.method_details
         self.last_payment_error = None
         self.next_action = None
 
@@ -611,7 +628,7 @@ class PaymentAttempt:
     amount: int
     currency: str
     status: AttemptStatus
-    payment_method_type: str  # card | upi
+    payment_method_type: str  # card | upi | wallet | netbanking
     acquirer: str  # which connector holds it (AcquirerRouter name); moves on a failover
     created: datetime
     updated_at: datetime
@@ -620,6 +637,8 @@ class PaymentAttempt:
     card_last4: str = ""
     card_fingerprint: str = ""
     upi_vpa: str = ""
+    wallet_provider: str = ""  # the wallet the payer chose (paytm, ...), for `wallet`
+    netbanking_bank: str = ""  # the bank's code (HDFC, ...), for `netbanking`
     acquirer_reference: str = ""
     acquirer_code: str = ""
     authorization_code: str = ""
@@ -643,6 +662,17 @@ class PaymentAttempt:
         """What a failed attempt counts under in the decline reasons: the acquirer's
         decline code, else the error's code; "" when it has no error."""
         return (self.error.decline_code or self.error.code) if self.error is not None else ""
+
+    @property
+    def method_details(self) -> PaymentMethodDetails:
+        return PaymentMethodDetails(
+            type=self.payment_method_type,
+            card_brand=self.card_brand,
+            card_last4=self.card_last4,
+            upi_vpa=self.upi_vpa,
+            wallet_provider=self.wallet_provider,
+            netbanking_bank=self.netbanking_bank,
+        )
 
     def move(self, to: AttemptStatus, at: datetime) -> None:
         if to not in ATTEMPT_TRANSITIONS[self.status]:

@@ -140,6 +140,7 @@ class PaymentIntent(_message.Message):
     CANCEL_URL_FIELD_NUMBER: _builtins.int
     CHECKOUT_URL_FIELD_NUMBER: _builtins.int
     RISK_FIELD_NUMBER: _builtins.int
+    PAYMENT_METHOD_DETAILS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, `pi_` followed by a time-ordered suffix."""
     amount: _builtins.int
@@ -212,6 +213,14 @@ class PaymentIntent(_message.Message):
         view.
         """
 
+    @_builtins.property
+    def payment_method_details(self) -> Global___PaymentMethodDetails:
+        """How the latest attempt pays: its type and that type's details (the card's brand and
+        last four digits, the UPI address, the wallet, the bank), as Stripe's
+        payment_method_details. Kept when the attempt fails; absent before the first
+        confirm, and in the browser's view.
+        """
+
     def __init__(
         self,
         *,
@@ -242,14 +251,147 @@ class PaymentIntent(_message.Message):
         cancel_url: _builtins.str = ...,
         checkout_url: _builtins.str = ...,
         risk: Global___Risk | None = ...,
+        payment_method_details: Global___PaymentMethodDetails | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "created", b"created", "last_payment_error", b"last_payment_error", "next_action", b"next_action", "risk", b"risk"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "created", b"created", "last_payment_error", b"last_payment_error", "next_action", b"next_action", "payment_method_details", b"payment_method_details", "risk", b"risk"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "cancel_url", b"cancel_url", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "checkout_url", b"checkout_url", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "risk", b"risk", "status", b"status", "success_url", b"success_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_capturable", b"amount_capturable", "amount_received", b"amount_received", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "cancel_url", b"cancel_url", "canceled_at", b"canceled_at", "cancellation_reason", b"cancellation_reason", "capture_method", b"capture_method", "checkout_url", b"checkout_url", "client_secret", b"client_secret", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "last_payment_error", b"last_payment_error", "latest_attempt", b"latest_attempt", "livemode", b"livemode", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "payment_method_details", b"payment_method_details", "payment_method_types", b"payment_method_types", "receipt_email", b"receipt_email", "return_url", b"return_url", "risk", b"risk", "status", b"status", "success_url", b"success_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PaymentIntent: _TypeAlias = PaymentIntent  # noqa: Y015
+
+@_typing.final
+class PaymentMethodDetails(_message.Message):
+    """The payment method an attempt used, described; never a card number."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Card(_message.Message):
+        """A card, by what its token showed."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        BRAND_FIELD_NUMBER: _builtins.int
+        LAST4_FIELD_NUMBER: _builtins.int
+        brand: _builtins.str
+        """visa, mastercard, amex, rupay, ..."""
+        last4: _builtins.str
+        """The last four digits of the card number."""
+        def __init__(
+            self,
+            *,
+            brand: _builtins.str = ...,
+            last4: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "last4", b"last4"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Upi(_message.Message):
+        """A UPI collect."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        VPA_FIELD_NUMBER: _builtins.int
+        vpa: _builtins.str
+        """The payer's virtual payment address, lower case."""
+        def __init__(
+            self,
+            *,
+            vpa: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["vpa", b"vpa"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Wallet(_message.Message):
+        """A wallet the payer approved in."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        PROVIDER_FIELD_NUMBER: _builtins.int
+        NAME_FIELD_NUMBER: _builtins.int
+        provider: _builtins.str
+        """paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney."""
+        name: _builtins.str
+        """The wallet's name for people, e.g. Paytm."""
+        def __init__(
+            self,
+            *,
+            provider: _builtins.str = ...,
+            name: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "provider", b"provider"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NetBanking(_message.Message):
+        """A bank the payer logged in at."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        BANK_FIELD_NUMBER: _builtins.int
+        NAME_FIELD_NUMBER: _builtins.int
+        bank: _builtins.str
+        """The bank's code, the first four letters of its IFSC, e.g. HDFC."""
+        name: _builtins.str
+        """The bank's name for people, e.g. HDFC Bank."""
+        def __init__(
+            self,
+            *,
+            bank: _builtins.str = ...,
+            name: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["bank", b"bank", "name", b"name"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    CARD_FIELD_NUMBER: _builtins.int
+    UPI_FIELD_NUMBER: _builtins.int
+    WALLET_FIELD_NUMBER: _builtins.int
+    NETBANKING_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """card, upi, wallet or netbanking: which one of the details below is set."""
+    @_builtins.property
+    def card(self) -> Global___PaymentMethodDetails.Card: ...
+    @_builtins.property
+    def upi(self) -> Global___PaymentMethodDetails.Upi: ...
+    @_builtins.property
+    def wallet(self) -> Global___PaymentMethodDetails.Wallet: ...
+    @_builtins.property
+    def netbanking(self) -> Global___PaymentMethodDetails.NetBanking: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        card: Global___PaymentMethodDetails.Card | None = ...,
+        upi: Global___PaymentMethodDetails.Upi | None = ...,
+        wallet: Global___PaymentMethodDetails.Wallet | None = ...,
+        netbanking: Global___PaymentMethodDetails.NetBanking | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "details", b"details", "netbanking", b"netbanking", "upi", b"upi", "wallet", b"wallet"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "details", b"details", "netbanking", b"netbanking", "type", b"type", "upi", b"upi", "wallet", b"wallet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_details: _TypeAlias = _typing.Literal["card", "upi", "wallet", "netbanking"]  # noqa: Y015
+    _WhichOneofArgType_details: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_details) -> _WhichOneofReturnType_details | None: ...
+
+Global___PaymentMethodDetails: _TypeAlias = PaymentMethodDetails  # noqa: Y015
 
 @_typing.final
 class Risk(_message.Message):

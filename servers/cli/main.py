@@ -216,6 +216,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
         "api_processes": args.api_processes,
         "api_base_port": args.api_base_port,
         "web_port": args.web_port,
+        "vault_processes": args.vault_processes,
     }
     settings = dataclasses.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
@@ -241,6 +242,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--api-base-port", type=int, help="port of the first API process")
     up.add_argument(
         "--web-port", type=int, help="port of the web process (3-D Secure page); 0: none"
+    )
+    up.add_argument(
+        "--vault-processes",
+        type=int,
+        choices=(0, 1),
+        help="1: the cardholder-data zone (vault role) in a process of its own; 0: in each",
     )
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")

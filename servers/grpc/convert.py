@@ -14,7 +14,14 @@ from core.access.roles import Role
 from core.access.users import User
 from core.payments.checkout import checkout_url
 from core.payments.lifecycle import ConfirmPaymentIntent
-from core.payments.model import CaptureMethod, PaymentIntent, Refund, Status
+from core.payments.model import (
+    CaptureMethod,
+    PaymentIntent,
+    PaymentMethodDetails,
+    Refund,
+    Status,
+)
+from core.payments.redirect_methods import BANKS, WALLET_PROVIDERS
 from core.risk.model import RiskAssessment
 from core.shared.errors import InvalidArgument
 
@@ -71,7 +78,34 @@ def payment_intent(
         message.next_action.qr_code = action.qr_code
     if intent.risk:
         message.risk.CopyFrom(risk(intent.risk))
+    if intent.payment_method_details:
+        message.payment_method_details.CopyFrom(
+            payment_method_details(intent.payment_method_details)
+        )
     return message
+
+
+def payment_method_details(
+    details: PaymentMethodDetails,
+) -> payment_intents_pb2.PaymentMethodDetails:
+    """The type and its details; a details message is set even when its fields are empty,
+    so that the oneof always says which type it is."""
+    PMD = payment_intents_pb2.PaymentMethodDetails
+    kind = details.type
+    if kind == "card":
+        return PMD(type=kind, card=PMD.Card(brand=details.card_brand, last4=details.card_last4))
+    if kind == "upi":
+        return PMD(type=kind, upi=PMD.Upi(vpa=details.upi_vpa))
+    if kind == "wallet":
+        provider = details.wallet_provider
+        return PMD(
+            type=kind,
+            wallet=PMD.Wallet(provider=provider, name=WALLET_PROVIDERS.get(provider, "")),
+        )
+    if kind == "netbanking":
+        bank = details.netbanking_bank
+        return PMD(type=kind, netbanking=PMD.NetBanking(bank=bank, name=BANKS.get(bank, "")))
+    return PMD(type=kind)
 
 
 def risk(assessment: RiskAssessment) -> payment_intents_pb2.Risk:

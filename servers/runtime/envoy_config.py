@@ -24,7 +24,9 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
+from core.access.rate_limits import DEFAULT_CLASS
 from servers.grpc.client_address import CLIENT_ADDRESS_HEADER
+from servers.runtime import edge_limits
 from servers.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +146,10 @@ class ApiDescriptor:
     # The bindings with a JSON body whose message holds one of those fields, at any depth:
     # the only routes where the list guard runs.
     list_body_rules: tuple[tuple[str, str], ...] = ()
+    # (gRPC path, rate-limit class) of every unary method, and ((HTTP method, path
+    # template), class) of their REST bindings: the edge limits' routes.
+    rate_limit_classes: tuple[tuple[str, str], ...] = ()
+    rest_rate_limit_classes: tuple[tuple[tuple[str, str], str], ...] = ()
 
 
 def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
@@ -160,6 +166,8 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
     }
     request_types: list[str] = []
     body_rules: list[tuple[tuple[str, str], str]] = []  # (binding, request type)
+    classes: list[tuple[str, str]] = []
+    rest_classes: list[tuple[tuple[str, str], str]] = []
     for file in descriptor_set.file:
         if file.package != package:
             continue
@@ -173,7 +181,11 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
             )
             for method in service.method:
                 top = method.options.Extensions[annotations_pb2.http]
-                open_method = method.options.Extensions[options_pb2.access].unauthenticated
+                access = method.options.Extensions[options_pb2.access]
+                open_method = access.unauthenticated
+                if not method.server_streaming:
+                    grpc_path = f"/{full_name}/{method.name}"
+                    classes.append((grpc_path, access.rate_limit_class or DEFAULT_CLASS))
                 # A method may be bound to more than one path (additional_bindings).
                 for rule in (top, *top.additional_bindings):
                     verb = rule.WhichOneof("pattern")
@@ -184,6 +196,8 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
                             body_rules.append((rules[-1], request_types[-1]))
                         if not open_method:
                             authenticated.append(rules[-1])
+                        if not method.server_streaming:
+                            rest_classes.append((rules[-1], classes[-1][1]))
     if not services:
         raise ValueError(f"{path} has no service in package {package}")
     lists = _lists_everywhere(messages, request_types)
@@ -198,6 +212,8 @@ def read_descriptor(path: Path, package: str = PUBLIC_PACKAGE) -> ApiDescriptor:
             for binding, request in body_rules
             if not _field_names(messages, request).isdisjoint(lists)
         ),
+        tuple(classes),
+        tuple(rest_classes),
     )
 
 
@@ -431,6 +447,7 @@ def _status_filter(status: int) -> dict[str, Any]:
 
 def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [
+        edge_limits.grpc_reply_mapper(_status_filter(429)),
         # A gRPC or gRPC-Web caller keeps Envoy's own text, which becomes its grpc-message.
         # A transcoded REST call also says application/grpc by the time its body fails to
         # parse, but the transcoder has set x-envoy-original-path on it.
@@ -459,7 +476,7 @@ def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
                 }
             },
             "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
-        }
+        },
     ]
     mappers += _query_method_mappers(api)
     missing = {"header_filter": {"header": {"name": "authorization", "present_match": False}}}
@@ -469,6 +486,7 @@ def _local_reply_config(api: ApiDescriptor) -> dict[str, Any]:
             "body_format_override": _status_json(16, "MISSING_API_KEY"),
         }
     )
+    mappers.append(edge_limits.rest_reply_mapper(_status_filter(429)))  # before the generic 429
     for status, (code, reason) in LOCAL_REPLY_STATUS.items():
         mappers.append(
             {"filter": _status_filter(status), "body_format_override": _status_json(code, reason)}
@@ -669,6 +687,63 @@ def _tokens_cluster(address: str) -> dict[str, Any]:
     return _grpc_cluster(TOKENS_CLUSTER, _host_port(address, "ENVOY_VAULT_UPSTREAM"))
 
 
+def _edge_limit_routes(
+    api: ApiDescriptor, settings: Settings, timeout: str
+) -> list[dict[str, Any]]:
+    """A route of its own for each method of a class with an edge limit
+    (PAYGATE_ENVOY_MAX_RPS), where the class's filter stays on (_with_edge_limits)."""
+    limits = edge_limits.parse_max_rps(settings.envoy_max_rps)
+    routes = []
+    for path, route_class in api.rate_limit_classes:
+        if route_class in limits:
+            cluster = "web" if path.split("/")[1] in WEB_SERVICES else "api"
+            routes.append(_route({"path": path}, timeout, cluster))
+    return routes
+
+
+def _edge_limit_rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
+    """The same for the REST bindings of those methods: Envoy decides which filters run
+    on the route a request first meets, before the transcoder gives it its gRPC path."""
+    limits = edge_limits.parse_max_rps(settings.envoy_max_rps)
+    routes = []
+    for (verb, template), route_class in api.rest_rate_limit_classes:
+        if route_class in limits:
+            match = {
+                "safe_regex": {"regex": path_regex(template)},
+                "headers": [{"name": ":method", "string_match": {"exact": verb}}],
+            }
+            cluster = "web" if template.startswith(WEB_PATH_PREFIXES) else "api"
+            route = _route(match, UNARY_TIMEOUT, cluster)
+            if (verb, template) in api.list_body_rules:
+                route["typed_per_filter_config"] = _LIST_GUARD_ON
+            routes.append(route)
+    return routes
+
+
+def _with_edge_limits(
+    api: ApiDescriptor, settings: Settings, routes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    limits = edge_limits.parse_max_rps(settings.envoy_max_rps)
+    if not limits:
+        return routes
+    by_path = dict(api.rate_limit_classes)
+    by_binding = {
+        (verb, path_regex(template)): c for (verb, template), c in api.rest_rate_limit_classes
+    }
+
+    def route_class(route: dict[str, Any]) -> str:
+        if "route" not in route:
+            return ""
+        match = route["match"]
+        if "path" in match:
+            return by_path.get(match["path"], "")
+        verbs = [h["string_match"].get("exact") for h in match.get("headers", ())]
+        regex = match.get("safe_regex", {}).get("regex", "")
+        return by_binding.get((verbs[0], regex), "") if len(verbs) == 1 else ""
+
+    return edge_limits.scoped(routes, route_class, limits)
+
+
 def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]:
     # The transcoder rewrites the path to /package.Service/Method and clears the route
     # cache, so a transcoded stream meets its own route here and is not cut after 60 s.
@@ -679,6 +754,8 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
         *_credential_required_routes(api),
         *_stream_routes(api, settings),
         *_token_routes(settings),
+        *_edge_limit_routes(api, settings, UNARY_TIMEOUT),
+        *_edge_limit_rest_routes(api, settings),
     ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
     routes += _list_guard_routes(api)
@@ -694,6 +771,7 @@ def _grpc_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
         *_credential_guard_routes(),
         *_stream_routes(api, settings),
         *_token_routes(settings),
+        *_edge_limit_routes(api, settings, "0s"),
     ]
     routes += [
         _route({"prefix": f"/{service}/"}, "0s", "web" if service in WEB_SERVICES else "api")
@@ -785,11 +863,14 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         ),
         "stripe_endpoints": _endpoints(stripe_endpoints(settings)),
         "stripe_cluster_type": "STRICT_DNS" if settings.envoy_stripe_upstream else "STATIC",
-        "rest_routes": _rest_routes(api, settings),
-        "grpc_routes": _grpc_routes(api, settings),
+        "rest_routes": _with_edge_limits(api, settings, _rest_routes(api, settings)),
+        "grpc_routes": _with_edge_limits(api, settings, _grpc_routes(api, settings)),
         "access_log_rest": _access_log("rest"),
         "access_log_grpc": _access_log("grpc"),
         "local_reply_config": _local_reply_config(api),
+        "grpc_local_reply_config": {
+            "mappers": [edge_limits.grpc_reply_mapper(_status_filter(429))]
+        },
         "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
         "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
         "repeated_request_fields": ",".join(api.repeated_request_fields),
@@ -808,6 +889,9 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         rendered = _with_items(rendered, "clusters", [_otlp_cluster(settings.otlp_endpoint)])
     if settings.envoy_fault_injection:
         rendered = _with_first_filter(rendered, FAULT_FILTER)
+    edge = edge_limits.filters(edge_limits.parse_max_rps(settings.envoy_max_rps))
+    if edge:
+        rendered = _before_router(rendered, edge)
     if settings.envoy_vault_upstream:
         tokens = _tokens_cluster(settings.envoy_vault_upstream)
         rendered = _with_items(rendered, "clusters", [tokens])
@@ -849,6 +933,15 @@ def _with_first_filter(rendered: str, item: dict[str, Any]) -> str:
     if marker not in rendered:
         raise ValueError("the template has no http_filters list")
     return rendered.replace(marker, marker + f"          - {json.dumps(item)}\n", 1)
+
+
+def _before_router(rendered: str, items: list[dict[str, Any]]) -> str:
+    """`items` just before the router in every listener's HTTP filters."""
+    marker = "\n          - name: envoy.filters.http.router\n"
+    if marker not in rendered:
+        raise ValueError("the template has no router filter")
+    head = "".join(f"\n          - {json.dumps(item)}" for item in items)
+    return rendered.replace(marker, head + marker)
 
 
 def _host_port(address: str, name: str) -> tuple[str, int]:

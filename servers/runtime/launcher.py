@@ -10,6 +10,10 @@ Start-up, in order:
    card network and UPI switch as one process, so that every process below sees the same
    acquirer), unless PAYGATE_ACQUIRER_TARGET names one already; every child gets
    PAYGATE_ACQUIRER_TARGET, and a random PAYGATE_ACQUIRER_SERVICE_TOKEN unless one is set;
+   then, with vault_processes=1, the vault role (`--role vault --listen
+   127.0.0.1:<vault_port>`: the cardholder-data zone, the vault and the connectors, serving
+   POST /v1/tokens on 127.0.0.1:<vault_tokens_port> for Envoy); every other child gets
+   PAYGATE_VAULT_TARGET and a random PAYGATE_VAULT_SERVICE_TOKEN unless one is set;
 5. `api_processes` API processes (`python -m servers.cli serve --role api --listen
    127.0.0.1:<api_base_port + i>`), `worker_processes` workers (`--role worker`, health
    on 127.0.0.1:<worker_port>, the others after the API ports) and `web_processes` web
@@ -83,10 +87,11 @@ API_GRACE = 15.0  # the API server drains for 10 s (servers.roles.api.GRACE_SECO
 ENVOY_GRACE = 5.0
 WORKER_GRACE = 10.0  # a batch in progress finishes before the worker exits
 ACQUIRER_GRACE = 10.0  # the acquirer drains for 5 s (servers.roles.acquirer.GRACE_SECONDS)
+VAULT_GRACE = 15.0  # the vault role drains for 10 s (servers.roles.vault.server.GRACE_SECONDS)
 PSP_GRACE = 5.0  # aiohttp's cleanup closes its connections at once
 REDIS_GRACE = 5.0
 # Children that others call: started first, stopped last.
-INFRASTRUCTURE = frozenset({"envoy", "acquirer", "psp", "redis"})
+INFRASTRUCTURE = frozenset({"envoy", "acquirer", "psp", "redis", "vault"})
 WEB_GRACE = API_GRACE  # the web role drains like an API process
 MAX_CRASHES = 5
 CRASH_WINDOW = 60.0
@@ -151,6 +156,7 @@ class Ready:
     seed: Seed
     data_dir: Path
     acquirer_target: str = ""
+    vault_target: str = ""  # the vault role, when the zone runs in its own process
     demo_url: str = ""  # the demo merchant's shop, when it runs
     # Prometheus targets: each process's /metrics (name -> URL), Envoy's on its admin port.
     metrics_urls: tuple[tuple[str, str], ...] = ()
@@ -289,6 +295,9 @@ class Launcher:
             merchant_id=seed.merchant_id,
         )
 
+        # Before Envoy's configuration: with the zone in its own process, Envoy routes the
+        # token service there.
+        settings, vault = self._split_zone(settings)
         descriptor = envoy_config.descriptor_path()
         config = envoy_config.write(settings, descriptor)
 
@@ -382,14 +391,16 @@ class Launcher:
             envoy_config.envoy_command(config, log_level=self.envoy_log_level),
             ENVOY_GRACE,
         )
-        infrastructure = [c for c in (redis_child, acquirer, psp) if c is not None]
+        infrastructure = [c for c in (redis_child, acquirer, psp, vault) if c is not None]
         self._children = [*infrastructure, *apis, *workers, *web, envoy, *demo]
 
         if redis_child is not None:
             await self._spawn(redis_child)
             await self._wait_ready(redis_child)
             self.log("info", "embedded Redis ready", socket=str(self._redis_socket))
-        for external in (acquirer, psp):  # the others call them from their first request on
+        # The others call them from their first request on; the vault role calls the
+        # acquirer and the PSPs (its connectors), so it comes after them.
+        for external in (acquirer, psp, vault):
             if external is not None:
                 await self._spawn(external)
                 await self._wait_ready(external)
@@ -421,6 +432,7 @@ class Launcher:
             seed=seed,
             data_dir=settings.data_dir,
             acquirer_target=settings.acquirer_target,
+            vault_target=settings.vault_target,
             orbit_url=settings.orbit_url,
             kora_url=settings.kora_url,
             wallet_url=settings.wallet_url,
@@ -440,9 +452,34 @@ class Launcher:
             grpc=ready.grpc_target,
             admin=ready.admin_url,
             acquirer=ready.acquirer_target,
+            vault=ready.vault_target,
             pids=self.pids,
         )
         return ready
+
+    def _split_zone(self, settings: Settings) -> tuple[Settings, _Child | None]:
+        """With vault_processes: the vault role (the cardholder-data zone) as a child of its
+        own, and the settings that point every other child at it."""
+        if not settings.vault_processes or settings.vault_target:
+            return settings, None
+        if settings.vault_processes != 1:
+            raise StartupError(
+                "PAYGATE_VAULT_PROCESSES must be 0 or 1: several vault roles need a balancer "
+                "in front of them (PAYGATE_VAULT_TARGET)"
+            )
+        vault = _role_child("vault", "vault", f"127.0.0.1:{settings.vault_port}", VAULT_GRACE)
+        # The vault role is the vault: it hosts the zone rather than calling one.
+        vault.env["PAYGATE_VAULT_TARGET"] = ""
+        tokens = f"127.0.0.1:{settings.vault_tokens_port}" if settings.vault_tokens_port else ""
+        vault.env["PAYGATE_VAULT_PUBLIC_LISTEN"] = tokens
+        token = settings.vault_service_token.reveal() or secrets.token_urlsafe(32)
+        settings = self.settings = dataclasses.replace(
+            settings,
+            vault_target=f"127.0.0.1:{settings.vault_port}",
+            vault_service_token=Secret(token),
+            envoy_vault_upstream=tokens,
+        )
+        return settings, vault
 
     def _child_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
@@ -511,7 +548,10 @@ class Launcher:
             return await asyncio.to_thread(tcp_open, host, int(port))
         return await asyncio.to_thread(grpc_health, listen)
 
-    async def _wait_ready(self, child: _Child, within: float = READY_TIMEOUT) -> None:
+    async def _wait_ready(self, child: _Child, within: float | None = None) -> None:
+        # Read when called, not bound at definition: a test's longer budget for a loaded
+        # machine (tests/e2e/conftest.py) reaches restarts and the external roles too.
+        within = READY_TIMEOUT if within is None else within
         deadline = time.monotonic() + within
         while True:
             process = child.process
@@ -629,6 +669,11 @@ def banner(ready: Ready) -> str:
         "grpc.health.v1)",
         f"  Envoy admin      {ready.admin_url}  (loopback only)",
         f"  acquirer         {ready.acquirer_target}  (simulated card network and UPI switch)",
+        *(
+            [f"  vault            {ready.vault_target}  (the cardholder-data zone, own process)"]
+            if ready.vault_target
+            else []
+        ),
         *(
             [f"  PSPs             {ready.orbit_url} (Orbit), {ready.kora_url} (Kora)"]
             if ready.orbit_url and ready.kora_url

@@ -90,6 +90,16 @@ class Settings:
     vault_tls_ca: str = ""
     vault_tls_client_cert: str = ""
     vault_tls_client_key: str = ""
+    # `paygate up` (docs/operations.md#the-cardholder-data-zone-in-its-own-process): 1 runs
+    # the vault role (the cardholder-data zone: the vault and the connectors) as a process
+    # of its own on 127.0.0.1:vault_port, and points every other child at it
+    # (vault_target); 0 = the zone inside each process (embedded). Ignored when
+    # vault_target already names a vault role.
+    vault_processes: int = 0
+    vault_port: int = 50070
+    # Where that vault role serves POST /v1/tokens for Envoy (vault_public_listen and
+    # envoy_vault_upstream); 0 = the tokens go through the API processes.
+    vault_tokens_port: int = 50071
     # Vault role: host:port where it serves the public paygate.v1.TokenService (POST
     # /v1/tokens) for Envoy, behind the API's own authentication, rate limits and
     # idempotency (it then needs DATABASE_URL: the access tables). Empty: none, tokens
@@ -238,6 +248,13 @@ class Settings:
     # x-envoy-fault-* headers (an injected abort, delay or slow response). Never set in
     # production: any client could then fail its own requests, or slow Envoy's replies.
     envoy_fault_injection: bool = False
+    # Load shedding at the edge: calls per second of a rate-limit class that Envoy lets
+    # through to the API processes, for all merchants together ("payments_create=150,
+    # default=400"); beyond it Envoy answers RESOURCE_EXHAUSTED (429) itself, as the API
+    # does for a merchant's own limit. Size it below the measured capacity of the API
+    # processes behind this Envoy (docs/operations.md, "Load shedding at the edge").
+    # Empty: off.
+    envoy_max_rps: str = ""
 
     # --- email: receipts and alerts (docs/operations.md, "Email") ------------------------
     # The SMTP server the worker hands receipts and alerts to; empty: no email is sent.

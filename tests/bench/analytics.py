@@ -2,16 +2,20 @@
 
     python -m tests.bench.analytics --payments 10000000 [--database-url URL]
 
-Seeds N payments of MERCHANTS merchants (the measured one has every MERCHANTS-th, the
-others are the rest of the platform in the same tables and indexes) into a fresh
-database (or the one given), made by PostgreSQL itself from generate_series in batches of
-BATCH payments (one transaction each; nothing crosses the wire): an intent, its attempt
-(9 in 10 captured, the rest declined with one of four decline codes) and, for each
-capture, its ledger entry with the CHARGE balance transaction (2.9% + 30), one in 20
-refunded in half; spread evenly over DAYS days. Then VACUUM ANALYZE, and the use-case
-(three queries) timed over a 30-day range in DAY buckets and a 1-day range in HOUR
-buckets, each run REPEAT times (median printed), and the EXPLAIN (ANALYZE, BUFFERS) of
-each query over the 30 days. No card data: the attempts carry no card at all.
+Seeds N payments into a fresh database (or the one given): the measured merchant has
+every SHARE-th payment (one large merchant, a tenth of the platform), the rest are spread
+over OTHERS - OTHERS / SHARE smaller merchants (900) in the same tables and indexes.
+PostgreSQL makes the rows itself from generate_series in batches of BATCH payments (one
+transaction each; nothing crosses the wire): an intent, its attempt (9 in 10 captured,
+the rest declined, by DECLINES: 4 in 10 generic_decline, 3 insufficient_funds, 2
+expired_card, 1 incorrect_cvc) and, for each capture, its ledger entry with the CHARGE
+balance transaction (2.9% + 30), one in 20 refunded in half; spread evenly over DAYS
+days. The tables' secondary indexes and foreign keys are taken off for the load and put
+back after it (tests/bench/bulk.py: built by one sort each, every key validated). Then
+VACUUM ANALYZE, and the use-case (three queries) timed over a 30-day range in DAY
+buckets and a 1-day range in HOUR buckets, each run REPEAT times (median printed), and
+the EXPLAIN (ANALYZE, BUFFERS) of each query over the 30 days. No card data: the
+attempts carry no card at all.
 
 Not part of `make test`; its figures at ten million are in docs/dashboard.md.
 tests/bench/test_analytics_bench.py runs it at a few thousand rows and checks the sums,
@@ -39,14 +43,23 @@ from core.access.model import Principal
 from core.access.roles import Role
 from core.analytics.model import AnalyticsRange, Interval
 from core.analytics.use_cases import Analytics
+from tests.bench.bulk import deferred
 
-BATCH = 500_000
+BATCH = 1_000_000
 DAYS = 90
-MERCHANTS = 10
+SHARE = 10  # the measured merchant has one payment in SHARE
+OTHERS = 1_000  # the others: n % OTHERS (a multiple of SHARE), the nonzero ones mod SHARE
 REPEAT = 5
+TIMED = 20  # runs of each query on its own: enough CPU ticks to divide
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MERCHANT = "acct_analyticsbench"
-DECLINES = ("generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc")
+# A declined payment's code, by its rank among the merchant's declines modulo 10.
+DECLINES = (
+    ("generic_decline",) * 4
+    + ("insufficient_funds",) * 3
+    + ("expired_card",) * 2
+    + ("incorrect_cvc",)
+)
 LOCAL_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -70,14 +83,14 @@ def _fee(amount: int) -> int:
     return (amount * 29 + 500) // 1000 + 30  # 2.9% half up, + 30
 
 
-def merchant_of(n: int, merchants: int) -> str:
-    return MERCHANT if n % merchants == 0 else f"{MERCHANT}_{n % merchants}"
+def merchant_of(n: int) -> str:
+    return MERCHANT if n % SHARE == 0 else f"{MERCHANT}_{n % OTHERS}"
 
 
-def seeded_totals(payments: int, merchants: int = MERCHANTS) -> Seeded:
+def seeded_totals(payments: int) -> Seeded:
     """What the measured merchant's rows add up to, by the seeding rule, without the database."""
     totals = dict(payments=0, succeeded=0, volume=0, refunds=0, fees=0, net=0)
-    for k in range((payments + merchants - 1) // merchants):  # its n = k * merchants
+    for k in range((payments + SHARE - 1) // SHARE):  # its n = k * SHARE
         amount = 1_000 + (k % 97) * 100
         totals["payments"] += 1
         if k % 10 == 0:
@@ -95,18 +108,21 @@ def seeded_totals(payments: int, merchants: int = MERCHANTS) -> Seeded:
 
 # The rows are made by PostgreSQL from generate_series: no row crosses the wire, so ten
 # million payments seed at the speed of the server's inserts. $1, $2: the batch's first and
-# last n; $3: the number of merchants; $4: the first payment's time; $5: microseconds
-# between payments. n's merchant is n % merchants, and n is that merchant's k-th payment
-# with k = n / merchants; k decides the amount, the outcome and the refund.
+# last n; $3: SHARE; $4: the first payment's time; $5: microseconds between payments.
+# n's merchant is the measured one when n % SHARE = 0, else the one of n % OTHERS; k,
+# n's rank among its merchant's payments (n / SHARE or n / OTHERS), decides the amount,
+# the outcome, the decline code and the refund, for every merchant alike.
 _ROWS = f"""
-    SELECT n, n / $3::bigint AS k,
+    SELECT n, k,
            CASE WHEN n % $3::bigint = 0 THEN '{MERCHANT}'
-                ELSE '{MERCHANT}_' || (n % $3::bigint) END AS merchant,
-           1000 + ((n / $3::bigint) % 97) * 100 AS amount,
-           (n / $3::bigint) % 10 <> 0 AS ok,
+                ELSE '{MERCHANT}_' || (n % {OTHERS}) END AS merchant,
+           1000 + (k % 97) * 100 AS amount,
+           k % 10 <> 0 AS ok,
            $4::timestamptz + (n * $5::bigint) * interval '1 microsecond' AS at,
            lpad(n::text, 12, '0') AS nid
-    FROM generate_series($1::bigint, $2::bigint) AS n
+    FROM generate_series($1::bigint, $2::bigint) AS n,
+         LATERAL (SELECT CASE WHEN n % $3::bigint = 0 THEN n / $3::bigint
+                              ELSE n / {OTHERS} END AS k) AS rank
 """
 
 _SEED_INTENTS = f"""
@@ -132,7 +148,7 @@ _SEED_ATTEMPTS = f"""
            CASE WHEN ok THEN '' ELSE decline END,
            CASE WHEN ok THEN amount ELSE 0 END, CASE WHEN ok THEN amount ELSE 0 END, at, at
     FROM ({_ROWS}) AS r,
-         LATERAL (SELECT (ARRAY{list(DECLINES)!r})[(k / 10) % 4 + 1] AS decline) AS d
+         LATERAL (SELECT (ARRAY{list(DECLINES)!r})[(k / 10) % 10 + 1] AS decline) AS d
 """
 
 _SEED_ENTRIES = f"""
@@ -152,27 +168,26 @@ _SEED_ENTRIES = f"""
 """
 
 
-async def seed(
-    database_url: str, payments: int, *, days: int = DAYS, merchants: int = MERCHANTS
-) -> Seeded:
+async def seed(database_url: str, payments: int, *, days: int = DAYS) -> Seeded:
     """Seeds the rows; answers what the measured merchant's add up to."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     step_us = (timedelta(days=days) / max(payments, 1)) // timedelta(microseconds=1)
     try:
         await connection.executemany(
             "INSERT INTO merchants (id, name, created) VALUES ($1, 'Analytics bench', $2)",
-            [(merchant_of(m, merchants), START) for m in range(merchants)],
+            [(merchant, START) for merchant in sorted({merchant_of(n) for n in range(OTHERS)})],
         )
-        for first in range(0, payments, BATCH):
-            last = min(first + BATCH, payments) - 1
-            async with connection.transaction():
-                for statement in (_SEED_INTENTS, _SEED_ATTEMPTS, _SEED_ENTRIES):
-                    await connection.execute(statement, first, last, merchants, START, step_us)
+        async with deferred(connection, ["payment_intents", "payment_attempts", "ledger_entries"]):
+            for first in range(0, payments, BATCH):
+                last = min(first + BATCH, payments) - 1
+                async with connection.transaction():
+                    for statement in (_SEED_INTENTS, _SEED_ATTEMPTS, _SEED_ENTRIES):
+                        await connection.execute(statement, first, last, SHARE, START, step_us)
         for table in ("payment_intents", "payment_attempts", "ledger_entries"):
             await connection.execute(f"VACUUM ANALYZE {table}")
     finally:
         await connection.close()
-    return seeded_totals(payments, merchants)
+    return seeded_totals(payments)
 
 
 def month(days: int = 30) -> AnalyticsRange:
@@ -183,7 +198,7 @@ async def run_analytics(database_url: str, span: AnalyticsRange) -> tuple[Any, l
     """The use-case's answer for `span`, and the seconds of each of REPEAT runs."""
     engine = create_engine(database_url, pool_size=1)
     analytics = Analytics(SqlUnitOfWorkFactory(engine))
-    merchant = Principal(MERCHANT, False, "key_bench", Role.STAFF)
+    merchant = Principal(span.merchant_id, False, "key_bench", Role.STAFF)
     timings, result = [], None
     try:
         for _ in range(REPEAT):
@@ -207,6 +222,13 @@ def sql_and_params(query: Any, dialect: Any) -> tuple[str, list[Any]]:
     return compiled.string, [compiled.params[p] for p in compiled.positiontup or ()]
 
 
+QUERIES = (
+    ("attempts", attempts_query),
+    ("money", money_query),
+    ("decline_reasons", decline_reasons_query),
+)
+
+
 async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of each query, as text, by query name."""
     engine = create_engine(database_url, pool_size=1)
@@ -215,11 +237,7 @@ async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
         async with engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            for name, build in (
-                ("attempts", attempts_query),
-                ("money", money_query),
-                ("decline_reasons", decline_reasons_query),
-            ):
+            for name, build in QUERIES:
                 sql, params = sql_and_params(build(span), engine.dialect)
                 rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *params)
                 plans[name] = "\n".join(r[0] for r in rows)
@@ -228,30 +246,91 @@ async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
     return plans
 
 
-async def main(payments: int, database_url: str) -> None:
+def _cpu_seconds(pid: int) -> float | None:
+    """A local process's user + system CPU seconds (None when the server is not local)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def query_timings(
+    database_url: str, span: AnalyticsRange
+) -> dict[str, tuple[list[float], float | None]]:
+    """Each query on its own, TIMED times: the seconds of each run and the server
+    backend's CPU seconds per run (a stable figure on a shared machine), by query name."""
+    engine = create_engine(database_url, pool_size=1)
+    timings: dict[str, tuple[list[float], float | None]] = {}
+    try:
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            backend = await raw.fetchval("SELECT pg_backend_pid()")
+            for name, build in QUERIES:
+                sql, params = sql_and_params(build(span), engine.dialect)
+                await raw.fetch(sql, *params)  # planned and cached once, as a pool does
+                seconds, cpu_before = [], _cpu_seconds(backend)
+                for _ in range(TIMED):
+                    started = time.perf_counter()
+                    await raw.fetch(sql, *params)
+                    seconds.append(time.perf_counter() - started)
+                cpu_after = _cpu_seconds(backend)
+                cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                timings[name] = (seconds, None if cpu is None else cpu / TIMED)
+    finally:
+        await engine.dispose()
+    return timings
+
+
+def spans() -> list[tuple[str, AnalyticsRange]]:
+    day = START + timedelta(days=15)
+    small = merchant_of(1)  # one of the others: a thousandth of the platform
+    return [
+        ("30 days, DAY buckets", month()),
+        ("1 day, HOUR buckets", AnalyticsRange(MERCHANT, "USD", day, day + timedelta(days=1),
+                                               Interval.HOUR)),
+        (f"30 days, DAY buckets, {small}", AnalyticsRange(small, "USD", START,
+                                                          START + timedelta(days=30),
+                                                          Interval.DAY)),
+    ]  # fmt: skip
+
+
+async def measure(url: str) -> None:
+    for label, span in spans():
+        result, timings = await run_analytics(url, span)
+        per_query = await query_timings(url, span)
+        print(
+            f"{label}: median {statistics.median(timings) * 1000:.1f} ms "
+            f"(of {REPEAT}); {result.totals.payments} payments, volume {result.totals.volume}; "
+            + ", ".join(
+                f"{name} {statistics.median(seconds) * 1000:.1f} ms"
+                + ("" if cpu is None else f" (server CPU {cpu * 1000:.1f} ms)")
+                for name, (seconds, cpu) in per_query.items()
+            )
+            + f"; load average {os.getloadavg()[0]:.1f}"
+        )
+    for name, plan in (await explain(url, month())).items():
+        print(f"\n-- {name}\n{plan}")
+
+
+async def main(payments: int, database_url: str, measure_only: bool) -> None:
     from tests.databases import fresh_database
 
+    if measure_only:
+        await measure(database_url)
+        return
     admin = os.environ.get("PAYGATE_TEST_POSTGRES_URL", LOCAL_ADMIN)
     async with fresh_database(admin, "paygate_analytics_bench") as fresh:
         url = database_url or fresh
         started = time.monotonic()
         seeded = await seed(url, payments)
         print(
-            f"seeded {payments} payments of {MERCHANTS} merchants in "
-            f"{time.monotonic() - started:.1f} s"
+            f"seeded {payments} payments of {len({merchant_of(n) for n in range(OTHERS)})} "
+            f"merchants in {time.monotonic() - started:.1f} s"
         )
-        for label, span in (
-            ("30 days, DAY buckets", month()),
-            ("1 day, HOUR buckets", AnalyticsRange(MERCHANT, "USD", START + timedelta(days=15),
-                                                   START + timedelta(days=16), Interval.HOUR)),
-        ):  # fmt: skip
-            result, timings = await run_analytics(url, span)
-            print(
-                f"{label}: median {statistics.median(timings) * 1000:.1f} ms "
-                f"(of {REPEAT}); {result.totals.payments} payments, volume {result.totals.volume}"
-            )
-        for name, plan in (await explain(url, month())).items():
-            print(f"\n-- {name}\n{plan}")
+        await measure(url)
         print(f"\nthe measured merchant's seeded totals (all {DAYS} days): {seeded}")
 
 
@@ -259,5 +338,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--payments", type=int, default=100_000)
     parser.add_argument("--database-url", default="", help="seed here instead of a fresh db")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="time the seeded --database-url again"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.payments, arguments.database_url))
+    if arguments.measure_only and not arguments.database_url:
+        parser.error("--measure-only needs --database-url")
+    asyncio.run(main(arguments.payments, arguments.database_url, arguments.measure_only))

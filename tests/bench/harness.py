@@ -5,17 +5,22 @@
         --secret-key sk_test_... --publishable-key pk_test_... [--database-url URL]
     python -m tests.bench capture-sql      rewrite tests/bench/payment.sql (see capture.py)
     python -m tests.bench table RESULTS    the results as docs/performance.md's tables
+    python -m tests.bench compare RESULTS...   embedded against split runs (--topology)
 
 Without --url it starts the gateway as `make run` does (embedded PostgreSQL, two API
 processes, Envoy, the simulated acquirer at zero latency) on free loopback ports with its
 own data folder, and raises the bench merchants' rate limits with `paygate limits set`.
+With --topology split the cardholder-data zone (the vault role: the vault and the
+connectors) runs in a process of its own (PAYGATE_VAULT_PROCESSES=1), as the API
+processes then reach it over gRPC and Envoy sends it POST /v1/tokens.
 Every scenario is bounded in time (--duration) and in count (--max-ops), and talks to
 loopback only. Load: wrk (Debian's package) with tests/bench/rest.lua for REST, several
 Python processes for native gRPC (grpc_load.py); pgbench for the database references.
 
 For each scenario it prints and stores (tests/bench/results/<time>.json): throughput,
-p50/p99 latency, CPU milliseconds per operation for each process kind (api, envoy,
-postgres, loadgen, other), transactions, commits and WAL flushes per operation
+p50/p99 latency, CPU milliseconds per operation for each process kind (api, vault,
+envoy, postgres, launcher, loadgen, other) and of the gateway's processes summed (all
+but the load generator), transactions, commits and WAL flushes per operation
 (pg_stat_database, pg_stat_wal), and the ratio to the references of the same run.
 No test asserts on these figures: tests/bench/test_harness.py only checks the shape.
 """
@@ -59,6 +64,7 @@ PAYGATE = [sys.executable, "-m", "servers.cli"]
 UNLIMITED = ("1000000/second",)
 LIMITED_CLASSES = ("payments_create", "default")
 API_PROCESSES = 2  # as `make run` starts them
+IDLE_S = 15.0  # seconds of no load over which each process kind's idle CPU is measured
 
 
 @dataclass
@@ -75,8 +81,12 @@ class Target:
     merchants: list[Merchant]
     database_url: str = ""  # SQLAlchemy URL; "" when unknown (no database counters)
     processes: Processes | None = None
+    # CPU ms per second of each process kind with no load (measure.idle_cpu), once.
+    idle_cpu: dict[str, float] | None = None
     pg_socket_dir: str = ""
     stop: Any = None
+    # The data folder of a gateway the harness started; None for --url.
+    data_dir: Path | None = None
 
     @property
     def dsn(self) -> str:
@@ -103,11 +113,15 @@ def plain_dsn(url: str) -> str:
 # --- the gateway ---------------------------------------------------------------------------
 
 
-def start_gateway(data_dir: Path) -> Target:
+TOPOLOGIES = ("embedded", "split")
+
+
+def start_gateway(data_dir: Path, topology: str = "embedded", **overrides: Any) -> Target:
+    """`overrides` replace Settings fields (envoy_max_rps=...)."""
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
-    ports = free_ports(8)
+    ports = free_ports(10)
     settings = dataclasses.replace(
         Settings.from_env(),
         data_dir=data_dir,
@@ -119,9 +133,13 @@ def start_gateway(data_dir: Path) -> Target:
         web_port=ports[5],
         stripe_port=ports[6],
         psp_port=ports[7],
+        vault_processes=1 if topology == "split" else 0,
+        vault_port=ports[8],
+        vault_tokens_port=ports[9],
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
         metrics_base_port=0,  # no scrape endpoints: the measurement is the request path
+        **overrides,
     )
     gateway = launch(settings, out=open(data_dir / "gateway.log", "w"))  # noqa: SIM115
     pids = gateway.pids
@@ -139,6 +157,7 @@ def start_gateway(data_dir: Path) -> Target:
         database_url=gateway.database_url,
         processes=processes,
         stop=gateway.stop,
+        data_dir=data_dir,
     )
     target.pg_socket_dir = _socket_dir(gateway.database_url)
     return target
@@ -330,6 +349,7 @@ class Options:
     max_ops: int = 200_000
     settle: float = measure.STATS_SETTLE_SECONDS
     quick: bool = False
+    topology: str = "embedded"
     growth: tuple[int, ...] = (0, 1_000_000, 10_000_000)
 
 
@@ -337,9 +357,10 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
     """Runs `run()` between two probes and summarizes it."""
     before = measure.probe(target.processes, target.dsn, target.database, opts.settle)
     load: Load = run()
+    cpu_at = time.monotonic()
     cpu_after = target.processes.cpu() if target.processes else {}
     db_after = measure.probe(None, target.dsn, target.database, opts.settle).db
-    after = measure.Probe(cpu_after, db_after)
+    after = measure.Probe(cpu_after, db_after, cpu_at)
     result: dict[str, Any] = {
         "scenario": name,
         **info,
@@ -350,8 +371,9 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
         "p99_ms": measure.percentile(load.latencies_ms, 99),
         "statuses": load.statuses,
         "failures": load.failures,
-        **measure.per_op(before, after, load.ops, load.loadgen_cpu_s),
+        **measure.per_op(before, after, load.ops, load.loadgen_cpu_s, target.idle_cpu),
         **load.extra,
+        "topology": opts.topology,
         # The machine's 1-minute load average as the run ended: other work shares it.
         "load_average": round(os.getloadavg()[0], 2),
     }
@@ -399,7 +421,9 @@ def _print_row(r: dict[str, Any]) -> None:
         f"{r['scenario']:<28} {r['throughput']:>9.1f}/s  p50 {r['p50_ms']} ms  p99 "
         f"{r['p99_ms']} ms  tx/op {r.get('transactions_per_op')}  commits/op "
         f"{r.get('commits_per_op')}  writing tx/op {r.get('write_transactions_per_op')}  "
-        f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu}  {r['statuses']}",
+        f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu} (gateway "
+        f"{r.get('gateway_cpu_ms_per_op')}, net of idle {r.get('gateway_net_cpu_ms_per_op')})  "
+        f"{r['statuses']}",
         flush=True,
     )
 
@@ -553,6 +577,9 @@ def make_payments(target: Target, count: int) -> None:
 
 # Issue 17's overload targets: after the load drops, a lone request is served within this.
 RECOVERY_TARGET_S = 10.0
+# The edge limit (PAYGATE_ENVOY_MAX_RPS) the second half of `overload` sets, as a share of
+# the measured peak: headroom below capacity, as a gateway is sized (docs/operations.md).
+EDGE_SHARE = 0.7
 
 
 def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
@@ -560,7 +587,11 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     peak. First the latency under the limit (half the peak, the same limit): the reference
     for the admitted requests' latency. Then twice the peak: the excess must be refused
     with 429, nothing else, and the admitted requests keep their latency. Then how long
-    until a lone request is served again (overload_verdict)."""
+    until a lone request is served again (overload_verdict).
+
+    Once with the merchant's limit alone (every refusal made by an API process), then on a
+    second gateway of the same shape whose Envoy sheds the class's calls beyond
+    EDGE_SHARE of the peak (PAYGATE_ENVOY_MAX_RPS), when the harness started the gateway."""
     c = 4 if opts.quick else 32
     peak = run_wrk(target, "create", connections=c, duration=max(2.0, opts.duration / 2))
     peak_rate = max(2, int(peak.ops / peak.duration_s))
@@ -570,22 +601,48 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     # against the same limit, so the limit is the measured peak itself.
     set_limits(target, [m], (limit,))
     time.sleep(31 if not opts.quick else 0)  # the API processes' override cache (30 s)
+    out = _overload_runs(target, opts, c, peak_rate, limit)
+    set_limits(target, [m], UNLIMITED)
+    time.sleep(31 if not opts.quick else 0)
+    if target.data_dir is None:
+        return out
+    edge_rps = max(1, int(peak_rate * EDGE_SHARE))
+    edge_dir = target.data_dir.with_name(target.data_dir.name + "-edge")
+    shutil.rmtree(edge_dir, ignore_errors=True)
+    edge_dir.mkdir(parents=True)
+    try:
+        edge = start_gateway(edge_dir, envoy_max_rps=f"payments_create={edge_rps}")
+    except Exception as error:  # the first half's figures still count
+        print(f"overload: the gateway with the edge limit did not start: {error!r}", flush=True)
+        return out
+    try:
+        set_limits(edge, edge.merchants, (limit,))  # before any call: nothing cached yet
+        out += _overload_runs(edge, opts, c, peak_rate, limit, edge_rps=edge_rps)
+    finally:
+        edge.stop()
+    return out
+
+
+def _overload_runs(
+    target: Target, opts: Options, c: int, peak_rate: int, limit: str, edge_rps: int = 0
+) -> list[dict[str, Any]]:
+    suffix = f", edge {edge_rps}/s" if edge_rps else ""
+    info: dict[str, Any] = {"limit": limit, "peak_rate": peak_rate, "edge_limit_rps": edge_rps}
     under = measured_rest(
-        target, opts, "create under the limit", "create", c, rate=peak_rate / 2, limit=limit
+        target, opts, f"create under the limit{suffix}", "create", c, rate=peak_rate / 2, **info
     )
     result = measured_rest(
-        target, opts, "create at 2x peak", "create", c, rate=2 * peak_rate, limit=limit
+        target, opts, f"create at 2x peak{suffix}", "create", c, rate=2 * peak_rate, **info
     )
     result.update(overload_verdict(under, result, _recovery_seconds(target)))
     print(
-        f"overload: admitted p50/p99 {result['admitted_p50_ms']}/{result['admitted_p99_ms']} ms "
-        f"vs {result['unloaded_p50_ms']}/{result['unloaded_p99_ms']} ms under the limit; "
-        f"server errors {result['server_errors']}, no answer {result['no_answer']}, "
-        f"recovery {result['recovery_s']} s",
+        f"overload{suffix}: admitted p50/p99 {result['admitted_p50_ms']}/"
+        f"{result['admitted_p99_ms']} ms vs {result['unloaded_p50_ms']}/"
+        f"{result['unloaded_p99_ms']} ms under the limit; server errors "
+        f"{result['server_errors']}, no answer {result['no_answer']}, recovery "
+        f"{result['recovery_s']} s",
         flush=True,
     )
-    set_limits(target, [m], UNLIMITED)
-    time.sleep(31 if not opts.quick else 0)
     return [under, result]
 
 
@@ -607,6 +664,11 @@ def overload_verdict(
         "unloaded_p50_ms": under["p50_ms"],
         "unloaded_p99_ms": unloaded_p99,
         "admitted_p99_vs_unloaded": round(p99 / unloaded_p99, 2) if p99 and unloaded_p99 else None,
+        "admitted_p50_vs_unloaded": (
+            round(overloaded["p50_ms"] / under["p50_ms"], 2)
+            if overloaded["p50_ms"] and under["p50_ms"]
+            else None
+        ),
         "server_errors": server_errors,
         "no_answer": no_answer,
         "only_429_refusals": set(refused) <= {"429"} and no_answer == 0,
@@ -804,9 +866,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['load_average_at_start']} at the start, {m['load_average_at_end']} at the end.",
         "",
         "| scenario | model | ops/s | p50 ms | p99 ms | tx/op | writing tx/op | rows written/op "
-        "| CPU ms/op api | envoy | postgres | launcher | other | loadgen | answers | load |",
+        "| CPU ms/op api | vault | envoy | postgres | launcher | other | gateway | loadgen "
+        "| answers | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | --- | ---: |",
+        "| ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for r in report["scenarios"]:
         cpu = r.get("cpu_ms_per_op", {})
@@ -817,9 +880,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {r['scenario']} | {model} | {r['throughput']} | {r['p50_ms']} | {r['p99_ms']} "
             f"| {r.get('transactions_per_op')} | {r.get('write_transactions_per_op')} "
-            f"| {r.get('rows_written_per_op')} | {cpu.get('api')} | {cpu.get('envoy')} "
-            f"| {cpu.get('postgres')} | {cpu.get('launcher')} | {cpu.get('other')} "
-            f"| {cpu.get('loadgen')} | {answers} | {r.get('load_average')} |"
+            f"| {r.get('rows_written_per_op')} | {cpu.get('api')} | {cpu.get('vault', '')} "
+            f"| {cpu.get('envoy')} | {cpu.get('postgres')} | {cpu.get('launcher')} "
+            f"| {cpu.get('other')} | {r.get('gateway_cpu_ms_per_op')} | {cpu.get('loadgen')} "
+            f"| {answers} | {r.get('load_average')} |"
         )
     lines += ["", "| reference | tps |", "| --- | ---: |"]
     for name, ref in report["references"].items():
@@ -840,15 +904,20 @@ def overload_line(r: dict[str, Any]) -> str:
         f"{r['server_errors']} server errors, {r['no_answer']} without an answer; admitted "
         f"p50/p99 {r['admitted_p50_ms']}/{r['admitted_p99_ms']} ms against "
         f"{r['unloaded_p50_ms']}/{r['unloaded_p99_ms']} ms under the limit "
-        f"({r['admitted_p99_vs_unloaded']} x); recovery {r['recovery_s']} s."
+        f"(p50 {r.get('admitted_p50_vs_unloaded')} x, p99 {r['admitted_p99_vs_unloaded']} x); "
+        f"recovery {r['recovery_s']} s."
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "table":
-        print(markdown(json.loads(Path(args.results).read_text())), end="")
+        print(markdown(json.loads(Path(args.results[0]).read_text())), end="")
         return 0
+    if args.command == "compare":
+        from tests.bench import topologies
+
+        return topologies.main(args.results, Path(args.out))
     if args.command == "capture-sql":
         from tests.bench import capture
 
@@ -858,6 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_ops=args.max_ops or (200 if args.quick else 200_000),
         settle=0.0 if args.quick else measure.STATS_SETTLE_SECONDS,
         quick=args.quick,
+        topology=args.topology,
         growth=tuple(int(x) for x in args.growth.split(","))
         if args.growth
         else ((0, 200) if args.quick else (0, 1_000_000, 10_000_000)),
@@ -874,6 +944,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.url:
             set_limits(target, target.merchants, UNLIMITED)
+        if target.processes is not None:
+            target.idle_cpu = measure.idle_cpu(target.processes, 1.0 if args.quick else IDLE_S)
         results: list[dict[str, Any]] = []
         for name in names:
             try:
@@ -902,7 +974,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": host | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "options": dataclasses.asdict(opts),
-        "gateway": "started by the harness (make run's topology)" if not args.url else args.url,
+        "gateway": (
+            f"started by the harness (make run's topology, the zone {opts.topology})"
+            if not args.url
+            else args.url
+        ),
+        "topology": opts.topology,
+        "idle_cpu_ms_per_s": target.idle_cpu,
         "scenarios": results,
         "failed": failed,
         "references": refs,
@@ -910,7 +988,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}{'-quick' if args.quick else ''}.json"
+    suffix = ("-split" if opts.topology == "split" else "") + ("-quick" if args.quick else "")
+    path = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}{suffix}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"references": refs, "ratios": report["ratios"]}, indent=2))
     print(f"results: {path}")
@@ -933,13 +1012,21 @@ def _target(args: argparse.Namespace) -> Target:
     if data_dir.exists() and not args.keep_data:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    return start_gateway(data_dir)
+    return start_gateway(data_dir, args.topology)
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
-    p.add_argument("command", nargs="?", default="run", choices=["run", "capture-sql", "table"])
-    p.add_argument("results", nargs="?", default="", help="for `table`: a results JSON")
+    p.add_argument(
+        "command", nargs="?", default="run", choices=["run", "capture-sql", "table", "compare"]
+    )
+    p.add_argument("results", nargs="*", help="for `table`: a results JSON; for `compare`: several")
+    p.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        default="embedded",
+        help="split: the cardholder-data zone (vault role) in a process of its own",
+    )
     p.add_argument("--quick", action="store_true", help="tiny counts: checks the harness")
     p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")
     p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import psutil
 # Process kinds, as the results name them.
 API, ENVOY, POSTGRES, LOADGEN, OTHER = "api", "envoy", "postgres", "loadgen", "other"
 LAUNCHER = "launcher"  # `paygate up`'s supervisor (in the benchmark: the harness process)
+VAULT = "vault"  # the cardholder-data zone's own process (split topology only)
 
 
 def kind_of(name: str) -> str:
@@ -27,7 +29,15 @@ def kind_of(name: str) -> str:
         return API
     if name == "envoy":
         return ENVOY
+    if name == "vault":
+        return VAULT
     return OTHER
+
+
+def gateway_cpu_ms(cpu_ms_per_op: Mapping[str, float]) -> float:
+    """CPU ms per operation of every process kind of the gateway summed (all but the load
+    generator, which is the client)."""
+    return round(sum(v for kind, v in cpu_ms_per_op.items() if kind != LOADGEN), 4)
 
 
 @dataclass
@@ -106,12 +116,25 @@ async def db_counters(dsn: str, database: str) -> DbCounters:
 class Probe:
     cpu: Mapping[str, float]
     db: DbCounters | None
+    at: float = 0.0  # time.monotonic() of the CPU reading
 
 
 def probe(processes: Processes | None, dsn: str | None, database: str, settle: float) -> Probe:
+    at = time.monotonic()
     cpu = processes.cpu() if processes else {}
     db = asyncio.run(_settled_counters(dsn, database, settle)) if dsn else None
-    return Probe(cpu, db)
+    return Probe(cpu, db, at)
+
+
+def idle_cpu(processes: Processes, seconds: float) -> dict[str, float]:
+    """CPU ms per second each kind spends with no load at all: the worker's polls, the
+    health checks, the timers. A scenario's CPU window also holds this, for the settle
+    pause and the run alike, and on a loaded machine (few operations) it weighs on every
+    operation; `per_op` takes it out of the net figures."""
+    before, started = processes.cpu(), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = processes.cpu(), time.monotonic() - started
+    return {k: round((after[k] - before.get(k, 0.0)) / elapsed * 1e3, 3) for k in after}
 
 
 # A backend sends its counters to pg_stat_database when it goes idle, but at most once a
@@ -125,15 +148,30 @@ async def _settled_counters(dsn: str, database: str, settle: float) -> DbCounter
     return await db_counters(dsn, database)
 
 
-def per_op(before: Probe, after: Probe, ops: int, loadgen_cpu: float) -> dict[str, object]:
-    """CPU seconds per operation by kind, and database counters per operation."""
+def per_op(
+    before: Probe,
+    after: Probe,
+    ops: int,
+    loadgen_cpu: float,
+    idle: Mapping[str, float] | None = None,
+) -> dict[str, object]:
+    """CPU ms per operation by kind, and database counters per operation. With `idle`
+    (idle_cpu's rates), also the net figures: the window's idle CPU taken out."""
     n = max(ops, 1)
     cpu = {
         kind: round((after.cpu.get(kind, 0.0) - before.cpu.get(kind, 0.0)) / n * 1e3, 4)
         for kind in after.cpu
     }
     cpu[LOADGEN] = round(loadgen_cpu / n * 1e3, 4)
-    out: dict[str, object] = {"cpu_ms_per_op": cpu}
+    out: dict[str, object] = {"cpu_ms_per_op": cpu, "gateway_cpu_ms_per_op": gateway_cpu_ms(cpu)}
+    if idle is not None:
+        window = after.at - before.at
+        net = {
+            kind: round(max(0.0, ms - idle.get(kind, 0.0) * window / n), 4)
+            for kind, ms in cpu.items()
+        }
+        out["net_cpu_ms_per_op"] = net
+        out["gateway_net_cpu_ms_per_op"] = gateway_cpu_ms(net)
     if before.db and after.db:
         # one transaction of the probe's own, committed, between the two readings
         out["transactions_per_op"] = round(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import capture, harness, measure
+from tests.bench import capture, harness, measure, topologies
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,8 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
     (path,) = out.glob("*-quick.json")
     report = json.loads(path.read_text())
     assert set(report) >= {"machine", "scenarios", "references", "ratios", "options"}
+    assert report["topology"] == "embedded"
+    assert set(report["idle_cpu_ms_per_s"]) >= {"api", "envoy", "postgres"}
     assert report["machine"]["cores"] >= 1
     names = [s["scenario"] for s in report["scenarios"]]
     assert names == [
@@ -54,6 +56,9 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
         assert s["ops"] > 0 and s["failures"] == 0, s
         assert s["throughput"] > 0 and 0 < s["p50_ms"] <= s["p99_ms"]
         assert set(s["cpu_ms_per_op"]) >= {"api", "envoy", "postgres", "loadgen"}
+        assert "vault" not in s["cpu_ms_per_op"]  # the zone runs in the API processes
+        assert s["gateway_cpu_ms_per_op"] == measure.gateway_cpu_ms(s["cpu_ms_per_op"])
+        assert 0 <= s["gateway_net_cpu_ms_per_op"] <= s["gateway_cpu_ms_per_op"]
         assert {
             "transactions_per_op",
             "commits_per_op",
@@ -123,6 +128,7 @@ def test_the_overload_verdict_sets_admitted_latency_beside_the_unloaded_one() ->
         "unloaded_p50_ms": 4.0,
         "unloaded_p99_ms": 10.0,
         "admitted_p99_vs_unloaded": 1.2,
+        "admitted_p50_vs_unloaded": 1.25,
         "server_errors": 0,
         "no_answer": 2,  # failures that are not a status: socket errors, timeouts
         "only_429_refusals": False,
@@ -141,3 +147,34 @@ def test_a_server_error_or_a_slow_recovery_fails_the_overload_targets() -> None:
     assert verdict["recovered_within_target"] is False
     slow = harness.overload_verdict(under, {**at_2x, "statuses": {"200": 9, "429": 1}}, 11.0)
     assert (slow["only_429_refusals"], slow["recovered_within_target"]) == (True, False)
+
+
+def _report(topology: str, throughput: float, cpu: dict[str, float]) -> dict[str, object]:
+    scenario = {"scenario": "full payment peak", "ops": 100, "failures": 0, "p50_ms": 1.0}
+    scenario |= {"throughput": throughput, "cpu_ms_per_op": cpu, "load_average": 3.0}
+    scenario["gateway_cpu_ms_per_op"] = measure.gateway_cpu_ms(cpu)
+    return {"topology": topology, "started": "2026-12-06T14:00:00+00:00", "scenarios": [scenario]}
+
+
+def test_the_topology_comparison_sets_split_runs_against_embedded_ones() -> None:
+    embedded = [
+        _report("embedded", 40.0, {"api": 30.0, "postgres": 10.0, "loadgen": 1.0}),
+        _report("embedded", 30.0, {"api": 34.0, "postgres": 10.0, "loadgen": 1.0}),
+    ]
+    split = [_report("split", 35.0, {"api": 22.0, "vault": 18.0, "postgres": 10.0, "loadgen": 1.0})]
+    (summary,) = topologies.summary(topologies.runs([*embedded, *split]))
+    assert summary["embedded"]["gateway_cpu_ms_per_op"] == 42.0  # the load generator left out
+    assert summary["embedded"]["throughput"] == 35.0
+    assert summary["split"]["cpu_ms_per_op"]["vault"] == 18.0
+    assert (summary["cpu_split_vs_embedded"], summary["within_budget"]) == (1.190, False)
+    assert summary["throughput_split_vs_embedded"] == 1.0
+
+
+def test_the_idle_cpu_of_the_window_is_taken_out_of_the_net_figures() -> None:
+    before = measure.Probe({"api": 1.0, "other": 2.0}, None, at=100.0)
+    after = measure.Probe({"api": 3.0, "other": 3.0}, None, at=110.0)
+    out = measure.per_op(before, after, 100, 0.1, idle={"api": 50.0, "other": 100.0})
+    # api: 2 s over 100 operations, of which 10 s at 50 ms/s idle
+    assert out["cpu_ms_per_op"] == {"api": 20.0, "other": 10.0, "loadgen": 1.0}
+    assert out["net_cpu_ms_per_op"] == {"api": 15.0, "other": 0.0, "loadgen": 1.0}
+    assert (out["gateway_cpu_ms_per_op"], out["gateway_net_cpu_ms_per_op"]) == (30.0, 15.0)

@@ -18,6 +18,8 @@ from core.payments.model import (
     NextAction,
     PaymentError,
     PaymentEvent,
+    PaymentMethodDetails,
+    PaymentPolicy,
     RefundStatus,
     Status,
 )
@@ -221,6 +223,48 @@ async def test_an_attempt_reads_back_field_for_field(
         missing = await uow.payment_attempts.get(ids.new("pa"))
     assert stored == attempt and locked == attempt and stored is not attempt
     assert missing is None
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        PaymentMethodDetails("wallet", wallet_provider="paytm"),
+        PaymentMethodDetails("netbanking", netbanking_bank="HDFC"),
+    ],
+)
+async def test_the_wallet_or_bank_of_an_attempt_and_its_intent_round_trip(
+    any_uow_factory: UnitOfWorkFactory,
+    ids: RandomIds,
+    merchant_id: str,
+    details: PaymentMethodDetails,
+) -> None:
+    intent = await add_intent(any_uow_factory, ids, merchant_id, currency="INR")
+    attempt = new_attempt(
+        ids,
+        intent,
+        payment_method_type=details.type,
+        acquirer=details.type,
+        wallet_provider=details.wallet_provider,
+        netbanking_bank=details.netbanking_bank,
+        status=AttemptStatus.REQUIRES_ACTION,
+    )
+    async with any_uow_factory() as uow:
+        stored = await uow.payment_intents.get(merchant_id, intent.id, for_update=True)
+        assert stored is not None and stored.payment_method_details is None
+        stored.begin_attempt(attempt, policy=PaymentPolicy(), actor="key_contract", at=later(1))
+        await uow.payment_attempts.add(attempt)
+        await uow.payment_intents.update(stored)
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        read = await uow.payment_attempts.get(attempt.id)
+        pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
+        again = await uow.payment_intents.get(merchant_id, intent.id)
+    assert read == attempt and read.method_details == details
+    assert pair is not None and pair[1] == attempt
+    assert again == stored and again.payment_method_details == details
+    assert pair[0] == again
+    # A card attempt of the same intent holds neither.
+    assert new_attempt(ids, intent).method_details == PaymentMethodDetails("card")
 
 
 async def test_one_attempt_per_intent_that_is_not_failed(

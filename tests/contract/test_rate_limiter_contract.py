@@ -87,3 +87,27 @@ async def test_concurrent_hits_let_through_exactly_the_limit(
     # burst of concurrent calls cannot all read "9 of 10" and all pass.
     results = await asyncio.gather(*(limiter.hit(key, "10/hour") for _ in range(40)))
     assert sum(r.allowed for r in results) == 10
+
+
+async def test_a_key_redis_refuses_is_refused_again_without_asking_it(
+    redis_url: str, key: str
+) -> None:
+    """Over its limit in the current window, a key stays refused until the window turns:
+    the process answers that itself, with the same retry-after, and Redis sees no call."""
+    limiter = LimitsRateLimiter(redis_url, timeout_seconds=5.0)
+    try:
+        assert (await limiter.hit(key, "2/minute")).allowed
+        assert (await limiter.hit(key, "2/minute")).allowed
+        first = await limiter.hit(key, "2/minute")
+        assert not first.allowed
+
+        class NoRedis:
+            async def hit(self, *args: object, **kwargs: object) -> bool:
+                raise AssertionError("asked Redis")
+
+        limiter._limiter = NoRedis()  # type: ignore[assignment]
+        again = await limiter.hit(key, "2/minute")
+        assert not again.allowed
+        assert 1 <= again.retry_after_seconds <= first.retry_after_seconds
+    finally:
+        await limiter.aclose()

@@ -103,9 +103,9 @@ def gateway_settings(
     `demo_shop` the demo merchant runs too (Gateway.demo_url). The workers and web
     processes beyond the first listen after the API processes' ports.
     """
-    ports = free_ports(9)
+    ports = free_ports(11)
     http_port, grpc_port, admin_port, worker_port, web_port, acquirer_port, demo_port = ports[:7]
-    stripe_port, psp_port = ports[7:]
+    stripe_port, psp_port, vault_port, vault_tokens_port = ports[7:]
     extra = worker_processes - 1 + web_processes - 1
     api_base_port = free_port_range(api_processes + extra, set(ports))
     taken = {*ports, *range(api_base_port, api_base_port + api_processes + extra)}
@@ -128,6 +128,9 @@ def gateway_settings(
         stripe_port=stripe_port,
         acquirer_port=acquirer_port,
         psp_port=psp_port,
+        # Used with vault_processes=1 (the cardholder-data zone in a process of its own).
+        vault_port=vault_port,
+        vault_tokens_port=vault_tokens_port,
         log_level="INFO",
         db_pool_size=5,
     )

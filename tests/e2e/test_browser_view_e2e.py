@@ -71,6 +71,11 @@ def test_the_browser_sees_only_the_checkout_fields_everywhere(gateway: Gateway) 
     with httpx.Client(base_url=gateway.rest_url, headers=bearer(gateway.secret_key)) as http:
         full = http.get(f"/v1/payment_intents/{intent['id']}").json()
     assert full["metadata"] == PRIVATE["metadata"] and full["payment_method"]
+    # ... and how it was paid, which the browser's view leaves out.
+    assert full["payment_method_details"] == {
+        "type": "card",
+        "card": {"brand": "visa", "last4": "4242"},
+    }, full
 
 
 def test_the_browser_cannot_charge_a_card_the_merchant_keeps_on_file(gateway: Gateway) -> None:

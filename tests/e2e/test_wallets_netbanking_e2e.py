@@ -154,20 +154,40 @@ async def refund(rest: httpx.AsyncClient, intent_id: str, amount: int) -> dict[s
     return refunded
 
 
+async def succeeded_event(rest: httpx.AsyncClient, intent_id: str) -> dict[str, Any]:
+    """The payment_intent.succeeded event of the intent: what its webhooks carry."""
+    listed = await rest.get("/v1/events", params={"type": "payment_intent.succeeded", "limit": 100})
+    assert listed.status_code == 200, listed.text
+    [event] = [e for e in listed.json()["data"] if e["data"]["object"]["id"] == intent_id]
+    found: dict[str, Any] = event
+    return found
+
+
 @pytest.mark.parametrize(
-    ("method", "choice", "fields"),
+    ("method", "choice", "fields", "details"),
     [
-        ("wallet", {"provider": "paytm"}, {"account": "9999999999", "decision": "approve"}),
-        ("netbanking", {"bank": "HDFC"}, {"login": "success", "decision": "approve"}),
+        ("wallet", {"provider": "PayTM"}, {"account": "9999999999", "decision": "approve"},
+         {"type": "wallet", "wallet": {"provider": "paytm", "name": "Paytm"}}),
+        ("netbanking", {"bank": "hdfc"}, {"login": "success", "decision": "approve"},
+         {"type": "netbanking", "netbanking": {"bank": "HDFC", "name": "HDFC Bank"}}),
     ],
-)
+)  # fmt: skip
 async def test_a_payment_approved_on_the_page_succeeds_and_is_refunded(
-    rest: httpx.AsyncClient, method: str, choice: dict[str, str], fields: dict[str, str]
+    rest: httpx.AsyncClient,
+    method: str,
+    choice: dict[str, str],
+    fields: dict[str, str],
+    details: dict[str, Any],
 ) -> None:
     intent = await redirected(rest, method, choice)
+    # The wallet or bank is on the intent from the confirm on, in its canonical form.
+    assert intent["payment_method_details"] == details, intent
     await shopper_answers(intent["next_action"]["url"], fields)
     paid = await settles(rest, intent["id"])
     assert paid["status"] == "SUCCEEDED" and paid["amount_received"] == "74900", paid
+    assert paid["payment_method_details"] == details, paid
+    event = await succeeded_event(rest, intent["id"])
+    assert event["data"]["object"]["payment_method_details"] == details, event
     refunded = await refund(rest, intent["id"], 20_000)
     assert refunded["status"] == "SUCCEEDED", refunded
     again = await refund(rest, intent["id"], 54_900)
@@ -181,6 +201,8 @@ async def test_a_payment_declined_at_the_bank_asks_for_another_method(
     await shopper_answers(intent["next_action"]["url"], {"login": "", "decision": "decline"})
     declined = await settles(rest, intent["id"])
     assert declined["status"] == "REQUIRES_PAYMENT_METHOD", declined
+    # What was declined stays described, as a failed charge is.
+    assert declined["payment_method_details"]["netbanking"]["bank"] == "ICIC", declined
     error = declined["last_payment_error"]
     assert (error["code"], error["decline_code"]) == ("PAYMENT_DECLINED", "declined_by_payer")
 

@@ -4,7 +4,9 @@ harness while the gateway runs.
 Each run arms one rule for one live process (`<pid> <pattern> @N`): that process kills
 itself on the Nth hit of a matching fail point, the launcher restarts it, and the rule,
 naming a pid that is gone, matches nothing any more. The patterns cover every fail point
-a role passes (docs/reliability.md lists them).
+a role passes (docs/reliability.md lists them). With two of every process
+(`replicated_role`), a run arms one child of that role and one of another role, never
+both twins: one worker dies in a claim while the other keeps claiming.
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ POINTS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Two workers share the outbox, the webhook deliveries and every job: a worker dies in
+# its claims as well (the outbox's is a commit of `events` alone, a delivery's of
+# `webhook_deliveries` alone), and the other one must take over what it held.
+REPLICA_POINTS: dict[str, tuple[str, ...]] = {
+    **POINTS,
+    "worker": (
+        *POINTS["worker"],
+        "sql.commit.before:events",
+        "sql.commit.after:events",
+        "sql.commit.after:webhook_deliveries",
+    ),
+}
+
 FIRED = re.compile(r"FAILPOINT (\S+) (\d+)")
 
 
@@ -70,6 +85,10 @@ class Chaos:
     control: Path
     rng: random.Random
     kills: dict[str, deque[float]] = field(default_factory=dict)
+    points: dict[str, tuple[str, ...]] = field(default_factory=lambda: POINTS)
+    # With replicas: at most one child of a role a run (its twin carries on), and always
+    # one of this role.
+    replicated_role: str | None = None
 
     def __post_init__(self) -> None:
         self.disarm()
@@ -90,14 +109,28 @@ class Chaos:
                 recent.popleft()
             if len(recent) < KILLS_PER_MINUTE:
                 candidates.append((child, pid))
-        chosen = self.rng.sample(sorted(candidates), min(children, len(candidates)))
+        if self.replicated_role is None:
+            chosen = self.rng.sample(sorted(candidates), min(children, len(candidates)))
+        else:
+            chosen = self._one_per_role(candidates, children)
         armed = [
-            (child, self.rng.choice(POINTS[str(role_of(child))]), pid) for child, pid in chosen
+            (child, self.rng.choice(self.points[str(role_of(child))]), pid) for child, pid in chosen
         ]
         self._write(
             "".join(f"{pid} {pattern} @{self.rng.randrange(1, 4)}\n" for _, pattern, pid in armed)
         )
         return armed
+
+    def _one_per_role(
+        self, candidates: list[tuple[str, int]], children: int
+    ) -> list[tuple[str, int]]:
+        by_role: dict[str, list[tuple[str, int]]] = {}
+        for child, pid in sorted(candidates):
+            by_role.setdefault(str(role_of(child)), []).append((child, pid))
+        first = [self.replicated_role] if self.replicated_role in by_role else []
+        others = sorted(set(by_role) - set(first))
+        roles = first + self.rng.sample(others, min(len(others), children - len(first)))
+        return [self.rng.choice(by_role[role]) for role in roles]
 
     def killed(self, child: str) -> None:
         self.kills.setdefault(child, deque()).append(time.monotonic())

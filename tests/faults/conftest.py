@@ -6,11 +6,13 @@ migrated database of their own as the e2e gateways do (`gateway_database_url`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from adapters.failpoints import ENV
 from tests.databases import fresh_database
 from tests.e2e.conftest import gateway_database_url
 from tests.faults.proxied import Proxied, proxied_gateway
@@ -23,6 +25,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="module")
+def control_file() -> Iterator[Path]:
+    """The fail points' control file (tests/faults/chaos.py writes it); the children of a
+    gateway started while it exists inherit PAYGATE_FAILPOINTS."""
+    path = Path(f"/tmp/paygate-failpoints-{os.getpid()}")
+    path.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV, str(path))
+        yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="package")

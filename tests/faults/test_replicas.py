@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.engine import create_engine
 from adapters.system import RandomIds
@@ -62,15 +61,9 @@ async def replicas_database(postgres_admin_url: str) -> AsyncIterator[str]:
 def replicas(replicas_database: str, redis_url: str) -> Iterator[Gateway]:
     with running_gateway(
         replicas_database,
-        api_processes=2,
-        worker_processes=2,
-        web_processes=2,
         redis_url=redis_url,
         recovery_after_seconds=RECOVERY_AFTER,
-        webhook_allowed_networks="127.0.0.1/32",
-        # A delivery cut by a killed worker passes to the other one within seconds.
-        webhook_timeout=3.0,
-        webhook_lease_margin_seconds=2.0,
+        **once.TWO_OF_EVERY_PROCESS,
     ) as running:
         yield running
 
@@ -105,15 +98,6 @@ async def restart_workers_together(gateway: Gateway) -> None:
     assert await eventually(both_new), gateway.pids
 
 
-async def settled(connection: AsyncConnection, receiver: Receiver) -> bool:
-    if await invariants.stuck(connection):
-        return False
-    pending = await invariants.rows(
-        connection, "SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'"
-    )
-    return int(pending[0][0]) == 0
-
-
 async def settle_twice_at_once(database_url: str, counted: Counter[str]) -> None:
     """The day's settlement and the payouts after it, by two workers at the same moment
     (each its own pool): a week ahead, so that today's captures are due."""
@@ -131,30 +115,6 @@ async def settle_twice_at_once(database_url: str, counted: Counter[str]) -> None
 
     counted["settlements completed"] += sum(await asyncio.gather(settle(), settle()))
     counted["payouts sent"] += sum(await asyncio.gather(pay_out(), pay_out()))
-
-
-async def checks(
-    gateway: Gateway,
-    connection: AsyncConnection,
-    endpoint_id: str,
-    receiver: Receiver,
-    counted: Counter[str],
-    may_repeat: set[str] | None,
-) -> list[str]:
-    problems = await invariants.money_and_ledger(connection)
-    problems += await invariants.outbox_once(connection)
-    asked, at_acquirer = await invariants.acquirer_books(gateway, connection)
-    counted["attempt lookups"] = asked
-    problems += at_acquirer
-    problems += await invariants.reconciled(gateway)
-    problems += await once.at_the_acquirer(connection, gateway.data_dir, counted)
-    problems += await once.in_the_ledger(connection, counted)
-    _, arrivals = receiver.snapshot()
-    problems += await once.webhooks(
-        connection, endpoint_id, arrivals, counted, may_repeat=may_repeat
-    )
-    problems += await once.jobs(connection, counted)
-    return problems
 
 
 async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> None:
@@ -178,19 +138,23 @@ async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> Non
                 counted.update(f"killed {victim}" for victim in done[1:])
                 assert await eventually(lambda: all_children_up(gateway)), gateway.pids
                 await restart_workers_together(gateway)
-                ok = await eventually(lambda: settled(conn, receiver), SETTLE_WITHIN)
+                ok = await eventually(lambda: once.settled(conn), SETTLE_WITHIN)
                 assert ok, await invariants.stuck(conn)
                 # Without a kill in this run, no event comes twice that had not before.
                 may_repeat = None if done[1:] else {e for e, n in before.items() if n > 1}
-                problems = await checks(gateway, conn, endpoint_id, receiver, state, may_repeat)
+                problems = await once.everything(
+                    gateway, conn, endpoint_id, receiver, state, may_repeat
+                )
                 assert not problems, f"run {run} (seed {SEED}):\n" + "\n".join(problems[:30])
                 counted["runs"] += 1
                 counted["checks passed"] += 1
             _, before = receiver.snapshot()
             await settle_twice_at_once(gateway.database_url, counted)
-            assert await eventually(lambda: settled(conn, receiver), SETTLE_WITHIN)
+            assert await eventually(lambda: once.settled(conn), SETTLE_WITHIN)
             may_repeat = {e for e, n in before.items() if n > 1}
-            problems = await checks(gateway, conn, endpoint_id, receiver, state, may_repeat)
+            problems = await once.everything(
+                gateway, conn, endpoint_id, receiver, state, may_repeat
+            )
             assert not problems, f"after settlement (seed {SEED}):\n" + "\n".join(problems[:30])
             counted["checks passed"] += 1
             assert counted["settlements completed"] > 0, counted

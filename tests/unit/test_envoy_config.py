@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import replace
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 from google.protobuf import descriptor_pb2
+from google.rpc import status_pb2
 
-from servers.runtime import envoy_config
+from core.shared.errors import ResourceExhausted
+from servers.grpc.errors import to_status
+from servers.runtime import edge_limits, envoy_config
 from servers.runtime.settings import Settings
 
 SETTINGS = Settings(
@@ -402,3 +406,56 @@ def test_tokens_go_to_the_vault_role_when_it_serves_them(tmp_path: Path) -> None
     embedded = envoy_config.render(SETTINGS, descriptor)
     names = [c["name"] for c in yaml.safe_load(embedded)["static_resources"]["clusters"]]
     assert envoy_config.TOKENS_CLUSTER not in names
+
+
+def test_no_edge_limit_unless_configured(rendered: str) -> None:
+    assert Settings().envoy_max_rps == ""
+    assert "local_ratelimit" not in rendered
+
+
+def test_an_edge_limit_turns_its_class_filter_on_only_on_the_routes_of_its_methods(
+    tmp_path: Path,
+) -> None:
+    settings = replace(SETTINGS, envoy_max_rps="payments_create=150")
+    rendered = envoy_config.render(settings, envoy_config.descriptor_path())
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    envoy_config.validate(config)
+    name = edge_limits.filter_name("payments_create")
+    create = "/paygate.v1.PaymentIntentService/CreatePaymentIntent"
+    for routes in _routes(rendered):
+        on = [
+            r
+            for r in routes
+            if "route" in r
+            and not r.get("typed_per_filter_config", {}).get(name, {}).get("disabled")  # type: ignore[attr-defined]
+        ]
+        # The method's gRPC path on both listeners, and its REST binding on the REST one.
+        assert {str(r["match"].get("path") or r["match"]["safe_regex"]["regex"]) for r in on} <= {  # type: ignore[attr-defined,index]
+            create,
+            "^/v1/payment_intents$",
+        }
+        assert any(r["match"].get("path") == create for r in on)  # type: ignore[attr-defined]
+    # One filter, before the router, in each listener, with one bucket of 150 a second.
+    filters = [x for x in rendered.splitlines() if x.strip().startswith(f'- {{"name": "{name}"')]
+    assert len(filters) == 2
+    bucket = json.loads(filters[0].strip().removeprefix("- "))["typed_config"]["token_bucket"]
+    assert bucket == {"max_tokens": 15, "tokens_per_fill": 8, "fill_interval": "0.053333333s"}
+
+
+def test_the_edge_refusal_carries_the_status_the_api_sends_for_a_rate_limit() -> None:
+    status = status_pb2.Status.FromString(base64.b64decode(edge_limits.status_details() + "=="))
+    assert status == to_status(
+        ResourceExhausted(edge_limits.MESSAGE, retry_after_seconds=edge_limits.RETRY_AFTER_SECONDS)
+    )
+    assert edge_limits.status_json()["details"][0]["reason"] == "RATE_LIMITED"
+
+
+@pytest.mark.parametrize("text", ["payments_create", "nope=5", "default=0", "default=x"])
+def test_a_wrong_edge_limit_stops_the_render(text: str) -> None:
+    with pytest.raises(ValueError, match="PAYGATE_ENVOY_MAX_RPS"):
+        edge_limits.parse_max_rps(text)
+    assert edge_limits.parse_max_rps("payments_create=150, default=400") == {
+        "payments_create": 150,
+        "default": 400,
+    }

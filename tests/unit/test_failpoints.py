@@ -78,3 +78,48 @@ def test_the_file_is_read_again_when_it_changes_and_a_missing_one_arms_nothing(
         point("webhook.send.mid")
     path.unlink()
     point("webhook.send.mid")
+
+
+REPLICAS = {
+    "acquirer": 10, "api-0": 11, "api-1": 12, "worker": 13, "worker-1": 14,
+    "web": 15, "web-1": 16, "envoy": 17,
+}  # fmt: skip
+
+
+def test_on_replicas_a_run_arms_one_worker_and_never_both_twins(tmp_path: Path) -> None:
+    import random
+
+    from tests.faults.chaos import REPLICA_POINTS, Chaos, role_of
+
+    chaos = Chaos(
+        tmp_path / "control", random.Random(7), points=REPLICA_POINTS, replicated_role="worker"
+    )
+    workers, claims = set(), set()
+    for _ in range(200):
+        armed = chaos.arm(REPLICAS)
+        roles = [role_of(child) for child, _, _ in armed]
+        assert roles[0] == "worker" and len(armed) == 2 and len(set(roles)) == 2, armed
+        for child, pattern, pid in armed:
+            assert pid == REPLICAS[child]
+            assert pattern in REPLICA_POINTS[str(role_of(child))]
+        workers.add(armed[0][0])
+        claims.add(armed[0][1])
+        rules = parse_rules((tmp_path / "control").read_text())
+        assert [rule.pid for rule in rules] == [pid for _, _, pid in armed]
+    assert workers == {"worker", "worker-1"}
+    assert {"sql.commit.after:events", "sql.commit.after:webhook_deliveries"} <= claims
+
+
+def test_a_child_killed_often_is_left_alone_for_a_minute(tmp_path: Path) -> None:
+    import random
+
+    from tests.faults.chaos import KILLS_PER_MINUTE, REPLICA_POINTS, Chaos
+
+    chaos = Chaos(
+        tmp_path / "control", random.Random(7), points=REPLICA_POINTS, replicated_role="worker"
+    )
+    for _ in range(KILLS_PER_MINUTE):
+        chaos.killed("worker")
+        chaos.killed("worker-1")
+    armed = chaos.arm(REPLICAS)
+    assert armed and all(not child.startswith("worker") for child, _, _ in armed)

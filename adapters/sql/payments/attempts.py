@@ -48,6 +48,8 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
         "card_last4": attempt.card_last4,
         "card_fingerprint": attempt.card_fingerprint,
         "upi_vpa": attempt.upi_vpa,
+        "wallet_provider": attempt.wallet_provider or None,
+        "netbanking_bank": attempt.netbanking_bank or None,
         "acquirer_reference": attempt.acquirer_reference,
         "acquirer_code": attempt.acquirer_code,
         "authorization_code": attempt.authorization_code,
@@ -73,7 +75,7 @@ def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
 # Fixed at creation: who, what for, how much. (`acquirer` moves on a failover.)
 _FIXED_ATTEMPT_COLUMNS = frozenset(
     {"id", "merchant_id", "payment_intent_id", "amount", "currency", "payment_method_type",
-     "created", "version", "risk", "livemode"}
+     "created", "version", "risk", "livemode", "wallet_provider", "netbanking_bank"}
 )  # fmt: skip
 
 
@@ -95,6 +97,8 @@ def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
         card_last4=row["card_last4"],
         card_fingerprint=row["card_fingerprint"],
         upi_vpa=row["upi_vpa"],
+        wallet_provider=row["wallet_provider"] or "",
+        netbanking_bank=row["netbanking_bank"] or "",
         acquirer_reference=row["acquirer_reference"],
         acquirer_code=row["acquirer_code"],
         authorization_code=row["authorization_code"],

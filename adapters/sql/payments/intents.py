@@ -27,6 +27,7 @@ from core.payments.model import (
     PaymentError,
     PaymentEvent,
     PaymentIntent,
+    PaymentMethodDetails,
     Status,
 )
 from core.shared.errors import Conflict
@@ -60,6 +61,7 @@ _MUTABLE_INTENT_COLUMNS = (
     "failed_attempts",
     "capture_before",
     "risk",
+    "payment_method_details",
 )
 
 
@@ -96,12 +98,16 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
         "failed_attempts": intent.failed_attempts,
         "capture_before": intent.capture_before,
         "risk": assessment_json(intent.risk),
+        "payment_method_details": (
+            asdict(intent.payment_method_details) if intent.payment_method_details else None
+        ),
         "version": intent.version,
     }
 
 
 def intent_of(row: RowMapping) -> PaymentIntent:
     error, action = row["last_payment_error"], row["next_action"]
+    details = row["payment_method_details"]
     return PaymentIntent(
         id=row["id"],
         merchant_id=row["merchant_id"],
@@ -132,6 +138,7 @@ def intent_of(row: RowMapping) -> PaymentIntent:
         failed_attempts=row["failed_attempts"],
         capture_before=row["capture_before"],
         risk=assessment_of(row["risk"]),
+        payment_method_details=PaymentMethodDetails(**details) if details is not None else None,
         version=row["version"],
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -124,6 +124,15 @@ def _token(row: RowMapping) -> Token:
     )
 
 
+# Every payment reads its token twice and inserts it once: built once (a statement object
+# keeps its SQLAlchemy cache key), run with parameters.
+_TOKEN = select(tokens).where(
+    tokens.c.id == bindparam("token_id"), tokens.c.merchant_id == bindparam("merchant_id")
+)
+_TOKEN_FOR_UPDATE = _TOKEN.with_for_update()
+_INSERT_TOKEN = insert(tokens)
+
+
 class SqlTokens:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -142,7 +151,7 @@ class SqlTokens:
             "version": token.version,
         }
         try:
-            await self._conn.execute(insert(tokens).values(values))
+            await self._conn.execute(_INSERT_TOKEN, values)
         except IntegrityError as error:
             if _is_unique_violation(error):
                 raise AlreadyExists(f"Token {token.id!r} already exists.") from error
@@ -151,10 +160,9 @@ class SqlTokens:
     async def get(
         self, merchant_id: str, token_id: str, *, for_update: bool = False
     ) -> Token | None:
-        query = select(tokens).where(tokens.c.id == token_id, tokens.c.merchant_id == merchant_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+        query = _TOKEN_FOR_UPDATE if for_update else _TOKEN
+        params = {"token_id": token_id, "merchant_id": merchant_id}
+        row = (await self._conn.execute(query, params)).mappings().first()
         return _token(row) if row is not None else None
 
     async def update(self, token: Token) -> None:
@@ -316,6 +324,15 @@ def _data_key(row: RowMapping) -> DataKey:
     )
 
 
+# Read by every tokenization whose key is not cached yet.
+_LATEST_KEY = (
+    select(data_keys)
+    .where(data_keys.c.merchant_id == bindparam("merchant_id"))
+    .order_by(data_keys.c.version.desc())
+    .limit(1)
+)
+
+
 class SqlDataKeys:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -354,14 +371,9 @@ class SqlDataKeys:
         return _data_key(row) if row is not None else None
 
     async def latest(self, merchant_id: str) -> DataKey | None:
-        c = data_keys.c
-        query = (
-            select(data_keys)
-            .where(c.merchant_id == merchant_id)
-            .order_by(c.version.desc())
-            .limit(1)
+        row = (
+            (await self._conn.execute(_LATEST_KEY, {"merchant_id": merchant_id})).mappings().first()
         )
-        row = (await self._conn.execute(query)).mappings().first()
         return _data_key(row) if row is not None else None
 
     async def update(self, key: DataKey) -> None:
@@ -405,21 +417,25 @@ class SqlDataKeys:
 # --- detokenization audit --------------------------------------------------------------
 
 
+_INSERT_DETOKENIZATION = insert(detokenization_audit)
+
+
 class SqlDetokenizations:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def append(self, record: DetokenizationRecord) -> None:
         await self._conn.execute(
-            insert(detokenization_audit).values(
-                merchant_id=record.merchant_id,
-                payment_method=record.payment_method,
-                actor=record.actor,
-                purpose=record.purpose,
-                outcome=record.outcome.value,
-                reason=record.reason,
-                occurred_at=record.occurred_at,
-            )
+            _INSERT_DETOKENIZATION,
+            {
+                "merchant_id": record.merchant_id,
+                "payment_method": record.payment_method,
+                "actor": record.actor,
+                "purpose": record.purpose,
+                "outcome": record.outcome.value,
+                "reason": record.reason,
+                "occurred_at": record.occurred_at,
+            },
         )
 
     async def for_payment_method(

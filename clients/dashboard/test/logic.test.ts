@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { bars, bucketsOf, currenciesByUse, lastDays, linePath, points, successRate } from "../src/charts";
+import { methodText } from "../src/method";
 import { amountInput, parseAmount } from "../src/money";
 import { cursorOf, firstPage, nextPage, pageNumber, previousPage } from "../src/paging";
 import { assignableRoles, can } from "../src/permissions";
@@ -198,5 +199,21 @@ describe("the business profile form", () => {
     assert.equal(sent.supportEmail, "help@shop.example");
     assert.deepEqual(sent.acceptedCurrencies, ["EUR", "USD", "INR"]);
     assert.deepEqual(changedFields(before, before).mask, []);
+  });
+});
+
+describe("payment method", () => {
+  test("a line for each type, from the intent's payment_method_details", () => {
+    const card = { type: "card", details: { case: "card" as const, value: { brand: "visa", last4: "4242" } } };
+    assert.equal(methodText(card), "Visa •••• 4242");
+    const wallet = { type: "wallet", details: { case: "wallet" as const, value: { provider: "paytm", name: "Paytm" } } };
+    assert.equal(methodText(wallet), "Paytm wallet");
+    const bank = { type: "netbanking", details: { case: "netbanking" as const, value: { bank: "HDFC", name: "HDFC Bank" } } };
+    assert.equal(methodText(bank), "Net banking, HDFC Bank (HDFC)");
+    const upi = { type: "upi", details: { case: "upi" as const, value: { vpa: "buyer@upi" } } };
+    assert.equal(methodText(upi), "UPI buyer@upi");
+  });
+  test("nothing before the first attempt", () => {
+    assert.equal(methodText(undefined), "");
   });
 });

@@ -135,6 +135,8 @@ const bankForm = h(
   bank.wrap, payBank, bankWait,
 ) as HTMLFormElement;
 const panels = () => [cardForm, upiForm, walletForm, bankForm];
+// The payment method type of a panel, for messages in that method's words.
+const methodOf = (panel: HTMLElement) => panel.id.replace("-panel", "");
 
 const tabs = h("div", { className: "tabs", role: "tablist", "aria-label": "Payment method" });
 const challenge = h("div", { className: "challenge", hidden: true });
@@ -415,7 +417,7 @@ function render(next: PaymentIntent): void {
       const error = intent.lastPaymentError;
       if (error?.code && root.getAttribute("aria-busy") === "true" && watching) {
         // A 3-D Secure challenge or a UPI collect that failed: back to the form.
-        const text = error.declineCode ? declineMessage(error.declineCode) : error.message || "The payment did not go through.";
+        const text = error.declineCode ? declineMessage(error.declineCode, methodOf(currentPanel)) : error.message || "The payment did not go through.";
         fail(`${text} Try again or use another payment method.`);
       } else {
         busy(false);

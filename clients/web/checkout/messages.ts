@@ -41,8 +41,26 @@ export const BANKS: Record<string, string> = {
   YESB: "Yes Bank",
 };
 
-export function declineMessage(code: string): string {
-  return DECLINES[code] ?? "Your payment was declined.";
+// Where the card's words would be wrong: a wallet has a balance and a limit, a bank
+// account has funds and a login.
+const REDIRECT_DECLINES: Record<string, Record<string, string>> = {
+  wallet: {
+    insufficient_funds: "Your wallet balance is too low for this payment.",
+    transaction_not_allowed: "This payment is over your wallet's limit.",
+    processing_error: "The wallet could not process the payment.",
+  },
+  netbanking: {
+    insufficient_funds: "Your bank account has insufficient funds.",
+    transaction_not_allowed: "This payment is over your bank's limit.",
+    authentication_failed: "Your bank could not log you in.",
+    issuer_not_available: "Your bank is not available right now.",
+    processing_error: "Your bank could not process the payment.",
+  },
+};
+
+// `method` is the payment method type the shopper paid with (card, upi, wallet, netbanking).
+export function declineMessage(code: string, method = "card"): string {
+  return REDIRECT_DECLINES[method]?.[code] ?? DECLINES[code] ?? "Your payment was declined.";
 }
 
 export function errorMessage(error: ApiError): string {

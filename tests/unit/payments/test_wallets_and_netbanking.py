@@ -14,14 +14,14 @@ import pytest
 from core.payments.acquirer import DeclineCode
 from core.payments.errors import PaymentFailed
 from core.payments.lifecycle import ConfirmPaymentIntent
-from core.payments.model import AttemptStatus, PaymentIntent, Status
+from core.payments.model import AttemptStatus, PaymentIntent, PaymentMethodDetails, Status
 from core.payments.refunds import CreateRefund
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.errors import InvalidArgument
 from sandbox.psp.netbanking_simulator import NetBankingBooks
 from sandbox.psp.redirect_books import RedirectBooks
 from sandbox.psp.wallet_simulator import WalletBooks
-from tests.unit.payments.conftest import World, build_world, secret_key
+from tests.unit.payments.conftest import World, build_world, publishable_key, secret_key
 
 LATE = 30.0
 
@@ -168,3 +168,85 @@ async def test_wallets_and_net_banking_are_inr_only(shop: Shop, method: str) -> 
         )
     assert raised.value.metadata["param"] == "payment_method_types[1]"
     assert "INR" in str(raised.value)
+
+
+# --- which wallet or bank: on the attempt, and on the intent as payment_method_details ---
+
+
+@pytest.mark.parametrize(
+    ("method", "choice", "identity", "details"),
+    [
+        ("wallet", "PayTM", "9999999999", PaymentMethodDetails("wallet", wallet_provider="paytm")),
+        (
+            "netbanking",
+            "hdfc",
+            "success",
+            PaymentMethodDetails("netbanking", netbanking_bank="HDFC"),
+        ),
+    ],
+)
+async def test_the_wallet_or_bank_chosen_is_recorded_in_its_canonical_form(
+    shop: Shop, method: str, choice: str, identity: str, details: PaymentMethodDetails
+) -> None:
+    waiting = await shop.waiting(method, choice)
+    assert waiting.payment_method_details == details
+    attempt_id = await shop.attempt_id(waiting)
+    async with shop.world.uow() as uow:
+        attempt = await uow.payment_attempts.get(attempt_id)
+    assert attempt is not None and attempt.method_details == details
+    assert (attempt.card_brand, attempt.card_last4, attempt.upi_vpa) == ("", "", "")
+
+    await shop.books(method).answer(attempt_id, identity, approve=True)
+    paid = await shop.world.payments.sync_attempt(attempt_id)
+    assert paid.status is Status.SUCCEEDED
+    assert (await shop.world.stored(paid.id)).payment_method_details == details
+
+
+async def test_a_declined_bank_stays_on_the_intent_until_the_next_method_replaces_it(
+    shop: Shop,
+) -> None:
+    waiting = await shop.waiting("netbanking", "ICIC")
+    await shop.bank.answer(await shop.attempt_id(waiting), "insufficient", approve=True)
+    declined = await shop.world.payments.sync_attempt(await shop.attempt_id(waiting))
+    assert declined.status is Status.REQUIRES_PAYMENT_METHOD
+    # As Stripe keeps a failed charge's payment_method_details: what was declined.
+    assert declined.payment_method_details == PaymentMethodDetails(
+        "netbanking", netbanking_bank="ICIC"
+    )
+    paid = await shop.world.confirm_card(declined)
+    assert paid.payment_method_details == PaymentMethodDetails(
+        "card", card_brand="visa", card_last4="4242"
+    )
+
+
+async def test_a_browser_with_the_client_secret_does_not_see_the_method_details(
+    shop: Shop,
+) -> None:
+    waiting = await shop.waiting("wallet", "amazonpay")
+    seen = await shop.world.intents.get(
+        publishable_key(), waiting.id, client_secret=waiting.client_secret
+    )
+    assert seen.status is Status.REQUIRES_ACTION and seen.payment_method_details is None
+
+
+async def test_a_card_and_a_upi_address_are_described_the_same_way(shop: Shop) -> None:
+    card = await shop.world.confirm_card(await shop.world.intent(), "5555555555554444")
+    assert card.payment_method_details == PaymentMethodDetails(
+        "card", card_brand="mastercard", card_last4="4444"
+    )
+    upi = await shop.world.payments.confirm(
+        secret_key(),
+        (await shop.world.intent(currency="inr", types=("upi",))).id,
+        ConfirmPaymentIntent(upi_vpa="Buyer@UPI"),
+    )
+    assert upi.payment_method_details == PaymentMethodDetails("upi", upi_vpa="buyer@upi")
+
+
+async def test_a_blocked_attempt_is_described_too(shop: Shop) -> None:
+    intent = await shop.world.intent()
+    with pytest.raises(PaymentFailed):
+        await shop.world.confirm_card(intent, "4100000000000019")  # blocked by the risk engine
+    stored = await shop.world.stored(intent.id)
+    assert stored.payment_method_details == PaymentMethodDetails(
+        "card", card_brand="visa", card_last4="0019"
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from paygate.v1 import (
     api_keys_pb2,
@@ -20,7 +21,9 @@ from paygate.v1 import (
 )
 
 from adapters import rich_errors
+from core.payments.model import PaymentMethodDetails
 from servers.bootstrap.app import App
+from servers.grpc import convert
 from servers.roles.api import start
 from servers.runtime.settings import Settings
 from tests.fakes import in_memory_app
@@ -129,6 +132,47 @@ async def test_confirm_and_capture_automatically(api: Api) -> None:
     assert paid.latest_attempt.startswith("pa_")
     assert paid.payment_method.startswith("tok_")
     assert await api.get(created.id) == paid
+
+
+async def test_the_intent_describes_the_card_its_latest_attempt_used(api: Api) -> None:
+    created = await api.create()
+    assert not created.HasField("payment_method_details")
+    paid = await api.confirm(created.id, "378282246310005")
+    details = paid.payment_method_details
+    assert (details.type, details.WhichOneof("details")) == ("card", "card")
+    assert (details.card.brand, details.card.last4) == ("amex", "0005")
+    assert (await api.get(created.id)).payment_method_details == details
+    # Not in the browser's view: the checkout's key reads the status, not the method.
+    seen = await api.intents.GetPaymentIntent(
+        payment_intents_pb2.GetPaymentIntentRequest(
+            id=created.id, client_secret=created.client_secret
+        ),
+        metadata=api.auth(api.publishable_key),
+    )
+    assert seen.status == PI.SUCCEEDED and not seen.HasField("payment_method_details")
+
+
+@pytest.mark.parametrize(
+    ("details", "which", "expected"),
+    [
+        (PaymentMethodDetails("wallet", wallet_provider="paytm"), "wallet",
+         {"provider": "paytm", "name": "Paytm"}),
+        (PaymentMethodDetails("netbanking", netbanking_bank="HDFC"), "netbanking",
+         {"bank": "HDFC", "name": "HDFC Bank"}),
+        (PaymentMethodDetails("upi", upi_vpa="buyer@upi"), "upi", {"vpa": "buyer@upi"}),
+        # A card whose brand the vault did not know still says it is a card.
+        (PaymentMethodDetails("card"), "card", {"brand": "", "last4": ""}),
+    ],
+)  # fmt: skip
+def test_method_details_render_as_the_type_and_its_one_message(
+    details: PaymentMethodDetails, which: str, expected: dict[str, str]
+) -> None:
+    message = convert.payment_method_details(details)
+    rendered = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    assert message.WhichOneof("details") == which
+    assert rendered == {"type": details.type, which: expected}
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
 import { useState, type FormEvent } from "react";
 import { PaymentIntent_Status as IntentStatus, refunds as refundsPb, type PaymentIntent } from "@paygate/client";
 import { useDashboard } from "../context";
+import { methodText } from "../method";
 import { amountInput, parseAmount } from "../money";
 import { href } from "../route";
 import { ActionForm, ErrorState, Money, Notice, PagedTable, PageHeader, Status, When, enumLabel, idempotencyKey, useAction, useLoad } from "../ui";
@@ -205,7 +206,15 @@ export function PaymentDetail(props: { id: string }) {
             <Money amount={intent.amountRefunded} currency={intent.currency} />
           </dd>
           <dt>Payment method</dt>
-          <dd>{intent.paymentMethod || "—"}</dd>
+          <dd data-testid="payment-method">
+            {methodText(intent.paymentMethodDetails) || "—"}
+            {intent.paymentMethod && (
+              <>
+                {" "}
+                <code>{intent.paymentMethod}</code>
+              </>
+            )}
+          </dd>
           {intent.lastPaymentError?.code && (
             <>
               <dt>Last error</dt>

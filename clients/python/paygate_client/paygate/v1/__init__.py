@@ -123,6 +123,11 @@ __all__ = (
     "PaymentIntentServiceStub",
     "PaymentIntentStatus",
     "PaymentMethod",
+    "PaymentMethodDetails",
+    "PaymentMethodDetailsCard",
+    "PaymentMethodDetailsNetBanking",
+    "PaymentMethodDetailsUpi",
+    "PaymentMethodDetailsWallet",
     "PaymentMethodServiceStub",
     "PaymentMethodStatus",
     "Payout",
@@ -3563,6 +3568,16 @@ class PaymentIntent(betterproto2.Message):
     view.
     """
 
+    payment_method_details: "PaymentMethodDetails | None" = betterproto2.field(
+        28, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    How the latest attempt pays: its type and that type's details (the card's brand and
+    last four digits, the UPI address, the wallet, the bank), as Stripe's
+    payment_method_details. Kept when the attempt fails; absent before the first
+    confirm, and in the browser's view.
+    """
+
 
 default_message_pool.register_message("paygate.v1", "PaymentIntent", PaymentIntent)
 
@@ -3617,6 +3632,125 @@ class PaymentMethod(betterproto2.Message):
 
 
 default_message_pool.register_message("paygate.v1", "PaymentMethod", PaymentMethod)
+
+
+@dataclass(eq=False, repr=False)
+class PaymentMethodDetails(betterproto2.Message):
+    """
+    The payment method an attempt used, described; never a card number.
+
+    Oneofs:
+        - details: The details of `type`.
+    """
+
+    type: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    card, upi, wallet or netbanking: which one of the details below is set.
+    """
+
+    card: "PaymentMethodDetailsCard | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True, group="details"
+    )
+
+    upi: "PaymentMethodDetailsUpi | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, optional=True, group="details"
+    )
+
+    wallet: "PaymentMethodDetailsWallet | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, optional=True, group="details"
+    )
+
+    netbanking: "PaymentMethodDetailsNetBanking | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, optional=True, group="details"
+    )
+
+
+default_message_pool.register_message(
+    "paygate.v1", "PaymentMethodDetails", PaymentMethodDetails
+)
+
+
+@dataclass(eq=False, repr=False)
+class PaymentMethodDetailsCard(betterproto2.Message):
+    """
+    A card, by what its token showed.
+    """
+
+    brand: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    visa, mastercard, amex, rupay, ...
+    """
+
+    last4: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The last four digits of the card number.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "PaymentMethodDetails.Card", PaymentMethodDetailsCard
+)
+
+
+@dataclass(eq=False, repr=False)
+class PaymentMethodDetailsNetBanking(betterproto2.Message):
+    """
+    A bank the payer logged in at.
+    """
+
+    bank: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The bank's code, the first four letters of its IFSC, e.g. HDFC.
+    """
+
+    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The bank's name for people, e.g. HDFC Bank.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "PaymentMethodDetails.NetBanking", PaymentMethodDetailsNetBanking
+)
+
+
+@dataclass(eq=False, repr=False)
+class PaymentMethodDetailsUpi(betterproto2.Message):
+    """
+    A UPI collect.
+    """
+
+    vpa: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The payer's virtual payment address, lower case.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "PaymentMethodDetails.Upi", PaymentMethodDetailsUpi
+)
+
+
+@dataclass(eq=False, repr=False)
+class PaymentMethodDetailsWallet(betterproto2.Message):
+    """
+    A wallet the payer approved in.
+    """
+
+    provider: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney.
+    """
+
+    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The wallet's name for people, e.g. Paytm.
+    """
+
+
+default_message_pool.register_message(
+    "paygate.v1", "PaymentMethodDetails.Wallet", PaymentMethodDetailsWallet
+)
 
 
 @dataclass(eq=False, repr=False)

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file paygate/v1/payment_intents.proto.
  */
 export const file_paygate_v1_payment_intents: GenFile = /*@__PURE__*/
-  fileDesc("CiBwYXlnYXRlL3YxL3BheW1lbnRfaW50ZW50cy5wcm90bxIKcGF5Z2F0ZS52MSLSCgoNUGF5bWVudEludGVudBIQCgJpZBgBIAEoCUIE4kEBAxIUCgZhbW91bnQYAiABKANCBOJBAQUSFgoIY3VycmVuY3kYAyABKAlCBOJBAQUSNgoGc3RhdHVzGAQgASgOMiAucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50LlN0YXR1c0IE4kEBAxJFCg5jYXB0dXJlX21ldGhvZBgFIAEoDjInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5DYXB0dXJlTWV0aG9kQgTiQQEBEh8KEWFtb3VudF9jYXB0dXJhYmxlGAYgASgDQgTiQQEDEh0KD2Ftb3VudF9yZWNlaXZlZBgHIAEoA0IE4kEBAxIdCg9hbW91bnRfcmVmdW5kZWQYCCABKANCBOJBAQMSGwoNY2xpZW50X3NlY3JldBgJIAEoCUIE4kEBAxIcCg5wYXltZW50X21ldGhvZBgKIAEoCUIE4kEBAxI6ChJsYXN0X3BheW1lbnRfZXJyb3IYCyABKAsyGC5wYXlnYXRlLnYxLlBheW1lbnRFcnJvckIE4kEBAxIxCgtuZXh0X2FjdGlvbhgMIAEoCzIWLnBheWdhdGUudjEuTmV4dEFjdGlvbkIE4kEBAxIWCghhdHRlbXB0cxgNIAEoBUIE4kEBAxIWCghsaXZlbW9kZRgOIAEoCEIE4kEBAxI/CghtZXRhZGF0YRgPIAMoCzInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5NZXRhZGF0YUVudHJ5QgTiQQEBEjEKB2NyZWF0ZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC2NhbmNlbGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIhChNjYW5jZWxsYXRpb25fcmVhc29uGBIgASgJQgTiQQEDEhkKC2Rlc2NyaXB0aW9uGBMgASgJQgTiQQEBEhsKDXJlY2VpcHRfZW1haWwYFCABKAlCBOJBAQESGAoKcmV0dXJuX3VybBgVIAEoCUIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgWIAMoCUIE4kEBARIcCg5sYXRlc3RfYXR0ZW1wdBgXIAEoCUIE4kEBAxIZCgtzdWNjZXNzX3VybBgYIAEoCUIE4kEBARIYCgpjYW5jZWxfdXJsGBkgASgJQgTiQQEBEhoKDGNoZWNrb3V0X3VybBgaIAEoCUIE4kEBAxIkCgRyaXNrGBsgASgLMhAucGF5Z2F0ZS52MS5SaXNrQgTiQQEDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKwAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhsKF1JFUVVJUkVTX1BBWU1FTlRfTUVUSE9EEAESGQoVUkVRVUlSRVNfQ09ORklSTUFUSU9OEAISEwoPUkVRVUlSRVNfQUNUSU9OEAMSDgoKUFJPQ0VTU0lORxAEEhQKEFJFUVVJUkVTX0NBUFRVUkUQBRINCglTVUNDRUVERUQQBhIMCghDQU5DRUxFRBAHIkoKDUNhcHR1cmVNZXRob2QSHgoaQ0FQVFVSRV9NRVRIT0RfVU5TUEVDSUZJRUQQABINCglBVVRPTUFUSUMQARIKCgZNQU5VQUwQAjpA6kE9ChlwYXlnYXRlLmRldi9QYXltZW50SW50ZW50EiBwYXltZW50X2ludGVudHMve3BheW1lbnRfaW50ZW50fSLiAQoEUmlzaxITCgVzY29yZRgBIAEoBUIE4kEBAxIxCghkZWNpc2lvbhgCIAEoDjIZLnBheWdhdGUudjEuUmlzay5EZWNpc2lvbkIE4kEBAxItCgdyZWFzb25zGAMgAygLMhYucGF5Z2F0ZS52MS5SaXNrUmVhc29uQgTiQQEDEhsKDXJ1bGVzX3ZlcnNpb24YBCABKAVCBOJBAQMiRgoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABIJCgVBTExPVxABEgoKBlJFVklFVxACEgkKBUJMT0NLEAMiXwoKUmlza1JlYXNvbhISCgRydWxlGAEgASgJQgTiQQEDEhIKBGtpbmQYAiABKAlCBOJBAQMSEwoFc2NvcmUYAyABKAVCBOJBAQMSFAoGZGV0YWlsGAQgASgJQgTiQQEDIlUKDFBheW1lbnRFcnJvchISCgRjb2RlGAEgASgJQgTiQQEDEhoKDGRlY2xpbmVfY29kZRgCIAEoCUIE4kEBAxIVCgdtZXNzYWdlGAMgASgJQgTiQQEDIqsBCgpOZXh0QWN0aW9uEi8KBHR5cGUYASABKA4yGy5wYXlnYXRlLnYxLk5leHRBY3Rpb24uVHlwZUIE4kEBAxIRCgN1cmwYAiABKAlCBOJBAQMSFQoHcXJfY29kZRgDIAEoCUIE4kEBAyJCCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABITCg9SRURJUkVDVF9UT19VUkwQARIPCgtVUElfQ09MTEVDVBACIrsDChpDcmVhdGVQYXltZW50SW50ZW50UmVxdWVzdBIUCgZhbW91bnQYASABKANCBOJBAQISFgoIY3VycmVuY3kYAiABKAlCBOJBAQISRQoOY2FwdHVyZV9tZXRob2QYAyABKA4yJy5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuQ2FwdHVyZU1ldGhvZEIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgEIAMoCUIE4kEBARIZCgtkZXNjcmlwdGlvbhgFIAEoCUIE4kEBARJMCghtZXRhZGF0YRgGIAMoCzI0LnBheWdhdGUudjEuQ3JlYXRlUGF5bWVudEludGVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeUIE4kEBARIbCg1yZWNlaXB0X2VtYWlsGAcgASgJQgTiQQEBEhgKCnJldHVybl91cmwYCCABKAlCBOJBAQESGQoLc3VjY2Vzc191cmwYCSABKAlCBOJBAQESGAoKY2FuY2VsX3VybBgKIAEoCUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoXR2V0UGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISGwoNY2xpZW50X3NlY3JldBgCIAEoCUIE4kEBASKGAQoZTGlzdFBheW1lbnRJbnRlbnRzUmVxdWVzdBI2CgZzdGF0dXMYASABKA4yIC5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuU3RhdHVzQgTiQQEBEhMKBWxpbWl0GAIgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAMgASgJQgTiQQEBImMKGkxpc3RQYXltZW50SW50ZW50c1Jlc3BvbnNlEi0KBGRhdGEYASADKAsyGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnRCBOJBAQMSFgoIaGFzX21vcmUYAiABKAhCBOJBAQMi2AMKG0NvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIcCg5wYXltZW50X21ldGhvZBgCIAEoCUIE4kEBARI+CgN1cGkYAyABKAsyKy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdC5VcGlCBOJBAQESGwoNY2xpZW50X3NlY3JldBgEIAEoCUIE4kEBARIYCgpyZXR1cm5fdXJsGAUgASgJQgTiQQEBEiAKEmRldmljZV9maW5nZXJwcmludBgGIAEoCUIE4kEBARJECgZ3YWxsZXQYByABKAsyLi5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdC5XYWxsZXRCBOJBAQESTAoKbmV0YmFua2luZxgIIAEoCzIyLnBheWdhdGUudjEuQ29uZmlybVBheW1lbnRJbnRlbnRSZXF1ZXN0Lk5ldEJhbmtpbmdCBOJBAQEaGAoDVXBpEhEKA3ZwYRgBIAEoCUIE4kEBAhogCgZXYWxsZXQSFgoIcHJvdmlkZXIYASABKAlCBOJBAQIaIAoKTmV0QmFua2luZxISCgRiYW5rGAEgASgJQgTiQQECIlAKG0NhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIfChFhbW91bnRfdG9fY2FwdHVyZRgCIAEoA0IE4kEBASKhAgoaVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISNwoLZGVzY3JpcHRpb24YAiABKAsyHC5nb29nbGUucHJvdG9idWYuU3RyaW5nVmFsdWVCBOJBAQESTAoIbWV0YWRhdGEYAyADKAsyNC5wYXlnYXRlLnYxLlVwZGF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCBOJBAQESOQoNcmVjZWlwdF9lbWFpbBgEIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoaQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISIQoTY2FuY2VsbGF0aW9uX3JlYXNvbhgCIAEoCUIE4kEBASJKChlXYXRjaFBheW1lbnRJbnRlbnRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhsKDWNsaWVudF9zZWNyZXQYAiABKAlCBOJBAQEikwIKGldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlEjcKDnBheW1lbnRfaW50ZW50GAEgASgLMhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50QgTiQQEDEhMKBWZpbmFsGAIgASgIQgTiQQEDEkYKBnJlYXNvbhgDIAEoDjIwLnBheWdhdGUudjEuV2F0Y2hQYXltZW50SW50ZW50UmVzcG9uc2UuRW5kUmVhc29uQgTiQQEDIl8KCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASEwoPVEVSTUlOQUxfU1RBVFVTEAESEAoMTUFYX0RVUkFUSU9OEAISDwoLSU5URVJSVVBURUQQAzL0CQoUUGF5bWVudEludGVudFNlcnZpY2USnwEKE0NyZWF0ZVBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkWiuxgjCg5wYXltZW50czp3cml0ZSABMg9wYXltZW50c19jcmVhdGWC0+STAhgiEy92MS9wYXltZW50X2ludGVudHM6ASoSiQEKEEdldFBheW1lbnRJbnRlbnQSIy5wYXlnYXRlLnYxLkdldFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IjWiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAhoSGC92MS9wYXltZW50X2ludGVudHMve2lkfRKTAQoSTGlzdFBheW1lbnRJbnRlbnRzEiUucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXF1ZXN0GiYucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXNwb25zZSIuorsYDwoNcGF5bWVudHM6cmVhZILT5JMCFRITL3YxL3BheW1lbnRfaW50ZW50cxKTAQoTVXBkYXRlUGF5bWVudEludGVudBImLnBheWdhdGUudjEuVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QaGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQiOaK7GBIKDnBheW1lbnRzOndyaXRlIAGC0+STAh0iGC92MS9wYXltZW50X2ludGVudHMve2lkfToBKhKfAQoUQ29uZmlybVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJDorsYFAoOcGF5bWVudHM6d3JpdGUQASABgtPkkwIlIiAvdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY29uZmlybToBKhKdAQoUQ2FwdHVyZVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJBorsYEgoOcGF5bWVudHM6d3JpdGUgAYLT5JMCJSIgL3YxL3BheW1lbnRfaW50ZW50cy97aWR9L2NhcHR1cmU6ASoSmgEKE0NhbmNlbFBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNhbmNlbFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkCiuxgSCg5wYXltZW50czp3cml0ZSABgtPkkwIkIh8vdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY2FuY2VsOgEqEqIBChJXYXRjaFBheW1lbnRJbnRlbnQSJS5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlcXVlc3QaJi5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlIjuiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAiASHi92MS9wYXltZW50X2ludGVudHMve2lkfS93YXRjaDABQiZaJHBheWdhdGUuZGV2L2dlbi9wYXlnYXRlL3YxO3BheWdhdGV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_paygate_v1_options]);
+  fileDesc("CiBwYXlnYXRlL3YxL3BheW1lbnRfaW50ZW50cy5wcm90bxIKcGF5Z2F0ZS52MSKaCwoNUGF5bWVudEludGVudBIQCgJpZBgBIAEoCUIE4kEBAxIUCgZhbW91bnQYAiABKANCBOJBAQUSFgoIY3VycmVuY3kYAyABKAlCBOJBAQUSNgoGc3RhdHVzGAQgASgOMiAucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50LlN0YXR1c0IE4kEBAxJFCg5jYXB0dXJlX21ldGhvZBgFIAEoDjInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5DYXB0dXJlTWV0aG9kQgTiQQEBEh8KEWFtb3VudF9jYXB0dXJhYmxlGAYgASgDQgTiQQEDEh0KD2Ftb3VudF9yZWNlaXZlZBgHIAEoA0IE4kEBAxIdCg9hbW91bnRfcmVmdW5kZWQYCCABKANCBOJBAQMSGwoNY2xpZW50X3NlY3JldBgJIAEoCUIE4kEBAxIcCg5wYXltZW50X21ldGhvZBgKIAEoCUIE4kEBAxI6ChJsYXN0X3BheW1lbnRfZXJyb3IYCyABKAsyGC5wYXlnYXRlLnYxLlBheW1lbnRFcnJvckIE4kEBAxIxCgtuZXh0X2FjdGlvbhgMIAEoCzIWLnBheWdhdGUudjEuTmV4dEFjdGlvbkIE4kEBAxIWCghhdHRlbXB0cxgNIAEoBUIE4kEBAxIWCghsaXZlbW9kZRgOIAEoCEIE4kEBAxI/CghtZXRhZGF0YRgPIAMoCzInLnBheWdhdGUudjEuUGF5bWVudEludGVudC5NZXRhZGF0YUVudHJ5QgTiQQEBEjEKB2NyZWF0ZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC2NhbmNlbGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIhChNjYW5jZWxsYXRpb25fcmVhc29uGBIgASgJQgTiQQEDEhkKC2Rlc2NyaXB0aW9uGBMgASgJQgTiQQEBEhsKDXJlY2VpcHRfZW1haWwYFCABKAlCBOJBAQESGAoKcmV0dXJuX3VybBgVIAEoCUIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgWIAMoCUIE4kEBARIcCg5sYXRlc3RfYXR0ZW1wdBgXIAEoCUIE4kEBAxIZCgtzdWNjZXNzX3VybBgYIAEoCUIE4kEBARIYCgpjYW5jZWxfdXJsGBkgASgJQgTiQQEBEhoKDGNoZWNrb3V0X3VybBgaIAEoCUIE4kEBAxIkCgRyaXNrGBsgASgLMhAucGF5Z2F0ZS52MS5SaXNrQgTiQQEDEkYKFnBheW1lbnRfbWV0aG9kX2RldGFpbHMYHCABKAsyIC5wYXlnYXRlLnYxLlBheW1lbnRNZXRob2REZXRhaWxzQgTiQQEDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKwAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhsKF1JFUVVJUkVTX1BBWU1FTlRfTUVUSE9EEAESGQoVUkVRVUlSRVNfQ09ORklSTUFUSU9OEAISEwoPUkVRVUlSRVNfQUNUSU9OEAMSDgoKUFJPQ0VTU0lORxAEEhQKEFJFUVVJUkVTX0NBUFRVUkUQBRINCglTVUNDRUVERUQQBhIMCghDQU5DRUxFRBAHIkoKDUNhcHR1cmVNZXRob2QSHgoaQ0FQVFVSRV9NRVRIT0RfVU5TUEVDSUZJRUQQABINCglBVVRPTUFUSUMQARIKCgZNQU5VQUwQAjpA6kE9ChlwYXlnYXRlLmRldi9QYXltZW50SW50ZW50EiBwYXltZW50X2ludGVudHMve3BheW1lbnRfaW50ZW50fSLvAwoUUGF5bWVudE1ldGhvZERldGFpbHMSEgoEdHlwZRgBIAEoCUIE4kEBAxI7CgRjYXJkGAIgASgLMiUucGF5Z2F0ZS52MS5QYXltZW50TWV0aG9kRGV0YWlscy5DYXJkQgTiQQEDSAASOQoDdXBpGAMgASgLMiQucGF5Z2F0ZS52MS5QYXltZW50TWV0aG9kRGV0YWlscy5VcGlCBOJBAQNIABI/CgZ3YWxsZXQYBCABKAsyJy5wYXlnYXRlLnYxLlBheW1lbnRNZXRob2REZXRhaWxzLldhbGxldEIE4kEBA0gAEkcKCm5ldGJhbmtpbmcYBSABKAsyKy5wYXlnYXRlLnYxLlBheW1lbnRNZXRob2REZXRhaWxzLk5ldEJhbmtpbmdCBOJBAQNIABowCgRDYXJkEhMKBWJyYW5kGAEgASgJQgTiQQEDEhMKBWxhc3Q0GAIgASgJQgTiQQEDGhgKA1VwaRIRCgN2cGEYASABKAlCBOJBAQMaNAoGV2FsbGV0EhYKCHByb3ZpZGVyGAEgASgJQgTiQQEDEhIKBG5hbWUYAiABKAlCBOJBAQMaNAoKTmV0QmFua2luZxISCgRiYW5rGAEgASgJQgTiQQEDEhIKBG5hbWUYAiABKAlCBOJBAQNCCQoHZGV0YWlscyLiAQoEUmlzaxITCgVzY29yZRgBIAEoBUIE4kEBAxIxCghkZWNpc2lvbhgCIAEoDjIZLnBheWdhdGUudjEuUmlzay5EZWNpc2lvbkIE4kEBAxItCgdyZWFzb25zGAMgAygLMhYucGF5Z2F0ZS52MS5SaXNrUmVhc29uQgTiQQEDEhsKDXJ1bGVzX3ZlcnNpb24YBCABKAVCBOJBAQMiRgoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABIJCgVBTExPVxABEgoKBlJFVklFVxACEgkKBUJMT0NLEAMiXwoKUmlza1JlYXNvbhISCgRydWxlGAEgASgJQgTiQQEDEhIKBGtpbmQYAiABKAlCBOJBAQMSEwoFc2NvcmUYAyABKAVCBOJBAQMSFAoGZGV0YWlsGAQgASgJQgTiQQEDIlUKDFBheW1lbnRFcnJvchISCgRjb2RlGAEgASgJQgTiQQEDEhoKDGRlY2xpbmVfY29kZRgCIAEoCUIE4kEBAxIVCgdtZXNzYWdlGAMgASgJQgTiQQEDIqsBCgpOZXh0QWN0aW9uEi8KBHR5cGUYASABKA4yGy5wYXlnYXRlLnYxLk5leHRBY3Rpb24uVHlwZUIE4kEBAxIRCgN1cmwYAiABKAlCBOJBAQMSFQoHcXJfY29kZRgDIAEoCUIE4kEBAyJCCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABITCg9SRURJUkVDVF9UT19VUkwQARIPCgtVUElfQ09MTEVDVBACIrsDChpDcmVhdGVQYXltZW50SW50ZW50UmVxdWVzdBIUCgZhbW91bnQYASABKANCBOJBAQISFgoIY3VycmVuY3kYAiABKAlCBOJBAQISRQoOY2FwdHVyZV9tZXRob2QYAyABKA4yJy5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuQ2FwdHVyZU1ldGhvZEIE4kEBARIiChRwYXltZW50X21ldGhvZF90eXBlcxgEIAMoCUIE4kEBARIZCgtkZXNjcmlwdGlvbhgFIAEoCUIE4kEBARJMCghtZXRhZGF0YRgGIAMoCzI0LnBheWdhdGUudjEuQ3JlYXRlUGF5bWVudEludGVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeUIE4kEBARIbCg1yZWNlaXB0X2VtYWlsGAcgASgJQgTiQQEBEhgKCnJldHVybl91cmwYCCABKAlCBOJBAQESGQoLc3VjY2Vzc191cmwYCSABKAlCBOJBAQESGAoKY2FuY2VsX3VybBgKIAEoCUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoXR2V0UGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISGwoNY2xpZW50X3NlY3JldBgCIAEoCUIE4kEBASKGAQoZTGlzdFBheW1lbnRJbnRlbnRzUmVxdWVzdBI2CgZzdGF0dXMYASABKA4yIC5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQuU3RhdHVzQgTiQQEBEhMKBWxpbWl0GAIgASgFQgTiQQEBEhwKDnN0YXJ0aW5nX2FmdGVyGAMgASgJQgTiQQEBImMKGkxpc3RQYXltZW50SW50ZW50c1Jlc3BvbnNlEi0KBGRhdGEYASADKAsyGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnRCBOJBAQMSFgoIaGFzX21vcmUYAiABKAhCBOJBAQMi2AMKG0NvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIcCg5wYXltZW50X21ldGhvZBgCIAEoCUIE4kEBARI+CgN1cGkYAyABKAsyKy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdC5VcGlCBOJBAQESGwoNY2xpZW50X3NlY3JldBgEIAEoCUIE4kEBARIYCgpyZXR1cm5fdXJsGAUgASgJQgTiQQEBEiAKEmRldmljZV9maW5nZXJwcmludBgGIAEoCUIE4kEBARJECgZ3YWxsZXQYByABKAsyLi5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdC5XYWxsZXRCBOJBAQESTAoKbmV0YmFua2luZxgIIAEoCzIyLnBheWdhdGUudjEuQ29uZmlybVBheW1lbnRJbnRlbnRSZXF1ZXN0Lk5ldEJhbmtpbmdCBOJBAQEaGAoDVXBpEhEKA3ZwYRgBIAEoCUIE4kEBAhogCgZXYWxsZXQSFgoIcHJvdmlkZXIYASABKAlCBOJBAQIaIAoKTmV0QmFua2luZxISCgRiYW5rGAEgASgJQgTiQQECIlAKG0NhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAhIfChFhbW91bnRfdG9fY2FwdHVyZRgCIAEoA0IE4kEBASKhAgoaVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISNwoLZGVzY3JpcHRpb24YAiABKAsyHC5nb29nbGUucHJvdG9idWYuU3RyaW5nVmFsdWVCBOJBAQESTAoIbWV0YWRhdGEYAyADKAsyNC5wYXlnYXRlLnYxLlVwZGF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCBOJBAQESOQoNcmVjZWlwdF9lbWFpbBgEIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZUIE4kEBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoaQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQISIQoTY2FuY2VsbGF0aW9uX3JlYXNvbhgCIAEoCUIE4kEBASJKChlXYXRjaFBheW1lbnRJbnRlbnRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhsKDWNsaWVudF9zZWNyZXQYAiABKAlCBOJBAQEikwIKGldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlEjcKDnBheW1lbnRfaW50ZW50GAEgASgLMhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50QgTiQQEDEhMKBWZpbmFsGAIgASgIQgTiQQEDEkYKBnJlYXNvbhgDIAEoDjIwLnBheWdhdGUudjEuV2F0Y2hQYXltZW50SW50ZW50UmVzcG9uc2UuRW5kUmVhc29uQgTiQQEDIl8KCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASEwoPVEVSTUlOQUxfU1RBVFVTEAESEAoMTUFYX0RVUkFUSU9OEAISDwoLSU5URVJSVVBURUQQAzL0CQoUUGF5bWVudEludGVudFNlcnZpY2USnwEKE0NyZWF0ZVBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkWiuxgjCg5wYXltZW50czp3cml0ZSABMg9wYXltZW50c19jcmVhdGWC0+STAhgiEy92MS9wYXltZW50X2ludGVudHM6ASoSiQEKEEdldFBheW1lbnRJbnRlbnQSIy5wYXlnYXRlLnYxLkdldFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IjWiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAhoSGC92MS9wYXltZW50X2ludGVudHMve2lkfRKTAQoSTGlzdFBheW1lbnRJbnRlbnRzEiUucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXF1ZXN0GiYucGF5Z2F0ZS52MS5MaXN0UGF5bWVudEludGVudHNSZXNwb25zZSIuorsYDwoNcGF5bWVudHM6cmVhZILT5JMCFRITL3YxL3BheW1lbnRfaW50ZW50cxKTAQoTVXBkYXRlUGF5bWVudEludGVudBImLnBheWdhdGUudjEuVXBkYXRlUGF5bWVudEludGVudFJlcXVlc3QaGS5wYXlnYXRlLnYxLlBheW1lbnRJbnRlbnQiOaK7GBIKDnBheW1lbnRzOndyaXRlIAGC0+STAh0iGC92MS9wYXltZW50X2ludGVudHMve2lkfToBKhKfAQoUQ29uZmlybVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJDorsYFAoOcGF5bWVudHM6d3JpdGUQASABgtPkkwIlIiAvdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY29uZmlybToBKhKdAQoUQ2FwdHVyZVBheW1lbnRJbnRlbnQSJy5wYXlnYXRlLnYxLkNhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBoZLnBheWdhdGUudjEuUGF5bWVudEludGVudCJBorsYEgoOcGF5bWVudHM6d3JpdGUgAYLT5JMCJSIgL3YxL3BheW1lbnRfaW50ZW50cy97aWR9L2NhcHR1cmU6ASoSmgEKE0NhbmNlbFBheW1lbnRJbnRlbnQSJi5wYXlnYXRlLnYxLkNhbmNlbFBheW1lbnRJbnRlbnRSZXF1ZXN0GhkucGF5Z2F0ZS52MS5QYXltZW50SW50ZW50IkCiuxgSCg5wYXltZW50czp3cml0ZSABgtPkkwIkIh8vdjEvcGF5bWVudF9pbnRlbnRzL3tpZH0vY2FuY2VsOgEqEqIBChJXYXRjaFBheW1lbnRJbnRlbnQSJS5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlcXVlc3QaJi5wYXlnYXRlLnYxLldhdGNoUGF5bWVudEludGVudFJlc3BvbnNlIjuiuxgRCg1wYXltZW50czpyZWFkEAGC0+STAiASHi92MS9wYXltZW50X2ludGVudHMve2lkfS93YXRjaDABQiZaJHBheWdhdGUuZGV2L2dlbi9wYXlnYXRlL3YxO3BheWdhdGV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_paygate_v1_options]);
 
 /**
  * A merchant's intent to collect an amount from a customer.
@@ -205,6 +205,16 @@ export type PaymentIntent = Message<"paygate.v1.PaymentIntent"> & {
    * @generated from field: paygate.v1.Risk risk = 27;
    */
   risk?: Risk | undefined;
+
+  /**
+   * How the latest attempt pays: its type and that type's details (the card's brand and
+   * last four digits, the UPI address, the wallet, the bank), as Stripe's
+   * payment_method_details. Kept when the attempt fails; absent before the first
+   * confirm, and in the browser's view.
+   *
+   * @generated from field: paygate.v1.PaymentMethodDetails payment_method_details = 28;
+   */
+  paymentMethodDetails?: PaymentMethodDetails | undefined;
 };
 
 /**
@@ -318,6 +328,163 @@ export const PaymentIntent_CaptureMethodSchema: GenEnum<PaymentIntent_CaptureMet
   enumDesc(file_paygate_v1_payment_intents, 0, 1);
 
 /**
+ * The payment method an attempt used, described; never a card number.
+ *
+ * @generated from message paygate.v1.PaymentMethodDetails
+ */
+export type PaymentMethodDetails = Message<"paygate.v1.PaymentMethodDetails"> & {
+  /**
+   * card, upi, wallet or netbanking: which one of the details below is set.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The details of `type`.
+   *
+   * @generated from oneof paygate.v1.PaymentMethodDetails.details
+   */
+  details: {
+    /**
+     * @generated from field: paygate.v1.PaymentMethodDetails.Card card = 2;
+     */
+    value: PaymentMethodDetails_Card;
+    case: "card";
+  } | {
+    /**
+     * @generated from field: paygate.v1.PaymentMethodDetails.Upi upi = 3;
+     */
+    value: PaymentMethodDetails_Upi;
+    case: "upi";
+  } | {
+    /**
+     * @generated from field: paygate.v1.PaymentMethodDetails.Wallet wallet = 4;
+     */
+    value: PaymentMethodDetails_Wallet;
+    case: "wallet";
+  } | {
+    /**
+     * @generated from field: paygate.v1.PaymentMethodDetails.NetBanking netbanking = 5;
+     */
+    value: PaymentMethodDetails_NetBanking;
+    case: "netbanking";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message paygate.v1.PaymentMethodDetails.
+ * Use `create(PaymentMethodDetailsSchema)` to create a new message.
+ */
+export const PaymentMethodDetailsSchema: GenMessage<PaymentMethodDetails> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1);
+
+/**
+ * A card, by what its token showed.
+ *
+ * @generated from message paygate.v1.PaymentMethodDetails.Card
+ */
+export type PaymentMethodDetails_Card = Message<"paygate.v1.PaymentMethodDetails.Card"> & {
+  /**
+   * visa, mastercard, amex, rupay, ...
+   *
+   * @generated from field: string brand = 1;
+   */
+  brand: string;
+
+  /**
+   * The last four digits of the card number.
+   *
+   * @generated from field: string last4 = 2;
+   */
+  last4: string;
+};
+
+/**
+ * Describes the message paygate.v1.PaymentMethodDetails.Card.
+ * Use `create(PaymentMethodDetails_CardSchema)` to create a new message.
+ */
+export const PaymentMethodDetails_CardSchema: GenMessage<PaymentMethodDetails_Card> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1, 0);
+
+/**
+ * A UPI collect.
+ *
+ * @generated from message paygate.v1.PaymentMethodDetails.Upi
+ */
+export type PaymentMethodDetails_Upi = Message<"paygate.v1.PaymentMethodDetails.Upi"> & {
+  /**
+   * The payer's virtual payment address, lower case.
+   *
+   * @generated from field: string vpa = 1;
+   */
+  vpa: string;
+};
+
+/**
+ * Describes the message paygate.v1.PaymentMethodDetails.Upi.
+ * Use `create(PaymentMethodDetails_UpiSchema)` to create a new message.
+ */
+export const PaymentMethodDetails_UpiSchema: GenMessage<PaymentMethodDetails_Upi> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1, 1);
+
+/**
+ * A wallet the payer approved in.
+ *
+ * @generated from message paygate.v1.PaymentMethodDetails.Wallet
+ */
+export type PaymentMethodDetails_Wallet = Message<"paygate.v1.PaymentMethodDetails.Wallet"> & {
+  /**
+   * paytm, phonepe, amazonpay, mobikwik, freecharge or airtelmoney.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * The wallet's name for people, e.g. Paytm.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message paygate.v1.PaymentMethodDetails.Wallet.
+ * Use `create(PaymentMethodDetails_WalletSchema)` to create a new message.
+ */
+export const PaymentMethodDetails_WalletSchema: GenMessage<PaymentMethodDetails_Wallet> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1, 2);
+
+/**
+ * A bank the payer logged in at.
+ *
+ * @generated from message paygate.v1.PaymentMethodDetails.NetBanking
+ */
+export type PaymentMethodDetails_NetBanking = Message<"paygate.v1.PaymentMethodDetails.NetBanking"> & {
+  /**
+   * The bank's code, the first four letters of its IFSC, e.g. HDFC.
+   *
+   * @generated from field: string bank = 1;
+   */
+  bank: string;
+
+  /**
+   * The bank's name for people, e.g. HDFC Bank.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message paygate.v1.PaymentMethodDetails.NetBanking.
+ * Use `create(PaymentMethodDetails_NetBankingSchema)` to create a new message.
+ */
+export const PaymentMethodDetails_NetBankingSchema: GenMessage<PaymentMethodDetails_NetBanking> = /*@__PURE__*/
+  messageDesc(file_paygate_v1_payment_intents, 1, 3);
+
+/**
  * What the risk engine made of an attempt.
  *
  * @generated from message paygate.v1.Risk
@@ -355,7 +522,7 @@ export type Risk = Message<"paygate.v1.Risk"> & {
  * Use `create(RiskSchema)` to create a new message.
  */
 export const RiskSchema: GenMessage<Risk> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 1);
+  messageDesc(file_paygate_v1_payment_intents, 2);
 
 /**
  * What the score decided.
@@ -396,7 +563,7 @@ export enum Risk_Decision {
  * Describes the enum paygate.v1.Risk.Decision.
  */
 export const Risk_DecisionSchema: GenEnum<Risk_Decision> = /*@__PURE__*/
-  enumDesc(file_paygate_v1_payment_intents, 1, 0);
+  enumDesc(file_paygate_v1_payment_intents, 2, 0);
 
 /**
  * One rule that fired.
@@ -439,7 +606,7 @@ export type RiskReason = Message<"paygate.v1.RiskReason"> & {
  * Use `create(RiskReasonSchema)` to create a new message.
  */
 export const RiskReasonSchema: GenMessage<RiskReason> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 2);
+  messageDesc(file_paygate_v1_payment_intents, 3);
 
 /**
  * Why an attempt failed.
@@ -476,7 +643,7 @@ export type PaymentError = Message<"paygate.v1.PaymentError"> & {
  * Use `create(PaymentErrorSchema)` to create a new message.
  */
 export const PaymentErrorSchema: GenMessage<PaymentError> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 3);
+  messageDesc(file_paygate_v1_payment_intents, 4);
 
 /**
  * The step the customer must take before the intent can proceed.
@@ -507,7 +674,7 @@ export type NextAction = Message<"paygate.v1.NextAction"> & {
  * Use `create(NextActionSchema)` to create a new message.
  */
 export const NextActionSchema: GenMessage<NextAction> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 4);
+  messageDesc(file_paygate_v1_payment_intents, 5);
 
 /**
  * Kind of action.
@@ -541,7 +708,7 @@ export enum NextAction_Type {
  * Describes the enum paygate.v1.NextAction.Type.
  */
 export const NextAction_TypeSchema: GenEnum<NextAction_Type> = /*@__PURE__*/
-  enumDesc(file_paygate_v1_payment_intents, 4, 0);
+  enumDesc(file_paygate_v1_payment_intents, 5, 0);
 
 /**
  * Request of CreatePaymentIntent.
@@ -616,7 +783,7 @@ export type CreatePaymentIntentRequest = Message<"paygate.v1.CreatePaymentIntent
  * Use `create(CreatePaymentIntentRequestSchema)` to create a new message.
  */
 export const CreatePaymentIntentRequestSchema: GenMessage<CreatePaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 5);
+  messageDesc(file_paygate_v1_payment_intents, 6);
 
 /**
  * Request of GetPaymentIntent.
@@ -644,7 +811,7 @@ export type GetPaymentIntentRequest = Message<"paygate.v1.GetPaymentIntentReques
  * Use `create(GetPaymentIntentRequestSchema)` to create a new message.
  */
 export const GetPaymentIntentRequestSchema: GenMessage<GetPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 6);
+  messageDesc(file_paygate_v1_payment_intents, 7);
 
 /**
  * Request of ListPaymentIntents.
@@ -679,7 +846,7 @@ export type ListPaymentIntentsRequest = Message<"paygate.v1.ListPaymentIntentsRe
  * Use `create(ListPaymentIntentsRequestSchema)` to create a new message.
  */
 export const ListPaymentIntentsRequestSchema: GenMessage<ListPaymentIntentsRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 7);
+  messageDesc(file_paygate_v1_payment_intents, 8);
 
 /**
  * Response of ListPaymentIntents.
@@ -707,7 +874,7 @@ export type ListPaymentIntentsResponse = Message<"paygate.v1.ListPaymentIntentsR
  * Use `create(ListPaymentIntentsResponseSchema)` to create a new message.
  */
 export const ListPaymentIntentsResponseSchema: GenMessage<ListPaymentIntentsResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 8);
+  messageDesc(file_paygate_v1_payment_intents, 9);
 
 /**
  * Request of ConfirmPaymentIntent: exactly one of payment_method, upi, wallet and
@@ -779,7 +946,7 @@ export type ConfirmPaymentIntentRequest = Message<"paygate.v1.ConfirmPaymentInte
  * Use `create(ConfirmPaymentIntentRequestSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequestSchema: GenMessage<ConfirmPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 9);
+  messageDesc(file_paygate_v1_payment_intents, 10);
 
 /**
  * A payer who approves a UPI collect request in their UPI app.
@@ -800,7 +967,7 @@ export type ConfirmPaymentIntentRequest_Upi = Message<"paygate.v1.ConfirmPayment
  * Use `create(ConfirmPaymentIntentRequest_UpiSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequest_UpiSchema: GenMessage<ConfirmPaymentIntentRequest_Upi> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 9, 0);
+  messageDesc(file_paygate_v1_payment_intents, 10, 0);
 
 /**
  * A payer who approves in their wallet: next_action REDIRECT_TO_URL is the wallet's page.
@@ -821,7 +988,7 @@ export type ConfirmPaymentIntentRequest_Wallet = Message<"paygate.v1.ConfirmPaym
  * Use `create(ConfirmPaymentIntentRequest_WalletSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequest_WalletSchema: GenMessage<ConfirmPaymentIntentRequest_Wallet> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 9, 1);
+  messageDesc(file_paygate_v1_payment_intents, 10, 1);
 
 /**
  * A payer who logs in at their bank and approves there: next_action REDIRECT_TO_URL is
@@ -844,7 +1011,7 @@ export type ConfirmPaymentIntentRequest_NetBanking = Message<"paygate.v1.Confirm
  * Use `create(ConfirmPaymentIntentRequest_NetBankingSchema)` to create a new message.
  */
 export const ConfirmPaymentIntentRequest_NetBankingSchema: GenMessage<ConfirmPaymentIntentRequest_NetBanking> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 9, 2);
+  messageDesc(file_paygate_v1_payment_intents, 10, 2);
 
 /**
  * Request of CapturePaymentIntent.
@@ -872,7 +1039,7 @@ export type CapturePaymentIntentRequest = Message<"paygate.v1.CapturePaymentInte
  * Use `create(CapturePaymentIntentRequestSchema)` to create a new message.
  */
 export const CapturePaymentIntentRequestSchema: GenMessage<CapturePaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 10);
+  messageDesc(file_paygate_v1_payment_intents, 11);
 
 /**
  * Request of UpdatePaymentIntent: absent fields stay as they are.
@@ -914,7 +1081,7 @@ export type UpdatePaymentIntentRequest = Message<"paygate.v1.UpdatePaymentIntent
  * Use `create(UpdatePaymentIntentRequestSchema)` to create a new message.
  */
 export const UpdatePaymentIntentRequestSchema: GenMessage<UpdatePaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 11);
+  messageDesc(file_paygate_v1_payment_intents, 12);
 
 /**
  * Request of CancelPaymentIntent.
@@ -942,7 +1109,7 @@ export type CancelPaymentIntentRequest = Message<"paygate.v1.CancelPaymentIntent
  * Use `create(CancelPaymentIntentRequestSchema)` to create a new message.
  */
 export const CancelPaymentIntentRequestSchema: GenMessage<CancelPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 12);
+  messageDesc(file_paygate_v1_payment_intents, 13);
 
 /**
  * Request of WatchPaymentIntent.
@@ -970,7 +1137,7 @@ export type WatchPaymentIntentRequest = Message<"paygate.v1.WatchPaymentIntentRe
  * Use `create(WatchPaymentIntentRequestSchema)` to create a new message.
  */
 export const WatchPaymentIntentRequestSchema: GenMessage<WatchPaymentIntentRequest> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 13);
+  messageDesc(file_paygate_v1_payment_intents, 14);
 
 /**
  * One message of WatchPaymentIntent.
@@ -1005,7 +1172,7 @@ export type WatchPaymentIntentResponse = Message<"paygate.v1.WatchPaymentIntentR
  * Use `create(WatchPaymentIntentResponseSchema)` to create a new message.
  */
 export const WatchPaymentIntentResponseSchema: GenMessage<WatchPaymentIntentResponse> = /*@__PURE__*/
-  messageDesc(file_paygate_v1_payment_intents, 14);
+  messageDesc(file_paygate_v1_payment_intents, 15);
 
 /**
  * Why the stream ends.
@@ -1046,7 +1213,7 @@ export enum WatchPaymentIntentResponse_EndReason {
  * Describes the enum paygate.v1.WatchPaymentIntentResponse.EndReason.
  */
 export const WatchPaymentIntentResponse_EndReasonSchema: GenEnum<WatchPaymentIntentResponse_EndReason> = /*@__PURE__*/
-  enumDesc(file_paygate_v1_payment_intents, 14, 0);
+  enumDesc(file_paygate_v1_payment_intents, 15, 0);
 
 /**
  * Payment intents: one intent per sale, from creation to the money received.

@@ -1,0 +1,211 @@
+"""`python -m tests.bench.operation_cpu --payments N [--clients C] [--profile DIR]`: CPU per
+payment, GET and create, one operation after the other.
+
+Starts `paygate up` (one API process, on its own embedded PostgreSQL) and measures the
+three operations of docs/performance.md ("CPU per payment, by profile"): N full card
+payments (token, create, confirm with automatic capture, each with its Idempotency-Key),
+4N GETs of an intent and 2N creates, over REST through Envoy from `--clients` threads,
+with the merchant's rate limits raised. It prints each child's CPU ms per operation and
+the database's transactions per operation; `--profile DIR` records the API process with
+py-spy during the payments (DIR/payment.txt, collapsed stacks, for `python -m
+tests.bench.profile_top`). The five-payment mix per topology is tests/bench/payment_cpu.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.bench.payment_cpu import cpu_seconds, key
+from tests.e2e.conftest import gateway_settings
+from tests.e2e.gateway import Gateway, start_gateway
+
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+
+
+def postgres_cpu_seconds(gateway: Gateway) -> float:
+    """The embedded postmaster (under the data folder) and its backends."""
+    pid_files = list(gateway.data_dir.rglob("postmaster.pid"))
+    if not pid_files:
+        return 0.0
+    postmaster = int(pid_files[0].read_text().split()[0])
+    total = cpu_seconds(postmaster)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def payment(rest: httpx.Client, public: dict[str, str]) -> None:
+    token = rest.post("/v1/tokens", json={"card": CARD}, headers={**key(), **public})
+    intent = rest.post(
+        "/v1/payment_intents", json={"amount": 2100, "currency": "usd"}, headers=key()
+    ).json()
+    confirmed = rest.post(
+        f"/v1/payment_intents/{intent['id']}/confirm",
+        json={"payment_method": token.json()["id"]},
+        headers=key(),
+    )
+    if confirmed.json().get("status") != "SUCCEEDED":
+        raise RuntimeError(f"payment not succeeded: {confirmed.text[:300]}")
+
+
+def transactions(gateway: Gateway) -> int:
+    import asyncpg  # the gateway's own driver
+
+    async def read() -> int:
+        url = gateway.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            row = await connection.fetchrow(
+                "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            )
+            return int(row["n"])
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    return asyncio.run(read())
+
+
+def measure(
+    gateway: Gateway,
+    name: str,
+    count: int,
+    clients: int,
+    one: Callable[..., None],
+    profile: Path | None,
+) -> dict[str, Any]:
+    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
+    public = {"Authorization": f"Bearer {gateway.publishable_key}"}
+    rests = [
+        httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) for _ in range(clients)
+    ]
+    one(rests[0], public)  # warm: the caches and pools of this path
+    api = gateway.pids["api-0"]
+    spy = None
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-p",
+                str(api),
+                "--rate",
+                "200",
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(profile / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    tx_before = transactions(gateway)
+    before = {child: cpu_seconds(pid) for child, pid in gateway.pids.items()}
+    pg_before = postgres_cpu_seconds(gateway)
+    api_system = cpu_seconds(api, system=True)
+    load = os.getloadavg()[0]
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        jobs = [pool.submit(one, rests[i % clients], public) for i in range(count)]
+        for job in jobs:
+            job.result()
+    used = {child: cpu_seconds(pid) - before[child] for child, pid in gateway.pids.items()}
+    pg = postgres_cpu_seconds(gateway) - pg_before
+    api_system = cpu_seconds(api, system=True) - api_system
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(60)
+    tx = transactions(gateway) - tx_before - 2  # this function's own two reads
+    for rest in rests:
+        rest.close()
+    result = {child: round(seconds * 1000 / count, 2) for child, seconds in used.items()}
+    result["api-0 system"] = round(api_system * 1000 / count, 2)
+    result["postgres"] = round(pg * 1000 / count, 2)
+    result["tx/op"] = round(tx / count, 2)
+    result["load"] = round((load + os.getloadavg()[0]) / 2, 1)
+    return result
+
+
+def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
+    env = {**os.environ, "DATABASE_URL": gateway.database_url}
+    for route_class in ("payments_create", "default"):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "servers.cli",
+                "limits",
+                "set",
+                "--class",
+                route_class,
+                "1000000/second",
+                "--merchant",
+                gateway.merchant_id,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
+    with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
+        intent_id = rest.post(
+            "/v1/payment_intents", json={"amount": 100, "currency": "usd"}, headers=key()
+        ).json()["id"]
+
+    def get(rest: httpx.Client, public: dict[str, str]) -> None:
+        rest.get(f"/v1/payment_intents/{intent_id}").raise_for_status()
+
+    def create(rest: httpx.Client, public: dict[str, str]) -> None:
+        rest.post(
+            "/v1/payment_intents", json={"amount": 100, "currency": "usd"}, headers=key()
+        ).raise_for_status()
+
+    profile = Path(args.profile) if args.profile else None
+    figures = {
+        "payment": measure(gateway, "payment", args.payments, args.clients, payment, profile),
+        "get": measure(gateway, "get", args.payments * 4, args.clients, get, profile),
+        "create": measure(gateway, "create", args.payments * 2, args.clients, create, profile),
+    }
+    print(json.dumps(figures, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.operation_cpu")
+    parser.add_argument("--payments", type=int, default=100, help="N payments, 4N GETs, 2N creates")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--profile", default="", help="py-spy's raw output here")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
+    settings = dataclasses.replace(
+        gateway_settings("", root / "var", api_processes=1),
+        web_port=0,
+        stripe_port=0,
+        metrics_base_port=0,
+    )
+    with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
+        per_operation(gateway, args)
+
+
+if __name__ == "__main__":
+    main()
