@@ -258,3 +258,4 @@ class MerchantBalance:
     available: list[Money] = field(default_factory=list)
     pending: list[Money] = field(default_factory=list)
     reserved: list[Money] = field(default_factory=list)
+    livemode: bool = False

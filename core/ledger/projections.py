@@ -128,8 +128,9 @@ def charge_state(entries: Iterable[JournalEntry]) -> ChargeState | None:
     )
 
 
-def merchant_balance(raw: Mapping[Account, int]) -> MerchantBalance:
-    """GET /v1/balance from the raw sums of one merchant's accounts, currencies sorted."""
+def merchant_balance(raw: Mapping[Account, int], livemode: bool = False) -> MerchantBalance:
+    """GET /v1/balance from the raw sums of one merchant's accounts (all of `livemode`),
+    currencies sorted."""
     available: dict[str, int] = {}
     pending: dict[str, int] = {}
     reserved: dict[str, int] = {}
@@ -149,4 +150,5 @@ def merchant_balance(raw: Mapping[Account, int]) -> MerchantBalance:
         available=[Money(available.get(c, 0), c) for c in currencies],
         pending=[Money(pending.get(c, 0), c) for c in currencies],
         reserved=[Money(v, c) for c, v in sorted(reserved.items())],
+        livemode=livemode,
     )

@@ -400,7 +400,7 @@ async def get_balance(
     ledger: LedgerRepository, merchant_id: str, livemode: bool = False
 ) -> MerchantBalance:
     """GET /v1/balance: the book of the caller's mode only."""
-    return merchant_balance(await ledger.merchant_accounts(merchant_id, livemode))
+    return merchant_balance(await ledger.merchant_accounts(merchant_id, livemode), livemode)
 
 
 async def list_balance_transactions(

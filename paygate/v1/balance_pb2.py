@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/balance.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"6\n\x06\x41mount\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\x13\n\x11GetBalanceRequest\"\x8d\x01\n\x07\x42\x61lance\x12+\n\tavailable\x18\x01 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\x12)\n\x07pending\x18\x02 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\x12*\n\x08reserved\x18\x03 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\"\xa5\x04\n\x12\x42\x61lanceTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x37\n\x04type\x18\x02 \x01(\x0e\x32#.paygate.v1.BalanceTransaction.TypeB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03net\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06source\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x61vailable_on\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\rexchange_rate\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\"f\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06\x43HARGE\x10\x01\x12\n\n\x06REFUND\x10\x02\x12\x07\n\x03\x46\x45\x45\x10\x03\x12\n\n\x06PAYOUT\x10\x04\x12\x0b\n\x07\x44ISPUTE\x10\x05\x12\x0e\n\nADJUSTMENT\x10\x06:O\xea\x41L\n\x1epaygate.dev/BalanceTransaction\x12*balance_transactions/{balance_transaction}\"\xa2\x01\n\x1eListBalanceTransactionsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x37\n\x04type\x18\x03 \x01(\x0e\x32#.paygate.v1.BalanceTransaction.TypeB\x04\xe2\x41\x01\x01\x12\x14\n\x06source\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"m\n\x1fListBalanceTransactionsResponse\x12\x32\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x1e.paygate.v1.BalanceTransactionB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xa2\x02\n\x0e\x42\x61lanceService\x12g\n\nGetBalance\x12\x1d.paygate.v1.GetBalanceRequest\x1a\x13.paygate.v1.Balance\"%\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/balance\x12\xa6\x01\n\x17ListBalanceTransactions\x12*.paygate.v1.ListBalanceTransactionsRequest\x1a+.paygate.v1.ListBalanceTransactionsResponse\"2\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/balance_transactionsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/balance.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"6\n\x06\x41mount\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\x13\n\x11GetBalanceRequest\"\xa5\x01\n\x07\x42\x61lance\x12+\n\tavailable\x18\x01 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\x12)\n\x07pending\x18\x02 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\x12*\n\x08reserved\x18\x03 \x03(\x0b\x32\x12.paygate.v1.AmountB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\xbd\x04\n\x12\x42\x61lanceTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x37\n\x04type\x18\x02 \x01(\x0e\x32#.paygate.v1.BalanceTransaction.TypeB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03net\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06source\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x61vailable_on\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\rexchange_rate\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0c \x01(\x08\x42\x04\xe2\x41\x01\x03\"f\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06\x43HARGE\x10\x01\x12\n\n\x06REFUND\x10\x02\x12\x07\n\x03\x46\x45\x45\x10\x03\x12\n\n\x06PAYOUT\x10\x04\x12\x0b\n\x07\x44ISPUTE\x10\x05\x12\x0e\n\nADJUSTMENT\x10\x06:O\xea\x41L\n\x1epaygate.dev/BalanceTransaction\x12*balance_transactions/{balance_transaction}\"\xa2\x01\n\x1eListBalanceTransactionsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x37\n\x04type\x18\x03 \x01(\x0e\x32#.paygate.v1.BalanceTransaction.TypeB\x04\xe2\x41\x01\x01\x12\x14\n\x06source\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"m\n\x1fListBalanceTransactionsResponse\x12\x32\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x1e.paygate.v1.BalanceTransactionB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xa2\x02\n\x0e\x42\x61lanceService\x12g\n\nGetBalance\x12\x1d.paygate.v1.GetBalanceRequest\x1a\x13.paygate.v1.Balance\"%\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/balance\x12\xa6\x01\n\x17ListBalanceTransactions\x12*.paygate.v1.ListBalanceTransactionsRequest\x1a+.paygate.v1.ListBalanceTransactionsResponse\"2\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/balance_transactionsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +47,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BALANCE'].fields_by_name['pending']._serialized_options = b'\342A\001\003'
   _globals['_BALANCE'].fields_by_name['reserved']._loaded_options = None
   _globals['_BALANCE'].fields_by_name['reserved']._serialized_options = b'\342A\001\003'
+  _globals['_BALANCE'].fields_by_name['livemode']._loaded_options = None
+  _globals['_BALANCE'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_BALANCETRANSACTION'].fields_by_name['id']._loaded_options = None
   _globals['_BALANCETRANSACTION'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_BALANCETRANSACTION'].fields_by_name['type']._loaded_options = None
@@ -69,6 +71,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BALANCETRANSACTION'].fields_by_name['exchange_rate']._serialized_options = b'\342A\001\003'
   _globals['_BALANCETRANSACTION'].fields_by_name['description']._loaded_options = None
   _globals['_BALANCETRANSACTION'].fields_by_name['description']._serialized_options = b'\342A\001\003'
+  _globals['_BALANCETRANSACTION'].fields_by_name['livemode']._loaded_options = None
+  _globals['_BALANCETRANSACTION'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_BALANCETRANSACTION']._loaded_options = None
   _globals['_BALANCETRANSACTION']._serialized_options = b'\352AL\n\036paygate.dev/BalanceTransaction\022*balance_transactions/{balance_transaction}'
   _globals['_LISTBALANCETRANSACTIONSREQUEST'].fields_by_name['limit']._loaded_options = None
@@ -92,15 +96,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBALANCEREQUEST']._serialized_start=245
   _globals['_GETBALANCEREQUEST']._serialized_end=264
   _globals['_BALANCE']._serialized_start=267
-  _globals['_BALANCE']._serialized_end=408
-  _globals['_BALANCETRANSACTION']._serialized_start=411
-  _globals['_BALANCETRANSACTION']._serialized_end=960
-  _globals['_BALANCETRANSACTION_TYPE']._serialized_start=777
-  _globals['_BALANCETRANSACTION_TYPE']._serialized_end=879
-  _globals['_LISTBALANCETRANSACTIONSREQUEST']._serialized_start=963
-  _globals['_LISTBALANCETRANSACTIONSREQUEST']._serialized_end=1125
-  _globals['_LISTBALANCETRANSACTIONSRESPONSE']._serialized_start=1127
-  _globals['_LISTBALANCETRANSACTIONSRESPONSE']._serialized_end=1236
-  _globals['_BALANCESERVICE']._serialized_start=1239
-  _globals['_BALANCESERVICE']._serialized_end=1529
+  _globals['_BALANCE']._serialized_end=432
+  _globals['_BALANCETRANSACTION']._serialized_start=435
+  _globals['_BALANCETRANSACTION']._serialized_end=1008
+  _globals['_BALANCETRANSACTION_TYPE']._serialized_start=825
+  _globals['_BALANCETRANSACTION_TYPE']._serialized_end=927
+  _globals['_LISTBALANCETRANSACTIONSREQUEST']._serialized_start=1011
+  _globals['_LISTBALANCETRANSACTIONSREQUEST']._serialized_end=1173
+  _globals['_LISTBALANCETRANSACTIONSRESPONSE']._serialized_start=1175
+  _globals['_LISTBALANCETRANSACTIONSRESPONSE']._serialized_end=1284
+  _globals['_BALANCESERVICE']._serialized_start=1287
+  _globals['_BALANCESERVICE']._serialized_end=1577
 # @@protoc_insertion_point(module_scope)

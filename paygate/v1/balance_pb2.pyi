@@ -72,6 +72,9 @@ class Balance(_message.Message):
     AVAILABLE_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
     RESERVED_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
+    livemode: _builtins.bool
+    """False for the test-mode balance: each mode has a balance of its own."""
     @_builtins.property
     def available(self) -> _containers.RepeatedCompositeFieldContainer[Global___Amount]:
         """May be paid out. Negative when disputes or fees outran the funds (the merchant owes)."""
@@ -90,10 +93,11 @@ class Balance(_message.Message):
         available: _abc.Iterable[Global___Amount] | None = ...,
         pending: _abc.Iterable[Global___Amount] | None = ...,
         reserved: _abc.Iterable[Global___Amount] | None = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "pending", b"pending", "reserved", b"reserved"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "livemode", b"livemode", "pending", b"pending", "reserved", b"reserved"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -155,6 +159,7 @@ class BalanceTransaction(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     EXCHANGE_RATE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`txn_...`"""
     type: Global___BalanceTransaction.Type.ValueType
@@ -173,6 +178,8 @@ class BalanceTransaction(_message.Message):
     string ("1.0869"); empty otherwise.
     """
     description: _builtins.str
+    livemode: _builtins.bool
+    """False for test-mode objects: the mode of the journal entry it shows."""
     @_builtins.property
     def available_on(self) -> _timestamp_pb2.Timestamp:
         """When the funds are (or were) available."""
@@ -193,10 +200,11 @@ class BalanceTransaction(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         exchange_rate: _builtins.str = ...,
         description: _builtins.str = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["available_on", b"available_on", "created", b"created"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "available_on", b"available_on", "created", b"created", "currency", b"currency", "description", b"description", "exchange_rate", b"exchange_rate", "fee", b"fee", "id", b"id", "net", b"net", "source", b"source", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "available_on", b"available_on", "created", b"created", "currency", b"currency", "description", b"description", "exchange_rate", b"exchange_rate", "fee", b"fee", "id", b"id", "livemode", b"livemode", "net", b"net", "source", b"source", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

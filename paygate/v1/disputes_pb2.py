@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paygate/v1/disputes.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xf5\x04\n\x07\x44ispute\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_intent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\x06status\x18\x06 \x01(\x0e\x32\x1a.paygate.v1.Dispute.StatusB\x04\xe2\x41\x01\x03\x12\x33\n\x08\x65vidence\x18\x07 \x01(\x0b\x32\x1b.paygate.v1.DisputeEvidenceB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x65vidence_due_by\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12?\n\x15\x65vidence_submitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tclosed_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x62\x61lance_transactions\x18\x0c \x03(\tB\x04\xe2\x41\x01\x03\"Y\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eNEEDS_RESPONSE\x10\x01\x12\x10\n\x0cUNDER_REVIEW\x10\x02\x12\x07\n\x03WON\x10\x03\x12\x08\n\x04LOST\x10\x04:,\xea\x41)\n\x13paygate.dev/Dispute\x12\x12\x64isputes/{dispute}\"\xb9\x01\n\x0f\x44isputeEvidence\x12!\n\x13product_description\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12$\n\x16\x63ustomer_communication\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07receipt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12$\n\x16shipping_documentation\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12 \n\x12uncategorized_text\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"H\n\x13ListDisputesRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x14ListDisputesResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x13.paygate.v1.DisputeB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"%\n\x11GetDisputeRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"e\n\x1cSubmitDisputeEvidenceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x1b.paygate.v1.DisputeEvidenceB\x04\xe2\x41\x01\x02\x32\x99\x03\n\x0e\x44isputeService\x12z\n\x0cListDisputes\x12\x1f.paygate.v1.ListDisputesRequest\x1a .paygate.v1.ListDisputesResponse\"\'\xa2\xbb\x18\x0f\n\rdisputes:read\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/disputes\x12n\n\nGetDispute\x12\x1d.paygate.v1.GetDisputeRequest\x1a\x13.paygate.v1.Dispute\",\xa2\xbb\x18\x0f\n\rdisputes:read\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/disputes/{id}\x12\x9a\x01\n\x15SubmitDisputeEvidence\x12(.paygate.v1.SubmitDisputeEvidenceRequest\x1a\x13.paygate.v1.Dispute\"B\xa2\xbb\x18\x12\n\x0e\x64isputes:write \x01\x82\xd3\xe4\x93\x02&\"\x1a/v1/disputes/{id}/evidence:\x08\x65videnceB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paygate/v1/disputes.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\x8d\x05\n\x07\x44ispute\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_intent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\x06status\x18\x06 \x01(\x0e\x32\x1a.paygate.v1.Dispute.StatusB\x04\xe2\x41\x01\x03\x12\x33\n\x08\x65vidence\x18\x07 \x01(\x0b\x32\x1b.paygate.v1.DisputeEvidenceB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x65vidence_due_by\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12?\n\x15\x65vidence_submitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tclosed_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x62\x61lance_transactions\x18\x0c \x03(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\r \x01(\x08\x42\x04\xe2\x41\x01\x03\"Y\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eNEEDS_RESPONSE\x10\x01\x12\x10\n\x0cUNDER_REVIEW\x10\x02\x12\x07\n\x03WON\x10\x03\x12\x08\n\x04LOST\x10\x04:,\xea\x41)\n\x13paygate.dev/Dispute\x12\x12\x64isputes/{dispute}\"\xb9\x01\n\x0f\x44isputeEvidence\x12!\n\x13product_description\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12$\n\x16\x63ustomer_communication\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07receipt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12$\n\x16shipping_documentation\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12 \n\x12uncategorized_text\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"H\n\x13ListDisputesRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x14ListDisputesResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x13.paygate.v1.DisputeB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"%\n\x11GetDisputeRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"e\n\x1cSubmitDisputeEvidenceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x1b.paygate.v1.DisputeEvidenceB\x04\xe2\x41\x01\x02\x32\x99\x03\n\x0e\x44isputeService\x12z\n\x0cListDisputes\x12\x1f.paygate.v1.ListDisputesRequest\x1a .paygate.v1.ListDisputesResponse\"\'\xa2\xbb\x18\x0f\n\rdisputes:read\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/disputes\x12n\n\nGetDispute\x12\x1d.paygate.v1.GetDisputeRequest\x1a\x13.paygate.v1.Dispute\",\xa2\xbb\x18\x0f\n\rdisputes:read\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/disputes/{id}\x12\x9a\x01\n\x15SubmitDisputeEvidence\x12(.paygate.v1.SubmitDisputeEvidenceRequest\x1a\x13.paygate.v1.Dispute\"B\xa2\xbb\x18\x12\n\x0e\x64isputes:write \x01\x82\xd3\xe4\x93\x02&\"\x1a/v1/disputes/{id}/evidence:\x08\x65videnceB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,6 +61,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISPUTE'].fields_by_name['closed_at']._serialized_options = b'\342A\001\003'
   _globals['_DISPUTE'].fields_by_name['balance_transactions']._loaded_options = None
   _globals['_DISPUTE'].fields_by_name['balance_transactions']._serialized_options = b'\342A\001\003'
+  _globals['_DISPUTE'].fields_by_name['livemode']._loaded_options = None
+  _globals['_DISPUTE'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_DISPUTE']._loaded_options = None
   _globals['_DISPUTE']._serialized_options = b'\352A)\n\023paygate.dev/Dispute\022\022disputes/{dispute}'
   _globals['_DISPUTEEVIDENCE'].fields_by_name['product_description']._loaded_options = None
@@ -94,19 +96,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISPUTESERVICE'].methods_by_name['SubmitDisputeEvidence']._loaded_options = None
   _globals['_DISPUTESERVICE'].methods_by_name['SubmitDisputeEvidence']._serialized_options = b'\242\273\030\022\n\016disputes:write \001\202\323\344\223\002&\"\032/v1/disputes/{id}/evidence:\010evidence'
   _globals['_DISPUTE']._serialized_start=191
-  _globals['_DISPUTE']._serialized_end=820
-  _globals['_DISPUTE_STATUS']._serialized_start=685
-  _globals['_DISPUTE_STATUS']._serialized_end=774
-  _globals['_DISPUTEEVIDENCE']._serialized_start=823
-  _globals['_DISPUTEEVIDENCE']._serialized_end=1008
-  _globals['_LISTDISPUTESREQUEST']._serialized_start=1010
-  _globals['_LISTDISPUTESREQUEST']._serialized_end=1082
-  _globals['_LISTDISPUTESRESPONSE']._serialized_start=1084
-  _globals['_LISTDISPUTESRESPONSE']._serialized_end=1171
-  _globals['_GETDISPUTEREQUEST']._serialized_start=1173
-  _globals['_GETDISPUTEREQUEST']._serialized_end=1210
-  _globals['_SUBMITDISPUTEEVIDENCEREQUEST']._serialized_start=1212
-  _globals['_SUBMITDISPUTEEVIDENCEREQUEST']._serialized_end=1313
-  _globals['_DISPUTESERVICE']._serialized_start=1316
-  _globals['_DISPUTESERVICE']._serialized_end=1725
+  _globals['_DISPUTE']._serialized_end=844
+  _globals['_DISPUTE_STATUS']._serialized_start=709
+  _globals['_DISPUTE_STATUS']._serialized_end=798
+  _globals['_DISPUTEEVIDENCE']._serialized_start=847
+  _globals['_DISPUTEEVIDENCE']._serialized_end=1032
+  _globals['_LISTDISPUTESREQUEST']._serialized_start=1034
+  _globals['_LISTDISPUTESREQUEST']._serialized_end=1106
+  _globals['_LISTDISPUTESRESPONSE']._serialized_start=1108
+  _globals['_LISTDISPUTESRESPONSE']._serialized_end=1195
+  _globals['_GETDISPUTEREQUEST']._serialized_start=1197
+  _globals['_GETDISPUTEREQUEST']._serialized_end=1234
+  _globals['_SUBMITDISPUTEEVIDENCEREQUEST']._serialized_start=1236
+  _globals['_SUBMITDISPUTEEVIDENCEREQUEST']._serialized_end=1337
+  _globals['_DISPUTESERVICE']._serialized_start=1340
+  _globals['_DISPUTESERVICE']._serialized_end=1749
 # @@protoc_insertion_point(module_scope)

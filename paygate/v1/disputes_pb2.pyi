@@ -69,6 +69,7 @@ class Dispute(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
     BALANCE_TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`dp_...`"""
     payment_intent: _builtins.str
@@ -79,6 +80,8 @@ class Dispute(_message.Message):
     reason: _builtins.str
     """The network's reason: fraudulent, duplicate, product_not_received, ..."""
     status: Global___Dispute.Status.ValueType
+    livemode: _builtins.bool
+    """False for test-mode objects: the dispute's mode is the disputed payment's."""
     @_builtins.property
     def evidence(self) -> Global___DisputeEvidence:
         """The evidence submitted, if any."""
@@ -110,10 +113,11 @@ class Dispute(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
         balance_transactions: _abc.Iterable[_builtins.str] | None = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created", b"created", "evidence", b"evidence", "evidence_due_by", b"evidence_due_by", "evidence_submitted_at", b"evidence_submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance_transactions", b"balance_transactions", "closed_at", b"closed_at", "created", b"created", "currency", b"currency", "evidence", b"evidence", "evidence_due_by", b"evidence_due_by", "evidence_submitted_at", b"evidence_submitted_at", "id", b"id", "payment_intent", b"payment_intent", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance_transactions", b"balance_transactions", "closed_at", b"closed_at", "created", b"created", "currency", b"currency", "evidence", b"evidence", "evidence_due_by", b"evidence_due_by", "evidence_submitted_at", b"evidence_submitted_at", "id", b"id", "livemode", b"livemode", "payment_intent", b"payment_intent", "reason", b"reason", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

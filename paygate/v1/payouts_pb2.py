@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/payouts.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\x9d\x04\n\x06Payout\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x19.paygate.v1.Payout.StatusB\x04\xe2\x41\x01\x03\x12/\n\x06method\x18\x05 \x01(\x0e\x32\x19.paygate.v1.Payout.MethodB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x61rrival_date\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x62\x61lance_transaction\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsettlement\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"F\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nIN_TRANSIT\x10\x01\x12\x08\n\x04PAID\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\";\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\n\n\x06MANUAL\x10\x01\x12\r\n\tAUTOMATIC\x10\x02:)\xea\x41&\n\x12paygate.dev/Payout\x12\x10payouts/{payout}\"^\n\x13\x43reatePayoutRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"$\n\x10GetPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"x\n\x12ListPayoutsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x19.paygate.v1.Payout.StatusB\x04\xe2\x41\x01\x01\"U\n\x13ListPayoutsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.PayoutB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xe3\x02\n\rPayoutService\x12p\n\x0c\x43reatePayout\x12\x1f.paygate.v1.CreatePayoutRequest\x1a\x12.paygate.v1.Payout\"+\xa2\xbb\x18\x11\n\rpayouts:write \x01\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/payouts:\x01*\x12i\n\tGetPayout\x12\x1c.paygate.v1.GetPayoutRequest\x1a\x12.paygate.v1.Payout\"*\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/payouts/{id}\x12u\n\x0bListPayouts\x12\x1e.paygate.v1.ListPayoutsRequest\x1a\x1f.paygate.v1.ListPayoutsResponse\"%\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/payoutsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/payouts.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xb5\x04\n\x06Payout\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x19.paygate.v1.Payout.StatusB\x04\xe2\x41\x01\x03\x12/\n\x06method\x18\x05 \x01(\x0e\x32\x19.paygate.v1.Payout.MethodB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x61rrival_date\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x13\x62\x61lance_transaction\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsettlement\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03\"F\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nIN_TRANSIT\x10\x01\x12\x08\n\x04PAID\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\";\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\n\n\x06MANUAL\x10\x01\x12\r\n\tAUTOMATIC\x10\x02:)\xea\x41&\n\x12paygate.dev/Payout\x12\x10payouts/{payout}\"^\n\x13\x43reatePayoutRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"$\n\x10GetPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"x\n\x12ListPayoutsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x19.paygate.v1.Payout.StatusB\x04\xe2\x41\x01\x01\"U\n\x13ListPayoutsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.PayoutB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xe3\x02\n\rPayoutService\x12p\n\x0c\x43reatePayout\x12\x1f.paygate.v1.CreatePayoutRequest\x1a\x12.paygate.v1.Payout\"+\xa2\xbb\x18\x11\n\rpayouts:write \x01\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/payouts:\x01*\x12i\n\tGetPayout\x12\x1c.paygate.v1.GetPayoutRequest\x1a\x12.paygate.v1.Payout\"*\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/payouts/{id}\x12u\n\x0bListPayouts\x12\x1e.paygate.v1.ListPayoutsRequest\x1a\x1f.paygate.v1.ListPayoutsResponse\"%\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/payoutsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,6 +57,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYOUT'].fields_by_name['settlement']._serialized_options = b'\342A\001\003'
   _globals['_PAYOUT'].fields_by_name['description']._loaded_options = None
   _globals['_PAYOUT'].fields_by_name['description']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUT'].fields_by_name['livemode']._loaded_options = None
+  _globals['_PAYOUT'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_PAYOUT']._loaded_options = None
   _globals['_PAYOUT']._serialized_options = b'\352A&\n\022paygate.dev/Payout\022\020payouts/{payout}'
   _globals['_CREATEPAYOUTREQUEST'].fields_by_name['amount']._loaded_options = None
@@ -84,19 +86,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYOUTSERVICE'].methods_by_name['ListPayouts']._loaded_options = None
   _globals['_PAYOUTSERVICE'].methods_by_name['ListPayouts']._serialized_options = b'\242\273\030\016\n\014balance:read\202\323\344\223\002\r\022\013/v1/payouts'
   _globals['_PAYOUT']._serialized_start=190
-  _globals['_PAYOUT']._serialized_end=731
-  _globals['_PAYOUT_STATUS']._serialized_start=557
-  _globals['_PAYOUT_STATUS']._serialized_end=627
-  _globals['_PAYOUT_METHOD']._serialized_start=629
-  _globals['_PAYOUT_METHOD']._serialized_end=688
-  _globals['_CREATEPAYOUTREQUEST']._serialized_start=733
-  _globals['_CREATEPAYOUTREQUEST']._serialized_end=827
-  _globals['_GETPAYOUTREQUEST']._serialized_start=829
-  _globals['_GETPAYOUTREQUEST']._serialized_end=865
-  _globals['_LISTPAYOUTSREQUEST']._serialized_start=867
-  _globals['_LISTPAYOUTSREQUEST']._serialized_end=987
-  _globals['_LISTPAYOUTSRESPONSE']._serialized_start=989
-  _globals['_LISTPAYOUTSRESPONSE']._serialized_end=1074
-  _globals['_PAYOUTSERVICE']._serialized_start=1077
-  _globals['_PAYOUTSERVICE']._serialized_end=1432
+  _globals['_PAYOUT']._serialized_end=755
+  _globals['_PAYOUT_STATUS']._serialized_start=581
+  _globals['_PAYOUT_STATUS']._serialized_end=651
+  _globals['_PAYOUT_METHOD']._serialized_start=653
+  _globals['_PAYOUT_METHOD']._serialized_end=712
+  _globals['_CREATEPAYOUTREQUEST']._serialized_start=757
+  _globals['_CREATEPAYOUTREQUEST']._serialized_end=851
+  _globals['_GETPAYOUTREQUEST']._serialized_start=853
+  _globals['_GETPAYOUTREQUEST']._serialized_end=889
+  _globals['_LISTPAYOUTSREQUEST']._serialized_start=891
+  _globals['_LISTPAYOUTSREQUEST']._serialized_end=1011
+  _globals['_LISTPAYOUTSRESPONSE']._serialized_start=1013
+  _globals['_LISTPAYOUTSRESPONSE']._serialized_end=1098
+  _globals['_PAYOUTSERVICE']._serialized_start=1101
+  _globals['_PAYOUTSERVICE']._serialized_end=1456
 # @@protoc_insertion_point(module_scope)

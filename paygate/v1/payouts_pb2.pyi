@@ -86,6 +86,7 @@ class Payout(_message.Message):
     BALANCE_TRANSACTION_FIELD_NUMBER: _builtins.int
     SETTLEMENT_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`po_...`"""
     amount: _builtins.int
@@ -98,6 +99,8 @@ class Payout(_message.Message):
     settlement: _builtins.str
     """The settlement an automatic payout followed (`st_...`)."""
     description: _builtins.str
+    livemode: _builtins.bool
+    """False for test-mode objects: a payout draws on the balance of its own mode."""
     @_builtins.property
     def arrival_date(self) -> _timestamp_pb2.Timestamp:
         """When the money is expected at the bank."""
@@ -117,10 +120,11 @@ class Payout(_message.Message):
         balance_transaction: _builtins.str = ...,
         settlement: _builtins.str = ...,
         description: _builtins.str = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["arrival_date", b"arrival_date", "created", b"created"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "arrival_date", b"arrival_date", "balance_transaction", b"balance_transaction", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "method", b"method", "settlement", b"settlement", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "arrival_date", b"arrival_date", "balance_transaction", b"balance_transaction", "created", b"created", "currency", b"currency", "description", b"description", "id", b"id", "livemode", b"livemode", "method", b"method", "settlement", b"settlement", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

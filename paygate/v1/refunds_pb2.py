@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/refunds.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xf3\x02\n\x06Refund\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_intent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x19.paygate.v1.Refund.StatusB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x05\x12\x1c\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"H\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tSUCCEEDED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03:)\xea\x41&\n\x12paygate.dev/Refund\x12\x10refunds/{refund}\"_\n\x13\x43reateRefundRequest\x12\x1c\n\x0epayment_intent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"$\n\x10GetRefundRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"e\n\x12ListRefundsRequest\x12\x1c\n\x0epayment_intent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListRefundsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.RefundB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xe5\x02\n\rRefundService\x12p\n\x0c\x43reateRefund\x12\x1f.paygate.v1.CreateRefundRequest\x1a\x12.paygate.v1.Refund\"+\xa2\xbb\x18\x11\n\rrefunds:write \x01\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/refunds:\x01*\x12j\n\tGetRefund\x12\x1c.paygate.v1.GetRefundRequest\x1a\x12.paygate.v1.Refund\"+\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/refunds/{id}\x12v\n\x0bListRefunds\x12\x1e.paygate.v1.ListRefundsRequest\x1a\x1f.paygate.v1.ListRefundsResponse\"&\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/refundsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paygate/v1/refunds.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\x8b\x03\n\x06Refund\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0epayment_intent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x06\x61mount\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x05\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x19.paygate.v1.Refund.StatusB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x05\x12\x1c\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\"H\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tSUCCEEDED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03:)\xea\x41&\n\x12paygate.dev/Refund\x12\x10refunds/{refund}\"_\n\x13\x43reateRefundRequest\x12\x1c\n\x0epayment_intent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"$\n\x10GetRefundRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"e\n\x12ListRefundsRequest\x12\x1c\n\x0epayment_intent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"U\n\x13ListRefundsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.paygate.v1.RefundB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x32\xe5\x02\n\rRefundService\x12p\n\x0c\x43reateRefund\x12\x1f.paygate.v1.CreateRefundRequest\x1a\x12.paygate.v1.Refund\"+\xa2\xbb\x18\x11\n\rrefunds:write \x01\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/refunds:\x01*\x12j\n\tGetRefund\x12\x1c.paygate.v1.GetRefundRequest\x1a\x12.paygate.v1.Refund\"+\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/refunds/{id}\x12v\n\x0bListRefunds\x12\x1e.paygate.v1.ListRefundsRequest\x1a\x1f.paygate.v1.ListRefundsResponse\"&\xa2\xbb\x18\x0f\n\rpayments:read\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/refundsB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUND'].fields_by_name['failure_reason']._serialized_options = b'\342A\001\003'
   _globals['_REFUND'].fields_by_name['created']._loaded_options = None
   _globals['_REFUND'].fields_by_name['created']._serialized_options = b'\342A\001\003'
+  _globals['_REFUND'].fields_by_name['livemode']._loaded_options = None
+  _globals['_REFUND'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_REFUND']._loaded_options = None
   _globals['_REFUND']._serialized_options = b'\352A&\n\022paygate.dev/Refund\022\020refunds/{refund}'
   _globals['_CREATEREFUNDREQUEST'].fields_by_name['payment_intent']._loaded_options = None
@@ -80,17 +82,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUNDSERVICE'].methods_by_name['ListRefunds']._loaded_options = None
   _globals['_REFUNDSERVICE'].methods_by_name['ListRefunds']._serialized_options = b'\242\273\030\017\n\rpayments:read\202\323\344\223\002\r\022\013/v1/refunds'
   _globals['_REFUND']._serialized_start=190
-  _globals['_REFUND']._serialized_end=561
-  _globals['_REFUND_STATUS']._serialized_start=446
-  _globals['_REFUND_STATUS']._serialized_end=518
-  _globals['_CREATEREFUNDREQUEST']._serialized_start=563
-  _globals['_CREATEREFUNDREQUEST']._serialized_end=658
-  _globals['_GETREFUNDREQUEST']._serialized_start=660
-  _globals['_GETREFUNDREQUEST']._serialized_end=696
-  _globals['_LISTREFUNDSREQUEST']._serialized_start=698
-  _globals['_LISTREFUNDSREQUEST']._serialized_end=799
-  _globals['_LISTREFUNDSRESPONSE']._serialized_start=801
-  _globals['_LISTREFUNDSRESPONSE']._serialized_end=886
-  _globals['_REFUNDSERVICE']._serialized_start=889
-  _globals['_REFUNDSERVICE']._serialized_end=1246
+  _globals['_REFUND']._serialized_end=585
+  _globals['_REFUND_STATUS']._serialized_start=470
+  _globals['_REFUND_STATUS']._serialized_end=542
+  _globals['_CREATEREFUNDREQUEST']._serialized_start=587
+  _globals['_CREATEREFUNDREQUEST']._serialized_end=682
+  _globals['_GETREFUNDREQUEST']._serialized_start=684
+  _globals['_GETREFUNDREQUEST']._serialized_end=720
+  _globals['_LISTREFUNDSREQUEST']._serialized_start=722
+  _globals['_LISTREFUNDSREQUEST']._serialized_end=823
+  _globals['_LISTREFUNDSRESPONSE']._serialized_start=825
+  _globals['_LISTREFUNDSRESPONSE']._serialized_end=910
+  _globals['_REFUNDSERVICE']._serialized_start=913
+  _globals['_REFUNDSERVICE']._serialized_end=1270
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,7 @@ class Refund(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, `re_` followed by a time-ordered suffix."""
     payment_intent: _builtins.str
@@ -74,6 +75,8 @@ class Refund(_message.Message):
     """duplicate, fraudulent or requested_by_customer; empty when none was given."""
     failure_reason: _builtins.str
     """Why the acquirer refused it (FAILED only), e.g. generic_decline."""
+    livemode: _builtins.bool
+    """False for test-mode objects: the refund's mode is its payment's."""
     @_builtins.property
     def created(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -87,10 +90,11 @@ class Refund(_message.Message):
         reason: _builtins.str = ...,
         failure_reason: _builtins.str = ...,
         created: _timestamp_pb2.Timestamp | None = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created", b"created", "currency", b"currency", "failure_reason", b"failure_reason", "id", b"id", "payment_intent", b"payment_intent", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created", b"created", "currency", b"currency", "failure_reason", b"failure_reason", "id", b"id", "livemode", b"livemode", "payment_intent", b"payment_intent", "reason", b"reason", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paygate.v1 import options_pb2 as paygate_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpaygate/v1/settlements.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xb5\x04\n\nSettlement\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03\x64\x61y\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\x06\x63utoff\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\x06status\x18\x05 \x01(\x0e\x32\x1d.paygate.v1.Settlement.StatusB\x04\xe2\x41\x01\x03\x12\x1f\n\x11transaction_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03net\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08released\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06payout\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nreport_url\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\"<\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCOMPLETED\x10\x02:5\xea\x41\x32\n\x16paygate.dev/Settlement\x12\x18settlements/{settlement}\"K\n\x16ListSettlementsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x17ListSettlementsResponse\x12*\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x16.paygate.v1.SettlementB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"(\n\x14GetSettlementRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\".\n\x1aGetSettlementReportRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa3\x03\n\x11SettlementService\x12\x85\x01\n\x0fListSettlements\x12\".paygate.v1.ListSettlementsRequest\x1a#.paygate.v1.ListSettlementsResponse\")\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/settlements\x12y\n\rGetSettlement\x12 .paygate.v1.GetSettlementRequest\x1a\x16.paygate.v1.Settlement\".\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/settlements/{id}\x12\x8a\x01\n\x13GetSettlementReport\x12&.paygate.v1.GetSettlementReportRequest\x1a\x14.google.api.HttpBody\"5\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/settlements/{id}/reportB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpaygate/v1/settlements.proto\x12\npaygate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paygate/v1/options.proto\"\xcd\x04\n\nSettlement\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03\x64\x61y\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\x06\x63utoff\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\x06status\x18\x05 \x01(\x0e\x32\x1d.paygate.v1.Settlement.StatusB\x04\xe2\x41\x01\x03\x12\x1f\n\x11transaction_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03net\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08released\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06payout\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63reated\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nreport_url\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08livemode\x18\x0f \x01(\x08\x42\x04\xe2\x41\x01\x03\"<\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCOMPLETED\x10\x02:5\xea\x41\x32\n\x16paygate.dev/Settlement\x12\x18settlements/{settlement}\"K\n\x16ListSettlementsRequest\x12\x13\n\x05limit\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0estarting_after\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x17ListSettlementsResponse\x12*\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x16.paygate.v1.SettlementB\x04\xe2\x41\x01\x03\x12\x16\n\x08has_more\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\"(\n\x14GetSettlementRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\".\n\x1aGetSettlementReportRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa3\x03\n\x11SettlementService\x12\x85\x01\n\x0fListSettlements\x12\".paygate.v1.ListSettlementsRequest\x1a#.paygate.v1.ListSettlementsResponse\")\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/settlements\x12y\n\rGetSettlement\x12 .paygate.v1.GetSettlementRequest\x1a\x16.paygate.v1.Settlement\".\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/settlements/{id}\x12\x8a\x01\n\x13GetSettlementReport\x12&.paygate.v1.GetSettlementReportRequest\x1a\x14.google.api.HttpBody\"5\xa2\xbb\x18\x0e\n\x0c\x62\x61lance:read\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/settlements/{id}/reportB&Z$paygate.dev/gen/paygate/v1;paygatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -66,6 +66,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETTLEMENT'].fields_by_name['completed_at']._serialized_options = b'\342A\001\003'
   _globals['_SETTLEMENT'].fields_by_name['report_url']._loaded_options = None
   _globals['_SETTLEMENT'].fields_by_name['report_url']._serialized_options = b'\342A\001\003'
+  _globals['_SETTLEMENT'].fields_by_name['livemode']._loaded_options = None
+  _globals['_SETTLEMENT'].fields_by_name['livemode']._serialized_options = b'\342A\001\003'
   _globals['_SETTLEMENT']._loaded_options = None
   _globals['_SETTLEMENT']._serialized_options = b'\352A2\n\026paygate.dev/Settlement\022\030settlements/{settlement}'
   _globals['_LISTSETTLEMENTSREQUEST'].fields_by_name['limit']._loaded_options = None
@@ -87,17 +89,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETTLEMENTSERVICE'].methods_by_name['GetSettlementReport']._loaded_options = None
   _globals['_SETTLEMENTSERVICE'].methods_by_name['GetSettlementReport']._serialized_options = b'\242\273\030\016\n\014balance:read\202\323\344\223\002\035\022\033/v1/settlements/{id}/report'
   _globals['_SETTLEMENT']._serialized_start=221
-  _globals['_SETTLEMENT']._serialized_end=786
-  _globals['_SETTLEMENT_STATUS']._serialized_start=671
-  _globals['_SETTLEMENT_STATUS']._serialized_end=731
-  _globals['_LISTSETTLEMENTSREQUEST']._serialized_start=788
-  _globals['_LISTSETTLEMENTSREQUEST']._serialized_end=863
-  _globals['_LISTSETTLEMENTSRESPONSE']._serialized_start=865
-  _globals['_LISTSETTLEMENTSRESPONSE']._serialized_end=958
-  _globals['_GETSETTLEMENTREQUEST']._serialized_start=960
-  _globals['_GETSETTLEMENTREQUEST']._serialized_end=1000
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1002
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1048
-  _globals['_SETTLEMENTSERVICE']._serialized_start=1051
-  _globals['_SETTLEMENTSERVICE']._serialized_end=1470
+  _globals['_SETTLEMENT']._serialized_end=810
+  _globals['_SETTLEMENT_STATUS']._serialized_start=695
+  _globals['_SETTLEMENT_STATUS']._serialized_end=755
+  _globals['_LISTSETTLEMENTSREQUEST']._serialized_start=812
+  _globals['_LISTSETTLEMENTSREQUEST']._serialized_end=887
+  _globals['_LISTSETTLEMENTSRESPONSE']._serialized_start=889
+  _globals['_LISTSETTLEMENTSRESPONSE']._serialized_end=982
+  _globals['_GETSETTLEMENTREQUEST']._serialized_start=984
+  _globals['_GETSETTLEMENTREQUEST']._serialized_end=1024
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1026
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1072
+  _globals['_SETTLEMENTSERVICE']._serialized_start=1075
+  _globals['_SETTLEMENTSERVICE']._serialized_end=1494
 # @@protoc_insertion_point(module_scope)

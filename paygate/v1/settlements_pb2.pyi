@@ -63,6 +63,7 @@ class Settlement(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     REPORT_URL_FIELD_NUMBER: _builtins.int
+    LIVEMODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`st_...`"""
     currency: _builtins.str
@@ -81,6 +82,8 @@ class Settlement(_message.Message):
     """The automatic payout that followed it (`po_...`), if any."""
     report_url: _builtins.str
     """Where the CSV report is: /v1/settlements/{id}/report."""
+    livemode: _builtins.bool
+    """False for test-mode objects: a settlement gathers the transactions of one mode."""
     @_builtins.property
     def cutoff(self) -> _timestamp_pb2.Timestamp:
         """It holds the balance transactions available by this time (00:00 UTC of `day`)
@@ -108,10 +111,11 @@ class Settlement(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         report_url: _builtins.str = ...,
+        livemode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created", b"created", "cutoff", b"cutoff"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "completed_at", b"completed_at", "created", b"created", "currency", b"currency", "cutoff", b"cutoff", "day", b"day", "fee", b"fee", "id", b"id", "net", b"net", "payout", b"payout", "released", b"released", "report_url", b"report_url", "status", b"status", "transaction_count", b"transaction_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "completed_at", b"completed_at", "created", b"created", "currency", b"currency", "cutoff", b"cutoff", "day", b"day", "fee", b"fee", "id", b"id", "livemode", b"livemode", "net", b"net", "payout", b"payout", "released", b"released", "report_url", b"report_url", "status", b"status", "transaction_count", b"transaction_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

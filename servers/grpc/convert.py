@@ -144,6 +144,7 @@ def refund(value: Refund) -> refunds_pb2.Refund:
         reason=value.reason,
         failure_reason=value.failure_code,
         created=timestamp(value.created),
+        livemode=value.livemode,
     )
 
 

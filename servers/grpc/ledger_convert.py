@@ -26,6 +26,7 @@ def balance(value: MerchantBalance) -> balance_pb2.Balance:
         available=_amounts(value.available),
         pending=_amounts(value.pending),
         reserved=_amounts(value.reserved),
+        livemode=value.livemode,
     )
 
 
@@ -42,6 +43,7 @@ def balance_transaction(value: BalanceTransaction) -> balance_pb2.BalanceTransac
         created=timestamp(value.created),
         exchange_rate="" if value.exchange_rate is None else str(value.exchange_rate),
         description=value.description,
+        livemode=value.livemode,
     )
 
 
@@ -67,6 +69,7 @@ def payout(value: Payout) -> payouts_pb2.Payout:
         balance_transaction=value.balance_transaction_id,
         settlement=value.settlement_id,
         description=value.description,
+        livemode=value.livemode,
     )
 
 
@@ -97,6 +100,7 @@ def settlement(value: Settlement) -> settlements_pb2.Settlement:
         created=timestamp(value.created),
         completed_at=timestamp(value.completed_at),
         report_url=f"/v1/settlements/{value.id}/report",
+        livemode=value.livemode,
     )
 
 
@@ -131,4 +135,5 @@ def dispute(value: Dispute) -> disputes_pb2.Dispute:
         created=timestamp(value.created),
         closed_at=timestamp(value.closed_at),
         balance_transactions=list(value.balance_transactions),
+        livemode=value.livemode,
     )

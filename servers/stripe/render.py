@@ -167,7 +167,7 @@ def balance(value: Mapping[str, Any]) -> Json:
         "object": "balance",
         "available": _amounts(value.get("available")),
         "pending": _amounts(value.get("pending")),
-        "livemode": False,
+        "livemode": bool(value.get("livemode")),
     }
 
 

@@ -310,6 +310,11 @@ async def test_test_money_and_live_money_settle_and_pay_out_apart(
     assert (await balances.get(live)).pending == [Money(941, "USD")]
     assert [t.net for t in (await balances.transactions(live)).data] == [941]
     assert [t.net for t in (await balances.transactions(test)).data] == [9680]
+    assert ((await balances.get(live)).livemode, (await balances.get(test)).livemode) == (
+        True,
+        False,
+    )
+    assert [t.livemode for t in (await balances.transactions(live)).data] == [True]
 
     day = (DAY0 + timedelta(days=2)).date()
     now = DAY0 + timedelta(days=2, hours=1)
@@ -327,6 +332,11 @@ async def test_test_money_and_live_money_settle_and_pay_out_apart(
         await settlements.get(test, live_settlement.id)
     with pytest.raises(NotFound):
         await settlements.report(live, test_settlement.id)
+    # A report's lines say their settlement's mode.
+    async with any_uow_factory() as uow:
+        live_lines = await uow.settlements.lines(merchant_id, live_settlement.id)
+        test_lines = await uow.settlements.lines(merchant_id, test_settlement.id)
+    assert [t.livemode for t in live_lines + test_lines] == [True] + [False] * len(test_lines)
 
     payouts = Payouts(any_uow_factory, ids, FixedClock(now))
     paid = [p for p in await payouts.run_automatic_payouts(now) if p.merchant_id == merchant_id]

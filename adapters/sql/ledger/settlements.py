@@ -77,6 +77,7 @@ def _line(row: RowMapping) -> BalanceTransaction:
         created=row["created"],
         exchange_rate=row["exchange_rate"],
         description=row["description"],
+        livemode=row["livemode"],
     )
 
 
@@ -228,7 +229,9 @@ class SqlSettlements:
 
     async def lines(self, merchant_id: str, settlement_id: str) -> Sequence[BalanceTransaction]:
         rows = await self._conn.execute(
-            select(settlement_lines)
+            # A line's mode is its settlement's (one settlement gathers one mode).
+            select(settlement_lines, settlements.c.livemode)
+            .join(settlements, settlements.c.id == settlement_lines.c.settlement_id)
             .where(
                 settlement_lines.c.settlement_id == settlement_id,
                 settlement_lines.c.merchant_id == merchant_id,

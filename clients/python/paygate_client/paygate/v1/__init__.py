@@ -1102,6 +1102,11 @@ class Balance(betterproto2.Message):
     Held back by risk, released later; part of neither of the above.
     """
 
+    livemode: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    False for the test-mode balance: each mode has a balance of its own.
+    """
+
 
 default_message_pool.register_message("paygate.v1", "Balance", Balance)
 
@@ -1170,6 +1175,11 @@ class BalanceTransaction(betterproto2.Message):
     """
 
     description: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+    livemode: "bool" = betterproto2.field(12, betterproto2.TYPE_BOOL)
+    """
+    False for test-mode objects: the mode of the journal entry it shows.
+    """
 
 
 default_message_pool.register_message(
@@ -1863,6 +1873,11 @@ class Dispute(betterproto2.Message):
     )
     """
     The DISPUTE balance transactions: the withdrawal, and the reinstatement if won.
+    """
+
+    livemode: "bool" = betterproto2.field(13, betterproto2.TYPE_BOOL)
+    """
+    False for test-mode objects: the dispute's mode is the disputed payment's.
     """
 
 
@@ -3793,6 +3808,11 @@ class Payout(betterproto2.Message):
 
     description: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
 
+    livemode: "bool" = betterproto2.field(11, betterproto2.TYPE_BOOL)
+    """
+    False for test-mode objects: a payout draws on the balance of its own mode.
+    """
+
 
 default_message_pool.register_message("paygate.v1", "Payout", Payout)
 
@@ -3858,6 +3878,11 @@ class Refund(betterproto2.Message):
         unwrap=lambda: __google__protobuf__.Timestamp,
         optional=True,
     )
+
+    livemode: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    """
+    False for test-mode objects: the refund's mode is its payment's.
+    """
 
 
 default_message_pool.register_message("paygate.v1", "Refund", Refund)
@@ -4314,6 +4339,11 @@ class Settlement(betterproto2.Message):
     report_url: "str" = betterproto2.field(14, betterproto2.TYPE_STRING)
     """
     Where the CSV report is: /v1/settlements/{id}/report.
+    """
+
+    livemode: "bool" = betterproto2.field(15, betterproto2.TYPE_BOOL)
+    """
+    False for test-mode objects: a settlement gathers the transactions of one mode.
     """
 
 
