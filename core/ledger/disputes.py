@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from core.access.model import Principal
 from core.events.model import EventType
 from core.events.ports import NoPublisher, Publisher
+from core.ledger.errors import AmountTooLarge
 from core.ledger.hooks import LedgerHooks
 from core.ledger.model import EntryKind
 from core.ledger.ports import DisputeDecisions
@@ -105,7 +106,17 @@ class Disputes:
                 )
                 if known is not None:
                     continue
-                dispute = await self._open(uow, opened)
+                try:
+                    dispute = await self._open(uow, opened)
+                except AmountTooLarge:
+                    # Another run opened it between the check above and the charge's lock,
+                    # and its dispute took the amount: skip it, as the check would have.
+                    taken = await uow.disputes.by_acquirer_reference(
+                        opened.merchant_id, opened.dispute_reference
+                    )
+                    if taken is not None:
+                        continue
+                    raise
                 if dispute is None:
                     result.unmatched.append(opened)
                     continue

@@ -6,6 +6,7 @@ merchants; every assertion looks at this test's merchant only.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -291,6 +292,24 @@ async def test_a_dispute_the_ledger_cannot_place_is_reported_not_opened(
     result = await disputes.ingest(Feed())
     assert (result.opened, len(result.unmatched), result.cursor) == ([], 1, 7)
     assert (await disputes.list(owner(merchant_id))).data == []
+
+
+async def test_two_workers_ingesting_the_same_feed_open_each_dispute_once(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    payments = PaymentsStandIn(any_uow_factory, ids, at())
+    await payments.charge(merchant_id, 10_000, "USD", at=at(), card=DISPUTED)
+    clock = FixedClock(at(2))
+    runs = [Disputes(any_uow_factory, ids, clock, SimulatedDisputeDecisions()) for _ in (1, 2)]
+    # Both read "not known yet" before either commits; the later one finds the charge
+    # already disputed once it holds the funds' lock, and must skip, not fail.
+    results = await asyncio.gather(*(run.ingest(payments.acquirer) for run in runs))
+    assert sum(len(result.opened) for result in results) == 1
+    assert len((await runs[0].list(owner(merchant_id))).data) == 1
+    (held,) = (
+        await Balances(any_uow_factory).transactions(owner(merchant_id), type=T.DISPUTE)
+    ).data
+    assert held.amount == -10_000
 
 
 async def test_test_money_and_live_money_settle_and_pay_out_apart(
