@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.e2e
 def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    subprocess.run(
+    run = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -34,10 +34,14 @@ def test_a_quick_run_writes_every_figure_per_scenario(tmp_path: Path) -> None:
             str(tmp_path / "data"),
         ],
         cwd=REPO,
-        check=True,
         timeout=600,
         capture_output=True,
+        text=True,
     )
+    # The harness's own traceback and the gateway's last lines say why a run failed.
+    gateway_log = tmp_path / "data" / "gateway.log"
+    tail = gateway_log.read_text()[-3000:] if gateway_log.exists() else ""
+    assert run.returncode == 0, f"{run.stderr[-4000:]}\n--- gateway.log ---\n{tail}"
     (path,) = out.glob("*-quick.json")
     report = json.loads(path.read_text())
     assert set(report) >= {"machine", "scenarios", "references", "ratios", "options"}
