@@ -130,22 +130,32 @@ async def webhooks(
     counted: Counter[str],
     *,
     may_repeat: set[str] | None,
+    events: frozenset[str],
 ) -> list[str]:
-    """Every event for the endpoint arrived there, and once. A delivery is sent again only
-    when a worker died holding it (the endpoint had it, the worker never recorded it), or
-    when a worker recorded a send that failed or lost its lease (an answer later than the
-    timeout, a worker not scheduled within the lease's margin on a loaded machine): each
-    arrival beyond the first is then one of the delivery's logged attempts. `may_repeat`
-    is the events allowed to have come more than once unlogged (None: any, a worker was
-    killed)."""
-    due = await rows(
+    """Every one of `events` (those there were when nothing was in flight) arrived at the
+    endpoint, and once. A delivery is sent again only when a worker died holding it (the
+    endpoint had it, the worker never recorded it), or when a worker recorded a send that
+    failed or lost its lease (an answer later than the timeout, a worker not scheduled
+    within the lease's margin on a loaded machine): each arrival beyond the first is then
+    one of the delivery's logged attempts. `may_repeat` is the events allowed to have come
+    more than once unlogged (None: any, a worker was killed)."""
+    found = await rows(
         connection,
-        "SELECT event_id, status FROM webhook_deliveries WHERE endpoint_id = :endpoint",
+        "SELECT d.event_id, d.status, e.type FROM webhook_deliveries d"
+        " JOIN events e ON e.id = d.event_id WHERE d.endpoint_id = :endpoint",
         endpoint=endpoint_id,
     )
+    due = [r for r in found if r.event_id in events]
     counted["webhook events"] = len(due)
-    problems = [f"event {r.event_id}: delivery {r.status}" for r in due if r.status != "SUCCEEDED"]
-    problems += [f"event {r.event_id} never arrived" for r in due if not arrivals[r.event_id]]
+    counted["webhook events made after the snapshot"] = len(found) - len(due)
+    problems = [
+        f"event {r.event_id} ({r.type}): delivery {r.status}"
+        for r in due
+        if r.status != "SUCCEEDED"
+    ]
+    problems += [
+        f"event {r.event_id} ({r.type}) never arrived" for r in due if not arrivals[r.event_id]
+    ]
     twice = {event: n for event, n in arrivals.items() if n > 1}
     counted["webhook events delivered twice"] = len(twice)
     logged = {
@@ -167,9 +177,8 @@ async def webhooks(
             for event, n in twice.items()
             if event not in may_repeat and logged.get(event, 0) < n
         ]
-    events = await rows(connection, "SELECT count(*) FROM events")
-    if len(due) != int(events[0][0]):
-        problems.append(f"{len(due)} deliveries for {events[0][0]} events")
+    if len(due) != len(events):
+        problems.append(f"{len(due)} deliveries for {len(events)} events")
     return problems
 
 
@@ -208,14 +217,31 @@ TWO_OF_EVERY_PROCESS: dict[str, Any] = {
 }
 
 
-async def settled(connection: AsyncConnection) -> bool:
-    """No intent in flight and no webhook delivery left to make."""
-    if await invariants.stuck(connection):
-        return False
-    pending = await rows(
-        connection, "SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'"
-    )
-    return int(pending[0][0]) == 0
+# One statement, so one snapshot: no delivery left to make, and the events there were then.
+QUIET = """
+SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING') AS pending,
+       ARRAY(SELECT id FROM events) AS events
+"""
+
+
+class Settled:
+    """Whether nothing is in flight and no webhook delivery is left to make (call it), and
+    the events there were at that moment (`events`): the webhook check is about those.
+    The workers' jobs go on while the checks run (the dispute feed, expiries), so an event
+    made after the snapshot, its delivery not made yet, is the next check's."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.events: frozenset[str] = frozenset()
+
+    async def __call__(self) -> bool:
+        if await invariants.stuck(self.connection):
+            return False
+        [(pending, events)] = await rows(self.connection, QUIET)
+        if pending:
+            return False
+        self.events = frozenset(events)
+        return True
 
 
 # The checks of everything(): the invariants' five and the four above.
@@ -229,8 +255,10 @@ async def everything(
     receiver: Receiver,
     counted: Counter[str],
     may_repeat: set[str] | None,
+    settled: Settled,
 ) -> list[str]:
-    """The invariants of every run and nothing processed twice, over all written so far."""
+    """The invariants of every run and nothing processed twice, over all written so far
+    (the webhooks: over the events there were when `settled` last held)."""
     problems = await invariants.money_and_ledger(connection)
     problems += await invariants.outbox_once(connection)
     asked, at_acquirer = await invariants.acquirer_books(gateway, connection)
@@ -240,6 +268,8 @@ async def everything(
     problems += await at_the_acquirer(connection, gateway.data_dir, counted)
     problems += await in_the_ledger(connection, counted)
     _, arrivals = receiver.snapshot()
-    problems += await webhooks(connection, endpoint_id, arrivals, counted, may_repeat=may_repeat)
+    problems += await webhooks(
+        connection, endpoint_id, arrivals, counted, may_repeat=may_repeat, events=settled.events
+    )
     problems += await jobs(connection, counted)
     return problems

@@ -87,6 +87,7 @@ async def test_crash_runs_on_two_of_every_process_do_everything_once(
     try:
         async with engine.connect() as connection:
             conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            settled = once.Settled(conn)
             for run in range(OFFSET, OFFSET + RUNS):
                 _, before = receiver.snapshot()
 
@@ -98,14 +99,14 @@ async def test_crash_runs_on_two_of_every_process_do_everything_once(
                     repeated = {event for event, n in before.items() if n > 1}
                     may_repeat = None if killed & WORKERS else repeated
                     problems = await once.everything(
-                        gateway, conn, endpoint_id, receiver, state, may_repeat
+                        gateway, conn, endpoint_id, receiver, state, may_repeat, settled
                     )
                     figures.attempts_asked += state["attempt lookups"]
                     return once.CHECKS, problems
 
                 problems = await one_run(
                     gateway, chaos, TOPOLOGY, run, figures,
-                    settled=lambda: once.settled(conn),
+                    settled=settled,
                     stuck=lambda: invariants.stuck(conn),
                     check=check,
                 )  # fmt: skip

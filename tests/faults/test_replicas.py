@@ -128,6 +128,7 @@ async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> Non
     try:
         async with engine.connect() as connection:
             conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            settled = once.Settled(conn)
             for run in range(RUNS):
                 assert await eventually(lambda: all_children_up(gateway)), gateway.pids
                 _, before = receiver.snapshot()
@@ -138,22 +139,22 @@ async def test_two_of_every_process_do_everything_once(replicas: Gateway) -> Non
                 counted.update(f"killed {victim}" for victim in done[1:])
                 assert await eventually(lambda: all_children_up(gateway)), gateway.pids
                 await restart_workers_together(gateway)
-                ok = await eventually(lambda: once.settled(conn), SETTLE_WITHIN)
+                ok = await eventually(settled, SETTLE_WITHIN)
                 assert ok, await invariants.stuck(conn)
                 # Without a kill in this run, no event comes twice that had not before.
                 may_repeat = None if done[1:] else {e for e, n in before.items() if n > 1}
                 problems = await once.everything(
-                    gateway, conn, endpoint_id, receiver, state, may_repeat
+                    gateway, conn, endpoint_id, receiver, state, may_repeat, settled
                 )
                 assert not problems, f"run {run} (seed {SEED}):\n" + "\n".join(problems[:30])
                 counted["runs"] += 1
                 counted["checks passed"] += 1
             _, before = receiver.snapshot()
             await settle_twice_at_once(gateway.database_url, counted)
-            assert await eventually(lambda: once.settled(conn), SETTLE_WITHIN)
+            assert await eventually(settled, SETTLE_WITHIN)
             may_repeat = {e for e, n in before.items() if n > 1}
             problems = await once.everything(
-                gateway, conn, endpoint_id, receiver, state, may_repeat
+                gateway, conn, endpoint_id, receiver, state, may_repeat, settled
             )
             assert not problems, f"after settlement (seed {SEED}):\n" + "\n".join(problems[:30])
             counted["checks passed"] += 1
