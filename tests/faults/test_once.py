@@ -2,9 +2,10 @@
 there were when nothing was in flight.
 
 The crash runs on two of every process failed in run 18 of seed 20261206 with an event
-whose delivery was PENDING and had never arrived: the books had stood still (no delivery
-pending), and a worker's job made an event while the checks ran (they take seconds: a
-Lookup of every attempt at the acquirer). That event is the next check's.
+whose delivery was PENDING and had never arrived, right after the books had stood still
+(no delivery pending). Only a merchant's replay sets a delivery back to PENDING, so the
+event was made while the checks ran (they take seconds: a Lookup of every attempt at the
+acquirer), by a worker's job (the dispute feed, an expiry). That event is the next check's.
 """
 
 from __future__ import annotations
