@@ -358,7 +358,9 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
     before = measure.probe(target.processes, target.dsn, target.database, opts.settle)
     log = target.data_dir / "gateway.log" if target.data_dir else None
     log_start = log.stat().st_size if log is not None and log.exists() else None
+    waited = tail.run_delay_ms(target.processes)
     load: Load = run()
+    waited = {k: v - waited.get(k, 0.0) for k, v in tail.run_delay_ms(target.processes).items()}
     cpu_at = time.monotonic()
     cpu_after = target.processes.cpu() if target.processes else {}
     db_after = measure.probe(None, target.dsn, target.database, opts.settle).db
@@ -377,6 +379,7 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
         **load.extra,
         # The API's and Envoy's own times of the same requests (tests/bench/tail.py).
         **_hops(log, log_start),
+        "run_delay_ms_per_op": {k: round(v / load.ops, 3) for k, v in waited.items() if load.ops},
         "topology": opts.topology,
         # The machine's 1-minute load average as the run ended: other work shares it.
         "load_average": round(os.getloadavg()[0], 2),
@@ -434,7 +437,7 @@ def _print_row(r: dict[str, Any]) -> None:
         f"{r.get('commits_per_op')}  writing tx/op {r.get('write_transactions_per_op')}  "
         f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu} (gateway "
         f"{r.get('gateway_cpu_ms_per_op')}, net of idle {r.get('gateway_net_cpu_ms_per_op')})  "
-        f"{r['statuses']}  hops {r.get('hops')}",
+        f"{r['statuses']}  hops {r.get('hops')}  run delay ms/op {r.get('run_delay_ms_per_op')}",
         flush=True,
     )
 

@@ -25,7 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.measure import percentile
+import psutil
+
+from tests.bench.measure import POSTGRES, Processes, percentile
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,32 @@ def arrivals(found: Sequence[Request], bin_ms: float = 10.0) -> dict[str, Any]:
         "mean_per_10ms": round(len(times) / (span * 1000 / bin_ms), 2) if span else None,
         "max_per_10ms": max(bins.values()),
     }
+
+
+def run_delay_ms(processes: Processes | None) -> dict[str, float]:
+    """Milliseconds each process kind's threads have so far spent runnable but waiting
+    for a core (the second field of /proc/PID/task/TID/schedstat): the part of a hop's
+    time that is CPU contention, not work and not I/O."""
+    if processes is None:
+        return {}
+    kinds = {kind: list(pids) for kind, pids in processes.by_kind.items()}
+    if processes.postmaster is not None:
+        try:
+            master = psutil.Process(processes.postmaster)
+            kinds[POSTGRES] = [master.pid, *(c.pid for c in master.children())]
+        except psutil.Error:
+            pass
+    return {kind: sum(_run_delay_ns(pid) for pid in pids) / 1e6 for kind, pids in kinds.items()}
+
+
+def _run_delay_ns(pid: int) -> int:
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:
