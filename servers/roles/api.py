@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -321,8 +320,7 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
             server = await start_server(app, listen, services)
             readiness.attach(server.health, server.names)
             await readiness.check_once()
-            if os.environ.get("PAYGATE_GC_FREEZE", "1") == "1":
-                gc_pauses.freeze()  # before the first call: full collections stay short
+            gc_pauses.freeze()  # before the first call: full collections stay short
             log.info(
                 "serving",
                 extra={"fields": {"listen": listen, "port": server.port, "services": server.names}},
