@@ -7,9 +7,11 @@ the services, nearly all built at start-up and alive until exit, so each full co
 paused the event loop for tens of milliseconds (docs/performance.md, "The tail at half
 the peak"), and every call in flight waited for it. `freeze()` moves what exists once the
 process serves into the permanent generation, which no collection walks: a full
-collection then walks only what was allocated since, a few thousand objects. Frozen
-objects are never collected, which costs nothing here: the start-up's objects live as
-long as the process.
+collection then walks only what was allocated since. Full collections come more often
+(CPython starts one when the objects promoted since the last reach a quarter of those the
+last one kept, and the frozen ones no longer count), each one short. Frozen objects are
+never collected, which costs nothing here: the start-up's objects live as long as the
+process.
 
 `watch(observe)` times every collection (`observe(generation, seconds)`, the
 `paygate_gc_pause_seconds` histogram) and writes a log line for each full one, so a tail
