@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -34,14 +34,17 @@ class Deferred:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-async def _deferrable(connection: asyncpg.Connection, tables: list[str]) -> Deferred:
+async def _deferrable(
+    connection: asyncpg.Connection, tables: list[str], keep: Collection[str]
+) -> Deferred:
     indexes = await connection.fetch(
         "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition "
         "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE i.indrelid = ANY($1::regclass[]) AND NOT i.indisunique "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
-        "ORDER BY c.relname",
+        "AND c.relname <> ALL($2::text[]) ORDER BY c.relname",
         tables,
+        list(keep),
     )
     keys = await connection.fetch(
         "SELECT conrelid::regclass::text AS table_name, conname AS name, "
@@ -56,10 +59,16 @@ async def _deferrable(connection: asyncpg.Connection, tables: list[str]) -> Defe
 
 
 @contextlib.asynccontextmanager
-async def deferred(connection: asyncpg.Connection, tables: list[str]) -> AsyncIterator[Deferred]:
-    """Inside: `tables` without their secondary indexes and foreign keys. On the way out
-    (also after an error) they are put back; a foreign key some row breaks fails there."""
-    taken = await _deferrable(connection, tables)
+async def deferred(
+    connection: asyncpg.Connection, tables: list[str], keep: Collection[str] = ()
+) -> AsyncIterator[Deferred]:
+    """Inside: `tables` without their secondary indexes (but those named in `keep`) and
+    foreign keys. On the way out (also after an error) they are put back; a foreign key
+    some row breaks fails there.
+
+    `keep`: the indexes a server running during the load reads on a schedule. Without
+    them each of its runs scans the growing table, and the runs get longer as it grows."""
+    taken = await _deferrable(connection, tables, keep)
     async with connection.transaction():
         for table, name, _ in taken.foreign_keys:
             await connection.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
