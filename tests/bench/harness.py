@@ -540,8 +540,8 @@ def scenario_growth(target: Target, opts: Options) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     m = target.merchants[0]
     c = 4 if opts.quick else 16
-    have = 0
     make_payments(target, 1)  # the template the seeding clones
+    have = asyncio.run(growth.books(target.dsn, m.id))
     tag = f"g{int(time.time())}"
     for size in opts.growth:
         load = os.getloadavg()
