@@ -1,4 +1,13 @@
-"""Payment analytics summed by PostgreSQL: three indexed aggregate queries per range.
+"""Payment analytics summed by PostgreSQL: three aggregate queries per range.
+
+A read sums the hourly rollup (analytics_hourly_*, kept by adapters/sql/analytics_rollup.py)
+for the range's whole hours and the raw tables for the rest: the partial hours at its
+ends, and the hours analytics_dirty_hours lists (rows changed since the rollup summed
+them: the open hour, a late outcome, a refund). Each figure is one statement, so it is
+of one snapshot: a change and its dirty mark commit together, and the statement sees
+both or neither. Until the rollup is first built every hour is read raw.
+
+The raw queries, each bounded by the merchant's rows in the range:
 
 - attempts per bucket: ix_payment_attempts_analytics (merchant_id, livemode, currency,
   created) INCLUDE (status, amount_authorized), an index-only scan;
@@ -11,40 +20,66 @@
 Every query is of the caller's mode (`AnalyticsRange.livemode`).
 
 Buckets are `date_bin(step, created, origin)` with the origin at midnight UTC, so a DAY
-is a UTC calendar day. docs/dashboard.md shows the plans at ten million payments.
+is a UTC calendar day; a rollup hour falls in the bucket of its start. docs/dashboard.md shows the plans at ten million payments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, func, literal, select
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    ColumnElement,
+    Interval,
+    Table,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
-from adapters.sql.tables import ledger_entries, payment_attempts
+from adapters.sql.tables import (
+    analytics_dirty_hours,
+    analytics_hourly_attempts,
+    analytics_hourly_declines,
+    analytics_hourly_money,
+    analytics_rollup_state,
+    ledger_entries,
+    payment_attempts,
+)
 from core.analytics.model import (
+    HOUR,
     PAYMENT_ACTIVITY,
     STEP,
     AnalyticsRange,
     AttemptCounts,
     MoneyTotals,
     RawAnalytics,
+    whole_hours,
 )
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class SqlPaymentAnalytics:
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, *, direct: bool = False) -> None:
+        """`direct`: from the raw tables only, the rollup's reference (tests, benchmark)."""
         self._conn: AsyncConnection = connection
+        self._queries = DIRECT_QUERIES if direct else QUERIES
 
     async def read(self, span: AnalyticsRange) -> RawAnalytics:
-        attempts = (await self._conn.execute(attempts_query(span))).all()
-        money = (await self._conn.execute(money_query(span))).all()
-        reasons = (await self._conn.execute(decline_reasons_query(span))).all()
+        attempts, money, reasons = [
+            (await self._conn.execute(build(span))).all() for _, build in self._queries
+        ]
         return RawAnalytics(
             attempts=[
                 AttemptCounts(row.bucket, row.succeeded, row.failed)
@@ -125,3 +160,121 @@ def decline_reasons_query(span: AnalyticsRange) -> Select[Any, int]:
         .where(_attempts_in(span), a.status == "FAILED")
         .group_by(reason)
     )
+
+
+# The rollup's share of a read. `_hours(span)`: the range's whole hours, each with whether
+# the rollup serves it (built, and not listed dirty for the range's key). The raw share
+# is every interval the rollup does not serve: the partial hours at the ends and the
+# whole hours it does not serve, one index range scan each.
+
+
+def _total(column: Any) -> ColumnElement[int]:
+    return cast(func.sum(column), BigInteger)
+
+
+def _timestamp(at: datetime) -> ColumnElement[datetime]:
+    return literal(at, TIMESTAMP(timezone=True))
+
+
+def _hours(span: AnalyticsRange) -> CTE:
+    first, last = whole_hours(span.start, span.end)
+    d = analytics_dirty_hours.c
+    dirty = select(d.hour).where(
+        d.merchant_id == span.merchant_id,
+        d.livemode == span.livemode,
+        d.currency == span.currency,
+        d.hour >= first,
+        d.hour < last,
+    )
+    hours = func.generate_series(
+        _timestamp(first), _timestamp(last - HOUR), literal(HOUR, Interval())
+    ).table_valued("hour").render_derived(name="whole_hours")
+    built = exists(select(1).where(analytics_rollup_state.c.built))
+    return select(
+        hours.c.hour, and_(built, hours.c.hour.not_in(dirty)).label("rolled")
+    ).cte("hours")
+
+
+def _raw_intervals(span: AnalyticsRange, hours: CTE) -> CTE:
+    first, last = whole_hours(span.start, span.end)
+    return union_all(
+        select(_timestamp(span.start).label("lo"), _timestamp(first).label("hi")),
+        select(_timestamp(last), _timestamp(span.end)),
+        select(hours.c.hour, hours.c.hour + literal(HOUR, Interval())).where(~hours.c.rolled),
+    ).cte("raw_intervals")
+
+
+def _rolled(rollup: Table, span: AnalyticsRange, hours: CTE) -> Any:
+    r = rollup.c
+    first, last = whole_hours(span.start, span.end)
+    return and_(
+        r.merchant_id == span.merchant_id,
+        r.livemode == span.livemode,
+        r.currency == span.currency,
+        r.hour >= first,
+        r.hour < last,
+        r.hour.in_(select(hours.c.hour).where(hours.c.rolled)),
+    )
+
+
+def rollup_attempts_query(span: AnalyticsRange) -> Select[Any]:
+    hours = _hours(span)
+    intervals = _raw_intervals(span, hours)
+    a, r = payment_attempts.c, analytics_hourly_attempts.c
+    raw = attempts_query(span).join_from(
+        intervals, payment_attempts, and_(a.created >= intervals.c.lo, a.created < intervals.c.hi)
+    )
+    rolled = select(_bucket(r.hour, span), r.succeeded, r.failed).where(
+        _rolled(analytics_hourly_attempts, span, hours)
+    )
+    both = union_all(raw, rolled).subquery()
+    return select(
+        both.c.bucket,
+        _total(both.c.succeeded).label("succeeded"),
+        _total(both.c.failed).label("failed"),
+    ).group_by(both.c.bucket)
+
+
+def rollup_money_query(span: AnalyticsRange) -> Select[Any]:
+    hours = _hours(span)
+    intervals = _raw_intervals(span, hours)
+    e, r = ledger_entries.c, analytics_hourly_money.c
+    raw = money_query(span).join_from(
+        intervals, ledger_entries, and_(e.created >= intervals.c.lo, e.created < intervals.c.hi)
+    )
+    rolled = select(_bucket(r.hour, span), r.type, r.amount, r.fee, r.net).where(
+        _rolled(analytics_hourly_money, span, hours)
+    )
+    both = union_all(raw, rolled).subquery()
+    return select(
+        both.c.bucket,
+        both.c.bt_type,
+        _total(both.c.amount).label("amount"),
+        _total(both.c.fee).label("fee"),
+        _total(both.c.net).label("net"),
+    ).group_by(both.c.bucket, both.c.bt_type)
+
+
+def rollup_decline_reasons_query(span: AnalyticsRange) -> Select[Any]:
+    hours = _hours(span)
+    intervals = _raw_intervals(span, hours)
+    a, r = payment_attempts.c, analytics_hourly_declines.c
+    raw = decline_reasons_query(span).join_from(
+        intervals, payment_attempts, and_(a.created >= intervals.c.lo, a.created < intervals.c.hi)
+    )
+    rolled = select(r.reason, r.count).where(_rolled(analytics_hourly_declines, span, hours))
+    both = union_all(raw, rolled).subquery()
+    return select(both.c.reason, _total(both.c.count).label("count")).group_by(both.c.reason)
+
+
+Query = Callable[[AnalyticsRange], Select[Any]]
+DIRECT_QUERIES: tuple[tuple[str, Query], ...] = (
+    ("attempts", attempts_query),
+    ("money", money_query),
+    ("decline_reasons", decline_reasons_query),
+)
+QUERIES: tuple[tuple[str, Query], ...] = (
+    ("attempts", rollup_attempts_query),
+    ("money", rollup_money_query),
+    ("decline_reasons", rollup_decline_reasons_query),
+)
