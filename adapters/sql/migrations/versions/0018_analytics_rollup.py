@@ -103,7 +103,11 @@ def upgrade() -> None:
         CREATE FUNCTION paygate_analytics_attempt_changed() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_OP <> 'INSERT' THEN
+            -- The old hour too, when the change moved the row out of it.
+            IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (
+                    OLD.merchant_id, OLD.livemode, OLD.currency, {_HOUR.format("OLD.created")})
+                    IS DISTINCT FROM (NEW.merchant_id, NEW.livemode, NEW.currency,
+                                      {_HOUR.format("NEW.created")})) THEN
                 INSERT INTO analytics_dirty_hours VALUES (
                     OLD.merchant_id, OLD.livemode, OLD.currency, {_HOUR.format("OLD.created")});
             END IF;
