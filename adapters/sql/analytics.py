@@ -20,7 +20,8 @@ The raw queries, each bounded by the merchant's rows in the range:
 Every query is of the caller's mode (`AnalyticsRange.livemode`).
 
 Buckets are `date_bin(step, created, origin)` with the origin at midnight UTC, so a DAY
-is a UTC calendar day; a rollup hour falls in the bucket of its start. docs/dashboard.md shows the plans at ten million payments.
+is a UTC calendar day; a rollup hour falls in the bucket of its start. docs/dashboard.md
+shows the plans at ten million payments.
 """
 
 from __future__ import annotations
@@ -186,13 +187,15 @@ def _hours(span: AnalyticsRange) -> CTE:
         d.hour >= first,
         d.hour < last,
     )
-    hours = func.generate_series(
-        _timestamp(first), _timestamp(last - HOUR), literal(HOUR, Interval())
-    ).table_valued("hour").render_derived(name="whole_hours")
+    hours = (
+        func.generate_series(_timestamp(first), _timestamp(last - HOUR), literal(HOUR, Interval()))
+        .table_valued("hour")
+        .render_derived(name="whole_hours")
+    )
     built = exists(select(1).where(analytics_rollup_state.c.built))
-    return select(
-        hours.c.hour, and_(built, hours.c.hour.not_in(dirty)).label("rolled")
-    ).cte("hours")
+    return select(hours.c.hour, and_(built, hours.c.hour.not_in(dirty)).label("rolled")).cte(
+        "hours"
+    )
 
 
 def _raw_intervals(span: AnalyticsRange, hours: CTE) -> CTE:

@@ -77,9 +77,7 @@ _PICKED = (
     "CAST(:currencies AS text[]), CAST(:hours AS timestamptz[])) "
     "AS k(merchant_id, livemode, currency, hour)"
 )
-_SAME_KEY = (
-    "{0}.merchant_id = k.merchant_id AND {0}.livemode = k.livemode AND {0}.{1} = k.currency"
-)
+_SAME_KEY = "{0}.merchant_id = k.merchant_id AND {0}.livemode = k.livemode AND {0}.{1} = k.currency"
 # Each picked hour's rows by the analytics indexes: one range scan per hour.
 _PICKED_ROWS = {
     "attempts": f"{_PICKED} JOIN payment_attempts AS a ON {_SAME_KEY.format('a', 'currency')}"

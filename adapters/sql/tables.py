@@ -977,6 +977,7 @@ webhook_delivery_attempts = Table(
     Index("ix_webhook_delivery_attempts_delivery_id_id", "delivery_id", "id"),
 )
 
+
 def _analytics_key() -> list[Column[object]]:
     return [
         Column("merchant_id", Text, nullable=False),

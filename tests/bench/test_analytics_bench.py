@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.analytics.model import AnalyticsRange, Interval
 from adapters.sql.analytics import DIRECT_QUERIES, QUERIES
+from core.analytics.model import AnalyticsRange, Interval
 from tests.bench.analytics import (
     DAYS,
     MERCHANT,

@@ -18,7 +18,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
 | ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
-| analytics.rollup | 60 s | (PostgreSQL) hours changed since the analytics rollup summed them, again |
+| analytics.rollup | 60 s | (PostgreSQL) closed hours changed since: into the analytics rollup |
 | events.prune | 1 h | events older than 30 days go, with their deliveries |
 | events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
 | mail.queue | 1 s | (PAYGATE_SMTP_HOST set) the receipts and alerts new events call for |

@@ -37,7 +37,8 @@ def test_a_range_is_its_whole_hours_and_the_ends_left_over(
 ) -> None:
     end = start + length
     first, last = whole_hours(start, end)
-    assert start <= first <= last <= end  # three adjacent pieces: [start, first), [first, last), [last, end)
+    # Three adjacent pieces: [start, first), [first, last), [last, end).
+    assert start <= first <= last <= end
     assert on_utc_hour(first) or first == end
     assert on_utc_hour(last) or last == first
     # No whole hour is left to the ends: each is shorter than an hour and inside one.
