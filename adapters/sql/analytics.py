@@ -42,6 +42,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
@@ -198,13 +199,18 @@ def _hours(span: AnalyticsRange) -> CTE:
     )
 
 
-def _raw_intervals(span: AnalyticsRange, hours: CTE) -> CTE:
+def _raw_share(span: AnalyticsRange, query: Select[Any], created: Any, hours: CTE) -> Select[Any]:
+    """`query` over each interval the rollup does not serve, as a LATERAL subquery: one
+    range scan of its index per interval, the plan even a prepared statement's generic
+    plan (chosen after five runs, with no bounds known) has to keep."""
     first, last = whole_hours(span.start, span.end)
-    return union_all(
+    intervals = union_all(
         select(_timestamp(span.start).label("lo"), _timestamp(first).label("hi")),
         select(_timestamp(last), _timestamp(span.end)),
         select(hours.c.hour, hours.c.hour + literal(HOUR, Interval())).where(~hours.c.rolled),
     ).cte("raw_intervals")
+    per_interval = query.where(created >= intervals.c.lo, created < intervals.c.hi).lateral("raw")
+    return select(*per_interval.c).select_from(intervals.join(per_interval, true()))
 
 
 def _rolled(rollup: Table, span: AnalyticsRange, hours: CTE) -> Any:
@@ -221,16 +227,13 @@ def _rolled(rollup: Table, span: AnalyticsRange, hours: CTE) -> Any:
 
 
 def rollup_attempts_query(span: AnalyticsRange) -> Select[Any]:
-    hours = _hours(span)
-    intervals = _raw_intervals(span, hours)
-    a, r = payment_attempts.c, analytics_hourly_attempts.c
-    raw = attempts_query(span).join_from(
-        intervals, payment_attempts, and_(a.created >= intervals.c.lo, a.created < intervals.c.hi)
-    )
-    rolled = select(_bucket(r.hour, span), r.succeeded, r.failed).where(
-        _rolled(analytics_hourly_attempts, span, hours)
-    )
-    both = union_all(raw, rolled).subquery()
+    hours, r = _hours(span), analytics_hourly_attempts.c
+    both = union_all(
+        _raw_share(span, attempts_query(span), payment_attempts.c.created, hours),
+        select(_bucket(r.hour, span), r.succeeded, r.failed).where(
+            _rolled(analytics_hourly_attempts, span, hours)
+        ),
+    ).subquery()
     return select(
         both.c.bucket,
         _total(both.c.succeeded).label("succeeded"),
@@ -239,16 +242,13 @@ def rollup_attempts_query(span: AnalyticsRange) -> Select[Any]:
 
 
 def rollup_money_query(span: AnalyticsRange) -> Select[Any]:
-    hours = _hours(span)
-    intervals = _raw_intervals(span, hours)
-    e, r = ledger_entries.c, analytics_hourly_money.c
-    raw = money_query(span).join_from(
-        intervals, ledger_entries, and_(e.created >= intervals.c.lo, e.created < intervals.c.hi)
-    )
-    rolled = select(_bucket(r.hour, span), r.type, r.amount, r.fee, r.net).where(
-        _rolled(analytics_hourly_money, span, hours)
-    )
-    both = union_all(raw, rolled).subquery()
+    hours, r = _hours(span), analytics_hourly_money.c
+    both = union_all(
+        _raw_share(span, money_query(span), ledger_entries.c.created, hours),
+        select(_bucket(r.hour, span), r.type, r.amount, r.fee, r.net).where(
+            _rolled(analytics_hourly_money, span, hours)
+        ),
+    ).subquery()
     return select(
         both.c.bucket,
         both.c.bt_type,
@@ -259,14 +259,11 @@ def rollup_money_query(span: AnalyticsRange) -> Select[Any]:
 
 
 def rollup_decline_reasons_query(span: AnalyticsRange) -> Select[Any]:
-    hours = _hours(span)
-    intervals = _raw_intervals(span, hours)
-    a, r = payment_attempts.c, analytics_hourly_declines.c
-    raw = decline_reasons_query(span).join_from(
-        intervals, payment_attempts, and_(a.created >= intervals.c.lo, a.created < intervals.c.hi)
-    )
-    rolled = select(r.reason, r.count).where(_rolled(analytics_hourly_declines, span, hours))
-    both = union_all(raw, rolled).subquery()
+    hours, r = _hours(span), analytics_hourly_declines.c
+    both = union_all(
+        _raw_share(span, decline_reasons_query(span), payment_attempts.c.created, hours),
+        select(r.reason, r.count).where(_rolled(analytics_hourly_declines, span, hours)),
+    ).subquery()
     return select(both.c.reason, _total(both.c.count).label("count")).group_by(both.c.reason)
 
 
