@@ -5,7 +5,7 @@ for the range's whole hours and the raw tables for the rest: the partial hours a
 ends, and the hours analytics_dirty_hours lists (rows changed since the rollup summed
 them: the open hour, a late outcome, a refund). Each figure is one statement, so it is
 of one snapshot: a change and its dirty mark commit together, and the statement sees
-both or neither. Until the rollup is first built every hour is read raw.
+both or neither. Until the worker has built a merchant's rollup its hours are read raw.
 
 The raw queries, each bounded by the merchant's rows in the range:
 
@@ -54,7 +54,7 @@ from adapters.sql.tables import (
     analytics_hourly_attempts,
     analytics_hourly_declines,
     analytics_hourly_money,
-    analytics_rollup_state,
+    analytics_rollup_merchants,
     ledger_entries,
     payment_attempts,
 )
@@ -92,7 +92,7 @@ class SqlPaymentAnalytics:
                 MoneyTotals(row.bucket, row.bt_type, int(row.amount), int(row.fee), int(row.net))
                 for row in money
             ],
-            decline_reasons=[(row.reason, row.count) for row in reasons],
+            decline_reasons=[(row.reason, int(row[1])) for row in reasons],
         )
 
 
@@ -115,7 +115,7 @@ def _attempts_in(span: AnalyticsRange) -> ColumnElement[bool]:
     )
 
 
-def attempts_query(span: AnalyticsRange) -> Select[datetime, int, int]:
+def attempts_query(span: AnalyticsRange) -> Select[Any]:
     a = payment_attempts.c
     bucket = _bucket(a.created, span)
     authorized = and_(a.status != "FAILED", a.amount_authorized > 0)
@@ -154,7 +154,7 @@ def money_query(span: AnalyticsRange) -> Select[Any]:
     )
 
 
-def decline_reasons_query(span: AnalyticsRange) -> Select[Any, int]:
+def decline_reasons_query(span: AnalyticsRange) -> Select[Any]:
     a = payment_attempts.c
     reason = func.coalesce(func.nullif(a.decline_code, ""), literal("unknown")).label("reason")
     return (
@@ -193,7 +193,7 @@ def _hours(span: AnalyticsRange) -> CTE:
         .table_valued("hour")
         .render_derived(name="whole_hours")
     )
-    built = exists(select(1).where(analytics_rollup_state.c.built))
+    built = exists(select(1).where(analytics_rollup_merchants.c.merchant_id == span.merchant_id))
     return select(hours.c.hour, and_(built, hours.c.hour.not_in(dirty)).label("rolled")).cte(
         "hours"
     )

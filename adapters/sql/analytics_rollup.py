@@ -6,8 +6,11 @@ that changes one of its rows. So the rollup may lag, but it is never wrong: it i
 worst ignored. Keeping it is two steps, each one REPEATABLE READ transaction, so that
 what it sums and the marks it clears are of one snapshot:
 
-- build (once, while analytics_rollup_state.built is false): sums every row there is,
-  clears every mark, sets built. A change that commits after the snapshot left its mark.
+- build (once per merchant, listed in analytics_rollup_merchants after: every merchant
+  after the migration, then each new one): a few merchants a transaction, all their
+  rows summed, all their marks cleared. A change that commits after the snapshot left
+  a mark the DELETE cannot see. Each transaction is bounded by its merchants' rows, not
+  the platform's (a statement stays within the engine's command timeout).
 - refresh (each run after): takes up to `limit` dirty (mode, merchant, currency, hour)
   of closed hours, deletes their marks and sums those hours again from the raw tables.
   A change committed after the snapshot has a mark the DELETE cannot see: it stays for
@@ -36,8 +39,9 @@ ROLLUP_LOCK_KEY = int.from_bytes(b"pg-rollu", "big", signed=True)
 _HOUR = "date_bin('1 hour', {0}.created, timestamptz '2000-01-01 00:00+00')"
 _ACTIVITY = ", ".join(f"'{t}'" for t in PAYMENT_ACTIVITY)
 
-# The sums of the three rollup tables, over the rows {attempts} or {entries} names as `a`
-# or `e`: every row (build) or the rows of the picked hours (refresh). Inserted in key
+# The sums of the three rollup tables; {attempts} and {entries} are the FROM (as `a`, as
+# `e`) and the start of the WHERE: the picked merchants' rows (build) or the rows of the
+# picked hours (refresh). Inserted in key
 # order, so that a merchant's hours share heap pages: a 30-day read is a few pages.
 _SUMS = {
     "analytics_hourly_attempts": f"""
@@ -46,8 +50,7 @@ _SUMS = {
         SELECT a.merchant_id, a.livemode, a.currency, {_HOUR.format("a")},
                count(*) FILTER (WHERE a.status <> 'FAILED' AND a.amount_authorized > 0),
                count(*) FILTER (WHERE a.status = 'FAILED')
-        FROM {{attempts}}
-        WHERE a.status = 'FAILED' OR a.amount_authorized > 0
+        FROM {{attempts}} (a.status = 'FAILED' OR a.amount_authorized > 0)
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     """,
     "analytics_hourly_money": f"""
@@ -55,8 +58,7 @@ _SUMS = {
             (merchant_id, livemode, currency, hour, type, amount, fee, net)
         SELECT e.merchant_id, e.livemode, e.bt_currency, {_HOUR.format("e")}, e.bt_type,
                sum(e.bt_amount), sum(e.bt_fee), sum(e.bt_net)
-        FROM {{entries}}
-        WHERE e.bt_type IS NOT NULL AND e.bt_type IN ({_ACTIVITY})
+        FROM {{entries}} e.bt_type IS NOT NULL AND e.bt_type IN ({_ACTIVITY})
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     """,
     "analytics_hourly_declines": f"""
@@ -64,13 +66,10 @@ _SUMS = {
             (merchant_id, livemode, currency, hour, reason, count)
         SELECT a.merchant_id, a.livemode, a.currency, {_HOUR.format("a")},
                coalesce(nullif(a.decline_code, ''), 'unknown'), count(*)
-        FROM {{attempts}}
-        WHERE a.status = 'FAILED'
+        FROM {{attempts}} a.status = 'FAILED'
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     """,
 }
-
-_ALL_ROWS = {"attempts": "payment_attempts AS a", "entries": "ledger_entries AS e"}
 
 # The picked hours as a relation `k`, from four parallel arrays.
 _PICKED = (
@@ -82,9 +81,9 @@ _SAME_KEY = "{0}.merchant_id = k.merchant_id AND {0}.livemode = k.livemode AND {
 # Each picked hour's rows by the analytics indexes: one range scan per hour.
 _PICKED_ROWS = {
     "attempts": f"{_PICKED} JOIN payment_attempts AS a ON {_SAME_KEY.format('a', 'currency')}"
-    " AND a.created >= k.hour AND a.created < k.hour + interval '1 hour'",
+    " AND a.created >= k.hour AND a.created < k.hour + interval '1 hour' WHERE",
     "entries": f"{_PICKED} JOIN ledger_entries AS e ON {_SAME_KEY.format('e', 'bt_currency')}"
-    " AND e.created >= k.hour AND e.created < k.hour + interval '1 hour'",
+    " AND e.created >= k.hour AND e.created < k.hour + interval '1 hour' WHERE",
 }
 
 _PICK = text(
@@ -117,19 +116,46 @@ async def _rollup_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnect
             )
 
 
-async def build_rollup(engine: AsyncEngine) -> bool:
-    """Sums every row into the rollup if it was never built; True when it built it."""
+_UNBUILT = text(
+    """
+    SELECT m.id FROM merchants AS m
+    WHERE NOT EXISTS (SELECT 1 FROM analytics_rollup_merchants AS b WHERE b.merchant_id = m.id)
+    ORDER BY m.id LIMIT :limit
+    """
+)
+_BUILT_ROWS = {
+    "attempts": "payment_attempts AS a WHERE a.merchant_id = ANY(CAST(:merchants AS text[])) AND",
+    "entries": "ledger_entries AS e WHERE e.merchant_id = ANY(CAST(:merchants AS text[])) AND",
+}
+
+
+async def build_rollup(engine: AsyncEngine, *, limit: int) -> int:
+    """Builds the rollup of up to `limit` merchants that have none yet (new ones, or
+    every merchant after the migration): all their rows summed, their marks cleared,
+    in one transaction. How many it built."""
     async with _rollup_transaction(engine) as work:
         if work is None:
-            return False
-        if await work.scalar(text("SELECT built FROM analytics_rollup_state")):
-            return False
-        await work.execute(text("DELETE FROM analytics_dirty_hours"))
+            return 0
+        merchants = list((await work.scalars(_UNBUILT, {"limit": limit})).all())
+        if not merchants:
+            return 0
+        picked = {"merchants": merchants}
+        await work.execute(
+            text("DELETE FROM analytics_dirty_hours WHERE merchant_id = ANY(:merchants)"), picked
+        )
         for table, sums in _SUMS.items():
-            await work.execute(text(f"DELETE FROM {table}"))
-            await work.execute(text(sums.format(**_ALL_ROWS)))
-        await work.execute(text("UPDATE analytics_rollup_state SET built = true"))
-    return True
+            await work.execute(
+                text(f"DELETE FROM {table} WHERE merchant_id = ANY(:merchants)"), picked
+            )
+            await work.execute(text(sums.format(**_BUILT_ROWS)), picked)
+        await work.execute(
+            text(
+                "INSERT INTO analytics_rollup_merchants (merchant_id, built) "
+                "SELECT unnest(CAST(:merchants AS text[])), now()"
+            ),
+            picked,
+        )
+    return len(merchants)
 
 
 async def refresh_rollup(engine: AsyncEngine, *, now: datetime, limit: int) -> int:
@@ -137,8 +163,6 @@ async def refresh_rollup(engine: AsyncEngine, *, now: datetime, limit: int) -> i
     before = hour_of(now)  # the open hour's start
     async with _rollup_transaction(engine) as work:
         if work is None:
-            return 0
-        if not await work.scalar(text("SELECT built FROM analytics_rollup_state")):
             return 0
         picked = (await work.execute(_PICK, {"before": before, "limit": limit})).all()
         if not picked:
@@ -169,12 +193,19 @@ async def refresh_rollup(engine: AsyncEngine, *, now: datetime, limit: int) -> i
 
 
 async def roll_up(engine: AsyncEngine, *, now: datetime, limit: int) -> int:
-    """The worker's run: the first build if it is due, then one refresh batch."""
-    built = await build_rollup(engine)
+    """The worker's run: one refresh batch of closed dirty hours; how many it summed."""
     summed = await refresh_rollup(engine, now=now, limit=limit)
-    if built or summed:
+    if summed:
         await _vacuum_marks(engine)
     return summed
+
+
+async def build_merchants(engine: AsyncEngine, *, limit: int) -> int:
+    """The worker's run: one build batch of merchants without a rollup yet."""
+    built = await build_rollup(engine, limit=limit)
+    if built:
+        await _vacuum_marks(engine)
+    return built
 
 
 async def _vacuum_marks(engine: AsyncEngine) -> None:

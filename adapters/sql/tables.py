@@ -1025,13 +1025,14 @@ analytics_dirty_hours = Table(
     *_analytics_key(),
     Index("ix_analytics_dirty_hours_merchant_id_livemode_currency_hour", *_ANALYTICS_KEY),
 )
-analytics_rollup_state = Table(
-    "analytics_rollup_state",
+# The merchants whose rollup the worker has built (every row they had, summed once).
+analytics_rollup_merchants = Table(
+    "analytics_rollup_merchants",
     metadata,
-    Column("id", Boolean, primary_key=True, server_default=text("true")),
-    Column("built", Boolean, nullable=False, server_default=text("false")),
-    CheckConstraint("id", name="one_row"),
+    Column("merchant_id", Text, primary_key=True),
+    timestamp("built"),
 )
+
 
 APPEND_ONLY_TABLES = (
     "payment_events",

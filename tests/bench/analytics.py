@@ -45,7 +45,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from adapters.sql.analytics import DIRECT_QUERIES, QUERIES, Query
-from adapters.sql.analytics_rollup import roll_up
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from core.access.model import Principal
@@ -60,6 +60,7 @@ SHARE = 10  # the measured merchant has one payment in SHARE
 OTHERS = 1_000  # the others: n % OTHERS (a multiple of SHARE), the nonzero ones mod SHARE
 REPEAT = 5
 TIMED = 20  # runs of each query on its own: enough CPU ticks to divide
+BUILD_BATCH = 5  # merchants a rollup build transaction (the worker's ROLLUP_BUILD_BATCH)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MERCHANT = "acct_analyticsbench"
 # A declined payment's code, by its rank among the merchant's declines modulo 10.
@@ -235,12 +236,15 @@ Queries = tuple[tuple[str, Query], ...]
 
 
 async def build_rollup(database_url: str) -> tuple[float, float | None]:
-    """The worker's first run: the rollup built, then every closed dirty hour summed;
-    its wall seconds and the server backends' CPU seconds (None when not local)."""
+    """The worker's jobs until caught up: every merchant's rollup built (BUILD_BATCH a
+    transaction), then every closed dirty hour summed; the wall seconds and the server
+    processes' CPU seconds (None when not local)."""
     engine = create_engine(database_url, pool_size=2)
     try:
         started, cpu_before = time.perf_counter(), _server_cpu()
-        while await roll_up(engine, now=datetime.now(UTC), limit=10_000) == 10_000:
+        while await build_merchants(engine, limit=BUILD_BATCH) == BUILD_BATCH:
+            pass
+        while await roll_up(engine, now=datetime.now(UTC), limit=500) == 500:
             pass
         seconds, cpu_after = time.perf_counter() - started, _server_cpu()
     finally:

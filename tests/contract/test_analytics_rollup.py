@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.analytics import SqlPaymentAnalytics
-from adapters.sql.analytics_rollup import ROLLUP_LOCK_KEY, build_rollup, roll_up
+from adapters.sql.analytics_rollup import ROLLUP_LOCK_KEY, build_merchants, roll_up
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from core.access.model import Principal
 from core.access.roles import Role
@@ -50,6 +50,9 @@ async def both(engine: AsyncEngine, span: AnalyticsRange) -> tuple[Any, Any]:
 
 
 async def catch_up(engine: AsyncEngine, now: datetime) -> None:
+    """The worker's two jobs until their batches come back short."""
+    while await build_merchants(engine, limit=2) == 2:
+        pass
     while await roll_up(engine, now=now, limit=BATCH) == BATCH:
         pass
 
@@ -300,6 +303,7 @@ async def test_a_late_outcome_is_read_raw_until_the_worker_sums_its_hour_again(
 
 async def test_the_open_hour_is_not_summed_until_it_closes(engine: AsyncEngine) -> None:
     traffic = Traffic(engine, await new_merchant(engine))
+    await catch_up(engine, H0)  # its rollup built while it had no payments
     await traffic.add_attempt(Attempt(90, True, "CAPTURED", "", "EUR"))
     await catch_up(engine, H0 + timedelta(minutes=100))  # hour 1 is still open
     rows = text("SELECT count(*) FROM analytics_hourly_attempts WHERE merchant_id = :m")
@@ -316,7 +320,8 @@ async def test_two_workers_at_once_sum_each_hour_once(engine: AsyncEngine) -> No
         await traffic.add_attempt(Attempt(minute, False, "CAPTURED", "", "USD"))
         await traffic.add_entry(Entry(minute, False, "CHARGE", 1000, 59, "USD"))
     now = H0 + timedelta(hours=7)
-    await asyncio.gather(*(roll_up(engine, now=now, limit=1000) for _ in range(2)))
+    for job in (build_merchants(engine, limit=1000), roll_up(engine, now=now, limit=1000)):
+        await asyncio.gather(job, *(roll_up(engine, now=now, limit=3) for _ in range(2)))
     await catch_up(engine, now)  # whichever skipped, nothing is left
     span = AnalyticsRange(traffic.merchant, "USD", H0, H0 + timedelta(hours=6), Interval.HOUR)
     through, direct = await both(engine, span)
@@ -335,9 +340,15 @@ async def test_a_worker_that_holds_the_lock_keeps_the_others_out(engine: AsyncEn
     async with engine.connect() as holder:
         await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ROLLUP_LOCK_KEY})
         assert await roll_up(engine, now=H0 + timedelta(hours=3), limit=1000) == 0
-        assert await build_rollup(engine) is False
+        assert await build_merchants(engine, limit=1000) == 0
         await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ROLLUP_LOCK_KEY})
-    assert await roll_up(engine, now=H0 + timedelta(hours=3), limit=1000) >= 1
+    await catch_up(engine, H0 + timedelta(hours=3))
+    async with engine.connect() as c:
+        summed = await c.execute(
+            text("SELECT reason, count FROM analytics_hourly_declines WHERE merchant_id = :m"),
+            {"m": traffic.merchant},
+        )
+        assert summed.all() == [("expired_card", 1)]
 
 
 async def test_a_run_that_dies_midway_leaves_nothing_half_written(
@@ -350,7 +361,7 @@ async def test_a_run_that_dies_midway_leaves_nothing_half_written(
     await traffic.add_attempt(Attempt(5, False, "CAPTURED", "", "USD"))
     await traffic.add_entry(Entry(6, False, "CHARGE", 1000, 59, "USD"))
     broken = dict(rollup._SUMS)
-    broken["analytics_hourly_declines"] = "SELECT 1 / 0 FROM {attempts}"  # the last step
+    broken["analytics_hourly_declines"] = "SELECT 1 / 0 FROM {attempts} true"  # the last step
     monkeypatch.setattr(rollup, "_SUMS", broken)
     count = text(
         "SELECT (SELECT count(*) FROM analytics_dirty_hours WHERE merchant_id = :m), "
@@ -359,7 +370,7 @@ async def test_a_run_that_dies_midway_leaves_nothing_half_written(
     async with engine.connect() as c:
         before = (await c.execute(count, {"m": traffic.merchant})).one()
     with pytest.raises(Exception, match="division by zero"):
-        await roll_up(engine, now=H0 + timedelta(hours=2), limit=1000)
+        await build_merchants(engine, limit=1000)
     async with engine.connect() as c:
         assert (await c.execute(count, {"m": traffic.merchant})).one() == before
     monkeypatch.undo()

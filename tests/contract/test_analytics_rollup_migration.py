@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.analytics_rollup import roll_up
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.engine import create_engine
 from core.analytics.model import AnalyticsRange, Interval
 from tests.contract.test_analytics_rollup import both
@@ -58,15 +58,18 @@ async def test_payments_before_the_rollup_are_read_raw_then_summed_and_it_goes_d
         for statement in _BEFORE.split(";"):
             await connection.execute(text(statement), {"at": AT})
     await _to(engine, "0018_analytics_rollup")
-    assert await _rows(engine, "SELECT built FROM analytics_rollup_state") == [(False,)]
+    assert await _rows(engine, "SELECT count(*) FROM analytics_rollup_merchants") == [(0,)]
     assert await _rows(engine, "SELECT count(*) FROM analytics_dirty_hours") == [(0,)]
     day = AT.replace(hour=0, minute=0)
     span = AnalyticsRange("acct_m18", "USD", day, day + timedelta(days=1), Interval.HOUR, True)
     through, direct = await both(engine, span)
     assert through == direct and through[1] == [(AT.replace(minute=0), "CHARGE", 1000, 59, 941)]
 
-    assert await roll_up(engine, now=AT + timedelta(days=1), limit=100) == 0  # built
-    assert await _rows(engine, "SELECT built FROM analytics_rollup_state") == [(True,)]
+    assert await build_merchants(engine, limit=100) == 1
+    assert await roll_up(engine, now=AT + timedelta(days=1), limit=100) == 0  # nothing dirty
+    assert await _rows(engine, "SELECT merchant_id FROM analytics_rollup_merchants") == [
+        ("acct_m18",)
+    ]
     assert await _rows(
         engine, "SELECT merchant_id, livemode, hour, succeeded FROM analytics_hourly_attempts"
     ) == [("acct_m18", True, AT.replace(minute=0), 1)]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.sql.analytics_rollup import roll_up
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from core.access.audit import Action, AuditEvent, AuditQuery, Outcome
 from core.account.profile import BusinessProfile
@@ -136,7 +136,10 @@ async def test_analytics_equal_what_the_ledger_and_the_payments_say_for_the_rang
     if rolled_up:  # PostgreSQL's hourly rollup, every hour of the history summed
         if not isinstance(any_uow_factory, SqlUnitOfWorkFactory):
             pytest.skip("the fake reads the rows themselves: it has no rollup")
-        while await roll_up(any_uow_factory.engine, now=DAY + timedelta(days=2), limit=500):
+        engine = any_uow_factory.engine
+        while await build_merchants(engine, limit=50):
+            pass
+        while await roll_up(engine, now=DAY + timedelta(days=2), limit=500):
             pass
     result = await app.analytics.payments(
         merchant,

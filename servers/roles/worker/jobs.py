@@ -18,6 +18,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
 | ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
+| analytics.rollup_build | 60 s | (PostgreSQL) merchants without an analytics rollup: built |
 | analytics.rollup | 60 s | (PostgreSQL) closed hours changed since: into the analytics rollup |
 | events.prune | 1 h | events older than 30 days go, with their deliveries |
 | events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
@@ -35,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from adapters.sql.analytics_rollup import roll_up
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.ledger.journal import take_checkpoints
 from servers.bootstrap.app import App
 from servers.roles.vault.maintenance import vault_jobs
@@ -56,9 +57,10 @@ ACQUIRER_BATCH = 50
 CHECKPOINT_EVERY = 60.0
 # A closed hour is summed into the analytics rollup within a minute or so; until then
 # reads take it from the raw tables (docs/dashboard.md). A batch is that many hours of
-# one merchant each, one transaction.
+# one merchant each, one transaction; a build batch that many merchants, all their rows.
 ROLLUP_EVERY = 60.0
 ROLLUP_BATCH = 500
+ROLLUP_BUILD_BATCH = 5
 
 
 def jobs(app: App, settings: Settings) -> list[Job]:
@@ -146,10 +148,16 @@ def analytics_jobs(app: App) -> list[Job]:
     if engine is None:
         return []
 
+    async def build(now: datetime, limit: int) -> int:
+        return await build_merchants(engine, limit=limit)
+
     async def rollup(now: datetime, limit: int) -> int:
         return await roll_up(engine, now=now, limit=limit)
 
-    return [Job("analytics.rollup", every=ROLLUP_EVERY, run=rollup, batch=ROLLUP_BATCH)]
+    return [
+        Job("analytics.rollup_build", every=ROLLUP_EVERY, run=build, batch=ROLLUP_BUILD_BATCH),
+        Job("analytics.rollup", every=ROLLUP_EVERY, run=rollup, batch=ROLLUP_BATCH),
+    ]
 
 
 def event_jobs(app: App) -> list[Job]:

@@ -13,8 +13,9 @@ Create Date: 2026-12-06
   transaction as the change (an attempt reaching or leaving an outcome, its decline
   code, a payment-activity balance transaction), so no change can commit unrecorded;
   reads take those hours from the raw tables and the worker sums them again.
-- analytics_rollup_state: one row; `built` turns true when the first full build has
-  summed every row that existed before it. Until then reads use the raw tables only.
+- analytics_rollup_merchants: the merchants whose rollup is built: every row they had
+  summed once, by the worker, a few merchants a transaction. Until then a merchant's
+  reads use the raw tables only.
 
 Nothing here rewrites or scans an existing table: the rollup is built afterwards by the
 worker (adapters/sql/analytics_rollup.py), in a transaction of its own.
@@ -89,13 +90,11 @@ def upgrade() -> None:
         list(_KEY),
     )
     op.create_table(
-        "analytics_rollup_state",
-        sa.Column("id", sa.Boolean, nullable=False, server_default=sa.text("true")),
-        sa.Column("built", sa.Boolean, nullable=False, server_default=sa.text("false")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_rollup_state")),
-        sa.CheckConstraint("id", name=op.f("ck_analytics_rollup_state_one_row")),
+        "analytics_rollup_merchants",
+        sa.Column("merchant_id", sa.Text, nullable=False),
+        sa.Column("built", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("merchant_id", name=op.f("pk_analytics_rollup_merchants")),
     )
-    op.execute("INSERT INTO analytics_rollup_state (id, built) VALUES (true, false)")
     # Row triggers, so that the WHEN clause keeps the function out of the changes that do
     # not touch an hour's sums (an attempt created in flight, a capture).
     op.execute(
@@ -172,7 +171,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION paygate_analytics_entry_posted()")
     op.execute("DROP FUNCTION paygate_analytics_attempt_changed()")
     for table in (
-        "analytics_rollup_state",
+        "analytics_rollup_merchants",
         "analytics_dirty_hours",
         "analytics_hourly_declines",
         "analytics_hourly_money",
