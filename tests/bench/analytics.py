@@ -235,41 +235,20 @@ def sql_and_params(query: Any, dialect: Any) -> tuple[str, list[Any]]:
 Queries = tuple[tuple[str, Query], ...]
 
 
-async def build_rollup(database_url: str) -> tuple[float, float | None]:
+async def build_rollup(database_url: str) -> float:
     """The worker's jobs until caught up: every merchant's rollup built (BUILD_BATCH a
-    transaction), then every closed dirty hour summed; the wall seconds and the server
-    processes' CPU seconds (None when not local)."""
+    transaction), then every closed dirty hour summed; the wall seconds (on a shared
+    machine only an upper bound: the builds' CPU is spread over the pool's backends)."""
     engine = create_engine(database_url, pool_size=2)
     try:
-        started, cpu_before = time.perf_counter(), _server_cpu()
+        started = time.perf_counter()
         while await build_merchants(engine, limit=BUILD_BATCH) == BUILD_BATCH:
             pass
         while await roll_up(engine, now=datetime.now(UTC), limit=500) == 500:
             pass
-        seconds, cpu_after = time.perf_counter() - started, _server_cpu()
+        return time.perf_counter() - started
     finally:
         await engine.dispose()
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return seconds, cpu
-
-
-def _server_cpu() -> float | None:
-    """The CPU seconds of every local postgres process: the build's backends among them
-    (this machine's other databases too: a shared machine's figure is an upper bound)."""
-    total, found = 0.0, False
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as comm:
-                if comm.read().strip() != "postgres":
-                    continue
-        except OSError:
-            continue
-        cpu = _cpu_seconds(int(entry))
-        if cpu is not None:
-            total, found = total + cpu, True
-    return total if found else None
 
 
 async def explain(
@@ -367,12 +346,8 @@ async def measure(url: str) -> None:
 
 
 async def report_build(url: str) -> None:
-    seconds, cpu = await build_rollup(url)
-    print(
-        f"rollup built in {seconds:.1f} s"
-        + ("" if cpu is None else f" (postgres CPU {cpu:.1f} s, all local backends)")
-        + f"; load average {os.getloadavg()[0]:.1f}"
-    )
+    seconds = await build_rollup(url)
+    print(f"rollup built in {seconds:.1f} s; load average {os.getloadavg()[0]:.1f}")
 
 
 async def main(
