@@ -378,3 +378,29 @@ async def test_a_run_that_dies_midway_leaves_nothing_half_written(
     span = AnalyticsRange(traffic.merchant, "USD", H0, H0 + timedelta(hours=1), Interval.HOUR)
     through, direct = await both(engine, span)
     assert through == direct and through[1] == [(H0, "CHARGE", 1000, 59, 941)]
+
+
+async def test_the_worker_keeps_the_rollup_with_its_two_jobs(engine: AsyncEngine) -> None:
+    from types import SimpleNamespace
+
+    from servers.roles.worker.jobs import analytics_jobs
+
+    assert analytics_jobs(SimpleNamespace(engine=None)) == []  # type: ignore[arg-type]
+    jobs = {job.name: job for job in analytics_jobs(SimpleNamespace(engine=engine))}  # type: ignore[arg-type]
+    assert set(jobs) == {"analytics.rollup_build", "analytics.rollup"}
+    assert all(job.every <= 60 for job in jobs.values())
+    traffic = Traffic(engine, await new_merchant(engine))
+    await traffic.add_attempt(Attempt(10, True, "FAILED", "insufficient_funds", "USD"))
+    now = H0 + timedelta(hours=1)
+    for name in ("analytics.rollup_build", "analytics.rollup"):
+        while await jobs[name].run(now, jobs[name].batch) == jobs[name].batch:
+            pass
+    await traffic.change(Change(0, "AUTHORIZED", ""))  # a late approval
+    while await jobs["analytics.rollup"].run(now, jobs["analytics.rollup"].batch):
+        pass
+    async with engine.connect() as c:
+        summed = await c.execute(
+            text("SELECT succeeded, failed FROM analytics_hourly_attempts WHERE merchant_id = :m"),
+            {"m": traffic.merchant},
+        )
+        assert summed.all() == [(1, 0)]
