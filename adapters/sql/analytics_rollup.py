@@ -1,4 +1,4 @@
-"""The hourly analytics rollup, kept by the worker (job `analytics.rollup`).
+"""The hourly analytics rollup, kept by the worker (`analytics.rollup_build`, `.rollup`).
 
 Reads (adapters/sql/analytics.py) trust a rollup hour only when it is not listed in
 analytics_dirty_hours; triggers (migration 0018) list an hour in the same transaction
