@@ -112,6 +112,7 @@ entries = st.builds(
 changes = st.builds(Change, st.integers(0, 1000), st.sampled_from(OUTCOMES), st.sampled_from(CODES))
 workers = st.builds(Worker, st.integers(0, (HOURS + 2) * 60))
 steps = st.lists(st.one_of(attempts, attempts, entries, changes, workers), max_size=40)
+late_steps = st.lists(st.one_of(attempts, entries, changes, changes), min_size=1, max_size=10)
 
 # Offsets a caller's times may carry (the API takes RFC 3339 with any offset).
 ZONES = (UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-3, minutes=-30)),
@@ -218,18 +219,32 @@ async def new_merchant(engine: AsyncEngine) -> str:
 
 
 @settings(
-    max_examples=25,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=steps, spans=st.lists(ranges(), min_size=1, max_size=6), last=st.booleans())
+@given(
+    steps=steps,
+    worker=workers,
+    late=late_steps,
+    spans=st.lists(ranges(), min_size=1, max_size=6),
+    last=st.booleans(),
+)
 async def test_a_read_through_the_rollup_equals_the_raw_tables(
-    engine: AsyncEngine, steps: list[Any], spans: list[Any], last: bool
+    engine: AsyncEngine,
+    steps: list[Any],
+    worker: Worker,
+    late: list[Any],
+    spans: list[Any],
+    last: bool,
 ) -> None:
+    """Traffic with the worker running in between, a run, then late traffic (outcomes
+    changing, refunds posted, new attempts in hours already summed), and perhaps a last
+    run: every range reads the same through the rollup as from the raw tables."""
     traffic = Traffic(engine, await new_merchant(engine))
-    for step in steps:
+    for step in [*steps, worker, *late]:
         await traffic.play(step)
-    if last:  # caught up, or with the latest changes still only marked
+    if last:  # caught up, or with the late changes still only marked
         await catch_up(engine, H0 + timedelta(hours=HOURS + 1))
     for start, end, interval, livemode in spans:
         for currency in ("USD", "EUR"):
