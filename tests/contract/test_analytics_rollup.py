@@ -133,7 +133,8 @@ class Traffic:
     """Writes the steps' rows as the payment path and the ledger would leave them."""
 
     def __init__(self, engine: AsyncEngine, merchant: str) -> None:
-        self.engine, self.merchant, self.attempts = engine, merchant, []  # type: list[str]
+        self.engine, self.merchant = engine, merchant
+        self.attempts: list[str] = []
 
     async def add_attempt(self, a: Attempt) -> None:
         n = f"{self.merchant}_{next(_serial)}"
