@@ -19,6 +19,8 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +30,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import gateway_settings
+from tests.e2e.test_split_topology_e2e import served
 from tests.e2e.gateway import start_gateway
 
 CARDS = ("4242424242424242",) * 3 + ("5555555555554444", "4000000000000002")
@@ -64,11 +67,35 @@ def one_round(rest: httpx.Client, public: dict[str, str]) -> None:
             rest.post(f"{path}/capture", json={}, headers=key())
 
 
+def record(pids: dict[str, int], into: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the API process and the vault role (collapsed stacks, for
+    `python -m tests.bench.profile_top`), until interrupted."""
+    into.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return [
+        subprocess.Popen(
+            [spy, "record", "-p", str(pids[name]), "--rate", "200", "-f", "raw"]
+            + ["--nonblocking", "-o", str(into / f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("api-0", "vault")
+        if name in pids
+    ]
+
+
+def internal_calls(log: Path) -> dict[str, int]:
+    """The zone's gRPC calls (paygate.internal.*) the vault role has served so far."""
+    calls = served(log).get("vault", {})
+    return {method: n for method, n in calls.items() if method.startswith("/paygate.internal.")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.payment_cpu")
     parser.add_argument("--topology", choices=("embedded", "split"), default="embedded")
     parser.add_argument("--rounds", type=int, default=1, help="times the five-payment mix")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle baseline")
+    parser.add_argument("--profile", default="", help="py-spy's raw output here, by process")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
     settings = dataclasses.replace(
@@ -78,7 +105,8 @@ def main() -> None:
         metrics_base_port=0,
         vault_processes=1 if args.topology == "split" else 0,
     )
-    with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
+    log = root / "gateway.log"
+    with log.open("w") as out, start_gateway(settings, out=out) as gateway:
         secret = {"Authorization": f"Bearer {gateway.secret_key}"}
         public = {"Authorization": f"Bearer {gateway.publishable_key}"}
         with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
@@ -89,13 +117,29 @@ def main() -> None:
                 time.sleep(args.idle)
                 after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
                 idle = {n: (after[n] - before[n]) / elapsed for n in after}
+            spies = record(gateway.pids, Path(args.profile)) if args.profile else []
+            out.flush()
+            calls_before = internal_calls(log)
             before, started = cpu_by_child(gateway.pids), time.monotonic()
             for _ in range(args.rounds):
                 one_round(rest, public)
             after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
+            for spy in spies:
+                spy.send_signal(2)
+                spy.wait(60)
+            time.sleep(1)  # the launcher relays the children's last lines
+            out.flush()
+            calls_after = internal_calls(log)
     payments = len(CARDS) * args.rounds
     raw = {n: (after[n] - before[n]) / payments * 1e3 for n in after}
     net = {n: max(0.0, raw[n] - idle.get(n, 0.0) * elapsed / payments * 1e3) for n in raw}
+    # API -> zone round trips per payment (split only; the e2e mix counts a capture call
+    # of its manual payment and the token requests, which Envoy sends to the zone).
+    zone_calls = {
+        m.rsplit("/", 1)[1]: round((n - calls_before.get(m, 0)) / payments, 2)
+        for m, n in calls_after.items()
+        if n > calls_before.get(m, 0)
+    }
     print(
         json.dumps(
             {
@@ -107,6 +151,8 @@ def main() -> None:
                 "total": round(sum(raw.values()), 2),
                 "net_cpu_ms_per_payment": {n: round(v, 2) for n, v in net.items()},
                 "net_total": round(sum(net.values()), 2),
+                "zone_calls_per_payment": zone_calls,
+                "zone_round_trips_per_payment": round(sum(zone_calls.values()), 2),
             }
         )
     )
