@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import gateway_settings
-from tests.e2e.test_split_topology_e2e import served
 from tests.e2e.gateway import start_gateway
+from tests.e2e.test_split_topology_e2e import served
 
 CARDS = ("4242424242424242",) * 3 + ("5555555555554444", "4000000000000002")
 
@@ -71,11 +71,10 @@ def record(pids: dict[str, int], into: Path) -> list[subprocess.Popen[bytes]]:
     """py-spy on the API process and the vault role (collapsed stacks, for
     `python -m tests.bench.profile_top`), until interrupted."""
     into.mkdir(parents=True, exist_ok=True)
-    spy = str(Path(sys.executable).parent / "py-spy")
+    spy = (str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "200", "-f", "raw")
     return [
         subprocess.Popen(
-            [spy, "record", "-p", str(pids[name]), "--rate", "200", "-f", "raw"]
-            + ["--nonblocking", "-o", str(into / f"{name}.txt")],
+            [*spy, "--nonblocking", "-p", str(pids[name]), "-o", str(into / f"{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
