@@ -1,5 +1,5 @@
-"""`python -m tests.bench.payment_cpu [--topology embedded|split] [--rounds N]`: CPU per
-payment, counted.
+"""`python -m tests.bench.payment_cpu [--topology embedded|split|both] [--rounds N]`: CPU
+per payment, counted.
 
 Starts `paygate up` (one API process, on its own embedded PostgreSQL; with `--topology
 split` the cardholder-data zone in its own process, PAYGATE_VAULT_PROCESSES=1) and makes,
@@ -11,11 +11,18 @@ net of each child's idle CPU (measured over --idle seconds before the payments, 
 counted, one payment at a time, no flow left half done at the end, so a loaded machine
 skews it less than a throughput figure (docs/performance.md, "The cardholder-data zone in
 its own process").
+
+`--topology both` runs the two gateways at once and their rounds in alternation, so that
+both see the same machine load (a paired comparison), and prints split / embedded. With
+the split topology it also counts the calls the vault role served from the API processes
+and Envoy (`zone_calls_per_payment`: the round trips of the hop); `--profile DIR` records
+each API process and vault role with py-spy during the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -25,12 +32,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
 from tests.e2e.conftest import gateway_settings
-from tests.e2e.gateway import start_gateway
+from tests.e2e.gateway import Gateway, start_gateway
 from tests.e2e.test_split_topology_e2e import served
 
 CARDS = ("4242424242424242",) * 3 + ("5555555555554444", "4000000000000002")
@@ -89,72 +96,131 @@ def internal_calls(log: Path) -> dict[str, int]:
     return {method: n for method, n in calls.items() if method.startswith("/paygate.internal.")}
 
 
+@dataclasses.dataclass
+class Topology:
+    """One running gateway of the comparison and what its rounds have used so far."""
+
+    name: str
+    gateway: Gateway
+    log: Path
+    out: TextIO
+    rest: httpx.Client
+    idle: dict[str, float] = dataclasses.field(default_factory=dict)
+    used: dict[str, float] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    rounds: int = 0
+    calls_before: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def public(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.gateway.publishable_key}"}
+
+    def measure_idle(self, seconds: float) -> None:
+        before, started = cpu_by_child(self.gateway.pids), time.monotonic()
+        time.sleep(seconds)
+        after, elapsed = cpu_by_child(self.gateway.pids), time.monotonic() - started
+        self.idle = {n: (after[n] - before[n]) / elapsed for n in after}
+
+    def start_counting(self) -> None:
+        self.out.flush()
+        self.calls_before = internal_calls(self.log)
+
+    def one_round(self) -> None:
+        before, started = cpu_by_child(self.gateway.pids), time.monotonic()
+        one_round(self.rest, self.public)
+        after = cpu_by_child(self.gateway.pids)
+        self.seconds += time.monotonic() - started
+        self.rounds += 1
+        for n in after:
+            self.used[n] = self.used.get(n, 0.0) + after[n] - before[n]
+
+    def figures(self) -> dict[str, Any]:
+        self.out.flush()
+        calls_after = internal_calls(self.log)
+        payments = len(CARDS) * self.rounds
+        raw = {n: v / payments * 1e3 for n, v in self.used.items()}
+        idle_ms = {n: self.idle.get(n, 0.0) * self.seconds / payments * 1e3 for n in raw}
+        net = {n: max(0.0, raw[n] - idle_ms[n]) for n in raw}
+        # API -> zone round trips per payment (split only; the mix's manual payment has
+        # one capture call more, and the token requests go from Envoy to the zone).
+        zone_calls = {
+            m.rsplit("/", 1)[1]: round((n - self.calls_before.get(m, 0)) / payments, 2)
+            for m, n in calls_after.items()
+            if n > self.calls_before.get(m, 0)
+        }
+        return {
+            "topology": self.name,
+            "payments": payments,
+            "seconds": round(self.seconds, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cpu_ms_per_payment": {n: round(v, 2) for n, v in raw.items()},
+            "total": round(sum(raw.values()), 2),
+            "net_cpu_ms_per_payment": {n: round(v, 2) for n, v in net.items()},
+            "net_total": round(sum(net.values()), 2),
+            "zone_calls_per_payment": zone_calls,
+            "zone_round_trips_per_payment": round(sum(zone_calls.values()), 2),
+        }
+
+
+def started(name: str, root: Path, stack: contextlib.ExitStack) -> Topology:
+    settings = dataclasses.replace(
+        gateway_settings("", root / name / "var", api_processes=1),
+        web_port=0,
+        stripe_port=0,
+        metrics_base_port=0,
+        vault_processes=1 if name == "split" else 0,
+    )
+    log = root / f"{name}.log"
+    out = stack.enter_context(log.open("w"))
+    gateway = stack.enter_context(start_gateway(settings, out=out))
+    secret = {"Authorization": f"Bearer {gateway.secret_key}"}
+    rest = stack.enter_context(httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret))
+    return Topology(name, gateway, log, out, rest)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.payment_cpu")
-    parser.add_argument("--topology", choices=("embedded", "split"), default="embedded")
+    parser.add_argument(
+        "--topology",
+        choices=("embedded", "split", "both"),
+        default="embedded",
+        help="both: the two gateways at once, their rounds in alternation (a paired "
+        "comparison: both see the same machine load)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="times the five-payment mix")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle baseline")
     parser.add_argument("--profile", default="", help="py-spy's raw output here, by process")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
-    settings = dataclasses.replace(
-        gateway_settings("", root / "var", api_processes=1),
-        web_port=0,
-        stripe_port=0,
-        metrics_base_port=0,
-        vault_processes=1 if args.topology == "split" else 0,
-    )
-    log = root / "gateway.log"
-    with log.open("w") as out, start_gateway(settings, out=out) as gateway:
-        secret = {"Authorization": f"Bearer {gateway.secret_key}"}
-        public = {"Authorization": f"Bearer {gateway.publishable_key}"}
-        with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
-            one_round(rest, public)  # connections, caches and the processes' first calls
-            idle: dict[str, float] = {}
+    names = ("embedded", "split") if args.topology == "both" else (args.topology,)
+    with contextlib.ExitStack() as stack:
+        topologies = [started(name, root, stack) for name in names]
+        for topology in topologies:
+            topology.one_round()  # connections, caches and the processes' first calls
+            topology.used, topology.seconds, topology.rounds = {}, 0.0, 0
             if args.idle:
-                before, started = cpu_by_child(gateway.pids), time.monotonic()
-                time.sleep(args.idle)
-                after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
-                idle = {n: (after[n] - before[n]) / elapsed for n in after}
-            spies = record(gateway.pids, Path(args.profile)) if args.profile else []
-            out.flush()
-            calls_before = internal_calls(log)
-            before, started = cpu_by_child(gateway.pids), time.monotonic()
-            for _ in range(args.rounds):
-                one_round(rest, public)
-            after, elapsed = cpu_by_child(gateway.pids), time.monotonic() - started
-            for spy in spies:
-                spy.send_signal(2)
-                spy.wait(60)
-            time.sleep(1)  # the launcher relays the children's last lines
-            out.flush()
-            calls_after = internal_calls(log)
-    payments = len(CARDS) * args.rounds
-    raw = {n: (after[n] - before[n]) / payments * 1e3 for n in after}
-    net = {n: max(0.0, raw[n] - idle.get(n, 0.0) * elapsed / payments * 1e3) for n in raw}
-    # API -> zone round trips per payment (split only; the e2e mix counts a capture call
-    # of its manual payment and the token requests, which Envoy sends to the zone).
-    zone_calls = {
-        m.rsplit("/", 1)[1]: round((n - calls_before.get(m, 0)) / payments, 2)
-        for m, n in calls_after.items()
-        if n > calls_before.get(m, 0)
-    }
-    print(
-        json.dumps(
-            {
-                "topology": args.topology,
-                "payments": payments,
-                "seconds": round(elapsed, 1),
-                "load_average": [round(x, 2) for x in os.getloadavg()],
-                "cpu_ms_per_payment": {n: round(v, 2) for n, v in raw.items()},
-                "total": round(sum(raw.values()), 2),
-                "net_cpu_ms_per_payment": {n: round(v, 2) for n, v in net.items()},
-                "net_total": round(sum(net.values()), 2),
-                "zone_calls_per_payment": zone_calls,
-                "zone_round_trips_per_payment": round(sum(zone_calls.values()), 2),
-            }
-        )
-    )
+                topology.measure_idle(args.idle)
+            topology.start_counting()
+        spies = [
+            spy
+            for t in topologies
+            for spy in record(t.gateway.pids, Path(args.profile) / t.name)
+            if args.profile
+        ]
+        for i in range(args.rounds):
+            # Alternate which goes first, so neither is always measured after the other.
+            for topology in topologies[:: 1 if i % 2 == 0 else -1]:
+                topology.one_round()
+        for spy in spies:
+            spy.send_signal(2)
+            spy.wait(60)
+        time.sleep(1)  # the launcher relays the children's last lines
+        results = [t.figures() for t in topologies]
+    for result in results:
+        print(json.dumps(result))
+    if len(results) == 2:
+        ratio = results[1]["net_total"] / results[0]["net_total"]
+        print(json.dumps({"split_over_embedded": round(ratio, 3)}))
 
 
 if __name__ == "__main__":
