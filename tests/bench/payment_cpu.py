@@ -110,6 +110,9 @@ class Topology:
     seconds: float = 0.0
     rounds: int = 0
     calls_before: dict[str, int] = dataclasses.field(default_factory=dict)
+    read_cpu: dict[str, float] = dataclasses.field(default_factory=dict)
+    read_count: int = 0
+    zone_calls: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def public(self) -> dict[str, str]:
@@ -134,20 +137,48 @@ class Topology:
         for n in after:
             self.used[n] = self.used.get(n, 0.0) + after[n] - before[n]
 
-    def figures(self) -> dict[str, Any]:
+    def saved_card(self) -> str:
+        card = {"number": CARDS[0], "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+        token = self.rest.post("/v1/tokens", json={"card": card}, headers={**key(), **self.public})
+        method = self.rest.post(
+            "/v1/payment_methods", json={"token": token.json()["id"]}, headers=key()
+        )
+        return str(method.json()["id"])
+
+    def reads(self, method: str, count: int) -> None:
+        """GET /v1/payment_methods/{id} `count` times: in split, one API -> vault role
+        round trip each and nothing else the embedded gateway does not do too."""
+        before, started = cpu_by_child(self.gateway.pids), time.monotonic()
+        for _ in range(count):
+            self.rest.get(f"/v1/payment_methods/{method}").raise_for_status()
+        after, elapsed = cpu_by_child(self.gateway.pids), time.monotonic() - started
+        for n in after:  # net of idle
+            used = after[n] - before[n] - self.idle.get(n, 0.0) * elapsed
+            self.read_cpu[n] = self.read_cpu.get(n, 0.0) + used
+        self.read_count += count
+
+    def calls_since_start(self) -> dict[str, int]:
+        time.sleep(1)  # the launcher relays the children's last lines
         self.out.flush()
-        calls_after = internal_calls(self.log)
-        payments = len(CARDS) * self.rounds
+        after = internal_calls(self.log)
+        return {m: n - self.calls_before.get(m, 0) for m, n in after.items()}
+
+    def figures(self) -> dict[str, Any]:
+        payments = len(CARDS) * self.rounds or 1
         raw = {n: v / payments * 1e3 for n, v in self.used.items()}
         idle_ms = {n: self.idle.get(n, 0.0) * self.seconds / payments * 1e3 for n in raw}
         net = {n: max(0.0, raw[n] - idle_ms[n]) for n in raw}
         # API -> zone round trips per payment (split only; the mix's manual payment has
-        # one capture call more, and the token requests go from Envoy to the zone).
+        # one capture call more, the token requests go from Envoy to the zone, and the
+        # worker's polls of the zone's dispute feed are counted when they fall in).
         zone_calls = {
-            m.rsplit("/", 1)[1]: round((n - self.calls_before.get(m, 0)) / payments, 2)
-            for m, n in calls_after.items()
-            if n > self.calls_before.get(m, 0)
+            m.rsplit("/", 1)[1]: round(n / payments, 2) for m, n in self.zone_calls.items() if n
         }
+        reads = (
+            {n: round(max(0.0, v) / self.read_count * 1e3, 3) for n, v in self.read_cpu.items()}
+            if self.read_count
+            else {}
+        )
         return {
             "topology": self.name,
             "payments": payments,
@@ -159,7 +190,22 @@ class Topology:
             "net_total": round(sum(net.values()), 2),
             "zone_calls_per_payment": zone_calls,
             "zone_round_trips_per_payment": round(sum(zone_calls.values()), 2),
+            "payment_method_reads": self.read_count,
+            "cpu_ms_per_read": reads,
+            "cpu_ms_per_read_total": round(sum(reads.values()), 3),
         }
+
+
+def unlimited(gateway: Gateway) -> None:
+    """The merchant's GETs unthrottled, as tests/bench/operation_cpu.py does."""
+    limit = ("--class", "default", "1000000/second", "--merchant", gateway.merchant_id)
+    subprocess.run(
+        [sys.executable, "-m", "servers.cli", "limits", "set", *limit],
+        env={**os.environ, "DATABASE_URL": gateway.database_url},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def started(name: str, root: Path, stack: contextlib.ExitStack) -> Topology:
@@ -190,6 +236,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times the five-payment mix")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle baseline")
     parser.add_argument("--profile", default="", help="py-spy's raw output here, by process")
+    parser.add_argument(
+        "--reads",
+        type=int,
+        default=0,
+        help="then GET a saved payment method N times (in rounds of 50, in alternation): "
+        "with both, split minus embedded is the CPU of one API -> vault round trip",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
     names = ("embedded", "split") if args.topology == "both" else (args.topology,)
@@ -211,10 +264,22 @@ def main() -> None:
             # Alternate which goes first, so neither is always measured after the other.
             for topology in topologies[:: 1 if i % 2 == 0 else -1]:
                 topology.one_round()
+        for t in topologies:  # the payments' round trips, before the reads'
+            t.zone_calls = t.calls_since_start()
+        if args.reads:
+            for t in topologies:
+                unlimited(t.gateway)
+            methods = [t.saved_card() for t in topologies]
+            for t, method in zip(topologies, methods, strict=True):
+                t.reads(method, 5)  # warm
+                t.read_cpu, t.read_count = {}, 0
+            for i in range(0, args.reads, 50):
+                pairs = list(zip(topologies, methods, strict=True))
+                for t, method in pairs[:: 1 if i % 100 == 0 else -1]:
+                    t.reads(method, min(50, args.reads - i))
         for spy in spies:
             spy.send_signal(2)
             spy.wait(60)
-        time.sleep(1)  # the launcher relays the children's last lines
         results = [t.figures() for t in topologies]
     for result in results:
         print(json.dumps(result))
