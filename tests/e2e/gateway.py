@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +21,8 @@ import httpx
 
 from servers.runtime.launcher import READY_TIMEOUT, Launcher, Ready, StartupError
 from servers.runtime.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -60,6 +67,21 @@ class Gateway:
         code = self._result.result(timeout)
         self._thread.join(timeout)
         return code
+
+    def operator_env(self, **overrides: str) -> dict[str, str]:
+        """The environment an operator's `paygate` command needs to reach this gateway's
+        database and every acquirer it routed to; overrides name the simulators by field."""
+        env = {
+            "DATABASE_URL": self.database_url,
+            "PAYGATE_DATA_DIR": str(self.data_dir),
+            "PAYGATE_ACQUIRER_TARGET": self.acquirer_target,
+            "PAYGATE_ACQUIRER_SERVICE_TOKEN": self.acquirer_service_token,
+            "PAYGATE_WALLET_URL": self.wallet_url,
+            "PAYGATE_NETBANKING_URL": self.netbanking_url,
+            "PAYGATE_ORBIT_URL": self.orbit_url,
+            "PAYGATE_KORA_URL": self.kora_url,
+        }
+        return {**env, **overrides}
 
     def __enter__(self) -> Gateway:
         return self
@@ -172,3 +194,16 @@ class Patient(httpx.HTTPTransport):
             response.close()
             time.sleep(float(response.headers.get("retry-after", "1")))
         return response
+
+
+def reconcile_today(env: dict[str, str]) -> tuple[int, list[dict[str, Any]]]:
+    """`paygate reconcile` for today's date as an operator runs it: its exit code and the
+    JSON lines it logged, the last one the summary."""
+    day = datetime.now(UTC).date().isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "reconcile", "--date", day],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    lines = [json.loads(x) for x in (done.stdout + done.stderr).splitlines() if x.startswith("{")]
+    return done.returncode, lines

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +24,7 @@ import pytest
 
 from tests.e2e.browser_run import fresh_artifacts, run_script
 from tests.e2e.conftest import fresh_database, running_gateway
-from tests.e2e.gateway import Gateway
+from tests.e2e.gateway import Gateway, reconcile_today
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "e2e" / "browser" / "redirect_flows.mjs"
@@ -196,27 +192,9 @@ async def test_zz_the_wallet_and_the_bank_reconcile_with_no_difference(
 ) -> None:
     """After the flows above: the two captures are lines of the wallet's and the bank's
     settlement reports, and nothing else moved."""
-    gateway = redirect_gateway
-    env = {
-        **os.environ,
-        "DATABASE_URL": gateway.database_url,
-        "PAYGATE_DATA_DIR": str(gateway.data_dir),
-        "PAYGATE_ACQUIRER_TARGET": gateway.acquirer_target,
-        "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
-        "PAYGATE_WALLET_URL": gateway.wallet_url,
-        "PAYGATE_NETBANKING_URL": gateway.netbanking_url,
-        "PAYGATE_ORBIT_URL": gateway.orbit_url,
-        "PAYGATE_KORA_URL": gateway.kora_url,
-    }
-    day = datetime.now(UTC).date().isoformat()
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "servers.cli", "reconcile", "--date", day],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    said = [json.loads(x) for x in (done.stdout + done.stderr).splitlines() if x.startswith("{")]
+    code, said = await asyncio.to_thread(reconcile_today, redirect_gateway.operator_env())
     summary = said[-1]
-    assert (done.returncode, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
+    assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
     # One approved payment at each, a line of its report; the declined ones moved nothing.
     parts = {
         part["acquirer"]: (part["acquirer_lines"], part["matched"], part["differences"])

@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from servers.bootstrap.app import CARD_NETWORK, App, assemble
 from servers.bootstrap.routing import ORBIT
 from servers.runtime.settings import Settings
 from tests.e2e.conftest import free_port
+from tests.e2e.gateway import reconcile_today
 from tests.fakes import token_codec
 from tests.fakes.card_vault import MemoryCardVault
 
@@ -247,17 +247,10 @@ def reconcile(
     settings: Settings, database_url: str, data_dir: Path
 ) -> tuple[int, list[dict[str, Any]]]:
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "PAYGATE_DATA_DIR": str(data_dir / "operator"),
         "PAYGATE_ACQUIRER_TARGET": settings.acquirer_target,
         "PAYGATE_ACQUIRER_SERVICE_TOKEN": TOKEN,
         "PAYGATE_ORBIT_URL": settings.orbit_url,
     }
-    day = datetime.now(UTC).date().isoformat()
-    done = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "reconcile", "--date", day],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    lines = [json.loads(x) for x in (done.stdout + done.stderr).splitlines() if x.startswith("{")]
-    return done.returncode, lines
+    return reconcile_today(env)

@@ -11,7 +11,6 @@ be. The shopper's approval is the form post their browser would make on the page
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -20,7 +19,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import pytest
 
 from tests.databases import fresh_database
 from tests.e2e.conftest import free_port, running_gateway
-from tests.e2e.gateway import Gateway
+from tests.e2e.gateway import Gateway, reconcile_today
 
 ROOT = Path(__file__).resolve().parents[2]
 LATE_DELAY = 4.0  # seconds a late-confirming bank or wallet account takes
@@ -263,27 +261,11 @@ async def test_zz_the_day_reconciles_with_no_difference(
     rest: httpx.AsyncClient, shop_gateway: Gateway, psp_url: str
 ) -> None:
     """After the payments above (pytest runs this module's tests in order)."""
-    gateway = shop_gateway
-    env = {
-        **os.environ,
-        "DATABASE_URL": gateway.database_url,
-        "PAYGATE_DATA_DIR": str(gateway.data_dir),
-        "PAYGATE_ACQUIRER_TARGET": gateway.acquirer_target,
-        "PAYGATE_ACQUIRER_SERVICE_TOKEN": gateway.acquirer_service_token,
-        "PAYGATE_WALLET_URL": f"{psp_url}/wallet",
-        "PAYGATE_NETBANKING_URL": f"{psp_url}/netbanking",
-        # The card PSPs `paygate up` started: cards may have been routed there.
-        "PAYGATE_ORBIT_URL": gateway.orbit_url,
-        "PAYGATE_KORA_URL": gateway.kora_url,
-    }
-    day = datetime.now(UTC).date().isoformat()
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "servers.cli", "reconcile", "--date", day],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    said = [json.loads(x) for x in (done.stdout + done.stderr).splitlines() if x.startswith("{")]
+    env = shop_gateway.operator_env(
+        PAYGATE_WALLET_URL=f"{psp_url}/wallet", PAYGATE_NETBANKING_URL=f"{psp_url}/netbanking"
+    )
+    code, said = await asyncio.to_thread(reconcile_today, env)
     summary = said[-1]
-    assert (done.returncode, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
+    assert (code, summary["msg"], summary["differences"]) == (0, "reconciled", 0), said
     # Three captures and four refunds above, each a line of the wallet's or bank's file.
     assert summary["acquirer_lines"] == summary["ledger_movements"] >= 7, summary
