@@ -23,6 +23,7 @@ from core.payments.ports import VaultForPayments
 from core.shared.errors import FailedPrecondition, NotFound, PaygateError
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
+from core.vault.ports import VaultApi
 from servers.roles.vault.server import start as start_vault
 from tests.fakes import in_memory_vault
 from tests.fakes.card_vault import MemoryCardVault
@@ -59,8 +60,12 @@ async def _memory() -> VaultUnderTest:
     return VaultUnderTest(vault, merchant, token, payment_method)
 
 
-async def _vault() -> VaultUnderTest:
-    vault = in_memory_vault(SystemClock())
+def _through(
+    tokenizer: VaultApi,
+    vault: VaultForPayments,
+    close: Callable[[], Awaitable[None]] | None = None,
+) -> VaultUnderTest:
+    """`vault` under test, its cards tokenized and saved through `tokenizer`."""
     ids = RandomIds()
 
     async def merchant() -> str:
@@ -71,14 +76,19 @@ async def _vault() -> VaultUnderTest:
 
     async def token(merchant_id: str, number: str, livemode: bool) -> str:
         card = CardInput(Secret(number), exp_month=7, exp_year=2031)
-        return (await vault.tokenize_card(principal(merchant_id, livemode), card)).id
+        return (await tokenizer.tokenize_card(principal(merchant_id, livemode), card)).id
 
     async def payment_method(merchant_id: str, number: str, livemode: bool) -> str:
         owner = principal(merchant_id, livemode)
         saved = await token(merchant_id, number, livemode)
-        return (await vault.create_payment_method_from_token(owner, saved)).id
+        return (await tokenizer.create_payment_method_from_token(owner, saved)).id
 
-    return VaultUnderTest(InProcessCardVault(vault), merchant, token, payment_method)
+    return VaultUnderTest(vault, merchant, token, payment_method, close)
+
+
+async def _vault() -> VaultUnderTest:
+    vault = in_memory_vault(SystemClock())
+    return _through(vault, InProcessCardVault(vault))
 
 
 SERVICE_TOKEN = "contract-service-token-0123456789abcdef"
@@ -88,31 +98,15 @@ async def _split() -> VaultUnderTest:
     clock = SystemClock()
     vault = in_memory_vault(clock)
     handoff = MemoryProfileHandoff(clock)
-    zone = ProfileHandingVault(vault, handoff)  # the vault role's token service
     server, _, port = await start_vault(vault, "127.0.0.1:0", tokens=[SERVICE_TOKEN])
     client = GrpcVault.connect(f"127.0.0.1:{port}", service_token=SERVICE_TOKEN, profiles=handoff)
-    ids = RandomIds()
-
-    async def merchant() -> str:
-        return ids.new("acct")
-
-    def principal(merchant_id: str, livemode: bool) -> Principal:
-        return Principal(merchant_id, livemode, "key_contract", Role.OWNER)
-
-    async def token(merchant_id: str, number: str, livemode: bool) -> str:
-        card = CardInput(Secret(number), exp_month=7, exp_year=2031)
-        return (await zone.tokenize_card(principal(merchant_id, livemode), card)).id
-
-    async def payment_method(merchant_id: str, number: str, livemode: bool) -> str:
-        owner = principal(merchant_id, livemode)
-        saved = await token(merchant_id, number, livemode)
-        return (await zone.create_payment_method_from_token(owner, saved)).id
 
     async def close() -> None:
         await client.aclose()
         await server.stop(None)
 
-    return VaultUnderTest(client, merchant, token, payment_method, close)
+    # Tokenized as the vault role's token service does, handing the profiles over.
+    return _through(ProfileHandingVault(vault, handoff), client, close)
 
 
 HARNESSES: dict[str, Callable[[], Awaitable[VaultUnderTest]]] = {
