@@ -36,6 +36,8 @@ from core.risk.model import RiskAssessment
 
 # Seconds: an RPC served from memory (~1 ms) to one held by a slow acquirer (10 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Seconds: a young collection (~0.1 ms) to a full one over a whole heap (~100 ms).
+GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300)
 
 
@@ -159,6 +161,13 @@ class Metrics:
             ["acquirer", "operation", "outcome"],
             registry=r,
         )
+        self.gc_pause_seconds = Histogram(
+            "paygate_gc_pause_seconds",
+            "Garbage collections of this process, by generation: the event loop stops for each",
+            ["generation"],
+            buckets=GC_BUCKETS,
+            registry=r,
+        )
         # A recorder per method, its histogram children bound once per status code.
         self._rpc_recorders: dict[str, RpcRecorder] = {}
 
@@ -172,6 +181,9 @@ class Metrics:
         if recorder is None:
             recorder = self._rpc_recorders[method] = RpcRecorder(self.rpc_seconds, method)
         return recorder
+
+    def record_gc_pause(self, generation: int, seconds: float) -> None:
+        self.gc_pause_seconds.labels(str(generation)).observe(seconds)
 
     def record_rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpc_recorder(method)(code, seconds)

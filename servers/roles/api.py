@@ -84,7 +84,7 @@ from servers.grpc.servicers.refunds import RefundService
 from servers.grpc.servicers.risk import RiskService
 from servers.grpc.servicers.tokens import TokenService
 from servers.roles.web.servicer import CheckoutPageService, DashboardPageService
-from servers.runtime import logging_setup, operability
+from servers.runtime import gc_pauses, logging_setup, operability
 from servers.runtime.envoy_config import API_MAX_METADATA_BYTES, MAX_REQUEST_BODY_BYTES
 from servers.runtime.settings import Settings
 
@@ -313,18 +313,21 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     # Before the engine and channels exist.
     tracing.configure(role, settings.otlp_endpoint, spans_dir=settings.spans_dir)
     app = build_app(settings, settings.database_url, process_metrics(role))
+    unwatch = gc_pauses.watch(app.metrics.record_gc_pause)
     usage = asyncio.create_task(flush_usage_every(app))
     try:
         async with operability.watching(app, settings) as readiness:
             server = await start_server(app, listen, services)
             readiness.attach(server.health, server.names)
             await readiness.check_once()
+            gc_pauses.freeze()  # before the first call: full collections stay short
             log.info(
                 "serving",
                 extra={"fields": {"listen": listen, "port": server.port, "services": server.names}},
             )
             await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
     finally:
+        unwatch()
         usage.cancel()
         await flush_usage(app)  # what the last calls counted
         await app.aclose()

@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.bench import measure
+from tests.bench import measure, tail
 from tests.bench.measure import Processes
 from tests.e2e.conftest import free_port_range, free_ports
 
@@ -356,7 +356,11 @@ class Options:
 def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) -> dict[str, Any]:
     """Runs `run()` between two probes and summarizes it."""
     before = measure.probe(target.processes, target.dsn, target.database, opts.settle)
+    log = target.data_dir / "gateway.log" if target.data_dir else None
+    log_start = log.stat().st_size if log is not None and log.exists() else None
+    waited = tail.run_delay_ms(target.processes)
     load: Load = run()
+    waited = {k: v - waited.get(k, 0.0) for k, v in tail.run_delay_ms(target.processes).items()}
     cpu_at = time.monotonic()
     cpu_after = target.processes.cpu() if target.processes else {}
     db_after = measure.probe(None, target.dsn, target.database, opts.settle).db
@@ -373,12 +377,22 @@ def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) ->
         "failures": load.failures,
         **measure.per_op(before, after, load.ops, load.loadgen_cpu_s, target.idle_cpu),
         **load.extra,
+        # The API's and Envoy's own times of the same requests (tests/bench/tail.py).
+        **_hops(log, log_start),
+        "run_delay_ms_per_op": {k: round(v / load.ops, 3) for k, v in waited.items() if load.ops},
         "topology": opts.topology,
         # The machine's 1-minute load average as the run ended: other work shares it.
         "load_average": round(os.getloadavg()[0], 2),
     }
     _print_row(result)
     return result
+
+
+def _hops(log: Path | None, start: int | None) -> dict[str, Any]:
+    """The API's and Envoy's own times of the run's requests, from the gateway's log."""
+    if log is None or start is None:
+        return {}
+    return {"hops": tail.summary(tail.segment(log, start))}
 
 
 def measured_rest(
@@ -423,7 +437,7 @@ def _print_row(r: dict[str, Any]) -> None:
         f"{r.get('commits_per_op')}  writing tx/op {r.get('write_transactions_per_op')}  "
         f"rows written/op {r.get('rows_written_per_op')}  cpu ms/op {cpu} (gateway "
         f"{r.get('gateway_cpu_ms_per_op')}, net of idle {r.get('gateway_net_cpu_ms_per_op')})  "
-        f"{r['statuses']}",
+        f"{r['statuses']}  hops {r.get('hops')}  run delay ms/op {r.get('run_delay_ms_per_op')}",
         flush=True,
     )
 
