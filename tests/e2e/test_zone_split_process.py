@@ -267,8 +267,13 @@ async def test_the_api_process_never_holds_a_card_number(
     # captures. The API process sends each authorization and capture through the zone;
     # it serves no token request.
     zone = "/paygate.internal.v1.AcquirerSimulatorService/"
+
     # The vault role writes its log lines from a thread: the last ones come a moment later.
-    await eventually(lambda: rpc_calls(roles["vault"].log)[zone + "Capture"] >= 4, within=30)
+    def all_logged() -> bool:
+        calls = rpc_calls(roles["vault"].log)
+        return calls[zone + "Authorize"] >= 5 and calls[zone + "Capture"] >= 4
+
+    await eventually(all_logged, within=30)
     vault_calls, api_calls = rpc_calls(roles["vault"].log), rpc_calls(roles["api"].log)
     # The card profiles came with the tokens (adapters/vault/profile_handoff.py), so a
     # payment is two calls into the zone, or one without a capture.
