@@ -258,12 +258,11 @@ def main() -> None:
             if args.idle:
                 topology.measure_idle(args.idle)
             topology.start_counting()
-        spies = [
-            spy
-            for t in topologies
-            for spy in record(t.gateway.pids, Path(args.profile) / t.name)
+        spies = (
+            [spy for t in topologies for spy in record(t.gateway.pids, Path(args.profile) / t.name)]
             if args.profile
-        ]
+            else []
+        )
         for i in range(args.rounds):
             # Alternate which goes first, so neither is always measured after the other.
             for topology in topologies[:: 1 if i % 2 == 0 else -1]:
