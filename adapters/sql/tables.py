@@ -977,6 +977,63 @@ webhook_delivery_attempts = Table(
     Index("ix_webhook_delivery_attempts_delivery_id_id", "delivery_id", "id"),
 )
 
+
+def _analytics_key() -> list[Column[object]]:
+    return [
+        Column("merchant_id", Text, nullable=False),
+        Column("livemode", Boolean, nullable=False),
+        Column("currency", Text, nullable=False),
+        timestamp("hour"),
+    ]
+
+
+_ANALYTICS_KEY = ("merchant_id", "livemode", "currency", "hour")
+
+# 0018: payment analytics by mode, merchant, currency and UTC hour, kept by the worker
+# (adapters/sql/analytics_rollup.py); the hours whose rows changed since are listed in
+# analytics_dirty_hours by triggers on payment_attempts and ledger_entries.
+analytics_hourly_attempts = Table(
+    "analytics_hourly_attempts",
+    metadata,
+    *_analytics_key(),
+    Column("succeeded", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    PrimaryKeyConstraint(*_ANALYTICS_KEY),
+)
+analytics_hourly_money = Table(
+    "analytics_hourly_money",
+    metadata,
+    *_analytics_key(),
+    Column("type", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    PrimaryKeyConstraint(*_ANALYTICS_KEY, "type"),
+)
+analytics_hourly_declines = Table(
+    "analytics_hourly_declines",
+    metadata,
+    *_analytics_key(),
+    Column("reason", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint(*_ANALYTICS_KEY, "reason"),
+)
+# Append-only and without a key: a change adds a row and never waits on another's.
+analytics_dirty_hours = Table(
+    "analytics_dirty_hours",
+    metadata,
+    *_analytics_key(),
+    Index("ix_analytics_dirty_hours_merchant_id_livemode_currency_hour", *_ANALYTICS_KEY),
+)
+# The merchants whose rollup the worker has built (every row they had, summed once).
+analytics_rollup_merchants = Table(
+    "analytics_rollup_merchants",
+    metadata,
+    Column("merchant_id", Text, primary_key=True),
+    timestamp("built"),
+)
+
+
 APPEND_ONLY_TABLES = (
     "payment_events",
     "audit_events",

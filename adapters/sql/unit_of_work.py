@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +27,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
+from adapters.sql.driver import DriverConnection, DriverStatement, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -48,12 +48,6 @@ from core.unit_of_work import UnitOfWork
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
 
 
-def _plain_read(statement: Any) -> bool:
-    """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
-    alone, since each statement there sees its own snapshot anyway."""
-    return isinstance(statement, Select) and statement._for_update_arg is None
-
-
 class LazyTransaction:
     """The connection as the repositories see it: the transaction begins at the first
     statement that needs one (a write, a locking read, raw SQL), not at the first read.
@@ -63,38 +57,67 @@ class LazyTransaction:
     ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
     is one statement, one transaction. Anything else takes the connection out of
     autocommit first, so writes, locks and advisory locks keep their transaction.
+
+    The connection changes mode only when the next statement needs the other one: a
+    pooled connection comes in the engine's READ COMMITTED, so a unit of work whose first
+    statement writes or locks (a create, a payment's phases) never enters autocommit, and
+    one that ends with its commit is not switched back for reads it will not make. Each
+    switch is a call through SQLAlchemy's connection characteristics, and a connection
+    returned in autocommit is reset by the pool.
     """
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
         self.begun = False
+        self._autocommit = False  # the connection's mode: pooled ones come READ COMMITTED
         # The tables this transaction wrote, which name its phase at the fail points
         # around the commit (adapters/failpoints.py); kept only while they are armed.
         self._written: set[str] = set()
         # The running call's idempotency key, when its claim and answer ride on this
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
+        self._driver: DriverConnection | None = None  # for fetch(), on first use
 
-    async def start_reading(self) -> None:
+    async def _start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = True
 
     async def begin(self) -> None:
         if self.begun:
             return
-        # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing is
-        # sent), so that the isolation level may change; the next statement sends BEGIN.
-        await self._connection.commit()
-        await self._connection.execution_options(isolation_level="READ COMMITTED")
+        if self._autocommit:
+            # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing
+            # is sent), so that the isolation level may change.
+            await self._connection.commit()
+            await self._connection.execution_options(isolation_level="READ COMMITTED")
+            self._autocommit = False
+        # The next statement sends BEGIN.
         self.begun = True
         if self.keys is not None:
             await self.keys.began(self)
 
+    async def _ready_for(self, read_alone: bool) -> None:
+        if not self.begun:
+            if not read_alone:
+                await self.begin()
+            elif not self._autocommit:
+                await self._start_reading()
+
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.begun and not _plain_read(statement):
-            await self.begin()
+        await self._ready_for(plain_read(statement))
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
+
+    async def fetch(self, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The rows of one of the hottest statements, run through asyncpg itself on this
+        connection and in its transaction (adapters/sql/driver.py)."""
+        await self._ready_for(statement.plain_read)
+        if ARMED and statement.table is not None:
+            self._written.add(statement.table)
+        if self._driver is None:
+            self._driver = await DriverConnection.of(self._connection)
+        return await self._driver.fetch(statement, params, in_transaction=self.begun)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:
@@ -122,7 +145,6 @@ class LazyTransaction:
         fail_point(f"sql.commit.after:{phase}")
         self._written.clear()
         self.begun = False
-        await self.start_reading()
 
     async def rollback(self) -> None:
         if self.keys is not None:
@@ -171,12 +193,6 @@ class SqlTransaction:
                 raise unavailable() from error
             raise
         lazy = LazyTransaction(connection)
-        try:
-            await lazy.start_reading()
-        except BaseException as error:
-            await connection.close()
-            self._end_span(error)
-            raise
         self._connection, self._lazy = connection, lazy
         self._bind(lazy)
         return self

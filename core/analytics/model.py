@@ -52,6 +52,24 @@ class AnalyticsRange:
         return starts
 
 
+HOUR = timedelta(hours=1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def hour_of(at: datetime) -> datetime:
+    """The start of the UTC hour `at` is in (whatever its offset: +05:30 too)."""
+    return _EPOCH + ((at - _EPOCH) // HOUR) * HOUR
+
+
+def whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[first, last): the whole UTC hours inside [start, end), which the hourly rollup
+    can serve; [start, first) and [last, end) are what is left of partial hours (empty
+    for a range on hour boundaries). first == last when no whole hour fits."""
+    floor = hour_of(start)
+    first = min(floor if floor == start else floor + HOUR, end)
+    return first, max(hour_of(end), first)
+
+
 def on_boundary(at: datetime, interval: Interval) -> bool:
     at = at.astimezone(UTC)
     if at.minute or at.second or at.microsecond:

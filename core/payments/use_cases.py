@@ -151,6 +151,9 @@ class PaymentIntents:
                 cancel_url=cmd.cancel_url.strip(),
             )
             await uow.payment_intents.add(intent)
+            # The call's answer, stored with the intent by an Idempotency-Key claimed in
+            # this transaction (docs/idempotency.md, "In the call's own transactions").
+            uow.conclude(intent)
             await self._commit(uow, intent)
         return intent
 

@@ -51,6 +51,7 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 # transaction of the gateway's own database. Any other method claims first, as before.
 IN_TRANSACTION = frozenset(
     {
+        "/paygate.v1.PaymentIntentService/CreatePaymentIntent",
         "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent",
         "/paygate.v1.PaymentIntentService/CapturePaymentIntent",
         "/paygate.v1.PaymentIntentService/CancelPaymentIntent",

@@ -17,6 +17,14 @@ buckets and a 1-day range in HOUR buckets, each run REPEAT times (median printed
 the EXPLAIN (ANALYZE, BUFFERS) of each query over the 30 days. No card data: the
 attempts carry no card at all.
 
+The queries are timed twice: straight from the raw tables (DIRECT_QUERIES, the figures
+before the rollup) and as the use-case reads them (QUERIES: the hourly rollup for clean
+whole hours, the raw tables for the rest). After seeding, the rollup is built as the
+worker's first run builds it (adapters/sql/analytics_rollup.py), and that build is timed.
+`--measure-only` measures a database seeded before: with `--build-rollup` it builds the
+rollup first (a database seeded before migration 0018 has none), and `--seed-only`
+seeds without measuring.
+
 Not part of `make test`; its figures at ten million are in docs/dashboard.md.
 tests/bench/test_analytics_bench.py runs it at a few thousand rows and checks the sums,
 not the time.
@@ -36,7 +44,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from adapters.sql.analytics import attempts_query, decline_reasons_query, money_query
+from adapters.sql.analytics import DIRECT_QUERIES, QUERIES, Query
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from core.access.model import Principal
@@ -51,6 +60,7 @@ SHARE = 10  # the measured merchant has one payment in SHARE
 OTHERS = 1_000  # the others: n % OTHERS (a multiple of SHARE), the nonzero ones mod SHARE
 REPEAT = 5
 TIMED = 20  # runs of each query on its own: enough CPU ticks to divide
+BUILD_BATCH = 5  # merchants a rollup build transaction (the worker's ROLLUP_BUILD_BATCH)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MERCHANT = "acct_analyticsbench"
 # A declined payment's code, by its rank among the merchant's declines modulo 10.
@@ -222,14 +232,28 @@ def sql_and_params(query: Any, dialect: Any) -> tuple[str, list[Any]]:
     return compiled.string, [compiled.params[p] for p in compiled.positiontup or ()]
 
 
-QUERIES = (
-    ("attempts", attempts_query),
-    ("money", money_query),
-    ("decline_reasons", decline_reasons_query),
-)
+Queries = tuple[tuple[str, Query], ...]
 
 
-async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
+async def build_rollup(database_url: str) -> float:
+    """The worker's jobs until caught up: every merchant's rollup built (BUILD_BATCH a
+    transaction), then every closed dirty hour summed; the wall seconds (on a shared
+    machine only an upper bound: the builds' CPU is spread over the pool's backends)."""
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        started = time.perf_counter()
+        while await build_merchants(engine, limit=BUILD_BATCH) == BUILD_BATCH:
+            pass
+        while await roll_up(engine, now=datetime.now(UTC), limit=500) == 500:
+            pass
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+async def explain(
+    database_url: str, span: AnalyticsRange, queries: Queries = QUERIES
+) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of each query, as text, by query name."""
     engine = create_engine(database_url, pool_size=1)
     plans = {}
@@ -237,7 +261,7 @@ async def explain(database_url: str, span: AnalyticsRange) -> dict[str, str]:
         async with engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            for name, build in QUERIES:
+            for name, build in queries:
                 sql, params = sql_and_params(build(span), engine.dialect)
                 rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *params)
                 plans[name] = "\n".join(r[0] for r in rows)
@@ -257,7 +281,7 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 async def query_timings(
-    database_url: str, span: AnalyticsRange
+    database_url: str, span: AnalyticsRange, queries: Queries
 ) -> dict[str, tuple[list[float], float | None]]:
     """Each query on its own, TIMED times: the seconds of each run and the server
     backend's CPU seconds per run (a stable figure on a shared machine), by query name."""
@@ -268,7 +292,7 @@ async def query_timings(
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
             backend = await raw.fetchval("SELECT pg_backend_pid()")
-            for name, build in QUERIES:
+            for name, build in queries:
                 sql, params = sql_and_params(build(span), engine.dialect)
                 await raw.fetch(sql, *params)  # planned and cached once, as a pool does
                 seconds, cpu_before = [], _cpu_seconds(backend)
@@ -300,25 +324,40 @@ def spans() -> list[tuple[str, AnalyticsRange]]:
 async def measure(url: str) -> None:
     for label, span in spans():
         result, timings = await run_analytics(url, span)
-        per_query = await query_timings(url, span)
         print(
-            f"{label}: median {statistics.median(timings) * 1000:.1f} ms "
+            f"{label}: use-case median {statistics.median(timings) * 1000:.1f} ms "
             f"(of {REPEAT}); {result.totals.payments} payments, volume {result.totals.volume}; "
-            + ", ".join(
-                f"{name} {statistics.median(seconds) * 1000:.1f} ms"
-                + ("" if cpu is None else f" (server CPU {cpu * 1000:.1f} ms)")
-                for name, (seconds, cpu) in per_query.items()
-            )
-            + f"; load average {os.getloadavg()[0]:.1f}"
+            f"load average {os.getloadavg()[0]:.1f}"
         )
-    for name, plan in (await explain(url, month())).items():
-        print(f"\n-- {name}\n{plan}")
+        for how, queries in (("raw", DIRECT_QUERIES), ("through the rollup", QUERIES)):
+            per_query = await query_timings(url, span, queries)
+            print(
+                f"  {how}: "
+                + ", ".join(
+                    f"{name} {statistics.median(seconds) * 1000:.1f} ms"
+                    + ("" if cpu is None else f" (server CPU {cpu * 1000:.1f} ms)")
+                    for name, (seconds, cpu) in per_query.items()
+                )
+                + f"; load average {os.getloadavg()[0]:.1f}"
+            )
+    for how, queries in (("raw", DIRECT_QUERIES), ("through the rollup", QUERIES)):
+        for name, plan in (await explain(url, month(), queries)).items():
+            print(f"\n-- {name}, {how}\n{plan}")
 
 
-async def main(payments: int, database_url: str, measure_only: bool) -> None:
+async def report_build(url: str) -> None:
+    seconds = await build_rollup(url)
+    print(f"rollup built in {seconds:.1f} s; load average {os.getloadavg()[0]:.1f}")
+
+
+async def main(
+    payments: int, database_url: str, *, measure_only: bool, seed_only: bool, build: bool
+) -> None:
     from tests.databases import fresh_database
 
     if measure_only:
+        if build:
+            await report_build(database_url)
         await measure(database_url)
         return
     admin = os.environ.get("PAYGATE_TEST_POSTGRES_URL", LOCAL_ADMIN)
@@ -330,7 +369,9 @@ async def main(payments: int, database_url: str, measure_only: bool) -> None:
             f"seeded {payments} payments of {len({merchant_of(n) for n in range(OTHERS)})} "
             f"merchants in {time.monotonic() - started:.1f} s"
         )
-        await measure(url)
+        if not seed_only:
+            await report_build(url)
+            await measure(url)
         print(f"\nthe measured merchant's seeded totals (all {DAYS} days): {seeded}")
 
 
@@ -341,7 +382,21 @@ if __name__ == "__main__":
     parser.add_argument(
         "--measure-only", action="store_true", help="time the seeded --database-url again"
     )
+    parser.add_argument(
+        "--build-rollup", action="store_true", help="with --measure-only: build it first"
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed, measure nothing")
     arguments = parser.parse_args()
     if arguments.measure_only and not arguments.database_url:
         parser.error("--measure-only needs --database-url")
-    asyncio.run(main(arguments.payments, arguments.database_url, arguments.measure_only))
+    if arguments.seed_only and not arguments.database_url:
+        parser.error("--seed-only needs --database-url (a fresh database is dropped at exit)")
+    asyncio.run(
+        main(
+            arguments.payments,
+            arguments.database_url,
+            measure_only=arguments.measure_only,
+            seed_only=arguments.seed_only,
+            build=arguments.build_rollup,
+        )
+    )

@@ -121,7 +121,7 @@ def start_gateway(data_dir: Path, topology: str = "embedded", **overrides: Any) 
     from servers.runtime.settings import Settings
     from tests.e2e.gateway import start_gateway as launch
 
-    ports = free_ports(10)
+    ports = free_ports(11)
     settings = dataclasses.replace(
         Settings.from_env(),
         data_dir=data_dir,
@@ -136,6 +136,9 @@ def start_gateway(data_dir: Path, topology: str = "embedded", **overrides: Any) 
         vault_processes=1 if topology == "split" else 0,
         vault_port=ports[8],
         vault_tokens_port=ports[9],
+        # Free, not the default 4242: another gateway on the machine (make run) has that one,
+        # and a role that cannot bind crash-loops until the launcher stops every child.
+        demo_port=ports[10],
         api_base_port=free_port_range(API_PROCESSES, avoid=set(ports)),
         api_processes=API_PROCESSES,
         metrics_base_port=0,  # no scrape endpoints: the measurement is the request path
@@ -551,15 +554,29 @@ def scenario_growth(target: Target, opts: Options) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     m = target.merchants[0]
     c = 4 if opts.quick else 16
-    have = 0
     make_payments(target, 1)  # the template the seeding clones
+    have = asyncio.run(growth.books(target.dsn, m.id))
     tag = f"g{int(time.time())}"
     for size in opts.growth:
-        seeded_s = asyncio.run(growth.seed(target.dsn, m.id, size, have, tag))
+        load = os.getloadavg()
+        cpu = target.processes.cpu().get(measure.POSTGRES) if target.processes else None
+        seeding = asyncio.run(growth.seed(target.dsn, m.id, size, have, tag))
+        if cpu is not None and target.processes:
+            seeding["postgres_cpu_s"] = round(target.processes.cpu()[measure.POSTGRES] - cpu, 1)
+        seeding["load"] = [round(x, 2) for x in (*load, *os.getloadavg())]
+        print(f"growth: seeded {have} -> {size}: {seeding}", flush=True)
         have = max(have, size)
         checkpoint_s = asyncio.run(growth.wait_for_checkpoint(target.dsn, m.id))
         books = asyncio.run(growth.counts(target.dsn))
-        info = {"seeded_payments": size, "seeding_s": seeded_s, "checkpoint_wait_s": checkpoint_s}
+        # The counts read 40 M rows at 10 M payments: their backend has exited and been
+        # reaped, its CPU in the postmaster's, before the run's first CPU reading.
+        time.sleep(5)
+        info = {
+            "seeded_payments": size,
+            "seeding_s": seeding["seconds"],
+            "seeding": seeding,
+            "checkpoint_wait_s": checkpoint_s,
+        }
         for flow in ("payment", "balance"):
             out.append(
                 measured_rest(target, opts, f"{flow} at {size} rows", flow, c, books=books, **info)

@@ -64,19 +64,22 @@ def payment(rest: httpx.Client, public: dict[str, str]) -> None:
         raise RuntimeError(f"payment not succeeded: {confirmed.text[:300]}")
 
 
-def transactions(gateway: Gateway) -> int:
+def transactions(gateway: Gateway) -> tuple[int, int]:
+    """The database's transactions so far, and the transaction ids handed out so far (one
+    per transaction that wrote: the commits that cost a WAL flush)."""
     import asyncpg  # the gateway's own driver
 
-    async def read() -> int:
+    async def read() -> tuple[int, int]:
         url = gateway.database_url.replace("postgresql+asyncpg://", "postgresql://")
         connection = await asyncpg.connect(url)
         try:
             await connection.execute("SELECT pg_stat_clear_snapshot()")
             row = await connection.fetchrow(
-                "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database"
-                " WHERE datname = current_database()"
+                "SELECT xact_commit + xact_rollback AS n,"
+                " pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax"
+                " FROM pg_stat_database WHERE datname = current_database()"
             )
-            return int(row["n"])
+            return int(row["n"]), int(row["xmax"])
         finally:
             await connection.close()
 
@@ -135,13 +138,16 @@ def measure(
     if spy is not None:
         spy.send_signal(2)
         spy.wait(60)
-    tx = transactions(gateway) - tx_before - 2  # this function's own two reads
+    tx_after = transactions(gateway)
+    tx = tx_after[0] - tx_before[0] - 2  # this function's own two reads
+    writing = tx_after[1] - tx_before[1]
     for rest in rests:
         rest.close()
     result = {child: round(seconds * 1000 / count, 2) for child, seconds in used.items()}
     result["api-0 system"] = round(api_system * 1000 / count, 2)
     result["postgres"] = round(pg * 1000 / count, 2)
     result["tx/op"] = round(tx / count, 2)
+    result["writing tx/op"] = round(writing / count, 2)
     result["load"] = round((load + os.getloadavg()[0]) / 2, 1)
     return result
 

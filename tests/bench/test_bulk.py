@@ -80,3 +80,19 @@ async def test_a_row_without_its_merchant_fails_when_the_key_comes_back(
         )
     finally:
         await connection.close()
+
+
+async def test_a_kept_index_stays_through_the_load(database_url: str) -> None:
+    kept = "ix_ledger_postings_account_xid"
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        before = await schema_of(connection)
+        async with deferred(connection, TABLES, keep=[kept]) as taken:
+            during = {row[0] for row in await schema_of(connection)}
+        assert await schema_of(connection) == before
+    finally:
+        await connection.close()
+    assert kept in during
+    assert kept not in {name for name, _ in taken.indexes}
+    assert taken.indexes  # the others are still taken off
+    assert set(taken.seconds) >= {f"index {name}" for name, _ in taken.indexes}

@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.analytics import attempts_query, decline_reasons_query, money_query
+from adapters.sql.analytics import (
+    attempts_query,
+    decline_reasons_query,
+    money_query,
+    rollup_attempts_query,
+    rollup_decline_reasons_query,
+    rollup_money_query,
+)
 from core.analytics.model import AnalyticsRange, Interval
 from tests.bench.analytics import sql_and_params
 
@@ -118,3 +125,37 @@ async def test_an_hourly_range_is_the_same_plan(engine: AsyncEngine, analysed: N
     assert scans(await plan_of(engine, money_query(hourly))) == [
         ("Index Only Scan", "ix_ledger_entries_analytics")
     ]
+
+
+def relations(plan: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(relation, node, index) of every scan of a table in the plan."""
+    found = set()
+    if "Relation Name" in plan:
+        found.add((plan["Relation Name"], plan["Node Type"], plan.get("Index Name", "")))
+    for child in plan.get("Plans", []):
+        found |= relations(child)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("query", "table", "index", "rollup"),
+    [
+        (rollup_attempts_query, "payment_attempts", "ix_payment_attempts_analytics",
+         "analytics_hourly_attempts"),
+        (rollup_money_query, "ledger_entries", "ix_ledger_entries_analytics",
+         "analytics_hourly_money"),
+        (rollup_decline_reasons_query, "payment_attempts", "ix_payment_attempts_failed",
+         "analytics_hourly_declines"),
+    ],
+)  # fmt: skip
+async def test_a_read_through_the_rollup_reads_the_raw_rows_by_their_index(
+    engine: AsyncEngine, analysed: None, query: Any, table: str, index: str, rollup: str
+) -> None:
+    """The raw share (the ends, the dirty hours) is range scans of the same index; the
+    rollup's share is its primary key; the dirty hours are looked up by theirs."""
+    found = relations(await plan_of(engine, query(SPAN)))
+    assert {(n, i) for t, n, i in found if t == table} == {("Index Only Scan", index)}
+    assert {i for t, _, i in found if t == rollup} == {f"pk_{rollup}"}
+    assert {i for t, _, i in found if t == "analytics_dirty_hours"} == {
+        "ix_analytics_dirty_hours_merchant_id_livemode_currency_hour"
+    }

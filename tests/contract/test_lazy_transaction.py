@@ -87,3 +87,68 @@ async def test_after_a_commit_the_next_write_opens_a_new_transaction(
     async with uow_factory() as uow:
         assert await uow.payment_intents.get(merchant, kept.id) is not None
         assert await uow.payment_intents.get(merchant, dropped.id) is None
+
+
+async def test_a_unit_of_work_that_writes_first_runs_read_committed(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    async with uow_factory() as uow:
+        await uow.payment_intents.add(new_intent(ids, merchant))
+        level = await uow.connection.execute(text("SHOW transaction_isolation"))
+        assert level.scalar_one() == "read committed"
+        await uow.commit()
+        # The next plain read runs alone, as after any commit.
+        assert await uow.payment_intents.get(merchant, "pi_none") is None
+        assert uow.connection.begun is False
+        assert await _in_transaction(uow_factory, uow) is False
+
+
+# The hottest statements run through the driver (adapters/sql/driver.py), in the same
+# transaction as the rest: the intent's read, locking read and update among them.
+
+
+async def test_a_driver_statement_first_begins_the_transaction_that_commits_it(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    intent = await add_intent(uow_factory, ids, merchant)
+    async with uow_factory() as uow:
+        locked = await uow.payment_intents.get(merchant, intent.id, for_update=True)
+        assert locked is not None and uow.connection.begun is True
+        assert await _in_transaction(uow_factory, uow) is True
+        locked.description = "kept"
+        locked.metadata = {"order": "1"}
+        await uow.payment_intents.update(locked)
+        await uow.commit()
+    async with uow_factory() as uow:
+        again = await uow.payment_intents.get(merchant, intent.id)
+        assert again is not None
+        assert (again.description, again.metadata, again.version) == ("kept", {"order": "1"}, 2)
+        assert again.last_payment_error is None
+
+
+async def test_a_driver_statement_rolls_back_with_its_transaction(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    intent = await add_intent(uow_factory, ids, merchant)
+    async with uow_factory() as uow:
+        await uow.payment_intents.add(new_intent(ids, merchant))  # SQLAlchemy began it
+        locked = await uow.payment_intents.get(merchant, intent.id, for_update=True)
+        assert locked is not None
+        locked.description = "dropped"
+        await uow.payment_intents.update(locked)
+        # left without commit()
+    async with uow_factory() as uow:
+        again = await uow.payment_intents.get(merchant, intent.id)
+        assert again is not None and (again.description, again.version) == ("", 1)
+
+
+async def test_a_driver_statements_error_is_raised_as_sqlalchemy_raises_it(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    intent = await add_intent(uow_factory, ids, merchant)
+    async with uow_factory() as holder, uow_factory() as waiter:
+        assert await holder.payment_intents.get(merchant, intent.id, for_update=True)
+        await waiter.connection.execute(text("SET LOCAL lock_timeout = '50ms'"))
+        with pytest.raises(DBAPIError) as raised:
+            await waiter.payment_intents.get(merchant, intent.id, for_update=True)
+        assert raised.value.orig.sqlstate == "55P03"  # type: ignore[union-attr]

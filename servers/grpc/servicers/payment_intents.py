@@ -49,6 +49,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
             success_url=request.success_url,
             cancel_url=request.cancel_url,
         )
+        answer_with(self._out)
         return self._out(await self._intents.create(caller(), command))
 
     async def GetPaymentIntent(

@@ -18,6 +18,8 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
 | disputes.resolve | 5 min | disputes whose decision time came: WON or LOST, funds move |
 | ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
+| analytics.rollup_build | 60 s | (PostgreSQL) merchants without an analytics rollup: built |
+| analytics.rollup | 60 s | (PostgreSQL) closed hours changed since: into the analytics rollup |
 | events.prune | 1 h | events older than 30 days go, with their deliveries |
 | events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
 | mail.queue | 1 s | (PAYGATE_SMTP_HOST set) the receipts and alerts new events call for |
@@ -34,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from adapters.sql.analytics_rollup import build_merchants, roll_up
 from adapters.sql.ledger.journal import take_checkpoints
 from servers.bootstrap.app import App
 from servers.roles.vault.maintenance import vault_jobs
@@ -52,6 +55,12 @@ ACQUIRER_BATCH = 50
 # Balance reads sum an account's postings since its last checkpoint (docs/ledger.md): a
 # checkpoint a minute keeps that tail at a minute of postings however large the books.
 CHECKPOINT_EVERY = 60.0
+# A closed hour is summed into the analytics rollup within a minute or so; until then
+# reads take it from the raw tables (docs/dashboard.md). A batch is that many hours of
+# one merchant each, one transaction; a build batch that many merchants, all their rows.
+ROLLUP_EVERY = 60.0
+ROLLUP_BATCH = 500
+ROLLUP_BUILD_BATCH = 5
 
 
 def jobs(app: App, settings: Settings) -> list[Job]:
@@ -59,6 +68,7 @@ def jobs(app: App, settings: Settings) -> list[Job]:
         Job("idempotency.reap", every=60.0, run=app.idempotency.reap_expired, batch=1000),
         *payment_jobs(app, timedelta(seconds=settings.recovery_after_seconds)),
         *ledger_jobs(app),
+        *analytics_jobs(app),
         *event_jobs(app),
         *mail_jobs(app),
     ]
@@ -129,6 +139,24 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
             )
             for method in ("wallet", "netbanking")
         ),
+    ]
+
+
+def analytics_jobs(app: App) -> list[Job]:
+    """The hourly rollup is PostgreSQL's own (the fakes read the raw rows only)."""
+    engine = app.engine
+    if engine is None:
+        return []
+
+    async def build(now: datetime, limit: int) -> int:
+        return await build_merchants(engine, limit=limit)
+
+    async def rollup(now: datetime, limit: int) -> int:
+        return await roll_up(engine, now=now, limit=limit)
+
+    return [
+        Job("analytics.rollup_build", every=ROLLUP_EVERY, run=build, batch=ROLLUP_BUILD_BATCH),
+        Job("analytics.rollup", every=ROLLUP_EVERY, run=rollup, batch=ROLLUP_BATCH),
     ]
 
 

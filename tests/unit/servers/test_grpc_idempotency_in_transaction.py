@@ -244,20 +244,27 @@ async def test_the_same_key_on_another_request_is_refused(api: Api) -> None:
     )
 
 
-async def test_concurrent_duplicates_make_one_attempt_and_get_one_answer(api: Api) -> None:
-    intent_id = await api.intent(amount=2500)
-    request = api.confirm(intent_id)
+async def burst(api: Api, method: str, request: Any, key: str) -> set[bytes]:
+    """20 calls at once with one key: the answers they got (one, or the test fails);
+    the others may only have been told the key is in use."""
 
-    async def confirm() -> bytes | str:
+    async def one() -> bytes | str:
         try:
-            return (await api.raw(CONFIRM, request, "burst-1"))[0]
+            return (await api.raw(method, request, key))[0]
         except grpc.aio.AioRpcError as error:
             return reason(error)
 
-    results = await asyncio.gather(*(confirm() for _ in range(20)))
+    results = await asyncio.gather(*(one() for _ in range(20)))
     answers = {r for r in results if isinstance(r, bytes)}
     assert len(answers) == 1
     assert {r for r in results if isinstance(r, str)} <= {"IDEMPOTENCY_KEY_IN_USE"}
+    return answers
+
+
+async def test_concurrent_duplicates_make_one_attempt_and_get_one_answer(api: Api) -> None:
+    intent_id = await api.intent(amount=2500)
+    request = api.confirm(intent_id)
+    answers = await burst(api, CONFIRM, request, "burst-1")
     assert await api.attempts(intent_id) == 1
     assert (await api.raw(CONFIRM, request, "burst-1"))[0] in answers
 
@@ -273,3 +280,46 @@ async def test_a_manual_capture_is_answered_by_its_own_last_phase(api: Api) -> N
     assert (stored.status, bytes(stored.response)) == ("COMPLETED", answer)
     assert stored.tx == await api.phase(intent_id, "SUCCEEDED")
     assert (await api.raw(CAPTURE, request, "capture-1"))[0] == answer
+
+
+async def intents_of(api: Api) -> int:
+    row = await api.one(
+        "SELECT count(*) AS n FROM payment_intents WHERE merchant_id = :m", m=api.merchant_id
+    )
+    return int(row.n)
+
+
+async def test_a_create_stores_its_answer_in_the_intents_own_transaction(api: Api) -> None:
+    request = PI.CreatePaymentIntentRequest(amount=2500, currency="usd")
+    answer, headers = await api.raw(CREATE, request, "create-1")
+    created = PI.PaymentIntent.FromString(answer)
+    assert "idempotent-replayed" not in headers
+    stored = await api.key("create-1")
+    assert (stored.status, bytes(stored.response)) == ("COMPLETED", answer)
+    # One commit: the key's row and the intent's first history line share a transaction.
+    assert stored.tx == await api.phase(created.id, "REQUIRES_PAYMENT_METHOD")
+
+    again, headers = await api.raw(CREATE, request, "create-1")
+    assert (again, headers["idempotent-replayed"]) == (answer, "true")
+    other = PI.CreatePaymentIntentRequest(amount=2600, currency="usd")
+    error = await api.fails(CREATE, other, "create-1")
+    assert reason(error) == "IDEMPOTENCY_KEY_REUSED"
+    assert await intents_of(api) == 1
+
+
+async def test_a_refused_create_leaves_the_key_free(api: Api) -> None:
+    request = PI.CreatePaymentIntentRequest(amount=2500, currency="xyz")
+    first = await api.fails(CREATE, request, "bad-create-1")
+    assert first.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await intents_of(api) == 0
+    # Bad input keeps no key (core/idempotency/model.py): the corrected request may use it.
+    fixed = PI.CreatePaymentIntentRequest(amount=2500, currency="usd")
+    answer, _ = await api.raw(CREATE, fixed, "bad-create-1")
+    assert bytes((await api.key("bad-create-1")).response) == answer
+    assert await intents_of(api) == 1
+
+
+async def test_concurrent_duplicate_creates_make_one_intent(api: Api) -> None:
+    request = PI.CreatePaymentIntentRequest(amount=2500, currency="usd")
+    await burst(api, CREATE, request, "create-burst-1")  # the create limit's 20 a second
+    assert await intents_of(api) == 1
