@@ -21,6 +21,7 @@ from paygate.v1 import payment_methods_pb2, tokens_pb2
 from adapters.grpc_channel import open_channel
 from adapters.vault import wire
 from adapters.vault.grpc_errors import from_rpc_error
+from adapters.vault.profile_handoff import ProfileHandoff, handed_off_profile
 from core.access.model import Principal
 from core.payments.ports import CardForPayment, CardProfile
 from core.shared.pagination import Page
@@ -44,6 +45,7 @@ class GrpcVault:
         service_token: str,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         request_id: Callable[[], str] = _no_request_id,
+        profiles: ProfileHandoff | None = None,
     ) -> None:
         if not service_token:
             raise ValueError(
@@ -54,6 +56,7 @@ class GrpcVault:
         self._token = service_token
         self._timeout = timeout_seconds
         self._request_id = request_id
+        self._profiles = profiles
 
     @classmethod
     def connect(
@@ -156,6 +159,14 @@ class GrpcVault:
     async def card_profile(
         self, merchant_id: str, payment_method: str, *, livemode: bool
     ) -> CardProfile:
+        """The profile the zone handed over when it tokenized the card (`profiles`), else
+        DescribeForPayment (adapters/vault/profile_handoff.py)."""
+        if self._profiles is not None:
+            handed = await handed_off_profile(
+                self._profiles, merchant_id, payment_method, livemode=livemode
+            )
+            if handed is not None:
+                return handed
         request = internal.DescribeForPaymentRequest(
             merchant_id=merchant_id, payment_method=payment_method, livemode=livemode
         )

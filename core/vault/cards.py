@@ -127,12 +127,17 @@ def validate_card(
     )
 
 
+def card_digits(number: str) -> str:
+    """A card number as typed (spaces and dashes between the digits) as its digits."""
+    return number.replace(" ", "").replace("-", "")
+
+
 def _check_number(raw: str, bins: BinTable, problems: _Problems) -> tuple[str, BinInfo]:
     field = "card.number"
     if not raw.strip():
         problems.add(field, "is required", reason=INVALID_NUMBER)
         return "", BinInfo(Brand.UNKNOWN)
-    digits = raw.replace(" ", "").replace("-", "")
+    digits = card_digits(raw)
     if not (digits.isascii() and digits.isdigit()):
         problems.add(field, "must contain only digits", reason=INVALID_NUMBER)
         return "", BinInfo(Brand.UNKNOWN)

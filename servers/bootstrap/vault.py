@@ -25,6 +25,7 @@ from adapters.crypto.aes_gcm import AesGcmCipher
 from adapters.crypto.fingerprint import HmacFingerprinter
 from adapters.crypto.kek import AesGcmKeyWrapper, KeyConfigError, key_check_value, load_key
 from adapters.memory.cvc_store import MemoryCvcStore
+from adapters.redis.card_profiles import RedisProfileHandoff
 from adapters.redis.cvc_store import RedisCvcStore
 from adapters.sql.engine import create_engine
 from adapters.sql.vault.migrate import migrate_vault
@@ -254,6 +255,16 @@ class VaultComponents:
         await self.engine.dispose()
 
 
+def profile_handoff(settings: Settings) -> RedisProfileHandoff | None:
+    """Where the zone hands card profiles to the API processes (split mode; needs Redis,
+    adapters/vault/profile_handoff.py); None without REDIS_URL."""
+    return (
+        RedisProfileHandoff.from_url(settings.redis_url, SystemClock())
+        if settings.redis_url
+        else None
+    )
+
+
 def build_vault(settings: Settings, *, clock: Clock | None = None) -> VaultComponents:
     clock = clock or SystemClock()
     engine = create_engine(
@@ -293,13 +304,22 @@ class VaultAccess:
 
 def vault_access(settings: Settings) -> VaultAccess:
     if settings.vault_target:
+        # The card profiles the vault role hands over at tokenization (same REDIS_URL).
+        profiles = profile_handoff(settings)
         client = GrpcVault.connect(
             settings.vault_target,
             service_token=service_tokens(settings)[0],
             credentials=channel_credentials(settings),
             timeout_seconds=settings.vault_timeout,
             request_id=call.request_id.get,
+            profiles=profiles,
         )
-        return VaultAccess(client, client, None, client.aclose)
+
+        async def aclose() -> None:
+            await client.aclose()
+            if profiles is not None:
+                await profiles.aclose()
+
+        return VaultAccess(client, client, None, aclose)
     hosted = build_vault(settings)
     return VaultAccess(hosted.vault, InProcessCardVault(hosted.vault), hosted, hosted.aclose)

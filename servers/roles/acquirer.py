@@ -61,16 +61,19 @@ class AcquirerErrorInterceptor(AroundCall):
         try:
             yield
         except AcquirerError as error:
-            code, reason, metadata = reason_of(error)
-            status = build_status(code, str(error), reason, metadata)
-            if isinstance(error, InvalidPaymentDetails):
-                violation = error_details_pb2.BadRequest.FieldViolation(
-                    field=error.field, description=error.description
-                )
-                status.details.add().Pack(
-                    error_details_pb2.BadRequest(field_violations=[violation])
-                )
-            await context.abort_with_status(to_grpc_status(status))  # type: ignore[attr-defined]
+            await abort_with_acquirer_error(context, error)
+
+
+async def abort_with_acquirer_error(context: ServicerContext, error: AcquirerError) -> None:
+    """Ends the call with the status AcquirerErrorInterceptor gives `error`."""
+    code, reason, metadata = reason_of(error)
+    status = build_status(code, str(error), reason, metadata)
+    if isinstance(error, InvalidPaymentDetails):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.description
+        )
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    await context.abort_with_status(to_grpc_status(status))  # type: ignore[attr-defined]
 
 
 async def start(

@@ -1,6 +1,8 @@
 """What every CardVault (core.payments.ports) must do, run against every implementation:
-the payments tests' fake and the real vault in this process (embedded mode). The vault's
-own cases, over gRPC too, are in tests/contract/vault/test_vault_detokenization.py.
+the payments tests' fake, the real vault in this process (embedded mode), and the real
+vault behind the vault role's server with its gRPC client, tokens tokenized by the zone
+handing their card profiles over (split mode, adapters/vault/profile_handoff.py). The
+vault's own cases, over gRPC too, are in tests/contract/vault/test_vault_detokenization.py.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.system import RandomIds, SystemClock
+from adapters.vault.grpc_client import GrpcVault
 from adapters.vault.in_process import InProcessCardVault
+from adapters.vault.profile_handoff import MemoryProfileHandoff, ProfileHandingVault
 from core.access.model import Principal
 from core.access.roles import Role
 from core.payments.ports import VaultForPayments
 from core.shared.errors import FailedPrecondition, NotFound, PaygateError
 from core.shared.secret import Secret
 from core.vault.cards import CardInput
+from core.vault.ports import VaultApi
+from servers.roles.vault.server import start as start_vault
 from tests.fakes import in_memory_vault
 from tests.fakes.card_vault import MemoryCardVault
 
@@ -33,6 +39,7 @@ class VaultUnderTest:
     # (merchant_id, number, livemode) -> tok_... / pm_...
     token: Callable[[str, str, bool], Awaitable[str]]
     payment_method: Callable[[str, str, bool], Awaitable[str]]
+    close: Callable[[], Awaitable[None]] | None = None
 
 
 async def _memory() -> VaultUnderTest:
@@ -53,8 +60,12 @@ async def _memory() -> VaultUnderTest:
     return VaultUnderTest(vault, merchant, token, payment_method)
 
 
-async def _vault() -> VaultUnderTest:
-    vault = in_memory_vault(SystemClock())
+def _through(
+    tokenizer: VaultApi,
+    vault: VaultForPayments,
+    close: Callable[[], Awaitable[None]] | None = None,
+) -> VaultUnderTest:
+    """`vault` under test, its cards tokenized and saved through `tokenizer`."""
     ids = RandomIds()
 
     async def merchant() -> str:
@@ -65,25 +76,54 @@ async def _vault() -> VaultUnderTest:
 
     async def token(merchant_id: str, number: str, livemode: bool) -> str:
         card = CardInput(Secret(number), exp_month=7, exp_year=2031)
-        return (await vault.tokenize_card(principal(merchant_id, livemode), card)).id
+        return (await tokenizer.tokenize_card(principal(merchant_id, livemode), card)).id
 
     async def payment_method(merchant_id: str, number: str, livemode: bool) -> str:
         owner = principal(merchant_id, livemode)
         saved = await token(merchant_id, number, livemode)
-        return (await vault.create_payment_method_from_token(owner, saved)).id
+        return (await tokenizer.create_payment_method_from_token(owner, saved)).id
 
-    return VaultUnderTest(InProcessCardVault(vault), merchant, token, payment_method)
+    return VaultUnderTest(vault, merchant, token, payment_method, close)
+
+
+async def _vault() -> VaultUnderTest:
+    vault = in_memory_vault(SystemClock())
+    return _through(vault, InProcessCardVault(vault))
+
+
+SERVICE_TOKEN = "contract-service-token-0123456789abcdef"
+
+
+async def _split() -> VaultUnderTest:
+    clock = SystemClock()
+    vault = in_memory_vault(clock)
+    handoff = MemoryProfileHandoff(clock)
+    server, _, port = await start_vault(vault, "127.0.0.1:0", tokens=[SERVICE_TOKEN])
+    client = GrpcVault.connect(f"127.0.0.1:{port}", service_token=SERVICE_TOKEN, profiles=handoff)
+
+    async def close() -> None:
+        await client.aclose()
+        await server.stop(None)
+
+    # Tokenized as the vault role's token service does, handing the profiles over.
+    return _through(ProfileHandingVault(vault, handoff), client, close)
 
 
 HARNESSES: dict[str, Callable[[], Awaitable[VaultUnderTest]]] = {
     "fake": _memory,
     "vault": _vault,
+    "split": _split,
 }
 
 
 @pytest.fixture(params=sorted(HARNESSES))
 async def subject(request: pytest.FixtureRequest) -> AsyncIterator[VaultUnderTest]:
-    yield await HARNESSES[request.param]()
+    under_test = await HARNESSES[request.param]()
+    try:
+        yield under_test
+    finally:
+        if under_test.close is not None:
+            await under_test.close()
 
 
 async def test_a_token_gives_its_card_once(subject: VaultUnderTest) -> None:

@@ -12,6 +12,7 @@ memory while the token ids it handled are there.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -48,6 +49,21 @@ def served(log: Path) -> dict[str, Counter[str]]:
         entry = json.loads(line)
         if entry.get("msg") == "rpc":
             calls.setdefault(entry["proc"], Counter())[entry.get("method", "")] += 1
+    return calls
+
+
+def settled(log: Path, *, vault_calls: int, within: float = 30.0) -> dict[str, Counter[str]]:
+    """served(log) once the vault role's lines of `vault_calls` payment calls (tokens and
+    the zone's) are there: it writes them from a thread, so the last ones come a moment
+    after the last answer."""
+    payment_calls = (TOKENS, ZONE + "Authorize", ZONE + "Capture", ZONE + "Refund")
+    deadline = time.monotonic() + within
+    calls = served(log)
+    while sum(calls.get("vault", Counter())[m] for m in payment_calls) < vault_calls:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+        calls = served(log)
     return calls
 
 
@@ -102,10 +118,12 @@ def test_a_full_card_payment_crosses_the_zone_and_no_api_process_holds_the_card(
 
     # The split is real: the vault role's process served the zone's calls, the API
     # processes served none of the token requests.
-    calls = served(gateway.data_dir / "gateway.log")
+    calls = settled(gateway.data_dir / "gateway.log", vault_calls=10)
     vault = calls["vault"]
     assert vault[TOKENS] == 3
-    assert vault["/paygate.internal.v1.VaultInternalService/DescribeForPayment"] == 3
+    # The card profiles came with the tokens (adapters/vault/profile_handoff.py): the
+    # confirms did not ask the vault role for them.
+    assert vault["/paygate.internal.v1.VaultInternalService/DescribeForPayment"] == 0
     assert (vault[ZONE + "Authorize"], vault[ZONE + "Capture"], vault[ZONE + "Refund"]) == (
         3,
         3,

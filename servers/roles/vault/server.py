@@ -28,7 +28,7 @@ from paygate.internal.v1 import acquirer_pb2, acquirer_pb2_grpc, vault_pb2, vaul
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.grpc_errors import CIPHERTEXT_REJECTED_REASON
 from adapters.vault.in_process import InProcessCardVault
-from core.payments.acquirer import Acquirer
+from core.payments.acquirer import Acquirer, AcquirerError
 from core.vault.errors import CiphertextRejected
 from core.vault.use_cases import Vault
 from sandbox.acquirer.servicer import AcquirerSimulatorServicer
@@ -43,7 +43,7 @@ from servers.grpc.interceptors import AroundCall, CallInterceptor
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.roles.acquirer import SERVICE as ACQUIRER_SERVICE
-from servers.roles.acquirer import AcquirerErrorInterceptor
+from servers.roles.acquirer import abort_with_acquirer_error
 from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
 from servers.roles.vault.tokens import token_service
@@ -67,10 +67,17 @@ _CIPHERTEXT_REJECTED = build_status(
 _ids = RandomIds()
 
 
-class CiphertextRejectedInterceptor(AroundCall):
-    """A ciphertext that does not open is an incident, not a client error: logged loudly,
+class ZoneErrorInterceptor(AroundCall):
+    """The zone's two kinds of errors that are not core errors, in one layer (a layer
+    per call costs the zone's every call a wrapper and a context manager):
+
+    A ciphertext that does not open is an incident, not a client error: logged loudly,
     and told to the (trusted) caller by reason so that its CardVault raises the same
-    CiphertextRejected as the in-process vault. Still no detail: no decryption oracle."""
+    CiphertextRejected as the in-process vault. Still no detail: no decryption oracle.
+
+    An AcquirerError of a connector is told as the acquirer role tells it
+    (servers.roles.acquirer.AcquirerErrorInterceptor), so that the API's acquirer
+    client raises the same error."""
 
     def applies_to(self, method: str) -> bool:
         return method.startswith("/paygate.internal.")
@@ -87,6 +94,8 @@ class CiphertextRejectedInterceptor(AroundCall):
             await context.abort_with_status(  # type: ignore[attr-defined]
                 to_grpc_status(_CIPHERTEXT_REJECTED)
             )
+        except AcquirerError as error:
+            await abort_with_acquirer_error(context, error)
 
 
 async def start(
@@ -130,8 +139,7 @@ async def start_server(
         interceptors=[
             CallInterceptor(lambda: _ids.new("req")),
             ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
-            CiphertextRejectedInterceptor(),
-            AcquirerErrorInterceptor(),
+            ZoneErrorInterceptor(),
         ],
         credentials=credentials,
     )
@@ -139,7 +147,8 @@ async def start_server(
 
 async def run(settings: Settings, listen: str) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls and closes the pool."""
-    logging_setup.configure(settings.log_level)
+    # A line per call, as in the API role: formatted and written off the event loop.
+    logging_setup.configure(settings.log_level, background=True)
     tokens = service_tokens(settings)
     credentials = server_credentials(settings)
     if credentials is None:

@@ -7,7 +7,8 @@ Envoy (PAYGATE_ENVOY_VAULT_UPSTREAM) with the API role's own servicer and interc
 chain (servers/roles/api.py start_server): the same authentication of publishable and
 secret keys (read from the access tables on DATABASE_URL, through the same bounded key
 cache), the same rate limits (on REDIS_URL) and the same idempotency (stored with the
-API's). The vault it tokenizes into is this process's.
+API's). The vault it tokenizes into is this process's; with REDIS_URL it hands each
+token's card profile to the API processes' confirm (adapters/vault/profile_handoff.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from adapters.vault.profile_handoff import ProfileHandingVault
+from servers.bootstrap.vault import profile_handoff
 from servers.grpc.serve import Server, drain
 from servers.runtime.settings import Settings
 
@@ -42,6 +45,12 @@ async def token_service(settings: Settings) -> AsyncIterator[Server | None]:
 
     # The vault in this process (no PAYGATE_VAULT_TARGET here: this is the vault).
     app = build_app(dataclasses.replace(settings, vault_target=""), settings.database_url)
+    handoff = profile_handoff(settings)
+    if handoff is not None and app.vault is not None:
+        # Each token's card profile for the API processes' confirm, which then need not
+        # ask this role for it (adapters/vault/profile_handoff.py).
+        app.vault = ProfileHandingVault(app.vault, handoff)
+        app.closers.append(handoff.aclose)
     usage = asyncio.create_task(api.flush_usage_every(app))
     try:
         server = await api.start_server(app, settings.vault_public_listen, api.TOKEN_SERVICES)
