@@ -28,8 +28,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 
-from adapters.observability import tracing
-
 
 def plain_read(statement: Any) -> bool:
     """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
@@ -44,10 +42,6 @@ class _Compiled:
     # a parameter is given by the caller, or a literal SQLAlchemy bound itself
     # (`version + 1`).
     parameters: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...]
-
-    @property
-    def verb(self) -> str:
-        return self.sql.split(None, 1)[0]
 
 
 class DriverStatement:
@@ -123,9 +117,6 @@ class DriverConnection:
                 async with adapted._execute_mutex:
                     await adapted._start_transaction()
             async with adapted._execute_mutex:
-                if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
-                    with tracing.phase(compiled.verb, {"db.statement": compiled.sql}):
-                        return await self._asyncpg.fetch(compiled.sql, *args)  # type: ignore[no-any-return]
                 rows: Sequence[Any] = await self._asyncpg.fetch(compiled.sql, *args)
             return rows
         except DBAPIError:

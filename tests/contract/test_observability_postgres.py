@@ -36,32 +36,6 @@ async def test_sql_spans_hold_statements_not_parameters(
             assert PAN not in str(value), span.name
 
 
-async def test_a_driver_statement_has_its_span_too(
-    database_url: str, span_exporter: InMemorySpanExporter
-) -> None:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        async with SqlUnitOfWorkFactory(engine)() as uow:
-            assert await uow.payment_intents.get("acct_none", "pi_none", for_update=True) is None
-    finally:
-        await engine.dispose()
-
-    spans = span_exporter.get_finished_spans()
-    unit = next(s for s in spans if s.name.startswith("unit_of_work"))
-    sql = [
-        str(s.attributes["db.statement"])
-        for s in spans
-        if s.attributes
-        and "db.statement" in s.attributes
-        and s.parent is not None
-        and unit.context is not None
-        and s.parent.span_id == unit.context.span_id
-    ]
-    assert any(
-        "FROM payment_intents" in statement and "FOR UPDATE" in statement for statement in sql
-    )
-
-
 async def test_readiness_names_a_schema_behind_the_code(postgres_admin_url: str) -> None:
     async with fresh_database(postgres_admin_url, "paygate_ready") as url:
         engine = create_engine(url, pool_size=1)
