@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,7 +28,6 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
-from adapters.sql.driver import DriverConnection, DriverStatement, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -46,6 +46,12 @@ from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
+
+
+def _plain_read(statement: Any) -> bool:
+    """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
+    alone, since each statement there sees its own snapshot anyway."""
+    return isinstance(statement, Select) and statement._for_update_arg is None
 
 
 class LazyTransaction:
@@ -76,7 +82,6 @@ class LazyTransaction:
         # The running call's idempotency key, when its claim and answer ride on this
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
-        self._driver: DriverConnection | None = None  # for fetch(), on first use
 
     async def _start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -96,28 +101,15 @@ class LazyTransaction:
         if self.keys is not None:
             await self.keys.began(self)
 
-    async def _ready_for(self, read_alone: bool) -> None:
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.begun:
-            if not read_alone:
+            if not _plain_read(statement):
                 await self.begin()
             elif not self._autocommit:
                 await self._start_reading()
-
-    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        await self._ready_for(plain_read(statement))
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
-
-    async def fetch(self, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
-        """The rows of one of the hottest statements, run through asyncpg itself on this
-        connection and in its transaction (adapters/sql/driver.py)."""
-        await self._ready_for(statement.plain_read)
-        if ARMED and statement.table is not None:
-            self._written.add(statement.table)
-        if self._driver is None:
-            self._driver = await DriverConnection.of(self._connection)
-        return await self._driver.fetch(statement, params, in_transaction=self.begun)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.driver import DriverStatement, Statements
 from adapters.sql.errors import already_exists
 from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
 from adapters.sql.risk import assessment_json, assessment_of
@@ -129,7 +129,7 @@ _GET_FOR_UPDATE = _GET.with_for_update()
 # The attempt with its intent, both locked, in one round trip. PostgreSQL locks a joined
 # row's tables in the order of the FROM list: the intent, then the attempt, the lock
 # order of every flow.
-_LOCKED_PAIR = DriverStatement(
+_LOCKED_PAIR = (
     select(*INTENT_COLUMNS, *(c.label(f"a__{c.name}") for c in payment_attempts.c))
     .select_from(
         payment_intents.join(
@@ -148,7 +148,7 @@ _INSERT = insert(payment_attempts)
 _MUTABLE_ATTEMPT_COLUMNS = [
     c.name for c in payment_attempts.c if c.name not in _FIXED_ATTEMPT_COLUMNS
 ]
-_UPDATE = DriverStatement(
+_UPDATE = (
     update(payment_attempts)
     .where(
         payment_attempts.c.id == bindparam("b_id"),
@@ -163,7 +163,7 @@ _UPDATE = DriverStatement(
 
 
 class SqlPaymentAttempts:
-    def __init__(self, connection: Statements) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def add(self, attempt: PaymentAttempt) -> None:
@@ -187,10 +187,9 @@ class SqlPaymentAttempts:
         self, merchant_id: str, attempt_id: str
     ) -> tuple[PaymentIntent, PaymentAttempt] | None:
         params = {"attempt_id": attempt_id, "merchant_id": merchant_id}
-        rows = await self._conn.fetch(_LOCKED_PAIR, params)
-        if not rows:
+        row = (await self._conn.execute(_LOCKED_PAIR, params)).mappings().first()
+        if row is None:
             return None
-        row = rows[0]
         attempt = {k[3:]: v for k, v in row.items() if k.startswith("a__")}
         return intent_of(row), _attempt(attempt)
 
@@ -219,12 +218,12 @@ class SqlPaymentAttempts:
         values = _attempt_values(attempt)
         params = {f"v_{k}": v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS}
         params |= {"b_id": attempt.id, "b_version": attempt.version}
-        rows = await self._conn.fetch(_UPDATE, params)
-        if not rows:
+        new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
+        if new_version is None:
             raise Conflict(
                 "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
             )
-        attempt.version = rows[0]["version"]
+        attempt.version = new_version
 
     async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
         if not attempts:

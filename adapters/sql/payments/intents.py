@@ -13,7 +13,6 @@ from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.driver import DriverStatement, Statements
 from adapters.sql.errors import already_exists
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
@@ -146,19 +145,18 @@ def intent_of(row: RowMapping) -> PaymentIntent:
 
 INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
 
-# The hot reads and the update, built and compiled once and run through the driver
-# (adapters/sql/driver.py): every GET, and every phase of a payment, runs them.
-_SELECT = select(*INTENT_COLUMNS).where(
+# The hot reads, built once: SQLAlchemy then reuses their cache key and compiled form
+# instead of building and hashing a new statement on every call.
+_GET = select(*INTENT_COLUMNS).where(
     payment_intents.c.id == bindparam("intent_id"),
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
-_GET = DriverStatement(_SELECT)
-_GET_FOR_UPDATE = DriverStatement(_SELECT.with_for_update())
+_GET_FOR_UPDATE = _GET.with_for_update()
 # A statement without values, run with a row of parameters: SQLAlchemy compiles it once
 # for that set of columns and reuses it.
 _INSERT = insert(payment_intents)
 # The optimistic update of every mutable column (the version must not have moved).
-_UPDATE = DriverStatement(
+_UPDATE = (
     update(payment_intents)
     .where(
         payment_intents.c.id == bindparam("b_id"),
@@ -174,7 +172,7 @@ _UPDATE = DriverStatement(
 
 
 class SqlPaymentIntents:
-    def __init__(self, connection: Statements) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def add(self, intent: PaymentIntent) -> None:
@@ -187,8 +185,9 @@ class SqlPaymentIntents:
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
     ) -> PaymentIntent | None:
         query = _GET_FOR_UPDATE if for_update else _GET
-        rows = await self._conn.fetch(query, {"intent_id": intent_id, "merchant_id": merchant_id})
-        return intent_of(rows[0]) if rows else None
+        params = {"intent_id": intent_id, "merchant_id": merchant_id}
+        row = (await self._conn.execute(query, params)).mappings().first()
+        return intent_of(row) if row is not None else None
 
     async def by_id(self, intent_id: str) -> PaymentIntent | None:
         query = select(*INTENT_COLUMNS).where(payment_intents.c.id == intent_id)
@@ -222,12 +221,12 @@ class SqlPaymentIntents:
             "b_merchant_id": intent.merchant_id,
             "b_version": intent.version,
         }
-        rows = await self._conn.fetch(_UPDATE, params)
-        if not rows:
+        new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
+        if new_version is None:
             raise Conflict(
                 "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
             )
-        intent.version = rows[0]["version"]
+        intent.version = new_version
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
         if not intents:
