@@ -53,10 +53,6 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_recycle=1800,
-        # Every transaction's level, whatever the server's default_transaction_isolation:
-        # a unit of work (adapters/sql/unit_of_work.py) begins on a pooled connection as
-        # it comes, without setting it again.
-        isolation_level="READ COMMITTED",
         # A server that does not answer (stopped, black-holed) fails a request in seconds
         # as UNAVAILABLE rather than holding it for asyncpg's default minute.
         connect_args={

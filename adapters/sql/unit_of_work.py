@@ -63,19 +63,11 @@ class LazyTransaction:
     ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
     is one statement, one transaction. Anything else takes the connection out of
     autocommit first, so writes, locks and advisory locks keep their transaction.
-
-    The connection changes mode only when the next statement needs the other one: a
-    pooled connection comes in the engine's READ COMMITTED, so a unit of work whose first
-    statement writes or locks (a create, a payment's phases) never enters autocommit, and
-    one that ends with its commit is not switched back for reads it will not make. Each
-    switch is a call through SQLAlchemy's connection characteristics, and a connection
-    returned in autocommit is reset by the pool.
     """
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
         self.begun = False
-        self._autocommit = False  # the connection's mode: pooled ones come READ COMMITTED
         # The tables this transaction wrote, which name its phase at the fail points
         # around the commit (adapters/failpoints.py); kept only while they are armed.
         self._written: set[str] = set()
@@ -83,30 +75,23 @@ class LazyTransaction:
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
 
-    async def _start_reading(self) -> None:
+    async def start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
-        self._autocommit = True
 
     async def begin(self) -> None:
         if self.begun:
             return
-        if self._autocommit:
-            # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing
-            # is sent), so that the isolation level may change.
-            await self._connection.commit()
-            await self._connection.execution_options(isolation_level="READ COMMITTED")
-            self._autocommit = False
-        # The next statement sends BEGIN.
+        # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing is
+        # sent), so that the isolation level may change; the next statement sends BEGIN.
+        await self._connection.commit()
+        await self._connection.execution_options(isolation_level="READ COMMITTED")
         self.begun = True
         if self.keys is not None:
             await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.begun:
-            if not _plain_read(statement):
-                await self.begin()
-            elif not self._autocommit:
-                await self._start_reading()
+        if not self.begun and not _plain_read(statement):
+            await self.begin()
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
@@ -137,6 +122,7 @@ class LazyTransaction:
         fail_point(f"sql.commit.after:{phase}")
         self._written.clear()
         self.begun = False
+        await self.start_reading()
 
     async def rollback(self) -> None:
         if self.keys is not None:
@@ -185,6 +171,12 @@ class SqlTransaction:
                 raise unavailable() from error
             raise
         lazy = LazyTransaction(connection)
+        try:
+            await lazy.start_reading()
+        except BaseException as error:
+            await connection.close()
+            self._end_span(error)
+            raise
         self._connection, self._lazy = connection, lazy
         self._bind(lazy)
         return self

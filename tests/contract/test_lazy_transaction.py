@@ -87,17 +87,3 @@ async def test_after_a_commit_the_next_write_opens_a_new_transaction(
     async with uow_factory() as uow:
         assert await uow.payment_intents.get(merchant, kept.id) is not None
         assert await uow.payment_intents.get(merchant, dropped.id) is None
-
-
-async def test_a_unit_of_work_that_writes_first_runs_read_committed(
-    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
-) -> None:
-    async with uow_factory() as uow:
-        await uow.payment_intents.add(new_intent(ids, merchant))
-        level = await uow.connection.execute(text("SHOW transaction_isolation"))
-        assert level.scalar_one() == "read committed"
-        await uow.commit()
-        # The next plain read runs alone, as after any commit.
-        assert await uow.payment_intents.get(merchant, "pi_none") is None
-        assert uow.connection.begun is False
-        assert await _in_transaction(uow_factory, uow) is False
