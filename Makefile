@@ -33,6 +33,10 @@ test-ts: node_modules/.package-lock.json
 	node_modules/.bin/tsc -p tsconfig.json
 	node clients/web/test.mjs
 
+# apt waits for another apt (a second build, the system's own updates) to let go of
+# dpkg's lock instead of failing at once.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
+
 # The browser e2e (tests/e2e/test_checkout_browser.py) drives Debian's chromium with
 # playwright-core (package-lock.json); no browser download. Installed here when missing.
 browser: node_modules/.package-lock.json
@@ -41,8 +45,8 @@ browser: node_modules/.package-lock.json
 	    echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; \
 	  fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq chromium >/dev/null 2>&1 \
-	    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  $(APT_GET) install -y -qq chromium >/dev/null 2>&1 \
+	    || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }; \
 	}
 
 # The benchmark (tests/bench/, docs/performance.md): starts its own gateway on free ports,
@@ -55,8 +59,8 @@ bench: $(VENV_STAMP) bench-tools
 bench-tools:
 	@command -v wrk >/dev/null && command -v h2load >/dev/null && command -v pgbench >/dev/null || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null 2>&1 \
-	    || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client postgresql-client >/dev/null; }; \
+	  $(APT_GET) install -y -qq wrk nghttp2-client postgresql-client >/dev/null 2>&1 \
+	    || { $(APT_GET) update -qq && $(APT_GET) install -y -qq wrk nghttp2-client postgresql-client >/dev/null; }; \
 	}
 
 # The long profile of the fault tests (docs/reliability.md): 200 crash runs, 50 crash runs
@@ -82,8 +86,8 @@ tools: $(VENV_STAMP) node_modules/.package-lock.json
 	    echo "protoc-gen-swagger is missing: sudo apt-get install -y golang-grpc-gateway" >&2; exit 1; \
 	  fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq golang-grpc-gateway >/dev/null 2>&1 \
-	    || { apt-get update -qq && apt-get install -y -qq golang-grpc-gateway >/dev/null; }; \
+	  $(APT_GET) install -y -qq golang-grpc-gateway >/dev/null 2>&1 \
+	    || { $(APT_GET) update -qq && $(APT_GET) install -y -qq golang-grpc-gateway >/dev/null; }; \
 	}
 
 # npm ci rewrites node_modules/.package-lock.json, so this runs again only when the
