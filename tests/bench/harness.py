@@ -346,6 +346,12 @@ def run_grpc(
 # --- scenarios ------------------------------------------------------------------------------
 
 
+# The edge limit (PAYGATE_ENVOY_MAX_RPS) the second half of `overload` sets, as a share of
+# the measured peak (--edge-share): headroom below capacity, as a gateway is sized
+# (docs/operations.md).
+EDGE_SHARE = 0.7
+
+
 @dataclass
 class Options:
     duration: float = 10.0
@@ -354,6 +360,7 @@ class Options:
     quick: bool = False
     topology: str = "embedded"
     growth: tuple[int, ...] = (0, 1_000_000, 10_000_000)
+    edge_share: float = EDGE_SHARE
 
 
 def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) -> dict[str, Any]:
@@ -608,9 +615,6 @@ def make_payments(target: Target, count: int) -> None:
 
 # Issue 17's overload targets: after the load drops, a lone request is served within this.
 RECOVERY_TARGET_S = 10.0
-# The edge limit (PAYGATE_ENVOY_MAX_RPS) the second half of `overload` sets, as a share of
-# the measured peak: headroom below capacity, as a gateway is sized (docs/operations.md).
-EDGE_SHARE = 0.7
 
 
 def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
@@ -622,7 +626,7 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
 
     Once with the merchant's limit alone (every refusal made by an API process), then on a
     second gateway of the same shape whose Envoy sheds the class's calls beyond
-    EDGE_SHARE of the peak (PAYGATE_ENVOY_MAX_RPS), when the harness started the gateway."""
+    opts.edge_share of the peak (PAYGATE_ENVOY_MAX_RPS), when the harness started the gateway."""
     c = 4 if opts.quick else 32
     peak = run_wrk(target, "create", connections=c, duration=max(2.0, opts.duration / 2))
     peak_rate = max(2, int(peak.ops / peak.duration_s))
@@ -637,7 +641,7 @@ def scenario_overload(target: Target, opts: Options) -> list[dict[str, Any]]:
     time.sleep(31 if not opts.quick else 0)
     if target.data_dir is None:
         return out
-    edge_rps = max(1, int(peak_rate * EDGE_SHARE))
+    edge_rps = max(1, int(peak_rate * opts.edge_share))
     edge_dir = target.data_dir.with_name(target.data_dir.name + "-edge")
     shutil.rmtree(edge_dir, ignore_errors=True)
     edge_dir.mkdir(parents=True)
@@ -962,6 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         growth=tuple(int(x) for x in args.growth.split(","))
         if args.growth
         else ((0, 200) if args.quick else (0, 1_000_000, 10_000_000)),
+        edge_share=args.edge_share,
     )
     names = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -1063,6 +1068,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")
     p.add_argument("--max-ops", type=int, default=0, help="operations per run at most")
     p.add_argument("--growth", default="", help="book sizes for `growth` (0,1000000,10000000)")
+    p.add_argument(
+        "--edge-share", type=float, default=EDGE_SHARE, help="`overload`'s edge limit / peak"
+    )
     p.add_argument("--out", default=str(RESULTS), help="folder for the results JSON")
     p.add_argument("--data-dir", default="", help="the gateway's data folder (var/bench)")
     p.add_argument("--keep-data", action="store_true", help="reuse the data folder")
