@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import tables
 from adapters.sql.engine import create_engine
+from tests.databases import fresh_database
 from tests.faults import once
 
 NOW = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
@@ -48,7 +49,16 @@ async def made(connection: AsyncConnection, event_id: str, status: str) -> None:
     )
 
 
-async def test_an_event_made_while_the_checks_run_is_the_next_checks(database_url: str) -> None:
+async def test_an_event_made_while_the_checks_run_is_the_next_checks(
+    postgres_admin_url: str,
+) -> None:
+    # A database of its own: the check reads every intent and delivery there is, and the
+    # session's database holds other tests' flows in flight.
+    async with fresh_database(postgres_admin_url, "paygate_once") as url:
+        await _check(url)
+
+
+async def _check(database_url: str) -> None:
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
