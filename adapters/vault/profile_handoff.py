@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from adapters.vault.wire import card_profile
 from core.access.model import Principal
 from core.payments.ports import CardProfile
 from core.shared.pagination import Page
 from core.shared.ports import Clock
 from core.vault.cards import CardInput, card_digits
-from core.vault.model import Pan, PaymentMethod, Token
+from core.vault.model import CardDescription, Pan, PaymentMethod, Token
 from core.vault.ports import VaultApi
 
 
@@ -100,16 +101,9 @@ class ProfileHandingVault:
     async def tokenize_card(self, caller: Principal, card: CardInput) -> Token:
         token = await self._vault.tokenize_card(caller, card)
         pan = Pan(card_digits(card.number.reveal()))
-        profile = CardProfile(
-            brand=token.card.brand.value,
-            last4=token.card.last4,
-            iin=pan.bin,
-            fingerprint=token.card.fingerprint,
-            funding=token.card.funding.value,
-            country=token.card.country,
-            test_card=pan.published_test_card,
-        )
-        handed = HandedOff(token.merchant_id, token.livemode, profile)
+        # The very profile DescribeForPayment would answer for this token.
+        described = CardDescription(token.card, pan.bin, pan.published_test_card)
+        handed = HandedOff(token.merchant_id, token.livemode, card_profile(described))
         await self._handoff.put(token.id, handed, expires_at=token.expires_at)
         return token
 
