@@ -176,6 +176,7 @@ def authorize_request(
         merchant_name=r.merchant_name,
         description=r.description,
         require_authentication=r.require_authentication,
+        capture_reference=r.capture_reference,
     )
     if isinstance(r.source, Card):
         message.card.CopyFrom(card_source(r.source))
@@ -263,6 +264,7 @@ def authorization_request_from(message: pb.AuthorizeRequest) -> AuthorizationReq
         merchant_name=message.merchant_name,
         description=message.description,
         require_authentication=message.require_authentication,
+        capture_reference=message.capture_reference,
     )
 
 
@@ -318,6 +320,8 @@ def authorization_result(result: AuthorizationResult) -> pb.AuthorizationResult:
                 qr_code=action.qr_code,
             )
         )
+    if result.capture is not None:
+        message.capture.CopyFrom(operation_result(result.capture))
     return message
 
 
@@ -385,6 +389,7 @@ def authorization_result_from(message: pb.AuthorizationResult) -> AuthorizationR
         authorization_code=message.authorization_code,
         message=message.message,
         next_action=next_action,
+        capture=operation_result_from(message.capture) if message.HasField("capture") else None,
     )
 
 

@@ -192,6 +192,11 @@ class AuthorizationRequest:
     require_authentication: bool = False
     # Where a wallet's or bank's page sends the payer back after they answered.
     return_url: str = ""
+    # Set: a sale. Capture the whole amount in this same message, under this reference,
+    # if the authorization is approved in it (not after a challenge, not PENDING); the
+    # answer's `capture` says whether it was. An acquirer that makes no sales ignores it
+    # and answers an authorization (docs/connectors.md, "a sale").
+    capture_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,9 @@ class AuthorizationResult:
     authorization_code: str = ""  # the issuer's approval code when APPROVED
     message: str = ""  # for humans; never holds a card number
     next_action: NextAction | None = None  # set when REQUIRES_ACTION
+    # A sale's capture, made in the same message as the approval: what a capture call
+    # with the request's capture_reference would have answered. None: not captured.
+    capture: OperationResult | None = None
 
     @property
     def is_final(self) -> bool:
@@ -361,6 +369,10 @@ class Acquirer(Protocol):
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Authorizes once per attempt reference; a repeat returns the recorded result.
 
+        With `request.capture_reference`, an acquirer that makes sales also captures an
+        approval in the same message and answers the capture in `result.capture`, in
+        this answer and in every later lookup; one that does not ignores it.
+
         Raises AcquirerTimeout when the outcome is unknown, AcquirerRejected (and its
         InvalidPaymentDetails) when the request itself is refused.
         """
@@ -374,7 +386,8 @@ class Acquirer(Protocol):
         ...
 
     async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
-        """The attempt as the acquirer knows it now, or None if it never reached it.
+        """The attempt as the acquirer knows it now, or None if it never reached it;
+        with a sale's capture (`capture`) when it made one.
 
         This is how a lost reply is recovered and how a pending action (a UPI collect,
         a PENDING outcome) is polled to completion.

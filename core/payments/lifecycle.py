@@ -13,6 +13,10 @@ Every flow runs the same phases (docs/payments.md):
     transaction locks the intent again, applies the answer (core.payments.settlement)
     and appends the events.
 
+An AUTOMATIC intent's authorization is sent as a sale (the capture reference with it):
+an acquirer that makes sales answers the approval and its capture at once, phase 3
+records both, and the capture's own call is not made.
+
 No answer (a timeout) leaves the attempt in flight: the intent stays PROCESSING and the
 call answers with it. sync_attempt and recover_stuck_attempts ask the acquirer again later
 with the same reference, so nothing is ever authorized or captured twice.
@@ -53,6 +57,7 @@ from core.payments.model import (
     MERCHANT_CANCELLATION_REASONS,
     AttemptStatus,
     CancellationReason,
+    CaptureMethod,
     ErrorCode,
     PaymentAttempt,
     PaymentError,
@@ -285,6 +290,15 @@ class PaymentLifecycle:
             description=intent.description,
             require_authentication=attempt.risk.needs_authentication,
             return_url=intent.return_url,
+            # AUTOMATIC: a sale, captured in the same message by an acquirer that makes
+            # sales, under the reference the capture would have had anyway. The recovery
+            # point is the same: lookup reports the capture with the approval
+            # (docs/connectors.md, "a sale").
+            capture_reference=(
+                attempt.next_capture_reference
+                if intent.capture_method is CaptureMethod.AUTOMATIC
+                else ""
+            ),
         )
         routed = await authorize_along(
             route.candidates,
@@ -639,7 +653,8 @@ class PaymentLifecycle:
         actor: str,
         concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
-        """After an approval with capture_method AUTOMATIC: the capture."""
+        """After an approval with capture_method AUTOMATIC: the capture, unless the
+        authorization was a sale whose answer carried it (then the attempt is CAPTURED)."""
         if attempt.status is AttemptStatus.CAPTURE_PENDING:
             return await self._run_capture(attempt, actor, concludes)
         return intent, attempt

@@ -700,10 +700,16 @@ class PaymentAttempt:
     def begin_capture(self, amount: int, at: datetime) -> None:
         if not 0 < amount <= self.amount_authorized - self.amount_captured:
             raise ValueError(f"cannot capture {amount} of attempt {self.id}")
-        self.captures += 1
         self.amount_to_capture = amount
-        self.capture_reference = f"{self.id}_capture_{self.captures}"
+        self.capture_reference = self.next_capture_reference
+        self.captures += 1
         self.move(AttemptStatus.CAPTURE_PENDING, at)
+
+    @property
+    def next_capture_reference(self) -> str:
+        """The reference of this attempt's next capture: known before it is begun, so an
+        automatic capture can travel with the authorization (a sale)."""
+        return f"{self.id}_capture_{self.captures + 1}"
 
     def captured(self, at: datetime) -> int:
         amount = self.amount_to_capture

@@ -8,7 +8,9 @@ attempt, in any order, and the first one wins.
 
 An answer is an AuthorizationResult / OperationResult, an AcquirerRejected (a definitive
 refusal), NOT_RECEIVED (a lookup said the acquirer never got the attempt), or None: no
-answer at all (a timeout, an unreachable acquirer).
+answer at all (a timeout, an unreachable acquirer). An approval that carries a sale's
+capture (AuthorizationResult.capture) settles the authorization and then that capture,
+in the same transaction, exactly as a capture call's answer would.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.payments.acquirer import (
     AuthorizationOutcome,
     AuthorizationResult,
     InvalidPaymentDetails,
+    OperationKind,
     OperationResult,
     OperationStatus,
     RejectionCode,
@@ -36,6 +39,7 @@ from core.payments.model import (
     RefundStatus,
     Status,
 )
+from core.shared.money import Money
 
 Out = AuthorizationOutcome
 
@@ -163,11 +167,28 @@ def apply_authorization(
         automatic = intent.capture_method.value == "AUTOMATIC"
         attempt.authorize(amount, at, automatic=automatic)
         intent.authorized(amount, policy=policy, actor=actor, at=at)
+        if result.capture is not None and _is_the_sales_capture(attempt, result.capture):
+            apply_capture(
+                intent, attempt, attempt.capture_reference, result.capture, actor=actor, at=at
+            )
         return True
     fail_attempt(
         intent, attempt, outcome_error(result, attempt.payment_method_type), actor=actor, at=at
     )
     return True
+
+
+def _is_the_sales_capture(attempt: PaymentAttempt, capture: OperationResult) -> bool:
+    """Whether a sale's answer captured what the attempt, now CAPTURE_PENDING, is about to
+    capture: its reference and its whole amount. Anything else is left to the capture
+    call, whose reference (the same) makes it idempotent at the acquirer."""
+    return (
+        attempt.status is AttemptStatus.CAPTURE_PENDING
+        and capture.kind is OperationKind.CAPTURE
+        and capture.attempt_reference == attempt.id
+        and capture.reference == attempt.capture_reference
+        and capture.amount == Money(attempt.amount_to_capture, attempt.currency)
+    )
 
 
 def apply_capture(

@@ -11,6 +11,12 @@ force any outcome:
 The raw reply is translated by card_network_transformers (a total table), the books in
 simulation.py keep the acquirer's record by attempt reference.
 
+A sale (an authorization with a capture reference: ISO 8583's 0200 against 0100 + 0220)
+approved in its own message is captured in it too: the handler answers its capture as it
+answers a capture call (so a test can refuse it, or lose the sale's reply by losing the
+capture's), and the capture is booked, listed and disputed like any other. A challenged
+sale is an authorization: the capture lapses.
+
 3-D Secure: a `1A` reply (authentication required) makes the attempt REQUIRES_ACTION with a
 redirect to `{challenge_base_url}/3ds/{attempt_reference}`, the gateway's web role page that
 plays the issuer's challenge and then calls complete_challenge(reference, passed). The card
@@ -228,8 +234,14 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
                     else None
                 ),
             )
+            record = self._records[request.attempt_reference]
+            sale = self._sale_capture(record, request)
+            result = record.result
             self._save(request.attempt_reference)
-        if reply.delivery is Delivery.REPLY_LOST:
+            if sale is not None:
+                self._settle_sale(record, sale.result)
+        lost = reply.delivery is Delivery.REPLY_LOST
+        if lost or (sale is not None and sale.delivery is Delivery.REPLY_LOST):
             raise AcquirerTimeout(request.attempt_reference)
         return result
 

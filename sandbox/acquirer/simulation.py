@@ -79,6 +79,14 @@ class OperationAnswer:
     delivery: Delivery = Delivery.DELIVERED
 
 
+@dataclass(frozen=True)
+class SaleCapture:
+    """The capture a sale made, and what became of the sale's reply on the wire."""
+
+    result: OperationResult
+    delivery: Delivery
+
+
 @dataclass
 class AttemptRecord:
     merchant_id: str
@@ -256,6 +264,41 @@ class SimulatedAcquirer(Generic[RecordT]):
             self._journal.settled(booked)
         if self._on_settled is not None:
             self._on_settled(booked)
+
+    # --- a sale: the capture in the authorization's message ------------------------------
+
+    def _sale_capture(self, record: RecordT, request: AuthorizationRequest) -> SaleCapture | None:
+        """Captures an approval in the authorization's own message when the request asks
+        for a sale (`capture_reference`): the capture goes into the books and into the
+        recorded result, so the same authorize and every lookup answer it. Under the lock,
+        before `_save`; `_settle_sale` after it. None: no sale (not asked, not approved)."""
+        if not request.capture_reference:
+            return None
+        if record.result.outcome is not AuthorizationOutcome.APPROVED:
+            return None
+        answer = self._answer_operation(OperationKind.CAPTURE, record, request.amount)
+        capture = OperationResult(
+            kind=OperationKind.CAPTURE,
+            attempt_reference=request.attempt_reference,
+            reference=request.capture_reference,
+            status=answer.status,
+            amount=request.amount,
+            acquirer_reference=new_reference(f"{self.reference_prefix}_cap"),
+            failure_code=answer.failure_code,
+            acquirer_code=answer.acquirer_code,
+        )
+        record.captures[request.capture_reference] = capture
+        if capture.status is OperationStatus.SUCCEEDED:
+            record.final_capture_done = True
+        record.result = replace(record.result, capture=capture)
+        return SaleCapture(capture, answer.delivery)
+
+    def _settle_sale(self, record: RecordT, capture: OperationResult) -> None:
+        """A sale's successful capture into the settlement file (and the dispute feed), as a
+        capture call's. Under the lock, after `_save`."""
+        if capture.status is OperationStatus.SUCCEEDED:
+            self._book(record, capture)
+            self._on_captured(record, capture)
 
     # --- the settlement file -----------------------------------------------------------
 

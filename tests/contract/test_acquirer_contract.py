@@ -17,6 +17,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import pytest
 from paygate.internal.v1 import acquirer_pb2 as pb
@@ -92,6 +93,9 @@ class Harness:
     # Set: `build` makes the simulator that a real AcquirerSimulatorService hosts as this
     # acquirer, and the subject is a GrpcAcquirer talking to it.
     over_grpc: pb.Acquirer.ValueType | None = None
+    # Makes a sale (authorization and capture in one message) when asked; an acquirer that
+    # does not ignores the capture reference and answers an authorization.
+    sales: bool = False
 
 
 CARD_NETWORK = Harness(
@@ -103,6 +107,7 @@ CARD_NETWORK = Harness(
     foreign=Upi("success@upi"),
     challenges=card("4000002760003184"),
     times_out=card("4000000000000408"),
+    sales=True,
 )
 UPI_SWITCH = Harness(
     name="upi_simulator",
@@ -143,14 +148,21 @@ class Subject:
         return Money(amount, self.harness.currency)
 
     def request(
-        self, source: PaymentSource, reference: str | None = None, amount: int = AMOUNT
+        self,
+        source: PaymentSource,
+        reference: str | None = None,
+        amount: int = AMOUNT,
+        *,
+        sale: bool = False,
     ) -> AuthorizationRequest:
+        attempt_reference = reference or ref()
         return AuthorizationRequest(
-            attempt_reference=reference or ref(),
+            attempt_reference=attempt_reference,
             merchant_id=MERCHANT,
             amount=self.money(amount),
             source=source,
             merchant_name="Contract Shop",
+            capture_reference=f"{attempt_reference}_capture_1" if sale else "",
         )
 
     async def authorized(self, source: PaymentSource | None = None) -> AuthorizationResult:
@@ -345,6 +357,112 @@ async def test_void_cancels_a_pending_action_for_good(subject: Subject) -> None:
 async def test_complete_challenge_without_one_returns_the_final_result(subject: Subject) -> None:
     approved = await subject.authorized()
     assert await subject.acquirer.complete_challenge(approved.attempt_reference, False) == approved
+
+
+# --- a sale: authorization and capture in one message ----------------------------------
+
+
+def needs_sales(subject: Subject) -> None:
+    if not subject.harness.sales:
+        pytest.skip("this acquirer makes no sales: it answers an authorization")
+
+
+async def settled_today(subject: Subject, attempt_reference: str) -> list[str]:
+    settlement_records = getattr(subject.acquirer, "settlement_records")  # noqa: B009
+    day = datetime.now(UTC).date()
+    records = await settlement_records(day)
+    return [r.reference for r in records if r.attempt_reference == attempt_reference]
+
+
+async def test_a_sale_is_approved_and_captured_in_one_message(subject: Subject) -> None:
+    needs_sales(subject)
+    request = subject.request(subject.harness.approves, sale=True)
+    result = await subject.acquirer.authorize(request)
+    assert result.outcome is AuthorizationOutcome.APPROVED
+    capture = result.capture
+    assert capture is not None
+    assert capture.kind is OperationKind.CAPTURE
+    assert capture.status is OperationStatus.SUCCEEDED
+    assert (capture.attempt_reference, capture.reference) == (
+        request.attempt_reference,
+        request.capture_reference,
+    )
+    assert capture.amount == subject.money() and capture.acquirer_reference
+    # Asked again, by lookup or the same sale: the same answer, captured once.
+    assert await subject.acquirer.lookup(request.attempt_reference) == result
+    assert await subject.acquirer.authorize(request) == result
+    assert await settled_today(subject, request.attempt_reference) == [request.capture_reference]
+    # The capture is in the books like any other: the same reference answers it again,
+    # another one finds it captured, and it can be refunded.
+    again = subject.capture(request.attempt_reference, AMOUNT, request.capture_reference)
+    assert await subject.acquirer.capture(replace(again, final=True)) == capture
+    await rejected(
+        subject.acquirer.capture(subject.capture(request.attempt_reference, 1, final=True)),
+        RejectionCode.ALREADY_CAPTURED,
+    )
+    await rejected(
+        subject.acquirer.void(VoidRequest(request.attempt_reference, MERCHANT)),
+        RejectionCode.ALREADY_CAPTURED,
+    )
+    refund = await subject.acquirer.refund(subject.refund(request.attempt_reference, AMOUNT))
+    assert refund.status is OperationStatus.SUCCEEDED
+
+
+async def test_a_declined_sale_captures_nothing(subject: Subject) -> None:
+    needs_sales(subject)
+    request = subject.request(subject.harness.declines, sale=True)
+    result = await subject.acquirer.authorize(request)
+    assert result.outcome is AuthorizationOutcome.DECLINED and result.capture is None
+    assert await settled_today(subject, request.attempt_reference) == []
+    await rejected(
+        subject.acquirer.capture(
+            subject.capture(request.attempt_reference, AMOUNT, request.capture_reference)
+        ),
+        RejectionCode.NOT_AUTHORIZED,
+    )
+
+
+async def test_a_sale_whose_reply_is_lost_is_found_captured(subject: Subject) -> None:
+    needs_sales(subject)
+    if subject.harness.times_out is None:
+        pytest.skip("no test source times out on this acquirer")
+    request = subject.request(subject.harness.times_out, sale=True)
+    with pytest.raises(AcquirerTimeout):
+        await subject.acquirer.authorize(request)
+    found = await subject.acquirer.lookup(request.attempt_reference)
+    assert found is not None and found.outcome is AuthorizationOutcome.APPROVED
+    assert found.capture is not None
+    assert found.capture.status is OperationStatus.SUCCEEDED
+    assert found.capture.reference == request.capture_reference
+    assert await settled_today(subject, request.attempt_reference) == [request.capture_reference]
+
+
+async def test_a_challenged_sale_is_an_authorization(subject: Subject) -> None:
+    """Not approved in its own message: the capture lapses, the caller captures."""
+    needs_sales(subject)
+    if subject.harness.challenges is None:
+        pytest.skip("no challenge flow on this acquirer")
+    request = subject.request(subject.harness.challenges, sale=True)
+    pending = await subject.acquirer.authorize(request)
+    assert pending.outcome is AuthorizationOutcome.REQUIRES_ACTION and pending.capture is None
+    approved = await subject.acquirer.complete_challenge(request.attempt_reference, True)
+    assert approved.outcome is AuthorizationOutcome.APPROVED and approved.capture is None
+    assert await settled_today(subject, request.attempt_reference) == []
+    capture = await subject.acquirer.capture(
+        subject.capture(request.attempt_reference, AMOUNT, request.capture_reference, final=True)
+    )
+    assert capture.status is OperationStatus.SUCCEEDED
+
+
+async def test_an_acquirer_without_sales_answers_an_authorization(subject: Subject) -> None:
+    if subject.harness.sales:
+        pytest.skip("this acquirer makes sales")
+    request = subject.request(subject.harness.approves, sale=True)
+    result = await subject.harness.settle(
+        subject.acquirer, await subject.acquirer.authorize(request)
+    )
+    assert result.outcome is AuthorizationOutcome.APPROVED and result.capture is None
+    assert await settled_today(subject, request.attempt_reference) == []
 
 
 # --- capture, refund, void -------------------------------------------------------------

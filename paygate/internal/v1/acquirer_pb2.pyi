@@ -190,6 +190,7 @@ class AuthorizeRequest(_message.Message):
     MERCHANT_NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     REQUIRE_AUTHENTICATION_FIELD_NUMBER: _builtins.int
+    CAPTURE_REFERENCE_FIELD_NUMBER: _builtins.int
     acquirer: Global___Acquirer.ValueType
     attempt_reference: _builtins.str
     """Our attempt id (`pa_...`): the idempotency key at the acquirer."""
@@ -200,6 +201,11 @@ class AuthorizeRequest(_message.Message):
     require_authentication: _builtins.bool
     """The gateway asks for 3-D Secure whatever the issuer would do (its risk engine
     put the payment in the review band). Cards only.
+    """
+    capture_reference: _builtins.str
+    """Set: a sale. Capture the whole amount in this same message under this reference
+    (the idempotency key of the capture) if the authorization is approved in it; the
+    answer's `capture` says whether it was. An acquirer that makes no sales ignores it.
     """
     @_builtins.property
     def amount(self) -> Global___Money: ...
@@ -222,10 +228,11 @@ class AuthorizeRequest(_message.Message):
         merchant_name: _builtins.str = ...,
         description: _builtins.str = ...,
         require_authentication: _builtins.bool = ...,
+        capture_reference: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "card", b"card", "card_reference", b"card_reference", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "card", b"card", "card_reference", b"card_reference", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "require_authentication", b"require_authentication", "source", b"source", "upi", b"upi"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquirer", b"acquirer", "amount", b"amount", "attempt_reference", b"attempt_reference", "capture_reference", b"capture_reference", "card", b"card", "card_reference", b"card_reference", "description", b"description", "merchant_id", b"merchant_id", "merchant_name", b"merchant_name", "require_authentication", b"require_authentication", "source", b"source", "upi", b"upi"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["card", "upi", "card_reference"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
@@ -507,6 +514,7 @@ class AuthorizationResult(_message.Message):
     AUTHORIZATION_CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     NEXT_ACTION_FIELD_NUMBER: _builtins.int
+    CAPTURE_FIELD_NUMBER: _builtins.int
     attempt_reference: _builtins.str
     outcome: Global___AuthorizationResult.Outcome.ValueType
     acquirer_reference: _builtins.str
@@ -527,6 +535,13 @@ class AuthorizationResult(_message.Message):
     def next_action(self) -> Global___NextAction:
         """Set when REQUIRES_ACTION."""
 
+    @_builtins.property
+    def capture(self) -> Global___OperationResult:
+        """A sale's capture, made in the same message as the approval (Authorize with a
+        `capture_reference`), as Capture with that reference answers it; also in Lookup.
+        Unset: nothing was captured with the authorization.
+        """
+
     def __init__(
         self,
         *,
@@ -539,10 +554,11 @@ class AuthorizationResult(_message.Message):
         authorization_code: _builtins.str = ...,
         message: _builtins.str = ...,
         next_action: Global___NextAction | None = ...,
+        capture: Global___OperationResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_decline_code", b"_decline_code", "amount", b"amount", "decline_code", b"decline_code", "next_action", b"next_action"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_decline_code", b"_decline_code", "amount", b"amount", "capture", b"capture", "decline_code", b"decline_code", "next_action", b"next_action"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_decline_code", b"_decline_code", "acquirer_code", b"acquirer_code", "acquirer_reference", b"acquirer_reference", "amount", b"amount", "attempt_reference", b"attempt_reference", "authorization_code", b"authorization_code", "decline_code", b"decline_code", "message", b"message", "next_action", b"next_action", "outcome", b"outcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_decline_code", b"_decline_code", "acquirer_code", b"acquirer_code", "acquirer_reference", b"acquirer_reference", "amount", b"amount", "attempt_reference", b"attempt_reference", "authorization_code", b"authorization_code", "capture", b"capture", "decline_code", b"decline_code", "message", b"message", "next_action", b"next_action", "outcome", b"outcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__decline_code: _TypeAlias = _typing.Literal["decline_code"]  # noqa: Y015
     _WhichOneofArgType__decline_code: _TypeAlias = _typing.Literal["_decline_code", b"_decline_code"]  # noqa: Y015

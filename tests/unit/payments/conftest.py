@@ -19,6 +19,7 @@ from core.payments.refunds import Refunds
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.payments.zone import CardholderDataZone, ZoneCards
 from core.risk.engine import RiskEngine
+from core.unit_of_work import Bookkeeping
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
 from sandbox.acquirer.card_network_simulator import NetworkHandler, default_handler
 from tests.fakes import FixedClock, SequentialIds
@@ -106,6 +107,7 @@ def build_world(
     backup: Acquirer | None = None,
     breakers: Breakers | None = None,
     by_method: dict[str, Acquirer] | None = None,
+    books: Bookkeeping | None = None,
 ) -> World:
     """With `backup`, cards route to card_network first and fail over to it ("backup");
     `by_method` adds an acquirer per payment method type, named after it."""
@@ -144,6 +146,7 @@ def build_world(
             policy=policy or PaymentPolicy(),
             risk=risk,
             breakers=breakers,
+            books=books,
         ),
         refunds=Refunds(uow, ids, clock, acquirers=router),
     )

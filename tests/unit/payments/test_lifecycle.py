@@ -500,7 +500,9 @@ async def test_a_lost_capture_reply_is_recovered_without_capturing_twice() -> No
         return default_handler(request)
 
     world = build_world(handler=lose_capture_reply)
-    intent = await world.paid(5000)
+    # A capture call's reply (an automatic capture is a sale at this acquirer: test_sale.py)
+    authorized = await world.paid(5000, manual=True)
+    intent = await world.payments.capture(secret_key(), authorized.id)
     assert intent.status is Status.PROCESSING  # authorized; the capture's reply was lost
     [attempt] = await attempts_of(world, intent.id)
     assert attempt.status is AttemptStatus.CAPTURE_PENDING

@@ -338,6 +338,15 @@ class AuthorizationResult(betterproto2.Message):
     Set when REQUIRES_ACTION.
     """
 
+    capture: "OperationResult | None" = betterproto2.field(
+        10, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    A sale's capture, made in the same message as the approval (Authorize with a
+    `capture_reference`), as Capture with that reference answers it; also in Lookup.
+    Unset: nothing was captured with the authorization.
+    """
+
 
 default_message_pool.register_message(
     "paygate.internal.v1", "AuthorizationResult", AuthorizationResult
@@ -391,6 +400,13 @@ class AuthorizeRequest(betterproto2.Message):
     """
     The gateway asks for 3-D Secure whatever the issuer would do (its risk engine
     put the payment in the review band). Cards only.
+    """
+
+    capture_reference: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+    """
+    Set: a sale. Capture the whole amount in this same message under this reference
+    (the idempotency key of the capture) if the authorization is approved in it; the
+    answer's `capture` says whether it was. An acquirer that makes no sales ignores it.
     """
 
 
