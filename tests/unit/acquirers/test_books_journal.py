@@ -5,6 +5,7 @@ settlement lines, disputes) and never writes a card number."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,25 @@ async def test_a_pending_challenge_survives_a_restart_without_the_card_on_disk(
     journal = (tmp_path / "card_network.jsonl").read_text()
     assert "4000002760003184" not in journal
     assert '"cvc"' not in journal and '"number"' not in journal
+
+
+async def test_a_sale_survives_a_restart_captured_once(tmp_path: Path, clock: FixedClock) -> None:
+    request = card_request("4000000000000259")  # approved, disputed after its capture
+    sale = replace(request, capture_reference=f"{request.attempt_reference}_capture_1")
+    made = await network(tmp_path, clock).authorize(sale)
+    assert made.capture is not None and made.capture.status is OperationStatus.SUCCEEDED
+
+    after = network(tmp_path, clock)
+    assert await after.lookup(request.attempt_reference) == made
+    assert await after.authorize(sale) == made  # the same sale again: captured once
+    again = CaptureRequest(
+        request.attempt_reference, sale.capture_reference, MERCHANT, Money(5000, "EUR")
+    )
+    assert await after.capture(again) == made.capture
+    lines = await after.settlement_records(clock.now().date())
+    assert [(r.reference, r.amount.amount) for r in lines] == [(sale.capture_reference, 5000)]
+    [dispute] = await after.disputes_since(0)
+    assert dispute.capture_reference == sale.capture_reference
 
 
 async def test_disputes_are_kept(tmp_path: Path, clock: FixedClock) -> None:
