@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
 from core.events.outbox import payment_event_types
-from core.payments.acquirer import AcquirerUnavailable, AuthorizationOutcome, AuthorizationResult
+from core.payments.acquirer import (
+    AcquirerUnavailable,
+    AuthorizationOutcome,
+    AuthorizationResult,
+    OperationStatus,
+)
 from core.payments.model import EventKind, PaymentEvent, Status
 from servers.bootstrap.acquirers import acquirer_clients
 from servers.cli.ledger import AcquirerRole, run_reconcile
@@ -163,6 +168,12 @@ async def acquirer_books(gateway: Gateway, connection: AsyncConnection) -> tuple
             approved[attempt.payment_intent_id] += 1
             if attempt.status in ("FAILED", "PROCESSING"):
                 problems.append(f"attempt {attempt.id} approved at the acquirer, {attempt.status}")
+            sale = known.capture  # captured in the authorization's message: recorded so
+            sold = sale is not None and sale.status is OperationStatus.SUCCEEDED
+            if sold and attempt.status != "CAPTURED":
+                problems.append(
+                    f"attempt {attempt.id} captured by a sale at the acquirer, {attempt.status}"
+                )
     finally:
         await clients.aclose()
     problems += [

@@ -175,7 +175,7 @@ async def test_a_sale_records_what_authorize_then_capture_records() -> None:
                 attempt.amount_captured,
                 attempt.capture_reference.removeprefix(attempt.id),
                 [(e.kind, e.from_status, e.to_status, e.amount, e.actor) for e in events],
-                [seen[:4] + (seen[4].removeprefix(attempt.id),) for seen in s.books.seen],
+                [(*seen[:4], seen[4].removeprefix(attempt.id)) for seen in s.books.seen],
                 [r.reference.removeprefix(attempt.id) for r in s.spy.network.settlement],
             )
         )
@@ -288,7 +288,8 @@ async def test_a_lost_sale_answer_is_recovered_authorized_and_captured_once() ->
     world.clock.advance(minutes=10)
     assert await world.payments.recover_stuck_attempts(MINUTE) == []
     succeeded = [seen for seen in s.books.seen if seen[2] == "SUCCEEDED"]
-    assert succeeded == [("STATUS_CHANGED", "PROCESSING", "SUCCEEDED", 5000, f"{attempt.id}_capture_1")]
+    capture_reference = f"{attempt.id}_capture_1"
+    assert succeeded == [("STATUS_CHANGED", "PROCESSING", "SUCCEEDED", 5000, capture_reference)]
     await close(s)
 
 
