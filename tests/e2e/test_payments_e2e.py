@@ -375,7 +375,13 @@ async def test_failing_cards(
 async def test_timeout_card_stays_processing(
     rest: httpx.AsyncClient, grpc_stubs: Grpc, gateway: Gateway, transport: str
 ) -> None:
-    outcome = await confirm_card(transport, rest, grpc_stubs, gateway, TIMEOUT_CARD)
+    # MANUAL: an automatic one is a sale, captured at the acquirer (and in its settlement
+    # file) until recovery records it, after this session's reconciliation of the day
+    # (test_ledger_e2e.py) has run. Its lost answer is tests/unit/payments/test_sale.py's
+    # and tests/faults/test_split_vault_faults.py's.
+    outcome = await confirm_card(
+        transport, rest, grpc_stubs, gateway, TIMEOUT_CARD, capture_method="MANUAL"
+    )
     # The outcome is unknown: answered 200 with the intent PROCESSING, never a decline.
     assert (outcome.status, outcome.error_code) == ("PROCESSING", "")
     assert outcome.intent is not None
