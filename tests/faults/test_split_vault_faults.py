@@ -240,7 +240,7 @@ async def test_a_zone_call_whose_answer_was_lost_is_settled_by_recovery(
         else:
             assert await eventually(settled) == "SUCCEEDED"
             got = await http.get(f"/v1/payment_intents/{intent_id}", headers=sk)
-            assert got.json()["amount_received"] == 4100, got.text
+            assert got.json()["amount_received"] == "4100", got.text
     outcomes, entries = await payments_of(gateway, intent_id)
     assert outcomes == ["APPROVED"]
     print(f"\nanswer lost in the zone ({capture_method}): attempts at the acquirer {outcomes}, "
