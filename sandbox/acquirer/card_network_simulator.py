@@ -239,7 +239,7 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
             result = record.result
             self._save(request.attempt_reference)
             if sale is not None:
-                self._settle_sale(record, sale.result)
+                self._settle_capture(record, sale.result)
         lost = reply.delivery is Delivery.REPLY_LOST
         if lost or (sale is not None and sale.delivery is Delivery.REPLY_LOST):
             raise AcquirerTimeout(request.attempt_reference)

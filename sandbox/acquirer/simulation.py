@@ -271,13 +271,29 @@ class SimulatedAcquirer(Generic[RecordT]):
         """Captures an approval in the authorization's own message when the request asks
         for a sale (`capture_reference`): the capture goes into the books and into the
         recorded result, so the same authorize and every lookup answer it. Under the lock,
-        before `_save`; `_settle_sale` after it. None: no sale (not asked, not approved)."""
+        before `_save`; `_settle_capture` after it. None: no sale (not asked, not approved)."""
         if not request.capture_reference:
             return None
         if record.result.outcome is not AuthorizationOutcome.APPROVED:
             return None
         answer = self._answer_operation(OperationKind.CAPTURE, record, request.amount)
-        capture = OperationResult(
+        wanted = CaptureRequest(
+            request.attempt_reference,
+            request.capture_reference,
+            request.merchant_id,
+            request.amount,
+            final=True,
+        )
+        capture = self._capture_recorded(record, wanted, answer)
+        record.result = replace(record.result, capture=capture)
+        return SaleCapture(capture, answer.delivery)
+
+    def _capture_recorded(
+        self, record: RecordT, request: CaptureRequest, answer: OperationAnswer
+    ) -> OperationResult:
+        """A capture (a call's or a sale's) as the network answered it, in the books.
+        Under the lock, before `_save`."""
+        result = OperationResult(
             kind=OperationKind.CAPTURE,
             attempt_reference=request.attempt_reference,
             reference=request.capture_reference,
@@ -287,15 +303,14 @@ class SimulatedAcquirer(Generic[RecordT]):
             failure_code=answer.failure_code,
             acquirer_code=answer.acquirer_code,
         )
-        record.captures[request.capture_reference] = capture
-        if capture.status is OperationStatus.SUCCEEDED:
-            record.final_capture_done = True
-        record.result = replace(record.result, capture=capture)
-        return SaleCapture(capture, answer.delivery)
+        record.captures[request.capture_reference] = result
+        if result.status is OperationStatus.SUCCEEDED:
+            record.final_capture_done = request.final
+        return result
 
-    def _settle_sale(self, record: RecordT, capture: OperationResult) -> None:
-        """A sale's successful capture into the settlement file (and the dispute feed), as a
-        capture call's. Under the lock, after `_save`."""
+    def _settle_capture(self, record: RecordT, capture: OperationResult) -> None:
+        """A successful capture (a call's or a sale's) into the settlement file and the
+        dispute feed. Under the lock, after `_save`."""
         if capture.status is OperationStatus.SUCCEEDED:
             self._book(record, capture)
             self._on_captured(record, capture)
@@ -349,23 +364,9 @@ class SimulatedAcquirer(Generic[RecordT]):
             answer = self._answer_operation(OperationKind.CAPTURE, record, request.amount)
             if answer.delivery is Delivery.REQUEST_LOST:
                 raise AcquirerTimeout(request.capture_reference)
-            result = OperationResult(
-                kind=OperationKind.CAPTURE,
-                attempt_reference=request.attempt_reference,
-                reference=request.capture_reference,
-                status=answer.status,
-                amount=request.amount,
-                acquirer_reference=new_reference(f"{self.reference_prefix}_cap"),
-                failure_code=answer.failure_code,
-                acquirer_code=answer.acquirer_code,
-            )
-            record.captures[request.capture_reference] = result
-            if result.status is OperationStatus.SUCCEEDED:
-                record.final_capture_done = request.final
+            result = self._capture_recorded(record, request, answer)
             self._save(request.attempt_reference)
-            if result.status is OperationStatus.SUCCEEDED:
-                self._book(record, result)
-                self._on_captured(record, result)
+            self._settle_capture(record, result)
         if answer.delivery is Delivery.REPLY_LOST:
             raise AcquirerTimeout(request.capture_reference)
         return result
