@@ -108,6 +108,9 @@ class KeyFeed(KeyChanges, Protocol):
     """A KeyChanges adapter, which a process that authenticates API keys starts (the
     roles' authenticating()) and closes when it shuts down."""
 
+    @property
+    def listening(self) -> bool: ...
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...

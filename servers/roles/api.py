@@ -343,8 +343,10 @@ async def authenticating(app: App, *, follow_changes: bool = True) -> AsyncItera
     other processes (which listens in the background; until it does, and whenever it is
     down, a cached key is trusted for up to KEY_CACHE_TTL), and the usage counts'
     flush, once more on the way out for what the last calls counted."""
-    if follow_changes and app.key_changes is not None:
-        await app.key_changes.start()
+    feed = app.key_changes
+    if follow_changes and feed is not None:
+        await feed.start()
+        app.metrics.watch_key_changes(lambda: feed.listening)
     usage = asyncio.create_task(flush_usage_every(app))
     try:
         yield
