@@ -20,11 +20,11 @@ from sqlalchemy.engine import make_url
 from adapters.sql.key_changes import PostgresKeyChanges
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
-from core.access.model import Principal
 from core.access.roles import Role
 from core.access.use_cases import ApiKeys, IssuedKey, SeededMerchant
 from core.shared.errors import PermissionDenied, Unauthenticated
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from tests.fakes import admin_of
 from tests.fakes.key_changes import MemoryKeyChanges
 from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
@@ -117,16 +117,9 @@ async def refused_soon(process: Process, key: IssuedKey, origin: str = "") -> bo
     return False
 
 
-@pytest.fixture(params=["memory", "postgres"])
-def backend(request: pytest.FixtureRequest) -> UnitOfWorkFactory:
-    name = "memory_uow_factory" if request.param == "memory" else "uow_factory"
-    factory: UnitOfWorkFactory = request.getfixturevalue(name)
-    return factory
-
-
 @pytest.fixture
-async def cluster(backend: UnitOfWorkFactory, database_url: str) -> AsyncIterator[Cluster]:
-    cluster = Cluster(backend, database_url)
+async def cluster(any_uow_factory: UnitOfWorkFactory, database_url: str) -> AsyncIterator[Cluster]:
+    cluster = Cluster(any_uow_factory, database_url)
     try:
         yield cluster
     finally:
@@ -140,23 +133,14 @@ async def seeded(cluster: Cluster) -> SeededMerchant:
     return await ApiKeys(cluster.uow, RandomIds(), SystemClock()).seed_merchant("Two Processes")
 
 
-def admin(seeded: SeededMerchant) -> Principal:
-    return Principal(
-        merchant_id=seeded.merchant.id,
-        livemode=False,
-        actor=seeded.secret_key.key.id,
-        role=Role.ADMIN,
-    )
-
-
 async def test_a_key_revoked_through_one_process_is_refused_by_the_other(
     cluster: Cluster, seeded: SeededMerchant
 ) -> None:
     one, other = await cluster.process(), await cluster.process()
-    key = await one.keys.create(admin(seeded), seeded.secret_key.key.type, Role.DEVELOPER)
+    key = await one.keys.create(admin_of(seeded), seeded.secret_key.key.type, Role.DEVELOPER)
     assert await one.admits(key) and await other.admits(key)  # cached on both
 
-    await one.keys.revoke(admin(seeded), key.key.id)
+    await one.keys.revoke(admin_of(seeded), key.key.id)
 
     assert not await one.admits(key)  # at once where it was revoked
     assert await refused_soon(other, key)  # told; its cache time is an hour
@@ -168,15 +152,15 @@ async def test_changed_ranges_and_a_roll_are_read_again_by_the_other(
     cluster: Cluster, seeded: SeededMerchant
 ) -> None:
     one, other = await cluster.process(), await cluster.process()
-    key = await one.keys.create(admin(seeded), seeded.secret_key.key.type, Role.DEVELOPER)
+    key = await one.keys.create(admin_of(seeded), seeded.secret_key.key.type, Role.DEVELOPER)
     assert await other.admits(key, "203.0.113.5")
 
-    await one.keys.set_allowed_ips(admin(seeded), key.key.id, ["10.0.0.0/8"])
+    await one.keys.set_allowed_ips(admin_of(seeded), key.key.id, ["10.0.0.0/8"])
     assert await refused_soon(other, key, "203.0.113.5")
     assert await other.admits(key, "10.1.2.3")
 
     reads = other.reads.opened
-    await one.keys.roll(admin(seeded), key.key.id, grace=HOUR)  # still works for an hour
+    await one.keys.roll(admin_of(seeded), key.key.id, grace=HOUR)  # still works for an hour
     assert await eventually(lambda: other.told.count(key.key.lookup) == 2)
     assert await other.admits(key, "10.1.2.3")
     assert other.reads.opened == reads + 1  # read again: it now carries its expiry
@@ -194,7 +178,7 @@ async def test_the_usage_flush_and_a_rolled_back_change_tell_nothing(
     async with cluster.uow() as uow:
         await uow.api_keys.revoke(seeded.merchant.id, used.key.id, seeded.merchant.created)
     # Notifications arrive in commit order: once the sentinel's has, any earlier one has.
-    await one.keys.revoke(admin(seeded), sentinel.key.id)
+    await one.keys.revoke(admin_of(seeded), sentinel.key.id)
     assert await eventually(lambda: sentinel.key.lookup in other.told)
 
     assert other.told == [sentinel.key.lookup]
@@ -216,7 +200,7 @@ async def test_a_lost_feed_forgets_every_key_and_listens_again(
 
     await cluster.listening(other.feed)
     assert await other.admits(seeded.secret_key)
-    await one.keys.revoke(admin(seeded), seeded.secret_key.key.id)
+    await one.keys.revoke(admin_of(seeded), seeded.secret_key.key.id)
     assert await refused_soon(other, seeded.secret_key)
 
 
