@@ -4,6 +4,7 @@ told after it, the usage counts are not; and back down, triggers and function go
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -78,3 +79,23 @@ async def test_up_tells_key_changes_but_not_usage_and_down_removes_it(
     await _to(db, "head")
     assert await _rows(db, _TRIGGERS) == [(2,)]
     assert await _told(db, url, "DELETE FROM api_keys") == ["sk_test_m19m19m1"]
+
+
+async def test_the_trigger_compares_every_column_but_the_usage_counts(
+    engine: tuple[AsyncEngine, str],
+) -> None:
+    """A column added to api_keys is read by authentication until shown otherwise: it
+    needs a migration that adds it to the trigger's comparison (or to the usage counts
+    here)."""
+    db, _ = engine
+    await _to(db, "head")
+    [(definition,)] = await _rows(
+        db, "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'api_keys_notify_update'"
+    )
+    columns = await _rows(
+        db, "SELECT column_name FROM information_schema.columns WHERE table_name = 'api_keys'"
+    )
+    compared = {name for (name,) in columns} - {"usage_count", "last_used_at"}
+    assert isinstance(definition, str)
+    named = set(re.findall(r"\bold\.(\w+)", definition.lower()))
+    assert named == compared
