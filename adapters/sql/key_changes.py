@@ -51,6 +51,8 @@ class PostgresKeyChanges:
         )
         self._retry_first, self._retry_max = retry_first, retry_max
         self._down = asyncio.Event()
+        self._tried = asyncio.Event()  # the first attempt to listen is over
+        self._connect_timeout = connect_timeout
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -61,9 +63,14 @@ class PostgresKeyChanges:
         self._followers.append((changed, missed))
 
     async def start(self) -> None:
-        """Begins listening in the background (returns at once; idempotent)."""
+        """Begins listening, and keeps at it in the background. Returns once the first
+        attempt has connected or failed (at most the connect timeout): a process that
+        starts with its database up serves listening, one that cannot reach it does not
+        wait for it. Idempotent."""
         if self._task is None:
             self._task = asyncio.create_task(self._keep_listening(), name="key-changes")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._tried.wait(), self._connect_timeout + 1)
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -78,6 +85,7 @@ class PostgresKeyChanges:
             try:
                 await self._listener.connect()
             except Exception as error:  # unreachable, refused, or anything else: retry
+                self._tried.set()
                 log.warning(
                     "cannot listen for API key changes (keys are trusted for up to their "
                     "cache time): %s; trying again in %.1f s",
@@ -90,6 +98,7 @@ class PostgresKeyChanges:
             delay = self._retry_first
             # Listening from now on: a change committed before may not have been told.
             self._missed()
+            self._tried.set()
             await self._down.wait()
             self._down.clear()
 
