@@ -6,8 +6,9 @@ three operations of docs/performance.md ("CPU per payment, by profile"): N full 
 payments (token, create, confirm with automatic capture, each with its Idempotency-Key),
 4N GETs of an intent and 2N creates, over REST through Envoy from `--clients` threads,
 with the merchant's rate limits raised. It prints each child's CPU ms per operation, the
-launcher's (its thread in this process: it relays the children's output) and the database's transactions per operation; `--profile DIR` records the API process with
-py-spy during the payments (DIR/payment.txt, collapsed stacks, for `python -m
+launcher's (its thread in this process: it relays the children's output) and the
+database's transactions per operation; `--profile DIR` records the API process with py-spy
+during the payments (DIR/payment.txt, collapsed stacks, for `python -m
 tests.bench.profile_top`). The five-payment mix per topology is tests/bench/payment_cpu.py.
 """
 
