@@ -92,7 +92,8 @@ class DirectLines:
     whole lines of at most ATOMIC_WRITE bytes, so the lines of the processes sharing that
     output never cut into each other. A longer line, or every line once a write has
     failed, goes to `fallback` (stdout: the launcher's pipe, which tags it); so does
-    anything that is not a JSON object, which the launcher wraps into one."""
+    anything that is not a JSON object, which the launcher wraps into one. Such a line
+    may reach the output after the short lines of its batch."""
 
     def __init__(self, fd: int, proc: str, fallback: Callable[[list[str]], None]) -> None:
         self._fd = fd
