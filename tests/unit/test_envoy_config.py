@@ -533,19 +533,28 @@ def _acts(route: dict[str, Any] | None) -> str:
     return json.dumps(route and {k: v for k, v in route.items() if k != "match"}, sort_keys=True)
 
 
-@pytest.mark.parametrize("stripe", [False, True])
+@pytest.mark.parametrize(
+    ("stripe", "edge_limits"), [(False, ""), (True, ""), (True, "payments_create=150,default=9")]
+)
 def test_merging_routes_changes_no_requests_answer(
-    stripe: bool, monkeypatch: pytest.MonkeyPatch
+    stripe: bool, edge_limits: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Merged, the REST routes answer every request as the route per path did: the same
-    405 and Allow, the same 401, the same upstream and filters, for every documented path
-    and method, near misses, unknown paths and gRPC paths (after the transcoder)."""
+    405 and Allow, the same 401, the same upstream and filters (edge limits included), for
+    every documented path and method, near misses, unknown paths and gRPC paths (after the
+    transcoder)."""
     api = envoy_config.read_descriptor(envoy_config.descriptor_path())
-    settings = replace(SETTINGS, stripe_port=4300 if stripe else 0)
-    merged = envoy_config._rest_routes(api, settings)
+    settings = replace(SETTINGS, stripe_port=4300 if stripe else 0, envoy_max_rps=edge_limits)
+
+    def routes() -> list[dict[str, Any]]:
+        return envoy_config._with_edge_limits(
+            api, settings, envoy_config._rest_routes(api, settings)
+        )
+
+    merged = routes()
     monkeypatch.setattr(envoy_config, "merged", lambda routes: routes)
-    each = envoy_config._rest_routes(api, settings)
-    assert len(merged) < len(each) / 3
+    each = routes()
+    assert len(each) - len(merged) > 90  # the edge limits' routes (one per method) stay
     for method, path, headers in _requests(api):
         assert _acts(first_match(merged, method, path, headers)) == _acts(
             first_match(each, method, path, headers)
