@@ -536,6 +536,9 @@ def _one_of(verbs: set[str]) -> dict[str, Any]:
     return {"safe_regex": {"regex": "|".join(sorted(verbs))}}
 
 
+_SEGMENT = "[^/]+"  # what path_regex makes of a template's variable
+
+
 def _segments(regex: str) -> list[str] | None:
     """The segments of a path_regex: a literal, or _SEGMENT for a template's variable;
     None for any other regex."""
@@ -546,9 +549,6 @@ def _segments(regex: str) -> list[str] | None:
         if segment != "\0" and (not segment or re.escape(_unescape(segment)) != segment):
             return None
     return [_SEGMENT if segment == "\0" else segment for segment in segments]
-
-
-_SEGMENT = "[^/]+"
 
 
 def _unescape(escaped: str) -> str:
@@ -572,7 +572,8 @@ def merged(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     clears the route cache), so that is one match instead of one per path.
 
     The first route a request matches is still the one that answers it: a route joins an
-    earlier one only when no route in between (acting otherwise) matches any of its paths.
+    earlier one only when no route in between (acting otherwise) can match any of its
+    paths; a route that does not match by a path regex is never passed.
     """
     groups: list[tuple[str, list[str], dict[str, Any]]] = []  # (how it acts, regexes, route)
     for route in routes:
@@ -585,7 +586,8 @@ def merged(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if groups[i][0] == acts:
                     target = i
                     break
-                if any(_overlap(regex, other) for other in groups[i][1]):
+                # A route of another kind (a prefix, a path) is passed by none.
+                if not groups[i][1] or any(_overlap(regex, other) for other in groups[i][1]):
                     break
         if target is None:
             groups.append((acts, [regex] if regex is not None else [], route))

@@ -574,5 +574,7 @@ def test_routes_are_merged_only_past_routes_that_cannot_match_their_paths() -> N
     assert len(envoy_config.merged([route(a, 405), route(b, 401), route(b, 405)])) == 3
     assert len(envoy_config.merged([route(a, 405), route(c, 401), route(b, 405)])) == 2
     assert len(envoy_config.merged([route(a, 405), route("^/v1/.*$", 401), route(c, 405)])) == 3
+    prefix = {"match": {"prefix": "/v1/other/"}, "direct_response": {"status": 404}}
+    assert len(envoy_config.merged([route(a, 405), prefix, route(c, 405)])) == 3
     together = envoy_config.merged([route(a, 405), route(c, 405)])
     assert together[0]["match"]["safe_regex"]["regex"] == ("^(?:/v1/things/[^/]+|/v1/other/[^/]+)$")
