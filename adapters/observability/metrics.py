@@ -263,6 +263,17 @@ class Metrics:
         """The connection pool `name` (payments, vault), read when Prometheus scrapes."""
         self.registry.register(_PoolCollector(name, stats))
 
+    def watch_key_changes(self, listening: Callable[[], bool]) -> None:
+        """The API key change feed of a process that authenticates keys (only those have
+        the gauge), read when Prometheus scrapes."""
+        gauge = Gauge(
+            "paygate_key_changes_listening",
+            "1 while the process listens for API key changes; 0: a key changed elsewhere is"
+            " trusted here for up to KEY_CACHE_TTL (5 s)",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: 1.0 if listening() else 0.0)
+
 
 class RpcRecorder:
     """Observes one method's calls into the RPC histogram, by status code."""

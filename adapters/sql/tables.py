@@ -94,6 +94,9 @@ merchant_profiles = Table(
     ),
 )
 
+# 0019_api_key_changes: every change but the usage counts (usage_count, last_used_at) and
+# every deletion sends NOTIFY api_key_changed with the key's lookup (API_KEY_CHANGED_CHANNEL),
+# delivered at commit: adapters/sql/key_changes.py listens.
 api_keys = Table(
     "api_keys",
     metadata,
@@ -1047,3 +1050,6 @@ APPEND_ONLY_TABLES = (
 # The NOTIFY channel of payment_events' insert trigger (0006_watch); the payload is the
 # payment intent's id.
 INTENT_CHANGED_CHANNEL = "payment_intent_changed"
+# The NOTIFY channel of api_keys' trigger (0019_api_key_changes); the payload is the key's
+# lookup (its clear prefix).
+API_KEY_CHANGED_CHANNEL = "api_key_changed"

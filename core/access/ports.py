@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -247,4 +247,26 @@ class RateLimiter(Protocol):
         Atomic where the counters live (one Lua script in Redis), so several API
         processes sharing them let through exactly `limit` calls, never more.
         """
+        ...
+
+
+# --- change notification -----------------------------------------------------------------
+
+
+class KeyChanges(Protocol):
+    """Tells a process which API keys were changed by any process: revoked, rolled (its
+    expiry set), its allowed_ips or role changed, deleted. Not the usage counts that
+    flush_usage writes. A change is told after it commits, by the key's lookup (the clear
+    prefix; never the key or its digest).
+
+    A feed that is down tells nothing: when it begins (or begins again) to listen, and
+    when it loses its connection, it says that changes may have been missed instead.
+
+    tests/contract/test_key_changes_contract.py is what every implementation must do.
+    """
+
+    def follow(self, changed: Callable[[str], None], missed: Callable[[], None]) -> None:
+        """From now on: `changed(lookup)` after each committed change of a key, and
+        `missed()` whenever changes may have gone untold (listening began, or stopped).
+        Both are called on the event loop and must return at once."""
         ...

@@ -17,6 +17,7 @@ from core.access.model import (
     lookup_of,
     mode_prefix,
 )
+from core.access.ports import KeyChanges
 from core.access.roles import Role, may_grant
 from core.shared.errors import (
     FailedPrecondition,
@@ -38,9 +39,10 @@ _BAD_KEY = "Invalid API key provided."
 DEFAULT_ROLL_GRACE = timedelta(hours=24)
 MAX_ROLL_GRACE = timedelta(days=7)
 
-# How long a process trusts what it last read of an API key: a key revoked, rolled or
-# expired through another process stops working everywhere within this time (through this
-# process: at once). Authentication then costs no query on the hot path (docs/access.md).
+# How long a process trusts what it last read of an API key. A key changed (revoked,
+# rolled, ...) through this process is forgotten at once, and through another one as soon
+# as the key change feed (KeyChanges) tells; this is the bound when the feed is down.
+# Authentication then costs no query on the hot path (docs/access.md).
 KEY_CACHE_TTL = timedelta(seconds=5)
 # Keys cached per process at most; past it the cache starts over (one query per key).
 KEY_CACHE_SIZE = 10_000
@@ -76,17 +78,25 @@ class ApiKeys:
         clock: Clock,
         *,
         cache_ttl: timedelta = KEY_CACHE_TTL,
+        changes: KeyChanges | None = None,
     ) -> None:
+        """`changes`: the feed of keys changed by other processes; without it (one
+        process) a key changed elsewhere is trusted for up to `cache_ttl`."""
         self._uow = uow
         self._ids = ids
         self._clock = clock
         self._cache_ttl = cache_ttl
         # lookup -> (read at, the keys with that lookup)
         self._cache: dict[str, tuple[datetime, list[ApiKey]]] = {}
+        # Moves on every forget: a read that a forget overtook is not cached (it may
+        # predate the change that was told).
+        self._forgets = 0
         # key id -> (uses not yet written, latest use): written by flush_usage()
         self._usage: dict[str, tuple[int, datetime]] = {}
         # (key id, address) -> when its last refusal was audited
         self._denials_audited: dict[tuple[str, str], datetime] = {}
+        if changes is not None:
+            changes.follow(self.forget, self.forget_all)
 
     async def authenticate(self, plaintext: str, origin: str = "") -> Principal:
         """The principal of a presented key; every failure looks the same to the caller.
@@ -118,10 +128,13 @@ class ApiKeys:
         cached = self._cache.get(lookup)
         if cached is not None and now - cached[0] < self._cache_ttl:
             return cached[1]
+        forgets = self._forgets
         async with self._uow() as uow:
             candidates = list(await uow.api_keys.by_lookup(lookup))
         if not candidates:  # an unknown key is not remembered: nothing to fill memory with
             self._cache.pop(lookup, None)
+            return candidates
+        if forgets != self._forgets:  # a change was told while reading: read it next time
             return candidates
         if len(self._cache) >= KEY_CACHE_SIZE:
             self._cache.clear()
@@ -148,9 +161,17 @@ class ApiKeys:
             metadata={"ip": origin},
         )
 
-    def _forget(self, key: ApiKey) -> None:
-        """A key changed through this process: the next authentication reads it again."""
-        self._cache.pop(key.lookup, None)
+    def forget(self, lookup: str) -> None:
+        """The keys of that lookup changed (through this process or, told by the key
+        change feed, another one): the next authentication reads them again."""
+        self._forgets += 1
+        self._cache.pop(lookup, None)
+
+    def forget_all(self) -> None:
+        """Any key may have changed unseen (the key change feed began listening, or lost
+        its connection): every key is read again."""
+        self._forgets += 1
+        self._cache.clear()
 
     async def flush_usage(self) -> int:
         """Writes the uses counted since the last flush (usage_count, last_used_at) in one
@@ -256,14 +277,15 @@ class ApiKeys:
                     _key_event(caller, Action.API_KEY_REVOKE, key, key.revoked_at)
                 )
                 await uow.commit()
-        self._forget(key)
+        self.forget(key.lookup)
         return key
 
     async def set_allowed_ips(
         self, caller: Principal, key_id: str, allowed_ips: Sequence[str]
     ) -> ApiKey:
-        """Replaces the key's networks; an empty list lets it be used from anywhere. Every
-        API process applies the change within KEY_CACHE_TTL (this one at once)."""
+        """Replaces the key's networks; an empty list lets it be used from anywhere. This
+        process applies the change at once, the others when the key change feed tells
+        them (within KEY_CACHE_TTL while it is down)."""
         async with self._uow() as uow:
             key = _found(await uow.api_keys.get(caller.merchant_id, key_id), key_id, caller)
             _check_may_manage(caller, key)
@@ -281,7 +303,7 @@ class ApiKeys:
                 now = self._clock.now()
                 await uow.audit.append(_key_event(caller, Action.API_KEY_UPDATE, key, now, details))
                 await uow.commit()
-        self._forget(key)
+        self.forget(key.lookup)
         return key
 
     async def roll(
@@ -314,7 +336,7 @@ class ApiKeys:
             details = {"new_key": issued.key.id, "grace_seconds": str(int(grace.total_seconds()))}
             await uow.audit.append(_key_event(caller, Action.API_KEY_ROLL, old, now, details))
             await uow.commit()
-        self._forget(old)
+        self.forget(old.lookup)
         return issued
 
     async def seed_merchant(self, name: str) -> SeededMerchant:

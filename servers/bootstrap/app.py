@@ -28,6 +28,7 @@ from adapters.redis.event_stream import RedisEventStream
 from adapters.sql.engine import create_engine, pool_stats
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.intent_changes import PostgresIntentChanges
+from adapters.sql.key_changes import PostgresKeyChanges
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds, SystemClock
 from adapters.webhooks.http_sender import HttpxSender, SystemResolver
@@ -35,7 +36,7 @@ from core.access.audit_log import AuditLogReader
 from core.access.authentication import Auth
 from core.access.gate import AccessGate
 from core.access.membership import Members
-from core.access.ports import AccessTokenCodec, PasswordHasher, RateLimiter
+from core.access.ports import AccessTokenCodec, KeyChanges, PasswordHasher, RateLimiter
 from core.access.rate_limits import DEFAULT_LIMITS, RateLimits
 from core.access.use_cases import ApiKeys
 from core.account.profile_cache import ProfileCache
@@ -103,6 +104,18 @@ class IntentFeed(IntentChanges, Protocol):
     async def aclose(self) -> None: ...
 
 
+class KeyFeed(KeyChanges, Protocol):
+    """A KeyChanges adapter, which a process that authenticates API keys starts (the
+    roles' authenticating()) and closes when it shuts down."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 def in_process_idempotency() -> Idempotency:
     """Idempotency kept in this process: for tests and an App built by hand."""
     return Idempotency(MemoryIdempotencyStore(), SystemClock(), hash_key=DEVELOPMENT_HASH_KEY)
@@ -162,6 +175,9 @@ class App:
     acquirers: AcquirerAccess | None = None
     # Closed in order by aclose(): the acquirers, the limiter's pool, the vault.
     closers: list[Closer] = field(default_factory=list)
+    # Keys changed by other processes, for api_keys' cache: started by the roles that
+    # authenticate API keys (servers/roles/api.py, authenticating()).
+    key_changes: KeyFeed | None = None
     # Run first when the process begins to shut down, before in-flight calls drain: the
     # change feed ends every watch with a final message instead of a cut stream.
     stoppers: list[Closer] = field(default_factory=list)
@@ -191,6 +207,7 @@ def assemble(
     rate_limit_defaults: Mapping[str, tuple[str, ...]] = DEFAULT_LIMITS,
     dispute_decisions: DisputeDecisions | None = None,
     intent_changes: IntentFeed | None = None,
+    key_changes: KeyChanges | None = None,
     metrics: Metrics | None = None,
     risk_observer: RiskObserver | None = None,
     payments_observer: PaymentsObserver | None = None,
@@ -198,7 +215,8 @@ def assemble(
     """The use-cases over the given adapters: build_app's wiring, and the tests'.
 
     Without `intent_changes`, watches see the intent when they start and nothing after
-    (tests that do not watch); build_app passes the PostgreSQL feed.
+    (tests that do not watch); build_app passes the PostgreSQL feed. Without
+    `key_changes`, a key changed by another process is trusted for up to KEY_CACHE_TTL.
 
     The acquirers are reached through the cardholder-data zone (servers/bootstrap/zone.py):
     the vault role's when settings.vault_target is set, else the zone in this process, over
@@ -262,7 +280,7 @@ def assemble(
         await payments.sync_attempt(result.attempt_reference)
 
     settle_collect.target = sync_collect
-    api_keys = ApiKeys(uow, ids, clock)
+    api_keys = ApiKeys(uow, ids, clock, changes=key_changes)
     auth = Auth(uow, ids, clock, hasher, tokens)
     rate_limits = RateLimits(
         MeteredRateLimiter(limiter, metrics), uow, clock, defaults=rate_limit_defaults
@@ -355,6 +373,8 @@ def build_app(settings: Settings, database_url: str, metrics: Metrics | None = N
         log.warning(
             "PAYGATE_WEBHOOK_SECRET_KEY is not set: webhook secrets use the development key"
         )
+    # Listens only once a role that authenticates API keys starts it.
+    key_changes = PostgresKeyChanges(database_url)
     app = assemble(
         settings,
         SqlUnitOfWorkFactory(
@@ -370,9 +390,11 @@ def build_app(settings: Settings, database_url: str, metrics: Metrics | None = N
         tokens=tokens,
         # Connects on the first watch only: roles that never watch open nothing.
         intent_changes=PostgresIntentChanges(database_url),
+        key_changes=key_changes,
         metrics=metrics,
     )
     app.engine = engine
+    app.key_changes = key_changes
     # Keys live in the gateway's database: a payment's own transactions may claim and
     # answer them (core/idempotency/call.py).
     app.idempotency = Idempotency(
@@ -380,7 +402,7 @@ def build_app(settings: Settings, database_url: str, metrics: Metrics | None = N
     )
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.vault, app.vault_access = vault.api, vault
-    app.closers += [limiter.aclose, vault.aclose]
+    app.closers += [key_changes.aclose, limiter.aclose, vault.aclose]
     return app
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -314,9 +315,12 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
     tracing.configure(role, settings.otlp_endpoint, spans_dir=settings.spans_dir)
     app = build_app(settings, settings.database_url, process_metrics(role))
     unwatch = gc_pauses.watch(app.metrics.record_gc_pause)
-    usage = asyncio.create_task(flush_usage_every(app))
     try:
-        async with operability.watching(app, settings) as readiness:
+        async with (
+            # The web role's pages take no API key: nothing of theirs to follow.
+            authenticating(app, follow_changes=role == "api"),
+            operability.watching(app, settings) as readiness,
+        ):
             server = await start_server(app, listen, services)
             readiness.attach(server.health, server.names)
             await readiness.check_once()
@@ -328,11 +332,27 @@ async def serve(settings: Settings, listen: str, services: tuple[Service, ...]) 
             await serve_until_signalled(server, grace=GRACE_SECONDS, on_drain=app.begin_shutdown)
     finally:
         unwatch()
-        usage.cancel()
-        await flush_usage(app)  # what the last calls counted
         await app.aclose()
         tracing.shutdown()
         log.info("stopped")
+
+
+@contextlib.asynccontextmanager
+async def authenticating(app: App, *, follow_changes: bool = True) -> AsyncIterator[None]:
+    """What runs beside a server that authenticates API keys: the feed of keys changed by
+    other processes (which listens in the background; until it does, and whenever it is
+    down, a cached key is trusted for up to KEY_CACHE_TTL), and the usage counts'
+    flush, once more on the way out for what the last calls counted."""
+    feed = app.key_changes
+    if follow_changes and feed is not None:
+        await feed.start()
+        app.metrics.watch_key_changes(lambda: feed.listening)
+    usage = asyncio.create_task(flush_usage_every(app))
+    try:
+        yield
+    finally:
+        usage.cancel()
+        await flush_usage(app)
 
 
 async def flush_usage_every(app: App, seconds: float = USAGE_FLUSH_SECONDS) -> None:

@@ -107,6 +107,10 @@ MAX_REQUEST_BODY_BYTES = 1 << 20
 MAX_REQUEST_HEADERS_KB = 16
 API_MAX_METADATA_BYTES = 64 << 10
 
+# RE2's bound on a compiled regex (Envoy's runtime key re2.max_program_size.error_level,
+# 100 by default): the merged path regexes (merged()) are up to about 300.
+MAX_REGEX_PROGRAM_SIZE = 1000
+
 # Unary REST calls end after this; server streams and native gRPC calls are bounded by the
 # client's deadline (grpc-timeout) instead.
 UNARY_TIMEOUT = "60s"
@@ -525,6 +529,82 @@ def _credential_guard_routes() -> list[dict[str, Any]]:
     ]
 
 
+def _one_of(verbs: set[str]) -> dict[str, Any]:
+    """A string match of any of `verbs`: a string compare for one, a regex for several."""
+    if len(verbs) == 1:
+        return {"exact": next(iter(verbs))}
+    return {"safe_regex": {"regex": "|".join(sorted(verbs))}}
+
+
+_SEGMENT = "[^/]+"  # what path_regex makes of a template's variable
+
+
+def _segments(regex: str) -> list[str] | None:
+    """The segments of a path_regex: a literal, or _SEGMENT for a template's variable;
+    None for any other regex."""
+    if not (regex.startswith("^/") and regex.endswith("$")):
+        return None
+    segments = regex[2:-1].replace(_SEGMENT, "\0").split("/")
+    for segment in segments:
+        if segment != "\0" and (not segment or re.escape(_unescape(segment)) != segment):
+            return None
+    return [_SEGMENT if segment == "\0" else segment for segment in segments]
+
+
+def _unescape(escaped: str) -> str:
+    return re.sub(r"\\(.)", r"\1", escaped)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether some path matches both path regexes (True when unsure)."""
+    first, second = _segments(a), _segments(b)
+    if first is None or second is None:
+        return True
+    if len(first) != len(second):
+        return False
+    return all(x == y or _SEGMENT in (x, y) for x, y in zip(first, second, strict=True))
+
+
+def merged(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same routes with every set of path regex routes that act alike (the same
+    headers, the same answer or upstream) as one route whose regex is their alternation:
+    Envoy tries its routes one after the other, twice per REST request (the transcoder
+    clears the route cache), so that is one match instead of one per path.
+
+    The first route a request matches is still the one that answers it: a route joins an
+    earlier one only when no route in between (acting otherwise) can match any of its
+    paths; a route that does not match by a path regex is never passed.
+    """
+    groups: list[tuple[str, list[str], dict[str, Any]]] = []  # (how it acts, regexes, route)
+    for route in routes:
+        regex = route["match"].get("safe_regex", {}).get("regex")
+        match = {k: v for k, v in route["match"].items() if k != "safe_regex"}
+        acts = json.dumps({**route, "match": match}, sort_keys=True)
+        target = None
+        if regex is not None:
+            for i in range(len(groups) - 1, -1, -1):
+                if groups[i][0] == acts:
+                    target = i
+                    break
+                # A route of another kind (a prefix, a path) is passed by none.
+                if not groups[i][1] or any(_overlap(regex, other) for other in groups[i][1]):
+                    break
+        if target is None:
+            groups.append((acts, [regex] if regex is not None else [], route))
+        else:
+            groups[target][1].append(regex)
+    out = []
+    for _, regexes, route in groups:
+        if len(regexes) > 1:
+            alternatives = "|".join(r.removeprefix("^").removesuffix("$") for r in regexes)
+            route = {
+                **route,
+                "match": {**route["match"], "safe_regex": {"regex": f"^(?:{alternatives})$"}},
+            }
+        out.append(route)
+    return out
+
+
 def path_regex(template: str) -> str:
     """/v1/payment_intents/{id}/confirm -> ^/v1/payment_intents/[^/]+/confirm$"""
     parts = re.split(r"(\{[^}]*\})", template)
@@ -545,17 +625,20 @@ def _method_not_allowed_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
     off on these routes, so that it does not answer first."""
     routes = []
     for regex, ordered in allowed_methods(api).items():
-        accepted = "|".join([*ordered, "OPTIONS"])  # OPTIONS: CORS preflight
+        accepted = [*ordered, "OPTIONS"]  # OPTIONS: CORS preflight
         routes.append(
             {
                 "match": {
                     "safe_regex": {"regex": regex},
+                    # None of them: a string compare each, where a regex of them all
+                    # would run RE2 on every request.
                     "headers": [
                         {
                             "name": ":method",
-                            "string_match": {"safe_regex": {"regex": accepted}},
+                            "string_match": {"exact": verb},
                             "invert_match": True,
                         }
+                        for verb in accepted
                     ],
                 },
                 "direct_response": {
@@ -591,10 +674,7 @@ def _credential_required_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
             "match": {
                 "safe_regex": {"regex": regex},
                 "headers": [
-                    {
-                        "name": ":method",
-                        "string_match": {"safe_regex": {"regex": "|".join(sorted(verbs))}},
-                    },
+                    {"name": ":method", "string_match": _one_of(verbs)},
                     {"name": "authorization", "present_match": False},
                 ],
             },
@@ -630,10 +710,9 @@ def _list_guard_routes(api: ApiDescriptor) -> list[dict[str, Any]]:
         by_regex.setdefault(path_regex(template), (cluster, set()))[1].add(verb)
     routes = []
     for regex, (cluster, verbs) in by_regex.items():
-        methods = {"safe_regex": {"regex": "|".join(sorted(verbs))}}
         match = {
             "safe_regex": {"regex": regex},
-            "headers": [{"name": ":method", "string_match": methods}],
+            "headers": [{"name": ":method", "string_match": _one_of(verbs)}],
         }
         route = _route(match, UNARY_TIMEOUT, cluster)
         route["typed_per_filter_config"] = _LIST_GUARD_ON
@@ -726,15 +805,15 @@ def _rest_routes(api: ApiDescriptor, settings: Settings) -> list[dict[str, Any]]
     routes = [
         *_credential_guard_routes(),
         *_stripe_routes(settings),
-        *_method_not_allowed_routes(api),
-        *_credential_required_routes(api),
+        *merged(_method_not_allowed_routes(api)),
+        *merged(_credential_required_routes(api)),
         *_stream_routes(api, settings),
         *_token_routes(settings),
         *_edge_limit_routes(api, settings, UNARY_TIMEOUT),
         *_edge_limit_rest_routes(api, settings),
     ]
     routes.append({"match": {"prefix": "/paygate.internal."}, "direct_response": {"status": 404}})
-    routes += _list_guard_routes(api)
+    routes += merged(_list_guard_routes(api))
     web = [f"/{service}/" for service in api.services if service in WEB_SERVICES]
     web += WEB_PATH_PREFIXES
     routes += [_route({"prefix": prefix}, UNARY_TIMEOUT, "web") for prefix in web]
@@ -849,6 +928,7 @@ def render(settings: Settings, descriptor: Path, template: Path = TEMPLATE) -> s
         },
         "max_request_body_bytes": MAX_REQUEST_BODY_BYTES,
         "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+        "max_regex_program_size": MAX_REGEX_PROGRAM_SIZE,
         "repeated_request_fields": ",".join(api.repeated_request_fields),
         "cors_allow_headers": ",".join(CORS_ALLOW_HEADERS),
         "cors_expose_headers": ",".join(CORS_EXPOSE_HEADERS),

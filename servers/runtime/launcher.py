@@ -42,9 +42,13 @@ Ctrl-C does that at once). The embedded PostgreSQL is stopped last. Exit code 0.
 
 Children run in their own process group (the terminal's Ctrl-C reaches the launcher only,
 which then stops them in order) and, where util-linux's setpriv exists, with a parent-death
-signal, so that they do not outlive a launcher that was SIGKILLed. Their stdout and stderr
-flow into the launcher's stdout, one JSON object per line, tagged with "proc" (api-0,
-envoy...); a line that is not JSON is wrapped into one.
+signal, so that they do not outlive a launcher that was SIGKILLed. Their output ends up on
+the launcher's stdout, one JSON object per line, tagged with "proc" (api-0, envoy...): the
+Python children write their log lines there themselves (an inherited descriptor,
+PAYGATE_LOG_FD, servers/runtime/logging_setup.py), tagged and scrubbed; everything else
+(Envoy's access log, stderr, gRPC core's text) flows through a pipe that the launcher
+reads, scrubs and tags, a read's worth of lines at a time; a line that is not JSON is
+wrapped into one.
 
 Beside it in servers/runtime: seed.py (the test merchant), child_logs.py (the children's
 output on one stream), probes.py (readiness). Tests run the same launcher on a thread of
@@ -70,8 +74,9 @@ from typing import Any, TextIO
 
 from core.shared.secret import Secret
 from servers.runtime import embedded_redis, envoy_config
-from servers.runtime.child_logs import LINE_LIMIT, TEXT_BURST, JsonLog, read_line
+from servers.runtime.child_logs import LINE_LIMIT, TEXT_BURST, JsonLog, Relay
 from servers.runtime.embedded_postgres import EmbeddedPostgres, embedded_postgres
+from servers.runtime.logging_setup import LOG_FD_ENV, LOG_PROC_ENV
 from servers.runtime.probes import envoy_ready, grpc_health, tcp_open
 from servers.runtime.seed import Seed, ensure_seed
 from servers.runtime.settings import Settings
@@ -193,6 +198,7 @@ class Launcher:
         self._start_task: asyncio.Task[Any] | None = None
         self._shutdown_done: asyncio.Future[None] | None = None
         self._env: dict[str, str] = {}
+        self._direct_fd: int | None = None  # -1: the output has no descriptor
 
     # -- public ------------------------------------------------------------------------
 
@@ -266,6 +272,10 @@ class Launcher:
                     self.log("info", "embedded PostgreSQL stopped")
             self.log("info", "stopped", exit_code=self.exit_code)
         finally:
+            if self._direct_fd is not None and self._direct_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._direct_fd)
+                self._direct_fd = None
             self._shutdown_done.set_result(None)
 
     # -- start-up ----------------------------------------------------------------------
@@ -487,14 +497,31 @@ class Launcher:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def _log_fd(self) -> int | None:
+        """A descriptor of the launcher's output for its Python children, which write
+        their own log lines there (servers/runtime/logging_setup.py, DirectLines): a
+        line per request is then no work of the launcher's. Duplicated once, above the
+        standard three, so that it keeps its number in a child whose stdout is a pipe."""
+        if self._direct_fd is None:
+            fd = self.log.fileno()
+            self._direct_fd = -1 if fd is None else os.dup(fd)
+        return self._direct_fd if self._direct_fd >= 0 else None
+
     async def _spawn(self, child: _Child) -> None:
+        env = {**self._env, **child.env}
+        pass_fds: tuple[int, ...] = ()
+        log_fd = self._log_fd() if child.argv[0] == sys.executable else None
+        if log_fd is not None:
+            env.update({LOG_FD_ENV: str(log_fd), LOG_PROC_ENV: child.name})
+            pass_fds = (log_fd,)
         process = await asyncio.create_subprocess_exec(
             *_parent_death_prefix(),
             *child.argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**self._env, **child.env},
+            env=env,
+            pass_fds=pass_fds,
             process_group=0,
             limit=LINE_LIMIT,
         )
@@ -506,30 +533,19 @@ class Launcher:
     async def _pump(self, child: _Child, process: asyncio.subprocess.Process) -> None:
         stream = process.stdout
         assert stream is not None
-        text: list[str] = []  # plain-text lines waiting for the rest of their burst
+        relay = Relay(self.log, child.name)
         while True:
             try:
-                if text:
-                    raw = await asyncio.wait_for(read_line(stream), TEXT_BURST)
+                if relay.text:
+                    chunk = await asyncio.wait_for(stream.read(LINE_LIMIT), TEXT_BURST)
                 else:
-                    raw = await read_line(stream)
+                    chunk = await stream.read(LINE_LIMIT)
             except TimeoutError:
-                self.log.child_text(child.name, text)
-                text = []
+                relay.end_burst()
                 continue
-            if not raw:
+            relay.feed(chunk)
+            if not chunk:
                 break
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            stripped = line.strip()
-            if stripped.startswith("{") and stripped.endswith("}"):
-                if text:
-                    self.log.child_text(child.name, text)
-                    text = []
-                self.log.child_json(child.name, stripped)
-            elif stripped:
-                text.append(line)
-        if text:
-            self.log.child_text(child.name, text)
 
     async def _probe(self, child: _Child) -> bool:
         settings = self.settings

@@ -6,10 +6,13 @@ import atexit
 import json
 import logging
 import logging.handlers
+import os
 import queue
+import select
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +76,108 @@ class _Deferred(logging.handlers.QueueHandler):
         return record
 
 
+# Set by `paygate up` (servers/runtime/launcher.py) in the environment of its Python
+# children: a descriptor of the launcher's own output, inherited, and the name it tags
+# this process's lines with. The lines go there directly, not through the launcher.
+LOG_FD_ENV = "PAYGATE_LOG_FD"
+LOG_PROC_ENV = "PAYGATE_LOG_PROC"
+# Writes of at most this many bytes to a pipe are never interleaved with another
+# process's writes (POSIX); to a file or a terminal no write of whole lines is.
+ATOMIC_WRITE = select.PIPE_BUF
+
+
+class DirectLines:
+    """Finished log lines (already scrubbed) straight onto the launcher's output, each
+    tagged with `"proc"` first as the launcher tags the lines it relays, in writes of
+    whole lines of at most ATOMIC_WRITE bytes, so the lines of the processes sharing that
+    output never cut into each other. A longer line, or every line once a write has
+    failed, goes to `fallback` (stdout: the launcher's pipe, which tags it); so does
+    anything that is not a JSON object, which the launcher wraps into one. Such a line
+    may reach the output after the short lines of its batch."""
+
+    def __init__(self, fd: int, proc: str, fallback: Callable[[list[str]], None]) -> None:
+        self._fd = fd
+        self._tag = '{"proc":' + json.dumps(proc) + ","
+        self._fallback = fallback
+        self._broken = False
+
+    def __call__(self, lines: list[str]) -> None:
+        if self._broken:
+            self._fallback(lines)
+            return
+        chunk: list[tuple[str, bytes]] = []
+        size = 0
+        relayed: list[str] = []
+        for line in lines:
+            data = (self._tag + line[1:]).encode("utf-8", "replace")
+            if not line.startswith("{") or len(data) > ATOMIC_WRITE:
+                relayed.append(line)
+                continue
+            if size + len(data) > ATOMIC_WRITE:
+                self._write(chunk)
+                chunk, size = [], 0
+            chunk.append((line, data))
+            size += len(data)
+        self._write(chunk)
+        if relayed:
+            self._fallback(relayed)
+
+    def _write(self, chunk: list[tuple[str, bytes]]) -> None:
+        if self._broken:
+            self._fallback([line for line, _ in chunk])
+            return
+        data = b"".join(tagged for _, tagged in chunk)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:  # the launcher's output went away: its pipe is still read
+            self._broken = True
+            self._fallback([line for line, _ in chunk])
+
+
+def _stream_lines(lines: list[str]) -> None:
+    sys.stdout.write("".join(lines))
+    sys.stdout.flush()
+
+
+def _direct_sink() -> DirectLines | None:
+    """The launcher's output, when this process is a child of `paygate up` that was given
+    it (taken out of the environment: a process this one starts is not its child)."""
+    fd, proc = os.environ.pop(LOG_FD_ENV, ""), os.environ.pop(LOG_PROC_ENV, "")
+    if not fd.isdigit():
+        return None
+    try:
+        os.fstat(int(fd))
+    except OSError:
+        return None
+    return DirectLines(int(fd), proc, _stream_lines)
+
+
+_sink: Callable[[list[str]], None] | None = None
+
+
+def _lines_sink() -> Callable[[list[str]], None]:
+    global _sink
+    if _sink is None:
+        _sink = _direct_sink() or _stream_lines
+    return _sink
+
+
+class _LineHandler(logging.Handler):
+    """One formatted (and scrubbed) line per record, handed to the sink (under the
+    handler's lock, which `Handler.handle` takes)."""
+
+    def __init__(self, sink: Callable[[list[str]], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._sink([self.format(record) + "\n"])
+        except Exception:
+            self.handleError(record)
+
+
 class _Writer(threading.Thread):
     """Formats, scrubs and writes the queued records a batch at a time: one write and
     one flush per batch, then a short pause, so a busy process hands this thread the GIL
@@ -80,11 +185,16 @@ class _Writer(threading.Thread):
 
     PAUSE = 0.05  # seconds
 
-    def __init__(self, records: queue.SimpleQueue[Any], handler: logging.Handler) -> None:
+    def __init__(
+        self,
+        records: queue.SimpleQueue[Any],
+        handler: logging.Handler,
+        sink: Callable[[list[str]], None] = _stream_lines,
+    ) -> None:
         super().__init__(name="paygate-log-writer", daemon=True)
         self._records = records
         self._handler = handler
-        self._stream = sys.stdout
+        self._sink = sink
 
     def run(self) -> None:
         stopping = False
@@ -105,8 +215,7 @@ class _Writer(threading.Thread):
                     self._handler.handleError(record)
             if lines:
                 try:
-                    self._stream.write("".join(lines))
-                    self._stream.flush()
+                    self._sink(lines)
                 except Exception:  # a closed stdout: as logging does, report and go on
                     self._handler.handleError(records[-1])
             if not stopping:
@@ -123,14 +232,18 @@ _STOP = object()
 def configure(level: str = "INFO", *, background: bool = False) -> None:
     """JSON lines on stdout. With `background` (the API role: a line per call) a thread
     formats and writes them, so a slow reader of stdout never stalls the event loop; the
-    lines still written when the process exits are flushed first."""
-    handler: logging.Handler = logging.StreamHandler(sys.stdout)
+    lines still written when the process exits are flushed first. A child of `paygate up`
+    writes them to the launcher's output itself (DirectLines), tagged with its name."""
+    sink = _lines_sink()
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stdout) if sink is _stream_lines else _LineHandler(sink)
+    )
     # Scrubbing the finished line covers the message, structured fields and tracebacks
     # alike, of every logger that propagates to the root (grpcio's and asyncio's too).
     handler.setFormatter(RedactingFormatter(JsonLines()))
     if background:
         records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        writer = _Writer(records, handler)
+        writer = _Writer(records, handler, sink)
         writer.start()
         atexit.register(writer.stop)
         handler = _Deferred(records)

@@ -5,9 +5,10 @@ Starts `paygate up` (one API process, on its own embedded PostgreSQL) and measur
 three operations of docs/performance.md ("CPU per payment, by profile"): N full card
 payments (token, create, confirm with automatic capture, each with its Idempotency-Key),
 4N GETs of an intent and 2N creates, over REST through Envoy from `--clients` threads,
-with the merchant's rate limits raised. It prints each child's CPU ms per operation and
-the database's transactions per operation; `--profile DIR` records the API process with
-py-spy during the payments (DIR/payment.txt, collapsed stacks, for `python -m
+with the merchant's rate limits raised. It prints each child's CPU ms per operation, the
+launcher's (its thread in this process: it relays the children's output) and the
+database's transactions per operation; `--profile DIR` records the API process with py-spy
+during the payments (DIR/payment.txt, collapsed stacks, for `python -m
 tests.bench.profile_top`). The five-payment mix per topology is tests/bench/payment_cpu.py.
 """
 
@@ -48,6 +49,14 @@ def postgres_cpu_seconds(gateway: Gateway) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def launcher_cpu_seconds(gateway: Gateway) -> float:
+    """The launcher's thread in this process (`paygate up`'s supervisor, relaying its
+    children's output): user + system CPU seconds."""
+    tid = gateway._thread.native_id
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def payment(rest: httpx.Client, public: dict[str, str]) -> None:
@@ -126,6 +135,7 @@ def measure(
     tx_before = transactions(gateway)
     before = {child: cpu_seconds(pid) for child, pid in gateway.pids.items()}
     pg_before = postgres_cpu_seconds(gateway)
+    launcher_before = launcher_cpu_seconds(gateway)
     api_system = cpu_seconds(api, system=True)
     load = os.getloadavg()[0]
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
@@ -134,6 +144,7 @@ def measure(
             job.result()
     used = {child: cpu_seconds(pid) - before[child] for child, pid in gateway.pids.items()}
     pg = postgres_cpu_seconds(gateway) - pg_before
+    launcher = launcher_cpu_seconds(gateway) - launcher_before
     api_system = cpu_seconds(api, system=True) - api_system
     if spy is not None:
         spy.send_signal(2)
@@ -146,6 +157,7 @@ def measure(
     result = {child: round(seconds * 1000 / count, 2) for child, seconds in used.items()}
     result["api-0 system"] = round(api_system * 1000 / count, 2)
     result["postgres"] = round(pg * 1000 / count, 2)
+    result["launcher"] = round(launcher * 1000 / count, 2)
     result["tx/op"] = round(tx / count, 2)
     result["writing tx/op"] = round(writing / count, 2)
     result["load"] = round((load + os.getloadavg()[0]) / 2, 1)

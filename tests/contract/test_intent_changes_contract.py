@@ -186,9 +186,8 @@ async def test_closing_the_feed_ends_every_subscription(feed: Feed) -> None:
 
 
 async def _listener_pid(changes: PostgresIntentChanges) -> int:
-    connection = changes._connection
-    assert connection is not None
-    pid: int = connection.get_server_pid()
+    pid = changes._listener.server_pid
+    assert pid is not None
     return pid
 
 

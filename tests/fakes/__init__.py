@@ -28,7 +28,10 @@ from adapters.memory.cvc_store import MemoryCvcStore
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.system import RandomIds, SystemClock
 from adapters.vault.in_process import InProcessCardVault
+from core.access.model import Principal
 from core.access.rate_limits import DEFAULT_LIMITS
+from core.access.roles import Role
+from core.access.use_cases import SeededMerchant
 from core.payments.ports import CardVault
 from core.shared.ids import encode, uuid7_int
 from core.shared.ports import Clock, IdGenerator
@@ -131,4 +134,14 @@ def in_memory_vault(clock: Clock) -> Vault:
         cvc_store=MemoryCvcStore(clock),
         ids=RandomIds(),
         clock=clock,
+    )
+
+
+def admin_of(seeded: SeededMerchant) -> Principal:
+    """The seeded merchant's test-mode ADMIN, as its secret key."""
+    return Principal(
+        merchant_id=seeded.merchant.id,
+        livemode=False,
+        actor=seeded.secret_key.key.id,
+        role=Role.ADMIN,
     )

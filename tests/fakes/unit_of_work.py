@@ -51,6 +51,7 @@ from tests.fakes.events import (
     MemoryEvents,
     MemoryWebhookEndpoints,
 )
+from tests.fakes.key_changes import MemoryKeyChanges, changed_lookups
 from tests.fakes.ledger import (
     LedgerTables,
     MemoryDisputes,
@@ -106,6 +107,14 @@ class MemoryStore(BaseStore[Tables]):
         super().__init__(Tables())
         # Told the intents whose events each commit appended, as NOTIFY does in SQL.
         self.changes = MemoryIntentChanges()
+        # Each told the lookups of the API keys each commit changed (one per process).
+        self.key_feeds: list[MemoryKeyChanges] = []
+
+    def key_changes(self) -> MemoryKeyChanges:
+        """A new process's feed of key changes."""
+        feed = MemoryKeyChanges()
+        self.key_feeds.append(feed)
+        return feed
 
 
 class _PaymentIntents:
@@ -459,9 +468,16 @@ class MemoryUnitOfWork(MemoryTransaction[Tables], UnitOfWork):
 
     async def commit(self) -> None:
         appended = self._work.payment_events[self._events_seen :]
+        keys = (
+            changed_lookups(self._store.tables.api_keys, self._work.api_keys)
+            if self._store.key_feeds
+            else []
+        )
         await super().commit()
         self._events_seen = len(self._work.payment_events)
         self._store.changes.publish(dict.fromkeys(e.payment_intent_id for e in appended))
+        for feed in self._store.key_feeds:
+            feed.publish(keys)
 
     def _rebind(self) -> None:
         self.payment_intents = _PaymentIntents(self._work)

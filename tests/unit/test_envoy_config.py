@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -366,13 +367,16 @@ def test_the_list_guard_runs_only_where_a_body_can_hold_a_list(rendered: str) ->
     assert ("POST", "/v1/payment_intents") in api.list_body_rules
     assert all(verb != "GET" for verb, _ in api.list_body_rules)
     for verb, template in api.list_body_rules:
-        regex = envoy_config.path_regex(template)
-        route = next(r for r in on if r["match"]["safe_regex"]["regex"] == regex)  # type: ignore[index]
-        assert re.fullmatch(
-            route["match"]["headers"][0]["string_match"]["safe_regex"]["regex"], verb
-        )  # type: ignore[index]
+        sample = re.sub(r"\{[^}]*\}", "x_1", template)
+        route = first_match(rest, verb, sample, {"authorization": "Bearer sk_test_x"})
+        assert route in on, (verb, template)
         web = template.startswith(envoy_config.WEB_PATH_PREFIXES)
         assert route["route"]["cluster"] == ("web" if web else "api")  # type: ignore[index]
+    for verb, template in api.http_rules:
+        if (verb, template) not in api.list_body_rules:
+            sample = re.sub(r"\{[^}]*\}", "x_1", template)
+            route = first_match(rest, verb, sample, {"authorization": "Bearer sk_test_x"})
+            assert route not in on, (verb, template)
     assert (
         "default_source_code"
         not in rendered.split("name: paygate.list_guard", 1)[1].split("- name:", 1)[0]
@@ -459,3 +463,118 @@ def test_a_wrong_edge_limit_stops_the_render(text: str) -> None:
         "payments_create": 150,
         "default": 400,
     }
+
+
+# --- route matching ---------------------------------------------------------------------
+
+
+def _header_matches(matcher: dict[str, Any], headers: dict[str, str]) -> bool:
+    """Envoy's HeaderMatcher (HeaderUtility::matchHeaders) for the kinds the renderer uses:
+    a missing header matches only `present_match: false`, whatever invert_match says."""
+    value = headers.get(matcher["name"])
+    invert = matcher.get("invert_match", False)
+    if value is None:
+        present = matcher.get("present_match")
+        return present is not None and present is invert
+    if "present_match" in matcher:
+        found = bool(matcher["present_match"])
+    else:
+        string = matcher["string_match"]
+        if "exact" in string:
+            found = value == string["exact"]
+        else:
+            found = re.fullmatch(string["safe_regex"]["regex"], value) is not None
+    return found != invert
+
+
+def first_match(
+    routes: list[dict[str, Any]], method: str, path: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
+    """The route Envoy picks: the first whose path and every header matcher match (the
+    path without its query; a safe_regex matches the whole of it)."""
+    bare = path.split("?", 1)[0]
+    request = {**headers, ":method": method, ":path": path}
+    for route in routes:
+        match = route["match"]
+        if "prefix" in match:
+            hit = bare.startswith(match["prefix"])
+        elif "path" in match:
+            hit = bare == match["path"]
+        else:
+            hit = re.fullmatch(match["safe_regex"]["regex"], bare) is not None
+        if hit and all(_header_matches(h, request) for h in match.get("headers", ())):
+            return route
+    return None
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "QUERY")
+
+
+def _requests(api: envoy_config.ApiDescriptor) -> list[tuple[str, str, dict[str, str]]]:
+    """Every REST path of the API (ids of several shapes), its near misses, gRPC paths,
+    with every method, with and without credentials (a bad one too)."""
+    paths = {"/", "", "/v1/nope", "/v1/payment_intents/", "//v1/payment_intents", "/V1/balance"}
+    for _, template in api.http_rules:
+        for value in ("pi_1", "x", "a.b", "%41", "x:y"):
+            sample = re.sub(r"\{[^}]*\}", value, template)
+            paths |= {sample, sample + "/", sample + "/extra", sample + "?a=1&b=/x"}
+    paths |= {f"/{service}/Anything" for service in api.services}
+    paths |= {"/paygate.v1.PaymentIntentService/WatchPaymentIntent", "/paygate.internal.v1.X/Y"}
+    credentials: list[dict[str, str]] = [
+        {},
+        {"authorization": "Bearer sk_test_x"},
+        {"authorization": "Bearer sk_test_\u00a0"},
+        {"paygate-account": "acct_1", "authorization": "Bearer eyJ.x.y"},
+    ]
+    return [(m, p, h) for p in sorted(paths) for m in METHODS for h in credentials]
+
+
+def _acts(route: dict[str, Any] | None) -> str:
+    return json.dumps(route and {k: v for k, v in route.items() if k != "match"}, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    ("stripe", "edge_limits"), [(False, ""), (True, ""), (True, "payments_create=150,default=9")]
+)
+def test_merging_routes_changes_no_requests_answer(
+    stripe: bool, edge_limits: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Merged, the REST routes answer every request as the route per path did: the same
+    405 and Allow, the same 401, the same upstream and filters (edge limits included), for
+    every documented path and method, near misses, unknown paths and gRPC paths (after the
+    transcoder)."""
+    api = envoy_config.read_descriptor(envoy_config.descriptor_path())
+    settings = replace(SETTINGS, stripe_port=4300 if stripe else 0, envoy_max_rps=edge_limits)
+
+    def routes() -> list[dict[str, Any]]:
+        return envoy_config._with_edge_limits(
+            api, settings, envoy_config._rest_routes(api, settings)
+        )
+
+    merged = routes()
+    monkeypatch.setattr(envoy_config, "merged", lambda routes: routes)
+    each = routes()
+    assert len(each) - len(merged) > 90  # the edge limits' routes (one per method) stay
+    for method, path, headers in _requests(api):
+        assert _acts(first_match(merged, method, path, headers)) == _acts(
+            first_match(each, method, path, headers)
+        ), (method, path, headers)
+
+
+def test_routes_are_merged_only_past_routes_that_cannot_match_their_paths() -> None:
+    """A route never moves ahead of a route acting otherwise that matches one of its
+    paths; one that cannot be told apart (any other regex) stays where it is."""
+
+    def route(regex: str, status: int) -> dict[str, Any]:
+        return {"match": {"safe_regex": {"regex": regex}}, "direct_response": {"status": status}}
+
+    a = envoy_config.path_regex("/v1/things/{id}")
+    b = envoy_config.path_regex("/v1/things/search")
+    c = envoy_config.path_regex("/v1/other/{id}")
+    assert len(envoy_config.merged([route(a, 405), route(b, 401), route(b, 405)])) == 3
+    assert len(envoy_config.merged([route(a, 405), route(c, 401), route(b, 405)])) == 2
+    assert len(envoy_config.merged([route(a, 405), route("^/v1/.*$", 401), route(c, 405)])) == 3
+    prefix = {"match": {"prefix": "/v1/other/"}, "direct_response": {"status": 404}}
+    assert len(envoy_config.merged([route(a, 405), prefix, route(c, 405)])) == 3
+    together = envoy_config.merged([route(a, 405), route(c, 405)])
+    assert together[0]["match"]["safe_regex"]["regex"] == ("^(?:/v1/things/[^/]+|/v1/other/[^/]+)$")

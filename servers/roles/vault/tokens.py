@@ -13,7 +13,6 @@ token's card profile to the API processes' confirm (adapters/vault/profile_hando
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -51,18 +50,16 @@ async def token_service(settings: Settings) -> AsyncIterator[Server | None]:
         # ask this role for it (adapters/vault/profile_handoff.py).
         app.vault = ProfileHandingVault(app.vault, handoff)
         app.closers.append(handoff.aclose)
-    usage = asyncio.create_task(api.flush_usage_every(app))
     try:
-        server = await api.start_server(app, settings.vault_public_listen, api.TOKEN_SERVICES)
-        log.info(
-            "tokens serving",
-            extra={"fields": {"listen": settings.vault_public_listen, "port": server.port}},
-        )
-        try:
-            yield server
-        finally:
-            await drain(server, GRACE_SECONDS)
+        async with api.authenticating(app):
+            server = await api.start_server(app, settings.vault_public_listen, api.TOKEN_SERVICES)
+            log.info(
+                "tokens serving",
+                extra={"fields": {"listen": settings.vault_public_listen, "port": server.port}},
+            )
+            try:
+                yield server
+            finally:
+                await drain(server, GRACE_SECONDS)
     finally:
-        usage.cancel()
-        await api.flush_usage(app)
         await app.aclose()

@@ -112,6 +112,12 @@ def test_webhook_results_jobs_and_the_pool_under_their_names() -> None:
     pool = "paygate_db_pool_connections"
     assert value(metrics, pool, pool="payments", state="checked_out") == 2
     assert value(metrics, "paygate_process_info", role="worker") == 1
+    assert metrics.registry.get_sample_value("paygate_key_changes_listening") is None
+    listening = [False]
+    metrics.watch_key_changes(lambda: listening[0])  # a role that authenticates API keys
+    assert value(metrics, "paygate_key_changes_listening") == 0
+    listening[0] = True
+    assert value(metrics, "paygate_key_changes_listening") == 1
     assert value(metrics, "process_open_fds") > 0
 
 
