@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from adapters.sql.engine import create_engine
 from servers.bootstrap.acquirers import acquirer_clients
+from tests.databases import fresh_database
 from tests.e2e.conftest import running_gateway
 from tests.e2e.gateway import Gateway
 
@@ -30,9 +31,17 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def slow_gateway(gateway_database_url: str) -> Iterator[Gateway]:
+async def crash_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    # A database of its own: this gateway's acquirer is its own too, so a capture it
+    # records must not reach the books that the session's gateway reconciles.
+    async with fresh_database(postgres_admin_url, "paygate_crash") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def slow_gateway(crash_database: str) -> Iterator[Gateway]:
     with running_gateway(
-        gateway_database_url,
+        crash_database,
         api_processes=1,
         web_process=False,
         simulator_latency=ACQUIRER_LATENCY,
