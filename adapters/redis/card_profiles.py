@@ -10,43 +10,25 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from datetime import datetime
 
-import redis.asyncio
-
 from adapters.redis.errors import REDIS_FAILED
+from adapters.redis.expiring import ExpiringValues
 from adapters.vault.profile_handoff import HandedOff, handoff_key
 from core.payments.ports import CardProfile
-from core.shared.ports import Clock
 
 KEY_PREFIX = "paygate:zone:card_profile:"
 
 log = logging.getLogger("paygate.vault")
 
 
-class RedisProfileHandoff:
-    def __init__(
-        self, client: redis.asyncio.Redis, clock: Clock, *, prefix: str = KEY_PREFIX
-    ) -> None:
-        self._redis = client
-        self._clock = clock
-        self._prefix = prefix
-
-    @classmethod
-    def from_url(
-        cls, url: str, clock: Clock, *, timeout_seconds: float = 0.5
-    ) -> RedisProfileHandoff:
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
-        return cls(client, clock)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
+class RedisProfileHandoff(ExpiringValues):
+    PREFIX = KEY_PREFIX
+    # Short: a profile not taken in time is DescribeForPayment's round trip, not a failure.
+    TIMEOUT_SECONDS = 0.5
 
     async def put(self, token_id: str, handed: HandedOff, *, expires_at: datetime) -> None:
-        ttl_ms = math.floor((expires_at - self._clock.now()).total_seconds() * 1000)
+        ttl_ms = self._ttl_ms(expires_at)
         if ttl_ms <= 0:
             return
         p = handed.profile

@@ -15,14 +15,11 @@ retried rather than silently dropping the CVC.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
-import redis.asyncio
-
 from adapters.redis.errors import REDIS_DOWN
+from adapters.redis.expiring import ExpiringValues
 from core.shared.errors import Unavailable
-from core.shared.ports import Clock
 
 KEY_PREFIX = "paygate:vault:cvc:"
 _DOWN = REDIS_DOWN
@@ -32,29 +29,14 @@ def _unavailable() -> Unavailable:
     return Unavailable("The CVC store is unavailable.", reason="VAULT_CVC_STORE_UNAVAILABLE")
 
 
-class RedisCvcStore:
-    def __init__(
-        self, client: redis.asyncio.Redis, clock: Clock, *, prefix: str = KEY_PREFIX
-    ) -> None:
-        self._redis = client
-        self._clock = clock
-        self._prefix = prefix
-
-    @classmethod
-    def from_url(cls, url: str, clock: Clock, *, timeout_seconds: float = 1.0) -> RedisCvcStore:
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
-        return cls(client, clock)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
+class RedisCvcStore(ExpiringValues):
+    PREFIX = KEY_PREFIX
 
     def _key(self, key: str) -> str:
         return self._prefix + key
 
     async def put(self, key: str, sealed: bytes, *, expires_at: datetime) -> None:
-        ttl_ms = math.floor((expires_at - self._clock.now()).total_seconds() * 1000)
+        ttl_ms = self._ttl_ms(expires_at)
         if ttl_ms <= 0:
             return
         try:
