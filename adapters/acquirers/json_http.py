@@ -47,8 +47,18 @@ class JsonHttp:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
+        raise NotImplementedError
+
     async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, f"{self.name} runs no challenges.")
+        """The PSP runs no challenges, so every attempt it knows is final: the port's
+        idempotent answer is its result; one it does not know is unknown."""
+        found = await self.lookup(attempt_reference)
+        if found is None:
+            raise AcquirerRejected(
+                RejectionCode.UNKNOWN_REFERENCE, f"No attempt {attempt_reference} at {self.name}."
+            )
+        return found
 
     # --- what every PSP request carries ---------------------------------------------------
 
