@@ -24,8 +24,10 @@ Its own shapes, spoken at `paygate serve --role psp` (127.0.0.1, aiohttp):
                                       reference, charge, merchant, amount, currency, id,
                                       booked_at}]} (its settlement file)
 
-A charge's `capture` is null but for a sale's. `three_d_secure: "required"` on a charge (the gateway's risk engine asks for 3-D Secure)
-is answered `authentication_required`: Orbit runs no 3-D Secure.
+A charge's `capture` is null but for a sale's. `three_d_secure: "required"` on a charge
+(the gateway's risk engine asks for 3-D Secure) is answered `authentication_required`:
+Orbit runs no 3-D Secure, so a sale is approved and captured, or declined with nothing
+captured.
 
 Errors: 400 {error: {type: invalid_request_error, code, message}} when the request is
 refused as such (code = the books' rejection code); 502 {error: {type: api_error, code:

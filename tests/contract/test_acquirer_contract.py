@@ -25,7 +25,6 @@ import pytest
 from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
-from adapters.acquirers.json_http import JsonHttp
 from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.grpc_channel import open_channel
@@ -244,7 +243,7 @@ async def served(which: pb.Acquirer.ValueType, acquirer: Acquirer) -> AsyncItera
 @asynccontextmanager
 async def served_over_http(
     kind: type[OrbitConnector | KoraConnector], books: CardPspBooks
-) -> AsyncIterator[JsonHttp]:
+) -> AsyncIterator[OrbitConnector | KoraConnector]:
     """`books` hosted by the PSP role's server on a free port, and the PSP's connector."""
     stop, port = asyncio.Event(), free_port()
     orbit = books if isinstance(books, OrbitBooks) else OrbitBooks()

@@ -153,3 +153,74 @@ async def test_a_psp_that_is_not_there_is_not_sent(kind: type[Connector]) -> Non
     with pytest.raises(AcquirerUnavailable):
         await connector.authorize(authorization("4242424242424242"))
     await connector.aclose()
+
+
+def _card_body(psp: str, number: str = "4242424242424242") -> dict[str, object]:
+    if psp == "orbit":
+        return {"source": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
+    return {"card": {"number": number, "cvv": "123", "expiry_month": 12, "expiry_year": 2099}}
+
+
+async def test_a_sale_on_each_psps_own_wire(psp: tuple[Connector, object]) -> None:
+    """Orbit's `capture: true` answers the charge `succeeded` with its `capture`; Kora's
+    charge without preauthorization answers its `debit`; each on the charge's lookup too,
+    as the capture call with that reference answers it."""
+    connector, _ = psp
+    orbit = isinstance(connector, OrbitConnector)
+    body = {
+        "reference": "pa_wire_sale",
+        "merchant": MERCHANT,
+        "amount": 2500,
+        "currency": "eur" if orbit else "EUR",
+        "capture_reference": "pa_wire_sale_capture_1",
+        **_card_body("orbit" if orbit else "kora"),
+        **({"capture": True} if orbit else {}),
+    }
+    path = "/v1/charges" if orbit else "/charge"
+    answered = (await connector.send("POST", path, "pa_wire_sale", body)).json()
+    charge = answered if orbit else answered["data"]
+    capture = charge["capture"] if orbit else charge["debit"]
+    assert (capture["reference"], capture["amount"]) == ("pa_wire_sale_capture_1", 2500)
+    assert capture["status"] == ("succeeded" if orbit else "success")
+    if orbit:
+        assert (charge["status"], charge["captured"]) == ("succeeded", True)
+    lookup = "/v1/charges/pa_wire_sale" if orbit else "/transaction/verify/pa_wire_sale"
+    found = (await connector.send("GET", lookup, "pa_wire_sale")).json()
+    found = found if orbit else found["data"]
+    assert (found["capture" if orbit else "debit"], found["status"]) == (capture, charge["status"])
+    again = await connector.capture(
+        CaptureRequest("pa_wire_sale", "pa_wire_sale_capture_1", MERCHANT, Money(2500, "EUR"))
+    )
+    result = await connector.lookup("pa_wire_sale")
+    assert result is not None and result.capture == again
+    lines = await connector.settlement_records(datetime.now(UTC).date())
+    assert [r.reference for r in lines if r.attempt_reference == "pa_wire_sale"] == [
+        "pa_wire_sale_capture_1"
+    ]
+
+
+async def test_a_sale_without_its_capture_reference_is_refused(
+    psp: tuple[Connector, object],
+) -> None:
+    connector, _ = psp
+    orbit = isinstance(connector, OrbitConnector)
+    body = {
+        "reference": "pa_wire_no_ref",
+        "merchant": MERCHANT,
+        "amount": 2500,
+        "currency": "EUR",
+        **_card_body("orbit" if orbit else "kora"),
+        **({"capture": True} if orbit else {}),  # Kora: no preauthorization, a sale
+    }
+    response = await connector.send("POST", "/v1/charges" if orbit else "/charge", "x", body)
+    assert response.status_code == 400
+    assert "capture_reference" in response.text
+    assert await connector.lookup("pa_wire_no_ref") is None
+
+
+async def test_an_authorization_holds_and_captures_nothing(psp: tuple[Connector, object]) -> None:
+    connector, _ = psp
+    request = authorization("4242424242424242")
+    approved = await connector.authorize(request)
+    assert approved.outcome is AuthorizationOutcome.APPROVED and approved.capture is None
+    assert await connector.settlement_records(datetime.now(UTC).date()) == []
