@@ -12,7 +12,9 @@ processes, Envoy, the simulated acquirer at zero latency) on free loopback ports
 own data folder, and raises the bench merchants' rate limits with `paygate limits set`.
 With --topology split the cardholder-data zone (the vault role: the vault and the
 connectors) runs in a process of its own (PAYGATE_VAULT_PROCESSES=1), as the API
-processes then reach it over gRPC and Envoy sends it POST /v1/tokens.
+processes then reach it over gRPC and Envoy sends it POST /v1/tokens. With --topology
+both it starts the two at once and measures their peaks in alternating rounds (--rounds;
+tests/bench/alternate.py), which pairs the runs that the extra hop's budget compares.
 Every scenario is bounded in time (--duration) and in count (--max-ops), and talks to
 loopback only. Load: wrk (Debian's package) with tests/bench/rest.lua for REST, several
 Python processes for native gRPC (grpc_load.py); pgbench for the database references.
