@@ -967,7 +967,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = Options(
         duration=args.duration if args.duration else (2.0 if args.quick else 10.0),
         max_ops=args.max_ops or (200 if args.quick else 200_000),
-        settle=0.0 if args.quick else measure.STATS_SETTLE_SECONDS,
+        settle=args.settle
+        if args.settle is not None
+        else (0.0 if args.quick else measure.STATS_SETTLE_SECONDS),
         quick=args.quick,
         topology=args.topology,
         growth=tuple(int(x) for x in args.growth.split(","))
@@ -1146,6 +1148,13 @@ def _parser() -> argparse.ArgumentParser:
         "the two at once, their peaks in alternating rounds (--rounds)",
     )
     p.add_argument("--rounds", type=int, default=4, help="rounds of --topology both")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        help="seconds to wait for the database's counters around each run (11; 0 skips the "
+        "wait: throughput and CPU are exact, transactions per operation approximate)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny counts: checks the harness")
     p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")
     p.add_argument("--duration", type=float, default=0.0, help="seconds per run (default 10)")
