@@ -32,7 +32,6 @@ from core.payments.acquirer import (
     Acquirer,
     AcquirerRejected,
     AcquirerTimeout,
-    AcquirerUnavailable,
     AuthorizationOutcome,
     AuthorizationRequest,
     AuthorizationResult,
@@ -49,12 +48,10 @@ from core.payments.acquirer import (
 from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
-from sandbox.psp.card_books import CardPspBooks
 from sandbox.psp.kora_simulator import KoraBooks
 from sandbox.psp.orbit_simulator import OrbitBooks
-from sandbox.psp.server import KORA_PREFIX, psp_app, serve
 from servers.roles import acquirer as acquirer_server
-from tests.e2e.conftest import free_port
+from tests.psp_on_loopback import psp_on_loopback
 
 MERCHANT = "acct_contract"
 AMOUNT = 1000
@@ -218,9 +215,10 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
         async with served(harness.over_grpc, acquirer) as client:
             yield Subject(harness, client)
     elif harness.over_http is not None:
-        assert isinstance(acquirer, CardPspBooks)
-        async with served_over_http(harness.over_http, acquirer) as connector:
-            yield Subject(harness, connector)
+        orbit = acquirer if isinstance(acquirer, OrbitBooks) else OrbitBooks()
+        kora = acquirer if isinstance(acquirer, KoraBooks) else KoraBooks()
+        async with psp_on_loopback(orbit, kora) as (to_orbit, to_kora):
+            yield Subject(harness, to_orbit if harness.over_http is OrbitConnector else to_kora)
     else:
         yield Subject(harness, acquirer)
     aclose = getattr(acquirer, "aclose", None)
@@ -238,31 +236,6 @@ async def served(which: pb.Acquirer.ValueType, acquirer: Acquirer) -> AsyncItera
     finally:
         await channel.close()
         await acquirer_server.stop(server, health)
-
-
-@asynccontextmanager
-async def served_over_http(
-    kind: type[OrbitConnector | KoraConnector], books: CardPspBooks
-) -> AsyncIterator[OrbitConnector | KoraConnector]:
-    """`books` hosted by the PSP role's server on a free port, and the PSP's connector."""
-    stop, port = asyncio.Event(), free_port()
-    orbit = books if isinstance(books, OrbitBooks) else OrbitBooks()
-    kora = books if isinstance(books, KoraBooks) else KoraBooks()
-    server = asyncio.create_task(serve(psp_app(orbit, kora), "127.0.0.1", port, stop=stop))
-    base = f"http://127.0.0.1:{port}" + (KORA_PREFIX if kind is KoraConnector else "")
-    connector = kind(base, timeout_seconds=5)
-    try:
-        for _ in range(100):  # until it listens
-            try:
-                await connector.lookup("pa_none")
-                break
-            except AcquirerUnavailable:
-                await asyncio.sleep(0.02)
-        yield connector
-    finally:
-        await connector.aclose()
-        stop.set()
-        await server
 
 
 async def rejected(call: Awaitable[object], code: RejectionCode) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from aiohttp import web
 
 from adapters.acquirers.kora_client import KoraConnector
 from adapters.acquirers.orbit_client import OrbitConnector
@@ -21,8 +20,6 @@ from core.payments.acquirer import (
     AuthorizationResult,
     CaptureRequest,
     OperationResult,
-    RefundRequest,
-    VoidRequest,
 )
 from core.payments.errors import PaymentFailed
 from core.payments.model import AttemptStatus, PaymentAttempt, Status
@@ -30,7 +27,7 @@ from sandbox.acquirer import CardNetworkSimulator
 from sandbox.psp.card_books import CardPspBooks
 from sandbox.psp.kora_simulator import KoraBooks
 from sandbox.psp.orbit_simulator import OrbitBooks
-from sandbox.psp.server import KORA_PREFIX, psp_app
+from tests.psp_on_loopback import psp_on_loopback
 from tests.unit.payments.conftest import MERCHANT, WEB_BASE_URL, World, build_world
 
 APPROVED = "4242424242424242"
@@ -42,32 +39,26 @@ MINUTE = timedelta(minutes=1)
 
 @dataclass
 class Counted:
-    """A PSP's connector, counting the authorizations and captures it is asked for."""
+    """A PSP's connector, with the authorizations and captures it was asked for."""
 
     connector: OrbitConnector | KoraConnector
     books: CardPspBooks
     authorizations: list[AuthorizationRequest] = field(default_factory=list)
     captures: list[CaptureRequest] = field(default_factory=list)
 
-    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        self.authorizations.append(request)
-        return await self.connector.authorize(request)
+    def __post_init__(self) -> None:
+        authorize, capture = self.connector.authorize, self.connector.capture
 
-    async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        return await self.connector.complete_challenge(attempt_reference, passed)
+        async def authorizing(request: AuthorizationRequest) -> AuthorizationResult:
+            self.authorizations.append(request)
+            return await authorize(request)
 
-    async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
-        return await self.connector.lookup(attempt_reference)
+        async def capturing(request: CaptureRequest) -> OperationResult:
+            self.captures.append(request)
+            return await capture(request)
 
-    async def capture(self, request: CaptureRequest) -> OperationResult:
-        self.captures.append(request)
-        return await self.connector.capture(request)
-
-    async def void(self, request: VoidRequest) -> OperationResult:
-        return await self.connector.void(request)
-
-    async def refund(self, request: RefundRequest) -> OperationResult:
-        return await self.connector.refund(request)
+        self.connector.authorize = authorizing  # type: ignore[method-assign]
+        self.connector.capture = capturing  # type: ignore[method-assign]
 
     def settled(self) -> list[str]:
         return [line.reference for line in self.books.settlement]
@@ -75,21 +66,12 @@ class Counted:
 
 @pytest.fixture(params=["orbit", "kora"])
 async def psp(request: pytest.FixtureRequest) -> AsyncIterator[Counted]:
-    """The PSP role's server on a free loopback port, and the PSP's connector to it."""
     orbit, kora = OrbitBooks(), KoraBooks()
-    runner = web.AppRunner(psp_app(orbit, kora), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    connector = (
-        OrbitConnector(f"http://127.0.0.1:{port}", timeout_seconds=5)
-        if request.param == "orbit"
-        else KoraConnector(f"http://127.0.0.1:{port}{KORA_PREFIX}", timeout_seconds=5)
-    )
-    yield Counted(connector, orbit if request.param == "orbit" else kora)
-    await connector.aclose()
-    await runner.cleanup()
+    async with psp_on_loopback(orbit, kora) as (to_orbit, to_kora):
+        if request.param == "orbit":
+            yield Counted(to_orbit, orbit)
+        else:
+            yield Counted(to_kora, kora)
 
 
 async def attempt_of(world: World, intent_id: str) -> PaymentAttempt:
@@ -99,7 +81,7 @@ async def attempt_of(world: World, intent_id: str) -> PaymentAttempt:
 
 
 async def test_an_automatic_capture_at_a_psp_is_one_call_a_sale(psp: Counted) -> None:
-    world = build_world(card_acquirer=psp)
+    world = build_world(card_acquirer=psp.connector)
     intent = await world.intent(2500, currency="eur")
     paid = await world.confirm_card(intent, APPROVED)
     assert (paid.status, paid.amount_received) == (Status.SUCCEEDED, 2500)
@@ -113,7 +95,7 @@ async def test_an_automatic_capture_at_a_psp_is_one_call_a_sale(psp: Counted) ->
 
 
 async def test_a_manual_capture_at_a_psp_is_a_hold_then_a_capture(psp: Counted) -> None:
-    world = build_world(card_acquirer=psp)
+    world = build_world(card_acquirer=psp.connector)
     held = await world.confirm_card(await world.intent(1800, manual=True, currency="eur"))
     assert held.status is Status.REQUIRES_CAPTURE and psp.settled() == []
     [request] = psp.authorizations
@@ -122,7 +104,7 @@ async def test_a_manual_capture_at_a_psp_is_a_hold_then_a_capture(psp: Counted) 
 
 
 async def test_a_lost_sale_answer_at_a_psp_is_recovered_captured_once(psp: Counted) -> None:
-    world = build_world(card_acquirer=psp)
+    world = build_world(card_acquirer=psp.connector)
     intent = await world.intent(5000, currency="eur")
     answered = await world.confirm_card(intent, TIMEOUT_CARD)
     assert answered.status is Status.PROCESSING
@@ -140,7 +122,7 @@ async def test_a_lost_sale_answer_at_a_psp_is_recovered_captured_once(psp: Count
 
 
 async def test_a_declined_sale_at_a_psp_captures_nothing(psp: Counted) -> None:
-    world = build_world(card_acquirer=psp)
+    world = build_world(card_acquirer=psp.connector)
     intent = await world.intent(currency="eur")
     with pytest.raises(PaymentFailed) as raised:
         await world.confirm_card(intent, DECLINED)
@@ -156,7 +138,7 @@ async def test_a_sale_that_must_be_authenticated_fails_over_and_is_captured_afte
     """The PSP's soft decline captured nothing; the card network challenges the sale, so
     its capture lapses, and the capture after the challenge is a capture call there."""
     network = CardNetworkSimulator(challenge_base_url=WEB_BASE_URL)
-    world = build_world(card_acquirer=psp, backup=network)
+    world = build_world(card_acquirer=psp.connector, backup=network)
     intent = await world.intent(1500, currency="eur")
     challenged = await world.confirm_card(intent, CHALLENGE_CARD)
     assert challenged.status is Status.REQUIRES_ACTION
