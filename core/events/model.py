@@ -16,7 +16,7 @@ endpoint; each try at it is an attempt, kept in the delivery log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -157,6 +157,28 @@ class Delivery:
     lease_token: str = ""
     last_status_code: int = 0
     last_error: str = ""
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """The deliveries an event gets as it is written: one PENDING delivery, due at `due`,
+    for every endpoint of the event's merchant and mode that wants it at that moment (in
+    the writing transaction's view), but `exclude_endpoint`; ids from `new_id`."""
+
+    due: datetime
+    new_id: Callable[[], str]
+    exclude_endpoint: str = ""
+
+    def delivery(self, event: Event, endpoint_id: str) -> Delivery:
+        return Delivery(
+            id=self.new_id(),
+            event_id=event.id,
+            endpoint_id=endpoint_id,
+            merchant_id=event.merchant_id,
+            status=DeliveryStatus.PENDING,
+            created=event.created,
+            next_attempt_at=self.due,
+        )
 
 
 @dataclass(frozen=True)

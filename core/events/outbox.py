@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.events.model import Delivery, DeliveryStatus, Event, EventType, WebhookPolicy
+from core.events.model import Event, EventType, FanOut, WebhookPolicy
 from core.events.ports import NoRequest, ObjectRenderer, RequestContext
 from core.payments.model import EventKind, PaymentEvent, Status
 from core.shared.ports import IdGenerator
@@ -69,6 +69,9 @@ class EventOutbox:
         self._requests = requests or NoRequest()
         self.policy = policy or WebhookPolicy()
 
+    def _new_delivery_id(self) -> str:
+        return self._ids.new("whd")
+
     async def publish(
         self,
         uow: UnitOfWork,
@@ -89,23 +92,13 @@ class EventOutbox:
             data=self._renderer.render(obj),
             request=self._requests.current(),
         )
-        await uow.events.add(event)
-        endpoints = await uow.webhook_endpoints.subscribed(merchant_id, livemode, type)
-        due = at + timedelta(seconds=self.policy.schedule[0])
-        await uow.webhook_deliveries.add_many(
-            [
-                Delivery(
-                    id=self._ids.new("whd"),
-                    event_id=event.id,
-                    endpoint_id=endpoint.id,
-                    merchant_id=merchant_id,
-                    status=DeliveryStatus.PENDING,
-                    created=at,
-                    next_attempt_at=due,
-                )
-                for endpoint in endpoints
-                if endpoint.id != exclude_endpoint
-            ]
+        await uow.events.add_with_deliveries(
+            event,
+            FanOut(
+                due=at + timedelta(seconds=self.policy.schedule[0]),
+                new_id=self._new_delivery_id,
+                exclude_endpoint=exclude_endpoint,
+            ),
         )
         return event
 

@@ -13,6 +13,7 @@ from core.events.model import (
     DeliveryAttempt,
     Event,
     EventFilter,
+    FanOut,
     RequestRef,
     WebhookEndpoint,
 )
@@ -42,6 +43,12 @@ class NoRequest:
 
 class EventRepository(Protocol):
     async def add(self, event: Event) -> None: ...
+
+    async def add_with_deliveries(self, event: Event, fan_out: FanOut) -> None:
+        """Adds the event and its deliveries (FanOut) in one go: the endpoints subscribed
+        are the ones the unit of work sees when the event is written, so an endpoint
+        committed before it gets the event, and no endpoint is read apart."""
+        ...
 
     async def get(self, merchant_id: str, event_id: str) -> Event | None: ...
 

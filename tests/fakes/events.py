@@ -17,6 +17,7 @@ from core.events.model import (
     DeliveryStatus,
     Event,
     EventFilter,
+    FanOut,
     WebhookEndpoint,
 )
 from core.shared.errors import Conflict
@@ -38,6 +39,18 @@ class MemoryEvents:
 
     async def add(self, event: Event) -> None:
         self._t.events[event.id] = event
+
+    async def add_with_deliveries(self, event: Event, fan_out: FanOut) -> None:
+        self._t.events[event.id] = event
+        for endpoint in sorted(self._t.endpoints.values(), key=lambda e: e.id):
+            if (
+                endpoint.merchant_id == event.merchant_id
+                and endpoint.livemode == event.livemode
+                and endpoint.wants(event.type)
+                and endpoint.id != fan_out.exclude_endpoint
+            ):
+                delivery = fan_out.delivery(event, endpoint.id)
+                self._t.deliveries[delivery.id] = delivery
 
     async def get(self, merchant_id: str, event_id: str) -> Event | None:
         event = self._t.events.get(event_id)
