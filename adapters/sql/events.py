@@ -163,6 +163,23 @@ def _event_params(event: Event) -> dict[str, Any]:
     }
 
 
+# The worker's relays run these several times a second whatever the load: built once.
+_UNMARKED = {
+    mark.name: select(events)
+    .where(mark.is_(None))
+    .order_by(events.c.created, events.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    for mark in (events.c.streamed_at, events.c.notified_at)
+}
+_MARK = {
+    mark.name: update(events)
+    .where(events.c.id.in_(bindparam("ids", expanding=True)))
+    .values({mark.name: bindparam("at")})
+    for mark in (events.c.streamed_at, events.c.notified_at)
+}
+
+
 class SqlEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -266,21 +283,13 @@ class SqlEvents:
     async def _claim_unmarked(self, mark: Any, limit: int) -> Sequence[Event]:
         """Oldest first, locked (SKIP LOCKED), the events a consumer has not marked yet (its
         partial index: ix_events_unstreamed, ix_events_unnotified)."""
-        t = events.c
-        query = (
-            select(events)
-            .where(mark.is_(None))
-            .order_by(t.created, t.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [_event(row) for row in (await self._conn.execute(query)).mappings()]
+        rows = (await self._conn.execute(_UNMARKED[mark.name], {"limit": limit})).mappings()
+        return [_event(row) for row in rows]
 
     async def _mark(self, event_ids: Sequence[str], **stamp: datetime) -> None:
         if event_ids:
-            await self._conn.execute(
-                update(events).where(events.c.id.in_(list(event_ids))).values(**stamp)
-            )
+            ((column, at),) = stamp.items()
+            await self._conn.execute(_MARK[column], {"ids": list(event_ids), "at": at})
 
 
 class SqlWebhookEndpoints:
@@ -432,6 +441,47 @@ def _attempt(row: RowMapping) -> DeliveryAttempt:
     )
 
 
+# The dispatcher's claim runs every 0.1 s when idle and once per batch when busy: its
+# statements are built once (see _INSERT_EVENT).
+_DUE = (
+    select(webhook_deliveries.c.id, webhook_deliveries.c.endpoint_id)
+    .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+    .where(
+        webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+        webhook_deliveries.c.next_attempt_at <= bindparam("now"),
+        (webhook_deliveries.c.lease_until.is_(None))
+        | (webhook_deliveries.c.lease_until <= bindparam("now")),
+        webhook_endpoints.c.disabled.is_(False),
+    )
+    .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(of=webhook_deliveries, skip_locked=True)
+)
+_LEASED = (
+    select(webhook_deliveries.c.endpoint_id, func.count())
+    .where(
+        webhook_deliveries.c.endpoint_id.in_(bindparam("endpoint_ids", expanding=True)),
+        webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+        webhook_deliveries.c.lease_until > bindparam("now"),
+    )
+    .group_by(webhook_deliveries.c.endpoint_id)
+)
+_LEASE = (
+    update(webhook_deliveries)
+    .where(webhook_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        attempts=webhook_deliveries.c.attempts + 1,
+        lease_until=bindparam("lease_until"),
+        lease_token=bindparam("token"),
+    )
+    .returning(*webhook_deliveries.c)
+)
+_EVENTS_BY_ID = select(events).where(events.c.id.in_(bindparam("ids", expanding=True)))
+_ENDPOINTS_BY_ID = select(webhook_endpoints).where(
+    webhook_endpoints.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
 class SqlDeliveries:
     def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
         self._conn = connection
@@ -474,36 +524,16 @@ class SqlDeliveries:
     async def claim_due(
         self, now: datetime, lease_until: datetime, token: str, *, limit: int, per_endpoint: int
     ) -> Sequence[Claimed]:
-        d, e = webhook_deliveries.c, webhook_endpoints.c
-        candidates = (
-            select(d.id, d.endpoint_id)
-            .join(webhook_endpoints, e.id == d.endpoint_id)
-            .where(
-                d.status == DeliveryStatus.PENDING.value,
-                d.next_attempt_at <= now,
-                (d.lease_until.is_(None)) | (d.lease_until <= now),
-                e.disabled.is_(False),
-            )
-            .order_by(d.next_attempt_at, d.id)
-            .limit(limit * _OVERSCAN)
-            .with_for_update(of=webhook_deliveries, skip_locked=True)
-        )
-        rows = (await self._conn.execute(candidates)).all()
+        candidates = {"now": now, "limit": limit * _OVERSCAN}
+        rows = (await self._conn.execute(_DUE, candidates)).all()
         if not rows:
             return []
         endpoint_ids = list({r.endpoint_id for r in rows})
-        leased_query = (
-            select(d.endpoint_id, func.count())
-            .where(
-                d.endpoint_id.in_(endpoint_ids),
-                d.status == DeliveryStatus.PENDING.value,
-                d.lease_until > now,
-            )
-            .group_by(d.endpoint_id)
-        )
         leased: dict[str, int] = {
             endpoint_id: count
-            for endpoint_id, count in (await self._conn.execute(leased_query)).all()
+            for endpoint_id, count in (
+                await self._conn.execute(_LEASED, {"endpoint_ids": endpoint_ids, "now": now})
+            ).all()
         }
         chosen: list[str] = []
         for row in rows:
@@ -515,31 +545,15 @@ class SqlDeliveries:
             chosen.append(row.id)
         if not chosen:
             return []
-        updated = (
-            (
-                await self._conn.execute(
-                    update(webhook_deliveries)
-                    .where(d.id.in_(chosen))
-                    .values(attempts=d.attempts + 1, lease_until=lease_until, lease_token=token)
-                    .returning(*webhook_deliveries.c)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        lease = {"ids": chosen, "lease_until": lease_until, "token": token}
+        updated = (await self._conn.execute(_LEASE, lease)).mappings().all()
         deliveries = {row["id"]: _delivery(row) for row in updated}
-        event_rows = (
-            await self._conn.execute(
-                select(events).where(events.c.id.in_({x.event_id for x in deliveries.values()}))
-            )
-        ).mappings()
+        event_ids = list({x.event_id for x in deliveries.values()})
+        event_rows = (await self._conn.execute(_EVENTS_BY_ID, {"ids": event_ids})).mappings()
         by_event = {row["id"]: _event(row) for row in event_rows}
+        endpoint_ids = list({x.endpoint_id for x in deliveries.values()})
         endpoint_rows = (
-            await self._conn.execute(
-                select(webhook_endpoints).where(
-                    e.id.in_({x.endpoint_id for x in deliveries.values()})
-                )
-            )
+            await self._conn.execute(_ENDPOINTS_BY_ID, {"ids": endpoint_ids})
         ).mappings()
         by_endpoint = {row["id"]: self._endpoints._endpoint(row) for row in endpoint_rows}
         return [
