@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Integer,
     RowMapping,
     Text,
     and_,
@@ -168,7 +169,7 @@ _UNMARKED = {
     mark.name: select(events)
     .where(mark.is_(None))
     .order_by(events.c.created, events.c.id)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer))
     .with_for_update(skip_locked=True)
     for mark in (events.c.streamed_at, events.c.notified_at)
 }
@@ -454,7 +455,7 @@ _DUE = (
         webhook_endpoints.c.disabled.is_(False),
     )
     .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer))
     .with_for_update(of=webhook_deliveries, skip_locked=True)
 )
 _LEASED = (
