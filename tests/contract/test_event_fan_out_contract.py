@@ -10,7 +10,8 @@ another process writes, and a deleted or disabled one gets none.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,45 +19,13 @@ import pytest
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.events.model import DeliveryStatus, Event, FanOut, RequestRef, WebhookEndpoint
+from core.events.model import DeliveryStatus, Event, FanOut
 from core.events.outbox import EventOutbox
-from core.shared.secret import Secret
 from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_merchant
+from tests.contract.test_events_contract import NOW, endpoint, event
 
-NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 DUE = NOW + timedelta(seconds=7)
-
-
-def endpoint(
-    ids: RandomIds,
-    merchant_id: str,
-    *types: str,
-    disabled: bool = False,
-    livemode: bool = False,
-) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=ids.new("we"),
-        merchant_id=merchant_id,
-        url="https://hooks.example.com/x",
-        enabled_events=types or ("*",),
-        livemode=livemode,
-        secret=Secret("whsec_" + "QUJD" * 8),
-        created=NOW,
-        disabled=disabled,
-    )
-
-
-def event(ids: RandomIds, merchant_id: str, type: str = "payment_intent.created") -> Event:
-    return Event(
-        id=ids.new("evt"),
-        merchant_id=merchant_id,
-        type=type,
-        created=NOW,
-        livemode=False,
-        data={"id": "pi_x", "amount": 100},
-        request=RequestRef("req_1", "key-1"),
-    )
 
 
 def fan_out(ids: RandomIds, exclude: str = "") -> FanOut:
@@ -76,7 +45,7 @@ async def test_only_the_endpoints_that_want_the_event_get_a_delivery(
     created = endpoint(ids, merchant_id, "payment_intent.created", "refund.created")
     refunds = endpoint(ids, merchant_id, "refund.created")
     off = endpoint(ids, merchant_id, disabled=True)
-    live = endpoint(ids, merchant_id, livemode=True)
+    live = replace(endpoint(ids, merchant_id), livemode=True)
     excluded = endpoint(ids, merchant_id)
     ev = event(ids, merchant_id)
     async with any_uow_factory() as uow:
