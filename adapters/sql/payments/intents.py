@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
 from adapters.sql.risk import assessment_json, assessment_of
+from adapters.sql.rows import insert_rows, row_parameters
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
@@ -274,6 +275,19 @@ class SqlPaymentIntents:
 # --- payment events --------------------------------------------------------------------
 
 
+_EVENT_COLUMNS = (
+    "payment_intent_id",
+    "merchant_id",
+    "from_status",
+    "to_status",
+    "actor",
+    "occurred_at",
+    "kind",
+    "object_id",
+    "amount",
+)
+
+
 class SqlPaymentEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -282,23 +296,23 @@ class SqlPaymentEvents:
         if not events:
             return
         # One multi-row INSERT: the identity column keeps the order they were given in.
+        rows = [
+            {
+                "payment_intent_id": e.payment_intent_id,
+                "merchant_id": e.merchant_id,
+                "from_status": e.from_status.value if e.from_status else None,
+                "to_status": e.to_status.value,
+                "actor": e.actor,
+                "occurred_at": e.occurred_at,
+                "kind": e.kind.value,
+                "object_id": e.object_id,
+                "amount": e.amount,
+            }
+            for e in events
+        ]
         await self._conn.execute(
-            insert(payment_events).values(
-                [
-                    {
-                        "payment_intent_id": e.payment_intent_id,
-                        "merchant_id": e.merchant_id,
-                        "from_status": e.from_status.value if e.from_status else None,
-                        "to_status": e.to_status.value,
-                        "actor": e.actor,
-                        "occurred_at": e.occurred_at,
-                        "kind": e.kind.value,
-                        "object_id": e.object_id,
-                        "amount": e.amount,
-                    }
-                    for e in events
-                ]
-            )
+            insert_rows(payment_events, _EVENT_COLUMNS, len(rows)),
+            row_parameters(_EVENT_COLUMNS, rows),
         )
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:

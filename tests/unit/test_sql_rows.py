@@ -1,0 +1,80 @@
+"""Multi-row INSERTs built once per row count send what the literal form sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import asyncpg
+
+from adapters.sql.rows import insert_rows, row_parameters
+from adapters.sql.tables import ledger_postings, payment_events
+
+DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
+NOW = datetime(2026, 12, 6, 23, 0, tzinfo=UTC)
+
+
+def _postings(count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "entry_id": "je_1",
+            "position": position,
+            "account": f"merchant:acct_1:available{position}:usd",
+            "merchant_id": "acct_1",
+            "currency": "usd",
+            "amount": 100 - position,
+            "created": NOW,
+        }
+        for position in range(count)
+    ]
+
+
+def _events(count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "payment_intent_id": "pi_1",
+            "merchant_id": "acct_1",
+            "from_status": None if row == 0 else "PROCESSING",
+            "to_status": "SUCCEEDED",
+            "actor": "api",
+            "occurred_at": NOW,
+            "kind": "status_changed",
+            "object_id": "",
+            "amount": None if row == 0 else 2100,
+        }
+        for row in range(count)
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 2, 4])
+@pytest.mark.parametrize(
+    ("table", "rows"), [(ledger_postings, _postings), (payment_events, _events)]
+)
+def test_the_same_sql_and_values_as_the_literal_form(table, rows, count: int) -> None:
+    values = rows(count)
+    columns = tuple(values[0])
+    literal = insert(table).values(values).compile(dialect=DIALECT)
+    built = insert_rows(table, columns, count).compile(dialect=DIALECT)
+
+    assert built.string == literal.string
+    sent = built.construct_params(row_parameters(columns, values))
+    expected = literal.construct_params()
+    assert built.positiontup is not None and literal.positiontup is not None
+    assert [sent[k] for k in built.positiontup] == [expected[k] for k in literal.positiontup]
+    # Typed per column, as the literal form's: the bound values are processed alike.
+    assert [p.type.__class__ for p in built.binds.values()] == [
+        p.type.__class__ for p in literal.binds.values()
+    ]
+
+
+def test_one_statement_object_per_row_count() -> None:
+    columns = tuple(_events(1)[0])
+    first = insert_rows(payment_events, columns, 3)
+    assert insert_rows(payment_events, columns, 3) is first
+    assert insert_rows(payment_events, columns, 2) is not first
+
+
+def test_no_rows_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one row"):
+        insert_rows(payment_events, ("merchant_id",), 0)
