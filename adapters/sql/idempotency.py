@@ -124,6 +124,18 @@ _HELD = and_(
     keys.c.locked_until == bindparam("p_locked_until"),
 )
 
+# The key's row by its scope: read before every call with an Idempotency-Key.
+_FIND = select(keys).where(
+    keys.c.merchant_id == bindparam("p_merchant_id"),
+    keys.c.key == bindparam("p_key"),
+    keys.c.method == bindparam("p_method"),
+)
+
+
+def _scope_parameters(scope: Scope) -> dict[str, str]:
+    return {"p_merchant_id": scope.merchant_id, "p_key": scope.key, "p_method": scope.method}
+
+
 COMPLETE = (
     update(keys)
     .where(_HELD)
@@ -234,13 +246,13 @@ class SqlIdempotencyStore:
             claimed = await connection.execute(CLAIM, claim_parameters(record, now, expired_before))
             if claimed.first() is not None:
                 return None
-            held = await connection.execute(select(keys).where(_scope_is(record.scope)))
+            held = await connection.execute(_FIND, _scope_parameters(record.scope))
             return _record(held.mappings().one())
 
     async def find(self, scope: Scope) -> Record | None:
         try:
             async with self._reads.connect() as connection:
-                row = (await connection.execute(select(keys).where(_scope_is(scope)))).first()
+                row = (await connection.execute(_FIND, _scope_parameters(scope))).first()
         except Exception as error:
             if is_outage(error):
                 raise unavailable() from error
