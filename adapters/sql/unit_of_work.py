@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +27,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
+from adapters.sql.driver_read import DriverRead, plain_read, translated
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -46,12 +46,6 @@ from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
-
-
-def _plain_read(statement: Any) -> bool:
-    """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
-    alone, since each statement there sees its own snapshot anyway."""
-    return isinstance(statement, Select) and statement._for_update_arg is None
 
 
 class LazyTransaction:
@@ -74,6 +68,8 @@ class LazyTransaction:
         # The running call's idempotency key, when its claim and answer ride on this
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
+        # SQLAlchemy's adapter of the asyncpg connection, once a driver read needs it.
+        self._adapted: Any = None
 
     async def start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -90,11 +86,37 @@ class LazyTransaction:
             await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.begun and not _plain_read(statement):
+        if not self.begun and not plain_read(statement):
             await self.begin()
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
+
+    async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a plain read, as mappings: through asyncpg itself while this
+        connection has no transaction open (adapters/sql/driver_read.py), through
+        SQLAlchemy otherwise."""
+        if self._adapted is None:
+            self._adapted = (await self._connection.get_raw_connection()).dbapi_connection
+        adapted = self._adapted
+        if self.begun or not adapted.autocommit or adapted._transaction is not None:
+            return list((await self.execute(statement.statement, params)).mappings())
+        compiled = statement.compiled(self._connection.dialect)
+        args = compiled.arguments(params)
+        try:
+            async with adapted._execute_mutex:
+                if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
+                    with tracing.phase("SELECT", {"db.statement": compiled.sql}):
+                        records = await adapted.driver_connection.fetch(compiled.sql, *args)
+                else:
+                    records = await adapted.driver_connection.fetch(compiled.sql, *args)
+        except Exception as error:
+            failure = translated(self._connection.dialect, adapted, error, compiled.sql, args)
+            if isinstance(failure, DBAPIError) and failure.connection_invalidated:
+                # As SQLAlchemy does with a connection lost under it: not back to the pool.
+                await self._connection.invalidate(failure)
+            raise failure from error
+        return compiled.rows(records)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.rows import insert_rows, row_parameters
@@ -153,6 +154,8 @@ _GET = select(*INTENT_COLUMNS).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
 _GET_FOR_UPDATE = _GET.with_for_update()
+# A GET's one statement: run by the driver itself outside a transaction (driver_read.py).
+_GET_READ = DriverRead(_GET)
 # A statement without values, run with a row of parameters: SQLAlchemy compiles it once
 # for that set of columns and reuses it.
 _INSERT = insert(payment_intents)
@@ -185,9 +188,11 @@ class SqlPaymentIntents:
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
     ) -> PaymentIntent | None:
-        query = _GET_FOR_UPDATE if for_update else _GET
         params = {"intent_id": intent_id, "merchant_id": merchant_id}
-        row = (await self._conn.execute(query, params)).mappings().first()
+        if for_update:
+            row = (await self._conn.execute(_GET_FOR_UPDATE, params)).mappings().first()
+        else:
+            row = await first(self._conn, _GET_READ, params)
         return intent_of(row) if row is not None else None
 
     async def by_id(self, intent_id: str) -> PaymentIntent | None:

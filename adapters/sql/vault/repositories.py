@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,18 +94,31 @@ def _sealed(row: RowMapping) -> EncryptedCard | None:
     return EncryptedCard(bytes(row["ciphertext"]), row["key_id"], row["key_version"])
 
 
+@functools.lru_cache(maxsize=8)
+def _versioned_update(table: Table, columns: tuple[str, ...]) -> Update:
+    """Built once per table and set of columns (a token's single use runs it on every
+    payment): a reused statement object costs no construction and no cache-key walk."""
+    c = table.c
+    return (
+        update(table)
+        .where(
+            c.id == bindparam("w_id"),
+            c.merchant_id == bindparam("w_merchant_id"),
+            c.version == bindparam("w_version"),
+        )
+        .values({name: bindparam(f"v_{name}") for name in columns} | {"version": c.version + 1})
+        .returning(c.version)
+    )
+
+
 async def _save_versioned(
     conn: AsyncConnection, table: Table, record: Token | PaymentMethod, values: dict[str, Any]
 ) -> None:
     """UPDATE ... WHERE version = :seen; Conflict when another transaction saved it first."""
-    c = table.c
-    statement = (
-        update(table)
-        .where(c.id == record.id, c.merchant_id == record.merchant_id, c.version == record.version)
-        .values({**values, "version": c.version + 1})
-        .returning(c.version)
-    )
-    new_version = (await conn.execute(statement)).scalar_one_or_none()
+    statement = _versioned_update(table, tuple(values))
+    params = {f"v_{name}": value for name, value in values.items()}
+    params |= {"w_id": record.id, "w_merchant_id": record.merchant_id, "w_version": record.version}
+    new_version = (await conn.execute(statement, params)).scalar_one_or_none()
     if new_version is None:
         raise Conflict(f"{record.id} was changed concurrently.", reason="CONCURRENT_UPDATE")
     record.version = new_version

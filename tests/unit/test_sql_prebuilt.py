@@ -1,4 +1,5 @@
-"""Multi-row INSERTs built once per row count send what the literal form sent."""
+"""Statements built once (per row count, per set of columns) send what the statements
+built per call sent."""
 
 from __future__ import annotations
 
@@ -78,3 +79,37 @@ def test_one_statement_object_per_row_count() -> None:
 def test_no_rows_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one row"):
         insert_rows(payment_events, ("merchant_id",), 0)
+
+
+def test_a_versioned_update_sends_what_the_one_built_per_call_sent() -> None:
+    from sqlalchemy import update
+
+    from adapters.sql.vault.repositories import _versioned_update
+    from adapters.sql.vault.tables import tokens
+
+    values = {
+        "status": "used",
+        "ciphertext": None,
+        "key_id": None,
+        "key_version": None,
+        "used_at": NOW,
+    }
+    c = tokens.c
+    per_call = (
+        update(tokens)
+        .where(c.id == "tok_1", c.merchant_id == "acct_1", c.version == 3)
+        .values({**values, "version": c.version + 1})
+        .returning(c.version)
+        .compile(dialect=DIALECT)
+    )
+    built = _versioned_update(tokens, tuple(values)).compile(dialect=DIALECT)
+
+    assert built.string == per_call.string
+    sent = built.construct_params(
+        {f"v_{name}": value for name, value in values.items()}
+        | {"w_id": "tok_1", "w_merchant_id": "acct_1", "w_version": 3}
+    )
+    expected = per_call.construct_params()
+    assert built.positiontup is not None and per_call.positiontup is not None
+    assert [sent[k] for k in built.positiontup] == [expected[k] for k in per_call.positiontup]
+    assert _versioned_update(tokens, tuple(values)) is _versioned_update(tokens, tuple(values))
