@@ -29,6 +29,9 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.observability import tracing
 
 
 def plain_read(statement: Any) -> bool:
@@ -122,11 +125,48 @@ def translated(dialect: Dialect, adapted: Any, error: Exception, sql: str, args:
     return error
 
 
+async def adapter_of(connection: AsyncConnection) -> Any:
+    """SQLAlchemy's adapter of the connection's asyncpg connection."""
+    return (await connection.get_raw_connection()).dbapi_connection
+
+
+async def rows_alone(
+    connection: AsyncConnection, adapted: Any, statement: DriverRead, params: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The rows of `statement` run by asyncpg, when the connection is in autocommit with
+    no transaction open; None when it is not, and SQLAlchemy must run it."""
+    if not adapted.autocommit or adapted._transaction is not None:
+        return None
+    dialect = connection.dialect
+    compiled = statement.compiled(dialect)
+    args = compiled.arguments(params)
+    try:
+        async with adapted._execute_mutex:
+            if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
+                with tracing.phase("SELECT", {"db.statement": compiled.sql}):
+                    records = await adapted.driver_connection.fetch(compiled.sql, *args)
+            else:
+                records = await adapted.driver_connection.fetch(compiled.sql, *args)
+    except Exception as error:
+        failure = translated(dialect, adapted, error, compiled.sql, args)
+        if isinstance(failure, DBAPIError) and failure.connection_invalidated:
+            # As SQLAlchemy does with a connection lost under it: not back to the pool.
+            await connection.invalidate(failure)
+        raise failure from error
+    return compiled.rows(records)
+
+
 async def first(connection: Any, statement: DriverRead, params: Mapping[str, Any]) -> Any:
     """The first row of `statement`, as a mapping, or None: through the unit of work's
-    `read` (LazyTransaction), or through SQLAlchemy on any other connection."""
+    `read` (LazyTransaction), through asyncpg on a connection in autocommit, or through
+    SQLAlchemy."""
     read = getattr(connection, "read", None)
-    if read is None:
+    if read is not None:
+        rows = await read(statement, params)
+    elif isinstance(connection, AsyncConnection) and not connection.in_transaction():
+        rows = await rows_alone(connection, await adapter_of(connection), statement, params)
+        if rows is None:
+            return (await connection.execute(statement.statement, params)).mappings().first()
+    else:
         return (await connection.execute(statement.statement, params)).mappings().first()
-    rows = await read(statement, params)
     return rows[0] if rows else None

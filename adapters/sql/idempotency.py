@@ -15,14 +15,13 @@ acquirer call either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
-    RowMapping,
     and_,
     bindparam,
     delete,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.call import ClaimLost, DeferredClaim, deferred
@@ -75,7 +75,7 @@ def _values(record: Record) -> dict[str, Any]:
     }
 
 
-def _record(row: RowMapping) -> Record:
+def _record(row: Mapping[str, Any]) -> Record:
     state = State(row["status"])
     outcome = None
     if state is State.COMPLETED:
@@ -130,6 +130,10 @@ _FIND = select(keys).where(
     keys.c.key == bindparam("p_key"),
     keys.c.method == bindparam("p_method"),
 )
+
+
+# Read in autocommit before the call: run by the driver itself (driver_read.py).
+_FIND_ALONE = DriverRead(_FIND)
 
 
 def _scope_parameters(scope: Scope) -> dict[str, str]:
@@ -252,12 +256,12 @@ class SqlIdempotencyStore:
     async def find(self, scope: Scope) -> Record | None:
         try:
             async with self._reads.connect() as connection:
-                row = (await connection.execute(_FIND, _scope_parameters(scope))).first()
+                row = await first(connection, _FIND_ALONE, _scope_parameters(scope))
         except Exception as error:
             if is_outage(error):
                 raise unavailable() from error
             raise
-        return None if row is None else _record(row._mapping)
+        return None if row is None else _record(row)
 
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
         async with self._transaction() as connection:

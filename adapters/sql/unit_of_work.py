@@ -27,7 +27,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
-from adapters.sql.driver_read import DriverRead, plain_read, translated
+from adapters.sql.driver_read import DriverRead, adapter_of, plain_read, rows_alone
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -97,26 +97,12 @@ class LazyTransaction:
         connection has no transaction open (adapters/sql/driver_read.py), through
         SQLAlchemy otherwise."""
         if self._adapted is None:
-            self._adapted = (await self._connection.get_raw_connection()).dbapi_connection
-        adapted = self._adapted
-        if self.begun or not adapted.autocommit or adapted._transaction is not None:
-            return list((await self.execute(statement.statement, params)).mappings())
-        compiled = statement.compiled(self._connection.dialect)
-        args = compiled.arguments(params)
-        try:
-            async with adapted._execute_mutex:
-                if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
-                    with tracing.phase("SELECT", {"db.statement": compiled.sql}):
-                        records = await adapted.driver_connection.fetch(compiled.sql, *args)
-                else:
-                    records = await adapted.driver_connection.fetch(compiled.sql, *args)
-        except Exception as error:
-            failure = translated(self._connection.dialect, adapted, error, compiled.sql, args)
-            if isinstance(failure, DBAPIError) and failure.connection_invalidated:
-                # As SQLAlchemy does with a connection lost under it: not back to the pool.
-                await self._connection.invalidate(failure)
-            raise failure from error
-        return compiled.rows(records)
+            self._adapted = await adapter_of(self._connection)
+        if not self.begun:  # begun: SQLAlchemy sends BEGIN before its next statement
+            rows = await rows_alone(self._connection, self._adapted, statement, params)
+            if rows is not None:
+                return rows
+        return list((await self.execute(statement.statement, params)).mappings())
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:

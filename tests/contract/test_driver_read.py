@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import column, select, table, text
 from sqlalchemy.exc import DBAPIError
 
-from adapters.sql.driver_read import DriverRead
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import is_outage
-from adapters.sql.payments.intents import _GET, _GET_READ
+from adapters.sql.payments.intents import _GET, _GET_READ, SqlPaymentIntents
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from tests.contract.helpers import add_intent, add_merchant, new_intent
@@ -108,3 +108,22 @@ async def test_a_connection_lost_under_a_read_is_an_outage_and_not_pooled_again(
     for _ in range(3):  # whichever pooled connection comes next works
         async with uow_factory() as uow:
             assert await uow.payment_intents.get(merchant, intent.id) is not None
+
+
+async def test_on_a_connection_of_its_own_in_autocommit_and_in_a_transaction(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    """The idempotency key's read runs on a connection of the autocommit engine; a
+    connection in a transaction leaves the read to SQLAlchemy, inside it."""
+    intent = await add_intent(uow_factory, ids, merchant)
+    params = {"intent_id": intent.id, "merchant_id": merchant}
+    engine = uow_factory.engine
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as alone:
+        row = await first(alone, _GET_READ, params)
+        assert alone.in_transaction() is False  # not through SQLAlchemy
+        assert row == dict((await alone.execute(_GET, params)).mappings().one())
+    written = new_intent(ids, merchant)
+    async with engine.connect() as connection, connection.begin():
+        await SqlPaymentIntents(connection).add(written)
+        row = await first(connection, _GET_READ, {**params, "intent_id": written.id})
+        assert row is not None and row["id"] == written.id  # its own uncommitted write
