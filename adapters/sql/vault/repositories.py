@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.vault.tables import data_keys, detokenization_audit, payment_methods, tokens
 from core.shared.errors import AlreadyExists, Conflict
 from core.vault.model import (
@@ -154,6 +155,9 @@ _TOKEN = select(tokens).where(
     tokens.c.id == bindparam("token_id"), tokens.c.merchant_id == bindparam("merchant_id")
 )
 _TOKEN_FOR_UPDATE = _TOKEN.with_for_update()
+# The card's profile before a payment's phase 1, outside any transaction: run by the
+# driver itself (adapters/sql/driver_read.py).
+_TOKEN_READ = DriverRead(_TOKEN)
 _INSERT_TOKEN = insert(tokens)
 
 
@@ -184,9 +188,11 @@ class SqlTokens:
     async def get(
         self, merchant_id: str, token_id: str, *, for_update: bool = False
     ) -> Token | None:
-        query = _TOKEN_FOR_UPDATE if for_update else _TOKEN
         params = {"token_id": token_id, "merchant_id": merchant_id}
-        row = (await self._conn.execute(query, params)).mappings().first()
+        if for_update:
+            row = (await self._conn.execute(_TOKEN_FOR_UPDATE, params)).mappings().first()
+        else:
+            row = await first(self._conn, _TOKEN_READ, params)
         return _token(row) if row is not None else None
 
     async def update(self, token: Token) -> None:
