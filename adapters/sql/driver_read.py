@@ -82,27 +82,30 @@ class DriverRead:
 
     def compiled(self, dialect: Dialect) -> Compiled:
         if self._compiled is None or self._compiled[0] is not dialect:
-            compiled: Any = self.statement.compile(dialect=dialect)
-            if compiled.positiontup is None:
-                raise TypeError("a DriverRead needs a positional (asyncpg) dialect")
-            given = {name for name, bind in compiled.binds.items() if bind.required}
-            fixed = compiled.construct_params(_check=False)
-            processors = compiled._bind_processors
-            self._compiled = (
-                dialect,
-                Compiled(
-                    compiled.string,
-                    tuple(
-                        (name, name in given, fixed.get(name), processors.get(name))
-                        for name in compiled.positiontup
-                    ),
-                    tuple(
-                        (column.keyname, column.type._cached_result_processor(dialect, None))
-                        for column in compiled._result_columns
-                    ),
-                ),
-            )
+            self._compiled = (dialect, compile_once(self.statement, dialect))
         return self._compiled[1]
+
+
+def compile_once(statement: Any, dialect: Dialect) -> Compiled:
+    """The SQL text SQLAlchemy sends for `statement` on `dialect`, with what it does to
+    each parameter and each column of the result."""
+    compiled: Any = statement.compile(dialect=dialect)
+    if compiled.positiontup is None:
+        raise TypeError("a statement compiled once needs a positional (asyncpg) dialect")
+    given = {name for name, bind in compiled.binds.items() if bind.required}
+    fixed = compiled.construct_params(_check=False)
+    processors = compiled._bind_processors
+    return Compiled(
+        compiled.string,
+        tuple(
+            (name, name in given, fixed.get(name), processors.get(name))
+            for name in compiled.positiontup
+        ),
+        tuple(
+            (column.keyname, column.type._cached_result_processor(dialect, None))
+            for column in compiled._result_columns
+        ),
+    )
 
 
 def translated(dialect: Dialect, adapted: Any, error: Exception, sql: str, args: list[Any]) -> Any:

@@ -75,7 +75,7 @@ def _values(record: Record) -> dict[str, Any]:
     }
 
 
-def _record(row: Mapping[str, Any]) -> Record:
+def _record(row: Mapping[Any, Any]) -> Record:
     state = State(row["status"])
     outcome = None
     if state is State.COMPLETED:

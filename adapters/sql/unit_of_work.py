@@ -92,6 +92,19 @@ class LazyTransaction:
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
 
+    @property
+    def dialect(self) -> Any:
+        return self._connection.dialect
+
+    async def write_driver_sql(self, table: str, sql: str, args: tuple[Any, ...]) -> Any:
+        """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
+        by SQLAlchemy inside the transaction, begun first as for any write."""
+        if not self.begun:
+            await self.begin()
+        if ARMED:
+            self._written.add(table)
+        return await self._connection.exec_driver_sql(sql, args)
+
     async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a plain read, as mappings: through asyncpg itself while this
         connection has no transaction open (adapters/sql/driver_read.py), through

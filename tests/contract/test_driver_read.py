@@ -4,6 +4,7 @@ of work has no transaction open, with the rows and the errors SQLAlchemy gives."
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import column, select, table, text
@@ -104,7 +105,8 @@ async def test_a_connection_lost_under_a_read_is_an_outage_and_not_pooled_again(
             # sent before that meets a protocol error, through SQLAlchemy or not.
             await asyncio.sleep(0.2)
             await uow.payment_intents.get(merchant, intent.id)
-    assert is_outage(raised.value) or is_outage(raised.value.__cause__)
+    cause = raised.value.__cause__
+    assert is_outage(raised.value) or (cause is not None and is_outage(cause))
     for _ in range(3):  # whichever pooled connection comes next works
         async with uow_factory() as uow:
             assert await uow.payment_intents.get(merchant, intent.id) is not None
@@ -127,3 +129,35 @@ async def test_on_a_connection_of_its_own_in_autocommit_and_in_a_transaction(
         await SqlPaymentIntents(connection).add(written)
         row = await first(connection, _GET_READ, {**params, "intent_id": written.id})
         assert row is not None and row["id"] == written.id  # its own uncommitted write
+
+
+async def test_multi_row_inserts_run_in_the_transaction_and_compile_once(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    from sqlalchemy.sql import compiler
+
+    from adapters.sql.tables import payment_events
+
+    await add_intent(uow_factory, ids, merchant)  # compiled here, if ever
+    compiled: list[object] = []
+    original = compiler.SQLCompiler.__init__
+
+    def counting(self: Any, dialect: Any, statement: Any, *args: Any, **kwargs: Any) -> None:
+        compiled.append(getattr(statement, "table", None))
+        original(self, dialect, statement, *args, **kwargs)
+
+    kept, dropped = new_intent(ids, merchant), new_intent(ids, merchant)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler.SQLCompiler, "__init__", counting)
+        async with uow_factory() as uow:
+            await uow.payment_intents.add(kept)
+            await uow.payment_events.append(kept.pull_events())
+            await uow.commit()
+        async with uow_factory() as uow:
+            await uow.payment_intents.add(dropped)
+            await uow.payment_events.append(dropped.pull_events())  # left without commit
+            assert await _in_transaction(uow_factory, uow) is True
+    assert payment_events not in compiled
+    async with uow_factory() as uow:
+        assert len(await uow.payment_events.for_intent(merchant, kept.id)) == 1
+        assert await uow.payment_events.for_intent(merchant, dropped.id) == []

@@ -3,13 +3,14 @@ built per call sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import asyncpg
 
-from adapters.sql.rows import insert_rows, row_parameters
+from adapters.sql.rows import _compiled, insert_statement, row_parameters
 from adapters.sql.tables import ledger_postings, payment_events
 
 DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -52,17 +53,26 @@ def _events(count: int) -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     ("table", "rows"), [(ledger_postings, _postings), (payment_events, _events)]
 )
-def test_the_same_sql_and_values_as_the_literal_form(table, rows, count: int) -> None:
+def test_the_same_sql_and_values_as_the_literal_form(
+    table: Table, rows: Callable[[int], list[dict[str, object]]], count: int
+) -> None:
     values = rows(count)
     columns = tuple(values[0])
     literal = insert(table).values(values).compile(dialect=DIALECT)
-    built = insert_rows(table, columns, count).compile(dialect=DIALECT)
+    built = insert_statement(table, columns, count).compile(dialect=DIALECT)
 
     assert built.string == literal.string
     sent = built.construct_params(row_parameters(columns, values))
     expected = literal.construct_params()
     assert built.positiontup is not None and literal.positiontup is not None
     assert [sent[k] for k in built.positiontup] == [expected[k] for k in literal.positiontup]
+    # Compiled once: the same text, and the values in order as SQLAlchemy binds them.
+    once = _compiled(table, columns, count, DIALECT)
+    assert once.sql == literal.string
+    assert once.arguments(row_parameters(columns, values)) == [
+        expected[k] for k in literal.positiontup
+    ]
+    assert _compiled(table, columns, count, DIALECT) is once
     # Typed per column, as the literal form's: the bound values are processed alike.
     assert [p.type.__class__ for p in built.binds.values()] == [
         p.type.__class__ for p in literal.binds.values()
@@ -71,14 +81,14 @@ def test_the_same_sql_and_values_as_the_literal_form(table, rows, count: int) ->
 
 def test_one_statement_object_per_row_count() -> None:
     columns = tuple(_events(1)[0])
-    first = insert_rows(payment_events, columns, 3)
-    assert insert_rows(payment_events, columns, 3) is first
-    assert insert_rows(payment_events, columns, 2) is not first
+    first = insert_statement(payment_events, columns, 3)
+    assert insert_statement(payment_events, columns, 3) is first
+    assert insert_statement(payment_events, columns, 2) is not first
 
 
 def test_no_rows_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one row"):
-        insert_rows(payment_events, ("merchant_id",), 0)
+        insert_statement(payment_events, ("merchant_id",), 0)
 
 
 def test_a_versioned_update_sends_what_the_one_built_per_call_sent() -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
 from adapters.sql.errors import is_unique_violation
-from adapters.sql.rows import insert_rows, row_parameters
+from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     ledger_entries,
     ledger_postings,
@@ -228,10 +228,7 @@ class SqlLedger:
             }
             for position, posting in enumerate(entry.postings)
         ]
-        await self._conn.execute(
-            insert_rows(ledger_postings, _POSTING_COLUMNS, len(postings)),
-            row_parameters(_POSTING_COLUMNS, postings),
-        )
+        await insert_rows(self._conn, ledger_postings, _POSTING_COLUMNS, postings)
         if values["bt_type"] is not None:
             await self._conn.execute(
                 _INSERT_UNSETTLED,

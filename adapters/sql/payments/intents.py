@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
 from adapters.sql.risk import assessment_json, assessment_of
-from adapters.sql.rows import insert_rows, row_parameters
+from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
@@ -315,10 +315,7 @@ class SqlPaymentEvents:
             }
             for e in events
         ]
-        await self._conn.execute(
-            insert_rows(payment_events, _EVENT_COLUMNS, len(rows)),
-            row_parameters(_EVENT_COLUMNS, rows),
-        )
+        await insert_rows(self._conn, payment_events, _EVENT_COLUMNS, rows)
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
         t = payment_events.c
