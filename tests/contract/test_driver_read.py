@@ -29,14 +29,14 @@ async def test_the_rows_are_the_ones_sqlalchemy_gives(
 ) -> None:
     intent = await add_intent(uow_factory, ids, merchant, metadata={"order": "42", "é": "ü"})
     async with uow_factory() as uow:
-        # Every JSON column set, a NULL timestamp and an array: what the processors touch.
+        # The JSON columns set (valid for the domain: other tests share the database), a
+        # NULL timestamp and an array: what the processors touch.
         await uow.connection.execute(
             text(
                 "UPDATE payment_intents SET"
-                ' last_payment_error = \'{"code": "card_declined", "n": 1}\','
-                ' next_action = \'{"type": "redirect", "list": [1, 2.5, null]}\','
-                ' risk = \'{"score": 12, "rules": []}\','
-                ' payment_method_details = \'{"card": {"last4": "4242"}}\','
+                ' last_payment_error = \'{"code": "card_declined", "message": "Refusé"}\','
+                ' next_action = \'{"type": "REDIRECT_TO_URL", "url": "https://x.test/3ds"}\','
+                ' payment_method_details = \'{"type": "card", "card_last4": "4242"}\','
                 " payment_method_types = ARRAY['card', 'upi']"
                 " WHERE id = :id"
             ),
@@ -51,7 +51,7 @@ async def test_the_rows_are_the_ones_sqlalchemy_gives(
         assert uow.connection._connection.in_transaction() is False
         through_sqlalchemy = (await uow.connection.execute(_GET, params)).mappings().all()
     assert [dict(row) for row in through_sqlalchemy] == driven
-    assert driven[0]["next_action"] == {"type": "redirect", "list": [1, 2.5, None]}
+    assert driven[0]["last_payment_error"] == {"code": "card_declined", "message": "Refusé"}
     assert driven[0]["payment_method_types"] == ["card", "upi"]
     assert driven[0]["canceled_at"] is None
 
