@@ -15,6 +15,7 @@ from adapters.sql.errors import is_outage
 from adapters.sql.payments.intents import _GET, _GET_READ, SqlPaymentIntents
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
+from core.payments.model import PaymentIntent
 from tests.contract.helpers import add_intent, add_merchant, new_intent
 from tests.contract.test_lazy_transaction import _in_transaction
 
@@ -22,6 +23,11 @@ from tests.contract.test_lazy_transaction import _in_transaction
 @pytest.fixture
 async def merchant(uow_factory: SqlUnitOfWorkFactory, ids: RandomIds) -> str:
     return await add_merchant(uow_factory, ids)
+
+
+@pytest.fixture
+async def stored(uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str) -> PaymentIntent:
+    return await add_intent(uow_factory, ids, merchant)
 
 
 async def test_the_rows_are_the_ones_sqlalchemy_gives(
@@ -75,9 +81,8 @@ async def test_a_read_after_begin_goes_through_sqlalchemy_inside_the_transaction
 
 
 async def test_an_error_is_raised_as_sqlalchemy_raises_it_and_leaves_nothing_open(
-    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+    uow_factory: SqlUnitOfWorkFactory, stored: PaymentIntent
 ) -> None:
-    intent = await add_intent(uow_factory, ids, merchant)
     missing = DriverRead(select(table("no_such_table", column("x"))))
     async with uow_factory() as uow:
         with pytest.raises(DBAPIError) as raised:
@@ -85,14 +90,14 @@ async def test_an_error_is_raised_as_sqlalchemy_raises_it_and_leaves_nothing_ope
         assert getattr(raised.value.orig, "sqlstate", None) == "42P01"
         assert not is_outage(raised.value)
         # The connection goes on: no aborted transaction was left behind.
-        assert await uow.payment_intents.get(merchant, intent.id) is not None
+        assert await uow.payment_intents.get(stored.merchant_id, stored.id) is not None
         assert await _in_transaction(uow_factory, uow) is False
 
 
 async def test_a_connection_lost_under_a_read_is_an_outage_and_not_pooled_again(
-    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+    uow_factory: SqlUnitOfWorkFactory, stored: PaymentIntent
 ) -> None:
-    intent = await add_intent(uow_factory, ids, merchant)
+    merchant, intent = stored.merchant_id, stored
     with pytest.raises(Exception) as raised:
         async with uow_factory() as uow:
             pid = (await uow.connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
