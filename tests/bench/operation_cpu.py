@@ -1,5 +1,5 @@
-"""`python -m tests.bench.operation_cpu --payments N [--clients C] [--profile DIR]`: CPU per
-payment, GET and create, one operation after the other.
+"""`python -m tests.bench.operation_cpu --payments N [--clients C] [--profile DIR [--gil]]`:
+CPU per payment, GET and create, one operation after the other.
 
 Starts `paygate up` (one API process, on its own embedded PostgreSQL) and measures the
 three operations of docs/performance.md ("CPU per payment, by profile"): N full card
@@ -8,8 +8,10 @@ payments (token, create, confirm with automatic capture, each with its Idempoten
 with the merchant's rate limits raised. It prints each child's CPU ms per operation, the
 launcher's (its thread in this process: it relays the children's output) and the
 database's transactions per operation; `--profile DIR` records the API process with py-spy
-during the payments (DIR/payment.txt, collapsed stacks, for `python -m
-tests.bench.profile_top`). The five-payment mix per topology is tests/bench/payment_cpu.py.
+during each phase (DIR/payment.txt, get.txt, create.txt: collapsed stacks, for `python -m
+tests.bench.profile_top`); with `--gil`, only the thread holding the GIL is sampled, so
+the shares are of CPU rather than of wall time. The five-payment mix per topology is
+tests/bench/payment_cpu.py.
 """
 
 from __future__ import annotations
