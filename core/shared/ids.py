@@ -28,14 +28,18 @@ def uuid7_int(unix_ms: int, rand_a: int, rand_b: int) -> int:
     )
 
 
+# Two characters per 10 bits, most significant first: 13 table lookups rather than 26
+# divisions of a 128-bit integer (every object a payment writes takes an id).
+_PAIRS = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
+_SHIFTS = tuple(range(120, -1, -10))
+
+
 def encode(prefix: str, value: int) -> str:
+    """26 base32 characters of the value's low 130 bits (a UUID's 128, two zero bits)."""
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return f"{prefix}_{''.join(reversed(chars))}"
+    pairs = _PAIRS
+    return prefix + "_" + "".join([pairs[(value >> shift) & 0x3FF] for shift in _SHIFTS])
 
 
 def has_prefix(value: str, prefix: str) -> bool:
