@@ -1,7 +1,8 @@
-"""The vault role's one error layer (servers/roles/vault/server.py ZoneErrorInterceptor):
-a connector's AcquirerError reaches the API's acquirer client as the same error, a
-ciphertext that does not open is INTERNAL with its reason and no detail, over a real
-server on a loopback port."""
+"""The zone's one layer (servers/roles/vault/server.py ZoneDoor): a caller without the
+service credential is refused before the connector is called, the service is recorded for
+the vault's audit; a connector's AcquirerError reaches the API's acquirer client as the
+same error, a ciphertext that does not open is INTERNAL with its reason and no detail,
+over a real server on a loopback port."""
 
 from __future__ import annotations
 
@@ -27,19 +28,23 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.vault.errors import CiphertextRejected
-from servers.roles.vault.server import start_server
+from servers.grpc.service_auth import service
+from servers.roles.vault.server import SERVICE_NAME, start_server
 from tests.fakes import in_memory_vault
 
 TOKEN = "zone-service-token-0123456789abcdefghij"
 
 
 class Raising:
-    """A connector whose capture raises what the test puts in `error`."""
+    """A connector whose capture raises what the test puts in `error`, and notes the
+    service each call was made for."""
 
     def __init__(self) -> None:
         self.error: Exception = RuntimeError("set by the test")
+        self.services: list[str] = []
 
     async def capture(self, request: CaptureRequest) -> OperationResult:
+        self.services.append(service.get())
         raise self.error
 
 
@@ -105,3 +110,30 @@ async def test_a_rejected_ciphertext_is_internal_with_its_reason_and_no_detail(
     info = error_details_pb2.ErrorInfo()
     infos[0].Unpack(info)
     assert info.reason == CIPHERTEXT_REJECTED_REASON
+
+
+# None; another token; the right token without its scheme.
+@pytest.mark.parametrize("credential", ["", "Bearer not-the-zone-token-0123456789abcdef", TOKEN])
+async def test_a_caller_without_the_credential_never_reaches_the_connector(
+    zone: tuple[Raising, grpc.aio.Channel], credential: str
+) -> None:
+    connector, channel = zone
+    connector.error = AcquirerRejected(RejectionCode.NOT_AUTHORIZED, "not approved")
+    stub = acquirer_pb2_grpc.AcquirerSimulatorServiceStub(channel)
+    request = wire.capture_request(pb.ACQUIRER_CARD_NETWORK, CAPTURE)
+    metadata = (("authorization", credential),) if credential else ()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.Capture(request, metadata=metadata)
+    assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert connector.services == []
+
+
+async def test_the_call_is_made_for_the_authenticated_service(
+    zone: tuple[Raising, grpc.aio.Channel],
+) -> None:
+    connector, channel = zone
+    connector.error = AcquirerRejected(RejectionCode.NOT_AUTHORIZED, "not approved")
+    client = GrpcAcquirer.card_network(channel, service_token=TOKEN)
+    with pytest.raises(AcquirerRejected):
+        await client.capture(CAPTURE)
+    assert connector.services == [SERVICE_NAME]
