@@ -13,6 +13,7 @@ Each connector reads its PSP's bodies and error shapes itself.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import httpx
@@ -29,7 +30,7 @@ from core.payments.acquirer import (
 from core.shared.money import Money
 
 
-class JsonHttp:
+class JsonHttp(ABC):
     """A JSON PSP's connector: subclasses name the PSP and speak its paths and shapes."""
 
     name: ClassVar[str] = "The PSP"
@@ -47,8 +48,19 @@ class JsonHttp:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @abstractmethod
+    async def lookup(self, attempt_reference: str) -> AuthorizationResult | None:
+        """The attempt as the PSP has it; None when it never received it."""
+
     async def complete_challenge(self, attempt_reference: str, passed: bool) -> AuthorizationResult:
-        raise AcquirerRejected(RejectionCode.NO_ACTION_PENDING, f"{self.name} runs no challenges.")
+        """The PSP runs no challenges, so every attempt it knows is final: the port's
+        idempotent answer is its result; one it does not know is unknown."""
+        found = await self.lookup(attempt_reference)
+        if found is None:
+            raise AcquirerRejected(
+                RejectionCode.UNKNOWN_REFERENCE, f"No attempt {attempt_reference} at {self.name}."
+            )
+        return found
 
     # --- what every PSP request carries ---------------------------------------------------
 

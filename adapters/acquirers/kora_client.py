@@ -6,6 +6,11 @@ outcome unknown). Kora's own shapes: every body is `{status: bool, message, data
 declined charge is a 200 whose `data.status` is "failed" with a `gateway_response`; a
 refused request is a 4xx with `status: false` and a `code`; an unknown reference on
 verify is a 404 (Kora never received it).
+
+A charge is a preauthorization (`preauthorization: true`) unless the request is a sale
+(its `capture_reference`): then the charge goes without it, is debited at once under that
+`capture_reference`, and its `data.debit` (on the charge and on every verify) is the
+capture the result carries.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ class KoraConnector(JsonHttp):
                 "expiry_year": card.exp_year,
             },
         }
+        if request.capture_reference:
+            body["capture_reference"] = request.capture_reference
+        else:
+            body["preauthorization"] = True
         if request.require_authentication:  # Kora answers "Authentication Required"
             body["authentication"] = "3DS"
         return self._transaction(
@@ -116,8 +125,8 @@ class KoraConnector(JsonHttp):
             )
         return envelope["data"]
 
-    @staticmethod
-    def _transaction(data: dict[str, Any]) -> AuthorizationResult:
+    @classmethod
+    def _transaction(cls, data: dict[str, Any]) -> AuthorizationResult:
         response = str(data.get("gateway_response") or "")
         outcome, decline = outcome_of(str(data["status"]), response)
         return AuthorizationResult(
@@ -131,6 +140,9 @@ class KoraConnector(JsonHttp):
                 (data.get("authorization") or {}).get("authorization_code") or ""
             ),
             message=response,
+            capture=cls._operation(OperationKind.CAPTURE, data["debit"])
+            if data.get("debit")
+            else None,
         )
 
     @staticmethod

@@ -8,6 +8,10 @@ outcome unknown), and Orbit's shapes:
     400 invalid_request_error                  AcquirerRejected with Orbit's code
     404 on a lookup                            None: Orbit never received the charge
 
+A sale (the request's `capture_reference`) is a charge with `capture: true` and that
+`capture_reference`; the charge answers its capture (`capture`, null when none), which
+the result carries, on the charge's creation and on every GET of it.
+
 Every request carries our reference as `Idempotency-Key`, so a repeat acts once. The card
 is sent in the body as Orbit requires; this connector runs in the cardholder-data zone
 and logs no request.
@@ -56,8 +60,10 @@ class OrbitConnector(JsonHttp):
         body = {
             **self._movement(request.attempt_reference, request.merchant_id, request.amount),
             "source": source,
-            "capture": False,
+            "capture": bool(request.capture_reference),
         }
+        if request.capture_reference:
+            body["capture_reference"] = request.capture_reference
         if request.require_authentication:  # Orbit answers authentication_required
             body["three_d_secure"] = "required"
         response = await self.send("POST", "/v1/charges", request.attempt_reference, body)
@@ -133,8 +139,8 @@ class OrbitConnector(JsonHttp):
             raise self.rejection(str(error.get("code", "")), str(error.get("message") or ""))
         return body
 
-    @staticmethod
-    def _charge(charge: dict[str, Any]) -> AuthorizationResult:
+    @classmethod
+    def _charge(cls, charge: dict[str, Any]) -> AuthorizationResult:
         outcome = outcome_of(str(charge["status"]))
         decline = None
         if outcome is AuthorizationOutcome.DECLINED:
@@ -147,6 +153,10 @@ class OrbitConnector(JsonHttp):
             decline_code=decline,
             acquirer_code=str(charge.get("decline_code") or charge["status"]),
             authorization_code=str(charge.get("auth_code") or ""),
+            message=str(charge.get("failure_message") or ""),
+            capture=cls._operation(OperationKind.CAPTURE, charge["capture"])
+            if charge.get("capture")
+            else None,
         )
 
     @staticmethod

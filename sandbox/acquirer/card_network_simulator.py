@@ -235,13 +235,9 @@ class CardNetworkSimulator(SimulatedAcquirer[_CardAttempt]):
                 ),
             )
             record = self._records[request.attempt_reference]
-            sale = self._sale_capture(record, request)
+            sale_lost = self._saved_with_sale(record, request)
             result = record.result
-            self._save(request.attempt_reference)
-            if sale is not None:
-                self._settle_capture(record, sale.result)
-        lost = reply.delivery is Delivery.REPLY_LOST
-        if lost or (sale is not None and sale.delivery is Delivery.REPLY_LOST):
+        if reply.delivery is Delivery.REPLY_LOST or sale_lost:
             raise AcquirerTimeout(request.attempt_reference)
         return result
 

@@ -288,6 +288,17 @@ class SimulatedAcquirer(Generic[RecordT]):
         record.result = replace(record.result, capture=capture)
         return SaleCapture(capture, answer.delivery)
 
+    def _saved_with_sale(self, record: RecordT, request: AuthorizationRequest) -> bool:
+        """Saves a new authorization's record, with its sale's capture when the request
+        asks for one, booked and settled like a capture call's. Under the lock. True: the
+        sale's reply is lost (the capture is made all the same)."""
+        sale = self._sale_capture(record, request)
+        self._save(request.attempt_reference)
+        if sale is None:
+            return False
+        self._settle_capture(record, sale.result)
+        return sale.delivery is Delivery.REPLY_LOST
+
     def _capture_recorded(
         self, record: RecordT, request: CaptureRequest, answer: OperationAnswer
     ) -> OperationResult:

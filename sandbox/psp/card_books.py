@@ -2,6 +2,13 @@
 own code for the card (its test cards), the shared capture / refund / void rules of
 sandbox/acquirer/simulation.py, journaled when given a journal.
 
+A sale (an authorization with a capture reference: Orbit's `capture: true`, Kora's charge
+without preauthorization) approved in its own message is captured in it too, by the same
+shared rules as the card network's sale: booked and settled like a capture call, answered
+by `_answer_operation` like one (so a test can refuse it or lose its reply), recorded in
+the result so a repeat and a lookup answer it, never captured twice. Neither PSP
+challenges, so a sale is approved with its capture or declined with nothing captured.
+
 A PSP subclass names its codes: `code_for(card, today)` answers its raw code, `APPROVED`
 and `REPLY_LOST` are the two that approve (the second also loses the reply). The wire
 glue (orbit_simulator.py, kora_simulator.py) renders the recorded result in its shapes.
@@ -90,11 +97,13 @@ class CardPspBooks(SimulatedAcquirer[AttemptRecord]):
                 acquirer_code=self.APPROVED if approved else code,
                 authorization_code=self.authorization_code() if approved else "",
             )
-            self._records[request.attempt_reference] = AttemptRecord(
+            record = AttemptRecord(
                 merchant_id=request.merchant_id, fingerprint=fingerprint, result=result
             )
-            self._save(request.attempt_reference)
-        if code == self.REPLY_LOST:
+            self._records[request.attempt_reference] = record
+            sale_lost = self._saved_with_sale(record, request)
+            result = record.result
+        if code == self.REPLY_LOST or sale_lost:
             raise AcquirerTimeout(request.attempt_reference)
         return result
 

@@ -23,6 +23,7 @@ from core.payments.acquirer import (
     AcquirerTimeout,
     AuthorizationRequest,
     Card,
+    RejectionCode,
 )
 from core.shared.money import Money
 from core.shared.secret import Secret
@@ -74,14 +75,23 @@ def money(body: Mapping[str, Any]) -> Money:
 
 
 def authorization(
-    body: Mapping[str, Any], card: Card, *, require_authentication: bool
+    body: Mapping[str, Any], card: Card, *, require_authentication: bool, sale: bool = False
 ) -> AuthorizationRequest:
+    """The authorization a charge body asks for; with `sale`, captured in the same message
+    under the body's `capture_reference` (a sale without one is refused, naming it)."""
+    capture_reference = str(body.get("capture_reference") or "") if sale else ""
+    if sale and not capture_reference:
+        raise AcquirerRejected(
+            RejectionCode.INVALID_PAYMENT_DETAILS,
+            "capture_reference is required to capture a charge when it is made.",
+        )
     return AuthorizationRequest(
         attempt_reference=str(body["reference"]),
         merchant_id=str(body["merchant"]),
         amount=money(body),
         source=card,
         require_authentication=require_authentication,
+        capture_reference=capture_reference,
     )
 
 

@@ -3,13 +3,19 @@
 Paystack's shapes, not Orbit's: every body is an envelope `{status: bool, message, data}`;
 a declined charge is a 200 with `data.status: "failed"` and a human `gateway_response`
 ("Insufficient Funds"), not an HTTP error; amounts are in minor units; card holds are
-"preauthorizations".
+"preauthorizations", and a charge without one is debited at once.
 
     POST /charge                       {reference, merchant, amount, currency,
-                                        card: {number, cvv, expiry_month, expiry_year}}
+                                        card: {number, cvv, expiry_month, expiry_year},
+                                        preauthorization: true}
                                        -> data {id, reference, status: success | failed,
                                           gateway_response, amount, currency,
-                                          authorization: {authorization_code}}
+                                          authorization: {authorization_code}, debit: null}
+    POST /charge                       {..., capture_reference} without preauthorization:
+                                        a sale, debited when approved under
+                                        capture_reference; `data.debit` is that capture
+                                        (as /preauthorization/capture with that reference
+                                        answers it)
     GET  /transaction/verify/{reference}   the same data; 404 {status: false} if unknown
     POST /preauthorization/capture     {reference, capture_reference, merchant, amount,
                                         currency, final}
@@ -92,6 +98,7 @@ def transaction_json(result: AuthorizationResult) -> dict[str, Any]:
         "amount": result.amount.amount,
         "currency": result.amount.currency,
         "authorization": {"authorization_code": result.authorization_code},
+        "debit": None if result.capture is None else operation_json(result.capture),
     }
 
 
@@ -157,6 +164,7 @@ class KoraServer(JsonPspServer):
                     given["number"], given["expiry_month"], given["expiry_year"], given.get("cvv")
                 ),
                 require_authentication=body.get("authentication") == "3DS",
+                sale=body.get("preauthorization") is not True,
             )
         )
         return envelope(transaction_json(result), "Charge attempted")

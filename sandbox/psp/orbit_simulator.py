@@ -6,7 +6,13 @@ Its own shapes, spoken at `paygate serve --role psp` (127.0.0.1, aiohttp):
                                       exp_month, exp_year, cvc}, capture: false}
                                      200 charge {id, object: "charge", reference, amount,
                                       currency, status: requires_capture | canceled |
-                                      succeeded | failed, decline_code, auth_code}
+                                      succeeded | failed, decline_code, failure_message,
+                                      auth_code, captured, capture}
+    POST /v1/charges                 {..., capture: true, capture_reference} a sale: the
+                                      charge captured when approved, under
+                                      capture_reference; `captured: true`, status
+                                      succeeded, `capture` the capture (as .../capture
+                                      with that reference answers it)
                                      402 {error: {type: card_error, code: card_declined,
                                       decline_code, message, charge}}
     GET  /v1/charges/{reference}     the charge, or 404 {error: {type:
@@ -18,8 +24,10 @@ Its own shapes, spoken at `paygate serve --role psp` (127.0.0.1, aiohttp):
                                       reference, charge, merchant, amount, currency, id,
                                       booked_at}]} (its settlement file)
 
-`three_d_secure: "required"` on a charge (the gateway's risk engine asks for 3-D Secure)
-is answered `authentication_required`: Orbit runs no 3-D Secure.
+A charge's `capture` is null but for a sale's. `three_d_secure: "required"` on a charge
+(the gateway's risk engine asks for 3-D Secure) is answered `authentication_required`:
+Orbit runs no 3-D Secure, so a sale is approved and captured, or declined with nothing
+captured.
 
 Errors: 400 {error: {type: invalid_request_error, code, message}} when the request is
 refused as such (code = the books' rejection code); 502 {error: {type: api_error, code:
@@ -46,6 +54,7 @@ from core.payments.acquirer import (
     AuthorizationResult,
     CaptureRequest,
     OperationResult,
+    OperationStatus,
     RefundRequest,
     VoidRequest,
 )
@@ -55,6 +64,7 @@ from sandbox.psp.json_psp import JsonPspServer, authorization, card, money
 
 APPROVED = "approved"
 REPLY_LOST = "reply_lost"
+DECLINED_MESSAGE = "Your card was declined."
 # The test cards of API.md, in Orbit's decline codes.
 TEST_CARDS: dict[str, str] = {
     "4000000000000002": "generic_decline",
@@ -81,16 +91,21 @@ class OrbitBooks(CardPspBooks):
 # --- the wire ---------------------------------------------------------------------------
 
 
+def _captured(result: AuthorizationResult) -> bool:
+    return result.capture is not None and result.capture.status is OperationStatus.SUCCEEDED
+
+
 def _status(result: AuthorizationResult) -> str:
     if result.outcome is AuthorizationOutcome.CANCELED:
         return "canceled"
     if result.outcome is AuthorizationOutcome.APPROVED:
-        return "requires_capture"
+        return "succeeded" if _captured(result) else "requires_capture"
     return "failed"
 
 
 def charge_json(result: AuthorizationResult, merchant_id: str = "") -> dict[str, Any]:
     declined = result.outcome is not AuthorizationOutcome.APPROVED
+    capture = result.capture
     return {
         "id": result.acquirer_reference,
         "object": "charge",
@@ -100,7 +115,10 @@ def charge_json(result: AuthorizationResult, merchant_id: str = "") -> dict[str,
         "currency": result.amount.currency.lower(),
         "status": _status(result),
         "decline_code": result.acquirer_code if declined and result.acquirer_code else None,
+        "failure_message": DECLINED_MESSAGE if _status(result) == "failed" else None,
         "auth_code": result.authorization_code or None,
+        "captured": _captured(result),
+        "capture": None if capture is None else operation_json(capture),
     }
 
 
@@ -167,6 +185,7 @@ class OrbitServer(JsonPspServer):
                     source.get("brand"),
                 ),
                 require_authentication=body.get("three_d_secure") == "required",
+                sale=body.get("capture") is True,
             )
         )
         charge = charge_json(result, str(body["merchant"]))
@@ -175,7 +194,7 @@ class OrbitServer(JsonPspServer):
                 402,
                 "card_error",
                 "card_declined",
-                "Your card was declined.",
+                DECLINED_MESSAGE,
                 decline_code=result.acquirer_code,
                 charge=charge["id"],
             )

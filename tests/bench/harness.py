@@ -12,7 +12,9 @@ processes, Envoy, the simulated acquirer at zero latency) on free loopback ports
 own data folder, and raises the bench merchants' rate limits with `paygate limits set`.
 With --topology split the cardholder-data zone (the vault role: the vault and the
 connectors) runs in a process of its own (PAYGATE_VAULT_PROCESSES=1), as the API
-processes then reach it over gRPC and Envoy sends it POST /v1/tokens.
+processes then reach it over gRPC and Envoy sends it POST /v1/tokens. With --topology
+both it starts the two at once and measures their peaks in alternating rounds (--rounds;
+tests/bench/alternate.py), which pairs the runs that the extra hop's budget compares.
 Every scenario is bounded in time (--duration) and in count (--max-ops), and talks to
 loopback only. Load: wrk (Debian's package) with tests/bench/rest.lua for REST, several
 Python processes for native gRPC (grpc_load.py); pgbench for the database references.
@@ -114,6 +116,7 @@ def plain_dsn(url: str) -> str:
 
 
 TOPOLOGIES = ("embedded", "split")
+BOTH = "both"  # the two at once, measured in alternating rounds (tests/bench/alternate.py)
 
 
 def start_gateway(data_dir: Path, topology: str = "embedded", **overrides: Any) -> Target:
@@ -361,6 +364,8 @@ class Options:
     topology: str = "embedded"
     growth: tuple[int, ...] = (0, 1_000_000, 10_000_000)
     edge_share: float = EDGE_SHARE
+    # Only the closed-loop peaks (`--topology both`: the rounds compare throughput and CPU).
+    peak_only: bool = False
 
 
 def measured(target: Target, opts: Options, name: str, run: Any, **info: Any) -> dict[str, Any]:
@@ -477,6 +482,8 @@ def peak_and_half(
 ) -> list[dict[str, Any]]:
     """Closed loop for the peak, then the open model at half of it for latency."""
     peak = measured_rest(target, opts, f"{name} peak", scenario, connections, wrk=wrk)
+    if opts.peak_only:
+        return [peak]
     rate = max(1.0, peak["throughput"] / 2)
     half = measured_rest(
         target, opts, f"{name} at half peak", scenario, connections, rate=rate, wrk=wrk
@@ -960,7 +967,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = Options(
         duration=args.duration if args.duration else (2.0 if args.quick else 10.0),
         max_ops=args.max_ops or (200 if args.quick else 200_000),
-        settle=0.0 if args.quick else measure.STATS_SETTLE_SECONDS,
+        settle=args.settle
+        if args.settle is not None
+        else (0.0 if args.quick else measure.STATS_SETTLE_SECONDS),
         quick=args.quick,
         topology=args.topology,
         growth=tuple(int(x) for x in args.growth.split(","))
@@ -973,6 +982,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown scenarios: {unknown}; known: {list(SCENARIOS)}", file=sys.stderr)
         return 2
+    if args.topology == BOTH:
+        return _alternate(args, opts, names)
     started = datetime.now(UTC)
     host = machine()
     failed: list[dict[str, Any]] = []
@@ -984,11 +995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             target.idle_cpu = measure.idle_cpu(target.processes, 1.0 if args.quick else IDLE_S)
         results: list[dict[str, Any]] = []
         for name in names:
-            try:
-                results += SCENARIOS[name](target, opts)
-            except Exception as error:  # the other scenarios still run and are reported
-                print(f"{name}: failed: {error!r}", file=sys.stderr, flush=True)
-                failed.append({"scenario": name, "error": repr(error)[:2000]})
+            results += _scenario(name, target, opts, failed)
         refs: dict[str, Any] = {}
         if not args.no_references:
             from tests.bench import echo
@@ -1005,23 +1012,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if target.stop is not None:
             target.stop()
-    report = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": host | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "options": dataclasses.asdict(opts),
-        "gateway": (
-            f"started by the harness (make run's topology, the zone {opts.topology})"
-            if not args.url
-            else args.url
-        ),
-        "topology": opts.topology,
-        "idle_cpu_ms_per_s": target.idle_cpu,
-        "scenarios": results,
-        "failed": failed,
-        "references": refs,
-        "ratios": ratios(results, refs),
-    }
+    gateway = (
+        f"started by the harness (make run's topology, the zone {opts.topology})"
+        if not args.url
+        else args.url
+    )
+    report = _report(started, host, opts, gateway, target, results, failed, refs)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ("-split" if opts.topology == "split" else "") + ("-quick" if args.quick else "")
@@ -1029,6 +1025,93 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"references": refs, "ratios": report["ratios"]}, indent=2))
     print(f"results: {path}")
+    return 0
+
+
+def _scenario(
+    name: str, target: Target, opts: Options, failed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One scenario's results; a failure is recorded and the other scenarios still run."""
+    try:
+        result: list[dict[str, Any]] = SCENARIOS[name](target, opts)
+        return result
+    except Exception as error:
+        print(f"{name}: failed: {error!r}", file=sys.stderr, flush=True)
+        failed.append({"scenario": name, "error": repr(error)[:2000]})
+        return []
+
+
+def _report(
+    started: datetime,
+    host: dict[str, Any],
+    opts: Options,
+    gateway: str,
+    target: Target,
+    results: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    refs: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": host | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "options": dataclasses.asdict(opts),
+        "gateway": gateway,
+        "topology": opts.topology,
+        "idle_cpu_ms_per_s": target.idle_cpu,
+        "scenarios": results,
+        "failed": failed,
+        "references": refs,
+        "ratios": ratios(results, refs),
+    }
+
+
+def _alternate(args: argparse.Namespace, opts: Options, names: Sequence[str]) -> int:
+    """Both topologies at once, their peaks measured in alternating rounds."""
+    from tests.bench import alternate
+
+    if args.url:
+        raise SystemExit("--topology both starts its own two gateways: drop --url")
+    started = datetime.now(UTC)
+    host = machine()
+    base = Path(args.data_dir or (REPO / "var" / "bench")).absolute()
+    dirs = alternate.data_dirs(base, args.keep_data)
+    targets: dict[str, Target] = {}
+    failed: dict[str, list[dict[str, Any]]] = {t: [] for t in TOPOLOGIES}
+    try:
+        for topology in TOPOLOGIES:
+            targets[topology] = start_gateway(dirs[topology], topology)
+            set_limits(targets[topology], targets[topology].merchants, UNLIMITED)
+        alternate.idle_both(targets, 1.0 if args.quick else IDLE_S)
+        peaks = alternate.options_for_rounds(opts)
+
+        def one(name: str, target: Target, topology: str) -> list[dict[str, Any]]:
+            return _scenario(
+                name, target, dataclasses.replace(peaks, topology=topology), failed[topology]
+            )
+
+        results = alternate.run_rounds(targets, args.rounds, names, one)
+    finally:
+        for target in targets.values():
+            if target.stop is not None:
+                target.stop()
+    reports = {
+        topology: _report(
+            started,
+            host,
+            dataclasses.replace(peaks, topology=topology),
+            f"started by the harness beside the other topology ({args.rounds} alternating rounds)",
+            targets[topology],
+            results[topology],
+            failed[topology],
+            {},
+        )
+        | {"rounds": args.rounds}
+        for topology in TOPOLOGIES
+    }
+    paths = alternate.write(Path(args.out), started, reports, quick=args.quick)
+    for path in paths.values():
+        print(f"results: {path}")
     return 0
 
 
@@ -1059,9 +1142,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="*", help="for `table`: a results JSON; for `compare`: several")
     p.add_argument(
         "--topology",
-        choices=TOPOLOGIES,
+        choices=(*TOPOLOGIES, BOTH),
         default="embedded",
-        help="split: the cardholder-data zone (vault role) in a process of its own",
+        help="split: the cardholder-data zone (vault role) in a process of its own; both: "
+        "the two at once, their peaks in alternating rounds (--rounds)",
+    )
+    p.add_argument("--rounds", type=int, default=4, help="rounds of --topology both")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        help="seconds to wait for the database's counters around each run (11; 0 skips the "
+        "wait: throughput and CPU are exact, transactions per operation approximate)",
     )
     p.add_argument("--quick", action="store_true", help="tiny counts: checks the harness")
     p.add_argument("--scenarios", default="", help=f"comma separated, of {', '.join(SCENARIOS)}")

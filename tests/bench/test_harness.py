@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import capture, harness, measure, topologies
+from tests.bench import alternate, capture, harness, measure, topologies
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -182,3 +182,52 @@ def test_the_idle_cpu_of_the_window_is_taken_out_of_the_net_figures() -> None:
     assert out["cpu_ms_per_op"] == {"api": 20.0, "other": 10.0, "loadgen": 1.0}
     assert out["net_cpu_ms_per_op"] == {"api": 15.0, "other": 0.0, "loadgen": 1.0}
     assert (out["gateway_cpu_ms_per_op"], out["gateway_net_cpu_ms_per_op"]) == (30.0, 15.0)
+
+
+def test_rounds_alternate_which_topology_goes_first() -> None:
+    calls: list[tuple[str, str]] = []
+
+    def measure_once(name: str, target: object, topology: str) -> list[dict[str, object]]:
+        calls.append((topology, name))
+        return [{"scenario": name, "topology": topology}]
+
+    targets = {"embedded": object(), "split": object()}
+    results = alternate.run_rounds(targets, 3, ["payment", "grpc_payment"], measure_once)
+    firsts = [calls[i][0] for i in range(0, len(calls), 4)]
+    assert firsts == ["embedded", "split", "embedded"]  # ABBA: a drift falls on both
+    assert [r["round"] for r in results["split"]] == [0, 0, 1, 1, 2, 2]
+    assert {r["topology"] for r in results["embedded"]} == {"embedded"}
+
+
+def _round(topology: str, index: int, throughput: float, gateway_ms: float) -> dict[str, object]:
+    report = _report(topology, throughput, {"api": gateway_ms, "loadgen": 1.0})
+    report["scenarios"][0]["round"] = index  # type: ignore[index]
+    return report
+
+
+def test_the_paired_figures_are_the_medians_of_the_rounds_ratios() -> None:
+    reports = [
+        _round("embedded", 0, 50.0, 40.0),
+        _round("split", 0, 45.0, 44.0),
+        _round("split", 1, 40.0, 48.0),
+        _round("embedded", 1, 40.0, 40.0),
+        _round("embedded", 2, 60.0, 30.0),
+        _round("split", 2, 57.0, 33.0),
+    ]
+    (summary,) = topologies.summary(topologies.runs(reports))
+    paired = summary["paired"]
+    assert paired["rounds"] == 3
+    assert paired["throughput_ratios"] == [0.9, 1.0, 0.95]
+    assert paired["throughput_ratio_median"] == 0.95
+    assert paired["cpu_ratios"] == [1.1, 1.2, 1.1]
+    assert paired["cpu_ratio_median"] == 1.1
+    assert paired["payments_summed_ratio"] == 1.0  # every run made 100 operations here
+    assert "| full payment peak | 3 | 0.9, 1.0, 0.95 | 0.95 |" in topologies.markdown(
+        topologies.runs(reports), [summary]
+    )
+
+
+def test_runs_without_rounds_have_no_paired_figures() -> None:
+    reports = [_report("embedded", 40.0, {"api": 30.0}), _report("split", 35.0, {"api": 33.0})]
+    (summary,) = topologies.summary(topologies.runs(reports))
+    assert summary["paired"] is None

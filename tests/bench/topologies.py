@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, median
 from typing import Any
 
 from tests.bench.measure import gateway_cpu_ms
@@ -80,9 +80,38 @@ def runs(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "gateway_net_cpu_ms_per_op": None if net is None else gateway_cpu_ms(net),
                     "net_cpu_ms_per_op": net,
                     "load_average": s.get("load_average"),
+                    # --topology both: the round of alternation, which pairs the runs.
+                    "round": s.get("round"),
                 }
             )
     return rows
+
+
+def paired(by: dict[str, list[dict[str, Any]]], total: str) -> dict[str, Any] | None:
+    """Split / embedded round by round (runs of --topology both, a minute apart): the
+    medians of the rounds' ratios and the ratio of the payments summed. None without
+    rounds on both sides."""
+    rounds = {
+        t: {r["round"]: r for r in members if r.get("round") is not None}
+        for t, members in by.items()
+    }
+    common = sorted(set(rounds[EMBEDDED]) & set(rounds[SPLIT]))
+    if not common:
+        return None
+    e, p = rounds[EMBEDDED], rounds[SPLIT]
+    throughput = [p[i]["throughput"] / e[i]["throughput"] for i in common if e[i]["throughput"]]
+    cpu = [p[i][total] / e[i][total] for i in common if e[i][total]]
+    summed = sum(e[i]["payments"] for i in common)
+    return {
+        "rounds": len(common),
+        "throughput_ratios": [round(x, 3) for x in throughput],
+        "throughput_ratio_median": round(median(throughput), 3) if throughput else None,
+        "cpu_ratios": [round(x, 3) for x in cpu],
+        "cpu_ratio_median": round(median(cpu), 3) if cpu else None,
+        "payments_summed_ratio": round(sum(p[i]["payments"] for i in common) / summed, 3)
+        if summed
+        else None,
+    }
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -126,6 +155,7 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     means[SPLIT]["throughput"] / means[EMBEDDED]["throughput"], 3
                 ),
                 "within_budget": cpu_ratio <= BUDGET,
+                "paired": paired(by, total),
             }
         )
     return out
@@ -144,8 +174,9 @@ def markdown(rows: Sequence[dict[str, Any]], summaries: Sequence[dict[str, Any]]
     for r in rows:
         cpu = r["net_cpu_ms_per_op"] or r["cpu_ms_per_op"]
         kinds = " | ".join(str(cpu.get(k, "")) for k in KINDS)
+        run = r["started"] if r.get("round") is None else f"round {r['round']}"
         lines.append(
-            f"| {r['scenario']} | {r['topology']} | {r['started']} | {r['payments']} "
+            f"| {r['scenario']} | {r['topology']} | {run} | {r['payments']} "
             f"| {r['throughput']} | {r['gateway_cpu_ms_per_op']} "
             f"| {r['gateway_net_cpu_ms_per_op']} | {kinds} | {r['load_average']} |"
         )
@@ -163,6 +194,20 @@ def markdown(rows: Sequence[dict[str, Any]], summaries: Sequence[dict[str, Any]]
             f"| {p['gateway_cpu_ms_per_op']} | {s['cpu_split_vs_embedded']} "
             f"| {'yes' if s['within_budget'] else 'no'} |"
         )
+    pairs = [(s["scenario"], s["paired"]) for s in summaries if s.get("paired")]
+    if pairs:
+        lines += [
+            "",
+            "| scenario | rounds | ops/s split / embedded, each round | median | payments "
+            "summed | CPU split / embedded, each round | median |",
+            "| --- | ---: | --- | ---: | ---: | --- | ---: |",
+        ]
+        for name, q in pairs:
+            lines.append(
+                f"| {name} | {q['rounds']} | {', '.join(map(str, q['throughput_ratios']))} "
+                f"| {q['throughput_ratio_median']} | {q['payments_summed_ratio']} "
+                f"| {', '.join(map(str, q['cpu_ratios']))} | {q['cpu_ratio_median']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

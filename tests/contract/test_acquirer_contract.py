@@ -7,7 +7,9 @@ out, say) are skipped for it, not weakened.
 
 Each simulator runs twice: in this process, and over gRPC (the acquirer role's
 AcquirerSimulatorService on a real server bound to port 0, with GrpcAcquirer as the
-client), so the split deployment answers exactly as the embedded one.
+client), so the split deployment answers exactly as the embedded one. The JSON PSPs
+(Orbit, Kora) run over HTTP: their books hosted by the PSP role's server on a free port,
+the PSP's connector as the client, so each PSP's wire says all that the port says.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import pytest
 from paygate.internal.v1 import acquirer_pb2 as pb
 
 from adapters.acquirers.grpc_client import GrpcAcquirer
+from adapters.acquirers.kora_client import KoraConnector
+from adapters.acquirers.orbit_client import OrbitConnector
 from adapters.grpc_channel import open_channel
 from core.payments.acquirer import (
     Acquirer,
@@ -44,7 +48,10 @@ from core.payments.acquirer import (
 from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
+from sandbox.psp.kora_simulator import KoraBooks
+from sandbox.psp.orbit_simulator import OrbitBooks
 from servers.roles import acquirer as acquirer_server
+from tests.psp_on_loopback import psp_on_loopback
 
 MERCHANT = "acct_contract"
 AMOUNT = 1000
@@ -93,6 +100,9 @@ class Harness:
     # Set: `build` makes the simulator that a real AcquirerSimulatorService hosts as this
     # acquirer, and the subject is a GrpcAcquirer talking to it.
     over_grpc: pb.Acquirer.ValueType | None = None
+    # Set: `build` makes a JSON PSP's books, which the PSP role's server hosts, and the
+    # subject is the PSP's connector over HTTP.
+    over_http: type[OrbitConnector | KoraConnector] | None = None
     # Makes a sale (authorization and capture in one message) when asked; an acquirer that
     # does not ignores the capture reference and answers an authorization.
     sales: bool = False
@@ -120,9 +130,28 @@ UPI_SWITCH = Harness(
     times_out=None,
     settle=_upi_settled,
 )
+# The PSPs' books keep each PSP's raw codes: only over its wire, read by its connector,
+# are they the port's, so each PSP runs over HTTP only.
+ORBIT = Harness(
+    name="orbit_over_http",
+    build=OrbitBooks,
+    currency="EUR",
+    approves=card("4242424242424242"),
+    declines=card("4000000000000002"),
+    foreign=Upi("success@upi"),
+    challenges=None,  # no 3-D Secure at Orbit: a soft decline (test_json_psp_connectors)
+    times_out=card("4000000000000408"),
+    sales=True,
+    over_http=OrbitConnector,
+)
+KORA = replace(
+    ORBIT, name="kora_over_http", build=KoraBooks, currency="GBP", over_http=KoraConnector
+)
 HARNESSES = [
     CARD_NETWORK,
     UPI_SWITCH,
+    ORBIT,
+    KORA,
     replace(CARD_NETWORK, name="card_network_over_grpc", over_grpc=pb.ACQUIRER_CARD_NETWORK),
     replace(
         UPI_SWITCH,
@@ -182,11 +211,16 @@ class Subject:
 async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     harness: Harness = request.param
     acquirer = harness.build()
-    if harness.over_grpc is None:
-        yield Subject(harness, acquirer)
-    else:
+    if harness.over_grpc is not None:
         async with served(harness.over_grpc, acquirer) as client:
             yield Subject(harness, client)
+    elif harness.over_http is not None:
+        orbit = acquirer if isinstance(acquirer, OrbitBooks) else OrbitBooks()
+        kora = acquirer if isinstance(acquirer, KoraBooks) else KoraBooks()
+        async with psp_on_loopback(orbit, kora) as (to_orbit, to_kora):
+            yield Subject(harness, to_orbit if harness.over_http is OrbitConnector else to_kora)
+    else:
+        yield Subject(harness, acquirer)
     aclose = getattr(acquirer, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -5,7 +5,6 @@ settlement file), and an unreachable PSP is "not sent"."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
@@ -34,8 +33,8 @@ from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.psp.kora_simulator import KoraBooks
 from sandbox.psp.orbit_simulator import OrbitBooks
-from sandbox.psp.server import KORA_PREFIX, psp_app, serve
 from tests.e2e.conftest import free_port
+from tests.psp_on_loopback import psp_on_loopback
 
 MERCHANT = "acct_orbit"
 _refs = itertools.count(1)
@@ -50,31 +49,15 @@ Connector = OrbitConnector | KoraConnector
 
 
 @pytest.fixture(params=["orbit", "kora"])
-async def psp(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Connector, object]]:
-    stop, port = asyncio.Event(), free_port()
-    app = psp_app(OrbitBooks(), KoraBooks())
-    server = asyncio.create_task(serve(app, "127.0.0.1", port, stop=stop))
-    connector: Connector = (
-        OrbitConnector(f"http://127.0.0.1:{port}", timeout_seconds=5)
-        if request.param == "orbit"
-        else KoraConnector(f"http://127.0.0.1:{port}{KORA_PREFIX}", timeout_seconds=5)
-    )
-    for _ in range(100):  # until it listens
-        try:
-            await connector.lookup("pa_none")
-            break
-        except AcquirerUnavailable:
-            await asyncio.sleep(0.02)
-    yield connector, app
-    await connector.aclose()
-    stop.set()
-    await server
+async def psp(request: pytest.FixtureRequest) -> AsyncIterator[Connector]:
+    async with psp_on_loopback(OrbitBooks(), KoraBooks()) as (orbit, kora):
+        yield orbit if request.param == "orbit" else kora
 
 
 async def test_approve_capture_refund_and_the_settlement_file(
-    psp: tuple[Connector, object],
+    psp: Connector,
 ) -> None:
-    connector, _ = psp
+    connector = psp
     request = authorization("4242424242424242")
     approved = await connector.authorize(request)
     assert approved.outcome is AuthorizationOutcome.APPROVED and approved.authorization_code
@@ -109,12 +92,12 @@ async def test_approve_capture_refund_and_the_settlement_file(
     ],
 )
 async def test_declines_in_paygates_codes(
-    psp: tuple[Connector, object],
+    psp: Connector,
     number: str,
     outcome: AuthorizationOutcome,
     code: DeclineCode,
 ) -> None:
-    connector, _ = psp
+    connector = psp
     request = authorization(number)
     declined = await connector.authorize(request)
     assert (declined.outcome, declined.decline_code) == (outcome, code)
@@ -123,9 +106,9 @@ async def test_declines_in_paygates_codes(
 
 
 async def test_a_payment_that_must_be_authenticated_is_a_soft_decline(
-    psp: tuple[Connector, object],
+    psp: Connector,
 ) -> None:
-    connector, _ = psp
+    connector = psp
     request = dataclasses.replace(authorization("4242424242424242"), require_authentication=True)
     declined = await connector.authorize(request)
     assert declined.outcome is AuthorizationOutcome.DECLINED
@@ -134,9 +117,9 @@ async def test_a_payment_that_must_be_authenticated_is_a_soft_decline(
 
 
 async def test_a_lost_reply_is_unknown_then_found_and_a_void_releases_it(
-    psp: tuple[Connector, object],
+    psp: Connector,
 ) -> None:
-    connector, _ = psp
+    connector = psp
     request = authorization("4000000000000408")
     with pytest.raises(AcquirerTimeout):
         await connector.authorize(request)
@@ -153,3 +136,71 @@ async def test_a_psp_that_is_not_there_is_not_sent(kind: type[Connector]) -> Non
     with pytest.raises(AcquirerUnavailable):
         await connector.authorize(authorization("4242424242424242"))
     await connector.aclose()
+
+
+def _sale_body(orbit: bool, reference: str, **fields: object) -> dict[str, object]:
+    """A sale in the PSP's own words: Orbit's `capture: true`, Kora's charge without
+    preauthorization."""
+    number = "4242424242424242"
+    card = (
+        {"source": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
+        if orbit
+        else {"card": {"number": number, "cvv": "123", "expiry_month": 12, "expiry_year": 2099}}
+    )
+    return {
+        "reference": reference,
+        "merchant": MERCHANT,
+        "amount": 2500,
+        "currency": "eur" if orbit else "EUR",
+        **card,
+        **({"capture": True} if orbit else {}),
+        **fields,
+    }
+
+
+async def test_a_sale_on_each_psps_own_wire(psp: Connector) -> None:
+    """Orbit's `capture: true` answers the charge `succeeded` with its `capture`; Kora's
+    charge without preauthorization answers its `debit`; each on the charge's lookup too,
+    as the capture call with that reference answers it."""
+    connector = psp
+    orbit = isinstance(connector, OrbitConnector)
+    body = _sale_body(orbit, "pa_wire_sale", capture_reference="pa_wire_sale_capture_1")
+    path = "/v1/charges" if orbit else "/charge"
+    answered = (await connector.send("POST", path, "pa_wire_sale", body)).json()
+    charge = answered if orbit else answered["data"]
+    capture = charge["capture"] if orbit else charge["debit"]
+    assert (capture["reference"], capture["amount"]) == ("pa_wire_sale_capture_1", 2500)
+    assert capture["status"] == ("succeeded" if orbit else "success")
+    if orbit:
+        assert (charge["status"], charge["captured"]) == ("succeeded", True)
+    lookup = "/v1/charges/pa_wire_sale" if orbit else "/transaction/verify/pa_wire_sale"
+    found = (await connector.send("GET", lookup, "pa_wire_sale")).json()
+    found = found if orbit else found["data"]
+    assert (found["capture" if orbit else "debit"], found["status"]) == (capture, charge["status"])
+    again = await connector.capture(
+        CaptureRequest("pa_wire_sale", "pa_wire_sale_capture_1", MERCHANT, Money(2500, "EUR"))
+    )
+    result = await connector.lookup("pa_wire_sale")
+    assert result is not None and result.capture == again
+    lines = await connector.settlement_records(datetime.now(UTC).date())
+    assert [r.reference for r in lines if r.attempt_reference == "pa_wire_sale"] == [
+        "pa_wire_sale_capture_1"
+    ]
+
+
+async def test_a_sale_without_its_capture_reference_is_refused(psp: Connector) -> None:
+    connector = psp
+    orbit = isinstance(connector, OrbitConnector)
+    body = _sale_body(orbit, "pa_wire_no_ref")
+    response = await connector.send("POST", "/v1/charges" if orbit else "/charge", "x", body)
+    assert response.status_code == 400
+    assert "capture_reference" in response.text
+    assert await connector.lookup("pa_wire_no_ref") is None
+
+
+async def test_an_authorization_holds_and_captures_nothing(psp: Connector) -> None:
+    connector = psp
+    request = authorization("4242424242424242")
+    approved = await connector.authorize(request)
+    assert approved.outcome is AuthorizationOutcome.APPROVED and approved.capture is None
+    assert await connector.settlement_records(datetime.now(UTC).date()) == []

@@ -3,7 +3,8 @@
 docs/connectors.md, "Authorization and capture in one message (a sale)". Over the memory
 unit of work, the zone and the card network simulator (which takes sales), spied on to
 count the calls; `without_sales` stands for a connector that ignores the sale's capture
-reference, as every connector but the card network does.
+reference, as the connectors that cannot make one (UPI, wallets, net banking) do;
+tests/unit/payments/test_psp_sale.py runs the JSON PSPs (Orbit, Kora), which take sales.
 """
 
 from __future__ import annotations
