@@ -49,7 +49,7 @@ from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
 from servers.roles.vault.tokens import token_service
 from servers.roles.worker.scheduler import run_jobs
-from servers.runtime import logging_setup
+from servers.runtime import gc_pauses, logging_setup
 from servers.runtime.settings import Settings
 
 log = logging.getLogger("paygate.vault")
@@ -176,6 +176,7 @@ async def run(settings: Settings, listen: str) -> None:
             "PAYGATE_VAULT_TLS_CERT/KEY (and PAYGATE_VAULT_TLS_CA for mutual TLS) unless a "
             "mesh encrypts it"
         )
+    unwatch = gc_pauses.watch()
     components = build_vault(settings)
     connectors = acquirer_access(settings, request_id=call.request_id.get)
     zone = zoned(connectors, InProcessCardVault(components.vault, actor=ZONE_ACTOR))
@@ -195,10 +196,15 @@ async def run(settings: Settings, listen: str) -> None:
         )
         jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
         async with token_service(settings):
+            # As the API role: the start-up's objects (grpcio, SQLAlchemy, the token
+            # service's app) frozen before the first call, so that a full collection
+            # walks only what serving allocated, and each one logged with its pause.
+            gc_pauses.freeze()
             await serve_until_signalled(
                 server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
             )
     finally:
+        unwatch()
         await connectors.aclose()
         await components.aclose()
         log.info("vault stopped")
