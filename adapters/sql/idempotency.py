@@ -15,14 +15,13 @@ acquirer call either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
-    RowMapping,
     and_,
     bindparam,
     delete,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.call import ClaimLost, DeferredClaim, deferred
@@ -75,7 +75,7 @@ def _values(record: Record) -> dict[str, Any]:
     }
 
 
-def _record(row: RowMapping) -> Record:
+def _record(row: Mapping[Any, Any]) -> Record:
     state = State(row["status"])
     outcome = None
     if state is State.COMPLETED:
@@ -123,6 +123,22 @@ _HELD = and_(
     keys.c.status == State.IN_FLIGHT.value,
     keys.c.locked_until == bindparam("p_locked_until"),
 )
+
+# The key's row by its scope: read before every call with an Idempotency-Key.
+_FIND = select(keys).where(
+    keys.c.merchant_id == bindparam("p_merchant_id"),
+    keys.c.key == bindparam("p_key"),
+    keys.c.method == bindparam("p_method"),
+)
+
+
+# Read in autocommit before the call: run by the driver itself (driver_read.py).
+_FIND_ALONE = DriverRead(_FIND)
+
+
+def _scope_parameters(scope: Scope) -> dict[str, str]:
+    return {"p_merchant_id": scope.merchant_id, "p_key": scope.key, "p_method": scope.method}
+
 
 COMPLETE = (
     update(keys)
@@ -234,18 +250,18 @@ class SqlIdempotencyStore:
             claimed = await connection.execute(CLAIM, claim_parameters(record, now, expired_before))
             if claimed.first() is not None:
                 return None
-            held = await connection.execute(select(keys).where(_scope_is(record.scope)))
+            held = await connection.execute(_FIND, _scope_parameters(record.scope))
             return _record(held.mappings().one())
 
     async def find(self, scope: Scope) -> Record | None:
         try:
             async with self._reads.connect() as connection:
-                row = (await connection.execute(select(keys).where(_scope_is(scope)))).first()
+                row = await first(connection, _FIND_ALONE, _scope_parameters(scope))
         except Exception as error:
             if is_outage(error):
                 raise unavailable() from error
             raise
-        return None if row is None else _record(row._mapping)
+        return None if row is None else _record(row)
 
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
         async with self._transaction() as connection:

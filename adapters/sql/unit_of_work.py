@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +27,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
+from adapters.sql.driver_read import DriverRead, adapter_of, plain_read, rows_alone
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -46,12 +46,6 @@ from core.unit_of_work import UnitOfWork
 
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
-
-
-def _plain_read(statement: Any) -> bool:
-    """A SELECT that locks nothing: the same under READ COMMITTED inside a transaction or
-    alone, since each statement there sees its own snapshot anyway."""
-    return isinstance(statement, Select) and statement._for_update_arg is None
 
 
 class LazyTransaction:
@@ -74,6 +68,8 @@ class LazyTransaction:
         # The running call's idempotency key, when its claim and answer ride on this
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
+        # SQLAlchemy's adapter of the asyncpg connection, once a driver read needs it.
+        self._adapted: Any = None
 
     async def start_reading(self) -> None:
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -90,11 +86,36 @@ class LazyTransaction:
             await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.begun and not _plain_read(statement):
+        if not self.begun and not plain_read(statement):
             await self.begin()
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
         return await self._connection.execute(statement, *args, **kwargs)
+
+    @property
+    def dialect(self) -> Any:
+        return self._connection.dialect
+
+    async def write_driver_sql(self, table: str, sql: str, args: tuple[Any, ...]) -> Any:
+        """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
+        by SQLAlchemy inside the transaction, begun first as for any write."""
+        if not self.begun:
+            await self.begin()
+        if ARMED:
+            self._written.add(table)
+        return await self._connection.exec_driver_sql(sql, args)
+
+    async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a plain read, as mappings: through asyncpg itself while this
+        connection has no transaction open (adapters/sql/driver_read.py), through
+        SQLAlchemy otherwise."""
+        if self._adapted is None:
+            self._adapted = await adapter_of(self._connection)
+        if not self.begun:  # begun: SQLAlchemy sends BEGIN before its next statement
+            rows = await rows_alone(self._connection, self._adapted, statement, params)
+            if rows is not None:
+                return rows
+        return list((await self.execute(statement.statement, params)).mappings())
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:

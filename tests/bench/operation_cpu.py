@@ -1,5 +1,5 @@
-"""`python -m tests.bench.operation_cpu --payments N [--clients C] [--profile DIR]`: CPU per
-payment, GET and create, one operation after the other.
+"""`python -m tests.bench.operation_cpu --payments N [--clients C] [--profile DIR [--gil]]`:
+CPU per payment, GET and create, one operation after the other.
 
 Starts `paygate up` (one API process, on its own embedded PostgreSQL) and measures the
 three operations of docs/performance.md ("CPU per payment, by profile"): N full card
@@ -8,8 +8,10 @@ payments (token, create, confirm with automatic capture, each with its Idempoten
 with the merchant's rate limits raised. It prints each child's CPU ms per operation, the
 launcher's (its thread in this process: it relays the children's output) and the
 database's transactions per operation; `--profile DIR` records the API process with py-spy
-during the payments (DIR/payment.txt, collapsed stacks, for `python -m
-tests.bench.profile_top`). The five-payment mix per topology is tests/bench/payment_cpu.py.
+during each phase (DIR/payment.txt, get.txt, create.txt: collapsed stacks, for `python -m
+tests.bench.profile_top`); with `--gil`, only the thread holding the GIL is sampled, so
+the shares are of CPU rather than of wall time. The five-payment mix per topology is
+tests/bench/payment_cpu.py.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def measure(
     clients: int,
     one: Callable[..., None],
     profile: Path | None,
+    gil: bool = False,
 ) -> dict[str, Any]:
     secret = {"Authorization": f"Bearer {gateway.secret_key}"}
     public = {"Authorization": f"Bearer {gateway.publishable_key}"}
@@ -126,6 +129,7 @@ def measure(
                 "-f",
                 "raw",
                 "--nonblocking",
+                *(["--gil"] if gil else []),
                 "-o",
                 str(profile / f"{name}.txt"),
             ],
@@ -200,10 +204,11 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
         ).raise_for_status()
 
     profile = Path(args.profile) if args.profile else None
+    n, c, gil = args.payments, args.clients, args.gil
     figures = {
-        "payment": measure(gateway, "payment", args.payments, args.clients, payment, profile),
-        "get": measure(gateway, "get", args.payments * 4, args.clients, get, profile),
-        "create": measure(gateway, "create", args.payments * 2, args.clients, create, profile),
+        "payment": measure(gateway, "payment", n, c, payment, profile, gil),
+        "get": measure(gateway, "get", n * 4, c, get, profile, gil),
+        "create": measure(gateway, "create", n * 2, c, create, profile, gil),
     }
     print(json.dumps(figures, indent=1))
 
@@ -213,6 +218,12 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=100, help="N payments, 4N GETs, 2N creates")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--profile", default="", help="py-spy's raw output here")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="profile only the thread holding the GIL: the event loop's wait for I/O and a"
+        " thread's sleep are left out, so the shares are of CPU rather than of wall time",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
     settings = dataclasses.replace(

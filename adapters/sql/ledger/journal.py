@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
 from adapters.sql.errors import is_unique_violation
+from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     ledger_entries,
     ledger_postings,
@@ -188,6 +189,17 @@ _LOCK_FUNDS = text(
 )
 
 
+_POSTING_COLUMNS = (
+    "entry_id",
+    "position",
+    "account",
+    "merchant_id",
+    "currency",
+    "amount",
+    "created",
+)
+
+
 class SqlLedger:
     """core.ledger.ports.LedgerRepository over one connection (the unit of work's)."""
 
@@ -204,22 +216,19 @@ class SqlLedger:
                     f"Journal entry {entry.id} exists.", reason="ENTRY_EXISTS"
                 ) from error
             raise
-        await self._conn.execute(
-            insert(ledger_postings).values(
-                [
-                    {
-                        "entry_id": entry.id,
-                        "position": position,
-                        "account": posting.account.code,
-                        "merchant_id": entry.merchant_id,
-                        "currency": posting.currency,
-                        "amount": posting.amount,
-                        "created": entry.created,
-                    }
-                    for position, posting in enumerate(entry.postings)
-                ]
-            )
-        )
+        postings = [
+            {
+                "entry_id": entry.id,
+                "position": position,
+                "account": posting.account.code,
+                "merchant_id": entry.merchant_id,
+                "currency": posting.currency,
+                "amount": posting.amount,
+                "created": entry.created,
+            }
+            for position, posting in enumerate(entry.postings)
+        ]
+        await insert_rows(self._conn, ledger_postings, _POSTING_COLUMNS, postings)
         if values["bt_type"] is not None:
             await self._conn.execute(
                 _INSERT_UNSETTLED,

@@ -13,8 +13,10 @@ from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
 from adapters.sql.risk import assessment_json, assessment_of
+from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
@@ -152,6 +154,8 @@ _GET = select(*INTENT_COLUMNS).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
 )
 _GET_FOR_UPDATE = _GET.with_for_update()
+# A GET's one statement: run by the driver itself outside a transaction (driver_read.py).
+_GET_READ = DriverRead(_GET)
 # A statement without values, run with a row of parameters: SQLAlchemy compiles it once
 # for that set of columns and reuses it.
 _INSERT = insert(payment_intents)
@@ -184,9 +188,11 @@ class SqlPaymentIntents:
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
     ) -> PaymentIntent | None:
-        query = _GET_FOR_UPDATE if for_update else _GET
         params = {"intent_id": intent_id, "merchant_id": merchant_id}
-        row = (await self._conn.execute(query, params)).mappings().first()
+        if for_update:
+            row = (await self._conn.execute(_GET_FOR_UPDATE, params)).mappings().first()
+        else:
+            row = await first(self._conn, _GET_READ, params)
         return intent_of(row) if row is not None else None
 
     async def by_id(self, intent_id: str) -> PaymentIntent | None:
@@ -274,6 +280,19 @@ class SqlPaymentIntents:
 # --- payment events --------------------------------------------------------------------
 
 
+_EVENT_COLUMNS = (
+    "payment_intent_id",
+    "merchant_id",
+    "from_status",
+    "to_status",
+    "actor",
+    "occurred_at",
+    "kind",
+    "object_id",
+    "amount",
+)
+
+
 class SqlPaymentEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -282,24 +301,21 @@ class SqlPaymentEvents:
         if not events:
             return
         # One multi-row INSERT: the identity column keeps the order they were given in.
-        await self._conn.execute(
-            insert(payment_events).values(
-                [
-                    {
-                        "payment_intent_id": e.payment_intent_id,
-                        "merchant_id": e.merchant_id,
-                        "from_status": e.from_status.value if e.from_status else None,
-                        "to_status": e.to_status.value,
-                        "actor": e.actor,
-                        "occurred_at": e.occurred_at,
-                        "kind": e.kind.value,
-                        "object_id": e.object_id,
-                        "amount": e.amount,
-                    }
-                    for e in events
-                ]
-            )
-        )
+        rows = [
+            {
+                "payment_intent_id": e.payment_intent_id,
+                "merchant_id": e.merchant_id,
+                "from_status": e.from_status.value if e.from_status else None,
+                "to_status": e.to_status.value,
+                "actor": e.actor,
+                "occurred_at": e.occurred_at,
+                "kind": e.kind.value,
+                "object_id": e.object_id,
+                "amount": e.amount,
+            }
+            for e in events
+        ]
+        await insert_rows(self._conn, payment_events, _EVENT_COLUMNS, rows)
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
         t = payment_events.c

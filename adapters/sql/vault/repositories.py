@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.vault.tables import data_keys, detokenization_audit, payment_methods, tokens
 from core.shared.errors import AlreadyExists, Conflict
 from core.vault.model import (
@@ -83,18 +95,31 @@ def _sealed(row: RowMapping) -> EncryptedCard | None:
     return EncryptedCard(bytes(row["ciphertext"]), row["key_id"], row["key_version"])
 
 
+@functools.lru_cache(maxsize=8)
+def _versioned_update(table: Table, columns: tuple[str, ...]) -> Update:
+    """Built once per table and set of columns (a token's single use runs it on every
+    payment): a reused statement object costs no construction and no cache-key walk."""
+    c = table.c
+    return (
+        update(table)
+        .where(
+            c.id == bindparam("w_id"),
+            c.merchant_id == bindparam("w_merchant_id"),
+            c.version == bindparam("w_version"),
+        )
+        .values({name: bindparam(f"v_{name}") for name in columns} | {"version": c.version + 1})
+        .returning(c.version)
+    )
+
+
 async def _save_versioned(
     conn: AsyncConnection, table: Table, record: Token | PaymentMethod, values: dict[str, Any]
 ) -> None:
     """UPDATE ... WHERE version = :seen; Conflict when another transaction saved it first."""
-    c = table.c
-    statement = (
-        update(table)
-        .where(c.id == record.id, c.merchant_id == record.merchant_id, c.version == record.version)
-        .values({**values, "version": c.version + 1})
-        .returning(c.version)
-    )
-    new_version = (await conn.execute(statement)).scalar_one_or_none()
+    statement = _versioned_update(table, tuple(values))
+    params = {f"v_{name}": value for name, value in values.items()}
+    params |= {"w_id": record.id, "w_merchant_id": record.merchant_id, "w_version": record.version}
+    new_version = (await conn.execute(statement, params)).scalar_one_or_none()
     if new_version is None:
         raise Conflict(f"{record.id} was changed concurrently.", reason="CONCURRENT_UPDATE")
     record.version = new_version
@@ -130,6 +155,9 @@ _TOKEN = select(tokens).where(
     tokens.c.id == bindparam("token_id"), tokens.c.merchant_id == bindparam("merchant_id")
 )
 _TOKEN_FOR_UPDATE = _TOKEN.with_for_update()
+# The card's profile before a payment's phase 1, outside any transaction: run by the
+# driver itself (adapters/sql/driver_read.py).
+_TOKEN_READ = DriverRead(_TOKEN)
 _INSERT_TOKEN = insert(tokens)
 
 
@@ -160,9 +188,11 @@ class SqlTokens:
     async def get(
         self, merchant_id: str, token_id: str, *, for_update: bool = False
     ) -> Token | None:
-        query = _TOKEN_FOR_UPDATE if for_update else _TOKEN
         params = {"token_id": token_id, "merchant_id": merchant_id}
-        row = (await self._conn.execute(query, params)).mappings().first()
+        if for_update:
+            row = (await self._conn.execute(_TOKEN_FOR_UPDATE, params)).mappings().first()
+        else:
+            row = await first(self._conn, _TOKEN_READ, params)
         return _token(row) if row is not None else None
 
     async def update(self, token: Token) -> None:

@@ -86,3 +86,18 @@ def test_redacted_fields_are_cleared_at_any_depth() -> None:
     assert cleared is not None
     assert [k.secret for k in cleared.data] == ["", ""]
     assert [k.id for k in cleared.data] == ["key_1", "key_2"]
+
+
+def test_which_answers_can_hold_a_redacted_field_is_decided_per_type() -> None:
+    from google.protobuf import struct_pb2
+    from paygate.v1 import api_keys_pb2, payment_intents_pb2
+
+    from servers.grpc.idempotency import _may_redact
+
+    assert _may_redact(api_keys_pb2.ApiKey.DESCRIPTOR)
+    assert _may_redact(api_keys_pb2.ListApiKeysResponse.DESCRIPTOR)  # through `data`
+    assert not _may_redact(payment_intents_pb2.PaymentIntent.DESCRIPTOR)
+    assert not _may_redact(struct_pb2.Struct.DESCRIPTOR)  # a recursive type ends
+    # A type that cannot hold one is stored whole, without a walk of its fields.
+    intent = payment_intents_pb2.PaymentIntent(id="pi_1", client_secret="pi_1_secret_x")
+    assert without_redacted_fields(intent) is None
