@@ -82,7 +82,7 @@ async def test_a_connectors_invalid_details_come_back_as_the_same_error(
     )
 
 
-async def test_a_connectors_rejection_keeps_its_code(
+async def test_a_connectors_rejection_keeps_its_code_and_the_service_is_recorded(
     zone: tuple[Raising, grpc.aio.Channel],
 ) -> None:
     connector, channel = zone
@@ -91,6 +91,7 @@ async def test_a_connectors_rejection_keeps_its_code(
     with pytest.raises(AcquirerRejected) as raised:
         await client.capture(CAPTURE)
     assert raised.value.code is RejectionCode.NOT_AUTHORIZED
+    assert connector.services == [SERVICE_NAME]  # the actor of the vault's audit
 
 
 async def test_a_rejected_ciphertext_is_internal_with_its_reason_and_no_detail(
@@ -126,14 +127,3 @@ async def test_a_caller_without_the_credential_never_reaches_the_connector(
         await stub.Capture(request, metadata=metadata)
     assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert connector.services == []
-
-
-async def test_the_call_is_made_for_the_authenticated_service(
-    zone: tuple[Raising, grpc.aio.Channel],
-) -> None:
-    connector, channel = zone
-    connector.error = AcquirerRejected(RejectionCode.NOT_AUTHORIZED, "not approved")
-    client = GrpcAcquirer.card_network(channel, service_token=TOKEN)
-    with pytest.raises(AcquirerRejected):
-        await client.capture(CAPTURE)
-    assert connector.services == [SERVICE_NAME]
