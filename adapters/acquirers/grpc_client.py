@@ -30,6 +30,7 @@ from paygate.internal.v1 import acquirer_pb2_grpc
 from adapters.acquirers import wire
 from adapters.acquirers.grpc_errors import from_rpc_error
 from adapters.acquirers.settlement_file import SettlementRecord
+from adapters.failpoints import ARMED as FAIL_POINTS
 from adapters.failpoints import fail_point
 from core.payments.acquirer import (
     Acquirer,
@@ -72,7 +73,10 @@ class GrpcAcquirer:
         self._channel = channel
         self._stub = acquirer_pb2_grpc.AcquirerSimulatorServiceStub(channel)
         self._acquirer = acquirer
-        self._token = service_token
+        # Built once: every call sends it.
+        self._credential: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {service_token}"),) if service_token else ()
+        )
         self._timeout = timeout_seconds
         self._connect_timeout = min(connect_timeout_seconds, timeout_seconds)
         self._request_id = request_id
@@ -96,13 +100,8 @@ class GrpcAcquirer:
     # --- plumbing ------------------------------------------------------------------------
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        metadata: tuple[tuple[str, str], ...] = ()
-        if self._token:
-            metadata += (("authorization", f"Bearer {self._token}"),)
         rid = self._request_id()
-        if rid:
-            metadata += (("x-request-id", rid),)
-        return metadata
+        return (*self._credential, ("x-request-id", rid)) if rid else self._credential
 
     async def _connected(self) -> None:
         """Returns once the channel is connected; AcquirerUnavailable if it cannot be."""
@@ -123,15 +122,18 @@ class GrpcAcquirer:
     ) -> T:
         if outcome_at_stake:
             await self._connected()
-        name = type(request).__name__.removesuffix("Request").lower()  # authorize, capture...
-        fail_point(f"acquirer.before.{name}")
+        # authorize, capture...; named only when fail points are armed (tests)
+        name = type(request).__name__.removesuffix("Request").lower() if FAIL_POINTS else ""
+        if FAIL_POINTS:
+            fail_point(f"acquirer.before.{name}")
         try:
             answer = await method(request, metadata=self._metadata(), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(
                 error, reference=reference, outcome_at_stake=outcome_at_stake
             ) from None
-        fail_point(f"acquirer.after.{name}")
+        if FAIL_POINTS:
+            fail_point(f"acquirer.after.{name}")
         return answer
 
     # --- Acquirer ------------------------------------------------------------------------

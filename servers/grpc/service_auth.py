@@ -45,8 +45,8 @@ class ServiceTokenInterceptor(AroundCall):
     def applies_to(self, method: str) -> bool:
         return method.startswith("/paygate.")
 
-    @asynccontextmanager
-    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
+    def authenticate(self, context: ServicerContext) -> None:
+        """Refuses a call without a configured service credential; records the service."""
         scheme, _, token = metadata_value(context, "authorization").partition(" ")
         presented = _digest(token.strip()) if scheme.lower() == "bearer" else b""
         # No short-circuit: every configured token is compared, matching or not.
@@ -57,4 +57,8 @@ class ServiceTokenInterceptor(AroundCall):
                 reason="INVALID_SERVICE_CREDENTIAL",
             )
         service.set(self._service_name)
+
+    @asynccontextmanager
+    async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
+        self.authenticate(context)
         yield

@@ -192,6 +192,7 @@ class Topology:
             "total": round(sum(raw.values()), 2),
             "net_cpu_ms_per_payment": {n: round(v, 2) for n, v in net.items()},
             "net_total": round(sum(net.values()), 2),
+            "idle_cpu_ms_per_s": {n: round(v * 1e3, 2) for n, v in self.idle.items()},
             "zone_calls_per_payment": zone_calls,
             "zone_round_trips_per_payment": round(sum(zone_calls.values()), 2),
             "payment_method_reads": self.read_count,

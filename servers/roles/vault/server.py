@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
@@ -39,7 +40,7 @@ from servers.grpc import context as call
 from servers.grpc import serve as serve_grpc
 from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
-from servers.grpc.interceptors import AroundCall, CallInterceptor
+from servers.grpc.interceptors import CallInterceptor, Unary
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.roles.acquirer import SERVICE as ACQUIRER_SERVICE
@@ -48,7 +49,7 @@ from servers.roles.vault.maintenance import vault_jobs
 from servers.roles.vault.servicer import VaultInternalServicer
 from servers.roles.vault.tokens import token_service
 from servers.roles.worker.scheduler import run_jobs
-from servers.runtime import logging_setup
+from servers.runtime import gc_pauses, logging_setup
 from servers.runtime.settings import Settings
 
 log = logging.getLogger("paygate.vault")
@@ -67,9 +68,11 @@ _CIPHERTEXT_REJECTED = build_status(
 _ids = RandomIds()
 
 
-class ZoneErrorInterceptor(AroundCall):
-    """The zone's two kinds of errors that are not core errors, in one layer (a layer
-    per call costs the zone's every call a wrapper and a context manager):
+class ZoneDoor(ServiceTokenInterceptor):
+    """The zone's one layer around its every call (a layer per concern cost each call a
+    wrapper coroutine and a context manager more, twice): the service credential
+    (ServiceTokenInterceptor's check), then the zone's two kinds of errors that are not
+    core errors.
 
     A ciphertext that does not open is an incident, not a client error: logged loudly,
     and told to the (trusted) caller by reason so that its CardVault raises the same
@@ -79,23 +82,40 @@ class ZoneErrorInterceptor(AroundCall):
     (servers.roles.acquirer.AcquirerErrorInterceptor), so that the API's acquirer
     client raises the same error."""
 
-    def applies_to(self, method: str) -> bool:
-        return method.startswith("/paygate.internal.")
+    def __init__(self, tokens: Sequence[str]) -> None:
+        super().__init__(tokens, role="vault", service_name=SERVICE_NAME)
+
+    def _unary(self, behavior: Unary, method: str) -> Unary:
+        # Every method of the vault's services is unary: no context manager on their path.
+        async def unary(request: Any, context: ServicerContext) -> Any:
+            self.authenticate(context)
+            try:
+                return await behavior(request, context)
+            except (CiphertextRejected, AcquirerError) as error:
+                await _abort_with(context, error, method)
+
+        return unary
 
     @asynccontextmanager
     async def scope(self, context: ServicerContext, method: str) -> AsyncIterator[None]:
+        self.authenticate(context)
         try:
             yield
-        except CiphertextRejected:
-            log.error(
-                "stored card data was rejected: tampering or a key problem",
-                extra={"fields": {"method": method}},
-            )
-            await context.abort_with_status(  # type: ignore[attr-defined]
-                to_grpc_status(_CIPHERTEXT_REJECTED)
-            )
-        except AcquirerError as error:
-            await abort_with_acquirer_error(context, error)
+        except (CiphertextRejected, AcquirerError) as error:
+            await _abort_with(context, error, method)
+
+
+async def _abort_with(
+    context: ServicerContext, error: CiphertextRejected | AcquirerError, method: str
+) -> None:
+    if isinstance(error, AcquirerError):
+        await abort_with_acquirer_error(context, error)
+        return
+    log.error(
+        "stored card data was rejected: tampering or a key problem",
+        extra={"fields": {"method": method}},
+    )
+    await context.abort_with_status(to_grpc_status(_CIPHERTEXT_REJECTED))  # type: ignore[attr-defined]
 
 
 async def start(
@@ -138,8 +158,7 @@ async def start_server(
         hosted,
         interceptors=[
             CallInterceptor(lambda: _ids.new("req")),
-            ServiceTokenInterceptor(tokens, role="vault", service_name=SERVICE_NAME),
-            ZoneErrorInterceptor(),
+            ZoneDoor(tokens),
         ],
         credentials=credentials,
     )
@@ -157,6 +176,7 @@ async def run(settings: Settings, listen: str) -> None:
             "PAYGATE_VAULT_TLS_CERT/KEY (and PAYGATE_VAULT_TLS_CA for mutual TLS) unless a "
             "mesh encrypts it"
         )
+    unwatch = gc_pauses.watch()
     components = build_vault(settings)
     connectors = acquirer_access(settings, request_id=call.request_id.get)
     zone = zoned(connectors, InProcessCardVault(components.vault, actor=ZONE_ACTOR))
@@ -176,10 +196,15 @@ async def run(settings: Settings, listen: str) -> None:
         )
         jobs = vault_jobs(components.vault, batch_size=settings.vault_batch_size)
         async with token_service(settings):
+            # As the API role: the start-up's objects (grpcio, SQLAlchemy, the token
+            # service's app) frozen before the first call, so that a full collection
+            # walks only what serving allocated, and each one logged with its pause.
+            gc_pauses.freeze()
             await serve_until_signalled(
                 server, grace=GRACE_SECONDS, work=lambda stop: run_jobs(jobs, SystemClock(), stop)
             )
     finally:
+        unwatch()
         await connectors.aclose()
         await components.aclose()
         log.info("vault stopped")

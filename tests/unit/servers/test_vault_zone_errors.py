@@ -1,7 +1,8 @@
-"""The vault role's one error layer (servers/roles/vault/server.py ZoneErrorInterceptor):
-a connector's AcquirerError reaches the API's acquirer client as the same error, a
-ciphertext that does not open is INTERNAL with its reason and no detail, over a real
-server on a loopback port."""
+"""The zone's one layer (servers/roles/vault/server.py ZoneDoor): a caller without the
+service credential is refused before the connector is called, the service is recorded for
+the vault's audit; a connector's AcquirerError reaches the API's acquirer client as the
+same error, a ciphertext that does not open is INTERNAL with its reason and no detail,
+over a real server on a loopback port."""
 
 from __future__ import annotations
 
@@ -27,19 +28,23 @@ from core.payments.acquirer import (
 )
 from core.shared.money import Money
 from core.vault.errors import CiphertextRejected
-from servers.roles.vault.server import start_server
+from servers.grpc.service_auth import service
+from servers.roles.vault.server import SERVICE_NAME, start_server
 from tests.fakes import in_memory_vault
 
 TOKEN = "zone-service-token-0123456789abcdefghij"
 
 
 class Raising:
-    """A connector whose capture raises what the test puts in `error`."""
+    """A connector whose capture raises what the test puts in `error`, and notes the
+    service each call was made for."""
 
     def __init__(self) -> None:
         self.error: Exception = RuntimeError("set by the test")
+        self.services: list[str] = []
 
     async def capture(self, request: CaptureRequest) -> OperationResult:
+        self.services.append(service.get())
         raise self.error
 
 
@@ -77,7 +82,7 @@ async def test_a_connectors_invalid_details_come_back_as_the_same_error(
     )
 
 
-async def test_a_connectors_rejection_keeps_its_code(
+async def test_a_connectors_rejection_keeps_its_code_and_the_service_is_recorded(
     zone: tuple[Raising, grpc.aio.Channel],
 ) -> None:
     connector, channel = zone
@@ -86,6 +91,7 @@ async def test_a_connectors_rejection_keeps_its_code(
     with pytest.raises(AcquirerRejected) as raised:
         await client.capture(CAPTURE)
     assert raised.value.code is RejectionCode.NOT_AUTHORIZED
+    assert connector.services == [SERVICE_NAME]  # the actor of the vault's audit
 
 
 async def test_a_rejected_ciphertext_is_internal_with_its_reason_and_no_detail(
@@ -105,3 +111,19 @@ async def test_a_rejected_ciphertext_is_internal_with_its_reason_and_no_detail(
     info = error_details_pb2.ErrorInfo()
     infos[0].Unpack(info)
     assert info.reason == CIPHERTEXT_REJECTED_REASON
+
+
+# None; another token; the right token without its scheme.
+@pytest.mark.parametrize("credential", ["", "Bearer not-the-zone-token-0123456789abcdef", TOKEN])
+async def test_a_caller_without_the_credential_never_reaches_the_connector(
+    zone: tuple[Raising, grpc.aio.Channel], credential: str
+) -> None:
+    connector, channel = zone
+    connector.error = AcquirerRejected(RejectionCode.NOT_AUTHORIZED, "not approved")
+    stub = acquirer_pb2_grpc.AcquirerSimulatorServiceStub(channel)
+    request = wire.capture_request(pb.ACQUIRER_CARD_NETWORK, CAPTURE)
+    metadata = (("authorization", credential),) if credential else ()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.Capture(request, metadata=metadata)
+    assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert connector.services == []
