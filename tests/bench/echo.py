@@ -202,7 +202,11 @@ def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
             wrk = shutil.which("wrk")
             if wrk is None:
                 raise RuntimeError("wrk is missing: apt-get install -y wrk")
-            argv = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", url]
+            # The edge refuses a REST call without a credential before any upstream (401);
+            # the echo ignores it, as a GET's bearer key costs Envoy the same either way.
+            auth = "Authorization: Bearer sk_test_bench_echo"
+            argv = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "-H", auth]
+            argv.append(url)
             process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             _, _, usage = os.wait4(process.pid, 0)
             out = process.stdout.read().decode() if process.stdout else ""
