@@ -67,16 +67,22 @@ def _event(row: RowMapping) -> Event:
 # Every change of a payment writes an event and reads who subscribed to it: both built
 # once (a statement object keeps its SQLAlchemy cache key) and run with parameters.
 _INSERT_EVENT = insert(events)
-_SUBSCRIBED = (
-    select(webhook_endpoints)
-    .where(
-        webhook_endpoints.c.merchant_id == bindparam("merchant_id"),
-        webhook_endpoints.c.livemode == bindparam("livemode"),
-        webhook_endpoints.c.disabled.is_(False),
-        webhook_endpoints.c.enabled_events.overlap(bindparam("types")),
+
+
+def _subscription() -> tuple[Any, ...]:
+    """Who wants an event: the enabled endpoints of its merchant and mode whose events
+    overlap `types` (the event's type and the wildcard). One condition for the read and
+    for the outbox's write."""
+    e = webhook_endpoints.c
+    return (
+        e.merchant_id == bindparam("merchant_id", type_=Text),
+        e.livemode == bindparam("livemode", type_=e.livemode.type),
+        e.disabled.is_(False),
+        e.enabled_events.overlap(bindparam("types", type_=ARRAY(Text))),
     )
-    .order_by(webhook_endpoints.c.id)
-)
+
+
+_SUBSCRIBED = select(webhook_endpoints).where(*_subscription()).order_by(webhook_endpoints.c.id)
 
 # Delivery ids made ahead for an event: a merchant with more subscribed endpoints than
 # this gets the rest in a second statement. Most have none or one, and an id costs a few
@@ -97,13 +103,7 @@ def _add_with_deliveries() -> Any:
     ids = bindparam("delivery_ids", type_=ARRAY(Text))
     subscribed = (
         select(e.id, func.row_number().over(order_by=e.id).label("n"))
-        .where(
-            e.merchant_id == bindparam("merchant_id"),
-            e.livemode == bindparam("livemode"),
-            e.disabled.is_(False),
-            e.enabled_events.overlap(bindparam("types", type_=ARRAY(Text))),
-            e.id != bindparam("exclude", type_=Text),
-        )
+        .where(*_subscription(), e.id != bindparam("exclude", type_=Text))
         .cte("subscribed")
     )
     made = (

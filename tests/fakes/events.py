@@ -33,6 +33,17 @@ class EventTables:
     attempts: list[DeliveryAttempt] = field(default_factory=list)
 
 
+def subscribed(
+    tables: EventTables, merchant_id: str, livemode: bool, event_type: str
+) -> list[WebhookEndpoint]:
+    """The enabled endpoints of that merchant and mode that want `event_type`, by id."""
+    return [
+        e
+        for e in sorted(tables.endpoints.values(), key=lambda e: e.id)
+        if e.merchant_id == merchant_id and e.livemode == livemode and e.wants(event_type)
+    ]
+
+
 class MemoryEvents:
     def __init__(self, tables: EventTables) -> None:
         self._t = tables
@@ -42,13 +53,8 @@ class MemoryEvents:
 
     async def add_with_deliveries(self, event: Event, fan_out: FanOut) -> None:
         self._t.events[event.id] = event
-        for endpoint in sorted(self._t.endpoints.values(), key=lambda e: e.id):
-            if (
-                endpoint.merchant_id == event.merchant_id
-                and endpoint.livemode == event.livemode
-                and endpoint.wants(event.type)
-                and endpoint.id != fan_out.exclude_endpoint
-            ):
+        for endpoint in subscribed(self._t, event.merchant_id, event.livemode, event.type):
+            if endpoint.id != fan_out.exclude_endpoint:
                 delivery = fan_out.delivery(event, endpoint.id)
                 self._t.deliveries[delivery.id] = delivery
 
@@ -174,11 +180,7 @@ class MemoryWebhookEndpoints:
     async def subscribed(
         self, merchant_id: str, livemode: bool, event_type: str
     ) -> Sequence[WebhookEndpoint]:
-        return [
-            copy.deepcopy(e)
-            for e in sorted(self._t.endpoints.values(), key=lambda e: e.id)
-            if e.merchant_id == merchant_id and e.livemode == livemode and e.wants(event_type)
-        ]
+        return [copy.deepcopy(e) for e in subscribed(self._t, merchant_id, livemode, event_type)]
 
     async def count(self, merchant_id: str) -> int:
         return sum(1 for e in self._t.endpoints.values() if e.merchant_id == merchant_id)
