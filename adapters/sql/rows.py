@@ -51,11 +51,10 @@ def row_parameters(columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) 
     return {f"r{row}_{name}": values[name] for row, values in enumerate(rows) for name in columns}
 
 
-async def insert_rows(
-    connection: Any, table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """One INSERT of `rows` (each with every one of `columns`) on the unit of work's
-    connection (or any SQLAlchemy connection)."""
+async def insert_rows(connection: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One INSERT of `rows`, which name the same columns in the same order, on the unit of
+    work's connection (or any SQLAlchemy connection)."""
+    columns = tuple(rows[0])
     compiled = _compiled(table, columns, len(rows), connection.dialect)
     args = tuple(compiled.arguments(row_parameters(columns, rows)))
     write = getattr(connection, "write_driver_sql", None)

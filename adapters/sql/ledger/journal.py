@@ -189,17 +189,6 @@ _LOCK_FUNDS = text(
 )
 
 
-_POSTING_COLUMNS = (
-    "entry_id",
-    "position",
-    "account",
-    "merchant_id",
-    "currency",
-    "amount",
-    "created",
-)
-
-
 class SqlLedger:
     """core.ledger.ports.LedgerRepository over one connection (the unit of work's)."""
 
@@ -228,7 +217,7 @@ class SqlLedger:
             }
             for position, posting in enumerate(entry.postings)
         ]
-        await insert_rows(self._conn, ledger_postings, _POSTING_COLUMNS, postings)
+        await insert_rows(self._conn, ledger_postings, postings)
         if values["bt_type"] is not None:
             await self._conn.execute(
                 _INSERT_UNSETTLED,

@@ -280,19 +280,6 @@ class SqlPaymentIntents:
 # --- payment events --------------------------------------------------------------------
 
 
-_EVENT_COLUMNS = (
-    "payment_intent_id",
-    "merchant_id",
-    "from_status",
-    "to_status",
-    "actor",
-    "occurred_at",
-    "kind",
-    "object_id",
-    "amount",
-)
-
-
 class SqlPaymentEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -315,7 +302,7 @@ class SqlPaymentEvents:
             }
             for e in events
         ]
-        await insert_rows(self._conn, payment_events, _EVENT_COLUMNS, rows)
+        await insert_rows(self._conn, payment_events, rows)
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
         t = payment_events.c
