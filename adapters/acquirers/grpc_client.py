@@ -122,9 +122,9 @@ class GrpcAcquirer:
     ) -> T:
         if outcome_at_stake:
             await self._connected()
-        # authorize, capture...; named only when fail points are armed (tests)
+        # The fail points (tests only) are named only when armed: authorize, capture...
         name = type(request).__name__.removesuffix("Request").lower() if FAIL_POINTS else ""
-        if FAIL_POINTS:
+        if name:
             fail_point(f"acquirer.before.{name}")
         try:
             answer = await method(request, metadata=self._metadata(), timeout=self._timeout)
@@ -132,7 +132,7 @@ class GrpcAcquirer:
             raise from_rpc_error(
                 error, reference=reference, outcome_at_stake=outcome_at_stake
             ) from None
-        if FAIL_POINTS:
+        if name:
             fail_point(f"acquirer.after.{name}")
         return answer
 
