@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,68 @@ async def test_token_updates_are_optimistic(
         with pytest.raises(Conflict) as raised:
             await uow.tokens.update(saved)
         assert raised.value.reason == "CONCURRENT_UPDATE"
+
+
+async def test_a_tokens_use_saves_it_with_its_grant_or_neither(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    key = data_key(merchant)
+    saved = token(merchant, key)
+    await add(any_vault_uow, key, saved)
+    used_at = T0 + timedelta(minutes=1)
+    grant = DetokenizationRecord(
+        merchant, saved.id, "service:payments", "authorize pa_1",
+        DetokenizationOutcome.GRANTED, "", used_at,
+    )  # fmt: skip
+    async with any_vault_uow() as uow:
+        loaded = await uow.tokens.get(merchant, saved.id, for_update=True)
+        assert loaded is not None
+        loaded.use(used_at)
+        await uow.tokens.use(loaded, grant)
+        assert loaded.version == 2
+        await uow.commit()
+    async with any_vault_uow() as uow:
+        stored = await uow.tokens.get(merchant, saved.id)
+        assert stored is not None
+        assert (stored.status, stored.encrypted_card, stored.used_at, stored.version) == (
+            TokenStatus.USED,
+            None,
+            used_at,
+            2,
+        )
+        assert list(await uow.detokenizations.for_payment_method(merchant, saved.id)) == [grant]
+    # A stale copy (version 1): a conflict, and neither the token nor a record is written.
+    second = replace(grant, purpose="authorize pa_2")
+    async with any_vault_uow() as uow:
+        saved.use(used_at + timedelta(minutes=1))
+        with pytest.raises(Conflict) as raised:
+            await uow.tokens.use(saved, second)
+        assert raised.value.reason == "CONCURRENT_UPDATE"
+        await uow.commit()
+    async with any_vault_uow() as uow:
+        stored = await uow.tokens.get(merchant, saved.id)
+        assert stored is not None and (stored.version, stored.used_at) == (2, used_at)
+        assert list(await uow.detokenizations.for_payment_method(merchant, saved.id)) == [grant]
+
+
+async def test_a_tokens_use_is_undone_with_its_transaction(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    key = data_key(merchant)
+    saved = token(merchant, key)
+    await add(any_vault_uow, key, saved)
+    grant = DetokenizationRecord(
+        merchant, saved.id, "service:payments", "authorize pa_1",
+        DetokenizationOutcome.GRANTED, "", T0,
+    )  # fmt: skip
+    async with any_vault_uow() as uow:
+        loaded = await uow.tokens.get(merchant, saved.id, for_update=True)
+        assert loaded is not None
+        loaded.use(T0)
+        await uow.tokens.use(loaded, grant)
+    async with any_vault_uow() as uow:
+        assert await uow.tokens.get(merchant, saved.id) == saved
+        assert not await uow.detokenizations.for_payment_method(merchant, saved.id)
 
 
 async def test_expired_finds_active_tokens_past_their_lifetime(
