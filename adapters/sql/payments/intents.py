@@ -178,17 +178,8 @@ _UPDATE = (
 
 # --- an intent's write with its new history lines, one statement -------------------------
 
-_EVENT_COLUMNS = (
-    "payment_intent_id",
-    "merchant_id",
-    "from_status",
-    "to_status",
-    "actor",
-    "occurred_at",
-    "kind",
-    "object_id",
-    "amount",
-)
+# Every column but the identity: what a line sets.
+_EVENT_COLUMNS = tuple(c.name for c in payment_events.c if not c.primary_key)
 
 
 def _event_rows(events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:

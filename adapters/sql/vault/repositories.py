@@ -133,15 +133,8 @@ def _under_other_keys(table: Table, merchant_id: str, current_key_id: str) -> Co
 
 # --- the detokenization audit's rows (written by SqlDetokenizations and a token's use) --
 
-_RECORD_COLUMNS = (
-    "merchant_id",
-    "payment_method",
-    "actor",
-    "purpose",
-    "outcome",
-    "reason",
-    "occurred_at",
-)
+# Every column but the identity: what a record sets.
+_RECORD_COLUMNS = tuple(c.name for c in detokenization_audit.c if not c.primary_key)
 
 
 def _record_values(record: DetokenizationRecord) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from core.vault.model import (
     Token,
     TokenStatus,
 )
-from core.vault.ports import VaultUnitOfWorkFactory
+from core.vault.ports import VaultUnitOfWork, VaultUnitOfWorkFactory
 
 # Microseconds on purpose: PostgreSQL keeps them, values must survive the round trip.
 T0 = datetime(2026, 3, 14, 9, 26, 53, 123456, tzinfo=UTC)
@@ -128,23 +128,36 @@ async def test_token_updates_are_optimistic(
         assert raised.value.reason == "CONCURRENT_UPDATE"
 
 
+async def stored_token_and_grant(
+    uow_factory: VaultUnitOfWorkFactory, merchant: str, at: datetime
+) -> tuple[Token, DetokenizationRecord]:
+    """A stored token and the record of a grant of it at `at`."""
+    key = data_key(merchant)
+    saved = token(merchant, key)
+    await add(uow_factory, key, saved)
+    grant = DetokenizationRecord(
+        merchant, saved.id, "service:payments", "authorize pa_1",
+        DetokenizationOutcome.GRANTED, "", at,
+    )  # fmt: skip
+    return saved, grant
+
+
+async def use_locked(uow: VaultUnitOfWork, grant: DetokenizationRecord) -> Token:
+    """The grant's token, locked, used up and saved with the grant."""
+    loaded = await uow.tokens.get(grant.merchant_id, grant.payment_method, for_update=True)
+    assert loaded is not None
+    loaded.use(grant.occurred_at)
+    await uow.tokens.use(loaded, grant)
+    return loaded
+
+
 async def test_a_tokens_use_saves_it_with_its_grant_or_neither(
     any_vault_uow: VaultUnitOfWorkFactory, merchant: str
 ) -> None:
-    key = data_key(merchant)
-    saved = token(merchant, key)
-    await add(any_vault_uow, key, saved)
     used_at = T0 + timedelta(minutes=1)
-    grant = DetokenizationRecord(
-        merchant, saved.id, "service:payments", "authorize pa_1",
-        DetokenizationOutcome.GRANTED, "", used_at,
-    )  # fmt: skip
+    saved, grant = await stored_token_and_grant(any_vault_uow, merchant, used_at)
     async with any_vault_uow() as uow:
-        loaded = await uow.tokens.get(merchant, saved.id, for_update=True)
-        assert loaded is not None
-        loaded.use(used_at)
-        await uow.tokens.use(loaded, grant)
-        assert loaded.version == 2
+        assert (await use_locked(uow, grant)).version == 2
         await uow.commit()
     async with any_vault_uow() as uow:
         stored = await uow.tokens.get(merchant, saved.id)
@@ -173,18 +186,9 @@ async def test_a_tokens_use_saves_it_with_its_grant_or_neither(
 async def test_a_tokens_use_is_undone_with_its_transaction(
     any_vault_uow: VaultUnitOfWorkFactory, merchant: str
 ) -> None:
-    key = data_key(merchant)
-    saved = token(merchant, key)
-    await add(any_vault_uow, key, saved)
-    grant = DetokenizationRecord(
-        merchant, saved.id, "service:payments", "authorize pa_1",
-        DetokenizationOutcome.GRANTED, "", T0,
-    )  # fmt: skip
+    saved, grant = await stored_token_and_grant(any_vault_uow, merchant, T0)
     async with any_vault_uow() as uow:
-        loaded = await uow.tokens.get(merchant, saved.id, for_update=True)
-        assert loaded is not None
-        loaded.use(T0)
-        await uow.tokens.use(loaded, grant)
+        await use_locked(uow, grant)
     async with any_vault_uow() as uow:
         assert await uow.tokens.get(merchant, saved.id) == saved
         assert not await uow.detokenizations.for_payment_method(merchant, saved.id)
