@@ -361,6 +361,69 @@ def run_variant(
             print(err.decode()[-2000:], file=sys.stderr)
 
 
+def _instructions(dump: Path) -> int:
+    for line in dump.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {dump}")
+
+
+def count_variant(
+    name: str, tmp: Path, base_config: Config, http_port: int, scenarios: list[str], args: Any
+) -> dict[str, Any]:
+    """Instructions per request (valgrind's callgrind, one worker thread): independent of
+    the machine's load, unlike CPU time. Idle instructions (timers, health checks) over the
+    same time are measured first and taken off."""
+    from servers.runtime import envoy_config
+
+    edit, flags, headers = VARIANTS[name]
+    config = json.loads(json.dumps(base_config))
+    if edit is not None:
+        edit(config)
+    path = tmp / f"envoy-{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp / f"callgrind-{name}"
+    argv = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}",
+        *envoy_config.envoy_command(path),
+        "--concurrency",
+        "1",
+        *flags,
+    ]
+    envoy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def control(*what: str) -> None:
+        subprocess.run(["callgrind_control", *what, str(envoy.pid)], capture_output=True)
+
+    try:
+        _wait_open(http_port, timeout=300)
+        time.sleep(15)  # the first health checks, under valgrind
+        control("-i", "on")
+        time.sleep(2)
+        control("-z")
+        time.sleep(args.seconds)
+        control("-d")
+        dumps = sorted(tmp.glob(f"callgrind-{name}.*"), key=lambda f: f.stat().st_mtime)
+        idle = _instructions(dumps[-1]) / args.seconds
+        result: dict[str, Any] = {"variant": name, "idle_per_s": round(idle)}
+        for scenario in scenarios:
+            drive(http_port, envoy.pid, scenario, 10, 2, headers)  # warm-up
+            control("-z")
+            run = drive(http_port, envoy.pid, scenario, 20, args.seconds, headers)
+            control("-d")
+            dumps = sorted(tmp.glob(f"callgrind-{name}.*"), key=lambda f: f.stat().st_mtime)
+            total = _instructions(dumps[-1]) - idle * args.seconds
+            run["instructions_per_request"] = round(total / max(run["requests"], 1))
+            result[scenario] = run
+        return result
+    finally:
+        envoy.terminate()
+        envoy.wait(120)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("command", nargs="?", default="measure", choices=["measure", "upstream"])
@@ -372,6 +435,9 @@ def main() -> None:
     p.add_argument("--get-rate", type=float, default=400.0)
     p.add_argument("--post-rate", type=float, default=150.0)
     p.add_argument("--out", default="")
+    p.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
     args = p.parse_args()
     from servers.runtime import envoy_config
 
@@ -380,6 +446,8 @@ def main() -> None:
         return
     names = args.variants.split(",")
     order = [n for _ in range(args.rounds) for n in (*names, *reversed(names))]
+    if args.instructions:  # a count does not drift with the load: once each
+        order = names * args.rounds
     scenarios = args.scenarios.split(",")
     http_port, admin_port = free_port(), free_port()
     base = free_port_range(2, avoid={http_port, admin_port})
@@ -398,7 +466,8 @@ def main() -> None:
             tmp = Path(tmp_name)
             config = rendered(tmp, http_port, admin_port, base)
             for name in order:
-                result = run_variant(name, tmp, config, http_port, scenarios, args)
+                run = count_variant if args.instructions else run_variant
+                result = run(name, tmp, config, http_port, scenarios, args)
                 print(json.dumps(result), flush=True)
                 results.append(result)
     finally:
@@ -406,24 +475,28 @@ def main() -> None:
             u.terminate()
         for u in upstreams:
             u.wait(10)
-    print(summary(results, scenarios))
+    print(summary(results, scenarios, args.instructions))
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 
 
-def summary(results: list[dict[str, Any]], scenarios: list[str]) -> str:
-    """A Markdown table: per variant and scenario, the runs' ms per request."""
+def summary(results: list[dict[str, Any]], scenarios: list[str], counted: bool = False) -> str:
+    """A Markdown table: per variant and scenario, the runs' ms (or instructions) per
+    request."""
+    key = "instructions_per_request" if counted else "ms_per_request"
     by: dict[str, dict[str, list[float]]] = {}
     for r in results:
         for s in scenarios:
-            by.setdefault(r["variant"], {}).setdefault(s, []).append(r[s]["ms_per_request"])
+            by.setdefault(r["variant"], {}).setdefault(s, []).append(r[s][key])
     lines = ["| variant | " + " | ".join(f"{s} ms/request (runs)" for s in scenarios) + " |"]
     lines.append("| --- |" + " ---: |" * len(scenarios))
     for name, per in by.items():
         cells = []
         for s in scenarios:
             runs = per[s]
-            cells.append(f"{sum(runs) / len(runs):.3f} ({', '.join(f'{v:.3f}' for v in runs)})")
+            digits = 0 if counted else 3
+            mean = sum(runs) / len(runs)
+            cells.append(f"{mean:.{digits}f} ({', '.join(f'{v:.{digits}f}' for v in runs)})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
