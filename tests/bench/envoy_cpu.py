@@ -58,9 +58,7 @@ def _filled(message: Any, depth: int = 0) -> Any:
     for field in message.DESCRIPTOR.fields:
         if field.is_repeated:
             continue
-        if field.containing_oneof is not None and message.WhichOneof(
-            field.containing_oneof.name
-        ):
+        if field.containing_oneof is not None and message.WhichOneof(field.containing_oneof.name):
             continue
         kind = field.type
         if kind == FieldDescriptor.TYPE_STRING:
@@ -332,10 +330,17 @@ def rendered(tmp: Path, http_port: int, admin_port: int, base: int) -> Config:
     return config
 
 
+def _command(path: Path, flags: list[str]) -> list[str]:
+    """Envoy's command as the launcher gives it, with the variant's worker count."""
+    from servers.runtime import envoy_config
+
+    workers = int(flags[1]) if flags[:1] == ["--concurrency"] else None
+    return [*envoy_config.envoy_command(path, concurrency=workers), *flags[2 if workers else 0 :]]
+
+
 def run_variant(
     name: str, tmp: Path, base_config: Config, http_port: int, scenarios: list[str], args: Any
 ) -> dict[str, Any]:
-    from servers.runtime import envoy_config
 
     edit, flags, headers = VARIANTS[name]
     config = json.loads(json.dumps(base_config))
@@ -343,7 +348,7 @@ def run_variant(
         edit(config)
     path = tmp / f"envoy-{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    argv = [*envoy_config.envoy_command(path), *flags]
+    argv = [*_command(path, flags)]
     envoy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_open(http_port)
@@ -361,6 +366,50 @@ def run_variant(
             print(err.decode()[-2000:], file=sys.stderr)
 
 
+_CARD = '{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}}'
+# (method, path, key, body) of each request of a scenario, in order
+_REQUESTS = {
+    "get": [("GET", f"/v1/payment_intents/{INTENT}", "sk_test_bench", None)],
+    "payment": [
+        ("POST", "/v1/tokens", "pk_test_bench", _CARD),
+        ("POST", "/v1/payment_intents", "sk_test_bench", '{"amount": 2500, "currency": "usd"}'),
+        (
+            "POST",
+            f"/v1/payment_intents/{INTENT}/confirm",
+            "sk_test_bench",
+            f'{{"payment_method": "{TOKEN}"}}',
+        ),
+    ],
+}
+
+
+def exactly(port: int, scenario: str, count: int, headers: dict[str, str]) -> int:
+    """`count` requests of `scenario`, one after the other on one keep-alive connection
+    (a new one after each answer when `headers` ask for Connection: close); the number
+    of answers that were not 2xx."""
+    import http.client
+
+    failed = 0
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    steps = _REQUESTS[scenario]
+    for i in range(count):
+        method, path, key, body = steps[i % len(steps)]
+        sent = {"Authorization": f"Bearer {key}", **headers}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            if path.endswith("/confirm"):
+                sent["Idempotency-Key"] = f"bench-{i}"
+        connection.request(method, path, body=body, headers=sent)
+        answer = connection.getresponse()
+        answer.read()
+        failed += not 200 <= answer.status < 300
+        if answer.will_close:
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.close()
+    return failed
+
+
 def _instructions(dump: Path) -> int:
     for line in dump.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -374,7 +423,6 @@ def count_variant(
     """Instructions per request (valgrind's callgrind, one worker thread): independent of
     the machine's load, unlike CPU time. Idle instructions (timers, health checks) over the
     same time are measured first and taken off."""
-    from servers.runtime import envoy_config
 
     edit, flags, headers = VARIANTS[name]
     config = json.loads(json.dumps(base_config))
@@ -388,10 +436,7 @@ def count_variant(
         "--tool=callgrind",
         "--instr-atstart=no",
         f"--callgrind-out-file={out}",
-        *envoy_config.envoy_command(path),
-        "--concurrency",
-        "1",
-        *flags,
+        *_command(path, flags or ["--concurrency", "1"]),
     ]
     envoy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -410,14 +455,19 @@ def count_variant(
         idle = _instructions(dumps[-1]) / args.seconds
         result: dict[str, Any] = {"variant": name, "idle_per_s": round(idle)}
         for scenario in scenarios:
-            drive(http_port, envoy.pid, scenario, 10, 2, headers)  # warm-up
+            exactly(http_port, scenario, 6, headers)  # warm-up
             control("-z")
-            run = drive(http_port, envoy.pid, scenario, 20, args.seconds, headers)
+            started = time.monotonic()
+            failed = exactly(http_port, scenario, args.requests, headers)
             control("-d")
+            took = time.monotonic() - started
             dumps = sorted(tmp.glob(f"callgrind-{name}.*"), key=lambda f: f.stat().st_mtime)
-            total = _instructions(dumps[-1]) - idle * args.seconds
-            run["instructions_per_request"] = round(total / max(run["requests"], 1))
-            result[scenario] = run
+            total = _instructions(dumps[-1]) - idle * took
+            result[scenario] = {
+                "requests": args.requests,
+                "non_2xx": failed,
+                "instructions_per_request": round(total / args.requests),
+            }
         return result
     finally:
         envoy.terminate()
@@ -435,9 +485,8 @@ def main() -> None:
     p.add_argument("--get-rate", type=float, default=400.0)
     p.add_argument("--post-rate", type=float, default=150.0)
     p.add_argument("--out", default="")
-    p.add_argument(
-        "--instructions", action="store_true", help="count instructions under callgrind"
-    )
+    p.add_argument("--requests", type=int, default=150, help="per scenario, --instructions")
+    p.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     args = p.parse_args()
     from servers.runtime import envoy_config
 
