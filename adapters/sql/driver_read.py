@@ -151,12 +151,22 @@ async def rows_alone(
             else:
                 records = await adapted.driver_connection.fetch(compiled.sql, *args)
     except Exception as error:
-        failure = translated(dialect, adapted, error, compiled.sql, args)
-        if isinstance(failure, DBAPIError) and failure.connection_invalidated:
-            # As SQLAlchemy does with a connection lost under it: not back to the pool.
-            await connection.invalidate(failure)
-        raise failure from error
+        raise await failed(connection, adapted, error, compiled.sql, args) from error
     return compiled.rows(records)
+
+
+async def failed(
+    connection: AsyncConnection, adapted: Any, error: Exception, sql: str, args: list[Any]
+) -> Exception:
+    """The driver's `error` as SQLAlchemy raises it; a connection lost under it is
+    invalidated, as SQLAlchemy does: not back to the pool, and the pool's older
+    connections are replaced at their next checkout."""
+    failure = translated(connection.dialect, adapted, error, sql, args)
+    if isinstance(failure, DBAPIError) and failure.connection_invalidated:
+        connection.sync_engine.pool._invalidate(None, failure, _checkin=False)  # type: ignore[arg-type]
+        if not connection.invalidated:
+            await connection.invalidate(failure)
+    return failure
 
 
 async def first(connection: Any, statement: DriverRead, params: Mapping[str, Any]) -> Any:
