@@ -77,11 +77,17 @@ def _no_transaction_back_to_the_pool(engine: AsyncEngine) -> None:
     open before it returns its connection; should that ever not happen (a cancellation
     between the two), the connection is discarded here, never pooled with its
     transaction: an error raised by this hook makes the pool invalidate the connection,
-    and closing it ends the transaction on the server."""
+    and closing it ends the transaction on the server. SQLAlchemy's own transactions
+    (`engine.begin()` elsewhere) are left to its reset, which follows."""
 
     @event.listens_for(engine.sync_engine.pool, "reset")
     def reset(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
-        if dbapi_connection.driver_connection.is_in_transaction():
+        # SQLAlchemy's own transactions (engine.begin(), a connection left in one) are
+        # SQLAlchemy's to roll back, next; only one it does not know of is discarded.
+        if (
+            getattr(dbapi_connection, "_transaction", None) is None
+            and dbapi_connection.driver_connection.is_in_transaction()
+        ):
             raise OpenTransaction("a connection came back to the pool with a transaction open")
 
 
