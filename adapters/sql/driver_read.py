@@ -161,7 +161,7 @@ async def failed(
     """The driver's `error` as SQLAlchemy raises it; a connection lost under it is
     invalidated, as SQLAlchemy does: not back to the pool, and the pool's older
     connections are replaced at their next checkout."""
-    failure = translated(connection.dialect, adapted, error, sql, args)
+    failure: Exception = translated(connection.dialect, adapted, error, sql, args)
     if isinstance(failure, DBAPIError) and failure.connection_invalidated:
         connection.sync_engine.pool._invalidate(None, failure, _checkin=False)  # type: ignore[arg-type]
         if not connection.invalidated:

@@ -33,6 +33,7 @@ import re
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -126,7 +127,7 @@ def _compiled(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Prebu
         processors = tuple(
             column.type._cached_result_processor(dialect, None) for column in columns
         )
-    except Exception:  # noqa: BLE001 - anything unusual stays with SQLAlchemy
+    except Exception:
         return None
     verb = compiled.string.lstrip().split(None, 1)[0].upper()
     return Prebuilt(compiled.string, tuple(parameters), keys, processors, returns_rows, verb)
@@ -160,7 +161,7 @@ def prebuilt(statement: Any, params: Mapping[str, Any] | None, dialect: Dialect)
     entry = _SEEN.get(key)
     if entry is None or entry.ref() is not statement or entry.dialect is not dialect:
         try:
-            ref = weakref.ref(statement, lambda ref, key=key: _forget(key, ref))
+            ref = weakref.ref(statement, partial(_forget, key))
         except TypeError:
             return None
         _SEEN[key] = _Seen(ref, dialect)
@@ -180,7 +181,7 @@ class DriverResult:
     """The rows (or row count) of a statement run by asyncpg, as SQLAlchemy's result
     offers them to the repositories."""
 
-    __slots__ = ("_keys", "_rows", "_returns_rows", "_sqlalchemy", "rowcount")
+    __slots__ = ("_keys", "_returns_rows", "_rows", "_sqlalchemy", "rowcount")
 
     def __init__(
         self, keys: tuple[str, ...], rows: list[tuple[Any, ...]], rowcount: int, returns_rows: bool

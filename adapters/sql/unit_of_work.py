@@ -28,7 +28,6 @@ from adapters.sql.access import (
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
 from adapters.sql.driver_read import DriverRead, adapter_of, failed, plain_read
-from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -41,6 +40,7 @@ from adapters.sql.notifications import SqlEmails, SqlMailDirectory
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
+from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
 from adapters.sql.risk import SqlRiskOverrides
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
@@ -222,9 +222,7 @@ class LazyTransaction:
                 self._written.clear()
                 self.begun = False
         if not committed:
-            raise TransactionRolledBack(
-                "The transaction had failed; COMMIT rolled it back."
-            )
+            raise TransactionRolledBack("The transaction had failed; COMMIT rolled it back.")
         fail_point(f"sql.commit.after:{phase}")
 
     async def rollback(self) -> None:
