@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.driver_read import adapter_of
-from adapters.sql.engine import create_engine
 from adapters.sql.errors import is_outage
 from adapters.sql.payments.intents import _GET, _GET_FOR_UPDATE, _INSERT, _UPDATE
 from adapters.sql.prebuilt import DriverResult
@@ -37,18 +35,9 @@ ROUNDS = 6
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine of this test's own, so that its pool can be looked at whole."""
-    engine = create_engine(database_url, pool_size=6)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def factory(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(engine)
+def factory(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+    """On the session's engine (a pool of 5, 2 more when busy), looked at whole below."""
+    return uow_factory
 
 
 @pytest.fixture
