@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
-
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
@@ -20,7 +19,13 @@ from adapters.ratelimit import (
     RateLimitResult,
     parse_limit,
 )
+from core.access.model import Principal
 from core.access.ports import RateLimiter
+from core.access.rate_limits import RateLimits
+from core.access.roles import Role
+from core.shared.errors import ResourceExhausted
+from tests.fakes import FixedClock
+from tests.fakes.unit_of_work import MemoryUnitOfWorkFactory
 
 
 class TwoProcesses:
@@ -253,3 +258,79 @@ async def test_a_dead_redis_fails_open_for_concurrent_calls_too() -> None:
         assert results == [RateLimitResult(allowed=True)] * 5
     finally:
         await limiter.aclose()
+
+
+# --- the rate-limit policy (core/access/rate_limits.py) on each implementation -------
+
+
+class Recording:
+    """The limiter under test, recording which (key, limit) each call was counted against."""
+
+    def __init__(self, inner: RateLimiter) -> None:
+        self.inner = inner
+        self.hits: list[tuple[str, str]] = []
+
+    async def hit(self, key: str, limit: str) -> RateLimitResult:
+        self.hits.append((key, limit))
+        return await self.inner.hit(key, limit)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def recording(limiter: RateLimiter) -> Recording:
+    return Recording(limiter)
+
+
+@pytest.fixture
+def limits(recording: Recording, clock: FixedClock) -> RateLimits:
+    # Windows of a minute and more: none turns during a test.
+    defaults = {
+        "payments_create": ("2/minute", "3/hour"),
+        "default": ("5/minute",),
+        "login": ("1/minute",),
+    }
+    return RateLimits(recording, MemoryUnitOfWorkFactory(), clock, defaults=defaults)
+
+
+async def test_every_limit_of_a_class_applies_and_refusals_spare_the_longer_ones(
+    limits: RateLimits, recording: Recording, key: str
+) -> None:
+    for _ in range(2):
+        await limits.check_merchant(key, "payments_create")
+    for _ in range(3):
+        with pytest.raises(ResourceExhausted) as raised:
+            await limits.check_merchant(key, "payments_create")
+        assert 1 <= raised.value.retry_after_seconds <= 60
+        assert raised.value.metadata == {"retry_after": str(raised.value.retry_after_seconds)}
+    # The refused calls were not counted against the hour.
+    assert recording.hits.count((f"payments_create:acct:{key}", "3/hour")) == 2
+    await limits.check_merchant(f"{key}b", "payments_create")  # merchants apart
+    await limits.check_merchant(key, "")  # other classes apart ("" is default)
+
+
+async def test_per_origin_classes_count_by_address(limits: RateLimits, key: str) -> None:
+    await limits.check_origin(f"{key}.1", "login")
+    await limits.check_origin(f"{key}.2", "login")
+    with pytest.raises(ResourceExhausted):
+        await limits.check_origin(f"{key}.1", "login")
+
+
+async def test_a_merchant_s_own_limits_apply_and_go_back_to_the_defaults(
+    limits: RateLimits, clock: FixedClock, key: str
+) -> None:
+    owner = Principal(key, False, "usr_ops", Role.OWNER)
+    await limits.configure(owner, "payments_create", ("4/minute",))
+    for _ in range(4):
+        await limits.check_merchant(key, "payments_create")
+    with pytest.raises(ResourceExhausted):
+        await limits.check_merchant(key, "payments_create")
+    await limits.configure(owner, "payments_create", ())  # back to the defaults...
+    clock.advance(seconds=31)  # ...on every process within the override cache's time
+    for _ in range(2):
+        await limits.check_merchant(key, "payments_create")
+    with pytest.raises(ResourceExhausted):
+        await limits.check_merchant(key, "payments_create")
