@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -197,7 +198,7 @@ async def test_most_calls_are_decided_without_a_round_trip(redis_url: str, key: 
     asked = 0
     lease = limiter._lease
 
-    async def counted(**kwargs: object) -> object:
+    async def counted(**kwargs: Any) -> Any:
         nonlocal asked
         asked += 1
         return await lease(**kwargs)
