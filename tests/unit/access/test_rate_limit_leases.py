@@ -6,45 +6,16 @@ script, step for step, with simulated time and random traffic."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import pytest
 
 from adapters.ratelimit import LEASE_LEFT_SHARE, Lease, lease_size
-
-EXPIRY_MS = 1000
-
-
-@dataclass(eq=False)
-class _Key:
-    count: int
-    expires_at: int  # ms
+from tests.unit.access.test_local_refusal import EXPIRY_MS, SlidingWindowModel, _Key
 
 
-class LeaseScriptModel:
-    """LEASE_SCRIPT over the two keys of limits' sliding window counter, time in ms."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.previous: _Key | None = None
-        self.current: _Key | None = None
-
-    def _window(self, now: int) -> tuple[int, int, int, int]:
-        if self.previous is not None and self.previous.expires_at <= now:
-            self.previous = None
-        if self.current is not None and self.current.expires_at <= now:
-            self.current = None
-        if self.current is not None and self.current.expires_at - now < EXPIRY_MS:
-            ttl = self.current.expires_at - now
-            self.previous = self.current  # RENAME keeps the TTL
-            self.current = _Key(0, now + ttl + EXPIRY_MS)
-        p, c = self.previous, self.current
-        return (
-            p.count if p else 0,
-            p.expires_at - now if p else 0,
-            c.count if c else 0,
-            c.expires_at - now if c else 0,
-        )
+class LeaseScriptModel(SlidingWindowModel):
+    """LEASE_SCRIPT: limits' acquire script over the same two keys, granting up to
+    `wanted` calls."""
 
     def lease(self, now: int, wanted: int) -> tuple[int, int]:
         """(calls granted, the current key's ttl in ms)."""
