@@ -18,11 +18,11 @@ When Redis fails the limiter lets requests through (fails open) and logs: counte
 data that may be lost (DESIGN.md), and an outage of Redis should not become an outage
 of payments.
 
-A refusal is cheap: when Redis refuses a key, the counts it answers (with the refusal, in
-the same round trip) tell for how long it
-will go on refusing it whatever other processes do meanwhile (counts only grow, weights
-only decay), and until then this process refuses that key itself, without a round trip
-(`refused_for`). It never refuses a call Redis would have admitted.
+A refusal is cheap: when Redis refuses a key, the counts it answers with the refusal (in
+the same round trip) tell for how long it will go on refusing it whatever other
+processes do meanwhile (counts only grow, weights only decay), and until then this
+process refuses that key itself, without a round trip (`refused_for`). It never refuses
+a call Redis would have admitted.
 """
 
 from __future__ import annotations
