@@ -231,8 +231,30 @@ def filled_text(text: str, values: dict[str, str]) -> str:
 
 def describe(path: Path) -> dict[str, Any]:
     """What the stored script replays, for the results."""
-    text = path.read_text()
-    lines = [x for x in text.splitlines() if x and not x.startswith(("--", "\\"))]
+    return describe_text(path.read_text())
+
+
+def _statements_of(text: str) -> list[str]:
+    return [x for x in text.splitlines() if x and not x.startswith(("--", "\\"))]
+
+
+# A literal SQLAlchemy inlined ('2500'::BIGINT, an id, a timestamp) or a placeholder.
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\{\{\w+\}\}")
+
+
+def same_shape(one: str, other: str) -> bool:
+    """Whether two scripts send the same statements in the same order, whatever values
+    they carry (ids, amounts, times differ from one capture to the next)."""
+
+    def shape(text: str) -> list[str]:
+        return [_LITERAL.sub("?", x) for x in _statements_of(text)]
+
+    return shape(one) == shape(other)
+
+
+def describe_text(text: str) -> dict[str, Any]:
+    """What a script replays, for the results."""
+    lines = _statements_of(text)
     upper = [x.upper() for x in lines]
     return {
         "statements": len(lines),

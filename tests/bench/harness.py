@@ -802,21 +802,47 @@ def references(target: Target, opts: Options) -> dict[str, Any]:
     subprocess.run(init, check=True, capture_output=True, timeout=600)
     refs["pg_select"] = pgbench(target, ["-S"], db, opts.duration)
     refs["pg_tpcb"] = pgbench(target, [], db, opts.duration)
-    if PAYMENT_SQL.exists() and target.merchants[0].id:
+    if target.merchants[0].id:
         from tests.bench import capture
 
-        values = asyncio.run(capture.merchant_values(target.dsn, target.merchants[0]))
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-            script.write(capture.filled(PAYMENT_SQL, values))
-            script.flush()
-            refs["pg_payment"] = pgbench(
-                target,
-                ["-f", script.name, "-M", "simple"],
-                target.database,
-                opts.duration,
-                16,
-            ) | {"script": capture.describe(PAYMENT_SQL)}
+        text = payment_script(target)
+        if text is not None:
+            values = asyncio.run(capture.merchant_values(target.dsn, target.merchants[0]))
+            with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+                script.write(capture.filled_text(text, values))
+                script.flush()
+                refs["pg_payment"] = pgbench(
+                    target,
+                    ["-f", script.name, "-M", "simple"],
+                    target.database,
+                    opts.duration,
+                    16,
+                ) | {"script": capture.describe_text(text)}
+            refs["pg_payment"]["script"]["committed_script_current"] = (
+                PAYMENT_SQL.exists() and capture.same_shape(PAYMENT_SQL.read_text(), text)
+            )
     return refs
+
+
+def payment_script(target: Target) -> str | None:
+    """The pgbench script of one full payment: captured from the gateway under test when
+    the harness started it (its PostgreSQL log is at hand), so that R_pg_payment always
+    replays the SQL of the code being measured; otherwise the committed
+    tests/bench/payment.sql."""
+    from tests.bench import capture
+
+    log_file = target.data_dir / "pg" / "postgres.log" if target.data_dir else None
+    if log_file is not None and log_file.exists():
+        text = capture.capture(target, log_file)
+        if PAYMENT_SQL.exists() and not capture.same_shape(PAYMENT_SQL.read_text(), text):
+            print(
+                "references: tests/bench/payment.sql differs from the SQL the gateway sends "
+                "now; `python -m tests.bench capture-sql` rewrites it",
+                file=sys.stderr,
+                flush=True,
+            )
+        return text
+    return PAYMENT_SQL.read_text() if PAYMENT_SQL.exists() else None
 
 
 async def _recreate_database(dsn: str, name: str) -> None:

@@ -116,6 +116,15 @@ def test_the_captured_log_becomes_a_replayable_script() -> None:
     assert "'acct_X'" in filled and "{{" not in filled
 
 
+def test_two_captures_of_one_path_have_one_shape_and_a_changed_path_another() -> None:
+    one = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
+    again = one.replace("pi_01m94v26xde2kseskhfr865t56", "pi_01m9zzzzzzzzzzzzzzzzzzzzzz")
+    assert capture.same_shape(one, again)
+    extra = one.replace("COMMIT;", "SELECT 1;\nCOMMIT;")
+    assert not capture.same_shape(one, extra)
+    assert capture.describe_text(extra) == {"statements": 5, "commits": 1, "begins": 1}
+
+
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(x) for x in range(1, 101)]
     assert (measure.percentile(values, 50), measure.percentile(values, 99)) == (50.0, 99.0)
