@@ -27,24 +27,9 @@ from adapters.sql.tables import API_KEY_CHANGED_CHANNEL
 class PostgresKeyChanges(ListeningFeed):
     what = "API key changes (keys are trusted for up to their cache time)"
 
-    def __init__(
-        self,
-        database_url: str,
-        *,
-        connect_timeout: float = 5.0,
-        probe_every: float = 10.0,
-        retry_first: float = 0.5,
-        retry_max: float = 30.0,
-    ) -> None:
-        super().__init__(
-            database_url,
-            API_KEY_CHANGED_CHANNEL,
-            name="key-changes",
-            connect_timeout=connect_timeout,
-            probe_every=probe_every,
-            retry_first=retry_first,
-            retry_max=retry_max,
-        )
+    def __init__(self, database_url: str, **timing: float) -> None:
+        """`timing`: ListeningFeed's connect_timeout, probe_every, retry_first, retry_max."""
+        super().__init__(database_url, API_KEY_CHANGED_CHANNEL, name="key-changes", **timing)
         self._followers: list[tuple[Callable[[str], None], Callable[[], None]]] = []
 
     def follow(self, changed: Callable[[str], None], missed: Callable[[], None]) -> None:

@@ -5,18 +5,14 @@ is not; back down, triggers and function gone. And the worker's feed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.engine import create_engine
 from adapters.sql.webhook_due import PostgresDeliveryWakeups
 from tests.contract.test_key_changes_contract import eventually
 from tests.contract.test_key_changes_migration import _told
-from tests.contract.test_ledger_mode_migration import _nothing, _rows, _to
-from tests.databases import fresh_database
+from tests.contract.test_key_changes_migration import engine as engine  # the fixture
+from tests.contract.test_ledger_mode_migration import _rows, _to
 
 _BEFORE = """
 INSERT INTO merchants (id, name, created) VALUES ('acct_m20', 'Migrated', now());
@@ -49,28 +45,23 @@ _SUCCEED = "UPDATE webhook_deliveries SET status = 'SUCCEEDED', next_attempt_at 
 _SEND_AGAIN = "UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = now()"
 
 
-@pytest.fixture
-async def engine(postgres_admin_url: str) -> AsyncIterator[tuple[AsyncEngine, str]]:
-    async with fresh_database(postgres_admin_url, "paygate_mig20", migrator=_nothing) as url:
-        engine = create_engine(url, pool_size=1)
-        try:
-            yield engine, url
-        finally:
-            await engine.dispose()
-
-
 async def told(db: AsyncEngine, url: str, statement: str) -> list[str]:
     return await _told(db, url, statement, channel="webhook_delivery_due")
+
+
+async def seeded(db: AsyncEngine, revision: str) -> None:
+    """The database at `revision`, with a merchant, an event and an endpoint."""
+    await _to(db, revision)
+    async with db.begin() as connection:
+        for statement in _BEFORE.split(";"):
+            await connection.execute(text(statement))
 
 
 async def test_up_tells_deliveries_that_may_be_due_and_down_removes_it(
     engine: tuple[AsyncEngine, str],
 ) -> None:
     db, url = engine
-    await _to(db, "0019_api_key_changes")
-    async with db.begin() as connection:
-        for statement in _BEFORE.split(";"):
-            await connection.execute(text(statement))
+    await seeded(db, "0019_api_key_changes")
     assert await told(db, url, _delivery(1)) == []  # before 0020: nothing
 
     await _to(db, "0020_webhook_due")
@@ -97,10 +88,7 @@ async def test_the_workers_feed_wakes_it_for_a_committed_delivery(
     engine: tuple[AsyncEngine, str],
 ) -> None:
     db, url = engine
-    await _to(db, "head")
-    async with db.begin() as connection:
-        for statement in _BEFORE.split(";"):
-            await connection.execute(text(statement))
+    await seeded(db, "head")
     woken: list[None] = []
     wakeups = PostgresDeliveryWakeups(url)
     wakeups.follow(lambda: woken.append(None))
