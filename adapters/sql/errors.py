@@ -45,6 +45,13 @@ def is_unique_violation(error: IntegrityError) -> bool:
     return getattr(error.orig, "sqlstate", None) == UNIQUE_VIOLATION
 
 
+def constraint_of(error: IntegrityError) -> str:
+    """The constraint an integrity error names (asyncpg's exception, wrapped by
+    SQLAlchemy's adapter, carries it), or ""."""
+    cause = getattr(error.orig, "__cause__", None)
+    return str(getattr(cause, "constraint_name", "") or "")
+
+
 def already_exists(error: IntegrityError, what: str, object_id: str) -> Exception:
     """AlreadyExists for a duplicate key; any other integrity error as it was."""
     if is_unique_violation(error):

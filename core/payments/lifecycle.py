@@ -835,8 +835,10 @@ class PaymentLifecycle:
         if attempt is not None:
             await uow.payment_attempts.update(attempt)
             self._observer.attempt_saved(attempt)
-        await uow.payment_intents.update(intent)
-        await self._record(uow, intent.pull_events(), Saved(intent, attempt))
+        events = intent.pull_events()
+        # The intent and the history lines of its change in one write.
+        await uow.payment_intents.update(intent, events)
+        await self._books.record(uow, events, Saved(intent, attempt))
 
     async def _record(
         self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED

@@ -24,7 +24,13 @@ from core.payments.routing import PaymentFacts, RouteDecision
 
 
 class PaymentIntentRepository(Protocol):
-    async def add(self, intent: PaymentIntent) -> None: ...
+    async def add(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
+        """Stores a new intent and appends `events`, its first history lines (as
+        PaymentEventLog.append would), in one write.
+
+        Raises core.shared.errors.AlreadyExists when its id is taken (and appends nothing).
+        """
+        ...
 
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
@@ -49,10 +55,13 @@ class PaymentIntentRepository(Protocol):
         one mode when `livemode` is given."""
         ...
 
-    async def update(self, intent: PaymentIntent) -> None:
-        """Saves a changed intent whose `version` is still the stored one, and bumps it.
+    async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
+        """Saves a changed intent whose `version` is still the stored one, and bumps it;
+        appends `events`, the history lines of the change (as PaymentEventLog.append
+        would), in the same write.
 
-        Raises core.shared.errors.Conflict when another transaction saved it first.
+        Raises core.shared.errors.Conflict when another transaction saved it first (and
+        appends nothing).
         """
         ...
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.access.model import Principal
 from core.account.profile_cache import ProfileCache
 from core.payments.errors import shown
-from core.payments.model import PAYMENT_METHOD_TYPES, CaptureMethod, PaymentIntent, Status
+from core.payments.model import (
+    PAYMENT_METHOD_TYPES,
+    CaptureMethod,
+    PaymentEvent,
+    PaymentIntent,
+    Status,
+)
 from core.payments.redirect_methods import REDIRECT_CURRENCY, REDIRECT_METHOD_TYPES
 from core.shared.errors import InvalidArgument, NotFound, Violations
 from core.shared.money import MAX_AMOUNT, UnknownCurrency, normalize_currency
@@ -150,17 +157,19 @@ class PaymentIntents:
                 success_url=cmd.success_url.strip(),
                 cancel_url=cmd.cancel_url.strip(),
             )
-            await uow.payment_intents.add(intent)
+            events = intent.pull_events()
+            await uow.payment_intents.add(intent, events)
             # The call's answer, stored with the intent by an Idempotency-Key claimed in
             # this transaction (docs/idempotency.md, "In the call's own transactions").
             uow.conclude(intent)
-            await self._commit(uow, intent)
+            await self._commit(uow, intent, events)
         return intent
 
-    async def _commit(self, uow: UnitOfWork, intent: PaymentIntent) -> None:
-        """The intent's new history lines and their bookkeeping, in its transaction."""
-        events = intent.pull_events()
-        await uow.payment_events.append(events)
+    async def _commit(
+        self, uow: UnitOfWork, intent: PaymentIntent, events: Sequence[PaymentEvent]
+    ) -> None:
+        """The bookkeeping of the intent's new history lines (saved with it), in its
+        transaction."""
         await self._books.record(uow, events, Saved(intent))
         await uow.commit()
 
@@ -186,8 +195,9 @@ class PaymentIntents:
             if len(intent.metadata) > MAX_METADATA_KEYS:
                 violations.add("metadata", f"may hold at most {MAX_METADATA_KEYS} keys in all")
                 violations.raise_if_any()
-            await uow.payment_intents.update(intent)
-            await self._commit(uow, intent)
+            events = intent.pull_events()
+            await uow.payment_intents.update(intent, events)
+            await self._commit(uow, intent, events)
         return intent
 
     async def get(

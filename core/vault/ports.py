@@ -50,6 +50,15 @@ class TokenRepository(Protocol):
         """
         ...
 
+    async def use(self, token: Token, grant: DetokenizationRecord) -> None:
+        """Saves a token just used up, as `update` does, with the audit record of the
+        grant that used it, in one write: both are stored or neither.
+
+        Raises core.shared.errors.Conflict when another transaction saved the token first
+        (and then no record is stored).
+        """
+        ...
+
     async def expired(self, now: datetime, *, limit: int) -> Sequence[Token]:
         """ACTIVE tokens past `expires_at`, locked, skipping rows another transaction holds
         (FOR UPDATE SKIP LOCKED): the expiry sweep erases their ciphertexts."""

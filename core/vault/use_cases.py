@@ -312,8 +312,7 @@ class Vault:
             encrypted = token.use(now)
             card = await self._open_card(uow, encrypted, CipherContext(token.merchant_id, token.id))
             cvc = await self._take_cvc(uow, token.merchant_id, token.id)
-            await uow.tokens.update(token)
-            await uow.detokenizations.append(audit.granted(now))
+            await uow.tokens.use(token, audit.granted(now))
             await uow.commit()
         return _for_authorization(card, cvc, token.card)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
@@ -26,11 +27,12 @@ from core.access.model import Principal
 from core.access.roles import Role
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.hooks import FixedClock, LedgerHooks
+from core.ledger.model import Posting
 from core.ledger.payouts import CreatePayout, Payouts
 from core.ledger.records import Settlement, midnight
 from core.ledger.settlement import SettlementBatch
 from core.ledger.use_cases import Bookkeeper, get_balance
-from core.shared.errors import FailedPrecondition
+from core.shared.errors import AlreadyExists, FailedPrecondition
 from core.shared.money import Money
 from tests.contract.helpers import add_merchant
 from tests.contract.ledger_helpers import DAY0, T0, at, capture
@@ -158,6 +160,43 @@ async def test_postings_that_do_not_balance_are_refused(
                 ),
                 {"id": entry_id, "m": merchant, "a": f"merchant:{merchant}:available:USD"},
             )
+
+
+async def test_an_entry_in_one_statement_is_checked_as_in_three(
+    uow_factory: SqlUnitOfWorkFactory, merchant: str, ids: RandomIds
+) -> None:
+    """SqlLedger.append writes the entry, its postings and its unsettled row in one
+    statement: the postings' trigger and keys still refuse what they refused apart."""
+    entry = await capture(uow_factory, ids, merchant, 1000)
+    count = text(
+        "SELECT (SELECT count(*) FROM ledger_postings WHERE entry_id = :id),"
+        " (SELECT count(*) FROM ledger_unsettled WHERE transaction_id = :id)"
+    )
+    async with uow_factory() as uow:
+        written = (await uow.connection.execute(count, {"id": entry.id})).one()
+    assert tuple(written) == (len(entry.postings), 1)
+
+    first, *rest = entry.postings
+    unbalanced = replace(entry, id=ids.new("txn"))
+    # Past the domain's own check, as only a bug could: the database refuses it.
+    object.__setattr__(unbalanced, "postings", (Posting(first.account, first.amount + 1), *rest))
+    twice = replace(entry, id=ids.new("txn"))
+    object.__setattr__(twice, "postings", (first, first, *rest))
+    async with uow_factory() as uow:
+        with pytest.raises(DBAPIError, match="does not balance in USD: 1"):
+            await uow.ledger.append(unbalanced)
+    async with uow_factory() as uow:
+        # A posting's duplicate key is an integrity error, not an existing entry.
+        with pytest.raises(IntegrityError, match="pk_ledger_postings"):
+            await uow.ledger.append(twice)
+    async with uow_factory() as uow:
+        with pytest.raises(AlreadyExists):
+            await uow.ledger.append(entry)
+    async with uow_factory() as uow:
+        for forged in (unbalanced, twice):
+            assert await uow.ledger.get(merchant, forged.id) is None
+            written = (await uow.connection.execute(count, {"id": forged.id})).one()
+            assert tuple(written) == (0, 0)
 
 
 @pytest.mark.parametrize(

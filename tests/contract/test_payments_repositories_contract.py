@@ -18,6 +18,7 @@ from core.payments.model import (
     NextAction,
     PaymentError,
     PaymentEvent,
+    PaymentIntent,
     PaymentMethodDetails,
     PaymentPolicy,
     RefundStatus,
@@ -32,6 +33,7 @@ from tests.contract.helpers import (
     add_merchant,
     later,
     new_attempt,
+    new_intent,
     new_refund,
 )
 
@@ -184,6 +186,65 @@ async def test_event_kind_object_and_amount_round_trip(
         history = await uow.payment_events.for_intent(merchant_id, intent.id)
     assert list(history[1:]) == events
     assert history[0].kind is EventKind.STATUS_CHANGED and history[0].amount is None
+
+
+async def test_an_intent_is_written_with_its_history_lines_or_neither(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    intent = new_intent(ids, merchant_id)
+    created = intent.pull_events()
+    async with any_uow_factory() as uow:
+        await uow.payment_intents.add(intent, created)
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        assert await uow.payment_intents.get(merchant_id, intent.id) == intent
+        assert list(await uow.payment_events.for_intent(merchant_id, intent.id)) == created
+        with pytest.raises(AlreadyExists):
+            await uow.payment_intents.add(intent, created)
+
+    async with any_uow_factory() as uow:
+        loaded = await uow.payment_intents.get(merchant_id, intent.id, for_update=True)
+        assert loaded is not None
+        loaded.transition(Status.PROCESSING, actor="key_a", at=later(1), object_id="pa_1")
+        loaded.transition(Status.SUCCEEDED, actor="system", at=later(2), object_id="pa_1")
+        changed = loaded.pull_events()
+        assert len(changed) == 2
+        await uow.payment_intents.update(loaded, changed)
+        assert loaded.version == 2
+        await uow.commit()
+    async with any_uow_factory() as uow:
+        assert await uow.payment_intents.get(merchant_id, intent.id) == loaded
+        # In the order given, after the create's line.
+        history = list(await uow.payment_events.for_intent(merchant_id, intent.id))
+        assert history == created + changed
+
+    # A stale version: a conflict, and none of the change's lines is written.
+    intent.transition(Status.CANCELED, actor="key_a", at=later(3))
+    async with any_uow_factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.payment_intents.update(intent, intent.pull_events())
+        await uow.commit()
+    # Undone with the transaction that made it.
+    again = await uow_get(any_uow_factory, merchant_id, intent.id)
+    again.description = "never saved"
+    line = PaymentEvent(
+        intent.id, merchant_id, Status.SUCCEEDED, Status.SUCCEEDED, "key_a", later(4),
+        kind=EventKind.REFUND_PENDING, object_id="re_1", amount=700,
+    )  # fmt: skip
+    async with any_uow_factory() as uow:
+        await uow.payment_intents.update(again, [line])
+    async with any_uow_factory() as uow:
+        assert await uow.payment_intents.get(merchant_id, intent.id) == loaded
+        assert list(await uow.payment_events.for_intent(merchant_id, intent.id)) == history
+
+
+async def uow_get(
+    uow_factory: UnitOfWorkFactory, merchant_id: str, intent_id: str
+) -> PaymentIntent:
+    async with uow_factory() as uow:
+        intent = await uow.payment_intents.get(merchant_id, intent_id)
+    assert intent is not None
+    return intent
 
 
 # --- attempts ---------------------------------------------------------------------------

@@ -121,10 +121,11 @@ class _PaymentIntents:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
 
-    async def add(self, intent: PaymentIntent) -> None:
+    async def add(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
         if intent.id in self._t.payment_intents:
             raise AlreadyExists(f"payment intent {intent.id} exists")
         self._t.payment_intents[intent.id] = replace(intent, events=[])
+        self._t.payment_events.extend(events)
 
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
@@ -161,7 +162,7 @@ class _PaymentIntents:
         )
         return [copy.deepcopy(i) for i in rows[:limit]]
 
-    async def update(self, intent: PaymentIntent) -> None:
+    async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
         stored = self._t.payment_intents.get(intent.id)
         if stored is None or stored.version != intent.version:
             raise Conflict(
@@ -169,6 +170,7 @@ class _PaymentIntents:
             )
         intent.version += 1
         self._t.payment_intents[intent.id] = replace(intent, events=[])
+        self._t.payment_events.extend(events)
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
         for intent in intents:

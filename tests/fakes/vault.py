@@ -95,6 +95,10 @@ class MemoryTokens:
     async def update(self, token: Token) -> None:
         _save_versioned(self._t.tokens, token)
 
+    async def use(self, token: Token, grant: DetokenizationRecord) -> None:
+        _save_versioned(self._t.tokens, token)
+        self._t.detokenizations.append(grant)
+
     async def expired(self, now: datetime, *, limit: int) -> Sequence[Token]:
         rows = sorted(
             (

@@ -2,9 +2,9 @@
 
 docs/ledger.md ("Balances without a hot row", "Persistence") is the design; in short:
 
-- `append` inserts the entry (with its balance transaction), its postings in one
-  statement (a statement trigger checks they balance per currency) and, when it has a
-  balance transaction, a row of the unsettled queue. Nothing is ever updated, so two
+- `append` inserts the entry (with its balance transaction), its postings (a statement
+  trigger checks they balance per currency) and, when it has a balance transaction, a
+  row of the unsettled queue, in one statement. Nothing is ever updated, so two
   captures of one merchant, or of every merchant through the one acquirer clearing
   account, never wait for each other.
 - A balance is the account's latest checkpoint plus the sum of its postings with
@@ -23,20 +23,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     RowMapping,
+    SmallInteger,
     any_,
     bindparam,
+    func,
     insert,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
-from adapters.sql.errors import is_unique_violation
-from adapters.sql.rows import insert_rows
+from adapters.sql.errors import constraint_of, is_unique_violation
 from adapters.sql.tables import (
     ledger_entries,
     ledger_postings,
@@ -65,10 +68,78 @@ def _text_array(name: str, values: list[str]) -> Any:
 # --- entries and balances ---------------------------------------------------------------
 
 
-# Every capture appends an entry: its single-row inserts are built once and run with a
-# row of parameters (SQLAlchemy compiles them once for that set of columns).
-_INSERT_ENTRY = insert(ledger_entries)
-_INSERT_UNSETTLED = insert(ledger_unsettled)
+# The entry's columns, as `_entry_values` names them.
+_ENTRY_COLUMNS = tuple(column.name for column in ledger_entries.c)
+
+
+def _append() -> Any:
+    """One statement for an entry, its postings and its row of the unsettled queue (a
+    capture's three writes, one round trip): the entry's INSERT is a CTE, the postings'
+    INSERT another, reading the entry's row once per line of four parallel arrays (any
+    number of postings, one statement text), and the unsettled row is the top level,
+    inserted only when the entry has a balance transaction.
+
+    Every check holds as it did with three statements: the postings' statement trigger
+    sees exactly the postings of this statement (its transition table), the foreign keys
+    to the entry are checked at the statement's end, when the entry's row is there, and a
+    duplicate entry id fails on the entry's key, the first write (the postings and the
+    queue read the entry's CTE, so it runs before them).
+
+    It is an INSERT at the top, not a SELECT with writing CTEs: the unit of work begins
+    its transaction before any statement but a plain SELECT (LazyTransaction), and a
+    SELECT would be run alone, committed outside the change's transaction."""
+    e = ledger_entries.c
+    entry = (
+        insert(ledger_entries)
+        .values({name: bindparam(name, type_=e[name].type) for name in _ENTRY_COLUMNS})
+        .returning(e.id, e.merchant_id, e.created, e.livemode, e.bt_currency, e.bt_available_on)
+        .cte("entry")
+    )
+    line = (
+        func.unnest(
+            bindparam("positions", type_=ARRAY(SmallInteger)),
+            bindparam("accounts", type_=ARRAY(Text)),
+            bindparam("currencies", type_=ARRAY(Text)),
+            bindparam("amounts", type_=ARRAY(BigInteger)),
+        )
+        .table_valued("position", "account", "currency", "amount")
+        .render_derived(name="line")
+    )
+    posted = (
+        insert(ledger_postings)
+        .from_select(
+            ["entry_id", "position", "account", "merchant_id", "currency", "amount", "created"],
+            select(
+                entry.c.id,
+                line.c.position,
+                line.c.account,
+                entry.c.merchant_id,
+                line.c.currency,
+                line.c.amount,
+                entry.c.created,
+            ).select_from(entry.join(line, true())),
+        )
+        .cte("posted")
+    )
+    return (
+        insert(ledger_unsettled)
+        .from_select(
+            ["transaction_id", "merchant_id", "currency", "available_on", "livemode"],
+            select(
+                entry.c.id,
+                entry.c.merchant_id,
+                entry.c.bt_currency,
+                entry.c.bt_available_on,
+                entry.c.livemode,
+            ).where(entry.c.bt_currency.is_not(None)),
+        )
+        .add_cte(posted)
+    )
+
+
+# Built once: SQLAlchemy reuses its cache key and compiled form on every append.
+_APPEND = _append()
+_ENTRY_KEY = "pk_ledger_entries"
 
 
 def _entry_values(entry: JournalEntry) -> dict[str, Any]:
@@ -196,39 +267,21 @@ class SqlLedger:
         self._conn = connection
 
     async def append(self, entry: JournalEntry) -> None:
-        values = _entry_values(entry)
+        postings = entry.postings
+        params = _entry_values(entry) | {
+            "positions": list(range(len(postings))),
+            "accounts": [posting.account.code for posting in postings],
+            "currencies": [posting.currency for posting in postings],
+            "amounts": [posting.amount for posting in postings],
+        }
         try:
-            await self._conn.execute(_INSERT_ENTRY, values)
+            await self._conn.execute(_APPEND, params)
         except IntegrityError as error:
-            if is_unique_violation(error):
+            if is_unique_violation(error) and constraint_of(error) == _ENTRY_KEY:
                 raise AlreadyExists(
                     f"Journal entry {entry.id} exists.", reason="ENTRY_EXISTS"
                 ) from error
             raise
-        postings = [
-            {
-                "entry_id": entry.id,
-                "position": position,
-                "account": posting.account.code,
-                "merchant_id": entry.merchant_id,
-                "currency": posting.currency,
-                "amount": posting.amount,
-                "created": entry.created,
-            }
-            for position, posting in enumerate(entry.postings)
-        ]
-        await insert_rows(self._conn, ledger_postings, postings)
-        if values["bt_type"] is not None:
-            await self._conn.execute(
-                _INSERT_UNSETTLED,
-                {
-                    "transaction_id": entry.id,
-                    "merchant_id": entry.merchant_id,
-                    "currency": values["bt_currency"],
-                    "available_on": values["bt_available_on"],
-                    "livemode": entry.livemode,
-                },
-            )
 
     async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
         await self._conn.execute(

@@ -13,7 +13,7 @@ from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.errors import already_exists
+from adapters.sql.errors import already_exists, constraint_of
 from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
@@ -118,11 +118,6 @@ def _attempt(row: Mapping[Any, Any]) -> PaymentAttempt:
     )
 
 
-def _constraint_of(error: IntegrityError) -> str:
-    cause = getattr(error.orig, "__cause__", None)
-    return str(getattr(cause, "constraint_name", "") or "")
-
-
 # Built once: SQLAlchemy reuses its cache key and compiled form on every call.
 _GET = select(payment_attempts).where(payment_attempts.c.id == bindparam("attempt_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
@@ -194,7 +189,7 @@ class SqlPaymentAttempts:
         try:
             await self._conn.execute(_INSERT, _attempt_values(attempt))
         except IntegrityError as error:
-            if _constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
+            if constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
                 raise Conflict(
                     f"Payment intent {attempt.payment_intent_id} already has an attempt in "
                     "progress.",

@@ -9,7 +9,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -175,13 +176,82 @@ _UPDATE = (
 )
 
 
+# --- an intent's write with its new history lines, one statement -------------------------
+
+# Every column but the identity: what a line sets.
+_EVENT_COLUMNS = tuple(c.name for c in payment_events.c if not c.primary_key)
+
+
+def _event_rows(events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+    return [
+        {
+            "payment_intent_id": e.payment_intent_id,
+            "merchant_id": e.merchant_id,
+            "from_status": e.from_status.value if e.from_status else None,
+            "to_status": e.to_status.value,
+            "actor": e.actor,
+            "occurred_at": e.occurred_at,
+            "kind": e.kind.value,
+            "object_id": e.object_id,
+            "amount": e.amount,
+        }
+        for e in events
+    ]
+
+
+def _event_arrays(events: Sequence[PaymentEvent]) -> dict[str, list[Any]]:
+    """The lines as one array per column, the parameters of `_lines_after`."""
+    rows = _event_rows(events)
+    return {f"e_{name}": [row[name] for row in rows] for name in _EVENT_COLUMNS}
+
+
+def _lines_after(written: Any) -> Any:
+    """INSERT INTO payment_events of the lines given as one array per column, in their
+    order (the identity column numbers them as the multi-row INSERT did), once per row of
+    `written`: the CTE of the intent's own write, which returns its row when it wrote it
+    and none when it did not (a stale version), so the lines exist only with that write.
+
+    The intent's write is a CTE and this INSERT the top level, not a SELECT: the unit of
+    work begins its transaction before any statement but a plain SELECT (LazyTransaction).
+    The lines' foreign key to the intent is checked at the statement's end."""
+    e = payment_events.c
+    line = (
+        func.unnest(*(bindparam(f"e_{name}", type_=ARRAY(e[name].type)) for name in _EVENT_COLUMNS))
+        .table_valued(*_EVENT_COLUMNS, with_ordinality="n")
+        .render_derived(name="line")
+    )
+    return insert(payment_events).from_select(
+        list(_EVENT_COLUMNS),
+        select(*(line.c[name] for name in _EVENT_COLUMNS))
+        .select_from(written.join(line, true()))
+        .order_by(line.c.n),
+    )
+
+
+# A new intent with its first lines (the create's), and the versioned update with the
+# lines of the change (every step of a payment): one statement each instead of two. The
+# update's returns the intent's new version on each line, no row when the version moved.
+_ADD_WITH_EVENTS = _lines_after(
+    insert(payment_intents)
+    .values({c.name: bindparam(c.name, type_=c.type) for c in INTENT_COLUMNS})
+    .returning(payment_intents.c.id)
+    .cte("made")
+)
+_SAVED = _UPDATE.cte("saved")
+_UPDATE_WITH_EVENTS = _lines_after(_SAVED).returning(select(_SAVED.c.version).scalar_subquery())
+
+
 class SqlPaymentIntents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
-    async def add(self, intent: PaymentIntent) -> None:
+    async def add(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
         try:
-            await self._conn.execute(_INSERT, _intent_values(intent))
+            if events:
+                params = _intent_values(intent) | _event_arrays(events)
+                await self._conn.execute(_ADD_WITH_EVENTS, params)
+            else:
+                await self._conn.execute(_INSERT, _intent_values(intent))
         except IntegrityError as error:
             raise already_exists(error, "Payment intent", intent.id) from error
 
@@ -220,14 +290,18 @@ class SqlPaymentIntents:
         query = query.order_by(t.id.desc()).limit(limit)
         return [intent_of(row) for row in (await self._conn.execute(query)).mappings()]
 
-    async def update(self, intent: PaymentIntent) -> None:
+    async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
         values = _intent_values(intent)
         params = {f"v_{name}": values[name] for name in _MUTABLE_INTENT_COLUMNS} | {
             "b_id": intent.id,
             "b_merchant_id": intent.merchant_id,
             "b_version": intent.version,
         }
-        new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
+        if events:
+            params |= _event_arrays(events)
+            new_version = (await self._conn.execute(_UPDATE_WITH_EVENTS, params)).scalar()
+        else:
+            new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
         if new_version is None:
             raise Conflict(
                 "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
@@ -288,21 +362,7 @@ class SqlPaymentEvents:
         if not events:
             return
         # One multi-row INSERT: the identity column keeps the order they were given in.
-        rows = [
-            {
-                "payment_intent_id": e.payment_intent_id,
-                "merchant_id": e.merchant_id,
-                "from_status": e.from_status.value if e.from_status else None,
-                "to_status": e.to_status.value,
-                "actor": e.actor,
-                "occurred_at": e.occurred_at,
-                "kind": e.kind.value,
-                "object_id": e.object_id,
-                "amount": e.amount,
-            }
-            for e in events
-        ]
-        await insert_rows(self._conn, payment_events, rows)
+        await insert_rows(self._conn, payment_events, _event_rows(events))
 
     async def for_intent(self, merchant_id: str, intent_id: str) -> Sequence[PaymentEvent]:
         t = payment_events.c

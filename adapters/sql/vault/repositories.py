@@ -131,6 +131,24 @@ def _under_other_keys(table: Table, merchant_id: str, current_key_id: str) -> Co
     return (c.merchant_id == merchant_id) & c.ciphertext.is_not(None) & (c.key_id != current_key_id)
 
 
+# --- the detokenization audit's rows (written by SqlDetokenizations and a token's use) --
+
+# Every column but the identity: what a record sets.
+_RECORD_COLUMNS = tuple(c.name for c in detokenization_audit.c if not c.primary_key)
+
+
+def _record_values(record: DetokenizationRecord) -> dict[str, Any]:
+    return {
+        "merchant_id": record.merchant_id,
+        "payment_method": record.payment_method,
+        "actor": record.actor,
+        "purpose": record.purpose,
+        "outcome": record.outcome.value,
+        "reason": record.reason,
+        "occurred_at": record.occurred_at,
+    }
+
+
 # --- tokens ----------------------------------------------------------------------------
 
 
@@ -159,6 +177,39 @@ _TOKEN_FOR_UPDATE = _TOKEN.with_for_update()
 # driver itself (adapters/sql/driver_read.py).
 _TOKEN_READ = DriverRead(_TOKEN)
 _INSERT_TOKEN = insert(tokens)
+
+
+def _token_changes(token: Token) -> dict[str, Any]:
+    """The columns a token's update writes (status, card, time of use)."""
+    return {
+        "status": token.status.value,
+        **_sealed_values(token.encrypted_card),
+        "used_at": token.used_at,
+    }
+
+
+@functools.lru_cache(maxsize=2)
+def _use_token(columns: tuple[str, ...]) -> Any:
+    """A token's single use in one statement (every card payment by token runs it): the
+    token's versioned update is a CTE and the grant's audit row is inserted from its
+    result, so the row is written only when the update matched (the version had not
+    moved); the statement returns the token's new version, or no row on a conflict.
+    Every decision (expired, used, another merchant's) was the vault's, before it.
+
+    An INSERT at the top, not a SELECT with a writing CTE: the unit of work begins its
+    transaction before any statement but a plain SELECT (LazyTransaction)."""
+    used = _versioned_update(tokens, columns).cte("used")
+    a = detokenization_audit.c
+    return (
+        insert(detokenization_audit)
+        .from_select(
+            list(_RECORD_COLUMNS),
+            select(
+                *(bindparam(f"a_{name}", type_=a[name].type) for name in _RECORD_COLUMNS)
+            ).select_from(used),
+        )
+        .returning(select(used.c.version).scalar_subquery())
+    )
 
 
 class SqlTokens:
@@ -196,16 +247,19 @@ class SqlTokens:
         return _token(row) if row is not None else None
 
     async def update(self, token: Token) -> None:
-        await _save_versioned(
-            self._conn,
-            tokens,
-            token,
-            {
-                "status": token.status.value,
-                **_sealed_values(token.encrypted_card),
-                "used_at": token.used_at,
-            },
-        )
+        await _save_versioned(self._conn, tokens, token, _token_changes(token))
+
+    async def use(self, token: Token, grant: DetokenizationRecord) -> None:
+        changes = _token_changes(token)
+        params = {f"v_{name}": value for name, value in changes.items()}
+        params |= {"w_id": token.id, "w_merchant_id": token.merchant_id}
+        params |= {"w_version": token.version}
+        params |= {f"a_{name}": value for name, value in _record_values(grant).items()}
+        statement = _use_token(tuple(changes))
+        new_version = (await self._conn.execute(statement, params)).scalar_one_or_none()
+        if new_version is None:
+            raise Conflict(f"{token.id} was changed concurrently.", reason="CONCURRENT_UPDATE")
+        token.version = new_version
 
     async def expired(self, now: datetime, *, limit: int) -> Sequence[Token]:
         c = tokens.c
@@ -455,18 +509,7 @@ class SqlDetokenizations:
         self._conn = connection
 
     async def append(self, record: DetokenizationRecord) -> None:
-        await self._conn.execute(
-            _INSERT_DETOKENIZATION,
-            {
-                "merchant_id": record.merchant_id,
-                "payment_method": record.payment_method,
-                "actor": record.actor,
-                "purpose": record.purpose,
-                "outcome": record.outcome.value,
-                "reason": record.reason,
-                "occurred_at": record.occurred_at,
-            },
-        )
+        await self._conn.execute(_INSERT_DETOKENIZATION, _record_values(record))
 
     async def for_payment_method(
         self, merchant_id: str, payment_method: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from core.vault.model import (
     Token,
     TokenStatus,
 )
-from core.vault.ports import VaultUnitOfWorkFactory
+from core.vault.ports import VaultUnitOfWork, VaultUnitOfWorkFactory
 
 # Microseconds on purpose: PostgreSQL keeps them, values must survive the round trip.
 T0 = datetime(2026, 3, 14, 9, 26, 53, 123456, tzinfo=UTC)
@@ -125,6 +126,72 @@ async def test_token_updates_are_optimistic(
         with pytest.raises(Conflict) as raised:
             await uow.tokens.update(saved)
         assert raised.value.reason == "CONCURRENT_UPDATE"
+
+
+async def stored_token_and_grant(
+    uow_factory: VaultUnitOfWorkFactory, merchant: str, at: datetime
+) -> tuple[Token, DetokenizationRecord]:
+    """A stored token and the record of a grant of it at `at`."""
+    key = data_key(merchant)
+    saved = token(merchant, key)
+    await add(uow_factory, key, saved)
+    grant = DetokenizationRecord(
+        merchant, saved.id, "service:payments", "authorize pa_1",
+        DetokenizationOutcome.GRANTED, "", at,
+    )  # fmt: skip
+    return saved, grant
+
+
+async def use_locked(uow: VaultUnitOfWork, grant: DetokenizationRecord) -> Token:
+    """The grant's token, locked, used up and saved with the grant."""
+    loaded = await uow.tokens.get(grant.merchant_id, grant.payment_method, for_update=True)
+    assert loaded is not None
+    loaded.use(grant.occurred_at)
+    await uow.tokens.use(loaded, grant)
+    return loaded
+
+
+async def test_a_tokens_use_saves_it_with_its_grant_or_neither(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    used_at = T0 + timedelta(minutes=1)
+    saved, grant = await stored_token_and_grant(any_vault_uow, merchant, used_at)
+    async with any_vault_uow() as uow:
+        assert (await use_locked(uow, grant)).version == 2
+        await uow.commit()
+    async with any_vault_uow() as uow:
+        stored = await uow.tokens.get(merchant, saved.id)
+        assert stored is not None
+        assert (stored.status, stored.encrypted_card, stored.used_at, stored.version) == (
+            TokenStatus.USED,
+            None,
+            used_at,
+            2,
+        )
+        assert list(await uow.detokenizations.for_payment_method(merchant, saved.id)) == [grant]
+    # A stale copy (version 1): a conflict, and neither the token nor a record is written.
+    second = replace(grant, purpose="authorize pa_2")
+    async with any_vault_uow() as uow:
+        saved.use(used_at + timedelta(minutes=1))
+        with pytest.raises(Conflict) as raised:
+            await uow.tokens.use(saved, second)
+        assert raised.value.reason == "CONCURRENT_UPDATE"
+        await uow.commit()
+    async with any_vault_uow() as uow:
+        stored = await uow.tokens.get(merchant, saved.id)
+        assert stored is not None and (stored.version, stored.used_at) == (2, used_at)
+        assert list(await uow.detokenizations.for_payment_method(merchant, saved.id)) == [grant]
+
+
+async def test_a_tokens_use_is_undone_with_its_transaction(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    saved, grant = await stored_token_and_grant(any_vault_uow, merchant, T0)
+    async with any_vault_uow() as uow:
+        await use_locked(uow, grant)
+    async with any_vault_uow() as uow:
+        assert await uow.tokens.get(merchant, saved.id) == saved
+        assert not await uow.detokenizations.for_payment_method(merchant, saved.id)
 
 
 async def test_expired_finds_active_tokens_past_their_lifetime(
