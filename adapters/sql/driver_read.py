@@ -1,4 +1,4 @@
-"""A plain read run by asyncpg itself, when its unit of work has no transaction open.
+"""A plain read run by asyncpg itself, compiled once by SQLAlchemy.
 
 A statement executed through SQLAlchemy pays, on every call, for its execution context,
 the compiled-cache lookup, parameter processing, a greenlet hop and the result object:
@@ -9,12 +9,12 @@ intent is that one statement.
 A `DriverRead` is a SELECT that locks nothing, built with SQLAlchemy Core and compiled by
 it once per process to the very SQL text SQLAlchemy would send, with its parameters in
 order and SQLAlchemy's own bind and result processors. The unit of work
-(`LazyTransaction.read`) runs it on its connection through asyncpg only while that
-connection is in autocommit with no transaction open, in SQLAlchemy's record and in the
-driver's: the statement then runs alone whoever sends it, and nothing is begun, ended or
-left open by it. Inside a transaction, SQLAlchemy runs it as any other statement. An
-earlier attempt that also ran locking reads and writes through the driver, inside
-SQLAlchemy's transactions, was reverted; this one never touches a transaction.
+(`LazyTransaction.read`) runs it on its connection through asyncpg, alone before its
+transaction begins and inside it after: the unit of work sends BEGIN, COMMIT and
+ROLLBACK itself on asyncpg (adapters/sql/unit_of_work.py), so a statement there is in the
+transaction exactly when one is open. On a bare SQLAlchemy connection (`first`), it runs
+on asyncpg only while that connection is in autocommit with no transaction open, in
+SQLAlchemy's record and in the driver's; otherwise SQLAlchemy runs it.
 
 An error is raised as SQLAlchemy raises it (a DBAPIError with the driver's error as
 `orig`), so the callers' handling of outages is the same either way.
@@ -151,12 +151,22 @@ async def rows_alone(
             else:
                 records = await adapted.driver_connection.fetch(compiled.sql, *args)
     except Exception as error:
-        failure = translated(dialect, adapted, error, compiled.sql, args)
-        if isinstance(failure, DBAPIError) and failure.connection_invalidated:
-            # As SQLAlchemy does with a connection lost under it: not back to the pool.
-            await connection.invalidate(failure)
-        raise failure from error
+        raise await failed(connection, adapted, error, compiled.sql, args) from error
     return compiled.rows(records)
+
+
+async def failed(
+    connection: AsyncConnection, adapted: Any, error: Exception, sql: str, args: list[Any]
+) -> Exception:
+    """The driver's `error` as SQLAlchemy raises it; a connection lost under it is
+    invalidated, as SQLAlchemy does: not back to the pool, and the pool's older
+    connections are replaced at their next checkout."""
+    failure: Exception = translated(connection.dialect, adapted, error, sql, args)
+    if isinstance(failure, DBAPIError) and failure.connection_invalidated:
+        connection.sync_engine.pool._invalidate(None, failure, _checkin=False)  # type: ignore[arg-type]
+        if not connection.invalidated:
+            await connection.invalidate(failure)
+    return failure
 
 
 async def first(connection: Any, statement: DriverRead, params: Mapping[str, Any]) -> Any:

@@ -62,7 +62,33 @@ def create_engine(
         },
     )
     _ping_when_idle(engine)
+    _no_transaction_back_to_the_pool(engine)
     return engine
+
+
+class OpenTransaction(RuntimeError):
+    """A connection came back to the pool with a transaction open."""
+
+
+def _no_transaction_back_to_the_pool(engine: AsyncEngine) -> None:
+    """The unit of work begins and ends its transactions on asyncpg itself
+    (adapters/sql/unit_of_work.py), where SQLAlchemy's reset-on-return cannot see them:
+    it rolls back only a transaction it began. The unit of work rolls back whatever is
+    open before it returns its connection; should that ever not happen (a cancellation
+    between the two), the connection is discarded here, never pooled with its
+    transaction: an error raised by this hook makes the pool invalidate the connection,
+    and closing it ends the transaction on the server. SQLAlchemy's own transactions
+    (`engine.begin()` elsewhere) are left to its reset, which follows."""
+
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def reset(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+        # SQLAlchemy's own transactions (engine.begin(), a connection left in one) are
+        # SQLAlchemy's to roll back, next; only one it does not know of is discarded.
+        if (
+            getattr(dbapi_connection, "_transaction", None) is None
+            and dbapi_connection.driver_connection.is_in_transaction()
+        ):
+            raise OpenTransaction("a connection came back to the pool with a transaction open")
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -1,5 +1,5 @@
 """One PostgreSQL LISTEN connection: what every change feed of the process is built on
-(adapters/sql/intent_changes.py, adapters/sql/key_changes.py).
+(adapters/sql/intent_changes.py, adapters/sql/key_changes.py, adapters/sql/webhook_due.py).
 
 The connection is its own, outside the pool (a pooled connection would stop listening
 when returned). It calls `notified(payload)` for each notification on its channel, and
@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
 from adapters.sql.engine import asyncpg_url
+
+log = logging.getLogger("paygate.listener")
 
 # What connecting may raise when the database cannot be reached or refuses.
 CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError)
@@ -111,3 +115,93 @@ class Listener:
                 connection.terminate()
                 self._terminated(connection)
                 return
+
+
+class ListeningFeed:
+    """A change feed on one channel, kept listening from start() until aclose(): it
+    connects again by itself, with backoff, whenever the connection is lost or cannot be
+    made. Whenever it begins to listen and whenever it loses its connection it calls
+    `_missed()` (notifications may have been missed); each notification, `_notified`.
+
+    `what` names the feed in its warnings, with what the process does meanwhile
+    (`cannot listen for <what>: <error>`)."""
+
+    what = "changes"
+
+    def __init__(
+        self,
+        database_url: str,
+        channel: str,
+        *,
+        name: str,
+        connect_timeout: float = 5.0,
+        probe_every: float = 10.0,
+        retry_first: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self._name = name
+        self._listener = Listener(
+            database_url,
+            channel,
+            self._notified,
+            self._lost,
+            connect_timeout=connect_timeout,
+            probe_every=probe_every,
+        )
+        self._retry_first, self._retry_max = retry_first, retry_max
+        self._down = asyncio.Event()
+        self._tried = asyncio.Event()  # the first attempt to listen is over
+        self._connect_timeout = connect_timeout
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listener.listening
+
+    async def start(self) -> None:
+        """Begins listening, and keeps at it in the background. Returns once the first
+        attempt has connected or failed (at most the connect timeout): a process that
+        starts with its database up runs listening, one that cannot reach it does not
+        wait for it. Idempotent."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep_listening(), name=self._name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._tried.wait(), self._connect_timeout + 1)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._listener.aclose()
+
+    async def _keep_listening(self) -> None:
+        delay = self._retry_first
+        while True:
+            try:
+                await self._listener.connect()
+            except Exception as error:  # unreachable, refused, or anything else: retry
+                self._tried.set()
+                log.warning(
+                    "cannot listen for %s: %s; trying again in %.1f s", self.what, error, delay
+                )
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self._retry_max)
+                continue
+            delay = self._retry_first
+            # Listening from now on: a change committed before may not have been told.
+            self._missed()
+            self._tried.set()
+            await self._down.wait()
+            self._down.clear()
+
+    def _notified(self, payload: str) -> None:
+        """One notification's payload."""
+
+    def _missed(self) -> None:
+        """Notifications may have been missed (listening began, or the connection broke)."""
+
+    def _lost(self) -> None:
+        log.warning("lost the feed of %s; reconnecting", self.what)
+        self._missed()
+        self._down.set()

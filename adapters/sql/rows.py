@@ -6,9 +6,9 @@ caches no compiled form of a multi-row VALUES list, so built per call such a sta
 was constructed and compiled afresh every time (0.3 to 0.9 ms of CPU a payment). Here it
 is built once per (table, columns, row count), with a typed bound parameter per cell, and
 compiled once per dialect to the very SQL text SQLAlchemy sends, with SQLAlchemy's own
-bind processors. It is executed through SQLAlchemy's connection as driver SQL, inside
-the unit of work's transaction like any other write (LazyTransaction.write_driver_sql):
-the same statement, the same round trip, the transaction where it was.
+bind processors. The unit of work runs it on asyncpg inside its transaction like any
+other write (LazyTransaction.write_driver_sql); any other connection, through
+SQLAlchemy as driver SQL: the same statement, the same round trip.
 """
 
 from __future__ import annotations

@@ -1053,3 +1053,6 @@ INTENT_CHANGED_CHANNEL = "payment_intent_changed"
 # The NOTIFY channel of api_keys' trigger (0019_api_key_changes); the payload is the key's
 # lookup (its clear prefix).
 API_KEY_CHANGED_CHANNEL = "api_key_changed"
+# The NOTIFY channel of webhook_deliveries' and webhook_endpoints' triggers
+# (0020_webhook_due): a delivery may be due; no payload.
+WEBHOOK_DUE_CHANNEL = "webhook_delivery_due"

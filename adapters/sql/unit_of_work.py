@@ -27,7 +27,7 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
-from adapters.sql.driver_read import DriverRead, adapter_of, plain_read, rows_alone
+from adapters.sql.driver_read import DriverRead, adapter_of, failed, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.idempotency import KeyInTransaction
@@ -40,6 +40,7 @@ from adapters.sql.notifications import SqlEmails, SqlMailDirectory
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
+from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
 from adapters.sql.risk import SqlRiskOverrides
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
@@ -55,8 +56,17 @@ class LazyTransaction:
     Plain reads before it run on their own (autocommit), which under READ COMMITTED sees
     exactly what they would see inside the transaction, and costs no BEGIN and no
     ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
-    is one statement, one transaction. Anything else takes the connection out of
-    autocommit first, so writes, locks and advisory locks keep their transaction.
+    is one statement, one transaction.
+
+    The transaction is this object's, on asyncpg: SQLAlchemy's connection stays in
+    autocommit for the whole checkout and never sends BEGIN, COMMIT or ROLLBACK; this
+    sends `BEGIN ISOLATION LEVEL READ COMMITTED`, `COMMIT` and `ROLLBACK` (and the
+    savepoints of `begin_nested`) itself, on the same asyncpg connection under the
+    adapter's mutex. So every statement after BEGIN, whether SQLAlchemy or asyncpg runs
+    it, is inside the one transaction by construction, and the statements built once
+    run on asyncpg (adapters/sql/prebuilt.py). asyncpg's own record of the connection
+    (`is_in_transaction()`, from the server's every answer) is the one that decides
+    whether a transaction is open when the unit of work ends.
     """
 
     def __init__(self, connection: AsyncConnection) -> None:
@@ -68,19 +78,39 @@ class LazyTransaction:
         # The running call's idempotency key, when its claim and answer ride on this
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
-        # SQLAlchemy's adapter of the asyncpg connection, once a driver read needs it.
+        # SQLAlchemy's adapter of the asyncpg connection, and asyncpg's connection.
         self._adapted: Any = None
+        self._driver: Any = None
+        self._savepoints = 0
 
     async def start_reading(self) -> None:
+        """Once per checkout: SQLAlchemy in autocommit, so that it begins nothing."""
         await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        self._adapted = await adapter_of(self._connection)
+        self._driver = self._adapted.driver_connection
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the server has a transaction open on this connection (asyncpg's record
+        of the server's last answer)."""
+        return bool(self._driver is not None and self._driver.is_in_transaction())
+
+    async def _control(self, sql: str) -> str:
+        """A statement of transaction control, on asyncpg; its status ("COMMIT", ...)."""
+        adapted = self._adapted
+        try:
+            async with adapted._execute_mutex:
+                if tracing.enabled():
+                    with tracing.phase(sql.split(None, 1)[0], {"db.statement": sql}):
+                        return str(await self._driver.execute(sql))
+                return str(await self._driver.execute(sql))
+        except Exception as error:
+            raise await failed(self._connection, adapted, error, sql, []) from error
 
     async def begin(self) -> None:
         if self.begun:
             return
-        # Ends the driver-level no-op "transaction" of the autocommitted reads (nothing is
-        # sent), so that the isolation level may change; the next statement sends BEGIN.
-        await self._connection.commit()
-        await self._connection.execution_options(isolation_level="READ COMMITTED")
+        await self._control("BEGIN ISOLATION LEVEL READ COMMITTED")
         self.begun = True
         if self.keys is not None:
             await self.keys.began(self)
@@ -90,7 +120,31 @@ class LazyTransaction:
             await self.begin()
         if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
             self._written.add(str(statement.table.name))
+        if not kwargs and len(args) <= 1:
+            params = args[0] if args else None
+            if params is None or type(params) is dict:
+                form = prebuilt(statement, params, self._connection.dialect)
+                if form is not None:
+                    return await self._run(form, params)
         return await self._connection.execute(statement, *args, **kwargs)
+
+    async def _run(self, form: Prebuilt, params: Mapping[str, Any] | None) -> DriverResult:
+        """A statement built once, on asyncpg, where SQLAlchemy would have sent it."""
+        adapted = self._adapted
+        args = form.arguments(params)
+        try:
+            async with adapted._execute_mutex:
+                if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
+                    with tracing.phase(form.verb, {"db.statement": form.sql}):
+                        return await self._send(form, args)
+                return await self._send(form, args)
+        except Exception as error:
+            raise await failed(self._connection, adapted, error, form.sql, args) from error
+
+    async def _send(self, form: Prebuilt, args: list[Any]) -> DriverResult:
+        if form.returns_rows:
+            return form.result(await self._driver.fetch(form.sql, *args), None)
+        return form.result([], await self._driver.execute(form.sql, *args))
 
     @property
     def dialect(self) -> Any:
@@ -98,31 +152,54 @@ class LazyTransaction:
 
     async def write_driver_sql(self, table: str, sql: str, args: tuple[Any, ...]) -> Any:
         """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
-        by SQLAlchemy inside the transaction, begun first as for any write."""
+        by asyncpg inside the transaction, begun first as for any write."""
         if not self.begun:
             await self.begin()
         if ARMED:
             self._written.add(table)
-        return await self._connection.exec_driver_sql(sql, args)
+        adapted = self._adapted
+        try:
+            async with adapted._execute_mutex:
+                if tracing.enabled():
+                    with tracing.phase("INSERT", {"db.statement": sql}):
+                        return await self._driver.execute(sql, *args)
+                return await self._driver.execute(sql, *args)
+        except Exception as error:
+            raise await failed(self._connection, adapted, error, sql, list(args)) from error
 
     async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
-        """The rows of a plain read, as mappings: through asyncpg itself while this
-        connection has no transaction open (adapters/sql/driver_read.py), through
-        SQLAlchemy otherwise."""
-        if self._adapted is None:
-            self._adapted = await adapter_of(self._connection)
-        if not self.begun:  # begun: SQLAlchemy sends BEGIN before its next statement
-            rows = await rows_alone(self._connection, self._adapted, statement, params)
-            if rows is not None:
-                return rows
-        return list((await self.execute(statement.statement, params)).mappings())
+        """The rows of a plain read, as mappings, through asyncpg itself: alone before
+        the transaction begins, inside it after (adapters/sql/driver_read.py)."""
+        compiled = statement.compiled(self._connection.dialect)
+        args = compiled.arguments(params)
+        adapted = self._adapted
+        try:
+            async with adapted._execute_mutex:
+                if tracing.enabled():
+                    with tracing.phase("SELECT", {"db.statement": compiled.sql}):
+                        records = await self._driver.fetch(compiled.sql, *args)
+                else:
+                    records = await self._driver.fetch(compiled.sql, *args)
+        except Exception as error:
+            raise await failed(self._connection, adapted, error, compiled.sql, args) from error
+        return compiled.rows(records)
 
     @asynccontextmanager
-    async def begin_nested(self) -> AsyncIterator[Any]:
-        """A savepoint, inside the transaction (begun here if need be)."""
+    async def begin_nested(self) -> AsyncIterator[None]:
+        """A savepoint, inside the transaction (begun here if need be): rolled back to
+        if the block raises, released otherwise."""
         await self.begin()
-        async with self._connection.begin_nested() as savepoint:
-            yield savepoint
+        self._savepoints += 1
+        name = f"paygate_savepoint_{self._savepoints}"
+        await self._control(f"SAVEPOINT {name}")
+        try:
+            yield None
+        except BaseException:
+            if self.in_transaction:
+                await self._control(f"ROLLBACK TO SAVEPOINT {name}")
+                await self._control(f"RELEASE SAVEPOINT {name}")
+            raise
+        await self._control(f"RELEASE SAVEPOINT {name}")
 
     async def commit(self) -> None:
         if not self.begun:
@@ -135,22 +212,35 @@ class LazyTransaction:
                 await self.keys.committing(self)
             phase = "+".join(sorted(self._written)) if ARMED else ""
             fail_point(f"sql.commit.before:{phase}")
-            await self._connection.commit()
-            committed = True
+            status = await self._control("COMMIT")
+            # PostgreSQL answers COMMIT of a transaction that failed with ROLLBACK.
+            committed = status == "COMMIT"
         finally:
             if self.keys is not None:
                 self.keys.ended(committed)
+            if not self.in_transaction:  # ended, whichever way
+                self._written.clear()
+                self.begun = False
+        if not committed:
+            raise TransactionRolledBack("The transaction had failed; COMMIT rolled it back.")
         fail_point(f"sql.commit.after:{phase}")
-        self._written.clear()
-        self.begun = False
-        await self.start_reading()
 
     async def rollback(self) -> None:
+        """Ends the transaction if the server has one open on this connection, whoever
+        thinks otherwise."""
         if self.keys is not None:
             self.keys.ended(committed=False)
-        if self.begun and self._connection.in_transaction():
-            await self._connection.rollback()
-        self.begun = False
+        self._written.clear()
+        try:
+            if self.begun or self.in_transaction:
+                await self._control("ROLLBACK")
+        finally:
+            self.begun = False
+
+
+class TransactionRolledBack(RuntimeError):
+    """COMMIT found the transaction failed (an error inside it was caught and ignored)
+    and rolled it back: nothing of it was written."""
 
 
 class SqlTransaction:
@@ -230,9 +320,12 @@ class SqlTransaction:
             return
         try:
             await lazy.rollback()
-        except Exception:
-            # A broken connection cannot roll back, and its server session is gone with
-            # the transaction anyway; don't let that hide the error already in flight.
+        except BaseException:
+            # A connection that cannot roll back never goes back to the pool with its
+            # transaction: closed, the server ends it. Don't let that hide the error
+            # already in flight.
+            if not connection.invalidated:
+                await connection.invalidate()
             if exc is None:
                 raise
         finally:

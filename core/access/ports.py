@@ -245,7 +245,9 @@ class RateLimiter(Protocol):
         """Counts one call against `key` under `limit` ("20/second", "10000/hour").
 
         Atomic where the counters live (one Lua script in Redis), so several API
-        processes sharing them let through exactly `limit` calls, never more.
+        processes sharing them never let through more than `limit` calls; on Redis a
+        process may lease a few calls at once and spend them locally, and what it leased
+        but did not spend is lost (docs/access.md, "Rate limits": the bound).
         """
         ...
 

@@ -8,6 +8,12 @@
              later (schedule, jitter, Retry-After) or FAILED; the endpoint disabled on
              410 or after failing for policy.disable_after, with an event saying so
 
+When idle it claims again as soon as it is told a delivery may be due (DeliveryWakeups:
+the triggers of migration 0020_webhook_due, LISTENed to by adapters/sql/webhook_due.py),
+when a retry it scheduled comes due, and otherwise every `listening_idle_seconds` (a
+killed worker's lease running out, anything not told); without a listening feed, every
+`idle_seconds` (0.1 s) as before.
+
 A lease outlives the request (policy.lease = timeout + margin), so a live worker always
 records before anyone else may take the delivery; a killed worker's lease runs out and
 another worker sends it again: at least once, never lost. A result recorded under a lease
@@ -17,6 +23,7 @@ that is no longer the holder's goes into the log but changes nothing.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +43,7 @@ from core.events.model import (
     next_attempt_delay,
 )
 from core.events.outbox import EventOutbox
-from core.events.ports import SendResult, WebhookSender
+from core.events.ports import DeliveryWakeups, SendResult, WebhookSender
 from core.events.signing import headers as signed_headers
 from core.events.signing import loggable, stripe_headers
 from core.events.ssrf import UrlGuard, UrlRefused
@@ -94,6 +101,10 @@ class WebhookDispatcher:
         # The body of a delivery by its endpoint's scheme; the API's own rendering unless
         # the composition root gives another (servers/stripe renders Stripe's).
         self._bodies = dict(bodies or {})
+        # Set when a delivery may be due (DeliveryWakeups), cleared before each claim.
+        self._due = asyncio.Event()
+        # The retries this dispatcher scheduled and has not claimed since (a heap).
+        self._retries: list[datetime] = []
 
     async def claim(self, limit: int) -> list[Claimed]:
         now = self._clock.now()
@@ -173,6 +184,7 @@ class WebhookDispatcher:
                     delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
                 else:
                     delivery.next_attempt_at = now + timedelta(seconds=delay)
+                    self._retry_at(delivery.next_attempt_at)
                 await self._endpoint_failing(uow, claimed.endpoint, now)
             await uow.webhook_deliveries.update(delivery)
             await uow.commit()
@@ -241,17 +253,31 @@ class WebhookDispatcher:
         return list(await asyncio.gather(*(self.deliver(c) for c in claimed)))
 
     async def run(
-        self, stop: asyncio.Event, *, max_in_flight: int = 200, idle_seconds: float = 0.1
+        self,
+        stop: asyncio.Event,
+        *,
+        max_in_flight: int = 200,
+        idle_seconds: float = 0.1,
+        wakeups: DeliveryWakeups | None = None,
+        listening_idle_seconds: float = 2.0,
     ) -> None:
         """Sends until `stop`: claims whenever there is room for more requests, so one
         slow endpoint (capped at policy.endpoint_concurrency requests) never holds up
-        the others. Requests in flight finish (and are recorded) before it returns."""
+        the others. Requests in flight finish (and are recorded) before it returns.
+
+        Idle, it waits for the next of: a request ending (room to claim), `wakeups`
+        telling of a delivery that may be due, a retry it scheduled coming due, and
+        `listening_idle_seconds` while `wakeups` is listening, else `idle_seconds`."""
+        if wakeups is not None:
+            wakeups.follow(self._due.set)
         in_flight: set[asyncio.Task[None]] = set()
         failures = 0
         while not stop.is_set():
+            self._due.clear()  # told from now on: the next wait ends at once
             room = max_in_flight - len(in_flight)
             claimed: list[Claimed] = []
             if room > 0:
+                self._claiming()
                 try:
                     claimed = await self.claim(min(room, 100))
                     failures = 0
@@ -265,15 +291,36 @@ class WebhookDispatcher:
             if claimed and len(claimed) >= min(room, 100):
                 await asyncio.sleep(0)  # more may be due: claim again at once
                 continue
-            wait = min(idle_seconds * 2**failures, 5.0)
+            if failures or wakeups is None or not wakeups.listening:
+                wait = min(idle_seconds * 2**failures, 5.0)
+            else:
+                wait = self._until_next_retry(listening_idle_seconds)
             stopping = asyncio.ensure_future(stop.wait())
-            # Wakes when stopping, when a request ends (room to claim), or after `wait`.
+            due = asyncio.ensure_future(self._due.wait())
+            # Wakes when stopping, when a request ends (room to claim), when told of a
+            # due delivery, or after `wait`.
             await asyncio.wait(
-                {stopping, *in_flight}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                {stopping, due, *in_flight}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
             )
             stopping.cancel()
+            due.cancel()
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _retry_at(self, at: datetime) -> None:
+        heapq.heappush(self._retries, at)
+
+    def _claiming(self) -> None:
+        """The retries that came due are claimed now (or found claimed elsewhere)."""
+        now = self._clock.now()
+        while self._retries and self._retries[0] <= now:
+            heapq.heappop(self._retries)
+
+    def _until_next_retry(self, longest: float) -> float:
+        if not self._retries:
+            return longest
+        left = (self._retries[0] - self._clock.now()).total_seconds()
+        return min(max(left, 0.0), longest)
 
     async def _deliver_logged(self, claimed: Claimed) -> None:
         try:

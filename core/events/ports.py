@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -233,3 +233,14 @@ class NoPublisher:
         at: datetime,
     ) -> Event | None:
         return None
+
+
+class DeliveryWakeups(Protocol):
+    """Tells the dispatcher that deliveries may be due: whatever wrote one (the outbox,
+    a retry, a replay, an endpoint enabled again) anywhere, or a gap in which it may have
+    missed that. While `listening` is False nothing is told and the dispatcher polls."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def follow(self, wake: Callable[[], None]) -> None: ...

@@ -681,17 +681,22 @@ class PaymentLifecycle:
         return [a.id for a in claimed]
 
     async def poll_pending_actions(
-        self, older_than: timedelta, *, payment_method_type: str = "upi", limit: int = 100
+        self,
+        older_than: timedelta,
+        *,
+        payment_method_types: Sequence[str] = ("upi",),
+        limit: int = 100,
     ) -> list[str]:
-        """Asks the acquirer about attempts waiting for the payer (REQUIRES_ACTION) of one
-        payment method type, untouched for `older_than`: the UPI poller, the fallback for
-        a switch's completion callback that never came. Claims them (SKIP LOCKED, leased
-        for another `older_than`), then syncs each; an attempt still pending is left as
-        it is and comes back after the lease. Returns the ids it looked at."""
+        """Asks the acquirer about attempts waiting for the payer (REQUIRES_ACTION) of the
+        given payment method types, untouched for `older_than`: the worker's poller, the
+        fallback for a completion callback that never came (a UPI switch's), a payer's
+        answer on a wallet's or bank's page, a late confirmation. Claims them (SKIP LOCKED,
+        leased for another `older_than`), then syncs each; an attempt still pending is
+        left as it is and comes back after the lease. Returns the ids it looked at."""
         now = self._clock.now()
         async with self._uow() as uow:
             claimed = await uow.payment_attempts.claim_awaiting_action(
-                payment_method_type, now - older_than, now, limit=limit
+                payment_method_types, now - older_than, now, limit=limit
             )
             await uow.commit()
         for attempt in claimed:

@@ -138,11 +138,17 @@ class PaymentAttemptRepository(Protocol):
         ...
 
     async def claim_awaiting_action(
-        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+        self,
+        payment_method_types: Sequence[str],
+        updated_before: datetime,
+        now: datetime,
+        *,
+        limit: int,
     ) -> Sequence[PaymentAttempt]:
-        """Leases up to `limit` REQUIRES_ACTION attempts of `payment_method_type` (upi)
-        untouched since before the cutoff, like claim_in_flight: the pollers' queue. A
-        leased attempt comes back once the cutoff passes its new `updated_at`."""
+        """Leases up to `limit` REQUIRES_ACTION attempts of any of `payment_method_types`
+        (upi, wallet, netbanking) untouched since before the cutoff, oldest first, like
+        claim_in_flight: the poller's queue. A leased attempt comes back once the cutoff
+        passes its new `updated_at`."""
         ...
 
 

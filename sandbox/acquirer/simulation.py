@@ -160,6 +160,12 @@ class SimulatedAcquirer(Generic[RecordT]):
             self._records[reference] = self._record_from(state)
         self._settlement = list(books.settlement)
 
+    def close_journal(self) -> None:
+        """Closes the journal's file, if any (the role, as it stops); a later change
+        opens it again."""
+        if self._journal is not None:
+            self._journal.close()
+
     def _record_from(self, state: AttemptState) -> RecordT:
         """A record of this simulator's kind from its journal state."""
         raise NotImplementedError

@@ -53,6 +53,8 @@ class Simulators:
 
     async def aclose(self) -> None:
         await self.upi_switch.aclose()  # its collect timers
+        self.card_network.close_journal()
+        self.upi_switch.close_journal()
 
 
 def build_simulators(

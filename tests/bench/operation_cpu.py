@@ -107,6 +107,7 @@ def measure(
     one: Callable[..., None],
     profile: Path | None,
     gil: bool = False,
+    roles: tuple[str, ...] = ("api-0",),
 ) -> dict[str, Any]:
     secret = {"Authorization": f"Bearer {gateway.secret_key}"}
     public = {"Authorization": f"Bearer {gateway.publishable_key}"}
@@ -115,27 +116,32 @@ def measure(
     ]
     one(rests[0], public)  # warm: the caches and pools of this path
     api = gateway.pids["api-0"]
-    spy = None
+    spies = []
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
-        spy = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "-p",
-                str(api),
-                "--rate",
-                "200",
-                "-f",
-                "raw",
-                "--nonblocking",
-                *(["--gil"] if gil else []),
-                "-o",
-                str(profile / f"{name}.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        for role in roles:
+            # The API process's profile keeps its plain name (DIR/payment.txt).
+            out = profile / (f"{name}.txt" if role == "api-0" else f"{name}-{role}.txt")
+            spies.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "-p",
+                        str(gateway.pids[role]),
+                        "--rate",
+                        "200",
+                        "-f",
+                        "raw",
+                        "--nonblocking",
+                        *(["--gil"] if gil else []),
+                        "-o",
+                        str(out),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     tx_before = transactions(gateway)
     before = {child: cpu_seconds(pid) for child, pid in gateway.pids.items()}
     pg_before = postgres_cpu_seconds(gateway)
@@ -150,8 +156,9 @@ def measure(
     pg = postgres_cpu_seconds(gateway) - pg_before
     launcher = launcher_cpu_seconds(gateway) - launcher_before
     api_system = cpu_seconds(api, system=True) - api_system
-    if spy is not None:
+    for spy in spies:
         spy.send_signal(2)
+    for spy in spies:
         spy.wait(60)
     tx_after = transactions(gateway)
     tx = tx_after[0] - tx_before[0] - 2  # this function's own two reads
@@ -205,11 +212,11 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
 
     profile = Path(args.profile) if args.profile else None
     n, c, gil = args.payments, args.clients, args.gil
-    figures = {
-        "payment": measure(gateway, "payment", n, c, payment, profile, gil),
-        "get": measure(gateway, "get", n * 4, c, get, profile, gil),
-        "create": measure(gateway, "create", n * 2, c, create, profile, gil),
-    }
+    roles = tuple(r for r in args.roles.split(",") if r)
+    figures = {"payment": measure(gateway, "payment", n, c, payment, profile, gil, roles)}
+    if not args.payment_only:
+        figures["get"] = measure(gateway, "get", n * 4, c, get, profile, gil, roles)
+        figures["create"] = measure(gateway, "create", n * 2, c, create, profile, gil, roles)
     print(json.dumps(figures, indent=1))
 
 
@@ -223,6 +230,15 @@ def main() -> None:
         action="store_true",
         help="profile only the thread holding the GIL: the event loop's wait for I/O and a"
         " thread's sleep are left out, so the shares are of CPU rather than of wall time",
+    )
+    parser.add_argument(
+        "--roles",
+        default="api-0",
+        help="with --profile: the children to record, comma-separated (api-0, worker,"
+        " acquirer...); a child other than api-0 goes to DIR/<phase>-<child>.txt",
+    )
+    parser.add_argument(
+        "--payment-only", action="store_true", help="measure the payments only, no GET or create"
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))

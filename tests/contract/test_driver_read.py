@@ -62,19 +62,20 @@ async def test_the_rows_are_the_ones_sqlalchemy_gives(
     assert driven[0]["canceled_at"] is None
 
 
-async def test_a_read_after_begin_goes_through_sqlalchemy_inside_the_transaction(
+async def test_a_read_after_begin_runs_inside_the_transaction(
     uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
 ) -> None:
-    """Once the unit of work has begun, SQLAlchemy sends BEGIN before its next statement:
-    a read run below it then would run outside the transaction."""
+    """The unit of work sends BEGIN itself, on asyncpg, when it begins: a read run by
+    asyncpg after that is inside the transaction and sees its uncommitted writes."""
     intent = new_intent(ids, merchant)
     async with uow_factory() as uow:
         await uow.payment_intents.add(intent)
         assert await uow.payment_intents.get(merchant, intent.id) is not None  # its own write
         await uow.commit()
-        await uow.connection.begin()  # nothing sent yet
+        await uow.connection.begin()  # BEGIN sent
+        assert await _in_transaction(uow_factory, uow) is True
         assert await uow.payment_intents.get(merchant, intent.id) is not None
-        assert await _in_transaction(uow_factory, uow) is True  # the read sent BEGIN
+        assert await _in_transaction(uow_factory, uow) is True
         await uow.commit()
         assert await uow.payment_intents.get(merchant, intent.id) is not None
         assert await _in_transaction(uow_factory, uow) is False

@@ -39,15 +39,18 @@ async def engine(postgres_admin_url: str) -> AsyncIterator[tuple[AsyncEngine, st
             await engine.dispose()
 
 
-async def _told(engine: AsyncEngine, url: str, statement: str) -> list[str]:
-    """The notifications on api_key_changed that the statement's commit sent."""
+async def _told(
+    engine: AsyncEngine, url: str, statement: str, *, channel: str = "api_key_changed"
+) -> list[str]:
+    """The notifications on `channel` that the statement's commit sent."""
     received: list[str] = []
     dsn = asyncpg_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     listener = await asyncpg.connect(dsn)
     try:
-        await listener.add_listener("api_key_changed", lambda *args: received.append(args[-1]))
+        await listener.add_listener(channel, lambda *args: received.append(args[-1]))
         async with engine.begin() as connection:
-            await connection.execute(text(statement))
+            for one in statement.split(";"):
+                await connection.execute(text(one))
         # A round trip on the listening connection after the commit: anything the commit
         # sent has been read by then.
         await listener.fetchval("SELECT 1")

@@ -476,7 +476,7 @@ async def test_claim_awaiting_action_leases_old_pending_actions_of_one_type(
     )
 
     cutoff, now = base + timedelta(seconds=5), base + timedelta(seconds=10)
-    claim = "upi", cutoff, now
+    claim = ("upi",), cutoff, now
     async with any_uow_factory() as uow:
         first = await uow.payment_attempts.claim_awaiting_action(*claim, limit=2)
         rest = await uow.payment_attempts.claim_awaiting_action(*claim, limit=10)
@@ -491,7 +491,7 @@ async def test_claim_awaiting_action_leases_old_pending_actions_of_one_type(
         assert await uow.payment_attempts.claim_awaiting_action(*claim, limit=10) == []
         assert await uow.payment_attempts.get(waiting[0].id) == claimed[0]
         later_claim = await uow.payment_attempts.claim_awaiting_action(
-            "upi", now + timedelta(seconds=1), now, limit=10
+            ("upi",), now + timedelta(seconds=1), now, limit=10
         )
     assert sorted(a.id for a in later_claim) == sorted([a.id for a in waiting])
 
@@ -515,7 +515,7 @@ async def test_claim_awaiting_action_skips_rows_another_worker_holds(
         )
         made.add(attempt.id)
     # Rows of earlier eras (other tests) may be claimed too: only ours are asserted on.
-    claim = "upi", base + timedelta(seconds=5), base + timedelta(seconds=10)
+    claim = ("upi",), base + timedelta(seconds=5), base + timedelta(seconds=10)
     async with uow_factory() as first, uow_factory() as second:
         mine = {a.id for a in await first.payment_attempts.claim_awaiting_action(*claim, limit=2)}
         theirs = {
@@ -523,6 +523,41 @@ async def test_claim_awaiting_action_skips_rows_another_worker_holds(
         }
         assert len(mine) == 2 and not mine & theirs
         assert made <= mine | theirs
+
+
+async def test_claim_awaiting_action_takes_every_type_asked_for_in_one_claim(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+) -> None:
+    """The worker's one poller: UPI, wallet and net banking attempts in one claim, oldest
+    first; a card's challenge (the cardholder's, never polled) stays."""
+    base = era(1983)
+    made = {}
+    for seconds, method in enumerate(("netbanking", "card", "upi", "wallet")):
+        intent = await add_intent(any_uow_factory, ids, merchant_id)
+        attempt = await add_attempt(
+            any_uow_factory,
+            ids,
+            intent,
+            status=AttemptStatus.REQUIRES_ACTION,
+            payment_method_type=method,
+            updated_at=base + timedelta(seconds=seconds),
+        )
+        made[attempt.id] = method
+    cutoff, now = base + timedelta(seconds=10), base + timedelta(seconds=20)
+    async with any_uow_factory() as uow:
+        claimed = await uow.payment_attempts.claim_awaiting_action(
+            ("upi", "wallet", "netbanking"), cutoff, now, limit=1000
+        )
+        await uow.commit()
+    # Rows of earlier eras (other tests) are claimed too: only ours are asserted on.
+    ours = sorted((a for a in claimed if a.id in made), key=lambda a: a.updated_at)
+    assert sorted(made[a.id] for a in ours) == ["netbanking", "upi", "wallet"]
+    assert all(a.updated_at == now and a.version == 2 for a in ours)
+    async with any_uow_factory() as uow:
+        again = await uow.payment_attempts.claim_awaiting_action(
+            ("upi", "wallet", "netbanking", "card"), cutoff, now, limit=1000
+        )
+    assert [made[a.id] for a in again if a.id in made] == ["card"]
 
 
 # --- refunds ----------------------------------------------------------------------------

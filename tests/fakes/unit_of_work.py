@@ -280,14 +280,19 @@ class _PaymentAttempts:
         return [copy.deepcopy(a) for a in rows]
 
     async def claim_awaiting_action(
-        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+        self,
+        payment_method_types: Sequence[str],
+        updated_before: datetime,
+        now: datetime,
+        *,
+        limit: int,
     ) -> Sequence[PaymentAttempt]:
         rows = sorted(
             (
                 a
                 for a in self._t.payment_attempts.values()
                 if a.status is AttemptStatus.REQUIRES_ACTION
-                and a.payment_method_type == payment_method_type
+                and a.payment_method_type in payment_method_types
                 and a.updated_at < updated_before
             ),
             key=lambda a: (a.updated_at, a.id),

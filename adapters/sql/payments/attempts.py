@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -157,6 +157,30 @@ _UPDATE = (
 )
 
 
+# The poller's claim, every 2 s: built once. Like claim_in_flight, over
+# ix_payment_attempts_awaiting_action (payment_method_type, updated_at).
+_AWAITING = (
+    select(payment_attempts.c.id)
+    .where(
+        payment_attempts.c.status == AttemptStatus.REQUIRES_ACTION.value,
+        payment_attempts.c.payment_method_type.in_(bindparam("types", expanding=True)),
+        payment_attempts.c.updated_at < bindparam("updated_before"),
+    )
+    .order_by(payment_attempts.c.updated_at, payment_attempts.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_AWAITING_ACTION = (
+    update(payment_attempts)
+    .where(payment_attempts.c.id.in_(_AWAITING.scalar_subquery()))
+    .values(
+        updated_at=bindparam("lease_now", type_=payment_attempts.c.updated_at.type),
+        version=payment_attempts.c.version + 1,
+    )
+    .returning(payment_attempts)
+)
+
+
 class SqlPaymentAttempts:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -260,26 +284,18 @@ class SqlPaymentAttempts:
         return sorted((_attempt(row) for row in rows), key=lambda a: a.id)
 
     async def claim_awaiting_action(
-        self, payment_method_type: str, updated_before: datetime, now: datetime, *, limit: int
+        self,
+        payment_method_types: Sequence[str],
+        updated_before: datetime,
+        now: datetime,
+        *,
+        limit: int,
     ) -> Sequence[PaymentAttempt]:
-        t = payment_attempts.c
-        # Like claim_in_flight, over ix_payment_attempts_awaiting_action.
-        picked = (
-            select(t.id)
-            .where(
-                t.status == AttemptStatus.REQUIRES_ACTION.value,
-                t.payment_method_type == payment_method_type,
-                t.updated_at < updated_before,
-            )
-            .order_by(t.updated_at, t.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        statement = (
-            update(payment_attempts)
-            .where(t.id.in_(picked.scalar_subquery()))
-            .values(updated_at=now, version=t.version + 1)
-            .returning(payment_attempts)
-        )
-        rows = (await self._conn.execute(statement)).mappings()
+        params = {
+            "types": list(payment_method_types),
+            "updated_before": updated_before,
+            "lease_now": now,
+            "limit": limit,
+        }
+        rows = (await self._conn.execute(_CLAIM_AWAITING_ACTION, params)).mappings()
         return sorted((_attempt(row) for row in rows), key=lambda a: a.id)

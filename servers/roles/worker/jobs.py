@@ -10,9 +10,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | refunds.recover_stuck_refunds | 30 s | refunds PENDING for 5 min: send them again |
 | payments.expire_unconfirmed | 60 s | intents unconfirmed for 1 h: CANCELED, reason EXPIRED |
 | payments.void_expired_authorizations | 5 min | authorized 7 days, not captured: voided |
-| payments.poll_upi | 2 s | UPI collects waiting 5 s: ask the switch (its callback's fallback) |
-| payments.poll_wallet | 2 s | wallet payments waiting 5 s (payer, late confirmation): ask |
-| payments.poll_netbanking | 2 s | net banking payments waiting 5 s: ask the bank's gateway |
+| payments.poll_pending_actions | 2 s | UPI, wallet, net banking payments waiting 5 s: ask |
 | ledger.settle | 5 min | settles what came due by today's cutoff (00:00 UTC), once per merchant |
 | ledger.payouts | 5 min | automatic payouts after completed settlements; arrived payouts PAID |
 | disputes.ingest | 30 s | disputes the card network opened: funds and fee to the dispute account |
@@ -27,6 +25,9 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 
 Beside the jobs, the worker sends webhooks continuously (core/events/delivery.py: claim
 under a lease, send, record), PAYGATE_WEBHOOK_MAX_IN_FLIGHT requests at a time.
+
+The poller is the UPI switch's callback's fallback, and learns the payer's answer on a
+wallet's or bank's page or a late confirmation: one claim for the three types.
 
 Recovery waits PAYGATE_RECOVERY_AFTER_SECONDS (5 min by default).
 """
@@ -50,6 +51,9 @@ RECOVERY_AFTER = timedelta(minutes=5)  # the default of settings.recovery_after_
 # callbacks that never come, and leases what it polled for this long.
 UPI_POLL_AFTER = timedelta(seconds=5)
 UPI_POLL_EVERY = 2.0
+# The payment method types whose attempts wait for the payer and are polled: one claim
+# for the three (a card's 3-D Secure challenge is the cardholder's, never polled).
+POLLED_TYPES = ("upi", "wallet", "netbanking")
 # Jobs that call an acquirer per item run smaller batches, so a batch ends in seconds.
 ACQUIRER_BATCH = 50
 # Balance reads sum an account's postings since its last checkpoint (docs/ledger.md): a
@@ -87,14 +91,6 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
 
         return run
 
-    def poll(method: str) -> JobRun:
-        """The payer's answer on a wallet's or bank's page, or a late confirmation."""
-        return counted(
-            lambda n: payments.poll_pending_actions(
-                UPI_POLL_AFTER, payment_method_type=method, limit=n
-            )
-        )
-
     return [
         Job(
             "payments.recover_stuck_attempts",
@@ -121,23 +117,14 @@ def payment_jobs(app: App, recovery_after: timedelta = RECOVERY_AFTER) -> list[J
             batch=ACQUIRER_BATCH,
         ),
         Job(
-            "payments.poll_upi",
+            "payments.poll_pending_actions",
             every=UPI_POLL_EVERY,
             run=counted(
                 lambda n: payments.poll_pending_actions(
-                    UPI_POLL_AFTER, payment_method_type="upi", limit=n
+                    UPI_POLL_AFTER, payment_method_types=POLLED_TYPES, limit=n
                 )
             ),
             batch=ACQUIRER_BATCH,
-        ),
-        *(
-            Job(
-                f"payments.poll_{method}",
-                every=UPI_POLL_EVERY,
-                run=poll(method),
-                batch=ACQUIRER_BATCH,
-            )
-            for method in ("wallet", "netbanking")
         ),
     ]
 

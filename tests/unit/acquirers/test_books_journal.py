@@ -4,13 +4,19 @@ settlement lines, disputes) and never writes a card number."""
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from paygate.internal.v1 import acquirer_pb2 as pb
 
+from adapters.acquirers import wire
 from core.payments.acquirer import (
     AcquirerRejected,
     AuthorizationOutcome,
@@ -26,7 +32,7 @@ from core.payments.acquirer import (
 from core.shared.money import Money
 from core.shared.secret import Secret
 from sandbox.acquirer import CardNetworkSimulator, UpiSimulator
-from sandbox.acquirer.books_journal import BooksJournal
+from sandbox.acquirer.books_journal import AttemptState, BooksJournal
 from tests.fakes import FixedClock
 
 MERCHANT = "acct_books"
@@ -103,9 +109,40 @@ async def test_a_pending_challenge_survives_a_restart_without_the_card_on_disk(
     assert challenged.outcome is Out.REQUIRES_ACTION
     passed = await network(tmp_path, clock).complete_challenge(request.attempt_reference, True)
     assert passed.outcome is Out.APPROVED
-    journal = (tmp_path / "card_network.jsonl").read_text()
+    journal = readable(tmp_path / "card_network.jsonl")
+    assert request.attempt_reference in journal  # the messages were decoded
     assert "4000002760003184" not in journal
     assert '"cvc"' not in journal and '"number"' not in journal
+
+
+# The wire messages of a line by its key, for reading a journal as text.
+_MESSAGES: dict[str, type[Message]] = {
+    "result": pb.AuthorizationResult,
+    "captures": pb.OperationResult,
+    "refunds": pb.OperationResult,
+    "void": pb.OperationResult,
+    "settled": pb.SettlementRecord,
+    "dispute": pb.Dispute,
+}
+
+
+def readable(path: Path) -> str:
+    """The journal with every message in its JSON mapping: the raw lines, and each
+    base64 message decoded (a card number would show in either)."""
+
+    def expand(value: object, kind: type[Message] | None) -> object:
+        if isinstance(value, str) and kind is not None:
+            message = kind.FromString(base64.b64decode(value))
+            return json_format.MessageToDict(message, preserving_proto_field_name=True)
+        if isinstance(value, list):
+            return [expand(v, kind) for v in value]
+        if isinstance(value, dict):
+            return {k: expand(v, _MESSAGES.get(k)) for k, v in value.items()}
+        return value
+
+    raw = path.read_text()
+    lines = [json.dumps(expand(json.loads(text), None)) for text in raw.splitlines()]
+    return "\n".join([raw, *lines])
 
 
 async def test_a_sale_survives_a_restart_captured_once(tmp_path: Path, clock: FixedClock) -> None:
@@ -166,3 +203,71 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path, clock: FixedCloc
     journal = BooksJournal(tmp_path, "card_network")
     journal.path.write_text('{"attempt": {"reference": "pa_x", "merch')
     assert journal.read().attempts == {}
+
+
+async def test_changes_go_to_the_file_as_they_are_made_and_after_a_close(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    journal = BooksJournal(tmp_path, "card_network")
+    before = CardNetworkSimulator(clock=clock, journal=journal)
+    first = card_request("4242424242424242")
+    await before.authorize(first)
+    # Read while the writer still holds the file open: the line is there already.
+    assert list(BooksJournal(tmp_path, "card_network").read().attempts) == [first.attempt_reference]
+    before.close_journal()
+    second = card_request("5555555555554444")
+    await before.authorize(second)  # opens the file again, appending
+    before.close_journal()
+    books = BooksJournal(tmp_path, "card_network").read()
+    assert list(books.attempts) == [first.attempt_reference, second.attempt_reference]
+    assert len((tmp_path / "card_network.jsonl").read_text().splitlines()) == 2
+
+
+async def test_a_journal_written_in_the_json_mapping_is_taken_up(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """Journals written before the binary encoding: every message in protobuf's JSON
+    mapping. A network started on one forgets nothing of it."""
+    source = tmp_path / "source"
+    made = network(source, clock)
+    request = card_request("4000000000000259")  # approved, disputed after its capture
+    sale = replace(request, capture_reference=f"{request.attempt_reference}_capture_1")
+    result = await made.authorize(sale)
+    books = BooksJournal(source, "card_network").read()
+
+    def mapping(message: Message) -> dict[str, object]:
+        as_dict: dict[str, object] = json_format.MessageToDict(
+            message, preserving_proto_field_name=True
+        )
+        return as_dict
+
+    state: AttemptState = books.attempts[request.attempt_reference]
+    lines = [
+        {
+            "attempt": {
+                "reference": request.attempt_reference,
+                "merchant_id": state.merchant_id,
+                "fingerprint": state.fingerprint,
+                "result": mapping(wire.authorization_result(state.result)),
+                "captures": [mapping(wire.operation_result(c)) for c in state.captures],
+                "refunds": [],
+                "void": None,
+                "final_capture_done": state.final_capture_done,
+                "extra": state.extra,
+            }
+        },
+        *({"settled": mapping(wire.settlement_record(r))} for r in books.settlement),
+        *({"dispute": mapping(wire.dispute(d))} for d in books.disputes),
+    ]
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "card_network.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (old / "card_network.key").write_text((source / "card_network.key").read_text())
+
+    taken_up = network(old, clock)
+    assert await taken_up.lookup(request.attempt_reference) == result
+    assert await taken_up.authorize(sale) == result  # the same sale: captured once
+    settled = await taken_up.settlement_records(clock.now().date())
+    assert [(r.reference, r.amount.amount) for r in settled] == [(sale.capture_reference, 5000)]
+    [dispute] = await taken_up.disputes_since(0)
+    assert dispute.capture_reference == sale.capture_reference

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 
 import pytest
 import stripe
 
+from adapters.system import SystemClock
 from core.access.model import Principal
 from core.access.roles import Role
 from core.events.delivery import EventBody, WebhookDispatcher
-from core.events.model import DeliveryStatus, SignatureScheme, WebhookPolicy
+from core.events.model import Claimed, DeliveryStatus, SignatureScheme, WebhookPolicy
 from core.events.ports import SendResult
 from core.events.ssrf import Destination, UrlGuard, UrlPolicy
 from core.events.use_cases import EndpointSettings
@@ -22,6 +23,7 @@ from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.refunds import CreateRefund
 from core.payments.use_cases import CreatePaymentIntent
 from core.shared.errors import FailedPrecondition, InvalidArgument
+from core.shared.ports import Clock
 from servers.bootstrap.app import App
 from servers.runtime.settings import Settings
 from servers.stripe import render as stripe_render
@@ -470,3 +472,128 @@ async def test_an_endpoint_with_stripes_scheme_gets_stripe_signature_and_stripes
     headers, body = by_scheme[False]
     assert headers["webhook-signature"].startswith("v1,")
     assert b'"status":"SUCCEEDED"' in body  # the API's own rendering
+
+
+class ToldWakeups:
+    """DeliveryWakeups told by the test: `tell()` is a notification arriving."""
+
+    def __init__(self, listening: bool = True) -> None:
+        self.listening = listening
+        self._wake: list[Callable[[], None]] = []
+
+    def follow(self, wake: Callable[[], None]) -> None:
+        self._wake.append(wake)
+
+    def tell(self) -> None:
+        for wake in self._wake:
+            wake()
+
+
+class CountedClaims(WebhookDispatcher):
+    """Counts its claims, and sets `claimed` after each."""
+
+    claims = 0
+    claimed: asyncio.Event
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        found = await super().claim(limit)
+        self.claims += 1
+        self.claimed.set()
+        return found
+
+
+def counted(
+    world: World, policy: WebhookPolicy | None = None, clock: Clock | None = None
+) -> CountedClaims:
+    dispatcher = CountedClaims(
+        world.uow,
+        world.ids,
+        clock or world.clock,
+        sender=world.sender,
+        guard=world.app.webhook_endpoints._guard,
+        outbox=world.app.event_outbox,
+        policy=policy or world.app.event_outbox.policy,
+    )
+    dispatcher.claimed = asyncio.Event()
+    return dispatcher
+
+
+@contextlib.asynccontextmanager
+async def running(
+    dispatcher: WebhookDispatcher, wakeups: ToldWakeups | None, idle_seconds: float
+) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        dispatcher.run(
+            stop, idle_seconds=idle_seconds, wakeups=wakeups, listening_idle_seconds=3600
+        )
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def turns(n: int = 50) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_listening_dispatcher_claims_when_told_not_on_every_turn(world: World) -> None:
+    await world.app.webhook_endpoints.create(
+        world.merchant, EndpointSettings(url=HOOK, enabled_events=("payment_intent.created",))
+    )
+    # Without a feed, an idle dispatcher claims again every idle_seconds (0 here: every turn).
+    polling = counted(world)
+    async with running(polling, None, idle_seconds=0):
+        await turns()
+    assert polling.claims > 3
+    # A feed that is not listening changes nothing.
+    deaf = counted(world)
+    async with running(deaf, ToldWakeups(listening=False), idle_seconds=0):
+        await turns()
+    assert deaf.claims > 3
+
+    wakeups = ToldWakeups()
+    dispatcher = counted(world)
+    async with running(dispatcher, wakeups, idle_seconds=0):
+        await dispatcher.claimed.wait()
+        await turns()
+        assert dispatcher.claims == 1  # idle: it waits to be told
+        await world.app.payment_intents.create(
+            world.merchant, CreatePaymentIntent(amount=5, currency="USD")
+        )
+        dispatcher.claimed.clear()
+        wakeups.tell()  # the insert's notification
+        await dispatcher.claimed.wait()
+        for _ in range(100):
+            if world.sender.sent:
+                break
+            await asyncio.sleep(0)
+        assert len(world.sender.sent) == 1
+        assert dispatcher.claims == 2
+
+
+async def test_a_listening_dispatcher_claims_the_retry_it_scheduled_when_due(
+    world: World,
+) -> None:
+    """No notification is waited for: the dispatcher that scheduled a retry wakes for it
+    (its own clock here is the system's, so that the retry comes due)."""
+    created = await world.app.webhook_endpoints.create(
+        world.merchant, EndpointSettings(url=HOOK, enabled_events=("payment_intent.created",))
+    )
+    world.sender.answers = [SendResult(500, "boom", 3)]
+    await world.app.payment_intents.create(
+        world.merchant, CreatePaymentIntent(amount=5, currency="USD")
+    )
+    policy = WebhookPolicy(schedule=(0, 0.05), jitter=0)
+    dispatcher = counted(world, policy, clock=SystemClock())
+    async with running(dispatcher, ToldWakeups(), idle_seconds=0):
+        while len(world.sender.sent) < 2:  # the fallback poll is an hour away
+            dispatcher.claimed.clear()
+            await asyncio.wait_for(dispatcher.claimed.wait(), 10)
+    log = await world.app.webhook_endpoints.deliveries(
+        world.merchant, endpoint_id=created.endpoint.id
+    )
+    assert [a.status_code for a in log.data[0].attempts] == [500, 200]

@@ -98,7 +98,7 @@ def test_the_worker_runs_every_payments_job() -> None:
         "refunds.recover_stuck_refunds",
         "payments.expire_unconfirmed",
         "payments.void_expired_authorizations",
-        "payments.poll_upi",
+        "payments.poll_pending_actions",
     }
 
 
@@ -200,30 +200,34 @@ async def test_the_upi_poller_settles_collects_whose_callback_never_came(
         await switch.complete_challenge(intent.latest_attempt, True)
     world.later(timedelta(seconds=3))  # due: waiting 6 s; young: 3 s
 
-    assert await world.run("payments.poll_upi") == 1
+    assert await world.run("payments.poll_pending_actions") == 1
     assert (await world.stored(due.id)).status is Status.SUCCEEDED
     assert (await world.stored(young.id)).status is Status.REQUIRES_ACTION
-    assert await world.run("payments.poll_upi") == 0  # young is not due yet
+    assert await world.run("payments.poll_pending_actions") == 0  # young is not due yet
     world.later(UPI_POLL_AFTER)
-    assert await world.run("payments.poll_upi") == 1
+    assert await world.run("payments.poll_pending_actions") == 1
     assert (await world.stored(young.id)).status is Status.SUCCEEDED
 
 
 async def test_the_upi_poller_leases_what_is_still_pending(world: World) -> None:
     waiting = await world.upi_collect()
     world.later(UPI_POLL_AFTER + timedelta(seconds=1))
-    assert await world.run("payments.poll_upi") == 1  # asked: the payer has not acted yet
+    assert (
+        await world.run("payments.poll_pending_actions") == 1
+    )  # asked: the payer has not acted yet
     assert (await world.stored(waiting.id)).status is Status.REQUIRES_ACTION
-    assert await world.run("payments.poll_upi") == 0  # leased for another UPI_POLL_AFTER
+    assert (
+        await world.run("payments.poll_pending_actions") == 0
+    )  # leased for another UPI_POLL_AFTER
     world.later(UPI_POLL_AFTER + timedelta(seconds=1))
-    assert await world.run("payments.poll_upi") == 1
+    assert await world.run("payments.poll_pending_actions") == 1
 
 
 async def test_the_card_challenges_are_not_polled(world: World) -> None:
     challenged = await world.confirm_card(await world.intent(), "4000002760003184")
     assert challenged.status is Status.REQUIRES_ACTION
     world.later(timedelta(hours=1))
-    assert await world.run("payments.poll_upi") == 0
+    assert await world.run("payments.poll_pending_actions") == 0
     async with world.uow() as uow:
         attempt = await uow.payment_attempts.get(challenged.latest_attempt)
     assert attempt is not None and attempt.status is AttemptStatus.REQUIRES_ACTION
