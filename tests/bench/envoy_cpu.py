@@ -338,16 +338,22 @@ def _command(path: Path, flags: list[str]) -> list[str]:
     return [*envoy_config.envoy_command(path, concurrency=workers), *flags[2 if workers else 0 :]]
 
 
-def run_variant(
-    name: str, tmp: Path, base_config: Config, http_port: int, scenarios: list[str], args: Any
-) -> dict[str, Any]:
-
+def _variant(name: str, tmp: Path, base_config: Config) -> tuple[Path, list[str], dict[str, str]]:
+    """The variant's configuration written to a file; its Envoy flags and its headers."""
     edit, flags, headers = VARIANTS[name]
     config = json.loads(json.dumps(base_config))
     if edit is not None:
         edit(config)
     path = tmp / f"envoy-{name}.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path, flags, headers
+
+
+def run_variant(
+    name: str, tmp: Path, base_config: Config, http_port: int, scenarios: list[str], args: Any
+) -> dict[str, Any]:
+
+    path, flags, headers = _variant(name, tmp, base_config)
     argv = [*_command(path, flags)]
     envoy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -424,12 +430,7 @@ def count_variant(
     the machine's load, unlike CPU time. Idle instructions (timers, health checks) over the
     same time are measured first and taken off."""
 
-    edit, flags, headers = VARIANTS[name]
-    config = json.loads(json.dumps(base_config))
-    if edit is not None:
-        edit(config)
-    path = tmp / f"envoy-{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path, flags, headers = _variant(name, tmp, base_config)
     out = tmp / f"callgrind-{name}"
     argv = [
         "valgrind",
