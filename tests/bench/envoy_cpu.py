@@ -472,7 +472,11 @@ def count_variant(
         return result
     finally:
         envoy.terminate()
-        envoy.wait(120)
+        try:
+            envoy.wait(120)
+        except subprocess.TimeoutExpired:  # valgrind still starting Envoy
+            envoy.kill()
+            envoy.wait(10)
 
 
 def main() -> None:
@@ -521,8 +525,8 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
                 results.append(result)
     finally:
-        for u in upstreams:
-            u.terminate()
+        for u in upstreams:  # stateless stand-ins; grpc.aio may sit out a SIGTERM
+            u.kill()
         for u in upstreams:
             u.wait(10)
     print(summary(results, scenarios, args.instructions))
