@@ -10,7 +10,9 @@ the two statements. A concurrent duplicate waits only for the winner's claim
 transaction (one insert), never for the call itself: it then sees IN_FLIGHT and is
 answered 409 at once. Claimed by the call's first writing transaction instead (a
 payment's phase 1), a duplicate waits for that transaction, which never spans an
-acquirer call either.
+acquirer call either. The same statement records a tokenization's key with its answer
+after the call (one transaction, docs/idempotency.md): a duplicate that recorded first
+is read back the same way, and its answer is the one sent.
 """
 
 from __future__ import annotations
@@ -154,10 +156,9 @@ COMPLETE = (
 
 
 def claim_parameters(record: Record, now: datetime, expired_before: datetime) -> dict[str, Any]:
-    """CLAIM's parameters: inserts `record` (IN_FLIGHT) or takes an expired or crashed
-    record over; returns a row only when it did (the rule of IdempotencyStore.claim)."""
-    if record.state is not State.IN_FLIGHT:
-        raise ValueError("only an IN_FLIGHT record can claim a key")
+    """CLAIM's parameters: inserts `record` (IN_FLIGHT, or COMPLETED with the answer of a
+    call recorded after it ran) or takes an expired or crashed record over; returns a row
+    only when it did (the rule of IdempotencyStore.claim)."""
     parameters = {f"p_{name}": value for name, value in _values(record).items()}
     parameters["p_now"], parameters["p_expired_before"] = now, expired_before
     return parameters

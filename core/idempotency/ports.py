@@ -18,8 +18,9 @@ class IdempotencyStore(Protocol):
     async def claim(
         self, record: Record, *, now: datetime, expired_before: datetime
     ) -> Record | None:
-        """Stores `record` (IN_FLIGHT) unless another record holds its scope; returns None
-        when it was stored, else the record that holds the scope, unchanged.
+        """Stores `record` (IN_FLIGHT; or COMPLETED, a key recorded with its answer after
+        the call ran) unless another record holds its scope; returns None when it was
+        stored, else the record that holds the scope, unchanged.
 
         A holding record is replaced by `record` (taken over) when it was created at or
         before `expired_before`, or when it is IN_FLIGHT with `locked_until <= now` and

@@ -87,6 +87,29 @@ class Idempotency:
             record, now=now, expired_before=now - self.retention, clock=self._clock
         )
 
+    async def record(
+        self, scope: Scope, request_hash: bytes, outcome: Outcome
+    ) -> tuple[Outcome, bool]:
+        """Records a key with the outcome of a call that ran without claiming it first (one
+        write; for calls safe to repeat, docs/idempotency.md "Recorded after the call").
+        Returns the outcome to answer and whether it is this call's: when another call
+        recorded the key first, its stored outcome (this call's work is left unused).
+        Raises as begin() does when the key holds another request, or a running claim."""
+        now = self._clock.now()
+        record = Record(
+            scope=scope,
+            request_hash=request_hash,
+            state=State.COMPLETED,
+            created_at=now,
+            locked_until=now,
+            completed_at=now,
+            outcome=outcome,
+        )
+        held = await self._store.claim(record, now=now, expired_before=now - self.retention)
+        if held is None:
+            return outcome, True
+        return replay(held, request_hash), False
+
     async def complete(self, claim: Claim, outcome: Outcome) -> bool:
         """Stores the outcome for replays; False when the claim had lost the key (its call
         outlived the lock and a retry took over: that retry's outcome will be kept)."""

@@ -13,9 +13,10 @@ See docs/idempotency.md.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -27,6 +28,7 @@ from paygate.v1 import options_pb2
 
 from core.idempotency import call as deferral
 from core.idempotency.call import ClaimLost, DeferredClaim
+from core.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from core.idempotency.model import Claim, Outcome, Scope, is_stored, parse_key
 from core.idempotency.use_cases import Idempotency
 from core.shared.errors import InvalidArgument, PaygateError
@@ -46,18 +48,42 @@ REPLAYED = (("idempotent-replayed", "true"),)
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
-# Methods whose key is claimed by their first writing transaction and answered by the
-# transaction that concludes them (core/idempotency/call.py): they change nothing
-# before that transaction (reads, and the risk engine's velocity count), and it is a
-# transaction of the gateway's own database. Any other method claims first, as before.
-IN_TRANSACTION = frozenset(
-    {
-        "/paygate.v1.PaymentIntentService/CreatePaymentIntent",
-        "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent",
-        "/paygate.v1.PaymentIntentService/CapturePaymentIntent",
-        "/paygate.v1.PaymentIntentService/CancelPaymentIntent",
-    }
-)
+
+class KeyHandling(enum.Enum):
+    """When a method's key is claimed and its answer stored (docs/idempotency.md)."""
+
+    # The key is claimed in a transaction of its own before the call, and completed (or
+    # released) in another after it: a duplicate never runs beside the first call.
+    CLAIMED_FIRST = "claimed first"
+    # Claimed by the call's first writing transaction and answered by the transaction
+    # that concludes it (core/idempotency/call.py): the call changes nothing before that
+    # transaction (reads, and the risk engine's velocity count), and it is a transaction
+    # of the gateway's own database. On a store of another database: CLAIMED_FIRST.
+    IN_TRANSACTION = "in the call's transactions"
+    # Read before the call, recorded with its answer in one transaction after it: for a
+    # call that is safe to repeat (a duplicate's work is left unused and expires), whose
+    # own transaction is not the gateway's to join (the vault's, maybe in another
+    # process). Two concurrent duplicates both run; the first to record is the answer.
+    RECORDED_AFTER = "recorded after the call"
+
+
+# Each idempotent method's key handling; a method marked idempotent in the proto and not
+# named here is CLAIMED_FIRST. tests/unit/servers/test_idempotent_methods.py holds every
+# name here to a method marked idempotent.
+KEY_HANDLING: Mapping[str, KeyHandling] = {
+    "/paygate.v1.PaymentIntentService/CreatePaymentIntent": KeyHandling.IN_TRANSACTION,
+    "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent": KeyHandling.IN_TRANSACTION,
+    "/paygate.v1.PaymentIntentService/CapturePaymentIntent": KeyHandling.IN_TRANSACTION,
+    "/paygate.v1.PaymentIntentService/CancelPaymentIntent": KeyHandling.IN_TRANSACTION,
+    # A token is single-use, never charged by itself, and expires unused after 15
+    # minutes; tokenizing makes no event, no risk or velocity count, and its CVC and
+    # card profile are kept under the new token's id until it expires.
+    "/paygate.v1.TokenService/CreateToken": KeyHandling.RECORDED_AFTER,
+}
+
+
+def key_handling(method: str) -> KeyHandling:
+    return KEY_HANDLING.get(method, KeyHandling.CLAIMED_FIRST)
 
 
 def idempotent_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
@@ -126,7 +152,12 @@ class IdempotentCalls:
             request_hash = self._idempotency.request_hash(
                 livemode=caller.livemode, request=request.SerializeToString(deterministic=True)
             )
-            if method in IN_TRANSACTION and self._idempotency.claims_in_transaction:
+            handling = key_handling(method)
+            if handling is KeyHandling.RECORDED_AFTER:
+                return await self._run_then_record(
+                    scope, request_hash, behavior, request, context, serializer
+                )
+            if handling is KeyHandling.IN_TRANSACTION and self._idempotency.claims_in_transaction:
                 checked = await self._idempotency.check(scope, request_hash)
                 if isinstance(checked, DeferredClaim):
                     return await self._run_deferred(checked, behavior, request, context, serializer)
@@ -200,6 +231,50 @@ class IdempotentCalls:
         if stored is not None:
             await context.send_initial_metadata(REPLAYED)
             return await _answer(stored, context)
+        return await _answer(outcome, context)
+
+    async def _run_then_record(
+        self,
+        scope: Scope,
+        request_hash: bytes,
+        behavior: Unary,
+        request: Any,
+        context: Context,
+        serializer: Callable[[Any], bytes],
+    ) -> Any:
+        """A RECORDED_AFTER call: the key is read, the call runs without a claim, and the
+        key is recorded with the answer in one write; a duplicate that recorded first
+        wins, and its stored answer is sent instead of this call's."""
+        checked = await self._idempotency.check(scope, request_hash)
+        if isinstance(checked, Outcome):
+            await context.send_initial_metadata(REPLAYED)
+            return await _answer(checked, context)
+        sent: bytes | None = None
+        try:
+            response = await behavior(request, context)
+        except PaygateError as error:
+            if not is_stored(error):
+                raise  # nothing was recorded: a retry with the key runs afresh
+            status = to_status(error)
+            outcome = Outcome.failed(status.code, status.SerializeToString())
+        else:
+            sent = serializer(response)
+            kept = without_redacted_fields(response)
+            outcome = Outcome.succeeded(sent if kept is None else serializer(kept))
+        try:
+            answer, ours = await self._idempotency.record(scope, request_hash, outcome)
+        except (IdempotencyKeyReused, IdempotencyKeyInUse):
+            raise  # another request recorded (or claimed) the key first
+        except Exception:
+            # The call has happened: the caller gets its answer. Nothing was recorded, so
+            # a retry with the key runs again (this call's token is left unused).
+            log.exception("could not record the idempotency key of %s", scope.method)
+            answer, ours = outcome, True
+        if not ours:
+            await context.send_initial_metadata(REPLAYED)
+            return await _answer(answer, context)
+        if sent is not None:
+            return _Serialized(sent)
         return await _answer(outcome, context)
 
     async def _store_late(self, call: DeferredClaim, outcome: Outcome) -> Outcome | None:

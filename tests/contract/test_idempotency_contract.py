@@ -251,3 +251,45 @@ async def test_the_table_refuses_inconsistent_rows(engine: AsyncEngine, values: 
     async with engine.connect() as connection:
         with pytest.raises(IntegrityError):
             await connection.execute(insert(idempotency_keys).values({**row, **values}))
+
+
+def completed(scope: Scope, request_hash: bytes = HASH_A, at: datetime = T0) -> Record:
+    """A key recorded with its answer in one write (a tokenization's)."""
+    return Record(
+        scope=scope,
+        request_hash=request_hash,
+        state=State.COMPLETED,
+        created_at=at,
+        locked_until=at,
+        completed_at=at,
+        outcome=Outcome.succeeded(RESPONSE),
+    )
+
+
+async def test_a_key_is_recorded_completed_in_one_claim(
+    store: IdempotencyStore, scope: Scope
+) -> None:
+    record = completed(scope)
+    assert await claim(store, record, T0) is None
+    assert await store.find(scope) == record
+    # It is held like any answered key: neither another answer nor another request takes it.
+    assert await claim(store, completed(scope), T0) == record
+    assert await claim(store, in_flight(scope, HASH_B), T0 + LOCK * 2) == record
+
+
+async def test_concurrent_records_on_one_key_have_one_winner(
+    store: IdempotencyStore, scope: Scope
+) -> None:
+    results = await asyncio.gather(*(claim(store, completed(scope), T0) for _ in range(20)))
+    assert sum(result is None for result in results) == 1
+    assert {r.state for r in results if r is not None} == {State.COMPLETED}
+
+
+async def test_a_recorded_key_replaces_an_expired_one(
+    store: IdempotencyStore, scope: Scope
+) -> None:
+    await claim(store, completed(scope, HASH_B), T0)
+    later = T0 + RETENTION
+    record = completed(scope, at=later)
+    assert await claim(store, record, later) is None
+    assert await store.find(scope) == record

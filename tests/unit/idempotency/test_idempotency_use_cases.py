@@ -276,3 +276,49 @@ async def test_check_defers_a_takeover_after_the_lock_expired(
     await claimed(idempotency, request)
     clock.advance(seconds=LOCK_DURATION.total_seconds())
     assert isinstance(await idempotency.check(SCOPE, request), DeferredClaim)
+
+
+# --- a key recorded with its answer after the call (tokenization) -------------------------
+
+
+async def test_record_stores_a_free_key_completed_in_one_write(
+    idempotency: Idempotency, store: MemoryIdempotencyStore, clock: FixedClock
+) -> None:
+    request = digest(idempotency)
+    answer = Outcome.succeeded(b"tok_1")
+    assert await idempotency.record(SCOPE, request, answer) == (answer, True)
+    held = store.records[SCOPE]
+    assert held.state is State.COMPLETED and held.outcome == answer
+    assert held.created_at == held.completed_at == clock.now()
+    assert await idempotency.check(SCOPE, request) == answer
+
+
+async def test_record_answers_what_another_call_recorded_first(idempotency: Idempotency) -> None:
+    request = digest(idempotency)
+    first = Outcome.succeeded(b"tok_1")
+    await idempotency.record(SCOPE, request, first)
+    assert await idempotency.record(SCOPE, request, Outcome.succeeded(b"tok_2")) == (first, False)
+
+
+async def test_record_refuses_another_request_under_the_key(idempotency: Idempotency) -> None:
+    await idempotency.record(SCOPE, digest(idempotency), Outcome.succeeded(b"tok_1"))
+    with pytest.raises(IdempotencyKeyReused):
+        await idempotency.record(
+            SCOPE, digest(idempotency, b"other card"), Outcome.succeeded(b"tok_2")
+        )
+
+
+async def test_record_meets_a_running_claim_as_a_duplicate_does(idempotency: Idempotency) -> None:
+    request = digest(idempotency)
+    await claimed(idempotency, request)
+    with pytest.raises(IdempotencyKeyInUse):
+        await idempotency.record(SCOPE, request, Outcome.succeeded(b"tok_2"))
+
+
+async def test_record_replaces_a_key_past_its_retention(
+    idempotency: Idempotency, clock: FixedClock
+) -> None:
+    await idempotency.record(SCOPE, digest(idempotency, b"old"), Outcome.succeeded(b"tok_1"))
+    clock.advance(seconds=RETENTION.total_seconds())
+    answer = Outcome.succeeded(b"tok_2")
+    assert await idempotency.record(SCOPE, digest(idempotency), answer) == (answer, True)

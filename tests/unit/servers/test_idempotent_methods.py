@@ -10,7 +10,13 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from paygate.v1 import options_pb2
 
-from servers.grpc.idempotency import idempotent_methods, without_redacted_fields
+from servers.grpc.idempotency import (
+    KEY_HANDLING,
+    KeyHandling,
+    idempotent_methods,
+    key_handling,
+    without_redacted_fields,
+)
 from servers.roles.api import SERVICES
 from tests.unit.test_generated_code import public_services
 
@@ -101,3 +107,12 @@ def test_which_answers_can_hold_a_redacted_field_is_decided_per_type() -> None:
     # A type that cannot hold one is stored whole, without a walk of its fields.
     intent = payment_intents_pb2.PaymentIntent(id="pi_1", client_secret="pi_1_secret_x")
     assert without_redacted_fields(intent) is None
+
+
+def test_every_declared_key_handling_is_of_a_method_marked_idempotent() -> None:
+    marked = idempotent_methods(public_services())
+    assert set(KEY_HANDLING) <= marked
+    assert key_handling("/paygate.v1.ApiKeyService/CreateApiKey") is KeyHandling.CLAIMED_FIRST
+    assert {m for m, h in KEY_HANDLING.items() if h is KeyHandling.RECORDED_AFTER} == {
+        "/paygate.v1.TokenService/CreateToken"
+    }
