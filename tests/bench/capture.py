@@ -84,7 +84,7 @@ def to_pgbench(
 ) -> str:
     """The script; `variables` maps values of the capturing run's merchant (its id, keys,
     data key) to {{placeholders}}, which the harness fills in for its own merchant;
-    `unique` values (the idempotency key) get the per-run suffix like the ids."""
+    `unique` values (the idempotency keys) get the per-run suffix like the ids."""
     sessions = {pid for pid, sql in captured if any(marker in sql for marker in markers)}
     kept = _without_probes([sql for pid, sql in captured if pid in sessions])
     ids = sorted({m for sql in kept for m in _ID.findall(sql)} | set(unique))
@@ -120,12 +120,22 @@ def _without_probes(kept: list[str]) -> list[str]:
     return out
 
 
+def token_key(key: str) -> str:
+    """The tokenization's Idempotency-Key of the payment whose confirm sends `key`."""
+    return f"{key}-tok"
+
+
 def one_payment(target: harness.Target, key: str) -> dict[str, str]:
+    """One payment as the hosted checkout makes it (clients/web/checkout): an
+    Idempotency-Key on the tokenization and on the confirm."""
     m = target.merchants[0]
     with httpx.Client(base_url=target.rest_url, timeout=30) as client:
         token = client.post(
             "/v1/tokens",
-            headers={"Authorization": f"Bearer {m.publishable_key}"},
+            headers={
+                "Authorization": f"Bearer {m.publishable_key}",
+                "Idempotency-Key": token_key(key),
+            },
             json={"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040}},
         ).json()["id"]
         secret = {"Authorization": f"Bearer {m.secret_key}"}
@@ -170,7 +180,7 @@ def capture(target: harness.Target, log_file: Path) -> str:
     values = asyncio.run(merchant_values(target.dsn, merchant))
     variables = {value: name for name, value in values.items()}
     markers = [values["sk_lookup"], values["pk_lookup"], made["token"], made["intent"], key]
-    return to_pgbench(statements(log), markers, variables, unique=(key,))
+    return to_pgbench(statements(log), markers, variables, unique=(key, token_key(key)))
 
 
 async def merchant_values(dsn: str, merchant: harness.Merchant) -> dict[str, str]:

@@ -106,9 +106,12 @@ local function next_request()
   elseif scenario == "tokenize" then
     return wrk.format("POST", "/v1/tokens", json_headers(pk), card)
   end
-  -- flows: payment, capture, refund
+  -- flows: payment, capture, refund; keys where the hosted checkout sends them
+  -- (clients/web/checkout): on the tokenization and on the confirm
   if step == 1 then
-    return wrk.format("POST", "/v1/tokens", json_headers(pk), card)
+    local h = json_headers(pk)
+    h["Idempotency-Key"] = unique_key()
+    return wrk.format("POST", "/v1/tokens", h, card)
   elseif step == 2 then
     local body = '{"amount": 2500, "currency": "usd"}'
     if scenario == "capture" then
