@@ -58,13 +58,16 @@ CONTROL_KEY = "paygate:sentinel-control:"
 
 
 def pay_with(gateway: Gateway, number: str, cvc: str) -> str:
-    """Tokenize with the publishable key, then pay and refund with the secret key; the
-    intent's id."""
+    """Tokenize with the publishable key (and an Idempotency-Key), then pay and refund
+    with the secret key; the intent's id."""
     pk = {"Authorization": f"Bearer {gateway.publishable_key}"}
     sk = {"Authorization": f"Bearer {gateway.secret_key}"}
     card = {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": cvc}
     with httpx.Client(base_url=gateway.rest_url, timeout=30) as http:
-        token = http.post("/v1/tokens", json={"card": card}, headers=pk).json()["id"]
+        # With an Idempotency-Key, as the hosted checkout sends one: the key's row (its
+        # request hash, the stored answer) is scanned with every other table.
+        keyed = {**pk, "Idempotency-Key": f"sentinel-{secrets.token_hex(8)}"}
+        token = http.post("/v1/tokens", json={"card": card}, headers=keyed).json()["id"]
         intent = http.post(
             "/v1/payment_intents", json={"amount": 2500, "currency": "usd"}, headers=sk
         ).json()
