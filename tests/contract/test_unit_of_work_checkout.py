@@ -182,3 +182,17 @@ async def test_dispose_closes_the_idle_connections_and_the_pool_serves_on(
     await engine_of_two.dispose()
     assert driver.is_closed()
     assert await _pid(factory) != driver.get_server_pid()
+
+
+async def test_a_connection_a_unit_of_work_used_gives_sqlalchemy_its_transaction_again(
+    factory: SqlUnitOfWorkFactory, engine_of_two: AsyncEngine
+) -> None:
+    await engine_of_two.dispose()
+    used = await _pid(factory)  # in autocommit while the unit of work held it
+    async with engine_of_two.begin() as connection:  # a worker's job
+        assert (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one() == used
+        raw = await connection.get_raw_connection()
+        assert raw.dbapi_connection is not None
+        assert raw.dbapi_connection.driver_connection.is_in_transaction()
+    [record] = _records(engine_of_two)
+    assert not record.dbapi_connection.autocommit
