@@ -31,6 +31,7 @@ from adapters.sql.checkout import check_in, check_out
 from adapters.sql.driver_read import DriverRead, failed, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
+from adapters.sql.greenlets import run_sync
 from adapters.sql.idempotency import KeyInTransaction
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -72,6 +73,7 @@ class LazyTransaction:
 
     def __init__(self, connection: AsyncConnection, adapted: Any) -> None:
         self._connection = connection
+        self._sync: Any = connection.sync_connection
         self.begun = False
         # The tables this transaction wrote, which name its phase at the fail points
         # around the commit (adapters/failpoints.py); kept only while they are armed.
@@ -121,6 +123,9 @@ class LazyTransaction:
                 form = prebuilt(statement, params, self._connection.dialect)
                 if form is not None:
                     return await self._run(form, params)
+            # Built per call: SQLAlchemy runs it, as AsyncConnection.execute does, on a
+            # reused greenlet (no unit of work streams its results).
+            return await run_sync(self._sync.execute, statement, *args)
         return await self._connection.execute(statement, *args, **kwargs)
 
     async def _run(self, form: Prebuilt, params: Mapping[str, Any] | None) -> DriverResult:
