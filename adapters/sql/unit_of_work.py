@@ -60,7 +60,7 @@ class LazyTransaction:
     ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
     is one statement, one transaction.
 
-    The transaction is this object's, on asyncpg: SQLAlchemy's connection stays in
+    The transaction is this object's, on asyncpg: SQLAlchemy's adapter stays in
     autocommit for the whole checkout and never sends BEGIN, COMMIT or ROLLBACK; this
     sends `BEGIN ISOLATION LEVEL READ COMMITTED`, `COMMIT` and `ROLLBACK` (and the
     savepoints of `begin_nested`) itself, on the same asyncpg connection under the
