@@ -20,8 +20,10 @@ from adapters.sql.engine import PING_AFTER_IDLE_SECONDS, create_engine, pool_sta
 from adapters.sql.errors import is_outage
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
+from core.payments.model import PaymentIntent
 from core.shared.errors import PaygateError, Unavailable
 from tests.contract.helpers import add_intent, add_merchant
+from tests.contract.test_owned_transaction import _pooled, _pooled_in_transaction
 
 
 @pytest.fixture
@@ -44,10 +46,19 @@ async def merchant(factory: SqlUnitOfWorkFactory, ids: RandomIds) -> str:
     return await add_merchant(factory, ids)
 
 
+@pytest.fixture
+async def intent(factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str) -> PaymentIntent:
+    return await add_intent(factory, ids, merchant)
+
+
 def _records(engine: AsyncEngine) -> list[Any]:
     """The pool's idle connection records."""
     pool: Any = engine.sync_engine.pool
     return list(pool._pool._queue._queue)
+
+
+def _pooled_pids(engine: AsyncEngine) -> list[int]:
+    return [connection.get_server_pid() for connection in _pooled(engine)]
 
 
 async def _pid(factory: SqlUnitOfWorkFactory) -> int:
@@ -94,10 +105,9 @@ async def test_a_connection_idle_too_long_is_pinged_and_replaced_if_gone(
     factory: SqlUnitOfWorkFactory,
     uow_factory: SqlUnitOfWorkFactory,
     engine_of_two: AsyncEngine,
-    merchant: str,
-    ids: RandomIds,
+    intent: PaymentIntent,
 ) -> None:
-    intent = await add_intent(factory, ids, merchant)
+    merchant = intent.merchant_id
     await engine_of_two.dispose()
     dead = await _pid(factory)  # the one pooled connection now
     [record] = _records(engine_of_two)
@@ -121,13 +131,9 @@ async def test_a_connection_past_its_recycle_age_is_replaced(
 
 
 async def test_a_backend_killed_under_a_plain_read_is_an_outage_and_the_next_unit_works(
-    factory: SqlUnitOfWorkFactory,
-    uow_factory: SqlUnitOfWorkFactory,
-    engine_of_two: AsyncEngine,
-    merchant: str,
-    ids: RandomIds,
+    factory: SqlUnitOfWorkFactory, uow_factory: SqlUnitOfWorkFactory, intent: PaymentIntent
 ) -> None:
-    intent = await add_intent(factory, ids, merchant)
+    merchant = intent.merchant_id
     with pytest.raises(PaygateError) as raised:
         async with factory() as uow:
             pid = (await uow.connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
@@ -135,23 +141,16 @@ async def test_a_backend_killed_under_a_plain_read_is_an_outage_and_the_next_uni
             await asyncio.sleep(0.2)
             await uow.payment_intents.get(merchant, intent.id)  # on asyncpg, alone
     assert is_outage(raised.value.__cause__)  # type: ignore[arg-type]
-    assert pid not in [
-        r.dbapi_connection.driver_connection.get_server_pid()
-        for r in _records(engine_of_two)
-        if r.dbapi_connection
-    ]
+    assert pid not in _pooled_pids(factory.engine)
     for _ in range(3):
         async with factory() as uow:
             assert await uow.payment_intents.get(merchant, intent.id) == intent
 
 
 async def test_concurrent_units_of_work_beyond_the_pool_all_finish_and_leave_it_clean(
-    factory: SqlUnitOfWorkFactory,
-    engine_of_two: AsyncEngine,
-    merchant: str,
-    ids: RandomIds,
+    factory: SqlUnitOfWorkFactory, engine_of_two: AsyncEngine, intent: PaymentIntent
 ) -> None:
-    intent = await add_intent(factory, ids, merchant)
+    merchant = intent.merchant_id
 
     async def one(n: int) -> None:
         async with factory() as uow:
@@ -165,11 +164,7 @@ async def test_concurrent_units_of_work_beyond_the_pool_all_finish_and_leave_it_
     await asyncio.gather(*(one(n) for n in range(40)))
     stats = pool_stats(engine_of_two)
     assert stats["checked_out"] == 0 and stats["size"] == 2
-    assert not any(
-        r.dbapi_connection.driver_connection.is_in_transaction()
-        for r in _records(engine_of_two)
-        if r.dbapi_connection is not None
-    )
+    assert not any(_pooled_in_transaction(engine_of_two))
     assert len(greenlets._idle.runners) <= greenlets._KEEP
 
 
