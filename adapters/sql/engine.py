@@ -96,7 +96,9 @@ def _out_of_autocommit_when_pooled(engine: AsyncEngine) -> None:
     """A unit of work puts SQLAlchemy's adapter in autocommit itself, with a flag
     (adapters/sql/checkout.py); every connection goes back to the pool out of it, so that
     the next user (`engine.begin()` in a worker's job) gets its transaction. SQLAlchemy's
-    own isolation levels (`execution_options`) are reset before this runs."""
+    own isolation levels (`execution_options`) are reset before this runs, and this
+    engine sets none at connect: a connection still in autocommit here is a unit of
+    work's."""
 
     @event.listens_for(engine.sync_engine.pool, "checkin")
     def checkin(dbapi_connection: Any, record: Any) -> None:
