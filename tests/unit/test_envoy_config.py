@@ -578,3 +578,17 @@ def test_routes_are_merged_only_past_routes_that_cannot_match_their_paths() -> N
     assert len(envoy_config.merged([route(a, 405), prefix, route(c, 405)])) == 3
     together = envoy_config.merged([route(a, 405), route(c, 405)])
     assert together[0]["match"]["safe_regex"]["regex"] == ("^(?:/v1/things/[^/]+|/v1/other/[^/]+)$")
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 1), (4, 2), (16, 8)])
+def test_envoy_runs_half_the_cores_worth_of_workers(cores: int, workers: int) -> None:
+    assert envoy_config.envoy_workers(cores) == workers
+
+
+def test_the_launchers_envoy_command_names_its_worker_count(tmp_path: Path) -> None:
+    config = tmp_path / "envoy.yaml"
+    argv = list(envoy_config.envoy_command(config))
+    assert argv[argv.index("--concurrency") + 1] == str(envoy_config.envoy_workers())
+    argv = list(envoy_config.envoy_command(config, concurrency=3))
+    assert argv[argv.index("--concurrency") + 1] == "3"
+    assert argv.count("--concurrency") == 1
