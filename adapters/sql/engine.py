@@ -63,6 +63,7 @@ def create_engine(
     )
     _ping_when_idle(engine)
     _no_transaction_back_to_the_pool(engine)
+    _out_of_autocommit_when_pooled(engine)
     return engine
 
 
@@ -89,6 +90,20 @@ def _no_transaction_back_to_the_pool(engine: AsyncEngine) -> None:
             and dbapi_connection.driver_connection.is_in_transaction()
         ):
             raise OpenTransaction("a connection came back to the pool with a transaction open")
+
+
+def _out_of_autocommit_when_pooled(engine: AsyncEngine) -> None:
+    """A unit of work puts SQLAlchemy's adapter in autocommit itself, with a flag
+    (adapters/sql/checkout.py); every connection goes back to the pool out of it, so that
+    the next user (`engine.begin()` in a worker's job) gets its transaction. SQLAlchemy's
+    own isolation levels (`execution_options`) are reset before this runs, and this
+    engine sets none at connect: a connection still in autocommit here is a unit of
+    work's."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

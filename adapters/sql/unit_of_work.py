@@ -27,9 +27,11 @@ from adapters.sql.access import (
 )
 from adapters.sql.account import SqlBusinessProfiles
 from adapters.sql.analytics import SqlPaymentAnalytics
-from adapters.sql.driver_read import DriverRead, adapter_of, failed, plain_read
+from adapters.sql.checkout import check_in, check_out
+from adapters.sql.driver_read import DriverRead, failed, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
+from adapters.sql.greenlets import run_sync
 from adapters.sql.idempotency import KeyInTransaction
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -58,7 +60,7 @@ class LazyTransaction:
     ROLLBACK round trip: a unit of work that only reads (GET /v1/payment_intents/{id})
     is one statement, one transaction.
 
-    The transaction is this object's, on asyncpg: SQLAlchemy's connection stays in
+    The transaction is this object's, on asyncpg: SQLAlchemy's adapter stays in
     autocommit for the whole checkout and never sends BEGIN, COMMIT or ROLLBACK; this
     sends `BEGIN ISOLATION LEVEL READ COMMITTED`, `COMMIT` and `ROLLBACK` (and the
     savepoints of `begin_nested`) itself, on the same asyncpg connection under the
@@ -69,8 +71,9 @@ class LazyTransaction:
     whether a transaction is open when the unit of work ends.
     """
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, adapted: Any) -> None:
         self._connection = connection
+        self._sync: Any = connection.sync_connection
         self.begun = False
         # The tables this transaction wrote, which name its phase at the fail points
         # around the commit (adapters/failpoints.py); kept only while they are armed.
@@ -79,15 +82,9 @@ class LazyTransaction:
         # connection's transactions (SqlUnitOfWork only).
         self.keys: KeyInTransaction | None = None
         # SQLAlchemy's adapter of the asyncpg connection, and asyncpg's connection.
-        self._adapted: Any = None
-        self._driver: Any = None
+        self._adapted = adapted
+        self._driver = adapted.driver_connection
         self._savepoints = 0
-
-    async def start_reading(self) -> None:
-        """Once per checkout: SQLAlchemy in autocommit, so that it begins nothing."""
-        await self._connection.execution_options(isolation_level="AUTOCOMMIT")
-        self._adapted = await adapter_of(self._connection)
-        self._driver = self._adapted.driver_connection
 
     @property
     def in_transaction(self) -> bool:
@@ -126,6 +123,9 @@ class LazyTransaction:
                 form = prebuilt(statement, params, self._connection.dialect)
                 if form is not None:
                     return await self._run(form, params)
+            # Built per call: SQLAlchemy runs it, as AsyncConnection.execute does, on a
+            # reused greenlet (no unit of work streams its results).
+            return await run_sync(self._sync.execute, statement, *args)
         return await self._connection.execute(statement, *args, **kwargs)
 
     async def _run(self, form: Prebuilt, params: Mapping[str, Any] | None) -> DriverResult:
@@ -275,19 +275,13 @@ class SqlTransaction:
             self._span = tracing.phase(f"unit_of_work {type(self).__name__}")
             self._span.__enter__()
         try:
-            connection = await self._engine.connect()
-        except Exception as error:
+            connection, adapted = await check_out(self._engine)
+        except BaseException as error:
             self._end_span(error)
-            if is_outage(error):
+            if isinstance(error, Exception) and is_outage(error):
                 raise unavailable() from error
             raise
-        lazy = LazyTransaction(connection)
-        try:
-            await lazy.start_reading()
-        except BaseException as error:
-            await connection.close()
-            self._end_span(error)
-            raise
+        lazy = LazyTransaction(connection, adapted)
         self._connection, self._lazy = connection, lazy
         self._bind(lazy)
         return self
@@ -329,7 +323,7 @@ class SqlTransaction:
             if exc is None:
                 raise
         finally:
-            await connection.close()
+            await check_in(connection)
         if isinstance(exc, DBAPIError):
             sqlstate = getattr(exc.orig, "sqlstate", None)
             if sqlstate in _RETRYABLE:
