@@ -62,7 +62,12 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a worker killed by SIGKILL): nothing
+                    # was delivered, and no answer can reach it.
+                    return
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 with receiver.lock:
