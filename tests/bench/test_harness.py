@@ -116,6 +116,27 @@ def test_the_captured_log_becomes_a_replayable_script() -> None:
     assert "'acct_X'" in filled and "{{" not in filled
 
 
+def test_the_drivers_type_introspection_is_no_part_of_the_payment() -> None:
+    """asyncpg introspects a type the first time a connection meets it: once per
+    connection, so a capture that caught it must not replay it on every payment."""
+    introspection = """\
+2026-12-06 04:40:00.0035 UTC [11] LOG:  execute __asyncpg_stmt_4__: SELECT
+\tcurrent_setting('jit') AS cur, set_config('jit', 'off', false) AS new
+2026-12-06 04:40:00.0036 UTC [11] LOG:  execute __asyncpg_stmt_5__: WITH RECURSIVE \
+typeinfo_tree(oid, ns, name) AS (SELECT t.oid FROM pg_catalog.pg_type AS t) SELECT 1
+2026-12-06 04:40:00.0037 UTC [11] DETAIL:  parameters: $1 = '{3802}'
+2026-12-06 04:40:00.0038 UTC [11] LOG:  execute __asyncpg_stmt_6__: SELECT
+\tset_config('jit', $1, false)
+2026-12-06 04:40:00.0039 UTC [11] DETAIL:  parameters: $1 = 'on'
+"""
+    commit = "2026-12-06 04:40:00.004 UTC [11] LOG:  statement: COMMIT;\n"
+    log = LOG.replace(commit, introspection + commit)
+    assert len(capture.statements(log)) == len(capture.statements(LOG)) + 3
+    with_it = capture.to_pgbench(capture.statements(log), ["sk_test_abcdefgh"], {})
+    without = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
+    assert with_it == without
+
+
 def test_two_captures_of_one_path_have_one_shape_and_a_changed_path_another() -> None:
     one = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
     again = one.replace("pi_01m94v26xde2kseskhfr865t56", "pi_01m9zzzzzzzzzzzzzzzzzzzzzz")
