@@ -8,7 +8,8 @@ which every pooled session picks up), makes a second payment, turns the log off 
 converts what the gateway's sessions logged into a pgbench script:
 
 - each `execute` with its `parameters:` line becomes the statement with the values inlined
-  (pgbench -M simple runs it as sent);
+  (the harness replays it with pgbench -M prepared, each statement prepared once per
+  session as the gateway's driver prepares it: `prepared_text`);
 - every id the payment created (pi_..., pa_..., tok_..., ...) and the idempotency key get
   a per-run suffix from pgbench's `:run`, so each replay inserts new rows;
 - statements of sessions that took no part in the payment (the worker's polls) are left
@@ -244,6 +245,37 @@ def filled_text(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("{{" + name + "}}", value)
     return text
+
+
+# A string literal of the script ('' is a quote inside it).
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+# What pgbench reads as a variable: a colon before a name's character (the per-run
+# suffix `:run` kept whole).
+_COLON_NAME = re.compile(r"(:run(?![A-Za-z0-9_])|:(?=[A-Za-z0-9_]))")
+
+
+def prepared_text(text: str) -> str:
+    """The script for `pgbench -M prepared`, which prepares each statement once per
+    session and sends its variables as parameters, as the gateway's driver does (asyncpg
+    prepares every statement once per connection). pgbench takes every `:name` as a
+    parameter, inside a string literal too, where the server sees no parameter: so each
+    literal holding the per-run suffix or any other colon before a name (a timestamp's
+    '07:16:29') is cut there into a concatenation, which the planner folds back into the
+    constant: 'pi_..._:run' is ('pi_..._' || :run), '07:16' is ('07' || ':' || '16').
+    Replayed with -M simple instead, PostgreSQL would parse and plan every statement on
+    every payment, which the gateway does not do."""
+
+    def split(literal: re.Match[str]) -> str:
+        value = literal.group(0)
+        pieces = _COLON_NAME.split(value[1:-1])
+        if len(pieces) == 1:
+            return value
+        out = [f"'{pieces[0]}'"]
+        for colon, piece in zip(pieces[1::2], pieces[2::2], strict=True):
+            out += [":run" if colon == ":run" else "':'", f"'{piece}'"]
+        return "(" + " || ".join(out) + ")"
+
+    return _LITERAL.sub(split, text)
 
 
 def describe(path: Path) -> dict[str, Any]:

@@ -809,11 +809,11 @@ def references(target: Target, opts: Options) -> dict[str, Any]:
         if text is not None:
             values = asyncio.run(capture.merchant_values(target.dsn, target.merchants[0]))
             with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-                script.write(capture.filled_text(text, values))
+                script.write(capture.prepared_text(capture.filled_text(text, values)))
                 script.flush()
                 refs["pg_payment"] = pgbench(
                     target,
-                    ["-f", script.name, "-M", "simple"],
+                    ["-f", script.name, "-M", "prepared"],
                     target.database,
                     opts.duration,
                     16,
