@@ -1,5 +1,6 @@
-"""Idempotency records in PostgreSQL: each operation is one short transaction of its own,
-or rides on the call's own transactions (KeyInTransaction, core/idempotency/call.py).
+"""Idempotency records in PostgreSQL: each operation is one statement of its own, in
+autocommit on the driver's connection (SqlIdempotencyStore), or rides on the call's own
+transactions (KeyInTransaction, core/idempotency/call.py).
 
 The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE <may take over> RETURNING`:
 it inserts a new key, or takes over an expired or crashed one, atomically; when it does
@@ -22,8 +23,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import (
-    ColumnElement,
+    Integer,
     and_,
     bindparam,
     delete,
@@ -33,31 +35,19 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sql.driver_read import DriverRead, first
+from adapters.observability import tracing
+from adapters.sql.checkout import check_in, check_out
+from adapters.sql.driver_read import translated
 from adapters.sql.errors import is_outage, unavailable
+from adapters.sql.prebuilt import DriverResult, Prebuilt, built_once
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.call import ClaimLost, DeferredClaim, deferred
-from core.idempotency.model import Claim, Outcome, Record, Scope, State
+from core.idempotency.model import Claim, Outcome, Record, Scope, State, may_take_over
 
 _PRIMARY_KEY = (keys.c.merchant_id, keys.c.key, keys.c.method)
-
-
-def _scope_is(scope: Scope) -> ColumnElement[bool]:
-    return and_(
-        keys.c.merchant_id == scope.merchant_id,
-        keys.c.key == scope.key,
-        keys.c.method == scope.method,
-    )
-
-
-def _held_by(claim: Claim) -> ColumnElement[bool]:
-    return and_(
-        _scope_is(claim.scope),
-        keys.c.status == State.IN_FLIGHT.value,
-        keys.c.locked_until == claim.locked_until,
-    )
 
 
 def _values(record: Record) -> dict[str, Any]:
@@ -134,11 +124,7 @@ _FIND = select(keys).where(
 )
 
 
-# Read in autocommit before the call: run by the driver itself (driver_read.py).
-_FIND_ALONE = DriverRead(_FIND)
-
-
-def _scope_parameters(scope: Scope) -> dict[str, str]:
+def _scope_parameters(scope: Scope) -> dict[str, Any]:
     return {"p_merchant_id": scope.merchant_id, "p_key": scope.key, "p_method": scope.method}
 
 
@@ -228,11 +214,115 @@ class KeyInTransaction:
             answering[0].answer = answering[1]
 
 
+class _Alone:
+    """A statement built once, compiled once per dialect and set of parameter names to
+    the SQL SQLAlchemy would send (adapters/sql/prebuilt.py), and run by asyncpg alone."""
+
+    __slots__ = ("_forms", "statement")
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._forms: dict[tuple[Dialect, tuple[str, ...]], Prebuilt] = {}
+
+    def form(self, dialect: Dialect, names: tuple[str, ...]) -> Prebuilt:
+        try:
+            return self._forms[dialect, names]
+        except KeyError:
+            form = built_once(self.statement, names, dialect)
+            if form is None:
+                raise TypeError("a statement the store runs alone must compile once") from None
+            self._forms[dialect, names] = form
+            return form
+
+
+RELEASE = delete(keys).where(_HELD)
+
+# The oldest records, up to a limit, that no other reaper has locked.
+_OLDEST = (
+    select(*_PRIMARY_KEY)
+    .where(keys.c.created_at <= bindparam("p_created_before"))
+    .order_by(keys.c.created_at)
+    .limit(bindparam("p_limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+REAP = delete(keys).where(tuple_(*_PRIMARY_KEY).in_(_OLDEST))
+
+_CLAIM_ALONE, _FIND_ALONE = _Alone(CLAIM), _Alone(_FIND)
+_COMPLETE_ALONE, _RELEASE_ALONE, _REAP_ALONE = _Alone(COMPLETE), _Alone(RELEASE), _Alone(REAP)
+
+
+async def _send(driver: Any, form: Prebuilt, args: list[Any]) -> DriverResult:
+    if form.returns_rows:
+        return form.result(await driver.fetch(form.sql, *args), None)
+    return form.result([], await driver.execute(form.sql, *args))
+
+
+def _answered(error: BaseException, driver: Any) -> bool:
+    """Whether the server answered the statement with `error` on a connection that is
+    still fit for the next statement: an error of PostgreSQL's about the statement itself
+    (asyncpg then has read up to the server's ReadyForQuery), not a cancellation, a
+    timeout, a reset or a server going away."""
+    return (
+        isinstance(error, asyncpg.PostgresError) and not is_outage(error) and not driver.is_closed()
+    )
+
+
+def _discard(connection: AsyncConnection, driver: Any, error: BaseException) -> None:
+    """The connection, whose statement was interrupted, never back in the pool: asyncpg's
+    side is closed at once (a later user would otherwise find the statement still
+    running: "another operation is in progress") and the pool's record invalidated.
+    Synchronous on purpose: nothing here awaits, so a second cancellation cannot leave
+    it half done."""
+    driver.terminate()
+    sync = connection.sync_connection
+    if sync is not None and not sync.invalidated:
+        # Outside a greenlet, SQLAlchemy closes the asyncpg connection without awaiting
+        # (it is closed already).
+        sync.invalidate(error if isinstance(error, Exception) else None)
+
+
 class SqlIdempotencyStore:
+    """Each operation is one statement, sent by asyncpg in autocommit on a connection
+    checked out of the engine's pool for it (`_alone`): the statement's implicit
+    transaction is as atomic as BEGIN, statement, COMMIT, two round trips fewer
+    (docs/performance.md, "The Idempotency-Key store, one statement each")."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        # find() is one plain read: no BEGIN and no ROLLBACK around it.
-        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def _alone(self, statement: _Alone, parameters: dict[str, Any]) -> DriverResult:
+        """`statement` run alone, in autocommit, on a pooled connection of its own.
+
+        An outage (the server gone, unreachable, timed out; the pool exhausted) raises
+        Unavailable. A connection whose statement did not come back with the server's
+        own answer (timeout, cancellation, reset) is discarded, never pooled."""
+        try:
+            connection, adapted = await check_out(self._engine)
+        except Exception as error:
+            if is_outage(error):
+                raise unavailable() from error
+            raise
+        try:
+            driver = adapted.driver_connection
+            form = statement.form(connection.dialect, tuple(parameters))
+            args = form.arguments(parameters)
+            try:
+                async with adapted._execute_mutex:
+                    if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
+                        with tracing.phase(form.verb, {"db.statement": form.sql}):
+                            return await _send(driver, form, args)
+                    return await _send(driver, form, args)
+            except BaseException as error:
+                if not _answered(error, driver):
+                    _discard(connection, driver, error)
+                if not isinstance(error, Exception):
+                    raise  # a cancellation goes on as it came
+                failure = translated(connection.dialect, adapted, error, form.sql, args)
+                if is_outage(failure):
+                    raise unavailable() from failure
+                raise failure from error
+        finally:
+            await check_in(connection)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -247,40 +337,38 @@ class SqlIdempotencyStore:
     async def claim(
         self, record: Record, *, now: datetime, expired_before: datetime
     ) -> Record | None:
+        parameters = claim_parameters(record, now, expired_before)
+        if (await self._alone(_CLAIM_ALONE, parameters)).scalar() is not None:
+            return None
+        # Lost: the holder, read alone, is the answer when this claim would lose to it
+        # now, as it stands (the claim and the read linearize at the read). Gone
+        # meanwhile (released, reaped) or now one this claim may take over: the claim and
+        # the read again in one transaction, where the claim's row lock holds the row.
+        held = await self.find(record.scope)
+        if held is not None and not may_take_over(
+            held, record.request_hash, now, now - expired_before
+        ):
+            return held
         async with self._transaction() as connection:
-            claimed = await connection.execute(CLAIM, claim_parameters(record, now, expired_before))
+            claimed = await connection.execute(CLAIM, parameters)
             if claimed.first() is not None:
                 return None
-            held = await connection.execute(_FIND, _scope_parameters(record.scope))
-            return _record(held.mappings().one())
+            found = await connection.execute(_FIND, _scope_parameters(record.scope))
+            return _record(found.mappings().one())
 
     async def find(self, scope: Scope) -> Record | None:
-        try:
-            async with self._reads.connect() as connection:
-                row = await first(connection, _FIND_ALONE, _scope_parameters(scope))
-        except Exception as error:
-            if is_outage(error):
-                raise unavailable() from error
-            raise
+        row = (await self._alone(_FIND_ALONE, _scope_parameters(scope))).mappings().first()
         return None if row is None else _record(row)
 
     async def complete(self, claim: Claim, outcome: Outcome, at: datetime) -> bool:
-        async with self._transaction() as connection:
-            parameters = complete_parameters(claim, outcome, at)
-            return (await connection.execute(COMPLETE, parameters)).rowcount == 1
+        parameters = complete_parameters(claim, outcome, at)
+        return (await self._alone(_COMPLETE_ALONE, parameters)).rowcount == 1
 
     async def release(self, claim: Claim) -> bool:
-        async with self._transaction() as connection:
-            return (await connection.execute(delete(keys).where(_held_by(claim)))).rowcount == 1
+        parameters = _scope_parameters(claim.scope)
+        parameters["p_locked_until"] = claim.locked_until
+        return (await self._alone(_RELEASE_ALONE, parameters)).rowcount == 1
 
     async def reap(self, created_before: datetime, limit: int) -> int:
-        oldest = (
-            select(*_PRIMARY_KEY)
-            .where(keys.c.created_at <= created_before)
-            .order_by(keys.c.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        statement = delete(keys).where(tuple_(*_PRIMARY_KEY).in_(oldest))
-        async with self._transaction() as connection:
-            return (await connection.execute(statement)).rowcount
+        parameters = {"p_created_before": created_before, "p_limit": limit}
+        return (await self._alone(_REAP_ALONE, parameters)).rowcount

@@ -264,3 +264,11 @@ class _Mappings:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._rows)
+
+
+def built_once(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Prebuilt | None:
+    """`statement` compiled for parameters named `names`, as `prebuilt` compiles a
+    statement it has seen run twice: for a caller whose statement is a module's constant,
+    built once by construction (adapters/sql/idempotency.py). None when it cannot run on
+    asyncpg exactly as SQLAlchemy runs it."""
+    return _compiled(statement, names, dialect)
