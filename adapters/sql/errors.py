@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -25,6 +26,12 @@ def is_outage(error: BaseException) -> bool:
         # PoolTimeout: every pooled connection is held by a statement waiting on a server
         # that does not answer, and no other came free within the pool's timeout.
         if isinstance(seen, (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceError)):
+            return True
+        # asyncpg's own, raised by code that talks to it directly: the connection closed
+        # or lost under the statement ("connection is closed", "another operation is in
+        # progress" on a connection whose statement was cut off). Its
+        # ConnectionDoesNotExistError carries SQLSTATE 08003, matched below.
+        if isinstance(seen, DriverInterfaceError):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True

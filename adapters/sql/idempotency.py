@@ -3,21 +3,26 @@ autocommit on the driver's connection (SqlIdempotencyStore), or rides on the cal
 transactions (KeyInTransaction, core/idempotency/call.py).
 
 The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE <may take over> RETURNING`:
-it inserts a new key, or takes over an expired or crashed one, atomically; when it does
-neither, PostgreSQL has still locked the holding row (ON CONFLICT DO UPDATE locks the
-conflicting row even when its WHERE is false), so the SELECT that follows in the same
-transaction reads it as it stands, and nobody can complete, release or reap it between
-the two statements. A concurrent duplicate waits only for the winner's claim
-transaction (one insert), never for the call itself: it then sees IN_FLIGHT and is
+it inserts a new key, or takes over an expired or crashed one, atomically, in the
+statement's own implicit transaction (the store runs it alone, in autocommit). When it
+does neither, the store reads the holding record alone next: if this claim would still
+lose to it, that record is the answer (the claim and the read linearize at the read: a
+holder that completed meanwhile is read completed). Should the read find the key free
+(released or reaped meanwhile) or held by a record this claim may take over, the claim
+and the read run again in one transaction, where the claim's conflict locks the holding
+row (ON CONFLICT DO UPDATE locks the conflicting row even when its WHERE is false), so
+the read sees it as it stands. A concurrent duplicate waits only for the winner's claim
+statement (one insert), never for the call itself: it then sees IN_FLIGHT and is
 answered 409 at once. Claimed by the call's first writing transaction instead (a
 payment's phase 1), a duplicate waits for that transaction, which never spans an
 acquirer call either. The same statement records a tokenization's key with its answer
-after the call (one transaction, docs/idempotency.md): a duplicate that recorded first
-is read back the same way, and its answer is the one sent.
+after the call (docs/idempotency.md): a duplicate that recorded first is read back the
+same way, and its answer is the one sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -267,6 +272,13 @@ def _answered(error: BaseException, driver: Any) -> bool:
     )
 
 
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (by its caller, a timeout of its own,
+    the server stopping), as opposed to a CancelledError raised from within asyncpg."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 def _discard(connection: AsyncConnection, driver: Any, error: BaseException) -> None:
     """The connection, whose statement was interrupted, never back in the pool: asyncpg's
     side is closed at once (a later user would otherwise find the statement still
@@ -315,8 +327,12 @@ class SqlIdempotencyStore:
             except BaseException as error:
                 if not _answered(error, driver):
                     _discard(connection, driver, error)
+                if isinstance(error, asyncio.CancelledError) and not _cancelling():
+                    # Not this call's cancellation: the driver's, its connection gone
+                    # under the statement.
+                    raise unavailable() from error
                 if not isinstance(error, Exception):
-                    raise  # a cancellation goes on as it came
+                    raise  # this call's cancellation goes on as it came
                 failure = translated(connection.dialect, adapted, error, form.sql, args)
                 if is_outage(failure):
                     raise unavailable() from failure

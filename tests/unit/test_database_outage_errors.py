@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from asyncpg.exceptions import ConnectionDoesNotExistError
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -32,6 +34,10 @@ def wrapped(error: Exception, cls: type[DBAPIError] = DBAPIError) -> DBAPIError:
         wrapped(DriverError("57P01")),  # admin_shutdown: pg_ctl stop
         wrapped(DriverError("57P03")),  # cannot_connect_now: starting up
         wrapped(DriverError("08006")),  # connection_failure
+        # asyncpg's own, unwrapped: raised where the driver is used directly.
+        ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        DriverInterfaceError("cannot perform operation: another operation is in progress"),
+        DriverInterfaceError("cannot perform operation: connection is closed"),
     ],
 )
 def test_a_lost_or_missing_server_is_an_outage(error: Exception) -> None:
