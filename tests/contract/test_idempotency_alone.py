@@ -197,31 +197,21 @@ async def test_a_cancelled_statement_never_leaves_its_connection_in_the_pool(
     await locker[0].execute("ROLLBACK")
 
 
-async def test_a_statement_that_timed_out_is_unavailable_and_its_connection_discarded(
+@pytest.mark.parametrize("cut", ["timed out", "its server connection ended"])
+async def test_a_statement_cut_off_is_unavailable_and_its_connection_discarded(
     store: SqlIdempotencyStore,
     pool: Pool,
     locker: tuple[asyncpg.Connection, asyncpg.Connection],
+    cut: str,
 ) -> None:
-    completing, record, _ = await blocked(store, locker)  # command_timeout: 2 s
-    with pytest.raises(Unavailable):
-        await completing
-    assert (pool.invalidated, pool.checked_out) == (1, 0)
-    assert await store.find(record.scope) is not None
-    await locker[0].execute("ROLLBACK")
-
-
-async def test_a_server_connection_ended_under_the_statement_is_unavailable(
-    store: SqlIdempotencyStore,
-    pool: Pool,
-    locker: tuple[asyncpg.Connection, asyncpg.Connection],
-) -> None:
-    completing, record, pid = await blocked(store, locker)
-    await locker[1].execute("SELECT pg_terminate_backend($1)", pid)
+    completing, record, pid = await blocked(store, locker)  # command_timeout: 2 s
+    if cut == "its server connection ended":
+        await locker[1].execute("SELECT pg_terminate_backend($1)", pid)
     with pytest.raises(Unavailable):
         await completing
     assert (pool.invalidated, pool.checked_out) == (1, 0)
     await locker[0].execute("ROLLBACK")
-    assert await store.release(claim_of(record)) is True  # the completion never ran
+    assert await store.find(record.scope) is not None  # on a new connection
 
 
 async def test_a_cancellation_from_the_driver_is_unavailable(
