@@ -498,3 +498,17 @@ async def test_rows_of_watchers_gone_are_reaped(
         await changes.aclose()
     async with engine.begin() as connection:
         await connection.execute(text("DELETE FROM watched_intents"))
+
+
+async def test_the_worker_reaps_the_watchers_gone(engine: AsyncEngine) -> None:
+    from types import SimpleNamespace
+
+    from servers.roles.worker.jobs import watch_jobs
+
+    assert watch_jobs(SimpleNamespace(engine=None)) == []  # type: ignore[arg-type]
+    [job] = watch_jobs(SimpleNamespace(engine=engine))  # type: ignore[arg-type]
+    assert job.name == "payments.reap_watchers" and job.every <= 60
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO watched_intents VALUES ('pi_gone', 0, now())"))
+    assert await job.run(later(0), job.batch) == 1
+    assert await _rows_of(engine, "pi_gone") == []
