@@ -31,6 +31,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncGenerator
+from typing import cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -144,7 +145,7 @@ class PostgresIntentChanges:
         """Deletes the row with the process's last subscription of the intent. A row left
         behind (the connection is gone, the database does not answer) costs only
         notifications, and is reaped once its backend has gone."""
-        pid, intent_id = registered  # type: ignore[misc]
+        pid, intent_id = cast(tuple[int, str], registered)
         async with self._registry:
             self._watching[(pid, intent_id)] -= 1
             if self._watching[(pid, intent_id)] > 0:
