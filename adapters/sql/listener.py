@@ -98,7 +98,10 @@ class Listener:
         when it cannot; a connection that broke is dropped first (and `lost` called). The
         statement is shielded from the caller's cancellation (it ends within the connect
         timeout), so the connection is never left with a statement cut in the middle."""
-        return await asyncio.shield(asyncio.ensure_future(self._run(query, args)))
+        task = asyncio.ensure_future(self._run(query, args))
+        # A caller cancelled meanwhile no longer awaits it: its outcome is dropped here.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
 
     async def _run(self, query: str, args: tuple[object, ...]) -> tuple[int, str]:
         async with self._busy:

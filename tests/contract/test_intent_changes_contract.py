@@ -19,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.intent_changes import MemoryIntentChanges
 from adapters.sql.engine import asyncpg_url
-from adapters.sql.intent_changes import REGISTER, PostgresIntentChanges, reap_watchers
+from adapters.sql.intent_changes import (
+    REGISTER,
+    WATCH_LOCK,
+    PostgresIntentChanges,
+    reap_watchers,
+)
 from adapters.sql.tables import INTENT_CHANGED_CHANNEL
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from adapters.system import RandomIds
@@ -512,3 +517,44 @@ async def test_the_worker_reaps_the_watchers_gone(engine: AsyncEngine) -> None:
         await connection.execute(text("INSERT INTO watched_intents VALUES ('pi_gone', 0, now())"))
     assert await job.run(later(0), job.batch) == 1
     assert await _rows_of(engine, "pi_gone") == []
+
+
+async def test_a_watch_cancelled_while_it_registers_leaves_the_connection_usable(
+    engine: AsyncEngine,
+    uow_factory: SqlUnitOfWorkFactory,
+    database_url: str,
+    raw: RawListener,
+    ids: RandomIds,
+) -> None:
+    """The registration waits on a writer's lock; the client goes away meanwhile. The
+    statement ends by itself (shielded), so the listening connection is neither broken
+    nor left mid-statement: the process's other watches go on."""
+    merchant = await add_merchant(uow_factory, ids)
+    busy, other = [await add_intent(uow_factory, ids, merchant) for _ in range(2)]
+    changes = PostgresIntentChanges(database_url)
+    try:
+        watching = changes.subscribe(merchant, other.id)
+        await anext(watching)
+        pid = await _listener_pid(changes)
+        async with engine.connect() as writer:
+            await writer.execute(
+                text("SELECT pg_advisory_xact_lock_shared(:a, hashtext(:id))"),
+                {"a": WATCH_LOCK, "id": busy.id},
+            )  # as a writer's trigger holds it until its commit
+            cancelled = asyncio.ensure_future(anext(changes.subscribe(merchant, busy.id)))
+            assert await _blocked(engine, pid)
+            cancelled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            await writer.rollback()
+        reader = Reader(watching)
+        await _append(uow_factory, merchant, other)
+        assert await reader.ticked()
+        assert changes.listening and await _listener_pid(changes) == pid
+        again = changes.subscribe(merchant, busy.id)
+        await anext(again)
+        assert await _rows_of(engine, busy.id) == [pid]
+        await again.aclose()
+        await reader.aclose()
+    finally:
+        await changes.aclose()
