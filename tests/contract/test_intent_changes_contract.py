@@ -520,11 +520,7 @@ async def test_the_worker_reaps_the_watchers_gone(engine: AsyncEngine) -> None:
 
 
 async def test_a_watch_cancelled_while_it_registers_leaves_the_connection_usable(
-    engine: AsyncEngine,
-    uow_factory: SqlUnitOfWorkFactory,
-    database_url: str,
-    raw: RawListener,
-    ids: RandomIds,
+    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory, database_url: str, ids: RandomIds
 ) -> None:
     """The registration waits on a writer's lock; the client goes away meanwhile. The
     statement ends by itself (shielded), so the listening connection is neither broken

@@ -36,9 +36,7 @@ async def test_up_tells_only_watched_intents_and_down_tells_all_again(
 ) -> None:
     db, url = engine
     await _to(db, "0020_webhook_due")
-    async with db.begin() as connection:
-        for statement in _BEFORE.split(";"):
-            await connection.execute(text(statement))
+    assert await told(db, url, _BEFORE) == []  # a merchant and an intent, no event yet
     assert await told(db, url, _EVENT) == ["pi_m21"]  # before 0021: every intent
 
     await _to(db, "0021_watched_intents")
