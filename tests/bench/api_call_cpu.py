@@ -95,8 +95,10 @@ def one_run(gets: int, streams: int, profile: str = "") -> dict[str, float]:
         spy = None
         if profile:
             spy = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(child.pid)]
-                + ["--rate", "200", "-f", "raw", "--nonblocking", "--gil", "-o", profile],
+                [
+                    *(str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(child.pid)),
+                    *("--rate", "200", "-f", "raw", "--nonblocking", "--gil", "-o", profile),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
