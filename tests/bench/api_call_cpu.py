@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def one_run(gets: int, streams: int, profile: str = "") -> dict[str, float]:
         asyncio.run(load(*args, gets, streams))
         used = cpu_seconds(child.pid) - before
         if spy is not None:
-            spy.terminate()
+            spy.send_signal(signal.SIGINT)
             spy.wait()
         return {"gets": gets, "server_cpu_us_per_call": round(used / gets * 1e6, 1)}
     finally:
