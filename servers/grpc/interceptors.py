@@ -34,13 +34,13 @@ from servers.grpc import context as call
 from servers.grpc.client_address import (
     CLIENT_ADDRESS_HEADER,
     LOOPBACK,
+    ClientAddresses,
     IpNetwork,
-    client_address,
 )
 from servers.grpc.context import RpcMethodHandler, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 from servers.grpc.idempotency import IdempotentCalls
-from servers.grpc.text_check import check_text
+from servers.grpc.text_check import bad_text_fields, may_hold_nul, text_refused
 
 log = logging.getLogger("paygate.rpc")
 access_log = logging.getLogger("paygate.access")
@@ -152,22 +152,37 @@ class _Plan:
     requirement: Requirement | None
 
 
-class _Undecodable:
-    """Stands in for a request whose bytes are not the method's message."""
+class _Refused:
+    """Stands in for a request the server refuses before any servicer sees it: bytes that
+    are not the method's message, or a NUL character in a string field."""
+
+    def __init__(self, error: Callable[[], InvalidArgument]) -> None:
+        self.error = error
 
 
-_UNDECODABLE = _Undecodable()
+_UNDECODABLE = _Refused(
+    lambda: InvalidArgument.field(
+        "request", "is not a valid message of this method", reason="INVALID_REQUEST"
+    )
+)
 
 
 def _tolerant(original: Callable[[bytes], Any] | None) -> Any:
+    """The method's deserializer, which also checks the text of every string field: the
+    bytes first, the message only when they hold a zero byte (text_check.may_hold_nul)."""
     if original is None:
         return None
 
     def tolerant(data: bytes) -> Any:
         try:
-            return original(data)
+            message = original(data)
         except Exception:
             return _UNDECODABLE
+        if may_hold_nul(data) and isinstance(message, Message):
+            paths = list(bad_text_fields(message))
+            if paths:
+                return _Refused(lambda: text_refused(paths))
+        return message
 
     return tolerant
 
@@ -199,6 +214,7 @@ class CallInterceptor:
         self._recorder = recorder
         self._access = access
         self._idempotency = idempotency
+        self._addresses = ClientAddresses(access.trusted_proxies if access else LOOPBACK)
 
     def _plan(self, method: str) -> _Plan:
         access = self._access if method.startswith("/paygate.") else None
@@ -291,22 +307,17 @@ class CallInterceptor:
     async def _admit(
         self, plan: _Plan, request: Any, context: Context, metadata: Mapping[str, str]
     ) -> None:
-        if request is _UNDECODABLE:
-            raise InvalidArgument.field(
-                "request", "is not a valid message of this method", reason="INVALID_REQUEST"
-            )
-        if isinstance(request, Message):
-            check_text(request)  # no NUL in any string field
+        if request.__class__ is _Refused:  # undecodable, or a NUL in a string field
+            raise request.error()
         access = plan.access
         if access is None:
             return
         requirement = plan.requirement
         if requirement is None:
             raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
-        origin = client_address(
+        origin = self._addresses.of(
             context.peer() or "",
             metadata.get("x-forwarded-for", ""),
-            access.trusted_proxies,
             metadata.get(CLIENT_ADDRESS_HEADER, ""),
         )
         call.origin.set(origin)
