@@ -192,3 +192,21 @@ def test_client_addresses_answer_as_client_address() -> None:
                 expected = client_address(peer, forwarded, trusted, said)
                 assert addresses.of(peer, forwarded, said) == expected
         assert len(addresses._known) <= 3
+
+
+async def test_a_server_without_services_serves_health_and_reflection() -> None:
+    """The worker role's server: health and reflection alone, no wrappers."""
+    from servers.grpc import serve
+
+    server = await serve.start("127.0.0.1:0", [])
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            answer = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            reflect = reflection_pb2_grpc.ServerReflectionStub(ch)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            async for response in reflect.ServerReflectionInfo(iter([request])):
+                names = {s.name for s in response.list_services_response.service}
+            assert "grpc.health.v1.Health" in names
+    finally:
+        await server.server.stop(None)
