@@ -133,7 +133,17 @@ async def test_a_cvc_moved_to_another_record_does_not_open(h: Harness) -> None:
     await h.cvcs.put(two.id, sealed, expires_at=two.expires_at)
     with pytest.raises(CiphertextRejected):
         await detokenize(h, two.id)
-    assert h.store.tables.tokens[two.id].status is TokenStatus.ACTIVE
+    # The CVC is taken only after the token's use (docs/vault.md, "A token's single use"):
+    # a CVC store that hands back another record's CVC leaves the token used, its card
+    # never handed out, and the refusal in the audit after the grant.
+    assert h.store.tables.tokens[two.id].status is TokenStatus.USED
+    assert [r.outcome.value for r in h.store.tables.detokenizations][-2:] == [
+        "GRANTED",
+        "DENIED",
+    ]
+    assert h.store.tables.detokenizations[-1].reason == "CIPHERTEXT_REJECTED"
+    with pytest.raises(TokenAlreadyUsed):
+        await detokenize(h, two.id)
 
 
 # ------------------------------------------------------ listing and expiry
