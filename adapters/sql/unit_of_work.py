@@ -97,8 +97,12 @@ class LazyTransaction:
     @property
     def in_transaction(self) -> bool:
         """Whether the server has a transaction open on this connection (asyncpg's record
-        of the server's last answer)."""
-        return bool(self._driver is not None and self._driver.is_in_transaction())
+        of the server's last answer). None on a connection asyncpg has aborted (a
+        statement cut off under a server that does not answer: its cancellation failed):
+        the server ends whatever it held when the socket closes, and asyncpg's record is
+        gone with it (asking would raise AttributeError, an INTERNAL for the caller)."""
+        driver = self._driver
+        return bool(driver is not None and not driver.is_closed() and driver.is_in_transaction())
 
     async def _control(self, sql: str) -> str:
         """A statement of transaction control, on asyncpg; its status ("COMMIT", ...)."""

@@ -11,7 +11,6 @@ docs/performance.md, "The vault's two writes, alone".
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
 from typing import Any, Self
 
 import pytest
@@ -36,14 +35,9 @@ class _Counted(SqlVaultUnitOfWork):
         self._driver.add_query_logger(self._log)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         try:
-            await super().__aexit__(exc_type, exc, tb)
+            await super().__aexit__(*exc_info)
         finally:
             await asyncio.sleep(0)  # the logger is called soon after each statement
             self._driver.remove_query_logger(self._log)
