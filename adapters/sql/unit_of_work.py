@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,6 +47,8 @@ from adapters.sql.risk import SqlRiskOverrides
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
+T = TypeVar("T")
+
 # SQLSTATEs of a transaction that lost a race and may be retried from the start.
 _RETRYABLE = {"40001": "SERIALIZATION_FAILURE", "40P01": "DEADLOCK_DETECTED"}
 
@@ -85,15 +87,28 @@ class LazyTransaction:
         self._adapted = adapted
         self._driver = adapted.driver_connection
         self._savepoints = 0
+        # autocommit(): None, a transaction as usual; True, the next statement that would
+        # begin one runs alone instead; False, that statement ran (no other may follow).
+        self._alone: bool | None = None
+        # A statement cut off in flight (an outage, a timeout, a cancellation): the
+        # connection's state is unknown and it must not go back to the pool.
+        self.cut = False
 
     @property
     def in_transaction(self) -> bool:
         """Whether the server has a transaction open on this connection (asyncpg's record
-        of the server's last answer)."""
-        return bool(self._driver is not None and self._driver.is_in_transaction())
+        of the server's last answer). None on a connection asyncpg has aborted (a
+        statement cut off under a server that does not answer: its cancellation failed):
+        the server ends whatever it held when the socket closes, and asyncpg's record is
+        gone with it (asking would raise AttributeError, an INTERNAL for the caller)."""
+        driver = self._driver
+        return bool(driver is not None and not driver.is_closed() and driver.is_in_transaction())
 
     async def _control(self, sql: str) -> str:
         """A statement of transaction control, on asyncpg; its status ("COMMIT", ...)."""
+        return await self._cut_when_interrupted(self._send_control(sql))
+
+    async def _send_control(self, sql: str) -> str:
         adapted = self._adapted
         try:
             async with adapted._execute_mutex:
@@ -104,19 +119,62 @@ class LazyTransaction:
         except Exception as error:
             raise await failed(self._connection, adapted, error, sql, []) from error
 
+    def autocommit(self) -> None:
+        """The next statement that would begin the transaction (a write) runs alone, as
+        its own transaction: PostgreSQL commits it when it succeeds and undoes it when it
+        fails, atomically, and no BEGIN or COMMIT is sent. Exactly one such statement:
+        another write after it (or a savepoint, a locking read) is refused, since it could
+        not be undone with the first. Plain reads before and after run alone as always.
+
+        Only before the transaction begins, and only on a unit of work that carries no
+        idempotency key: the gateway's (SqlUnitOfWork) takes the running call's claim
+        in its first transaction's BEGIN and writes its answer before that COMMIT,
+        which a statement alone would skip. The vault's carries none."""
+        if self.begun or self.in_transaction:
+            raise RuntimeError("autocommit() after the transaction began")
+        if self.keys is not None:
+            raise RuntimeError("autocommit() with an idempotency key riding on the transaction")
+        self._alone = True
+
+    async def _before_write(self, table: str | None) -> str | None:
+        """Begins the transaction a write needs; in autocommit, the phase of the one
+        statement that runs alone instead (its fail point's name), or None."""
+        if self._alone is None:
+            if not self.begun:
+                await self.begin()
+            if ARMED and table is not None:
+                self._written.add(table)
+            return None
+        if not self._alone:
+            raise RuntimeError("a unit of work in autocommit runs one statement")
+        self._alone = False
+        phase = table or ""
+        fail_point(f"sql.commit.before:{phase}")
+        return phase
+
     async def begin(self) -> None:
         if self.begun:
             return
+        if self._alone is not None:
+            raise RuntimeError("a unit of work in autocommit begins no transaction")
         await self._control("BEGIN ISOLATION LEVEL READ COMMITTED")
         self.begun = True
         if self.keys is not None:
             await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.begun and not plain_read(statement):
-            await self.begin()
-        if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
+        alone = None
+        if not plain_read(statement) and (not self.begun or self._alone is not None):
+            table = getattr(statement, "table", None)  # INSERT, UPDATE, DELETE
+            alone = await self._before_write(None if table is None else str(table.name))
+        elif ARMED and getattr(statement, "table", None) is not None:
             self._written.add(str(statement.table.name))
+        result = await self._cut_when_interrupted(self._execute(statement, args, kwargs))
+        if alone is not None:
+            fail_point(f"sql.commit.after:{alone}")
+        return result
+
+    async def _execute(self, statement: Any, args: Any, kwargs: Any) -> Any:
         if not kwargs and len(args) <= 1:
             params = args[0] if args else None
             if params is None or type(params) is dict:
@@ -127,6 +185,17 @@ class LazyTransaction:
             # reused greenlet (no unit of work streams its results).
             return await run_sync(self._sync.execute, statement, *args)
         return await self._connection.execute(statement, *args, **kwargs)
+
+    async def _cut_when_interrupted(self, call: Awaitable[T]) -> T:
+        """`call`'s result; a statement that did not end with the server's own answer
+        (the connection lost or timed out under it, the task cancelled mid-statement)
+        marks the connection cut, so that it is discarded, never pooled."""
+        try:
+            return await call
+        except BaseException as error:
+            if not isinstance(error, Exception) or is_outage(error):
+                self.cut = True
+            raise
 
     async def _run(self, form: Prebuilt, params: Mapping[str, Any] | None) -> DriverResult:
         """A statement built once, on asyncpg, where SQLAlchemy would have sent it."""
@@ -152,11 +221,15 @@ class LazyTransaction:
 
     async def write_driver_sql(self, table: str, sql: str, args: tuple[Any, ...]) -> Any:
         """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
-        by asyncpg inside the transaction, begun first as for any write."""
-        if not self.begun:
-            await self.begin()
-        if ARMED:
-            self._written.add(table)
+        by asyncpg inside the transaction, begun first as for any write (or alone, in
+        autocommit)."""
+        alone = await self._before_write(table)
+        result = await self._cut_when_interrupted(self._write_driver_sql(sql, args))
+        if alone is not None:
+            fail_point(f"sql.commit.after:{alone}")
+        return result
+
+    async def _write_driver_sql(self, sql: str, args: tuple[Any, ...]) -> Any:
         adapted = self._adapted
         try:
             async with adapted._execute_mutex:
@@ -170,6 +243,9 @@ class LazyTransaction:
     async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a plain read, as mappings, through asyncpg itself: alone before
         the transaction begins, inside it after (adapters/sql/driver_read.py)."""
+        return await self._cut_when_interrupted(self._read(statement, params))
+
+    async def _read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
         compiled = statement.compiled(self._connection.dialect)
         args = compiled.arguments(params)
         adapted = self._adapted
@@ -225,6 +301,13 @@ class LazyTransaction:
             raise TransactionRolledBack("The transaction had failed; COMMIT rolled it back.")
         fail_point(f"sql.commit.after:{phase}")
 
+    def abandon(self) -> None:
+        """Forgets the transaction of a connection about to be discarded (cut)."""
+        if self.keys is not None:
+            self.keys.ended(committed=False)
+        self._written.clear()
+        self.begun = False
+
     async def rollback(self) -> None:
         """Ends the transaction if the server has one open on this connection, whoever
         thinks otherwise."""
@@ -236,6 +319,10 @@ class LazyTransaction:
                 await self._control("ROLLBACK")
         finally:
             self.begun = False
+
+
+class ConnectionCut(RuntimeError):
+    """A statement on the connection was cut off in flight: it is discarded."""
 
 
 class TransactionRolledBack(RuntimeError):
@@ -313,6 +400,13 @@ class SqlTransaction:
         if connection is None or lazy is None:
             return
         try:
+            if lazy.cut:
+                # A statement cut off in flight (no answer from the server, a timeout, a
+                # cancellation) leaves the connection's state unknown: asyncpg still busy
+                # with it, a transaction maybe open. Discarded, never pooled; closing it
+                # ends whatever the server still holds.
+                lazy.abandon()
+                raise ConnectionCut()
             await lazy.rollback()
         except BaseException:
             # A connection that cannot roll back never goes back to the pool with its
@@ -320,7 +414,7 @@ class SqlTransaction:
             # already in flight.
             if not connection.invalidated:
                 await connection.invalidate()
-            if exc is None:
+            if exc is None and not lazy.cut:
                 raise
         finally:
             await check_in(connection)
@@ -338,6 +432,11 @@ class SqlTransaction:
 
     async def commit(self) -> None:
         await self.connection.commit()
+
+    def autocommit(self) -> None:
+        """The one write this unit of work makes runs alone, as its own transaction (no
+        BEGIN, no COMMIT): see LazyTransaction.autocommit."""
+        self.connection.autocommit()
 
 
 class SqlUnitOfWork(SqlTransaction, UnitOfWork):

@@ -165,6 +165,14 @@ class VaultUnitOfWork(Transaction, Protocol):
     data_keys: DataKeyRepository
     detokenizations: DetokenizationAudit
 
+    def autocommit(self) -> None:
+        """Before any write: the unit of work's one write runs alone, as its own
+        transaction (atomic, committed when it returns, nothing written when it fails),
+        with no BEGIN or COMMIT round trip. `commit()` after it has nothing to do; a
+        second write is refused (RuntimeError): a write that must stand or fall with
+        another needs the transaction."""
+        ...
+
 
 VaultUnitOfWorkFactory = Callable[[], VaultUnitOfWork]
 

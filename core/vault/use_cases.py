@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 
 from core.access.model import Principal
-from core.shared.errors import InvalidArgument, NotFound, PaygateError, Violations
+from core.shared.errors import Conflict, InvalidArgument, NotFound, PaygateError, Violations
 from core.shared.ids import has_prefix
 from core.shared.pagination import Page, page_limit, unknown_cursor
 from core.shared.ports import Clock, IdGenerator
@@ -53,6 +53,10 @@ _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # What a caller may say about why it wants a card: printable ASCII, kept in the audit.
 _PURPOSE = re.compile(r"^[\x20-\x7e]{1,200}$")
 CIPHERTEXT_REJECTED = "CIPHERTEXT_REJECTED"
+# A token's use, read again after a lost version race: the loser of a race for the token
+# finds it used at the second read; a version moved by a key rotation's re-encryption is
+# tried again (twice at most: the re-encryption touches a row once per rotation).
+_USE_ATTEMPTS = 3
 
 
 def cvc_context(merchant_id: str, record_id: str) -> CipherContext:
@@ -128,10 +132,17 @@ class Vault:
             encryptions += 1
         counted = self.keyring.count(sealing.key, encryptions)
         async with self._uow() as uow:
-            await uow.tokens.add(token)
             if counted.add:
+                # Once per block of encryptions: the token and the count stand or fall
+                # together, in one transaction.
+                await uow.tokens.add(token)
                 await uow.data_keys.count_encryptions(sealing.key.id, counted.add)
-            await uow.commit()
+                await uow.commit()
+            else:
+                # Otherwise the token is the only write: one INSERT, its own transaction
+                # (no BEGIN, no COMMIT round trip), written whole or not at all.
+                uow.autocommit()
+                await uow.tokens.add(token)
         self.keyring.committed(counted)
         return token
 
@@ -265,7 +276,7 @@ class Vault:
         async with self._uow() as uow:
             if has_prefix(payment_method, "tok"):
                 # A plain read (no transaction, no lock): nothing changes here, and the
-                # zone's detokenization locks the token when it uses it up.
+                # zone's detokenization uses the token up only if its version holds.
                 token = await self._usable_token(
                     uow, merchant_id, livemode, payment_method, param="payment_method",
                     for_update=False,
@@ -302,19 +313,38 @@ class Vault:
     async def _consume_token(
         self, merchant_id: str, livemode: bool | None, token_id: str, audit: _Audit
     ) -> CardForAuthorization:
-        # The token row stays locked from the read to the commit, so two confirmations
-        # racing for one token cannot both get the card: the second sees TOKEN_ALREADY_USED.
-        async with self._uow() as uow:
-            now = self._clock.now()
-            token = await self._usable_token(
-                uow, merchant_id, livemode, token_id, param="payment_method"
-            )
-            encrypted = token.use(now)
-            card = await self._open_card(uow, encrypted, CipherContext(token.merchant_id, token.id))
-            cvc = await self._take_cvc(uow, token.merchant_id, token.id)
-            await uow.tokens.use(token, audit.granted(now))
-            await uow.commit()
-        return _for_authorization(card, cvc, token.card)
+        """The token is read without a lock and checked here (exists, this merchant's,
+        ACTIVE, not expired); its use is then ONE statement alone (autocommit): the
+        versioned UPDATE of the token with the grant's audit row, written only if the
+        token's version is still the one read. Two confirmations racing for one token
+        cannot both get the card: the loser's statement matches no row (Conflict), and
+        its re-read finds the token used: TOKEN_ALREADY_USED. A version moved by anything
+        else (the re-encryption of a key rotation) is read again and tried again.
+
+        The CVC leaves its store only once the token is used: a use that fails keeps it.
+        If taking it fails after the use, the token stays used (docs/vault.md, "A
+        token's single use")."""
+        for attempt in range(1, _USE_ATTEMPTS + 1):
+            async with self._uow() as uow:
+                now = self._clock.now()
+                token = await self._usable_token(
+                    uow, merchant_id, livemode, token_id, param="payment_method",
+                    for_update=False,
+                )  # fmt: skip
+                encrypted = token.use(now)
+                card = await self._open_card(
+                    uow, encrypted, CipherContext(token.merchant_id, token.id)
+                )
+                uow.autocommit()
+                try:
+                    await uow.tokens.use(token, audit.granted(now))
+                except Conflict:
+                    if attempt == _USE_ATTEMPTS:
+                        raise
+                    continue  # read again: used (the race's loser), or moved and usable
+                cvc = await self._take_cvc(uow, token.merchant_id, token.id)
+            return _for_authorization(card, cvc, token.card)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _card_for_method(
         self, merchant_id: str, livemode: bool | None, method_id: str, audit: _Audit

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
+from core.shared.errors import Unavailable
 from tests.contract.helpers import add_intent, add_merchant, new_intent
 
 
@@ -87,3 +88,17 @@ async def test_after_a_commit_the_next_write_opens_a_new_transaction(
     async with uow_factory() as uow:
         assert await uow.payment_intents.get(merchant, kept.id) is not None
         assert await uow.payment_intents.get(merchant, dropped.id) is None
+
+
+async def test_a_connection_lost_inside_a_savepoint_is_unavailable(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, merchant: str
+) -> None:
+    """The savepoint's rollback asks whether a transaction is still open on a connection
+    that is gone (asyncpg aborts a connection whose cancellation failed, as under a
+    black-holed server): none is, and the call is UNAVAILABLE, never INTERNAL."""
+    with pytest.raises(Unavailable):
+        async with uow_factory() as uow, uow.connection.begin_nested():
+            uow.connection._driver.terminate()  # lost under the savepoint
+            await uow.payment_intents.add(new_intent(ids, merchant))
+    async with uow_factory() as uow:  # the pool serves again
+        assert await uow.payment_intents.get(merchant, "pi_none") is None

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +21,7 @@ from adapters.sql.migrate import create_database, drop_database
 from adapters.sql.vault.migrate import migrate_vault
 from adapters.sql.vault.tables import SCHEMA, metadata
 from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWork, SqlVaultUnitOfWorkFactory
+from core.shared.errors import Unavailable
 from core.vault.errors import CiphertextRejected, KeyUnavailable, TokenAlreadyUsed
 from core.vault.model import KeyMaterial, TokenStatus
 from core.vault.rotation import KeyRotation
@@ -422,3 +423,41 @@ async def test_after_rotation_every_old_token_works_and_new_ones_use_the_new_ver
         stored = await uow.tokens.get(after.merchant.merchant_id, new.id)
     assert stored is not None and stored.encrypted_card is not None
     assert stored.encrypted_card.key_version == 2
+
+
+# --- a statement alone, cut off -------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["tokenize", "use"])
+async def test_a_write_alone_cut_off_is_unavailable_and_its_connection_never_pooled(
+    vault_database_url: str, sql_vault_uow: SqlVaultUnitOfWorkFactory, what: str
+) -> None:
+    """A statement alone (autocommit) that the server does not answer in time (here: it
+    waits for a row lock; under an outage, for a server that is gone) fails the call with
+    UNAVAILABLE, never INTERNAL, and its connection, whose state is unknown, is discarded
+    instead of going back to the pool; nothing is half-written."""
+    engine = create_engine(vault_database_url, pool_size=2, command_timeout=0.5)
+    invalidated: list[object] = []
+    event.listen(engine.sync_engine.pool, "invalidate", lambda *args: invalidated.append(args))
+    try:
+        h = make_harness(SqlVaultUnitOfWorkFactory(engine))
+        token = await h.tokenize()
+        async with sql_vault_uow() as holder:
+            if what == "use":
+                await holder.tokens.get(h.merchant.merchant_id, token.id, for_update=True)
+            else:  # every INSERT into the tokens waits
+                await holder.connection.execute(
+                    text("LOCK TABLE vault.tokens IN SHARE ROW EXCLUSIVE MODE")
+                )
+            with pytest.raises(Unavailable):
+                await (h.pay(token.id) if what == "use" else h.tokenize())
+            assert len(invalidated) == 1
+        # Healed: the token was not used, and pays once.
+        assert (await h.pay(token.id)).pan.reveal() == VISA
+        with pytest.raises(TokenAlreadyUsed):
+            await h.pay(token.id)
+        async with h.uow() as uow:
+            audit = await uow.detokenizations.for_payment_method(h.merchant.merchant_id, token.id)
+        assert [r.outcome.value for r in audit][-2:] == ["GRANTED", "DENIED"]
+    finally:
+        await engine.dispose()

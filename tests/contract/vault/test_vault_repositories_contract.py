@@ -383,3 +383,69 @@ async def test_leaving_without_commit_writes_nothing(
         await uow.tokens.add(token(merchant, key))
     async with any_vault_uow() as uow:
         assert await uow.data_keys.latest(merchant) is None
+
+
+# --- a unit of work in autocommit: its one write alone ----------------------------------
+
+
+async def test_autocommit_writes_one_statement_alone_without_commit(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    key = data_key(merchant)
+    await add(any_vault_uow, key)
+    alone = token(merchant, key)
+    async with any_vault_uow() as uow:
+        assert await uow.data_keys.latest(merchant) == key  # reads before: alone as always
+        uow.autocommit()
+        await uow.tokens.add(alone)
+        assert await uow.tokens.get(merchant, alone.id) == alone  # and after
+        # left without commit(): the statement committed itself
+    async with any_vault_uow() as uow:
+        assert await uow.tokens.get(merchant, alone.id) == alone
+
+
+async def test_autocommit_refuses_a_second_write_and_one_after_a_write(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    key = data_key(merchant)
+    await add(any_vault_uow, key)
+    first, second, third = token(merchant, key), token(merchant, key), token(merchant, key)
+    async with any_vault_uow() as uow:
+        uow.autocommit()
+        await uow.tokens.add(first)
+        with pytest.raises(RuntimeError):
+            await uow.tokens.add(second)  # could not be undone with the first
+        await uow.commit()  # nothing to do
+    async with any_vault_uow() as uow:
+        await uow.tokens.add(third)
+        with pytest.raises(RuntimeError):
+            uow.autocommit()  # the transaction has begun
+    async with any_vault_uow() as uow:
+        assert await uow.tokens.get(merchant, first.id) == first
+        assert await uow.tokens.get(merchant, second.id) is None
+        assert await uow.tokens.get(merchant, third.id) is None
+
+
+async def test_a_tokens_use_alone_writes_both_rows_or_neither(
+    any_vault_uow: VaultUnitOfWorkFactory, merchant: str
+) -> None:
+    saved, grant = await stored_token_and_grant(any_vault_uow, merchant, T0)
+    stale = replace(saved)
+    async with any_vault_uow() as uow:
+        loaded = await uow.tokens.get(merchant, saved.id)  # unlocked
+        assert loaded is not None
+        loaded.use(T0)
+        uow.autocommit()
+        await uow.tokens.use(loaded, grant)
+        assert loaded.version == 2
+    # The loser of a race: its copy's version has moved, so the one statement matches no
+    # row and writes neither the token nor a record.
+    async with any_vault_uow() as uow:
+        stale.use(T0 + timedelta(seconds=1))
+        uow.autocommit()
+        with pytest.raises(Conflict):
+            await uow.tokens.use(stale, replace(grant, purpose="authorize pa_2"))
+    async with any_vault_uow() as uow:
+        stored = await uow.tokens.get(merchant, saved.id)
+        assert stored is not None and (stored.version, stored.used_at) == (2, T0)
+        assert list(await uow.detokenizations.for_payment_method(merchant, saved.id)) == [grant]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.shared.errors import NotFound
@@ -88,3 +90,25 @@ async def test_rotating_one_merchant_keeps_everything_readable(vault: VaultHarne
         stored = await uow.tokens.get(vault.merchant.merchant_id, new.id)
     assert stored is not None and stored.encrypted_card is not None
     assert stored.encrypted_card.key_version == 2
+
+
+async def test_concurrent_uses_of_one_token_give_the_card_once(vault: VaultHarness) -> None:
+    """The token is read without a lock: of two confirmations racing for it, exactly one
+    gets the card and the other TOKEN_ALREADY_USED, whichever way they interleave."""
+    for _ in range(5):
+        token = await vault.tokenize(cvc="246")
+        results = await asyncio.gather(
+            vault.pay(token.id), vault.pay(token.id), return_exceptions=True
+        )
+        granted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(granted) == 1 and granted[0].cvc == Secret("246"), results
+        assert len(refused) == 1 and isinstance(refused[0], TokenAlreadyUsed), results
+        async with vault.uow() as uow:
+            audit = await uow.detokenizations.for_payment_method(
+                vault.merchant.merchant_id, token.id
+            )
+        assert sorted((r.outcome, r.reason) for r in audit) == [
+            (DetokenizationOutcome.DENIED, "TOKEN_ALREADY_USED"),
+            (DetokenizationOutcome.GRANTED, ""),
+        ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from adapters.crypto.kek import AesGcmKeyWrapper
@@ -13,9 +16,11 @@ from core.vault.model import (
     DetokenizationOutcome,
     KeyMaterial,
     PaymentMethodStatus,
+    Token,
     TokenStatus,
 )
 from core.vault.rotation import KeyRotation
+from tests.fakes.vault import MemoryTokens
 from tests.unit.vault.fakes import KEK, Harness, make_vault, principal
 
 MERCHANT = principal("acct_a")
@@ -133,7 +138,17 @@ async def test_a_cvc_moved_to_another_record_does_not_open(h: Harness) -> None:
     await h.cvcs.put(two.id, sealed, expires_at=two.expires_at)
     with pytest.raises(CiphertextRejected):
         await detokenize(h, two.id)
-    assert h.store.tables.tokens[two.id].status is TokenStatus.ACTIVE
+    # The CVC is taken only after the token's use (docs/vault.md, "A token's single use"):
+    # a CVC store that hands back another record's CVC leaves the token used, its card
+    # never handed out, and the refusal in the audit after the grant.
+    assert h.store.tables.tokens[two.id].status is TokenStatus.USED
+    assert [r.outcome.value for r in h.store.tables.detokenizations][-2:] == [
+        "GRANTED",
+        "DENIED",
+    ]
+    assert h.store.tables.detokenizations[-1].reason == "CIPHERTEXT_REJECTED"
+    with pytest.raises(TokenAlreadyUsed):
+        await detokenize(h, two.id)
 
 
 # ------------------------------------------------------ listing and expiry
@@ -266,3 +281,50 @@ async def test_revoked_payment_methods_are_not_touched_by_rotation(h: Harness) -
     assert report.payment_methods_reencrypted == 0
     stored = h.store.tables.payment_methods[pm.id]
     assert stored.status is PaymentMethodStatus.REVOKED and stored.encrypted_card is None
+
+
+# ------------------------------------------------- a token's use after an unlocked read
+
+
+def _moved_once_after_read(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, change: Callable[[Token], None]
+) -> None:
+    """Another transaction commits `change` to the token right after the vault's first
+    unlocked read of it (before its use): the race the versioned use settles."""
+    read = MemoryTokens.get
+    calls = 0
+
+    async def get(self: MemoryTokens, merchant_id: str, token_id: str, **kw: bool) -> Any:
+        nonlocal calls
+        token = await read(self, merchant_id, token_id, **kw)
+        calls += 1
+        if calls == 1:
+            # Committed by someone else: in the store, and in this unit of work's view.
+            for tables in (h.store.tables, self._t):
+                change(tables.tokens[token_id])
+                tables.tokens[token_id].version += 1
+        return token
+
+    monkeypatch.setattr(MemoryTokens, "get", get)
+
+
+async def test_a_token_used_between_the_read_and_the_use_is_already_used(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await h.vault.tokenize_card(MERCHANT, card(cvc="111"))
+    _moved_once_after_read(h, monkeypatch, lambda t: t.use(h.clock.now()))
+    with pytest.raises(TokenAlreadyUsed):
+        await detokenize(h, token.id)
+    # The loser wrote no grant, and left the CVC (the winner's to take).
+    assert [r.reason for r in h.store.tables.detokenizations] == ["TOKEN_ALREADY_USED"]
+    assert await h.cvcs.pop(token.id) is not None
+
+
+async def test_a_token_whose_version_moved_otherwise_is_read_again_and_used(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await h.vault.tokenize_card(MERCHANT, card(cvc="111"))
+    _moved_once_after_read(h, monkeypatch, lambda t: None)  # a re-encryption, say
+    assert await detokenize(h, token.id) == Secret(VISA)
+    assert h.store.tables.tokens[token.id].status is TokenStatus.USED
+    assert [r.outcome.value for r in h.store.tables.detokenizations] == ["GRANTED"]
