@@ -44,6 +44,7 @@ from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
 from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
 from adapters.sql.risk import SqlRiskOverrides
+from adapters.sql.written import tables_written
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
@@ -115,8 +116,8 @@ class LazyTransaction:
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.begun and not plain_read(statement):
             await self.begin()
-        if ARMED and getattr(statement, "table", None) is not None:  # INSERT, UPDATE, DELETE
-            self._written.add(str(statement.table.name))
+        if ARMED:  # INSERT, UPDATE, DELETE, with those of their CTEs
+            self._written |= tables_written(statement)
         if not kwargs and len(args) <= 1:
             params = args[0] if args else None
             if params is None or type(params) is dict:
