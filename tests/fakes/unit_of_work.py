@@ -117,6 +117,26 @@ class MemoryStore(BaseStore[Tables]):
         return feed
 
 
+def _check_intent(tables: Tables, intent: PaymentIntent) -> None:
+    """The intent's update's own check, as `_PaymentIntents.update` makes it."""
+    stored = tables.payment_intents.get(intent.id)
+    if stored is None or (stored.merchant_id, stored.version) != (
+        intent.merchant_id,
+        intent.version,
+    ):
+        raise _intent_changed()
+
+
+def _intent_changed() -> Conflict:
+    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
+def _save_intent(tables: Tables, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
+    intent.version += 1
+    tables.payment_intents[intent.id] = replace(intent, events=[])
+    tables.payment_events.extend(events)
+
+
 class _PaymentIntents:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -170,25 +190,6 @@ class _PaymentIntents:
         for intent in intents:
             intent.version += 1
             self._t.payment_intents[intent.id] = replace(intent, events=[])
-
-
-def _check_intent(tables: Tables, intent: PaymentIntent) -> None:
-    """The intent's update's own check, as `_PaymentIntents.update` makes it."""
-    stored = tables.payment_intents.get(intent.id)
-    if stored is None or stored.merchant_id != intent.merchant_id:
-        raise _intent_changed()
-    if stored.version != intent.version:
-        raise _intent_changed()
-
-
-def _intent_changed() -> Conflict:
-    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
-
-
-def _save_intent(tables: Tables, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
-    intent.version += 1
-    tables.payment_intents[intent.id] = replace(intent, events=[])
-    tables.payment_events.extend(events)
 
     async def claim_unconfirmed(
         self, created_before: datetime, *, limit: int
