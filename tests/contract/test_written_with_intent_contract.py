@@ -192,7 +192,7 @@ async def test_a_stale_attempt_leaves_the_intent_unwritten(
 async def _captured(
     uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
 ) -> tuple[PaymentIntent, PaymentAttempt]:
-    intent, attempt = await _with_attempt(uow_factory, ids, merchant_id)
+    _, attempt = await _with_attempt(uow_factory, ids, merchant_id)
     async with uow_factory() as uow:
         pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
         assert pair is not None
