@@ -9,8 +9,11 @@ statement itself wrote nothing, not only its rolled-back transaction.
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
+from adapters.sql import unit_of_work
 from adapters.system import RandomIds
 from core.payments.model import (
     AttemptStatus,
@@ -22,7 +25,14 @@ from core.payments.model import (
 )
 from core.shared.errors import Conflict
 from core.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from tests.contract.helpers import add_attempt, add_intent, later, new_attempt, new_refund
+from tests.contract.helpers import (
+    add_attempt,
+    add_intent,
+    add_merchant,
+    later,
+    new_attempt,
+    new_refund,
+)
 
 INTENT_CHANGED = "The payment intent was changed concurrently."
 ATTEMPT_CHANGED = "The payment attempt was changed concurrently."
@@ -279,3 +289,42 @@ async def test_a_stale_refund_or_intent_writes_neither(
         with pytest.raises(Conflict, match=expected):
             await uow.refunds.update_with_intent(fresh, again)
         assert await _state(uow, intent) == before
+
+
+# --- the fail points of its commit (PostgreSQL) -----------------------------------------
+
+
+async def test_a_commit_of_the_one_statement_names_both_tables_at_its_fail_points(
+    uow_factory: UnitOfWorkFactory,
+    ids: RandomIds,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fail point armed on either table (`sql.commit.after:*payment_attempts*`, the
+    crash runs' `*refunds*`, one on `*payment_intents*`) still fires, though one
+    statement writes both (adapters/failpoints.py, adapters/sql/written.py)."""
+    merchant_id = await add_merchant(uow_factory, ids)
+    _, attempt = await _with_attempt(uow_factory, ids, merchant_id)
+    passed: list[str] = []
+    monkeypatch.setattr(unit_of_work, "ARMED", True)
+    monkeypatch.setattr(unit_of_work, "fail_point", passed.append)
+    async with uow_factory() as uow:
+        pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
+        assert pair is not None
+        loaded, fresh = pair
+        _authorize(loaded, fresh)
+        await uow.payment_attempts.update_with_intent(fresh, loaded, loaded.pull_events())
+        await uow.commit()
+        refund = new_refund(ids, fresh)
+        loaded.description = "with a refund"
+        await uow.refunds.add_with_intent(refund, loaded)
+        await uow.commit()
+    assert passed == [
+        "sql.commit.before:payment_attempts+payment_events+payment_intents",
+        "sql.commit.after:payment_attempts+payment_events+payment_intents",
+        "sql.commit.before:payment_intents+refunds",
+        "sql.commit.after:payment_intents+refunds",
+    ]
+    assert fnmatch.fnmatchcase(passed[0], "sql.commit.before:*payment_attempts*")
+    assert fnmatch.fnmatchcase(passed[1], "sql.commit.after:*payment_attempts*")
+    assert fnmatch.fnmatchcase(passed[3], "sql.commit.after:*refunds*")
+    assert all(fnmatch.fnmatchcase(name, "*:*payment_intents*") for name in passed)
