@@ -61,16 +61,27 @@ async def _state(
 # --- attempts ---------------------------------------------------------------------------
 
 
-async def test_a_new_attempt_is_written_with_its_intent_and_lines(
-    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
+@pytest.mark.parametrize("stale", [False, True], ids=["current", "stale"])
+async def test_a_new_attempt_is_written_with_its_intent_and_lines_or_none(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str, stale: bool
 ) -> None:
     intent = await add_intent(any_uow_factory, ids, merchant_id)
     async with any_uow_factory() as uow:
+        before = await _state(uow, intent)
         loaded = await _locked(uow, intent)
+        if stale:
+            loaded.version -= 1  # another writer's version
         attempt = new_attempt(ids, loaded)
         loaded.transition(Status.PROCESSING, actor="key_a", at=later(1), object_id=attempt.id)
         loaded.latest_attempt, loaded.attempts = attempt.id, 1
         events = loaded.pull_events()
+        if stale:
+            with pytest.raises(Conflict, match=INTENT_CHANGED):
+                await uow.payment_attempts.add_with_intent(attempt, loaded, events)
+            assert await uow.payment_attempts.get(attempt.id) is None
+            assert await _state(uow, intent) == before
+            assert loaded.version == 0  # untouched
+            return
         await uow.payment_attempts.add_with_intent(attempt, loaded, events)
         assert (loaded.version, attempt.version) == (2, 1)
         await uow.commit()
@@ -78,23 +89,6 @@ async def test_a_new_attempt_is_written_with_its_intent_and_lines(
         assert await uow.payment_intents.get(merchant_id, intent.id) == loaded
         assert await uow.payment_attempts.get(attempt.id) == attempt
         assert list(await uow.payment_events.for_intent(merchant_id, intent.id))[-1:] == events
-
-
-async def test_a_stale_intent_writes_no_new_attempt(
-    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
-) -> None:
-    intent = await add_intent(any_uow_factory, ids, merchant_id)
-    async with any_uow_factory() as uow:
-        before = await _state(uow, intent)
-        stale = await _locked(uow, intent)
-        stale.version -= 1  # another writer's version
-        attempt = new_attempt(ids, stale)
-        stale.transition(Status.PROCESSING, actor="key_a", at=later(1), object_id=attempt.id)
-        with pytest.raises(Conflict, match=INTENT_CHANGED):
-            await uow.payment_attempts.add_with_intent(attempt, stale, stale.pull_events())
-        assert await uow.payment_attempts.get(attempt.id) is None
-        assert await _state(uow, intent) == before
-        assert stale.version == 0  # untouched
 
 
 async def test_a_second_active_attempt_is_refused_and_the_intent_left_alone(
@@ -160,40 +154,31 @@ async def test_an_attempt_is_updated_with_its_intent_and_lines(
         assert list(await uow.payment_events.for_intent(merchant_id, intent.id))[-1:] == events
 
 
-@pytest.mark.parametrize("lines", [True, False], ids=["with-lines", "without-lines"])
-async def test_a_stale_intent_leaves_the_attempt_unwritten(
-    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str, lines: bool
+@pytest.mark.parametrize(
+    ("stale", "lines"), [("intent", True), ("intent", False), ("attempt", True)]
+)
+async def test_a_stale_intent_or_attempt_writes_neither(
+    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str, stale: str, lines: bool
 ) -> None:
     intent, attempt = await _with_attempt(any_uow_factory, ids, merchant_id)
     async with any_uow_factory() as uow:
         before = await _state(uow, intent)
         pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
         assert pair is not None
-        stale, fresh = pair
-        stale.version -= 1
-        _authorize(stale, fresh)
-        events = stale.pull_events() if lines else []
-        with pytest.raises(Conflict, match=INTENT_CHANGED):
-            await uow.payment_attempts.update_with_intent(fresh, stale, events)
+        loaded, fresh = pair
+        if stale == "intent":
+            loaded.version -= 1  # another writer's version
+        else:
+            fresh.version += 1  # a version the attempt does not have
+        versions = (loaded.version, fresh.version)
+        _authorize(loaded, fresh)
+        events = loaded.pull_events() if lines else []
+        with pytest.raises(
+            Conflict, match=INTENT_CHANGED if stale == "intent" else ATTEMPT_CHANGED
+        ):
+            await uow.payment_attempts.update_with_intent(fresh, loaded, events)
         assert await _state(uow, intent) == before
-        assert fresh.version == 1
-
-
-async def test_a_stale_attempt_leaves_the_intent_unwritten(
-    any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
-) -> None:
-    intent, attempt = await _with_attempt(any_uow_factory, ids, merchant_id)
-    async with any_uow_factory() as uow:
-        before = await _state(uow, intent)
-        pair = await uow.payment_attempts.locked_with_intent(merchant_id, attempt.id)
-        assert pair is not None
-        loaded, stale = pair
-        stale.version += 1  # a version the attempt does not have
-        _authorize(loaded, stale)
-        with pytest.raises(Conflict, match=ATTEMPT_CHANGED):
-            await uow.payment_attempts.update_with_intent(stale, loaded, loaded.pull_events())
-        assert await _state(uow, intent) == before
-        assert loaded.version == 2
+        assert (loaded.version, fresh.version) == versions
 
 
 # --- refunds ----------------------------------------------------------------------------

@@ -14,15 +14,15 @@ from adapters.sql.written import tables_written
 def test_an_attempt_written_with_its_intent_names_both_tables_and_the_lines() -> None:
     for lines, expected in ((False, set()), (True, {"payment_events"})):
         both = {"payment_attempts", "payment_intents"} | expected
-        assert tables_written(attempts._ADD_WITH_INTENT[lines]) == both
-        assert tables_written(attempts._UPDATE_WITH_INTENT[lines]) == both
+        assert tables_written(attempts._WITH_INTENT.added[lines]) == both
+        assert tables_written(attempts._WITH_INTENT.updated[lines]) == both
 
 
 def test_a_refund_written_with_its_intent_names_both_tables() -> None:
     for lines in (False, True):
         both = {"refunds", "payment_intents"} | ({"payment_events"} if lines else set())
-        assert tables_written(refunds._ADD_WITH_INTENT[lines]) == both
-        assert tables_written(refunds._UPDATE_WITH_INTENT[lines]) == both
+        assert tables_written(refunds._WITH_INTENT.added[lines]) == both
+        assert tables_written(refunds._WITH_INTENT.updated[lines]) == both
 
 
 def test_plain_writes_name_their_table_and_reads_none() -> None:

@@ -9,19 +9,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, exists, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists, constraint_of
-from adapters.sql.payments.intents import (
-    INTENT_COLUMNS,
-    intent_changed,
-    intent_of,
-    intent_params,
-    intent_saved,
-    with_lines,
-)
+from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
+from adapters.sql.payments.with_intent import WrittenWithIntent
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_attempts,
@@ -165,64 +159,9 @@ _UPDATE = (
 )
 
 
-# --- an attempt written with its intent, one statement -----------------------------------
-#
-# Confirm, capture, void and every answer of the acquirer write the attempt and its
-# intent (and the history lines of the intent's change) in one transaction: one statement
-# instead of two (three before the lines joined the intent's write). The intent's write
-# is the CTE `saved` with every condition of its own update; the attempt's write reads
-# FROM `saved`, so it writes nothing when the intent's version had moved. The attempt's
-# update keeps its own optimistic check, and the intent's write is guarded by it too: a
-# stale attempt leaves the intent unwritten. Either both rows are written or neither.
-# One statement per shape, built once: with and without lines.
-_NEW_ATTEMPT_COLUMNS = [c.name for c in payment_attempts.c]
-
-
-def _added_with_intent(lines: bool) -> Any:
-    saved = intent_saved()
-    statement = (
-        insert(payment_attempts)
-        .from_select(
-            _NEW_ATTEMPT_COLUMNS,
-            select(
-                *(bindparam(f"n_{c.name}", type_=c.type) for c in payment_attempts.c)
-            ).select_from(saved),
-        )
-        .returning(select(saved.c.version).scalar_subquery().label("intent_version"))
-    )
-    return with_lines(statement, saved) if lines else statement
-
-
-def _updated_with_intent(lines: bool) -> Any:
-    a = payment_attempts.c
-    held = payment_attempts.alias("held")
-    saved = intent_saved(
-        exists().where(held.c.id == bindparam("b_a_id"), held.c.version == bindparam("b_a_version"))
-    )
-    statement = (
-        update(payment_attempts)
-        .where(
-            a.id == bindparam("b_a_id"),
-            a.version == bindparam("b_a_version"),
-            exists(select(saved.c.version)),  # only with its intent
-        )
-        .values(
-            {name: bindparam(f"w_{name}") for name in _MUTABLE_ATTEMPT_COLUMNS}
-            | {"version": a.version + 1}
-        )
-        .returning(
-            a.version.label("attempt_version"),
-            select(saved.c.version).scalar_subquery().label("intent_version"),
-        )
-    )
-    return with_lines(statement, saved) if lines else statement
-
-
-_ADD_WITH_INTENT = {lines: _added_with_intent(lines) for lines in (False, True)}
-_UPDATE_WITH_INTENT = {lines: _updated_with_intent(lines) for lines in (False, True)}
-_VERSION = select(payment_attempts.c.version).where(
-    payment_attempts.c.id == bindparam("attempt_id")
-)
+# Confirm's phase 1 and every phase 3 write the attempt with its intent and the intent's
+# history lines: one statement (with_intent.py).
+_WITH_INTENT = WrittenWithIntent(payment_attempts, _MUTABLE_ATTEMPT_COLUMNS)
 
 
 # The poller's claim, every 2 s: built once. Like claim_in_flight, over
@@ -275,35 +214,18 @@ class SqlPaymentAttempts:
     async def add_with_intent(
         self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
-        params = intent_params(intent, events) | {
-            f"n_{k}": v for k, v in _attempt_values(attempt).items()
-        }
         try:
-            result = await self._conn.execute(_ADD_WITH_INTENT[bool(events)], params)
+            await _WITH_INTENT.add(self._conn, _attempt_values(attempt), intent, events)
         except IntegrityError as error:
             raise _not_added(error, attempt) from error
-        row = result.mappings().first()
-        if row is None:  # the intent's version had moved: nothing was written
-            raise intent_changed()
-        intent.version = row["intent_version"]
 
     async def update_with_intent(
         self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
         values = _attempt_values(attempt)
-        params = intent_params(intent, events) | {
-            f"w_{k}": v for k, v in values.items() if k not in _FIXED_ATTEMPT_COLUMNS
-        }
-        params |= {"b_a_id": attempt.id, "b_a_version": attempt.version}
-        result = await self._conn.execute(_UPDATE_WITH_INTENT[bool(events)], params)
-        row = result.mappings().first()
-        if row is None:
-            # Nothing was written. Which check failed, in the order of the two statements
-            # this one replaces: the attempt's, then the intent's.
-            now = (await self._conn.execute(_VERSION, {"attempt_id": attempt.id})).scalar()
-            raise _attempt_changed() if now != attempt.version else intent_changed()
-        attempt.version = row["attempt_version"]
-        intent.version = row["intent_version"]
+        attempt.version = await _WITH_INTENT.update(
+            self._conn, values, intent, events, _attempt_changed
+        )
 
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         query = _GET_FOR_UPDATE if for_update else _GET

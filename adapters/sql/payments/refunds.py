@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, exists, insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
-from adapters.sql.payments.intents import intent_changed, intent_params, intent_saved, with_lines
+from adapters.sql.payments.with_intent import WrittenWithIntent
 from adapters.sql.tables import (
     refunds,
 )
@@ -68,56 +68,9 @@ def _refund_values(refund: Refund) -> dict[str, Any]:
 _MUTABLE_REFUND_COLUMNS = ("status", "acquirer_reference", "failure_code", "updated_at")
 
 
-# --- a refund written with its intent, one statement ------------------------------------
-#
-# A refund's reservation (the new refund and the intent's amount_refunded) and the
-# acquirer's answer (the refund settled and the intent's amounts) in one statement each,
-# as an attempt with its intent (attempts.py): the intent's update is the CTE `saved`
-# with all its conditions, the refund's write reads FROM it, and the intent's write is
-# guarded by the refund's own optimistic check. Both rows or neither.
-
-
-def _added_with_intent(lines: bool) -> Any:
-    saved = intent_saved()
-    statement = (
-        insert(refunds)
-        .from_select(
-            [c.name for c in refunds.c],
-            select(*(bindparam(f"n_{c.name}", type_=c.type) for c in refunds.c)).select_from(saved),
-        )
-        .returning(select(saved.c.version).scalar_subquery().label("intent_version"))
-    )
-    return with_lines(statement, saved) if lines else statement
-
-
-def _updated_with_intent(lines: bool) -> Any:
-    t = refunds.c
-    held = refunds.alias("held")
-    saved = intent_saved(
-        exists().where(held.c.id == bindparam("b_r_id"), held.c.version == bindparam("b_r_version"))
-    )
-    statement = (
-        update(refunds)
-        .where(
-            t.id == bindparam("b_r_id"),
-            t.version == bindparam("b_r_version"),
-            exists(select(saved.c.version)),  # only with its intent
-        )
-        .values(
-            {name: bindparam(f"w_{name}") for name in _MUTABLE_REFUND_COLUMNS}
-            | {"version": t.version + 1}
-        )
-        .returning(
-            t.version.label("refund_version"),
-            select(saved.c.version).scalar_subquery().label("intent_version"),
-        )
-    )
-    return with_lines(statement, saved) if lines else statement
-
-
-_ADD_WITH_INTENT = {lines: _added_with_intent(lines) for lines in (False, True)}
-_UPDATE_WITH_INTENT = {lines: _updated_with_intent(lines) for lines in (False, True)}
-_VERSION = select(refunds.c.version).where(refunds.c.id == bindparam("refund_id"))
+# A refund's reservation and the acquirer's answer write the refund with its intent and
+# the intent's history lines: one statement (with_intent.py).
+_WITH_INTENT = WrittenWithIntent(refunds, _MUTABLE_REFUND_COLUMNS)
 
 
 def _refund_changed() -> Conflict:
@@ -137,35 +90,18 @@ class SqlRefunds:
     async def add_with_intent(
         self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
-        params = intent_params(intent, events) | {
-            f"n_{k}": v for k, v in _refund_values(refund).items()
-        }
         try:
-            result = await self._conn.execute(_ADD_WITH_INTENT[bool(events)], params)
+            await _WITH_INTENT.add(self._conn, _refund_values(refund), intent, events)
         except IntegrityError as error:
             raise already_exists(error, "Refund", refund.id) from error
-        row = result.mappings().first()
-        if row is None:  # the intent's version had moved: nothing was written
-            raise intent_changed()
-        intent.version = row["intent_version"]
 
     async def update_with_intent(
         self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
         values = _refund_values(refund)
-        params = intent_params(intent, events) | {
-            f"w_{name}": values[name] for name in _MUTABLE_REFUND_COLUMNS
-        }
-        params |= {"b_r_id": refund.id, "b_r_version": refund.version}
-        result = await self._conn.execute(_UPDATE_WITH_INTENT[bool(events)], params)
-        row = result.mappings().first()
-        if row is None:
-            # Nothing was written; the refund's check came first in the two statements
-            # this one replaces, then the intent's.
-            now = (await self._conn.execute(_VERSION, {"refund_id": refund.id})).scalar()
-            raise _refund_changed() if now != refund.version else intent_changed()
-        refund.version = row["refund_version"]
-        intent.version = row["intent_version"]
+        refund.version = await _WITH_INTENT.update(
+            self._conn, values, intent, events, _refund_changed
+        )
 
     async def get(
         self, merchant_id: str, refund_id: str, *, for_update: bool = False
