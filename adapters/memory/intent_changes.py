@@ -54,10 +54,17 @@ class Subscribers:
                 subscription.end()
 
     async def listen(
-        self, intent_id: str, prepare: Callable[[], Awaitable[None]] | None = None
+        self,
+        intent_id: str,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        *,
+        watch: Callable[[str], Awaitable[object]] | None = None,
+        unwatch: Callable[[object], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[None, None]:
         """The body of IntentChanges.subscribe: awaits `prepare` (connect and LISTEN),
-        then registers and ticks once."""
+        registers, awaits `watch(intent_id)` (PostgreSQL: the intent is watched from then
+        on; what it returns goes to `unwatch` when the subscription ends), then ticks
+        once. Registered before `watch`, so nothing told meanwhile is dropped."""
         if self.closed:
             return
         if prepare is not None:
@@ -66,7 +73,10 @@ class Subscribers:
                 return
         subscription = Subscription()
         self._by_intent[intent_id].add(subscription)
+        watched: list[object] = []
         try:
+            if watch is not None:
+                watched.append(await watch(intent_id))
             yield
             while await subscription.next():
                 yield
@@ -76,6 +86,8 @@ class Subscribers:
                 subscriptions.discard(subscription)
                 if not subscriptions:
                     del self._by_intent[intent_id]
+            if watched and unwatch is not None:
+                await unwatch(watched[0])
 
 
 class MemoryIntentChanges:

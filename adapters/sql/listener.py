@@ -6,6 +6,10 @@ when returned). It calls `notified(payload)` for each notification on its channe
 `lost()` once when the connection breaks (server restart, failover, network): the
 feed may then have missed notifications. A probe every `probe_every` seconds notices a
 connection that died silently. Connecting again is the feed's business (`connect()`).
+
+`run()` executes a statement on the listening connection itself (the intent feed
+registers its watches there, so that a row's watcher is the listening backend): one
+statement at a time, the probe's included.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ log = logging.getLogger("paygate.listener")
 CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError)
 
 
+class NotListening(Exception):
+    """run() could not run its statement: no connection, or it broke (it is then dropped
+    and `lost` called), or the statement failed or timed out (the connection is kept)."""
+
+
 class Listener:
     def __init__(
         self,
@@ -46,6 +55,7 @@ class Listener:
         self._probe_every = probe_every
         self._connection: asyncpg.Connection | None = None
         self._connecting = asyncio.Lock()
+        self._busy = asyncio.Lock()  # one statement at a time on the connection
         self._probe: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -82,6 +92,33 @@ class Listener:
                 self._probe = asyncio.create_task(self._probe_forever())
             return True
 
+    async def run(self, query: str, *args: object) -> tuple[int, str]:
+        """Executes `query` on the listening connection, in autocommit (one statement is
+        one transaction): the backend's pid and the command's status. Raises NotListening
+        when it cannot; a connection that broke is dropped first (and `lost` called). The
+        statement is shielded from the caller's cancellation (it ends within the connect
+        timeout), so the connection is never left with a statement cut in the middle."""
+        task = asyncio.ensure_future(self._run(query, args))
+        # A caller cancelled meanwhile no longer awaits it: its outcome is dropped here.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
+
+    async def _run(self, query: str, args: tuple[object, ...]) -> tuple[int, str]:
+        async with self._busy:
+            connection = self._connection
+            if connection is None or connection.is_closed():
+                raise NotListening("not listening")
+            try:
+                status = await connection.execute(query, *args, timeout=self._connect_timeout)
+            except (asyncpg.PostgresError, TimeoutError) as error:
+                # The server answered (or asyncpg cancelled the statement): still usable.
+                raise NotListening(str(error)) from error
+            except Exception as error:  # broken: closed, reset, another operation, ...
+                connection.terminate()
+                self._terminated(connection)
+                raise NotListening(str(error)) from error
+            return connection.get_server_pid(), status
+
     async def aclose(self) -> None:
         """Closes the connection (without calling `lost`); connect() does nothing after."""
         self._closed = True
@@ -110,7 +147,8 @@ class Listener:
             if connection is None:
                 return
             try:
-                await connection.fetchval("SELECT 1", timeout=self._connect_timeout)
+                async with self._busy:
+                    await connection.fetchval("SELECT 1", timeout=self._connect_timeout)
             except Exception:  # dead or stuck: drop it; the feed connects again
                 connection.terminate()
                 self._terminated(connection)

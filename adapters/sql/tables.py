@@ -204,6 +204,7 @@ payment_intents = Table(
 # Append-only: triggers installed by the migration refuse UPDATE, DELETE and TRUNCATE.
 # 0006_watch: every INSERT also sends NOTIFY payment_intent_changed with each intent id
 # (INTENT_CHANGED_CHANNEL), delivered at commit: adapters/sql/intent_changes.py listens.
+# Since 0021_watched_intents only for the intents in watched_intents.
 payment_events = Table(
     "payment_events",
     metadata,
@@ -225,6 +226,19 @@ payment_events = Table(
         "payment_intent_id",
         "id",
     ),
+)
+
+# 0021_watched_intents: the intents some process watches (WatchPaymentIntent); the
+# trigger of payment_events notifies only these. UNLOGGED: losing it on a crash is fine,
+# since a crash ends every LISTEN connection, so every watch, too. `watcher` is the
+# backend pid of the watching process's LISTEN connection (adapters/sql/intent_changes.py).
+watched_intents = Table(
+    "watched_intents",
+    metadata,
+    Column("intent_id", Text, primary_key=True),
+    Column("watcher", Integer, primary_key=True),
+    timestamp("since"),
+    prefixes=["UNLOGGED"],
 )
 
 # One try at an acquirer. Card numbers and CVCs never come here: brand, last4, fingerprint.

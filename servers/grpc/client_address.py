@@ -85,3 +85,28 @@ def client_address(
         return str(ipaddress.ip_address(last))
     except ValueError:
         return direct
+
+
+class ClientAddresses:
+    """client_address() for one set of trusted proxies, as the API asks it on every call:
+    each distinct (peer, X-Forwarded-For, proxy's header) is worked out once and then
+    found by one dictionary lookup, not parsed again (the peer's address, the trusted
+    networks' test, the forwarded address: `ipaddress` parses and a hash of every trusted
+    network per call). The answer depends on those three strings alone, so a remembered
+    one is the one client_address() would give; at most `size` are kept (all forgotten
+    together when full: a spray of forged X-Forwarded-For values costs memory no more)."""
+
+    def __init__(self, trusted: Sequence[IpNetwork], size: int = 4096) -> None:
+        self._trusted = tuple(trusted)
+        self._size = size
+        self._known: dict[tuple[str, str, str], str] = {}
+
+    def of(self, peer: str, forwarded_for: str, proxy_says: str = "") -> str:
+        key = (peer, forwarded_for, proxy_says)
+        known = self._known.get(key)
+        if known is None:
+            known = client_address(peer, forwarded_for, self._trusted, proxy_says)
+            if len(self._known) >= self._size:
+                self._known.clear()
+            self._known[key] = known
+        return known

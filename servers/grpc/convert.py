@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.v1 import api_keys_pb2, auth_pb2, members_pb2, payment_intents_pb2, refunds_pb2
@@ -28,12 +28,26 @@ from core.shared.errors import InvalidArgument
 PI = payment_intents_pb2.PaymentIntent
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
 def timestamp(value: datetime | None) -> Timestamp | None:
+    """Timestamp.FromDatetime's value (a naive datetime is UTC) by integer arithmetic on
+    the time since the epoch, not through a time tuple and calendar.timegm: exact, and
+    several times cheaper on every message with a time."""
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    tz = value.tzinfo
+    if tz is UTC:
+        since = value - _EPOCH
+    elif tz is None:
+        since = value - _NAIVE_EPOCH
+    else:  # another zone: its offset may hold microseconds, which FromDatetime drops
+        ts = Timestamp()
+        ts.FromDatetime(value)
+        return ts
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def payment_intent(

@@ -1,17 +1,17 @@
-"""The API's interceptor: one per server, doing for every call, outermost first, what
-a chain of four did: request id and log line with the call's metrics, error mapping
-(with the undecodable-request and NUL-character checks), the access gate
+"""The API's call layer: one per server, doing for every call, outermost first, what a
+chain of four interceptors did: request id and log line with the call's metrics, error
+mapping (with the undecodable-request and NUL-character checks), the access gate
 (authentication, authorization and rate limits, in core/access/gate.py), then the
 Idempotency-Key (servers/grpc/idempotency.py) for the methods marked idempotent.
 
-gRPC interceptors see the handler, not the response, so the interceptor wraps the
-handler's behaviour: unary-unary methods and server streams. Other kinds (the
-reflection service's bidirectional stream) pass untouched. A method's wrapped handler
-is built once, on its first call, and reused: a call costs one dictionary lookup here,
-not a handler and closures per interceptor.
+These are not grpcio interceptors but HandlerWrappers (servers/grpc/method_table.py):
+each wraps a method's handler once, when the server starts, and the server's method
+table hands the wrapped handler to every call (a dictionary lookup, no interceptor
+chain per call). They wrap the handler's behaviour: unary-unary methods and server
+streams. Other kinds (the reflection service's bidirectional stream) pass untouched.
 
-`AroundCall` is the base of the internal roles' own interceptors (the service token,
-the vault's error translations), which run after this one.
+`AroundCall` is the base of the internal roles' own layers (the service token, the
+vault's error translations), which run inside this one.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from servers.grpc import context as call
 from servers.grpc.client_address import (
     CLIENT_ADDRESS_HEADER,
     LOOPBACK,
+    ClientAddresses,
     IpNetwork,
-    client_address,
 )
-from servers.grpc.context import RpcMethodHandler, ServerInterceptor, ServicerContext
+from servers.grpc.context import RpcMethodHandler, ServicerContext
 from servers.grpc.errors import INTERNAL, to_grpc_status, to_status, trailing_metadata
 from servers.grpc.idempotency import IdempotentCalls
-from servers.grpc.text_check import check_text
+from servers.grpc.text_check import bad_text_fields, may_hold_nul, text_refused
 
 log = logging.getLogger("paygate.rpc")
 access_log = logging.getLogger("paygate.access")
@@ -48,39 +48,14 @@ access_log = logging.getLogger("paygate.access")
 Context = ServicerContext
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Stream = Callable[[Any, Context], AsyncIterator[Any]]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[RpcMethodHandler]]
 
 # Envoy checks every API process every few seconds; a line each would drown the log.
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
-class _HandlerCache:
-    """A method's wrapped handler, built on its first call. The server hands the same
-    registered handler for a method on every call; an unknown method has none, so the
-    cache holds at most one entry per registered method."""
-
-    def __init__(self, wrap: Callable[[RpcMethodHandler, str], RpcMethodHandler]) -> None:
-        self._wrap = wrap
-        self._built: dict[str, tuple[RpcMethodHandler, RpcMethodHandler]] = {}
-
-    async def handler(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        method: str = details.method
-        built = self._built.get(method)
-        if built is None or built[0] is not handler:
-            built = self._built[method] = (handler, self._wrap(handler, method))
-        return built[1]
-
-
-class AroundCall(ServerInterceptor):
-    """Runs `scope(context, method)` around every call of the methods it applies to."""
-
-    def __init__(self) -> None:
-        self._cache = _HandlerCache(self._wrap)
+class AroundCall:
+    """Runs `scope(context, method)` around every call of the methods it applies to: a
+    HandlerWrapper (servers/grpc/method_table.py)."""
 
     def applies_to(self, method: str) -> bool:
         return True
@@ -89,12 +64,7 @@ class AroundCall(ServerInterceptor):
         """An async context manager entered for the whole call, stream or not."""
         raise NotImplementedError
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> RpcMethodHandler:
-        return await self._cache.handler(continuation, handler_call_details)
-
-    def _wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
+    def wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
         if not self.applies_to(method):
             return handler
         if handler.unary_unary:
@@ -182,28 +152,44 @@ class _Plan:
     requirement: Requirement | None
 
 
-class _Undecodable:
-    """Stands in for a request whose bytes are not the method's message."""
+class _Refused:
+    """Stands in for a request the server refuses before any servicer sees it: bytes that
+    are not the method's message, or a NUL character in a string field."""
+
+    def __init__(self, error: Callable[[], InvalidArgument]) -> None:
+        self.error = error
 
 
-_UNDECODABLE = _Undecodable()
+_UNDECODABLE = _Refused(
+    lambda: InvalidArgument.field(
+        "request", "is not a valid message of this method", reason="INVALID_REQUEST"
+    )
+)
 
 
 def _tolerant(original: Callable[[bytes], Any] | None) -> Any:
+    """The method's deserializer, which also checks the text of every string field: the
+    bytes first, the message only when they hold a zero byte (text_check.may_hold_nul)."""
     if original is None:
         return None
 
     def tolerant(data: bytes) -> Any:
         try:
-            return original(data)
+            message = original(data)
         except Exception:
             return _UNDECODABLE
+        if may_hold_nul(data) and isinstance(message, Message):
+            paths = list(bad_text_fields(message))
+            if paths:
+                return _Refused(lambda: text_refused(paths))
+        return message
 
     return tolerant
 
 
-class CallInterceptor(ServerInterceptor):
-    """Every call: a request id (the caller's x-request-id when sane) sent back as the
+class CallInterceptor:
+    """A HandlerWrapper (servers/grpc/method_table.py), the outermost. Every call: a
+    request id (the caller's x-request-id when sane) sent back as the
     `request-id` trailer, and when it ends one JSON line and its time in the method's
     recorder (`recorder(method)`, adapters/observability/metrics.py), health checks
     excepted. Core errors become statuses with ErrorInfo, anything else a bare INTERNAL;
@@ -228,12 +214,7 @@ class CallInterceptor(ServerInterceptor):
         self._recorder = recorder
         self._access = access
         self._idempotency = idempotency
-        self._cache = _HandlerCache(self._wrap)
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> RpcMethodHandler:
-        return await self._cache.handler(continuation, handler_call_details)
+        self._addresses = ClientAddresses(access.trusted_proxies if access else LOOPBACK)
 
     def _plan(self, method: str) -> _Plan:
         access = self._access if method.startswith("/paygate.") else None
@@ -242,7 +223,7 @@ class CallInterceptor(ServerInterceptor):
         observe = self._recorder(method) if logged and self._recorder is not None else None
         return _Plan(method, logged, observe, access, requirement)
 
-    def _wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
+    def wrap(self, handler: RpcMethodHandler, method: str) -> RpcMethodHandler:
         plan = self._plan(method)
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
@@ -326,22 +307,17 @@ class CallInterceptor(ServerInterceptor):
     async def _admit(
         self, plan: _Plan, request: Any, context: Context, metadata: Mapping[str, str]
     ) -> None:
-        if request is _UNDECODABLE:
-            raise InvalidArgument.field(
-                "request", "is not a valid message of this method", reason="INVALID_REQUEST"
-            )
-        if isinstance(request, Message):
-            check_text(request)  # no NUL in any string field
+        if request.__class__ is _Refused:  # undecodable, or a NUL in a string field
+            raise request.error()
         access = plan.access
         if access is None:
             return
         requirement = plan.requirement
         if requirement is None:
             raise PermissionDenied("This method is not open to callers.", reason="METHOD_CLOSED")
-        origin = client_address(
+        origin = self._addresses.of(
             context.peer() or "",
             metadata.get("x-forwarded-for", ""),
-            access.trusted_proxies,
             metadata.get(CLIENT_ADDRESS_HEADER, ""),
         )
         call.origin.set(origin)

@@ -1,7 +1,9 @@
-"""How every gRPC role runs: one server with its services, the interceptor chain, health
-and reflection; then, until SIGTERM or SIGINT, serving; then a graceful shutdown.
+"""How every gRPC role runs: one server with its services, health and reflection in one
+method table, each method's handler wrapped once by the role's wrappers
+(servers/grpc/method_table.py); then, until SIGTERM or SIGINT, serving; then a graceful
+shutdown.
 
-    server = await start(listen, services, interceptors=[...])
+    server = await start(listen, services, wrappers=[...])
     await serve_until_signalled(server, grace=10.0, on_drain=app.begin_shutdown)
 
 The drain: health turns NOT_SERVING (Envoy and the launcher's probes stop sending), the
@@ -18,14 +20,16 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from servers.grpc.context import ServerInterceptor
+from servers.grpc.method_table import HandlerWrapper, MethodTable
 
 log = logging.getLogger("paygate.server")
 
@@ -35,7 +39,8 @@ HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 @dataclass(frozen=True)
 class Hosted:
     """A service on the server: its full name (for health and reflection) and how it is
-    added (the generated add_XServicer_to_server, bound to its servicer)."""
+    added (the generated add_XServicer_to_server, bound to its servicer: it registers its
+    methods in the server's MethodTable as it would on a server)."""
 
     name: str
     add: Callable[[grpc.aio.Server], None]
@@ -56,21 +61,32 @@ async def start(
     listen: str,
     services: Sequence[Hosted],
     *,
+    wrappers: Sequence[HandlerWrapper] = (),
     interceptors: Sequence[ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
     options: Sequence[tuple[str, int]] = (),
 ) -> Server:
     """Builds and starts the server; every service and the server as a whole ("") report
-    SERVING once it listens. `options`: grpcio channel arguments beyond the defaults."""
-    server = grpc.aio.server(
-        interceptors=list(interceptors), options=[("grpc.so_reuseport", 0), *options]
-    )
+    SERVING once it listens. `wrappers` (outermost first) wrap every method's handler
+    once, health's and reflection's included (each decides what it applies to);
+    `interceptors`, grpcio's per-call chain, only for a foreign one (tracing's).
+    `options`: grpcio channel arguments beyond the defaults."""
+    table = MethodTable()
+    # The table takes the registrations the generated code makes on a server.
+    registry = cast(grpc.aio.Server, table)
     for service in services:
-        service.add(server)
+        service.add(registry)
     health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, registry)
     names = tuple(s.name for s in services)
-    reflection.enable_server_reflection([*names, HEALTH, reflection.SERVICE_NAME], server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+        ReflectionServicer([*names, HEALTH, reflection.SERVICE_NAME]), registry
+    )
+    server = grpc.aio.server(
+        handlers=[table.seal(wrappers)],
+        interceptors=list(interceptors),
+        options=[("grpc.so_reuseport", 0), *options],
+    )
     port = (
         server.add_secure_port(listen, credentials)
         if credentials is not None

@@ -5,11 +5,16 @@ metadata or an email would fail deep in a query as an INTERNAL error. Every stri
 request (nested messages, repeated fields and map keys and values included) is checked here
 from the message's descriptor, before any servicer sees it: the caller gets
 INVALID_ARGUMENT naming the field's path (`metadata[order]`, `card.number`).
+
+A string field is sent as its UTF-8 bytes, and U+0000 is the byte 0x00 in UTF-8: a request
+whose bytes hold no zero byte holds no NUL in any string, at any depth. The server looks
+for one in the bytes it received (`may_hold_nul`, memchr) and walks the message only when
+there is one (a zero byte may also be a number's, a length's or a bytes field's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -51,8 +56,18 @@ def _repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
+def may_hold_nul(data: bytes) -> bool:
+    """False when the serialized `data` cannot hold a NUL character in any string field."""
+    return 0 in data
+
+
+def text_refused(paths: Iterable[str]) -> InvalidArgument:
+    """The error naming every string field (by path) that holds a NUL character."""
+    return InvalidArgument([FieldViolation(path, DESCRIPTION) for path in paths])
+
+
 def check_text(message: Message) -> None:
     """Raises InvalidArgument naming every string field that holds a NUL character."""
     paths = list(bad_text_fields(message))
     if paths:
-        raise InvalidArgument([FieldViolation(path, DESCRIPTION) for path in paths])
+        raise text_refused(paths)

@@ -34,9 +34,10 @@ from core.payments.acquirer import Acquirer, AcquirerError, InvalidPaymentDetail
 from sandbox.acquirer.servicer import AcquirerSimulatorServicer
 from servers.bootstrap.acquirers import build_simulators
 from servers.grpc import serve as serve_grpc
-from servers.grpc.context import ServerInterceptor, ServicerContext
+from servers.grpc.context import ServicerContext
 from servers.grpc.errors import build_status, to_grpc_status
 from servers.grpc.interceptors import AroundCall, CallInterceptor
+from servers.grpc.method_table import HandlerWrapper
 from servers.grpc.serve import Hosted, Server, serve_until_signalled
 from servers.grpc.service_auth import ServiceTokenInterceptor
 from servers.runtime import logging_setup
@@ -90,15 +91,15 @@ async def start(
 async def start_server(
     acquirers: Mapping[pb.Acquirer.ValueType, Acquirer], listen: str, *, service_token: str
 ) -> Server:
-    interceptors: list[ServerInterceptor] = [
+    wrappers: list[HandlerWrapper] = [
         CallInterceptor(lambda: _ids.new("req")),
     ]
     if service_token:
-        interceptors.append(ServiceTokenInterceptor([service_token], role="acquirer"))
-    interceptors.append(AcquirerErrorInterceptor())
+        wrappers.append(ServiceTokenInterceptor([service_token], role="acquirer"))
+    wrappers.append(AcquirerErrorInterceptor())
     servicer = AcquirerSimulatorServicer(acquirers)
     add = partial(acquirer_pb2_grpc.add_AcquirerSimulatorServiceServicer_to_server, servicer)
-    return await serve_grpc.start(listen, [Hosted(SERVICE, add)], interceptors=interceptors)
+    return await serve_grpc.start(listen, [Hosted(SERVICE, add)], wrappers=wrappers)
 
 
 async def stop(server: grpc.aio.Server, health: health_aio.HealthServicer) -> None:

@@ -272,22 +272,21 @@ async def start(
 
 
 async def start_server(app: App, listen: str, services: tuple[Service, ...]) -> Server:
-    interceptors = [
-        *tracing.server_interceptors(),
-        CallInterceptor(
-            _new_request_id,
-            app.metrics.rpc_recorder,
-            access=Access(app.gate, requirements(app.gate, services), app.trusted_proxies),
-            idempotency=IdempotentCalls(
-                app.idempotency, idempotent_methods(s.descriptor for s in services)
-            ),
+    call_layer = CallInterceptor(
+        _new_request_id,
+        app.metrics.rpc_recorder,
+        access=Access(app.gate, requirements(app.gate, services), app.trusted_proxies),
+        idempotency=IdempotentCalls(
+            app.idempotency, idempotent_methods(s.descriptor for s in services)
         ),
-    ]
+    )
     hosted = [Hosted(s.descriptor.full_name, partial(s.register, s.build(app))) for s in services]
     return await serve_grpc.start(
         listen,
         hosted,
-        interceptors=interceptors,
+        wrappers=[call_layer],
+        # Tracing's interceptor (when on) continues the trace around the wrapped handler.
+        interceptors=tracing.server_interceptors(),
         options=[
             # One bound, not grpcio's soft/hard pair (8/16 KiB) between which it refuses
             # requests at random: Envoy's max_request_headers_kb is the edge's limit.

@@ -77,6 +77,15 @@ def _inline(sql: str, values: dict[int, str]) -> str:
     return re.sub(r"\$(\d+)\b", lambda m: values.get(int(m.group(1)), m.group(0)), sql)
 
 
+def _with_run_suffix(sql: str, value: str) -> str:
+    """`value` given the per-run suffix wherever the statement names it: as a literal of
+    its own ('pi_...') and as an element of an array literal ('{pi_...,pi_...}', how the
+    history lines and the events name their intent); an element left without it would
+    make every replayed payment's lines name the captured payment's rows."""
+    sql = sql.replace(f"'{value}'", f"'{value}_:run'")
+    return re.sub(rf"(?<=[{{,]){re.escape(value)}(?=[,}}])", f"{value}_:run", sql)
+
+
 def to_pgbench(
     captured: list[tuple[int, str]],
     markers: list[str],
@@ -92,7 +101,7 @@ def to_pgbench(
     body = []
     for sql in kept:
         for value in ids:
-            sql = sql.replace(f"'{value}'", f"'{value}_:run'")
+            sql = _with_run_suffix(sql, value)
         for value, name in variables.items():
             sql = sql.replace(value, "{{" + name + "}}")
         body.append(sql.replace("\n", " ") + ";")

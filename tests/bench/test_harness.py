@@ -137,6 +137,27 @@ typeinfo_tree(oid, ns, name) AS (SELECT t.oid FROM pg_catalog.pg_type AS t) SELE
     assert with_it == without
 
 
+def test_an_id_inside_an_array_literal_gets_the_per_run_suffix_too() -> None:
+    """The events and history lines name their intent in an array literal; left without
+    the suffix, every replayed payment's lines would name the captured payment's intent."""
+    lines = (
+        "2026-12-06 04:40:00.0035 UTC [11] LOG:  execute __asyncpg_stmt_4__: INSERT INTO "
+        "payment_events (payment_intent_id) SELECT * FROM unnest($1::TEXT[])\n"
+        "2026-12-06 04:40:00.0036 UTC [11] DETAIL:  parameters: "
+        "$1 = '{pi_01m94v26xde2kseskhfr865t56,pi_01m94v26xde2kseskhfr865t56}'\n"
+    )
+    commit = "2026-12-06 04:40:00.004 UTC [11] LOG:  statement: COMMIT;\n"
+    script = capture.to_pgbench(
+        capture.statements(LOG.replace(commit, lines + commit)), ["sk_test_abcdefgh"], {}
+    )
+    events = next(line for line in script.splitlines() if "payment_events" in line)
+    suffixed = "pi_01m94v26xde2kseskhfr865t56_:run"
+    assert f"'{{{suffixed},{suffixed}}}'::TEXT[]" in events
+    prepared = capture.prepared_text(events)
+    element = "pi_01m94v26xde2kseskhfr865t56_' || :run || '"
+    assert f"('{{{element},{element}}}')::TEXT[]" in prepared
+
+
 def test_two_captures_of_one_path_have_one_shape_and_a_changed_path_another() -> None:
     one = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
     again = one.replace("pi_01m94v26xde2kseskhfr865t56", "pi_01m9zzzzzzzzzzzzzzzzzzzzzz")

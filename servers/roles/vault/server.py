@@ -156,7 +156,7 @@ async def start_server(
     return await serve_grpc.start(
         listen,
         hosted,
-        interceptors=[
+        wrappers=[
             CallInterceptor(lambda: _ids.new("req")),
             ZoneDoor(tokens),
         ],

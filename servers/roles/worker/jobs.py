@@ -18,6 +18,7 @@ the time from the application's clock; `now` is the scheduler's, for jobs that t
 | ledger.checkpoint | 60 s | checkpoints accounts with new postings: balance reads stay flat |
 | analytics.rollup_build | 60 s | (PostgreSQL) merchants without an analytics rollup: built |
 | analytics.rollup | 60 s | (PostgreSQL) closed hours changed since: into the analytics rollup |
+| payments.reap_watchers | 60 s | (PostgreSQL) watched_intents rows of LISTEN connections gone |
 | events.prune | 1 h | events older than 30 days go, with their deliveries |
 | events.stream | 0.25 s | (REDIS_URL set) events appended to the Redis Stream paygate:events |
 | mail.queue | 1 s | (PAYGATE_SMTP_HOST set) the receipts and alerts new events call for |
@@ -38,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from adapters.sql.analytics_rollup import build_merchants, roll_up
+from adapters.sql.intent_changes import reap_watchers
 from adapters.sql.ledger.journal import take_checkpoints
 from servers.bootstrap.app import App
 from servers.roles.vault.maintenance import vault_jobs
@@ -65,6 +67,9 @@ CHECKPOINT_EVERY = 60.0
 ROLLUP_EVERY = 60.0
 ROLLUP_BATCH = 500
 ROLLUP_BUILD_BATCH = 5
+# watched_intents is reaped in one statement; the batch only keeps the scheduler from
+# running it again at once.
+REAP_WATCHERS_BATCH = 1_000_000
 
 
 def jobs(app: App, settings: Settings) -> list[Job]:
@@ -73,6 +78,7 @@ def jobs(app: App, settings: Settings) -> list[Job]:
         *payment_jobs(app, timedelta(seconds=settings.recovery_after_seconds)),
         *ledger_jobs(app),
         *analytics_jobs(app),
+        *watch_jobs(app),
         *event_jobs(app),
         *mail_jobs(app),
     ]
@@ -145,6 +151,19 @@ def analytics_jobs(app: App) -> list[Job]:
         Job("analytics.rollup_build", every=ROLLUP_EVERY, run=build, batch=ROLLUP_BUILD_BATCH),
         Job("analytics.rollup", every=ROLLUP_EVERY, run=rollup, batch=ROLLUP_BATCH),
     ]
+
+
+def watch_jobs(app: App) -> list[Job]:
+    """watched_intents is PostgreSQL's own (0021_watched_intents): a row whose LISTEN
+    connection is gone only costs notifications nobody reads, so a minute is plenty."""
+    engine = app.engine
+    if engine is None:
+        return []
+
+    async def reap(now: datetime, limit: int) -> int:
+        return await reap_watchers(engine)
+
+    return [Job("payments.reap_watchers", every=60.0, run=reap, batch=REAP_WATCHERS_BATCH)]
 
 
 def event_jobs(app: App) -> list[Job]:
