@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
@@ -44,6 +44,7 @@ from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
 from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
 from adapters.sql.risk import SqlRiskOverrides
+from adapters.sql.written import tables_written
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
@@ -136,19 +137,19 @@ class LazyTransaction:
             raise RuntimeError("autocommit() with an idempotency key riding on the transaction")
         self._alone = True
 
-    async def _before_write(self, table: str | None) -> str | None:
+    async def _before_write(self, tables: Iterable[str]) -> str | None:
         """Begins the transaction a write needs; in autocommit, the phase of the one
-        statement that runs alone instead (its fail point's name), or None."""
+        statement that runs alone instead (its fail point's name), or None. `tables`: those
+        the write names, asked only while fail points are armed."""
         if self._alone is None:
             if not self.begun:
                 await self.begin()
-            if ARMED and table is not None:
-                self._written.add(table)
+            self._written.update(tables)
             return None
         if not self._alone:
             raise RuntimeError("a unit of work in autocommit runs one statement")
         self._alone = False
-        phase = table or ""
+        phase = "+".join(sorted(tables))
         fail_point(f"sql.commit.before:{phase}")
         return phase
 
@@ -165,10 +166,9 @@ class LazyTransaction:
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         alone = None
         if not plain_read(statement) and (not self.begun or self._alone is not None):
-            table = getattr(statement, "table", None)  # INSERT, UPDATE, DELETE
-            alone = await self._before_write(None if table is None else str(table.name))
-        elif ARMED and getattr(statement, "table", None) is not None:
-            self._written.add(str(statement.table.name))
+            alone = await self._before_write(tables_written(statement) if ARMED else ())
+        elif ARMED:  # INSERT, UPDATE, DELETE, with those of their CTEs
+            self._written |= tables_written(statement)
         result = await self._cut_when_interrupted(self._execute(statement, args, kwargs))
         if alone is not None:
             fail_point(f"sql.commit.after:{alone}")
@@ -223,7 +223,7 @@ class LazyTransaction:
         """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
         by asyncpg inside the transaction, begun first as for any write (or alone, in
         autocommit)."""
-        alone = await self._before_write(table)
+        alone = await self._before_write((table,))
         result = await self._cut_when_interrupted(self._write_driver_sql(sql, args))
         if alone is not None:
             fail_point(f"sql.commit.after:{alone}")

@@ -270,9 +270,7 @@ class PaymentLifecycle:
                 intent.begin_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
             if cmd.return_url:
                 intent.return_url = cmd.return_url
-            await uow.payment_attempts.add(attempt)
-            self._observer.attempt_saved(attempt)
-            await self._save(uow, intent)
+            await self._save(uow, intent, attempt, new=True)
             if source.kind != "card":  # the payer's app or page shows the payee's name
                 merchant = await uow.merchants.get(intent.merchant_id)
                 merchant_name = merchant.name if merchant else ""
@@ -830,14 +828,23 @@ class PaymentLifecycle:
         return intent
 
     async def _save(
-        self, uow: UnitOfWork, intent: PaymentIntent, attempt: PaymentAttempt | None = None
+        self,
+        uow: UnitOfWork,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt | None = None,
+        *,
+        new: bool = False,
     ) -> None:
-        if attempt is not None:
-            await uow.payment_attempts.update(attempt)
-            self._observer.attempt_saved(attempt)
+        """The intent with the history lines of its change, and the attempt (`new`: made
+        here) with them when given: one write, one statement in SQL."""
         events = intent.pull_events()
-        # The intent and the history lines of its change in one write.
-        await uow.payment_intents.update(intent, events)
+        if attempt is None:
+            await uow.payment_intents.update(intent, events)
+        else:
+            attempts = uow.payment_attempts
+            write = attempts.add_with_intent if new else attempts.update_with_intent
+            await write(attempt, intent, events)
+            self._observer.attempt_saved(attempt)
         await self._books.record(uow, events, Saved(intent, attempt))
 
     async def _record(

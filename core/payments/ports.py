@@ -99,6 +99,23 @@ class PaymentAttemptRepository(Protocol):
         not FAILED (at most one attempt per intent holds or may hold money)."""
         ...
 
+    async def add_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        """The new attempt and its intent's update (PaymentIntentRepository.update, with
+        the history lines of its change) written together, in one statement where the
+        store has statements: both or neither. A stale intent raises that update's
+        Conflict and writes no attempt; otherwise `add`'s errors. Bumps intent.version."""
+        ...
+
+    async def update_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        """`update` of the attempt and of its intent (with the lines), both or neither. A
+        stale attempt raises `update`'s Conflict, else a stale intent the intent's; either
+        way nothing is written. Bumps both versions."""
+        ...
+
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         """By id alone: the 3-D Secure page and the acquirers' callbacks know no merchant."""
         ...
@@ -154,6 +171,18 @@ class PaymentAttemptRepository(Protocol):
 
 class RefundRepository(Protocol):
     async def add(self, refund: Refund) -> None: ...
+
+    async def add_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        """Like PaymentAttemptRepository.add_with_intent, for a refund."""
+        ...
+
+    async def update_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        """Like PaymentAttemptRepository.update_with_intent, for a refund."""
+        ...
 
     async def get(
         self, merchant_id: str, refund_id: str, *, for_update: bool = False

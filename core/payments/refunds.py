@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ from core.payments.acquirer import (
     RefundRequest,
 )
 from core.payments.errors import shown
-from core.payments.model import PaymentEvent, PaymentIntent, Refund, RefundReason, RefundStatus
+from core.payments.model import PaymentIntent, Refund, RefundReason, RefundStatus
 from core.payments.ports import AcquirerRouter
 from core.payments.settlement import apply_refund
 from core.shared.errors import NotFound, Violations
@@ -63,11 +62,6 @@ class Refunds:
         self._clock = clock
         self._acquirers = acquirers
         self._books = books or NoBookkeeping()
-
-    async def _record(self, uow: UnitOfWork, events: Sequence[PaymentEvent]) -> None:
-        """The events, and the money they moved, in the caller's transaction."""
-        await uow.payment_events.append(events)
-        await self._books.record(uow, events)
 
     async def create(self, caller: Principal, cmd: CreateRefund) -> Refund:
         # validate
@@ -106,9 +100,10 @@ class Refunds:
             attempt = await uow.payment_attempts.get(intent.latest_attempt)
             if attempt is None:
                 raise LookupError(f"payment intent {intent.id} lost its attempt")
-            await uow.refunds.add(refund)
-            await uow.payment_intents.update(intent)
-            await self._record(uow, intent.pull_events())
+            # The refund, the intent and its history lines: one write.
+            events = intent.pull_events()
+            await uow.refunds.add_with_intent(refund, intent, events)
+            await self._books.record(uow, events)
             await uow.commit()
 
         # phases 2 and 3
@@ -139,9 +134,9 @@ class Refunds:
             if intent is None or fresh is None:
                 raise LookupError(f"refund {refund.id} or its intent vanished")
             if apply_refund(intent, fresh, answer, actor=actor, at=self._clock.now()):
-                await uow.refunds.update(fresh)
-                await uow.payment_intents.update(intent)
-                await self._record(uow, intent.pull_events())
+                events = intent.pull_events()
+                await uow.refunds.update_with_intent(fresh, intent, events)
+                await self._books.record(uow, events)
                 await uow.commit()
         return fresh
 

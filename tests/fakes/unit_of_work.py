@@ -117,6 +117,26 @@ class MemoryStore(BaseStore[Tables]):
         return feed
 
 
+def _check_intent(tables: Tables, intent: PaymentIntent) -> None:
+    """The intent's update's own check, as `_PaymentIntents.update` makes it."""
+    stored = tables.payment_intents.get(intent.id)
+    if stored is None or (stored.merchant_id, stored.version) != (
+        intent.merchant_id,
+        intent.version,
+    ):
+        raise _intent_changed()
+
+
+def _intent_changed() -> Conflict:
+    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
+def _save_intent(tables: Tables, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
+    intent.version += 1
+    tables.payment_intents[intent.id] = replace(intent, events=[])
+    tables.payment_events.extend(events)
+
+
 class _PaymentIntents:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -163,14 +183,8 @@ class _PaymentIntents:
         return [copy.deepcopy(i) for i in rows[:limit]]
 
     async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
-        stored = self._t.payment_intents.get(intent.id)
-        if stored is None or stored.version != intent.version:
-            raise Conflict(
-                "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
-            )
-        intent.version += 1
-        self._t.payment_intents[intent.id] = replace(intent, events=[])
-        self._t.payment_events.extend(events)
+        _check_intent(self._t, intent)
+        _save_intent(self._t, intent, events)
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
         for intent in intents:
@@ -209,6 +223,10 @@ class _PaymentAttempts:
         self._t = tables
 
     async def add(self, attempt: PaymentAttempt) -> None:
+        self._check_new(attempt)
+        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+
+    def _check_new(self, attempt: PaymentAttempt) -> None:
         if attempt.id in self._t.payment_attempts:
             raise AlreadyExists(f"payment attempt {attempt.id} exists")
         if attempt.status is not AttemptStatus.FAILED and any(
@@ -217,7 +235,24 @@ class _PaymentAttempts:
             for a in self._t.payment_attempts.values()
         ):
             raise active_attempt_exists(attempt.payment_intent_id)
+
+    async def add_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        # The intent's check first: the SQL statement inserts nothing when it fails.
+        _check_intent(self._t, intent)
+        self._check_new(attempt)
         self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+        _save_intent(self._t, intent, events)
+
+    async def update_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        self._check_version(attempt)
+        _check_intent(self._t, intent)
+        attempt.version += 1
+        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+        _save_intent(self._t, intent, events)
 
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         attempt = self._t.payment_attempts.get(attempt_id)
@@ -250,13 +285,16 @@ class _PaymentAttempts:
         return [copy.deepcopy(a) for a in sorted(rows, key=lambda a: a.id)]
 
     async def update(self, attempt: PaymentAttempt) -> None:
+        self._check_version(attempt)
+        attempt.version += 1
+        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
+
+    def _check_version(self, attempt: PaymentAttempt) -> None:
         stored = self._t.payment_attempts.get(attempt.id)
         if stored is None or stored.version != attempt.version:
             raise Conflict(
                 "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
             )
-        attempt.version += 1
-        self._t.payment_attempts[attempt.id] = copy.deepcopy(attempt)
 
     async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
         for attempt in attempts:
@@ -319,6 +357,26 @@ class _Refunds:
             raise AlreadyExists(f"refund {refund.id} exists")
         self._t.refunds[refund.id] = copy.deepcopy(refund)
 
+    async def add_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        _check_intent(self._t, intent)
+        await self.add(refund)
+        _save_intent(self._t, intent, events)
+
+    async def update_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        self._check_version(refund)
+        _check_intent(self._t, intent)
+        await self.update(refund)
+        _save_intent(self._t, intent, events)
+
+    def _check_version(self, refund: Refund) -> None:
+        stored = self._t.refunds.get(refund.id)
+        if stored is None or stored.version != refund.version:
+            raise Conflict("The refund was changed concurrently.", reason="CONCURRENT_UPDATE")
+
     async def get(
         self, merchant_id: str, refund_id: str, *, for_update: bool = False
     ) -> Refund | None:
@@ -351,9 +409,7 @@ class _Refunds:
         return [copy.deepcopy(r) for r in rows[:limit]]
 
     async def update(self, refund: Refund) -> None:
-        stored = self._t.refunds.get(refund.id)
-        if stored is None or stored.version != refund.version:
-            raise Conflict("The refund was changed concurrently.", reason="CONCURRENT_UPDATE")
+        self._check_version(refund)
         refund.version += 1
         self._t.refunds[refund.id] = copy.deepcopy(refund)
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists, constraint_of
 from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
+from adapters.sql.payments.with_intent import WrittenWithIntent
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.tables import (
     payment_attempts,
@@ -26,6 +27,7 @@ from core.payments.model import (
     NextAction,
     PaymentAttempt,
     PaymentError,
+    PaymentEvent,
     PaymentIntent,
 )
 from core.shared.errors import Conflict
@@ -157,6 +159,11 @@ _UPDATE = (
 )
 
 
+# Confirm's phase 1 and every phase 3 write the attempt with its intent and the intent's
+# history lines: one statement (with_intent.py).
+_WITH_INTENT = WrittenWithIntent(payment_attempts, _MUTABLE_ATTEMPT_COLUMNS)
+
+
 # The poller's claim, every 2 s: built once. Like claim_in_flight, over
 # ix_payment_attempts_awaiting_action (payment_method_type, updated_at).
 _AWAITING = (
@@ -181,6 +188,19 @@ _CLAIM_AWAITING_ACTION = (
 )
 
 
+def _not_added(error: IntegrityError, attempt: PaymentAttempt) -> Exception:
+    if constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
+        return Conflict(
+            f"Payment intent {attempt.payment_intent_id} already has an attempt in progress.",
+            reason="ATTEMPT_IN_PROGRESS",
+        )
+    return already_exists(error, "Payment attempt", attempt.id)
+
+
+def _attempt_changed() -> Conflict:
+    return Conflict("The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
 class SqlPaymentAttempts:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -189,13 +209,23 @@ class SqlPaymentAttempts:
         try:
             await self._conn.execute(_INSERT, _attempt_values(attempt))
         except IntegrityError as error:
-            if constraint_of(error) == "uq_payment_attempts_payment_intent_id_active":
-                raise Conflict(
-                    f"Payment intent {attempt.payment_intent_id} already has an attempt in "
-                    "progress.",
-                    reason="ATTEMPT_IN_PROGRESS",
-                ) from error
-            raise already_exists(error, "Payment attempt", attempt.id) from error
+            raise _not_added(error, attempt) from error
+
+    async def add_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        try:
+            await _WITH_INTENT.add(self._conn, _attempt_values(attempt), intent, events)
+        except IntegrityError as error:
+            raise _not_added(error, attempt) from error
+
+    async def update_with_intent(
+        self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        values = _attempt_values(attempt)
+        attempt.version = await _WITH_INTENT.update(
+            self._conn, values, intent, events, _attempt_changed
+        )
 
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         query = _GET_FOR_UPDATE if for_update else _GET
@@ -239,9 +269,7 @@ class SqlPaymentAttempts:
         params |= {"b_id": attempt.id, "b_version": attempt.version}
         new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
         if new_version is None:
-            raise Conflict(
-                "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
-            )
+            raise _attempt_changed()
         attempt.version = new_version
 
     async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:

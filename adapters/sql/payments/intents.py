@@ -9,7 +9,18 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, true, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    RowMapping,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -241,6 +252,43 @@ _SAVED = _UPDATE.cte("saved")
 _UPDATE_WITH_EVENTS = _lines_after(_SAVED).returning(select(_SAVED.c.version).scalar_subquery())
 
 
+# --- another row's write with its intent's, one statement ------------------------------
+
+
+def intent_saved(guard: ColumnElement[bool] | None = None) -> CTE:
+    """The intent's optimistic update (`_UPDATE`, every condition of it) as the CTE
+    `saved`, which returns the new version when it wrote the intent and no row when it did
+    not. `guard` is one more condition on that write: the other row's own optimistic check
+    (its version has not moved), so the intent is written only with it.
+
+    The other row's write reads FROM `saved` (attempts.py, refunds.py): it writes only
+    when the intent was written, so a statement whose intent's write matched no row writes
+    nothing at all, and one whose guard failed writes nothing either."""
+    statement = _UPDATE if guard is None else _UPDATE.where(guard)
+    return statement.cte("saved")
+
+
+def with_lines(statement: Any, saved: CTE) -> Any:
+    """`statement` (the other row's write from `saved`) that also writes the history lines
+    of the intent's change, given as `_event_arrays`, once `saved` wrote the intent."""
+    return statement.add_cte(_lines_after(saved).cte("lines"))
+
+
+def intent_params(intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> dict[str, Any]:
+    """The parameters of `_UPDATE` (and of `saved`), with the lines' when there are any."""
+    values = _intent_values(intent)
+    params = {f"v_{name}": values[name] for name in _MUTABLE_INTENT_COLUMNS} | {
+        "b_id": intent.id,
+        "b_merchant_id": intent.merchant_id,
+        "b_version": intent.version,
+    }
+    return params | _event_arrays(events) if events else params
+
+
+def intent_changed() -> Conflict:
+    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
 class SqlPaymentIntents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -291,21 +339,13 @@ class SqlPaymentIntents:
         return [intent_of(row) for row in (await self._conn.execute(query)).mappings()]
 
     async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
-        values = _intent_values(intent)
-        params = {f"v_{name}": values[name] for name in _MUTABLE_INTENT_COLUMNS} | {
-            "b_id": intent.id,
-            "b_merchant_id": intent.merchant_id,
-            "b_version": intent.version,
-        }
+        params = intent_params(intent, events)
         if events:
-            params |= _event_arrays(events)
             new_version = (await self._conn.execute(_UPDATE_WITH_EVENTS, params)).scalar()
         else:
             new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
         if new_version is None:
-            raise Conflict(
-                "The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE"
-            )
+            raise intent_changed()
         intent.version = new_version
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:

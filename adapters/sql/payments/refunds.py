@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists
+from adapters.sql.payments.with_intent import WrittenWithIntent
 from adapters.sql.tables import (
     refunds,
 )
 from core.payments.model import (
+    PaymentEvent,
+    PaymentIntent,
     Refund,
     RefundStatus,
 )
@@ -41,32 +45,63 @@ def _refund(row: RowMapping) -> Refund:
     )
 
 
+def _refund_values(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "merchant_id": refund.merchant_id,
+        "payment_intent_id": refund.payment_intent_id,
+        "attempt_id": refund.attempt_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status.value,
+        "reason": refund.reason,
+        "acquirer_reference": refund.acquirer_reference,
+        "failure_code": refund.failure_code,
+        "created": refund.created,
+        "updated_at": refund.updated_at,
+        "version": refund.version,
+        "livemode": refund.livemode,
+    }
+
+
+# What a refund's update changes.
+_MUTABLE_REFUND_COLUMNS = ("status", "acquirer_reference", "failure_code", "updated_at")
+
+
+# A refund's reservation and the acquirer's answer write the refund with its intent and
+# the intent's history lines: one statement (with_intent.py).
+_WITH_INTENT = WrittenWithIntent(refunds, _MUTABLE_REFUND_COLUMNS)
+
+
+def _refund_changed() -> Conflict:
+    return Conflict("The refund was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
 class SqlRefunds:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def add(self, refund: Refund) -> None:
         try:
-            await self._conn.execute(
-                insert(refunds).values(
-                    id=refund.id,
-                    merchant_id=refund.merchant_id,
-                    payment_intent_id=refund.payment_intent_id,
-                    attempt_id=refund.attempt_id,
-                    amount=refund.amount,
-                    currency=refund.currency,
-                    status=refund.status.value,
-                    reason=refund.reason,
-                    acquirer_reference=refund.acquirer_reference,
-                    failure_code=refund.failure_code,
-                    created=refund.created,
-                    updated_at=refund.updated_at,
-                    version=refund.version,
-                    livemode=refund.livemode,
-                )
-            )
+            await self._conn.execute(insert(refunds).values(_refund_values(refund)))
         except IntegrityError as error:
             raise already_exists(error, "Refund", refund.id) from error
+
+    async def add_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        try:
+            await _WITH_INTENT.add(self._conn, _refund_values(refund), intent, events)
+        except IntegrityError as error:
+            raise already_exists(error, "Refund", refund.id) from error
+
+    async def update_with_intent(
+        self, refund: Refund, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
+    ) -> None:
+        values = _refund_values(refund)
+        refund.version = await _WITH_INTENT.update(
+            self._conn, values, intent, events, _refund_changed
+        )
 
     async def get(
         self, merchant_id: str, refund_id: str, *, for_update: bool = False
@@ -112,7 +147,7 @@ class SqlRefunds:
         )
         new_version = (await self._conn.execute(statement)).scalar_one_or_none()
         if new_version is None:
-            raise Conflict("The refund was changed concurrently.", reason="CONCURRENT_UPDATE")
+            raise _refund_changed()
         refund.version = new_version
 
     async def claim_pending(

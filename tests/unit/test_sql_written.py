@@ -1,0 +1,32 @@
+"""The tables a statement writes, which name a commit's fail points: a statement that
+writes an attempt or a refund with its intent names every table it writes, so that a fail
+point armed on any one of them fires (adapters/sql/written.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from adapters.sql.payments import attempts, intents, refunds
+from adapters.sql.tables import payment_attempts
+from adapters.sql.written import tables_written
+
+
+def test_an_attempt_written_with_its_intent_names_both_tables_and_the_lines() -> None:
+    for lines, expected in ((False, set()), (True, {"payment_events"})):
+        both = {"payment_attempts", "payment_intents"} | expected
+        assert tables_written(attempts._WITH_INTENT.added[lines]) == both
+        assert tables_written(attempts._WITH_INTENT.updated[lines]) == both
+
+
+def test_a_refund_written_with_its_intent_names_both_tables() -> None:
+    for lines in (False, True):
+        both = {"refunds", "payment_intents"} | ({"payment_events"} if lines else set())
+        assert tables_written(refunds._WITH_INTENT.added[lines]) == both
+        assert tables_written(refunds._WITH_INTENT.updated[lines]) == both
+
+
+def test_plain_writes_name_their_table_and_reads_none() -> None:
+    assert tables_written(attempts._INSERT) == {"payment_attempts"}
+    assert tables_written(intents._UPDATE_WITH_EVENTS) == {"payment_events", "payment_intents"}
+    assert tables_written(select(payment_attempts)) == frozenset()
+    assert tables_written("SELECT 1") == frozenset()
