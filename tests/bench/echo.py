@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import socket
@@ -29,6 +28,7 @@ from typing import Any
 
 import grpc
 
+from tests.bench import measure
 from tests.e2e.conftest import free_port, free_port_range
 
 METHOD = "/paygate.v1.BenchEcho/Echo"
@@ -105,9 +105,8 @@ def h2load(port: int, duration: float, connections: int = 32, streams: int = 1) 
             "te: trailers",
             f"http://127.0.0.1:{port}{METHOD}",
         ]
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, _, usage = os.wait4(process.pid, 0)
-        out = process.stdout.read().decode() if process.stdout else ""
+        run = measure.run_to_end(argv)
+        out = run.out
     rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", out)
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
@@ -117,7 +116,7 @@ def h2load(port: int, duration: float, connections: int = 32, streams: int = 1) 
         "tps": round(float(rps.group(1)), 1),
         "succeeded": int(done.group(2)),
         "mean_latency": mean.group(1) if mean else None,
-        "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "loadgen_cpu_s": round(run.cpu_s, 3),
     }
 
 
@@ -207,9 +206,8 @@ def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
             auth = "Authorization: Bearer sk_test_bench_echo"
             argv = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "-H", auth]
             argv.append(url)
-            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            _, _, usage = os.wait4(process.pid, 0)
-            out = process.stdout.read().decode() if process.stdout else ""
+            run = measure.run_to_end(argv)
+            out = run.out
         finally:
             envoy.terminate()
             for s in servers:
@@ -227,7 +225,7 @@ def envoy_reference(duration: float, connections: int = 32) -> dict[str, Any]:
         "tps": round(float(rps.group(1)), 1),
         "non_2xx": 0,
         "connections": connections,
-        "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "loadgen_cpu_s": round(run.cpu_s, 3),
     }
 
 

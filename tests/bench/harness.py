@@ -267,10 +267,8 @@ def run_wrk(
         str(LUA),
         target.rest_url,
     ]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
+    run = measure.run_to_end(argv, env=env)
+    out, err, status = run.out, run.err, run.status
     line = next((x for x in out.splitlines() if x.startswith("BENCHJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result (status {status}): {out[-2000:]}{err[-2000:]}")
@@ -281,7 +279,7 @@ def run_wrk(
         latencies_ms=data["latencies_ms"],
         statuses=data["statuses"],
         failures=data["failures"] + data["socket_errors"],
-        loadgen_cpu_s=usage.ru_utime + usage.ru_stime,
+        loadgen_cpu_s=run.cpu_s,
     )
 
 
@@ -329,10 +327,8 @@ def run_grpc(
         m.publishable_key,
         *extra_args,
     ]
-    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
+    run = measure.run_to_end(argv, cwd=REPO)
+    out, err, status = run.out, run.err, run.status
     if status != 0:
         raise RuntimeError(f"grpc_load failed ({status}): {err[-3000:]}")
     data = json.loads(out.strip().splitlines()[-1])
@@ -342,7 +338,7 @@ def run_grpc(
         latencies_ms=data["latencies_ms"],
         statuses=data["statuses"],
         failures=data["failures"],
-        loadgen_cpu_s=usage.ru_utime + usage.ru_stime,
+        loadgen_cpu_s=run.cpu_s,
     )
 
 
@@ -762,17 +758,15 @@ def pgbench(
         *args,
         database,
     ]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
+    run = measure.run_to_end(argv)
+    out, err, status = run.out, run.err, run.status
     tps = None
     for line in out.splitlines():
         if line.startswith("tps = "):
             tps = float(line.split()[2])
     if tps is None:
         raise RuntimeError(f"pgbench failed ({status}): {out[-1500:]} {err[-1500:]}")
-    return {"tps": round(tps, 1), "clients": clients, "loadgen_cpu_s": usage.ru_utime}
+    return {"tps": round(tps, 1), "clients": clients, "loadgen_cpu_s": run.user_s}
 
 
 def _pgbench() -> str:

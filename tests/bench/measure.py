@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import psutil
@@ -21,6 +25,43 @@ import psutil
 API, ENVOY, POSTGRES, LOADGEN, OTHER = "api", "envoy", "postgres", "loadgen", "other"
 LAUNCHER = "launcher"  # `paygate up`'s supervisor (in the benchmark: the harness process)
 VAULT = "vault"  # the cardholder-data zone's own process (split topology only)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A load generator run to its end."""
+
+    out: str
+    err: str
+    status: int  # the wait status, as os.wait4 gives it
+    user_s: float  # its CPU seconds, user and system, from the kernel's accounting
+    system_s: float
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.system_s
+
+
+def run_to_end(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Finished:
+    """Runs `argv` and waits for it with os.wait4, which gives the child's own CPU. Its
+    output goes to files, not pipes: a load generator prints every latency in one line
+    (megabytes at a high rate), and a pipe that nobody reads until the child exits stops
+    the child at 64 KiB, for ever."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Finished(
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            status,
+            usage.ru_utime,
+            usage.ru_stime,
+        )
 
 
 def kind_of(name: str) -> str:

@@ -282,3 +282,13 @@ def test_runs_without_rounds_have_no_paired_figures() -> None:
     reports = [_report("embedded", 40.0, {"api": 30.0}), _report("split", 35.0, {"api": 33.0})]
     (summary,) = topologies.summary(topologies.runs(reports))
     assert summary["paired"] is None
+
+
+def test_a_load_generator_that_prints_more_than_a_pipe_holds_runs_to_its_end() -> None:
+    """wrk prints every latency in one line; a pipe read only after the child exits held
+    it at 64 KiB for ever. The child's output and its CPU both come back."""
+    code = "import sys; sys.stdout.write('x' * 1_000_000); sys.stderr.write('e' * 200_000)"
+    run = measure.run_to_end([sys.executable, "-c", code])
+    assert run.status == 0
+    assert len(run.out) == 1_000_000 and len(run.err) == 200_000
+    assert run.cpu_s > 0
