@@ -43,11 +43,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.observability import tracing
 from adapters.sql.checkout import check_in, check_out
 from adapters.sql.driver_read import translated
 from adapters.sql.errors import is_outage, unavailable
-from adapters.sql.prebuilt import DriverResult, Prebuilt, built_once
+from adapters.sql.prebuilt import DriverResult, Prebuilt, built_once, send
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.call import ClaimLost, DeferredClaim, deferred
 from core.idempotency.model import Claim, Outcome, Record, Scope, State, may_take_over
@@ -256,12 +255,6 @@ _CLAIM_ALONE, _FIND_ALONE = _Alone(CLAIM), _Alone(_FIND)
 _COMPLETE_ALONE, _RELEASE_ALONE, _REAP_ALONE = _Alone(COMPLETE), _Alone(RELEASE), _Alone(REAP)
 
 
-async def _send(driver: Any, form: Prebuilt, args: list[Any]) -> DriverResult:
-    if form.returns_rows:
-        return form.result(await driver.fetch(form.sql, *args), None)
-    return form.result([], await driver.execute(form.sql, *args))
-
-
 def _answered(error: BaseException, driver: Any) -> bool:
     """Whether the server answered the statement with `error` on a connection that is
     still fit for the next statement: an error of PostgreSQL's about the statement itself
@@ -319,11 +312,7 @@ class SqlIdempotencyStore:
             form = statement.form(connection.dialect, tuple(parameters))
             args = form.arguments(parameters)
             try:
-                async with adapted._execute_mutex:
-                    if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
-                        with tracing.phase(form.verb, {"db.statement": form.sql}):
-                            return await _send(driver, form, args)
-                    return await _send(driver, form, args)
+                return await send(adapted, form, args)
             except BaseException as error:
                 if not _answered(error, driver):
                     _discard(connection, driver, error)

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound, ResourceClosedError
 
+from adapters.observability import tracing
 from adapters.sql.driver_read import Processor
 
 _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|MERGE|INSERT \d+) (\d+)")
@@ -272,3 +273,20 @@ def built_once(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Preb
     built once by construction (adapters/sql/idempotency.py). None when it cannot run on
     asyncpg exactly as SQLAlchemy runs it."""
     return _compiled(statement, names, dialect)
+
+
+async def send(adapted: Any, form: Prebuilt, args: list[Any]) -> DriverResult:
+    """`form` run by asyncpg on SQLAlchemy's `adapted` connection, under its mutex and, when
+    tracing, in a span as SQLAlchemy's instrumentation makes one. Errors are the driver's:
+    the caller translates them."""
+    async with adapted._execute_mutex:
+        if tracing.enabled():
+            with tracing.phase(form.verb, {"db.statement": form.sql}):
+                return await _sent(adapted.driver_connection, form, args)
+        return await _sent(adapted.driver_connection, form, args)
+
+
+async def _sent(driver: Any, form: Prebuilt, args: list[Any]) -> DriverResult:
+    if form.returns_rows:
+        return form.result(await driver.fetch(form.sql, *args), None)
+    return form.result([], await driver.execute(form.sql, *args))

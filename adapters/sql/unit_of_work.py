@@ -42,7 +42,7 @@ from adapters.sql.notifications import SqlEmails, SqlMailDirectory
 from adapters.sql.payments.attempts import SqlPaymentAttempts
 from adapters.sql.payments.intents import SqlPaymentEvents, SqlPaymentIntents
 from adapters.sql.payments.refunds import SqlRefunds
-from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt
+from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt, send
 from adapters.sql.risk import SqlRiskOverrides
 from adapters.sql.written import tables_written
 from core.shared.errors import Conflict, PaygateError
@@ -202,18 +202,9 @@ class LazyTransaction:
         adapted = self._adapted
         args = form.arguments(params)
         try:
-            async with adapted._execute_mutex:
-                if tracing.enabled():  # a span as SQLAlchemy's instrumentation makes one
-                    with tracing.phase(form.verb, {"db.statement": form.sql}):
-                        return await self._send(form, args)
-                return await self._send(form, args)
+            return await send(adapted, form, args)
         except Exception as error:
             raise await failed(self._connection, adapted, error, form.sql, args) from error
-
-    async def _send(self, form: Prebuilt, args: list[Any]) -> DriverResult:
-        if form.returns_rows:
-            return form.result(await self._driver.fetch(form.sql, *args), None)
-        return form.result([], await self._driver.execute(form.sql, *args))
 
     @property
     def dialect(self) -> Any:
