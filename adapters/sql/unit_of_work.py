@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
@@ -432,7 +432,40 @@ class SqlTransaction:
 
 class SqlUnitOfWork(SqlTransaction, UnitOfWork):
     """The gateway's unit of work (core/unit_of_work.py) on one PostgreSQL transaction;
-    the repositories it carries are declared there, once, and built here."""
+    the repositories it carries are declared there, once, and built here.
+
+    Each repository is built the first time the unit of work is asked for it after a
+    checkout (`__getattr__`), on that checkout's connection: a use case asks for one or a
+    few of the 26 (a GET of an intent, one), and building them all cost about 11 µs a
+    unit of work (docs/performance.md, "The GET's path")."""
+
+    # Declared for the type checker; each built by __getattr__ on first use.
+    payment_intents: SqlPaymentIntents
+    payment_events: SqlPaymentEvents
+    payment_attempts: SqlPaymentAttempts
+    refunds: SqlRefunds
+    merchants: SqlMerchants
+    api_keys: SqlApiKeys
+    users: SqlUsers
+    memberships: SqlMemberships
+    invitations: SqlInvitations
+    sessions: SqlSessions
+    audit: SqlAuditLog
+    rate_limit_overrides: SqlRateLimitOverrides
+    business_profiles: SqlBusinessProfiles
+    analytics: SqlPaymentAnalytics
+    risk_overrides: SqlRiskOverrides
+    ledger: SqlLedger
+    merchant_terms: SqlMerchantTerms
+    fx_rates: SqlFxRates
+    settlements: SqlSettlements
+    payouts: SqlPayouts
+    disputes: SqlDisputes
+    events: SqlEvents
+    webhook_endpoints: SqlWebhookEndpoints
+    webhook_deliveries: SqlDeliveries
+    emails: SqlEmails
+    mail_directory: SqlMailDirectory
 
     def __init__(
         self,
@@ -444,38 +477,62 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
         super().__init__(engine)
         self._fx_max_age = fx_max_age
         self._box = secret_box or SecretBox()
+        # The connection the repositories are built on (the last checkout's, kept after
+        # it as the repositories built then were), and the names built on it.
+        self._bound: Any = None
+        self._built: list[str] = []
 
     def _bind(self, connection: Any) -> None:
         self._keys = connection.keys = KeyInTransaction()
-        self.payment_intents = SqlPaymentIntents(connection)
-        self.payment_events = SqlPaymentEvents(connection)
-        self.payment_attempts = SqlPaymentAttempts(connection)
-        self.refunds = SqlRefunds(connection)
-        self.merchants = SqlMerchants(connection)
-        self.api_keys = SqlApiKeys(connection)
-        self.users = SqlUsers(connection)
-        self.memberships = SqlMemberships(connection)
-        self.invitations = SqlInvitations(connection)
-        self.sessions = SqlSessions(connection)
-        self.audit = SqlAuditLog(connection)
-        self.rate_limit_overrides = SqlRateLimitOverrides(connection)
-        self.business_profiles = SqlBusinessProfiles(connection)
-        self.analytics = SqlPaymentAnalytics(connection)
-        self.risk_overrides = SqlRiskOverrides(connection)
-        self.ledger = SqlLedger(connection)
-        self.merchant_terms = SqlMerchantTerms(connection)
-        self.fx_rates = SqlFxRates(connection, max_age=self._fx_max_age)
-        self.settlements = SqlSettlements(connection)
-        self.payouts = SqlPayouts(connection)
-        self.disputes = SqlDisputes(connection)
-        self.events = SqlEvents(connection)
-        self.webhook_endpoints = SqlWebhookEndpoints(connection, self._box)
-        self.webhook_deliveries = SqlDeliveries(connection, self._box)
-        self.emails = SqlEmails(connection)
-        self.mail_directory = SqlMailDirectory(connection)
+        # A unit of work entered again gets repositories on its new connection.
+        for name in self._built:
+            del self.__dict__[name]
+        self._built.clear()
+        self._bound = connection
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for a name not found on the instance: a repository not built yet.
+        build = _REPOSITORIES.get(name)
+        bound = self.__dict__.get("_bound")
+        if build is None or bound is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        repository = self.__dict__[name] = build(self, bound)
+        self._built.append(name)
+        return repository
 
     def conclude(self, answer: object) -> None:
         self._keys.conclusion = answer
+
+
+# Each repository of SqlUnitOfWork by its name, built on the checkout's connection.
+_REPOSITORIES: dict[str, Callable[[SqlUnitOfWork, Any], Any]] = {
+    "payment_intents": lambda uow, c: SqlPaymentIntents(c),
+    "payment_events": lambda uow, c: SqlPaymentEvents(c),
+    "payment_attempts": lambda uow, c: SqlPaymentAttempts(c),
+    "refunds": lambda uow, c: SqlRefunds(c),
+    "merchants": lambda uow, c: SqlMerchants(c),
+    "api_keys": lambda uow, c: SqlApiKeys(c),
+    "users": lambda uow, c: SqlUsers(c),
+    "memberships": lambda uow, c: SqlMemberships(c),
+    "invitations": lambda uow, c: SqlInvitations(c),
+    "sessions": lambda uow, c: SqlSessions(c),
+    "audit": lambda uow, c: SqlAuditLog(c),
+    "rate_limit_overrides": lambda uow, c: SqlRateLimitOverrides(c),
+    "business_profiles": lambda uow, c: SqlBusinessProfiles(c),
+    "analytics": lambda uow, c: SqlPaymentAnalytics(c),
+    "risk_overrides": lambda uow, c: SqlRiskOverrides(c),
+    "ledger": lambda uow, c: SqlLedger(c),
+    "merchant_terms": lambda uow, c: SqlMerchantTerms(c),
+    "fx_rates": lambda uow, c: SqlFxRates(c, max_age=uow._fx_max_age),
+    "settlements": lambda uow, c: SqlSettlements(c),
+    "payouts": lambda uow, c: SqlPayouts(c),
+    "disputes": lambda uow, c: SqlDisputes(c),
+    "events": lambda uow, c: SqlEvents(c),
+    "webhook_endpoints": lambda uow, c: SqlWebhookEndpoints(c, uow._box),
+    "webhook_deliveries": lambda uow, c: SqlDeliveries(c, uow._box),
+    "emails": lambda uow, c: SqlEmails(c),
+    "mail_directory": lambda uow, c: SqlMailDirectory(c),
+}
 
 
 class SqlUnitOfWorkFactory:

@@ -111,6 +111,8 @@ class AccessGate:
                     "An API key acts only in its own mode: drop Paygate-Mode.",
                     reason="MODE_MISMATCH",
                 )
+            if principal.origin == credentials.origin:  # the key's principal carries it
+                return principal
         else:
             principal = await self._auth.authenticate(
                 token, credentials.account, require_account=not requirement.user_only

@@ -122,6 +122,7 @@ class ApiKeys:
             actor=key.id,
             role=key.role,
             is_publishable=key.type is KeyType.PUBLISHABLE,
+            origin=origin,
         )
 
     async def _candidates(self, lookup: str, now: datetime) -> list[ApiKey]:

@@ -11,6 +11,7 @@ API answers a publishable key with a wrong client_secret.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -87,10 +88,18 @@ class HostedCheckout:
         )
 
 
+# What quote() and urlencode() leave as it is (RFC 3986's unreserved characters): ids and
+# client secrets are made of these, so the URL of every answer needs no quoting pass.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def checkout_url(base_url: str, intent: PaymentIntent) -> str:
     """The hosted checkout of `intent` under `base_url` (the web role's public URL)."""
-    path = f"/checkout/{quote(intent.id, safe='')}"
-    query = urlencode({"client_secret": intent.client_secret})
+    intent_id, secret = intent.id, intent.client_secret
+    if _UNRESERVED.fullmatch(intent_id) and _UNRESERVED.fullmatch(secret):
+        return f"{base_url.rstrip('/')}/checkout/{intent_id}?client_secret={secret}"
+    path = f"/checkout/{quote(intent_id, safe='')}"
+    query = urlencode({"client_secret": secret})
     return f"{base_url.rstrip('/')}{path}?{query}"
 
 

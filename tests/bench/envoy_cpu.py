@@ -203,6 +203,12 @@ def _no_health_checks(config: Config) -> None:
         cluster.pop("health_checks", None)
 
 
+def _suppress_envoy_headers(config: Config) -> None:
+    for f in _rest(config)["http_filters"]:
+        if f["name"] == "envoy.filters.http.router":
+            f["typed_config"]["suppress_envoy_headers"] = True
+
+
 def _no_buffer(config: Config) -> None:
     _without_filter("envoy.filters.http.buffer")(config)
 
@@ -225,6 +231,7 @@ VARIANTS: dict[str, tuple[Callable[[Config], None] | None, list[str], dict[str, 
     "no_client_address": (_no_client_address, [], {}),
     "h2_windows": (_h2_windows, [], {}),
     "no_health_checks": (_no_health_checks, [], {}),
+    "suppress_envoy_headers": (_suppress_envoy_headers, [], {}),
     "concurrency_1": (None, ["--concurrency", "1"], {}),
     "concurrency_2": (None, ["--concurrency", "2"], {}),
     "connection_close": (None, [], {"Connection": "close"}),

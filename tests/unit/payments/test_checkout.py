@@ -3,7 +3,13 @@ fields, over the payments world's fakes."""
 
 from __future__ import annotations
 
+import string
+from types import SimpleNamespace
+from urllib.parse import quote, urlencode
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.access.model import KeyType, Principal
 from core.access.roles import Role
@@ -128,6 +134,29 @@ async def test_the_checkout_url_carries_the_client_secret(world: World) -> None:
     assert url == (
         f"https://pay.example.test/checkout/{intent.id}?client_secret={intent.client_secret}"
     )
+
+
+def _quoted(base_url: str, intent_id: str, secret: str) -> str:
+    """The URL built with quote() and urlencode() every time, as it was."""
+    query = urlencode({"client_secret": secret})
+    return f"{base_url.rstrip('/')}/checkout/{quote(intent_id, safe='')}?{query}"
+
+
+_UNRESERVED = string.ascii_letters + string.digits + "_.~-"
+
+
+@settings(max_examples=400)
+@given(
+    st.one_of(st.text(), st.text(alphabet=_UNRESERVED)),
+    st.one_of(st.text(), st.text(alphabet=_UNRESERVED)),
+)
+def test_the_checkout_url_is_what_quoting_makes_of_any_id_and_secret(
+    intent_id: str, secret: str
+) -> None:
+    intent = SimpleNamespace(id=intent_id, client_secret=secret)
+    for base in ("https://pay.example.test/", "http://127.0.0.1:8080"):
+        url = checkout_url(base, intent)  # type: ignore[arg-type]
+        assert url == _quoted(base, intent_id, secret)
 
 
 @pytest.mark.parametrize(
