@@ -436,7 +436,7 @@ class SqlUnitOfWork(SqlTransaction, UnitOfWork):
 
     Each repository is built the first time the unit of work is asked for it after a
     checkout (`__getattr__`), on that checkout's connection: a use case asks for one or a
-    few of the 26 (a GET of an intent, one), and building them all cost about 11 µs a
+    few of the 26 (a GET of an intent, one), and building them all cost about 6 µs a
     unit of work (docs/performance.md, "The GET's path")."""
 
     # Declared for the type checker; each built by __getattr__ on first use.
