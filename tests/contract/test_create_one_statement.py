@@ -15,6 +15,8 @@ test_idempotency_alone.py), on a warm connection: deterministic, whatever the lo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -29,6 +31,8 @@ from core.access.model import Principal
 from core.access.roles import Role
 from core.account.profile_cache import ProfileCache
 from core.events.outbox import EventOutbox, PaymentOutbox
+from core.idempotency.call import DeferredClaim, current
+from core.idempotency.model import Record, Scope, State
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared.errors import AlreadyExists
 from core.unit_of_work import UnitOfWorkFactory
@@ -179,9 +183,18 @@ async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         await engine.dispose()
 
 
-async def _round_trips(pool: _Pool, subscribed: int) -> int:
+def _with_key(merchant_id: str) -> DeferredClaim:
+    """The running call's Idempotency-Key, claimed and answered in its transaction."""
+    clock = FixedClock()
+    now = clock.now()
+    scope = Scope(merchant_id, "/paygate.v1.PaymentIntentService/CreatePaymentIntent", token_hex(8))
+    record = Record(scope, b"\x01" * 32, State.IN_FLIGHT, now, now + timedelta(seconds=60))
+    return DeferredClaim(record, now, now - timedelta(days=1), clock, render=lambda _: b"ok")
+
+
+async def _round_trips(pool: _Pool, subscribed: int, *, keyed: bool = False) -> int:
     """The round trips of a create on a warm connection, for a merchant with
-    `subscribed` endpoints."""
+    `subscribed` endpoints, with an Idempotency-Key riding on its transaction or not."""
     factory = SqlUnitOfWorkFactory(pool.engine)
     ids = RandomIds()
     merchant_id = await add_merchant(factory, ids)
@@ -191,15 +204,34 @@ async def _round_trips(pool: _Pool, subscribed: int) -> int:
         await uow.commit()
     use_case = _use_case(factory, ids, _Rendered())
     for _ in range(3):  # the profile read, each statement prepared once per connection
-        await use_case.create(_caller(merchant_id), CREATE)
+        await _create(use_case, merchant_id, keyed)
     before = pool.writes
-    await use_case.create(_caller(merchant_id), CREATE)
+    await _create(use_case, merchant_id, keyed)
     return pool.writes - before
+
+
+async def _create(use_case: PaymentIntents, merchant_id: str, keyed: bool) -> None:
+    call = _with_key(merchant_id) if keyed else None
+    token = current.set(call)
+    try:
+        await use_case.create(_caller(merchant_id), CREATE)
+    finally:
+        current.reset(token)
+    if call is not None:
+        assert call.claimed and call.answer is not None  # claimed and answered in it
 
 
 async def test_a_create_is_one_round_trip(pool: _Pool) -> None:
     # Sent as they came: BEGIN, the intent's statement, the event's, COMMIT.
     assert await _round_trips(pool, 1) == 1
+
+
+async def test_a_create_with_an_idempotency_key_is_one_transaction_with_its_claim(
+    pool: _Pool,
+) -> None:
+    # BEGIN, the key's claim, the create's statement, the key's answer, COMMIT (the
+    # intent's and the event's statements were two).
+    assert await _round_trips(pool, 1, keyed=True) == 5
 
 
 async def test_a_create_with_more_endpoints_than_ids_made_ahead_is_written_as_before(
