@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import datetime
 from functools import partial
 from operator import attrgetter
@@ -83,7 +82,9 @@ _MUTABLE_INTENT_COLUMNS = (
 
 
 def _json_of(value: Any) -> dict[str, Any] | None:
-    return asdict(value) if value is not None else None
+    # What asdict gives for these flat dataclasses of strings (PaymentError, NextAction,
+    # PaymentMethodDetails), at a fraction of its cost: asdict recurses and deep-copies.
+    return dict(vars(value)) if value is not None else None
 
 
 # Each mutable column's value from the intent, one function a column: a narrowed write
@@ -116,6 +117,7 @@ _VALUE_OF: dict[str, Callable[[PaymentIntent], Any]] = {
     "payment_method_details": lambda i: _json_of(i.payment_method_details),
 }
 assert tuple(_VALUE_OF) == _MUTABLE_INTENT_COLUMNS
+_PARAMETER = {name: f"v_{name}" for name in _MUTABLE_INTENT_COLUMNS}
 
 
 def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
@@ -394,7 +396,7 @@ def intent_params(
 ) -> dict[str, Any]:
     """The parameters of `_update(columns)` (and of `saved`), with the lines' when there
     are any."""
-    params = {f"v_{name}": _VALUE_OF[name](intent) for name in columns}
+    params = {_PARAMETER[name]: _VALUE_OF[name](intent) for name in columns}
     params |= {"b_id": intent.id, "b_merchant_id": intent.merchant_id, "b_version": intent.version}
     return params | _event_arrays(events) if events else params
 
