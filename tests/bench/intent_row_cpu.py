@@ -7,9 +7,11 @@ remembered of it, as every update was before) or only what a step of a payment c
 (`narrow`: the confirm's first step, then its authorization, alternately). Reads: the
 locking read of the intent through the repository (`read`), and its parts: asyncpg's
 fetch of the row's 31 columns (`fetch`), of the same row without its JSONB columns
-(`fetch-no-json`), those columns' JSON decoding alone (`json.loads` of their text), and
+(`fetch-no-json`), of its version alone (`fetch-version`: what any one-row statement
+costs), those columns' JSON decoding alone (`json.loads` of their text), and
 the model built from a row (`intent_of`). Each is N statements inside one unit of work,
-rounds alternating; CPU is the main thread's (time.thread_time: PostgreSQL's is its own
+the kinds interleaved by 50 (so that they share the machine's load), their order
+alternating by round; CPU is the main thread's (time.thread_time: PostgreSQL's is its own
 process's), in µs per statement, the median of the rounds.
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from adapters.sql.engine import create_engine
 from adapters.sql.payments.intents import _GET_FOR_UPDATE, _KNOWN, INTENT_COLUMNS, intent_of
+from adapters.sql.tables import payment_intents
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.payments.model import PaymentError, PaymentIntent, PaymentMethodDetails, Status
@@ -58,11 +61,14 @@ def _authorized(intent: PaymentIntent, n: int) -> None:
     intent.capture_before = T0 + timedelta(days=7, seconds=n)
 
 
-async def _cpu_per_call(count: int, call: Callable[[int], Awaitable[object]]) -> float:
+CHUNK = 50  # statements of one kind in a row: the kinds interleave, so share the load
+
+
+async def _cpu_of(start: int, call: Callable[[int], Awaitable[object]]) -> float:
     before = time.thread_time()
-    for n in range(count):
+    for n in range(start, start + CHUNK):
         await call(n)
-    return (time.thread_time() - before) / count * 1e6
+    return time.thread_time() - before
 
 
 async def measure(url: str, count: int, rounds: int) -> None:
@@ -92,6 +98,11 @@ async def measure(url: str, count: int, rounds: int) -> None:
             no_json = str(
                 _GET_FOR_UPDATE.with_only_columns(*plain).compile(dialect=engine.dialect)
             )
+            version = str(
+                _GET_FOR_UPDATE.with_only_columns(payment_intents.c.version).compile(
+                    dialect=engine.dialect
+                )
+            )
             args = [stored.id, merchant]
             await uow.payment_intents.update(intent)  # the statements seen: built once
             await uow.payment_intents.update(intent)
@@ -116,6 +127,9 @@ async def measure(url: str, count: int, rounds: int) -> None:
             async def fetch_no_json(n: int) -> None:
                 await driver.fetch(no_json, *args)
 
+            async def fetch_version(n: int) -> None:
+                await driver.fetch(version, *args)
+
             async def loads(n: int) -> None:
                 for text in texts:
                     json.loads(text)
@@ -129,14 +143,20 @@ async def measure(url: str, count: int, rounds: int) -> None:
                 "read": read,
                 "fetch": fetch,
                 "fetch-no-json": fetch_no_json,
+                "fetch-version": fetch_version,
                 "json.loads": loads,
                 "intent_of": model,
             }
+            spent = dict.fromkeys(order, 0.0)
+            for start in range(0, count, CHUNK):
+                for name in order:
+                    spent[name] += await _cpu_of(start, calls[name])
             for name in order:
-                figures.setdefault(name, []).append(await _cpu_per_call(count, calls[name]))
+                figures.setdefault(name, []).append(spent[name] / (count // CHUNK * CHUNK) * 1e6)
             await uow.commit()
 
-    names = ["full", "narrow", "read", "fetch", "fetch-no-json", "json.loads", "intent_of"]
+    names = ["full", "narrow", "read", "fetch", "fetch-no-json", "fetch-version", "json.loads"]
+    names.append("intent_of")
     await round_of(names)  # warm up: caches, statements prepared
     figures.clear()
     for r in range(rounds):
