@@ -85,7 +85,6 @@ async def measure(url: str, count: int, rounds: int) -> None:
         risk=_RISK,
         payment_method_details=PaymentMethodDetails("card", "visa", "4242"),
     )
-    params = {"intent_id": stored.id, "merchant_id": merchant}
     figures: dict[str, list[float]] = {}
 
     async def round_of(order: list[str]) -> None:
@@ -95,9 +94,7 @@ async def measure(url: str, count: int, rounds: int) -> None:
             driver = uow.connection._driver  # type: ignore[attr-defined]
             sql = str(_GET_FOR_UPDATE.compile(dialect=engine.dialect))
             plain = [c for c in INTENT_COLUMNS if c.name not in _JSON]
-            no_json = str(
-                _GET_FOR_UPDATE.with_only_columns(*plain).compile(dialect=engine.dialect)
-            )
+            no_json = str(_GET_FOR_UPDATE.with_only_columns(*plain).compile(dialect=engine.dialect))
             version = str(
                 _GET_FOR_UPDATE.with_only_columns(payment_intents.c.version).compile(
                     dialect=engine.dialect

@@ -382,7 +382,8 @@ def intent_saved(columns: tuple[str, ...], guard: ColumnElement[bool] | None = N
     when the intent was written, so a statement whose intent's write matched no row writes
     nothing at all, and one whose guard failed writes nothing either."""
     statement = _update(columns)
-    return (statement if guard is None else statement.where(guard)).cte("saved")
+    saved: CTE = (statement if guard is None else statement.where(guard)).cte("saved")
+    return saved
 
 
 def with_lines(statement: Any, saved: CTE) -> Any:

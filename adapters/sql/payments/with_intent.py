@@ -51,7 +51,9 @@ def _updated(table: Table, mutable: Sequence[str], lines: bool, columns: tuple[s
     held = table.alias("held")
     saved = intent_saved(
         columns,
-        exists().where(held.c.id == bindparam("b_w_id"), held.c.version == bindparam("b_w_version"))
+        exists().where(
+            held.c.id == bindparam("b_w_id"), held.c.version == bindparam("b_w_version")
+        ),
     )
     statement = (
         update(table)
@@ -75,9 +77,7 @@ class WrittenWithIntent:
 
     def __init__(self, table: Table, mutable: Sequence[str]) -> None:
         self._mutable = tuple(mutable)
-        self.added = {
-            lines: ByColumns(partial(_added, table, lines)) for lines in (False, True)
-        }
+        self.added = {lines: ByColumns(partial(_added, table, lines)) for lines in (False, True)}
         self.updated = {
             lines: ByColumns(partial(_updated, table, self._mutable, lines))
             for lines in (False, True)
