@@ -4,7 +4,9 @@ CPU per statement on the payment intent's row, on an embedded PostgreSQL.
 Writes: the intent's versioned update as the unit of work runs it (a statement built
 once, run by asyncpg), sending every mutable column (`full`: an intent with nothing
 remembered of it, as every update was before) or only what a step of a payment changes
-(`narrow`: the confirm's first step, then its authorization, alternately). Reads: the
+(`narrow`: the confirm's first step, then its authorization, alternately); the same with
+the attempt's update and a history line in the one statement, as the confirm's phases
+write them (`attempt-full`, `attempt-narrow`). Reads: the
 locking read of the intent through the repository (`read`), and its parts: asyncpg's
 fetch of the row's 31 columns (`fetch`), of the same row without its JSONB columns
 (`fetch-no-json`), of its version alone (`fetch-version`: what any one-row statement
@@ -34,10 +36,16 @@ from adapters.sql.payments.intents import _GET_FOR_UPDATE, _KNOWN, INTENT_COLUMN
 from adapters.sql.tables import payment_intents
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.payments.model import PaymentError, PaymentIntent, PaymentMethodDetails, Status
+from core.payments.model import (
+    PaymentError,
+    PaymentEvent,
+    PaymentIntent,
+    PaymentMethodDetails,
+    Status,
+)
 from core.risk.model import Decision, Reason, RiskAssessment
 from servers.runtime.embedded_postgres import EmbeddedPostgres
-from tests.contract.helpers import T0, add_intent, add_merchant
+from tests.contract.helpers import T0, add_intent, add_merchant, new_attempt
 from tests.databases import fresh_database
 
 _JSON = ("metadata", "last_payment_error", "next_action", "risk", "payment_method_details")
@@ -71,6 +79,17 @@ async def _cpu_of(start: int, call: Callable[[int], Awaitable[object]]) -> float
     return time.thread_time() - before
 
 
+async def _attempt_of(factory: SqlUnitOfWorkFactory, ids: RandomIds, intent: PaymentIntent) -> str:
+    """The intent's attempt, which the `attempt-` statements write with it (as phase 3)."""
+    async with factory() as uow:
+        loaded = await uow.payment_intents.get(intent.merchant_id, intent.id, for_update=True)
+        assert loaded is not None
+        attempt = new_attempt(ids, loaded)
+        await uow.payment_attempts.add_with_intent(attempt, loaded)
+        await uow.commit()
+    return attempt.id
+
+
 async def measure(url: str, count: int, rounds: int) -> None:
     engine = create_engine(url, pool_size=2)
     factory, ids = SqlUnitOfWorkFactory(engine), RandomIds()
@@ -85,6 +104,7 @@ async def measure(url: str, count: int, rounds: int) -> None:
         risk=_RISK,
         payment_method_details=PaymentMethodDetails("card", "visa", "4242"),
     )
+    attempt_id = await _attempt_of(factory, ids, stored)
     figures: dict[str, list[float]] = {}
 
     async def round_of(order: list[str]) -> None:
@@ -103,6 +123,8 @@ async def measure(url: str, count: int, rounds: int) -> None:
             args = [stored.id, merchant]
             await uow.payment_intents.update(intent)  # the statements seen: built once
             await uow.payment_intents.update(intent)
+            attempt = await uow.payment_attempts.get(attempt_id, for_update=True)
+            assert attempt is not None
             row = dict(await driver.fetchrow(sql, *args))
             texts = [json.dumps(row[n]) for n in _JSON]
 
@@ -114,6 +136,30 @@ async def measure(url: str, count: int, rounds: int) -> None:
             async def narrow(n: int) -> None:
                 (_begin if n % 2 == 0 else _authorized)(intent, n)
                 await uow.payment_intents.update(intent)
+
+            def line(n: int) -> list[PaymentEvent]:
+                status = Status.PROCESSING if n % 2 == 0 else Status.REQUIRES_CAPTURE
+                return [
+                    PaymentEvent(
+                        intent.id,
+                        merchant,
+                        intent.status,
+                        status,
+                        "bench",
+                        T0,
+                        object_id=attempt.id,
+                    )
+                ]
+
+            async def with_attempt(n: int) -> None:
+                events = line(n)
+                (_begin if n % 2 == 0 else _authorized)(intent, n)
+                attempt.updated_at = T0 + timedelta(seconds=n)
+                await uow.payment_attempts.update_with_intent(attempt, intent, events)
+
+            async def attempt_full(n: int) -> None:
+                _KNOWN.pop(id(intent), None)
+                await with_attempt(n)
 
             async def read(n: int) -> None:
                 await uow.payment_intents.get(merchant, stored.id, for_update=True)
@@ -137,6 +183,8 @@ async def measure(url: str, count: int, rounds: int) -> None:
             calls = {
                 "full": full,
                 "narrow": narrow,
+                "attempt-full": attempt_full,
+                "attempt-narrow": with_attempt,
                 "read": read,
                 "fetch": fetch,
                 "fetch-no-json": fetch_no_json,
@@ -152,7 +200,17 @@ async def measure(url: str, count: int, rounds: int) -> None:
                 figures.setdefault(name, []).append(spent[name] / (count // CHUNK * CHUNK) * 1e6)
             await uow.commit()
 
-    names = ["full", "narrow", "read", "fetch", "fetch-no-json", "fetch-version", "json.loads"]
+    names = [
+        "full",
+        "narrow",
+        "attempt-full",
+        "attempt-narrow",
+        "read",
+        "fetch",
+        "fetch-no-json",
+        "fetch-version",
+        "json.loads",
+    ]
     names.append("intent_of")
     await round_of(names)  # warm up: caches, statements prepared
     figures.clear()
