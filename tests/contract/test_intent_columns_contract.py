@@ -146,6 +146,24 @@ def test_the_column_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- concurrent writers -----------------------------------------------------------------
 
+
+async def _one_written_other_stale(
+    uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str, changed: str
+) -> tuple[PaymentIntent, PaymentIntent, PaymentIntent]:
+    """A stored intent read twice at one version, the first copy then written with its
+    `changed` field: the second is a concurrent writer's, now stale."""
+    intent = await add_intent(uow_factory, ids, merchant_id)
+    async with uow_factory() as uow:
+        one = await uow.payment_intents.get(merchant_id, intent.id)
+        other = await uow.payment_intents.get(merchant_id, intent.id)
+    assert one is not None and other is not None
+    async with uow_factory() as uow:
+        _change(one, changed)
+        await uow.payment_intents.update(one)
+        await uow.commit()
+    return intent, one, other
+
+
 PAIRS = [("amount", "amount"), ("description", "metadata"), ("risk", "attempts")]
 
 
@@ -157,15 +175,7 @@ async def test_two_writers_at_one_version_conflict_whatever_they_touch(
     first: str,
     second: str,
 ) -> None:
-    intent = await add_intent(any_uow_factory, ids, merchant_id)
-    async with any_uow_factory() as uow:
-        one = await uow.payment_intents.get(merchant_id, intent.id)
-        other = await uow.payment_intents.get(merchant_id, intent.id)
-    assert one is not None and other is not None
-    async with any_uow_factory() as uow:
-        _change(one, first)
-        await uow.payment_intents.update(one)
-        await uow.commit()
+    intent, one, other = await _one_written_other_stale(any_uow_factory, ids, merchant_id, first)
     async with any_uow_factory() as uow:
         _change(other, second)
         with pytest.raises(Conflict) as raised:
@@ -178,15 +188,9 @@ async def test_two_writers_at_one_version_conflict_whatever_they_touch(
 async def test_a_stale_intent_writes_no_attempt_whatever_it_touches(
     any_uow_factory: UnitOfWorkFactory, ids: RandomIds, merchant_id: str
 ) -> None:
-    intent = await add_intent(any_uow_factory, ids, merchant_id)
-    async with any_uow_factory() as uow:
-        one = await uow.payment_intents.get(merchant_id, intent.id)
-        other = await uow.payment_intents.get(merchant_id, intent.id)
-    assert one is not None and other is not None
-    async with any_uow_factory() as uow:
-        _change(one, "description")
-        await uow.payment_intents.update(one)
-        await uow.commit()
+    intent, one, other = await _one_written_other_stale(
+        any_uow_factory, ids, merchant_id, "description"
+    )
     async with any_uow_factory() as uow:
         attempt = new_attempt(ids, other)
         other.latest_attempt, other.attempts = attempt.id, 1
