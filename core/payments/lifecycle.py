@@ -21,6 +21,10 @@ No answer (a timeout) leaves the attempt in flight: the intent stays PROCESSING 
 call answers with it. sync_attempt and recover_stuck_attempts ask the acquirer again later
 with the same reference, so nothing is ever authorized or captured twice.
 
+A confirm locks by writing: its phase 1 and phase 3 write at the versions it read and
+wrote, and read the rows locked only when a version moved (docs/payments.md, "Confirm
+without the locking reads").
+
 Lock order, everywhere: the intent, then its attempt. Batch claims skip locked rows.
 """
 
