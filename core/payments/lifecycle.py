@@ -122,6 +122,12 @@ SYSTEM_EXPIRY = "system:expiry"
 CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 
 
+class _Moved(Exception):
+    """The write of rows held at the versions this call read or wrote found a version
+    moved: it wrote nothing, and the rows are to be read locked and decided on again.
+    Raised by that write alone, never by a later statement of its transaction."""
+
+
 @dataclass(frozen=True)
 class ConfirmPaymentIntent:
     payment_method: str = ""  # tok_... or pm_...
@@ -353,12 +359,11 @@ class PaymentLifecycle:
         nothing, and the intent is read locked and decided on again, as every phase 1
         does (docs/payments.md, "Confirm without the locking reads")."""
         try:
-            return await self._attached(uow, caller, read, attempt, return_url, now)
-        except Conflict as conflict:
-            if conflict.reason != CONCURRENT_UPDATE:
-                raise
+            return await self._attached(uow, caller, read, attempt, return_url, now, held=True)
+        except _Moved:
+            pass
         intent = await self._locked_intent(uow, caller, read.id)
-        return await self._attached(uow, caller, intent, attempt, return_url, now)
+        return await self._attached(uow, caller, intent, attempt, return_url, now, held=False)
 
     async def _attached(
         self,
@@ -368,6 +373,8 @@ class PaymentLifecycle:
         attempt: PaymentAttempt,
         return_url: str,
         now: datetime,
+        *,
+        held: bool,
     ) -> PaymentIntent:
         if attempt.status is AttemptStatus.FAILED:
             intent.reject_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
@@ -375,7 +382,7 @@ class PaymentLifecycle:
             intent.begin_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
         if return_url:
             intent.return_url = return_url
-        await self._save(uow, intent, attempt, new=True)
+        await self._save(uow, intent, attempt, new=True, held=held)
         return intent
 
     def _validate_confirm(self, cmd: ConfirmPaymentIntent) -> _Source:
@@ -678,9 +685,8 @@ class PaymentLifecycle:
                         uow, held, attempt, answer, actor, give_up, tries, concludes, held=True
                     ):
                         return held, attempt
-                except Conflict as conflict:
-                    if conflict.reason != CONCURRENT_UPDATE:
-                        raise
+                except _Moved:
+                    pass
             intent, attempt = await self._locked_pair(uow, attempt)
             await self._apply_authorization(
                 uow, intent, attempt, answer, actor, give_up, tries, concludes, held=False
@@ -719,7 +725,7 @@ class PaymentLifecycle:
         if held and not changed:
             return False
         if changed:
-            await self._save(uow, intent, attempt)
+            await self._save(uow, intent, attempt, held=held)
         elif record_tries:
             await uow.payment_attempts.update(attempt)
         if changed or record_tries:
@@ -918,16 +924,23 @@ class PaymentLifecycle:
         attempt: PaymentAttempt | None = None,
         *,
         new: bool = False,
+        held: bool = False,
     ) -> None:
         """The intent with the history lines of its change, and the attempt (`new`: made
-        here) with them when given: one write, one statement in SQL."""
+        here) with them when given: one write, one statement in SQL. `held`: the rows were
+        not read locked, and a version that moved raises _Moved (nothing was written)."""
         events = intent.pull_events()
         if attempt is None:
             await uow.payment_intents.update(intent, events)
         else:
             attempts = uow.payment_attempts
             write = attempts.add_with_intent if new else attempts.update_with_intent
-            await write(attempt, intent, events)
+            try:
+                await write(attempt, intent, events)
+            except Conflict as conflict:
+                if held and conflict.reason == CONCURRENT_UPDATE:
+                    raise _Moved() from conflict
+                raise
             self._observer.attempt_saved(attempt)
         await self._books.record(uow, events, Saved(intent, attempt))
 
