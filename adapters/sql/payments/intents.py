@@ -27,12 +27,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
+from adapters.sql.events import (
+    SqlEvents,
+    delivery_ids,
+    event_params,
+    event_with_deliveries_after,
+    subscribed_endpoints,
+)
+from adapters.sql.held import hold, wrote_nothing
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
 )
+from core.events.model import Event, FanOut
 from core.payments.model import (
     CONFIRMABLE,
     CaptureMethod,
@@ -248,6 +257,32 @@ _ADD_WITH_EVENTS = _lines_after(
     .returning(payment_intents.c.id)
     .cte("made")
 )
+
+
+def _created_with_event() -> Any:
+    """A new intent with its first lines, its event and the event's deliveries: one
+    statement (the create's, adapters/sql/held.py). Every subscribed endpoint must have
+    one of the delivery ids made ahead: when more are subscribed, the intent's insert
+    writes nothing, so nothing else does either, and the statement returns no row (the
+    caller then writes as before, in a transaction). Otherwise it returns the event's id."""
+    subscribed = subscribed_endpoints()
+    ids = delivery_ids()
+    fits = select(func.count()).select_from(subscribed).scalar_subquery() <= func.cardinality(ids)
+    made = (
+        insert(payment_intents)
+        .from_select(
+            [c.name for c in INTENT_COLUMNS],
+            select(*(bindparam(f"i_{c.name}", type_=c.type) for c in INTENT_COLUMNS)).where(fits),
+        )
+        .returning(payment_intents.c.id)
+        .cte("intent_made")
+    )
+    return event_with_deliveries_after(subscribed, ids, made).add_cte(
+        _lines_after(made).cte("lines")
+    )
+
+
+_CREATED_WITH_EVENT = _created_with_event()
 _SAVED = _UPDATE.cte("saved")
 _UPDATE_WITH_EVENTS = _lines_after(_SAVED).returning(select(_SAVED.c.version).scalar_subquery())
 
@@ -289,19 +324,71 @@ def intent_changed() -> Conflict:
     return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
 
 
+async def _add(connection: Any, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
+    try:
+        if events:
+            params = _intent_values(intent) | _event_arrays(events)
+            await connection.execute(_ADD_WITH_EVENTS, params)
+        else:
+            await connection.execute(_INSERT, _intent_values(intent))
+    except IntegrityError as error:
+        raise already_exists(error, "Payment intent", intent.id) from error
+
+
+class IntentAdded:
+    """A new intent with its first lines, held back by the unit of work (held.py)."""
+
+    __slots__ = ("events", "intent")
+
+    def __init__(self, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
+        self.intent = intent
+        self.events = events
+
+    async def send(self, connection: Any) -> None:
+        await _add(connection, self.intent, self.events)
+
+    def with_event(self, event: Event, fan_out: FanOut) -> CreatedWithEvent:
+        return CreatedWithEvent(self, event, fan_out)
+
+
+class CreatedWithEvent:
+    """The intent's write and its event's, held back as one (`_created_with_event`)."""
+
+    __slots__ = ("added", "event", "fan_out")
+
+    def __init__(self, added: IntentAdded, event: Event, fan_out: FanOut) -> None:
+        self.added = added
+        self.event = event
+        self.fan_out = fan_out
+
+    async def send(self, connection: Any) -> None:
+        intent = self.added.intent
+        params = {f"i_{name}": value for name, value in _intent_values(intent).items()}
+        params |= _event_arrays(self.added.events) | event_params(self.event, self.fan_out)
+        try:
+            written = (await connection.execute(_CREATED_WITH_EVENT, params)).scalar()
+        except IntegrityError as error:
+            raise already_exists(error, "Payment intent", intent.id) from error
+        if written is None:
+            # More subscribed endpoints than delivery ids made ahead: nothing was written.
+            # The two writes as before, in a transaction, the event's with every delivery.
+            wrote_nothing(connection)
+            await self.added.send(connection)
+            await SqlEvents(connection).add_with_deliveries(self.event, self.fan_out)
+
+    def with_event(self, event: Event, fan_out: FanOut) -> None:
+        return None  # one event per statement
+
+
 class SqlPaymentIntents:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def add(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
-        try:
-            if events:
-                params = _intent_values(intent) | _event_arrays(events)
-                await self._conn.execute(_ADD_WITH_EVENTS, params)
-            else:
-                await self._conn.execute(_INSERT, _intent_values(intent))
-        except IntegrityError as error:
-            raise already_exists(error, "Payment intent", intent.id) from error
+        # With its lines, held back: the outbox's event may join it (adapters/sql/held.py).
+        if events and hold(self._conn, IntentAdded(intent, events)):
+            return
+        await _add(self._conn, intent, events)
 
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
