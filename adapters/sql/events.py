@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     type_coerce,
     update,
 )
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Grouping
 
 from adapters.crypto.secret_box import SecretBox
+from adapters.sql.held import held_with_event
 from adapters.sql.tables import (
     events,
     webhook_deliveries,
@@ -90,23 +92,40 @@ _SUBSCRIBED = select(webhook_endpoints).where(*_subscription()).order_by(webhook
 _IDS_AHEAD = 3
 
 
-def _add_with_deliveries() -> Any:
-    """One statement for an event and its deliveries (the outbox's write, three a
-    payment): the subscribed endpoints' read, the deliveries' insert and the event's
-    insert run as one, in one snapshot; it returns the subscribed endpoints left without
-    a delivery because the ids made ahead ran out (NULL when none was).
-
-    It is an INSERT at the top, not a SELECT with writing CTEs: the unit of work begins
-    its transaction before any statement but a plain SELECT (LazyTransaction), and a
-    SELECT would be run alone, committed outside the change's transaction."""
-    e, d = webhook_endpoints.c, webhook_deliveries.c
-    ids = bindparam("delivery_ids", type_=ARRAY(Text))
-    subscribed = (
+def subscribed_endpoints() -> Any:
+    """The CTE `subscribed`: the endpoints that want the event (`_subscription`) but
+    `exclude`, numbered in id order (n), so that the n-th takes the n-th id made ahead."""
+    e = webhook_endpoints.c
+    return (
         select(e.id, func.row_number().over(order_by=e.id).label("n"))
         .where(*_subscription(), e.id != bindparam("exclude", type_=Text))
         .cte("subscribed")
     )
-    made = (
+
+
+def delivery_ids() -> Any:
+    """The delivery ids made ahead, a parameter."""
+    return bindparam("delivery_ids", type_=ARRAY(Text))
+
+
+def _deliveries_made(subscribed: Any, ids: Any, after: Any = None) -> Any:
+    """The CTE `made`: one PENDING delivery per subscribed endpoint that an id made ahead
+    is left for; with `after` (a CTE of another write of the statement), only when that
+    write returned a row."""
+    d = webhook_deliveries.c
+    rows = select(
+        # (the cast of a bound array must be parenthesized before it is indexed)
+        type_coerce(Grouping(ids), ARRAY(Text))[subscribed.c.n],
+        bindparam("id", type_=Text),
+        subscribed.c.id,
+        bindparam("merchant_id", type_=Text),
+        literal(DeliveryStatus.PENDING.value, Text),
+        bindparam("created", type_=events.c.created.type),
+        bindparam("due", type_=d.next_attempt_at.type),
+    ).where(subscribed.c.n <= func.cardinality(ids))
+    if after is not None:
+        rows = rows.select_from(subscribed.join(after, true()))
+    return (
         insert(webhook_deliveries)
         .from_select(
             [
@@ -118,34 +137,65 @@ def _add_with_deliveries() -> Any:
                 d.created,
                 d.next_attempt_at,
             ],
-            select(
-                # (the cast of a bound array must be parenthesized before it is indexed)
-                type_coerce(Grouping(ids), ARRAY(Text))[subscribed.c.n],
-                bindparam("id", type_=Text),
-                subscribed.c.id,
-                bindparam("merchant_id", type_=Text),
-                literal(DeliveryStatus.PENDING.value, Text),
-                bindparam("created", type_=events.c.created.type),
-                bindparam("due", type_=d.next_attempt_at.type),
-            ).where(subscribed.c.n <= func.cardinality(ids)),
+            rows,
         )
         .cte("made")
     )
+
+
+_EVENT_COLUMNS = ("id", "merchant_id", "type", "created", "livemode", "data")
+
+
+def _event_binds() -> dict[str, Any]:
+    return {name: bindparam(name, type_=events.c[name].type) for name in _EVENT_COLUMNS} | {
+        name: bindparam(name, type_=Text) for name in ("request_id", "idempotency_key")
+    }
+
+
+def _add_with_deliveries() -> Any:
+    """One statement for an event and its deliveries (the outbox's write, three a
+    payment): the subscribed endpoints' read, the deliveries' insert and the event's
+    insert run as one, in one snapshot; it returns the subscribed endpoints left without
+    a delivery because the ids made ahead ran out (NULL when none was).
+
+    It is an INSERT at the top, not a SELECT with writing CTEs: the unit of work begins
+    its transaction before any statement but a plain SELECT (LazyTransaction), and a
+    SELECT would be run alone, committed outside the change's transaction."""
+    ids = delivery_ids()
+    subscribed = subscribed_endpoints()
+    made = _deliveries_made(subscribed, ids)
     left = (
         select(func.array_agg(subscribed.c.id))
         .where(subscribed.c.n > func.cardinality(ids))
         .scalar_subquery()
     )
-    columns = ("id", "merchant_id", "type", "created", "livemode", "data")
+    return insert(events).values(_event_binds()).add_cte(made).returning(left)
+
+
+def event_with_deliveries_after(subscribed: Any, ids: Any, after: Any) -> Any:
+    """The event and its deliveries as `_add_with_deliveries` writes them, written only
+    when the CTE `after` (another write of the same statement) returned a row: the
+    event's INSERT, which returns the event's id, or no row when it wrote nothing.
+    `subscribed` and `ids` are the statement's own (`subscribed_endpoints`,
+    `delivery_ids`); every subscribed endpoint must have its id: the caller makes `after`
+    write nothing when they do not all fit (no delivery is left for a second statement)."""
+    binds = _event_binds()
     return (
         insert(events)
-        .values(
-            {name: bindparam(name, type_=events.c[name].type) for name in columns}
-            | {name: bindparam(name, type_=Text) for name in ("request_id", "idempotency_key")}
-        )
-        .add_cte(made)
-        .returning(left)
+        .from_select(list(binds), select(*binds.values()).select_from(after))
+        .add_cte(_deliveries_made(subscribed, ids, after))
+        .returning(events.c.id)
     )
+
+
+def event_params(event: Event, fan_out: FanOut) -> dict[str, Any]:
+    """The parameters of the event's write with its deliveries, the ids made ahead."""
+    return _event_params(event) | {
+        "types": [ALL_EVENTS, event.type],
+        "exclude": fan_out.exclude_endpoint,
+        "delivery_ids": [fan_out.new_id() for _ in range(_IDS_AHEAD)],
+        "due": fan_out.due,
+    }
 
 
 _ADD_WITH_DELIVERIES = _add_with_deliveries()
@@ -189,13 +239,9 @@ class SqlEvents:
         await self._conn.execute(_INSERT_EVENT, _event_params(event))
 
     async def add_with_deliveries(self, event: Event, fan_out: FanOut) -> None:
-        params = _event_params(event)
-        params |= {
-            "types": [ALL_EVENTS, event.type],
-            "exclude": fan_out.exclude_endpoint,
-            "delivery_ids": [fan_out.new_id() for _ in range(_IDS_AHEAD)],
-            "due": fan_out.due,
-        }
+        if held_with_event(self._conn, event, fan_out):
+            return  # one statement with the held write (adapters/sql/held.py)
+        params = event_params(event, fan_out)
         left = (await self._conn.execute(_ADD_WITH_DELIVERIES, params)).scalar_one()
         if left:
             await SqlDeliveries.add_rows(

@@ -32,6 +32,7 @@ from adapters.sql.driver_read import DriverRead, failed, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.greenlets import run_sync
+from adapters.sql.held import HeldWrite
 from adapters.sql.idempotency import KeyInTransaction
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -45,6 +46,8 @@ from adapters.sql.payments.refunds import SqlRefunds
 from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt, send
 from adapters.sql.risk import SqlRiskOverrides
 from adapters.sql.written import tables_written
+from core.events.model import Event, FanOut
+from core.idempotency.call import deferred
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
 
@@ -94,6 +97,8 @@ class LazyTransaction:
         # A statement cut off in flight (an outage, a timeout, a cancellation): the
         # connection's state is unknown and it must not go back to the pool.
         self.cut = False
+        # A write held back until the next statement or the commit (adapters/sql/held.py).
+        self._held: HeldWrite | None = None
 
     @property
     def in_transaction(self) -> bool:
@@ -137,6 +142,50 @@ class LazyTransaction:
             raise RuntimeError("autocommit() with an idempotency key riding on the transaction")
         self._alone = True
 
+    def hold(self, write: HeldWrite) -> bool:
+        """Holds `write` back until the next statement or the commit, when no transaction
+        has begun and nothing else is held (adapters/sql/held.py); False: not held."""
+        if self.begun or self._alone is not None or self._held is not None:
+            return False
+        self._held = write
+        return True
+
+    def held_with_event(self, event: Event, fan_out: FanOut) -> bool:
+        """Whether the held write took the outbox's event (and is held still)."""
+        held = self._held
+        joined = held.with_event(event, fan_out) if held is not None else None
+        if joined is None:
+            return False
+        self._held = joined
+        return True
+
+    def wrote_nothing(self) -> None:
+        """The statement that ran alone wrote nothing: the next write begins a
+        transaction as usual (adapters/sql/held.py)."""
+        if self._alone is False:
+            self._alone = None
+
+    async def _send_held(self) -> None:
+        """Sends the held write before any other statement, as it would have been sent
+        without holding: the first write, which begins the transaction."""
+        held, self._held = self._held, None
+        if held is not None:
+            await held.send(self)
+
+    async def _commit_held(self, held: HeldWrite) -> None:
+        """Sends the held write at the commit: alone, as its own transaction, when no
+        transaction has begun and no Idempotency-Key's claim or answer rides on this one
+        (those need BEGIN and a statement before COMMIT: KeyInTransaction); inside the
+        transaction otherwise."""
+        if self.begun or deferred() is not None:
+            await held.send(self)
+            return
+        self._alone = True
+        try:
+            await held.send(self)
+        finally:
+            self._alone = None
+
     async def _before_write(self, tables: Iterable[str]) -> str | None:
         """Begins the transaction a write needs; in autocommit, the phase of the one
         statement that runs alone instead (its fail point's name), or None. `tables`: those
@@ -154,6 +203,8 @@ class LazyTransaction:
         return phase
 
     async def begin(self) -> None:
+        if self._held is not None:
+            await self._send_held()  # the held write begins the transaction
         if self.begun:
             return
         if self._alone is not None:
@@ -164,6 +215,8 @@ class LazyTransaction:
             await self.keys.began(self)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._held is not None:
+            await self._send_held()
         alone = None
         if not plain_read(statement) and (not self.begun or self._alone is not None):
             alone = await self._before_write(tables_written(statement) if ARMED else ())
@@ -214,6 +267,8 @@ class LazyTransaction:
         """A write compiled once to SQLAlchemy's own SQL (adapters/sql/rows.py), executed
         by asyncpg inside the transaction, begun first as for any write (or alone, in
         autocommit)."""
+        if self._held is not None:
+            await self._send_held()
         alone = await self._before_write((table,))
         result = await self._cut_when_interrupted(self._write_driver_sql(sql, args))
         if alone is not None:
@@ -234,6 +289,8 @@ class LazyTransaction:
     async def read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a plain read, as mappings, through asyncpg itself: alone before
         the transaction begins, inside it after (adapters/sql/driver_read.py)."""
+        if self._held is not None:
+            await self._send_held()
         return await self._cut_when_interrupted(self._read(statement, params))
 
     async def _read(self, statement: DriverRead, params: Mapping[str, Any]) -> list[Any]:
@@ -269,6 +326,9 @@ class LazyTransaction:
         await self._control(f"RELEASE SAVEPOINT {name}")
 
     async def commit(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            await self._commit_held(held)
         if not self.begun:
             if self.keys is not None:
                 self.keys.ended(committed=False)
@@ -294,6 +354,7 @@ class LazyTransaction:
 
     def abandon(self) -> None:
         """Forgets the transaction of a connection about to be discarded (cut)."""
+        self._held = None
         if self.keys is not None:
             self.keys.ended(committed=False)
         self._written.clear()
@@ -302,6 +363,7 @@ class LazyTransaction:
     async def rollback(self) -> None:
         """Ends the transaction if the server has one open on this connection, whoever
         thinks otherwise."""
+        self._held = None  # never sent: nothing of it was written
         if self.keys is not None:
             self.keys.ended(committed=False)
         self._written.clear()

@@ -29,12 +29,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
+from adapters.sql.events import (
+    SqlEvents,
+    delivery_ids,
+    event_params,
+    event_with_deliveries_after,
+    subscribed_endpoints,
+)
+from adapters.sql.held import hold, wrote_nothing
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
 )
+from core.events.model import Event, FanOut
 from core.payments.model import (
     CONFIRMABLE,
     CaptureMethod,
@@ -142,8 +151,9 @@ def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
 # intent with nothing kept (built elsewhere, or its version moved) writes every column.
 
 
-def _state(intent: PaymentIntent) -> tuple[Any, ...]:
-    """The mutable fields, as compared later: the metadata copied (mutable in place)."""
+def sent_state(intent: PaymentIntent) -> tuple[Any, ...]:
+    """The mutable fields, as compared later: the metadata copied (mutable in place). Taken
+    with a write's parameters, it is what the row holds once that write succeeded."""
     state = [getattr(intent, name) for name in _MUTABLE_INTENT_COLUMNS]
     state[_METADATA] = dict(intent.metadata)
     return tuple(state)
@@ -161,14 +171,15 @@ def _forget(key: int, ref: weakref.ref[PaymentIntent]) -> None:
         del _KNOWN[key]
 
 
-def remember(intent: PaymentIntent) -> None:
-    """Keeps the intent's state as the row holds it at its version: after a read, a write."""
+def remember(intent: PaymentIntent, state: tuple[Any, ...] | None = None) -> None:
+    """Keeps `state` (the intent's own by default: after a read) as the row holds it at
+    the intent's version."""
     key = id(intent)
     entry = _KNOWN.get(key)
     ref = entry[0] if entry is not None and entry[0]() is intent else None
     if ref is None:
         ref = weakref.ref(intent, partial(_forget, key))
-    _KNOWN[key] = (ref, intent.version, _state(intent))
+    _KNOWN[key] = (ref, intent.version, sent_state(intent) if state is None else state)
 
 
 def _same(new: Any, old: Any) -> bool:
@@ -360,6 +371,32 @@ _ADD_WITH_EVENTS = _lines_after(
 )
 
 
+def _created_with_event() -> Any:
+    """A new intent with its first lines, its event and the event's deliveries: one
+    statement (the create's, adapters/sql/held.py). Every subscribed endpoint must have
+    one of the delivery ids made ahead: when more are subscribed, the intent's insert
+    writes nothing, so nothing else does either, and the statement returns no row (the
+    caller then writes as before, in a transaction). Otherwise it returns the event's id."""
+    subscribed = subscribed_endpoints()
+    ids = delivery_ids()
+    fits = select(func.count()).select_from(subscribed).scalar_subquery() <= func.cardinality(ids)
+    made = (
+        insert(payment_intents)
+        .from_select(
+            [c.name for c in INTENT_COLUMNS],
+            select(*(bindparam(f"i_{c.name}", type_=c.type) for c in INTENT_COLUMNS)).where(fits),
+        )
+        .returning(payment_intents.c.id)
+        .cte("intent_made")
+    )
+    return event_with_deliveries_after(subscribed, ids, made).add_cte(
+        _lines_after(made).cte("lines")
+    )
+
+
+_CREATED_WITH_EVENT = _created_with_event()
+
+
 def _update_with_events(columns: tuple[str, ...]) -> Any:
     saved = _update(columns).cte("saved")
     return _lines_after(saved).returning(select(saved.c.version).scalar_subquery())
@@ -402,14 +439,71 @@ def intent_params(
     return params | _event_arrays(events) if events else params
 
 
-def intent_written(intent: PaymentIntent, version: int) -> None:
-    """The intent as its update left the row: at `version`, and remembered so."""
+def intent_written(intent: PaymentIntent, version: int, sent: tuple[Any, ...]) -> None:
+    """The intent as its update left the row: at `version`, holding `sent` (its
+    `sent_state` when the parameters were taken), and remembered so."""
     intent.version = version
-    remember(intent)
+    remember(intent, sent)
 
 
 def intent_changed() -> Conflict:
     return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+
+
+async def _add(connection: Any, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
+    try:
+        if events:
+            params = _intent_values(intent) | _event_arrays(events)
+            await connection.execute(_ADD_WITH_EVENTS, params)
+        else:
+            await connection.execute(_INSERT, _intent_values(intent))
+    except IntegrityError as error:
+        raise already_exists(error, "Payment intent", intent.id) from error
+
+
+class IntentAdded:
+    """A new intent with its first lines, held back by the unit of work (held.py)."""
+
+    __slots__ = ("events", "intent")
+
+    def __init__(self, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
+        self.intent = intent
+        self.events = events
+
+    async def send(self, connection: Any) -> None:
+        await _add(connection, self.intent, self.events)
+
+    def with_event(self, event: Event, fan_out: FanOut) -> CreatedWithEvent:
+        return CreatedWithEvent(self, event, fan_out)
+
+
+class CreatedWithEvent:
+    """The intent's write and its event's, held back as one (`_created_with_event`)."""
+
+    __slots__ = ("added", "event", "fan_out")
+
+    def __init__(self, added: IntentAdded, event: Event, fan_out: FanOut) -> None:
+        self.added = added
+        self.event = event
+        self.fan_out = fan_out
+
+    async def send(self, connection: Any) -> None:
+        intent = self.added.intent
+        params = {f"i_{name}": value for name, value in _intent_values(intent).items()}
+        params |= _event_arrays(self.added.events) | event_params(self.event, self.fan_out)
+        try:
+            written = (await connection.execute(_CREATED_WITH_EVENT, params)).scalar()
+        except IntegrityError as error:
+            raise already_exists(error, "Payment intent", intent.id) from error
+        if written is None:
+            # More subscribed endpoints than delivery ids made ahead: nothing was written.
+            # The two writes as before, in a transaction, the event's with every delivery.
+            wrote_nothing(connection)
+            await self.added.send(connection)
+            await SqlEvents(connection).add_with_deliveries(self.event, self.fan_out)
+
+    def with_event(self, event: Event, fan_out: FanOut) -> None:
+        return None  # one event per statement
 
 
 class SqlPaymentIntents:
@@ -417,15 +511,10 @@ class SqlPaymentIntents:
         self._conn = connection
 
     async def add(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
-        try:
-            if events:
-                params = _intent_values(intent) | _event_arrays(events)
-                await self._conn.execute(_ADD_WITH_EVENTS, params)
-            else:
-                await self._conn.execute(_INSERT, _intent_values(intent))
-        except IntegrityError as error:
-            raise already_exists(error, "Payment intent", intent.id) from error
-        remember(intent)
+        # With its lines, held back: the outbox's event may join it (adapters/sql/held.py).
+        if events and hold(self._conn, IntentAdded(intent, events)):
+            return
+        await _add(self._conn, intent, events)
 
     async def get(
         self, merchant_id: str, intent_id: str, *, for_update: bool = False
@@ -464,7 +553,7 @@ class SqlPaymentIntents:
 
     async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
         columns = written_columns(intent)
-        params = intent_params(intent, columns, events)
+        params, sent = intent_params(intent, columns, events), sent_state(intent)
         if events:
             statement = _UPDATE_WITH_EVENTS[columns]
             new_version = (await self._conn.execute(statement, params)).scalar()
@@ -473,7 +562,7 @@ class SqlPaymentIntents:
             new_version = (await self._conn.execute(statement, params)).scalar_one_or_none()
         if new_version is None:
             raise intent_changed()
-        intent_written(intent, new_version)
+        intent_written(intent, new_version, sent)
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
         if not intents:
@@ -489,9 +578,10 @@ class SqlPaymentIntents:
         for intent in intents:
             values = _intent_values(intent)
             rows.append({"b_id": intent.id} | {n: values[n] for n in _MUTABLE_INTENT_COLUMNS})
+        sent = [sent_state(intent) for intent in intents]
         await self._conn.execute(statement, rows)
-        for intent in intents:
-            intent_written(intent, intent.version + 1)
+        for intent, state in zip(intents, sent, strict=True):
+            intent_written(intent, intent.version + 1, state)
 
     async def _claim(self, query: Select[Any]) -> Sequence[PaymentIntent]:
         rows = await self._conn.execute(query.with_for_update(skip_locked=True))

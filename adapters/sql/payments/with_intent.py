@@ -28,6 +28,7 @@ from adapters.sql.payments.intents import (
     intent_params,
     intent_saved,
     intent_written,
+    sent_state,
     with_lines,
     written_columns,
 )
@@ -93,13 +94,13 @@ class WrittenWithIntent:
     ) -> None:
         """Inserts the row of `values` with the intent's update; the database's errors
         (a taken id, a second live attempt) are the caller's to translate."""
-        columns = written_columns(intent)
+        columns, sent = written_columns(intent), sent_state(intent)
         params = intent_params(intent, columns, events) | {f"n_{k}": v for k, v in values.items()}
         result = await connection.execute(self.added[bool(events)][columns], params)
         row = result.mappings().first()
         if row is None:  # the intent's version had moved: nothing was written
             raise intent_changed()
-        intent_written(intent, row["intent_version"])
+        intent_written(intent, row["intent_version"], sent)
 
     async def update(
         self,
@@ -111,7 +112,7 @@ class WrittenWithIntent:
     ) -> int:
         """Updates the row of `values` (at its `version`) with the intent's update; its
         new version. `changed` is the row's own conflict."""
-        columns = written_columns(intent)
+        columns, sent = written_columns(intent), sent_state(intent)
         params = intent_params(intent, columns, events)
         params |= {f"w_{n}": values[n] for n in self._mutable}
         params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
@@ -122,5 +123,5 @@ class WrittenWithIntent:
             # this one replaces: the row's, then the intent's.
             now = (await connection.execute(self._version, {"row_id": values["id"]})).scalar()
             raise changed() if now != values["version"] else intent_changed()
-        intent_written(intent, row["intent_version"])
+        intent_written(intent, row["intent_version"], sent)
         return int(row["row_version"])
