@@ -21,6 +21,10 @@ No answer (a timeout) leaves the attempt in flight: the intent stays PROCESSING 
 call answers with it. sync_attempt and recover_stuck_attempts ask the acquirer again later
 with the same reference, so nothing is ever authorized or captured twice.
 
+A confirm locks by writing: its phase 1 and phase 3 write at the versions it read and
+wrote, and read the rows locked only when a version moved (docs/payments.md, "Confirm
+without the locking reads").
+
 Lock order, everywhere: the intent, then its attempt. Batch claims skip locked rows.
 """
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.access.model import Principal
 from core.payments.acquirer import (
@@ -86,6 +90,7 @@ from core.payments.settlement import (
 )
 from core.risk.engine import RiskEngine
 from core.shared.errors import (
+    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -112,6 +117,15 @@ CUSTOMER = "customer"  # the payer, through the 3-D Secure page or the UPI app
 SYSTEM_SYNC = "system:sync"
 SYSTEM_RECOVERY = "system:recovery"
 SYSTEM_EXPIRY = "system:expiry"
+
+# The reason of the Conflict a versioned write raises when its row moved: it wrote nothing.
+CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
+
+
+class _Moved(Exception):
+    """The write of rows held at the versions this call read or wrote found a version
+    moved: it wrote nothing, and the rows are to be read locked and decided on again.
+    Raised by that write alone, never by a later statement of its transaction."""
 
 
 @dataclass(frozen=True)
@@ -263,14 +277,7 @@ class PaymentLifecycle:
         # phase 1: about to call
         merchant_name = ""
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller, intent_id)
-            if attempt.status is AttemptStatus.FAILED:
-                intent.reject_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
-            else:
-                intent.begin_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
-            if cmd.return_url:
-                intent.return_url = cmd.return_url
-            await self._save(uow, intent, attempt, new=True)
+            intent = await self._attach(uow, caller, intent, attempt, cmd.return_url, now)
             if source.kind != "card":  # the payer's app or page shows the payee's name
                 merchant = await uow.merchants.get(intent.merchant_id)
                 merchant_name = merchant.name if merchant else ""
@@ -328,13 +335,54 @@ class PaymentLifecycle:
             return intent.as_seen_by(publishable)
 
         intent, attempt = await self._settle_authorization(
-            attempt, answer, caller.actor, tries=tries, concludes=concludes
+            attempt, answer, caller.actor, held=intent, tries=tries, concludes=concludes
         )
         intent, attempt = await self._continue(intent, attempt, caller.actor, concludes)
         if attempt.status is AttemptStatus.FAILED and attempt.error is not None:
             if isinstance(answer, InvalidPaymentDetails):
                 raise answer.to_invalid_argument()
             raise PaymentFailed.of(attempt.error, intent_id=intent.id, attempt_id=attempt.id)
+        return intent
+
+    async def _attach(
+        self,
+        uow: UnitOfWork,
+        caller: Principal,
+        read: PaymentIntent,
+        attempt: PaymentAttempt,
+        return_url: str,
+        now: datetime,
+    ) -> PaymentIntent:
+        """Confirm's phase 1 write: the attempt with its intent, at the version the load
+        read and checked, with no locking read first. The write is versioned: when the
+        intent moved since the load (a cancel, another confirm, an update), it writes
+        nothing, and the intent is read locked and decided on again, as every phase 1
+        does (docs/payments.md, "Confirm without the locking reads")."""
+        try:
+            return await self._attached(uow, caller, read, attempt, return_url, now, held=True)
+        except _Moved:
+            pass
+        intent = await self._locked_intent(uow, caller, read.id)
+        return await self._attached(uow, caller, intent, attempt, return_url, now, held=False)
+
+    async def _attached(
+        self,
+        uow: UnitOfWork,
+        caller: Principal,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        return_url: str,
+        now: datetime,
+        *,
+        held: bool,
+    ) -> PaymentIntent:
+        if attempt.status is AttemptStatus.FAILED:
+            intent.reject_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
+        else:
+            intent.begin_attempt(attempt, policy=self.policy, actor=caller.actor, at=now)
+        if return_url:
+            intent.return_url = return_url
+        await self._save(uow, intent, attempt, new=True, held=held)
         return intent
 
     def _validate_confirm(self, cmd: ConfirmPaymentIntent) -> _Source:
@@ -616,33 +664,75 @@ class PaymentLifecycle:
         answer: AuthorizationAnswer,
         actor: str,
         *,
+        held: PaymentIntent | None = None,
         give_up: bool = False,
         tries: list[dict[str, str]] | None = None,
         concludes: Conclusion | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """Phase 3 of an authorization. `held`: the attempt's intent as this call wrote it
+        with `attempt` in phase 1, both at the versions that write returned. The answer is
+        then written at those versions with no locking read first; when either moved since
+        (a failover's move, recovery, a callback, a cancel), nothing was written, and the
+        pair is read locked and the answer applied to it, as without `held`. An answer
+        that changes nothing is always applied to the pair read afresh: what it answers is
+        the stored state (docs/payments.md, "Confirm without the locking reads")."""
         async with self._uow() as uow:
+            if held is not None:
+                # When this pair moved, it is left behind: only the ids of `attempt` are
+                # read again below.
+                try:
+                    if await self._apply_authorization(
+                        uow, held, attempt, answer, actor, give_up, tries, concludes, held=True
+                    ):
+                        return held, attempt
+                except _Moved:
+                    pass
             intent, attempt = await self._locked_pair(uow, attempt)
-            record_tries = tries is not None and attempt.status is AttemptStatus.PROCESSING
-            if record_tries and tries is not None:
-                attempt.tries = tries  # saved with the answer, or by itself when unknown
-            changed = apply_authorization(
-                intent,
-                attempt,
-                answer,
-                policy=self.policy,
-                actor=actor,
-                at=self._clock.now(),
-                give_up=give_up,
+            await self._apply_authorization(
+                uow, intent, attempt, answer, actor, give_up, tries, concludes, held=False
             )
-            if changed:
-                await self._save(uow, intent, attempt)
-            elif record_tries:
-                await uow.payment_attempts.update(attempt)
-            if changed or record_tries:
-                if attempt.status is not AttemptStatus.CAPTURE_PENDING:  # else: the capture
-                    _conclude(uow, concludes, intent, attempt)
-                await uow.commit()
         return intent, attempt
+
+    async def _apply_authorization(
+        self,
+        uow: UnitOfWork,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        answer: AuthorizationAnswer,
+        actor: str,
+        give_up: bool,
+        tries: list[dict[str, str]] | None,
+        concludes: Conclusion | None,
+        *,
+        held: bool,
+    ) -> bool:
+        """Applies `answer` to the pair and commits what changed; whether it wrote. `held`:
+        the pair was not read locked, so only a change written with both versions checked
+        (the intent's and the attempt's, in one statement) may go on; anything else
+        writes nothing and answers False, for the caller to read the pair locked."""
+        record_tries = tries is not None and attempt.status is AttemptStatus.PROCESSING
+        if record_tries and tries is not None:
+            attempt.tries = tries  # saved with the answer, or by itself when unknown
+        changed = apply_authorization(
+            intent,
+            attempt,
+            answer,
+            policy=self.policy,
+            actor=actor,
+            at=self._clock.now(),
+            give_up=give_up,
+        )
+        if held and not changed:
+            return False
+        if changed:
+            await self._save(uow, intent, attempt, held=held)
+        elif record_tries:
+            await uow.payment_attempts.update(attempt)
+        if changed or record_tries:
+            if attempt.status is not AttemptStatus.CAPTURE_PENDING:  # else: the capture
+                _conclude(uow, concludes, intent, attempt)
+            await uow.commit()
+        return True
 
     async def _continue(
         self,
@@ -834,16 +924,23 @@ class PaymentLifecycle:
         attempt: PaymentAttempt | None = None,
         *,
         new: bool = False,
+        held: bool = False,
     ) -> None:
         """The intent with the history lines of its change, and the attempt (`new`: made
-        here) with them when given: one write, one statement in SQL."""
+        here) with them when given: one write, one statement in SQL. `held`: the rows were
+        not read locked, and a version that moved raises _Moved (nothing was written)."""
         events = intent.pull_events()
         if attempt is None:
             await uow.payment_intents.update(intent, events)
         else:
             attempts = uow.payment_attempts
             write = attempts.add_with_intent if new else attempts.update_with_intent
-            await write(attempt, intent, events)
+            try:
+                await write(attempt, intent, events)
+            except Conflict as conflict:
+                if held and conflict.reason == CONCURRENT_UPDATE:
+                    raise _Moved() from conflict
+                raise
             self._observer.attempt_saved(attempt)
         await self._books.record(uow, events, Saved(intent, attempt))
 

@@ -28,7 +28,9 @@ class PaymentIntentRepository(Protocol):
         """Stores a new intent and appends `events`, its first history lines (as
         PaymentEventLog.append would), in one write.
 
-        Raises core.shared.errors.AlreadyExists when its id is taken (and appends nothing).
+        Raises core.shared.errors.AlreadyExists when its id is taken (and appends nothing):
+        here, or at the latest when the unit of work commits, for a store that holds the
+        write back to send it with the next one (adapters/sql/held.py).
         """
         ...
 

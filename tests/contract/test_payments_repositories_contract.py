@@ -199,8 +199,13 @@ async def test_an_intent_is_written_with_its_history_lines_or_neither(
     async with any_uow_factory() as uow:
         assert await uow.payment_intents.get(merchant_id, intent.id) == intent
         assert list(await uow.payment_events.for_intent(merchant_id, intent.id)) == created
-        with pytest.raises(AlreadyExists):
+    # Refused by the commit at the latest: a store may hold the write back until then.
+    with pytest.raises(AlreadyExists):
+        async with any_uow_factory() as uow:
             await uow.payment_intents.add(intent, created)
+            await uow.commit()
+    async with any_uow_factory() as uow:
+        assert list(await uow.payment_events.for_intent(merchant_id, intent.id)) == created
 
     async with any_uow_factory() as uow:
         loaded = await uow.payment_intents.get(merchant_id, intent.id, for_update=True)

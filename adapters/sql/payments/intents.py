@@ -4,9 +4,11 @@ trip each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+import weakref
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -88,50 +90,136 @@ _MUTABLE_INTENT_COLUMNS = (
 )
 
 
+def _json_of(value: Any) -> dict[str, Any] | None:
+    # What asdict gives for these flat dataclasses of strings (PaymentError, NextAction,
+    # PaymentMethodDetails), at a fraction of its cost: asdict recurses and deep-copies.
+    return dict(vars(value)) if value is not None else None
+
+
+# Each mutable column's value from the intent, one function a column: a narrowed write
+# computes (and asyncpg encodes) only the columns it sends.
+_VALUE_OF: dict[str, Callable[[PaymentIntent], Any]] = {
+    "amount": attrgetter("amount"),
+    "currency": attrgetter("currency"),
+    "status": lambda i: i.status.value,
+    "capture_method": lambda i: i.capture_method.value,
+    "payment_method_types": lambda i: list(i.payment_method_types),
+    "description": attrgetter("description"),
+    "metadata": lambda i: dict(i.metadata),
+    "receipt_email": attrgetter("receipt_email"),
+    "return_url": attrgetter("return_url"),
+    "success_url": attrgetter("success_url"),
+    "cancel_url": attrgetter("cancel_url"),
+    "amount_capturable": attrgetter("amount_capturable"),
+    "amount_received": attrgetter("amount_received"),
+    "amount_refunded": attrgetter("amount_refunded"),
+    "payment_method": attrgetter("payment_method"),
+    "last_payment_error": lambda i: _json_of(i.last_payment_error),
+    "next_action": lambda i: _json_of(i.next_action),
+    "attempts": attrgetter("attempts"),
+    "canceled_at": attrgetter("canceled_at"),
+    "cancellation_reason": attrgetter("cancellation_reason"),
+    "latest_attempt": attrgetter("latest_attempt"),
+    "failed_attempts": attrgetter("failed_attempts"),
+    "capture_before": attrgetter("capture_before"),
+    "risk": lambda i: assessment_json(i.risk),
+    "payment_method_details": lambda i: _json_of(i.payment_method_details),
+}
+assert tuple(_VALUE_OF) == _MUTABLE_INTENT_COLUMNS
+_PARAMETER = {name: f"v_{name}" for name in _MUTABLE_INTENT_COLUMNS}
+
+
 def _intent_values(intent: PaymentIntent) -> dict[str, Any]:
     return {
         "id": intent.id,
         "merchant_id": intent.merchant_id,
-        "amount": intent.amount,
-        "currency": intent.currency,
-        "status": intent.status.value,
-        "capture_method": intent.capture_method.value,
         "client_secret": intent.client_secret,
         "livemode": intent.livemode,
         "created": intent.created,
-        "payment_method_types": list(intent.payment_method_types),
-        "description": intent.description,
-        "metadata": dict(intent.metadata),
-        "receipt_email": intent.receipt_email,
-        "return_url": intent.return_url,
-        "success_url": intent.success_url,
-        "cancel_url": intent.cancel_url,
-        "amount_capturable": intent.amount_capturable,
-        "amount_received": intent.amount_received,
-        "amount_refunded": intent.amount_refunded,
-        "payment_method": intent.payment_method,
-        "last_payment_error": (
-            asdict(intent.last_payment_error) if intent.last_payment_error else None
-        ),
-        "next_action": asdict(intent.next_action) if intent.next_action else None,
-        "attempts": intent.attempts,
-        "canceled_at": intent.canceled_at,
-        "cancellation_reason": intent.cancellation_reason,
-        "latest_attempt": intent.latest_attempt,
-        "failed_attempts": intent.failed_attempts,
-        "capture_before": intent.capture_before,
-        "risk": assessment_json(intent.risk),
-        "payment_method_details": (
-            asdict(intent.payment_method_details) if intent.payment_method_details else None
-        ),
         "version": intent.version,
-    }
+    } | {name: value_of(intent) for name, value_of in _VALUE_OF.items()}
+
+
+# --- what a change wrote: the columns it touched ---------------------------------------
+#
+# The adapter compares the intent with what it read (or last wrote) of it, rather than the
+# model recording its changes: the model stays a plain dataclass whose callers assign
+# fields and mutate its metadata in place, and no change is missed by a path that did not
+# record it. What it read is kept per intent object with the version it was read at: the
+# row at that id and version is that state, and the versioned WHERE makes the write apply
+# only to it, so writing the columns that differ leaves exactly the intent in the row. An
+# intent with nothing kept (built elsewhere, or its version moved) writes every column.
+
+
+def sent_state(intent: PaymentIntent) -> tuple[Any, ...]:
+    """The mutable fields, as compared later: the metadata copied (mutable in place). Taken
+    with a write's parameters, it is what the row holds once that write succeeded."""
+    state = [getattr(intent, name) for name in _MUTABLE_INTENT_COLUMNS]
+    state[_METADATA] = dict(intent.metadata)
+    return tuple(state)
+
+
+_METADATA = _MUTABLE_INTENT_COLUMNS.index("metadata")
+# What was read (or written) of each intent object: its weak reference (the entry goes
+# with the object), its version then and its state.
+_KNOWN: dict[int, tuple[weakref.ref[PaymentIntent], int, tuple[Any, ...]]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[PaymentIntent]) -> None:
+    entry = _KNOWN.get(key)
+    if entry is not None and entry[0] is ref:
+        del _KNOWN[key]
+
+
+def remember(intent: PaymentIntent, state: tuple[Any, ...] | None = None) -> None:
+    """Keeps `state` (the intent's own by default: after a read) as the row holds it at
+    the intent's version."""
+    key = id(intent)
+    entry = _KNOWN.get(key)
+    ref = entry[0] if entry is not None and entry[0]() is intent else None
+    if ref is None:
+        ref = weakref.ref(intent, partial(_forget, key))
+    _KNOWN[key] = (ref, intent.version, sent_state(intent) if state is None else state)
+
+
+def _same(new: Any, old: Any) -> bool:
+    # The type too: True == 1 and 1.0 == 1, but their JSON (and what a read gives) differ.
+    return new is old or (type(new) is type(old) and new == old)
+
+
+# The sets of columns written narrowly, each with its own statements (built once); past
+# the bound, a write sends every column (the full statements are always there), so the
+# statements stay few however the changes vary. A payment sees a handful.
+MOST_COLUMN_SETS = 32
+_ADMITTED: set[tuple[str, ...]] = {_MUTABLE_INTENT_COLUMNS}
+
+
+def written_columns(intent: PaymentIntent) -> tuple[str, ...]:
+    """The columns the intent's versioned update sends: those that differ from what was
+    read or written at its version, in the table's order; every column when nothing is
+    known of it, or the set is new once MOST_COLUMN_SETS were seen."""
+    entry = _KNOWN.get(id(intent))
+    if entry is None or entry[1] != intent.version or entry[0]() is not intent:
+        return _MUTABLE_INTENT_COLUMNS
+    old = entry[2]
+    columns = tuple(
+        name
+        for index, name in enumerate(_MUTABLE_INTENT_COLUMNS)
+        if not _same(getattr(intent, name), old[index])
+    )
+    if columns in _ADMITTED:
+        return columns
+    if len(_ADMITTED) >= MOST_COLUMN_SETS:
+        return _MUTABLE_INTENT_COLUMNS
+    _ADMITTED.add(columns)
+    return columns
 
 
 def intent_of(row: RowMapping) -> PaymentIntent:
+    """The intent of a row, remembered as read (its next write sends what changed)."""
     error, action = row["last_payment_error"], row["next_action"]
     details = row["payment_method_details"]
-    return PaymentIntent(
+    intent = PaymentIntent(
         id=row["id"],
         merchant_id=row["merchant_id"],
         amount=row["amount"],
@@ -164,6 +252,8 @@ def intent_of(row: RowMapping) -> PaymentIntent:
         payment_method_details=PaymentMethodDetails(**details) if details is not None else None,
         version=row["version"],
     )
+    remember(intent)
+    return intent
 
 
 INTENT_COLUMNS = [c for c in payment_intents.c if c.name != "updated_at"]
@@ -180,20 +270,42 @@ _GET_READ = DriverRead(_GET)
 # A statement without values, run with a row of parameters: SQLAlchemy compiles it once
 # for that set of columns and reuses it.
 _INSERT = insert(payment_intents)
-# The optimistic update of every mutable column (the version must not have moved).
-_UPDATE = (
-    update(payment_intents)
-    .where(
-        payment_intents.c.id == bindparam("b_id"),
-        payment_intents.c.merchant_id == bindparam("b_merchant_id"),
-        payment_intents.c.version == bindparam("b_version"),
+
+
+def _update(columns: tuple[str, ...]) -> Any:
+    """The optimistic update of `columns` (the version must not have moved)."""
+    return (
+        update(payment_intents)
+        .where(
+            payment_intents.c.id == bindparam("b_id"),
+            payment_intents.c.merchant_id == bindparam("b_merchant_id"),
+            payment_intents.c.version == bindparam("b_version"),
+        )
+        .values(
+            {name: bindparam(f"v_{name}") for name in columns}
+            | {"version": payment_intents.c.version + 1, "updated_at": func.now()}
+        )
+        .returning(payment_intents.c.version)
     )
-    .values(
-        {name: bindparam(f"v_{name}") for name in _MUTABLE_INTENT_COLUMNS}
-        | {"version": payment_intents.c.version + 1, "updated_at": func.now()}
-    )
-    .returning(payment_intents.c.version)
-)
+
+
+class ByColumns:
+    """Statements built once per set of the intent's columns written (at most
+    MOST_COLUMN_SETS of them, written_columns), on first use."""
+
+    def __init__(self, build: Callable[[tuple[str, ...]], Any]) -> None:
+        self._build = build
+        self._built: dict[tuple[str, ...], Any] = {}
+
+    def __getitem__(self, columns: tuple[str, ...]) -> Any:
+        try:
+            return self._built[columns]
+        except KeyError:
+            statement = self._built[columns] = self._build(columns)
+            return statement
+
+
+_UPDATE = ByColumns(_update)
 
 
 # --- an intent's write with its new history lines, one statement -------------------------
@@ -283,15 +395,22 @@ def _created_with_event() -> Any:
 
 
 _CREATED_WITH_EVENT = _created_with_event()
-_SAVED = _UPDATE.cte("saved")
-_UPDATE_WITH_EVENTS = _lines_after(_SAVED).returning(select(_SAVED.c.version).scalar_subquery())
+
+
+def _update_with_events(columns: tuple[str, ...]) -> Any:
+    saved = _update(columns).cte("saved")
+    return _lines_after(saved).returning(select(saved.c.version).scalar_subquery())
+
+
+_UPDATE_WITH_EVENTS = ByColumns(_update_with_events)
 
 
 # --- another row's write with its intent's, one statement ------------------------------
 
 
-def intent_saved(guard: ColumnElement[bool] | None = None) -> CTE:
-    """The intent's optimistic update (`_UPDATE`, every condition of it) as the CTE
+def intent_saved(columns: tuple[str, ...], guard: ColumnElement[bool] | None = None) -> CTE:
+    """The intent's optimistic update of `columns` (`_update`, every condition of it,
+    written_columns gives them) as the CTE
     `saved`, which returns the new version when it wrote the intent and no row when it did
     not. `guard` is one more condition on that write: the other row's own optimistic check
     (its version has not moved), so the intent is written only with it.
@@ -299,8 +418,9 @@ def intent_saved(guard: ColumnElement[bool] | None = None) -> CTE:
     The other row's write reads FROM `saved` (attempts.py, refunds.py): it writes only
     when the intent was written, so a statement whose intent's write matched no row writes
     nothing at all, and one whose guard failed writes nothing either."""
-    statement = _UPDATE if guard is None else _UPDATE.where(guard)
-    return statement.cte("saved")
+    statement = _update(columns)
+    saved: CTE = (statement if guard is None else statement.where(guard)).cte("saved")
+    return saved
 
 
 def with_lines(statement: Any, saved: CTE) -> Any:
@@ -309,15 +429,21 @@ def with_lines(statement: Any, saved: CTE) -> Any:
     return statement.add_cte(_lines_after(saved).cte("lines"))
 
 
-def intent_params(intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> dict[str, Any]:
-    """The parameters of `_UPDATE` (and of `saved`), with the lines' when there are any."""
-    values = _intent_values(intent)
-    params = {f"v_{name}": values[name] for name in _MUTABLE_INTENT_COLUMNS} | {
-        "b_id": intent.id,
-        "b_merchant_id": intent.merchant_id,
-        "b_version": intent.version,
-    }
+def intent_params(
+    intent: PaymentIntent, columns: tuple[str, ...], events: Sequence[PaymentEvent] = ()
+) -> dict[str, Any]:
+    """The parameters of `_update(columns)` (and of `saved`), with the lines' when there
+    are any."""
+    params = {_PARAMETER[name]: _VALUE_OF[name](intent) for name in columns}
+    params |= {"b_id": intent.id, "b_merchant_id": intent.merchant_id, "b_version": intent.version}
     return params | _event_arrays(events) if events else params
+
+
+def intent_written(intent: PaymentIntent, version: int, sent: tuple[Any, ...]) -> None:
+    """The intent as its update left the row: at `version`, holding `sent` (its
+    `sent_state` when the parameters were taken), and remembered so."""
+    intent.version = version
+    remember(intent, sent)
 
 
 def intent_changed() -> Conflict:
@@ -426,14 +552,17 @@ class SqlPaymentIntents:
         return [intent_of(row) for row in (await self._conn.execute(query)).mappings()]
 
     async def update(self, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
-        params = intent_params(intent, events)
+        columns = written_columns(intent)
+        params, sent = intent_params(intent, columns, events), sent_state(intent)
         if events:
-            new_version = (await self._conn.execute(_UPDATE_WITH_EVENTS, params)).scalar()
+            statement = _UPDATE_WITH_EVENTS[columns]
+            new_version = (await self._conn.execute(statement, params)).scalar()
         else:
-            new_version = (await self._conn.execute(_UPDATE, params)).scalar_one_or_none()
+            statement = _UPDATE[columns]
+            new_version = (await self._conn.execute(statement, params)).scalar_one_or_none()
         if new_version is None:
             raise intent_changed()
-        intent.version = new_version
+        intent_written(intent, new_version, sent)
 
     async def update_many(self, intents: Sequence[PaymentIntent]) -> None:
         if not intents:
@@ -449,9 +578,10 @@ class SqlPaymentIntents:
         for intent in intents:
             values = _intent_values(intent)
             rows.append({"b_id": intent.id} | {n: values[n] for n in _MUTABLE_INTENT_COLUMNS})
+        sent = [sent_state(intent) for intent in intents]
         await self._conn.execute(statement, rows)
-        for intent in intents:
-            intent.version += 1
+        for intent, state in zip(intents, sent, strict=True):
+            intent_written(intent, intent.version + 1, state)
 
     async def _claim(self, query: Select[Any]) -> Sequence[PaymentIntent]:
         rows = await self._conn.execute(query.with_for_update(skip_locked=True))
