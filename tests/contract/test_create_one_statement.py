@@ -15,7 +15,7 @@ test_idempotency_alone.py), on a warm connection: deterministic, whatever the lo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from secrets import token_hex
 from typing import Any
 
@@ -41,6 +41,7 @@ from tests.contract.test_events_contract import endpoint
 from tests.fakes import FixedClock
 
 CREATE = CreatePaymentIntent(amount=2500, currency="usd")
+_LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class _Rendered:
@@ -71,7 +72,9 @@ def _caller(merchant_id: str) -> Principal:
 
 
 def _use_case(factory: UnitOfWorkFactory, ids: RandomIds, renderer: _Rendered) -> PaymentIntents:
-    clock = FixedClock()
+    # Its deliveries fall due long after any other test's clock: on the shared database
+    # they must not crowd another test's claim (test_events_contract.py).
+    clock = FixedClock(_LATER)
     books = PaymentOutbox(EventOutbox(ids, renderer))
     return PaymentIntents(factory, ids, clock, books=books, profiles=ProfileCache(clock))
 
