@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from paygate.v1 import events_pb2, webhook_endpoints_pb2
 
@@ -30,6 +30,7 @@ from core.shared.errors import FieldViolation, InvalidArgument
 from servers.grpc import context as call
 from servers.grpc import convert, ledger_convert
 from servers.grpc.convert import timestamp
+from servers.grpc.message_json import message_to_dict
 
 WD = webhook_endpoints_pb2.WebhookDelivery
 WE = webhook_endpoints_pb2.WebhookEndpoint
@@ -93,11 +94,7 @@ OBJECT_NAMES = {
 
 class ApiRenderer:
     def render(self, obj: object) -> Mapping[str, Any]:
-        rendered = json_format.MessageToDict(
-            _message(obj),
-            preserving_proto_field_name=True,
-            always_print_fields_with_no_presence=True,
-        )
+        rendered = message_to_dict(_message(obj))
         rendered["object"] = OBJECT_NAMES[type(obj).__name__]
         return rendered
 

@@ -1,0 +1,199 @@
+"""`python -m tests.bench.create_cpu [--calls N] [--rounds R]`: this process's CPU per
+create of a payment intent, piece by piece, outside the pool and the database.
+
+The pieces of the API's Python a create runs besides its statement and its connection:
+the request to the use case's command (`request`), the use case up to its writes, its
+validation, the intent's model and its id and client secret (`use case`), the five ids
+and the client secret alone (`ids`), the outbox's event with the intent rendered as the
+API shows it (`outbox`), the rendering alone (`render`), the statement's parameters from
+the intent, its history line and its event, through the bind processors as the driver
+gets them (`parameters`), and the answer's message (`answer`). Each is N calls,
+time.thread_time, best of R rounds, in µs per call. No database: the unit of work is a
+stand-in that holds nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from paygate.v1 import payment_intents_pb2 as pb
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+
+from adapters.sql.events import event_params
+from adapters.sql.payments.intents import (
+    _CREATED_WITH_EVENT,
+    _event_arrays,
+    _intent_values,
+)
+from adapters.sql.prebuilt import prebuilt
+from adapters.system import RandomIds, SystemClock
+from core.access.model import Principal
+from core.account.profile_cache import ProfileCache
+from core.events.outbox import EventOutbox, PaymentOutbox
+from core.payments.model import PaymentIntent
+from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.unit_of_work import Saved
+from servers.grpc import convert
+from servers.grpc.events_convert import ApiRenderer
+
+CALLER = Principal(merchant_id="acct_bench", livemode=False, actor="key_bench", role=None)
+REQUEST = pb.CreatePaymentIntentRequest(
+    amount=4999,
+    currency="usd",
+    description="Order 1234",
+    metadata={"order_id": "1234", "customer": "c_42"},
+    receipt_email="buyer@example.com",
+)
+
+
+class _Nothing:
+    """The unit of work's stand-in: reads find nothing, writes are dropped."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self
+
+    async def get(self, *args: Any) -> None:
+        return None
+
+    async def add(self, *args: Any) -> None:
+        return None
+
+    async def add_with_deliveries(self, *args: Any) -> None:
+        return None
+
+    def conclude(self, *args: Any) -> None:
+        return None
+
+    async def commit(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _Nothing:
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        return None
+
+
+def _run(coroutine: Any) -> Any:
+    """A coroutine that never suspends, run to its end without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("suspended")
+
+
+def _command(request: pb.CreatePaymentIntentRequest) -> CreatePaymentIntent:
+    # As servers/grpc/servicers/payment_intents.py builds it.
+    return CreatePaymentIntent(
+        amount=request.amount,
+        currency=request.currency,
+        capture_method=convert.capture_method(request.capture_method),
+        payment_method_types=tuple(request.payment_method_types),
+        description=request.description,
+        metadata=dict(request.metadata),
+        receipt_email=request.receipt_email,
+        return_url=request.return_url,
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
+    )
+
+
+def pieces() -> dict[str, Callable[[], object]]:
+    ids = RandomIds()
+    nothing = _Nothing()
+    clock = SystemClock()
+    profiles = ProfileCache(clock)
+    intents = PaymentIntents(lambda: nothing, ids, clock, profiles=profiles)  # type: ignore[arg-type]
+    command = _command(REQUEST)
+    outbox = EventOutbox(ids, ApiRenderer())
+    payments = PaymentOutbox(outbox)
+    intent = _run(intents.create(CALLER, command))
+    created = PaymentIntent.create(
+        id=intent.id,
+        merchant_id=intent.merchant_id,
+        amount=intent.amount,
+        currency=intent.currency,
+        capture_method=intent.capture_method,
+        client_secret=intent.client_secret,
+        livemode=False,
+        created=datetime.now(UTC),
+        actor="key_bench",
+        payment_method_types=("card",),
+        description=intent.description,
+        metadata=dict(intent.metadata),
+        receipt_email=intent.receipt_email,
+    )
+    lines = created.pull_events()
+    renderer = ApiRenderer()
+    dialect = pg_asyncpg.dialect()
+    captured: list[Any] = []
+
+    async def _capture(event: Any, fan_out: Any) -> None:
+        captured.append((event, fan_out))
+
+    class _Capturing(_Nothing):
+        add_with_deliveries = staticmethod(_capture)
+
+    _run(payments.record(_Capturing(), lines, Saved(created)))
+    event, fan_out = captured[0]
+
+    def ids_of_a_create() -> None:
+        ids.new("pi")
+        ids.secret(18)
+        ids.new("evt")
+        ids.new("whd")
+        ids.new("whd")
+        ids.new("whd")
+
+    def parameters() -> list[Any]:
+        params = {f"i_{name}": value for name, value in _intent_values(created).items()}
+        params |= _event_arrays(lines) | event_params(event, fan_out)
+        form = prebuilt(_CREATED_WITH_EVENT, params, dialect)
+        if form is None:  # the statement's first two runs: compiled on the third
+            return []
+        return form.arguments(params)
+
+    return {
+        "request": lambda: _command(REQUEST),
+        "use case": lambda: _run(intents.create(CALLER, command)),
+        "ids": ids_of_a_create,
+        "outbox": lambda: _run(payments.record(nothing, lines, Saved(created))),  # type: ignore[arg-type]
+        "render": lambda: renderer.render(created),
+        "parameters": parameters,
+        "answer": lambda: convert.payment_intent(
+            created, checkout_base_url="https://pay.example.com"
+        ),
+    }
+
+
+def _best(call: Callable[[], object], calls: int, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        before = time.thread_time()
+        for _ in range(calls):
+            call()
+        best = min(best, time.thread_time() - before)
+    return best / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    measured = pieces()
+    for call in measured.values():  # warm: plans, prebuilt statements, caches
+        for _ in range(200):
+            call()
+    assert measured["parameters"](), "the statement is not compiled once"
+    for name, call in measured.items():
+        print(f"{name:12} {_best(call, args.calls, args.rounds):8.2f} µs")
+
+
+if __name__ == "__main__":
+    main()
