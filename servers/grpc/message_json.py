@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 Convert = Callable[[Any], Any]
@@ -37,11 +37,12 @@ class _Plan:
         # plan holds the descriptors, so they stay the same objects); the fields without
         # presence, in the descriptor's order, each with the value printed when it is not
         # set and whether that value is made anew each time (an empty map or list).
-        self.by_field: dict[FieldDescriptor, tuple[str, Convert]] = {}
+        self.by_field: dict[Any, tuple[str, Convert]] = {}
         self.unset: list[tuple[str, Any, bool]] = []
 
 
-_PLANS: dict[str, _Plan | None] = {}
+# By descriptor (held here, so the same object as long as the process runs).
+_PLANS: dict[Any, _Plan | None] = {}
 
 _INT64 = frozenset(
     {
@@ -66,7 +67,7 @@ _AS_IS = frozenset(
 _TIMESTAMP = "google.protobuf.Timestamp"
 # json_format's own printer, asked once per field when a plan is made (enum names and
 # defaults), never per message.
-_PRINTER = json_format._Printer(  # noqa: SLF001
+_PRINTER = json_format._Printer(  # type: ignore[attr-defined]
     preserving_proto_field_name=True, always_print_fields_with_no_presence=True
 )
 
@@ -88,13 +89,14 @@ def _json_format(message: Message) -> dict[str, Any]:
 
 def _printed(message: Message) -> dict[str, Any]:
     descriptor = message.DESCRIPTOR
-    plan = _PLANS.get(descriptor.full_name, False)
-    if plan is False:
-        plan = _PLANS[descriptor.full_name] = _plan_of(descriptor)
+    try:
+        plan = _PLANS[descriptor]
+    except KeyError:
+        plan = _PLANS[descriptor] = _plan_of(descriptor)
     if plan is None:
         raise _Unplanned
     by_field = plan.by_field
-    printed = {}
+    printed: dict[str, Any] = {}
     for field, value in message.ListFields():
         entry = by_field.get(field)
         if entry is None:  # not a field of the plan's (an extension)
@@ -107,7 +109,7 @@ def _printed(message: Message) -> dict[str, Any]:
     return printed
 
 
-def _plan_of(descriptor: Descriptor) -> _Plan | None:
+def _plan_of(descriptor: Any) -> _Plan | None:
     """The message type's plan, or None when json_format prints it (a well-known type
     other than Timestamp, an extension range, a field of a kind not planned)."""
     if descriptor.full_name.startswith("google.protobuf.") or descriptor.extension_ranges:
@@ -123,7 +125,7 @@ def _plan_of(descriptor: Descriptor) -> _Plan | None:
     return plan
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def _is_map(field: Any) -> bool:
     message_type = field.message_type
     return (
         message_type is not None
@@ -132,7 +134,7 @@ def _is_map(field: FieldDescriptor) -> bool:
     )
 
 
-def _field_converter(field: FieldDescriptor) -> Convert | None:
+def _field_converter(field: Any) -> Convert | None:
     if _is_map(field):
         key_field = field.message_type.fields_by_name["key"]
         value = _value_converter(field.message_type.fields_by_name["value"])
@@ -151,7 +153,7 @@ def _field_converter(field: FieldDescriptor) -> Convert | None:
     return one
 
 
-def _value_converter(field: FieldDescriptor) -> Convert | None:
+def _value_converter(field: Any) -> Convert | None:
     """One value of the field (one element of a repeated field), as json_format's
     _FieldToJsonObject prints it."""
     kind = field.type
@@ -166,7 +168,7 @@ def _value_converter(field: FieldDescriptor) -> Convert | None:
             return None
         # Each name as json_format prints it (a value's JSON name option included).
         names = {
-            value.number: _PRINTER._FieldToJsonObject(field, value.number)  # noqa: SLF001
+            value.number: _PRINTER._FieldToJsonObject(field, value.number)
             for value in field.enum_type.values
         }
 
@@ -196,11 +198,11 @@ def _timestamp(value: Any) -> str:
     return str(value.ToJsonString())
 
 
-def _unset(field: FieldDescriptor) -> tuple[str, Any, bool]:
+def _unset(field: Any) -> tuple[str, Any, bool]:
     """What json_format prints for the field left unset: a new empty dict or list, or
     the default's printed value (immutable, so made once)."""
     if _is_map(field):
         return field.name, dict, True
     if field.is_repeated:
         return field.name, list, True
-    return field.name, _PRINTER._FieldToJsonObject(field, field.default_value), False  # noqa: SLF001
+    return field.name, _PRINTER._FieldToJsonObject(field, field.default_value), False

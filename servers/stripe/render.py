@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from core.events.model import Event
+from servers.grpc.message_json import message_to_dict
 
 Json = dict[str, Any]
 # The API version the objects are shaped after, as SDKs and webhooks expect to read it.
@@ -25,9 +25,7 @@ API_VERSION = "2024-06-20"
 
 
 def as_json(message: Message) -> Json:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    return message_to_dict(message)
 
 
 def _int(value: Any) -> int:

@@ -68,7 +68,9 @@ def _scalars(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     kind = field.type
     if kind in _LIMITS:
         low, high = _LIMITS[kind]
-        return st.one_of(st.integers(-3, 3).filter(lambda n: low <= n <= high), st.integers(low, high))
+        return st.one_of(
+            st.integers(-3, 3).filter(lambda n: low <= n <= high), st.integers(low, high)
+        )
     if kind == FieldDescriptor.TYPE_STRING:
         return _TEXT
     if kind == FieldDescriptor.TYPE_BOOL:
