@@ -22,6 +22,7 @@ from core.payments.model import (
     Status,
 )
 from core.payments.redirect_methods import BANKS, WALLET_PROVIDERS
+from core.payments.use_cases import CreatePaymentIntent
 from core.risk.model import RiskAssessment
 from core.shared.errors import InvalidArgument
 
@@ -131,6 +132,21 @@ def risk(assessment: RiskAssessment) -> payment_intents_pb2.Risk:
             payment_intents_pb2.RiskReason(rule=r.rule, kind=r.kind, score=r.score, detail=r.detail)
             for r in assessment.reasons
         ],
+    )
+
+
+def create_command(request: payment_intents_pb2.CreatePaymentIntentRequest) -> CreatePaymentIntent:
+    return CreatePaymentIntent(
+        amount=request.amount,
+        currency=request.currency,
+        capture_method=capture_method(request.capture_method),
+        payment_method_types=tuple(request.payment_method_types),
+        description=request.description,
+        metadata=dict(request.metadata),
+        receipt_email=request.receipt_email,
+        return_url=request.return_url,
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
     )
 
 

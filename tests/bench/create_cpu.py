@@ -35,7 +35,7 @@ from core.access.model import Principal
 from core.account.profile_cache import ProfileCache
 from core.events.outbox import EventOutbox, PaymentOutbox
 from core.payments.model import PaymentIntent
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.use_cases import PaymentIntents
 from core.unit_of_work import Saved
 from servers.grpc import convert
 from servers.grpc.events_convert import ApiRenderer
@@ -87,29 +87,13 @@ def _run(coroutine: Any) -> Any:
     raise RuntimeError("suspended")
 
 
-def _command(request: pb.CreatePaymentIntentRequest) -> CreatePaymentIntent:
-    # As servers/grpc/servicers/payment_intents.py builds it.
-    return CreatePaymentIntent(
-        amount=request.amount,
-        currency=request.currency,
-        capture_method=convert.capture_method(request.capture_method),
-        payment_method_types=tuple(request.payment_method_types),
-        description=request.description,
-        metadata=dict(request.metadata),
-        receipt_email=request.receipt_email,
-        return_url=request.return_url,
-        success_url=request.success_url,
-        cancel_url=request.cancel_url,
-    )
-
-
 def pieces() -> dict[str, Callable[[], object]]:
     ids = RandomIds()
     nothing = _Nothing()
     clock = SystemClock()
     profiles = ProfileCache(clock)
     intents = PaymentIntents(lambda: nothing, ids, clock, profiles=profiles)  # type: ignore[arg-type]
-    command = _command(REQUEST)
+    command = convert.create_command(REQUEST)
     outbox = EventOutbox(ids, ApiRenderer())
     payments = PaymentOutbox(outbox)
     intent = _run(intents.create(CALLER, command))
@@ -159,7 +143,7 @@ def pieces() -> dict[str, Callable[[], object]]:
         return form.arguments(params)
 
     return {
-        "request": lambda: _command(REQUEST),
+        "request": lambda: convert.create_command(REQUEST),
         "use case": lambda: _run(intents.create(CALLER, command)),
         "ids": ids_of_a_create,
         "outbox": lambda: _run(payments.record(nothing, lines, Saved(created))),  # type: ignore[arg-type]

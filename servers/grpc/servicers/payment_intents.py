@@ -8,7 +8,7 @@ from paygate.v1 import payment_intents_pb2_grpc
 
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import PaymentIntent
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
+from core.payments.use_cases import PaymentIntents, UpdatePaymentIntent
 from core.payments.watch import IntentWatch, WatchEnd
 from servers.grpc import convert
 from servers.grpc.context import ServicerContext, caller
@@ -37,18 +37,7 @@ class PaymentIntentService(payment_intents_pb2_grpc.PaymentIntentServiceServicer
     async def CreatePaymentIntent(
         self, request: pb.CreatePaymentIntentRequest, context: ServicerContext
     ) -> pb.PaymentIntent:
-        command = CreatePaymentIntent(
-            amount=request.amount,
-            currency=request.currency,
-            capture_method=convert.capture_method(request.capture_method),
-            payment_method_types=tuple(request.payment_method_types),
-            description=request.description,
-            metadata=dict(request.metadata),
-            receipt_email=request.receipt_email,
-            return_url=request.return_url,
-            success_url=request.success_url,
-            cancel_url=request.cancel_url,
-        )
+        command = convert.create_command(request)
         answer_with(self._out)
         return self._out(await self._intents.create(caller(), command))
 
