@@ -77,7 +77,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     always_print_fields_with_no_presence=True)`, key for key and in its order."""
     try:
         return _printed(message)
-    except _Unplanned:
+    except (_Unplanned, ValueError):  # ValueError: json_format raises its own error for it
         return _json_format(message)
 
 

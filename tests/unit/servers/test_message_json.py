@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -193,3 +194,10 @@ def test_an_events_object_is_printed_by_its_plan_not_by_json_format() -> None:
     # The point of the module: the objects events carry never fall back.
     for cls in RENDERED:
         assert message_json._plan_of(cls.DESCRIPTOR) is not None
+
+
+def test_a_value_json_format_refuses_raises_json_formats_error() -> None:
+    message = payment_intents_pb2.PaymentIntent(id="pi_1")
+    message.created.seconds = 253_402_300_800  # past 9999-12-31
+    with pytest.raises(json_format.SerializeToJsonError):
+        message_to_dict(message)
