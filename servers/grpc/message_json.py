@@ -3,7 +3,7 @@ answer with proto field names and every field without presence, built from a pla
 once per message type.
 
 json_format walks the descriptor generically for every field of every call (what kind,
-which name, a map?, which default): a payment intent took about 60 µs, once per event an
+which name, a map?, which default): a payment intent took 25 µs (8 by its plan), once per event an
 intent's change writes (the create's among them). The plan keeps json_format's every
 rule and its order of keys: the fields set, as ListFields gives them, then every field
 without presence left unset, with its default. Anything the plan does not cover (a
