@@ -8,8 +8,8 @@ round trip, where BEGIN, two statements and COMMIT were four. When more endpoint
 subscribed than delivery ids were made ahead, that statement writes nothing and the
 create is written as before, in a transaction.
 
-Round trips are counted as asyncpg's writes to the server's socket (as in
-test_idempotency_alone.py), on a warm connection: deterministic, whatever the load.
+Round trips are counted as asyncpg's writes to the server's socket
+(tests/contract/round_trips.py), on a warm connection: deterministic, whatever the load.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from secrets import token_hex
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import unit_of_work
 from adapters.sql.engine import create_engine
@@ -37,6 +35,7 @@ from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.shared.errors import AlreadyExists
 from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_merchant, new_intent
+from tests.contract.round_trips import CountedPool
 from tests.contract.test_events_contract import endpoint
 from tests.fakes import FixedClock
 
@@ -153,33 +152,11 @@ async def test_a_duplicate_intent_is_refused_and_writes_no_event(
 # --- PostgreSQL: round trips and fail points --------------------------------------------
 
 
-class _Pool:
-    """An engine of one connection, whose writes to the server are counted."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.writes = 0
-        self.transports: set[int] = set()
-        sqlalchemy_event.listen(engine.sync_engine.pool, "connect", self._connected)
-
-    def _connected(self, dbapi_connection: Any, record: Any) -> None:
-        self.transports.add(id(dbapi_connection.driver_connection._transport))
-
-
 @pytest.fixture
-async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Pool]:
+async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountedPool]:
     engine = create_engine(database_url, pool_size=1)
-    pool = _Pool(engine)
-    async with engine.connect() as connection:
-        transport = (await connection.get_raw_connection()).driver_connection._transport
-    write = type(transport).write
-
-    def counted(self: Any, data: Any) -> None:
-        if id(self) in pool.transports:
-            pool.writes += 1
-        write(self, data)
-
-    monkeypatch.setattr(type(transport), "write", counted)
+    pool = CountedPool(engine)
+    await pool.count_writes(monkeypatch)
     try:
         yield pool
     finally:
@@ -195,7 +172,7 @@ def _with_key(merchant_id: str) -> DeferredClaim:
     return DeferredClaim(record, now, now - timedelta(days=1), clock, render=lambda _: b"ok")
 
 
-async def _round_trips(pool: _Pool, subscribed: int, *, keyed: bool = False) -> int:
+async def _round_trips(pool: CountedPool, subscribed: int, *, keyed: bool = False) -> int:
     """The round trips of a create on a warm connection, for a merchant with
     `subscribed` endpoints, with an Idempotency-Key riding on its transaction or not."""
     factory = SqlUnitOfWorkFactory(pool.engine)
@@ -224,13 +201,13 @@ async def _create(use_case: PaymentIntents, merchant_id: str, keyed: bool) -> No
         assert call.claimed and call.answer is not None  # claimed and answered in it
 
 
-async def test_a_create_is_one_round_trip(pool: _Pool) -> None:
+async def test_a_create_is_one_round_trip(pool: CountedPool) -> None:
     # Sent as they came: BEGIN, the intent's statement, the event's, COMMIT.
     assert await _round_trips(pool, 1) == 1
 
 
 async def test_a_create_with_an_idempotency_key_is_one_transaction_with_its_claim(
-    pool: _Pool,
+    pool: CountedPool,
 ) -> None:
     # BEGIN, the key's claim, the create's statement, the key's answer, COMMIT (the
     # intent's and the event's statements were two).
@@ -238,7 +215,7 @@ async def test_a_create_with_an_idempotency_key_is_one_transaction_with_its_clai
 
 
 async def test_a_create_with_more_endpoints_than_ids_made_ahead_is_written_as_before(
-    pool: _Pool,
+    pool: CountedPool,
 ) -> None:
     # The statement that wrote nothing, then BEGIN, the intent's statement, the event's,
     # the deliveries left over, COMMIT.

@@ -2,10 +2,7 @@
 autocommit on asyncpg (adapters/sql/idempotency.py): one round trip each, where BEGIN,
 statement and COMMIT were three. A statement cut off (cancelled, timed out, its server
 connection ended) never leaves its connection in the pool, and an outage is UNAVAILABLE.
-
-The round trips are counted as asyncpg's writes to the server's socket: asyncpg writes
-each request (a simple query, or a statement's bind, execute and sync) at once and then
-waits for the server's ReadyForQuery.
+Round trips are counted by tests/contract/round_trips.py.
 """
 
 from __future__ import annotations
@@ -18,54 +15,29 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
 from core.shared.errors import Unavailable
+from tests.contract.round_trips import CountedPool
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 EXPIRED_BEFORE = NOW - timedelta(hours=24)
 METHOD = "/paygate.v1.RefundService/CreateRefund"
 
 
-class Pool:
-    """An engine of one connection, whose writes to the server and discarded connections
-    are counted."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.writes = 0
-        self.invalidated = 0
-        self.transports: set[int] = set()
-        pool = engine.sync_engine.pool
-        event.listen(pool, "connect", self._connected)
-        event.listen(pool, "invalidate", self._invalidated)
-
-    def _connected(self, dbapi_connection: Any, record: Any) -> None:
-        self.transports.add(id(dbapi_connection.driver_connection._transport))
-
-    def _invalidated(self, dbapi_connection: Any, record: Any, error: Any) -> None:
-        self.invalidated += 1
-
-    @property
-    def checked_out(self) -> int:
-        return int(self.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
+async def pool(database_url: str) -> AsyncIterator[CountedPool]:
     engine = create_engine(database_url, pool_size=1, command_timeout=2.0)
     try:
-        yield Pool(engine)
+        yield CountedPool(engine)
     finally:
         await engine.dispose()
 
 
 @pytest.fixture
-async def store(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> SqlIdempotencyStore:
+async def store(pool: CountedPool, monkeypatch: pytest.MonkeyPatch) -> SqlIdempotencyStore:
     """The store on the pool, every statement of it run once already (each is prepared
     once per connection: the counts below are of a warm connection), and the writes of
     the pool's connections counted from then on."""
@@ -78,16 +50,7 @@ async def store(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> SqlIdempotencySt
     await store.complete(claim_of(record), Outcome.succeeded(b"ok"), NOW)
     await store.release(claim_of(record))
     await store.reap(EXPIRED_BEFORE - timedelta(days=365), 1)
-    async with pool.engine.connect() as connection:
-        transport = (await connection.get_raw_connection()).driver_connection._transport
-    write = type(transport).write
-
-    def counted(self: Any, data: Any) -> None:
-        if id(self) in pool.transports:
-            pool.writes += 1
-        write(self, data)
-
-    monkeypatch.setattr(type(transport), "write", counted)
+    await pool.count_writes(monkeypatch)
     return store
 
 
@@ -109,7 +72,9 @@ def a_scope() -> Scope:
     return Scope(merchant_id=f"acct_{secrets.token_hex(8)}", method=METHOD, key="k")
 
 
-async def test_each_operation_is_one_round_trip(store: SqlIdempotencyStore, pool: Pool) -> None:
+async def test_each_operation_is_one_round_trip(
+    store: SqlIdempotencyStore, pool: CountedPool
+) -> None:
     record = in_flight(a_scope())
     sent = []
     for operation in (
@@ -128,7 +93,7 @@ async def test_each_operation_is_one_round_trip(store: SqlIdempotencyStore, pool
 
 
 async def test_a_claim_that_lost_reads_the_holder_in_a_second_round_trip(
-    store: SqlIdempotencyStore, pool: Pool
+    store: SqlIdempotencyStore, pool: CountedPool
 ) -> None:
     first = in_flight(a_scope())
     assert await store.claim(first, now=NOW, expired_before=EXPIRED_BEFORE) is None
@@ -182,7 +147,7 @@ async def blocked(
 
 async def test_a_cancelled_statement_never_leaves_its_connection_in_the_pool(
     store: SqlIdempotencyStore,
-    pool: Pool,
+    pool: CountedPool,
     locker: tuple[asyncpg.Connection, asyncpg.Connection],
 ) -> None:
     completing, record, _ = await blocked(store, locker)
@@ -200,7 +165,7 @@ async def test_a_cancelled_statement_never_leaves_its_connection_in_the_pool(
 @pytest.mark.parametrize("cut", ["timed out", "its server connection ended"])
 async def test_a_statement_cut_off_is_unavailable_and_its_connection_discarded(
     store: SqlIdempotencyStore,
-    pool: Pool,
+    pool: CountedPool,
     locker: tuple[asyncpg.Connection, asyncpg.Connection],
     cut: str,
 ) -> None:
@@ -215,7 +180,7 @@ async def test_a_statement_cut_off_is_unavailable_and_its_connection_discarded(
 
 
 async def test_a_cancellation_from_the_driver_is_unavailable(
-    store: SqlIdempotencyStore, pool: Pool, monkeypatch: pytest.MonkeyPatch
+    store: SqlIdempotencyStore, pool: CountedPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """asyncpg may end a statement's wait with a CancelledError of its own (its
     connection aborted under it) while the calling task is not being cancelled."""
