@@ -14,6 +14,8 @@ Bounds (docs/vault.md, "The token read once"):
 - an entry is kept at most `hold` after its read, and never past the token's own expiry;
 - at most `max_entries` entries (the oldest read goes first);
 - `take` removes the entry whatever happens next, so nothing is kept once a use tried it;
+- entries kept too long are dropped at the next `keep` and by a timer every `hold` while
+  any are kept, so none stays in memory more than twice `hold` after its read;
 - only `tok_` rows: a payment method's use writes no version, and its revocation must
   hold at once.
 
@@ -24,6 +26,7 @@ an API process embedded, the vault role split).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -43,6 +46,7 @@ class ReadTokens:
         self._max = max_entries
         # (merchant id, token id) -> (kept until, the row as read); in order of reading.
         self._kept: dict[tuple[str, str], tuple[datetime, Token]] = {}
+        self._timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -60,6 +64,7 @@ class ReadTokens:
             del self._kept[next(iter(self._kept))]
         if until > now:
             self._kept[key] = (until, replace(token))
+            self._schedule()
 
     def take(self, merchant_id: str, token_id: str) -> Token | None:
         """The row kept for that token of that merchant, removed; None when there is none
@@ -82,3 +87,17 @@ class ReadTokens:
                 # expiry may sit behind this one, and `take` refuses it all the same.
                 break
             del self._kept[key]
+
+    def _schedule(self) -> None:
+        if self._timer is not None or not self._kept:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # kept outside a loop (a test): pruned at the next keep
+            return
+        self._timer = loop.call_later(self._hold.total_seconds(), self._pruned_by_timer)
+
+    def _pruned_by_timer(self) -> None:
+        self._timer = None
+        self.prune()
+        self._schedule()

@@ -3,6 +3,7 @@ its use, bounded in time and number, taken once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from core.vault.model import (
@@ -111,4 +112,13 @@ def test_no_entries_when_disabled() -> None:
     clock = FakeClock()
     kept = ReadTokens(clock, max_entries=0)
     kept.keep(token(clock))
+    assert len(kept) == 0
+
+
+async def test_entries_kept_too_long_are_dropped_by_a_timer_in_an_idle_process() -> None:
+    clock = FakeClock()
+    kept = ReadTokens(clock, hold=timedelta(milliseconds=20))
+    kept.keep(token(clock))
+    clock.advance(seconds=1)  # no keep, no take after this: only the timer prunes
+    await asyncio.sleep(0.05)
     assert len(kept) == 0
