@@ -37,36 +37,41 @@ def _one(name: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     return get
 
 
-class Arguments:
-    """The positional arguments of a compiled statement: from each parameter, in order,
-    named (looked up in the caller's parameters) or fixed (a literal the statement binds),
-    through its bind processor if it has one."""
+Arguments = Callable[[Mapping[str, Any] | None], list[Any]]
 
-    __slots__ = ("_fixed", "_get", "_processed")
 
-    def __init__(self, parameters: Sequence[tuple[str | None, Any, Processor]]) -> None:
-        names = [name for name, _, _ in parameters if name is not None]
-        self._get: Callable[[Mapping[str, Any]], Any] | None = (
-            itemgetter(*names) if len(names) > 1 else _one(names[0]) if names else None
-        )
-        # Ascending positions: each is inserted where it stands among the named ones.
-        self._fixed = tuple(
-            (index, fixed) for index, (name, fixed, _) in enumerate(parameters) if name is None
-        )
-        self._processed = tuple(
-            (index, process)
-            for index, (_, _, process) in enumerate(parameters)
-            if process is not None
-        )
+def arguments(parameters: Sequence[tuple[str | None, Any, Processor]]) -> Arguments:
+    """The positional arguments of a compiled statement, from the caller's parameters: each
+    parameter in order, named (looked up in the caller's parameters) or fixed (a literal
+    the statement binds), through its bind processor if it has one. A function made for
+    the statement: without fixed values or processors, the values alone."""
+    names = [name for name, _, _ in parameters if name is not None]
+    get: Callable[[Mapping[str, Any]], Any] | None = (
+        itemgetter(*names) if len(names) > 1 else _one(names[0]) if names else None
+    )
+    # Ascending positions: each is inserted where it stands among the named ones.
+    fixed = tuple(
+        (index, value) for index, (name, value, _) in enumerate(parameters) if name is None
+    )
+    processed = tuple(
+        (index, process) for index, (_, _, process) in enumerate(parameters) if process is not None
+    )
+    if get is not None and not fixed and not processed:
 
-    def __call__(self, params: Mapping[str, Any] | None) -> list[Any]:
-        get = self._get
+        def values(params: Mapping[str, Any] | None) -> list[Any]:
+            return list(get(params))  # type: ignore[arg-type]
+
+        return values
+
+    def processed_values(params: Mapping[str, Any] | None) -> list[Any]:
         arguments = [] if get is None else list(get(params))  # type: ignore[arg-type]
-        for index, value in self._fixed:
+        for index, value in fixed:
             arguments.insert(index, value)
-        for index, process in self._processed:
+        for index, process in processed:
             arguments[index] = process(arguments[index])
         return arguments
+
+    return processed_values
 
 
 def passing(type_: TypeEngine[Any], process: Processor, dialect: Dialect) -> Processor:

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.observability import tracing
-from adapters.sql.arguments import Arguments, Processor, passing
+from adapters.sql.arguments import Arguments, Processor, arguments, passing
 
 
 def plain_read(statement: Any) -> bool:
@@ -88,7 +88,7 @@ def compile_once(statement: Any, dialect: Dialect) -> Compiled:
     processors = compiled._bind_processors
     return Compiled(
         compiled.string,
-        Arguments(
+        arguments(
             [
                 (
                     name if name in given else None,

@@ -41,7 +41,7 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound, ResourceClosedError
 
 from adapters.observability import tracing
-from adapters.sql.arguments import Arguments, Processor, passing
+from adapters.sql.arguments import Arguments, Processor, arguments, passing
 
 _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|MERGE|INSERT \d+) (\d+)")
 
@@ -123,7 +123,7 @@ def _compiled(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Prebu
     except Exception:
         return None
     verb = compiled.string.lstrip().split(None, 1)[0].upper()
-    return Prebuilt(compiled.string, Arguments(parameters), keys, processors, returns_rows, verb)
+    return Prebuilt(compiled.string, arguments(parameters), keys, processors, returns_rows, verb)
 
 
 class _Seen:

@@ -1,7 +1,8 @@
 """`python -m tests.bench.statement_cpu [--calls N] [--rounds R] [--units U]`: this
 process's CPU per call of the Python around a statement and a unit of work.
 
-The pieces, each N calls, time.thread_time, best of R rounds, in µs per call:
+The pieces, each N calls a round, the pieces interleaved, time.thread_time, the best
+and the median of R rounds, in µs per call:
 
 - `args create`: the create's statement (`_CREATED_WITH_EVENT`: the intent, its first
   history line, its event and deliveries) turning its parameters into the driver's
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -118,14 +120,21 @@ def pieces() -> dict[str, Callable[[], object]]:
     }
 
 
-def _best(call: Callable[[], object], calls: int, rounds: int) -> tuple[float, float]:
-    runs = []
+def _spent(call: Callable[[], object], calls: int) -> float:
+    before = time.thread_time()
+    for _ in range(calls):
+        call()
+    return (time.thread_time() - before) / calls * 1e6
+
+
+def _best(measured: dict[str, Callable[[], object]], calls: int, rounds: int) -> dict[str, Any]:
+    """Each piece's best and median round; the pieces interleaved round by round, so that
+    they share the machine's moments."""
+    runs: dict[str, list[float]] = {name: [] for name in measured}
     for _ in range(rounds):
-        before = time.thread_time()
-        for _ in range(calls):
-            call()
-        runs.append((time.thread_time() - before) / calls * 1e6)
-    return min(runs), max(runs)
+        for name, call in measured.items():
+            runs[name].append(_spent(call, calls))
+    return {name: (min(each), statistics.median(each)) for name, each in runs.items()}
 
 
 async def _units(url: str, units: int, rounds: int) -> dict[str, tuple[float, float]]:
@@ -190,9 +199,8 @@ def main() -> None:
     for call in measured.values():  # warm: plans, caches
         for _ in range(200):
             call()
-    for name, call in measured.items():
-        best, worst = _best(call, args.calls, args.rounds)
-        print(f"{name:13} {best:8.2f} µs (worst round {worst:.2f})", flush=True)
+    for name, (best, median) in _best(measured, args.calls, args.rounds).items():
+        print(f"{name:13} {best:8.2f} µs (median round {median:.2f})", flush=True)
     if args.units:
         for name, (best, worst) in _with_database(args.units, args.rounds).items():
             print(f"{name:13} {best:8.2f} µs (worst round {worst:.2f})")

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.types import TypeEngine
 
-from adapters.sql.arguments import Arguments, Processor, passing
+from adapters.sql.arguments import Processor, arguments, passing
 from adapters.sql.events import event_params
 from adapters.sql.payments.intents import (
     _CREATED_WITH_EVENT,
@@ -162,7 +162,7 @@ def test_the_arguments_are_the_loops(
     parameters: list[tuple[str | None, Any, Processor]], params: dict[str, Any]
 ) -> None:
     expected = _outcome(lambda p: _reference(parameters, p), params)
-    got = _outcome(Arguments(parameters), params)
+    got = _outcome(arguments(parameters), params)
     assert expected == got
 
 
