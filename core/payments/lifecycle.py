@@ -90,7 +90,6 @@ from core.payments.settlement import (
 )
 from core.risk.engine import RiskEngine
 from core.shared.errors import (
-    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
