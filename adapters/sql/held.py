@@ -103,16 +103,21 @@ class Chain:
     def tables(self) -> frozenset[str]:
         return self.gate.tables.union(*(f.tables for f in self.followers))
 
+    def statement(self) -> tuple[Any, dict[str, Any]]:
+        """The chain's one statement (built once per shape) and its parameters."""
+        params = self.gate.params()
+        for follower in self.followers:
+            params |= follower.params()
+        return _statement(self)[0], params
+
     async def send(self, connection: Any) -> None:
         """The chain's writes through `connection`: one statement, or the gate alone as
         it would have been sent when nothing follows it."""
         if not self.followers:
             await self.gate.send(connection)
             return
-        statement, width = _statement(self)
-        params = self.gate.params()
-        for follower in self.followers:
-            params |= follower.params()
+        statement, params = self.statement()
+        width = _statement(self)[1]
         try:
             row = (await connection.write(statement, params, self.tables)).one()
         except IntegrityError as error:

@@ -23,12 +23,9 @@ from typing import Any
 from paygate.v1 import payment_intents_pb2 as pb
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from adapters.sql.events import event_params
-from adapters.sql.payments.intents import (
-    _CREATED_WITH_EVENT,
-    _event_arrays,
-    _intent_values,
-)
+from adapters.sql.events import EventAdded
+from adapters.sql.held import Chain
+from adapters.sql.payments.intents import IntentAdded
 from adapters.sql.prebuilt import prebuilt
 from adapters.system import RandomIds, SystemClock
 from core.access.model import Principal
@@ -135,9 +132,9 @@ def pieces() -> dict[str, Callable[[], object]]:
         ids.new("whd")
 
     def parameters() -> list[Any]:
-        params = {f"i_{name}": value for name, value in _intent_values(created).items()}
-        params |= _event_arrays(lines) | event_params(event, fan_out)
-        form = prebuilt(_CREATED_WITH_EVENT, params, dialect)
+        chain = Chain(IntentAdded(created, lines), (EventAdded(event, fan_out),))
+        statement, params = chain.statement()
+        form = prebuilt(statement, params, dialect)
         if form is None:  # the statement's first two runs: compiled on the third
             return []
         return form.arguments(params)
