@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from secrets import token_hex
 from typing import Any
 
@@ -46,6 +46,7 @@ from tests.fakes.card_vault import MemoryCardVault
 
 Hook = Callable[[], Awaitable[None]]
 _CONFIRM = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"
+_LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class _Rendered:
@@ -84,7 +85,7 @@ class Shop:
         )
 
     async def confirm(self, intent: PaymentIntent, call: DeferredClaim | None = None) -> Any:
-        token = self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=2040)
+        token = self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=_LATER.year + 5)
         reset = current.set(call)
         try:
             return await self.payments.confirm(
@@ -95,7 +96,7 @@ class Shop:
 
     def call(self) -> DeferredClaim:
         """The confirm's Idempotency-Key, claimed and answered in its own transactions."""
-        clock = FixedClock()
+        clock = FixedClock(_LATER)
         now = clock.now()
         scope = Scope(self.merchant_id, _CONFIRM, token_hex(8))
         record = Record(scope, b"\x02" * 32, State.IN_FLIGHT, now, now + timedelta(seconds=60))
@@ -117,7 +118,9 @@ class Shop:
 
 
 def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
-    clock = FixedClock()
+    # Its deliveries fall due long after any other test's clock: on the shared database
+    # they must not crowd another test's claim (test_events_contract.py).
+    clock = FixedClock(_LATER)
     ids = RandomIds()
     vault = MemoryCardVault()
     network = _Network(clock=clock)
