@@ -10,7 +10,7 @@ Round trips are counted as asyncpg's writes to the server's socket
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from secrets import token_hex
@@ -31,20 +31,18 @@ from core.idempotency.model import Record, Scope, State
 from core.ledger.hooks import LedgerHooks
 from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.terms_cache import TermsCache
-from core.payments.acquirer import AuthorizationRequest, AuthorizationResult
 from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import AttemptStatus, PaymentIntent, Status
 from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
 from core.payments.zone import CardholderDataZone, ZoneCards
 from core.unit_of_work import UnitOfWorkFactory
-from sandbox.acquirer import CardNetworkSimulator
 from tests.contract.helpers import add_merchant
 from tests.contract.round_trips import CountedPool
+from tests.contract.test_confirm_versioned_writes_contract import _HookedNetwork
 from tests.contract.test_events_contract import endpoint
 from tests.fakes import FixedClock
 from tests.fakes.card_vault import MemoryCardVault
 
-Hook = Callable[[], Awaitable[None]]
 _CONFIRM = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"
 _LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -54,24 +52,12 @@ class _Rendered:
         return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
 
 
-class _Network(CardNetworkSimulator):
-    """Runs `during_the_call` inside the authorization: after phase 1, before phase 3."""
-
-    during_the_call: Hook | None = None
-
-    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        if (hook := self.during_the_call) is not None:
-            self.during_the_call = None
-            await hook()
-        return await super().authorize(request)
-
-
 @dataclass
 class Shop:
     merchant_id: str
     uow: UnitOfWorkFactory
     vault: MemoryCardVault
-    network: _Network
+    network: _HookedNetwork
     intents: PaymentIntents
     payments: PaymentLifecycle
 
@@ -123,7 +109,7 @@ def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
     clock = FixedClock(_LATER)
     ids = RandomIds()
     vault = MemoryCardVault()
-    network = _Network(clock=clock)
+    network = _HookedNetwork(clock=clock)
     router = StaticAcquirerRouter(
         {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
     )
@@ -197,10 +183,10 @@ async def test_an_intent_moved_during_the_call_writes_nothing_of_the_stale_phase
 @pytest.fixture
 async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountedPool]:
     engine = create_engine(database_url, pool_size=1)
-    pool = CountedPool(engine)
-    await pool.count_writes(monkeypatch)
+    counted = CountedPool(engine)
+    await counted.count_writes(monkeypatch)
     try:
-        yield pool
+        yield counted
     finally:
         await engine.dispose()
 
