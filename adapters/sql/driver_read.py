@@ -22,7 +22,7 @@ An error is raised as SQLAlchemy raises it (a DBAPIError with the driver's error
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.observability import tracing
+from adapters.sql.arguments import Arguments, Processor, arguments, passing
 
 
 def plain_read(statement: Any) -> bool:
@@ -40,24 +41,14 @@ def plain_read(statement: Any) -> bool:
     return isinstance(statement, Select) and statement._for_update_arg is None
 
 
-Processor = Callable[[Any], Any] | None
-
-
 @dataclass(frozen=True, slots=True)
 class Compiled:
     sql: str
-    # (name, given by the caller, fixed value, bind processor) of each positional
-    # parameter, in order: a literal of the statement is bound by SQLAlchemy itself.
-    parameters: tuple[tuple[str, bool, Any, Processor], ...]
+    # The positional parameters from the caller's, in order (a literal of the statement
+    # is bound by SQLAlchemy itself), through their bind processors.
+    arguments: Arguments
     # (key, result processor) of each column, in order.
     columns: tuple[tuple[str, Processor], ...]
-
-    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        arguments = []
-        for name, given, fixed, process in self.parameters:
-            value = params[name] if given else fixed
-            arguments.append(value if process is None else process(value))
-        return arguments
 
     def rows(self, records: list[Any]) -> list[dict[str, Any]]:
         """asyncpg's records as the mappings SQLAlchemy's result gives."""
@@ -97,9 +88,15 @@ def compile_once(statement: Any, dialect: Dialect) -> Compiled:
     processors = compiled._bind_processors
     return Compiled(
         compiled.string,
-        tuple(
-            (name, name in given, fixed.get(name), processors.get(name))
-            for name in compiled.positiontup
+        arguments(
+            [
+                (
+                    name if name in given else None,
+                    fixed.get(name),
+                    passing(compiled.binds[name].type, processors.get(name), dialect),
+                )
+                for name in compiled.positiontup
+            ]
         ),
         tuple(
             (column.keyname, column.type._cached_result_processor(dialect, None))

@@ -41,7 +41,7 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound, ResourceClosedError
 
 from adapters.observability import tracing
-from adapters.sql.driver_read import Processor
+from adapters.sql.arguments import Arguments, Processor, arguments, passing
 
 _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|MERGE|INSERT \d+) (\d+)")
 
@@ -51,21 +51,13 @@ class Prebuilt:
     """A statement compiled once for one set of parameter names."""
 
     sql: str
-    # (name looked up in the parameters or None, fixed value, bind processor) per
-    # positional parameter, in order.
-    parameters: tuple[tuple[str | None, Any, Processor], ...]
+    # The positional parameters from the named ones, through their bind processors.
+    arguments: Arguments
     keys: tuple[str, ...]  # the result's columns; empty: the statement returns no rows
     processors: tuple[Processor, ...]
     returns_rows: bool
     # The span's name, as SQLAlchemy's instrumentation names a statement.
     verb: str
-
-    def arguments(self, params: Mapping[str, Any] | None) -> list[Any]:
-        arguments = []
-        for name, fixed, process in self.parameters:
-            value = fixed if name is None else params[name]  # type: ignore[index]
-            arguments.append(value if process is None else process(value))
-        return arguments
 
     def result(self, records: list[Any], status: str | None) -> DriverResult:
         if not self.returns_rows:
@@ -109,7 +101,7 @@ def _compiled(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Prebu
             bind = compiled.binds[name]
             if bind.callable is not None:
                 return None
-            process = compiled._bind_processors.get(name)
+            process = passing(bind.type, compiled._bind_processors.get(name), dialect)
             if bind.key in given:
                 parameters.append((bind.key, None, process))
             elif name in given:
@@ -131,7 +123,7 @@ def _compiled(statement: Any, names: tuple[str, ...], dialect: Dialect) -> Prebu
     except Exception:
         return None
     verb = compiled.string.lstrip().split(None, 1)[0].upper()
-    return Prebuilt(compiled.string, tuple(parameters), keys, processors, returns_rows, verb)
+    return Prebuilt(compiled.string, arguments(parameters), keys, processors, returns_rows, verb)
 
 
 class _Seen:

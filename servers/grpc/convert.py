@@ -39,16 +39,31 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     several times cheaper on every message with a time."""
     if value is None:
         return None
+    ts = Timestamp()
+    set_time(ts, value)
+    return ts
+
+
+def set_time(field: Timestamp, value: datetime) -> None:
+    """`field` (a message's Timestamp, set in place: no message built and copied) holds
+    `value`, as `timestamp` gives it."""
     tz = value.tzinfo
     if tz is UTC:
         since = value - _EPOCH
     elif tz is None:
         since = value - _NAIVE_EPOCH
     else:  # another zone: its offset may hold microseconds, which FromDatetime drops
-        ts = Timestamp()
-        ts.FromDatetime(value)
-        return ts
-    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+        field.FromDatetime(value)
+        return
+    field.seconds = since.days * 86_400 + since.seconds
+    field.nanos = since.microseconds * 1000
+
+
+# Each status and capture method of the domain by its number in the API: a dictionary
+# read (StrEnum hashes as its text) rather than the enum's value and protobuf's lookup of
+# the name, on every intent answered.
+_STATUS = {status: PI.Status.Value(status.value) for status in Status}
+_CAPTURE_METHOD = {method: PI.CaptureMethod.Value(method.value) for method in CaptureMethod}
 
 
 def payment_intent(
@@ -59,8 +74,8 @@ def payment_intent(
         id=intent.id,
         amount=intent.amount,
         currency=intent.currency,
-        status=PI.Status.Value(intent.status.value),
-        capture_method=PI.CaptureMethod.Value(intent.capture_method.value),
+        status=_STATUS[intent.status],
+        capture_method=_CAPTURE_METHOD[intent.capture_method],
         amount_capturable=intent.amount_capturable,
         amount_received=intent.amount_received,
         amount_refunded=intent.amount_refunded,
@@ -69,8 +84,6 @@ def payment_intent(
         attempts=intent.attempts,
         livemode=intent.livemode,
         metadata=intent.metadata,
-        created=timestamp(intent.created),
-        canceled_at=timestamp(intent.canceled_at),
         cancellation_reason=intent.cancellation_reason,
         description=intent.description,
         receipt_email=intent.receipt_email,
@@ -81,6 +94,10 @@ def payment_intent(
         cancel_url=intent.cancel_url,
         checkout_url=checkout_url(checkout_base_url, intent) if checkout_base_url else "",
     )
+    if intent.created is not None:
+        set_time(message.created, intent.created)
+    if intent.canceled_at is not None:
+        set_time(message.canceled_at, intent.canceled_at)
     if intent.last_payment_error:
         error = intent.last_payment_error
         message.last_payment_error.code = error.code

@@ -84,16 +84,15 @@ def _run(coroutine: Any) -> Any:
     raise RuntimeError("suspended")
 
 
-def pieces() -> dict[str, Callable[[], object]]:
+def a_create() -> tuple[PaymentIntent, list[Any], Any, Any]:
+    """A created intent as the use case makes it, its first history lines, its event and
+    the event's fan-out."""
     ids = RandomIds()
     nothing = _Nothing()
     clock = SystemClock()
-    profiles = ProfileCache(clock)
-    intents = PaymentIntents(lambda: nothing, ids, clock, profiles=profiles)  # type: ignore[arg-type]
-    command = convert.create_command(REQUEST)
-    outbox = EventOutbox(ids, ApiRenderer())
-    payments = PaymentOutbox(outbox)
-    intent = _run(intents.create(CALLER, command))
+    intents = PaymentIntents(lambda: nothing, ids, clock, profiles=ProfileCache(clock))  # type: ignore[arg-type]
+    payments = PaymentOutbox(EventOutbox(ids, ApiRenderer()))
+    intent = _run(intents.create(CALLER, convert.create_command(REQUEST)))
     created = PaymentIntent.create(
         id=intent.id,
         merchant_id=intent.merchant_id,
@@ -110,8 +109,6 @@ def pieces() -> dict[str, Callable[[], object]]:
         receipt_email=intent.receipt_email,
     )
     lines = created.pull_events()
-    renderer = ApiRenderer()
-    dialect = pg_asyncpg.dialect()
     captured: list[Any] = []
 
     async def _capture(event: Any, fan_out: Any) -> None:
@@ -122,6 +119,29 @@ def pieces() -> dict[str, Callable[[], object]]:
 
     _run(payments.record(_Capturing(), lines, Saved(created)))
     event, fan_out = captured[0]
+    return created, lines, event, fan_out
+
+
+def create_statement(
+    created: PaymentIntent, lines: Any, event: Any, fan_out: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The create's statement (its held chain: the intent, its first history lines, its
+    event with the deliveries) and its parameters."""
+    return Chain(IntentAdded(created, lines), (EventAdded(event, fan_out),)).statement()
+
+
+def pieces() -> dict[str, Callable[[], object]]:
+    ids = RandomIds()
+    nothing = _Nothing()
+    clock = SystemClock()
+    profiles = ProfileCache(clock)
+    intents = PaymentIntents(lambda: nothing, ids, clock, profiles=profiles)  # type: ignore[arg-type]
+    command = convert.create_command(REQUEST)
+    outbox = EventOutbox(ids, ApiRenderer())
+    payments = PaymentOutbox(outbox)
+    created, lines, event, fan_out = a_create()
+    renderer = ApiRenderer()
+    dialect = pg_asyncpg.dialect()
 
     def ids_of_a_create() -> None:
         ids.new("pi")
@@ -132,8 +152,7 @@ def pieces() -> dict[str, Callable[[], object]]:
         ids.new("whd")
 
     def parameters() -> list[Any]:
-        chain = Chain(IntentAdded(created, lines), (EventAdded(event, fan_out),))
-        statement, params = chain.statement()
+        statement, params = create_statement(created, lines, event, fan_out)
         form = prebuilt(statement, params, dialect)
         if form is None:  # the statement's first two runs: compiled on the third
             return []
