@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Grouping
 
 from adapters.crypto.secret_box import SecretBox
-from adapters.sql.held import held_with_event
+from adapters.sql.held import Follower, hold
 from adapters.sql.tables import (
     events,
     webhook_deliveries,
@@ -71,16 +71,16 @@ def _event(row: RowMapping) -> Event:
 _INSERT_EVENT = insert(events)
 
 
-def _subscription() -> tuple[Any, ...]:
+def _subscription(prefix: str = "") -> tuple[Any, ...]:
     """Who wants an event: the enabled endpoints of its merchant and mode whose events
     overlap `types` (the event's type and the wildcard). One condition for the read and
     for the outbox's write."""
     e = webhook_endpoints.c
     return (
-        e.merchant_id == bindparam("merchant_id", type_=Text),
-        e.livemode == bindparam("livemode", type_=e.livemode.type),
+        e.merchant_id == bindparam(f"{prefix}merchant_id", type_=Text),
+        e.livemode == bindparam(f"{prefix}livemode", type_=e.livemode.type),
         e.disabled.is_(False),
-        e.enabled_events.overlap(bindparam("types", type_=ARRAY(Text))),
+        e.enabled_events.overlap(bindparam(f"{prefix}types", type_=ARRAY(Text))),
     )
 
 
@@ -92,23 +92,23 @@ _SUBSCRIBED = select(webhook_endpoints).where(*_subscription()).order_by(webhook
 _IDS_AHEAD = 3
 
 
-def subscribed_endpoints() -> Any:
+def subscribed_endpoints(prefix: str = "") -> Any:
     """The CTE `subscribed`: the endpoints that want the event (`_subscription`) but
     `exclude`, numbered in id order (n), so that the n-th takes the n-th id made ahead."""
     e = webhook_endpoints.c
     return (
         select(e.id, func.row_number().over(order_by=e.id).label("n"))
-        .where(*_subscription(), e.id != bindparam("exclude", type_=Text))
+        .where(*_subscription(prefix), e.id != bindparam(f"{prefix}exclude", type_=Text))
         .cte("subscribed")
     )
 
 
-def delivery_ids() -> Any:
+def delivery_ids(prefix: str = "") -> Any:
     """The delivery ids made ahead, a parameter."""
-    return bindparam("delivery_ids", type_=ARRAY(Text))
+    return bindparam(f"{prefix}delivery_ids", type_=ARRAY(Text))
 
 
-def _deliveries_made(subscribed: Any, ids: Any, after: Any = None) -> Any:
+def _deliveries_made(subscribed: Any, ids: Any, after: Any = None, prefix: str = "") -> Any:
     """The CTE `made`: one PENDING delivery per subscribed endpoint that an id made ahead
     is left for; with `after` (a CTE of another write of the statement), only when that
     write returned a row."""
@@ -116,12 +116,12 @@ def _deliveries_made(subscribed: Any, ids: Any, after: Any = None) -> Any:
     rows = select(
         # (the cast of a bound array must be parenthesized before it is indexed)
         type_coerce(Grouping(ids), ARRAY(Text))[subscribed.c.n],
-        bindparam("id", type_=Text),
+        bindparam(f"{prefix}id", type_=Text),
         subscribed.c.id,
-        bindparam("merchant_id", type_=Text),
+        bindparam(f"{prefix}merchant_id", type_=Text),
         literal(DeliveryStatus.PENDING.value, Text),
-        bindparam("created", type_=events.c.created.type),
-        bindparam("due", type_=d.next_attempt_at.type),
+        bindparam(f"{prefix}created", type_=events.c.created.type),
+        bindparam(f"{prefix}due", type_=d.next_attempt_at.type),
     ).where(subscribed.c.n <= func.cardinality(ids))
     if after is not None:
         rows = rows.select_from(subscribed.join(after, true()))
@@ -146,9 +146,12 @@ def _deliveries_made(subscribed: Any, ids: Any, after: Any = None) -> Any:
 _EVENT_COLUMNS = ("id", "merchant_id", "type", "created", "livemode", "data")
 
 
-def _event_binds() -> dict[str, Any]:
-    return {name: bindparam(name, type_=events.c[name].type) for name in _EVENT_COLUMNS} | {
-        name: bindparam(name, type_=Text) for name in ("request_id", "idempotency_key")
+def _event_binds(prefix: str = "") -> dict[str, Any]:
+    binds = {
+        name: bindparam(f"{prefix}{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS
+    }
+    return binds | {
+        name: bindparam(f"{prefix}{name}", type_=Text) for name in ("request_id", "idempotency_key")
     }
 
 
@@ -172,33 +175,83 @@ def _add_with_deliveries() -> Any:
     return insert(events).values(_event_binds()).add_cte(made).returning(left)
 
 
-def event_with_deliveries_after(subscribed: Any, ids: Any, after: Any) -> Any:
+def event_with_deliveries_after(subscribed: Any, ids: Any, after: Any, prefix: str = "") -> Any:
     """The event and its deliveries as `_add_with_deliveries` writes them, written only
     when the CTE `after` (another write of the same statement) returned a row: the
     event's INSERT, which returns the event's id, or no row when it wrote nothing.
     `subscribed` and `ids` are the statement's own (`subscribed_endpoints`,
     `delivery_ids`); every subscribed endpoint must have its id: the caller makes `after`
     write nothing when they do not all fit (no delivery is left for a second statement)."""
-    binds = _event_binds()
+    binds = _event_binds(prefix)
     return (
         insert(events)
         .from_select(list(binds), select(*binds.values()).select_from(after))
-        .add_cte(_deliveries_made(subscribed, ids, after))
+        .add_cte(_deliveries_made(subscribed, ids, after, prefix))
         .returning(events.c.id)
     )
 
 
-def event_params(event: Event, fan_out: FanOut) -> dict[str, Any]:
+def event_params(event: Event, fan_out: FanOut, prefix: str = "") -> dict[str, Any]:
     """The parameters of the event's write with its deliveries, the ids made ahead."""
-    return _event_params(event) | {
+    params = _event_params(event) | {
         "types": [ALL_EVENTS, event.type],
         "exclude": fan_out.exclude_endpoint,
         "delivery_ids": [fan_out.new_id() for _ in range(_IDS_AHEAD)],
         "due": fan_out.due,
     }
+    return {f"{prefix}{name}": value for name, value in params.items()} if prefix else params
 
 
 _ADD_WITH_DELIVERIES = _add_with_deliveries()
+
+
+async def _add_with_deliveries_now(connection: Any, event: Event, fan_out: FanOut) -> None:
+    params = event_params(event, fan_out)
+    left = (await connection.execute(_ADD_WITH_DELIVERIES, params)).scalar_one()
+    if left:
+        await SqlDeliveries.add_rows(
+            connection, [fan_out.delivery(event, endpoint_id) for endpoint_id in left]
+        )
+
+
+# The event's parameters in a chain: none named as a column, which an UPDATE of the
+# statement (the intent's, the key's) would otherwise also SET.
+_IN_CHAIN = "ev_"
+
+
+def _event_after_gate() -> tuple[Any, Callable[[Any], tuple[list[Any], Any]]]:
+    """The event with its deliveries as a follower of a held chain: the gate writes only
+    when every subscribed endpoint has a delivery id made ahead."""
+    subscribed, ids = subscribed_endpoints(_IN_CHAIN), delivery_ids(_IN_CHAIN)
+    fits = select(func.count()).select_from(subscribed).scalar_subquery() <= func.cardinality(ids)
+
+    def after(gate: Any) -> tuple[list[Any], Any]:
+        made = event_with_deliveries_after(subscribed, ids, gate, _IN_CHAIN).cte("event_made")
+        return [subscribed, made], made
+
+    return fits, after
+
+
+class EventAdded(Follower):
+    """The outbox's event with its deliveries, held back to follow a chain's gate."""
+
+    tables = frozenset({"events", "webhook_deliveries"})
+
+    def __init__(self, event: Event, fan_out: FanOut) -> None:
+        self.event = event
+        self.fan_out = fan_out
+        self._params: dict[str, Any] | None = None
+
+    async def send(self, connection: Any) -> None:
+        await _add_with_deliveries_now(connection, self.event, self.fan_out)
+
+    def params(self) -> dict[str, Any]:
+        if self._params is None:  # the delivery ids made ahead: once
+            self._params = event_params(self.event, self.fan_out, _IN_CHAIN)
+        return self._params
+
+    def built(self) -> tuple[Any, Callable[[Any], tuple[list[Any], Any]]]:
+        return _event_after_gate()
 
 
 def _event_params(event: Event) -> dict[str, Any]:
@@ -239,14 +292,9 @@ class SqlEvents:
         await self._conn.execute(_INSERT_EVENT, _event_params(event))
 
     async def add_with_deliveries(self, event: Event, fan_out: FanOut) -> None:
-        if held_with_event(self._conn, event, fan_out):
-            return  # one statement with the held write (adapters/sql/held.py)
-        params = event_params(event, fan_out)
-        left = (await self._conn.execute(_ADD_WITH_DELIVERIES, params)).scalar_one()
-        if left:
-            await SqlDeliveries.add_rows(
-                self._conn, [fan_out.delivery(event, endpoint_id) for endpoint_id in left]
-            )
+        if hold(self._conn, EventAdded(event, fan_out)):
+            return  # one statement with the held writes (adapters/sql/held.py)
+        await _add_with_deliveries_now(self._conn, event, fan_out)
 
     async def get(self, merchant_id: str, event_id: str) -> Event | None:
         t = events.c

@@ -1,36 +1,167 @@
-"""A write the unit of work holds back until its next statement or its commit.
+"""Writes the unit of work holds back, to send as one statement at its commit.
 
-A create writes twice: the intent with its first history line
-(adapters/sql/payments/intents.py), then the outbox's event with its deliveries
-(adapters/sql/events.py). Sent as they come, that is BEGIN, two statements and COMMIT:
-four round trips. Held back, the intent's write takes the event's into one statement,
-and the commit sends that statement alone when no Idempotency-Key rides on the
-transaction (LazyTransaction.commit): PostgreSQL commits one statement by itself, all or
-nothing, so the intent, its history and its event still commit together or not at all, in
-one round trip.
+A phase of a payment writes a few times: the intent with its history (and the attempt
+with it), the ledger's entry with its postings, the outbox's event with its deliveries,
+the Idempotency-Key's answer. Sent as they come, that is BEGIN, a statement each and
+COMMIT. Held back, they make one chain (`Chain`): its first write, the gate, is a
+versioned or conditional write that may write nothing (a version moved, more subscribed
+endpoints than delivery ids made ahead); every later write, a follower, reads FROM the
+gate's CTE, so it writes once the gate wrote and never otherwise:
+
+    WITH <the gate's CTEs>          -- e.g. saved (the intent), lines, written (the attempt)
+         <each follower's CTEs>     -- e.g. entry, posted, unsettled; subscribed, made, event
+    SELECT <the gate's results>, <how many rows each follower wrote>
+
+The commit sends that statement alone when no transaction has begun
+(LazyTransaction._commit_held): PostgreSQL commits one statement by itself, all or
+nothing, so every write of the chain commits together or not at all, in one round trip.
+When the gate wrote nothing, nothing was written, and the chain's writes are sent one by
+one as before, in a transaction (`wrote_nothing`): the gate's own write then answers as
+it always did (a moved version's conflict, for the caller to read the rows locked).
 
 Holding changes only when a write is sent, never what is written: any other statement
-(a read, another write, a savepoint) sends the held write first, inside the transaction
-as before, and a unit of work left without commit sends nothing.
+(a read, a write that does not join, a savepoint) sends the held chain first, inside the
+transaction as before, and a unit of work left without commit sends nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
-from core.events.model import Event, FanOut
+from sqlalchemy import CTE, ColumnElement, and_, func, select
+from sqlalchemy.exc import IntegrityError
 
 
-class HeldWrite(Protocol):
+class HeldWrite:
+    """A write a unit of work may hold back: a gate or a follower of a chain."""
+
+    # The tables it writes: the fail points around the statement name them all.
+    tables: frozenset[str] = frozenset()
+
     async def send(self, connection: Any) -> None:
-        """Writes it through `connection` (LazyTransaction), as it would have been
-        written had it not been held."""
-        ...
+        """Writes it through `connection` (LazyTransaction), by itself, as it would have
+        been written had it not been held."""
+        raise NotImplementedError
 
-    def with_event(self, event: Event, fan_out: FanOut) -> HeldWrite | None:
-        """This write and the outbox's event (with its deliveries) as one write, or None
-        when they cannot be one statement."""
-        ...
+    def shape(self) -> Hashable:
+        """What the chain's statement depends on (built once per chain of shapes)."""
+        return type(self).__qualname__
+
+    def params(self) -> dict[str, Any]:
+        """Its parameters in the chain's statement (names no other write of it uses)."""
+        raise NotImplementedError
+
+    def failed(self, error: IntegrityError) -> Exception | None:
+        """The error to raise for a constraint of its own that the statement violated."""
+        return None
+
+
+class Gate(HeldWrite):
+    """The first write of a chain: written only when `guard` holds."""
+
+    def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
+        """Its CTEs; the one of them that returns one row when it wrote and none
+        otherwise; and its results (scalar subqueries), the first NULL when it did not."""
+        raise NotImplementedError
+
+    def wrote(self, results: Sequence[Any]) -> None:
+        """Its results, once the chain's statement wrote it."""
+
+
+class Follower(HeldWrite):
+    """A later write of a chain: written once the gate wrote (the one row of the gate's
+    CTE), and only then."""
+
+    def built(self) -> tuple[ColumnElement[bool] | None, Callable[[CTE], tuple[list[CTE], CTE]]]:
+        """A condition the gate must meet for it to write everything (None: none), and
+        its build after the gate's CTE: its CTEs, in order, and the CTE whose rows
+        count what it wrote."""
+        raise NotImplementedError
+
+    def wrote(self, rows: int) -> None:
+        """How many rows its counted CTE wrote, once the chain's statement ran."""
+
+
+class Chain:
+    """A gate and its followers, held back as one write (at most one follower of each
+    kind: their parameters' names are their kind's)."""
+
+    __slots__ = ("followers", "gate")
+
+    def __init__(self, gate: Gate, followers: tuple[Follower, ...] = ()) -> None:
+        self.gate = gate
+        self.followers = followers
+
+    def joined(self, write: HeldWrite) -> Chain | None:
+        """This chain with `write` as its next follower, or None when it cannot join."""
+        if not isinstance(write, Follower) or any(type(f) is type(write) for f in self.followers):
+            return None
+        return Chain(self.gate, (*self.followers, write))
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return self.gate.tables.union(*(f.tables for f in self.followers))
+
+    def statement(self) -> tuple[Any, dict[str, Any]]:
+        """The chain's one statement (built once per shape) and its parameters."""
+        params = self.gate.params()
+        for follower in self.followers:
+            params |= follower.params()
+        return _statement(self)[0], params
+
+    async def send(self, connection: Any) -> None:
+        """The chain's writes through `connection`: one statement, or the gate alone as
+        it would have been sent when nothing follows it."""
+        if not self.followers:
+            await self.gate.send(connection)
+            return
+        statement, params = self.statement()
+        width = _statement(self)[1]
+        try:
+            row = (await connection.write(statement, params, self.tables)).one()
+        except IntegrityError as error:
+            for write in (self.gate, *self.followers):
+                if (failure := write.failed(error)) is not None:
+                    raise failure from error
+            raise
+        if row[0] is None:
+            # The gate wrote nothing, so nothing was: each write by itself, as before.
+            connection.wrote_nothing()
+            for write in (self.gate, *self.followers):
+                await write.send(connection)
+            return
+        self.gate.wrote(row[:width])
+        for follower, rows in zip(self.followers, row[width:], strict=True):
+            follower.wrote(rows)
+
+
+# The chains' statements, by the shapes of their writes: a handful (a create's, a
+# confirm's phases, each with or without the key's answer), times the intent's column sets.
+_BUILT: dict[tuple[Hashable, ...], tuple[Any, int]] = {}
+
+
+def _statement(chain: Chain) -> tuple[Any, int]:
+    """The chain's one statement and the number of the gate's results."""
+    key = (chain.gate.shape(), *(f.shape() for f in chain.followers))
+    built = _BUILT.get(key)
+    if built is None:
+        built = _BUILT[key] = _build(chain)
+    return built
+
+
+def _build(chain: Chain) -> tuple[Any, int]:
+    # The gate is guarded by the followers' conditions; they read its CTE.
+    built = [follower.built() for follower in chain.followers]
+    conditions = [condition for condition, _ in built if condition is not None]
+    ctes, gate, results = chain.gate.written(and_(*conditions) if conditions else None)
+    counted = []
+    for _, after in built:
+        own, rows = after(gate)
+        ctes += own
+        counted.append(select(func.count()).select_from(rows).scalar_subquery())
+    statement = select(*results, *counted).add_cte(*ctes)
+    return statement, len(results)
 
 
 def hold(connection: Any, write: HeldWrite) -> bool:
@@ -38,16 +169,3 @@ def hold(connection: Any, write: HeldWrite) -> bool:
     began); False: the caller sends it now."""
     held = getattr(connection, "hold", None)
     return held is not None and bool(held(write))
-
-
-def held_with_event(connection: Any, event: Event, fan_out: FanOut) -> bool:
-    """Whether the write `connection` holds took the outbox's event: then nothing is sent
-    now; False: the caller writes the event itself."""
-    join = getattr(connection, "held_with_event", None)
-    return join is not None and bool(join(event, fan_out))
-
-
-def wrote_nothing(connection: Any) -> None:
-    """The held write's statement, sent alone, wrote nothing (it found it could not write
-    everything at once): what follows begins a transaction as usual."""
-    connection.wrote_nothing()

@@ -23,17 +23,20 @@ same way, and its answer is the one sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import (
+    CTE,
     Integer,
     and_,
     bindparam,
     delete,
+    exists,
+    literal,
     or_,
     select,
     tuple_,
@@ -46,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sql.checkout import check_in, check_out
 from adapters.sql.driver_read import translated
 from adapters.sql.errors import is_outage, unavailable
+from adapters.sql.held import Follower
 from adapters.sql.prebuilt import DriverResult, Prebuilt, built_once, send
 from adapters.sql.tables import idempotency_keys as keys
 from core.idempotency.call import ClaimLost, DeferredClaim, deferred
@@ -193,20 +197,32 @@ class KeyInTransaction:
             raise ClaimLost(call.record.scope.method)
         call.claiming, self._claiming = True, call
 
-    async def committing(self, connection: Executor) -> None:
-        conclusion, self.conclusion = self.conclusion, None
-        call = deferred()
+    def _answer(self) -> tuple[DeferredClaim, Outcome, dict[str, Any]] | None:
+        """The call's answer to store with this transaction, and COMPLETE's parameters."""
+        conclusion, call = self.conclusion, deferred()
         if conclusion is None or call is None or call.render is None:
-            return
+            return None
         if not (call.claimed or self._claiming is call):
-            return
+            return None
         response = call.render(conclusion)
         if response is None:
-            return
+            return None
         outcome = Outcome.succeeded(response)
-        parameters = complete_parameters(call.claim, outcome, call.clock.now())
+        return call, outcome, complete_parameters(call.claim, outcome, call.clock.now())
+
+    async def committing(self, connection: Executor) -> None:
+        answer, self.conclusion = self._answer(), None
+        if answer is None:
+            return
+        call, outcome, parameters = answer
         if (await connection.execute(COMPLETE, parameters)).rowcount == 1:
             self._answering = (call, outcome)
+
+    def answer(self) -> KeyAnswered | None:
+        """The answer's write as the last of a held chain sent alone (adapters/sql/held.py),
+        for a call whose key a committed transaction claimed; None: nothing to store."""
+        answer = self._answer()
+        return KeyAnswered(self, *answer) if answer is not None else None
 
     def ended(self, committed: bool) -> None:
         claiming, self._claiming = self._claiming, None
@@ -216,6 +232,42 @@ class KeyInTransaction:
             claiming.claiming, claiming.claimed = False, committed
         if answering is not None and committed:
             answering[0].answer = answering[1]
+
+
+def _answered_after(gate: CTE) -> tuple[list[CTE], CTE]:
+    answered = COMPLETE.where(exists(select(literal(1)).select_from(gate)))
+    done = answered.returning(keys.c.merchant_id).cte("answered")
+    return [done], done
+
+
+class KeyAnswered(Follower):
+    """The call's answer stored once the chain's gate wrote (COMPLETE, as
+    KeyInTransaction.committing sends it). Sent by itself, it is nothing: a chain that
+    falls back to a transaction stores the answer before that COMMIT, as always."""
+
+    tables = frozenset({"idempotency_keys"})
+
+    def __init__(
+        self, keys: KeyInTransaction, call: DeferredClaim, outcome: Outcome, params: dict[str, Any]
+    ) -> None:
+        self._keys = keys
+        self._call = call
+        self._outcome = outcome
+        self._params = params
+
+    async def send(self, connection: Any) -> None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        return self._params
+
+    def built(self) -> tuple[None, Callable[[CTE], tuple[list[CTE], CTE]]]:
+        return None, _answered_after
+
+    def wrote(self, rows: int) -> None:
+        self._keys.conclusion = None
+        if rows == 1:
+            self._keys._answering = (self._call, self._outcome)
 
 
 class _Alone:

@@ -32,7 +32,7 @@ from adapters.sql.driver_read import DriverRead, failed, plain_read
 from adapters.sql.errors import is_outage, unavailable
 from adapters.sql.events import SqlDeliveries, SqlEvents, SqlWebhookEndpoints
 from adapters.sql.greenlets import run_sync
-from adapters.sql.held import HeldWrite
+from adapters.sql.held import Chain, Gate, HeldWrite
 from adapters.sql.idempotency import KeyInTransaction
 from adapters.sql.ledger.disputes import SqlDisputes
 from adapters.sql.ledger.journal import SqlLedger
@@ -46,7 +46,6 @@ from adapters.sql.payments.refunds import SqlRefunds
 from adapters.sql.prebuilt import DriverResult, Prebuilt, prebuilt, send
 from adapters.sql.risk import SqlRiskOverrides
 from adapters.sql.written import tables_written
-from core.events.model import Event, FanOut
 from core.idempotency.call import deferred
 from core.shared.errors import Conflict, PaygateError
 from core.unit_of_work import UnitOfWork
@@ -98,7 +97,7 @@ class LazyTransaction:
         # connection's state is unknown and it must not go back to the pool.
         self.cut = False
         # A write held back until the next statement or the commit (adapters/sql/held.py).
-        self._held: HeldWrite | None = None
+        self._held: Chain | None = None
 
     @property
     def in_transaction(self) -> bool:
@@ -144,16 +143,17 @@ class LazyTransaction:
 
     def hold(self, write: HeldWrite) -> bool:
         """Holds `write` back until the next statement or the commit, when no transaction
-        has begun and nothing else is held (adapters/sql/held.py); False: not held."""
-        if self.begun or self._alone is not None or self._held is not None:
+        has begun (adapters/sql/held.py): a gate starts the chain, a follower joins the
+        chain held; False: not held (the caller sends it, after what is held)."""
+        if self.begun or self._alone is not None:
             return False
-        self._held = write
-        return True
-
-    def held_with_event(self, event: Event, fan_out: FanOut) -> bool:
-        """Whether the held write took the outbox's event (and is held still)."""
         held = self._held
-        joined = held.with_event(event, fan_out) if held is not None else None
+        if held is None:
+            if not isinstance(write, Gate):
+                return False
+            self._held = Chain(write)
+            return True
+        joined = held.joined(write)
         if joined is None:
             return False
         self._held = joined
@@ -166,25 +166,47 @@ class LazyTransaction:
             self._alone = None
 
     async def _send_held(self) -> None:
-        """Sends the held write before any other statement, as it would have been sent
+        """Sends the held chain before any other statement, as it would have been sent
         without holding: the first write, which begins the transaction."""
         held, self._held = self._held, None
         if held is not None:
             await held.send(self)
 
-    async def _commit_held(self, held: HeldWrite) -> None:
-        """Sends the held write at the commit: alone, as its own transaction, when no
-        transaction has begun and no Idempotency-Key's claim or answer rides on this one
-        (those need BEGIN and a statement before COMMIT: KeyInTransaction); inside the
-        transaction otherwise."""
-        if self.begun or deferred() is not None:
+    async def _commit_held(self, held: Chain) -> None:
+        """Sends the held chain at the commit: alone, as its own transaction, when no
+        transaction has begun and the running call's Idempotency-Key, if any, is claimed
+        already (its answer then joins the chain: KeyInTransaction.answer); inside the
+        transaction otherwise (a claim still to take needs BEGIN first)."""
+        call = deferred()
+        if self.begun or (call is not None and (self.keys is None or not call.claimed)):
             await held.send(self)
             return
+        if call is not None and self.keys is not None:
+            answer = self.keys.answer()
+            if answer is not None:
+                joined = held.joined(answer)
+                if joined is None:
+                    await held.send(self)
+                    return
+                held = joined
         self._alone = True
         try:
             await held.send(self)
         finally:
             self._alone = None
+        if not self.begun and self.keys is not None:
+            self.keys.ended(committed=True)  # the statement alone committed
+
+    async def write(self, statement: Any, params: Mapping[str, Any], tables: Iterable[str]) -> Any:
+        """A statement that writes `tables`, whatever its top level (a held chain's is a
+        SELECT over its writing CTEs): begins the transaction first, or runs alone."""
+        if self._held is not None:
+            await self._send_held()
+        alone = await self._before_write(tables if ARMED else ())
+        result = await self._cut_when_interrupted(self._execute(statement, (params,), {}))
+        if alone is not None:
+            fail_point(f"sql.commit.after:{alone}")
+        return result
 
     async def _before_write(self, tables: Iterable[str]) -> str | None:
         """Begins the transaction a write needs; in autocommit, the phase of the one
@@ -328,7 +350,12 @@ class LazyTransaction:
     async def commit(self) -> None:
         held, self._held = self._held, None
         if held is not None:
-            await self._commit_held(held)
+            try:
+                await self._commit_held(held)
+            except BaseException:
+                if self.keys is not None:  # the answer concluded what was not written
+                    self.keys.conclusion = None
+                raise
         if not self.begun:
             if self.keys is not None:
                 self.keys.ended(committed=False)

@@ -90,11 +90,11 @@ from core.payments.settlement import (
 )
 from core.risk.engine import RiskEngine
 from core.shared.errors import (
-    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    VersionMoved,
     Violations,
 )
 from core.shared.ids import has_prefix
@@ -125,7 +125,9 @@ CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 class _Moved(Exception):
     """The write of rows held at the versions this call read or wrote found a version
     moved: it wrote nothing, and the rows are to be read locked and decided on again.
-    Raised by that write alone, never by a later statement of its transaction."""
+    Raised for that write's VersionMoved alone (by the write, or by the statement or the
+    commit that sent it when the unit of work held it back), never for a later
+    statement's conflict."""
 
 
 @dataclass(frozen=True)
@@ -277,11 +279,10 @@ class PaymentLifecycle:
         # phase 1: about to call
         merchant_name = ""
         async with self._uow() as uow:
-            intent = await self._attach(uow, caller, intent, attempt, cmd.return_url, now)
             if source.kind != "card":  # the payer's app or page shows the payee's name
                 merchant = await uow.merchants.get(intent.merchant_id)
                 merchant_name = merchant.name if merchant else ""
-            await uow.commit()
+            intent = await self._attach(uow, caller, intent, attempt, cmd.return_url, now)
         if attempt.error is not None:
             raise PaymentFailed.of(attempt.error, intent_id=intent.id, attempt_id=attempt.id)
 
@@ -353,17 +354,21 @@ class PaymentLifecycle:
         return_url: str,
         now: datetime,
     ) -> PaymentIntent:
-        """Confirm's phase 1 write: the attempt with its intent, at the version the load
-        read and checked, with no locking read first. The write is versioned: when the
+        """Confirm's phase 1 write and commit: the attempt with its intent, at the version
+        the load read and checked, with no locking read first. The write is versioned: when the
         intent moved since the load (a cancel, another confirm, an update), it writes
         nothing, and the intent is read locked and decided on again, as every phase 1
         does (docs/payments.md, "Confirm without the locking reads")."""
         try:
-            return await self._attached(uow, caller, read, attempt, return_url, now, held=True)
+            attached = await self._attached(uow, caller, read, attempt, return_url, now, held=True)
+            await self._commit_held(uow, attempt, held=True)
+            return attached
         except _Moved:
             pass
         intent = await self._locked_intent(uow, caller, read.id)
-        return await self._attached(uow, caller, intent, attempt, return_url, now, held=False)
+        attached = await self._attached(uow, caller, intent, attempt, return_url, now, held=False)
+        await uow.commit()
+        return attached
 
     async def _attached(
         self,
@@ -731,7 +736,7 @@ class PaymentLifecycle:
         if changed or record_tries:
             if attempt.status is not AttemptStatus.CAPTURE_PENDING:  # else: the capture
                 _conclude(uow, concludes, intent, attempt)
-            await uow.commit()
+            await self._commit_held(uow, attempt if changed else None, held=held)
         return True
 
     async def _continue(
@@ -930,19 +935,37 @@ class PaymentLifecycle:
         here) with them when given: one write, one statement in SQL. `held`: the rows were
         not read locked, and a version that moved raises _Moved (nothing was written)."""
         events = intent.pull_events()
-        if attempt is None:
-            await uow.payment_intents.update(intent, events)
-        else:
-            attempts = uow.payment_attempts
-            write = attempts.add_with_intent if new else attempts.update_with_intent
-            try:
+        try:
+            if attempt is None:
+                await uow.payment_intents.update(intent, events)
+            else:
+                attempts = uow.payment_attempts
+                write = attempts.add_with_intent if new else attempts.update_with_intent
                 await write(attempt, intent, events)
-            except Conflict as conflict:
-                if held and conflict.reason == CONCURRENT_UPDATE:
-                    raise _Moved() from conflict
-                raise
+                if not held:  # else: once it committed (_commit_held)
+                    self._observer.attempt_saved(attempt)
+            await self._books.record(uow, events, Saved(intent, attempt))
+        except VersionMoved as moved:
+            # A held write may be sent by a later statement (adapters/sql/held.py): its
+            # moved version surfaces there, and still wrote nothing.
+            if held:
+                raise _Moved() from moved
+            raise
+
+    async def _commit_held(
+        self, uow: UnitOfWork, attempt: PaymentAttempt | None, *, held: bool
+    ) -> None:
+        """Commits a phase whose write was versioned at the versions held (`held`): a unit
+        of work may send that write only now, so a moved version surfaces here, with
+        nothing written (_Moved)."""
+        try:
+            await uow.commit()
+        except VersionMoved as moved:
+            if held:
+                raise _Moved() from moved
+            raise
+        if held and attempt is not None:
             self._observer.attempt_saved(attempt)
-        await self._books.record(uow, events, Saved(intent, attempt))
 
     async def _record(
         self, uow: UnitOfWork, events: Sequence[PaymentEvent], saved: Saved = NOTHING_SAVED

@@ -95,6 +95,14 @@ class Conflict(PaygateError):
     default_reason = "CONFLICT"
 
 
+class VersionMoved(Conflict):
+    """A versioned write found its row's version moved and wrote nothing. Raised by that
+    write, or, when the unit of work held the write back, by the statement that sent it
+    (the next one, or the commit): nothing of that transaction was written."""
+
+    default_reason = "CONCURRENT_UPDATE"
+
+
 class ResourceExhausted(PaygateError):
     default_reason = "RATE_LIMITED"
 

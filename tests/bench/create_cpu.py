@@ -23,12 +23,9 @@ from typing import Any
 from paygate.v1 import payment_intents_pb2 as pb
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from adapters.sql.events import event_params
-from adapters.sql.payments.intents import (
-    _CREATED_WITH_EVENT,
-    _event_arrays,
-    _intent_values,
-)
+from adapters.sql.events import EventAdded
+from adapters.sql.held import Chain
+from adapters.sql.payments.intents import IntentAdded
 from adapters.sql.prebuilt import prebuilt
 from adapters.system import RandomIds, SystemClock
 from core.access.model import Principal
@@ -125,10 +122,12 @@ def a_create() -> tuple[PaymentIntent, list[Any], Any, Any]:
     return created, lines, event, fan_out
 
 
-def create_params(created: PaymentIntent, lines: Any, event: Any, fan_out: Any) -> dict[str, Any]:
-    """The parameters of the create's statement (`_CREATED_WITH_EVENT`)."""
-    params = {f"i_{name}": value for name, value in _intent_values(created).items()}
-    return params | _event_arrays(lines) | event_params(event, fan_out)
+def create_statement(
+    created: PaymentIntent, lines: Any, event: Any, fan_out: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The create's statement (its held chain: the intent, its first history lines, its
+    event with the deliveries) and its parameters."""
+    return Chain(IntentAdded(created, lines), (EventAdded(event, fan_out),)).statement()
 
 
 def pieces() -> dict[str, Callable[[], object]]:
@@ -153,8 +152,8 @@ def pieces() -> dict[str, Callable[[], object]]:
         ids.new("whd")
 
     def parameters() -> list[Any]:
-        params = create_params(created, lines, event, fan_out)
-        form = prebuilt(_CREATED_WITH_EVENT, params, dialect)
+        statement, params = create_statement(created, lines, event, fan_out)
+        form = prebuilt(statement, params, dialect)
         if form is None:  # the statement's first two runs: compiled on the third
             return []
         return form.arguments(params)

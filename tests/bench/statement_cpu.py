@@ -4,7 +4,7 @@ process's CPU per call of the Python around a statement and a unit of work.
 The pieces, each N calls a round, the pieces interleaved, time.thread_time, the best
 and the median of R rounds, in µs per call:
 
-- `args create`: the create's statement (`_CREATED_WITH_EVENT`: the intent, its first
+- `args create`: the create's statement (its held chain: the intent, its first
   history line, its event and deliveries) turning its parameters into the driver's
   arguments (`Prebuilt.arguments`, the bind processors included);
 - `args update`: the same for the intent's versioned update of every mutable column with
@@ -37,7 +37,6 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from adapters.sql.payments.intents import (
-    _CREATED_WITH_EVENT,
     _GET_READ,
     _MUTABLE_INTENT_COLUMNS,
     _UPDATE_WITH_EVENTS,
@@ -52,7 +51,7 @@ from core.payments.model import (
 )
 from core.risk.model import Decision, Reason, RiskAssessment
 from servers.grpc import convert
-from tests.bench.create_cpu import a_create, create_params
+from tests.bench.create_cpu import a_create, create_statement
 
 _RISK = RiskAssessment(12, Decision.ALLOW, (Reason("velocity", "score", 12, "3 in 1h"),), 4)
 _NARROW = (
@@ -79,7 +78,7 @@ def _arguments_of(statement: Any, params: dict[str, Any]) -> Callable[[], list[A
 
 def pieces() -> dict[str, Callable[[], object]]:
     created, lines, event, fan_out = a_create()
-    create = create_params(created, lines, event, fan_out)
+    create_sql, create = create_statement(created, lines, event, fan_out)
 
     paid = dataclasses.replace(created)
     paid.status = Status.SUCCEEDED
@@ -103,7 +102,7 @@ def pieces() -> dict[str, Callable[[], object]]:
     ]
     full = _MUTABLE_INTENT_COLUMNS
     return {
-        "args create": _arguments_of(_CREATED_WITH_EVENT, create),
+        "args create": _arguments_of(create_sql, create),
         "args update": _arguments_of(_UPDATE_WITH_EVENTS[full], intent_params(paid, full, line)),
         "args narrow": _arguments_of(
             _UPDATE_WITH_EVENTS[_NARROW], intent_params(paid, _NARROW, line)

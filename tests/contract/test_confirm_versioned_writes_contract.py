@@ -253,13 +253,13 @@ async def test_confirms_racing_cancels_never_do_both(shop: Shop) -> None:
 # --- PostgreSQL alone: the statements of one confirm ------------------------------------
 
 
-async def test_one_card_confirm_costs_seven_statements_in_two_transactions(
+async def test_one_card_confirm_costs_five_statements_in_one_transaction(
     database_url: str, span_exporter: InMemorySpanExporter
 ) -> None:
     """The use case's own SQL (the Idempotency-Key's and the vault's are counted by the
     bench's capture, tests/bench/payment.sql): the load, phase 1 (BEGIN, the attempt with
-    its intent, COMMIT) and phase 3 (BEGIN, the answer with the intent, COMMIT), with no
-    locking read in either phase."""
+    its intent, COMMIT) and phase 3 (the answer with the intent, one statement alone),
+    with no locking read in either phase."""
     engine = create_engine(database_url, pool_size=2)  # traced: the exporter is on
     try:
         uow = SqlUnitOfWorkFactory(engine)
@@ -276,6 +276,6 @@ async def test_one_card_confirm_costs_seven_statements_in_two_transactions(
         if s.attributes and "db.statement" in s.attributes
     ]
     kinds = [statement.split(None, 1)[0].upper() for statement in sql]
-    assert kinds.count("BEGIN") == 2 and kinds.count("COMMIT") == 2, kinds
+    assert kinds.count("BEGIN") == 1 and kinds.count("COMMIT") == 1, kinds
     assert not any("FOR UPDATE" in statement for statement in sql), sql
-    assert len(sql) == 7, kinds
+    assert len(sql) == 5, kinds

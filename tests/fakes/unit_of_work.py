@@ -33,7 +33,7 @@ from core.payments.model import (
     Status,
 )
 from core.risk.model import NO_OVERRIDES, MerchantOverrides
-from core.shared.errors import AlreadyExists, Conflict
+from core.shared.errors import AlreadyExists, Conflict, VersionMoved
 from core.unit_of_work import UnitOfWork
 from tests.fakes.access import (
     MemoryAuditLog,
@@ -128,7 +128,7 @@ def _check_intent(tables: Tables, intent: PaymentIntent) -> None:
 
 
 def _intent_changed() -> Conflict:
-    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+    return VersionMoved("The payment intent was changed concurrently.")
 
 
 def _save_intent(tables: Tables, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
@@ -292,9 +292,7 @@ class _PaymentAttempts:
     def _check_version(self, attempt: PaymentAttempt) -> None:
         stored = self._t.payment_attempts.get(attempt.id)
         if stored is None or stored.version != attempt.version:
-            raise Conflict(
-                "The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE"
-            )
+            raise VersionMoved("The payment attempt was changed concurrently.")
 
     async def update_many(self, attempts: Sequence[PaymentAttempt]) -> None:
         for attempt in attempts:

@@ -19,7 +19,6 @@ from sqlalchemy.types import TypeEngine
 from adapters.sql.arguments import Processor, arguments, passing
 from adapters.sql.events import event_params
 from adapters.sql.payments.intents import (
-    _CREATED_WITH_EVENT,
     _GET_READ,
     _MUTABLE_INTENT_COLUMNS,
     _UPDATE_WITH_EVENTS,
@@ -195,14 +194,14 @@ def _lines(count: int) -> dict[str, list[Any]]:
 
 
 def test_the_intents_statements_give_sqlalchemys_arguments() -> None:
-    from tests.bench.create_cpu import a_create, create_params
+    from tests.bench.create_cpu import a_create, create_statement
 
     created, lines, event, fan_out = a_create()
-    create = create_params(created, lines, event, fan_out)
+    create_sql, create = create_statement(created, lines, event, fan_out)
     assert create["i_last_payment_error"] is None  # a JSONB None: the JSON null
-    form = built_once(_CREATED_WITH_EVENT, tuple(create), DIALECT)
+    form = built_once(create_sql, tuple(create), DIALECT)
     assert form is not None
-    assert _same(form.arguments(create), _sqlalchemy_arguments(_CREATED_WITH_EVENT, create))
+    assert _same(form.arguments(create), _sqlalchemy_arguments(create_sql, create))
     assert event_params(event, fan_out)["delivery_ids"]  # an array among them
 
     for count in (1, 3):

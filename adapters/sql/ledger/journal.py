@@ -18,7 +18,7 @@ docs/ledger.md ("Balances without a hot row", "Persistence") is the design; in s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
 from adapters.sql.errors import constraint_of, is_unique_violation
+from adapters.sql.held import Follower, hold
 from adapters.sql.tables import (
     ledger_entries,
     ledger_postings,
@@ -88,19 +89,31 @@ def _append() -> Any:
     It is an INSERT at the top, not a SELECT with writing CTEs: the unit of work begins
     its transaction before any statement but a plain SELECT (LazyTransaction), and a
     SELECT would be run alone, committed outside the change's transaction."""
+    _, posted, unsettled = _appended()
+    return unsettled.add_cte(posted)
+
+
+def _appended(prefix: str = "", after: Any = None) -> tuple[Any, Any, Any]:
+    """`_append`'s three writes: the entry's CTE, the postings' CTE and the unsettled
+    row's INSERT. Parameters named with `prefix`; with `after` (a held chain's gate,
+    adapters/sql/held.py), the entry is written once per row of it, so only with it."""
     e = ledger_entries.c
-    entry = (
-        insert(ledger_entries)
-        .values({name: bindparam(name, type_=e[name].type) for name in _ENTRY_COLUMNS})
-        .returning(e.id, e.merchant_id, e.created, e.livemode, e.bt_currency, e.bt_available_on)
-        .cte("entry")
+    values = [bindparam(f"{prefix}{name}", type_=e[name].type) for name in _ENTRY_COLUMNS]
+    added = insert(ledger_entries)
+    added = (
+        added.values(dict(zip(_ENTRY_COLUMNS, values, strict=True)))
+        if after is None
+        else added.from_select(list(_ENTRY_COLUMNS), select(*values).select_from(after))
     )
+    entry = added.returning(
+        e.id, e.merchant_id, e.created, e.livemode, e.bt_currency, e.bt_available_on
+    ).cte(f"{prefix}entry")
     line = (
         func.unnest(
-            bindparam("positions", type_=ARRAY(SmallInteger)),
-            bindparam("accounts", type_=ARRAY(Text)),
-            bindparam("currencies", type_=ARRAY(Text)),
-            bindparam("amounts", type_=ARRAY(BigInteger)),
+            bindparam(f"{prefix}positions", type_=ARRAY(SmallInteger)),
+            bindparam(f"{prefix}accounts", type_=ARRAY(Text)),
+            bindparam(f"{prefix}currencies", type_=ARRAY(Text)),
+            bindparam(f"{prefix}amounts", type_=ARRAY(BigInteger)),
         )
         .table_valued("position", "account", "currency", "amount")
         .render_derived(name="line")
@@ -119,22 +132,45 @@ def _append() -> Any:
                 entry.c.created,
             ).select_from(entry.join(line, true())),
         )
-        .cte("posted")
+        .cte(f"{prefix}posted")
     )
-    return (
-        insert(ledger_unsettled)
-        .from_select(
-            ["transaction_id", "merchant_id", "currency", "available_on", "livemode"],
-            select(
-                entry.c.id,
-                entry.c.merchant_id,
-                entry.c.bt_currency,
-                entry.c.bt_available_on,
-                entry.c.livemode,
-            ).where(entry.c.bt_currency.is_not(None)),
-        )
-        .add_cte(posted)
+    unsettled = insert(ledger_unsettled).from_select(
+        ["transaction_id", "merchant_id", "currency", "available_on", "livemode"],
+        select(
+            entry.c.id,
+            entry.c.merchant_id,
+            entry.c.bt_currency,
+            entry.c.bt_available_on,
+            entry.c.livemode,
+        ).where(entry.c.bt_currency.is_not(None)),
     )
+    return entry, posted, unsettled
+
+
+def _appended_after(gate: Any) -> tuple[list[Any], Any]:
+    entry, posted, unsettled = _appended("l_", gate)
+    return [entry, posted, unsettled.cte("l_unsettled")], entry
+
+
+class EntryAppended(Follower):
+    """An entry with its postings, held back to follow a chain's gate (held.py)."""
+
+    tables = frozenset({"ledger_entries", "ledger_postings", "ledger_unsettled"})
+
+    def __init__(self, entry: JournalEntry) -> None:
+        self.entry = entry
+
+    async def send(self, connection: Any) -> None:
+        await _append_now(connection, self.entry)
+
+    def params(self) -> dict[str, Any]:
+        return {f"l_{name}": value for name, value in _append_params(self.entry).items()}
+
+    def built(self) -> tuple[None, Callable[[Any], tuple[list[Any], Any]]]:
+        return None, _appended_after
+
+    def failed(self, error: IntegrityError) -> Exception | None:
+        return _entry_exists(error, self.entry)
 
 
 # Built once: SQLAlchemy reuses its cache key and compiled form on every append.
@@ -260,6 +296,31 @@ _LOCK_FUNDS = text(
 )
 
 
+def _append_params(entry: JournalEntry) -> dict[str, Any]:
+    postings = entry.postings
+    return _entry_values(entry) | {
+        "positions": list(range(len(postings))),
+        "accounts": [posting.account.code for posting in postings],
+        "currencies": [posting.currency for posting in postings],
+        "amounts": [posting.amount for posting in postings],
+    }
+
+
+def _entry_exists(error: IntegrityError, entry: JournalEntry) -> Exception | None:
+    if is_unique_violation(error) and constraint_of(error) == _ENTRY_KEY:
+        return AlreadyExists(f"Journal entry {entry.id} exists.", reason="ENTRY_EXISTS")
+    return None
+
+
+async def _append_now(connection: Any, entry: JournalEntry) -> None:
+    try:
+        await connection.execute(_APPEND, _append_params(entry))
+    except IntegrityError as error:
+        if (exists := _entry_exists(error, entry)) is not None:
+            raise exists from error
+        raise
+
+
 class SqlLedger:
     """core.ledger.ports.LedgerRepository over one connection (the unit of work's)."""
 
@@ -267,21 +328,8 @@ class SqlLedger:
         self._conn = connection
 
     async def append(self, entry: JournalEntry) -> None:
-        postings = entry.postings
-        params = _entry_values(entry) | {
-            "positions": list(range(len(postings))),
-            "accounts": [posting.account.code for posting in postings],
-            "currencies": [posting.currency for posting in postings],
-            "amounts": [posting.amount for posting in postings],
-        }
-        try:
-            await self._conn.execute(_APPEND, params)
-        except IntegrityError as error:
-            if is_unique_violation(error) and constraint_of(error) == _ENTRY_KEY:
-                raise AlreadyExists(
-                    f"Journal entry {entry.id} exists.", reason="ENTRY_EXISTS"
-                ) from error
-            raise
+        if not hold(self._conn, EntryAppended(entry)):
+            await _append_now(self._conn, entry)
 
     async def lock_funds(self, merchant_id: str, currency: str, livemode: bool = False) -> None:
         await self._conn.execute(

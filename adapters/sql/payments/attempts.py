@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.errors import already_exists, constraint_of
+from adapters.sql.held import hold
 from adapters.sql.payments.intents import INTENT_COLUMNS, intent_of
 from adapters.sql.payments.with_intent import WrittenWithIntent
 from adapters.sql.risk import assessment_json, assessment_of
@@ -30,7 +31,7 @@ from core.payments.model import (
     PaymentEvent,
     PaymentIntent,
 )
-from core.shared.errors import Conflict
+from core.shared.errors import Conflict, VersionMoved
 
 # --- payment attempts ------------------------------------------------------------------
 
@@ -197,8 +198,8 @@ def _not_added(error: IntegrityError, attempt: PaymentAttempt) -> Exception:
     return already_exists(error, "Payment attempt", attempt.id)
 
 
-def _attempt_changed() -> Conflict:
-    return Conflict("The payment attempt was changed concurrently.", reason="CONCURRENT_UPDATE")
+def _attempt_changed() -> VersionMoved:
+    return VersionMoved("The payment attempt was changed concurrently.")
 
 
 class SqlPaymentAttempts:
@@ -223,9 +224,13 @@ class SqlPaymentAttempts:
         self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
         values = _attempt_values(attempt)
-        attempt.version = await _WITH_INTENT.update(
-            self._conn, values, intent, events, _attempt_changed
-        )
+
+        def wrote(version: int) -> None:
+            attempt.version = version
+
+        held = _WITH_INTENT.held_update(values, intent, events, _attempt_changed, wrote)
+        if not hold(self._conn, held):
+            await held.send(self._conn)
 
     async def get(self, attempt_id: str, *, for_update: bool = False) -> PaymentAttempt | None:
         query = _GET_FOR_UPDATE if for_update else _GET

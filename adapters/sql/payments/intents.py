@@ -29,21 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.driver_read import DriverRead, first
 from adapters.sql.errors import already_exists
-from adapters.sql.events import (
-    SqlEvents,
-    delivery_ids,
-    event_params,
-    event_with_deliveries_after,
-    subscribed_endpoints,
-)
-from adapters.sql.held import hold, wrote_nothing
+from adapters.sql.held import Gate, hold
 from adapters.sql.risk import assessment_json, assessment_of
 from adapters.sql.rows import insert_rows
 from adapters.sql.tables import (
     payment_events,
     payment_intents,
 )
-from core.events.model import Event, FanOut
 from core.payments.model import (
     CONFIRMABLE,
     CaptureMethod,
@@ -55,7 +47,7 @@ from core.payments.model import (
     PaymentMethodDetails,
     Status,
 )
-from core.shared.errors import Conflict
+from core.shared.errors import VersionMoved
 
 # --- payment intents -------------------------------------------------------------------
 
@@ -371,30 +363,17 @@ _ADD_WITH_EVENTS = _lines_after(
 )
 
 
-def _created_with_event() -> Any:
-    """A new intent with its first lines, its event and the event's deliveries: one
-    statement (the create's, adapters/sql/held.py). Every subscribed endpoint must have
-    one of the delivery ids made ahead: when more are subscribed, the intent's insert
-    writes nothing, so nothing else does either, and the statement returns no row (the
-    caller then writes as before, in a transaction). Otherwise it returns the event's id."""
-    subscribed = subscribed_endpoints()
-    ids = delivery_ids()
-    fits = select(func.count()).select_from(subscribed).scalar_subquery() <= func.cardinality(ids)
+def _intent_made(guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
+    """A new intent with its first lines as a chain's gate (the create's, adapters/sql/
+    held.py): the intent's insert, written only when `guard` holds, returns its id."""
+    row = select(*(bindparam(f"i_{c.name}", type_=c.type) for c in INTENT_COLUMNS))
     made = (
         insert(payment_intents)
-        .from_select(
-            [c.name for c in INTENT_COLUMNS],
-            select(*(bindparam(f"i_{c.name}", type_=c.type) for c in INTENT_COLUMNS)).where(fits),
-        )
+        .from_select([c.name for c in INTENT_COLUMNS], row if guard is None else row.where(guard))
         .returning(payment_intents.c.id)
         .cte("intent_made")
     )
-    return event_with_deliveries_after(subscribed, ids, made).add_cte(
-        _lines_after(made).cte("lines")
-    )
-
-
-_CREATED_WITH_EVENT = _created_with_event()
+    return [made, _lines_after(made).cte("lines")], made, [select(made.c.id).scalar_subquery()]
 
 
 def _update_with_events(columns: tuple[str, ...]) -> Any:
@@ -423,10 +402,16 @@ def intent_saved(columns: tuple[str, ...], guard: ColumnElement[bool] | None = N
     return saved
 
 
+def lines_of(saved: CTE) -> CTE:
+    """The history lines of the intent's change (`_event_arrays`), once `saved` wrote it."""
+    lines: CTE = _lines_after(saved).cte("lines")
+    return lines
+
+
 def with_lines(statement: Any, saved: CTE) -> Any:
     """`statement` (the other row's write from `saved`) that also writes the history lines
     of the intent's change, given as `_event_arrays`, once `saved` wrote the intent."""
-    return statement.add_cte(_lines_after(saved).cte("lines"))
+    return statement.add_cte(lines_of(saved))
 
 
 def intent_params(
@@ -446,8 +431,8 @@ def intent_written(intent: PaymentIntent, version: int, sent: tuple[Any, ...]) -
     remember(intent, sent)
 
 
-def intent_changed() -> Conflict:
-    return Conflict("The payment intent was changed concurrently.", reason="CONCURRENT_UPDATE")
+def intent_changed() -> VersionMoved:
+    return VersionMoved("The payment intent was changed concurrently.")
 
 
 async def _add(connection: Any, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()) -> None:
@@ -461,10 +446,10 @@ async def _add(connection: Any, intent: PaymentIntent, events: Sequence[PaymentE
         raise already_exists(error, "Payment intent", intent.id) from error
 
 
-class IntentAdded:
+class IntentAdded(Gate):
     """A new intent with its first lines, held back by the unit of work (held.py)."""
 
-    __slots__ = ("events", "intent")
+    tables = frozenset({"payment_intents", "payment_events"})
 
     def __init__(self, intent: PaymentIntent, events: Sequence[PaymentEvent]) -> None:
         self.intent = intent
@@ -473,37 +458,15 @@ class IntentAdded:
     async def send(self, connection: Any) -> None:
         await _add(connection, self.intent, self.events)
 
-    def with_event(self, event: Event, fan_out: FanOut) -> CreatedWithEvent:
-        return CreatedWithEvent(self, event, fan_out)
+    def params(self) -> dict[str, Any]:
+        params = {f"i_{name}": value for name, value in _intent_values(self.intent).items()}
+        return params | _event_arrays(self.events)
 
+    def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
+        return _intent_made(guard)
 
-class CreatedWithEvent:
-    """The intent's write and its event's, held back as one (`_created_with_event`)."""
-
-    __slots__ = ("added", "event", "fan_out")
-
-    def __init__(self, added: IntentAdded, event: Event, fan_out: FanOut) -> None:
-        self.added = added
-        self.event = event
-        self.fan_out = fan_out
-
-    async def send(self, connection: Any) -> None:
-        intent = self.added.intent
-        params = {f"i_{name}": value for name, value in _intent_values(intent).items()}
-        params |= _event_arrays(self.added.events) | event_params(self.event, self.fan_out)
-        try:
-            written = (await connection.execute(_CREATED_WITH_EVENT, params)).scalar()
-        except IntegrityError as error:
-            raise already_exists(error, "Payment intent", intent.id) from error
-        if written is None:
-            # More subscribed endpoints than delivery ids made ahead: nothing was written.
-            # The two writes as before, in a transaction, the event's with every delivery.
-            wrote_nothing(connection)
-            await self.added.send(connection)
-            await SqlEvents(connection).add_with_deliveries(self.event, self.fan_out)
-
-    def with_event(self, event: Event, fan_out: FanOut) -> None:
-        return None  # one event per statement
+    def failed(self, error: IntegrityError) -> Exception:
+        return already_exists(error, "Payment intent", self.intent.id)
 
 
 class SqlPaymentIntents:

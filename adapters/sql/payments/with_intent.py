@@ -15,19 +15,21 @@ statement itself (docs/performance.md, "An attempt written with its intent").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import CTE, ColumnElement, Table, and_, bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.held import Gate
 from adapters.sql.payments.intents import (
     ByColumns,
     intent_changed,
     intent_params,
     intent_saved,
     intent_written,
+    lines_of,
     sent_state,
     with_lines,
     written_columns,
@@ -47,15 +49,20 @@ def _added(table: Table, lines: bool, columns: tuple[str, ...]) -> Any:
     return with_lines(statement, saved) if lines else statement
 
 
-def _updated(table: Table, mutable: Sequence[str], lines: bool, columns: tuple[str, ...]) -> Any:
+def _updated_row(
+    table: Table,
+    mutable: Sequence[str],
+    columns: tuple[str, ...],
+    guard: ColumnElement[bool] | None = None,
+) -> tuple[CTE, Any]:
+    """The intent's `saved` (guarded by the row's own version check, and `guard`) and the
+    row's UPDATE from it, returning both new versions."""
     t = table.c
     held = table.alias("held")
-    saved = intent_saved(
-        columns,
-        exists().where(
-            held.c.id == bindparam("b_w_id"), held.c.version == bindparam("b_w_version")
-        ),
+    unmoved = exists().where(
+        held.c.id == bindparam("b_w_id"), held.c.version == bindparam("b_w_version")
     )
+    saved = intent_saved(columns, unmoved if guard is None else and_(unmoved, guard))
     statement = (
         update(table)
         .where(
@@ -69,7 +76,24 @@ def _updated(table: Table, mutable: Sequence[str], lines: bool, columns: tuple[s
             select(saved.c.version).scalar_subquery().label("intent_version"),
         )
     )
+    return saved, statement
+
+
+def _updated(table: Table, mutable: Sequence[str], lines: bool, columns: tuple[str, ...]) -> Any:
+    saved, statement = _updated_row(table, mutable, columns)
     return with_lines(statement, saved) if lines else statement
+
+
+def _updated_as_gate(
+    table: Table, mutable: Sequence[str], lines: bool, columns: tuple[str, ...], guard: Any
+) -> tuple[list[CTE], CTE, list[Any]]:
+    """`_updated` as a held chain's gate (adapters/sql/held.py): the CTE `written`, the
+    row's update, returns one row when both rows were written."""
+    saved, statement = _updated_row(table, mutable, columns, guard)
+    written = statement.cte("written")
+    ctes = [saved, written, *([lines_of(saved)] if lines else [])]
+    versions = [select(written.c.row_version), select(written.c.intent_version)]
+    return ctes, written, [version.scalar_subquery() for version in versions]
 
 
 class WrittenWithIntent:
@@ -77,13 +101,32 @@ class WrittenWithIntent:
     without the intent's lines, per set of the intent's columns written."""
 
     def __init__(self, table: Table, mutable: Sequence[str]) -> None:
-        self._mutable = tuple(mutable)
+        self.table = table
+        self.mutable = tuple(mutable)
         self.added = {lines: ByColumns(partial(_added, table, lines)) for lines in (False, True)}
         self.updated = {
-            lines: ByColumns(partial(_updated, table, self._mutable, lines))
+            lines: ByColumns(partial(_updated, table, self.mutable, lines))
             for lines in (False, True)
         }
         self._version = select(table.c.version).where(table.c.id == bindparam("row_id"))
+
+    def held_update(
+        self,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        changed: Callable[[], Conflict],
+        wrote: Callable[[int], None] | None = None,
+    ) -> UpdatedWithIntent:
+        """`update` as a gate a unit of work may hold back (adapters/sql/held.py):
+        `wrote` gets the row's new version once it is written."""
+        columns, sent = written_columns(intent), sent_state(intent)
+        params = intent_params(intent, columns, events)
+        params |= {f"w_{n}": values[n] for n in self.mutable}
+        params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
+        return UpdatedWithIntent(
+            self, values, intent, events, changed, wrote, columns, sent, params
+        )
 
     async def add(
         self,
@@ -112,16 +155,67 @@ class WrittenWithIntent:
     ) -> int:
         """Updates the row of `values` (at its `version`) with the intent's update; its
         new version. `changed` is the row's own conflict."""
-        columns, sent = written_columns(intent), sent_state(intent)
-        params = intent_params(intent, columns, events)
-        params |= {f"w_{n}": values[n] for n in self._mutable}
-        params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
-        result = await connection.execute(self.updated[bool(events)][columns], params)
-        row = result.mappings().first()
+        return await self._update(connection, self.held_update(values, intent, events, changed))
+
+    async def _update(self, connection: AsyncConnection, held: UpdatedWithIntent) -> int:
+        statement = self.updated[bool(held.events)][held.columns]
+        row = (await connection.execute(statement, held.params())).mappings().first()
         if row is None:
             # Nothing was written. Which check failed, in the order of the two statements
             # this one replaces: the row's, then the intent's.
-            now = (await connection.execute(self._version, {"row_id": values["id"]})).scalar()
-            raise changed() if now != values["version"] else intent_changed()
-        intent_written(intent, row["intent_version"], sent)
+            row_id, version = held.values["id"], held.values["version"]
+            now = (await connection.execute(self._version, {"row_id": row_id})).scalar()
+            raise held.changed() if now != version else intent_changed()
+        intent_written(held.intent, row["intent_version"], held.sent)
         return int(row["row_version"])
+
+
+class UpdatedWithIntent(Gate):
+    """A row's update with its intent's (WrittenWithIntent.update), held back as the gate
+    of a chain: its parameters and the intent's state sent taken when it was held."""
+
+    def __init__(
+        self,
+        statements: WrittenWithIntent,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        changed: Callable[[], Conflict],
+        wrote: Callable[[int], None] | None,
+        columns: tuple[str, ...],
+        sent: tuple[Any, ...],
+        params: dict[str, Any],
+    ) -> None:
+        self._statements = statements
+        self.values = values
+        self.intent = intent
+        self.events = events
+        self.changed = changed
+        self._wrote = wrote
+        self.columns = columns
+        self.sent = sent
+        self._params = params
+        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
+
+    async def send(self, connection: Any) -> None:
+        version = await self._statements._update(connection, self)
+        if self._wrote is not None:
+            self._wrote(version)
+
+    def shape(self) -> Hashable:
+        return (self.tables, bool(self.events), self.columns)
+
+    def params(self) -> dict[str, Any]:
+        return self._params
+
+    def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
+        statements = self._statements
+        return _updated_as_gate(
+            statements.table, statements.mutable, bool(self.events), self.columns, guard
+        )
+
+    def wrote(self, results: Sequence[Any]) -> None:
+        row_version, intent_version = results
+        intent_written(self.intent, intent_version, self.sent)
+        if self._wrote is not None:
+            self._wrote(int(row_version))

@@ -1,0 +1,270 @@
+"""A confirm's phase 3 (the answer with its intent and attempt, the ledger's entry with its
+postings, the outbox's event with its deliveries, the Idempotency-Key's answer) is one
+statement sent alone on PostgreSQL (adapters/sql/held.py): all of it or nothing, on the
+fake and on PostgreSQL alike. A version moved during the acquirer call writes nothing of
+it, and the answer is applied to the rows read locked, as before.
+
+Round trips are counted as asyncpg's writes to the server's socket
+(tests/contract/round_trips.py), on a warm connection: deterministic, whatever the load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from secrets import token_hex
+from typing import Any
+
+import pytest
+
+from adapters.acquirers.router import StaticAcquirerRouter
+from adapters.sql import unit_of_work
+from adapters.sql.engine import create_engine
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from adapters.system import RandomIds
+from core.access.model import Principal
+from core.access.roles import Role
+from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
+from core.idempotency.call import DeferredClaim, current
+from core.idempotency.model import Record, Scope, State
+from core.ledger.hooks import LedgerHooks
+from core.ledger.payment_postings import LedgerBookkeeping
+from core.ledger.terms_cache import TermsCache
+from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
+from core.payments.model import AttemptStatus, PaymentIntent, Status
+from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.zone import CardholderDataZone, ZoneCards
+from core.unit_of_work import UnitOfWorkFactory
+from tests.contract.helpers import add_merchant
+from tests.contract.round_trips import CountedPool
+from tests.contract.test_confirm_versioned_writes_contract import _HookedNetwork
+from tests.contract.test_events_contract import endpoint
+from tests.fakes import FixedClock
+from tests.fakes.card_vault import MemoryCardVault
+
+_CONFIRM = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"
+_LATER = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class _Rendered:
+    def render(self, obj: object) -> Mapping[str, Any]:
+        return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
+
+
+@dataclass
+class Shop:
+    merchant_id: str
+    uow: UnitOfWorkFactory
+    vault: MemoryCardVault
+    network: _HookedNetwork
+    intents: PaymentIntents
+    payments: PaymentLifecycle
+
+    @property
+    def key(self) -> Principal:
+        return Principal(self.merchant_id, False, "key_phases", Role.ADMIN)
+
+    async def intent(self) -> PaymentIntent:
+        return await self.intents.create(
+            self.key, CreatePaymentIntent(amount=1_500, currency="usd")
+        )
+
+    async def confirm(self, intent: PaymentIntent, call: DeferredClaim | None = None) -> Any:
+        token = self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=_LATER.year + 5)
+        reset = current.set(call)
+        try:
+            return await self.payments.confirm(
+                self.key, intent.id, ConfirmPaymentIntent(payment_method=token)
+            )
+        finally:
+            current.reset(reset)
+
+    def call(self) -> DeferredClaim:
+        """The confirm's Idempotency-Key, claimed and answered in its own transactions."""
+        clock = FixedClock(_LATER)
+        now = clock.now()
+        scope = Scope(self.merchant_id, _CONFIRM, token_hex(8))
+        record = Record(scope, b"\x02" * 32, State.IN_FLIGHT, now, now + timedelta(seconds=60))
+        return DeferredClaim(
+            record, now, now - timedelta(days=1), clock, render=lambda answer: b"answered"
+        )
+
+    async def written(self, intent_id: str) -> tuple[Any, ...]:
+        """The intent, its attempts, its history, its ledger entries and the events."""
+        async with self.uow() as uow:
+            intent = await uow.payment_intents.get(self.merchant_id, intent_id)
+            attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
+            lines = await uow.payment_events.for_intent(self.merchant_id, intent_id)
+            entries = await uow.ledger.entries_for_payment(self.merchant_id, intent_id)
+            events = await uow.events.list(self.merchant_id, False, limit=100)
+        mine = [e.type for e in events if e.data.get("id") == intent_id]
+        assert intent is not None
+        return intent, [a.status for a in attempts], [x.to_status for x in lines], entries, mine
+
+
+def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
+    # Its deliveries fall due long after any other test's clock: on the shared database
+    # they must not crowd another test's claim (test_events_contract.py).
+    clock = FixedClock(_LATER)
+    ids = RandomIds()
+    vault = MemoryCardVault()
+    network = _HookedNetwork(clock=clock)
+    router = StaticAcquirerRouter(
+        {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
+    )
+    books = Recorders(
+        LedgerBookkeeping(LedgerHooks(ids, TermsCache(clock))),
+        PaymentOutbox(EventOutbox(ids, _Rendered())),
+    )
+    return Shop(
+        merchant_id=merchant_id,
+        uow=uow,
+        vault=vault,
+        network=network,
+        intents=PaymentIntents(uow, ids, clock, books=books),
+        payments=PaymentLifecycle(uow, ids, clock, vault=vault, acquirers=router, books=books),
+    )
+
+
+@pytest.fixture
+def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> Shop:
+    return _shop(any_uow_factory, merchant_id)
+
+
+async def test_a_paid_confirm_writes_everything_of_phase_3_and_stores_its_answer(
+    shop: Shop,
+) -> None:
+    intent = await shop.intent()
+    call = shop.call()
+    paid = await shop.confirm(intent, call)
+    assert paid.status is Status.SUCCEEDED
+    stored, attempts, history, entries, events = await shop.written(intent.id)
+    assert stored.status is Status.SUCCEEDED and stored.version == paid.version
+    assert attempts == [AttemptStatus.CAPTURED]
+    assert history[-1] is Status.SUCCEEDED and history.count(Status.SUCCEEDED) == 1
+    assert len(entries) == 1
+    assert events.count("payment_intent.succeeded") == 1
+    if isinstance(shop.uow, SqlUnitOfWorkFactory):  # the fake keeps no keys
+        assert call.claimed and call.answer is not None
+        assert call.answer.response == b"answered"
+
+
+async def test_an_intent_moved_during_the_call_writes_nothing_of_the_stale_phase_3(
+    shop: Shop,
+) -> None:
+    """The held phase 3 wrote nothing at the moved versions: one ledger entry, one event
+    and one SUCCEEDED line, from the rows read locked; the answer stored with them."""
+    intent = await shop.intent()
+
+    async def lease() -> None:
+        attempt_id = (await shop.written(intent.id))[0].latest_attempt
+        async with shop.uow() as uow:
+            pair = await uow.payment_attempts.locked_with_intent(shop.merchant_id, attempt_id)
+            assert pair is not None
+            await uow.payment_attempts.update(pair[1])
+            await uow.commit()
+
+    shop.network.during_the_call = lease
+    call = shop.call()
+    paid = await shop.confirm(intent, call)
+    assert paid.status is Status.SUCCEEDED
+    stored, attempts, history, entries, events = await shop.written(intent.id)
+    assert stored.status is Status.SUCCEEDED and attempts == [AttemptStatus.CAPTURED]
+    assert history.count(Status.SUCCEEDED) == 1 and len(entries) == 1
+    assert events.count("payment_intent.succeeded") == 1
+    if isinstance(shop.uow, SqlUnitOfWorkFactory):  # the fake keeps no keys
+        assert call.answer is not None
+
+
+# --- PostgreSQL: round trips, fail points, a cut between the writes ---------------------
+
+
+@pytest.fixture
+async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountedPool]:
+    engine = create_engine(database_url, pool_size=1)
+    counted = CountedPool(engine)
+    await counted.count_writes(monkeypatch)
+    try:
+        yield counted
+    finally:
+        await engine.dispose()
+
+
+async def _phases(pool: CountedPool, *, subscribed: int = 1) -> tuple[int, int]:
+    """The round trips of a warm keyed confirm: up to the acquirer call (the load and
+    phase 1), and after it (phase 3)."""
+    factory = SqlUnitOfWorkFactory(pool.engine)
+    ids = RandomIds()
+    shop = _shop(factory, await add_merchant(factory, ids))
+    async with factory() as uow:
+        for _ in range(subscribed):
+            await uow.webhook_endpoints.add(endpoint(ids, shop.merchant_id))
+        await uow.commit()
+    for _ in range(3):  # the terms read once, each statement prepared once per connection
+        await shop.confirm(await shop.intent(), shop.call())
+    intent = await shop.intent()
+    at_the_call: list[int] = []
+
+    async def count() -> None:
+        at_the_call.append(pool.writes)
+
+    shop.network.during_the_call = count
+    before = pool.writes
+    assert (await shop.confirm(intent, shop.call())).status is Status.SUCCEEDED
+    return at_the_call[0] - before, pool.writes - at_the_call[0]
+
+
+async def test_phase_3_is_one_round_trip(pool: CountedPool) -> None:
+    # Before: BEGIN, the answer with its intent, the ledger, the event, the key's answer,
+    # COMMIT. The load and phase 1: the intent's read, BEGIN, the key's claim, the attempt
+    # with its intent, the event, COMMIT.
+    assert await _phases(pool) == (6, 1)
+
+
+async def test_phase_3_with_more_endpoints_than_ids_made_ahead_is_written_as_before(
+    pool: CountedPool,
+) -> None:
+    # The statement that wrote nothing, then BEGIN, the answer with its intent, the
+    # ledger, the event, the deliveries left over, the key's answer, COMMIT.
+    assert (await _phases(pool, subscribed=4))[1] == 8
+
+
+async def test_phase_3_names_every_table_it_writes_at_its_fail_points(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = _shop(uow_factory, await add_merchant(uow_factory, ids))
+    intent = await shop.intent()
+    passed: list[str] = []
+    monkeypatch.setattr(unit_of_work, "ARMED", True)
+    monkeypatch.setattr(unit_of_work, "fail_point", passed.append)
+    await shop.confirm(intent, shop.call())
+    tables = (
+        "events+idempotency_keys+ledger_entries+ledger_postings+ledger_unsettled"
+        "+payment_attempts+payment_events+payment_intents+webhook_deliveries"
+    )
+    assert passed[-2:] == [f"sql.commit.before:{tables}", f"sql.commit.after:{tables}"]
+
+
+async def test_a_crash_before_phase_3_commits_leaves_the_attempt_in_flight(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault between the held writes and the statement that sends them: nothing of
+    phase 3 is written, and the key is not answered."""
+    shop = _shop(uow_factory, await add_merchant(uow_factory, ids))
+    intent = await shop.intent()
+
+    def crash(name: str) -> None:
+        if name.startswith("sql.commit.before:") and "ledger_entries" in name:
+            raise RuntimeError("crashed before phase 3's statement")
+
+    monkeypatch.setattr(unit_of_work, "ARMED", True)
+    monkeypatch.setattr(unit_of_work, "fail_point", crash)
+    call = shop.call()
+    with pytest.raises(RuntimeError, match="phase 3"):
+        await shop.confirm(intent, call)
+    stored, attempts, history, entries, events = await shop.written(intent.id)
+    assert stored.status is Status.PROCESSING and attempts == [AttemptStatus.PROCESSING]
+    assert Status.SUCCEEDED not in history and entries == []
+    assert "payment_intent.succeeded" not in events
+    assert call.claimed and call.answer is None
