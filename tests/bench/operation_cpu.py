@@ -38,10 +38,9 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": 
 
 
 def postgres_cpu_seconds(gateway: Gateway) -> float:
-    """The embedded postmaster (under the data folder) and its backends."""
+    """The postmaster (the embedded one under the data folder, else --database-url's) and
+    its backends."""
     pid_files = list(gateway.data_dir.rglob("postmaster.pid")) or [external_postmaster(gateway)]
-    if not pid_files:
-        return 0.0
     postmaster = int(pid_files[0].read_text().split()[0])
     total = cpu_seconds(postmaster)
     for stat in Path("/proc").glob("[0-9]*/stat"):
