@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from servers.runtime.settings import Settings
 from tests.bench.payment_cpu import cpu_seconds, key
 from tests.e2e.conftest import gateway_settings
 from tests.e2e.gateway import Gateway, start_gateway
@@ -241,6 +242,17 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
     print(json.dumps(figures, indent=1))
 
 
+def one_api_settings(database_url: str, root: Path) -> Settings:
+    """One API process, no web or Stripe process, no metrics ports; "" for the embedded
+    PostgreSQL."""
+    return dataclasses.replace(
+        gateway_settings(database_url, root / "var", api_processes=1),
+        web_port=0,
+        stripe_port=0,
+        metrics_base_port=0,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.operation_cpu")
     parser.add_argument("--payments", type=int, default=100, help="N payments, 4N GETs, 2N creates")
@@ -269,12 +281,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
-    settings = dataclasses.replace(
-        gateway_settings(args.database_url, root / "var", api_processes=1),
-        web_port=0,
-        stripe_port=0,
-        metrics_base_port=0,
-    )
+    settings = one_api_settings(args.database_url, root)
     with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
         per_operation(gateway, args)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import dataclasses
 import json
 import tempfile
 import time
@@ -38,9 +37,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.bench.operation_cpu import payment, raise_limits
+from tests.bench.operation_cpu import one_api_settings, payment, raise_limits
 from tests.bench.payment_cpu import key
-from tests.e2e.conftest import gateway_settings
 from tests.e2e.gateway import Gateway, start_gateway
 
 _SETTLE_SECONDS = 12  # an idle backend flushes its statistics within 10 s (PG 15)
@@ -241,12 +239,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-pgstat-"))
-    settings = dataclasses.replace(
-        gateway_settings(args.database_url, root / "var", api_processes=1),
-        web_port=0,
-        stripe_port=0,
-        metrics_base_port=0,
-    )
+    settings = one_api_settings(args.database_url, root)
     figures: dict[str, Any] = {}
     with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
         raise_limits(gateway)
