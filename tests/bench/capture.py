@@ -122,19 +122,40 @@ def to_pgbench(
 _DRIVER_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')", "set_config('jit'")
 
 
+# The API keys' usage, counted in each process and written every few seconds for every
+# key used meanwhile (core/access, "usage off the request's path"): a pooled session of the
+# payment may carry that transaction between two of its requests, but it is no payment's.
+_USAGE_FLUSH = "UPDATE api_keys SET last_used_at="
+
+
 def _without_probes(kept: list[str]) -> list[str]:
     """Without the readiness probe's schema check, which may borrow a pooled session of
-    the payment between two of its requests (BEGIN, the read, ROLLBACK), and without the
+    the payment between two of its requests (BEGIN, the read, ROLLBACK), without the API
+    keys' usage flush (_USAGE_FLUSH: BEGIN, its updates, COMMIT), and without the
     driver's type introspection (_DRIVER_INTROSPECTION)."""
     out: list[str] = []
+    flush: list[str] = []  # BEGIN and the usage updates after it, held until COMMIT
     for sql in kept:
         if "alembic_version" in sql or any(mark in sql for mark in _DRIVER_INTROSPECTION):
             continue
-        if sql.upper().startswith("ROLLBACK") and out and out[-1].upper().startswith("BEGIN"):
+        upper = sql.upper()
+        if upper.startswith("ROLLBACK") and out and out[-1].upper().startswith("BEGIN"):
             out.pop()
             continue
+        if sql.startswith(_USAGE_FLUSH) and out and out[-1].upper().startswith("BEGIN"):
+            flush = [out.pop(), sql]
+            continue
+        if flush:
+            if sql.startswith(_USAGE_FLUSH):
+                flush.append(sql)
+                continue
+            if not upper.startswith("COMMIT"):  # not the flush's own transaction
+                out.extend(flush)
+                out.append(sql)
+            flush = []
+            continue
         out.append(sql)
-    return out
+    return out + flush
 
 
 def token_key(key: str) -> str:

@@ -137,6 +137,28 @@ typeinfo_tree(oid, ns, name) AS (SELECT t.oid FROM pg_catalog.pg_type AS t) SELE
     assert with_it == without
 
 
+def test_the_api_keys_usage_flush_is_no_part_of_the_payment() -> None:
+    """The usage of the keys is written every few seconds for all the keys used meanwhile,
+    on whichever pooled session is free: a capture that caught it must not replay it on
+    every payment."""
+    flush = (
+        "2026-12-06 04:40:00.0031 UTC [11] LOG:  statement: BEGIN ISOLATION LEVEL READ "
+        "COMMITTED;\n"
+        "2026-12-06 04:40:00.0032 UTC [11] LOG:  execute __asyncpg_stmt_9__: UPDATE api_keys "
+        "SET last_used_at=greatest(api_keys.last_used_at, $1), usage_count=(api_keys."
+        "usage_count + $2) WHERE api_keys.id = $3\n"
+        "2026-12-06 04:40:00.0033 UTC [11] DETAIL:  parameters: $1 = '2026-12-06 "
+        "04:40:00+00', $2 = '3', $3 = 'key_1'\n"
+        "2026-12-06 04:40:00.0034 UTC [11] LOG:  statement: COMMIT;\n"
+    )
+    commit = "2026-12-06 04:40:00.004 UTC [11] LOG:  statement: COMMIT;\n"
+    log = LOG.replace(commit, commit + flush)
+    assert len(capture.statements(log)) == len(capture.statements(LOG)) + 3
+    with_it = capture.to_pgbench(capture.statements(log), ["sk_test_abcdefgh"], {})
+    without = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
+    assert with_it == without
+
+
 def test_an_id_inside_an_array_literal_gets_the_per_run_suffix_too() -> None:
     """The events and history lines name their intent in an array literal; left without
     the suffix, every replayed payment's lines would name the captured payment's intent."""
