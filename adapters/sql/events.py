@@ -12,6 +12,7 @@ from sqlalchemy import (
     RowMapping,
     Text,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
@@ -276,9 +277,11 @@ _UNMARKED = {
     .with_for_update(skip_locked=True)
     for mark in (events.c.streamed_at, events.c.notified_at)
 }
+# The ids as one array (= ANY), not an IN list: one statement text whatever the batch's
+# size, so one prepared statement and one plan (an IN list made a statement per size).
 _MARK = {
     mark.name: update(events)
-    .where(events.c.id.in_(bindparam("ids", expanding=True)))
+    .where(events.c.id == any_(bindparam("ids", type_=ARRAY(Text))))
     .values({mark.name: bindparam("at")})
     for mark in (events.c.streamed_at, events.c.notified_at)
 }

@@ -62,10 +62,10 @@ class ZoneCards:
 
     async def card(self, request: AuthorizationRequest, reference: CardReference) -> Card:
         now = self._clock.now()
-        self._held = {k: v for k, v in self._held.items() if v[0] > now}
+        self._drop_ended(now)
         key = (request.merchant_id, request.attempt_reference, reference.payment_method)
         held = self._held.get(key)
-        if held is not None:
+        if held is not None and held[0] > now:
             return held[1]
         try:
             vaulted = await self._vault.card_for_payment(
@@ -76,8 +76,19 @@ class ZoneCards:
             )
         except PaygateError as refused:
             raise InvalidPaymentDetails("payment_method", mask_pans(refused.message)) from None
+        self._held.pop(key, None)  # (one whose hold ended goes to the end, renewed)
         self._held[key] = (now + self._hold, vaulted.card)
         return vaulted.card
+
+    def _drop_ended(self, now: datetime) -> None:
+        """Drops the cards whose hold ended. They were held in this order and all for the
+        same `hold`, so they end in this order too: the oldest go first, and the walk
+        stops at the first still held (not a pass over every card held, per call)."""
+        while self._held:
+            oldest = next(iter(self._held))
+            if self._held[oldest][0] > now:
+                return
+            del self._held[oldest]
 
 
 class CardholderDataZone:

@@ -48,6 +48,7 @@ from core.vault.ports import (
     VaultUnitOfWork,
     VaultUnitOfWorkFactory,
 )
+from core.vault.read_tokens import ReadTokens
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # What a caller may say about why it wants a card: printable ASCII, kept in the audit.
@@ -83,6 +84,7 @@ class Vault:
         bins: BinTable = DEFAULT_BIN_TABLE,
         rotation: RotationPolicy | None = None,
         token_ttl: timedelta = TOKEN_TTL,
+        read_tokens: ReadTokens | None = None,
     ) -> None:
         self._uow = uow
         self._fingerprinter = fingerprinter
@@ -91,6 +93,8 @@ class Vault:
         self._clock = clock
         self._bins = bins
         self._token_ttl = token_ttl
+        # The token rows describe_for_payment read, for the use that follows.
+        self._read = read_tokens if read_tokens is not None else ReadTokens(clock)
         self.keyring = Keyring(
             uow, cipher=cipher, key_wrapper=key_wrapper, ids=ids, clock=clock, rotation=rotation
         )
@@ -184,6 +188,7 @@ class Vault:
             await uow.payment_methods.add(method)
             await uow.data_keys.count_encryptions(sealing.key.id, 1 if cvc is None else 2)
             await uow.commit()
+        self._read.forget(token.merchant_id, token.id)
         return method
 
     async def get_payment_method(self, caller: Principal, method_id: str) -> PaymentMethod:
@@ -306,6 +311,9 @@ class Vault:
                     metadata={"param": "payment_method"},
                 )
             card = await self._open_card(uow, encrypted, context)
+        if has_prefix(payment_method, "tok"):
+            # The row read, for the use that follows (the zone's detokenization).
+            self._read.keep(token)
         return CardDescription(
             card=summary, iin=card.pan.bin, test_card=card.pan.published_test_card
         )
@@ -321,15 +329,23 @@ class Vault:
         its re-read finds the token used: TOKEN_ALREADY_USED. A version moved by anything
         else (the re-encryption of a key rotation) is read again and tried again.
 
+        The first attempt takes the row describe_for_payment read for this token when it
+        is still kept (ReadTokens): the same checks run on it, and the versioned write
+        decides as on a row just read; a row that moved meanwhile loses the write and is
+        read again (docs/vault.md, "The token read once").
+
         The CVC leaves its store only once the token is used: a use that fails keeps it.
         If taking it fails after the use, the token stays used (docs/vault.md, "A
         token's single use")."""
-        for attempt in range(1, _USE_ATTEMPTS + 1):
+        kept = self._read.take(merchant_id, token_id)
+        # A kept row that moved costs an attempt of its own, then the reads as before.
+        attempts = _USE_ATTEMPTS + (kept is not None)
+        for attempt in range(1, attempts + 1):
             async with self._uow() as uow:
                 now = self._clock.now()
                 token = await self._usable_token(
                     uow, merchant_id, livemode, token_id, param="payment_method",
-                    for_update=False,
+                    for_update=False, kept=kept,
                 )  # fmt: skip
                 encrypted = token.use(now)
                 card = await self._open_card(
@@ -339,8 +355,9 @@ class Vault:
                 try:
                     await uow.tokens.use(token, audit.granted(now))
                 except Conflict:
-                    if attempt == _USE_ATTEMPTS:
+                    if attempt == attempts:
                         raise
+                    kept = None
                     continue  # read again: used (the race's loser), or moved and usable
                 cvc = await self._take_cvc(uow, token.merchant_id, token.id)
             return _for_authorization(card, cvc, token.card)
@@ -378,6 +395,7 @@ class Vault:
         """Erases the ciphertexts of up to `limit` tokens past their lifetime (rows that a
         payment holds are skipped: it will see them expired itself). Returns how many."""
         now = self._clock.now()
+        self._read.prune(now)
         async with self._uow() as uow:
             tokens = await uow.tokens.expired(now, limit=limit)
             for token in tokens:
@@ -385,6 +403,7 @@ class Vault:
                 await uow.tokens.update(token)
             await uow.commit()
         for token in tokens:
+            self._read.forget(token.merchant_id, token.id)
             await self._cvc.discard(token.id)
         return len(tokens)
 
@@ -399,10 +418,16 @@ class Vault:
         *,
         param: str,
         for_update: bool = True,
+        kept: Token | None = None,
     ) -> Token:
-        token = None
-        if has_prefix(token_id, "tok"):
-            token = await uow.tokens.get(merchant_id, token_id, for_update=for_update)
+        """The token, checked usable. `kept` is the row as read a moment ago (ReadTokens),
+        used instead of reading it again; one past its lifetime is read again, so that
+        the expiry is recorded on the stored row."""
+        token = kept
+        if token is None or token.is_expired(self._clock.now()):
+            token = None
+            if has_prefix(token_id, "tok"):
+                token = await uow.tokens.get(merchant_id, token_id, for_update=for_update)
         if token is None or (livemode is not None and token.livemode != livemode):
             raise NotFound(f"No such token: {shown(token_id)!r}", metadata={"param": param})
         now = self._clock.now()

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from servers.runtime.settings import Settings
 from tests.bench.payment_cpu import cpu_seconds, key
 from tests.e2e.conftest import gateway_settings
 from tests.e2e.gateway import Gateway, start_gateway
@@ -38,10 +39,9 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": 
 
 
 def postgres_cpu_seconds(gateway: Gateway) -> float:
-    """The embedded postmaster (under the data folder) and its backends."""
-    pid_files = list(gateway.data_dir.rglob("postmaster.pid"))
-    if not pid_files:
-        return 0.0
+    """The postmaster (the embedded one under the data folder, else --database-url's) and
+    its backends."""
+    pid_files = list(gateway.data_dir.rglob("postmaster.pid")) or [external_postmaster(gateway)]
     postmaster = int(pid_files[0].read_text().split()[0])
     total = cpu_seconds(postmaster)
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -51,6 +51,23 @@ def postgres_cpu_seconds(gateway: Gateway) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def external_postmaster(gateway: Gateway) -> Path:
+    """The postmaster.pid of a server on this machine given by --database-url."""
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> str:
+        url = gateway.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        connection = await asyncpg.connect(url)
+        try:
+            return str(await connection.fetchval("SHOW data_directory"))
+        finally:
+            await connection.close()
+
+    return Path(asyncio.run(read())) / "postmaster.pid"
 
 
 def launcher_cpu_seconds(gateway: Gateway) -> float:
@@ -175,7 +192,8 @@ def measure(
     return result
 
 
-def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
+def raise_limits(gateway: Gateway) -> None:
+    """The merchant's rate limits out of the way of a load."""
     env = {**os.environ, "DATABASE_URL": gateway.database_url}
     for route_class in ("payments_create", "default"):
         subprocess.run(
@@ -196,6 +214,10 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
             capture_output=True,
             timeout=120,
         )
+
+
+def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
+    raise_limits(gateway)
     secret = {"Authorization": f"Bearer {gateway.secret_key}"}
     with httpx.Client(base_url=gateway.rest_url, timeout=60, headers=secret) as rest:
         intent_id = rest.post(
@@ -220,6 +242,17 @@ def per_operation(gateway: Gateway, args: argparse.Namespace) -> None:
     print(json.dumps(figures, indent=1))
 
 
+def one_api_settings(database_url: str, root: Path) -> Settings:
+    """One API process, no web or Stripe process, no metrics ports; "" for the embedded
+    PostgreSQL."""
+    return dataclasses.replace(
+        gateway_settings(database_url, root / "var", api_processes=1),
+        web_port=0,
+        stripe_port=0,
+        metrics_base_port=0,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.operation_cpu")
     parser.add_argument("--payments", type=int, default=100, help="N payments, 4N GETs, 2N creates")
@@ -240,14 +273,15 @@ def main() -> None:
     parser.add_argument(
         "--payment-only", action="store_true", help="measure the payments only, no GET or create"
     )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL on this machine (postgresql+asyncpg://...) instead of the embedded"
+        " one; its postmaster and backends are measured (keep it for this run alone)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paygate-cpu-"))
-    settings = dataclasses.replace(
-        gateway_settings("", root / "var", api_processes=1),
-        web_port=0,
-        stripe_port=0,
-        metrics_base_port=0,
-    )
+    settings = one_api_settings(args.database_url, root)
     with (root / "gateway.log").open("w") as out, start_gateway(settings, out=out) as gateway:
         per_operation(gateway, args)
 

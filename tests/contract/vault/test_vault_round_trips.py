@@ -16,7 +16,9 @@ from typing import Any, Self
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWork
+from adapters.sql.engine import create_engine
+from adapters.sql.vault.unit_of_work import SqlVaultUnitOfWork, SqlVaultUnitOfWorkFactory
+from tests.contract.round_trips import CountedPool
 from tests.contract.vault.vault_helpers import VaultHarness, make_harness
 
 
@@ -96,3 +98,46 @@ async def test_a_tokens_use_is_a_read_and_one_statement_alone(
     assert _verbs(sent) == ["SELECT", "WITH"], sent
     assert "FOR UPDATE" not in sent[0]
     assert "detokenization_audit" in sent[1] and "UPDATE vault.tokens" in sent[1]
+
+
+async def test_a_confirms_vault_part_reads_the_token_once(
+    counting: tuple[VaultHarness, _CountingFactory],
+) -> None:
+    h, factory = counting
+    warm = await h.tokenize()
+    await h.describe(warm.id)
+    await h.pay(warm.id)  # statements prepared, key row kept
+    token = await h.tokenize()
+    await factory.counted()
+    await h.describe(token.id)
+    got = await h.pay(token.id)
+    sent = await factory.counted()
+    assert got.cvc is not None
+    # The description's read (kept by the vault, core.vault.read_tokens), then the use
+    # alone on that row: one SELECT of the token, not two (docs/vault.md, "The token
+    # read once").
+    assert _verbs(sent) == ["SELECT", "WITH"], sent
+    assert "vault.tokens" in sent[0] and "UPDATE vault.tokens" in sent[1]
+
+
+async def test_a_confirms_vault_part_is_two_round_trips(
+    vault_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(vault_database_url, pool_size=1)
+    pool = CountedPool(engine)
+    try:
+        h = make_harness(SqlVaultUnitOfWorkFactory(engine))
+        for _ in range(2):  # statements prepared on the connection, key row kept
+            warm = await h.tokenize()
+            await h.describe(warm.id)
+            await h.pay(warm.id)
+        token = await h.tokenize()
+        await pool.count_writes(monkeypatch)
+        writes = pool.writes
+        await h.describe(token.id)
+        await h.pay(token.id)
+        # The token's read, then its use: nothing else goes to the server.
+        assert pool.writes - writes == 2
+        assert pool.invalidated == 0
+    finally:
+        await engine.dispose()

@@ -15,6 +15,7 @@ from core.shared.secret import Secret
 from core.vault.cards import CardInput
 from core.vault.model import CardForAuthorization, KeyMaterial, RotationPolicy, Token
 from core.vault.ports import CvcStore, KeyWrapper, VaultUnitOfWorkFactory
+from core.vault.read_tokens import ReadTokens
 from core.vault.use_cases import Vault
 from tests.unit.vault.fakes import FINGERPRINT_KEY, KEK, FakeClock
 
@@ -44,6 +45,7 @@ class VaultHarness:
     clock: FakeClock
     cvcs: CvcStore
     cipher: AesGcmCipher
+    read: ReadTokens
     merchant: Principal = field(default_factory=new_principal)
     other: Principal = field(default_factory=new_principal)
 
@@ -62,6 +64,12 @@ class VaultHarness:
             livemode=caller.livemode,
         )
 
+    async def describe(self, payment_method: str, who: Principal | None = None) -> None:
+        caller = who or self.merchant
+        await self.vault.describe_for_payment(
+            caller.merchant_id, payment_method, livemode=caller.livemode
+        )
+
 
 def make_harness(
     uow: VaultUnitOfWorkFactory,
@@ -74,6 +82,7 @@ def make_harness(
     clock = clock or FakeClock()
     cvcs = cvcs or MemoryCvcStore(clock)
     cipher = AesGcmCipher()
+    read = ReadTokens(clock)
     vault = Vault(
         uow,
         cipher=cipher,
@@ -83,5 +92,6 @@ def make_harness(
         ids=_ids,
         clock=clock,
         rotation=rotation,
+        read_tokens=read,
     )
-    return VaultHarness(vault, uow, clock, cvcs, cipher)
+    return VaultHarness(vault, uow, clock, cvcs, cipher, read)

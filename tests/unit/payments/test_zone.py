@@ -4,6 +4,7 @@ just before the connector's call, and a reference the vault refuses never reache
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from core.payments.model import Status
 from core.payments.zone import CardholderDataZone, ZoneCards
 from core.shared.money import Money
 from sandbox.acquirer import CardNetworkSimulator
+from tests.fakes import FixedClock
 from tests.fakes.card_vault import MemoryCardVault
 from tests.unit.payments.conftest import MERCHANT, build_world
 
@@ -97,3 +99,26 @@ async def test_the_orchestrator_sends_a_reference_never_a_card() -> None:
     [arrived] = network.sources
     assert isinstance(arrived, Card) and arrived.last4 == "4242"
     await world.upi.aclose()
+
+
+async def test_the_zone_drops_the_cards_whose_hold_ended_oldest_first() -> None:
+    clock = FixedClock()
+    vault = MemoryCardVault()
+    cards = ZoneCards(vault, clock, hold=timedelta(minutes=2))
+
+    async def authorize(attempt: str) -> None:
+        token = vault.add_token(MERCHANT, "4242424242424242", exp_month=1, exp_year=2040)
+        source = CardReference(token, livemode=False, purpose="p")
+        request = replace(reference(token), attempt_reference=attempt, source=source)
+        await cards.card(request, source)
+
+    await authorize("pa_1")
+    clock.advance(minutes=1)
+    await authorize("pa_2")
+    assert len(cards._held) == 2
+    clock.advance(minutes=1)  # pa_1's hold ends now, pa_2's in a minute
+    await authorize("pa_3")
+    assert [key[1] for key in cards._held] == ["pa_2", "pa_3"]
+    clock.advance(minutes=5)
+    await authorize("pa_4")
+    assert [key[1] for key in cards._held] == ["pa_4"]
