@@ -141,13 +141,7 @@ class WrittenWithIntent:
     ) -> UpdatedWithIntent:
         """`update` as a gate a unit of work may hold back (adapters/sql/held.py):
         `wrote` gets the row's new version once it is written."""
-        columns, sent = written_columns(intent), sent_state(intent)
-        params = intent_params(intent, columns, events)
-        params |= {f"w_{n}": values[n] for n in self.mutable}
-        params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
-        return UpdatedWithIntent(
-            self, values, intent, events, changed, wrote, columns, sent, params
-        )
+        return UpdatedWithIntent(self, values, intent, events, changed, wrote)
 
     def held_add(
         self,
@@ -202,9 +196,33 @@ class WrittenWithIntent:
         return int(row["row_version"])
 
 
-class AddedWithIntent(Gate):
-    """A new row with its intent's update and lines (WrittenWithIntent.add), held back as
-    the gate of a chain: its parameters and the intent's state sent taken when held."""
+class _HeldWithIntent(Gate):
+    """A row's write with its intent's, held back as the gate of a chain: its parameters
+    (the intent's, with `row_params`) and the intent's state sent taken when held."""
+
+    def __init__(
+        self,
+        statements: WrittenWithIntent,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        row_params: dict[str, Any],
+    ) -> None:
+        self._statements = statements
+        self.values = values
+        self.intent = intent
+        self.events = events
+        self.columns = written_columns(intent)
+        self.sent = sent_state(intent)
+        self._params = intent_params(intent, self.columns, events) | row_params
+        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
+
+    def params(self) -> dict[str, Any]:
+        return self._params
+
+
+class AddedWithIntent(_HeldWithIntent):
+    """A new row with its intent's update and lines (WrittenWithIntent.add)."""
 
     def __init__(
         self,
@@ -214,17 +232,10 @@ class AddedWithIntent(Gate):
         events: Sequence[PaymentEvent],
         failed: Callable[[IntegrityError], Exception],
     ) -> None:
-        self._statements = statements
-        self.values = values
-        self.intent = intent
-        self.events = events
+        super().__init__(
+            statements, values, intent, events, {f"n_{k}": v for k, v in values.items()}
+        )
         self._failed = failed
-        self.columns = written_columns(intent)
-        self.sent = sent_state(intent)
-        self._params = intent_params(intent, self.columns, events) | {
-            f"n_{k}": v for k, v in values.items()
-        }
-        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
 
     async def send(self, connection: Any) -> None:
         try:
@@ -234,9 +245,6 @@ class AddedWithIntent(Gate):
 
     def shape(self) -> Hashable:
         return (self.tables, "added", self.columns)
-
-    def params(self) -> dict[str, Any]:
-        return self._params
 
     def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
         return _added_as_gate(self._statements.table, self.columns, guard)
@@ -248,9 +256,8 @@ class AddedWithIntent(Gate):
         return self._failed(error)
 
 
-class UpdatedWithIntent(Gate):
-    """A row's update with its intent's (WrittenWithIntent.update), held back as the gate
-    of a chain: its parameters and the intent's state sent taken when it was held."""
+class UpdatedWithIntent(_HeldWithIntent):
+    """A row's update with its intent's (WrittenWithIntent.update)."""
 
     def __init__(
         self,
@@ -260,20 +267,12 @@ class UpdatedWithIntent(Gate):
         events: Sequence[PaymentEvent],
         changed: Callable[[], Conflict],
         wrote: Callable[[int], None] | None,
-        columns: tuple[str, ...],
-        sent: tuple[Any, ...],
-        params: dict[str, Any],
     ) -> None:
-        self._statements = statements
-        self.values = values
-        self.intent = intent
-        self.events = events
+        row_params = {f"w_{n}": values[n] for n in statements.mutable}
+        row_params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
+        super().__init__(statements, values, intent, events, row_params)
         self.changed = changed
         self._wrote = wrote
-        self.columns = columns
-        self.sent = sent
-        self._params = params
-        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
 
     async def send(self, connection: Any) -> None:
         version = await self._statements._update(connection, self)
@@ -282,9 +281,6 @@ class UpdatedWithIntent(Gate):
 
     def shape(self) -> Hashable:
         return (self.tables, bool(self.events), self.columns)
-
-    def params(self) -> dict[str, Any]:
-        return self._params
 
     def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
         statements = self._statements
