@@ -19,6 +19,14 @@ When the gate wrote nothing, nothing was written, and the chain's writes are sen
 one as before, in a transaction (`wrote_nothing`): the gate's own write then answers as
 it always did (a moved version's conflict, for the caller to read the rows locked).
 
+A chain may also carry a write that does not read FROM the gate but guards it instead
+(`Follower.leads`: the Idempotency-Key's claim, in a phase that takes it): the gate writes
+only once that write wrote, and the statement's SELECT ends with `paygate_chain_gate(
+EXISTS (SELECT FROM <the gate's CTE>))` (migration 0023_chain_abort), which raises
+SQLSTATE `CHAIN_ABORTED` when the gate wrote nothing: PostgreSQL then undoes the whole
+statement, the leading write with it, and the chain's writes are sent one by one in a
+transaction, as when a gate wrote nothing (docs/payments.md, "Phase 1 in one statement").
+
 Holding changes only when a write is sent, never what is written: any other statement
 (a read, a write that does not join, a savepoint) sends the held chain first, inside the
 transaction as before, and a unit of work left without commit sends nothing.
@@ -29,8 +37,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, and_, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CTE, ColumnElement, and_, exists, func, literal, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+# The SQLSTATE of paygate_chain_gate (migration 0023_chain_abort): a chain's gate wrote
+# nothing in a statement whose leading write may have written; the statement is undone.
+CHAIN_ABORTED = "PGH01"
 
 
 class HeldWrite:
@@ -72,6 +84,11 @@ class Gate(HeldWrite):
 class Follower(HeldWrite):
     """A later write of a chain: written once the gate wrote (the one row of the gate's
     CTE), and only then."""
+
+    # A write that guards the gate instead (its condition reads the write's own CTE,
+    # built before the gate's): it writes whether or not the gate does, so the statement
+    # is undone (CHAIN_ABORTED) when the gate wrote nothing.
+    leads = False
 
     def built(self) -> tuple[ColumnElement[bool] | None, Callable[[CTE], tuple[list[CTE], CTE]]]:
         """A condition the gate must meet for it to write everything (None: none), and
@@ -125,6 +142,10 @@ class Chain:
                 if (failure := write.failed(error)) is not None:
                     raise failure from error
             raise
+        except DBAPIError as error:
+            if not aborted(error):
+                raise
+            row = (None,)  # undone whole: nothing was written
         if row[0] is None:
             # The gate wrote nothing, so nothing was: each write by itself, as before.
             connection.wrote_nothing()
@@ -132,8 +153,14 @@ class Chain:
                 await write.send(connection)
             return
         self.gate.wrote(row[:width])
-        for follower, rows in zip(self.followers, row[width:], strict=True):
+        counts = row[width : width + len(self.followers)]
+        for follower, rows in zip(self.followers, counts, strict=True):
             follower.wrote(rows)
+
+
+def aborted(error: DBAPIError) -> bool:
+    """Whether `error` is the chain's own undoing (paygate_chain_gate), and no other."""
+    return getattr(error.orig, "sqlstate", None) == CHAIN_ABORTED
 
 
 # The chains' statements, by the shapes of their writes: a handful (a create's, a
@@ -154,13 +181,17 @@ def _build(chain: Chain) -> tuple[Any, int]:
     # The gate is guarded by the followers' conditions; they read its CTE.
     built = [follower.built() for follower in chain.followers]
     conditions = [condition for condition, _ in built if condition is not None]
-    ctes, gate, results = chain.gate.written(and_(*conditions) if conditions else None)
-    counted = []
-    for _, after in built:
+    gated, gate, results = chain.gate.written(and_(*conditions) if conditions else None)
+    leading: list[CTE] = []
+    following: list[CTE] = []
+    counted: list[Any] = []
+    for follower, (_, after) in zip(chain.followers, built, strict=True):
         own, rows = after(gate)
-        ctes += own
+        (leading if follower.leads else following).extend(own)
         counted.append(select(func.count()).select_from(rows).scalar_subquery())
-    statement = select(*results, *counted).add_cte(*ctes)
+    if leading:  # undone unless the gate wrote (CHAIN_ABORTED)
+        counted.append(func.paygate_chain_gate(exists(select(literal(1)).select_from(gate))))
+    statement = select(*results, *counted).add_cte(*leading, *gated, *following)
     return statement, len(results)
 
 

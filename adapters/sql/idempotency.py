@@ -26,11 +26,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     Integer,
     and_,
     bindparam,
@@ -218,6 +220,19 @@ class KeyInTransaction:
         if (await connection.execute(COMPLETE, parameters)).rowcount == 1:
             self._answering = (call, outcome)
 
+    def claim(self) -> KeyClaimed | None:
+        """The claim's write as the leading write of a held chain sent alone (adapters/sql/
+        held.py), for a call whose key no transaction claimed yet; None: the claim is
+        taken at BEGIN as before (none to take, or an answer to store with it, which
+        must see the claimed row)."""
+        call = deferred()
+        if call is None or call.claimed or call.claiming or self._answer_due(call):
+            return None
+        return KeyClaimed(self, call)
+
+    def _answer_due(self, call: DeferredClaim) -> bool:
+        return self.conclusion is not None and call.render is not None
+
     def answer(self) -> KeyAnswered | None:
         """The answer's write as the last of a held chain sent alone (adapters/sql/held.py),
         for a call whose key a committed transaction claimed; None: nothing to store."""
@@ -268,6 +283,39 @@ class KeyAnswered(Follower):
         self._keys.conclusion = None
         if rows == 1:
             self._keys._answering = (self._call, self._outcome)
+
+
+def _claimed_after(claimed: CTE, gate: CTE) -> tuple[list[CTE], CTE]:
+    return [claimed], claimed
+
+
+class KeyClaimed(Follower):
+    """The call's claim (CLAIM, as KeyInTransaction.began sends it) leading a held chain:
+    the gate writes only once the claim wrote, and the statement is undone when the gate
+    wrote nothing (adapters/sql/held.py, CHAIN_ABORTED). Sent by itself, it is nothing: a
+    chain that falls back to a transaction takes the claim at its BEGIN, as always."""
+
+    tables = frozenset({"idempotency_keys"})
+    leads = True
+
+    def __init__(self, keys: KeyInTransaction, call: DeferredClaim) -> None:
+        self._keys = keys
+        self._call = call
+
+    async def send(self, connection: Any) -> None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        call = self._call
+        return claim_parameters(call.record, call.now, call.expired_before)
+
+    def built(self) -> tuple[ColumnElement[bool], Callable[[CTE], tuple[list[CTE], CTE]]]:
+        claimed = CLAIM.cte("claimed")
+        return exists(select(literal(1)).select_from(claimed)), partial(_claimed_after, claimed)
+
+    def wrote(self, rows: int) -> None:
+        if rows == 1:  # always, once the statement was not undone
+            self._call.claiming, self._keys._claiming = True, self._call
 
 
 class _Alone:

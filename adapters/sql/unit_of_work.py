@@ -174,17 +174,23 @@ class LazyTransaction:
 
     async def _commit_held(self, held: Chain) -> None:
         """Sends the held chain at the commit: alone, as its own transaction, when no
-        transaction has begun and the running call's Idempotency-Key, if any, is claimed
-        already (its answer then joins the chain: KeyInTransaction.answer); inside the
-        transaction otherwise (a claim still to take needs BEGIN first)."""
+        transaction has begun. The running call's Idempotency-Key, if any, joins it: its
+        answer once a committed transaction claimed it (KeyInTransaction.answer), its
+        claim while none did (KeyInTransaction.claim); inside the transaction otherwise
+        (a claim and an answer together: BEGIN, the claim, the writes, the answer)."""
         call = deferred()
-        if self.begun or (call is not None and (self.keys is None or not call.claimed)):
+        if self.begun or (call is not None and self.keys is None):
             await held.send(self)
             return
         if call is not None and self.keys is not None:
-            answer = self.keys.answer()
-            if answer is not None:
-                joined = held.joined(answer)
+            # Claimed by a committed transaction: its answer may follow the gate. Still to
+            # claim: the claim leads the chain (undone with it unless the gate wrote).
+            write = self.keys.answer() if call.claimed else self.keys.claim()
+            if write is None and not call.claimed:
+                await held.send(self)
+                return
+            if write is not None:
+                joined = held.joined(write)
                 if joined is None:
                     await held.send(self)
                     return

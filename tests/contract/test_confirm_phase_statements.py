@@ -1,4 +1,8 @@
-"""A confirm's phase 3 (the answer with its intent and attempt, the ledger's entry with its
+"""A confirm's phase 1 (the Idempotency-Key's claim, the attempt with its intent, the
+outbox's event with its deliveries) is one statement sent alone on PostgreSQL, undone
+whole when the claim or the intent's versioned write wrote nothing (the claim lost: the
+call answers as a lost claim; the intent moved: the locked path, with the claim, in a
+transaction). Its phase 3 (the answer with its intent and attempt, the ledger's entry with its
 postings, the outbox's event with its deliveries, the Idempotency-Key's answer) is one
 statement sent alone on PostgreSQL (adapters/sql/held.py): all of it or nothing, on the
 fake and on PostgreSQL alike. A version moved during the acquirer call writes nothing of
@@ -10,7 +14,7 @@ Round trips are counted as asyncpg's writes to the server's socket
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from secrets import token_hex
@@ -21,27 +25,27 @@ import pytest
 from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.sql import unit_of_work
 from adapters.sql.engine import create_engine
+from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
 from core.access.model import Principal
 from core.access.roles import Role
 from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
-from core.idempotency.call import DeferredClaim, current
-from core.idempotency.model import Record, Scope, State
+from core.idempotency.call import ClaimLost, DeferredClaim, current
+from core.idempotency.model import Claim, Outcome, Record, Scope, State
 from core.ledger.hooks import LedgerHooks
 from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.terms_cache import TermsCache
 from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
 from core.payments.model import AttemptStatus, PaymentIntent, Status
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents
+from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
 from core.payments.zone import CardholderDataZone, ZoneCards
 from core.unit_of_work import UnitOfWorkFactory
 from tests.contract.helpers import add_merchant
 from tests.contract.round_trips import CountedPool
-from tests.contract.test_confirm_versioned_writes_contract import _HookedNetwork
+from tests.contract.test_confirm_versioned_writes_contract import _HookedNetwork, _HookedVault
 from tests.contract.test_events_contract import endpoint
 from tests.fakes import FixedClock
-from tests.fakes.card_vault import MemoryCardVault
 
 _CONFIRM = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"
 _LATER = datetime(2100, 1, 1, tzinfo=UTC)
@@ -56,7 +60,7 @@ class _Rendered:
 class Shop:
     merchant_id: str
     uow: UnitOfWorkFactory
-    vault: MemoryCardVault
+    vault: _HookedVault
     network: _HookedNetwork
     intents: PaymentIntents
     payments: PaymentLifecycle
@@ -80,12 +84,20 @@ class Shop:
         finally:
             current.reset(reset)
 
-    def call(self) -> DeferredClaim:
+    async def another_call(self, call: Awaitable[Any]) -> None:
+        """`call` run as another request's, which carries no key of the confirm's."""
+        reset = current.set(None)
+        try:
+            await call
+        finally:
+            current.reset(reset)
+
+    def call(self, key: str = "", request_hash: bytes = b"\x02" * 32) -> DeferredClaim:
         """The confirm's Idempotency-Key, claimed and answered in its own transactions."""
         clock = FixedClock(_LATER)
         now = clock.now()
-        scope = Scope(self.merchant_id, _CONFIRM, token_hex(8))
-        record = Record(scope, b"\x02" * 32, State.IN_FLIGHT, now, now + timedelta(seconds=60))
+        scope = Scope(self.merchant_id, _CONFIRM, key or token_hex(8))
+        record = Record(scope, request_hash, State.IN_FLIGHT, now, now + timedelta(seconds=60))
         return DeferredClaim(
             record, now, now - timedelta(days=1), clock, render=lambda answer: b"answered"
         )
@@ -108,7 +120,7 @@ def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
     # they must not crowd another test's claim (test_events_contract.py).
     clock = FixedClock(_LATER)
     ids = RandomIds()
-    vault = MemoryCardVault()
+    vault = _HookedVault()
     network = _HookedNetwork(clock=clock)
     router = StaticAcquirerRouter(
         {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
@@ -191,9 +203,9 @@ async def pool(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         await engine.dispose()
 
 
-async def _phases(pool: CountedPool, *, subscribed: int = 1) -> tuple[int, int]:
-    """The round trips of a warm keyed confirm: up to the acquirer call (the load and
-    phase 1), and after it (phase 3)."""
+async def _phases(pool: CountedPool, *, subscribed: int = 1, keyed: bool = True) -> tuple[int, int]:
+    """The round trips of a warm confirm (keyed unless told): up to the acquirer call
+    (the load and phase 1), and after it (phase 3)."""
     factory = SqlUnitOfWorkFactory(pool.engine)
     ids = RandomIds()
     shop = _shop(factory, await add_merchant(factory, ids))
@@ -202,7 +214,7 @@ async def _phases(pool: CountedPool, *, subscribed: int = 1) -> tuple[int, int]:
             await uow.webhook_endpoints.add(endpoint(ids, shop.merchant_id))
         await uow.commit()
     for _ in range(3):  # the terms read once, each statement prepared once per connection
-        await shop.confirm(await shop.intent(), shop.call())
+        await shop.confirm(await shop.intent(), shop.call() if keyed else None)
     intent = await shop.intent()
     at_the_call: list[int] = []
 
@@ -211,15 +223,22 @@ async def _phases(pool: CountedPool, *, subscribed: int = 1) -> tuple[int, int]:
 
     shop.network.during_the_call = count
     before = pool.writes
-    assert (await shop.confirm(intent, shop.call())).status is Status.SUCCEEDED
+    call = shop.call() if keyed else None
+    assert (await shop.confirm(intent, call)).status is Status.SUCCEEDED
     return at_the_call[0] - before, pool.writes - at_the_call[0]
 
 
-async def test_phase_3_is_one_round_trip(pool: CountedPool) -> None:
-    # Before: BEGIN, the answer with its intent, the ledger, the event, the key's answer,
-    # COMMIT. The load and phase 1: the intent's read, BEGIN, the key's claim, the attempt
-    # with its intent, the event, COMMIT.
-    assert await _phases(pool) == (6, 1)
+async def test_phase_1_and_phase_3_are_one_round_trip_each(pool: CountedPool) -> None:
+    # Phase 3 before: BEGIN, the answer with its intent, the ledger, the event, the key's
+    # answer, COMMIT. The load and phase 1 before: the intent's read, BEGIN, the key's
+    # claim, the attempt with its intent, the event, COMMIT (6); now the read and one
+    # statement alone.
+    assert await _phases(pool) == (2, 1)
+
+
+async def test_phase_1_without_a_key_is_one_round_trip(pool: CountedPool) -> None:
+    # Before: the read, BEGIN, the attempt with its intent, the event, COMMIT (5).
+    assert await _phases(pool, keyed=False) == (2, 1)
 
 
 async def test_phase_3_with_more_endpoints_than_ids_made_ahead_is_written_as_before(
@@ -268,3 +287,115 @@ async def test_a_crash_before_phase_3_commits_leaves_the_attempt_in_flight(
     assert Status.SUCCEEDED not in history and entries == []
     assert "payment_intent.succeeded" not in events
     assert call.claimed and call.answer is None
+
+
+# --- phase 1: a lost claim, a moved intent, a fault ------------------------------------
+
+_MOVE = UpdatePaymentIntent(metadata={"o": "1"})
+_PHASE_1 = (
+    "events+idempotency_keys+payment_attempts+payment_events+payment_intents+webhook_deliveries"
+)
+
+
+@pytest.mark.parametrize("holder", ["in_flight", "completed", "another_request"])
+async def test_a_lost_claim_writes_nothing_of_phase_1_and_answers_as_before(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, holder: str
+) -> None:
+    """The key held by another call in flight, completed, or taken by another request's
+    hash: the statement wrote nothing (the claim guards the intent's write), the key's
+    row is as it was, and the call answers as a lost claim (ClaimLost)."""
+    shop = _shop(uow_factory, await add_merchant(uow_factory, ids))
+    intent = await shop.intent()
+    created = await shop.written(intent.id)
+    call = shop.call()
+    store = SqlIdempotencyStore(uow_factory.engine)
+    scope, locked_until = call.record.scope, call.record.locked_until
+    digest = b"\x03" * 32 if holder == "another_request" else call.record.request_hash
+    holding = Record(scope, digest, State.IN_FLIGHT, call.now, locked_until)
+    assert await store.claim(holding, now=call.now, expired_before=call.expired_before) is None
+    if holder == "completed":
+        done = Outcome.succeeded(b"the first answer")
+        assert await store.complete(Claim(scope, digest, locked_until), done, call.now)
+    held = await store.find(scope)
+    with pytest.raises(ClaimLost):
+        await shop.confirm(intent, call)
+    assert await shop.written(intent.id) == created
+    assert await store.find(scope) == held
+    assert not call.claimed and not call.claiming and call.answer is None
+
+
+async def test_an_intent_moved_before_phase_1_takes_the_locked_path_with_the_claim(
+    shop: Shop,
+) -> None:
+    """The statement wrote nothing, the claim with it; the intent read locked and decided
+    on again in a transaction that takes the claim, and the payment goes on."""
+    intent = await shop.intent()
+
+    async def update() -> None:
+        await shop.another_call(shop.intents.update(shop.key, intent.id, _MOVE))
+
+    shop.vault.between_load_and_phase_1 = update
+    call = shop.call()
+    paid = await shop.confirm(intent, call)
+    assert paid.status is Status.SUCCEEDED
+    stored, attempts, history, entries, events = await shop.written(intent.id)
+    assert (stored.status, stored.metadata) == (Status.SUCCEEDED, {"o": "1"})
+    assert attempts == [AttemptStatus.CAPTURED] and history.count(Status.PROCESSING) == 1
+    assert len(entries) == 1 and len(events) == len(set(events))
+    if isinstance(shop.uow, SqlUnitOfWorkFactory):  # the fake keeps no keys
+        assert call.claimed and call.answer is not None
+
+
+async def test_a_moved_intent_undoes_phase_1s_statement_then_writes_it_in_a_transaction(
+    uow_factory: SqlUnitOfWorkFactory, ids: RandomIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = _shop(uow_factory, await add_merchant(uow_factory, ids))
+    intent = await shop.intent()
+    passed: list[str] = []
+
+    async def update() -> None:
+        await shop.another_call(shop.intents.update(shop.key, intent.id, _MOVE))
+        passed.clear()
+
+    shop.vault.between_load_and_phase_1 = update
+    monkeypatch.setattr(unit_of_work, "ARMED", True)
+    monkeypatch.setattr(unit_of_work, "fail_point", passed.append)
+    await shop.confirm(intent, shop.call())
+    # The statement's "before" with no "after" (undone); then the transaction's, which
+    # claimed the key.
+    assert passed[0] == f"sql.commit.before:{_PHASE_1}"
+    assert passed[1].startswith("sql.commit.before:") and passed[2] == (
+        passed[1].replace("before", "after")
+    )
+    assert "idempotency_keys" in passed[1] and "payment_attempts" in passed[1]
+
+
+@pytest.mark.parametrize("point", ["before", "after"])
+async def test_a_fault_at_phase_1s_fail_points_leaves_all_of_it_or_nothing(
+    uow_factory: SqlUnitOfWorkFactory,
+    ids: RandomIds,
+    monkeypatch: pytest.MonkeyPatch,
+    point: str,
+) -> None:
+    shop = _shop(uow_factory, await add_merchant(uow_factory, ids))
+    intent = await shop.intent()
+    created = await shop.written(intent.id)
+
+    def crash(name: str) -> None:
+        if name == f"sql.commit.{point}:{_PHASE_1}":
+            raise RuntimeError("crashed at phase 1's statement")
+
+    monkeypatch.setattr(unit_of_work, "ARMED", True)
+    monkeypatch.setattr(unit_of_work, "fail_point", crash)
+    call = shop.call()
+    with pytest.raises(RuntimeError, match="phase 1"):
+        await shop.confirm(intent, call)
+    key = await SqlIdempotencyStore(uow_factory.engine).find(call.record.scope)
+    if point == "before":
+        assert await shop.written(intent.id) == created and key is None
+        return
+    stored, attempts, history, entries, events = await shop.written(intent.id)
+    assert stored.status is Status.PROCESSING and attempts == [AttemptStatus.PROCESSING]
+    assert history[-1] is Status.PROCESSING and entries == []
+    assert len(events) > len(created[-1])
+    assert key is not None and key.state is State.IN_FLIGHT

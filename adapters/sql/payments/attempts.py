@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, insert, select, update
@@ -215,8 +216,15 @@ class SqlPaymentAttempts:
     async def add_with_intent(
         self, attempt: PaymentAttempt, intent: PaymentIntent, events: Sequence[PaymentEvent] = ()
     ) -> None:
+        values = _attempt_values(attempt)
+        if events:  # held back: confirm's phase 1, one statement (adapters/sql/held.py)
+            failed = partial(_not_added, attempt=attempt)
+            held = _WITH_INTENT.held_add(values, intent, events, failed)
+            if not hold(self._conn, held):
+                await held.send(self._conn)
+            return
         try:
-            await _WITH_INTENT.add(self._conn, _attempt_values(attempt), intent, events)
+            await _WITH_INTENT.add(self._conn, values, intent, events)
         except IntegrityError as error:
             raise _not_added(error, attempt) from error
 

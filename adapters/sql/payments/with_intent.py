@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Table, and_, bindparam, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.held import Gate
@@ -47,6 +48,26 @@ def _added(table: Table, lines: bool, columns: tuple[str, ...]) -> Any:
         .returning(select(saved.c.version).scalar_subquery().label("intent_version"))
     )
     return with_lines(statement, saved) if lines else statement
+
+
+def _added_as_gate(
+    table: Table, columns: tuple[str, ...], guard: Any
+) -> tuple[list[CTE], CTE, list[Any]]:
+    """`_added` (with the intent's lines) as a held chain's gate (adapters/sql/held.py):
+    the CTE `written`, the row's insert, returns one row when it wrote both rows."""
+    saved = intent_saved(columns, guard)
+    row = select(*(bindparam(f"n_{c.name}", type_=c.type) for c in table.c))
+    written = (
+        insert(table)
+        .from_select([c.name for c in table.c], row.select_from(saved))
+        .returning(select(saved.c.version).scalar_subquery().label("intent_version"))
+        .cte("written")
+    )
+    return (
+        [saved, lines_of(saved), written],
+        written,
+        [select(written.c.intent_version).scalar_subquery()],
+    )
 
 
 def _updated_row(
@@ -120,13 +141,18 @@ class WrittenWithIntent:
     ) -> UpdatedWithIntent:
         """`update` as a gate a unit of work may hold back (adapters/sql/held.py):
         `wrote` gets the row's new version once it is written."""
-        columns, sent = written_columns(intent), sent_state(intent)
-        params = intent_params(intent, columns, events)
-        params |= {f"w_{n}": values[n] for n in self.mutable}
-        params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
-        return UpdatedWithIntent(
-            self, values, intent, events, changed, wrote, columns, sent, params
-        )
+        return UpdatedWithIntent(self, values, intent, events, changed, wrote)
+
+    def held_add(
+        self,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        failed: Callable[[IntegrityError], Exception],
+    ) -> AddedWithIntent:
+        """`add` (with the intent's lines) as a gate a unit of work may hold back
+        (adapters/sql/held.py); `failed` translates the database's integrity errors."""
+        return AddedWithIntent(self, values, intent, events, failed)
 
     async def add(
         self,
@@ -170,9 +196,68 @@ class WrittenWithIntent:
         return int(row["row_version"])
 
 
-class UpdatedWithIntent(Gate):
-    """A row's update with its intent's (WrittenWithIntent.update), held back as the gate
-    of a chain: its parameters and the intent's state sent taken when it was held."""
+class _HeldWithIntent(Gate):
+    """A row's write with its intent's, held back as the gate of a chain: its parameters
+    (the intent's, with `row_params`) and the intent's state sent taken when held."""
+
+    def __init__(
+        self,
+        statements: WrittenWithIntent,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        row_params: dict[str, Any],
+    ) -> None:
+        self._statements = statements
+        self.values = values
+        self.intent = intent
+        self.events = events
+        self.columns = written_columns(intent)
+        self.sent = sent_state(intent)
+        self._params = intent_params(intent, self.columns, events) | row_params
+        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
+
+    def params(self) -> dict[str, Any]:
+        return self._params
+
+
+class AddedWithIntent(_HeldWithIntent):
+    """A new row with its intent's update and lines (WrittenWithIntent.add)."""
+
+    def __init__(
+        self,
+        statements: WrittenWithIntent,
+        values: Mapping[str, Any],
+        intent: PaymentIntent,
+        events: Sequence[PaymentEvent],
+        failed: Callable[[IntegrityError], Exception],
+    ) -> None:
+        super().__init__(
+            statements, values, intent, events, {f"n_{k}": v for k, v in values.items()}
+        )
+        self._failed = failed
+
+    async def send(self, connection: Any) -> None:
+        try:
+            await self._statements.add(connection, self.values, self.intent, self.events)
+        except IntegrityError as error:
+            raise self._failed(error) from error
+
+    def shape(self) -> Hashable:
+        return (self.tables, "added", self.columns)
+
+    def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
+        return _added_as_gate(self._statements.table, self.columns, guard)
+
+    def wrote(self, results: Sequence[Any]) -> None:
+        intent_written(self.intent, results[0], self.sent)
+
+    def failed(self, error: IntegrityError) -> Exception:
+        return self._failed(error)
+
+
+class UpdatedWithIntent(_HeldWithIntent):
+    """A row's update with its intent's (WrittenWithIntent.update)."""
 
     def __init__(
         self,
@@ -182,20 +267,12 @@ class UpdatedWithIntent(Gate):
         events: Sequence[PaymentEvent],
         changed: Callable[[], Conflict],
         wrote: Callable[[int], None] | None,
-        columns: tuple[str, ...],
-        sent: tuple[Any, ...],
-        params: dict[str, Any],
     ) -> None:
-        self._statements = statements
-        self.values = values
-        self.intent = intent
-        self.events = events
+        row_params = {f"w_{n}": values[n] for n in statements.mutable}
+        row_params |= {"b_w_id": values["id"], "b_w_version": values["version"]}
+        super().__init__(statements, values, intent, events, row_params)
         self.changed = changed
         self._wrote = wrote
-        self.columns = columns
-        self.sent = sent
-        self._params = params
-        self.tables = frozenset({statements.table.name, "payment_intents", "payment_events"})
 
     async def send(self, connection: Any) -> None:
         version = await self._statements._update(connection, self)
@@ -204,9 +281,6 @@ class UpdatedWithIntent(Gate):
 
     def shape(self) -> Hashable:
         return (self.tables, bool(self.events), self.columns)
-
-    def params(self) -> dict[str, Any]:
-        return self._params
 
     def written(self, guard: ColumnElement[bool] | None) -> tuple[list[CTE], CTE, list[Any]]:
         statements = self._statements
