@@ -131,10 +131,11 @@ _USAGE_FLUSH = "UPDATE api_keys SET last_used_at="
 def _without_probes(kept: list[str]) -> list[str]:
     """Without the readiness probe's schema check, which may borrow a pooled session of
     the payment between two of its requests (BEGIN, the read, ROLLBACK), without the API
-    keys' usage flush (_USAGE_FLUSH: BEGIN, its updates, COMMIT), and without the
-    driver's type introspection (_DRIVER_INTROSPECTION)."""
+    keys' usage flush (_USAGE_FLUSH: its updates and the BEGIN before and COMMIT after
+    them, which are its own: it is a transaction of its own, perhaps begun before the log
+    was turned on), and without the driver's type introspection (_DRIVER_INTROSPECTION)."""
     out: list[str] = []
-    flush: list[str] = []  # BEGIN and the usage updates after it, held until COMMIT
+    flushing = False
     for sql in kept:
         if "alembic_version" in sql or any(mark in sql for mark in _DRIVER_INTROSPECTION):
             continue
@@ -142,20 +143,17 @@ def _without_probes(kept: list[str]) -> list[str]:
         if upper.startswith("ROLLBACK") and out and out[-1].upper().startswith("BEGIN"):
             out.pop()
             continue
-        if sql.startswith(_USAGE_FLUSH) and out and out[-1].upper().startswith("BEGIN"):
-            flush = [out.pop(), sql]
+        if sql.startswith(_USAGE_FLUSH):
+            if not flushing and out and out[-1].upper().startswith("BEGIN"):
+                out.pop()
+            flushing = True
             continue
-        if flush:
-            if sql.startswith(_USAGE_FLUSH):
-                flush.append(sql)
+        if flushing:
+            flushing = False
+            if upper.startswith("COMMIT"):
                 continue
-            if not upper.startswith("COMMIT"):  # not the flush's own transaction
-                out.extend(flush)
-                out.append(sql)
-            flush = []
-            continue
         out.append(sql)
-    return out + flush
+    return out
 
 
 def token_key(key: str) -> str:

@@ -157,6 +157,10 @@ def test_the_api_keys_usage_flush_is_no_part_of_the_payment() -> None:
     with_it = capture.to_pgbench(capture.statements(log), ["sk_test_abcdefgh"], {})
     without = capture.to_pgbench(capture.statements(LOG), ["sk_test_abcdefgh"], {})
     assert with_it == without
+    begun_before_the_log = flush.split("\n", 1)[1]
+    log = LOG.replace(commit, commit + begun_before_the_log)
+    assert len(capture.statements(log)) == len(capture.statements(LOG)) + 2
+    assert capture.to_pgbench(capture.statements(log), ["sk_test_abcdefgh"], {}) == without
 
 
 def test_an_id_inside_an_array_literal_gets_the_per_run_suffix_too() -> None:
