@@ -15,35 +15,30 @@ Round trips are counted as asyncpg's writes to the server's socket
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from secrets import token_hex
 from typing import Any
 
 import pytest
 
-from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.sql import unit_of_work
 from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.access.model import Principal
-from core.access.roles import Role
 from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
 from core.idempotency.call import ClaimLost, DeferredClaim, current
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
 from core.ledger.hooks import LedgerHooks
 from core.ledger.payment_postings import LedgerBookkeeping
 from core.ledger.terms_cache import TermsCache
-from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
+from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import AttemptStatus, PaymentIntent, Status
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
-from core.payments.zone import CardholderDataZone, ZoneCards
+from core.payments.use_cases import UpdatePaymentIntent
 from core.unit_of_work import UnitOfWorkFactory
+from tests.contract.confirm_shop import Shop, shop_of
 from tests.contract.helpers import add_merchant
 from tests.contract.round_trips import CountedPool
-from tests.contract.test_confirm_versioned_writes_contract import _HookedNetwork, _HookedVault
 from tests.contract.test_events_contract import endpoint
 from tests.fakes import FixedClock
 
@@ -56,26 +51,9 @@ class _Rendered:
         return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
 
 
-@dataclass
-class Shop:
-    merchant_id: str
-    uow: UnitOfWorkFactory
-    vault: _HookedVault
-    network: _HookedNetwork
-    intents: PaymentIntents
-    payments: PaymentLifecycle
-
-    @property
-    def key(self) -> Principal:
-        return Principal(self.merchant_id, False, "key_phases", Role.ADMIN)
-
-    async def intent(self) -> PaymentIntent:
-        return await self.intents.create(
-            self.key, CreatePaymentIntent(amount=1_500, currency="usd")
-        )
-
+class _Shop(Shop):
     async def confirm(self, intent: PaymentIntent, call: DeferredClaim | None = None) -> Any:
-        token = self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=_LATER.year + 5)
+        token = self.token()
         reset = current.set(call)
         try:
             return await self.payments.confirm(
@@ -115,37 +93,35 @@ class Shop:
         return intent, [a.status for a in attempts], [x.to_status for x in lines], entries, mine
 
 
-def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
+def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     # Its deliveries fall due long after any other test's clock: on the shared database
     # they must not crowd another test's claim (test_events_contract.py).
     clock = FixedClock(_LATER)
     ids = RandomIds()
-    vault = _HookedVault()
-    network = _HookedNetwork(clock=clock)
-    router = StaticAcquirerRouter(
-        {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
-    )
     books = Recorders(
         LedgerBookkeeping(LedgerHooks(ids, TermsCache(clock))),
         PaymentOutbox(EventOutbox(ids, _Rendered())),
     )
-    return Shop(
-        merchant_id=merchant_id,
-        uow=uow,
-        vault=vault,
-        network=network,
-        intents=PaymentIntents(uow, ids, clock, books=books),
-        payments=PaymentLifecycle(uow, ids, clock, vault=vault, acquirers=router, books=books),
+    return shop_of(
+        _Shop,
+        uow,
+        merchant_id,
+        clock,
+        actor="key_phases",
+        amount=1_500,
+        currency="usd",
+        books=books,
+        ids=ids,
     )
 
 
 @pytest.fixture
-def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> Shop:
+def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     return _shop(any_uow_factory, merchant_id)
 
 
 async def test_a_paid_confirm_writes_everything_of_phase_3_and_stores_its_answer(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
     call = shop.call()
@@ -163,7 +139,7 @@ async def test_a_paid_confirm_writes_everything_of_phase_3_and_stores_its_answer
 
 
 async def test_an_intent_moved_during_the_call_writes_nothing_of_the_stale_phase_3(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     """The held phase 3 wrote nothing at the moved versions: one ledger entry, one event
     and one SUCCEEDED line, from the rows read locked; the answer stored with them."""
@@ -325,7 +301,7 @@ async def test_a_lost_claim_writes_nothing_of_phase_1_and_answers_as_before(
 
 
 async def test_an_intent_moved_before_phase_1_takes_the_locked_path_with_the_claim(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     """The statement wrote nothing, the claim with it; the intent read locked and decided
     on again in a transaction that takes the claim, and the payment goes on."""

@@ -7,130 +7,43 @@ confirm, counted from its SQL spans."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.access.model import Principal
-from core.access.roles import Role
-from core.payments.acquirer import AuthorizationRequest, AuthorizationResult
-from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
+from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import AttemptStatus, PaymentIntent, Status
-from core.payments.ports import CardProfile
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
-from core.payments.zone import CardholderDataZone, ZoneCards
+from core.payments.use_cases import UpdatePaymentIntent
 from core.shared.errors import FailedPrecondition
 from core.unit_of_work import UnitOfWorkFactory
-from sandbox.acquirer import CardNetworkSimulator
+from tests.contract.confirm_shop import Shop, shop_of
 from tests.contract.helpers import add_merchant
 from tests.fakes import FixedClock
-from tests.fakes.card_vault import MemoryCardVault
-
-Hook = Callable[[], Awaitable[None]]
 
 
-class _HookedVault(MemoryCardVault):
-    """Runs `between_load_and_phase_1` while the confirm reads the card's profile: after
-    its load, before its phase 1."""
-
-    between_load_and_phase_1: Hook | None = None
-
-    async def card_profile(
-        self, merchant_id: str, payment_method: str, *, livemode: bool
-    ) -> CardProfile:
-        profile = await super().card_profile(merchant_id, payment_method, livemode=livemode)
-        if (hook := self.between_load_and_phase_1) is not None:
-            self.between_load_and_phase_1 = None
-            await hook()
-        return profile
-
-
-class _HookedNetwork(CardNetworkSimulator):
-    """Runs `during_the_call` inside the authorization: after phase 1, before phase 3."""
-
-    during_the_call: Hook | None = None
-
-    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
-        if (hook := self.during_the_call) is not None:
-            self.during_the_call = None
-            await hook()
-        return await super().authorize(request)
-
-
-@dataclass
-class Shop:
-    merchant_id: str
-    uow: UnitOfWorkFactory
-    vault: _HookedVault
-    network: _HookedNetwork
-    intents: PaymentIntents
-    payments: PaymentLifecycle
-
-    @property
-    def key(self) -> Principal:
-        return Principal(self.merchant_id, False, "key_versions", Role.ADMIN)
-
-    async def intent(self) -> PaymentIntent:
-        return await self.intents.create(
-            self.key, CreatePaymentIntent(amount=1_200, currency="eur")
-        )
-
+class _Shop(Shop):
     async def confirm(self, intent: PaymentIntent, token: str) -> PaymentIntent:
         return await self.payments.confirm(
             self.key, intent.id, ConfirmPaymentIntent(payment_method=token)
         )
 
-    def token(self) -> str:
-        return self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=2040)
 
-    async def stored(self, intent_id: str) -> PaymentIntent:
-        async with self.uow() as uow:
-            intent = await uow.payment_intents.get(self.merchant_id, intent_id)
-        assert intent is not None
-        return intent
-
-    async def attempts(self, intent_id: str) -> list[AttemptStatus]:
-        async with self.uow() as uow:
-            attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
-        return [a.status for a in attempts]
-
-    async def history(self, intent_id: str) -> list[Status]:
-        async with self.uow() as uow:
-            events = await uow.payment_events.for_intent(self.merchant_id, intent_id)
-        return [e.to_status for e in events]
-
-
-def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
-    clock = FixedClock()
-    ids = RandomIds()
-    vault = _HookedVault()
-    network = _HookedNetwork(clock=clock)
-    router = StaticAcquirerRouter(
-        {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
-    )
-    return Shop(
-        merchant_id=merchant_id,
-        uow=uow,
-        vault=vault,
-        network=network,
-        intents=PaymentIntents(uow, ids, clock),
-        payments=PaymentLifecycle(uow, ids, clock, vault=vault, acquirers=router),
+def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> _Shop:
+    return shop_of(
+        _Shop, uow, merchant_id, FixedClock(), actor="key_versions", amount=1_200, currency="eur"
     )
 
 
 @pytest.fixture
-def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> Shop:
+def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     return _shop(any_uow_factory, merchant_id)
 
 
 async def test_an_update_between_the_load_and_phase_1_is_kept_and_the_payment_goes_on(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
 
@@ -147,7 +60,7 @@ async def test_an_update_between_the_load_and_phase_1_is_kept_and_the_payment_go
 
 
 async def test_a_cancel_between_the_load_and_phase_1_wins_and_the_token_stays_unused(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
     token = shop.token()
@@ -166,7 +79,7 @@ async def test_a_cancel_between_the_load_and_phase_1_wins_and_the_token_stays_un
 
 
 async def test_a_confirm_between_the_load_and_phase_1_wins_and_the_second_is_refused(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
     first: list[PaymentIntent] = []
@@ -184,7 +97,7 @@ async def test_a_confirm_between_the_load_and_phase_1_wins_and_the_second_is_ref
 
 
 async def test_an_attempt_moved_during_the_call_is_settled_once_on_the_rows_read_again(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
 
@@ -205,7 +118,7 @@ async def test_an_attempt_moved_during_the_call_is_settled_once_on_the_rows_read
 
 
 async def test_an_intent_moved_during_the_call_is_settled_once_on_the_rows_read_again(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     intent = await shop.intent()
 
@@ -225,7 +138,7 @@ async def test_an_intent_moved_during_the_call_is_settled_once_on_the_rows_read_
     assert (await shop.history(intent.id)).count(Status.SUCCEEDED) == 1
 
 
-async def test_confirms_racing_cancels_never_do_both(shop: Shop) -> None:
+async def test_confirms_racing_cancels_never_do_both(shop: _Shop) -> None:
     intents = [await shop.intent() for _ in range(8)]
     tokens = {i.id: shop.token() for i in intents}
     confirms = [shop.confirm(i, tokens[i.id]) for i in intents]
