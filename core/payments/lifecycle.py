@@ -512,7 +512,9 @@ class PaymentLifecycle:
             attempt.begin_capture(amount, now)
             await self._save(uow, intent, attempt)
             await uow.commit()
-        intent, attempt = await self._run_capture(attempt, caller.actor, _capture_answer)
+        intent, attempt = await self._run_capture(
+            attempt, caller.actor, _capture_answer, held=intent
+        )
         if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
             raise FailedPrecondition(
                 attempt.error.message or "The capture failed.",
@@ -522,9 +524,20 @@ class PaymentLifecycle:
         return intent
 
     async def _run_capture(
-        self, attempt: PaymentAttempt, actor: str, concludes: Conclusion | None = None
+        self,
+        attempt: PaymentAttempt,
+        actor: str,
+        concludes: Conclusion | None = None,
+        *,
+        held: PaymentIntent | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
-        """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed."""
+        """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed.
+        `held`: the attempt's intent as phase 1 wrote it with `attempt`, both at the
+        versions that write returned; the answer is then written at those versions with
+        no locking read first, as _settle_authorization(held=...) does. When either moved
+        (a cancel, recovery, another capture), nothing was written, and the pair is read
+        locked and the answer applied to it, as without `held`; so is an answer that
+        changes nothing (docs/payments.md, "Capture")."""
         reference = attempt.capture_reference
         request = CaptureRequest(
             attempt_reference=attempt.id,
@@ -541,13 +554,43 @@ class PaymentLifecycle:
         except AcquirerRejected as rejected:
             answer = rejected
         async with self._uow() as uow:
+            if held is not None:
+                # When this pair moved, it is left behind: only the ids of `attempt` are
+                # read again below.
+                try:
+                    if await self._apply_capture(
+                        uow, held, attempt, reference, answer, actor, concludes, held=True
+                    ):
+                        return held, attempt
+                except _Moved:
+                    pass
             intent, attempt = await self._locked_pair(uow, attempt)
-            now = self._clock.now()
-            if apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
-                await self._save(uow, intent, attempt)
-                _conclude(uow, concludes, intent, attempt)
-                await uow.commit()
+            await self._apply_capture(
+                uow, intent, attempt, reference, answer, actor, concludes, held=False
+            )
         return intent, attempt
+
+    async def _apply_capture(
+        self,
+        uow: UnitOfWork,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        reference: str,
+        answer: OperationAnswer,
+        actor: str,
+        concludes: Conclusion | None,
+        *,
+        held: bool,
+    ) -> bool:
+        """Applies the capture's `answer` to the pair and commits it when it changed
+        something; whether it did. `held`: as in _apply_authorization."""
+        now = self._clock.now()
+        if not apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
+            return False
+        await self._save(uow, intent, attempt, held=held)
+        _conclude(uow, concludes, intent, attempt)
+        await self._commit_held(uow, attempt, held=held)
+        return True
 
     # =================================================================== cancel
 
