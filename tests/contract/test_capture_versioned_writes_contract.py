@@ -201,12 +201,25 @@ async def test_recovery_settling_the_capture_during_the_call_is_written_once(
     assert len(shop.network._records[captured.latest_attempt].captures) == 1
 
 
+async def _captured_after_a_move(
+    shop: Shop, intent: PaymentIntent, move: Hook, monkeypatch: pytest.MonkeyPatch
+) -> PaymentIntent:
+    """Captures `intent` while `move` runs during the acquirer call: the held write finds
+    a version moved, the pair is read locked once, and the capture is written once."""
+    locked = _locked_reads(shop, monkeypatch)
+    before = await _entries(shop, intent)
+    shop.network.during_the_capture = move
+    captured = await shop.capture(intent)
+    assert locked == [intent.latest_attempt]
+    await _captured_once(shop, intent, captured)
+    assert await _entries(shop, intent) == before + 1
+    return captured
+
+
 async def test_an_attempt_moved_during_the_call_is_captured_once_on_the_rows_read_again(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
-    locked = _locked_reads(shop, monkeypatch)
-    before = await _entries(shop, intent)
 
     async def lease() -> None:
         # What recovery's claim does to an attempt in flight: a new version, nothing else.
@@ -218,30 +231,20 @@ async def test_an_attempt_moved_during_the_call_is_captured_once_on_the_rows_rea
             await uow.payment_attempts.update(pair[1])
             await uow.commit()
 
-    shop.network.during_the_capture = lease
-    captured = await shop.capture(intent)
-    assert locked == [intent.latest_attempt]  # the held write found the version moved
-    await _captured_once(shop, intent, captured)
-    assert await _entries(shop, intent) == before + 1
+    await _captured_after_a_move(shop, intent, lease, monkeypatch)
 
 
 async def test_an_intent_moved_during_the_call_is_captured_once_and_keeps_the_change(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
-    locked = _locked_reads(shop, monkeypatch)
-    before = await _entries(shop, intent)
 
     async def update() -> None:
         change = UpdatePaymentIntent(metadata={"order": "42"})
         await shop.intents.update(shop.key, intent.id, change)
 
-    shop.network.during_the_capture = update
-    captured = await shop.capture(intent)
-    assert locked == [intent.latest_attempt]  # the held write found the version moved
-    await _captured_once(shop, intent, captured)
+    captured = await _captured_after_a_move(shop, intent, update, monkeypatch)
     assert captured.metadata == {"order": "42"}
-    assert await _entries(shop, intent) == before + 1
 
 
 async def test_a_refused_capture_is_written_held_and_the_intent_can_be_captured_again(
