@@ -503,15 +503,20 @@ class PaymentLifecycle:
                 "amount_to_capture", "must be a positive integer of minor units"
             )
         now = self._clock.now()
+        # Phase 1: written at the versions read, with no locking read first; when either
+        # moved since (a cancel, another capture), nothing was written, and the pair is
+        # read locked and decided on again, as the confirm's phase 1 does.
+        intent, attempt = await self._read_capturable(caller, intent_id)
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller, intent_id)
-            intent.require("be captured", Status.REQUIRES_CAPTURE)
-            amount = amount_to_capture or intent.amount_capturable
-            intent.begin_capture(amount, actor=caller.actor, at=now)
-            attempt = await self._locked_attempt(uow, intent)
-            attempt.begin_capture(amount, now)
-            await self._save(uow, intent, attempt)
-            await uow.commit()
+            try:
+                _begin_capture(intent, attempt, amount_to_capture, caller.actor, now)
+                await self._save(uow, intent, attempt, held=True)
+                await self._commit_held(uow, attempt, held=True)
+            except _Moved:
+                intent, attempt = await self._capturable(uow, caller, intent_id, lock=True)
+                _begin_capture(intent, attempt, amount_to_capture, caller.actor, now)
+                await self._save(uow, intent, attempt)
+                await uow.commit()
         intent, attempt = await self._run_capture(
             attempt, caller.actor, _capture_answer, held=intent
         )
@@ -921,19 +926,37 @@ class PaymentLifecycle:
             raise _no_such_intent(intent_id)
         return intent
 
+    async def _read_capturable(
+        self, caller: Principal, intent_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The pair _capturable reads, without locks, in a unit of work of its own."""
+        async with self._uow() as uow:
+            return await self._capturable(uow, caller, intent_id, lock=False)
+
+    async def _capturable(
+        self, uow: UnitOfWork, caller: Principal, intent_id: str, *, lock: bool
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The intent to capture (refused unless REQUIRES_CAPTURE) and its attempt, read
+        locked, in that order, or not (`lock`)."""
+        intent = await self._locked_intent(uow, caller, intent_id, lock=lock)
+        intent.require("be captured", Status.REQUIRES_CAPTURE)
+        return intent, await self._locked_attempt(uow, intent, lock=lock)
+
     async def _locked_intent(
-        self, uow: UnitOfWork, caller: Principal, intent_id: str
+        self, uow: UnitOfWork, caller: Principal, intent_id: str, *, lock: bool = True
     ) -> PaymentIntent:
         intent = None
         if has_prefix(intent_id, "pi"):
-            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=lock)
         # Another mode's intent does not exist for this caller (docs/dashboard.md).
         if intent is None or intent.livemode != caller.livemode:
             raise _no_such_intent(intent_id)
         return intent
 
-    async def _locked_attempt(self, uow: UnitOfWork, intent: PaymentIntent) -> PaymentAttempt:
-        attempt = await uow.payment_attempts.get(intent.latest_attempt, for_update=True)
+    async def _locked_attempt(
+        self, uow: UnitOfWork, intent: PaymentIntent, *, lock: bool = True
+    ) -> PaymentAttempt:
+        attempt = await uow.payment_attempts.get(intent.latest_attempt, for_update=lock)
         if attempt is None:  # an intent past confirmation always has its attempt
             raise LookupError(f"payment intent {intent.id} lost attempt {intent.latest_attempt}")
         return attempt
@@ -1023,6 +1046,15 @@ def _conclude(
 ) -> None:
     if concludes is not None and (answer := concludes(intent, attempt)) is not None:
         uow.conclude(answer)
+
+
+def _begin_capture(
+    intent: PaymentIntent, attempt: PaymentAttempt, amount_to_capture: int, actor: str, at: datetime
+) -> None:
+    """Phase 1 of a capture on the pair: all of `amount_capturable` unless told."""
+    amount = amount_to_capture or intent.amount_capturable
+    intent.begin_capture(amount, actor=actor, at=at)
+    attempt.begin_capture(amount, at)
 
 
 def _capture_answer(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:

@@ -270,6 +270,85 @@ async def test_a_refused_capture_is_written_held_and_the_intent_can_be_captured_
     assert await _entries(shop, intent) == before + 1
 
 
+# --- phase 1: written at the versions read ----------------------------------------------
+
+
+def _between_the_read_and_phase_1(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, hook: Hook
+) -> list[bool]:
+    """Runs `hook` once, right after the capture's unlocked read (its unit of work
+    closed); answers the `lock` of each read of the pair that follows it."""
+    reads: list[bool] = []
+    read_capturable = shop.payments._read_capturable
+    capturable = shop.payments._capturable
+
+    async def read_then_hook(caller: Any, intent_id: str) -> Any:
+        monkeypatch.setattr(shop.payments, "_read_capturable", read_capturable)
+        pair = await read_capturable(caller, intent_id)
+        await hook()
+        monkeypatch.setattr(shop.payments, "_capturable", counted)
+        return pair
+
+    async def counted(uow: Any, caller: Any, intent_id: str, *, lock: bool) -> Any:
+        reads.append(lock)
+        return await capturable(uow, caller, intent_id, lock=lock)
+
+    monkeypatch.setattr(shop.payments, "_read_capturable", read_then_hook)
+    return reads
+
+
+async def test_an_update_between_the_read_and_phase_1_is_kept_and_the_capture_goes_on(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intent = await shop.authorized()
+
+    async def update() -> None:
+        change = UpdatePaymentIntent(metadata={"order": "7"})
+        await shop.intents.update(shop.key, intent.id, change)
+
+    reads = _between_the_read_and_phase_1(shop, monkeypatch, update)
+    captured = await shop.capture(intent)
+    assert reads == [True]  # the versioned write wrote nothing: read locked again
+    await _captured_once(shop, intent, captured)
+    assert captured.metadata == {"order": "7"}
+
+
+async def test_a_capture_between_the_read_and_phase_1_wins_and_the_second_is_refused(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intent = await shop.authorized()
+    first: list[PaymentIntent] = []
+
+    async def capture() -> None:
+        first.append(await shop.capture(intent))
+
+    reads = _between_the_read_and_phase_1(shop, monkeypatch, capture)
+    with pytest.raises(FailedPrecondition) as refused:
+        await shop.capture(intent)
+    assert refused.value.reason == "PAYMENT_INTENT_UNEXPECTED_STATE"
+    assert reads == [True]
+    await _captured_once(shop, intent, first[0])
+    assert len(shop.network._records[intent.latest_attempt].captures) == 1
+
+
+async def test_a_cancel_between_the_read_and_phase_1_wins_and_nothing_is_captured(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intent = await shop.authorized()
+
+    async def cancel() -> None:
+        await shop.payments.cancel(shop.key, intent.id)
+
+    _between_the_read_and_phase_1(shop, monkeypatch, cancel)
+    with pytest.raises(FailedPrecondition) as refused:
+        await shop.capture(intent)
+    assert refused.value.reason == "PAYMENT_INTENT_UNEXPECTED_STATE"
+    stored, attempts, _, _, events = await shop.written(intent.id)
+    assert stored.status is Status.CANCELED and attempts == [AttemptStatus.VOIDED]
+    assert "payment_intent.succeeded" not in events
+    assert shop.network._records[intent.latest_attempt].captures == {}
+
+
 # --- PostgreSQL: round trips and statements after the acquirer's answer ------------------
 
 
@@ -286,7 +365,7 @@ async def pool(
         await engine.dispose()
 
 
-async def test_the_capture_result_is_one_statement_alone_without_a_locking_read(
+async def test_the_capture_phases_are_one_statement_alone_each_without_a_locking_read(
     pool: CountedPool, span_exporter: InMemorySpanExporter
 ) -> None:
     """Phase 3 before: BEGIN, the pair read FOR UPDATE, the answer with its intent, the
@@ -303,8 +382,12 @@ async def test_the_capture_result_is_one_statement_alone_without_a_locking_read(
         span_exporter.clear()
 
     shop.network.during_the_capture = count
+    before = pool.writes
     captured = await shop.capture(intent)
     assert captured.status is Status.SUCCEEDED
+    # Phase 1 before: BEGIN, the intent and the attempt read FOR UPDATE, the write, the
+    # event, COMMIT (6); now the two reads and one statement alone.
+    assert at_the_call[0] - before == 3
     assert pool.writes - at_the_call[0] == 1
     sent = [
         str(s.attributes["db.statement"])
