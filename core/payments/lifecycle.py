@@ -503,16 +503,23 @@ class PaymentLifecycle:
                 "amount_to_capture", "must be a positive integer of minor units"
             )
         now = self._clock.now()
+        # Phase 1: written at the versions read, with no locking read first; when either
+        # moved since (a cancel, another capture), nothing was written, and the pair is
+        # read locked and decided on again, as the confirm's phase 1 does.
+        intent, attempt = await self._read_capturable(caller, intent_id)
         async with self._uow() as uow:
-            intent = await self._locked_intent(uow, caller, intent_id)
-            intent.require("be captured", Status.REQUIRES_CAPTURE)
-            amount = amount_to_capture or intent.amount_capturable
-            intent.begin_capture(amount, actor=caller.actor, at=now)
-            attempt = await self._locked_attempt(uow, intent)
-            attempt.begin_capture(amount, now)
-            await self._save(uow, intent, attempt)
-            await uow.commit()
-        intent, attempt = await self._run_capture(attempt, caller.actor, _capture_answer)
+            try:
+                _begin_capture(intent, attempt, amount_to_capture, caller.actor, now)
+                await self._save(uow, intent, attempt, held=True)
+                await self._commit_held(uow, attempt, held=True)
+            except _Moved:
+                intent, attempt = await self._capturable(uow, caller, intent_id, lock=True)
+                _begin_capture(intent, attempt, amount_to_capture, caller.actor, now)
+                await self._save(uow, intent, attempt)
+                await uow.commit()
+        intent, attempt = await self._run_capture(
+            attempt, caller.actor, _capture_answer, held=intent
+        )
         if attempt.status is AttemptStatus.AUTHORIZED and attempt.error is not None:
             raise FailedPrecondition(
                 attempt.error.message or "The capture failed.",
@@ -522,9 +529,20 @@ class PaymentLifecycle:
         return intent
 
     async def _run_capture(
-        self, attempt: PaymentAttempt, actor: str, concludes: Conclusion | None = None
+        self,
+        attempt: PaymentAttempt,
+        actor: str,
+        concludes: Conclusion | None = None,
+        *,
+        held: PaymentIntent | None = None,
     ) -> tuple[PaymentIntent, PaymentAttempt]:
-        """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed."""
+        """Phases 2 and 3 of a capture whose phase 1 (CAPTURE_PENDING) is committed.
+        `held`: the attempt's intent as phase 1 wrote it with `attempt`, both at the
+        versions that write returned; the answer is then written at those versions with
+        no locking read first, as _settle_authorization(held=...) does. When either moved
+        (a cancel, recovery, another capture), nothing was written, and the pair is read
+        locked and the answer applied to it, as without `held`; so is an answer that
+        changes nothing (docs/payments.md, "Capture")."""
         reference = attempt.capture_reference
         request = CaptureRequest(
             attempt_reference=attempt.id,
@@ -541,13 +559,43 @@ class PaymentLifecycle:
         except AcquirerRejected as rejected:
             answer = rejected
         async with self._uow() as uow:
+            if held is not None:
+                # When this pair moved, it is left behind: only the ids of `attempt` are
+                # read again below.
+                try:
+                    if await self._apply_capture(
+                        uow, held, attempt, reference, answer, actor, concludes, held=True
+                    ):
+                        return held, attempt
+                except _Moved:
+                    pass
             intent, attempt = await self._locked_pair(uow, attempt)
-            now = self._clock.now()
-            if apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
-                await self._save(uow, intent, attempt)
-                _conclude(uow, concludes, intent, attempt)
-                await uow.commit()
+            await self._apply_capture(
+                uow, intent, attempt, reference, answer, actor, concludes, held=False
+            )
         return intent, attempt
+
+    async def _apply_capture(
+        self,
+        uow: UnitOfWork,
+        intent: PaymentIntent,
+        attempt: PaymentAttempt,
+        reference: str,
+        answer: OperationAnswer,
+        actor: str,
+        concludes: Conclusion | None,
+        *,
+        held: bool,
+    ) -> bool:
+        """Applies the capture's `answer` to the pair and commits it when it changed
+        something; whether it did. `held`: as in _apply_authorization."""
+        now = self._clock.now()
+        if not apply_capture(intent, attempt, reference, answer, actor=actor, at=now):
+            return False
+        await self._save(uow, intent, attempt, held=held)
+        _conclude(uow, concludes, intent, attempt)
+        await self._commit_held(uow, attempt, held=held)
+        return True
 
     # =================================================================== cancel
 
@@ -878,19 +926,37 @@ class PaymentLifecycle:
             raise _no_such_intent(intent_id)
         return intent
 
+    async def _read_capturable(
+        self, caller: Principal, intent_id: str
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The pair _capturable reads, without locks, in a unit of work of its own."""
+        async with self._uow() as uow:
+            return await self._capturable(uow, caller, intent_id, lock=False)
+
+    async def _capturable(
+        self, uow: UnitOfWork, caller: Principal, intent_id: str, *, lock: bool
+    ) -> tuple[PaymentIntent, PaymentAttempt]:
+        """The intent to capture (refused unless REQUIRES_CAPTURE) and its attempt, read
+        locked, in that order, or not (`lock`)."""
+        intent = await self._locked_intent(uow, caller, intent_id, lock=lock)
+        intent.require("be captured", Status.REQUIRES_CAPTURE)
+        return intent, await self._locked_attempt(uow, intent, lock=lock)
+
     async def _locked_intent(
-        self, uow: UnitOfWork, caller: Principal, intent_id: str
+        self, uow: UnitOfWork, caller: Principal, intent_id: str, *, lock: bool = True
     ) -> PaymentIntent:
         intent = None
         if has_prefix(intent_id, "pi"):
-            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=True)
+            intent = await uow.payment_intents.get(caller.merchant_id, intent_id, for_update=lock)
         # Another mode's intent does not exist for this caller (docs/dashboard.md).
         if intent is None or intent.livemode != caller.livemode:
             raise _no_such_intent(intent_id)
         return intent
 
-    async def _locked_attempt(self, uow: UnitOfWork, intent: PaymentIntent) -> PaymentAttempt:
-        attempt = await uow.payment_attempts.get(intent.latest_attempt, for_update=True)
+    async def _locked_attempt(
+        self, uow: UnitOfWork, intent: PaymentIntent, *, lock: bool = True
+    ) -> PaymentAttempt:
+        attempt = await uow.payment_attempts.get(intent.latest_attempt, for_update=lock)
         if attempt is None:  # an intent past confirmation always has its attempt
             raise LookupError(f"payment intent {intent.id} lost attempt {intent.latest_attempt}")
         return attempt
@@ -980,6 +1046,15 @@ def _conclude(
 ) -> None:
     if concludes is not None and (answer := concludes(intent, attempt)) is not None:
         uow.conclude(answer)
+
+
+def _begin_capture(
+    intent: PaymentIntent, attempt: PaymentAttempt, amount_to_capture: int, actor: str, at: datetime
+) -> None:
+    """Phase 1 of a capture on the pair: all of `amount_capturable` unless told."""
+    amount = amount_to_capture or intent.amount_capturable
+    intent.begin_capture(amount, actor=actor, at=at)
+    attempt.begin_capture(amount, at)
 
 
 def _capture_answer(intent: PaymentIntent, attempt: PaymentAttempt) -> object | None:
