@@ -4,15 +4,24 @@ call's change at a chosen moment of a confirm (tests/contract/test_confirm_*.py)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.system import RandomIds
 from core.access.model import Principal
 from core.access.roles import Role
-from core.payments.acquirer import AuthorizationRequest, AuthorizationResult
+from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
+from core.ledger.hooks import LedgerHooks
+from core.ledger.payment_postings import LedgerBookkeeping
+from core.ledger.terms_cache import TermsCache
+from core.payments.acquirer import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    CaptureRequest,
+    OperationResult,
+)
 from core.payments.lifecycle import PaymentLifecycle
 from core.payments.model import AttemptStatus, PaymentIntent, Status
 from core.payments.ports import CardProfile
@@ -44,15 +53,36 @@ class HookedVault(MemoryCardVault):
 
 
 class HookedNetwork(CardNetworkSimulator):
-    """Runs `during_the_call` inside the authorization: after phase 1, before phase 3."""
+    """Runs `during_the_call` inside the authorization, `during_the_capture` inside a
+    capture: after phase 1, before phase 3."""
 
     during_the_call: Hook | None = None
+    during_the_capture: Hook | None = None
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         if (hook := self.during_the_call) is not None:
             self.during_the_call = None
             await hook()
         return await super().authorize(request)
+
+    async def capture(self, request: CaptureRequest) -> OperationResult:
+        if (hook := self.during_the_capture) is not None:
+            self.during_the_capture = None
+            await hook()
+        return await super().capture(request)
+
+
+class _Rendered:
+    def render(self, obj: object) -> Mapping[str, Any]:
+        return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
+
+
+def books_of(ids: RandomIds, clock: Clock) -> Recorders:
+    """The ledger's bookkeeping and the outbox, as the gateway records a payment's moves."""
+    return Recorders(
+        LedgerBookkeeping(LedgerHooks(ids, TermsCache(clock))),
+        PaymentOutbox(EventOutbox(ids, _Rendered())),
+    )
 
 
 @dataclass
@@ -92,6 +122,18 @@ class Shop:
         async with self.uow() as uow:
             attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
         return [a.status for a in attempts]
+
+    async def written(self, intent_id: str) -> tuple[Any, ...]:
+        """The intent, its attempts, its history, its ledger entries and the events."""
+        async with self.uow() as uow:
+            intent = await uow.payment_intents.get(self.merchant_id, intent_id)
+            attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
+            lines = await uow.payment_events.for_intent(self.merchant_id, intent_id)
+            entries = await uow.ledger.entries_for_payment(self.merchant_id, intent_id)
+            events = await uow.events.list(self.merchant_id, False, limit=100)
+        mine = [e.type for e in events if e.data.get("id") == intent_id]
+        assert intent is not None
+        return intent, [a.status for a in attempts], [x.to_status for x in lines], entries, mine
 
     async def history(self, intent_id: str) -> list[Status]:
         async with self.uow() as uow:

@@ -12,88 +12,46 @@ Round trips are counted as asyncpg's writes to the server's socket
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from adapters.acquirers.router import StaticAcquirerRouter
 from adapters.sql.engine import create_engine
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.access.model import Principal
-from core.access.roles import Role
-from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
-from core.ledger.hooks import LedgerHooks
-from core.ledger.payment_postings import LedgerBookkeeping
-from core.ledger.terms_cache import TermsCache
 from core.payments.acquirer import (
     AcquirerRejected,
-    CaptureRequest,
-    OperationResult,
     RejectionCode,
 )
-from core.payments.lifecycle import ConfirmPaymentIntent, PaymentLifecycle
+from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import AttemptStatus, CaptureMethod, PaymentIntent, Status
-from core.payments.use_cases import CreatePaymentIntent, PaymentIntents, UpdatePaymentIntent
-from core.payments.zone import CardholderDataZone, ZoneCards
+from core.payments.use_cases import CreatePaymentIntent, UpdatePaymentIntent
 from core.shared.errors import FailedPrecondition
 from core.unit_of_work import UnitOfWorkFactory
-from sandbox.acquirer import CardNetworkSimulator
+from tests.contract.confirm_shop import Hook, Shop, books_of, shop_of
 from tests.contract.helpers import add_merchant
 from tests.contract.round_trips import CountedPool
 from tests.fakes import FixedClock
-from tests.fakes.card_vault import MemoryCardVault
 
-Hook = Callable[[], Awaitable[None]]
 # Its deliveries fall due long after any other test's clock: on the shared database they
 # must not crowd another test's claim (test_events_contract.py).
 _LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-class _HookedNetwork(CardNetworkSimulator):
-    """Runs `during_the_capture` inside the capture call: after phase 1, before phase 3."""
-
-    during_the_capture: Hook | None = None
-
-    async def capture(self, request: CaptureRequest) -> OperationResult:
-        if (hook := self.during_the_capture) is not None:
-            self.during_the_capture = None
-            await hook()
-        return await super().capture(request)
-
-
-class _Rendered:
-    def render(self, obj: object) -> Mapping[str, Any]:
-        return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
-
-
-@dataclass
-class Shop:
-    merchant_id: str
-    uow: UnitOfWorkFactory
-    clock: FixedClock
-    vault: MemoryCardVault
-    network: _HookedNetwork
-    intents: PaymentIntents
-    payments: PaymentLifecycle
-
-    @property
-    def key(self) -> Principal:
-        return Principal(self.merchant_id, False, "key_capture", Role.ADMIN)
-
+class _Shop(Shop):
     async def authorized(self) -> PaymentIntent:
         """A MANUAL intent, confirmed: REQUIRES_CAPTURE."""
         intent = await self.intents.create(
             self.key,
-            CreatePaymentIntent(amount=2_000, currency="usd", capture_method=CaptureMethod.MANUAL),
+            CreatePaymentIntent(
+                amount=self.amount, currency=self.currency, capture_method=CaptureMethod.MANUAL
+            ),
         )
-        token = self.vault.add_token(self.merchant_id, "4242424242424242", exp_year=2140)
         confirmed = await self.payments.confirm(
-            self.key, intent.id, ConfirmPaymentIntent(payment_method=token)
+            self.key, intent.id, ConfirmPaymentIntent(payment_method=self.token())
         )
         assert confirmed.status is Status.REQUIRES_CAPTURE
         return confirmed
@@ -101,48 +59,29 @@ class Shop:
     async def capture(self, intent: PaymentIntent, amount: int = 0) -> PaymentIntent:
         return await self.payments.capture(self.key, intent.id, amount)
 
-    async def written(self, intent_id: str) -> tuple[Any, ...]:
-        """The intent, its attempts, its history, its ledger entries and the events."""
-        async with self.uow() as uow:
-            intent = await uow.payment_intents.get(self.merchant_id, intent_id)
-            attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
-            lines = await uow.payment_events.for_intent(self.merchant_id, intent_id)
-            entries = await uow.ledger.entries_for_payment(self.merchant_id, intent_id)
-            events = await uow.events.list(self.merchant_id, False, limit=100)
-        mine = [e.type for e in events if e.data.get("id") == intent_id]
-        assert intent is not None
-        return intent, [a.status for a in attempts], [x.to_status for x in lines], entries, mine
 
-
-def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> Shop:
+def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     clock = FixedClock(_LATER)
     ids = RandomIds()
-    vault = MemoryCardVault()
-    network = _HookedNetwork(clock=clock)
-    router = StaticAcquirerRouter(
-        {"network": CardholderDataZone(network, ZoneCards(vault, clock))}, {"card": "network"}
-    )
-    books = Recorders(
-        LedgerBookkeeping(LedgerHooks(ids, TermsCache(clock))),
-        PaymentOutbox(EventOutbox(ids, _Rendered())),
-    )
-    return Shop(
-        merchant_id=merchant_id,
-        uow=uow,
-        clock=clock,
-        vault=vault,
-        network=network,
-        intents=PaymentIntents(uow, ids, clock, books=books),
-        payments=PaymentLifecycle(uow, ids, clock, vault=vault, acquirers=router, books=books),
+    return shop_of(
+        _Shop,
+        uow,
+        merchant_id,
+        clock,
+        actor="key_capture",
+        amount=2_000,
+        currency="usd",
+        books=books_of(ids, clock),
+        ids=ids,
     )
 
 
 @pytest.fixture
-def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> Shop:
+def shop(any_uow_factory: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     return _shop(any_uow_factory, merchant_id)
 
 
-async def _captured_once(shop: Shop, intent: PaymentIntent, captured: PaymentIntent) -> None:
+async def _captured_once(shop: _Shop, intent: PaymentIntent, captured: PaymentIntent) -> None:
     """The capture is written once: SUCCEEDED, one SUCCEEDED line and one event, at the
     version the call answered."""
     assert captured.status is Status.SUCCEEDED and captured.amount_received == 2_000
@@ -153,7 +92,7 @@ async def _captured_once(shop: Shop, intent: PaymentIntent, captured: PaymentInt
     assert events.count("payment_intent.succeeded") == 1
 
 
-def _locked_reads(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _locked_reads(shop: _Shop, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The ids of the attempts whose pair the lifecycle reads FOR UPDATE from now on."""
     read: list[str] = []
     locked_pair = shop.payments._locked_pair
@@ -166,12 +105,12 @@ def _locked_reads(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return read
 
 
-async def _entries(shop: Shop, intent: PaymentIntent) -> int:
+async def _entries(shop: _Shop, intent: PaymentIntent) -> int:
     return len((await shop.written(intent.id))[3])
 
 
 async def test_a_manual_capture_writes_its_answer_once_without_a_locked_read(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
     before = await _entries(shop, intent)
@@ -183,7 +122,7 @@ async def test_a_manual_capture_writes_its_answer_once_without_a_locked_read(
 
 
 async def test_recovery_settling_the_capture_during_the_call_is_written_once(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     """Recovery claims the attempt in flight (a new version) and captures it with the same
     reference; the capture's held phase 3 then writes nothing, and finds it done."""
@@ -202,7 +141,7 @@ async def test_recovery_settling_the_capture_during_the_call_is_written_once(
 
 
 async def _captured_after_a_move(
-    shop: Shop, intent: PaymentIntent, move: Hook, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, intent: PaymentIntent, move: Hook, monkeypatch: pytest.MonkeyPatch
 ) -> PaymentIntent:
     """Captures `intent` while `move` runs during the acquirer call: the held write finds
     a version moved, the pair is read locked once, and the capture is written once."""
@@ -217,7 +156,7 @@ async def _captured_after_a_move(
 
 
 async def test_an_attempt_moved_during_the_call_is_captured_once_on_the_rows_read_again(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
 
@@ -235,7 +174,7 @@ async def test_an_attempt_moved_during_the_call_is_captured_once_on_the_rows_rea
 
 
 async def test_an_intent_moved_during_the_call_is_captured_once_and_keeps_the_change(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
 
@@ -248,7 +187,7 @@ async def test_an_intent_moved_during_the_call_is_captured_once_and_keeps_the_ch
 
 
 async def test_a_refused_capture_is_written_held_and_the_intent_can_be_captured_again(
-    shop: Shop,
+    shop: _Shop,
 ) -> None:
     """The acquirer refuses: the held phase 3 writes the refusal (back to
     REQUIRES_CAPTURE, no posting, no succeeded event), and a second capture succeeds."""
@@ -274,7 +213,7 @@ async def test_a_refused_capture_is_written_held_and_the_intent_can_be_captured_
 
 
 def _between_the_read_and_phase_1(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch, hook: Hook
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch, hook: Hook
 ) -> list[bool]:
     """Runs `hook` once, right after the capture's unlocked read (its unit of work
     closed); answers the `lock` of each read of the pair that follows it."""
@@ -298,7 +237,7 @@ def _between_the_read_and_phase_1(
 
 
 async def test_an_update_between_the_read_and_phase_1_is_kept_and_the_capture_goes_on(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
 
@@ -314,7 +253,7 @@ async def test_an_update_between_the_read_and_phase_1_is_kept_and_the_capture_go
 
 
 async def test_a_capture_between_the_read_and_phase_1_wins_and_the_second_is_refused(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
     first: list[PaymentIntent] = []
@@ -332,7 +271,7 @@ async def test_a_capture_between_the_read_and_phase_1_wins_and_the_second_is_ref
 
 
 async def test_a_cancel_between_the_read_and_phase_1_wins_and_nothing_is_captured(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    shop: _Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     intent = await shop.authorized()
 

@@ -14,7 +14,7 @@ Round trips are counted as asyncpg's writes to the server's socket
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from secrets import token_hex
 from typing import Any
@@ -26,17 +26,13 @@ from adapters.sql.engine import create_engine
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import RandomIds
-from core.events.outbox import EventOutbox, PaymentOutbox, Recorders
 from core.idempotency.call import ClaimLost, DeferredClaim, current
 from core.idempotency.model import Claim, Outcome, Record, Scope, State
-from core.ledger.hooks import LedgerHooks
-from core.ledger.payment_postings import LedgerBookkeeping
-from core.ledger.terms_cache import TermsCache
 from core.payments.lifecycle import ConfirmPaymentIntent
 from core.payments.model import AttemptStatus, PaymentIntent, Status
 from core.payments.use_cases import UpdatePaymentIntent
 from core.unit_of_work import UnitOfWorkFactory
-from tests.contract.confirm_shop import Shop, shop_of
+from tests.contract.confirm_shop import Shop, books_of, shop_of
 from tests.contract.helpers import add_merchant
 from tests.contract.round_trips import CountedPool
 from tests.contract.test_events_contract import endpoint
@@ -44,11 +40,6 @@ from tests.fakes import FixedClock
 
 _CONFIRM = "/paygate.v1.PaymentIntentService/ConfirmPaymentIntent"
 _LATER = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-class _Rendered:
-    def render(self, obj: object) -> Mapping[str, Any]:
-        return {"id": getattr(obj, "id", ""), "status": str(getattr(obj, "status", ""))}
 
 
 class _Shop(Shop):
@@ -80,28 +71,13 @@ class _Shop(Shop):
             record, now, now - timedelta(days=1), clock, render=lambda answer: b"answered"
         )
 
-    async def written(self, intent_id: str) -> tuple[Any, ...]:
-        """The intent, its attempts, its history, its ledger entries and the events."""
-        async with self.uow() as uow:
-            intent = await uow.payment_intents.get(self.merchant_id, intent_id)
-            attempts = await uow.payment_attempts.for_intent(self.merchant_id, intent_id)
-            lines = await uow.payment_events.for_intent(self.merchant_id, intent_id)
-            entries = await uow.ledger.entries_for_payment(self.merchant_id, intent_id)
-            events = await uow.events.list(self.merchant_id, False, limit=100)
-        mine = [e.type for e in events if e.data.get("id") == intent_id]
-        assert intent is not None
-        return intent, [a.status for a in attempts], [x.to_status for x in lines], entries, mine
-
 
 def _shop(uow: UnitOfWorkFactory, merchant_id: str) -> _Shop:
     # Its deliveries fall due long after any other test's clock: on the shared database
     # they must not crowd another test's claim (test_events_contract.py).
     clock = FixedClock(_LATER)
     ids = RandomIds()
-    books = Recorders(
-        LedgerBookkeeping(LedgerHooks(ids, TermsCache(clock))),
-        PaymentOutbox(EventOutbox(ids, _Rendered())),
-    )
+    books = books_of(ids, clock)
     return shop_of(
         _Shop,
         uow,
